@@ -1,0 +1,1 @@
+//! gobs-app: a boss that creates machines through providers, and hob presences.

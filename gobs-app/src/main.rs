@@ -1,0 +1,3 @@
+fn main() {
+    println!("gobs-app: not built yet");
+}

@@ -1,0 +1,4 @@
+//! gobs-runtime: persistent actors in the style of Spritely Goblins.
+
+pub mod portrait;
+pub mod store;
