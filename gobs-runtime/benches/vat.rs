@@ -1,1 +1,377 @@
-fn main() {}
+//! Vat messaging beside a peer (ractor), in one run; prints medians and ratios at the end.
+//!
+//! Rows: near call latency, async send throughput (1M messages, one vat and two vats),
+//! request/response round trip across two vats, spawn rate.
+//! Run: `cargo bench -p gobs-runtime --bench vat`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use gobs_runtime::{Actor, NoMethods, Promise, Ref, Resolver, Vat, spawn};
+use ractor::{Actor as RActor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+const MESSAGES: u64 = 1_000_000;
+const ROUND_TRIPS: u64 = 10_000;
+const SPAWNS: u64 = 10_000;
+
+// ---- gobs side -----------------------------------------------------------------------
+
+struct Counter {
+    n: u64,
+}
+
+impl Actor for Counter {
+    type Snapshot = u64;
+    type Caller<'r> = NoMethods<'r, Self>;
+    type Sender<'r> = NoMethods<'r, Self>;
+    fn snapshot(&self) -> u64 {
+        self.n
+    }
+    fn rollback(&mut self, n: u64) {
+        self.n = n;
+    }
+}
+
+fn increment(c: &mut Counter) -> u64 {
+    c.n += 1;
+    c.n
+}
+
+fn gobs_sends(from: &Vat, to: &Vat, n: u64) -> Duration {
+    let target = to.spawn_actor(Counter { n: 0 }).unwrap();
+    let start = Instant::now();
+    let last = from
+        .run(move || {
+            for _ in 1..n {
+                let _ = target.send_mut_with(increment);
+            }
+            target.send_mut_with(increment)
+        })
+        .unwrap();
+    assert_eq!(last.wait().unwrap(), n);
+    start.elapsed()
+}
+
+fn ping(target: Ref<Counter>, left: u64, done: Resolver<u64>) {
+    let _ = target.send_mut_with(increment).then(move |r| {
+        let n = r.unwrap();
+        if left == 0 {
+            done.fulfill(n);
+        } else {
+            ping(target, left - 1, done);
+        }
+    });
+}
+
+fn gobs_round_trips(a: &Vat, b: &Vat, n: u64) -> Duration {
+    let target = b.spawn_actor(Counter { n: 0 }).unwrap();
+    let (done, resolver) = Promise::pair();
+    let start = Instant::now();
+    a.run(move || ping(target, n - 1, resolver)).unwrap();
+    assert_eq!(done.wait().unwrap(), n);
+    start.elapsed()
+}
+
+// ---- ractor side ---------------------------------------------------------------------
+
+struct RCounter;
+
+enum RMsg {
+    Inc,
+    Get(RpcReplyPort<u64>),
+}
+
+impl RActor for RCounter {
+    type Msg = RMsg;
+    type State = u64;
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<RMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<RMsg>,
+        msg: RMsg,
+        n: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RMsg::Inc => *n += 1,
+            RMsg::Get(reply) => {
+                *n += 1;
+                let _ = reply.send(*n);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+fn two_threads() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
+async fn ractor_sends(n: u64) -> Duration {
+    let (actor, handle) = RActor::spawn(None, RCounter, ()).await.unwrap();
+    let start = Instant::now();
+    for _ in 1..n {
+        actor.cast(RMsg::Inc).unwrap();
+    }
+    let last = ractor::call!(actor, RMsg::Get).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(last, n);
+    actor.stop(None);
+    handle.await.unwrap();
+    elapsed
+}
+
+async fn ractor_round_trips(n: u64) -> Duration {
+    let (actor, handle) = RActor::spawn(None, RCounter, ()).await.unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        ractor::call!(actor, RMsg::Get).unwrap();
+    }
+    let elapsed = start.elapsed();
+    actor.stop(None);
+    handle.await.unwrap();
+    elapsed
+}
+
+// ---- bookkeeping for the ratio table -------------------------------------------------
+
+static SAMPLES: Mutex<BTreeMap<(&'static str, &'static str), Vec<f64>>> =
+    Mutex::new(BTreeMap::new());
+
+/// Records one sample as nanoseconds per operation and returns the elapsed time.
+fn record(row: &'static str, who: &'static str, elapsed: Duration, ops: u64) -> Duration {
+    let per_op = elapsed.as_nanos() as f64 / ops as f64;
+    SAMPLES
+        .lock()
+        .unwrap()
+        .entry((row, who))
+        .or_default()
+        .push(per_op);
+    elapsed
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn print_table() {
+    let mut samples = SAMPLES.lock().unwrap();
+    let rows: Vec<&'static str> = {
+        let mut r: Vec<_> = samples.keys().map(|(row, _)| *row).collect();
+        r.dedup();
+        r
+    };
+    println!();
+    println!("| row | gobs (ns/op, median) | ractor (ns/op, median) | ractor / gobs |");
+    println!("| --- | ---: | ---: | ---: |");
+    for row in rows {
+        let g = samples.get_mut(&(row, "gobs")).map(|v| median(v));
+        let r = samples.get_mut(&(row, "ractor")).map(|v| median(v));
+        if let (Some(g), Some(r)) = (g, r) {
+            println!("| {row} | {g:.1} | {r:.1} | {:.1}x |", r / g);
+        }
+    }
+}
+
+// ---- the benchmarks ------------------------------------------------------------------
+
+fn near_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("near_call");
+    let vat = Vat::spawn("bench-near").unwrap();
+    let counter = vat.spawn_actor(Counter { n: 0 }).unwrap();
+    group.bench_function("gobs", |b| {
+        b.iter_custom(|iters| {
+            let c = counter.clone();
+            let elapsed = vat
+                .run(move || {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        std::hint::black_box(c.call_mut_with(increment).unwrap());
+                    }
+                    start.elapsed()
+                })
+                .unwrap();
+            record("near call (increment)", "gobs", elapsed, iters)
+        })
+    });
+    vat.shutdown();
+    // ractor has no synchronous same-thread call: its cheapest ask is `call!`.
+    let rt = one_thread();
+    group.bench_function("ractor", |b| {
+        b.iter_custom(|iters| {
+            let elapsed = rt.block_on(ractor_round_trips(iters));
+            record("near call (increment)", "ractor", elapsed, iters)
+        })
+    });
+    group.finish();
+}
+
+fn sends(c: &mut Criterion) {
+    let mut group = c.benchmark_group("send_1M");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(criterion::Throughput::Elements(MESSAGES));
+
+    let one = Vat::spawn("bench-one").unwrap();
+    group.bench_function(BenchmarkId::new("gobs", "one vat"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    record(
+                        "send 1M, one vat",
+                        "gobs",
+                        gobs_sends(&one, &one, MESSAGES),
+                        MESSAGES,
+                    )
+                })
+                .sum()
+        })
+    });
+    one.shutdown();
+    let rt = one_thread();
+    group.bench_function(BenchmarkId::new("ractor", "one thread"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = rt.block_on(ractor_sends(MESSAGES));
+                    record("send 1M, one vat", "ractor", d, MESSAGES)
+                })
+                .sum()
+        })
+    });
+
+    let (a, b2) = (
+        Vat::spawn("bench-a").unwrap(),
+        Vat::spawn("bench-b").unwrap(),
+    );
+    group.bench_function(BenchmarkId::new("gobs", "two vats"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    record(
+                        "send 1M, two vats",
+                        "gobs",
+                        gobs_sends(&a, &b2, MESSAGES),
+                        MESSAGES,
+                    )
+                })
+                .sum()
+        })
+    });
+    let rt = two_threads();
+    group.bench_function(BenchmarkId::new("ractor", "two threads"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = rt.block_on(ractor_sends(MESSAGES));
+                    record("send 1M, two vats", "ractor", d, MESSAGES)
+                })
+                .sum()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("round_trip");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("gobs", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = gobs_round_trips(&a, &b2, ROUND_TRIPS);
+                    record("round trip, two vats", "gobs", d, ROUND_TRIPS)
+                })
+                .sum()
+        })
+    });
+    group.bench_function("ractor", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = rt.block_on(ractor_round_trips(ROUND_TRIPS));
+                    record("round trip, two vats", "ractor", d, ROUND_TRIPS)
+                })
+                .sum()
+        })
+    });
+    group.finish();
+    a.shutdown();
+    b2.shutdown();
+}
+
+fn spawns(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_10k");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("gobs", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let vat = Vat::spawn("bench-spawn").unwrap();
+                let d = vat
+                    .run(|| {
+                        let start = Instant::now();
+                        for i in 0..SPAWNS {
+                            std::hint::black_box(spawn(Counter { n: i }));
+                        }
+                        start.elapsed()
+                    })
+                    .unwrap();
+                vat.shutdown();
+                total += record("spawn", "gobs", d, SPAWNS);
+            }
+            total
+        })
+    });
+    let rt = two_threads();
+    group.bench_function("ractor", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let d = rt.block_on(async {
+                    let start = Instant::now();
+                    let mut actors = Vec::with_capacity(SPAWNS as usize);
+                    for _ in 0..SPAWNS {
+                        actors.push(RActor::spawn(None, RCounter, ()).await.unwrap());
+                    }
+                    let d = start.elapsed();
+                    for (a, h) in actors {
+                        a.stop(None);
+                        h.await.unwrap();
+                    }
+                    d
+                });
+                total += record("spawn", "ractor", d, SPAWNS);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    near_call(&mut c);
+    sends(&mut c);
+    spawns(&mut c);
+    c.final_summary();
+    print_table();
+}

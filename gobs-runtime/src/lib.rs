@@ -1,4 +1,25 @@
 //! gobs-runtime: persistent actors in the style of Spritely Goblins.
+//!
+//! Actors live in [`Vat`]s, event loops that run one *turn* (one message) at a time.
+//! A turn is transactional: if it returns an error or panics, nothing it did survives.
+//! Actors in the same vat call each other synchronously ([`Ref::call`]); any actor can
+//! send to any other asynchronously ([`Ref::send`]) and get a [`Promise`].
 
+// Generated code names `::gobs_runtime::...`; this makes those paths work in here too.
+#[allow(unused_extern_crates)]
+extern crate self as gobs_runtime;
+
+mod actor;
+mod error;
+mod job;
 pub mod portrait;
+mod promise;
+mod reference;
 pub mod store;
+mod vat;
+
+pub use actor::{Actor, NoMethods};
+pub use error::{BoxError, Error, Result};
+pub use promise::{Promise, PromiseFuture, Resolver};
+pub use reference::Ref;
+pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};

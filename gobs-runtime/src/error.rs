@@ -1,0 +1,130 @@
+//! The one error type of gobs-runtime: what went wrong, to which actor or vat, what to do.
+
+use std::sync::Arc;
+
+/// A boxed error an actor method returned; kept so callers can downcast it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong when talking to actors and vats.
+///
+/// Actors are named as `Type#id in vat "name"` so a message points at the right object.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A synchronous call was made to an actor that lives in another vat.
+    #[error(
+        "cannot call {actor} synchronously from vat \"{current}\": it lives in vat \"{vat}\". \
+         Near calls only reach actors of the same vat; use `.send()` and handle the promise"
+    )]
+    FarCall {
+        /// The actor that was called.
+        actor: String,
+        /// The vat it lives in.
+        vat: String,
+        /// The vat whose turn made the call.
+        current: String,
+    },
+    /// A vat operation was used outside any vat turn.
+    #[error("{what} needs a vat turn, and none is running on this thread. {fix}")]
+    NotInTurn {
+        /// What was attempted.
+        what: &'static str,
+        /// How to get a turn.
+        fix: &'static str,
+    },
+    /// A blocking wait was attempted inside a turn, which would stall the vat.
+    #[error(
+        "{what} would block vat \"{vat}\" inside a turn. A turn never blocks: \
+         use `promise.then(...)` to continue when the answer arrives"
+    )]
+    WouldBlock {
+        /// What was attempted.
+        what: &'static str,
+        /// The vat that would have stalled.
+        vat: String,
+    },
+    /// A near call reached an actor that is already busy further up the same turn.
+    #[error(
+        "re-entrant call: {actor} is already handling a message further up this turn \
+         (A calls B calls A). Use `.send()` to queue the message for a later turn, \
+         or pass the data down instead of calling back"
+    )]
+    Reentrant {
+        /// The busy actor.
+        actor: String,
+    },
+    /// A reference points at an actor its vat no longer has.
+    #[error(
+        "{actor} no longer exists: it was spawned in a turn that failed, \
+         or collected because no root reached it"
+    )]
+    NoSuchActor {
+        /// The missing actor.
+        actor: String,
+    },
+    /// The vat was shut down before (or while) handling the message.
+    #[error("vat \"{vat}\" has stopped and takes no more messages; start a new vat")]
+    VatStopped {
+        /// The stopped vat.
+        vat: String,
+    },
+    /// A turn panicked; everything it did was rolled back.
+    #[error("turn in vat \"{vat}\" panicked and was rolled back: {message}")]
+    Panicked {
+        /// The vat.
+        vat: String,
+        /// The panic message.
+        message: String,
+    },
+    /// An actor method returned an error; the turn was rolled back.
+    #[error("{actor} failed: {message}")]
+    Actor {
+        /// The actor whose method failed (or the vat, for `Vat::try_run`).
+        actor: String,
+        /// The error's message.
+        message: String,
+        /// The error itself, for downcasting.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// A promise's resolver was dropped without an answer.
+    #[error("promise was never answered: its resolver was dropped ({context})")]
+    Unanswered {
+        /// Where the resolver was dropped.
+        context: &'static str,
+    },
+    /// A call by method name failed before reaching the method.
+    #[error("{actor}: {detail}")]
+    Dispatch {
+        /// The actor that was called.
+        actor: String,
+        /// What was wrong (unknown method, bad arguments, ...).
+        detail: String,
+    },
+    /// The operating system refused to start a vat's thread.
+    #[error("could not start vat \"{vat}\": {detail}")]
+    Start {
+        /// The vat.
+        vat: String,
+        /// The OS error.
+        detail: String,
+    },
+    /// Saving or restoring failed.
+    #[error("{0}")]
+    Persistence(String),
+}
+
+impl Error {
+    /// Wraps an actor method's error.
+    pub fn actor(actor: impl Into<String>, err: impl Into<BoxError>) -> Self {
+        let err: BoxError = err.into();
+        Error::Actor {
+            actor: actor.into(),
+            message: err.to_string(),
+            source: Some(Arc::from(err)),
+        }
+    }
+}
+
+/// Result with gobs' [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

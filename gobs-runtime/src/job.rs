@@ -1,0 +1,152 @@
+//! Jobs: the work of one message and the promise of its answer, in one allocation.
+//!
+//! A message crosses threads once per send; allocating its work and its answer together
+//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, so
+//! the work is taken exactly once, on the receiving vat's thread.
+
+use std::cell::UnsafeCell;
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::promise::{Answer, Promise, Source};
+
+/// What the vat's turn runner does with a job.
+pub(crate) trait Job: Send + Sync {
+    /// Runs the work; on `Ok` the answer is staged until the turn commits.
+    fn run(&self) -> Result<(), Error>;
+    /// The turn committed: publish the staged answer.
+    fn publish(&self);
+    /// The turn failed or never ran: break the promise.
+    fn fail(&self, error: Error);
+}
+
+struct WorkJob<T, F> {
+    answer: Answer<T>,
+    /// Written once before the envelope exists (`PendingJob::fill`) and taken once by
+    /// `run`; never touched by the promise side.
+    work: UnsafeCell<Option<F>>,
+}
+
+// SAFETY: `answer` is Sync on its own (a mutex). `work` is only accessed through the
+// job's unique `Envelope` (by `run`, on the vat thread) or by the unique `PendingJob`
+// before that envelope exists; handing the envelope to another thread goes through a
+// channel or queue, which orders those accesses.
+unsafe impl<T: Send, F: Send> Sync for WorkJob<T, F> {}
+
+impl<T, F> Job for WorkJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    fn run(&self) -> Result<(), Error> {
+        // SAFETY: see the `Sync` impl: only the envelope's owner calls `run`.
+        let work = unsafe { (*self.work.get()).take() };
+        if let Some(work) = work {
+            self.answer.stage(work()?);
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        self.answer.publish();
+    }
+
+    fn fail(&self, error: Error) {
+        self.answer.fail(error);
+    }
+}
+
+impl<T: Send + 'static, F: Send> Source<T> for WorkJob<T, F> {
+    fn answer(&self) -> &Answer<T> {
+        &self.answer
+    }
+}
+
+/// A message on its way to a vat: owns its job until the job runs.
+pub(crate) struct Envelope {
+    job: Option<Arc<dyn Job>>,
+}
+
+impl Envelope {
+    /// Takes the job out to run it; the envelope then owes nothing.
+    pub(crate) fn take(&mut self) -> Option<Arc<dyn Job>> {
+        self.job.take()
+    }
+
+    /// Breaks the job's promise without running it.
+    pub(crate) fn fail(mut self, error: Error) {
+        if let Some(job) = self.job.take() {
+            job.fail(error);
+        }
+    }
+}
+
+impl Drop for Envelope {
+    fn drop(&mut self) {
+        // Never handled: the vat stopped with this message still queued.
+        if let Some(job) = self.job.take() {
+            job.fail(Error::Unanswered {
+                context: "the vat stopped before handling the message",
+            });
+        }
+    }
+}
+
+/// A job for `work`, and the promise of its answer.
+pub(crate) fn job<T, F>(work: F) -> (Envelope, Promise<T>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    let job = Arc::new(WorkJob {
+        answer: Answer::new(),
+        work: UnsafeCell::new(Some(work)),
+    });
+    let promise = Promise::from_source(job.clone());
+    (Envelope { job: Some(job) }, promise)
+}
+
+type BoxWork<T> = Box<dyn FnOnce() -> Result<T, Error> + Send>;
+
+/// A job whose work is known only later (a promise callback, once its value arrives);
+/// its promise exists now.
+pub(crate) struct PendingJob<T: Send + 'static> {
+    job: Option<Arc<WorkJob<T, BoxWork<T>>>>,
+}
+
+pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Promise<T>) {
+    let job = Arc::new(WorkJob {
+        answer: Answer::new(),
+        work: UnsafeCell::new(None),
+    });
+    let promise = Promise::from_source(job.clone());
+    (PendingJob { job: Some(job) }, promise)
+}
+
+impl<T: Send + 'static> PendingJob<T> {
+    /// Supplies the work and returns the envelope that will run it.
+    pub(crate) fn fill(
+        mut self,
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Envelope {
+        match self.job.take() {
+            Some(job) => {
+                // SAFETY: no envelope exists yet, and this `PendingJob` is the only other
+                // owner that touches `work` (see the `Sync` impl).
+                unsafe { *job.work.get() = Some(Box::new(work)) };
+                Envelope { job: Some(job) }
+            }
+            None => Envelope { job: None },
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for PendingJob<T> {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            job.answer.fail(Error::Unanswered {
+                context: "the promise it waited on was never settled",
+            });
+        }
+    }
+}

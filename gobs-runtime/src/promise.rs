@@ -1,0 +1,406 @@
+//! Promises: the future answer of an asynchronous send.
+//!
+//! A promise is fulfilled with a value or broken with an [`Error`]. Outside vats you
+//! [`wait`](Promise::wait) for it (or `.await` it); inside a turn you register a callback
+//! with [`then`](Promise::then), which runs later in a turn of its own in the same vat.
+//! Answers produced by a turn are published only when the turn commits, so a failed turn
+//! breaks its promise instead of leaking a half-done answer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::Error;
+use crate::job::{self, Envelope};
+use crate::vat::{self, VatShared};
+
+/// The answer to an asynchronous send, or to anything else that completes later.
+///
+/// ```
+/// use gobs_runtime::Promise;
+/// let (promise, resolver) = Promise::pair();
+/// std::thread::spawn(move || resolver.fulfill(6 * 7));
+/// assert_eq!(promise.wait().unwrap(), 42);
+/// ```
+pub struct Promise<T> {
+    inner: Arc<dyn Source<T>>,
+}
+
+/// The sending half of a [`Promise`]: fulfil it or break it, once.
+///
+/// Dropping a resolver without answering breaks its promise with [`Error::Unanswered`].
+pub struct Resolver<T: Send + 'static> {
+    inner: Option<Arc<Answer<T>>>,
+}
+
+/// Whatever holds a promise's answer: a bare [`Answer`], or a job that carries its own.
+pub(crate) trait Source<T>: Send + Sync {
+    fn answer(&self) -> &Answer<T>;
+}
+
+impl<T: Send> Source<T> for Answer<T> {
+    fn answer(&self) -> &Answer<T> {
+        self
+    }
+}
+
+/// A promise's state: pending (with what to wake), settled, or taken.
+pub(crate) struct Answer<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+}
+
+enum State<T> {
+    Pending {
+        staged: Option<T>,
+        listener: Listener<T>,
+    },
+    Done(Result<T, Error>),
+    Taken,
+}
+
+type Callback<T> = Box<dyn FnOnce(Result<T, Error>) -> Envelope + Send>;
+
+enum Listener<T> {
+    None,
+    /// A thread is blocked in `wait`: notify the condvar (only then: notifying is a syscall).
+    Thread,
+    Waker(Waker),
+    Turn(Arc<VatShared>, Callback<T>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock cannot leave the state half-written (every update is
+    // a single assignment), so a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T: Send + 'static> Answer<T> {
+    pub(crate) fn new() -> Self {
+        Answer {
+            state: Mutex::new(State::Pending {
+                staged: None,
+                listener: Listener::None,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Keeps a turn's answer until the turn commits.
+    pub(crate) fn stage(&self, value: T) {
+        if let State::Pending { staged, .. } = &mut *lock(&self.state) {
+            *staged = Some(value);
+        }
+    }
+
+    fn settle(&self, result: Result<T, Error>) {
+        self.finish(|_| result);
+    }
+
+    /// Settles a pending promise with `result(staged value)`, under one lock, then wakes
+    /// whoever listens. A promise settles once: later answers are ignored.
+    fn finish(&self, result: impl FnOnce(Option<T>) -> Result<T, Error>) {
+        let (listener, for_callback) = {
+            let mut state = lock(&self.state);
+            let (staged, listener) = match std::mem::replace(&mut *state, State::Taken) {
+                State::Pending { staged, listener } => (staged, listener),
+                done => {
+                    *state = done;
+                    return;
+                }
+            };
+            let result = result(staged);
+            match listener {
+                // The callback takes the answer straight away; the state stays `Taken`.
+                Listener::Turn(..) => (listener, Some(result)),
+                other => {
+                    *state = State::Done(result);
+                    (other, None)
+                }
+            }
+        };
+        match listener {
+            Listener::None => {}
+            Listener::Thread => self.ready.notify_all(),
+            Listener::Waker(w) => w.wake(),
+            Listener::Turn(vat, callback) => {
+                if let Some(result) = for_callback {
+                    vat::deliver(&vat, callback(result));
+                }
+            }
+        }
+    }
+
+    /// Runs `callback` in `vat` once settled (now, if it already is).
+    fn listen(&self, vat: Arc<VatShared>, callback: Callback<T>) {
+        let mut state = lock(&self.state);
+        match &mut *state {
+            State::Pending { listener, .. } => *listener = Listener::Turn(vat, callback),
+            State::Done(_) => {
+                if let State::Done(r) = std::mem::replace(&mut *state, State::Taken) {
+                    drop(state);
+                    vat::deliver(&vat, callback(r));
+                }
+            }
+            State::Taken => {}
+        }
+    }
+}
+
+impl<T: Send + 'static> Answer<T> {
+    /// Publishes the value staged by the turn that just committed.
+    pub(crate) fn publish(&self) {
+        self.finish(|staged| {
+            staged.ok_or(Error::Unanswered {
+                context: "the turn committed without producing an answer",
+            })
+        });
+    }
+
+    /// Breaks the promise (its turn failed, or its vat stopped).
+    pub(crate) fn fail(&self, error: Error) {
+        self.settle(Err(error));
+    }
+}
+
+impl<T: Send + 'static> Promise<T> {
+    /// A new unresolved promise and the resolver that answers it.
+    pub fn pair() -> (Promise<T>, Resolver<T>) {
+        let inner = Arc::new(Answer::new());
+        (
+            Promise {
+                inner: inner.clone(),
+            },
+            Resolver { inner: Some(inner) },
+        )
+    }
+
+    /// A promise that is already fulfilled.
+    pub fn fulfilled(value: T) -> Self {
+        let (p, r) = Self::pair();
+        r.settle_now(Ok(value));
+        p
+    }
+
+    /// A promise that is already broken.
+    pub fn broken(error: Error) -> Self {
+        let (p, r) = Self::pair();
+        r.settle_now(Err(error));
+        p
+    }
+
+    pub(crate) fn from_source(inner: Arc<dyn Source<T>>) -> Self {
+        Promise { inner }
+    }
+
+    fn answer(&self) -> &Answer<T> {
+        self.inner.answer()
+    }
+
+    /// Blocks this thread until the promise settles.
+    ///
+    /// For `main`, tests and other non-vat threads. Inside a turn this returns
+    /// [`Error::WouldBlock`]: a turn never blocks; use [`then`](Promise::then).
+    pub fn wait(self) -> Result<T, Error> {
+        if let Some(vat) = vat::current_vat_name() {
+            return Err(Error::WouldBlock {
+                what: "Promise::wait",
+                vat,
+            });
+        }
+        let mut state = lock(&self.answer().state);
+        loop {
+            match std::mem::replace(&mut *state, State::Taken) {
+                State::Done(r) => return r,
+                State::Taken => {
+                    return Err(Error::Unanswered {
+                        context: "the answer was already taken",
+                    });
+                }
+                State::Pending { staged, .. } => {
+                    *state = State::Pending {
+                        staged,
+                        listener: Listener::Thread,
+                    };
+                    state = self
+                        .answer()
+                        .ready
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
+    /// Like [`wait`](Promise::wait), giving up after `timeout` (the promise comes back).
+    pub fn wait_timeout(self, timeout: std::time::Duration) -> Result<Result<T, Error>, Self> {
+        if let Some(vat) = vat::current_vat_name() {
+            return Ok(Err(Error::WouldBlock {
+                what: "Promise::wait_timeout",
+                vat,
+            }));
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = lock(&self.answer().state);
+        loop {
+            if let State::Done(_) = &*state
+                && let State::Done(r) = std::mem::replace(&mut *state, State::Taken)
+            {
+                return Ok(r);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                drop(state);
+                return Err(self);
+            }
+            if let State::Pending { listener, .. } = &mut *state {
+                *listener = Listener::Thread;
+            }
+            state = self
+                .answer()
+                .ready
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Runs `callback` with the answer, later, in a turn of its own in the current vat.
+    ///
+    /// Returns a promise for what the callback returns; if the callback panics, that
+    /// promise is broken and the callback's turn is rolled back. Must be called inside a
+    /// turn; elsewhere the returned promise is broken with [`Error::NotInTurn`].
+    /// The callback is registered only if the current turn commits.
+    pub fn then<U, F>(self, callback: F) -> Promise<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Result<T, Error>) -> U + Send + 'static,
+    {
+        self.then_try(move |r| Ok::<U, std::convert::Infallible>(callback(r)))
+    }
+
+    /// Like [`then`](Promise::then), for a callback that can fail: an `Err` rolls the
+    /// callback's turn back and breaks the returned promise with it.
+    pub fn then_try<U, E, F>(self, callback: F) -> Promise<U>
+    where
+        U: Send + 'static,
+        E: Into<crate::error::BoxError>,
+        F: FnOnce(Result<T, Error>) -> Result<U, E> + Send + 'static,
+    {
+        let Some(vat) = vat::current_vat_shared() else {
+            return Promise::broken(Error::NotInTurn {
+                what: "Promise::then",
+                fix: "register callbacks from inside an actor method or `Vat::run`; \
+                      outside vats use `wait()` or `.await`",
+            });
+        };
+        let vat_name = vat.name.clone();
+        let (env_slot, answer) = job::pending::<U>();
+        let callback: Callback<T> = Box::new(move |result| {
+            env_slot.fill(move || {
+                callback(result)
+                    .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
+            })
+        });
+        let inner = self.inner;
+        vat::defer(Box::new(move || inner.answer().listen(vat, callback)));
+        answer
+    }
+}
+
+/// `promise.await` from async code outside vats. (A `Promise` is not itself a `Future`:
+/// dropping one unawaited is normal — it is how you send and forget.)
+impl<T: Send + 'static> std::future::IntoFuture for Promise<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = PromiseFuture<T>;
+
+    fn into_future(self) -> PromiseFuture<T> {
+        PromiseFuture { promise: self }
+    }
+}
+
+/// The future of a [`Promise`], from `promise.await` or `promise.into_future()`.
+#[must_use = "futures do nothing unless polled"]
+pub struct PromiseFuture<T> {
+    promise: Promise<T>,
+}
+
+impl<T: Send + 'static> Future for PromiseFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = lock(&self.promise.answer().state);
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Done(r) => Poll::Ready(r),
+            State::Taken => Poll::Ready(Err(Error::Unanswered {
+                context: "the answer was already taken",
+            })),
+            State::Pending { staged, .. } => {
+                *state = State::Pending {
+                    staged,
+                    listener: Listener::Waker(cx.waker().clone()),
+                };
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &*lock(&self.answer().state) {
+            State::Pending { .. } => "pending",
+            State::Done(Ok(_)) => "fulfilled",
+            State::Done(Err(_)) => "broken",
+            State::Taken => "taken",
+        };
+        write!(f, "Promise({state})")
+    }
+}
+
+impl<T: Send + 'static> Resolver<T> {
+    /// Fulfils the promise. Inside a turn, the answer is published when the turn commits.
+    pub fn fulfill(mut self, value: T) {
+        if let Some(inner) = self.inner.take() {
+            settle_in_turn(inner, Ok(value));
+        }
+    }
+
+    /// Breaks the promise with `error`. Inside a turn, when the turn commits.
+    pub fn break_with(mut self, error: Error) {
+        if let Some(inner) = self.inner.take() {
+            settle_in_turn(inner, Err(error));
+        }
+    }
+
+    fn settle_now(mut self, result: Result<T, Error>) {
+        if let Some(inner) = self.inner.take() {
+            inner.settle(result);
+        }
+    }
+}
+
+fn settle_in_turn<T: Send + 'static>(inner: Arc<Answer<T>>, result: Result<T, Error>) {
+    if vat::in_turn() {
+        vat::defer(Box::new(move || inner.settle(result)));
+    } else {
+        inner.settle(result);
+    }
+}
+
+impl<T: Send + 'static> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.settle(Err(Error::Unanswered {
+                context: "the resolver was dropped",
+            }));
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}

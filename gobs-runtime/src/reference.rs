@@ -1,0 +1,166 @@
+//! `Ref<T>`: the only way to reach an actor.
+//!
+//! A reference is obtained by spawning an actor or by being handed one; there is no way to
+//! build one from an id. It is cheap to clone and may cross threads and vats.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::actor::Actor;
+use crate::error::{BoxError, Error};
+use crate::job;
+use crate::portrait::ActorId;
+use crate::promise::Promise;
+use crate::vat::{self, Vat, VatShared};
+
+/// A reference to an actor of type `T`.
+///
+/// `call()` reaches it synchronously (same vat only), `send()` asynchronously from
+/// anywhere, returning a [`Promise`]. Both are generated per method by `#[define_actor]`;
+/// the closure-taking forms below work for any actor.
+pub struct Ref<T> {
+    pub(crate) vat: Arc<VatShared>,
+    pub(crate) id: ActorId,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Actor> Ref<T> {
+    pub(crate) fn new(vat: Arc<VatShared>, id: ActorId) -> Self {
+        Ref {
+            vat,
+            id,
+            _type: PhantomData,
+        }
+    }
+
+    /// The actor's id inside its vat.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// The vat the actor lives in.
+    pub fn vat(&self) -> Vat {
+        Vat {
+            shared: self.vat.clone(),
+        }
+    }
+
+    /// Typed synchronous calls: `counter.call().increment()`.
+    pub fn call(&self) -> T::Caller<'_> {
+        T::Caller::from(self)
+    }
+
+    /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
+    pub fn send(&self) -> T::Sender<'_> {
+        T::Sender::from(self)
+    }
+
+    /// Calls `f` with shared access to the actor, now, inside the current turn.
+    ///
+    /// Fails with [`Error::FarCall`] if the actor lives in another vat, with
+    /// [`Error::Reentrant`] if it is busy with a mutable call further up the turn, and with
+    /// [`Error::NotInTurn`] outside a turn. Shared calls may nest (A reads B reads A).
+    pub fn call_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
+        vat::near(|core| core.invoke_ref(self, f))
+    }
+
+    /// Calls `f` with exclusive access to the actor, now, inside the current turn.
+    ///
+    /// If the turn later fails, what `f` changed is rolled back.
+    pub fn call_mut_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        vat::near(|core| core.invoke_mut(self, f))
+    }
+
+    /// Sends `f` to run with shared access in a turn of the actor's vat.
+    pub fn send_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.post(move |core, id| core.invoke_ref_here(id, f))
+    }
+
+    /// Sends `f` to run with exclusive access in a turn of the actor's vat.
+    pub fn send_mut_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut T) -> R + Send + 'static,
+    {
+        self.post(move |core, id| core.invoke_mut_here(id, f))
+    }
+
+    /// Like [`send_with`](Ref::send_with) for a fallible `f`: an `Err` fails the turn.
+    pub fn try_send_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&T) -> Result<R, E> + Send + 'static,
+    {
+        self.post(move |core, id| {
+            core.invoke_ref_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Like [`send_mut_with`](Ref::send_mut_with) for a fallible `f`: an `Err` fails the
+    /// turn, rolling back everything it did.
+    pub fn try_send_mut_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+    {
+        self.post(move |core, id| {
+            core.invoke_mut_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Sends `work` to run in a turn of the actor's vat.
+    fn post<R, F>(&self, work: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&vat::VatCore, ActorId) -> Result<R, Error> + Send + 'static,
+    {
+        let id = self.id;
+        let (env, promise) = job::job(move || vat::near(|core| work(core, id)));
+        vat::send(&self.vat, env);
+        promise
+    }
+
+    /// `Counter#3 in vat "main"`: how errors name this actor.
+    pub fn describe(&self) -> String {
+        format!("{}{} in vat \"{}\"", T::type_name(), self.id, self.vat.name)
+    }
+}
+
+impl<T> Clone for Ref<T> {
+    fn clone(&self) -> Self {
+        Ref {
+            vat: self.vat.clone(),
+            id: self.id,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for Ref<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.vat.id == other.vat.id
+    }
+}
+
+impl<T> Eq for Ref<T> {}
+
+impl<T> std::hash::Hash for Ref<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.vat.id.hash(state);
+        self.id.hash(state);
+    }
+}
+
+impl<T: Actor> std::fmt::Debug for Ref<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ref({})", self.describe())
+    }
+}

@@ -1,0 +1,721 @@
+//! Vats: event loops that own actors and run one turn at a time.
+//!
+//! Each vat runs on its own thread. A *turn* handles one message; everything it does —
+//! state changes, spawns, sends, promise answers — is recorded in a journal and either
+//! committed when the turn returns `Ok`, or undone when it returns an error or panics.
+//! The journal also tells persistence which actors a turn changed, without walking the graph.
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::actor::{Actor, AnyActor};
+use crate::error::Error;
+use crate::job::{self, Envelope};
+use crate::portrait::ActorId;
+use crate::promise::Promise;
+use crate::reference::Ref;
+
+/// A handle to a vat: spawn actors into it, run code in it, shut it down.
+///
+/// Cheap to clone and `Send`; every clone names the same vat.
+///
+/// ```
+/// use gobs_runtime::Vat;
+/// let vat = Vat::spawn("example").unwrap();
+/// assert_eq!(vat.run(|| 1 + 1).unwrap(), 2);
+/// vat.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct Vat {
+    pub(crate) shared: Arc<VatShared>,
+}
+
+/// What every handle and reference of a vat shares.
+pub(crate) struct VatShared {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    tx: Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+pub(crate) enum Msg {
+    Turn(Envelope),
+    Stop,
+}
+
+static NEXT_VAT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A busy vat looks at its channel at least this often (in turns).
+const POLL_EVERY: u32 = 64;
+/// How many times an idle vat checks its channel (yielding between) before sleeping.
+const SPIN_BEFORE_SLEEP: u32 = 64;
+
+impl Vat {
+    /// Starts a new vat on a thread of its own.
+    pub fn spawn(name: impl Into<String>) -> Result<Vat, Error> {
+        Self::spawn_with(name.into(), |_| {})
+    }
+
+    pub(crate) fn spawn_with(
+        name: String,
+        setup: impl FnOnce(&VatCore) + Send + 'static,
+    ) -> Result<Vat, Error> {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(VatShared {
+            id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            tx,
+            thread: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        });
+        let for_thread = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("gobs-vat-{}", shared.name))
+            .spawn(move || {
+                let core = VatCore::new(for_thread);
+                setup(&core);
+                core.run(rx);
+            })
+            .map_err(|e| Error::Start {
+                vat: shared.name.clone(),
+                detail: e.to_string(),
+            })?;
+        *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(Vat { shared })
+    }
+
+    /// The vat's name, as given to [`Vat::spawn`].
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Runs `f` as one turn inside the vat and waits for its result.
+    ///
+    /// For `main`, tests and command-line tools. If `f` panics, the turn is rolled back
+    /// and the panic comes back as [`Error::Panicked`]. Called from inside any vat's
+    /// turn this returns [`Error::WouldBlock`].
+    pub fn run<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        self.try_run(move || Ok::<R, std::convert::Infallible>(f()))
+    }
+
+    /// Like [`run`](Vat::run) for a fallible `f`: an `Err` rolls the turn back and comes
+    /// back as [`Error::Actor`].
+    pub fn try_run<R, E, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        E: Into<crate::error::BoxError>,
+        F: FnOnce() -> Result<R, E> + Send + 'static,
+    {
+        if let Some(vat) = current_vat_name() {
+            return Err(Error::WouldBlock {
+                what: "Vat::run",
+                vat,
+            });
+        }
+        let name = self.shared.name.clone();
+        self.post(move || f().map_err(|e| Error::actor(format!("vat \"{name}\""), e)))
+            .wait()
+    }
+
+    /// Sends `f` to run as a turn in this vat, without waiting.
+    pub fn post<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> Result<R, Error> + Send + 'static,
+    {
+        let (env, promise) = job::job(f);
+        send_envelope(&self.shared, env);
+        promise
+    }
+
+    /// Spawns `actor` into this vat from outside it.
+    pub fn spawn_actor<T: Actor>(&self, actor: T) -> Result<Ref<T>, Error> {
+        self.run(move || spawn(actor))
+    }
+
+    /// Handles every message already queued, then stops the vat and joins its thread.
+    ///
+    /// Messages sent after this break their promises with an error. Idempotent. Called
+    /// from inside the vat itself, it asks the vat to stop after the current turn.
+    pub fn shutdown(&self) {
+        let _ = self.shared.tx.send(Msg::Stop);
+        if current_vat_id() == Some(self.shared.id) {
+            return;
+        }
+        let handle = self
+            .shared
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            // The vat thread catches panics of turns; a panic here is a runtime bug.
+            let _ = handle.join();
+        }
+    }
+
+    /// True once the vat has stopped taking messages.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for Vat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vat({:?})", self.shared.name)
+    }
+}
+
+impl PartialEq for Vat {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+impl Eq for Vat {}
+
+/// Sends an envelope to a vat's queue from any thread, outside turn bookkeeping.
+fn send_envelope(vat: &Arc<VatShared>, env: Envelope) {
+    if let Err(mpsc::SendError(Msg::Turn(env))) = vat.tx.send(Msg::Turn(env)) {
+        env.fail(Error::VatStopped {
+            vat: vat.name.clone(),
+        });
+    }
+}
+
+/// Delivers a message now: to the local queue when `vat` is the vat running on this
+/// thread, else to its channel. Used for answers published at commit time.
+pub(crate) fn deliver(vat: &Arc<VatShared>, env: Envelope) {
+    let mut env = Some(env);
+    with_core(|core| {
+        if core.shared.id == vat.id
+            && let Some(e) = env.take()
+        {
+            core.local.borrow_mut().push_back(e);
+        }
+    });
+    if let Some(e) = env {
+        send_envelope(vat, e);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The vat thread's side.
+
+thread_local! {
+    static CURRENT: Cell<*const VatCore> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with the vat running on this thread, if any.
+pub(crate) fn with_core<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: CURRENT is set only by `VatCore::run`, for the duration of the loop, to a
+        // core that lives on that thread's stack and is never moved while set; it is reset
+        // before the core is dropped. Access is shared (`&`); the core mutates through cells.
+        Some(f(unsafe { &*p }))
+    }
+}
+
+/// Like [`with_core`], but only while a turn is running.
+fn with_turn<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
+    with_core(|core| core.in_turn.get().then(|| f(core))).flatten()
+}
+
+pub(crate) fn current_vat_name() -> Option<String> {
+    with_core(|core| core.shared.name.clone())
+}
+
+fn current_vat_id() -> Option<u64> {
+    with_core(|core| core.shared.id)
+}
+
+pub(crate) fn current_vat_shared() -> Option<Arc<VatShared>> {
+    with_turn(|core| core.shared.clone())
+}
+
+pub(crate) fn in_turn() -> bool {
+    with_turn(|_| ()).is_some()
+}
+
+/// Runs `effect` when the current turn commits (drops it if the turn fails). Outside a
+/// turn, runs it now.
+pub(crate) fn defer(effect: Box<dyn FnOnce()>) {
+    let mut effect = Some(effect);
+    with_turn(|core| {
+        if let Some(e) = effect.take() {
+            core.journal.borrow_mut().effects.push(Effect::Run(e));
+        }
+    });
+    if let Some(e) = effect {
+        e();
+    }
+}
+
+/// Effects of a turn that wait for its commit.
+enum Effect {
+    /// A message to an actor of this same vat.
+    Local(Envelope),
+    Send(Arc<VatShared>, Envelope),
+    Run(Box<dyn FnOnce()>),
+}
+
+/// What a turn did, to undo it or to save it.
+#[derive(Default)]
+struct Journal {
+    /// Snapshots of actors first touched mutably in this turn, in touch order.
+    snapshots: Vec<(Rc<Slot>, Box<dyn Any>)>,
+    /// Actors spawned in this turn.
+    spawned: Vec<ActorId>,
+    /// Sends and other effects, in order.
+    effects: Vec<Effect>,
+    /// `next_id` when the turn began.
+    next_id_at_start: u64,
+}
+
+pub(crate) struct Slot {
+    type_id: TypeId,
+    /// The turn in which this actor was last snapshotted (or spawned).
+    touched: Cell<u64>,
+    pub(crate) actor: RefCell<Box<dyn AnyActor>>,
+}
+
+/// The vat's state, owned by its thread.
+pub(crate) struct VatCore {
+    pub(crate) shared: Arc<VatShared>,
+    slots: RefCell<Vec<Option<Rc<Slot>>>>,
+    next_id: Cell<u64>,
+    turn: Cell<u64>,
+    in_turn: Cell<bool>,
+    journal: RefCell<Journal>,
+    /// The effects vector of the last commit, kept for its capacity.
+    spare_effects: Cell<Vec<Effect>>,
+    local: RefCell<VecDeque<Envelope>>,
+    /// The actor whose method is running (innermost), for `self_ref`.
+    current_actor: Cell<Option<ActorId>>,
+}
+
+struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(ptr::null()));
+    }
+}
+
+impl VatCore {
+    fn new(shared: Arc<VatShared>) -> Self {
+        VatCore {
+            shared,
+            slots: RefCell::new(Vec::new()),
+            next_id: Cell::new(0),
+            turn: Cell::new(0),
+            in_turn: Cell::new(false),
+            journal: RefCell::new(Journal::default()),
+            spare_effects: Cell::new(Vec::new()),
+            local: RefCell::new(VecDeque::new()),
+            current_actor: Cell::new(None),
+        }
+    }
+
+    /// The event loop: runs turns until told to stop, then drains and returns.
+    fn run(&self, rx: Receiver<Msg>) {
+        CURRENT.with(|c| c.set(self as *const VatCore));
+        let _guard = CurrentGuard;
+        let mut stopping = false;
+        let mut turns_since_poll = 0u32;
+        loop {
+            // Take in what other threads sent, behind the local queue. Each
+            // sender→receiver pair always travels one path, so its order is kept; polling
+            // every few turns keeps a busy vat fair to outside senders.
+            if turns_since_poll >= POLL_EVERY || self.local.borrow().is_empty() {
+                turns_since_poll = 0;
+                stopping |= self.take_incoming(&rx);
+            }
+            let next = self.local.borrow_mut().pop_front();
+            match next {
+                Some(env) => {
+                    turns_since_poll += 1;
+                    self.run_turn(env);
+                }
+                None if stopping => break,
+                None => match self.wait_incoming(&rx) {
+                    Some(Msg::Turn(env)) => self.local.borrow_mut().push_back(env),
+                    Some(Msg::Stop) => stopping = true,
+                    None => break,
+                },
+            }
+        }
+        self.shared.stopped.store(true, Ordering::Release);
+        // Messages that raced the stop: break their promises (Envelope's Drop).
+        drop(rx);
+    }
+
+    /// Moves every waiting message to the local queue; true if told to stop.
+    fn take_incoming(&self, rx: &Receiver<Msg>) -> bool {
+        let mut stop = false;
+        let mut local = self.local.borrow_mut();
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                Msg::Turn(env) => local.push_back(env),
+                Msg::Stop => stop = true,
+            }
+        }
+        stop
+    }
+
+    /// Waits for the next message: a short spin first (answers often arrive within
+    /// microseconds, and waking a sleeping thread costs more than that), then sleeps, so
+    /// an idle vat costs no CPU. `None` when every sender is gone.
+    fn wait_incoming(&self, rx: &Receiver<Msg>) -> Option<Msg> {
+        for _ in 0..SPIN_BEFORE_SLEEP {
+            match rx.try_recv() {
+                Ok(msg) => return Some(msg),
+                Err(mpsc::TryRecvError::Disconnected) => return None,
+                Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+            }
+        }
+        rx.recv().ok()
+    }
+
+    /// Runs one message as a transactional turn.
+    fn run_turn(&self, mut env: Envelope) {
+        let Some(job) = env.take() else { return };
+        self.begin_turn();
+        let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
+            Ok(result) => result,
+            Err(payload) => Err(Error::Panicked {
+                vat: self.shared.name.clone(),
+                message: panic_message(&payload),
+            }),
+        };
+        self.current_actor.set(None);
+        match outcome {
+            Ok(()) => {
+                self.commit();
+                job.publish();
+            }
+            Err(error) => {
+                self.rollback();
+                job.fail(error);
+            }
+        }
+    }
+
+    fn begin_turn(&self) {
+        self.turn.set(self.turn.get() + 1);
+        self.in_turn.set(true);
+        self.journal.borrow_mut().next_id_at_start = self.next_id.get();
+    }
+
+    fn commit(&self) {
+        self.in_turn.set(false);
+        let mut effects = self.spare_effects.take();
+        {
+            let mut journal = self.journal.borrow_mut();
+            journal.snapshots.clear();
+            journal.spawned.clear();
+            std::mem::swap(&mut journal.effects, &mut effects);
+        }
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::Local(env) => self.local.borrow_mut().push_back(env),
+                Effect::Send(vat, env) => deliver(&vat, env),
+                Effect::Run(f) => f(),
+            }
+        }
+        self.spare_effects.set(effects);
+    }
+
+    fn rollback(&self) {
+        self.in_turn.set(false);
+        let mut journal = self.journal.borrow_mut();
+        let snapshots = std::mem::take(&mut journal.snapshots);
+        let spawned = std::mem::take(&mut journal.spawned);
+        let effects = std::mem::take(&mut journal.effects);
+        self.next_id.set(journal.next_id_at_start);
+        drop(journal);
+        for (slot, snapshot) in snapshots.into_iter().rev() {
+            slot.actor.borrow_mut().rollback_any(snapshot);
+        }
+        let removed: Vec<Rc<Slot>> = {
+            let mut slots = self.slots.borrow_mut();
+            spawned
+                .iter()
+                .filter_map(|id| slots.get_mut(index(*id)).and_then(Option::take))
+                .collect()
+        };
+        // Dropped outside the borrow: an actor's Drop may touch the vat.
+        drop(removed);
+        drop(effects);
+    }
+
+    // --- actors -------------------------------------------------------------------------
+
+    pub(crate) fn spawn<T: Actor>(&self, actor: T) -> Ref<T> {
+        let id = ActorId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        self.insert(id, Box::new(actor), TypeId::of::<T>());
+        if self.in_turn.get() {
+            self.journal.borrow_mut().spawned.push(id);
+        }
+        Ref::new(self.shared.clone(), id)
+    }
+
+    fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
+        let slot = Rc::new(Slot {
+            type_id,
+            touched: Cell::new(self.turn.get()),
+            actor: RefCell::new(actor),
+        });
+        let mut slots = self.slots.borrow_mut();
+        let i = index(id);
+        if slots.len() <= i {
+            slots.resize(i + 1, None);
+        }
+        slots[i] = Some(slot);
+    }
+
+    fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
+        self.slots.borrow().get(index(id)).and_then(Clone::clone)
+    }
+
+    /// Checks that `target` lives in this vat.
+    fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Error> {
+        if target.vat.id == self.shared.id {
+            Ok(())
+        } else {
+            Err(Error::FarCall {
+                actor: target.describe(),
+                vat: target.vat.name.clone(),
+                current: self.shared.name.clone(),
+            })
+        }
+    }
+
+    /// `Counter#3 in vat "main"` for an actor of this vat.
+    pub(crate) fn describe<T: Actor>(&self, id: ActorId) -> String {
+        format!("{}{} in vat \"{}\"", T::type_name(), id, self.shared.name)
+    }
+
+    fn missing<T: Actor>(&self, id: ActorId) -> Error {
+        Error::NoSuchActor {
+            actor: self.describe::<T>(id),
+        }
+    }
+
+    /// The slot of actor `id` of this vat, checked to hold a `T`.
+    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Error> {
+        match self.slot(id) {
+            Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
+            _ => Err(self.missing::<T>(id)),
+        }
+    }
+
+    /// Calls `f` on the actor with shared access (no snapshot: it cannot change).
+    pub(crate) fn invoke_ref<T: Actor, R>(
+        &self,
+        target: &Ref<T>,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<R, Error> {
+        self.check_here(target)?;
+        self.invoke_ref_here(target.id, f)
+    }
+
+    /// Calls `f` on the actor with exclusive access, snapshotting it first in this turn.
+    pub(crate) fn invoke_mut<T: Actor, R>(
+        &self,
+        target: &Ref<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        self.check_here(target)?;
+        self.invoke_mut_here(target.id, f)
+    }
+
+    /// [`invoke_ref`](Self::invoke_ref) for an actor known to live in this vat.
+    pub(crate) fn invoke_ref_here<T: Actor, R>(
+        &self,
+        id: ActorId,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<R, Error> {
+        let slot = self.slot_of::<T>(id)?;
+        let guard = slot.actor.try_borrow().map_err(|_| Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })?;
+        let actor = (&**guard as &dyn Any)
+            .downcast_ref::<T>()
+            .ok_or_else(|| self.missing::<T>(id))?;
+        let outer = self.current_actor.replace(Some(id));
+        let r = f(actor);
+        self.current_actor.set(outer);
+        Ok(r)
+    }
+
+    /// [`invoke_mut`](Self::invoke_mut) for an actor known to live in this vat.
+    pub(crate) fn invoke_mut_here<T: Actor, R>(
+        &self,
+        id: ActorId,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        let slot = self.slot_of::<T>(id)?;
+        let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })?;
+        if slot.touched.get() != self.turn.get() {
+            slot.touched.set(self.turn.get());
+            let snapshot = guard.snapshot_any();
+            self.journal
+                .borrow_mut()
+                .snapshots
+                .push((slot.clone(), snapshot));
+        }
+        let actor = (&mut **guard as &mut dyn Any)
+            .downcast_mut::<T>()
+            .ok_or_else(|| self.missing::<T>(id))?;
+        let outer = self.current_actor.replace(Some(id));
+        let r = f(actor);
+        self.current_actor.set(outer);
+        Ok(r)
+    }
+
+    /// Queues `env` for `target`'s vat when this turn commits.
+    pub(crate) fn send_on_commit(&self, target: &Arc<VatShared>, env: Envelope) {
+        let effect = if target.id == self.shared.id {
+            Effect::Local(env)
+        } else {
+            Effect::Send(target.clone(), env)
+        };
+        self.journal.borrow_mut().effects.push(effect);
+    }
+
+    fn self_ref<T: Actor>(&self) -> Option<Ref<T>> {
+        let id = self.current_actor.get()?;
+        let slot = self.slot(id)?;
+        (slot.type_id == TypeId::of::<T>()).then(|| Ref::new(self.shared.clone(), id))
+    }
+}
+
+fn index(id: ActorId) -> usize {
+    usize::try_from(id.0).unwrap_or(usize::MAX)
+}
+
+fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(panic payload is not a string)".to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Free functions for code running inside a turn.
+
+/// Spawns `actor` into the vat running the current turn and returns its reference.
+///
+/// The spawn is part of the turn: if the turn fails, the actor is gone.
+///
+/// # Panics
+/// Outside a turn (the panic names the fix). Use [`try_spawn`] to get an error instead,
+/// or [`Vat::spawn_actor`] from outside vats.
+pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
+    match try_spawn(actor) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Like [`spawn`], returning an error outside a turn.
+pub fn try_spawn<T: Actor>(actor: T) -> Result<Ref<T>, Error> {
+    with_turn(move |core| core.spawn(actor)).ok_or(Error::NotInTurn {
+        what: "spawning an actor",
+        fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
+    })
+}
+
+/// The reference of the actor whose method is running (Goblins' `#:self`).
+///
+/// Returns `None` outside an actor method, or if the running actor is not a `T`.
+pub fn self_ref<T: Actor>() -> Option<Ref<T>> {
+    with_turn(|core| core.self_ref::<T>()).flatten()
+}
+
+/// The vat running the current turn.
+pub fn current_vat() -> Option<Vat> {
+    current_vat_shared().map(|shared| Vat { shared })
+}
+
+/// Runs slow or blocking work off the vat, on a thread of its own, and returns a promise
+/// for its result. The thread starts when the current turn commits (not at all if it
+/// fails), and the vat keeps serving meanwhile. A panic in `work` breaks the promise.
+///
+/// ```
+/// use gobs_runtime::{Vat, spawn_blocking};
+/// let vat = Vat::spawn("slow").unwrap();
+/// let promise = vat.run(|| spawn_blocking(|| 6 * 7)).unwrap();
+/// assert_eq!(promise.wait().unwrap(), 42);
+/// ```
+pub fn spawn_blocking<R, F>(work: F) -> Promise<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let (promise, resolver) = Promise::pair();
+    let start = move || {
+        let spawned = std::thread::Builder::new()
+            .name("gobs-blocking".into())
+            .spawn(move || match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(v) => resolver.fulfill(v),
+                Err(payload) => resolver.break_with(Error::Panicked {
+                    vat: "(spawn_blocking thread)".into(),
+                    message: panic_message(&payload),
+                }),
+            });
+        // On failure the closure (and its resolver) is dropped: the promise is broken.
+        if let Err(e) = spawned {
+            tracing::error!("spawn_blocking could not start a thread: {e}");
+        }
+    };
+    if in_turn() {
+        defer(Box::new(start));
+    } else {
+        start();
+    }
+    promise
+}
+
+/// Sends an envelope for `target`: within a turn, on commit; elsewhere, now.
+pub(crate) fn send(target: &Arc<VatShared>, env: Envelope) {
+    let mut env = Some(env);
+    with_turn(|core| {
+        if let Some(e) = env.take() {
+            core.send_on_commit(target, e);
+        }
+    });
+    if let Some(e) = env {
+        send_envelope(target, e);
+    }
+}
+
+/// Runs a synchronous call inside the current turn.
+pub(crate) fn near<R>(f: impl FnOnce(&VatCore) -> Result<R, Error>) -> Result<R, Error> {
+    with_turn(f).unwrap_or(Err(Error::NotInTurn {
+        what: "a synchronous call",
+        fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
+    }))
+}
