@@ -27,10 +27,10 @@ pub fn delta(i: u64) -> Delta {
         upserts: vec![(ActorId::from_raw(i % 23), portrait(i))],
         removes: Vec::new(),
     };
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         d.removes.push(ActorId::from_raw((i * 7 + 3) % 23));
     }
-    if i % 7 == 0 || i == 1 {
+    if i.is_multiple_of(7) || i == 1 {
         d.roots = Some(vec![ActorId::from_raw(i % 23), ActorId::from_raw(1)]);
     }
     d
