@@ -11,10 +11,11 @@ use gobs_runtime::store::{LogOptions, LogStore, Store};
 fn compaction_happens_past_the_bound_and_keeps_the_graph() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vat.log");
+    // Durability is not under test in this file: fsync in groups to keep it fast.
     let options = LogOptions {
         compact_ratio: 2.0,
         compact_min_bytes: 8 * 1024,
-        ..LogOptions::default()
+        ..LogOptions::with_durability(common::GROUP)
     };
     let mut store = LogStore::open(&path, options).unwrap();
     let mut compactions_seen = 0;
@@ -52,7 +53,7 @@ fn compaction_happens_past_the_bound_and_keeps_the_graph() {
 fn small_stores_do_not_compact_below_the_minimum() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vat.log");
-    let mut store = LogStore::open(&path, LogOptions::default()).unwrap();
+    let mut store = LogStore::open(&path, LogOptions::with_durability(common::GROUP)).unwrap();
     for i in 1..=2000 {
         store.commit(&delta(i)).unwrap();
     }
@@ -69,7 +70,7 @@ fn infinite_ratio_never_compacts() {
     let options = LogOptions {
         compact_ratio: f64::INFINITY,
         compact_min_bytes: 0,
-        ..LogOptions::default()
+        ..LogOptions::with_durability(common::GROUP)
     };
     let mut store = LogStore::open(&path, options).unwrap();
     for i in 1..=300 {
@@ -85,7 +86,6 @@ fn infinite_ratio_never_compacts() {
 fn compacted_bytes_per_actor_are_close_to_raw_messagepack() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vat.log");
-    // Durability is not under test here: fsync in groups to keep the test fast.
     let options = LogOptions {
         compact_min_bytes: 0,
         ..LogOptions::with_durability(common::GROUP)

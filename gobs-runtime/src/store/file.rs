@@ -1,20 +1,10 @@
 //! [`FileStore`]: the whole graph in one file, rewritten atomically on every commit.
 //!
-//! # File format (version 1)
 //!
-//! | bytes | content |
-//! | --- | --- |
-//! | 0..8 | magic `GOBSFILE` |
-//! | 8..12 | format version, `u32` little-endian (1) |
-//! | 12..20 | body length `n`, `u64` little-endian |
-//! | 20..24 | CRC-32 (IEEE) of the body, `u32` little-endian |
-//! | 24..24+n | body: the [`Graph`], MessagePack (`rmp_serde`, structs as arrays) |
-//!
-//! The file ends right after the body. A commit writes `<path>.tmp`, fsyncs it, renames it
-//! over `<path>` and fsyncs the directory, so the file is always one whole commit.
+//! The format is documented on [`FileStore`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Cursor, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::encoded::{EncodedGraph, encode_delta};
@@ -39,6 +29,19 @@ const HEADER_LEN: usize = 24;
 /// is grouped: a power cut may bring back an older commit, within the group's bounds.
 ///
 /// The store holds `<path>.lock` while open (see [`StoreError::Locked`]).
+///
+/// # File format (version 1)
+///
+/// | bytes | content |
+/// | --- | --- |
+/// | 0..8 | magic `GOBSFILE` |
+/// | 8..12 | format version, `u32` little-endian (1) |
+/// | 12..20 | body length `n`, `u64` little-endian |
+/// | 20..24 | CRC-32 (IEEE) of the body, `u32` little-endian |
+/// | 24..24+n | body: the [`Graph`], MessagePack (`rmp_serde`, structs as arrays) |
+///
+/// The file ends right after the body. A commit writes `<path>.tmp`, fsyncs it, renames it
+/// over `<path>` and fsyncs the directory, so the file is always one whole commit.
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
@@ -66,7 +69,7 @@ impl FileStore {
         let lock = StoreLock::acquire(&path)?;
         let tmp = sibling(&path, ".tmp");
         remove_stale_tmp(&tmp)?;
-        let (loaded, graph) = match fs::read(&path) {
+        let (loaded, graph) = match read_store_file(&path) {
             Ok(bytes) => {
                 let g = decode_file(&path, &bytes)?;
                 let enc = EncodedGraph::from_graph(&g).map_err(|detail| StoreError::Encode {
@@ -155,6 +158,24 @@ fn write_file(tmp: &Path, graph: &EncodedGraph) -> Result<(), StoreError> {
     })();
     written.map_err(io_err("writing", tmp))?;
     file.sync_data().map_err(io_err("syncing", tmp))
+}
+
+/// Reads the store file, after checking its magic (so that a path pointing at some large
+/// unrelated file fails fast instead of reading it all).
+fn read_store_file(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&mut file)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    if head[..] != MAGIC[..head.len()] {
+        return Ok(head); // decode_file reports the wrong magic
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    bytes.extend_from_slice(&head);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Checks and decodes a whole store file.

@@ -1,35 +1,6 @@
 //! [`LogStore`]: an append-only log of checksummed frames, compacted now and then.
 //!
-//! # File format
-//!
-//! The file starts with the magic `GOBSLOG1` (8 bytes; the `1` is the format version),
-//! followed by frames:
-//!
-//! | bytes | content |
-//! | --- | --- |
-//! | 0..4 | payload length `n`, `u32` little-endian (at least 3) |
-//! | 4..8 | CRC-32 (IEEE) of the payload, `u32` little-endian |
-//! | 8..8+n | payload: a record, MessagePack |
-//!
-//! A record is the MessagePack array `[kind, body]`: kind `0` with a [`Graph`] body (a
-//! snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
-//! [`Graph::apply`]). Bodies are encoded by `rmp_serde` (structs as arrays). The first
-//! frame of a file is always a snapshot.
-//!
-//! A commit appends one frame. When the file grows past the compaction bound (see
-//! [`LogOptions`]), it is rewritten as one snapshot frame: `<path>.tmp`, fsync, rename,
-//! directory fsync. The file is only ever created that way, so its header and first frame
-//! are always whole.
-//!
-//! # Recovery
-//!
-//! On open the frames are replayed. A damaged tail (an incomplete frame, a bad length or
-//! checksum, with no valid frame after it) is what a crash mid-append leaves: the file is
-//! cut back to the last whole frame, with a warning saying where and how much. A damaged
-//! frame followed by valid frames is not a torn write (the disk lost data in the middle):
-//! that is [`StoreError::Corrupt`] and the file is left alone, unless
-//! [`LogOptions::salvage`] asks to keep the commits before the damage. A bad magic or a
-//! damaged first frame is always `Corrupt`.
+//! The format and the recovery rules are documented on [`LogStore`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
@@ -123,7 +94,38 @@ pub struct LogStats {
 /// then, a compaction that rewrites the graph in one snapshot frame: its cost, spread over
 /// the commits since the last one, is at most about `1 / (compact_ratio - 1)` times their
 /// bytes). The store keeps the graph in memory, encoded, to write snapshots and to count
-/// live bytes. See the [module documentation](self) for the format and recovery.
+/// live bytes.
+///
+/// # File format
+///
+/// The file starts with the magic `GOBSLOG1` (8 bytes; the `1` is the format version),
+/// followed by frames:
+///
+/// | bytes | content |
+/// | --- | --- |
+/// | 0..4 | payload length `n`, `u32` little-endian (at least 3) |
+/// | 4..8 | CRC-32 (IEEE) of the payload, `u32` little-endian |
+/// | 8..8+n | payload: a record, MessagePack |
+///
+/// A record is the MessagePack array `[kind, body]`: kind `0` with a [`Graph`] body (a
+/// snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
+/// [`Graph::apply`]). Bodies are encoded by `rmp_serde` (structs as arrays). The first
+/// frame of a file is always a snapshot.
+///
+/// A commit appends one frame. When the file grows past the compaction bound (see
+/// [`LogOptions`]), it is rewritten as one snapshot frame: `<path>.tmp`, fsync, rename,
+/// directory fsync. The file is only ever created that way, so its header and first frame
+/// are always whole.
+///
+/// # Recovery
+///
+/// On open the frames are replayed. A damaged tail (an incomplete frame, a bad length or
+/// checksum, with no valid frame after it) is what a crash mid-append leaves: the file is
+/// cut back to the last whole frame, with a warning saying where and how much. A damaged
+/// frame followed by valid frames is not a torn write (the disk lost data in the middle):
+/// that is [`StoreError::Corrupt`] and the file is left alone, unless
+/// [`LogOptions::salvage`] asks to keep the commits before the damage. A bad magic or a
+/// damaged first frame is always `Corrupt`.
 ///
 /// The store holds `<path>.lock` while open (see [`StoreError::Locked`]).
 #[derive(Debug)]
@@ -166,7 +168,7 @@ enum Record {
 impl LogStore {
     /// Opens (or prepares to create) the log at `path`, creating its directory if missing.
     ///
-    /// Replays the log (see the [module documentation](self) for recovery): a torn tail is
+    /// Replays the log (see [Recovery](LogStore#recovery)): a torn tail is
     /// cut off with a warning; other damage gives [`StoreError::Corrupt`], file untouched.
     /// Another open handle on the same store gives [`StoreError::Locked`].
     pub fn open(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, StoreError> {
