@@ -287,3 +287,54 @@ fn log_store_ignores_a_stale_tmp_and_locks() {
     assert!(!dir.path().join("vat.log.tmp").exists());
     assert!(matches!(open_log(&path), Err(StoreError::Locked { .. })));
 }
+
+/// A subscriber that keeps every event as `LEVEL field=value ...`.
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={v:?}", f.name()));
+            }
+        }
+        let mut fields = Fields(event.metadata().level().to_string());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn log_store_warns_how_much_it_cut_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, ends) = log_with(dir.path(), 6);
+    let good = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &good[..good.len() - 4]).unwrap();
+    let capture = Capture::default();
+    let store = tracing::subscriber::with_default(capture.clone(), || open_log(&path)).unwrap();
+    let events = capture.0.lock().unwrap().clone();
+    let cut = ends[6] - 4 - ends[5];
+    let warning = events
+        .iter()
+        .find(|e| e.starts_with("WARN"))
+        .unwrap_or_else(|| panic!("no warning among {events:?}"));
+    assert!(
+        warning.contains(&format!("offset={}", ends[5]))
+            && warning.contains(&format!("cut_bytes={cut}"))
+            && warning.contains("vat.log"),
+        "{warning}"
+    );
+    assert_eq!(store.stats().cut_bytes, cut);
+}

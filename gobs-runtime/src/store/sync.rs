@@ -299,3 +299,70 @@ impl Timer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn group(max_commits: u32, max_delay_ms: u64) -> Durability {
+        Durability::Group {
+            max_commits,
+            max_delay: Duration::from_millis(max_delay_ms),
+        }
+    }
+
+    #[test]
+    fn group_syncs_at_max_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let s = Syncer::new(group(3, 60_000), Target::Data, &file, &path).unwrap();
+        s.after_commit(&file, &path).unwrap();
+        s.after_commit(&file, &path).unwrap();
+        assert!(s.has_unsynced());
+        s.after_commit(&file, &path).unwrap();
+        assert!(!s.has_unsynced());
+        s.after_commit(&file, &path).unwrap();
+        assert!(s.has_unsynced());
+        s.flush().unwrap();
+        assert!(!s.has_unsynced());
+    }
+
+    #[test]
+    fn group_timer_syncs_an_idle_store_after_max_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let s = Syncer::new(group(1000, 30), Target::Data, &file, &path).unwrap();
+        s.after_commit(&file, &path).unwrap();
+        assert!(s.has_unsynced());
+        let start = Instant::now();
+        while s.has_unsynced() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the timer never synced"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // And again, for a second burst.
+        s.after_commit(&file, &path).unwrap();
+        while s.has_unsynced() {
+            assert!(start.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn degenerate_groups_sync_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        for d in [group(1, 1000), group(0, 1000), group(10, 0)] {
+            let s = Syncer::new(d, Target::Data, &file, &path).unwrap();
+            s.after_commit(&file, &path).unwrap();
+            assert!(!s.has_unsynced(), "{d:?}");
+        }
+    }
+}
