@@ -75,7 +75,10 @@ pub enum Durability {
     /// `max_commits - 1` commits are unsynced, and no commit stays unsynced for longer than
     /// `max_delay` plus the time of one fsync (and of waking that thread).
     /// [`Store::flush`] and dropping the store fsync everything at once.
-    /// A power cut loses a suffix of the unsynced commits, never an earlier one.
+    /// A power cut can only take back unsynced commits. (Should the disk keep a later
+    /// unsynced frame of a [`LogStore`] but lose an earlier one, the log reports
+    /// [`StoreError::Corrupt`] rather than guess; [`LogOptions::salvage`] then keeps the
+    /// commits before the hole.)
     /// `max_commits` of 0 or 1, or a zero `max_delay`, behave like
     /// [`Durability::EveryCommit`].
     Group {
