@@ -1,12 +1,12 @@
 //! Vat semantics: near and far calls, promises, ordering, transactional turns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod actors;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Counter, Holder};
+use actors::{Counter, Holder};
 use gobs_runtime::{Error, Promise, Ref, Vat, current_vat, self_ref, spawn, spawn_blocking};
 
 fn counter(vat: &Vat) -> Ref<Counter> {

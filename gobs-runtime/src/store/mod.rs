@@ -4,10 +4,36 @@
 //! commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand
 //! (a snapshot). Every store commits atomically: after a crash at any instant, loading gives
 //! the graph as of the last commit that returned `Ok`.
+//!
+//! Three stores ship with the runtime:
+//!
+//! | store | commit cost | use |
+//! | --- | --- | --- |
+//! | [`MemoryStore`] | the delta | tests; "restart" a vat within one process |
+//! | [`FileStore`] | the whole graph (one file rewritten atomically) | small graphs, one readable file |
+//! | [`LogStore`] | the delta (appended to a checksummed log, compacted now and then) | everything else |
+//!
+//! The file-backed stores lock their file to one process (a `<path>.lock` file beside it,
+//! holding the pid of the process that has it open) and fsync per their [`Durability`].
+//!
+//! When `commit` or `snapshot` returns an error, the commit may or may not have reached the
+//! disk: a vat should stop using the store (file stores refuse further writes after a failed
+//! write with [`StoreError::Poisoned`]) and open it again to learn what it holds.
 
 use std::path::PathBuf;
 
 use crate::portrait::{Delta, Graph};
+
+mod encoded;
+mod file;
+mod fsutil;
+mod log;
+mod memory;
+mod sync;
+
+pub use file::FileStore;
+pub use log::{LogOptions, LogStats, LogStore};
+pub use memory::MemoryStore;
 
 /// Persistence back-end of one persistent vat.
 pub trait Store: Send + 'static {
@@ -26,14 +52,35 @@ pub trait Store: Send + 'static {
 }
 
 /// How hard a store works to keep each commit.
+///
+/// Either way, every commit is *atomic*: a crash (of the process or of the machine) leaves
+/// the store as of some commit, never half of one. Durability only says how many of the
+/// last commits a power cut or kernel crash may take back. A killed process loses nothing
+/// that was committed: its writes are in the OS before `commit` returns.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// fsync before each commit returns: an acknowledged churn survives a power cut.
+    /// fsync (`fdatasync`) before each commit returns: an acknowledged churn survives a
+    /// power cut.
     #[default]
     EveryCommit,
     /// Commits are written at once but fsynced together: at most `max_commits` commits or
     /// `max_delay` of commits (whichever comes first) can be lost in a power cut.
     /// A killed process loses nothing that was committed (the OS still holds the bytes).
+    ///
+    /// Precisely: a commit fsyncs before returning when it is the `max_commits`-th commit
+    /// not yet fsynced, or when the oldest commit not yet fsynced is `max_delay` old or
+    /// older. Otherwise it returns at once, and a background thread (one per process,
+    /// shared by all stores) fsyncs when the oldest unsynced commit turns `max_delay` old,
+    /// even if no further commit comes. So when a commit returns, at most
+    /// `max_commits - 1` commits are unsynced, and no commit stays unsynced for longer than
+    /// `max_delay` plus the time of one fsync (and of waking that thread).
+    /// [`Store::flush`] and dropping the store fsync everything at once.
+    /// A power cut can only take back unsynced commits. (Should the disk keep a later
+    /// unsynced frame of a [`LogStore`] but lose an earlier one, the log reports
+    /// [`StoreError::Corrupt`] rather than guess; [`LogOptions::salvage`] then keeps the
+    /// commits before the hole.)
+    /// `max_commits` of 0 or 1, or a zero `max_delay`, behave like
+    /// [`Durability::EveryCommit`].
     Group {
         /// fsync after this many unsynced commits.
         max_commits: u32,
@@ -46,7 +93,7 @@ pub enum Durability {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// An I/O call failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {source}; {hint}", hint = fsutil::io_hint(source))]
     Io {
         /// What was being done ("writing", "renaming", ...).
         op: &'static str,
@@ -56,14 +103,14 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// The store is held by another process.
+    /// The store is held by another process (or by another handle in this process).
     #[error(
-        "store {path} is in use by another process{holder}; stop that process, or give this one another state directory"
+        "store {path} is in use{holder}; a store can be open only once at a time: stop that process (or drop the other handle to this store), or give this one another state directory"
     )]
     Locked {
         /// The store's path.
         path: PathBuf,
-        /// ` (pid N)` when the holder is known, else empty.
+        /// ` by pid N` (or ` by this process (pid N)`) when the holder is known, else empty.
         holder: String,
     },
     /// The store's bytes are not a valid store.
@@ -77,5 +124,28 @@ pub enum StoreError {
         offset: u64,
         /// What was wrong.
         detail: String,
+    },
+    /// A value could not be encoded: nothing was written.
+    #[error(
+        "cannot encode {what} for store {path}: {detail}. Nothing was written; this is a bug in gobs or a graph too large for the store's format"
+    )]
+    Encode {
+        /// The store's path.
+        path: PathBuf,
+        /// What was being encoded ("a delta", "the graph", ...).
+        what: &'static str,
+        /// The encoder's message.
+        detail: String,
+    },
+    /// An earlier write or fsync of this store failed, so this handle no longer knows what
+    /// the file holds; it refuses to write more.
+    #[error(
+        "store {path} refuses writes after an earlier failure ({cause}); drop this store and open it again (restart the vat) to recover what the disk holds"
+    )]
+    Poisoned {
+        /// The store's path.
+        path: PathBuf,
+        /// The earlier failure.
+        cause: String,
     },
 }

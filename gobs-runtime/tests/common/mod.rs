@@ -1,47 +1,89 @@
-//! Hand-written actors for the runtime's own tests (the macro has its own suite).
-#![allow(dead_code)]
+//! Helpers shared by the store tests: a deterministic stream of deltas and its model.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_runtime::{Actor, NoMethods, Ref};
+use std::path::Path;
 
-/// A counter that also remembers every value it was told, to check ordering.
-#[derive(Debug, Default)]
-pub struct Counter {
-    pub count: u64,
-    pub seen: Vec<u64>,
-}
+use gobs_runtime::portrait::{ActorId, Delta, Graph, Portrait};
+use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
 
-impl Actor for Counter {
-    type Snapshot = (u64, Vec<u64>);
-    type Caller<'r> = NoMethods<'r, Self>;
-    type Sender<'r> = NoMethods<'r, Self>;
-
-    fn snapshot(&self) -> Self::Snapshot {
-        (self.count, self.seen.clone())
-    }
-
-    fn rollback(&mut self, (count, seen): Self::Snapshot) {
-        self.count = count;
-        self.seen = seen;
+/// A portrait whose args say `value` (about 40 bytes of args).
+pub fn portrait(value: u64) -> Portrait {
+    let mut args = format!("value {value:>12} ").into_bytes();
+    args.resize(40, b'.');
+    Portrait {
+        name: "gobs_runtime::tests::Counter".to_string(),
+        version: 1 + (value % 3) as u32,
+        args,
     }
 }
 
-/// Holds a reference to another actor.
-pub struct Holder {
-    pub target: Option<Ref<Counter>>,
-    pub other: Option<Ref<Holder>>,
+/// The `i`-th delta (from 1) of the stream the tests commit: actor `i % 23` gets value `i`,
+/// every 5th delta removes another actor, every 7th changes the roots. `next_id` is `i`,
+/// so a loaded graph tells how many deltas it holds.
+pub fn delta(i: u64) -> Delta {
+    let mut d = Delta {
+        roots: None,
+        next_id: i,
+        upserts: vec![(ActorId::from_raw(i % 23), portrait(i))],
+        removes: Vec::new(),
+    };
+    if i.is_multiple_of(5) {
+        d.removes.push(ActorId::from_raw((i * 7 + 3) % 23));
+    }
+    if i.is_multiple_of(7) || i == 1 {
+        d.roots = Some(vec![ActorId::from_raw(i % 23), ActorId::from_raw(1)]);
+    }
+    d
 }
 
-impl Actor for Holder {
-    type Snapshot = (Option<Ref<Counter>>, Option<Ref<Holder>>);
-    type Caller<'r> = NoMethods<'r, Self>;
-    type Sender<'r> = NoMethods<'r, Self>;
-
-    fn snapshot(&self) -> Self::Snapshot {
-        (self.target.clone(), self.other.clone())
+/// The graph after deltas `1..=k` (`None` for k = 0).
+pub fn model(k: u64) -> Option<Graph> {
+    if k == 0 {
+        return None;
     }
-
-    fn rollback(&mut self, (target, other): Self::Snapshot) {
-        self.target = target;
-        self.other = other;
+    let mut g = Graph::default();
+    for i in 1..=k {
+        g.apply(&delta(i));
     }
+    Some(g)
+}
+
+/// The store kinds under test.
+#[derive(Copy, Clone, Debug)]
+pub enum Kind {
+    File(Durability),
+    Log(LogOptions),
+}
+
+pub const GROUP: Durability = Durability::Group {
+    max_commits: 8,
+    max_delay: std::time::Duration::from_millis(20),
+};
+
+/// Every file-backed configuration worth testing.
+pub fn kinds() -> Vec<Kind> {
+    vec![
+        Kind::File(Durability::EveryCommit),
+        Kind::File(GROUP),
+        Kind::Log(LogOptions::default()),
+        Kind::Log(LogOptions::with_durability(GROUP)),
+        Kind::Log(LogOptions {
+            compact_min_bytes: 512,
+            ..LogOptions::default()
+        }),
+    ]
+}
+
+impl Kind {
+    pub fn open(self, path: &Path) -> Result<Box<dyn Store>, gobs_runtime::store::StoreError> {
+        Ok(match self {
+            Kind::File(d) => Box::new(FileStore::open(path, d)?),
+            Kind::Log(o) => Box::new(LogStore::open(path, o)?),
+        })
+    }
+}
+
+/// A memory store as a boxed store, for tests that run over every kind.
+pub fn memory() -> MemoryStore {
+    MemoryStore::new()
 }
