@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::open_backend;
 use crate::config::load_effective;
+use crate::daemon::MAX_SOCKET_PATH;
 use crate::error::AppError;
 use crate::lock::{Role, StateLock};
 use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, RequestFrame, Response};
@@ -39,9 +40,17 @@ pub enum Target {
 /// Finds the daemon, or takes the state lock for embedded mode (see the module docs).
 pub fn connect(paths: &StatePaths) -> Result<Target, AppError> {
     let socket = paths.socket();
+    // A daemon cannot bind a path this long, so there is none to find (and connecting
+    // would fail with an error that is not "no daemon").
+    let daemon_possible = socket.as_os_str().len() <= MAX_SOCKET_PATH;
     let start = Instant::now();
     loop {
-        match UnixStream::connect(&socket) {
+        let attempt = if daemon_possible {
+            UnixStream::connect(&socket)
+        } else {
+            Err(ErrorKind::NotFound.into())
+        };
+        match attempt {
             Ok(stream) => {
                 tracing::debug!("talking to the daemon at {}", socket.display());
                 return Ok(Target::Daemon(stream));

@@ -358,6 +358,17 @@ fn a_killed_daemon_leaves_nothing_that_blocks() {
     assert_eq!(daemon.stop("TERM").0.code(), Some(0));
 }
 
+#[test]
+fn a_state_dir_too_deep_for_a_socket_works_embedded_and_the_daemon_says_why_not() {
+    let dir = state();
+    let deep = dir.path().join("d".repeat(60)).join("e".repeat(60));
+    ok(&deep, &["create-machine", "web-1"]);
+    assert_eq!(machine_names(&deep), ["web-1"]);
+    let err = fails(&deep, &["daemon"]);
+    assert!(err.contains("over the system limit"), "{err}");
+    assert!(err.contains("use a shorter --state-dir"), "{err}");
+}
+
 // ---------------------------------------------------------------- errors that list what exists
 
 #[test]
