@@ -37,10 +37,17 @@ pub fn run(
         Command::Init { force } => {
             let path = match explicit_config {
                 Some(path) => path,
-                None => state_paths()?.default_config(),
+                None => {
+                    let paths = state_paths()?;
+                    paths
+                        .create()
+                        .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
+                    paths.default_config()
+                }
             };
             write_default_config(&path, *force)?;
             let written = if cli.json {
+                let path = path.display().to_string();
                 writeln!(out, "{}", serde_json::json!({ "config": path }))
             } else {
                 writeln!(out, "wrote the default config to {}", path.display())
