@@ -1,1 +1,31 @@
 //! gobs-app: a boss that creates machines through providers, and hob presences.
+//!
+//! The command line and its daemon live here too, written against the small
+//! [`backend::Backend`] trait so that the boss can be plugged in behind them:
+//!
+//! - [`cli`]: the command line; [`app`]: what each command does.
+//! - [`config`]: the config file; [`state_dir`]: where state lives.
+//! - [`protocol`]: requests, responses and framing on the control socket.
+//! - [`backend`]: the trait, its data and [`backend::open_backend`];
+//!   [`json_backend`]: the stand-in implementation; [`service`]: request rules shared by
+//!   both modes.
+//! - [`daemon`]: the server; [`client`]: daemon or embedded; [`lock`]: the state lock.
+//! - [`output`]: text and JSON; [`error`]: [`error::AppError`].
+
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod json_backend;
+pub mod lock;
+pub mod output;
+pub mod protocol;
+pub mod service;
+pub mod state_dir;
+#[cfg(test)]
+mod testing;
+
+pub use error::AppError;

@@ -1,3 +1,40 @@
-fn main() {
-    println!("gobs-app: not built yet");
+//! The `gobs-app` binary: parse the command line, set up logging, run, report.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gobs_app::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    match gobs_app::app::run(&cli, |key| std::env::var_os(key), &mut out, &mut err) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            gobs_app::output::print_error(&error, cli.json, &mut err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr: `-v` info, `-vv` debug, `-vvv` trace; without `-v`, `$RUST_LOG`
+/// (default: warnings only).
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => None,
+        1 => Some("info"),
+        2 => Some("debug"),
+        _ => Some("trace"),
+    };
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -1,0 +1,147 @@
+//! What each command does: resolve the state directory and config, then `init`, run the
+//! daemon, or send a request (daemon or embedded) and print the answer.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, DEFAULT_CONFIG_TOML};
+use crate::error::AppError;
+use crate::protocol::Request;
+use crate::state_dir::{self, StatePaths};
+use crate::{client, daemon, output};
+
+/// Runs the parsed command line; returns the exit code. `env` reads environment variables.
+pub fn run(
+    cli: &Cli,
+    env: impl Fn(&str) -> Option<OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, AppError> {
+    let explicit_config = config::explicit_path(cli.config.as_deref(), &env);
+    let state_paths = || -> Result<StatePaths, AppError> {
+        let dir = state_dir::resolve(cli.state_dir.as_deref(), &env)?;
+        let path = dir.path.clone();
+        let paths = StatePaths::new(dir).map_err(|e| AppError::io("resolve", path, e))?;
+        tracing::debug!(
+            "state directory {} (from {})",
+            paths.dir.display(),
+            paths.source
+        );
+        Ok(paths)
+    };
+    let request = match &cli.command {
+        Command::Init { force } => {
+            let path = match explicit_config {
+                Some(path) => path,
+                None => {
+                    let paths = state_paths()?;
+                    paths
+                        .create()
+                        .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
+                    paths.default_config()
+                }
+            };
+            write_default_config(&path, *force)?;
+            let written = if cli.json {
+                let path = path.display().to_string();
+                writeln!(out, "{}", serde_json::json!({ "config": path }))
+            } else {
+                writeln!(out, "wrote the default config to {}", path.display())
+            };
+            written.map_err(AppError::Output)?;
+            return Ok(0);
+        }
+        Command::Daemon => {
+            daemon::run(&state_paths()?, explicit_config.as_deref())?;
+            return Ok(0);
+        }
+        Command::CreateMachine { name, provider } => Request::CreateMachine {
+            name: name.clone(),
+            provider: provider.clone(),
+        },
+        Command::ListMachines => Request::ListMachines,
+        Command::Machine { name } => Request::Machine { name: name.clone() },
+        Command::Run { name, command } => Request::Run {
+            name: name.clone(),
+            command: command.clone(),
+        },
+        Command::DestroyMachine { name } => Request::DestroyMachine { name: name.clone() },
+        Command::Providers => Request::Providers,
+    };
+    let paths = state_paths()?;
+    let response = client::execute(&paths, explicit_config.as_deref(), request.clone())?;
+    output::print(&request, &response, cli.json, out, err)
+}
+
+/// Writes [`DEFAULT_CONFIG_TOML`] to `path`; refuses to replace a file unless `force`.
+pub fn write_default_config(path: &Path, force: bool) -> Result<(), AppError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| AppError::io("create directory", parent, e))?;
+    }
+    if !force {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => AppError::ConfigExists {
+                    path: path.to_path_buf(),
+                },
+                _ => AppError::io("create config file", path, e),
+            })?;
+        return file
+            .write_all(DEFAULT_CONFIG_TOML.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| AppError::io("write config file", path, e));
+    }
+    let tmp = temporary_sibling(path);
+    let write = || -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        AppError::io("write config file", path, e)
+    })
+}
+
+fn temporary_sibling(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn init_refuses_to_overwrite_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config.toml");
+        write_default_config(&path, false).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), DEFAULT_CONFIG_TOML);
+        fs::write(&path, "# mine\n").unwrap();
+        let err = write_default_config(&path, false).unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "# mine\n");
+        write_default_config(&path, true).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), DEFAULT_CONFIG_TOML);
+        assert!(!temporary_sibling(&path).exists());
+    }
+}

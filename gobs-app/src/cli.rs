@@ -1,0 +1,134 @@
+//! The command line (clap derive types only; [`crate::app`] acts on them).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+/// Manage machines through a gobs boss: create them with a provider, list, run commands on
+/// them, destroy them.
+///
+/// Commands talk to `gobs-app daemon` when one serves the state directory, and otherwise
+/// open the state themselves; the results are the same.
+#[derive(Debug, Parser)]
+#[command(name = "gobs-app", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $GOBS_CONFIG, else <state-dir>/config.toml if it exists,
+    /// else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// State directory [default: $GOBS_STATE_DIR, else $XDG_STATE_HOME/gobs,
+    /// else ~/.local/state/gobs]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Log more to stderr (-v info, -vv debug, -vvv trace); without it, $RUST_LOG applies
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print JSON for programs instead of text for people (errors too, on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented default config file (to --config, $GOBS_CONFIG or
+    /// <state-dir>/config.toml)
+    Init {
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Serve the state directory in the foreground until SIGINT or SIGTERM
+    Daemon,
+
+    /// Create a machine
+    CreateMachine {
+        /// The new machine's name (letters, digits, '.', '-', '_')
+        name: String,
+        /// Provider to create it with [default: the config's default_provider]
+        #[arg(long, value_name = "P")]
+        provider: Option<String>,
+    },
+
+    /// List all machines
+    ListMachines,
+
+    /// Show one machine
+    Machine {
+        /// The machine's name
+        name: String,
+    },
+
+    /// Run a command on a machine; exits with the command's exit code
+    Run {
+        /// The machine's name
+        name: String,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+
+    /// Destroy a machine and forget it
+    DestroyMachine {
+        /// The machine's name
+        name: String,
+    },
+
+    /// List the enabled providers
+    Providers,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere_and_run_takes_everything_after_dashes() {
+        let cli = Cli::try_parse_from([
+            "gobs-app",
+            "run",
+            "web-1",
+            "--state-dir",
+            "/s",
+            "-vv",
+            "--",
+            "ls",
+            "-l",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.state_dir, Some(PathBuf::from("/s")));
+        assert_eq!(cli.verbose, 2);
+        assert!(!cli.json);
+        match cli.command {
+            Command::Run { name, command } => {
+                assert_eq!(name, "web-1");
+                assert_eq!(command, ["ls", "-l", "--json"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["gobs-app", "list-machines", "--json"]).unwrap();
+        assert!(cli.json);
+    }
+
+    #[test]
+    fn run_needs_a_command() {
+        assert!(Cli::try_parse_from(["gobs-app", "run", "web-1"]).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Running one request: through the daemon when one serves the state directory, otherwise
+//! in "embedded mode", opening the backend in this process under the state lock.
+//!
+//! Finding the way in is a short loop: a socket that accepts a connection means a daemon;
+//! otherwise whoever takes the state lock opens the state. If the lock is taken (a daemon
+//! starting up, or another command in embedded mode) the loop retries for up to
+//! [`LOCK_WAIT`], so concurrent commands take turns instead of failing.
+
+use std::io::{BufReader, ErrorKind};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::backend::open_backend;
+use crate::config::load_effective;
+use crate::daemon::MAX_SOCKET_PATH;
+use crate::error::AppError;
+use crate::lock::{Role, StateLock};
+use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, RequestFrame, Response};
+use crate::protocol::{read_frame, write_frame};
+use crate::service::Service;
+use crate::state_dir::StatePaths;
+
+/// How long a command waits for the state to be free.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long sending a request may block.
+pub const REQUEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a request goes.
+#[derive(Debug)]
+pub enum Target {
+    /// A daemon answered on the control socket.
+    Daemon(UnixStream),
+    /// No daemon; this process holds the state lock.
+    Embedded(StateLock),
+}
+
+/// Finds the daemon, or takes the state lock for embedded mode (see the module docs).
+pub fn connect(paths: &StatePaths) -> Result<Target, AppError> {
+    let socket = paths.socket();
+    // A daemon cannot bind a path this long, so there is none to find (and connecting
+    // would fail with an error that is not "no daemon").
+    let daemon_possible = socket.as_os_str().len() <= MAX_SOCKET_PATH;
+    let start = Instant::now();
+    loop {
+        let attempt = if daemon_possible {
+            UnixStream::connect(&socket)
+        } else {
+            Err(ErrorKind::NotFound.into())
+        };
+        match attempt {
+            Ok(stream) => {
+                tracing::debug!("talking to the daemon at {}", socket.display());
+                return Ok(Target::Daemon(stream));
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {}
+            Err(e) => {
+                return Err(AppError::Daemon {
+                    socket,
+                    message: format!("cannot connect: {e}"),
+                });
+            }
+        }
+        paths
+            .create()
+            .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
+        if let Some(lock) = StateLock::try_acquire(&paths.lock(), Role::Embedded)? {
+            tracing::debug!("no daemon; opening {} in this process", paths.dir.display());
+            return Ok(Target::Embedded(lock));
+        }
+        if start.elapsed() >= LOCK_WAIT {
+            return Err(AppError::StateBusy {
+                holder: StateLock::holder(&paths.lock()),
+                state_dir: paths.dir.clone(),
+                waited_secs: start.elapsed().as_secs(),
+            });
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `request` against the state in `paths`, through the daemon or embedded. A
+/// [`Response::Error`] is returned as [`AppError::Backend`].
+pub fn execute(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let response = match connect(paths)? {
+        Target::Daemon(stream) => {
+            if let Some(config) = explicit_config {
+                tracing::warn!(
+                    "a daemon serves {}, so it answers with its own config; {} is not used",
+                    paths.dir.display(),
+                    config.display()
+                );
+            }
+            ask_daemon(&stream, &paths.socket(), request)?
+        }
+        Target::Embedded(lock) => {
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let mut service = Service::new(open_backend(paths, &config)?, &config);
+            let response = service.handle(request);
+            let closed = service.close();
+            drop(service);
+            drop(lock);
+            closed?;
+            response
+        }
+    };
+    match response {
+        Response::Error(e) => Err(AppError::Backend(e)),
+        response => Ok(response),
+    }
+}
+
+/// Sends one request on `stream` and reads the answer.
+pub fn ask_daemon(
+    stream: &UnixStream,
+    socket: &Path,
+    request: Request,
+) -> Result<Response, AppError> {
+    let failed = |e: FrameError| AppError::Daemon {
+        socket: socket.to_path_buf(),
+        message: e.to_string(),
+    };
+    let _ = stream.set_write_timeout(Some(REQUEST_WRITE_TIMEOUT));
+    let frame = RequestFrame {
+        version: PROTOCOL_VERSION,
+        request,
+    };
+    write_frame(stream, &frame).map_err(failed)?;
+    // One request per command: tell the daemon so it can drop the connection at once.
+    let _ = stream.shutdown(Shutdown::Write);
+    match read_frame::<Response>(BufReader::new(stream)) {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => Err(AppError::Daemon {
+            socket: socket.to_path_buf(),
+            message: "it closed the connection without answering".to_string(),
+        }),
+        Err(e) => Err(failed(e)),
+    }
+}

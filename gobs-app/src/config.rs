@@ -1,0 +1,740 @@
+//! The config file: its types, built-in defaults, loading, and the commented file `init` writes.
+//!
+//! Every table denies unknown keys, so a typo is an error, and every error names the file and
+//! the line and column it is about. Without a config file the built-in defaults apply
+//! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "GOBS_CONFIG";
+
+/// The file `gobs-app init` writes. It parses to [`Config::default`].
+pub const DEFAULT_CONFIG_TOML: &str = r#"# gobs-app configuration.
+#
+# gobs-app reads this file from --config FILE, else $GOBS_CONFIG, else
+# <state-dir>/config.toml; without any file it uses the values shown here.
+# Unknown keys are errors, so a typo cannot go unnoticed.
+
+# Provider used by `create-machine` when --provider is not given.
+# It must name an enabled provider below.
+default_provider = "dummy"
+
+[store]
+# Where the boss keeps its state, inside the state directory:
+#   "log"  - an append-only, checksummed log (default)
+#   "file" - a single file, rewritten atomically on every commit
+kind = "log"
+# When a commit is durable (fsynced):
+#   "every-commit" - before the command that made it returns (default)
+#   "group"        - in groups, bounded by the two limits below
+durability = "every-commit"
+# Only with durability = "group":
+# group_max_commits = 64
+# group_max_delay_ms = 50
+
+# Providers create machines. Each [providers.NAME] table enables one, named NAME
+# (the name `create-machine --provider NAME` takes). Writing any [providers.*]
+# table replaces the built-in pair below, so list every provider you want.
+# Keys: kind = "dummy" | "process"; enabled = true | false (default true).
+
+# In-process machines that do nothing: for trying things out and for tests.
+[providers.dummy]
+kind = "dummy"
+
+# Each machine is a local child process working in its own directory under
+# the state directory.
+[providers.local]
+kind = "process"
+# Program that runs `run` commands, given `-c "CMD..."`; without it the
+# command is executed directly.
+# command = "/bin/sh"
+"#;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    /// Provider used by `create-machine` without `--provider`; always an enabled provider.
+    pub default_provider: String,
+    /// How state is stored.
+    pub store: StoreConfig,
+    /// Providers by name, enabled or not.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// `[store]`: where and how durably the boss keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoreConfig {
+    /// The store's format.
+    pub kind: StoreKind,
+    /// When a commit is durable.
+    pub durability: Durability,
+}
+
+/// `store.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", try_from = "String")]
+pub enum StoreKind {
+    /// An append-only, checksummed log.
+    Log,
+    /// A single file, rewritten atomically.
+    File,
+}
+
+/// `store.durability` with its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Each commit is fsynced before the command that made it returns.
+    EveryCommit,
+    /// Commits are fsynced in groups of at most `max_commits`, at most `max_delay_ms` late.
+    Group {
+        /// `group_max_commits`, at least 1.
+        max_commits: u32,
+        /// `group_max_delay_ms`.
+        max_delay_ms: u64,
+    },
+}
+
+/// Default for `group_max_commits`.
+pub const DEFAULT_GROUP_MAX_COMMITS: u32 = 64;
+/// Default for `group_max_delay_ms`.
+pub const DEFAULT_GROUP_MAX_DELAY_MS: u64 = 50;
+
+/// `[providers.NAME]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderConfig {
+    /// A disabled provider is known to the config but cannot create machines.
+    pub enabled: bool,
+    /// What kind of provider, with its settings.
+    pub kind: ProviderKind,
+}
+
+/// The kinds of provider, with the settings each takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// Machines that exist only in the boss.
+    Dummy,
+    /// Each machine is a local child process in its own directory.
+    Process {
+        /// Program `run` commands go through (`PROGRAM -c "CMD..."`); `None` runs them directly.
+        command: Option<String>,
+    },
+}
+
+impl ProviderKind {
+    /// The `kind = "..."` value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProviderKind::Dummy => "dummy",
+            ProviderKind::Process { .. } => "process",
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "dummy".to_string(),
+            ProviderConfig {
+                enabled: true,
+                kind: ProviderKind::Dummy,
+            },
+        );
+        providers.insert(
+            "local".to_string(),
+            ProviderConfig {
+                enabled: true,
+                kind: ProviderKind::Process { command: None },
+            },
+        );
+        Config {
+            default_provider: "dummy".to_string(),
+            store: StoreConfig {
+                kind: StoreKind::Log,
+                durability: Durability::EveryCommit,
+            },
+            providers,
+        }
+    }
+}
+
+impl Config {
+    /// Names of the enabled providers, sorted.
+    pub fn enabled_providers(&self) -> impl Iterator<Item = (&str, &ProviderConfig)> {
+        self.providers
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(name, p)| (name.as_str(), p))
+    }
+}
+
+/// A config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}; {hint}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The file is not valid TOML, or not a valid config.
+    #[error(
+        "invalid config file {}, line {line}, column {column}: {message}\n{snippet}\
+         fix the file, or compare it with the one `gobs-app init` writes",
+        path.display()
+    )]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column (in characters) of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+        /// The offending line with a caret under the problem, ending in a newline.
+        snippet: String,
+    },
+}
+
+/// The config file named by `--config`, else by `$GOBS_CONFIG` (empty counts as unset).
+pub fn explicit_path(
+    flag: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Option<PathBuf> {
+    flag.filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .or_else(|| env(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
+/// Loads the config a command runs with: the `explicit` file if one was named (it must
+/// exist), else `state_default` if it exists, else the built-in defaults.
+pub fn load_effective(
+    explicit: Option<&Path>,
+    state_default: &Path,
+) -> Result<Config, ConfigError> {
+    match explicit {
+        Some(path) => load(path),
+        None if state_default.exists() => load(state_default),
+        None => {
+            tracing::debug!(
+                "no config file at {}; using built-in defaults",
+                state_default.display()
+            );
+            Ok(Config::default())
+        }
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    tracing::debug!("reading config file {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        hint: if source.kind() == io::ErrorKind::NotFound {
+            "create it with `gobs-app init`, or name another file with --config / $GOBS_CONFIG"
+        } else {
+            "check the path and its permissions"
+        },
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates config text; `path` is only used in error messages.
+///
+/// ```
+/// use std::path::Path;
+/// use gobs_app::config::{parse, Config, DEFAULT_CONFIG_TOML};
+///
+/// assert_eq!(parse(DEFAULT_CONFIG_TOML, Path::new("config.toml")).unwrap(), Config::default());
+/// let err = parse("colour = \"blue\"\n", Path::new("config.toml")).unwrap_err();
+/// assert!(err.to_string().contains("line 1, column 1"));
+/// ```
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let invalid = |span: Range<usize>, message: String| {
+        let (line, column, snippet) = locate(text, span);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+            snippet,
+        }
+    };
+    let raw: RawConfig = toml::from_str(text)
+        .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+    raw.into_config()
+        .map_err(|(span, message)| invalid(span, message))
+}
+
+/// 1-based line and column (in characters) of `span.start`, and a snippet showing it.
+fn locate(text: &str, span: Range<usize>) -> (usize, usize, String) {
+    let start = floor_char_boundary(text, span.start.min(text.len()));
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let source_line = text[line_start..line_end].trim_end_matches('\r');
+    let end = floor_char_boundary(text, span.end.clamp(start, line_end));
+    let width = text[start..end].chars().count().max(1);
+    let gutter = " ".repeat(line.to_string().len());
+    let mut snippet = String::new();
+    let _ = writeln!(snippet, "{gutter} |");
+    let _ = writeln!(snippet, "{line} | {source_line}");
+    let _ = writeln!(
+        snippet,
+        "{gutter} | {}{}",
+        " ".repeat(column - 1),
+        "^".repeat(width)
+    );
+    (line, column, snippet)
+}
+
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// The file as written, with spans kept where validation needs to point at a value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default_provider: Option<Spanned<String>>,
+    #[serde(default)]
+    store: RawStore,
+    providers: Option<Spanned<BTreeMap<Spanned<String>, RawProvider>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    kind: Option<StoreKind>,
+    durability: Option<DurabilityName>,
+    group_max_commits: Option<Spanned<u32>>,
+    group_max_delay_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(try_from = "String")]
+enum DurabilityName {
+    EveryCommit,
+    Group,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    kind: ProviderKindName,
+    enabled: Option<bool>,
+    command: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(try_from = "String")]
+enum ProviderKindName {
+    Dummy,
+    Process,
+}
+
+/// Reads a string-valued enum, naming the allowed values when the string is not one of
+/// them. (Going through `String` also makes a wrong type say "expected a string".)
+fn one_of<T: Copy>(what: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
+    options
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+            format!(
+                "unknown {what} {value:?}, expected one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+impl TryFrom<String> for StoreKind {
+    type Error = String;
+    fn try_from(value: String) -> Result<StoreKind, String> {
+        one_of(
+            "store kind",
+            &value,
+            &[("log", StoreKind::Log), ("file", StoreKind::File)],
+        )
+    }
+}
+
+impl TryFrom<String> for DurabilityName {
+    type Error = String;
+    fn try_from(value: String) -> Result<DurabilityName, String> {
+        one_of(
+            "durability",
+            &value,
+            &[
+                ("every-commit", DurabilityName::EveryCommit),
+                ("group", DurabilityName::Group),
+            ],
+        )
+    }
+}
+
+impl TryFrom<String> for ProviderKindName {
+    type Error = String;
+    fn try_from(value: String) -> Result<ProviderKindName, String> {
+        one_of(
+            "provider kind",
+            &value,
+            &[
+                ("dummy", ProviderKindName::Dummy),
+                ("process", ProviderKindName::Process),
+            ],
+        )
+    }
+}
+
+type Invalid = (Range<usize>, String);
+
+impl RawConfig {
+    fn into_config(self) -> Result<Config, Invalid> {
+        let defaults = Config::default();
+        let store = self.store.into_config()?;
+        let (providers, providers_span) = match self.providers {
+            None => (defaults.providers, None),
+            Some(table) => {
+                let span = table.span();
+                let mut providers = BTreeMap::new();
+                for (name, raw) in table.into_inner() {
+                    let name_span = name.span();
+                    let name = name.into_inner();
+                    check_provider_name(&name).map_err(|m| (name_span, m))?;
+                    providers.insert(name, raw.into_config()?);
+                }
+                (providers, Some(span))
+            }
+        };
+        let enabled: Vec<&str> = providers
+            .iter()
+            .filter(|(_, p)| p.enabled)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if enabled.is_empty() {
+            let span = providers_span.unwrap_or(0..0);
+            return Err((
+                span,
+                "no provider is enabled; add a [providers.NAME] table, or set enabled = true on one"
+                    .to_string(),
+            ));
+        }
+        let default_provider = match self.default_provider {
+            Some(name) => {
+                if !enabled.contains(&name.get_ref().as_str()) {
+                    return Err((
+                        name.span(),
+                        format!(
+                            "default_provider = {:?} is not an enabled provider; enabled providers: {}",
+                            name.get_ref(),
+                            enabled.join(", ")
+                        ),
+                    ));
+                }
+                name.into_inner()
+            }
+            None => {
+                if !enabled.contains(&defaults.default_provider.as_str()) {
+                    return Err((
+                        providers_span.unwrap_or(0..0),
+                        format!(
+                            "default_provider is not set and the built-in default {:?} is not an \
+                             enabled provider; set default_provider to one of: {}",
+                            defaults.default_provider,
+                            enabled.join(", ")
+                        ),
+                    ));
+                }
+                defaults.default_provider
+            }
+        };
+        Ok(Config {
+            default_provider,
+            store,
+            providers,
+        })
+    }
+}
+
+fn check_provider_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "provider name {name:?} must be non-empty and use only ASCII letters, digits, '-' and '_'"
+        ))
+    }
+}
+
+impl RawStore {
+    fn into_config(self) -> Result<StoreConfig, Invalid> {
+        let durability = match self.durability.unwrap_or(DurabilityName::EveryCommit) {
+            DurabilityName::EveryCommit => {
+                if let Some(key) = &self.group_max_commits {
+                    return Err(only_with_group(key.span(), "group_max_commits"));
+                }
+                if let Some(key) = &self.group_max_delay_ms {
+                    return Err(only_with_group(key.span(), "group_max_delay_ms"));
+                }
+                Durability::EveryCommit
+            }
+            DurabilityName::Group => {
+                let max_commits = match self.group_max_commits {
+                    Some(n) if *n.get_ref() == 0 => {
+                        return Err((n.span(), "group_max_commits must be at least 1".into()));
+                    }
+                    Some(n) => n.into_inner(),
+                    None => DEFAULT_GROUP_MAX_COMMITS,
+                };
+                Durability::Group {
+                    max_commits,
+                    max_delay_ms: self
+                        .group_max_delay_ms
+                        .map_or(DEFAULT_GROUP_MAX_DELAY_MS, Spanned::into_inner),
+                }
+            }
+        };
+        Ok(StoreConfig {
+            kind: self.kind.unwrap_or(StoreKind::Log),
+            durability,
+        })
+    }
+}
+
+fn only_with_group(span: Range<usize>, key: &str) -> Invalid {
+    (
+        span,
+        format!(
+            "store.{key} only applies with durability = \"group\"; remove it or set durability = \"group\""
+        ),
+    )
+}
+
+impl RawProvider {
+    fn into_config(self) -> Result<ProviderConfig, Invalid> {
+        let kind = match self.kind {
+            ProviderKindName::Dummy => {
+                if let Some(command) = &self.command {
+                    return Err((
+                        command.span(),
+                        "`command` only applies to providers of kind = \"process\"".to_string(),
+                    ));
+                }
+                ProviderKind::Dummy
+            }
+            ProviderKindName::Process => ProviderKind::Process {
+                command: self.command.map(Spanned::into_inner),
+            },
+        };
+        Ok(ProviderConfig {
+            enabled: self.enabled.unwrap_or(true),
+            kind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn parse_err(text: &str) -> (usize, usize, String) {
+        match parse(text, Path::new("/etc/gobs.toml")).unwrap_err() {
+            ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_init_file_parses_to_the_defaults() {
+        assert_eq!(
+            parse(DEFAULT_CONFIG_TOML, Path::new("x")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        assert_eq!(parse("", Path::new("x")).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let err = parse(
+            "default_provider = \"dummy\"\n\n[store]\nknid = \"log\"\n",
+            Path::new("/etc/gobs.toml"),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/etc/gobs.toml"), "{msg}");
+        assert!(msg.contains("line 4, column 1"), "{msg}");
+        assert!(msg.contains("unknown field `knid`"), "{msg}");
+        assert!(msg.contains("4 | knid = \"log\""), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let (line, column, message) = parse_err("[store]\ndurability = 5\n");
+        assert_eq!((line, column), (2, 14));
+        assert!(message.contains("invalid type: integer `5`"), "{message}");
+        assert!(message.contains("expected a string"), "{message}");
+    }
+
+    #[test]
+    fn unknown_enum_value_is_an_error() {
+        let (line, column, message) = parse_err("[providers.x]\nkind = \"cloud\"\n");
+        assert_eq!((line, column), (2, 8));
+        assert!(
+            message
+                .contains(r#"unknown provider kind "cloud", expected one of "dummy", "process""#),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn default_provider_must_be_enabled_and_the_error_lists_them() {
+        let (line, column, message) = parse_err("default_provider = \"aws\"\n");
+        assert_eq!((line, column), (1, 20));
+        assert!(
+            message.contains("enabled providers: dummy, local"),
+            "{message}"
+        );
+
+        let (_, _, message) = parse_err(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"process\"\nenabled = false\n[providers.d]\nkind = \"dummy\"\n",
+        );
+        assert!(message.contains("enabled providers: d"), "{message}");
+    }
+
+    #[test]
+    fn replacing_providers_without_dummy_needs_a_default() {
+        let (_, _, message) = parse_err("[providers.local]\nkind = \"process\"\n");
+        assert!(
+            message.contains("set default_provider to one of: local"),
+            "{message}"
+        );
+        let config = parse(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"process\"\ncommand = \"/bin/sh\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(config.providers.len(), 1);
+        assert_eq!(
+            config.providers["local"].kind,
+            ProviderKind::Process {
+                command: Some("/bin/sh".into())
+            }
+        );
+    }
+
+    #[test]
+    fn no_enabled_provider_is_an_error() {
+        let (_, _, message) = parse_err("[providers.dummy]\nkind = \"dummy\"\nenabled = false\n");
+        assert!(message.contains("no provider is enabled"), "{message}");
+    }
+
+    #[test]
+    fn group_limits_need_group_durability() {
+        let (line, _, message) = parse_err("[store]\ngroup_max_commits = 8\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("durability = \"group\""), "{message}");
+        let config = parse(
+            "[store]\nkind = \"file\"\ndurability = \"group\"\ngroup_max_delay_ms = 5\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(config.store.kind, StoreKind::File);
+        assert_eq!(
+            config.store.durability,
+            Durability::Group {
+                max_commits: DEFAULT_GROUP_MAX_COMMITS,
+                max_delay_ms: 5
+            }
+        );
+        let (_, _, message) = parse_err("[store]\ndurability = \"group\"\ngroup_max_commits = 0\n");
+        assert!(message.contains("at least 1"), "{message}");
+    }
+
+    #[test]
+    fn command_is_only_for_process_providers() {
+        let (line, _, message) =
+            parse_err("[providers.dummy]\nkind = \"dummy\"\ncommand = \"/bin/sh\"\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("process"), "{message}");
+    }
+
+    #[test]
+    fn provider_names_are_checked() {
+        let (line, _, message) = parse_err("[providers.\"my dummy\"]\nkind = \"dummy\"\n");
+        assert_eq!(line, 1);
+        assert!(message.contains("my dummy"), "{message}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location_too() {
+        let (line, column, _) = parse_err("a = 1\nb = = 2\n");
+        assert_eq!(line, 2);
+        assert!(column > 1);
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let (line, column, _) = parse_err("# é\n[store]\nkind = 1\n");
+        assert_eq!((line, column), (3, 8));
+        let (_, column, _) = parse_err("[providers.é]\nkind = \"dummy\"\n");
+        assert_eq!(column, 12);
+    }
+
+    #[test]
+    fn explicit_path_prefers_the_flag() {
+        let env = |k: &str| (k == CONFIG_ENV).then(|| OsString::from("/env.toml"));
+        assert_eq!(
+            explicit_path(Some(Path::new("/flag.toml")), env),
+            Some(PathBuf::from("/flag.toml"))
+        );
+        assert_eq!(explicit_path(None, env), Some(PathBuf::from("/env.toml")));
+        assert_eq!(explicit_path(None, |_| Some(OsString::new())), None);
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error_but_a_missing_default_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let err = load_effective(Some(&missing), &missing).unwrap_err();
+        assert!(err.to_string().contains("gobs-app init"), "{err}");
+        assert_eq!(load_effective(None, &missing).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,332 @@
+//! Printing answers: aligned tables and sentences for people, JSON (`--json`) for programs.
+//! Whatever mode answered (daemon or embedded), the same [`Response`] prints the same way.
+
+use std::io::{self, Write};
+
+use crate::backend::{MachineInfo, ProviderInfo, RunOutput};
+use crate::error::AppError;
+use crate::protocol::{Request, Response};
+
+/// Prints `response` to `request`; returns the process exit code (the command's own for `run`).
+pub fn print(
+    request: &Request,
+    response: &Response,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, AppError> {
+    let written = match (request, response) {
+        (Request::Run { .. }, Response::RunOutput(run)) => {
+            return print_run(run, json, out, err).map_err(AppError::Output);
+        }
+        (_, response) if json => print_json(response, out),
+        (Request::CreateMachine { .. }, Response::Machine(m)) => writeln!(
+            out,
+            "created machine {} (provider {}, {})",
+            m.name, m.provider, m.status
+        ),
+        (Request::DestroyMachine { .. }, Response::Machine(m)) => {
+            writeln!(out, "destroyed machine {}", m.name)
+        }
+        (Request::Machine { .. }, Response::Machine(m)) => {
+            out.write_all(machine_details(m).as_bytes())
+        }
+        (Request::ListMachines, Response::Machines(list)) => {
+            out.write_all(machine_table(list).as_bytes())
+        }
+        (Request::Providers, Response::Providers(list)) => {
+            out.write_all(provider_table(list).as_bytes())
+        }
+        (_, Response::Error(e)) => return Err(AppError::Backend(e.clone())),
+        (request, response) => {
+            return Err(AppError::Protocol(format!(
+                "unexpected answer {response:?} to {request:?}"
+            )));
+        }
+    };
+    written.map_err(AppError::Output)?;
+    Ok(0)
+}
+
+/// Prints an error to stderr: `error: …` for people, `{"error":{"kind":…,"message":…}}` for
+/// programs.
+pub fn print_error(error: &AppError, json: bool, err: &mut dyn Write) {
+    let _ = if json {
+        let value = serde_json::json!({
+            "error": { "kind": error.kind(), "message": error.to_string() }
+        });
+        writeln!(err, "{value}")
+    } else {
+        writeln!(err, "error: {error}")
+    };
+}
+
+fn print_json(response: &Response, out: &mut dyn Write) -> io::Result<()> {
+    let text = match response {
+        Response::Machine(m) => serde_json::to_string_pretty(m),
+        Response::Machines(list) => serde_json::to_string_pretty(list),
+        Response::Providers(list) => serde_json::to_string_pretty(list),
+        Response::RunOutput(run) => serde_json::to_string_pretty(run),
+        Response::Error(e) => serde_json::to_string_pretty(e),
+    }?;
+    writeln!(out, "{text}")
+}
+
+fn print_run(
+    run: &RunOutput,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<u8> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(run)?)?;
+    } else {
+        out.write_all(run.stdout.as_bytes())?;
+        out.flush()?;
+        err.write_all(run.stderr.as_bytes())?;
+    }
+    Ok(run_exit_code(run))
+}
+
+/// `run` exits like the command did: its code, or 128 + the signal that ended it.
+pub fn run_exit_code(run: &RunOutput) -> u8 {
+    match (run.exit_code, run.signal) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from((128 + signal) & 0xff).unwrap_or(1),
+        (None, None) => 1,
+    }
+}
+
+fn machine_details(m: &MachineInfo) -> String {
+    let mut rows = vec![
+        ("name", m.name.clone()),
+        ("provider", m.provider.clone()),
+        ("status", m.status.to_string()),
+        ("created", rfc3339(m.created_at)),
+        ("bindings", list_or_dash(&m.bindings)),
+    ];
+    if let Some(error) = &m.error {
+        rows.push(("error", error.clone()));
+    }
+    rows.iter()
+        .map(|(key, value)| format!("{:<9} {value}\n", format!("{key}:")))
+        .collect()
+}
+
+fn machine_table(list: &[MachineInfo]) -> String {
+    if list.is_empty() {
+        return "no machines; create one with `gobs-app create-machine NAME`\n".to_string();
+    }
+    let rows = list.iter().map(|m| {
+        vec![
+            m.name.clone(),
+            m.provider.clone(),
+            m.status.to_string(),
+            rfc3339(m.created_at),
+            list_or_dash(&m.bindings),
+            m.error.clone().unwrap_or_default(),
+        ]
+    });
+    table(
+        &["NAME", "PROVIDER", "STATUS", "CREATED", "BINDINGS", "ERROR"],
+        rows,
+    )
+}
+
+fn provider_table(list: &[ProviderInfo]) -> String {
+    if list.is_empty() {
+        return "no providers are enabled; add a [providers.NAME] table to the config\n"
+            .to_string();
+    }
+    let rows = list.iter().map(|p| {
+        vec![
+            p.name.clone(),
+            p.kind.clone(),
+            if p.default { "yes" } else { "" }.to_string(),
+        ]
+    });
+    table(&["NAME", "KIND", "DEFAULT"], rows)
+}
+
+fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items.join(",")
+    }
+}
+
+/// Left-aligned columns two spaces apart; trailing blanks trimmed.
+fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let mut all: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    all.extend(rows);
+    let mut widths = vec![0; header.len()];
+    for row in &all {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in &all {
+        let line: String = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}  "))
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+///
+/// ```
+/// assert_eq!(gobs_app::output::rfc3339(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(gobs_app::output::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// ```
+pub fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`, for days since 1970-01-01 (non-negative).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::backend::MachineStatus;
+
+    fn machine(name: &str) -> MachineInfo {
+        MachineInfo {
+            name: name.into(),
+            provider: "dummy".into(),
+            status: MachineStatus::Running,
+            created_at: 86_400 * 365,
+            bindings: vec![],
+            error: None,
+        }
+    }
+
+    fn printed(request: Request, response: Response, json: bool) -> (String, String, u8) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = print(&request, &response, json, &mut out, &mut err).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            code,
+        )
+    }
+
+    #[test]
+    fn machine_list_is_an_aligned_table() {
+        let (out, _, code) = printed(
+            Request::ListMachines,
+            Response::Machines(vec![machine("web-1"), machine("db")]),
+            false,
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            out,
+            "NAME   PROVIDER  STATUS   CREATED               BINDINGS  ERROR\n\
+             web-1  dummy     running  1971-01-01T00:00:00Z  -\n\
+             db     dummy     running  1971-01-01T00:00:00Z  -\n"
+        );
+    }
+
+    #[test]
+    fn empty_lists_say_what_to_do() {
+        let (out, _, _) = printed(Request::ListMachines, Response::Machines(vec![]), false);
+        assert!(out.contains("create-machine"), "{out}");
+    }
+
+    #[test]
+    fn json_is_the_data_itself() {
+        let (out, _, _) = printed(
+            Request::ListMachines,
+            Response::Machines(vec![machine("a")]),
+            true,
+        );
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value[0]["name"], "a");
+        assert_eq!(value[0]["status"], "running");
+        assert_eq!(value[0]["created_at"], 86_400 * 365);
+    }
+
+    #[test]
+    fn details_and_sentences() {
+        let mut m = machine("a");
+        m.error = Some("broken".into());
+        let (out, _, _) = printed(
+            Request::Machine { name: "a".into() },
+            Response::Machine(m.clone()),
+            false,
+        );
+        assert!(out.contains("status:   running\n"), "{out}");
+        assert!(out.contains("error:    broken\n"), "{out}");
+        let (out, _, _) = printed(
+            Request::DestroyMachine { name: "a".into() },
+            Response::Machine(m),
+            false,
+        );
+        assert_eq!(out, "destroyed machine a\n");
+    }
+
+    #[test]
+    fn run_passes_output_and_exit_code_through() {
+        let run = RunOutput {
+            exit_code: Some(3),
+            signal: None,
+            stdout: "out\n".into(),
+            stderr: "err\n".into(),
+        };
+        let request = Request::Run {
+            name: "a".into(),
+            command: vec!["x".into()],
+        };
+        let (out, err, code) = printed(request, Response::RunOutput(run.clone()), false);
+        assert_eq!((out.as_str(), err.as_str(), code), ("out\n", "err\n", 3));
+        let killed = RunOutput {
+            exit_code: None,
+            signal: Some(9),
+            ..run
+        };
+        assert_eq!(run_exit_code(&killed), 137);
+    }
+
+    #[test]
+    fn errors_in_json_carry_their_kind() {
+        let error = AppError::Backend(crate::backend::BackendError::unknown_machine("x", []));
+        let mut err = Vec::new();
+        print_error(&error, true, &mut err);
+        let value: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(value["error"]["kind"], "not-found");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,236 @@
+//! Where gobs-app keeps its state: resolving the state directory and naming the files in it.
+//!
+//! Resolution is a pure function of the `--state-dir` flag and an environment lookup, so it
+//! can be tested without touching the process environment:
+//!
+//! 1. `--state-dir DIR`
+//! 2. `$GOBS_STATE_DIR`
+//! 3. `$XDG_STATE_HOME/gobs` (only if absolute, as the XDG spec requires)
+//! 4. `$HOME/.local/state/gobs`
+//!
+//! Empty variables count as unset.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "GOBS_STATE_DIR";
+
+/// Where a state directory came from; shown in logs and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `--state-dir`
+    Flag,
+    /// `$GOBS_STATE_DIR`
+    GobsEnv,
+    /// `$XDG_STATE_HOME/gobs`
+    XdgStateHome,
+    /// `$HOME/.local/state/gobs`
+    Home,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "--state-dir",
+            Source::GobsEnv => "$GOBS_STATE_DIR",
+            Source::XdgStateHome => "$XDG_STATE_HOME/gobs",
+            Source::Home => "$HOME/.local/state/gobs",
+        })
+    }
+}
+
+/// A resolved state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    /// The directory (as given; made absolute by [`StatePaths::new`]).
+    pub path: PathBuf,
+    /// Which rule chose it.
+    pub source: Source,
+}
+
+/// No rule could name a state directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot tell where to keep gobs state: none of --state-dir, $GOBS_STATE_DIR, \
+     $XDG_STATE_HOME or $HOME is set; pass --state-dir DIR or set GOBS_STATE_DIR=DIR"
+)]
+pub struct Unresolved;
+
+/// Picks the state directory from the flag and the environment (see the module docs).
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// use gobs_app::state_dir::{resolve, Source};
+///
+/// let env = |key: &str| (key == "HOME").then(|| "/home/ada".into());
+/// let dir = resolve(None, env).unwrap();
+/// assert_eq!(dir.path, PathBuf::from("/home/ada/.local/state/gobs"));
+/// assert_eq!(dir.source, Source::Home);
+///
+/// let dir = resolve(Some(Path::new("/srv/gobs")), env).unwrap();
+/// assert_eq!(dir.source, Source::Flag);
+/// ```
+pub fn resolve(
+    flag: Option<&Path>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<StateDir, Unresolved> {
+    let var = |key: &str| {
+        env(key)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(path) = flag.filter(|p| !p.as_os_str().is_empty()) {
+        return Ok(StateDir {
+            path: path.to_path_buf(),
+            source: Source::Flag,
+        });
+    }
+    if let Some(path) = var(STATE_DIR_ENV) {
+        return Ok(StateDir {
+            path,
+            source: Source::GobsEnv,
+        });
+    }
+    if let Some(base) = var("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        return Ok(StateDir {
+            path: base.join("gobs"),
+            source: Source::XdgStateHome,
+        });
+    }
+    if let Some(home) = var("HOME") {
+        return Ok(StateDir {
+            path: home.join(".local").join("state").join("gobs"),
+            source: Source::Home,
+        });
+    }
+    Err(Unresolved)
+}
+
+/// The files gobs-app keeps in a state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePaths {
+    /// The state directory itself (absolute).
+    pub dir: PathBuf,
+    /// Which rule chose it.
+    pub source: Source,
+}
+
+impl StatePaths {
+    /// Makes the directory absolute (relative to the current directory) so that messages
+    /// and the socket path do not depend on where a command was started.
+    pub fn new(state_dir: StateDir) -> io::Result<StatePaths> {
+        Ok(StatePaths {
+            dir: std::path::absolute(&state_dir.path)?,
+            source: state_dir.source,
+        })
+    }
+
+    /// The daemon's control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("daemon.sock")
+    }
+
+    /// The lock file held by whoever has the state open (a daemon or one command).
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("daemon.lock")
+    }
+
+    /// The config file read when neither `--config` nor `$GOBS_CONFIG` is given.
+    pub fn default_config(&self) -> PathBuf {
+        self.dir.join("config.toml")
+    }
+
+    /// Creates the directory (and missing parents) readable by the owner only.
+    pub fn create(&self) -> io::Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |key| map.get(key).cloned()
+    }
+
+    const ALL: &[(&str, &str)] = &[
+        ("GOBS_STATE_DIR", "/gobs-env"),
+        ("XDG_STATE_HOME", "/xdg"),
+        ("HOME", "/home/u"),
+    ];
+
+    #[test]
+    fn flag_wins_over_everything() {
+        let dir = resolve(Some(Path::new("/flag")), env(ALL)).unwrap();
+        assert_eq!(dir.path, PathBuf::from("/flag"));
+        assert_eq!(dir.source, Source::Flag);
+    }
+
+    #[test]
+    fn gobs_env_wins_over_xdg_and_home() {
+        let dir = resolve(None, env(ALL)).unwrap();
+        assert_eq!(dir.path, PathBuf::from("/gobs-env"));
+        assert_eq!(dir.source, Source::GobsEnv);
+    }
+
+    #[test]
+    fn xdg_state_home_gets_a_gobs_subdirectory() {
+        let dir = resolve(None, env(&ALL[1..])).unwrap();
+        assert_eq!(dir.path, PathBuf::from("/xdg/gobs"));
+        assert_eq!(dir.source, Source::XdgStateHome);
+    }
+
+    #[test]
+    fn home_is_the_last_resort() {
+        let dir = resolve(None, env(&ALL[2..])).unwrap();
+        assert_eq!(dir.path, PathBuf::from("/home/u/.local/state/gobs"));
+        assert_eq!(dir.source, Source::Home);
+    }
+
+    #[test]
+    fn empty_values_and_relative_xdg_are_ignored() {
+        let e = env(&[
+            ("GOBS_STATE_DIR", ""),
+            ("XDG_STATE_HOME", "relative/xdg"),
+            ("HOME", "/home/u"),
+        ]);
+        let dir = resolve(Some(Path::new("")), e).unwrap();
+        assert_eq!(dir.source, Source::Home);
+    }
+
+    #[test]
+    fn nothing_set_names_the_flag_and_the_variable() {
+        let err = resolve(None, env(&[])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("--state-dir"), "{msg}");
+        assert!(msg.contains("GOBS_STATE_DIR"), "{msg}");
+    }
+
+    #[test]
+    fn paths_are_absolute_and_named() {
+        let paths = StatePaths::new(StateDir {
+            path: PathBuf::from("rel"),
+            source: Source::Flag,
+        })
+        .unwrap();
+        assert!(paths.dir.is_absolute());
+        assert!(paths.socket().ends_with("rel/daemon.sock"));
+        assert!(paths.lock().ends_with("rel/daemon.lock"));
+        assert!(paths.default_config().ends_with("rel/config.toml"));
+    }
+}

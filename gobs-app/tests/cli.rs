@@ -1,0 +1,642 @@
+//! Black-box tests of the `gobs-app` binary: each runs it as a child process on a fresh
+//! temporary state directory, in embedded mode and, where it matters, through a daemon.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
+
+/// The binary with a clean environment: no config or state variables leak in from the
+/// developer's shell.
+fn bare() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "GOBS_CONFIG",
+        "GOBS_STATE_DIR",
+        "XDG_STATE_HOME",
+        "HOME",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn gobs(state: &Path, args: &[&str]) -> Output {
+    bare()
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+fn ok(state: &Path, args: &[&str]) -> String {
+    let out = gobs(state, args);
+    assert!(
+        out.status.success(),
+        "gobs-app {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail with exit code 1; returns its stderr.
+fn fails(state: &Path, args: &[&str]) -> String {
+    let out = gobs(state, args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gobs-app {args:?} should fail:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    text(&out.stderr)
+}
+
+/// The machine names `list-machines --json` reports, from a new process.
+fn machine_names(state: &Path) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
+        .expect("list-machines --json prints JSON");
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `gobs-app daemon` child; killed if a test fails before stopping it.
+struct Daemon {
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(state: &Path) -> Daemon {
+        let child = bare()
+            .arg("--state-dir")
+            .arg(state)
+            .arg("daemon")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child: Some(child),
+            socket: state.join("daemon.sock"),
+        };
+        let socket = daemon.socket.clone();
+        wait_for("the daemon's socket", || {
+            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut err = String::new();
+                let child = daemon.child.as_mut().unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("daemon exited early ({status}): {err}");
+            }
+            socket.exists()
+        });
+        daemon
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits for the exit; returns its status and stderr.
+    fn stop(mut self, signal: &str) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("the daemon did not exit after SIG{signal}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn state() -> TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+// ---------------------------------------------------------------- machines, both modes
+
+#[test]
+fn embedded_mode_keeps_machines_across_processes() {
+    let dir = state();
+    let s = dir.path();
+    let out = ok(s, &["create-machine", "web-1"]);
+    assert_eq!(out, "created machine web-1 (provider dummy, running)\n");
+    assert_eq!(machine_names(s), ["web-1"]);
+    assert_eq!(machine_names(s), ["web-1"], "a second process sees it too");
+    assert_eq!(
+        ok(s, &["destroy-machine", "web-1"]),
+        "destroyed machine web-1\n"
+    );
+    assert!(machine_names(s).is_empty());
+}
+
+#[test]
+fn state_dir_is_created_on_first_use_private() {
+    let dir = state();
+    let s = dir.path().join("deep/new/state");
+    ok(&s, &["create-machine", "web-1"]);
+    let mode = std::fs::metadata(&s).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn daemon_mode_keeps_machines_and_stops_cleanly_on_sigterm() {
+    let dir = state();
+    let s = dir.path();
+    let daemon = Daemon::start(s);
+
+    ok(s, &["create-machine", "web-1"]);
+    let out = gobs(s, &["-vv", "list-machines", "--json"]);
+    assert!(
+        text(&out.stderr).contains("talking to the daemon"),
+        "the command should go through the daemon: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(machine_names(s), ["web-1"]);
+    ok(s, &["create-machine", "db-1", "--provider", "local"]);
+    ok(s, &["destroy-machine", "web-1"]);
+    assert_eq!(machine_names(s), ["db-1"]);
+    let through_daemon = ok(s, &["list-machines"]);
+    let one_machine = ok(s, &["machine", "db-1", "--json"]);
+
+    let socket = daemon.socket.clone();
+    let (status, stderr) = daemon.stop("TERM");
+    assert_eq!(status.code(), Some(0), "daemon stderr: {stderr}");
+    assert!(!socket.exists(), "the daemon removes its socket");
+    assert!(stderr.contains("daemon stopped"), "{stderr}");
+
+    // The same state, and the same output, without the daemon.
+    assert_eq!(machine_names(s), ["db-1"]);
+    assert_eq!(ok(s, &["list-machines"]), through_daemon);
+    assert_eq!(ok(s, &["machine", "db-1", "--json"]), one_machine);
+
+    // The lock was released: a new daemon starts.
+    let daemon = Daemon::start(s);
+    assert_eq!(machine_names(s), ["db-1"]);
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+}
+
+#[test]
+fn sigint_stops_the_daemon_cleanly_too() {
+    let dir = state();
+    let daemon = Daemon::start(dir.path());
+    let socket = daemon.socket.clone();
+    let (status, stderr) = daemon.stop("INT");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!socket.exists());
+}
+
+#[test]
+fn errors_through_the_daemon_match_embedded_ones() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "web-1"]);
+    let embedded = fails(s, &["create-machine", "web-1"]);
+    let daemon = Daemon::start(s);
+    assert_eq!(fails(s, &["create-machine", "web-1"]), embedded);
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+}
+
+#[test]
+fn concurrent_commands_take_turns_and_lose_nothing() {
+    let dir = state();
+    let s = dir.path();
+    let children: Vec<Child> = (0..6)
+        .map(|i| {
+            bare()
+                .arg("--state-dir")
+                .arg(s)
+                .args(["create-machine", &format!("m{i}")])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(machine_names(s), ["m0", "m1", "m2", "m3", "m4", "m5"]);
+}
+
+// ---------------------------------------------------------------- the daemon's socket and lock
+
+#[test]
+fn socket_is_private_to_its_owner() {
+    let dir = state();
+    let daemon = Daemon::start(dir.path());
+    let mode = std::fs::metadata(&daemon.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_is_refused() {
+    let dir = state();
+    let s = dir.path();
+    let first = Daemon::start(s);
+    let err = fails(s, &["daemon"]);
+    let pid = first.pid();
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    assert!(err.contains("stop it"), "{err}");
+    assert!(err.contains(&format!("kill {pid}")), "{err}");
+    // The refused daemon left the first one's socket alone.
+    ok(s, &["create-machine", "web-1"]);
+    assert_eq!(first.stop("TERM").0.code(), Some(0));
+}
+
+#[test]
+fn a_stale_socket_is_recovered() {
+    let dir = state();
+    let s = dir.path();
+    let socket = s.join("daemon.sock");
+    // What a killed daemon leaves: a socket file nobody listens on.
+    drop(UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+
+    // Commands see that no daemon answers and open the state themselves.
+    ok(s, &["create-machine", "web-1"]);
+
+    // A daemon replaces the stale socket and serves.
+    let daemon = Daemon::start(s);
+    wait_for("a live socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    assert_eq!(machine_names(s), ["web-1"]);
+    let (status, stderr) = daemon.stop("TERM");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("stale"),
+        "the recovery is reported: {stderr}"
+    );
+    assert!(!socket.exists());
+}
+
+#[test]
+fn a_killed_daemon_leaves_nothing_that_blocks() {
+    let dir = state();
+    let s = dir.path();
+    let mut daemon = Daemon::start(s);
+    ok(s, &["create-machine", "web-1"]);
+    let mut child = daemon.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(daemon.socket.exists(), "SIGKILL leaves the socket behind");
+    assert_eq!(machine_names(s), ["web-1"]);
+    let daemon = Daemon::start(s);
+    assert_eq!(machine_names(s), ["web-1"]);
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+}
+
+#[test]
+fn a_state_dir_too_deep_for_a_socket_works_embedded_and_the_daemon_says_why_not() {
+    let dir = state();
+    let deep = dir.path().join("d".repeat(60)).join("e".repeat(60));
+    ok(&deep, &["create-machine", "web-1"]);
+    assert_eq!(machine_names(&deep), ["web-1"]);
+    let err = fails(&deep, &["daemon"]);
+    assert!(err.contains("over the system limit"), "{err}");
+    assert!(err.contains("use a shorter --state-dir"), "{err}");
+}
+
+// ---------------------------------------------------------------- errors that list what exists
+
+#[test]
+fn duplicate_machine_names_list_the_machines() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "web-1"]);
+    ok(s, &["create-machine", "db-1"]);
+    let err = fails(s, &["create-machine", "web-1"]);
+    assert!(
+        err.starts_with("error: a machine named \"web-1\" already exists"),
+        "{err}"
+    );
+    assert!(err.contains("existing machines: db-1, web-1"), "{err}");
+    assert!(err.contains("destroy-machine web-1"), "{err}");
+}
+
+#[test]
+fn unknown_machines_list_the_machines() {
+    let dir = state();
+    let s = dir.path();
+    let err = fails(s, &["machine", "web-1"]);
+    assert!(err.contains("no machine named \"web-1\""), "{err}");
+    assert!(err.contains("there are no machines"), "{err}");
+    ok(s, &["create-machine", "db-1"]);
+    for args in [
+        &["machine", "web-1"][..],
+        &["destroy-machine", "web-1"],
+        &["run", "web-1", "--", "true"],
+    ] {
+        let err = fails(s, args);
+        assert!(err.contains("existing machines: db-1"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_providers_list_the_enabled_ones() {
+    let dir = state();
+    let s = dir.path();
+    let err = fails(s, &["create-machine", "web-1", "--provider", "aws"]);
+    assert!(err.contains("no enabled provider named \"aws\""), "{err}");
+    assert!(err.contains("enabled providers: dummy, local"), "{err}");
+    assert!(machine_names(s).is_empty());
+}
+
+#[test]
+fn bad_machine_names_are_refused() {
+    let dir = state();
+    let err = fails(dir.path(), &["create-machine", "../etc"]);
+    assert!(err.contains("invalid machine name"), "{err}");
+}
+
+#[test]
+fn json_errors_carry_a_kind() {
+    let dir = state();
+    let err = fails(dir.path(), &["--json", "machine", "nope"]);
+    let value: serde_json::Value = serde_json::from_str(&err).unwrap();
+    assert_eq!(value["error"]["kind"], "not-found");
+    assert!(value["error"]["message"].as_str().unwrap().contains("nope"));
+}
+
+// ---------------------------------------------------------------- run and providers
+
+#[test]
+fn run_passes_the_commands_output_and_exit_code_through() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "box", "--provider", "local"]);
+    let out = gobs(
+        s,
+        &[
+            "run",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let pwd = ok(s, &["run", "box", "--", "pwd"]);
+    assert!(pwd.trim_end().ends_with("machines/box"), "{pwd}");
+
+    ok(s, &["create-machine", "toy"]);
+    assert_eq!(
+        ok(s, &["run", "toy", "--", "echo", "a b"]),
+        "dummy machine toy ran: echo 'a b'\n"
+    );
+}
+
+#[test]
+fn providers_are_listed_with_the_default() {
+    let dir = state();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(dir.path(), &["providers", "--json"])).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"name": "dummy", "kind": "dummy", "default": true},
+            {"name": "local", "kind": "process", "default": false},
+        ])
+    );
+}
+
+// ---------------------------------------------------------------- config
+
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("custom.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_unknown_config_key_is_an_error_with_line_and_column() {
+    let dir = state();
+    let config = write_config(
+        dir.path(),
+        "default_provider = \"dummy\"\n\n[store]\nkind = \"log\"\n  colour = \"blue\"\n",
+    );
+    let err = fails(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "list-machines"],
+    );
+    assert!(err.contains(config.to_str().unwrap()), "{err}");
+    assert!(err.contains("line 5, column 3"), "{err}");
+    assert!(err.contains("unknown field `colour`"), "{err}");
+}
+
+#[test]
+fn a_wrong_config_type_is_an_error_with_line_and_column() {
+    let dir = state();
+    // Found without --config: <state-dir>/config.toml.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[store]\ndurability = true\n",
+    )
+    .unwrap();
+    let err = fails(dir.path(), &["providers"]);
+    assert!(err.contains("config.toml"), "{err}");
+    assert!(err.contains("line 2, column 14"), "{err}");
+    assert!(err.contains("invalid type: boolean `true`"), "{err}");
+}
+
+#[test]
+fn the_default_provider_must_be_enabled() {
+    let dir = state();
+    let config = write_config(dir.path(), "default_provider = \"aws\"\n");
+    let err = fails(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "providers"],
+    );
+    assert!(err.contains("line 1, column 20"), "{err}");
+    assert!(err.contains("enabled providers: dummy, local"), "{err}");
+}
+
+#[test]
+fn a_config_from_the_environment_is_used() {
+    let dir = state();
+    let config = write_config(
+        dir.path(),
+        "default_provider = \"box\"\n[providers.box]\nkind = \"process\"\n",
+    );
+    let out = bare()
+        .env("GOBS_CONFIG", &config)
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["create-machine", "m"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "created machine m (provider box, running)\n"
+    );
+}
+
+#[test]
+fn a_missing_explicit_config_is_an_error() {
+    let dir = state();
+    let err = fails(dir.path(), &["--config", "/no/such/gobs.toml", "providers"]);
+    assert!(err.contains("/no/such/gobs.toml"), "{err}");
+    assert!(err.contains("gobs-app init"), "{err}");
+}
+
+#[test]
+fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
+    let dir = state();
+    let s = dir.path();
+    let out = ok(s, &["init"]);
+    let path = s.join("config.toml");
+    assert_eq!(
+        out,
+        format!("wrote the default config to {}\n", path.display())
+    );
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("default_provider = \"dummy\""));
+    // The written file is what later commands load.
+    ok(s, &["create-machine", "web-1"]);
+    assert!(ok(s, &["providers"]).contains("dummy"));
+
+    std::fs::write(&path, "# edited\n").unwrap();
+    let err = fails(s, &["init"]);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# edited\n");
+    ok(s, &["init", "--force"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+
+    let elsewhere = s.join("etc/gobs.toml");
+    let out = bare()
+        .args(["init", "--config"])
+        .arg(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init --config needs no state dir");
+    assert!(ok(s, &["--config", elsewhere.to_str().unwrap(), "providers"]).contains("local"));
+}
+
+// ---------------------------------------------------------------- state dir resolution
+
+#[test]
+fn no_resolvable_state_dir_says_what_to_set() {
+    let out = bare().arg("list-machines").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("--state-dir"), "{err}");
+    assert!(err.contains("GOBS_STATE_DIR"), "{err}");
+}
+
+#[test]
+fn the_state_dir_comes_from_the_environment_in_order() {
+    let dir = state();
+    let root = dir.path();
+    let run = |envs: &[(&str, PathBuf)]| {
+        let mut cmd = bare();
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["create-machine", "m"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    run(&[("HOME", root.join("home"))]);
+    assert!(root.join("home/.local/state/gobs/state.json").exists());
+    run(&[
+        ("HOME", root.join("home2")),
+        ("XDG_STATE_HOME", root.join("xdg")),
+    ]);
+    assert!(root.join("xdg/gobs/state.json").exists());
+    run(&[
+        ("XDG_STATE_HOME", root.join("xdg2")),
+        ("GOBS_STATE_DIR", root.join("gobs")),
+    ]);
+    assert!(root.join("gobs/state.json").exists());
+    assert!(!root.join("xdg2").exists());
+}
+
+// ---------------------------------------------------------------- logging
+
+#[test]
+fn verbose_logs_go_to_stderr() {
+    let dir = state();
+    let out = gobs(dir.path(), &["-vv", "list-machines", "--json"]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("DEBUG"), "{err}");
+    assert!(err.contains("state directory"), "{err}");
+    let _: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let quiet = gobs(dir.path(), &["list-machines"]);
+    assert!(quiet.stderr.is_empty(), "{}", text(&quiet.stderr));
+}
