@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use gobs_runtime::{Actor, NoMethods, Promise, Ref, Resolver, Vat, spawn};
+use gobs_runtime::{Promise, Ref, Resolver, Vat, define_actor, spawn};
 use ractor::{Actor as RActor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 const MESSAGES: u64 = 1_000_000;
@@ -19,21 +19,13 @@ const SPAWNS: u64 = 10_000;
 
 // ---- gobs side -----------------------------------------------------------------------
 
+#[define_actor]
 struct Counter {
     n: u64,
 }
 
-impl Actor for Counter {
-    type Snapshot = u64;
-    type Caller<'r> = NoMethods<'r, Self>;
-    type Sender<'r> = NoMethods<'r, Self>;
-    fn snapshot(&self) -> u64 {
-        self.n
-    }
-    fn rollback(&mut self, n: u64) {
-        self.n = n;
-    }
-}
+#[define_actor]
+impl Counter {}
 
 fn increment(c: &mut Counter) -> u64 {
     c.n += 1;

@@ -1,23 +1,26 @@
 //! The `Actor` trait: what the vat needs from an actor type.
 //!
-//! `#[define_actor]` implements it; the methods here are the vat's view of an actor
-//! (undo a turn, name it in errors). Users call actors through [`Ref`](crate::Ref).
+//! `#[define_actor]` implements it (on the struct) together with [`Methods`] (on the
+//! `impl` block). The methods here are the vat's view of an actor: undo a turn, save and
+//! restore its portrait, name it in errors, call it by method name.
 
 use std::any::Any;
 
 use crate::Ref;
+use crate::entry::ActorEntry;
+use crate::error::Error;
 
 /// An actor type: an object with behaviour, owned by a vat and reached through [`Ref`]s.
 ///
-/// Implemented by `#[define_actor]`. The vat takes a [`snapshot`](Actor::snapshot) the first
-/// time a turn touches an actor mutably and [`rollback`](Actor::rollback)s to it if the turn
-/// fails, so a failed turn leaves no trace.
+/// Implemented by `#[define_actor]` on a struct. The vat takes a
+/// [`snapshot`](Actor::snapshot) the first time a turn touches an actor mutably and
+/// [`rollback`](Actor::rollback)s to it if the turn fails, so a failed turn leaves no trace.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a gobs actor",
     label = "not an actor",
     note = "add `#[gobs_runtime::define_actor]` to the struct `{Self}` and to its `impl` block"
 )]
-pub trait Actor: Send + Sized + 'static {
+pub trait Actor: Methods + Send + Sized + 'static {
     /// The state a failed turn rolls back to (the saved fields, cloned).
     type Snapshot: 'static;
     /// Typed synchronous calls: `actor.call().method(args)` (same vat only).
@@ -25,14 +28,85 @@ pub trait Actor: Send + Sized + 'static {
     /// Typed asynchronous sends: `actor.send().method(args)` returns a promise.
     type Sender<'r>: From<&'r Ref<Self>>;
 
+    /// The registry entry: name, aliases, version, where it was defined.
+    fn entry() -> &'static ActorEntry;
     /// Copies the state a turn may change.
     fn snapshot(&self) -> Self::Snapshot;
     /// Puts back the state copied by [`snapshot`](Actor::snapshot).
     fn rollback(&mut self, snapshot: Self::Snapshot);
-    /// A short name for errors and logs (the type name by default).
+    /// The portrait's arguments: the saved fields, MessagePack-encoded.
+    fn save(&self) -> Result<Vec<u8>, Error>;
+    /// Rebuilds the actor from a portrait written at `version`, upgrading it first.
+    fn restore(version: u32, args: &[u8]) -> Result<Self, Error>;
+    /// A short name for errors and logs.
     fn type_name() -> &'static str {
         short_type_name(std::any::type_name::<Self>())
     }
+}
+
+/// Whether a method may change its actor (`&mut self`) or only reads it (`&self`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MethodKind {
+    /// `&self`: no snapshot, never marks the actor changed.
+    Read,
+    /// `&mut self`: the actor is snapshotted and saved after the turn.
+    Write,
+}
+
+/// Calling an actor's methods by name with MessagePack arguments: what a command line or a
+/// network peer uses. Implemented by `#[define_actor]` on the actor's `impl` block; only
+/// `pub` methods not marked `#[actor(local)]` are listed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[define_actor]` impl block",
+    label = "missing `#[define_actor] impl {Self} {{ ... }}`",
+    note = "add `#[gobs_runtime::define_actor]` to an `impl {Self}` block holding its methods (it may be empty)"
+)]
+pub trait Methods {
+    /// Names of the methods callable by name, with their argument lists.
+    const METHODS: &'static [MethodInfo] = &[];
+
+    /// Calls a `&self` method by name; `args` is a MessagePack array of its arguments.
+    fn dispatch_read(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+        let _ = args;
+        Err(DispatchError::UnknownMethod(method.to_string()))
+    }
+
+    /// Calls a `&mut self` method by name.
+    fn dispatch_write(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+        let _ = args;
+        Err(DispatchError::UnknownMethod(method.to_string()))
+    }
+}
+
+/// One method callable by name.
+#[derive(Debug)]
+pub struct MethodInfo {
+    /// The method's name.
+    pub name: &'static str,
+    /// Its arguments as written, e.g. `name: String, count: u32`.
+    pub args: &'static str,
+    /// Read or write.
+    pub kind: MethodKind,
+}
+
+/// Why a call by name did not reach the method, or what the method returned as an error.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// No such method.
+    UnknownMethod(String),
+    /// The arguments did not decode as the method's parameters.
+    BadArguments {
+        /// The method.
+        method: &'static str,
+        /// Its parameters as written.
+        expected: &'static str,
+        /// The decoder's complaint.
+        detail: String,
+    },
+    /// The result could not be encoded.
+    BadResult(String),
+    /// The method ran and returned an error.
+    Failed(crate::error::BoxError),
 }
 
 /// `a::b::Counter<x::Y>` → `Counter<x::Y>`.
@@ -48,6 +122,11 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 pub(crate) trait AnyActor: Any + Send {
     fn snapshot_any(&self) -> Box<dyn Any>;
     fn rollback_any(&mut self, snapshot: Box<dyn Any>);
+    fn save_any(&self) -> Result<Vec<u8>, Error>;
+    fn entry_any(&self) -> &'static ActorEntry;
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError>;
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError>;
+    fn methods_any(&self) -> &'static [MethodInfo];
 }
 
 impl<T: Actor> AnyActor for T {
@@ -61,10 +140,30 @@ impl<T: Actor> AnyActor for T {
             self.rollback(*s);
         }
     }
+
+    fn save_any(&self) -> Result<Vec<u8>, Error> {
+        self.save()
+    }
+
+    fn entry_any(&self) -> &'static ActorEntry {
+        T::entry()
+    }
+
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+        self.dispatch_read(method, args)
+    }
+
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+        self.dispatch_write(method, args)
+    }
+
+    fn methods_any(&self) -> &'static [MethodInfo] {
+        T::METHODS
+    }
 }
 
-/// The `Caller`/`Sender` of an actor written by hand, without generated methods: reach it
-/// through [`Ref::call_with`], [`Ref::send_mut_with`] and friends.
+/// The `Caller`/`Sender` of an actor without generated methods: reach it through
+/// [`Ref::call_with`], [`Ref::send_mut_with`] and friends.
 pub struct NoMethods<'r, T>(pub &'r Ref<T>);
 
 impl<'r, T> From<&'r Ref<T>> for NoMethods<'r, T> {

@@ -109,6 +109,21 @@ pub enum Error {
         /// The OS error.
         detail: String,
     },
+    /// Two different actors claim one registry name in an env.
+    #[error(
+        "env {env}: the actor name `{name}` is claimed by two definitions: {first} and {second}. \
+         Give one of them another name with #[define_actor(name = \"...\")]"
+    )]
+    DuplicateName {
+        /// The env being built.
+        env: String,
+        /// The contested name.
+        name: String,
+        /// The first definition (type, file and line).
+        first: String,
+        /// The second definition.
+        second: String,
+    },
     /// Saving or restoring failed.
     #[error("{0}")]
     Persistence(String),

@@ -10,16 +10,31 @@
 extern crate self as gobs_runtime;
 
 mod actor;
+pub mod actor_lib;
+mod entry;
+mod env;
 mod error;
 mod job;
+mod persist;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
 pub mod portrait;
+mod private;
 mod promise;
 mod reference;
 pub mod store;
+mod value;
 mod vat;
 
-pub use actor::{Actor, NoMethods};
+pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods};
+pub use actor_lib::common_env;
+pub use entry::ActorEntry;
+pub use env::{Env, EnvBuilder};
 pub use error::{BoxError, Error, Result};
+pub use gobs_macros::define_actor;
 pub use promise::{Promise, PromiseFuture, Resolver};
 pub use reference::Ref;
+pub use value::{AnyRef, Value};
 pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};

@@ -164,3 +164,22 @@ impl<T: Actor> std::fmt::Debug for Ref<T> {
         write!(f, "Ref({})", self.describe())
     }
 }
+
+/// Inside a portrait (while a persistent vat saves), a reference becomes a stable id;
+/// anywhere else, encoding one is an error: references are capabilities, not data.
+impl<T: Actor> serde::Serialize for Ref<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::persist::context::encode_ref(&self.vat, self.id, || self.describe(), serializer)
+    }
+}
+
+impl<'de, T: Actor> serde::Deserialize<'de> for Ref<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (vat, id) = crate::persist::context::decode_ref(
+            deserializer,
+            std::any::TypeId::of::<T>(),
+            T::type_name(),
+        )?;
+        Ok(Ref::new(vat, id))
+    }
+}

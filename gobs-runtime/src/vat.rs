@@ -16,12 +16,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::actor::{Actor, AnyActor};
+use crate::actor::{Actor, AnyActor, DispatchError, MethodKind};
 use crate::error::Error;
 use crate::job::{self, Envelope};
 use crate::portrait::ActorId;
 use crate::promise::Promise;
 use crate::reference::Ref;
+use crate::value;
 
 /// A handle to a vat: spawn actors into it, run code in it, shut it down.
 ///
@@ -575,14 +576,7 @@ impl VatCore {
         let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
             actor: self.describe::<T>(id),
         })?;
-        if slot.touched.get() != self.turn.get() {
-            slot.touched.set(self.turn.get());
-            let snapshot = guard.snapshot_any();
-            self.journal
-                .borrow_mut()
-                .snapshots
-                .push((slot.clone(), snapshot));
-        }
+        self.touch(&slot, &**guard);
         let actor = (&mut **guard as &mut dyn Any)
             .downcast_mut::<T>()
             .ok_or_else(|| self.missing::<T>(id))?;
@@ -590,6 +584,67 @@ impl VatCore {
         let r = f(actor);
         self.current_actor.set(outer);
         Ok(r)
+    }
+
+    /// Snapshots an actor the first time this turn touches it mutably.
+    fn touch(&self, slot: &Rc<Slot>, actor: &dyn AnyActor) {
+        if slot.touched.get() != self.turn.get() {
+            slot.touched.set(self.turn.get());
+            let snapshot = actor.snapshot_any();
+            self.journal
+                .borrow_mut()
+                .snapshots
+                .push((slot.clone(), snapshot));
+        }
+    }
+
+    /// Calls a method by name on actor `id` of this vat (see `AnyRef::invoke`).
+    pub(crate) fn invoke_by_name(
+        &self,
+        id: ActorId,
+        describe: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let missing = || Error::NoSuchActor {
+            actor: describe.to_string(),
+        };
+        let busy = || Error::Reentrant {
+            actor: describe.to_string(),
+        };
+        let slot = self.slot(id).ok_or_else(missing)?;
+        let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
+        let kind = value::method_kind(methods, method)
+            .ok_or_else(|| value::unknown_method(describe, method, methods))?;
+        let outer = self.current_actor.replace(Some(id));
+        let result = match kind {
+            MethodKind::Read => {
+                let guard = slot.actor.try_borrow().map_err(|_| busy())?;
+                guard.dispatch_read_any(method, args)
+            }
+            MethodKind::Write => {
+                let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
+                self.touch(&slot, &**guard);
+                guard.dispatch_write_any(method, args)
+            }
+        };
+        self.current_actor.set(outer);
+        result.map_err(|e| match e {
+            DispatchError::UnknownMethod(m) => value::unknown_method(describe, &m, methods),
+            DispatchError::BadArguments {
+                method,
+                expected,
+                detail,
+            } => Error::Dispatch {
+                actor: describe.to_string(),
+                detail: format!("bad arguments for `{method}({expected})`: {detail}"),
+            },
+            DispatchError::BadResult(detail) => Error::Dispatch {
+                actor: describe.to_string(),
+                detail: format!("the result of `{method}` cannot be encoded: {detail}"),
+            },
+            DispatchError::Failed(e) => Error::actor(describe, e),
+        })
     }
 
     /// Queues `env` for `target`'s vat when this turn commits.
@@ -718,4 +773,15 @@ pub(crate) fn near<R>(f: impl FnOnce(&VatCore) -> Result<R, Error>) -> Result<R,
         what: "a synchronous call",
         fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
     }))
+}
+
+/// Sends `work` to run in a turn of `vat`, with its core.
+pub(crate) fn post_to<R, F>(vat: &Arc<VatShared>, work: F) -> Promise<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&VatCore) -> Result<R, Error> + Send + 'static,
+{
+    let (env, promise) = job::job(move || near(work));
+    send(vat, env);
+    promise
 }

@@ -1,47 +1,34 @@
-//! Hand-written actors for the runtime's own tests (the macro has its own suite).
+//! Actors for the runtime's own tests.
 #![allow(dead_code)]
 
-use gobs_runtime::{Actor, NoMethods, Ref};
+use gobs_runtime::{Ref, define_actor};
 
 /// A counter that also remembers every value it was told, to check ordering.
+#[define_actor]
 #[derive(Debug, Default)]
 pub struct Counter {
     pub count: u64,
     pub seen: Vec<u64>,
 }
 
-impl Actor for Counter {
-    type Snapshot = (u64, Vec<u64>);
-    type Caller<'r> = NoMethods<'r, Self>;
-    type Sender<'r> = NoMethods<'r, Self>;
-
-    fn snapshot(&self) -> Self::Snapshot {
-        (self.count, self.seen.clone())
+#[define_actor]
+impl Counter {
+    pub fn increment(&mut self) -> u64 {
+        self.count += 1;
+        self.count
     }
 
-    fn rollback(&mut self, (count, seen): Self::Snapshot) {
-        self.count = count;
-        self.seen = seen;
+    pub fn get(&self) -> u64 {
+        self.count
     }
 }
 
-/// Holds a reference to another actor.
+/// Holds references to other actors.
+#[define_actor]
 pub struct Holder {
     pub target: Option<Ref<Counter>>,
     pub other: Option<Ref<Holder>>,
 }
 
-impl Actor for Holder {
-    type Snapshot = (Option<Ref<Counter>>, Option<Ref<Holder>>);
-    type Caller<'r> = NoMethods<'r, Self>;
-    type Sender<'r> = NoMethods<'r, Self>;
-
-    fn snapshot(&self) -> Self::Snapshot {
-        (self.target.clone(), self.other.clone())
-    }
-
-    fn rollback(&mut self, (target, other): Self::Snapshot) {
-        self.target = target;
-        self.other = other;
-    }
-}
+#[define_actor]
+impl Holder {}

@@ -1,0 +1,238 @@
+//! The macro's options: on the struct (`#[define_actor(...)]`), on fields and methods
+//! (`#[actor(...)]`).
+
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprArray, Lit, LitInt, LitStr, Path};
+
+use crate::ctxt::Ctxt;
+
+const STRUCT_KEYS: &str = "name, aliases, version, upgrade, on_restore";
+
+/// One `upgrade(from = N, with = path)` step.
+pub struct Upgrade {
+    pub from: u32,
+    pub from_span: Span,
+    pub with: Path,
+}
+
+/// `#[define_actor(...)]` on a struct.
+#[derive(Default)]
+pub struct ActorOptions {
+    pub name: Option<LitStr>,
+    pub aliases: Vec<LitStr>,
+    pub version: Option<(u32, Span)>,
+    pub upgrades: Vec<Upgrade>,
+    pub on_restore: Option<Path>,
+    /// Set if `aliases` was given (even empty), to catch duplicates.
+    aliases_span: Option<Span>,
+}
+
+impl ActorOptions {
+    pub fn parse(cx: &Ctxt, args: TokenStream) -> Self {
+        let mut options = ActorOptions::default();
+        if args.is_empty() {
+            return options;
+        }
+        let parser = syn::meta::parser(|meta| {
+            let key = meta.path.clone();
+            if key.is_ident("name") {
+                let lit = string_value(&meta)?;
+                if options.name.is_some() {
+                    cx.error_spanned_by(&key, "duplicate `name` option");
+                }
+                options.name = Some(lit);
+            } else if key.is_ident("aliases") {
+                let array: ExprArray = meta.value()?.parse()?;
+                if options.aliases_span.is_some() {
+                    cx.error_spanned_by(&key, "duplicate `aliases` option");
+                }
+                options.aliases_span = Some(key.span());
+                for elem in array.elems {
+                    match elem {
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Str(s), ..
+                        }) => options.aliases.push(s),
+                        other => cx.error_spanned_by(
+                            other,
+                            "aliases are string literals: `aliases = [\"old::path::Name\"]`",
+                        ),
+                    }
+                }
+            } else if key.is_ident("version") {
+                let lit: LitInt = meta.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`version` takes a whole number: `version = 2`")
+                })?;
+                let v = lit.base10_parse::<u32>()?;
+                if v == 0 {
+                    cx.error_spanned_by(&lit, "versions start at 1");
+                }
+                if options.version.is_some() {
+                    cx.error_spanned_by(&key, "duplicate `version` option");
+                }
+                options.version = Some((v, lit.span()));
+            } else if key.is_ident("upgrade") {
+                options.upgrades.push(parse_upgrade(&meta)?);
+            } else if key.is_ident("on_restore") {
+                let path: Path = meta.value()?.parse()?;
+                if options.on_restore.is_some() {
+                    cx.error_spanned_by(&key, "duplicate `on_restore` option");
+                }
+                options.on_restore = Some(path);
+            } else {
+                return Err(meta.error(format!(
+                    "unknown define_actor option `{}`; expected one of: {STRUCT_KEYS}",
+                    path_text(&key)
+                )));
+            }
+            Ok(())
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+            cx.syn_error(e);
+        }
+        options
+    }
+}
+
+fn parse_upgrade(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Upgrade> {
+    let mut from = None;
+    let mut with = None;
+    meta.parse_nested_meta(|inner| {
+        if inner.path.is_ident("from") {
+            let lit: LitInt = inner.value()?.parse()?;
+            from = Some((lit.base10_parse::<u32>()?, lit.span()));
+        } else if inner.path.is_ident("with") {
+            with = Some(inner.value()?.parse::<Path>()?);
+        } else {
+            return Err(
+                inner.error("unknown upgrade key; write `upgrade(from = 1, with = path::to::fn)`")
+            );
+        }
+        Ok(())
+    })?;
+    match (from, with) {
+        (Some((from, from_span)), Some(with)) => Ok(Upgrade {
+            from,
+            from_span,
+            with,
+        }),
+        _ => {
+            Err(meta
+                .error("an upgrade step needs both keys: `upgrade(from = 1, with = path::to::fn)`"))
+        }
+    }
+}
+
+fn string_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    let value = meta.value()?;
+    let expr: Expr = value.parse()?;
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!(
+                "`{}` takes a string literal, like `name = \"my_crate::Counter\"`",
+                path_text(&meta.path)
+            ),
+        )),
+    }
+}
+
+pub fn path_text(path: &Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// `#[actor(...)]` on a field.
+#[derive(Default)]
+pub struct FieldOptions {
+    /// `default = expr`: an optional constructor argument.
+    pub default: Option<Expr>,
+    /// `transient` (Some(None)) or `transient = expr` (Some(Some(expr))): not saved.
+    pub transient: Option<Option<Expr>>,
+    pub transient_span: Option<Span>,
+}
+
+/// `#[actor(...)]` on a method.
+#[derive(Default)]
+pub struct MethodOptions {
+    /// `local`: not callable by name (its arguments need not be serializable).
+    pub local: bool,
+}
+
+/// Takes the `#[actor(...)]` attributes out of `attrs`, parsing them with `f`.
+pub fn take_actor_attrs(
+    cx: &Ctxt,
+    attrs: &mut Vec<syn::Attribute>,
+    mut f: impl FnMut(syn::meta::ParseNestedMeta<'_>) -> syn::Result<()>,
+) {
+    let mut kept = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        if attr.path().is_ident("actor") {
+            if let Err(e) = attr.parse_nested_meta(&mut f) {
+                cx.syn_error(e);
+            }
+        } else {
+            kept.push(attr);
+        }
+    }
+    *attrs = kept;
+}
+
+impl FieldOptions {
+    pub fn take(cx: &Ctxt, attrs: &mut Vec<syn::Attribute>) -> Self {
+        let mut o = FieldOptions::default();
+        take_actor_attrs(cx, attrs, |meta| {
+            if meta.path.is_ident("default") {
+                let expr: Expr = meta.value()?.parse()?;
+                if o.default.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `default` option");
+                }
+                o.default = Some(expr);
+            } else if meta.path.is_ident("transient") {
+                if o.transient.is_some() {
+                    cx.error_spanned_by(&meta.path, "duplicate `transient` option");
+                }
+                o.transient_span = Some(meta.path.span());
+                o.transient = Some(if meta.input.peek(syn::Token![=]) {
+                    Some(meta.value()?.parse()?)
+                } else {
+                    None
+                });
+            } else {
+                return Err(meta.error(format!(
+                    "unknown field option `{}`; expected `default = expr`, `transient` or `transient = expr`",
+                    path_text(&meta.path)
+                )));
+            }
+            Ok(())
+        });
+        o
+    }
+}
+
+impl MethodOptions {
+    pub fn take(cx: &Ctxt, attrs: &mut Vec<syn::Attribute>) -> Self {
+        let mut o = MethodOptions::default();
+        take_actor_attrs(cx, attrs, |meta| {
+            if meta.path.is_ident("local") {
+                if o.local {
+                    cx.error_spanned_by(&meta.path, "duplicate `local` option");
+                }
+                o.local = true;
+            } else {
+                return Err(meta.error(format!(
+                    "unknown method option `{}`; expected `local`",
+                    path_text(&meta.path)
+                )));
+            }
+            Ok(())
+        });
+        o
+    }
+}

@@ -1,0 +1,487 @@
+//! Code generation. Everything generated names the runtime through
+//! `::gobs_runtime::__private`, sits in `const _: () = { ... };` where it can, and puts
+//! trait-bound checks on the user's own tokens (`quote_spanned!`), so an unsavable field
+//! type is reported on that field.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use crate::ast::{ActorField, ActorImpl, ActorStruct, Input, Method, Receiver, Ret};
+use crate::check;
+use crate::ctxt::Ctxt;
+
+pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
+    let cx = Ctxt::default();
+    let input = Input::parse(&cx, args, item);
+    match &input {
+        Input::Struct(s) => check::check_struct(&cx, s),
+        Input::Impl(i) => check::check_impl(&cx, i),
+        Input::Other(_) => {}
+    }
+    match cx.check() {
+        Ok(()) => match input {
+            Input::Struct(s) => expand_struct(&s),
+            Input::Impl(i) => expand_impl(&i),
+            Input::Other(tokens) => tokens,
+        },
+        Err(errors) => {
+            let errors = errors.to_compile_error();
+            let item = fallback(&input);
+            quote!(#item #errors)
+        }
+    }
+}
+
+/// The user's item as written (minus our attributes), so one mistake gives one error
+/// instead of a cascade of "cannot find type" errors.
+fn fallback(input: &Input) -> TokenStream {
+    match input {
+        Input::Struct(s) => {
+            let item = &s.item;
+            let proxies = proxies(s);
+            quote!(#item #proxies)
+        }
+        Input::Impl(i) => {
+            let item = &i.item;
+            quote!(#item)
+        }
+        Input::Other(tokens) => tokens.clone(),
+    }
+}
+
+fn call_ident(actor: &Ident) -> Ident {
+    format_ident!("{}Call", actor, span = actor.span())
+}
+
+fn send_ident(actor: &Ident) -> Ident {
+    format_ident!("{}Send", actor, span = actor.span())
+}
+
+/// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
+/// the impl block's expansion gives them one method per message.
+fn proxies(s: &ActorStruct) -> TokenStream {
+    let ident = &s.item.ident;
+    let vis = &s.item.vis;
+    let (call, send) = (call_ident(ident), send_ident(ident));
+    let call_doc =
+        format!("Synchronous calls to a [`{ident}`] in the same vat: `actor.call().method(..)`.");
+    let send_doc = format!(
+        "Asynchronous sends to a [`{ident}`]: `actor.send().method(..)` returns a promise."
+    );
+    quote! {
+        #[doc = #call_doc]
+        #[derive(Clone, Copy)]
+        #vis struct #call<'r>(&'r ::gobs_runtime::Ref<#ident>);
+
+        #[doc = #send_doc]
+        #[derive(Clone, Copy)]
+        #vis struct #send<'r>(&'r ::gobs_runtime::Ref<#ident>);
+
+        #[automatically_derived]
+        impl<'r> ::core::convert::From<&'r ::gobs_runtime::Ref<#ident>> for #call<'r> {
+            fn from(r: &'r ::gobs_runtime::Ref<#ident>) -> Self {
+                #call(r)
+            }
+        }
+
+        #[automatically_derived]
+        impl<'r> ::core::convert::From<&'r ::gobs_runtime::Ref<#ident>> for #send<'r> {
+            fn from(r: &'r ::gobs_runtime::Ref<#ident>) -> Self {
+                #send(r)
+            }
+        }
+    }
+}
+
+fn expand_struct(s: &ActorStruct) -> TokenStream {
+    let item = &s.item;
+    let ident = &item.ident;
+    let proxies = proxies(s);
+    let (call, send) = (call_ident(ident), send_ident(ident));
+    let p = quote!(::gobs_runtime::__private);
+
+    let saved: Vec<&ActorField> = s.fields.iter().filter(|f| f.saved()).collect();
+    let transient: Vec<&ActorField> = s.fields.iter().filter(|f| !f.saved()).collect();
+    let saved_idents: Vec<&Ident> = saved.iter().map(|f| &f.ident).collect();
+    let saved_tys: Vec<&Type> = saved.iter().map(|f| &f.ty).collect();
+    let field_count = saved.len() as u32;
+
+    let name = match &s.options.name {
+        Some(lit) => quote!(#lit),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#ident)
+        )),
+    };
+    let aliases = &s.options.aliases;
+    let version = s.options.version.map_or(1, |(v, _)| v);
+    let type_name = ident.to_string();
+    let line = quote_spanned!(ident.span()=> ::core::line!());
+
+    let clones = saved.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote_spanned!(ty.span()=> <#ty as #p::SavedField>::clone_field(&self.#id))
+    });
+    let encodes = saved.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote_spanned!(ty.span()=> <#ty as #p::SavedField>::encode_field(&self.#id, &mut __out, __entry)?;)
+    });
+    let decodes = saved.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote_spanned!(ty.span()=> let #id = <#ty as #p::SavedField>::decode_field(&mut __input, __entry)?;)
+    });
+    let transient_inits: Vec<TokenStream> = transient.iter().map(|f| transient_init(f)).collect();
+    let transient_idents: Vec<&Ident> = transient.iter().map(|f| &f.ident).collect();
+    let on_restore = s
+        .options
+        .on_restore
+        .as_ref()
+        .map(|path| quote_spanned!(path.span()=> #path(&mut __actor);));
+    let upgrade_arms = s.options.upgrades.iter().map(|u| {
+        let (from, with) = (u.from, &u.with);
+        quote_spanned!(with.span()=> #from => ::core::option::Option::Some(
+            #p::upgrade_step(__entry, #from, __args, #with)
+        ),)
+    });
+
+    let constructor = constructor(s);
+
+    quote! {
+        #item
+        #proxies
+        #constructor
+
+        const _: () = {
+            static __ENTRY: #p::ActorEntry = #p::ActorEntry::new::<#ident>(
+                #name,
+                &[#(#aliases),*],
+                #version,
+                #type_name,
+                ::core::file!(),
+                #line,
+            );
+
+            #p::inventory::submit! { #p::Registered(&__ENTRY) }
+
+            fn __upgrade(
+                __from: u32,
+                __args: &[u8],
+            ) -> ::core::option::Option<::core::result::Result<::std::vec::Vec<u8>, #p::Error>> {
+                let __entry = &__ENTRY;
+                let _ = (__entry, __args);
+                match __from {
+                    #(#upgrade_arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            #[automatically_derived]
+            impl #p::Actor for #ident {
+                type Snapshot = (#(#saved_tys,)*);
+                type Caller<'r> = #call<'r>;
+                type Sender<'r> = #send<'r>;
+
+                fn entry() -> &'static #p::ActorEntry {
+                    &__ENTRY
+                }
+
+                fn snapshot(&self) -> Self::Snapshot {
+                    (#(#clones,)*)
+                }
+
+                fn rollback(&mut self, __snapshot: Self::Snapshot) {
+                    let (#(#saved_idents,)*) = __snapshot;
+                    #(self.#saved_idents = #saved_idents;)*
+                }
+
+                fn save(&self) -> ::core::result::Result<::std::vec::Vec<u8>, #p::Error> {
+                    let __entry = &__ENTRY;
+                    let mut __out = #p::begin_portrait(#field_count);
+                    #(#encodes)*
+                    ::core::result::Result::Ok(__out)
+                }
+
+                fn restore(
+                    __version: u32,
+                    __args: &[u8],
+                ) -> ::core::result::Result<Self, #p::Error> {
+                    let __entry = &__ENTRY;
+                    let __upgraded = #p::upgrade(__entry, __version, __args, __upgrade)?;
+                    let mut __input = #p::open_portrait(__entry, &__upgraded, #field_count)?;
+                    #(#decodes)*
+                    #[allow(unused_mut)]
+                    let mut __actor = #ident {
+                        #(#saved_idents,)*
+                        #(#transient_idents: #transient_inits,)*
+                    };
+                    #on_restore
+                    ::core::result::Result::Ok(__actor)
+                }
+            }
+        };
+    }
+}
+
+/// The initial value of a transient field, on construction and on restore.
+fn transient_init(f: &ActorField) -> TokenStream {
+    let ty = &f.ty;
+    match &f.options.transient {
+        Some(Some(expr)) => quote_spanned!(expr.span()=> #expr),
+        _ => quote_spanned!(ty.span()=>
+            <#ty as ::gobs_runtime::__private::TransientDefault>::transient_default()
+        ),
+    }
+}
+
+/// `Name::new(required args)` when some fields have defaults or are transient: the
+/// constructor a newcomer calls, filling the optional arguments.
+fn constructor(s: &ActorStruct) -> TokenStream {
+    let has_optional = s
+        .fields
+        .iter()
+        .any(|f| f.options.default.is_some() || !f.saved());
+    if !has_optional {
+        return TokenStream::new();
+    }
+    let ident = &s.item.ident;
+    let vis = &s.item.vis;
+    let required: Vec<&ActorField> = s
+        .fields
+        .iter()
+        .filter(|f| f.saved() && f.options.default.is_none())
+        .collect();
+    let params = required.iter().map(|f| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote!(#id: #ty)
+    });
+    let inits = s.fields.iter().map(|f| {
+        let id = &f.ident;
+        if !f.saved() {
+            let init = transient_init(f);
+            quote!(#id: #init)
+        } else if let Some(default) = &f.options.default {
+            quote_spanned!(default.span()=> #id: #default)
+        } else {
+            quote!(#id)
+        }
+    });
+    let doc = format!(
+        "Builds a `{ident}` from its required constructor arguments; optional ones take their \
+         defaults (spawning actors they need in the current turn)."
+    );
+    quote! {
+        #[automatically_derived]
+        impl #ident {
+            #[doc = #doc]
+            #vis fn new(#(#params),*) -> Self {
+                #ident { #(#inits),* }
+            }
+        }
+    }
+}
+
+fn expand_impl(i: &ActorImpl) -> TokenStream {
+    let item = &i.item;
+    let self_ty = &i.self_ty;
+    let Some(actor) = last_ident(self_ty) else {
+        return quote!(#item);
+    };
+    let (call, send) = (call_ident(&actor), send_ident(&actor));
+    let p = quote!(::gobs_runtime::__private);
+
+    let call_methods = i.methods.iter().map(call_method);
+    let send_methods = i.methods.iter().map(send_method);
+    let by_name: Vec<&Method> = i
+        .methods
+        .iter()
+        .filter(|m| matches!(m.vis, syn::Visibility::Public(_)) && !m.options.local)
+        .collect();
+    let infos = by_name.iter().map(|m| {
+        let name = m.ident.to_string();
+        let args = signature_text(m);
+        let kind = match m.receiver {
+            Receiver::Write => quote!(#p::MethodKind::Write),
+            _ => quote!(#p::MethodKind::Read),
+        };
+        quote!(#p::MethodInfo { name: #name, args: #args, kind: #kind })
+    });
+    let read_arms = by_name
+        .iter()
+        .filter(|m| m.receiver == Receiver::Read)
+        .map(|m| dispatch_arm(m));
+    let write_arms = by_name
+        .iter()
+        .filter(|m| m.receiver == Receiver::Write)
+        .map(|m| dispatch_arm(m));
+
+    quote! {
+        #item
+
+        #[automatically_derived]
+        impl<'r> #call<'r> {
+            #(#call_methods)*
+        }
+
+        #[automatically_derived]
+        impl<'r> #send<'r> {
+            #(#send_methods)*
+        }
+
+        #[automatically_derived]
+        impl #p::Methods for #self_ty {
+            const METHODS: &'static [#p::MethodInfo] = &[#(#infos),*];
+
+            #[allow(unused_variables)]
+            fn dispatch_read(
+                &self,
+                __method: &str,
+                __args: &[u8],
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, #p::DispatchError> {
+                match __method {
+                    #(#read_arms)*
+                    _ => ::core::result::Result::Err(#p::DispatchError::UnknownMethod(
+                        ::std::string::ToString::to_string(__method),
+                    )),
+                }
+            }
+
+            #[allow(unused_variables)]
+            fn dispatch_write(
+                &mut self,
+                __method: &str,
+                __args: &[u8],
+            ) -> ::core::result::Result<::std::vec::Vec<u8>, #p::DispatchError> {
+                match __method {
+                    #(#write_arms)*
+                    _ => ::core::result::Result::Err(#p::DispatchError::UnknownMethod(
+                        ::std::string::ToString::to_string(__method),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+fn last_ident(ty: &Type) -> Option<Ident> {
+    match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
+        _ => None,
+    }
+}
+
+/// What the caller gets back: `()`, the value, or the `Ok` type of a `Result`.
+fn output(m: &Method) -> TokenStream {
+    match &m.ret {
+        Ret::Unit => quote!(()),
+        Ret::Value(ty) => quote!(#ty),
+        Ret::Result(ty) => quote!(<#ty as ::gobs_runtime::__private::TurnResult>::Ok),
+    }
+}
+
+fn call_method(m: &Method) -> TokenStream {
+    let p = quote!(::gobs_runtime::__private);
+    let (ident, vis, docs) = (&m.ident, &m.vis, &m.docs);
+    let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
+    let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
+    let out = output(m);
+    let with = match m.receiver {
+        Receiver::Write => quote!(call_mut_with),
+        _ => quote!(call_with),
+    };
+    let body = match &m.ret {
+        Ret::Result(_) => quote! {
+            let __target = self.0;
+            __target
+                .#with(move |__actor| __actor.#ident(#(#names),*))
+                .and_then(|__r| #p::flatten_call(__target, __r))
+        },
+        _ => quote!(self.0.#with(move |__actor| __actor.#ident(#(#names),*))),
+    };
+    quote! {
+        #(#docs)*
+        #[allow(clippy::unused_unit)]
+        #vis fn #ident(self, #(#names: #tys),*) -> ::core::result::Result<#out, #p::Error> {
+            #body
+        }
+    }
+}
+
+fn send_method(m: &Method) -> TokenStream {
+    let p = quote!(::gobs_runtime::__private);
+    let (ident, vis, docs) = (&m.ident, &m.vis, &m.docs);
+    let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
+    let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
+    let out = output(m);
+    let (plain, fallible) = match m.receiver {
+        Receiver::Write => (quote!(send_mut_with), quote!(try_send_mut_with)),
+        _ => (quote!(send_with), quote!(try_send_with)),
+    };
+    let body = match &m.ret {
+        Ret::Result(_) => quote! {
+            self.0.#fallible(move |__actor| #p::TurnResult::into_turn(__actor.#ident(#(#names),*)))
+        },
+        _ => quote!(self.0.#plain(move |__actor| __actor.#ident(#(#names),*))),
+    };
+    quote! {
+        #(#docs)*
+        #vis fn #ident(self, #(#names: #tys),*) -> ::gobs_runtime::Promise<#out> {
+            #body
+        }
+    }
+}
+
+fn dispatch_arm(m: &Method) -> TokenStream {
+    let p = quote!(::gobs_runtime::__private);
+    let ident = &m.ident;
+    let name = ident.to_string();
+    let expected = signature_text(m);
+    let count = m.args.len() as u32;
+    let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
+    let reads = m.args.iter().map(|a| {
+        let (id, ty) = (&a.name, &a.ty);
+        quote_spanned!(ty.span()=> let #id = <#ty as #p::ByNameArg>::read_arg(&mut __reader)?;)
+    });
+    let finish = match &m.ret {
+        Ret::Unit => quote!(#p::encode_result(&__result)),
+        Ret::Value(ty) => {
+            quote_spanned!(ty.span()=> <#ty as #p::ByNameResult>::encode_result(&__result))
+        }
+        Ret::Result(ty) => quote_spanned!(ty.span()=> #p::encode_turn_result(__result)),
+    };
+    quote! {
+        #name => {
+            let mut __reader = #p::ArgReader::new(#name, #expected, __args, #count)?;
+            #(#reads)*
+            let __result = self.#ident(#(#names),*);
+            #finish
+        }
+    }
+}
+
+/// `name: String, count: u32`, for error messages and `MethodInfo`.
+fn signature_text(m: &Method) -> String {
+    m.args
+        .iter()
+        .map(|a| {
+            let ty = &a.ty;
+            format!("{}: {}", a.name, tidy(&quote!(#ty).to_string()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Vec < u8 >` → `Vec<u8>`.
+fn tidy(tokens: &str) -> String {
+    tokens
+        .replace(" < ", "<")
+        .replace(" <", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" , ", ", ")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&")
+}

@@ -1,0 +1,227 @@
+//! How references are written into portraits and read back.
+//!
+//! serde has no room for context, so a persistent vat installs a thread-local context
+//! while it encodes or decodes portraits. A reference to an actor of the same vat is saved
+//! as `[0, id]`; one to an actor of another persistent vat as `[1, vat name, id]`, which
+//! the persistence registry reconnects on restore, whatever order the vats come back in.
+
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use serde::Deserialize as _;
+use serde::de::Error as _;
+use serde::ser::{Error as _, SerializeTuple};
+
+use crate::portrait::ActorId;
+use crate::vat::VatShared;
+
+/// Names vats for portraits and finds them again: the persistence registry's job.
+pub(crate) trait VatDirectory {
+    /// The saved name of `vat`, if it is a persistent vat this directory knows.
+    fn name_of(&self, vat: &Arc<VatShared>) -> Option<String>;
+    /// The vat saved as `name` (started later if it is not up yet).
+    fn find(&self, name: &str) -> Result<Arc<VatShared>, String>;
+}
+
+/// What encoding one vat's portraits needs.
+pub(crate) struct SaveContext<'a> {
+    pub vat: &'a Arc<VatShared>,
+    pub directory: Option<&'a dyn VatDirectory>,
+    /// Local actors the portraits refer to, for reachability.
+    pub edges: Vec<ActorId>,
+}
+
+/// What decoding one vat's portraits needs.
+pub(crate) struct RestoreContext<'a> {
+    pub vat: &'a Arc<VatShared>,
+    pub directory: Option<&'a dyn VatDirectory>,
+    /// Where to look up actor names held by type-erased references.
+    pub env: Option<&'a crate::Env>,
+    /// Local references decoded, with the type each expects, checked once all are back.
+    pub expected: Vec<(ActorId, TypeId, &'static str)>,
+}
+
+thread_local! {
+    static SAVE: RefCell<Option<SaveContext<'static>>> = const { RefCell::new(None) };
+    static RESTORE: RefCell<Option<RestoreContext<'static>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `ctx` installed for encoding references; returns the context back.
+pub(crate) fn with_save<'a, R>(
+    ctx: SaveContext<'a>,
+    f: impl FnOnce() -> R,
+) -> (R, SaveContext<'a>) {
+    // SAFETY: the context is removed again before this function returns (also on panic,
+    // by the guard), so the erased lifetime never outlives the borrow it stands for.
+    let erased: SaveContext<'static> = unsafe { std::mem::transmute(ctx) };
+    let prev = SAVE.with(|s| s.replace(Some(erased)));
+    struct Restore(Option<Option<SaveContext<'static>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(prev) = self.0.take() {
+                SAVE.with(|s| *s.borrow_mut() = prev);
+            }
+        }
+    }
+    let mut guard = Restore(Some(prev));
+    let r = f();
+    let prev = guard.0.take().unwrap_or(None);
+    let ctx = SAVE.with(|s| s.replace(prev));
+    // SAFETY: this is the same value that was installed above, with its real lifetime.
+    let ctx: Option<SaveContext<'a>> = unsafe { std::mem::transmute(ctx) };
+    match ctx {
+        Some(ctx) => (r, ctx),
+        None => unreachable_context(),
+    }
+}
+
+/// Runs `f` with `ctx` installed for decoding references; returns the context back.
+pub(crate) fn with_restore<'a, R>(
+    ctx: RestoreContext<'a>,
+    f: impl FnOnce() -> R,
+) -> (R, RestoreContext<'a>) {
+    // SAFETY: as in `with_save`.
+    let erased: RestoreContext<'static> = unsafe { std::mem::transmute(ctx) };
+    let prev = RESTORE.with(|s| s.replace(Some(erased)));
+    struct Restore(Option<Option<RestoreContext<'static>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(prev) = self.0.take() {
+                RESTORE.with(|s| *s.borrow_mut() = prev);
+            }
+        }
+    }
+    let mut guard = Restore(Some(prev));
+    let r = f();
+    let prev = guard.0.take().unwrap_or(None);
+    let ctx = RESTORE.with(|s| s.replace(prev));
+    // SAFETY: the same value installed above.
+    let ctx: Option<RestoreContext<'a>> = unsafe { std::mem::transmute(ctx) };
+    match ctx {
+        Some(ctx) => (r, ctx),
+        None => unreachable_context(),
+    }
+}
+
+#[cold]
+fn unreachable_context() -> ! {
+    // `f` cannot remove the context: only these two functions touch the thread-locals.
+    panic!("gobs: persistence context vanished during a save or restore")
+}
+
+/// Encodes a reference to `id` in `vat`.
+pub(crate) fn encode_ref<S: serde::Serializer>(
+    vat: &Arc<VatShared>,
+    id: ActorId,
+    describe: impl Fn() -> String,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    enum Form {
+        Local,
+        Far(String),
+    }
+    let form = SAVE.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(ctx) = s.as_mut() else {
+            return Err(format!(
+                "{} cannot be encoded here: references are only saved by a persistent vat \
+                 (in a portrait)",
+                describe()
+            ));
+        };
+        if ctx.vat.id == vat.id {
+            ctx.edges.push(id);
+            return Ok(Form::Local);
+        }
+        match ctx.directory.and_then(|d| d.name_of(vat)) {
+            Some(name) => Ok(Form::Far(name)),
+            None => Err(format!(
+                "{} lives in vat \"{}\", which is not a persistent vat of this persistence \
+                 registry, so a portrait cannot refer to it; spawn that vat as a persistent vat \
+                 with the same registry",
+                describe(),
+                vat.name
+            )),
+        }
+    });
+    match form.map_err(S::Error::custom)? {
+        Form::Local => {
+            let mut t = serializer.serialize_tuple(2)?;
+            t.serialize_element(&0u8)?;
+            t.serialize_element(&id.0)?;
+            t.end()
+        }
+        Form::Far(name) => {
+            let mut t = serializer.serialize_tuple(3)?;
+            t.serialize_element(&1u8)?;
+            t.serialize_element(&name)?;
+            t.serialize_element(&id.0)?;
+            t.end()
+        }
+    }
+}
+
+/// Decodes a reference written by [`encode_ref`], expecting an actor of type `expect`.
+pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    expect: TypeId,
+    type_name: &'static str,
+) -> Result<(Arc<VatShared>, ActorId), D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Local(u8, u64),
+        Far(u8, String, u64),
+    }
+    let repr = Repr::deserialize(deserializer)?;
+    RESTORE.with(|r| {
+        let mut r = r.borrow_mut();
+        let Some(ctx) = r.as_mut() else {
+            return Err(D::Error::custom(
+                "references are only decoded while a persistent vat restores its portraits",
+            ));
+        };
+        match repr {
+            Repr::Local(0, id) => {
+                let id = ActorId(id);
+                ctx.expected.push((id, expect, type_name));
+                Ok((ctx.vat.clone(), id))
+            }
+            Repr::Far(1, name, id) => {
+                let directory = ctx.directory.ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "a portrait refers to an actor in vat \"{name}\", but this vat was \
+                         restored without a persistence registry; spawn it with the registry \
+                         it was saved with"
+                    ))
+                })?;
+                let vat = directory.find(&name).map_err(D::Error::custom)?;
+                Ok((vat, ActorId(id)))
+            }
+            _ => Err(D::Error::custom("malformed reference in a portrait")),
+        }
+    })
+}
+
+/// The entry saved as `name`: from the restoring vat's env, else from every registered actor.
+pub(crate) fn lookup_entry(name: &str) -> Result<&'static crate::ActorEntry, String> {
+    let from_env = RESTORE.with(|r| {
+        r.borrow()
+            .as_ref()
+            .and_then(|ctx| ctx.env.map(|env| (env.lookup(name), env.describe())))
+    });
+    match from_env {
+        Some((Some(entry), _)) => Ok(entry),
+        Some((None, env)) => Err(format!(
+            "a saved reference names actor `{name}`, which env {env} does not have; add it to the env"
+        )),
+        None => crate::entry::registered()
+            .find(|e| e.names().any(|n| n == name))
+            .ok_or_else(|| {
+                format!(
+                    "a saved reference names actor `{name}`, which this program does not define"
+                )
+            }),
+    }
+}

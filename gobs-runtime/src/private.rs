@@ -1,0 +1,271 @@
+//! What `#[define_actor]`'s generated code calls. Not a public API: names here may change
+//! in any release. Generated code reaches it as `::gobs_runtime::__private`.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods};
+pub use crate::entry::{ActorEntry, Registered};
+pub use crate::error::{BoxError, Error};
+pub use inventory;
+
+use crate::Ref;
+
+/// A field saved in a portrait: serializable both ways and cloneable (to undo a turn).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be saved in an actor's portrait",
+    label = "this field is saved with the actor",
+    note = "a saved field must implement serde's `Serialize` and `Deserialize` (derive them) and `Clone`; \
+            a live resource (a process handle, a socket) belongs in a `#[actor(transient)]` field"
+)]
+pub trait SavedField: Sized {
+    fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error>;
+    fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error>;
+    fn clone_field(&self) -> Self;
+}
+
+impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
+    fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error> {
+        rmp_serde::encode::write(out, self)
+            .map_err(|e| Error::Persistence(format!("saving a {}: {e}", entry.type_name)))
+    }
+
+    fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error> {
+        let mut de = rmp_serde::Deserializer::new(&mut *input);
+        T::deserialize(&mut de).map_err(|e| {
+            Error::Persistence(format!(
+                "restoring a {} ({}): a saved field does not decode: {e}",
+                entry.type_name, entry.name
+            ))
+        })
+    }
+
+    fn clone_field(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// A transient field's initial value when none is given.
+#[diagnostic::on_unimplemented(
+    message = "transient field of type `{Self}` has no way to be rebuilt on restore",
+    label = "not saved, and `{Self}` has no `Default`",
+    note = "give it an initial value with `#[actor(transient = expr)]` (and fix it up in an \
+            `on_restore` hook), or use a type that implements `Default` (e.g. `Option<_>`)"
+)]
+pub trait TransientDefault {
+    fn transient_default() -> Self;
+}
+
+impl<T: Default> TransientDefault for T {
+    fn transient_default() -> Self {
+        T::default()
+    }
+}
+
+/// The start of a portrait: a MessagePack array header for `fields` saved fields.
+pub fn begin_portrait(fields: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    // Writing to a Vec cannot fail.
+    let _ = rmp::encode::write_array_len(&mut out, fields);
+    out
+}
+
+/// Checks a portrait's array header and returns the bytes of its fields.
+pub fn open_portrait<'a>(
+    entry: &ActorEntry,
+    args: &'a [u8],
+    fields: u32,
+) -> Result<&'a [u8], Error> {
+    let mut input = args;
+    let n = rmp::decode::read_array_len(&mut input).map_err(|e| {
+        Error::Persistence(format!(
+            "restoring a {} ({}): its portrait is not an argument list: {e}",
+            entry.type_name, entry.name
+        ))
+    })?;
+    if n != fields {
+        return Err(Error::Persistence(format!(
+            "restoring a {} ({}) at version {}: the portrait has {n} saved fields but the \
+             actor has {fields}. If the fields changed, raise `version` and add an upgrade step",
+            entry.type_name, entry.name, entry.version
+        )));
+    }
+    Ok(input)
+}
+
+/// One actor's upgrade steps: `from` version and its arguments → the next version's,
+/// or `None` when there is no step from `from`.
+pub type UpgradeFn = fn(u32, &[u8]) -> Option<Result<Vec<u8>, Error>>;
+
+/// Upgrades portrait arguments from `version` to the entry's version, one step at a time.
+pub fn upgrade<'a>(
+    entry: &ActorEntry,
+    version: u32,
+    args: &'a [u8],
+    step: UpgradeFn,
+) -> Result<Cow<'a, [u8]>, Error> {
+    if version > entry.version {
+        return Err(Error::Persistence(format!(
+            "a {} ({}) was saved at version {version}, newer than this program's version {}: \
+             run the program that saved it (or a newer one), or restore an older store",
+            entry.type_name, entry.name, entry.version
+        )));
+    }
+    let mut args = Cow::Borrowed(args);
+    let mut at = version;
+    while at < entry.version {
+        match step(at, &args) {
+            Some(upgraded) => args = Cow::Owned(upgraded?),
+            None => {
+                return Err(Error::Persistence(format!(
+                    "cannot restore a {} ({}) saved at version {at}: there is no upgrade step \
+                     from version {at} to version {}. Add `upgrade(from = {at}, with = ...)` to \
+                     its #[define_actor]",
+                    entry.type_name,
+                    entry.name,
+                    at + 1
+                )));
+            }
+        }
+        at += 1;
+    }
+    Ok(args)
+}
+
+/// Runs one upgrade step: decodes the old arguments as `A`, encodes what `f` returns.
+pub fn upgrade_step<A, B, F>(
+    entry: &ActorEntry,
+    from: u32,
+    args: &[u8],
+    f: F,
+) -> Result<Vec<u8>, Error>
+where
+    A: DeserializeOwned,
+    B: Serialize,
+    F: FnOnce(A) -> B,
+{
+    let old: A = rmp_serde::from_slice(args).map_err(|e| {
+        Error::Persistence(format!(
+            "upgrading a {} from version {from}: the saved arguments do not decode as the \
+             step's input: {e}",
+            entry.type_name
+        ))
+    })?;
+    rmp_serde::to_vec(&f(old)).map_err(|e| {
+        Error::Persistence(format!(
+            "upgrading a {} from version {from}: the step's output does not encode: {e}",
+            entry.type_name
+        ))
+    })
+}
+
+/// A method's result type that can fail the turn: any `Result<T, E>` with a boxable `E`.
+pub trait TurnResult {
+    type Ok;
+    fn into_turn(self) -> Result<Self::Ok, BoxError>;
+}
+
+impl<T, E: Into<BoxError>> TurnResult for Result<T, E> {
+    type Ok = T;
+    fn into_turn(self) -> Result<T, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// A near call to a fallible method: its `Err` becomes the call's error.
+pub fn flatten_call<T: Actor, R: TurnResult>(target: &Ref<T>, r: R) -> Result<R::Ok, Error> {
+    r.into_turn()
+        .map_err(|e| Error::actor(target.describe(), e))
+}
+
+/// An argument of a method callable by name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a method called by name",
+    label = "arguments of `pub` messages are decoded from MessagePack",
+    note = "derive serde's `Deserialize` for it, or keep the method off the by-name entry \
+            with `#[actor(local)]`"
+)]
+pub trait ByNameArg: Sized {
+    fn read_arg(reader: &mut ArgReader<'_>) -> Result<Self, DispatchError>;
+}
+
+impl<T: DeserializeOwned> ByNameArg for T {
+    fn read_arg(reader: &mut ArgReader<'_>) -> Result<Self, DispatchError> {
+        let mut de = rmp_serde::Deserializer::new(&mut reader.input);
+        T::deserialize(&mut de).map_err(|e| reader.bad(e.to_string()))
+    }
+}
+
+/// The result of a method callable by name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a method called by name",
+    label = "results of `pub` messages are encoded as MessagePack",
+    note = "derive serde's `Serialize` for it, or keep the method off the by-name entry \
+            with `#[actor(local)]`"
+)]
+pub trait ByNameResult {
+    fn encode_result(&self) -> Result<Vec<u8>, DispatchError>;
+}
+
+impl<T: Serialize> ByNameResult for T {
+    fn encode_result(&self) -> Result<Vec<u8>, DispatchError> {
+        encode_result(self)
+    }
+}
+
+pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, DispatchError> {
+    rmp_serde::to_vec(value).map_err(|e| DispatchError::BadResult(e.to_string()))
+}
+
+pub fn encode_turn_result<R>(r: R) -> Result<Vec<u8>, DispatchError>
+where
+    R: TurnResult,
+    R::Ok: Serialize,
+{
+    match r.into_turn() {
+        Ok(v) => encode_result(&v),
+        Err(e) => Err(DispatchError::Failed(e)),
+    }
+}
+
+/// Reads a by-name call's arguments: a MessagePack array, one element per parameter.
+pub struct ArgReader<'a> {
+    method: &'static str,
+    expected: &'static str,
+    input: &'a [u8],
+}
+
+impl<'a> ArgReader<'a> {
+    pub fn new(
+        method: &'static str,
+        expected: &'static str,
+        args: &'a [u8],
+        count: u32,
+    ) -> Result<Self, DispatchError> {
+        let mut reader = ArgReader {
+            method,
+            expected,
+            input: args,
+        };
+        let n = if args.is_empty() && count == 0 {
+            0
+        } else {
+            rmp::decode::read_array_len(&mut reader.input)
+                .map_err(|e| reader.bad(format!("arguments are not a list: {e}")))?
+        };
+        if n != count {
+            return Err(reader.bad(format!("got {n} arguments, expected {count}")));
+        }
+        Ok(reader)
+    }
+
+    fn bad(&self, detail: String) -> DispatchError {
+        DispatchError::BadArguments {
+            method: self.method,
+            expected: self.expected,
+            detail,
+        }
+    }
+}
