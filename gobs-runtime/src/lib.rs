@@ -33,6 +33,7 @@ pub use actor_lib::common_env;
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
 pub use error::{BoxError, Error, Result};
+#[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use promise::{Promise, PromiseFuture, Resolver};
 pub use reference::Ref;
