@@ -179,6 +179,7 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
             }
 
             #[automatically_derived]
+            #[allow(clippy::unused_unit)]
             impl #p::Actor for #ident {
                 type Snapshot = (#(#saved_tys,)*);
                 type Caller<'r> = #call<'r>;

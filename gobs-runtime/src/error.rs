@@ -124,6 +124,29 @@ pub enum Error {
         /// The second definition.
         second: String,
     },
+    /// An actor was spawned into a persistent vat whose env does not list its type.
+    #[error(
+        "cannot spawn a {actor} (`{name}`) in persistent vat \"{vat}\": its env {env} does not list it, \
+         so it could not be restored. Add it to the env (`.add::<{actor}>()` or `persistence_env!`)"
+    )]
+    NotInEnv {
+        /// The actor type.
+        actor: String,
+        /// Its registry name.
+        name: String,
+        /// The vat.
+        vat: String,
+        /// The env, with what it extends.
+        env: String,
+    },
+    /// A store could not save or load; the churn that needed it was rolled back.
+    #[error("vat \"{vat}\": {detail}")]
+    Store {
+        /// The vat.
+        vat: String,
+        /// The store's error, which names the file and what to do.
+        detail: String,
+    },
     /// Saving or restoring failed.
     #[error("{0}")]
     Persistence(String),

@@ -15,7 +15,7 @@ mod entry;
 mod env;
 mod error;
 mod job;
-mod persist;
+pub mod persist;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;
@@ -35,6 +35,7 @@ pub use env::{Env, EnvBuilder};
 pub use error::{BoxError, Error, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
+pub use persist::{PersistentVat, Registry, Roots, StoreKind};
 pub use promise::{Promise, PromiseFuture, Resolver};
 pub use reference::Ref;
 pub use value::{AnyRef, Value};

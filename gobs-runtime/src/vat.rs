@@ -8,7 +8,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use crate::actor::{Actor, AnyActor, DispatchError, MethodKind};
+use crate::entry::{ActorEntry, Restored};
 use crate::error::Error;
 use crate::job::{self, Envelope};
 use crate::portrait::ActorId;
@@ -70,27 +71,8 @@ impl Vat {
         name: String,
         setup: impl FnOnce(&VatCore) + Send + 'static,
     ) -> Result<Vat, Error> {
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::new(VatShared {
-            id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
-            name,
-            tx,
-            thread: Mutex::new(None),
-            stopped: AtomicBool::new(false),
-        });
-        let for_thread = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("gobs-vat-{}", shared.name))
-            .spawn(move || {
-                let core = VatCore::new(for_thread);
-                setup(&core);
-                core.run(rx);
-            })
-            .map_err(|e| Error::Start {
-                vat: shared.name.clone(),
-                detail: e.to_string(),
-            })?;
-        *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let (shared, rx) = VatShared::new(name);
+        start_thread(&shared, rx, setup)?;
         Ok(Vat { shared })
     }
 
@@ -143,8 +125,11 @@ impl Vat {
     }
 
     /// Spawns `actor` into this vat from outside it.
+    #[track_caller]
     pub fn spawn_actor<T: Actor>(&self, actor: T) -> Result<Ref<T>, Error> {
-        self.run(move || spawn(actor))
+        let site = Location::caller();
+        self.post(move || near(|core| core.spawn(actor, site)))
+            .wait()
     }
 
     /// Handles every message already queued, then stops the vat and joins its thread.
@@ -152,20 +137,11 @@ impl Vat {
     /// Messages sent after this break their promises with an error. Idempotent. Called
     /// from inside the vat itself, it asks the vat to stop after the current turn.
     pub fn shutdown(&self) {
-        let _ = self.shared.tx.send(Msg::Stop);
+        self.shared.request_stop();
         if current_vat_id() == Some(self.shared.id) {
             return;
         }
-        let handle = self
-            .shared
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            // The vat thread catches panics of turns; a panic here is a runtime bug.
-            let _ = handle.join();
-        }
+        self.shared.join();
     }
 
     /// True once the vat has stopped taking messages.
@@ -186,6 +162,69 @@ impl PartialEq for Vat {
     }
 }
 impl Eq for Vat {}
+
+impl VatShared {
+    /// A vat that exists (references to it can be made, messages queue up) but does not
+    /// run until [`start_thread`] is given its receiver.
+    pub(crate) fn new(name: String) -> (Arc<VatShared>, Receiver<Msg>) {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(VatShared {
+            id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            tx,
+            thread: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        });
+        (shared, rx)
+    }
+}
+
+impl VatShared {
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Asks the vat to stop once its queue is drained.
+    pub(crate) fn request_stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
+    }
+
+    /// Joins the vat's thread, if it was started and nobody joined it yet.
+    pub(crate) fn join(&self) {
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Runs `shared`'s event loop on a new thread, after `setup` (which may install
+/// persistence and queue first turns).
+pub(crate) fn start_thread(
+    shared: &Arc<VatShared>,
+    rx: Receiver<Msg>,
+    setup: impl FnOnce(&VatCore) + Send + 'static,
+) -> Result<(), Error> {
+    let for_thread = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("gobs-vat-{}", shared.name))
+        .spawn(move || {
+            let core = VatCore::new(for_thread);
+            core.enter();
+            setup(&core);
+            core.run(rx);
+        })
+        .map_err(|e| Error::Start {
+            vat: shared.name.clone(),
+            detail: e.to_string(),
+        })?;
+    *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+    Ok(())
+}
 
 /// Sends an envelope to a vat's queue from any thread, outside turn bookkeeping.
 fn send_envelope(vat: &Arc<VatShared>, env: Envelope) {
@@ -279,9 +318,9 @@ enum Effect {
 #[derive(Default)]
 struct Journal {
     /// Snapshots of actors first touched mutably in this turn, in touch order.
-    snapshots: Vec<(Rc<Slot>, Box<dyn Any>)>,
-    /// Actors spawned in this turn.
-    spawned: Vec<ActorId>,
+    snapshots: Vec<(ActorId, Rc<Slot>, Box<dyn Any>)>,
+    /// Actors spawned in this turn, and where.
+    spawned: Vec<(ActorId, &'static Location<'static>)>,
     /// Sends and other effects, in order.
     effects: Vec<Effect>,
     /// `next_id` when the turn began.
@@ -308,6 +347,29 @@ pub(crate) struct VatCore {
     local: RefCell<VecDeque<Envelope>>,
     /// The actor whose method is running (innermost), for `self_ref`.
     current_actor: Cell<Option<ActorId>>,
+    /// Persistence, for a persistent vat.
+    hook: RefCell<Option<Box<dyn ChurnHook>>>,
+}
+
+/// What a persistent vat adds to the turn cycle.
+pub(crate) trait ChurnHook {
+    /// Refuses spawning an actor the vat could not save.
+    fn check_spawn(&self, core: &VatCore, entry: &'static ActorEntry) -> Result<(), Error>;
+    /// Saves what the churn changed, before any of its effects leave the vat. An error
+    /// rolls the churn back.
+    fn save_churn(&mut self, core: &VatCore, churn: &Churn<'_>) -> Result<(), Error>;
+    /// The vat is stopping: flush.
+    fn on_stop(&mut self, core: &VatCore);
+    /// The hook as `Any`, for persistence-specific calls (`roots`, `snapshot`).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// What one churn touched.
+pub(crate) struct Churn<'a> {
+    /// Actors changed by `&mut self` calls (in first-touch order).
+    pub changed: Vec<ActorId>,
+    /// Actors spawned, with where.
+    pub spawned: &'a [(ActorId, &'static Location<'static>)],
 }
 
 struct CurrentGuard;
@@ -330,12 +392,17 @@ impl VatCore {
             spare_effects: Cell::new(Vec::new()),
             local: RefCell::new(VecDeque::new()),
             current_actor: Cell::new(None),
+            hook: RefCell::new(None),
         }
     }
 
     /// The event loop: runs turns until told to stop, then drains and returns.
-    fn run(&self, rx: Receiver<Msg>) {
+    /// Makes this core the current vat of this thread (for `with_core`).
+    fn enter(&self) {
         CURRENT.with(|c| c.set(self as *const VatCore));
+    }
+
+    fn run(&self, rx: Receiver<Msg>) {
         let _guard = CurrentGuard;
         let mut stopping = false;
         let mut turns_since_poll = 0u32;
@@ -364,6 +431,9 @@ impl VatCore {
         self.shared.stopped.store(true, Ordering::Release);
         // Messages that raced the stop: break their promises (Envelope's Drop).
         drop(rx);
+        if let Some(mut hook) = self.hook.borrow_mut().take() {
+            hook.on_stop(self);
+        }
     }
 
     /// Moves every waiting message to the local queue; true if told to stop.
@@ -405,6 +475,7 @@ impl VatCore {
             }),
         };
         self.current_actor.set(None);
+        let outcome = outcome.and_then(|()| self.save_churn());
         match outcome {
             Ok(()) => {
                 self.commit();
@@ -415,6 +486,20 @@ impl VatCore {
                 job.fail(error);
             }
         }
+    }
+
+    /// Lets persistence save this churn (a no-op for plain vats).
+    fn save_churn(&self) -> Result<(), Error> {
+        let mut hook = self.hook.borrow_mut();
+        let Some(hook) = hook.as_mut() else {
+            return Ok(());
+        };
+        let journal = self.journal.borrow();
+        let churn = Churn {
+            changed: journal.snapshots.iter().map(|(id, _, _)| *id).collect(),
+            spawned: &journal.spawned,
+        };
+        hook.save_churn(self, &churn)
     }
 
     fn begin_turn(&self) {
@@ -450,14 +535,14 @@ impl VatCore {
         let effects = std::mem::take(&mut journal.effects);
         self.next_id.set(journal.next_id_at_start);
         drop(journal);
-        for (slot, snapshot) in snapshots.into_iter().rev() {
+        for (_, slot, snapshot) in snapshots.into_iter().rev() {
             slot.actor.borrow_mut().rollback_any(snapshot);
         }
         let removed: Vec<Rc<Slot>> = {
             let mut slots = self.slots.borrow_mut();
             spawned
                 .iter()
-                .filter_map(|id| slots.get_mut(index(*id)).and_then(Option::take))
+                .filter_map(|(id, _)| slots.get_mut(index(*id)).and_then(Option::take))
                 .collect()
         };
         // Dropped outside the borrow: an actor's Drop may touch the vat.
@@ -467,14 +552,21 @@ impl VatCore {
 
     // --- actors -------------------------------------------------------------------------
 
-    pub(crate) fn spawn<T: Actor>(&self, actor: T) -> Ref<T> {
+    pub(crate) fn spawn<T: Actor>(
+        &self,
+        actor: T,
+        site: &'static Location<'static>,
+    ) -> Result<Ref<T>, Error> {
+        if let Some(hook) = self.hook.borrow().as_ref() {
+            hook.check_spawn(self, T::entry())?;
+        }
         let id = ActorId(self.next_id.get());
         self.next_id.set(id.0 + 1);
         self.insert(id, Box::new(actor), TypeId::of::<T>());
         if self.in_turn.get() {
-            self.journal.borrow_mut().spawned.push(id);
+            self.journal.borrow_mut().spawned.push((id, site));
         }
-        Ref::new(self.shared.clone(), id)
+        Ok(Ref::new(self.shared.clone(), id))
     }
 
     fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
@@ -576,7 +668,7 @@ impl VatCore {
         let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
             actor: self.describe::<T>(id),
         })?;
-        self.touch(&slot, &**guard);
+        self.touch(id, &slot, &**guard);
         let actor = (&mut **guard as &mut dyn Any)
             .downcast_mut::<T>()
             .ok_or_else(|| self.missing::<T>(id))?;
@@ -587,14 +679,14 @@ impl VatCore {
     }
 
     /// Snapshots an actor the first time this turn touches it mutably.
-    fn touch(&self, slot: &Rc<Slot>, actor: &dyn AnyActor) {
+    fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &dyn AnyActor) {
         if slot.touched.get() != self.turn.get() {
             slot.touched.set(self.turn.get());
             let snapshot = actor.snapshot_any();
             self.journal
                 .borrow_mut()
                 .snapshots
-                .push((slot.clone(), snapshot));
+                .push((id, slot.clone(), snapshot));
         }
     }
 
@@ -624,7 +716,7 @@ impl VatCore {
             }
             MethodKind::Write => {
                 let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
-                self.touch(&slot, &**guard);
+                self.touch(id, &slot, &**guard);
                 guard.dispatch_write_any(method, args)
             }
         };
@@ -645,6 +737,51 @@ impl VatCore {
             },
             DispatchError::Failed(e) => Error::actor(describe, e),
         })
+    }
+
+    // --- what persistence reads and writes ----------------------------------------------
+
+    pub(crate) fn install_hook(&self, hook: Box<dyn ChurnHook>) {
+        *self.hook.borrow_mut() = Some(hook);
+    }
+
+    /// Runs `f` on the persistence hook, if it is an `H`.
+    pub(crate) fn with_hook<H: 'static, R>(&self, f: impl FnOnce(&mut H) -> R) -> Option<R> {
+        let mut hook = self.hook.borrow_mut();
+        hook.as_mut()?.as_any_mut().downcast_mut::<H>().map(f)
+    }
+
+    /// The portrait of actor `id`: its entry and saved arguments (`None` if it is gone).
+    pub(crate) fn save_actor(
+        &self,
+        id: ActorId,
+    ) -> Option<Result<(&'static ActorEntry, Vec<u8>), Error>> {
+        let slot = self.slot(id)?;
+        let actor = slot.actor.borrow();
+        Some(actor.save_any().map(|args| (actor.entry_any(), args)))
+    }
+
+    /// Places an actor rebuilt from its portrait.
+    pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
+        self.insert(id, restored.actor, restored.type_id);
+    }
+
+    /// The type of actor `id`, if it exists.
+    pub(crate) fn type_of(&self, id: ActorId) -> Option<TypeId> {
+        self.slot(id).map(|s| s.type_id)
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.get()
+    }
+
+    pub(crate) fn set_next_id(&self, next: u64) {
+        self.next_id.set(next);
+    }
+
+    /// Queues a message for this vat's first turns (used while starting up).
+    pub(crate) fn queue_local(&self, env: Envelope) {
+        self.local.borrow_mut().push_back(env);
     }
 
     /// Queues `env` for `target`'s vat when this turn commits.
@@ -688,6 +825,7 @@ fn panic_message(payload: &Box<dyn Any + Send>) -> String {
 /// # Panics
 /// Outside a turn (the panic names the fix). Use [`try_spawn`] to get an error instead,
 /// or [`Vat::spawn_actor`] from outside vats.
+#[track_caller]
 pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
     match try_spawn(actor) {
         Ok(r) => r,
@@ -696,11 +834,13 @@ pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
 }
 
 /// Like [`spawn`], returning an error outside a turn.
+#[track_caller]
 pub fn try_spawn<T: Actor>(actor: T) -> Result<Ref<T>, Error> {
-    with_turn(move |core| core.spawn(actor)).ok_or(Error::NotInTurn {
+    let site = Location::caller();
+    with_turn(move |core| core.spawn(actor, site)).unwrap_or(Err(Error::NotInTurn {
         what: "spawning an actor",
         fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
-    })
+    }))
 }
 
 /// The reference of the actor whose method is running (Goblins' `#:self`).

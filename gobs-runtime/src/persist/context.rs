@@ -225,3 +225,52 @@ pub(crate) fn lookup_entry(name: &str) -> Result<&'static crate::ActorEntry, Str
             }),
     }
 }
+
+/// Encodes a vat handle (by its persistent name).
+pub(crate) fn encode_vat<S: serde::Serializer>(
+    vat: &Arc<VatShared>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let name = SAVE.with(|s| {
+        let s = s.borrow();
+        let ctx = s.as_ref().ok_or_else(|| {
+            format!(
+                "vat \"{}\" cannot be encoded here: vat handles are only saved in portraits",
+                vat.name
+            )
+        })?;
+        if ctx.vat.id == vat.id {
+            return Ok(vat.name.clone());
+        }
+        ctx.directory.and_then(|d| d.name_of(vat)).ok_or_else(|| {
+            format!(
+                "vat \"{}\" is not a persistent vat of this persistence registry, so a portrait \
+                 cannot hold it; start it with `Registry::start_vat` or `Registry::spawn_vat`",
+                vat.name
+            )
+        })
+    });
+    serializer.serialize_str(&name.map_err(S::Error::custom)?)
+}
+
+/// Decodes a vat handle: the registry finds (and if needed starts) the vat.
+pub(crate) fn decode_vat<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Arc<VatShared>, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    RESTORE.with(|r| {
+        let r = r.borrow();
+        let ctx = r.as_ref().ok_or_else(|| {
+            D::Error::custom("vat handles are only decoded while a persistent vat restores")
+        })?;
+        if ctx.vat.name == name {
+            return Ok(ctx.vat.clone());
+        }
+        let directory = ctx.directory.ok_or_else(|| {
+            D::Error::custom(format!(
+                "a portrait holds vat \"{name}\", but this vat was restored without a persistence registry"
+            ))
+        })?;
+        directory.find(&name).map_err(D::Error::custom)
+    })
+}

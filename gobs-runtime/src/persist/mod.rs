@@ -1,2 +1,12 @@
-//! Persistence: contexts for references in portraits; persistent vats (to come).
+//! Persistence: persistent vats, the registry that joins them, and how references are
+//! written into portraits.
+
 pub(crate) mod context;
+pub(crate) mod persistent;
+pub(crate) mod reach;
+pub(crate) mod registry;
+pub(crate) mod roots;
+
+pub use persistent::{PersistentVat, PersistentVatBuilder};
+pub use registry::{Registry, StoreKind};
+pub use roots::Roots;

@@ -1,0 +1,491 @@
+//! Persistent vats: a vat that saves what each churn changed and comes back on restart.
+//!
+//! On first start the root constructor runs in the vat's first turn; on later starts the
+//! roots are restored from the store and the constructor is not called. After every churn
+//! the portraits of the actors it changed (and of any that just became reachable) go to
+//! the store as one delta, *before* any message or answer of that churn leaves the vat: an
+//! acknowledged churn is a saved churn. A churn that cannot be saved is rolled back.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::entry::ActorEntry;
+use crate::env::Env;
+use crate::error::Error;
+use crate::job;
+use crate::persist::context::{RestoreContext, SaveContext, VatDirectory, with_restore, with_save};
+use crate::persist::reach::Reach;
+use crate::persist::registry::Registry;
+use crate::persist::roots::Roots;
+use crate::portrait::{ActorId, Delta, Graph, Portrait};
+use crate::promise::Promise;
+use crate::store::Store;
+use crate::vat::{self, Churn, ChurnHook, Msg, Vat, VatCore, VatShared};
+
+/// Spawns persistent vats that are not part of a [`Registry`] (tests, single-vat programs).
+///
+/// ```
+/// use gobs_runtime::{PersistentVat, common_env, actor_lib::Cell, store::MemoryStore};
+/// let store = MemoryStore::new();
+/// let (vat, cell) = PersistentVat::builder("doc")
+///     .env(common_env())
+///     .store(store.clone())
+///     .spawn(|| gobs_runtime::spawn(Cell::new(1.into())))
+///     .unwrap();
+/// cell.send().set(2.into()).wait().unwrap();
+/// vat.shutdown();
+/// // Later: the same store restores the cell; the constructor is not called.
+/// let (vat, cell) = PersistentVat::builder("doc")
+///     .env(common_env())
+///     .store(store)
+///     .spawn(|| -> gobs_runtime::Ref<Cell> { unreachable!() })
+///     .unwrap();
+/// assert_eq!(cell.send().get().wait().unwrap(), 2.into());
+/// vat.shutdown();
+/// ```
+pub struct PersistentVat;
+
+/// Settings of a persistent vat; see [`PersistentVat::builder`].
+pub struct PersistentVatBuilder {
+    name: String,
+    env: Option<Env>,
+    store: Option<Box<dyn Store>>,
+    registry: Option<Registry>,
+}
+
+impl PersistentVat {
+    /// Starts describing persistent vat `name`.
+    pub fn builder(name: impl Into<String>) -> PersistentVatBuilder {
+        PersistentVatBuilder {
+            name: name.into(),
+            env: None,
+            store: None,
+            registry: None,
+        }
+    }
+}
+
+impl PersistentVatBuilder {
+    /// The actors this vat may hold (required).
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Where its portraits go (required).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Box::new(store));
+        self
+    }
+
+    /// Lets its portraits refer to actors of the registry's other vats.
+    pub fn registry(mut self, registry: &Registry) -> Self {
+        self.registry = Some(registry.clone());
+        self
+    }
+
+    /// Starts the vat: builds the roots with `roots` on first start, restores them later.
+    /// Blocks until the vat is up (call it from outside vats).
+    pub fn spawn<R, F>(self, roots: F) -> Result<(Vat, R), Error>
+    where
+        R: Roots,
+        F: FnOnce() -> R + Send + 'static,
+    {
+        let missing = |what: &str| {
+            Error::Persistence(format!(
+                "persistent vat \"{}\" needs {what}: call `.{what}(...)` on the builder",
+                self.name
+            ))
+        };
+        let env = self.env.clone().ok_or_else(|| missing("env"))?;
+        let store = self.store.ok_or_else(|| missing("store"))?;
+        let (shared, rx) = VatShared::new(self.name);
+        let promise = launch(&shared, rx, env, store, self.registry, Some(roots))?;
+        let roots = promise.wait()?;
+        Ok((Vat { shared }, roots))
+    }
+}
+
+/// How the vat started.
+enum Startup {
+    /// Restored: the roots' ids and types.
+    Restored(Vec<(ActorId, Option<TypeId>)>),
+    /// Nothing saved yet: the root constructor runs.
+    Fresh,
+    /// Already reported.
+    Taken,
+}
+
+/// A persistent vat's side of the turn cycle.
+pub(crate) struct Persistence {
+    env: Env,
+    store: Box<dyn Store>,
+    reach: Reach,
+    registry: Option<Registry>,
+    roots_changed: bool,
+    /// The bookkeeping may disagree with the store (a churn failed half-way): the next
+    /// save is a full snapshot.
+    resync: bool,
+    startup: Startup,
+}
+
+/// Starts `shared`'s thread as a persistent vat; the promise gives the roots.
+pub(crate) fn launch<R, F>(
+    shared: &Arc<VatShared>,
+    rx: std::sync::mpsc::Receiver<Msg>,
+    env: Env,
+    store: Box<dyn Store>,
+    registry: Option<Registry>,
+    roots: Option<F>,
+) -> Result<Promise<R>, Error>
+where
+    R: Roots,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+    let failed = failure.clone();
+    let vat = shared.clone();
+    let (first_turn, promise) = job::job(move || {
+        if let Some(e) = failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            return Err(e);
+        }
+        let startup = vat::near(|core| {
+            Ok(core
+                .with_hook(|p: &mut Persistence| std::mem::replace(&mut p.startup, Startup::Taken)))
+        })?;
+        match startup {
+            Some(Startup::Restored(ids)) => R::from_ids(
+                &Vat {
+                    shared: vat.clone(),
+                },
+                &ids,
+            ),
+            Some(Startup::Fresh) => match roots {
+                Some(build) => {
+                    let r = build();
+                    let ids = r.ids();
+                    vat::near(|core| {
+                        core.with_hook(|p: &mut Persistence| {
+                            p.reach.set_roots(ids);
+                            p.roots_changed = true;
+                        });
+                        Ok(())
+                    })?;
+                    Ok(r)
+                }
+                None => Err(Error::Persistence(format!(
+                    "vat \"{}\" has no saved state to restore",
+                    vat.name
+                ))),
+            },
+            _ => Err(Error::Persistence(format!(
+                "vat \"{}\" has already started",
+                vat.name
+            ))),
+        }
+    });
+    vat::start_thread(shared, rx, move |core| {
+        match Persistence::open(core, env, store, registry) {
+            Ok(p) => core.install_hook(Box::new(p)),
+            Err(e) => {
+                tracing::error!("{e}");
+                *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                // Report through the first turn, then stop.
+                core.queue_local(first_turn);
+                core.shared.request_stop();
+                return;
+            }
+        }
+        core.queue_local(first_turn);
+    })?;
+    Ok(promise)
+}
+
+impl Persistence {
+    /// Loads the store and restores its actors into `core` (or prepares a first start).
+    fn open(
+        core: &VatCore,
+        env: Env,
+        mut store: Box<dyn Store>,
+        registry: Option<Registry>,
+    ) -> Result<Persistence, Error> {
+        let store_err = |e: crate::store::StoreError| Error::Store {
+            vat: core.shared.name.clone(),
+            detail: e.to_string(),
+        };
+        let graph = store.load().map_err(store_err)?;
+        let mut p = Persistence {
+            env,
+            store,
+            reach: Reach::default(),
+            registry,
+            roots_changed: false,
+            resync: false,
+            startup: Startup::Fresh,
+        };
+        if let Some(graph) = graph {
+            let (roots, garbage) = p.restore(core, graph)?;
+            if !garbage.is_empty() {
+                tracing::info!(
+                    vat = %core.shared.name,
+                    "removing {} saved actors no root reaches",
+                    garbage.len()
+                );
+                let delta = Delta {
+                    roots: None,
+                    next_id: core.next_id(),
+                    upserts: Vec::new(),
+                    removes: garbage,
+                };
+                p.store.commit(&delta).map_err(store_err)?;
+            }
+            p.startup = Startup::Restored(roots);
+        }
+        Ok(p)
+    }
+
+    /// Rebuilds every saved actor. Returns the roots (with types) and unreachable ids.
+    #[allow(clippy::type_complexity)]
+    fn restore(
+        &mut self,
+        core: &VatCore,
+        graph: Graph,
+    ) -> Result<(Vec<(ActorId, Option<TypeId>)>, Vec<ActorId>), Error> {
+        let directory = self.registry.as_ref().map(|r| r as &dyn VatDirectory);
+        let where_ = || format!("store {}", self.store.describe());
+        let mut edges: HashMap<ActorId, Vec<ActorId>> = HashMap::with_capacity(graph.actors.len());
+        let mut expected = Vec::new();
+        let mut max_id = 0;
+        for (id, portrait) in graph.actors {
+            max_id = max_id.max(id.get() + 1);
+            let entry = self.env.lookup(&portrait.name).ok_or_else(|| {
+                Error::Persistence(format!(
+                    "{} holds actor {id} saved as `{}` (version {}), which env {} does not \
+                     list. Add that actor to the env; if its code moved, keep the old name with \
+                     #[define_actor(aliases = [\"{}\"])]",
+                    where_(),
+                    portrait.name,
+                    portrait.version,
+                    self.env.describe(),
+                    portrait.name
+                ))
+            })?;
+            let ctx = RestoreContext {
+                vat: &core.shared,
+                directory,
+                env: Some(&self.env),
+                expected: Vec::new(),
+            };
+            let (restored, ctx) =
+                with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
+            let restored = restored
+                .map_err(|e| Error::Persistence(format!("{}, actor {id}: {e}", where_())))?;
+            core.insert_restored(id, restored);
+            edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
+            expected.extend(
+                ctx.expected
+                    .into_iter()
+                    .map(|(t, ty, name)| (id, t, ty, name)),
+            );
+        }
+        for (from, target, ty, type_name) in expected {
+            match core.type_of(target) {
+                Some(t) if t == ty => {}
+                Some(_) => {
+                    return Err(Error::Persistence(format!(
+                        "{}: actor {from} refers to actor {target} as a {type_name}, but it was \
+                         saved as another type; the store does not match this program",
+                        where_()
+                    )));
+                }
+                None => {
+                    return Err(Error::Persistence(format!(
+                        "{}: actor {from} refers to actor {target}, which the store does not \
+                         hold; the store is damaged — restore it from a backup",
+                        where_()
+                    )));
+                }
+            }
+        }
+        core.set_next_id(graph.next_id.max(max_id));
+        let roots: Vec<(ActorId, Option<TypeId>)> = graph
+            .roots
+            .iter()
+            .map(|id| (*id, core.type_of(*id)))
+            .collect();
+        let (reach, garbage) = Reach::restored(graph.roots, edges);
+        self.reach = reach;
+        Ok((roots, garbage))
+    }
+
+    /// The portrait of actor `id` and the local actors it refers to.
+    fn encode(
+        core: &VatCore,
+        registry: Option<&Registry>,
+        id: ActorId,
+    ) -> Result<Option<(Portrait, Vec<ActorId>)>, Error> {
+        let ctx = SaveContext {
+            vat: &core.shared,
+            directory: registry.map(|r| r as &dyn VatDirectory),
+            edges: Vec::new(),
+        };
+        let (saved, ctx) = with_save(ctx, || core.save_actor(id));
+        match saved {
+            None => Ok(None),
+            Some(Err(e)) => Err(Error::Persistence(format!(
+                "vat \"{}\" cannot save actor {id}: {e}",
+                core.shared.name
+            ))),
+            Some(Ok((entry, args))) => Ok(Some((
+                Portrait {
+                    name: entry.name.to_string(),
+                    version: entry.version,
+                    args,
+                },
+                ctx.edges,
+            ))),
+        }
+    }
+
+    /// Writes the whole reachable graph as one snapshot.
+    pub(crate) fn snapshot(&mut self, core: &VatCore) -> Result<(), Error> {
+        let registry = self.registry.clone();
+        let mut encode = |id| Self::encode(core, registry.as_ref(), id);
+        let actors = self.reach.full(&mut encode)?;
+        let graph = Graph {
+            roots: self.reach.roots().to_vec(),
+            next_id: core.next_id(),
+            actors: actors.into_iter().collect(),
+        };
+        self.store.snapshot(&graph).map_err(|e| Error::Store {
+            vat: core.shared.name.clone(),
+            detail: e.to_string(),
+        })?;
+        self.resync = false;
+        self.roots_changed = false;
+        Ok(())
+    }
+
+    pub(crate) fn registry(&self) -> Option<Registry> {
+        self.registry.clone()
+    }
+
+    /// The roots' ids and types (for a second `start_vat` of a running vat).
+    pub(crate) fn roots(&self, core: &VatCore) -> Vec<(ActorId, Option<TypeId>)> {
+        self.reach
+            .roots()
+            .iter()
+            .map(|id| (*id, core.type_of(*id)))
+            .collect()
+    }
+}
+
+impl ChurnHook for Persistence {
+    fn check_spawn(&self, core: &VatCore, entry: &'static ActorEntry) -> Result<(), Error> {
+        if self.env.entry_of_type(entry.type_id()).is_some() {
+            return Ok(());
+        }
+        Err(Error::NotInEnv {
+            actor: entry.type_name.to_string(),
+            name: entry.name.to_string(),
+            vat: core.shared.name.clone(),
+            env: self.env.describe(),
+        })
+    }
+
+    fn save_churn(&mut self, core: &VatCore, churn: &Churn<'_>) -> Result<(), Error> {
+        if self.resync {
+            return self.snapshot(core);
+        }
+        if churn.changed.is_empty() && churn.spawned.is_empty() && !self.roots_changed {
+            return Ok(());
+        }
+        let registry = self.registry.clone();
+        let mut encode = |id| Self::encode(core, registry.as_ref(), id);
+        let changed = churn
+            .changed
+            .iter()
+            .copied()
+            .chain(churn.spawned.iter().map(|(id, _)| *id));
+        let delta = match self
+            .reach
+            .churn(changed, core.next_id(), self.roots_changed, &mut encode)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.resync = true;
+                return Err(e);
+            }
+        };
+        for (id, site) in churn.spawned {
+            if !self.reach.is_saved(*id)
+                && let Some(Ok((entry, _))) = core.save_actor(*id).map(|r| r.map(|(e, _)| (e, ())))
+            {
+                tracing::warn!(
+                    vat = %core.shared.name,
+                    actor = %id,
+                    "a {} spawned at {}:{} is not reachable from the vat's roots at the end of \
+                     its churn: it will not survive a restart. Store its reference in an actor \
+                     the roots reach",
+                    entry.type_name,
+                    site.file(),
+                    site.line()
+                );
+            }
+        }
+        if delta.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.commit(&delta) {
+            self.resync = true;
+            return Err(Error::Store {
+                vat: core.shared.name.clone(),
+                detail: format!("the churn was rolled back because it could not be saved: {e}"),
+            });
+        }
+        self.roots_changed = false;
+        Ok(())
+    }
+
+    fn on_stop(&mut self, core: &VatCore) {
+        if let Err(e) = self.store.flush() {
+            tracing::error!(vat = %core.shared.name, "flushing the store at shutdown failed: {e}");
+        }
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+impl Vat {
+    /// Writes a full snapshot of this persistent vat (collecting unreachable cycles too).
+    /// The promise breaks if the vat is not persistent or the store fails.
+    pub fn save_snapshot(&self) -> Promise<()> {
+        vat::post_to(&self.shared, |core| {
+            core.with_hook(|p: &mut Persistence| p.snapshot(core))
+                .unwrap_or_else(|| {
+                    Err(Error::Persistence(format!(
+                        "vat \"{}\" is not persistent: there is nothing to snapshot",
+                        core.shared.name
+                    )))
+                })
+        })
+    }
+}
+
+/// Vat handles of persistent vats are saved by name and come back on restore.
+impl serde::Serialize for Vat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::persist::context::encode_vat(&self.shared, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Vat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vat {
+            shared: crate::persist::context::decode_vat(deserializer)?,
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! Which actors a persistent vat saves: those its roots reach.
+//!
+//! Kept incrementally, so a churn costs what it touched: every saved actor remembers the
+//! local actors its portrait refers to (its edges) and how many saved portraits (or root
+//! pins) refer to it. A churn re-encodes the actors it changed, saves actors that just
+//! became reachable, and removes those no longer referred to (cascading). Reference
+//! counting cannot see a cycle that became unreachable; a full snapshot (a mark from the
+//! roots) collects those.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::portrait::{ActorId, Delta, Portrait};
+
+#[derive(Default)]
+pub(crate) struct Reach {
+    roots: Vec<ActorId>,
+    nodes: HashMap<ActorId, Node>,
+}
+
+#[derive(Default)]
+struct Node {
+    edges: Vec<ActorId>,
+    /// Saved portraits (and root pins) that refer to this actor.
+    refs: u32,
+    /// Encoded at least once (a node can exist, referred to, before its first encode).
+    encoded: bool,
+}
+
+/// Encodes one actor: its portrait and the local actors it refers to.
+pub(crate) type Encode<'a, E> =
+    dyn FnMut(ActorId) -> Result<Option<(Portrait, Vec<ActorId>)>, E> + 'a;
+
+impl Reach {
+    /// Rebuilds the bookkeeping of a restored graph. Returns the stored actors that no
+    /// root reaches (to remove from the store).
+    pub(crate) fn restored(
+        roots: Vec<ActorId>,
+        edges: HashMap<ActorId, Vec<ActorId>>,
+    ) -> (Reach, Vec<ActorId>) {
+        let mut reach = Reach {
+            roots: roots.clone(),
+            nodes: HashMap::with_capacity(edges.len()),
+        };
+        // Mark from the roots.
+        let mut stack = roots.clone();
+        let mut seen: HashSet<ActorId> = HashSet::with_capacity(edges.len());
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(out) = edges.get(&id) {
+                stack.extend(out.iter().copied());
+            }
+        }
+        for id in &seen {
+            let out = edges.get(id).cloned().unwrap_or_default();
+            reach.nodes.insert(
+                *id,
+                Node {
+                    edges: out,
+                    refs: 0,
+                    encoded: true,
+                },
+            );
+        }
+        let all_edges: Vec<ActorId> = reach.nodes.values().flat_map(|n| n.edges.clone()).collect();
+        for target in all_edges.into_iter().chain(roots) {
+            if let Some(n) = reach.nodes.get_mut(&target) {
+                n.refs += 1;
+            }
+        }
+        let garbage = edges
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        (reach, garbage)
+    }
+
+    pub(crate) fn roots(&self) -> &[ActorId] {
+        &self.roots
+    }
+
+    pub(crate) fn is_saved(&self, id: ActorId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.encoded)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Sets the roots (first start). They are saved by the next churn.
+    pub(crate) fn set_roots(&mut self, roots: Vec<ActorId>) {
+        for id in &roots {
+            self.nodes.entry(*id).or_default().refs += 1;
+        }
+        self.roots = roots;
+    }
+
+    /// The delta of a churn that changed `changed` (spawned actors included).
+    pub(crate) fn churn<E>(
+        &mut self,
+        changed: impl IntoIterator<Item = ActorId>,
+        next_id: u64,
+        roots_changed: bool,
+        encode: &mut Encode<'_, E>,
+    ) -> Result<Delta, E> {
+        let mut work: Vec<ActorId> = changed
+            .into_iter()
+            .filter(|id| self.nodes.contains_key(id))
+            .collect();
+        // Roots not yet encoded (first churn).
+        work.extend(self.roots.iter().filter(|id| !self.is_saved(**id)));
+        let mut done: HashSet<ActorId> = HashSet::new();
+        let mut upserts = Vec::new();
+        let mut maybe_dead = Vec::new();
+        while let Some(id) = work.pop() {
+            if !done.insert(id) {
+                continue;
+            }
+            let Some((portrait, edges)) = encode(id)? else {
+                continue;
+            };
+            for target in &edges {
+                let node = self.nodes.entry(*target).or_default();
+                node.refs += 1;
+                if !node.encoded {
+                    work.push(*target);
+                }
+            }
+            let node = self.nodes.entry(id).or_default();
+            node.encoded = true;
+            let old = std::mem::replace(&mut node.edges, edges);
+            for target in old {
+                if let Some(n) = self.nodes.get_mut(&target) {
+                    n.refs = n.refs.saturating_sub(1);
+                    if n.refs == 0 {
+                        maybe_dead.push(target);
+                    }
+                }
+            }
+            upserts.push((id, portrait));
+        }
+        let mut removes = Vec::new();
+        while let Some(id) = maybe_dead.pop() {
+            let dead = self.nodes.get(&id).is_some_and(|n| n.refs == 0);
+            if !dead {
+                continue;
+            }
+            if let Some(node) = self.nodes.remove(&id) {
+                if node.encoded {
+                    removes.push(id);
+                }
+                for target in node.edges {
+                    if let Some(n) = self.nodes.get_mut(&target) {
+                        n.refs = n.refs.saturating_sub(1);
+                        if n.refs == 0 {
+                            maybe_dead.push(target);
+                        }
+                    }
+                }
+            }
+        }
+        if !removes.is_empty() {
+            let gone: HashSet<ActorId> = removes.iter().copied().collect();
+            upserts.retain(|(id, _)| !gone.contains(id));
+        }
+        Ok(Delta {
+            roots: roots_changed.then(|| self.roots.clone()),
+            next_id,
+            upserts,
+            removes,
+        })
+    }
+
+    /// A mark from the roots, encoding everything reachable: the whole graph, garbage
+    /// cycles left out.
+    pub(crate) fn full<E>(
+        &mut self,
+        encode: &mut Encode<'_, E>,
+    ) -> Result<Vec<(ActorId, Portrait)>, E> {
+        let mut stack = self.roots.clone();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut edges_of = HashMap::new();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some((portrait, edges)) = encode(id)? {
+                stack.extend(edges.iter().copied());
+                edges_of.insert(id, edges);
+                out.push((id, portrait));
+            }
+        }
+        let (fresh, _) = Reach::restored(self.roots.clone(), edges_of);
+        *self = fresh;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn id(n: u64) -> ActorId {
+        ActorId::from_raw(n)
+    }
+
+    fn p(n: u64) -> Portrait {
+        Portrait {
+            name: "t".into(),
+            version: 1,
+            args: vec![n as u8],
+        }
+    }
+
+    /// A tiny actor graph: id → edges.
+    fn run(reach: &mut Reach, graph: &HashMap<u64, Vec<u64>>, changed: &[u64]) -> Delta {
+        let mut encode = |i: ActorId| -> Result<_, ()> {
+            Ok(graph
+                .get(&i.get())
+                .map(|e| (p(i.get()), e.iter().map(|x| id(*x)).collect())))
+        };
+        reach
+            .churn(changed.iter().map(|x| id(*x)), 10, false, &mut encode)
+            .unwrap()
+    }
+
+    #[test]
+    fn saves_what_roots_reach_and_removes_what_they_stop_reaching() {
+        let mut reach = Reach::default();
+        reach.set_roots(vec![id(0)]);
+        let mut g = HashMap::from([(0, vec![1]), (1, vec![2]), (2, vec![]), (3, vec![])]);
+        // First churn: 0, 1, 2 reachable; 3 spawned but unreachable.
+        let d = run(&mut reach, &g, &[0, 1, 2, 3]);
+        let mut saved: Vec<u64> = d.upserts.iter().map(|(i, _)| i.get()).collect();
+        saved.sort();
+        assert_eq!(saved, vec![0, 1, 2]);
+        assert!(!reach.is_saved(id(3)));
+        // 0 now points at 3 instead of 1: 3 saved, 1 and 2 removed.
+        g.insert(0, vec![3]);
+        let d = run(&mut reach, &g, &[0]);
+        let saved: Vec<u64> = d.upserts.iter().map(|(i, _)| i.get()).collect();
+        assert_eq!(saved, vec![0, 3]);
+        let mut removed: Vec<u64> = d.removes.iter().map(|i| i.get()).collect();
+        removed.sort();
+        assert_eq!(removed, vec![1, 2]);
+        assert_eq!(reach.len(), 2);
+    }
+
+    #[test]
+    fn a_churn_that_changes_an_unsaved_actor_writes_nothing() {
+        let mut reach = Reach::default();
+        reach.set_roots(vec![id(0)]);
+        let g = HashMap::from([(0, vec![]), (5, vec![])]);
+        run(&mut reach, &g, &[0]);
+        let d = run(&mut reach, &g, &[5]);
+        assert!(d.upserts.is_empty() && d.removes.is_empty());
+    }
+
+    #[test]
+    fn shared_references_keep_an_actor_until_the_last_goes() {
+        let mut reach = Reach::default();
+        reach.set_roots(vec![id(0)]);
+        let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![3]), (2, vec![3]), (3, vec![])]);
+        run(&mut reach, &g, &[0, 1, 2, 3]);
+        g.insert(1, vec![]);
+        let d = run(&mut reach, &g, &[1]);
+        assert!(d.removes.is_empty());
+        g.insert(2, vec![]);
+        let d = run(&mut reach, &g, &[2]);
+        assert_eq!(d.removes, vec![id(3)]);
+    }
+
+    #[test]
+    fn a_full_mark_collects_unreachable_cycles() {
+        let mut reach = Reach::default();
+        reach.set_roots(vec![id(0)]);
+        let mut g = HashMap::from([(0, vec![1]), (1, vec![2]), (2, vec![1])]);
+        run(&mut reach, &g, &[0, 1, 2]);
+        g.insert(0, vec![]);
+        let d = run(&mut reach, &g, &[0]);
+        assert!(d.removes.is_empty(), "refcounting keeps the 1<->2 cycle");
+        let mut encode = |i: ActorId| -> Result<_, ()> {
+            Ok(g.get(&i.get())
+                .map(|e| (p(i.get()), e.iter().map(|x| id(*x)).collect())))
+        };
+        let all = reach.full(&mut encode).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(reach.len(), 1);
+    }
+
+    #[test]
+    fn restore_marks_from_the_roots() {
+        let edges = HashMap::from([(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]);
+        let (reach, garbage) = Reach::restored(vec![id(0)], edges);
+        assert_eq!(garbage, vec![id(7)]);
+        assert!(reach.is_saved(id(1)));
+    }
+}
