@@ -168,13 +168,29 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
     expect: TypeId,
     type_name: &'static str,
 ) -> Result<(Arc<VatShared>, ActorId), D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
     enum Repr {
-        Local(u8, u64),
-        Far(u8, String, u64),
+        Local(u64),
+        Far(String, u64),
     }
-    let repr = Repr::deserialize(deserializer)?;
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Repr;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a saved reference: [0, id] or [1, vat, id]")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Repr, A::Error> {
+            let bad = || A::Error::custom("malformed reference in a portrait");
+            match seq.next_element::<u8>()?.ok_or_else(bad)? {
+                0 => Ok(Repr::Local(seq.next_element()?.ok_or_else(bad)?)),
+                1 => {
+                    let vat = seq.next_element()?.ok_or_else(bad)?;
+                    Ok(Repr::Far(vat, seq.next_element()?.ok_or_else(bad)?))
+                }
+                _ => Err(bad()),
+            }
+        }
+    }
+    let repr = deserializer.deserialize_seq(V)?;
     RESTORE.with(|r| {
         let mut r = r.borrow_mut();
         let Some(ctx) = r.as_mut() else {
@@ -183,12 +199,12 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
             ));
         };
         match repr {
-            Repr::Local(0, id) => {
+            Repr::Local(id) => {
                 let id = ActorId(id);
                 ctx.expected.push((id, expect, type_name));
                 Ok((ctx.vat.clone(), id))
             }
-            Repr::Far(1, name, id) => {
+            Repr::Far(name, id) => {
                 let directory = ctx.directory.ok_or_else(|| {
                     D::Error::custom(format!(
                         "a portrait refers to an actor in vat \"{name}\", but this vat was \
@@ -199,7 +215,6 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
                 let vat = directory.find(&name).map_err(D::Error::custom)?;
                 Ok((vat, ActorId(id)))
             }
-            _ => Err(D::Error::custom("malformed reference in a portrait")),
         }
     })
 }

@@ -1,0 +1,350 @@
+//! Persistent vats, end to end: per-churn save cost by graph size and store, restore time
+//! against the floor (decoding the same portraits with rmp-serde in a plain loop), bytes
+//! on disk per actor, and durable churns per second against a raw write+fsync loop.
+//! Run: `cargo bench -p gobs-runtime --bench persist`. Set GOBS_BENCH_BIG=0 to skip 1M.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use gobs_runtime::portrait::Portrait;
+use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::{Env, PersistentVat, Ref, Vat, define_actor, spawn};
+
+#[define_actor]
+pub struct Counter {
+    n: u64,
+    label: String,
+}
+
+#[define_actor]
+impl Counter {
+    pub fn bump(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
+#[define_actor]
+pub struct Bucket {
+    items: Vec<Ref<Counter>>,
+}
+
+#[define_actor]
+impl Bucket {}
+
+#[define_actor]
+pub struct Index {
+    buckets: Vec<Ref<Bucket>>,
+    first: Option<Ref<Counter>>,
+}
+
+#[define_actor]
+impl Index {
+    pub fn first(&self) -> Option<Ref<Counter>> {
+        self.first.clone()
+    }
+}
+
+fn env() -> Env {
+    Env::builder("bench")
+        .add::<Counter>()
+        .add::<Bucket>()
+        .add::<Index>()
+        .build()
+        .unwrap()
+}
+
+/// A root reaching `n` counters through buckets of 1000.
+fn build(n: u64) -> Ref<Index> {
+    let mut buckets = Vec::new();
+    let mut first = None;
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(1000);
+        let items: Vec<Ref<Counter>> = (0..take)
+            .map(|i| {
+                spawn(Counter {
+                    n: i,
+                    label: format!("counter-{i:08}"),
+                })
+            })
+            .collect();
+        first.get_or_insert_with(|| items[0].clone());
+        buckets.push(spawn(Bucket { items }));
+        left -= take;
+    }
+    spawn(Index { buckets, first })
+}
+
+struct Boxed(Box<dyn Store>);
+impl Store for Boxed {
+    fn load(&mut self) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
+        self.0.load()
+    }
+    fn commit(&mut self, d: &gobs_runtime::portrait::Delta) -> Result<(), gobs_runtime::store::StoreError> {
+        self.0.commit(d)
+    }
+    fn snapshot(&mut self, g: &gobs_runtime::portrait::Graph) -> Result<(), gobs_runtime::store::StoreError> {
+        self.0.snapshot(g)
+    }
+    fn flush(&mut self) -> Result<(), gobs_runtime::store::StoreError> {
+        self.0.flush()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+fn open(kind: &str, path: &Path, durability: Durability) -> Box<dyn Store> {
+    match kind {
+        "log" => Box::new(LogStore::open(path, LogOptions::with_durability(durability)).unwrap()),
+        "file" => Box::new(FileStore::open(path, durability).unwrap()),
+        _ => Box::new(MemoryStore::new()),
+    }
+}
+
+/// A scratch directory on tmpfs when there is one (to measure the store, not the disk).
+fn scratch() -> tempfile::TempDir {
+    if Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+static TABLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn note(line: String) {
+    println!("{line}");
+    TABLE.lock().unwrap().push(line);
+}
+
+fn sizes() -> Vec<u64> {
+    if std::env::var("GOBS_BENCH_BIG").as_deref() == Ok("0") {
+        vec![1_000, 100_000]
+    } else {
+        vec![1_000, 100_000, 1_000_000]
+    }
+}
+
+fn per_churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("churn_1_changed");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(3));
+    for kind in ["memory", "log", "file"] {
+        for n in sizes() {
+            let dir = scratch();
+            let path = dir.path().join("v.store");
+            let (vat, index) = PersistentVat::builder("churn")
+                .env(env())
+                .store(Boxed(open(kind, &path, Durability::EveryCommit)))
+                .spawn(move || build(n))
+                .unwrap();
+            let counter = index.send().first().wait().unwrap().unwrap();
+            let mut medians = Vec::new();
+            group.bench_function(BenchmarkId::new(kind, n), |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        counter.send().bump().wait().unwrap();
+                    }
+                    let d = start.elapsed();
+                    medians.push(d.as_nanos() as f64 / iters as f64);
+                    d
+                })
+            });
+            medians.sort_by(f64::total_cmp);
+            note(format!(
+                "| per-churn, 1 changed | {kind} | {n} actors | {:.1} µs |",
+                medians[medians.len() / 2] / 1000.0
+            ));
+            vat.shutdown();
+        }
+    }
+    group.finish();
+}
+
+/// The same portraits, encoded one by one, decoded in a plain loop: the floor.
+fn floor(portraits: &[Vec<u8>]) -> Duration {
+    let start = Instant::now();
+    for bytes in portraits {
+        let p: Portrait = rmp_serde::from_slice(bytes).unwrap();
+        // Decode the arguments to values of the same shapes (refs are [0, id] pairs).
+        match p.name.rsplit("::").next() {
+            Some("Counter") => {
+                let v: (u64, String) = rmp_serde::from_slice(&p.args).unwrap();
+                std::hint::black_box(v);
+            }
+            Some("Bucket") => {
+                let v: (Vec<(u8, u64)>,) = rmp_serde::from_slice(&p.args).unwrap();
+                std::hint::black_box(v);
+            }
+            _ => {
+                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) = rmp_serde::from_slice(&p.args).unwrap();
+                std::hint::black_box(v);
+            }
+        }
+    }
+    start.elapsed()
+}
+
+fn restore(c: &mut Criterion) {
+    let mut group = c.benchmark_group("restore");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    for n in sizes().into_iter().filter(|n| *n >= 100_000) {
+        let dir = scratch();
+        let path = dir.path().join("v.log");
+        let (vat, _) = PersistentVat::builder("restore")
+            .env(env())
+            .store(LogStore::open(&path, LogOptions::default()).unwrap())
+            .spawn(move || build(n))
+            .unwrap();
+        vat.save_snapshot().wait().unwrap(); // compacted: one snapshot frame
+        vat.shutdown();
+        let graph = LogStore::open(&path, LogOptions::default()).unwrap().load().unwrap().unwrap();
+        let portraits: Vec<Vec<u8>> = graph.actors.values().map(|p| rmp_serde::to_vec(p).unwrap()).collect();
+        let raw: usize = portraits.iter().map(Vec::len).sum();
+        let on_disk = std::fs::metadata(&path).unwrap().len();
+        drop(graph);
+        let (mut ours, mut floors) = (Vec::new(), Vec::new());
+        group.bench_function(BenchmarkId::new("gobs", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let (vat, _): (Vat, Ref<Index>) = PersistentVat::builder("restore")
+                        .env(env())
+                        .store(LogStore::open(&path, LogOptions::default()).unwrap())
+                        .spawn(|| -> Ref<Index> { unreachable!() })
+                        .unwrap();
+                    let d = start.elapsed();
+                    vat.shutdown();
+                    ours.push(d.as_secs_f64());
+                    total += d;
+                }
+                total
+            })
+        });
+        group.bench_function(BenchmarkId::new("floor_rmp_serde", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let d = floor(&portraits);
+                    floors.push(d.as_secs_f64());
+                    total += d;
+                }
+                total
+            })
+        });
+        ours.sort_by(f64::total_cmp);
+        floors.sort_by(f64::total_cmp);
+        let (o, f) = (ours[ours.len() / 2], floors[floors.len() / 2]);
+        note(format!(
+            "| restore | {n} actors | gobs {:.0} ms | floor {:.0} ms | {:.2}x |",
+            o * 1000.0,
+            f * 1000.0,
+            o / f
+        ));
+        note(format!(
+            "| bytes on disk per actor (log, compacted) | {n} actors | {:.1} | raw MessagePack {:.1} | {:.3}x |",
+            on_disk as f64 / n as f64,
+            raw as f64 / n as f64,
+            on_disk as f64 / raw as f64
+        ));
+    }
+    group.finish();
+}
+
+fn durable(c: &mut Criterion) {
+    let mut group = c.benchmark_group("durable_churns");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(3));
+    // On the real disk: fsync must cost what it costs.
+    let dir = tempfile::tempdir().unwrap();
+    let mut results: BTreeMap<&str, f64> = BTreeMap::new();
+    let modes: [(&str, Durability); 2] = [
+        ("fsync each", Durability::EveryCommit),
+        (
+            "group commit (64 / 10 ms)",
+            Durability::Group {
+                max_commits: 64,
+                max_delay: Duration::from_millis(10),
+            },
+        ),
+    ];
+    let mut frame_len = 0usize;
+    for (label, durability) in modes {
+        let path = dir.path().join(format!("{}.log", label.len()));
+        let (vat, index) = PersistentVat::builder("durable")
+            .env(env())
+            .store(LogStore::open(&path, LogOptions::with_durability(durability)).unwrap())
+            .spawn(|| build(1000))
+            .unwrap();
+        let counter = index.send().first().wait().unwrap().unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        counter.send().bump().wait().unwrap();
+        frame_len = (std::fs::metadata(&path).unwrap().len() - before) as usize;
+        let mut rates = Vec::new();
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                // Churns in flight together (what group commit is for): 64 senders' worth.
+                let promises: Vec<_> = (0..iters).map(|_| counter.send().bump()).collect();
+                for p in promises {
+                    p.wait().unwrap();
+                }
+                let d = start.elapsed();
+                rates.push(iters as f64 / d.as_secs_f64());
+                d
+            })
+        });
+        rates.sort_by(f64::total_cmp);
+        results.insert(label, rates[rates.len() / 2]);
+        vat.shutdown();
+    }
+    let raw_path = dir.path().join("raw");
+    let mut file = std::fs::File::create(&raw_path).unwrap();
+    let frame = vec![0x5au8; frame_len.max(1)];
+    let mut raw_rates = Vec::new();
+    group.bench_function("raw write+fsync", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                file.write_all(&frame).unwrap();
+                file.sync_data().unwrap();
+            }
+            let d = start.elapsed();
+            raw_rates.push(iters as f64 / d.as_secs_f64());
+            d
+        })
+    });
+    raw_rates.sort_by(f64::total_cmp);
+    let raw = raw_rates[raw_rates.len() / 2];
+    for (label, rate) in results {
+        note(format!(
+            "| durable churns/s | {label} | {rate:.0}/s | raw write+fsync of {frame_len} B: {raw:.0}/s | {:.2}x |",
+            rate / raw
+        ));
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    per_churn(&mut c);
+    restore(&mut c);
+    durable(&mut c);
+    c.final_summary();
+    println!();
+    for line in TABLE.lock().unwrap().iter() {
+        println!("{line}");
+    }
+}
