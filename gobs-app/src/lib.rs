@@ -16,6 +16,7 @@ pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod client;
+pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod error;
