@@ -23,10 +23,12 @@ pub mod error;
 pub mod json_backend;
 pub mod lock;
 pub mod output;
+pub mod promises;
 pub mod protocol;
 pub mod service;
 pub mod state_dir;
 #[cfg(test)]
 mod testing;
+pub mod vats;
 
 pub use error::AppError;
