@@ -20,6 +20,7 @@ pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod hob;
 pub mod json_backend;
 pub mod lock;
 pub mod output;
