@@ -19,13 +19,17 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod daemon;
+pub mod dummy;
 pub mod error;
 pub mod hob;
 pub mod json_backend;
 pub mod lock;
+pub mod machine;
 pub mod output;
+pub mod process;
 pub mod promises;
 pub mod protocol;
+pub mod provider;
 pub mod service;
 pub mod state_dir;
 #[cfg(test)]
