@@ -14,12 +14,14 @@
 
 pub mod app;
 pub mod backend;
+pub mod boss;
 pub mod cli;
 pub mod client;
 pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod dummy;
+pub mod env;
 pub mod error;
 pub mod hob;
 pub mod json_backend;
