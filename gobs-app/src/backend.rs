@@ -87,6 +87,8 @@ pub enum MachineStatus {
     Stopped,
     /// Creation or the machine failed; see `error`.
     Failed,
+    /// The provider is taking it down.
+    Destroying,
 }
 
 impl fmt::Display for MachineStatus {
@@ -96,6 +98,7 @@ impl fmt::Display for MachineStatus {
             MachineStatus::Running => "running",
             MachineStatus::Stopped => "stopped",
             MachineStatus::Failed => "failed",
+            MachineStatus::Destroying => "destroying",
         })
     }
 }
@@ -246,9 +249,34 @@ impl BackendError {
         BackendError::new(ErrorKind::Provider, message)
     }
 
-    /// The request is malformed.
+    /// The request is malformed, or cannot be done in the machine's current state.
     pub fn invalid(message: impl Into<String>) -> BackendError {
         BackendError::new(ErrorKind::InvalidRequest, message)
+    }
+
+    /// Something that should not happen (a bug, or the actors are shutting down).
+    pub fn internal(message: impl Into<String>) -> BackendError {
+        BackendError::new(ErrorKind::Internal, message)
+    }
+}
+
+/// An actor's refusal comes back from the runtime wrapped in [`gobs_runtime::Error::Actor`];
+/// a `BackendError` inside is unwrapped as it was made. Anything else (a vat that stopped, a
+/// turn that panicked) is [`ErrorKind::Internal`].
+impl From<gobs_runtime::Error> for BackendError {
+    fn from(error: gobs_runtime::Error) -> BackendError {
+        if let gobs_runtime::Error::Actor {
+            source: Some(source),
+            ..
+        } = &error
+            && let Some(refusal) = source.downcast_ref::<BackendError>()
+        {
+            return refusal.clone();
+        }
+        BackendError::internal(format!(
+            "internal error in gobs-app's actors: {error}; if gobs-app is not shutting down, \
+             this is a bug"
+        ))
     }
 }
 

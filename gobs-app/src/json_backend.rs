@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -23,8 +21,6 @@ use crate::error::AppError;
 
 const STATE_FILE: &str = "state.json";
 const FORMAT: u32 = 1;
-/// Each of a command's stdout and stderr is cut at this many bytes.
-const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Machines in a JSON file.
 #[derive(Debug)]
@@ -242,11 +238,15 @@ impl Backend for JsonBackend {
             ProviderKind::Dummy => Ok(RunOutput {
                 exit_code: Some(0),
                 signal: None,
-                stdout: format!("dummy machine {name} ran: {}\n", shell_join(command)),
+                stdout: format!(
+                    "dummy machine {name} ran: {}\n",
+                    crate::command::shell_join(command)
+                ),
                 stderr: String::new(),
             }),
             ProviderKind::Process { command: program } => {
-                run_process(&self.machine_dir(name), name, program.as_deref(), command)
+                crate::command::run_in(&self.machine_dir(name), name, program.as_deref(), command)
+                    .map_err(BackendError::provider)
             }
         }
     }
@@ -279,82 +279,6 @@ impl Backend for JsonBackend {
             })
             .collect())
     }
-}
-
-fn run_process(
-    dir: &Path,
-    name: &str,
-    program: Option<&str>,
-    argv: &[String],
-) -> Result<RunOutput, BackendError> {
-    let mut cmd = match program {
-        Some(program) => {
-            let mut cmd = Command::new(program);
-            cmd.arg("-c").arg(shell_join(argv));
-            cmd
-        }
-        None => {
-            let (first, rest) = argv
-                .split_first()
-                .ok_or_else(|| BackendError::invalid("no command to run"))?;
-            let mut cmd = Command::new(first);
-            cmd.args(rest);
-            cmd
-        }
-    };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            BackendError::provider(format!(
-                "machine {name} has no working directory {} and it cannot be made: {e}",
-                dir.display()
-            ))
-        })?;
-    let output = cmd
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            BackendError::provider(format!(
-                "cannot start {:?} on machine {name}: {e}",
-                program.unwrap_or_else(|| argv.first().map_or("", String::as_str))
-            ))
-        })?;
-    Ok(RunOutput {
-        exit_code: output.status.code(),
-        signal: output.status.signal(),
-        stdout: capped(&output.stdout),
-        stderr: capped(&output.stderr),
-    })
-}
-
-fn capped(bytes: &[u8]) -> String {
-    if bytes.len() <= MAX_OUTPUT_BYTES {
-        return String::from_utf8_lossy(bytes).into_owned();
-    }
-    let mut text = String::from_utf8_lossy(&bytes[..MAX_OUTPUT_BYTES]).into_owned();
-    text.push_str("\n[gobs-app: output cut at 4 MiB]\n");
-    text
-}
-
-/// Joins argv into one line a POSIX shell reads back as the same words.
-fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-            if plain {
-                arg.clone()
-            } else {
-                format!("'{}'", arg.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -474,20 +398,5 @@ mod tests {
             ErrorKind::Provider
         );
         b.destroy_machine("a").unwrap();
-    }
-
-    #[test]
-    fn shell_join_quotes_what_needs_it() {
-        let argv: Vec<String> = ["echo", "a b", "it's", "", "x=1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(shell_join(&argv), r#"echo 'a b' 'it'\''s' '' x=1"#);
-    }
-
-    #[test]
-    fn output_is_capped() {
-        let big = vec![b'x'; MAX_OUTPUT_BYTES + 1];
-        assert!(capped(&big).ends_with("cut at 4 MiB]\n"));
     }
 }

@@ -1,0 +1,541 @@
+//! The boss: holds the providers (name → provider) and the machines (name → record), creates
+//! and destroys machines through the providers, and reaches each machine through the
+//! management interface it registered with the boss's hob server.
+//!
+//! A machine's record moves through these states (see [`MachineStatus`]):
+//!
+//! ```text
+//! create ─▶ creating ─┬─▶ running ──destroy──▶ destroying ─┬─▶ (record gone)
+//!                     └─▶ failed  ──destroy──▶ destroying ─┴─▶ failed (destroy failed; retry)
+//!           creating ──destroy──▶ destroying (the provider cancels the creation)
+//! ```
+//!
+//! Creating and destroying are asynchronous: the boss records `creating`/`destroying`,
+//! asks the provider, and answers other requests while the provider works; the provider's
+//! promise settles the record (`running`, or `failed` with the reason). A machine becomes
+//! `running` only once its hob client registered through the one-time capability the boss
+//! issued for it.
+//!
+//! Refusals are [`BackendError`]s made with its constructors, so the boss and the CLI word
+//! them alike: unknown and duplicate names list the machines that exist, unknown providers
+//! list the enabled ones.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gobs_runtime::{Error, Promise, Ref, define_actor, self_ref};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
+use crate::hob::{HobClientPresence, HobServerPresence};
+use crate::machine::run_capability;
+use crate::promises::{all, flatten, reason};
+use crate::provider::{ProviderError, ProviderRef};
+use crate::service::check_machine_name;
+
+/// What the boss remembers about one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineRecord {
+    /// Unique among every machine this boss ever made (names are reused; ids are not).
+    pub id: u64,
+    /// The provider that makes it.
+    pub provider: String,
+    /// Where it is in its life.
+    pub status: MachineStatus,
+    /// When creating it began, in seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// Its management interface, once it registered.
+    pub client: Option<Ref<HobClientPresence>>,
+}
+
+impl MachineRecord {
+    /// The record as the CLI shows it (without bindings: those are asked of the machine).
+    pub fn info(&self, name: &str) -> MachineInfo {
+        MachineInfo {
+            name: name.to_string(),
+            provider: self.provider.clone(),
+            status: self.status,
+            created_at: self.created_at,
+            bindings: Vec::new(),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// A provider the boss knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderEntry {
+    /// The provider.
+    pub provider: ProviderRef,
+    /// Whether new machines may be made with it (a disabled provider still runs and destroys
+    /// the machines it made).
+    pub enabled: bool,
+}
+
+/// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
+#[define_actor(on_restore = Boss::after_restart)]
+#[derive(Debug)]
+pub struct Boss {
+    #[actor(default = BTreeMap::new())]
+    providers: BTreeMap<String, ProviderEntry>,
+    #[actor(default = BTreeMap::new())]
+    machines: BTreeMap<String, MachineRecord>,
+    #[actor(default = gobs_runtime::spawn(HobServerPresence::new()))]
+    hob: Ref<HobServerPresence>,
+    #[actor(default = 1)]
+    next_id: u64,
+}
+
+#[define_actor]
+impl Boss {
+    /// Adds provider `name` (or replaces it), enabled.
+    #[actor(local)]
+    pub fn add_provider(&mut self, name: String, provider: ProviderRef) {
+        self.providers.insert(
+            name,
+            ProviderEntry {
+                provider,
+                enabled: true,
+            },
+        );
+    }
+
+    /// Enables exactly the known providers named in `enabled` (what the config says); the
+    /// others are kept, disabled, for the machines they made.
+    pub fn enable_only(&mut self, enabled: Vec<String>) {
+        for (name, entry) in &mut self.providers {
+            entry.enabled = enabled.contains(name);
+        }
+    }
+
+    /// The enabled providers, sorted by name (`default` is left false).
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.providers
+            .iter()
+            .filter(|(_, e)| e.enabled)
+            .map(|(name, e)| ProviderInfo {
+                name: name.clone(),
+                kind: e.provider.kind().to_string(),
+                default: false,
+            })
+            .collect()
+    }
+
+    /// Provider `name`, enabled or not.
+    #[actor(local)]
+    pub fn provider(&self, name: String) -> Option<ProviderRef> {
+        self.providers.get(&name).map(|e| e.provider.clone())
+    }
+
+    /// Every provider, enabled or not.
+    #[actor(local)]
+    pub fn all_providers(&self) -> Vec<ProviderRef> {
+        self.providers
+            .values()
+            .map(|e| e.provider.clone())
+            .collect()
+    }
+
+    /// The hob server machines register with.
+    #[actor(local)]
+    pub fn hob(&self) -> Ref<HobServerPresence> {
+        self.hob.clone()
+    }
+
+    /// The machines' names, sorted.
+    pub fn machine_names(&self) -> Vec<String> {
+        self.machines.keys().cloned().collect()
+    }
+
+    /// Machine `name`'s record.
+    #[actor(local)]
+    pub fn record(&self, name: String) -> Option<MachineRecord> {
+        self.machines.get(&name).cloned()
+    }
+
+    /// Starts creating machine `name` with provider `provider`; its record says `creating`
+    /// from now on. Refused if the name is invalid (see [`check_machine_name`]) or taken, or
+    /// the provider is not enabled.
+    ///
+    /// The promise resolves once creating is over, with the record: `running`, or `failed`
+    /// with the reason (it is also `failed` if the machine was destroyed meanwhile).
+    #[actor(local)]
+    pub fn create_machine(
+        &mut self,
+        name: String,
+        provider: String,
+    ) -> Result<Promise<MachineInfo>, BackendError> {
+        // Names become directory and vat names: the boss checks them too, whoever calls.
+        check_machine_name(&name)?;
+        if self.machines.contains_key(&name) {
+            return Err(BackendError::machine_exists(&name, self.names()));
+        }
+        let Some(entry) = self.providers.get(&provider).filter(|e| e.enabled) else {
+            return Err(BackendError::unknown_provider(&provider, self.enabled()));
+        };
+        let provider_ref = entry.provider.clone();
+        let me = me()?;
+        let registration = self.hob.call().issue(name.clone())?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let record = MachineRecord {
+            id,
+            provider: provider.clone(),
+            status: MachineStatus::Creating,
+            created_at: now_unix(),
+            error: None,
+            client: None,
+        };
+        let started = record.info(&name);
+        self.machines.insert(name.clone(), record);
+        tracing::info!(machine = name, provider, "creating machine");
+        let created = provider_ref.create_machine(name, registration);
+        Ok(flatten(created.then(move |outcome| {
+            let outcome = outcome.unwrap_or_else(|e| {
+                Err(ProviderError::runtime(
+                    &format!("provider {provider:?} did not answer"),
+                    &e,
+                ))
+            });
+            me.call()
+                .creation_finished(id, started, outcome)
+                .unwrap_or_else(Promise::broken)
+        })))
+    }
+
+    /// The machines, sorted by name, each with the names of the capabilities it exposes.
+    #[actor(local)]
+    pub fn list_machines(&self) -> Promise<Vec<MachineInfo>> {
+        let plain: Vec<MachineInfo> = self.machines.iter().map(|(name, r)| r.info(name)).collect();
+        let detailed = self
+            .machines
+            .iter()
+            .map(|(name, r)| with_bindings(r.info(name), r.client.clone()))
+            .collect();
+        all(detailed).then(move |answers| match answers {
+            Ok(answers) => answers
+                .into_iter()
+                .zip(plain)
+                .map(|(answer, plain)| answer.unwrap_or(plain))
+                .collect(),
+            Err(_) => plain,
+        })
+    }
+
+    /// Machine `name`'s record and the names of the capabilities it exposes.
+    #[actor(local)]
+    pub fn machine(&self, name: String) -> Result<Promise<MachineInfo>, BackendError> {
+        let record = self.get(&name)?;
+        Ok(with_bindings(record.info(&name), record.client.clone()))
+    }
+
+    /// Starts destroying machine `name`: its registration capability is revoked, its record
+    /// says `destroying`, and its provider takes it down. The promise resolves with the
+    /// machine's last state once the record is gone, or with the provider's error (the
+    /// record is then kept as `failed`, and destroying again retries).
+    #[actor(local)]
+    pub fn destroy_machine(
+        &mut self,
+        name: String,
+    ) -> Result<Promise<Result<MachineInfo, BackendError>>, BackendError> {
+        let record = self.get(&name)?;
+        if record.status == MachineStatus::Destroying {
+            return Err(BackendError::invalid(format!(
+                "machine {name} is already being destroyed; `gobs-app machine {name}` shows \
+                 whether it is gone"
+            )));
+        }
+        let (id, last) = (record.id, record.info(&name));
+        let provider = self
+            .providers
+            .get(&record.provider)
+            .map(|e| e.provider.clone());
+        let me = me()?;
+        self.hob.call().revoke(name.clone())?;
+        let Some(provider) = provider else {
+            tracing::warn!(
+                "machine {name}'s provider {:?} is unknown; forgetting the machine without \
+                 taking it down",
+                last.provider
+            );
+            self.machines.remove(&name);
+            return Ok(Promise::fulfilled(Ok(last)));
+        };
+        if let Some(record) = self.machines.get_mut(&name) {
+            record.status = MachineStatus::Destroying;
+            record.error = None;
+        }
+        tracing::info!(machine = name, "destroying machine");
+        let done = provider.destroy_machine(name.clone());
+        Ok(done.then_try(move |outcome| {
+            let failure = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.0),
+                Err(e) => Some(format!("the provider did not answer: {}", reason(&e))),
+            };
+            me.call()
+                .destruction_finished(name.clone(), id, failure.clone())?;
+            Ok::<_, Error>(match failure {
+                None => Ok(last),
+                Some(why) => Err(BackendError::provider(format!(
+                    "destroying machine {name} failed: {why}; its record is kept (status \
+                     failed); run `gobs-app destroy-machine {name}` again to retry"
+                ))),
+            })
+        }))
+    }
+
+    /// Runs `command` on machine `name`, through the `run` capability its hob client exposes.
+    #[actor(local)]
+    pub fn run(
+        &self,
+        name: String,
+        command: Vec<String>,
+    ) -> Result<Promise<Result<RunOutput, BackendError>>, BackendError> {
+        let record = self.get(&name)?;
+        let client = match (record.status, &record.client) {
+            (MachineStatus::Running, Some(client)) => client.clone(),
+            _ => return Err(BackendError::invalid(not_running(&name, record))),
+        };
+        let asked = client.send().binding("run".to_string());
+        Ok(flatten(asked.then(move |binding| {
+            let capability = match binding {
+                Ok(Some(capability)) => capability,
+                Ok(None) => {
+                    return Promise::fulfilled(Err(BackendError::provider(format!(
+                        "machine {name} exposes no `run` capability (its hob client has no \
+                         `run` binding)"
+                    ))));
+                }
+                Err(e) => {
+                    return Promise::fulfilled(Err(BackendError::provider(format!(
+                        "cannot reach machine {name}'s hob client: {}",
+                        reason(&e)
+                    ))));
+                }
+            };
+            run_capability(capability, command).then(move |ran| match ran {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(why)) => Err(BackendError::provider(format!(
+                    "cannot run the command on machine {name}: {why}"
+                ))),
+                Err(e) => Err(BackendError::provider(format!(
+                    "cannot run the command on machine {name}: {}",
+                    reason(&e)
+                ))),
+            })
+        })))
+    }
+
+    /// The provider's answer to creating: settles the record (unless the machine was
+    /// destroyed meanwhile) and answers with it.
+    fn creation_finished(
+        &mut self,
+        id: u64,
+        started: MachineInfo,
+        outcome: Result<(), ProviderError>,
+    ) -> Promise<MachineInfo> {
+        let name = started.name.clone();
+        let current = self
+            .machines
+            .get(&name)
+            .is_some_and(|r| r.id == id && r.status == MachineStatus::Creating);
+        if !current {
+            let detail = outcome.err().map(|e| format!(" ({e})")).unwrap_or_default();
+            return Promise::fulfilled(MachineInfo {
+                status: MachineStatus::Failed,
+                error: Some(format!(
+                    "machine {name} was destroyed before its creation finished{detail}"
+                )),
+                ..started
+            });
+        }
+        let client = match &outcome {
+            Ok(()) => self.hob.call().client_of(name.clone()).ok().flatten(),
+            Err(_) => None,
+        };
+        let (status, error) = match (outcome, &client) {
+            (Ok(()), Some(_)) => (MachineStatus::Running, None),
+            (Ok(()), None) => (
+                MachineStatus::Failed,
+                Some(format!(
+                    "provider {:?} reported machine {name} made, but the machine never \
+                     registered through the capability the boss issued, so the boss does not \
+                     trust it; destroy it and create it again",
+                    started.provider
+                )),
+            ),
+            (Err(e), _) => (MachineStatus::Failed, Some(e.0)),
+        };
+        if status == MachineStatus::Failed
+            && let Err(e) = self.hob.call().revoke(name.clone())
+        {
+            tracing::warn!("cannot revoke machine {name}'s registration: {e}");
+        }
+        let Some(record) = self.machines.get_mut(&name) else {
+            return Promise::fulfilled(started);
+        };
+        record.status = status;
+        record.error = error;
+        record.client = client;
+        tracing::info!(machine = name, status = %status, "creating machine is over");
+        with_bindings(record.info(&name), record.client.clone())
+    }
+
+    /// The provider's answer to destroying: the record goes, or says why it could not.
+    fn destruction_finished(&mut self, name: String, id: u64, failure: Option<String>) {
+        let Some(record) = self.machines.get_mut(&name).filter(|r| r.id == id) else {
+            return;
+        };
+        match failure {
+            None => {
+                self.machines.remove(&name);
+                tracing::info!(machine = name, "machine destroyed");
+            }
+            Some(why) => {
+                record.status = MachineStatus::Failed;
+                record.error = Some(format!("destroying failed: {why}"));
+            }
+        }
+    }
+}
+
+impl Boss {
+    /// After a restart, creations and destructions that were in flight are over (their
+    /// promises did not survive): their machines are marked failed, saying what to do.
+    pub(crate) fn after_restart(&mut self) {
+        for record in self.machines.values_mut() {
+            let what = match record.status {
+                MachineStatus::Creating => "created",
+                MachineStatus::Destroying => "destroyed",
+                _ => continue,
+            };
+            record.status = MachineStatus::Failed;
+            record.error = Some(format!(
+                "gobs-app stopped while the machine was being {what}; destroy it (which cleans \
+                 up whatever the provider made) and create it again if you need it"
+            ));
+        }
+    }
+
+    fn get(&self, name: &str) -> Result<&MachineRecord, BackendError> {
+        self.machines
+            .get(name)
+            .ok_or_else(|| BackendError::unknown_machine(name, self.names()))
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.machines.keys().map(String::as_str)
+    }
+
+    fn enabled(&self) -> impl Iterator<Item = &str> {
+        self.providers
+            .iter()
+            .filter(|(_, e)| e.enabled)
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+fn me() -> Result<Ref<Boss>, BackendError> {
+    self_ref::<Boss>().ok_or_else(|| BackendError::internal("a boss method ran outside the boss"))
+}
+
+/// `info`, with the names of the capabilities `client` exposes (asked of the machine).
+fn with_bindings(
+    mut info: MachineInfo,
+    client: Option<Ref<HobClientPresence>>,
+) -> Promise<MachineInfo> {
+    let Some(client) = client else {
+        return Promise::fulfilled(info);
+    };
+    client.send().binding_names().then(move |names| {
+        match names {
+            Ok(names) => info.bindings = names,
+            Err(e) => {
+                info.error.get_or_insert_with(|| {
+                    format!("cannot reach the machine's hob client: {}", reason(&e))
+                });
+            }
+        }
+        info
+    })
+}
+
+/// Why machine `name` cannot run commands now.
+fn not_running(name: &str, record: &MachineRecord) -> String {
+    match record.status {
+        MachineStatus::Creating => format!(
+            "machine {name} is still being created; wait until `gobs-app machine {name}` says \
+             running"
+        ),
+        MachineStatus::Destroying => format!("machine {name} is being destroyed"),
+        MachineStatus::Failed => format!(
+            "machine {name} failed ({}); destroy it and create it again",
+            record.error.as_deref().unwrap_or("no reason recorded")
+        ),
+        MachineStatus::Running | MachineStatus::Stopped => format!(
+            "machine {name} has no management interface (it never registered); destroy it and \
+             create it again"
+        ),
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use gobs_runtime::Vat;
+
+    #[test]
+    fn a_restart_fails_what_was_in_flight_and_says_what_to_do() {
+        let vat = Vat::spawn("boss-restart").unwrap();
+        let boss = vat
+            .run(|| {
+                let mut boss = Boss::new();
+                for (i, (name, status)) in [
+                    ("a", MachineStatus::Creating),
+                    ("b", MachineStatus::Running),
+                    ("c", MachineStatus::Destroying),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    boss.machines.insert(
+                        name.to_string(),
+                        MachineRecord {
+                            id: i as u64,
+                            provider: "dummy".into(),
+                            status,
+                            created_at: 0,
+                            error: None,
+                            client: None,
+                        },
+                    );
+                }
+                boss.after_restart();
+                boss.machines
+            })
+            .unwrap();
+        assert_eq!(boss["a"].status, MachineStatus::Failed);
+        assert!(
+            boss["a"]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("being created")
+        );
+        assert_eq!(boss["b"].status, MachineStatus::Running);
+        assert_eq!(boss["c"].status, MachineStatus::Failed);
+        assert!(boss["c"].error.as_deref().unwrap().contains("destroy it"));
+        vat.shutdown();
+    }
+}

@@ -1,0 +1,65 @@
+//! The persistence env of gobs-app: every actor its vats hold, plus actor-lib's
+//! ([`common_env`]). A persistent vat saves and restores only the actors its env lists.
+
+use gobs_runtime::{Env, Error, common_env, persistence_env};
+
+use crate::boss::Boss;
+use crate::dummy::{DummyMachine, DummyProvider};
+use crate::hob::{HobClientPresence, HobServerPresence, Registration};
+use crate::machine::StatusFacet;
+use crate::process::{LocalMachine, ProcessProvider};
+
+/// Name of the env, as errors show it.
+pub const APP_ENV: &str = "gobs-app";
+
+/// The env of every gobs-app actor, extending [`common_env`].
+///
+/// ```
+/// use gobs_app::{boss::Boss, env::app_env};
+/// assert!(app_env().unwrap().contains::<Boss>());
+/// ```
+pub fn app_env() -> Result<Env, Error> {
+    persistence_env!(
+        APP_ENV,
+        extends: [common_env()],
+        actors: [
+            Boss,
+            HobServerPresence,
+            Registration,
+            HobClientPresence,
+            StatusFacet,
+            DummyProvider,
+            DummyMachine,
+            ProcessProvider,
+            LocalMachine,
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_app_actor_is_in_the_env() {
+        let env = app_env().unwrap();
+        let registered = Env::registered("all").unwrap();
+        let app_actors: Vec<&str> = registered
+            .entries()
+            .iter()
+            .map(|e| e.name)
+            .filter(|name| name.starts_with("gobs_app::"))
+            .collect();
+        assert!(app_actors.len() >= 9, "{app_actors:?}");
+        for name in app_actors {
+            assert!(
+                env.lookup(name).is_some(),
+                "{name} is missing from app_env()"
+            );
+        }
+        assert!(env.lookup("gobs_app::hob::HobClientPresence").is_some());
+        assert!(env.contains::<gobs_runtime::actor_lib::GHash>());
+    }
+}
