@@ -49,12 +49,11 @@ pub trait Backend {
 /// Opens the backend for a state directory. The caller holds the state lock
 /// (`daemon.lock`) for as long as the backend lives, so the backend owns the state alone.
 ///
-/// This is the one line to change to plug in the actor-based boss.
 pub fn open_backend(
     paths: &StatePaths,
     config: &Config,
 ) -> Result<Box<dyn Backend + Send>, AppError> {
-    let backend = crate::json_backend::JsonBackend::open(&paths.dir, config)?;
+    let backend = crate::boss_backend::BossBackend::open(&paths.dir, config)?;
     Ok(Box::new(backend))
 }
 

@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gobs_runtime::{Promise, Ref, spawn};
+use gobs_runtime::store::LogOptions;
+use gobs_runtime::{Promise, Ref, StoreKind, spawn};
 
 use crate::backend::{Backend, BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
 use crate::boss::Boss;
@@ -88,19 +89,30 @@ impl BossBackend {
                 ProviderSpec::from_config(&p.kind, state_dir),
             )
         });
-        BossBackend::start(state_dir, providers)
+        let vats = AppVats::open(state_dir, vats::store_kind(&config.store))
+            .map_err(|e| BackendError::storage(format!("cannot open the actors' state: {e}")))?;
+        BossBackend::start_with(vats, providers)
     }
 
     /// Starts the boss for state directory `state_dir` with `providers` (name, what).
     ///
-    /// Once vats are persistent, a restart finds the boss and the providers it had; the
-    /// providers given here are then added if missing, and exactly these are enabled.
+    /// A restart finds the boss and the providers it had (the stores are in
+    /// `<state_dir>/vats/`); the providers given here are added if missing, and exactly these
+    /// are enabled.
     pub fn start(
         state_dir: &Path,
         providers: impl IntoIterator<Item = (String, ProviderSpec)>,
     ) -> Result<BossBackend, BackendError> {
-        let vats = AppVats::open(state_dir)
+        let vats = AppVats::open(state_dir, StoreKind::Log(LogOptions::default()))
             .map_err(|e| BackendError::storage(format!("cannot open the actors' state: {e}")))?;
+        BossBackend::start_with(vats, providers)
+    }
+
+    /// Starts the boss in `vats` with `providers` (name, what).
+    pub fn start_with(
+        vats: AppVats,
+        providers: impl IntoIterator<Item = (String, ProviderSpec)>,
+    ) -> Result<BossBackend, BackendError> {
         let started = Self::start_in(&vats, providers);
         match started {
             Ok(boss) => Ok(BossBackend {
@@ -144,6 +156,11 @@ impl BossBackend {
         self
     }
 
+    /// The vats (and their persistence registry).
+    pub fn vats(&self) -> &AppVats {
+        &self.vats
+    }
+
     /// The boss, to talk to directly.
     pub fn boss(&self) -> &Ref<Boss> {
         &self.boss
@@ -163,23 +180,9 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
-        let limit = self.timeouts.answer;
-        // TODO(persist): `Registry::shutdown` stops every vat, machine vats included; the
-        // providers' `stop_machines` then goes.
-        let stopped = wait(self.boss.send().all_providers(), limit, || {
-            "listing the providers".to_string()
-        })
-        .and_then(|providers| {
-            for provider in providers {
-                let stopping = wait(provider.stop_machines(), limit, || {
-                    format!("asking a {} provider to stop its machines", provider.kind())
-                })?;
-                wait(stopping, limit, || "stopping machine vats".to_string())?;
-            }
-            Ok(())
-        });
+        // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
-        stopped
+        Ok(())
     }
 }
 

@@ -56,8 +56,8 @@ pub struct DummyProvider {
     settings: DummySettings,
     #[actor(default = MachineBook::new())]
     book: MachineBook<DummyMachine>,
-    // TODO(persist): save the vats (drop `transient`) once `Vat` is Serialize.
-    #[actor(transient)]
+    /// The vat of each machine (saved: it comes back on restore).
+    #[actor(default = BTreeMap::new())]
     vats: BTreeMap<String, Vat>,
 }
 

@@ -1,14 +1,13 @@
 //! gobs-app: a boss that creates machines through providers, and hob presences.
 //!
 //! The command line and its daemon live here too, written against the small
-//! [`backend::Backend`] trait so that the boss can be plugged in behind them:
+//! [`backend::Backend`] trait, which [`boss_backend::BossBackend`] implements:
 //!
 //! - [`cli`]: the command line; [`app`]: what each command does.
 //! - [`config`]: the config file; [`state_dir`]: where state lives.
 //! - [`protocol`]: requests, responses and framing on the control socket.
-//! - [`backend`]: the trait, its data and [`backend::open_backend`];
-//!   [`json_backend`]: the stand-in implementation; [`service`]: request rules shared by
-//!   both modes.
+//! - [`backend`]: the trait, its data and [`backend::open_backend`]; [`service`]: request
+//!   rules shared by both modes.
 //! - [`daemon`]: the server; [`client`]: daemon or embedded; [`lock`]: the state lock.
 //! - [`output`]: text and JSON; [`error`]: [`error::AppError`].
 //!
@@ -36,7 +35,6 @@ pub mod dummy;
 pub mod env;
 pub mod error;
 pub mod hob;
-pub mod json_backend;
 pub mod lock;
 pub mod machine;
 pub mod output;

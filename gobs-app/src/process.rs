@@ -37,8 +37,8 @@ pub struct ProcessProvider {
     settings: ProcessSettings,
     #[actor(default = MachineBook::new())]
     book: MachineBook<LocalMachine>,
-    // TODO(persist): save the vats (drop `transient`) once `Vat` is Serialize.
-    #[actor(transient)]
+    /// The vat of each machine (saved: it comes back on restore).
+    #[actor(default = BTreeMap::new())]
     vats: BTreeMap<String, Vat>,
 }
 

@@ -3,7 +3,7 @@
 //! Making a machine may take minutes (a VM to boot, a cloud API to poll) and may fail, so
 //! nothing here blocks a vat. A provider is an actor in a vat of its own that implements
 //! [`Provider`]: three hooks that say *what* to do, while the lifecycle functions of this
-//! module ([`create`], [`destroy`], [`stop_machines`]) say *when*, the same for every
+//! module ([`create`], [`destroy`]) say *when*, the same for every
 //! provider:
 //!
 //! 1. **provision** (off the vat, in `spawn_blocking`): the slow, failable part: make a
@@ -72,9 +72,7 @@ pub trait Provider: Actor {
     fn book(&self) -> &MachineBook<Self::Machine>;
     /// The same, to change.
     fn book_mut(&mut self) -> &mut MachineBook<Self::Machine>;
-    /// The vat of each machine.
-    // TODO(persist): once `Vat` is Serialize, the vats move into `MachineBook` (saved), and
-    // this goes.
+    /// The vat of each machine (saved with the provider).
     fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat>;
 
     /// The slow, failable work of making machine `machine`, to run off the vat.
@@ -365,18 +363,6 @@ fn take_down<P: Provider>(provider: &mut P, machine: &str) -> Promise<Outcome> {
     .then(|done| done.unwrap_or_else(|e| Err(ProviderError::runtime("teardown stopped", &e))))
 }
 
-/// Stops the vats of all of the provider's machines (the process is shutting down); the
-/// machines stay in the book. The promise resolves once every vat stopped.
-// TODO(persist): `Registry::shutdown` stops machine vats; this and its callers go.
-pub fn stop_machines<P: Provider>(provider: &mut P) -> Promise<()> {
-    let vats: Vec<Vat> = std::mem::take(provider.vats_mut()).into_values().collect();
-    spawn_blocking(move || {
-        for vat in vats {
-            vat.shutdown();
-        }
-    })
-}
-
 fn not_in_provider() -> ProviderError {
     ProviderError("provider lifecycle called outside the provider's own turn (a bug)".into())
 }
@@ -422,12 +408,6 @@ impl ProviderRef {
     /// Asks the provider to take machine `machine` down (see [`destroy`]). Call inside a turn.
     pub fn destroy_machine(&self, machine: String) -> Promise<Outcome> {
         each_kind!(self, r => flatten(r.send_mut_with(move |p| destroy(p, machine))))
-    }
-
-    /// Asks the provider to stop its machines' vats (see [`stop_machines`]). From anywhere:
-    /// wait for the outer promise, then the inner one.
-    pub fn stop_machines(&self) -> Promise<Promise<()>> {
-        each_kind!(self, r => r.send_mut_with(stop_machines))
     }
 
     /// The names of the provider's machines that are up.

@@ -2,15 +2,20 @@
 //! made, stopped and removed here, so that moving them to persistent vats (a persistence
 //! registry, `gobs_runtime::persist::Registry`) changes this file and little else.
 //!
-//! Today the vats are plain [`Vat`]s, so nothing survives a restart; the functions already
-//! have the registry's shapes: a vat is started with a *roots* closure that builds its root
-//! actors (on a first start only, once persistent), and machine vats are spawned from inside
-//! a provider's turn.
+//! Every vat is persistent: started with a *roots* closure that builds its root actors on
+//! a first start only, and machine vats are spawned from inside a provider's turn.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use gobs_runtime::{Error, Promise, Vat};
+use gobs_runtime::store::{Durability, LogOptions};
+use gobs_runtime::{Error, Promise, Registry, Roots, StoreKind, Vat};
+
+use crate::config::StoreConfig;
+use crate::env::app_env;
+
+/// Where the vats' stores go, inside the state directory.
+pub const VATS_DIR: &str = "vats";
 
 /// Name of the boss's vat.
 pub const BOSS_VAT: &str = "boss";
@@ -25,22 +30,48 @@ pub fn machine_vat_name(provider: &str, machine: &str) -> String {
     format!("machine-{provider}-{machine}")
 }
 
-/// The long-lived vats of one state directory (boss and providers), started from outside
-/// vats by the backend.
-// TODO(persist): hold a `Registry` (`Registry::open(dir.join("vats"), app_env()?, kind)`)
-// instead of the list; `start_vat` becomes `registry.start_vat`, `shutdown` `registry.shutdown`.
+/// The persistent vats of one state directory: a persistence registry whose stores live
+/// in `<state dir>/vats/`, one per vat. A restart brings back the boss, the providers and
+/// every machine, whatever order they are asked for in.
 #[derive(Debug)]
 pub struct AppVats {
     dir: PathBuf,
-    started: Mutex<Vec<Vat>>,
+    registry: Registry,
+}
+
+/// Which store each vat gets, from the config.
+pub fn store_kind(store: &StoreConfig) -> StoreKind {
+    let durability = match store.durability {
+        crate::config::Durability::EveryCommit => Durability::EveryCommit,
+        crate::config::Durability::Group {
+            max_commits,
+            max_delay_ms,
+        } => Durability::Group {
+            max_commits,
+            max_delay: Duration::from_millis(max_delay_ms),
+        },
+    };
+    match store.kind {
+        crate::config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
+        crate::config::StoreKind::File => StoreKind::File(durability),
+    }
 }
 
 impl AppVats {
-    /// The vats of the state directory `dir`.
-    pub fn open(dir: &Path) -> Result<AppVats, Error> {
+    /// The vats of the state directory `dir`, keeping their stores as `kind` says.
+    pub fn open(dir: &Path, kind: StoreKind) -> Result<AppVats, Error> {
+        let registry = Registry::open(dir.join(VATS_DIR), app_env()?, kind)?;
         Ok(AppVats {
             dir: dir.to_path_buf(),
-            started: Mutex::new(Vec::new()),
+            registry,
+        })
+    }
+
+    /// Vats whose stores live in memory (tests; nothing survives the process).
+    pub fn in_memory(dir: &Path) -> Result<AppVats, Error> {
+        Ok(AppVats {
+            dir: dir.to_path_buf(),
+            registry: Registry::in_memory(app_env()?),
         })
     }
 
@@ -49,69 +80,64 @@ impl AppVats {
         &self.dir
     }
 
-    /// Starts vat `name` with the actors `roots` builds in it, and returns both.
-    /// Blocks until the roots are built: call from outside vats.
-    pub fn start_vat<R: Send + 'static>(
+    /// The persistence registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Starts vat `name`: on first start `roots` builds its root actors; later they are
+    /// restored (and `roots` is not called). Blocks: call from outside vats.
+    pub fn start_vat<R: Roots>(
         &self,
         name: &str,
         roots: impl FnOnce() -> R + Send + 'static,
     ) -> Result<(Vat, R), Error> {
-        let vat = Vat::spawn(name)?;
-        let built = match vat.run(roots) {
-            Ok(built) => built,
-            Err(e) => {
-                vat.shutdown();
-                return Err(e);
-            }
-        };
-        self.started
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(vat.clone());
-        Ok((vat, built))
+        self.registry.start_vat(name, roots)
     }
 
-    /// Stops every vat started here, newest first. Idempotent. Machine vats belong to their
-    /// providers, which stop them (see `Provider`).
+    /// Stops every vat (each finishes its queue and flushes its store). Idempotent.
     pub fn shutdown(&self) {
-        let vats =
-            std::mem::take(&mut *self.started.lock().unwrap_or_else(PoisonError::into_inner));
-        for vat in vats.iter().rev() {
-            vat.shutdown();
-        }
+        self.registry.shutdown();
     }
 }
 
-/// Inside a provider's turn: starts a machine's vat, whose root actors `roots` builds in a
-/// turn of the new vat. The promise resolves with the roots once they are built.
-// TODO(persist): `Registry::current()` (error if none) `.spawn_vat(name, roots)`; the vat then
-// starts when the calling turn commits, so a failed turn leaves no vat behind.
-pub fn spawn_machine_vat<R: Send + 'static>(
+/// Inside a provider's turn: starts a machine's persistent vat, whose root actors `roots`
+/// builds in a turn of the new vat. The promise resolves with the roots once they are built.
+pub fn spawn_machine_vat<R: Roots>(
     name: &str,
     roots: impl FnOnce() -> R + Send + 'static,
 ) -> Result<(Vat, Promise<R>), Error> {
-    let vat = Vat::spawn(name)?;
-    let built = vat.post(move || Ok(roots()));
-    Ok((vat, built))
+    current_registry()?.spawn_vat(name, roots)
 }
 
-/// Stops machine vats and deletes what they keep. Taken inside a provider's turn, used
-/// off the vat (stopping a vat waits for it).
+fn current_registry() -> Result<Registry, Error> {
+    Registry::current().ok_or_else(|| {
+        Error::Persistence(
+            "machine vats are made from a provider's turn in a persistent vat (a bug)".into(),
+        )
+    })
+}
+
+/// Stops machine vats and deletes their stores. Taken inside a provider's turn, used off
+/// the vat (stopping a vat waits for it).
 #[derive(Debug, Clone)]
-// TODO(persist): hold `Registry::current()`, and make `remove` call `registry.destroy_vat(name)`
-// so the machine's store is deleted too.
-pub struct VatRemover(());
+pub struct VatRemover(Option<Registry>);
 
 impl VatRemover {
     /// The remover for vats of the current turn's registry.
     pub fn current() -> VatRemover {
-        VatRemover(())
+        VatRemover(Registry::current())
     }
 
-    /// Stops `vat` (after the messages it already has) and forgets it. Blocking: call
-    /// from outside vats (e.g. in `spawn_blocking`).
+    /// Stops `vat` (after the messages it already has) and deletes its store. Blocking:
+    /// call from outside vats (e.g. in `spawn_blocking`).
     pub fn remove(&self, vat: &Vat) -> Result<(), Error> {
-        vat.shutdown();
-        Ok(())
+        match &self.0 {
+            Some(registry) => registry.destroy_vat(vat.name()).wait(),
+            None => {
+                vat.shutdown();
+                Ok(())
+            }
+        }
     }
 }

@@ -263,9 +263,9 @@ fn a_registration_capability_works_once() {
     let (_dir, b) = default_backend();
     let hob = b.boss().send().hob().wait().unwrap();
     let registration = hob.send().issue("m".into()).wait().unwrap();
-    let machine_vat = Vat::spawn("test-machine").unwrap();
-    let client = machine_vat
-        .run(|| spawn(HobClientPresence::new("m".into())))
+    let (machine_vat, client) = b
+        .vats()
+        .start_vat("test-machine", || spawn(HobClientPresence::new("m".into())))
         .unwrap();
     let register = || {
         client

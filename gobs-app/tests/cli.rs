@@ -612,17 +612,17 @@ fn the_state_dir_comes_from_the_environment_in_order() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     };
     run(&[("HOME", root.join("home"))]);
-    assert!(root.join("home/.local/state/gobs/state.json").exists());
+    assert!(root.join("home/.local/state/gobs/vats/boss.log").exists());
     run(&[
         ("HOME", root.join("home2")),
         ("XDG_STATE_HOME", root.join("xdg")),
     ]);
-    assert!(root.join("xdg/gobs/state.json").exists());
+    assert!(root.join("xdg/gobs/vats/boss.log").exists());
     run(&[
         ("XDG_STATE_HOME", root.join("xdg2")),
         ("GOBS_STATE_DIR", root.join("gobs")),
     ]);
-    assert!(root.join("gobs/state.json").exists());
+    assert!(root.join("gobs/vats/boss.log").exists());
     assert!(!root.join("xdg2").exists());
 }
 

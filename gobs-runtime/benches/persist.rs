@@ -83,13 +83,21 @@ fn build(n: u64) -> Ref<Index> {
 
 struct Boxed(Box<dyn Store>);
 impl Store for Boxed {
-    fn load(&mut self) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
+    fn load(
+        &mut self,
+    ) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
         self.0.load()
     }
-    fn commit(&mut self, d: &gobs_runtime::portrait::Delta) -> Result<(), gobs_runtime::store::StoreError> {
+    fn commit(
+        &mut self,
+        d: &gobs_runtime::portrait::Delta,
+    ) -> Result<(), gobs_runtime::store::StoreError> {
         self.0.commit(d)
     }
-    fn snapshot(&mut self, g: &gobs_runtime::portrait::Graph) -> Result<(), gobs_runtime::store::StoreError> {
+    fn snapshot(
+        &mut self,
+        g: &gobs_runtime::portrait::Graph,
+    ) -> Result<(), gobs_runtime::store::StoreError> {
         self.0.snapshot(g)
     }
     fn flush(&mut self) -> Result<(), gobs_runtime::store::StoreError> {
@@ -186,7 +194,8 @@ fn floor(portraits: &[Vec<u8>]) -> Duration {
                 std::hint::black_box(v);
             }
             _ => {
-                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) = rmp_serde::from_slice(&p.args).unwrap();
+                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) =
+                    rmp_serde::from_slice(&p.args).unwrap();
                 std::hint::black_box(v);
             }
         }
@@ -208,8 +217,16 @@ fn restore(c: &mut Criterion) {
             .unwrap();
         vat.save_snapshot().wait().unwrap(); // compacted: one snapshot frame
         vat.shutdown();
-        let graph = LogStore::open(&path, LogOptions::default()).unwrap().load().unwrap().unwrap();
-        let portraits: Vec<Vec<u8>> = graph.actors.values().map(|p| rmp_serde::to_vec(p).unwrap()).collect();
+        let graph = LogStore::open(&path, LogOptions::default())
+            .unwrap()
+            .load()
+            .unwrap()
+            .unwrap();
+        let portraits: Vec<Vec<u8>> = graph
+            .actors
+            .values()
+            .map(|p| rmp_serde::to_vec(p).unwrap())
+            .collect();
         let raw: usize = portraits.iter().map(Vec::len).sum();
         let on_disk = std::fs::metadata(&path).unwrap().len();
         drop(graph);

@@ -538,7 +538,10 @@ fn a_reference_to_a_plain_vat_cannot_be_saved_and_the_turn_rolls_back() {
         .unwrap();
     let err = node.send().set_counter(Some(outside)).wait().unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("not a persistent vat"), "{msg}");
+    assert!(
+        msg.contains("not a persistent vat of this persistence registry"),
+        "{msg}"
+    );
     assert_eq!(node.send().counter().wait().unwrap(), None, "rolled back");
     // The vat keeps working and saving.
     node.send().set_next(None).wait().unwrap();

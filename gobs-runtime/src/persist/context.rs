@@ -137,11 +137,10 @@ pub(crate) fn encode_ref<S: serde::Serializer>(
         match ctx.directory.and_then(|d| d.name_of(vat)) {
             Some(name) => Ok(Form::Far(name)),
             None => Err(format!(
-                "{} lives in vat \"{}\", which is not a persistent vat of this persistence \
-                 registry, so a portrait cannot refer to it; spawn that vat as a persistent vat \
-                 with the same registry",
-                describe(),
-                vat.name
+                "{}: that vat is not a persistent vat of this persistence registry, so a \
+                 portrait cannot refer to it; start it with the same registry \
+                 (`Registry::start_vat` or `Registry::spawn_vat`)",
+                describe()
             )),
         }
     });
