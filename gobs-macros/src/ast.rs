@@ -80,8 +80,10 @@ pub enum Ret {
     Unit,
     /// A plain value.
     Value(Type),
-    /// A `...Result<..>`: an `Err` fails the turn.
-    Result(Type),
+    /// A `...Result<..>`: an `Err` fails the turn. `ok` is its first type argument when
+    /// written out (`Result<T, E>`, `io::Result<T>`), so the generated code can name the
+    /// success type without going through a trait projection.
+    Result { ty: Type, ok: Option<Box<Type>> },
 }
 
 impl Input {
@@ -202,7 +204,10 @@ impl Method {
             .collect();
         let ret = match &f.sig.output {
             ReturnType::Default => Ret::Unit,
-            ReturnType::Type(_, ty) if is_result(ty) => Ret::Result((**ty).clone()),
+            ReturnType::Type(_, ty) if is_result(ty) => Ret::Result {
+                ty: (**ty).clone(),
+                ok: first_type_arg(ty).map(Box::new),
+            },
             ReturnType::Type(_, ty) => Ret::Value((**ty).clone()),
         };
         Some(Method {
@@ -230,4 +235,16 @@ fn is_result(ty: &Type) -> bool {
         Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
         _ => false,
     }
+}
+
+/// `T` in `Result<T, ..>`.
+fn first_type_arg(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
 }

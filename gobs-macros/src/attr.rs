@@ -11,6 +11,8 @@ const STRUCT_KEYS: &str = "name, aliases, version, upgrade, on_restore";
 
 /// One `upgrade(from = N, with = path)` step.
 pub struct Upgrade {
+    /// The `upgrade` key, for errors about the step as a whole.
+    pub key_span: Span,
     pub from: u32,
     pub from_span: Span,
     pub with: Path,
@@ -112,6 +114,7 @@ fn parse_upgrade(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Upgrade> 
     })?;
     match (from, with) {
         (Some((from, from_span)), Some(with)) => Ok(Upgrade {
+            key_span: meta.path.span(),
             from,
             from_span,
             with,
