@@ -1,0 +1,9 @@
+use gobs_runtime::define_actor;
+
+#[define_actor]
+pub enum Light {
+    On,
+    Off,
+}
+
+fn main() {}
