@@ -120,11 +120,12 @@ pub fn upgrade<'a>(
             Some(upgraded) => args = Cow::Owned(upgraded?),
             None => {
                 return Err(Error::Persistence(format!(
-                    "cannot restore a {} ({}) saved at version {at}: there is no upgrade step \
-                     from version {at} to version {}. Add `upgrade(from = {at}, with = ...)` to \
-                     its #[define_actor]",
+                    "cannot restore a {} ({}) saved at version {version} to this program's \
+                     version {}: there is no upgrade step from version {at} to version {}. \
+                     Add `upgrade(from = {at}, with = ...)` to its #[define_actor]",
                     entry.type_name,
                     entry.name,
+                    entry.version,
                     at + 1
                 )));
             }
@@ -323,7 +324,10 @@ impl<'a> ArgReader<'a> {
             expected,
             input: args,
         };
-        let n = if args.is_empty() && count == 0 {
+        // No bytes, or MessagePack nil (what `rmp_serde::to_vec(&())` writes), is the
+        // empty argument list.
+        let n = if args.is_empty() || args == [0xc0] {
+            reader.input = &[];
             0
         } else {
             rmp::decode::read_array_len(&mut reader.input)
