@@ -286,6 +286,7 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
 
                 // The snapshot type is written out rather than named `Self::Snapshot`:
                 // the projection would repeat the "no impl block" error once per method.
+                #[allow(clippy::unused_unit)] // `()` for an actor without saved fields
                 fn snapshot(&self) -> (#(#saved_tys,)*) {
                     (#(#clones,)*)
                 }
