@@ -156,6 +156,7 @@ pub fn path_text(path: &Path) -> String {
 pub struct FieldOptions {
     /// `default = expr`: an optional constructor argument.
     pub default: Option<Expr>,
+    pub default_span: Option<Span>,
     /// `transient` (Some(None)) or `transient = expr` (Some(Some(expr))): not saved.
     pub transient: Option<Option<Expr>>,
     pub transient_span: Option<Span>,
@@ -197,6 +198,7 @@ impl FieldOptions {
                     cx.error_spanned_by(&meta.path, "duplicate `default` option");
                 }
                 o.default = Some(expr);
+                o.default_span = Some(meta.path.span());
             } else if meta.path.is_ident("transient") {
                 if o.transient.is_some() {
                     cx.error_spanned_by(&meta.path, "duplicate `transient` option");

@@ -367,19 +367,49 @@ fn constructor(s: &ActorStruct) -> TokenStream {
             quote!(#id)
         }
     });
+    // Named with the span of the first option that asks for it, so that a hand-written
+    // `new` clashing with it is reported on that option.
+    let cause = s
+        .fields
+        .iter()
+        .find_map(|f| f.options.default_span.or(f.options.transient_span))
+        .unwrap_or_else(proc_macro2::Span::call_site);
+    let new = Ident::new("new", cause);
     let doc = format!(
         "Builds a `{ident}` from its required constructor arguments; optional ones take their \
          defaults (spawning actors they need in the current turn)."
     );
+    let vis = respan(quote!(#vis), cause);
+    let body = quote!(#ident { #(#inits),* });
+    let function = quote_spanned! {cause=>
+        #[doc = #doc]
+        #vis fn #new(#(#params),*) -> Self {
+            #body
+        }
+    };
     quote! {
         #[automatically_derived]
         impl #ident {
-            #[doc = #doc]
-            #vis fn new(#(#params),*) -> Self {
-                #ident { #(#inits),* }
-            }
+            #function
         }
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// The impl block and, for `methods`, the generated proxies and by-name table.
