@@ -92,10 +92,22 @@ impl Input {
             Ok(Item::Struct(s)) => Input::Struct(ActorStruct::from_syn(cx, args, s)),
             Ok(Item::Impl(i)) => Input::Impl(ActorImpl::from_syn(cx, args, i)),
             Ok(other) => {
+                let hint = match &other {
+                    Item::Enum(e) => format!(
+                        "; keep the enum as a field of an actor struct, e.g. \
+                         `struct {0}Actor {{ state: {0} }}` (derive serde's `Serialize` and \
+                         `Deserialize` on the enum)",
+                        e.ident
+                    ),
+                    _ => String::new(),
+                };
                 cx.error_spanned_by(
                     item_head(&other),
-                    "#[define_actor] goes on a struct (its fields are the saved constructor \
-                     arguments) and on that struct's `impl` block (its methods are the messages)",
+                    format!(
+                        "#[define_actor] goes on a struct (its fields are the saved constructor \
+                         arguments) and on that struct's `impl` block (its methods are the \
+                         messages){hint}"
+                    ),
                 );
                 Input::Other(item)
             }

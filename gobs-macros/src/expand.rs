@@ -39,13 +39,18 @@ pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
         }
-        Input::Other(tokens) => match cx.check() {
-            Ok(()) => tokens,
-            Err(errors) => {
-                let errors = errors.to_compile_error();
-                quote!(#tokens #errors)
-            }
-        },
+        Input::Other(tokens) => {
+            let errors = cx.check().err().map(|e| e.to_compile_error());
+            // An enum can stand in for an actor like a struct with errors does, so its impl
+            // block does not add "cannot find type `NameCall`".
+            let stand_in = match syn::parse2::<syn::Item>(tokens.clone()) {
+                Ok(syn::Item::Enum(e)) if e.generics.params.is_empty() => {
+                    stand_in(&e.ident, &e.vis)
+                }
+                _ => TokenStream::new(),
+            };
+            quote!(#tokens #stand_in #errors)
+        }
     }
 }
 
@@ -64,12 +69,18 @@ fn fallback_struct(s: &ActorStruct) -> TokenStream {
     if !s.item.generics.params.is_empty() {
         return quote!(#item);
     }
-    let ident = &item.ident;
+    let stand_in = stand_in(&item.ident, &item.vis);
+    quote!(#item #stand_in)
+}
+
+/// For an actor whose definition failed: its proxies and a stub `Actor` impl, never run
+/// (the program does not compile) and registering nothing, so that its impl block and
+/// the code spawning it do not add errors of their own.
+fn stand_in(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
     let p = quote!(::gobs_runtime::__private);
-    let proxies = proxies(s);
+    let proxies = proxies(ident, vis);
     quote! {
-        #item
         #proxies
 
         #[automatically_derived]
@@ -148,9 +159,7 @@ fn send_ident(actor: &Ident) -> Ident {
 
 /// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
 /// the impl block's expansion gives them one method per message.
-fn proxies(s: &ActorStruct) -> TokenStream {
-    let ident = &s.item.ident;
-    let vis = &s.item.vis;
+fn proxies(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
     let call_doc =
         format!("Synchronous calls to a [`{ident}`] in the same vat: `actor.call().method(..)`.");
@@ -185,7 +194,7 @@ fn proxies(s: &ActorStruct) -> TokenStream {
 fn expand_struct(s: &ActorStruct) -> TokenStream {
     let item = &s.item;
     let ident = &item.ident;
-    let proxies = proxies(s);
+    let proxies = proxies(ident, &item.vis);
     let (call, send) = (call_ident(ident), send_ident(ident));
     let p = quote!(::gobs_runtime::__private);
 

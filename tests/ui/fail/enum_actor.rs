@@ -6,4 +6,14 @@ pub enum Light {
     Off,
 }
 
+#[define_actor]
+impl Light {
+    pub fn toggle(&mut self) {
+        *self = match self {
+            Light::On => Light::Off,
+            Light::Off => Light::On,
+        };
+    }
+}
+
 fn main() {}
