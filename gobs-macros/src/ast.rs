@@ -80,8 +80,10 @@ pub enum Ret {
     Unit,
     /// A plain value.
     Value(Type),
-    /// A `...Result<..>`: an `Err` fails the turn.
-    Result(Type),
+    /// A `...Result<..>`: an `Err` fails the turn. `ok` is its first type argument when
+    /// written out (`Result<T, E>`, `io::Result<T>`), so the generated code can name the
+    /// success type without going through a trait projection.
+    Result { ty: Type, ok: Option<Box<Type>> },
 }
 
 impl Input {
@@ -90,10 +92,22 @@ impl Input {
             Ok(Item::Struct(s)) => Input::Struct(ActorStruct::from_syn(cx, args, s)),
             Ok(Item::Impl(i)) => Input::Impl(ActorImpl::from_syn(cx, args, i)),
             Ok(other) => {
+                let hint = match &other {
+                    Item::Enum(e) => format!(
+                        "; keep the enum as a field of an actor struct, e.g. \
+                         `struct {0}Actor {{ state: {0} }}` (derive serde's `Serialize` and \
+                         `Deserialize` on the enum)",
+                        e.ident
+                    ),
+                    _ => String::new(),
+                };
                 cx.error_spanned_by(
                     item_head(&other),
-                    "#[define_actor] goes on a struct (its fields are the saved constructor \
-                     arguments) and on that struct's `impl` block (its methods are the messages)",
+                    format!(
+                        "#[define_actor] goes on a struct (its fields are the saved constructor \
+                         arguments) and on that struct's `impl` block (its methods are the \
+                         messages){hint}"
+                    ),
                 );
                 Input::Other(item)
             }
@@ -202,7 +216,10 @@ impl Method {
             .collect();
         let ret = match &f.sig.output {
             ReturnType::Default => Ret::Unit,
-            ReturnType::Type(_, ty) if is_result(ty) => Ret::Result((**ty).clone()),
+            ReturnType::Type(_, ty) if is_result(ty) => Ret::Result {
+                ty: (**ty).clone(),
+                ok: first_type_arg(ty).map(Box::new),
+            },
             ReturnType::Type(_, ty) => Ret::Value((**ty).clone()),
         };
         Some(Method {
@@ -230,4 +247,16 @@ fn is_result(ty: &Type) -> bool {
         Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
         _ => false,
     }
+}
+
+/// `T` in `Result<T, ..>`.
+fn first_type_arg(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t.clone()),
+        _ => None,
+    })
 }

@@ -3,7 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
-use syn::{Expr, ExprArray, Lit, LitInt, LitStr, Path};
+use syn::{Expr, Lit, LitInt, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 
@@ -11,6 +11,8 @@ const STRUCT_KEYS: &str = "name, aliases, version, upgrade, on_restore";
 
 /// One `upgrade(from = N, with = path)` step.
 pub struct Upgrade {
+    /// The `upgrade` key, for errors about the step as a whole.
+    pub key_span: Span,
     pub from: u32,
     pub from_span: Span,
     pub with: Path,
@@ -34,20 +36,34 @@ impl ActorOptions {
         if args.is_empty() {
             return options;
         }
+        // Each option's mistakes are recorded and parsing goes on, so that one bad option
+        // does not hide the others (a `version` after a misspelled key would otherwise be
+        // lost, and its `upgrade` steps reported as lacking one).
         let parser = syn::meta::parser(|meta| {
             let key = meta.path.clone();
             if key.is_ident("name") {
-                let lit = string_value(&meta)?;
-                if options.name.is_some() {
-                    cx.error_spanned_by(&key, "duplicate `name` option");
+                match string_value(&meta)? {
+                    Ok(lit) => {
+                        if options.name.is_some() {
+                            cx.error_spanned_by(&key, "duplicate `name` option");
+                        }
+                        options.name = Some(lit);
+                    }
+                    Err(e) => cx.syn_error(e),
                 }
-                options.name = Some(lit);
             } else if key.is_ident("aliases") {
-                let array: ExprArray = meta.value()?.parse()?;
+                let value: Expr = meta.value()?.parse()?;
                 if options.aliases_span.is_some() {
                     cx.error_spanned_by(&key, "duplicate `aliases` option");
                 }
                 options.aliases_span = Some(key.span());
+                let Expr::Array(array) = value else {
+                    cx.error_spanned_by(
+                        value,
+                        "`aliases` takes a list of string literals: `aliases = [\"old::path::Name\"]`",
+                    );
+                    return Ok(());
+                };
                 for elem in array.elems {
                     match elem {
                         Expr::Lit(syn::ExprLit {
@@ -60,30 +76,48 @@ impl ActorOptions {
                     }
                 }
             } else if key.is_ident("version") {
-                let lit: LitInt = meta.value()?.parse().map_err(|e| {
-                    syn::Error::new(e.span(), "`version` takes a whole number: `version = 2`")
-                })?;
-                let v = lit.base10_parse::<u32>()?;
+                let value: Expr = meta.value()?.parse()?;
+                let version = match &value {
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Int(lit), ..
+                    }) => lit.base10_parse::<u32>().ok().map(|v| (v, lit.span())),
+                    _ => None,
+                };
+                let Some((v, span)) = version else {
+                    cx.error_spanned_by(value, "`version` takes a whole number: `version = 2`");
+                    return Ok(());
+                };
                 if v == 0 {
-                    cx.error_spanned_by(&lit, "versions start at 1");
+                    cx.error_spanned_by(&value, "versions start at 1");
                 }
                 if options.version.is_some() {
                     cx.error_spanned_by(&key, "duplicate `version` option");
                 }
-                options.version = Some((v, lit.span()));
+                options.version = Some((v, span));
             } else if key.is_ident("upgrade") {
-                options.upgrades.push(parse_upgrade(&meta)?);
+                options.upgrades.extend(parse_upgrade(cx, &meta)?);
             } else if key.is_ident("on_restore") {
-                let path: Path = meta.value()?.parse()?;
+                let value: Expr = meta.value()?.parse()?;
+                let Expr::Path(syn::ExprPath { path, .. }) = value else {
+                    cx.error_spanned_by(
+                        value,
+                        "`on_restore` takes the path of a `fn(&mut Self)`: `on_restore = reconnect`",
+                    );
+                    return Ok(());
+                };
                 if options.on_restore.is_some() {
                     cx.error_spanned_by(&key, "duplicate `on_restore` option");
                 }
                 options.on_restore = Some(path);
             } else {
-                return Err(meta.error(format!(
-                    "unknown define_actor option `{}`; expected one of: {STRUCT_KEYS}",
-                    path_text(&key)
-                )));
+                cx.error_spanned_by(
+                    &key,
+                    format!(
+                        "unknown define_actor option `{}`; expected one of: {STRUCT_KEYS}",
+                        path_text(&key)
+                    ),
+                );
+                skip_value(&meta)?;
             }
             Ok(())
         });
@@ -94,9 +128,22 @@ impl ActorOptions {
     }
 }
 
-fn parse_upgrade(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Upgrade> {
+/// Consumes an unknown option's `= value` or `(...)`, so parsing can go on after it.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+/// One `upgrade(from = N, with = path)`; `None` (with the error recorded) if it is wrong.
+fn parse_upgrade(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<Upgrade>> {
     let mut from = None;
     let mut with = None;
+    let mut unknown = false;
     meta.parse_nested_meta(|inner| {
         if inner.path.is_ident("from") {
             let lit: LitInt = inner.value()?.parse()?;
@@ -104,29 +151,43 @@ fn parse_upgrade(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Upgrade> 
         } else if inner.path.is_ident("with") {
             with = Some(inner.value()?.parse::<Path>()?);
         } else {
-            return Err(
-                inner.error("unknown upgrade key; write `upgrade(from = 1, with = path::to::fn)`")
+            cx.error_spanned_by(
+                &inner.path,
+                format!(
+                    "unknown upgrade key `{}`; write `upgrade(from = 1, with = path::to::fn)`",
+                    path_text(&inner.path)
+                ),
             );
+            unknown = true;
+            skip_value(&inner)?;
         }
         Ok(())
     })?;
     match (from, with) {
-        (Some((from, from_span)), Some(with)) => Ok(Upgrade {
+        (Some((from, from_span)), Some(with)) => Ok(Some(Upgrade {
+            key_span: meta.path.span(),
             from,
             from_span,
             with,
-        }),
+        })),
+        // The unknown key was probably meant as the missing one: one error is enough.
+        _ if unknown => Ok(None),
         _ => {
-            Err(meta
-                .error("an upgrade step needs both keys: `upgrade(from = 1, with = path::to::fn)`"))
+            cx.error_spanned_by(
+                &meta.path,
+                "an upgrade step needs both keys: `upgrade(from = 1, with = path::to::fn)`",
+            );
+            Ok(None)
         }
     }
 }
 
-fn string_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+/// `key = "literal"`: the outer error is a syntax error (stop), the inner one a value of
+/// the wrong kind (record it and go on).
+fn string_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<syn::Result<LitStr>> {
     let value = meta.value()?;
     let expr: Expr = value.parse()?;
-    match expr {
+    Ok(match expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Str(s), ..
         }) => Ok(s),
@@ -137,7 +198,7 @@ fn string_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<LitStr> {
                 path_text(&meta.path)
             ),
         )),
-    }
+    })
 }
 
 pub fn path_text(path: &Path) -> String {
@@ -153,6 +214,7 @@ pub fn path_text(path: &Path) -> String {
 pub struct FieldOptions {
     /// `default = expr`: an optional constructor argument.
     pub default: Option<Expr>,
+    pub default_span: Option<Span>,
     /// `transient` (Some(None)) or `transient = expr` (Some(Some(expr))): not saved.
     pub transient: Option<Option<Expr>>,
     pub transient_span: Option<Span>,
@@ -194,6 +256,7 @@ impl FieldOptions {
                     cx.error_spanned_by(&meta.path, "duplicate `default` option");
                 }
                 o.default = Some(expr);
+                o.default_span = Some(meta.path.span());
             } else if meta.path.is_ident("transient") {
                 if o.transient.is_some() {
                     cx.error_spanned_by(&meta.path, "duplicate `transient` option");
@@ -205,10 +268,14 @@ impl FieldOptions {
                     None
                 });
             } else {
-                return Err(meta.error(format!(
-                    "unknown field option `{}`; expected `default = expr`, `transient` or `transient = expr`",
-                    path_text(&meta.path)
-                )));
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "unknown field option `{}`; expected `default = expr`, `transient` or `transient = expr`",
+                        path_text(&meta.path)
+                    ),
+                );
+                skip_value(&meta)?;
             }
             Ok(())
         });
@@ -226,10 +293,14 @@ impl MethodOptions {
                 }
                 o.local = true;
             } else {
-                return Err(meta.error(format!(
-                    "unknown method option `{}`; expected `local`",
-                    path_text(&meta.path)
-                )));
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "unknown method option `{}`; expected `local`",
+                        path_text(&meta.path)
+                    ),
+                );
+                skip_value(&meta)?;
             }
             Ok(())
         });

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use syn::{Type, Visibility};
+use syn::Type;
 
 use crate::ast::{ActorImpl, ActorStruct, Receiver, Ret};
 use crate::ctxt::Ctxt;
@@ -16,27 +16,47 @@ pub fn check_struct(cx: &Ctxt, s: &ActorStruct) {
     check_names(cx, s);
 }
 
-pub fn check_impl(cx: &Ctxt, i: &ActorImpl) {
+/// Checks an impl block; returns, per method, whether it passed (the fallback expansion
+/// keeps the methods that did, so one bad method does not hide the others).
+pub fn check_impl(cx: &Ctxt, i: &ActorImpl) -> Vec<bool> {
     check_no_impl_options(cx, i);
     check_inherent_impl(cx, i);
-    for m in &i.methods {
-        check_receiver(cx, m);
-        check_plain_signature(cx, m);
-        for arg in &m.args {
-            check_owned(
-                cx,
-                &arg.ty,
-                "message arguments are owned (a message may cross vats)",
-            );
-        }
-        if let Ret::Value(ty) | Ret::Result(ty) = &m.ret {
-            check_owned(
-                cx,
-                ty,
-                "message results are owned (an answer may cross vats)",
-            );
-        }
+    if !impl_shape_ok(i) {
+        // Not an actor's own impl block: its methods are not messages, so checking them as
+        // messages would only repeat the error above.
+        return vec![false; i.methods.len()];
     }
+    i.methods
+        .iter()
+        .map(|m| {
+            let before = cx.error_count();
+            check_receiver(cx, m);
+            check_plain_signature(cx, m);
+            for arg in &m.args {
+                check_owned(
+                    cx,
+                    &arg.ty,
+                    "message arguments are owned (a message may cross vats)",
+                );
+            }
+            if let Ret::Value(ty) | Ret::Result { ty, .. } = &m.ret {
+                check_owned(
+                    cx,
+                    ty,
+                    "message results are owned (an answer may cross vats)",
+                );
+            }
+            cx.error_count() == before
+        })
+        .collect()
+}
+
+/// Whether the impl block is one the full expansion can work with: an inherent,
+/// non-generic impl of a plain type name.
+pub fn impl_shape_ok(i: &ActorImpl) -> bool {
+    i.item.trait_.is_none()
+        && i.item.generics.params.is_empty()
+        && matches!(&i.self_ty, Type::Path(p) if p.qself.is_none())
 }
 
 fn check_named_fields(cx: &Ctxt, s: &ActorStruct) {
@@ -111,7 +131,7 @@ fn check_versions(cx: &Ctxt, s: &ActorStruct) {
     let Some((version, _)) = o.version else {
         if let Some(first) = o.upgrades.first() {
             cx.syn_error(syn::Error::new(
-                first.from_span,
+                first.key_span,
                 "upgrade steps need the actor's current version: add `version = N` (N greater than every `from`)",
             ));
         }
@@ -125,12 +145,22 @@ fn check_versions(cx: &Ctxt, s: &ActorStruct) {
                 format!("two upgrade steps from version {}: each older version has exactly one step (to version {})", u.from, u.from + 1),
             ));
         }
-        if u.from == 0 || u.from >= version {
+        if u.from == 0 {
+            cx.syn_error(syn::Error::new(u.from_span, "versions start at 1"));
+        } else if u.from >= version {
+            let older = match version {
+                1 => "it has no older versions".to_string(),
+                2 => "its only older version is 1".to_string(),
+                v => format!("its older versions are 1 to {}", v - 1),
+            };
             cx.syn_error(syn::Error::new(
                 u.from_span,
                 format!(
-                    "upgrade steps go from an older version (1 to {}) to the next one; this actor is at version {version}",
-                    version.saturating_sub(1)
+                    "no upgrade step can start at version {}: this actor is at version {version} and {older}; \
+                     a step upgrades portraits of an older version to the next one. \
+                     To change the fields of version {version}, raise `version` to {} and add `upgrade(from = {version}, ...)`",
+                    u.from,
+                    version + 1,
                 ),
             ));
         }
@@ -204,5 +234,4 @@ fn check_plain_signature(cx: &Ctxt, m: &crate::ast::Method) {
     if m.sig.variadic.is_some() || m.sig.abi.is_some() {
         cx.error_spanned_by(&m.sig, "message methods are plain Rust methods");
     }
-    let _ = matches!(m.vis, Visibility::Public(_));
 }

@@ -23,6 +23,12 @@ impl Ctxt {
         self.errors.borrow_mut().push(error);
     }
 
+    /// How many errors so far: checks compare it before and after a method to know
+    /// whether to leave that method out of the fallback expansion.
+    pub fn error_count(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
     /// Every error so far, combined into one (or `Ok` if none).
     pub fn check(self) -> Result<(), syn::Error> {
         let mut errors = self.errors.into_inner().into_iter();

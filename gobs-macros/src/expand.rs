@@ -6,6 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
 use syn::{Ident, Type};
 
 use crate::ast::{ActorField, ActorImpl, ActorStruct, Input, Method, Receiver, Ret};
@@ -15,39 +16,136 @@ use crate::ctxt::Ctxt;
 pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::default();
     let input = Input::parse(&cx, args, item);
-    match &input {
-        Input::Struct(s) => check::check_struct(&cx, s),
-        Input::Impl(i) => check::check_impl(&cx, i),
-        Input::Other(_) => {}
-    }
-    match cx.check() {
-        Ok(()) => match input {
-            Input::Struct(s) => expand_struct(&s),
-            Input::Impl(i) => expand_impl(&i),
-            Input::Other(tokens) => tokens,
-        },
-        Err(errors) => {
-            let errors = errors.to_compile_error();
-            let item = fallback(&input);
-            quote!(#item #errors)
+    match input {
+        Input::Struct(s) => {
+            check::check_struct(&cx, &s);
+            match cx.check() {
+                Ok(()) => expand_struct(&s),
+                Err(errors) => {
+                    let errors = errors.to_compile_error();
+                    let item = fallback_struct(&s);
+                    quote!(#item #errors)
+                }
+            }
+        }
+        Input::Impl(i) => {
+            let methods_ok = check::check_impl(&cx, &i);
+            match cx.check() {
+                Ok(()) => expand_impl(&i, &i.methods.iter().collect::<Vec<_>>()),
+                Err(errors) => {
+                    let errors = errors.to_compile_error();
+                    let item = fallback_impl(&i, &methods_ok);
+                    quote!(#item #errors)
+                }
+            }
+        }
+        Input::Other(tokens) => {
+            let errors = cx.check().err().map(|e| e.to_compile_error());
+            // An enum can stand in for an actor like a struct with errors does, so its impl
+            // block does not add "cannot find type `NameCall`".
+            let stand_in = match syn::parse2::<syn::Item>(tokens.clone()) {
+                Ok(syn::Item::Enum(e)) if e.generics.params.is_empty() => {
+                    stand_in(&e.ident, &e.vis)
+                }
+                _ => TokenStream::new(),
+            };
+            quote!(#tokens #stand_in #errors)
         }
     }
 }
 
-/// The user's item as written (minus our attributes), so one mistake gives one error
-/// instead of a cascade of "cannot find type" errors.
-fn fallback(input: &Input) -> TokenStream {
-    match input {
-        Input::Struct(s) => {
-            let item = &s.item;
-            let proxies = proxies(s);
-            quote!(#item #proxies)
+// Fallbacks: when a check fails, emit the user's item and just enough around it that the
+// rest of their program still type-checks, so one mistake gives one error, not a cascade
+// ("cannot find type `CounterCall`", "`Counter` is not a gobs actor" at every spawn, ...).
+
+/// The struct as written (minus our attributes, borrowed field types made `'static` so a
+/// `&str` field is reported once, by our check), its proxies, and a stub `Actor` impl
+/// that is never run (the program does not compile) and registers nothing.
+fn fallback_struct(s: &ActorStruct) -> TokenStream {
+    let mut item = s.item.clone();
+    for field in item.fields.iter_mut() {
+        StaticLifetimes.visit_type_mut(&mut field.ty);
+    }
+    if !s.item.generics.params.is_empty() {
+        return quote!(#item);
+    }
+    let stand_in = stand_in(&item.ident, &item.vis);
+    quote!(#item #stand_in)
+}
+
+/// For an actor whose definition failed: its proxies and a stub `Actor` impl, never run
+/// (the program does not compile) and registering nothing, so that its impl block and
+/// the code spawning it do not add errors of their own.
+fn stand_in(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
+    let (call, send) = (call_ident(ident), send_ident(ident));
+    let p = quote!(::gobs_runtime::__private);
+    let proxies = proxies(ident, vis);
+    quote! {
+        #proxies
+
+        #[automatically_derived]
+        impl #p::Actor for #ident {
+            type Snapshot = ();
+            type Caller<'r> = #call<'r>;
+            type Sender<'r> = #send<'r>;
+
+            fn entry() -> &'static #p::ActorEntry {
+                ::core::unreachable!()
+            }
+
+            fn snapshot(&self) {}
+
+            fn rollback(&mut self, _: ()) {}
+
+            fn save(&self) -> ::core::result::Result<::std::vec::Vec<u8>, #p::Error> {
+                ::core::unreachable!()
+            }
+
+            fn restore(_: u32, _: &[u8]) -> ::core::result::Result<Self, #p::Error> {
+                ::core::unreachable!()
+            }
         }
-        Input::Impl(i) => {
-            let item = &i.item;
-            quote!(#item)
+    }
+}
+
+/// Gives elided lifetimes in a field's type (`&str`, `&'_ T`) the `'static` lifetime.
+struct StaticLifetimes;
+
+impl VisitMut for StaticLifetimes {
+    fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+        if r.lifetime.as_ref().is_none_or(|l| l.ident == "_") {
+            r.lifetime = Some(syn::Lifetime::new("'static", r.and_token.span));
         }
-        Input::Other(tokens) => tokens.clone(),
+        syn::visit_mut::visit_type_reference_mut(self, r);
+    }
+}
+
+/// The impl block with the generated code for its good methods (the bad ones are left
+/// out of the proxies and the by-name table); if the block itself is of the wrong shape,
+/// the block as written and an empty `Methods` impl, so the struct still finds one.
+fn fallback_impl(i: &ActorImpl, methods_ok: &[bool]) -> TokenStream {
+    if check::impl_shape_ok(i) {
+        let good: Vec<&Method> = i
+            .methods
+            .iter()
+            .zip(methods_ok)
+            .filter_map(|(m, ok)| ok.then_some(m))
+            .collect();
+        return expand_impl(i, &good);
+    }
+    let item = &i.item;
+    // A trait impl is left alone: the actor may have its real impl block elsewhere, and a
+    // second `Methods` impl would conflict with it.
+    if i.item.trait_.is_some() || !matches!(&i.self_ty, Type::Path(p) if p.qself.is_none()) {
+        return quote!(#item);
+    }
+    let self_ty = &i.self_ty;
+    let (impl_generics, _, where_clause) = i.item.generics.split_for_impl();
+    quote! {
+        #item
+
+        #[automatically_derived]
+        impl #impl_generics ::gobs_runtime::__private::Methods for #self_ty #where_clause {}
     }
 }
 
@@ -61,9 +159,7 @@ fn send_ident(actor: &Ident) -> Ident {
 
 /// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
 /// the impl block's expansion gives them one method per message.
-fn proxies(s: &ActorStruct) -> TokenStream {
-    let ident = &s.item.ident;
-    let vis = &s.item.vis;
+fn proxies(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
     let call_doc =
         format!("Synchronous calls to a [`{ident}`] in the same vat: `actor.call().method(..)`.");
@@ -98,7 +194,7 @@ fn proxies(s: &ActorStruct) -> TokenStream {
 fn expand_struct(s: &ActorStruct) -> TokenStream {
     let item = &s.item;
     let ident = &item.ident;
-    let proxies = proxies(s);
+    let proxies = proxies(ident, &item.vis);
     let (call, send) = (call_ident(ident), send_ident(ident));
     let p = quote!(::gobs_runtime::__private);
 
@@ -117,7 +213,6 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
         )),
     };
     let aliases = &s.options.aliases;
-    let version = s.options.version.map_or(1, |(v, _)| v);
     let type_name = ident.to_string();
     let line = quote_spanned!(ident.span()=> ::core::line!());
 
@@ -135,15 +230,25 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
     });
     let transient_inits: Vec<TokenStream> = transient.iter().map(|f| transient_init(f)).collect();
     let transient_idents: Vec<&Ident> = transient.iter().map(|f| &f.ident).collect();
-    let on_restore = s
-        .options
-        .on_restore
-        .as_ref()
-        .map(|path| quote_spanned!(path.span()=> #path(&mut __actor);));
+    // Typed through a `fn(&mut Self)` binding so a wrong signature is reported as such,
+    // on the path the user wrote.
+    let on_restore = s.options.on_restore.as_ref().map(|path| {
+        quote_spanned! {path.span()=>
+            let __on_restore: fn(&mut #ident) = #path;
+            __on_restore(&mut __actor);
+        }
+    });
+    let version = s.options.version.map_or(1, |(v, _)| v);
     let upgrade_arms = s.options.upgrades.iter().map(|u| {
         let (from, with) = (u.from, &u.with);
+        // The last step must produce the current fields; earlier ones any argument list.
+        let output = if from + 1 == version {
+            quote!((#(#saved_tys,)*))
+        } else {
+            quote!(_)
+        };
         quote_spanned!(with.span()=> #from => ::core::option::Option::Some(
-            #p::upgrade_step(__entry, #from, __args, #with)
+            #p::upgrade_step::<_, #output, _>(__entry, #from, __args, #with)
         ),)
     });
 
@@ -189,11 +294,14 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
                     &__ENTRY
                 }
 
-                fn snapshot(&self) -> Self::Snapshot {
+                // The snapshot type is written out rather than named `Self::Snapshot`:
+                // the projection would repeat the "no impl block" error once per method.
+                #[allow(clippy::unused_unit)] // `()` for an actor without saved fields
+                fn snapshot(&self) -> (#(#saved_tys,)*) {
                     (#(#clones,)*)
                 }
 
-                fn rollback(&mut self, __snapshot: Self::Snapshot) {
+                fn rollback(&mut self, __snapshot: (#(#saved_tys,)*)) {
                     let (#(#saved_idents,)*) = __snapshot;
                     #(self.#saved_idents = #saved_idents;)*
                 }
@@ -269,22 +377,53 @@ fn constructor(s: &ActorStruct) -> TokenStream {
             quote!(#id)
         }
     });
+    // Named with the span of the first option that asks for it, so that a hand-written
+    // `new` clashing with it is reported on that option.
+    let cause = s
+        .fields
+        .iter()
+        .find_map(|f| f.options.default_span.or(f.options.transient_span))
+        .unwrap_or_else(proc_macro2::Span::call_site);
+    let new = Ident::new("new", cause);
     let doc = format!(
         "Builds a `{ident}` from its required constructor arguments; optional ones take their \
          defaults (spawning actors they need in the current turn)."
     );
+    let vis = respan(quote!(#vis), cause);
+    let body = quote!(#ident { #(#inits),* });
+    let function = quote_spanned! {cause=>
+        #[doc = #doc]
+        #vis fn #new(#(#params),*) -> Self {
+            #body
+        }
+    };
     quote! {
         #[automatically_derived]
         impl #ident {
-            #[doc = #doc]
-            #vis fn new(#(#params),*) -> Self {
-                #ident { #(#inits),* }
-            }
+            #function
         }
     }
 }
 
-fn expand_impl(i: &ActorImpl) -> TokenStream {
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// The impl block and, for `methods`, the generated proxies and by-name table.
+fn expand_impl(i: &ActorImpl, methods: &[&Method]) -> TokenStream {
     let item = &i.item;
     let self_ty = &i.self_ty;
     let Some(actor) = last_ident(self_ty) else {
@@ -293,11 +432,11 @@ fn expand_impl(i: &ActorImpl) -> TokenStream {
     let (call, send) = (call_ident(&actor), send_ident(&actor));
     let p = quote!(::gobs_runtime::__private);
 
-    let call_methods = i.methods.iter().map(call_method);
-    let send_methods = i.methods.iter().map(send_method);
-    let by_name: Vec<&Method> = i
-        .methods
+    let call_methods = methods.iter().map(|m| call_method(m));
+    let send_methods = methods.iter().map(|m| send_method(m));
+    let by_name: Vec<&Method> = methods
         .iter()
+        .copied()
         .filter(|m| matches!(m.vis, syn::Visibility::Public(_)) && !m.options.local)
         .collect();
     let infos = by_name.iter().map(|m| {
@@ -378,8 +517,20 @@ fn output(m: &Method) -> TokenStream {
     match &m.ret {
         Ret::Unit => quote!(()),
         Ret::Value(ty) => quote!(#ty),
-        Ret::Result(ty) => quote!(<#ty as ::gobs_runtime::__private::TurnResult>::Ok),
+        Ret::Result { ok: Some(ok), .. } => quote!(#ok),
+        Ret::Result { ty, ok: None } => {
+            quote_spanned!(ty.span()=> <#ty as ::gobs_runtime::__private::TurnResult>::Ok)
+        }
     }
+}
+
+/// `<R as TurnResult>::into_turn`, spanned on the method's `Result` type: every use is
+/// the same obligation on the same tokens, so an error type that cannot fail a turn is
+/// reported once, there.
+/// The whole call is spanned so that rustc, which spans an error on a call from its path
+/// to its closing parenthesis, does not mix the method's tokens with the macro's.
+fn into_turn(ty: &Type, value: TokenStream) -> TokenStream {
+    quote_spanned!(ty.span()=> <#ty as ::gobs_runtime::__private::TurnResult>::into_turn(#value))
 }
 
 fn call_method(m: &Method) -> TokenStream {
@@ -393,12 +544,15 @@ fn call_method(m: &Method) -> TokenStream {
         _ => quote!(call_with),
     };
     let body = match &m.ret {
-        Ret::Result(_) => quote! {
-            let __target = self.0;
-            __target
-                .#with(move |__actor| __actor.#ident(#(#names),*))
-                .and_then(|__r| #p::flatten_call(__target, __r))
-        },
+        Ret::Result { ty, .. } => {
+            let into_turn = into_turn(ty, quote!(__r));
+            quote! {
+                let __target = self.0;
+                __target
+                    .#with(move |__actor| __actor.#ident(#(#names),*))
+                    .and_then(|__r| #p::flatten_call(__target, #into_turn))
+            }
+        }
         _ => quote!(self.0.#with(move |__actor| __actor.#ident(#(#names),*))),
     };
     quote! {
@@ -411,20 +565,33 @@ fn call_method(m: &Method) -> TokenStream {
 }
 
 fn send_method(m: &Method) -> TokenStream {
-    let p = quote!(::gobs_runtime::__private);
     let (ident, vis, docs) = (&m.ident, &m.vis, &m.docs);
     let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
     let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
     let out = output(m);
+    let span = ident.span();
     let (plain, fallible) = match m.receiver {
-        Receiver::Write => (quote!(send_mut_with), quote!(try_send_mut_with)),
-        _ => (quote!(send_with), quote!(try_send_with)),
+        Receiver::Write => (
+            quote_spanned!(span=> send_mut_with),
+            quote_spanned!(span=> try_send_mut_with),
+        ),
+        _ => (
+            quote_spanned!(span=> send_with),
+            quote_spanned!(span=> try_send_with),
+        ),
     };
+    // Spanned on the method's name: an argument or result that is not `Send` (it would
+    // cross to the vat's thread) is reported there rather than on the attribute.
     let body = match &m.ret {
-        Ret::Result(_) => quote! {
-            self.0.#fallible(move |__actor| #p::TurnResult::into_turn(__actor.#ident(#(#names),*)))
+        Ret::Result { ty, .. } => {
+            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)));
+            quote_spanned! {ident.span()=>
+                self.0.#fallible(move |__actor| #into_turn)
+            }
+        }
+        _ => quote_spanned! {ident.span()=>
+            self.0.#plain(move |__actor| __actor.#ident(#(#names),*))
         },
-        _ => quote!(self.0.#plain(move |__actor| __actor.#ident(#(#names),*))),
     };
     quote! {
         #(#docs)*
@@ -450,7 +617,21 @@ fn dispatch_arm(m: &Method) -> TokenStream {
         Ret::Value(ty) => {
             quote_spanned!(ty.span()=> <#ty as #p::ByNameResult>::encode_result(&__result))
         }
-        Ret::Result(ty) => quote_spanned!(ty.span()=> #p::encode_turn_result(__result)),
+        Ret::Result { ty, ok } => {
+            let into_turn = into_turn(ty, quote!(__result));
+            let encode = match ok {
+                Some(ok) => quote_spanned!(ok.span()=> <#ok as #p::ByNameResult>::encode_result),
+                None => quote!(#p::encode_result),
+            };
+            quote! {
+                match #into_turn {
+                    ::core::result::Result::Ok(__ok) => #encode(&__ok),
+                    ::core::result::Result::Err(__err) => {
+                        ::core::result::Result::Err(#p::DispatchError::Failed(__err))
+                    }
+                }
+            }
+        }
     };
     quote! {
         #name => {

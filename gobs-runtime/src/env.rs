@@ -32,7 +32,24 @@ struct EnvInner {
     parts: Vec<String>,
 }
 
-/// Builds an [`Env`]; see [`Env::builder`].
+/// Builds an [`Env`]: start with [`Env::builder`], add actor types and other envs, then
+/// [`build`](EnvBuilder::build), which fails if two different actors claim one name.
+///
+/// ```
+/// use gobs_runtime::{Env, common_env, define_actor};
+///
+/// #[define_actor(name = "app::Boss")]
+/// pub struct Boss {
+///     machines: Vec<String>,
+/// }
+///
+/// #[define_actor]
+/// impl Boss {}
+///
+/// let env = Env::builder("app").extend(&common_env()).add::<Boss>().build().unwrap();
+/// assert!(env.lookup("app::Boss").is_some());
+/// assert_eq!(env.describe(), "\"app\" (extends \"common\")");
+/// ```
 pub struct EnvBuilder {
     name: String,
     entries: Vec<&'static ActorEntry>,

@@ -120,11 +120,12 @@ pub fn upgrade<'a>(
             Some(upgraded) => args = Cow::Owned(upgraded?),
             None => {
                 return Err(Error::Persistence(format!(
-                    "cannot restore a {} ({}) saved at version {at}: there is no upgrade step \
-                     from version {at} to version {}. Add `upgrade(from = {at}, with = ...)` to \
-                     its #[define_actor]",
+                    "cannot restore a {} ({}) saved at version {version} to this program's \
+                     version {}: there is no upgrade step from version {at} to version {}. \
+                     Add `upgrade(from = {at}, with = ...)` to its #[define_actor]",
                     entry.type_name,
                     entry.name,
+                    entry.version,
                     at + 1
                 )));
             }
@@ -142,42 +143,127 @@ pub fn upgrade_step<A, B, F>(
     f: F,
 ) -> Result<Vec<u8>, Error>
 where
-    A: DeserializeOwned,
-    B: Serialize,
+    A: PortraitArgs,
+    B: PortraitArgs,
     F: FnOnce(A) -> B,
 {
-    let old: A = rmp_serde::from_slice(args).map_err(|e| {
+    let old = A::decode_args(args).map_err(|e| {
         Error::Persistence(format!(
-            "upgrading a {} from version {from}: the saved arguments do not decode as the \
-             step's input: {e}",
-            entry.type_name
+            "upgrading a {} ({}) from version {from}: the saved arguments do not decode as \
+             the step's input `{}`: {e}",
+            entry.type_name,
+            entry.name,
+            std::any::type_name::<A>()
         ))
     })?;
-    rmp_serde::to_vec(&f(old)).map_err(|e| {
+    f(old).encode_args().map_err(|e| {
         Error::Persistence(format!(
-            "upgrading a {} from version {from}: the step's output does not encode: {e}",
-            entry.type_name
+            "upgrading a {} ({}) from version {from}: the step's output does not encode: {e}",
+            entry.type_name, entry.name
         ))
     })
 }
 
-/// A method's result type that can fail the turn: any `Result<T, E>` with a boxable `E`.
+/// A portrait's arguments as an upgrade step sees them: a tuple of the saved fields, in
+/// declaration order (`()` for none, `(T,)` for one). Encoded as a MessagePack array,
+/// exactly like a portrait.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a portrait's argument list",
+    label = "an upgrade step takes and returns the saved fields as a tuple",
+    note = "write the step as `fn(old_fields) -> new_fields`, both tuples of the saved fields in \
+            declaration order, e.g. `fn from_v1((count,): (u32,)) -> (u64, String)`; \
+            one field is `(T,)`; each element is serde `Serialize + Deserialize`"
+)]
+pub trait PortraitArgs: Sized {
+    /// The MessagePack array of the elements.
+    fn encode_args(&self) -> Result<Vec<u8>, String>;
+    /// Reads a MessagePack array of exactly this many elements.
+    fn decode_args(bytes: &[u8]) -> Result<Self, String>;
+}
+
+macro_rules! portrait_args {
+    ($($n:literal => ($($t:ident $v:ident),*);)*) => {$(
+        impl<$($t: Serialize + DeserializeOwned),*> PortraitArgs for ($($t,)*) {
+            // `()` writes and reads no elements.
+            #[allow(unused_mut)]
+            fn encode_args(&self) -> Result<Vec<u8>, String> {
+                let ($($v,)*) = self;
+                let mut out = begin_portrait($n);
+                $(rmp_serde::encode::write(&mut out, $v).map_err(|e| e.to_string())?;)*
+                Ok(out)
+            }
+
+            #[allow(unused_mut, unused_variables)]
+            fn decode_args(bytes: &[u8]) -> Result<Self, String> {
+                let mut input = bytes;
+                let n = rmp::decode::read_array_len(&mut input)
+                    .map_err(|e| format!("not an argument list: {e}"))?;
+                if n != $n {
+                    return Err(format!("{n} saved fields, but the step takes {}", $n));
+                }
+                let mut de = rmp_serde::Deserializer::new(&mut input);
+                $(let $v = $t::deserialize(&mut de).map_err(|e| e.to_string())?;)*
+                Ok(($($v,)*))
+            }
+        }
+    )*};
+}
+
+portrait_args! {
+    0 => ();
+    1 => (A a);
+    2 => (A a, B b);
+    3 => (A a, B b, C c);
+    4 => (A a, B b, C c, D d);
+    5 => (A a, B b, C c, D d, E e);
+    6 => (A a, B b, C c, D d, E e, F f);
+    7 => (A a, B b, C c, D d, E e, F f, G g);
+    8 => (A a, B b, C c, D d, E e, F f, G g, H h);
+    9 => (A a, B b, C c, D d, E e, F f, G g, H h, I i);
+    10 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j);
+    11 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k);
+    12 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l);
+    13 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l, M m);
+    14 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l, M m, N n);
+    15 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l, M m, N n, O o);
+    16 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p);
+}
+
+/// A method's result type that can fail the turn: any `Result<T, E>` whose `E` is a
+/// [`TurnError`].
 pub trait TurnResult {
     type Ok;
     fn into_turn(self) -> Result<Self::Ok, BoxError>;
 }
 
-impl<T, E: Into<BoxError>> TurnResult for Result<T, E> {
+impl<T, E: TurnError> TurnResult for Result<T, E> {
     type Ok = T;
     fn into_turn(self) -> Result<T, BoxError> {
-        self.map_err(Into::into)
+        self.map_err(TurnError::into_box)
+    }
+}
+
+/// The error type of a message's `Result`: anything that converts into a [`BoxError`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a message: a failed turn carries a boxed error",
+    label = "an `Err` of this type would fail the turn",
+    note = "use an error type that implements `std::error::Error + Send + Sync + 'static` \
+            (derive it with `thiserror`), or `String`, `&'static str` or \
+            `Box<dyn std::error::Error + Send + Sync>`"
+)]
+pub trait TurnError {
+    fn into_box(self) -> BoxError;
+}
+
+impl<E: Into<BoxError>> TurnError for E {
+    fn into_box(self) -> BoxError {
+        self.into()
     }
 }
 
 /// A near call to a fallible method: its `Err` becomes the call's error.
-pub fn flatten_call<T: Actor, R: TurnResult>(target: &Ref<T>, r: R) -> Result<R::Ok, Error> {
-    r.into_turn()
-        .map_err(|e| Error::actor(target.describe(), e))
+pub fn flatten_call<T: Actor, R>(target: &Ref<T>, r: Result<R, BoxError>) -> Result<R, Error> {
+    r.map_err(|e| Error::actor(target.describe(), e))
 }
 
 /// An argument of a method callable by name.
@@ -219,17 +305,6 @@ pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Dispat
     rmp_serde::to_vec(value).map_err(|e| DispatchError::BadResult(e.to_string()))
 }
 
-pub fn encode_turn_result<R>(r: R) -> Result<Vec<u8>, DispatchError>
-where
-    R: TurnResult,
-    R::Ok: Serialize,
-{
-    match r.into_turn() {
-        Ok(v) => encode_result(&v),
-        Err(e) => Err(DispatchError::Failed(e)),
-    }
-}
-
 /// Reads a by-name call's arguments: a MessagePack array, one element per parameter.
 pub struct ArgReader<'a> {
     method: &'static str,
@@ -249,7 +324,10 @@ impl<'a> ArgReader<'a> {
             expected,
             input: args,
         };
-        let n = if args.is_empty() && count == 0 {
+        // No bytes, or MessagePack nil (what `rmp_serde::to_vec(&())` writes), is the
+        // empty argument list.
+        let n = if args.is_empty() || args == [0xc0] {
+            reader.input = &[];
             0
         } else {
             rmp::decode::read_array_len(&mut reader.input)

@@ -15,6 +15,19 @@ use crate::reference::Ref;
 use crate::vat::{self, VatShared};
 
 /// A dynamically typed value, saved like any other field.
+///
+/// Plain data converts in with `into()`; so does a [`Ref`] (a capability), which comes
+/// back typed with [`as_ref_of`](Value::as_ref_of).
+///
+/// ```
+/// use gobs_runtime::{Value, Vat, actor_lib::Cell};
+/// let vat = Vat::spawn("doc").unwrap();
+/// let cell = vat.spawn_actor(Cell::new(Value::Nil)).unwrap();
+/// let values: Vec<Value> = vec![42.into(), "text".into(), cell.clone().into()];
+/// assert_eq!(values[0].as_int(), Some(42));
+/// assert_eq!(values[1].as_str(), Some("text"));
+/// assert_eq!(values[2].as_ref_of::<Cell>(), Some(cell));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     /// Nothing.
@@ -84,6 +97,17 @@ impl<T: Actor> From<Ref<T>> for Value {
 ///
 /// Get the typed [`Ref`] back with [`downcast`](AnyRef::downcast), or call its methods by
 /// name with [`invoke`](AnyRef::invoke).
+///
+/// ```
+/// use gobs_runtime::{AnyRef, Vat, Value, actor_lib::{Cell, GHash}};
+/// let vat = Vat::spawn("doc").unwrap();
+/// let cell = vat.spawn_actor(Cell::new(Value::Int(7))).unwrap();
+/// let any = AnyRef::from(cell);
+/// assert!(any.downcast::<GHash>().is_none());
+/// assert_eq!(any.entry().name, "gobs_runtime::actor_lib::Cell");
+/// let answer = any.invoke("get", Vec::new()).wait().unwrap();
+/// assert_eq!(rmp_serde::from_slice::<Value>(&answer).unwrap(), Value::Int(7));
+/// ```
 #[derive(Clone)]
 pub struct AnyRef {
     pub(crate) vat: Arc<VatShared>,

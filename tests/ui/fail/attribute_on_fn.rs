@@ -1,0 +1,10 @@
+use gobs_runtime::define_actor;
+
+#[define_actor]
+fn counter() -> u64 {
+    0
+}
+
+fn main() {
+    let _ = counter();
+}

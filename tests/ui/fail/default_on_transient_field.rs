@@ -1,0 +1,13 @@
+use gobs_runtime::define_actor;
+
+#[define_actor]
+pub struct Client {
+    address: String,
+    #[actor(transient, default = Vec::new())]
+    buffer: Vec<u8>,
+}
+
+#[define_actor]
+impl Client {}
+
+fn main() {}

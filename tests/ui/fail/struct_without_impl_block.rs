@@ -1,0 +1,14 @@
+use gobs_runtime::define_actor;
+
+#[define_actor]
+pub struct Counter {
+    count: u64,
+}
+
+impl Counter {
+    pub fn get(&self) -> u64 {
+        self.count
+    }
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use gobs_runtime::define_actor;
+
+#[define_actor]
+pub struct Counter {
+    count: u64,
+}
+
+#[define_actor]
+impl Counter {
+    #[actor(private)]
+    pub fn get(&self) -> u64 {
+        self.count
+    }
+}
+
+fn main() {}

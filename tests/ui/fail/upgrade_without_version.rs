@@ -1,0 +1,15 @@
+use gobs_runtime::define_actor;
+
+fn from_v1(old: (u32,)) -> (u64,) {
+    (old.0 as u64,)
+}
+
+#[define_actor(upgrade(from = 1, with = from_v1))]
+pub struct Counter {
+    count: u64,
+}
+
+#[define_actor]
+impl Counter {}
+
+fn main() {}
