@@ -391,8 +391,11 @@ fn constructor(s: &ActorStruct) -> TokenStream {
     );
     let vis = respan(quote!(#vis), cause);
     let body = quote!(#ident { #(#inits),* });
+    // No `Default` to go with a no-argument `new`: defaults may spawn actors, which
+    // `Default::default()` callers would not expect.
     let function = quote_spanned! {cause=>
         #[doc = #doc]
+        #[allow(clippy::new_without_default)]
         #vis fn #new(#(#params),*) -> Self {
             #body
         }

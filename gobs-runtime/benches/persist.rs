@@ -179,6 +179,7 @@ fn per_churn(c: &mut Criterion) {
 }
 
 /// The same portraits, encoded one by one, decoded in a plain loop: the floor.
+#[allow(clippy::type_complexity)]
 fn floor(portraits: &[Vec<u8>]) -> Duration {
     let start = Instant::now();
     for bytes in portraits {
