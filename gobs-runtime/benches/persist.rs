@@ -125,6 +125,12 @@ fn scratch() -> tempfile::TempDir {
     }
 }
 
+/// The median, or `None` when a filter skipped the benchmark.
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
 static TABLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn note(line: String) {
@@ -167,11 +173,12 @@ fn per_churn(c: &mut Criterion) {
                     d
                 })
             });
-            medians.sort_by(f64::total_cmp);
-            note(format!(
-                "| per-churn, 1 changed | {kind} | {n} actors | {:.1} µs |",
-                medians[medians.len() / 2] / 1000.0
-            ));
+            if let Some(m) = median(&mut medians) {
+                note(format!(
+                    "| per-churn, 1 changed | {kind} | {n} actors | {:.1} µs |",
+                    m / 1000.0
+                ));
+            }
             vat.shutdown();
         }
     }
@@ -261,9 +268,9 @@ fn restore(c: &mut Criterion) {
                 total
             })
         });
-        ours.sort_by(f64::total_cmp);
-        floors.sort_by(f64::total_cmp);
-        let (o, f) = (ours[ours.len() / 2], floors[floors.len() / 2]);
+        let (Some(o), Some(f)) = (median(&mut ours), median(&mut floors)) else {
+            continue;
+        };
         note(format!(
             "| restore | {n} actors | gobs {:.0} ms | floor {:.0} ms | {:.2}x |",
             o * 1000.0,
@@ -324,8 +331,9 @@ fn durable(c: &mut Criterion) {
                 d
             })
         });
-        rates.sort_by(f64::total_cmp);
-        results.insert(label, rates[rates.len() / 2]);
+        if let Some(r) = median(&mut rates) {
+            results.insert(label, r);
+        }
         vat.shutdown();
     }
     let raw_path = dir.path().join("raw");
@@ -344,8 +352,9 @@ fn durable(c: &mut Criterion) {
             d
         })
     });
-    raw_rates.sort_by(f64::total_cmp);
-    let raw = raw_rates[raw_rates.len() / 2];
+    let Some(raw) = median(&mut raw_rates) else {
+        return;
+    };
     for (label, rate) in results {
         note(format!(
             "| durable churns/s | {label} | {rate:.0}/s | raw write+fsync of {frame_len} B: {raw:.0}/s | {:.2}x |",

@@ -7,7 +7,6 @@
 //! acknowledged churn is a saved churn. A churn that cannot be saved is rolled back.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::entry::ActorEntry;
@@ -15,7 +14,7 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::job;
 use crate::persist::context::{RestoreContext, SaveContext, VatDirectory, with_restore, with_save};
-use crate::persist::reach::Reach;
+use crate::persist::reach::{IdMap, Reach};
 use crate::persist::registry::Registry;
 use crate::persist::roots::Roots;
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -254,23 +253,26 @@ impl Persistence {
     ) -> Result<(Vec<(ActorId, Option<TypeId>)>, Vec<ActorId>), Error> {
         let directory = self.registry.as_ref().map(|r| r as &dyn VatDirectory);
         let where_ = || format!("store {}", self.store.describe());
-        let mut edges: HashMap<ActorId, Vec<ActorId>> = HashMap::with_capacity(graph.actors.len());
+        let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
+        edges.reserve(graph.actors.len());
+        // Portraits of one type come in runs: look the entry up once per run.
+        let mut last: Option<(String, &'static ActorEntry)> = None;
         let mut expected = Vec::new();
         let mut max_id = 0;
         for (id, portrait) in graph.actors {
             max_id = max_id.max(id.get() + 1);
-            let entry = self.env.lookup(&portrait.name).ok_or_else(|| {
-                Error::Persistence(format!(
-                    "{} holds actor {id} saved as `{}` (version {}), which env {} does not \
-                     list. Add that actor to the env; if its code moved, keep the old name with \
-                     #[define_actor(aliases = [\"{}\"])]",
-                    where_(),
-                    portrait.name,
-                    portrait.version,
-                    self.env.describe(),
-                    portrait.name
-                ))
-            })?;
+            let cached = last
+                .as_ref()
+                .filter(|(n, _)| *n == portrait.name)
+                .map(|(_, e)| *e);
+            let entry = match cached {
+                Some(e) => e,
+                None => {
+                    let e = self.lookup(&portrait, id)?;
+                    last = Some((portrait.name.clone(), e));
+                    e
+                }
+            };
             let ctx = RestoreContext {
                 vat: &core.shared,
                 directory,
@@ -317,6 +319,22 @@ impl Persistence {
         let (reach, garbage) = Reach::restored(graph.roots, edges);
         self.reach = reach;
         Ok((roots, garbage))
+    }
+
+    /// The env's entry for a saved portrait, or an error that says how to fix the env.
+    fn lookup(&self, portrait: &Portrait, id: ActorId) -> Result<&'static ActorEntry, Error> {
+        self.env.lookup(&portrait.name).ok_or_else(|| {
+            Error::Persistence(format!(
+                "store {} holds actor {id} saved as `{}` (version {}), which env {} does not \
+                 list. Add that actor to the env; if its code moved, keep the old name with \
+                 #[define_actor(aliases = [\"{}\"])]",
+                self.store.describe(),
+                portrait.name,
+                portrait.version,
+                self.env.describe(),
+                portrait.name
+            ))
+        })
     }
 
     /// The portrait of actor `id` and the local actors it refers to.

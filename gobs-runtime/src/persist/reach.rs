@@ -8,13 +8,40 @@
 //! roots) collects those.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::portrait::{ActorId, Delta, Portrait};
+
+/// Hashes actor ids (dense integers) with one multiplication instead of SipHash: restoring a
+/// million actors hashes each several times.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by actor id.
+pub(crate) type IdMap<V> = HashMap<ActorId, V, BuildHasherDefault<IdHasher>>;
+/// A set of actor ids.
+pub(crate) type IdSet = HashSet<ActorId, BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
 pub(crate) struct Reach {
     roots: Vec<ActorId>,
-    nodes: HashMap<ActorId, Node>,
+    nodes: IdMap<Node>,
 }
 
 #[derive(Default)]
@@ -35,27 +62,20 @@ impl Reach {
     /// root reaches (to remove from the store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
-        edges: HashMap<ActorId, Vec<ActorId>>,
+        mut edges: IdMap<Vec<ActorId>>,
     ) -> (Reach, Vec<ActorId>) {
-        let mut reach = Reach {
-            roots: roots.clone(),
-            nodes: HashMap::with_capacity(edges.len()),
-        };
-        // Mark from the roots.
+        let mut nodes: IdMap<Node> = IdMap::default();
+        nodes.reserve(edges.len());
+        // Mark from the roots, moving each reached actor's edges into its node.
         let mut stack = roots.clone();
-        let mut seen: HashSet<ActorId> = HashSet::with_capacity(edges.len());
         while let Some(id) = stack.pop() {
-            if !seen.insert(id) {
+            if nodes.contains_key(&id) {
                 continue;
             }
-            if let Some(out) = edges.get(&id) {
-                stack.extend(out.iter().copied());
-            }
-        }
-        for id in &seen {
-            let out = edges.get(id).cloned().unwrap_or_default();
-            reach.nodes.insert(
-                *id,
+            let out = edges.remove(&id).unwrap_or_default();
+            stack.extend(out.iter().copied());
+            nodes.insert(
+                id,
                 Node {
                     edges: out,
                     refs: 0,
@@ -63,18 +83,23 @@ impl Reach {
                 },
             );
         }
-        let all_edges: Vec<ActorId> = reach.nodes.values().flat_map(|n| n.edges.clone()).collect();
-        for target in all_edges.into_iter().chain(roots) {
-            if let Some(n) = reach.nodes.get_mut(&target) {
-                n.refs += 1;
+        // What is left was not reached.
+        let garbage = edges.into_keys().collect();
+        let mut refs: IdMap<u32> = IdMap::default();
+        refs.reserve(nodes.len());
+        for target in nodes
+            .values()
+            .flat_map(|n| n.edges.iter())
+            .chain(roots.iter())
+        {
+            *refs.entry(*target).or_default() += 1;
+        }
+        for (id, n) in refs {
+            if let Some(node) = nodes.get_mut(&id) {
+                node.refs = n;
             }
         }
-        let garbage = edges
-            .keys()
-            .filter(|id| !seen.contains(id))
-            .copied()
-            .collect();
-        (reach, garbage)
+        (Reach { roots, nodes }, garbage)
     }
 
     pub(crate) fn roots(&self) -> &[ActorId] {
@@ -112,7 +137,7 @@ impl Reach {
             .collect();
         // Roots not yet encoded (first churn).
         work.extend(self.roots.iter().filter(|id| !self.is_saved(**id)));
-        let mut done: HashSet<ActorId> = HashSet::new();
+        let mut done = IdSet::default();
         let mut upserts = Vec::new();
         let mut maybe_dead = Vec::new();
         while let Some(id) = work.pop() {
@@ -163,7 +188,7 @@ impl Reach {
             }
         }
         if !removes.is_empty() {
-            let gone: HashSet<ActorId> = removes.iter().copied().collect();
+            let gone: IdSet = removes.iter().copied().collect();
             upserts.retain(|(id, _)| !gone.contains(id));
         }
         Ok(Delta {
@@ -181,9 +206,9 @@ impl Reach {
         encode: &mut Encode<'_, E>,
     ) -> Result<Vec<(ActorId, Portrait)>, E> {
         let mut stack = self.roots.clone();
-        let mut seen = HashSet::new();
+        let mut seen = IdSet::default();
         let mut out = Vec::new();
-        let mut edges_of = HashMap::new();
+        let mut edges_of = IdMap::default();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
                 continue;
@@ -295,7 +320,10 @@ mod tests {
 
     #[test]
     fn restore_marks_from_the_roots() {
-        let edges = HashMap::from([(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]);
+        let edges: IdMap<Vec<ActorId>> =
+            [(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]
+                .into_iter()
+                .collect();
         let (reach, garbage) = Reach::restored(vec![id(0)], edges);
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
