@@ -640,3 +640,90 @@ fn verbose_logs_go_to_stderr() {
     let quiet = gobs(dir.path(), &["list-machines"]);
     assert!(quiet.stderr.is_empty(), "{}", text(&quiet.stderr));
 }
+
+// ---------------------------------------------------------------- persistence, end to end
+
+/// The machines' names and bindings, as `list-machines --json` shows them.
+fn machines_with_bindings(state: &Path) -> Vec<(String, String, Vec<String>)> {
+    let out = ok(state, &["list-machines", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["status"].as_str().unwrap().to_string(),
+                m["bindings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn twenty_machines_survive_a_killed_daemon_with_their_bindings() {
+    let dir = state();
+    let s = dir.path();
+    let mut daemon = Daemon::start(s);
+    for i in 0..20 {
+        ok(s, &["create-machine", &format!("m-{i:02}")]);
+    }
+    let before = machines_with_bindings(s);
+    assert_eq!(before.len(), 20);
+    for (name, status, bindings) in &before {
+        assert_eq!(status, "running", "{name}");
+        assert!(
+            bindings.contains(&"run".to_string()) && bindings.contains(&"status".to_string()),
+            "{name}: {bindings:?}"
+        );
+    }
+    // kill -9: no chance to flush anything.
+    let mut child = daemon.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let daemon = Daemon::start(s);
+    assert_eq!(machines_with_bindings(s), before);
+    // The capabilities work after the restart, through the daemon.
+    let out = ok(s, &["run", "m-07", "--", "echo", "hello"]);
+    assert!(out.contains("hello"), "{out}");
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+    // And in embedded mode too.
+    assert_eq!(machines_with_bindings(s), before);
+}
+
+#[test]
+fn a_restart_restores_machines_of_the_process_provider() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "box", "--provider", "local"]);
+    ok(s, &["run", "box", "--", "sh", "-c", "echo kept > note.txt"]);
+    let out = ok(s, &["run", "box", "--", "cat", "note.txt"]);
+    assert_eq!(out.trim(), "kept");
+    assert_eq!(machines_with_bindings(s)[0].0, "box");
+    ok(s, &["destroy-machine", "box"]);
+    assert!(machine_names(s).is_empty());
+}
+
+#[test]
+fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "web-1"]);
+    let store = s.join("vats/boss.log");
+    let mut bytes = std::fs::read(&store).unwrap();
+    bytes[0] ^= 0xff; // the header's magic
+    std::fs::write(&store, &bytes).unwrap();
+    let err = fails(s, &["list-machines"]);
+    assert!(err.contains("boss.log"), "{err}");
+    assert!(err.contains("corrupt"), "{err}");
+    assert!(
+        err.contains("backup") || err.contains("move it away"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&store).unwrap(), bytes, "left as it was");
+}
