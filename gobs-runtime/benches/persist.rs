@@ -81,33 +81,6 @@ fn build(n: u64) -> Ref<Index> {
     spawn(Index { buckets, first })
 }
 
-struct Boxed(Box<dyn Store>);
-impl Store for Boxed {
-    fn load(
-        &mut self,
-    ) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
-        self.0.load()
-    }
-    fn commit(
-        &mut self,
-        d: &gobs_runtime::portrait::Delta,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.commit(d)
-    }
-    fn snapshot(
-        &mut self,
-        g: &gobs_runtime::portrait::Graph,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.snapshot(g)
-    }
-    fn flush(&mut self) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.flush()
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 fn open(kind: &str, path: &Path, durability: Durability) -> Box<dyn Store> {
     match kind {
         "log" => Box::new(LogStore::open(path, LogOptions::with_durability(durability)).unwrap()),
@@ -157,7 +130,7 @@ fn per_churn(c: &mut Criterion) {
             let path = dir.path().join("v.store");
             let (vat, index) = PersistentVat::builder("churn")
                 .env(env())
-                .store(Boxed(open(kind, &path, Durability::EveryCommit)))
+                .store(open(kind, &path, Durability::EveryCommit))
                 .spawn(move || build(n))
                 .unwrap();
             let counter = index.send().first().wait().unwrap().unwrap();

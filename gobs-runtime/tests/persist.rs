@@ -125,7 +125,7 @@ fn counter_survives_restart(make: impl Fn() -> Box<dyn Store>) {
     let b = built.clone();
     let (vat, c) = PersistentVat::builder("counter")
         .env(env())
-        .store(BoxStore(make()))
+        .store(make())
         .spawn(move || {
             b.fetch_add(1, Ordering::SeqCst);
             spawn(Counter { count: 0 })
@@ -137,41 +137,13 @@ fn counter_survives_restart(make: impl Fn() -> Box<dyn Store>) {
     vat.shutdown();
     let (vat, c) = PersistentVat::builder("counter")
         .env(env())
-        .store(BoxStore(make()))
+        .store(make())
         .spawn(never::<Ref<Counter>>)
         .unwrap();
     assert_eq!(c.send().get().wait().unwrap(), 5);
     assert_eq!(c.send().increment().wait().unwrap(), 6);
     vat.shutdown();
     assert_eq!(built.load(Ordering::SeqCst), 1, "constructor ran once");
-}
-
-struct BoxStore(Box<dyn Store>);
-
-impl Store for BoxStore {
-    fn load(
-        &mut self,
-    ) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
-        self.0.load()
-    }
-    fn commit(
-        &mut self,
-        d: &gobs_runtime::portrait::Delta,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.commit(d)
-    }
-    fn snapshot(
-        &mut self,
-        g: &gobs_runtime::portrait::Graph,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.snapshot(g)
-    }
-    fn flush(&mut self) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.flush()
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
 }
 
 #[test]

@@ -56,33 +56,6 @@ fn open(kind: &str, path: &Path) -> Box<dyn Store> {
     }
 }
 
-struct Boxed(Box<dyn Store>);
-impl Store for Boxed {
-    fn load(
-        &mut self,
-    ) -> Result<Option<gobs_runtime::portrait::Graph>, gobs_runtime::store::StoreError> {
-        self.0.load()
-    }
-    fn commit(
-        &mut self,
-        d: &gobs_runtime::portrait::Delta,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.commit(d)
-    }
-    fn snapshot(
-        &mut self,
-        g: &gobs_runtime::portrait::Graph,
-    ) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.snapshot(g)
-    }
-    fn flush(&mut self) -> Result<(), gobs_runtime::store::StoreError> {
-        self.0.flush()
-    }
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-}
-
 /// The child: restore, say where it starts, then bump and acknowledge forever.
 #[test]
 fn crash_child_entry() {
@@ -93,7 +66,7 @@ fn crash_child_entry() {
     let env = Env::builder("crash").add::<Tally>().build().unwrap();
     let (_vat, tally): (_, Ref<Tally>) = PersistentVat::builder("tally")
         .env(env)
-        .store(Boxed(open(kind, Path::new(path))))
+        .store(open(kind, Path::new(path)))
         .spawn(|| {
             spawn(Tally {
                 count: 0,

@@ -51,6 +51,29 @@ pub trait Store: Send + 'static {
     fn describe(&self) -> String;
 }
 
+/// A boxed store is a store: pick the store at run time and hand it on.
+impl Store for Box<dyn Store> {
+    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
+        (**self).load()
+    }
+
+    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
+        (**self).commit(delta)
+    }
+
+    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
+        (**self).snapshot(graph)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// How hard a store works to keep each commit.
 ///
 /// Either way, every commit is *atomic*: a crash (of the process or of the machine) leaves
