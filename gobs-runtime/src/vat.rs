@@ -180,7 +180,15 @@ impl VatShared {
 }
 
 impl VatShared {
-    pub(crate) fn stopped(&self) -> bool {
+    /// A vat that never runs: messages to it fail with [`Error::VatStopped`].
+    pub(crate) fn stopped(name: String) -> Arc<VatShared> {
+        let (shared, rx) = VatShared::new(name);
+        shared.stopped.store(true, Ordering::Release);
+        drop(rx);
+        shared
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
 

@@ -579,3 +579,29 @@ fn the_root_constructor_type_is_checked_on_restore() {
         .unwrap_err();
     assert!(err.to_string().contains("is not a Node"), "{err}");
 }
+
+#[test]
+fn a_reference_into_a_destroyed_vat_comes_back_broken_not_fatal() {
+    let registry = Registry::in_memory(env());
+    let (_l, left) = registry
+        .start_vat("left", || spawn(Node::new("L")))
+        .unwrap();
+    let (_r, right) = registry
+        .start_vat("right", || spawn(Node::new("R")))
+        .unwrap();
+    left.send().set_next(Some(right)).wait().unwrap();
+    // The right vat goes (its store deleted) while the left one still refers to it, as after
+    // a crash between a destroy and the save that forgets the reference.
+    registry.destroy_vat("right").wait().unwrap();
+    let registry = registry.restart().unwrap();
+    let (_, left): (_, Ref<Node>) = registry.start_vat("left", never).unwrap();
+    let dangling = left.send().next().wait().unwrap().unwrap();
+    let err = dangling.send().label().wait().unwrap_err();
+    assert!(matches!(err, Error::VatStopped { .. }), "{err}");
+    assert_eq!(
+        left.send().label().wait().unwrap(),
+        "L",
+        "the rest restored"
+    );
+    registry.shutdown();
+}

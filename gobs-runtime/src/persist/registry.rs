@@ -151,7 +151,7 @@ impl Registry {
     pub fn vat(&self, name: &str) -> Option<Vat> {
         self.lock()
             .get(name)
-            .filter(|s| !s.stopped())
+            .filter(|s| !s.is_stopped())
             .map(|shared| Vat {
                 shared: shared.clone(),
             })
@@ -214,7 +214,7 @@ impl Registry {
     {
         check_name(name)?;
         let mut vats = self.lock();
-        if let Some(shared) = vats.get(name).filter(|s| !s.stopped()).cloned() {
+        if let Some(shared) = vats.get(name).filter(|s| !s.is_stopped()).cloned() {
             drop(vats);
             if !may_exist {
                 return Err(Error::Persistence(format!(
@@ -359,15 +359,19 @@ impl VatDirectory for Registry {
     }
 
     fn find(&self, name: &str) -> Result<Arc<VatShared>, String> {
-        if let Some(shared) = self.lock().get(name).filter(|s| !s.stopped()).cloned() {
+        if let Some(shared) = self.lock().get(name).filter(|s| !s.is_stopped()).cloned() {
             return Ok(shared);
         }
         if !self.has_store(name) {
-            return Err(format!(
-                "a portrait refers to vat \"{name}\", which has no saved state in {}; \
-                 was its store deleted?",
+            // Destroyed (its store deleted) while a portrait still referred to it, e.g. a
+            // crash between the two saves. The reference comes back broken — messages to it
+            // fail with `VatStopped` — rather than failing the whole restore.
+            tracing::warn!(
+                "a saved reference points into vat \"{name}\", which has no saved state in {} \
+                 (destroyed?): it comes back as a reference to a stopped vat",
                 self.inner.dir.display()
-            ));
+            );
+            return Ok(VatShared::stopped(name.to_string()));
         }
         let (vat, _roots) = self
             .begin::<(), fn()>(name, None, true)
