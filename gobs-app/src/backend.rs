@@ -2,7 +2,7 @@
 //! the data it returns, its errors, and [`open_backend`], the one place that picks the
 //! implementation.
 //!
-//! The CLI and the daemon only ever talk to a `Box<dyn Backend + Send>`, through
+//! The CLI and the daemon only ever talk to a `Box<dyn Backend + Send + Sync>`, through
 //! [`crate::service::Service`], which validates requests (machine names, the default
 //! provider) before they reach the backend. A backend therefore gets a concrete provider
 //! name and a well-formed machine name, and answers with data or a [`BackendError`] whose
@@ -17,27 +17,28 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::state_dir::StatePaths;
 
-/// What keeps machines: the boss, in the end. Calls are serialized by the caller
-/// (the daemon holds the backend in a mutex), so methods take `&mut self`.
+/// What keeps machines: the boss. Requests take `&self` and may run concurrently (the
+/// daemon answers each connection on its own thread), so a slow creation does not hold
+/// up a listing; only [`close`](Backend::close) needs the backend alone.
 pub trait Backend {
     /// Creates machine `name` with the enabled provider `provider`.
     /// Errors: [`ErrorKind::AlreadyExists`], [`ErrorKind::UnknownProvider`], [`ErrorKind::Provider`].
-    fn create_machine(&mut self, name: &str, provider: &str) -> Result<MachineInfo, BackendError>;
+    fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError>;
 
     /// All machines, sorted by name.
-    fn list_machines(&mut self) -> Result<Vec<MachineInfo>, BackendError>;
+    fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError>;
 
     /// One machine. Errors: [`ErrorKind::NotFound`].
-    fn machine(&mut self, name: &str) -> Result<MachineInfo, BackendError>;
+    fn machine(&self, name: &str) -> Result<MachineInfo, BackendError>;
 
     /// Runs `command` (argv, never empty) on machine `name` and waits for it.
-    fn run(&mut self, name: &str, command: &[String]) -> Result<RunOutput, BackendError>;
+    fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError>;
 
     /// Destroys machine `name` and forgets it; returns its last state.
-    fn destroy_machine(&mut self, name: &str) -> Result<MachineInfo, BackendError>;
+    fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError>;
 
     /// The enabled providers, sorted by name (`default` may be left false: the service sets it).
-    fn providers(&mut self) -> Result<Vec<ProviderInfo>, BackendError>;
+    fn providers(&self) -> Result<Vec<ProviderInfo>, BackendError>;
 
     /// Makes everything durable before the process lets go of the state (daemon shutdown,
     /// end of an embedded command). Called once; the backend is dropped right after.
@@ -52,7 +53,7 @@ pub trait Backend {
 pub fn open_backend(
     paths: &StatePaths,
     config: &Config,
-) -> Result<Box<dyn Backend + Send>, AppError> {
+) -> Result<Box<dyn Backend + Send + Sync>, AppError> {
     let backend = crate::boss_backend::BossBackend::open(&paths.dir, config)?;
     Ok(Box::new(backend))
 }

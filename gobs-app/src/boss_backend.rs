@@ -237,7 +237,7 @@ fn human(d: Duration) -> String {
 }
 
 impl Backend for BossBackend {
-    fn create_machine(&mut self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
+    fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
         let creating = self.answer(
             self.boss
                 .send()
@@ -266,7 +266,7 @@ impl Backend for BossBackend {
         Ok(info)
     }
 
-    fn list_machines(&mut self) -> Result<Vec<MachineInfo>, BackendError> {
+    fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError> {
         let listing = self.answer(self.boss.send().list_machines(), || {
             "listing the machines".to_string()
         })?;
@@ -275,14 +275,14 @@ impl Backend for BossBackend {
         })
     }
 
-    fn machine(&mut self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
         let asking = self.answer(self.boss.send().machine(name.to_string()), || {
             format!("looking up machine {name}")
         })?;
         self.answer(asking, || format!("asking machine {name} for its bindings"))
     }
 
-    fn run(&mut self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
+    fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
         let running = self.answer(
             self.boss.send().run(name.to_string(), command.to_vec()),
             || format!("starting a command on machine {name}"),
@@ -297,7 +297,7 @@ impl Backend for BossBackend {
         }
     }
 
-    fn destroy_machine(&mut self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
         let destroying = self.answer(self.boss.send().destroy_machine(name.to_string()), || {
             format!("starting to destroy machine {name}")
         })?;
@@ -311,7 +311,7 @@ impl Backend for BossBackend {
         }
     }
 
-    fn providers(&mut self) -> Result<Vec<ProviderInfo>, BackendError> {
+    fn providers(&self) -> Result<Vec<ProviderInfo>, BackendError> {
         self.answer(self.boss.send().providers(), || {
             "listing the providers".to_string()
         })
@@ -343,7 +343,7 @@ mod tests {
     fn plugs_into_the_service_like_any_backend() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
-        let backend: Box<dyn Backend + Send> =
+        let backend: Box<dyn Backend + Send + Sync> =
             Box::new(BossBackend::open(dir.path(), &config).unwrap());
         let mut service = Service::new(backend, &config);
         let Response::Machine(m) = service.handle(Request::CreateMachine {

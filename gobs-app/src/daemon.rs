@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -208,7 +208,9 @@ impl Daemon {
 
     /// Serves `service` until stopped, then shuts down cleanly (see the module docs).
     pub fn serve(self, service: Service) -> Result<(), AppError> {
-        let service = Arc::new(Mutex::new(service));
+        // Requests share the service (each connection on its own thread, so a slow
+        // creation does not hold up a listing); closing it at the end takes it alone.
+        let service = Arc::new(RwLock::new(service));
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         while !self.stopper.is_stopped() {
             let stream = match self.listener.accept() {
@@ -255,10 +257,10 @@ impl Daemon {
         for worker in workers {
             let _ = worker.join();
         }
-        let closed = match service.lock() {
-            Ok(mut service) => service.close(),
-            Err(poisoned) => poisoned.into_inner().close(),
-        };
+        let closed = service
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .close();
         drop(self.lock);
         closed.map_err(AppError::Backend)
     }
@@ -294,7 +296,7 @@ fn recover_stale_socket(socket: &Path) -> Result<(), AppError> {
 }
 
 /// Answers request frames on one connection until the client closes it.
-fn serve_connection(stream: UnixStream, service: &Mutex<Service>) {
+fn serve_connection(stream: UnixStream, service: &RwLock<Service>) {
     let _ = stream.set_read_timeout(Some(REQUEST_READ_TIMEOUT));
     let _ = stream.set_write_timeout(Some(RESPONSE_WRITE_TIMEOUT));
     let mut reader = BufReader::new(&stream);
@@ -326,7 +328,7 @@ fn serve_connection(stream: UnixStream, service: &Mutex<Service>) {
     }
 }
 
-fn answer(frame: serde_json::Value, service: &Mutex<Service>) -> Response {
+fn answer(frame: serde_json::Value, service: &RwLock<Service>) -> Response {
     let version = frame.get("version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(PROTOCOL_VERSION)) {
         return Response::protocol_error(format!(
@@ -344,8 +346,8 @@ fn answer(frame: serde_json::Value, service: &Mutex<Service>) -> Response {
         Some(Err(e)) => return Response::protocol_error(format!("malformed request: {e}")),
         None => return Response::protocol_error("malformed request: no `request` field"),
     };
-    match service.lock() {
-        Ok(mut service) => service.handle(request),
+    match service.read() {
+        Ok(service) => service.handle(request),
         Err(_) => Response::Error(crate::backend::BackendError::new(
             crate::backend::ErrorKind::Internal,
             "the daemon's backend crashed on an earlier request; restart the daemon",
@@ -373,11 +375,102 @@ mod tests {
     }
 
     fn start(paths: &StatePaths) -> (Stopper, JoinHandle<Result<(), AppError>>) {
+        start_with(paths, Box::new(FakeBackend::default()))
+    }
+
+    fn start_with(
+        paths: &StatePaths,
+        backend: Box<dyn crate::backend::Backend + Send + Sync>,
+    ) -> (Stopper, JoinHandle<Result<(), AppError>>) {
         let stopper = Stopper::new(paths.socket());
         let lock = lock_state(paths, &stopper).unwrap();
         let daemon = Daemon::bind(paths, lock, stopper.clone()).unwrap();
-        let service = Service::new(Box::new(FakeBackend::default()), &Config::default());
+        let service = Service::new(backend, &Config::default());
         (stopper, thread::spawn(move || daemon.serve(service)))
+    }
+
+    /// A backend whose creations wait for a signal: a provider that takes minutes.
+    struct SlowCreations {
+        inner: FakeBackend,
+        gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl crate::backend::Backend for SlowCreations {
+        fn create_machine(
+            &self,
+            name: &str,
+            provider: &str,
+        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
+            let _ = self
+                .gate
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(20));
+            self.inner.create_machine(name, provider)
+        }
+        fn list_machines(
+            &self,
+        ) -> Result<Vec<crate::backend::MachineInfo>, crate::backend::BackendError> {
+            self.inner.list_machines()
+        }
+        fn machine(
+            &self,
+            name: &str,
+        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
+            self.inner.machine(name)
+        }
+        fn run(
+            &self,
+            name: &str,
+            command: &[String],
+        ) -> Result<crate::backend::RunOutput, crate::backend::BackendError> {
+            self.inner.run(name, command)
+        }
+        fn destroy_machine(
+            &self,
+            name: &str,
+        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
+            self.inner.destroy_machine(name)
+        }
+        fn providers(
+            &self,
+        ) -> Result<Vec<crate::backend::ProviderInfo>, crate::backend::BackendError> {
+            self.inner.providers()
+        }
+    }
+
+    #[test]
+    fn a_slow_creation_does_not_hold_up_other_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (release, gate) = std::sync::mpsc::channel();
+        let backend = SlowCreations {
+            inner: FakeBackend::default(),
+            gate: std::sync::Mutex::new(gate),
+        };
+        let (stopper, server) = start_with(&paths, Box::new(backend));
+        let socket = paths.socket();
+        let s2 = socket.clone();
+        let creating = thread::spawn(move || {
+            ask(
+                &s2,
+                Request::CreateMachine {
+                    name: "slow".into(),
+                    provider: None,
+                },
+            )
+        });
+        // While the creation waits, a listing is answered (and does not see it yet).
+        thread::sleep(Duration::from_millis(50));
+        let Response::Machines(list) = ask(&socket, Request::ListMachines) else {
+            panic!()
+        };
+        assert!(list.is_empty());
+        assert!(!creating.is_finished(), "the creation is still waiting");
+        release.send(()).unwrap();
+        assert!(matches!(creating.join().unwrap(), Response::Machine(_)));
+        stopper.stop();
+        server.join().unwrap().unwrap();
     }
 
     fn ask(socket: &Path, request: Request) -> Response {

@@ -11,13 +11,13 @@ pub const MAX_MACHINE_NAME: usize = 63;
 
 /// A backend plus the request rules that do not depend on it.
 pub struct Service {
-    backend: Box<dyn Backend + Send>,
+    backend: Box<dyn Backend + Send + Sync>,
     default_provider: String,
 }
 
 impl Service {
     /// Wraps `backend`, which was opened with `config`.
-    pub fn new(backend: Box<dyn Backend + Send>, config: &Config) -> Service {
+    pub fn new(backend: Box<dyn Backend + Send + Sync>, config: &Config) -> Service {
         Service {
             backend,
             default_provider: config.default_provider.clone(),
@@ -25,7 +25,7 @@ impl Service {
     }
 
     /// Answers one request.
-    pub fn handle(&mut self, request: Request) -> Response {
+    pub fn handle(&self, request: Request) -> Response {
         tracing::debug!(?request, "handling request");
         let result = self.dispatch(request);
         if let Err(e) = &result {
@@ -34,7 +34,7 @@ impl Service {
         result.unwrap_or_else(Response::Error)
     }
 
-    fn dispatch(&mut self, request: Request) -> Result<Response, BackendError> {
+    fn dispatch(&self, request: Request) -> Result<Response, BackendError> {
         Ok(match request {
             Request::CreateMachine { name, provider } => {
                 check_machine_name(&name)?;
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn create_uses_the_default_provider() {
-        let mut s = service();
+        let s = service();
         let Response::Machine(m) = s.handle(Request::CreateMachine {
             name: "web-1".into(),
             provider: None,
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn bad_names_never_reach_the_backend() {
-        let mut s = service();
+        let s = service();
         for name in ["", "-x", "a/b", "..", "a b", &"x".repeat(64)] {
             let r = s.handle(Request::CreateMachine {
                 name: name.to_string(),
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn run_needs_a_command() {
-        let mut s = service();
+        let s = service();
         s.handle(Request::CreateMachine {
             name: "a".into(),
             provider: None,
@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn backend_errors_become_error_responses() {
-        let mut s = service();
+        let s = service();
         let r = s.handle(Request::Machine {
             name: "nope".into(),
         });

@@ -1,20 +1,26 @@
 //! [`FakeBackend`]: an in-memory [`Backend`] for unit tests of the service and the daemon.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::backend::{Backend, BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
 
 /// Machines in a map; providers `dummy` and `local`; `run` echoes its argv.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FakeBackend {
+    state: Mutex<FakeState>,
+}
+
+#[derive(Debug)]
+pub struct FakeState {
     pub machines: BTreeMap<String, MachineInfo>,
     pub providers: Vec<String>,
     pub closed: bool,
 }
 
-impl Default for FakeBackend {
-    fn default() -> FakeBackend {
-        FakeBackend {
+impl Default for FakeState {
+    fn default() -> FakeState {
+        FakeState {
             machines: BTreeMap::new(),
             providers: vec!["dummy".into(), "local".into()],
             closed: false,
@@ -23,6 +29,12 @@ impl Default for FakeBackend {
 }
 
 impl FakeBackend {
+    fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl FakeState {
     fn get(&self, name: &str) -> Result<&MachineInfo, BackendError> {
         self.machines.get(name).ok_or_else(|| {
             BackendError::unknown_machine(name, self.machines.keys().map(String::as_str))
@@ -31,17 +43,18 @@ impl FakeBackend {
 }
 
 impl Backend for FakeBackend {
-    fn create_machine(&mut self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
-        if self.machines.contains_key(name) {
+    fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
+        let mut st = self.state();
+        if st.machines.contains_key(name) {
             return Err(BackendError::machine_exists(
                 name,
-                self.machines.keys().map(String::as_str),
+                st.machines.keys().map(String::as_str),
             ));
         }
-        if !self.providers.iter().any(|p| p == provider) {
+        if !st.providers.iter().any(|p| p == provider) {
             return Err(BackendError::unknown_provider(
                 provider,
-                self.providers.iter().map(String::as_str),
+                st.providers.iter().map(String::as_str),
             ));
         }
         let info = MachineInfo {
@@ -52,20 +65,23 @@ impl Backend for FakeBackend {
             bindings: Vec::new(),
             error: None,
         };
-        self.machines.insert(name.to_string(), info.clone());
+        st.machines.insert(name.to_string(), info.clone());
         Ok(info)
     }
 
-    fn list_machines(&mut self) -> Result<Vec<MachineInfo>, BackendError> {
-        Ok(self.machines.values().cloned().collect())
+    fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError> {
+        let st = self.state();
+        Ok(st.machines.values().cloned().collect())
     }
 
-    fn machine(&mut self, name: &str) -> Result<MachineInfo, BackendError> {
-        self.get(name).cloned()
+    fn machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+        let st = self.state();
+        st.get(name).cloned()
     }
 
-    fn run(&mut self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
-        self.get(name)?;
+    fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
+        let st = self.state();
+        st.get(name)?;
         Ok(RunOutput {
             exit_code: Some(0),
             signal: None,
@@ -74,14 +90,16 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn destroy_machine(&mut self, name: &str) -> Result<MachineInfo, BackendError> {
-        let info = self.get(name)?.clone();
-        self.machines.remove(name);
+    fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+        let mut st = self.state();
+        let info = st.get(name)?.clone();
+        st.machines.remove(name);
         Ok(info)
     }
 
-    fn providers(&mut self) -> Result<Vec<ProviderInfo>, BackendError> {
-        Ok(self
+    fn providers(&self) -> Result<Vec<ProviderInfo>, BackendError> {
+        let st = self.state();
+        Ok(st
             .providers
             .iter()
             .map(|name| ProviderInfo {
@@ -93,7 +111,7 @@ impl Backend for FakeBackend {
     }
 
     fn close(&mut self) -> Result<(), BackendError> {
-        self.closed = true;
+        self.state().closed = true;
         Ok(())
     }
 }

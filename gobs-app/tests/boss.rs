@@ -123,7 +123,7 @@ fn the_boss_and_each_machine_have_vats_of_their_own() {
 
 #[test]
 fn refusals_list_what_exists() {
-    let (_dir, mut b) = default_backend();
+    let (_dir, b) = default_backend();
     assert_error(
         b.machine("nope"),
         ErrorKind::NotFound,
@@ -158,7 +158,7 @@ fn refusals_list_what_exists() {
 
 #[test]
 fn a_failed_creation_leaves_a_failed_record_with_the_reason() {
-    let (_dir, mut b) = default_backend();
+    let (_dir, b) = default_backend();
     assert_error(
         b.create_machine("fail-1", "dummy"),
         ErrorKind::Provider,
@@ -196,7 +196,7 @@ fn a_process_machine_that_cannot_be_made_fails_with_the_reason() {
         root: dir.path().join("not-a-dir"),
         shell: None,
     });
-    let mut b = BossBackend::start(dir.path(), [("local".to_string(), spec)]).unwrap();
+    let b = BossBackend::start(dir.path(), [("local".to_string(), spec)]).unwrap();
     assert_error(
         b.create_machine("p", "local"),
         ErrorKind::Provider,
@@ -223,7 +223,7 @@ fn slow_creation_does_not_block_the_boss() {
         ],
     )
     .unwrap();
-    let mut b = b.with_timeouts(Timeouts {
+    let b = b.with_timeouts(Timeouts {
         create: Duration::from_millis(200),
         ..Timeouts::default()
     });
@@ -236,7 +236,7 @@ fn slow_creation_does_not_block_the_boss() {
     let s = b.machine("s").unwrap();
     assert_eq!(s.status, MachineStatus::Creating);
     // Meanwhile the boss answers, and makes other machines.
-    let mut b = b.with_timeouts(Timeouts::default());
+    let b = b.with_timeouts(Timeouts::default());
     let q = b.create_machine("q", "quick").unwrap();
     assert_eq!(q.status, MachineStatus::Running);
     let list = b.list_machines().unwrap();
@@ -410,7 +410,7 @@ fn destroying_a_machine_revokes_its_registration_capability() {
 
 #[test]
 fn run_on_a_dummy_echoes_and_is_recorded() {
-    let (_dir, mut b) = default_backend();
+    let (_dir, b) = default_backend();
     b.create_machine("d", "dummy").unwrap();
     b.run("d", &argv(&["make", "all"])).unwrap();
     let out = b.run("d", &argv(&["ls", "-l"])).unwrap();
@@ -430,7 +430,7 @@ fn run_on_a_dummy_echoes_and_is_recorded() {
 #[test]
 fn run_on_a_process_machine_really_runs_in_its_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = BossBackend::start(dir.path(), [("local".to_string(), local(dir.path()))]).unwrap();
+    let b = BossBackend::start(dir.path(), [("local".to_string(), local(dir.path()))]).unwrap();
     let m = b.create_machine("p", "local").unwrap();
     assert_eq!(m.status, MachineStatus::Running);
     assert_eq!(m.bindings, ["run", "status"]);
@@ -474,7 +474,7 @@ fn a_configured_shell_gets_the_quoted_command() {
         root: dir.path().join(MACHINES_DIR),
         shell: Some("/bin/sh".into()),
     });
-    let mut b = BossBackend::start(dir.path(), [("sh".to_string(), spec)]).unwrap();
+    let b = BossBackend::start(dir.path(), [("sh".to_string(), spec)]).unwrap();
     b.create_machine("s", "sh").unwrap();
     let out = b
         .run("s", &argv(&["printf", "%s|", "it's", "a b"]))
@@ -517,7 +517,7 @@ fn twenty_machines() {
 #[test]
 fn a_disabled_provider_makes_no_machines_but_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = BossBackend::start(dir.path(), [("d".to_string(), dummy(0))]).unwrap();
+    let b = BossBackend::start(dir.path(), [("d".to_string(), dummy(0))]).unwrap();
     b.create_machine("a", "d").unwrap();
     b.boss().send().enable_only(vec![]).wait().unwrap();
     assert!(b.providers().unwrap().is_empty());
