@@ -321,6 +321,7 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
                     let __upgraded = #p::upgrade(__entry, __version, __args, __upgrade)?;
                     let mut __input = #p::open_portrait(__entry, &__upgraded, #field_count)?;
                     #(#decodes)*
+                    #p::close_portrait(__entry, __input)?;
                     #[allow(unused_mut)]
                     let mut __actor = #ident {
                         #(#saved_idents,)*
@@ -638,8 +639,10 @@ fn dispatch_arm(m: &Method) -> TokenStream {
     };
     quote! {
         #name => {
+            #[allow(unused_mut)]
             let mut __reader = #p::ArgReader::new(#name, #expected, __args, #count)?;
             #(#reads)*
+            __reader.finish()?;
             let __result = self.#ident(#(#names),*);
             #finish
         }

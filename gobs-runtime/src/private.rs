@@ -95,6 +95,23 @@ pub fn open_portrait<'a>(
     Ok(input)
 }
 
+/// Checks nothing is left after a portrait's last field (a sign the bytes are not what the
+/// fields say: a wrong version or a damaged store).
+pub fn close_portrait(entry: &ActorEntry, rest: &[u8]) -> Result<(), Error> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Persistence(format!(
+            "restoring a {} ({}) at version {}: {} bytes follow its last saved field; the \
+             portrait does not match the actor's fields (was `version` raised when they changed?)",
+            entry.type_name,
+            entry.name,
+            entry.version,
+            rest.len()
+        )))
+    }
+}
+
 /// One actor's upgrade steps: `from` version and its arguments → the next version's,
 /// or `None` when there is no step from `from`.
 pub type UpgradeFn = fn(u32, &[u8]) -> Option<Result<Vec<u8>, Error>>;
@@ -337,6 +354,18 @@ impl<'a> ArgReader<'a> {
             return Err(reader.bad(format!("got {n} arguments, expected {count}")));
         }
         Ok(reader)
+    }
+
+    /// Checks every argument was read.
+    pub fn finish(self) -> Result<(), DispatchError> {
+        if self.input.is_empty() {
+            Ok(())
+        } else {
+            Err(self.bad(format!(
+                "{} bytes follow the last argument",
+                self.input.len()
+            )))
+        }
     }
 
     fn bad(&self, detail: String) -> DispatchError {

@@ -605,3 +605,22 @@ fn a_reference_into_a_destroyed_vat_comes_back_broken_not_fatal() {
     );
     registry.shutdown();
 }
+
+#[test]
+fn bytes_after_the_last_field_or_argument_are_refused() {
+    use gobs_runtime::Actor;
+    let mut bytes = Counter { count: 3 }.save().unwrap();
+    assert_eq!(Counter::restore(1, &bytes).unwrap().count, 3);
+    bytes.push(0x01);
+    let err = Counter::restore(1, &bytes).unwrap_err().to_string();
+    assert!(err.contains("1 bytes follow its last saved field"), "{err}");
+
+    let vat = Vat::spawn("by-name").unwrap();
+    let c = vat.spawn_actor(Counter { count: 0 }).unwrap();
+    let mut args = rmp_serde::to_vec(&()).unwrap();
+    assert!(c.invoke("increment", args.clone()).wait().is_ok());
+    args = vec![0x90, 0x01]; // an empty list, then a stray byte
+    let err = c.invoke("increment", args).wait().unwrap_err().to_string();
+    assert!(err.contains("bytes follow the last argument"), "{err}");
+    vat.shutdown();
+}
