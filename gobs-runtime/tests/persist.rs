@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use gobs_runtime::actor_lib::{Cell, GHash};
 use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
 use gobs_runtime::{
-    Env, Error, PersistentVat, Ref, Registry, StoreKind, Value, Vat, common_env, define_actor,
-    persistence_env, spawn,
+    Env, Error, PersistentVat, Ref, Registry, Roots, StoreKind, Value, Vat, common_env,
+    define_actor, persistence_env, spawn,
 };
 
 #[define_actor]
@@ -115,6 +115,19 @@ fn env() -> Env {
     persistence_env!("test", extends: [common_env()], actors: [Counter, Node, Keeper]).unwrap()
 }
 
+/// Starts persistent vat `name` on `store` with the test env.
+fn start<R: Roots>(
+    name: &str,
+    store: impl Store,
+    roots: impl FnOnce() -> R + Send + 'static,
+) -> (Vat, R) {
+    PersistentVat::builder(name)
+        .env(env())
+        .store(store)
+        .spawn(roots)
+        .unwrap()
+}
+
 fn never<R>() -> R {
     panic!("the root constructor must not run on restore")
 }
@@ -123,23 +136,15 @@ fn never<R>() -> R {
 fn counter_survives_restart(make: impl Fn() -> Box<dyn Store>) {
     let built = std::sync::Arc::new(AtomicUsize::new(0));
     let b = built.clone();
-    let (vat, c) = PersistentVat::builder("counter")
-        .env(env())
-        .store(make())
-        .spawn(move || {
-            b.fetch_add(1, Ordering::SeqCst);
-            spawn(Counter { count: 0 })
-        })
-        .unwrap();
+    let (vat, c) = start("counter", make(), move || {
+        b.fetch_add(1, Ordering::SeqCst);
+        spawn(Counter { count: 0 })
+    });
     for _ in 0..5 {
         c.send().increment().wait().unwrap();
     }
     vat.shutdown();
-    let (vat, c) = PersistentVat::builder("counter")
-        .env(env())
-        .store(make())
-        .spawn(never::<Ref<Counter>>)
-        .unwrap();
+    let (vat, c) = start("counter", make(), never::<Ref<Counter>>);
     assert_eq!(c.send().get().wait().unwrap(), 5);
     assert_eq!(c.send().increment().wait().unwrap(), 6);
     vat.shutdown();
@@ -173,11 +178,7 @@ fn restore_after_clean_shutdown_log_store() {
 #[test]
 fn nothing_is_written_for_reads_or_failed_turns() {
     let store = MemoryStore::new();
-    let (vat, c) = PersistentVat::builder("quiet")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| spawn(Counter { count: 0 }))
-        .unwrap();
+    let (vat, c) = start("quiet", store.clone(), || spawn(Counter { count: 0 }));
     let after_start = store.commits();
     c.send().get().wait().unwrap();
     assert_eq!(store.commits(), after_start, "a read changed nothing");
@@ -193,18 +194,14 @@ fn nothing_is_written_for_reads_or_failed_turns() {
 #[test]
 fn a_delta_holds_only_what_the_churn_changed() {
     let store = MemoryStore::new();
-    let (vat, root) = PersistentVat::builder("deltas")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| {
-            let table = spawn(GHash::new());
-            for i in 0..50 {
-                let c = spawn(Counter { count: i });
-                table.call().set(format!("c{i}"), c.into()).unwrap();
-            }
-            table
-        })
-        .unwrap();
+    let (vat, root) = start("deltas", store.clone(), || {
+        let table = spawn(GHash::new());
+        for i in 0..50 {
+            let c = spawn(Counter { count: i });
+            table.call().set(format!("c{i}"), c.into()).unwrap();
+        }
+        table
+    });
     assert_eq!(store.graph().unwrap().actors.len(), 51);
     let c7 = root
         .send()
@@ -243,26 +240,18 @@ fn a_delta_holds_only_what_the_churn_changed() {
 #[test]
 fn cycles_and_shared_references_come_back() {
     let store = MemoryStore::new();
-    let (vat, _) = PersistentVat::builder("cycles")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| {
-            let a = spawn(Node::new("a"));
-            let b = spawn(Node::new("b"));
-            let shared = spawn(Counter { count: 7 });
-            a.call().set_next(Some(b.clone())).unwrap();
-            b.call().set_next(Some(a.clone())).unwrap();
-            a.call().set_counter(Some(shared.clone())).unwrap();
-            b.call().set_counter(Some(shared)).unwrap();
-            a
-        })
-        .unwrap();
+    let (vat, _) = start("cycles", store.clone(), || {
+        let a = spawn(Node::new("a"));
+        let b = spawn(Node::new("b"));
+        let shared = spawn(Counter { count: 7 });
+        a.call().set_next(Some(b.clone())).unwrap();
+        b.call().set_next(Some(a.clone())).unwrap();
+        a.call().set_counter(Some(shared.clone())).unwrap();
+        b.call().set_counter(Some(shared)).unwrap();
+        a
+    });
     vat.shutdown();
-    let (vat, a) = PersistentVat::builder("cycles")
-        .env(env())
-        .store(store)
-        .spawn(never::<Ref<Node>>)
-        .unwrap();
+    let (vat, a) = start("cycles", store, never::<Ref<Node>>);
     let b = a.send().next().wait().unwrap().unwrap();
     assert_eq!(b.send().label().wait().unwrap(), "b");
     let a_again = b.send().next().wait().unwrap().unwrap();
@@ -299,11 +288,7 @@ fn references_in_ghash_and_cell_come_back() {
         })
         .unwrap();
     vat.shutdown();
-    let (vat, (table, cell)): (_, (Ref<GHash>, Ref<Cell>)) = PersistentVat::builder("lib")
-        .env(env())
-        .store(store)
-        .spawn(never)
-        .unwrap();
+    let (vat, (table, cell)): (_, (Ref<GHash>, Ref<Cell>)) = start("lib", store, never);
     let c = table
         .send()
         .get("counter".into())
@@ -324,19 +309,15 @@ fn references_in_ghash_and_cell_come_back() {
 #[test]
 fn actors_no_root_reaches_are_removed_from_the_store() {
     let store = MemoryStore::new();
-    let (vat, a) = PersistentVat::builder("orphans")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| {
-            let a = spawn(Node::new("a"));
-            let b = spawn(Node::new("b"));
-            b.call()
-                .set_counter(Some(spawn(Counter { count: 1 })))
-                .unwrap();
-            a.call().set_next(Some(b)).unwrap();
-            a
-        })
-        .unwrap();
+    let (vat, a) = start("orphans", store.clone(), || {
+        let a = spawn(Node::new("a"));
+        let b = spawn(Node::new("b"));
+        b.call()
+            .set_counter(Some(spawn(Counter { count: 1 })))
+            .unwrap();
+        a.call().set_next(Some(b)).unwrap();
+        a
+    });
     assert_eq!(store.graph().unwrap().actors.len(), 3);
     a.send().set_next(None).wait().unwrap();
     let g = store.graph().unwrap();
@@ -366,11 +347,7 @@ fn actors_no_root_reaches_are_removed_from_the_store() {
 
 #[test]
 fn spawning_a_type_outside_the_env_fails_at_spawn_naming_type_and_env() {
-    let (vat, _c) = PersistentVat::builder("strict")
-        .env(env())
-        .store(MemoryStore::new())
-        .spawn(|| spawn(Counter { count: 0 }))
-        .unwrap();
+    let (vat, _c) = start("strict", MemoryStore::new(), || spawn(Counter { count: 0 }));
     let err = vat.run(|| spawn(Stranger {})).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -390,11 +367,11 @@ fn spawning_a_type_outside_the_env_fails_at_spawn_naming_type_and_env() {
 fn an_unknown_name_on_restore_names_the_name_the_store_and_the_env() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.log");
-    let (vat, _) = PersistentVat::builder("v")
-        .env(env())
-        .store(LogStore::open(&path, LogOptions::default()).unwrap())
-        .spawn(|| spawn(Counter { count: 1 }))
-        .unwrap();
+    let (vat, _) = start(
+        "v",
+        LogStore::open(&path, LogOptions::default()).unwrap(),
+        || spawn(Counter { count: 1 }),
+    );
     vat.shutdown();
     let err = PersistentVat::builder("v")
         .env(common_env())
@@ -412,11 +389,11 @@ fn an_unknown_name_on_restore_names_the_name_the_store_and_the_env() {
 fn a_corrupt_store_is_a_clear_error_and_is_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v.gobs");
-    let (vat, _) = PersistentVat::builder("v")
-        .env(env())
-        .store(FileStore::open(&path, Durability::EveryCommit).unwrap())
-        .spawn(|| spawn(Counter { count: 1 }))
-        .unwrap();
+    let (vat, _) = start(
+        "v",
+        FileStore::open(&path, Durability::EveryCommit).unwrap(),
+        || spawn(Counter { count: 1 }),
+    );
     vat.shutdown();
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 3;
@@ -503,11 +480,7 @@ fn a_reference_to_a_plain_vat_cannot_be_saved_and_the_turn_rolls_back() {
     let plain = Vat::spawn("plain").unwrap();
     let outside = plain.spawn_actor(Counter { count: 0 }).unwrap();
     let store = MemoryStore::new();
-    let (vat, node) = PersistentVat::builder("p")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| spawn(Node::new("n")))
-        .unwrap();
+    let (vat, node) = start("p", store.clone(), || spawn(Node::new("n")));
     let err = node.send().set_counter(Some(outside)).wait().unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -566,11 +539,7 @@ fn a_newer_portrait_than_the_code_is_refused() {
 #[test]
 fn the_root_constructor_type_is_checked_on_restore() {
     let store = MemoryStore::new();
-    let (vat, _) = PersistentVat::builder("typed")
-        .env(env())
-        .store(store.clone())
-        .spawn(|| spawn(Counter { count: 0 }))
-        .unwrap();
+    let (vat, _) = start("typed", store.clone(), || spawn(Counter { count: 0 }));
     vat.shutdown();
     let err = PersistentVat::builder("typed")
         .env(env())
