@@ -12,7 +12,7 @@ use clap::{ArgAction, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "gobs-app", version, propagate_version = true)]
 pub struct Cli {
-    /// Config file [default: $GOBS_CONFIG, else <state-dir>/config.toml if it exists,
+    /// Config file [default: $GOBS_CONFIG, else STATE_DIR/config.toml if it exists,
     /// else built-in defaults]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -39,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented default config file (to --config, $GOBS_CONFIG or
-    /// <state-dir>/config.toml)
+    /// STATE_DIR/config.toml)
     Init {
         /// Overwrite an existing file
         #[arg(long)]

@@ -1,8 +1,8 @@
 //! `#[define_actor]`: turns a plain Rust type into a persistent gobs actor.
 //!
 //! Use it through `gobs_runtime::define_actor`; this crate holds no runtime logic.
-//! Stages, one file each: [`attr`] reads options, [`ast`] builds a typed model,
-//! [`check`] validates it (every error at once, each on its own span), [`expand`] writes
+//! Stages, one file each: `attr` reads options, `ast` builds a typed model,
+//! `check` validates it (every error at once, each on its own span), `expand` writes
 //! the code. On error the user's item is still emitted beside the errors, so one mistake
 //! gives one message.
 

@@ -40,3 +40,8 @@ pub use promise::{Promise, PromiseFuture, Resolver};
 pub use reference::Ref;
 pub use value::{AnyRef, Value};
 pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
+
+// The README's tour compiles and runs (its first Rust block is a whole program).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

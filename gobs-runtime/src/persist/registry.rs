@@ -31,7 +31,11 @@ pub enum StoreKind {
     Memory,
 }
 
-/// A persistence registry; see the [module docs](self). Cheap to clone.
+/// A persistence registry: persistent vats that may refer to each other, each keeping its
+/// store in the registry's directory under its own name. A portrait that refers to another
+/// vat's actor saves that vat's name; on restore the registry hands that vat out at once,
+/// starting it from its store if it is not up yet, so vats come back in any order, cycles
+/// included. Cheap to clone.
 ///
 /// ```
 /// use gobs_runtime::{Registry, StoreKind, common_env, actor_lib::{Cell, GHash}, spawn};
