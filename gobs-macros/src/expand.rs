@@ -549,13 +549,14 @@ fn call_method(m: &Method) -> TokenStream {
     };
     let body = match &m.ret {
         Ret::Result { ty, .. } => {
-            let into_turn = into_turn(ty, quote!(__r));
-            quote! {
-                let __target = self.0;
-                __target
-                    .#with(move |__actor| __actor.#ident(#(#names),*))
-                    .and_then(|__r| #p::flatten_call(__target, #into_turn))
-            }
+            let try_with = match m.receiver {
+                Receiver::Write => quote!(try_call_mut_with),
+                _ => quote!(try_call_with),
+            };
+            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)));
+            // Under a savepoint: an `Err` undoes what the call did, as a failed `$` leaves
+            // no `bcom` behind in Goblins.
+            quote!(self.0.#try_with(move |__actor| #into_turn))
         }
         _ => quote!(self.0.#with(move |__actor| __actor.#ident(#(#names),*))),
     };

@@ -11,8 +11,6 @@ pub use crate::entry::{ActorEntry, Registered};
 pub use crate::error::{BoxError, Error};
 pub use inventory;
 
-use crate::Ref;
-
 /// A field saved in a portrait: serializable both ways and cloneable (to undo a turn).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be saved in an actor's portrait",
@@ -276,11 +274,6 @@ impl<E: Into<BoxError>> TurnError for E {
     fn into_box(self) -> BoxError {
         self.into()
     }
-}
-
-/// A near call to a fallible method: its `Err` becomes the call's error.
-pub fn flatten_call<T: Actor, R>(target: &Ref<T>, r: Result<R, BoxError>) -> Result<R, Error> {
-    r.map_err(|e| Error::actor(target.describe(), e))
 }
 
 /// An argument of a method callable by name.

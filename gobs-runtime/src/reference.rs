@@ -71,6 +71,46 @@ impl<T: Actor> Ref<T> {
         vat::near(|core| core.invoke_mut(self, f))
     }
 
+    /// Like [`call_with`](Ref::call_with) for a fallible `f`: an `Err` undoes everything
+    /// the call did (to any actor, spawns and sends included) and comes back as
+    /// [`Error::Actor`], while the calling turn goes on.
+    pub fn try_call_with<R, E: Into<BoxError>>(
+        &self,
+        f: impl FnOnce(&T) -> Result<R, E>,
+    ) -> Result<R, Error> {
+        self.under_savepoint(|core| core.invoke_ref(self, f))
+    }
+
+    /// Like [`call_mut_with`](Ref::call_mut_with) for a fallible `f`: an `Err` undoes
+    /// everything the call did (the callee's changes included) while the turn goes on.
+    pub fn try_call_mut_with<R, E: Into<BoxError>>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<R, Error> {
+        self.under_savepoint(|core| core.invoke_mut(self, f))
+    }
+
+    /// Runs a fallible near call under a savepoint: kept if it succeeds, undone if not.
+    fn under_savepoint<R, E: Into<BoxError>>(
+        &self,
+        call: impl FnOnce(&vat::VatCore) -> Result<Result<R, E>, Error>,
+    ) -> Result<R, Error> {
+        vat::near(|core| {
+            let sp = core.savepoint();
+            let result = match call(core) {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(Error::actor(self.describe(), e)),
+                Err(e) => Err(e),
+            };
+            if result.is_ok() {
+                core.release(sp);
+            } else {
+                core.rollback_to(sp);
+            }
+            result
+        })
+    }
+
     /// Sends `f` to run with shared access in a turn of the actor's vat.
     pub fn send_with<R, F>(&self, f: F) -> Promise<R>
     where

@@ -322,11 +322,33 @@ enum Effect {
     Run(Box<dyn FnOnce()>),
 }
 
+/// An actor's state from before its first mutable touch at some level of the turn.
+struct Snapshot {
+    id: ActorId,
+    slot: Rc<Slot>,
+    state: Box<dyn Any>,
+    /// `slot.touched` before this snapshot was taken.
+    prev: u64,
+}
+
+/// A point inside a turn to roll back to: a fallible near call runs under one, so its
+/// failure undoes what it did while the turn goes on (as a failed `$` in Goblins leaves no
+/// `bcom` behind).
+pub(crate) struct Savepoint {
+    /// The epoch to return to.
+    outer: u64,
+    snapshots: usize,
+    spawned: usize,
+    effects: usize,
+    next_id: u64,
+}
+
 /// What a turn did, to undo it or to save it.
 #[derive(Default)]
 struct Journal {
-    /// Snapshots of actors first touched mutably in this turn, in touch order.
-    snapshots: Vec<(ActorId, Rc<Slot>, Box<dyn Any>)>,
+    /// Snapshots of actors first touched mutably in this turn (or savepoint), in touch
+    /// order, each with the slot's mark from before that touch.
+    snapshots: Vec<Snapshot>,
     /// Actors spawned in this turn, and where.
     spawned: Vec<(ActorId, &'static Location<'static>)>,
     /// Sends and other effects, in order.
@@ -337,7 +359,7 @@ struct Journal {
 
 pub(crate) struct Slot {
     type_id: TypeId,
-    /// The turn in which this actor was last snapshotted (or spawned).
+    /// The epoch (turn or savepoint) in which this actor was last snapshotted or spawned.
     touched: Cell<u64>,
     pub(crate) actor: RefCell<Box<dyn AnyActor>>,
 }
@@ -347,7 +369,11 @@ pub(crate) struct VatCore {
     pub(crate) shared: Arc<VatShared>,
     slots: RefCell<Vec<Option<Rc<Slot>>>>,
     next_id: Cell<u64>,
-    turn: Cell<u64>,
+    /// The current epoch: a fresh number per turn and per savepoint, never reused.
+    epoch: Cell<u64>,
+    /// The epoch the current turn began with.
+    turn_epoch: Cell<u64>,
+    epochs: Cell<u64>,
     in_turn: Cell<bool>,
     journal: RefCell<Journal>,
     /// The effects vector of the last commit, kept for its capacity.
@@ -394,7 +420,9 @@ impl VatCore {
             shared,
             slots: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
-            turn: Cell::new(0),
+            epoch: Cell::new(0),
+            turn_epoch: Cell::new(0),
+            epochs: Cell::new(0),
             in_turn: Cell::new(false),
             journal: RefCell::new(Journal::default()),
             spare_effects: Cell::new(Vec::new()),
@@ -504,14 +532,22 @@ impl VatCore {
         };
         let journal = self.journal.borrow();
         let churn = Churn {
-            changed: journal.snapshots.iter().map(|(id, _, _)| *id).collect(),
+            changed: journal.snapshots.iter().map(|s| s.id).collect(),
             spawned: &journal.spawned,
         };
         hook.save_churn(self, &churn)
     }
 
+    fn next_epoch(&self) -> u64 {
+        let e = self.epochs.get() + 1;
+        self.epochs.set(e);
+        self.epoch.set(e);
+        e
+    }
+
     fn begin_turn(&self) {
-        self.turn.set(self.turn.get() + 1);
+        let e = self.next_epoch();
+        self.turn_epoch.set(e);
         self.in_turn.set(true);
         self.journal.borrow_mut().next_id_at_start = self.next_id.get();
     }
@@ -543,8 +579,8 @@ impl VatCore {
         let effects = std::mem::take(&mut journal.effects);
         self.next_id.set(journal.next_id_at_start);
         drop(journal);
-        for (_, slot, snapshot) in snapshots.into_iter().rev() {
-            slot.actor.borrow_mut().rollback_any(snapshot);
+        for s in snapshots.into_iter().rev() {
+            s.slot.actor.borrow_mut().rollback_any(s.state);
         }
         let removed: Vec<Rc<Slot>> = {
             let mut slots = self.slots.borrow_mut();
@@ -580,7 +616,7 @@ impl VatCore {
     fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
         let slot = Rc::new(Slot {
             type_id,
-            touched: Cell::new(self.turn.get()),
+            touched: Cell::new(self.epoch.get()),
             actor: RefCell::new(actor),
         });
         let mut slots = self.slots.borrow_mut();
@@ -686,16 +722,76 @@ impl VatCore {
         Ok(r)
     }
 
-    /// Snapshots an actor the first time this turn touches it mutably.
+    /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
     fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &dyn AnyActor) {
-        if slot.touched.get() != self.turn.get() {
-            slot.touched.set(self.turn.get());
-            let snapshot = actor.snapshot_any();
-            self.journal
-                .borrow_mut()
-                .snapshots
-                .push((id, slot.clone(), snapshot));
+        let epoch = self.epoch.get();
+        if slot.touched.get() != epoch {
+            let prev = slot.touched.replace(epoch);
+            let state = actor.snapshot_any();
+            self.journal.borrow_mut().snapshots.push(Snapshot {
+                id,
+                slot: slot.clone(),
+                state,
+                prev,
+            });
         }
+    }
+
+    /// Opens a savepoint (see [`Savepoint`]).
+    pub(crate) fn savepoint(&self) -> Savepoint {
+        let journal = self.journal.borrow();
+        let sp = Savepoint {
+            outer: self.epoch.get(),
+            snapshots: journal.snapshots.len(),
+            spawned: journal.spawned.len(),
+            effects: journal.effects.len(),
+            next_id: self.next_id.get(),
+        };
+        drop(journal);
+        self.next_epoch();
+        sp
+    }
+
+    /// Keeps what happened since `sp`: its snapshots join the enclosing level's, except
+    /// where that level already holds an older one.
+    pub(crate) fn release(&self, sp: Savepoint) {
+        let mut journal = self.journal.borrow_mut();
+        let mut i = sp.snapshots;
+        while i < journal.snapshots.len() {
+            let s = &journal.snapshots[i];
+            s.slot.touched.set(sp.outer);
+            if s.prev == sp.outer {
+                journal.snapshots.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.epoch.set(sp.outer);
+    }
+
+    /// Undoes everything since `sp`: state changes, spawns and effects.
+    pub(crate) fn rollback_to(&self, sp: Savepoint) {
+        let mut journal = self.journal.borrow_mut();
+        let snapshots: Vec<Snapshot> = journal.snapshots.drain(sp.snapshots..).collect();
+        let spawned: Vec<(ActorId, &'static Location<'static>)> =
+            journal.spawned.drain(sp.spawned..).collect();
+        let effects: Vec<Effect> = journal.effects.drain(sp.effects..).collect();
+        drop(journal);
+        for s in snapshots.into_iter().rev() {
+            s.slot.actor.borrow_mut().rollback_any(s.state);
+            s.slot.touched.set(s.prev);
+        }
+        let removed: Vec<Rc<Slot>> = {
+            let mut slots = self.slots.borrow_mut();
+            spawned
+                .iter()
+                .filter_map(|(id, _)| slots.get_mut(index(*id)).and_then(Option::take))
+                .collect()
+        };
+        drop(removed);
+        drop(effects);
+        self.next_id.set(sp.next_id);
+        self.epoch.set(sp.outer);
     }
 
     /// Calls a method by name on actor `id` of this vat (see `AnyRef::invoke`).
