@@ -193,17 +193,26 @@ fn start_provider(
 ) -> Result<ProviderRef, BackendError> {
     let vat_name = vats::provider_vat_name(name);
     let name = name.to_string();
-    let started = match spec {
-        ProviderSpec::Dummy(settings) => vats
-            .start_vat(&vat_name, move || spawn(DummyProvider::new(name, settings)))
-            .map(|(_, p)| ProviderRef::Dummy(p)),
-        ProviderSpec::Process(settings) => vats
-            .start_vat(&vat_name, move || {
-                spawn(ProcessProvider::new(name, settings))
-            })
-            .map(|(_, p)| ProviderRef::Process(p)),
-    };
-    Ok(started?)
+    let limit = Timeouts::default().answer;
+    let what = || format!("applying provider {vat_name}'s settings");
+    // A restored provider keeps its saved settings unless told: apply the config's.
+    Ok(match spec {
+        ProviderSpec::Dummy(settings) => {
+            let for_new = settings.clone();
+            let (_, p) =
+                vats.start_vat(&vat_name, move || spawn(DummyProvider::new(name, for_new)))?;
+            wait(p.send().set_settings(settings), limit, what)?;
+            ProviderRef::Dummy(p)
+        }
+        ProviderSpec::Process(settings) => {
+            let for_new = settings.clone();
+            let (_, p) = vats.start_vat(&vat_name, move || {
+                spawn(ProcessProvider::new(name, for_new))
+            })?;
+            wait(p.send().set_settings(settings), limit, what)?;
+            ProviderRef::Process(p)
+        }
+    })
 }
 
 /// Waits up to `limit` for `promise`; `what` says what was awaited, for the timeout's error.

@@ -54,6 +54,12 @@ impl ProcessProvider {
         self.settings.clone()
     }
 
+    /// Takes the config's settings (called on every start, so a restored provider follows
+    /// an edited config). Machines already made keep what they were made with.
+    pub fn set_settings(&mut self, settings: ProcessSettings) {
+        self.settings = settings;
+    }
+
     /// Its machines that are up, sorted.
     pub fn machine_names(&self) -> Vec<String> {
         self.book.names()

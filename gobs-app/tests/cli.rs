@@ -727,3 +727,24 @@ fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
     );
     assert_eq!(std::fs::read(&store).unwrap(), bytes, "left as it was");
 }
+
+#[test]
+fn a_restored_provider_follows_an_edited_config() {
+    let dir = state();
+    let s = dir.path();
+    // Without a shell, `exit` is not a program: the run fails.
+    ok(s, &["create-machine", "before", "--provider", "local"]);
+    let before = gobs(s, &["run", "before", "--", "exit", "3"]);
+    assert_ne!(before.status.code(), Some(3), "{before:?}");
+    // The config now gives the local provider a shell. The provider was restored from its
+    // store, yet machines made from now on use the shell: `exit 3` is a builtin there.
+    std::fs::write(
+        s.join("config.toml"),
+        "default_provider = \"dummy\"\n[providers.dummy]\nkind = \"dummy\"\n\
+         [providers.local]\nkind = \"process\"\ncommand = \"/bin/sh\"\n",
+    )
+    .unwrap();
+    ok(s, &["create-machine", "after", "--provider", "local"]);
+    let after = gobs(s, &["run", "after", "--", "exit", "3"]);
+    assert_eq!(after.status.code(), Some(3), "{after:?}");
+}
