@@ -253,8 +253,9 @@ impl Persistence {
     ) -> Result<(Vec<(ActorId, Option<TypeId>)>, Vec<ActorId>), Error> {
         let directory = self.registry.as_ref().map(|r| r as &dyn VatDirectory);
         let where_ = || format!("store {}", self.store.describe());
+        // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        edges.reserve(graph.actors.len());
+        let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
         // Portraits of one type come in runs: look the entry up once per run.
         let mut last: Option<(String, &'static ActorEntry)> = None;
         let mut expected = Vec::new();
@@ -284,7 +285,10 @@ impl Persistence {
             let restored = restored
                 .map_err(|e| Error::Persistence(format!("{}, actor {id}: {e}", where_())))?;
             core.insert_restored(id, restored);
-            edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
+            if !ctx.expected.is_empty() {
+                edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
+            }
+            ids.push(id);
             expected.extend(
                 ctx.expected
                     .into_iter()
@@ -316,7 +320,7 @@ impl Persistence {
             .iter()
             .map(|id| (*id, core.type_of(*id)))
             .collect();
-        let (reach, garbage) = Reach::restored(graph.roots, edges);
+        let (reach, garbage) = Reach::restored(graph.roots, &ids, edges);
         self.reach = reach;
         Ok((roots, garbage))
     }

@@ -62,11 +62,12 @@ impl Reach {
     /// root reaches (to remove from the store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
+        all: &[ActorId],
         mut edges: IdMap<Vec<ActorId>>,
     ) -> (Reach, Vec<ActorId>) {
         let mut nodes: IdMap<Node> = IdMap::default();
-        nodes.reserve(edges.len());
-        // Mark from the roots, moving each reached actor's edges into its node.
+        nodes.reserve(all.len());
+        // Mark from the roots, moving each reached actor's edges (if any) into its node.
         let mut stack = roots.clone();
         while let Some(id) = stack.pop() {
             if nodes.contains_key(&id) {
@@ -83,20 +84,20 @@ impl Reach {
                 },
             );
         }
-        // What is left was not reached.
-        let garbage = edges.into_keys().collect();
-        let mut refs: IdMap<u32> = IdMap::default();
-        refs.reserve(nodes.len());
-        for target in nodes
+        let garbage = all
+            .iter()
+            .filter(|id| !nodes.contains_key(id))
+            .copied()
+            .collect();
+        // Count references straight into the nodes.
+        let targets: Vec<ActorId> = nodes
             .values()
-            .flat_map(|n| n.edges.iter())
-            .chain(roots.iter())
-        {
-            *refs.entry(*target).or_default() += 1;
-        }
-        for (id, n) in refs {
-            if let Some(node) = nodes.get_mut(&id) {
-                node.refs = n;
+            .flat_map(|n| n.edges.iter().copied())
+            .chain(roots.iter().copied())
+            .collect();
+        for target in targets {
+            if let Some(node) = nodes.get_mut(&target) {
+                node.refs += 1;
             }
         }
         (Reach { roots, nodes }, garbage)
@@ -219,7 +220,8 @@ impl Reach {
                 out.push((id, portrait));
             }
         }
-        let (fresh, _) = Reach::restored(self.roots.clone(), edges_of);
+        let ids: Vec<ActorId> = out.iter().map(|(id, _)| *id).collect();
+        let (fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of);
         *self = fresh;
         Ok(out)
     }
@@ -324,7 +326,7 @@ mod tests {
             [(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]
                 .into_iter()
                 .collect();
-        let (reach, garbage) = Reach::restored(vec![id(0)], edges);
+        let (reach, garbage) = Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges);
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
     }
