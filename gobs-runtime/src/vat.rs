@@ -756,16 +756,11 @@ impl VatCore {
     /// where that level already holds an older one.
     pub(crate) fn release(&self, sp: Savepoint) {
         let mut journal = self.journal.borrow_mut();
-        let mut i = sp.snapshots;
-        while i < journal.snapshots.len() {
-            let s = &journal.snapshots[i];
+        let inner = journal.snapshots.split_off(sp.snapshots);
+        journal.snapshots.extend(inner.into_iter().filter(|s| {
             s.slot.touched.set(sp.outer);
-            if s.prev == sp.outer {
-                journal.snapshots.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+            s.prev != sp.outer
+        }));
         self.epoch.set(sp.outer);
     }
 
