@@ -571,27 +571,17 @@ impl VatCore {
         self.spare_effects.set(effects);
     }
 
+    /// Undoes the whole turn: a rollback to the savepoint the turn began with.
     fn rollback(&self) {
         self.in_turn.set(false);
-        let mut journal = self.journal.borrow_mut();
-        let snapshots = std::mem::take(&mut journal.snapshots);
-        let spawned = std::mem::take(&mut journal.spawned);
-        let effects = std::mem::take(&mut journal.effects);
-        self.next_id.set(journal.next_id_at_start);
-        drop(journal);
-        for s in snapshots.into_iter().rev() {
-            s.slot.actor.borrow_mut().rollback_any(s.state);
-        }
-        let removed: Vec<Rc<Slot>> = {
-            let mut slots = self.slots.borrow_mut();
-            spawned
-                .iter()
-                .filter_map(|(id, _)| slots.get_mut(index(*id)).and_then(Option::take))
-                .collect()
-        };
-        // Dropped outside the borrow: an actor's Drop may touch the vat.
-        drop(removed);
-        drop(effects);
+        let next_id = self.journal.borrow().next_id_at_start;
+        self.rollback_to(Savepoint {
+            outer: self.turn_epoch.get(),
+            snapshots: 0,
+            spawned: 0,
+            effects: 0,
+            next_id,
+        });
     }
 
     // --- actors -------------------------------------------------------------------------

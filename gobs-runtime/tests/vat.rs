@@ -531,9 +531,9 @@ mod savepoints {
         }
     }
 
-    #[test]
-    fn a_failed_near_call_leaves_no_trace_and_the_turn_goes_on() {
-        let vat = Vat::spawn("savepoints").unwrap();
+    /// A vat with a worker that logs into a counter of the same vat.
+    fn worker_with_log(name: &str) -> (Vat, Ref<Worker>, Ref<Counter>) {
+        let vat = Vat::spawn(name).unwrap();
         let log = counter(&vat);
         let l = log.clone();
         let worker = vat
@@ -544,6 +544,12 @@ mod savepoints {
                 })
             })
             .unwrap();
+        (vat, worker, log)
+    }
+
+    #[test]
+    fn a_failed_near_call_leaves_no_trace_and_the_turn_goes_on() {
+        let (vat, worker, log) = worker_with_log("savepoints");
         let w = worker.clone();
         let l2 = log.clone();
         let (ok, failed, after) = vat
@@ -570,17 +576,7 @@ mod savepoints {
 
     #[test]
     fn a_failed_turn_still_undoes_the_calls_that_succeeded_in_it() {
-        let vat = Vat::spawn("savepoints-turn").unwrap();
-        let log = counter(&vat);
-        let l = log.clone();
-        let worker = vat
-            .run(move || {
-                spawn(Worker {
-                    done: 0,
-                    log: Some(l),
-                })
-            })
-            .unwrap();
+        let (vat, worker, log) = worker_with_log("savepoints-turn");
         let w = worker.clone();
         let r = vat.try_run(move || {
             w.call().work(false).unwrap();
