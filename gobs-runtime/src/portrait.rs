@@ -50,7 +50,39 @@ pub struct Graph {
     /// The next actor id the vat will hand out (ids are never reused).
     pub next_id: u64,
     /// Every saved actor.
+    #[serde(deserialize_with = "sorted_map::deserialize")]
     pub actors: std::collections::BTreeMap<ActorId, Portrait>,
+}
+
+/// Decodes a map by collecting its entries first: a `BTreeMap` built from sorted entries
+/// is built in one pass (stores write it sorted), instead of one tree walk per insert.
+mod sorted_map {
+    use std::collections::BTreeMap;
+
+    use serde::Deserializer;
+    use serde::de::{MapAccess, Visitor};
+
+    use super::{ActorId, Portrait};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ActorId, Portrait>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BTreeMap<ActorId, Portrait>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of actor ids to portraits")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(entry) = map.next_entry::<ActorId, Portrait>()? {
+                    entries.push(entry);
+                }
+                Ok(entries.into_iter().collect())
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// What one churn changed: the unit a store commits atomically.

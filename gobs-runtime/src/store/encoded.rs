@@ -75,11 +75,13 @@ impl EncodedGraph {
             actors: BTreeMap::new(),
             entry_bytes: 0,
         };
-        for (id, p) in &graph.actors {
-            let e = encode_entry(*id, p)?;
-            out.entry_bytes += e.len() as u64;
-            out.actors.insert(*id, e);
-        }
+        // Collected from the graph's sorted order: built in one pass.
+        out.actors = graph
+            .actors
+            .iter()
+            .map(|(id, p)| Ok((*id, encode_entry(*id, p)?)))
+            .collect::<Result<_, String>>()?;
+        out.entry_bytes = out.actors.values().map(|e| e.len() as u64).sum();
         Ok(out)
     }
 
