@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use crate::actor::Actor;
 use crate::error::{BoxError, Error};
-use crate::job;
 use crate::portrait::ActorId;
 use crate::promise::Promise;
 use crate::vat::{self, Vat, VatShared};
@@ -163,9 +162,7 @@ impl<T: Actor> Ref<T> {
         F: FnOnce(&vat::VatCore, ActorId) -> Result<R, Error> + Send + 'static,
     {
         let id = self.id;
-        let (env, promise) = job::job(move || vat::near(|core| work(core, id)));
-        vat::send(&self.vat, env);
-        promise
+        vat::post_to(&self.vat, move |core| work(core, id))
     }
 
     /// `Counter#3 in vat "main"`: how errors name this actor.

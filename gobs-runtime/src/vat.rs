@@ -64,15 +64,8 @@ const SPIN_BEFORE_SLEEP: u32 = 64;
 impl Vat {
     /// Starts a new vat on a thread of its own.
     pub fn spawn(name: impl Into<String>) -> Result<Vat, Error> {
-        Self::spawn_with(name.into(), |_| {})
-    }
-
-    pub(crate) fn spawn_with(
-        name: String,
-        setup: impl FnOnce(&VatCore) + Send + 'static,
-    ) -> Result<Vat, Error> {
-        let (shared, rx) = VatShared::new(name);
-        start_thread(&shared, rx, setup)?;
+        let (shared, rx) = VatShared::new(name.into());
+        start_thread(&shared, rx, |_| {})?;
         Ok(Vat { shared })
     }
 
@@ -113,14 +106,15 @@ impl Vat {
             .wait()
     }
 
-    /// Sends `f` to run as a turn in this vat, without waiting.
+    /// Sends `f` to run as a turn in this vat, without waiting. Inside a turn, it is sent
+    /// when that turn commits (like any send).
     pub fn post<R, F>(&self, f: F) -> Promise<R>
     where
         R: Send + 'static,
         F: FnOnce() -> Result<R, Error> + Send + 'static,
     {
         let (env, promise) = job::job(f);
-        send_envelope(&self.shared, env);
+        send(&self.shared, env);
         promise
     }
 
@@ -853,6 +847,11 @@ impl VatCore {
     /// Places an actor rebuilt from its portrait.
     pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
         self.insert(id, restored.actor, restored.type_id);
+    }
+
+    /// The registry entry of actor `id`, if it exists.
+    pub(crate) fn entry_of(&self, id: ActorId) -> Option<&'static ActorEntry> {
+        self.slot(id).map(|s| s.actor.borrow().entry_any())
     }
 
     /// The type of actor `id`, if it exists.

@@ -593,3 +593,34 @@ fn bytes_after_the_last_field_or_argument_are_refused() {
     assert!(err.contains("bytes follow the last argument"), "{err}");
     vat.shutdown();
 }
+
+#[test]
+fn a_bad_vat_name_or_a_missing_builder_part_says_what_to_do() {
+    let registry = Registry::in_memory(env());
+    let err = registry
+        .start_vat("../escape", || spawn(Counter { count: 0 }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot name a persistent vat") && err.contains("letters, digits"),
+        "{err}"
+    );
+    let err = PersistentVat::builder("no-store")
+        .env(env())
+        .spawn(|| spawn(Counter { count: 0 }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("needs store") && err.contains(".store(...)"),
+        "{err}"
+    );
+    let err = PersistentVat::builder("no-env")
+        .store(MemoryStore::new())
+        .spawn(|| spawn(Counter { count: 0 }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("needs env") && err.contains(".env(...)"),
+        "{err}"
+    );
+}

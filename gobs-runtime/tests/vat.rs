@@ -615,3 +615,20 @@ mod savepoints {
         vat.shutdown();
     }
 }
+
+#[test]
+fn posting_to_a_vat_from_a_failed_turn_sends_nothing() {
+    let a = Vat::spawn("post-from").unwrap();
+    let b = Vat::spawn("post-to").unwrap();
+    let target = counter(&b);
+    let (b2, t2) = (b.clone(), target.clone());
+    let r = a.run(move || {
+        let t = t2.clone();
+        let _ = b2.post(move || t.call_mut_with(|c| c.count += 1));
+        panic!("after posting");
+    });
+    assert!(r.is_err());
+    assert_eq!(count(&target), 0);
+    a.shutdown();
+    b.shutdown();
+}

@@ -442,7 +442,7 @@ impl ChurnHook for Persistence {
         };
         for (id, site) in churn.spawned {
             if !self.reach.is_saved(*id)
-                && let Some(Ok((entry, _))) = core.save_actor(*id).map(|r| r.map(|(e, _)| (e, ())))
+                && let Some(entry) = core.entry_of(*id)
             {
                 tracing::warn!(
                     vat = %core.shared.name,
