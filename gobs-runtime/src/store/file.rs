@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::encoded::{EncodedGraph, encode_delta};
-use super::fsutil::{StoreLock, io_err, parent_dir, prepare_dir, remove_stale_tmp, sibling};
+use super::fsutil::{StoreFiles, StoreLock, io_err};
 use super::sync::{Syncer, Target};
 use super::{Durability, Store, StoreError};
 use crate::portrait::{Delta, Graph};
@@ -63,12 +63,13 @@ impl FileStore {
     /// Reads and checks the whole file: a damaged file gives [`StoreError::Corrupt`] and is
     /// left as it is. Another open handle on the same store gives [`StoreError::Locked`].
     pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
-        let dir = prepare_dir(&path)?;
-        let dir_path = parent_dir(&path);
-        let lock = StoreLock::acquire(&path)?;
-        let tmp = sibling(&path, ".tmp");
-        remove_stale_tmp(&tmp)?;
+        let StoreFiles {
+            path,
+            dir,
+            dir_path,
+            lock,
+            tmp,
+        } = StoreFiles::open(path.as_ref())?;
         let (loaded, graph) = match read_store_file(&path) {
             Ok(bytes) => {
                 let g = decode_file(&path, &bytes)?;

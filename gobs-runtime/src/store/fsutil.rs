@@ -138,3 +138,31 @@ impl StoreLock {
         }
     }
 }
+
+/// What opening any file-backed store starts with: its directory made and opened (for
+/// fsync), the lock taken, a stale temporary file from a crash removed.
+pub(crate) struct StoreFiles {
+    pub path: PathBuf,
+    pub dir: File,
+    pub dir_path: PathBuf,
+    pub lock: StoreLock,
+    pub tmp: PathBuf,
+}
+
+impl StoreFiles {
+    pub(crate) fn open(path: &Path) -> Result<StoreFiles, StoreError> {
+        let path = path.to_path_buf();
+        let dir = prepare_dir(&path)?;
+        let dir_path = parent_dir(&path);
+        let lock = StoreLock::acquire(&path)?;
+        let tmp = sibling(&path, ".tmp");
+        remove_stale_tmp(&tmp)?;
+        Ok(StoreFiles {
+            path,
+            dir,
+            dir_path,
+            lock,
+            tmp,
+        })
+    }
+}
