@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::backend::BackendError;
 use crate::config::ConfigError;
-use crate::lock::Holder;
-use crate::state_dir::Unresolved;
+use crate::config::state_dir::Unresolved;
+use crate::daemon::lock::Holder;
 
 /// An error at the gobs-app boundary.
 #[derive(Debug, thiserror::Error)]

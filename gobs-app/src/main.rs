@@ -10,10 +10,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
-    match gobs_app::app::run(&cli, |key| std::env::var_os(key), &mut out, &mut err) {
+    match gobs_app::cli::app::run(&cli, |key| std::env::var_os(key), &mut out, &mut err) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            gobs_app::output::print_error(&error, cli.json, &mut err);
+            gobs_app::cli::output::print_error(&error, cli.json, &mut err);
             ExitCode::FAILURE
         }
     }

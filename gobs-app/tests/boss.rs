@@ -6,13 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use gobs_app::actors::hob::{HobClientPresence, HobError, RegistrationState, hob_error};
+use gobs_app::backend::boss::{BossBackend, MACHINES_DIR, ProviderSpec, Timeouts};
 use gobs_app::backend::{Backend, BackendError, ErrorKind, MachineInfo, MachineStatus};
-use gobs_app::boss_backend::{BossBackend, MACHINES_DIR, ProviderSpec, Timeouts};
 use gobs_app::config::Config;
-use gobs_app::dummy::DummySettings;
-use gobs_app::hob::{HobClientPresence, HobError, RegistrationState, hob_error};
-use gobs_app::process::ProcessSettings;
-use gobs_app::provider::ProviderRef;
+use gobs_app::providers::ProviderRef;
+use gobs_app::providers::dummy::DummySettings;
+use gobs_app::providers::local::ProcessSettings;
 use gobs_runtime::{Promise, Vat, spawn};
 use tempfile::TempDir;
 

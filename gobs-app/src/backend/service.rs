@@ -4,7 +4,7 @@
 
 use crate::backend::{Backend, BackendError};
 use crate::config::Config;
-use crate::protocol::{Request, Response};
+use crate::daemon::protocol::{Request, Response};
 
 /// Longest machine name.
 pub const MAX_MACHINE_NAME: usize = 63;
@@ -79,7 +79,7 @@ impl Service {
 /// 1 to 63 ASCII letters, digits, `.`, `-` or `_`, starting with a letter or digit.
 ///
 /// ```
-/// use gobs_app::service::check_machine_name;
+/// use gobs_app::backend::service::check_machine_name;
 /// assert!(check_machine_name("web-1").is_ok());
 /// assert!(check_machine_name("../etc").is_err());
 /// ```
@@ -104,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::backend::ErrorKind;
-    use crate::testing::FakeBackend;
+    use crate::backend::testing::FakeBackend;
 
     fn service() -> Service {
         Service::new(Box::new(FakeBackend::default()), &Config::default())

@@ -22,18 +22,22 @@
 //! created cancels it: the creation takes down what it made when it reaches that point.
 //!
 //! The boss keeps the machine's state (creating, running, failed, destroying) from these
-//! promises; see [`crate::boss`]. [`ProviderRef`] is how the boss holds a provider of any kind.
+//! promises; see [`crate::actors::boss`]. [`ProviderRef`] is how the boss holds a provider of any kind.
+
+pub mod command;
+pub mod dummy;
+pub mod local;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use gobs_runtime::{Actor, Error, Promise, Ref, Vat, self_ref, spawn, spawn_blocking};
 use serde::{Deserialize, Serialize};
 
-use crate::dummy::DummyProvider;
-use crate::hob::{HobClientPresence, Registration};
-use crate::process::ProcessProvider;
-use crate::promises::{flatten, reason};
-use crate::vats::{self, VatRemover};
+use crate::actors::hob::{HobClientPresence, Registration};
+use crate::actors::promises::{flatten, reason};
+use crate::actors::vats::{self, VatRemover};
+use crate::providers::dummy::DummyProvider;
+use crate::providers::local::ProcessProvider;
 
 /// Why a provider could not make or take down a machine, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -57,7 +61,7 @@ pub type Outcome = Result<(), ProviderError>;
 
 /// A provider actor: the hooks the lifecycle functions of this module call. Implement it on
 /// a `#[define_actor]` struct, add a variant to [`ProviderRef`] and the actor to
-/// [`crate::env::app_env`].
+/// [`crate::actors::env::app_env`].
 pub trait Provider: Actor {
     /// The actor that is the machine (bound as the machine's `run` capability).
     type Machine: Actor;

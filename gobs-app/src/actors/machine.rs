@@ -6,11 +6,11 @@
 use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
 use serde::{Deserialize, Serialize};
 
+use crate::actors::hob::HobClientPresence;
+use crate::actors::promises::{flatten, reason};
 use crate::backend::RunOutput;
-use crate::dummy::DummyMachine;
-use crate::hob::HobClientPresence;
-use crate::process::LocalMachine;
-use crate::promises::{flatten, reason};
+use crate::providers::dummy::DummyMachine;
+use crate::providers::local::LocalMachine;
 
 /// The machine actor of any provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +56,7 @@ impl From<MachineRef> for Value {
 
 /// The `status` capability: reads the machine's status and can do nothing else (holding it
 /// does not let you run commands).
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::machine::StatusFacet"])]
 #[derive(Debug)]
 pub struct StatusFacet {
     machine: MachineRef,

@@ -26,12 +26,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gobs_runtime::{Error, Promise, Ref, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
+use crate::actors::hob::{HobClientPresence, HobServerPresence};
+use crate::actors::machine::run_capability;
+use crate::actors::promises::{all, flatten, reason};
+use crate::backend::service::check_machine_name;
 use crate::backend::{BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::hob::{HobClientPresence, HobServerPresence};
-use crate::machine::run_capability;
-use crate::promises::{all, flatten, reason};
-use crate::provider::{ProviderError, ProviderRef};
-use crate::service::check_machine_name;
+use crate::providers::{ProviderError, ProviderRef};
 
 /// What the boss remembers about one machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub struct ProviderEntry {
 }
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
-#[define_actor(on_restore = Boss::after_restart)]
+#[define_actor(on_restore = Boss::after_restart, aliases = ["gobs_app::boss::Boss"])]
 #[derive(Debug)]
 pub struct Boss {
     #[actor(default = BTreeMap::new())]

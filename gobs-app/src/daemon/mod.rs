@@ -13,6 +13,9 @@
 //! Shutdown (a signal, or [`Stopper::stop`]): stop accepting, remove the socket, let the
 //! connections in progress finish, close the backend, release the lock.
 
+pub mod lock;
+pub mod protocol;
+
 use std::io::BufReader;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,12 +29,14 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::backend::open_backend;
+use crate::backend::service::Service;
 use crate::config::load_effective;
+use crate::config::state_dir::StatePaths;
+use crate::daemon::lock::{Role, StateLock};
+use crate::daemon::protocol::{
+    FrameError, PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+};
 use crate::error::AppError;
-use crate::lock::{Role, StateLock};
-use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
-use crate::service::Service;
-use crate::state_dir::StatePaths;
 
 /// How long a connection may stay silent before the daemon drops it.
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -360,10 +365,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::backend::testing::FakeBackend;
     use crate::config::Config;
-    use crate::protocol::RequestFrame;
-    use crate::state_dir::{Source, StateDir};
-    use crate::testing::FakeBackend;
+    use crate::config::state_dir::{Source, StateDir};
+    use crate::daemon::protocol::RequestFrame;
     use std::io::{BufRead, Write};
 
     fn paths(dir: &Path) -> StatePaths {

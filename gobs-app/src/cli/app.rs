@@ -8,11 +8,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
+use crate::cli::{client, output};
+use crate::config::state_dir::{self, StatePaths};
 use crate::config::{self, DEFAULT_CONFIG_TOML};
+use crate::daemon;
+use crate::daemon::protocol::Request;
 use crate::error::AppError;
-use crate::protocol::Request;
-use crate::state_dir::{self, StatePaths};
-use crate::{client, daemon, output};
 
 /// Runs the parsed command line; returns the exit code. `env` reads environment variables.
 pub fn run(

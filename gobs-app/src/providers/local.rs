@@ -13,12 +13,12 @@ use std::path::PathBuf;
 use gobs_runtime::{Promise, Ref, Vat, define_actor, spawn_blocking};
 use serde::{Deserialize, Serialize};
 
+use crate::actors::hob::HobClientPresence;
+use crate::actors::machine::{MachineRef, bind_standard};
+use crate::actors::promises::reason;
 use crate::backend::RunOutput;
-use crate::command;
-use crate::hob::HobClientPresence;
-use crate::machine::{MachineRef, bind_standard};
-use crate::promises::reason;
-use crate::provider::{MachineBook, Provider, ProviderError};
+use crate::providers::command;
+use crate::providers::{MachineBook, Provider, ProviderError};
 
 /// How a process provider works.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +30,7 @@ pub struct ProcessSettings {
 }
 
 /// A provider of local machines: directories with commands run in them.
-#[define_actor(on_restore = ProcessProvider::after_restart)]
+#[define_actor(on_restore = ProcessProvider::after_restart, aliases = ["gobs_app::process::ProcessProvider"])]
 #[derive(Debug)]
 pub struct ProcessProvider {
     name: String,
@@ -180,7 +180,7 @@ impl Provider for ProcessProvider {
 }
 
 /// A local machine: a directory in which `run` executes commands as child processes.
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::process::LocalMachine"])]
 #[derive(Debug)]
 pub struct LocalMachine {
     name: String,

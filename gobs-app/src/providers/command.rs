@@ -81,7 +81,7 @@ pub fn capped(bytes: &[u8]) -> String {
 /// Joins argv into one line a POSIX shell reads back as the same words.
 ///
 /// ```
-/// use gobs_app::command::shell_join;
+/// use gobs_app::providers::command::shell_join;
 /// let argv = ["echo", "a b", "it's"].map(String::from);
 /// assert_eq!(shell_join(&argv), r#"echo 'a b' 'it'\''s'"#);
 /// ```

@@ -4,6 +4,8 @@
 //! the line and column it is about. Without a config file the built-in defaults apply
 //! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
 
+pub mod state_dir;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;

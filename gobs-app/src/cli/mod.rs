@@ -1,4 +1,8 @@
-//! The command line (clap derive types only; [`crate::app`] acts on them).
+//! The command line (clap derive types only; [`crate::cli::app`] acts on them).
+
+pub mod app;
+pub mod client;
+pub mod output;
 
 use std::path::PathBuf;
 

@@ -11,11 +11,11 @@ use std::time::Duration;
 use gobs_runtime::{Ref, Vat, define_actor};
 use serde::{Deserialize, Serialize};
 
+use crate::actors::hob::HobClientPresence;
+use crate::actors::machine::{MachineRef, bind_standard};
 use crate::backend::RunOutput;
-use crate::command::shell_join;
-use crate::hob::HobClientPresence;
-use crate::machine::{MachineRef, bind_standard};
-use crate::provider::{MachineBook, Provider, ProviderError};
+use crate::providers::command::shell_join;
+use crate::providers::{MachineBook, Provider, ProviderError};
 
 /// Commands a dummy machine remembers (the oldest are forgotten first).
 pub const HISTORY: usize = 100;
@@ -49,7 +49,7 @@ impl DummySettings {
 
 /// A provider of dummy machines; each machine lives in a vat of its own, which the provider
 /// owns.
-#[define_actor(on_restore = DummyProvider::after_restart)]
+#[define_actor(on_restore = DummyProvider::after_restart, aliases = ["gobs_app::dummy::DummyProvider"])]
 #[derive(Debug)]
 pub struct DummyProvider {
     name: String,
@@ -168,7 +168,7 @@ impl Provider for DummyProvider {
 }
 
 /// A machine that only pretends: `run` records the command and echoes it.
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::dummy::DummyMachine"])]
 #[derive(Debug)]
 pub struct DummyMachine {
     name: String,

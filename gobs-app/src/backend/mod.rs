@@ -3,19 +3,24 @@
 //! implementation.
 //!
 //! The CLI and the daemon only ever talk to a `Box<dyn Backend + Send + Sync>`, through
-//! [`crate::service::Service`], which validates requests (machine names, the default
+//! [`crate::backend::service::Service`], which validates requests (machine names, the default
 //! provider) before they reach the backend. A backend therefore gets a concrete provider
 //! name and a well-formed machine name, and answers with data or a [`BackendError`] whose
 //! message a person can act on (build them with the constructors below so every backend
 //! words them alike).
+
+pub mod boss;
+pub mod service;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::config::state_dir::StatePaths;
 use crate::error::AppError;
-use crate::state_dir::StatePaths;
 
 /// What keeps machines: the boss. Requests take `&self` and may run concurrently (the
 /// daemon answers each connection on its own thread), so a slow creation does not hold
@@ -54,7 +59,7 @@ pub fn open_backend(
     paths: &StatePaths,
     config: &Config,
 ) -> Result<Box<dyn Backend + Send + Sync>, AppError> {
-    let backend = crate::boss_backend::BossBackend::open(&paths.dir, config)?;
+    let backend = crate::backend::boss::BossBackend::open(&paths.dir, config)?;
     Ok(Box::new(backend))
 }
 

@@ -63,7 +63,7 @@ pub enum RegistrationState {
 
 /// The boss's side of hob: issues registration capabilities and keeps the clients that
 /// registered through them, by machine name.
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::hob::HobServerPresence"])]
 #[derive(Debug)]
 pub struct HobServerPresence {
     /// The open capability of each machine that has not registered yet.
@@ -142,7 +142,7 @@ impl HobServerPresence {
 }
 
 /// A one-time capability to register machine `machine` with the boss's hob server.
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::hob::Registration"])]
 #[derive(Debug)]
 pub struct Registration {
     server: Ref<HobServerPresence>,
@@ -193,7 +193,7 @@ impl Registration {
 
 /// The machine's side of hob: its management interface. `bindings` names the capabilities
 /// the machine exposes (at least `status` and `run`).
-#[define_actor]
+#[define_actor(aliases = ["gobs_app::hob::HobClientPresence"])]
 #[derive(Debug)]
 pub struct HobClientPresence {
     machine: String,

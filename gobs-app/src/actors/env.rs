@@ -3,11 +3,11 @@
 
 use gobs_runtime::{Env, Error, common_env, persistence_env};
 
-use crate::boss::Boss;
-use crate::dummy::{DummyMachine, DummyProvider};
-use crate::hob::{HobClientPresence, HobServerPresence, Registration};
-use crate::machine::StatusFacet;
-use crate::process::{LocalMachine, ProcessProvider};
+use crate::actors::boss::Boss;
+use crate::actors::hob::{HobClientPresence, HobServerPresence, Registration};
+use crate::actors::machine::StatusFacet;
+use crate::providers::dummy::{DummyMachine, DummyProvider};
+use crate::providers::local::{LocalMachine, ProcessProvider};
 
 /// Name of the env, as errors show it.
 pub const APP_ENV: &str = "gobs-app";
@@ -59,7 +59,10 @@ mod tests {
                 "{name} is missing from app_env()"
             );
         }
-        assert!(env.lookup("gobs_app::hob::HobClientPresence").is_some());
+        assert!(
+            env.lookup("gobs_app::actors::hob::HobClientPresence")
+                .is_some()
+        );
         assert!(env.contains::<gobs_runtime::actor_lib::GHash>());
     }
 }

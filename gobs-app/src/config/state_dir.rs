@@ -64,7 +64,7 @@ pub struct Unresolved;
 ///
 /// ```
 /// use std::path::{Path, PathBuf};
-/// use gobs_app::state_dir::{resolve, Source};
+/// use gobs_app::config::state_dir::{resolve, Source};
 ///
 /// let env = |key: &str| (key == "HOME").then(|| "/home/ada".into());
 /// let dir = resolve(None, env).unwrap();

@@ -14,14 +14,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::backend::open_backend;
+use crate::backend::service::Service;
 use crate::config::load_effective;
+use crate::config::state_dir::StatePaths;
 use crate::daemon::MAX_SOCKET_PATH;
+use crate::daemon::lock::{Role, StateLock};
+use crate::daemon::protocol::{FrameError, PROTOCOL_VERSION, Request, RequestFrame, Response};
+use crate::daemon::protocol::{read_frame, write_frame};
 use crate::error::AppError;
-use crate::lock::{Role, StateLock};
-use crate::protocol::{FrameError, PROTOCOL_VERSION, Request, RequestFrame, Response};
-use crate::protocol::{read_frame, write_frame};
-use crate::service::Service;
-use crate::state_dir::StatePaths;
 
 /// How long a command waits for the state to be free.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);

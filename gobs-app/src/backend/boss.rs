@@ -14,13 +14,13 @@ use std::time::Duration;
 use gobs_runtime::store::LogOptions;
 use gobs_runtime::{Promise, Ref, StoreKind, spawn};
 
+use crate::actors::boss::Boss;
+use crate::actors::vats::{self, AppVats};
 use crate::backend::{Backend, BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::boss::Boss;
 use crate::config::{Config, ProviderKind};
-use crate::dummy::{DummyProvider, DummySettings};
-use crate::process::{ProcessProvider, ProcessSettings};
-use crate::provider::ProviderRef;
-use crate::vats::{self, AppVats};
+use crate::providers::ProviderRef;
+use crate::providers::dummy::{DummyProvider, DummySettings};
+use crate::providers::local::{ProcessProvider, ProcessSettings};
 
 /// Directory of the `process` provider's machines, inside the state directory.
 pub const MACHINES_DIR: &str = "machines";
@@ -345,8 +345,8 @@ mod tests {
 
     use super::*;
     use crate::backend::ErrorKind;
-    use crate::protocol::{Request, Response};
-    use crate::service::Service;
+    use crate::backend::service::Service;
+    use crate::daemon::protocol::{Request, Response};
 
     #[test]
     fn plugs_into_the_service_like_any_backend() {

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use crate::backend::{MachineInfo, ProviderInfo, RunOutput};
+use crate::daemon::protocol::{Request, Response};
 use crate::error::AppError;
-use crate::protocol::{Request, Response};
 
 /// Prints `response` to `request`; returns the process exit code (the command's own for `run`).
 pub fn print(
@@ -182,8 +182,8 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 ///
 /// ```
-/// assert_eq!(gobs_app::output::rfc3339(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(gobs_app::output::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// assert_eq!(gobs_app::cli::output::rfc3339(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(gobs_app::cli::output::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
 /// ```
 pub fn rfc3339(secs: u64) -> String {
     let days = secs / 86_400;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Error, Promise, Registry, Roots, StoreKind, Vat};
 
+use crate::actors::env::app_env;
 use crate::config::StoreConfig;
-use crate::env::app_env;
 
 /// Where the vats' stores go, inside the state directory.
 pub const VATS_DIR: &str = "vats";

@@ -1,0 +1,16 @@
+//! The actors of gobs-app (all `#[define_actor]`, listed in [`env::app_env`]), and where
+//! their vats come from.
+//!
+//! - [`boss`]: the [`boss::Boss`], which keeps machine records and drives providers.
+//! - [`hob`]: the boss's [`hob::HobServerPresence`], its one-time [`hob::Registration`]
+//!   capabilities, and each machine's [`hob::HobClientPresence`].
+//! - [`machine`]: what every machine exposes.
+//! - [`env`](mod@env): the persistence env; [`vats`]: the persistent vats; [`promises`]: promise
+//!   combinators.
+
+pub mod boss;
+pub mod env;
+pub mod hob;
+pub mod machine;
+pub mod promises;
+pub mod vats;
