@@ -4,10 +4,10 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::backend::BackendError;
 use crate::config::ConfigError;
 use crate::config::state_dir::Unresolved;
 use crate::daemon::lock::Holder;
+use crate::model::BackendError;
 
 /// An error at the gobs-app boundary.
 #[derive(Debug, thiserror::Error)]

@@ -5,11 +5,14 @@
 //!   persistence env and their vats.
 //! - [`providers`]: the provider interface and lifecycle, and the providers (`dummy`,
 //!   `local`).
+//! - [`model`]: machines, providers, run output and errors, as every layer sees them.
+//! - [`ops`]: the operations, listed once; the command line, the protocol and the backend
+//!   trait are written out from that list.
 //! - [`backend`]: the boundary between the command line / daemon and the actors.
 //! - [`cli`]: the command line, what each command does, and printing.
 //! - [`daemon`]: the server on the control socket, its protocol and the state lock.
 //! - [`config`]: the config file and the state directory.
-//! - [`error`]: [`error::AppError`].
+//! - [`error`]: the command line's errors ([`error::AppError`]).
 
 pub mod actors;
 pub mod backend;
@@ -17,6 +20,8 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod model;
+pub mod ops;
 pub mod providers;
 
 pub use error::AppError;

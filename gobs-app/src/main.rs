@@ -7,6 +7,10 @@ use gobs_app::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // Whatever gobs-app creates (stores, config, machine directories, sockets) is for its
+    // owner alone; the code sets tighter modes where it matters, and this covers the rest
+    // (the runtime's store files among them).
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());

@@ -7,34 +7,67 @@ use std::path::Path;
 use std::time::Duration;
 
 use gobs_app::actors::hob::{HobClientPresence, HobError, RegistrationState, hob_error};
-use gobs_app::backend::boss::{BossBackend, MACHINES_DIR, ProviderSpec, Timeouts};
-use gobs_app::backend::{Backend, BackendError, ErrorKind, MachineInfo, MachineStatus};
-use gobs_app::config::Config;
-use gobs_app::providers::ProviderRef;
-use gobs_app::providers::dummy::DummySettings;
-use gobs_app::providers::local::ProcessSettings;
+use gobs_app::backend::Backend;
+use gobs_app::backend::boss::{BossBackend, Timeouts};
+use gobs_app::config::{Config, parse};
+use gobs_app::model::{
+    BackendError, Cancel, ErrorKind, MachineInfo, MachineName, MachineStatus, ProviderInfo,
+    RunOutput,
+};
+use gobs_app::providers::dummy::DummyProvider;
+use gobs_app::providers::local::MACHINES_DIR;
 use gobs_runtime::{Promise, Vat, spawn};
 use tempfile::TempDir;
 
-/// A backend with the default config's providers (`dummy`, and `local` of kind process).
+/// A backend with the default config's providers (`dummy`, and `local`).
 fn default_backend() -> (TempDir, BossBackend) {
     let dir = tempfile::tempdir().unwrap();
     let backend = BossBackend::open(dir.path(), &Config::default()).unwrap();
     (dir, backend)
 }
 
-fn dummy(delay_ms: u64) -> ProviderSpec {
-    ProviderSpec::Dummy(DummySettings {
-        create_delay_ms: delay_ms,
-        ..DummySettings::default()
-    })
+/// A backend whose config is `providers` (TOML `[providers.*]` tables) and a default
+/// provider, so it goes through the provider table as a config file does.
+fn start(dir: &Path, default: &str, providers: &str) -> BossBackend {
+    let text = format!("default_provider = \"{default}\"\n{providers}");
+    let config = parse(&text, Path::new("test.toml")).unwrap();
+    BossBackend::open(dir, &config).unwrap()
 }
 
-fn local(state: &Path) -> ProviderSpec {
-    ProviderSpec::Process(ProcessSettings {
-        root: state.join(MACHINES_DIR),
-        shell: None,
-    })
+fn dummy(name: &str, delay_ms: u64) -> String {
+    format!("[providers.{name}]\nkind = \"dummy\"\ncreate_delay = \"{delay_ms}ms\"\n")
+}
+
+fn local(name: &str) -> String {
+    format!("[providers.{name}]\nkind = \"local\"\n")
+}
+
+fn n(name: &str) -> MachineName {
+    name.parse().unwrap()
+}
+
+fn create(b: &BossBackend, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
+    b.create_machine(&Cancel::new(), n(name), Some(provider.to_string()))
+}
+
+fn list_all(b: &BossBackend) -> Result<Vec<MachineInfo>, BackendError> {
+    b.list_machines(&Cancel::new())
+}
+
+fn show(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {
+    b.machine(&Cancel::new(), n(name))
+}
+
+fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
+    b.run(&Cancel::new(), n(name), command.to_vec())
+}
+
+fn destroy(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {
+    b.destroy_machine(&Cancel::new(), n(name))
+}
+
+fn providers(b: &BossBackend) -> Result<Vec<ProviderInfo>, BackendError> {
+    b.providers(&Cancel::new())
 }
 
 fn argv(words: &[&str]) -> Vec<String> {
@@ -60,40 +93,40 @@ fn assert_error(
 #[test]
 fn create_list_show_run_destroy() {
     let (_dir, mut b) = default_backend();
-    let m = b.create_machine("web-1", "dummy").unwrap();
+    let m = create(&b, "web-1", "dummy").unwrap();
     assert_eq!(m.status, MachineStatus::Running);
     assert_eq!(m.provider, "dummy");
     assert_eq!(m.bindings, ["run", "status"]);
     assert!(m.created_at > 0);
-    b.create_machine("web-2", "dummy").unwrap();
+    create(&b, "web-2", "dummy").unwrap();
 
-    let list = b.list_machines().unwrap();
+    let list = list_all(&b).unwrap();
     assert_eq!(names(&list), ["web-1", "web-2"]);
     assert!(list.iter().all(|m| m.status == MachineStatus::Running));
     assert!(list.iter().all(|m| m.bindings == ["run", "status"]));
 
-    let shown = b.machine("web-1").unwrap();
+    let shown = show(&b, "web-1").unwrap();
     assert_eq!(shown, m);
 
-    let out = b.run("web-1", &argv(&["echo", "hi there"])).unwrap();
+    let out = run(&b, "web-1", &argv(&["echo", "hi there"])).unwrap();
     assert_eq!(out.exit_code, Some(0));
     assert_eq!(out.stdout, "dummy machine web-1 ran: echo 'hi there'\n");
 
-    let gone = b.destroy_machine("web-1").unwrap();
+    let gone = destroy(&b, "web-1").unwrap();
     assert_eq!(gone.name, "web-1");
-    assert_eq!(names(&b.list_machines().unwrap()), ["web-2"]);
+    assert_eq!(names(&list_all(&b).unwrap()), ["web-2"]);
     assert_error(
-        b.machine("web-1"),
+        show(&b, "web-1"),
         ErrorKind::NotFound,
         &["existing machines: web-2"],
     );
 
-    let providers = b.providers().unwrap();
+    let providers = providers(&b).unwrap();
     let listed: Vec<(&str, &str)> = providers
         .iter()
         .map(|p| (p.name.as_str(), p.kind.as_str()))
         .collect();
-    assert_eq!(listed, [("dummy", "dummy"), ("local", "process")]);
+    assert_eq!(listed, [("dummy", "dummy"), ("local", "local")]);
     b.close().unwrap();
 }
 
@@ -109,12 +142,18 @@ fn the_boss_and_each_machine_have_vats_of_their_own() {
     assert_eq!(created.wait().unwrap().status, MachineStatus::Running);
     let record = boss.send().record("m".into()).wait().unwrap().unwrap();
     let client = record.client.unwrap();
-    let Some(ProviderRef::Dummy(provider)) = boss.send().provider("dummy".into()).wait().unwrap()
-    else {
-        panic!("the dummy provider is a DummyProvider");
-    };
+    let provider = boss
+        .send()
+        .provider("dummy".into())
+        .wait()
+        .unwrap()
+        .unwrap();
+    let provider = provider
+        .actor()
+        .downcast::<DummyProvider>()
+        .expect("a dummy provider");
     let machine_vat = provider.send().vat_of("m".into()).wait().unwrap().unwrap();
-    assert_eq!(machine_vat.name(), "machine-dummy-m");
+    assert_eq!(machine_vat.name(), "machine-dummy.m");
     assert_eq!(client.vat(), machine_vat);
     assert_ne!(provider.vat(), machine_vat);
     assert_ne!(boss.vat(), provider.vat());
@@ -125,21 +164,21 @@ fn the_boss_and_each_machine_have_vats_of_their_own() {
 fn refusals_list_what_exists() {
     let (_dir, b) = default_backend();
     assert_error(
-        b.machine("nope"),
+        show(&b, "nope"),
         ErrorKind::NotFound,
         &["no machine named \"nope\"", "there are no machines"],
     );
-    b.create_machine("a", "dummy").unwrap();
-    b.create_machine("b", "local").unwrap();
+    create(&b, "a", "dummy").unwrap();
+    create(&b, "b", "local").unwrap();
     assert_error(
-        b.create_machine("a", "local"),
+        create(&b, "a", "local"),
         ErrorKind::AlreadyExists,
         &["\"a\" already exists", "existing machines: a, b"],
     );
     for result in [
-        b.machine("c").map(drop),
-        b.run("c", &argv(&["true"])).map(drop),
-        b.destroy_machine("c").map(drop),
+        show(&b, "c").map(drop),
+        run(&b, "c", &argv(&["true"])).map(drop),
+        destroy(&b, "c").map(drop),
     ] {
         assert_error(
             result,
@@ -148,19 +187,19 @@ fn refusals_list_what_exists() {
         );
     }
     assert_error(
-        b.create_machine("c", "aws"),
+        create(&b, "c", "aws"),
         ErrorKind::UnknownProvider,
         &["\"aws\"", "enabled providers: dummy, local"],
     );
     // Nothing was recorded by the refused requests.
-    assert_eq!(names(&b.list_machines().unwrap()), ["a", "b"]);
+    assert_eq!(names(&list_all(&b).unwrap()), ["a", "b"]);
 }
 
 #[test]
 fn a_failed_creation_leaves_a_failed_record_with_the_reason() {
     let (_dir, b) = default_backend();
     assert_error(
-        b.create_machine("fail-1", "dummy"),
+        create(&b, "fail-1", "dummy"),
         ErrorKind::Provider,
         &[
             "fail-1",
@@ -168,23 +207,19 @@ fn a_failed_creation_leaves_a_failed_record_with_the_reason() {
             "destroy-machine fail-1",
         ],
     );
-    let m = b.machine("fail-1").unwrap();
+    let m = show(&b, "fail-1").unwrap();
     assert_eq!(m.status, MachineStatus::Failed);
     assert!(m.error.unwrap().contains("on purpose"));
     assert!(m.bindings.is_empty());
     assert_error(
-        b.run("fail-1", &argv(&["true"])),
+        run(&b, "fail-1", &argv(&["true"])),
         ErrorKind::InvalidRequest,
         &["failed", "on purpose"],
     );
     // The name stays taken until the record goes.
-    assert_error(
-        b.create_machine("fail-1", "dummy"),
-        ErrorKind::AlreadyExists,
-        &[],
-    );
-    b.destroy_machine("fail-1").unwrap();
-    assert!(b.list_machines().unwrap().is_empty());
+    assert_error(create(&b, "fail-1", "dummy"), ErrorKind::AlreadyExists, &[]);
+    destroy(&b, "fail-1").unwrap();
+    assert!(list_all(&b).unwrap().is_empty());
 }
 
 #[test]
@@ -192,54 +227,56 @@ fn a_process_machine_that_cannot_be_made_fails_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     // A file where the machines' directory should be.
     std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
-    let spec = ProviderSpec::Process(ProcessSettings {
-        root: dir.path().join("not-a-dir"),
-        shell: None,
-    });
-    let b = BossBackend::start(dir.path(), [("local".to_string(), spec)]).unwrap();
-    assert_error(
-        b.create_machine("p", "local"),
-        ErrorKind::Provider,
-        &["cannot create machine directory", "not-a-dir/p"],
+    let root = dir.path().join("not-a-dir");
+    let b = start(
+        dir.path(),
+        "local",
+        &format!(
+            "{}root = {:?}\n",
+            local("local"),
+            root.display().to_string()
+        ),
     );
-    let p = b.machine("p").unwrap();
+    assert_error(
+        create(&b, "p", "local"),
+        ErrorKind::Provider,
+        &["cannot create the machines' directory", "not-a-dir"],
+    );
+    let p = show(&b, "p").unwrap();
     assert_eq!(p.status, MachineStatus::Failed);
     let error = p.error.unwrap();
     assert!(
         !error.contains("cleaning up"),
         "nothing was made, nothing to clean: {error}"
     );
-    b.destroy_machine("p").unwrap();
+    destroy(&b, "p").unwrap();
 }
 
 #[test]
 fn slow_creation_does_not_block_the_boss() {
     let dir = tempfile::tempdir().unwrap();
-    let b = BossBackend::start(
+    let b = start(
         dir.path(),
-        [
-            ("slow".to_string(), dummy(60_000)),
-            ("quick".to_string(), dummy(0)),
-        ],
-    )
-    .unwrap();
+        "quick",
+        &format!("{}{}", dummy("slow", 60_000), dummy("quick", 0)),
+    );
     let b = b.with_timeouts(Timeouts {
         create: Duration::from_millis(200),
         ..Timeouts::default()
     });
     // The backend gives up waiting, and says so; the boss keeps going.
     assert_error(
-        b.create_machine("s", "slow"),
+        create(&b, "s", "slow"),
         ErrorKind::Provider,
         &["still being created after 200ms", "gobs-app machine s"],
     );
-    let s = b.machine("s").unwrap();
+    let s = show(&b, "s").unwrap();
     assert_eq!(s.status, MachineStatus::Creating);
     // Meanwhile the boss answers, and makes other machines.
     let b = b.with_timeouts(Timeouts::default());
-    let q = b.create_machine("q", "quick").unwrap();
+    let q = create(&b, "q", "quick").unwrap();
     assert_eq!(q.status, MachineStatus::Running);
-    let list = b.list_machines().unwrap();
+    let list = list_all(&b).unwrap();
     let statuses: Vec<_> = list.iter().map(|m| (m.name.as_str(), m.status)).collect();
     assert_eq!(
         statuses,
@@ -249,13 +286,13 @@ fn slow_creation_does_not_block_the_boss() {
         ]
     );
     assert_error(
-        b.run("s", &argv(&["true"])),
+        run(&b, "s", &argv(&["true"])),
         ErrorKind::InvalidRequest,
         &["still being created"],
     );
     // Destroying it cancels the creation.
-    b.destroy_machine("s").unwrap();
-    assert_eq!(names(&b.list_machines().unwrap()), ["q"]);
+    destroy(&b, "s").unwrap();
+    assert_eq!(names(&list_all(&b).unwrap()), ["q"]);
 }
 
 #[test]
@@ -345,7 +382,7 @@ fn a_revoked_registration_capability_is_refused() {
 #[test]
 fn destroying_a_machine_revokes_its_registration_capability() {
     let dir = tempfile::tempdir().unwrap();
-    let b = BossBackend::start(dir.path(), [("slow".to_string(), dummy(3_000))]).unwrap();
+    let b = start(dir.path(), "slow", &dummy("slow", 3_000));
     let boss = b.boss().clone();
     let hob = boss.send().hob().wait().unwrap();
     let creating: Promise<MachineInfo> = boss
@@ -399,10 +436,11 @@ fn destroying_a_machine_revokes_its_registration_capability() {
         "{error}"
     );
     assert!(hob.send().registered_machines().wait().unwrap().is_empty());
-    let Some(ProviderRef::Dummy(provider)) = boss.send().provider("slow".into()).wait().unwrap()
-    else {
-        panic!("a dummy provider");
-    };
+    let provider = boss.send().provider("slow".into()).wait().unwrap().unwrap();
+    let provider = provider
+        .actor()
+        .downcast::<DummyProvider>()
+        .expect("a dummy provider");
     assert!(provider.send().machine_names().wait().unwrap().is_empty());
     assert!(provider.send().vat_of("m".into()).wait().unwrap().is_none());
     machine_vat.shutdown();
@@ -411,15 +449,21 @@ fn destroying_a_machine_revokes_its_registration_capability() {
 #[test]
 fn run_on_a_dummy_echoes_and_is_recorded() {
     let (_dir, b) = default_backend();
-    b.create_machine("d", "dummy").unwrap();
-    b.run("d", &argv(&["make", "all"])).unwrap();
-    let out = b.run("d", &argv(&["ls", "-l"])).unwrap();
+    create(&b, "d", "dummy").unwrap();
+    run(&b, "d", &argv(&["make", "all"])).unwrap();
+    let out = run(&b, "d", &argv(&["ls", "-l"])).unwrap();
     assert_eq!(out.stdout, "dummy machine d ran: ls -l\n");
-    let Some(ProviderRef::Dummy(provider)) =
-        b.boss().send().provider("dummy".into()).wait().unwrap()
-    else {
-        panic!("a dummy provider");
-    };
+    let provider = b
+        .boss()
+        .send()
+        .provider("dummy".into())
+        .wait()
+        .unwrap()
+        .unwrap();
+    let provider = provider
+        .actor()
+        .downcast::<DummyProvider>()
+        .expect("a dummy provider");
     let machine = provider.send().machine("d".into()).wait().unwrap().unwrap();
     assert_eq!(
         machine.send().history().wait().unwrap(),
@@ -430,55 +474,51 @@ fn run_on_a_dummy_echoes_and_is_recorded() {
 #[test]
 fn run_on_a_process_machine_really_runs_in_its_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let b = BossBackend::start(dir.path(), [("local".to_string(), local(dir.path()))]).unwrap();
-    let m = b.create_machine("p", "local").unwrap();
+    let b = start(dir.path(), "local", &local("local"));
+    let m = create(&b, "p", "local").unwrap();
     assert_eq!(m.status, MachineStatus::Running);
     assert_eq!(m.bindings, ["run", "status"]);
     let machine_dir = dir.path().join(MACHINES_DIR).join("p");
     assert!(machine_dir.is_dir());
 
-    let out = b.run("p", &argv(&["echo", "hi"])).unwrap();
+    let out = run(&b, "p", &argv(&["echo", "hi"])).unwrap();
     assert_eq!((out.exit_code, out.stdout.as_str()), (Some(0), "hi\n"));
 
-    let out = b
-        .run(
-            "p",
-            &argv(&["sh", "-c", "pwd; echo $HOME; touch made-here"]),
-        )
-        .unwrap();
+    let out = run(
+        &b,
+        "p",
+        &argv(&["sh", "-c", "pwd; echo $HOME; touch made-here"]),
+    )
+    .unwrap();
     let canonical = machine_dir.canonicalize().unwrap();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(Path::new(lines[0]).canonicalize().unwrap(), canonical);
     assert_eq!(Path::new(lines[1]), machine_dir);
     assert!(machine_dir.join("made-here").exists());
 
-    let out = b
-        .run("p", &argv(&["sh", "-c", "echo oops >&2; exit 3"]))
-        .unwrap();
+    let out = run(&b, "p", &argv(&["sh", "-c", "echo oops >&2; exit 3"])).unwrap();
     assert_eq!((out.exit_code, out.stderr.as_str()), (Some(3), "oops\n"));
 
     assert_error(
-        b.run("p", &argv(&["/no/such/program"])),
+        run(&b, "p", &argv(&["/no/such/program"])),
         ErrorKind::Provider,
         &["cannot run the command on machine p", "cannot start"],
     );
 
-    b.destroy_machine("p").unwrap();
+    destroy(&b, "p").unwrap();
     assert!(!machine_dir.exists());
 }
 
 #[test]
 fn a_configured_shell_gets_the_quoted_command() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = ProviderSpec::Process(ProcessSettings {
-        root: dir.path().join(MACHINES_DIR),
-        shell: Some("/bin/sh".into()),
-    });
-    let b = BossBackend::start(dir.path(), [("sh".to_string(), spec)]).unwrap();
-    b.create_machine("s", "sh").unwrap();
-    let out = b
-        .run("s", &argv(&["printf", "%s|", "it's", "a b"]))
-        .unwrap();
+    let b = start(
+        dir.path(),
+        "sh",
+        &format!("{}command = \"/bin/sh\"\n", local("sh")),
+    );
+    create(&b, "s", "sh").unwrap();
+    let out = run(&b, "s", &argv(&["printf", "%s|", "it's", "a b"])).unwrap();
     assert_eq!(out.stdout, "it's|a b|");
 }
 
@@ -500,32 +540,32 @@ fn twenty_machines() {
         let m = created.wait().unwrap();
         assert_eq!(m.status, MachineStatus::Running, "{m:?}");
     }
-    let list = b.list_machines().unwrap();
+    let list = list_all(&b).unwrap();
     assert_eq!(list.len(), 20);
     assert!(list.iter().all(|m| m.status == MachineStatus::Running));
     for m in &list {
-        let out = b.run(&m.name, &argv(&["echo", &m.name])).unwrap();
+        let out = run(&b, &m.name, &argv(&["echo", &m.name])).unwrap();
         assert!(out.stdout.contains(&m.name), "{out:?}");
     }
     for m in &list {
-        b.destroy_machine(&m.name).unwrap();
+        destroy(&b, &m.name).unwrap();
     }
-    assert!(b.list_machines().unwrap().is_empty());
+    assert!(list_all(&b).unwrap().is_empty());
     b.close().unwrap();
 }
 
 #[test]
 fn a_disabled_provider_makes_no_machines_but_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let b = BossBackend::start(dir.path(), [("d".to_string(), dummy(0))]).unwrap();
-    b.create_machine("a", "d").unwrap();
+    let b = start(dir.path(), "d", &dummy("d", 0));
+    create(&b, "a", "d").unwrap();
     b.boss().send().enable_only(vec![]).wait().unwrap();
-    assert!(b.providers().unwrap().is_empty());
+    assert!(providers(&b).unwrap().is_empty());
     assert_error(
-        b.create_machine("b", "d"),
+        create(&b, "b", "d"),
         ErrorKind::UnknownProvider,
         &["enabled providers: none"],
     );
-    assert_eq!(b.run("a", &argv(&["true"])).unwrap().exit_code, Some(0));
-    b.destroy_machine("a").unwrap();
+    assert_eq!(run(&b, "a", &argv(&["true"])).unwrap().exit_code, Some(0));
+    destroy(&b, "a").unwrap();
 }

@@ -176,8 +176,12 @@ impl Drop for Daemon {
     }
 }
 
+/// A fresh state directory, private as gobs-app makes them.
 fn state() -> TempDir {
-    tempfile::tempdir().unwrap()
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------- machines, both modes
@@ -417,8 +421,15 @@ fn unknown_providers_list_the_enabled_ones() {
 #[test]
 fn bad_machine_names_are_refused() {
     let dir = state();
-    let err = fails(dir.path(), &["create-machine", "../etc"]);
-    assert!(err.contains("invalid machine name"), "{err}");
+    // Refused while parsing the command line (a usage error, exit code 2).
+    let out = gobs(dir.path(), &["create-machine", "../etc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid machine name"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("etc").exists());
 }
 
 #[test]
@@ -470,7 +481,7 @@ fn providers_are_listed_with_the_default() {
         json,
         serde_json::json!([
             {"name": "dummy", "kind": "dummy", "default": true},
-            {"name": "local", "kind": "process", "default": false},
+            {"name": "local", "kind": "local", "default": false},
         ])
     );
 }

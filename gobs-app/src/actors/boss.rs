@@ -27,10 +27,10 @@ use gobs_runtime::{Error, Promise, Ref, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
-use crate::actors::machine::run_capability;
 use crate::actors::promises::{all, flatten, reason};
-use crate::backend::service::check_machine_name;
-use crate::backend::{BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
+use crate::model::check_machine_name;
+use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
+use crate::providers::machine::run_capability;
 use crate::providers::{ProviderError, ProviderRef};
 
 /// What the boss remembers about one machine.
@@ -65,7 +65,7 @@ impl MachineRecord {
 }
 
 /// A provider the boss knows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderEntry {
     /// The provider.
     pub provider: ProviderRef,
@@ -100,6 +100,16 @@ impl Boss {
                 enabled: true,
             },
         );
+    }
+
+    /// Every provider with whether it is enabled, sorted by name (what the backend compares
+    /// with the config before it changes anything).
+    #[actor(local)]
+    pub fn provider_entries(&self) -> Vec<(String, ProviderEntry)> {
+        self.providers
+            .iter()
+            .map(|(name, e)| (name.clone(), e.clone()))
+            .collect()
     }
 
     /// Enables exactly the known providers named in `enabled` (what the config says); the
@@ -293,6 +303,7 @@ impl Boss {
         &self,
         name: String,
         command: Vec<String>,
+        cancel: Cancel,
     ) -> Result<Promise<Result<RunOutput, BackendError>>, BackendError> {
         let record = self.get(&name)?;
         let client = match (record.status, &record.client) {
@@ -316,7 +327,7 @@ impl Boss {
                     ))));
                 }
             };
-            run_capability(capability, command).then(move |ran| match ran {
+            run_capability(capability, command, cancel).then(move |ran| match ran {
                 Ok(Ok(output)) => Ok(output),
                 Ok(Err(why)) => Err(BackendError::provider(format!(
                     "cannot run the command on machine {name}: {why}"

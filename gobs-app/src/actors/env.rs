@@ -1,39 +1,32 @@
 //! The persistence env of gobs-app: every actor its vats hold, plus actor-lib's
 //! ([`common_env`]). A persistent vat saves and restores only the actors its env lists.
 
-use gobs_runtime::{Env, Error, common_env, persistence_env};
+use gobs_runtime::{Env, Error, common_env};
 
 use crate::actors::boss::Boss;
 use crate::actors::hob::{HobClientPresence, HobServerPresence, Registration};
-use crate::actors::machine::StatusFacet;
-use crate::providers::dummy::{DummyMachine, DummyProvider};
-use crate::providers::local::{LocalMachine, ProcessProvider};
+use crate::providers::machine::StatusFacet;
 
 /// Name of the env, as errors show it.
 pub const APP_ENV: &str = "gobs-app";
 
-/// The env of every gobs-app actor, extending [`common_env`].
+/// The env of every gobs-app actor, extending [`common_env`]: the boss, the hob presences,
+/// the standard machine capabilities, and each provider's actors (from the provider
+/// table, [`crate::providers::KINDS`]).
 ///
 /// ```
-/// use gobs_app::{boss::Boss, env::app_env};
+/// use gobs_app::actors::{boss::Boss, env::app_env};
 /// assert!(app_env().unwrap().contains::<Boss>());
 /// ```
 pub fn app_env() -> Result<Env, Error> {
-    persistence_env!(
-        APP_ENV,
-        extends: [common_env()],
-        actors: [
-            Boss,
-            HobServerPresence,
-            Registration,
-            HobClientPresence,
-            StatusFacet,
-            DummyProvider,
-            DummyMachine,
-            ProcessProvider,
-            LocalMachine,
-        ],
-    )
+    let env = Env::builder(APP_ENV)
+        .extend(&common_env())
+        .add::<Boss>()
+        .add::<HobServerPresence>()
+        .add::<Registration>()
+        .add::<HobClientPresence>()
+        .add::<StatusFacet>();
+    crate::providers::add_actors(env).build()
 }
 
 #[cfg(test)]

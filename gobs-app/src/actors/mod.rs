@@ -4,13 +4,11 @@
 //! - [`boss`]: the [`boss::Boss`], which keeps machine records and drives providers.
 //! - [`hob`]: the boss's [`hob::HobServerPresence`], its one-time [`hob::Registration`]
 //!   capabilities, and each machine's [`hob::HobClientPresence`].
-//! - [`machine`]: what every machine exposes.
 //! - [`env`](mod@env): the persistence env; [`vats`]: the persistent vats; [`promises`]: promise
 //!   combinators.
 
 pub mod boss;
 pub mod env;
 pub mod hob;
-pub mod machine;
 pub mod promises;
 pub mod vats;

@@ -6,13 +6,8 @@
 //! a first start only, and machine vats are spawned from inside a provider's turn.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use gobs_runtime::store::{Durability, LogOptions};
-use gobs_runtime::{Error, Promise, Registry, Roots, StoreKind, Vat};
-
-use crate::actors::env::app_env;
-use crate::config::StoreConfig;
+use gobs_runtime::{Env, Error, Promise, Registry, Roots, StoreKind, Vat};
 
 /// Where the vats' stores go, inside the state directory.
 pub const VATS_DIR: &str = "vats";
@@ -25,9 +20,16 @@ pub fn provider_vat_name(provider: &str) -> String {
     format!("provider-{provider}")
 }
 
-/// Name of the vat of machine `machine` of provider `provider`.
+/// Name of the vat of machine `machine` of provider `provider`: `machine-PROVIDER.MACHINE`.
+/// Provider names have no `.` (the config refuses one), so the first `.` ends the
+/// provider's name and no two (provider, machine) pairs share a vat name.
+///
+/// ```
+/// use gobs_app::actors::vats::machine_vat_name;
+/// assert_ne!(machine_vat_name("a", "b-c"), machine_vat_name("a-b", "c"));
+/// ```
 pub fn machine_vat_name(provider: &str, machine: &str) -> String {
-    format!("machine-{provider}-{machine}")
+    format!("machine-{provider}.{machine}")
 }
 
 /// The persistent vats of one state directory: a persistence registry whose stores live
@@ -39,28 +41,15 @@ pub struct AppVats {
     registry: Registry,
 }
 
-/// Which store each vat gets, from the config.
-pub fn store_kind(store: &StoreConfig) -> StoreKind {
-    let durability = match store.durability {
-        crate::config::Durability::EveryCommit => Durability::EveryCommit,
-        crate::config::Durability::Group {
-            max_commits,
-            max_delay_ms,
-        } => Durability::Group {
-            max_commits,
-            max_delay: Duration::from_millis(max_delay_ms),
-        },
-    };
-    match store.kind {
-        crate::config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
-        crate::config::StoreKind::File => StoreKind::File(durability),
-    }
-}
-
 impl AppVats {
-    /// The vats of the state directory `dir`, keeping their stores as `kind` says.
-    pub fn open(dir: &Path, kind: StoreKind) -> Result<AppVats, Error> {
-        let registry = Registry::open(dir.join(VATS_DIR), app_env()?, kind)?;
+    /// The vats of the state directory `dir`, restored with `env`, keeping their stores as
+    /// `kind` says. The stores' directory is made (or tightened to) owner-only first.
+    pub fn open(dir: &Path, env: Env, kind: StoreKind) -> Result<AppVats, Error> {
+        let vats_dir = dir.join(VATS_DIR);
+        crate::config::state_dir::private_dir(&vats_dir).map_err(|e| {
+            Error::Persistence(format!("cannot make {} private: {e}", vats_dir.display()))
+        })?;
+        let registry = Registry::open(vats_dir, env, kind)?;
         Ok(AppVats {
             dir: dir.to_path_buf(),
             registry,
@@ -68,10 +57,10 @@ impl AppVats {
     }
 
     /// Vats whose stores live in memory (tests; nothing survives the process).
-    pub fn in_memory(dir: &Path) -> Result<AppVats, Error> {
+    pub fn in_memory(dir: &Path, env: Env) -> Result<AppVats, Error> {
         Ok(AppVats {
             dir: dir.to_path_buf(),
-            registry: Registry::in_memory(app_env()?),
+            registry: Registry::in_memory(env),
         })
     }
 

@@ -1,8 +1,12 @@
 //! [`BossBackend`]: the [`Backend`] made of actors. It starts the boss's vat and one vat per
-//! provider, holds the boss's reference, and answers each call by sending to the boss and
-//! waiting for the answer (it runs outside the vats, in the CLI or the daemon, so it may
-//! block). Refusals come back as the boss made them (see `From<gobs_runtime::Error> for
-//! BackendError`).
+//! provider (each from its row of the provider table), holds the boss's reference, and
+//! answers each call by sending to the boss and waiting for the answer (it runs outside the
+//! vats, in the CLI or the daemon, so it may block). Refusals come back as the boss made
+//! them (see `From<gobs_runtime::Error> for BackendError`).
+//!
+//! Starting changes nothing that is already as the config says: a provider that exists with
+//! the same settings, and the same set of enabled providers, are left untouched, so a
+//! read-only command writes nothing to the stores.
 //!
 //! Every wait has a limit ([`Timeouts`]); going past one is an error that says what is still
 //! going on: the actors keep working, so a slow creation finishes (or fails) later and
@@ -11,19 +15,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gobs_runtime::store::LogOptions;
+use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Promise, Ref, StoreKind, spawn};
 
 use crate::actors::boss::Boss;
+use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
-use crate::backend::{Backend, BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::config::{Config, ProviderKind};
-use crate::providers::ProviderRef;
-use crate::providers::dummy::{DummyProvider, DummySettings};
-use crate::providers::local::{ProcessProvider, ProcessSettings};
-
-/// Directory of the `process` provider's machines, inside the state directory.
-pub const MACHINES_DIR: &str = "machines";
+use crate::backend::Backend;
+use crate::config::{self, Config, StoreConfig};
+use crate::model::{
+    BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
+};
+use crate::providers;
 
 /// How long the backend waits for each kind of answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,7 @@ pub struct Timeouts {
     pub create: Duration,
     /// Destroying a machine.
     pub destroy: Duration,
-    /// A command run on a machine.
+    /// A command run on a machine (the machine enforces its own limit; this is a backstop).
     pub run: Duration,
 }
 
@@ -44,30 +47,26 @@ impl Default for Timeouts {
             answer: Duration::from_secs(60),
             create: Duration::from_secs(15 * 60),
             destroy: Duration::from_secs(15 * 60),
-            run: Duration::from_secs(60 * 60),
+            run: Duration::from_secs(60 * 60 + 60),
         }
     }
 }
 
-/// A provider to start, with its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderSpec {
-    /// A [`DummyProvider`].
-    Dummy(DummySettings),
-    /// A [`ProcessProvider`].
-    Process(ProcessSettings),
-}
-
-impl ProviderSpec {
-    /// The provider a config's `kind` describes, for the state directory `state_dir`.
-    pub fn from_config(kind: &ProviderKind, state_dir: &Path) -> ProviderSpec {
-        match kind {
-            ProviderKind::Dummy => ProviderSpec::Dummy(DummySettings::default()),
-            ProviderKind::Process { command } => ProviderSpec::Process(ProcessSettings {
-                root: state_dir.join(MACHINES_DIR),
-                shell: command.clone(),
-            }),
-        }
+/// Which store each vat gets, from the config.
+pub fn store_kind(store: &StoreConfig) -> StoreKind {
+    let durability = match store.durability {
+        config::Durability::EveryCommit => Durability::EveryCommit,
+        config::Durability::Group {
+            max_commits,
+            max_delay_ms,
+        } => Durability::Group {
+            max_commits,
+            max_delay: Duration::from_millis(max_delay_ms),
+        },
+    };
+    match store.kind {
+        config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
+        config::StoreKind::File => StoreKind::File(durability),
     }
 }
 
@@ -76,48 +75,33 @@ impl ProviderSpec {
 pub struct BossBackend {
     vats: AppVats,
     boss: Ref<Boss>,
+    default_provider: String,
     timeouts: Timeouts,
     closed: bool,
 }
 
 impl BossBackend {
-    /// Starts the boss for state directory `state_dir` with the enabled providers of `config`.
-    pub fn open(state_dir: &Path, config: &Config) -> Result<BossBackend, BackendError> {
-        let providers = config.enabled_providers().map(|(name, p)| {
-            (
-                name.to_string(),
-                ProviderSpec::from_config(&p.kind, state_dir),
-            )
-        });
-        let vats = AppVats::open(state_dir, vats::store_kind(&config.store))
-            .map_err(|e| BackendError::storage(format!("cannot open the actors' state: {e}")))?;
-        BossBackend::start_with(vats, providers)
-    }
-
-    /// Starts the boss for state directory `state_dir` with `providers` (name, what).
+    /// Starts the boss for state directory `state_dir` with the providers of `config`.
     ///
     /// A restart finds the boss and the providers it had (the stores are in
-    /// `<state_dir>/vats/`); the providers given here are added if missing, and exactly these
-    /// are enabled.
-    pub fn start(
-        state_dir: &Path,
-        providers: impl IntoIterator<Item = (String, ProviderSpec)>,
-    ) -> Result<BossBackend, BackendError> {
-        let vats = AppVats::open(state_dir, StoreKind::Log(LogOptions::default()))
-            .map_err(|e| BackendError::storage(format!("cannot open the actors' state: {e}")))?;
-        BossBackend::start_with(vats, providers)
+    /// `<state_dir>/vats/`); the config's providers are added if missing, follow the
+    /// config's settings, and exactly the enabled ones are enabled.
+    pub fn open(state_dir: &Path, config: &Config) -> Result<BossBackend, BackendError> {
+        let storage = |e: gobs_runtime::Error| {
+            BackendError::storage(format!("cannot open the actors' state: {e}"))
+        };
+        let env = app_env().map_err(storage)?;
+        let vats = AppVats::open(state_dir, env, store_kind(&config.store)).map_err(storage)?;
+        BossBackend::start_with(vats, config)
     }
 
-    /// Starts the boss in `vats` with `providers` (name, what).
-    pub fn start_with(
-        vats: AppVats,
-        providers: impl IntoIterator<Item = (String, ProviderSpec)>,
-    ) -> Result<BossBackend, BackendError> {
-        let started = Self::start_in(&vats, providers);
-        match started {
+    /// Starts the boss in `vats` with the providers of `config`.
+    pub fn start_with(vats: AppVats, config: &Config) -> Result<BossBackend, BackendError> {
+        match Self::start_in(&vats, config) {
             Ok(boss) => Ok(BossBackend {
                 vats,
                 boss,
+                default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
                 closed: false,
             }),
@@ -128,25 +112,44 @@ impl BossBackend {
         }
     }
 
-    fn start_in(
-        vats: &AppVats,
-        providers: impl IntoIterator<Item = (String, ProviderSpec)>,
-    ) -> Result<Ref<Boss>, BackendError> {
+    fn start_in(vats: &AppVats, config: &Config) -> Result<Ref<Boss>, BackendError> {
         let (_, boss) = vats.start_vat(vats::BOSS_VAT, || spawn(Boss::new()))?;
         let limit = Timeouts::default().answer;
-        let mut enabled = Vec::new();
-        for (name, spec) in providers {
-            let provider = start_provider(vats, &name, spec)?;
-            wait(
-                boss.send().add_provider(name.clone(), provider),
-                limit,
-                || format!("adding provider {name}"),
-            )?;
-            enabled.push(name);
-        }
-        wait(boss.send().enable_only(enabled), limit, || {
-            "enabling the providers".to_string()
+        let known = wait(boss.send().provider_entries(), limit, || {
+            "reading the boss's providers".to_string()
         })?;
+        let mut enabled = Vec::new();
+        for (name, p) in &config.providers {
+            let Some(kind) = providers::kind(p.kind) else {
+                continue;
+            };
+            if !p.enabled {
+                continue;
+            }
+            enabled.push(name.clone());
+            let has = known
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, e)| &e.provider);
+            let provider = kind.start(vats, name, &p.settings, vats.dir(), limit)?;
+            if has != Some(&provider) {
+                wait(
+                    boss.send().add_provider(name.clone(), provider),
+                    limit,
+                    || format!("adding provider {name}"),
+                )?;
+            }
+        }
+        let now: Vec<String> = known
+            .iter()
+            .filter(|(_, e)| e.enabled)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if now != enabled {
+            wait(boss.send().enable_only(enabled), limit, || {
+                "enabling the providers".to_string()
+            })?;
+        }
         Ok(boss)
     }
 
@@ -186,35 +189,6 @@ impl BossBackend {
     }
 }
 
-fn start_provider(
-    vats: &AppVats,
-    name: &str,
-    spec: ProviderSpec,
-) -> Result<ProviderRef, BackendError> {
-    let vat_name = vats::provider_vat_name(name);
-    let name = name.to_string();
-    let limit = Timeouts::default().answer;
-    let what = || format!("applying provider {vat_name}'s settings");
-    // A restored provider keeps its saved settings unless told: apply the config's.
-    Ok(match spec {
-        ProviderSpec::Dummy(settings) => {
-            let for_new = settings.clone();
-            let (_, p) =
-                vats.start_vat(&vat_name, move || spawn(DummyProvider::new(name, for_new)))?;
-            wait(p.send().set_settings(settings), limit, what)?;
-            ProviderRef::Dummy(p)
-        }
-        ProviderSpec::Process(settings) => {
-            let for_new = settings.clone();
-            let (_, p) = vats.start_vat(&vat_name, move || {
-                spawn(ProcessProvider::new(name, for_new))
-            })?;
-            wait(p.send().set_settings(settings), limit, what)?;
-            ProviderRef::Process(p)
-        }
-    })
-}
-
 /// Waits up to `limit` for `promise`; `what` says what was awaited, for the timeout's error.
 fn wait<T: Send + 'static>(
     promise: Promise<T>,
@@ -226,31 +200,23 @@ fn wait<T: Send + 'static>(
         Err(_still_pending) => Err(BackendError::internal(format!(
             "{} took longer than {}; the boss may be overloaded or stuck",
             what(),
-            human(limit)
+            humantime::format_duration(limit)
         ))),
     }
 }
 
-/// `15m`, `90s`, `250ms`.
-fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_millis() != 0 || secs == 0 {
-        format!("{}ms", d.as_millis())
-    } else if secs.is_multiple_of(3600) {
-        format!("{}h", secs / 3600)
-    } else if secs.is_multiple_of(60) {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
 impl Backend for BossBackend {
-    fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
+    fn create_machine(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        provider: Option<String>,
+    ) -> Result<MachineInfo, BackendError> {
+        let provider = provider.unwrap_or_else(|| self.default_provider.clone());
         let creating = self.answer(
             self.boss
                 .send()
-                .create_machine(name.to_string(), provider.to_string()),
+                .create_machine(name.to_string(), provider.clone()),
             || format!("starting to create machine {name}"),
         )?;
         let info = match creating.wait_timeout(self.timeouts.create) {
@@ -261,7 +227,7 @@ impl Backend for BossBackend {
                      waiting; provider {provider} is still at it: `gobs-app machine {name}` \
                      shows when it is running or failed, and `gobs-app destroy-machine {name}` \
                      cancels it",
-                    human(self.timeouts.create)
+                    humantime::format_duration(self.timeouts.create)
                 )));
             }
         };
@@ -275,7 +241,7 @@ impl Backend for BossBackend {
         Ok(info)
     }
 
-    fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError> {
+    fn list_machines(&self, _cancel: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let listing = self.answer(self.boss.send().list_machines(), || {
             "listing the machines".to_string()
         })?;
@@ -284,29 +250,47 @@ impl Backend for BossBackend {
         })
     }
 
-    fn machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
         let asking = self.answer(self.boss.send().machine(name.to_string()), || {
             format!("looking up machine {name}")
         })?;
         self.answer(asking, || format!("asking machine {name} for its bindings"))
     }
 
-    fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
+    fn run(
+        &self,
+        cancel: &Cancel,
+        name: MachineName,
+        command: Vec<String>,
+    ) -> Result<RunOutput, BackendError> {
+        if command.is_empty() {
+            return Err(BackendError::invalid(
+                "no command to run; write it after `--`: gobs-app run NAME -- CMD [ARGS...]",
+            ));
+        }
         let running = self.answer(
-            self.boss.send().run(name.to_string(), command.to_vec()),
+            self.boss
+                .send()
+                .run(name.to_string(), command, cancel.clone()),
             || format!("starting a command on machine {name}"),
         )?;
         match running.wait_timeout(self.timeouts.run) {
             Ok(ran) => ran?,
-            Err(_still_running) => Err(BackendError::provider(format!(
-                "the command on machine {name} did not finish within {}; gobs-app stopped \
-                 waiting (the command may still be running)",
-                human(self.timeouts.run)
-            ))),
+            Err(_still_running) => {
+                cancel.cancel();
+                Err(BackendError::provider(format!(
+                    "the command on machine {name} did not finish within {}; it is being killed",
+                    humantime::format_duration(self.timeouts.run)
+                )))
+            }
         }
     }
 
-    fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn destroy_machine(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+    ) -> Result<MachineInfo, BackendError> {
         let destroying = self.answer(self.boss.send().destroy_machine(name.to_string()), || {
             format!("starting to destroy machine {name}")
         })?;
@@ -315,15 +299,19 @@ impl Backend for BossBackend {
             Err(_still_destroying) => Err(BackendError::provider(format!(
                 "machine {name} is still being destroyed after {} and gobs-app stopped \
                  waiting; `gobs-app machine {name}` shows when it is gone",
-                human(self.timeouts.destroy)
+                humantime::format_duration(self.timeouts.destroy)
             ))),
         }
     }
 
-    fn providers(&self) -> Result<Vec<ProviderInfo>, BackendError> {
-        self.answer(self.boss.send().providers(), || {
+    fn providers(&self, _cancel: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
+        let mut providers = self.answer(self.boss.send().providers(), || {
             "listing the providers".to_string()
-        })
+        })?;
+        for p in &mut providers {
+            p.default = p.name == self.default_provider;
+        }
+        Ok(providers)
     }
 
     fn close(&mut self) -> Result<(), BackendError> {
@@ -344,32 +332,46 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::backend::ErrorKind;
-    use crate::backend::service::Service;
-    use crate::daemon::protocol::{Request, Response};
+    use crate::model::ErrorKind;
+    use crate::ops::{Request, Response};
 
     #[test]
-    fn plugs_into_the_service_like_any_backend() {
+    fn answers_requests_like_any_backend_and_marks_the_default_provider() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
-        let backend: Box<dyn Backend + Send + Sync> =
+        let mut backend: Box<dyn Backend + Send + Sync> =
             Box::new(BossBackend::open(dir.path(), &config).unwrap());
-        let mut service = Service::new(backend, &config);
-        let Response::Machine(m) = service.handle(Request::CreateMachine {
-            name: "web-1".into(),
+        let cancel = Cancel::new();
+        let Response::CreateMachine(m) = (Request::CreateMachine {
+            name: "web-1".parse().unwrap(),
             provider: None,
-        }) else {
+        })
+        .execute(&*backend, &cancel) else {
             panic!("expected a machine");
         };
         assert_eq!(
             (m.provider.as_str(), m.status),
             ("dummy", MachineStatus::Running)
         );
-        let Response::Providers(providers) = service.handle(Request::Providers) else {
+        let Response::Providers(providers) = (Request::Providers {}).execute(&*backend, &cancel)
+        else {
             panic!("expected providers");
         };
-        assert!(providers.iter().any(|p| p.name == "dummy" && p.default));
-        service.close().unwrap();
+        let defaults: Vec<_> = providers
+            .iter()
+            .filter(|p| p.default)
+            .map(|p| &p.name)
+            .collect();
+        assert_eq!(defaults, ["dummy"]);
+        let Response::Error(e) = (Request::Run {
+            name: "web-1".parse().unwrap(),
+            command: vec![],
+        })
+        .execute(&*backend, &cancel) else {
+            panic!("an empty command is refused");
+        };
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        backend.close().unwrap();
     }
 
     #[test]
@@ -385,13 +387,5 @@ mod tests {
         let err = BackendError::from(err);
         assert_eq!(err.kind, ErrorKind::InvalidRequest, "{err}");
         assert!(!dir.path().join("escape").exists());
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(Duration::from_secs(15 * 60)), "15m");
-        assert_eq!(human(Duration::from_secs(3600)), "1h");
-        assert_eq!(human(Duration::from_secs(90)), "90s");
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
     }
 }

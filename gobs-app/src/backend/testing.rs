@@ -1,9 +1,12 @@
-//! [`FakeBackend`]: an in-memory [`Backend`] for unit tests of the service and the daemon.
+//! [`FakeBackend`]: an in-memory [`Backend`] for unit tests of the daemon and the CLI.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::backend::{Backend, BackendError, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
+use crate::backend::Backend;
+use crate::model::{
+    BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
+};
 
 /// Machines in a map; providers `dummy` and `local`; `run` echoes its argv.
 #[derive(Debug, Default)]
@@ -43,7 +46,13 @@ impl FakeState {
 }
 
 impl Backend for FakeBackend {
-    fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
+    fn create_machine(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        provider: Option<String>,
+    ) -> Result<MachineInfo, BackendError> {
+        let (name, provider) = (name.as_str(), provider.as_deref().unwrap_or("dummy"));
         let mut st = self.state();
         if st.machines.contains_key(name) {
             return Err(BackendError::machine_exists(
@@ -69,35 +78,45 @@ impl Backend for FakeBackend {
         Ok(info)
     }
 
-    fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError> {
+    fn list_machines(&self, _cancel: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let st = self.state();
         Ok(st.machines.values().cloned().collect())
     }
 
-    fn machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
         let st = self.state();
-        st.get(name).cloned()
+        st.get(name.as_str()).cloned()
     }
 
-    fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
+    fn run(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        command: Vec<String>,
+    ) -> Result<RunOutput, BackendError> {
         let st = self.state();
-        st.get(name)?;
+        st.get(name.as_str())?;
         Ok(RunOutput {
             exit_code: Some(0),
             signal: None,
             stdout: format!("{}\n", command.join(" ")),
             stderr: String::new(),
+            truncated: false,
         })
     }
 
-    fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
+    fn destroy_machine(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+    ) -> Result<MachineInfo, BackendError> {
         let mut st = self.state();
-        let info = st.get(name)?.clone();
-        st.machines.remove(name);
+        let info = st.get(name.as_str())?.clone();
+        st.machines.remove(name.as_str());
         Ok(info)
     }
 
-    fn providers(&self) -> Result<Vec<ProviderInfo>, BackendError> {
+    fn providers(&self, _cancel: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
         let st = self.state();
         Ok(st
             .providers
@@ -105,7 +124,7 @@ impl Backend for FakeBackend {
             .map(|name| ProviderInfo {
                 name: name.clone(),
                 kind: "fake".into(),
-                default: false,
+                default: name == "dummy",
             })
             .collect())
     }

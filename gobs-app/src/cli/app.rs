@@ -9,20 +9,21 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
 use crate::cli::{client, output};
+use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
-use crate::config::{self, DEFAULT_CONFIG_TOML};
 use crate::daemon;
-use crate::daemon::protocol::Request;
 use crate::error::AppError;
 
-/// Runs the parsed command line; returns the exit code. `env` reads environment variables.
+/// Runs the parsed command line; returns the exit code. `env` reads the environment
+/// variables the defaults come from (`$XDG_STATE_HOME`, `$HOME`); `$GOBS_STATE_DIR` and
+/// `$GOBS_CONFIG` were read by clap, as the flags' values.
 pub fn run(
     cli: &Cli,
     env: impl Fn(&str) -> Option<OsString>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, AppError> {
-    let explicit_config = config::explicit_path(cli.config.as_deref(), &env);
+    let explicit_config = cli.config.clone().filter(|p| !p.as_os_str().is_empty());
     let state_paths = || -> Result<StatePaths, AppError> {
         let dir = state_dir::resolve(cli.state_dir.as_deref(), &env)?;
         let path = dir.path.clone();
@@ -60,22 +61,11 @@ pub fn run(
             daemon::run(&state_paths()?, explicit_config.as_deref())?;
             return Ok(0);
         }
-        Command::CreateMachine { name, provider } => Request::CreateMachine {
-            name: name.clone(),
-            provider: provider.clone(),
-        },
-        Command::ListMachines => Request::ListMachines,
-        Command::Machine { name } => Request::Machine { name: name.clone() },
-        Command::Run { name, command } => Request::Run {
-            name: name.clone(),
-            command: command.clone(),
-        },
-        Command::DestroyMachine { name } => Request::DestroyMachine { name: name.clone() },
-        Command::Providers => Request::Providers,
+        Command::Op(request) => request.clone(),
     };
     let paths = state_paths()?;
     let response = client::execute(&paths, explicit_config.as_deref(), request.clone())?;
-    output::print(&request, &response, cli.json, out, err)
+    output::print(&response, cli.json, out, err)
 }
 
 /// Writes [`DEFAULT_CONFIG_TOML`] to `path`; refuses to replace a file unless `force`.

@@ -13,20 +13,25 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::backend::open_backend;
-use crate::backend::service::Service;
+use crate::backend::Backend;
+use crate::backend::boss::BossBackend;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::MAX_SOCKET_PATH;
 use crate::daemon::lock::{Role, StateLock};
-use crate::daemon::protocol::{FrameError, PROTOCOL_VERSION, Request, RequestFrame, Response};
-use crate::daemon::protocol::{read_frame, write_frame};
+use crate::daemon::protocol::{
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
+    Response, read_frame, write_frame,
+};
 use crate::error::AppError;
+use crate::model::{Cancel, ErrorKind as Kind};
 
 /// How long a command waits for the state to be free.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long sending a request may block.
 pub const REQUEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a command keeps retrying a daemon that answers `busy`.
+pub const BUSY_WAIT: Duration = Duration::from_secs(30);
 
 /// Where a request goes.
 #[derive(Debug)]
@@ -82,32 +87,45 @@ pub fn connect(paths: &StatePaths) -> Result<Target, AppError> {
 }
 
 /// Runs `request` against the state in `paths`, through the daemon or embedded. A
-/// [`Response::Error`] is returned as [`AppError::Backend`].
+/// [`Response::Error`] is returned as [`AppError::Backend`]. A daemon that answers `busy`
+/// is asked again, with growing pauses, for up to [`BUSY_WAIT`].
 pub fn execute(
     paths: &StatePaths,
     explicit_config: Option<&Path>,
     request: Request,
 ) -> Result<Response, AppError> {
-    let response = match connect(paths)? {
-        Target::Daemon(stream) => {
-            if let Some(config) = explicit_config {
-                tracing::warn!(
-                    "a daemon serves {}, so it answers with its own config; {} is not used",
-                    paths.dir.display(),
-                    config.display()
-                );
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    let response = loop {
+        match connect(paths)? {
+            Target::Daemon(stream) => {
+                if let Some(config) = explicit_config {
+                    tracing::warn!(
+                        "a daemon serves {}, so it answers with its own config; {} is not used",
+                        paths.dir.display(),
+                        config.display()
+                    );
+                }
+                let response = ask_daemon(&stream, &paths.socket(), request.clone())?;
+                match response {
+                    Response::Error(e) if e.kind == Kind::Busy && start.elapsed() < BUSY_WAIT => {
+                        tracing::debug!("the daemon is busy; asking again in {pause:?}");
+                        thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                    response => break response,
+                }
             }
-            ask_daemon(&stream, &paths.socket(), request)?
-        }
-        Target::Embedded(lock) => {
-            let config = load_effective(explicit_config, &paths.default_config())?;
-            let mut service = Service::new(open_backend(paths, &config)?, &config);
-            let response = service.handle(request);
-            let closed = service.close();
-            drop(service);
-            drop(lock);
-            closed?;
-            response
+            Target::Embedded(lock) => {
+                let config = load_effective(explicit_config, &paths.default_config())?;
+                let mut backend = BossBackend::open(&paths.dir, &config)?;
+                let response = request.execute(&backend, &Cancel::new());
+                let closed = backend.close();
+                drop(backend);
+                drop(lock);
+                closed?;
+                break response;
+            }
         }
     };
     match response {
@@ -116,7 +134,9 @@ pub fn execute(
     }
 }
 
-/// Sends one request on `stream` and reads the answer.
+/// Sends one request on `stream` and reads the answer. A daemon may answer (`busy`) and
+/// close before reading the request, so a failed write is not the end: the answer is read
+/// all the same.
 pub fn ask_daemon(
     stream: &UnixStream,
     socket: &Path,
@@ -131,14 +151,22 @@ pub fn ask_daemon(
         version: PROTOCOL_VERSION,
         request,
     };
-    write_frame(stream, &frame).map_err(failed)?;
+    let written = write_frame(stream, &frame, MAX_REQUEST_BYTES);
     // One request per command: tell the daemon so it can drop the connection at once.
     let _ = stream.shutdown(Shutdown::Write);
-    match read_frame::<Response>(BufReader::new(stream)) {
+    match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
         Ok(Some(response)) => Ok(response),
+        Ok(None) | Err(_) if written.is_err() => {
+            Err(written.map_or_else(failed, |()| AppError::Daemon {
+                socket: socket.to_path_buf(),
+                message: "it closed the connection without answering".to_string(),
+            }))
+        }
         Ok(None) => Err(AppError::Daemon {
             socket: socket.to_path_buf(),
-            message: "it closed the connection without answering".to_string(),
+            message: "it closed the connection without answering; its log (stderr) may \
+                      say why"
+                .to_string(),
         }),
         Err(e) => Err(failed(e)),
     }

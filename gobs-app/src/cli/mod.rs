@@ -1,4 +1,6 @@
-//! The command line (clap derive types only; [`crate::cli::app`] acts on them).
+//! The command line (clap derive types only; [`app`] acts on them). The operations'
+//! subcommands come from the list in [`crate::ops`]; `init` and `daemon` are the two that
+//! are not requests.
 
 pub mod app;
 pub mod client;
@@ -8,6 +10,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, Subcommand};
 
+use crate::ops::Request;
+
 /// Manage machines through a gobs boss: create them with a provider, list, run commands on
 /// them, destroy them.
 ///
@@ -16,14 +20,12 @@ use clap::{ArgAction, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "gobs-app", version, propagate_version = true)]
 pub struct Cli {
-    /// Config file [default: $GOBS_CONFIG, else STATE_DIR/config.toml if it exists,
-    /// else built-in defaults]
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Config file [default: STATE_DIR/config.toml if it exists, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE", env = "GOBS_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// State directory [default: $GOBS_STATE_DIR, else $XDG_STATE_HOME/gobs,
-    /// else ~/.local/state/gobs]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// State directory [default: $XDG_STATE_HOME/gobs, else ~/.local/state/gobs]
+    #[arg(long, global = true, value_name = "DIR", env = "GOBS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
 
     /// Log more to stderr (-v info, -vv debug, -vvv trace); without it, $RUST_LOG applies
@@ -39,7 +41,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands: the operations, plus `init` and `daemon`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented default config file (to --config, $GOBS_CONFIG or
@@ -53,41 +55,9 @@ pub enum Command {
     /// Serve the state directory in the foreground until SIGINT or SIGTERM
     Daemon,
 
-    /// Create a machine
-    CreateMachine {
-        /// The new machine's name (letters, digits, '.', '-', '_')
-        name: String,
-        /// Provider to create it with [default: the config's default_provider]
-        #[arg(long, value_name = "P")]
-        provider: Option<String>,
-    },
-
-    /// List all machines
-    ListMachines,
-
-    /// Show one machine
-    Machine {
-        /// The machine's name
-        name: String,
-    },
-
-    /// Run a command on a machine; exits with the command's exit code
-    Run {
-        /// The machine's name
-        name: String,
-        /// The command and its arguments, after `--`
-        #[arg(last = true, required = true, value_name = "CMD")]
-        command: Vec<String>,
-    },
-
-    /// Destroy a machine and forget it
-    DestroyMachine {
-        /// The machine's name
-        name: String,
-    },
-
-    /// List the enabled providers
-    Providers,
+    /// An operation (see [`crate::ops`]).
+    #[command(flatten)]
+    Op(Request),
 }
 
 #[cfg(test)]
@@ -121,8 +91,8 @@ mod tests {
         assert_eq!(cli.verbose, 2);
         assert!(!cli.json);
         match cli.command {
-            Command::Run { name, command } => {
-                assert_eq!(name, "web-1");
+            Command::Op(Request::Run { name, command }) => {
+                assert_eq!(name.as_str(), "web-1");
                 assert_eq!(command, ["ls", "-l", "--json"]);
             }
             other => panic!("{other:?}"),
@@ -134,5 +104,22 @@ mod tests {
     #[test]
     fn run_needs_a_command() {
         assert!(Cli::try_parse_from(["gobs-app", "run", "web-1"]).is_err());
+    }
+
+    #[test]
+    fn machine_names_are_checked_while_parsing() {
+        let err = Cli::try_parse_from(["gobs-app", "machine", "../etc"]).unwrap_err();
+        assert!(err.to_string().contains("invalid machine name"), "{err}");
+        for op in [
+            "create-machine",
+            "list-machines",
+            "machine",
+            "run",
+            "destroy-machine",
+            "providers",
+        ] {
+            let help = Cli::try_parse_from(["gobs-app", op, "--help"]).unwrap_err();
+            assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp, "{op}");
+        }
     }
 }

@@ -3,46 +3,30 @@
 
 use std::io::{self, Write};
 
-use crate::backend::{MachineInfo, ProviderInfo, RunOutput};
-use crate::daemon::protocol::{Request, Response};
 use crate::error::AppError;
+use crate::model::{MachineInfo, ProviderInfo, RunOutput};
+use crate::ops::Response;
 
-/// Prints `response` to `request`; returns the process exit code (the command's own for `run`).
+/// Prints `response`; returns the process exit code (the command's own for `run`).
 pub fn print(
-    request: &Request,
     response: &Response,
     json: bool,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, AppError> {
-    let written = match (request, response) {
-        (Request::Run { .. }, Response::RunOutput(run)) => {
-            return print_run(run, json, out, err).map_err(AppError::Output);
-        }
-        (_, response) if json => print_json(response, out),
-        (Request::CreateMachine { .. }, Response::Machine(m)) => writeln!(
+    let written = match response {
+        Response::Run(run) => return print_run(run, json, out, err).map_err(AppError::Output),
+        Response::Error(e) => return Err(AppError::Backend(e.clone())),
+        response if json => print_json(response, out),
+        Response::CreateMachine(m) => writeln!(
             out,
             "created machine {} (provider {}, {})",
             m.name, m.provider, m.status
         ),
-        (Request::DestroyMachine { .. }, Response::Machine(m)) => {
-            writeln!(out, "destroyed machine {}", m.name)
-        }
-        (Request::Machine { .. }, Response::Machine(m)) => {
-            out.write_all(machine_details(m).as_bytes())
-        }
-        (Request::ListMachines, Response::Machines(list)) => {
-            out.write_all(machine_table(list).as_bytes())
-        }
-        (Request::Providers, Response::Providers(list)) => {
-            out.write_all(provider_table(list).as_bytes())
-        }
-        (_, Response::Error(e)) => return Err(AppError::Backend(e.clone())),
-        (request, response) => {
-            return Err(AppError::Protocol(format!(
-                "unexpected answer {response:?} to {request:?}"
-            )));
-        }
+        Response::DestroyMachine(m) => writeln!(out, "destroyed machine {}", m.name),
+        Response::Machine(m) => out.write_all(machine_details(m).as_bytes()),
+        Response::ListMachines(list) => out.write_all(machine_table(list).as_bytes()),
+        Response::Providers(list) => out.write_all(provider_table(list).as_bytes()),
     };
     written.map_err(AppError::Output)?;
     Ok(0)
@@ -62,13 +46,7 @@ pub fn print_error(error: &AppError, json: bool, err: &mut dyn Write) {
 }
 
 fn print_json(response: &Response, out: &mut dyn Write) -> io::Result<()> {
-    let text = match response {
-        Response::Machine(m) => serde_json::to_string_pretty(m),
-        Response::Machines(list) => serde_json::to_string_pretty(list),
-        Response::Providers(list) => serde_json::to_string_pretty(list),
-        Response::RunOutput(run) => serde_json::to_string_pretty(run),
-        Response::Error(e) => serde_json::to_string_pretty(e),
-    }?;
+    let text = serde_json::to_string_pretty(&response.data_json()?)?;
     writeln!(out, "{text}")
 }
 
@@ -216,7 +194,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::backend::MachineStatus;
+    use crate::model::MachineStatus;
 
     fn machine(name: &str) -> MachineInfo {
         MachineInfo {
@@ -229,9 +207,9 @@ mod tests {
         }
     }
 
-    fn printed(request: Request, response: Response, json: bool) -> (String, String, u8) {
+    fn printed(response: Response, json: bool) -> (String, String, u8) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = print(&request, &response, json, &mut out, &mut err).unwrap();
+        let code = print(&response, json, &mut out, &mut err).unwrap();
         (
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
@@ -242,8 +220,7 @@ mod tests {
     #[test]
     fn machine_list_is_an_aligned_table() {
         let (out, _, code) = printed(
-            Request::ListMachines,
-            Response::Machines(vec![machine("web-1"), machine("db")]),
+            Response::ListMachines(vec![machine("web-1"), machine("db")]),
             false,
         );
         assert_eq!(code, 0);
@@ -257,17 +234,13 @@ mod tests {
 
     #[test]
     fn empty_lists_say_what_to_do() {
-        let (out, _, _) = printed(Request::ListMachines, Response::Machines(vec![]), false);
+        let (out, _, _) = printed(Response::ListMachines(vec![]), false);
         assert!(out.contains("create-machine"), "{out}");
     }
 
     #[test]
     fn json_is_the_data_itself() {
-        let (out, _, _) = printed(
-            Request::ListMachines,
-            Response::Machines(vec![machine("a")]),
-            true,
-        );
+        let (out, _, _) = printed(Response::ListMachines(vec![machine("a")]), true);
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(value[0]["name"], "a");
         assert_eq!(value[0]["status"], "running");
@@ -278,18 +251,10 @@ mod tests {
     fn details_and_sentences() {
         let mut m = machine("a");
         m.error = Some("broken".into());
-        let (out, _, _) = printed(
-            Request::Machine { name: "a".into() },
-            Response::Machine(m.clone()),
-            false,
-        );
+        let (out, _, _) = printed(Response::Machine(m.clone()), false);
         assert!(out.contains("status:   running\n"), "{out}");
         assert!(out.contains("error:    broken\n"), "{out}");
-        let (out, _, _) = printed(
-            Request::DestroyMachine { name: "a".into() },
-            Response::Machine(m),
-            false,
-        );
+        let (out, _, _) = printed(Response::DestroyMachine(m), false);
         assert_eq!(out, "destroyed machine a\n");
     }
 
@@ -300,12 +265,9 @@ mod tests {
             signal: None,
             stdout: "out\n".into(),
             stderr: "err\n".into(),
+            truncated: false,
         };
-        let request = Request::Run {
-            name: "a".into(),
-            command: vec!["x".into()],
-        };
-        let (out, err, code) = printed(request, Response::RunOutput(run.clone()), false);
+        let (out, err, code) = printed(Response::Run(run.clone()), false);
         assert_eq!((out.as_str(), err.as_str(), code), ("out\n", "err\n", 3));
         let killed = RunOutput {
             exit_code: None,
@@ -317,7 +279,7 @@ mod tests {
 
     #[test]
     fn errors_in_json_carry_their_kind() {
-        let error = AppError::Backend(crate::backend::BackendError::unknown_machine("x", []));
+        let error = AppError::Backend(crate::model::BackendError::unknown_machine("x", []));
         let mut err = Vec::new();
         print_error(&error, true, &mut err);
         let value: serde_json::Value = serde_json::from_slice(&err).unwrap();

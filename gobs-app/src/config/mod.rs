@@ -4,20 +4,23 @@
 //! the line and column it is about. Without a config file the built-in defaults apply
 //! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
 
+pub mod human;
 pub mod state_dir;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+use toml::de::DeTable;
 
-/// Environment variable naming the config file.
-pub const CONFIG_ENV: &str = "GOBS_CONFIG";
+use crate::config::human::HumanDuration;
+use crate::providers;
 
 /// The file `gobs-app init` writes. It parses to [`Config::default`].
 pub const DEFAULT_CONFIG_TOML: &str = r#"# gobs-app configuration.
@@ -43,31 +46,47 @@ durability = "every-commit"
 # group_max_commits = 64
 # group_max_delay_ms = 50
 
+[daemon]
+# A client must send its whole request within this long (durations are
+# written like "10s", "2m", "1h 30m").
+request_timeout = "10s"
+# Connections served at once; more are answered "busy" (clients retry).
+max_connections = 64
+
 # Providers create machines. Each [providers.NAME] table enables one, named NAME
 # (the name `create-machine --provider NAME` takes). Writing any [providers.*]
 # table replaces the built-in pair below, so list every provider you want.
-# Keys: kind = "dummy" | "process"; enabled = true | false (default true).
+# Keys: kind = "dummy" | "local"; enabled = true | false (default true); and
+# the kind's own keys, shown below.
 
 # In-process machines that do nothing: for trying things out and for tests.
 [providers.dummy]
 kind = "dummy"
+# create_delay = "3s"      # creating a machine takes this long
+# fail_prefix = "fail-"    # machines named fail-* fail on purpose ("" for none)
 
-# Each machine is a local child process working in its own directory under
-# the state directory.
+# Each machine is a directory under the state directory with a uid of its own;
+# `run` runs commands there, confined: a private mount namespace hides the
+# state directory, the daemon's socket and the other machines, and the command
+# runs as the machine's uid with a clean environment. Needs gobs-app to run as
+# root.
 [providers.local]
-kind = "process"
-# Program that runs `run` commands, given `-c "CMD..."`; without it the
-# command is executed directly.
-# command = "/bin/sh"
+kind = "local"
+# command = "/bin/sh"      # run commands as `/bin/sh -c "CMD..."`
+# run_timeout = "1h"       # a command is killed after this long
+# uid_base = 200000        # machines get uids uid_base .. uid_base+uid_count-1
+# uid_count = 65536
 "#;
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
     /// Provider used by `create-machine` without `--provider`; always an enabled provider.
     pub default_provider: String,
     /// How state is stored.
     pub store: StoreConfig,
+    /// How the daemon treats its clients.
+    pub daemon: DaemonConfig,
     /// Providers by name, enabled or not.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -111,61 +130,55 @@ pub const DEFAULT_GROUP_MAX_COMMITS: u32 = 64;
 /// Default for `group_max_delay_ms`.
 pub const DEFAULT_GROUP_MAX_DELAY_MS: u64 = 50;
 
+/// `[daemon]`: limits that keep one client from holding the daemon up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DaemonConfig {
+    /// A client must send its whole request within this long (`request_timeout`).
+    pub request_timeout: Duration,
+    /// Connections served at once; more are answered "busy" (`max_connections`).
+    pub max_connections: usize,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            request_timeout: Duration::from_secs(10),
+            max_connections: 64,
+        }
+    }
+}
+
 /// `[providers.NAME]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderConfig {
     /// A disabled provider is known to the config but cannot create machines.
     pub enabled: bool,
-    /// What kind of provider, with its settings.
-    pub kind: ProviderKind,
-}
-
-/// The kinds of provider, with the settings each takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    /// Machines that exist only in the boss.
-    Dummy,
-    /// Each machine is a local child process in its own directory.
-    Process {
-        /// Program `run` commands go through (`PROGRAM -c "CMD..."`); `None` runs them directly.
-        command: Option<String>,
-    },
-}
-
-impl ProviderKind {
-    /// The `kind = "..."` value.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ProviderKind::Dummy => "dummy",
-            ProviderKind::Process { .. } => "process",
-        }
-    }
+    /// Its kind: the name of its row in [`providers::KINDS`].
+    pub kind: &'static str,
+    /// The kind's own keys, checked by the kind when the config was read.
+    pub settings: toml::Table,
 }
 
 impl Default for Config {
     fn default() -> Config {
         let mut providers = BTreeMap::new();
-        providers.insert(
-            "dummy".to_string(),
-            ProviderConfig {
-                enabled: true,
-                kind: ProviderKind::Dummy,
-            },
-        );
-        providers.insert(
-            "local".to_string(),
-            ProviderConfig {
-                enabled: true,
-                kind: ProviderKind::Process { command: None },
-            },
-        );
+        for (name, kind) in [("dummy", "dummy"), ("local", "local")] {
+            providers.insert(
+                name.to_string(),
+                ProviderConfig {
+                    enabled: true,
+                    kind,
+                    settings: toml::Table::new(),
+                },
+            );
+        }
         Config {
             default_provider: "dummy".to_string(),
             store: StoreConfig {
                 kind: StoreKind::Log,
                 durability: Durability::EveryCommit,
             },
+            daemon: DaemonConfig::default(),
             providers,
         }
     }
@@ -214,16 +227,6 @@ pub enum ConfigError {
     },
 }
 
-/// The config file named by `--config`, else by `$GOBS_CONFIG` (empty counts as unset).
-pub fn explicit_path(
-    flag: Option<&Path>,
-    env: impl Fn(&str) -> Option<OsString>,
-) -> Option<PathBuf> {
-    flag.filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .or_else(|| env(CONFIG_ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
-}
-
 /// Loads the config a command runs with: the `explicit` file if one was named (it must
 /// exist), else `state_default` if it exists, else the built-in defaults.
 pub fn load_effective(
@@ -243,10 +246,11 @@ pub fn load_effective(
     }
 }
 
-/// Reads and validates a config file.
+/// Reads and validates a config file. A file that is not UTF-8 is refused with the line
+/// and column of its first bad byte.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     tracing::debug!("reading config file {}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         hint: if source.kind() == io::ErrorKind::NotFound {
             "create it with `gobs-app init`, or name another file with --config / $GOBS_CONFIG"
         } else {
@@ -255,7 +259,25 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path)
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(&text, path),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let byte = e.as_bytes().get(at).copied().unwrap_or_default();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let (line, column, snippet) = locate(&text, at..at + 1);
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: format!(
+                    "the file is not UTF-8 text: byte 0x{byte:02x} cannot start or continue a \
+                     character (TOML files are UTF-8; re-save it as UTF-8)"
+                ),
+                snippet,
+            })
+        }
+    }
 }
 
 /// Parses and validates config text; `path` is only used in error messages.
@@ -279,10 +301,38 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             snippet,
         }
     };
-    let raw: RawConfig = toml::from_str(text)
-        .map_err(|e| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
-    raw.into_config()
-        .map_err(|(span, message)| invalid(span, message))
+    let toml_error =
+        |e: toml::de::Error| invalid(e.span().unwrap_or(0..0), e.message().trim().to_string());
+    let raw: RawConfig = toml::from_str(text).map_err(toml_error)?;
+    let mut config = raw
+        .into_config()
+        .map_err(|(span, message)| invalid(span, message))?;
+    // Each provider's own keys are checked by its kind, on the parsed document so that
+    // errors keep their positions.
+    let document = DeTable::parse(text).map_err(toml_error)?;
+    for (name, provider) in &mut config.providers {
+        let Some(kind) = providers::kind(provider.kind) else {
+            continue;
+        };
+        let table = provider_table(document.get_ref(), name);
+        provider.settings = kind.check_config(table).map_err(toml_error)?;
+    }
+    Ok(config)
+}
+
+/// The `[providers.NAME]` table of `document`, without the keys every provider has.
+fn provider_table<'i>(document: &DeTable<'i>, name: &str) -> Spanned<DeTable<'i>> {
+    let found = document
+        .get("providers")
+        .and_then(|p| p.get_ref().as_table())
+        .and_then(|t| t.get(name))
+        .and_then(|v| v.get_ref().as_table().map(|t| (v.span(), t.clone())));
+    let (span, table) = found.unwrap_or_else(|| (0..0, DeTable::new()));
+    let own: DeTable<'i> = table
+        .into_iter()
+        .filter(|(key, _)| !matches!(key.get_ref().as_ref(), "kind" | "enabled"))
+        .collect();
+    Spanned::new(span, own)
 }
 
 /// 1-based line and column (in characters) of `span.start`, and a snippet showing it.
@@ -322,6 +372,8 @@ struct RawConfig {
     default_provider: Option<Spanned<String>>,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    daemon: RawDaemon,
     providers: Option<Spanned<BTreeMap<Spanned<String>, RawProvider>>>,
 }
 
@@ -334,6 +386,13 @@ struct RawStore {
     group_max_delay_ms: Option<Spanned<u64>>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    request_timeout: Option<Spanned<HumanDuration>>,
+    max_connections: Option<Spanned<usize>>,
+}
+
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(try_from = "String")]
 enum DurabilityName {
@@ -341,19 +400,11 @@ enum DurabilityName {
     Group,
 }
 
+/// The keys every provider has; its kind checks the others (see [`parse`]).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawProvider {
-    kind: ProviderKindName,
+    kind: Spanned<String>,
     enabled: Option<bool>,
-    command: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(try_from = "String")]
-enum ProviderKindName {
-    Dummy,
-    Process,
 }
 
 /// Reads a string-valued enum, naming the allowed values when the string is not one of
@@ -392,20 +443,6 @@ impl TryFrom<String> for DurabilityName {
             &[
                 ("every-commit", DurabilityName::EveryCommit),
                 ("group", DurabilityName::Group),
-            ],
-        )
-    }
-}
-
-impl TryFrom<String> for ProviderKindName {
-    type Error = String;
-    fn try_from(value: String) -> Result<ProviderKindName, String> {
-        one_of(
-            "provider kind",
-            &value,
-            &[
-                ("dummy", ProviderKindName::Dummy),
-                ("process", ProviderKindName::Process),
             ],
         )
     }
@@ -476,6 +513,7 @@ impl RawConfig {
         Ok(Config {
             default_provider,
             store,
+            daemon: self.daemon.into_config()?,
             providers,
         })
     }
@@ -541,23 +579,52 @@ fn only_with_group(span: Range<usize>, key: &str) -> Invalid {
 
 impl RawProvider {
     fn into_config(self) -> Result<ProviderConfig, Invalid> {
-        let kind = match self.kind {
-            ProviderKindName::Dummy => {
-                if let Some(command) = &self.command {
-                    return Err((
-                        command.span(),
-                        "`command` only applies to providers of kind = \"process\"".to_string(),
-                    ));
-                }
-                ProviderKind::Dummy
-            }
-            ProviderKindName::Process => ProviderKind::Process {
-                command: self.command.map(Spanned::into_inner),
-            },
-        };
+        let span = self.kind.span();
+        let name = self.kind.into_inner();
+        let kind = providers::kind(&name).ok_or_else(|| {
+            let names: Vec<String> = providers::kind_names()
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect();
+            (
+                span,
+                format!(
+                    "unknown provider kind {name:?}, expected one of {}",
+                    names.join(", ")
+                ),
+            )
+        })?;
         Ok(ProviderConfig {
             enabled: self.enabled.unwrap_or(true),
-            kind,
+            kind: kind.name(),
+            settings: toml::Table::new(),
+        })
+    }
+}
+
+impl RawDaemon {
+    fn into_config(self) -> Result<DaemonConfig, Invalid> {
+        let defaults = DaemonConfig::default();
+        let request_timeout = match self.request_timeout {
+            Some(t) if t.get_ref().0.is_zero() => {
+                return Err((
+                    t.span(),
+                    "daemon.request_timeout must be more than 0s".into(),
+                ));
+            }
+            Some(t) => t.into_inner().0,
+            None => defaults.request_timeout,
+        };
+        let max_connections = match self.max_connections {
+            Some(n) if *n.get_ref() == 0 => {
+                return Err((n.span(), "daemon.max_connections must be at least 1".into()));
+            }
+            Some(n) => n.into_inner(),
+            None => defaults.max_connections,
+        };
+        Ok(DaemonConfig {
+            request_timeout,
+            max_connections,
         })
     }
 }
@@ -620,8 +687,7 @@ mod tests {
         let (line, column, message) = parse_err("[providers.x]\nkind = \"cloud\"\n");
         assert_eq!((line, column), (2, 8));
         assert!(
-            message
-                .contains(r#"unknown provider kind "cloud", expected one of "dummy", "process""#),
+            message.contains(r#"unknown provider kind "cloud", expected one of "dummy", "local""#),
             "{message}"
         );
     }
@@ -654,12 +720,64 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.providers.len(), 1);
+        // `process` is the local kind's earlier name.
+        assert_eq!(config.providers["local"].kind, "local");
         assert_eq!(
-            config.providers["local"].kind,
-            ProviderKind::Process {
-                command: Some("/bin/sh".into())
-            }
+            config.providers["local"].settings["command"].as_str(),
+            Some("/bin/sh")
         );
+    }
+
+    #[test]
+    fn each_kind_checks_its_own_keys_with_positions() {
+        let (line, column, message) = parse_err(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"local\"\nrun_timeout = \"forever\"\n",
+        );
+        assert_eq!((line, column), (4, 15), "{message}");
+        assert!(message.contains("is not a duration"), "{message}");
+        let (line, _, message) = parse_err(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"local\"\nuid_bsae = 5\n",
+        );
+        assert_eq!(line, 4);
+        assert!(message.contains("unknown field `uid_bsae`"), "{message}");
+        let config = parse(
+            "[providers.slow]\nkind = \"dummy\"\ncreate_delay = \"1m 30s\"\n[providers.dummy]\nkind = \"dummy\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.providers["slow"].settings["create_delay"].as_str(),
+            Some("1m 30s")
+        );
+    }
+
+    #[test]
+    fn daemon_limits_read_durations() {
+        let config = parse("[daemon]\nrequest_timeout = \"2m\"\n", Path::new("x")).unwrap();
+        assert_eq!(config.daemon.request_timeout, Duration::from_secs(120));
+        let (line, _, message) = parse_err("[daemon]\nmax_connections = 0\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("at least 1"), "{message}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_says_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, b"[store]\nkind = \"l\xffog\"\n").unwrap();
+        match load(&path).unwrap_err() {
+            ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            } => {
+                assert_eq!((line, column), (2, 10));
+                assert!(message.contains("not UTF-8"), "{message}");
+                assert!(message.contains("0xff"), "{message}");
+            }
+            other => panic!("{other}"),
+        }
     }
 
     #[test]
@@ -691,11 +809,11 @@ mod tests {
     }
 
     #[test]
-    fn command_is_only_for_process_providers() {
+    fn command_is_only_for_local_providers() {
         let (line, _, message) =
             parse_err("[providers.dummy]\nkind = \"dummy\"\ncommand = \"/bin/sh\"\n");
         assert_eq!(line, 3);
-        assert!(message.contains("process"), "{message}");
+        assert!(message.contains("unknown field `command`"), "{message}");
     }
 
     #[test]
@@ -718,17 +836,6 @@ mod tests {
         assert_eq!((line, column), (3, 8));
         let (_, column, _) = parse_err("[providers.é]\nkind = \"dummy\"\n");
         assert_eq!(column, 12);
-    }
-
-    #[test]
-    fn explicit_path_prefers_the_flag() {
-        let env = |k: &str| (k == CONFIG_ENV).then(|| OsString::from("/env.toml"));
-        assert_eq!(
-            explicit_path(Some(Path::new("/flag.toml")), env),
-            Some(PathBuf::from("/flag.toml"))
-        );
-        assert_eq!(explicit_path(None, env), Some(PathBuf::from("/env.toml")));
-        assert_eq!(explicit_path(None, |_| Some(OsString::new())), None);
     }
 
     #[test]

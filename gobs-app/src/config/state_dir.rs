@@ -3,29 +3,23 @@
 //! Resolution is a pure function of the `--state-dir` flag and an environment lookup, so it
 //! can be tested without touching the process environment:
 //!
-//! 1. `--state-dir DIR`
-//! 2. `$GOBS_STATE_DIR`
-//! 3. `$XDG_STATE_HOME/gobs` (only if absolute, as the XDG spec requires)
-//! 4. `$HOME/.local/state/gobs`
+//! 1. `--state-dir DIR`, or `$GOBS_STATE_DIR` (clap reads it as the flag's value)
+//! 2. `$XDG_STATE_HOME/gobs` (only if absolute, as the XDG spec requires)
+//! 3. `$HOME/.local/state/gobs`
 //!
-//! Empty variables count as unset.
+//! Empty values count as unset.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// Environment variable naming the state directory.
-pub const STATE_DIR_ENV: &str = "GOBS_STATE_DIR";
 
 /// Where a state directory came from; shown in logs and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// `--state-dir`
+    /// `--state-dir` or `$GOBS_STATE_DIR`
     Flag,
-    /// `$GOBS_STATE_DIR`
-    GobsEnv,
     /// `$XDG_STATE_HOME/gobs`
     XdgStateHome,
     /// `$HOME/.local/state/gobs`
@@ -35,8 +29,7 @@ pub enum Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Source::Flag => "--state-dir",
-            Source::GobsEnv => "$GOBS_STATE_DIR",
+            Source::Flag => "--state-dir or $GOBS_STATE_DIR",
             Source::XdgStateHome => "$XDG_STATE_HOME/gobs",
             Source::Home => "$HOME/.local/state/gobs",
         })
@@ -89,12 +82,6 @@ pub fn resolve(
             source: Source::Flag,
         });
     }
-    if let Some(path) = var(STATE_DIR_ENV) {
-        return Ok(StateDir {
-            path,
-            source: Source::GobsEnv,
-        });
-    }
     if let Some(base) = var("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
         return Ok(StateDir {
             path: base.join("gobs"),
@@ -136,6 +123,11 @@ impl StatePaths {
 
     /// The lock file held by whoever has the state open (a daemon or one command).
     pub fn lock(&self) -> PathBuf {
+        self.dir.join("state.lock")
+    }
+
+    /// The lock file held by a daemon for as long as it runs, and by nothing else.
+    pub fn daemon_lock(&self) -> PathBuf {
         self.dir.join("daemon.lock")
     }
 
@@ -144,13 +136,30 @@ impl StatePaths {
         self.dir.join("config.toml")
     }
 
-    /// Creates the directory (and missing parents) readable by the owner only.
+    /// Creates the directory (and missing parents) readable by the owner only, and
+    /// tightens an existing one that others could read (see [`private_dir`]).
     pub fn create(&self) -> io::Result<()> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
+        private_dir(&self.dir)
     }
+}
+
+/// Makes `dir` (and missing parents) with mode 0700, or tightens an existing `dir` to 0700
+/// if group or others have any access to it (with a warning: state is private).
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} was readable by others (mode {:o}); making it private (0700)",
+            dir.display(),
+            mode & 0o7777
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -168,11 +177,7 @@ mod tests {
         move |key| map.get(key).cloned()
     }
 
-    const ALL: &[(&str, &str)] = &[
-        ("GOBS_STATE_DIR", "/gobs-env"),
-        ("XDG_STATE_HOME", "/xdg"),
-        ("HOME", "/home/u"),
-    ];
+    const ALL: &[(&str, &str)] = &[("XDG_STATE_HOME", "/xdg"), ("HOME", "/home/u")];
 
     #[test]
     fn flag_wins_over_everything() {
@@ -182,33 +187,22 @@ mod tests {
     }
 
     #[test]
-    fn gobs_env_wins_over_xdg_and_home() {
-        let dir = resolve(None, env(ALL)).unwrap();
-        assert_eq!(dir.path, PathBuf::from("/gobs-env"));
-        assert_eq!(dir.source, Source::GobsEnv);
-    }
-
-    #[test]
     fn xdg_state_home_gets_a_gobs_subdirectory() {
-        let dir = resolve(None, env(&ALL[1..])).unwrap();
+        let dir = resolve(None, env(ALL)).unwrap();
         assert_eq!(dir.path, PathBuf::from("/xdg/gobs"));
         assert_eq!(dir.source, Source::XdgStateHome);
     }
 
     #[test]
     fn home_is_the_last_resort() {
-        let dir = resolve(None, env(&ALL[2..])).unwrap();
+        let dir = resolve(None, env(&ALL[1..])).unwrap();
         assert_eq!(dir.path, PathBuf::from("/home/u/.local/state/gobs"));
         assert_eq!(dir.source, Source::Home);
     }
 
     #[test]
     fn empty_values_and_relative_xdg_are_ignored() {
-        let e = env(&[
-            ("GOBS_STATE_DIR", ""),
-            ("XDG_STATE_HOME", "relative/xdg"),
-            ("HOME", "/home/u"),
-        ]);
+        let e = env(&[("XDG_STATE_HOME", "relative/xdg"), ("HOME", "/home/u")]);
         let dir = resolve(Some(Path::new("")), e).unwrap();
         assert_eq!(dir.source, Source::Home);
     }
@@ -230,7 +224,8 @@ mod tests {
         .unwrap();
         assert!(paths.dir.is_absolute());
         assert!(paths.socket().ends_with("rel/daemon.sock"));
-        assert!(paths.lock().ends_with("rel/daemon.lock"));
+        assert!(paths.lock().ends_with("rel/state.lock"));
+        assert!(paths.daemon_lock().ends_with("rel/daemon.lock"));
         assert!(paths.default_config().ends_with("rel/config.toml"));
     }
 }

@@ -1,6 +1,13 @@
-//! The state lock: `daemon.lock` in the state directory, held (with `File::try_lock`, an
-//! advisory `flock`) by whichever process has the state open, a daemon or one command in
-//! embedded mode. The holder writes `PID ROLE` into it so others can say who is in the way.
+//! The two locks of a state directory, both advisory `flock`s on files that are never
+//! removed:
+//!
+//! - `state.lock`, held by whichever process has the state open: a daemon, or one command
+//!   in embedded mode;
+//! - `daemon.lock`, held by a daemon for its whole life, and by nothing else. A second
+//!   daemon is refused by this lock alone, never by reading a file that another process
+//!   may be rewriting.
+//!
+//! The holder writes `PID ROLE` into the file so others can say who is in the way.
 //!
 //! The kernel drops the lock when its holder dies, so a killed daemon never leaves a stale
 //! lock. The file itself is never removed: unlinking a lock file while another process waits
@@ -64,7 +71,7 @@ pub struct StateLock {
 impl StateLock {
     /// Takes the lock if it is free; `Ok(None)` if another process holds it.
     pub fn try_acquire(path: &Path, role: Role) -> Result<Option<StateLock>, AppError> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -77,6 +84,51 @@ impl StateLock {
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(AppError::io("lock", path, e)),
         }
+        StateLock::locked(file, path, role).map(Some)
+    }
+
+    /// Takes the lock, waiting up to `limit` for its holder to let go (or until `stopped`
+    /// says to give up); `Ok(None)` if it is still held then. The wait is a blocking `flock`
+    /// in a helper thread, so the lock is taken the moment it is free, ahead of processes
+    /// that poll for it.
+    pub fn acquire_within(
+        path: &Path,
+        role: Role,
+        limit: std::time::Duration,
+        stopped: impl Fn() -> bool,
+    ) -> Result<Option<StateLock>, AppError> {
+        if let Some(lock) = StateLock::try_acquire(path, role)? {
+            return Ok(Some(lock));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| AppError::io("open lock file", path, e))?;
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("gobs-lock-wait".into())
+            .spawn(move || {
+                let locked = file.lock().map(|()| file);
+                // Nobody may be waiting any more; then the lock goes with the file.
+                let _ = send.send(locked);
+            })
+            .map_err(|e| AppError::io("wait for the lock on", path, e))?;
+        let start = std::time::Instant::now();
+        loop {
+            match receive.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(Ok(file)) => return StateLock::locked(file, path, role).map(Some),
+                Ok(Err(e)) => return Err(AppError::io("lock", path, e)),
+                Err(_) if start.elapsed() >= limit || stopped() => return Ok(None),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn locked(mut file: File, path: &Path, role: Role) -> Result<StateLock, AppError> {
         let record = format!("{} {role}\n", std::process::id());
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
@@ -84,10 +136,10 @@ impl StateLock {
             .and_then(|()| file.sync_data())
             .map_err(|e| AppError::io("write lock file", path, e))?;
         tracing::debug!("locked {} as {role}", path.display());
-        Ok(Some(StateLock {
+        Ok(StateLock {
             file,
             path: path.to_path_buf(),
-        }))
+        })
     }
 
     /// Who the lock file says holds it (best effort: `None` if unreadable or being written).

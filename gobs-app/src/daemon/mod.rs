@@ -1,26 +1,33 @@
 //! `gobs-app daemon`: keeps the backend open and serves it on a Unix control socket.
 //!
-//! Start-up: install SIGINT/SIGTERM handling, take the state lock (`daemon.lock`; a second
-//! daemon is refused, naming the first one's pid), open the backend, recover a stale socket
-//! left by a killed daemon, then bind `daemon.sock` with mode 0600. Binding happens under a
-//! temporary name that is chmod-ed and then renamed into place, so the socket is never
-//! reachable with looser permissions.
+//! Start-up: install SIGINT/SIGTERM handling; take `daemon.lock`, which only daemons take,
+//! so a second daemon is refused at once, naming the first one's pid; take the state lock
+//! (`state.lock`), waiting up to [`LOCK_WAIT`] for a command that has the state open; open
+//! the backend; recover a stale socket left by a killed daemon; bind `daemon.sock` with
+//! mode 0600. Binding happens under a temporary name that is chmod-ed and then renamed
+//! into place, so the socket is never reachable with looser permissions.
 //!
-//! Serving: each connection gets a thread that reads request frames until the client closes
-//! (or stays silent for [`REQUEST_READ_TIMEOUT`]); the backend sits behind a mutex, so
-//! requests run one at a time.
+//! Serving: each connection gets a thread, at most `max_connections` at once (more are
+//! answered `busy`, and clients retry). Each request frame must arrive whole within
+//! `request_timeout` of the daemon starting to wait for it (an idle or trickling client is
+//! dropped then) and be at most [`MAX_REQUEST_BYTES`] long, so a connection holds at most
+//! that much request data: memory stays bounded by `max_connections` ×
+//! [`MAX_REQUEST_BYTES`] plus the answers in flight. While a request runs, the daemon
+//! watches its connection: if the client goes away, the request's [`Cancel`] is set, and a
+//! command it was running is killed. An answer too large for a frame is replaced by an
+//! error that says so, and logged.
 //!
 //! Shutdown (a signal, or [`Stopper::stop`]): stop accepting, remove the socket, let the
-//! connections in progress finish, close the backend, release the lock.
+//! connections in progress finish, close the backend, release the locks.
 
 pub mod lock;
 pub mod protocol;
 
-use std::io::BufReader;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -28,26 +35,29 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::backend::open_backend;
-use crate::backend::service::Service;
-use crate::config::load_effective;
+use crate::backend::Backend;
+use crate::backend::boss::BossBackend;
 use crate::config::state_dir::StatePaths;
+use crate::config::{DaemonConfig, load_effective};
 use crate::daemon::lock::{Role, StateLock};
 use crate::daemon::protocol::{
-    FrameError, PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request,
+    Response, write_frame,
 };
 use crate::error::AppError;
+use crate::model::{BackendError, Cancel, ErrorKind};
 
-/// How long a connection may stay silent before the daemon drops it.
-pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long writing an answer may block.
 pub const RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more are answered with a `busy` error.
-pub const MAX_CONNECTIONS: usize = 64;
-/// How long start-up waits for a command that has the state open to finish.
+/// How long start-up waits for a command that has the state open.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Longest socket path the kernel takes (`sun_path` is 108 bytes with the NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
+/// How often a running request's connection is checked for a client that went away.
+pub const HANGUP_CHECK: Duration = Duration::from_millis(100);
+
+/// The backend, shared by the connections.
+type Shared = Arc<RwLock<Box<dyn Backend + Send + Sync>>>;
 
 /// Runs the daemon in the foreground until SIGINT or SIGTERM.
 pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), AppError> {
@@ -71,17 +81,17 @@ pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), App
         .map_err(AppError::Signals)?;
 
     let result = (|| {
-        let lock = lock_state(paths, &stopper)?;
+        let locks = lock_state(paths, &stopper)?;
         let config = load_effective(explicit_config, &paths.default_config())?;
-        let service = Service::new(open_backend(paths, &config)?, &config);
-        let daemon = Daemon::bind(paths, lock, stopper.clone())?;
+        let backend = BossBackend::open(&paths.dir, &config)?;
+        let daemon = Daemon::bind(paths, locks, stopper.clone(), config.daemon)?;
         eprintln!(
             "gobs-app daemon (pid {}) serving {}; stop it with Ctrl-C or `kill {}`",
             std::process::id(),
             daemon.socket.display(),
             std::process::id()
         );
-        daemon.serve(service)
+        daemon.serve(Box::new(backend))
     })();
 
     handle.close();
@@ -92,42 +102,38 @@ pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), App
     result
 }
 
-/// Takes the state lock as the daemon: refuses at once if a daemon holds it, waits up to
+/// The locks a daemon holds: its own (`daemon.lock`) and the state's (`state.lock`).
+#[derive(Debug)]
+pub struct DaemonLocks {
+    _daemon: StateLock,
+    _state: StateLock,
+}
+
+/// Takes the daemon's locks: refuses at once if a daemon holds `daemon.lock`, waits up to
 /// [`LOCK_WAIT`] for a command that has the state open.
-pub fn lock_state(paths: &StatePaths, stopper: &Stopper) -> Result<StateLock, AppError> {
+pub fn lock_state(paths: &StatePaths, stopper: &Stopper) -> Result<DaemonLocks, AppError> {
     paths
         .create()
         .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
+    let daemon_path = paths.daemon_lock();
+    let Some(daemon) = StateLock::try_acquire(&daemon_path, Role::Daemon)? else {
+        return Err(AppError::DaemonRunning {
+            pid: StateLock::holder(&daemon_path).map(|h| h.pid),
+            state_dir: paths.dir.clone(),
+        });
+    };
     let path = paths.lock();
     let start = Instant::now();
-    loop {
-        if let Some(lock) = StateLock::try_acquire(&path, Role::Daemon)? {
-            return Ok(lock);
-        }
-        let holder = StateLock::holder(&path);
-        let timed_out = start.elapsed() >= LOCK_WAIT;
-        match holder {
-            Some(h) if h.role == Role::Embedded && !timed_out && !stopper.is_stopped() => {
-                thread::sleep(Duration::from_millis(50));
-            }
-            Some(h) if h.role == Role::Embedded => {
-                return Err(AppError::StateBusy {
-                    holder,
-                    state_dir: paths.dir.clone(),
-                    waited_secs: start.elapsed().as_secs(),
-                });
-            }
-            // A holder that is mid-write reads as nothing; give it a moment.
-            None if start.elapsed() < Duration::from_millis(500) => {
-                thread::sleep(Duration::from_millis(20));
-            }
-            _ => {
-                return Err(AppError::DaemonRunning {
-                    pid: holder.map(|h| h.pid),
-                    state_dir: paths.dir.clone(),
-                });
-            }
-        }
+    match StateLock::acquire_within(&path, Role::Daemon, LOCK_WAIT, || stopper.is_stopped())? {
+        Some(state) => Ok(DaemonLocks {
+            _daemon: daemon,
+            _state: state,
+        }),
+        None => Err(AppError::StateBusy {
+            holder: StateLock::holder(&path),
+            state_dir: paths.dir.clone(),
+            waited_secs: start.elapsed().as_secs(),
+        }),
     }
 }
 
@@ -165,14 +171,20 @@ impl Stopper {
 pub struct Daemon {
     listener: UnixListener,
     socket: PathBuf,
-    lock: StateLock,
+    locks: DaemonLocks,
     stopper: Stopper,
+    limits: DaemonConfig,
 }
 
 impl Daemon {
-    /// Binds the control socket of `paths`, recovering a stale one. `lock` must be the
-    /// state lock, held: with it, no live daemon can own an existing socket file.
-    pub fn bind(paths: &StatePaths, lock: StateLock, stopper: Stopper) -> Result<Daemon, AppError> {
+    /// Binds the control socket of `paths`, recovering a stale one. `locks` must be held:
+    /// with them, no live daemon can own an existing socket file.
+    pub fn bind(
+        paths: &StatePaths,
+        locks: DaemonLocks,
+        stopper: Stopper,
+        limits: DaemonConfig,
+    ) -> Result<Daemon, AppError> {
         let socket = paths.socket();
         let staging = paths.dir.join("daemon.sock.new");
         for path in [&socket, &staging] {
@@ -201,8 +213,9 @@ impl Daemon {
         Ok(Daemon {
             listener,
             socket,
-            lock,
+            locks,
             stopper,
+            limits,
         })
     }
 
@@ -211,11 +224,12 @@ impl Daemon {
         &self.socket
     }
 
-    /// Serves `service` until stopped, then shuts down cleanly (see the module docs).
-    pub fn serve(self, service: Service) -> Result<(), AppError> {
-        // Requests share the service (each connection on its own thread, so a slow
+    /// Serves `backend` until stopped, then shuts down cleanly (see the module docs).
+    pub fn serve(self, backend: Box<dyn Backend + Send + Sync>) -> Result<(), AppError> {
+        // Requests share the backend (each connection on its own thread, so a slow
         // creation does not hold up a listing); closing it at the end takes it alone.
-        let service = Arc::new(RwLock::new(service));
+        let backend: Shared = Arc::new(RwLock::new(backend));
+        let open = Arc::new(AtomicUsize::new(0));
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         while !self.stopper.is_stopped() {
             let stream = match self.listener.accept() {
@@ -232,23 +246,29 @@ impl Daemon {
                 break;
             }
             workers.retain(|w| !w.is_finished());
-            if workers.len() >= MAX_CONNECTIONS {
-                tracing::warn!("{MAX_CONNECTIONS} connections in progress; refusing one");
-                let busy = Response::Error(crate::backend::BackendError::new(
-                    crate::backend::ErrorKind::Busy,
-                    "the daemon is serving too many connections; retry in a moment",
-                ));
-                let _ = stream.set_write_timeout(Some(RESPONSE_WRITE_TIMEOUT));
-                let _ = write_frame(&stream, &busy);
+            if open.load(Ordering::SeqCst) >= self.limits.max_connections {
+                tracing::warn!(
+                    "{} connections in progress; answering one `busy`",
+                    self.limits.max_connections
+                );
+                refuse_busy(&stream);
                 continue;
             }
-            let service = Arc::clone(&service);
-            match thread::Builder::new()
+            open.fetch_add(1, Ordering::SeqCst);
+            let (backend, open_now, limits) =
+                (Arc::clone(&backend), Arc::clone(&open), self.limits);
+            let spawned = thread::Builder::new()
                 .name("gobs-conn".into())
-                .spawn(move || serve_connection(stream, &service))
-            {
+                .spawn(move || {
+                    serve_connection(&stream, &backend, limits);
+                    open_now.fetch_sub(1, Ordering::SeqCst);
+                });
+            match spawned {
                 Ok(worker) => workers.push(worker),
-                Err(e) => tracing::warn!("cannot start a connection thread: {e}"),
+                Err(e) => {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    tracing::warn!("cannot start a connection thread: {e}");
+                }
             }
         }
 
@@ -262,13 +282,24 @@ impl Daemon {
         for worker in workers {
             let _ = worker.join();
         }
-        let closed = service
+        let closed = backend
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .close();
-        drop(self.lock);
+        drop(self.locks);
         closed.map_err(AppError::Backend)
     }
+}
+
+/// Answers `busy` without reading the request, and closes: the client retries.
+fn refuse_busy(stream: &UnixStream) {
+    let busy = Response::Error(BackendError::new(
+        ErrorKind::Busy,
+        "the daemon is serving too many connections; retry in a moment",
+    ));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = write_frame(stream, &busy, MAX_RESPONSE_BYTES);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
 /// Removes `socket` if nothing answers on it; refuses if something does, or if it is not a
@@ -300,22 +331,26 @@ fn recover_stale_socket(socket: &Path) -> Result<(), AppError> {
     }
 }
 
-/// Answers request frames on one connection until the client closes it.
-fn serve_connection(stream: UnixStream, service: &RwLock<Service>) {
-    let _ = stream.set_read_timeout(Some(REQUEST_READ_TIMEOUT));
+/// Answers request frames on one connection until the client closes it, stays silent, or
+/// sends something the daemon cannot read.
+fn serve_connection(stream: &UnixStream, backend: &Shared, limits: DaemonConfig) {
     let _ = stream.set_write_timeout(Some(RESPONSE_WRITE_TIMEOUT));
-    let mut reader = BufReader::new(&stream);
+    let mut reader = FrameReader::new(stream);
     loop {
-        let (response, keep_going) = match read_frame::<serde_json::Value>(&mut reader) {
+        let deadline = Instant::now() + limits.request_timeout;
+        let (response, keep_going) = match reader.next(deadline, MAX_REQUEST_BYTES) {
             Ok(None) => return,
-            Ok(Some(frame)) => (answer(frame, service), true),
-            Err(FrameError::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                tracing::debug!("dropping a connection silent for {REQUEST_READ_TIMEOUT:?}");
+            Ok(Some(frame)) => (answer(&frame, stream, backend), true),
+            Err(FrameError::Deadline) => {
+                tracing::debug!(
+                    "dropping a connection that sent no whole request within {}",
+                    humantime::format_duration(limits.request_timeout)
+                );
+                let late = Response::protocol_error(format!(
+                    "no whole request arrived within {}; the daemon closed the connection",
+                    humantime::format_duration(limits.request_timeout)
+                ));
+                let _ = write_frame(stream, &late, MAX_RESPONSE_BYTES);
                 return;
             }
             Err(e) => (
@@ -323,40 +358,141 @@ fn serve_connection(stream: UnixStream, service: &RwLock<Service>) {
                 false,
             ),
         };
-        if let Err(e) = write_frame(&stream, &response) {
-            tracing::debug!("cannot send an answer: {e}");
-            return;
-        }
-        if !keep_going {
+        if !send(stream, &response) || !keep_going {
             return;
         }
     }
 }
 
-fn answer(frame: serde_json::Value, service: &RwLock<Service>) -> Response {
-    let version = frame.get("version").and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(PROTOCOL_VERSION)) {
-        return Response::protocol_error(format!(
-            "this daemon speaks protocol version {PROTOCOL_VERSION} and the client sent {}; \
-             restart the daemon with the same gobs-app build as the client",
-            version.map_or_else(|| "none".to_string(), |v| v.to_string())
-        ));
+/// Writes `response`, or an error saying it was too large; false if the connection failed.
+fn send(stream: &UnixStream, response: &Response) -> bool {
+    match write_frame(stream, response, MAX_RESPONSE_BYTES) {
+        Ok(()) => true,
+        Err(FrameError::TooLarge(max)) => {
+            tracing::error!("an answer was longer than {max} bytes; sending an error instead");
+            let error = Response::Error(BackendError::internal(format!(
+                "the answer was longer than the protocol's {max} bytes, so the daemon could                  not send it (a bug: command output is cut well below that)"
+            )));
+            write_frame(stream, &error, MAX_RESPONSE_BYTES).is_ok()
+        }
+        Err(e) => {
+            tracing::debug!("cannot send an answer: {e}");
+            false
+        }
     }
-    let request = match frame
-        .get("request")
-        .cloned()
-        .map(serde_json::from_value::<Request>)
-    {
-        Some(Ok(request)) => request,
-        Some(Err(e)) => return Response::protocol_error(format!("malformed request: {e}")),
-        None => return Response::protocol_error("malformed request: no `request` field"),
+}
+
+/// Decodes one request frame and runs it, cancelling it if the client goes away meanwhile.
+fn answer(frame: &[u8], stream: &UnixStream, backend: &Shared) -> Response {
+    let request = match decode(frame) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
-    match service.read() {
-        Ok(service) => service.handle(request),
-        Err(_) => Response::Error(crate::backend::BackendError::new(
-            crate::backend::ErrorKind::Internal,
+    let cancel = Cancel::new();
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = stream.try_clone().ok().and_then(|watched| {
+        let (cancel, done) = (cancel.clone(), Arc::clone(&done));
+        thread::Builder::new()
+            .name("gobs-hangup".into())
+            .spawn(move || watch_hangup(&watched, &cancel, &done))
+            .ok()
+    });
+    let response = match backend.read() {
+        Ok(backend) => {
+            tracing::debug!(op = request.op(), "handling request");
+            request.execute(&**backend, &cancel)
+        }
+        Err(_) => Response::Error(BackendError::internal(
             "the daemon's backend crashed on an earlier request; restart the daemon",
         )),
+    };
+    done.store(true, Ordering::SeqCst);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
+    }
+    response
+}
+
+/// Sets `cancel` when the peer of `stream` hangs up (the client process ended), until
+/// `done`.
+fn watch_hangup(stream: &UnixStream, cancel: &Cancel, done: &AtomicBool) {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let tick = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::try_from(HANGUP_CHECK.as_nanos()).unwrap_or(100_000_000),
+    };
+    while !done.load(Ordering::SeqCst) {
+        // No events asked: poll reports only a hang-up or an error.
+        let mut fds = [PollFd::from_borrowed_fd(stream.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, Some(&tick)) {
+            Ok(_) if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) => {
+                tracing::info!("the client went away; cancelling its request");
+                cancel.cancel();
+                return;
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The request in `frame`, or the protocol error to answer instead. The version is checked
+/// first, so that a client of another version hears about the version.
+fn decode(frame: &[u8]) -> Result<Request, Response> {
+    let value: serde_json::Value = serde_json::from_slice(frame)
+        .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(Response::protocol_error(
+            "the request is not a JSON object {\"version\":..,\"request\":..}",
+        ));
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "version" | "request"))
+    {
+        return Err(Response::protocol_error(format!(
+            "the request frame has an unknown field {}; it takes `version` and `request`",
+            crate::model::shown(key)
+        )));
+    }
+    let sent = match object.get("version") {
+        None => "none".to_string(),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {
+            String::new()
+        }
+        Some(serde_json::Value::Number(n)) => format!("version {n}"),
+        Some(other) => {
+            let text = other.to_string();
+            format!(
+                "{} (a JSON {}, where the version is a number)",
+                crate::model::shown(&text),
+                json_type(other)
+            )
+        }
+    };
+    if !sent.is_empty() {
+        return Err(Response::protocol_error(format!(
+            "this daemon speaks protocol version {PROTOCOL_VERSION} and the client sent {sent}; \
+             use the same gobs-app build for the client and the daemon (restart the daemon)"
+        )));
+    }
+    let Some(request) = object.get("request") else {
+        return Err(Response::protocol_error(
+            "malformed request: no `request` field",
+        ));
+    };
+    serde_json::from_value::<Request>(request.clone())
+        .map_err(|e| Response::protocol_error(format!("malformed request: {e}")))
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }
 
@@ -366,10 +502,10 @@ mod tests {
 
     use super::*;
     use crate::backend::testing::FakeBackend;
-    use crate::config::Config;
     use crate::config::state_dir::{Source, StateDir};
-    use crate::daemon::protocol::RequestFrame;
-    use std::io::{BufRead, Write};
+    use crate::daemon::protocol::{RequestFrame, read_frame};
+    use crate::model::{MachineInfo, MachineName, ProviderInfo, RunOutput};
+    use std::io::{BufRead, BufReader, Read, Write};
 
     fn paths(dir: &Path) -> StatePaths {
         StatePaths::new(StateDir {
@@ -380,102 +516,101 @@ mod tests {
     }
 
     fn start(paths: &StatePaths) -> (Stopper, JoinHandle<Result<(), AppError>>) {
-        start_with(paths, Box::new(FakeBackend::default()))
+        start_with(
+            paths,
+            Box::new(FakeBackend::default()),
+            DaemonConfig::default(),
+        )
     }
 
     fn start_with(
         paths: &StatePaths,
-        backend: Box<dyn crate::backend::Backend + Send + Sync>,
+        backend: Box<dyn Backend + Send + Sync>,
+        limits: DaemonConfig,
     ) -> (Stopper, JoinHandle<Result<(), AppError>>) {
         let stopper = Stopper::new(paths.socket());
-        let lock = lock_state(paths, &stopper).unwrap();
-        let daemon = Daemon::bind(paths, lock, stopper.clone()).unwrap();
-        let service = Service::new(backend, &Config::default());
-        (stopper, thread::spawn(move || daemon.serve(service)))
+        let locks = lock_state(paths, &stopper).unwrap();
+        let daemon = Daemon::bind(paths, locks, stopper.clone(), limits).unwrap();
+        (stopper, thread::spawn(move || daemon.serve(backend)))
     }
 
-    /// A backend whose creations wait for a signal: a provider that takes minutes.
-    struct SlowCreations {
+    fn quick(max_connections: usize) -> DaemonConfig {
+        DaemonConfig {
+            request_timeout: Duration::from_millis(500),
+            max_connections,
+        }
+    }
+
+    /// A backend whose `create_machine` waits for a signal, whose `run` waits for its
+    /// cancel switch, and whose `list_machines` answers more than a frame holds.
+    struct Special {
         inner: FakeBackend,
         gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        cancelled: std::sync::mpsc::Sender<bool>,
     }
 
-    impl crate::backend::Backend for SlowCreations {
+    impl Backend for Special {
         fn create_machine(
             &self,
-            name: &str,
-            provider: &str,
-        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
+            cancel: &Cancel,
+            name: MachineName,
+            provider: Option<String>,
+        ) -> Result<MachineInfo, BackendError> {
             let _ = self
                 .gate
                 .lock()
                 .unwrap()
                 .recv_timeout(Duration::from_secs(20));
-            self.inner.create_machine(name, provider)
+            self.inner.create_machine(cancel, name, provider)
         }
-        fn list_machines(
-            &self,
-        ) -> Result<Vec<crate::backend::MachineInfo>, crate::backend::BackendError> {
-            self.inner.list_machines()
+        fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
+            let huge = MachineInfo {
+                name: "x".repeat(MAX_RESPONSE_BYTES),
+                provider: "dummy".into(),
+                status: crate::model::MachineStatus::Running,
+                created_at: 0,
+                bindings: vec![],
+                error: None,
+            };
+            Ok(vec![huge])
         }
-        fn machine(
-            &self,
-            name: &str,
-        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
-            self.inner.machine(name)
+        fn machine(&self, c: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
+            self.inner.machine(c, name)
         }
         fn run(
             &self,
-            name: &str,
-            command: &[String],
-        ) -> Result<crate::backend::RunOutput, crate::backend::BackendError> {
-            self.inner.run(name, command)
+            c: &Cancel,
+            _: MachineName,
+            _: Vec<String>,
+        ) -> Result<RunOutput, BackendError> {
+            let start = Instant::now();
+            while !c.is_cancelled() && start.elapsed() < Duration::from_secs(10) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.cancelled.send(c.is_cancelled());
+            Err(BackendError::provider("cancelled"))
         }
-        fn destroy_machine(
-            &self,
-            name: &str,
-        ) -> Result<crate::backend::MachineInfo, crate::backend::BackendError> {
-            self.inner.destroy_machine(name)
+        fn destroy_machine(&self, c: &Cancel, n: MachineName) -> Result<MachineInfo, BackendError> {
+            self.inner.destroy_machine(c, n)
         }
-        fn providers(
-            &self,
-        ) -> Result<Vec<crate::backend::ProviderInfo>, crate::backend::BackendError> {
-            self.inner.providers()
+        fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
+            self.inner.providers(c)
         }
     }
 
-    #[test]
-    fn a_slow_creation_does_not_hold_up_other_requests() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = paths(dir.path());
+    fn special() -> (
+        Special,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<bool>,
+    ) {
         let (release, gate) = std::sync::mpsc::channel();
-        let backend = SlowCreations {
+        let (cancelled, seen) = std::sync::mpsc::channel();
+        let backend = Special {
             inner: FakeBackend::default(),
             gate: std::sync::Mutex::new(gate),
+            cancelled,
         };
-        let (stopper, server) = start_with(&paths, Box::new(backend));
-        let socket = paths.socket();
-        let s2 = socket.clone();
-        let creating = thread::spawn(move || {
-            ask(
-                &s2,
-                Request::CreateMachine {
-                    name: "slow".into(),
-                    provider: None,
-                },
-            )
-        });
-        // While the creation waits, a listing is answered (and does not see it yet).
-        thread::sleep(Duration::from_millis(50));
-        let Response::Machines(list) = ask(&socket, Request::ListMachines) else {
-            panic!()
-        };
-        assert!(list.is_empty());
-        assert!(!creating.is_finished(), "the creation is still waiting");
-        release.send(()).unwrap();
-        assert!(matches!(creating.join().unwrap(), Response::Machine(_)));
-        stopper.stop();
-        server.join().unwrap().unwrap();
+        (backend, release, seen)
     }
 
     fn ask(socket: &Path, request: Request) -> Response {
@@ -486,9 +621,64 @@ mod tests {
                 version: PROTOCOL_VERSION,
                 request,
             },
+            MAX_REQUEST_BYTES,
         )
         .unwrap();
-        read_frame(BufReader::new(&stream)).unwrap().unwrap()
+        read_frame(BufReader::new(&stream), MAX_RESPONSE_BYTES)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Sends raw bytes and reads the one answer line.
+    fn ask_raw(socket: &Path, bytes: &[u8]) -> Response {
+        let mut stream = UnixStream::connect(socket).unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut answer = String::new();
+        BufReader::new(&stream).read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    fn protocol_message(response: Response) -> String {
+        match response {
+            Response::Error(e) => {
+                assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
+                e.message
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_slow_creation_does_not_hold_up_other_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (backend, release, _) = special();
+        let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
+        let socket = paths.socket();
+        let s2 = socket.clone();
+        let creating = thread::spawn(move || {
+            ask(
+                &s2,
+                Request::CreateMachine {
+                    name: "slow".parse().unwrap(),
+                    provider: None,
+                },
+            )
+        });
+        // While the creation waits, another request is answered.
+        thread::sleep(Duration::from_millis(50));
+        assert!(matches!(
+            ask(&socket, Request::Providers {}),
+            Response::Providers(_)
+        ));
+        assert!(!creating.is_finished(), "the creation is still waiting");
+        release.send(()).unwrap();
+        assert!(matches!(
+            creating.join().unwrap(),
+            Response::CreateMachine(_)
+        ));
+        stopper.stop();
+        server.join().unwrap().unwrap();
     }
 
     #[test]
@@ -503,12 +693,12 @@ mod tests {
         let created = ask(
             &socket,
             Request::CreateMachine {
-                name: "a".into(),
+                name: "a".parse().unwrap(),
                 provider: None,
             },
         );
-        assert!(matches!(created, Response::Machine(_)), "{created:?}");
-        let Response::Machines(list) = ask(&socket, Request::ListMachines) else {
+        assert!(matches!(created, Response::CreateMachine(_)), "{created:?}");
+        let Response::ListMachines(list) = ask(&socket, Request::ListMachines {}) else {
             panic!()
         };
         assert_eq!(list.len(), 1);
@@ -516,11 +706,13 @@ mod tests {
         stopper.stop();
         server.join().unwrap().unwrap();
         assert!(!socket.exists());
-        assert!(
-            StateLock::try_acquire(&paths.lock(), Role::Daemon)
-                .unwrap()
-                .is_some()
-        );
+        for lock in [paths.lock(), paths.daemon_lock()] {
+            assert!(
+                StateLock::try_acquire(&lock, Role::Daemon)
+                    .unwrap()
+                    .is_some()
+            );
+        }
     }
 
     #[test]
@@ -539,13 +731,15 @@ mod tests {
                         let frame = RequestFrame {
                             version: PROTOCOL_VERSION,
                             request: Request::CreateMachine {
-                                name: format!("m{i}-{j}"),
+                                name: format!("m{i}-{j}").parse().unwrap(),
                                 provider: None,
                             },
                         };
-                        write_frame(&stream, &frame).unwrap();
-                        let r: Response = read_frame(&mut reader).unwrap().unwrap();
-                        assert!(matches!(r, Response::Machine(_)), "{r:?}");
+                        write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
+                        let r: Response = read_frame(&mut reader, MAX_RESPONSE_BYTES)
+                            .unwrap()
+                            .unwrap();
+                        assert!(matches!(r, Response::CreateMachine(_)), "{r:?}");
                     }
                 })
             })
@@ -553,7 +747,7 @@ mod tests {
         for c in clients {
             c.join().unwrap();
         }
-        let Response::Machines(list) = ask(&socket, Request::ListMachines) else {
+        let Response::ListMachines(list) = ask(&socket, Request::ListMachines {}) else {
             panic!()
         };
         assert_eq!(list.len(), 40);
@@ -562,27 +756,186 @@ mod tests {
     }
 
     #[test]
-    fn bad_frames_get_protocol_errors() {
+    fn bad_frames_get_protocol_errors_that_say_what_was_wrong() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
         let (stopper, server) = start(&paths);
         let socket = paths.socket();
-        for line in [
-            "not json\n",
-            "{\"version\":99,\"request\":{\"op\":\"providers\"}}\n",
-            "{\"version\":1,\"request\":{\"op\":\"reboot\"}}\n",
-        ] {
-            let mut stream = UnixStream::connect(&socket).unwrap();
-            stream.write_all(line.as_bytes()).unwrap();
-            let mut answer = String::new();
-            BufReader::new(&stream).read_line(&mut answer).unwrap();
-            let r: Response = serde_json::from_str(&answer).unwrap();
-            match r {
-                Response::Error(e) => {
-                    assert_eq!(e.kind, crate::backend::ErrorKind::Protocol, "{e}")
-                }
-                other => panic!("{other:?}"),
+        let cases = [
+            ("not json\n", "not JSON"),
+            (
+                "{\"version\":99,\"request\":{\"op\":\"providers\"}}\n",
+                "sent version 99",
+            ),
+            (
+                "{\"version\":\"1\",\"request\":{\"op\":\"providers\"}}\n",
+                "sent \"\\\"1\\\"\" (a JSON string, where the version is a number)",
+            ),
+            ("{\"request\":{\"op\":\"providers\"}}\n", "sent none"),
+            (
+                "{\"version\":2,\"request\":{\"op\":\"reboot\"}}\n",
+                "unknown variant `reboot`",
+            ),
+            (
+                "{\"version\":2,\"request\":{\"op\":\"list-machines\",\"all\":true}}\n",
+                "unknown field `all`",
+            ),
+            (
+                "{\"version\":2,\"request\":{\"op\":\"providers\"},\"x\":1}\n",
+                "unknown field \"x\"",
+            ),
+        ];
+        for (line, says) in cases {
+            let message = protocol_message(ask_raw(&socket, line.as_bytes()));
+            assert!(message.contains(says), "{line}: {message}");
+        }
+        stopper.stop();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_huge_name_gets_a_short_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (stopper, server) = start(&paths);
+        let socket = paths.socket();
+        // Within the frame limit: refused by name, and the answer does not echo it.
+        let name = "n".repeat(MAX_REQUEST_BYTES - 100);
+        let line =
+            format!("{{\"version\":2,\"request\":{{\"op\":\"machine\",\"name\":\"{name}\"}}}}\n");
+        let message = protocol_message(ask_raw(&socket, line.as_bytes()));
+        assert!(
+            message.contains("invalid machine name"),
+            "{}",
+            &message[..100]
+        );
+        assert!(message.len() < 1024, "{} bytes", message.len());
+        // Past it (16 MiB): refused for its size, at once, without reading it all.
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        let head = "{\"version\":2,\"request\":{\"op\":\"machine\",\"name\":\"";
+        stream.write_all(head.as_bytes()).unwrap();
+        let chunk = vec![b'n'; 1024 * 1024];
+        for _ in 0..16 {
+            if stream.write_all(&chunk).is_err() {
+                break; // the daemon answered and closed: fine
             }
+        }
+        let mut answer = String::new();
+        BufReader::new(&stream).read_line(&mut answer).unwrap();
+        let message = protocol_message(serde_json::from_str(&answer).unwrap());
+        assert!(message.contains("frame longer than"), "{message}");
+        stopper.stop();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_trickling_client_is_dropped_at_the_request_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (stopper, server) = start_with(&paths, Box::new(FakeBackend::default()), quick(64));
+        let mut stream = UnixStream::connect(paths.socket()).unwrap();
+        let start = Instant::now();
+        // One byte every 100 ms: each read is quick, the request never completes.
+        let mut closed = false;
+        for byte in b"{\"version\":2,\"request\":{\"op\":\"providers\""
+            .iter()
+            .cycle()
+            .take(100)
+        {
+            if stream.write_all(&[*byte]).is_err() {
+                closed = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+            if start.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+        }
+        let mut rest = String::new();
+        let _ = stream.read_to_string(&mut rest);
+        assert!(
+            closed || rest.contains("no whole request arrived"),
+            "{rest}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "held for {:?}",
+            start.elapsed()
+        );
+        stopper.stop();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn idle_connections_past_the_limit_get_busy_and_clients_get_through_after_retrying() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (stopper, server) = start_with(&paths, Box::new(FakeBackend::default()), quick(4));
+        let idle: Vec<UnixStream> = (0..10)
+            .map(|_| UnixStream::connect(paths.socket()).unwrap())
+            .collect();
+        thread::sleep(Duration::from_millis(50));
+        // The daemon answered `busy` to the idle connections past its limit.
+        let mut busy = 0;
+        for stream in &idle[4..] {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            if let Ok(Some(Response::Error(e))) =
+                read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES)
+            {
+                assert_eq!(e.kind, ErrorKind::Busy);
+                busy += 1;
+            }
+        }
+        assert_eq!(busy, 6);
+        // A real command retries until the idle connections time out, then is served.
+        let response = crate::cli::client::execute(&paths, None, Request::Providers {}).unwrap();
+        assert!(matches!(response, Response::Providers(_)));
+        drop(idle);
+        stopper.stop();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_run_whose_client_went_away_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (backend, _release, seen) = special();
+        let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
+        let stream = UnixStream::connect(paths.socket()).unwrap();
+        let frame = RequestFrame {
+            version: PROTOCOL_VERSION,
+            request: Request::Run {
+                name: "a".parse().unwrap(),
+                command: vec!["sleep".into(), "3600".into()],
+            },
+        };
+        write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        thread::sleep(Duration::from_millis(200));
+        // Half-closed (the client's normal end of writing) is not gone ...
+        assert!(seen.try_recv().is_err());
+        // ... but closed is.
+        drop(stream);
+        let cancelled = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(cancelled, "the run was cancelled");
+        stopper.stop();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn an_answer_too_large_for_a_frame_becomes_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        let (backend, _release, _) = special();
+        let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
+        match ask(&paths.socket(), Request::ListMachines {}) {
+            Response::Error(e) => {
+                assert_eq!(e.kind, ErrorKind::Internal);
+                assert!(e.message.contains("longer than"), "{e}");
+            }
+            other => panic!("{:?}", other.data_json().map(|v| v.to_string().len())),
         }
         stopper.stop();
         server.join().unwrap().unwrap();
@@ -605,13 +958,45 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_starts_while_commands_keep_taking_the_state_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        paths.create().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // Commands in embedded mode, taking turns on the state lock without pause (the
+        // lock file is empty for a moment between two of them).
+        let busy: Vec<_> = (0..3)
+            .map(|_| {
+                let (path, stop) = (paths.lock(), Arc::clone(&stop));
+                thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        if let Some(lock) = StateLock::try_acquire(&path, Role::Embedded).unwrap() {
+                            thread::sleep(Duration::from_millis(5));
+                            drop(lock);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..20 {
+            let stopper = Stopper::new(paths.socket());
+            let locks = lock_state(&paths, &stopper).expect("the daemon starts");
+            drop(locks);
+        }
+        stop.store(true, Ordering::SeqCst);
+        for b in busy {
+            b.join().unwrap();
+        }
+    }
+
+    #[test]
     fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
         drop(UnixListener::bind(paths.socket()).unwrap());
         let (stopper, server) = start(&paths);
         assert!(matches!(
-            ask(&paths.socket(), Request::Providers),
+            ask(&paths.socket(), Request::Providers {}),
             Response::Providers(_)
         ));
         assert!(matches!(
@@ -634,10 +1019,9 @@ mod tests {
         let paths = paths(dir.path());
         let stopper = Stopper::new(paths.socket());
         stopper.stop();
-        let lock = lock_state(&paths, &stopper).unwrap();
-        let daemon = Daemon::bind(&paths, lock, stopper).unwrap();
-        let service = Service::new(Box::new(FakeBackend::default()), &Config::default());
-        daemon.serve(service).unwrap();
+        let locks = lock_state(&paths, &stopper).unwrap();
+        let daemon = Daemon::bind(&paths, locks, stopper, DaemonConfig::default()).unwrap();
+        daemon.serve(Box::new(FakeBackend::default())).unwrap();
         assert!(!paths.socket().exists());
     }
 }

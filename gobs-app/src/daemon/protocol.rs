@@ -1,88 +1,64 @@
-//! What travels over the daemon's control socket: [`Request`]s, [`Response`]s and their framing.
+//! What travels over the daemon's control socket: [`RequestFrame`]s carrying a
+//! [`Request`], answered by [`Response`]s (both written out from the list of operations in
+//! [`crate::ops`]), and their framing.
 //!
 //! Framing is newline-delimited JSON: each frame is one compact JSON object followed by `\n`
-//! (JSON escapes newlines inside strings, so a frame never contains a raw one), at most
-//! [`MAX_FRAME_BYTES`] long. A client sends [`RequestFrame`]s and reads one [`Response`] per
-//! request; the daemon answers a frame with the wrong `version` by a
-//! [`ErrorKind::Protocol`] error, so an old client and a new daemon fail clearly.
+//! (JSON escapes newlines inside strings, so a frame never contains a raw one). A request
+//! frame is at most [`MAX_REQUEST_BYTES`] long and a response at most
+//! [`MAX_RESPONSE_BYTES`]; the limits are checked while reading, before more is buffered.
+//! The daemon answers a frame with the wrong `version` by an [`ErrorKind::Protocol`]
+//! error, so an old client and a new daemon fail clearly.
 //!
 //! ```text
-//! → {"version":1,"request":{"op":"create-machine","name":"web-1","provider":null}}
-//! ← {"type":"machine","data":{"name":"web-1","provider":"dummy","status":"running",...}}
+//! → {"version":2,"request":{"op":"create-machine","name":"web-1","provider":null}}
+//! ← {"type":"create-machine","data":{"name":"web-1","provider":"dummy","status":"running",...}}
 //! ```
 
 use std::io::{self, BufRead, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendError, ErrorKind, MachineInfo, ProviderInfo, RunOutput};
+use crate::model::{BackendError, ErrorKind, MAX_RUN_OUTPUT};
+pub use crate::ops::{Request, Response};
 
 /// Version of this protocol; bump it on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
-/// Largest frame, newline excluded (command output travels in frames, hence the room).
-pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Largest request frame, newline excluded. Requests carry names and a command line.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
-/// One operation, as the CLI asks for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Request {
-    /// `create-machine NAME [--provider P]`; `None` means the configured default provider.
-    CreateMachine {
-        /// Machine name.
-        name: String,
-        /// Provider name.
-        provider: Option<String>,
-    },
-    /// `list-machines`
-    ListMachines,
-    /// `machine NAME`
-    Machine {
-        /// Machine name.
-        name: String,
-    },
-    /// `run NAME -- CMD...`
-    Run {
-        /// Machine name.
-        name: String,
-        /// The command's argv.
-        command: Vec<String>,
-    },
-    /// `destroy-machine NAME`
-    DestroyMachine {
-        /// Machine name.
-        name: String,
-    },
-    /// `providers`
-    Providers,
-}
+/// Largest response frame, newline excluded (command output travels in frames, hence the
+/// room).
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The answer to one [`Request`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data", rename_all = "kebab-case")]
-pub enum Response {
-    /// `create-machine`, `machine`, `destroy-machine` (the machine's last state).
-    Machine(MachineInfo),
-    /// `list-machines`
-    Machines(Vec<MachineInfo>),
-    /// `providers`
-    Providers(Vec<ProviderInfo>),
-    /// `run`
-    RunOutput(RunOutput),
-    /// Any request that failed.
-    Error(BackendError),
-}
+// A run's output always fits in a response: JSON writes a byte as at most 6 (`\u0000`).
+const _: () = assert!(2 * 6 * MAX_RUN_OUTPUT + 64 * 1024 <= MAX_RESPONSE_BYTES);
+
+/// Longest message of an error answer (a message quoting a hostile request stays small).
+pub const MAX_ERROR_MESSAGE: usize = 2048;
 
 impl Response {
-    /// A protocol error answer.
+    /// A protocol error answer; a message longer than [`MAX_ERROR_MESSAGE`] is cut.
     pub fn protocol_error(message: impl Into<String>) -> Response {
+        let mut message: String = message.into();
+        if message.len() > MAX_ERROR_MESSAGE {
+            let mut cut = MAX_ERROR_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("… (cut)");
+        }
         Response::Error(BackendError::new(ErrorKind::Protocol, message))
     }
 }
 
 /// A request as sent over the socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RequestFrame {
     /// The sender's [`PROTOCOL_VERSION`].
     pub version: u32,
@@ -96,22 +72,29 @@ pub enum FrameError {
     /// The connection failed.
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// A frame is longer than [`MAX_FRAME_BYTES`].
-    #[error("frame longer than {MAX_FRAME_BYTES} bytes")]
-    TooLarge,
+    /// A frame is longer than allowed.
+    #[error("frame longer than {0} bytes")]
+    TooLarge(usize),
     /// The peer closed the connection in the middle of a frame.
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    /// The whole frame did not arrive in time.
+    #[error("the frame did not arrive in time")]
+    Deadline,
     /// The frame is not the JSON expected.
     #[error("malformed frame: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// Writes `value` as one frame and flushes.
-pub fn write_frame(mut writer: impl Write, value: &impl Serialize) -> Result<(), FrameError> {
+/// Writes `value` as one frame of at most `max` bytes and flushes.
+pub fn write_frame(
+    mut writer: impl Write,
+    value: &impl Serialize,
+    max: usize,
+) -> Result<(), FrameError> {
     let mut bytes = serde_json::to_vec(value)?;
-    if bytes.len() > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge);
+    if bytes.len() > max {
+        return Err(FrameError::TooLarge(max));
     }
     bytes.push(b'\n');
     writer.write_all(&bytes)?;
@@ -119,16 +102,80 @@ pub fn write_frame(mut writer: impl Write, value: &impl Serialize) -> Result<(),
     Ok(())
 }
 
-/// Reads one frame; `Ok(None)` when the peer closed the connection between frames.
-pub fn read_frame<T: DeserializeOwned>(mut reader: impl BufRead) -> Result<Option<T>, FrameError> {
+/// Reads one frame of at most `max` bytes; `Ok(None)` when the peer closed the connection
+/// between frames.
+pub fn read_frame<T: DeserializeOwned>(
+    mut reader: impl BufRead,
+    max: usize,
+) -> Result<Option<T>, FrameError> {
     let mut line = Vec::new();
-    let limit = MAX_FRAME_BYTES as u64 + 1;
+    let limit = max as u64 + 1;
     (&mut reader).take(limit).read_until(b'\n', &mut line)?;
     match line.last() {
         None => Ok(None),
         Some(b'\n') => Ok(Some(serde_json::from_slice(&line[..line.len() - 1])?)),
-        Some(_) if line.len() as u64 >= limit => Err(FrameError::TooLarge),
+        Some(_) if line.len() as u64 >= limit => Err(FrameError::TooLarge(max)),
         Some(_) => Err(FrameError::Truncated),
+    }
+}
+
+/// Reads request frames from a socket, each of which must arrive whole before a deadline:
+/// a client trickling bytes cannot hold a connection longer than that, and a frame cannot
+/// make the reader buffer more than its limit.
+#[derive(Debug)]
+pub struct FrameReader<'s> {
+    stream: &'s UnixStream,
+    pending: Vec<u8>,
+}
+
+impl<'s> FrameReader<'s> {
+    /// A reader of `stream`.
+    pub fn new(stream: &'s UnixStream) -> FrameReader<'s> {
+        FrameReader {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The next frame's bytes (newline excluded), at most `max` of them, all arrived by
+    /// `deadline`; `Ok(None)` if the peer closed the connection between frames.
+    pub fn next(&mut self, deadline: Instant, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let rest = self.pending.split_off(end + 1);
+                let mut frame = std::mem::replace(&mut self.pending, rest);
+                frame.pop();
+                if frame.len() > max {
+                    return Err(FrameError::TooLarge(max));
+                }
+                return Ok(Some(frame));
+            }
+            if self.pending.len() > max {
+                return Err(FrameError::TooLarge(max));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(FrameError::Deadline);
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            let room = (max + 1 - self.pending.len()).min(chunk.len());
+            match (&*self.stream).read(&mut chunk[..room]) {
+                Ok(0) if self.pending.is_empty() => return Ok(None),
+                Ok(0) => return Err(FrameError::Truncated),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(FrameError::Deadline);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -137,30 +184,38 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::backend::MachineStatus;
+    use crate::model::{MachineInfo, MachineStatus, ProviderInfo, RunOutput};
 
     fn roundtrip<T: Serialize + DeserializeOwned>(value: &T) -> T {
         let mut buf = Vec::new();
-        write_frame(&mut buf, value).unwrap();
+        write_frame(&mut buf, value, MAX_RESPONSE_BYTES).unwrap();
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 1);
-        read_frame(&buf[..]).unwrap().unwrap()
+        read_frame(&buf[..], MAX_RESPONSE_BYTES).unwrap().unwrap()
+    }
+
+    fn request(json: &str) -> Result<Request, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     #[test]
     fn every_request_roundtrips() {
         let requests = [
             Request::CreateMachine {
-                name: "web-1".into(),
+                name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
             },
-            Request::ListMachines,
-            Request::Machine { name: "a".into() },
+            Request::ListMachines {},
+            Request::Machine {
+                name: "a".parse().unwrap(),
+            },
             Request::Run {
-                name: "a".into(),
+                name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
             },
-            Request::DestroyMachine { name: "a".into() },
-            Request::Providers,
+            Request::DestroyMachine {
+                name: "a".parse().unwrap(),
+            },
+            Request::Providers {},
         ];
         for request in requests {
             let frame = RequestFrame {
@@ -182,18 +237,19 @@ mod tests {
             error: None,
         };
         let responses = [
-            Response::Machine(machine.clone()),
-            Response::Machines(vec![machine]),
+            Response::CreateMachine(machine.clone()),
+            Response::ListMachines(vec![machine]),
             Response::Providers(vec![ProviderInfo {
                 name: "dummy".into(),
                 kind: "dummy".into(),
                 default: true,
             }]),
-            Response::RunOutput(RunOutput {
+            Response::Run(RunOutput {
                 exit_code: Some(0),
                 signal: None,
                 stdout: "line\n".into(),
                 stderr: String::new(),
+                truncated: false,
             }),
             Response::Error(BackendError::unknown_machine("x", [])),
         ];
@@ -205,49 +261,88 @@ mod tests {
     #[test]
     fn wire_format_is_readable() {
         let json = serde_json::to_string(&RequestFrame {
-            version: 1,
-            request: Request::Machine { name: "a".into() },
+            version: 2,
+            request: Request::Machine {
+                name: "a".parse().unwrap(),
+            },
         })
         .unwrap();
         assert_eq!(
             json,
-            r#"{"version":1,"request":{"op":"machine","name":"a"}}"#
+            r#"{"version":2,"request":{"op":"machine","name":"a"}}"#
         );
     }
 
     #[test]
     fn eof_between_frames_is_none_and_inside_a_frame_is_an_error() {
-        assert!(read_frame::<Request>(&b""[..]).unwrap().is_none());
+        assert!(
+            read_frame::<Request>(&b""[..], MAX_REQUEST_BYTES)
+                .unwrap()
+                .is_none()
+        );
         assert!(matches!(
-            read_frame::<Request>(&br#"{"op":"providers"}"#[..]),
+            read_frame::<Request>(&br#"{"op":"providers"}"#[..], MAX_REQUEST_BYTES),
             Err(FrameError::Truncated)
         ));
     }
 
     #[test]
     fn oversized_frames_are_refused() {
-        let big = vec![b'x'; MAX_FRAME_BYTES + 10];
+        let big = vec![b'x'; MAX_REQUEST_BYTES + 10];
         assert!(matches!(
-            read_frame::<Request>(&big[..]),
-            Err(FrameError::TooLarge)
+            read_frame::<Request>(&big[..], MAX_REQUEST_BYTES),
+            Err(FrameError::TooLarge(_))
         ));
         let output = RunOutput {
             exit_code: Some(0),
             signal: None,
-            stdout: "x".repeat(MAX_FRAME_BYTES),
+            stdout: "x".repeat(MAX_RESPONSE_BYTES),
             stderr: String::new(),
+            truncated: false,
         };
         assert!(matches!(
-            write_frame(Vec::new(), &output),
-            Err(FrameError::TooLarge)
+            write_frame(Vec::new(), &output, MAX_RESPONSE_BYTES),
+            Err(FrameError::TooLarge(_))
         ));
     }
 
     #[test]
-    fn unknown_operations_are_malformed() {
-        assert!(matches!(
-            read_frame::<Request>(&b"{\"op\":\"reboot\"}\n"[..]),
-            Err(FrameError::Json(_))
-        ));
+    fn the_largest_run_output_fits_in_a_response_even_all_escaped() {
+        let output = Response::Run(RunOutput {
+            exit_code: Some(0),
+            signal: None,
+            stdout: "\0".repeat(MAX_RUN_OUTPUT),
+            stderr: "\u{1}".repeat(MAX_RUN_OUTPUT),
+            truncated: true,
+        });
+        write_frame(Vec::new(), &output, MAX_RESPONSE_BYTES).unwrap();
+    }
+
+    #[test]
+    fn unknown_operations_and_unknown_fields_are_malformed() {
+        assert!(request(r#"{"op":"reboot"}"#).is_err());
+        // Every operation refuses fields it does not have, those without any included.
+        assert!(request(r#"{"op":"list-machines","x":1}"#).is_err());
+        assert!(request(r#"{"op":"providers","x":1}"#).is_err());
+        assert!(request(r#"{"op":"machine","name":"a","x":1}"#).is_err());
+        assert!(request(r#"{"op":"list-machines"}"#).is_ok());
+        let frame = r#"{"version":2,"request":{"op":"providers"},"extra":true}"#;
+        assert!(serde_json::from_str::<RequestFrame>(frame).is_err());
+    }
+
+    #[test]
+    fn bad_machine_names_are_refused_when_decoding_and_not_echoed_whole() {
+        let huge = "x".repeat(1_000_000);
+        let err = request(&format!(r#"{{"op":"machine","name":"{huge}"}}"#)).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("invalid machine name"),
+            "{}",
+            &message[..200]
+        );
+        assert!(message.len() < 1000, "{} bytes", message.len());
+        let cut = Response::protocol_error(huge);
+        let Response::Error(e) = cut else { panic!() };
+        assert!(e.message.len() <= MAX_ERROR_MESSAGE + 16);
     }
 }

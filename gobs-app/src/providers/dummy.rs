@@ -3,19 +3,29 @@
 //!
 //! Its [`DummySettings`] can make it slow (creation waits, off the vat) and make it fail on
 //! purpose (machines whose names start with `fail-`), to show what slow and failed
-//! creations look like.
+//! creations look like. In the config:
+//!
+//! ```toml
+//! [providers.slow]
+//! kind = "dummy"
+//! create_delay = "3s"      # default: none
+//! fail_prefix = "broken-"  # default: "fail-"; "" fails nothing
+//! ```
+//!
+//! It is also the smallest provider: this file and its row in [`super::KINDS`] are all
+//! there is to it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
-use gobs_runtime::{Ref, Vat, define_actor};
+use gobs_runtime::{Promise, Ref, Vat, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
-use crate::actors::machine::{MachineRef, bind_standard};
-use crate::backend::RunOutput;
-use crate::providers::command::shell_join;
-use crate::providers::{MachineBook, Provider, ProviderError};
+use crate::config::human::HumanDuration;
+use crate::model::{Cancel, RunOutput};
+use crate::providers::{MachineActor, MachineBook, Provider, ProviderError};
 
 /// Commands a dummy machine remembers (the oldest are forgotten first).
 pub const HISTORY: usize = 100;
@@ -36,6 +46,16 @@ impl Default for DummySettings {
             fail_prefix: Some("fail-".to_string()),
         }
     }
+}
+
+/// The keys of a dummy provider's `[providers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DummyConfig {
+    /// How long creating a machine takes.
+    pub create_delay: Option<HumanDuration>,
+    /// Machines whose names start with this fail on purpose (`""`: none).
+    pub fail_prefix: Option<String>,
 }
 
 impl DummySettings {
@@ -73,12 +93,6 @@ impl DummyProvider {
         self.settings.clone()
     }
 
-    /// Takes the config's settings (called on every start, so a restored provider follows
-    /// an edited config). Machines already made keep what they were made with.
-    pub fn set_settings(&mut self, settings: DummySettings) {
-        self.settings = settings;
-    }
-
     /// Its machines that are up, sorted.
     pub fn machine_names(&self) -> Vec<String> {
         self.book.names()
@@ -106,7 +120,30 @@ impl DummyProvider {
 impl Provider for DummyProvider {
     type Machine = DummyMachine;
     type Provisioned = ();
+    type Config = DummyConfig;
+    type Settings = DummySettings;
     const KIND: &'static str = "dummy";
+
+    fn settings(config: DummyConfig, _state_dir: &Path) -> Result<DummySettings, String> {
+        let defaults = DummySettings::default();
+        let delay = config.create_delay.map_or(Duration::ZERO, |d| d.0);
+        Ok(DummySettings {
+            create_delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            fail_prefix: config.fail_prefix.or(defaults.fail_prefix),
+        })
+    }
+
+    fn create_provider(name: String, settings: DummySettings) -> Self {
+        DummyProvider::new(name, settings)
+    }
+
+    fn current_settings(&self) -> &DummySettings {
+        &self.settings
+    }
+
+    fn apply_settings(&mut self, settings: DummySettings) {
+        self.settings = settings;
+    }
 
     fn name(&self) -> &str {
         &self.name
@@ -125,7 +162,7 @@ impl Provider for DummyProvider {
     }
 
     fn provision(
-        &self,
+        &mut self,
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let delay = Duration::from_millis(self.settings.create_delay_ms);
@@ -150,17 +187,11 @@ impl Provider for DummyProvider {
         (): (),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<DummyMachine> + Send + 'static {
         let name = machine.to_string();
-        move |client| {
-            let machine = gobs_runtime::spawn(DummyMachine::new(name.clone(), client.clone()));
-            if let Err(e) = bind_standard(&client, MachineRef::Dummy(machine.clone())) {
-                tracing::error!("dummy machine {name}: cannot bind its capabilities: {e}");
-            }
-            machine
-        }
+        move |client| gobs_runtime::spawn(DummyMachine::new(name, client))
     }
 
     fn teardown(
-        &self,
+        &mut self,
         _machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         || Ok(())
@@ -184,28 +215,12 @@ impl DummyMachine {
         self.name.clone()
     }
 
-    /// Always `running`.
-    pub fn status(&self) -> String {
-        "running".to_string()
-    }
-
-    /// Records `command` and answers as if it had printed itself.
-    pub fn run(&mut self, command: Vec<String>) -> RunOutput {
-        let stdout = format!(
-            "dummy machine {} ran: {}\n",
-            self.name,
-            shell_join(&command)
-        );
+    /// Records `command` in the history.
+    pub fn record(&mut self, command: Vec<String>) {
         if self.ran.len() >= HISTORY {
             self.ran.remove(0);
         }
         self.ran.push(command);
-        RunOutput {
-            exit_code: Some(0),
-            signal: None,
-            stdout,
-            stderr: String::new(),
-        }
     }
 
     /// The commands it ran, oldest first (at most [`HISTORY`]).
@@ -217,5 +232,35 @@ impl DummyMachine {
     #[actor(local)]
     pub fn client(&self) -> Ref<HobClientPresence> {
         self.client.clone()
+    }
+}
+
+impl MachineActor for DummyMachine {
+    fn status(&self) -> String {
+        "running".to_string()
+    }
+
+    /// Records `command` and answers as if it had printed itself.
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        _cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        let words = command.iter().map(String::as_str);
+        let line = match shlex::try_join(words) {
+            Ok(line) => line,
+            Err(e) => return Promise::fulfilled(Err(format!("cannot show the command: {e}"))),
+        };
+        let stdout = format!("dummy machine {} ran: {line}\n", self.name);
+        if let Some(me) = self_ref::<DummyMachine>() {
+            let _ = me.send().record(command);
+        }
+        Promise::fulfilled(Ok(RunOutput {
+            exit_code: Some(0),
+            signal: None,
+            stdout,
+            stderr: String::new(),
+            truncated: false,
+        }))
     }
 }

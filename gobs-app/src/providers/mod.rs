@@ -1,421 +1,297 @@
-//! The provider interface: how the boss gets machines made and taken down.
+//! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
+//! down machines; [`dummy`] and [`local`] are the providers; [`machine`] is what every
+//! machine exposes.
 //!
-//! Making a machine may take minutes (a VM to boot, a cloud API to poll) and may fail, so
-//! nothing here blocks a vat. A provider is an actor in a vat of its own that implements
-//! [`Provider`]: three hooks that say *what* to do, while the lifecycle functions of this
-//! module ([`create`], [`destroy`]) say *when*, the same for every
-//! provider:
-//!
-//! 1. **provision** (off the vat, in `spawn_blocking`): the slow, failable part: make a
-//!    directory, call a cloud API and wait for the VM, connect to an SSH host. Its result
-//!    (a directory, a VM id, ...) goes to step 2.
-//! 2. **boot** (inside a new vat, one per machine): build the machine's actors: its
-//!    [`HobClientPresence`] and the machine actor that does the work, with the machine's
-//!    capabilities bound in the client's `bindings`. The client then registers with the
-//!    boss through the one-time [`Registration`] capability the boss issued.
-//! 3. The creation promise resolves `Ok` once the boss accepted the registration, or `Err`
-//!    with the reason; on failure, whatever was made is taken down first (**teardown**).
-//!
-//! Destroying stops the machine's vat and runs **teardown** (off the vat). Teardown must
-//! succeed for a machine that is partly made or already gone, so destroying a failed machine,
-//! or destroying twice, cleans up rather than errs. Destroying a machine that is still being
-//! created cancels it: the creation takes down what it made when it reaches that point.
-//!
-//! The boss keeps the machine's state (creating, running, failed, destroying) from these
-//! promises; see [`crate::actors::boss`]. [`ProviderRef`] is how the boss holds a provider of any kind.
+//! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
+//! and the keys of a `[providers.NAME]` table), starting the providers, and restoring them
+//! (their actors in the persistence env, every call the boss makes to a provider or a
+//! machine) all read it. Adding a provider is one new file, with a `#[define_actor]` type
+//! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
 
-pub mod command;
 pub mod dummy;
+pub mod lifecycle;
 pub mod local;
+pub mod machine;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::time::Duration;
 
-use gobs_runtime::{Actor, Error, Promise, Ref, Vat, self_ref, spawn, spawn_blocking};
+use gobs_runtime::{AnyRef, EnvBuilder, Error, Promise, Ref, spawn};
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::DeTable;
 
-use crate::actors::hob::{HobClientPresence, Registration};
-use crate::actors::promises::{flatten, reason};
-use crate::actors::vats::{self, VatRemover};
-use crate::providers::dummy::DummyProvider;
-use crate::providers::local::ProcessProvider;
+pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderError};
 
-/// Why a provider could not make or take down a machine, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{0}")]
-pub struct ProviderError(pub String);
+use crate::actors::hob::Registration;
+use crate::actors::promises::flatten;
+use crate::actors::vats::{self, AppVats};
+use crate::model::{BackendError, Cancel, RunOutput};
 
-impl ProviderError {
-    /// An error saying `message`.
-    pub fn new(message: impl Into<String>) -> ProviderError {
-        ProviderError(message.into())
-    }
+/// The providers gobs-app knows, one row each (see the module docs).
+pub static KINDS: &[&dyn Kind] = &[
+    &Row::<dummy::DummyProvider>::NEW,
+    &Row::<local::LocalProvider>::NEW,
+];
 
-    /// `what` failed because of a runtime error (a vat stopped, a thread panicked).
-    pub fn runtime(what: &str, error: &Error) -> ProviderError {
-        ProviderError(format!("{what}: {}", reason(error)))
-    }
+/// The row of the provider kind called `name` in configs (its current or an earlier name).
+pub fn kind(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.answers_to(name))
 }
 
-/// What a provider answers to create and destroy: done, or why not.
-pub type Outcome = Result<(), ProviderError>;
+/// The kinds' names, as configs write them.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name()).collect()
+}
 
-/// A provider actor: the hooks the lifecycle functions of this module call. Implement it on
-/// a `#[define_actor]` struct, add a variant to [`ProviderRef`] and the actor to
-/// [`crate::actors::env::app_env`].
-pub trait Provider: Actor {
-    /// The actor that is the machine (bound as the machine's `run` capability).
-    type Machine: Actor;
-    /// What provisioning hands to booting: a directory, a host, a VM id, ...
-    type Provisioned: Send + 'static;
-    /// The config's `kind` for this provider.
-    const KIND: &'static str;
+/// Adds every provider's actors (the provider and its machine) to a persistence env.
+pub fn add_actors(env: EnvBuilder) -> EnvBuilder {
+    KINDS.iter().fold(env, |env, k| k.add_actors(env))
+}
 
-    /// The provider's name (`--provider NAME`).
-    fn name(&self) -> &str;
-    /// The provider's machines, and those being made.
-    fn book(&self) -> &MachineBook<Self::Machine>;
-    /// The same, to change.
-    fn book_mut(&mut self) -> &mut MachineBook<Self::Machine>;
-    /// The vat of each machine (saved with the provider).
-    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat>;
-
-    /// The slow, failable work of making machine `machine`, to run off the vat.
-    fn provision(
+/// One row of [`KINDS`]: what the rest of gobs-app can do with a provider kind without
+/// knowing its types. Implemented once, by [`Row`], for every [`Provider`].
+pub trait Kind: Sync {
+    /// The config's `kind`.
+    fn name(&self) -> &'static str;
+    /// Whether a config's `kind = "name"` means this kind.
+    fn answers_to(&self, name: &str) -> bool;
+    /// Adds the provider's and its machine's actors to a persistence env.
+    fn add_actors(&self, env: EnvBuilder) -> EnvBuilder;
+    /// Checks the keys of a `[providers.NAME]` table (without `kind` and `enabled`); the
+    /// error carries the span of what is wrong. Answers the keys, to start with later.
+    fn check_config(&self, table: Spanned<DeTable<'_>>) -> Result<toml::Table, toml::de::Error>;
+    /// Starts provider `name` in its vat (restored if it exists), with the settings its
+    /// config `table` asks for. Blocking: call from outside vats.
+    fn start(
         &self,
-        machine: &str,
-    ) -> impl FnOnce() -> Result<Self::Provisioned, ProviderError> + Send + 'static;
-
-    /// Builds machine `machine` in a turn of its new vat, given its hob client: spawns the
-    /// machine actor and binds its capabilities (at least `status` and `run`) in the client.
-    fn boot(
+        vats: &AppVats,
+        name: &str,
+        table: &toml::Table,
+        state_dir: &Path,
+        limit: Duration,
+    ) -> Result<ProviderRef, BackendError>;
+    /// Asks `provider` (if it is of this kind) to make machine `machine`.
+    fn create(
         &self,
-        machine: &str,
-        provisioned: Self::Provisioned,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<Self::Machine> + Send + 'static;
-
-    /// Takes down what provisioning made for `machine`, off the vat, after its vat stopped.
-    /// Must succeed when there is nothing (left) to take down.
-    fn teardown(
+        provider: &AnyRef,
+        machine: String,
+        registration: Ref<Registration>,
+    ) -> Option<Promise<Outcome>>;
+    /// Asks `provider` (if it is of this kind) to take machine `machine` down.
+    fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>>;
+    /// Whether `machine` is this kind's machine.
+    fn owns_machine(&self, machine: &AnyRef) -> bool;
+    /// The status of `machine`, if it is this kind's machine (a near call).
+    fn status(&self, machine: &AnyRef) -> Option<Result<String, Error>>;
+    /// Runs `command` on `machine`, if it is this kind's machine.
+    fn run(
         &self,
-        machine: &str,
-    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
+        machine: &AnyRef,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Option<Promise<Result<RunOutput, String>>>;
 }
 
-/// A provider's machines: the saved part of its state that the lifecycle keeps.
-pub struct MachineBook<M> {
-    /// Machines that are up, by name.
-    machines: BTreeMap<String, Ref<M>>,
-    /// Machines being made.
-    creating: BTreeSet<String>,
-    /// Machines being made that were destroyed meanwhile.
-    cancelled: BTreeSet<String>,
+/// The row of provider `P`: `&Row::<P>::NEW` in [`KINDS`].
+pub struct Row<P>(PhantomData<fn() -> P>);
+
+impl<P> Row<P> {
+    /// The row.
+    pub const NEW: Row<P> = Row(PhantomData);
 }
 
-impl<M: Actor> MachineBook<M> {
-    /// An empty book.
-    pub fn new() -> Self {
-        MachineBook {
-            machines: BTreeMap::new(),
-            creating: BTreeSet::new(),
-            cancelled: BTreeSet::new(),
+impl<P: Provider> Kind for Row<P>
+where
+    P::Settings: Sync,
+{
+    fn name(&self) -> &'static str {
+        P::KIND
+    }
+
+    fn answers_to(&self, name: &str) -> bool {
+        name == P::KIND || P::OLD_KINDS.contains(&name)
+    }
+
+    fn add_actors(&self, env: EnvBuilder) -> EnvBuilder {
+        env.add::<P>().add::<P::Machine>()
+    }
+
+    fn check_config(&self, table: Spanned<DeTable<'_>>) -> Result<toml::Table, toml::de::Error> {
+        P::Config::deserialize(toml::de::Deserializer::from(table.clone()))?;
+        toml::Table::deserialize(toml::de::Deserializer::from(table))
+    }
+
+    fn start(
+        &self,
+        vats: &AppVats,
+        name: &str,
+        table: &toml::Table,
+        state_dir: &Path,
+        limit: Duration,
+    ) -> Result<ProviderRef, BackendError> {
+        let invalid = |e: String| {
+            BackendError::invalid(format!("provider {name}'s config is not usable: {e}"))
+        };
+        let config = P::Config::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| invalid(e.to_string()))?;
+        let settings = P::settings(config, state_dir).map_err(invalid)?;
+        let vat_name = vats::provider_vat_name(name);
+        let (for_new, owned_name) = (settings.clone(), name.to_string());
+        let (_, provider) = vats.start_vat(&vat_name, move || {
+            spawn(P::create_provider(owned_name, for_new))
+        })?;
+        // A restored provider follows an edited config; an unchanged one is not touched
+        // (touching it would write its portrait again on every start).
+        let wanted = settings.clone();
+        let differs = provider.send_with(move |p| p.current_settings() != &wanted);
+        if wait(differs, limit, &vat_name)? {
+            wait(
+                provider.send_mut_with(move |p| p.apply_settings(settings)),
+                limit,
+                &vat_name,
+            )?;
         }
-    }
-
-    /// Machine `name`, if it is up.
-    pub fn get(&self, name: &str) -> Option<&Ref<M>> {
-        self.machines.get(name)
-    }
-
-    /// Names of the machines that are up, sorted.
-    pub fn names(&self) -> Vec<String> {
-        self.machines.keys().cloned().collect()
-    }
-
-    /// Whether machine `name` is being made.
-    pub fn is_creating(&self, name: &str) -> bool {
-        self.creating.contains(name)
-    }
-
-    /// After a restart: creations that were in flight are gone (their promises did not
-    /// survive); the boss marks their machines failed, and destroying them cleans up.
-    pub fn forget_in_flight(&mut self) {
-        self.creating.clear();
-        self.cancelled.clear();
-    }
-}
-
-impl<M: Actor> Default for MachineBook<M> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// By hand: derives would ask `M: Clone`/`M: Debug`/`M: Serialize`, which actors are not;
-// only `Ref<M>` needs to be.
-impl<M> Clone for MachineBook<M> {
-    fn clone(&self) -> Self {
-        MachineBook {
-            machines: self.machines.clone(),
-            creating: self.creating.clone(),
-            cancelled: self.cancelled.clone(),
-        }
-    }
-}
-
-impl<M: Actor> std::fmt::Debug for MachineBook<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MachineBook")
-            .field("machines", &self.machines)
-            .field("creating", &self.creating)
-            .field("cancelled", &self.cancelled)
-            .finish()
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "M: Actor", deserialize = "M: Actor"))]
-struct BookRepr<M> {
-    machines: BTreeMap<String, Ref<M>>,
-    creating: BTreeSet<String>,
-    cancelled: BTreeSet<String>,
-}
-
-impl<M: Actor> Serialize for MachineBook<M> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        BookRepr {
-            machines: self.machines.clone(),
-            creating: self.creating.clone(),
-            cancelled: self.cancelled.clone(),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de, M: Actor> Deserialize<'de> for MachineBook<M> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = BookRepr::<M>::deserialize(deserializer)?;
-        Ok(MachineBook {
-            machines: repr.machines,
-            creating: repr.creating,
-            cancelled: repr.cancelled,
+        Ok(ProviderRef {
+            kind: P::KIND.to_string(),
+            actor: AnyRef::from(provider),
         })
     }
-}
 
-/// Starts making machine `machine`; the provider side of [`ProviderRef::create_machine`].
-/// Runs in a turn of the provider's vat and returns at once; the promise resolves when the
-/// machine is up and registered with the boss, or with the reason it is not (after taking
-/// down what was made).
-pub fn create<P: Provider>(
-    provider: &mut P,
-    machine: String,
-    registration: Ref<Registration>,
-) -> Promise<Outcome> {
-    let busy = provider.book().get(&machine).is_some()
-        || provider.book().is_creating(&machine)
-        || provider.vats_mut().contains_key(&machine);
-    if busy {
-        return Promise::fulfilled(Err(ProviderError(format!(
-            "{} provider {:?} still holds a machine named {machine:?} (it may still be taking \
-             it down); try again shortly",
-            P::KIND,
-            provider.name()
-        ))));
+    fn create(
+        &self,
+        provider: &AnyRef,
+        machine: String,
+        registration: Ref<Registration>,
+    ) -> Option<Promise<Outcome>> {
+        let provider = provider.downcast::<P>()?;
+        Some(flatten(provider.send_mut_with(move |p| {
+            lifecycle::create(p, machine, registration)
+        })))
     }
-    let Some(me) = self_ref::<P>() else {
-        return Promise::fulfilled(Err(not_in_provider()));
-    };
-    provider.book_mut().creating.insert(machine.clone());
-    tracing::debug!(provider = provider.name(), machine, "provisioning");
-    let provisioned = spawn_blocking(provider.provision(&machine));
-    let (me2, machine2) = (me.clone(), machine.clone());
-    let booted = flatten(provisioned.then(move |provisioned| {
-        let provisioned = match provisioned {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Promise::fulfilled(Err(e)),
-            Err(e) => {
-                return Promise::fulfilled(Err(ProviderError::runtime("provisioning stopped", &e)));
-            }
-        };
-        me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
-            .unwrap_or_else(|e| {
-                Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
-            })
-    }));
-    flatten(booted.then(move |booted| {
-        let booted = booted
-            .unwrap_or_else(|e| Err(ProviderError::runtime("booting the machine stopped", &e)));
-        me2.call_mut_with(move |p| finish_creation(p, machine2, booted))
-            .unwrap_or_else(|e| {
-                Promise::fulfilled(Err(ProviderError::runtime(
-                    "cannot finish the creation",
-                    &e,
-                )))
-            })
-    }))
-}
 
-/// Step 2: starts the machine's vat, builds it there, and has its client register.
-fn start_machine<P: Provider>(
-    provider: &mut P,
-    machine: String,
-    provisioned: P::Provisioned,
-    registration: Ref<Registration>,
-) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
-    if provider.book().cancelled.contains(&machine) {
-        // Destroyed while provisioning: do not boot; `finish_creation` tears down.
-        return Promise::fulfilled(Err(ProviderError("not booted".into())));
+    fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>> {
+        let provider = provider.downcast::<P>()?;
+        Some(flatten(
+            provider.send_mut_with(move |p| lifecycle::destroy(p, machine)),
+        ))
     }
-    let build = provider.boot(&machine, provisioned);
-    let vat_name = vats::machine_vat_name(provider.name(), &machine);
-    let client_name = machine.clone();
-    let started = vats::spawn_machine_vat(&vat_name, move || {
-        let client = spawn(HobClientPresence::new(client_name));
-        let built = build(client.clone());
-        (built, client)
-    });
-    let (vat, roots) = match started {
-        Ok(started) => started,
-        Err(e) => {
-            return Promise::fulfilled(Err(ProviderError(format!(
-                "cannot start vat {vat_name:?} for the machine: {e}"
-            ))));
-        }
-    };
-    provider.vats_mut().insert(machine.clone(), vat);
-    flatten(roots.then(move |roots| {
-        let (built, client) = match roots {
-            Ok(roots) => roots,
-            Err(e) => {
-                return Promise::fulfilled(Err(ProviderError::runtime(
-                    "the machine's vat did not build it",
-                    &e,
-                )));
-            }
-        };
-        flatten(client.send().register(registration)).then(move |registered| {
-            registered.map(|_| built).map_err(|e| {
-                ProviderError(format!(
-                    "the boss refused machine {machine:?}'s registration: {}",
-                    reason(&e)
+
+    fn owns_machine(&self, machine: &AnyRef) -> bool {
+        machine.downcast::<P::Machine>().is_some()
+    }
+
+    fn status(&self, machine: &AnyRef) -> Option<Result<String, Error>> {
+        let machine = machine.downcast::<P::Machine>()?;
+        Some(machine.call_with(|m| m.status()))
+    }
+
+    fn run(
+        &self,
+        machine: &AnyRef,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Option<Promise<Result<RunOutput, String>>> {
+        let machine = machine.downcast::<P::Machine>()?;
+        let ran = flatten(machine.send_with(move |m| m.run_command(command, cancel)));
+        Some(ran.then(|ran| {
+            ran.unwrap_or_else(|e| {
+                Err(format!(
+                    "the machine did not answer: {}",
+                    crate::actors::promises::reason(&e)
                 ))
             })
-        })
-    }))
-}
-
-/// Step 3: the machine is up, or it is not and is taken down; either way, creating is over.
-fn finish_creation<P: Provider>(
-    provider: &mut P,
-    machine: String,
-    booted: Result<Ref<P::Machine>, ProviderError>,
-) -> Promise<Outcome> {
-    let provider_name = provider.name().to_string();
-    let book = provider.book_mut();
-    book.creating.remove(&machine);
-    let cancelled = book.cancelled.remove(&machine);
-    let failure = match booted {
-        Ok(built) if !cancelled => {
-            book.machines.insert(machine.clone(), built);
-            tracing::debug!(provider = provider_name, machine, "machine is up");
-            return Promise::fulfilled(Ok(()));
-        }
-        Ok(_) => format!("machine {machine:?} was destroyed while it was being created"),
-        Err(e) if cancelled => {
-            format!("machine {machine:?} was destroyed while it was being created ({e})")
-        }
-        Err(e) => e.0,
-    };
-    take_down(provider, &machine).then(move |cleaned| match cleaned {
-        Ok(Ok(())) => Err(ProviderError(failure)),
-        Ok(Err(e)) => Err(ProviderError(format!(
-            "{failure}; cleaning up also failed: {e}"
-        ))),
-        Err(e) => Err(ProviderError(format!(
-            "{failure}; cleaning up stopped: {}",
-            reason(&e)
-        ))),
-    })
-}
-
-/// Destroys machine `machine`; the provider side of [`ProviderRef::destroy_machine`].
-/// Runs in a turn of the provider's vat. A machine the provider does not know is taken down
-/// all the same (teardown finds nothing), so retrying a failed destroy cleans up.
-pub fn destroy<P: Provider>(provider: &mut P, machine: String) -> Promise<Outcome> {
-    if provider.book().is_creating(&machine) {
-        provider.book_mut().cancelled.insert(machine);
-        return Promise::fulfilled(Ok(()));
+        }))
     }
-    provider.book_mut().machines.remove(&machine);
-    take_down(provider, &machine)
 }
 
-/// Stops machine `machine`'s vat and runs the provider's teardown, off the vat.
-fn take_down<P: Provider>(provider: &mut P, machine: &str) -> Promise<Outcome> {
-    let vat = provider.vats_mut().remove(machine);
-    let teardown = provider.teardown(machine);
-    let remover = VatRemover::current();
-    let machine = machine.to_string();
-    spawn_blocking(move || {
-        if let Some(vat) = vat {
-            remover.remove(&vat).map_err(|e| {
-                ProviderError(format!("cannot stop machine {machine:?}'s vat: {e}"))
-            })?;
-        }
-        teardown()
-    })
-    .then(|done| done.unwrap_or_else(|e| Err(ProviderError::runtime("teardown stopped", &e))))
+fn wait<T: Send + 'static>(
+    promise: Promise<T>,
+    limit: Duration,
+    vat: &str,
+) -> Result<T, BackendError> {
+    match promise.wait_timeout(limit) {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(BackendError::internal(format!(
+            "vat {vat} did not answer within {}; it may be overloaded or stuck",
+            humantime::format_duration(limit)
+        ))),
+    }
 }
 
-fn not_in_provider() -> ProviderError {
-    ProviderError("provider lifecycle called outside the provider's own turn (a bug)".into())
-}
-
-/// A provider of any kind, as the boss holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProviderRef {
-    /// In-process machines that only pretend ([`DummyProvider`]).
-    Dummy(Ref<DummyProvider>),
-    /// Machines that are local directories running real processes ([`ProcessProvider`]).
-    Process(Ref<ProcessProvider>),
-}
-
-/// Runs `$body` with `$r` bound to the typed reference, whatever the kind.
-macro_rules! each_kind {
-    ($provider:expr, $r:ident => $body:expr) => {
-        match $provider {
-            ProviderRef::Dummy($r) => $body,
-            ProviderRef::Process($r) => $body,
-        }
-    };
+/// A provider of any kind, as the boss holds it: its kind's name and the actor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderRef {
+    kind: String,
+    actor: AnyRef,
 }
 
 impl ProviderRef {
     /// The config's `kind` of this provider.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProviderRef::Dummy(_) => DummyProvider::KIND,
-            ProviderRef::Process(_) => ProcessProvider::KIND,
-        }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The provider actor.
+    pub fn actor(&self) -> &AnyRef {
+        &self.actor
+    }
+
+    fn unknown(&self) -> ProviderError {
+        ProviderError(format!(
+            "this gobs-app has no provider kind {:?} (it knows {}); use the gobs-app build \
+             that made the provider",
+            self.kind,
+            kind_names().join(", ")
+        ))
     }
 
     /// Asks the provider to make machine `machine`, registering through `registration`
-    /// (see [`create`]). Call inside a turn.
+    /// (see [`lifecycle::create`]). Call inside a turn.
     pub fn create_machine(
         &self,
         machine: String,
         registration: Ref<Registration>,
     ) -> Promise<Outcome> {
-        each_kind!(self, r => flatten(r.send_mut_with(move |p| create(p, machine, registration))))
+        kind(&self.kind)
+            .and_then(|k| k.create(&self.actor, machine, registration))
+            .unwrap_or_else(|| Promise::fulfilled(Err(self.unknown())))
     }
 
-    /// Asks the provider to take machine `machine` down (see [`destroy`]). Call inside a turn.
+    /// Asks the provider to take machine `machine` down (see [`lifecycle::destroy`]). Call
+    /// inside a turn.
     pub fn destroy_machine(&self, machine: String) -> Promise<Outcome> {
-        each_kind!(self, r => flatten(r.send_mut_with(move |p| destroy(p, machine))))
+        kind(&self.kind)
+            .and_then(|k| k.destroy(&self.actor, machine))
+            .unwrap_or_else(|| Promise::fulfilled(Err(self.unknown())))
     }
+}
 
-    /// The names of the provider's machines that are up.
-    pub fn machine_names(&self) -> Promise<Vec<String>> {
-        each_kind!(self, r => r.send_with(|p| p.book().names()))
-    }
+/// The status of `machine`, a machine of any kind (a near call: same vat only).
+pub fn machine_status(machine: &AnyRef) -> Result<String, Error> {
+    KINDS
+        .iter()
+        .find_map(|k| k.status(machine))
+        .unwrap_or_else(|| Err(not_a_machine(machine)))
+}
+
+/// Runs `command` on `machine`, a machine of any kind. Call inside a turn.
+pub fn run_on(
+    machine: &AnyRef,
+    command: Vec<String>,
+    cancel: Cancel,
+) -> Promise<Result<RunOutput, String>> {
+    KINDS
+        .iter()
+        .find(|k| k.owns_machine(machine))
+        .and_then(|k| k.run(machine, command, cancel))
+        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
+}
+
+fn not_a_machine(machine: &AnyRef) -> Error {
+    Error::Persistence(format!(
+        "{} is not a machine of any provider this gobs-app knows",
+        machine.describe()
+    ))
 }

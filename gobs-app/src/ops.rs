@@ -1,0 +1,135 @@
+//! The operations, listed once. The list below is the only place an operation is named:
+//! from it come
+//!
+//! - [`Request`]: the command line's subcommands (it derives `clap::Subcommand`; the doc
+//!   comments are the help text) and what the control socket carries (serde);
+//! - [`Response`]: one variant per operation with its result, plus the error;
+//! - [`Backend`]: one method per operation, which the boss's backend (and the tests' fake)
+//!   implement, and [`Request::execute`], which calls the right one.
+//!
+//! Adding an operation is one entry here, its method in [`crate::backend::boss`], and how
+//! its answer prints in [`crate::cli::output`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+
+/// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
+macro_rules! operations {
+    ($(
+        $(#[doc = $doc:literal])*
+        $op:ident => fn $method:ident($($(#[$field_attr:meta])* $field:ident: $ty:ty),* $(,)?) -> $out:ty;
+    )*) => {
+        /// One operation, as the command line parses it and the control socket carries it
+        /// (`{"op":"create-machine","name":"web-1","provider":null}`).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Subcommand)]
+        #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+        pub enum Request {
+            $(
+                $(#[doc = $doc])*
+                $op { $($(#[$field_attr])* $field: $ty,)* },
+            )*
+        }
+
+        /// The answer to one [`Request`]: its operation's result, or why it failed
+        /// (`{"type":"list-machines","data":[...]}`).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "data", rename_all = "kebab-case")]
+        pub enum Response {
+            $(
+                $(#[doc = $doc])*
+                $op($out),
+            )*
+            /// Any request that failed.
+            Error(BackendError),
+        }
+
+        /// What keeps machines: one method per operation. Methods take `&self` and may run
+        /// concurrently (the daemon answers each connection on its own thread), so a slow
+        /// creation does not hold up a listing; only [`close`](Backend::close) needs the
+        /// backend alone. `cancel` is set when the client that asked went away.
+        pub trait Backend {
+            $(
+                $(#[doc = $doc])*
+                fn $method(&self, cancel: &Cancel, $($field: $ty),*) -> Result<$out, BackendError>;
+            )*
+
+            /// Makes everything durable before the process lets go of the state (daemon
+            /// shutdown, end of an embedded command). Called once; the backend is dropped
+            /// right after.
+            fn close(&mut self) -> Result<(), BackendError> {
+                Ok(())
+            }
+        }
+
+        impl Request {
+            /// The operation's name on the wire (`create-machine`).
+            pub fn op(&self) -> String {
+                let method = match self {
+                    $(Request::$op { .. } => stringify!($method),)*
+                };
+                method.replace('_', "-")
+            }
+
+            /// Runs the request on `backend`.
+            pub fn execute(self, backend: &dyn Backend, cancel: &Cancel) -> Response {
+                let result = match self {
+                    $(
+                        Request::$op { $($field),* } => {
+                            backend.$method(cancel, $($field),*).map(Response::$op)
+                        }
+                    )*
+                };
+                result.unwrap_or_else(Response::Error)
+            }
+        }
+
+        impl Response {
+            /// The answer's data as JSON (what `--json` prints).
+            pub fn data_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+                match self {
+                    $(Response::$op(data) => serde_json::to_value(data),)*
+                    Response::Error(e) => serde_json::to_value(e),
+                }
+            }
+        }
+    };
+}
+
+operations! {
+    /// Create a machine
+    CreateMachine => fn create_machine(
+        /// The new machine's name (letters, digits, '.', '-', '_')
+        name: MachineName,
+        /// Provider to create it with [default: the config's default_provider]
+        #[arg(long, value_name = "P")]
+        provider: Option<String>,
+    ) -> MachineInfo;
+
+    /// List all machines
+    ListMachines => fn list_machines() -> Vec<MachineInfo>;
+
+    /// Show one machine
+    Machine => fn machine(
+        /// The machine's name
+        name: MachineName,
+    ) -> MachineInfo;
+
+    /// Run a command on a machine; exits with the command's exit code
+    Run => fn run(
+        /// The machine's name
+        name: MachineName,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    ) -> RunOutput;
+
+    /// Destroy a machine and forget it
+    DestroyMachine => fn destroy_machine(
+        /// The machine's name
+        name: MachineName,
+    ) -> MachineInfo;
+
+    /// List the enabled providers
+    Providers => fn providers() -> Vec<ProviderInfo>;
+}

@@ -1,0 +1,411 @@
+//! The provider interface: how the boss gets machines made and taken down.
+//!
+//! Making a machine may take minutes (a VM to boot, a cloud API to poll) and may fail, so
+//! nothing here blocks a vat. A provider is an actor in a vat of its own that implements
+//! [`Provider`]: three hooks that say *what* to do, while the lifecycle functions of this
+//! module ([`create`], [`destroy`]) say *when*, the same for every
+//! provider:
+//!
+//! 1. **provision** (off the vat, in `spawn_blocking`): the slow, failable part: make a
+//!    directory, call a cloud API and wait for the VM, connect to an SSH host. Its result
+//!    (a directory, a VM id, ...) goes to step 2.
+//! 2. **boot** (inside a new vat, one per machine): build the machine's actors: its
+//!    [`HobClientPresence`] and the machine actor that does the work, with the machine's
+//!    capabilities bound in the client's `bindings`. The client then registers with the
+//!    boss through the one-time [`Registration`] capability the boss issued.
+//! 3. The creation promise resolves `Ok` once the boss accepted the registration, or `Err`
+//!    with the reason; on failure, whatever was made is taken down first (**teardown**).
+//!
+//! Destroying stops the machine's vat and runs **teardown** (off the vat). Teardown must
+//! succeed for a machine that is partly made or already gone, so destroying a failed machine,
+//! or destroying twice, cleans up rather than errs. Destroying a machine that is still being
+//! created cancels it: the creation takes down what it made when it reaches that point.
+//!
+//! The boss keeps the machine's state (creating, running, failed, destroying) from these
+//! promises; see [`crate::actors::boss`]. The boss holds a provider of any kind as a
+//! [`ProviderRef`](super::ProviderRef), which reaches these functions through the table in
+//! [`super`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::path::Path;
+
+use gobs_runtime::{Actor, AnyRef, Error, Promise, Ref, Vat, self_ref, spawn, spawn_blocking};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::actors::hob::{HobClientPresence, Registration};
+use crate::actors::promises::{flatten, reason};
+use crate::actors::vats::{self, VatRemover};
+use crate::model::{Cancel, RunOutput};
+use crate::providers::machine::bind_standard;
+
+/// Why a provider could not make or take down a machine, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderError(pub String);
+
+impl ProviderError {
+    /// An error saying `message`.
+    pub fn new(message: impl Into<String>) -> ProviderError {
+        ProviderError(message.into())
+    }
+
+    /// `what` failed because of a runtime error (a vat stopped, a thread panicked).
+    pub fn runtime(what: &str, error: &Error) -> ProviderError {
+        ProviderError(format!("{what}: {}", reason(error)))
+    }
+}
+
+/// What a provider answers to create and destroy: done, or why not.
+pub type Outcome = Result<(), ProviderError>;
+
+/// A provider actor: the hooks the lifecycle functions of this module call, and what the
+/// table in [`super`] needs to start it from the config. Implement it on a
+/// `#[define_actor]` struct and add a row for it to [`super::KINDS`]; nothing else names it.
+pub trait Provider: Actor {
+    /// The actor that is the machine (bound as the machine's `run` capability).
+    type Machine: MachineActor;
+    /// What provisioning hands to booting: a directory, a host, a VM id, ...
+    type Provisioned: Send + 'static;
+    /// The keys of its `[providers.NAME]` table (besides `kind` and `enabled`), as written;
+    /// deny unknown fields so a typo is an error.
+    type Config: DeserializeOwned;
+    /// What the provider keeps from its config (saved with it).
+    type Settings: Clone + PartialEq + Send + 'static;
+    /// The config's `kind` for this provider.
+    const KIND: &'static str;
+    /// Earlier names of [`KIND`](Provider::KIND) that configs may still use.
+    const OLD_KINDS: &'static [&'static str] = &[];
+
+    /// The settings a config asks for, for the state directory `state_dir`.
+    fn settings(config: Self::Config, state_dir: &Path) -> Result<Self::Settings, String>;
+    /// A new provider named `name` (first start).
+    fn create_provider(name: String, settings: Self::Settings) -> Self;
+    /// The settings it has.
+    fn current_settings(&self) -> &Self::Settings;
+    /// Takes the config's settings (on every start, when they differ, so a restored
+    /// provider follows an edited config). Machines already made keep what they were made
+    /// with.
+    fn apply_settings(&mut self, settings: Self::Settings);
+
+    /// The provider's name (`--provider NAME`).
+    fn name(&self) -> &str;
+    /// The provider's machines, and those being made.
+    fn book(&self) -> &MachineBook<Self::Machine>;
+    /// The same, to change.
+    fn book_mut(&mut self) -> &mut MachineBook<Self::Machine>;
+    /// The vat of each machine (saved with the provider).
+    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat>;
+
+    /// The slow, failable work of making machine `machine`, to run off the vat.
+    fn provision(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<Self::Provisioned, ProviderError> + Send + 'static;
+
+    /// Builds machine `machine` in a turn of its new vat, given its hob client: spawns the
+    /// machine actor (the lifecycle then binds its `status` and `run` in the client, and the
+    /// hook may bind more).
+    fn boot(
+        &self,
+        machine: &str,
+        provisioned: Self::Provisioned,
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<Self::Machine> + Send + 'static;
+
+    /// Takes down what provisioning made for `machine`, off the vat, after its vat stopped.
+    /// Must succeed when there is nothing (left) to take down.
+    fn teardown(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
+}
+
+/// A provider's machines: the saved part of its state that the lifecycle keeps.
+pub struct MachineBook<M> {
+    /// Machines that are up, by name.
+    machines: BTreeMap<String, Ref<M>>,
+    /// Machines being made.
+    creating: BTreeSet<String>,
+    /// Machines being made that were destroyed meanwhile.
+    cancelled: BTreeSet<String>,
+}
+
+impl<M: Actor> MachineBook<M> {
+    /// An empty book.
+    pub fn new() -> Self {
+        MachineBook {
+            machines: BTreeMap::new(),
+            creating: BTreeSet::new(),
+            cancelled: BTreeSet::new(),
+        }
+    }
+
+    /// Machine `name`, if it is up.
+    pub fn get(&self, name: &str) -> Option<&Ref<M>> {
+        self.machines.get(name)
+    }
+
+    /// Names of the machines that are up, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.machines.keys().cloned().collect()
+    }
+
+    /// Whether machine `name` is being made.
+    pub fn is_creating(&self, name: &str) -> bool {
+        self.creating.contains(name)
+    }
+
+    /// After a restart: creations that were in flight are gone (their promises did not
+    /// survive); the boss marks their machines failed, and destroying them cleans up.
+    pub fn forget_in_flight(&mut self) {
+        self.creating.clear();
+        self.cancelled.clear();
+    }
+}
+
+impl<M: Actor> Default for MachineBook<M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// By hand: derives would ask `M: Clone`/`M: Debug`/`M: Serialize`, which actors are not;
+// only `Ref<M>` needs to be.
+impl<M> Clone for MachineBook<M> {
+    fn clone(&self) -> Self {
+        MachineBook {
+            machines: self.machines.clone(),
+            creating: self.creating.clone(),
+            cancelled: self.cancelled.clone(),
+        }
+    }
+}
+
+impl<M: Actor> std::fmt::Debug for MachineBook<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MachineBook")
+            .field("machines", &self.machines)
+            .field("creating", &self.creating)
+            .field("cancelled", &self.cancelled)
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "M: Actor", deserialize = "M: Actor"))]
+struct BookRepr<M> {
+    machines: BTreeMap<String, Ref<M>>,
+    creating: BTreeSet<String>,
+    cancelled: BTreeSet<String>,
+}
+
+impl<M: Actor> Serialize for MachineBook<M> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        BookRepr {
+            machines: self.machines.clone(),
+            creating: self.creating.clone(),
+            cancelled: self.cancelled.clone(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, M: Actor> Deserialize<'de> for MachineBook<M> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let repr = BookRepr::<M>::deserialize(deserializer)?;
+        Ok(MachineBook {
+            machines: repr.machines,
+            creating: repr.creating,
+            cancelled: repr.cancelled,
+        })
+    }
+}
+
+/// Starts making machine `machine`; the provider side of [`ProviderRef::create_machine`](super::ProviderRef::create_machine).
+/// Runs in a turn of the provider's vat and returns at once; the promise resolves when the
+/// machine is up and registered with the boss, or with the reason it is not (after taking
+/// down what was made).
+pub fn create<P: Provider>(
+    provider: &mut P,
+    machine: String,
+    registration: Ref<Registration>,
+) -> Promise<Outcome> {
+    let busy = provider.book().get(&machine).is_some()
+        || provider.book().is_creating(&machine)
+        || provider.vats_mut().contains_key(&machine);
+    if busy {
+        return Promise::fulfilled(Err(ProviderError(format!(
+            "{} provider {:?} still holds a machine named {machine:?} (it may still be taking \
+             it down); try again shortly",
+            P::KIND,
+            provider.name()
+        ))));
+    }
+    let Some(me) = self_ref::<P>() else {
+        return Promise::fulfilled(Err(not_in_provider()));
+    };
+    provider.book_mut().creating.insert(machine.clone());
+    tracing::debug!(provider = provider.name(), machine, "provisioning");
+    let provisioned = spawn_blocking(provider.provision(&machine));
+    let (me2, machine2) = (me.clone(), machine.clone());
+    let booted = flatten(provisioned.then(move |provisioned| {
+        let provisioned = match provisioned {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => return Promise::fulfilled(Err(e)),
+            Err(e) => {
+                return Promise::fulfilled(Err(ProviderError::runtime("provisioning stopped", &e)));
+            }
+        };
+        me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
+            .unwrap_or_else(|e| {
+                Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
+            })
+    }));
+    flatten(booted.then(move |booted| {
+        let booted = booted
+            .unwrap_or_else(|e| Err(ProviderError::runtime("booting the machine stopped", &e)));
+        me2.call_mut_with(move |p| finish_creation(p, machine2, booted))
+            .unwrap_or_else(|e| {
+                Promise::fulfilled(Err(ProviderError::runtime(
+                    "cannot finish the creation",
+                    &e,
+                )))
+            })
+    }))
+}
+
+/// Step 2: starts the machine's vat, builds it there, and has its client register.
+fn start_machine<P: Provider>(
+    provider: &mut P,
+    machine: String,
+    provisioned: P::Provisioned,
+    registration: Ref<Registration>,
+) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
+    if provider.book().cancelled.contains(&machine) {
+        // Destroyed while provisioning: do not boot; `finish_creation` tears down.
+        return Promise::fulfilled(Err(ProviderError("not booted".into())));
+    }
+    let build = provider.boot(&machine, provisioned);
+    let vat_name = vats::machine_vat_name(provider.name(), &machine);
+    let client_name = machine.clone();
+    let started = vats::spawn_machine_vat(&vat_name, move || {
+        let client = spawn(HobClientPresence::new(client_name.clone()));
+        let built = build(client.clone());
+        if let Err(e) = bind_standard(&client, AnyRef::from(built.clone())) {
+            tracing::error!("machine {client_name}: cannot bind its capabilities: {e}");
+        }
+        (built, client)
+    });
+    let (vat, roots) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            return Promise::fulfilled(Err(ProviderError(format!(
+                "cannot start vat {vat_name:?} for the machine: {e}"
+            ))));
+        }
+    };
+    provider.vats_mut().insert(machine.clone(), vat);
+    flatten(roots.then(move |roots| {
+        let (built, client) = match roots {
+            Ok(roots) => roots,
+            Err(e) => {
+                return Promise::fulfilled(Err(ProviderError::runtime(
+                    "the machine's vat did not build it",
+                    &e,
+                )));
+            }
+        };
+        flatten(client.send().register(registration)).then(move |registered| {
+            registered.map(|_| built).map_err(|e| {
+                ProviderError(format!(
+                    "the boss refused machine {machine:?}'s registration: {}",
+                    reason(&e)
+                ))
+            })
+        })
+    }))
+}
+
+/// Step 3: the machine is up, or it is not and is taken down; either way, creating is over.
+fn finish_creation<P: Provider>(
+    provider: &mut P,
+    machine: String,
+    booted: Result<Ref<P::Machine>, ProviderError>,
+) -> Promise<Outcome> {
+    let provider_name = provider.name().to_string();
+    let book = provider.book_mut();
+    book.creating.remove(&machine);
+    let cancelled = book.cancelled.remove(&machine);
+    let failure = match booted {
+        Ok(built) if !cancelled => {
+            book.machines.insert(machine.clone(), built);
+            tracing::debug!(provider = provider_name, machine, "machine is up");
+            return Promise::fulfilled(Ok(()));
+        }
+        Ok(_) => format!("machine {machine:?} was destroyed while it was being created"),
+        Err(e) if cancelled => {
+            format!("machine {machine:?} was destroyed while it was being created ({e})")
+        }
+        Err(e) => e.0,
+    };
+    take_down(provider, &machine).then(move |cleaned| match cleaned {
+        Ok(Ok(())) => Err(ProviderError(failure)),
+        Ok(Err(e)) => Err(ProviderError(format!(
+            "{failure}; cleaning up also failed: {e}"
+        ))),
+        Err(e) => Err(ProviderError(format!(
+            "{failure}; cleaning up stopped: {}",
+            reason(&e)
+        ))),
+    })
+}
+
+/// Destroys machine `machine`; the provider side of [`ProviderRef::destroy_machine`](super::ProviderRef::destroy_machine).
+/// Runs in a turn of the provider's vat. A machine the provider does not know is taken down
+/// all the same (teardown finds nothing), so retrying a failed destroy cleans up.
+pub fn destroy<P: Provider>(provider: &mut P, machine: String) -> Promise<Outcome> {
+    if provider.book().is_creating(&machine) {
+        provider.book_mut().cancelled.insert(machine);
+        return Promise::fulfilled(Ok(()));
+    }
+    provider.book_mut().machines.remove(&machine);
+    take_down(provider, &machine)
+}
+
+/// Stops machine `machine`'s vat and runs the provider's teardown, off the vat.
+fn take_down<P: Provider>(provider: &mut P, machine: &str) -> Promise<Outcome> {
+    let vat = provider.vats_mut().remove(machine);
+    let teardown = provider.teardown(machine);
+    let remover = VatRemover::current();
+    let machine = machine.to_string();
+    spawn_blocking(move || {
+        if let Some(vat) = vat {
+            remover.remove(&vat).map_err(|e| {
+                ProviderError(format!("cannot stop machine {machine:?}'s vat: {e}"))
+            })?;
+        }
+        teardown()
+    })
+    .then(|done| done.unwrap_or_else(|e| Err(ProviderError::runtime("teardown stopped", &e))))
+}
+
+fn not_in_provider() -> ProviderError {
+    ProviderError("provider lifecycle called outside the provider's own turn (a bug)".into())
+}
+
+/// What every machine actor does, whatever its provider: the `status` and `run` its hob
+/// client exposes.
+pub trait MachineActor: Actor {
+    /// The machine's status (`running`, ...).
+    fn status(&self) -> String;
+
+    /// Runs `command` on the machine; the promise answers with what it printed and how it
+    /// ended, or why it could not run. Long runs stop when `cancel` is set. Called in a turn
+    /// of the machine's vat: slow work goes off the vat.
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>>;
+}

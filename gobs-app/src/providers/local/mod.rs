@@ -1,0 +1,402 @@
+//! The `local` provider: each machine is a private directory `<root>/<name>/` (by default
+//! `<state dir>/machines/<name>/`) with a uid of its own, and `run` executes commands for
+//! real in it, **confined** ([`confine`]: a private mount namespace that hides the state
+//! directory, the daemon's socket and the other machines, the machine's own unprivileged
+//! uid, a clean environment, a process group of its own), capturing their output with a
+//! bound ([`run`]). `destroy-machine` ends every process the machine's uid runs, then
+//! removes the directory. Making the directory, running commands and tearing down all happen
+//! off the vats.
+//!
+//! In the config:
+//!
+//! ```toml
+//! [providers.local]
+//! kind = "local"
+//! # root = "/srv/machines"  # where machine directories go
+//! # command = "/bin/sh"     # run `run` commands as `/bin/sh -c "CMD..."`
+//! # run_timeout = "1h"      # a command is killed after this long
+//! # uid_base = 200000       # machines get uids uid_base .. uid_base + uid_count - 1
+//! # uid_count = 65536
+//! ```
+//!
+//! It needs gobs-app to run as root (see [`confine::check_host`]); elsewhere creating a
+//! machine fails with a message that says so.
+
+pub mod confine;
+pub mod run;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gobs_runtime::{Promise, Ref, Vat, define_actor, spawn_blocking};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::hob::HobClientPresence;
+use crate::actors::promises::reason;
+use crate::config::human::HumanDuration;
+use crate::model::{Cancel, RunOutput};
+use crate::providers::{MachineActor, MachineBook, Provider, ProviderError};
+use confine::Jail;
+
+/// Directory of the machines, inside the state directory (unless `root` says otherwise).
+pub const MACHINES_DIR: &str = "machines";
+/// Default first uid of the machines.
+pub const DEFAULT_UID_BASE: u32 = 200_000;
+/// Default number of uids the machines may use.
+pub const DEFAULT_UID_COUNT: u32 = 65_536;
+/// How long `destroy-machine` keeps ending a machine's processes before giving up.
+pub const KILL_LIMIT: Duration = Duration::from_secs(10);
+
+/// The keys of a local provider's `[providers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Where machine directories go (default `<state dir>/machines`).
+    pub root: Option<PathBuf>,
+    /// Program `run` commands go through (`PROGRAM -c "CMD..."`).
+    pub command: Option<String>,
+    /// A command is killed after this long (default 1h).
+    pub run_timeout: Option<HumanDuration>,
+    /// First uid of the machines.
+    pub uid_base: Option<u32>,
+    /// How many uids the machines may use.
+    pub uid_count: Option<u32>,
+}
+
+/// How a local provider works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalSettings {
+    /// Where machine directories go (`<root>/<machine name>`).
+    pub root: PathBuf,
+    /// The state directory, hidden from machines.
+    pub state_dir: PathBuf,
+    /// Program `run` commands go through (`SHELL -c "CMD..."`); `None` runs them directly.
+    pub shell: Option<String>,
+    /// A command is killed after this many seconds.
+    pub run_timeout_secs: u64,
+    /// First uid of the machines.
+    pub uid_base: u32,
+    /// How many uids the machines may use.
+    pub uid_count: u32,
+}
+
+impl LocalSettings {
+    /// The settings for state directory `state_dir` when the config says nothing.
+    pub fn defaults(state_dir: &Path) -> LocalSettings {
+        LocalSettings {
+            root: state_dir.join(MACHINES_DIR),
+            state_dir: state_dir.to_path_buf(),
+            shell: None,
+            run_timeout_secs: 3600,
+            uid_base: DEFAULT_UID_BASE,
+            uid_count: DEFAULT_UID_COUNT,
+        }
+    }
+}
+
+/// A provider of local machines: confined directories with commands run in them.
+#[define_actor(
+    on_restore = LocalProvider::after_restart,
+    aliases = ["gobs_app::process::ProcessProvider", "gobs_app::providers::local::ProcessProvider"]
+)]
+#[derive(Debug)]
+pub struct LocalProvider {
+    name: String,
+    settings: LocalSettings,
+    #[actor(default = MachineBook::new())]
+    book: MachineBook<LocalMachine>,
+    /// The vat of each machine (saved: it comes back on restore).
+    #[actor(default = BTreeMap::new())]
+    vats: BTreeMap<String, Vat>,
+    /// The uid of each machine, made or being made.
+    #[actor(default = BTreeMap::new())]
+    uids: BTreeMap<String, u32>,
+}
+
+#[define_actor]
+impl LocalProvider {
+    /// The provider's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// How it works.
+    pub fn settings(&self) -> LocalSettings {
+        self.settings.clone()
+    }
+
+    /// Its machines that are up, sorted.
+    pub fn machine_names(&self) -> Vec<String> {
+        self.book.names()
+    }
+
+    /// Machine `name`, if it is up.
+    #[actor(local)]
+    pub fn machine(&self, name: String) -> Option<Ref<LocalMachine>> {
+        self.book.get(&name).cloned()
+    }
+
+    /// The uid machine `name` runs as.
+    pub fn uid_of(&self, name: String) -> Option<u32> {
+        self.uids.get(&name).copied()
+    }
+}
+
+impl LocalProvider {
+    fn after_restart(&mut self) {
+        self.book.forget_in_flight();
+    }
+
+    fn dir_of(&self, machine: &str) -> PathBuf {
+        self.settings.root.join(machine)
+    }
+
+    /// Machine `machine`'s uid: the one it has, else the lowest free one.
+    fn allocate_uid(&mut self, machine: &str) -> Result<u32, ProviderError> {
+        if let Some(uid) = self.uids.get(machine) {
+            return Ok(*uid);
+        }
+        let used: std::collections::BTreeSet<u32> = self.uids.values().copied().collect();
+        let (base, count) = (self.settings.uid_base, self.settings.uid_count);
+        let free = (0..count)
+            .filter_map(|i| base.checked_add(i))
+            .find(|uid| *uid != 0 && !used.contains(uid));
+        let Some(uid) = free else {
+            return Err(ProviderError(format!(
+                "local provider {:?} has no free uid left ({count} from {base} are in use); \
+                 destroy machines or raise uid_count in its config",
+                self.name
+            )));
+        };
+        self.uids.insert(machine.to_string(), uid);
+        Ok(uid)
+    }
+}
+
+impl Provider for LocalProvider {
+    type Machine = LocalMachine;
+    type Provisioned = (PathBuf, u32);
+    type Config = LocalConfig;
+    type Settings = LocalSettings;
+    const KIND: &'static str = "local";
+    const OLD_KINDS: &'static [&'static str] = &["process"];
+
+    fn settings(config: LocalConfig, state_dir: &Path) -> Result<LocalSettings, String> {
+        let defaults = LocalSettings::defaults(state_dir);
+        let settings = LocalSettings {
+            root: config.root.unwrap_or(defaults.root.clone()),
+            shell: config.command,
+            run_timeout_secs: config
+                .run_timeout
+                .map_or(defaults.run_timeout_secs, |d| d.0.as_secs().max(1)),
+            uid_base: config.uid_base.unwrap_or(defaults.uid_base),
+            uid_count: config.uid_count.unwrap_or(defaults.uid_count),
+            ..defaults
+        };
+        if settings.uid_base == 0 || settings.uid_count == 0 {
+            return Err(
+                "uid_base and uid_count must be at least 1 (machines never run as root)".into(),
+            );
+        }
+        Ok(settings)
+    }
+
+    fn create_provider(name: String, settings: LocalSettings) -> Self {
+        LocalProvider::new(name, settings)
+    }
+
+    fn current_settings(&self) -> &LocalSettings {
+        &self.settings
+    }
+
+    fn apply_settings(&mut self, settings: LocalSettings) {
+        self.settings = settings;
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn book(&self) -> &MachineBook<LocalMachine> {
+        &self.book
+    }
+
+    fn book_mut(&mut self) -> &mut MachineBook<LocalMachine> {
+        &mut self.book
+    }
+
+    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat> {
+        &mut self.vats
+    }
+
+    /// Checks that the host allows confinement, picks the machine's uid, and makes its
+    /// private directory (owned by that uid), replacing a leftover one.
+    fn provision(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(PathBuf, u32), ProviderError> + Send + 'static {
+        let dir = self.dir_of(machine);
+        let root = self.settings.root.clone();
+        let uid = self.allocate_uid(machine);
+        move || {
+            confine::check_host().map_err(ProviderError)?;
+            let uid = uid?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&root)
+                .map_err(|e| {
+                    ProviderError(format!(
+                        "cannot create the machines' directory {}: {e}",
+                        root.display()
+                    ))
+                })?;
+            if dir.exists() {
+                tracing::info!("removing leftover machine directory {}", dir.display());
+                fs::remove_dir_all(&dir).map_err(|e| {
+                    ProviderError(format!(
+                        "cannot clear leftover machine directory {}: {e}; remove it by hand",
+                        dir.display()
+                    ))
+                })?;
+            }
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .and_then(|()| std::os::unix::fs::chown(&dir, Some(uid), Some(uid)))
+                .map_err(|e| {
+                    ProviderError(format!(
+                        "cannot create machine directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+            Ok((dir, uid))
+        }
+    }
+
+    fn boot(
+        &self,
+        machine: &str,
+        (dir, uid): (PathBuf, u32),
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<LocalMachine> + Send + 'static {
+        let machine = LocalMachine {
+            name: machine.to_string(),
+            dir,
+            uid,
+            hidden: vec![self.settings.state_dir.clone(), self.settings.root.clone()],
+            shell: self.settings.shell.clone(),
+            run_timeout_secs: self.settings.run_timeout_secs,
+            client: None,
+        };
+        move |client| {
+            gobs_runtime::spawn(LocalMachine {
+                client: Some(client),
+                ..machine
+            })
+        }
+    }
+
+    /// Ends every process of the machine's uid, removes its directory (nothing to do if it
+    /// is gone) and frees the uid.
+    fn teardown(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        let dir = self.dir_of(machine);
+        let uid = self.uids.remove(machine);
+        move || {
+            if let Some(uid) = uid {
+                confine::kill_all(uid, KILL_LIMIT).map_err(ProviderError)?;
+            }
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => Ok(()),
+                // Nothing there, or nothing can be there (a parent is not a directory).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(ProviderError(format!(
+                    "cannot remove machine directory {}: {e}",
+                    dir.display()
+                ))),
+            }
+        }
+    }
+}
+
+/// A local machine: a directory and a uid, in which `run` executes commands confined.
+#[define_actor(aliases = ["gobs_app::process::LocalMachine"])]
+#[derive(Debug)]
+pub struct LocalMachine {
+    name: String,
+    dir: PathBuf,
+    uid: u32,
+    /// Directories hidden from its commands (the state directory, the machines').
+    hidden: Vec<PathBuf>,
+    shell: Option<String>,
+    run_timeout_secs: u64,
+    client: Option<Ref<HobClientPresence>>,
+}
+
+#[define_actor]
+impl LocalMachine {
+    /// The machine's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Its directory: the working directory and `HOME` of what it runs.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    /// The uid its commands run as.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    /// Its management interface.
+    #[actor(local)]
+    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
+        self.client.clone()
+    }
+}
+
+impl MachineActor for LocalMachine {
+    /// `running`: the machine is its directory, which it keeps.
+    fn status(&self) -> String {
+        "running".to_string()
+    }
+
+    /// Runs `command` confined, off the vat.
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        let jail = Jail {
+            machine: self.name.clone(),
+            dir: self.dir.clone(),
+            uid: self.uid,
+            hidden: self.hidden.clone(),
+        };
+        let shell = self.shell.clone();
+        let limits = run::Limits {
+            timeout: Duration::from_secs(self.run_timeout_secs),
+            ..run::Limits::default()
+        };
+        spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, &cancel)).then(
+            |ran| {
+                ran.unwrap_or_else(|e| Err(format!("the command's thread failed: {}", reason(&e))))
+            },
+        )
+    }
+}

@@ -1,0 +1,51 @@
+//! What every machine has, whatever its provider: the standard capabilities its hob client
+//! binds (`status`, a read-only [`StatusFacet`], and `run`, the machine itself), and how the
+//! boss runs a command through the `run` capability without knowing the machine's type
+//! ([`run_capability`]). Both reach the machine through the provider table
+//! ([`super::KINDS`]), so a new kind of machine needs nothing here.
+
+use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
+
+use crate::actors::hob::HobClientPresence;
+use crate::model::{Cancel, RunOutput};
+
+/// The `status` capability: reads the machine's status and can do nothing else (holding it
+/// does not let you run commands).
+#[define_actor(aliases = ["gobs_app::machine::StatusFacet"])]
+#[derive(Debug)]
+pub struct StatusFacet {
+    machine: AnyRef,
+}
+
+#[define_actor]
+impl StatusFacet {
+    /// The machine's status (`running`, ...).
+    pub fn status(&self) -> Result<String, Error> {
+        super::machine_status(&self.machine)
+    }
+}
+
+/// Binds machine `machine`'s standard capabilities in its hob client: `status` (a
+/// [`StatusFacet`]) and `run` (the machine). Call inside a turn of the machine's vat.
+pub fn bind_standard(client: &Ref<HobClientPresence>, machine: AnyRef) -> Result<(), Error> {
+    let status = gobs_runtime::try_spawn(StatusFacet {
+        machine: machine.clone(),
+    })?;
+    client.call().bind("status".into(), status.into())?;
+    client.call().bind("run".into(), Value::Ref(machine))
+}
+
+/// Runs `command` through a machine's `run` capability, whatever its provider. Call inside
+/// a turn. The run stops when `cancel` is set.
+pub fn run_capability(
+    capability: Value,
+    command: Vec<String>,
+    cancel: Cancel,
+) -> Promise<Result<RunOutput, String>> {
+    let Value::Ref(machine) = capability else {
+        return Promise::fulfilled(Err(
+            "the machine's `run` binding is not a capability".to_string()
+        ));
+    };
+    super::run_on(&machine, command, cancel)
+}
