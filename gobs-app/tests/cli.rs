@@ -3,186 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
 
-use tempfile::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
-
-/// The binary with a clean environment: no config or state variables leak in from the
-/// developer's shell.
-fn bare() -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "GOBS_CONFIG",
-        "GOBS_STATE_DIR",
-        "XDG_STATE_HOME",
-        "HOME",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn gobs(state: &Path, args: &[&str]) -> Output {
-    bare()
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(state: &Path, args: &[&str]) -> String {
-    let out = gobs(state, args);
-    assert!(
-        out.status.success(),
-        "gobs-app {args:?} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs a command that must fail with exit code 1; returns its stderr.
-fn fails(state: &Path, args: &[&str]) -> String {
-    let out = gobs(state, args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "gobs-app {args:?} should fail:\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
-    text(&out.stderr)
-}
-
-/// The machine names `list-machines --json` reports, from a new process.
-fn machine_names(state: &Path) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
-        .expect("list-machines --json prints JSON");
-    json.as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A `gobs-app daemon` child; killed if a test fails before stopping it.
-struct Daemon {
-    child: Option<Child>,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(state: &Path) -> Daemon {
-        let child = bare()
-            .arg("--state-dir")
-            .arg(state)
-            .arg("daemon")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut daemon = Daemon {
-            child: Some(child),
-            socket: state.join("daemon.sock"),
-        };
-        let socket = daemon.socket.clone();
-        wait_for("the daemon's socket", || {
-            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
-                let mut err = String::new();
-                let child = daemon.child.as_mut().unwrap();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("daemon exited early ({status}): {err}");
-            }
-            socket.exists()
-        });
-        daemon
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
-    }
-
-    /// Sends `signal` (`TERM`, `INT`) and waits for the exit; returns its status and stderr.
-    fn stop(mut self, signal: &str) -> (ExitStatus, String) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut child = self.child.take().unwrap();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("the daemon did not exit after SIG{signal}");
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status, err)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A fresh state directory, private as gobs-app makes them.
-fn state() -> TempDir {
-    tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir()
-        .unwrap()
-}
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------- machines, both modes
 
@@ -758,4 +585,116 @@ fn a_restored_provider_follows_an_edited_config() {
     ok(s, &["create-machine", "after", "--provider", "local"]);
     let after = gobs(s, &["run", "after", "--", "exit", "3"]);
     assert_eq!(after.status.code(), Some(3), "{after:?}");
+}
+
+// ---------------------------------------------------------------- faults found in use
+
+#[test]
+fn a_daemon_starts_every_time_while_embedded_commands_run() {
+    let dir = state();
+    let s = dir.path().to_path_buf();
+    ok(&s, &["create-machine", "web-1"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = gobs(&s, &["list-machines"]);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        let daemon = Daemon::start(&s);
+        let (status, err) = daemon.stop("TERM");
+        assert!(status.success(), "{err}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for l in load {
+        l.join().unwrap();
+    }
+}
+
+/// Every file and directory under `dir` (not inside machine directories, which belong to
+/// their machines), with its mode.
+fn modes(dir: &Path, out: &mut Vec<(PathBuf, u32)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        out.push((path.clone(), meta.permissions().mode() & 0o7777));
+        if meta.is_dir() && !path.parent().is_some_and(|p| p.ends_with("machines")) {
+            modes(&path, out);
+        }
+    }
+}
+
+#[test]
+fn state_files_and_directories_are_private_and_an_open_state_dir_is_tightened() {
+    let dir = state();
+    let s = dir.path().join("state");
+    std::fs::create_dir(&s).unwrap();
+    std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ok(&s, &["init"]);
+    ok(&s, &["create-machine", "web-1"]);
+    ok(&s, &["create-machine", "db-1", "--provider", "local"]);
+    let daemon = Daemon::start(&s);
+    ok(&s, &["create-machine", "api-1"]);
+    let mut all = vec![(
+        s.clone(),
+        std::fs::metadata(&s).unwrap().permissions().mode() & 0o7777,
+    )];
+    modes(&s, &mut all);
+    daemon.stop("TERM");
+    assert!(all.iter().any(|(p, _)| p.ends_with("vats")), "{all:?}");
+    assert!(all.iter().any(|(p, _)| p.ends_with("boss.log")), "{all:?}");
+    for (path, mode) in &all {
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+    }
+}
+
+/// Size and modification time of every store file (not the stores' lock files, which
+/// name the process that has them open).
+fn stores(state: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut files: Vec<_> = std::fs::read_dir(state.join("vats"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_none_or(|e| e != "lock"))
+        .map(|path| {
+            let meta = std::fs::metadata(&path).unwrap();
+            (path, meta.len(), meta.modified().unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn read_only_commands_write_nothing() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "web-1"]);
+    ok(s, &["create-machine", "db-1", "--provider", "local"]);
+    ok(s, &["list-machines"]); // the first start after creating may settle things
+    let before = stores(s);
+    for _ in 0..3 {
+        ok(s, &["list-machines"]);
+        ok(s, &["machine", "web-1"]);
+        ok(s, &["providers"]);
+    }
+    assert_eq!(stores(s), before);
+}
+
+#[test]
+fn machines_of_providers_whose_names_overlap_do_not_collide() {
+    let dir = state();
+    let s = dir.path();
+    std::fs::write(
+        s.join("config.toml"),
+        "default_provider = \"a\"\n[providers.a]\nkind = \"dummy\"\n[providers.a-b]\nkind = \"dummy\"\n",
+    )
+    .unwrap();
+    ok(s, &["create-machine", "b-c", "--provider", "a"]);
+    ok(s, &["create-machine", "c", "--provider", "a-b"]);
+    assert_eq!(machine_names(s), ["b-c", "c"]);
 }

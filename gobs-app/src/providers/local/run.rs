@@ -81,16 +81,21 @@ pub fn run(
         )
     })?;
     let outcome = capture(&mut child, limits, cancel);
-    // Whatever happened, nothing of this run's process group outlives it unless it left
-    // the group (destroy-machine ends those).
-    kill_group(&child);
+    if outcome.is_err() {
+        // Reading failed: do not leave the command running unwatched.
+        kill_group(&child);
+    }
+    // Background processes the command left keep running (as the machine's uid) until
+    // the machine is destroyed.
     let _ = child.wait();
     let captured = outcome.map_err(|e| format!("reading the command's output failed: {e}"))?;
     if captured.cancelled {
         return Err("the client went away, so the command was killed".to_string());
     }
-    let mut stderr = captured.stderr.text(limits.max_output, "stderr");
-    let stdout = captured.stdout.text(limits.max_output, "stdout");
+    let stdout = String::from_utf8_lossy(&captured.stdout.bytes).into_owned();
+    let mut stderr = String::from_utf8_lossy(&captured.stderr.bytes).into_owned();
+    stderr.push_str(&captured.stdout.note(limits.max_output, "stdout"));
+    stderr.push_str(&captured.stderr.note(limits.max_output, "stderr"));
     if captured.timed_out {
         stderr.push_str(&format!(
             "\n[gobs-app: the command ran past its limit of {} and was killed]\n",
@@ -129,15 +134,15 @@ impl Kept {
         self.dropped += (chunk.len() - kept) as u64;
     }
 
-    fn text(&self, max: usize, name: &str) -> String {
-        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
-        if self.dropped > 0 {
-            text.push_str(&format!(
-                "\n[gobs-app: {name} cut at {max} bytes; {} more bytes were not kept]\n",
-                self.dropped
-            ));
+    /// The note saying how much was cut, if anything was.
+    fn note(&self, max: usize, name: &str) -> String {
+        if self.dropped == 0 {
+            return String::new();
         }
-        text
+        format!(
+            "\n[gobs-app: {name} cut at {max} bytes; {} more bytes were not kept]\n",
+            self.dropped
+        )
     }
 }
 

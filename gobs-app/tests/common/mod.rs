@@ -1,0 +1,199 @@
+//! What the black-box tests share: running the `gobs-app` binary on a state directory, and
+//! a daemon child that is killed if a test fails before stopping it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
+
+/// The binary under test: `$GOBS_TEST_BIN` if set (to run these tests against another
+/// build, e.g. to see which fail on an older one), else this crate's.
+pub fn bin() -> String {
+    std::env::var("GOBS_TEST_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
+/// The binary with a clean environment: no config or state variables leak in from the
+/// developer's shell.
+pub fn bare() -> Command {
+    let mut cmd = Command::new(bin());
+    for var in [
+        "GOBS_CONFIG",
+        "GOBS_STATE_DIR",
+        "XDG_STATE_HOME",
+        "HOME",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+pub fn gobs(state: &Path, args: &[&str]) -> Output {
+    bare()
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn ok(state: &Path, args: &[&str]) -> String {
+    let out = gobs(state, args);
+    assert!(
+        out.status.success(),
+        "gobs-app {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail with exit code 1; returns its stderr.
+pub fn fails(state: &Path, args: &[&str]) -> String {
+    let out = gobs(state, args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gobs-app {args:?} should fail:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    text(&out.stderr)
+}
+
+/// The machine names `list-machines --json` reports, from a new process.
+pub fn machine_names(state: &Path) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
+        .expect("list-machines --json prints JSON");
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `gobs-app daemon` child; killed if a test fails before stopping it.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(state: &Path) -> Daemon {
+        Daemon::start_with(state, &[])
+    }
+
+    /// A daemon with extra environment variables.
+    pub fn start_with(state: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = bare();
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let child = cmd
+            .arg("--state-dir")
+            .arg(state)
+            .arg("daemon")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            child: Some(child),
+            socket: state.join("daemon.sock"),
+        };
+        let socket = daemon.socket.clone();
+        wait_for("the daemon's socket", || {
+            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut err = String::new();
+                let child = daemon.child.as_mut().unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("daemon exited early ({status}): {err}");
+            }
+            socket.exists()
+        });
+        daemon
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits for the exit; returns its status and stderr.
+    pub fn stop(mut self, signal: &str) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("the daemon did not exit after SIG{signal}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A fresh state directory, private as gobs-app makes them.
+pub fn state() -> TempDir {
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .unwrap()
+}

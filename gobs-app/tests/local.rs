@@ -1,0 +1,189 @@
+//! Black-box tests of the confined `local` provider, through a daemon as a user would run
+//! it: what a machine's command can and cannot reach, and that destroying a machine ends
+//! everything it started.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// `gobs-app run NAME -- ARGV...`; returns (exit code, stdout, stderr).
+fn run(state: &Path, machine: &str, argv: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec!["run", machine, "--"];
+    args.extend_from_slice(argv);
+    let out = gobs(state, &args);
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+fn sh(state: &Path, machine: &str, script: &str) -> (Option<i32>, String, String) {
+    run(state, machine, &["sh", "-c", script])
+}
+
+/// Whether process `pid` is alive (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|status| {
+            !status
+                .lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_command_cannot_reach_the_state_the_socket_other_machines_or_the_daemons_environment() {
+    let dir = state();
+    let s = dir.path();
+    let daemon = Daemon::start_with(s, &[("AWS_SECRET_ACCESS_KEY", "leaked-secret")]);
+    ok(s, &["create-machine", "victim", "--provider", "local"]);
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    let state = s.display().to_string();
+
+    // Another machine's directory, and the stores next to vats/boss.log.
+    let (code, _, _) = sh(s, "m", &format!("touch {state}/machines/victim/planted"));
+    assert_ne!(code, Some(0));
+    assert!(!s.join("machines/victim/planted").exists());
+    let (code, out, _) = sh(
+        s,
+        "m",
+        &format!("ls {state}/vats; touch {state}/vats/planted"),
+    );
+    assert_ne!(code, Some(0));
+    assert!(!out.contains("boss"), "{out}");
+    assert!(!s.join("vats/planted").exists());
+    // Through the daemon's own view of the file system.
+    let (code, _, _) = sh(
+        s,
+        "m",
+        &format!("ls /proc/{}/root{state}/vats", daemon.pid()),
+    );
+    assert_ne!(code, Some(0));
+
+    // The daemon's socket: driving gobs-app from inside the machine does nothing.
+    let bin = bin();
+    let (code, _, _) = run(
+        s,
+        "m",
+        &[&bin, "--state-dir", &state, "destroy-machine", "victim"],
+    );
+    assert_ne!(code, Some(0));
+    assert_eq!(machine_names(s), ["m", "victim"]);
+
+    // A clean environment, its own uid, its own directory.
+    let (code, env, _) = run(s, "m", &["env"]);
+    assert_eq!(code, Some(0));
+    assert!(!env.contains("leaked-secret"), "{env}");
+    assert!(env.contains(&format!("HOME={state}/machines/m\n")), "{env}");
+    let (_, uid, _) = run(s, "m", &["id", "-u"]);
+    let uid: u32 = uid.trim().parse().unwrap();
+    assert_ne!(uid, 0);
+    let (_, victim_uid, _) = run(s, "victim", &["id", "-u"]);
+    assert_ne!(victim_uid.trim().parse::<u32>().unwrap(), uid);
+    let (code, out, _) = sh(s, "m", "pwd; touch mine && ls");
+    assert_eq!(code, Some(0));
+    assert_eq!(out, format!("{state}/machines/m\nmine\n"));
+    assert!(s.join("machines/m/mine").exists());
+    // A private /tmp: what one machine leaves there, another does not see.
+    sh(s, "m", "echo hi > /tmp/note");
+    let (code, _, _) = sh(s, "victim", "cat /tmp/note");
+    assert_ne!(code, Some(0));
+    daemon.stop("TERM");
+}
+
+#[test]
+fn destroying_a_machine_ends_every_process_it_started() {
+    let dir = state();
+    let s = dir.path();
+    let daemon = Daemon::start(s);
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    // One leaves the process group and session, one is double-forked into the background.
+    let (code, out, _) = sh(
+        s,
+        "m",
+        "setsid sleep 1000 >/dev/null 2>&1 < /dev/null & echo $!; \
+         (sleep 1001 >/dev/null 2>&1 < /dev/null &) ; sleep 0.2; \
+         for p in /proc/[0-9]*; do grep -q '^sleep' $p/comm 2>/dev/null && \
+         grep -q 1001 $p/cmdline 2>/dev/null && basename $p; done; true",
+    );
+    assert_eq!(code, Some(0));
+    let pids: Vec<u32> = out.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "{out}");
+    assert!(pids.iter().all(|p| alive(*p)), "both are running: {pids:?}");
+    ok(s, &["destroy-machine", "m"]);
+    let start = Instant::now();
+    while pids.iter().any(|p| alive(*p)) && start.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!pids.iter().any(|p| alive(*p)), "still running: {pids:?}");
+    assert!(!s.join("machines/m").exists());
+    daemon.stop("TERM");
+}
+
+#[test]
+fn a_run_whose_client_died_is_killed() {
+    let dir = state();
+    let s = dir.path();
+    let daemon = Daemon::start(s);
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    let mut client = bare()
+        .arg("--state-dir")
+        .arg(s)
+        .args([
+            "run",
+            "m",
+            "--",
+            "sh",
+            "-c",
+            "echo $$ > pid; exec sleep 300",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid_file = s.join("machines/m/pid");
+    wait_for("the command to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let start = Instant::now();
+    while alive(pid) && start.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(pid), "the command outlived its client");
+    daemon.stop("TERM");
+}
+
+#[test]
+fn output_past_the_bound_is_cut_alike_through_the_daemon_and_embedded() {
+    let dir = state();
+    let s = dir.path();
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    let embedded = gobs(s, &["run", "m", "--", "head", "-c", "3000000", "/dev/zero"]);
+    let daemon = Daemon::start(s);
+    let served = gobs(s, &["run", "m", "--", "head", "-c", "3000000", "/dev/zero"]);
+    daemon.stop("TERM");
+    for out in [&embedded, &served] {
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(out.stdout.len(), 1024 * 1024);
+        assert!(out.stdout.iter().all(|b| *b == 0));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("stdout cut at 1048576 bytes; 1951424 more bytes were not kept"),
+            "{err}"
+        );
+    }
+    assert_eq!(embedded.stdout, served.stdout);
+    assert_eq!(embedded.stderr, served.stderr);
+}
