@@ -75,7 +75,12 @@ pub struct ProviderEntry {
 }
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
-#[define_actor(on_restore = Boss::after_restart, aliases = ["gobs_app::boss::Boss"])]
+#[define_actor(
+    version = 2,
+    upgrade(from = 1, with = crate::providers::legacy::boss_v1),
+    on_restore = Boss::after_restart,
+    aliases = ["gobs_app::boss::Boss"]
+)]
 #[derive(Debug)]
 pub struct Boss {
     #[actor(default = BTreeMap::new())]

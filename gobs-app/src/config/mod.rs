@@ -74,8 +74,8 @@ kind = "dummy"
 kind = "local"
 # command = "/bin/sh"      # run commands as `/bin/sh -c "CMD..."`
 # run_timeout = "1h"       # a command is killed after this long
-# uid_base = 200000        # machines get uids uid_base .. uid_base+uid_count-1
-# uid_count = 65536
+# uid_base = 1073741824    # machines take random uids in uid_base ..
+# uid_count = 1073741824   # .. uid_base+uid_count-1, none a process runs as
 "#;
 
 /// The whole configuration.

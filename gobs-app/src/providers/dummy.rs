@@ -15,7 +15,6 @@
 //! It is also the smallest provider: this file and its row in [`super::KINDS`] are all
 //! there is to it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::{MachineActor, MachineBook, Provider, ProviderError};
+use crate::providers::lifecycle::ProviderCore;
+use crate::providers::{MachineActor, Provider, ProviderError};
 
 /// Commands a dummy machine remembers (the oldest are forgotten first).
 pub const HISTORY: usize = 100;
@@ -69,51 +69,40 @@ impl DummySettings {
 
 /// A provider of dummy machines; each machine lives in a vat of its own, which the provider
 /// owns.
-#[define_actor(on_restore = DummyProvider::after_restart, aliases = ["gobs_app::dummy::DummyProvider"])]
+#[define_actor(
+    version = 2,
+    upgrade(from = 1, with = super::legacy::dummy_provider_v1),
+    on_restore = DummyProvider::after_restart,
+    aliases = ["gobs_app::dummy::DummyProvider"]
+)]
 #[derive(Debug)]
 pub struct DummyProvider {
-    name: String,
-    settings: DummySettings,
-    #[actor(default = MachineBook::new())]
-    book: MachineBook<DummyMachine>,
-    /// The vat of each machine (saved: it comes back on restore).
-    #[actor(default = BTreeMap::new())]
-    vats: BTreeMap<String, Vat>,
+    core: ProviderCore<DummyMachine, DummySettings>,
 }
 
 #[define_actor]
 impl DummyProvider {
-    /// The provider's name.
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// How it behaves.
-    pub fn settings(&self) -> DummySettings {
-        self.settings.clone()
-    }
-
     /// Its machines that are up, sorted.
     pub fn machine_names(&self) -> Vec<String> {
-        self.book.names()
+        self.core.book.names()
     }
 
     /// Machine `name`, if it is up.
     #[actor(local)]
     pub fn machine(&self, name: String) -> Option<Ref<DummyMachine>> {
-        self.book.get(&name).cloned()
+        self.core.book.get(&name).cloned()
     }
 
     /// The vat machine `name` lives in.
     #[actor(local)]
     pub fn vat_of(&self, name: String) -> Option<Vat> {
-        self.vats.get(&name).cloned()
+        self.core.vats.get(&name).cloned()
     }
 }
 
 impl DummyProvider {
     fn after_restart(&mut self) {
-        self.book.forget_in_flight();
+        self.core.after_restart();
     }
 }
 
@@ -133,44 +122,29 @@ impl Provider for DummyProvider {
         })
     }
 
-    fn create_provider(name: String, settings: DummySettings) -> Self {
-        DummyProvider::new(name, settings)
+    fn create_provider(core: ProviderCore<DummyMachine, DummySettings>) -> Self {
+        DummyProvider { core }
     }
 
-    fn current_settings(&self) -> &DummySettings {
-        &self.settings
+    fn core(&self) -> &ProviderCore<DummyMachine, DummySettings> {
+        &self.core
     }
 
-    fn apply_settings(&mut self, settings: DummySettings) {
-        self.settings = settings;
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn book(&self) -> &MachineBook<DummyMachine> {
-        &self.book
-    }
-
-    fn book_mut(&mut self) -> &mut MachineBook<DummyMachine> {
-        &mut self.book
-    }
-
-    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat> {
-        &mut self.vats
+    fn core_mut(&mut self) -> &mut ProviderCore<DummyMachine, DummySettings> {
+        &mut self.core
     }
 
     fn provision(
         &mut self,
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
-        let delay = Duration::from_millis(self.settings.create_delay_ms);
-        let failure = self.settings.fails(machine).then(|| {
+        let settings = &self.core.settings;
+        let delay = Duration::from_millis(settings.create_delay_ms);
+        let failure = settings.fails(machine).then(|| {
             format!(
                 "dummy provider {:?} fails machines named {}* on purpose (its fail_prefix)",
-                self.name,
-                self.settings.fail_prefix.as_deref().unwrap_or_default()
+                self.core.name,
+                settings.fail_prefix.as_deref().unwrap_or_default()
             )
         });
         move || {
@@ -182,7 +156,7 @@ impl Provider for DummyProvider {
     }
 
     fn boot(
-        &self,
+        &mut self,
         machine: &str,
         (): (),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<DummyMachine> + Send + 'static {

@@ -80,23 +80,39 @@ pub trait Provider: Actor {
 
     /// The settings a config asks for, for the state directory `state_dir`.
     fn settings(config: Self::Config, state_dir: &Path) -> Result<Self::Settings, String>;
-    /// A new provider named `name` (first start).
-    fn create_provider(name: String, settings: Self::Settings) -> Self;
+    /// A new provider with `core` (first start).
+    fn create_provider(core: ProviderCore<Self::Machine, Self::Settings>) -> Self;
+    /// What every provider keeps: its name, settings, machines and their vats.
+    fn core(&self) -> &ProviderCore<Self::Machine, Self::Settings>;
+    /// The same, to change.
+    fn core_mut(&mut self) -> &mut ProviderCore<Self::Machine, Self::Settings>;
+
+    /// The provider's name (`--provider NAME`).
+    fn name(&self) -> &str {
+        &self.core().name
+    }
     /// The settings it has.
-    fn current_settings(&self) -> &Self::Settings;
+    fn current_settings(&self) -> &Self::Settings {
+        &self.core().settings
+    }
     /// Takes the config's settings (on every start, when they differ, so a restored
     /// provider follows an edited config). Machines already made keep what they were made
     /// with.
-    fn apply_settings(&mut self, settings: Self::Settings);
-
-    /// The provider's name (`--provider NAME`).
-    fn name(&self) -> &str;
+    fn apply_settings(&mut self, settings: Self::Settings) {
+        self.core_mut().settings = settings;
+    }
     /// The provider's machines, and those being made.
-    fn book(&self) -> &MachineBook<Self::Machine>;
+    fn book(&self) -> &MachineBook<Self::Machine> {
+        &self.core().book
+    }
     /// The same, to change.
-    fn book_mut(&mut self) -> &mut MachineBook<Self::Machine>;
+    fn book_mut(&mut self) -> &mut MachineBook<Self::Machine> {
+        &mut self.core_mut().book
+    }
     /// The vat of each machine (saved with the provider).
-    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat>;
+    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat> {
+        &mut self.core_mut().vats
+    }
 
     /// The slow, failable work of making machine `machine`, to run off the vat.
     fn provision(
@@ -108,7 +124,7 @@ pub trait Provider: Actor {
     /// machine actor (the lifecycle then binds its `status` and `run` in the client, and the
     /// hook may bind more).
     fn boot(
-        &self,
+        &mut self,
         machine: &str,
         provisioned: Self::Provisioned,
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<Self::Machine> + Send + 'static;
@@ -119,6 +135,64 @@ pub trait Provider: Actor {
         &mut self,
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
+}
+
+/// What every provider keeps (saved as one field of the provider actor): its name, its
+/// settings, its machines and the vat of each.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "M: Actor, S: Serialize",
+    deserialize = "M: Actor, S: Deserialize<'de>"
+))]
+pub struct ProviderCore<M, S> {
+    /// The provider's name (`--provider NAME`).
+    pub name: String,
+    /// Its settings, from the config.
+    pub settings: S,
+    /// Its machines, and those being made.
+    pub book: MachineBook<M>,
+    /// The vat of each machine (saved: it comes back on restore).
+    pub vats: BTreeMap<String, Vat>,
+}
+
+// By hand: derives would ask `M: Clone`/`M: Debug`, which actors are not.
+impl<M, S: Clone> Clone for ProviderCore<M, S> {
+    fn clone(&self) -> Self {
+        ProviderCore {
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            book: self.book.clone(),
+            vats: self.vats.clone(),
+        }
+    }
+}
+
+impl<M: Actor, S: std::fmt::Debug> std::fmt::Debug for ProviderCore<M, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderCore")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("book", &self.book)
+            .field("vats", &self.vats)
+            .finish()
+    }
+}
+
+impl<M: Actor, S> ProviderCore<M, S> {
+    /// A provider with no machines yet.
+    pub fn new(name: String, settings: S) -> Self {
+        ProviderCore {
+            name,
+            settings,
+            book: MachineBook::new(),
+            vats: BTreeMap::new(),
+        }
+    }
+
+    /// After a restart: creations that were in flight are gone.
+    pub fn after_restart(&mut self) {
+        self.book.forget_in_flight();
+    }
 }
 
 /// A provider's machines: the saved part of its state that the lifecycle keeps.

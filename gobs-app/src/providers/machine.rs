@@ -11,7 +11,11 @@ use crate::model::{Cancel, RunOutput};
 
 /// The `status` capability: reads the machine's status and can do nothing else (holding it
 /// does not let you run commands).
-#[define_actor(aliases = ["gobs_app::machine::StatusFacet"])]
+#[define_actor(
+    version = 2,
+    upgrade(from = 1, with = super::legacy::status_facet_v1),
+    aliases = ["gobs_app::machine::StatusFacet"]
+)]
 #[derive(Debug)]
 pub struct StatusFacet {
     machine: AnyRef,

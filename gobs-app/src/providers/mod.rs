@@ -9,6 +9,7 @@
 //! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
 
 pub mod dummy;
+pub mod legacy;
 pub mod lifecycle;
 pub mod local;
 pub mod machine;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
 
-pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderError};
+pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
 
 use crate::actors::hob::Registration;
 use crate::actors::promises::flatten;
@@ -140,7 +141,9 @@ where
         let vat_name = vats::provider_vat_name(name);
         let (for_new, owned_name) = (settings.clone(), name.to_string());
         let (_, provider) = vats.start_vat(&vat_name, move || {
-            spawn(P::create_provider(owned_name, for_new))
+            spawn(P::create_provider(lifecycle::ProviderCore::new(
+                owned_name, for_new,
+            )))
         })?;
         // A restored provider follows an edited config; an unchanged one is not touched
         // (touching it would write its portrait again on every start).
@@ -228,6 +231,14 @@ pub struct ProviderRef {
 }
 
 impl ProviderRef {
+    /// Provider `actor`, of kind `kind` (a row of [`KINDS`]).
+    pub fn new(kind: &str, actor: AnyRef) -> ProviderRef {
+        ProviderRef {
+            kind: kind.to_string(),
+            actor,
+        }
+    }
+
     /// The config's `kind` of this provider.
     pub fn kind(&self) -> &str {
         &self.kind

@@ -15,8 +15,8 @@
 //! # root = "/srv/machines"  # where machine directories go
 //! # command = "/bin/sh"     # run `run` commands as `/bin/sh -c "CMD..."`
 //! # run_timeout = "1h"      # a command is killed after this long
-//! # uid_base = 200000       # machines get uids uid_base .. uid_base + uid_count - 1
-//! # uid_count = 65536
+//! # uid_base = 1073741824   # machines take random uids in uid_base .. uid_base+uid_count-1
+//! # uid_count = 1073741824
 //! ```
 //!
 //! It needs gobs-app to run as root (see [`confine::check_host`]); elsewhere creating a
@@ -32,22 +32,26 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gobs_runtime::{Promise, Ref, Vat, define_actor, spawn_blocking};
+use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::actors::promises::reason;
 use crate::config::human::HumanDuration;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::{MachineActor, MachineBook, Provider, ProviderError};
+use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
 use confine::Jail;
 
 /// Directory of the machines, inside the state directory (unless `root` says otherwise).
 pub const MACHINES_DIR: &str = "machines";
 /// Default first uid of the machines.
-pub const DEFAULT_UID_BASE: u32 = 200_000;
-/// Default number of uids the machines may use.
-pub const DEFAULT_UID_COUNT: u32 = 65_536;
+pub const DEFAULT_UID_BASE: u32 = 1 << 30;
+/// Default number of uids the machines may use. Machines take uids at random in the range,
+/// so that two state directories on one host (which know nothing of each other) are most
+/// unlikely to share one; a uid that some process runs as is never taken.
+pub const DEFAULT_UID_COUNT: u32 = 1 << 30;
+/// How many random uids creating a machine tries before giving up.
+pub const UID_TRIES: usize = 64;
 /// How long `destroy-machine` keeps ending a machine's processes before giving up.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
 
@@ -100,44 +104,29 @@ impl LocalSettings {
 
 /// A provider of local machines: confined directories with commands run in them.
 #[define_actor(
+    version = 2,
+    upgrade(from = 1, with = super::legacy::process_provider_v1),
     on_restore = LocalProvider::after_restart,
     aliases = ["gobs_app::process::ProcessProvider", "gobs_app::providers::local::ProcessProvider"]
 )]
 #[derive(Debug)]
 pub struct LocalProvider {
-    name: String,
-    settings: LocalSettings,
-    #[actor(default = MachineBook::new())]
-    book: MachineBook<LocalMachine>,
-    /// The vat of each machine (saved: it comes back on restore).
-    #[actor(default = BTreeMap::new())]
-    vats: BTreeMap<String, Vat>,
+    core: ProviderCore<LocalMachine, LocalSettings>,
     /// The uid of each machine, made or being made.
-    #[actor(default = BTreeMap::new())]
     uids: BTreeMap<String, u32>,
 }
 
 #[define_actor]
 impl LocalProvider {
-    /// The provider's name.
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// How it works.
-    pub fn settings(&self) -> LocalSettings {
-        self.settings.clone()
-    }
-
     /// Its machines that are up, sorted.
     pub fn machine_names(&self) -> Vec<String> {
-        self.book.names()
+        self.core.book.names()
     }
 
     /// Machine `name`, if it is up.
     #[actor(local)]
     pub fn machine(&self, name: String) -> Option<Ref<LocalMachine>> {
-        self.book.get(&name).cloned()
+        self.core.book.get(&name).cloned()
     }
 
     /// The uid machine `name` runs as.
@@ -148,32 +137,31 @@ impl LocalProvider {
 
 impl LocalProvider {
     fn after_restart(&mut self) {
-        self.book.forget_in_flight();
+        self.core.after_restart();
     }
 
     fn dir_of(&self, machine: &str) -> PathBuf {
-        self.settings.root.join(machine)
+        self.core.settings.root.join(machine)
     }
 
-    /// Machine `machine`'s uid: the one it has, else the lowest free one.
-    fn allocate_uid(&mut self, machine: &str) -> Result<u32, ProviderError> {
+    /// Candidate uids for machine `machine`: the one it has, else random ones of the
+    /// provider's range that none of its machines has. Provisioning takes the first that no
+    /// process runs as, and records it.
+    fn uid_candidates(&self, machine: &str) -> Vec<u32> {
         if let Some(uid) = self.uids.get(machine) {
-            return Ok(*uid);
+            return vec![*uid];
         }
-        let used: std::collections::BTreeSet<u32> = self.uids.values().copied().collect();
-        let (base, count) = (self.settings.uid_base, self.settings.uid_count);
-        let free = (0..count)
-            .filter_map(|i| base.checked_add(i))
-            .find(|uid| *uid != 0 && !used.contains(uid));
-        let Some(uid) = free else {
-            return Err(ProviderError(format!(
-                "local provider {:?} has no free uid left ({count} from {base} are in use); \
-                 destroy machines or raise uid_count in its config",
-                self.name
-            )));
-        };
-        self.uids.insert(machine.to_string(), uid);
-        Ok(uid)
+        let (base, count) = (self.core.settings.uid_base, self.core.settings.uid_count);
+        let mut seed = std::hash::BuildHasher::build_hasher(&std::hash::RandomState::new());
+        (0..UID_TRIES as u64)
+            .map(|i| {
+                std::hash::Hasher::write_u64(&mut seed, i);
+                let offset = std::hash::Hasher::finish(&seed) % u64::from(count.max(1));
+                u64::from(base) + offset
+            })
+            .filter_map(|uid| u32::try_from(uid).ok())
+            .filter(|uid| *uid != 0 && *uid != u32::MAX && !self.uids.values().any(|u| u == uid))
+            .collect()
     }
 }
 
@@ -202,35 +190,29 @@ impl Provider for LocalProvider {
                 "uid_base and uid_count must be at least 1 (machines never run as root)".into(),
             );
         }
+        let last = u64::from(settings.uid_base) + u64::from(settings.uid_count) - 1;
+        if last >= u64::from(u32::MAX) {
+            return Err(format!(
+                "uid_base + uid_count goes past the last uid ({}); lower one of them",
+                u32::MAX - 1
+            ));
+        }
         Ok(settings)
     }
 
-    fn create_provider(name: String, settings: LocalSettings) -> Self {
-        LocalProvider::new(name, settings)
+    fn create_provider(core: ProviderCore<LocalMachine, LocalSettings>) -> Self {
+        LocalProvider {
+            core,
+            uids: BTreeMap::new(),
+        }
     }
 
-    fn current_settings(&self) -> &LocalSettings {
-        &self.settings
+    fn core(&self) -> &ProviderCore<LocalMachine, LocalSettings> {
+        &self.core
     }
 
-    fn apply_settings(&mut self, settings: LocalSettings) {
-        self.settings = settings;
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn book(&self) -> &MachineBook<LocalMachine> {
-        &self.book
-    }
-
-    fn book_mut(&mut self) -> &mut MachineBook<LocalMachine> {
-        &mut self.book
-    }
-
-    fn vats_mut(&mut self) -> &mut BTreeMap<String, Vat> {
-        &mut self.vats
+    fn core_mut(&mut self) -> &mut ProviderCore<LocalMachine, LocalSettings> {
+        &mut self.core
     }
 
     /// Checks that the host allows confinement, picks the machine's uid, and makes its
@@ -240,11 +222,22 @@ impl Provider for LocalProvider {
         machine: &str,
     ) -> impl FnOnce() -> Result<(PathBuf, u32), ProviderError> + Send + 'static {
         let dir = self.dir_of(machine);
-        let root = self.settings.root.clone();
-        let uid = self.allocate_uid(machine);
+        let root = self.core.settings.root.clone();
+        let candidates = self.uid_candidates(machine);
+        let provider = self.core.name.clone();
         move || {
             confine::check_host().map_err(ProviderError)?;
-            let uid = uid?;
+            let uid = candidates
+                .into_iter()
+                .find(|uid| confine::live_processes(*uid) == 0)
+                .ok_or_else(|| {
+                    ProviderError(format!(
+                        "local provider {provider:?} found no free uid for machine {:?} in \
+                         {UID_TRIES} tries (each was in use by some process); try again, or \
+                         give it another uid_base/uid_count range",
+                        dir.file_name().unwrap_or_default().to_string_lossy()
+                    ))
+                })?;
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -278,18 +271,23 @@ impl Provider for LocalProvider {
         }
     }
 
+    /// Records the machine's uid (so teardown ends its processes) and builds it.
     fn boot(
-        &self,
+        &mut self,
         machine: &str,
         (dir, uid): (PathBuf, u32),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<LocalMachine> + Send + 'static {
+        self.uids.insert(machine.to_string(), uid);
         let machine = LocalMachine {
             name: machine.to_string(),
             dir,
             uid,
-            hidden: vec![self.settings.state_dir.clone(), self.settings.root.clone()],
-            shell: self.settings.shell.clone(),
-            run_timeout_secs: self.settings.run_timeout_secs,
+            hidden: vec![
+                self.core.settings.state_dir.clone(),
+                self.core.settings.root.clone(),
+            ],
+            shell: self.core.settings.shell.clone(),
+            run_timeout_secs: self.core.settings.run_timeout_secs,
             client: None,
         };
         move |client| {
@@ -333,11 +331,16 @@ impl Provider for LocalProvider {
 }
 
 /// A local machine: a directory and a uid, in which `run` executes commands confined.
-#[define_actor(aliases = ["gobs_app::process::LocalMachine"])]
+#[define_actor(
+    version = 2,
+    upgrade(from = 1, with = super::legacy::local_machine_v1),
+    aliases = ["gobs_app::process::LocalMachine"]
+)]
 #[derive(Debug)]
 pub struct LocalMachine {
     name: String,
     dir: PathBuf,
+    /// Its uid; 0 for a machine made before machines had one (its commands do not run).
     uid: u32,
     /// Directories hidden from its commands (the state directory, the machines').
     hidden: Vec<PathBuf>,
@@ -382,6 +385,14 @@ impl MachineActor for LocalMachine {
         command: Vec<String>,
         cancel: Cancel,
     ) -> Promise<Result<RunOutput, String>> {
+        if self.uid == 0 {
+            return Promise::fulfilled(Err(format!(
+                "machine {} was made by an earlier gobs-app, before local machines had a uid \
+                 of their own, so its commands cannot be confined and gobs-app will not run \
+                 them; destroy it and create it again",
+                self.name
+            )));
+        }
         let jail = Jail {
             machine: self.name.clone(),
             dir: self.dir.clone(),
