@@ -62,7 +62,11 @@ pub struct Jail {
 
 /// Refuses at once on a host where [`Jail`] cannot work.
 pub fn check_host() -> Result<(), String> {
-    let euid = rustix::process::geteuid().as_raw();
+    check_euid(rustix::process::geteuid().as_raw())
+}
+
+/// [`check_host`] for a process running as `euid`.
+fn check_euid(euid: u32) -> Result<(), String> {
     if euid == 0 {
         return Ok(());
     }
@@ -332,4 +336,75 @@ pub fn live_processes(uid: u32) -> usize {
                 && !field("State:").starts_with('Z')
         })
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_host_without_root_is_refused_saying_why() {
+        assert!(check_euid(0).is_ok());
+        let err = check_euid(1000).unwrap_err();
+        assert!(err.contains("needs gobs-app to run as root"), "{err}");
+        assert!(err.contains("uid 1000"), "{err}");
+    }
+
+    #[test]
+    fn nested_hidden_directories_get_one_tmpfs_and_the_machine_dir_is_made_inside() {
+        let state = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let machines = state.path().join("machines");
+        let dir = machines.join("m");
+        std::fs::create_dir_all(&dir).unwrap();
+        let jail = Jail {
+            machine: "m".into(),
+            dir: dir.clone(),
+            uid: 1 << 30,
+            hidden: vec![state.path().to_path_buf(), machines.clone()],
+        };
+        let prepared = jail.prepare().unwrap();
+        let targets: Vec<String> = prepared
+            .tmpfs
+            .iter()
+            .map(|(t, _, _)| t.to_string_lossy().into_owned())
+            .collect();
+        // The state directory is under /tmp, so the private /tmp hides it already.
+        let tmp = std::env::temp_dir();
+        if state.path().starts_with("/tmp") && tmp == Path::new("/tmp") {
+            assert!(targets.contains(&"/tmp".to_string()), "{targets:?}");
+            assert!(
+                !targets
+                    .iter()
+                    .any(|t| t.starts_with(&state.path().to_string_lossy().into_owned()))
+            );
+        }
+        let last = prepared
+            .mkdirs
+            .last()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(Path::new(&last), dir);
+        // Outermost first, each one level deeper.
+        for pair in prepared.mkdirs.windows(2) {
+            let (a, b) = (pair[0].to_string_lossy(), pair[1].to_string_lossy());
+            assert!(b.starts_with(a.as_ref()), "{a} then {b}");
+        }
+    }
+
+    #[test]
+    fn proc_fd_paths_are_written_without_allocating() {
+        let mut buf = [0u8; 40];
+        assert_eq!(
+            proc_fd_path(&mut buf, 7).unwrap().to_str().unwrap(),
+            "/proc/self/fd/7"
+        );
+        let mut buf = [0u8; 40];
+        assert_eq!(
+            proc_fd_path(&mut buf, 1_234_567).unwrap().to_str().unwrap(),
+            "/proc/self/fd/1234567"
+        );
+    }
 }
