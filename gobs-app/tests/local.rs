@@ -136,13 +136,9 @@ fn destroying_a_machine_ends_every_process_it_started() {
     daemon.stop("TERM");
 }
 
-#[test]
-fn a_run_whose_client_died_is_killed() {
-    let dir = state();
-    let s = dir.path();
-    let daemon = Daemon::start(s);
-    let _cleanup = Machines(s, vec!["m"]);
-    ok(s, &["create-machine", "m", "--provider", "local"]);
+/// Starts `run m -- sh -c 'echo $$ > pid; exec sleep 300'`, waits for the command, kills
+/// the client with SIGKILL, and checks the command is gone within 5 s.
+fn killing_the_client_kills_the_command(s: &Path) {
     let mut client = bare()
         .arg("--state-dir")
         .arg(s)
@@ -167,6 +163,7 @@ fn a_run_whose_client_died_is_killed() {
         .trim()
         .parse()
         .unwrap();
+    std::fs::remove_file(&pid_file).unwrap();
     assert!(alive(pid));
     client.kill().unwrap();
     client.wait().unwrap();
@@ -175,6 +172,19 @@ fn a_run_whose_client_died_is_killed() {
         thread::sleep(Duration::from_millis(20));
     }
     assert!(!alive(pid), "the command outlived its client");
+}
+
+#[test]
+fn a_run_whose_client_died_is_killed() {
+    let dir = state();
+    let s = dir.path();
+    let _cleanup = Machines(s, vec!["m"]);
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    // Embedded: the command line had the command as its child.
+    killing_the_client_kills_the_command(s);
+    // Through the daemon: the daemon sees the client hang up.
+    let daemon = Daemon::start(s);
+    killing_the_client_kills_the_command(s);
     daemon.stop("TERM");
 }
 

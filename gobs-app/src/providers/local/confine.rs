@@ -10,7 +10,8 @@
 //!    with `no_new_privs`, so a set-uid program cannot give privileges back, and so it can
 //!    neither undo the mounts nor reach other processes' views through `/proc/PID/root`;
 //! 5. runs with a **clean environment** (`HOME`, `PATH`, `USER`, `LOGNAME`, `LANG`,
-//!    `GOBS_MACHINE` only) and in a **process group of its own**.
+//!    `GOBS_MACHINE` only) and in a **process group of its own**, and is killed if the
+//!    gobs-app thread waiting for it ends (the parent-death signal).
 //!
 //! What this guarantees, with gobs-app running as root: the command cannot open the state
 //! directory, the daemon's socket (so it cannot drive the daemon), another machine's
@@ -222,6 +223,9 @@ fn enter(p: &Prepared) -> io::Result<()> {
     rustix::thread::set_thread_res_gid(gid, gid, gid)?;
     rustix::thread::set_thread_res_uid(uid, uid, uid)?;
     rustix::thread::set_no_new_privs(true)?;
+    // If the thread that started it ends (the command line killed, the daemon gone), the
+    // command ends too. Set after the uid change, which clears it.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
     Ok(())
 }
 
