@@ -315,7 +315,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             continue;
         };
         let table = provider_table(document.get_ref(), name);
-        provider.settings = kind.check_config(table).map_err(toml_error)?;
+        provider.settings = kind
+            .check_config(table)
+            .map_err(|(span, message)| invalid(span, message))?;
     }
     Ok(config)
 }
@@ -748,6 +750,18 @@ mod tests {
         assert_eq!(
             config.providers["slow"].settings["create_delay"].as_str(),
             Some("1m 30s")
+        );
+    }
+
+    #[test]
+    fn a_kinds_own_rules_are_checked_when_reading() {
+        let (line, _, message) = parse_err(
+            "default_provider = \"local\"\n[providers.local]\nkind = \"local\"\nuid_count = 0\n",
+        );
+        assert_eq!(line, 2, "{message}");
+        assert!(
+            message.contains("uid_count must be at least 1"),
+            "{message}"
         );
     }
 

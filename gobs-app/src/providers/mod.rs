@@ -8,10 +8,8 @@
 //! machine) all read it. Adding a provider is one new file, with a `#[define_actor]` type
 //! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
 
-pub mod dummy;
 pub mod legacy;
 pub mod lifecycle;
-pub mod local;
 pub mod machine;
 
 use std::marker::PhantomData;
@@ -30,11 +28,21 @@ use crate::actors::promises::flatten;
 use crate::actors::vats::{self, AppVats};
 use crate::model::{BackendError, Cancel, RunOutput};
 
-/// The providers gobs-app knows, one row each (see the module docs).
-pub static KINDS: &[&dyn Kind] = &[
-    &Row::<dummy::DummyProvider>::NEW,
-    &Row::<local::LocalProvider>::NEW,
-];
+/// Declares each provider's module and writes [`KINDS`], one row per provider.
+macro_rules! provider_table {
+    ($($module:ident :: $provider:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// The providers gobs-app knows, one row each (see the module docs).
+        pub static KINDS: &[&dyn Kind] = &[$(&Row::<$module::$provider>::NEW),*];
+    };
+}
+
+// The table: `module::ProviderType`, one line per provider.
+provider_table! {
+    dummy::DummyProvider,
+    local::LocalProvider,
+}
 
 /// The row of the provider kind called `name` in configs (its current or an earlier name).
 pub fn kind(name: &str) -> Option<&'static dyn Kind> {
@@ -60,9 +68,13 @@ pub trait Kind: Sync {
     fn answers_to(&self, name: &str) -> bool;
     /// Adds the provider's and its machine's actors to a persistence env.
     fn add_actors(&self, env: EnvBuilder) -> EnvBuilder;
-    /// Checks the keys of a `[providers.NAME]` table (without `kind` and `enabled`); the
-    /// error carries the span of what is wrong. Answers the keys, to start with later.
-    fn check_config(&self, table: Spanned<DeTable<'_>>) -> Result<toml::Table, toml::de::Error>;
+    /// Checks the keys of a `[providers.NAME]` table (without `kind` and `enabled`) and
+    /// the settings they make; the error carries the span of what is wrong (the table's,
+    /// for a problem of the settings as a whole). Answers the keys, to start with later.
+    fn check_config(
+        &self,
+        table: Spanned<DeTable<'_>>,
+    ) -> Result<toml::Table, (std::ops::Range<usize>, String)>;
     /// Starts provider `name` in its vat (restored if it exists), with the settings its
     /// config `table` asks for. Blocking: call from outside vats.
     fn start(
@@ -119,9 +131,22 @@ where
         env.add::<P>().add::<P::Machine>()
     }
 
-    fn check_config(&self, table: Spanned<DeTable<'_>>) -> Result<toml::Table, toml::de::Error> {
-        P::Config::deserialize(toml::de::Deserializer::from(table.clone()))?;
-        toml::Table::deserialize(toml::de::Deserializer::from(table))
+    fn check_config(
+        &self,
+        table: Spanned<DeTable<'_>>,
+    ) -> Result<toml::Table, (std::ops::Range<usize>, String)> {
+        let span = table.span();
+        let toml_error = |e: toml::de::Error| {
+            (
+                e.span().unwrap_or_else(|| span.clone()),
+                e.message().trim().to_string(),
+            )
+        };
+        let config = P::Config::deserialize(toml::de::Deserializer::from(table.clone()))
+            .map_err(toml_error)?;
+        // The settings' own rules (ranges and the like), with a stand-in state directory.
+        P::settings(config, Path::new("/state")).map_err(|e| (span.clone(), e))?;
+        toml::Table::deserialize(toml::de::Deserializer::from(table)).map_err(toml_error)
     }
 
     fn start(
