@@ -369,7 +369,7 @@ fn a_config_from_the_environment_is_used() {
     let dir = state();
     let config = write_config(
         dir.path(),
-        "default_provider = \"box\"\n[providers.box]\nkind = \"process\"\n",
+        "default_provider = \"box\"\n[providers.box]\nkind = \"local\"\n",
     );
     let out = bare()
         .env("GOBS_CONFIG", &config)
@@ -535,7 +535,7 @@ fn twenty_machines_survive_a_killed_daemon_with_their_bindings() {
 }
 
 #[test]
-fn a_restart_restores_machines_of_the_process_provider() {
+fn a_restart_restores_machines_of_the_local_provider() {
     let dir = state();
     let s = dir.path();
     ok(s, &["create-machine", "box", "--provider", "local"]);
@@ -579,7 +579,7 @@ fn a_restored_provider_follows_an_edited_config() {
     std::fs::write(
         s.join("config.toml"),
         "default_provider = \"dummy\"\n[providers.dummy]\nkind = \"dummy\"\n\
-         [providers.local]\nkind = \"process\"\ncommand = \"/bin/sh\"\n",
+         [providers.local]\nkind = \"local\"\ncommand = \"/bin/sh\"\n",
     )
     .unwrap();
     ok(s, &["create-machine", "after", "--provider", "local"]);
