@@ -43,10 +43,11 @@ pub struct AppVats {
 
 impl AppVats {
     /// The vats of the state directory `dir`, restored with `env`, keeping their stores as
-    /// `kind` says. The stores' directory is made (or tightened to) owner-only first.
+    /// `kind` says. The stores' directory and files are made (or tightened to) owner-only
+    /// first.
     pub fn open(dir: &Path, env: Env, kind: StoreKind) -> Result<AppVats, Error> {
         let vats_dir = dir.join(VATS_DIR);
-        crate::config::state_dir::private_dir(&vats_dir).map_err(|e| {
+        crate::config::state_dir::private_dir_and_files(&vats_dir).map_err(|e| {
             Error::Persistence(format!("cannot make {} private: {e}", vats_dir.display()))
         })?;
         let registry = Registry::open(vats_dir, env, kind)?;

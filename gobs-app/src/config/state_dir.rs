@@ -143,6 +143,28 @@ impl StatePaths {
     }
 }
 
+/// Makes `dir` private with [`private_dir`], and each file directly in it that group or
+/// others may access owner-only (0600): the stores an earlier build made 0644.
+pub fn private_dir_and_files(dir: &Path) -> io::Result<()> {
+    private_dir(dir)?;
+    let mut tightened = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o600))?;
+            tightened += 1;
+        }
+    }
+    if tightened > 0 {
+        tracing::warn!(
+            "{tightened} files in {} were readable by others; made them private (0600)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Makes `dir` (and missing parents) with mode 0700, or tightens an existing `dir` to 0700
 /// if group or others have any access to it (with a warning: state is private).
 pub fn private_dir(dir: &Path) -> io::Result<()> {
@@ -227,5 +249,28 @@ mod tests {
         assert!(paths.lock().ends_with("rel/state.lock"));
         assert!(paths.daemon_lock().ends_with("rel/daemon.lock"));
         assert!(paths.default_config().ends_with("rel/config.toml"));
+    }
+}
+
+#[cfg(test)]
+mod private_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn an_open_directory_and_its_files_are_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let vats = dir.path().join("vats");
+        std::fs::create_dir(&vats).unwrap();
+        std::fs::set_permissions(&vats, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let store = vats.join("boss.log");
+        std::fs::write(&store, b"x").unwrap();
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
+        private_dir_and_files(&vats).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&vats), 0o700);
+        assert_eq!(mode(&store), 0o600);
+        assert_eq!(std::fs::read(&store).unwrap(), b"x");
     }
 }
