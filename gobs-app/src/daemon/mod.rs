@@ -961,6 +961,31 @@ mod tests {
     }
 
     #[test]
+    fn a_state_lock_whose_holder_has_not_written_its_name_yet_is_not_a_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        paths.create().unwrap();
+        // A command that took the state lock and has not written "PID embedded" yet (or
+        // has just cleared it on the way out): the file is empty for a while.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(paths.lock())
+            .unwrap();
+        file.lock().unwrap();
+        let release = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(1500));
+            drop(file);
+        });
+        let start = Instant::now();
+        let locks = lock_state(&paths, &Stopper::new(paths.socket()));
+        assert!(locks.is_ok(), "{:?}", locks.err().map(|e| e.to_string()));
+        assert!(start.elapsed() >= Duration::from_millis(1000));
+        release.join().unwrap();
+    }
+
+    #[test]
     fn a_daemon_starts_while_commands_keep_taking_the_state_lock() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
