@@ -30,8 +30,8 @@ pub fn machine_vat_name(provider: &str, machine: &str) -> String {
     format!("machine-{provider}-{machine}")
 }
 
-/// The persistent vats of one state directory: a persistence registry whose stores live
-/// in `<state dir>/vats/`, one per vat. A restart brings back the boss, the providers and
+/// The persistent vats of one state directory: a persistence registry whose one store
+/// lives in `<state dir>/vats/`. A restart brings back the boss, the providers and
 /// every machine, whatever order they are asked for in.
 #[derive(Debug)]
 pub struct AppVats {
@@ -50,17 +50,22 @@ pub fn store_kind(store: &StoreConfig) -> StoreKind {
             max_commits,
             max_delay: Duration::from_millis(max_delay_ms),
         },
+        crate::config::Durability::Buffered => Durability::Buffered,
     };
     match store.kind {
         crate::config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
-        crate::config::StoreKind::File => StoreKind::File(durability),
+        crate::config::StoreKind::Sqlite => StoreKind::Sqlite(durability),
     }
 }
 
 impl AppVats {
-    /// The vats of the state directory `dir`, keeping their stores as `kind` says.
+    /// The vats of the state directory `dir`, all in one store of `kind`. A `vats/`
+    /// written by an older release (one store per vat) is migrated first; the old files
+    /// are kept in `vats/migrated-per-vat/`.
     pub fn open(dir: &Path, kind: StoreKind) -> Result<AppVats, Error> {
-        let registry = Registry::open(dir.join(VATS_DIR), app_env()?, kind)?;
+        let vats = dir.join(VATS_DIR);
+        gobs_runtime::persist::migrate::migrate_per_vat_stores(&vats, &kind)?;
+        let registry = Registry::open(vats, app_env()?, kind)?;
         Ok(AppVats {
             dir: dir.to_path_buf(),
             registry,
@@ -111,10 +116,9 @@ pub fn spawn_machine_vat<R: Roots>(
 }
 
 fn current_registry() -> Result<Registry, Error> {
-    Registry::current().ok_or_else(|| {
-        Error::Persistence(
-            "machine vats are made from a provider's turn in a persistent vat (a bug)".into(),
-        )
+    Registry::current().ok_or_else(|| Error::NotInTurn {
+        what: "making a machine vat",
+        fix: "machine vats are made from a provider's turn in a persistent vat (a bug)",
     })
 }
 

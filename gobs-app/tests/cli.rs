@@ -612,17 +612,20 @@ fn the_state_dir_comes_from_the_environment_in_order() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     };
     run(&[("HOME", root.join("home"))]);
-    assert!(root.join("home/.local/state/gobs/vats/boss.log").exists());
+    assert!(
+        root.join("home/.local/state/gobs/vats/registry.log")
+            .exists()
+    );
     run(&[
         ("HOME", root.join("home2")),
         ("XDG_STATE_HOME", root.join("xdg")),
     ]);
-    assert!(root.join("xdg/gobs/vats/boss.log").exists());
+    assert!(root.join("xdg/gobs/vats/registry.log").exists());
     run(&[
         ("XDG_STATE_HOME", root.join("xdg2")),
         ("GOBS_STATE_DIR", root.join("gobs")),
     ]);
-    assert!(root.join("gobs/vats/boss.log").exists());
+    assert!(root.join("gobs/vats/registry.log").exists());
     assert!(!root.join("xdg2").exists());
 }
 
@@ -714,12 +717,12 @@ fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
     let dir = state();
     let s = dir.path();
     ok(s, &["create-machine", "web-1"]);
-    let store = s.join("vats/boss.log");
+    let store = s.join("vats/registry.log");
     let mut bytes = std::fs::read(&store).unwrap();
     bytes[0] ^= 0xff; // the header's magic
     std::fs::write(&store, &bytes).unwrap();
     let err = fails(s, &["list-machines"]);
-    assert!(err.contains("boss.log"), "{err}");
+    assert!(err.contains("registry.log"), "{err}");
     assert!(err.contains("corrupt"), "{err}");
     assert!(
         err.contains("backup") || err.contains("move it away"),

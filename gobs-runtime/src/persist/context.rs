@@ -30,6 +30,9 @@ pub(crate) struct SaveContext<'a> {
     pub directory: Option<&'a dyn VatDirectory>,
     /// Local actors the portraits refer to, for reachability.
     pub edges: Vec<ActorId>,
+    /// Other vats of the registry the portraits refer to (they must be listed in the
+    /// registry's store in the same commit).
+    pub far: Vec<String>,
 }
 
 /// What decoding one vat's portraits needs.
@@ -135,7 +138,12 @@ pub(crate) fn encode_ref<S: serde::Serializer>(
             return Ok(Form::Local);
         }
         match ctx.directory.and_then(|d| d.name_of(vat)) {
-            Some(name) => Ok(Form::Far(name)),
+            Some(name) => {
+                if ctx.far.last() != Some(&name) {
+                    ctx.far.push(name.clone());
+                }
+                Ok(Form::Far(name))
+            }
             None => Err(format!(
                 "{}: that vat is not a persistent vat of this persistence registry, so a \
                  portrait cannot refer to it; start it with the same registry \
@@ -245,9 +253,9 @@ pub(crate) fn encode_vat<S: serde::Serializer>(
     vat: &Arc<VatShared>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let name = SAVE.with(|s| {
-        let s = s.borrow();
-        let ctx = s.as_ref().ok_or_else(|| {
+    let name = SAVE.with(|s| -> Result<String, String> {
+        let mut s = s.borrow_mut();
+        let ctx = s.as_mut().ok_or_else(|| {
             format!(
                 "vat \"{}\" cannot be encoded here: vat handles are only saved in portraits",
                 vat.name
@@ -256,13 +264,17 @@ pub(crate) fn encode_vat<S: serde::Serializer>(
         if ctx.vat.id == vat.id {
             return Ok(vat.name.clone());
         }
-        ctx.directory.and_then(|d| d.name_of(vat)).ok_or_else(|| {
+        let name = ctx.directory.and_then(|d| d.name_of(vat)).ok_or_else(|| {
             format!(
                 "vat \"{}\" is not a persistent vat of this persistence registry, so a portrait \
                  cannot hold it; start it with `Registry::start_vat` or `Registry::spawn_vat`",
                 vat.name
             )
-        })
+        })?;
+        if ctx.far.last() != Some(&name) {
+            ctx.far.push(name.clone());
+        }
+        Ok(name)
     });
     serializer.serialize_str(&name.map_err(S::Error::custom)?)
 }

@@ -2,11 +2,12 @@
 //! written into portraits.
 
 pub(crate) mod context;
+pub mod migrate;
 pub(crate) mod persistent;
 pub(crate) mod reach;
 pub(crate) mod registry;
 pub(crate) mod roots;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};
-pub use registry::{Registry, StoreKind};
+pub use registry::{MARKER, Registry, StoreKind};
 pub use roots::Roots;
