@@ -137,6 +137,8 @@ struct Shared {
     images: HashMap<String, Graph>,
     /// Vats destroyed since open: references to them are not listed again.
     dropped: HashSet<String>,
+    /// The marker file to write after the first commit (which creates the store file).
+    marker: Option<PathBuf>,
 }
 
 /// How `begin` was asked to start a vat.
@@ -213,7 +215,10 @@ impl Registry {
             }
             StoreKind::Memory => Box::new(MemoryRegistryStore::new()),
         };
-        if !marker.exists() {
+        // The marker is written once the store file exists (a log is created by its
+        // first commit), so that a vanished store can be told from a fresh directory.
+        let marked = marker.exists();
+        if !marked && path.exists() {
             write_marker(&marker, kind.file_name()).map_err(registry_err)?;
         }
         let lost = store.lost_at_open();
@@ -229,9 +234,11 @@ impl Registry {
             );
         }
         let records = store.load().map_err(registry_err)?;
-        Ok(Registry::assemble(
-            dir, env, kind, store, records, None, lost,
-        ))
+        let registry = Registry::assemble(dir, env, kind, store, records, None, lost);
+        if !marked && !path.exists() {
+            registry.shared().marker = Some(marker);
+        }
+        Ok(registry)
     }
 
     /// A registry whose store lives in memory (for tests).
@@ -259,8 +266,26 @@ impl Registry {
     ) -> Registry {
         let mut catalog = HashMap::new();
         let mut images = HashMap::new();
+        let mut gone = HashMap::new();
         for (name, record) in records {
             match record {
+                VatRecord::Damaged(reason) => {
+                    tracing::warn!(
+                        vat = %name,
+                        "vat \"{name}\" of {} cannot be read: {reason}. References to it are \
+                         broken; the other vats work. Destroy it to remove it, or restore the \
+                         store from a backup",
+                        store.describe()
+                    );
+                    catalog.insert(name.clone(), true);
+                    gone.insert(
+                        name.clone(),
+                        Gone {
+                            shared: VatShared::stopped(name),
+                            broken: Some(reason),
+                        },
+                    );
+                }
                 VatRecord::Listed => {
                     catalog.insert(name, false);
                 }
@@ -278,12 +303,13 @@ impl Registry {
                 kind,
                 describe,
                 vats: Mutex::new(HashMap::new()),
-                gone: Mutex::new(HashMap::new()),
+                gone: Mutex::new(gone),
                 store: Mutex::new(Shared {
                     store: Some(store),
                     catalog,
                     images,
                     dropped: HashSet::new(),
+                    marker: None,
                 }),
                 memory,
                 lost,
@@ -318,6 +344,12 @@ impl Registry {
                 self.inner.kind.clone(),
             ),
         }
+    }
+
+    /// The store of a registry made by [`Registry::in_memory`] (tests reach behind the
+    /// registry's back through it); `None` for a registry on disk.
+    pub fn memory_store(&self) -> Option<MemoryRegistryStore> {
+        self.inner.memory.clone()
     }
 
     /// The registry of the persistent vat running the current turn.
@@ -469,6 +501,7 @@ impl Registry {
                 catalog,
                 images,
                 dropped,
+                ..
             } = &mut *sh;
             let store = store.as_mut().ok_or_else(|| self.closed(name))?;
             store
@@ -671,6 +704,7 @@ impl Registry {
             store,
             catalog,
             dropped,
+            marker,
             ..
         } = &mut *sh;
         let Some(store) = store.as_mut() else {
@@ -693,6 +727,9 @@ impl Registry {
         }
         writes.push((name, write));
         store.commit(&RegistryCommit { writes })?;
+        if let Some(path) = marker.take() {
+            write_marker(&path, self.inner.kind.file_name())?;
+        }
         for other in seen {
             catalog.insert(other.to_string(), false);
         }

@@ -30,6 +30,9 @@ pub enum VatRecord {
     Listed,
     /// Saved: its graph.
     Saved(Graph),
+    /// Saved, but what the store holds for it cannot be read (the reason); the other
+    /// vats are unaffected.
+    Damaged(String),
 }
 
 /// What one commit does to one vat.
@@ -98,7 +101,7 @@ pub(crate) fn apply_write(
     match write {
         VatWrite::Delta(delta) => {
             let record = records.entry(name.to_string()).or_insert(VatRecord::Listed);
-            if let VatRecord::Listed = record {
+            if let VatRecord::Listed | VatRecord::Damaged(_) = record {
                 *record = VatRecord::Saved(Graph::default());
             }
             if let VatRecord::Saved(graph) = record {

@@ -306,6 +306,8 @@ impl SqliteStore {
 impl RegistryStore for SqliteStore {
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         let mut by_id: HashMap<i64, (String, Option<Graph>)> = HashMap::new();
+        // Vats whose rows cannot be read: reported, not fatal to the others.
+        let mut damaged: HashMap<i64, String> = HashMap::new();
         {
             let mut q = self
                 .conn
@@ -325,14 +327,17 @@ impl RegistryStore for SqliteStore {
             for row in rows {
                 let (id, name, saved, roots, next_id) = row.map_err(self.err("reading"))?;
                 let graph = if saved {
-                    let roots: Vec<ActorId> = rmp_serde::from_slice(&roots).map_err(|e| {
-                        self.corrupt(format!("the roots of vat \"{name}\" do not decode: {e}"))
-                    })?;
-                    Some(Graph {
-                        roots,
-                        next_id: u64::try_from(next_id).unwrap_or(0),
-                        actors: BTreeMap::new(),
-                    })
+                    match rmp_serde::from_slice::<Vec<ActorId>>(&roots) {
+                        Ok(roots) => Some(Graph {
+                            roots,
+                            next_id: u64::try_from(next_id).unwrap_or(0),
+                            actors: BTreeMap::new(),
+                        }),
+                        Err(e) => {
+                            damaged.insert(id, format!("its roots do not decode: {e}"));
+                            Some(Graph::default())
+                        }
+                    }
                 } else {
                     None
                 };
@@ -371,11 +376,12 @@ impl RegistryStore for SqliteStore {
                 let ty: i64 = row.get(2).map_err(self.err("reading"))?;
                 let version: u32 = row.get(3).map_err(self.err("reading"))?;
                 let args: Vec<u8> = row.get(4).map_err(self.err("reading"))?;
-                let name = names.get(&ty).cloned().ok_or_else(|| {
-                    self.corrupt(format!(
-                        "actor {id} of vat row {vat} has type {ty}, which the types table lacks"
-                    ))
-                })?;
+                let Some(name) = names.get(&ty).cloned() else {
+                    damaged.entry(vat).or_insert_with(|| {
+                        format!("actor #{id} has type {ty}, which the types table lacks")
+                    });
+                    continue;
+                };
                 if current.as_ref().is_none_or(|(v, _)| *v != vat) {
                     finish(&mut by_id, current.take());
                     current = Some((vat, Vec::new()));
@@ -394,11 +400,15 @@ impl RegistryStore for SqliteStore {
             finish(&mut by_id, current.take());
         }
         Ok(by_id
-            .into_values()
-            .map(|(name, graph)| {
-                let record = match graph {
-                    Some(g) => VatRecord::Saved(g),
-                    None => VatRecord::Listed,
+            .into_iter()
+            .map(|(id, (name, graph))| {
+                let record = match (damaged.remove(&id), graph) {
+                    (Some(why), _) => VatRecord::Damaged(format!(
+                        "{why} (in {}, vat row {id})",
+                        self.path.display()
+                    )),
+                    (None, Some(g)) => VatRecord::Saved(g),
+                    (None, None) => VatRecord::Listed,
                 };
                 (name, record)
             })
