@@ -48,7 +48,7 @@ struct Daemon(Child, PathBuf);
 
 impl Daemon {
     fn start(state: &Path) -> Daemon {
-        let script = format!("ulimit -n 256 && exec \"$0\" --state-dir \"$1\" daemon",);
+        let script = "ulimit -n 256 && exec \"$0\" --state-dir \"$1\" daemon";
         let mut child = clean(&mut Command::new("sh"))
             .arg("-c")
             .arg(script)
