@@ -1,17 +1,32 @@
-//! Stores: where a persistent vat's portraits go.
+//! Stores: where persistent vats' portraits go.
 //!
-//! A store holds the graph of one persistent vat. The vat loads it once when it starts and
-//! commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand
-//! (a snapshot). Every store commits atomically: after a crash at any instant, loading gives
-//! the graph as of the last commit that returned `Ok`.
+//! Two levels:
 //!
-//! Three stores ship with the runtime:
+//! - A [`Store`] holds the graph of one lone persistent vat
+//!   ([`PersistentVat`](crate::PersistentVat)). The vat loads it once when it starts and
+//!   commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand (a
+//!   snapshot).
+//! - A [`RegistryStore`] holds every vat of a [`Registry`](crate::Registry) and a catalog
+//!   of them, and commits any number of vats at once (see [`shared`](self#registry-stores)).
 //!
-//! | store | commit cost | use |
-//! | --- | --- | --- |
-//! | [`MemoryStore`] | the delta | tests; "restart" a vat within one process |
-//! | [`FileStore`] | the whole graph (one file rewritten atomically) | small graphs, one readable file |
-//! | [`LogStore`] | the delta (appended to a checksummed log, compacted now and then) | everything else |
+//! Every store commits atomically: after a crash at any instant, loading gives the state
+//! as of the last commit that returned `Ok`.
+//!
+//! | store | level | commit cost | use |
+//! | --- | --- | --- | --- |
+//! | [`MemoryStore`] | one vat | the delta | tests; "restart" a vat within one process |
+//! | [`FileStore`] | one vat | the whole graph (one file rewritten atomically) | small graphs, one readable file |
+//! | [`LogStore`] | one vat | the delta (appended to a checksummed log, compacted now and then) | a lone vat |
+//! | [`MemoryRegistryStore`] | registry | the commit | tests |
+//! | [`RegistryLogStore`] | registry | one appended [`LogStore`] frame for all the vats a commit touches | a registry (gobs-app's default) |
+//! | [`SqliteStore`] | registry | one SQLite transaction (WAL) | a registry you want to query with `sqlite3` |
+//!
+//! # Registry stores
+//!
+//! A registry store is one file however many vats it holds, so open files do not grow
+//! with vats. Its catalog lists each vat as saved (it committed a graph) or only listed
+//! (another vat's commit referred to it first); see [`Registry`](crate::Registry) for the
+//! commit invariant built on it.
 //!
 //! The file-backed stores lock their file to one process (a `<path>.lock` file beside it,
 //! holding the pid of the process that has it open) and fsync per their [`Durability`].
