@@ -566,3 +566,48 @@ fn group_and_buffered_durability_commit_across_restarts() {
     }
     assert_eq!(constructed.load(Ordering::SeqCst), 4);
 }
+
+#[test]
+fn type_names_are_written_once_not_per_reference() {
+    use gobs_runtime::actor_lib::{Cell, GHash};
+    for (kind_name, kind) in kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(dir.path(), env(), kind.clone()).unwrap();
+        let (_, table) = registry
+            .start_vat("table", || {
+                let mut table = GHash::new();
+                for i in 0..200 {
+                    table.set(format!("{i}"), spawn(Cell::new((i as i64).into())).into());
+                }
+                spawn(table)
+            })
+            .unwrap();
+        drop(table);
+        let registry = registry.restart().unwrap();
+        let (_, table): (_, Ref<GHash>) = registry.restore_vat("table").unwrap();
+        let cell = table
+            .send()
+            .get("7".into())
+            .wait()
+            .unwrap()
+            .unwrap()
+            .as_ref_of::<Cell>()
+            .unwrap();
+        assert_eq!(
+            cell.send().get().wait().unwrap(),
+            7i64.into(),
+            "{kind_name}"
+        );
+        registry.shutdown();
+        drop(registry);
+        let bytes = std::fs::read(dir.path().join(kind.file_name())).unwrap();
+        let needle = b"gobs_runtime::actor_lib::Cell";
+        let copies = bytes.windows(needle.len()).filter(|w| w == needle).count();
+        // Once in the name table (SQLite: also in its types table and that table's unique
+        // index); not once per cell and once per reference (400 times).
+        assert!(
+            copies <= 3,
+            "{kind_name}: the Cell type name is stored {copies} times"
+        );
+    }
+}

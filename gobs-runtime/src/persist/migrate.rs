@@ -94,6 +94,7 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
             .iter()
             .map(|(vat, graph)| (vat.as_str(), VatWrite::Snapshot(graph)))
             .collect(),
+        names: Vec::new(),
     };
     store.commit(&commit).map_err(err("(registry)"))?;
     store.flush().map_err(err("(registry)"))?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod context;
 pub mod migrate;
+pub(crate) mod names;
 pub(crate) mod persistent;
 pub(crate) mod reach;
 pub(crate) mod registry;

@@ -298,6 +298,7 @@ impl Persistence {
                 directory,
                 env: Some(&self.env),
                 expected: Vec::new(),
+                names: self.registry.as_ref().map(|r| r.name_table()),
             };
             let (restored, ctx) =
                 with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
@@ -380,6 +381,7 @@ impl Persistence {
             directory: registry.map(|r| r as &dyn VatDirectory),
             edges: Vec::new(),
             far: std::mem::take(far),
+            names: registry.map(|r| r.name_table()),
         };
         let (saved, ctx) = with_save(ctx, || core.save_actor(id));
         *far = ctx.far;
@@ -390,14 +392,20 @@ impl Persistence {
                 actor: id.to_string(),
                 source: Arc::new(e),
             }),
-            Some(Ok((entry, args))) => Ok(Some((
-                Portrait {
-                    name: entry.name.to_string(),
-                    version: entry.version,
-                    args,
-                },
-                ctx.edges,
-            ))),
+            Some(Ok((entry, args))) => {
+                if let Some(r) = registry {
+                    // The store writes the portrait's name by number too.
+                    r.names().id(entry.name);
+                }
+                Ok(Some((
+                    Portrait {
+                        name: entry.name.to_string(),
+                        version: entry.version,
+                        args,
+                    },
+                    ctx.edges,
+                )))
+            }
         }
     }
 

@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::env::Env;
 use crate::error::Error;
 use crate::persist::context::VatDirectory;
+use crate::persist::names::NameTable;
 use crate::persist::persistent::{Persistence, launch};
 use crate::persist::roots::{Roots, SavedRoots};
 use crate::portrait::{Delta, Graph};
@@ -118,6 +119,8 @@ struct Inner {
     store: Mutex<Shared>,
     memory: Option<MemoryRegistryStore>,
     lost: Option<LostTail>,
+    /// Interned actor names (lock after `store` when both are held).
+    names: Mutex<NameTable>,
 }
 
 /// A stopped stand-in for a vat that cannot run.
@@ -234,7 +237,9 @@ impl Registry {
             );
         }
         let records = store.load().map_err(registry_err)?;
+        let names = store.load_names().map_err(registry_err)?;
         let registry = Registry::assemble(dir, env, kind, store, records, None, lost);
+        *registry.names() = NameTable::loaded(names);
         if !marked && !path.exists() {
             registry.shared().marker = Some(marker);
         }
@@ -313,6 +318,7 @@ impl Registry {
                 }),
                 memory,
                 lost,
+                names: Mutex::new(NameTable::default()),
             }),
         }
     }
@@ -324,11 +330,12 @@ impl Registry {
         match &self.inner.memory {
             Some(memory) => {
                 let mut store = memory.clone();
-                let records = store.load().map_err(|source| Error::Store {
+                let loaded = store.load().and_then(|r| Ok((r, store.load_names()?)));
+                let (records, names) = loaded.map_err(|source| Error::Store {
                     vat: "(registry)".to_string(),
                     source: Arc::new(source),
                 })?;
-                Ok(Registry::assemble(
+                let registry = Registry::assemble(
                     self.inner.dir.clone(),
                     self.inner.env.clone(),
                     StoreKind::Memory,
@@ -336,7 +343,9 @@ impl Registry {
                     records,
                     Some(memory.clone()),
                     None,
-                ))
+                );
+                *registry.names() = NameTable::loaded(names);
+                Ok(registry)
             }
             None => Registry::open(
                 self.inner.dir.clone(),
@@ -504,14 +513,18 @@ impl Registry {
                 ..
             } = &mut *sh;
             let store = store.as_mut().ok_or_else(|| self.closed(name))?;
+            let names = self.names().pending();
+            let upto = names.last().map_or(0, |(id, _)| *id as usize + 1);
             store
                 .commit(&RegistryCommit {
                     writes: vec![(name, VatWrite::Drop)],
+                    names,
                 })
                 .map_err(|source| Error::Store {
                     vat: name.to_string(),
                     source: Arc::new(source),
                 })?;
+            self.names().committed(upto);
             catalog.remove(name);
             images.remove(name);
             dropped.insert(name.to_string());
@@ -549,6 +562,19 @@ impl Registry {
             .vats
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The registry's interned names.
+    pub(crate) fn names(&self) -> MutexGuard<'_, NameTable> {
+        self.inner
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The same table, for the persistence contexts.
+    pub(crate) fn name_table(&self) -> &Mutex<NameTable> {
+        &self.inner.names
     }
 
     fn gone(&self) -> MutexGuard<'_, HashMap<String, Gone>> {
@@ -726,7 +752,10 @@ impl Registry {
             }
         }
         writes.push((name, write));
-        store.commit(&RegistryCommit { writes })?;
+        let names = self.names().pending();
+        let upto = names.last().map_or(0, |(id, _)| *id as usize + 1);
+        store.commit(&RegistryCommit { writes, names })?;
+        self.names().committed(upto);
         if let Some(path) = marker.take() {
             write_marker(&path, self.inner.kind.file_name())?;
         }

@@ -5,6 +5,10 @@
 //! name, whether it was saved, its roots and next id) as a portrait named `gobs:vat`. A
 //! registry commit is one log frame, so it is atomic across vats by the log's own rules:
 //! a frame is whole (its checksum holds) or cut off on open as a torn tail.
+//!
+//! Vat index 0 holds the registry's name table: key `id` is a portrait whose name is the
+//! name numbered `id`. A portrait whose name is in the table is written with the name
+//! `"\u{1}<id>"` instead, so a type name is stored once, not once per actor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -41,7 +45,13 @@ pub struct RegistryLogStore {
     next_index: u64,
     /// The records replayed at open, handed out by the first `load`.
     loaded: Option<BTreeMap<String, VatRecord>>,
+    /// The name table as the log holds it.
+    names: HashMap<String, u32>,
+    by_id: HashMap<u32, String>,
 }
+
+/// Marks a portrait name written by number.
+const NUMBERED: char = '\u{1}';
 
 fn key(index: u64, id: u64) -> ActorId {
     ActorId(index << ID_BITS | id)
@@ -62,6 +72,8 @@ impl RegistryLogStore {
             vats: HashMap::new(),
             next_index: 1,
             loaded: None,
+            names: HashMap::new(),
+            by_id: HashMap::new(),
         };
         store.loaded = Some(store.split(graph)?);
         Ok(store)
@@ -88,8 +100,29 @@ impl RegistryLogStore {
     /// Splits the log's graph into vats.
     fn split(&mut self, graph: Graph) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
-        for (k, portrait) in graph.actors {
+        let mut damaged: HashMap<u64, String> = HashMap::new();
+        for (k, mut portrait) in graph.actors {
             let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+            if index == 0 {
+                let number = u32::try_from(id).unwrap_or(u32::MAX);
+                self.names.insert(portrait.name.clone(), number);
+                self.by_id.insert(number, portrait.name);
+                continue;
+            }
+            if let Some(number) = portrait.name.strip_prefix(NUMBERED) {
+                match number.parse::<u32>().ok().and_then(|n| self.by_id.get(&n)) {
+                    Some(name) => portrait.name = name.clone(),
+                    None => {
+                        damaged.entry(index).or_insert_with(|| {
+                            format!(
+                                "actor #{id} names its type by number {number}, which the \
+                                 log's name table lacks"
+                            )
+                        });
+                        continue;
+                    }
+                }
+            }
             if id == META {
                 let mut meta: Meta = rmp_serde::from_slice(&portrait.args).map_err(|e| {
                     self.corrupt(format!(
@@ -109,7 +142,9 @@ impl RegistryLogStore {
         let mut records = BTreeMap::new();
         for meta in self.vats.values() {
             let own = actors.remove(&meta.index).unwrap_or_default();
-            let record = if meta.saved {
+            let record = if let Some(why) = damaged.remove(&meta.index) {
+                VatRecord::Damaged(format!("{why} ({})", self.log.path().display()))
+            } else if meta.saved {
                 VatRecord::Saved(Graph {
                     roots: meta.roots.clone(),
                     next_id: meta.next_id,
@@ -129,6 +164,22 @@ impl RegistryLogStore {
         Ok(records)
     }
 
+    /// `p`, with its name written by number when the name table has it.
+    fn compact(&self, p: &Portrait, fresh: &HashMap<&str, u32>) -> Portrait {
+        let number = self
+            .names
+            .get(&p.name)
+            .or_else(|| fresh.get(p.name.as_str()));
+        match number {
+            Some(n) => Portrait {
+                name: format!("{NUMBERED}{n}"),
+                version: p.version,
+                args: p.args.clone(),
+            },
+            None => p.clone(),
+        }
+    }
+
     fn meta_portrait(&self, meta: &Meta) -> Result<Portrait, StoreError> {
         let args = rmp_serde::to_vec(meta).map_err(|e| StoreError::Encode {
             path: self.log.path().to_path_buf(),
@@ -144,6 +195,10 @@ impl RegistryLogStore {
 }
 
 impl RegistryStore for RegistryLogStore {
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        Ok(self.by_id.iter().map(|(id, n)| (*id, n.clone())).collect())
+    }
+
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         if let Some(records) = self.loaded.take() {
             return Ok(records);
@@ -161,6 +216,22 @@ impl RegistryStore for RegistryLogStore {
         let mut metas: BTreeMap<&str, Option<Meta>> = BTreeMap::new();
         let mut next_index = self.next_index;
         let mut out = Delta::default();
+        // The names this commit numbers, written in the same frame.
+        let fresh_names: HashMap<&str, u32> = commit
+            .names
+            .iter()
+            .map(|(id, n)| (n.as_str(), *id))
+            .collect();
+        for (id, n) in &commit.names {
+            out.upserts.push((
+                key(0, u64::from(*id)),
+                Portrait {
+                    name: n.clone(),
+                    version: 0,
+                    args: Vec::new(),
+                },
+            ));
+        }
         for (name, write) in &commit.writes {
             let name: &str = name;
             let current = match metas.get(name) {
@@ -202,7 +273,8 @@ impl RegistryStore for RegistryLogStore {
                         if id.0 >= META {
                             return Err(too_many(self.log.path(), name));
                         }
-                        out.upserts.push((key(m.index, id.0), p.clone()));
+                        out.upserts
+                            .push((key(m.index, id.0), self.compact(p, &fresh_names)));
                     }
                     out.removes
                         .extend(d.removes.iter().map(|id| key(m.index, id.0)));
@@ -226,7 +298,8 @@ impl RegistryStore for RegistryLogStore {
                         if id.0 >= META {
                             return Err(too_many(self.log.path(), name));
                         }
-                        out.upserts.push((key(m.index, id.0), p.clone()));
+                        out.upserts
+                            .push((key(m.index, id.0), self.compact(p, &fresh_names)));
                     }
                     m.saved = true;
                     m.roots.clone_from(&g.roots);
@@ -243,6 +316,10 @@ impl RegistryStore for RegistryLogStore {
         }
         // A key both upserted and removed in one commit ends removed (Graph::apply order).
         self.log.commit(&out)?;
+        for (id, n) in &commit.names {
+            self.names.insert(n.clone(), *id);
+            self.by_id.insert(*id, n.clone());
+        }
         self.next_index = next_index;
         for (name, meta) in metas {
             match meta {

@@ -53,12 +53,15 @@ pub enum VatWrite<'a> {
 pub struct RegistryCommit<'a> {
     /// The writes, by vat name, applied in order.
     pub writes: Vec<(&'a str, VatWrite<'a>)>,
+    /// Actor names numbered since the last commit (the registry's name table grows
+    /// only): portraits and references of this commit may name types by these numbers.
+    pub names: Vec<(u32, String)>,
 }
 
 impl RegistryCommit<'_> {
     /// True when committing would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.writes.is_empty() && self.names.is_empty()
     }
 }
 
@@ -66,6 +69,8 @@ impl RegistryCommit<'_> {
 pub trait RegistryStore: Send + 'static {
     /// Every vat the store holds, by name.
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError>;
+    /// The registry's name table: every name committed, with its number.
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError>;
     /// Commits `commit` atomically (and durably, per the store's durability).
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError>;
     /// Makes every commit so far durable.
@@ -125,6 +130,7 @@ pub(crate) fn apply_write(
 #[derive(Clone, Debug, Default)]
 pub struct MemoryRegistryStore {
     records: Arc<Mutex<BTreeMap<String, VatRecord>>>,
+    names: Arc<Mutex<BTreeMap<u32, String>>>,
     commits: Arc<Mutex<u64>>,
 }
 
@@ -154,11 +160,25 @@ impl RegistryStore for MemoryRegistryStore {
             .clone())
     }
 
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        Ok(self
+            .names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect())
+    }
+
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
         if commit.is_empty() {
             return Ok(());
         }
         // Applying in memory cannot fail half-way.
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(commit.names.iter().cloned());
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         for (name, write) in &commit.writes {
             apply_write(&mut records, name, write);
@@ -176,6 +196,9 @@ impl RegistryStore for MemoryRegistryStore {
 impl RegistryStore for Box<dyn RegistryStore> {
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         (**self).load()
+    }
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        (**self).load_names()
     }
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
         (**self).commit(commit)

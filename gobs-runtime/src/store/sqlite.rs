@@ -8,13 +8,15 @@
 //! CREATE TABLE vats   (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
 //!                      saved INTEGER NOT NULL, roots BLOB NOT NULL, next_id INTEGER NOT NULL);
 //! CREATE TABLE types  (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE); -- interned names
+//! CREATE TABLE names  (id INTEGER PRIMARY KEY, name TEXT NOT NULL);  -- the registry's name table
 //! CREATE TABLE actors (vat INTEGER NOT NULL, id INTEGER NOT NULL, type INTEGER NOT NULL,
 //!                      version INTEGER NOT NULL, args BLOB NOT NULL,
 //!                      PRIMARY KEY (vat, id)) WITHOUT ROWID;
 //! ```
 //!
 //! `roots` is a MessagePack array of actor ids; `args` the portrait's MessagePack bytes.
-//! A type name is stored once, in `types`; actors refer to it by number.
+//! A type name is stored once, in `types`; actors refer to it by number. References inside
+//! `args` name their actor type by its number in `names` (the registry's name table).
 //!
 //! A registry commit is one SQLite transaction (`BEGIN IMMEDIATE` … `COMMIT`) in WAL mode,
 //! so SQLite's own guarantee holds: a crash at any instant reopens to the last committed
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vats (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
     saved INTEGER NOT NULL, roots BLOB NOT NULL, next_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS types (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS actors (vat INTEGER NOT NULL, id INTEGER NOT NULL,
     type INTEGER NOT NULL, version INTEGER NOT NULL, args BLOB NOT NULL,
     PRIMARY KEY (vat, id)) WITHOUT ROWID;
@@ -179,6 +182,12 @@ impl SqliteStore {
     }
 
     fn write_all(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
+        for (id, name) in &commit.names {
+            self.conn
+                .prepare_cached("INSERT OR REPLACE INTO names (id, name) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![id, name]))
+                .map_err(self.err("writing the name table of"))?;
+        }
         for (name, write) in &commit.writes {
             match write {
                 VatWrite::List => {
@@ -304,6 +313,17 @@ impl SqliteStore {
 }
 
 impl RegistryStore for SqliteStore {
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare("SELECT id, name FROM names")
+            .map_err(self.err("reading"))?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("reading"))?;
+        rows.collect::<Result<_, _>>().map_err(self.err("reading"))
+    }
+
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         let mut by_id: HashMap<i64, (String, Option<Graph>)> = HashMap::new();
         // Vats whose rows cannot be read: reported, not fatal to the others.
