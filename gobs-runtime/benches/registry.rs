@@ -417,6 +417,7 @@ fn durable(c: &mut Criterion) {
 }
 
 /// The same portraits decoded with rmp-serde in a plain loop: the floor.
+#[allow(clippy::type_complexity)]
 fn floor(portraits: &[Vec<u8>]) -> Duration {
     let start = Instant::now();
     for bytes in portraits {
