@@ -611,3 +611,33 @@ fn type_names_are_written_once_not_per_reference() {
         );
     }
 }
+
+#[test]
+fn a_vat_whose_portraits_do_not_restore_is_broken_with_the_restore_error() {
+    let registry = Registry::in_memory(env());
+    populate(&registry);
+    let registry = registry.restart().unwrap();
+    memory_of(&registry).edit(|records| {
+        if let Some(VatRecord::Saved(graph)) = records.get_mut("c1") {
+            for portrait in graph.actors.values_mut() {
+                portrait.name = "nowhere::Gone".to_string();
+            }
+        }
+    });
+    let registry = registry.restart().unwrap();
+    let (_, spawner): (_, Ref<Spawner>) = registry.restore_vat("spawner").unwrap();
+    let c2 = spawner.send().counter("c2".into()).wait().unwrap().unwrap();
+    assert_eq!(c2.send().increment().wait().unwrap(), 2, "the rest works");
+    let c1 = spawner.send().counter("c1".into()).wait().unwrap().unwrap();
+    assert!(c1.send().increment().wait().is_err());
+    let reason = registry.broken_reason("c1").expect("c1 is reported broken");
+    assert!(reason.contains("nowhere::Gone"), "{reason}");
+    assert!(reason.contains("aliases"), "the fix is named: {reason}");
+    registry.destroy_vat("c1").wait().unwrap();
+    spawner.send().forget("c1".into()).wait().unwrap();
+    let registry = registry.restart().unwrap();
+    let (_, spawner): (_, Ref<Spawner>) = registry.restore_vat("spawner").unwrap();
+    assert_eq!(spawner.send().names().wait().unwrap(), ["c2"]);
+    assert!(registry.broken_vats().is_empty());
+    registry.shutdown();
+}

@@ -872,12 +872,11 @@ impl VatDirectory for Registry {
         }
         let status = self.shared().catalog.get(name).copied();
         let reason = match status {
-            Some(true) => {
-                let (vat, _roots) = self
-                    .begin::<(), fn()>(name, None, Mode::Start)
-                    .map_err(|e| e.to_string())?;
-                return Ok(vat.shared);
-            }
+            Some(true) => match self.begin::<(), fn()>(name, None, Mode::Start) {
+                Ok((vat, _roots)) => return Ok(vat.shared),
+                // Whatever keeps it from starting, the reference comes back broken.
+                Err(e) => Some(e.to_string()),
+            },
             Some(false) => Some(
                 "it was spawned, but the process stopped before the vat's first churn was saved, \
                  so nothing of it was kept"
