@@ -1,42 +1,7 @@
 //! The persistence registry: a set of persistent vats that may refer to each other, sharing
 //! one store.
 //!
-//! # The commit invariant
-//!
-//! Every vat of a registry keeps its portraits in the registry's one [`RegistryStore`],
-//! which also holds the *catalog*: the names of the vats the registry holds, each either
-//! *saved* (it has committed a graph) or only *listed*. Each churn of each vat is one
-//! [`RegistryCommit`], atomic across vats. What a churn does to other vats is durable
-//! together with the churn's own writes, or not at all:
-//!
-//! - **A reference into another vat** (a `Ref` to its actor, or its `Vat` handle) that the
-//!   churn saves lists that vat in the same commit, if the catalog lacks it. A vat spawned
-//!   in a turn (`spawn_vat`) is not saved yet when its spawner commits; its own first
-//!   commit comes later. So whatever instant a crash hits, the store never holds a
-//!   reference to a vat its catalog does not list.
-//! - **Destroying a vat** stops it (its queue done, its last churn committed), then drops
-//!   its graph and its catalog entry in one commit. References others still hold to it
-//!   are saved by name and come back broken.
-//! - **The output gate** holds: nothing a churn sends leaves the vat before its commit
-//!   returned (and, with [`Durability::EveryCommit`], is on disk).
-//!
-//! # Recovery
-//!
-//! On open the registry reads the catalog. A vat comes back when first asked for (by
-//! `start_vat`, or by a reference in another vat's portrait), in any order, cycles
-//! included. Recovery never wedges:
-//!
-//! - a vat *listed* but never saved (a crash between its spawner's commit and its own),
-//!   a vat whose portraits do not restore (damaged, or from another program), and a vat
-//!   the catalog does not hold at all (destroyed) come back as a stopped stand-in:
-//!   references to them are broken references (messages fail with
-//!   [`Error::VatStopped`]), each reported with a warning, and
-//!   [`Registry::broken_vats`] says which and why. The rest of the registry works, and
-//!   [`Registry::destroy_vat`] removes a broken vat;
-//! - a store that existed and is gone (its marker file `REGISTRY` names it) is
-//!   [`Error::StoreMissing`], never a silent fresh start;
-//! - a torn tail of a log store (a crash mid-append) is cut, with an error-level log
-//!   saying how many commits it held ([`Registry::lost_at_open`]).
+//! The commit invariant and the recovery rules are documented on [`crate::persist`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -84,7 +49,7 @@ impl StoreKind {
 pub const MARKER: &str = "REGISTRY";
 
 /// A persistence registry: persistent vats that may refer to each other, all kept in one
-/// store (see the [module docs](self) for what is durable together). A portrait that
+/// store (see [`crate::persist`] for what is durable together). A portrait that
 /// refers to another vat's actor saves that vat's name; on restore the registry hands that
 /// vat out at once, starting it from the store if it is not up yet, so vats come back in
 /// any order, cycles included. Cheap to clone.

@@ -1,14 +1,4 @@
 //! [`RegistryLogStore`]: every vat of a registry in one [`LogStore`] log.
-//!
-//! The log holds one graph whose actor keys are `vat index << 40 | actor id`: each vat
-//! owns a range of keys, and the last key of a range holds the vat's catalog entry (its
-//! name, whether it was saved, its roots and next id) as a portrait named `gobs:vat`. A
-//! registry commit is one log frame, so it is atomic across vats by the log's own rules:
-//! a frame is whole (its checksum holds) or cut off on open as a torn tail.
-//!
-//! Vat index 0 holds the registry's name table: key `id` is a portrait whose name is the
-//! name numbered `id`. A portrait whose name is in the table is written with the name
-//! `"\u{1}<id>"` instead, so a type name is stored once, not once per actor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -37,7 +27,17 @@ struct Meta {
     index: u64,
 }
 
-/// Every vat of a registry in one checksummed log; see the [module docs](self).
+/// Every vat of a registry in one checksummed log.
+///
+/// The log holds one graph whose actor keys are `vat index << 40 | actor id`: each vat
+/// owns a range of keys, and the last key of a range holds the vat's catalog entry (its
+/// name, whether it was saved, its roots and next id) as a portrait named `gobs:vat`. A
+/// registry commit is one log frame, so it is atomic across vats by the log's own rules:
+/// a frame is whole (its checksum holds) or cut off on open as a torn tail.
+///
+/// Vat index 0 holds the registry's name table: key `id` is a portrait whose name is the
+/// name numbered `id`. A portrait whose name is in the table is written with the name
+/// `"\u{1}<id>"` instead, so a type name is stored once, not once per actor.
 #[derive(Debug)]
 pub struct RegistryLogStore {
     log: LogStore,

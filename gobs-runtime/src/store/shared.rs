@@ -1,20 +1,4 @@
 //! Registry stores: one store holding every vat of a persistence registry.
-//!
-//! A [`RegistryStore`] keeps, under each vat's name, that vat's graph, plus a *catalog*:
-//! which vats the registry holds. One [`RegistryCommit`] writes any number of vats and
-//! catalog changes atomically — after a crash at any instant, loading gives the state as of
-//! the last commit that returned `Ok`, for every vat at once. That is what lets a
-//! registry commit a churn together with its effects on other vats (see
-//! [`Registry`](crate::Registry)).
-//!
-//! Open files do not grow with vats: a registry store is one file (plus its lock, and for
-//! SQLite the WAL while open).
-//!
-//! | store | file | commit cost |
-//! | --- | --- | --- |
-//! | [`MemoryRegistryStore`] | none | the commit (tests) |
-//! | [`RegistryLogStore`](super::RegistryLogStore) | `registry.log`, a [`LogStore`](super::LogStore) log | one appended frame |
-//! | [`SqliteStore`](super::SqliteStore) | `registry.sqlite`, a SQLite database (WAL) | one SQLite transaction |
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,7 +49,23 @@ impl RegistryCommit<'_> {
     }
 }
 
-/// A store holding every vat of a persistence registry; see the [module docs](self).
+/// A store holding every vat of a persistence registry.
+///
+/// A [`RegistryStore`] keeps, under each vat's name, that vat's graph, plus a *catalog*:
+/// which vats the registry holds. One [`RegistryCommit`] writes any number of vats and
+/// catalog changes atomically — after a crash at any instant, loading gives the state as of
+/// the last commit that returned `Ok`, for every vat at once. That is what lets a
+/// registry commit a churn together with its effects on other vats (see
+/// [`Registry`](crate::Registry)).
+///
+/// Open files do not grow with vats: a registry store is one file (plus its lock, and for
+/// SQLite the WAL while open).
+///
+/// | store | file | commit cost |
+/// | --- | --- | --- |
+/// | [`MemoryRegistryStore`] | none | the commit (tests) |
+/// | [`RegistryLogStore`](super::RegistryLogStore) | `registry.log`, a [`LogStore`](super::LogStore) log | one appended frame |
+/// | [`SqliteStore`](super::SqliteStore) | `registry.sqlite`, a SQLite database (WAL) | one SQLite transaction |
 pub trait RegistryStore: Send + 'static {
     /// Every vat the store holds, by name.
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError>;

@@ -1,29 +1,4 @@
 //! [`SqliteStore`]: every vat of a registry in one SQLite database.
-//!
-//! A real database users can open with `sqlite3` (read-only while gobs runs: gobs holds it
-//! in exclusive locking mode). The schema:
-//!
-//! ```sql
-//! CREATE TABLE meta   (key TEXT PRIMARY KEY, value TEXT NOT NULL);        -- format = 1
-//! CREATE TABLE vats   (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
-//!                      saved INTEGER NOT NULL, roots BLOB NOT NULL, next_id INTEGER NOT NULL);
-//! CREATE TABLE types  (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE); -- interned names
-//! CREATE TABLE names  (id INTEGER PRIMARY KEY, name TEXT NOT NULL);  -- the registry's name table
-//! CREATE TABLE actors (vat INTEGER NOT NULL, id INTEGER NOT NULL, type INTEGER NOT NULL,
-//!                      version INTEGER NOT NULL, args BLOB NOT NULL,
-//!                      PRIMARY KEY (vat, id)) WITHOUT ROWID;
-//! ```
-//!
-//! `roots` is a MessagePack array of actor ids; `args` the portrait's MessagePack bytes.
-//! A type name is stored once, in `types`; actors refer to it by number. References inside
-//! `args` name their actor type by its number in `names` (the registry's name table).
-//!
-//! A registry commit is one SQLite transaction (`BEGIN IMMEDIATE` … `COMMIT`) in WAL mode,
-//! so SQLite's own guarantee holds: a crash at any instant reopens to the last committed
-//! transaction. Durability maps to `synchronous`: [`Durability::EveryCommit`] is `FULL`
-//! (the WAL is fsynced at every commit), [`Durability::Group`] is `NORMAL` (fsynced at
-//! checkpoints: a power cut may take back the last commits, a killed process loses
-//! nothing), [`Durability::Buffered`] is `OFF`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -48,7 +23,32 @@ CREATE TABLE IF NOT EXISTS actors (vat INTEGER NOT NULL, id INTEGER NOT NULL,
     PRIMARY KEY (vat, id)) WITHOUT ROWID;
 ";
 
-/// Every vat of a registry in one SQLite database; see the [module docs](self).
+/// Every vat of a registry in one SQLite database.
+///
+/// A real database users can open with `sqlite3` (read-only while gobs runs: gobs holds it
+/// in exclusive locking mode). The schema:
+///
+/// ```sql
+/// CREATE TABLE meta   (key TEXT PRIMARY KEY, value TEXT NOT NULL);        -- format = 1
+/// CREATE TABLE vats   (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+///                      saved INTEGER NOT NULL, roots BLOB NOT NULL, next_id INTEGER NOT NULL);
+/// CREATE TABLE types  (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE); -- interned names
+/// CREATE TABLE names  (id INTEGER PRIMARY KEY, name TEXT NOT NULL);  -- the registry's name table
+/// CREATE TABLE actors (vat INTEGER NOT NULL, id INTEGER NOT NULL, type INTEGER NOT NULL,
+///                      version INTEGER NOT NULL, args BLOB NOT NULL,
+///                      PRIMARY KEY (vat, id)) WITHOUT ROWID;
+/// ```
+///
+/// `roots` is a MessagePack array of actor ids; `args` the portrait's MessagePack bytes.
+/// A type name is stored once, in `types`; actors refer to it by number. References inside
+/// `args` name their actor type by its number in `names` (the registry's name table).
+///
+/// A registry commit is one SQLite transaction (`BEGIN IMMEDIATE` … `COMMIT`) in WAL mode,
+/// so SQLite's own guarantee holds: a crash at any instant reopens to the last committed
+/// transaction. Durability maps to `synchronous`: [`Durability::EveryCommit`] is `FULL`
+/// (the WAL is fsynced at every commit), [`Durability::Group`] is `NORMAL` (fsynced at
+/// checkpoints: a power cut may take back the last commits, a killed process loses
+/// nothing), [`Durability::Buffered`] is `OFF`.
 pub struct SqliteStore {
     path: PathBuf,
     conn: Connection,
