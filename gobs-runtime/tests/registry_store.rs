@@ -641,3 +641,34 @@ fn a_vat_whose_portraits_do_not_restore_is_broken_with_the_restore_error() {
     assert!(registry.broken_vats().is_empty());
     registry.shutdown();
 }
+
+/// A kill between a spawned vat's first commit and its spawner's leaves a saved vat that
+/// nothing refers to; spawning that name again makes a new vat, not the leftover.
+#[test]
+fn spawning_over_a_leftover_vat_replaces_it() {
+    let registry = Registry::in_memory(env());
+    let (_, leftover) = registry
+        .start_vat("machine", || spawn(Counter { count: 41 }))
+        .unwrap();
+    assert_eq!(leftover.send().increment().wait().unwrap(), 42);
+    let registry = registry.restart().unwrap();
+    let (_, spawner) = registry
+        .start_vat("spawner", || {
+            spawn(Spawner {
+                vats: BTreeMap::new(),
+                counters: BTreeMap::new(),
+            })
+        })
+        .unwrap();
+    spawner.send().spawn_one("machine".into()).wait().unwrap();
+    let (_, fresh): (_, Ref<Counter>) = registry.restore_vat("machine").unwrap();
+    assert_eq!(fresh.send().increment().wait().unwrap(), 1, "a new vat");
+    let registry = registry.restart().unwrap();
+    let (_, again): (_, Ref<Counter>) = registry.restore_vat("machine").unwrap();
+    assert_eq!(
+        again.send().get().wait().unwrap(),
+        1,
+        "and it is the one saved"
+    );
+    registry.shutdown();
+}

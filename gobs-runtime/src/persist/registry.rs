@@ -412,9 +412,11 @@ impl Registry {
         }
     }
 
-    /// Like [`start_vat`](Registry::start_vat) without blocking, for use inside a turn (a
-    /// provider creating one vat per machine). The vat starts at once; the promise gives
-    /// its roots. A saved reference to the new vat lists it in the store in the same
+    /// Makes a new vat without blocking, for use inside a turn (a provider creating one
+    /// vat per machine): `roots` builds its roots in the vat's first turn; the promise
+    /// gives them. A running vat of that name is [`Error::VatExists`]; a saved vat of that
+    /// name that is not running (an interrupted spawn leaves one) is replaced, with a
+    /// warning. A saved reference to the new vat lists it in the store in the same
     /// commit, so a crash before the vat's own first commit leaves it listed (it then
     /// comes back broken), never dangling.
     pub fn spawn_vat<R, F>(&self, name: &str, roots: F) -> Result<(Vat, Promise<R>), Error>
@@ -621,7 +623,32 @@ impl Registry {
                 return Err(self.closed(name));
             }
             sh.dropped.remove(name);
-            let image = sh.images.remove(name);
+            let mut image = sh.images.remove(name);
+            if mode == Mode::Spawn && sh.catalog.contains_key(name) {
+                // A vat of that name is saved but not running: left by a crash between its
+                // first commit and its spawner's (nothing refers to it), or forgotten. A
+                // spawn makes a new vat: the old one is dropped first, in its own commit.
+                tracing::warn!(
+                    vat = name,
+                    "spawning vat \"{name}\": {} holds an earlier vat of that name that is not \
+                     running (left by an interrupted spawn?); it is replaced",
+                    self.inner.describe
+                );
+                let Shared { store, catalog, .. } = &mut *sh;
+                if let Some(store) = store.as_mut() {
+                    store
+                        .commit(&RegistryCommit {
+                            writes: vec![(name, VatWrite::Drop)],
+                            names: Vec::new(),
+                        })
+                        .map_err(|source| Error::Store {
+                            vat: name.to_string(),
+                            source: Arc::new(source),
+                        })?;
+                }
+                catalog.remove(name);
+                image = None;
+            }
             if image.is_none() && sh.catalog.get(name) == Some(&true) {
                 // Saved, but its graph was handed to a vat of this registry that stopped.
                 return Err(Error::VatStopped {
