@@ -381,7 +381,7 @@ impl TryFrom<String> for StoreKind {
             return Err(
                 "store kind \"file\" is no longer offered: gobs-app keeps every actor \
                         in one store; use \"log\" or \"sqlite\" (a state directory written \
-                        with \"file\" must be migrated with the release that wrote it)"
+                        with \"file\" is migrated into it on first open)"
                     .to_string(),
             );
         }

@@ -672,3 +672,64 @@ fn spawning_over_a_leftover_vat_replaces_it() {
     );
     registry.shutdown();
 }
+
+/// After a restart, a reference into a destroyed vat is saved again by name without the
+/// destroyed vat coming back into the catalog.
+#[test]
+fn a_destroyed_vat_stays_out_of_the_catalog_across_restarts() {
+    let registry = Registry::in_memory(env());
+    let spawner = populate(&registry);
+    registry.destroy_vat("c1").wait().unwrap();
+    drop(spawner);
+    let registry = registry.restart().unwrap();
+    let (_, spawner): (_, Ref<Spawner>) = registry.restore_vat("spawner").unwrap();
+    // A churn that saves the spawner (and its reference into c1) again.
+    spawner.send().spawn_one("c3".into()).wait().unwrap();
+    assert!(!registry.vat_names().contains(&"c1".to_string()));
+    let registry = registry.restart().unwrap();
+    let (_, _spawner): (_, Ref<Spawner>) = registry.restore_vat("spawner").unwrap();
+    assert!(
+        registry.broken_vats().is_empty(),
+        "{:?}",
+        registry.broken_vats()
+    );
+    registry.shutdown();
+}
+
+#[test]
+fn per_vat_stores_of_the_previous_release_migrate_into_one() {
+    use gobs_runtime::PersistentVat;
+    use gobs_runtime::persist::migrate::{MIGRATED_DIR, migrate_per_vat_stores};
+    use gobs_runtime::store::{FileStore, LogStore};
+    for (kind_name, kind) in kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vat, c) = PersistentVat::builder("a")
+            .env(env())
+            .store(LogStore::open(dir.path().join("a.log"), LogOptions::default()).unwrap())
+            .spawn(|| spawn(Counter { count: 5 }))
+            .unwrap();
+        c.send().increment().wait().unwrap();
+        vat.shutdown();
+        let (vat, _) = PersistentVat::builder("b")
+            .env(env())
+            .store(FileStore::open(dir.path().join("b.gobs"), Durability::EveryCommit).unwrap())
+            .spawn(|| spawn(Account { balance: 9 }))
+            .unwrap();
+        vat.shutdown();
+        let migrated = migrate_per_vat_stores(dir.path(), &kind).unwrap();
+        assert_eq!(migrated, ["a", "b"], "{kind_name}");
+        assert!(dir.path().join(MIGRATED_DIR).join("a.log").exists());
+        // Nothing left to migrate the second time.
+        assert!(
+            migrate_per_vat_stores(dir.path(), &kind)
+                .unwrap()
+                .is_empty()
+        );
+        let registry = Registry::open(dir.path(), env(), kind).unwrap();
+        let (_, a): (_, Ref<Counter>) = registry.restore_vat("a").unwrap();
+        assert_eq!(a.send().get().wait().unwrap(), 6, "{kind_name}");
+        let (_, b): (_, Ref<Account>) = registry.restore_vat("b").unwrap();
+        assert_eq!(b.send().balance().wait().unwrap(), 9, "{kind_name}");
+        registry.shutdown();
+    }
+}

@@ -880,6 +880,8 @@ impl VatDirectory for Registry {
                      (destroyed): it comes back as a reference to a stopped vat",
                     self.inner.describe
                 );
+                // Saving that reference again must not list the vat anew.
+                self.shared().dropped.insert(name.to_string());
                 None
             }
         };
