@@ -558,12 +558,10 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The registry was shut down: its vats are stopped and its store is closed.
     fn closed(&self, vat: &str) -> Error {
         Error::VatStopped {
-            vat: format!(
-                "{vat}\" (the registry {} is shut down)",
-                self.inner.describe
-            ),
+            vat: vat.to_string(),
         }
     }
 
