@@ -358,8 +358,9 @@ impl BackendError {
 }
 
 /// An actor's refusal comes back from the runtime wrapped in [`gobs_runtime::Error::Actor`];
-/// a `BackendError` inside is unwrapped as it was made. Anything else (a vat that stopped, a
-/// turn that panicked) is [`ErrorKind::Internal`].
+/// a `BackendError` inside is unwrapped as it was made. A store that failed (a full disk,
+/// damage, a lock) or a vat that cannot be restored is [`ErrorKind::Storage`]. Anything
+/// else (a vat that stopped, a turn that panicked) is [`ErrorKind::Internal`].
 impl From<gobs_runtime::Error> for BackendError {
     fn from(error: gobs_runtime::Error) -> BackendError {
         if let gobs_runtime::Error::Actor {
@@ -369,6 +370,25 @@ impl From<gobs_runtime::Error> for BackendError {
             && let Some(refusal) = source.downcast_ref::<BackendError>()
         {
             return refusal.clone();
+        }
+        if let Some(store) = error.store_error() {
+            let what = match store.kind() {
+                gobs_runtime::store::StoreErrorKind::DiskFull => "the disk is full",
+                gobs_runtime::store::StoreErrorKind::Corrupt => "the state is damaged",
+                gobs_runtime::store::StoreErrorKind::Locked => "the state is in use",
+                _ => "the state could not be read or written",
+            };
+            return BackendError::storage(format!("storage failure ({what}): {error}"));
+        }
+        if matches!(
+            error,
+            gobs_runtime::Error::StoreMissing { .. }
+                | gobs_runtime::Error::VatBroken { .. }
+                | gobs_runtime::Error::Restore { .. }
+                | gobs_runtime::Error::PortraitNewer { .. }
+                | gobs_runtime::Error::MissingUpgrade { .. }
+        ) {
+            return BackendError::storage(format!("cannot restore the state: {error}"));
         }
         BackendError::internal(format!(
             "internal error in gobs-app's actors: {error}; if gobs-app is not shutting down, \

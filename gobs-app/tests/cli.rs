@@ -450,17 +450,20 @@ fn the_state_dir_comes_from_the_environment_in_order() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     };
     run(&[("HOME", root.join("home"))]);
-    assert!(root.join("home/.local/state/gobs/vats/boss.log").exists());
+    assert!(
+        root.join("home/.local/state/gobs/vats/registry.log")
+            .exists()
+    );
     run(&[
         ("HOME", root.join("home2")),
         ("XDG_STATE_HOME", root.join("xdg")),
     ]);
-    assert!(root.join("xdg/gobs/vats/boss.log").exists());
+    assert!(root.join("xdg/gobs/vats/registry.log").exists());
     run(&[
         ("XDG_STATE_HOME", root.join("xdg2")),
         ("GOBS_STATE_DIR", root.join("gobs")),
     ]);
-    assert!(root.join("gobs/vats/boss.log").exists());
+    assert!(root.join("gobs/vats/registry.log").exists());
     assert!(!root.join("xdg2").exists());
 }
 
@@ -552,12 +555,12 @@ fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
     let dir = state();
     let s = dir.path();
     ok(s, &["create-machine", "web-1"]);
-    let store = s.join("vats/boss.log");
+    let store = s.join("vats/registry.log");
     let mut bytes = std::fs::read(&store).unwrap();
     bytes[0] ^= 0xff; // the header's magic
     std::fs::write(&store, &bytes).unwrap();
     let err = fails(s, &["list-machines"]);
-    assert!(err.contains("boss.log"), "{err}");
+    assert!(err.contains("registry.log"), "{err}");
     assert!(err.contains("corrupt"), "{err}");
     assert!(
         err.contains("backup") || err.contains("move it away"),
@@ -647,7 +650,7 @@ fn state_files_and_directories_are_private_and_an_open_state_dir_is_tightened() 
     modes(&s, &mut all);
     daemon.stop("TERM");
     assert!(all.iter().any(|(p, _)| p.ends_with("vats")), "{all:?}");
-    assert!(all.iter().any(|(p, _)| p.ends_with("boss.log")), "{all:?}");
+    assert!(all.iter().any(|(p, _)| p.ends_with("registry.log")), "{all:?}");
     for (path, mode) in &all {
         assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
     }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::store::StoreError;
+
 /// A boxed error an actor method returned; kept so callers can downcast it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -139,20 +141,201 @@ pub enum Error {
         /// The env, with what it extends.
         env: String,
     },
-    /// A store could not save or load; the churn that needed it was rolled back.
-    #[error("vat \"{vat}\": {detail}")]
+    /// A store could not save or load; the churn that needed it was rolled back. The
+    /// store's error is kept: [`StoreError::kind`] tells a full disk from damage from a bug.
+    #[error("vat \"{vat}\": {source}")]
     Store {
-        /// The vat.
+        /// The vat (or `(registry)` for the registry's own records).
         vat: String,
         /// The store's error, which names the file and what to do.
+        #[source]
+        source: Arc<StoreError>,
+    },
+    /// A portrait could not be written or read: its bytes do not match the actor's fields
+    /// (a damaged store, a changed actor without a version bump, or a bug).
+    #[error("{detail}")]
+    Portrait {
+        /// The actor type concerned.
+        actor: String,
+        /// What was wrong, naming the actor and what to do.
         detail: String,
     },
-    /// Saving or restoring failed.
-    #[error("{0}")]
-    Persistence(String),
+    /// A portrait was saved by a newer version of the actor than this program has.
+    #[error(
+        "a {actor} ({name}) was saved at version {saved}, newer than this program's version \
+         {current}: run the program that saved it (or a newer one), or restore an older store"
+    )]
+    PortraitNewer {
+        /// The actor type.
+        actor: String,
+        /// Its registry name.
+        name: String,
+        /// The version in the store.
+        saved: u32,
+        /// This program's version.
+        current: u32,
+    },
+    /// An old portrait has no upgrade step to the next version.
+    #[error(
+        "cannot restore a {actor} ({name}) saved at version {saved} to this program's version \
+         {current}: there is no upgrade step from version {from} to version {next}. Add \
+         `upgrade(from = {from}, with = ...)` to its #[define_actor]",
+        next = from + 1
+    )]
+    MissingUpgrade {
+        /// The actor type.
+        actor: String,
+        /// Its registry name.
+        name: String,
+        /// The version in the store.
+        saved: u32,
+        /// This program's version.
+        current: u32,
+        /// The version with no step out of it.
+        from: u32,
+    },
+    /// A vat's saved actors could not be restored.
+    #[error("restoring vat \"{vat}\" from {store}: {detail}")]
+    Restore {
+        /// The vat.
+        vat: String,
+        /// The store it was restored from.
+        store: String,
+        /// What went wrong (which actor, and how to fix it).
+        detail: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Arc<Error>>,
+    },
+    /// A churn's portraits could not be written; the churn was rolled back.
+    #[error("vat \"{vat}\" cannot save actor {actor}: {source}")]
+    Save {
+        /// The vat.
+        vat: String,
+        /// The actor whose portrait failed.
+        actor: String,
+        /// Why.
+        #[source]
+        source: Arc<Error>,
+    },
+    /// A restore-only start found no saved state: nothing was restored and no constructor ran.
+    #[error(
+        "vat \"{vat}\" has no saved state in {store}: nothing was restored and no constructor \
+         was run. Start it with `start_vat` to build it anew, or point the program at the \
+         store that holds it"
+    )]
+    NothingSaved {
+        /// The vat.
+        vat: String,
+        /// The store searched.
+        store: String,
+    },
+    /// A vat was started with root types other than those it holds.
+    #[error("{}", root_mismatch(vat, *index, expected, saved, *running))]
+    RootMismatch {
+        /// The vat.
+        vat: String,
+        /// Which root (0-based).
+        index: usize,
+        /// The type this program asked for (`a Counter`), or how many roots.
+        expected: String,
+        /// What the vat holds there (`a Account`, or `no root`).
+        saved: String,
+        /// True when the vat was already running (so nothing was restored); false when it
+        /// was restored from its store and then stopped again.
+        running: bool,
+    },
+    /// A name cannot be used for a persistent vat.
+    #[error(
+        "\"{name}\" cannot name a persistent vat: use 1 to 128 letters, digits, '-', '_' or \
+         '.', not starting with '.'"
+    )]
+    BadVatName {
+        /// The name given.
+        name: String,
+    },
+    /// A persistent vat's builder lacks a required setting.
+    #[error("persistent vat \"{vat}\" needs {missing}: call `.{missing}(...)` on the builder")]
+    Builder {
+        /// The vat.
+        vat: String,
+        /// The missing setting.
+        missing: &'static str,
+    },
+    /// `spawn_vat` was asked for a name a running vat already has.
+    #[error("a vat named \"{vat}\" already exists in this registry; pick another name")]
+    VatExists {
+        /// The vat.
+        vat: String,
+    },
+    /// A persistence operation reached a vat that is not persistent.
+    #[error("vat \"{vat}\" is not persistent: {what}")]
+    NotPersistent {
+        /// The vat.
+        vat: String,
+        /// What could not be done.
+        what: &'static str,
+    },
+    /// A vat the registry holds is missing or damaged: it cannot start; references to it
+    /// came back broken. The rest of the registry works.
+    #[error(
+        "vat \"{vat}\" of {store} cannot be restored: {reason}. The other vats work; references \
+         to this one are broken. Destroy it (`Registry::destroy_vat`) to remove it, or restore \
+         the store from a backup"
+    )]
+    VatBroken {
+        /// The vat.
+        vat: String,
+        /// The registry's store.
+        store: String,
+        /// Why (missing, or the restore error).
+        reason: String,
+    },
+    /// A registry's store that existed is gone.
+    #[error(
+        "the store {store} is gone, but {evidence}: refusing to start afresh, which would \
+         forget everything. Put the store back (from a backup), or remove {dir} to really \
+         start empty"
+    )]
+    StoreMissing {
+        /// The missing file.
+        store: String,
+        /// What shows it existed.
+        evidence: String,
+        /// The directory to remove to start empty.
+        dir: String,
+    },
+}
+
+fn root_mismatch(vat: &str, index: usize, expected: &str, saved: &str, running: bool) -> String {
+    if running {
+        format!(
+            "vat \"{vat}\" is already running, and its root {index} is {saved}, not {expected}: \
+             nothing was restored and the running vat is unchanged. Ask for the type it holds"
+        )
+    } else {
+        format!(
+            "vat \"{vat}\" was saved with {saved} as root {index}, but this program asks for \
+             {expected}: the root constructor's type changed since it was saved. It was not \
+             started (nothing runs from it); start it with the saved type, or upgrade it"
+        )
+    }
 }
 
 impl Error {
+    /// The store error behind this error, if a store failed (directly or under a save).
+    pub fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            Error::Store { source, .. } => Some(source),
+            Error::Save { source, .. } => source.store_error(),
+            Error::Restore {
+                source: Some(source),
+                ..
+            } => source.store_error(),
+            _ => None,
+        }
+    }
+
     /// Wraps an actor method's error.
     pub fn actor(actor: impl Into<String>, err: impl Into<BoxError>) -> Self {
         let err: BoxError = err.into();

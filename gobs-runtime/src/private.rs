@@ -27,16 +27,19 @@ pub trait SavedField: Sized {
 impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
     fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error> {
         rmp_serde::encode::write(out, self)
-            .map_err(|e| Error::Persistence(format!("saving a {}: {e}", entry.type_name)))
+            .map_err(|e| portrait(entry, format!("saving a {}: {e}", entry.type_name)))
     }
 
     fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error> {
         let mut de = rmp_serde::Deserializer::new(&mut *input);
         T::deserialize(&mut de).map_err(|e| {
-            Error::Persistence(format!(
-                "restoring a {} ({}): a saved field does not decode: {e}",
-                entry.type_name, entry.name
-            ))
+            portrait(
+                entry,
+                format!(
+                    "restoring a {} ({}): a saved field does not decode: {e}",
+                    entry.type_name, entry.name
+                ),
+            )
         })
     }
 
@@ -78,17 +81,23 @@ pub fn open_portrait<'a>(
 ) -> Result<&'a [u8], Error> {
     let mut input = args;
     let n = rmp::decode::read_array_len(&mut input).map_err(|e| {
-        Error::Persistence(format!(
-            "restoring a {} ({}): its portrait is not an argument list: {e}",
-            entry.type_name, entry.name
-        ))
+        portrait(
+            entry,
+            format!(
+                "restoring a {} ({}): its portrait is not an argument list: {e}",
+                entry.type_name, entry.name
+            ),
+        )
     })?;
     if n != fields {
-        return Err(Error::Persistence(format!(
-            "restoring a {} ({}) at version {}: the portrait has {n} saved fields but the \
+        return Err(portrait(
+            entry,
+            format!(
+                "restoring a {} ({}) at version {}: the portrait has {n} saved fields but the \
              actor has {fields}. If the fields changed, raise `version` and add an upgrade step",
-            entry.type_name, entry.name, entry.version
-        )));
+                entry.type_name, entry.name, entry.version
+            ),
+        ));
     }
     Ok(input)
 }
@@ -99,14 +108,17 @@ pub fn close_portrait(entry: &ActorEntry, rest: &[u8]) -> Result<(), Error> {
     if rest.is_empty() {
         Ok(())
     } else {
-        Err(Error::Persistence(format!(
-            "restoring a {} ({}) at version {}: {} bytes follow its last saved field; the \
+        Err(portrait(
+            entry,
+            format!(
+                "restoring a {} ({}) at version {}: {} bytes follow its last saved field; the \
              portrait does not match the actor's fields (was `version` raised when they changed?)",
-            entry.type_name,
-            entry.name,
-            entry.version,
-            rest.len()
-        )))
+                entry.type_name,
+                entry.name,
+                entry.version,
+                rest.len()
+            ),
+        ))
     }
 }
 
@@ -122,11 +134,12 @@ pub fn upgrade<'a>(
     step: UpgradeFn,
 ) -> Result<Cow<'a, [u8]>, Error> {
     if version > entry.version {
-        return Err(Error::Persistence(format!(
-            "a {} ({}) was saved at version {version}, newer than this program's version {}: \
-             run the program that saved it (or a newer one), or restore an older store",
-            entry.type_name, entry.name, entry.version
-        )));
+        return Err(Error::PortraitNewer {
+            actor: entry.type_name.to_string(),
+            name: entry.name.to_string(),
+            saved: version,
+            current: entry.version,
+        });
     }
     let mut args = Cow::Borrowed(args);
     let mut at = version;
@@ -134,15 +147,13 @@ pub fn upgrade<'a>(
         match step(at, &args) {
             Some(upgraded) => args = Cow::Owned(upgraded?),
             None => {
-                return Err(Error::Persistence(format!(
-                    "cannot restore a {} ({}) saved at version {version} to this program's \
-                     version {}: there is no upgrade step from version {at} to version {}. \
-                     Add `upgrade(from = {at}, with = ...)` to its #[define_actor]",
-                    entry.type_name,
-                    entry.name,
-                    entry.version,
-                    at + 1
-                )));
+                return Err(Error::MissingUpgrade {
+                    actor: entry.type_name.to_string(),
+                    name: entry.name.to_string(),
+                    saved: version,
+                    current: entry.version,
+                    from: at,
+                });
             }
         }
         at += 1;
@@ -163,19 +174,25 @@ where
     F: FnOnce(A) -> B,
 {
     let old = A::decode_args(args).map_err(|e| {
-        Error::Persistence(format!(
-            "upgrading a {} ({}) from version {from}: the saved arguments do not decode as \
+        portrait(
+            entry,
+            format!(
+                "upgrading a {} ({}) from version {from}: the saved arguments do not decode as \
              the step's input `{}`: {e}",
-            entry.type_name,
-            entry.name,
-            std::any::type_name::<A>()
-        ))
+                entry.type_name,
+                entry.name,
+                std::any::type_name::<A>()
+            ),
+        )
     })?;
     f(old).encode_args().map_err(|e| {
-        Error::Persistence(format!(
-            "upgrading a {} ({}) from version {from}: the step's output does not encode: {e}",
-            entry.type_name, entry.name
-        ))
+        portrait(
+            entry,
+            format!(
+                "upgrading a {} ({}) from version {from}: the step's output does not encode: {e}",
+                entry.type_name, entry.name
+            ),
+        )
     })
 }
 
@@ -367,5 +384,13 @@ impl<'a> ArgReader<'a> {
             expected: self.expected,
             detail,
         }
+    }
+}
+
+/// A portrait error about `entry`'s actor.
+fn portrait(entry: &ActorEntry, detail: String) -> Error {
+    Error::Portrait {
+        actor: entry.type_name.to_string(),
+        detail,
     }
 }

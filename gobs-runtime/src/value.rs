@@ -209,7 +209,11 @@ impl Serialize for AnyRef {
             }
         }
         let mut t = serializer.serialize_tuple(2)?;
-        t.serialize_element(self.entry.name)?;
+        // In a registry the name is interned: a small number instead of the string.
+        match crate::persist::context::intern_name(self.entry.name) {
+            Some(id) => t.serialize_element(&id)?,
+            None => t.serialize_element(self.entry.name)?,
+        }
         t.serialize_element(&Inner(self))?;
         t.end()
     }
@@ -229,9 +233,10 @@ impl<'de> Deserialize<'de> for AnyRef {
                 self,
                 mut seq: A,
             ) -> Result<Target, A::Error> {
-                let name: String = seq
+                let name: crate::persist::context::SavedName = seq
                     .next_element()?
                     .ok_or_else(|| A::Error::custom("saved reference without its actor name"))?;
+                let name = name.resolve().map_err(A::Error::custom)?;
                 let entry =
                     crate::persist::context::lookup_entry(&name).map_err(A::Error::custom)?;
                 let (vat, id) = seq

@@ -546,7 +546,21 @@ fn the_root_constructor_type_is_checked_on_restore() {
         .store(store)
         .spawn(never::<Ref<Node>>)
         .unwrap_err();
-    assert!(err.to_string().contains("is not a Node"), "{err}");
+    match &err {
+        Error::RootMismatch {
+            saved,
+            expected,
+            running: false,
+            ..
+        } => {
+            assert_eq!(saved, "a Counter");
+            assert_eq!(expected, "a Node");
+        }
+        other => panic!("expected a root mismatch, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("was saved with a Counter as root 0"), "{msg}");
+    assert!(msg.contains("It was not started"), "{msg}");
 }
 
 #[test]

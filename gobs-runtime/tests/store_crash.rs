@@ -260,10 +260,15 @@ fn lock_held_by_another_process() {
             pid.to_string()
         );
         let store = open(mode, &path).unwrap();
-        drop(store);
         assert_eq!(
             std::fs::read_to_string(&lock_file).unwrap().trim(),
             std::process::id().to_string()
+        );
+        drop(store);
+        // A store closed cleanly leaves no lock file behind.
+        assert!(
+            !lock_file.exists(),
+            "{mode}: the lock file outlived the store"
         );
     }
 }

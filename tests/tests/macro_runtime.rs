@@ -235,8 +235,10 @@ fn balance(r: &Ref<Account>) -> u64 {
 
 fn persistence_message(err: Error) -> String {
     match err {
-        Error::Persistence(msg) => msg,
-        other => panic!("expected a persistence error, got {other:?}"),
+        Error::Portrait { .. } | Error::PortraitNewer { .. } | Error::MissingUpgrade { .. } => {
+            err.to_string()
+        }
+        other => panic!("expected a portrait error, got {other:?}"),
     }
 }
 

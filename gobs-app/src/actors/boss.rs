@@ -466,6 +466,17 @@ fn with_bindings(
     let Some(client) = client else {
         return Promise::fulfilled(info);
     };
+    let vat = client.vat();
+    if let Some(why) = gobs_runtime::Registry::current().and_then(|r| r.broken_reason(vat.name())) {
+        info.status = MachineStatus::Failed;
+        info.error = Some(format!(
+            "broken: its vat {:?} cannot be restored: {why}; remove it with `gobs-app \
+             destroy-machine {}`",
+            vat.name(),
+            info.name
+        ));
+        return Promise::fulfilled(info);
+    }
     client.send().binding_names().then(move |names| {
         match names {
             Ok(names) => info.bindings = names,

@@ -99,9 +99,9 @@ mod tests {
         assert_eq!(p.wait().unwrap(), 42);
         let p = vat
             .run(|| {
-                flatten(Promise::<Promise<u8>>::broken(Error::Persistence(
-                    "outer broke".into(),
-                )))
+                flatten(Promise::<Promise<u8>>::broken(Error::VatStopped {
+                    vat: "outer broke".into(),
+                }))
             })
             .unwrap();
         assert!(p.wait().unwrap_err().to_string().contains("outer broke"));
@@ -118,7 +118,7 @@ mod tests {
                         std::thread::sleep(std::time::Duration::from_millis(20));
                         1
                     }),
-                    Promise::broken(Error::Persistence("two".into())),
+                    Promise::broken(Error::VatStopped { vat: "two".into() }),
                     Promise::fulfilled(3),
                 ])
             })

@@ -32,8 +32,8 @@ pub fn machine_vat_name(provider: &str, machine: &str) -> String {
     format!("machine-{provider}.{machine}")
 }
 
-/// The persistent vats of one state directory: a persistence registry whose stores live
-/// in `<state dir>/vats/`, one per vat. A restart brings back the boss, the providers and
+/// The persistent vats of one state directory: a persistence registry whose one store
+/// lives in `<state dir>/vats/`. A restart brings back the boss, the providers and
 /// every machine, whatever order they are asked for in.
 #[derive(Debug)]
 pub struct AppVats {
@@ -42,14 +42,23 @@ pub struct AppVats {
 }
 
 impl AppVats {
-    /// The vats of the state directory `dir`, restored with `env`, keeping their stores as
-    /// `kind` says. The stores' directory and files are made (or tightened to) owner-only
-    /// first.
+    /// The vats of the state directory `dir`, restored with `env`, all in one store of
+    /// `kind`. The stores' directory and files are made (or tightened to) owner-only first.
+    /// A `vats/` written by an older release (one store per vat) is migrated first; the old
+    /// files are kept in `vats/migrated-per-vat/`.
     pub fn open(dir: &Path, env: Env, kind: StoreKind) -> Result<AppVats, Error> {
         let vats_dir = dir.join(VATS_DIR);
-        crate::config::state_dir::private_dir_and_files(&vats_dir).map_err(|e| {
-            Error::Persistence(format!("cannot make {} private: {e}", vats_dir.display()))
+        crate::config::state_dir::private_dir_and_files(&vats_dir).map_err(|source| {
+            Error::Store {
+                vat: "(registry)".into(),
+                source: std::sync::Arc::new(gobs_runtime::store::StoreError::Io {
+                    op: "making private (0700/0600)",
+                    path: vats_dir.clone(),
+                    source,
+                }),
+            }
         })?;
+        gobs_runtime::persist::migrate::migrate_per_vat_stores(&vats_dir, &kind)?;
         let registry = Registry::open(vats_dir, env, kind)?;
         Ok(AppVats {
             dir: dir.to_path_buf(),
@@ -101,10 +110,9 @@ pub fn spawn_machine_vat<R: Roots>(
 }
 
 fn current_registry() -> Result<Registry, Error> {
-    Registry::current().ok_or_else(|| {
-        Error::Persistence(
-            "machine vats are made from a provider's turn in a persistent vat (a bug)".into(),
-        )
+    Registry::current().ok_or_else(|| Error::NotInTurn {
+        what: "making a machine vat",
+        fix: "machine vats are made from a provider's turn in a persistent vat (a bug)",
     })
 }
 

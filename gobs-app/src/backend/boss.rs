@@ -63,10 +63,11 @@ pub fn store_kind(store: &StoreConfig) -> StoreKind {
             max_commits,
             max_delay: Duration::from_millis(max_delay_ms),
         },
+        config::Durability::Buffered => Durability::Buffered,
     };
     match store.kind {
         config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
-        config::StoreKind::File => StoreKind::File(durability),
+        config::StoreKind::Sqlite => StoreKind::Sqlite(durability),
     }
 }
 

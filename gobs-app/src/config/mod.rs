@@ -34,13 +34,14 @@ pub const DEFAULT_CONFIG_TOML: &str = r#"# gobs-app configuration.
 default_provider = "dummy"
 
 [store]
-# Where the boss keeps its state, inside the state directory:
-#   "log"  - an append-only, checksummed log (default)
-#   "file" - a single file, rewritten atomically on every commit
+# Where the state is kept: one store for every actor, in <state-dir>/vats/:
+#   "log"    - registry.log, an append-only, checksummed log (default)
+#   "sqlite" - registry.sqlite, a SQLite database (WAL); open it with sqlite3
 kind = "log"
 # When a commit is durable (fsynced):
 #   "every-commit" - before the command that made it returns (default)
 #   "group"        - in groups, bounded by the two limits below
+#   "buffered"     - never fsynced: survives a killed gobs-app, not a power cut
 durability = "every-commit"
 # Only with durability = "group":
 # group_max_commits = 64
@@ -104,10 +105,10 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", try_from = "String")]
 pub enum StoreKind {
-    /// An append-only, checksummed log.
+    /// One append-only, checksummed log for every vat.
     Log,
-    /// A single file, rewritten atomically.
-    File,
+    /// One SQLite database for every vat.
+    Sqlite,
 }
 
 /// `store.durability` with its limits.
@@ -123,6 +124,8 @@ pub enum Durability {
         /// `group_max_delay_ms`.
         max_delay_ms: u64,
     },
+    /// Never fsynced: survives a killed process, may lose the last commits in a power cut.
+    Buffered,
 }
 
 /// Default for `group_max_commits`.
@@ -400,6 +403,7 @@ struct RawDaemon {
 enum DurabilityName {
     EveryCommit,
     Group,
+    Buffered,
 }
 
 /// The keys every provider has; its kind checks the others (see [`parse`]).
@@ -428,10 +432,18 @@ fn one_of<T: Copy>(what: &str, value: &str, options: &[(&str, T)]) -> Result<T, 
 impl TryFrom<String> for StoreKind {
     type Error = String;
     fn try_from(value: String) -> Result<StoreKind, String> {
+        if value == "file" {
+            return Err(
+                "store kind \"file\" is no longer offered: gobs-app keeps every actor \
+                        in one store; use \"log\" or \"sqlite\" (a state directory written \
+                        with \"file\" is migrated into it on first open)"
+                    .to_string(),
+            );
+        }
         one_of(
             "store kind",
             &value,
-            &[("log", StoreKind::Log), ("file", StoreKind::File)],
+            &[("log", StoreKind::Log), ("sqlite", StoreKind::Sqlite)],
         )
     }
 }
@@ -445,6 +457,7 @@ impl TryFrom<String> for DurabilityName {
             &[
                 ("every-commit", DurabilityName::EveryCommit),
                 ("group", DurabilityName::Group),
+                ("buffered", DurabilityName::Buffered),
             ],
         )
     }
@@ -546,6 +559,15 @@ impl RawStore {
                     return Err(only_with_group(key.span(), "group_max_delay_ms"));
                 }
                 Durability::EveryCommit
+            }
+            DurabilityName::Buffered => {
+                if let Some(key) = &self.group_max_commits {
+                    return Err(only_with_group(key.span(), "group_max_commits"));
+                }
+                if let Some(key) = &self.group_max_delay_ms {
+                    return Err(only_with_group(key.span(), "group_max_delay_ms"));
+                }
+                Durability::Buffered
             }
             DurabilityName::Group => {
                 let max_commits = match self.group_max_commits {
@@ -806,11 +828,11 @@ mod tests {
         assert_eq!(line, 2);
         assert!(message.contains("durability = \"group\""), "{message}");
         let config = parse(
-            "[store]\nkind = \"file\"\ndurability = \"group\"\ngroup_max_delay_ms = 5\n",
+            "[store]\nkind = \"sqlite\"\ndurability = \"group\"\ngroup_max_delay_ms = 5\n",
             Path::new("x"),
         )
         .unwrap();
-        assert_eq!(config.store.kind, StoreKind::File);
+        assert_eq!(config.store.kind, StoreKind::Sqlite);
         assert_eq!(
             config.store.durability,
             Durability::Group {

@@ -326,8 +326,8 @@ pub fn run_on(
 }
 
 fn not_a_machine(machine: &AnyRef) -> Error {
-    Error::Persistence(format!(
-        "{} is not a machine of any provider this gobs-app knows",
-        machine.describe()
-    ))
+    Error::Dispatch {
+        actor: machine.describe(),
+        detail: "not a machine of any provider this gobs-app knows".into(),
+    }
 }

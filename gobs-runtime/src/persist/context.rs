@@ -7,12 +7,13 @@
 
 use std::any::TypeId;
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize as _;
 use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeTuple};
 
+use crate::persist::names::NameTable;
 use crate::portrait::ActorId;
 use crate::vat::VatShared;
 
@@ -30,6 +31,11 @@ pub(crate) struct SaveContext<'a> {
     pub directory: Option<&'a dyn VatDirectory>,
     /// Local actors the portraits refer to, for reachability.
     pub edges: Vec<ActorId>,
+    /// Other vats of the registry the portraits refer to (they must be listed in the
+    /// registry's store in the same commit).
+    pub far: Vec<String>,
+    /// The registry's interned names (none for a lone vat: names are written in full).
+    pub names: Option<&'a Mutex<NameTable>>,
 }
 
 /// What decoding one vat's portraits needs.
@@ -40,6 +46,8 @@ pub(crate) struct RestoreContext<'a> {
     pub env: Option<&'a crate::Env>,
     /// Local references decoded, with the type each expects, checked once all are back.
     pub expected: Vec<(ActorId, TypeId, &'static str)>,
+    /// The registry's interned names, to read numbered names back.
+    pub names: Option<&'a Mutex<NameTable>>,
 }
 
 thread_local! {
@@ -135,7 +143,12 @@ pub(crate) fn encode_ref<S: serde::Serializer>(
             return Ok(Form::Local);
         }
         match ctx.directory.and_then(|d| d.name_of(vat)) {
-            Some(name) => Ok(Form::Far(name)),
+            Some(name) => {
+                if ctx.far.last() != Some(&name) {
+                    ctx.far.push(name.clone());
+                }
+                Ok(Form::Far(name))
+            }
             None => Err(format!(
                 "{}: that vat is not a persistent vat of this persistence registry, so a \
                  portrait cannot refer to it; start it with the same registry \
@@ -218,6 +231,77 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
     })
 }
 
+/// The number of actor name `name` in the saving registry's table, if names are interned.
+pub(crate) fn intern_name(name: &str) -> Option<u32> {
+    SAVE.with(|s| {
+        let s = s.borrow();
+        let table = s.as_ref()?.names?;
+        Some(
+            table
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .id(name),
+        )
+    })
+}
+
+/// An actor name as saved: in full, or numbered in the registry's table.
+pub(crate) enum SavedName {
+    Full(String),
+    Numbered(u64),
+}
+
+impl<'de> serde::Deserialize<'de> for SavedName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SavedName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an actor name, or its number in the registry's name table")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SavedName, E> {
+                Ok(SavedName::Full(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SavedName, E> {
+                Ok(SavedName::Full(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SavedName, E> {
+                Ok(SavedName::Numbered(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl SavedName {
+    /// The full name, looking a number up in the restoring registry's table.
+    pub(crate) fn resolve(self) -> Result<String, String> {
+        match self {
+            SavedName::Full(name) => Ok(name),
+            SavedName::Numbered(id) => RESTORE.with(|r| {
+                let r = r.borrow();
+                let table = r.as_ref().and_then(|ctx| ctx.names).ok_or_else(|| {
+                    format!(
+                        "a saved reference names its actor type by number ({id}), but this \
+                         vat is restored without the registry that numbered it"
+                    )
+                })?;
+                let table = table.lock().unwrap_or_else(PoisonError::into_inner);
+                u32::try_from(id)
+                    .ok()
+                    .and_then(|id| table.name(id))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        format!(
+                            "a saved reference names actor type number {id}, which the \
+                             registry's name table lacks: the store is damaged"
+                        )
+                    })
+            }),
+        }
+    }
+}
+
 /// The entry saved as `name`: from the restoring vat's env, else from every registered actor.
 pub(crate) fn lookup_entry(name: &str) -> Result<&'static crate::ActorEntry, String> {
     let from_env = RESTORE.with(|r| {
@@ -245,9 +329,9 @@ pub(crate) fn encode_vat<S: serde::Serializer>(
     vat: &Arc<VatShared>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let name = SAVE.with(|s| {
-        let s = s.borrow();
-        let ctx = s.as_ref().ok_or_else(|| {
+    let name = SAVE.with(|s| -> Result<String, String> {
+        let mut s = s.borrow_mut();
+        let ctx = s.as_mut().ok_or_else(|| {
             format!(
                 "vat \"{}\" cannot be encoded here: vat handles are only saved in portraits",
                 vat.name
@@ -256,13 +340,17 @@ pub(crate) fn encode_vat<S: serde::Serializer>(
         if ctx.vat.id == vat.id {
             return Ok(vat.name.clone());
         }
-        ctx.directory.and_then(|d| d.name_of(vat)).ok_or_else(|| {
+        let name = ctx.directory.and_then(|d| d.name_of(vat)).ok_or_else(|| {
             format!(
                 "vat \"{}\" is not a persistent vat of this persistence registry, so a portrait \
                  cannot hold it; start it with `Registry::start_vat` or `Registry::spawn_vat`",
                 vat.name
             )
-        })
+        })?;
+        if ctx.far.last() != Some(&name) {
+            ctx.far.push(name.clone());
+        }
+        Ok(name)
     });
     serializer.serialize_str(&name.map_err(S::Error::custom)?)
 }

@@ -6,7 +6,6 @@
 //! the store as one delta, *before* any message or answer of that churn leaves the vat: an
 //! acknowledged churn is a saved churn. A churn that cannot be saved is rolled back.
 
-use std::any::TypeId;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::entry::ActorEntry;
@@ -16,7 +15,7 @@ use crate::job;
 use crate::persist::context::{RestoreContext, SaveContext, VatDirectory, with_restore, with_save};
 use crate::persist::reach::{IdMap, Reach};
 use crate::persist::registry::Registry;
-use crate::persist::roots::Roots;
+use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 use crate::promise::Promise;
 use crate::store::Store;
@@ -91,11 +90,9 @@ impl PersistentVatBuilder {
         R: Roots,
         F: FnOnce() -> R + Send + 'static,
     {
-        let missing = |what: &str| {
-            Error::Persistence(format!(
-                "persistent vat \"{}\" needs {what}: call `.{what}(...)` on the builder",
-                self.name
-            ))
+        let missing = |what: &'static str| Error::Builder {
+            vat: self.name.clone(),
+            missing: what,
         };
         let env = self.env.clone().ok_or_else(|| missing("env"))?;
         let store = self.store.ok_or_else(|| missing("store"))?;
@@ -109,7 +106,7 @@ impl PersistentVatBuilder {
 /// How the vat started.
 enum Startup {
     /// Restored: the roots' ids and types.
-    Restored(Vec<(ActorId, Option<TypeId>)>),
+    Restored(Vec<SavedRoot>),
     /// Nothing saved yet: the root constructor runs.
     Fresh,
     /// Already reported.
@@ -143,6 +140,8 @@ where
     F: FnOnce() -> R + Send + 'static,
 {
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+    let store_name = store.describe();
+    let broken_in = registry.clone();
     let failed = failure.clone();
     let vat = shared.clone();
     let (first_turn, promise) = job::job(move || {
@@ -154,12 +153,22 @@ where
                 .with_hook(|p: &mut Persistence| std::mem::replace(&mut p.startup, Startup::Taken)))
         })?;
         match startup {
-            Some(Startup::Restored(ids)) => R::from_ids(
-                &Vat {
-                    shared: vat.clone(),
-                },
-                &ids,
-            ),
+            Some(Startup::Restored(roots)) => {
+                let built = R::from_ids(
+                    &Vat {
+                        shared: vat.clone(),
+                    },
+                    &SavedRoots {
+                        roots,
+                        running: false,
+                    },
+                );
+                if built.is_err() {
+                    // Roots of another type: the vat does not run.
+                    vat.request_stop();
+                }
+                built
+            }
             Some(Startup::Fresh) => match roots {
                 Some(build) => {
                     let r = build();
@@ -173,22 +182,27 @@ where
                     })?;
                     Ok(r)
                 }
-                None => Err(Error::Persistence(format!(
-                    "vat \"{}\" has no saved state to restore",
-                    vat.name
-                ))),
+                None => {
+                    vat.request_stop();
+                    Err(Error::NothingSaved {
+                        vat: vat.name.clone(),
+                        store: store_name,
+                    })
+                }
             },
-            _ => Err(Error::Persistence(format!(
-                "vat \"{}\" has already started",
-                vat.name
-            ))),
+            _ => Err(Error::VatExists {
+                vat: vat.name.clone(),
+            }),
         }
     });
     vat::start_thread(shared, rx, move |core| {
         match Persistence::open(core, env, store, registry) {
             Ok(p) => core.install_hook(Box::new(p)),
             Err(e) => {
-                tracing::error!("{e}");
+                match &broken_in {
+                    Some(registry) => registry.mark_broken(&core.shared, e.to_string()),
+                    None => tracing::error!("{e}"),
+                }
                 *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                 // Report through the first turn, then stop.
                 core.queue_local(first_turn);
@@ -211,7 +225,7 @@ impl Persistence {
     ) -> Result<Persistence, Error> {
         let store_err = |e: crate::store::StoreError| Error::Store {
             vat: core.shared.name.clone(),
-            detail: e.to_string(),
+            source: Arc::new(e),
         };
         let graph = store.load().map_err(store_err)?;
         let mut p = Persistence {
@@ -250,9 +264,14 @@ impl Persistence {
         &mut self,
         core: &VatCore,
         graph: Graph,
-    ) -> Result<(Vec<(ActorId, Option<TypeId>)>, Vec<ActorId>), Error> {
+    ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
         let directory = self.registry.as_ref().map(|r| r as &dyn VatDirectory);
-        let where_ = || format!("store {}", self.store.describe());
+        let failed = |detail: String, source: Option<Error>| Error::Restore {
+            vat: core.shared.name.clone(),
+            store: self.store.describe(),
+            detail,
+            source: source.map(Arc::new),
+        };
         // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
         let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
@@ -269,7 +288,7 @@ impl Persistence {
             let entry = match cached {
                 Some(e) => e,
                 None => {
-                    let e = self.lookup(&portrait, id)?;
+                    let e = self.lookup(&portrait, id, &core.shared.name)?;
                     last = Some((portrait.name.clone(), e));
                     e
                 }
@@ -279,11 +298,11 @@ impl Persistence {
                 directory,
                 env: Some(&self.env),
                 expected: Vec::new(),
+                names: self.registry.as_ref().map(|r| r.name_table()),
             };
             let (restored, ctx) =
                 with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
-            let restored = restored
-                .map_err(|e| Error::Persistence(format!("{}, actor {id}: {e}", where_())))?;
+            let restored = restored.map_err(|e| failed(format!("actor {id}: {e}"), Some(e)))?;
             core.insert_restored(id, restored);
             if !ctx.expected.is_empty() {
                 edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
@@ -299,46 +318,55 @@ impl Persistence {
             match core.type_of(target) {
                 Some(t) if t == ty => {}
                 Some(_) => {
-                    return Err(Error::Persistence(format!(
-                        "{}: actor {from} refers to actor {target} as a {type_name}, but it was \
-                         saved as another type; the store does not match this program",
-                        where_()
-                    )));
+                    return Err(failed(
+                        format!(
+                            "actor {from} refers to actor {target} as a {type_name}, but it \
+                             was saved as another type; the store does not match this program"
+                        ),
+                        None,
+                    ));
                 }
                 None => {
-                    return Err(Error::Persistence(format!(
-                        "{}: actor {from} refers to actor {target}, which the store does not \
-                         hold; the store is damaged — restore it from a backup",
-                        where_()
-                    )));
+                    return Err(failed(
+                        format!(
+                            "actor {from} refers to actor {target}, which the store does not \
+                             hold; the store is damaged — restore it from a backup"
+                        ),
+                        None,
+                    ));
                 }
             }
         }
         core.set_next_id(graph.next_id.max(max_id));
-        let roots: Vec<(ActorId, Option<TypeId>)> = graph
-            .roots
-            .iter()
-            .map(|id| (*id, core.type_of(*id)))
-            .collect();
+        let roots = saved_roots(core, &graph.roots);
         let (reach, garbage) = Reach::restored(graph.roots, &ids, edges);
         self.reach = reach;
         Ok((roots, garbage))
     }
 
     /// The env's entry for a saved portrait, or an error that says how to fix the env.
-    fn lookup(&self, portrait: &Portrait, id: ActorId) -> Result<&'static ActorEntry, Error> {
-        self.env.lookup(&portrait.name).ok_or_else(|| {
-            Error::Persistence(format!(
-                "store {} holds actor {id} saved as `{}` (version {}), which env {} does not \
-                 list. Add that actor to the env; if its code moved, keep the old name with \
+    fn lookup(
+        &self,
+        portrait: &Portrait,
+        id: ActorId,
+        vat: &str,
+    ) -> Result<&'static ActorEntry, Error> {
+        self.env
+            .lookup(&portrait.name)
+            .ok_or_else(|| Error::Restore {
+                vat: vat.to_string(),
+                store: self.store.describe(),
+                detail: format!(
+                    "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
+                 that actor to the env; if its code moved, keep the old name with \
                  #[define_actor(aliases = [\"{}\"])]",
-                self.store.describe(),
-                portrait.name,
-                portrait.version,
-                self.env.describe(),
-                portrait.name
-            ))
-        })
+                    portrait.name,
+                    portrait.version,
+                    self.env.describe(),
+                    portrait.name
+                ),
+                source: None,
+            })
     }
 
     /// The portrait of actor `id` and the local actors it refers to.
@@ -346,44 +374,60 @@ impl Persistence {
         core: &VatCore,
         registry: Option<&Registry>,
         id: ActorId,
+        far: &mut Vec<String>,
     ) -> Result<Option<(Portrait, Vec<ActorId>)>, Error> {
         let ctx = SaveContext {
             vat: &core.shared,
             directory: registry.map(|r| r as &dyn VatDirectory),
             edges: Vec::new(),
+            far: std::mem::take(far),
+            names: registry.map(|r| r.name_table()),
         };
         let (saved, ctx) = with_save(ctx, || core.save_actor(id));
+        *far = ctx.far;
         match saved {
             None => Ok(None),
-            Some(Err(e)) => Err(Error::Persistence(format!(
-                "vat \"{}\" cannot save actor {id}: {e}",
-                core.shared.name
-            ))),
-            Some(Ok((entry, args))) => Ok(Some((
-                Portrait {
-                    name: entry.name.to_string(),
-                    version: entry.version,
-                    args,
-                },
-                ctx.edges,
-            ))),
+            Some(Err(e)) => Err(Error::Save {
+                vat: core.shared.name.clone(),
+                actor: id.to_string(),
+                source: Arc::new(e),
+            }),
+            Some(Ok((entry, args))) => {
+                if let Some(r) = registry {
+                    // The store writes the portrait's name by number too.
+                    r.names().id(entry.name);
+                }
+                Ok(Some((
+                    Portrait {
+                        name: entry.name.to_string(),
+                        version: entry.version,
+                        args,
+                    },
+                    ctx.edges,
+                )))
+            }
         }
     }
 
     /// Writes the whole reachable graph as one snapshot.
     pub(crate) fn snapshot(&mut self, core: &VatCore) -> Result<(), Error> {
         let registry = self.registry.clone();
-        let mut encode = |id| Self::encode(core, registry.as_ref(), id);
+        let mut far = Vec::new();
+        let mut encode = |id| Self::encode(core, registry.as_ref(), id, &mut far);
         let actors = self.reach.full(&mut encode)?;
         let graph = Graph {
             roots: self.reach.roots().to_vec(),
             next_id: core.next_id(),
             actors: actors.into_iter().collect(),
         };
-        self.store.snapshot(&graph).map_err(|e| Error::Store {
-            vat: core.shared.name.clone(),
-            detail: e.to_string(),
-        })?;
+        far.sort();
+        far.dedup();
+        self.store
+            .snapshot_referring(&graph, &far)
+            .map_err(|e| Error::Store {
+                vat: core.shared.name.clone(),
+                source: Arc::new(e),
+            })?;
         self.resync = false;
         self.roots_changed = false;
         Ok(())
@@ -394,13 +438,20 @@ impl Persistence {
     }
 
     /// The roots' ids and types (for a second `start_vat` of a running vat).
-    pub(crate) fn roots(&self, core: &VatCore) -> Vec<(ActorId, Option<TypeId>)> {
-        self.reach
-            .roots()
-            .iter()
-            .map(|id| (*id, core.type_of(*id)))
-            .collect()
+    pub(crate) fn roots(&self, core: &VatCore) -> Vec<SavedRoot> {
+        saved_roots(core, self.reach.roots())
     }
+}
+
+/// The roots `ids` as `Roots::from_ids` checks them.
+fn saved_roots(core: &VatCore, ids: &[ActorId]) -> Vec<SavedRoot> {
+    ids.iter()
+        .map(|id| SavedRoot {
+            id: *id,
+            ty: core.type_of(*id),
+            type_name: core.entry_of(*id).map(|e| e.type_name),
+        })
+        .collect()
 }
 
 impl ChurnHook for Persistence {
@@ -424,7 +475,8 @@ impl ChurnHook for Persistence {
             return Ok(());
         }
         let registry = self.registry.clone();
-        let mut encode = |id| Self::encode(core, registry.as_ref(), id);
+        let mut far = Vec::new();
+        let mut encode = |id| Self::encode(core, registry.as_ref(), id, &mut far);
         let changed = churn
             .changed
             .iter()
@@ -459,11 +511,14 @@ impl ChurnHook for Persistence {
         if delta.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.store.commit(&delta) {
+        far.sort();
+        far.dedup();
+        if let Err(e) = self.store.commit_referring(&delta, &far) {
             self.resync = true;
+            tracing::warn!(vat = %core.shared.name, "a churn was rolled back because it could not be saved: {e}");
             return Err(Error::Store {
                 vat: core.shared.name.clone(),
-                detail: format!("the churn was rolled back because it could not be saved: {e}"),
+                source: Arc::new(e),
             });
         }
         self.roots_changed = false;
@@ -488,10 +543,10 @@ impl Vat {
         vat::post_to(&self.shared, |core| {
             core.with_hook(|p: &mut Persistence| p.snapshot(core))
                 .unwrap_or_else(|| {
-                    Err(Error::Persistence(format!(
-                        "vat \"{}\" is not persistent: there is nothing to snapshot",
-                        core.shared.name
-                    )))
+                    Err(Error::NotPersistent {
+                        vat: core.shared.name.clone(),
+                        what: "there is nothing to snapshot",
+                    })
                 })
         })
     }

@@ -15,30 +15,54 @@ pub trait Roots: Send + Sized + 'static {
     /// The roots' ids, in order.
     #[doc(hidden)]
     fn ids(&self) -> Vec<ActorId>;
-    /// Rebuilds the roots from restored ids, checking each actor's type.
+    /// Rebuilds the roots from a vat's roots, checking each actor's type.
     #[doc(hidden)]
-    fn from_ids(vat: &Vat, ids: &[(ActorId, Option<TypeId>)]) -> Result<Self, Error>;
+    fn from_ids(vat: &Vat, saved: &SavedRoots) -> Result<Self, Error>;
 }
 
-fn root<T: Actor>(vat: &Vat, ids: &[(ActorId, Option<TypeId>)], i: usize) -> Result<Ref<T>, Error> {
-    let Some((id, ty)) = ids.get(i) else {
-        return Err(Error::Persistence(format!(
-            "vat \"{}\" was saved with {} root(s), but this program expects at least {}: \
-             the root constructor's type changed",
-            vat.name(),
-            ids.len(),
-            i + 1
+/// One root of a running or restored vat, as `Roots::from_ids` checks it.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct SavedRoot {
+    /// Its id.
+    pub id: ActorId,
+    /// Its type, if the vat holds it.
+    pub ty: Option<TypeId>,
+    /// Its type's name, if the vat holds it.
+    pub type_name: Option<&'static str>,
+}
+
+/// A vat's roots, and whether the vat was already running (nothing was restored).
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct SavedRoots {
+    /// The roots in order.
+    pub roots: Vec<SavedRoot>,
+    /// True when the vat was running before (so asking for its roots restored nothing).
+    pub running: bool,
+}
+
+fn root<T: Actor>(vat: &Vat, saved: &SavedRoots, i: usize) -> Result<Ref<T>, Error> {
+    let mismatch = |what: String| Error::RootMismatch {
+        vat: vat.name().to_string(),
+        index: i,
+        expected: format!("a {}", T::type_name()),
+        saved: what,
+        running: saved.running,
+    };
+    let Some(root) = saved.roots.get(i) else {
+        return Err(mismatch(format!(
+            "no root (it holds {} root(s))",
+            saved.roots.len()
         )));
     };
-    if *ty != Some(TypeId::of::<T>()) {
-        return Err(Error::Persistence(format!(
-            "root {i} of vat \"{}\" (actor {id}) is not a {}: the root constructor's type \
-             changed since the vat was saved",
-            vat.name(),
-            T::type_name()
-        )));
+    if root.ty != Some(TypeId::of::<T>()) {
+        return Err(mismatch(match root.type_name {
+            Some(name) => format!("a {name}"),
+            None => format!("no actor (root {} is missing)", root.id),
+        }));
     }
-    Ok(Ref::new(vat.shared.clone(), *id))
+    Ok(Ref::new(vat.shared.clone(), root.id))
 }
 
 impl<T: Actor> Roots for Ref<T> {
@@ -46,8 +70,8 @@ impl<T: Actor> Roots for Ref<T> {
         vec![self.id]
     }
 
-    fn from_ids(vat: &Vat, ids: &[(ActorId, Option<TypeId>)]) -> Result<Self, Error> {
-        root(vat, ids, 0)
+    fn from_ids(vat: &Vat, saved: &SavedRoots) -> Result<Self, Error> {
+        root(vat, saved, 0)
     }
 }
 
@@ -58,8 +82,8 @@ macro_rules! tuple_roots {
                 vec![$(self.$i.id),+]
             }
 
-            fn from_ids(vat: &Vat, ids: &[(ActorId, Option<TypeId>)]) -> Result<Self, Error> {
-                Ok(($(root::<$t>(vat, ids, $i)?,)+))
+            fn from_ids(vat: &Vat, saved: &SavedRoots) -> Result<Self, Error> {
+                Ok(($(root::<$t>(vat, saved, $i)?,)+))
             }
         }
     };
@@ -76,7 +100,7 @@ impl Roots for () {
         Vec::new()
     }
 
-    fn from_ids(_vat: &Vat, _ids: &[(ActorId, Option<TypeId>)]) -> Result<Self, Error> {
+    fn from_ids(_vat: &Vat, _saved: &SavedRoots) -> Result<Self, Error> {
         Ok(())
     }
 }

@@ -121,6 +121,11 @@ impl EncodedGraph {
     }
 
     /// Number of actors.
+    /// The ids held in `range`, in order.
+    pub(crate) fn ids_in(&self, range: std::ops::Range<ActorId>) -> Vec<ActorId> {
+        self.actors.range(range).map(|(id, _)| *id).collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.actors.len()
     }

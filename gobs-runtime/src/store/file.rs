@@ -53,7 +53,7 @@ pub struct FileStore {
     graph: Option<EncodedGraph>,
     /// The graph read at open, handed out by the first `load`.
     loaded: Option<Graph>,
-    poisoned: Option<String>,
+    poisoned: Option<(String, super::StoreErrorKind)>,
     _lock: StoreLock,
 }
 
@@ -109,9 +109,10 @@ impl FileStore {
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
         match &self.poisoned {
-            Some(cause) => Err(StoreError::Poisoned {
+            Some((cause, kind)) => Err(StoreError::Poisoned {
                 path: self.path.clone(),
                 cause: cause.clone(),
+                cause_kind: *kind,
             }),
             None => Ok(()),
         }
@@ -128,7 +129,7 @@ impl FileStore {
         let result = result.and_then(|()| self.syncer.after_commit(&self.dir, &self.dir_path));
         if let Err(e) = &result {
             let _ = fs::remove_file(&self.tmp);
-            self.poisoned = Some(e.to_string());
+            self.poisoned = Some((e.to_string(), e.kind()));
         }
         result
     }

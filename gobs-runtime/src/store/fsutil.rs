@@ -91,16 +91,54 @@ pub(crate) fn remove_stale_tmp(tmp: &Path) -> Result<(), StoreError> {
 }
 
 /// An exclusive lock on a store, held through `<path>.lock` (which holds the pid of the
-/// process holding it). Released when dropped, or by the kernel when the process dies: a
-/// lock file left by a killed process does not block anyone.
+/// process holding it). Released when dropped (the file is removed, so a clean shutdown
+/// leaves no debris), or by the kernel when the process dies: a lock file left by a killed
+/// process does not block anyone.
 #[derive(Debug)]
 pub(crate) struct StoreLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        // Removed while still held, so no one can lock the file just before it goes; one
+        // who opened it meanwhile sees (after locking) that it is no longer the file at
+        // the path and tries again.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Whether `file` is still the file at `path` (not removed or replaced since it was opened).
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 impl StoreLock {
     /// Takes the lock of the store at `store_path`, or says who holds it.
     pub(crate) fn acquire(store_path: &Path) -> Result<Self, StoreError> {
+        let mut tries = 0;
+        loop {
+            match Self::try_acquire(store_path)? {
+                Some(lock) => return Ok(lock),
+                // The holder removed the file as we locked it: take the new one.
+                None if tries < 100 => tries += 1,
+                None => {
+                    return Err(StoreError::Locked {
+                        path: store_path.to_path_buf(),
+                        holder: " (its lock file keeps being replaced)".to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn try_acquire(store_path: &Path) -> Result<Option<Self>, StoreError> {
         let lock_path = sibling(store_path, ".lock");
         // Never truncate before holding the lock: the holder's pid is in there.
         let mut file = OpenOptions::new()
@@ -112,11 +150,17 @@ impl StoreLock {
             .map_err(io_err("opening lock file", &lock_path))?;
         match file.try_lock() {
             Ok(()) => {
+                if !still_at(&file, &lock_path) {
+                    return Ok(None);
+                }
                 let pid = format!("{}\n", std::process::id());
                 file.set_len(0)
                     .and_then(|()| file.write_all(pid.as_bytes()))
                     .map_err(io_err("writing lock file", &lock_path))?;
-                Ok(StoreLock { _file: file })
+                Ok(Some(StoreLock {
+                    file,
+                    path: lock_path,
+                }))
             }
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();

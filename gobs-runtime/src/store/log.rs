@@ -145,7 +145,7 @@ pub struct LogStore {
     graph: EncodedGraph,
     /// The graph replayed at open, handed out by the first `load`.
     loaded: Option<Graph>,
-    poisoned: Option<String>,
+    poisoned: Option<(String, super::StoreErrorKind)>,
     compactions: u64,
     cut_bytes: u64,
     /// After a failed compaction, do not try again before the log reaches this size.
@@ -242,6 +242,14 @@ impl LogStore {
             compactions: self.compactions,
             cut_bytes: self.cut_bytes,
         }
+    }
+
+    /// The ids the graph holds in `range` (for stores layered on this one).
+    pub(crate) fn ids_in(
+        &self,
+        range: std::ops::Range<crate::portrait::ActorId>,
+    ) -> Vec<crate::portrait::ActorId> {
+        self.graph.ids_in(range)
     }
 
     fn live_bytes(&self) -> u64 {
@@ -385,9 +393,10 @@ impl LogStore {
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
         match &self.poisoned {
-            Some(cause) => Err(StoreError::Poisoned {
+            Some((cause, kind)) => Err(StoreError::Poisoned {
                 path: self.path.clone(),
                 cause: cause.clone(),
+                cause_kind: *kind,
             }),
             None => Ok(()),
         }
@@ -395,7 +404,7 @@ impl LogStore {
 
     fn poison<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(e) = &result {
-            self.poisoned = Some(e.to_string());
+            self.poisoned = Some((e.to_string(), e.kind()));
         }
         result
     }
@@ -613,7 +622,7 @@ impl Store for LogStore {
                 .and_then(|()| file.seek(SeekFrom::Start(end)));
             let err = io_err("appending to", &self.path)(e);
             if undone.is_err() {
-                self.poisoned = Some(err.to_string());
+                self.poisoned = Some((err.to_string(), err.kind()));
             }
             return Err(err);
         }

@@ -1,17 +1,32 @@
-//! Stores: where a persistent vat's portraits go.
+//! Stores: where persistent vats' portraits go.
 //!
-//! A store holds the graph of one persistent vat. The vat loads it once when it starts and
-//! commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand
-//! (a snapshot). Every store commits atomically: after a crash at any instant, loading gives
-//! the graph as of the last commit that returned `Ok`.
+//! Two levels:
 //!
-//! Three stores ship with the runtime:
+//! - A [`Store`] holds the graph of one lone persistent vat
+//!   ([`PersistentVat`](crate::PersistentVat)). The vat loads it once when it starts and
+//!   commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand (a
+//!   snapshot).
+//! - A [`RegistryStore`] holds every vat of a [`Registry`](crate::Registry) and a catalog
+//!   of them, and commits any number of vats at once (see [`shared`](self#registry-stores)).
 //!
-//! | store | commit cost | use |
-//! | --- | --- | --- |
-//! | [`MemoryStore`] | the delta | tests; "restart" a vat within one process |
-//! | [`FileStore`] | the whole graph (one file rewritten atomically) | small graphs, one readable file |
-//! | [`LogStore`] | the delta (appended to a checksummed log, compacted now and then) | everything else |
+//! Every store commits atomically: after a crash at any instant, loading gives the state
+//! as of the last commit that returned `Ok`.
+//!
+//! | store | level | commit cost | use |
+//! | --- | --- | --- | --- |
+//! | [`MemoryStore`] | one vat | the delta | tests; "restart" a vat within one process |
+//! | [`FileStore`] | one vat | the whole graph (one file rewritten atomically) | small graphs, one readable file |
+//! | [`LogStore`] | one vat | the delta (appended to a checksummed log, compacted now and then) | a lone vat |
+//! | [`MemoryRegistryStore`] | registry | the commit | tests |
+//! | [`RegistryLogStore`] | registry | one appended [`LogStore`] frame for all the vats a commit touches | a registry (gobs-app's default) |
+//! | [`SqliteStore`] | registry | one SQLite transaction (WAL) | a registry you want to query with `sqlite3` |
+//!
+//! # Registry stores
+//!
+//! A registry store is one file however many vats it holds, so open files do not grow
+//! with vats. Its catalog lists each vat as saved (it committed a graph) or only listed
+//! (another vat's commit referred to it first); see [`Registry`](crate::Registry) for the
+//! commit invariant built on it.
 //!
 //! The file-backed stores lock their file to one process (a `<path>.lock` file beside it,
 //! holding the pid of the process that has it open) and fsync per their [`Durability`].
@@ -29,11 +44,19 @@ mod file;
 mod fsutil;
 mod log;
 mod memory;
+mod registry_log;
+mod shared;
+mod sqlite;
 mod sync;
 
 pub use file::FileStore;
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;
+pub use registry_log::RegistryLogStore;
+pub use shared::{
+    LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
+};
+pub use sqlite::SqliteStore;
 
 /// Persistence back-end of one persistent vat.
 pub trait Store: Send + 'static {
@@ -49,6 +72,19 @@ pub trait Store: Send + 'static {
     }
     /// Where the store lives, for error messages (`memory` for a memory store).
     fn describe(&self) -> String;
+    /// Commits `delta` together with listing `vats` (vats of the same registry the delta
+    /// refers to). Only a registry's vats use this; other stores ignore `vats`.
+    #[doc(hidden)]
+    fn commit_referring(&mut self, delta: &Delta, vats: &[String]) -> Result<(), StoreError> {
+        let _ = vats;
+        self.commit(delta)
+    }
+    /// [`snapshot`](Store::snapshot), with `vats` as in `commit_referring`.
+    #[doc(hidden)]
+    fn snapshot_referring(&mut self, graph: &Graph, vats: &[String]) -> Result<(), StoreError> {
+        let _ = vats;
+        self.snapshot(graph)
+    }
 }
 
 /// A boxed store is a store: pick the store at run time and hand it on.
@@ -71,6 +107,14 @@ impl Store for Box<dyn Store> {
 
     fn describe(&self) -> String {
         (**self).describe()
+    }
+
+    fn commit_referring(&mut self, delta: &Delta, vats: &[String]) -> Result<(), StoreError> {
+        (**self).commit_referring(delta, vats)
+    }
+
+    fn snapshot_referring(&mut self, graph: &Graph, vats: &[String]) -> Result<(), StoreError> {
+        (**self).snapshot_referring(graph, vats)
     }
 }
 
@@ -110,6 +154,15 @@ pub enum Durability {
         /// fsync when the oldest unsynced commit is this old.
         max_delay: std::time::Duration,
     },
+    /// No fsync at all: commits are handed to the operating system and it writes them when
+    /// it likes. A killed process loses nothing (the OS holds the bytes), but a power cut
+    /// or kernel crash may take back any number of the last commits (for a [`LogStore`],
+    /// the log is then cut back to its last whole frame, or reported
+    /// [`StoreError::Corrupt`] if the disk kept a later frame but lost an earlier one).
+    /// Spritely Goblins' stores work this way; use it for tests, benchmarks and data you
+    /// can afford to lose. Rewrites that replace a file (compaction, [`FileStore`]
+    /// commits) still fsync the new file before renaming it, so a file is never torn.
+    Buffered,
 }
 
 /// What went wrong in a store.
@@ -170,5 +223,91 @@ pub enum StoreError {
         path: PathBuf,
         /// The earlier failure.
         cause: String,
+        /// What kind of failure the earlier one was.
+        cause_kind: StoreErrorKind,
     },
+    /// The SQLite database refused an operation.
+    #[error("{op} {path}: {source}; {hint}", hint = sqlite_hint(source))]
+    Sqlite {
+        /// What was being done ("committing", "opening", ...).
+        op: &'static str,
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// What kind of failure a [`StoreError`] is, so a program can react without reading
+/// messages: a full disk is not a damaged store, and neither is a bug.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The disk (or the quota) is full: free space and retry; nothing is damaged.
+    DiskFull,
+    /// Another I/O failure (permissions, a device error, a missing directory).
+    Io,
+    /// The store's bytes are damaged or are not a store.
+    Corrupt,
+    /// Another process (or handle) holds the store.
+    Locked,
+    /// A value could not be encoded: a bug, or a value too large for the format.
+    Bug,
+}
+
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> StoreErrorKind {
+        match self {
+            StoreError::Io { source, .. } => io_kind(source),
+            StoreError::Locked { .. } => StoreErrorKind::Locked,
+            StoreError::Corrupt { .. } => StoreErrorKind::Corrupt,
+            StoreError::Encode { .. } => StoreErrorKind::Bug,
+            StoreError::Poisoned { cause_kind, .. } => *cause_kind,
+            StoreError::Sqlite { source, .. } => sqlite_kind(source),
+        }
+    }
+
+    /// True when the disk (or the quota) was full.
+    pub fn is_disk_full(&self) -> bool {
+        self.kind() == StoreErrorKind::DiskFull
+    }
+}
+
+fn io_kind(e: &std::io::Error) -> StoreErrorKind {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            StoreErrorKind::DiskFull
+        }
+        _ => StoreErrorKind::Io,
+    }
+}
+
+fn sqlite_kind(e: &rusqlite::Error) -> StoreErrorKind {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DiskFull) => StoreErrorKind::DiskFull,
+        Some(C::DatabaseCorrupt | C::NotADatabase) => StoreErrorKind::Corrupt,
+        Some(C::DatabaseBusy | C::DatabaseLocked) => StoreErrorKind::Locked,
+        Some(_) => StoreErrorKind::Io,
+        None => match e {
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreErrorKind::Corrupt,
+            _ => StoreErrorKind::Bug,
+        },
+    }
+}
+
+fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
+    match sqlite_kind(e) {
+        StoreErrorKind::DiskFull => "free some disk space (or raise the quota) and restart",
+        StoreErrorKind::Corrupt => {
+            "the database is damaged: restore it from a backup (`sqlite3 FILE .recover` may save part of it)"
+        }
+        StoreErrorKind::Locked => "another process holds the database; stop it first",
+        StoreErrorKind::Bug => "this is a bug in gobs; please report it",
+        StoreErrorKind::Io => "check the disk and the path (see the system log for device errors)",
+    }
 }

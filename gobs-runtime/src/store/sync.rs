@@ -52,7 +52,7 @@ struct GroupState {
     /// Whether the timer thread holds an entry for this group.
     scheduled: bool,
     /// A failed fsync: the file's state is unknown from then on.
-    failed: Option<String>,
+    failed: Option<(String, super::StoreErrorKind)>,
 }
 
 impl Group {
@@ -62,10 +62,11 @@ impl Group {
 
     /// fsyncs under the state lock, so that `synced` covers exactly what was written.
     fn sync_locked(&self, st: &mut GroupState) -> Result<(), StoreError> {
-        if let Some(cause) = &st.failed {
+        if let Some((cause, kind)) = &st.failed {
             return Err(StoreError::Poisoned {
                 path: self.path.clone(),
                 cause: cause.clone(),
+                cause_kind: *kind,
             });
         }
         if st.written == st.synced {
@@ -78,7 +79,7 @@ impl Group {
                 Ok(())
             }
             Err(e) => {
-                st.failed = Some(e.to_string());
+                st.failed = Some((e.to_string(), e.kind()));
                 Err(e)
             }
         }
@@ -154,13 +155,17 @@ impl Syncer {
     /// syncer was made for, through the store's own handle).
     pub(crate) fn after_commit(&self, file: &File, path: &Path) -> Result<(), StoreError> {
         let Some(group) = &self.group else {
+            if self.durability == Durability::Buffered {
+                return Ok(());
+            }
             return sync_file(file, self.target, path);
         };
         let mut st = group.lock();
-        if let Some(cause) = &st.failed {
+        if let Some((cause, kind)) = &st.failed {
             return Err(StoreError::Poisoned {
                 path: group.path.clone(),
                 cause: cause.clone(),
+                cause_kind: *kind,
             });
         }
         st.written += 1;

@@ -1,0 +1,120 @@
+//! A full disk reaches the user as a storage failure that says the disk is full (not as an
+//! internal error), loses nothing that was acknowledged, and the state works again once
+//! there is room.
+//!
+//! Needs to mount a small tmpfs (root, or CAP_SYS_ADMIN); where mounting is refused the
+//! test says so and does nothing else. The mount is removed on drop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
+
+fn gobs(state: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "GOBS_CONFIG",
+        "GOBS_STATE_DIR",
+        "XDG_STATE_HOME",
+        "HOME",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null())
+        .arg("--state-dir")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A tmpfs of a given size on a fresh temporary directory; unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_as_a_full_disk_and_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("128k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
+        return;
+    };
+    let state = disk.path().join("state");
+    let mut acked = Vec::new();
+    let mut failure = None;
+    for i in 0..1000 {
+        let name = format!("m{i}");
+        let out = gobs(&state, &["create-machine", &name]);
+        if out.status.success() {
+            acked.push(name);
+        } else {
+            failure = Some(out);
+            break;
+        }
+    }
+    let out = failure.expect("128 KiB never filled up");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("storage failure (the disk is full)"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("free some disk space"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    // Room again: every acknowledged machine is there, and creating works.
+    disk.grow("4m");
+    let out = gobs(&state, &["list-machines", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for name in &acked {
+        assert!(names.contains(&name.as_str()), "{name} was lost");
+    }
+    let out = gobs(&state, &["create-machine", "after"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
