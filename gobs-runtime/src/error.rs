@@ -150,6 +150,24 @@ pub enum Error {
     /// Saving or restoring failed.
     #[error("{0}")]
     Persistence(String),
+    /// `Promise::any` (or `race`) had no promise to be fulfilled: every one broke, or
+    /// there were none.
+    #[error("{}", none_fulfilled(errors))]
+    NoneFulfilled {
+        /// Each promise's error, in the order the promises were given.
+        errors: Vec<Error>,
+    },
+}
+
+fn none_fulfilled(errors: &[Error]) -> String {
+    match errors {
+        [] => "no promise was given to wait for, so none can be fulfilled".to_string(),
+        [only] => format!("the only promise broke: {only}"),
+        [first, ..] => format!(
+            "all {} promises broke; the first with: {first}",
+            errors.len()
+        ),
+    }
 }
 
 impl Error {

@@ -36,7 +36,7 @@ pub use error::{BoxError, Error, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
-pub use promise::{Promise, PromiseFuture, Resolver};
+pub use promise::{Join, Promise, PromiseFuture, Resolver, join};
 pub use reference::Ref;
 pub use value::{AnyRef, Value};
 pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};

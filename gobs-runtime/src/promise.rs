@@ -15,6 +15,9 @@ use crate::error::Error;
 use crate::job::{self, Envelope};
 use crate::vat::{self, VatShared};
 
+mod combinators;
+pub use combinators::{Join, join};
+
 /// The answer to an asynchronous send, or to anything else that completes later.
 ///
 /// ```
@@ -68,7 +71,12 @@ enum Listener<T> {
     Thread,
     Waker(Waker),
     Turn(Arc<VatShared>, Callback<T>),
+    /// Runs on whichever thread settles the promise, outside any turn: for combinators
+    /// that only pass answers on (never user code).
+    Direct(Direct<T>),
 }
+
+type Direct<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the state half-written (every update is
@@ -113,7 +121,7 @@ impl<T: Send + 'static> Answer<T> {
             let result = result(staged);
             match listener {
                 // The callback takes the answer straight away; the state stays `Taken`.
-                Listener::Turn(..) => (listener, Some(result)),
+                Listener::Turn(..) | Listener::Direct(_) => (listener, Some(result)),
                 other => {
                     *state = State::Done(result);
                     (other, None)
@@ -128,6 +136,35 @@ impl<T: Send + 'static> Answer<T> {
                 if let Some(result) = for_callback {
                     vat::deliver(&vat, callback(result));
                 }
+            }
+            Listener::Direct(callback) => {
+                if let Some(result) = for_callback {
+                    callback(result);
+                }
+            }
+        }
+    }
+
+    /// Runs `callback` with the answer on the thread that settles it (now, if it is
+    /// settled already).
+    pub(crate) fn listen_direct(&self, callback: Direct<T>) {
+        let mut state = lock(&self.state);
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Pending { staged, .. } => {
+                *state = State::Pending {
+                    staged,
+                    listener: Listener::Direct(callback),
+                };
+            }
+            State::Done(r) => {
+                drop(state);
+                callback(r);
+            }
+            State::Taken => {
+                drop(state);
+                callback(Err(Error::Unanswered {
+                    context: "the answer was already taken",
+                }));
             }
         }
     }
@@ -161,6 +198,12 @@ impl<T: Send + 'static> Answer<T> {
     /// Breaks the promise (its turn failed, or its vat stopped).
     pub(crate) fn fail(&self, error: Error) {
         self.settle(Err(error));
+    }
+
+    /// Settles now, whatever thread or turn this is (for answers passed on, not produced
+    /// by a turn).
+    pub(crate) fn settle_direct(&self, result: Result<T, Error>) {
+        self.settle(result);
     }
 }
 
@@ -288,21 +331,32 @@ impl<T: Send + 'static> Promise<T> {
         E: Into<crate::error::BoxError>,
         F: FnOnce(Result<T, Error>) -> Result<U, E> + Send + 'static,
     {
+        self.then_turn("Promise::then", move |result, vat_name| {
+            callback(result)
+                .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
+        })
+    }
+
+    /// Runs `callback` in a turn of its own in the current vat once this settles; its
+    /// `Err` rolls that turn back and breaks the returned promise with the error as it is.
+    /// The callback also gets the vat's name, for errors. Registered when the current
+    /// turn commits; outside a turn the returned promise is broken with `NotInTurn`.
+    pub(crate) fn then_turn<U, F>(self, what: &'static str, callback: F) -> Promise<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Result<T, Error>, &str) -> Result<U, Error> + Send + 'static,
+    {
         let Some(vat) = vat::current_vat_shared() else {
             return Promise::broken(Error::NotInTurn {
-                what: "Promise::then",
+                what,
                 fix: "register callbacks from inside an actor method or `Vat::run`; \
                       outside vats use `wait()` or `.await`",
             });
         };
         let vat_name = vat.name.clone();
         let (env_slot, answer) = job::pending::<U>();
-        let callback: Callback<T> = Box::new(move |result| {
-            env_slot.fill(move || {
-                callback(result)
-                    .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
-            })
-        });
+        let callback: Callback<T> =
+            Box::new(move |result| env_slot.fill(move || callback(result, &vat_name)));
         let inner = self.inner;
         vat::defer(Box::new(move || inner.answer().listen(vat, callback)));
         answer
