@@ -68,6 +68,11 @@ pub(crate) struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope for a job made elsewhere (a task's next step).
+    pub(crate) fn new(job: Arc<dyn Job>) -> Self {
+        Envelope { job: Some(job) }
+    }
+
     /// Takes the job out to run it; the envelope then owes nothing.
     pub(crate) fn take(&mut self) -> Option<Arc<dyn Job>> {
         self.job.take()

@@ -25,6 +25,7 @@ mod private;
 mod promise;
 mod reference;
 pub mod store;
+pub mod task;
 mod value;
 mod vat;
 
@@ -38,6 +39,7 @@ pub use gobs_macros::define_actor;
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
 pub use promise::{Join, Promise, PromiseFuture, Resolver, join};
 pub use reference::Ref;
+pub use task::task;
 pub use value::{AnyRef, Value};
 pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
 

@@ -377,6 +377,8 @@ pub(crate) struct VatCore {
     current_actor: Cell<Option<ActorId>>,
     /// Persistence, for a persistent vat.
     hook: RefCell<Option<Box<dyn ChurnHook>>>,
+    /// Tasks (`gobs_runtime::task`) waiting for their next step, by task id.
+    tasks: RefCell<std::collections::HashMap<u64, Box<dyn crate::task::AnyTask>>>,
 }
 
 /// What a persistent vat adds to the turn cycle.
@@ -423,6 +425,7 @@ impl VatCore {
             local: RefCell::new(VecDeque::new()),
             current_actor: Cell::new(None),
             hook: RefCell::new(None),
+            tasks: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -461,6 +464,13 @@ impl VatCore {
         self.shared.stopped.store(true, Ordering::Release);
         // Messages that raced the stop: break their promises (Envelope's Drop).
         drop(rx);
+        // Tasks that were still waiting: break theirs.
+        let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
+        for (_, task) in tasks {
+            task.abandon(Error::VatStopped {
+                vat: self.shared.name.clone(),
+            });
+        }
         if let Some(mut hook) = self.hook.borrow_mut().take() {
             hook.on_stop(self);
         }
@@ -870,6 +880,16 @@ impl VatCore {
     /// Queues a message for this vat's first turns (used while starting up).
     pub(crate) fn queue_local(&self, env: Envelope) {
         self.local.borrow_mut().push_back(env);
+    }
+
+    /// Takes task `id` out of the table to poll it (`None` if it finished or failed).
+    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn crate::task::AnyTask>> {
+        self.tasks.borrow_mut().remove(&id)
+    }
+
+    /// Puts a task (back) in the table, to wait for its next step.
+    pub(crate) fn put_task(&self, id: u64, task: Box<dyn crate::task::AnyTask>) {
+        self.tasks.borrow_mut().insert(id, task);
     }
 
     /// Queues `env` for `target`'s vat when this turn commits.
