@@ -190,7 +190,7 @@ fn check_no_impl_options(cx: &Ctxt, i: &ActorImpl) {
     if let Some(args) = &i.stray_args {
         cx.error_spanned_by(
             args,
-            "options go on the struct (`#[define_actor(name = \"...\")] struct ...`); the impl block takes none",
+            "options go on the struct (`#[define_actor(name = \"...\")] struct ...`); the impl block takes only `crate = \"...\"`",
         );
     }
 }

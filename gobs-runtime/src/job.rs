@@ -146,6 +146,15 @@ impl<T: Send + 'static> PendingJob<T> {
     }
 }
 
+impl<T: Send + 'static> PendingJob<T> {
+    /// Breaks the promise with `error`: the work will never be known.
+    pub(crate) fn fail(mut self, error: Error) {
+        if let Some(job) = self.job.take() {
+            job.answer.fail(error);
+        }
+    }
+}
+
 impl<T: Send + 'static> Drop for PendingJob<T> {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {

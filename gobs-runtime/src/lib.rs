@@ -29,7 +29,7 @@ pub mod task;
 mod value;
 mod vat;
 
-pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods};
+pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods, NoSends, Reply};
 pub use actor_lib::common_env;
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
@@ -37,7 +37,7 @@ pub use error::{BoxError, Error, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
-pub use promise::{Join, Promise, PromiseFuture, Resolver, join};
+pub use promise::{Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarget, join};
 pub use reference::Ref;
 pub use task::task;
 pub use value::{AnyRef, Value};

@@ -6,9 +6,11 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods};
+pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use crate::entry::{ActorEntry, Registered};
 pub use crate::error::{BoxError, Error};
+pub use crate::promise::{Promise, SendTarget};
+pub use crate::reference::Ref;
 pub use inventory;
 
 /// A field saved in a portrait: serializable both ways and cloneable (to undo a turn).
@@ -313,6 +315,30 @@ impl<T: Serialize> ByNameResult for T {
 
 pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, DispatchError> {
     rmp_serde::to_vec(value).map_err(|e| DispatchError::BadResult(e.to_string()))
+}
+
+/// A by-name call's answer, encoded now.
+pub fn reply_now(encoded: Result<Vec<u8>, DispatchError>) -> Result<Reply, DispatchError> {
+    encoded.map(Reply::Now)
+}
+
+/// A by-name call's answer for a message that returned a promise: its value, encoded when
+/// it arrives.
+pub fn reply_later<T: ByNameResult + Send + 'static>(
+    method: &'static str,
+    promise: Promise<T>,
+) -> Result<Reply, DispatchError> {
+    Ok(Reply::Later(promise.then_direct(move |r| {
+        r.and_then(|value| {
+            value.encode_result().map_err(|e| Error::Dispatch {
+                actor: format!("the promised answer of `{method}`"),
+                detail: match e {
+                    DispatchError::BadResult(detail) => format!("it cannot be encoded: {detail}"),
+                    other => format!("{other:?}"),
+                },
+            })
+        })
+    })))
 }
 
 /// Reads a by-name call's arguments: a MessagePack array, one element per parameter.

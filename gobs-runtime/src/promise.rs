@@ -16,7 +16,9 @@ use crate::job::{self, Envelope};
 use crate::vat::{self, VatShared};
 
 mod combinators;
+mod pipeline;
 pub use combinators::{Join, join};
+pub use pipeline::{PromisedRef, SendTarget};
 
 /// The answer to an asynchronous send, or to anything else that completes later.
 ///

@@ -51,7 +51,7 @@ impl<T: Actor> Ref<T> {
 
     /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
     pub fn send(&self) -> T::Sender<'_> {
-        T::Sender::from(self)
+        T::Sender::from(crate::SendTarget::Ref(self))
     }
 
     /// Calls `f` with shared access to the actor, now, inside the current turn.

@@ -153,6 +153,8 @@ impl AnyRef {
         let method = method.to_string();
         let job = move |core: &vat::VatCore| core.invoke_by_name(id, &describe, &method, &args);
         vat::post_to(&self.vat, job)
+            .map_direct(crate::actor::Reply::into_promise)
+            .flatten()
     }
 }
 

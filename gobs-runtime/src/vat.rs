@@ -790,7 +790,7 @@ impl VatCore {
         describe: &str,
         method: &str,
         args: &[u8],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<crate::actor::Reply, Error> {
         let missing = || Error::NoSuchActor {
             actor: describe.to_string(),
         };

@@ -49,11 +49,22 @@ impl<T: Send + 'static> Promise<T> {
         self.answer().listen_direct(Box::new(callback));
     }
 
-    /// Reshapes the value without a turn (for the combinators' own plumbing, never user
+    /// Reshapes the value without a turn (for the runtime's own plumbing, never user
     /// code).
-    fn map_direct<U: Send + 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Promise<U> {
+    pub(crate) fn map_direct<U: Send + 'static>(
+        self,
+        f: impl FnOnce(T) -> U + Send + 'static,
+    ) -> Promise<U> {
+        self.then_direct(move |r| r.map(f))
+    }
+
+    /// Reshapes the answer without a turn (for the runtime's own plumbing).
+    pub(crate) fn then_direct<U: Send + 'static>(
+        self,
+        f: impl FnOnce(Result<T, Error>) -> Result<U, Error> + Send + 'static,
+    ) -> Promise<U> {
         let (out, promise) = output();
-        self.on_settle(move |r| out.settle_direct(r.map(f)));
+        self.on_settle(move |r| out.settle_direct(f(r)));
         promise
     }
 
