@@ -247,12 +247,11 @@ fn human(d: Duration) -> String {
 
 impl Backend for BossBackend {
     fn create_machine(&self, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
-        let creating = self.answer(
-            self.boss
-                .send()
-                .create_machine(name.to_string(), provider.to_string()),
-            || format!("starting to create machine {name}"),
-        )?;
+        // A message answering with a promise: the send gives the creation's own answer.
+        let creating = self
+            .boss
+            .send()
+            .create_machine(name.to_string(), provider.to_string());
         let info = match creating.wait_timeout(self.timeouts.create) {
             Ok(info) => info?,
             Err(_still_creating) => {
@@ -276,26 +275,19 @@ impl Backend for BossBackend {
     }
 
     fn list_machines(&self) -> Result<Vec<MachineInfo>, BackendError> {
-        let listing = self.answer(self.boss.send().list_machines(), || {
-            "listing the machines".to_string()
-        })?;
-        self.answer(listing, || {
-            "asking the machines for their bindings".to_string()
+        self.answer(self.boss.send().list_machines(), || {
+            "listing the machines and asking them for their bindings".to_string()
         })
     }
 
     fn machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
-        let asking = self.answer(self.boss.send().machine(name.to_string()), || {
-            format!("looking up machine {name}")
-        })?;
-        self.answer(asking, || format!("asking machine {name} for its bindings"))
+        self.answer(self.boss.send().machine(name.to_string()), || {
+            format!("looking up machine {name} and asking it for its bindings")
+        })
     }
 
     fn run(&self, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
-        let running = self.answer(
-            self.boss.send().run(name.to_string(), command.to_vec()),
-            || format!("starting a command on machine {name}"),
-        )?;
+        let running = self.boss.send().run(name.to_string(), command.to_vec());
         match running.wait_timeout(self.timeouts.run) {
             Ok(ran) => ran?,
             Err(_still_running) => Err(BackendError::provider(format!(
@@ -307,9 +299,7 @@ impl Backend for BossBackend {
     }
 
     fn destroy_machine(&self, name: &str) -> Result<MachineInfo, BackendError> {
-        let destroying = self.answer(self.boss.send().destroy_machine(name.to_string()), || {
-            format!("starting to destroy machine {name}")
-        })?;
+        let destroying = self.boss.send().destroy_machine(name.to_string());
         match destroying.wait_timeout(self.timeouts.destroy) {
             Ok(destroyed) => destroyed?,
             Err(_still_destroying) => Err(BackendError::provider(format!(

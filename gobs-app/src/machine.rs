@@ -10,7 +10,7 @@ use crate::backend::RunOutput;
 use crate::dummy::DummyMachine;
 use crate::hob::HobClientPresence;
 use crate::process::LocalMachine;
-use crate::promises::{flatten, reason};
+use crate::promises::reason;
 
 /// The machine actor of any provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,9 +97,10 @@ pub fn run_capability(
     };
     match MachineRef::from_any(&any) {
         Some(MachineRef::Dummy(m)) => m.send().run(command).then(move |r| r.map_err(unreachable)),
-        Some(MachineRef::Local(m)) => {
-            flatten(m.send().run(command)).then(move |r| r.unwrap_or_else(|e| Err(unreachable(e))))
-        }
+        Some(MachineRef::Local(m)) => m
+            .send()
+            .run(command)
+            .then(move |r| r.unwrap_or_else(|e| Err(unreachable(e)))),
         None => {
             let args = match rmp_serde::to_vec(&(command,)) {
                 Ok(args) => args,

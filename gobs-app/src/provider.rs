@@ -289,14 +289,17 @@ fn start_machine<P: Provider>(
                 )));
             }
         };
-        flatten(client.send().register(registration)).then(move |registered| {
-            registered.map(|_| built).map_err(|e| {
-                ProviderError(format!(
-                    "the boss refused machine {machine:?}'s registration: {}",
-                    reason(&e)
-                ))
+        client
+            .send()
+            .register(registration)
+            .then(move |registered| {
+                registered.map(|_| built).map_err(|e| {
+                    ProviderError(format!(
+                        "the boss refused machine {machine:?}'s registration: {}",
+                        reason(&e)
+                    ))
+                })
             })
-        })
     }))
 }
 
