@@ -94,6 +94,10 @@ fn stand_in(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStrea
         #proxies
 
         #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::StructDefined for #ident {}
+
+        #[automatically_derived]
         impl #p::Actor for #ident {
             type Snapshot = ();
             type Caller<'r> = #call<'r>;
@@ -328,6 +332,10 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
         #proxies
         #constructor
 
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::StructDefined for #ident {}
+
         const _: () = {
             static __ENTRY: #p::ActorEntry = #p::ActorEntry::new::<#ident>(
                 #name,
@@ -536,8 +544,8 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method], p: &TokenStream) -> TokenStre
     // type" and this check adds the fix ("add #[define_actor] to the struct").
     let actor_check = quote_spanned! {self_ty.span()=>
         const _: fn() = || {
-            fn __is_actor<T: #p::Actor>() {}
-            __is_actor::<#self_ty>();
+            fn __struct_has_define_actor<T: #p::StructDefined>() {}
+            __struct_has_define_actor::<#self_ty>();
         };
     };
 

@@ -13,6 +13,17 @@ pub use crate::promise::{Promise, SendTarget};
 pub use crate::reference::Ref;
 pub use inventory;
 
+/// Implemented by `#[define_actor]` on a struct; its impl block checks for it, so that an
+/// impl block whose struct lacks the attribute says so (beside rustc's "cannot find type
+/// `NameCall`").
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[define_actor]` on its struct",
+    label = "this impl block has `#[define_actor]`, but the struct `{Self}` does not",
+    note = "add `#[gobs_runtime::define_actor]` to `struct {Self}` too: its fields are the actor's \
+            saved state, and it defines the `{Self}Call`/`{Self}Send` proxies the impl block fills in"
+)]
+pub trait StructDefined {}
+
 /// A field saved in a portrait: serializable both ways and cloneable (to undo a turn).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be saved in an actor's portrait",

@@ -57,7 +57,7 @@ impl Account {
     }
 
     /// The next account in a chain (spawned on first use): one hop.
-    pub fn next(&mut self) -> Ref<Account> {
+    pub fn hop(&mut self) -> Ref<Account> {
         self.next
             .get_or_insert_with(|| spawn(Account::default()))
             .clone()
@@ -184,8 +184,8 @@ fn three_hops_pipelined_across_two_vats() {
     let f = first.clone();
     let third = here
         .run(move || {
-            let second = f.send().next().pipeline();
-            let third = second.send().next().pipeline();
+            let second = f.send().hop().pipeline();
+            let third = second.send().hop().pipeline();
             third.send().deposit(42);
             third.send().deposits()
         })
