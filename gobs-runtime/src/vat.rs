@@ -47,6 +47,8 @@ pub(crate) struct VatShared {
     tx: Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Turns run so far (committed or rolled back), for measurements.
+    turns: AtomicU64,
 }
 
 pub(crate) enum Msg {
@@ -138,6 +140,12 @@ impl Vat {
         self.shared.join();
     }
 
+    /// How many turns the vat has run so far, committed or rolled back: for measuring
+    /// what a piece of code costs in turns.
+    pub fn turns(&self) -> u64 {
+        self.shared.turns.load(Ordering::Relaxed)
+    }
+
     /// True once the vat has stopped taking messages.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)
@@ -168,6 +176,7 @@ impl VatShared {
             tx,
             thread: Mutex::new(None),
             stopped: AtomicBool::new(false),
+            turns: AtomicU64::new(0),
         });
         (shared, rx)
     }
@@ -506,6 +515,7 @@ impl VatCore {
     /// Runs one message as a transactional turn.
     fn run_turn(&self, mut env: Envelope) {
         let Some(job) = env.take() else { return };
+        self.shared.turns.fetch_add(1, Ordering::Relaxed);
         self.begin_turn();
         let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
             Ok(result) => result,
