@@ -213,7 +213,11 @@ fn all(c: &mut Criterion) {
             for (i, r) in resolvers.into_iter().enumerate() {
                 r.fulfill(i);
             }
-            promises.into_iter().map(|p| p.wait().unwrap()).count()
+            promises
+                .into_iter()
+                .map(|p| p.wait().unwrap())
+                .collect::<Vec<usize>>()
+                .len()
         })
     });
     group.finish();
