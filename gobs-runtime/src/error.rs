@@ -150,6 +150,19 @@ pub enum Error {
     /// Saving or restoring failed.
     #[error("{0}")]
     Persistence(String),
+    /// A typed view of a collection found a value of another type.
+    #[error(
+        "{place} holds {found}, not {expected}: something stored another type there. \
+         Read it with the untyped actor (`GHash`/`Cell`) or fix the writer"
+    )]
+    WrongType {
+        /// Where the value was (`key "alice" of GHash#3 in vat "bank"`).
+        place: String,
+        /// The type the view expects.
+        expected: String,
+        /// What was there.
+        found: String,
+    },
     /// `Promise::any` (or `race`) had no promise to be fulfilled: every one broke, or
     /// there were none.
     #[error("{}", none_fulfilled(errors))]
@@ -171,6 +184,16 @@ fn none_fulfilled(errors: &[Error]) -> String {
 }
 
 impl Error {
+    /// A boxed error as a gobs error: one that already is (a near call's, an awaited
+    /// promise's) comes back as it was, still matchable; any other is wrapped as
+    /// [`Error::Actor`] for `context`.
+    pub(crate) fn from_boxed(context: impl FnOnce() -> String, boxed: BoxError) -> Self {
+        match boxed.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::actor(context(), other),
+        }
+    }
+
     /// Wraps an actor method's error.
     pub fn actor(actor: impl Into<String>, err: impl Into<BoxError>) -> Self {
         let err: BoxError = err.into();

@@ -90,7 +90,19 @@ impl Vat {
     }
 
     /// Like [`run`](Vat::run) for a fallible `f`: an `Err` rolls the turn back and comes
-    /// back as [`Error::Actor`].
+    /// back as the result's error, with no second layer of `Result`. A gobs [`Error`] (a
+    /// near call's, passed on with `?`) comes back as it is; any other error as
+    /// [`Error::Actor`].
+    ///
+    /// ```
+    /// use gobs_runtime::{Error, Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("try-run").unwrap();
+    /// let cell = vat.spawn_actor(Cell::new(1.into())).unwrap();
+    /// let c = cell.clone();
+    /// vat.try_run(move || c.call().set(2.into())).unwrap();
+    /// let err = vat.try_run(|| Err::<(), _>(Error::Persistence("no".into()))).unwrap_err();
+    /// assert!(matches!(err, Error::Persistence(_)));
+    /// ```
     pub fn try_run<R, E, F>(&self, f: F) -> Result<R, Error>
     where
         R: Send + 'static,
@@ -104,8 +116,38 @@ impl Vat {
             });
         }
         let name = self.shared.name.clone();
-        self.post(move || f().map_err(|e| Error::actor(format!("vat \"{name}\""), e)))
-            .wait()
+        self.post(move || {
+            f().map_err(|e| Error::from_boxed(|| format!("vat \"{name}\""), e.into()))
+        })
+        .wait()
+    }
+
+    /// Like [`try_run`](Vat::try_run), handing `f` a clone of `captures` (a reference, or
+    /// a tuple of them): no `let c = cell.clone();` before every entry into a vat.
+    ///
+    /// ```
+    /// use gobs_runtime::{Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("run-with").unwrap();
+    /// let (a, b) = (
+    ///     vat.spawn_actor(Cell::new(1.into())).unwrap(),
+    ///     vat.spawn_actor(Cell::new(2.into())).unwrap(),
+    /// );
+    /// vat.run_with(&(a.clone(), b.clone()), |(a, b)| {
+    ///     let x = a.call().get()?;
+    ///     b.call().set(x)
+    /// })
+    /// .unwrap();
+    /// assert_eq!(b.send().get().wait().unwrap(), 1.into());
+    /// ```
+    pub fn run_with<C, R, E, F>(&self, captures: &C, f: F) -> Result<R, Error>
+    where
+        C: Clone + Send + 'static,
+        R: Send + 'static,
+        E: Into<crate::error::BoxError>,
+        F: FnOnce(C) -> Result<R, E> + Send + 'static,
+    {
+        let captures = captures.clone();
+        self.try_run(move || f(captures))
     }
 
     /// Sends `f` to run as a turn in this vat, without waiting. Inside a turn, it is sent
