@@ -126,6 +126,11 @@ pub enum DispatchError {
     },
     /// The result could not be encoded.
     BadResult(String),
+    /// The result holds a reference, which a call by name cannot carry.
+    RefInResult {
+        /// The reference, as `Type#id in vat "name"`.
+        reference: String,
+    },
     /// The method ran and returned an error.
     Failed(crate::error::BoxError),
 }

@@ -150,6 +150,23 @@ pub enum Error {
     /// Saving or restoring failed.
     #[error("{0}")]
     Persistence(String),
+    /// A message called by name answered with a reference (a `Ref`, an `AnyRef`, a
+    /// `Value::Ref`), which a by-name result cannot carry: it is data, encoded as
+    /// MessagePack, and references are capabilities.
+    #[error(
+        "`{method}` of {actor} answered with a reference ({reference}), which a call by name \
+         cannot carry: by-name results are data, references are capabilities. Send to the \
+         typed reference instead (`.send().{method}(..)`), or keep the method off the by-name \
+         table with `#[actor(local)]`"
+    )]
+    RefByName {
+        /// The actor called.
+        actor: String,
+        /// The method.
+        method: String,
+        /// The reference in its answer.
+        reference: String,
+    },
     /// A typed view of a collection found a value of another type.
     #[error(
         "{place} holds {found}, not {expected}: something stored another type there. \

@@ -325,7 +325,7 @@ impl<T: Serialize> ByNameResult for T {
 }
 
 pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, DispatchError> {
-    rmp_serde::to_vec(value).map_err(|e| DispatchError::BadResult(e.to_string()))
+    crate::value::encode_by_name(value)
 }
 
 /// A by-name call's answer, encoded now.
@@ -341,11 +341,19 @@ pub fn reply_later<T: ByNameResult + Send + 'static>(
 ) -> Result<Reply, DispatchError> {
     Ok(Reply::Later(promise.then_direct(move |r| {
         r.and_then(|value| {
-            value.encode_result().map_err(|e| Error::Dispatch {
-                actor: format!("the promised answer of `{method}`"),
-                detail: match e {
-                    DispatchError::BadResult(detail) => format!("it cannot be encoded: {detail}"),
-                    other => format!("{other:?}"),
+            value.encode_result().map_err(|e| match e {
+                DispatchError::RefInResult { reference } => Error::RefByName {
+                    actor: "(the actor that answered)".into(),
+                    method: method.to_string(),
+                    reference,
+                },
+                DispatchError::BadResult(detail) => Error::Dispatch {
+                    actor: format!("the promised answer of `{method}`"),
+                    detail: format!("it cannot be encoded: {detail}"),
+                },
+                other => Error::Dispatch {
+                    actor: format!("the promised answer of `{method}`"),
+                    detail: format!("{other:?}"),
                 },
             })
         })

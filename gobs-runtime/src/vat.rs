@@ -880,6 +880,11 @@ impl VatCore {
                 actor: describe.to_string(),
                 detail: format!("the result of `{method}` cannot be encoded: {detail}"),
             },
+            DispatchError::RefInResult { reference } => Error::RefByName {
+                actor: describe.to_string(),
+                method: method.to_string(),
+                reference,
+            },
             DispatchError::Failed(e) => Error::actor(describe, e),
         })
     }

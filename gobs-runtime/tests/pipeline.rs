@@ -262,3 +262,44 @@ fn a_task_can_be_a_message_answer() {
     vat.shutdown();
     other.shutdown();
 }
+
+#[test]
+fn a_reference_answered_by_name_is_a_ref_by_name_error() {
+    let vat = Vat::spawn("ref-by-name").unwrap();
+    let bank = vat.spawn_actor(Bank::default()).unwrap();
+    // Listed by `methods()`...
+    assert!(bank.methods().iter().any(|m| m.name == "open"));
+    // ...and refused clearly when called by name, naming the method and the reference;
+    // the turn is rolled back like any failed one.
+    let err = bank.invoke("open", Vec::new()).wait().unwrap_err();
+    let Error::RefByName {
+        actor,
+        method,
+        reference,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(actor.starts_with("Bank#"), "{actor}");
+    assert_eq!(method, "open");
+    assert!(reference.starts_with("Account#"), "{reference}");
+    assert!(err.to_string().contains("`.send().open(..)`"), "{err}");
+    // A reference inside a `Value` too.
+    let table = vat
+        .spawn_actor(gobs_runtime::actor_lib::GHash::new())
+        .unwrap();
+    table
+        .send()
+        .set("bank".into(), bank.clone().into())
+        .wait()
+        .unwrap();
+    let err = table
+        .invoke("get", rmp_serde::to_vec(&("bank",)).unwrap())
+        .wait()
+        .unwrap_err();
+    assert!(matches!(err, Error::RefByName { .. }), "{err:?}");
+    // Data still goes through; the refused `open` was rolled back (nothing opened).
+    let bytes = bank.invoke("opened_later", Vec::new()).wait().unwrap();
+    assert_eq!(rmp_serde::from_slice::<u32>(&bytes).unwrap(), 0);
+    vat.shutdown();
+}
