@@ -18,6 +18,9 @@
 //!   uses (references, copies of fields). It reaches actors, its own included, through
 //!   [`Ref`](crate::Ref)s (`self_ref::<Self>()` inside a message gives the actor's own).
 //! - If the vat stops first, the task's promise is broken with [`Error::VatStopped`].
+//! - A task is not saved: in a persistent vat each step's turn saves what the step changed,
+//!   like any turn, but a task still waiting when the process stops is gone on restart
+//!   (what its finished steps did stays). Keep progress a restart must see in actors.
 //!
 //! ```
 //! use gobs_runtime::{Vat, actor_lib::Cell, task};

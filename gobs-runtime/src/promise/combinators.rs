@@ -1,31 +1,4 @@
-//! Promise combinators: build one promise out of others.
-//!
-//! Two kinds, by what they run:
-//! - [`map`](Promise::map), [`try_map`](Promise::try_map) and
-//!   [`and_then`](Promise::and_then) run *your* callback. Like [`then`](Promise::then), the
-//!   callback runs later, in a turn of its own in the vat that registered it; a callback
-//!   that fails (returns `Err` or panics) rolls back its own turn only and breaks the
-//!   returned promise. Call them inside a turn.
-//! - [`all`](Promise::all), [`all_settled`](Promise::all_settled), [`join`],
-//!   [`race`](Promise::race), [`any`](Promise::any) and [`flatten`](Promise::flatten) only
-//!   pass answers on. They run no user code, take no turn of their own, and work anywhere:
-//!   inside a turn or outside vats.
-//!
-//! A broken input breaks the output with the input's error as it is (still matchable),
-//! except where the combinator says otherwise.
-//!
-//! ```
-//! use gobs_runtime::{Promise, Vat, spawn_blocking};
-//! let vat = Vat::spawn("combine").unwrap();
-//! let total = vat
-//!     .run(|| {
-//!         let parts: Vec<Promise<i64>> = (1..=4).map(|i| spawn_blocking(move || i * 10)).collect();
-//!         Promise::all(parts).map(|parts| parts.iter().sum::<i64>())
-//!     })
-//!     .unwrap();
-//! assert_eq!(total.wait().unwrap(), 100);
-//! vat.shutdown();
-//! ```
+//! Promise combinators: build one promise out of others (documented on [`Promise`]).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

@@ -1,43 +1,5 @@
-//! Promise pipelining: sending to the reference a promise will resolve to, before it does
-//! (E's eventual send to a promise, Goblins' `<-` on a promise, OCapN's `desc:answer`).
-//!
-//! [`Promise::pipeline`] turns a `Promise<Ref<T>>` into a [`PromisedRef<T>`]: a cloneable
-//! handle with the same typed `send()` as a [`Ref`]. Messages sent to it
-//!
-//! - leave when the sending turn commits, like any send (a failed turn sends nothing);
-//! - wait in the promised reference's queue while the promise is pending, and are
-//!   delivered **in the order they were sent** once it resolves, to the actor it resolved
-//!   to; later messages go straight to that actor, behind the queued ones;
-//! - are broken, each with the promise's own error, if the promise breaks (or was broken).
-//!
-//! ```
-//! use gobs_runtime::{Promise, Ref, Vat, actor_lib::Cell};
-//! let vat = Vat::spawn("pipeline").unwrap();
-//! let (promise, resolver) = Promise::<Ref<Cell>>::pair();
-//! let cell = promise.pipeline();
-//! // Sent before the cell exists:
-//! let set = cell.send().set(7.into());
-//! let got = cell.send().get();
-//! resolver.fulfill(vat.spawn_actor(Cell::new(0.into())).unwrap());
-//! set.wait().unwrap();
-//! assert_eq!(got.wait().unwrap(), 7.into());
-//! ```
-//!
-//! # The hook for the network (OCapN)
-//!
-//! Before resolution a pipelined message is a *queued send*: the message (a typed closure,
-//! or a method name and MessagePack arguments for [`PromisedRef::invoke`]) together with
-//! the pending job of its answer, whose promise the sender already holds. Resolution
-//! (`Shared::settle` in this file) hands each queued send, in order, the reference (which
-//! fills the job and delivers it to that actor's vat) or the error (which breaks it).
-//!
-//! A CapTP session puts the same thing on the wire: when a `PromisedRef` stands for the
-//! answer of a question asked over a session, a by-name send to it is an `op:deliver` to
-//! `desc:answer <position>` with the method's symbol and arguments, sent at once instead
-//! of queued, and its answer promise is the new question's. The only state to add is a
-//! third arm beside `Pending`/`Resolved`/`Broken` holding the session and the answer
-//! position; typed closures cannot cross a wire, so a typed send to a remote promise is
-//! refused there and callers use [`invoke`](PromisedRef::invoke).
+//! Promise pipelining: sending to the reference a promise will resolve to, before it does.
+//! The rules, and the hook the network layer uses, are on [`PromisedRef`].
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -49,10 +11,48 @@ use crate::portrait::ActorId;
 use crate::reference::Ref;
 use crate::vat::{self, VatCore};
 
-/// A reference that a promise will resolve to, already usable for sends.
+/// Promise pipelining: sending to the reference a promise will resolve to, before it does
+/// (E's eventual send to a promise, Goblins' `<-` on a promise, OCapN's `desc:answer`).
 ///
-/// Made by [`Promise::pipeline`]; cheap to clone (every clone shares one queue). See the
-/// [module docs](self) for the ordering and failure rules.
+/// [`Promise::pipeline`] turns a `Promise<Ref<T>>` into a `PromisedRef<T>`: a cloneable
+/// handle with the same typed `send()` as a [`Ref`]. Messages sent to it
+///
+/// - leave when the sending turn commits, like any send (a failed turn sends nothing);
+/// - wait in the promised reference's queue while the promise is pending, and are
+///   delivered **in the order they were sent** once it resolves, to the actor it resolved
+///   to; later messages go straight to that actor, behind the queued ones;
+/// - are broken, each with the promise's own error, if the promise breaks (or was broken).
+///
+/// ```
+/// use gobs_runtime::{Promise, Ref, Vat, actor_lib::Cell};
+/// let vat = Vat::spawn("pipeline").unwrap();
+/// let (promise, resolver) = Promise::<Ref<Cell>>::pair();
+/// let cell = promise.pipeline();
+/// // Sent before the cell exists:
+/// let set = cell.send().set(7.into());
+/// let got = cell.send().get();
+/// resolver.fulfill(vat.spawn_actor(Cell::new(0.into())).unwrap());
+/// set.wait().unwrap();
+/// assert_eq!(got.wait().unwrap(), 7.into());
+/// ```
+///
+/// # The hook for the network (OCapN)
+///
+/// Before resolution a pipelined message is a *queued send*: the message (a typed closure,
+/// or a method name and MessagePack arguments for [`PromisedRef::invoke`]) together with
+/// the pending job of its answer, whose promise the sender already holds. Resolution
+/// (`Shared::settle` in `promise/pipeline.rs`) hands each queued send, in order, the reference (which
+/// fills the job and delivers it to that actor's vat) or the error (which breaks it).
+///
+/// A CapTP session puts the same thing on the wire: when a `PromisedRef` stands for the
+/// answer of a question asked over a session, a by-name send to it is an `op:deliver` to
+/// `desc:answer <position>` with the method's symbol and arguments, sent at once instead
+/// of queued, and its answer promise is the new question's. The only state to add is a
+/// third arm beside `Pending`/`Resolved`/`Broken` holding the session and the answer
+/// position; typed closures cannot cross a wire, so a typed send to a remote promise is
+/// refused there and callers use [`invoke`](PromisedRef::invoke).
+///
+/// Made by [`Promise::pipeline`]; cheap to clone (every clone shares one queue).
 pub struct PromisedRef<T> {
     inner: Arc<Shared<T>>,
 }
