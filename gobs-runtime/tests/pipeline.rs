@@ -303,3 +303,60 @@ fn a_reference_answered_by_name_is_a_ref_by_name_error() {
     assert_eq!(rmp_serde::from_slice::<u32>(&bytes).unwrap(), 0);
     vat.shutdown();
 }
+
+#[test]
+fn each_senders_order_is_kept_across_resolution() {
+    let target_vat = Vat::spawn("pipe-many-target").unwrap();
+    let senders: Vec<Vat> = (0..3)
+        .map(|i| Vat::spawn(format!("pipe-many-{i}")).unwrap())
+        .collect();
+    let (promise, resolver) = Promise::<Ref<Account>>::pair();
+    let resolver = std::sync::Mutex::new(Some(resolver));
+    let account = promise.pipeline();
+    // Each sender sends 0..200 tagged with its number (sender * 1000 + i), in turns of
+    // 10 messages; the promise resolves while they are at it.
+    let mut done = Vec::new();
+    for (s, vat) in senders.iter().enumerate() {
+        for chunk in 0..20u64 {
+            let a = account.clone();
+            done.push(vat.post(move || {
+                for i in chunk * 10..chunk * 10 + 10 {
+                    a.send().deposit(s as u64 * 1000 + i);
+                }
+                Ok(())
+            }));
+        }
+        if s == 1 {
+            resolver_fulfill_once(&target_vat, &resolver);
+        }
+    }
+    for d in done {
+        d.wait().unwrap();
+    }
+    let deposits = account.send().deposits().wait().unwrap();
+    assert_eq!(deposits.len(), 600);
+    for s in 0..3u64 {
+        let mine: Vec<u64> = deposits.iter().copied().filter(|d| d / 1000 == s).collect();
+        assert_eq!(
+            mine,
+            (0..200).map(|i| s * 1000 + i).collect::<Vec<_>>(),
+            "sender {s}"
+        );
+    }
+    drop(resolver);
+    target_vat.shutdown();
+    for v in senders {
+        v.shutdown();
+    }
+}
+
+/// Resolves the promise with a fresh account (the resolver stays usable for the test to
+/// drop later; a second answer would be ignored).
+fn resolver_fulfill_once(
+    vat: &Vat,
+    resolver: &std::sync::Mutex<Option<gobs_runtime::Resolver<Ref<Account>>>>,
+) {
+    if let Some(r) = resolver.lock().unwrap().take() {
+        r.fulfill(vat.spawn_actor(Account::default()).unwrap());
+    }
+}

@@ -200,3 +200,35 @@ fn a_task_outside_a_turn_says_so() {
         "{err:?}"
     );
 }
+
+#[test]
+fn many_tasks_interleave_in_one_vat_each_in_order() {
+    let here = Vat::spawn("tasks-many").unwrap();
+    let there = Vat::spawn("tasks-many-remote").unwrap();
+    let remote = there.spawn_actor(Counter::default()).unwrap();
+    let tasks: Vec<Promise<Vec<u64>>> = (0..20)
+        .map(|_| {
+            here.run_with(&remote, |r| {
+                Ok::<_, Error>(task(async move {
+                    let mut seen = Vec::new();
+                    for _ in 0..50 {
+                        seen.push(r.send().increment().await?);
+                    }
+                    Ok::<_, Error>(seen)
+                }))
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        let seen = t.wait().unwrap();
+        assert_eq!(seen.len(), 50);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        all.extend(seen);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=1000).collect::<Vec<u64>>());
+    here.shutdown();
+    there.shutdown();
+}
