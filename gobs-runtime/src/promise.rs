@@ -459,6 +459,15 @@ impl<T: Send + 'static> Resolver<T> {
         }
     }
 
+    /// Fulfils or breaks the promise with `result`: passes another promise's answer on.
+    /// Inside a turn, when the turn commits.
+    pub fn settle(self, result: Result<T, Error>) {
+        match result {
+            Ok(value) => self.fulfill(value),
+            Err(error) => self.break_with(error),
+        }
+    }
+
     fn settle_now(mut self, result: Result<T, Error>) {
         if let Some(inner) = self.inner.take() {
             inner.settle(result);

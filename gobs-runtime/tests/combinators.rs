@@ -239,3 +239,13 @@ fn callback_combinators_outside_a_turn_say_so() {
         "{err:?}"
     );
 }
+
+#[test]
+fn resolver_settle_passes_an_answer_on() {
+    let (p, r) = Promise::<u8>::pair();
+    r.settle(Ok(3));
+    assert_eq!(p.wait().unwrap(), 3);
+    let (p, r) = Promise::<u8>::pair();
+    r.settle(Err(Error::Persistence("passed on".into())));
+    assert!(matches!(p.wait().unwrap_err(), Error::Persistence(m) if m == "passed on"));
+}
