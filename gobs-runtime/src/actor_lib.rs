@@ -11,7 +11,7 @@ use crate::env::Env;
 use crate::value::Value;
 
 mod typed;
-pub use typed::{FromValue, TypedCell, TypedHash};
+pub use typed::{FromValue, Key, TypedCell, TypedHash};
 
 /// A table from text keys to [`Value`]s (Goblins' `^ghash`).
 ///

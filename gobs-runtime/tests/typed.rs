@@ -149,3 +149,27 @@ fn a_typed_table_is_saved_as_a_field_and_comes_back() {
     assert_eq!(alice.send().balance().wait().unwrap(), 30);
     vat.shutdown();
 }
+
+#[test]
+fn typed_keys_round_trip_and_a_foreign_key_is_named() {
+    let vat = Vat::spawn("typed-keys").unwrap();
+    let table = vat.spawn_actor(GHash::new()).unwrap();
+    let by_id: TypedHash<String, u64> = TypedHash::new(table.clone());
+    by_id.set(10u64, "ten".into()).wait().unwrap();
+    by_id.set(9u64, "nine".into()).wait().unwrap();
+    assert_eq!(by_id.get(9u64).wait().unwrap().as_deref(), Some("nine"));
+    // Text order, as documented.
+    assert_eq!(by_id.keys().wait().unwrap(), vec![10, 9]);
+    table
+        .send()
+        .set("not-a-number".into(), "x".into())
+        .wait()
+        .unwrap();
+    let err = by_id.keys().wait().unwrap_err();
+    assert!(
+        matches!(&err, Error::WrongType { found, expected, .. }
+            if found == "the key \"not-a-number\"" && expected == "a u64 key"),
+        "{err:?}"
+    );
+    vat.shutdown();
+}

@@ -90,6 +90,45 @@ impl<T: Actor> FromValue for Ref<T> {
     }
 }
 
+/// A type a [`GHash`] key can be: written as text in the table, read back from it.
+pub trait Key: Send + Sized + 'static {
+    /// The type's name in errors.
+    fn expected() -> String;
+    /// The key as the table's text.
+    fn to_key(&self) -> String;
+    /// The text as a key, if it is one.
+    fn from_key(key: &str) -> Option<Self>;
+}
+
+impl Key for String {
+    fn expected() -> String {
+        "a String key".into()
+    }
+    fn to_key(&self) -> String {
+        self.clone()
+    }
+    fn from_key(key: &str) -> Option<Self> {
+        Some(key.to_string())
+    }
+}
+
+macro_rules! number_key {
+    ($($t:ty),*) => {$(
+        impl Key for $t {
+            fn expected() -> String {
+                format!("a {} key", stringify!($t))
+            }
+            fn to_key(&self) -> String {
+                self.to_string()
+            }
+            fn from_key(key: &str) -> Option<Self> {
+                key.parse().ok()
+            }
+        }
+    )*};
+}
+number_key!(u8, u16, u32, u64, i8, i16, i32, i64, usize, bool, char);
+
 /// What a value is, for errors: `an Int (7)`, `a reference to a Cell`.
 fn describe(value: &Value) -> String {
     match value {
@@ -113,24 +152,36 @@ fn convert<V: FromValue>(value: Value, place: impl FnOnce() -> String) -> Result
     })
 }
 
-/// A [`GHash`] whose values are all `V`: typed `get`/`set` over the untyped table.
+/// A [`GHash`] whose values are all `V` and keys all `K` (text by default): typed
+/// `get`/`set` over the untyped table.
 ///
 /// It is just the table's reference with a type: saved as that reference (so it can be a
-/// field of an actor), cheap to clone, and several views may share one table.
+/// field of an actor), cheap to clone, and several views may share one table. Keys are
+/// stored as text ([`Key`]), so [`keys`](Self::keys) lists them in text order (`"10"`
+/// before `"9"`).
+///
+/// ```
+/// use gobs_runtime::{Vat, actor_lib::{GHash, TypedHash}};
+/// let vat = Vat::spawn("typed-keys").unwrap();
+/// let scores: TypedHash<i64, u32> = TypedHash::new(vat.spawn_actor(GHash::new()).unwrap());
+/// scores.set(7u32, 70).wait().unwrap();
+/// assert_eq!(scores.get(7u32).wait().unwrap(), Some(70));
+/// assert_eq!(scores.keys().wait().unwrap(), vec![7]);
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TypedHash<V> {
+pub struct TypedHash<V, K = String> {
     table: Ref<GHash>,
     #[serde(skip)]
-    _values: PhantomData<fn() -> V>,
+    _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<V: FromValue> TypedHash<V> {
+impl<V: FromValue, K: Key> TypedHash<V, K> {
     /// The typed view of `table`.
     pub fn new(table: Ref<GHash>) -> Self {
         TypedHash {
             table,
-            _values: PhantomData,
+            _types: PhantomData,
         }
     }
 
@@ -143,14 +194,19 @@ impl<V: FromValue> TypedHash<V> {
         format!("key {key:?} of {}", self.table.describe())
     }
 
+    /// The table's text for `key`.
+    fn text(key: impl Into<K>) -> String {
+        key.into().to_key()
+    }
+
     /// Sets `key` to `value`.
-    pub fn set(&self, key: impl Into<String>, value: V) -> Promise<()> {
-        self.table.send().set(key.into(), value.into())
+    pub fn set(&self, key: impl Into<K>, value: V) -> Promise<()> {
+        self.table.send().set(Self::text(key), value.into())
     }
 
     /// The value under `key`; broken with [`Error::WrongType`] if it is not a `V`.
-    pub fn get(&self, key: impl Into<String>) -> Promise<Option<V>> {
-        let key = key.into();
+    pub fn get(&self, key: impl Into<K>) -> Promise<Option<V>> {
+        let key = Self::text(key);
         let place = self.place(&key);
         self.table
             .send()
@@ -159,8 +215,8 @@ impl<V: FromValue> TypedHash<V> {
     }
 
     /// Removes `key`, answering with what it held.
-    pub fn remove(&self, key: impl Into<String>) -> Promise<Option<V>> {
-        let key = key.into();
+    pub fn remove(&self, key: impl Into<K>) -> Promise<Option<V>> {
+        let key = Self::text(key);
         let place = self.place(&key);
         self.table
             .send()
@@ -168,41 +224,53 @@ impl<V: FromValue> TypedHash<V> {
             .then_direct(move |r| r?.map(|v| convert(v, || place)).transpose())
     }
 
-    /// Every key, in order.
-    pub fn keys(&self) -> Promise<Vec<String>> {
-        self.table.send().keys()
+    /// Every key, in the table's text order; broken with [`Error::WrongType`] if one is
+    /// not a `K`.
+    pub fn keys(&self) -> Promise<Vec<K>> {
+        let table = self.table.describe();
+        self.table.send().keys().then_direct(move |r| {
+            r?.iter()
+                .map(|k| {
+                    K::from_key(k).ok_or_else(|| Error::WrongType {
+                        place: format!("the keys of {table}"),
+                        expected: K::expected(),
+                        found: format!("the key {k:?}"),
+                    })
+                })
+                .collect()
+        })
     }
 
     /// [`set`](Self::set) as a near call (the table is in the current vat).
-    pub fn call_set(&self, key: impl Into<String>, value: V) -> Result<(), Error> {
-        self.table.call().set(key.into(), value.into())
+    pub fn call_set(&self, key: impl Into<K>, value: V) -> Result<(), Error> {
+        self.table.call().set(Self::text(key), value.into())
     }
 
     /// [`get`](Self::get) as a near call.
-    pub fn call_get(&self, key: impl Into<String>) -> Result<Option<V>, Error> {
-        let key = key.into();
+    pub fn call_get(&self, key: impl Into<K>) -> Result<Option<V>, Error> {
+        let key = Self::text(key);
         let value = self.table.call().get(key.clone())?;
         value.map(|v| convert(v, || self.place(&key))).transpose()
     }
 
     /// [`remove`](Self::remove) as a near call.
-    pub fn call_remove(&self, key: impl Into<String>) -> Result<Option<V>, Error> {
-        let key = key.into();
+    pub fn call_remove(&self, key: impl Into<K>) -> Result<Option<V>, Error> {
+        let key = Self::text(key);
         let value = self.table.call().remove(key.clone())?;
         value.map(|v| convert(v, || self.place(&key))).transpose()
     }
 }
 
-impl<V> Clone for TypedHash<V> {
+impl<V, K> Clone for TypedHash<V, K> {
     fn clone(&self) -> Self {
         TypedHash {
             table: self.table.clone(),
-            _values: PhantomData,
+            _types: PhantomData,
         }
     }
 }
 
-impl<V> std::fmt::Debug for TypedHash<V> {
+impl<V, K> std::fmt::Debug for TypedHash<V, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TypedHash({})", self.table.describe())
     }
