@@ -134,11 +134,7 @@ fn create_list_show_run_destroy() {
 fn the_boss_and_each_machine_have_vats_of_their_own() {
     let (_dir, b) = default_backend();
     let boss = b.boss().clone();
-    let created = boss
-        .send()
-        .create_machine("m".into(), "dummy".into())
-        .wait()
-        .unwrap();
+    let created = boss.send().create_machine("m".into(), "dummy".into());
     assert_eq!(created.wait().unwrap().status, MachineStatus::Running);
     let record = boss.send().record("m".into()).wait().unwrap().unwrap();
     let client = record.client.unwrap();
@@ -304,14 +300,7 @@ fn a_registration_capability_works_once() {
         .vats()
         .start_vat("test-machine", || spawn(HobClientPresence::new("m".into())))
         .unwrap();
-    let register = || {
-        client
-            .send()
-            .register(registration.clone())
-            .wait()
-            .unwrap()
-            .wait()
-    };
+    let register = || client.send().register(registration.clone()).wait();
     assert_eq!(register().unwrap(), "m");
     assert_eq!(
         hob.send().client_of("m".into()).wait().unwrap(),
@@ -333,8 +322,6 @@ fn a_registration_capability_works_once() {
     let err = intruder
         .send()
         .register(registration.clone())
-        .wait()
-        .unwrap()
         .wait()
         .unwrap_err();
     assert!(matches!(
@@ -362,13 +349,7 @@ fn a_revoked_registration_capability_is_refused() {
     let client = machine_vat
         .run(|| spawn(HobClientPresence::new("m".into())))
         .unwrap();
-    let err = client
-        .send()
-        .register(registration)
-        .wait()
-        .unwrap()
-        .wait()
-        .unwrap_err();
+    let err = client.send().register(registration).wait().unwrap_err();
     assert_eq!(
         hob_error(&err),
         Some(HobError::Revoked {
@@ -385,11 +366,7 @@ fn destroying_a_machine_revokes_its_registration_capability() {
     let b = start(dir.path(), "slow", &dummy("slow", 3_000));
     let boss = b.boss().clone();
     let hob = boss.send().hob().wait().unwrap();
-    let creating: Promise<MachineInfo> = boss
-        .send()
-        .create_machine("m".into(), "slow".into())
-        .wait()
-        .unwrap();
+    let creating: Promise<MachineInfo> = boss.send().create_machine("m".into(), "slow".into());
     // While the provider works, the capability it was handed is open.
     let registration = hob
         .send()
@@ -402,7 +379,7 @@ fn destroying_a_machine_revokes_its_registration_capability() {
         RegistrationState::Open
     );
     // Destroyed while still being created: the capability is revoked.
-    let destroyed = boss.send().destroy_machine("m".into()).wait().unwrap();
+    let destroyed = boss.send().destroy_machine("m".into());
     assert_eq!(
         destroyed.wait().unwrap().unwrap().status,
         MachineStatus::Creating
@@ -412,13 +389,7 @@ fn destroying_a_machine_revokes_its_registration_capability() {
     let late = machine_vat
         .run(|| spawn(HobClientPresence::new("m".into())))
         .unwrap();
-    let err = late
-        .send()
-        .register(registration)
-        .wait()
-        .unwrap()
-        .wait()
-        .unwrap_err();
+    let err = late.send().register(registration).wait().unwrap_err();
     assert_eq!(
         hob_error(&err),
         Some(HobError::Revoked {
@@ -532,8 +503,6 @@ fn twenty_machines() {
             let provider = if i % 2 == 0 { "dummy" } else { "local" };
             boss.send()
                 .create_machine(format!("m{i:02}"), provider.into())
-                .wait()
-                .unwrap()
         })
         .collect();
     for created in creating {

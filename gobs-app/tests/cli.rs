@@ -650,7 +650,10 @@ fn state_files_and_directories_are_private_and_an_open_state_dir_is_tightened() 
     modes(&s, &mut all);
     daemon.stop("TERM");
     assert!(all.iter().any(|(p, _)| p.ends_with("vats")), "{all:?}");
-    assert!(all.iter().any(|(p, _)| p.ends_with("registry.log")), "{all:?}");
+    assert!(
+        all.iter().any(|(p, _)| p.ends_with("registry.log")),
+        "{all:?}"
+    );
     for (path, mode) in &all {
         assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
     }

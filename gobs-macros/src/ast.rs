@@ -28,6 +28,9 @@ pub struct ActorField {
     pub ident: Ident,
     pub ty: Type,
     pub options: FieldOptions,
+    /// The field's `#[cfg]`s (and `#[cfg_attr]`s reduced to their `cfg`s), repeated on
+    /// every piece of generated code about the field.
+    pub cfgs: Vec<syn::Attribute>,
 }
 
 impl ActorField {
@@ -43,8 +46,10 @@ pub struct ActorImpl {
     /// The actor's type as written after `impl`.
     pub self_ty: Type,
     pub methods: Vec<Method>,
-    /// Arguments given to the attribute (options belong on the struct).
+    /// Arguments given to the attribute other than `crate` (options belong on the struct).
     pub stray_args: Option<TokenStream>,
+    /// `crate = "path"`: where the runtime is, for crates that re-export it.
+    pub krate: Option<syn::Path>,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -63,6 +68,10 @@ pub struct Method {
     pub sig: syn::Signature,
     /// `///` lines, copied onto the generated call and send methods.
     pub docs: Vec<syn::Attribute>,
+    /// `#[cfg]`s and `#[cfg_attr]`s as written, copied onto the generated methods.
+    pub cfg_attrs: Vec<syn::Attribute>,
+    /// The same reduced to what decides whether the method exists, for the by-name table.
+    pub cfgs: Vec<syn::Attribute>,
     pub receiver: Receiver,
     pub receiver_tokens: TokenStream,
     pub args: Vec<Arg>,
@@ -84,6 +93,28 @@ pub enum Ret {
     /// written out (`Result<T, E>`, `io::Result<T>`), so the generated code can name the
     /// success type without going through a trait projection.
     Result { ty: Type, ok: Option<Box<Type>> },
+}
+
+impl Ret {
+    /// `T` when the message answers with a `Promise<T>` (or `Result<Promise<T>, E>`):
+    /// its senders get a `Promise<T>`, its by-name callers `T`'s encoding.
+    pub fn promised(&self) -> Option<Type> {
+        match self {
+            Ret::Value(ty) => promise_arg(ty),
+            Ret::Result { ok: Some(ok), .. } => promise_arg(ok),
+            _ => None,
+        }
+    }
+}
+
+/// `T` in a type whose last path segment is `Promise<T>`.
+fn promise_arg(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Promise") => {
+            first_type_arg(ty)
+        }
+        _ => None,
+    }
 }
 
 impl Input {
@@ -156,6 +187,7 @@ impl ActorStruct {
                         ident,
                         ty: f.ty.clone(),
                         options,
+                        cfgs: cfgs(cx, &f.attrs),
                     });
                 }
             }
@@ -175,16 +207,19 @@ impl ActorImpl {
         for impl_item in item.items.iter_mut() {
             if let ImplItem::Fn(f) = impl_item {
                 let options = MethodOptions::take(cx, &mut f.attrs);
-                if let Some(m) = Method::from_syn(f, options) {
+                if let Some(mut m) = Method::from_syn(f, options) {
+                    m.cfgs = cfgs(cx, &f.attrs);
                     methods.push(m);
                 }
             }
         }
+        let (krate, stray_args) = crate::attr::impl_args(cx, args);
         ActorImpl {
             self_ty: (*item.self_ty).clone(),
             item,
             methods,
-            stray_args: (!args.is_empty()).then_some(args),
+            stray_args,
+            krate,
         }
     }
 }
@@ -232,6 +267,13 @@ impl Method {
                 .filter(|a| a.path().is_ident("doc"))
                 .cloned()
                 .collect(),
+            cfg_attrs: f
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                .cloned()
+                .collect(),
+            cfgs: Vec::new(),
             receiver,
             receiver_tokens: quote::ToTokens::to_token_stream(recv),
             args,
@@ -259,4 +301,44 @@ fn first_type_arg(ty: &Type) -> Option<Type> {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     })
+}
+
+/// What decides whether an item exists: its `#[cfg]`s, and its `#[cfg_attr]`s reduced to
+/// the `cfg`s inside them (`#[cfg_attr(test, cfg(feature = "x"))]` is a cfg too). A
+/// `#[cfg_attr(.., actor(..))]` is refused: the expansion must know the item's options.
+fn cfgs(cx: &Ctxt, attrs: &[syn::Attribute]) -> Vec<syn::Attribute> {
+    use syn::punctuated::Punctuated;
+    let mut out = Vec::new();
+    for attr in attrs {
+        if attr.path().is_ident("cfg") {
+            out.push(attr.clone());
+        } else if attr.path().is_ident("cfg_attr") {
+            let parsed = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+                let predicate: syn::Meta = input.parse()?;
+                input.parse::<syn::Token![,]>()?;
+                let metas = Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated(input)?;
+                Ok((predicate, metas))
+            });
+            let Ok((predicate, metas)) = parsed else {
+                // Not ours to judge: rustc reports a malformed `cfg_attr` itself.
+                continue;
+            };
+            for meta in &metas {
+                if meta.path().is_ident("actor") {
+                    cx.error_spanned_by(
+                        meta,
+                        "`#[actor(...)]` cannot sit inside `#[cfg_attr]`: #[define_actor] \
+                         must know the options in every configuration. Write two \
+                         `#[cfg]`-gated versions of the item instead",
+                    );
+                }
+            }
+            let kept: Vec<&syn::Meta> = metas.iter().filter(|m| m.path().is_ident("cfg")).collect();
+            if !kept.is_empty() {
+                let pound = attr.pound_token;
+                out.push(syn::parse_quote!(#pound[cfg_attr(#predicate, #(#kept),*)]));
+            }
+        }
+    }
+    out
 }

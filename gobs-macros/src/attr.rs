@@ -7,7 +7,7 @@ use syn::{Expr, Lit, LitInt, LitStr, Path};
 
 use crate::ctxt::Ctxt;
 
-const STRUCT_KEYS: &str = "name, aliases, version, upgrade, on_restore";
+const STRUCT_KEYS: &str = "name, aliases, version, upgrade, on_restore, crate";
 
 /// One `upgrade(from = N, with = path)` step.
 pub struct Upgrade {
@@ -26,6 +26,8 @@ pub struct ActorOptions {
     pub version: Option<(u32, Span)>,
     pub upgrades: Vec<Upgrade>,
     pub on_restore: Option<Path>,
+    /// `crate = "path"`: where the runtime is, for crates that re-export it.
+    pub krate: Option<Path>,
     /// Set if `aliases` was given (even empty), to catch duplicates.
     aliases_span: Option<Span>,
 }
@@ -96,6 +98,14 @@ impl ActorOptions {
                 options.version = Some((v, span));
             } else if key.is_ident("upgrade") {
                 options.upgrades.extend(parse_upgrade(cx, &meta)?);
+            } else if key.is_ident("crate") {
+                match crate_path(cx, &meta)? {
+                    Some(path) if options.krate.is_some() => {
+                        cx.error_spanned_by(&key, "duplicate `crate` option");
+                        options.krate = Some(path);
+                    }
+                    path => options.krate = options.krate.take().or(path),
+                }
             } else if key.is_ident("on_restore") {
                 let value: Expr = meta.value()?.parse()?;
                 let Expr::Path(syn::ExprPath { path, .. }) = value else {
@@ -126,6 +136,49 @@ impl ActorOptions {
         }
         options
     }
+}
+
+/// `crate = "path"`, the path parsed; `None` (error recorded) if it is not one.
+fn crate_path(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<Path>> {
+    Ok(match string_value(meta)? {
+        Ok(lit) => match lit.parse::<Path>() {
+            Ok(path) => Some(path),
+            Err(_) => {
+                cx.error_spanned_by(
+                    &lit,
+                    "`crate` takes the path the runtime is re-exported at, like `crate = \"my_crate::gobs\"`",
+                );
+                None
+            }
+        },
+        Err(e) => {
+            cx.syn_error(e);
+            None
+        }
+    })
+}
+
+/// The impl block's arguments: `crate = "path"` (the only one it takes), and the rest
+/// for the "options go on the struct" error.
+pub fn impl_args(cx: &Ctxt, args: TokenStream) -> (Option<Path>, Option<TokenStream>) {
+    if args.is_empty() {
+        return (None, None);
+    }
+    let mut krate = None;
+    let mut stray = false;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            krate = crate_path(cx, &meta)?;
+        } else {
+            stray = true;
+            skip_value(&meta)?;
+        }
+        Ok(())
+    });
+    if syn::parse::Parser::parse2(parser, args.clone()).is_err() {
+        stray = true;
+    }
+    (krate, stray.then_some(args))
 }
 
 /// Consumes an unknown option's `= value` or `(...)`, so parsing can go on after it.

@@ -190,7 +190,7 @@ fn check_no_impl_options(cx: &Ctxt, i: &ActorImpl) {
     if let Some(args) = &i.stray_args {
         cx.error_spanned_by(
             args,
-            "options go on the struct (`#[define_actor(name = \"...\")] struct ...`); the impl block takes none",
+            "options go on the struct (`#[define_actor(name = \"...\")] struct ...`); the impl block takes only `crate = \"...\"`",
         );
     }
 }
@@ -222,7 +222,9 @@ fn check_plain_signature(cx: &Ctxt, m: &crate::ast::Method) {
     if let Some(a) = &m.sig.asyncness {
         cx.error_spanned_by(
             a,
-            "messages are not async: a turn never blocks. Return a `Promise` (from `.send()` or `spawn_blocking`) for work that finishes later",
+            "messages are not async: a turn never blocks, and a message cannot hold `&self` across an `.await`. \
+             Return a `Promise` for work that finishes later: `gobs_runtime::task(async move { .. })` runs \
+             straight-line code across promises, each stretch between `.await`s a turn of its own",
         );
     }
     if !m.sig.generics.params.is_empty() {

@@ -19,22 +19,24 @@ pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     match input {
         Input::Struct(s) => {
             check::check_struct(&cx, &s);
+            let p = private(s.options.krate.as_ref());
             match cx.check() {
-                Ok(()) => expand_struct(&s),
+                Ok(()) => expand_struct(&s, &p),
                 Err(errors) => {
                     let errors = errors.to_compile_error();
-                    let item = fallback_struct(&s);
+                    let item = fallback_struct(&s, &p);
                     quote!(#item #errors)
                 }
             }
         }
         Input::Impl(i) => {
             let methods_ok = check::check_impl(&cx, &i);
+            let p = private(i.krate.as_ref());
             match cx.check() {
-                Ok(()) => expand_impl(&i, &i.methods.iter().collect::<Vec<_>>()),
+                Ok(()) => expand_impl(&i, &i.methods.iter().collect::<Vec<_>>(), &p),
                 Err(errors) => {
                     let errors = errors.to_compile_error();
-                    let item = fallback_impl(&i, &methods_ok);
+                    let item = fallback_impl(&i, &methods_ok, &p);
                     quote!(#item #errors)
                 }
             }
@@ -45,12 +47,21 @@ pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
             // block does not add "cannot find type `NameCall`".
             let stand_in = match syn::parse2::<syn::Item>(tokens.clone()) {
                 Ok(syn::Item::Enum(e)) if e.generics.params.is_empty() => {
-                    stand_in(&e.ident, &e.vis)
+                    stand_in(&e.ident, &e.vis, &private(None))
                 }
                 _ => TokenStream::new(),
             };
             quote!(#tokens #stand_in #errors)
         }
+    }
+}
+
+/// The hidden module generated code reaches the runtime through: `::gobs_runtime::__private`,
+/// or `<crate>::__private` with `crate = "..."`.
+fn private(krate: Option<&syn::Path>) -> TokenStream {
+    match krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::gobs_runtime::__private),
     }
 }
 
@@ -61,7 +72,7 @@ pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The struct as written (minus our attributes, borrowed field types made `'static` so a
 /// `&str` field is reported once, by our check), its proxies, and a stub `Actor` impl
 /// that is never run (the program does not compile) and registers nothing.
-fn fallback_struct(s: &ActorStruct) -> TokenStream {
+fn fallback_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
     let mut item = s.item.clone();
     for field in item.fields.iter_mut() {
         StaticLifetimes.visit_type_mut(&mut field.ty);
@@ -69,19 +80,22 @@ fn fallback_struct(s: &ActorStruct) -> TokenStream {
     if !s.item.generics.params.is_empty() {
         return quote!(#item);
     }
-    let stand_in = stand_in(&item.ident, &item.vis);
+    let stand_in = stand_in(&item.ident, &item.vis, p);
     quote!(#item #stand_in)
 }
 
 /// For an actor whose definition failed: its proxies and a stub `Actor` impl, never run
 /// (the program does not compile) and registering nothing, so that its impl block and
 /// the code spawning it do not add errors of their own.
-fn stand_in(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
+fn stand_in(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
-    let p = quote!(::gobs_runtime::__private);
-    let proxies = proxies(ident, vis);
+    let proxies = proxies(ident, vis, p);
     quote! {
         #proxies
+
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::StructDefined for #ident {}
 
         #[automatically_derived]
         impl #p::Actor for #ident {
@@ -123,7 +137,7 @@ impl VisitMut for StaticLifetimes {
 /// The impl block with the generated code for its good methods (the bad ones are left
 /// out of the proxies and the by-name table); if the block itself is of the wrong shape,
 /// the block as written and an empty `Methods` impl, so the struct still finds one.
-fn fallback_impl(i: &ActorImpl, methods_ok: &[bool]) -> TokenStream {
+fn fallback_impl(i: &ActorImpl, methods_ok: &[bool], p: &TokenStream) -> TokenStream {
     if check::impl_shape_ok(i) {
         let good: Vec<&Method> = i
             .methods
@@ -131,7 +145,7 @@ fn fallback_impl(i: &ActorImpl, methods_ok: &[bool]) -> TokenStream {
             .zip(methods_ok)
             .filter_map(|(m, ok)| ok.then_some(m))
             .collect();
-        return expand_impl(i, &good);
+        return expand_impl(i, &good, p);
     }
     let item = &i.item;
     // A trait impl is left alone: the actor may have its real impl block elsewhere, and a
@@ -145,7 +159,7 @@ fn fallback_impl(i: &ActorImpl, methods_ok: &[bool]) -> TokenStream {
         #item
 
         #[automatically_derived]
-        impl #impl_generics ::gobs_runtime::__private::Methods for #self_ty #where_clause {}
+        impl #impl_generics #p::Methods for #self_ty #where_clause {}
     }
 }
 
@@ -159,7 +173,7 @@ fn send_ident(actor: &Ident) -> Ident {
 
 /// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
 /// the impl block's expansion gives them one method per message.
-fn proxies(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
+fn proxies(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
     let call_doc =
         format!("Synchronous calls to a [`{ident}`] in the same vat: `actor.call().method(..)`.");
@@ -169,40 +183,53 @@ fn proxies(ident: &Ident, vis: &syn::Visibility) -> TokenStream {
     quote! {
         #[doc = #call_doc]
         #[derive(Clone, Copy)]
-        #vis struct #call<'r>(&'r ::gobs_runtime::Ref<#ident>);
+        #vis struct #call<'r>(&'r #p::Ref<#ident>);
 
         #[doc = #send_doc]
         #[derive(Clone, Copy)]
-        #vis struct #send<'r>(&'r ::gobs_runtime::Ref<#ident>);
+        #vis struct #send<'r>(#p::SendTarget<'r, #ident>);
 
         #[automatically_derived]
-        impl<'r> ::core::convert::From<&'r ::gobs_runtime::Ref<#ident>> for #call<'r> {
-            fn from(r: &'r ::gobs_runtime::Ref<#ident>) -> Self {
+        impl<'r> ::core::convert::From<&'r #p::Ref<#ident>> for #call<'r> {
+            fn from(r: &'r #p::Ref<#ident>) -> Self {
                 #call(r)
             }
         }
 
         #[automatically_derived]
-        impl<'r> ::core::convert::From<&'r ::gobs_runtime::Ref<#ident>> for #send<'r> {
-            fn from(r: &'r ::gobs_runtime::Ref<#ident>) -> Self {
-                #send(r)
+        impl<'r> ::core::convert::From<#p::SendTarget<'r, #ident>> for #send<'r> {
+            fn from(target: #p::SendTarget<'r, #ident>) -> Self {
+                #send(target)
             }
         }
     }
 }
 
-fn expand_struct(s: &ActorStruct) -> TokenStream {
+fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
     let item = &s.item;
     let ident = &item.ident;
-    let proxies = proxies(ident, &item.vis);
+    let proxies = proxies(ident, &item.vis, p);
     let (call, send) = (call_ident(ident), send_ident(ident));
-    let p = quote!(::gobs_runtime::__private);
 
     let saved: Vec<&ActorField> = s.fields.iter().filter(|f| f.saved()).collect();
     let transient: Vec<&ActorField> = s.fields.iter().filter(|f| !f.saved()).collect();
     let saved_idents: Vec<&Ident> = saved.iter().map(|f| &f.ident).collect();
     let saved_tys: Vec<&Type> = saved.iter().map(|f| &f.ty).collect();
-    let field_count = saved.len() as u32;
+    let saved_cfgs: Vec<&[syn::Attribute]> = saved.iter().map(|f| &f.cfgs[..]).collect();
+    // A field behind `#[cfg]` may not exist: the count, the snapshot and every use of a
+    // field carry the field's cfgs.
+    let any_cfg = saved.iter().any(|f| !f.cfgs.is_empty());
+    let field_count = if any_cfg {
+        quote! {{
+            #[allow(unused_mut)]
+            let mut __n = 0u32;
+            #(#(#saved_cfgs)* { __n += 1; })*
+            __n
+        }}
+    } else {
+        let n = saved.len() as u32;
+        quote!(#n)
+    };
 
     let name = match &s.options.name {
         Some(lit) => quote!(#lit),
@@ -216,20 +243,35 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
     let type_name = ident.to_string();
     let line = quote_spanned!(ident.span()=> ::core::line!());
 
-    let clones = saved.iter().map(|f| {
-        let (id, ty) = (&f.ident, &f.ty);
-        quote_spanned!(ty.span()=> <#ty as #p::SavedField>::clone_field(&self.#id))
-    });
+    let clones: Vec<TokenStream> = saved
+        .iter()
+        .map(|f| {
+            let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
+            let clone = quote_spanned!(ty.span()=> <#ty as #p::SavedField>::clone_field(&self.#id));
+            if any_cfg {
+                quote!(#(#cfgs)* #id: #clone)
+            } else {
+                clone
+            }
+        })
+        .collect();
     let encodes = saved.iter().map(|f| {
-        let (id, ty) = (&f.ident, &f.ty);
-        quote_spanned!(ty.span()=> <#ty as #p::SavedField>::encode_field(&self.#id, &mut __out, __entry)?;)
+        let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
+        let encode = quote_spanned!(ty.span()=> <#ty as #p::SavedField>::encode_field(&self.#id, &mut __out, __entry)?;);
+        quote!(#(#cfgs)* { #encode })
     });
     let decodes = saved.iter().map(|f| {
-        let (id, ty) = (&f.ident, &f.ty);
-        quote_spanned!(ty.span()=> let #id = <#ty as #p::SavedField>::decode_field(&mut __input, __entry)?;)
+        let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
+        let decode = quote_spanned!(ty.span()=> let #id = <#ty as #p::SavedField>::decode_field(&mut __input, __entry)?;);
+        quote!(#(#cfgs)* #decode)
     });
-    let transient_inits: Vec<TokenStream> = transient.iter().map(|f| transient_init(f)).collect();
-    let transient_idents: Vec<&Ident> = transient.iter().map(|f| &f.ident).collect();
+    let transient_fields: Vec<TokenStream> = transient
+        .iter()
+        .map(|f| {
+            let (id, cfgs, init) = (&f.ident, &f.cfgs, transient_init(f, p));
+            quote!(#(#cfgs)* #id: #init)
+        })
+        .collect();
     // Typed through a `fn(&mut Self)` binding so a wrong signature is reported as such,
     // on the path the user wrote.
     let on_restore = s.options.on_restore.as_ref().map(|path| {
@@ -242,7 +284,9 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
     let upgrade_arms = s.options.upgrades.iter().map(|u| {
         let (from, with) = (u.from, &u.with);
         // The last step must produce the current fields; earlier ones any argument list.
-        let output = if from + 1 == version {
+        // (With cfg-gated fields the current list depends on the build: left to the
+        // step's own signature.)
+        let output = if from + 1 == version && !any_cfg {
             quote!((#(#saved_tys,)*))
         } else {
             quote!(_)
@@ -252,12 +296,45 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
         ),)
     });
 
-    let constructor = constructor(s);
+    // The snapshot: a tuple of the saved fields, or with cfg-gated fields a struct whose
+    // fields carry the same cfgs (a tuple type cannot).
+    let (snapshot_def, snapshot_ty, snapshot_take, snapshot_back) = if any_cfg {
+        (
+            quote! {
+                #[doc(hidden)]
+                pub struct __Snapshot {
+                    #(#(#saved_cfgs)* #saved_idents: #saved_tys,)*
+                }
+            },
+            quote!(__Snapshot),
+            quote!(__Snapshot { #(#clones,)* }),
+            quote! {
+                let __Snapshot { #(#(#saved_cfgs)* #saved_idents,)* } = __snapshot;
+                #(#(#saved_cfgs)* { self.#saved_idents = #saved_idents; })*
+            },
+        )
+    } else {
+        (
+            TokenStream::new(),
+            quote!((#(#saved_tys,)*)),
+            quote!((#(#clones,)*)),
+            quote! {
+                let (#(#saved_idents,)*) = __snapshot;
+                #(self.#saved_idents = #saved_idents;)*
+            },
+        )
+    };
+
+    let constructor = constructor(s, p);
 
     quote! {
         #item
         #proxies
         #constructor
+
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::StructDefined for #ident {}
 
         const _: () = {
             static __ENTRY: #p::ActorEntry = #p::ActorEntry::new::<#ident>(
@@ -270,6 +347,10 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
             );
 
             #p::inventory::submit! { #p::Registered(&__ENTRY) }
+
+            const __FIELDS: u32 = #field_count;
+
+            #snapshot_def
 
             fn __upgrade(
                 __from: u32,
@@ -286,7 +367,7 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
             #[automatically_derived]
             #[allow(clippy::unused_unit)]
             impl #p::Actor for #ident {
-                type Snapshot = (#(#saved_tys,)*);
+                type Snapshot = #snapshot_ty;
                 type Caller<'r> = #call<'r>;
                 type Sender<'r> = #send<'r>;
 
@@ -297,18 +378,17 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
                 // The snapshot type is written out rather than named `Self::Snapshot`:
                 // the projection would repeat the "no impl block" error once per method.
                 #[allow(clippy::unused_unit)] // `()` for an actor without saved fields
-                fn snapshot(&self) -> (#(#saved_tys,)*) {
-                    (#(#clones,)*)
+                fn snapshot(&self) -> #snapshot_ty {
+                    #snapshot_take
                 }
 
-                fn rollback(&mut self, __snapshot: (#(#saved_tys,)*)) {
-                    let (#(#saved_idents,)*) = __snapshot;
-                    #(self.#saved_idents = #saved_idents;)*
+                fn rollback(&mut self, __snapshot: #snapshot_ty) {
+                    #snapshot_back
                 }
 
                 fn save(&self) -> ::core::result::Result<::std::vec::Vec<u8>, #p::Error> {
                     let __entry = &__ENTRY;
-                    let mut __out = #p::begin_portrait(#field_count);
+                    let mut __out = #p::begin_portrait(__FIELDS);
                     #(#encodes)*
                     ::core::result::Result::Ok(__out)
                 }
@@ -319,13 +399,13 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
                 ) -> ::core::result::Result<Self, #p::Error> {
                     let __entry = &__ENTRY;
                     let __upgraded = #p::upgrade(__entry, __version, __args, __upgrade)?;
-                    let mut __input = #p::open_portrait(__entry, &__upgraded, #field_count)?;
+                    let mut __input = #p::open_portrait(__entry, &__upgraded, __FIELDS)?;
                     #(#decodes)*
                     #p::close_portrait(__entry, __input)?;
                     #[allow(unused_mut)]
                     let mut __actor = #ident {
-                        #(#saved_idents,)*
-                        #(#transient_idents: #transient_inits,)*
+                        #(#(#saved_cfgs)* #saved_idents,)*
+                        #(#transient_fields,)*
                     };
                     #on_restore
                     ::core::result::Result::Ok(__actor)
@@ -336,19 +416,19 @@ fn expand_struct(s: &ActorStruct) -> TokenStream {
 }
 
 /// The initial value of a transient field, on construction and on restore.
-fn transient_init(f: &ActorField) -> TokenStream {
+fn transient_init(f: &ActorField, p: &TokenStream) -> TokenStream {
     let ty = &f.ty;
     match &f.options.transient {
         Some(Some(expr)) => quote_spanned!(expr.span()=> #expr),
         _ => quote_spanned!(ty.span()=>
-            <#ty as ::gobs_runtime::__private::TransientDefault>::transient_default()
+            <#ty as #p::TransientDefault>::transient_default()
         ),
     }
 }
 
 /// `Name::new(required args)` when some fields have defaults or are transient: the
 /// constructor a newcomer calls, filling the optional arguments.
-fn constructor(s: &ActorStruct) -> TokenStream {
+fn constructor(s: &ActorStruct, p: &TokenStream) -> TokenStream {
     let has_optional = s
         .fields
         .iter()
@@ -364,18 +444,18 @@ fn constructor(s: &ActorStruct) -> TokenStream {
         .filter(|f| f.saved() && f.options.default.is_none())
         .collect();
     let params = required.iter().map(|f| {
-        let (id, ty) = (&f.ident, &f.ty);
-        quote!(#id: #ty)
+        let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
+        quote!(#(#cfgs)* #id: #ty)
     });
     let inits = s.fields.iter().map(|f| {
-        let id = &f.ident;
+        let (id, cfgs) = (&f.ident, &f.cfgs);
         if !f.saved() {
-            let init = transient_init(f);
-            quote!(#id: #init)
+            let init = transient_init(f, p);
+            quote!(#(#cfgs)* #id: #init)
         } else if let Some(default) = &f.options.default {
-            quote_spanned!(default.span()=> #id: #default)
+            quote_spanned!(default.span()=> #(#cfgs)* #id: #default)
         } else {
-            quote!(#id)
+            quote!(#(#cfgs)* #id)
         }
     });
     // Named with the span of the first option that asks for it, so that a hand-written
@@ -427,17 +507,16 @@ fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
 }
 
 /// The impl block and, for `methods`, the generated proxies and by-name table.
-fn expand_impl(i: &ActorImpl, methods: &[&Method]) -> TokenStream {
+fn expand_impl(i: &ActorImpl, methods: &[&Method], p: &TokenStream) -> TokenStream {
     let item = &i.item;
     let self_ty = &i.self_ty;
     let Some(actor) = last_ident(self_ty) else {
         return quote!(#item);
     };
     let (call, send) = (call_ident(&actor), send_ident(&actor));
-    let p = quote!(::gobs_runtime::__private);
 
-    let call_methods = methods.iter().map(|m| call_method(m));
-    let send_methods = methods.iter().map(|m| send_method(m));
+    let call_methods = methods.iter().map(|m| call_method(m, p));
+    let send_methods = methods.iter().map(|m| send_method(m, p));
     let by_name: Vec<&Method> = methods
         .iter()
         .copied()
@@ -450,31 +529,48 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method]) -> TokenStream {
             Receiver::Write => quote!(#p::MethodKind::Write),
             _ => quote!(#p::MethodKind::Read),
         };
-        quote!(#p::MethodInfo { name: #name, args: #args, kind: #kind })
+        let cfgs = &m.cfgs;
+        quote!(#(#cfgs)* #p::MethodInfo { name: #name, args: #args, kind: #kind })
     });
     let read_arms = by_name
         .iter()
         .filter(|m| m.receiver == Receiver::Read)
-        .map(|m| dispatch_arm(m));
+        .map(|m| dispatch_arm(m, p));
     let write_arms = by_name
         .iter()
         .filter(|m| m.receiver == Receiver::Write)
-        .map(|m| dispatch_arm(m));
+        .map(|m| dispatch_arm(m, p));
+    // Without the struct's attribute, `CounterCall` does not exist: rustc says "cannot find
+    // type" and this check adds the fix ("add #[define_actor] to the struct").
+    let actor_check = quote_spanned! {self_ty.span()=>
+        const _: fn() = || {
+            fn __struct_has_define_actor<T: #p::StructDefined>() {}
+            __struct_has_define_actor::<#self_ty>();
+        };
+    };
 
     quote! {
         #item
 
+        #actor_check
+
+        // Generated proxies mirror the user's messages; lints about their shape (a `len`
+        // without `is_empty`, a `new` that does not return `Self`, ...) are the user's
+        // methods' business, not the proxies'.
         #[automatically_derived]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl<'r> #call<'r> {
             #(#call_methods)*
         }
 
         #[automatically_derived]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl<'r> #send<'r> {
             #(#send_methods)*
         }
 
         #[automatically_derived]
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery)]
         impl #p::Methods for #self_ty {
             const METHODS: &'static [#p::MethodInfo] = &[#(#infos),*];
 
@@ -483,7 +579,7 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method]) -> TokenStream {
                 &self,
                 __method: &str,
                 __args: &[u8],
-            ) -> ::core::result::Result<::std::vec::Vec<u8>, #p::DispatchError> {
+            ) -> ::core::result::Result<#p::Reply, #p::DispatchError> {
                 match __method {
                     #(#read_arms)*
                     _ => ::core::result::Result::Err(#p::DispatchError::UnknownMethod(
@@ -497,7 +593,7 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method]) -> TokenStream {
                 &mut self,
                 __method: &str,
                 __args: &[u8],
-            ) -> ::core::result::Result<::std::vec::Vec<u8>, #p::DispatchError> {
+            ) -> ::core::result::Result<#p::Reply, #p::DispatchError> {
                 match __method {
                     #(#write_arms)*
                     _ => ::core::result::Result::Err(#p::DispatchError::UnknownMethod(
@@ -517,13 +613,13 @@ fn last_ident(ty: &Type) -> Option<Ident> {
 }
 
 /// What the caller gets back: `()`, the value, or the `Ok` type of a `Result`.
-fn output(m: &Method) -> TokenStream {
+fn output(m: &Method, p: &TokenStream) -> TokenStream {
     match &m.ret {
         Ret::Unit => quote!(()),
         Ret::Value(ty) => quote!(#ty),
         Ret::Result { ok: Some(ok), .. } => quote!(#ok),
         Ret::Result { ty, ok: None } => {
-            quote_spanned!(ty.span()=> <#ty as ::gobs_runtime::__private::TurnResult>::Ok)
+            quote_spanned!(ty.span()=> <#ty as #p::TurnResult>::Ok)
         }
     }
 }
@@ -533,16 +629,15 @@ fn output(m: &Method) -> TokenStream {
 /// reported once, there.
 /// The whole call is spanned so that rustc, which spans an error on a call from its path
 /// to its closing parenthesis, does not mix the method's tokens with the macro's.
-fn into_turn(ty: &Type, value: TokenStream) -> TokenStream {
-    quote_spanned!(ty.span()=> <#ty as ::gobs_runtime::__private::TurnResult>::into_turn(#value))
+fn into_turn(ty: &Type, value: TokenStream, p: &TokenStream) -> TokenStream {
+    quote_spanned!(ty.span()=> <#ty as #p::TurnResult>::into_turn(#value))
 }
 
-fn call_method(m: &Method) -> TokenStream {
-    let p = quote!(::gobs_runtime::__private);
-    let (ident, vis, docs) = (&m.ident, &m.vis, &m.docs);
+fn call_method(m: &Method, p: &TokenStream) -> TokenStream {
+    let (ident, vis, docs, cfgs) = (&m.ident, &m.vis, &m.docs, &m.cfg_attrs);
     let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
     let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
-    let out = output(m);
+    let out = output(m, p);
     let with = match m.receiver {
         Receiver::Write => quote!(call_mut_with),
         _ => quote!(call_with),
@@ -553,7 +648,7 @@ fn call_method(m: &Method) -> TokenStream {
                 Receiver::Write => quote!(try_call_mut_with),
                 _ => quote!(try_call_with),
             };
-            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)));
+            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)), p);
             // Under a savepoint: an `Err` undoes what the call did, as a failed `$` leaves
             // no `bcom` behind in Goblins.
             quote!(self.0.#try_with(move |__actor| #into_turn))
@@ -562,6 +657,7 @@ fn call_method(m: &Method) -> TokenStream {
     };
     quote! {
         #(#docs)*
+        #(#cfgs)*
         #[allow(clippy::unused_unit)]
         #vis fn #ident(self, #(#names: #tys),*) -> ::core::result::Result<#out, #p::Error> {
             #body
@@ -569,11 +665,16 @@ fn call_method(m: &Method) -> TokenStream {
     }
 }
 
-fn send_method(m: &Method) -> TokenStream {
-    let (ident, vis, docs) = (&m.ident, &m.vis, &m.docs);
+fn send_method(m: &Method, p: &TokenStream) -> TokenStream {
+    let (ident, vis, docs, cfgs) = (&m.ident, &m.vis, &m.docs, &m.cfg_attrs);
     let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
     let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
-    let out = output(m);
+    // A message answering with `Promise<T>` gives its senders a `Promise<T>`: the
+    // promise of the promise is flattened.
+    let (out, flatten) = match m.ret.promised() {
+        Some(inner) => (quote!(#inner), quote!(.flatten())),
+        None => (output(m, p), TokenStream::new()),
+    };
     let span = ident.span();
     let (plain, fallible) = match m.receiver {
         Receiver::Write => (
@@ -589,25 +690,25 @@ fn send_method(m: &Method) -> TokenStream {
     // cross to the vat's thread) is reported there rather than on the attribute.
     let body = match &m.ret {
         Ret::Result { ty, .. } => {
-            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)));
+            let into_turn = into_turn(ty, quote!(__actor.#ident(#(#names),*)), p);
             quote_spanned! {ident.span()=>
-                self.0.#fallible(move |__actor| #into_turn)
+                self.0.#fallible(move |__actor| #into_turn)#flatten
             }
         }
         _ => quote_spanned! {ident.span()=>
-            self.0.#plain(move |__actor| __actor.#ident(#(#names),*))
+            self.0.#plain(move |__actor| __actor.#ident(#(#names),*))#flatten
         },
     };
     quote! {
         #(#docs)*
-        #vis fn #ident(self, #(#names: #tys),*) -> ::gobs_runtime::Promise<#out> {
+        #(#cfgs)*
+        #vis fn #ident(self, #(#names: #tys),*) -> #p::Promise<#out> {
             #body
         }
     }
 }
 
-fn dispatch_arm(m: &Method) -> TokenStream {
-    let p = quote!(::gobs_runtime::__private);
+fn dispatch_arm(m: &Method, p: &TokenStream) -> TokenStream {
     let ident = &m.ident;
     let name = ident.to_string();
     let expected = signature_text(m);
@@ -617,20 +718,26 @@ fn dispatch_arm(m: &Method) -> TokenStream {
         let (id, ty) = (&a.name, &a.ty);
         quote_spanned!(ty.span()=> let #id = <#ty as #p::ByNameArg>::read_arg(&mut __reader)?;)
     });
-    let finish = match &m.ret {
-        Ret::Unit => quote!(#p::encode_result(&__result)),
-        Ret::Value(ty) => {
-            quote_spanned!(ty.span()=> <#ty as #p::ByNameResult>::encode_result(&__result))
+    // How to answer with a value of type `ty` held in `value`: encoded now, or, for a
+    // promise, encoded once it settles.
+    let answer = |value: TokenStream, ty: &Type| match m.ret.promised() {
+        Some(inner) => quote_spanned!(inner.span()=> #p::reply_later::<#inner>(#name, #value)),
+        None => {
+            quote_spanned!(ty.span()=> #p::reply_now(<#ty as #p::ByNameResult>::encode_result(&#value)))
         }
+    };
+    let finish = match &m.ret {
+        Ret::Unit => quote!(#p::reply_now(#p::encode_result(&__result))),
+        Ret::Value(ty) => answer(quote!(__result), ty),
         Ret::Result { ty, ok } => {
-            let into_turn = into_turn(ty, quote!(__result));
+            let into_turn = into_turn(ty, quote!(__result), p);
             let encode = match ok {
-                Some(ok) => quote_spanned!(ok.span()=> <#ok as #p::ByNameResult>::encode_result),
-                None => quote!(#p::encode_result),
+                Some(ok) => answer(quote!(__ok), ok),
+                None => quote!(#p::reply_now(#p::encode_result(&__ok))),
             };
             quote! {
                 match #into_turn {
-                    ::core::result::Result::Ok(__ok) => #encode(&__ok),
+                    ::core::result::Result::Ok(__ok) => #encode,
                     ::core::result::Result::Err(__err) => {
                         ::core::result::Result::Err(#p::DispatchError::Failed(__err))
                     }
@@ -638,7 +745,9 @@ fn dispatch_arm(m: &Method) -> TokenStream {
             }
         }
     };
+    let cfgs = &m.cfgs;
     quote! {
+        #(#cfgs)*
         #name => {
             #[allow(unused_mut)]
             let mut __reader = #p::ArgReader::new(#name, #expected, __args, #count)?;

@@ -25,8 +25,9 @@ pub trait Actor: Methods + Send + Sized + 'static {
     type Snapshot: 'static;
     /// Typed synchronous calls: `actor.call().method(args)` (same vat only).
     type Caller<'r>: From<&'r Ref<Self>>;
-    /// Typed asynchronous sends: `actor.send().method(args)` returns a promise.
-    type Sender<'r>: From<&'r Ref<Self>>;
+    /// Typed asynchronous sends: `actor.send().method(args)` returns a promise; to a
+    /// [`Ref`] or to a [`PromisedRef`](crate::PromisedRef) (pipelined).
+    type Sender<'r>: From<crate::SendTarget<'r, Self>>;
 
     /// The registry entry: name, aliases, version, where it was defined.
     fn entry() -> &'static ActorEntry;
@@ -66,13 +67,13 @@ pub trait Methods {
     const METHODS: &'static [MethodInfo] = &[];
 
     /// Calls a `&self` method by name; `args` is a MessagePack array of its arguments.
-    fn dispatch_read(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+    fn dispatch_read(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
         let _ = args;
         Err(DispatchError::UnknownMethod(method.to_string()))
     }
 
     /// Calls a `&mut self` method by name.
-    fn dispatch_write(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+    fn dispatch_write(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
         let _ = args;
         Err(DispatchError::UnknownMethod(method.to_string()))
     }
@@ -87,6 +88,26 @@ pub struct MethodInfo {
     pub args: &'static str,
     /// Read or write.
     pub kind: MethodKind,
+}
+
+/// What a call by name answers: the encoded result now, or, for a message that returns a
+/// [`Promise`](crate::Promise), a promise of it.
+#[derive(Debug)]
+pub enum Reply {
+    /// The MessagePack-encoded result.
+    Now(Vec<u8>),
+    /// The encoded result, once the message's promise settles.
+    Later(crate::Promise<Vec<u8>>),
+}
+
+impl Reply {
+    /// The answer as a promise either way.
+    pub(crate) fn into_promise(self) -> crate::Promise<Vec<u8>> {
+        match self {
+            Reply::Now(bytes) => crate::Promise::fulfilled(bytes),
+            Reply::Later(promise) => promise,
+        }
+    }
 }
 
 /// Why a call by name did not reach the method, or what the method returned as an error.
@@ -105,6 +126,11 @@ pub enum DispatchError {
     },
     /// The result could not be encoded.
     BadResult(String),
+    /// The result holds a reference, which a call by name cannot carry.
+    RefInResult {
+        /// The reference, as `Type#id in vat "name"`.
+        reference: String,
+    },
     /// The method ran and returned an error.
     Failed(crate::error::BoxError),
 }
@@ -124,8 +150,8 @@ pub(crate) trait AnyActor: Any + Send {
     fn rollback_any(&mut self, snapshot: Box<dyn Any>);
     fn save_any(&self) -> Result<Vec<u8>, Error>;
     fn entry_any(&self) -> &'static ActorEntry;
-    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError>;
-    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError>;
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
     fn methods_any(&self) -> &'static [MethodInfo];
 }
 
@@ -149,11 +175,11 @@ impl<T: Actor> AnyActor for T {
         T::entry()
     }
 
-    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
         self.dispatch_read(method, args)
     }
 
-    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Vec<u8>, DispatchError> {
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
         self.dispatch_write(method, args)
     }
 
@@ -162,9 +188,19 @@ impl<T: Actor> AnyActor for T {
     }
 }
 
-/// The `Caller`/`Sender` of an actor without generated methods: reach it through
-/// [`Ref::call_with`], [`Ref::send_mut_with`] and friends.
+/// The `Caller` of an actor without generated methods: reach it through
+/// [`Ref::call_with`] and friends.
 pub struct NoMethods<'r, T>(pub &'r Ref<T>);
+
+/// The `Sender` of an actor without generated methods: reach it through
+/// [`Ref::send_mut_with`] and friends.
+pub struct NoSends<'r, T>(pub crate::SendTarget<'r, T>);
+
+impl<'r, T> From<crate::SendTarget<'r, T>> for NoSends<'r, T> {
+    fn from(target: crate::SendTarget<'r, T>) -> Self {
+        NoSends(target)
+    }
+}
 
 impl<'r, T> From<&'r Ref<T>> for NoMethods<'r, T> {
     fn from(r: &'r Ref<T>) -> Self {

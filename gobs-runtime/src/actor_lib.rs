@@ -1,13 +1,17 @@
 //! actor-lib: small actors every program needs, written with `#[define_actor]`.
 //!
 //! [`GHash`] is a mutable table (Goblins' `^ghash`), [`Cell`] holds one value (`^cell`).
-//! [`common_env`] is the persistence env with both.
+//! [`common_env`] is the persistence env with both. [`TypedHash`] and [`TypedCell`] are
+//! typed views of them: values of one type in, the same type out, references included.
 
 use std::collections::BTreeMap;
 
 use crate::define_actor;
 use crate::env::Env;
 use crate::value::Value;
+
+mod typed;
+pub use typed::{FromValue, Key, TypedCell, TypedHash};
 
 /// A table from text keys to [`Value`]s (Goblins' `^ghash`).
 ///

@@ -305,6 +305,43 @@ pub enum Error {
         /// The directory to remove to start empty.
         dir: String,
     },
+    /// A message called by name answered with a reference (a `Ref`, an `AnyRef`, a
+    /// `Value::Ref`), which a by-name result cannot carry: it is data, encoded as
+    /// MessagePack, and references are capabilities.
+    #[error(
+        "`{method}` of {actor} answered with a reference ({reference}), which a call by name \
+         cannot carry: by-name results are data, references are capabilities. Send to the \
+         typed reference instead (`.send().{method}(..)`), or keep the method off the by-name \
+         table with `#[actor(local)]`"
+    )]
+    RefByName {
+        /// The actor called.
+        actor: String,
+        /// The method.
+        method: String,
+        /// The reference in its answer.
+        reference: String,
+    },
+    /// A typed view of a collection found a value of another type.
+    #[error(
+        "{place} holds {found}, not {expected}: something stored another type there. \
+         Read it with the untyped actor (`GHash`/`Cell`) or fix the writer"
+    )]
+    WrongType {
+        /// Where the value was (`key "alice" of GHash#3 in vat "bank"`).
+        place: String,
+        /// The type the view expects.
+        expected: String,
+        /// What was there.
+        found: String,
+    },
+    /// `Promise::any` (or `race`) had no promise to be fulfilled: every one broke, or
+    /// there were none.
+    #[error("{}", none_fulfilled(errors))]
+    NoneFulfilled {
+        /// Each promise's error, in the order the promises were given.
+        errors: Vec<Error>,
+    },
 }
 
 fn root_mismatch(vat: &str, index: usize, expected: &str, saved: &str, running: bool) -> String {
@@ -322,6 +359,17 @@ fn root_mismatch(vat: &str, index: usize, expected: &str, saved: &str, running: 
     }
 }
 
+fn none_fulfilled(errors: &[Error]) -> String {
+    match errors {
+        [] => "no promise was given to wait for, so none can be fulfilled".to_string(),
+        [only] => format!("the only promise broke: {only}"),
+        [first, ..] => format!(
+            "all {} promises broke; the first with: {first}",
+            errors.len()
+        ),
+    }
+}
+
 impl Error {
     /// The store error behind this error, if a store failed (directly or under a save).
     pub fn store_error(&self) -> Option<&StoreError> {
@@ -333,6 +381,16 @@ impl Error {
                 ..
             } => source.store_error(),
             _ => None,
+        }
+    }
+
+    /// A boxed error as a gobs error: one that already is (a near call's, an awaited
+    /// promise's) comes back as it was, still matchable; any other is wrapped as
+    /// [`Error::Actor`] for `context`.
+    pub(crate) fn from_boxed(context: impl FnOnce() -> String, boxed: BoxError) -> Self {
+        match boxed.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::actor(context(), other),
         }
     }
 

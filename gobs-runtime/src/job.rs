@@ -68,6 +68,11 @@ pub(crate) struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope for a job made elsewhere (a task's next step).
+    pub(crate) fn new(job: Arc<dyn Job>) -> Self {
+        Envelope { job: Some(job) }
+    }
+
     /// Takes the job out to run it; the envelope then owes nothing.
     pub(crate) fn take(&mut self) -> Option<Arc<dyn Job>> {
         self.job.take()
@@ -137,6 +142,15 @@ impl<T: Send + 'static> PendingJob<T> {
                 Envelope { job: Some(job) }
             }
             None => Envelope { job: None },
+        }
+    }
+}
+
+impl<T: Send + 'static> PendingJob<T> {
+    /// Breaks the promise with `error`: the work will never be known.
+    pub(crate) fn fail(mut self, error: Error) {
+        if let Some(job) = self.job.take() {
+            job.answer.fail(error);
         }
     }
 }

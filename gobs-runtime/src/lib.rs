@@ -25,10 +25,11 @@ mod private;
 mod promise;
 mod reference;
 pub mod store;
+pub mod task;
 mod value;
 mod vat;
 
-pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods};
+pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods, NoSends, Reply};
 pub use actor_lib::common_env;
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
@@ -36,8 +37,9 @@ pub use error::{BoxError, Error, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
-pub use promise::{Promise, PromiseFuture, Resolver};
+pub use promise::{Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarget, join};
 pub use reference::Ref;
+pub use task::task;
 pub use value::{AnyRef, Value};
 pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
 

@@ -6,10 +6,23 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods};
+pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use crate::entry::{ActorEntry, Registered};
 pub use crate::error::{BoxError, Error};
+pub use crate::promise::{Promise, SendTarget};
+pub use crate::reference::Ref;
 pub use inventory;
+
+/// Implemented by `#[define_actor]` on a struct; its impl block checks for it, so that an
+/// impl block whose struct lacks the attribute says so (beside rustc's "cannot find type
+/// `NameCall`").
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[define_actor]` on its struct",
+    label = "this impl block has `#[define_actor]`, but the struct `{Self}` does not",
+    note = "add `#[gobs_runtime::define_actor]` to `struct {Self}` too: its fields are the actor's \
+            saved state, and it defines the `{Self}Call`/`{Self}Send` proxies the impl block fills in"
+)]
+pub trait StructDefined {}
 
 /// A field saved in a portrait: serializable both ways and cloneable (to undo a turn).
 #[diagnostic::on_unimplemented(
@@ -329,7 +342,39 @@ impl<T: Serialize> ByNameResult for T {
 }
 
 pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, DispatchError> {
-    rmp_serde::to_vec(value).map_err(|e| DispatchError::BadResult(e.to_string()))
+    crate::value::encode_by_name(value)
+}
+
+/// A by-name call's answer, encoded now.
+pub fn reply_now(encoded: Result<Vec<u8>, DispatchError>) -> Result<Reply, DispatchError> {
+    encoded.map(Reply::Now)
+}
+
+/// A by-name call's answer for a message that returned a promise: its value, encoded when
+/// it arrives.
+pub fn reply_later<T: ByNameResult + Send + 'static>(
+    method: &'static str,
+    promise: Promise<T>,
+) -> Result<Reply, DispatchError> {
+    Ok(Reply::Later(promise.then_direct(move |r| {
+        r.and_then(|value| {
+            value.encode_result().map_err(|e| match e {
+                DispatchError::RefInResult { reference } => Error::RefByName {
+                    actor: "(the actor that answered)".into(),
+                    method: method.to_string(),
+                    reference,
+                },
+                DispatchError::BadResult(detail) => Error::Dispatch {
+                    actor: format!("the promised answer of `{method}`"),
+                    detail: format!("it cannot be encoded: {detail}"),
+                },
+                other => Error::Dispatch {
+                    actor: format!("the promised answer of `{method}`"),
+                    detail: format!("{other:?}"),
+                },
+            })
+        })
+    })))
 }
 
 /// Reads a by-name call's arguments: a MessagePack array, one element per parameter.

@@ -15,6 +15,11 @@ use crate::error::Error;
 use crate::job::{self, Envelope};
 use crate::vat::{self, VatShared};
 
+mod combinators;
+mod pipeline;
+pub use combinators::{Join, join};
+pub use pipeline::{PromisedRef, SendTarget};
+
 /// The answer to an asynchronous send, or to anything else that completes later.
 ///
 /// ```
@@ -22,6 +27,35 @@ use crate::vat::{self, VatShared};
 /// let (promise, resolver) = Promise::pair();
 /// std::thread::spawn(move || resolver.fulfill(6 * 7));
 /// assert_eq!(promise.wait().unwrap(), 42);
+/// ```
+///
+/// # Composing promises
+///
+/// Two kinds, by what they run:
+/// - [`map`](Promise::map), [`try_map`](Promise::try_map) and
+///   [`and_then`](Promise::and_then) run *your* callback. Like [`then`](Promise::then), the
+///   callback runs later, in a turn of its own in the vat that registered it; a callback
+///   that fails (returns `Err` or panics) rolls back its own turn only and breaks the
+///   returned promise. Call them inside a turn.
+/// - [`all`](Promise::all), [`all_settled`](Promise::all_settled), [`join`],
+///   [`race`](Promise::race), [`any`](Promise::any) and [`flatten`](Promise::flatten) only
+///   pass answers on. They run no user code, take no turn of their own, and work anywhere:
+///   inside a turn or outside vats.
+///
+/// A broken input breaks the output with the input's error as it is (still matchable),
+/// except where the combinator says otherwise.
+///
+/// ```
+/// use gobs_runtime::{Promise, Vat, spawn_blocking};
+/// let vat = Vat::spawn("combine").unwrap();
+/// let total = vat
+///     .run(|| {
+///         let parts: Vec<Promise<i64>> = (1..=4).map(|i| spawn_blocking(move || i * 10)).collect();
+///         Promise::all(parts).map(|parts| parts.iter().sum::<i64>())
+///     })
+///     .unwrap();
+/// assert_eq!(total.wait().unwrap(), 100);
+/// vat.shutdown();
 /// ```
 pub struct Promise<T> {
     inner: Arc<dyn Source<T>>,
@@ -68,7 +102,12 @@ enum Listener<T> {
     Thread,
     Waker(Waker),
     Turn(Arc<VatShared>, Callback<T>),
+    /// Runs on whichever thread settles the promise, outside any turn: for combinators
+    /// that only pass answers on (never user code).
+    Direct(Direct<T>),
 }
+
+type Direct<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding this lock cannot leave the state half-written (every update is
@@ -113,7 +152,7 @@ impl<T: Send + 'static> Answer<T> {
             let result = result(staged);
             match listener {
                 // The callback takes the answer straight away; the state stays `Taken`.
-                Listener::Turn(..) => (listener, Some(result)),
+                Listener::Turn(..) | Listener::Direct(_) => (listener, Some(result)),
                 other => {
                     *state = State::Done(result);
                     (other, None)
@@ -128,6 +167,35 @@ impl<T: Send + 'static> Answer<T> {
                 if let Some(result) = for_callback {
                     vat::deliver(&vat, callback(result));
                 }
+            }
+            Listener::Direct(callback) => {
+                if let Some(result) = for_callback {
+                    callback(result);
+                }
+            }
+        }
+    }
+
+    /// Runs `callback` with the answer on the thread that settles it (now, if it is
+    /// settled already).
+    pub(crate) fn listen_direct(&self, callback: Direct<T>) {
+        let mut state = lock(&self.state);
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Pending { staged, .. } => {
+                *state = State::Pending {
+                    staged,
+                    listener: Listener::Direct(callback),
+                };
+            }
+            State::Done(r) => {
+                drop(state);
+                callback(r);
+            }
+            State::Taken => {
+                drop(state);
+                callback(Err(Error::Unanswered {
+                    context: "the answer was already taken",
+                }));
             }
         }
     }
@@ -161,6 +229,12 @@ impl<T: Send + 'static> Answer<T> {
     /// Breaks the promise (its turn failed, or its vat stopped).
     pub(crate) fn fail(&self, error: Error) {
         self.settle(Err(error));
+    }
+
+    /// Settles now, whatever thread or turn this is (for answers passed on, not produced
+    /// by a turn).
+    pub(crate) fn settle_direct(&self, result: Result<T, Error>) {
+        self.settle(result);
     }
 }
 
@@ -288,21 +362,32 @@ impl<T: Send + 'static> Promise<T> {
         E: Into<crate::error::BoxError>,
         F: FnOnce(Result<T, Error>) -> Result<U, E> + Send + 'static,
     {
+        self.then_turn("Promise::then", move |result, vat_name| {
+            callback(result)
+                .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
+        })
+    }
+
+    /// Runs `callback` in a turn of its own in the current vat once this settles; its
+    /// `Err` rolls that turn back and breaks the returned promise with the error as it is.
+    /// The callback also gets the vat's name, for errors. Registered when the current
+    /// turn commits; outside a turn the returned promise is broken with `NotInTurn`.
+    pub(crate) fn then_turn<U, F>(self, what: &'static str, callback: F) -> Promise<U>
+    where
+        U: Send + 'static,
+        F: FnOnce(Result<T, Error>, &str) -> Result<U, Error> + Send + 'static,
+    {
         let Some(vat) = vat::current_vat_shared() else {
             return Promise::broken(Error::NotInTurn {
-                what: "Promise::then",
+                what,
                 fix: "register callbacks from inside an actor method or `Vat::run`; \
                       outside vats use `wait()` or `.await`",
             });
         };
         let vat_name = vat.name.clone();
         let (env_slot, answer) = job::pending::<U>();
-        let callback: Callback<T> = Box::new(move |result| {
-            env_slot.fill(move || {
-                callback(result)
-                    .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
-            })
-        });
+        let callback: Callback<T> =
+            Box::new(move |result| env_slot.fill(move || callback(result, &vat_name)));
         let inner = self.inner;
         vat::defer(Box::new(move || inner.answer().listen(vat, callback)));
         answer
@@ -371,6 +456,15 @@ impl<T: Send + 'static> Resolver<T> {
     pub fn break_with(mut self, error: Error) {
         if let Some(inner) = self.inner.take() {
             settle_in_turn(inner, Err(error));
+        }
+    }
+
+    /// Fulfils or breaks the promise with `result`: passes another promise's answer on.
+    /// Inside a turn, when the turn commits.
+    pub fn settle(self, result: Result<T, Error>) {
+        match result {
+            Ok(value) => self.fulfill(value),
+            Err(error) => self.break_with(error),
         }
     }
 

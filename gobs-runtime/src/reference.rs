@@ -51,7 +51,7 @@ impl<T: Actor> Ref<T> {
 
     /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
     pub fn send(&self) -> T::Sender<'_> {
-        T::Sender::from(self)
+        T::Sender::from(crate::SendTarget::Ref(self))
     }
 
     /// Calls `f` with shared access to the actor, now, inside the current turn.
@@ -206,6 +206,9 @@ impl<T: Actor> std::fmt::Debug for Ref<T> {
 /// anywhere else, encoding one is an error: references are capabilities, not data.
 impl<T: Actor> serde::Serialize for Ref<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(refused) = crate::value::refuse_in_result(|| self.describe()) {
+            return Err(serde::ser::Error::custom(refused));
+        }
         crate::persist::context::encode_ref(&self.vat, self.id, || self.describe(), serializer)
     }
 }

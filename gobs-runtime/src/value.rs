@@ -153,6 +153,8 @@ impl AnyRef {
         let method = method.to_string();
         let job = move |core: &vat::VatCore| core.invoke_by_name(id, &describe, &method, &args);
         vat::post_to(&self.vat, job)
+            .map_direct(crate::actor::Reply::into_promise)
+            .flatten()
     }
 }
 
@@ -166,6 +168,42 @@ impl<T: Actor> Ref<T> {
     pub fn methods(&self) -> &'static [MethodInfo] {
         T::METHODS
     }
+}
+
+thread_local! {
+    /// While a by-name call's result is encoded: `Some`, holding the first reference met.
+    static BY_NAME_RESULT: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Encodes a by-name call's result as MessagePack. A reference inside (a `Ref`, an
+/// `AnyRef`, a `Value::Ref`) is refused as [`DispatchError::RefInResult`], naming it:
+/// results by name are data, references are capabilities. (An OCapN session will carry
+/// them by exporting them instead; that is its encoding context, not this one.)
+pub(crate) fn encode_by_name<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<Vec<u8>, crate::actor::DispatchError> {
+    BY_NAME_RESULT.with(|r| *r.borrow_mut() = Some(None));
+    let encoded = rmp_serde::to_vec(value);
+    let reference = BY_NAME_RESULT.with(|r| r.borrow_mut().take().flatten());
+    match (encoded, reference) {
+        (Ok(bytes), _) => Ok(bytes),
+        (Err(_), Some(reference)) => Err(crate::actor::DispatchError::RefInResult { reference }),
+        (Err(e), None) => Err(crate::actor::DispatchError::BadResult(e.to_string())),
+    }
+}
+
+/// For reference serializers: while a by-name result is encoded, refuse (and remember)
+/// the reference; `None` elsewhere.
+pub(crate) fn refuse_in_result(describe: impl FnOnce() -> String) -> Option<String> {
+    BY_NAME_RESULT.with(|r| {
+        let mut r = r.borrow_mut();
+        let slot = r.as_mut()?;
+        let reference = describe();
+        let message = format!("{reference} cannot be carried by a call by name");
+        slot.get_or_insert(reference);
+        Some(message)
+    })
 }
 
 pub(crate) fn method_kind(methods: &[MethodInfo], name: &str) -> Option<MethodKind> {
@@ -205,6 +243,9 @@ impl Serialize for AnyRef {
         struct Inner<'a>(&'a AnyRef);
         impl Serialize for Inner<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if let Some(refused) = refuse_in_result(|| self.0.describe()) {
+                    return Err(serde::ser::Error::custom(refused));
+                }
                 crate::persist::context::encode_ref(&self.0.vat, self.0.id, || self.0.describe(), s)
             }
         }

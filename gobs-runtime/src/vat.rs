@@ -47,6 +47,8 @@ pub(crate) struct VatShared {
     tx: Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Turns run so far (committed or rolled back), for measurements.
+    turns: AtomicU64,
 }
 
 pub(crate) enum Msg {
@@ -88,7 +90,19 @@ impl Vat {
     }
 
     /// Like [`run`](Vat::run) for a fallible `f`: an `Err` rolls the turn back and comes
-    /// back as [`Error::Actor`].
+    /// back as the result's error, with no second layer of `Result`. A gobs [`Error`] (a
+    /// near call's, passed on with `?`) comes back as it is; any other error as
+    /// [`Error::Actor`].
+    ///
+    /// ```
+    /// use gobs_runtime::{Error, Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("try-run").unwrap();
+    /// let cell = vat.spawn_actor(Cell::new(1.into())).unwrap();
+    /// let c = cell.clone();
+    /// vat.try_run(move || c.call().set(2.into())).unwrap();
+    /// let err = vat.try_run(|| Err::<(), _>(Error::Dispatch { actor: "test".into(), detail: "no".into() })).unwrap_err();
+    /// assert!(matches!(err, Error::Dispatch { .. }));
+    /// ```
     pub fn try_run<R, E, F>(&self, f: F) -> Result<R, Error>
     where
         R: Send + 'static,
@@ -102,8 +116,38 @@ impl Vat {
             });
         }
         let name = self.shared.name.clone();
-        self.post(move || f().map_err(|e| Error::actor(format!("vat \"{name}\""), e)))
-            .wait()
+        self.post(move || {
+            f().map_err(|e| Error::from_boxed(|| format!("vat \"{name}\""), e.into()))
+        })
+        .wait()
+    }
+
+    /// Like [`try_run`](Vat::try_run), handing `f` a clone of `captures` (a reference, or
+    /// a tuple of them): no `let c = cell.clone();` before every entry into a vat.
+    ///
+    /// ```
+    /// use gobs_runtime::{Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("run-with").unwrap();
+    /// let (a, b) = (
+    ///     vat.spawn_actor(Cell::new(1.into())).unwrap(),
+    ///     vat.spawn_actor(Cell::new(2.into())).unwrap(),
+    /// );
+    /// vat.run_with(&(a.clone(), b.clone()), |(a, b)| {
+    ///     let x = a.call().get()?;
+    ///     b.call().set(x)
+    /// })
+    /// .unwrap();
+    /// assert_eq!(b.send().get().wait().unwrap(), 1.into());
+    /// ```
+    pub fn run_with<C, R, E, F>(&self, captures: &C, f: F) -> Result<R, Error>
+    where
+        C: Clone + Send + 'static,
+        R: Send + 'static,
+        E: Into<crate::error::BoxError>,
+        F: FnOnce(C) -> Result<R, E> + Send + 'static,
+    {
+        let captures = captures.clone();
+        self.try_run(move || f(captures))
     }
 
     /// Sends `f` to run as a turn in this vat, without waiting. Inside a turn, it is sent
@@ -138,6 +182,12 @@ impl Vat {
         self.shared.join();
     }
 
+    /// How many turns the vat has run so far, committed or rolled back: for measuring
+    /// what a piece of code costs in turns.
+    pub fn turns(&self) -> u64 {
+        self.shared.turns.load(Ordering::Relaxed)
+    }
+
     /// True once the vat has stopped taking messages.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)
@@ -168,6 +218,7 @@ impl VatShared {
             tx,
             thread: Mutex::new(None),
             stopped: AtomicBool::new(false),
+            turns: AtomicU64::new(0),
         });
         (shared, rx)
     }
@@ -377,6 +428,8 @@ pub(crate) struct VatCore {
     current_actor: Cell<Option<ActorId>>,
     /// Persistence, for a persistent vat.
     hook: RefCell<Option<Box<dyn ChurnHook>>>,
+    /// Tasks (`gobs_runtime::task`) waiting for their next step, by task id.
+    tasks: RefCell<std::collections::HashMap<u64, Box<dyn crate::task::AnyTask>>>,
 }
 
 /// What a persistent vat adds to the turn cycle.
@@ -423,6 +476,7 @@ impl VatCore {
             local: RefCell::new(VecDeque::new()),
             current_actor: Cell::new(None),
             hook: RefCell::new(None),
+            tasks: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -461,6 +515,13 @@ impl VatCore {
         self.shared.stopped.store(true, Ordering::Release);
         // Messages that raced the stop: break their promises (Envelope's Drop).
         drop(rx);
+        // Tasks that were still waiting: break theirs.
+        let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
+        for (_, task) in tasks {
+            task.abandon(Error::VatStopped {
+                vat: self.shared.name.clone(),
+            });
+        }
         if let Some(mut hook) = self.hook.borrow_mut().take() {
             hook.on_stop(self);
         }
@@ -496,6 +557,7 @@ impl VatCore {
     /// Runs one message as a transactional turn.
     fn run_turn(&self, mut env: Envelope) {
         let Some(job) = env.take() else { return };
+        self.shared.turns.fetch_add(1, Ordering::Relaxed);
         self.begin_turn();
         let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
             Ok(result) => result,
@@ -780,7 +842,7 @@ impl VatCore {
         describe: &str,
         method: &str,
         args: &[u8],
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<crate::actor::Reply, Error> {
         let missing = || Error::NoSuchActor {
             actor: describe.to_string(),
         };
@@ -817,6 +879,11 @@ impl VatCore {
             DispatchError::BadResult(detail) => Error::Dispatch {
                 actor: describe.to_string(),
                 detail: format!("the result of `{method}` cannot be encoded: {detail}"),
+            },
+            DispatchError::RefInResult { reference } => Error::RefByName {
+                actor: describe.to_string(),
+                method: method.to_string(),
+                reference,
             },
             DispatchError::Failed(e) => Error::actor(describe, e),
         })
@@ -870,6 +937,16 @@ impl VatCore {
     /// Queues a message for this vat's first turns (used while starting up).
     pub(crate) fn queue_local(&self, env: Envelope) {
         self.local.borrow_mut().push_back(env);
+    }
+
+    /// Takes task `id` out of the table to poll it (`None` if it finished or failed).
+    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn crate::task::AnyTask>> {
+        self.tasks.borrow_mut().remove(&id)
+    }
+
+    /// Puts a task (back) in the table, to wait for its next step.
+    pub(crate) fn put_task(&self, id: u64, task: Box<dyn crate::task::AnyTask>) {
+        self.tasks.borrow_mut().insert(id, task);
     }
 
     /// Queues `env` for `target`'s vat when this turn commits.

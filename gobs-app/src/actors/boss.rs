@@ -27,7 +27,7 @@ use gobs_runtime::{Error, Promise, Ref, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
-use crate::actors::promises::{all, flatten, reason};
+use crate::actors::reason::reason;
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
 use crate::providers::machine::run_capability;
@@ -207,17 +207,19 @@ impl Boss {
         self.machines.insert(name.clone(), record);
         tracing::info!(machine = name, provider, "creating machine");
         let created = provider_ref.create_machine(name, registration);
-        Ok(flatten(created.then(move |outcome| {
-            let outcome = outcome.unwrap_or_else(|e| {
-                Err(ProviderError::runtime(
-                    &format!("provider {provider:?} did not answer"),
-                    &e,
-                ))
-            });
-            me.call()
-                .creation_finished(id, started, outcome)
-                .unwrap_or_else(Promise::broken)
-        })))
+        Ok(created
+            .then(move |outcome| {
+                let outcome = outcome.unwrap_or_else(|e| {
+                    Err(ProviderError::runtime(
+                        &format!("provider {provider:?} did not answer"),
+                        &e,
+                    ))
+                });
+                me.call()
+                    .creation_finished(id, started, outcome)
+                    .unwrap_or_else(Promise::broken)
+            })
+            .flatten())
     }
 
     /// The machines, sorted by name, each with the names of the capabilities it exposes.
@@ -228,8 +230,8 @@ impl Boss {
             .machines
             .iter()
             .map(|(name, r)| with_bindings(r.info(name), r.client.clone()))
-            .collect();
-        all(detailed).then(move |answers| match answers {
+            .collect::<Vec<_>>();
+        Promise::all_settled(detailed).then(move |answers| match answers {
             Ok(answers) => answers
                 .into_iter()
                 .zip(plain)
@@ -316,33 +318,35 @@ impl Boss {
             _ => return Err(BackendError::invalid(not_running(&name, record))),
         };
         let asked = client.send().binding("run".to_string());
-        Ok(flatten(asked.then(move |binding| {
-            let capability = match binding {
-                Ok(Some(capability)) => capability,
-                Ok(None) => {
-                    return Promise::fulfilled(Err(BackendError::provider(format!(
-                        "machine {name} exposes no `run` capability (its hob client has no \
+        Ok(asked
+            .then(move |binding| {
+                let capability = match binding {
+                    Ok(Some(capability)) => capability,
+                    Ok(None) => {
+                        return Promise::fulfilled(Err(BackendError::provider(format!(
+                            "machine {name} exposes no `run` capability (its hob client has no \
                          `run` binding)"
-                    ))));
-                }
-                Err(e) => {
-                    return Promise::fulfilled(Err(BackendError::provider(format!(
-                        "cannot reach machine {name}'s hob client: {}",
+                        ))));
+                    }
+                    Err(e) => {
+                        return Promise::fulfilled(Err(BackendError::provider(format!(
+                            "cannot reach machine {name}'s hob client: {}",
+                            reason(&e)
+                        ))));
+                    }
+                };
+                run_capability(capability, command, cancel).then(move |ran| match ran {
+                    Ok(Ok(output)) => Ok(output),
+                    Ok(Err(why)) => Err(BackendError::provider(format!(
+                        "cannot run the command on machine {name}: {why}"
+                    ))),
+                    Err(e) => Err(BackendError::provider(format!(
+                        "cannot run the command on machine {name}: {}",
                         reason(&e)
-                    ))));
-                }
-            };
-            run_capability(capability, command, cancel).then(move |ran| match ran {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(why)) => Err(BackendError::provider(format!(
-                    "cannot run the command on machine {name}: {why}"
-                ))),
-                Err(e) => Err(BackendError::provider(format!(
-                    "cannot run the command on machine {name}: {}",
-                    reason(&e)
-                ))),
+                    ))),
+                })
             })
-        })))
+            .flatten())
     }
 
     /// The provider's answer to creating: settles the record (unless the machine was

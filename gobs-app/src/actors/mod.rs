@@ -4,11 +4,11 @@
 //! - [`boss`]: the [`boss::Boss`], which keeps machine records and drives providers.
 //! - [`hob`]: the boss's [`hob::HobServerPresence`], its one-time [`hob::Registration`]
 //!   capabilities, and each machine's [`hob::HobClientPresence`].
-//! - [`env`](mod@env): the persistence env; [`vats`]: the persistent vats; [`promises`]: promise
-//!   combinators.
+//! - [`env`](mod@env): the persistence env; [`vats`]: the persistent vats; [`reason`]: an error as
+//!   people read it.
 
 pub mod boss;
 pub mod env;
 pub mod hob;
-pub mod promises;
+pub mod reason;
 pub mod vats;

@@ -214,12 +214,11 @@ impl Backend for BossBackend {
         provider: Option<String>,
     ) -> Result<MachineInfo, BackendError> {
         let provider = provider.unwrap_or_else(|| self.default_provider.clone());
-        let creating = self.answer(
-            self.boss
-                .send()
-                .create_machine(name.to_string(), provider.clone()),
-            || format!("starting to create machine {name}"),
-        )?;
+        // A message answering with a promise: the send gives the creation's own answer.
+        let creating = self
+            .boss
+            .send()
+            .create_machine(name.to_string(), provider.clone());
         let info = match creating.wait_timeout(self.timeouts.create) {
             Ok(info) => info?,
             Err(_still_creating) => {
@@ -243,19 +242,15 @@ impl Backend for BossBackend {
     }
 
     fn list_machines(&self, _cancel: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
-        let listing = self.answer(self.boss.send().list_machines(), || {
-            "listing the machines".to_string()
-        })?;
-        self.answer(listing, || {
-            "asking the machines for their bindings".to_string()
+        self.answer(self.boss.send().list_machines(), || {
+            "listing the machines and asking them for their bindings".to_string()
         })
     }
 
     fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
-        let asking = self.answer(self.boss.send().machine(name.to_string()), || {
-            format!("looking up machine {name}")
-        })?;
-        self.answer(asking, || format!("asking machine {name} for its bindings"))
+        self.answer(self.boss.send().machine(name.to_string()), || {
+            format!("looking up machine {name} and asking it for its bindings")
+        })
     }
 
     fn run(
@@ -269,12 +264,10 @@ impl Backend for BossBackend {
                 "no command to run; write it after `--`: gobs-app run NAME -- CMD [ARGS...]",
             ));
         }
-        let running = self.answer(
-            self.boss
-                .send()
-                .run(name.to_string(), command, cancel.clone()),
-            || format!("starting a command on machine {name}"),
-        )?;
+        let running = self
+            .boss
+            .send()
+            .run(name.to_string(), command, cancel.clone());
         match running.wait_timeout(self.timeouts.run) {
             Ok(ran) => ran?,
             Err(_still_running) => {
@@ -292,9 +285,7 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
     ) -> Result<MachineInfo, BackendError> {
-        let destroying = self.answer(self.boss.send().destroy_machine(name.to_string()), || {
-            format!("starting to destroy machine {name}")
-        })?;
+        let destroying = self.boss.send().destroy_machine(name.to_string());
         match destroying.wait_timeout(self.timeouts.destroy) {
             Ok(destroyed) => destroyed?,
             Err(_still_destroying) => Err(BackendError::provider(format!(

@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, Registration};
-use crate::actors::promises::{flatten, reason};
+use crate::actors::reason::reason;
 use crate::actors::vats::{self, VatRemover};
 use crate::model::{Cancel, RunOutput};
 use crate::providers::machine::bind_standard;
@@ -323,30 +323,37 @@ pub fn create<P: Provider>(
     tracing::debug!(provider = provider.name(), machine, "provisioning");
     let provisioned = spawn_blocking(provider.provision(&machine));
     let (me2, machine2) = (me.clone(), machine.clone());
-    let booted = flatten(provisioned.then(move |provisioned| {
-        let provisioned = match provisioned {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Promise::fulfilled(Err(e)),
-            Err(e) => {
-                return Promise::fulfilled(Err(ProviderError::runtime("provisioning stopped", &e)));
-            }
-        };
-        me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
-            .unwrap_or_else(|e| {
-                Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
-            })
-    }));
-    flatten(booted.then(move |booted| {
-        let booted = booted
-            .unwrap_or_else(|e| Err(ProviderError::runtime("booting the machine stopped", &e)));
-        me2.call_mut_with(move |p| finish_creation(p, machine2, booted))
-            .unwrap_or_else(|e| {
-                Promise::fulfilled(Err(ProviderError::runtime(
-                    "cannot finish the creation",
-                    &e,
-                )))
-            })
-    }))
+    let booted = provisioned
+        .then(move |provisioned| {
+            let provisioned = match provisioned {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Promise::fulfilled(Err(e)),
+                Err(e) => {
+                    return Promise::fulfilled(Err(ProviderError::runtime(
+                        "provisioning stopped",
+                        &e,
+                    )));
+                }
+            };
+            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
+                .unwrap_or_else(|e| {
+                    Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
+                })
+        })
+        .flatten();
+    booted
+        .then(move |booted| {
+            let booted = booted
+                .unwrap_or_else(|e| Err(ProviderError::runtime("booting the machine stopped", &e)));
+            me2.call_mut_with(move |p| finish_creation(p, machine2, booted))
+                .unwrap_or_else(|e| {
+                    Promise::fulfilled(Err(ProviderError::runtime(
+                        "cannot finish the creation",
+                        &e,
+                    )))
+                })
+        })
+        .flatten()
 }
 
 /// Step 2: starts the machine's vat, builds it there, and has its client register.
@@ -380,25 +387,30 @@ fn start_machine<P: Provider>(
         }
     };
     provider.vats_mut().insert(machine.clone(), vat);
-    flatten(roots.then(move |roots| {
-        let (built, client) = match roots {
-            Ok(roots) => roots,
-            Err(e) => {
-                return Promise::fulfilled(Err(ProviderError::runtime(
-                    "the machine's vat did not build it",
-                    &e,
-                )));
-            }
-        };
-        flatten(client.send().register(registration)).then(move |registered| {
-            registered.map(|_| built).map_err(|e| {
-                ProviderError(format!(
-                    "the boss refused machine {machine:?}'s registration: {}",
-                    reason(&e)
-                ))
-            })
+    roots
+        .then(move |roots| {
+            let (built, client) = match roots {
+                Ok(roots) => roots,
+                Err(e) => {
+                    return Promise::fulfilled(Err(ProviderError::runtime(
+                        "the machine's vat did not build it",
+                        &e,
+                    )));
+                }
+            };
+            client
+                .send()
+                .register(registration)
+                .then(move |registered| {
+                    registered.map(|_| built).map_err(|e| {
+                        ProviderError(format!(
+                            "the boss refused machine {machine:?}'s registration: {}",
+                            reason(&e)
+                        ))
+                    })
+                })
         })
-    }))
+        .flatten()
 }
 
 /// Step 3: the machine is up, or it is not and is taken down; either way, creating is over.

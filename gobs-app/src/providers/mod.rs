@@ -24,7 +24,6 @@ use toml::de::DeTable;
 pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
 
 use crate::actors::hob::Registration;
-use crate::actors::promises::flatten;
 use crate::actors::vats::{self, AppVats};
 use crate::model::{BackendError, Cancel, RunOutput};
 
@@ -194,16 +193,20 @@ where
         registration: Ref<Registration>,
     ) -> Option<Promise<Outcome>> {
         let provider = provider.downcast::<P>()?;
-        Some(flatten(provider.send_mut_with(move |p| {
-            lifecycle::create(p, machine, registration)
-        })))
+        Some(
+            provider
+                .send_mut_with(move |p| lifecycle::create(p, machine, registration))
+                .flatten(),
+        )
     }
 
     fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>> {
         let provider = provider.downcast::<P>()?;
-        Some(flatten(
-            provider.send_mut_with(move |p| lifecycle::destroy(p, machine)),
-        ))
+        Some(
+            provider
+                .send_mut_with(move |p| lifecycle::destroy(p, machine))
+                .flatten(),
+        )
     }
 
     fn owns_machine(&self, machine: &AnyRef) -> bool {
@@ -222,12 +225,14 @@ where
         cancel: Cancel,
     ) -> Option<Promise<Result<RunOutput, String>>> {
         let machine = machine.downcast::<P::Machine>()?;
-        let ran = flatten(machine.send_with(move |m| m.run_command(command, cancel)));
+        let ran = machine
+            .send_with(move |m| m.run_command(command, cancel))
+            .flatten();
         Some(ran.then(|ran| {
             ran.unwrap_or_else(|e| {
                 Err(format!(
                     "the machine did not answer: {}",
-                    crate::actors::promises::reason(&e)
+                    crate::actors::reason::reason(&e)
                 ))
             })
         }))

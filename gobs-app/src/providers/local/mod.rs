@@ -36,7 +36,7 @@ use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
-use crate::actors::promises::reason;
+use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
 use crate::model::{Cancel, RunOutput};
 use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};

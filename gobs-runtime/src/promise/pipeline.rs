@@ -1,0 +1,328 @@
+//! Promise pipelining: sending to the reference a promise will resolve to, before it does.
+//! The rules, and the hook the network layer uses, are on [`PromisedRef`].
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::Promise;
+use crate::actor::Actor;
+use crate::error::{BoxError, Error};
+use crate::job;
+use crate::portrait::ActorId;
+use crate::reference::Ref;
+use crate::vat::{self, VatCore};
+
+/// Promise pipelining: sending to the reference a promise will resolve to, before it does
+/// (E's eventual send to a promise, Goblins' `<-` on a promise, OCapN's `desc:answer`).
+///
+/// [`Promise::pipeline`] turns a `Promise<Ref<T>>` into a `PromisedRef<T>`: a cloneable
+/// handle with the same typed `send()` as a [`Ref`]. Messages sent to it
+///
+/// - leave when the sending turn commits, like any send (a failed turn sends nothing);
+/// - wait in the promised reference's queue while the promise is pending, and are
+///   delivered **in the order they were sent** once it resolves, to the actor it resolved
+///   to; later messages go straight to that actor, behind the queued ones;
+/// - are broken, each with the promise's own error, if the promise breaks (or was broken).
+///
+/// ```
+/// use gobs_runtime::{Promise, Ref, Vat, actor_lib::Cell};
+/// let vat = Vat::spawn("pipeline").unwrap();
+/// let (promise, resolver) = Promise::<Ref<Cell>>::pair();
+/// let cell = promise.pipeline();
+/// // Sent before the cell exists:
+/// let set = cell.send().set(7.into());
+/// let got = cell.send().get();
+/// resolver.fulfill(vat.spawn_actor(Cell::new(0.into())).unwrap());
+/// set.wait().unwrap();
+/// assert_eq!(got.wait().unwrap(), 7.into());
+/// ```
+///
+/// # The hook for the network (OCapN)
+///
+/// Before resolution a pipelined message is a *queued send*: the message (a typed closure,
+/// or a method name and MessagePack arguments for [`PromisedRef::invoke`]) together with
+/// the pending job of its answer, whose promise the sender already holds. Resolution
+/// (`Shared::settle` in `promise/pipeline.rs`) hands each queued send, in order, the reference (which
+/// fills the job and delivers it to that actor's vat) or the error (which breaks it).
+///
+/// A CapTP session puts the same thing on the wire: when a `PromisedRef` stands for the
+/// answer of a question asked over a session, a by-name send to it is an `op:deliver` to
+/// `desc:answer <position>` with the method's symbol and arguments, sent at once instead
+/// of queued, and its answer promise is the new question's. The only state to add is a
+/// third arm beside `Pending`/`Resolved`/`Broken` holding the session and the answer
+/// position; typed closures cannot cross a wire, so a typed send to a remote promise is
+/// refused there and callers use [`invoke`](PromisedRef::invoke).
+///
+/// Made by [`Promise::pipeline`]; cheap to clone (every clone shares one queue).
+pub struct PromisedRef<T> {
+    inner: Arc<Shared<T>>,
+}
+
+/// Where a typed `send()` goes: a reference or a promised one. Generated `…Send` proxies
+/// hold one; it is public only because [`Actor::Sender`] names it.
+pub enum SendTarget<'r, T> {
+    /// A reference: sent to its actor.
+    Ref(&'r Ref<T>),
+    /// A promised reference: queued until it resolves.
+    Promised(&'r PromisedRef<T>),
+}
+
+impl<T> Clone for SendTarget<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendTarget<'_, T> {}
+
+/// A send waiting for the promise: given the reference it delivers itself to that actor's
+/// vat, given the error it breaks its answer.
+type Queued<T> = Box<dyn FnOnce(Result<&Ref<T>, &Error>) + Send>;
+
+enum State<T> {
+    Pending(Vec<Queued<T>>),
+    Resolved(Ref<T>),
+    Broken(Error),
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update is a plain assignment: a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<T: Actor> Shared<T> {
+    /// Sends `msg` now, or queues it. Under the lock, so that a message never overtakes
+    /// one queued before it.
+    fn dispatch(&self, msg: Queued<T>) {
+        let mut state = lock(&self.state);
+        match &mut *state {
+            State::Pending(queue) => queue.push(msg),
+            State::Resolved(r) => msg(Ok(r)),
+            State::Broken(e) => msg(Err(e)),
+        }
+    }
+
+    /// The promise settled: deliver (or break) the queue in order.
+    fn settle(&self, result: Result<Ref<T>, Error>) {
+        let mut state = lock(&self.state);
+        let queued = match std::mem::replace(
+            &mut *state,
+            match result {
+                Ok(r) => State::Resolved(r),
+                Err(e) => State::Broken(e),
+            },
+        ) {
+            State::Pending(queue) => queue,
+            // Settles once; a second answer cannot happen (a promise has one).
+            _ => Vec::new(),
+        };
+        for msg in queued {
+            match &*state {
+                State::Resolved(r) => msg(Ok(r)),
+                State::Broken(e) => msg(Err(e)),
+                State::Pending(_) => {}
+            }
+        }
+    }
+}
+
+impl<T: Actor> Promise<Ref<T>> {
+    /// The reference this promise will resolve to, to send to right away: messages wait
+    /// for the promise and are delivered in order once it resolves (see
+    /// [`PromisedRef`]). Works inside a turn and outside vats.
+    pub fn pipeline(self) -> PromisedRef<T> {
+        let inner = Arc::new(Shared {
+            state: Mutex::new(State::Pending(Vec::new())),
+        });
+        let for_settle = inner.clone();
+        self.answer()
+            .listen_direct(Box::new(move |r| for_settle.settle(r)));
+        PromisedRef { inner }
+    }
+}
+
+impl<T: Actor> From<Promise<Ref<T>>> for PromisedRef<T> {
+    fn from(promise: Promise<Ref<T>>) -> Self {
+        promise.pipeline()
+    }
+}
+
+impl<T: Actor> PromisedRef<T> {
+    /// Typed asynchronous sends, as on a [`Ref`]: `promised.send().method(args)`.
+    pub fn send(&self) -> T::Sender<'_> {
+        T::Sender::from(SendTarget::Promised(self))
+    }
+
+    /// A promise for the reference itself, once resolved.
+    pub fn when_resolved(&self) -> Promise<Ref<T>> {
+        let (promise, out) = Promise::pair();
+        let msg: Queued<T> = Box::new(move |r| match r {
+            Ok(r) => out.fulfill(r.clone()),
+            Err(e) => out.break_with(e.clone()),
+        });
+        self.enqueue(msg);
+        promise
+    }
+
+    /// Sends a call by method name (see [`AnyRef::invoke`](crate::AnyRef::invoke)) to
+    /// the promised actor: the form a network peer's pipelined message takes.
+    pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+        let method = method.to_string();
+        self.queue(move |r| {
+            let (id, describe) = (r.id, r.describe());
+            move || vat::near(|core| core.invoke_by_name(id, &describe, &method, &args))
+        })
+        .map_direct(crate::actor::Reply::into_promise)
+        .flatten()
+    }
+
+    /// Like [`Ref::send_with`], pipelined.
+    pub fn send_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.queue_work(move |core, id| core.invoke_ref_here(id, f))
+    }
+
+    /// Like [`Ref::send_mut_with`], pipelined.
+    pub fn send_mut_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut T) -> R + Send + 'static,
+    {
+        self.queue_work(move |core, id| core.invoke_mut_here(id, f))
+    }
+
+    /// Like [`Ref::try_send_with`], pipelined.
+    pub fn try_send_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&T) -> Result<R, E> + Send + 'static,
+    {
+        self.queue_work(move |core, id| {
+            core.invoke_ref_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Like [`Ref::try_send_mut_with`], pipelined.
+    pub fn try_send_mut_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+    {
+        self.queue_work(move |core, id| {
+            core.invoke_mut_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Queues `work` to run, once resolved, in a turn of the actor's vat.
+    fn queue_work<R, F>(&self, work: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&VatCore, ActorId) -> Result<R, Error> + Send + 'static,
+    {
+        self.queue(move |r| {
+            let id = r.id;
+            move || vat::near(|core| work(core, id))
+        })
+    }
+
+    /// Queues a message whose work `make` builds from the resolved reference; the work
+    /// runs as a turn of that actor's vat.
+    fn queue<R, W>(&self, make: impl FnOnce(&Ref<T>) -> W + Send + 'static) -> Promise<R>
+    where
+        R: Send + 'static,
+        W: FnOnce() -> Result<R, Error> + Send + 'static,
+    {
+        let (slot, promise) = job::pending::<R>();
+        let msg: Queued<T> = Box::new(move |target| match target {
+            Ok(r) => vat::deliver(&r.vat, slot.fill(make(r))),
+            Err(e) => slot.fail(e.clone()),
+        });
+        self.enqueue(msg);
+        promise
+    }
+
+    /// Hands `msg` to the queue when the current turn commits (now, outside a turn).
+    fn enqueue(&self, msg: Queued<T>) {
+        let inner = self.inner.clone();
+        vat::defer(Box::new(move || inner.dispatch(msg)));
+    }
+}
+
+impl<T> Clone for PromisedRef<T> {
+    fn clone(&self) -> Self {
+        PromisedRef {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Actor> std::fmt::Debug for PromisedRef<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*lock(&self.inner.state) {
+            State::Pending(q) => write!(f, "PromisedRef(pending, {} queued)", q.len()),
+            State::Resolved(r) => write!(f, "PromisedRef({})", r.describe()),
+            State::Broken(e) => write!(f, "PromisedRef(broken: {e})"),
+        }
+    }
+}
+
+impl<'r, T: Actor> SendTarget<'r, T> {
+    /// See [`Ref::send_with`].
+    pub fn send_with<R, F>(self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&T) -> R + Send + 'static,
+    {
+        match self {
+            SendTarget::Ref(r) => r.send_with(f),
+            SendTarget::Promised(p) => p.send_with(f),
+        }
+    }
+
+    /// See [`Ref::send_mut_with`].
+    pub fn send_mut_with<R, F>(self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut T) -> R + Send + 'static,
+    {
+        match self {
+            SendTarget::Ref(r) => r.send_mut_with(f),
+            SendTarget::Promised(p) => p.send_mut_with(f),
+        }
+    }
+
+    /// See [`Ref::try_send_with`].
+    pub fn try_send_with<R, E, F>(self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&T) -> Result<R, E> + Send + 'static,
+    {
+        match self {
+            SendTarget::Ref(r) => r.try_send_with(f),
+            SendTarget::Promised(p) => p.try_send_with(f),
+        }
+    }
+
+    /// See [`Ref::try_send_mut_with`].
+    pub fn try_send_mut_with<R, E, F>(self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+    {
+        match self {
+            SendTarget::Ref(r) => r.try_send_mut_with(f),
+            SendTarget::Promised(p) => p.try_send_mut_with(f),
+        }
+    }
+}
