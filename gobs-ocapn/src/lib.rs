@@ -5,5 +5,8 @@
 //! - [`captp`]: the CapTP session as a pure state machine (bytes in, events and bytes out).
 
 pub mod captp;
+pub mod fixtures;
 pub mod locator;
+pub mod netlayer;
+pub mod node;
 pub mod syrup;

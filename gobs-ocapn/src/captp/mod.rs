@@ -7,6 +7,7 @@ mod session;
 mod term;
 
 pub use keys::{KeyPair, PublicKey, session_id};
+pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Target};
 pub use session::{Event, OutTarget, Session, SessionConfig, ThirdParty};
 pub use term::{ConnId, LocalRef, ObjId, Ref, RemoteRef, Term};

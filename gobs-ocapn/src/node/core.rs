@@ -1,0 +1,1129 @@
+//! The node's logic without I/O: objects, promises, sessions, the bootstrap object and the
+//! three roles of a third-party handoff.
+//!
+//! [`Core`] is driven by its shell (see [`super::shell`]): the shell hands it connections,
+//! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
+//! peer, close a connection). Everything here is deterministic and runs on one thread.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::object::{Cx, LocalObject};
+use crate::captp::{
+    CaptpError, ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, PublicKey, Ref,
+    RemoteRef, Session, SessionConfig, Term,
+};
+use crate::locator::{PeerLocator, Sturdyref};
+use crate::syrup::Value;
+
+/// What the core asks its shell to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes to the connection.
+    Write(ConnId, Vec<u8>),
+    /// Open a connection to this peer; report it with [`Core::connected`] or
+    /// [`Core::dial_failed`].
+    Dial(ConnId, PeerLocator),
+    /// Flush, then close the connection.
+    Close(ConnId),
+}
+
+enum Slot {
+    Object(Box<dyn LocalObject>),
+    Busy,
+    Promise(PromiseSlot),
+    Resolver {
+        promise: ObjId,
+        question: Option<(ConnId, u64)>,
+        used: bool,
+    },
+    Bootstrap(ConnId),
+}
+
+/// Called with a promise's outcome when it settles.
+pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
+
+enum Listener {
+    Notify(Ref),
+    Chain(ObjId),
+    Callback(Callback),
+}
+
+struct Queued {
+    args: Vec<Term>,
+    result: Option<ObjId>,
+}
+
+#[derive(Default)]
+struct PromiseSlot {
+    settled: Option<Result<Term, Term>>,
+    listeners: Vec<Listener>,
+    queued: Vec<Queued>,
+    forward: Option<(ConnId, u64)>,
+}
+
+enum Work {
+    Deliver {
+        to: Ref,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    },
+}
+
+/// Something to do on a session once it opens.
+enum OnOpen {
+    Fetch {
+        swiss: Vec<u8>,
+        promise: ObjId,
+    },
+    Withdraw {
+        signed_give: Value,
+        gifter: ConnId,
+        promise: ObjId,
+    },
+}
+
+struct SessionSlot {
+    session: Session,
+    dialed: Option<PeerLocator>,
+    on_open: Vec<OnOpen>,
+}
+
+/// The node's state.
+pub struct Core {
+    config: SessionConfig,
+    locator: PeerLocator,
+    next_obj: u64,
+    next_conn: u64,
+    objects: HashMap<ObjId, Slot>,
+    sessions: BTreeMap<ConnId, SessionSlot>,
+    peers: HashMap<PeerLocator, ConnId>,
+    swiss: HashMap<[u8; 32], (Vec<u8>, LocalRef)>,
+    gifts: HashMap<([u8; 32], Vec<u8>), Ref>,
+    awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
+    queue: VecDeque<Work>,
+    actions: Vec<Action>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("locator", &self.locator)
+            .field("objects", &self.objects.len())
+            .field("sessions", &self.sessions.len())
+            .finish()
+    }
+}
+
+fn err_term(msg: impl Into<String>) -> Term {
+    Term::Data(Value::String(msg.into()))
+}
+
+fn swiss_key(swiss: &[u8]) -> [u8; 32] {
+    Sha256::digest(swiss).into()
+}
+
+impl Core {
+    /// A node known to peers as `locator`.
+    pub fn new(locator: PeerLocator, config: SessionConfig) -> Core {
+        Core {
+            config,
+            locator,
+            next_obj: 1,
+            next_conn: 1,
+            objects: HashMap::new(),
+            sessions: BTreeMap::new(),
+            peers: HashMap::new(),
+            swiss: HashMap::new(),
+            gifts: HashMap::new(),
+            awaiting_gifts: HashMap::new(),
+            queue: VecDeque::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// This node's locator.
+    pub fn locator(&self) -> &PeerLocator {
+        &self.locator
+    }
+
+    /// Takes the actions queued so far.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Hosts an object.
+    pub fn spawn(&mut self, obj: Box<dyn LocalObject>) -> LocalRef {
+        let id = self.alloc();
+        self.objects.insert(id, Slot::Object(obj));
+        LocalRef { id, promise: false }
+    }
+
+    /// Makes `obj` reachable by `fetch` with this swiss number.
+    pub fn bind_swiss(&mut self, swiss: &[u8], obj: LocalRef) {
+        self.swiss.insert(swiss_key(swiss), (swiss.to_vec(), obj));
+    }
+
+    /// Looks a swiss number up, comparing it in constant time. (The table is keyed by the
+    /// SHA-256 of the swiss number, so the lookup's timing says nothing about the secret.)
+    pub fn lookup_swiss(&self, swiss: &[u8]) -> Option<LocalRef> {
+        let (stored, obj) = self.swiss.get(&swiss_key(swiss))?;
+        bool::from(stored.as_slice().ct_eq(swiss)).then_some(*obj)
+    }
+
+    fn alloc(&mut self) -> ObjId {
+        let id = ObjId(self.next_obj);
+        self.next_obj += 1;
+        id
+    }
+
+    pub(crate) fn new_promise(&mut self) -> LocalRef {
+        let id = self.alloc();
+        self.objects
+            .insert(id, Slot::Promise(PromiseSlot::default()));
+        LocalRef { id, promise: true }
+    }
+
+    pub(crate) fn new_resolver(
+        &mut self,
+        promise: ObjId,
+        question: Option<(ConnId, u64)>,
+    ) -> LocalRef {
+        let id = self.alloc();
+        self.objects.insert(
+            id,
+            Slot::Resolver {
+                promise,
+                question,
+                used: false,
+            },
+        );
+        LocalRef { id, promise: false }
+    }
+
+    /// The state of a local promise: `None` while pending.
+    pub fn promise_state(&self, p: ObjId) -> Option<Result<Term, Term>> {
+        match self.objects.get(&p) {
+            Some(Slot::Promise(ps)) => ps.settled.clone(),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the promise's outcome when it settles (at once if it has).
+    pub fn when_settled(&mut self, p: LocalRef, f: Callback) {
+        if p.promise {
+            self.listen(p.id, Listener::Callback(f));
+        } else {
+            f(Ok(Term::local(p)));
+        }
+    }
+
+    /// Sends `args` to `to` from outside any object; returns a promise for the answer.
+    pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
+        let p = self.new_promise();
+        self.enqueue_deliver(to, args, Some(p.id));
+        self.run();
+        p
+    }
+
+    pub(crate) fn enqueue_deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        self.queue.push_back(Work::Deliver { to, args, result });
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    /// A new connection accepted from a peer; returns its id.
+    pub fn accepted(&mut self) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, None);
+        self.flush();
+        conn
+    }
+
+    fn open_session(&mut self, conn: ConnId, dialed: Option<PeerLocator>) {
+        let keys = match KeyPair::generate() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for a session key; closing the connection");
+                self.actions.push(Action::Close(conn));
+                return;
+            }
+        };
+        let id = self.alloc();
+        self.objects.insert(id, Slot::Bootstrap(conn));
+        let bootstrap = LocalRef { id, promise: false };
+        let session = Session::new(conn, self.config.clone(), keys, &self.locator, bootstrap);
+        self.sessions.insert(
+            conn,
+            SessionSlot {
+                session,
+                dialed,
+                on_open: Vec::new(),
+            },
+        );
+    }
+
+    /// The shell could not connect the dial `conn`.
+    pub fn dial_failed(&mut self, conn: ConnId, error: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.dialed.as_ref())
+            .map(|l| l.to_uri())
+            .unwrap_or_default();
+        self.connection_lost(conn, &format!("cannot reach {who}: {error}"));
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        match self.sessions.get_mut(&conn) {
+            Some(s) => s.session.receive(bytes),
+            None => return,
+        }
+        self.pump(conn);
+        self.run();
+    }
+
+    /// The connection ended (EOF or an error).
+    pub fn closed(&mut self, conn: ConnId, why: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| {
+                s.session
+                    .remote_location()
+                    .map(|(l, _)| l.clone())
+                    .or_else(|| s.dialed.clone())
+            })
+            .map(|l| l.to_uri())
+            .unwrap_or_else(|| format!("connection {}", conn.0));
+        self.connection_lost(conn, &format!("connection to {who} lost: {why}"));
+    }
+
+    fn connection_lost(&mut self, conn: ConnId, why: &str) {
+        if let Some(slot) = self.sessions.remove(&conn) {
+            for op in slot.on_open {
+                let p = match op {
+                    OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
+                };
+                self.settle(p, Err(err_term(why)));
+            }
+        }
+        self.peers.retain(|_, c| *c != conn);
+        // Promises answered over this connection can never settle now.
+        let broken: Vec<ObjId> = self
+            .objects
+            .iter()
+            .filter_map(|(id, s)| match s {
+                Slot::Promise(p)
+                    if p.settled.is_none() && p.forward.is_some_and(|(c, _)| c == conn) =>
+                {
+                    Some(*id)
+                }
+                _ => None,
+            })
+            .collect();
+        for p in broken {
+            self.settle(p, Err(err_term(why)));
+        }
+        self.run();
+    }
+
+    fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
+        if let Some(c) = self.peers.get(peer)
+            && self.sessions.contains_key(c)
+        {
+            return *c;
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, Some(peer.clone()));
+        self.peers.insert(peer.clone(), conn);
+        self.actions.push(Action::Dial(conn, peer.clone()));
+        conn
+    }
+
+    fn when_open(&mut self, conn: ConnId, op: OnOpen) {
+        let open = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.session.is_open());
+        if open {
+            self.run_on_open(conn, op);
+        } else if let Some(s) = self.sessions.get_mut(&conn) {
+            s.on_open.push(op);
+        }
+    }
+
+    fn pump(&mut self, conn: ConnId) {
+        loop {
+            let Some(slot) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let Some(event) = slot.session.poll_event() else {
+                break;
+            };
+            self.handle_event(conn, event);
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        let mut closing = Vec::new();
+        for (conn, slot) in self.sessions.iter_mut() {
+            slot.session.collect_garbage();
+            let out = slot.session.take_output();
+            if !out.is_empty() {
+                self.actions.push(Action::Write(*conn, out));
+            }
+            if slot.session.is_aborted() {
+                closing.push(*conn);
+            }
+        }
+        for conn in closing {
+            self.actions.push(Action::Close(conn));
+            let why = match self.sessions.get(&conn) {
+                Some(s) => s
+                    .session
+                    .remote_location()
+                    .map(|(l, _)| format!("session with {} aborted", l.to_uri()))
+                    .unwrap_or_else(|| "session aborted".into()),
+                None => continue,
+            };
+            self.connection_lost(conn, &why);
+        }
+    }
+
+    fn handle_event(&mut self, conn: ConnId, event: Event) {
+        match event {
+            Event::Opened { location, .. } => self.opened(conn, location),
+            Event::Deliver {
+                target,
+                args,
+                answer_pos,
+                resolve_me,
+            } => {
+                let result = if answer_pos.is_some() || resolve_me.is_some() {
+                    let p = self.new_promise();
+                    if let Some(pos) = answer_pos
+                        && let Some(s) = self.sessions.get_mut(&conn)
+                    {
+                        s.session.bind_answer(pos, p);
+                    }
+                    if let Some(r) = resolve_me {
+                        self.listen(p.id, Listener::Notify(Ref::Remote(r)));
+                    }
+                    Some(p.id)
+                } else {
+                    None
+                };
+                let args = args
+                    .into_iter()
+                    .map(|a| self.redeem_handoffs(conn, a))
+                    .collect();
+                self.enqueue_deliver(Ref::Local(target), args, result);
+            }
+            Event::Listen {
+                target, resolver, ..
+            } => {
+                if target.promise {
+                    self.listen(target.id, Listener::Notify(Ref::Remote(resolver)));
+                } else {
+                    self.enqueue_deliver(
+                        Ref::Remote(resolver),
+                        vec![Term::sym("fulfill"), Term::local(target)],
+                        None,
+                    );
+                }
+            }
+            Event::ExportReleased(obj) => {
+                let removable = matches!(
+                    self.objects.get(&obj.id),
+                    Some(Slot::Resolver { used: true, .. })
+                ) || matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some() && p.listeners.is_empty());
+                if removable {
+                    self.objects.remove(&obj.id);
+                }
+            }
+            Event::AnswerReleased(_) => {}
+            Event::Aborted { reason, by_peer } => {
+                tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
+            }
+        }
+    }
+
+    fn opened(&mut self, conn: ConnId, location: PeerLocator) {
+        let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
+        if let Some(other) = existing
+            && let Some(theirs) = self.sessions.get(&other)
+            && theirs.dialed.is_some()
+            && self.sessions.get(&conn).is_some_and(|s| s.dialed.is_none())
+        {
+            // Crossed hellos: we dialed them while they dialed us. The connection whose
+            // initiator has the lower Public Identifier is aborted.
+            let our_outbound = theirs.session.our_side_id();
+            let their_outbound = self
+                .sessions
+                .get(&conn)
+                .and_then(|s| s.session.remote_key())
+                .map(|k| k.side_id());
+            if let Some(their_outbound) = their_outbound {
+                if our_outbound < their_outbound {
+                    let pending = self
+                        .sessions
+                        .get_mut(&other)
+                        .map(|s| std::mem::take(&mut s.on_open))
+                        .unwrap_or_default();
+                    if let Some(s) = self.sessions.get_mut(&other) {
+                        s.session.abort("crossed hellos: this connection loses");
+                    }
+                    self.peers.insert(location, conn);
+                    for op in pending {
+                        self.run_on_open(conn, op);
+                    }
+                } else if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.session.abort("crossed hellos: this connection loses");
+                }
+                return;
+            }
+        }
+        self.peers.insert(location, conn);
+        let pending = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.on_open))
+            .unwrap_or_default();
+        for op in pending {
+            self.run_on_open(conn, op);
+        }
+    }
+
+    fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
+        match op {
+            OnOpen::Fetch { swiss, promise } => {
+                let swiss = match self.config.dialect {
+                    Dialect::Suite => Value::Bytes(swiss),
+                    Dialect::Spec => match String::from_utf8(swiss) {
+                        Ok(s) => Value::String(s),
+                        Err(e) => Value::Bytes(e.into_bytes()),
+                    },
+                };
+                self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("fetch"), Term::Data(swiss)],
+                    Some(promise),
+                );
+            }
+            OnOpen::Withdraw {
+                signed_give,
+                gifter,
+                promise,
+            } => match self.handoff_receive(conn, gifter, signed_give) {
+                Ok(receive) => self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("withdraw-gift"), Term::Data(receive)],
+                    Some(promise),
+                ),
+                Err(e) => self.settle(promise, Err(err_term(e.to_string()))),
+            },
+        }
+    }
+
+    // ---- promises ------------------------------------------------------------------------
+
+    fn listen(&mut self, p: ObjId, l: Listener) {
+        match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) => match &ps.settled {
+                None => ps.listeners.push(l),
+                Some(outcome) => {
+                    let outcome = outcome.clone();
+                    self.notify(l, outcome);
+                }
+            },
+            _ => self.notify(
+                l,
+                Err(err_term("listened to something that is not a promise")),
+            ),
+        }
+    }
+
+    fn notify(&mut self, l: Listener, outcome: Result<Term, Term>) {
+        match l {
+            Listener::Chain(q) => self.settle(q, outcome),
+            Listener::Callback(f) => f(outcome),
+            Listener::Notify(r) => {
+                let args = match outcome {
+                    Ok(v) => vec![Term::sym("fulfill"), v],
+                    Err(e) => vec![Term::sym("break"), e],
+                };
+                self.enqueue_deliver(r, args, None);
+            }
+        }
+    }
+
+    /// Settles a promise (once; later settlements are ignored).
+    pub(crate) fn settle(&mut self, p: ObjId, outcome: Result<Term, Term>) {
+        // Resolving to another local promise chains to it.
+        if let Ok(Term::Ref(Ref::Local(q))) = &outcome
+            && q.promise
+            && q.id != p
+        {
+            let q = q.id;
+            let queued = match self.objects.get_mut(&p) {
+                Some(Slot::Promise(ps)) if ps.settled.is_none() => std::mem::take(&mut ps.queued),
+                _ => return,
+            };
+            for m in queued {
+                self.enqueue_deliver(
+                    Ref::Local(LocalRef {
+                        id: q,
+                        promise: true,
+                    }),
+                    m.args,
+                    m.result,
+                );
+            }
+            if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                // Stays pending; q's settlement settles it.
+                ps.forward = None;
+            }
+            self.listen(q, Listener::Chain(p));
+            return;
+        }
+        let (listeners, queued) = match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) if ps.settled.is_none() => {
+                ps.settled = Some(outcome.clone());
+                (
+                    std::mem::take(&mut ps.listeners),
+                    std::mem::take(&mut ps.queued),
+                )
+            }
+            _ => return,
+        };
+        for l in listeners {
+            self.notify(l, outcome.clone());
+        }
+        for m in queued {
+            self.deliver_to_outcome(&outcome, m.args, m.result);
+        }
+    }
+
+    fn deliver_to_outcome(
+        &mut self,
+        outcome: &Result<Term, Term>,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    ) {
+        match outcome {
+            Ok(Term::Ref(r)) => self.enqueue_deliver(r.clone(), args, result),
+            Ok(other) => {
+                if let Some(res) = result {
+                    self.settle(
+                        res,
+                        Err(err_term(format!(
+                            "cannot send a message to a non-object: {other:?}"
+                        ))),
+                    );
+                }
+            }
+            Err(e) => {
+                if let Some(res) = result {
+                    self.settle(res, Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    // ---- running messages --------------------------------------------------------------
+
+    /// Runs queued deliveries until none are left, then flushes every session.
+    pub fn run(&mut self) {
+        while let Some(Work::Deliver { to, args, result }) = self.queue.pop_front() {
+            self.deliver(to, args, result);
+        }
+        self.flush();
+    }
+
+    fn deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        match to {
+            Ref::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
+            Ref::Local(target) => self.deliver_local(target, args, result),
+        }
+    }
+
+    fn send_remote(&mut self, conn: ConnId, to: OutTarget, args: Vec<Term>, result: Option<ObjId>) {
+        let Some(mut slot) = self.sessions.remove(&conn) else {
+            if let Some(p) = result {
+                self.settle(
+                    p,
+                    Err(err_term(format!(
+                        "the session of connection {} is gone",
+                        conn.0
+                    ))),
+                );
+            }
+            return;
+        };
+        let outcome = {
+            let sessions = &mut self.sessions;
+            let receiver_key = slot.session.remote_key();
+            let mut tp = |r: &RemoteRef| gift_for(sessions, receiver_key, r);
+            match result {
+                Some(p) => {
+                    let resolver = self.next_obj;
+                    self.next_obj += 1;
+                    let resolver = LocalRef {
+                        id: ObjId(resolver),
+                        promise: false,
+                    };
+                    slot.session
+                        .send_deliver(to, &args, true, Some(resolver), &mut tp)
+                        .map(|answer| (Some((p, resolver, answer)), ()))
+                }
+                None => slot
+                    .session
+                    .send_deliver_only(to, &args, &mut tp)
+                    .map(|()| (None, ())),
+            }
+        };
+        let remote = slot.session.remote_location().map(|(l, _)| l.to_uri());
+        self.sessions.insert(conn, slot);
+        match outcome {
+            Ok((Some((p, resolver, answer)), ())) => {
+                let question = answer.map(|a| (conn, a));
+                self.objects.insert(
+                    resolver.id,
+                    Slot::Resolver {
+                        promise: p,
+                        question,
+                        used: false,
+                    },
+                );
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                    ps.forward = question;
+                }
+            }
+            Ok((None, ())) => {}
+            Err(e) => {
+                let who = remote.unwrap_or_else(|| format!("connection {}", conn.0));
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term(format!("cannot send to {who}: {e}"))));
+                }
+            }
+        }
+    }
+
+    fn deliver_local(&mut self, target: LocalRef, args: Vec<Term>, result: Option<ObjId>) {
+        let slot = match self.objects.get_mut(&target.id) {
+            Some(s) => s,
+            None => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("no such object (it was released)")));
+                }
+                return;
+            }
+        };
+        match slot {
+            Slot::Object(_) => {
+                let Some(Slot::Object(mut obj)) = self.objects.insert(target.id, Slot::Busy) else {
+                    return;
+                };
+                let outcome = {
+                    let mut cx = Cx {
+                        core: self,
+                        me: target,
+                    };
+                    obj.deliver(&mut cx, args)
+                };
+                self.objects.insert(target.id, Slot::Object(obj));
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+            Slot::Busy => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("object called itself synchronously")));
+                }
+            }
+            Slot::Promise(ps) => match &ps.settled {
+                Some(outcome) => {
+                    let outcome = outcome.clone();
+                    self.deliver_to_outcome(&outcome, args, result);
+                }
+                None => match ps.forward {
+                    Some((conn, answer)) => {
+                        self.send_remote(conn, OutTarget::Answer(answer), args, result)
+                    }
+                    None => ps.queued.push(Queued { args, result }),
+                },
+            },
+            Slot::Resolver {
+                promise,
+                question,
+                used,
+            } => {
+                let (promise, question, was_used) = (*promise, *question, *used);
+                *used = true;
+                if was_used {
+                    return;
+                }
+                let mut it = args.into_iter();
+                let outcome = match (it.next().as_ref().and_then(Term::as_symbol), it.next()) {
+                    (Some("fulfill"), Some(v)) => Ok(v),
+                    (Some("break"), Some(e)) => Err(e),
+                    (Some("fulfill"), None) => Ok(Term::Data(Value::Bool(false))),
+                    _ => Err(err_term("a resolver takes 'fulfill or 'break and a value")),
+                };
+                if let Some((conn, answer)) = question
+                    && let Some(s) = self.sessions.get_mut(&conn)
+                    && s.session.is_open()
+                {
+                    let _ = s.session.send_gc_answer(answer);
+                }
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&promise) {
+                    ps.forward = None;
+                }
+                self.settle(promise, outcome);
+                if let Some(p) = result {
+                    self.settle(p, Ok(Term::Data(Value::Bool(true))));
+                }
+            }
+            Slot::Bootstrap(conn) => {
+                let conn = *conn;
+                let outcome = self.bootstrap_call(conn, args);
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+        }
+    }
+
+    // ---- the bootstrap object ------------------------------------------------------------
+
+    fn bootstrap_call(&mut self, conn: ConnId, args: Vec<Term>) -> Result<Term, Term> {
+        let mut it = args.into_iter();
+        let method = it.next();
+        match method.as_ref().and_then(Term::as_symbol) {
+            Some("fetch") => {
+                let swiss = match it.next() {
+                    Some(Term::Data(Value::Bytes(b))) => b,
+                    Some(Term::Data(Value::String(s))) => s.into_bytes(),
+                    _ => return Err(err_term("fetch takes a swiss number")),
+                };
+                self.lookup_swiss(&swiss)
+                    .map(Term::local)
+                    .ok_or_else(|| err_term("no object has that swiss number on this node"))
+            }
+            Some("deposit-gift") => {
+                // The gift is keyed by the ID of the session it came on (the
+                // gifter-exporter session), which the gifter names in its handoff-give.
+                let gift_id = match it.next() {
+                    Some(Term::Data(Value::Bytes(b))) => b,
+                    Some(Term::Data(Value::String(s))) => s.into_bytes(),
+                    _ => return Err(err_term("deposit-gift takes a gift id and a reference")),
+                };
+                let gift = match it.next() {
+                    Some(Term::Ref(r)) => r,
+                    _ => return Err(err_term("deposit-gift takes a gift id and a reference")),
+                };
+                let Some(session_id) = self.sessions.get(&conn).and_then(|s| s.session.id()) else {
+                    return Err(err_term("deposit-gift came on a session that is not open"));
+                };
+                let key = (session_id, gift_id);
+                if let Some(waiting) = self.awaiting_gifts.remove(&key) {
+                    for p in waiting {
+                        self.settle(p, Ok(Term::Ref(gift.clone())));
+                    }
+                } else {
+                    self.gifts.insert(key, gift);
+                }
+                Ok(Term::Data(Value::Bool(true)))
+            }
+            Some("withdraw-gift") => {
+                let Some(receive) = it.next().and_then(|t| t.to_value()) else {
+                    return Err(err_term(
+                        "withdraw-gift takes a signed desc:handoff-receive",
+                    ));
+                };
+                self.withdraw(conn, &receive)
+                    .map_err(|e| err_term(format!("handoff refused: {e}")))
+            }
+            _ => Err(err_term(
+                "the bootstrap object's methods are fetch, deposit-gift and withdraw-gift",
+            )),
+        }
+    }
+
+    // ---- sturdyrefs and handoffs ---------------------------------------------------------
+
+    pub(crate) fn enliven(&mut self, sturdyref: &Sturdyref) -> LocalRef {
+        let p = self.new_promise();
+        if sturdyref.peer == self.locator {
+            let outcome = self
+                .lookup_swiss(&sturdyref.swiss)
+                .map(Term::local)
+                .ok_or_else(|| err_term("no object has that swiss number on this node"));
+            self.settle(p.id, outcome);
+            return p;
+        }
+        let conn = self.session_to(&sturdyref.peer);
+        self.when_open(
+            conn,
+            OnOpen::Fetch {
+                swiss: sturdyref.swiss.clone(),
+                promise: p.id,
+            },
+        );
+        p
+    }
+
+    /// Receiver role: a `desc:handoff-give` arrived from the gifter on `gifter`; it
+    /// becomes a local promise for the gift, redeemed at the exporter.
+    fn redeem_handoffs(&mut self, gifter: ConnId, term: Term) -> Term {
+        match term {
+            Term::Handoff(envelope) => {
+                let p = self.new_promise();
+                match self.check_give(gifter, &envelope) {
+                    Ok(exporter) => {
+                        let conn = self.session_to(&exporter);
+                        self.when_open(
+                            conn,
+                            OnOpen::Withdraw {
+                                signed_give: envelope,
+                                gifter,
+                                promise: p.id,
+                            },
+                        );
+                    }
+                    Err(e) => self.settle(p.id, Err(err_term(format!("handoff refused: {e}")))),
+                }
+                Term::local(p)
+            }
+            Term::List(l) => Term::List(
+                l.into_iter()
+                    .map(|t| self.redeem_handoffs(gifter, t))
+                    .collect(),
+            ),
+            Term::Set(l) => Term::Set(
+                l.into_iter()
+                    .map(|t| self.redeem_handoffs(gifter, t))
+                    .collect(),
+            ),
+            Term::Dict(d) => Term::Dict(
+                d.into_iter()
+                    .map(|(k, v)| {
+                        (
+                            self.redeem_handoffs(gifter, k),
+                            self.redeem_handoffs(gifter, v),
+                        )
+                    })
+                    .collect(),
+            ),
+            Term::Record(l, a) => Term::Record(
+                l,
+                a.into_iter()
+                    .map(|t| self.redeem_handoffs(gifter, t))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    /// The receiver can check one thing of a handoff-give: that it is addressed to its key
+    /// in the gifter-receiver session. Returns the exporter's locator.
+    fn check_give(&self, gifter: ConnId, envelope: &Value) -> Result<PeerLocator, CaptpError> {
+        let (give, _sig) = envelope_parts(envelope, "desc:handoff-give")?;
+        let [receiver_key, exporter, _session, _side, _gift] =
+            record_fields::<5>(give, "desc:handoff-give")?;
+        let ours = self
+            .sessions
+            .get(&gifter)
+            .map(|s| s.session.keys().public())
+            .ok_or(CaptpError::Aborted)?;
+        if PublicKey::from_value(receiver_key)? != ours {
+            return Err(CaptpError::Protocol(
+                "the handoff-give names another receiver key".into(),
+            ));
+        }
+        let exporter =
+            PeerLocator::from_value(exporter).map_err(|e| CaptpError::Malformed(e.to_string()))?;
+        if exporter == self.locator {
+            return Err(CaptpError::Protocol(
+                "a handoff whose exporter is this node itself is not supported".into(),
+            ));
+        }
+        Ok(exporter)
+    }
+
+    /// Receiver role: the signed `desc:handoff-receive` for the exporter session `conn`,
+    /// signed with our key from the gifter-receiver session.
+    fn handoff_receive(
+        &mut self,
+        conn: ConnId,
+        gifter: ConnId,
+        signed_give: Value,
+    ) -> Result<Value, CaptpError> {
+        let e = self.sessions.get_mut(&conn).ok_or(CaptpError::Aborted)?;
+        let id = e.session.id().ok_or(CaptpError::NotOpen)?;
+        let side = e.session.our_side_id();
+        let count = e.session.next_handoff_count();
+        let receive = Value::record(
+            "desc:handoff-receive",
+            vec![
+                Value::Bytes(id.to_vec()),
+                Value::Bytes(side.to_vec()),
+                Value::from(count),
+                signed_give,
+            ],
+        );
+        let g = self.sessions.get(&gifter).ok_or_else(|| {
+            CaptpError::Protocol("the gifter's session ended before the handoff".into())
+        })?;
+        let sig = g.session.keys().sign_value(&receive);
+        Ok(Value::record("desc:sig-envelope", vec![receive, sig]))
+    }
+
+    /// Exporter role: checks a signed handoff-receive that came on `conn` and gives the
+    /// gift (or a promise for it, if the gifter has not deposited it yet).
+    fn withdraw(&mut self, conn: ConnId, envelope: &Value) -> Result<Term, CaptpError> {
+        let (receive, receive_sig) = envelope_parts(envelope, "desc:handoff-receive")?;
+        let [receiving_session, _receiving_side, count, signed_give] =
+            record_fields::<4>(receive, "desc:handoff-receive")?;
+        let (give, give_sig) = envelope_parts(signed_give, "desc:handoff-give")?;
+        let [
+            receiver_key,
+            exporter,
+            gifter_session,
+            _gifter_side,
+            gift_id,
+        ] = record_fields::<5>(give, "desc:handoff-give")?;
+        let r = self.sessions.get(&conn).ok_or(CaptpError::Aborted)?;
+        let rid = r.session.id().ok_or(CaptpError::NotOpen)?;
+        if receiving_session.as_bytes() != Some(&rid[..]) {
+            return Err(CaptpError::Protocol(
+                "the handoff-receive names another receiving session".into(),
+            ));
+        }
+        let exporter =
+            PeerLocator::from_value(exporter).map_err(|e| CaptpError::Malformed(e.to_string()))?;
+        if exporter != self.locator {
+            return Err(CaptpError::Protocol(format!(
+                "the gift is at {}, not at this node",
+                exporter.to_uri()
+            )));
+        }
+        let gsession: [u8; 32] = gifter_session
+            .as_bytes()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| CaptpError::Malformed("gifter session id is not 32 bytes".into()))?;
+        let gifter_key = self
+            .sessions
+            .values()
+            .find(|s| s.session.id() == Some(gsession))
+            .and_then(|s| s.session.remote_key())
+            .ok_or_else(|| {
+                CaptpError::Protocol(
+                    "no session with the gifter that signed this handoff-give".into(),
+                )
+            })?;
+        gifter_key.verify_value(give, give_sig)?;
+        PublicKey::from_value(receiver_key)?.verify_value(receive, receive_sig)?;
+        let count = crate::captp::position_of(count, "handoff-count")?;
+        let gift_id = match gift_id {
+            Value::Bytes(b) => b.clone(),
+            Value::String(s) => s.clone().into_bytes(),
+            _ => {
+                return Err(CaptpError::Malformed(
+                    "gift id is neither bytes nor a string".into(),
+                ));
+            }
+        };
+        let r = self.sessions.get_mut(&conn).ok_or(CaptpError::Aborted)?;
+        if !r.session.use_handoff_count(count) {
+            return Err(CaptpError::Protocol(format!(
+                "handoff count {count} was already used in this session (a replay)"
+            )));
+        }
+        let key = (gsession, gift_id);
+        match self.gifts.remove(&key) {
+            Some(gift) => Ok(Term::Ref(gift)),
+            None => {
+                let p = self.new_promise();
+                self.awaiting_gifts.entry(key).or_default().push(p.id);
+                Ok(Term::local(p))
+            }
+        }
+    }
+}
+
+/// Gifter role: `r` belongs to another session (the exporter's) than the receiver's; deposit
+/// it there as a gift and write a signed handoff-give in its place.
+fn gift_for(
+    sessions: &mut BTreeMap<ConnId, SessionSlot>,
+    receiver_key: Option<PublicKey>,
+    r: &RemoteRef,
+) -> Result<Value, CaptpError> {
+    let receiver_key = receiver_key.ok_or(CaptpError::NotOpen)?;
+    let e = sessions.get_mut(&r.conn()).ok_or_else(|| {
+        CaptpError::Protocol("the session this reference came from has ended".into())
+    })?;
+    let eid = e.session.id().ok_or(CaptpError::NotOpen)?;
+    let eloc = e
+        .session
+        .remote_location()
+        .map(|(_, v)| v.clone())
+        .ok_or(CaptpError::NotOpen)?;
+    let mut gift_id = vec![0u8; 32];
+    getrandom::fill(&mut gift_id).map_err(|err| CaptpError::Random(err.to_string()))?;
+    e.session.send_deliver_only(
+        OutTarget::Export(0),
+        &[
+            Term::sym("deposit-gift"),
+            Term::Data(Value::Bytes(gift_id.clone())),
+            Term::Ref(Ref::Remote(r.clone())),
+        ],
+        &mut |_| Err(CaptpError::Protocol("nested handoff".into())),
+    )?;
+    let give = Value::record(
+        "desc:handoff-give",
+        vec![
+            receiver_key.to_value(),
+            eloc,
+            Value::Bytes(eid.to_vec()),
+            Value::Bytes(e.session.our_side_id().to_vec()),
+            Value::Bytes(gift_id),
+        ],
+    );
+    let sig = e.session.keys().sign_value(&give);
+    Ok(Value::record("desc:sig-envelope", vec![give, sig]))
+}
+
+fn envelope_parts<'v>(v: &'v Value, inner: &str) -> Result<(&'v Value, &'v Value), CaptpError> {
+    match v.as_record() {
+        Some(("desc:sig-envelope", [signed, sig]))
+            if signed.as_record().map(|r| r.0) == Some(inner) =>
+        {
+            Ok((signed, sig))
+        }
+        _ => Err(CaptpError::Malformed(format!(
+            "expected a desc:sig-envelope around a {inner}"
+        ))),
+    }
+}
+
+fn record_fields<'v, const N: usize>(
+    v: &'v Value,
+    label: &str,
+) -> Result<&'v [Value; N], CaptpError> {
+    match v.as_record() {
+        Some((l, args)) if l == label => args.try_into().map_err(|_| {
+            CaptpError::Malformed(format!("{label} takes {N} fields, found {}", args.len()))
+        }),
+        _ => Err(CaptpError::Malformed(format!("expected a {label} record"))),
+    }
+}
