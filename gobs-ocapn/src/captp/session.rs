@@ -53,9 +53,7 @@ pub enum Event {
     /// The peer's `op:start-session` arrived and checked out.
     Opened {
         /// Where the peer says it is (its signature over this was checked).
-        location: PeerLocator,
-        /// The locator exactly as the peer wrote it.
-        location_value: Value,
+        location: Box<PeerLocator>,
         /// The peer's session key.
         remote_key: PublicKey,
     },
@@ -107,14 +105,17 @@ struct ImportEntry {
 }
 
 #[derive(Debug)]
+struct OpenState {
+    remote_key: PublicKey,
+    remote_location: PeerLocator,
+    remote_location_value: Value,
+    id: [u8; 32],
+}
+
+#[derive(Debug)]
 enum State {
     AwaitingHello,
-    Open {
-        remote_key: PublicKey,
-        remote_location: PeerLocator,
-        remote_location_value: Value,
-        id: [u8; 32],
-    },
+    Open(Box<OpenState>),
     Aborted,
 }
 
@@ -224,7 +225,7 @@ impl Session {
 
     /// Whether the session is open (hellos exchanged, not aborted).
     pub fn is_open(&self) -> bool {
-        matches!(self.state, State::Open { .. })
+        matches!(self.state, State::Open(_))
     }
 
     /// Whether the session has ended.
@@ -240,7 +241,7 @@ impl Session {
     /// The peer's key, once open.
     pub fn remote_key(&self) -> Option<PublicKey> {
         match &self.state {
-            State::Open { remote_key, .. } => Some(*remote_key),
+            State::Open(o) => Some(o.remote_key),
             _ => None,
         }
     }
@@ -248,11 +249,7 @@ impl Session {
     /// The peer's locator, once open.
     pub fn remote_location(&self) -> Option<(&PeerLocator, &Value)> {
         match &self.state {
-            State::Open {
-                remote_location,
-                remote_location_value,
-                ..
-            } => Some((remote_location, remote_location_value)),
+            State::Open(o) => Some((&o.remote_location, &o.remote_location_value)),
             _ => None,
         }
     }
@@ -260,7 +257,7 @@ impl Session {
     /// The spec's Session ID, once open.
     pub fn id(&self) -> Option<[u8; 32]> {
         match &self.state {
-            State::Open { id, .. } => Some(*id),
+            State::Open(o) => Some(o.id),
             _ => None,
         }
     }
@@ -389,15 +386,14 @@ impl Session {
                 let remote_location = PeerLocator::from_value(&location)
                     .map_err(|e| CaptpError::Malformed(e.to_string()))?;
                 let id = session_id(&self.keys.public(), &remote_key);
-                self.state = State::Open {
+                self.state = State::Open(Box::new(OpenState {
                     remote_key,
                     remote_location: remote_location.clone(),
                     remote_location_value: location.clone(),
                     id,
-                };
+                }));
                 self.events.push_back(Event::Opened {
-                    location: remote_location,
-                    location_value: location,
+                    location: Box::new(remote_location),
                     remote_key,
                 });
                 Ok(())
@@ -405,11 +401,11 @@ impl Session {
             (State::AwaitingHello, _) => Err(CaptpError::Protocol(
                 "the first message must be op:start-session".into(),
             )),
-            (State::Open { .. }, Op::StartSession { .. }) => {
+            (State::Open(_), Op::StartSession { .. }) => {
                 Err(CaptpError::Protocol("op:start-session sent twice".into()))
             }
             (State::Aborted, _) => Ok(()),
-            (State::Open { .. }, op) => self.handle_op(op),
+            (State::Open(_), op) => self.handle_op(op),
         }
     }
 
@@ -521,7 +517,7 @@ impl Session {
     }
 
     fn import_resolver(&mut self, v: &Value) -> Result<RemoteRef, CaptpError> {
-        match self.import_term(v.clone(), 0)? {
+        match self.import_term(v.clone())? {
             Term::Ref(Ref::Remote(r)) => Ok(r),
             _ => Err(CaptpError::Malformed(format!(
                 "resolve-me is not a desc:import-object or desc:import-promise: {v:?}"
@@ -549,10 +545,10 @@ impl Session {
     }
 
     fn import_terms(&mut self, args: Vec<Value>) -> Result<Vec<Term>, CaptpError> {
-        args.into_iter().map(|a| self.import_term(a, 0)).collect()
+        args.into_iter().map(|a| self.import_term(a)).collect()
     }
 
-    fn import_term(&mut self, v: Value, depth: usize) -> Result<Term, CaptpError> {
+    fn import_term(&mut self, v: Value) -> Result<Term, CaptpError> {
         Ok(match v {
             Value::Record(label, args) => {
                 match (label.as_symbol(), args.as_slice()) {
@@ -586,31 +582,26 @@ impl Session {
                     }
                     _ => {}
                 }
-                let label = self.import_term(*label, depth + 1)?;
+                let label = self.import_term(*label)?;
                 let args = args
                     .into_iter()
-                    .map(|a| self.import_term(a, depth + 1))
+                    .map(|a| self.import_term(a))
                     .collect::<Result<_, _>>()?;
                 Term::Record(Box::new(label), args)
             }
             Value::List(l) => Term::List(
                 l.into_iter()
-                    .map(|a| self.import_term(a, depth + 1))
+                    .map(|a| self.import_term(a))
                     .collect::<Result<_, _>>()?,
             ),
             Value::Dict(d) => Term::Dict(
                 d.into_iter()
-                    .map(|(k, v)| {
-                        Ok((
-                            self.import_term(k, depth + 1)?,
-                            self.import_term(v, depth + 1)?,
-                        ))
-                    })
+                    .map(|(k, v)| Ok((self.import_term(k)?, self.import_term(v)?)))
                     .collect::<Result<_, CaptpError>>()?,
             ),
             Value::Set(s) => Term::Set(
                 s.into_iter()
-                    .map(|a| self.import_term(a, depth + 1))
+                    .map(|a| self.import_term(a))
                     .collect::<Result<_, _>>()?,
             ),
             scalar => Term::Data(scalar),
@@ -699,7 +690,7 @@ impl Session {
 
     fn check_open(&self) -> Result<(), CaptpError> {
         match self.state {
-            State::Open { .. } => Ok(()),
+            State::Open(_) => Ok(()),
             State::AwaitingHello => Err(CaptpError::NotOpen),
             State::Aborted => Err(CaptpError::Aborted),
         }

@@ -399,7 +399,7 @@ impl Core {
 
     fn handle_event(&mut self, conn: ConnId, event: Event) {
         match event {
-            Event::Opened { location, .. } => self.opened(conn, location),
+            Event::Opened { location, .. } => self.opened(conn, *location),
             Event::Deliver {
                 target,
                 args,
