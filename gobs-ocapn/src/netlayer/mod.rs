@@ -2,9 +2,11 @@
 //! opens byte streams; the node does the rest.
 
 mod tcp_testing;
+mod tcp_tls;
 mod unix;
 
 pub use tcp_testing::TcpTestingOnly;
+pub use tcp_tls::{TcpTls, TlsIdentity, designator_of};
 pub use unix::UnixSocket;
 
 use std::future::Future;

@@ -861,7 +861,9 @@ impl Core {
 
     // ---- sturdyrefs and handoffs ---------------------------------------------------------
 
-    pub(crate) fn enliven(&mut self, sturdyref: &Sturdyref) -> LocalRef {
+    /// Connects to the sturdyref's node (reusing a session to it if there is one) and
+    /// returns a promise for the live reference.
+    pub fn enliven(&mut self, sturdyref: &Sturdyref) -> LocalRef {
         let p = self.new_promise();
         if sturdyref.peer == self.locator {
             let outcome = self
