@@ -180,10 +180,12 @@ impl Decoder<'_, '_> {
                 what: "leading zero",
             });
         }
-        // Only ASCII digits, at most 39 of them: parses as u128 unless it overflows.
-        let n: u128 = std::str::from_utf8(digits)
-            .ok()
-            .and_then(|s| s.parse().ok())
+        // Only ASCII digits, at most 39 of them: fits a u128 unless it overflows.
+        let n = digits
+            .iter()
+            .try_fold(0u128, |acc, d| {
+                acc.checked_mul(10)?.checked_add(u128::from(d - b'0'))
+            })
             .ok_or(SyrupError::Limit {
                 what: "integer",
                 limit: MAX_INT_DIGITS,

@@ -25,7 +25,7 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
         Value::Bool(true) => out.push(b't'),
         Value::Bool(false) => out.push(b'f'),
         Value::Int(i) => {
-            out.extend_from_slice(i.unsigned_abs().to_string().as_bytes());
+            write_decimal(i.unsigned_abs(), out);
             out.push(if *i < 0 { b'-' } else { b'+' });
         }
         Value::F32(x) => {
@@ -77,8 +77,23 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Writes `n` in decimal without allocating.
+fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 39];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 fn netstring(bytes: &[u8], joiner: u8, out: &mut Vec<u8>) {
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    write_decimal(bytes.len() as u128, out);
     out.push(joiner);
     out.extend_from_slice(bytes);
 }
