@@ -179,7 +179,8 @@ impl Core {
         id
     }
 
-    pub(crate) fn new_promise(&mut self) -> LocalRef {
+    /// A new pending local promise.
+    pub fn new_promise(&mut self) -> LocalRef {
         let id = self.alloc();
         self.objects
             .insert(id, Slot::Promise(PromiseSlot::default()));
@@ -564,6 +565,13 @@ impl Core {
                 self.enqueue_deliver(r, args, None);
             }
         }
+    }
+
+    /// Settles a local promise made with [`Core::new_promise`] or a [`Cx`] (once; later
+    /// settlements are ignored).
+    pub fn settle_promise(&mut self, p: LocalRef, outcome: Result<Term, Term>) {
+        self.settle(p.id, outcome);
+        self.run();
     }
 
     /// Settles a promise (once; later settlements are ignored).

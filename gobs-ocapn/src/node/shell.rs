@@ -115,6 +115,16 @@ impl Node {
         orx.await.map_err(|_| NodeStopped)
     }
 
+    /// Runs `f` on the node's core without waiting (from any thread, inside a tokio runtime
+    /// or not); does nothing if the node has stopped.
+    pub fn post(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
+        let call: CoreFn = Box::new(move |core: &mut Core| {
+            f(core);
+            core.run();
+        });
+        let _ = self.tx.send(Msg::Call(call));
+    }
+
     /// Waits for a promise of this node to settle.
     pub async fn settled(&self, p: LocalRef) -> Result<Result<Term, Term>, NodeStopped> {
         let (otx, orx) = oneshot::channel();

@@ -1,0 +1,215 @@
+//! Vats meet the network: gobs actors exported to CapTP peers, and remote objects reached
+//! from vat code.
+//!
+//! - [`export_actor`] hosts a `#[define_actor]` actor on a node: a peer calls it by
+//!   method name (the first argument, a symbol), the other arguments go to the method
+//!   (Syrup → MessagePack, the form by-name calls take), and the result comes back the
+//!   same way. The call runs as a turn of the actor's vat, so a failing method breaks the
+//!   peer's promise and leaves no trace.
+//! - [`RemoteObject`] is a far reference to an object on a peer: [`RemoteObject::send`]
+//!   returns a gobs [`Promise`], like any far send; there is no near call.
+//!
+//! MessagePack has no symbols, records or sets: symbols arrive as strings, records and
+//! sets are refused, and a `nil` result (a method returning `()`) becomes `[]`.
+
+use gobs_runtime::{Actor, DispatchError, MethodKind, Promise, Ref as ActorRef};
+
+use crate::captp::{Ref, Term};
+use crate::node::{Cx, LocalObject, Node};
+use crate::syrup::Value;
+
+/// Why a value could not cross between Syrup and MessagePack.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct BridgeError(String);
+
+/// Syrup data → a MessagePack value.
+pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
+    Ok(match v {
+        Value::Bool(b) => rmpv::Value::Boolean(*b),
+        Value::Int(i) => {
+            if let Ok(i) = i64::try_from(*i) {
+                rmpv::Value::from(i)
+            } else if let Ok(u) = u64::try_from(*i) {
+                rmpv::Value::from(u)
+            } else {
+                return Err(BridgeError(format!("integer {i} does not fit MessagePack")));
+            }
+        }
+        Value::F32(x) => rmpv::Value::F32(*x),
+        Value::F64(x) => rmpv::Value::F64(*x),
+        Value::Bytes(b) => rmpv::Value::Binary(b.clone()),
+        Value::String(s) | Value::Symbol(s) => rmpv::Value::from(s.as_str()),
+        Value::List(l) => rmpv::Value::Array(l.iter().map(to_msgpack).collect::<Result<_, _>>()?),
+        Value::Dict(d) => rmpv::Value::Map(
+            d.iter()
+                .map(|(k, v)| Ok((to_msgpack(k)?, to_msgpack(v)?)))
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        Value::Set(_) | Value::Record(..) => {
+            return Err(BridgeError(format!(
+                "a {} cannot be passed to a gobs actor method (MessagePack has none)",
+                v.kind()
+            )));
+        }
+    })
+}
+
+/// A MessagePack value → Syrup data.
+pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
+    Ok(match v {
+        rmpv::Value::Nil => Value::List(vec![]),
+        rmpv::Value::Boolean(b) => Value::Bool(*b),
+        rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+            (Some(i), _) => Value::from(i),
+            (_, Some(u)) => Value::from(u),
+            _ => return Err(BridgeError("MessagePack integer out of range".into())),
+        },
+        rmpv::Value::F32(x) => Value::F32(*x),
+        rmpv::Value::F64(x) => Value::F64(*x),
+        rmpv::Value::String(s) => match s.as_str() {
+            Some(s) => Value::from(s),
+            None => return Err(BridgeError("MessagePack string is not UTF-8".into())),
+        },
+        rmpv::Value::Binary(b) => Value::Bytes(b.clone()),
+        rmpv::Value::Array(a) => Value::List(a.iter().map(from_msgpack).collect::<Result<_, _>>()?),
+        rmpv::Value::Map(m) => Value::Dict(
+            m.iter()
+                .map(|(k, v)| Ok((from_msgpack(k)?, from_msgpack(v)?)))
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        rmpv::Value::Ext(..) => {
+            return Err(BridgeError(
+                "MessagePack extension types have no Syrup form".into(),
+            ));
+        }
+    })
+}
+
+fn describe(e: &DispatchError) -> String {
+    match e {
+        DispatchError::UnknownMethod(m) => format!("no method {m}"),
+        DispatchError::BadArguments {
+            method,
+            expected,
+            detail,
+        } => format!("bad arguments to {method}({expected}): {detail}"),
+        DispatchError::BadResult(d) => format!("the result could not be encoded: {d}"),
+        DispatchError::Failed(e) => format!("failed: {e}"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Failed(String);
+
+struct ActorObject<T: Actor> {
+    actor: ActorRef<T>,
+    node: Node,
+}
+
+impl<T: Actor> LocalObject for ActorObject<T> {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let mut it = args.into_iter();
+        let method = it
+            .next()
+            .and_then(|t| t.as_symbol().map(str::to_owned))
+            .ok_or_else(|| {
+                Term::str("a gobs actor is called with a method name (a symbol) first")
+            })?;
+        let info = T::METHODS
+            .iter()
+            .find(|m| m.name == method)
+            .ok_or_else(|| Term::str(&format!("{} has no method {method}", T::type_name())))?;
+        let mut margs = Vec::new();
+        for a in it {
+            let v = a.to_value().ok_or_else(|| {
+                Term::str("references cannot be passed to a gobs actor method yet")
+            })?;
+            margs.push(to_msgpack(&v).map_err(|e| Term::str(&e.0))?);
+        }
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &rmpv::Value::Array(margs))
+            .map_err(|e| Term::str(&format!("cannot encode the arguments: {e}")))?;
+        let name = info.name;
+        let promise: Promise<Vec<u8>> = match info.kind {
+            MethodKind::Read => self.actor.try_send_with(move |a: &T| {
+                a.dispatch_read(name, &bytes)
+                    .map_err(|e| Failed(describe(&e)))
+            }),
+            MethodKind::Write => self.actor.try_send_mut_with(move |a: &mut T| {
+                a.dispatch_write(name, &bytes)
+                    .map_err(|e| Failed(describe(&e)))
+            }),
+        };
+        let (p, _resolver) = cx.promise();
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let outcome = match promise.await {
+                Ok(result) => rmpv::decode::read_value(&mut result.as_slice())
+                    .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))
+                    .and_then(|v| from_msgpack(&v))
+                    .map(Term::from_value)
+                    .map_err(|e| Term::str(&e.0)),
+                Err(e) => Err(Term::str(&e.to_string())),
+            };
+            node.post(move |core| core.settle_promise(p, outcome));
+        });
+        Ok(Term::local(p))
+    }
+}
+
+/// Hosts `actor` on `node` (the actor stays in its vat; the node forwards calls by method
+/// name) and returns the reference to hand out, e.g. with a sturdyref.
+pub async fn export_actor<T: Actor>(
+    node: &Node,
+    actor: ActorRef<T>,
+) -> Result<Term, crate::node::NodeStopped> {
+    let obj = ActorObject {
+        actor,
+        node: node.clone(),
+    };
+    node.with_core(move |core| Term::local(core.spawn(Box::new(obj))))
+        .await
+}
+
+/// A far reference to an object on a peer.
+#[derive(Clone, Debug)]
+pub struct RemoteObject {
+    node: Node,
+    target: Ref,
+}
+
+impl RemoteObject {
+    /// The reference `target` (usually from enlivening a sturdyref) reached through `node`.
+    pub fn new(node: Node, target: Ref) -> RemoteObject {
+        RemoteObject { node, target }
+    }
+
+    /// Sends `method` with `args`; the promise is fulfilled with the answer or broken with
+    /// the peer's error (or the lost connection's, naming the peer).
+    pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
+        let (promise, resolver) = Promise::pair();
+        let target = self.target.clone();
+        let mut all = vec![Term::sym(method)];
+        all.extend(args);
+        self.node.post(move |core| {
+            let p = core.send(target, all);
+            core.when_settled(
+                p,
+                Box::new(move |outcome| match outcome {
+                    Ok(v) => resolver.fulfill(v),
+                    Err(e) => resolver.break_with(gobs_runtime::Error::actor(
+                        "remote object",
+                        Failed(match e.to_value() {
+                            Some(Value::String(s)) => s,
+                            Some(other) => format!("{other:?}"),
+                            None => "broken with a reference".into(),
+                        }),
+                    )),
+                }),
+            );
+        });
+        promise
+    }
+}
