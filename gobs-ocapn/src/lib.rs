@@ -8,6 +8,7 @@
 //! - [`netlayer`]: `tcp-testing-only`, `tcp-tls` (Goblins-compatible) and unix sockets.
 //! - [`fixtures`]: the objects the public conformance suite expects.
 //! - [`vat`]: gobs actors exported to peers, remote objects reached from vats.
+//! - [`persist`]: a node's identity and swiss table on disk, so sturdyrefs survive restarts.
 //!
 //! This is its own crate, not a module of `gobs-runtime`, so that local-only users build
 //! no tokio, rustls or ed25519.
@@ -17,5 +18,6 @@ pub mod fixtures;
 pub mod locator;
 pub mod netlayer;
 pub mod node;
+pub mod persist;
 pub mod syrup;
 pub mod vat;

@@ -62,6 +62,8 @@ struct PromiseSlot {
     listeners: Vec<Listener>,
     queued: Vec<Queued>,
     forward: Option<(ConnId, u64)>,
+    /// The connection whose peer will settle it (a remote promise it listens to).
+    depends_on: Option<ConnId>,
 }
 
 enum Work {
@@ -233,6 +235,43 @@ impl Core {
         self.queue.push_back(Work::Deliver { to, args, result });
     }
 
+    /// Forgets a settled promise the host no longer needs, dropping its value (and so the
+    /// references in it, which lets the session release imports to their exporters).
+    /// Pending promises and objects are left alone. Later uses of the reference break.
+    pub fn release(&mut self, p: LocalRef) {
+        if matches!(self.objects.get(&p.id), Some(Slot::Promise(ps)) if ps.settled.is_some()) {
+            self.objects.remove(&p.id);
+        }
+    }
+
+    /// For each session: its connection, the peer (once known), how many objects it
+    /// exports and how many it imports.
+    pub fn session_stats(&self) -> Vec<(ConnId, Option<PeerLocator>, usize, usize)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                (
+                    *c,
+                    s.session.remote_location().map(|(l, _)| l.clone()),
+                    s.session.export_count(),
+                    s.session.import_count(),
+                )
+            })
+            .collect()
+    }
+
+    /// Aborts the session with `peer`, if there is one; its promises break.
+    pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
+        let Some(conn) = self.peers.get(peer).copied() else {
+            return false;
+        };
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.session.abort(reason);
+        }
+        self.flush();
+        true
+    }
+
     // ---- connections -------------------------------------------------------------------
 
     /// A new connection accepted from a peer; returns its id.
@@ -320,7 +359,9 @@ impl Core {
             .iter()
             .filter_map(|(id, s)| match s {
                 Slot::Promise(p)
-                    if p.settled.is_none() && p.forward.is_some_and(|(c, _)| c == conn) =>
+                    if p.settled.is_none()
+                        && (p.forward.is_some_and(|(c, _)| c == conn)
+                            || p.depends_on == Some(conn)) =>
                 {
                     Some(*id)
                 }
@@ -601,6 +642,30 @@ impl Core {
                 ps.forward = None;
             }
             self.listen(q, Listener::Chain(p));
+            return;
+        }
+        // Resolving to a promise on a peer: listen to it there, settle when it settles.
+        if let Ok(Term::Ref(Ref::Remote(r))) = &outcome
+            && r.is_promise()
+            && matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.settled.is_none())
+        {
+            let r = r.clone();
+            let resolver = self.new_resolver(p, None);
+            let sent = match self.sessions.get_mut(&r.conn()) {
+                Some(s) => s.session.send_listen(OutTarget::of(&r), resolver, false),
+                None => Err(CaptpError::Aborted),
+            };
+            match sent {
+                Ok(()) => {
+                    if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                        ps.depends_on = Some(r.conn());
+                    }
+                }
+                Err(e) => self.settle(
+                    p,
+                    Err(err_term(format!("cannot listen to a remote promise: {e}"))),
+                ),
+            }
             return;
         }
         let (listeners, queued) = match self.objects.get_mut(&p) {

@@ -125,7 +125,8 @@ impl Node {
         let _ = self.tx.send(Msg::Call(call));
     }
 
-    /// Waits for a promise of this node to settle.
+    /// Waits for a promise of this node to settle and takes its outcome; the promise is
+    /// then released (see [`Core::release`]), so take it once.
     pub async fn settled(&self, p: LocalRef) -> Result<Result<Term, Term>, NodeStopped> {
         let (otx, orx) = oneshot::channel();
         self.with_core(move |core| {
@@ -137,7 +138,9 @@ impl Node {
             )
         })
         .await?;
-        orx.await.map_err(|_| NodeStopped)
+        let outcome = orx.await.map_err(|_| NodeStopped)?;
+        self.post(move |core| core.release(p));
+        Ok(outcome)
     }
 }
 
