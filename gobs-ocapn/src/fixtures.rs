@@ -2,7 +2,7 @@
 //! numbers its README gives: car-factory builder, echo (GC), greeter, promise resolver and
 //! sturdyref enlivener.
 
-use crate::captp::{Ref, Term};
+use crate::captp::Term;
 use crate::locator::Sturdyref;
 use crate::node::{Core, Cx};
 use crate::syrup::Value;
@@ -89,9 +89,4 @@ fn car_factory(cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         1 => Ok(cars.remove(0)),
         _ => Ok(Term::List(cars)),
     }
-}
-
-/// A reference in a term, if the term is one.
-pub fn as_ref(t: &Term) -> Option<&Ref> {
-    t.as_ref()
 }

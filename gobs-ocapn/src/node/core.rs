@@ -306,6 +306,18 @@ impl Core {
         );
     }
 
+    /// Aborts `conn` if its peer has not sent `op:start-session` yet (the shell calls this
+    /// a while after the connection starts, so a silent peer cannot hold a session open).
+    pub fn hello_deadline(&mut self, conn: ConnId) {
+        if let Some(s) = self.sessions.get_mut(&conn)
+            && !s.session.is_open()
+            && !s.session.is_aborted()
+        {
+            s.session.abort("no op:start-session in time");
+            self.flush();
+        }
+    }
+
     /// The shell could not connect the dial `conn`.
     pub fn dial_failed(&mut self, conn: ConnId, error: &str) {
         let who = self

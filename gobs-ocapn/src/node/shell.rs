@@ -157,9 +157,11 @@ async fn run(
             Msg::Accepted(stream) => {
                 let conn = core.accepted();
                 writers.insert(conn, spawn_conn(conn, stream, &tx));
+                hello_deadline(conn, &tx);
             }
             Msg::Connected(conn, Ok(stream)) => {
                 let w = spawn_conn(conn, stream, &tx);
+                hello_deadline(conn, &tx);
                 if let Some((bytes, close)) = unconnected.remove(&conn) {
                     if !bytes.is_empty() {
                         let _ = w.send(WriterCmd::Bytes(bytes));
@@ -224,6 +226,20 @@ async fn run(
             }
         }
     }
+}
+
+/// How long a peer has to send its `op:start-session`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn hello_deadline(conn: ConnId, tx: &mpsc::WeakUnboundedSender<Msg>) {
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(HELLO_TIMEOUT).await;
+        if let Some(tx) = tx.upgrade() {
+            let call: CoreFn = Box::new(move |core: &mut Core| core.hello_deadline(conn));
+            let _ = tx.send(Msg::Call(call));
+        }
+    });
 }
 
 fn spawn_conn(
