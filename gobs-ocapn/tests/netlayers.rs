@@ -162,3 +162,62 @@ async fn dialling_a_dead_peer_breaks_the_promise_naming_it() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn many_messages_leave_no_objects_behind_on_either_node() {
+    let a = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let a = Node::start(
+        vec![Arc::new(a) as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap();
+    let b = Node::start(
+        vec![Arc::new(b) as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap();
+    b.with_core(fixtures::install).await.unwrap();
+    // Warm up (the session, the enlivened echo), then count.
+    assert_eq!(echo_round_trip(&a, b.locator()).await, Ok(ping_answer()));
+    let sturdyref = Sturdyref {
+        peer: b.locator().clone(),
+        swiss: ECHO_GC.to_vec(),
+    };
+    let p = a.with_core(move |c| c.enliven(&sturdyref)).await.unwrap();
+    let Ok(Term::Ref(echo)) = a.settled(p).await.unwrap() else {
+        panic!()
+    };
+    let (a0, b0) = (count(&a).await, count(&b).await);
+    for i in 0..500u32 {
+        let e = echo.clone();
+        let p = a
+            .with_core(move |c| c.send(e, vec![Term::Data(Value::from(i))]))
+            .await
+            .unwrap();
+        assert!(a.settled(p).await.unwrap().is_ok());
+    }
+    // GC messages are in flight for a moment.
+    let mut counts = (0, 0);
+    for _ in 0..100 {
+        counts = (count(&a).await, count(&b).await);
+        if counts.0 <= a0 && counts.1 <= b0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        counts.0 <= a0 && counts.1 <= b0,
+        "objects before {a0}/{b0}, after 500 messages {}/{}",
+        counts.0,
+        counts.1
+    );
+}
+
+async fn count(n: &Node) -> usize {
+    n.with_core(|c| c.object_count()).await.unwrap()
+}

@@ -156,6 +156,8 @@ pub struct Session {
     bootstrap: LocalRef,
     state: State,
     inbuf: Vec<u8>,
+    /// How much of `inbuf` has been decoded already.
+    inpos: usize,
     out: Vec<u8>,
     events: VecDeque<Event>,
     exports: HashMap<u64, ExportEntry>,
@@ -191,6 +193,7 @@ impl Session {
             bootstrap,
             state: State::AwaitingHello,
             inbuf: Vec::new(),
+            inpos: 0,
             out: Vec::new(),
             events: VecDeque::new(),
             exports: HashMap::new(),
@@ -283,6 +286,11 @@ impl Session {
     /// Feeds bytes read from the connection.
     pub fn receive(&mut self, bytes: &[u8]) {
         if !self.is_aborted() {
+            // Drop what was decoded before appending (one move per read, not per frame).
+            if self.inpos > 0 {
+                self.inbuf.drain(..self.inpos);
+                self.inpos = 0;
+            }
             self.inbuf.extend_from_slice(bytes);
         }
     }
@@ -298,13 +306,14 @@ impl Session {
             if let Some(e) = self.events.pop_front() {
                 return Some(e);
             }
-            if self.is_aborted() || self.inbuf.is_empty() {
+            if self.is_aborted() || self.inpos >= self.inbuf.len() {
                 return None;
             }
-            let (frame, used) = match syrup::decode_prefix(&self.inbuf, &self.config.limits) {
+            let pending = &self.inbuf[self.inpos..];
+            let (frame, used) = match syrup::decode_prefix(pending, &self.config.limits) {
                 Ok(x) => x,
                 Err(SyrupError::Incomplete) => {
-                    if self.inbuf.len() > self.config.max_frame {
+                    if pending.len() > self.config.max_frame {
                         self.abort(&format!(
                             "frame larger than {} bytes",
                             self.config.max_frame
@@ -325,7 +334,7 @@ impl Session {
                 ));
                 continue;
             }
-            self.inbuf.drain(..used);
+            self.inpos += used;
             if let Err(e) = self.handle_frame(&frame) {
                 self.abort(&e.to_string());
             }
@@ -346,6 +355,7 @@ impl Session {
         self.write(&Value::record("op:abort", vec![Value::from(reason)]));
         self.state = State::Aborted;
         self.inbuf.clear();
+        self.inpos = 0;
         self.events.push_back(Event::Aborted {
             reason: reason.to_owned(),
             by_peer: false,
@@ -358,6 +368,7 @@ impl Session {
             (_, Op::Abort(reason)) => {
                 self.state = State::Aborted;
                 self.inbuf.clear();
+                self.inpos = 0;
                 self.events.push_back(Event::Aborted {
                     reason,
                     by_peer: true,
@@ -809,6 +820,11 @@ impl Session {
             ));
         }
         n
+    }
+
+    /// Whether this session currently exports `obj`.
+    pub fn exports(&self, obj: ObjId) -> bool {
+        self.export_of.contains_key(&obj)
     }
 
     /// How many objects this session currently exports (bootstrap excluded).

@@ -64,6 +64,9 @@ struct PromiseSlot {
     forward: Option<(ConnId, u64)>,
     /// The connection whose peer will settle it (a remote promise it listens to).
     depends_on: Option<ConnId>,
+    /// Made for one incoming message's result, referenced by nothing else: forgotten once
+    /// settled and told.
+    ephemeral: bool,
 }
 
 enum Work {
@@ -206,6 +209,11 @@ impl Core {
         LocalRef { id, promise: false }
     }
 
+    /// How many objects and promises the node holds (for leak checks and monitoring).
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
     /// The state of a local promise: `None` while pending.
     pub fn promise_state(&self, p: ObjId) -> Option<Result<Term, Term>> {
         match self.objects.get(&p) {
@@ -224,10 +232,12 @@ impl Core {
     }
 
     /// Sends `args` to `to` from outside any object; returns a promise for the answer.
+    /// The message is queued and goes out at the next [`Core::run`] (which
+    /// [`super::Node::with_core`] and [`super::Node::post`] call after their closure), so
+    /// many sends in one closure leave in one write.
     pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
         let p = self.new_promise();
         self.enqueue_deliver(to, args, Some(p.id));
-        self.run();
         p
     }
 
@@ -462,6 +472,11 @@ impl Core {
             } => {
                 let result = if answer_pos.is_some() || resolve_me.is_some() {
                     let p = self.new_promise();
+                    if answer_pos.is_none()
+                        && let Some(Slot::Promise(ps)) = self.objects.get_mut(&p.id)
+                    {
+                        ps.ephemeral = true;
+                    }
                     if let Some(pos) = answer_pos
                         && let Some(s) = self.sessions.get_mut(&conn)
                     {
@@ -502,7 +517,15 @@ impl Core {
                     self.objects.remove(&obj.id);
                 }
             }
-            Event::AnswerReleased(_) => {}
+            Event::AnswerReleased(obj) => {
+                // The peer is done with the answer; if it is settled and exported nowhere,
+                // nothing can reach it any more.
+                let settled = matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some());
+                let exported = self.sessions.values().any(|s| s.session.exports(obj.id));
+                if settled && !exported {
+                    self.objects.remove(&obj.id);
+                }
+            }
             Event::Aborted { reason, by_peer } => {
                 tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
             }
@@ -680,16 +703,20 @@ impl Core {
             }
             return;
         }
-        let (listeners, queued) = match self.objects.get_mut(&p) {
+        let (listeners, queued, ephemeral) = match self.objects.get_mut(&p) {
             Some(Slot::Promise(ps)) if ps.settled.is_none() => {
                 ps.settled = Some(outcome.clone());
                 (
                     std::mem::take(&mut ps.listeners),
                     std::mem::take(&mut ps.queued),
+                    ps.ephemeral,
                 )
             }
             _ => return,
         };
+        if ephemeral {
+            self.objects.remove(&p);
+        }
         for l in listeners {
             self.notify(l, outcome.clone());
         }
@@ -876,6 +903,10 @@ impl Core {
                 self.settle(promise, outcome);
                 if let Some(p) = result {
                     self.settle(p, Ok(Term::Data(Value::Bool(true))));
+                }
+                // Used once; if no peer holds it any more, nothing can reach it.
+                if !self.sessions.values().any(|s| s.session.exports(target.id)) {
+                    self.objects.remove(&target.id);
                 }
             }
             Slot::Bootstrap(conn) => {
