@@ -23,7 +23,8 @@ use crate::syrup::Value;
 pub enum Action {
     /// Write these bytes to the connection.
     Write(ConnId, Vec<u8>),
-    /// Open a connection to this peer; report it with [`Core::connected`] or
+    /// Open a connection to this peer (its session and hello are already queued under this
+    /// id): feed what it reads to [`Core::bytes`], or report a failure with
     /// [`Core::dial_failed`].
     Dial(ConnId, PeerLocator),
     /// Flush, then close the connection.
