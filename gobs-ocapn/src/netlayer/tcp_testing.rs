@@ -70,7 +70,17 @@ impl Netlayer for TcpTestingOnly {
                     "{uri}: a tcp-testing-only locator needs host and port hints"
                 )));
             };
-            let stream = TcpStream::connect((host.as_str(), port)).await?;
+            let stream = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                TcpStream::connect((host.as_str(), port)),
+            )
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("{uri}: connect timed out"),
+                )
+            })??;
             stream.set_nodelay(true)?;
             Ok(Box::new(stream) as Stream)
         })
