@@ -175,26 +175,85 @@ pub async fn export_actor<T: Actor>(
         .await
 }
 
-/// A far reference to an object on a peer.
+/// A far reference to an object on a peer (or to the promised answer of a message to one).
 #[derive(Clone, Debug)]
 pub struct RemoteObject {
     node: Node,
     target: Ref,
+    _answer: Option<std::sync::Arc<AnswerGuard>>,
+}
+
+/// Releases the node's promise behind a pipelined [`RemoteObject`] when the last clone
+/// goes.
+#[derive(Debug)]
+struct AnswerGuard {
+    node: Node,
+    promise: crate::captp::LocalRef,
+}
+
+impl Drop for AnswerGuard {
+    fn drop(&mut self) {
+        let p = self.promise;
+        self.node.post(move |core| core.release(p));
+    }
 }
 
 impl RemoteObject {
     /// The reference `target` (usually from enlivening a sturdyref) reached through `node`.
     pub fn new(node: Node, target: Ref) -> RemoteObject {
-        RemoteObject { node, target }
+        RemoteObject {
+            node,
+            target,
+            _answer: None,
+        }
+    }
+
+    /// Sends `method` with `args` and returns, at once, a far reference to the answer:
+    /// messages sent to it travel before the answer exists (`desc:answer` on the wire,
+    /// promise pipelining), and break if the answer does.
+    pub async fn pipeline(
+        &self,
+        method: &str,
+        args: Vec<Term>,
+    ) -> Result<RemoteObject, crate::node::NodeStopped> {
+        let mut all = vec![Term::sym(method)];
+        all.extend(args);
+        self.pipeline_args(all).await
+    }
+
+    /// [`RemoteObject::pipeline`] with the arguments as they are (no method symbol first),
+    /// for objects that take no method name, as many Goblins objects do.
+    pub async fn pipeline_args(
+        &self,
+        args: Vec<Term>,
+    ) -> Result<RemoteObject, crate::node::NodeStopped> {
+        let target = self.target.clone();
+        let p = self
+            .node
+            .with_core(move |core| core.send(target, args))
+            .await?;
+        Ok(RemoteObject {
+            node: self.node.clone(),
+            target: Ref::Local(p),
+            _answer: Some(std::sync::Arc::new(AnswerGuard {
+                node: self.node.clone(),
+                promise: p,
+            })),
+        })
     }
 
     /// Sends `method` with `args`; the promise is fulfilled with the answer or broken with
     /// the peer's error (or the lost connection's, naming the peer).
     pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
-        let (promise, resolver) = Promise::pair();
-        let target = self.target.clone();
         let mut all = vec![Term::sym(method)];
         all.extend(args);
+        self.send_args(all)
+    }
+
+    /// [`RemoteObject::send`] with the arguments as they are (no method symbol first).
+    pub fn send_args(&self, all: Vec<Term>) -> Promise<Term> {
+        let (promise, resolver) = Promise::pair();
+        let target = self.target.clone();
         self.node.post(move |core| {
             let p = core.send(target, all);
             core.when_settled(

@@ -118,3 +118,45 @@ async fn a_gobs_actor_is_called_by_method_name_across_nodes() {
     assert_eq!(local, 12);
     vat.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vat_code_pipelines_across_the_wire() {
+    let server = node().await;
+    server
+        .with_core(gobs_ocapn::fixtures::install)
+        .await
+        .unwrap();
+    let client = node().await;
+    let sturdyref = Sturdyref {
+        peer: server.locator().clone(),
+        swiss: gobs_ocapn::fixtures::CAR_FACTORY_BUILDER.to_vec(),
+    };
+    let p = client
+        .with_core(move |c| c.enliven(&sturdyref))
+        .await
+        .unwrap();
+    let Ok(Term::Ref(builder)) = client.settled(p).await.unwrap() else {
+        panic!("enliven failed")
+    };
+    let builder = RemoteObject::new(client.clone(), builder);
+    // Three messages leave before the first answer: each goes to the previous answer.
+    let factory = builder.pipeline_args(vec![]).await.unwrap();
+    let car = factory
+        .pipeline_args(vec![Term::List(vec![
+            Term::sym("blue"),
+            Term::sym("roadster"),
+        ])])
+        .await
+        .unwrap();
+    assert_eq!(
+        car.send_args(vec![]).await.unwrap(),
+        Term::str("Vroom! I am a blue roadster car!")
+    );
+    // A break travels down the pipeline to the last message.
+    let bad = factory
+        .pipeline_args(vec![Term::sym("not-a-car")])
+        .await
+        .unwrap();
+    let err = bad.send("drive", vec![]).await.unwrap_err();
+    assert!(err.to_string().contains("a car is [color model]"), "{err}");
+}

@@ -246,12 +246,18 @@ impl Core {
         self.queue.push_back(Work::Deliver { to, args, result });
     }
 
-    /// Forgets a settled promise the host no longer needs, dropping its value (and so the
-    /// references in it, which lets the session release imports to their exporters).
-    /// Pending promises and objects are left alone. Later uses of the reference break.
+    /// Forgets a promise the host no longer needs, dropping its value (and so the
+    /// references in it, which lets the session release imports to their exporters): at
+    /// once if it is settled, else as soon as it settles (after telling its listeners and
+    /// delivering what was queued on it). Objects are left alone. Later uses of the
+    /// reference break.
     pub fn release(&mut self, p: LocalRef) {
-        if matches!(self.objects.get(&p.id), Some(Slot::Promise(ps)) if ps.settled.is_some()) {
-            self.objects.remove(&p.id);
+        match self.objects.get_mut(&p.id) {
+            Some(Slot::Promise(ps)) if ps.settled.is_some() => {
+                self.objects.remove(&p.id);
+            }
+            Some(Slot::Promise(ps)) => ps.ephemeral = true,
+            _ => {}
         }
     }
 
