@@ -768,3 +768,52 @@ fn crossed_hellos_abort_the_inbound() {
 fn crossed_hellos_abort_the_outbound() {
     crossed(false);
 }
+
+#[test]
+fn the_spec_dialect_on_the_wire() {
+    let node = TestNode::start_with(gobs_ocapn::captp::SessionConfig {
+        dialect: gobs_ocapn::captp::Dialect::Spec,
+        ..Default::default()
+    });
+    let mut p = open(&node, "spec");
+    let greeter = p.fetch(GREETER);
+    let me = p.next_import();
+    // The spec's deliver-only: op:deliver with answer-pos and resolve-me both false.
+    p.send(&rec(
+        "op:deliver",
+        vec![
+            greeter,
+            Value::List(vec![import_object(me)]),
+            Value::Bool(false),
+            Value::Bool(false),
+        ],
+    ));
+    let (greeting, args) = p.expect_to(&export(me));
+    assert_eq!(args, vec![Value::from("Hello")]);
+    let f = greeting.as_record().unwrap().1.to_vec();
+    assert_eq!(f[2], int(1), "the spec numbers answers from 1");
+    let resolver = export(f[3].as_record().unwrap().1[0].as_int().unwrap() as u64);
+    p.send(&rec(
+        "op:deliver",
+        vec![
+            resolver,
+            Value::List(vec![sym("fulfill"), Value::from("Hello")]),
+            Value::Bool(false),
+            Value::Bool(false),
+        ],
+    ));
+    // The answer is released, and so is the node's import of our object, with the
+    // spec's plural labels (in either order).
+    let (mut answers, mut exports) = (None, None);
+    while answers.is_none() || exports.is_none() {
+        let m = p.recv().expect("connection ended");
+        match m.as_record() {
+            Some(("op:gc-answers", [a])) => answers = Some(a.clone()),
+            Some(("op:gc-exports", [e, _])) => exports = Some(e.clone()),
+            Some((l, _)) => assert!(!l.starts_with("op:gc-"), "singular GC label {l}"),
+            None => {}
+        }
+    }
+    assert_eq!(answers, Some(Value::List(vec![int(1)])));
+    assert_eq!(exports, Some(Value::List(vec![int(me)])));
+}
