@@ -183,7 +183,7 @@ mod fuzz {
             Just(Value::symbol("fetch")),
             Just(Value::Bytes(fixtures_swiss().to_vec())),
             Just(Value::symbol("fulfill")),
-            any::<i64>().prop_map(|i| Value::from(i)),
+            any::<i64>().prop_map(Value::from),
         ]
     }
 
