@@ -20,7 +20,7 @@ async fn echo_round_trip(client: &Node, server: &PeerLocator) -> Result<Term, Te
         .with_core(move |c| c.enliven(&sturdyref))
         .await
         .unwrap();
-    let echo = client.settled(p).await.unwrap()?;
+    let echo = within(client.settled(p)).await.unwrap()?;
     let Term::Ref(r @ Ref::Remote(_)) = echo else {
         panic!("enlivening gave {echo:?}");
     };
@@ -28,7 +28,7 @@ async fn echo_round_trip(client: &Node, server: &PeerLocator) -> Result<Term, Te
         .with_core(move |c| c.send(r, vec![Term::str("ping"), Term::Data(Value::from(42u8))]))
         .await
         .unwrap();
-    client.settled(p).await.unwrap()
+    within(client.settled(p)).await.unwrap()
 }
 
 fn ping_answer() -> Term {
@@ -189,7 +189,7 @@ async fn many_messages_leave_no_objects_behind_on_either_node() {
         swiss: ECHO_GC.to_vec(),
     };
     let p = a.with_core(move |c| c.enliven(&sturdyref)).await.unwrap();
-    let Ok(Term::Ref(echo)) = a.settled(p).await.unwrap() else {
+    let Ok(Term::Ref(echo)) = within(a.settled(p)).await.unwrap() else {
         panic!()
     };
     let (a0, b0) = (count(&a).await, count(&b).await);
@@ -199,7 +199,7 @@ async fn many_messages_leave_no_objects_behind_on_either_node() {
             .with_core(move |c| c.send(e, vec![Term::Data(Value::from(i))]))
             .await
             .unwrap();
-        assert!(a.settled(p).await.unwrap().is_ok());
+        assert!(within(a.settled(p)).await.unwrap().is_ok());
     }
     // GC messages are in flight for a moment.
     let mut counts = (0, 0);
@@ -220,4 +220,11 @@ async fn many_messages_leave_no_objects_behind_on_either_node() {
 
 async fn count(n: &Node) -> usize {
     n.with_core(|c| c.object_count()).await.unwrap()
+}
+
+/// A test fails rather than hangs.
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(20), f)
+        .await
+        .expect("no answer within 20 s")
 }

@@ -662,7 +662,7 @@ fn receiver_redeems_a_handoff_at_the_exporter() {
         vec![greeter, Value::List(vec![give.clone()])],
     ));
     // The node dials the exporter and withdraws the gift there.
-    let (stream, _) = elisten.accept().unwrap();
+    let stream = accept_within(&elisten);
     let mut e2r = Peer::over(stream, eloc);
     e2r.setup();
     let (_, args) = e2r.expect_to(&export(0));
@@ -735,7 +735,7 @@ fn crossed(outbound_wins: bool) {
         ],
     ));
     // The node dials us…
-    let (stream, _) = other.accept().unwrap();
+    let stream = accept_within(&other);
     let mut inbound = Peer::over(stream, other_loc.clone());
     let their_hello = inbound.expect("op:start-session");
     let node_key = PublicKey::from_value(&their_hello.as_record().unwrap().1[1]).unwrap();
