@@ -10,7 +10,7 @@ pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Target};
 pub use session::{Event, OutTarget, Session, SessionConfig, ThirdParty};
-pub use term::{ConnId, LocalRef, ObjId, Ref, RemoteRef, Term};
+pub use term::{ConnId, DropSink, LocalRef, ObjId, Ref, RemoteRef, Term};
 
 use thiserror::Error;
 

@@ -13,11 +13,11 @@
 //! reason, sends `op:abort`, and leaves every other session alone.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use super::keys::{KeyPair, PublicKey, session_id};
 use super::ops::{self, CAPTP_VERSION, Op, Target};
-use super::term::{ConnId, DropQueue, ImportInner, LocalRef, ObjId, Ref, RemoteRef, Term};
+use super::term::{ConnId, DropSink, ImportInner, LocalRef, ObjId, Ref, RemoteRef, Term};
 use super::{CaptpError, Dialect};
 use crate::locator::PeerLocator;
 use crate::syrup::{self, Limits, SyrupError, Value};
@@ -166,7 +166,7 @@ pub struct Session {
     imports: HashMap<u64, ImportEntry>,
     answers: HashMap<u64, LocalRef>,
     next_question: u64,
-    drops: DropQueue,
+    drops: DropSink,
     handoff_counts_seen: HashSet<u64>,
     next_handoff_count: u64,
 }
@@ -201,7 +201,7 @@ impl Session {
             next_export: 1,
             imports: HashMap::new(),
             answers: HashMap::new(),
-            drops: Arc::new(Mutex::new(Vec::new())),
+            drops: DropSink::new(),
             handoff_counts_seen: HashSet::new(),
             next_handoff_count: 0,
         };
@@ -549,7 +549,7 @@ impl Session {
             conn: self.conn,
             position: pos,
             promise,
-            drops: self.drops.clone(),
+            drops: self.drops.0.clone(),
         });
         entry.handle = Arc::downgrade(&inner);
         RemoteRef(inner)
@@ -789,19 +789,37 @@ impl Session {
         Ok(())
     }
 
+    /// Records this session's dropped imports in `sink` instead of its own (call before the
+    /// session imports anything); the host then drains the sink and hands each session its
+    /// positions with [`Session::release_dropped`].
+    pub fn with_drop_sink(mut self, sink: DropSink) -> Session {
+        self.drops = sink;
+        self
+    }
+
     /// Tells the exporter about every import whose last [`RemoteRef`] was dropped since the
-    /// last call (one `op:gc-export` carrying them all). Returns how many were released.
+    /// last call (one `op:gc-export` carrying them all), for a session with its own drop
+    /// sink. Returns how many were released.
     pub fn collect_garbage(&mut self) -> usize {
-        let dropped: Vec<u64> = match self.drops.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => return 0,
-        };
+        let mine: Vec<u64> = self
+            .drops
+            .drain()
+            .into_iter()
+            .filter(|(c, _)| *c == self.conn)
+            .map(|(_, p)| p)
+            .collect();
+        self.release_dropped(&mine)
+    }
+
+    /// Releases the imports at `dropped` whose last [`RemoteRef`] is gone (a position
+    /// imported again since is kept) with one `op:gc-export`. Returns how many.
+    pub fn release_dropped(&mut self, dropped: &[u64]) -> usize {
         if dropped.is_empty() || !self.is_open() {
             return 0;
         }
         let mut positions = Vec::new();
         let mut deltas = Vec::new();
-        for pos in dropped {
+        for &pos in dropped {
             let dead = self
                 .imports
                 .get(&pos)

@@ -28,7 +28,28 @@ pub struct LocalRef {
 pub struct ConnId(pub u64);
 
 /// Imports whose last [`RemoteRef`] was dropped, waiting to be told to the exporter.
-pub(crate) type DropQueue = Arc<Mutex<Vec<u64>>>;
+pub(crate) type DropQueue = Arc<Mutex<Vec<(ConnId, u64)>>>;
+
+/// Where dropped imports are recorded. Each session has its own unless given a shared one
+/// ([`super::Session::with_drop_sink`]), which lets a host with many sessions find the few
+/// that have garbage without asking every one.
+#[derive(Clone, Debug, Default)]
+pub struct DropSink(pub(crate) DropQueue);
+
+impl DropSink {
+    /// An empty sink.
+    pub fn new() -> DropSink {
+        DropSink::default()
+    }
+
+    /// Takes what was recorded: (connection, import position) pairs.
+    pub fn drain(&self) -> Vec<(ConnId, u64)> {
+        match self.0.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct ImportInner {
@@ -41,7 +62,7 @@ pub(crate) struct ImportInner {
 impl Drop for ImportInner {
     fn drop(&mut self) {
         if let Ok(mut q) = self.drops.lock() {
-            q.push(self.position);
+            q.push((self.conn, self.position));
         }
     }
 }

@@ -5,15 +5,15 @@
 //! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
 //! peer, close a connection). Everything here is deterministic and runs on one thread.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::object::{Cx, LocalObject};
 use crate::captp::{
-    CaptpError, ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, PublicKey, Ref,
-    RemoteRef, Session, SessionConfig, Term,
+    CaptpError, ConnId, Dialect, DropSink, Event, KeyPair, LocalRef, ObjId, OutTarget, PublicKey,
+    Ref, RemoteRef, Session, SessionConfig, Term,
 };
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::syrup::Value;
@@ -111,6 +111,10 @@ pub struct Core {
     awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
     queue: VecDeque<Work>,
     actions: Vec<Action>,
+    /// Every session's dropped imports.
+    drops: DropSink,
+    /// Sessions touched since the last flush (only they can have output or have ended).
+    dirty: BTreeSet<ConnId>,
 }
 
 impl std::fmt::Debug for Core {
@@ -147,6 +151,8 @@ impl Core {
             awaiting_gifts: HashMap::new(),
             queue: VecDeque::new(),
             actions: Vec::new(),
+            drops: DropSink::new(),
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -177,6 +183,12 @@ impl Core {
     pub fn lookup_swiss(&self, swiss: &[u8]) -> Option<LocalRef> {
         let (stored, obj) = self.swiss.get(&swiss_key(swiss))?;
         bool::from(stored.as_slice().ct_eq(swiss)).then_some(*obj)
+    }
+
+    /// A session to act on; marks it for the next flush.
+    fn sess(&mut self, conn: ConnId) -> Option<&mut SessionSlot> {
+        self.dirty.insert(conn);
+        self.sessions.get_mut(&conn)
     }
 
     fn alloc(&mut self) -> ObjId {
@@ -282,7 +294,7 @@ impl Core {
         let Some(conn) = self.peers.get(peer).copied() else {
             return false;
         };
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        if let Some(s) = self.sess(conn) {
             s.session.abort(reason);
         }
         self.flush();
@@ -312,7 +324,9 @@ impl Core {
         let id = self.alloc();
         self.objects.insert(id, Slot::Bootstrap(conn));
         let bootstrap = LocalRef { id, promise: false };
-        let session = Session::new(conn, self.config.clone(), keys, &self.locator, bootstrap);
+        let session = Session::new(conn, self.config.clone(), keys, &self.locator, bootstrap)
+            .with_drop_sink(self.drops.clone());
+        self.dirty.insert(conn);
         self.sessions.insert(
             conn,
             SessionSlot {
@@ -326,7 +340,7 @@ impl Core {
     /// Aborts `conn` if its peer has not sent `op:start-session` yet (the shell calls this
     /// a while after the connection starts, so a silent peer cannot hold a session open).
     pub fn hello_deadline(&mut self, conn: ConnId) {
-        if let Some(s) = self.sessions.get_mut(&conn)
+        if let Some(s) = self.sess(conn)
             && !s.session.is_open()
             && !s.session.is_aborted()
         {
@@ -348,7 +362,7 @@ impl Core {
 
     /// Bytes arrived on `conn`.
     pub fn bytes(&mut self, conn: ConnId, bytes: &[u8]) {
-        match self.sessions.get_mut(&conn) {
+        match self.sess(conn) {
             Some(s) => s.session.receive(bytes),
             None => return,
         }
@@ -424,14 +438,14 @@ impl Core {
             .is_some_and(|s| s.session.is_open());
         if open {
             self.run_on_open(conn, op);
-        } else if let Some(s) = self.sessions.get_mut(&conn) {
+        } else if let Some(s) = self.sess(conn) {
             s.on_open.push(op);
         }
     }
 
     fn pump(&mut self, conn: ConnId) {
         loop {
-            let Some(slot) = self.sessions.get_mut(&conn) else {
+            let Some(slot) = self.sess(conn) else {
                 return;
             };
             let Some(event) = slot.session.poll_event() else {
@@ -443,15 +457,26 @@ impl Core {
     }
 
     fn flush(&mut self) {
+        let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
+        for (conn, pos) in self.drops.drain() {
+            dropped.entry(conn).or_default().push(pos);
+        }
+        for (conn, positions) in dropped {
+            if let Some(slot) = self.sess(conn) {
+                slot.session.release_dropped(&positions);
+            }
+        }
         let mut closing = Vec::new();
-        for (conn, slot) in self.sessions.iter_mut() {
-            slot.session.collect_garbage();
+        for conn in std::mem::take(&mut self.dirty) {
+            let Some(slot) = self.sessions.get_mut(&conn) else {
+                continue;
+            };
             let out = slot.session.take_output();
             if !out.is_empty() {
-                self.actions.push(Action::Write(*conn, out));
+                self.actions.push(Action::Write(conn, out));
             }
             if slot.session.is_aborted() {
-                closing.push(*conn);
+                closing.push(conn);
             }
         }
         for conn in closing {
@@ -485,7 +510,7 @@ impl Core {
                         ps.ephemeral = true;
                     }
                     if let Some(pos) = answer_pos
-                        && let Some(s) = self.sessions.get_mut(&conn)
+                        && let Some(s) = self.sess(conn)
                     {
                         s.session.bind_answer(pos, p);
                     }
@@ -561,14 +586,14 @@ impl Core {
                         .get_mut(&other)
                         .map(|s| std::mem::take(&mut s.on_open))
                         .unwrap_or_default();
-                    if let Some(s) = self.sessions.get_mut(&other) {
+                    if let Some(s) = self.sess(other) {
                         s.session.abort("crossed hellos: this connection loses");
                     }
                     self.peers.insert(location, conn);
                     for op in pending {
                         self.run_on_open(conn, op);
                     }
-                } else if let Some(s) = self.sessions.get_mut(&conn) {
+                } else if let Some(s) = self.sess(conn) {
                     s.session.abort("crossed hellos: this connection loses");
                 }
                 return;
@@ -693,7 +718,7 @@ impl Core {
         {
             let r = r.clone();
             let resolver = self.new_resolver(p, None);
-            let sent = match self.sessions.get_mut(&r.conn()) {
+            let sent = match self.sess(r.conn()) {
                 Some(s) => s.session.send_listen(OutTarget::of(&r), resolver, false),
                 None => Err(CaptpError::Aborted),
             };
@@ -776,6 +801,7 @@ impl Core {
     }
 
     fn send_remote(&mut self, conn: ConnId, to: OutTarget, args: Vec<Term>, result: Option<ObjId>) {
+        self.dirty.insert(conn);
         let Some(mut slot) = self.sessions.remove(&conn) else {
             if let Some(p) = result {
                 self.settle(
@@ -791,7 +817,11 @@ impl Core {
         let outcome = {
             let sessions = &mut self.sessions;
             let receiver_key = slot.session.remote_key();
-            let mut tp = |r: &RemoteRef| gift_for(sessions, receiver_key, r);
+            let dirty = &mut self.dirty;
+            let mut tp = |r: &RemoteRef| {
+                dirty.insert(r.conn());
+                gift_for(sessions, receiver_key, r)
+            };
             match result {
                 Some(p) => {
                     let resolver = self.next_obj;
@@ -899,7 +929,7 @@ impl Core {
                     _ => Err(err_term("a resolver takes 'fulfill or 'break and a value")),
                 };
                 if let Some((conn, answer)) = question
-                    && let Some(s) = self.sessions.get_mut(&conn)
+                    && let Some(s) = self.sess(conn)
                     && s.session.is_open()
                 {
                     let _ = s.session.send_gc_answer(answer);
@@ -1093,7 +1123,7 @@ impl Core {
         gifter: ConnId,
         signed_give: Value,
     ) -> Result<Value, CaptpError> {
-        let e = self.sessions.get_mut(&conn).ok_or(CaptpError::Aborted)?;
+        let e = self.sess(conn).ok_or(CaptpError::Aborted)?;
         let id = e.session.id().ok_or(CaptpError::NotOpen)?;
         let side = e.session.our_side_id();
         let count = e.session.next_handoff_count();
@@ -1168,7 +1198,7 @@ impl Core {
                 ));
             }
         };
-        let r = self.sessions.get_mut(&conn).ok_or(CaptpError::Aborted)?;
+        let r = self.sess(conn).ok_or(CaptpError::Aborted)?;
         if !r.session.use_handoff_count(count) {
             return Err(CaptpError::Protocol(format!(
                 "handoff count {count} was already used in this session (a replay)"
