@@ -1,5 +1,5 @@
 //! Syrup, OCapN's serialization: the data model ([`Value`]), the canonical codec with its
-//! decoding limits ([`encode`], [`decode_with`], [`Limits`]), and a serde bridge
+//! decoding limits ([`encode()`], [`decode_with()`], [`Limits`]), and a serde bridge
 //! ([`to_bytes`], [`from_bytes`]).
 
 mod de;
