@@ -322,3 +322,25 @@ proptest! {
         prop_assert_eq!(back, scene);
     }
 }
+
+proptest! {
+    /// The direct byte serializer writes exactly what encoding the Value would.
+    #[test]
+    fn direct_serializer_matches_the_value_path(
+        name in ".{0,10}",
+        ws in proptest::collection::vec(any::<i64>(), 0..6),
+        table in proptest::collection::btree_map(".{0,6}", any::<u8>(), 0..6),
+        tag in proptest::option::of(".{0,4}"),
+        scale in any::<f64>(),
+    ) {
+        let mut shapes = vec![Shape::Dot, Shape::Pair(name.clone(), true)];
+        shapes.extend(ws.iter().map(|&w| Shape::Rect { w, h: w / 3 }));
+        shapes.extend(ws.iter().map(|&w| Shape::Circle(w as u32)));
+        let scene = Scene { name, shapes, scale, tag, nothing: (), table };
+        let direct = syrup::to_bytes(&scene).unwrap();
+        let via_value = syrup::encode(&syrup::to_value(&scene).unwrap());
+        prop_assert_eq!(&direct, &via_value);
+        let back: Scene = syrup::from_bytes(&direct).unwrap();
+        prop_assert_eq!(syrup::to_bytes(&back).unwrap(), direct);
+    }
+}

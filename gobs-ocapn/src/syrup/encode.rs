@@ -78,7 +78,7 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
 }
 
 /// Writes `n` in decimal without allocating.
-fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
+pub(crate) fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
     let mut digits = [0u8; 39];
     let mut i = digits.len();
     loop {
@@ -92,7 +92,7 @@ fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[i..]);
 }
 
-fn netstring(bytes: &[u8], joiner: u8, out: &mut Vec<u8>) {
+pub(crate) fn netstring(bytes: &[u8], joiner: u8, out: &mut Vec<u8>) {
     write_decimal(bytes.len() as u128, out);
     out.push(joiner);
     out.extend_from_slice(bytes);

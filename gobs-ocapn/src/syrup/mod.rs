@@ -7,6 +7,7 @@ mod decode;
 mod encode;
 mod error;
 mod ser;
+mod ser_bytes;
 mod value;
 
 pub use de::{from_bytes, from_value};

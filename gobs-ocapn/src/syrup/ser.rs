@@ -36,7 +36,9 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, SyrupError> {
 /// assert_eq!(back, Car { color: "red".into(), wheels: 4 });
 /// ```
 pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SyrupError> {
-    Ok(super::encode(&to_value(value)?))
+    let mut out = Vec::new();
+    value.serialize(super::ser_bytes::ByteSerializer { out: &mut out })?;
+    Ok(out)
 }
 
 /// The serializer behind [`to_value`].
