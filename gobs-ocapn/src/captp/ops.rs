@@ -1,0 +1,235 @@
+//! CapTP operations: from a decoded Syrup frame to a typed [`Op`], and the names both
+//! dialects use on the wire.
+//!
+//! Parsing checks each op's shape (label, field count, field kinds); what the fields refer
+//! to (positions, keys) is the session's business.
+
+use super::{CaptpError, Dialect};
+use crate::syrup::Value;
+
+/// The CapTP version this implementation speaks.
+pub const CAPTP_VERSION: &str = "1.0";
+
+/// What a `to-desc` names on the receiving side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `desc:export N`: an object the receiver exported.
+    Export(u64),
+    /// `desc:answer N`: the answer to an earlier `op:deliver` with answer position N.
+    Answer(u64),
+}
+
+/// One parsed CapTP operation.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `<op:start-session version pubkey location location-sig>`.
+    StartSession {
+        /// The peer's CapTP version.
+        version: String,
+        /// The peer's session key, Syrup form.
+        pubkey: Value,
+        /// The peer's locator, Syrup form.
+        location: Value,
+        /// Its signature over `<my-location location>`.
+        location_sig: Value,
+    },
+    /// `<op:abort reason>`.
+    Abort(String),
+    /// `<op:deliver-only to args>`, or `<op:deliver to args false false>`.
+    DeliverOnly {
+        /// Recipient.
+        to: Target,
+        /// The arguments (descriptors not yet resolved).
+        args: Vec<Value>,
+    },
+    /// `<op:deliver to args answer-pos resolve-me>`.
+    Deliver {
+        /// Recipient.
+        to: Target,
+        /// Arguments.
+        args: Vec<Value>,
+        /// Where the answer promise goes, for pipelining.
+        answer_pos: Option<u64>,
+        /// Who to tell the result (a `desc:import-object`/`-promise`), if anyone.
+        resolve_me: Option<Value>,
+    },
+    /// `<op:listen to resolve-me wants-partial>`.
+    Listen {
+        /// The promise listened to.
+        to: Target,
+        /// Who to tell.
+        resolve_me: Value,
+        /// Whether a resolution to another promise is told too.
+        wants_partial: bool,
+    },
+    /// `<op:gc-export(s) positions deltas>`.
+    GcExports(Vec<(u64, u64)>),
+    /// `<op:gc-answer(s) positions>`.
+    GcAnswers(Vec<u64>),
+}
+
+fn malformed(what: impl Into<String>) -> CaptpError {
+    CaptpError::Malformed(what.into())
+}
+
+/// A non-negative position.
+pub(crate) fn position(v: &Value, what: &str) -> Result<u64, CaptpError> {
+    v.as_int()
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or_else(|| malformed(format!("{what} is not a non-negative integer: {v:?}")))
+}
+
+pub(crate) fn target(v: &Value) -> Result<Target, CaptpError> {
+    match v.as_record() {
+        Some(("desc:export", [p])) => Ok(Target::Export(position(p, "desc:export position")?)),
+        Some(("desc:answer", [p])) => Ok(Target::Answer(position(p, "desc:answer position")?)),
+        _ => Err(malformed(format!(
+            "recipient is neither desc:export nor desc:answer: {v:?}"
+        ))),
+    }
+}
+
+fn list<'a>(v: &'a Value, what: &str) -> Result<&'a [Value], CaptpError> {
+    v.as_list()
+        .ok_or_else(|| malformed(format!("{what} is not a list: {v:?}")))
+}
+
+impl Op {
+    /// Parses one frame.
+    pub fn parse(frame: &Value) -> Result<Op, CaptpError> {
+        let (label, args) = frame.as_record().ok_or_else(|| {
+            malformed(format!(
+                "a CapTP message is a record, found a {}",
+                frame.kind()
+            ))
+        })?;
+        let arity = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(malformed(format!(
+                    "{label} takes {n} fields, found {}",
+                    args.len()
+                )))
+            }
+        };
+        match label {
+            "op:start-session" => {
+                arity(4)?;
+                let version = match &args[0] {
+                    Value::String(s) => s.clone(),
+                    other => {
+                        return Err(malformed(format!(
+                            "captp-version is not a string: {other:?}"
+                        )));
+                    }
+                };
+                Ok(Op::StartSession {
+                    version,
+                    pubkey: args[1].clone(),
+                    location: args[2].clone(),
+                    location_sig: args[3].clone(),
+                })
+            }
+            "op:abort" => {
+                arity(1)?;
+                match &args[0] {
+                    Value::String(s) | Value::Symbol(s) => Ok(Op::Abort(s.clone())),
+                    other => Ok(Op::Abort(format!("{other:?}"))),
+                }
+            }
+            "op:deliver-only" => {
+                arity(2)?;
+                Ok(Op::DeliverOnly {
+                    to: target(&args[0])?,
+                    args: list(&args[1], "op:deliver-only args")?.to_vec(),
+                })
+            }
+            "op:deliver" => {
+                arity(4)?;
+                let to = target(&args[0])?;
+                let margs = list(&args[1], "op:deliver args")?.to_vec();
+                let answer_pos = match &args[2] {
+                    Value::Bool(false) => None,
+                    v => Some(position(v, "answer-pos")?),
+                };
+                let resolve_me = match &args[3] {
+                    Value::Bool(false) => None,
+                    v => Some(v.clone()),
+                };
+                if answer_pos.is_none() && resolve_me.is_none() {
+                    return Ok(Op::DeliverOnly { to, args: margs });
+                }
+                Ok(Op::Deliver {
+                    to,
+                    args: margs,
+                    answer_pos,
+                    resolve_me,
+                })
+            }
+            "op:listen" => {
+                // The spec has two fields; the suite adds wants-partial.
+                if args.len() != 2 && args.len() != 3 {
+                    return Err(malformed(format!(
+                        "op:listen takes 2 or 3 fields, found {}",
+                        args.len()
+                    )));
+                }
+                let wants_partial = match args.get(2) {
+                    None | Some(Value::Bool(false)) => false,
+                    Some(Value::Bool(true)) => true,
+                    Some(v) => {
+                        return Err(malformed(format!("wants-partial is not a boolean: {v:?}")));
+                    }
+                };
+                Ok(Op::Listen {
+                    to: target(&args[0])?,
+                    resolve_me: args[1].clone(),
+                    wants_partial,
+                })
+            }
+            "op:gc-export" | "op:gc-exports" => {
+                arity(2)?;
+                let positions = list(&args[0], "export positions")?;
+                let deltas = list(&args[1], "wire deltas")?;
+                if positions.len() != deltas.len() {
+                    return Err(malformed(format!(
+                        "{label} has {} positions but {} wire deltas",
+                        positions.len(),
+                        deltas.len()
+                    )));
+                }
+                positions
+                    .iter()
+                    .zip(deltas)
+                    .map(|(p, d)| Ok((position(p, "export position")?, position(d, "wire delta")?)))
+                    .collect::<Result<_, _>>()
+                    .map(Op::GcExports)
+            }
+            "op:gc-answer" | "op:gc-answers" => {
+                arity(1)?;
+                list(&args[0], "answer positions")?
+                    .iter()
+                    .map(|p| position(p, "answer position"))
+                    .collect::<Result<_, _>>()
+                    .map(Op::GcAnswers)
+            }
+            other => Err(CaptpError::UnknownOp(other.to_owned())),
+        }
+    }
+}
+
+/// The wire name of the GC ops in a dialect.
+pub(crate) fn gc_export_label(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Suite => "op:gc-export",
+        Dialect::Spec => "op:gc-exports",
+    }
+}
+
+pub(crate) fn gc_answer_label(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Suite => "op:gc-answer",
+        Dialect::Spec => "op:gc-answers",
+    }
+}

@@ -1,0 +1,963 @@
+//! The node's logic without I/O: objects, promises and sessions (the bootstrap object is in
+//! [`bootstrap`], sturdyrefs and handoffs in [`handoff`]).
+//!
+//! [`Core`] is driven by its shell (see [`super::shell`]): the shell hands it connections,
+//! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
+//! peer, close a connection). Everything here is deterministic and runs on one thread.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::object::{Cx, LocalObject};
+
+mod bootstrap;
+mod handoff;
+
+use crate::captp::{
+    CaptpError, ConnId, Dialect, DropSink, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref,
+    RemoteRef, Session, SessionConfig, Term,
+};
+use crate::locator::PeerLocator;
+use crate::syrup::Value;
+use handoff::gift_for;
+
+/// What the core asks its shell to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes to the connection.
+    Write(ConnId, Vec<u8>),
+    /// Open a connection to this peer (its session and hello are already queued under this
+    /// id): feed what it reads to [`Core::bytes`], or report a failure with
+    /// [`Core::dial_failed`].
+    Dial(ConnId, PeerLocator),
+    /// Flush, then close the connection.
+    Close(ConnId),
+}
+
+enum Slot {
+    Object(Box<dyn LocalObject>),
+    Busy,
+    Promise(PromiseSlot),
+    Resolver {
+        promise: ObjId,
+        question: Option<(ConnId, u64)>,
+        used: bool,
+    },
+    Bootstrap(ConnId),
+}
+
+/// Called with a promise's outcome when it settles.
+pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
+
+enum Listener {
+    Notify(Ref),
+    Chain(ObjId),
+    Callback(Callback),
+}
+
+struct Queued {
+    args: Vec<Term>,
+    result: Option<ObjId>,
+}
+
+#[derive(Default)]
+struct PromiseSlot {
+    settled: Option<Result<Term, Term>>,
+    listeners: Vec<Listener>,
+    queued: Vec<Queued>,
+    forward: Option<(ConnId, u64)>,
+    /// The connection whose peer will settle it (a remote promise it listens to).
+    depends_on: Option<ConnId>,
+    /// Made for one incoming message's result, referenced by nothing else: forgotten once
+    /// settled and told.
+    ephemeral: bool,
+}
+
+enum Work {
+    Deliver {
+        to: Ref,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    },
+}
+
+/// Something to do on a session once it opens.
+enum OnOpen {
+    Fetch {
+        swiss: Vec<u8>,
+        promise: ObjId,
+    },
+    Withdraw {
+        signed_give: Value,
+        gifter: ConnId,
+        promise: ObjId,
+    },
+}
+
+struct SessionSlot {
+    session: Session,
+    dialed: Option<PeerLocator>,
+    on_open: Vec<OnOpen>,
+}
+
+/// The node's state.
+pub struct Core {
+    config: SessionConfig,
+    locator: PeerLocator,
+    next_obj: u64,
+    next_conn: u64,
+    objects: HashMap<ObjId, Slot>,
+    sessions: BTreeMap<ConnId, SessionSlot>,
+    peers: HashMap<PeerLocator, ConnId>,
+    swiss: HashMap<[u8; 32], (Vec<u8>, LocalRef)>,
+    gifts: HashMap<([u8; 32], Vec<u8>), Ref>,
+    awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
+    queue: VecDeque<Work>,
+    actions: Vec<Action>,
+    /// Every session's dropped imports.
+    drops: DropSink,
+    /// Sessions touched since the last flush (only they can have output or have ended).
+    dirty: BTreeSet<ConnId>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("locator", &self.locator)
+            .field("objects", &self.objects.len())
+            .field("sessions", &self.sessions.len())
+            .finish()
+    }
+}
+
+fn err_term(msg: impl Into<String>) -> Term {
+    Term::Data(Value::String(msg.into()))
+}
+
+fn swiss_key(swiss: &[u8]) -> [u8; 32] {
+    Sha256::digest(swiss).into()
+}
+
+impl Core {
+    /// A node known to peers as `locator`.
+    pub fn new(locator: PeerLocator, config: SessionConfig) -> Core {
+        Core {
+            config,
+            locator,
+            next_obj: 1,
+            next_conn: 1,
+            objects: HashMap::new(),
+            sessions: BTreeMap::new(),
+            peers: HashMap::new(),
+            swiss: HashMap::new(),
+            gifts: HashMap::new(),
+            awaiting_gifts: HashMap::new(),
+            queue: VecDeque::new(),
+            actions: Vec::new(),
+            drops: DropSink::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// This node's locator.
+    pub fn locator(&self) -> &PeerLocator {
+        &self.locator
+    }
+
+    /// Takes the actions queued so far.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Hosts an object.
+    pub fn spawn(&mut self, obj: Box<dyn LocalObject>) -> LocalRef {
+        let id = self.alloc();
+        self.objects.insert(id, Slot::Object(obj));
+        LocalRef { id, promise: false }
+    }
+
+    /// Makes `obj` reachable by `fetch` with this swiss number.
+    pub fn bind_swiss(&mut self, swiss: &[u8], obj: LocalRef) {
+        self.swiss.insert(swiss_key(swiss), (swiss.to_vec(), obj));
+    }
+
+    /// Looks a swiss number up, comparing it in constant time. (The table is keyed by the
+    /// SHA-256 of the swiss number, so the lookup's timing says nothing about the secret.)
+    pub fn lookup_swiss(&self, swiss: &[u8]) -> Option<LocalRef> {
+        let (stored, obj) = self.swiss.get(&swiss_key(swiss))?;
+        bool::from(stored.as_slice().ct_eq(swiss)).then_some(*obj)
+    }
+
+    /// A session to act on; marks it for the next flush.
+    fn sess(&mut self, conn: ConnId) -> Option<&mut SessionSlot> {
+        self.dirty.insert(conn);
+        self.sessions.get_mut(&conn)
+    }
+
+    fn alloc(&mut self) -> ObjId {
+        let id = ObjId(self.next_obj);
+        self.next_obj += 1;
+        id
+    }
+
+    /// A new pending local promise.
+    pub fn new_promise(&mut self) -> LocalRef {
+        let id = self.alloc();
+        self.objects
+            .insert(id, Slot::Promise(PromiseSlot::default()));
+        LocalRef { id, promise: true }
+    }
+
+    pub(crate) fn new_resolver(
+        &mut self,
+        promise: ObjId,
+        question: Option<(ConnId, u64)>,
+    ) -> LocalRef {
+        let id = self.alloc();
+        self.objects.insert(
+            id,
+            Slot::Resolver {
+                promise,
+                question,
+                used: false,
+            },
+        );
+        LocalRef { id, promise: false }
+    }
+
+    /// How many objects and promises the node holds (for leak checks and monitoring).
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// The state of a local promise: `None` while pending.
+    pub fn promise_state(&self, p: ObjId) -> Option<Result<Term, Term>> {
+        match self.objects.get(&p) {
+            Some(Slot::Promise(ps)) => ps.settled.clone(),
+            _ => None,
+        }
+    }
+
+    /// Calls `f` with the promise's outcome when it settles (at once if it has).
+    pub fn when_settled(&mut self, p: LocalRef, f: Callback) {
+        if p.promise {
+            self.listen(p.id, Listener::Callback(f));
+        } else {
+            f(Ok(Term::local(p)));
+        }
+    }
+
+    /// Sends `args` to `to` from outside any object; returns a promise for the answer.
+    /// The message is queued and goes out at the next [`Core::run`] (which
+    /// [`super::Node::with_core`] and [`super::Node::post`] call after their closure), so
+    /// many sends in one closure leave in one write.
+    pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
+        let p = self.new_promise();
+        self.enqueue_deliver(to, args, Some(p.id));
+        p
+    }
+
+    pub(crate) fn enqueue_deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        self.queue.push_back(Work::Deliver { to, args, result });
+    }
+
+    /// Forgets a promise the host no longer needs, dropping its value (and so the
+    /// references in it, which lets the session release imports to their exporters): at
+    /// once if it is settled, else as soon as it settles (after telling its listeners and
+    /// delivering what was queued on it). Objects are left alone. Later uses of the
+    /// reference break.
+    pub fn release(&mut self, p: LocalRef) {
+        match self.objects.get_mut(&p.id) {
+            Some(Slot::Promise(ps)) if ps.settled.is_some() => {
+                self.objects.remove(&p.id);
+            }
+            Some(Slot::Promise(ps)) => ps.ephemeral = true,
+            _ => {}
+        }
+    }
+
+    /// For each session: its connection, the peer (once known), how many objects it
+    /// exports and how many it imports.
+    pub fn session_stats(&self) -> Vec<(ConnId, Option<PeerLocator>, usize, usize)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                (
+                    *c,
+                    s.session.remote_location().map(|(l, _)| l.clone()),
+                    s.session.export_count(),
+                    s.session.import_count(),
+                )
+            })
+            .collect()
+    }
+
+    /// Aborts the session with `peer`, if there is one; its promises break.
+    pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
+        let Some(conn) = self.peers.get(peer).copied() else {
+            return false;
+        };
+        if let Some(s) = self.sess(conn) {
+            s.session.abort(reason);
+        }
+        self.flush();
+        true
+    }
+
+    // ---- connections -------------------------------------------------------------------
+
+    /// A new connection accepted from a peer; returns its id.
+    pub fn accepted(&mut self) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, None);
+        self.flush();
+        conn
+    }
+
+    fn open_session(&mut self, conn: ConnId, dialed: Option<PeerLocator>) {
+        let keys = match KeyPair::generate() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for a session key; closing the connection");
+                self.actions.push(Action::Close(conn));
+                return;
+            }
+        };
+        let id = self.alloc();
+        self.objects.insert(id, Slot::Bootstrap(conn));
+        let bootstrap = LocalRef { id, promise: false };
+        let session = Session::new(conn, self.config.clone(), keys, &self.locator, bootstrap)
+            .with_drop_sink(self.drops.clone());
+        self.dirty.insert(conn);
+        self.sessions.insert(
+            conn,
+            SessionSlot {
+                session,
+                dialed,
+                on_open: Vec::new(),
+            },
+        );
+    }
+
+    /// Aborts `conn` if its peer has not sent `op:start-session` yet (the shell calls this
+    /// a while after the connection starts, so a silent peer cannot hold a session open).
+    pub fn hello_deadline(&mut self, conn: ConnId) {
+        if let Some(s) = self.sess(conn)
+            && !s.session.is_open()
+            && !s.session.is_aborted()
+        {
+            s.session.abort("no op:start-session in time");
+            self.flush();
+        }
+    }
+
+    /// The shell could not connect the dial `conn`.
+    pub fn dial_failed(&mut self, conn: ConnId, error: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.dialed.as_ref())
+            .map(|l| l.to_uri())
+            .unwrap_or_default();
+        self.connection_lost(conn, &format!("cannot reach {who}: {error}"));
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        match self.sess(conn) {
+            Some(s) => s.session.receive(bytes),
+            None => return,
+        }
+        self.pump(conn);
+        self.run();
+    }
+
+    /// The connection ended (EOF or an error).
+    pub fn closed(&mut self, conn: ConnId, why: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| {
+                s.session
+                    .remote_location()
+                    .map(|(l, _)| l.clone())
+                    .or_else(|| s.dialed.clone())
+            })
+            .map(|l| l.to_uri())
+            .unwrap_or_else(|| format!("connection {}", conn.0));
+        self.connection_lost(conn, &format!("connection to {who} lost: {why}"));
+    }
+
+    fn connection_lost(&mut self, conn: ConnId, why: &str) {
+        if let Some(slot) = self.sessions.remove(&conn) {
+            for op in slot.on_open {
+                let p = match op {
+                    OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
+                };
+                self.settle(p, Err(err_term(why)));
+            }
+        }
+        self.peers.retain(|_, c| *c != conn);
+        // Promises answered over this connection can never settle now.
+        let broken: Vec<ObjId> = self
+            .objects
+            .iter()
+            .filter_map(|(id, s)| match s {
+                Slot::Promise(p)
+                    if p.settled.is_none()
+                        && (p.forward.is_some_and(|(c, _)| c == conn)
+                            || p.depends_on == Some(conn)) =>
+                {
+                    Some(*id)
+                }
+                _ => None,
+            })
+            .collect();
+        for p in broken {
+            self.settle(p, Err(err_term(why)));
+        }
+        self.run();
+    }
+
+    fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
+        if let Some(c) = self.peers.get(peer)
+            && self.sessions.contains_key(c)
+        {
+            return *c;
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, Some(peer.clone()));
+        self.peers.insert(peer.clone(), conn);
+        self.actions.push(Action::Dial(conn, peer.clone()));
+        conn
+    }
+
+    fn when_open(&mut self, conn: ConnId, op: OnOpen) {
+        let open = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.session.is_open());
+        if open {
+            self.run_on_open(conn, op);
+        } else if let Some(s) = self.sess(conn) {
+            s.on_open.push(op);
+        }
+    }
+
+    fn pump(&mut self, conn: ConnId) {
+        loop {
+            let Some(slot) = self.sess(conn) else {
+                return;
+            };
+            let Some(event) = slot.session.poll_event() else {
+                break;
+            };
+            self.handle_event(conn, event);
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
+        for (conn, pos) in self.drops.drain() {
+            dropped.entry(conn).or_default().push(pos);
+        }
+        for (conn, positions) in dropped {
+            if let Some(slot) = self.sess(conn) {
+                slot.session.release_dropped(&positions);
+            }
+        }
+        let mut closing = Vec::new();
+        for conn in std::mem::take(&mut self.dirty) {
+            let Some(slot) = self.sessions.get_mut(&conn) else {
+                continue;
+            };
+            let out = slot.session.take_output();
+            if !out.is_empty() {
+                self.actions.push(Action::Write(conn, out));
+            }
+            if slot.session.is_aborted() {
+                closing.push(conn);
+            }
+        }
+        for conn in closing {
+            self.actions.push(Action::Close(conn));
+            let why = match self.sessions.get(&conn) {
+                Some(s) => s
+                    .session
+                    .remote_location()
+                    .map(|(l, _)| format!("session with {} aborted", l.to_uri()))
+                    .unwrap_or_else(|| "session aborted".into()),
+                None => continue,
+            };
+            self.connection_lost(conn, &why);
+        }
+    }
+
+    fn handle_event(&mut self, conn: ConnId, event: Event) {
+        match event {
+            Event::Opened { location, .. } => self.opened(conn, *location),
+            Event::Deliver {
+                target,
+                args,
+                answer_pos,
+                resolve_me,
+            } => {
+                let result = if answer_pos.is_some() || resolve_me.is_some() {
+                    let p = self.new_promise();
+                    if answer_pos.is_none()
+                        && let Some(Slot::Promise(ps)) = self.objects.get_mut(&p.id)
+                    {
+                        ps.ephemeral = true;
+                    }
+                    if let Some(pos) = answer_pos
+                        && let Some(s) = self.sess(conn)
+                    {
+                        s.session.bind_answer(pos, p);
+                    }
+                    if let Some(r) = resolve_me {
+                        self.listen(p.id, Listener::Notify(Ref::Remote(r)));
+                    }
+                    Some(p.id)
+                } else {
+                    None
+                };
+                let args = args
+                    .into_iter()
+                    .map(|a| self.redeem_handoffs(conn, a))
+                    .collect();
+                self.enqueue_deliver(Ref::Local(target), args, result);
+            }
+            Event::Listen {
+                target, resolver, ..
+            } => {
+                if target.promise {
+                    self.listen(target.id, Listener::Notify(Ref::Remote(resolver)));
+                } else {
+                    self.enqueue_deliver(
+                        Ref::Remote(resolver),
+                        vec![Term::sym("fulfill"), Term::local(target)],
+                        None,
+                    );
+                }
+            }
+            Event::ExportReleased(obj) => {
+                let removable = matches!(
+                    self.objects.get(&obj.id),
+                    Some(Slot::Resolver { used: true, .. })
+                ) || matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some() && p.listeners.is_empty());
+                if removable {
+                    self.objects.remove(&obj.id);
+                }
+            }
+            Event::AnswerReleased(obj) => {
+                // The peer is done with the answer; if it is settled and exported nowhere,
+                // nothing can reach it any more.
+                let settled = matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some());
+                let exported = self.sessions.values().any(|s| s.session.exports(obj.id));
+                if settled && !exported {
+                    self.objects.remove(&obj.id);
+                }
+            }
+            Event::Aborted { reason, by_peer } => {
+                tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
+            }
+        }
+    }
+
+    fn opened(&mut self, conn: ConnId, location: PeerLocator) {
+        let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
+        if let Some(other) = existing
+            && let Some(theirs) = self.sessions.get(&other)
+            && theirs.dialed.is_some()
+            && self.sessions.get(&conn).is_some_and(|s| s.dialed.is_none())
+        {
+            // Crossed hellos: we dialed them while they dialed us. The connection whose
+            // initiator has the lower Public Identifier is aborted.
+            let our_outbound = theirs.session.our_side_id();
+            let their_outbound = self
+                .sessions
+                .get(&conn)
+                .and_then(|s| s.session.remote_key())
+                .map(|k| k.side_id());
+            if let Some(their_outbound) = their_outbound {
+                if our_outbound < their_outbound {
+                    let pending = self
+                        .sessions
+                        .get_mut(&other)
+                        .map(|s| std::mem::take(&mut s.on_open))
+                        .unwrap_or_default();
+                    if let Some(s) = self.sess(other) {
+                        s.session.abort("crossed hellos: this connection loses");
+                    }
+                    self.peers.insert(location, conn);
+                    for op in pending {
+                        self.run_on_open(conn, op);
+                    }
+                } else if let Some(s) = self.sess(conn) {
+                    s.session.abort("crossed hellos: this connection loses");
+                }
+                return;
+            }
+        }
+        self.peers.insert(location, conn);
+        let pending = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.on_open))
+            .unwrap_or_default();
+        for op in pending {
+            self.run_on_open(conn, op);
+        }
+    }
+
+    fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
+        match op {
+            OnOpen::Fetch { swiss, promise } => {
+                let swiss = match self.config.dialect {
+                    Dialect::Suite => Value::Bytes(swiss),
+                    Dialect::Spec => match String::from_utf8(swiss) {
+                        Ok(s) => Value::String(s),
+                        Err(e) => Value::Bytes(e.into_bytes()),
+                    },
+                };
+                self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("fetch"), Term::Data(swiss)],
+                    Some(promise),
+                );
+            }
+            OnOpen::Withdraw {
+                signed_give,
+                gifter,
+                promise,
+            } => match self.handoff_receive(conn, gifter, signed_give) {
+                Ok(receive) => self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("withdraw-gift"), Term::Data(receive)],
+                    Some(promise),
+                ),
+                Err(e) => self.settle(promise, Err(err_term(e.to_string()))),
+            },
+        }
+    }
+
+    // ---- promises ------------------------------------------------------------------------
+
+    fn listen(&mut self, p: ObjId, l: Listener) {
+        match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) => match &ps.settled {
+                None => ps.listeners.push(l),
+                Some(outcome) => {
+                    let outcome = outcome.clone();
+                    self.notify(l, outcome);
+                }
+            },
+            _ => self.notify(
+                l,
+                Err(err_term("listened to something that is not a promise")),
+            ),
+        }
+    }
+
+    fn notify(&mut self, l: Listener, outcome: Result<Term, Term>) {
+        match l {
+            Listener::Chain(q) => self.settle(q, outcome),
+            Listener::Callback(f) => f(outcome),
+            Listener::Notify(r) => {
+                let args = match outcome {
+                    Ok(v) => vec![Term::sym("fulfill"), v],
+                    Err(e) => vec![Term::sym("break"), e],
+                };
+                self.enqueue_deliver(r, args, None);
+            }
+        }
+    }
+
+    /// Settles a local promise made with [`Core::new_promise`] or a [`Cx`] (once; later
+    /// settlements are ignored).
+    pub fn settle_promise(&mut self, p: LocalRef, outcome: Result<Term, Term>) {
+        self.settle(p.id, outcome);
+        self.run();
+    }
+
+    /// Settles a promise (once; later settlements are ignored).
+    pub(crate) fn settle(&mut self, p: ObjId, outcome: Result<Term, Term>) {
+        // Resolving to another local promise chains to it.
+        if let Ok(Term::Ref(Ref::Local(q))) = &outcome
+            && q.promise
+            && q.id != p
+        {
+            let q = q.id;
+            let queued = match self.objects.get_mut(&p) {
+                Some(Slot::Promise(ps)) if ps.settled.is_none() => std::mem::take(&mut ps.queued),
+                _ => return,
+            };
+            for m in queued {
+                self.enqueue_deliver(
+                    Ref::Local(LocalRef {
+                        id: q,
+                        promise: true,
+                    }),
+                    m.args,
+                    m.result,
+                );
+            }
+            if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                // Stays pending; q's settlement settles it.
+                ps.forward = None;
+            }
+            self.listen(q, Listener::Chain(p));
+            return;
+        }
+        // Resolving to a promise on a peer: listen to it there, settle when it settles.
+        if let Ok(Term::Ref(Ref::Remote(r))) = &outcome
+            && r.is_promise()
+            && matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.settled.is_none())
+        {
+            let r = r.clone();
+            let resolver = self.new_resolver(p, None);
+            let sent = match self.sess(r.conn()) {
+                Some(s) => s.session.send_listen(OutTarget::of(&r), resolver, false),
+                None => Err(CaptpError::Aborted),
+            };
+            match sent {
+                Ok(()) => {
+                    if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                        ps.depends_on = Some(r.conn());
+                    }
+                }
+                Err(e) => self.settle(
+                    p,
+                    Err(err_term(format!("cannot listen to a remote promise: {e}"))),
+                ),
+            }
+            return;
+        }
+        let (listeners, queued, ephemeral) = match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) if ps.settled.is_none() => {
+                ps.settled = Some(outcome.clone());
+                (
+                    std::mem::take(&mut ps.listeners),
+                    std::mem::take(&mut ps.queued),
+                    ps.ephemeral,
+                )
+            }
+            _ => return,
+        };
+        if ephemeral {
+            self.objects.remove(&p);
+        }
+        for l in listeners {
+            self.notify(l, outcome.clone());
+        }
+        for m in queued {
+            self.deliver_to_outcome(&outcome, m.args, m.result);
+        }
+    }
+
+    fn deliver_to_outcome(
+        &mut self,
+        outcome: &Result<Term, Term>,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    ) {
+        match outcome {
+            Ok(Term::Ref(r)) => self.enqueue_deliver(r.clone(), args, result),
+            Ok(other) => {
+                if let Some(res) = result {
+                    self.settle(
+                        res,
+                        Err(err_term(format!(
+                            "cannot send a message to a non-object: {other:?}"
+                        ))),
+                    );
+                }
+            }
+            Err(e) => {
+                if let Some(res) = result {
+                    self.settle(res, Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    // ---- running messages --------------------------------------------------------------
+
+    /// Runs queued deliveries until none are left, then flushes every session.
+    pub fn run(&mut self) {
+        while let Some(Work::Deliver { to, args, result }) = self.queue.pop_front() {
+            self.deliver(to, args, result);
+        }
+        self.flush();
+    }
+
+    fn deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        match to {
+            Ref::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
+            Ref::Local(target) => self.deliver_local(target, args, result),
+        }
+    }
+
+    fn send_remote(&mut self, conn: ConnId, to: OutTarget, args: Vec<Term>, result: Option<ObjId>) {
+        self.dirty.insert(conn);
+        let Some(mut slot) = self.sessions.remove(&conn) else {
+            if let Some(p) = result {
+                self.settle(
+                    p,
+                    Err(err_term(format!(
+                        "the session of connection {} is gone",
+                        conn.0
+                    ))),
+                );
+            }
+            return;
+        };
+        let outcome = {
+            let sessions = &mut self.sessions;
+            let receiver_key = slot.session.remote_key();
+            let dirty = &mut self.dirty;
+            let mut tp = |r: &RemoteRef| {
+                dirty.insert(r.conn());
+                gift_for(sessions, receiver_key, r)
+            };
+            match result {
+                Some(p) => {
+                    let resolver = self.next_obj;
+                    self.next_obj += 1;
+                    let resolver = LocalRef {
+                        id: ObjId(resolver),
+                        promise: false,
+                    };
+                    slot.session
+                        .send_deliver(to, &args, true, Some(resolver), &mut tp)
+                        .map(|answer| (Some((p, resolver, answer)), ()))
+                }
+                None => slot
+                    .session
+                    .send_deliver_only(to, &args, &mut tp)
+                    .map(|()| (None, ())),
+            }
+        };
+        let remote = slot.session.remote_location().map(|(l, _)| l.to_uri());
+        self.sessions.insert(conn, slot);
+        match outcome {
+            Ok((Some((p, resolver, answer)), ())) => {
+                let question = answer.map(|a| (conn, a));
+                self.objects.insert(
+                    resolver.id,
+                    Slot::Resolver {
+                        promise: p,
+                        question,
+                        used: false,
+                    },
+                );
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                    ps.forward = question;
+                }
+            }
+            Ok((None, ())) => {}
+            Err(e) => {
+                let who = remote.unwrap_or_else(|| format!("connection {}", conn.0));
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term(format!("cannot send to {who}: {e}"))));
+                }
+            }
+        }
+    }
+
+    fn deliver_local(&mut self, target: LocalRef, args: Vec<Term>, result: Option<ObjId>) {
+        let slot = match self.objects.get_mut(&target.id) {
+            Some(s) => s,
+            None => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("no such object (it was released)")));
+                }
+                return;
+            }
+        };
+        match slot {
+            Slot::Object(_) => {
+                let Some(Slot::Object(mut obj)) = self.objects.insert(target.id, Slot::Busy) else {
+                    return;
+                };
+                let outcome = {
+                    let mut cx = Cx {
+                        core: self,
+                        me: target,
+                    };
+                    obj.deliver(&mut cx, args)
+                };
+                self.objects.insert(target.id, Slot::Object(obj));
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+            Slot::Busy => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("object called itself synchronously")));
+                }
+            }
+            Slot::Promise(ps) => match &ps.settled {
+                Some(outcome) => {
+                    let outcome = outcome.clone();
+                    self.deliver_to_outcome(&outcome, args, result);
+                }
+                None => match ps.forward {
+                    Some((conn, answer)) => {
+                        self.send_remote(conn, OutTarget::Answer(answer), args, result)
+                    }
+                    None => ps.queued.push(Queued { args, result }),
+                },
+            },
+            Slot::Resolver {
+                promise,
+                question,
+                used,
+            } => {
+                let (promise, question, was_used) = (*promise, *question, *used);
+                *used = true;
+                if was_used {
+                    return;
+                }
+                let mut it = args.into_iter();
+                let outcome = match (it.next().as_ref().and_then(Term::as_symbol), it.next()) {
+                    (Some("fulfill"), Some(v)) => Ok(v),
+                    (Some("break"), Some(e)) => Err(e),
+                    (Some("fulfill"), None) => Ok(Term::Data(Value::Bool(false))),
+                    _ => Err(err_term("a resolver takes 'fulfill or 'break and a value")),
+                };
+                if let Some((conn, answer)) = question
+                    && let Some(s) = self.sess(conn)
+                    && s.session.is_open()
+                {
+                    let _ = s.session.send_gc_answer(answer);
+                }
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&promise) {
+                    ps.forward = None;
+                }
+                self.settle(promise, outcome);
+                if let Some(p) = result {
+                    self.settle(p, Ok(Term::Data(Value::Bool(true))));
+                }
+                // Used once; if no peer holds it any more, nothing can reach it.
+                if !self.sessions.values().any(|s| s.session.exports(target.id)) {
+                    self.objects.remove(&target.id);
+                }
+            }
+            Slot::Bootstrap(conn) => {
+                let conn = *conn;
+                let outcome = self.bootstrap_call(conn, args);
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+        }
+    }
+}

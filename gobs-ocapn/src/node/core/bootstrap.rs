@@ -1,0 +1,62 @@
+//! The bootstrap object every session exports at position 0: `fetch` (a swiss number to
+//! an object), `deposit-gift` and `withdraw-gift` (the exporter's side of a handoff).
+
+use super::{Core, err_term};
+use crate::captp::{ConnId, Term};
+use crate::syrup::Value;
+
+impl Core {
+    pub(super) fn bootstrap_call(&mut self, conn: ConnId, args: Vec<Term>) -> Result<Term, Term> {
+        let mut it = args.into_iter();
+        let method = it.next();
+        match method.as_ref().and_then(Term::as_symbol) {
+            Some("fetch") => {
+                let swiss = match it.next() {
+                    Some(Term::Data(Value::Bytes(b))) => b,
+                    Some(Term::Data(Value::String(s))) => s.into_bytes(),
+                    _ => return Err(err_term("fetch takes a swiss number")),
+                };
+                self.lookup_swiss(&swiss)
+                    .map(Term::local)
+                    .ok_or_else(|| err_term("no object has that swiss number on this node"))
+            }
+            Some("deposit-gift") => {
+                // The gift is keyed by the ID of the session it came on (the
+                // gifter-exporter session), which the gifter names in its handoff-give.
+                let gift_id = match it.next() {
+                    Some(Term::Data(Value::Bytes(b))) => b,
+                    Some(Term::Data(Value::String(s))) => s.into_bytes(),
+                    _ => return Err(err_term("deposit-gift takes a gift id and a reference")),
+                };
+                let gift = match it.next() {
+                    Some(Term::Ref(r)) => r,
+                    _ => return Err(err_term("deposit-gift takes a gift id and a reference")),
+                };
+                let Some(session_id) = self.sessions.get(&conn).and_then(|s| s.session.id()) else {
+                    return Err(err_term("deposit-gift came on a session that is not open"));
+                };
+                let key = (session_id, gift_id);
+                if let Some(waiting) = self.awaiting_gifts.remove(&key) {
+                    for p in waiting {
+                        self.settle(p, Ok(Term::Ref(gift.clone())));
+                    }
+                } else {
+                    self.gifts.insert(key, gift);
+                }
+                Ok(Term::Data(Value::Bool(true)))
+            }
+            Some("withdraw-gift") => {
+                let Some(receive) = it.next().and_then(|t| t.to_value()) else {
+                    return Err(err_term(
+                        "withdraw-gift takes a signed desc:handoff-receive",
+                    ));
+                };
+                self.withdraw(conn, &receive)
+                    .map_err(|e| err_term(format!("handoff refused: {e}")))
+            }
+            _ => Err(err_term(
+                "the bootstrap object's methods are fetch, deposit-gift and withdraw-gift",
+            )),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! A node: the objects it hosts, its sessions, and the tokio shell that runs them.
+
+pub(crate) mod core;
+mod object;
+mod shell;
+
+pub use self::core::{Action, Callback, Core};
+pub use object::{Cx, LocalObject};
+pub use shell::{Node, NodeStopped};
