@@ -137,7 +137,7 @@ fn a_damaged_machine_vat_shows_as_broken_and_destroy_removes_it() {
     let changed = db
         .execute(
             "UPDATE actors SET type = 9999 \
-             WHERE vat = (SELECT id FROM vats WHERE name = 'machine-dummy-web-1')",
+             WHERE vat = (SELECT id FROM vats WHERE name = 'machine-dummy.web-1')",
             [],
         )
         .unwrap();
@@ -147,7 +147,7 @@ fn a_damaged_machine_vat_shows_as_broken_and_destroy_removes_it() {
     let (status, error) = &listed["web-1"];
     assert_eq!(status, "failed");
     assert!(error.starts_with("broken:"), "{error}");
-    assert!(error.contains("machine-dummy-web-1"), "{error}");
+    assert!(error.contains("machine-dummy.web-1"), "{error}");
     assert!(error.contains("destroy-machine web-1"), "{error}");
     assert_eq!(listed["web-2"].0, "running", "the rest works");
     assert_eq!(

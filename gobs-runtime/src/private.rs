@@ -198,7 +198,8 @@ where
             ),
         )
     })?;
-    f(old).encode_args().map_err(|e| {
+    let new = f(old);
+    crate::persist::context::encode_during_restore(|| new.encode_args()).map_err(|e| {
         portrait(
             entry,
             format!(

@@ -112,6 +112,36 @@ pub(crate) fn with_restore<'a, R>(
     }
 }
 
+/// Runs `f` (an upgrade step re-encoding a portrait's arguments during a restore) with a
+/// save context made from the restore context in force, so the references the step
+/// carries over encode as they were read. Names are written in full (no interning: a
+/// restore commits nothing). Outside a restore, or inside a save, `f` runs as it is.
+pub(crate) fn encode_during_restore<R>(f: impl FnOnce() -> R) -> R {
+    if SAVE.with(|s| s.borrow().is_some()) {
+        return f();
+    }
+    let from_restore = RESTORE.with(|r| {
+        r.borrow()
+            .as_ref()
+            .map(|ctx| (ctx.vat as *const Arc<VatShared>, ctx.directory))
+    });
+    let Some((vat, directory)) = from_restore else {
+        return f();
+    };
+    // SAFETY: the restore context in force holds these borrows for as long as it is
+    // installed, and it stays installed while `f` runs (we are called from inside its
+    // `with_restore`, which removes it only after returning).
+    let vat: &Arc<VatShared> = unsafe { &*vat };
+    let ctx = SaveContext {
+        vat,
+        directory,
+        edges: Vec::new(),
+        far: Vec::new(),
+        names: None,
+    };
+    with_save(ctx, f).0
+}
+
 #[cold]
 fn unreachable_context() -> ! {
     // `f` cannot remove the context: only these two functions touch the thread-locals.
