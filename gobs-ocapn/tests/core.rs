@@ -250,3 +250,74 @@ mod fuzz {
         }
     }
 }
+
+/// A message pipelined on an answer, and the `op:gc-answer` for that answer, arrive in one
+/// read: the message still reaches the answer (the release waits its turn).
+#[test]
+fn a_pipelined_message_and_the_gc_answer_after_it_in_one_read_both_go_through() {
+    use gobs_ocapn::captp::{ConnId, Ref, Term};
+    use gobs_ocapn::fixtures;
+    use gobs_ocapn::locator::Sturdyref;
+
+    let loc = |n: &str| {
+        PeerLocator::new("sim", n)
+            .with_hint("host", "sim")
+            .with_hint("port", "1")
+    };
+    let (lc, ls) = (loc("client"), loc("server"));
+    let client = Core::new(lc, SessionConfig::default());
+    let mut server = Core::new(ls.clone(), SessionConfig::default());
+    fixtures::install(&mut server);
+    let mut net = Net {
+        cores: [client, server],
+        links: Default::default(),
+        closed: Vec::new(),
+    };
+    let p = net.cores[0].enliven(&Sturdyref {
+        peer: ls,
+        swiss: fixtures::CAR_FACTORY_BUILDER.to_vec(),
+    });
+    net.cores[0].run();
+    net.settle();
+    let Some(Ok(Term::Ref(builder))) = net.cores[0].promise_state(p.id) else {
+        panic!("enliven: {:?}", net.cores[0].promise_state(p.id))
+    };
+    let (&(_, cc), &(_, sc)) = net.links.iter().find(|(k, _)| k.0 == 0).unwrap();
+    let (cc, sc) = (ConnId(cc), ConnId(sc));
+    let writes = |core: &mut Core| -> Vec<u8> {
+        let mut out = Vec::new();
+        for a in core.take_actions() {
+            match a {
+                Action::Write(_, b) => out.extend(b),
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    };
+
+    // The client pipelines: builder → factory (answer 0), factory → car (answer 1).
+    let factory = net.cores[0].send(builder, vec![]);
+    let car = net.cores[0].send(
+        Ref::Local(factory),
+        vec![Term::List(vec![Term::sym("blue"), Term::sym("roadster")])],
+    );
+    net.cores[0].run();
+    let to_server = writes(&mut net.cores[0]);
+    net.cores[1].bytes(sc, &to_server);
+    // The server answers both; the answers are on their way back.
+    let to_client = writes(&mut net.cores[1]);
+    // Meanwhile the client sends to the car, still through answer 1 ...
+    let drive = net.cores[0].send(Ref::Local(car), vec![]);
+    net.cores[0].run();
+    let mut to_server = writes(&mut net.cores[0]);
+    // ... then hears the answers and releases answers 0 and 1.
+    net.cores[0].bytes(cc, &to_client);
+    to_server.extend(writes(&mut net.cores[0]));
+    // The server reads the message and the releases in one go.
+    net.cores[1].bytes(sc, &to_server);
+    net.settle();
+    assert_eq!(
+        net.cores[0].promise_state(drive.id),
+        Some(Ok(Term::str("Vroom! I am a blue roadster car!")))
+    );
+}

@@ -81,6 +81,11 @@ enum Work {
         args: Vec<Term>,
         result: Option<ObjId>,
     },
+    /// The peer let go of an export or an answer. It waits its turn behind the deliveries
+    /// decoded before it: a message the peer sent to the object before releasing it
+    /// (pipelined on an answer, then `op:gc-answer` once the answer arrived) must still
+    /// find it, even when both come in one read.
+    Released { obj: ObjId, answer: bool },
 }
 
 /// Something to do on a session once it opens.
@@ -545,24 +550,14 @@ impl Core {
                     );
                 }
             }
-            Event::ExportReleased(obj) => {
-                let removable = matches!(
-                    self.objects.get(&obj.id),
-                    Some(Slot::Resolver { used: true, .. })
-                ) || matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some() && p.listeners.is_empty());
-                if removable {
-                    self.objects.remove(&obj.id);
-                }
-            }
-            Event::AnswerReleased(obj) => {
-                // The peer is done with the answer; if it is settled and exported nowhere,
-                // nothing can reach it any more.
-                let settled = matches!(self.objects.get(&obj.id), Some(Slot::Promise(p)) if p.settled.is_some());
-                let exported = self.sessions.values().any(|s| s.session.exports(obj.id));
-                if settled && !exported {
-                    self.objects.remove(&obj.id);
-                }
-            }
+            Event::ExportReleased(obj) => self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: false,
+            }),
+            Event::AnswerReleased(obj) => self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: true,
+            }),
             Event::Aborted { reason, by_peer } => {
                 tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
             }
@@ -792,10 +787,30 @@ impl Core {
 
     /// Runs queued deliveries until none are left, then flushes every session.
     pub fn run(&mut self) {
-        while let Some(Work::Deliver { to, args, result }) = self.queue.pop_front() {
-            self.deliver(to, args, result);
+        while let Some(work) = self.queue.pop_front() {
+            match work {
+                Work::Deliver { to, args, result } => self.deliver(to, args, result),
+                Work::Released { obj, answer } => self.released(obj, answer),
+            }
         }
         self.flush();
+    }
+
+    /// The peer no longer holds `obj` (an export, or with `answer` an answer promise):
+    /// forgets it if nothing else can reach it.
+    fn released(&mut self, obj: ObjId, answer: bool) {
+        // A delivery that ran since may have exported it again.
+        if self.sessions.values().any(|s| s.session.exports(obj)) {
+            return;
+        }
+        let removable = match self.objects.get(&obj) {
+            Some(Slot::Promise(p)) => p.settled.is_some() && (answer || p.listeners.is_empty()),
+            Some(Slot::Resolver { used, .. }) => !answer && *used,
+            _ => false,
+        };
+        if removable {
+            self.objects.remove(&obj);
+        }
     }
 
     fn deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
