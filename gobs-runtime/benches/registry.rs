@@ -16,50 +16,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use gobs_runtime::actor_lib::{Cell, GHash};
-use gobs_runtime::portrait::Portrait;
 use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Env, Ref, Registry, StoreKind, Vat, common_env, define_actor, spawn};
 
-#[define_actor]
-pub struct Counter {
-    n: u64,
-    label: String,
-}
-
-#[define_actor]
-impl Counter {
-    pub fn bump(&mut self) -> u64 {
-        self.n += 1;
-        self.n
-    }
-}
-
-#[define_actor]
-pub struct Bucket {
-    items: Vec<Ref<Counter>>,
-}
-
-#[define_actor]
-impl Bucket {}
-
-#[define_actor]
-pub struct Index {
-    buckets: Vec<Ref<Bucket>>,
-    first: Option<Ref<Counter>>,
-}
-
-#[define_actor]
-impl Index {
-    pub fn first(&self) -> Option<Ref<Counter>> {
-        self.first.clone()
-    }
-}
+mod common;
+use common::{Bucket, Counter, Index, TABLE, build, floor, median, note, scratch, sizes};
 
 /// Spawns a persistent vat per call and keeps its handle (as a provider does).
 #[define_actor]
@@ -107,28 +72,6 @@ fn env() -> Env {
         .unwrap()
 }
 
-/// A root reaching `n` counters through buckets of 1000.
-fn build(n: u64) -> Ref<Index> {
-    let mut buckets = Vec::new();
-    let mut first = None;
-    let mut left = n;
-    while left > 0 {
-        let take = left.min(1000);
-        let items: Vec<Ref<Counter>> = (0..take)
-            .map(|i| {
-                spawn(Counter {
-                    n: i,
-                    label: format!("counter-{i:08}"),
-                })
-            })
-            .collect();
-        first.get_or_insert_with(|| items[0].clone());
-        buckets.push(spawn(Bucket { items }));
-        left -= take;
-    }
-    spawn(Index { buckets, first })
-}
-
 fn kinds(durability: Durability) -> [(&'static str, StoreKind); 2] {
     [
         (
@@ -137,38 +80,6 @@ fn kinds(durability: Durability) -> [(&'static str, StoreKind); 2] {
         ),
         ("sqlite", StoreKind::Sqlite(durability)),
     ]
-}
-
-fn scratch() -> tempfile::TempDir {
-    if Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    }
-}
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
-}
-
-static TABLE: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-fn note(line: String) {
-    println!("{line}");
-    TABLE.lock().unwrap().push(line);
-}
-
-fn big() -> bool {
-    std::env::var("GOBS_BENCH_BIG").as_deref() != Ok("0")
-}
-
-fn sizes() -> Vec<u64> {
-    if big() {
-        vec![1_000, 100_000, 1_000_000]
-    } else {
-        vec![1_000, 100_000]
-    }
 }
 
 /// Times `f` per call; notes the median in µs.
@@ -429,31 +340,6 @@ fn durable(c: &mut Criterion) {
         }
     }
     group.finish();
-}
-
-/// The same portraits decoded with rmp-serde in a plain loop: the floor.
-#[allow(clippy::type_complexity)]
-fn floor(portraits: &[Vec<u8>]) -> Duration {
-    let start = Instant::now();
-    for bytes in portraits {
-        let p: Portrait = rmp_serde::from_slice(bytes).unwrap();
-        match p.name.rsplit("::").next() {
-            Some("Counter") => {
-                let v: (u64, String) = rmp_serde::from_slice(&p.args).unwrap();
-                std::hint::black_box(v);
-            }
-            Some("Bucket") => {
-                let v: (Vec<(u8, u64)>,) = rmp_serde::from_slice(&p.args).unwrap();
-                std::hint::black_box(v);
-            }
-            _ => {
-                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) =
-                    rmp_serde::from_slice(&p.args).unwrap();
-                std::hint::black_box(v);
-            }
-        }
-    }
-    start.elapsed()
 }
 
 fn restore(c: &mut Criterion) {
