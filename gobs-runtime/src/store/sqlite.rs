@@ -148,36 +148,27 @@ impl SqliteStore {
         }
     }
 
+    /// Every `(id, name)` row of `table` (`types`, `vats` or `names`).
+    fn id_names<I: rusqlite::types::FromSql>(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<(I, String)>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare(&format!("SELECT id, name FROM {table}"))
+            .map_err(self.err("reading"))?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, I>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("reading"))?;
+        rows.collect::<Result<_, _>>().map_err(self.err("reading"))
+    }
+
     /// Reads the interned ids again (after a rolled-back commit, whose rows are gone).
     fn reload_ids(&mut self) -> Result<(), StoreError> {
-        let mut types = HashMap::new();
-        let mut vats = HashMap::new();
-        {
-            let mut q = self
-                .conn
-                .prepare("SELECT id, name FROM types")
-                .map_err(self.err("reading"))?;
-            let rows = q
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(self.err("reading"))?;
-            for row in rows {
-                let (id, name) = row.map_err(self.err("reading"))?;
-                types.insert(name, id);
-            }
-            let mut q = self
-                .conn
-                .prepare("SELECT id, name FROM vats")
-                .map_err(self.err("reading"))?;
-            let rows = q
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(self.err("reading"))?;
-            for row in rows {
-                let (id, name) = row.map_err(self.err("reading"))?;
-                vats.insert(name, id);
-            }
-        }
-        self.types = types;
-        self.vats = vats;
+        let types = self.id_names::<i64>("types")?;
+        let vats = self.id_names::<i64>("vats")?;
+        self.types = types.into_iter().map(|(id, name)| (name, id)).collect();
+        self.vats = vats.into_iter().map(|(id, name)| (name, id)).collect();
         Ok(())
     }
 
@@ -314,14 +305,7 @@ impl SqliteStore {
 
 impl RegistryStore for SqliteStore {
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
-        let mut q = self
-            .conn
-            .prepare("SELECT id, name FROM names")
-            .map_err(self.err("reading"))?;
-        let rows = q
-            .query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))
-            .map_err(self.err("reading"))?;
-        rows.collect::<Result<_, _>>().map_err(self.err("reading"))
+        self.id_names::<u32>("names")
     }
 
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
@@ -364,17 +348,7 @@ impl RegistryStore for SqliteStore {
                 by_id.insert(id, (name, graph));
             }
         }
-        let names: HashMap<i64, String> = {
-            let mut q = self
-                .conn
-                .prepare("SELECT id, name FROM types")
-                .map_err(self.err("reading"))?;
-            let rows = q
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-                .map_err(self.err("reading"))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(self.err("reading"))?
-        };
+        let names: HashMap<i64, String> = self.id_names::<i64>("types")?.into_iter().collect();
         {
             let mut q = self
                 .conn
