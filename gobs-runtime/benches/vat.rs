@@ -1,8 +1,9 @@
-//! Vat messaging beside a peer (ractor), in one run; prints medians and ratios at the end.
+//! Vat messaging on its own; prints medians at the end.
 //!
 //! Rows: near call latency, async send throughput (1M messages, one vat and two vats),
-//! request/response round trip across two vats, spawn rate.
-//! Run: `cargo bench -p gobs-runtime --bench vat`.
+//! request/response round trip across two vats, spawn rate. The same rows beside peer
+//! runtimes (ractor, kameo) are in `gobs-bench/benches/peers.rs`, so that this crate's
+//! build never compiles them. Run: `cargo bench -p gobs-runtime --bench vat`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -11,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use gobs_runtime::{Promise, Ref, Resolver, Vat, define_actor, spawn};
-use ractor::{Actor as RActor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 const MESSAGES: u64 = 1_000_000;
 const ROUND_TRIPS: u64 = 10_000;
@@ -67,80 +67,6 @@ fn gobs_round_trips(a: &Vat, b: &Vat, n: u64) -> Duration {
     start.elapsed()
 }
 
-// ---- ractor side ---------------------------------------------------------------------
-
-struct RCounter;
-
-enum RMsg {
-    Inc,
-    Get(RpcReplyPort<u64>),
-}
-
-impl RActor for RCounter {
-    type Msg = RMsg;
-    type State = u64;
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<RMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
-        Ok(0)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<RMsg>,
-        msg: RMsg,
-        n: &mut u64,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            RMsg::Inc => *n += 1,
-            RMsg::Get(reply) => {
-                *n += 1;
-                let _ = reply.send(*n);
-            }
-        }
-        Ok(())
-    }
-}
-
-fn one_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-}
-
-fn two_threads() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap()
-}
-
-async fn ractor_sends(n: u64) -> Duration {
-    let (actor, handle) = RActor::spawn(None, RCounter, ()).await.unwrap();
-    let start = Instant::now();
-    for _ in 1..n {
-        actor.cast(RMsg::Inc).unwrap();
-    }
-    let last = ractor::call!(actor, RMsg::Get).unwrap();
-    let elapsed = start.elapsed();
-    assert_eq!(last, n);
-    actor.stop(None);
-    handle.await.unwrap();
-    elapsed
-}
-
-async fn ractor_round_trips(n: u64) -> Duration {
-    let (actor, handle) = RActor::spawn(None, RCounter, ()).await.unwrap();
-    let start = Instant::now();
-    for _ in 0..n {
-        ractor::call!(actor, RMsg::Get).unwrap();
-    }
-    let elapsed = start.elapsed();
-    actor.stop(None);
-    handle.await.unwrap();
-    elapsed
-}
-
 // ---- bookkeeping for the ratio table -------------------------------------------------
 
 static SAMPLES: Mutex<BTreeMap<(&'static str, &'static str), Vec<f64>>> =
@@ -165,20 +91,11 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn print_table() {
     let mut samples = SAMPLES.lock().unwrap();
-    let rows: Vec<&'static str> = {
-        let mut r: Vec<_> = samples.keys().map(|(row, _)| *row).collect();
-        r.dedup();
-        r
-    };
     println!();
-    println!("| row | gobs (ns/op, median) | ractor (ns/op, median) | ractor / gobs |");
-    println!("| --- | ---: | ---: | ---: |");
-    for row in rows {
-        let g = samples.get_mut(&(row, "gobs")).map(|v| median(v));
-        let r = samples.get_mut(&(row, "ractor")).map(|v| median(v));
-        if let (Some(g), Some(r)) = (g, r) {
-            println!("| {row} | {g:.1} | {r:.1} | {:.1}x |", r / g);
-        }
+    println!("| row | gobs (ns/op, median) |");
+    println!("| --- | ---: |");
+    for ((row, _), v) in samples.iter_mut() {
+        println!("| {row} | {:.1} |", median(v));
     }
 }
 
@@ -204,14 +121,6 @@ fn near_call(c: &mut Criterion) {
         })
     });
     vat.shutdown();
-    // ractor has no synchronous same-thread call: its cheapest ask is `call!`.
-    let rt = one_thread();
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| {
-            let elapsed = rt.block_on(ractor_round_trips(iters));
-            record("near call (increment)", "ractor", elapsed, iters)
-        })
-    });
     group.finish();
 }
 
@@ -238,17 +147,6 @@ fn sends(c: &mut Criterion) {
         })
     });
     one.shutdown();
-    let rt = one_thread();
-    group.bench_function(BenchmarkId::new("ractor", "one thread"), |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let d = rt.block_on(ractor_sends(MESSAGES));
-                    record("send 1M, one vat", "ractor", d, MESSAGES)
-                })
-                .sum()
-        })
-    });
 
     let (a, b2) = (
         Vat::spawn("bench-a").unwrap(),
@@ -268,17 +166,6 @@ fn sends(c: &mut Criterion) {
                 .sum()
         })
     });
-    let rt = two_threads();
-    group.bench_function(BenchmarkId::new("ractor", "two threads"), |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let d = rt.block_on(ractor_sends(MESSAGES));
-                    record("send 1M, two vats", "ractor", d, MESSAGES)
-                })
-                .sum()
-        })
-    });
     group.finish();
 
     let mut group = c.benchmark_group("round_trip");
@@ -290,16 +177,6 @@ fn sends(c: &mut Criterion) {
                 .map(|_| {
                     let d = gobs_round_trips(&a, &b2, ROUND_TRIPS);
                     record("round trip, two vats", "gobs", d, ROUND_TRIPS)
-                })
-                .sum()
-        })
-    });
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let d = rt.block_on(ractor_round_trips(ROUND_TRIPS));
-                    record("round trip, two vats", "ractor", d, ROUND_TRIPS)
                 })
                 .sum()
         })
@@ -329,29 +206,6 @@ fn spawns(c: &mut Criterion) {
                     .unwrap();
                 vat.shutdown();
                 total += record("spawn", "gobs", d, SPAWNS);
-            }
-            total
-        })
-    });
-    let rt = two_threads();
-    group.bench_function("ractor", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let d = rt.block_on(async {
-                    let start = Instant::now();
-                    let mut actors = Vec::with_capacity(SPAWNS as usize);
-                    for _ in 0..SPAWNS {
-                        actors.push(RActor::spawn(None, RCounter, ()).await.unwrap());
-                    }
-                    let d = start.elapsed();
-                    for (a, h) in actors {
-                        a.stop(None);
-                        h.await.unwrap();
-                    }
-                    d
-                });
-                total += record("spawn", "ractor", d, SPAWNS);
             }
             total
         })
