@@ -107,7 +107,7 @@ fn stand_in(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStrea
                 ::core::unreachable!()
             }
 
-            fn snapshot(&self) {}
+            fn snapshot(&mut self) {}
 
             fn rollback(&mut self, _: ()) {}
 
@@ -243,16 +243,31 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
     let type_name = ident.to_string();
     let line = quote_spanned!(ident.span()=> ::core::line!());
 
-    let clones: Vec<TokenStream> = saved
+    let takes: Vec<TokenStream> = saved
         .iter()
         .map(|f| {
             let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
-            let clone = quote_spanned!(ty.span()=> <#ty as #p::SavedField>::clone_field(&self.#id));
+            let take =
+                quote_spanned!(ty.span()=> <#ty as #p::SavedField>::snapshot_field(&mut self.#id));
             if any_cfg {
-                quote!(#(#cfgs)* #id: #clone)
+                quote!(#(#cfgs)* #id: #take)
             } else {
-                clone
+                take
             }
+        })
+        .collect();
+    let backs: Vec<TokenStream> = saved
+        .iter()
+        .map(|f| {
+            let (id, ty) = (&f.ident, &f.ty);
+            quote_spanned!(ty.span()=> <#ty as #p::SavedField>::rollback_field(&mut self.#id, #id);)
+        })
+        .collect();
+    let snapshot_tys: Vec<TokenStream> = saved
+        .iter()
+        .map(|f| {
+            let ty = &f.ty;
+            quote_spanned!(ty.span()=> <#ty as #p::SavedField>::Snapshot)
         })
         .collect();
     let encodes = saved.iter().map(|f| {
@@ -303,24 +318,24 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
             quote! {
                 #[doc(hidden)]
                 pub struct __Snapshot {
-                    #(#(#saved_cfgs)* #saved_idents: #saved_tys,)*
+                    #(#(#saved_cfgs)* #saved_idents: #snapshot_tys,)*
                 }
             },
             quote!(__Snapshot),
-            quote!(__Snapshot { #(#clones,)* }),
+            quote!(__Snapshot { #(#takes,)* }),
             quote! {
                 let __Snapshot { #(#(#saved_cfgs)* #saved_idents,)* } = __snapshot;
-                #(#(#saved_cfgs)* { self.#saved_idents = #saved_idents; })*
+                #(#(#saved_cfgs)* { #backs })*
             },
         )
     } else {
         (
             TokenStream::new(),
-            quote!((#(#saved_tys,)*)),
-            quote!((#(#clones,)*)),
+            quote!((#(#snapshot_tys,)*)),
+            quote!((#(#takes,)*)),
             quote! {
                 let (#(#saved_idents,)*) = __snapshot;
-                #(self.#saved_idents = #saved_idents;)*
+                #(#backs)*
             },
         )
     };
@@ -378,7 +393,7 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
                 // The snapshot type is written out rather than named `Self::Snapshot`:
                 // the projection would repeat the "no impl block" error once per method.
                 #[allow(clippy::unused_unit)] // `()` for an actor without saved fields
-                fn snapshot(&self) -> #snapshot_ty {
+                fn snapshot(&mut self) -> #snapshot_ty {
                     #snapshot_take
                 }
 

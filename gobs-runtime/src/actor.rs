@@ -21,7 +21,8 @@ use crate::error::Error;
     note = "add `#[gobs_runtime::define_actor]` to the struct `{Self}` and to its `impl` block"
 )]
 pub trait Actor: Methods + Send + Sized + 'static {
-    /// The state a failed turn rolls back to (the saved fields, cloned).
+    /// The state a failed turn rolls back to: per saved field, a clone, or for a
+    /// [`JournalMap`](crate::JournalMap) a position in its undo journal.
     type Snapshot: 'static;
     /// Typed synchronous calls: `actor.call().method(args)` (same vat only).
     type Caller<'r>: From<&'r Ref<Self>>;
@@ -31,8 +32,8 @@ pub trait Actor: Methods + Send + Sized + 'static {
 
     /// The registry entry: name, aliases, version, where it was defined.
     fn entry() -> &'static ActorEntry;
-    /// Copies the state a turn may change.
-    fn snapshot(&self) -> Self::Snapshot;
+    /// Keeps what is needed to undo the changes a turn is about to make.
+    fn snapshot(&mut self) -> Self::Snapshot;
     /// Puts back the state copied by [`snapshot`](Actor::snapshot).
     fn rollback(&mut self, snapshot: Self::Snapshot);
     /// The portrait's arguments: the saved fields, MessagePack-encoded.
@@ -146,7 +147,7 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 
 /// An actor behind type erasure, as the vat stores it.
 pub(crate) trait AnyActor: Any + Send {
-    fn snapshot_any(&self) -> Box<dyn Any>;
+    fn snapshot_any(&mut self) -> Box<dyn Any>;
     fn rollback_any(&mut self, snapshot: Box<dyn Any>);
     fn save_any(&self) -> Result<Vec<u8>, Error>;
     fn entry_any(&self) -> &'static ActorEntry;
@@ -156,7 +157,7 @@ pub(crate) trait AnyActor: Any + Send {
 }
 
 impl<T: Actor> AnyActor for T {
-    fn snapshot_any(&self) -> Box<dyn Any> {
+    fn snapshot_any(&mut self) -> Box<dyn Any> {
         Box::new(self.snapshot())
     }
 

@@ -3,6 +3,8 @@
 //! [`GHash`] is a mutable table (Goblins' `^ghash`), [`Cell`] holds one value (`^cell`).
 //! [`common_env`] is the persistence env with both. [`TypedHash`] and [`TypedCell`] are
 //! typed views of them: values of one type in, the same type out, references included.
+//! [`JournalMap`] is the map field behind [`GHash`]: a write to it costs the change, in a
+//! turn's undo snapshot and in the store.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +12,15 @@ use crate::define_actor;
 use crate::env::Env;
 use crate::value::Value;
 
+mod journal_map;
 mod typed;
+pub use journal_map::{JournalMap, JournalMark};
 pub use typed::{FromValue, Key, TypedCell, TypedHash};
 
 /// A table from text keys to [`Value`]s (Goblins' `^ghash`).
+///
+/// Its table is a [`JournalMap`]: setting one key of a table of any size snapshots and
+/// saves that key alone.
 ///
 /// ```
 /// use gobs_runtime::{Vat, actor_lib::GHash};
@@ -25,7 +32,7 @@ pub use typed::{FromValue, Key, TypedCell, TypedHash};
 #[define_actor]
 #[derive(Debug, Default)]
 pub struct GHash {
-    map: BTreeMap<String, Value>,
+    map: JournalMap<String, Value>,
 }
 
 impl GHash {
@@ -44,17 +51,17 @@ impl GHash {
 
     /// The value under `key` (Goblins' `ref`).
     pub fn get(&self, key: String) -> Option<Value> {
-        self.map.get(&key).cloned()
+        self.map.get(key.as_str()).cloned()
     }
 
     /// Whether `key` is set.
     pub fn has_key(&self, key: String) -> bool {
-        self.map.contains_key(&key)
+        self.map.contains_key(key.as_str())
     }
 
     /// Removes `key`, returning what it held.
     pub fn remove(&mut self, key: String) -> Option<Value> {
-        self.map.remove(&key)
+        self.map.remove(key.as_str())
     }
 
     /// Every key, in order.
@@ -64,7 +71,7 @@ impl GHash {
 
     /// A copy of the whole table.
     pub fn data(&self) -> BTreeMap<String, Value> {
-        self.map.clone()
+        self.map.to_btree_map()
     }
 
     /// How many keys are set.

@@ -30,7 +30,7 @@ mod value;
 mod vat;
 
 pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods, NoSends, Reply};
-pub use actor_lib::common_env;
+pub use actor_lib::{JournalMap, common_env};
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
 pub use error::{BoxError, Error, Result};

@@ -32,12 +32,19 @@ pub trait StructDefined {}
             a live resource (a process handle, a socket) belongs in a `#[actor(transient)]` field"
 )]
 pub trait SavedField: Sized {
+    /// What a turn keeps to undo its changes to the field.
+    type Snapshot: 'static;
     fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error>;
     fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error>;
-    fn clone_field(&self) -> Self;
+    /// Taken the first time a turn (or savepoint) touches the actor mutably.
+    fn snapshot_field(&mut self) -> Self::Snapshot;
+    /// Puts the field back as it was when `snapshot` was taken.
+    fn rollback_field(&mut self, snapshot: Self::Snapshot);
 }
 
-impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
+impl<T: Serialize + DeserializeOwned + Clone + 'static> SavedField for T {
+    type Snapshot = T;
+
     fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error> {
         rmp_serde::encode::write(out, self)
             .map_err(|e| portrait(entry, format!("saving a {}: {e}", entry.type_name)))
@@ -56,8 +63,12 @@ impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
         })
     }
 
-    fn clone_field(&self) -> Self {
+    fn snapshot_field(&mut self) -> T {
         self.clone()
+    }
+
+    fn rollback_field(&mut self, snapshot: T) {
+        *self = snapshot;
     }
 }
 

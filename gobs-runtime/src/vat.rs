@@ -414,6 +414,9 @@ pub(crate) struct VatCore {
     pub(crate) shared: Arc<VatShared>,
     slots: RefCell<Vec<Option<Rc<Slot>>>>,
     next_id: Cell<u64>,
+    /// Ids at or above the turn's start that saving it handed out (see `reserve_id`): a
+    /// rollback of the turn does not hand them out again.
+    id_floor: Cell<u64>,
     /// The current epoch: a fresh number per turn and per savepoint, never reused.
     epoch: Cell<u64>,
     /// The epoch the current turn began with.
@@ -467,6 +470,7 @@ impl VatCore {
             shared,
             slots: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
+            id_floor: Cell::new(0),
             epoch: Cell::new(0),
             turn_epoch: Cell::new(0),
             epochs: Cell::new(0),
@@ -630,7 +634,11 @@ impl VatCore {
     /// Undoes the whole turn: a rollback to the savepoint the turn began with.
     fn rollback(&self) {
         self.in_turn.set(false);
-        let next_id = self.journal.borrow().next_id_at_start;
+        let next_id = self
+            .journal
+            .borrow()
+            .next_id_at_start
+            .max(self.id_floor.get());
         self.rollback_to(Savepoint {
             outer: self.turn_epoch.get(),
             snapshots: 0,
@@ -758,7 +766,7 @@ impl VatCore {
         let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
             actor: self.describe::<T>(id),
         })?;
-        self.touch(id, &slot, &**guard);
+        self.touch(id, &slot, &mut **guard);
         let actor = (&mut **guard as &mut dyn Any)
             .downcast_mut::<T>()
             .ok_or_else(|| self.missing::<T>(id))?;
@@ -769,7 +777,7 @@ impl VatCore {
     }
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
-    fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &dyn AnyActor) {
+    fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
         let epoch = self.epoch.get();
         if slot.touched.get() != epoch {
             let prev = slot.touched.replace(epoch);
@@ -861,7 +869,7 @@ impl VatCore {
             }
             MethodKind::Write => {
                 let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
-                self.touch(id, &slot, &**guard);
+                self.touch(id, &slot, &mut **guard);
                 guard.dispatch_write_any(method, args)
             }
         };
@@ -928,6 +936,16 @@ impl VatCore {
 
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.get()
+    }
+
+    /// A fresh id for something a churn's save writes beside its actors (a map entry's
+    /// own portrait). Not taken back if the turn then rolls back, so no later spawn
+    /// reuses an id the store may hold.
+    pub(crate) fn reserve_id(&self) -> ActorId {
+        let id = ActorId(self.next_id.get());
+        self.next_id.set(id.0.saturating_add(1));
+        self.id_floor.set(self.next_id.get());
+        id
     }
 
     pub(crate) fn set_next_id(&self, next: u64) {

@@ -483,20 +483,36 @@ fn a_thousand_idle_vats() {
 fn promises_can_be_awaited_from_async_code() {
     let vat = Vat::spawn("await").unwrap();
     let c = counter(&vat);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let n = rt
-        .block_on(async {
-            c.send_mut_with(|c| {
-                c.count += 2;
-                c.count
-            })
-            .await
+    let n = block_on(async {
+        c.send_mut_with(|c| {
+            c.count += 2;
+            c.count
         })
-        .unwrap();
+        .await
+    })
+    .unwrap();
     assert_eq!(n, 2);
     vat.shutdown();
+}
+
+/// Polls `fut` on this thread until it is ready, parking between wake-ups: the least an
+/// async runtime does (tokio is no longer a dev-dependency of this crate).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }
 
 mod savepoints {

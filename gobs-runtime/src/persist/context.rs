@@ -13,6 +13,7 @@ use serde::Deserialize as _;
 use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeTuple};
 
+use crate::persist::entries::{EntrySink, EntrySource};
 use crate::persist::names::NameTable;
 use crate::portrait::ActorId;
 use crate::vat::VatShared;
@@ -36,6 +37,9 @@ pub(crate) struct SaveContext<'a> {
     pub far: Vec<String>,
     /// The registry's interned names (none for a lone vat: names are written in full).
     pub names: Option<&'a Mutex<NameTable>>,
+    /// Where the actor being saved writes its map entries as portraits of their own
+    /// (see [`entries`](super::entries)); `None` writes maps inline.
+    pub entries: Option<EntrySink<'a>>,
 }
 
 /// What decoding one vat's portraits needs.
@@ -48,11 +52,13 @@ pub(crate) struct RestoreContext<'a> {
     pub expected: Vec<(ActorId, TypeId, &'static str)>,
     /// The registry's interned names, to read numbered names back.
     pub names: Option<&'a Mutex<NameTable>>,
+    /// The entry portraits saved for the actor being restored.
+    pub entries: Option<EntrySource>,
 }
 
 thread_local! {
-    static SAVE: RefCell<Option<SaveContext<'static>>> = const { RefCell::new(None) };
-    static RESTORE: RefCell<Option<RestoreContext<'static>>> = const { RefCell::new(None) };
+    pub(super) static SAVE: RefCell<Option<SaveContext<'static>>> = const { RefCell::new(None) };
+    pub(super) static RESTORE: RefCell<Option<RestoreContext<'static>>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with `ctx` installed for encoding references; returns the context back.
@@ -138,6 +144,7 @@ pub(crate) fn encode_during_restore<R>(f: impl FnOnce() -> R) -> R {
         edges: Vec::new(),
         far: Vec::new(),
         names: None,
+        entries: None,
     };
     with_save(ctx, f).0
 }

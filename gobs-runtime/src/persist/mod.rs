@@ -42,6 +42,7 @@
 //!   saying how many commits it held ([`Registry::lost_at_open`](crate::Registry::lost_at_open)).
 
 pub(crate) mod context;
+pub(crate) mod entries;
 pub mod migrate;
 pub(crate) mod names;
 pub(crate) mod persistent;

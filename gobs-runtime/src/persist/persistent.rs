@@ -13,7 +13,8 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::job;
 use crate::persist::context::{RestoreContext, SaveContext, VatDirectory, with_restore, with_save};
-use crate::persist::reach::{IdMap, Reach};
+use crate::persist::entries::{self, ENTRY_NAME, EntrySink, EntrySource};
+use crate::persist::reach::{Encoded, IdMap, Reach};
 use crate::persist::registry::Registry;
 use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -279,8 +280,34 @@ impl Persistence {
         let mut last: Option<(String, &'static ActorEntry)> = None;
         let mut expected = Vec::new();
         let mut max_id = 0;
+        // Map entries saved as portraits of their own go to their owners (by field).
+        let mut owned: IdMap<EntrySource> = IdMap::default();
+        let mut actors = Vec::with_capacity(graph.actors.len());
         for (id, portrait) in graph.actors {
-            max_id = max_id.max(id.get() + 1);
+            max_id = max_id.max(id.get().saturating_add(1));
+            if portrait.name != ENTRY_NAME {
+                actors.push((id, portrait));
+                continue;
+            }
+            ids.push(id);
+            let (owner, part) = entries::owner_of(&portrait.args).ok_or_else(|| {
+                failed(
+                    format!(
+                        "map entry {id} is damaged (its arguments are not [owner, field, key,                          value]); restore the store from a backup"
+                    ),
+                    None,
+                )
+            })?;
+            owned
+                .entry(owner)
+                .or_default()
+                .parts
+                .entry(part)
+                .or_default()
+                .push((id, portrait.args));
+        }
+        let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
+        for (id, portrait) in actors {
             let cached = last
                 .as_ref()
                 .filter(|(n, _)| *n == portrait.name)
@@ -293,18 +320,63 @@ impl Persistence {
                     e
                 }
             };
+            let source = owned.remove(&id);
+            let has_entries = source.is_some();
             let ctx = RestoreContext {
                 vat: &core.shared,
                 directory,
                 env: Some(&self.env),
                 expected: Vec::new(),
                 names: self.registry.as_ref().map(|r| r.name_table()),
+                entries: Some(source.unwrap_or_default()),
             };
-            let (restored, ctx) =
+            let (restored, mut ctx) =
                 with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
-            let restored = restored.map_err(|e| failed(format!("actor {id}: {e}"), Some(e)))?;
+            let restored = restored.map_err(|e| {
+                let hint = if has_entries && portrait.version < entry.version {
+                    " (this actor's map is saved as entry portraits, which upgrade steps \
+                     cannot rewrite: keep the map field's key and value types across versions)"
+                } else {
+                    ""
+                };
+                failed(format!("actor {id}: {e}{hint}"), Some(e))
+            })?;
             core.insert_restored(id, restored);
-            if !ctx.expected.is_empty() {
+            let source = ctx.entries.take().unwrap_or_default();
+            for (part, left) in &source.parts {
+                tracing::warn!(
+                    vat = %core.shared.name,
+                    actor = %id,
+                    "{} saved map entries of field {part} belong to no map of the restored \
+                     actor; they are removed",
+                    left.len()
+                );
+            }
+            if !source.restored.is_empty() {
+                // The references an entry holds are its own edges, not its owner's.
+                let mut mine = vec![true; ctx.expected.len()];
+                for (entry_id, span) in &source.restored {
+                    let targets: Vec<ActorId> = ctx.expected[span.clone()]
+                        .iter()
+                        .map(|(t, _, _)| *t)
+                        .collect();
+                    mine[span.clone()].iter_mut().for_each(|m| *m = false);
+                    if !targets.is_empty() {
+                        edges.insert(*entry_id, targets);
+                    }
+                }
+                let own: Vec<ActorId> = ctx
+                    .expected
+                    .iter()
+                    .zip(&mine)
+                    .filter(|(_, m)| **m)
+                    .map(|((t, _, _), _)| *t)
+                    .collect();
+                if !own.is_empty() {
+                    edges.insert(id, own);
+                }
+                entries_of.insert(id, source.restored.iter().map(|(e, _)| *e).collect());
+            } else if !ctx.expected.is_empty() {
                 edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
             }
             ids.push(id);
@@ -339,7 +411,15 @@ impl Persistence {
         }
         core.set_next_id(graph.next_id.max(max_id));
         let roots = saved_roots(core, &graph.roots);
-        let (reach, garbage) = Reach::restored(graph.roots, &ids, edges);
+        for (owner, source) in &owned {
+            let n: usize = source.parts.values().map(Vec::len).sum();
+            tracing::warn!(
+                vat = %core.shared.name,
+                "{n} saved map entries belong to actor {owner}, which the store does not hold; \
+                 they are removed"
+            );
+        }
+        let (reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
         self.reach = reach;
         Ok((roots, garbage))
     }
@@ -369,22 +449,32 @@ impl Persistence {
             })
     }
 
-    /// The portrait of actor `id` and the local actors it refers to.
+    /// The portrait of actor `id`, the local actors it refers to, and the entry portraits
+    /// of its maps (all of them with `full`, else those the churn changed).
     fn encode(
         core: &VatCore,
         registry: Option<&Registry>,
         id: ActorId,
+        full: bool,
         far: &mut Vec<String>,
-    ) -> Result<Option<(Portrait, Vec<ActorId>)>, Error> {
+    ) -> Result<Option<Encoded>, Error> {
+        let reserve = || core.reserve_id();
         let ctx = SaveContext {
             vat: &core.shared,
             directory: registry.map(|r| r as &dyn VatDirectory),
             edges: Vec::new(),
             far: std::mem::take(far),
             names: registry.map(|r| r.name_table()),
+            entries: Some(EntrySink {
+                owner: id,
+                full,
+                reserve: &reserve,
+                next_part: 0,
+                writes: Default::default(),
+            }),
         };
-        let (saved, ctx) = with_save(ctx, || core.save_actor(id));
-        *far = ctx.far;
+        let (saved, mut ctx) = with_save(ctx, || core.save_actor(id));
+        *far = std::mem::take(&mut ctx.far);
         match saved {
             None => Ok(None),
             Some(Err(e)) => Err(Error::Save {
@@ -393,18 +483,23 @@ impl Persistence {
                 source: Arc::new(e),
             }),
             Some(Ok((entry, args))) => {
+                let writes = ctx.entries.take().map(|s| s.writes).unwrap_or_default();
                 if let Some(r) = registry {
                     // The store writes the portrait's name by number too.
                     r.names().id(entry.name);
+                    if !writes.upserts.is_empty() {
+                        r.names().id(ENTRY_NAME);
+                    }
                 }
-                Ok(Some((
-                    Portrait {
+                Ok(Some(Encoded {
+                    portrait: Portrait {
                         name: entry.name.to_string(),
                         version: entry.version,
                         args,
                     },
-                    ctx.edges,
-                )))
+                    edges: ctx.edges,
+                    entries: writes,
+                }))
             }
         }
     }
@@ -413,7 +508,7 @@ impl Persistence {
     pub(crate) fn snapshot(&mut self, core: &VatCore) -> Result<(), Error> {
         let registry = self.registry.clone();
         let mut far = Vec::new();
-        let mut encode = |id| Self::encode(core, registry.as_ref(), id, &mut far);
+        let mut encode = |id, full| Self::encode(core, registry.as_ref(), id, full, &mut far);
         let actors = self.reach.full(&mut encode)?;
         let graph = Graph {
             roots: self.reach.roots().to_vec(),
@@ -476,22 +571,25 @@ impl ChurnHook for Persistence {
         }
         let registry = self.registry.clone();
         let mut far = Vec::new();
-        let mut encode = |id| Self::encode(core, registry.as_ref(), id, &mut far);
+        let mut encode = |id, full| Self::encode(core, registry.as_ref(), id, full, &mut far);
         let changed = churn
             .changed
             .iter()
             .copied()
             .chain(churn.spawned.iter().map(|(id, _)| *id));
-        let delta = match self
-            .reach
-            .churn(changed, core.next_id(), self.roots_changed, &mut encode)
-        {
-            Ok(d) => d,
-            Err(e) => {
-                self.resync = true;
-                return Err(e);
-            }
-        };
+        let mut delta =
+            match self
+                .reach
+                .churn(changed, core.next_id(), self.roots_changed, &mut encode)
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    self.resync = true;
+                    return Err(e);
+                }
+            };
+        // Saving may have handed out ids (new map entries).
+        delta.next_id = core.next_id();
         for (id, site) in churn.spawned {
             if !self.reach.is_saved(*id)
                 && let Some(entry) = core.entry_of(*id)

@@ -6,10 +6,16 @@
 //! became reachable, and removes those no longer referred to (cascading). Reference
 //! counting cannot see a cycle that became unreachable; a full snapshot (a mark from the
 //! roots) collects those.
+//!
+//! An actor whose map is saved as entry portraits ([`entries`](super::entries)) *owns*
+//! them: its node keeps their ids apart from its own edges, each entry is a node with the
+//! edges of its key and value, and a churn that writes a few entries patches that set
+//! rather than listing every entry again.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::persist::entries::EntryWrites;
 use crate::portrait::{ActorId, Delta, Portrait};
 
 /// Hashes actor ids (dense integers) with one multiplication instead of SipHash: restoring a
@@ -51,11 +57,21 @@ struct Node {
     refs: u32,
     /// Encoded at least once (a node can exist, referred to, before its first encode).
     encoded: bool,
+    /// The entry portraits this actor owns (each pinned by it), if any.
+    entries: Option<Box<IdSet>>,
 }
 
-/// Encodes one actor: its portrait and the local actors it refers to.
-pub(crate) type Encode<'a, E> =
-    dyn FnMut(ActorId) -> Result<Option<(Portrait, Vec<ActorId>)>, E> + 'a;
+/// One actor encoded: its portrait, the local actors it refers to, and the entry
+/// portraits its maps wrote.
+pub(crate) struct Encoded {
+    pub portrait: Portrait,
+    pub edges: Vec<ActorId>,
+    pub entries: EntryWrites,
+}
+
+/// Encodes one actor; the flag asks for every entry of its maps (`true`: the store holds
+/// none of them, or the whole graph is being written).
+pub(crate) type Encode<'a, E> = dyn FnMut(ActorId, bool) -> Result<Option<Encoded>, E> + 'a;
 
 impl Reach {
     /// Rebuilds the bookkeeping of a restored graph. Returns the stored actors that no
@@ -64,6 +80,7 @@ impl Reach {
         roots: Vec<ActorId>,
         all: &[ActorId],
         mut edges: IdMap<Vec<ActorId>>,
+        mut entries: IdMap<Vec<ActorId>>,
     ) -> (Reach, Vec<ActorId>) {
         let mut nodes: IdMap<Node> = IdMap::default();
         nodes.reserve(all.len());
@@ -75,12 +92,17 @@ impl Reach {
             }
             let out = edges.remove(&id).unwrap_or_default();
             stack.extend(out.iter().copied());
+            let owned = entries.remove(&id).map(|ids| {
+                stack.extend(ids.iter().copied());
+                Box::new(ids.into_iter().collect::<IdSet>())
+            });
             nodes.insert(
                 id,
                 Node {
                     edges: out,
                     refs: 0,
                     encoded: true,
+                    entries: owned,
                 },
             );
         }
@@ -92,7 +114,12 @@ impl Reach {
         // Count references straight into the nodes.
         let targets: Vec<ActorId> = nodes
             .values()
-            .flat_map(|n| n.edges.iter().copied())
+            .flat_map(|n| {
+                n.edges
+                    .iter()
+                    .chain(n.entries.iter().flat_map(|e| e.iter()))
+            })
+            .copied()
             .chain(roots.iter().copied())
             .collect();
         for target in targets {
@@ -145,28 +172,18 @@ impl Reach {
             if !done.insert(id) {
                 continue;
             }
-            let Some((portrait, edges)) = encode(id)? else {
+            let full = !self.is_saved(id);
+            let Some(encoded) = encode(id, full)? else {
                 continue;
             };
-            for target in &edges {
-                let node = self.nodes.entry(*target).or_default();
-                node.refs += 1;
-                if !node.encoded {
-                    work.push(*target);
-                }
+            self.set_edges(id, encoded.edges, &mut work, &mut maybe_dead);
+            self.patch_entries(id, full, &encoded.entries, &mut maybe_dead);
+            for (entry, portrait, edges) in encoded.entries.upserts {
+                done.insert(entry);
+                self.set_edges(entry, edges, &mut work, &mut maybe_dead);
+                upserts.push((entry, portrait));
             }
-            let node = self.nodes.entry(id).or_default();
-            node.encoded = true;
-            let old = std::mem::replace(&mut node.edges, edges);
-            for target in old {
-                if let Some(n) = self.nodes.get_mut(&target) {
-                    n.refs = n.refs.saturating_sub(1);
-                    if n.refs == 0 {
-                        maybe_dead.push(target);
-                    }
-                }
-            }
-            upserts.push((id, portrait));
+            upserts.push((id, encoded.portrait));
         }
         let mut removes = Vec::new();
         while let Some(id) = maybe_dead.pop() {
@@ -178,14 +195,9 @@ impl Reach {
                 if node.encoded {
                     removes.push(id);
                 }
-                for target in node.edges {
-                    if let Some(n) = self.nodes.get_mut(&target) {
-                        n.refs = n.refs.saturating_sub(1);
-                        if n.refs == 0 {
-                            maybe_dead.push(target);
-                        }
-                    }
-                }
+                let owned = node.entries.into_iter().flat_map(|e| e.into_iter());
+                let targets: Vec<ActorId> = node.edges.into_iter().chain(owned).collect();
+                self.unref(targets, &mut maybe_dead);
             }
         }
         if !removes.is_empty() {
@@ -200,6 +212,84 @@ impl Reach {
         })
     }
 
+    /// Replaces the edges of `id` (now encoded): new targets gain a reference (and are
+    /// saved too if they never were), old ones lose one.
+    fn set_edges(
+        &mut self,
+        id: ActorId,
+        edges: Vec<ActorId>,
+        work: &mut Vec<ActorId>,
+        maybe_dead: &mut Vec<ActorId>,
+    ) {
+        for target in &edges {
+            let node = self.nodes.entry(*target).or_default();
+            node.refs += 1;
+            if !node.encoded {
+                work.push(*target);
+            }
+        }
+        let node = self.nodes.entry(id).or_default();
+        node.encoded = true;
+        let old = std::mem::replace(&mut node.edges, edges);
+        self.unref(old, maybe_dead);
+    }
+
+    /// Drops one reference to each of `targets`.
+    fn unref(&mut self, targets: Vec<ActorId>, maybe_dead: &mut Vec<ActorId>) {
+        for target in targets {
+            if let Some(n) = self.nodes.get_mut(&target) {
+                n.refs = n.refs.saturating_sub(1);
+                if n.refs == 0 {
+                    maybe_dead.push(target);
+                }
+            }
+        }
+    }
+
+    /// Updates the entries `owner` pins after it wrote `writes`: with `full`, they are
+    /// exactly the entries written; otherwise the written ones join and the removed go.
+    fn patch_entries(
+        &mut self,
+        owner: ActorId,
+        full: bool,
+        writes: &EntryWrites,
+        maybe_dead: &mut Vec<ActorId>,
+    ) {
+        let has = self.nodes.get(&owner).is_some_and(|n| n.entries.is_some());
+        if !has && writes.upserts.is_empty() {
+            return;
+        }
+        let mut owned = self
+            .nodes
+            .get_mut(&owner)
+            .and_then(|n| n.entries.take())
+            .unwrap_or_default();
+        let mut dropped = Vec::new();
+        if full {
+            let now: IdSet = writes.upserts.iter().map(|(id, _, _)| *id).collect();
+            dropped.extend(owned.iter().filter(|id| !now.contains(id)).copied());
+            for id in now.iter().filter(|id| !owned.contains(id)) {
+                self.nodes.entry(*id).or_default().refs += 1;
+            }
+            *owned = now;
+        } else {
+            for (id, _, _) in &writes.upserts {
+                if owned.insert(*id) {
+                    self.nodes.entry(*id).or_default().refs += 1;
+                }
+            }
+            for id in &writes.removes {
+                if owned.remove(id) {
+                    dropped.push(*id);
+                }
+            }
+        }
+        if let Some(node) = self.nodes.get_mut(&owner) {
+            node.entries = (!owned.is_empty()).then_some(owned);
+        }
+        self.unref(dropped, maybe_dead);
+    }
+
     /// A mark from the roots, encoding everything reachable: the whole graph, garbage
     /// cycles left out.
     pub(crate) fn full<E>(
@@ -210,18 +300,30 @@ impl Reach {
         let mut seen = IdSet::default();
         let mut out = Vec::new();
         let mut edges_of = IdMap::default();
+        let mut entries_of = IdMap::default();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) {
                 continue;
             }
-            if let Some((portrait, edges)) = encode(id)? {
-                stack.extend(edges.iter().copied());
-                edges_of.insert(id, edges);
-                out.push((id, portrait));
+            if let Some(encoded) = encode(id, true)? {
+                stack.extend(encoded.edges.iter().copied());
+                edges_of.insert(id, encoded.edges);
+                let mut owned = Vec::with_capacity(encoded.entries.upserts.len());
+                for (entry, portrait, edges) in encoded.entries.upserts {
+                    seen.insert(entry);
+                    stack.extend(edges.iter().copied());
+                    edges_of.insert(entry, edges);
+                    owned.push(entry);
+                    out.push((entry, portrait));
+                }
+                if !owned.is_empty() {
+                    entries_of.insert(id, owned);
+                }
+                out.push((id, encoded.portrait));
             }
         }
         let ids: Vec<ActorId> = out.iter().map(|(id, _)| *id).collect();
-        let (fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of);
+        let (fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of, entries_of);
         *self = fresh;
         Ok(out)
     }
@@ -244,12 +346,18 @@ mod tests {
         }
     }
 
+    fn encoded(i: ActorId, edges: &[u64]) -> Encoded {
+        Encoded {
+            portrait: p(i.get()),
+            edges: edges.iter().map(|x| id(*x)).collect(),
+            entries: EntryWrites::default(),
+        }
+    }
+
     /// A tiny actor graph: id → edges.
     fn run(reach: &mut Reach, graph: &HashMap<u64, Vec<u64>>, changed: &[u64]) -> Delta {
-        let mut encode = |i: ActorId| -> Result<_, ()> {
-            Ok(graph
-                .get(&i.get())
-                .map(|e| (p(i.get()), e.iter().map(|x| id(*x)).collect())))
+        let mut encode = |i: ActorId, _full: bool| -> Result<_, ()> {
+            Ok(graph.get(&i.get()).map(|e| encoded(i, e)))
         };
         reach
             .churn(changed.iter().map(|x| id(*x)), 10, false, &mut encode)
@@ -311,9 +419,8 @@ mod tests {
         g.insert(0, vec![]);
         let d = run(&mut reach, &g, &[0]);
         assert!(d.removes.is_empty(), "refcounting keeps the 1<->2 cycle");
-        let mut encode = |i: ActorId| -> Result<_, ()> {
-            Ok(g.get(&i.get())
-                .map(|e| (p(i.get()), e.iter().map(|x| id(*x)).collect())))
+        let mut encode = |i: ActorId, _full: bool| -> Result<_, ()> {
+            Ok(g.get(&i.get()).map(|e| encoded(i, e)))
         };
         let all = reach.full(&mut encode).unwrap();
         assert_eq!(all.len(), 1);
@@ -326,7 +433,8 @@ mod tests {
             [(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]
                 .into_iter()
                 .collect();
-        let (reach, garbage) = Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges);
+        let (reach, garbage) =
+            Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges, IdMap::default());
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
     }
