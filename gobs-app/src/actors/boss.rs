@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gobs_runtime::{Error, Promise, Ref, define_actor, self_ref};
+use gobs_runtime::{Error, JournalMap, Promise, Ref, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
@@ -85,8 +85,9 @@ pub struct ProviderEntry {
 pub struct Boss {
     #[actor(default = BTreeMap::new())]
     providers: BTreeMap<String, ProviderEntry>,
-    #[actor(default = BTreeMap::new())]
-    machines: BTreeMap<String, MachineRecord>,
+    /// Saved one machine per entry: a churn writes the machines it changed, not all.
+    #[actor(default = JournalMap::new())]
+    machines: JournalMap<String, MachineRecord>,
     #[actor(default = gobs_runtime::spawn(HobServerPresence::new()))]
     hob: Ref<HobServerPresence>,
     #[actor(default = 1)]
@@ -426,11 +427,25 @@ impl Boss {
     /// After a restart, creations and destructions that were in flight are over (their
     /// promises did not survive): their machines are marked failed, saying what to do.
     pub(crate) fn after_restart(&mut self) {
-        for record in self.machines.values_mut() {
+        // Only the machines in flight are touched (and so saved again).
+        let in_flight: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|(_, r)| {
+                matches!(
+                    r.status,
+                    MachineStatus::Creating | MachineStatus::Destroying
+                )
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in in_flight {
+            let Some(record) = self.machines.get_mut(&name) else {
+                continue;
+            };
             let what = match record.status {
                 MachineStatus::Creating => "created",
-                MachineStatus::Destroying => "destroyed",
-                _ => continue,
+                _ => "destroyed",
             };
             record.status = MachineStatus::Failed;
             record.error = Some(format!(

@@ -64,7 +64,7 @@ pub type BossV1 = (
 /// The boss's fields, version 2.
 pub type BossV2 = (
     BTreeMap<String, ProviderEntry>,
-    BTreeMap<String, MachineRecord>,
+    gobs_runtime::JournalMap<String, MachineRecord>,
     Ref<HobServerPresence>,
     u64,
 );
@@ -81,7 +81,7 @@ pub fn boss_v1((providers, machines, hob, next_id): BossV1) -> BossV2 {
             (name, entry)
         })
         .collect();
-    (providers, machines, hob, next_id)
+    (providers, machines.into(), hob, next_id)
 }
 
 /// A machine as version 1 of the `status` capability saved it.

@@ -305,6 +305,25 @@ where
     }
 }
 
+/// As a plain serde value (a message argument, an upgrade step's input or output) a
+/// `JournalMap` is a map, written and read exactly as a `BTreeMap` of the same entries.
+impl<K: Serialize, V: Serialize> Serialize for JournalMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.map.iter().map(|(k, item)| (k, &item.value)))
+    }
+}
+
+impl<'de, K, V> serde::Deserialize<'de> for JournalMap<K, V>
+where
+    K: Ord + Clone + DeserializeOwned,
+    V: Clone + DeserializeOwned,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<K, V>::deserialize(deserializer)?;
+        Ok(map.into())
+    }
+}
+
 // --- as an actor's saved field ----------------------------------------------------------
 
 fn field_error(entry: &ActorEntry, detail: String) -> Error {
