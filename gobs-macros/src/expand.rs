@@ -263,13 +263,6 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
             quote_spanned!(ty.span()=> <#ty as #p::SavedField>::rollback_field(&mut self.#id, #id);)
         })
         .collect();
-    let snapshot_tys: Vec<TokenStream> = saved
-        .iter()
-        .map(|f| {
-            let ty = &f.ty;
-            quote_spanned!(ty.span()=> <#ty as #p::SavedField>::Snapshot)
-        })
-        .collect();
     let encodes = saved.iter().map(|f| {
         let (id, ty, cfgs) = (&f.ident, &f.ty, &f.cfgs);
         let encode = quote_spanned!(ty.span()=> <#ty as #p::SavedField>::encode_field(&self.#id, &mut __out, __entry)?;);
@@ -318,7 +311,7 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
             quote! {
                 #[doc(hidden)]
                 pub struct __Snapshot {
-                    #(#(#saved_cfgs)* #saved_idents: #snapshot_tys,)*
+                    #(#(#saved_cfgs)* #saved_idents: #saved_tys,)*
                 }
             },
             quote!(__Snapshot),
@@ -331,7 +324,7 @@ fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
     } else {
         (
             TokenStream::new(),
-            quote!((#(#snapshot_tys,)*)),
+            quote!((#(#saved_tys,)*)),
             quote!((#(#takes,)*)),
             quote! {
                 let (#(#saved_idents,)*) = __snapshot;

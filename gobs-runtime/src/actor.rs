@@ -22,7 +22,7 @@ use crate::error::Error;
 )]
 pub trait Actor: Methods + Send + Sized + 'static {
     /// The state a failed turn rolls back to: per saved field, a clone, or for a
-    /// [`JournalMap`](crate::JournalMap) a position in its undo journal.
+    /// [`JournalMap`](crate::JournalMap) a mark in its undo journal.
     type Snapshot: 'static;
     /// Typed synchronous calls: `actor.call().method(args)` (same vat only).
     type Caller<'r>: From<&'r Ref<Self>>;

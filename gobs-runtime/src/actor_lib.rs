@@ -14,7 +14,7 @@ use crate::value::Value;
 
 mod journal_map;
 mod typed;
-pub use journal_map::{JournalMap, JournalMark};
+pub use journal_map::JournalMap;
 pub use typed::{FromValue, Key, TypedCell, TypedHash};
 
 /// A table from text keys to [`Value`]s (Goblins' `^ghash`).

@@ -32,19 +32,19 @@ pub trait StructDefined {}
             a live resource (a process handle, a socket) belongs in a `#[actor(transient)]` field"
 )]
 pub trait SavedField: Sized {
-    /// What a turn keeps to undo its changes to the field.
-    type Snapshot: 'static;
     fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error>;
     fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error>;
-    /// Taken the first time a turn (or savepoint) touches the actor mutably.
-    fn snapshot_field(&mut self) -> Self::Snapshot;
+    /// Taken the first time a turn (or savepoint) touches the actor mutably: what undoes
+    /// the turn's changes to the field, as a value of the field's own type (a clone; for
+    /// a `JournalMap`, a mark in its undo journal). Of the field's type, so that the
+    /// actor's snapshot type names no projection (which would repeat a missing-trait
+    /// error once per use).
+    fn snapshot_field(&mut self) -> Self;
     /// Puts the field back as it was when `snapshot` was taken.
-    fn rollback_field(&mut self, snapshot: Self::Snapshot);
+    fn rollback_field(&mut self, snapshot: Self);
 }
 
-impl<T: Serialize + DeserializeOwned + Clone + 'static> SavedField for T {
-    type Snapshot = T;
-
+impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
     fn encode_field(&self, out: &mut Vec<u8>, entry: &ActorEntry) -> Result<(), Error> {
         rmp_serde::encode::write(out, self)
             .map_err(|e| portrait(entry, format!("saving a {}: {e}", entry.type_name)))

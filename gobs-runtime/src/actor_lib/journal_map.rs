@@ -74,6 +74,8 @@ pub struct JournalMap<K, V> {
     orphans: std::cell::RefCell<Vec<ActorId>>,
     /// Snapshots of this map that a vat still holds.
     live: Arc<AtomicUsize>,
+    /// Set on a snapshot: a map that holds no entries, only where the journal stood.
+    mark: Option<JournalMark>,
 }
 
 /// A value and the id of the entry portrait that saves it (once saved).
@@ -95,9 +97,9 @@ impl<V: Clone> Item<V> {
     }
 }
 
-/// A [`JournalMap`]'s snapshot: where its undo journal stood. Held by the vat for the
-/// rest of the turn.
-pub struct JournalMark {
+/// Where a map's undo journal stood when a snapshot was taken; counted live while the vat
+/// holds the snapshot.
+struct JournalMark {
     at: usize,
     live: Arc<AtomicUsize>,
 }
@@ -117,6 +119,7 @@ impl<K, V> Default for JournalMap<K, V> {
             all_dirty: Cell::new(false),
             orphans: Default::default(),
             live: Arc::new(AtomicUsize::new(0)),
+            mark: None,
         }
     }
 }
@@ -338,9 +341,7 @@ where
     K: Ord + Clone + Serialize + DeserializeOwned + 'static,
     V: Clone + Serialize + DeserializeOwned + 'static,
 {
-    type Snapshot = JournalMark;
-
-    fn snapshot_field(&mut self) -> JournalMark {
+    fn snapshot_field(&mut self) -> Self {
         if self.live.load(Ordering::Acquire) == 0 {
             // No turn can roll back to anything older: keep only what is not saved yet.
             let saved = self.saved.get().min(self.journal.len());
@@ -349,13 +350,27 @@ where
             self.fold();
         }
         self.live.fetch_add(1, Ordering::AcqRel);
-        JournalMark {
+        let mark = JournalMark {
             at: self.journal.len(),
             live: self.live.clone(),
+        };
+        // No allocation: empty collections, and the shared counter.
+        JournalMap {
+            map: BTreeMap::new(),
+            journal: Vec::new(),
+            saved: Cell::new(0),
+            all_dirty: Cell::new(false),
+            orphans: Default::default(),
+            live: self.live.clone(),
+            mark: Some(mark),
         }
     }
 
-    fn rollback_field(&mut self, mark: JournalMark) {
+    fn rollback_field(&mut self, snapshot: Self) {
+        let Some(mark) = snapshot.mark else {
+            // Not a snapshot of this map: nothing the vat would hand back.
+            return;
+        };
         while self.journal.len() > mark.at {
             let Some((k, old)) = self.journal.pop() else {
                 break;
