@@ -51,10 +51,14 @@ enum Slot {
 /// Called with a promise's outcome when it settles.
 pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
 
+/// Called with the core and a promise's outcome when it settles.
+pub type CoreCallback = Box<dyn FnOnce(&mut Core, Result<Term, Term>) + Send>;
+
 enum Listener {
     Notify(Ref),
     Chain(ObjId),
     Callback(Callback),
+    CoreCallback(CoreCallback),
 }
 
 struct Queued {
@@ -125,6 +129,8 @@ pub struct Core {
     drops: DropSink,
     /// Sessions touched since the last flush (only they can have output or have ended).
     dirty: BTreeSet<ConnId>,
+    /// Hosts' own per-node state, one value per type ([`Core::ext`]).
+    exts: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -163,6 +169,45 @@ impl Core {
             actions: Vec::new(),
             drops: DropSink::new(),
             dirty: BTreeSet::new(),
+            exts: HashMap::new(),
+        }
+    }
+
+    /// The host's own state of type `T` on this node, made with `Default` on first use
+    /// (the vat bridge keeps its table of exported actors here).
+    pub fn ext<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let slot = self
+            .exts
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        match slot.downcast_mut::<T>() {
+            Some(t) => t,
+            // Keyed by the TypeId of T: the value is a T.
+            None => unreachable!("an extension slot holds another type"),
+        }
+    }
+
+    /// What `r` stands for now: the local object a fulfilled promise (or a chain of them)
+    /// resolved to, else `r` itself.
+    pub fn settled_target(&self, mut r: LocalRef) -> LocalRef {
+        for _ in 0..64 {
+            match self.objects.get(&r.id) {
+                Some(Slot::Promise(PromiseSlot {
+                    settled: Some(Ok(Term::Ref(Ref::Local(q)))),
+                    ..
+                })) if *q != r => r = *q,
+                _ => break,
+            }
+        }
+        r
+    }
+
+    /// The hosted object `r` as `Any` (see [`LocalObject::as_any`]); `None` for promises,
+    /// other kinds of slot, an object busy handling a message, or one that is gone.
+    pub fn object_any(&self, r: LocalRef) -> Option<&dyn std::any::Any> {
+        match self.objects.get(&r.id) {
+            Some(Slot::Object(obj)) => obj.as_any(),
+            _ => None,
         }
     }
 
@@ -251,6 +296,16 @@ impl Core {
             self.listen(p.id, Listener::Callback(f));
         } else {
             f(Ok(Term::local(p)));
+        }
+    }
+
+    /// Like [`Core::when_settled`], with the core at hand in the callback (to send, export
+    /// or settle more).
+    pub fn when_settled_with_core(&mut self, p: LocalRef, f: CoreCallback) {
+        if p.promise {
+            self.listen(p.id, Listener::CoreCallback(f));
+        } else {
+            f(self, Ok(Term::local(p)));
         }
     }
 
@@ -665,6 +720,7 @@ impl Core {
         match l {
             Listener::Chain(q) => self.settle(q, outcome),
             Listener::Callback(f) => f(outcome),
+            Listener::CoreCallback(f) => f(self, outcome),
             Listener::Notify(r) => {
                 let args = match outcome {
                     Ok(v) => vec![Term::sym("fulfill"), v],

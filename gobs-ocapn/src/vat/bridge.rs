@@ -1,29 +1,24 @@
-//! Vats meet the network: gobs actors exported to CapTP peers, and remote objects reached
-//! from vat code.
-//!
-//! - [`export_actor`] hosts a `#[define_actor]` actor on a node: a peer calls it by
-//!   method name (the first argument, a symbol), the other arguments go to the method
-//!   (Syrup → MessagePack, the form by-name calls take), and the result comes back the
-//!   same way. The call runs as a turn of the actor's vat, so a failing method breaks the
-//!   peer's promise and leaves no trace.
-//! - [`RemoteObject`] is a far reference to an object on a peer: [`RemoteObject::send`]
-//!   returns a gobs [`Promise`], like any far send; there is no near call.
+//! Between CapTP terms and the MessagePack a gobs call by name takes: data converts
+//! value by value, and references travel beside the bytes as
+//! [`Carried`](gobs_runtime::carry::Carried) entries (a MessagePack extension of type
+//! [`CARRIED_EXT`] holds each one's place).
 //!
 //! MessagePack has no symbols, records or sets: symbols arrive as strings, records and
 //! sets are refused, and a `nil` result (a method returning `()`) becomes `[]`.
-//! - [`SturdyRemote`] is a remote reference a portrait can hold: saved as its sturdyref,
-//!   live again after a restore.
 
-use gobs_runtime::{Actor, Promise, Ref as ActorRef};
+use gobs_runtime::AnyRef;
+use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
-use crate::captp::{Ref, Term};
-use crate::node::{Cx, LocalObject, Node};
+use super::export::exported;
+use super::remote::RemoteObject;
+use crate::captp::{LocalRef, Ref, Term};
+use crate::node::{Core, Node};
 use crate::syrup::Value;
 
 /// Why a value could not cross between Syrup and MessagePack.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("{0}")]
-pub struct BridgeError(String);
+pub struct BridgeError(pub(crate) String);
 
 /// Syrup data → a MessagePack value.
 pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
@@ -48,38 +43,109 @@ pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
                 .map(|(k, v)| Ok((to_msgpack(k)?, to_msgpack(v)?)))
                 .collect::<Result<_, BridgeError>>()?,
         ),
-        Value::Set(_) | Value::Record(..) => {
-            return Err(BridgeError(format!(
-                "a {} cannot be passed to a gobs actor method (MessagePack has none)",
-                v.kind()
-            )));
+        Value::Set(_) | Value::Record(..) => return Err(no_msgpack(v.kind())),
+    })
+}
+
+fn no_msgpack(kind: &str) -> BridgeError {
+    BridgeError(format!(
+        "a {kind} cannot be passed to a gobs actor method (MessagePack has none)"
+    ))
+}
+
+/// A MessagePack value → Syrup data (no references in it).
+pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
+    match term_from_msgpack(v, &mut |_| {
+        Err(BridgeError(
+            "a reference where plain data was expected".into(),
+        ))
+    })?
+    .to_value()
+    {
+        Some(v) => Ok(v),
+        None => Err(BridgeError(
+            "a reference where plain data was expected".into(),
+        )),
+    }
+}
+
+/// A term → MessagePack, each reference replaced by a placeholder for the entry
+/// `carry` makes of it.
+pub(crate) fn term_to_msgpack(
+    t: &Term,
+    carry: &mut dyn FnMut(&Ref) -> Carried,
+    refs: &mut Vec<Carried>,
+) -> Result<rmpv::Value, BridgeError> {
+    Ok(match t {
+        Term::Data(v) => to_msgpack(v)?,
+        Term::List(l) => rmpv::Value::Array(
+            l.iter()
+                .map(|t| term_to_msgpack(t, carry, refs))
+                .collect::<Result<_, _>>()?,
+        ),
+        Term::Dict(d) => rmpv::Value::Map(
+            d.iter()
+                .map(|(k, v)| {
+                    Ok((
+                        term_to_msgpack(k, carry, refs)?,
+                        term_to_msgpack(v, carry, refs)?,
+                    ))
+                })
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        Term::Set(_) => return Err(no_msgpack("set")),
+        Term::Record(..) => return Err(no_msgpack("record")),
+        Term::Handoff(_) => {
+            return Err(BridgeError(
+                "an unredeemed third-party handoff cannot be passed to a gobs actor".into(),
+            ));
+        }
+        Term::Ref(r) => {
+            let index = u32::try_from(refs.len())
+                .map_err(|_| BridgeError("too many references in one message".into()))?;
+            refs.push(carry(r));
+            rmpv::Value::Ext(CARRIED_EXT, index.to_be_bytes().to_vec())
         }
     })
 }
 
-/// A MessagePack value → Syrup data.
-pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
+/// MessagePack → a term, each placeholder replaced by what `place` makes of its index.
+pub(crate) fn term_from_msgpack(
+    v: &rmpv::Value,
+    place: &mut dyn FnMut(u32) -> Result<Term, BridgeError>,
+) -> Result<Term, BridgeError> {
     Ok(match v {
-        rmpv::Value::Nil => Value::List(vec![]),
-        rmpv::Value::Boolean(b) => Value::Bool(*b),
+        rmpv::Value::Nil => Term::List(vec![]),
+        rmpv::Value::Boolean(b) => Term::Data(Value::Bool(*b)),
         rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
-            (Some(i), _) => Value::from(i),
-            (_, Some(u)) => Value::from(u),
+            (Some(i), _) => Term::Data(Value::from(i)),
+            (_, Some(u)) => Term::Data(Value::from(u)),
             _ => return Err(BridgeError("MessagePack integer out of range".into())),
         },
-        rmpv::Value::F32(x) => Value::F32(*x),
-        rmpv::Value::F64(x) => Value::F64(*x),
+        rmpv::Value::F32(x) => Term::Data(Value::F32(*x)),
+        rmpv::Value::F64(x) => Term::Data(Value::F64(*x)),
         rmpv::Value::String(s) => match s.as_str() {
-            Some(s) => Value::from(s),
+            Some(s) => Term::str(s),
             None => return Err(BridgeError("MessagePack string is not UTF-8".into())),
         },
-        rmpv::Value::Binary(b) => Value::Bytes(b.clone()),
-        rmpv::Value::Array(a) => Value::List(a.iter().map(from_msgpack).collect::<Result<_, _>>()?),
-        rmpv::Value::Map(m) => Value::Dict(
+        rmpv::Value::Binary(b) => Term::Data(Value::Bytes(b.clone())),
+        rmpv::Value::Array(a) => Term::List(
+            a.iter()
+                .map(|v| term_from_msgpack(v, place))
+                .collect::<Result<_, _>>()?,
+        ),
+        rmpv::Value::Map(m) => Term::Dict(
             m.iter()
-                .map(|(k, v)| Ok((from_msgpack(k)?, from_msgpack(v)?)))
+                .map(|(k, v)| Ok((term_from_msgpack(k, place)?, term_from_msgpack(v, place)?)))
                 .collect::<Result<_, BridgeError>>()?,
         ),
+        rmpv::Value::Ext(CARRIED_EXT, data) => {
+            let index: [u8; 4] = data
+                .as_slice()
+                .try_into()
+                .map_err(|_| BridgeError("a carried reference's index is not 4 bytes".into()))?;
+            place(u32::from_be_bytes(index))?
+        }
         rmpv::Value::Ext(..) => {
             return Err(BridgeError(
                 "MessagePack extension types have no Syrup form".into(),
@@ -88,295 +154,89 @@ pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
     })
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failed(String);
-
-struct ActorObject<T: Actor> {
-    actor: ActorRef<T>,
-    node: Node,
-}
-
-impl<T: Actor> LocalObject for ActorObject<T> {
-    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let mut it = args.into_iter();
-        let method = it
-            .next()
-            .and_then(|t| t.as_symbol().map(str::to_owned))
-            .ok_or_else(|| {
-                Term::str("a gobs actor is called with a method name (a symbol) first")
-            })?;
-        let info = T::METHODS
-            .iter()
-            .find(|m| m.name == method)
-            .ok_or_else(|| Term::str(&format!("{} has no method {method}", T::type_name())))?;
-        let mut margs = Vec::new();
-        for a in it {
-            let v = a.to_value().ok_or_else(|| {
-                Term::str("references cannot be passed to a gobs actor method yet")
-            })?;
-            margs.push(to_msgpack(&v).map_err(|e| Term::str(&e.0))?);
-        }
-        let mut bytes = Vec::new();
-        rmpv::encode::write_value(&mut bytes, &rmpv::Value::Array(margs))
-            .map_err(|e| Term::str(&format!("cannot encode the arguments: {e}")))?;
-        // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
-        // message answering with a promise is answered when that promise settles.
-        let promise: Promise<Vec<u8>> = self.actor.invoke(info.name, bytes);
-        let (p, _resolver) = cx.promise();
-        let node = self.node.clone();
-        tokio::spawn(async move {
-            let outcome = match promise.await {
-                Ok(result) => rmpv::decode::read_value(&mut result.as_slice())
-                    .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))
-                    .and_then(|v| from_msgpack(&v))
-                    .map(Term::from_value)
-                    .map_err(|e| Term::str(&e.0)),
-                Err(e) => Err(Term::str(&e.to_string())),
-            };
-            node.post(move |core| core.settle_promise(p, outcome));
-        });
-        Ok(Term::local(p))
-    }
-}
-
-/// Hosts `actor` on `node` (the actor stays in its vat; the node forwards calls by method
-/// name) and returns the reference to hand out, e.g. with a sturdyref.
-pub async fn export_actor<T: Actor>(
+/// A peer's arguments → the MessagePack array and carried references a carrying call
+/// takes. A reference to one of this node's exported actors is carried as that actor
+/// (and as a [`RemoteObject`] too); any other as a [`RemoteObject`] through `node`.
+/// `me` is the object handling the message, which the core cannot look up while it
+/// runs.
+pub(crate) fn args_in(
+    core: &Core,
     node: &Node,
-    actor: ActorRef<T>,
-) -> Result<Term, crate::node::NodeStopped> {
-    let obj = ActorObject {
-        actor,
-        node: node.clone(),
-    };
-    node.with_core(move |core| Term::local(core.spawn(Box::new(obj))))
-        .await
-}
-
-/// A far reference to an object on a peer (or to the promised answer of a message to one).
-#[derive(Clone, Debug)]
-pub struct RemoteObject {
-    node: Node,
-    target: Ref,
-    _answer: Option<std::sync::Arc<AnswerGuard>>,
-}
-
-/// Releases the node's promise behind a pipelined [`RemoteObject`] when the last clone
-/// goes.
-#[derive(Debug)]
-struct AnswerGuard {
-    node: Node,
-    promise: crate::captp::LocalRef,
-}
-
-impl Drop for AnswerGuard {
-    fn drop(&mut self) {
-        let p = self.promise;
-        self.node.post(move |core| core.release(p));
-    }
-}
-
-impl RemoteObject {
-    /// The reference `target` (usually from enlivening a sturdyref) reached through `node`.
-    pub fn new(node: Node, target: Ref) -> RemoteObject {
-        RemoteObject {
-            node,
-            target,
-            _answer: None,
-        }
-    }
-
-    /// Sends `method` with `args` and returns, at once, a far reference to the answer:
-    /// messages sent to it travel before the answer exists (`desc:answer` on the wire,
-    /// promise pipelining), and break if the answer does.
-    pub async fn pipeline(
-        &self,
-        method: &str,
-        args: Vec<Term>,
-    ) -> Result<RemoteObject, crate::node::NodeStopped> {
-        let mut all = vec![Term::sym(method)];
-        all.extend(args);
-        self.pipeline_args(all).await
-    }
-
-    /// [`RemoteObject::pipeline`] with the arguments as they are (no method symbol first),
-    /// for objects that take no method name, as many Goblins objects do.
-    pub async fn pipeline_args(
-        &self,
-        args: Vec<Term>,
-    ) -> Result<RemoteObject, crate::node::NodeStopped> {
-        let target = self.target.clone();
-        let p = self
-            .node
-            .with_core(move |core| core.send(target, args))
-            .await?;
-        Ok(RemoteObject {
-            node: self.node.clone(),
-            target: Ref::Local(p),
-            _answer: Some(std::sync::Arc::new(AnswerGuard {
-                node: self.node.clone(),
-                promise: p,
-            })),
-        })
-    }
-
-    /// Sends `method` with `args`; the promise is fulfilled with the answer or broken with
-    /// the peer's error (or the lost connection's, naming the peer).
-    pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
-        let mut all = vec![Term::sym(method)];
-        all.extend(args);
-        self.send_args(all)
-    }
-
-    /// [`RemoteObject::send`] with the arguments as they are (no method symbol first).
-    pub fn send_args(&self, all: Vec<Term>) -> Promise<Term> {
-        let (promise, resolver) = Promise::pair();
-        let target = self.target.clone();
-        self.node.post(move |core| {
-            let p = core.send(target, all);
-            core.when_settled(
-                p,
-                Box::new(move |outcome| match outcome {
-                    Ok(v) => resolver.fulfill(v),
-                    Err(e) => resolver.break_with(gobs_runtime::Error::actor(
-                        "remote object",
-                        Failed(match e.to_value() {
-                            Some(Value::String(s)) => s,
-                            Some(other) => format!("{other:?}"),
-                            None => "broken with a reference".into(),
-                        }),
-                    )),
-                }),
-            );
-        });
-        promise
-    }
-}
-
-/// The node that [`SturdyRemote`]s reach the network through, process-wide.
-static DEFAULT_NODE: std::sync::OnceLock<std::sync::Mutex<Option<Node>>> =
-    std::sync::OnceLock::new();
-
-/// Sets the node [`SturdyRemote`]s use (call it once at startup, before restoring vats
-/// whose portraits hold them).
-pub fn set_default_node(node: &Node) {
-    let slot = DEFAULT_NODE.get_or_init(|| std::sync::Mutex::new(None));
-    if let Ok(mut s) = slot.lock() {
-        *s = Some(node.clone());
-    }
-}
-
-fn default_node() -> Option<Node> {
-    DEFAULT_NODE
-        .get()
-        .and_then(|m| m.lock().ok().and_then(|n| n.clone()))
-}
-
-/// A remote reference that can live in a portrait: it is saved as its sturdyref URI and,
-/// after a restore, becomes live again on its first send (enlivened through the node
-/// given to [`set_default_node`]). Use it as a field of a persistent actor.
-///
-/// ```
-/// use gobs_ocapn::locator::Sturdyref;
-/// use gobs_ocapn::vat::SturdyRemote;
-/// let s = SturdyRemote::new(Sturdyref::parse("ocapn://abc.tcp-tls/s/c2VjcmV0?host=h&port=1").unwrap());
-/// let saved = gobs_ocapn::syrup::to_bytes(&s).unwrap();
-/// let back: SturdyRemote = gobs_ocapn::syrup::from_bytes(&saved).unwrap();
-/// assert_eq!(back.sturdyref(), s.sturdyref());
-/// ```
-#[derive(Clone, Debug)]
-pub struct SturdyRemote {
-    sturdyref: crate::locator::Sturdyref,
-    live: std::sync::Arc<std::sync::Mutex<Option<Ref>>>,
-}
-
-impl SturdyRemote {
-    /// A portrait-safe reference to the object named by `sturdyref`.
-    pub fn new(sturdyref: crate::locator::Sturdyref) -> SturdyRemote {
-        SturdyRemote {
-            sturdyref,
-            live: Default::default(),
-        }
-    }
-
-    /// The sturdyref it is saved as.
-    pub fn sturdyref(&self) -> &crate::locator::Sturdyref {
-        &self.sturdyref
-    }
-
-    /// Sends `method` with `args`, enlivening the sturdyref first if this reference is not
-    /// live yet (after a restore, or when its session was lost).
-    pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
-        let Some(node) = default_node() else {
-            return Promise::broken(gobs_runtime::Error::actor(
-                "remote object",
-                Failed(format!(
-                    "no node to reach {} through: call gobs_ocapn::vat::set_default_node first",
-                    self.sturdyref.to_uri()
-                )),
-            ));
-        };
-        let (promise, resolver) = Promise::pair();
-        let live = self.live.clone();
-        let sturdyref = self.sturdyref.clone();
-        let mut all = vec![Term::sym(method)];
-        all.extend(args);
-        let cached = live.lock().ok().and_then(|l| l.clone());
-        node.post(move |core| {
-            let target = match cached {
-                Some(r) => r,
-                None => {
-                    let p = core.enliven(&sturdyref);
-                    let live = live.clone();
-                    core.when_settled(
-                        p,
-                        Box::new(move |outcome| {
-                            if let (Ok(Term::Ref(r)), Ok(mut l)) = (outcome, live.lock()) {
-                                *l = Some(r);
-                            }
-                        }),
-                    );
-                    Ref::Local(p)
+    me: Option<(LocalRef, &AnyRef)>,
+    args: &[Term],
+) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
+    let mut refs = Vec::new();
+    let mut carry = |r: &Ref| {
+        let actor = match r {
+            Ref::Local(l) => {
+                let l = core.settled_target(*l);
+                match me {
+                    Some((me, actor)) if me == l => Some(actor.clone()),
+                    _ => exported(core, l),
                 }
-            };
-            let p = core.send(target, all);
-            core.when_settled(
-                p,
-                Box::new(move |outcome| match outcome {
-                    Ok(v) => resolver.fulfill(v),
-                    Err(e) => {
-                        // A broken session: forget the live reference, enliven again next time.
-                        if let Ok(mut l) = live.lock() {
-                            *l = None;
-                        }
-                        resolver.break_with(gobs_runtime::Error::actor(
-                            "remote object",
-                            Failed(match e.to_value() {
-                                Some(Value::String(s)) => s,
-                                Some(other) => format!("{other:?}"),
-                                None => "broken with a reference".into(),
-                            }),
-                        ))
-                    }
-                }),
-            );
-        });
-        promise
-    }
+            }
+            Ref::Remote(_) => None,
+        };
+        Carried {
+            actor,
+            foreign: Some(Box::new(RemoteObject::new(node.clone(), r.clone()))),
+        }
+    };
+    let array = rmpv::Value::Array(
+        args.iter()
+            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
+            .collect::<Result<_, _>>()?,
+    );
+    Ok((encode(&array)?, refs))
 }
 
-impl serde::Serialize for SturdyRemote {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.sturdyref.to_uri())
-    }
+/// A carrying answer (or a carrying send's arguments) → a term: an actor reference is
+/// exported (once per actor: the same actor is the same export), a [`RemoteObject`]
+/// becomes its reference.
+pub(crate) fn term_out(
+    core: &mut Core,
+    bytes: &[u8],
+    refs: Vec<Carried>,
+) -> Result<Term, BridgeError> {
+    let value = rmpv::decode::read_value(&mut &bytes[..])
+        .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
+    let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
+    let me = core.locator().clone();
+    let mut place = |index: u32| {
+        let entry = refs
+            .get_mut(index as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| BridgeError(format!("no carried reference number {index}")))?;
+        if let Some(remote) = entry.foreign_as::<RemoteObject>() {
+            if remote.node().locator() != &me {
+                return Err(BridgeError(format!(
+                    "a reference reached through node {} cannot be passed through node {}",
+                    remote.node().locator().to_uri(),
+                    me.to_uri()
+                )));
+            }
+            return remote.target().map(Term::Ref).ok_or_else(|| {
+                BridgeError(format!(
+                    "{} is not live yet: send to it once before passing it on",
+                    remote.describe()
+                ))
+            });
+        }
+        match entry.actor {
+            Some(actor) => super::export::export(core, actor)
+                .map(Term::local)
+                .ok_or_else(|| BridgeError("this node cannot export actors yet".into())),
+            None => Err(BridgeError(
+                "a reference of a kind this node cannot pass to a peer".into(),
+            )),
+        }
+    };
+    term_from_msgpack(&value, &mut place)
 }
 
-impl<'de> serde::Deserialize<'de> for SturdyRemote {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SturdyRemote, D::Error> {
-        let uri = String::deserialize(d)?;
-        crate::locator::Sturdyref::parse(&uri)
-            .map(SturdyRemote::new)
-            .map_err(serde::de::Error::custom)
-    }
+fn encode(v: &rmpv::Value) -> Result<Vec<u8>, BridgeError> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, v)
+        .map_err(|e| BridgeError(format!("cannot encode the arguments: {e}")))?;
+    Ok(bytes)
 }
