@@ -112,7 +112,9 @@ fn import_promise(p: u64) -> Value {
 }
 
 /// Reads until the resolution sent to our resolver `r` (a direct one), keeping the
-/// deliveries that came before it: (resolution, [(target, args)]).
+/// deliveries that came before it: (resolution, [(target, args)]). The node asks our
+/// bootstrap for a sturdyref to each object we pass (`gobs:sturdyref`, a gobs extension);
+/// this peer answers as a peer without it does, with a break, and counts the asks.
 fn resolution_and_before(p: &mut Peer, r: u64) -> (Vec<Value>, Vec<(Value, Vec<Value>)>) {
     let mut before = Vec::new();
     loop {
@@ -127,8 +129,27 @@ fn resolution_and_before(p: &mut Peer, r: u64) -> (Vec<Value>, Vec<(Value, Vec<V
         if f[0] == export(r) {
             return (args, before);
         }
+        if f[0] == export(0) && args[0] == sym("gobs:sturdyref") {
+            let Some(("desc:import-object", [resolver])) = f[3].as_record() else {
+                panic!("gobs:sturdyref without a resolver: {m:?}")
+            };
+            let resolver = export(resolver.as_int().unwrap() as u64);
+            p.send(&rec(
+                "op:deliver-only",
+                vec![
+                    resolver,
+                    Value::List(vec![sym("break"), Value::from("no such method")]),
+                ],
+            ));
+            before.push((sym("asked-for-a-sturdyref"), args[1..].to_vec()));
+            continue;
+        }
         before.push((f[0].clone(), args));
     }
+}
+
+fn resolve(p: &mut Peer, r: u64) -> Vec<Value> {
+    resolution_and_before(p, r).0
 }
 
 fn fulfilled(res: Vec<Value>) -> Value {
@@ -149,10 +170,13 @@ fn a_peer_object_passed_in_is_kept_and_sent_to() {
     // before the answer).
     assert_eq!(
         before,
-        vec![(
-            export(mine),
-            vec![sym("hello"), Value::from("from the desk")]
-        )]
+        vec![
+            (sym("asked-for-a-sturdyref"), vec![export(mine)]),
+            (
+                export(mine),
+                vec![sym("hello"), Value::from("from the desk")]
+            )
+        ]
     );
     // It holds a far reference (no near call on it).
     let kept = desk.send_with(|d: &Desk| d.peers.len()).wait().unwrap();
@@ -172,14 +196,14 @@ fn a_failed_turn_sends_nothing_to_a_passed_reference() {
         None,
     );
     // A symbol method name with dashes is not a Rust name: it is refused, naming it.
-    let res = p.resolution(r);
+    let res = resolve(&mut p, r);
     assert_eq!(res[0], sym("break"));
     let r = p.deliver(
         d.clone(),
         vec![sym("keep_then_fail"), import_object(doomed)],
         None,
     );
-    let res = p.resolution(r);
+    let res = resolve(&mut p, r);
     assert_eq!(res[0], sym("break"));
     assert!(format!("{res:?}").contains("refused on purpose"), "{res:?}");
     let r = p.deliver(d, vec![sym("keep"), import_object(later)], None);
@@ -187,7 +211,11 @@ fn a_failed_turn_sends_nothing_to_a_passed_reference() {
     assert_eq!(fulfilled(res), int(1), "the failed turn kept nothing");
     // The later greeting went out; nothing was ever sent to the doomed object.
     let targets: Vec<&Value> = before.iter().map(|(t, _)| t).collect();
-    assert_eq!(targets, vec![&export(later)], "{before:?}");
+    assert_eq!(
+        targets,
+        vec![&sym("asked-for-a-sturdyref"), &export(later)],
+        "{before:?}"
+    );
     vat.shutdown();
 }
 
@@ -221,7 +249,7 @@ fn an_actor_answers_with_its_own_reference_and_gets_it_back_typed() {
     // A peer's own object where a `Ref<Counter>` is wanted: refused, saying what to take.
     let mine = p.next_import();
     let r = p.deliver(d, vec![sym("read"), import_object(mine)], None);
-    let res = p.resolution(r);
+    let res = resolve(&mut p, r);
     assert_eq!(res[0], sym("break"));
     let why = format!("{res:?}");
     assert!(

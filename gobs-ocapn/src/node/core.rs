@@ -48,6 +48,9 @@ enum Slot {
     Bootstrap(ConnId),
 }
 
+/// Told of a swiss number minted for a peer and the object it names.
+pub type MintHook = Box<dyn FnMut(&[u8], LocalRef) + Send>;
+
 /// Called with a promise's outcome when it settles.
 pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
 
@@ -129,6 +132,11 @@ pub struct Core {
     drops: DropSink,
     /// Sessions touched since the last flush (only they can have output or have ended).
     dirty: BTreeSet<ConnId>,
+    /// Swiss numbers minted for objects on a peer's request (`gobs:sturdyref`), by object,
+    /// so asking twice gives the same sturdyref.
+    minted: HashMap<ObjId, Vec<u8>>,
+    /// Told of every swiss number minted, so a host can make it durable.
+    on_mint: Option<MintHook>,
     /// Hosts' own per-node state, one value per type ([`Core::ext`]).
     exts: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
 }
@@ -170,7 +178,57 @@ impl Core {
             drops: DropSink::new(),
             dirty: BTreeSet::new(),
             exts: HashMap::new(),
+            minted: HashMap::new(),
+            on_mint: None,
         }
+    }
+
+    /// Calls `hook` with every swiss number this node mints for a peer (see
+    /// [`Core::mint_sturdyref`]), and the object it names, so the host can keep the
+    /// binding across restarts.
+    pub fn on_mint(&mut self, hook: MintHook) {
+        self.on_mint = Some(hook);
+    }
+
+    /// Whether connection `conn` still has a session (open or opening).
+    pub fn has_session(&self, conn: ConnId) -> bool {
+        self.sessions.contains_key(&conn)
+    }
+
+    /// Asks the exporter of `r` for a sturdyref to it: a gobs extension of the bootstrap
+    /// object (`gobs:sturdyref <ref>`), answered with the URI as a string. A peer that is
+    /// not a gobs node breaks the promise (its bootstrap has no such method).
+    ///
+    /// A sturdyref is the durable form of the authority the reference already gives, so
+    /// any holder may ask for one; the exporter mints one swiss number per object.
+    pub fn mint_sturdyref(&mut self, r: &RemoteRef) -> LocalRef {
+        let p = self.new_promise();
+        self.send_remote(
+            r.conn(),
+            OutTarget::Export(0),
+            vec![
+                Term::sym("gobs:sturdyref"),
+                Term::Ref(Ref::Remote(r.clone())),
+            ],
+            Some(p.id),
+        );
+        p
+    }
+
+    /// Exporter side of [`Core::mint_sturdyref`]: the swiss number of `obj` (made, bound
+    /// and told to the [`Core::on_mint`] hook on first use).
+    pub(crate) fn swiss_of(&mut self, obj: LocalRef) -> Result<Vec<u8>, CaptpError> {
+        if let Some(s) = self.minted.get(&obj.id) {
+            return Ok(s.clone());
+        }
+        let mut swiss = vec![0u8; 32];
+        getrandom::fill(&mut swiss).map_err(|e| CaptpError::Random(e.to_string()))?;
+        self.bind_swiss(&swiss, obj);
+        self.minted.insert(obj.id, swiss.clone());
+        if let Some(hook) = self.on_mint.as_mut() {
+            hook(&swiss, obj);
+        }
+        Ok(swiss)
     }
 
     /// The host's own state of type `T` on this node, made with `Default` on first use

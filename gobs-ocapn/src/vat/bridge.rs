@@ -208,19 +208,20 @@ pub(crate) fn term_out(
             .and_then(Option::take)
             .ok_or_else(|| BridgeError(format!("no carried reference number {index}")))?;
         if let Some(remote) = entry.foreign_as::<RemoteObject>() {
-            if remote.node().locator() != &me {
+            if let Some(node) = remote.node()
+                && node.locator() != &me
+            {
                 return Err(BridgeError(format!(
                     "a reference reached through node {} cannot be passed through node {}",
-                    remote.node().locator().to_uri(),
+                    node.locator().to_uri(),
                     me.to_uri()
                 )));
             }
-            return remote.target().map(Term::Ref).ok_or_else(|| {
-                BridgeError(format!(
-                    "{} is not live yet: send to it once before passing it on",
-                    remote.describe()
-                ))
-            });
+            // A dormant one (restored from a portrait) goes as the promise of enlivening it.
+            return remote
+                .target_in(core)
+                .map(Term::Ref)
+                .map_err(|e| BridgeError(super::remote::error_text(&e)));
         }
         match entry.actor {
             Some(actor) => super::export::export(core, actor)

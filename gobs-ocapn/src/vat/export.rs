@@ -8,11 +8,17 @@
 
 use std::collections::HashMap;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use gobs_runtime::carry::Carried;
 use gobs_runtime::{Actor, AnyRef, Ref as ActorRef};
 
 use super::bridge::{args_in, term_out};
-use crate::captp::{LocalRef, Term};
+use super::remote::RemoteObject;
+use crate::captp::{LocalRef, Ref as CapRef, RemoteRef, Term};
+use crate::locator::Sturdyref;
 use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
+use crate::syrup::Value;
 
 /// The node's table of exported actors (a [`Core::ext`] slot).
 #[derive(Default)]
@@ -39,29 +45,87 @@ impl LocalObject for ActorObject {
         })?;
         let (bytes, refs) = args_in(cx.core, &self.node, Some((cx.me(), &self.actor)), rest)
             .map_err(|e| Term::str(&format!("bad arguments for `{method}`: {e}")))?;
-        // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
-        // message answering with a promise is answered when that promise settles.
-        let answer = self.actor.invoke_carrying(method, bytes, refs);
         let p = cx.core.new_promise();
-        let node = self.node.clone();
-        tokio::spawn(async move {
-            let outcome = answer.await;
-            node.post(move |core| {
-                let outcome = match outcome {
-                    Ok((bytes, refs)) => {
-                        term_out(core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
-                    }
-                    Err(e) => Err(Term::str(&e.to_string())),
-                };
-                core.settle_promise(p, outcome);
-                core.release(p);
+        let (actor, node, method) = (self.actor.clone(), self.node.clone(), method.to_owned());
+        let call = move |_: &mut Core, refs: Vec<Carried>| {
+            // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
+            // message answering with a promise is answered when that promise settles.
+            let answer = actor.invoke_carrying(&method, bytes, refs);
+            tokio::spawn(async move {
+                let outcome = answer.await;
+                node.post(move |core| {
+                    let outcome = match outcome {
+                        Ok((bytes, refs)) => {
+                            term_out(core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
+                        }
+                        Err(e) => Err(Term::str(&e.to_string())),
+                    };
+                    core.settle_promise(p, outcome);
+                    core.release(p);
+                });
             });
-        });
+        };
+        with_sturdyrefs(cx.core, refs, Box::new(call));
         Ok(Term::local(p))
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+}
+
+type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
+
+/// Runs `then` with `refs` once every reference a peer passed in them (an object it
+/// exports, not a promise) knows its sturdyref, asked of its exporter (so that the
+/// method's turn can save it in a portrait); a peer that gives none leaves it without.
+fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
+    let asks: Vec<(RemoteObject, RemoteRef)> = refs
+        .iter()
+        .filter_map(|c| c.foreign_as::<RemoteObject>())
+        .filter_map(|r| match r.target() {
+            Some(CapRef::Remote(imp)) if !imp.is_promise() && r.sturdyref().is_none() => {
+                Some((r.clone(), imp))
+            }
+            _ => None,
+        })
+        .collect();
+    if asks.is_empty() {
+        return then(core, refs);
+    }
+    struct Waiting {
+        left: usize,
+        go: Option<(Then, Vec<Carried>)>,
+    }
+    let waiting = Arc::new(Mutex::new(Waiting {
+        left: asks.len(),
+        go: Some((then, refs)),
+    }));
+    for (remote, import) in asks {
+        let p = core.mint_sturdyref(&import);
+        let waiting = waiting.clone();
+        core.when_settled_with_core(
+            p,
+            Box::new(move |core, outcome| {
+                match outcome {
+                    Ok(Term::Data(Value::String(uri))) => match Sturdyref::parse(&uri) {
+                        Ok(s) => remote.set_sturdyref(s),
+                        Err(e) => tracing::warn!(%uri, error = %e, "a peer minted a bad sturdyref"),
+                    },
+                    Ok(other) => tracing::warn!(?other, "a peer answered gobs:sturdyref with no URI"),
+                    Err(e) => tracing::debug!(error = ?e, "the peer gives no sturdyref (not a gobs node?)"),
+                }
+                let ready = {
+                    let mut w = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                    w.left -= 1;
+                    if w.left == 0 { w.go.take() } else { None }
+                };
+                if let Some((then, refs)) = ready {
+                    then(core, refs);
+                }
+            }),
+        );
+        core.release(p);
     }
 }
 

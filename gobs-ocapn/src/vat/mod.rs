@@ -8,8 +8,10 @@
 //! - [`RemoteObject`] is a far reference to an object on a peer: [`RemoteObject::send`]
 //!   (CapTP terms) and [`RemoteObject::call`] (typed) return a gobs [`Promise`]; there is
 //!   no near call.
-//! - [`SturdyRemote`] is a remote reference a portrait can hold: saved as its sturdyref,
-//!   live again after a restore.
+//! - In a portrait, a [`RemoteObject`] is saved as its sturdyref and is live again after
+//!   a restore (through [`set_default_node`]'s node, at its first send). One a gobs peer
+//!   passes in a call gets its sturdyref from that peer before the method runs; see
+//!   [`RemoteObject`]. [`SturdyRemote`] is the same for a reference that always has one.
 //!
 //! # References through calls by name
 //!

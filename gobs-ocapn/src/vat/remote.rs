@@ -1,7 +1,7 @@
 //! [`RemoteObject`]: a far reference, from vat code, to an object reached through a node
 //! (on a peer, or a promise or object the node hosts).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use gobs_runtime::carry::{self, decode_carrying, encode_carrying, on_commit};
 use gobs_runtime::{Error, Promise, Resolver};
@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use super::bridge::{BridgeError, args_in, term_out};
 use super::export::enable;
 use crate::captp::{LocalRef, Ref, Term};
+use crate::locator::Sturdyref;
 use crate::node::{Core, Node, NodeStopped};
 use crate::syrup::Value;
 
@@ -35,12 +36,37 @@ pub struct RemoteError(pub String);
 /// from a peer: a parameter of this type is the far reference the caller passed, which
 /// the actor can `send()` to and keep in a field.
 ///
+/// **In a portrait** it is saved as its sturdyref and comes back, after a restore, as a
+/// reference that enlivens that sturdyref on its first send (through the node given to
+/// [`set_default_node`](super::set_default_node)), and again whenever its session was
+/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passed in a
+/// call gets one from its exporter before the method runs (`gobs:sturdyref`, a gobs
+/// extension of the bootstrap object); one from another kind of peer has none, and
+/// saving it is an error that says so.
+///
 /// Sends made inside a turn leave when the turn commits, and not at all if it fails.
-#[derive(Clone, Debug)]
+/// Clones share one reference (and its liveness).
+#[derive(Clone)]
 pub struct RemoteObject {
-    node: Node,
-    target: Ref,
-    _answer: Option<Arc<AnswerGuard>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The node it is reached through; `None` for a restored reference until its first
+    /// send picks the default node.
+    node: Mutex<Option<Node>>,
+    /// The live CapTP reference; `None` while dormant (restored, or its session lost).
+    live: Mutex<Option<Ref>>,
+    /// Its saved form, if known.
+    sturdyref: Mutex<Option<Sturdyref>>,
+    /// For a pipelined answer: releases the node's promise when the last clone goes.
+    _answer: Option<AnswerGuard>,
+}
+
+impl std::fmt::Debug for RemoteObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteObject({})", self.describe())
+    }
 }
 
 /// Releases the node's promise behind a pipelined [`RemoteObject`] when the last clone
@@ -58,6 +84,11 @@ impl Drop for AnswerGuard {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update is a plain assignment: a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn broken(e: impl std::fmt::Display) -> Error {
     Error::actor("remote object", RemoteError(e.to_string()))
 }
@@ -72,40 +103,130 @@ pub(crate) fn error_text(e: &Term) -> String {
 }
 
 impl RemoteObject {
-    /// The reference `target` (usually from enlivening a sturdyref) reached through `node`.
-    pub fn new(node: Node, target: Ref) -> RemoteObject {
+    fn make(
+        node: Option<Node>,
+        live: Option<Ref>,
+        sturdyref: Option<Sturdyref>,
+        answer: Option<AnswerGuard>,
+    ) -> RemoteObject {
         RemoteObject {
-            node,
-            target,
-            _answer: None,
+            inner: Arc::new(Inner {
+                node: Mutex::new(node),
+                live: Mutex::new(live),
+                sturdyref: Mutex::new(sturdyref),
+                _answer: answer,
+            }),
         }
     }
 
-    /// The node it is reached through.
-    pub fn node(&self) -> &Node {
-        &self.node
+    /// The reference `target` reached through `node`.
+    pub fn new(node: Node, target: Ref) -> RemoteObject {
+        RemoteObject::make(Some(node), Some(target), None, None)
     }
 
-    /// The CapTP reference (to pass in a [`Term`]).
+    /// A reference to the object `sturdyref` names, enlivened on its first send through
+    /// the default node ([`set_default_node`](super::set_default_node)).
+    pub fn from_sturdyref(sturdyref: Sturdyref) -> RemoteObject {
+        RemoteObject::make(None, None, Some(sturdyref), None)
+    }
+
+    /// The node it is reached through (`None` for a restored reference not sent to yet,
+    /// when no default node is set).
+    pub fn node(&self) -> Option<Node> {
+        lock(&self.inner.node)
+            .clone()
+            .or_else(super::sturdy::default_node)
+    }
+
+    /// The live CapTP reference, to pass in a [`Term`] (`None` while dormant).
     pub fn target(&self) -> Option<Ref> {
-        Some(self.target.clone())
+        lock(&self.inner.live).clone()
     }
 
-    /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send).
-    pub fn to_term(&self) -> Term {
-        Term::Ref(self.target.clone())
+    /// Its sturdyref, if known (see the type's docs).
+    pub fn sturdyref(&self) -> Option<Sturdyref> {
+        lock(&self.inner.sturdyref).clone()
+    }
+
+    pub(crate) fn set_sturdyref(&self, s: Sturdyref) {
+        *lock(&self.inner.sturdyref) = Some(s);
+    }
+
+    /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send)
+    /// (`None` while dormant: send to it once first).
+    pub fn to_term(&self) -> Option<Term> {
+        self.target().map(Term::Ref)
     }
 
     /// How errors name it.
     pub fn describe(&self) -> String {
-        match &self.target {
-            Ref::Remote(r) => format!(
-                "remote object (import {} of connection {}) through {}",
+        if let Some(s) = self.sturdyref() {
+            return format!("remote object {}", s.to_uri());
+        }
+        let through = self
+            .node()
+            .map(|n| n.locator().to_uri())
+            .unwrap_or_else(|| "no node".into());
+        match self.target() {
+            Some(Ref::Remote(r)) => format!(
+                "remote object (import {} of connection {}) through {through}",
                 r.position(),
                 r.conn().0,
-                self.node.locator().to_uri()
             ),
-            Ref::Local(l) => format!("object {} of node {}", l.id.0, self.node.locator().to_uri()),
+            Some(Ref::Local(l)) => format!("object {} of node {through}", l.id.0),
+            None => format!("a dormant remote object through {through}"),
+        }
+    }
+
+    /// The node, or the error a send breaks with.
+    fn route(&self) -> Result<Node, Error> {
+        self.node().ok_or_else(|| {
+            broken(format!(
+                "no node to reach {} through: call gobs_ocapn::vat::set_default_node first",
+                self.describe()
+            ))
+        })
+    }
+
+    /// On the node's task: the reference to send to, enlivening the sturdyref (and
+    /// sending pipelined to the promise of that) when there is no live one.
+    pub(crate) fn target_in(&self, core: &mut Core) -> Result<Ref, Term> {
+        if let Some(r) = self.target() {
+            return Ok(r);
+        }
+        let Some(s) = self.sturdyref() else {
+            return Err(Term::str(
+                "a remote object with neither a live reference nor a sturdyref",
+            ));
+        };
+        let p = core.enliven(&s);
+        let me = self.clone();
+        core.when_settled_with_core(
+            p,
+            Box::new(move |_, outcome| {
+                if let Ok(Term::Ref(r)) = outcome {
+                    *lock(&me.inner.live) = Some(r);
+                }
+            }),
+        );
+        core.release(p);
+        Ok(Ref::Local(p))
+    }
+
+    /// After a failed send: forget a live reference whose session is gone, so that the
+    /// next send enlivens the sturdyref again.
+    fn forget_if_lost(&self, core: &Core) {
+        if self.sturdyref().is_none() {
+            return;
+        }
+        let mut live = lock(&self.inner.live);
+        let lost = match &*live {
+            Some(Ref::Remote(r)) => !core.has_session(r.conn()),
+            Some(Ref::Local(p)) => matches!(core.promise_state(p.id), Some(Err(_))),
+            None => false,
+        };
+        if lost {
+            *live = None;
         }
     }
 
@@ -125,19 +246,21 @@ impl RemoteObject {
     /// [`RemoteObject::pipeline`] with the arguments as they are (no method symbol first),
     /// for objects that take no method name, as many Goblins objects do.
     pub async fn pipeline_args(&self, args: Vec<Term>) -> Result<RemoteObject, NodeStopped> {
-        let target = self.target.clone();
-        let p = self
-            .node
-            .with_core(move |core| core.send(target, args))
-            .await?;
-        Ok(RemoteObject {
-            node: self.node.clone(),
-            target: Ref::Local(p),
-            _answer: Some(Arc::new(AnswerGuard {
-                node: self.node.clone(),
-                promise: p,
-            })),
-        })
+        let node = self.route().map_err(|_| NodeStopped)?;
+        let me = self.clone();
+        let p = node
+            .with_core(move |core| {
+                let target = me.target_in(core).ok()?;
+                Some(core.send(target, args))
+            })
+            .await?
+            .ok_or(NodeStopped)?;
+        Ok(RemoteObject::make(
+            Some(node.clone()),
+            Some(Ref::Local(p)),
+            None,
+            Some(AnswerGuard { node, promise: p }),
+        ))
     }
 
     /// Sends `method` with `args`; the promise is fulfilled with the answer or broken with
@@ -150,13 +273,24 @@ impl RemoteObject {
 
     /// [`RemoteObject::send`] with the arguments as they are (no method symbol first).
     pub fn send_args(&self, all: Vec<Term>) -> Promise<Term> {
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => return Promise::broken(e),
+        };
         let (promise, resolver) = Promise::pair();
-        let (node, target) = (self.node.clone(), self.target.clone());
+        let me = self.clone();
         on_commit(move || {
             node.post(move |core| {
-                send_then(core, target, all, move |_, outcome| match outcome {
+                let target = match me.target_in(core) {
+                    Ok(t) => t,
+                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                };
+                send_then(core, target, all, move |core, outcome| match outcome {
                     Ok(v) => resolver.fulfill(v),
-                    Err(e) => resolver.break_with(broken(error_text(&e))),
+                    Err(e) => {
+                        me.forget_if_lost(core);
+                        resolver.break_with(broken(error_text(&e)))
+                    }
                 })
             })
         });
@@ -171,7 +305,7 @@ impl RemoteObject {
     ///
     /// ```
     /// # #![allow(clippy::unwrap_used)]
-    /// use std::sync::Arc;
+    /// use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
     /// use gobs_ocapn::captp::{Ref, SessionConfig, Term};
     /// use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
     /// use gobs_ocapn::node::Node;
@@ -238,12 +372,16 @@ impl RemoteObject {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => return Promise::broken(e),
+        };
         let (bytes, refs) = match encode_carrying(args) {
             Ok(encoded) => encoded,
             Err(e) => return Promise::broken(broken(format!("cannot encode the arguments: {e}"))),
         };
         let (promise, resolver) = Promise::pair();
-        let (node, target, method) = (self.node.clone(), self.target.clone(), method.to_owned());
+        let (me, method) = (self.clone(), method.to_owned());
         on_commit(move || {
             let node2 = node.clone();
             node.post(move |core| {
@@ -253,30 +391,40 @@ impl RemoteObject {
                     Ok(other) => vec![other],
                     Err(e) => return resolver.break_with(broken(e)),
                 };
+                let target = match me.target_in(core) {
+                    Ok(t) => t,
+                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                };
                 let mut all = vec![Term::sym(&method)];
                 all.extend(args);
                 send_then(core, target, all, move |core, outcome| match outcome {
                     Ok(v) => settle_typed(core, &node2, v, resolver),
-                    Err(e) => resolver.break_with(broken(error_text(&e))),
+                    Err(e) => {
+                        me.forget_if_lost(core);
+                        resolver.break_with(broken(error_text(&e)))
+                    }
                 })
             })
         });
         promise
     }
 
-    /// Enlivens `sturdyref` through `node`: the live reference, or the error that says
-    /// why not (no such object, the peer cannot be reached).
-    pub async fn enliven(
-        node: &Node,
-        sturdyref: &crate::locator::Sturdyref,
-    ) -> Result<RemoteObject, Error> {
+    /// Enlivens `sturdyref` through `node`: the live reference (which knows its
+    /// sturdyref, so it can be saved), or the error that says why not (no such object,
+    /// the peer cannot be reached).
+    pub async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<RemoteObject, Error> {
         let s = sturdyref.clone();
         let p = node
             .with_core(move |c| c.enliven(&s))
             .await
             .map_err(broken)?;
         match node.settled(p).await.map_err(broken)? {
-            Ok(Term::Ref(r)) => Ok(RemoteObject::new(node.clone(), r)),
+            Ok(Term::Ref(r)) => Ok(RemoteObject::make(
+                Some(node.clone()),
+                Some(r),
+                Some(sturdyref.clone()),
+                None,
+            )),
             Ok(other) => Err(broken(format!(
                 "{} answered with {other:?}, not a reference",
                 sturdyref.to_uri()
@@ -323,18 +471,21 @@ fn settle_typed<R: DeserializeOwned + Send + 'static>(
     }
 }
 
-/// While an actor's portrait is saved a `RemoteObject` is refused, naming what to do; in
-/// a call by name (carrying) it travels as the reference it is.
+/// In a portrait: its sturdyref URI (an error if it has none, naming it). In a call by
+/// name (carrying): the reference it is.
 impl Serialize for RemoteObject {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if carry::is_carrying() {
             return carry::serialize_foreign(self.clone(), s);
         }
-        Err(serde::ser::Error::custom(format!(
-            "{} cannot be saved: a live remote reference has no saved form; keep a \
-             SturdyRemote (its sturdyref) in a persistent actor",
-            self.describe()
-        )))
+        match self.sturdyref() {
+            Some(sturdyref) => s.serialize_str(&sturdyref.to_uri()),
+            None => Err(serde::ser::Error::custom(format!(
+                "{} cannot be saved: it has no sturdyref (its exporter is not a gobs node, \
+                 or did not give one); keep a sturdyref from that peer instead",
+                self.describe()
+            ))),
+        }
     }
 }
 
@@ -343,9 +494,9 @@ impl<'de> serde::Deserialize<'de> for RemoteObject {
         if carry::is_carrying() {
             return carry::deserialize_foreign::<RemoteObject, D>(d);
         }
-        Err(serde::de::Error::custom(
-            "a RemoteObject is only passed in a call, never restored: a persistent actor \
-             keeps a SturdyRemote",
-        ))
+        let uri = String::deserialize(d)?;
+        Sturdyref::parse(&uri)
+            .map(RemoteObject::from_sturdyref)
+            .map_err(serde::de::Error::custom)
     }
 }
