@@ -845,6 +845,15 @@ impl Session {
         self.export_of.contains_key(&obj)
     }
 
+    /// The objects this session exports now and the promises it answers with: what the
+    /// peer lets go of all at once when the session ends.
+    pub fn held_by_peer(&self) -> (Vec<ObjId>, Vec<ObjId>) {
+        (
+            self.export_of.keys().copied().collect(),
+            self.answers.values().map(|r| r.id).collect(),
+        )
+    }
+
     /// How many objects this session currently exports (bootstrap excluded).
     pub fn export_count(&self) -> usize {
         self.exports.len()

@@ -5,7 +5,7 @@
 //! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
 //! peer, close a connection). Everything here is deterministic and runs on one thread.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -93,6 +93,8 @@ enum Work {
     /// (pipelined on an answer, then `op:gc-answer` once the answer arrived) must still
     /// find it, even when both come in one read.
     Released { obj: ObjId, answer: bool },
+    /// A gift handed over: its hold on the object goes, behind the answer that holds it.
+    Unhold(ObjId),
 }
 
 /// Something to do on a session once it opens.
@@ -137,6 +139,13 @@ pub struct Core {
     minted: HashMap<ObjId, Vec<u8>>,
     /// Told of every swiss number minted, so a host can make it durable.
     on_mint: Option<MintHook>,
+    /// Objects kept however many peers hold them: swiss-bound ones and the host's own.
+    pinned: HashSet<ObjId>,
+    /// How many settled promises hold each local object (their values refer to it).
+    held: HashMap<ObjId, usize>,
+    /// Objects every peer let go of while a promise still held them: collected when the
+    /// last such promise goes.
+    released_while_held: HashSet<ObjId>,
     /// Hosts' own per-node state, one value per type ([`Core::ext`]).
     exts: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
 }
@@ -153,6 +162,12 @@ impl std::fmt::Debug for Core {
 
 fn err_term(msg: impl Into<String>) -> Term {
     Term::Data(Value::String(msg.into()))
+}
+
+fn outcome_of(outcome: &Result<Term, Term>) -> &Term {
+    match outcome {
+        Ok(t) | Err(t) => t,
+    }
 }
 
 fn swiss_key(swiss: &[u8]) -> [u8; 32] {
@@ -178,6 +193,9 @@ impl Core {
             drops: DropSink::new(),
             dirty: BTreeSet::new(),
             exts: HashMap::new(),
+            pinned: HashSet::new(),
+            held: HashMap::new(),
+            released_while_held: HashSet::new(),
             minted: HashMap::new(),
             on_mint: None,
         }
@@ -279,16 +297,41 @@ impl Core {
         std::mem::take(&mut self.actions)
     }
 
-    /// Hosts an object.
+    /// Hosts an object. Once it has been exported, it lives as long as a peer (or a
+    /// settled promise of this node) holds it: when every peer that imported it has let
+    /// go (`op:gc-export`, or its session ended), the node drops it. Objects bound to a
+    /// swiss number stay (the swiss table holds them), as do objects [`Core::pin`]ned —
+    /// pin one whose reference the host keeps to use later.
     pub fn spawn(&mut self, obj: Box<dyn LocalObject>) -> LocalRef {
         let id = self.alloc();
         self.objects.insert(id, Slot::Object(obj));
         LocalRef { id, promise: false }
     }
 
-    /// Makes `obj` reachable by `fetch` with this swiss number.
+    /// Makes `obj` reachable by `fetch` with this swiss number (and keeps it: see
+    /// [`Core::spawn`]).
     pub fn bind_swiss(&mut self, swiss: &[u8], obj: LocalRef) {
         self.swiss.insert(swiss_key(swiss), (swiss.to_vec(), obj));
+        self.pinned.insert(obj.id);
+    }
+
+    /// Keeps `obj` even when no peer holds it (see [`Core::spawn`]).
+    pub fn pin(&mut self, obj: LocalRef) {
+        self.pinned.insert(obj.id);
+    }
+
+    /// Undoes [`Core::pin`]: the object goes once no peer and no promise holds it (at
+    /// once, if none does now).
+    pub fn unpin(&mut self, obj: LocalRef) {
+        if self.swiss.values().any(|(_, o)| o.id == obj.id) {
+            return;
+        }
+        if self.pinned.remove(&obj.id) {
+            self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: false,
+            });
+        }
     }
 
     /// Looks a swiss number up, comparing it in constant time. (The table is keyed by the
@@ -388,9 +431,7 @@ impl Core {
     /// reference break.
     pub fn release(&mut self, p: LocalRef) {
         match self.objects.get_mut(&p.id) {
-            Some(Slot::Promise(ps)) if ps.settled.is_some() => {
-                self.objects.remove(&p.id);
-            }
+            Some(Slot::Promise(ps)) if ps.settled.is_some() => self.remove_slot(p.id),
             Some(Slot::Promise(ps)) => ps.ephemeral = true,
             _ => {}
         }
@@ -511,6 +552,14 @@ impl Core {
 
     fn connection_lost(&mut self, conn: ConnId, why: &str) {
         if let Some(slot) = self.sessions.remove(&conn) {
+            // The peer lets go of everything it imported and every answer it held.
+            let (exports, answers) = slot.session.held_by_peer();
+            for obj in exports {
+                self.queue.push_back(Work::Released { obj, answer: false });
+            }
+            for obj in answers {
+                self.queue.push_back(Work::Released { obj, answer: true });
+            }
             for op in slot.on_open {
                 let p = match op {
                     OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
@@ -519,6 +568,8 @@ impl Core {
             }
         }
         self.peers.retain(|_, c| *c != conn);
+        self.objects
+            .retain(|_, s| !matches!(s, Slot::Bootstrap(c) if *c == conn));
         // Promises answered over this connection can never settle now.
         let broken: Vec<ObjId> = self
             .objects
@@ -852,6 +903,14 @@ impl Core {
         let (listeners, queued, ephemeral) = match self.objects.get_mut(&p) {
             Some(Slot::Promise(ps)) if ps.settled.is_none() => {
                 ps.settled = Some(outcome.clone());
+                let held = &mut self.held;
+                outcome_of(&outcome).for_each_ref(&mut |r| {
+                    if let Ref::Local(l) = r
+                        && !l.promise
+                    {
+                        *held.entry(l.id).or_default() += 1;
+                    }
+                });
                 (
                     std::mem::take(&mut ps.listeners),
                     std::mem::take(&mut ps.queued),
@@ -861,7 +920,7 @@ impl Core {
             _ => return,
         };
         if ephemeral {
-            self.objects.remove(&p);
+            self.remove_slot(p);
         }
         for l in listeners {
             self.notify(l, outcome.clone());
@@ -905,6 +964,7 @@ impl Core {
             match work {
                 Work::Deliver { to, args, result } => self.deliver(to, args, result),
                 Work::Released { obj, answer } => self.released(obj, answer),
+                Work::Unhold(obj) => self.unhold(obj),
             }
         }
         self.flush();
@@ -917,13 +977,69 @@ impl Core {
         if self.sessions.values().any(|s| s.session.exports(obj)) {
             return;
         }
-        let removable = match self.objects.get(&obj) {
-            Some(Slot::Promise(p)) => p.settled.is_some() && (answer || p.listeners.is_empty()),
-            Some(Slot::Resolver { used, .. }) => !answer && *used,
-            _ => false,
+        match self.objects.get(&obj) {
+            Some(Slot::Promise(p)) if p.settled.is_some() && (answer || p.listeners.is_empty()) => {
+                self.remove_slot(obj)
+            }
+            Some(Slot::Resolver { used, .. }) if !answer && *used => self.remove_slot(obj),
+            Some(Slot::Object(_)) if !answer => self.collect(obj),
+            _ => {}
+        }
+    }
+
+    /// Drops an exported object no peer holds any more, unless it is pinned or a settled
+    /// promise still refers to it (then it goes with the last such promise).
+    fn collect(&mut self, obj: ObjId) {
+        if self.pinned.contains(&obj) || self.sessions.values().any(|s| s.session.exports(obj)) {
+            return;
+        }
+        if self.held.contains_key(&obj) {
+            self.released_while_held.insert(obj);
+            return;
+        }
+        if let Some(Slot::Object(mut o)) = self.objects.remove(&obj) {
+            o.collected(self);
+        }
+    }
+
+    /// Removes a slot; a settled promise lets go of the objects its value held.
+    fn remove_slot(&mut self, id: ObjId) {
+        let Some(Slot::Promise(PromiseSlot {
+            settled: Some(outcome),
+            ..
+        })) = self.objects.remove(&id)
+        else {
+            return;
         };
-        if removable {
-            self.objects.remove(&obj);
+        let mut objs = Vec::new();
+        outcome_of(&outcome).for_each_ref(&mut |r| {
+            if let Ref::Local(l) = r
+                && !l.promise
+            {
+                objs.push(l.id);
+            }
+        });
+        for obj in objs {
+            self.unhold(obj);
+        }
+    }
+
+    /// Something on the node (a promise's value, a deposited gift) refers to `obj`.
+    pub(crate) fn hold(&mut self, obj: ObjId) {
+        *self.held.entry(obj).or_default() += 1;
+    }
+
+    /// Undoes one [`Core::hold`]; the last one lets a released object go.
+    pub(crate) fn unhold(&mut self, obj: ObjId) {
+        let Some(n) = self.held.get_mut(&obj) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.held.remove(&obj);
+            if self.released_while_held.remove(&obj) {
+                self.collect(obj);
+            }
         }
     }
 
@@ -1077,7 +1193,7 @@ impl Core {
                 }
                 // Used once; if no peer holds it any more, nothing can reach it.
                 if !self.sessions.values().any(|s| s.session.exports(target.id)) {
-                    self.objects.remove(&target.id);
+                    self.remove_slot(target.id);
                 }
             }
             Slot::Bootstrap(conn) => {

@@ -20,6 +20,12 @@ pub trait LocalObject: Send + 'static {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
+
+    /// The node let go of the object (every peer that imported it dropped it, and nothing
+    /// else on the node holds it); it is dropped after this returns.
+    fn collected(&mut self, core: &mut Core) {
+        let _ = core;
+    }
 }
 
 impl<F> LocalObject for F

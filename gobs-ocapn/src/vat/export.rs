@@ -72,6 +72,10 @@ impl LocalObject for ActorObject {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
+
+    fn collected(&mut self, core: &mut Core) {
+        core.ext::<ActorExports>().by_actor.remove(&self.actor);
+    }
 }
 
 type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;

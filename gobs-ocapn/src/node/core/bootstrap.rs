@@ -44,7 +44,16 @@ impl Core {
                         self.settle(p, Ok(Term::Ref(gift.clone())));
                     }
                 } else {
-                    self.gifts.insert(key, gift);
+                    if let Ref::Local(l) = &gift
+                        && !l.promise
+                    {
+                        self.hold(l.id);
+                    }
+                    if let Some(Ref::Local(old)) = self.gifts.insert(key, gift)
+                        && !old.promise
+                    {
+                        self.unhold(old.id);
+                    }
                 }
                 Ok(Term::Data(Value::Bool(true)))
             }
