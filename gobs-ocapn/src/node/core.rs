@@ -16,8 +16,8 @@ mod bootstrap;
 mod handoff;
 
 use crate::captp::{
-    CaptpError, ConnId, Dialect, DropSink, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref,
-    RemoteRef, Session, SessionConfig, Term,
+    CaptpError, ConnId, Dialect, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId,
+    OutTarget, Ref, RemoteRef, Selector, Session, SessionConfig, Term,
 };
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -58,7 +58,14 @@ pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
 pub type CoreCallback = Box<dyn FnOnce(&mut Core, Result<Term, Term>) + Send>;
 
 enum Listener {
-    Notify(Ref),
+    /// Tell a resolver; with `partial`, a resolution to another promise is told too
+    /// (op:listen's wants-partial), not only the settled value.
+    Notify {
+        to: Ref,
+        partial: bool,
+    },
+    /// Settle promise `.1` with the part `.0` selects of the value (op:get/index/untag).
+    Select(Selector, ObjId),
     Chain(ObjId),
     Callback(Callback),
     CoreCallback(CoreCallback),
@@ -689,7 +696,13 @@ impl Core {
                         s.session.bind_answer(pos, p);
                     }
                     if let Some(r) = resolve_me {
-                        self.listen(p.id, Listener::Notify(Ref::Remote(r)));
+                        self.listen(
+                            p.id,
+                            Listener::Notify {
+                                to: Ref::Remote(r),
+                                partial: false,
+                            },
+                        );
                     }
                     Some(p.id)
                 } else {
@@ -702,15 +715,43 @@ impl Core {
                 self.enqueue_deliver(Ref::Local(target), args, result);
             }
             Event::Listen {
-                target, resolver, ..
+                target,
+                resolver,
+                wants_partial,
             } => {
                 if target.promise {
-                    self.listen(target.id, Listener::Notify(Ref::Remote(resolver)));
+                    self.listen(
+                        target.id,
+                        Listener::Notify {
+                            to: Ref::Remote(resolver),
+                            partial: wants_partial,
+                        },
+                    );
                 } else {
                     self.enqueue_deliver(
                         Ref::Remote(resolver),
                         vec![Term::sym("fulfill"), Term::local(target)],
                         None,
+                    );
+                }
+            }
+            Event::Select {
+                target,
+                selector,
+                answer_pos,
+            } => {
+                let q = self.new_promise();
+                if let Some(s) = self.sess(conn) {
+                    s.session.bind_answer(answer_pos, q);
+                }
+                if target.promise {
+                    self.listen(target.id, Listener::Select(selector, q.id));
+                } else {
+                    self.settle(
+                        q.id,
+                        Err(err_term(format!(
+                            "{selector:?}: an object is not a struct, list or tagged value"
+                        ))),
                     );
                 }
             }
@@ -761,6 +802,31 @@ impl Core {
                     s.session.abort("crossed hellos: this connection loses");
                 }
                 return;
+            }
+        }
+        // One session per peer pair: another open session with this peer.
+        if let Some(other) = existing
+            && self
+                .sessions
+                .get(&other)
+                .is_some_and(|s| s.session.is_open() && !s.session.is_aborted())
+        {
+            match self.config.duplicate_session {
+                DuplicateSession::RefuseNew => {
+                    tracing::info!(peer = %location.to_uri(), "refusing a second session from a peer");
+                    if let Some(s) = self.sess(conn) {
+                        s.session.abort(
+                            "a session with this peer is already open (one session per peer pair)",
+                        );
+                    }
+                    return;
+                }
+                DuplicateSession::ReplaceOld => {
+                    if let Some(s) = self.sess(other) {
+                        s.session
+                            .abort("replaced by a newer session from the same peer");
+                    }
+                }
             }
         }
         self.peers.insert(location, conn);
@@ -830,7 +896,14 @@ impl Core {
             Listener::Chain(q) => self.settle(q, outcome),
             Listener::Callback(f) => f(outcome),
             Listener::CoreCallback(f) => f(self, outcome),
-            Listener::Notify(r) => {
+            Listener::Select(selector, q) => {
+                let part = match outcome {
+                    Ok(v) => selector.select(&v).cloned().map_err(err_term),
+                    Err(e) => Err(e),
+                };
+                self.settle(q, part);
+            }
+            Listener::Notify { to: r, .. } => {
                 let args = match outcome {
                     Ok(v) => vec![Term::sym("fulfill"), v],
                     Err(e) => vec![Term::sym("break"), e],
@@ -873,6 +946,7 @@ impl Core {
                 // Stays pending; q's settlement settles it.
                 ps.forward = None;
             }
+            self.tell_partial(p, &outcome);
             self.listen(q, Listener::Chain(p));
             return;
         }
@@ -882,6 +956,7 @@ impl Core {
             && matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.settled.is_none())
         {
             let r = r.clone();
+            self.tell_partial(p, &outcome);
             let resolver = self.new_resolver(p, None);
             let sent = match self.sess(r.conn()) {
                 Some(s) => s.session.send_listen(OutTarget::of(&r), resolver, false),
@@ -927,6 +1002,25 @@ impl Core {
         }
         for m in queued {
             self.deliver_to_outcome(&outcome, m.args, m.result);
+        }
+    }
+
+    /// `p` was resolved to another promise (`outcome`): listeners that want partial
+    /// resolutions are told now, and that concludes their listen.
+    fn tell_partial(&mut self, p: ObjId, outcome: &Result<Term, Term>) {
+        let partial = match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) => {
+                let (partial, rest): (Vec<Listener>, Vec<Listener>) =
+                    std::mem::take(&mut ps.listeners)
+                        .into_iter()
+                        .partition(|l| matches!(l, Listener::Notify { partial: true, .. }));
+                ps.listeners = rest;
+                partial
+            }
+            _ => return,
+        };
+        for l in partial {
+            self.notify(l, outcome.clone());
         }
     }
 
