@@ -48,8 +48,9 @@ enum Slot {
     Bootstrap(ConnId),
 }
 
-/// Told of a swiss number minted for a peer and the object it names.
-pub type MintHook = Box<dyn FnMut(&[u8], LocalRef) + Send>;
+/// Told of a swiss number minted for a peer and the object it names (with the core, to
+/// look the object up).
+pub type MintHook = Box<dyn FnMut(&Core, &[u8], LocalRef) + Send>;
 
 /// Called with a promise's outcome when it settles.
 pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
@@ -250,8 +251,9 @@ impl Core {
         getrandom::fill(&mut swiss).map_err(|e| CaptpError::Random(e.to_string()))?;
         self.bind_swiss(&swiss, obj);
         self.minted.insert(obj.id, swiss.clone());
-        if let Some(hook) = self.on_mint.as_mut() {
-            hook(&swiss, obj);
+        if let Some(mut hook) = self.on_mint.take() {
+            hook(self, &swiss, obj);
+            self.on_mint = Some(hook);
         }
         Ok(swiss)
     }

@@ -39,6 +39,7 @@ mod sturdy;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
 pub use export::export_actor;
+pub(crate) use export::{enable, export as export_object, exported};
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
 
