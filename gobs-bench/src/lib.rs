@@ -1,0 +1,1 @@
+//! Peer benchmarks of gobs (see `benches/`); the library is empty.
