@@ -104,7 +104,7 @@ impl NodeStore {
     /// Opens the node's state in `registry`, or makes it on first open: from the
     /// [`NodeState`] file at `legacy` if there is one (its identity and swiss table move
     /// in, and the file is renamed `<file>.migrated` once the registry has committed
-    /// them), else with a fresh identity. The registry's env must include [`env`].
+    /// them), else with a fresh identity. The registry's env must include [`env()`].
     pub fn open(registry: &Registry, legacy: Option<&Path>) -> Result<NodeStore, PersistError> {
         let existed = registry.vat_names().iter().any(|n| n == NODE_VAT);
         let old = match legacy {

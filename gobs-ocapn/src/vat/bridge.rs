@@ -1,6 +1,5 @@
 //! Between CapTP terms and the MessagePack a gobs call by name takes: data converts
-//! value by value, and references travel beside the bytes as
-//! [`Carried`](gobs_runtime::carry::Carried) entries (a MessagePack extension of type
+//! value by value, and references travel beside the bytes as [`Carried`] entries (a MessagePack extension of type
 //! [`CARRIED_EXT`] holds each one's place).
 //!
 //! MessagePack has no symbols, records or sets: symbols arrive as strings, records and
