@@ -7,8 +7,10 @@
 //!   tokio shell that runs them ([`node::Node`]).
 //! - [`netlayer`]: `tcp-testing-only`, `tcp-tls` (Goblins-compatible) and unix sockets.
 //! - [`fixtures`]: the objects the public conformance suite expects.
-//! - [`vat`]: gobs actors exported to peers, remote objects reached from vats.
-//! - [`persist`]: a node's identity and swiss table on disk, so sturdyrefs survive restarts.
+//! - [`vat`]: gobs actors exported to peers (their methods take and return references),
+//!   remote objects reached from vats and kept in portraits.
+//! - [`persist`]: a node's identity and swiss table in a persistence registry (or a file
+//!   of its own), so sturdyrefs survive restarts.
 //!
 //! This is its own crate, not a module of `gobs-runtime`, so that local-only users build
 //! no tokio, rustls or ed25519.

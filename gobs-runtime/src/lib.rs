@@ -11,6 +11,7 @@ extern crate self as gobs_runtime;
 
 mod actor;
 pub mod actor_lib;
+pub mod carry;
 mod entry;
 mod env;
 mod error;

@@ -368,9 +368,11 @@ pub fn reply_later<T: ByNameResult + Send + 'static>(
     method: &'static str,
     promise: Promise<T>,
 ) -> Result<Reply, DispatchError> {
+    // A carrying call's promised result is encoded carrying too, into the same table.
+    let sink = crate::carry::current_sink();
     Ok(Reply::Later(promise.then_direct(move |r| {
         r.and_then(|value| {
-            value.encode_result().map_err(|e| match e {
+            crate::carry::encoding_into(sink, || value.encode_result()).map_err(|e| match e {
                 DispatchError::RefInResult { reference } => Error::RefByName {
                     actor: "(the actor that answered)".into(),
                     method: method.to_string(),

@@ -206,6 +206,9 @@ impl<T: Actor> std::fmt::Debug for Ref<T> {
 /// anywhere else, encoding one is an error: references are capabilities, not data.
 impl<T: Actor> serde::Serialize for Ref<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if crate::carry::carrying() {
+            return crate::carry::serialize_actor(self.clone().into(), serializer);
+        }
         if let Some(refused) = crate::value::refuse_in_result(|| self.describe()) {
             return Err(serde::ser::Error::custom(refused));
         }
@@ -215,6 +218,10 @@ impl<T: Actor> serde::Serialize for Ref<T> {
 
 impl<'de, T: Actor> serde::Deserialize<'de> for Ref<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if crate::carry::carrying() {
+            let any = crate::carry::deserialize_actor(deserializer, T::type_name())?;
+            return crate::carry::typed::<T>(any).map_err(serde::de::Error::custom);
+        }
         let (vat, id) = crate::persist::context::decode_ref(
             deserializer,
             std::any::TypeId::of::<T>(),

@@ -231,6 +231,15 @@ impl PartialEq for AnyRef {
     }
 }
 
+impl Eq for AnyRef {}
+
+impl std::hash::Hash for AnyRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.vat.id.hash(state);
+        self.id.hash(state);
+    }
+}
+
 impl std::fmt::Debug for AnyRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AnyRef({})", self.describe())
@@ -240,6 +249,9 @@ impl std::fmt::Debug for AnyRef {
 impl Serialize for AnyRef {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
+        if crate::carry::carrying() {
+            return crate::carry::serialize_actor(self.clone(), serializer);
+        }
         struct Inner<'a>(&'a AnyRef);
         impl Serialize for Inner<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -263,6 +275,9 @@ impl Serialize for AnyRef {
 impl<'de> Deserialize<'de> for AnyRef {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
+        if crate::carry::carrying() {
+            return crate::carry::deserialize_actor(deserializer, "actor");
+        }
         struct Target(Arc<VatShared>, ActorId, &'static ActorEntry);
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {

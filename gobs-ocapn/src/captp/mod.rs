@@ -8,8 +8,8 @@ mod term;
 
 pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
-pub use ops::{CAPTP_VERSION, Op, Target};
-pub use session::{Event, OutTarget, Session, SessionConfig, ThirdParty};
+pub use ops::{CAPTP_VERSION, Op, Selector, Target};
+pub use session::{DuplicateSession, Event, OutTarget, Session, SessionConfig, ThirdParty};
 pub use term::{ConnId, DropSink, LocalRef, ObjId, Ref, RemoteRef, Term};
 
 use thiserror::Error;

@@ -62,10 +62,82 @@ pub enum Op {
         /// Whether a resolution to another promise is told too.
         wants_partial: bool,
     },
+    /// `<op:get to field new-answer-pos>`, `<op:index to index new-answer-pos>`,
+    /// `<op:untag to tag new-answer-pos>`: a promise at `answer_pos` for one part of what
+    /// `to` settles to.
+    Select {
+        /// The promise (or object) whose settled value is taken apart.
+        to: Target,
+        /// Which part.
+        selector: Selector,
+        /// Where the new answer promise goes.
+        answer_pos: u64,
+    },
     /// `<op:gc-export(s) positions deltas>`.
     GcExports(Vec<(u64, u64)>),
     /// `<op:gc-answer(s) positions>`.
     GcAnswers(Vec<u64>),
+}
+
+/// What `op:get`, `op:index` and `op:untag` take out of a settled value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// A Struct's field (`op:get`): a Syrup dictionary's value at that string key.
+    Field(String),
+    /// A List's element (`op:index`), from 0.
+    Index(u64),
+    /// A Tagged value's payload (`op:untag`), asserting its tag: a Syrup record
+    /// `<tag value>` with exactly one field (the spec names no wire form for Tagged; this
+    /// is the one Syrup has).
+    Untag(String),
+}
+
+impl Selector {
+    /// The part of `v` this selects, or why there is none.
+    pub fn select<'a>(&self, v: &'a super::Term) -> Result<&'a super::Term, String> {
+        use super::Term;
+        match (self, v) {
+            (Selector::Field(f), Term::Dict(pairs)) => pairs
+                .iter()
+                .find(|(k, _)| matches!(k, Term::Data(Value::String(s)) if s == f))
+                .map(|(_, v)| v)
+                .ok_or_else(|| format!("op:get: the struct has no field {f:?}")),
+            (Selector::Field(_), other) => Err(format!("op:get: {} is not a struct", kind(other))),
+            (Selector::Index(i), Term::List(l)) => l.get(*i as usize).ok_or_else(|| {
+                format!(
+                    "op:index: index {i} is out of bounds of a list of {}",
+                    l.len()
+                )
+            }),
+            (Selector::Index(_), other) => Err(format!("op:index: {} is not a list", kind(other))),
+            (Selector::Untag(tag), Term::Record(label, fields)) => {
+                let found = match &**label {
+                    Term::Data(Value::String(s) | Value::Symbol(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                match (found, fields.as_slice()) {
+                    (Some(t), [value]) if t == tag => Ok(value),
+                    (Some(t), [_]) => Err(format!("op:untag: the tag is {t:?}, not {tag:?}")),
+                    _ => Err("op:untag: the record is not a tagged value".into()),
+                }
+            }
+            (Selector::Untag(_), other) => {
+                Err(format!("op:untag: {} is not a tagged value", kind(other)))
+            }
+        }
+    }
+}
+
+fn kind(t: &super::Term) -> &'static str {
+    use super::Term;
+    match t {
+        Term::Data(v) => v.kind(),
+        Term::List(_) => "a list",
+        Term::Dict(_) => "a dictionary",
+        Term::Set(_) => "a set",
+        Term::Record(..) => "a record",
+        Term::Ref(_) | Term::Handoff(_) => "a reference",
+    }
 }
 
 fn malformed(what: impl Into<String>) -> CaptpError {
@@ -186,6 +258,22 @@ impl Op {
                     to: target(&args[0])?,
                     resolve_me: args[1].clone(),
                     wants_partial,
+                })
+            }
+            "op:get" | "op:index" | "op:untag" => {
+                arity(3)?;
+                let selector = match (label, &args[1]) {
+                    ("op:get", Value::String(f)) => Selector::Field(f.clone()),
+                    ("op:index", v) => Selector::Index(position(v, "op:index index")?),
+                    ("op:untag", Value::String(t)) => Selector::Untag(t.clone()),
+                    (_, v) => {
+                        return Err(malformed(format!("{label} takes a string, not {v:?}")));
+                    }
+                };
+                Ok(Op::Select {
+                    to: target(&args[0])?,
+                    selector,
+                    answer_pos: position(&args[2], "new-answer-pos")?,
                 })
             }
             "op:gc-export" | "op:gc-exports" => {

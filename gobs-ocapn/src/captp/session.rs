@@ -31,6 +31,22 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Largest frame accepted, in bytes.
     pub max_frame: usize,
+    /// What a node does when a peer it already has an open session with opens another.
+    pub duplicate_session: DuplicateSession,
+}
+
+/// What to do with a second session from a peer that already has an open one (crossed
+/// hellos, both dialling at once, are resolved by the spec's rule either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DuplicateSession {
+    /// Abort the new one, as the specification says ("if one does exist the new session
+    /// should be aborted"): one session per peer pair keeps references comparable.
+    /// A peer that died without closing its connection (a killed VM) is refused until
+    /// the old connection ends.
+    #[default]
+    RefuseNew,
+    /// Abort the old one and keep the new (a peer that reconnects is believed).
+    ReplaceOld,
 }
 
 impl Default for SessionConfig {
@@ -43,6 +59,7 @@ impl Default for SessionConfig {
                 max_depth: 32,
             },
             max_frame: 4 << 20,
+            duplicate_session: DuplicateSession::RefuseNew,
         }
     }
 }
@@ -78,6 +95,16 @@ pub enum Event {
         resolver: RemoteRef,
         /// Whether a resolution to a promise counts.
         wants_partial: bool,
+    },
+    /// `op:get`/`op:index`/`op:untag`: the new answer promise (already bound at its
+    /// position) is to settle to the selected part of what `target` settles to.
+    Select {
+        /// The promise (or object) taken apart.
+        target: LocalRef,
+        /// Which part.
+        selector: super::Selector,
+        /// The new answer's position (bind it with [`Session::bind_answer`]).
+        answer_pos: u64,
     },
     /// The peer released its last reference to a local object we exported.
     ExportReleased(LocalRef),
@@ -484,6 +511,23 @@ impl Session {
                     wants_partial,
                 });
             }
+            Op::Select {
+                to,
+                selector,
+                answer_pos,
+            } => {
+                let target = self.local_target(to)?;
+                if self.answers.contains_key(&answer_pos) {
+                    return Err(CaptpError::Protocol(format!(
+                        "answer position {answer_pos} is already in use"
+                    )));
+                }
+                self.events.push_back(Event::Select {
+                    target,
+                    selector,
+                    answer_pos,
+                });
+            }
             Op::GcExports(list) => {
                 for (pos, delta) in list {
                     if pos == 0 {
@@ -843,6 +887,15 @@ impl Session {
     /// Whether this session currently exports `obj`.
     pub fn exports(&self, obj: ObjId) -> bool {
         self.export_of.contains_key(&obj)
+    }
+
+    /// The objects this session exports now and the promises it answers with: what the
+    /// peer lets go of all at once when the session ends.
+    pub fn held_by_peer(&self) -> (Vec<ObjId>, Vec<ObjId>) {
+        (
+            self.export_of.keys().copied().collect(),
+            self.answers.values().map(|r| r.id).collect(),
+        )
     }
 
     /// How many objects this session currently exports (bootstrap excluded).

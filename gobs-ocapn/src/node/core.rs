@@ -5,7 +5,7 @@
 //! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
 //! peer, close a connection). Everything here is deterministic and runs on one thread.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -16,8 +16,8 @@ mod bootstrap;
 mod handoff;
 
 use crate::captp::{
-    CaptpError, ConnId, Dialect, DropSink, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref,
-    RemoteRef, Session, SessionConfig, Term,
+    CaptpError, ConnId, Dialect, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId,
+    OutTarget, Ref, RemoteRef, Selector, Session, SessionConfig, Term,
 };
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -48,13 +48,28 @@ enum Slot {
     Bootstrap(ConnId),
 }
 
+/// Told of a swiss number minted for a peer and the object it names (with the core, to
+/// look the object up).
+pub type MintHook = Box<dyn FnMut(&Core, &[u8], LocalRef) + Send>;
+
 /// Called with a promise's outcome when it settles.
 pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
 
+/// Called with the core and a promise's outcome when it settles.
+pub type CoreCallback = Box<dyn FnOnce(&mut Core, Result<Term, Term>) + Send>;
+
 enum Listener {
-    Notify(Ref),
+    /// Tell a resolver; with `partial`, a resolution to another promise is told too
+    /// (op:listen's wants-partial), not only the settled value.
+    Notify {
+        to: Ref,
+        partial: bool,
+    },
+    /// Settle promise `.1` with the part `.0` selects of the value (op:get/index/untag).
+    Select(Selector, ObjId),
     Chain(ObjId),
     Callback(Callback),
+    CoreCallback(CoreCallback),
 }
 
 struct Queued {
@@ -86,6 +101,8 @@ enum Work {
     /// (pipelined on an answer, then `op:gc-answer` once the answer arrived) must still
     /// find it, even when both come in one read.
     Released { obj: ObjId, answer: bool },
+    /// A gift handed over: its hold on the object goes, behind the answer that holds it.
+    Unhold(ObjId),
 }
 
 /// Something to do on a session once it opens.
@@ -125,6 +142,20 @@ pub struct Core {
     drops: DropSink,
     /// Sessions touched since the last flush (only they can have output or have ended).
     dirty: BTreeSet<ConnId>,
+    /// Swiss numbers minted for objects on a peer's request (`gobs:sturdyref`), by object,
+    /// so asking twice gives the same sturdyref.
+    minted: HashMap<ObjId, Vec<u8>>,
+    /// Told of every swiss number minted, so a host can make it durable.
+    on_mint: Option<MintHook>,
+    /// Objects kept however many peers hold them: swiss-bound ones and the host's own.
+    pinned: HashSet<ObjId>,
+    /// How many settled promises hold each local object (their values refer to it).
+    held: HashMap<ObjId, usize>,
+    /// Objects every peer let go of while a promise still held them: collected when the
+    /// last such promise goes.
+    released_while_held: HashSet<ObjId>,
+    /// Hosts' own per-node state, one value per type ([`Core::ext`]).
+    exts: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -139,6 +170,12 @@ impl std::fmt::Debug for Core {
 
 fn err_term(msg: impl Into<String>) -> Term {
     Term::Data(Value::String(msg.into()))
+}
+
+fn outcome_of(outcome: &Result<Term, Term>) -> &Term {
+    match outcome {
+        Ok(t) | Err(t) => t,
+    }
 }
 
 fn swiss_key(swiss: &[u8]) -> [u8; 32] {
@@ -163,6 +200,99 @@ impl Core {
             actions: Vec::new(),
             drops: DropSink::new(),
             dirty: BTreeSet::new(),
+            exts: HashMap::new(),
+            pinned: HashSet::new(),
+            held: HashMap::new(),
+            released_while_held: HashSet::new(),
+            minted: HashMap::new(),
+            on_mint: None,
+        }
+    }
+
+    /// Calls `hook` with every swiss number this node mints for a peer (see
+    /// [`Core::mint_sturdyref`]), and the object it names, so the host can keep the
+    /// binding across restarts.
+    pub fn on_mint(&mut self, hook: MintHook) {
+        self.on_mint = Some(hook);
+    }
+
+    /// Whether connection `conn` still has a session (open or opening).
+    pub fn has_session(&self, conn: ConnId) -> bool {
+        self.sessions.contains_key(&conn)
+    }
+
+    /// Asks the exporter of `r` for a sturdyref to it: a gobs extension of the bootstrap
+    /// object (`gobs:sturdyref <ref>`), answered with the URI as a string. A peer that is
+    /// not a gobs node breaks the promise (its bootstrap has no such method).
+    ///
+    /// A sturdyref is the durable form of the authority the reference already gives, so
+    /// any holder may ask for one; the exporter mints one swiss number per object.
+    pub fn mint_sturdyref(&mut self, r: &RemoteRef) -> LocalRef {
+        let p = self.new_promise();
+        self.send_remote(
+            r.conn(),
+            OutTarget::Export(0),
+            vec![
+                Term::sym("gobs:sturdyref"),
+                Term::Ref(Ref::Remote(r.clone())),
+            ],
+            Some(p.id),
+        );
+        p
+    }
+
+    /// Exporter side of [`Core::mint_sturdyref`]: the swiss number of `obj` (made, bound
+    /// and told to the [`Core::on_mint`] hook on first use).
+    pub(crate) fn swiss_of(&mut self, obj: LocalRef) -> Result<Vec<u8>, CaptpError> {
+        if let Some(s) = self.minted.get(&obj.id) {
+            return Ok(s.clone());
+        }
+        let mut swiss = vec![0u8; 32];
+        getrandom::fill(&mut swiss).map_err(|e| CaptpError::Random(e.to_string()))?;
+        self.bind_swiss(&swiss, obj);
+        self.minted.insert(obj.id, swiss.clone());
+        if let Some(mut hook) = self.on_mint.take() {
+            hook(self, &swiss, obj);
+            self.on_mint = Some(hook);
+        }
+        Ok(swiss)
+    }
+
+    /// The host's own state of type `T` on this node, made with `Default` on first use
+    /// (the vat bridge keeps its table of exported actors here).
+    pub fn ext<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let slot = self
+            .exts
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()));
+        match slot.downcast_mut::<T>() {
+            Some(t) => t,
+            // Keyed by the TypeId of T: the value is a T.
+            None => unreachable!("an extension slot holds another type"),
+        }
+    }
+
+    /// What `r` stands for now: the local object a fulfilled promise (or a chain of them)
+    /// resolved to, else `r` itself.
+    pub fn settled_target(&self, mut r: LocalRef) -> LocalRef {
+        for _ in 0..64 {
+            match self.objects.get(&r.id) {
+                Some(Slot::Promise(PromiseSlot {
+                    settled: Some(Ok(Term::Ref(Ref::Local(q)))),
+                    ..
+                })) if *q != r => r = *q,
+                _ => break,
+            }
+        }
+        r
+    }
+
+    /// The hosted object `r` as `Any` (see [`LocalObject::as_any`]); `None` for promises,
+    /// other kinds of slot, an object busy handling a message, or one that is gone.
+    pub fn object_any(&self, r: LocalRef) -> Option<&dyn std::any::Any> {
+        match self.objects.get(&r.id) {
+            Some(Slot::Object(obj)) => obj.as_any(),
+            _ => None,
         }
     }
 
@@ -176,16 +306,41 @@ impl Core {
         std::mem::take(&mut self.actions)
     }
 
-    /// Hosts an object.
+    /// Hosts an object. Once it has been exported, it lives as long as a peer (or a
+    /// settled promise of this node) holds it: when every peer that imported it has let
+    /// go (`op:gc-export`, or its session ended), the node drops it. Objects bound to a
+    /// swiss number stay (the swiss table holds them), as do objects [`Core::pin`]ned —
+    /// pin one whose reference the host keeps to use later.
     pub fn spawn(&mut self, obj: Box<dyn LocalObject>) -> LocalRef {
         let id = self.alloc();
         self.objects.insert(id, Slot::Object(obj));
         LocalRef { id, promise: false }
     }
 
-    /// Makes `obj` reachable by `fetch` with this swiss number.
+    /// Makes `obj` reachable by `fetch` with this swiss number (and keeps it: see
+    /// [`Core::spawn`]).
     pub fn bind_swiss(&mut self, swiss: &[u8], obj: LocalRef) {
         self.swiss.insert(swiss_key(swiss), (swiss.to_vec(), obj));
+        self.pinned.insert(obj.id);
+    }
+
+    /// Keeps `obj` even when no peer holds it (see [`Core::spawn`]).
+    pub fn pin(&mut self, obj: LocalRef) {
+        self.pinned.insert(obj.id);
+    }
+
+    /// Undoes [`Core::pin`]: the object goes once no peer and no promise holds it (at
+    /// once, if none does now).
+    pub fn unpin(&mut self, obj: LocalRef) {
+        if self.swiss.values().any(|(_, o)| o.id == obj.id) {
+            return;
+        }
+        if self.pinned.remove(&obj.id) {
+            self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: false,
+            });
+        }
     }
 
     /// Looks a swiss number up, comparing it in constant time. (The table is keyed by the
@@ -254,6 +409,16 @@ impl Core {
         }
     }
 
+    /// Like [`Core::when_settled`], with the core at hand in the callback (to send, export
+    /// or settle more).
+    pub fn when_settled_with_core(&mut self, p: LocalRef, f: CoreCallback) {
+        if p.promise {
+            self.listen(p.id, Listener::CoreCallback(f));
+        } else {
+            f(self, Ok(Term::local(p)));
+        }
+    }
+
     /// Sends `args` to `to` from outside any object; returns a promise for the answer.
     /// The message is queued and goes out at the next [`Core::run`] (which
     /// [`super::Node::with_core`] and [`super::Node::post`] call after their closure), so
@@ -275,9 +440,7 @@ impl Core {
     /// reference break.
     pub fn release(&mut self, p: LocalRef) {
         match self.objects.get_mut(&p.id) {
-            Some(Slot::Promise(ps)) if ps.settled.is_some() => {
-                self.objects.remove(&p.id);
-            }
+            Some(Slot::Promise(ps)) if ps.settled.is_some() => self.remove_slot(p.id),
             Some(Slot::Promise(ps)) => ps.ephemeral = true,
             _ => {}
         }
@@ -398,6 +561,14 @@ impl Core {
 
     fn connection_lost(&mut self, conn: ConnId, why: &str) {
         if let Some(slot) = self.sessions.remove(&conn) {
+            // The peer lets go of everything it imported and every answer it held.
+            let (exports, answers) = slot.session.held_by_peer();
+            for obj in exports {
+                self.queue.push_back(Work::Released { obj, answer: false });
+            }
+            for obj in answers {
+                self.queue.push_back(Work::Released { obj, answer: true });
+            }
             for op in slot.on_open {
                 let p = match op {
                     OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
@@ -406,6 +577,8 @@ impl Core {
             }
         }
         self.peers.retain(|_, c| *c != conn);
+        self.objects
+            .retain(|_, s| !matches!(s, Slot::Bootstrap(c) if *c == conn));
         // Promises answered over this connection can never settle now.
         let broken: Vec<ObjId> = self
             .objects
@@ -525,7 +698,13 @@ impl Core {
                         s.session.bind_answer(pos, p);
                     }
                     if let Some(r) = resolve_me {
-                        self.listen(p.id, Listener::Notify(Ref::Remote(r)));
+                        self.listen(
+                            p.id,
+                            Listener::Notify {
+                                to: Ref::Remote(r),
+                                partial: false,
+                            },
+                        );
                     }
                     Some(p.id)
                 } else {
@@ -538,15 +717,43 @@ impl Core {
                 self.enqueue_deliver(Ref::Local(target), args, result);
             }
             Event::Listen {
-                target, resolver, ..
+                target,
+                resolver,
+                wants_partial,
             } => {
                 if target.promise {
-                    self.listen(target.id, Listener::Notify(Ref::Remote(resolver)));
+                    self.listen(
+                        target.id,
+                        Listener::Notify {
+                            to: Ref::Remote(resolver),
+                            partial: wants_partial,
+                        },
+                    );
                 } else {
                     self.enqueue_deliver(
                         Ref::Remote(resolver),
                         vec![Term::sym("fulfill"), Term::local(target)],
                         None,
+                    );
+                }
+            }
+            Event::Select {
+                target,
+                selector,
+                answer_pos,
+            } => {
+                let q = self.new_promise();
+                if let Some(s) = self.sess(conn) {
+                    s.session.bind_answer(answer_pos, q);
+                }
+                if target.promise {
+                    self.listen(target.id, Listener::Select(selector, q.id));
+                } else {
+                    self.settle(
+                        q.id,
+                        Err(err_term(format!(
+                            "{selector:?}: an object is not a struct, list or tagged value"
+                        ))),
                     );
                 }
             }
@@ -597,6 +804,31 @@ impl Core {
                     s.session.abort("crossed hellos: this connection loses");
                 }
                 return;
+            }
+        }
+        // One session per peer pair: another open session with this peer.
+        if let Some(other) = existing
+            && self
+                .sessions
+                .get(&other)
+                .is_some_and(|s| s.session.is_open() && !s.session.is_aborted())
+        {
+            match self.config.duplicate_session {
+                DuplicateSession::RefuseNew => {
+                    tracing::info!(peer = %location.to_uri(), "refusing a second session from a peer");
+                    if let Some(s) = self.sess(conn) {
+                        s.session.abort(
+                            "a session with this peer is already open (one session per peer pair)",
+                        );
+                    }
+                    return;
+                }
+                DuplicateSession::ReplaceOld => {
+                    if let Some(s) = self.sess(other) {
+                        s.session
+                            .abort("replaced by a newer session from the same peer");
+                    }
+                }
             }
         }
         self.peers.insert(location, conn);
@@ -665,7 +897,15 @@ impl Core {
         match l {
             Listener::Chain(q) => self.settle(q, outcome),
             Listener::Callback(f) => f(outcome),
-            Listener::Notify(r) => {
+            Listener::CoreCallback(f) => f(self, outcome),
+            Listener::Select(selector, q) => {
+                let part = match outcome {
+                    Ok(v) => selector.select(&v).cloned().map_err(err_term),
+                    Err(e) => Err(e),
+                };
+                self.settle(q, part);
+            }
+            Listener::Notify { to: r, .. } => {
                 let args = match outcome {
                     Ok(v) => vec![Term::sym("fulfill"), v],
                     Err(e) => vec![Term::sym("break"), e],
@@ -708,6 +948,7 @@ impl Core {
                 // Stays pending; q's settlement settles it.
                 ps.forward = None;
             }
+            self.tell_partial(p, &outcome);
             self.listen(q, Listener::Chain(p));
             return;
         }
@@ -717,6 +958,7 @@ impl Core {
             && matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.settled.is_none())
         {
             let r = r.clone();
+            self.tell_partial(p, &outcome);
             let resolver = self.new_resolver(p, None);
             let sent = match self.sess(r.conn()) {
                 Some(s) => s.session.send_listen(OutTarget::of(&r), resolver, false),
@@ -738,6 +980,14 @@ impl Core {
         let (listeners, queued, ephemeral) = match self.objects.get_mut(&p) {
             Some(Slot::Promise(ps)) if ps.settled.is_none() => {
                 ps.settled = Some(outcome.clone());
+                let held = &mut self.held;
+                outcome_of(&outcome).for_each_ref(&mut |r| {
+                    if let Ref::Local(l) = r
+                        && !l.promise
+                    {
+                        *held.entry(l.id).or_default() += 1;
+                    }
+                });
                 (
                     std::mem::take(&mut ps.listeners),
                     std::mem::take(&mut ps.queued),
@@ -747,13 +997,32 @@ impl Core {
             _ => return,
         };
         if ephemeral {
-            self.objects.remove(&p);
+            self.remove_slot(p);
         }
         for l in listeners {
             self.notify(l, outcome.clone());
         }
         for m in queued {
             self.deliver_to_outcome(&outcome, m.args, m.result);
+        }
+    }
+
+    /// `p` was resolved to another promise (`outcome`): listeners that want partial
+    /// resolutions are told now, and that concludes their listen.
+    fn tell_partial(&mut self, p: ObjId, outcome: &Result<Term, Term>) {
+        let partial = match self.objects.get_mut(&p) {
+            Some(Slot::Promise(ps)) => {
+                let (partial, rest): (Vec<Listener>, Vec<Listener>) =
+                    std::mem::take(&mut ps.listeners)
+                        .into_iter()
+                        .partition(|l| matches!(l, Listener::Notify { partial: true, .. }));
+                ps.listeners = rest;
+                partial
+            }
+            _ => return,
+        };
+        for l in partial {
+            self.notify(l, outcome.clone());
         }
     }
 
@@ -791,6 +1060,7 @@ impl Core {
             match work {
                 Work::Deliver { to, args, result } => self.deliver(to, args, result),
                 Work::Released { obj, answer } => self.released(obj, answer),
+                Work::Unhold(obj) => self.unhold(obj),
             }
         }
         self.flush();
@@ -803,13 +1073,69 @@ impl Core {
         if self.sessions.values().any(|s| s.session.exports(obj)) {
             return;
         }
-        let removable = match self.objects.get(&obj) {
-            Some(Slot::Promise(p)) => p.settled.is_some() && (answer || p.listeners.is_empty()),
-            Some(Slot::Resolver { used, .. }) => !answer && *used,
-            _ => false,
+        match self.objects.get(&obj) {
+            Some(Slot::Promise(p)) if p.settled.is_some() && (answer || p.listeners.is_empty()) => {
+                self.remove_slot(obj)
+            }
+            Some(Slot::Resolver { used, .. }) if !answer && *used => self.remove_slot(obj),
+            Some(Slot::Object(_)) if !answer => self.collect(obj),
+            _ => {}
+        }
+    }
+
+    /// Drops an exported object no peer holds any more, unless it is pinned or a settled
+    /// promise still refers to it (then it goes with the last such promise).
+    fn collect(&mut self, obj: ObjId) {
+        if self.pinned.contains(&obj) || self.sessions.values().any(|s| s.session.exports(obj)) {
+            return;
+        }
+        if self.held.contains_key(&obj) {
+            self.released_while_held.insert(obj);
+            return;
+        }
+        if let Some(Slot::Object(mut o)) = self.objects.remove(&obj) {
+            o.collected(self);
+        }
+    }
+
+    /// Removes a slot; a settled promise lets go of the objects its value held.
+    fn remove_slot(&mut self, id: ObjId) {
+        let Some(Slot::Promise(PromiseSlot {
+            settled: Some(outcome),
+            ..
+        })) = self.objects.remove(&id)
+        else {
+            return;
         };
-        if removable {
-            self.objects.remove(&obj);
+        let mut objs = Vec::new();
+        outcome_of(&outcome).for_each_ref(&mut |r| {
+            if let Ref::Local(l) = r
+                && !l.promise
+            {
+                objs.push(l.id);
+            }
+        });
+        for obj in objs {
+            self.unhold(obj);
+        }
+    }
+
+    /// Something on the node (a promise's value, a deposited gift) refers to `obj`.
+    pub(crate) fn hold(&mut self, obj: ObjId) {
+        *self.held.entry(obj).or_default() += 1;
+    }
+
+    /// Undoes one [`Core::hold`]; the last one lets a released object go.
+    pub(crate) fn unhold(&mut self, obj: ObjId) {
+        let Some(n) = self.held.get_mut(&obj) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.held.remove(&obj);
+            if self.released_while_held.remove(&obj) {
+                self.collect(obj);
+            }
         }
     }
 
@@ -963,7 +1289,7 @@ impl Core {
                 }
                 // Used once; if no peer holds it any more, nothing can reach it.
                 if !self.sessions.values().any(|s| s.session.exports(target.id)) {
-                    self.objects.remove(&target.id);
+                    self.remove_slot(target.id);
                 }
             }
             Slot::Bootstrap(conn) => {

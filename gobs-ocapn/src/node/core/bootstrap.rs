@@ -1,8 +1,11 @@
 //! The bootstrap object every session exports at position 0: `fetch` (a swiss number to
-//! an object), `deposit-gift` and `withdraw-gift` (the exporter's side of a handoff).
+//! an object), `deposit-gift` and `withdraw-gift` (the exporter's side of a handoff),
+//! and one gobs extension, `gobs:sturdyref` (a sturdyref for an object of this node that
+//! the peer holds, so a remote reference can be saved in a portrait).
 
 use super::{Core, err_term};
-use crate::captp::{ConnId, Term};
+use crate::captp::{ConnId, Ref, Term};
+use crate::locator::Sturdyref;
 use crate::syrup::Value;
 
 impl Core {
@@ -41,7 +44,16 @@ impl Core {
                         self.settle(p, Ok(Term::Ref(gift.clone())));
                     }
                 } else {
-                    self.gifts.insert(key, gift);
+                    if let Ref::Local(l) = &gift
+                        && !l.promise
+                    {
+                        self.hold(l.id);
+                    }
+                    if let Some(Ref::Local(old)) = self.gifts.insert(key, gift)
+                        && !old.promise
+                    {
+                        self.unhold(old.id);
+                    }
                 }
                 Ok(Term::Data(Value::Bool(true)))
             }
@@ -54,8 +66,26 @@ impl Core {
                 self.withdraw(conn, &receive)
                     .map_err(|e| err_term(format!("handoff refused: {e}")))
             }
+            Some("gobs:sturdyref") => match it.next() {
+                Some(Term::Ref(Ref::Local(obj))) if !obj.promise => {
+                    let swiss = self
+                        .swiss_of(obj)
+                        .map_err(|e| err_term(format!("cannot mint a sturdyref: {e}")))?;
+                    let uri = Sturdyref {
+                        peer: self.locator().clone(),
+                        swiss,
+                    }
+                    .to_uri();
+                    Ok(Term::str(&uri))
+                }
+                _ => Err(err_term(
+                    "gobs:sturdyref takes an object of this node (not a promise, not a \
+                     third party's)",
+                )),
+            },
             _ => Err(err_term(
-                "the bootstrap object's methods are fetch, deposit-gift and withdraw-gift",
+                "the bootstrap object's methods are fetch, deposit-gift, withdraw-gift and \
+                 gobs:sturdyref",
             )),
         }
     }

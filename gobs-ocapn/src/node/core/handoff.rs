@@ -207,7 +207,15 @@ impl Core {
         }
         let key = (gsession, gift_id);
         match self.gifts.remove(&key) {
-            Some(gift) => Ok(Term::Ref(gift)),
+            Some(gift) => {
+                // The gift's hold goes once the answer (which holds it next) is settled.
+                if let Ref::Local(l) = &gift
+                    && !l.promise
+                {
+                    self.queue.push_back(super::Work::Unhold(l.id));
+                }
+                Ok(Term::Ref(gift))
+            }
             None => {
                 let p = self.new_promise();
                 self.awaiting_gifts.entry(key).or_default().push(p.id);

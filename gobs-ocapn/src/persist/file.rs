@@ -1,6 +1,8 @@
-//! A node's persisted network state: its tcp-tls identity (so its designator, and with it
-//! every sturdyref it handed out, stays the same) and its table of swiss numbers by export
-//! name (so a sturdyref names the same object after a restart).
+//! [`NodeState`]: a node's persisted network state in a file of its own — its tcp-tls
+//! identity (so its designator, and with it every sturdyref it handed out, stays the
+//! same) and its table of swiss numbers by export name (so a sturdyref names the same
+//! object after a restart). [`super::NodeStore`] keeps the same in a persistence
+//! registry instead, and migrates this file.
 //!
 //! The state is one Syrup file, `<gobs-ocapn-node 1 cert-pem key-pem {name swiss ...}>`,
 //! replaced atomically (write a temporary file, fsync it, rename it over, fsync the
@@ -37,6 +39,14 @@ pub enum PersistError {
         path: PathBuf,
         /// What is wrong.
         why: String,
+    },
+    /// The persistence registry could not start, restore or save the node's vat.
+    #[error("node state (vat \"{vat}\" of the persistence registry): {source}")]
+    Registry {
+        /// The node's vat.
+        vat: String,
+        /// The registry's error (it names the store and what to do).
+        source: Box<gobs_runtime::Error>,
     },
 }
 

@@ -1,0 +1,16 @@
+//! A node's persisted network state — its tcp-tls identity and its swiss numbers — so
+//! its designator and every sturdyref it handed out survive restarts.
+//!
+//! - [`NodeStore`] keeps it in a persistence [`Registry`](gobs_runtime::Registry), as
+//!   one persistent vat (`ocapn-node`) beside the application's: one registry holds the
+//!   node's whole state, committed like any churn. It also remembers the sturdyrefs the
+//!   node minted for peers (`gobs:sturdyref`) to gobs actors, and binds them again at
+//!   startup, so a remote reference a peer saved in a portrait reaches the same actor
+//!   after this node restarts. An older [`NodeState`] file is migrated on first open.
+//! - [`NodeState`] is the older form: one file of its own, replaced atomically.
+
+mod file;
+mod registry;
+
+pub use file::{NodeState, PersistError};
+pub use registry::{NODE_VAT, NodeRecord, NodeStore, env};

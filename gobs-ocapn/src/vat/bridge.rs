@@ -1,0 +1,242 @@
+//! Between CapTP terms and the MessagePack a gobs call by name takes: data converts
+//! value by value, and references travel beside the bytes as [`Carried`] entries (a MessagePack extension of type
+//! [`CARRIED_EXT`] holds each one's place).
+//!
+//! MessagePack has no symbols, records or sets: symbols arrive as strings, records and
+//! sets are refused, and a `nil` result (a method returning `()`) becomes `[]`.
+
+use gobs_runtime::AnyRef;
+use gobs_runtime::carry::{CARRIED_EXT, Carried};
+
+use super::export::exported;
+use super::remote::RemoteObject;
+use crate::captp::{LocalRef, Ref, Term};
+use crate::node::{Core, Node};
+use crate::syrup::Value;
+
+/// Why a value could not cross between Syrup and MessagePack.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{0}")]
+pub struct BridgeError(pub(crate) String);
+
+/// Syrup data → a MessagePack value.
+pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
+    Ok(match v {
+        Value::Bool(b) => rmpv::Value::Boolean(*b),
+        Value::Int(i) => {
+            if let Ok(i) = i64::try_from(*i) {
+                rmpv::Value::from(i)
+            } else if let Ok(u) = u64::try_from(*i) {
+                rmpv::Value::from(u)
+            } else {
+                return Err(BridgeError(format!("integer {i} does not fit MessagePack")));
+            }
+        }
+        Value::F32(x) => rmpv::Value::F32(*x),
+        Value::F64(x) => rmpv::Value::F64(*x),
+        Value::Bytes(b) => rmpv::Value::Binary(b.clone()),
+        Value::String(s) | Value::Symbol(s) => rmpv::Value::from(s.as_str()),
+        Value::List(l) => rmpv::Value::Array(l.iter().map(to_msgpack).collect::<Result<_, _>>()?),
+        Value::Dict(d) => rmpv::Value::Map(
+            d.iter()
+                .map(|(k, v)| Ok((to_msgpack(k)?, to_msgpack(v)?)))
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        Value::Set(_) | Value::Record(..) => return Err(no_msgpack(v.kind())),
+    })
+}
+
+fn no_msgpack(kind: &str) -> BridgeError {
+    BridgeError(format!(
+        "a {kind} cannot be passed to a gobs actor method (MessagePack has none)"
+    ))
+}
+
+/// A MessagePack value → Syrup data (no references in it).
+pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
+    match term_from_msgpack(v, &mut |_| {
+        Err(BridgeError(
+            "a reference where plain data was expected".into(),
+        ))
+    })?
+    .to_value()
+    {
+        Some(v) => Ok(v),
+        None => Err(BridgeError(
+            "a reference where plain data was expected".into(),
+        )),
+    }
+}
+
+/// A term → MessagePack, each reference replaced by a placeholder for the entry
+/// `carry` makes of it.
+pub(crate) fn term_to_msgpack(
+    t: &Term,
+    carry: &mut dyn FnMut(&Ref) -> Carried,
+    refs: &mut Vec<Carried>,
+) -> Result<rmpv::Value, BridgeError> {
+    Ok(match t {
+        Term::Data(v) => to_msgpack(v)?,
+        Term::List(l) => rmpv::Value::Array(
+            l.iter()
+                .map(|t| term_to_msgpack(t, carry, refs))
+                .collect::<Result<_, _>>()?,
+        ),
+        Term::Dict(d) => rmpv::Value::Map(
+            d.iter()
+                .map(|(k, v)| {
+                    Ok((
+                        term_to_msgpack(k, carry, refs)?,
+                        term_to_msgpack(v, carry, refs)?,
+                    ))
+                })
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        Term::Set(_) => return Err(no_msgpack("set")),
+        Term::Record(..) => return Err(no_msgpack("record")),
+        Term::Handoff(_) => {
+            return Err(BridgeError(
+                "an unredeemed third-party handoff cannot be passed to a gobs actor".into(),
+            ));
+        }
+        Term::Ref(r) => {
+            let index = u32::try_from(refs.len())
+                .map_err(|_| BridgeError("too many references in one message".into()))?;
+            refs.push(carry(r));
+            rmpv::Value::Ext(CARRIED_EXT, index.to_be_bytes().to_vec())
+        }
+    })
+}
+
+/// MessagePack → a term, each placeholder replaced by what `place` makes of its index.
+pub(crate) fn term_from_msgpack(
+    v: &rmpv::Value,
+    place: &mut dyn FnMut(u32) -> Result<Term, BridgeError>,
+) -> Result<Term, BridgeError> {
+    Ok(match v {
+        rmpv::Value::Nil => Term::List(vec![]),
+        rmpv::Value::Boolean(b) => Term::Data(Value::Bool(*b)),
+        rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+            (Some(i), _) => Term::Data(Value::from(i)),
+            (_, Some(u)) => Term::Data(Value::from(u)),
+            _ => return Err(BridgeError("MessagePack integer out of range".into())),
+        },
+        rmpv::Value::F32(x) => Term::Data(Value::F32(*x)),
+        rmpv::Value::F64(x) => Term::Data(Value::F64(*x)),
+        rmpv::Value::String(s) => match s.as_str() {
+            Some(s) => Term::str(s),
+            None => return Err(BridgeError("MessagePack string is not UTF-8".into())),
+        },
+        rmpv::Value::Binary(b) => Term::Data(Value::Bytes(b.clone())),
+        rmpv::Value::Array(a) => Term::List(
+            a.iter()
+                .map(|v| term_from_msgpack(v, place))
+                .collect::<Result<_, _>>()?,
+        ),
+        rmpv::Value::Map(m) => Term::Dict(
+            m.iter()
+                .map(|(k, v)| Ok((term_from_msgpack(k, place)?, term_from_msgpack(v, place)?)))
+                .collect::<Result<_, BridgeError>>()?,
+        ),
+        rmpv::Value::Ext(CARRIED_EXT, data) => {
+            let index: [u8; 4] = data
+                .as_slice()
+                .try_into()
+                .map_err(|_| BridgeError("a carried reference's index is not 4 bytes".into()))?;
+            place(u32::from_be_bytes(index))?
+        }
+        rmpv::Value::Ext(..) => {
+            return Err(BridgeError(
+                "MessagePack extension types have no Syrup form".into(),
+            ));
+        }
+    })
+}
+
+/// A peer's arguments → the MessagePack array and carried references a carrying call
+/// takes. A reference to one of this node's exported actors is carried as that actor
+/// (and as a [`RemoteObject`] too); any other as a [`RemoteObject`] through `node`.
+/// `me` is the object handling the message, which the core cannot look up while it
+/// runs.
+pub(crate) fn args_in(
+    core: &Core,
+    node: &Node,
+    me: Option<(LocalRef, &AnyRef)>,
+    args: &[Term],
+) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
+    let mut refs = Vec::new();
+    let mut carry = |r: &Ref| {
+        let actor = match r {
+            Ref::Local(l) => {
+                let l = core.settled_target(*l);
+                match me {
+                    Some((me, actor)) if me == l => Some(actor.clone()),
+                    _ => exported(core, l),
+                }
+            }
+            Ref::Remote(_) => None,
+        };
+        Carried {
+            actor,
+            foreign: Some(Box::new(RemoteObject::new(node.clone(), r.clone()))),
+        }
+    };
+    let array = rmpv::Value::Array(
+        args.iter()
+            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
+            .collect::<Result<_, _>>()?,
+    );
+    Ok((encode(&array)?, refs))
+}
+
+/// A carrying answer (or a carrying send's arguments) → a term: an actor reference is
+/// exported (once per actor: the same actor is the same export), a [`RemoteObject`]
+/// becomes its reference.
+pub(crate) fn term_out(
+    core: &mut Core,
+    bytes: &[u8],
+    refs: Vec<Carried>,
+) -> Result<Term, BridgeError> {
+    let value = rmpv::decode::read_value(&mut &bytes[..])
+        .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
+    let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
+    let me = core.locator().clone();
+    let mut place = |index: u32| {
+        let entry = refs
+            .get_mut(index as usize)
+            .and_then(Option::take)
+            .ok_or_else(|| BridgeError(format!("no carried reference number {index}")))?;
+        if let Some(remote) = entry.foreign_as::<RemoteObject>() {
+            if let Some(node) = remote.node()
+                && node.locator() != &me
+            {
+                return Err(BridgeError(format!(
+                    "a reference reached through node {} cannot be passed through node {}",
+                    node.locator().to_uri(),
+                    me.to_uri()
+                )));
+            }
+            // A dormant one (restored from a portrait) goes as the promise of enlivening it.
+            return remote
+                .target_in(core)
+                .map(Term::Ref)
+                .map_err(|e| BridgeError(super::remote::error_text(&e)));
+        }
+        match entry.actor {
+            Some(actor) => super::export::export(core, actor)
+                .map(Term::local)
+                .ok_or_else(|| BridgeError("this node cannot export actors yet".into())),
+            None => Err(BridgeError(
+                "a reference of a kind this node cannot pass to a peer".into(),
+            )),
+        }
+    };
+    term_from_msgpack(&value, &mut place)
+}
+
+fn encode(v: &rmpv::Value) -> Result<Vec<u8>, BridgeError> {
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, v)
+        .map_err(|e| BridgeError(format!("cannot encode the arguments: {e}")))?;
+    Ok(bytes)
+}

@@ -1,0 +1,181 @@
+//! gobs actors hosted on a node: a peer calls them by method name, and each call is a
+//! turn of the actor's vat.
+//!
+//! One node object stands for one actor, however often it is exported: the node keeps a
+//! table from actor to object, so a peer that is handed the same actor twice (as an
+//! argument, in a result) gets the same reference, and a reference it passes back
+//! arrives at the method as that actor (`Ref<T>`).
+
+use std::collections::HashMap;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use gobs_runtime::carry::Carried;
+use gobs_runtime::{Actor, AnyRef, Ref as ActorRef};
+
+use super::bridge::{args_in, term_out};
+use super::remote::RemoteObject;
+use crate::captp::{LocalRef, Ref as CapRef, RemoteRef, Term};
+use crate::locator::Sturdyref;
+use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
+use crate::syrup::Value;
+
+/// The node's table of exported actors (a [`Core::ext`] slot).
+#[derive(Default)]
+pub(crate) struct ActorExports {
+    by_actor: HashMap<AnyRef, LocalRef>,
+    node: Option<Node>,
+}
+
+/// The node object that forwards a peer's messages to an actor.
+struct ActorObject {
+    actor: AnyRef,
+    node: Node,
+}
+
+impl LocalObject for ActorObject {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let Some((method, rest)) = args.split_first() else {
+            return Err(Term::str(
+                "a gobs actor is called with a method name (a symbol) first",
+            ));
+        };
+        let method = method.as_symbol().ok_or_else(|| {
+            Term::str("a gobs actor is called with a method name (a symbol) first")
+        })?;
+        let (bytes, refs) = args_in(cx.core, &self.node, Some((cx.me(), &self.actor)), rest)
+            .map_err(|e| Term::str(&format!("bad arguments for `{method}`: {e}")))?;
+        let p = cx.core.new_promise();
+        let (actor, node, method) = (self.actor.clone(), self.node.clone(), method.to_owned());
+        let call = move |_: &mut Core, refs: Vec<Carried>| {
+            // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
+            // message answering with a promise is answered when that promise settles.
+            let answer = actor.invoke_carrying(&method, bytes, refs);
+            tokio::spawn(async move {
+                let outcome = answer.await;
+                node.post(move |core| {
+                    let outcome = match outcome {
+                        Ok((bytes, refs)) => {
+                            term_out(core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
+                        }
+                        Err(e) => Err(Term::str(&e.to_string())),
+                    };
+                    core.settle_promise(p, outcome);
+                    core.release(p);
+                });
+            });
+        };
+        with_sturdyrefs(cx.core, refs, Box::new(call));
+        Ok(Term::local(p))
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
+    fn collected(&mut self, core: &mut Core) {
+        core.ext::<ActorExports>().by_actor.remove(&self.actor);
+    }
+}
+
+type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
+
+/// Runs `then` with `refs` once every reference a peer passed in them (an object it
+/// exports, not a promise) knows its sturdyref, asked of its exporter (so that the
+/// method's turn can save it in a portrait); a peer that gives none leaves it without.
+fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
+    let asks: Vec<(RemoteObject, RemoteRef)> = refs
+        .iter()
+        .filter_map(|c| c.foreign_as::<RemoteObject>())
+        .filter_map(|r| match r.target() {
+            Some(CapRef::Remote(imp)) if !imp.is_promise() && r.sturdyref().is_none() => {
+                Some((r.clone(), imp))
+            }
+            _ => None,
+        })
+        .collect();
+    if asks.is_empty() {
+        return then(core, refs);
+    }
+    struct Waiting {
+        left: usize,
+        go: Option<(Then, Vec<Carried>)>,
+    }
+    let waiting = Arc::new(Mutex::new(Waiting {
+        left: asks.len(),
+        go: Some((then, refs)),
+    }));
+    for (remote, import) in asks {
+        let p = core.mint_sturdyref(&import);
+        let waiting = waiting.clone();
+        core.when_settled_with_core(
+            p,
+            Box::new(move |core, outcome| {
+                match outcome {
+                    Ok(Term::Data(Value::String(uri))) => match Sturdyref::parse(&uri) {
+                        Ok(s) => remote.set_sturdyref(s),
+                        Err(e) => tracing::warn!(%uri, error = %e, "a peer minted a bad sturdyref"),
+                    },
+                    Ok(other) => tracing::warn!(?other, "a peer answered gobs:sturdyref with no URI"),
+                    Err(e) => tracing::debug!(error = ?e, "the peer gives no sturdyref (not a gobs node?)"),
+                }
+                let ready = {
+                    let mut w = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                    w.left -= 1;
+                    if w.left == 0 { w.go.take() } else { None }
+                };
+                if let Some((then, refs)) = ready {
+                    then(core, refs);
+                }
+            }),
+        );
+        core.release(p);
+    }
+}
+
+/// The actor behind a node object, if it is an exported actor.
+pub(crate) fn exported(core: &Core, r: LocalRef) -> Option<AnyRef> {
+    core.object_any(core.settled_target(r))?
+        .downcast_ref::<ActorObject>()
+        .map(|o| o.actor.clone())
+}
+
+/// The node object for `actor`, made on first use.
+pub(crate) fn export(core: &mut Core, actor: AnyRef) -> Option<LocalRef> {
+    let table = core.ext::<ActorExports>();
+    if let Some(r) = table.by_actor.get(&actor) {
+        return Some(*r);
+    }
+    let node = table.node.clone()?;
+    let obj = ActorObject {
+        actor: actor.clone(),
+        node,
+    };
+    let r = core.spawn(Box::new(obj));
+    core.ext::<ActorExports>().by_actor.insert(actor, r);
+    Some(r)
+}
+
+/// Lets this node's core export actors (it needs its own handle for the answers).
+pub(crate) fn enable(core: &mut Core, node: &Node) {
+    let table = core.ext::<ActorExports>();
+    if table.node.is_none() {
+        table.node = Some(node.clone());
+    }
+}
+
+/// Hosts `actor` on `node` and returns the reference to hand out: bind it to a swiss
+/// number for a sturdyref ([`Core::bind_swiss`]), or pass it in a message. The actor
+/// stays in its vat; the node forwards calls by method name (the first argument, a
+/// symbol), and its `pub` methods may take and return references (see the
+/// [module](super) docs). Exporting the same actor again gives the same reference.
+pub async fn export_actor<T: Actor>(node: &Node, actor: ActorRef<T>) -> Result<Term, NodeStopped> {
+    let node2 = node.clone();
+    let any = AnyRef::from(actor);
+    node.with_core(move |core| {
+        enable(core, &node2);
+        export(core, any).map(Term::local)
+    })
+    .await?
+    .ok_or(NodeStopped)
+}

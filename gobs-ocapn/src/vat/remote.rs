@@ -1,0 +1,502 @@
+//! [`RemoteObject`]: a far reference, from vat code, to an object reached through a node
+//! (on a peer, or a promise or object the node hosts).
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use gobs_runtime::carry::{self, decode_carrying, encode_carrying, on_commit};
+use gobs_runtime::{Error, Promise, Resolver};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::bridge::{BridgeError, args_in, term_out};
+use super::export::enable;
+use crate::captp::{LocalRef, Ref, Term};
+use crate::locator::Sturdyref;
+use crate::node::{Core, Node, NodeStopped};
+use crate::syrup::Value;
+
+/// What a remote object's promise is broken with: the peer's error, or why the message
+/// could not go.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RemoteError(pub String);
+
+/// A far reference to an object on a peer (or to the promised answer of a message to one,
+/// or to anything else a node hosts). Like any far reference it has no near call: every
+/// send returns a gobs [`Promise`].
+///
+/// - [`send`](RemoteObject::send) takes and answers CapTP [`Term`]s (any peer, any
+///   object);
+/// - [`call`](RemoteObject::call) is the typed form for a gobs actor (or any object that
+///   takes a method symbol first): the arguments are a serde tuple that may hold
+///   references — a `Ref<T>` of this process (exported, once per actor), another
+///   `RemoteObject` — and the answer decodes into any serde type, references included.
+///
+/// A `RemoteObject` is also what a `#[define_actor]` method takes to receive a reference
+/// from a peer: a parameter of this type is the far reference the caller passed, which
+/// the actor can `send()` to and keep in a field.
+///
+/// **In a portrait** it is saved as its sturdyref and comes back, after a restore, as a
+/// reference that enlivens that sturdyref on its first send (through the node given to
+/// [`set_default_node`](super::set_default_node)), and again whenever its session was
+/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passed in a
+/// call gets one from its exporter before the method runs (`gobs:sturdyref`, a gobs
+/// extension of the bootstrap object); one from another kind of peer has none, and
+/// saving it is an error that says so.
+///
+/// Sends made inside a turn leave when the turn commits, and not at all if it fails.
+/// Clones share one reference (and its liveness).
+#[derive(Clone)]
+pub struct RemoteObject {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The node it is reached through; `None` for a restored reference until its first
+    /// send picks the default node.
+    node: Mutex<Option<Node>>,
+    /// The live CapTP reference; `None` while dormant (restored, or its session lost).
+    live: Mutex<Option<Ref>>,
+    /// Its saved form, if known.
+    sturdyref: Mutex<Option<Sturdyref>>,
+    /// For a pipelined answer: releases the node's promise when the last clone goes.
+    _answer: Option<AnswerGuard>,
+}
+
+impl std::fmt::Debug for RemoteObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteObject({})", self.describe())
+    }
+}
+
+/// Releases the node's promise behind a pipelined [`RemoteObject`] when the last clone
+/// goes.
+#[derive(Debug)]
+struct AnswerGuard {
+    node: Node,
+    promise: LocalRef,
+}
+
+impl Drop for AnswerGuard {
+    fn drop(&mut self) {
+        let p = self.promise;
+        self.node.post(move |core| core.release(p));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update is a plain assignment: a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn broken(e: impl std::fmt::Display) -> Error {
+    Error::actor("remote object", RemoteError(e.to_string()))
+}
+
+/// A peer's error term as the text of a gobs error.
+pub(crate) fn error_text(e: &Term) -> String {
+    match e.to_value() {
+        Some(Value::String(s)) => s,
+        Some(other) => format!("{other:?}"),
+        None => "broken with a reference".into(),
+    }
+}
+
+impl RemoteObject {
+    fn make(
+        node: Option<Node>,
+        live: Option<Ref>,
+        sturdyref: Option<Sturdyref>,
+        answer: Option<AnswerGuard>,
+    ) -> RemoteObject {
+        RemoteObject {
+            inner: Arc::new(Inner {
+                node: Mutex::new(node),
+                live: Mutex::new(live),
+                sturdyref: Mutex::new(sturdyref),
+                _answer: answer,
+            }),
+        }
+    }
+
+    /// The reference `target` reached through `node`.
+    pub fn new(node: Node, target: Ref) -> RemoteObject {
+        RemoteObject::make(Some(node), Some(target), None, None)
+    }
+
+    /// A reference to the object `sturdyref` names, enlivened on its first send through
+    /// the default node ([`set_default_node`](super::set_default_node)).
+    pub fn from_sturdyref(sturdyref: Sturdyref) -> RemoteObject {
+        RemoteObject::make(None, None, Some(sturdyref), None)
+    }
+
+    /// The node it is reached through (`None` for a restored reference not sent to yet,
+    /// when no default node is set).
+    pub fn node(&self) -> Option<Node> {
+        lock(&self.inner.node)
+            .clone()
+            .or_else(super::sturdy::default_node)
+    }
+
+    /// The live CapTP reference, to pass in a [`Term`] (`None` while dormant).
+    pub fn target(&self) -> Option<Ref> {
+        lock(&self.inner.live).clone()
+    }
+
+    /// Its sturdyref, if known (see the type's docs).
+    pub fn sturdyref(&self) -> Option<Sturdyref> {
+        lock(&self.inner.sturdyref).clone()
+    }
+
+    pub(crate) fn set_sturdyref(&self, s: Sturdyref) {
+        *lock(&self.inner.sturdyref) = Some(s);
+    }
+
+    /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send)
+    /// (`None` while dormant: send to it once first).
+    pub fn to_term(&self) -> Option<Term> {
+        self.target().map(Term::Ref)
+    }
+
+    /// How errors name it.
+    pub fn describe(&self) -> String {
+        if let Some(s) = self.sturdyref() {
+            return format!("remote object {}", s.to_uri());
+        }
+        let through = self
+            .node()
+            .map(|n| n.locator().to_uri())
+            .unwrap_or_else(|| "no node".into());
+        match self.target() {
+            Some(Ref::Remote(r)) => format!(
+                "remote object (import {} of connection {}) through {through}",
+                r.position(),
+                r.conn().0,
+            ),
+            Some(Ref::Local(l)) => format!("object {} of node {through}", l.id.0),
+            None => format!("a dormant remote object through {through}"),
+        }
+    }
+
+    /// The node, or the error a send breaks with.
+    fn route(&self) -> Result<Node, Error> {
+        self.node().ok_or_else(|| {
+            broken(format!(
+                "no node to reach {} through: call gobs_ocapn::vat::set_default_node first",
+                self.describe()
+            ))
+        })
+    }
+
+    /// On the node's task: the reference to send to, enlivening the sturdyref (and
+    /// sending pipelined to the promise of that) when there is no live one.
+    pub(crate) fn target_in(&self, core: &mut Core) -> Result<Ref, Term> {
+        if let Some(r) = self.target() {
+            return Ok(r);
+        }
+        let Some(s) = self.sturdyref() else {
+            return Err(Term::str(
+                "a remote object with neither a live reference nor a sturdyref",
+            ));
+        };
+        let p = core.enliven(&s);
+        let me = self.clone();
+        core.when_settled_with_core(
+            p,
+            Box::new(move |_, outcome| {
+                if let Ok(Term::Ref(r)) = outcome {
+                    *lock(&me.inner.live) = Some(r);
+                }
+            }),
+        );
+        core.release(p);
+        Ok(Ref::Local(p))
+    }
+
+    /// After a failed send: forget a live reference whose session is gone, so that the
+    /// next send enlivens the sturdyref again.
+    fn forget_if_lost(&self, core: &Core) {
+        if self.sturdyref().is_none() {
+            return;
+        }
+        let mut live = lock(&self.inner.live);
+        let lost = match &*live {
+            Some(Ref::Remote(r)) => !core.has_session(r.conn()),
+            Some(Ref::Local(p)) => matches!(core.promise_state(p.id), Some(Err(_))),
+            None => false,
+        };
+        if lost {
+            *live = None;
+        }
+    }
+
+    /// Sends `method` with `args` and returns, at once, a far reference to the answer:
+    /// messages sent to it travel before the answer exists (`desc:answer` on the wire,
+    /// promise pipelining), and break if the answer does.
+    pub async fn pipeline(
+        &self,
+        method: &str,
+        args: Vec<Term>,
+    ) -> Result<RemoteObject, NodeStopped> {
+        let mut all = vec![Term::sym(method)];
+        all.extend(args);
+        self.pipeline_args(all).await
+    }
+
+    /// [`RemoteObject::pipeline`] with the arguments as they are (no method symbol first),
+    /// for objects that take no method name, as many Goblins objects do.
+    pub async fn pipeline_args(&self, args: Vec<Term>) -> Result<RemoteObject, NodeStopped> {
+        let node = self.route().map_err(|_| NodeStopped)?;
+        let me = self.clone();
+        let p = node
+            .with_core(move |core| {
+                let target = me.target_in(core).ok()?;
+                Some(core.send(target, args))
+            })
+            .await?
+            .ok_or(NodeStopped)?;
+        Ok(RemoteObject::make(
+            Some(node.clone()),
+            Some(Ref::Local(p)),
+            None,
+            Some(AnswerGuard { node, promise: p }),
+        ))
+    }
+
+    /// Sends `method` with `args`; the promise is fulfilled with the answer or broken with
+    /// the peer's error (or the lost connection's, naming the peer).
+    pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
+        let mut all = vec![Term::sym(method)];
+        all.extend(args);
+        self.send_args(all)
+    }
+
+    /// [`RemoteObject::send`] with the arguments as they are (no method symbol first).
+    pub fn send_args(&self, all: Vec<Term>) -> Promise<Term> {
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => return Promise::broken(e),
+        };
+        let (promise, resolver) = Promise::pair();
+        let me = self.clone();
+        on_commit(move || {
+            node.post(move |core| {
+                let target = match me.target_in(core) {
+                    Ok(t) => t,
+                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                };
+                send_then(core, target, all, move |core, outcome| match outcome {
+                    Ok(v) => resolver.fulfill(v),
+                    Err(e) => {
+                        me.forget_if_lost(core);
+                        resolver.break_with(broken(error_text(&e)))
+                    }
+                })
+            })
+        });
+        promise
+    }
+
+    /// Calls `method` by name with typed arguments and a typed answer: `args` is a tuple
+    /// of the arguments (`()` for none, `(x,)` for one) and may hold references, a
+    /// `Ref<T>` of this process or another `RemoteObject`; the answer decodes as `R`, and
+    /// the references in it as `Ref<T>` (one of this process's actors, handed back) or
+    /// `RemoteObject`.
+    ///
+    /// ```
+    /// # #![allow(clippy::unwrap_used)]
+    /// use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+    /// use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+    /// use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
+    /// use gobs_ocapn::node::Node;
+    /// use gobs_ocapn::vat::{RemoteObject, export_actor};
+    /// use gobs_runtime::{Vat, define_actor};
+    ///
+    /// /// The boss's side: machines register their bindings, a reference to an object on
+    /// /// the machine's own node.
+    /// #[define_actor]
+    /// pub struct Registry { machines: Vec<(String, RemoteObject)> }
+    ///
+    /// #[define_actor]
+    /// impl Registry {
+    ///     pub fn register(&mut self, name: String, bindings: RemoteObject) -> usize {
+    ///         self.machines.push((name, bindings));
+    ///         self.machines.len()
+    ///     }
+    ///     pub fn bindings(&self, name: String) -> Option<RemoteObject> {
+    ///         self.machines.iter().find(|(n, _)| *n == name).map(|(_, b)| b.clone())
+    ///     }
+    /// }
+    ///
+    /// /// The machine's side: what it exposes.
+    /// #[define_actor]
+    /// pub struct Bindings { status: String }
+    ///
+    /// #[define_actor]
+    /// impl Bindings {
+    ///     pub fn status(&self) -> String { self.status.clone() }
+    /// }
+    ///
+    /// # async fn node() -> Node {
+    /// #     let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    /// #     Node::start(vec![Arc::new(n) as Arc<dyn Netlayer>], SessionConfig::default()).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (boss, machine) = (node().await, node().await);
+    /// let vat = Vat::spawn("boss").unwrap();
+    /// let registry = vat.spawn_actor(Registry { machines: vec![] }).unwrap();
+    /// let Term::Ref(Ref::Local(obj)) = export_actor(&boss, registry).await.unwrap() else { panic!() };
+    /// boss.with_core(move |c| c.bind_swiss(b"registry", obj)).await.unwrap();
+    ///
+    /// // The machine enlivens the boss's sturdyref and passes its own actor along.
+    /// let here = Vat::spawn("machine").unwrap();
+    /// let bindings = here.spawn_actor(Bindings { status: "up".into() }).unwrap();
+    /// let sturdyref = gobs_ocapn::locator::Sturdyref {
+    ///     peer: boss.locator().clone(),
+    ///     swiss: b"registry".to_vec(),
+    /// };
+    /// let registry = RemoteObject::enliven(&machine, &sturdyref).await.unwrap();
+    /// let count: usize = registry.call("register", &("m1", bindings.clone())).await.unwrap();
+    /// assert_eq!(count, 1);
+    ///
+    /// // The boss's actor holds a far reference to the machine's bindings: it answers
+    /// // with it, and the machine gets its own actor back.
+    /// let back: Option<gobs_runtime::Ref<Bindings>> =
+    ///     registry.call("bindings", &("m1",)).await.unwrap();
+    /// assert_eq!(back, Some(bindings));
+    /// # }
+    /// ```
+    pub fn call<A, R>(&self, method: &str, args: &A) -> Promise<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => return Promise::broken(e),
+        };
+        let (bytes, refs) = match encode_carrying(args) {
+            Ok(encoded) => encoded,
+            Err(e) => return Promise::broken(broken(format!("cannot encode the arguments: {e}"))),
+        };
+        let (promise, resolver) = Promise::pair();
+        let (me, method) = (self.clone(), method.to_owned());
+        on_commit(move || {
+            let node2 = node.clone();
+            node.post(move |core| {
+                enable(core, &node2);
+                let args = match term_out(core, &bytes, refs) {
+                    Ok(Term::List(args)) => args,
+                    Ok(other) => vec![other],
+                    Err(e) => return resolver.break_with(broken(e)),
+                };
+                let target = match me.target_in(core) {
+                    Ok(t) => t,
+                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                };
+                let mut all = vec![Term::sym(&method)];
+                all.extend(args);
+                send_then(core, target, all, move |core, outcome| match outcome {
+                    Ok(v) => settle_typed(core, &node2, v, resolver),
+                    Err(e) => {
+                        me.forget_if_lost(core);
+                        resolver.break_with(broken(error_text(&e)))
+                    }
+                })
+            })
+        });
+        promise
+    }
+
+    /// Enlivens `sturdyref` through `node`: the live reference (which knows its
+    /// sturdyref, so it can be saved), or the error that says why not (no such object,
+    /// the peer cannot be reached).
+    pub async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<RemoteObject, Error> {
+        let s = sturdyref.clone();
+        let p = node
+            .with_core(move |c| c.enliven(&s))
+            .await
+            .map_err(broken)?;
+        match node.settled(p).await.map_err(broken)? {
+            Ok(Term::Ref(r)) => Ok(RemoteObject::make(
+                Some(node.clone()),
+                Some(r),
+                Some(sturdyref.clone()),
+                None,
+            )),
+            Ok(other) => Err(broken(format!(
+                "{} answered with {other:?}, not a reference",
+                sturdyref.to_uri()
+            ))),
+            Err(e) => Err(broken(format!(
+                "cannot enliven {}: {}",
+                sturdyref.to_uri(),
+                error_text(&e)
+            ))),
+        }
+    }
+}
+
+/// Sends `args` to `target` and calls `then` with the core and the outcome; the node's
+/// promise is released once told.
+fn send_then(
+    core: &mut Core,
+    target: Ref,
+    args: Vec<Term>,
+    then: impl FnOnce(&mut Core, Result<Term, Term>) + Send + 'static,
+) {
+    let p = core.send(target, args);
+    core.when_settled_with_core(p, Box::new(then));
+    core.release(p);
+}
+
+/// Decodes a peer's answer as `R`, references carried (a reference to one of this node's
+/// exported actors decodes as that actor).
+fn settle_typed<R: DeserializeOwned + Send + 'static>(
+    core: &mut Core,
+    node: &Node,
+    answer: Term,
+    resolver: Resolver<R>,
+) {
+    let decoded =
+        args_in(core, node, None, std::slice::from_ref(&answer)).and_then(|(bytes, refs)| {
+            decode_carrying::<(R,)>(&bytes, refs)
+                .map(|(r,)| r)
+                .map_err(|e| BridgeError(format!("the answer {answer:?} does not decode: {e}")))
+        });
+    match decoded {
+        Ok(r) => resolver.fulfill(r),
+        Err(e) => resolver.break_with(broken(e)),
+    }
+}
+
+/// In a portrait: its sturdyref URI (an error if it has none, naming it). In a call by
+/// name (carrying): the reference it is.
+impl Serialize for RemoteObject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if carry::is_carrying() {
+            return carry::serialize_foreign(self.clone(), s);
+        }
+        match self.sturdyref() {
+            Some(sturdyref) => s.serialize_str(&sturdyref.to_uri()),
+            None => Err(serde::ser::Error::custom(format!(
+                "{} cannot be saved: it has no sturdyref (its exporter is not a gobs node, \
+                 or did not give one); keep a sturdyref from that peer instead",
+                self.describe()
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RemoteObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RemoteObject, D::Error> {
+        if carry::is_carrying() {
+            return carry::deserialize_foreign::<RemoteObject, D>(d);
+        }
+        let uri = String::deserialize(d)?;
+        Sturdyref::parse(&uri)
+            .map(RemoteObject::from_sturdyref)
+            .map_err(serde::de::Error::custom)
+    }
+}

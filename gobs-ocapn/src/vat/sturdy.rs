@@ -1,0 +1,91 @@
+//! The process-wide node that restored remote references reach the network through, and
+//! [`SturdyRemote`], a remote reference that always has a sturdyref.
+
+use std::sync::{Mutex, OnceLock};
+
+use gobs_runtime::Promise;
+
+use super::remote::RemoteObject;
+use crate::captp::Term;
+use crate::locator::Sturdyref;
+use crate::node::Node;
+
+/// The node that restored [`RemoteObject`]s reach the network through, process-wide.
+static DEFAULT_NODE: OnceLock<Mutex<Option<Node>>> = OnceLock::new();
+
+/// Sets the node that remote references restored from portraits ([`RemoteObject`],
+/// [`SturdyRemote`]) enliven their sturdyrefs through. A restored reference picks it at
+/// its first send, so this may be called before or after the vats are restored.
+pub fn set_default_node(node: &Node) {
+    let slot = DEFAULT_NODE.get_or_init(|| Mutex::new(None));
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(node.clone());
+    }
+}
+
+pub(crate) fn default_node() -> Option<Node> {
+    DEFAULT_NODE
+        .get()
+        .and_then(|m| m.lock().ok().and_then(|n| n.clone()))
+}
+
+/// A remote reference made from a sturdyref, for a portrait: saved as its URI, live
+/// again after a restore on its first send (through [`set_default_node`]'s node).
+///
+/// A [`RemoteObject`] in a portrait does the same whenever it knows its sturdyref; this
+/// type is for holding a sturdyref that is always there (it cannot be made without one).
+///
+/// ```
+/// use gobs_ocapn::locator::Sturdyref;
+/// use gobs_ocapn::vat::SturdyRemote;
+/// let s = SturdyRemote::new(Sturdyref::parse("ocapn://abc.tcp-tls/s/c2VjcmV0?host=h&port=1").unwrap());
+/// let saved = gobs_ocapn::syrup::to_bytes(&s).unwrap();
+/// let back: SturdyRemote = gobs_ocapn::syrup::from_bytes(&saved).unwrap();
+/// assert_eq!(back.sturdyref(), s.sturdyref());
+/// ```
+#[derive(Clone, Debug)]
+pub struct SturdyRemote {
+    sturdyref: Sturdyref,
+    remote: RemoteObject,
+}
+
+impl SturdyRemote {
+    /// A portrait-safe reference to the object named by `sturdyref`.
+    pub fn new(sturdyref: Sturdyref) -> SturdyRemote {
+        SturdyRemote {
+            remote: RemoteObject::from_sturdyref(sturdyref.clone()),
+            sturdyref,
+        }
+    }
+
+    /// The sturdyref it is saved as.
+    pub fn sturdyref(&self) -> &Sturdyref {
+        &self.sturdyref
+    }
+
+    /// The remote reference (sharing liveness with this one).
+    pub fn remote(&self) -> &RemoteObject {
+        &self.remote
+    }
+
+    /// Sends `method` with `args`, enlivening the sturdyref first if this reference is not
+    /// live yet (after a restore, or when its session was lost).
+    pub fn send(&self, method: &str, args: Vec<Term>) -> Promise<Term> {
+        self.remote.send(method, args)
+    }
+}
+
+impl serde::Serialize for SturdyRemote {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.sturdyref.to_uri())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SturdyRemote {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SturdyRemote, D::Error> {
+        let uri = String::deserialize(d)?;
+        Sturdyref::parse(&uri)
+            .map(SturdyRemote::new)
+            .map_err(serde::de::Error::custom)
+    }
+}
