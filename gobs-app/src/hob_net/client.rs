@@ -36,6 +36,9 @@ pub const REGISTRATION_ENV: &str = "GOBS_HOB_REGISTRATION";
 pub const PING_PERIOD: Duration = Duration::from_secs(1);
 /// Longest pause between two reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long a hob-client that has not registered keeps trying to reach the boss: a
+/// registration sturdyref is only good while its machine is being created.
+pub const REGISTER_PATIENCE: Duration = Duration::from_secs(60);
 /// How long one message to the boss may take before the session is taken for lost.
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
 
@@ -57,6 +60,9 @@ pub enum ClientError {
     /// The boss refused the registration (used or revoked sturdyref).
     #[error("hob-client: the boss refused the registration: {0}")]
     Refused(String),
+    /// The boss could not be reached to register.
+    #[error("hob-client: {0}")]
+    Unreachable(String),
     /// The boss says the machine was destroyed.
     #[error("hob-client: {0}; nothing left to do")]
     Destroyed(String),

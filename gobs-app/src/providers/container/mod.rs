@@ -32,6 +32,7 @@
 //! # hob_listen = "0.0.0.0:0"     # the boss's OCapN (tcp-tls) listener; port 0: pick one
 //! #                              # at the first start and keep it
 //! # subnet = "10.213.7.0/24"     # the bridge's /24 (default: derived from the state dir)
+//! # bridge = "gobs1a2b3c"        # the bridge's name (default: derived from the state dir)
 //! ```
 //!
 //! It needs root, iproute2 and busybox-static; without them creating a machine fails with
@@ -91,6 +92,8 @@ pub struct ContainerConfig {
     pub hob_listen: Option<String>,
     /// The bridge's subnet, `A.B.C.0/24`.
     pub subnet: Option<String>,
+    /// The bridge's name (at most 15 characters).
+    pub bridge: Option<String>,
 }
 
 /// How a container provider works.
@@ -272,6 +275,17 @@ impl Provider for ContainerProvider {
             None => d.subnet,
             Some(text) => parse_subnet(&text)?,
         };
+        let bridge = config.bridge.unwrap_or(d.bridge.clone());
+        if bridge.is_empty()
+            || bridge.len() > 15
+            || !bridge
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "bridge {bridge:?} is not an interface name (1 to 15 letters, digits, '-', '_')"
+            ));
+        }
         let pids = config.pids.unwrap_or(d.pids);
         if pids < 8 {
             return Err("pids must be at least 8 (the init and the hob-client need some)".into());
@@ -295,6 +309,7 @@ impl Provider for ContainerProvider {
                 .map_or(d.run_timeout_secs, |t| t.0.as_secs().max(1)),
             hob_listen,
             subnet,
+            bridge,
             ..d
         })
     }
