@@ -379,3 +379,79 @@ fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
     assert!(!Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists());
     ok(&s, &["destroy-machine", "lost"]);
 }
+
+/// Everything of the container provider on the host for state directory `setup`: the
+/// anchors, the veths, the cgroups and the bridge.
+fn host_leftovers(setup: &Setup) -> Vec<String> {
+    let mut left = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read_to_string(p.path().join("cmdline")).unwrap_or_default();
+        if cmdline.contains("container-init") && cmdline.contains(&setup.s().display().to_string())
+        {
+            left.push(format!("process {}", p.file_name().to_string_lossy()));
+        }
+    }
+    if Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists() {
+        left.push(format!("bridge {}", setup.bridge));
+    }
+    left
+}
+
+#[test]
+fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("");
+    let s = setup.s().to_path_buf();
+    let mut tags = Vec::new();
+    for round in 0..12u64 {
+        setup.start_daemon();
+        let name = format!("k{round}");
+        let mut create = bare()
+            .arg("--state-dir")
+            .arg(&s)
+            .args(["create-machine", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // 0 to 450 ms: before, during and after the container starts and registers.
+        let delay = (round * 7919 + u64::from(std::process::id())) % 450;
+        std::thread::sleep(Duration::from_millis(delay));
+        if let Ok(tag) = std::fs::read_to_string(setup.container_dir(&name).join("tag")) {
+            tags.push(tag);
+        }
+        setup.kill_daemon();
+        let _ = create.wait();
+        setup.start_daemon();
+        // Whatever the kill left, the machine is running, failed, or gone; destroying it
+        // (when it is there) takes everything down.
+        if machine_names(&s).contains(&name) {
+            eprintln!(
+                "round {round}: killed at {delay} ms, then {}",
+                status_of(&s, &name)
+            );
+            ok(&s, &["destroy-machine", &name]);
+        } else {
+            eprintln!("round {round}: killed at {delay} ms, before the machine was recorded");
+        }
+        assert!(machine_names(&s).is_empty());
+        assert_eq!(
+            host_leftovers(&setup),
+            Vec::<String>::new(),
+            "round {round}, kill at {delay} ms"
+        );
+        for tag in &tags {
+            assert!(
+                !Path::new(&format!("/sys/class/net/gh{tag}")).exists(),
+                "veth gh{tag}"
+            );
+            for c in ["memory", "pids"] {
+                assert!(!Path::new(&format!("/sys/fs/cgroup/{c}/gobs-{tag}")).exists());
+            }
+        }
+        assert!(!setup.container_dir(&name).exists());
+        setup.kill_daemon();
+    }
+}
