@@ -1,7 +1,7 @@
 //! `gobs-app container-init`: the first process of a `container` machine.
 //!
 //! The provider starts it with new mount, UTS, IPC, network and PID namespaces (see
-//! [`super::launch`]); it is the container's **anchor**, the one process of the container
+//! the provider module); it is the container's **anchor**, the one process of the container
 //! the host sees by its own pid. It waits for the provider's go (a byte on stdin: the
 //! provider has put it in its cgroup and plugged its network), then forks the container's
 //! PID 1, which dies with the anchor (parent-death signal), taking the whole PID namespace
