@@ -455,3 +455,83 @@ fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
         setup.kill_daemon();
     }
 }
+
+#[test]
+fn init_then_create_machine_with_the_container_provider_needs_no_editing() {
+    if !can_run() {
+        return;
+    }
+    let dir = state();
+    let s = dir.path();
+    let bridge = gobs_app::providers::container::ContainerSettings::defaults(s).bridge;
+    // The guard: tears down whatever the test made, even when it fails.
+    let mut setup = Setup {
+        dir,
+        bridge,
+        daemon: None,
+    };
+    let s = setup.s().to_path_buf();
+    ok(&s, &["init"]);
+    let config = std::fs::read_to_string(s.join("config.toml")).unwrap();
+    assert!(config.contains("[providers.container]"), "{config}");
+    setup.start_daemon();
+    let created = ok(&s, &["create-machine", "fresh", "--provider", "container"]);
+    assert!(created.contains("running"), "{created}");
+    assert_eq!(ok(&s, &["run", "fresh", "--", "hostname"]), "fresh\n");
+    ok(&s, &["destroy-machine", "fresh"]);
+    assert_eq!(host_leftovers(&setup), Vec::<String>::new());
+}
+
+/// Removes a network interface on drop.
+struct Link(String);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("register_timeout = \"5s\"\n");
+    let config = std::fs::read_to_string(setup.s().join("config.toml")).unwrap();
+    let subnet = config
+        .lines()
+        .find_map(|l| l.strip_prefix("subnet = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let taken = Link(format!("gd{:x}", std::process::id() & 0xff_ffff));
+    assert!(
+        Command::new("ip")
+            .args(["link", "add", &taken.0, "type", "bridge"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let addr = subnet.replace(".0/24", ".9/24");
+    assert!(
+        Command::new("ip")
+            .args(["addr", "add", &addr, "dev", &taken.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("ip")
+            .args(["link", "set", &taken.0, "up"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    let err = fails(&s, &["create-machine", "clash"]);
+    assert!(err.contains("already in use on this host"), "{err}");
+    assert!(err.contains("set `subnet`"), "{err}");
+    assert!(!setup.container_dir("clash").exists());
+    ok(&s, &["destroy-machine", "clash"]);
+}

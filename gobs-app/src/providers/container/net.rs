@@ -56,6 +56,16 @@ pub fn exists(name: &str) -> bool {
 
 /// Makes bridge `bridge` with address `gateway`/24 if it is not there, and brings it up.
 pub fn ensure_bridge(bridge: &str, gateway: Ipv4Addr) -> Result<(), String> {
+    let [a, b, c, _] = gateway.octets();
+    let subnet = format!("{a}.{b}.{c}.0/24");
+    let routes = ip(&["-4", "route", "show", &subnet])?;
+    if let Some(other) = routes.lines().find(|l| !l.contains(&format!("dev {bridge} "))) {
+        return Err(format!(
+            "subnet {subnet} is already in use on this host ({}); set `subnet` in the \
+             container provider's config to a free /24",
+            other.trim()
+        ));
+    }
     if !exists(bridge) {
         match ip(&["link", "add", bridge, "type", "bridge"]) {
             Ok(_) => {}
