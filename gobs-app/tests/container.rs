@@ -225,6 +225,33 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
         assert!(inside.starts_with(&format!("{kind}:[")), "{inside}");
         assert_ne!(inside.trim(), host, "the {kind} namespace is the host's");
     }
+    // Root inside, an unprivileged uid outside (its own user namespace): it cannot
+    // change what the host set up for it.
+    assert_eq!(ok(&s, &["run", "box-1", "--", "id", "-u"]), "0\n");
+    let tag = setup.tag("box-1");
+    let procs =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/gobs-{tag}/cgroup.procs")).unwrap();
+    let client = procs
+        .lines()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .contains("hob-client")
+        })
+        .expect("the hob-client runs in the container's cgroup");
+    let status = std::fs::read_to_string(format!("/proc/{client}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        !uid.split_whitespace().skip(1).any(|u| u == "0"),
+        "the hob-client runs as host root: {uid}"
+    );
+    let out = gobs(&s, &["run", "box-1", "--", "hostname", "other"]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "root inside could change the hostname"
+    );
+    assert_eq!(ok(&s, &["run", "box-1", "--", "hostname"]), "box-1\n");
     // Its own root: a write to /etc stays inside, and the state directory is not there.
     let marker = format!("gobs-container-test-{}", std::process::id());
     ok(
@@ -285,7 +312,7 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
     assert_eq!(replay.status.code(), Some(1), "{err}");
     assert!(err.contains("already used"), "{err}");
 
-    let (anchor, tag) = (setup.anchor("box-1"), setup.tag("box-1"));
+    let anchor = setup.anchor("box-1");
     let net_ns = ns_of(&anchor.to_string(), "net");
     assert!(!net_ns.is_empty());
     ok(&s, &["destroy-machine", "box-1"]);

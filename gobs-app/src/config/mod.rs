@@ -78,8 +78,8 @@ kind = "local"
 # uid_base = 1073741824    # machines take random uids in uid_base ..
 # uid_count = 1073741824   # .. uid_base+uid_count-1, none a process runs as
 
-# Each machine is a Linux container: its own mount, PID, UTS, IPC and network
-# namespaces, hostname = the machine's name, a busybox root filesystem of its
+# Each machine is a Linux container: its own mount, PID, UTS, IPC, network and
+# user namespaces, hostname = the machine's name, a busybox root filesystem of its
 # own, memory and process limits (cgroups) and an address on a private bridge.
 # Its hob-client registers with the boss over OCapN (tcp-tls). Needs root and
 # the Debian packages busybox-static and iproute2.
@@ -94,6 +94,7 @@ kind = "container"
 #                             # at the first start and keeps it
 # subnet = "10.213.7.0/24"    # the bridge's /24 (default: from the state dir)
 # bridge = "gobs1a2b3c"       # the bridge's name (default: from the state dir)
+# user_namespace = true       # root inside is an unprivileged uid outside
 "#;
 
 /// The whole configuration.

@@ -10,8 +10,10 @@
 //! PID 1 makes the root filesystem its own (private propagation, `/proc` of its PID
 //! namespace, a `/dev` tmpfs with the usual devices, a `/tmp` tmpfs, the hob-client binary
 //! and its libraries bind-mounted read-only), `pivot_root`s into it, sets the hostname to
-//! the machine's name, and then supervises the hob-client: starts it, reaps every orphan,
-//! and starts it again [`RESTART_DELAY`] after it exits.
+//! the machine's name, and — where the host allows user namespaces — moves into a user
+//! namespace of its own whose root is an unprivileged host uid (the anchor writes its id
+//! maps). Then it supervises the hob-client: starts it, reaps every orphan, and starts it
+//! again [`RESTART_DELAY`] after it exits.
 
 use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
@@ -42,7 +44,13 @@ pub struct Spec {
     pub hob_binary: PathBuf,
     /// The one-time registration sturdyref.
     pub registration: String,
+    /// With a user namespace: the host uid (and gid) that root inside maps to; the
+    /// container gets 65536 ids from there.
+    pub uid_base: Option<u32>,
 }
+
+/// How many uids (and gids) a container's user namespace maps.
+pub const ID_COUNT: u32 = 65536;
 
 /// Runs the anchor (see the module docs); returns when the container ended.
 pub fn run(spec_path: &Path) -> Result<(), String> {
@@ -54,13 +62,29 @@ pub fn run(spec_path: &Path) -> Result<(), String> {
     std::io::stdin().read_exact(&mut go).map_err(|e| {
         format!("the provider went away before the container was set up ({e})")
     })?;
+    // PID 1 asks (a byte down `ask`) for its user namespace's id maps; the anchor writes
+    // them and answers down `done`.
+    let (ask, done) = (pipe()?, pipe()?);
+    // The host's /proc, opened now: PID 1's pivot_root changes the root of this (shared)
+    // mount namespace, and with it what `/proc` names.
+    let host_proc = rustix::fs::open(
+        "/proc",
+        rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open /proc: {e}"))?;
     // SAFETY: the anchor has one thread (nothing started any), so the child may run Rust.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(format!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        let code = match pid1(&spec) {
+        // SAFETY: closing the ends this side does not use.
+        unsafe {
+            libc::close(ask[0]);
+            libc::close(done[1]);
+        }
+        let code = match pid1(&spec, ask[1], done[0]) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("container init (pid 1) of {}: {e}", spec.name);
@@ -69,6 +93,40 @@ pub fn run(spec_path: &Path) -> Result<(), String> {
         };
         // SAFETY: ending the child without running the parent's exit handlers.
         unsafe { libc::_exit(code) };
+    }
+    // SAFETY: closing the ends this side does not use (so a PID 1 that dies early ends
+    // the read below).
+    unsafe {
+        libc::close(ask[1]);
+        libc::close(done[0]);
+    }
+    if let Some(base) = spec.uid_base {
+        let mut byte = [0u8; 1];
+        // SAFETY: reading one byte into our buffer from a pipe we made.
+        let got = unsafe { libc::read(ask[0], byte.as_mut_ptr().cast(), 1) };
+        if got == 1 {
+            let map = format!("0 {base} {ID_COUNT}\n");
+            let write = |file: &str, text: &str| -> std::io::Result<()> {
+                let fd = rustix::fs::openat(
+                    &host_proc,
+                    format!("{pid}/{file}"),
+                    rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )?;
+                std::io::Write::write_all(&mut std::fs::File::from(fd), text.as_bytes())
+            };
+            let written = write("uid_map", &map)
+                .and_then(|()| write("setgroups", "deny"))
+                .and_then(|()| write("gid_map", &map));
+            let answer: &[u8] = if let Err(e) = &written {
+                eprintln!("container init: cannot write the user namespace's id maps: {e}");
+                b"x"
+            } else {
+                b"m"
+            };
+            // SAFETY: writing one byte from our buffer to a pipe we made.
+            unsafe { libc::write(done[1], answer.as_ptr().cast(), 1) };
+        }
     }
     let mut status = 0;
     // SAFETY: waiting for our own child.
@@ -89,9 +147,51 @@ fn errno(what: &str, path: &Path) -> impl FnOnce(rustix::io::Errno) -> String {
     move |e| format!("cannot {what} {path}: {e}")
 }
 
-fn pid1(spec: &Spec) -> Result<(), String> {
+fn pipe() -> Result<[i32; 2], String> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe writes two descriptors into the array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    Ok(fds)
+}
+
+/// Moves PID 1 into a user namespace of its own, mapped by the anchor, and becomes its
+/// root: host uid `uid_base` with no capability over the container's other namespaces
+/// (they belong to the host's user namespace) nor over the host's files.
+fn enter_user_namespace(ask: i32, done: i32) -> Result<(), String> {
+    let last = || std::io::Error::last_os_error();
+    // SAFETY: plain system calls on our own process; PID 1 has one thread.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 {
+            return Err(format!("setgroups: {}", last()));
+        }
+        if libc::unshare(libc::CLONE_NEWUSER) != 0 {
+            return Err(format!("unshare(CLONE_NEWUSER): {}", last()));
+        }
+        if libc::write(ask, b"u".as_ptr().cast(), 1) != 1 {
+            return Err(format!("cannot ask for the id maps: {}", last()));
+        }
+        let mut byte = [0u8; 1];
+        if libc::read(done, byte.as_mut_ptr().cast(), 1) != 1 || byte[0] != b'm' {
+            return Err("the anchor did not map the user namespace (see above)".into());
+        }
+        if libc::setresgid(0, 0, 0) != 0 {
+            return Err(format!("setresgid: {}", last()));
+        }
+        if libc::setresuid(0, 0, 0) != 0 {
+            return Err(format!("setresuid: {}", last()));
+        }
+    }
+    Ok(())
+}
+
+fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+    // gobs-app's own umask (077) would make the mount points it creates unreachable for
+    // root inside (an unprivileged uid outside); inside, the usual one.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let root = &spec.root;
     rustix::mount::mount_change(
         c"/",
@@ -177,6 +277,9 @@ fn pid1(spec: &Spec) -> Result<(), String> {
     let set = unsafe { libc::sethostname(spec.name.as_ptr().cast(), spec.name.len()) };
     if set != 0 {
         return Err(format!("sethostname: {}", std::io::Error::last_os_error()));
+    }
+    if spec.uid_base.is_some() {
+        enter_user_namespace(ask, done)?;
     }
     supervise(spec)
 }

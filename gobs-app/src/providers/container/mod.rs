@@ -33,11 +33,14 @@
 //! #                              # at the first start and keep it
 //! # subnet = "10.213.7.0/24"     # the bridge's /24 (default: derived from the state dir)
 //! # bridge = "gobs1a2b3c"        # the bridge's name (default: derived from the state dir)
+//! # user_namespace = true        # root inside is an unprivileged uid outside
 //! ```
 //!
 //! It needs root, iproute2 and busybox-static; without them creating a machine fails with
-//! a message saying which is missing. No user namespace is made: root inside is root
-//! outside (confined by the other namespaces and the cgroup), see the README.
+//! a message saying which is missing. Where the host allows user namespaces, root inside a
+//! machine is host uid `2^30 + k·65536` (k from the machine's random tag), with no
+//! capability over its own network, mount or UTS namespaces (they belong to the host's
+//! user namespace, and were set up before it entered its own).
 
 pub mod cgroup;
 pub mod init;
@@ -94,6 +97,9 @@ pub struct ContainerConfig {
     pub subnet: Option<String>,
     /// The bridge's name (at most 15 characters).
     pub bridge: Option<String>,
+    /// Give each machine a user namespace, root inside being an unprivileged uid outside
+    /// (default true; where the host allows none, machines go without, with a warning).
+    pub user_namespace: Option<bool>,
 }
 
 /// How a container provider works.
@@ -117,6 +123,8 @@ pub struct ContainerSettings {
     pub subnet: [u8; 3],
     /// The bridge's name.
     pub bridge: String,
+    /// Whether machines get a user namespace.
+    pub user_namespace: bool,
 }
 
 impl ContainerSettings {
@@ -135,6 +143,7 @@ impl ContainerSettings {
             hob_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
             subnet: [10, 100 + (h % 100) as u8, ((h >> 8) % 256) as u8],
             bridge: format!("gobs{:06x}", (h >> 16) & 0xff_ffff),
+            user_namespace: true,
         }
     }
 
@@ -310,6 +319,7 @@ impl Provider for ContainerProvider {
             hob_listen,
             subnet,
             bridge,
+            user_namespace: config.user_namespace.unwrap_or(d.user_namespace),
             ..d
         })
     }
@@ -428,6 +438,20 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         .map_err(|e| format!("cannot write {}: {e}", dir.join("tag").display()))?;
     let root = dir.join("root");
     rootfs::build(&root, &settings.busybox, machine)?;
+    let uid_base = if settings.user_namespace && user_namespaces_allowed() {
+        let base = uid_base_of(&slot.tag);
+        rootfs::chown_all(&root, base)?;
+        Some(base)
+    } else {
+        if settings.user_namespace {
+            tracing::warn!(
+                machine,
+                "this host allows no user namespaces (/proc/sys/user/max_user_namespaces is \
+                 0): root inside the container is root outside"
+            );
+        }
+        None
+    };
     let hob_binary = std::env::current_exe()
         .map_err(|e| format!("cannot find the gobs-app binary to run as the hob-client: {e}"))?;
     let mut binds = vec![hob_binary.clone()];
@@ -444,6 +468,7 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         binds,
         hob_binary,
         registration: registration.to_uri(),
+        uid_base,
     };
     let spec_path = dir.join("spec.json");
     write_private(
@@ -478,7 +503,10 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
                 )
             })
         })
-        .map_err(|e| format!("{e}{}", console_tail(&console)))?;
+        .map_err(|e| {
+            let tail = console_tail(&console);
+            if e.contains(&tail) { e } else { format!("{e}{tail}") }
+        })?;
     tracing::info!(
         machine,
         %address,
@@ -486,6 +514,21 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         "container machine registered"
     );
     Ok(Made { address })
+}
+
+/// Whether the host lets processes make user namespaces.
+fn user_namespaces_allowed() -> bool {
+    std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
+/// The first host uid of the container tagged `tag`: one of 16384 blocks of 65536 ids
+/// from 2^30 up, picked by the tag (random for every creation).
+pub fn uid_base_of(tag: &str) -> u32 {
+    let block = u32::from_str_radix(tag, 16).unwrap_or(0) % 16384;
+    (1 << 30) + block * init::ID_COUNT
 }
 
 fn host_veth(tag: &str) -> String {

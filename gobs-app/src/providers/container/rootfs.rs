@@ -101,6 +101,27 @@ pub fn build(root: &Path, busybox: &Path, hostname: &str) -> Result<(), String> 
     Ok(())
 }
 
+/// Gives every file of `root` (links themselves, not their targets) to uid and gid `id`:
+/// the container's root, in its user namespace.
+pub fn chown_all(root: &Path, id: u32) -> Result<(), String> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        std::os::unix::fs::lchown(&path, Some(id), Some(id))
+            .map_err(|e| format!("cannot give {} to uid {id}: {e}", path.display()))?;
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)
+                .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+            {
+                let entry = entry.map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
