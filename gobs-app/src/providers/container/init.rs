@@ -37,17 +37,21 @@ pub struct Spec {
     pub name: String,
     /// The root filesystem on the host.
     pub root: PathBuf,
-    /// Host files bind-mounted read-only at the same path inside (the hob-client and its
+    /// Host files bind-mounted read-only at the same path inside (the hob-client's
     /// libraries).
     pub binds: Vec<PathBuf>,
-    /// The hob-client binary (one of `binds`).
-    pub hob_binary: PathBuf,
+    /// The gobs-app binary to bind-mount read-only at [`HOB_BINARY`]; `None` when the
+    /// provider copied it there (its file was replaced since the daemon started).
+    pub hob_source: Option<PathBuf>,
     /// The one-time registration sturdyref.
     pub registration: String,
     /// With a user namespace: the host uid (and gid) that root inside maps to; the
     /// container gets 65536 ids from there.
     pub uid_base: Option<u32>,
 }
+
+/// Where the hob-client binary is inside a container.
+pub const HOB_BINARY: &str = "/hob/gobs-app";
 
 /// How many uids (and gids) a container's user namespace maps.
 pub const ID_COUNT: u32 = 65536;
@@ -256,6 +260,17 @@ fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
         rustix::mount::mount_remount(&inside, MountFlags::BIND | MountFlags::RDONLY | quiet, "")
             .map_err(errno("make read-only", &inside))?;
     }
+    if let Some(source) = &spec.hob_source {
+        let inside = root.join(HOB_BINARY.trim_start_matches('/'));
+        if !inside.exists() {
+            std::fs::write(&inside, b"")
+                .map_err(|e| format!("cannot create {}: {e}", inside.display()))?;
+        }
+        rustix::mount::mount_bind(source, &inside)
+            .map_err(errno("bind the hob-client at", &inside))?;
+        rustix::mount::mount_remount(&inside, MountFlags::BIND | MountFlags::RDONLY | quiet, "")
+            .map_err(errno("make read-only", &inside))?;
+    }
     let old = root.join(".oldroot");
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -287,7 +302,7 @@ fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
 /// Starts the hob-client, reaps everything, restarts the hob-client when it exits.
 fn supervise(spec: &Spec) -> Result<(), String> {
     let start = || {
-        Command::new(&spec.hob_binary)
+        Command::new(HOB_BINARY)
             .args(["hob-client", "--dir", "/hob/state"])
             .env_clear()
             .env("PATH", "/bin:/sbin:/usr/bin")

@@ -72,6 +72,8 @@ use cgroup::Cgroup;
 pub const MACHINES_DIR: &str = "containers";
 /// Directory of the boss's hob gateway state, inside the state directory.
 pub const HOB_DIR: &str = "hob";
+/// This process's own binary.
+const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
 /// How long a `run` waits for a machine whose session is down to come back.
@@ -452,11 +454,18 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         }
         None
     };
-    let hob_binary = std::env::current_exe()
-        .map_err(|e| format!("cannot find the gobs-app binary to run as the hob-client: {e}"))?;
-    let mut binds = vec![hob_binary.clone()];
-    binds.extend(rootfs::shared_libs(&hob_binary)?);
+    // This binary, whatever became of its file since it started: bound from its path if
+    // that is still this binary, else copied in.
+    // (`ldd` is another process: it needs this one's pid, not `self`.)
+    let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    let mut binds = rootfs::shared_libs(&exe)?;
     binds.sort();
+    let hob_source = own_binary();
+    if hob_source.is_none() {
+        let inside = root.join(init::HOB_BINARY.trim_start_matches('/'));
+        std::fs::copy(SELF_EXE, &inside)
+            .map_err(|e| format!("cannot copy the gobs-app binary to {}: {e}", inside.display()))?;
+    }
     binds.dedup();
     let group = Cgroup::plan(&slot.tag, settings.memory, settings.pids)?;
     group.create()?;
@@ -466,7 +475,7 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         name: machine.to_string(),
         root: root.clone(),
         binds,
-        hob_binary,
+        hob_source,
         registration: registration.to_uri(),
         uid_base,
     };
@@ -516,6 +525,14 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
     Ok(Made { address })
 }
 
+/// The path of this process's binary, if that path still holds it (the same inode).
+fn own_binary() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::read_link(SELF_EXE).ok()?;
+    let (now, running) = (std::fs::metadata(&path).ok()?, std::fs::metadata(SELF_EXE).ok()?);
+    (now.ino() == running.ino() && now.dev() == running.dev()).then_some(path)
+}
+
 /// Whether the host lets processes make user namespaces.
 fn user_namespaces_allowed() -> bool {
     std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
@@ -547,9 +564,9 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
     let log2 = log
         .try_clone()
         .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the gobs-app binary: {e}"))?;
-    let mut cmd = Command::new(exe);
+    // By /proc/self/exe: a daemon whose binary was replaced (an upgrade, a rebuild) still
+    // starts its own build.
+    let mut cmd = Command::new(SELF_EXE);
     cmd.arg("container-init")
         .arg("--spec")
         .arg(spec)

@@ -1,8 +1,9 @@
 //! A container's root filesystem: a directory of its own (`<machine dir>/root`) with
 //! busybox (from Debian's `busybox-static`) and a link per applet, a minimal `/etc`, and
-//! mount points. The hob-client (this gobs-app binary) and the shared libraries it needs
-//! are not copied: the container's init bind-mounts each of those files, read-only, at the
-//! same path inside, so the container sees those files of the host and nothing else.
+//! mount points. The hob-client (this gobs-app binary) is bind-mounted read-only at
+//! `/hob/gobs-app` (copied there instead when its file was replaced since the daemon
+//! started), and each shared library it needs at its own path: the container sees those
+//! files of the host and nothing else.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
