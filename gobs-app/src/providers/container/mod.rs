@@ -163,10 +163,15 @@ impl ContainerSettings {
     }
 }
 
+/// A stable hash (FNV-1a, then splitmix64's finalizer so that every bit depends on every
+/// byte): the same state directory gives the same names on every start and build.
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    })
+    });
+    let h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -777,5 +782,59 @@ impl MachineActor for ContainerMachine {
         .then(|ran| {
             ran.unwrap_or_else(|e| Err(format!("the command's thread failed: {}", reason(&e))))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn settings(toml_text: &str) -> Result<ContainerSettings, String> {
+        let config: ContainerConfig = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        ContainerProvider::settings(config, Path::new("/state"))
+    }
+
+    #[test]
+    fn defaults_are_derived_from_the_state_directory() {
+        let a = ContainerSettings::defaults(Path::new("/a"));
+        let b = ContainerSettings::defaults(Path::new("/b"));
+        assert_ne!(a.bridge, b.bridge);
+        assert_ne!(a.subnet, b.subnet);
+        assert_eq!(a, ContainerSettings::defaults(Path::new("/a")));
+        assert!(a.bridge.len() <= 15);
+        assert_eq!(a.subnet[0], 10);
+        assert_eq!(settings("").unwrap(), ContainerSettings::defaults(Path::new("/state")));
+    }
+
+    #[test]
+    fn sizes_subnets_and_names_are_read_or_refused_saying_how_to_write_them() {
+        let s = settings("memory = \"1GiB\"\nsubnet = \"10.9.8.0/24\"\nbridge = \"br-x\"\n")
+            .unwrap();
+        assert_eq!((s.memory, s.subnet, s.bridge.as_str()), (1 << 30, [10, 9, 8], "br-x"));
+        let err = settings("memory = \"lots\"\n").unwrap_err();
+        assert!(err.contains("256MiB"), "{err}");
+        let err = settings("memory = \"5TB\"\n").unwrap_err();
+        assert!(err.contains("B, KiB, MiB, GiB"), "{err}");
+        let err = settings("memory = \"1MiB\"\n").unwrap_err();
+        assert!(err.contains("at least 16MiB"), "{err}");
+        let err = settings("subnet = \"10.9.8.1/16\"\n").unwrap_err();
+        assert!(err.contains("A.B.C.0/24"), "{err}");
+        let err = settings("bridge = \"a-name-far-too-long\"\n").unwrap_err();
+        assert!(err.contains("1 to 15"), "{err}");
+        let err = settings("hob_listen = \"everywhere\"\n").unwrap_err();
+        assert!(err.contains("IP:PORT"), "{err}");
+        let err = settings("pids = 2\n").unwrap_err();
+        assert!(err.contains("at least 8"), "{err}");
+    }
+
+    #[test]
+    fn uid_blocks_stay_in_range() {
+        for tag in ["00000000", "ffffffff", "1234abcd", "not-hex"] {
+            let base = uid_base_of(tag);
+            assert!(base >= 1 << 30);
+            assert!(u64::from(base) + u64::from(init::ID_COUNT) < u64::from(u32::MAX));
+        }
     }
 }
