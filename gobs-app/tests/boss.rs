@@ -192,7 +192,10 @@ fn refusals_list_what_exists() {
     assert_error(
         create(&b, "c", "aws"),
         ErrorKind::UnknownProvider,
-        &["\"aws\"", "enabled providers: container, dummy, local"],
+        &[
+            "\"aws\"",
+            "enabled providers: container, dummy, local, qemu",
+        ],
     );
     // Nothing was recorded by the refused requests.
     assert_eq!(names(&list_all(&b).unwrap()), ["a", "b"]);

@@ -242,7 +242,7 @@ fn unknown_providers_list_the_enabled_ones() {
     let err = fails(s, &["create-machine", "web-1", "--provider", "aws"]);
     assert!(err.contains("no enabled provider named \"aws\""), "{err}");
     assert!(
-        err.contains("enabled providers: container, dummy, local"),
+        err.contains("enabled providers: container, dummy, local, qemu"),
         "{err}"
     );
     assert!(machine_names(s).is_empty());
@@ -366,7 +366,7 @@ fn the_default_provider_must_be_enabled() {
     );
     assert!(err.contains("line 1, column 20"), "{err}");
     assert!(
-        err.contains("enabled providers: container, dummy, local"),
+        err.contains("enabled providers: container, dummy, local, qemu"),
         "{err}"
     );
 }

@@ -57,7 +57,7 @@ max_connections = 64
 # Providers create machines. Each [providers.NAME] table enables one, named NAME
 # (the name `create-machine --provider NAME` takes). Writing any [providers.*]
 # table replaces the built-in ones below, so list every provider you want.
-# Keys: kind = "dummy" | "local" | "container"; enabled = true | false (default true); and
+# Keys: kind = "dummy" | "local" | "container" | "qemu"; enabled = true | false (default true); and
 # the kind's own keys, shown below.
 
 # In-process machines that do nothing: for trying things out and for tests.
@@ -95,6 +95,23 @@ kind = "container"
 # subnet = "10.213.7.0/24"    # the bridge's /24 (default: from the state dir)
 # bridge = "gobs1a2b3c"       # the bridge's name (default: from the state dir)
 # user_namespace = true       # root inside is an unprivileged uid outside
+
+# Each machine is a QEMU virtual machine booted from the host's kernel and an
+# initramfs gobs-app assembles (busybox, virtio modules, the hob-client); its
+# hob-client reaches the boss through qemu's user-mode network (the host is
+# 10.0.2.2 from the guest). Needs root and the Debian packages qemu-system-x86,
+# linux-image-amd64 and busybox-static.
+[providers.qemu]
+kind = "qemu"
+# qemu = "qemu-system-x86_64" # from qemu-system-x86
+# kernel = "/boot/vmlinuz-6.1.0-57-amd64"  # default: the newest /boot/vmlinuz-*
+# modules = "/lib/modules/6.1.0-57-amd64"  # default: from the kernel's release
+# memory = "512MiB"           # memory of each VM
+# cpus = 1                    # CPUs of each VM
+# accel = "auto"              # "kvm", "tcg", or "auto": KVM if a guest boots
+#                             # with it within 20 s, else TCG with a warning
+# register_timeout = "90s"    # a machine must register within this long
+# run_timeout = "1h"          # a command is killed after this long
 "#;
 
 /// The whole configuration.
@@ -187,6 +204,7 @@ impl Default for Config {
             ("dummy", "dummy"),
             ("local", "local"),
             ("container", "container"),
+            ("qemu", "qemu"),
         ] {
             providers.insert(
                 name.to_string(),
@@ -743,7 +761,7 @@ mod tests {
         let (line, column, message) = parse_err("default_provider = \"aws\"\n");
         assert_eq!((line, column), (1, 20));
         assert!(
-            message.contains("enabled providers: container, dummy, local"),
+            message.contains("enabled providers: container, dummy, local, qemu"),
             "{message}"
         );
 

@@ -174,7 +174,7 @@ fn fnv(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
@@ -406,7 +406,7 @@ fn machine_dir(settings: &ContainerSettings, machine: &str) -> PathBuf {
     settings.machines_dir().join(machine)
 }
 
-fn check_host(settings: &ContainerSettings) -> Result<(), String> {
+pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
     if !rustix::process::geteuid().is_root() {
         return Err(
             "the container provider needs gobs-app to run as root (it makes namespaces, \
@@ -603,11 +603,11 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
 }
 
 /// `PID STARTTIME`: the anchor, told apart from a later process that reused its pid.
-fn anchor_record(pid: i32) -> String {
+pub(crate) fn anchor_record(pid: i32) -> String {
     format!("{pid} {}", start_time(pid).unwrap_or_default())
 }
 
-fn start_time(pid: i32) -> Option<String> {
+pub(crate) fn start_time(pid: i32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
@@ -615,7 +615,7 @@ fn start_time(pid: i32) -> Option<String> {
 }
 
 /// Whether process `pid` runs (a zombie does not).
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit_once(')')
@@ -624,7 +624,7 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-fn console_tail(console: &Path) -> String {
+pub(crate) fn console_tail(console: &Path) -> String {
     let text = std::fs::read(console).unwrap_or_default();
     let start = text.len().saturating_sub(1500);
     let tail = String::from_utf8_lossy(&text[start..]);
@@ -636,7 +636,7 @@ fn console_tail(console: &Path) -> String {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -649,7 +649,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
 /// until it is gone.
-fn kill_anchor(dir: &Path) -> Result<(), String> {
+pub(crate) fn kill_anchor(dir: &Path) -> Result<(), String> {
     let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
         return Ok(());
     };
@@ -772,7 +772,18 @@ impl MachineActor for ContainerMachine {
         command: Vec<String>,
         _cancel: Cancel,
     ) -> Promise<Result<RunOutput, String>> {
-        let (name, timeout) = (self.name.clone(), self.run_timeout_secs);
+        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    }
+}
+
+/// Runs `command` on machine `name` through its hob-client's session on the boss's
+/// gateway, off the vat (what every machine with a hob-client does for `run`).
+pub fn run_via_gateway(
+    name: String,
+    command: Vec<String>,
+    timeout: u64,
+) -> Promise<Result<RunOutput, String>> {
+    {
         spawn_blocking(move || {
             let g = Gateway::running().ok_or_else(|| {
                 format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
