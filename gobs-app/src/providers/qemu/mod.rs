@@ -427,29 +427,34 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
     let mut pid = boot(if use_kvm { Accel::Kvm } else { Accel::Tcg })?;
     if use_kvm && settings.accel == Accel::Auto && KVM.load(Ordering::SeqCst) == 0 {
         let deadline = Instant::now() + KVM_PROBE;
-        let up = loop {
+        let failed = loop {
             let text = std::fs::read_to_string(&console).unwrap_or_default();
             if text.contains(initramfs::INIT_MARK) {
-                break true;
+                break None;
             }
-            if !alive(pid) || Instant::now() >= deadline {
-                break false;
+            if !alive(pid) {
+                let said = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                break Some(format!("qemu with KVM exited at once ({})", said.trim()));
+            }
+            if Instant::now() >= deadline {
+                break Some(format!(
+                    "a KVM guest did not reach its init within {}",
+                    humantime::format_duration(KVM_PROBE)
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        if up {
-            KVM.store(1, Ordering::SeqCst);
-        } else {
+        if let Some(why) = failed {
             KVM.store(2, Ordering::SeqCst);
             tracing::warn!(
                 machine,
-                "a KVM guest did not reach its init within {}; booting with TCG (emulation, \
-                 much slower) from now on; set accel = \"tcg\" in the qemu provider's config \
-                 to skip this probe",
-                humantime::format_duration(KVM_PROBE)
+                "{why}; booting with TCG (emulation, much slower) from now on; set accel = \
+                 \"tcg\" in the qemu provider's config to skip this probe"
             );
             kill_anchor(&dir)?;
             pid = boot(Accel::Tcg)?;
+        } else {
+            KVM.store(1, Ordering::SeqCst);
         }
     } else if !use_kvm && settings.accel == Accel::Auto {
         tracing::warn!(machine, "booting with TCG (emulation): KVM is not usable here");
@@ -458,8 +463,11 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
     gateway
         .wait_up(machine, limit, || {
             (!alive(pid)).then(|| {
+                let said = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
                 format!(
-                    "machine {machine:?}'s qemu exited before the guest registered{}",
+                    "machine {machine:?}'s qemu exited before the guest registered (qemu said: \
+                     {:?}){}",
+                    said.trim(),
                     console_tail(&console)
                 )
             })
@@ -510,6 +518,10 @@ fn launch(
         Accel::Kvm => "kvm",
         _ => "tcg",
     };
+    // qemu's own complaints (no KVM, a bad option) go next to the console log.
+    let log = console.with_file_name("qemu.log");
+    let stderr = std::fs::File::create(&log)
+        .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let mut cmd = Command::new(qemu);
     cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
         .args(["-machine", &format!("q35,accel={accel}")])
@@ -526,7 +538,7 @@ fn launch(
         .args(["-monitor", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     if accel == "tcg" {
         cmd.args(["-cpu", "max"]);
     } else {
