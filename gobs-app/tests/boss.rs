@@ -131,7 +131,8 @@ fn create_list_show_run_destroy() {
         [
             ("container", "container"),
             ("dummy", "dummy"),
-            ("local", "local")
+            ("local", "local"),
+            ("qemu", "qemu")
         ]
     );
     b.close().unwrap();

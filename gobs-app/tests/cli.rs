@@ -313,6 +313,7 @@ fn providers_are_listed_with_the_default() {
             {"name": "container", "kind": "container", "default": false},
             {"name": "dummy", "kind": "dummy", "default": true},
             {"name": "local", "kind": "local", "default": false},
+            {"name": "qemu", "kind": "qemu", "default": false},
         ])
     );
 }
