@@ -137,6 +137,14 @@ pub enum AppError {
     /// Signal handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(io::Error),
+
+    /// `hob-client` stopped (refused, destroyed, or could not start).
+    #[error(transparent)]
+    HobClient(#[from] crate::hob_net::client::ClientError),
+
+    /// A container's init could not set the container up.
+    #[error("container init: {0}")]
+    ContainerInit(String),
 }
 
 impl AppError {
@@ -156,6 +164,9 @@ impl AppError {
             AppError::Protocol(_) => "protocol",
             AppError::Output(_) => "output",
             AppError::Signals(_) => "signals",
+            AppError::HobClient(crate::hob_net::client::ClientError::Refused(_)) => "refused",
+            AppError::HobClient(_) => "hob-client",
+            AppError::ContainerInit(_) => "container-init",
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`cli`]: the command line, what each command does, and printing.
 //! - [`daemon`]: the server on the control socket, its protocol and the state lock.
 //! - [`config`]: the config file and the state directory.
+//! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
 //! - [`error`]: the command line's errors ([`error::AppError`]).
 
 pub mod actors;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod hob_net;
 pub mod model;
 pub mod ops;
 pub mod providers;

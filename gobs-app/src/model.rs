@@ -171,6 +171,9 @@ pub enum MachineStatus {
     Failed,
     /// The provider is taking it down.
     Destroying,
+    /// Made and registered, but the session with its hob-client is down (shown, never
+    /// saved: the record stays `running`, and shows so again once the machine is back).
+    Unreachable,
 }
 
 impl fmt::Display for MachineStatus {
@@ -181,6 +184,7 @@ impl fmt::Display for MachineStatus {
             MachineStatus::Stopped => "stopped",
             MachineStatus::Failed => "failed",
             MachineStatus::Destroying => "destroying",
+            MachineStatus::Unreachable => "unreachable",
         })
     }
 }

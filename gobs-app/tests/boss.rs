@@ -126,7 +126,15 @@ fn create_list_show_run_destroy() {
         .iter()
         .map(|p| (p.name.as_str(), p.kind.as_str()))
         .collect();
-    assert_eq!(listed, [("dummy", "dummy"), ("local", "local")]);
+    assert_eq!(
+        listed,
+        [
+            ("container", "container"),
+            ("dummy", "dummy"),
+            ("local", "local"),
+            ("qemu", "qemu")
+        ]
+    );
     b.close().unwrap();
 }
 
@@ -185,7 +193,10 @@ fn refusals_list_what_exists() {
     assert_error(
         create(&b, "c", "aws"),
         ErrorKind::UnknownProvider,
-        &["\"aws\"", "enabled providers: dummy, local"],
+        &[
+            "\"aws\"",
+            "enabled providers: container, dummy, local, qemu",
+        ],
     );
     // Nothing was recorded by the refused requests.
     assert_eq!(names(&list_all(&b).unwrap()), ["a", "b"]);

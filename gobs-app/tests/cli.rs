@@ -241,7 +241,10 @@ fn unknown_providers_list_the_enabled_ones() {
     let s = dir.path();
     let err = fails(s, &["create-machine", "web-1", "--provider", "aws"]);
     assert!(err.contains("no enabled provider named \"aws\""), "{err}");
-    assert!(err.contains("enabled providers: dummy, local"), "{err}");
+    assert!(
+        err.contains("enabled providers: container, dummy, local, qemu"),
+        "{err}"
+    );
     assert!(machine_names(s).is_empty());
 }
 
@@ -307,8 +310,10 @@ fn providers_are_listed_with_the_default() {
     assert_eq!(
         json,
         serde_json::json!([
+            {"name": "container", "kind": "container", "default": false},
             {"name": "dummy", "kind": "dummy", "default": true},
             {"name": "local", "kind": "local", "default": false},
+            {"name": "qemu", "kind": "qemu", "default": false},
         ])
     );
 }
@@ -361,7 +366,10 @@ fn the_default_provider_must_be_enabled() {
         &["--config", config.to_str().unwrap(), "providers"],
     );
     assert!(err.contains("line 1, column 20"), "{err}");
-    assert!(err.contains("enabled providers: dummy, local"), "{err}");
+    assert!(
+        err.contains("enabled providers: container, dummy, local, qemu"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
 use crate::actors::reason::reason;
+use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
 use crate::providers::machine::run_capability;
@@ -482,6 +483,16 @@ fn with_bindings(
     mut info: MachineInfo,
     client: Option<Ref<HobClientPresence>>,
 ) -> Promise<MachineInfo> {
+    if info.status == MachineStatus::Running
+        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
+    {
+        info.status = MachineStatus::Unreachable;
+        info.error = Some(format!(
+            "unreachable since {}: the session with its hob-client is down; it reconnects \
+             by itself once the machine runs again",
+            humantime::format_rfc3339_seconds(since)
+        ));
+    }
     let Some(client) = client else {
         return Promise::fulfilled(info);
     };
@@ -521,7 +532,7 @@ fn not_running(name: &str, record: &MachineRecord) -> String {
             "machine {name} failed ({}); destroy it and create it again",
             record.error.as_deref().unwrap_or("no reason recorded")
         ),
-        MachineStatus::Running | MachineStatus::Stopped => format!(
+        MachineStatus::Running | MachineStatus::Stopped | MachineStatus::Unreachable => format!(
             "machine {name} has no management interface (it never registered); destroy it and \
              create it again"
         ),

@@ -61,6 +61,18 @@ pub fn run(
             daemon::run(&state_paths()?, explicit_config.as_deref())?;
             return Ok(0);
         }
+        Command::HobClient { dir, registration } => {
+            let options = crate::hob_net::client::ClientOptions {
+                dir: dir.clone(),
+                registration: registration.clone(),
+            };
+            crate::hob_net::client::run(&options)?;
+            return Ok(0);
+        }
+        Command::ContainerInit { spec } => {
+            crate::providers::container::init::run(spec).map_err(AppError::ContainerInit)?;
+            return Ok(0);
+        }
         Command::Op(request) => request.clone(),
     };
     let paths = state_paths()?;

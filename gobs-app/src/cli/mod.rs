@@ -1,6 +1,6 @@
 //! The command line (clap derive types only; [`app`] acts on them). The operations'
-//! subcommands come from the list in [`crate::ops`]; `init` and `daemon` are the two that
-//! are not requests.
+//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `hob-client` and
+//! the hidden `container-init` are not requests.
 
 pub mod app;
 pub mod client;
@@ -54,6 +54,26 @@ pub enum Command {
 
     /// Serve the state directory in the foreground until SIGINT or SIGTERM
     Daemon,
+
+    /// Run on a machine: register with the boss over OCapN and serve its bindings
+    /// (status, run, put-file, get-file), reconnecting whenever the session is lost
+    HobClient {
+        /// The machine's hob-client state (its identity, the boss's sturdyref)
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The one-time registration sturdyref the boss issued (only needed until the
+        /// machine registered)
+        #[arg(long, value_name = "URI", env = "GOBS_HOB_REGISTRATION")]
+        registration: Option<String>,
+    },
+
+    /// The first process of a `container` machine (started by the container provider)
+    #[command(hide = true)]
+    ContainerInit {
+        /// The container's spec, as the provider wrote it
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+    },
 
     /// An operation (see [`crate::ops`]).
     #[command(flatten)]

@@ -56,8 +56,8 @@ max_connections = 64
 
 # Providers create machines. Each [providers.NAME] table enables one, named NAME
 # (the name `create-machine --provider NAME` takes). Writing any [providers.*]
-# table replaces the built-in pair below, so list every provider you want.
-# Keys: kind = "dummy" | "local"; enabled = true | false (default true); and
+# table replaces the built-in ones below, so list every provider you want.
+# Keys: kind = "dummy" | "local" | "container" | "qemu"; enabled = true | false (default true); and
 # the kind's own keys, shown below.
 
 # In-process machines that do nothing: for trying things out and for tests.
@@ -77,6 +77,41 @@ kind = "local"
 # run_timeout = "1h"       # a command is killed after this long
 # uid_base = 1073741824    # machines take random uids in uid_base ..
 # uid_count = 1073741824   # .. uid_base+uid_count-1, none a process runs as
+
+# Each machine is a Linux container: its own mount, PID, UTS, IPC, network and
+# user namespaces, hostname = the machine's name, a busybox root filesystem of its
+# own, memory and process limits (cgroups) and an address on a private bridge.
+# Its hob-client registers with the boss over OCapN (tcp-tls). Needs root and
+# the Debian packages busybox-static and iproute2.
+[providers.container]
+kind = "container"
+# busybox = "/bin/busybox"    # from busybox-static
+# memory = "256MiB"           # memory limit of each machine
+# pids = 512                  # process limit of each machine
+# register_timeout = "30s"    # a machine must register within this long
+# run_timeout = "1h"          # a command is killed after this long
+# hob_listen = "0.0.0.0:0"    # the boss's OCapN listener; port 0 picks one
+#                             # at the first start and keeps it
+# subnet = "10.213.7.0/24"    # the bridge's /24 (default: from the state dir)
+# bridge = "gobs1a2b3c"       # the bridge's name (default: from the state dir)
+# user_namespace = true       # root inside is an unprivileged uid outside
+
+# Each machine is a QEMU virtual machine booted from the host's kernel and an
+# initramfs gobs-app assembles (busybox, virtio modules, the hob-client); its
+# hob-client reaches the boss through qemu's user-mode network (the host is
+# 10.0.2.2 from the guest). Needs root and the Debian packages qemu-system-x86,
+# linux-image-amd64 and busybox-static.
+[providers.qemu]
+kind = "qemu"
+# qemu = "qemu-system-x86_64" # from qemu-system-x86
+# kernel = "/boot/vmlinuz-6.1.0-57-amd64"  # default: the newest /boot/vmlinuz-*
+# modules = "/lib/modules/6.1.0-57-amd64"  # default: from the kernel's release
+# memory = "512MiB"           # memory of each VM
+# cpus = 1                    # CPUs of each VM
+# accel = "auto"              # "kvm", "tcg", or "auto": KVM if a guest boots
+#                             # with it within 20 s, else TCG with a warning
+# register_timeout = "90s"    # a machine must register within this long
+# run_timeout = "1h"          # a command is killed after this long
 "#;
 
 /// The whole configuration.
@@ -165,7 +200,12 @@ pub struct ProviderConfig {
 impl Default for Config {
     fn default() -> Config {
         let mut providers = BTreeMap::new();
-        for (name, kind) in [("dummy", "dummy"), ("local", "local")] {
+        for (name, kind) in [
+            ("dummy", "dummy"),
+            ("local", "local"),
+            ("container", "container"),
+            ("qemu", "qemu"),
+        ] {
             providers.insert(
                 name.to_string(),
                 ProviderConfig {
@@ -721,7 +761,7 @@ mod tests {
         let (line, column, message) = parse_err("default_provider = \"aws\"\n");
         assert_eq!((line, column), (1, 20));
         assert!(
-            message.contains("enabled providers: dummy, local"),
+            message.contains("enabled providers: container, dummy, local, qemu"),
             "{message}"
         );
 

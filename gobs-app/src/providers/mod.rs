@@ -1,5 +1,5 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
-//! down machines; [`dummy`] and [`local`] are the providers; [`machine`] is what every
+//! down machines; [`dummy`], [`local`], [`container`] and [`qemu`] are the providers; [`machine`] is what every
 //! machine exposes.
 //!
 //! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
@@ -41,6 +41,8 @@ macro_rules! provider_table {
 provider_table! {
     dummy::DummyProvider,
     local::LocalProvider,
+    container::ContainerProvider,
+    qemu::QemuProvider,
 }
 
 /// The row of the provider kind called `name` in configs (its current or an earlier name).

@@ -69,24 +69,32 @@ pub fn run(
         }
     };
     jail.apply(&mut cmd)?;
+    let what = shell.unwrap_or_else(|| argv.first().map_or("", String::as_str));
+    run_command(cmd, what, &format!("machine {machine}"), limits, cancel)
+}
+
+/// Runs the prepared `cmd` (`what` names it in errors, `place` says where it runs), stdin
+/// closed, with output captured and limited as [`run`] does: the part shared with the
+/// `container` machines' hob-client.
+pub fn run_command(
+    mut cmd: Command,
+    what: &str,
+    place: &str,
+    limits: Limits,
+    cancel: &Cancel,
+) -> Result<RunOutput, String> {
     let spawned = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let mut child = spawned.map_err(|e| {
-        format!(
-            "cannot start {:?} on machine {machine}: {e}",
-            shell.unwrap_or_else(|| argv.first().map_or("", String::as_str))
-        )
-    })?;
+    let mut child = spawned.map_err(|e| format!("cannot start {what:?} on {place}: {e}"))?;
     let outcome = capture(&mut child, limits, cancel);
     if outcome.is_err() {
         // Reading failed: do not leave the command running unwatched.
         kill_group(&child);
     }
-    // Background processes the command left keep running (as the machine's uid) until
-    // the machine is destroyed.
+    // Background processes the command left keep running until the machine is destroyed.
     let _ = child.wait();
     let captured = outcome.map_err(|e| format!("reading the command's output failed: {e}"))?;
     if captured.cancelled {

@@ -1,0 +1,418 @@
+//! `gobs-app hob-client`: the process that runs on a machine and makes it manageable by the
+//! boss. Given a one-time registration sturdyref it connects to the boss over OCapN
+//! (tcp-tls), registers, and exposes its **bindings** (see [`super::wire`]): `status`,
+//! `run` (output captured, at most [`wire::MAX_REMOTE_OUTPUT`] bytes of each stream, with a
+//! note past it), `put-file` and `get-file` (at most [`wire::MAX_FILE`] bytes).
+//!
+//! Its own state is a small directory: `node` (its tcp-tls identity) and `client.json`
+//! (the machine's name, the boss's attach sturdyref, the bindings). With that state it
+//! needs no registration sturdyref again: it attaches through the attach sturdyref, and
+//! does so again, with backoff, whenever the session is lost (a boss restart).
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::persist::NodeState;
+use gobs_ocapn::syrup::Value;
+use serde::{Deserialize, Serialize};
+
+use super::gateway::DESTROYED;
+use super::wire;
+use crate::model::Cancel;
+use crate::providers::local::run::{Limits, run_command};
+
+/// The environment variable a registration sturdyref may come in.
+pub const REGISTRATION_ENV: &str = "GOBS_HOB_REGISTRATION";
+
+/// How often the client checks that its session with the boss is alive.
+pub const PING_PERIOD: Duration = Duration::from_secs(1);
+/// Longest pause between two reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long a hob-client that has not registered keeps trying to reach the boss: a
+/// registration sturdyref is only good while its machine is being created.
+pub const REGISTER_PATIENCE: Duration = Duration::from_secs(60);
+/// How long one message to the boss may take before the session is taken for lost.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(5);
+
+/// What `hob-client` is given.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Its state directory.
+    pub dir: PathBuf,
+    /// The registration sturdyref, if it has not registered yet.
+    pub registration: Option<String>,
+}
+
+/// Why the hob-client stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Setting up failed (state directory, identity, runtime).
+    #[error("hob-client: {0}")]
+    Setup(String),
+    /// The boss refused the registration (used or revoked sturdyref).
+    #[error("hob-client: the boss refused the registration: {0}")]
+    Refused(String),
+    /// The boss could not be reached to register.
+    #[error("hob-client: {0}")]
+    Unreachable(String),
+    /// The boss says the machine was destroyed.
+    #[error("hob-client: {0}; nothing left to do")]
+    Destroyed(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientState {
+    machine: String,
+    /// The boss's attach sturdyref for this machine.
+    boss: String,
+    bindings: Vec<String>,
+}
+
+/// Runs the hob-client until the boss refuses it or says the machine was destroyed
+/// (a lost session is not a reason to stop: it reconnects).
+pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
+    let setup = ClientError::Setup;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&options.dir)
+        .map_err(|e| setup(format!("cannot create {}: {e}", options.dir.display())))?;
+    let identity = NodeState::open(&options.dir.join("node")).map_err(|e| setup(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| setup(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async move {
+        let netlayer = TcpTls::bind(
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| setup("bad address".into()))?,
+            &identity.tls,
+            None,
+        )
+        .await
+        .map_err(|e| setup(format!("cannot open the tcp-tls netlayer: {e}")))?;
+        let node = Node::start(
+            vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+            SessionConfig::default(),
+        )
+        .map_err(|e| setup(format!("cannot start the OCapN node: {e}")))?;
+        let cell = Arc::new(OnceLock::new());
+        let _ = cell.set(node.clone());
+        let bindings = node
+            .with_core(move |core| Term::local(core.spawn(Box::new(Bindings { node: cell }))))
+            .await
+            .map_err(|e| setup(e.to_string()))?;
+        let state_path = options.dir.join("client.json");
+        let state = match read_state(&state_path)? {
+            Some(state) => state,
+            None => {
+                let uri = options.registration.clone().ok_or_else(|| {
+                    setup(format!(
+                        "not registered yet and no registration sturdyref given: pass \
+                         --registration URI or set ${REGISTRATION_ENV} (state: {})",
+                        options.dir.display()
+                    ))
+                })?;
+                register(&node, &uri, bindings.clone(), &state_path).await?
+            }
+        };
+        tracing::info!(machine = state.machine, "hob-client registered; serving");
+        serve(&node, &state, bindings).await
+    })
+}
+
+async fn register(
+    node: &Node,
+    uri: &str,
+    bindings: Term,
+    state_path: &Path,
+) -> Result<ClientState, ClientError> {
+    let sturdyref = Sturdyref::parse(uri.trim()).map_err(|e| {
+        ClientError::Setup(format!("the registration sturdyref is not usable: {e}"))
+    })?;
+    let mut pause = Duration::from_millis(100);
+    let answer = loop {
+        match ask(
+            node,
+            &sturdyref,
+            wire::call("register", vec![bindings.clone()]),
+        )
+        .await
+        {
+            Ok(answer) => break answer,
+            Err(Asked::Refused(why)) => return Err(ClientError::Refused(why)),
+            Err(Asked::Lost(why)) => {
+                tracing::warn!("cannot reach the boss to register ({why}); retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_BACKOFF);
+            }
+        }
+    };
+    let parts = match answer.to_value() {
+        Some(Value::List(parts)) => parts,
+        _ => Vec::new(),
+    };
+    let (Some(machine), Some(attach)) = (
+        parts.first().and_then(|v| v.as_str()).map(str::to_owned),
+        parts.get(1).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec),
+    ) else {
+        return Err(ClientError::Setup(format!(
+            "the boss answered the registration with {answer:?}, not [machine attach-swiss]"
+        )));
+    };
+    let boss = Sturdyref {
+        peer: sturdyref.peer.clone(),
+        swiss: attach,
+    };
+    let state = ClientState {
+        machine,
+        boss: boss.to_uri(),
+        bindings: wire::BINDING_NAMES.iter().map(|s| s.to_string()).collect(),
+    };
+    write_state(state_path, &state)?;
+    Ok(state)
+}
+
+enum Asked {
+    /// The boss answered with a refusal.
+    Refused(String),
+    /// No answer: the session could not be made or was lost.
+    Lost(String),
+}
+
+/// Enlivens `sturdyref` and sends it `args`.
+async fn ask(node: &Node, sturdyref: &Sturdyref, args: Vec<Term>) -> Result<Term, Asked> {
+    let live = enliven(node, sturdyref).await?;
+    send(node, live, args).await
+}
+
+async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<Ref, Asked> {
+    let s = sturdyref.clone();
+    let p = node
+        .with_core(move |core| core.enliven(&s))
+        .await
+        .map_err(|e| Asked::Lost(e.to_string()))?;
+    match tokio::time::timeout(ANSWER_LIMIT, node.settled(p)).await {
+        Ok(Ok(Ok(Term::Ref(r)))) => Ok(r),
+        Ok(Ok(Ok(other))) => Err(Asked::Refused(format!(
+            "the sturdyref named {other:?}, not an object"
+        ))),
+        Ok(Ok(Err(e))) => Err(Asked::Lost(wire::failure(&e))),
+        Ok(Err(e)) => Err(Asked::Lost(e.to_string())),
+        Err(_) => Err(Asked::Lost("no answer in time".into())),
+    }
+}
+
+async fn send(node: &Node, to: Ref, args: Vec<Term>) -> Result<Term, Asked> {
+    let p = node
+        .with_core(move |core| core.send(to, args))
+        .await
+        .map_err(|e| Asked::Lost(e.to_string()))?;
+    match tokio::time::timeout(ANSWER_LIMIT, node.settled(p)).await {
+        Ok(Ok(Ok(answer))) => Ok(answer),
+        Ok(Ok(Err(e))) => {
+            let why = wire::failure(&e);
+            // A lost connection breaks the promise with a message naming the connection.
+            if why.starts_with("connection to ") || why.starts_with("session ") {
+                Err(Asked::Lost(why))
+            } else {
+                Err(Asked::Refused(why))
+            }
+        }
+        Ok(Err(e)) => Err(Asked::Lost(e.to_string())),
+        Err(_) => Err(Asked::Lost("no answer in time".into())),
+    }
+}
+
+/// Keeps the machine attached: pings, and attaches again (with backoff) when the session
+/// is lost.
+async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), ClientError> {
+    let boss = Sturdyref::parse(&state.boss)
+        .map_err(|e| ClientError::Setup(format!("the saved boss sturdyref is not usable: {e}")))?;
+    let mut live: Option<Ref> = None;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let outcome = match live.clone() {
+            Some(r) => send(node, r, wire::call("ping", vec![])).await.map(|_| ()),
+            None => match enliven(node, &boss).await {
+                Ok(r) => {
+                    let attached = send(
+                        node,
+                        r.clone(),
+                        wire::call("attach", vec![bindings.clone()]),
+                    )
+                    .await;
+                    attached.map(|_| {
+                        tracing::info!(machine = state.machine, "attached to the boss");
+                        live = Some(r);
+                    })
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(()) => {
+                pause = Duration::from_millis(100);
+                tokio::time::sleep(PING_PERIOD).await;
+            }
+            Err(Asked::Refused(why)) if why.starts_with(DESTROYED) => {
+                return Err(ClientError::Destroyed(why));
+            }
+            Err(Asked::Refused(why)) | Err(Asked::Lost(why)) => {
+                if live.take().is_some() {
+                    tracing::warn!("lost the session with the boss ({why}); reconnecting");
+                } else {
+                    tracing::debug!("cannot attach yet ({why}); retrying in {pause:?}");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn read_state(path: &Path) -> Result<Option<ClientState>, ClientError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            ClientError::Setup(format!(
+                "{} is damaged ({e}); move it away and register the machine again with a new \
+                 registration sturdyref",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ClientError::Setup(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn write_state(path: &Path, state: &ClientState) -> Result<(), ClientError> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(state)
+        .map_err(|e| ClientError::Setup(format!("cannot encode the state: {e}")))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| ClientError::Setup(format!("cannot write {}: {e}", path.display())))
+}
+
+/// The machine's bindings, one object answering by binding name.
+struct Bindings {
+    node: Arc<OnceLock<Node>>,
+}
+
+impl LocalObject for Bindings {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        match name.as_str() {
+            "binding-names" => Ok(Term::List(
+                wire::BINDING_NAMES.iter().map(|n| wire::text(n)).collect(),
+            )),
+            "status" => Ok(wire::text("running")),
+            "run" => {
+                let (argv, timeout) = wire::parse_run_args(&args).map_err(|e| wire::text(&e))?;
+                let node = self
+                    .node
+                    .get()
+                    .cloned()
+                    .ok_or_else(|| wire::text("the hob-client is still starting"))?;
+                let (p, _resolver) = cx.promise();
+                std::thread::spawn(move || {
+                    let outcome = run_argv(&argv, timeout)
+                        .map(|out| wire::run_output_term(&out))
+                        .map_err(|e| wire::text(&e));
+                    node.post(move |core| core.settle_promise(p, outcome));
+                });
+                Ok(Term::local(p))
+            }
+            "put-file" => put_file(&args).map_err(|e| wire::text(&e)),
+            "get-file" => get_file(&args).map_err(|e| wire::text(&e)),
+            other => Err(wire::text(&format!(
+                "this machine has no binding `{other}` (it has {})",
+                wire::BINDING_NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
+fn run_argv(argv: &[String], timeout: u64) -> Result<crate::model::RunOutput, String> {
+    let (first, rest) = argv
+        .split_first()
+        .ok_or_else(|| "no command to run".to_string())?;
+    let mut cmd = Command::new(first);
+    cmd.args(rest);
+    let limits = Limits {
+        timeout: Duration::from_secs(timeout.max(1)),
+        max_output: wire::MAX_REMOTE_OUTPUT,
+    };
+    run_command(cmd, first, "this machine", limits, &Cancel::new())
+}
+
+fn put_file(args: &[Term]) -> Result<Term, String> {
+    let usage = "put-file takes a path, the bytes and a mode (e.g. 420 for 0644)";
+    let [path, bytes, mode] = args else {
+        return Err(usage.into());
+    };
+    let path = wire::as_string(path).ok_or(usage)?;
+    let bytes = bytes.to_value().ok_or(usage)?;
+    let bytes = bytes.as_bytes().ok_or(usage)?;
+    let mode = mode
+        .to_value()
+        .and_then(|v| v.as_int())
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m <= 0o7777)
+        .ok_or(usage)?;
+    if bytes.len() > wire::MAX_FILE {
+        return Err(format!(
+            "put-file carries at most {} bytes; {path} would be {}",
+            wire::MAX_FILE,
+            bytes.len()
+        ));
+    }
+    std::fs::write(&path, bytes)
+        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
+        .map_err(|e| format!("cannot write {path}: {e}"))?;
+    Ok(Term::Data(Value::Bool(true)))
+}
+
+fn get_file(args: &[Term]) -> Result<Term, String> {
+    let [path] = args else {
+        return Err("get-file takes a path".into());
+    };
+    let path = wire::as_string(path).ok_or("get-file takes a path (a string)")?;
+    let size = std::fs::metadata(&path)
+        .map_err(|e| format!("cannot read {path}: {e}"))?
+        .len();
+    if size > wire::MAX_FILE as u64 {
+        return Err(format!(
+            "{path} is {size} bytes; get-file carries at most {} bytes",
+            wire::MAX_FILE
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Ok(Term::Data(Value::Bytes(bytes)))
+}

@@ -1,0 +1,688 @@
+//! The boss's side of hob over OCapN: an OCapN node (tcp-tls) on which the boss hosts, for
+//! each network machine, a one-time **registration** object and an **attach** object, and
+//! through which it reaches the **bindings** each machine's hob-client registered.
+//!
+//! - [`Gateway::issue`] makes machine M's registration sturdyref (what the provider hands
+//!   the machine at boot). It works once: `register` through it marks it used (saved
+//!   before the answer goes), and a second use is refused with the reason. Revoking it
+//!   ([`Gateway::revoke`]: the machine was destroyed or its creation failed) refuses it
+//!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
+//! - `register` answers with the machine's attach sturdyref: the only other capability a
+//!   machine ever holds. With it, after a lost session (a boss restart, a network cut), the
+//!   hob-client attaches its bindings again. Neither object reaches the boss's admin
+//!   surface: they accept `register`/`attach`/`ping` and nothing else, and the control
+//!   socket is not on the network at all.
+//! - A watcher checks every [`WATCH_PERIOD`] which sessions are still open; a machine whose
+//!   session ended is `unreachable` from then on ([`Gateway::reach`]), and `running` again
+//!   once its hob-client attached.
+//!
+//! The node's tcp-tls identity is kept in `<dir>/node` (so its designator, and every
+//! sturdyref handed out, survive restarts); the table of swiss numbers in
+//! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
+//! the config says 0) and kept, since the sturdyrefs name it.
+//!
+//! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
+//! runtime of its own thread; its blocking methods must not be called from a vat's turn.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use data_encoding::BASE64URL_NOPAD;
+use gobs_ocapn::captp::{ConnId, Ref, SessionConfig, Term};
+use gobs_ocapn::locator::{PeerLocator, Sturdyref};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::persist::NodeState;
+use gobs_ocapn::syrup::Value;
+use gobs_runtime::Promise;
+use serde::{Deserialize, Serialize};
+
+use super::wire;
+use crate::actors::hob::HobError;
+use crate::model::RunOutput;
+
+/// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
+pub const DESTROYED: &str = "destroyed";
+
+/// How often the gateway checks which machines' sessions are still open.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
+
+/// How many spent (used or revoked) registration sturdyrefs are remembered, to refuse them
+/// with their reason rather than as unknown.
+pub const SPENT_KEPT: usize = 4096;
+
+/// How a machine's session stands, as the boss shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Its hob-client has not registered yet.
+    Waiting,
+    /// Its session is up, since then.
+    Up(SystemTime),
+    /// Its session is down, since then.
+    Down(SystemTime),
+}
+
+/// Where a registration sturdyref is in its one life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RegState {
+    Open,
+    Used,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    /// The registration object's swiss number (base64url).
+    registration: String,
+    /// The attach object's swiss number (base64url).
+    attach: String,
+    state: RegState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Spent {
+    registration: String,
+    machine: String,
+    state: RegState,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Table {
+    /// The port the node listens on (0 until the first start chose one).
+    port: u16,
+    machines: BTreeMap<String, Entry>,
+    spent: Vec<Spent>,
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    reach: Reach,
+    bindings: Option<(Ref, ConnId)>,
+}
+
+struct Inner {
+    node: Node,
+    runtime: tokio::runtime::Handle,
+    locator: PeerLocator,
+    path: PathBuf,
+    table: Mutex<Table>,
+    live: Mutex<BTreeMap<String, Live>>,
+    changed: Condvar,
+}
+
+/// The boss's OCapN node for hob (see the module docs). Cloning gives another handle.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gateway({})", self.inner.locator.to_uri())
+    }
+}
+
+static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
+
+fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
+    format!("cannot {what} {}: {e}", path.display())
+}
+
+impl Gateway {
+    /// The process's gateway, started on first use with its state in `dir`, listening on
+    /// `listen` (port 0: choose one at the first start and keep it). Later calls answer
+    /// the running one.
+    pub fn start(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
+        let slot = GLOBAL.get_or_init(|| Mutex::new(None));
+        let mut slot = slot
+            .lock()
+            .map_err(|_| "the hob gateway's lock was poisoned (a bug)".to_string())?;
+        if let Some(g) = slot.as_ref() {
+            return Ok(g.clone());
+        }
+        let g = Gateway::start_new(dir, listen)?;
+        *slot = Some(g.clone());
+        Ok(g)
+    }
+
+    /// The process's gateway, if one was started.
+    pub fn running() -> Option<Gateway> {
+        GLOBAL.get()?.lock().ok()?.clone()
+    }
+
+    fn start_new(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_err("create the hob directory", dir, e))?;
+        let identity = NodeState::open(&dir.join("node")).map_err(|e| e.to_string())?;
+        let path = dir.join("gateway.json");
+        let mut table = read_table(&path)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the hob gateway's runtime: {e}"))?;
+        let handle = runtime.handle().clone();
+        let port = if table.port != 0 {
+            table.port
+        } else {
+            listen.port()
+        };
+        let addr = SocketAddr::new(listen.ip(), port);
+        let tls = identity.tls.clone();
+        let (node, locator) = handle.block_on(async move {
+            let netlayer = TcpTls::bind(addr, &tls, None).await.map_err(|e| {
+                format!(
+                    "the hob gateway cannot listen on {addr}: {e}; free the port or choose \
+                     another in the container provider's `hob_listen`"
+                )
+            })?;
+            let locator = netlayer.locator();
+            let node = Node::start(
+                vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+                SessionConfig::default(),
+            )
+            .map_err(|e| format!("cannot start the hob gateway's node: {e}"))?;
+            Ok::<_, String>((node, locator))
+        })?;
+        let chosen = locator
+            .hint("port")
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(port);
+        if table.port != chosen {
+            table.port = chosen;
+            write_table(&path, &table)?;
+        }
+        std::thread::Builder::new()
+            .name("hob-gateway".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .map_err(|e| format!("cannot start the hob gateway's thread: {e}"))?;
+        let inner = Arc::new(Inner {
+            node,
+            runtime: handle,
+            locator,
+            path,
+            table: Mutex::new(table.clone()),
+            live: Mutex::new(BTreeMap::new()),
+            changed: Condvar::new(),
+        });
+        let g = Gateway { inner };
+        for (machine, entry) in &table.machines {
+            g.bind(machine, entry);
+            if entry.state == RegState::Used {
+                g.set_live(machine, Reach::Down(SystemTime::now()), None);
+            }
+        }
+        for spent in &table.spent {
+            g.bind_refusal(&spent.registration, &spent.machine, spent.state);
+        }
+        g.watch();
+        tracing::info!(locator = %g.inner.locator.to_uri(), "hob gateway listening");
+        Ok(g)
+    }
+
+    /// The port the gateway listens on.
+    pub fn port(&self) -> u16 {
+        self.lock_table().port
+    }
+
+    /// Machine `machine`'s one-time registration sturdyref, for a hob-client to dial at
+    /// `host` (the address the machine reaches the boss at). Revokes the machine's earlier
+    /// one, if any. Saved before it is answered.
+    pub fn issue(&self, machine: &str, host: &str) -> Result<Sturdyref, String> {
+        self.revoke(machine)?;
+        let entry = Entry {
+            registration: BASE64URL_NOPAD.encode(&random_swiss()?),
+            attach: BASE64URL_NOPAD.encode(&random_swiss()?),
+            state: RegState::Open,
+        };
+        {
+            let mut table = self.lock_table();
+            table.machines.insert(machine.to_string(), entry.clone());
+            if let Err(e) = write_table(&self.inner.path, &table) {
+                table.machines.remove(machine);
+                return Err(e);
+            }
+        }
+        self.bind(machine, &entry);
+        self.set_live(machine, Reach::Waiting, None);
+        Ok(self.sturdyref(&entry.registration, host))
+    }
+
+    /// Revokes machine `machine`'s registration and forgets its session: what the provider
+    /// does when the machine is destroyed or its creation failed. Nothing to do for a
+    /// machine the gateway does not know.
+    pub fn revoke(&self, machine: &str) -> Result<(), String> {
+        let removed = {
+            let mut table = self.lock_table();
+            let Some(entry) = table.machines.remove(machine) else {
+                drop(table);
+                self.forget_live(machine);
+                return Ok(());
+            };
+            let state = match entry.state {
+                RegState::Open => RegState::Revoked,
+                other => other,
+            };
+            table.spent.push(Spent {
+                registration: entry.registration.clone(),
+                machine: machine.to_string(),
+                state,
+            });
+            let excess = table.spent.len().saturating_sub(SPENT_KEPT);
+            table.spent.drain(..excess);
+            if let Err(e) = write_table(&self.inner.path, &table) {
+                table.machines.insert(machine.to_string(), entry);
+                table.spent.pop();
+                return Err(e);
+            }
+            (entry, state)
+        };
+        let (entry, state) = removed;
+        // The attach object stays bound but refuses a machine no longer in the table.
+        self.bind_refusal(&entry.registration, machine, state);
+        self.forget_live(machine);
+        Ok(())
+    }
+
+    /// How machine `machine`'s session stands; `None` for a machine the gateway does not
+    /// know (not a network machine, or destroyed).
+    pub fn reach(&self, machine: &str) -> Option<Reach> {
+        self.lock_live().get(machine).map(|l| l.reach)
+    }
+
+    /// Waits until machine `machine`'s hob-client registered (or attached), at most
+    /// `limit`; `check` is asked every 100 ms whether to give up (the machine's process
+    /// died, say) and its answer is the reason.
+    pub fn wait_up(
+        &self,
+        machine: &str,
+        limit: Duration,
+        mut check: impl FnMut() -> Option<String>,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        let mut live = self.lock_live();
+        loop {
+            match live.get(machine).map(|l| l.reach) {
+                Some(Reach::Up(_)) => return Ok(()),
+                None => return Err(format!("machine {machine:?} was revoked while waiting")),
+                _ => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "machine {machine:?}'s hob-client did not register within {}",
+                    humantime::format_duration(limit)
+                ));
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            live = match self.inner.changed.wait_timeout(live, wait) {
+                Ok((guard, _)) => guard,
+                Err(p) => p.into_inner().0,
+            };
+            drop(live);
+            if let Some(why) = check() {
+                return Err(why);
+            }
+            live = self.lock_live();
+        }
+    }
+
+    /// Sends `method ARGS` to machine `machine`'s bindings; waits at most `wait` for its
+    /// session to come back if it is down (a restarted boss, the hob-client reconnecting).
+    pub fn ask(&self, machine: &str, args: Vec<Term>, wait: Duration) -> Promise<Term> {
+        let bindings = match self.bindings_within(machine, wait) {
+            Ok(b) => b,
+            Err(why) => return Promise::broken(gobs_runtime::Error::actor("machine", Failed(why))),
+        };
+        gobs_ocapn::vat::RemoteObject::new(self.inner.node.clone(), bindings).send_args(args)
+    }
+
+    /// Runs `argv` on machine `machine` through its hob-client (see [`Gateway::ask`]) and
+    /// waits for the answer, at most `timeout_secs` and a minute. Blocking: off the vats.
+    pub fn run(
+        &self,
+        machine: &str,
+        argv: &[String],
+        timeout_secs: u64,
+        wait: Duration,
+    ) -> Result<RunOutput, String> {
+        let asked = self.ask(machine, wire::run_args(argv, timeout_secs), wait);
+        let limit = wait + Duration::from_secs(timeout_secs.saturating_add(60));
+        wire::parse_run_output(&Gateway::wait(asked, limit)?)
+    }
+
+    /// Blocks until `promise` settles, at most `limit` (off the vats only).
+    pub fn wait<T: Send + 'static>(promise: Promise<T>, limit: Duration) -> Result<T, String> {
+        match promise.wait_timeout(limit) {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(crate::actors::reason::reason(&e)),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(limit)
+            )),
+        }
+    }
+
+    fn bindings_within(&self, machine: &str, wait: Duration) -> Result<Ref, String> {
+        let deadline = Instant::now() + wait;
+        let mut live = self.lock_live();
+        loop {
+            match live.get(machine) {
+                None => {
+                    return Err(format!(
+                        "machine {machine:?} is not registered with this boss's hob gateway"
+                    ));
+                }
+                Some(Live {
+                    bindings: Some((r, _)),
+                    ..
+                }) => return Ok(r.clone()),
+                Some(l) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(match l.reach {
+                            Reach::Down(since) => format!(
+                                "machine {machine:?} is unreachable: its hob-client's session \
+                                 has been down since {}; it reconnects by itself once it can \
+                                 (check that the machine runs)",
+                                humantime::format_rfc3339_seconds(since)
+                            ),
+                            _ => format!("machine {machine:?}'s hob-client has not registered"),
+                        });
+                    }
+                    live = match self.inner.changed.wait_timeout(live, deadline - now) {
+                        Ok((guard, _)) => guard,
+                        Err(p) => p.into_inner().0,
+                    };
+                }
+            }
+        }
+    }
+
+    fn sturdyref(&self, swiss_b64: &str, host: &str) -> Sturdyref {
+        let mut peer = PeerLocator::new("tcp-tls", self.inner.locator.designator.clone())
+            .with_hint("host", host);
+        if let Some(port) = self.inner.locator.hint("port") {
+            peer = peer.with_hint("port", port);
+        }
+        Sturdyref {
+            peer,
+            swiss: BASE64URL_NOPAD
+                .decode(swiss_b64.as_bytes())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn bind(&self, machine: &str, entry: &Entry) {
+        let (Ok(reg), Ok(attach)) = (
+            BASE64URL_NOPAD.decode(entry.registration.as_bytes()),
+            BASE64URL_NOPAD.decode(entry.attach.as_bytes()),
+        ) else {
+            tracing::error!(
+                "machine {machine}: its swiss numbers in the gateway table are not base64url"
+            );
+            return;
+        };
+        let reg_obj = Registration {
+            gateway: Arc::downgrade(&self.inner),
+            machine: machine.to_string(),
+            attach: entry.attach.clone(),
+        };
+        let attach_obj = Attach {
+            gateway: Arc::downgrade(&self.inner),
+            machine: machine.to_string(),
+        };
+        self.inner.node.post(move |core| {
+            let r = core.spawn(Box::new(reg_obj));
+            core.bind_swiss(&reg, r);
+            let a = core.spawn(Box::new(attach_obj));
+            core.bind_swiss(&attach, a);
+        });
+    }
+
+    fn bind_refusal(&self, registration: &str, machine: &str, state: RegState) {
+        let Ok(swiss) = BASE64URL_NOPAD.decode(registration.as_bytes()) else {
+            return;
+        };
+        let machine = machine.to_string();
+        self.inner.node.post(move |core| {
+            let why = refusal(&machine, state);
+            let obj = core.spawn(Box::new(move |_: &mut Cx<'_>, _: Vec<Term>| {
+                Err::<Term, Term>(wire::text(&why))
+            }));
+            core.bind_swiss(&swiss, obj);
+        });
+    }
+
+    fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(Ref, ConnId)>) {
+        self.lock_live()
+            .insert(machine.to_string(), Live { reach, bindings });
+        self.inner.changed.notify_all();
+    }
+
+    fn forget_live(&self, machine: &str) {
+        self.lock_live().remove(machine);
+        self.inner.changed.notify_all();
+    }
+
+    fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every [`WATCH_PERIOD`], marks down the machines whose session ended.
+    fn watch(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(WATCH_PERIOD).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let Ok(open) = inner
+                    .node
+                    .with_core(|core| {
+                        core.session_stats()
+                            .into_iter()
+                            .map(|(c, ..)| c)
+                            .collect::<Vec<_>>()
+                    })
+                    .await
+                else {
+                    return;
+                };
+                let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
+                let mut changed = false;
+                for (machine, l) in live.iter_mut() {
+                    if let Some((_, conn)) = &l.bindings
+                        && !open.contains(conn)
+                    {
+                        tracing::warn!(machine, "machine's hob-client session is down");
+                        l.bindings = None;
+                        l.reach = Reach::Down(SystemTime::now());
+                        changed = true;
+                    }
+                }
+                drop(live);
+                if changed {
+                    inner.changed.notify_all();
+                }
+            }
+        });
+    }
+}
+
+fn refusal(machine: &str, state: RegState) -> String {
+    let e = match state {
+        RegState::Used | RegState::Open => HobError::AlreadyUsed {
+            machine: machine.to_string(),
+        },
+        RegState::Revoked => HobError::Revoked {
+            machine: machine.to_string(),
+        },
+    };
+    format!("registration refused: {e}")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Failed(String);
+
+fn random_swiss() -> Result<Vec<u8>, String> {
+    let mut s = vec![0u8; 32];
+    getrandom::fill(&mut s).map_err(|e| format!("cannot draw a swiss number: {e}"))?;
+    Ok(s)
+}
+
+/// The bindings reference a `register`/`attach` message carries, with its session.
+fn bindings_arg(args: &[Term]) -> Result<(Ref, ConnId), Term> {
+    match args {
+        [Term::Ref(r @ Ref::Remote(remote))] => Ok((r.clone(), remote.conn())),
+        _ => Err(wire::text(
+            "register and attach take one argument: the hob-client's bindings object (a \
+             reference from the machine's own session)",
+        )),
+    }
+}
+
+/// The one-time registration object of one machine.
+struct Registration {
+    gateway: Weak<Inner>,
+    machine: String,
+    attach: String,
+}
+
+impl LocalObject for Registration {
+    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        if name != "register" {
+            return Err(wire::text(&format!(
+                "a registration capability answers only `register`, not `{name}`"
+            )));
+        }
+        let inner = self
+            .gateway
+            .upgrade()
+            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
+        let g = Gateway { inner };
+        let bindings = bindings_arg(&args)?;
+        {
+            let mut table = g.lock_table();
+            let Some(entry) = table.machines.get_mut(&self.machine) else {
+                return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
+            };
+            if entry.state != RegState::Open {
+                return Err(wire::text(&refusal(&self.machine, entry.state)));
+            }
+            entry.state = RegState::Used;
+            if let Err(e) = write_table(&g.inner.path, &table) {
+                if let Some(entry) = table.machines.get_mut(&self.machine) {
+                    entry.state = RegState::Open;
+                }
+                tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
+                return Err(wire::text(&format!(
+                    "the boss cannot save the registration ({e}); try again"
+                )));
+            }
+        }
+        tracing::info!(machine = self.machine, "machine registered over OCapN");
+        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
+        // The attach sturdyref names the host the machine reached us at: the registration
+        // sturdyref's own, which the hob-client keeps and reuses.
+        let attach = BASE64URL_NOPAD
+            .decode(self.attach.as_bytes())
+            .map_err(|_| wire::text("the machine's attach swiss number is damaged"))?;
+        Ok(Term::List(vec![
+            wire::text(&self.machine),
+            Term::Data(Value::Bytes(attach)),
+        ]))
+    }
+}
+
+/// The object a machine re-attaches its bindings through after a lost session.
+struct Attach {
+    gateway: Weak<Inner>,
+    machine: String,
+}
+
+impl LocalObject for Attach {
+    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        let inner = self
+            .gateway
+            .upgrade()
+            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
+        let g = Gateway { inner };
+        let known = g
+            .lock_table()
+            .machines
+            .get(&self.machine)
+            .is_some_and(|e| e.state == RegState::Used);
+        if !known {
+            return Err(wire::text(&format!(
+                "{DESTROYED}: machine {:?} is no longer registered with this boss",
+                self.machine
+            )));
+        }
+        match name.as_str() {
+            "ping" => Ok(Term::sym("pong")),
+            "attach" => {
+                let bindings = bindings_arg(&args)?;
+                tracing::info!(machine = self.machine, "machine attached again");
+                g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
+                Ok(wire::text(&self.machine))
+            }
+            other => Err(wire::text(&format!(
+                "a machine's attach capability answers `attach` and `ping`, not `{other}`"
+            ))),
+        }
+    }
+}
+
+fn read_table(path: &Path) -> Result<Table, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "the hob gateway's table {} is damaged ({e}); it was left as it is: restore \
+                 it from a backup, or move it away (network machines must then be destroyed \
+                 and created again)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Table::default()),
+        Err(e) => Err(io_err("read", path, e)),
+    }
+}
+
+/// Replaces `path` with `table` atomically and durably.
+fn write_table(path: &Path, table: &Table) -> Result<(), String> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes =
+        serde_json::to_vec_pretty(table).map_err(|e| format!("cannot encode the table: {e}"))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| io_err("write", path, e))
+}

@@ -1,0 +1,17 @@
+//! hob over the network: machines whose hob-client runs on the machine itself, as its own
+//! process, and registers with the boss over OCapN.
+//!
+//! - [`wire`]: the messages and their bounds.
+//! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
+//!   how the boss reaches a machine's bindings and sees its session go down and come back.
+//! - [`client`]: `gobs-app hob-client`, the machine's side.
+//!
+//! This is the small adapter the brief of the OCapN work asks for: it speaks through
+//! gobs-ocapn's object API ([`gobs_ocapn::node::LocalObject`], [`gobs_ocapn::vat::RemoteObject`]),
+//! which carries references today; when by-name calls to gobs actors carry references too,
+//! the registration and attach objects can become `#[define_actor]` actors exported with
+//! `gobs_ocapn::vat::export_actor`, and nothing outside this module changes.
+
+pub mod client;
+pub mod gateway;
+pub mod wire;

@@ -1,0 +1,146 @@
+//! A container's resource limits: a cgroup named after the machine's tag, with a memory
+//! limit and a process-count limit. Cgroup v2 where its `memory` and `pids` controllers are
+//! available (a unified hierarchy at `/sys/fs/cgroup`), else the v1 `memory` and `pids`
+//! hierarchies (as on hosts with mixed v1/v2, where the v2 tree has no such controllers).
+//!
+//! [`Cgroup::remove`] kills what is still inside and removes the directories; it succeeds
+//! when there is nothing to remove.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where the cgroup hierarchies are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// One container's cgroup directories (one for v2, one per controller for v1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    /// The directories, with the file each limit goes to.
+    dirs: Vec<(PathBuf, Vec<(&'static str, String)>)>,
+}
+
+impl Cgroup {
+    /// The cgroup of the container tagged `tag`, limited to `memory` bytes and `pids`
+    /// processes (not made yet; see [`Cgroup::create`]).
+    pub fn plan(tag: &str, memory: u64, pids: u64) -> Result<Cgroup, String> {
+        let root = Path::new(CGROUP_ROOT);
+        let name = format!("gobs-{tag}");
+        let v2 = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        let has = |c: &str| v2.split_whitespace().any(|x| x == c);
+        if has("memory") && has("pids") {
+            return Ok(Cgroup {
+                dirs: vec![(
+                    root.join(name),
+                    vec![("memory.max", memory.to_string()), ("pids.max", pids.to_string())],
+                )],
+            });
+        }
+        let (mem, pid) = (root.join("memory"), root.join("pids"));
+        if mem.join("memory.limit_in_bytes").exists() && pid.join("cgroup.procs").exists() {
+            return Ok(Cgroup {
+                dirs: vec![
+                    (
+                        mem.join(&name),
+                        vec![("memory.limit_in_bytes", memory.to_string())],
+                    ),
+                    (pid.join(&name), vec![("pids.max", pids.to_string())]),
+                ],
+            });
+        }
+        Err(format!(
+            "this host has neither cgroup v2 with the memory and pids controllers nor the v1 \
+             memory and pids hierarchies under {CGROUP_ROOT}, so container limits cannot be \
+             set; mount them (or enable the controllers) and try again"
+        ))
+    }
+
+    /// The directories.
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|(d, _)| d.as_path())
+    }
+
+    /// Makes the directories and writes the limits.
+    pub fn create(&self) -> Result<(), String> {
+        for (dir, limits) in &self.dirs {
+            match std::fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(format!("cannot create cgroup {}: {e}", dir.display())),
+            }
+            for (file, value) in limits {
+                std::fs::write(dir.join(file), value).map_err(|e| {
+                    format!("cannot set {} of cgroup {}: {e}", file, dir.display())
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves process `pid` (and so what it starts later) into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), String> {
+        for (dir, _) in &self.dirs {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).map_err(|e| {
+                format!("cannot move process {pid} into cgroup {}: {e}", dir.display())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The processes inside, by pid.
+    pub fn processes(&self) -> Vec<i32> {
+        let mut pids: Vec<i32> = self
+            .dirs
+            .iter()
+            .filter_map(|(d, _)| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+            .flat_map(|s| {
+                s.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Kills every process inside, waits (at most `limit`) until they are gone, and
+    /// removes the directories. Nothing to do for directories that are not there.
+    pub fn remove(&self, limit: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let pids = self.processes();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in &pids {
+                if let Some(pid) = rustix::process::Pid::from_raw(*pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "processes {pids:?} of the container's cgroup did not end within {}",
+                    humantime::format_duration(limit)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (dir, _) in &self.dirs {
+            // A cgroup whose last process just ended may be busy for a moment.
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if Instant::now() < deadline => {
+                        tracing::debug!("cgroup {} not removable yet: {e}", dir.display());
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => {
+                        return Err(format!("cannot remove cgroup {}: {e}", dir.display()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,851 @@
+//! The `container` provider: each machine is a Linux container whose hob-client registers
+//! with the boss over OCapN ([`crate::hob_net`]).
+//!
+//! Creating machine M:
+//!
+//! 1. **provision** (off the vat): builds M's root filesystem ([`rootfs`]: busybox, a
+//!    minimal `/etc`), makes its cgroup ([`cgroup`]: memory and process limits), issues its
+//!    one-time registration sturdyref on the boss's gateway, and starts its init
+//!    ([`init`]) in new mount, UTS, IPC, network and PID namespaces; puts it in the cgroup,
+//!    gives it its own address on the provider's private bridge ([`net`]), and lets it go.
+//!    The init pivots into the root filesystem, sets the hostname to M and starts the
+//!    hob-client, which registers. Provisioning waits for that registration, at most
+//!    `register_timeout`; past it, or if the container's init dies, creating fails with the
+//!    reason (and the end of the container's console log).
+//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN.
+//! 3. **teardown** (destroy, or a failed creation): revokes the registration, kills the
+//!    container's anchor (which takes its PID namespace, so every process, with it) and
+//!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory,
+//!    and the bridge with the provider's last machine. Mounts lived in the container's own
+//!    mount namespace and went with it.
+//!
+//! In the config:
+//!
+//! ```toml
+//! [providers.container]
+//! kind = "container"
+//! # busybox = "/bin/busybox"     # Debian package busybox-static
+//! # memory = "256MiB"            # memory limit of each machine
+//! # pids = 512                   # process limit of each machine
+//! # register_timeout = "30s"     # a machine must register within this long
+//! # run_timeout = "1h"           # a command is killed after this long
+//! # hob_listen = "0.0.0.0:0"     # the boss's OCapN (tcp-tls) listener; port 0: pick one
+//! #                              # at the first start and keep it
+//! # subnet = "10.213.7.0/24"     # the bridge's /24 (default: derived from the state dir)
+//! # bridge = "gobs1a2b3c"        # the bridge's name (default: derived from the state dir)
+//! # user_namespace = true        # root inside is an unprivileged uid outside
+//! ```
+//!
+//! It needs root, iproute2 and busybox-static; without them creating a machine fails with
+//! a message saying which is missing. Where the host allows user namespaces, root inside a
+//! machine is host uid `2^30 + k·65536` (k from the machine's random tag), with no
+//! capability over its own network, mount or UTS namespaces (they belong to the host's
+//! user namespace, and were set up before it entered its own).
+
+pub mod cgroup;
+pub mod init;
+pub mod net;
+pub mod rootfs;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use data_encoding::HEXLOWER;
+use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::hob::HobClientPresence;
+use crate::actors::reason::reason;
+use crate::config::human::HumanDuration;
+use crate::hob_net::gateway::{Gateway, Reach};
+use crate::model::{Cancel, RunOutput};
+use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+use cgroup::Cgroup;
+
+/// Directory of the container machines, inside the state directory.
+pub const MACHINES_DIR: &str = "containers";
+/// Directory of the boss's hob gateway state, inside the state directory.
+pub const HOB_DIR: &str = "hob";
+/// This process's own binary.
+const SELF_EXE: &str = "/proc/self/exe";
+/// How long teardown waits for a container's processes to end.
+pub const KILL_LIMIT: Duration = Duration::from_secs(10);
+/// How long a `run` waits for a machine whose session is down to come back.
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// The keys of a container provider's `[providers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// Where busybox is (default `/bin/busybox`, from Debian's busybox-static).
+    pub busybox: Option<PathBuf>,
+    /// Memory limit of each machine (`"256MiB"`, `"1GiB"`, or bytes).
+    pub memory: Option<String>,
+    /// Process limit of each machine.
+    pub pids: Option<u64>,
+    /// A machine must register within this long.
+    pub register_timeout: Option<HumanDuration>,
+    /// A command is killed after this long.
+    pub run_timeout: Option<HumanDuration>,
+    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    pub hob_listen: Option<String>,
+    /// The bridge's subnet, `A.B.C.0/24`.
+    pub subnet: Option<String>,
+    /// The bridge's name (at most 15 characters).
+    pub bridge: Option<String>,
+    /// Give each machine a user namespace, root inside being an unprivileged uid outside
+    /// (default true; where the host allows none, machines go without, with a warning).
+    pub user_namespace: Option<bool>,
+}
+
+/// How a container provider works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSettings {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Busybox on the host.
+    pub busybox: PathBuf,
+    /// Memory limit, bytes.
+    pub memory: u64,
+    /// Process limit.
+    pub pids: u64,
+    /// Registration deadline, seconds.
+    pub register_timeout_secs: u64,
+    /// Run time limit, seconds.
+    pub run_timeout_secs: u64,
+    /// The boss's OCapN listener.
+    pub hob_listen: SocketAddr,
+    /// The bridge's subnet: its first three octets.
+    pub subnet: [u8; 3],
+    /// The bridge's name.
+    pub bridge: String,
+    /// Whether machines get a user namespace.
+    pub user_namespace: bool,
+}
+
+impl ContainerSettings {
+    /// The settings for state directory `state_dir` when the config says nothing: the
+    /// bridge's name and subnet are derived from the state directory, so two state
+    /// directories on one host get different ones.
+    pub fn defaults(state_dir: &Path) -> ContainerSettings {
+        let h = fnv(state_dir.as_os_str().as_encoded_bytes());
+        ContainerSettings {
+            state_dir: state_dir.to_path_buf(),
+            busybox: PathBuf::from(rootfs::DEFAULT_BUSYBOX),
+            memory: 256 << 20,
+            pids: 512,
+            register_timeout_secs: 30,
+            run_timeout_secs: 3600,
+            hob_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            subnet: [10, 100 + (h % 100) as u8, ((h >> 8) % 256) as u8],
+            bridge: format!("gobs{:06x}", (h >> 16) & 0xff_ffff),
+            user_namespace: true,
+        }
+    }
+
+    fn gateway_ip(&self) -> Ipv4Addr {
+        let [a, b, c] = self.subnet;
+        Ipv4Addr::new(a, b, c, 1)
+    }
+
+    fn hob_dir(&self) -> PathBuf {
+        self.state_dir.join(HOB_DIR)
+    }
+
+    fn machines_dir(&self) -> PathBuf {
+        self.state_dir.join(MACHINES_DIR)
+    }
+}
+
+/// A stable hash (FNV-1a, then splitmix64's finalizer so that every bit depends on every
+/// byte): the same state directory gives the same names on every start and build.
+fn fnv(bytes: &[u8]) -> u64 {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("memory {text:?} is not a size; write it like \"256MiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "K" | "KiB" | "k" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "memory unit {other:?} is not one of B, KiB, MiB, GiB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("memory {text:?} is too large"))
+}
+
+/// Where one machine is plugged: its tag (names its veth and cgroup) and address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// Random hex, different on every creation.
+    pub tag: String,
+    /// Its last address octet on the bridge.
+    pub octet: u8,
+}
+
+/// A provider of container machines.
+#[define_actor(on_restore = ContainerProvider::after_restart)]
+#[derive(Debug)]
+pub struct ContainerProvider {
+    core: ProviderCore<ContainerMachine, ContainerSettings>,
+    /// Each machine's slot, made or being made.
+    slots: BTreeMap<String, Slot>,
+}
+
+#[define_actor]
+impl ContainerProvider {
+    /// Its machines that are up, sorted.
+    pub fn machine_names(&self) -> Vec<String> {
+        self.core.book.names()
+    }
+
+    /// Machine `name`'s address on the bridge.
+    pub fn address_of(&self, name: String) -> Option<String> {
+        let [a, b, c] = self.core.settings.subnet;
+        self.slots
+            .get(&name)
+            .map(|s| Ipv4Addr::new(a, b, c, s.octet).to_string())
+    }
+}
+
+impl ContainerProvider {
+    fn after_restart(&mut self) {
+        self.core.after_restart();
+        // Machines are out there, waiting to attach again: listen for them now.
+        if !self.slots.is_empty() {
+            let s = &self.core.settings;
+            if let Err(e) = Gateway::start(&s.hob_dir(), s.hob_listen) {
+                tracing::error!("container provider {}: {e}", self.core.name);
+            }
+        }
+    }
+
+    fn slot_for(&mut self, machine: &str) -> Result<Slot, String> {
+        if let Some(s) = self.slots.get(machine) {
+            return Ok(s.clone());
+        }
+        let used: Vec<u8> = self.slots.values().map(|s| s.octet).collect();
+        let octet = (2..=254u8)
+            .find(|o| !used.contains(o))
+            .ok_or_else(|| {
+                "the bridge's /24 is full (252 machines); give another container provider \
+                 another subnet"
+                    .to_string()
+            })?;
+        let mut tag = [0u8; 4];
+        getrandom::fill(&mut tag).map_err(|e| format!("cannot draw a random tag: {e}"))?;
+        let slot = Slot {
+            tag: HEXLOWER.encode(&tag),
+            octet,
+        };
+        self.slots.insert(machine.to_string(), slot.clone());
+        Ok(slot)
+    }
+}
+
+/// What provisioning hands to boot.
+#[derive(Debug)]
+pub struct Made {
+    address: Ipv4Addr,
+}
+
+impl Provider for ContainerProvider {
+    type Machine = ContainerMachine;
+    type Provisioned = Made;
+    type Config = ContainerConfig;
+    type Settings = ContainerSettings;
+    const KIND: &'static str = "container";
+    const OLD_KINDS: &'static [&'static str] = &[];
+
+    fn settings(config: ContainerConfig, state_dir: &Path) -> Result<ContainerSettings, String> {
+        let d = ContainerSettings::defaults(state_dir);
+        let hob_listen = match config.hob_listen {
+            None => d.hob_listen,
+            Some(text) => text.parse().map_err(|_| {
+                format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")
+            })?,
+        };
+        let subnet = match config.subnet {
+            None => d.subnet,
+            Some(text) => parse_subnet(&text)?,
+        };
+        let bridge = config.bridge.unwrap_or(d.bridge.clone());
+        if bridge.is_empty()
+            || bridge.len() > 15
+            || !bridge
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "bridge {bridge:?} is not an interface name (1 to 15 letters, digits, '-', '_')"
+            ));
+        }
+        let pids = config.pids.unwrap_or(d.pids);
+        if pids < 8 {
+            return Err("pids must be at least 8 (the init and the hob-client need some)".into());
+        }
+        let memory = match config.memory {
+            None => d.memory,
+            Some(text) => parse_size(&text)?,
+        };
+        if memory < 16 << 20 {
+            return Err("memory must be at least 16MiB".into());
+        }
+        Ok(ContainerSettings {
+            busybox: config.busybox.unwrap_or(d.busybox.clone()),
+            memory,
+            pids,
+            register_timeout_secs: config
+                .register_timeout
+                .map_or(d.register_timeout_secs, |t| t.0.as_secs().max(1)),
+            run_timeout_secs: config
+                .run_timeout
+                .map_or(d.run_timeout_secs, |t| t.0.as_secs().max(1)),
+            hob_listen,
+            subnet,
+            bridge,
+            user_namespace: config.user_namespace.unwrap_or(d.user_namespace),
+            ..d
+        })
+    }
+
+    fn create_provider(core: ProviderCore<ContainerMachine, ContainerSettings>) -> Self {
+        ContainerProvider {
+            core,
+            slots: BTreeMap::new(),
+        }
+    }
+
+    fn core(&self) -> &ProviderCore<ContainerMachine, ContainerSettings> {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut ProviderCore<ContainerMachine, ContainerSettings> {
+        &mut self.core
+    }
+
+    fn provision(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<Made, ProviderError> + Send + 'static {
+        let slot = self.slot_for(machine);
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || {
+            let slot = slot.map_err(ProviderError)?;
+            provision(&settings, &machine, &slot).map_err(ProviderError)
+        }
+    }
+
+    fn boot(
+        &mut self,
+        machine: &str,
+        made: Made,
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<ContainerMachine> + Send + 'static {
+        let machine = ContainerMachine {
+            name: machine.to_string(),
+            address: made.address.to_string(),
+            run_timeout_secs: self.core.settings.run_timeout_secs,
+            client: None,
+        };
+        move |client| {
+            gobs_runtime::spawn(ContainerMachine {
+                client: Some(client),
+                ..machine
+            })
+        }
+    }
+
+    fn teardown(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        let slot = self.slots.remove(machine);
+        let last = self.slots.is_empty();
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || teardown(&settings, &machine, slot, last).map_err(ProviderError)
+    }
+}
+
+fn parse_subnet(text: &str) -> Result<[u8; 3], String> {
+    let bad = || format!("subnet {text:?} is not A.B.C.0/24");
+    let (addr, len) = text.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+    let [a, b, c, d] = addr.octets();
+    if len != "24" || d != 0 {
+        return Err(bad());
+    }
+    Ok([a, b, c])
+}
+
+/// The machine's directory.
+fn machine_dir(settings: &ContainerSettings, machine: &str) -> PathBuf {
+    settings.machines_dir().join(machine)
+}
+
+pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(
+            "the container provider needs gobs-app to run as root (it makes namespaces, \
+             cgroups and network interfaces); run the daemon as root, or use the dummy \
+             provider"
+                .into(),
+        );
+    }
+    if !settings.busybox.is_file() {
+        return Err(format!(
+            "busybox is not at {}: install Debian package busybox-static (apt-get install \
+             busybox-static), or set `busybox` in the provider's config",
+            settings.busybox.display()
+        ));
+    }
+    net::ip(&["-V"]).map(|_| ())
+}
+
+fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<Made, String> {
+    let started = Instant::now();
+    check_host(settings)?;
+    let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
+    let dir = machine_dir(settings, machine);
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true).mode(0o700);
+    dirs.create(settings.machines_dir())
+        .map_err(|e| format!("cannot create {}: {e}", settings.machines_dir().display()))?;
+    if dir.exists() {
+        tracing::info!("removing leftover container directory {}", dir.display());
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot clear leftover {}: {e}; remove it by hand", dir.display()))?;
+    }
+    dirs.create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::write(dir.join("tag"), &slot.tag)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join("tag").display()))?;
+    let root = dir.join("root");
+    rootfs::build(&root, &settings.busybox, machine)?;
+    let uid_base = if settings.user_namespace && user_namespaces_allowed() {
+        let base = uid_base_of(&slot.tag);
+        rootfs::chown_all(&root, base)?;
+        Some(base)
+    } else {
+        if settings.user_namespace {
+            tracing::warn!(
+                machine,
+                "this host allows no user namespaces (/proc/sys/user/max_user_namespaces is \
+                 0): root inside the container is root outside"
+            );
+        }
+        None
+    };
+    // This binary, whatever became of its file since it started: bound from its path if
+    // that is still this binary, else copied in.
+    // (`ldd` is another process: it needs this one's pid, not `self`.)
+    let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    let mut binds = rootfs::shared_libs(&exe)?;
+    binds.sort();
+    let hob_source = own_binary();
+    if hob_source.is_none() {
+        let inside = root.join(init::HOB_BINARY.trim_start_matches('/'));
+        std::fs::copy(SELF_EXE, &inside)
+            .map_err(|e| format!("cannot copy the gobs-app binary to {}: {e}", inside.display()))?;
+    }
+    binds.dedup();
+    let group = Cgroup::plan(&slot.tag, settings.memory, settings.pids)?;
+    group.create()?;
+    let gw_ip = settings.gateway_ip();
+    let registration = gateway.issue(machine, &gw_ip.to_string())?;
+    let spec = init::Spec {
+        name: machine.to_string(),
+        root: root.clone(),
+        binds,
+        hob_source,
+        registration: registration.to_uri(),
+        uid_base,
+    };
+    let spec_path = dir.join("spec.json");
+    write_private(
+        &spec_path,
+        &serde_json::to_vec_pretty(&spec).map_err(|e| format!("cannot encode the spec: {e}"))?,
+    )?;
+    let console = dir.join("console.log");
+    let (pid, mut go) = launch(&spec_path, &console)?;
+    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+    group.add(pid)?;
+    let [a, b, c] = settings.subnet;
+    let address = Ipv4Addr::new(a, b, c, slot.octet);
+    net::ensure_bridge(&settings.bridge, gw_ip)?;
+    net::plug(
+        pid,
+        &settings.bridge,
+        &host_veth(&slot.tag),
+        &format!("gc{}", slot.tag),
+        address,
+        gw_ip,
+    )?;
+    go.write_all(b"g")
+        .map_err(|e| format!("cannot start the container: {e}{}", console_tail(&console)))?;
+    drop(go);
+    let limit = Duration::from_secs(settings.register_timeout_secs);
+    gateway
+        .wait_up(machine, limit, || {
+            (!alive(pid)).then(|| {
+                format!(
+                    "machine {machine:?}'s container stopped before it registered{}",
+                    console_tail(&console)
+                )
+            })
+        })
+        .map_err(|e| {
+            let tail = console_tail(&console);
+            if e.contains(&tail) { e } else { format!("{e}{tail}") }
+        })?;
+    tracing::info!(
+        machine,
+        %address,
+        elapsed = ?started.elapsed(),
+        "container machine registered"
+    );
+    Ok(Made { address })
+}
+
+/// The path of this process's binary, if that path still holds it (the same inode).
+fn own_binary() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::read_link(SELF_EXE).ok()?;
+    let (now, running) = (std::fs::metadata(&path).ok()?, std::fs::metadata(SELF_EXE).ok()?);
+    (now.ino() == running.ino() && now.dev() == running.dev()).then_some(path)
+}
+
+/// Whether the host lets processes make user namespaces.
+fn user_namespaces_allowed() -> bool {
+    std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
+/// The first host uid of the container tagged `tag`: one of 16384 blocks of 65536 ids
+/// from 2^30 up, picked by the tag (random for every creation).
+pub fn uid_base_of(tag: &str) -> u32 {
+    let block = u32::from_str_radix(tag, 16).unwrap_or(0) % 16384;
+    (1 << 30) + block * init::ID_COUNT
+}
+
+fn host_veth(tag: &str) -> String {
+    format!("gh{tag}")
+}
+
+/// Starts `container-init` in new namespaces; answers its pid and the pipe its go goes
+/// down.
+fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin), String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(console)
+        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+    // By /proc/self/exe: a daemon whose binary was replaced (an upgrade, a rebuild) still
+    // starts its own build.
+    let mut cmd = Command::new(SELF_EXE);
+    cmd.arg("container-init")
+        .arg("--spec")
+        .arg(spec)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: the closure makes system calls only (setsid, unshare), between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Its own session: the container outlives the daemon that made it.
+            rustix::process::setsid()?;
+            use rustix::thread::UnshareFlags as F;
+            rustix::thread::unshare_unsafe(F::NEWNS | F::NEWUTS | F::NEWIPC | F::NEWNET | F::NEWPID)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the container's init: {e}"))?;
+    let go = child
+        .stdin
+        .take()
+        .ok_or_else(|| "the container's init has no stdin (a bug)".to_string())?;
+    let pid = child.id() as i32;
+    // The child is reaped by teardown (waitpid), or by init after a daemon restart.
+    drop(child);
+    Ok((pid, go))
+}
+
+/// `PID STARTTIME`: the anchor, told apart from a later process that reused its pid.
+pub(crate) fn anchor_record(pid: i32) -> String {
+    format!("{pid} {}", start_time(pid).unwrap_or_default())
+}
+
+pub(crate) fn start_time(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// Whether process `pid` runs (a zombie does not).
+pub(crate) fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+pub(crate) fn console_tail(console: &Path) -> String {
+    let text = std::fs::read(console).unwrap_or_default();
+    let start = text.len().saturating_sub(1500);
+    let tail = String::from_utf8_lossy(&text[start..]);
+    let tail = tail.trim();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; the end of its console log ({}):\n{tail}", console.display())
+    }
+}
+
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
+/// until it is gone.
+pub(crate) fn kill_anchor(dir: &Path) -> Result<(), String> {
+    let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
+        return Ok(());
+    };
+    let mut words = record.split_whitespace();
+    let (Some(pid), start) = (words.next().and_then(|p| p.parse::<i32>().ok()), words.next())
+    else {
+        return Ok(());
+    };
+    if start.is_none() || start_time(pid).as_deref() != start {
+        return Ok(());
+    }
+    if let Some(p) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+    }
+    let deadline = Instant::now() + KILL_LIMIT;
+    loop {
+        let mut status = 0;
+        // SAFETY: reaping our own child if it is one (ECHILD otherwise).
+        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if reaped == pid || start_time(pid).as_deref() != start {
+            return Ok(());
+        }
+        if reaped < 0 && !alive(pid) {
+            // Not our child (a restarted daemon): its zombie is init's to reap.
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the container's init (pid {pid}) did not end within {}",
+                humantime::format_duration(KILL_LIMIT)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn teardown(
+    settings: &ContainerSettings,
+    machine: &str,
+    slot: Option<Slot>,
+    last: bool,
+) -> Result<(), String> {
+    let dir = machine_dir(settings, machine);
+    if let Some(g) = Gateway::running() {
+        g.revoke(machine)?;
+    } else if settings.hob_dir().join("gateway.json").exists() {
+        Gateway::start(&settings.hob_dir(), settings.hob_listen)?.revoke(machine)?;
+    }
+    kill_anchor(&dir)?;
+    let tag = slot
+        .map(|s| s.tag)
+        .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())
+        .map(|t| t.trim().to_string());
+    if let Some(tag) = &tag {
+        if let Ok(group) = Cgroup::plan(tag, settings.memory, settings.pids) {
+            group.remove(KILL_LIMIT)?;
+        }
+        net::remove_link(&host_veth(tag))?;
+    }
+    if last {
+        net::remove_bridge(&settings.bridge)?;
+    }
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", dir.display())),
+    }
+}
+
+/// A container machine: its commands go to its hob-client over OCapN.
+#[define_actor]
+#[derive(Debug)]
+pub struct ContainerMachine {
+    name: String,
+    address: String,
+    run_timeout_secs: u64,
+    client: Option<Ref<HobClientPresence>>,
+}
+
+#[define_actor]
+impl ContainerMachine {
+    /// The machine's name (its hostname).
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Its address on the provider's bridge.
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// The boss-side presence its bindings are bound in.
+    #[actor(local)]
+    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
+        self.client.clone()
+    }
+}
+
+/// `running`, or `unreachable (since …)` while its hob-client's session is down.
+pub fn reach_status(name: &str) -> String {
+    match Gateway::running().and_then(|g| g.reach(name)) {
+        Some(Reach::Up(_)) => "running".into(),
+        Some(Reach::Down(since)) => format!(
+            "unreachable (since {})",
+            humantime::format_rfc3339_seconds(since)
+        ),
+        Some(Reach::Waiting) => "registering".into(),
+        None => "unknown to the hob gateway".into(),
+    }
+}
+
+impl MachineActor for ContainerMachine {
+    fn status(&self) -> String {
+        reach_status(&self.name)
+    }
+
+    /// Sends `command` to the machine's hob-client, off the vat.
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        _cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    }
+}
+
+/// Runs `command` on machine `name` through its hob-client's session on the boss's
+/// gateway, off the vat (what every machine with a hob-client does for `run`).
+pub fn run_via_gateway(
+    name: String,
+    command: Vec<String>,
+    timeout: u64,
+) -> Promise<Result<RunOutput, String>> {
+    {
+        spawn_blocking(move || {
+            let g = Gateway::running().ok_or_else(|| {
+                format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
+            })?;
+            g.run(&name, &command, timeout, RECONNECT_WAIT)
+        })
+        .then(|ran| {
+            ran.unwrap_or_else(|e| Err(format!("the command's thread failed: {}", reason(&e))))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn settings(toml_text: &str) -> Result<ContainerSettings, String> {
+        let config: ContainerConfig = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        ContainerProvider::settings(config, Path::new("/state"))
+    }
+
+    #[test]
+    fn defaults_are_derived_from_the_state_directory() {
+        let a = ContainerSettings::defaults(Path::new("/a"));
+        let b = ContainerSettings::defaults(Path::new("/b"));
+        assert_ne!(a.bridge, b.bridge);
+        assert_ne!(a.subnet, b.subnet);
+        assert_eq!(a, ContainerSettings::defaults(Path::new("/a")));
+        assert!(a.bridge.len() <= 15);
+        assert_eq!(a.subnet[0], 10);
+        assert_eq!(settings("").unwrap(), ContainerSettings::defaults(Path::new("/state")));
+    }
+
+    #[test]
+    fn sizes_subnets_and_names_are_read_or_refused_saying_how_to_write_them() {
+        let s = settings("memory = \"1GiB\"\nsubnet = \"10.9.8.0/24\"\nbridge = \"br-x\"\n")
+            .unwrap();
+        assert_eq!((s.memory, s.subnet, s.bridge.as_str()), (1 << 30, [10, 9, 8], "br-x"));
+        let err = settings("memory = \"lots\"\n").unwrap_err();
+        assert!(err.contains("256MiB"), "{err}");
+        let err = settings("memory = \"5TB\"\n").unwrap_err();
+        assert!(err.contains("B, KiB, MiB, GiB"), "{err}");
+        let err = settings("memory = \"1MiB\"\n").unwrap_err();
+        assert!(err.contains("at least 16MiB"), "{err}");
+        let err = settings("subnet = \"10.9.8.1/16\"\n").unwrap_err();
+        assert!(err.contains("A.B.C.0/24"), "{err}");
+        let err = settings("bridge = \"a-name-far-too-long\"\n").unwrap_err();
+        assert!(err.contains("1 to 15"), "{err}");
+        let err = settings("hob_listen = \"everywhere\"\n").unwrap_err();
+        assert!(err.contains("IP:PORT"), "{err}");
+        let err = settings("pids = 2\n").unwrap_err();
+        assert!(err.contains("at least 8"), "{err}");
+    }
+
+    #[test]
+    fn uid_blocks_stay_in_range() {
+        for tag in ["00000000", "ffffffff", "1234abcd", "not-hex"] {
+            let base = uid_base_of(tag);
+            assert!(base >= 1 << 30);
+            assert!(u64::from(base) + u64::from(init::ID_COUNT) < u64::from(u32::MAX));
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! A container's network: a private bridge per provider (made on first use, removed with
+//! its last machine) with the host's address `.1` on it, and for each machine a veth pair
+//! whose host end joins the bridge and whose other end becomes the container's `eth0`, with
+//! the machine's own address and the bridge as its default route.
+//!
+//! It drives iproute2's `ip` (Debian package `iproute2`); inside the container's network
+//! namespace through `setns` before `ip` runs, so nothing needs `nsenter` or named
+//! namespaces. Interface names carry a random tag, so two runs (or two state directories)
+//! never collide.
+
+use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Runs `ip ARGS` on the host; the error says what failed and what `ip` said.
+pub fn ip(args: &[&str]) -> Result<String, String> {
+    ip_in(None, args)
+}
+
+/// Runs `ip ARGS` in the network namespace of process `pid` (or the host's).
+pub fn ip_in(pid: Option<i32>, args: &[&str]) -> Result<String, String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(args);
+    if let Some(pid) = pid {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map_err(|e| format!("cannot open the network namespace of process {pid}: {e}"))?;
+        // SAFETY: the closure makes one system call (setns) on a descriptor it owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&ns),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
+    let out = cmd.output().map_err(|e| {
+        format!("cannot run `ip` (install Debian package iproute2): {e}")
+    })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Whether interface `name` exists on the host.
+pub fn exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Makes bridge `bridge` with address `gateway`/24 if it is not there, and brings it up.
+pub fn ensure_bridge(bridge: &str, gateway: Ipv4Addr) -> Result<(), String> {
+    let [a, b, c, _] = gateway.octets();
+    let subnet = format!("{a}.{b}.{c}.0/24");
+    let routes = ip(&["-4", "route", "show", &subnet])?;
+    if let Some(other) = routes.lines().find(|l| !l.contains(&format!("dev {bridge} "))) {
+        return Err(format!(
+            "subnet {subnet} is already in use on this host ({}); set `subnet` in the \
+             container provider's config to a free /24",
+            other.trim()
+        ));
+    }
+    if !exists(bridge) {
+        match ip(&["link", "add", bridge, "type", "bridge"]) {
+            Ok(_) => {}
+            // Another creation made it meanwhile.
+            Err(_) if exists(bridge) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let cidr = format!("{gateway}/24");
+    let addrs = ip(&["-o", "-4", "addr", "show", "dev", bridge])?;
+    if !addrs.contains(&format!(" {cidr} ")) {
+        ip(&["addr", "add", &cidr, "dev", bridge]).or_else(|e| {
+            if e.contains("File exists") {
+                Ok(String::new())
+            } else {
+                Err(e)
+            }
+        })?;
+    }
+    ip(&["link", "set", bridge, "up"])?;
+    Ok(())
+}
+
+/// Removes bridge `bridge`, if it is there.
+pub fn remove_bridge(bridge: &str) -> Result<(), String> {
+    remove_link(bridge)
+}
+
+/// Removes interface `name` (a veth's host end takes its peer with it), if it is there.
+pub fn remove_link(name: &str) -> Result<(), String> {
+    if !exists(name) {
+        return Ok(());
+    }
+    match ip(&["link", "del", name]) {
+        Ok(_) => Ok(()),
+        Err(_) if !exists(name) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the container of process `pid` its network: a veth pair `host`/`peer`, `host` on
+/// `bridge`, `peer` renamed `eth0` inside with `address`/24 and a default route via
+/// `gateway`, and `lo` up.
+pub fn plug(
+    pid: i32,
+    bridge: &str,
+    host: &str,
+    peer: &str,
+    address: Ipv4Addr,
+    gateway: Ipv4Addr,
+) -> Result<(), String> {
+    let pid_text = pid.to_string();
+    ip(&[
+        "link", "add", host, "type", "veth", "peer", "name", peer, "netns", &pid_text,
+    ])?;
+    ip(&["link", "set", host, "master", bridge])?;
+    ip(&["link", "set", host, "up"])?;
+    let inside = |args: &[&str]| ip_in(Some(pid), args);
+    inside(&["link", "set", "lo", "up"])?;
+    inside(&["link", "set", peer, "name", "eth0"])?;
+    inside(&["addr", "add", &format!("{address}/24"), "dev", "eth0"])?;
+    inside(&["link", "set", "eth0", "up"])?;
+    inside(&["route", "add", "default", "via", &gateway.to_string()])?;
+    Ok(())
+}

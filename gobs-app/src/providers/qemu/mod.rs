@@ -1,0 +1,658 @@
+//! The `qemu` provider: each machine is a QEMU virtual machine whose hob-client registers
+//! with the boss over OCapN ([`crate::hob_net`]), like a container machine's.
+//!
+//! Creating machine M:
+//!
+//! 1. **provision** (off the vat): issues M's one-time registration sturdyref on the boss's
+//!    gateway (dialled at 10.0.2.2, the host as qemu's user-mode network shows it to the
+//!    guest), writes M's initramfs ([`initramfs`]: busybox, the virtio modules, the
+//!    hob-client with its libraries, the sturdyref, an `/init`), and boots the kernel with
+//!    it in `qemu-system-x86_64`, in a session of its own (the VM outlives the daemon that
+//!    made it). With `accel = "auto"` it boots with KVM first; if the guest's init has not
+//!    said it is up within [`KVM_PROBE`] (where `/dev/kvm` opens but KVM guests hang), it
+//!    kills that VM, warns, and boots with TCG (and this daemon goes on with TCG).
+//!    Provisioning waits for the registration, at most `register_timeout`; past it, or if
+//!    qemu exits, creating fails with the reason and the end of the VM's console.
+//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN.
+//! 3. **teardown**: revokes the registration, kills the qemu process and waits for it to
+//!    end, removes the machine's directory (initramfs, console log).
+//!
+//! In the config:
+//!
+//! ```toml
+//! [providers.qemu]
+//! kind = "qemu"
+//! # qemu = "qemu-system-x86_64"   # Debian package qemu-system-x86
+//! # kernel = "/boot/vmlinuz-..."   # default: the newest /boot/vmlinuz-* (linux-image-amd64)
+//! # modules = "/lib/modules/..."   # default: /lib/modules/ the kernel's release
+//! # busybox = "/bin/busybox"       # Debian package busybox-static
+//! # memory = "512MiB"
+//! # cpus = 1
+//! # accel = "auto"                 # "kvm", "tcg" or "auto" (KVM if it boots, else TCG)
+//! # register_timeout = "90s"
+//! # run_timeout = "1h"
+//! # hob_listen = "0.0.0.0:0"       # the boss's OCapN listener, shared with containers
+//! ```
+
+pub mod initramfs;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use gobs_runtime::{Promise, Ref, define_actor};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::hob::HobClientPresence;
+use crate::config::human::HumanDuration;
+use crate::hob_net::gateway::Gateway;
+use crate::model::{Cancel, RunOutput};
+use crate::providers::container::{
+    self, HOB_DIR, alive, anchor_record, console_tail, kill_anchor, reach_status,
+    run_via_gateway, write_private,
+};
+use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+
+/// Directory of the qemu machines, inside the state directory.
+pub const MACHINES_DIR: &str = "vms";
+/// How long a KVM boot may take to reach the guest's init before `accel = "auto"` gives up
+/// on KVM.
+pub const KVM_PROBE: Duration = Duration::from_secs(20);
+/// The host as the guest sees it on qemu's user-mode network.
+pub const HOST_FROM_GUEST: &str = "10.0.2.2";
+
+/// Whether KVM worked in this process: 0 untried, 1 works, 2 hangs or fails.
+static KVM: AtomicU8 = AtomicU8::new(0);
+
+/// Which accelerator to boot with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    /// KVM if a guest boots with it, TCG (with a warning) otherwise.
+    Auto,
+    /// KVM only.
+    Kvm,
+    /// TCG (emulation) only.
+    Tcg,
+}
+
+/// The keys of a qemu provider's `[providers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuConfig {
+    /// The qemu binary (default `qemu-system-x86_64`, found on PATH).
+    pub qemu: Option<PathBuf>,
+    /// The guest's kernel (default: the newest `/boot/vmlinuz-*`).
+    pub kernel: Option<PathBuf>,
+    /// The kernel's modules directory (default `/lib/modules/RELEASE`).
+    pub modules: Option<PathBuf>,
+    /// Busybox on the host (default `/bin/busybox`).
+    pub busybox: Option<PathBuf>,
+    /// Memory of each VM (`"512MiB"`, `"1GiB"`).
+    pub memory: Option<String>,
+    /// CPUs of each VM.
+    pub cpus: Option<u32>,
+    /// `"auto"`, `"kvm"` or `"tcg"`.
+    pub accel: Option<Accel>,
+    /// A machine must register within this long.
+    pub register_timeout: Option<HumanDuration>,
+    /// A command is killed after this long.
+    pub run_timeout: Option<HumanDuration>,
+    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    pub hob_listen: Option<String>,
+}
+
+/// How a qemu provider works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QemuSettings {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The qemu binary.
+    pub qemu: PathBuf,
+    /// The guest's kernel; `None`: the newest `/boot/vmlinuz-*` when a machine is made.
+    pub kernel: Option<PathBuf>,
+    /// The modules directory; `None`: derived from the kernel.
+    pub modules: Option<PathBuf>,
+    /// Busybox.
+    pub busybox: PathBuf,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+    /// CPUs.
+    pub cpus: u32,
+    /// Accelerator.
+    pub accel: Accel,
+    /// Registration deadline, seconds.
+    pub register_timeout_secs: u64,
+    /// Run time limit, seconds.
+    pub run_timeout_secs: u64,
+    /// The boss's OCapN listener.
+    pub hob_listen: SocketAddr,
+}
+
+impl QemuSettings {
+    /// The settings when the config says nothing.
+    pub fn defaults(state_dir: &Path) -> QemuSettings {
+        QemuSettings {
+            state_dir: state_dir.to_path_buf(),
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            kernel: None,
+            modules: None,
+            busybox: PathBuf::from(container::rootfs::DEFAULT_BUSYBOX),
+            memory_mib: 512,
+            cpus: 1,
+            accel: Accel::Auto,
+            register_timeout_secs: 90,
+            run_timeout_secs: 3600,
+            hob_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    fn machine_dir(&self, machine: &str) -> PathBuf {
+        self.state_dir.join(MACHINES_DIR).join(machine)
+    }
+}
+
+/// A provider of qemu machines.
+#[define_actor(on_restore = QemuProvider::after_restart)]
+#[derive(Debug)]
+pub struct QemuProvider {
+    core: ProviderCore<QemuMachine, QemuSettings>,
+    /// Machines made or being made (their VMs may be running).
+    made: BTreeSet<String>,
+}
+
+#[define_actor]
+impl QemuProvider {
+    /// Its machines that are up, sorted.
+    pub fn machine_names(&self) -> Vec<String> {
+        self.core.book.names()
+    }
+}
+
+impl QemuProvider {
+    fn after_restart(&mut self) {
+        self.core.after_restart();
+        if !self.made.is_empty() {
+            let s = &self.core.settings;
+            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), s.hob_listen) {
+                tracing::error!("qemu provider {}: {e}", self.core.name);
+            }
+        }
+    }
+}
+
+/// What provisioning hands to boot.
+#[derive(Debug)]
+pub struct Made {
+    kernel_release: String,
+}
+
+impl Provider for QemuProvider {
+    type Machine = QemuMachine;
+    type Provisioned = Made;
+    type Config = QemuConfig;
+    type Settings = QemuSettings;
+    const KIND: &'static str = "qemu";
+    const OLD_KINDS: &'static [&'static str] = &[];
+
+    fn settings(config: QemuConfig, state_dir: &Path) -> Result<QemuSettings, String> {
+        let d = QemuSettings::defaults(state_dir);
+        let hob_listen = match config.hob_listen {
+            None => d.hob_listen,
+            Some(text) => text.parse().map_err(|_| {
+                format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")
+            })?,
+        };
+        let memory_mib = match config.memory {
+            None => d.memory_mib,
+            Some(text) => container::parse_size(&text)? >> 20,
+        };
+        if memory_mib < 128 {
+            return Err("memory must be at least 128MiB (the initramfs holds gobs-app)".into());
+        }
+        let cpus = config.cpus.unwrap_or(d.cpus);
+        if !(1..=64).contains(&cpus) {
+            return Err(format!("cpus must be 1 to 64, not {cpus}"));
+        }
+        Ok(QemuSettings {
+            qemu: config.qemu.unwrap_or(d.qemu.clone()),
+            kernel: config.kernel,
+            modules: config.modules,
+            busybox: config.busybox.unwrap_or(d.busybox.clone()),
+            memory_mib,
+            cpus,
+            accel: config.accel.unwrap_or(d.accel),
+            register_timeout_secs: config
+                .register_timeout
+                .map_or(d.register_timeout_secs, |t| t.0.as_secs().max(1)),
+            run_timeout_secs: config
+                .run_timeout
+                .map_or(d.run_timeout_secs, |t| t.0.as_secs().max(1)),
+            hob_listen,
+            ..d
+        })
+    }
+
+    fn create_provider(core: ProviderCore<QemuMachine, QemuSettings>) -> Self {
+        QemuProvider {
+            core,
+            made: BTreeSet::new(),
+        }
+    }
+
+    fn core(&self) -> &ProviderCore<QemuMachine, QemuSettings> {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut ProviderCore<QemuMachine, QemuSettings> {
+        &mut self.core
+    }
+
+    fn provision(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<Made, ProviderError> + Send + 'static {
+        self.made.insert(machine.to_string());
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || provision(&settings, &machine).map_err(ProviderError)
+    }
+
+    fn boot(
+        &mut self,
+        machine: &str,
+        made: Made,
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<QemuMachine> + Send + 'static {
+        let machine = QemuMachine {
+            name: machine.to_string(),
+            kernel_release: made.kernel_release,
+            run_timeout_secs: self.core.settings.run_timeout_secs,
+            client: None,
+        };
+        move |client| {
+            gobs_runtime::spawn(QemuMachine {
+                client: Some(client),
+                ..machine
+            })
+        }
+    }
+
+    fn teardown(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        self.made.remove(machine);
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || teardown(&settings, &machine).map_err(ProviderError)
+    }
+}
+
+/// The newest `/boot/vmlinuz-*` (by version order of its release).
+fn find_kernel() -> Result<PathBuf, String> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .map_err(|e| format!("cannot list /boot: {e}"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|f| f.to_str())
+                .is_some_and(|f| f.starts_with("vmlinuz-"))
+        })
+        .collect();
+    found.sort_by_key(|p| version_key(&release_of(p)));
+    found.pop().ok_or_else(|| {
+        "no kernel in /boot (no /boot/vmlinuz-*): install Debian package linux-image-amd64 \
+         (apt-get install --no-install-recommends linux-image-amd64), or set `kernel` in the \
+         qemu provider's config"
+            .to_string()
+    })
+}
+
+/// `6.1.0-57-amd64` from `/boot/vmlinuz-6.1.0-57-amd64`.
+fn release_of(kernel: &Path) -> String {
+    kernel
+        .file_name()
+        .and_then(|f| f.to_str())
+        .map(|f| f.trim_start_matches("vmlinuz-").to_string())
+        .unwrap_or_default()
+}
+
+fn version_key(release: &str) -> Vec<u64> {
+    release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+fn find_on_path(program: &Path) -> Option<PathBuf> {
+    if program.components().count() > 1 {
+        return program.is_file().then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
+    let started = Instant::now();
+    let qemu = find_on_path(&settings.qemu).ok_or_else(|| {
+        format!(
+            "{} is not installed: install Debian package qemu-system-x86 (apt-get install \
+             --no-install-recommends qemu-system-x86), or set `qemu` in the provider's config",
+            settings.qemu.display()
+        )
+    })?;
+    let kernel = match &settings.kernel {
+        Some(k) => k.clone(),
+        None => find_kernel()?,
+    };
+    if !kernel.is_file() {
+        return Err(format!("the kernel {} is not a file", kernel.display()));
+    }
+    let release = release_of(&kernel);
+    let modules = settings
+        .modules
+        .clone()
+        .unwrap_or_else(|| Path::new("/lib/modules").join(&release));
+    if !settings.busybox.is_file() {
+        return Err(format!(
+            "busybox is not at {}: install Debian package busybox-static, or set `busybox` in \
+             the provider's config",
+            settings.busybox.display()
+        ));
+    }
+    let gateway = Gateway::start(&settings.state_dir.join(HOB_DIR), settings.hob_listen)?;
+    let dir = settings.machine_dir(machine);
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true).mode(0o700);
+    if dir.exists() {
+        kill_anchor(&dir)?;
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
+        })?;
+    }
+    dirs.create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    let libs = container::rootfs::shared_libs(&exe)?;
+    let registration = gateway.issue(machine, HOST_FROM_GUEST)?.to_uri();
+    let hob_binary = stripped_copy(&exe, &dir);
+    let initrd = dir.join("initramfs.cpio");
+    initramfs::write(
+        &initrd,
+        &initramfs::Contents {
+            hostname: machine,
+            busybox: &settings.busybox,
+            modules: &modules,
+            hob_binary: &hob_binary,
+            libs: &libs,
+            registration: &registration,
+        },
+    )?;
+    if hob_binary != exe {
+        let _ = std::fs::remove_file(&hob_binary);
+    }
+    // The kernel unpacks the archive into a tmpfs of half the guest's memory, while the
+    // archive itself is still in memory.
+    let size_mib = std::fs::metadata(&initrd).map(|m| m.len() >> 20).unwrap_or(0);
+    if size_mib + 64 > settings.memory_mib / 2 {
+        return Err(format!(
+            "machine {machine:?}'s initramfs is {size_mib} MiB, too large for a VM of {} MiB \
+             (the guest unpacks it into half its memory): set `memory` in the qemu provider's \
+             config to at least {} MiB",
+            settings.memory_mib,
+            (size_mib + 64) * 2
+        ));
+    }
+    let console = dir.join("console.log");
+    let boot = |accel: Accel| -> Result<i32, String> {
+        let _ = std::fs::remove_file(&console);
+        let pid = launch(&qemu, settings, &kernel, &initrd, &console, accel)?;
+        write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+        Ok(pid)
+    };
+    let use_kvm = match settings.accel {
+        Accel::Tcg => false,
+        Accel::Kvm => true,
+        Accel::Auto => KVM.load(Ordering::SeqCst) != 2 && Path::new("/dev/kvm").exists(),
+    };
+    let mut pid = boot(if use_kvm { Accel::Kvm } else { Accel::Tcg })?;
+    if use_kvm && settings.accel == Accel::Auto && KVM.load(Ordering::SeqCst) == 0 {
+        let deadline = Instant::now() + KVM_PROBE;
+        let failed = loop {
+            let text = std::fs::read_to_string(&console).unwrap_or_default();
+            if text.contains(initramfs::INIT_MARK) {
+                break None;
+            }
+            if !alive(pid) {
+                let said = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                break Some(format!("qemu with KVM exited at once ({})", said.trim()));
+            }
+            if Instant::now() >= deadline {
+                break Some(format!(
+                    "a KVM guest did not reach its init within {}",
+                    humantime::format_duration(KVM_PROBE)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if let Some(why) = failed {
+            KVM.store(2, Ordering::SeqCst);
+            tracing::warn!(
+                machine,
+                "{why}; booting with TCG (emulation, much slower) from now on; set accel = \
+                 \"tcg\" in the qemu provider's config to skip this probe"
+            );
+            kill_anchor(&dir)?;
+            pid = boot(Accel::Tcg)?;
+        } else {
+            KVM.store(1, Ordering::SeqCst);
+        }
+    } else if !use_kvm && settings.accel == Accel::Auto {
+        tracing::warn!(machine, "booting with TCG (emulation): KVM is not usable here");
+    }
+    let limit = Duration::from_secs(settings.register_timeout_secs);
+    gateway
+        .wait_up(machine, limit, || {
+            (!alive(pid)).then(|| {
+                let said = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                format!(
+                    "machine {machine:?}'s qemu exited before the guest registered (qemu said: \
+                     {:?}){}",
+                    said.trim(),
+                    console_tail(&console)
+                )
+            })
+        })
+        .map_err(|e| {
+            let tail = console_tail(&console);
+            if e.contains(&tail) { e } else { format!("{e}{tail}") }
+        })?;
+    tracing::info!(machine, elapsed = ?started.elapsed(), "qemu machine registered");
+    Ok(Made {
+        kernel_release: release,
+    })
+}
+
+/// A copy of `exe` without its debug sections in `dir`, when `strip` (Debian package
+/// binutils) is there; `exe` itself otherwise. A debug build is 150 MiB, 38 MiB stripped:
+/// the guest holds the archive and its unpacked files in memory at once.
+fn stripped_copy(exe: &Path, dir: &Path) -> PathBuf {
+    let out = dir.join("gobs-app.stripped");
+    let stripped = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&out)
+        .arg(exe)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if stripped {
+        out
+    } else {
+        tracing::debug!("no `strip` (binutils): the guest gets the hob-client unstripped");
+        exe.to_path_buf()
+    }
+}
+
+/// Starts qemu; answers its pid.
+fn launch(
+    qemu: &Path,
+    settings: &QemuSettings,
+    kernel: &Path,
+    initrd: &Path,
+    console: &Path,
+    accel: Accel,
+) -> Result<i32, String> {
+    let accel = match accel {
+        Accel::Kvm => "kvm",
+        _ => "tcg",
+    };
+    // qemu's own complaints (no KVM, a bad option) go next to the console log.
+    let log = console.with_file_name("qemu.log");
+    let stderr = std::fs::File::create(&log)
+        .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let mut cmd = Command::new(qemu);
+    cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        .args(["-machine", &format!("q35,accel={accel}")])
+        .args(["-m", &settings.memory_mib.to_string()])
+        .args(["-smp", &settings.cpus.to_string()])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+        .args(["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"])
+        .arg("-serial")
+        .arg(format!("file:{}", console.display()))
+        .args(["-monitor", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    if accel == "tcg" {
+        cmd.args(["-cpu", "max"]);
+    } else {
+        cmd.args(["-cpu", "host"]);
+    }
+    // SAFETY: setsid only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()?;
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let pid = child.id() as i32;
+    // Reaped by teardown (kill_anchor), or by init after a daemon restart.
+    drop(child);
+    Ok(pid)
+}
+
+fn teardown(settings: &QemuSettings, machine: &str) -> Result<(), String> {
+    let dir = settings.machine_dir(machine);
+    let hob_dir = settings.state_dir.join(HOB_DIR);
+    if let Some(g) = Gateway::running() {
+        g.revoke(machine)?;
+    } else if hob_dir.join("gateway.json").exists() {
+        Gateway::start(&hob_dir, settings.hob_listen)?.revoke(machine)?;
+    }
+    kill_anchor(&dir)?;
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot remove {}: {e}", dir.display())),
+    }
+    // The last machine takes the (then empty) directory of machines with it.
+    let _ = std::fs::remove_dir(settings.state_dir.join(MACHINES_DIR));
+    Ok(())
+}
+
+/// A qemu machine: its commands go to the guest's hob-client over OCapN.
+#[define_actor]
+#[derive(Debug)]
+pub struct QemuMachine {
+    name: String,
+    kernel_release: String,
+    run_timeout_secs: u64,
+    client: Option<Ref<HobClientPresence>>,
+}
+
+#[define_actor]
+impl QemuMachine {
+    /// The machine's name (its hostname).
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The release of the kernel it booted.
+    pub fn kernel_release(&self) -> String {
+        self.kernel_release.clone()
+    }
+
+    /// The boss-side presence its bindings are bound in.
+    #[actor(local)]
+    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
+        self.client.clone()
+    }
+}
+
+impl MachineActor for QemuMachine {
+    fn status(&self) -> String {
+        reach_status(&self.name)
+    }
+
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        _cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn settings(text: &str) -> Result<QemuSettings, String> {
+        let config: QemuConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        QemuProvider::settings(config, Path::new("/state"))
+    }
+
+    #[test]
+    fn settings_are_read_or_refused_saying_how_to_write_them() {
+        assert_eq!(settings("").unwrap(), QemuSettings::defaults(Path::new("/state")));
+        let s = settings("memory = \"1GiB\"\ncpus = 2\naccel = \"tcg\"\n").unwrap();
+        assert_eq!((s.memory_mib, s.cpus, s.accel), (1024, 2, Accel::Tcg));
+        assert!(settings("accel = \"fast\"\n").is_err());
+        let err = settings("cpus = 0\n").unwrap_err();
+        assert!(err.contains("1 to 64"), "{err}");
+        let err = settings("memory = \"64MiB\"\n").unwrap_err();
+        assert!(err.contains("at least 128MiB"), "{err}");
+        let err = settings("hob_listen = \"x\"\n").unwrap_err();
+        assert!(err.contains("IP:PORT"), "{err}");
+    }
+
+    #[test]
+    fn kernels_sort_by_version() {
+        let mut v = ["vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-57-amd64", "vmlinuz-5.10.0-1"]
+            .map(PathBuf::from)
+            .to_vec();
+        v.sort_by_key(|p| version_key(&release_of(p)));
+        assert_eq!(release_of(v.last().unwrap()), "6.1.0-57-amd64");
+    }
+}

@@ -1,0 +1,564 @@
+//! Black-box tests of the `container` provider on the built binary, as root: a machine is
+//! its own host (hostname, namespaces, root filesystem), survives a killed daemon and a
+//! killed hob-client, refuses a replayed registration, fails with the reason when it cannot
+//! register, and leaves nothing behind when destroyed. Skipped, saying so, without root or
+//! busybox.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text};
+use tempfile::TempDir;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn can_run() -> bool {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: container tests need root");
+        return false;
+    }
+    if !Path::new("/bin/busybox").is_file() {
+        eprintln!("SKIPPED: container tests need busybox (apt-get install busybox-static)");
+        return false;
+    }
+    true
+}
+
+/// A state directory with a container provider on a bridge of its own; on drop (a failed
+/// test too) the daemon is killed and every container, veth, cgroup and the bridge go.
+struct Setup {
+    dir: TempDir,
+    bridge: String,
+    daemon: Option<Daemon>,
+}
+
+impl Setup {
+    fn new(extra: &str) -> Setup {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let bridge = format!("gt{:x}x{n}", pid & 0xff_ffff);
+        let subnet = format!("10.{}.{}.0/24", 200 + (pid >> 8) % 40 + n % 10, pid % 256);
+        let dir = state();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!(
+                "default_provider = \"container\"\n[providers.container]\nkind = \"container\"\n\
+                 bridge = \"{bridge}\"\nsubnet = \"{subnet}\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        Setup {
+            dir,
+            bridge,
+            daemon: None,
+        }
+    }
+
+    fn s(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn start_daemon(&mut self) {
+        self.daemon = Some(Daemon::start(self.dir.path()));
+    }
+
+    fn kill_daemon(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let mut child = d.child.take().unwrap();
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn container_dir(&self, machine: &str) -> PathBuf {
+        self.s().join("containers").join(machine)
+    }
+
+    fn anchor(&self, machine: &str) -> i32 {
+        let record =
+            std::fs::read_to_string(self.container_dir(machine).join("anchor.pid")).unwrap();
+        record.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    fn tag(&self, machine: &str) -> String {
+        std::fs::read_to_string(self.container_dir(machine).join("tag")).unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        let s = self.dir.path().to_path_buf();
+        if let Ok(out) = std::panic::catch_unwind(|| machine_names(&s)) {
+            for m in out {
+                let _ = gobs(&s, &["destroy-machine", &m]);
+            }
+        }
+        // Backstop, should destroying have failed.
+        if let Ok(entries) = std::fs::read_dir(s.join("containers")) {
+            for e in entries.flatten() {
+                if let Ok(record) = std::fs::read_to_string(e.path().join("anchor.pid"))
+                    && let Some(pid) = record.split_whitespace().next()
+                {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+                if let Ok(tag) = std::fs::read_to_string(e.path().join("tag")) {
+                    let _ = Command::new("ip")
+                        .args(["link", "del", &format!("gh{tag}")])
+                        .status();
+                    for c in ["memory", "pids"] {
+                        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/gobs-{tag}"));
+                    }
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn status_of(s: &Path, machine: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(s, &["machine", machine, "--json"])).unwrap();
+    json["status"].as_str().unwrap().to_string()
+}
+
+fn wait_status(s: &Path, machine: &str, want: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let now = status_of(s, machine);
+        if now == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "machine {machine} is {now}, not {want}, after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ns_of(pid: &str, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Every process whose `kind` namespace is `ns`.
+fn processes_in(kind: &str, ns: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+        .filter(|p| ns_of(p, kind) == ns)
+        .collect()
+}
+
+fn assert_nothing_left(setup: &Setup, machine: &str, anchor: i32, tag: &str, net_ns: &str) {
+    assert!(
+        !Path::new(&format!("/proc/{anchor}")).exists()
+            || std::fs::read_to_string(format!("/proc/{anchor}/stat"))
+                .unwrap_or_default()
+                .contains(") Z"),
+        "the container's init {anchor} still runs"
+    );
+    assert_eq!(
+        processes_in("net", net_ns),
+        Vec::<String>::new(),
+        "processes in its net namespace"
+    );
+    assert!(
+        !Path::new(&format!("/sys/class/net/gh{tag}")).exists(),
+        "its veth is left"
+    );
+    assert!(
+        !Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists(),
+        "the bridge is left"
+    );
+    for c in ["memory", "pids"] {
+        let dir = format!("/sys/fs/cgroup/{c}/gobs-{tag}");
+        assert!(!Path::new(&dir).exists(), "cgroup {dir} is left");
+    }
+    assert!(
+        !setup.container_dir(machine).exists(),
+        "its directory is left"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let here = setup.s().display().to_string();
+    assert!(
+        !mounts.contains(&here),
+        "mounts under {here} are left:\n{mounts}"
+    );
+}
+
+#[test]
+fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    let created = ok(&s, &["create-machine", "box-1"]);
+    assert!(created.contains("running"), "{created}");
+    assert_eq!(ok(&s, &["run", "box-1", "--", "hostname"]), "box-1\n");
+    for kind in ["net", "pid"] {
+        let inside = ok(
+            &s,
+            &[
+                "run",
+                "box-1",
+                "--",
+                "readlink",
+                &format!("/proc/self/ns/{kind}"),
+            ],
+        );
+        let host = ns_of("self", kind);
+        assert!(inside.starts_with(&format!("{kind}:[")), "{inside}");
+        assert_ne!(inside.trim(), host, "the {kind} namespace is the host's");
+    }
+    // Root inside, an unprivileged uid outside (its own user namespace): it cannot
+    // change what the host set up for it.
+    assert_eq!(ok(&s, &["run", "box-1", "--", "id", "-u"]), "0\n");
+    let tag = setup.tag("box-1");
+    let procs =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/gobs-{tag}/cgroup.procs")).unwrap();
+    let client = procs
+        .lines()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .contains("hob-client")
+        })
+        .expect("the hob-client runs in the container's cgroup");
+    let status = std::fs::read_to_string(format!("/proc/{client}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        !uid.split_whitespace().skip(1).any(|u| u == "0"),
+        "the hob-client runs as host root: {uid}"
+    );
+    let out = gobs(&s, &["run", "box-1", "--", "hostname", "other"]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "root inside could change the hostname"
+    );
+    assert_eq!(ok(&s, &["run", "box-1", "--", "hostname"]), "box-1\n");
+    // Its own root: a write to /etc stays inside, and the state directory is not there.
+    let marker = format!("gobs-container-test-{}", std::process::id());
+    ok(
+        &s,
+        &[
+            "run",
+            "box-1",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo inside > /etc/{marker}"),
+        ],
+    );
+    assert_eq!(
+        ok(
+            &s,
+            &["run", "box-1", "--", "cat", &format!("/etc/{marker}")]
+        ),
+        "inside\n"
+    );
+    assert!(
+        !Path::new("/etc").join(&marker).exists(),
+        "the write reached the host's /etc"
+    );
+    let out = gobs(&s, &["run", "box-1", "--", "ls", &s.display().to_string()]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "the state directory is visible inside"
+    );
+    // Its own address on the bridge.
+    let addr = ok(
+        &s,
+        &["run", "box-1", "--", "ip", "-4", "addr", "show", "eth0"],
+    );
+    assert!(addr.contains("inet 10."), "{addr}");
+    // Output past the bound is cut with a note.
+    let big = ok(
+        &s,
+        &["run", "box-1", "--", "sh", "-c", "yes | head -c 400000"],
+    );
+    assert_eq!(big.len(), 256 * 1024);
+
+    // A replayed registration sturdyref is refused over the network, saying why.
+    let spec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(setup.container_dir("box-1").join("spec.json")).unwrap(),
+    )
+    .unwrap();
+    let uri = spec["registration"].as_str().unwrap().to_string();
+    let client_dir = tempfile::tempdir().unwrap();
+    let replay = bare()
+        .args(["hob-client", "--dir"])
+        .arg(client_dir.path())
+        .args(["--registration", &uri])
+        .output()
+        .unwrap();
+    let err = text(&replay.stderr);
+    assert_eq!(replay.status.code(), Some(1), "{err}");
+    assert!(err.contains("already used"), "{err}");
+
+    let anchor = setup.anchor("box-1");
+    let net_ns = ns_of(&anchor.to_string(), "net");
+    assert!(!net_ns.is_empty());
+    ok(&s, &["destroy-machine", "box-1"]);
+    assert!(machine_names(&s).is_empty());
+    assert_nothing_left(&setup, "box-1", anchor, &tag, &net_ns);
+
+    // Destroyed (and the bridge gone with the last machine): the boss, reached on
+    // loopback, still refuses the spent registration, saying why.
+    let host = uri
+        .split("host=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let on_loopback = uri.replace(&format!("host={host}"), "host=127.0.0.1");
+    let again = bare()
+        .args(["hob-client", "--dir"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .args(["--registration", &on_loopback])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("registration refused"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "box-2"]);
+    assert_eq!(ok(&s, &["run", "box-2", "--", "hostname"]), "box-2\n");
+
+    setup.kill_daemon();
+    setup.start_daemon();
+    assert_eq!(ok(&s, &["run", "box-2", "--", "hostname"]), "box-2\n");
+    wait_status(&s, "box-2", "running", Duration::from_secs(10));
+
+    // Kill the machine's hob-client: unreachable within 10 s, running again once its init
+    // started it again.
+    let tag = setup.tag("box-2");
+    let procs =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/gobs-{tag}/cgroup.procs")).unwrap();
+    let client = procs
+        .lines()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .contains("hob-client")
+        })
+        .expect("the hob-client runs in the container's cgroup")
+        .to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &client])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let down = wait_status(&s, "box-2", "unreachable", Duration::from_secs(10));
+    eprintln!("unreachable {down:?} after the hob-client was killed");
+    let shown = ok(&s, &["machine", "box-2"]);
+    assert!(shown.contains("unreachable since"), "{shown}");
+    wait_status(&s, "box-2", "running", Duration::from_secs(20));
+    assert_eq!(ok(&s, &["run", "box-2", "--", "hostname"]), "box-2\n");
+    ok(&s, &["destroy-machine", "box-2"]);
+}
+
+#[test]
+fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    // The boss listens on loopback only: the container cannot reach it.
+    let mut setup = Setup::new("hob_listen = \"127.0.0.1:0\"\nregister_timeout = \"2s\"\n");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    let err = fails(&s, &["create-machine", "lost"]);
+    assert!(err.contains("did not register within 2s"), "{err}");
+    let shown = ok(&s, &["machine", "lost"]);
+    assert!(shown.contains("failed"), "{shown}");
+    assert!(!setup.container_dir("lost").exists());
+    assert!(!Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists());
+    ok(&s, &["destroy-machine", "lost"]);
+}
+
+/// Everything of the container provider on the host for state directory `setup`: the
+/// anchors, the veths, the cgroups and the bridge.
+fn host_leftovers(setup: &Setup) -> Vec<String> {
+    let mut left = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read_to_string(p.path().join("cmdline")).unwrap_or_default();
+        if cmdline.contains("container-init") && cmdline.contains(&setup.s().display().to_string())
+        {
+            left.push(format!("process {}", p.file_name().to_string_lossy()));
+        }
+    }
+    if Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists() {
+        left.push(format!("bridge {}", setup.bridge));
+    }
+    left
+}
+
+#[test]
+fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("");
+    let s = setup.s().to_path_buf();
+    let mut tags = Vec::new();
+    for round in 0..12u64 {
+        setup.start_daemon();
+        let name = format!("k{round}");
+        let mut create = bare()
+            .arg("--state-dir")
+            .arg(&s)
+            .args(["create-machine", &name])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // 0 to 450 ms: before, during and after the container starts and registers.
+        let delay = (round * 7919 + u64::from(std::process::id())) % 450;
+        std::thread::sleep(Duration::from_millis(delay));
+        if let Ok(tag) = std::fs::read_to_string(setup.container_dir(&name).join("tag")) {
+            tags.push(tag);
+        }
+        setup.kill_daemon();
+        let _ = create.wait();
+        setup.start_daemon();
+        // Whatever the kill left, the machine is running, failed, or gone; destroying it
+        // (when it is there) takes everything down.
+        if machine_names(&s).contains(&name) {
+            eprintln!(
+                "round {round}: killed at {delay} ms, then {}",
+                status_of(&s, &name)
+            );
+            ok(&s, &["destroy-machine", &name]);
+        } else {
+            eprintln!("round {round}: killed at {delay} ms, before the machine was recorded");
+        }
+        assert!(machine_names(&s).is_empty());
+        assert_eq!(
+            host_leftovers(&setup),
+            Vec::<String>::new(),
+            "round {round}, kill at {delay} ms"
+        );
+        for tag in &tags {
+            assert!(
+                !Path::new(&format!("/sys/class/net/gh{tag}")).exists(),
+                "veth gh{tag}"
+            );
+            for c in ["memory", "pids"] {
+                assert!(!Path::new(&format!("/sys/fs/cgroup/{c}/gobs-{tag}")).exists());
+            }
+        }
+        assert!(!setup.container_dir(&name).exists());
+        setup.kill_daemon();
+    }
+}
+
+#[test]
+fn init_then_create_machine_with_the_container_provider_needs_no_editing() {
+    if !can_run() {
+        return;
+    }
+    let dir = state();
+    let s = dir.path();
+    let bridge = gobs_app::providers::container::ContainerSettings::defaults(s).bridge;
+    // The guard: tears down whatever the test made, even when it fails.
+    let mut setup = Setup {
+        dir,
+        bridge,
+        daemon: None,
+    };
+    let s = setup.s().to_path_buf();
+    ok(&s, &["init"]);
+    let config = std::fs::read_to_string(s.join("config.toml")).unwrap();
+    assert!(config.contains("[providers.container]"), "{config}");
+    setup.start_daemon();
+    let created = ok(&s, &["create-machine", "fresh", "--provider", "container"]);
+    assert!(created.contains("running"), "{created}");
+    assert_eq!(ok(&s, &["run", "fresh", "--", "hostname"]), "fresh\n");
+    ok(&s, &["destroy-machine", "fresh"]);
+    assert_eq!(host_leftovers(&setup), Vec::<String>::new());
+}
+
+/// Removes a network interface on drop.
+struct Link(String);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("register_timeout = \"5s\"\n");
+    let config = std::fs::read_to_string(setup.s().join("config.toml")).unwrap();
+    let subnet = config
+        .lines()
+        .find_map(|l| l.strip_prefix("subnet = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let taken = Link(format!("gd{:x}", std::process::id() & 0xff_ffff));
+    assert!(
+        Command::new("ip")
+            .args(["link", "add", &taken.0, "type", "bridge"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let addr = subnet.replace(".0/24", ".9/24");
+    assert!(
+        Command::new("ip")
+            .args(["addr", "add", &addr, "dev", &taken.0])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("ip")
+            .args(["link", "set", &taken.0, "up"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    let err = fails(&s, &["create-machine", "clash"]);
+    assert!(err.contains("already in use on this host"), "{err}");
+    assert!(err.contains("set `subnet`"), "{err}");
+    assert!(!setup.container_dir("clash").exists());
+    ok(&s, &["destroy-machine", "clash"]);
+}

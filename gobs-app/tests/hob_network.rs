@@ -1,0 +1,249 @@
+//! hob over OCapN without containers (no root needed): the boss's gateway in this process,
+//! `gobs-app hob-client` processes on loopback. A hob-client registers once through its
+//! one-time sturdyref and serves its bindings; a replayed or revoked registration is refused
+//! over the network with the reason; the boss's objects answer nothing but their own
+//! messages; a restarted hob-client attaches again from its state; a destroyed machine's
+//! hob-client is told so and stops.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{bare, text};
+use gobs_app::hob_net::gateway::{Gateway, Reach};
+use gobs_app::hob_net::wire;
+use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
+use gobs_ocapn::node::Node;
+use gobs_ocapn::syrup::Value;
+
+struct Client(Child);
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hob_client(dir: &std::path::Path, registration: Option<&str>) -> Client {
+    let mut cmd = bare();
+    cmd.args(["hob-client", "--dir"]).arg(dir);
+    if let Some(uri) = registration {
+        cmd.args(["--registration", uri]);
+    }
+    Client(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn refused(dir: &std::path::Path, uri: &str) -> String {
+    let out = bare()
+        .args(["hob-client", "--dir"])
+        .arg(dir)
+        .args(["--registration", uri])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    text(&out.stderr)
+}
+
+fn ask(g: &Gateway, machine: &str, args: Vec<Term>) -> Result<Term, String> {
+    Gateway::wait(
+        g.ask(machine, args, Duration::from_secs(10)),
+        Duration::from_secs(20),
+    )
+}
+
+/// Sends `args` to the object `uri` names, from a node of our own.
+fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sturdyref = Sturdyref::parse(uri).unwrap();
+    rt.block_on(async move {
+        let identity = TlsIdentity::generate().unwrap();
+        let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity, None)
+            .await
+            .unwrap();
+        let node = Node::start(
+            vec![Arc::new(n) as Arc<dyn Netlayer>],
+            SessionConfig::default(),
+        )
+        .unwrap();
+        let p = node
+            .with_core(move |c| c.enliven(&sturdyref))
+            .await
+            .unwrap();
+        let target = match node.settled(p).await.unwrap() {
+            Ok(Term::Ref(r)) => r,
+            other => return Err(format!("enliven: {other:?}")),
+        };
+        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
+        node.settled(p)
+            .await
+            .unwrap()
+            .map_err(|e| wire::failure(&e))
+    })
+}
+
+#[test]
+fn hob_clients_register_once_serve_their_bindings_and_come_back() {
+    let boss_dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+
+    // Registration, and the bindings.
+    let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
+    let client_dir = tempfile::tempdir().unwrap();
+    let mut client = hob_client(client_dir.path(), Some(&uri));
+    g.wait_up("m1", Duration::from_secs(20), || None).unwrap();
+    assert!(matches!(g.reach("m1"), Some(Reach::Up(_))));
+    assert_eq!(
+        wire::as_string(&ask(&g, "m1", wire::call("status", vec![])).unwrap()).unwrap(),
+        "running"
+    );
+    let out = g
+        .run(
+            "m1",
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo out; echo err >&2; exit 3".into(),
+            ],
+            10,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert_eq!(
+        (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
+        (Some(3), "out\n", "err\n")
+    );
+    let big = g
+        .run(
+            "m1",
+            &["sh".into(), "-c".into(), "head -c 300000 /dev/zero".into()],
+            10,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert!(big.truncated);
+    assert_eq!(big.stdout.len(), wire::MAX_REMOTE_OUTPUT);
+    assert!(big.stderr.contains("cut at 262144 bytes"), "{}", big.stderr);
+    let file = client_dir.path().join("put.txt");
+    let path = file.display().to_string();
+    ask(
+        &g,
+        "m1",
+        wire::call(
+            "put-file",
+            vec![
+                wire::text(&path),
+                Term::Data(Value::Bytes(b"hello".to_vec())),
+                Term::Data(Value::from(0o600i64)),
+            ],
+        ),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+    let got = ask(&g, "m1", wire::call("get-file", vec![wire::text(&path)])).unwrap();
+    assert_eq!(got.to_value().unwrap().as_bytes().unwrap(), b"hello");
+    let too_big = client_dir.path().join("big");
+    std::fs::write(&too_big, vec![0u8; wire::MAX_FILE + 1]).unwrap();
+    let err = ask(
+        &g,
+        "m1",
+        wire::call("get-file", vec![wire::text(&too_big.display().to_string())]),
+    )
+    .unwrap_err();
+    assert!(err.contains("at most 524288 bytes"), "{err}");
+    let err = ask(&g, "m1", wire::call("reboot", vec![])).unwrap_err();
+    assert!(err.contains("no binding `reboot`"), "{err}");
+
+    // A replayed registration sturdyref is refused over the network, saying why.
+    let err = refused(tempfile::tempdir().unwrap().path(), &uri);
+    assert!(err.contains("registration refused"), "{err}");
+    assert!(err.contains("already used"), "{err}");
+
+    // A revoked one (a failed creation, a destroyed machine) likewise.
+    let revoked = g.issue("m2", "127.0.0.1").unwrap().to_uri();
+    g.revoke("m2").unwrap();
+    let err = refused(tempfile::tempdir().unwrap().path(), &revoked);
+    assert!(err.contains("was revoked"), "{err}");
+
+    // The boss's objects answer only their own messages: a machine holding its
+    // registration cannot reach anything else of the boss through it.
+    let open = g.issue("m3", "127.0.0.1").unwrap().to_uri();
+    for method in [
+        "create-machine",
+        "list-machines",
+        "attach",
+        "destroy-machine",
+    ] {
+        let err = poke(&open, wire::call(method, vec![])).unwrap_err();
+        assert!(err.contains("answers only `register`"), "{method}: {err}");
+    }
+    let err = poke(
+        &open,
+        wire::call("register", vec![wire::text("not a reference")]),
+    )
+    .unwrap_err();
+    assert!(err.contains("bindings object"), "{err}");
+    g.revoke("m3").unwrap();
+
+    // A killed hob-client: unreachable, then back from its saved state, no sturdyref needed.
+    client.0.kill().unwrap();
+    client.0.wait().unwrap();
+    let start = std::time::Instant::now();
+    while !matches!(g.reach("m1"), Some(Reach::Down(_))) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still {:?}",
+            g.reach("m1")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let err = g
+        .run("m1", &["true".into()], 5, Duration::ZERO)
+        .unwrap_err();
+    assert!(err.contains("unreachable"), "{err}");
+    let _client = hob_client(client_dir.path(), None);
+    g.wait_up("m1", Duration::from_secs(20), || None).unwrap();
+    assert_eq!(
+        g.run(
+            "m1",
+            &["echo".into(), "back".into()],
+            5,
+            Duration::from_secs(5)
+        )
+        .unwrap()
+        .stdout,
+        "back\n"
+    );
+
+    // Destroyed: the hob-client is told so and stops.
+    g.revoke("m1").unwrap();
+    let mut last = _client;
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = last.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the hob-client did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(last.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("destroyed"), "{err}");
+}
