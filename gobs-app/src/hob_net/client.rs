@@ -109,7 +109,13 @@ pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
         let cell = Arc::new(OnceLock::new());
         let _ = cell.set(node.clone());
         let bindings = node
-            .with_core(move |core| Term::local(core.spawn(Box::new(Bindings { node: cell }))))
+            .with_core(move |core| {
+                let bindings = core.spawn(Box::new(Bindings { node: cell }));
+                // Handed to the boss again on every reattach: the node must not collect it
+                // when a session (and with it the boss's import) ends.
+                core.pin(bindings);
+                Term::local(bindings)
+            })
             .await
             .map_err(|e| setup(e.to_string()))?;
         let state_path = options.dir.join("client.json");

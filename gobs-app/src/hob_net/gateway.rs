@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
-use gobs_ocapn::captp::{ConnId, Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{ConnId, DuplicateSession, Ref, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
@@ -188,7 +188,13 @@ impl Gateway {
             let locator = netlayer.locator();
             let node = Node::start(
                 vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
-                SessionConfig::default(),
+                SessionConfig {
+                    // A machine that died without closing its connection (a killed VM)
+                    // comes back with the same identity: believe the new session rather
+                    // than refuse it until the dead one times out.
+                    duplicate_session: DuplicateSession::ReplaceOld,
+                    ..SessionConfig::default()
+                },
             )
             .map_err(|e| format!("cannot start the hob gateway's node: {e}"))?;
             Ok::<_, String>((node, locator))
