@@ -4,7 +4,9 @@
 //! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, so
 //! the work is taken exactly once, on the receiving vat's thread.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -73,9 +75,10 @@ impl Envelope {
         Envelope { job: Some(job) }
     }
 
-    /// Takes the job out to run it; the envelope then owes nothing.
-    pub(crate) fn take(&mut self) -> Option<Arc<dyn Job>> {
-        self.job.take()
+    /// Takes the job out to run it; the envelope then owes nothing. The [`Ticket`] is not
+    /// `Clone` and running it consumes it: a job runs at most once, by type.
+    pub(crate) fn take(mut self) -> Option<Ticket> {
+        self.job.take().map(|job| Ticket { job })
     }
 
     /// Breaks the job's promise without running it.
@@ -92,6 +95,64 @@ impl Drop for Envelope {
         if let Some(job) = self.job.take() {
             job.fail(Error::Unanswered {
                 context: "the vat stopped before handling the message",
+            });
+        }
+    }
+}
+
+/// A job taken out of its envelope, not run yet: [`run`](Ticket::run) consumes it.
+pub(crate) struct Ticket {
+    job: Arc<dyn Job>,
+}
+
+impl Ticket {
+    /// Runs the work once. A panic is caught and turned into an error by `on_panic`; the
+    /// [`Ran`] that comes back settles the promise (publish on commit, fail on rollback).
+    pub(crate) fn run(
+        self,
+        on_panic: impl FnOnce(Box<dyn Any + Send>) -> Error,
+    ) -> (Ran, Result<(), Error>) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| self.job.run())) {
+            Ok(outcome) => outcome,
+            Err(payload) => Err(on_panic(payload)),
+        };
+        (
+            Ran {
+                job: Some(self.job),
+            },
+            outcome,
+        )
+    }
+}
+
+/// A job that has run: its promise is settled exactly once, by [`publish`](Ran::publish),
+/// [`fail`](Ran::fail), or (if neither is called) when it is dropped.
+pub(crate) struct Ran {
+    job: Option<Arc<dyn Job>>,
+}
+
+impl Ran {
+    /// The turn committed: publish the staged answer.
+    pub(crate) fn publish(mut self) {
+        if let Some(job) = self.job.take() {
+            job.publish();
+        }
+    }
+
+    /// The turn failed: break the promise.
+    pub(crate) fn fail(mut self, error: Error) {
+        if let Some(job) = self.job.take() {
+            job.fail(error);
+        }
+    }
+}
+
+impl Drop for Ran {
+    fn drop(&mut self) {
+        // Unwinding past the commit (a panic the vat could not recover from).
+        if let Some(job) = self.job.take() {
+            job.fail(Error::Unanswered {
+                context: "the vat failed while finishing the turn",
             });
         }
     }

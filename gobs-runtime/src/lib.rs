@@ -16,6 +16,7 @@ mod env;
 mod error;
 mod job;
 pub mod persist;
+pub mod pool;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;

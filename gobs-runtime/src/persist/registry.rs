@@ -666,24 +666,17 @@ impl Registry {
             name: name.to_string(),
             image,
         };
-        let (shared, rx) = VatShared::new(name.to_string());
+        let shared = VatShared::new(name.to_string())?;
         vats.insert(name.to_string(), shared.clone());
         drop(vats);
         let promise = launch(
             &shared,
-            rx,
             self.inner.env.clone(),
             Box::new(store),
             Some(self.clone()),
             roots,
         );
-        match promise {
-            Ok(p) => Ok((Vat { shared }, p)),
-            Err(e) => {
-                self.lock().remove(name);
-                Err(e)
-            }
-        }
+        Ok((Vat { shared }, promise))
     }
 
     /// Records that vat `name` could not be restored: it becomes a stopped stand-in.
