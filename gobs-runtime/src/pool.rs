@@ -56,6 +56,9 @@ struct Pool {
 
 static POOL: OnceLock<Result<Pool, String>> = OnceLock::new();
 
+/// Vats started and not yet stopped, over all workers.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// True on the pool's own threads: they must never block waiting for a vat.
     static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -71,6 +74,11 @@ pub fn workers() -> usize {
         Ok(p) => p.workers.len(),
         Err(_) => 0,
     }
+}
+
+/// How many vats of this process are running (started and not stopped yet), idle or not.
+pub fn running_vats() -> usize {
+    RUNNING.load(Ordering::Acquire)
 }
 
 fn wanted_workers() -> usize {
@@ -154,6 +162,7 @@ fn run_worker(worker: &Worker) {
         let shared = match next_activation(worker) {
             Activation::Start(shared, setup) => {
                 let core = Box::new(VatCore::new(shared.clone()));
+                RUNNING.fetch_add(1, Ordering::AcqRel);
                 if !core.start(setup) {
                     retire(core);
                     continue;
@@ -192,6 +201,7 @@ fn retire(core: Box<VatCore>) {
     if catch_unwind(AssertUnwindSafe(move || drop(core))).is_err() {
         tracing::error!(vat = %name, "dropping the actors of a stopped vat panicked");
     }
+    RUNNING.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Waits for the next vat to run: spins a little, then sleeps.

@@ -17,13 +17,13 @@
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::actor::{Actor, AnyActor, DispatchError, MethodKind};
 use crate::entry::{ActorEntry, Restored};
@@ -48,6 +48,19 @@ use crate::value;
 #[derive(Clone)]
 pub struct Vat {
     pub(crate) shared: Arc<VatShared>,
+    /// A handle keeps its vat running.
+    _keep: Keep,
+}
+
+/// What [`Vat::stats`] reports: how many actors a vat holds, and the size of its tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VatStats {
+    /// Actors alive in the vat.
+    pub actors: usize,
+    /// Slots the actor table has room for (it shrinks when most are free).
+    pub slots: usize,
+    /// Actors that some reference (a `Ref`, an `AnyRef`, a message in flight) still names.
+    pub referenced: usize,
 }
 
 /// What every handle and reference of a vat shares.
@@ -57,6 +70,12 @@ pub(crate) struct VatShared {
     /// The worker the vat lives on (`usize::MAX` for a vat that never runs).
     worker: usize,
     inbox: Mutex<Inbox>,
+    /// Handles and references that keep the vat running (see [`Keep`]).
+    keepers: std::sync::atomic::AtomicUsize,
+    /// Stop when `keepers` falls to zero (plain vats; a registry keeps its vats itself).
+    auto_stop: AtomicBool,
+    /// The live reference holds of each referenced actor (see [`crate::reference`]).
+    pub(crate) holds: Mutex<HashMap<ActorId, Weak<crate::reference::Hold>>>,
     /// Signalled when the vat has fully stopped (for `join`).
     finished: Condvar,
     stopped: AtomicBool,
@@ -90,6 +109,41 @@ enum Sched {
 pub(crate) enum Msg {
     Turn(Envelope),
     Stop,
+    /// The last reference hold of this actor was dropped: free it, if still unheld.
+    Release(ActorId),
+    /// The last handle and reference of the vat was dropped: stop, if still so.
+    Orphaned,
+}
+
+/// One handle or reference keeping a vat alive: a vat stops by itself once the count of
+/// these falls to zero (nothing can send to it any more), after its queue and its tasks.
+pub(crate) struct Keep(Arc<VatShared>);
+
+impl Keep {
+    pub(crate) fn new(vat: &Arc<VatShared>) -> Keep {
+        vat.keepers.fetch_add(1, Ordering::Relaxed);
+        Keep(vat.clone())
+    }
+
+    pub(crate) fn vat(&self) -> &Arc<VatShared> {
+        &self.0
+    }
+}
+
+impl Clone for Keep {
+    fn clone(&self) -> Keep {
+        Keep::new(&self.0)
+    }
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        if self.0.keepers.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.0.auto_stop.load(Ordering::Relaxed)
+        {
+            let _ = self.0.push(Msg::Orphaned);
+        }
+    }
 }
 
 /// What a persistent vat runs on its worker before its first turn.
@@ -122,7 +176,15 @@ impl Vat {
     pub fn spawn(name: impl Into<String>) -> Result<Vat, Error> {
         let shared = VatShared::new(name.into())?;
         start(&shared, Box::new(|_| {}));
-        Ok(Vat { shared })
+        Ok(Vat::from_shared(shared))
+    }
+
+    /// A handle to `shared` (which it keeps running).
+    pub(crate) fn from_shared(shared: Arc<VatShared>) -> Vat {
+        Vat {
+            _keep: Keep::new(&shared),
+            shared,
+        }
     }
 
     /// The vat's name, as given to [`Vat::spawn`].
@@ -247,6 +309,30 @@ impl Vat {
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)
     }
+
+    /// How many actors the vat holds and how big its tables are, counted in a turn of
+    /// its own (so after the references dropped before it have been collected).
+    ///
+    /// ```
+    /// use gobs_runtime::{Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("stats").unwrap();
+    /// let cell = vat.spawn_actor(Cell::new(1.into())).unwrap();
+    /// assert_eq!(vat.stats().unwrap().actors, 1);
+    /// drop(cell);
+    /// assert_eq!(vat.stats().unwrap().actors, 0);
+    /// ```
+    pub fn stats(&self) -> Result<VatStats, Error> {
+        if let Some(vat) = current_vat_name() {
+            return Err(Error::WouldBlock {
+                what: "Vat::stats",
+                vat,
+            });
+        }
+        // Two hops: releases sent before the first are collected before the second runs.
+        let shared = self.shared.clone();
+        post_to(&self.shared, |_| Ok(())).wait()?;
+        post_to(&shared, |core| Ok(core.stats())).wait()
+    }
 }
 
 impl std::fmt::Debug for Vat {
@@ -275,6 +361,9 @@ impl VatShared {
             id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
             name,
             worker,
+            keepers: std::sync::atomic::AtomicUsize::new(0),
+            auto_stop: AtomicBool::new(true),
+            holds: Mutex::new(HashMap::new()),
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 state,
@@ -294,6 +383,19 @@ impl VatShared {
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Keeps the vat running even with no handle or reference left (a registry's vats:
+    /// the registry can hand out references to them again, by name).
+    pub(crate) fn keep_without_handles(&self) {
+        self.auto_stop.store(false, Ordering::Relaxed);
+    }
+
+    /// The last hold of actor `id` was dropped: the vat collects it if nothing took a
+    /// new one meanwhile.
+    pub(crate) fn release(self: &Arc<Self>, id: ActorId) {
+        // A stopped vat frees everything anyway.
+        let _ = self.push(Msg::Release(id));
     }
 
     /// Asks the vat to stop once its queue is drained.
@@ -530,7 +632,9 @@ pub(crate) struct Slot {
 /// The vat's state, owned by its thread.
 pub(crate) struct VatCore {
     pub(crate) shared: Arc<VatShared>,
-    slots: RefCell<Vec<Option<Rc<Slot>>>>,
+    /// The actors, by id. A map, not a vector indexed by id: its size follows the actors
+    /// alive, not the largest id ever handed out.
+    slots: RefCell<SlotMap>,
     next_id: Cell<u64>,
     /// The current epoch: a fresh number per turn and per savepoint, never reused.
     epoch: Cell<u64>,
@@ -550,6 +654,31 @@ pub(crate) struct VatCore {
     tasks: RefCell<std::collections::HashMap<u64, Box<dyn crate::task::AnyTask>>>,
     /// Asked to stop: stop once the local queue is empty.
     stopping: Cell<bool>,
+    /// Every handle and reference was dropped: stop once idle, if that still holds.
+    orphaned: Cell<bool>,
+    /// Actors whose last reference was dropped, to collect between turns.
+    releases: RefCell<Vec<ActorId>>,
+}
+
+/// The actor table: a hash map with a cheap hash (ids are small, dense numbers).
+type SlotMap = HashMap<u64, Rc<Slot>, std::hash::BuildHasherDefault<IdHash>>;
+
+/// A multiplicative hash for actor ids (Fibonacci hashing: one multiply).
+#[derive(Default)]
+struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// What a persistent vat adds to the turn cycle.
@@ -563,6 +692,9 @@ pub(crate) trait ChurnHook {
     fn on_stop(&mut self, core: &VatCore);
     /// Saving a churn panicked: what the hook knows may disagree with the store.
     fn save_panicked(&mut self);
+    /// Whether actor `id`, which no reference names any more, may be freed (not if it is
+    /// a root, or saved: a portrait elsewhere may still name it).
+    fn may_free(&self, id: ActorId) -> bool;
     /// The hook as `Any`, for persistence-specific calls (`roots`, `snapshot`).
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -579,7 +711,7 @@ impl VatCore {
     pub(crate) fn new(shared: Arc<VatShared>) -> Self {
         VatCore {
             shared,
-            slots: RefCell::new(Vec::new()),
+            slots: RefCell::new(SlotMap::default()),
             next_id: Cell::new(0),
             epoch: Cell::new(0),
             turn_epoch: Cell::new(0),
@@ -592,6 +724,8 @@ impl VatCore {
             hook: RefCell::new(None),
             tasks: RefCell::new(std::collections::HashMap::new()),
             stopping: Cell::new(false),
+            orphaned: Cell::new(false),
+            releases: RefCell::new(Vec::new()),
         }
     }
 
@@ -643,6 +777,7 @@ impl VatCore {
                 turns_since_poll = 0;
                 self.take_incoming();
             }
+            self.collect();
             let next = self.local.borrow_mut().pop_front();
             match next {
                 Some(env) => {
@@ -653,7 +788,7 @@ impl VatCore {
                         return Ok(After::More);
                     }
                 }
-                None if self.stopping.get() => {
+                None if self.stopping.get() || self.nothing_can_reach_it() => {
                     self.halt(None);
                     return Ok(After::Stopped);
                 }
@@ -681,7 +816,75 @@ impl VatCore {
             match msg {
                 Msg::Turn(env) => local.push_back(env),
                 Msg::Stop => self.stopping.set(true),
+                Msg::Release(id) => self.releases.borrow_mut().push(id),
+                Msg::Orphaned => self.orphaned.set(true),
             }
+        }
+    }
+
+    /// True when the vat was orphaned (no handle or reference left) and still is, and no
+    /// task of its own is waiting: nothing can ever send it a message again.
+    fn nothing_can_reach_it(&self) -> bool {
+        if !self.orphaned.get() {
+            return false;
+        }
+        if self.shared.keepers.load(Ordering::Acquire) > 0 {
+            // A reference was made again (restored from a portrait, say).
+            self.orphaned.set(false);
+            return false;
+        }
+        self.tasks.borrow().is_empty()
+    }
+
+    /// Frees the actors whose last reference was dropped, unless a new one was taken
+    /// since, or persistence still needs them (roots, saved actors). Runs between turns.
+    fn collect(&self) {
+        if self.releases.borrow().is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut *self.releases.borrow_mut());
+        let mut freed = Vec::new();
+        {
+            let mut holds = lock(&self.shared.holds);
+            for id in ids {
+                let unheld = holds.get(&id).is_some_and(|w| w.strong_count() == 0);
+                if !unheld {
+                    continue;
+                }
+                holds.remove(&id);
+                let keep = self
+                    .hook
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|hook| !hook.may_free(id));
+                if !keep {
+                    freed.push(id);
+                }
+            }
+            if holds.capacity() > 64 && holds.len() < holds.capacity() / 4 {
+                holds.shrink_to_fit();
+            }
+        }
+        let dropped: Vec<Rc<Slot>> = {
+            let mut slots = self.slots.borrow_mut();
+            let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
+            if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
+                slots.shrink_to_fit();
+            }
+            dropped
+        };
+        // Dropping the actors may drop their references to others: those come back as
+        // releases, collected next time round.
+        drop(dropped);
+    }
+
+    /// Counts for [`Vat::stats`].
+    fn stats(&self) -> VatStats {
+        let slots = self.slots.borrow();
+        VatStats {
+            actors: slots.len(),
+            slots: slots.capacity(),
+            referenced: lock(&self.shared.holds).len(),
         }
     }
 
@@ -712,7 +915,7 @@ impl VatCore {
             .into_iter()
             .chain(leftover.into_iter().filter_map(|m| match m {
                 Msg::Turn(env) => Some(env),
-                Msg::Stop => None,
+                Msg::Stop | Msg::Release(_) | Msg::Orphaned => None,
             }));
         for env in waiting {
             env.fail(error());
@@ -879,16 +1082,11 @@ impl VatCore {
             touched: Cell::new(self.epoch.get()),
             actor: RefCell::new(actor),
         });
-        let mut slots = self.slots.borrow_mut();
-        let i = index(id);
-        if slots.len() <= i {
-            slots.resize(i + 1, None);
-        }
-        slots[i] = Some(slot);
+        self.slots.borrow_mut().insert(id.0, slot);
     }
 
     fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
-        self.slots.borrow().get(index(id)).and_then(Clone::clone)
+        self.slots.borrow().get(&id.0).cloned()
     }
 
     /// Checks that `target` lives in this vat.
@@ -1040,7 +1238,7 @@ impl VatCore {
             let mut slots = self.slots.borrow_mut();
             spawned
                 .iter()
-                .filter_map(|(id, _)| slots.get_mut(index(*id)).and_then(Option::take))
+                .filter_map(|(id, _)| slots.remove(&id.0))
                 .collect()
         };
         drop(removed);
@@ -1180,10 +1378,6 @@ impl VatCore {
     }
 }
 
-fn index(id: ActorId) -> usize {
-    usize::try_from(id.0).unwrap_or(usize::MAX)
-}
-
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -1231,7 +1425,7 @@ pub fn self_ref<T: Actor>() -> Option<Ref<T>> {
 
 /// The vat running the current turn.
 pub fn current_vat() -> Option<Vat> {
-    current_vat_shared().map(|shared| Vat { shared })
+    current_vat_shared().map(Vat::from_shared)
 }
 
 /// Runs slow or blocking work off the vat, on a thread of its own, and returns a promise

@@ -100,7 +100,7 @@ impl PersistentVatBuilder {
         let shared = VatShared::new(self.name)?;
         let promise = launch(&shared, env, store, self.registry, Some(roots));
         let roots = promise.wait()?;
-        Ok((Vat { shared }, roots))
+        Ok((Vat::from_shared(shared), roots))
     }
 }
 
@@ -160,9 +160,7 @@ where
         match startup {
             Some(Startup::Restored(roots)) => {
                 let built = R::from_ids(
-                    &Vat {
-                        shared: vat.clone(),
-                    },
+                    &Vat::from_shared(vat.clone()),
                     &SavedRoots {
                         roots,
                         running: false,
@@ -576,6 +574,10 @@ impl ChurnHook for Persistence {
         self.resync = true;
     }
 
+    fn may_free(&self, id: ActorId) -> bool {
+        !self.reach.is_saved(id) && !self.reach.roots().contains(&id)
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
@@ -606,8 +608,8 @@ impl serde::Serialize for Vat {
 
 impl<'de> serde::Deserialize<'de> for Vat {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Vat {
-            shared: crate::persist::context::decode_vat(deserializer)?,
-        })
+        Ok(Vat::from_shared(crate::persist::context::decode_vat(
+            deserializer,
+        )?))
     }
 }
