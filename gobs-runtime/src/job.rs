@@ -1,8 +1,10 @@
 //! Jobs: the work of one message and the promise of its answer, in one allocation.
 //!
 //! A message crosses threads once per send; allocating its work and its answer together
-//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, so
-//! the work is taken exactly once, on the receiving vat's thread.
+//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, and
+//! the work runs only through the [`Ticket`] that taking it out gives (not `Clone`, and
+//! consumed by running): the work is taken at most once, by type, on the receiving vat's
+//! worker.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -29,10 +31,15 @@ struct WorkJob<T, F> {
     work: UnsafeCell<Option<F>>,
 }
 
-// SAFETY: `answer` is Sync on its own (a mutex). `work` is only accessed through the
-// job's unique `Envelope` (by `run`, on the vat thread) or by the unique `PendingJob`
-// before that envelope exists; handing the envelope to another thread goes through a
-// channel or queue, which orders those accesses.
+// SAFETY: `answer` is Sync on its own (a mutex). `work` is touched in two places only:
+// `PendingJob::fill` (by value: it consumes the one `PendingJob`, before any envelope of
+// the job exists) and `Job::run`. `WorkJob` is private to this module, and the only
+// `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its `Ran`; the
+// promise side holds it as a `Source`, which reaches `answer` alone. `Job::run` is called
+// only by `Ticket::run`, which consumes the ticket, and a ticket comes only from
+// `Envelope::take`, which consumes the envelope: `run` happens once. An envelope reaches
+// another thread only through a vat's inbox (a mutex) or the worker's ready queue (a
+// mutex), which orders `fill` before `run`.
 unsafe impl<T: Send, F: Send> Sync for WorkJob<T, F> {}
 
 impl<T, F> Job for WorkJob<T, F>
@@ -41,7 +48,9 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
 {
     fn run(&self) -> Result<(), Error> {
-        // SAFETY: see the `Sync` impl: only the envelope's owner calls `run`.
+        // SAFETY: see the `Sync` impl: `run` is called once, through the job's one
+        // `Ticket`, after `fill` (if any) and never concurrently with anything touching
+        // `work`.
         let work = unsafe { (*self.work.get()).take() };
         if let Some(work) = work {
             self.answer.stage(work()?);
