@@ -394,8 +394,18 @@ impl VatShared {
     /// The last hold of actor `id` was dropped: the vat collects it if nothing took a
     /// new one meanwhile.
     pub(crate) fn release(self: &Arc<Self>, id: ActorId) {
-        // A stopped vat frees everything anyway.
-        let _ = self.push(Msg::Release(id));
+        // Dropped by the vat's own code (the common case): straight to its list, no lock.
+        let here = with_core(|core| {
+            let here = core.shared.id == self.id;
+            if here {
+                core.releases.borrow_mut().push(id);
+            }
+            here
+        });
+        if here != Some(true) {
+            // A stopped vat frees everything anyway.
+            let _ = self.push(Msg::Release(id));
+        }
     }
 
     /// Asks the vat to stop once its queue is drained.
