@@ -1,5 +1,6 @@
-//! Open files do not grow with machines: 2,000 machines are created through a daemon
-//! started under `ulimit -n 256`, and the state reopens under the same limit.
+//! Open files and threads do not grow with machines: 2,000 machines are created through a
+//! daemon started under `ulimit -n 256`, and the state reopens under the same limit. Each
+//! machine's vat is a task on the runtime's worker pool, so the daemon's threads stay few.
 //!
 //! The store is `buffered` here (no fsync) to keep the test short; durability does not
 //! change how many files are open.
@@ -16,6 +17,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 const MACHINES: usize = 2000;
 const CLIENTS: usize = 4;
+/// At most this many threads in a daemon holding all the machines.
+const MAX_THREADS: usize = 32;
 
 fn clean(cmd: &mut Command) -> &mut Command {
     for var in [
@@ -89,6 +92,16 @@ impl Daemon {
         (open, line)
     }
 
+    /// The daemon's thread count, from the `Threads:` line of `/proc/PID/status`.
+    fn threads(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+
     fn stop(mut self) {
         let pid = self.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -109,7 +122,7 @@ impl Drop for Daemon {
 }
 
 #[test]
-fn two_thousand_machines_under_ulimit_256() {
+fn two_thousand_machines_under_ulimit_256_on_few_threads() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().to_path_buf();
     std::fs::write(
@@ -147,6 +160,12 @@ fn two_thousand_machines_under_ulimit_256() {
     let (open, _) = daemon.files();
     eprintln!("{MACHINES} machines: the daemon has {open} files open");
     assert!(open < 64, "{open} open files for {MACHINES} machines");
+    let threads = daemon.threads();
+    eprintln!("{MACHINES} machines: the daemon runs {threads} threads");
+    assert!(
+        threads <= MAX_THREADS,
+        "{threads} threads for {MACHINES} machines"
+    );
     daemon.stop();
 
     // Reopened under the same limit: every machine is back and works.
@@ -161,5 +180,11 @@ fn two_thousand_machines_under_ulimit_256() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (open, _) = daemon.files();
     eprintln!("reopened: the daemon has {open} files open");
+    let threads = daemon.threads();
+    eprintln!("reopened: the daemon runs {threads} threads");
+    assert!(
+        threads <= MAX_THREADS,
+        "{threads} threads for {MACHINES} reopened machines"
+    );
     daemon.stop();
 }

@@ -70,6 +70,18 @@ pub enum Error {
         /// The stopped vat.
         vat: String,
     },
+    /// The vat could not go on (its restore, or undoing a turn, panicked) and stopped;
+    /// what was waiting for it breaks with this.
+    #[error(
+        "vat \"{vat}\" stopped because {reason}; the messages waiting for it were not handled. \
+         Fix the cause and start the vat again (a persistent vat restores its last saved churn)"
+    )]
+    VatFailed {
+        /// The vat.
+        vat: String,
+        /// Why it stopped.
+        reason: String,
+    },
     /// A turn panicked; everything it did was rolled back.
     #[error("turn in vat \"{vat}\" panicked and was rolled back: {message}")]
     Panicked {

@@ -1,10 +1,14 @@
 //! Jobs: the work of one message and the promise of its answer, in one allocation.
 //!
 //! A message crosses threads once per send; allocating its work and its answer together
-//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, so
-//! the work is taken exactly once, on the receiving vat's thread.
+//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, and
+//! the work runs only through the [`Ticket`] that taking it out gives (not `Clone`, and
+//! consumed by running): the work is taken at most once, by type, on the receiving vat's
+//! worker.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::error::Error;
@@ -27,10 +31,15 @@ struct WorkJob<T, F> {
     work: UnsafeCell<Option<F>>,
 }
 
-// SAFETY: `answer` is Sync on its own (a mutex). `work` is only accessed through the
-// job's unique `Envelope` (by `run`, on the vat thread) or by the unique `PendingJob`
-// before that envelope exists; handing the envelope to another thread goes through a
-// channel or queue, which orders those accesses.
+// SAFETY: `answer` is Sync on its own (a mutex). `work` is touched in two places only:
+// `PendingJob::fill` (by value: it consumes the one `PendingJob`, before any envelope of
+// the job exists) and `Job::run`. `WorkJob` is private to this module, and the only
+// `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its `Ran`; the
+// promise side holds it as a `Source`, which reaches `answer` alone. `Job::run` is called
+// only by `Ticket::run`, which consumes the ticket, and a ticket comes only from
+// `Envelope::take`, which consumes the envelope: `run` happens once. An envelope reaches
+// another thread only through a vat's inbox (a mutex) or the worker's ready queue (a
+// mutex), which orders `fill` before `run`.
 unsafe impl<T: Send, F: Send> Sync for WorkJob<T, F> {}
 
 impl<T, F> Job for WorkJob<T, F>
@@ -39,7 +48,9 @@ where
     F: FnOnce() -> Result<T, Error> + Send + 'static,
 {
     fn run(&self) -> Result<(), Error> {
-        // SAFETY: see the `Sync` impl: only the envelope's owner calls `run`.
+        // SAFETY: see the `Sync` impl: `run` is called once, through the job's one
+        // `Ticket`, after `fill` (if any) and never concurrently with anything touching
+        // `work`.
         let work = unsafe { (*self.work.get()).take() };
         if let Some(work) = work {
             self.answer.stage(work()?);
@@ -73,9 +84,10 @@ impl Envelope {
         Envelope { job: Some(job) }
     }
 
-    /// Takes the job out to run it; the envelope then owes nothing.
-    pub(crate) fn take(&mut self) -> Option<Arc<dyn Job>> {
-        self.job.take()
+    /// Takes the job out to run it; the envelope then owes nothing. The [`Ticket`] is not
+    /// `Clone` and running it consumes it: a job runs at most once, by type.
+    pub(crate) fn take(mut self) -> Option<Ticket> {
+        self.job.take().map(|job| Ticket { job })
     }
 
     /// Breaks the job's promise without running it.
@@ -92,6 +104,64 @@ impl Drop for Envelope {
         if let Some(job) = self.job.take() {
             job.fail(Error::Unanswered {
                 context: "the vat stopped before handling the message",
+            });
+        }
+    }
+}
+
+/// A job taken out of its envelope, not run yet: [`run`](Ticket::run) consumes it.
+pub(crate) struct Ticket {
+    job: Arc<dyn Job>,
+}
+
+impl Ticket {
+    /// Runs the work once. A panic is caught and turned into an error by `on_panic`; the
+    /// [`Ran`] that comes back settles the promise (publish on commit, fail on rollback).
+    pub(crate) fn run(
+        self,
+        on_panic: impl FnOnce(Box<dyn Any + Send>) -> Error,
+    ) -> (Ran, Result<(), Error>) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| self.job.run())) {
+            Ok(outcome) => outcome,
+            Err(payload) => Err(on_panic(payload)),
+        };
+        (
+            Ran {
+                job: Some(self.job),
+            },
+            outcome,
+        )
+    }
+}
+
+/// A job that has run: its promise is settled exactly once, by [`publish`](Ran::publish),
+/// [`fail`](Ran::fail), or (if neither is called) when it is dropped.
+pub(crate) struct Ran {
+    job: Option<Arc<dyn Job>>,
+}
+
+impl Ran {
+    /// The turn committed: publish the staged answer.
+    pub(crate) fn publish(mut self) {
+        if let Some(job) = self.job.take() {
+            job.publish();
+        }
+    }
+
+    /// The turn failed: break the promise.
+    pub(crate) fn fail(mut self, error: Error) {
+        if let Some(job) = self.job.take() {
+            job.fail(error);
+        }
+    }
+}
+
+impl Drop for Ran {
+    fn drop(&mut self) {
+        // Unwinding past the commit (a panic the vat could not recover from).
+        if let Some(job) = self.job.take() {
+            job.fail(Error::Unanswered {
+                context: "the vat failed while finishing the turn",
             });
         }
     }

@@ -17,6 +17,7 @@ mod env;
 mod error;
 mod job;
 pub mod persist;
+pub mod pool;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;
@@ -42,7 +43,7 @@ pub use promise::{Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarge
 pub use reference::Ref;
 pub use task::task;
 pub use value::{AnyRef, Value};
-pub use vat::{Vat, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
+pub use vat::{Vat, VatStats, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
 
 // The README's tour compiles and runs (its first Rust block is a whole program).
 #[cfg(doctest)]

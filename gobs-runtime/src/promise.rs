@@ -386,8 +386,15 @@ impl<T: Send + 'static> Promise<T> {
         };
         let vat_name = vat.name.clone();
         let (env_slot, answer) = job::pending::<U>();
-        let callback: Callback<T> =
-            Box::new(move |result| env_slot.fill(move || callback(result, &vat_name)));
+        // A callback waiting to run keeps its vat running.
+        let keep = vat::Keep::new(&vat);
+        let callback: Callback<T> = Box::new(move |result| {
+            env_slot.fill(move || {
+                let r = callback(result, &vat_name);
+                drop(keep);
+                r
+            })
+        });
         let inner = self.inner;
         vat::defer(Box::new(move || inner.answer().listen(vat, callback)));
         answer

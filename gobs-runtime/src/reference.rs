@@ -2,6 +2,26 @@
 //!
 //! A reference is obtained by spawning an actor or by being handed one; there is no way to
 //! build one from an id. It is cheap to clone and may cross threads and vats.
+//!
+//! # How actors are freed
+//!
+//! Actors are freed by counting references, not by tracing. Every `Ref` and `AnyRef` of an
+//! actor shares one [`Hold`] (clones share it; a reference made from an id, by a restore
+//! or `self_ref`, finds the live one through the vat's table of holds). A message in flight
+//! carries a clone of its target's reference, so an actor is held while anything can still
+//! reach it: a reference in a variable, in another actor's field (of this vat or another),
+//! in a snapshot a turn may roll back to, or in a message not handled yet.
+//!
+//! When the last reference of an actor is dropped, on whatever thread, its vat is told.
+//! Between two turns the vat frees the actor, if no new reference was made meanwhile and,
+//! in a persistent vat, if it is neither a root nor saved (a portrait elsewhere may name
+//! it; persistence removes it once no root reaches it). Freeing an actor drops its fields,
+//! which may release others in turn.
+//!
+//! What counting cannot see is a cycle: actors that refer to each other (or to themselves)
+//! and to which nothing else refers stay until their vat stops. Likewise a vat stops by
+//! itself once no [`Vat`] handle and no reference to any of its actors is left and no task
+//! of its own is waiting — unless the references are its own actors' cycles.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -20,14 +40,53 @@ use crate::vat::{self, Vat, VatShared};
 pub struct Ref<T> {
     pub(crate) vat: Arc<VatShared>,
     pub(crate) id: ActorId,
+    pub(crate) hold: Arc<Hold>,
     _type: PhantomData<fn() -> T>,
+}
+
+/// What every reference of one actor shares: while one lives, the actor is not freed,
+/// and its vat keeps running. Dropping the last tells the vat (see the module docs).
+pub(crate) struct Hold {
+    keep: vat::Keep,
+    id: ActorId,
+}
+
+impl Hold {
+    /// The live hold of actor `id` of `vat`, or a new one.
+    pub(crate) fn of(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
+        let mut holds = vat
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hold) = holds.get(&id).and_then(std::sync::Weak::upgrade) {
+            return hold;
+        }
+        let hold = Arc::new(Hold {
+            keep: vat::Keep::new(vat),
+            id,
+        });
+        holds.insert(id, Arc::downgrade(&hold));
+        hold
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.keep.vat().release(self.id);
+    }
 }
 
 impl<T: Actor> Ref<T> {
     pub(crate) fn new(vat: Arc<VatShared>, id: ActorId) -> Self {
+        let hold = Hold::of(&vat, id);
+        Ref::with_hold(vat, id, hold)
+    }
+
+    pub(crate) fn with_hold(vat: Arc<VatShared>, id: ActorId, hold: Arc<Hold>) -> Self {
         Ref {
             vat,
             id,
+            hold,
             _type: PhantomData,
         }
     }
@@ -39,9 +98,7 @@ impl<T: Actor> Ref<T> {
 
     /// The vat the actor lives in.
     pub fn vat(&self) -> Vat {
-        Vat {
-            shared: self.vat.clone(),
-        }
+        Vat::from_shared(self.vat.clone())
     }
 
     /// Typed synchronous calls: `counter.call().increment()`.
@@ -162,7 +219,13 @@ impl<T: Actor> Ref<T> {
         F: FnOnce(&vat::VatCore, ActorId) -> Result<R, Error> + Send + 'static,
     {
         let id = self.id;
-        vat::post_to(&self.vat, move |core| work(core, id))
+        // The message holds its target: it is not freed while the message is on its way.
+        let hold = self.hold.clone();
+        vat::post_to(&self.vat, move |core| {
+            let r = work(core, id);
+            drop(hold);
+            r
+        })
     }
 
     /// `Counter#3 in vat "main"`: how errors name this actor.
@@ -176,6 +239,7 @@ impl<T> Clone for Ref<T> {
         Ref {
             vat: self.vat.clone(),
             id: self.id,
+            hold: self.hold.clone(),
             _type: PhantomData,
         }
     }

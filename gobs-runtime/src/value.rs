@@ -113,6 +113,8 @@ pub struct AnyRef {
     pub(crate) vat: Arc<VatShared>,
     pub(crate) id: ActorId,
     pub(crate) entry: &'static ActorEntry,
+    /// Keeps the actor from being freed (see [`crate::reference`]).
+    pub(crate) hold: Arc<crate::reference::Hold>,
 }
 
 impl<T: Actor> From<Ref<T>> for AnyRef {
@@ -121,6 +123,7 @@ impl<T: Actor> From<Ref<T>> for AnyRef {
             vat: r.vat,
             id: r.id,
             entry: T::entry(),
+            hold: r.hold,
         }
     }
 }
@@ -129,7 +132,7 @@ impl AnyRef {
     /// The typed reference, if the actor is a `T`.
     pub fn downcast<T: Actor>(&self) -> Option<Ref<T>> {
         (self.entry.type_id() == std::any::TypeId::of::<T>())
-            .then(|| Ref::new(self.vat.clone(), self.id))
+            .then(|| Ref::with_hold(self.vat.clone(), self.id, self.hold.clone()))
     }
 
     /// The actor type's registry entry.
@@ -151,7 +154,13 @@ impl AnyRef {
     pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
         let (id, describe) = (self.id, self.describe());
         let method = method.to_string();
-        let job = move |core: &vat::VatCore| core.invoke_by_name(id, &describe, &method, &args);
+        // The message holds its target: it is not freed while the message is on its way.
+        let hold = self.hold.clone();
+        let job = move |core: &vat::VatCore| {
+            let r = core.invoke_by_name(id, &describe, &method, &args);
+            drop(hold);
+            r
+        };
         vat::post_to(&self.vat, job)
             .map_direct(crate::actor::Reply::into_promise)
             .flatten()
@@ -312,6 +321,12 @@ impl<'de> Deserialize<'de> for AnyRef {
             }
         }
         let Target(vat, id, entry) = deserializer.deserialize_tuple(2, V)?;
-        Ok(AnyRef { vat, id, entry })
+        let hold = crate::reference::Hold::of(&vat, id);
+        Ok(AnyRef {
+            vat,
+            id,
+            entry,
+            hold,
+        })
     }
 }

@@ -1,25 +1,35 @@
 //! Vats: event loops that own actors and run one turn at a time.
 //!
-//! Each vat runs on its own thread. A *turn* handles one message; everything it does —
-//! state changes, spawns, sends, promise answers — is recorded in a journal and either
-//! committed when the turn returns `Ok`, or undone when it returns an error or panics.
-//! The journal also tells persistence which actors a turn changed, without walking the graph.
+//! A vat is a task on the process's worker pool ([`crate::pool`]), pinned to one worker:
+//! its messages wait in its inbox, and when it has some, its worker runs them one turn at
+//! a time. A *turn* handles one message; everything it does — state changes, spawns,
+//! sends, promise answers — is recorded in a journal and either committed when the turn
+//! returns `Ok`, or undone when it returns an error or panics. The journal also tells
+//! persistence which actors a turn changed, without walking the graph.
+//!
+//! A panic anywhere in a turn's life — the turn itself, its save, its commit — breaks that
+//! turn's promise with the panic message, and the vat keeps serving. Where a vat cannot go
+//! on (its restore panicked, or undoing a turn did), it stops: every message still waiting
+//! breaks with an error that says why, and [`Vat::is_stopped`] turns true.
+//!
+//! A vat stops by itself when nothing can reach it any more: no [`Vat`] handle and no
+//! reference to any of its actors is left (see [`crate::reference`] for the counting).
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::ptr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::actor::{Actor, AnyActor, DispatchError, MethodKind};
 use crate::entry::{ActorEntry, Restored};
 use crate::error::Error;
 use crate::job::{self, Envelope};
+use crate::pool::{self, Activation};
 use crate::portrait::ActorId;
 use crate::promise::Promise;
 use crate::reference::Ref;
@@ -38,37 +48,143 @@ use crate::value;
 #[derive(Clone)]
 pub struct Vat {
     pub(crate) shared: Arc<VatShared>,
+    /// A handle keeps its vat running.
+    _keep: Keep,
+}
+
+/// What [`Vat::stats`] reports: how many actors a vat holds, and the size of its tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VatStats {
+    /// Actors alive in the vat.
+    pub actors: usize,
+    /// Slots the actor table has room for (it shrinks when most are free).
+    pub slots: usize,
+    /// Actors that some reference (a `Ref`, an `AnyRef`, a message in flight) still names.
+    pub referenced: usize,
 }
 
 /// What every handle and reference of a vat shares.
 pub(crate) struct VatShared {
     pub(crate) id: u64,
     pub(crate) name: String,
-    tx: Sender<Msg>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The worker the vat lives on (`usize::MAX` for a vat that never runs).
+    worker: usize,
+    inbox: Mutex<Inbox>,
+    /// Handles and references that keep the vat running (see [`Keep`]).
+    keepers: std::sync::atomic::AtomicUsize,
+    /// Stop when `keepers` falls to zero (plain vats; a registry keeps its vats itself).
+    auto_stop: AtomicBool,
+    /// The live reference holds of each referenced actor (see [`crate::reference`]).
+    pub(crate) holds: Mutex<HashMap<ActorId, Weak<crate::reference::Hold>>>,
+    /// Signalled when the vat has fully stopped (for `join`).
+    finished: Condvar,
     stopped: AtomicBool,
     /// Turns run so far (committed or rolled back), for measurements.
     turns: AtomicU64,
 }
 
+/// Messages from other threads, and where the vat is in its life.
+struct Inbox {
+    queue: VecDeque<Msg>,
+    state: Sched,
+    /// Why the vat stopped, when it did not stop because it was asked to.
+    failure: Option<String>,
+    /// The vat has stopped and flushed: `join` may return.
+    finished: bool,
+}
+
+/// Where a vat is in its life, as the scheduler sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sched {
+    /// Not started yet: messages queue up.
+    Unstarted,
+    /// Nothing to do: the next message schedules it.
+    Idle,
+    /// On its worker's ready queue, or running.
+    Scheduled,
+    /// Takes no more messages.
+    Stopped,
+}
+
 pub(crate) enum Msg {
     Turn(Envelope),
     Stop,
+    /// The last reference hold of this actor was dropped: free it, if still unheld.
+    Release(ActorId),
+    /// The last handle and reference of the vat was dropped: stop, if still so.
+    Orphaned,
+}
+
+/// One handle or reference keeping a vat alive: a vat stops by itself once the count of
+/// these falls to zero (nothing can send to it any more), after its queue and its tasks.
+pub(crate) struct Keep(Arc<VatShared>);
+
+impl Keep {
+    pub(crate) fn new(vat: &Arc<VatShared>) -> Keep {
+        vat.keepers.fetch_add(1, Ordering::Relaxed);
+        Keep(vat.clone())
+    }
+
+    pub(crate) fn vat(&self) -> &Arc<VatShared> {
+        &self.0
+    }
+}
+
+impl Clone for Keep {
+    fn clone(&self) -> Keep {
+        Keep::new(&self.0)
+    }
+}
+
+impl Drop for Keep {
+    fn drop(&mut self) {
+        if self.0.keepers.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.0.auto_stop.load(Ordering::Relaxed)
+        {
+            let _ = self.0.push(Msg::Orphaned);
+        }
+    }
+}
+
+/// What a persistent vat runs on its worker before its first turn.
+pub(crate) type Setup = Box<dyn FnOnce(&VatCore) + Send>;
+
+/// What a worker does with a vat after a batch of its turns.
+pub(crate) enum After {
+    /// Its inbox is empty: it waits, costing nothing, for the next message.
+    Idle,
+    /// More is waiting: queue it again behind the worker's other vats.
+    More,
+    /// It stopped: drop its core.
+    Stopped,
 }
 
 static NEXT_VAT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A busy vat looks at its channel at least this often (in turns).
+/// A busy vat looks at its inbox at least this often (in turns).
 const POLL_EVERY: u32 = 64;
-/// How many times an idle vat checks its channel (yielding between) before sleeping.
-const SPIN_BEFORE_SLEEP: u32 = 64;
+/// A vat gives its worker back after this many turns in a row.
+const BATCH: u32 = 256;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl Vat {
-    /// Starts a new vat on a thread of its own.
+    /// Starts a new vat on the worker pool (no thread of its own: an idle vat costs no
+    /// CPU and no thread).
     pub fn spawn(name: impl Into<String>) -> Result<Vat, Error> {
-        let (shared, rx) = VatShared::new(name.into());
-        start_thread(&shared, rx, |_| {})?;
-        Ok(Vat { shared })
+        let shared = VatShared::new(name.into())?;
+        start(&shared, Box::new(|_| {}));
+        Ok(Vat::from_shared(shared))
+    }
+
+    /// A handle to `shared` (which it keeps running).
+    pub(crate) fn from_shared(shared: Arc<VatShared>) -> Vat {
+        Vat {
+            _keep: Keep::new(&shared),
+            shared,
+        }
     }
 
     /// The vat's name, as given to [`Vat::spawn`].
@@ -170,13 +286,14 @@ impl Vat {
             .wait()
     }
 
-    /// Handles every message already queued, then stops the vat and joins its thread.
+    /// Handles every message already queued, then stops the vat and waits until it has.
     ///
     /// Messages sent after this break their promises with an error. Idempotent. Called
-    /// from inside the vat itself, it asks the vat to stop after the current turn.
+    /// from inside a vat's turn (this vat's or another's), it only asks the vat to stop
+    /// after the messages it has: a turn never blocks.
     pub fn shutdown(&self) {
         self.shared.request_stop();
-        if current_vat_id() == Some(self.shared.id) {
+        if current_vat_id().is_some() {
             return;
         }
         self.shared.join();
@@ -191,6 +308,30 @@ impl Vat {
     /// True once the vat has stopped taking messages.
     pub fn is_stopped(&self) -> bool {
         self.shared.stopped.load(Ordering::Acquire)
+    }
+
+    /// How many actors the vat holds and how big its tables are, counted in a turn of
+    /// its own (so after the references dropped before it have been collected).
+    ///
+    /// ```
+    /// use gobs_runtime::{Vat, actor_lib::Cell};
+    /// let vat = Vat::spawn("stats").unwrap();
+    /// let cell = vat.spawn_actor(Cell::new(1.into())).unwrap();
+    /// assert_eq!(vat.stats().unwrap().actors, 1);
+    /// drop(cell);
+    /// assert_eq!(vat.stats().unwrap().actors, 0);
+    /// ```
+    pub fn stats(&self) -> Result<VatStats, Error> {
+        if let Some(vat) = current_vat_name() {
+            return Err(Error::WouldBlock {
+                what: "Vat::stats",
+                vat,
+            });
+        }
+        // Two hops: releases sent before the first are collected before the second runs.
+        let shared = self.shared.clone();
+        post_to(&self.shared, |_| Ok(())).wait()?;
+        post_to(&shared, |core| Ok(core.stats())).wait()
     }
 }
 
@@ -209,82 +350,142 @@ impl Eq for Vat {}
 
 impl VatShared {
     /// A vat that exists (references to it can be made, messages queue up) but does not
-    /// run until [`start_thread`] is given its receiver.
-    pub(crate) fn new(name: String) -> (Arc<VatShared>, Receiver<Msg>) {
-        let (tx, rx) = mpsc::channel();
-        let shared = Arc::new(VatShared {
+    /// run until [`start`] is called; it gets its worker now.
+    pub(crate) fn new(name: String) -> Result<Arc<VatShared>, Error> {
+        let worker = pool::choose_worker(&name)?;
+        Ok(VatShared::with_state(name, worker, Sched::Unstarted))
+    }
+
+    fn with_state(name: String, worker: usize, state: Sched) -> Arc<VatShared> {
+        Arc::new(VatShared {
             id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
             name,
-            tx,
-            thread: Mutex::new(None),
-            stopped: AtomicBool::new(false),
+            worker,
+            keepers: std::sync::atomic::AtomicUsize::new(0),
+            auto_stop: AtomicBool::new(true),
+            holds: Mutex::new(HashMap::new()),
+            inbox: Mutex::new(Inbox {
+                queue: VecDeque::new(),
+                state,
+                failure: None,
+                finished: state == Sched::Stopped,
+            }),
+            finished: Condvar::new(),
+            stopped: AtomicBool::new(state == Sched::Stopped),
             turns: AtomicU64::new(0),
-        });
-        (shared, rx)
+        })
     }
-}
 
-impl VatShared {
     /// A vat that never runs: messages to it fail with [`Error::VatStopped`].
     pub(crate) fn stopped(name: String) -> Arc<VatShared> {
-        let (shared, rx) = VatShared::new(name);
-        shared.stopped.store(true, Ordering::Release);
-        drop(rx);
-        shared
+        VatShared::with_state(name, usize::MAX, Sched::Stopped)
     }
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
     }
 
-    /// Asks the vat to stop once its queue is drained.
-    pub(crate) fn request_stop(&self) {
-        let _ = self.tx.send(Msg::Stop);
+    /// Keeps the vat running even with no handle or reference left (a registry's vats:
+    /// the registry can hand out references to them again, by name).
+    pub(crate) fn keep_without_handles(&self) {
+        self.auto_stop.store(false, Ordering::Relaxed);
     }
 
-    /// Joins the vat's thread, if it was started and nobody joined it yet.
+    /// The last hold of actor `id` was dropped: the vat collects it if nothing took a
+    /// new one meanwhile.
+    pub(crate) fn release(self: &Arc<Self>, id: ActorId) {
+        // Dropped by the vat's own code (the common case): straight to its list, no lock.
+        let here = with_core(|core| {
+            let here = core.shared.id == self.id;
+            if here {
+                core.releases.borrow_mut().push(id);
+            }
+            here
+        });
+        if here != Some(true) {
+            // A stopped vat frees everything anyway.
+            let _ = self.push(Msg::Release(id));
+        }
+    }
+
+    /// Asks the vat to stop once its queue is drained.
+    pub(crate) fn request_stop(self: &Arc<Self>) {
+        // A stopped vat has nothing left to stop: the message is simply dropped.
+        let _ = self.push(Msg::Stop);
+    }
+
+    /// Queues `msg` in the inbox, scheduling the vat if it was idle. Gives the message
+    /// back if the vat has stopped.
+    fn push(self: &Arc<Self>, msg: Msg) -> Result<(), Msg> {
+        let mut inbox = lock(&self.inbox);
+        if inbox.state == Sched::Stopped {
+            return Err(msg);
+        }
+        inbox.queue.push_back(msg);
+        let wake = inbox.state == Sched::Idle;
+        if wake {
+            inbox.state = Sched::Scheduled;
+        }
+        drop(inbox);
+        if wake {
+            pool::submit(self.worker, Activation::Run(self.clone()));
+        }
+        Ok(())
+    }
+
+    /// The error for a message that reaches this vat after it stopped.
+    fn stopped_error(&self) -> Error {
+        match &lock(&self.inbox).failure {
+            Some(reason) => Error::VatFailed {
+                vat: self.name.clone(),
+                reason: reason.clone(),
+            },
+            None => Error::VatStopped {
+                vat: self.name.clone(),
+            },
+        }
+    }
+
+    /// Waits until the vat has stopped, if it was started. On a worker thread of the pool
+    /// it does not wait (the vat may need that very worker to finish): it logs instead.
     pub(crate) fn join(&self) {
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
+        let mut inbox = lock(&self.inbox);
+        if inbox.state == Sched::Unstarted || inbox.finished {
+            return;
+        }
+        if pool::on_worker() {
+            tracing::warn!(
+                vat = %self.name,
+                "not waiting for vat \"{}\" to stop: called on a worker thread of the pool",
+                self.name
+            );
+            return;
+        }
+        while !inbox.finished {
+            inbox = self
+                .finished
+                .wait(inbox)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
-/// Runs `shared`'s event loop on a new thread, after `setup` (which may install
-/// persistence and queue first turns).
-pub(crate) fn start_thread(
-    shared: &Arc<VatShared>,
-    rx: Receiver<Msg>,
-    setup: impl FnOnce(&VatCore) + Send + 'static,
-) -> Result<(), Error> {
-    let for_thread = shared.clone();
-    let handle = std::thread::Builder::new()
-        .name(format!("gobs-vat-{}", shared.name))
-        .spawn(move || {
-            let core = VatCore::new(for_thread);
-            core.enter();
-            setup(&core);
-            core.run(rx);
-        })
-        .map_err(|e| Error::Start {
-            vat: shared.name.clone(),
-            detail: e.to_string(),
-        })?;
-    *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
-    Ok(())
+/// Starts `shared` on its worker: `setup` (which may install persistence and queue first
+/// turns) runs there before any message.
+pub(crate) fn start(shared: &Arc<VatShared>, setup: Setup) {
+    let mut inbox = lock(&shared.inbox);
+    if inbox.state != Sched::Unstarted {
+        return;
+    }
+    inbox.state = Sched::Scheduled;
+    drop(inbox);
+    pool::submit(shared.worker, Activation::Start(shared.clone(), setup));
 }
 
-/// Sends an envelope to a vat's queue from any thread, outside turn bookkeeping.
+/// Sends an envelope to a vat's inbox from any thread, outside turn bookkeeping.
 fn send_envelope(vat: &Arc<VatShared>, env: Envelope) {
-    if let Err(mpsc::SendError(Msg::Turn(env))) = vat.tx.send(Msg::Turn(env)) {
-        env.fail(Error::VatStopped {
-            vat: vat.name.clone(),
-        });
+    if let Err(Msg::Turn(env)) = vat.push(Msg::Turn(env)) {
+        env.fail(vat.stopped_error());
     }
 }
 
@@ -308,7 +509,34 @@ pub(crate) fn deliver(vat: &Arc<VatShared>, env: Envelope) {
 // The vat thread's side.
 
 thread_local! {
+    /// The vat running on this thread, while a worker runs it: set only by [`Entered`].
     static CURRENT: Cell<*const VatCore> = const { Cell::new(ptr::null()) };
+}
+
+/// Makes a core the current vat of this thread for as long as the guard lives.
+///
+/// The guard borrows the core for its whole life, so the core can be neither moved nor
+/// dropped while `CURRENT` points at it; dropping the guard (also when unwinding) puts back
+/// whatever was there before. It is created before any code of the vat runs.
+struct Entered<'a> {
+    prev: *const VatCore,
+    _core: PhantomData<&'a VatCore>,
+}
+
+impl<'a> Entered<'a> {
+    fn new(core: &'a VatCore) -> Self {
+        let prev = CURRENT.with(|c| c.replace(core as *const VatCore));
+        Entered {
+            prev,
+            _core: PhantomData,
+        }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
 }
 
 /// Runs `f` with the vat running on this thread, if any.
@@ -317,9 +545,11 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
     if p.is_null() {
         None
     } else {
-        // SAFETY: CURRENT is set only by `VatCore::run`, for the duration of the loop, to a
-        // core that lives on that thread's stack and is never moved while set; it is reset
-        // before the core is dropped. Access is shared (`&`); the core mutates through cells.
+        // SAFETY: a non-null CURRENT was set by an `Entered` guard that is still alive on
+        // this thread (the guard resets it when dropped, unwinding included), and that
+        // guard borrows the core it points at for its whole life: the core is alive and
+        // not moved. Access is shared (`&`): the core mutates only through cells, and `f`
+        // cannot keep the reference past this call.
         Some(f(unsafe { &*p }))
     }
 }
@@ -412,7 +642,9 @@ pub(crate) struct Slot {
 /// The vat's state, owned by its thread.
 pub(crate) struct VatCore {
     pub(crate) shared: Arc<VatShared>,
-    slots: RefCell<Vec<Option<Rc<Slot>>>>,
+    /// The actors, by id. A map, not a vector indexed by id: its size follows the actors
+    /// alive, not the largest id ever handed out.
+    slots: RefCell<SlotMap>,
     next_id: Cell<u64>,
     /// Ids at or above the turn's start that saving it handed out (see `reserve_id`): a
     /// rollback of the turn does not hand them out again.
@@ -433,6 +665,33 @@ pub(crate) struct VatCore {
     hook: RefCell<Option<Box<dyn ChurnHook>>>,
     /// Tasks (`gobs_runtime::task`) waiting for their next step, by task id.
     tasks: RefCell<std::collections::HashMap<u64, Box<dyn crate::task::AnyTask>>>,
+    /// Asked to stop: stop once the local queue is empty.
+    stopping: Cell<bool>,
+    /// Every handle and reference was dropped: stop once idle, if that still holds.
+    orphaned: Cell<bool>,
+    /// Actors whose last reference was dropped, to collect between turns.
+    releases: RefCell<Vec<ActorId>>,
+}
+
+/// The actor table: a hash map with a cheap hash (ids are small, dense numbers).
+type SlotMap = HashMap<u64, Rc<Slot>, std::hash::BuildHasherDefault<IdHash>>;
+
+/// A multiplicative hash for actor ids (Fibonacci hashing: one multiply).
+#[derive(Default)]
+struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// What a persistent vat adds to the turn cycle.
@@ -444,6 +703,11 @@ pub(crate) trait ChurnHook {
     fn save_churn(&mut self, core: &VatCore, churn: &Churn<'_>) -> Result<(), Error>;
     /// The vat is stopping: flush.
     fn on_stop(&mut self, core: &VatCore);
+    /// Saving a churn panicked: what the hook knows may disagree with the store.
+    fn save_panicked(&mut self);
+    /// Whether actor `id`, which no reference names any more, may be freed (not if it is
+    /// a root, or saved: a portrait elsewhere may still name it).
+    fn may_free(&self, id: ActorId) -> bool;
     /// The hook as `Any`, for persistence-specific calls (`roots`, `snapshot`).
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -456,19 +720,11 @@ pub(crate) struct Churn<'a> {
     pub spawned: &'a [(ActorId, &'static Location<'static>)],
 }
 
-struct CurrentGuard;
-
-impl Drop for CurrentGuard {
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(ptr::null()));
-    }
-}
-
 impl VatCore {
-    fn new(shared: Arc<VatShared>) -> Self {
+    pub(crate) fn new(shared: Arc<VatShared>) -> Self {
         VatCore {
             shared,
-            slots: RefCell::new(Vec::new()),
+            slots: RefCell::new(SlotMap::default()),
             next_id: Cell::new(0),
             id_floor: Cell::new(0),
             epoch: Cell::new(0),
@@ -481,105 +737,266 @@ impl VatCore {
             current_actor: Cell::new(None),
             hook: RefCell::new(None),
             tasks: RefCell::new(std::collections::HashMap::new()),
+            stopping: Cell::new(false),
+            orphaned: Cell::new(false),
+            releases: RefCell::new(Vec::new()),
         }
     }
 
-    /// The event loop: runs turns until told to stop, then drains and returns.
-    /// Makes this core the current vat of this thread (for `with_core`).
-    fn enter(&self) {
-        CURRENT.with(|c| c.set(self as *const VatCore));
+    /// Runs `setup` in this vat before its first turn. False if the vat could not start
+    /// (setup panicked): it has stopped, and every message waiting broke with why.
+    pub(crate) fn start(&self, setup: Setup) -> bool {
+        let _entered = Entered::new(self);
+        match catch_unwind(AssertUnwindSafe(|| setup(self))) {
+            Ok(()) => true,
+            Err(payload) => {
+                self.halt(Some(format!(
+                    "starting it panicked: {}",
+                    panic_message(&payload)
+                )));
+                false
+            }
+        }
     }
 
-    fn run(&self, rx: Receiver<Msg>) {
-        let _guard = CurrentGuard;
-        let mut stopping = false;
+    /// Runs a batch of this vat's turns on the current worker thread.
+    pub(crate) fn activate(&self) -> After {
+        let _entered = Entered::new(self);
+        match catch_unwind(AssertUnwindSafe(|| self.run_batch())) {
+            Ok(Ok(after)) => after,
+            Ok(Err(reason)) => {
+                self.halt(Some(reason));
+                After::Stopped
+            }
+            Err(payload) => {
+                self.halt(Some(format!(
+                    "its event loop panicked outside any turn: {}",
+                    panic_message(&payload)
+                )));
+                After::Stopped
+            }
+        }
+    }
+
+    /// Runs turns until the vat has nothing to do, its batch is used up, or it stops.
+    /// `Err` when the vat cannot go on (the reason).
+    fn run_batch(&self) -> Result<After, String> {
         let mut turns_since_poll = 0u32;
+        let mut turns = 0u32;
         loop {
             // Take in what other threads sent, behind the local queue. Each
             // sender→receiver pair always travels one path, so its order is kept; polling
             // every few turns keeps a busy vat fair to outside senders.
             if turns_since_poll >= POLL_EVERY || self.local.borrow().is_empty() {
                 turns_since_poll = 0;
-                stopping |= self.take_incoming(&rx);
+                self.take_incoming();
             }
+            self.collect();
             let next = self.local.borrow_mut().pop_front();
             match next {
                 Some(env) => {
                     turns_since_poll += 1;
-                    self.run_turn(env);
+                    turns += 1;
+                    self.run_turn(env)?;
+                    if turns >= BATCH {
+                        return Ok(After::More);
+                    }
                 }
-                None if stopping => break,
-                None => match self.wait_incoming(&rx) {
-                    Some(Msg::Turn(env)) => self.local.borrow_mut().push_back(env),
-                    Some(Msg::Stop) => stopping = true,
-                    None => break,
-                },
+                None if self.stopping.get() || self.nothing_can_reach_it() => {
+                    self.halt(None);
+                    return Ok(After::Stopped);
+                }
+                None => {
+                    // Idle, unless something arrived since the last look (under the
+                    // inbox's lock, so a sender either sees `Idle` or is seen here).
+                    let mut inbox = lock(&self.shared.inbox);
+                    if inbox.queue.is_empty() {
+                        inbox.state = Sched::Idle;
+                        return Ok(After::Idle);
+                    }
+                }
             }
-        }
-        self.shared.stopped.store(true, Ordering::Release);
-        // Messages that raced the stop: break their promises (Envelope's Drop).
-        drop(rx);
-        // Tasks that were still waiting: break theirs.
-        let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
-        for (_, task) in tasks {
-            task.abandon(Error::VatStopped {
-                vat: self.shared.name.clone(),
-            });
-        }
-        if let Some(mut hook) = self.hook.borrow_mut().take() {
-            hook.on_stop(self);
         }
     }
 
-    /// Moves every waiting message to the local queue; true if told to stop.
-    fn take_incoming(&self, rx: &Receiver<Msg>) -> bool {
-        let mut stop = false;
+    /// Moves every waiting message to the local queue; notes a request to stop.
+    fn take_incoming(&self) {
+        let incoming = std::mem::take(&mut lock(&self.shared.inbox).queue);
+        if incoming.is_empty() {
+            return;
+        }
         let mut local = self.local.borrow_mut();
-        while let Ok(msg) = rx.try_recv() {
+        for msg in incoming {
             match msg {
                 Msg::Turn(env) => local.push_back(env),
-                Msg::Stop => stop = true,
+                Msg::Stop => self.stopping.set(true),
+                Msg::Release(id) => self.releases.borrow_mut().push(id),
+                Msg::Orphaned => self.orphaned.set(true),
             }
         }
-        stop
     }
 
-    /// Waits for the next message: a short spin first (answers often arrive within
-    /// microseconds, and waking a sleeping thread costs more than that), then sleeps, so
-    /// an idle vat costs no CPU. `None` when every sender is gone.
-    fn wait_incoming(&self, rx: &Receiver<Msg>) -> Option<Msg> {
-        for _ in 0..SPIN_BEFORE_SLEEP {
-            match rx.try_recv() {
-                Ok(msg) => return Some(msg),
-                Err(mpsc::TryRecvError::Disconnected) => return None,
-                Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+    /// True when the vat was orphaned (no handle or reference left) and still is, and no
+    /// task of its own is waiting: nothing can ever send it a message again.
+    fn nothing_can_reach_it(&self) -> bool {
+        if !self.orphaned.get() {
+            return false;
+        }
+        if self.shared.keepers.load(Ordering::Acquire) > 0 {
+            // A reference was made again (restored from a portrait, say).
+            self.orphaned.set(false);
+            return false;
+        }
+        self.tasks.borrow().is_empty()
+    }
+
+    /// Frees the actors whose last reference was dropped, unless a new one was taken
+    /// since, or persistence still needs them (roots, saved actors). Runs between turns.
+    fn collect(&self) {
+        if self.releases.borrow().is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut *self.releases.borrow_mut());
+        let mut freed = Vec::new();
+        {
+            let mut holds = lock(&self.shared.holds);
+            for id in ids {
+                let unheld = holds.get(&id).is_some_and(|w| w.strong_count() == 0);
+                if !unheld {
+                    continue;
+                }
+                holds.remove(&id);
+                let keep = self
+                    .hook
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|hook| !hook.may_free(id));
+                if !keep {
+                    freed.push(id);
+                }
+            }
+            if holds.capacity() > 64 && holds.len() < holds.capacity() / 4 {
+                holds.shrink_to_fit();
             }
         }
-        rx.recv().ok()
+        let dropped: Vec<Rc<Slot>> = {
+            let mut slots = self.slots.borrow_mut();
+            let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
+            if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
+                slots.shrink_to_fit();
+            }
+            dropped
+        };
+        // Dropping the actors may drop their references to others: those come back as
+        // releases, collected next time round.
+        drop(dropped);
     }
 
-    /// Runs one message as a transactional turn.
-    fn run_turn(&self, mut env: Envelope) {
-        let Some(job) = env.take() else { return };
+    /// Counts for [`Vat::stats`].
+    fn stats(&self) -> VatStats {
+        let slots = self.slots.borrow();
+        VatStats {
+            actors: slots.len(),
+            slots: slots.capacity(),
+            referenced: lock(&self.shared.holds).len(),
+        }
+    }
+
+    /// Stops the vat: it takes no more messages; those still waiting, and its tasks,
+    /// break with `failure` (why it could not go on) or as stopped; persistence flushes.
+    fn halt(&self, failure: Option<String>) {
+        if let Some(reason) = &failure {
+            tracing::error!(vat = %self.shared.name, "vat \"{}\" stopped: {reason}", self.shared.name);
+        }
+        let leftover = {
+            let mut inbox = lock(&self.shared.inbox);
+            inbox.state = Sched::Stopped;
+            inbox.failure.clone_from(&failure);
+            std::mem::take(&mut inbox.queue)
+        };
+        self.shared.stopped.store(true, Ordering::Release);
+        let error = || match &failure {
+            Some(reason) => Error::VatFailed {
+                vat: self.shared.name.clone(),
+                reason: reason.clone(),
+            },
+            None => Error::VatStopped {
+                vat: self.shared.name.clone(),
+            },
+        };
+        let local: Vec<Envelope> = self.local.borrow_mut().drain(..).collect();
+        let waiting = local
+            .into_iter()
+            .chain(leftover.into_iter().filter_map(|m| match m {
+                Msg::Turn(env) => Some(env),
+                Msg::Stop | Msg::Release(_) | Msg::Orphaned => None,
+            }));
+        for env in waiting {
+            env.fail(error());
+        }
+        let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
+        for (_, task) in tasks {
+            task.abandon(error());
+        }
+        let hook = self.hook.borrow_mut().take();
+        if let Some(mut hook) = hook
+            && catch_unwind(AssertUnwindSafe(|| hook.on_stop(self))).is_err()
+        {
+            tracing::error!(vat = %self.shared.name, "flushing the vat's store at shutdown panicked");
+        }
+        lock(&self.shared.inbox).finished = true;
+        self.shared.finished.notify_all();
+    }
+
+    /// The error for a panic in this vat, with what was running.
+    fn panicked(&self, during: &str, payload: &(dyn Any + Send)) -> Error {
+        Error::Panicked {
+            vat: self.shared.name.clone(),
+            message: format!("{during}{}", panic_message(payload)),
+        }
+    }
+
+    /// Runs one message as a transactional turn. `Err` when the vat cannot go on.
+    fn run_turn(&self, env: Envelope) -> Result<(), String> {
+        let Some(ticket) = env.take() else {
+            return Ok(());
+        };
         self.shared.turns.fetch_add(1, Ordering::Relaxed);
         self.begin_turn();
-        let outcome = match catch_unwind(AssertUnwindSafe(|| job.run())) {
-            Ok(result) => result,
-            Err(payload) => Err(Error::Panicked {
-                vat: self.shared.name.clone(),
-                message: panic_message(&payload),
-            }),
-        };
+        let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
         self.current_actor.set(None);
-        let outcome = outcome.and_then(|()| self.save_churn());
+        let outcome = outcome.and_then(|()| self.save_churn_caught());
         match outcome {
-            Ok(()) => {
-                self.commit();
-                job.publish();
-            }
+            Ok(()) => match self.commit() {
+                None => ran.publish(),
+                Some(error) => ran.fail(error),
+            },
             Err(error) => {
-                self.rollback();
-                job.fail(error);
+                let undone = catch_unwind(AssertUnwindSafe(|| self.rollback()));
+                ran.fail(error);
+                if let Err(payload) = undone {
+                    return Err(format!(
+                        "undoing a failed turn panicked, so its actors' state is unknown: {}",
+                        panic_message(&*payload)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
+    /// hook told that its bookkeeping may be off).
+    fn save_churn_caught(&self) -> Result<(), Error> {
+        match catch_unwind(AssertUnwindSafe(|| self.save_churn())) {
+            Ok(r) => r,
+            Err(payload) => {
+                if let Ok(mut hook) = self.hook.try_borrow_mut()
+                    && let Some(hook) = hook.as_mut()
+                {
+                    hook.save_panicked();
+                }
+                Err(self.panicked("saving the turn panicked: ", &*payload))
             }
         }
     }
@@ -612,7 +1029,10 @@ impl VatCore {
         self.journal.borrow_mut().next_id_at_start = self.next_id.get();
     }
 
-    fn commit(&self) {
+    /// Commits the turn: its effects leave the vat. A panic in one of them (a deferred
+    /// start, say) does not keep the others from running; the first comes back as the
+    /// turn's error.
+    fn commit(&self) -> Option<Error> {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
         {
@@ -621,14 +1041,21 @@ impl VatCore {
             journal.spawned.clear();
             std::mem::swap(&mut journal.effects, &mut effects);
         }
+        let mut failed = None;
         for effect in effects.drain(..) {
-            match effect {
+            let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => deliver(&vat, env),
                 Effect::Run(f) => f(),
+            }));
+            if let Err(payload) = run
+                && failed.is_none()
+            {
+                failed = Some(self.panicked("committing the turn panicked: ", &*payload));
             }
         }
         self.spare_effects.set(effects);
+        failed
     }
 
     /// Undoes the whole turn: a rollback to the savepoint the turn began with.
@@ -673,16 +1100,11 @@ impl VatCore {
             touched: Cell::new(self.epoch.get()),
             actor: RefCell::new(actor),
         });
-        let mut slots = self.slots.borrow_mut();
-        let i = index(id);
-        if slots.len() <= i {
-            slots.resize(i + 1, None);
-        }
-        slots[i] = Some(slot);
+        self.slots.borrow_mut().insert(id.0, slot);
     }
 
     fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
-        self.slots.borrow().get(index(id)).and_then(Clone::clone)
+        self.slots.borrow().get(&id.0).cloned()
     }
 
     /// Checks that `target` lives in this vat.
@@ -834,7 +1256,7 @@ impl VatCore {
             let mut slots = self.slots.borrow_mut();
             spawned
                 .iter()
-                .filter_map(|(id, _)| slots.get_mut(index(*id)).and_then(Option::take))
+                .filter_map(|(id, _)| slots.remove(&id.0))
                 .collect()
         };
         drop(removed);
@@ -984,11 +1406,7 @@ impl VatCore {
     }
 }
 
-fn index(id: ActorId) -> usize {
-    usize::try_from(id.0).unwrap_or(usize::MAX)
-}
-
-fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -1035,7 +1453,7 @@ pub fn self_ref<T: Actor>() -> Option<Ref<T>> {
 
 /// The vat running the current turn.
 pub fn current_vat() -> Option<Vat> {
-    current_vat_shared().map(|shared| Vat { shared })
+    current_vat_shared().map(Vat::from_shared)
 }
 
 /// Runs slow or blocking work off the vat, on a thread of its own, and returns a promise
@@ -1061,7 +1479,7 @@ where
                 Ok(v) => resolver.fulfill(v),
                 Err(payload) => resolver.break_with(Error::Panicked {
                     vat: "(spawn_blocking thread)".into(),
-                    message: panic_message(&payload),
+                    message: panic_message(&*payload),
                 }),
             });
         // On failure the closure (and its resolver) is dropped: the promise is broken.

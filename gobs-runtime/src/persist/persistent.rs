@@ -6,6 +6,7 @@
 //! the store as one delta, *before* any message or answer of that churn leaves the vat: an
 //! acknowledged churn is a saved churn. A churn that cannot be saved is rolled back.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::entry::ActorEntry;
@@ -20,7 +21,7 @@ use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 use crate::promise::Promise;
 use crate::store::Store;
-use crate::vat::{self, Churn, ChurnHook, Msg, Vat, VatCore, VatShared};
+use crate::vat::{self, Churn, ChurnHook, Vat, VatCore, VatShared};
 
 /// Spawns persistent vats that are not part of a [`Registry`] (tests, single-vat programs).
 ///
@@ -97,12 +98,16 @@ impl PersistentVatBuilder {
         };
         let env = self.env.clone().ok_or_else(|| missing("env"))?;
         let store = self.store.ok_or_else(|| missing("store"))?;
-        let (shared, rx) = VatShared::new(self.name);
-        let promise = launch(&shared, rx, env, store, self.registry, Some(roots))?;
+        let shared = VatShared::new(self.name)?;
+        let promise = launch(&shared, env, store, self.registry, Some(roots));
         let roots = promise.wait()?;
-        Ok((Vat { shared }, roots))
+        Ok((Vat::from_shared(shared), roots))
     }
 }
+
+/// Ids are handed out one per spawn from 0: a store naming an id at or past this (2^48,
+/// nine years of a million spawns a second) is damaged, not big.
+const MAX_PLAUSIBLE_ID: u64 = 1 << 48;
 
 /// How the vat started.
 enum Startup {
@@ -130,18 +135,18 @@ pub(crate) struct Persistence {
 /// Starts `shared`'s thread as a persistent vat; the promise gives the roots.
 pub(crate) fn launch<R, F>(
     shared: &Arc<VatShared>,
-    rx: std::sync::mpsc::Receiver<Msg>,
     env: Env,
     store: Box<dyn Store>,
     registry: Option<Registry>,
     roots: Option<F>,
-) -> Result<Promise<R>, Error>
+) -> Promise<R>
 where
     R: Roots,
     F: FnOnce() -> R + Send + 'static,
 {
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let store_name = store.describe();
+    let store_name_for_panic = store_name.clone();
     let broken_in = registry.clone();
     let failed = failure.clone();
     let vat = shared.clone();
@@ -156,9 +161,7 @@ where
         match startup {
             Some(Startup::Restored(roots)) => {
                 let built = R::from_ids(
-                    &Vat {
-                        shared: vat.clone(),
-                    },
+                    &Vat::from_shared(vat.clone()),
                     &SavedRoots {
                         roots,
                         running: false,
@@ -196,24 +199,39 @@ where
             }),
         }
     });
-    vat::start_thread(shared, rx, move |core| {
-        match Persistence::open(core, env, store, registry) {
-            Ok(p) => core.install_hook(Box::new(p)),
-            Err(e) => {
-                match &broken_in {
-                    Some(registry) => registry.mark_broken(&core.shared, e.to_string()),
-                    None => tracing::error!("{e}"),
+    vat::start(
+        shared,
+        Box::new(move |core| {
+            // A panic while restoring (an actor's rehydration, say) is a restore that failed.
+            let opened = catch_unwind(AssertUnwindSafe(|| {
+                Persistence::open(core, env, store, registry)
+            }))
+            .unwrap_or_else(|payload| {
+                Err(Error::Restore {
+                    vat: core.shared.name.clone(),
+                    store: store_name_for_panic,
+                    detail: format!("restoring it panicked: {}", vat::panic_message(&*payload)),
+                    source: None,
+                })
+            });
+            match opened {
+                Ok(p) => core.install_hook(Box::new(p)),
+                Err(e) => {
+                    match &broken_in {
+                        Some(registry) => registry.mark_broken(&core.shared, e.to_string()),
+                        None => tracing::error!("{e}"),
+                    }
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                    // Report through the first turn, then stop.
+                    core.queue_local(first_turn);
+                    core.shared.request_stop();
+                    return;
                 }
-                *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                // Report through the first turn, then stop.
-                core.queue_local(first_turn);
-                core.shared.request_stop();
-                return;
             }
-        }
-        core.queue_local(first_turn);
-    })?;
-    Ok(promise)
+            core.queue_local(first_turn);
+        }),
+    );
+    promise
 }
 
 impl Persistence {
@@ -280,11 +298,32 @@ impl Persistence {
         let mut last: Option<(String, &'static ActorEntry)> = None;
         let mut expected = Vec::new();
         let mut max_id = 0;
+        let corrupt = |detail: String| Error::Store {
+            vat: core.shared.name.clone(),
+            source: Arc::new(crate::store::StoreError::Corrupt {
+                path: self.store.describe().into(),
+                offset: 0,
+                detail,
+            }),
+        };
+        if graph.next_id > MAX_PLAUSIBLE_ID {
+            return Err(corrupt(format!(
+                "it says the vat's next actor id is {}, more actors than a vat can have \
+                 spawned (at most {MAX_PLAUSIBLE_ID})",
+                graph.next_id
+            )));
+        }
         // Map entries saved as portraits of their own go to their owners (by field).
         let mut owned: IdMap<EntrySource> = IdMap::default();
         let mut actors = Vec::with_capacity(graph.actors.len());
         for (id, portrait) in graph.actors {
-            max_id = max_id.max(id.get().saturating_add(1));
+            if id.get() >= MAX_PLAUSIBLE_ID {
+                return Err(corrupt(format!(
+                    "it holds actor id {id}, more than a vat can have spawned (ids are handed \
+                     out one per spawn, from 0; at most {MAX_PLAUSIBLE_ID})"
+                )));
+            }
+            max_id = max_id.max(id.get() + 1);
             if portrait.name != ENTRY_NAME {
                 actors.push((id, portrait));
                 continue;
@@ -293,7 +332,8 @@ impl Persistence {
             let (owner, part) = entries::owner_of(&portrait.args).ok_or_else(|| {
                 failed(
                     format!(
-                        "map entry {id} is damaged (its arguments are not [owner, field, key,                          value]); restore the store from a backup"
+                        "map entry {id} is damaged (its arguments are not [owner, field, key, \
+                         value]); restore the store from a backup"
                     ),
                     None,
                 )
@@ -629,6 +669,14 @@ impl ChurnHook for Persistence {
         }
     }
 
+    fn save_panicked(&mut self) {
+        self.resync = true;
+    }
+
+    fn may_free(&self, id: ActorId) -> bool {
+        !self.reach.is_saved(id) && !self.reach.roots().contains(&id)
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
@@ -659,8 +707,8 @@ impl serde::Serialize for Vat {
 
 impl<'de> serde::Deserialize<'de> for Vat {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Vat {
-            shared: crate::persist::context::decode_vat(deserializer)?,
-        })
+        Ok(Vat::from_shared(crate::persist::context::decode_vat(
+            deserializer,
+        )?))
     }
 }

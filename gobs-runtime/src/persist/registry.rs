@@ -432,9 +432,7 @@ impl Registry {
         self.lock()
             .get(name)
             .filter(|s| !s.is_stopped())
-            .map(|shared| Vat {
-                shared: shared.clone(),
-            })
+            .map(|shared| Vat::from_shared(shared.clone()))
     }
 
     /// Stops vat `name` (after the messages it already has) and removes it from the store,
@@ -591,16 +589,14 @@ impl Registry {
                     .with_hook(|p: &mut Persistence| p.roots(core))
                     .unwrap_or_default();
                 R::from_ids(
-                    &Vat {
-                        shared: for_roots.clone(),
-                    },
+                    &Vat::from_shared(for_roots.clone()),
                     &SavedRoots {
                         roots,
                         running: true,
                     },
                 )
             });
-            return Ok((Vat { shared }, promise));
+            return Ok((Vat::from_shared(shared), promise));
         }
         {
             let mut gone = self.gone();
@@ -666,24 +662,20 @@ impl Registry {
             name: name.to_string(),
             image,
         };
-        let (shared, rx) = VatShared::new(name.to_string());
+        let shared = VatShared::new(name.to_string())?;
+        // The registry hands out references to its vats by name: they run until stopped
+        // or destroyed, handles or not.
+        shared.keep_without_handles();
         vats.insert(name.to_string(), shared.clone());
         drop(vats);
         let promise = launch(
             &shared,
-            rx,
             self.inner.env.clone(),
             Box::new(store),
             Some(self.clone()),
             roots,
         );
-        match promise {
-            Ok(p) => Ok((Vat { shared }, p)),
-            Err(e) => {
-                self.lock().remove(name);
-                Err(e)
-            }
-        }
+        Ok((Vat::from_shared(shared), promise))
     }
 
     /// Records that vat `name` could not be restored: it becomes a stopped stand-in.

@@ -243,7 +243,20 @@ impl<T: Actor> PromisedRef<T> {
     {
         let (slot, promise) = job::pending::<R>();
         let msg: Queued<T> = Box::new(move |target| match target {
-            Ok(r) => vat::deliver(&r.vat, slot.fill(make(r))),
+            Ok(r) => {
+                // The message holds its target: it is not freed while the message is on
+                // its way (see `crate::reference`).
+                let hold = r.hold.clone();
+                let work = make(r);
+                vat::deliver(
+                    &r.vat,
+                    slot.fill(move || {
+                        let out = work();
+                        drop(hold);
+                        out
+                    }),
+                );
+            }
             Err(e) => slot.fail(e.clone()),
         });
         self.enqueue(msg);
