@@ -20,6 +20,9 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod ops;
 pub mod providers;

@@ -14,6 +14,9 @@ pub mod actor_lib;
 mod entry;
 mod env;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 pub mod persist;
 #[doc(hidden)]
