@@ -286,7 +286,11 @@ fn portrait_of<T: crate::Actor>(version: u32, args: &[u8], read_method: &str) {
     };
     let after = read(&root, read_method);
     vat.shutdown();
-    assert_eq!(after, Some(before), "state changed through save and restore");
+    assert_eq!(
+        after,
+        Some(before),
+        "state changed through save and restore"
+    );
 }
 
 /// A call by method name with arguments `data` describes (byte 0: the actor, a [`GHash`]

@@ -153,8 +153,7 @@ mod seeds {
 
     use gobs_runtime::actor_lib::{Cell, GHash};
     use gobs_runtime::store::{
-        Durability, FileStore, LogOptions, LogStore, MemoryStore, RegistryStore, SqliteStore,
-        Store,
+        Durability, FileStore, LogOptions, LogStore, MemoryStore, RegistryStore, SqliteStore, Store,
     };
     use gobs_runtime::{PersistentVat, Registry, StoreKind, Value, common_env, spawn};
 
@@ -226,7 +225,9 @@ mod seeds {
             StoreKind::Log(LogOptions::default()),
         )
         .unwrap();
-        let (_v, table) = registry.start_vat("tables", || spawn(GHash::new())).unwrap();
+        let (_v, table) = registry
+            .start_vat("tables", || spawn(GHash::new()))
+            .unwrap();
         let (_w, cell) = registry
             .start_vat("cells", || spawn(Cell::new(1.into())))
             .unwrap();
@@ -248,10 +249,7 @@ mod seeds {
                 provider: Some("dummy".into()),
             }
             .execute(&backend, &cancel);
-            assert!(
-                !matches!(r, gobs_app::ops::Response::Error(_)),
-                "{r:?}"
-            );
+            assert!(!matches!(r, gobs_app::ops::Response::Error(_)), "{r:?}");
             let mut backend = backend;
             use gobs_app::ops::Backend;
             backend.close().unwrap();
@@ -259,7 +257,11 @@ mod seeds {
         for entry in walk(&state) {
             if entry.extension().is_some_and(|e| e == "log") {
                 let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-                put("log_store", &format!("app-{name}"), &std::fs::read(&entry).unwrap());
+                put(
+                    "log_store",
+                    &format!("app-{name}"),
+                    &std::fs::read(&entry).unwrap(),
+                );
             }
         }
         // FileStore.
@@ -309,7 +311,9 @@ mod seeds {
             StoreKind::Sqlite(Durability::EveryCommit),
         )
         .unwrap();
-        let (_v, table) = registry.start_vat("tables", || spawn(GHash::new())).unwrap();
+        let (_v, table) = registry
+            .start_vat("tables", || spawn(GHash::new()))
+            .unwrap();
         let (_w, cell) = registry
             .start_vat("cells", || spawn(Cell::new(1.into())))
             .unwrap();
@@ -355,7 +359,9 @@ mod seeds {
         let mut all = Vec::new();
         for (index, (table, cols)) in tables.iter().enumerate() {
             let n = cols.split(", ").count();
-            let mut q = conn.prepare(&format!("SELECT {cols} FROM {table}")).unwrap();
+            let mut q = conn
+                .prepare(&format!("SELECT {cols} FROM {table}"))
+                .unwrap();
             let mut rows = q.query([]).unwrap();
             let mut mine = Vec::new();
             while let Some(row) = rows.next().unwrap() {
@@ -419,27 +425,43 @@ mod seeds {
         let seeds = [
             (
                 "ghash-set",
-                call(0, index(hm, "set"), args(&|| {
-                    rmp_serde::to_vec(&("k".to_string(), Value::List(vec![Value::Int(1)])))
-                        .unwrap()
-                })),
+                call(
+                    0,
+                    index(hm, "set"),
+                    args(&|| {
+                        rmp_serde::to_vec(&("k".to_string(), Value::List(vec![Value::Int(1)])))
+                            .unwrap()
+                    }),
+                ),
             ),
             (
                 "ghash-get",
-                call(0, index(hm, "get"), rmp_serde::to_vec(&("a".to_string(),)).unwrap()),
+                call(
+                    0,
+                    index(hm, "get"),
+                    rmp_serde::to_vec(&("a".to_string(),)).unwrap(),
+                ),
             ),
             (
                 "ghash-remove",
-                call(0, index(hm, "remove"), rmp_serde::to_vec(&("b".to_string(),)).unwrap()),
+                call(
+                    0,
+                    index(hm, "remove"),
+                    rmp_serde::to_vec(&("b".to_string(),)).unwrap(),
+                ),
             ),
             ("ghash-keys", call(0, index(hm, "keys"), vec![0x90])),
             (
                 "cell-set",
-                call(1, index(cm, "set"), args(&|| {
-                    let mut m = std::collections::BTreeMap::new();
-                    m.insert("x".to_string(), Value::Bytes(vec![1, 2]));
-                    rmp_serde::to_vec(&(Value::Map(m),)).unwrap()
-                })),
+                call(
+                    1,
+                    index(cm, "set"),
+                    args(&|| {
+                        let mut m = std::collections::BTreeMap::new();
+                        m.insert("x".to_string(), Value::Bytes(vec![1, 2]));
+                        rmp_serde::to_vec(&(Value::Map(m),)).unwrap()
+                    }),
+                ),
             ),
             ("cell-get", call(1, index(cm, "get"), vec![0x90])),
             (
@@ -531,7 +553,10 @@ mod seeds {
                 "error",
                 Response::Error(BackendError::storage("No space left on device")),
             ),
-            ("protocol-error", Response::protocol_error("malformed request")),
+            (
+                "protocol-error",
+                Response::protocol_error("malformed request"),
+            ),
         ];
         for (name, response) in responses {
             let mut bytes = Vec::new();
@@ -554,7 +579,11 @@ mod seeds {
             "providers",
             b"[store]\nkind = \"sqlite\"\ndurability = \"group\"\n\n[providers.dummy]\nkind = \"dummy\"\nenabled = true\n\n[providers.box]\nkind = \"local\"\nenabled = false\n",
         );
-        put("config", "not-utf8", b"[providers.dummy]\nkind = \"d\xffmmy\"\n");
+        put(
+            "config",
+            "not-utf8",
+            b"[providers.dummy]\nkind = \"d\xffmmy\"\n",
+        );
         put("config", "bad-key", "colour = \"blue\"\n# é\n".as_bytes());
     }
 
@@ -590,7 +619,12 @@ mod seeds {
                 }
                 .to_uri(),
             ),
-            ("unix", PeerLocator::new("unix", "node").with_hint("path", "/run/x.sock").to_uri()),
+            (
+                "unix",
+                PeerLocator::new("unix", "node")
+                    .with_hint("path", "/run/x.sock")
+                    .to_uri(),
+            ),
         ];
         for (name, uri) in &uris {
             put("ocapn_uri", name, uri.as_bytes());
@@ -629,8 +663,18 @@ mod seeds {
                 ours.receive(&b);
                 peer_s.receive(&a);
                 while let Some(e) = ours.poll_event() {
-                    if let Event::Deliver { answer_pos: Some(p), .. } = e {
-                        ours.bind_answer(p, LocalRef { id: ObjId(50), promise: true });
+                    if let Event::Deliver {
+                        answer_pos: Some(p),
+                        ..
+                    } = e
+                    {
+                        ours.bind_answer(
+                            p,
+                            LocalRef {
+                                id: ObjId(50),
+                                promise: true,
+                            },
+                        );
                     }
                 }
                 while let Some(e) = peer_s.poll_event() {
@@ -644,7 +688,10 @@ mod seeds {
         let no_tp = &mut |_: &gobs_ocapn::captp::RemoteRef| {
             Err(gobs_ocapn::captp::CaptpError::Protocol("none".into()))
         };
-        let resolver = LocalRef { id: ObjId(3), promise: false };
+        let resolver = LocalRef {
+            id: ObjId(3),
+            promise: false,
+        };
         peer_s
             .send_deliver(
                 OutTarget::Export(0),
@@ -662,7 +709,14 @@ mod seeds {
             )
             .unwrap();
         peer_s
-            .send_listen(OutTarget::Answer(0), LocalRef { id: ObjId(4), promise: false }, true)
+            .send_listen(
+                OutTarget::Answer(0),
+                LocalRef {
+                    id: ObjId(4),
+                    promise: false,
+                },
+                true,
+            )
             .unwrap();
         peer_s.send_gc_answer(0).unwrap();
         pump(&mut ours, &mut peer_s, &mut sent);
@@ -687,10 +741,27 @@ mod seeds {
             n += 1;
         }
         let values = [
-            ("scalars", S::List(vec![S::Bool(true), S::from(-12), S::F64(1.5), S::F32(2.0)])),
-            ("strings", S::List(vec![S::from("héllo"), S::symbol("sym"), S::Bytes(vec![0, 255])])),
+            (
+                "scalars",
+                S::List(vec![S::Bool(true), S::from(-12), S::F64(1.5), S::F32(2.0)]),
+            ),
+            (
+                "strings",
+                S::List(vec![
+                    S::from("héllo"),
+                    S::symbol("sym"),
+                    S::Bytes(vec![0, 255]),
+                ]),
+            ),
             ("locator", peer.to_value()),
-            ("sturdyref", Sturdyref { peer, swiss: b"s".to_vec() }.to_value()),
+            (
+                "sturdyref",
+                Sturdyref {
+                    peer,
+                    swiss: b"s".to_vec(),
+                }
+                .to_value(),
+            ),
         ];
         for (name, v) in values {
             put("syrup", name, &syrup::encode(&v));

@@ -159,7 +159,7 @@ fn write_file(tmp: &Path, graph: &EncodedGraph) -> Result<(), StoreError> {
         Ok(())
     })();
     written.map_err(io_err("writing", tmp))?;
-    file.sync_data().map_err(io_err("syncing", tmp))
+    super::fault::sync_data(&file, tmp).map_err(io_err("syncing", tmp))
 }
 
 /// Reads the store file, after checking its magic (so that a path pointing at some large

@@ -40,6 +40,7 @@ use std::path::PathBuf;
 use crate::portrait::{Delta, Graph};
 
 mod encoded;
+pub mod fault;
 mod file;
 mod fsutil;
 mod log;
