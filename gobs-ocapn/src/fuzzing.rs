@@ -33,10 +33,20 @@ pub fn syrup(data: &[u8]) {
         }
     }
     if let Ok((value, used)) = syrup::decode_prefix(data, &Limits::default()) {
-        assert!(used <= data.len() && used > 0, "prefix length {used} is out of range");
-        assert_eq!(syrup::encode(&value), data[..used], "prefix is not byte-exact");
+        assert!(
+            used <= data.len() && used > 0,
+            "prefix length {used} is out of range"
+        );
+        assert_eq!(
+            syrup::encode(&value),
+            data[..used],
+            "prefix is not byte-exact"
+        );
         if used == data.len() {
-            assert!(whole.is_ok(), "prefix took all the input but decode refused it");
+            assert!(
+                whole.is_ok(),
+                "prefix took all the input but decode refused it"
+            );
         }
     }
 }
