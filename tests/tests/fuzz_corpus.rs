@@ -14,8 +14,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// A fuzz target's entry point.
+type Entry = fn(&[u8]);
+
 /// Every fuzz target with its entry point: the table `fuzz/fuzz_targets/` mirrors.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Entry)] = &[
     ("log_store", gobs_runtime::fuzzing::log_store),
     ("file_store", gobs_runtime::fuzzing::file_store),
     ("sqlite_store", gobs_runtime::fuzzing::sqlite_store),
