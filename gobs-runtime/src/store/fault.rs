@@ -1,11 +1,11 @@
 //! Fault injection for the file stores' writes and fsyncs, so tests can see a store meet a
 //! failing disk (`EIO` on fsync, `ENOSPC` half-way through a write) at a chosen instant.
 //!
-//! The stores write and fsync through [`write_all`] and [`sync_data`] here. In a normal
+//! The stores write and fsync through `write_all` and `sync_data` here. In a normal
 //! build these are the plain calls and nothing else: the hook exists only under
 //! `cfg(test)` or the `fault-injection` cargo feature, which test crates turn on.
 //!
-//! With the feature on, [`arm`] makes the next `times` writes (or fsyncs) of any store file
+//! With the feature on, `arm` makes the next `times` writes (or fsyncs) of any store file
 //! under a directory fail with an OS error; a failing write first writes half its bytes,
 //! as a disk that fills up mid-write does. Faults are keyed by directory, so tests running
 //! in parallel in one process do not see each other's faults.
