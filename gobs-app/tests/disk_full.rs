@@ -186,6 +186,12 @@ fn daemon_on_a_full_disk(store_kind: &str) {
     disk.grow("8m");
     let out = gobs(&state, &["create-machine", "after"]);
     assert!(out.status.success(), "{store_kind}: {}", text(&out.stderr));
+    let file = if store_kind == "log" {
+        "registry.log"
+    } else {
+        "registry.sqlite"
+    };
+    assert!(state.join("vats").join(file).is_file(), "{store_kind}: no {file}");
     let (status, _) = daemon.stop("TERM");
     assert!(
         status.success(),
