@@ -7,7 +7,7 @@
 //! `write_seed_corpus` (see `fuzz/README.md`):
 //!
 //! ```text
-//! cargo test -p gobs-tests --test fuzz_corpus -- --ignored write_seed_corpus
+//! cargo test -p gobs-robustness --test fuzz_corpus -- --ignored write_seed_corpus
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
