@@ -4,7 +4,7 @@
 //! fails (a graph that loads does not save and load back the same).
 //!
 //! The `fuzz/` crate's cargo-fuzz targets call these, and the workspace test
-//! `tests/tests/fuzz_corpus.rs` replays every committed corpus through the same functions,
+//! `robustness/tests/fuzz_corpus.rs` replays every committed corpus through the same functions,
 //! so a regression fails CI without libFuzzer. Not a stable API: behind the `fuzzing`
 //! feature and hidden from the docs.
 //!

@@ -64,6 +64,8 @@ fn replay(target: &str) {
         files.len()
     );
     for (path, bytes) in files {
+        // Named first: a stack overflow aborts the process before any assertion can.
+        eprintln!("replaying {}", path.display());
         let outcome = std::panic::catch_unwind(|| entry(&bytes));
         assert!(outcome.is_ok(), "{} panicked", path.display());
     }

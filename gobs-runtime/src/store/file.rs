@@ -249,6 +249,7 @@ fn decode_file(path: &Path, bytes: &[u8]) -> Result<Graph, StoreError> {
         ));
     }
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
+    de.set_max_depth(super::MAX_DECODE_DEPTH);
     let graph: Graph = serde::Deserialize::deserialize(&mut de).map_err(|e| {
         corrupt(
             HEADER_LEN as u64 + de.position(),

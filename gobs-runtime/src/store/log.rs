@@ -511,6 +511,7 @@ fn decode_record(payload: &[u8]) -> Result<Record, String> {
     }
     let body = &payload[2..];
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
+    de.set_max_depth(super::MAX_DECODE_DEPTH);
     let record = match payload[1] {
         KIND_SNAPSHOT => {
             Record::Snapshot(serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?)
