@@ -191,7 +191,10 @@ fn daemon_on_a_full_disk(store_kind: &str) {
     } else {
         "registry.sqlite"
     };
-    assert!(state.join("vats").join(file).is_file(), "{store_kind}: no {file}");
+    assert!(
+        state.join("vats").join(file).is_file(),
+        "{store_kind}: no {file}"
+    );
     let (status, _) = daemon.stop("TERM");
     assert!(
         status.success(),

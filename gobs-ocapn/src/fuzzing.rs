@@ -5,7 +5,7 @@
 //! parse back the same.
 //!
 //! The `fuzz/` crate's cargo-fuzz targets call these, and the workspace test
-//! `tests/tests/fuzz_corpus.rs` replays every committed corpus through the same functions.
+//! `robustness/tests/fuzz_corpus.rs` replays every committed corpus through the same functions.
 //! Not a stable API: behind the `fuzzing` feature and hidden from the docs.
 //!
 //! ```
