@@ -21,6 +21,9 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hob_net;
 pub mod model;
 pub mod ops;

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -117,4 +119,99 @@ fn a_full_disk_is_reported_as_a_full_disk_and_loses_nothing() {
     }
     let out = gobs(&state, &["create-machine", "after"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The names `list-machines --json` printed.
+fn listed(out: &Output) -> Vec<String> {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A running daemon whose disk fills up: the command that met the full disk says so, the
+/// daemon keeps answering reads with everything acknowledged, and once there is room the
+/// same daemon (no restart) creates machines again; a new process then sees them all.
+fn daemon_on_a_full_disk(store_kind: &str) {
+    let Some(disk) = SmallDisk::mount("192k") else {
+        eprintln!(
+            "SKIPPED ({store_kind}): cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)"
+        );
+        return;
+    };
+    let state = disk.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("config.toml"),
+        format!("[store]\nkind = \"{store_kind}\"\n"),
+    )
+    .unwrap();
+    let daemon = common::Daemon::start(&state);
+    let mut acked = Vec::new();
+    let mut failure = None;
+    for i in 0..2000 {
+        let name = format!("machine-with-a-long-name-{i}");
+        let out = gobs(&state, &["create-machine", &name]);
+        if out.status.success() {
+            acked.push(name);
+        } else {
+            failure = Some(out);
+            break;
+        }
+    }
+    let out = failure.unwrap_or_else(|| panic!("{store_kind}: 192 KiB never filled up"));
+    assert_eq!(out.status.code(), Some(1), "{store_kind}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("storage failure (the disk is full)"),
+        "{store_kind}: {err}"
+    );
+    assert!(err.contains("free some disk space"), "{store_kind}: {err}");
+    assert!(!err.contains("internal error"), "{store_kind}: {err}");
+    // Still full: the daemon answers reads, with every acknowledged machine.
+    for _ in 0..3 {
+        let names = listed(&gobs(&state, &["list-machines", "--json"]));
+        for name in &acked {
+            assert!(
+                names.contains(name),
+                "{store_kind}: {name} missing while full"
+            );
+        }
+    }
+    // Room again: the same daemon goes on.
+    disk.grow("8m");
+    let out = gobs(&state, &["create-machine", "after"]);
+    assert!(out.status.success(), "{store_kind}: {}", text(&out.stderr));
+    let file = if store_kind == "log" {
+        "registry.log"
+    } else {
+        "registry.sqlite"
+    };
+    assert!(
+        state.join("vats").join(file).is_file(),
+        "{store_kind}: no {file}"
+    );
+    let (status, _) = daemon.stop("TERM");
+    assert!(
+        status.success(),
+        "{store_kind}: the daemon exited with {status}"
+    );
+    let names = listed(&gobs(&state, &["list-machines", "--json"]));
+    for name in acked.iter().chain([&"after".to_string()]) {
+        assert!(names.contains(name), "{store_kind}: {name} was lost");
+    }
+}
+
+#[test]
+fn a_daemon_with_the_registry_log_on_a_full_disk_keeps_answering_and_goes_on() {
+    daemon_on_a_full_disk("log");
+}
+
+#[test]
+fn a_daemon_with_sqlite_on_a_full_disk_keeps_answering_and_goes_on() {
+    daemon_on_a_full_disk("sqlite");
 }

@@ -17,6 +17,9 @@
 
 pub mod captp;
 pub mod fixtures;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod locator;
 pub mod netlayer;
 pub mod node;

@@ -344,3 +344,67 @@ proptest! {
         prop_assert_eq!(syrup::to_bytes(&back).unwrap(), direct);
     }
 }
+
+/// Largest string length, container count and nesting depth in `v`.
+fn extent(v: &Value) -> (usize, usize, usize) {
+    let child = |items: &mut dyn Iterator<Item = &Value>, n: usize| {
+        items.fold((0, n, 0), |(l, c, d), i| {
+            let (il, ic, id) = extent(i);
+            (l.max(il), c.max(ic), d.max(id))
+        })
+    };
+    let (l, c, d) = match v {
+        Value::Bytes(b) => return (b.len(), 0, 0),
+        Value::String(s) | Value::Symbol(s) => return (s.len(), 0, 0),
+        Value::List(items) | Value::Set(items) => child(&mut items.iter(), items.len()),
+        Value::Dict(pairs) => child(&mut pairs.iter().flat_map(|(k, v)| [k, v]), pairs.len()),
+        // The label is nested like an item but not counted as one.
+        Value::Record(label, args) => child(&mut std::iter::once(&**label).chain(args), args.len()),
+        _ => return (0, 0, 0),
+    };
+    (l, c, d + 1)
+}
+
+proptest! {
+    /// A stream of values back to back (what a CapTP session reads) comes apart into the
+    /// same values, each taking exactly its own encoding's bytes.
+    #[test]
+    fn a_stream_of_values_decodes_one_by_one(vs in proptest::collection::vec(arb_value(), 1..6)) {
+        let mut stream = Vec::new();
+        for v in &vs {
+            syrup::encode_into(v, &mut stream);
+        }
+        let mut rest = &stream[..];
+        for v in &vs {
+            let (back, used) = syrup::decode_prefix(rest, &Limits::default()).unwrap();
+            prop_assert_eq!(&back, v);
+            prop_assert_eq!(used, syrup::encode(v).len());
+            rest = &rest[used..];
+        }
+        prop_assert!(rest.is_empty());
+    }
+
+    /// Under tight limits a value decodes only if it is within them; past them the error
+    /// is a limit error (never a panic, never a wrong value).
+    #[test]
+    fn limits_accept_exactly_the_values_within_them(
+        v in arb_value(),
+        max_len in 0usize..10,
+        max_count in 0usize..6,
+        max_depth in 0usize..4,
+    ) {
+        let limits = Limits { max_len, max_count, max_depth };
+        let bytes = syrup::encode(&v);
+        let (l, c, d) = extent(&v);
+        match syrup::decode_with(&bytes, &limits) {
+            Ok(back) => {
+                prop_assert_eq!(&back, &v);
+                prop_assert!(l <= max_len && c <= max_count && d <= max_depth, "{l} {c} {d}");
+            }
+            Err(SyrupError::Limit { .. }) => {
+                prop_assert!(l > max_len || c > max_count || d > max_depth, "{l} {c} {d}");
+            }
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+}

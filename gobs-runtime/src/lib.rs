@@ -15,6 +15,9 @@ pub mod carry;
 mod entry;
 mod env;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 pub mod persist;
 pub mod pool;

@@ -441,7 +441,7 @@ fn watch_hangup(stream: &UnixStream, cancel: &Cancel, done: &AtomicBool) {
 
 /// The request in `frame`, or the protocol error to answer instead. The version is checked
 /// first, so that a client of another version hears about the version.
-fn decode(frame: &[u8]) -> Result<Request, Response> {
+pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
     let value: serde_json::Value = serde_json::from_slice(frame)
         .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
     let Some(object) = value.as_object() else {

@@ -603,11 +603,14 @@ impl ChurnHook for Persistence {
     }
 
     fn save_churn(&mut self, core: &VatCore, churn: &Churn<'_>) -> Result<(), Error> {
-        if self.resync {
-            return self.snapshot(core);
-        }
+        // A churn that changed nothing has nothing to save, even with a resync pending:
+        // the failed churn that asked for it was rolled back, so memory equals the store.
+        // (Snapshotting here would refuse every read while the disk is still full.)
         if churn.changed.is_empty() && churn.spawned.is_empty() && !self.roots_changed {
             return Ok(());
+        }
+        if self.resync {
+            return self.snapshot(core);
         }
         let registry = self.registry.clone();
         let mut far = Vec::new();

@@ -159,7 +159,7 @@ fn write_file(tmp: &Path, graph: &EncodedGraph) -> Result<(), StoreError> {
         Ok(())
     })();
     written.map_err(io_err("writing", tmp))?;
-    file.sync_data().map_err(io_err("syncing", tmp))
+    super::fault::sync_data(&file, tmp).map_err(io_err("syncing", tmp))
 }
 
 /// Reads the store file, after checking its magic (so that a path pointing at some large
@@ -249,6 +249,7 @@ fn decode_file(path: &Path, bytes: &[u8]) -> Result<Graph, StoreError> {
         ));
     }
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
+    de.set_max_depth(super::MAX_DECODE_DEPTH);
     let graph: Graph = serde::Deserialize::deserialize(&mut de).map_err(|e| {
         corrupt(
             HEADER_LEN as u64 + de.position(),

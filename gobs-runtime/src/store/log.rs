@@ -511,6 +511,7 @@ fn decode_record(payload: &[u8]) -> Result<Record, String> {
     }
     let body = &payload[2..];
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
+    de.set_max_depth(super::MAX_DECODE_DEPTH);
     let record = match payload[1] {
         KIND_SNAPSHOT => {
             Record::Snapshot(serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?)
@@ -561,7 +562,7 @@ fn write_snapshot_file(tmp: &Path, graph: &EncodedGraph) -> Result<(File, u64), 
         file.seek(SeekFrom::End(0))
     })();
     let end = written.map_err(io_err("writing", tmp))?;
-    file.sync_data().map_err(io_err("syncing", tmp))?;
+    super::fault::sync_data(&file, tmp).map_err(io_err("syncing", tmp))?;
     Ok((file, end))
 }
 
@@ -614,7 +615,7 @@ impl Store for LogStore {
         let crc = crc32fast::hash(&frame[FRAME_HEADER as usize..]);
         frame[..4].copy_from_slice(&payload_len.to_le_bytes());
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        if let Err(e) = file.write_all(&frame) {
+        if let Err(e) = super::fault::write_all(file, &frame, &self.path) {
             // Take back a partial append, so the log stays whole.
             let end = self.end;
             let undone = file

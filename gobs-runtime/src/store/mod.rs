@@ -40,6 +40,7 @@ use std::path::PathBuf;
 use crate::portrait::{Delta, Graph};
 
 mod encoded;
+pub mod fault;
 mod file;
 mod fsutil;
 mod log;
@@ -57,6 +58,21 @@ pub use shared::{
     LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
 };
 pub use sqlite::SqliteStore;
+
+/// Deepest MessagePack nesting a store's own records may have (a graph, its map of
+/// portraits, a portrait: portrait args are opaque bytes). A damaged or hostile file
+/// nested deeper is refused as corrupt instead of recursing: rmp-serde's own bound (1024)
+/// overflows a 2 MiB thread stack in a debug build (found by fuzzing the file store).
+pub(crate) const MAX_DECODE_DEPTH: usize = 32;
+
+/// `rmp_serde::from_slice` with the nesting bound of [`MAX_DECODE_DEPTH`].
+pub(crate) fn from_slice_limited<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DECODE_DEPTH);
+    T::deserialize(&mut de)
+}
 
 /// Persistence back-end of one persistent vat.
 pub trait Store: Send + 'static {

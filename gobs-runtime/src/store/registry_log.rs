@@ -124,7 +124,7 @@ impl RegistryLogStore {
                 }
             }
             if id == META {
-                let mut meta: Meta = rmp_serde::from_slice(&portrait.args).map_err(|e| {
+                let mut meta: Meta = super::from_slice_limited(&portrait.args).map_err(|e| {
                     self.corrupt(format!(
                         "the catalog entry of vat index {index} does not decode: {e}"
                     ))

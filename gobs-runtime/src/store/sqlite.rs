@@ -331,7 +331,7 @@ impl RegistryStore for SqliteStore {
             for row in rows {
                 let (id, name, saved, roots, next_id) = row.map_err(self.err("reading"))?;
                 let graph = if saved {
-                    match rmp_serde::from_slice::<Vec<ActorId>>(&roots) {
+                    match super::from_slice_limited::<Vec<ActorId>>(&roots) {
                         Ok(roots) => Some(Graph {
                             roots,
                             next_id: u64::try_from(next_id).unwrap_or(0),

@@ -108,9 +108,9 @@ impl Group {
 
 fn sync_file(file: &File, target: Target, path: &Path) -> Result<(), StoreError> {
     match target {
-        Target::Data => file
-            .sync_data()
-            .map_err(super::fsutil::io_err("syncing", path)),
+        Target::Data => {
+            super::fault::sync_data(file, path).map_err(super::fsutil::io_err("syncing", path))
+        }
         Target::Dir => super::fsutil::sync_dir(file, path),
     }
 }

@@ -1,0 +1,165 @@
+//! Properties of the daemon protocol: every request and answer, whatever its strings hold
+//! (newlines, quotes, any Unicode), is one frame of one line that reads back equal; and
+//! arbitrary bytes given to the frame reader give a value or an error, never a panic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gobs_app::daemon::protocol::{
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, RequestFrame, Response, read_frame,
+    write_frame,
+};
+use gobs_app::model::{
+    BackendError, ErrorKind, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
+};
+use gobs_app::ops::Request;
+use proptest::prelude::*;
+
+fn name() -> impl Strategy<Value = MachineName> {
+    "[a-zA-Z0-9][a-zA-Z0-9._-]{0,30}".prop_filter_map("not a machine name", |s| s.parse().ok())
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![".{0,24}", "[\"\\\\\n\r\t\u{0}\u{7f}\u{2028}é😀]{0,12}"]
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        (name(), proptest::option::of(text()))
+            .prop_map(|(name, provider)| Request::CreateMachine { name, provider }),
+        Just(Request::ListMachines {}),
+        name().prop_map(|name| Request::Machine { name }),
+        (name(), proptest::collection::vec(text(), 1..5))
+            .prop_map(|(name, command)| Request::Run { name, command }),
+        name().prop_map(|name| Request::DestroyMachine { name }),
+        Just(Request::Providers {}),
+    ]
+}
+
+fn status() -> impl Strategy<Value = MachineStatus> {
+    prop_oneof![
+        Just(MachineStatus::Creating),
+        Just(MachineStatus::Running),
+        Just(MachineStatus::Stopped),
+        Just(MachineStatus::Failed),
+        Just(MachineStatus::Destroying),
+    ]
+}
+
+fn machine() -> impl Strategy<Value = MachineInfo> {
+    (
+        text(),
+        text(),
+        status(),
+        any::<u64>(),
+        proptest::collection::vec(text(), 0..4),
+        proptest::option::of(text()),
+    )
+        .prop_map(
+            |(name, provider, status, created_at, bindings, error)| MachineInfo {
+                name,
+                provider,
+                status,
+                created_at,
+                bindings,
+                error,
+            },
+        )
+}
+
+fn kind() -> impl Strategy<Value = ErrorKind> {
+    prop_oneof![
+        Just(ErrorKind::NotFound),
+        Just(ErrorKind::AlreadyExists),
+        Just(ErrorKind::UnknownProvider),
+        Just(ErrorKind::InvalidRequest),
+        Just(ErrorKind::Provider),
+        Just(ErrorKind::Storage),
+        Just(ErrorKind::Protocol),
+        Just(ErrorKind::Busy),
+        Just(ErrorKind::Internal),
+    ]
+}
+
+fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        machine().prop_map(Response::CreateMachine),
+        proptest::collection::vec(machine(), 0..4).prop_map(Response::ListMachines),
+        machine().prop_map(Response::Machine),
+        (
+            proptest::option::of(any::<i32>()),
+            proptest::option::of(any::<i32>()),
+            text(),
+            text(),
+            any::<bool>()
+        )
+            .prop_map(|(exit_code, signal, stdout, stderr, truncated)| {
+                Response::Run(RunOutput {
+                    exit_code,
+                    signal,
+                    stdout,
+                    stderr,
+                    truncated,
+                })
+            }),
+        machine().prop_map(Response::DestroyMachine),
+        proptest::collection::vec(
+            (text(), text(), any::<bool>()).prop_map(|(name, kind, default)| ProviderInfo {
+                name,
+                kind,
+                default
+            }),
+            0..4
+        )
+        .prop_map(Response::Providers),
+        (kind(), text()).prop_map(|(k, m)| Response::Error(BackendError::new(k, m))),
+    ]
+}
+
+/// Writes `value` as a frame, checks it is one line, and reads it back.
+fn through_a_frame<T>(value: &T, max: usize) -> T
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, value, max).unwrap();
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
+    assert_eq!(bytes.last(), Some(&b'\n'));
+    read_frame(&bytes[..], max).unwrap().unwrap()
+}
+
+proptest! {
+    #[test]
+    fn every_request_frame_reads_back_equal(request in request()) {
+        let frame = RequestFrame { version: PROTOCOL_VERSION, request };
+        prop_assert_eq!(through_a_frame(&frame, MAX_REQUEST_BYTES), frame);
+    }
+
+    #[test]
+    fn every_response_frame_reads_back_equal(response in response()) {
+        prop_assert_eq!(through_a_frame(&response, MAX_RESPONSE_BYTES), response);
+    }
+
+    #[test]
+    fn frames_back_to_back_read_one_by_one(requests in proptest::collection::vec(request(), 1..6)) {
+        let mut bytes = Vec::new();
+        let frames: Vec<RequestFrame> = requests
+            .into_iter()
+            .map(|request| RequestFrame { version: PROTOCOL_VERSION, request })
+            .collect();
+        for f in &frames {
+            write_frame(&mut bytes, f, MAX_REQUEST_BYTES).unwrap();
+        }
+        let mut reader = &bytes[..];
+        for f in &frames {
+            let back: RequestFrame = read_frame(&mut reader, MAX_REQUEST_BYTES).unwrap().unwrap();
+            prop_assert_eq!(&back, f);
+        }
+        prop_assert!(read_frame::<RequestFrame>(&mut reader, MAX_REQUEST_BYTES).unwrap().is_none());
+    }
+
+    #[test]
+    fn arbitrary_bytes_are_a_frame_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = read_frame::<RequestFrame>(&bytes[..], 64);
+        let _ = read_frame::<Response>(&bytes[..], MAX_RESPONSE_BYTES);
+    }
+}
