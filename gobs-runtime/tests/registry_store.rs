@@ -213,6 +213,43 @@ fn memory_of(registry: &Registry) -> MemoryRegistryStore {
     registry.memory_store().unwrap()
 }
 
+/// A process that creates and destroys vats all day remembers nothing of those nothing
+/// refers to any more, and still remembers what a live reference needs: a send through a
+/// kept reference to a destroyed vat breaks, and saving it does not list the vat again.
+#[test]
+fn destroyed_vats_are_forgotten_once_nothing_refers_to_them() {
+    for (kind_name, kind) in kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(dir.path(), env(), kind).unwrap();
+        let spawner = populate(&registry);
+        // The spawner keeps its reference to c1 across c1's destruction.
+        registry.destroy_vat("c1").wait().unwrap();
+        for i in 0..1000 {
+            let name = format!("t{i}");
+            spawner.send().spawn_one(name.clone()).wait().unwrap();
+            spawner.send().forget(name.clone()).wait().unwrap();
+            registry.destroy_vat(&name).wait().unwrap();
+        }
+        let remembered = registry.remembered_stopped_vats();
+        assert!(
+            remembered <= 64,
+            "{kind_name}: {remembered} stopped vats remembered after 1000 destroyed"
+        );
+        let c1 = spawner.send().counter("c1".into()).wait().unwrap().unwrap();
+        let err = c1.send().increment().wait().unwrap_err();
+        assert!(err.to_string().contains("c1"), "{kind_name}: {err}");
+        // Saving the spawner (which still holds c1) does not bring c1 back.
+        spawner.send().spawn_one("c3".into()).wait().unwrap();
+        let names = registry.vat_names();
+        assert!(!names.contains(&"c1".to_string()), "{kind_name}: {names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with('t')),
+            "{kind_name}: {names:?}"
+        );
+        registry.shutdown();
+    }
+}
+
 #[test]
 fn a_destroyed_vat_leaves_broken_references_not_a_wedge() {
     for (kind_name, kind) in kinds() {

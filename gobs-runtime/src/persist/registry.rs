@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::env::Env;
 use crate::error::Error;
@@ -89,10 +89,44 @@ struct Inner {
 }
 
 /// A stopped stand-in for a vat that cannot run.
+///
+/// A broken vat's stand-in is kept: it is listed and reported until the vat is destroyed.
+/// A destroyed vat's lives only as long as some reference to it does (a send through one
+/// breaks, naming the vat); once none is left the entry goes, so a process that creates
+/// and destroys vats all day does not keep one per vat for ever.
 struct Gone {
-    shared: Arc<VatShared>,
+    vat: GoneVat,
     /// Why; `None` for a destroyed vat (not broken, just gone).
     broken: Option<String>,
+}
+
+enum GoneVat {
+    Kept(Arc<VatShared>),
+    WhileReferenced(Weak<VatShared>),
+}
+
+impl Gone {
+    fn broken(shared: Arc<VatShared>, reason: String) -> Gone {
+        Gone {
+            vat: GoneVat::Kept(shared),
+            broken: Some(reason),
+        }
+    }
+
+    fn destroyed(shared: &Arc<VatShared>) -> Gone {
+        Gone {
+            vat: GoneVat::WhileReferenced(Arc::downgrade(shared)),
+            broken: None,
+        }
+    }
+
+    /// The stand-in, unless it was a destroyed vat's and nothing refers to it any more.
+    fn vat(&self) -> Option<Arc<VatShared>> {
+        match &self.vat {
+            GoneVat::Kept(shared) => Some(shared.clone()),
+            GoneVat::WhileReferenced(weak) => weak.upgrade(),
+        }
+    }
 }
 
 /// The store and what the registry knows of it.
@@ -248,13 +282,7 @@ impl Registry {
                         store.describe()
                     );
                     catalog.insert(name.clone(), true);
-                    gone.insert(
-                        name.clone(),
-                        Gone {
-                            shared: VatShared::stopped(name),
-                            broken: Some(reason),
-                        },
-                    );
+                    gone.insert(name.clone(), Gone::broken(VatShared::stopped(name), reason));
                 }
                 VatRecord::Listed => {
                     catalog.insert(name, false);
@@ -367,6 +395,13 @@ impl Registry {
         out
     }
 
+    /// How many stopped vats (broken, or destroyed but still referred to) the registry
+    /// remembers: for tests that check destroyed vats are forgotten.
+    #[doc(hidden)]
+    pub fn remembered_stopped_vats(&self) -> usize {
+        self.gone().len()
+    }
+
     /// Why vat `name` is broken, if it is.
     pub fn broken_reason(&self, name: &str) -> Option<String> {
         self.gone().get(name).and_then(|g| g.broken.clone())
@@ -464,9 +499,11 @@ impl Registry {
             shared.request_stop();
             shared.join();
         }
-        let stand_in = running.unwrap_or_else(|| match self.gone().get(name) {
-            Some(g) => g.shared.clone(),
-            None => VatShared::stopped(name.to_string()),
+        let stand_in = running.unwrap_or_else(|| {
+            self.gone()
+                .get(name)
+                .and_then(Gone::vat)
+                .unwrap_or_else(|| VatShared::stopped(name.to_string()))
         });
         {
             let mut sh = self.shared();
@@ -494,14 +531,32 @@ impl Registry {
             images.remove(name);
             dropped.insert(name.to_string());
         }
-        self.gone().insert(
-            name.to_string(),
-            Gone {
-                shared: stand_in,
-                broken: None,
-            },
-        );
+        self.keep_destroyed(name, &stand_in);
         Ok(())
+    }
+
+    /// Records the stand-in of destroyed vat `name` (for as long as references to it live),
+    /// and now and then forgets the destroyed vats nothing refers to any more: their
+    /// stand-ins and their names in `dropped`. Sweeping when the table's size reaches a
+    /// power of two keeps the cost per destroy constant.
+    fn keep_destroyed(&self, name: &str, stand_in: &Arc<VatShared>) {
+        let mut gone = self.gone();
+        gone.insert(name.to_string(), Gone::destroyed(stand_in));
+        if gone.len() < 64 || !gone.len().is_power_of_two() {
+            return;
+        }
+        let mut forgotten = Vec::new();
+        gone.retain(|name, g| {
+            let keep = g.broken.is_some() || g.vat().is_some();
+            if !keep {
+                forgotten.push(name.clone());
+            }
+            keep
+        });
+        let mut sh = self.shared();
+        for name in &forgotten {
+            sh.dropped.remove(name);
+        }
     }
 
     /// Stops every vat (each finishes its queue and commits), flushes and closes the
@@ -691,13 +746,8 @@ impl Registry {
         if vats.get(&shared.name).is_some_and(|s| s.id == shared.id) {
             vats.remove(&shared.name);
         }
-        self.gone().insert(
-            shared.name.clone(),
-            Gone {
-                shared: shared.clone(),
-                broken: Some(reason),
-            },
-        );
+        self.gone()
+            .insert(shared.name.clone(), Gone::broken(shared.clone(), reason));
     }
 
     /// Commits one vat's write, listing the other vats it refers to in the same commit.
@@ -837,7 +887,8 @@ impl VatDirectory for Registry {
             || self
                 .gone()
                 .get(&vat.name)
-                .is_some_and(|g| g.shared.id == vat.id)
+                .and_then(Gone::vat)
+                .is_some_and(|g| g.id == vat.id)
         {
             Some(vat.name.clone())
         } else {
@@ -849,8 +900,8 @@ impl VatDirectory for Registry {
         if let Some(shared) = self.lock().get(name).filter(|s| !s.is_stopped()).cloned() {
             return Ok(shared);
         }
-        if let Some(g) = self.gone().get(name) {
-            return Ok(g.shared.clone());
+        if let Some(shared) = self.gone().get(name).and_then(Gone::vat) {
+            return Ok(shared);
         }
         let status = self.shared().catalog.get(name).copied();
         let reason = match status {
@@ -879,13 +930,7 @@ impl VatDirectory for Registry {
         if let Some(reason) = reason {
             self.mark_broken(&stand_in, reason);
         } else {
-            self.gone().insert(
-                name.to_string(),
-                Gone {
-                    shared: stand_in.clone(),
-                    broken: None,
-                },
-            );
+            self.keep_destroyed(name, &stand_in);
         }
         Ok(stand_in)
     }
