@@ -3,7 +3,7 @@
 //!
 //! Rows: near call latency, async send throughput (1M messages, one vat and two vats),
 //! request/response round trip across two vats, spawn rate.
-//! Run: `cargo bench -p gobs-bench --bench peers`.
+//! Run: `cargo bench -p gobs-bench --bench peers` (`-- gobs` for gobs' rows alone).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;

@@ -15,3 +15,17 @@
 pub mod client;
 pub mod gateway;
 pub mod wire;
+
+/// A provider's `hob_listen` setting: the boss's OCapN listener, `IP:PORT` (port 0: pick
+/// one at first start and keep it); `default` when unset.
+pub fn parse_listen(
+    setting: Option<String>,
+    default: std::net::SocketAddr,
+) -> Result<std::net::SocketAddr, String> {
+    match setting {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")),
+    }
+}

@@ -281,12 +281,7 @@ impl Provider for ContainerProvider {
 
     fn settings(config: ContainerConfig, state_dir: &Path) -> Result<ContainerSettings, String> {
         let d = ContainerSettings::defaults(state_dir);
-        let hob_listen = match config.hob_listen {
-            None => d.hob_listen,
-            Some(text) => text.parse().map_err(|_| {
-                format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")
-            })?,
-        };
+        let hob_listen = crate::hob_net::parse_listen(config.hob_listen, d.hob_listen)?;
         let subnet = match config.subnet {
             None => d.subnet,
             Some(text) => parse_subnet(&text)?,

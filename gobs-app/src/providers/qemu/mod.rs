@@ -202,12 +202,7 @@ impl Provider for QemuProvider {
 
     fn settings(config: QemuConfig, state_dir: &Path) -> Result<QemuSettings, String> {
         let d = QemuSettings::defaults(state_dir);
-        let hob_listen = match config.hob_listen {
-            None => d.hob_listen,
-            Some(text) => text.parse().map_err(|_| {
-                format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")
-            })?,
-        };
+        let hob_listen = crate::hob_net::parse_listen(config.hob_listen, d.hob_listen)?;
         let memory_mib = match config.memory {
             None => d.memory_mib,
             Some(text) => container::parse_size(&text)? >> 20,
