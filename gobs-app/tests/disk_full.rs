@@ -137,7 +137,14 @@ fn listed(out: &Output) -> Vec<String> {
 /// daemon keeps answering reads with everything acknowledged, and once there is room the
 /// same daemon (no restart) creates machines again; a new process then sees them all.
 fn daemon_on_a_full_disk(store_kind: &str) {
-    let Some(disk) = SmallDisk::mount("192k") else {
+    // Small enough to fill in a few dozen creates; SQLite's write-ahead log needs more room
+    // than that just to start the boss and one vat per provider of the default config.
+    let size = if store_kind == "sqlite" {
+        "768k"
+    } else {
+        "192k"
+    };
+    let Some(disk) = SmallDisk::mount(size) else {
         eprintln!(
             "SKIPPED ({store_kind}): cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)"
         );
@@ -163,13 +170,12 @@ fn daemon_on_a_full_disk(store_kind: &str) {
             break;
         }
     }
-    let out = failure.unwrap_or_else(|| panic!("{store_kind}: 192 KiB never filled up"));
+    let out = failure.unwrap_or_else(|| panic!("{store_kind}: {size} never filled up"));
     assert_eq!(out.status.code(), Some(1), "{store_kind}");
     let err = text(&out.stderr);
-    assert!(
-        err.contains("storage failure (the disk is full)"),
-        "{store_kind}: {err}"
-    );
+    // The boss's churn or the provider's meets the full disk first (which depends on the
+    // store's page layout); either way the user is told the disk is full and what to do.
+    assert!(err.contains("disk is full"), "{store_kind}: {err}");
     assert!(err.contains("free some disk space"), "{store_kind}: {err}");
     assert!(!err.contains("internal error"), "{store_kind}: {err}");
     // Still full: the daemon answers reads, with every acknowledged machine.
