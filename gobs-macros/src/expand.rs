@@ -524,12 +524,8 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method], p: &TokenStream) -> TokenStre
     let (call, send) = (call_ident(&actor), send_ident(&actor));
 
     let call_methods = methods.iter().map(|m| call_method(m, p));
-    let send_methods = methods.iter().map(|m| send_method(m, p));
-    let by_name: Vec<&Method> = methods
-        .iter()
-        .copied()
-        .filter(|m| matches!(m.vis, syn::Visibility::Public(_)) && !m.options.local)
-        .collect();
+    let send_methods = methods.iter().map(|m| send_method(m, is_by_name(m), p));
+    let by_name: Vec<&Method> = methods.iter().copied().filter(|m| is_by_name(m)).collect();
     let infos = by_name.iter().map(|m| {
         let name = m.ident.to_string();
         let args = signature_text(m);
@@ -613,6 +609,12 @@ fn expand_impl(i: &ActorImpl, methods: &[&Method], p: &TokenStream) -> TokenStre
     }
 }
 
+/// Whether a method is on the by-name table (callable by name, from a peer too): `pub`
+/// and not `#[actor(local)]`.
+fn is_by_name(m: &Method) -> bool {
+    matches!(m.vis, syn::Visibility::Public(_)) && !m.options.local
+}
+
 fn last_ident(ty: &Type) -> Option<Ident> {
     match ty {
         Type::Path(p) => p.path.segments.last().map(|s| s.ident.clone()),
@@ -673,7 +675,9 @@ fn call_method(m: &Method, p: &TokenStream) -> TokenStream {
     }
 }
 
-fn send_method(m: &Method, p: &TokenStream) -> TokenStream {
+/// A send proxy method: the typed closure for an actor of this process, and for a
+/// by-name method also the call by name an object elsewhere takes (`gobs_runtime::far`).
+fn send_method(m: &Method, by_name: bool, p: &TokenStream) -> TokenStream {
     let (ident, vis, docs, cfgs) = (&m.ident, &m.vis, &m.docs, &m.cfg_attrs);
     let names: Vec<&Ident> = m.args.iter().map(|a| &a.name).collect();
     let tys: Vec<&Type> = m.args.iter().map(|a| &a.ty).collect();
@@ -707,10 +711,23 @@ fn send_method(m: &Method, p: &TokenStream) -> TokenStream {
             self.0.#plain(move |__actor| __actor.#ident(#(#names),*))#flatten
         },
     };
+    let far = by_name.then(|| {
+        let name = ident.to_string();
+        quote! {
+            if let ::core::option::Option::Some(__far) = self.0.far() {
+                #[allow(unused_imports)]
+                use #p::{FarDecode as _, FarDecodeFallback as _, FarEncode as _, FarEncodeFallback as _};
+                let __args = (&&#p::FarArgs(&(#(#names,)*))).far_encode();
+                let __decode = (&&#p::FarAnswer::<#out>::new()).far_decoder();
+                return #p::send_far(__far, #name, __args, __decode);
+            }
+        }
+    });
     quote! {
         #(#docs)*
         #(#cfgs)*
         #vis fn #ident(self, #(#names: #tys),*) -> #p::Promise<#out> {
+            #far
             #body
         }
     }

@@ -264,7 +264,7 @@ pub(crate) fn deserialize_actor<'de, D: serde::Deserializer<'de>>(
             format!(
                 "expected a reference to a {wanted} of this process, got a reference to an \
                  object elsewhere (on another node): take the network's reference type \
-                 instead (gobs_ocapn::vat::RemoteObject)"
+                 instead (gobs_ocapn::vat::Remote<{wanted}>, or RemoteObject)"
             )
         })
     })

@@ -334,6 +334,16 @@ pub enum Error {
         /// The reference in its answer.
         reference: String,
     },
+    /// A closure, or a method off the by-name table, was sent to an object elsewhere (an
+    /// actor on a network peer), which only takes calls by method name.
+    #[error(
+        "cannot send a closure to {target}: it is reached over the network, by method name \
+         only. Send one of its `pub` methods that is not `#[actor(local)]` (`.send().method(..)`)"
+    )]
+    NotByName {
+        /// The far object.
+        target: String,
+    },
     /// A typed view of a collection found a value of another type.
     #[error(
         "{place} holds {found}, not {expected}: something stored another type there. \

@@ -15,6 +15,7 @@ pub mod carry;
 mod entry;
 mod env;
 mod error;
+pub mod far;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -165,7 +165,34 @@ pub(crate) fn args_in(
     args: &[Term],
 ) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
     let mut refs = Vec::new();
-    let mut carry = |r: &Ref| {
+    let mut carry = carrier(core, node, me);
+    let array = rmpv::Value::Array(
+        args.iter()
+            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
+            .collect::<Result<_, _>>()?,
+    );
+    Ok((encode(&array)?, refs))
+}
+
+/// A peer's answer → one MessagePack value and its carried references, as
+/// [`args_in`] carries them.
+pub(crate) fn answer_in(
+    core: &Core,
+    node: &Node,
+    answer: &Term,
+) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
+    let mut refs = Vec::new();
+    let value = term_to_msgpack(answer, &mut carrier(core, node, None), &mut refs)?;
+    Ok((encode(&value)?, refs))
+}
+
+/// How [`args_in`] carries a peer's reference.
+fn carrier<'a>(
+    core: &'a Core,
+    node: &'a Node,
+    me: Option<(LocalRef, &'a AnyRef)>,
+) -> impl FnMut(&Ref) -> Carried + 'a {
+    move |r: &Ref| {
         let actor = match r {
             Ref::Local(l) => {
                 let l = core.settled_target(*l);
@@ -180,13 +207,7 @@ pub(crate) fn args_in(
             actor,
             foreign: Some(Box::new(RemoteObject::new(node.clone(), r.clone()))),
         }
-    };
-    let array = rmpv::Value::Array(
-        args.iter()
-            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
-            .collect::<Result<_, _>>()?,
-    );
-    Ok((encode(&array)?, refs))
+    }
 }
 
 /// A carrying answer (or a carrying send's arguments) → a term: an actor reference is

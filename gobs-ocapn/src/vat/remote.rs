@@ -3,12 +3,13 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use gobs_runtime::carry::{self, decode_carrying, encode_carrying, on_commit};
-use gobs_runtime::{Error, Promise, Resolver};
+use gobs_runtime::carry::{self, Carried, CarriedReply, encode_carrying, on_commit};
+use gobs_runtime::far::{FarObject, decode_answer};
+use gobs_runtime::{Error, Promise};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::bridge::{BridgeError, args_in, term_out};
+use super::bridge::{answer_in, term_out};
 use super::export::enable;
 use crate::captp::{LocalRef, Ref, Term};
 use crate::locator::Sturdyref;
@@ -372,15 +373,51 @@ impl RemoteObject {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let node = match self.route() {
-            Ok(n) => n,
-            Err(e) => return Promise::broken(e),
-        };
         let (bytes, refs) = match encode_carrying(args) {
             Ok(encoded) => encoded,
             Err(e) => return Promise::broken(broken(format!("cannot encode the arguments: {e}"))),
         };
         let (promise, resolver) = Promise::pair();
+        let me = self.clone();
+        self.deliver(method, bytes, refs, move |answer| {
+            resolver.settle(answer.and_then(|(bytes, refs)| {
+                decode_answer::<R>(&bytes, refs).map_err(|e| {
+                    broken(format!(
+                        "the answer of {} does not decode: {e}",
+                        me.describe()
+                    ))
+                })
+            }))
+        });
+        promise
+    }
+
+    /// [`RemoteObject::call`] with the arguments already encoded carrying (a MessagePack
+    /// array and its references); the answer comes back the same way, as one value.
+    pub fn call_carrying(
+        &self,
+        method: &str,
+        bytes: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> Promise<CarriedReply> {
+        let (promise, resolver) = Promise::pair();
+        self.deliver(method, bytes, refs, move |answer| resolver.settle(answer));
+        promise
+    }
+
+    /// Sends `method` with carried arguments once the turn commits, and tells `done` the
+    /// answer (on the node's task).
+    fn deliver(
+        &self,
+        method: &str,
+        bytes: Vec<u8>,
+        refs: Vec<Carried>,
+        done: impl FnOnce(Result<CarriedReply, Error>) + Send + 'static,
+    ) {
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => return done(Err(e)),
+        };
         let (me, method) = (self.clone(), method.to_owned());
         on_commit(move || {
             let node2 = node.clone();
@@ -389,24 +426,26 @@ impl RemoteObject {
                 let args = match term_out(core, &bytes, refs) {
                     Ok(Term::List(args)) => args,
                     Ok(other) => vec![other],
-                    Err(e) => return resolver.break_with(broken(e)),
+                    Err(e) => return done(Err(broken(e))),
                 };
                 let target = match me.target_in(core) {
                     Ok(t) => t,
-                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                    Err(e) => return done(Err(broken(error_text(&e)))),
                 };
                 let mut all = vec![Term::sym(&method)];
                 all.extend(args);
                 send_then(core, target, all, move |core, outcome| match outcome {
-                    Ok(v) => settle_typed(core, &node2, v, resolver),
+                    Ok(v) => done(
+                        answer_in(core, &node2, &v)
+                            .map_err(|e| broken(format!("the answer {v:?} cannot be taken: {e}"))),
+                    ),
                     Err(e) => {
                         me.forget_if_lost(core);
-                        resolver.break_with(broken(error_text(&e)))
+                        done(Err(broken(error_text(&e))))
                     }
                 })
             })
         });
-        promise
     }
 
     /// Enlivens `sturdyref` through `node`: the live reference (which knows its
@@ -451,23 +490,20 @@ fn send_then(
     core.release(p);
 }
 
-/// Decodes a peer's answer as `R`, references carried (a reference to one of this node's
-/// exported actors decodes as that actor).
-fn settle_typed<R: DeserializeOwned + Send + 'static>(
-    core: &mut Core,
-    node: &Node,
-    answer: Term,
-    resolver: Resolver<R>,
-) {
-    let decoded =
-        args_in(core, node, None, std::slice::from_ref(&answer)).and_then(|(bytes, refs)| {
-            decode_carrying::<(R,)>(&bytes, refs)
-                .map(|(r,)| r)
-                .map_err(|e| BridgeError(format!("the answer {answer:?} does not decode: {e}")))
-        });
-    match decoded {
-        Ok(r) => resolver.fulfill(r),
-        Err(e) => resolver.break_with(broken(e)),
+/// What a typed [`Remote<T>`](super::Remote) sends its by-name methods through (see
+/// [`gobs_runtime::far`]).
+impl FarObject for RemoteObject {
+    fn send_by_name(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> Promise<CarriedReply> {
+        self.call_carrying(method, args, refs)
+    }
+
+    fn describe(&self) -> String {
+        RemoteObject::describe(self)
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::Promise;
 use crate::actor::Actor;
 use crate::error::{BoxError, Error};
+use crate::far::FarObject;
 use crate::job;
 use crate::portrait::ActorId;
 use crate::reference::Ref;
@@ -57,13 +58,18 @@ pub struct PromisedRef<T> {
     inner: Arc<Shared<T>>,
 }
 
-/// Where a typed `send()` goes: a reference or a promised one. Generated `…Send` proxies
-/// hold one; it is public only because [`Actor::Sender`] names it.
+/// Where a typed `send()` goes: a reference, a promised one, or an object elsewhere
+/// reached by method name. Generated `…Send` proxies hold one; it is public because
+/// [`Actor::Sender`] names it, and so that a network layer can make typed references
+/// ([`crate::far`]).
 pub enum SendTarget<'r, T> {
     /// A reference: sent to its actor.
     Ref(&'r Ref<T>),
     /// A promised reference: queued until it resolves.
     Promised(&'r PromisedRef<T>),
+    /// An object elsewhere (a `T` on a network peer): by-name methods go through
+    /// [`FarObject::send_by_name`]; closures cannot, and break with [`Error::NotByName`].
+    Far(&'r dyn FarObject),
 }
 
 impl<T> Clone for SendTarget<'_, T> {
@@ -288,7 +294,23 @@ impl<T: Actor> std::fmt::Debug for PromisedRef<T> {
     }
 }
 
+/// A closure sent to an object elsewhere: it cannot cross a wire.
+fn not_by_name<R: Send + 'static>(far: &dyn FarObject) -> Promise<R> {
+    Promise::broken(Error::NotByName {
+        target: far.describe(),
+    })
+}
+
 impl<'r, T: Actor> SendTarget<'r, T> {
+    /// The object elsewhere this sends to, if it is one: generated proxies send their
+    /// by-name methods through it.
+    pub fn far(self) -> Option<&'r dyn FarObject> {
+        match self {
+            SendTarget::Far(far) => Some(far),
+            _ => None,
+        }
+    }
+
     /// See [`Ref::send_with`].
     pub fn send_with<R, F>(self, f: F) -> Promise<R>
     where
@@ -298,6 +320,7 @@ impl<'r, T: Actor> SendTarget<'r, T> {
         match self {
             SendTarget::Ref(r) => r.send_with(f),
             SendTarget::Promised(p) => p.send_with(f),
+            SendTarget::Far(far) => not_by_name(far),
         }
     }
 
@@ -310,6 +333,7 @@ impl<'r, T: Actor> SendTarget<'r, T> {
         match self {
             SendTarget::Ref(r) => r.send_mut_with(f),
             SendTarget::Promised(p) => p.send_mut_with(f),
+            SendTarget::Far(far) => not_by_name(far),
         }
     }
 
@@ -323,6 +347,7 @@ impl<'r, T: Actor> SendTarget<'r, T> {
         match self {
             SendTarget::Ref(r) => r.try_send_with(f),
             SendTarget::Promised(p) => p.try_send_with(f),
+            SendTarget::Far(far) => not_by_name(far),
         }
     }
 
@@ -336,6 +361,7 @@ impl<'r, T: Actor> SendTarget<'r, T> {
         match self {
             SendTarget::Ref(r) => r.try_send_mut_with(f),
             SendTarget::Promised(p) => p.try_send_mut_with(f),
+            SendTarget::Far(far) => not_by_name(far),
         }
     }
 }

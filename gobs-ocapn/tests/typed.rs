@@ -1,0 +1,367 @@
+//! Typed far references: a `Remote<T>` sends to a `#[define_actor]` actor on another node
+//! with the same generated `send().method(..)` as a local `Ref<T>`, by method name over
+//! CapTP (two nodes on loopback TCP). Results, failures, promises, references both
+//! ways, methods that cannot go by name, types without serde, a wrong type claim, and a
+//! `Remote<T>` kept in a persistent portrait and restored live.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
+use gobs_ocapn::node::Node;
+use gobs_ocapn::vat::{Remote, export_actor, set_default_node};
+use gobs_runtime::store::MemoryStore;
+use gobs_runtime::{
+    Error, PersistentVat, Promise, Ref, Vat, common_env, define_actor, persistence_env, spawn,
+};
+
+/// Deserializable but not serializable: a by-name argument no far send can encode.
+#[derive(serde::Deserialize)]
+pub struct OnlyIn(#[allow(dead_code)] u8);
+
+/// Serializable but not deserializable: a by-name result no far send can decode.
+#[derive(serde::Serialize, Debug, PartialEq)]
+pub struct OnlyOut(u8);
+
+#[define_actor]
+pub struct Counter {
+    n: u64,
+    made: Option<Ref<Counter>>,
+}
+
+#[define_actor]
+impl Counter {
+    pub fn add(&mut self, by: u64) -> u64 {
+        self.n += by;
+        self.n
+    }
+
+    pub fn get(&self) -> u64 {
+        self.n
+    }
+
+    pub fn reset(&mut self) {
+        self.n = 0;
+    }
+
+    /// Fails after changing the count: the change is undone, the error reaches the caller.
+    pub fn add_checked(&mut self, by: u64) -> Result<u64, String> {
+        self.n += by;
+        if self.n > 100 {
+            return Err(format!("{} is over the limit of 100", self.n));
+        }
+        Ok(self.n)
+    }
+
+    /// Answers later, through a promise of its own.
+    pub fn later(&self) -> Promise<u64> {
+        Promise::fulfilled(self.n * 10)
+    }
+
+    /// Sends to a counter it is handed: a `Ref` of the caller's process arrives here as
+    /// a far reference, typed.
+    pub fn bump(&self, other: Remote<Counter>, by: u64) -> Promise<u64> {
+        other.send().add(by)
+    }
+
+    /// Reads a counter handed back to its own node: it arrives as the `Ref` it is.
+    pub fn read(&self, c: Ref<Counter>) -> Result<u64, Error> {
+        c.call().get()
+    }
+
+    /// A counter of this node (the same one each time).
+    pub fn make(&mut self) -> Ref<Counter> {
+        self.made
+            .get_or_insert_with(|| {
+                spawn(Counter {
+                    n: 1000,
+                    made: None,
+                })
+            })
+            .clone()
+    }
+
+    /// Answers with a far reference it was handed.
+    pub fn echo(&self, c: Remote<Counter>) -> Remote<Counter> {
+        c
+    }
+
+    pub fn takes_only_in(&self, _x: OnlyIn) -> u64 {
+        1
+    }
+
+    pub fn out(&self) -> OnlyOut {
+        OnlyOut(9)
+    }
+
+    #[actor(local)]
+    pub fn local_only(&self) -> u64 {
+        self.n
+    }
+
+    fn private(&self) -> u64 {
+        self.n
+    }
+}
+
+#[define_actor]
+pub struct Greeter {}
+
+#[define_actor]
+impl Greeter {
+    pub fn greet(&self, who: String) -> String {
+        format!("hello, {who}")
+    }
+}
+
+/// Keeps a typed far reference in its portrait.
+#[define_actor]
+pub struct Keeper {
+    counter: Option<Remote<Counter>>,
+}
+
+#[define_actor]
+impl Keeper {
+    pub fn keep(&mut self, counter: Remote<Counter>) {
+        self.counter = Some(counter);
+    }
+
+    pub fn add(&self, by: u64) -> Promise<u64> {
+        match &self.counter {
+            Some(c) => c.send().add(by),
+            None => Promise::broken(Error::actor("keeper", "no counter kept")),
+        }
+    }
+
+    /// Sends, then fails: the send must never leave.
+    pub fn add_then_fail(&self, by: u64) -> Result<(), String> {
+        if let Some(c) = &self.counter {
+            let _ = c.send().add(by);
+        }
+        Err("failed on purpose".into())
+    }
+}
+
+async fn node() -> Node {
+    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    Node::start(
+        vec![Arc::new(n) as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap()
+}
+
+/// Exports `actor` on `node` under `swiss` and gives its sturdyref.
+async fn publish<T: gobs_runtime::Actor>(
+    node: &Node,
+    actor: Ref<T>,
+    swiss: &'static [u8],
+) -> Sturdyref {
+    let Term::Ref(CapRef::Local(obj)) = export_actor(node, actor).await.unwrap() else {
+        panic!("no local reference")
+    };
+    node.with_core(move |c| c.bind_swiss(swiss, obj))
+        .await
+        .unwrap();
+    Sturdyref {
+        peer: node.locator().clone(),
+        swiss: swiss.to_vec(),
+    }
+}
+
+fn counter(n: u64) -> Counter {
+    Counter { n, made: None }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_sends_reach_a_remote_actor_by_name() {
+    let (server, client) = (node().await, node().await);
+    let vat = Vat::spawn("server").unwrap();
+    let local = vat.spawn_actor(counter(0)).unwrap();
+    let s = publish(&server, local.clone(), b"counter").await;
+    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+
+    assert_eq!(remote.send().add(2).await.unwrap(), 2);
+    assert_eq!(remote.send().add(3).await.unwrap(), 5);
+    assert_eq!(remote.send().get().await.unwrap(), 5);
+    assert_eq!(remote.send().later().await.unwrap(), 50);
+    remote.send().reset().await.unwrap();
+    assert_eq!(
+        local.send().get().await.unwrap(),
+        0,
+        "the server's actor changed"
+    );
+
+    // A failing method: the peer's error, and its change undone there.
+    assert_eq!(remote.send().add_checked(40).await.unwrap(), 40);
+    let err = remote.send().add_checked(70).await.unwrap_err().to_string();
+    assert!(err.contains("110 is over the limit of 100"), "{err}");
+    assert_eq!(remote.send().get().await.unwrap(), 40);
+
+    // Clones share the reference; sends from several tasks all arrive.
+    let sends: Vec<_> = (0..20).map(|_| remote.clone().send().add(1)).collect();
+    for s in sends {
+        s.await.unwrap();
+    }
+    assert_eq!(local.send().get().await.unwrap(), 60);
+    assert!(format!("{remote:?}").contains("Counter at remote object ocapn://"));
+    vat.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_cross_typed_sends_both_ways() {
+    let (server, client) = (node().await, node().await);
+    let server_vat = Vat::spawn("server").unwrap();
+    let s = publish(&server, server_vat.spawn_actor(counter(0)).unwrap(), b"c").await;
+    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+
+    // A counter of the client's process goes out as an export; the server's actor
+    // takes it as a typed far reference and sends to it from inside its turn. (The
+    // typed proxy's parameter is a `Remote<Counter>`, so the client, passing its own
+    // `Ref`, calls by name.)
+    let client_vat = Vat::spawn("client").unwrap();
+    let mine = client_vat.spawn_actor(counter(7)).unwrap();
+    let n: u64 = remote
+        .object()
+        .call("bump", &(mine.clone(), 5))
+        .await
+        .unwrap();
+    assert_eq!(n, 12);
+    assert_eq!(mine.send().get().await.unwrap(), 12);
+
+    // Handed back, the client's own counter decodes as the `Ref` it is, or as a far
+    // reference that reaches it.
+    let back: Ref<Counter> = remote
+        .object()
+        .call("echo", &(mine.clone(),))
+        .await
+        .unwrap();
+    assert_eq!(back, mine);
+    let far_mine = remote
+        .send()
+        .echo(Remote::export(&client, mine.clone()).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(far_mine.send().add(1).await.unwrap(), 13);
+
+    // A counter of the server's process cannot be a `Ref` here: the error says what to
+    // take instead, and the untyped call gives it as a typed far reference.
+    let err = remote.send().make().await.unwrap_err().to_string();
+    assert!(err.contains("Remote<Counter>"), "{err}");
+    let made: Remote<Counter> = remote.object().call("make", &()).await.unwrap();
+    assert_eq!(made.send().add(1).await.unwrap(), 1001);
+    // Passed back to the server, it is the server's own actor again.
+    let n: u64 = remote
+        .object()
+        .call("read", &(made.clone(),))
+        .await
+        .unwrap();
+    assert_eq!(n, 1001);
+    server_vat.shutdown();
+    client_vat.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_go_by_name_breaks_with_a_reason() {
+    let (server, client) = (node().await, node().await);
+    let vat = Vat::spawn("server").unwrap();
+    let local = vat.spawn_actor(counter(3)).unwrap();
+    let s = publish(&server, local.clone(), b"c").await;
+    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+
+    for err in [
+        remote.send().local_only().await.unwrap_err(),
+        remote.send().private().await.unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::NotByName { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("by method name only") && text.contains("remote object"),
+            "{text}"
+        );
+    }
+
+    // Types without serde: the send breaks naming the type, and nothing reaches the peer.
+    let err = remote
+        .send()
+        .takes_only_in(OnlyIn(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("OnlyIn") && err.contains("Serialize"), "{err}");
+    let err = remote.send().out().await.unwrap_err().to_string();
+    assert!(
+        err.contains("OnlyOut") && err.contains("Deserialize"),
+        "{err}"
+    );
+    // The local forms of the same methods still work.
+    assert_eq!(local.send().out().await.unwrap(), OnlyOut(9));
+    assert_eq!(local.send().takes_only_in(OnlyIn(1)).await.unwrap(), 1);
+    assert_eq!(remote.send().get().await.unwrap(), 3);
+
+    // A wrong type claim: the peer's object has no such method, and says so.
+    let greeter: Remote<Greeter> = remote.object().clone().typed();
+    let err = greeter
+        .send()
+        .greet("x".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("greet"), "{err}");
+    assert_eq!(local.send().get().await.unwrap(), 3);
+    vat.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_in_a_portrait_is_restored_live_and_a_failed_turn_sends_nothing() {
+    let (server, client) = (node().await, node().await);
+    set_default_node(&client);
+    let server_vat = Vat::spawn("server").unwrap();
+    let local = server_vat.spawn_actor(counter(0)).unwrap();
+    let s = publish(&server, local.clone(), b"kept").await;
+
+    let env = persistence_env!("typed", extends: [common_env()], actors: [Keeper]).unwrap();
+    let store = MemoryStore::new();
+    let open = move |fresh: bool| {
+        let (env, store) = (env.clone(), store.clone());
+        move || {
+            PersistentVat::builder("keeper")
+                .env(env)
+                .store(store)
+                .spawn(move || {
+                    assert!(fresh, "the root is restored, not rebuilt");
+                    spawn(Keeper { counter: None })
+                })
+                .unwrap()
+        }
+    };
+    let (vat, keeper) = tokio::task::spawn_blocking(open(true)).await.unwrap();
+    keeper
+        .send()
+        .keep(Remote::from_sturdyref(s.clone()))
+        .await
+        .unwrap();
+    assert_eq!(keeper.send().add(4).await.unwrap(), 4);
+    let err = keeper
+        .send()
+        .add_then_fail(1000)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failed on purpose"), "{err}");
+    vat.shutdown();
+
+    let (vat, keeper) = tokio::task::spawn_blocking(open(false)).await.unwrap();
+    assert_eq!(
+        keeper.send().add(1).await.unwrap(),
+        5,
+        "the failed turn's send left"
+    );
+    assert_eq!(local.send().get().await.unwrap(), 5);
+    vat.shutdown();
+    server_vat.shutdown();
+}

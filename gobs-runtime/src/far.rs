@@ -1,0 +1,73 @@
+//! Objects elsewhere, reached by method name: the extension point through which a network
+//! layer gives typed references to actors on other nodes.
+//!
+//! A typed `send()` to an actor of this process runs a closure over the actor in a turn
+//! of its vat, and a closure cannot cross a wire. An actor on a network peer is reached
+//! by *method name* instead, as any CapTP peer reaches it: the generated `…Send` proxy of
+//! every by-name method (`pub`, not `#[actor(local)]`) checks for a
+//! [`SendTarget::Far`](crate::SendTarget::Far) target, and then
+//!
+//! 1. encodes its arguments as a MessagePack array, carrying the references in them
+//!    ([`crate::carry`]: a `Ref<T>` of this process is exported, a network reference goes
+//!    as itself);
+//! 2. hands them to the target's [`FarObject::send_by_name`];
+//! 3. decodes the answer as the method's result type, references carried: a reference
+//!    to one of this process's actors comes back as its `Ref<T>`, a reference to an
+//!    object elsewhere only as the network layer's reference type (a result type of
+//!    `Ref<U>` cannot hold one: call such a method through the network layer's untyped
+//!    call and take its reference type).
+//!
+//! So `remote_counter.send().increment(5)` is a `Promise<u32>` whether the counter is in
+//! this vat, in another, or on another host; only the near `call()` is absent. Methods
+//! off the by-name table and the closure forms (`send_with`, …) break their promise with
+//! [`Error::NotByName`](crate::Error::NotByName).
+//!
+//! An argument type that cannot be encoded, or a result type that cannot be decoded
+//! (`Serialize` / `DeserializeOwned` missing), breaks that send's promise with an error
+//! naming the method and the type; sends to local actors are not affected.
+
+use crate::carry::{Carried, CarriedReply};
+use crate::promise::Promise;
+
+/// An object that takes calls by method name somewhere else (an actor on a network
+/// peer): what a typed far reference sends through.
+///
+/// The network layer implements it for its own reference type (gobs-ocapn's
+/// `RemoteObject`) and wraps that in a typed reference whose `send()` gives the actor's
+/// generated proxy through [`SendTarget::Far`](crate::SendTarget::Far).
+pub trait FarObject: Send + Sync {
+    /// Sends `method` with `args`, a MessagePack array whose references are the entries
+    /// of `refs` (see [`crate::carry`]). The answer is the method's result as one
+    /// MessagePack value, with the references in it beside it; the promise breaks with
+    /// the peer's error, or with why the message could not go.
+    ///
+    /// A send made inside a turn must leave when the turn commits, and not at all if it
+    /// fails ([`crate::carry::on_commit`]).
+    fn send_by_name(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> Promise<CarriedReply>;
+
+    /// How errors name the object (`remote object ocapn://…`).
+    fn describe(&self) -> String;
+}
+
+/// Decodes a far object's answer as `R`, references carried ([`crate::carry`]).
+///
+/// Syrup has no unit: a gobs actor's method returning `()` answers an empty list, so an
+/// empty list also decodes as `()` (and as any type that decodes from MessagePack nil).
+pub fn decode_answer<R: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    refs: Vec<Carried>,
+) -> Result<R, crate::carry::CarryError> {
+    const EMPTY_ARRAY: u8 = 0x90;
+    const NIL: u8 = 0xc0;
+    match crate::carry::decode_carrying::<R>(bytes, refs) {
+        Err(e) if bytes == [EMPTY_ARRAY] => {
+            crate::carry::decode_carrying::<R>(&[NIL], Vec::new()).map_err(|_| e)
+        }
+        decoded => decoded,
+    }
+}
