@@ -1,5 +1,6 @@
 //! Round trips between two processes over loopback: OCapN CapTP (tcp-testing-only and
-//! tcp-tls, to a node-level echo object and to a gobs actor called by method name)
+//! tcp-tls, to a node-level echo object and to a gobs actor through its typed
+//! `Remote<T>` send, which goes by method name)
 //! against a gRPC unary call with tonic, and gobs's in-process cross-vat round trip;
 //! all in the same run, with the ratios printed after criterion's timings.
 //!
@@ -23,7 +24,7 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
-use gobs_ocapn::vat::{RemoteObject, export_actor};
+use gobs_ocapn::vat::{Remote, export_actor};
 use gobs_runtime::{Vat, define_actor};
 use tonic::codegen::{BoxFuture, Service, http};
 
@@ -199,7 +200,7 @@ fn start_server() -> Server {
 struct Peer {
     client: Node,
     echo: CapRef,
-    actor: RemoteObject,
+    actor: Remote<Echo>,
 }
 
 async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
@@ -213,7 +214,7 @@ async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
     let Ok(Term::Ref(echo)) = client.settled(p).await.unwrap() else {
         panic!("no echo")
     };
-    let actor = RemoteObject::enliven(
+    let actor = Remote::enliven(
         &client,
         &Sturdyref {
             peer: server,
@@ -240,7 +241,7 @@ async fn ocapn_round_trip(peer: &Peer) {
 }
 
 async fn actor_round_trip(peer: &Peer) {
-    let n: u64 = peer.actor.call("echo", &(42u64,)).await.unwrap();
+    let n = peer.actor.send().echo(42).await.unwrap();
     assert_eq!(n, 42);
 }
 
@@ -327,10 +328,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ocapn tcp-tls (echo object)", |b| {
         b.iter(|| rt.block_on(ocapn_round_trip(&tls)))
     });
-    g.bench_function("ocapn tcp-testing-only (gobs actor by name)", |b| {
+    g.bench_function("ocapn tcp-testing-only (gobs actor, typed send)", |b| {
         b.iter(|| rt.block_on(actor_round_trip(&tcp)))
     });
-    g.bench_function("ocapn tcp-tls (gobs actor by name)", |b| {
+    g.bench_function("ocapn tcp-tls (gobs actor, typed send)", |b| {
         b.iter(|| rt.block_on(actor_round_trip(&tls)))
     });
     g.bench_function("grpc tonic unary", |b| {
@@ -351,11 +352,11 @@ fn bench(c: &mut Criterion) {
             per_op(n, || rt.block_on(ocapn_round_trip(&tls))),
         ),
         (
-            "ocapn tcp-testing-only (gobs actor by name)",
+            "ocapn tcp-testing-only (gobs actor, typed send)",
             per_op(n, || rt.block_on(actor_round_trip(&tcp))),
         ),
         (
-            "ocapn tcp-tls (gobs actor by name)",
+            "ocapn tcp-tls (gobs actor, typed send)",
             per_op(n, || rt.block_on(actor_round_trip(&tls))),
         ),
         (

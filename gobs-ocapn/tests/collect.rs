@@ -205,3 +205,42 @@ fn fixtures_made_per_message_are_collected_and_sturdy_ones_stay() {
     let (_, args) = p.expect_to(&export(me));
     assert_eq!(args, vec![Value::from("Hello")]);
 }
+
+#[test]
+fn an_object_in_a_message_waiting_on_a_promise_is_kept_until_it_is_delivered() {
+    let (node, vat) = maker_node();
+    let mut p = Peer::connect(node.addr(), my_location("queued", 1));
+    p.setup();
+    let maker = p.fetch(b"maker");
+    let r = p.deliver(maker, vec![sym("make")], None);
+    let counter = import_pos(&p.resolution(r)[1]);
+    let echo = p.fetch(gobs_ocapn::fixtures::ECHO_GC);
+
+    // A message carrying the counter waits on a pending promise of the node...
+    let (vow, resolver) = p.promise_pair();
+    let queued = p.deliver(vow, vec![sym("ping"), export(counter)], None);
+    // ...while the peer lets go of its import: the message still holds the counter.
+    gc_export(&mut p, counter, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let with_queued = objects(&node);
+
+    // Resolved to the echo object, the message arrives with the counter, which works.
+    p.send(&rec(
+        "op:deliver-only",
+        vec![resolver, Value::List(vec![sym("fulfill"), echo])],
+    ));
+    let res = p.resolution(queued);
+    assert_eq!(res[0], sym("fulfill"), "{res:?}");
+    let echoed = res[1].as_list().unwrap();
+    let again = import_pos(&echoed[1]);
+    let r = p.deliver(export(again), vec![sym("increment")], None);
+    assert_eq!(p.resolution(r), vec![sym("fulfill"), int(1)]);
+
+    // Once delivered and released again, it goes.
+    gc_export(&mut p, again, 1);
+    assert!(
+        settles_at(&node, with_queued - 1) < with_queued,
+        "the counter stayed"
+    );
+    vat.shutdown();
+}

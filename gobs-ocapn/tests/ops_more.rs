@@ -19,15 +19,6 @@ fn open(node: &TestNode, tag: &str) -> Peer {
     p
 }
 
-fn promise_pair(p: &mut Peer) -> (u64, Value) {
-    let resolver = p.fetch(PROMISE_RESOLVER);
-    let r = p.deliver(resolver, vec![], None);
-    let res = p.resolution(r);
-    let pair = res[1].as_list().unwrap();
-    let pos = |v: &Value| v.as_record().unwrap().1[0].as_int().unwrap() as u64;
-    (pos(&pair[0]), export(pos(&pair[1])))
-}
-
 fn listen(p: &mut Peer, to: Value, partial: bool) -> u64 {
     let l = p.next_import();
     p.send(&rec(
@@ -48,12 +39,12 @@ fn resolve(p: &mut Peer, resolver: Value, how: &str, v: Value) {
 fn wants_partial_is_told_of_a_promise_the_other_only_of_the_value() {
     let node = TestNode::start();
     let mut p = open(&node, "partial");
-    let (a, resolve_a) = promise_pair(&mut p);
-    let (b, resolve_b) = promise_pair(&mut p);
-    let partial = listen(&mut p, export(a), true);
-    let settled = listen(&mut p, export(a), false);
+    let (a, resolve_a) = p.promise_pair();
+    let (b, resolve_b) = p.promise_pair();
+    let partial = listen(&mut p, a.clone(), true);
+    let settled = listen(&mut p, a.clone(), false);
     // A is resolved to B, which is still pending.
-    resolve(&mut p, resolve_a, "fulfill", export(b));
+    resolve(&mut p, resolve_a, "fulfill", b);
     let (_, args) = p.expect_to(&export(partial));
     assert_eq!(args[0], sym("fulfill"));
     assert_eq!(
@@ -124,8 +115,8 @@ fn get_index_and_untag_take_apart_a_pipelined_answer() {
 fn a_select_from_a_broken_promise_breaks_with_its_error() {
     let node = TestNode::start();
     let mut p = open(&node, "select-broken");
-    let (vow, resolver) = promise_pair(&mut p);
-    let a = select(&mut p, "op:index", export(vow), int(0));
+    let (vow, resolver) = p.promise_pair();
+    let a = select(&mut p, "op:index", vow, int(0));
     resolve(&mut p, resolver, "break", sym("oh-no"));
     let l = listen(&mut p, answer(a), true);
     assert_eq!(p.resolution(l), vec![sym("break"), sym("oh-no")]);

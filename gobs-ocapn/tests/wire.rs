@@ -162,23 +162,12 @@ fn pipelining_through_a_broken_promise_breaks() {
     assert_eq!(res.len(), 2);
 }
 
-fn promise_pair(p: &mut Peer) -> (Value, Value) {
-    let resolver = p.fetch(PROMISE_RESOLVER);
-    let r = p.deliver(resolver, vec![], None);
-    let res = p.resolution(r);
-    assert_eq!(res[0], sym("fulfill"));
-    let pair = res[1].as_list().unwrap();
-    let as_export = |v: &Value| export(v.as_record().unwrap().1[0].as_int().unwrap() as u64);
-    assert_eq!(pair[0].as_record().unwrap().0, "desc:import-promise");
-    (as_export(&pair[0]), as_export(&pair[1]))
-}
-
 #[test]
 fn listen_then_fulfill_then_break_and_listen_after_settling() {
     let node = TestNode::start();
     let mut p = open(&node, "a");
     // Listen, then fulfill.
-    let (vow, resolver) = promise_pair(&mut p);
+    let (vow, resolver) = p.promise_pair();
     let l = p.next_import();
     p.send(&rec(
         "op:listen",
@@ -190,7 +179,7 @@ fn listen_then_fulfill_then_break_and_listen_after_settling() {
     ));
     assert_eq!(p.resolution(l), vec![sym("fulfill"), sym("ok")]);
     // Listen, then break.
-    let (vow, resolver) = promise_pair(&mut p);
+    let (vow, resolver) = p.promise_pair();
     let l = p.next_import();
     p.send(&rec(
         "op:listen",
@@ -202,7 +191,7 @@ fn listen_then_fulfill_then_break_and_listen_after_settling() {
     ));
     assert_eq!(p.resolution(l), vec![sym("break"), sym("oh-no")]);
     // Settle, then listen (spec dialect: two-field op:listen).
-    let (vow, resolver) = promise_pair(&mut p);
+    let (vow, resolver) = p.promise_pair();
     p.send(&rec(
         "op:deliver-only",
         vec![resolver, Value::List(vec![sym("fulfill"), sym("ok")])],

@@ -77,6 +77,38 @@ struct Queued {
     result: Option<ObjId>,
 }
 
+impl Queued {
+    /// A message waiting on a promise; the node's objects in it are held meanwhile (a
+    /// peer letting go of one must not free it before the message is delivered).
+    fn hold(held: &mut HashMap<ObjId, usize>, args: Vec<Term>, result: Option<ObjId>) -> Queued {
+        for obj in objects_in(&args) {
+            *held.entry(obj).or_default() += 1;
+        }
+        Queued { args, result }
+    }
+
+    /// The objects [`Queued::hold`] held.
+    fn held_objects(&self) -> Vec<ObjId> {
+        objects_in(&self.args)
+    }
+}
+
+/// The node's objects (not promises) a message's arguments refer to; no allocation for
+/// a message without any.
+fn objects_in(args: &[Term]) -> Vec<ObjId> {
+    let mut objs = Vec::new();
+    for a in args {
+        a.for_each_ref(&mut |r| {
+            if let Ref::Local(l) = r
+                && !l.promise
+            {
+                objs.push(l.id);
+            }
+        });
+    }
+    objs
+}
+
 #[derive(Default)]
 struct PromiseSlot {
     settled: Option<Result<Term, Term>>,
@@ -95,6 +127,8 @@ enum Work {
         to: Ref,
         args: Vec<Term>,
         result: Option<ObjId>,
+        /// The node's objects in `args`, held until the delivery has run.
+        held: Vec<ObjId>,
     },
     /// The peer let go of an export or an answer. It waits its turn behind the deliveries
     /// decoded before it: a message the peer sent to the object before releasing it
@@ -430,7 +464,16 @@ impl Core {
     }
 
     pub(crate) fn enqueue_deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
-        self.queue.push_back(Work::Deliver { to, args, result });
+        let held = objects_in(&args);
+        for &obj in &held {
+            self.hold(obj);
+        }
+        self.queue.push_back(Work::Deliver {
+            to,
+            args,
+            result,
+            held,
+        });
     }
 
     /// Forgets a promise the host no longer needs, dropping its value (and so the
@@ -935,6 +978,7 @@ impl Core {
                 _ => return,
             };
             for m in queued {
+                let held = m.held_objects();
                 self.enqueue_deliver(
                     Ref::Local(LocalRef {
                         id: q,
@@ -943,6 +987,7 @@ impl Core {
                     m.args,
                     m.result,
                 );
+                self.unhold_all(held);
             }
             if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
                 // Stays pending; q's settlement settles it.
@@ -1003,7 +1048,17 @@ impl Core {
             self.notify(l, outcome.clone());
         }
         for m in queued {
+            let held = m.held_objects();
             self.deliver_to_outcome(&outcome, m.args, m.result);
+            self.unhold_all(held);
+        }
+    }
+
+    /// Lets go of a queued message's objects, once it has been passed on (its delivery,
+    /// if any, holds them itself).
+    fn unhold_all(&mut self, objs: Vec<ObjId>) {
+        for obj in objs {
+            self.unhold(obj);
         }
     }
 
@@ -1058,7 +1113,18 @@ impl Core {
     pub fn run(&mut self) {
         while let Some(work) = self.queue.pop_front() {
             match work {
-                Work::Deliver { to, args, result } => self.deliver(to, args, result),
+                Work::Deliver {
+                    to,
+                    args,
+                    result,
+                    held,
+                } => {
+                    self.deliver(to, args, result);
+                    // Delivered: exported, kept by the object, or held by its answer.
+                    for obj in held {
+                        self.unhold(obj);
+                    }
+                }
                 Work::Released { obj, answer } => self.released(obj, answer),
                 Work::Unhold(obj) => self.unhold(obj),
             }
@@ -1254,7 +1320,9 @@ impl Core {
                     Some((conn, answer)) => {
                         self.send_remote(conn, OutTarget::Answer(answer), args, result)
                     }
-                    None => ps.queued.push(Queued { args, result }),
+                    None => {
+                        ps.queued.push(Queued::hold(&mut self.held, args, result));
+                    }
                 },
             },
             Slot::Resolver {

@@ -286,6 +286,28 @@ impl Peer {
         }
     }
 
+    /// A fresh promise and its resolver from the conformance fixture, as the `desc:export`s
+    /// to send to (the promise's position is `export`'s argument).
+    pub fn promise_pair(&mut self) -> (Value, Value) {
+        let resolver = self.fetch(fixtures::PROMISE_RESOLVER);
+        let r = self.deliver(resolver, vec![], None);
+        let res = self.resolution(r);
+        assert_eq!(res[0], sym("fulfill"), "the promise fixture broke: {res:?}");
+        let pair = res[1].as_list().expect("a promise and its resolver");
+        let as_export = |v: &Value| {
+            export(
+                v.as_record().expect("a descriptor").1[0]
+                    .as_int()
+                    .expect("a position") as u64,
+            )
+        };
+        assert_eq!(
+            pair[0].as_record().map(|r| r.0),
+            Some("desc:import-promise")
+        );
+        (as_export(&pair[0]), as_export(&pair[1]))
+    }
+
     pub fn abort(&mut self, reason: &str) {
         self.send(&rec("op:abort", vec![Value::from(reason)]));
     }
