@@ -83,6 +83,14 @@ impl Counter {
             .clone()
     }
 
+    /// A counter of this node, or an error.
+    pub fn make_checked(&mut self, ok: bool) -> Result<Ref<Counter>, String> {
+        if !ok {
+            return Err("no counter for you".into());
+        }
+        Ok(self.make())
+    }
+
     /// Answers with a far reference it was handed.
     pub fn echo(&self, c: Remote<Counter>) -> Remote<Counter> {
         c
@@ -113,6 +121,28 @@ pub struct Greeter {}
 impl Greeter {
     pub fn greet(&self, who: String) -> String {
         format!("hello, {who}")
+    }
+}
+
+/// Pipelines to a remote counter from inside its turns.
+#[define_actor]
+pub struct Piper {
+    factory: Remote<Counter>,
+}
+
+#[define_actor]
+impl Piper {
+    /// Asks for a counter and adds to it, without waiting for it.
+    pub fn make_and_add(&self, by: u64) -> Promise<u64> {
+        let made: Remote<Counter> = self.factory.pipeline("make", &());
+        made.send().add(by)
+    }
+
+    /// The same, then fails: nothing may leave.
+    pub fn make_add_then_fail(&self, by: u64) -> Result<(), String> {
+        let made: Remote<Counter> = self.factory.pipeline("make", &());
+        let _ = made.send().add(by);
+        Err("failed on purpose".into())
     }
 }
 
@@ -364,4 +394,41 @@ async fn a_remote_in_a_portrait_is_restored_live_and_a_failed_turn_sends_nothing
     assert_eq!(local.send().get().await.unwrap(), 5);
     vat.shutdown();
     server_vat.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_pipelining_sends_to_an_answer_before_it_exists() {
+    let (server, client) = (node().await, node().await);
+    let vat = Vat::spawn("server").unwrap();
+    let factory_ref = vat.spawn_actor(counter(0)).unwrap();
+    let s = publish(&server, factory_ref.clone(), b"factory").await;
+    let factory: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+
+    // Outside a turn: the answer is sent to at once, in order.
+    let made: Remote<Counter> = factory.pipeline("make", &());
+    let first = made.send().add(1);
+    let second = made.send().add(2);
+    assert_eq!(first.await.unwrap(), 1001);
+    assert_eq!(second.await.unwrap(), 1003);
+    // A failing call breaks what was sent to its answer, with its error.
+    let none: Remote<Counter> = factory.pipeline("make_checked", &(false,));
+    let err = none.send().add(1).await.unwrap_err().to_string();
+    assert!(err.contains("no counter for you"), "{err}");
+    let some: Remote<Counter> = factory.pipeline("make_checked", &(true,));
+    assert_eq!(some.send().get().await.unwrap(), 1003);
+
+    // From inside a turn: it leaves at commit; a failed turn sends nothing.
+    let here = Vat::spawn("client").unwrap();
+    let piper = here.spawn_actor(Piper { factory }).unwrap();
+    assert_eq!(piper.send().make_and_add(10).await.unwrap(), 1013);
+    let err = piper
+        .send()
+        .make_add_then_fail(500)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failed on purpose"), "{err}");
+    assert_eq!(piper.send().make_and_add(0).await.unwrap(), 1013);
+    here.shutdown();
+    vat.shutdown();
 }

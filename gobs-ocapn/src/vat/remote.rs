@@ -61,7 +61,11 @@ struct Inner {
     /// Its saved form, if known.
     sturdyref: Mutex<Option<Sturdyref>>,
     /// For a pipelined answer: releases the node's promise when the last clone goes.
-    _answer: Option<AnswerGuard>,
+    /// Set when the message leaves, for [`RemoteObject::call_pipelined`].
+    answer: Mutex<Option<AnswerGuard>>,
+    /// For an answer of [`RemoteObject::call_pipelined`] without a target: why (the
+    /// message has not left yet, its turn failed, or it could not be sent).
+    unsent: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for RemoteObject {
@@ -115,7 +119,8 @@ impl RemoteObject {
                 node: Mutex::new(node),
                 live: Mutex::new(live),
                 sturdyref: Mutex::new(sturdyref),
-                _answer: answer,
+                answer: Mutex::new(answer),
+                unsent: Mutex::new(None),
             }),
         }
     }
@@ -196,6 +201,9 @@ impl RemoteObject {
             return Ok(r);
         }
         let Some(s) = self.sturdyref() else {
+            if let Some(why) = lock(&self.inner.unsent).clone() {
+                return Err(Term::str(&why));
+            }
             return Err(Term::str(
                 "a remote object with neither a live reference nor a sturdyref",
             ));
@@ -446,6 +454,70 @@ impl RemoteObject {
                 })
             })
         });
+    }
+
+    /// Calls `method` by name like [`RemoteObject::call`], and gives at once a far
+    /// reference to its answer: messages sent to it go before the answer exists
+    /// (`desc:answer` on the wire, promise pipelining), and break with the answer's error
+    /// if the call fails. Made inside a turn, the call leaves when the turn commits; if
+    /// the turn fails, nothing is sent and sends to the answer break saying so.
+    ///
+    /// A typed [`Remote<T>`](super::Remote) has the same as
+    /// [`Remote::pipeline`](super::Remote::pipeline).
+    pub fn call_pipelined<A: Serialize + ?Sized>(&self, method: &str, args: &A) -> RemoteObject {
+        let answer = RemoteObject::make(self.node(), None, None, None);
+        let unsent = |why: String| {
+            *lock(&answer.inner.unsent) = Some(why);
+        };
+        let (bytes, refs) = match encode_carrying(args) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                unsent(format!(
+                    "the arguments of `{method}` cannot be encoded: {e}"
+                ));
+                return answer;
+            }
+        };
+        let node = match self.route() {
+            Ok(n) => n,
+            Err(e) => {
+                unsent(e.to_string());
+                return answer;
+            }
+        };
+        unsent(format!(
+            "the answer of `{method}` to {} has no message behind it: the turn that sent it \
+             failed, or it has not left yet",
+            self.describe()
+        ));
+        let (me, method, out) = (self.clone(), method.to_owned(), answer.clone());
+        on_commit(move || {
+            let node2 = node.clone();
+            node.post(move |core| {
+                enable(core, &node2);
+                let why = |e: String| *lock(&out.inner.unsent) = Some(e);
+                let args = match term_out(core, &bytes, refs) {
+                    Ok(Term::List(args)) => args,
+                    Ok(other) => vec![other],
+                    Err(e) => return why(format!("`{method}` could not be sent: {e}")),
+                };
+                let target = match me.target_in(core) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        return why(format!("`{method}` could not be sent: {}", error_text(&e)));
+                    }
+                };
+                let mut all = vec![Term::sym(&method)];
+                all.extend(args);
+                let p = core.send(target, all);
+                *lock(&out.inner.live) = Some(Ref::Local(p));
+                *lock(&out.inner.answer) = Some(AnswerGuard {
+                    node: node2,
+                    promise: p,
+                });
+            })
+        });
+        answer
     }
 
     /// Enlivens `sturdyref` through `node`: the live reference (which knows its

@@ -21,7 +21,8 @@ use crate::node::Node;
 ///   process is exported, a `Remote<U>` or [`RemoteObject`] goes as itself, and an
 ///   answer holding a reference decodes as `Ref<U>` only for one of this process's own
 ///   actors; a method answering with an actor of the peer is reached through
-///   [`RemoteObject::call`] with a `Remote<U>` result.
+///   [`Remote::pipeline`] (a `Remote<U>` at once, pipelined) or [`RemoteObject::call`]
+///   with a `Remote<U>` result.
 /// - The type is the caller's claim, as a sturdyref carries no type: a method the peer's
 ///   object lacks, or arguments it does not take, break the promise with the peer's
 ///   error (an unknown method, a wrong argument) and do nothing there.
@@ -117,6 +118,19 @@ impl<T: Actor> Remote<T> {
     /// promise of the method's result.
     pub fn send(&self) -> T::Sender<'_> {
         T::Sender::from(SendTarget::Far(&self.object))
+    }
+
+    /// Sends by-name method `method` with `args` (a tuple) and gives at once a typed far
+    /// reference to its answer, a `U` (promise pipelining; see
+    /// [`RemoteObject::call_pipelined`]): for a method answering with an actor of the
+    /// peer, `factory.pipeline::<Car, _>("make", &("red",)).send().drive()` is one round
+    /// trip, not two.
+    pub fn pipeline<U: Actor, A: serde::Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Remote<U> {
+        Remote::new(self.object.call_pipelined(method, args))
     }
 
     /// The untyped far reference.
