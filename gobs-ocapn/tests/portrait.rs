@@ -2,12 +2,12 @@
 //! comes back live after the vat is restored (something Goblins cannot do).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use gobs_ocapn::captp::{SessionConfig, Term};
+use common::tcp_node;
+
+use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
-use gobs_ocapn::node::Node;
 use gobs_ocapn::vat::{SturdyRemote, set_default_node};
 use gobs_runtime::store::MemoryStore;
 use gobs_runtime::{
@@ -27,20 +27,9 @@ impl Holder {
     }
 }
 
-async fn node() -> Node {
-    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_reference_in_a_portrait_is_restored_live() {
-    let server = node().await;
+    let server = tcp_node().await;
     server
         .with_core(|c| {
             let echo = c.spawn(Box::new(
@@ -50,7 +39,7 @@ async fn a_remote_reference_in_a_portrait_is_restored_live() {
         })
         .await
         .unwrap();
-    let client = node().await;
+    let client = tcp_node().await;
     set_default_node(&client);
     let sturdyref = Sturdyref {
         peer: server.locator().clone(),

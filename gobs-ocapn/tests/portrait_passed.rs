@@ -6,14 +6,10 @@
 
 mod common;
 
-use std::sync::Arc;
+use common::{publish, tcp_node};
 
-use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
-use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
-use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
-use gobs_ocapn::vat::{RemoteObject, export_actor, set_default_node};
+use gobs_ocapn::vat::{RemoteObject, set_default_node};
 use gobs_runtime::store::MemoryStore;
 use gobs_runtime::{
     Env, PersistentVat, Promise, Ref, Vat, common_env, define_actor, persistence_env, spawn,
@@ -56,17 +52,6 @@ impl Boss {
     }
 }
 
-async fn node() -> Node {
-    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
 fn boss_vat(env: &Env, store: &MemoryStore) -> (Vat, Ref<Boss>) {
     PersistentVat::builder("boss")
         .env(env.clone())
@@ -75,23 +60,10 @@ fn boss_vat(env: &Env, store: &MemoryStore) -> (Vat, Ref<Boss>) {
         .unwrap()
 }
 
-async fn publish(node: &Node, boss: Ref<Boss>, swiss: &'static [u8]) -> Sturdyref {
-    let Term::Ref(CapRef::Local(obj)) = export_actor(node, boss).await.unwrap() else {
-        panic!("no local reference")
-    };
-    node.with_core(move |c| c.bind_swiss(swiss, obj))
-        .await
-        .unwrap();
-    Sturdyref {
-        peer: node.locator().clone(),
-        swiss: swiss.to_vec(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reference_passed_in_a_call_is_saved_and_restored_live() {
-    let boss_node = node().await;
-    let machine_node = node().await;
+    let boss_node = tcp_node().await;
+    let machine_node = tcp_node().await;
     set_default_node(&boss_node);
     let env = persistence_env!("passed", extends: [common_env()], actors: [Boss]).unwrap();
     let store = MemoryStore::new();

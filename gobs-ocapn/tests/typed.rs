@@ -5,13 +5,11 @@
 //! `Remote<T>` kept in a persistent portrait and restored live.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
-use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
-use gobs_ocapn::node::Node;
-use gobs_ocapn::vat::{Remote, export_actor, set_default_node};
+use common::{publish, tcp_node};
+
+use gobs_ocapn::vat::{Remote, set_default_node};
 use gobs_runtime::store::MemoryStore;
 use gobs_runtime::{
     Error, PersistentVat, Promise, Ref, Vat, common_env, define_actor, persistence_env, spawn,
@@ -174,42 +172,13 @@ impl Keeper {
     }
 }
 
-async fn node() -> Node {
-    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
-/// Exports `actor` on `node` under `swiss` and gives its sturdyref.
-async fn publish<T: gobs_runtime::Actor>(
-    node: &Node,
-    actor: Ref<T>,
-    swiss: &'static [u8],
-) -> Sturdyref {
-    let Term::Ref(CapRef::Local(obj)) = export_actor(node, actor).await.unwrap() else {
-        panic!("no local reference")
-    };
-    node.with_core(move |c| c.bind_swiss(swiss, obj))
-        .await
-        .unwrap();
-    Sturdyref {
-        peer: node.locator().clone(),
-        swiss: swiss.to_vec(),
-    }
-}
-
 fn counter(n: u64) -> Counter {
     Counter { n, made: None }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_sends_reach_a_remote_actor_by_name() {
-    let (server, client) = (node().await, node().await);
+    let (server, client) = (tcp_node().await, tcp_node().await);
     let vat = Vat::spawn("server").unwrap();
     let local = vat.spawn_actor(counter(0)).unwrap();
     let s = publish(&server, local.clone(), b"counter").await;
@@ -244,7 +213,7 @@ async fn typed_sends_reach_a_remote_actor_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn references_cross_typed_sends_both_ways() {
-    let (server, client) = (node().await, node().await);
+    let (server, client) = (tcp_node().await, tcp_node().await);
     let server_vat = Vat::spawn("server").unwrap();
     let s = publish(&server, server_vat.spawn_actor(counter(0)).unwrap(), b"c").await;
     let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
@@ -297,7 +266,7 @@ async fn references_cross_typed_sends_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_cannot_go_by_name_breaks_with_a_reason() {
-    let (server, client) = (node().await, node().await);
+    let (server, client) = (tcp_node().await, tcp_node().await);
     let vat = Vat::spawn("server").unwrap();
     let local = vat.spawn_actor(counter(3)).unwrap();
     let s = publish(&server, local.clone(), b"c").await;
@@ -348,7 +317,7 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_in_a_portrait_is_restored_live_and_a_failed_turn_sends_nothing() {
-    let (server, client) = (node().await, node().await);
+    let (server, client) = (tcp_node().await, tcp_node().await);
     set_default_node(&client);
     let server_vat = Vat::spawn("server").unwrap();
     let local = server_vat.spawn_actor(counter(0)).unwrap();
@@ -398,7 +367,7 @@ async fn a_remote_in_a_portrait_is_restored_live_and_a_failed_turn_sends_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_pipelining_sends_to_an_answer_before_it_exists() {
-    let (server, client) = (node().await, node().await);
+    let (server, client) = (tcp_node().await, tcp_node().await);
     let vat = Vat::spawn("server").unwrap();
     let factory_ref = vat.spawn_actor(counter(0)).unwrap();
     let s = publish(&server, factory_ref.clone(), b"factory").await;

@@ -3,12 +3,12 @@
 //! `Promise`; a failing method breaks the promise and rolls its turn back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use common::tcp_node;
+
+use gobs_ocapn::captp::{Ref, Term};
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
-use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
 use gobs_runtime::{Vat, define_actor};
@@ -39,17 +39,6 @@ impl Tally {
     }
 }
 
-async fn node() -> Node {
-    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gobs_actor_is_called_by_method_name_across_nodes() {
     let vat = Vat::spawn("tally").unwrap();
@@ -59,8 +48,8 @@ async fn a_gobs_actor_is_called_by_method_name_across_nodes() {
             names: vec![],
         })
         .unwrap();
-    let server = node().await;
-    let client = node().await;
+    let server = tcp_node().await;
+    let client = tcp_node().await;
     let exported = export_actor(&server, tally.clone()).await.unwrap();
     let Term::Ref(Ref::Local(obj)) = exported else {
         panic!()
@@ -121,12 +110,12 @@ async fn a_gobs_actor_is_called_by_method_name_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vat_code_pipelines_across_the_wire() {
-    let server = node().await;
+    let server = tcp_node().await;
     server
         .with_core(gobs_ocapn::fixtures::install)
         .await
         .unwrap();
-    let client = node().await;
+    let client = tcp_node().await;
     let sturdyref = Sturdyref {
         peer: server.locator().clone(),
         swiss: gobs_ocapn::fixtures::CAR_FACTORY_BUILDER.to_vec(),

@@ -34,6 +34,38 @@ pub fn import_object(p: u64) -> Value {
     rec("desc:import-object", vec![int(p)])
 }
 
+/// A node on tcp-testing-only at 127.0.0.1 (any free port), on the caller's runtime.
+pub async fn tcp_node() -> Node {
+    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    Node::start(
+        vec![Arc::new(n) as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap()
+}
+
+/// Exports `actor` on `node` under `swiss`; its sturdyref.
+pub async fn publish<T: gobs_runtime::Actor>(
+    node: &Node,
+    actor: gobs_runtime::Ref<T>,
+    swiss: &'static [u8],
+) -> gobs_ocapn::locator::Sturdyref {
+    let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::Ref::Local(obj)) =
+        gobs_ocapn::vat::export_actor(node, actor).await.unwrap()
+    else {
+        panic!("exporting an actor gave no local reference")
+    };
+    node.with_core(move |c| c.bind_swiss(swiss, obj))
+        .await
+        .unwrap();
+    gobs_ocapn::locator::Sturdyref {
+        peer: node.locator().clone(),
+        swiss: swiss.to_vec(),
+    }
+}
+
 /// A node running the conformance fixtures on its own runtime thread.
 pub struct TestNode {
     pub locator: PeerLocator,
