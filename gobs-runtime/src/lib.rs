@@ -19,6 +19,7 @@ pub mod far;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod id_hash;
 mod job;
 pub mod persist;
 pub mod pool;

@@ -75,7 +75,7 @@ pub(crate) struct VatShared {
     /// Stop when `keepers` falls to zero (plain vats; a registry keeps its vats itself).
     auto_stop: AtomicBool,
     /// The live reference holds of each referenced actor (see [`crate::reference`]).
-    pub(crate) holds: Mutex<HashMap<ActorId, Weak<crate::reference::Hold>>>,
+    pub(crate) holds: Mutex<crate::id_hash::IdMap<Weak<crate::reference::Hold>>>,
     /// Signalled when the vat has fully stopped (for `join`).
     finished: Condvar,
     stopped: AtomicBool,
@@ -363,7 +363,7 @@ impl VatShared {
             worker,
             keepers: std::sync::atomic::AtomicUsize::new(0),
             auto_stop: AtomicBool::new(true),
-            holds: Mutex::new(HashMap::new()),
+            holds: Mutex::default(),
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
                 state,
@@ -673,26 +673,8 @@ pub(crate) struct VatCore {
     releases: RefCell<Vec<ActorId>>,
 }
 
-/// The actor table: a hash map with a cheap hash (ids are small, dense numbers).
-type SlotMap = HashMap<u64, Rc<Slot>, std::hash::BuildHasherDefault<IdHash>>;
-
-/// A multiplicative hash for actor ids (Fibonacci hashing: one multiply).
-#[derive(Default)]
-struct IdHash(u64);
-
-impl std::hash::Hasher for IdHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+/// The actor table, keyed by id with the cheap id hash.
+type SlotMap = HashMap<u64, Rc<Slot>, crate::id_hash::BuildIdHasher>;
 
 /// What a persistent vat adds to the turn cycle.
 pub(crate) trait ChurnHook {

@@ -12,37 +12,10 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::persist::entries::EntryWrites;
 use crate::portrait::{ActorId, Delta, Portrait};
 
-/// Hashes actor ids (dense integers) with one multiplication instead of SipHash: restoring a
-/// million actors hashes each several times.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// A map keyed by actor id.
-pub(crate) type IdMap<V> = HashMap<ActorId, V, BuildHasherDefault<IdHasher>>;
-/// A set of actor ids.
-pub(crate) type IdSet = HashSet<ActorId, BuildHasherDefault<IdHasher>>;
+pub(crate) use crate::id_hash::{IdMap, IdSet};
 
 #[derive(Default)]
 pub(crate) struct Reach {
@@ -333,6 +306,7 @@ impl Reach {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::collections::HashMap;
 
     fn id(n: u64) -> ActorId {
         ActorId::from_raw(n)
