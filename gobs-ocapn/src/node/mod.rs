@@ -4,6 +4,6 @@ pub(crate) mod core;
 mod object;
 mod shell;
 
-pub use self::core::{Action, Callback, Core, CoreCallback, MintHook};
+pub use self::core::{Action, Callback, Core, CoreCallback, MintHook, REVOKED_KEPT, RevokeHook};
 pub use object::{Cx, LocalObject};
 pub use shell::{Node, NodeStopped};
