@@ -302,3 +302,112 @@ fn revoked_swiss_numbers_are_remembered_within_a_bound() {
     assert!(core.is_revoked(&swiss(REVOKED_KEPT + 9)));
     assert_eq!(core.lookup_swiss(&swiss(0)), None);
 }
+
+const CARED: &[u8] = b"a-caretaker-swiss-number-000003";
+
+/// A test node with a caretaker for a fresh echo bound at [`CARED`].
+fn node_with_caretaker() -> TestNode {
+    let node = TestNode::start();
+    let n = node.node.clone();
+    node.rt.block_on(async move {
+        n.with_core(|c| {
+            let obj = echo(c);
+            c.bind_revocable(CARED, gobs_ocapn::captp::Ref::Local(obj));
+        })
+        .await
+        .unwrap()
+    });
+    node
+}
+
+#[test]
+fn a_revoked_caretaker_breaks_the_references_fetched_before() {
+    let node = node_with_caretaker();
+    let mut p = Peer::connect(node.addr(), my_location("caretaker", 5));
+    p.setup();
+    let live = p.fetch(CARED);
+    let res = call_echo(&mut p, live.clone(), "through");
+    assert_eq!(res[0], sym("fulfill"), "{res:?}");
+    assert_eq!(res[1], Value::List(vec![Value::from("through")]));
+    // Pipelined on the forwarded answer: it follows the target's answer.
+    let answer = p.next_answer();
+    p.deliver(live.clone(), vec![Value::from("first")], Some(answer));
+    let r = p.deliver(
+        rec("desc:answer", vec![int(answer)]),
+        vec![Value::from("again")],
+        None,
+    );
+    let res = p.resolution(r);
+    assert_eq!(res[0], sym("break"), "{res:?}");
+    let why = res[1].as_str().unwrap();
+    assert!(
+        why.contains("non-object"),
+        "not sent to the echo's answer: {why}"
+    );
+    // A sturdyref minted for the caretaker itself dies with it.
+    let minted = mint(&mut p, live.clone());
+
+    let before = objects(&node);
+    assert!(revoke(&node, CARED));
+    assert!(fetch_refused(&mut p, CARED).contains("revoked"));
+    let res = call_echo(&mut p, live.clone(), "after");
+    assert_eq!(res[0], sym("break"), "{res:?}");
+    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+    let via_minted = p.fetch(&minted.swiss);
+    let res = call_echo(&mut p, via_minted, "after");
+    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+    assert!(
+        gobs_ocapn::node::CARETAKER_REVOKED.contains("ask whoever gave it to you"),
+        "the error says what to do"
+    );
+    // The node's other swiss numbers are untouched.
+    let other = p.fetch(ECHO_GC);
+    assert_eq!(call_echo(&mut p, other, "still")[0], sym("fulfill"));
+
+    // Once the minted swiss number goes too and the peer lets go, the caretaker goes.
+    assert!(revoke(&node, &minted.swiss));
+    let Some(("desc:export", [pos])) = live.as_record() else {
+        panic!("{live:?}")
+    };
+    let pos = pos.as_int().unwrap() as u64;
+    p.send(&rec(
+        "op:gc-export",
+        vec![Value::List(vec![int(pos)]), Value::List(vec![int(2)])],
+    ));
+    let after = settles_at(&node, before - 1);
+    assert!(
+        after < before,
+        "the revoked caretaker was not collected: {after}"
+    );
+}
+
+#[test]
+fn a_caretaker_forwards_to_a_remote_target() {
+    let target = TestNode::start();
+    let front = TestNode::start();
+    let echo_ref = Sturdyref {
+        peer: target.locator.clone(),
+        swiss: ECHO_GC.to_vec(),
+    };
+    let n = front.node.clone();
+    front.rt.block_on(async move {
+        let p = n.with_core(move |c| c.enliven(&echo_ref)).await.unwrap();
+        let Ok(Term::Ref(remote)) = n.settled(p).await.unwrap() else {
+            panic!("the target's echo did not enliven")
+        };
+        n.with_core(move |c| {
+            c.bind_revocable(CARED, remote);
+        })
+        .await
+        .unwrap();
+    });
+    let mut p = Peer::connect(front.addr(), my_location("caretaker-remote", 6));
+    p.setup();
+    let live = p.fetch(CARED);
+    let res = call_echo(&mut p, live.clone(), "far");
+    assert_eq!(res[0], sym("fulfill"), "{res:?}");
+    assert_eq!(res[1], Value::List(vec![Value::from("far")]));
+    assert!(revoke(&front, CARED));
+    let res = call_echo(&mut p, live, "far");
+    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+}

@@ -189,7 +189,8 @@ fn outcome_of(outcome: &Result<Term, Term>) -> &Term {
     }
 }
 
-fn swiss_key(swiss: &[u8]) -> [u8; 32] {
+/// The key of a swiss number in the node's tables: its SHA-256.
+pub(crate) fn swiss_key(swiss: &[u8]) -> [u8; 32] {
     Sha256::digest(swiss).into()
 }
 

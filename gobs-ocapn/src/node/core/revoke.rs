@@ -1,6 +1,7 @@
 //! Taking a swiss number back: after [`Core::revoke_swiss`] it enlivens nothing, and a
 //! `fetch` of it breaks with an error that says it was revoked. References peers already
-//! hold are not revoked (see [`Core::revoke_swiss`]).
+//! hold are not revoked (see [`Core::revoke_swiss`]), unless the swiss number names a
+//! caretaker ([`Core::bind_revocable`]).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -61,8 +62,8 @@ impl Core {
     /// once no session, promise or other swiss number holds it and the host did not
     /// [`Core::pin`] it. A peer still holding it may ask for a new sturdyref to it
     /// (`gobs:sturdyref`), since a sturdyref is the durable form of an authority the
-    /// reference already gives. To cut live holders off too, hand out a forwarder you can
-    /// switch off, not the object itself.
+    /// reference already gives. To cut live holders off too, bind the swiss number with
+    /// [`Core::bind_revocable`] (a caretaker): revoking it then breaks every reference.
     ///
     /// The object's release is queued: it happens at the next [`Core::run`] (which
     /// [`crate::node::Node::with_core`] calls after its closure). A swiss number revoked
@@ -102,6 +103,7 @@ impl Core {
         }
         self.revoked.remember(key);
         self.unbind(obj.id);
+        self.revoke_caretaker(&key, obj.id);
         tracing::info!(object = obj.id.0, "swiss number revoked");
         if let Some(mut hook) = self.on_revoke.take() {
             hook(swiss);
