@@ -1,5 +1,6 @@
 //! The node's logic without I/O: objects, promises and sessions (the bootstrap object is in
-//! [`bootstrap`], sturdyrefs and handoffs in [`handoff`]).
+//! [`bootstrap`], sturdyrefs and handoffs in [`handoff`], taking swiss numbers back in
+//! [`revoke`]).
 //!
 //! [`Core`] is driven by its shell (see [`super::shell`]): the shell hands it connections,
 //! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
@@ -14,6 +15,9 @@ use super::object::{Cx, LocalObject};
 
 mod bootstrap;
 mod handoff;
+mod revoke;
+
+pub use revoke::{REVOKED_KEPT, RevokeHook};
 
 use crate::captp::{
     CaptpError, ConnId, Dialect, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId,
@@ -181,8 +185,15 @@ pub struct Core {
     minted: HashMap<ObjId, Vec<u8>>,
     /// Told of every swiss number minted, so a host can make it durable.
     on_mint: Option<MintHook>,
-    /// Objects kept however many peers hold them: swiss-bound ones and the host's own.
+    /// Objects the host keeps however many peers hold them ([`Core::pin`]).
     pinned: HashSet<ObjId>,
+    /// How many swiss numbers name each object: those are kept too, until the last of
+    /// their swiss numbers is revoked.
+    bound: HashMap<ObjId, usize>,
+    /// Swiss numbers revoked lately (their SHA-256), so a fetch of one says so.
+    revoked: revoke::RevokedSwiss,
+    /// Told of every swiss number revoked, so a host can forget it durably.
+    on_revoke: Option<RevokeHook>,
     /// How many settled promises hold each local object (their values refer to it).
     held: HashMap<ObjId, usize>,
     /// Objects every peer let go of while a promise still held them: collected when the
@@ -212,7 +223,8 @@ fn outcome_of(outcome: &Result<Term, Term>) -> &Term {
     }
 }
 
-fn swiss_key(swiss: &[u8]) -> [u8; 32] {
+/// The key of a swiss number in the node's tables: its SHA-256.
+pub(crate) fn swiss_key(swiss: &[u8]) -> [u8; 32] {
     Sha256::digest(swiss).into()
 }
 
@@ -236,6 +248,9 @@ impl Core {
             dirty: BTreeSet::new(),
             exts: HashMap::new(),
             pinned: HashSet::new(),
+            bound: HashMap::new(),
+            revoked: revoke::RevokedSwiss::default(),
+            on_revoke: None,
             held: HashMap::new(),
             released_while_held: HashSet::new(),
             minted: HashMap::new(),
@@ -343,19 +358,31 @@ impl Core {
     /// Hosts an object. Once it has been exported, it lives as long as a peer (or a
     /// settled promise of this node) holds it: when every peer that imported it has let
     /// go (`op:gc-export`, or its session ended), the node drops it. Objects bound to a
-    /// swiss number stay (the swiss table holds them), as do objects [`Core::pin`]ned —
-    /// pin one whose reference the host keeps to use later.
+    /// swiss number stay (the swiss table holds them, until [`Core::revoke_swiss`]), as do
+    /// objects [`Core::pin`]ned — pin one whose reference the host keeps to use later.
     pub fn spawn(&mut self, obj: Box<dyn LocalObject>) -> LocalRef {
         let id = self.alloc();
         self.objects.insert(id, Slot::Object(obj));
         LocalRef { id, promise: false }
     }
 
-    /// Makes `obj` reachable by `fetch` with this swiss number (and keeps it: see
-    /// [`Core::spawn`]).
+    /// Makes `obj` reachable by `fetch` with this swiss number (and keeps it while a swiss
+    /// number names it: see [`Core::spawn`], [`Core::revoke_swiss`]). Binding a swiss
+    /// number again moves it to the new object; the old one is then kept no longer for
+    /// its sake.
     pub fn bind_swiss(&mut self, swiss: &[u8], obj: LocalRef) {
-        self.swiss.insert(swiss_key(swiss), (swiss.to_vec(), obj));
-        self.pinned.insert(obj.id);
+        let key = swiss_key(swiss);
+        self.revoked.forget(&key);
+        let old = self.swiss.insert(key, (swiss.to_vec(), obj));
+        match old {
+            Some((_, old)) if old.id == obj.id => {}
+            old => {
+                *self.bound.entry(obj.id).or_default() += 1;
+                if let Some((_, old)) = old {
+                    self.unbind(old.id);
+                }
+            }
+        }
     }
 
     /// Keeps `obj` even when no peer holds it (see [`Core::spawn`]).
@@ -363,13 +390,10 @@ impl Core {
         self.pinned.insert(obj.id);
     }
 
-    /// Undoes [`Core::pin`]: the object goes once no peer and no promise holds it (at
-    /// once, if none does now).
+    /// Undoes [`Core::pin`]: the object goes once no peer, no promise and no swiss number
+    /// holds it (at once, if none does now).
     pub fn unpin(&mut self, obj: LocalRef) {
-        if self.swiss.values().any(|(_, o)| o.id == obj.id) {
-            return;
-        }
-        if self.pinned.remove(&obj.id) {
+        if self.pinned.remove(&obj.id) && !self.bound.contains_key(&obj.id) {
             self.queue.push_back(Work::Released {
                 obj: obj.id,
                 answer: false,
@@ -1152,7 +1176,10 @@ impl Core {
     /// Drops an exported object no peer holds any more, unless it is pinned or a settled
     /// promise still refers to it (then it goes with the last such promise).
     fn collect(&mut self, obj: ObjId) {
-        if self.pinned.contains(&obj) || self.sessions.values().any(|s| s.session.exports(obj)) {
+        if self.pinned.contains(&obj)
+            || self.bound.contains_key(&obj)
+            || self.sessions.values().any(|s| s.session.exports(obj))
+        {
             return;
         }
         if self.held.contains_key(&obj) {

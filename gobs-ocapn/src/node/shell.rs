@@ -125,6 +125,16 @@ impl Node {
         let _ = self.tx.send(Msg::Call(call));
     }
 
+    /// Takes a swiss number back (see [`Core::revoke_swiss`]): it enlivens nothing from now
+    /// on. Returns whether it named an object. References peers already hold keep
+    /// working. With a [`crate::persist::NodeStore`] attached, the store forgets it too
+    /// (committed shortly after, not awaited); [`crate::persist::NodeStore::revoke`]
+    /// waits for that commit.
+    pub async fn revoke_swiss(&self, swiss: &[u8]) -> Result<bool, NodeStopped> {
+        let swiss = swiss.to_vec();
+        self.with_core(move |core| core.revoke_swiss(&swiss)).await
+    }
+
     /// Waits for a promise of this node to settle and takes its outcome; the promise is
     /// then released (see [`Core::release`]), so take it once.
     pub async fn settled(&self, p: LocalRef) -> Result<Result<Term, Term>, NodeStopped> {

@@ -135,6 +135,24 @@ impl NodeState {
         Ok(s)
     }
 
+    /// Forgets the export whose swiss number is `swiss` (compared in constant time) and
+    /// saves, so the sturdyref stays dead after a restart; the name gets a new swiss number
+    /// when asked for again. Returns the name, or `None` if no export has that swiss
+    /// number. Unbind it on the running node too ([`crate::node::Core::revoke_swiss`]).
+    pub fn revoke(&mut self, swiss: &[u8]) -> Result<Option<String>, PersistError> {
+        let Some(name) = self.name_of(swiss).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let Some(old) = self.swiss.remove(&name) else {
+            return Ok(None);
+        };
+        if let Err(e) = self.save() {
+            self.swiss.insert(name, old);
+            return Err(e);
+        }
+        Ok(Some(name))
+    }
+
     /// The export name of a swiss number, compared in constant time.
     pub fn name_of(&self, swiss: &[u8]) -> Option<&str> {
         self.swiss

@@ -6,11 +6,12 @@
 //!   node's whole state, committed like any churn. It also remembers the sturdyrefs the
 //!   node minted for peers (`gobs:sturdyref`) to gobs actors, and binds them again at
 //!   startup, so a remote reference a peer saved in a portrait reaches the same actor
-//!   after this node restarts. An older [`NodeState`] file is migrated on first open.
+//!   after this node restarts. [`NodeStore::revoke`] takes a swiss number back for good.
+//!   An older [`NodeState`] file is migrated on first open.
 //! - [`NodeState`] is the older form: one file of its own, replaced atomically.
 
 mod file;
 mod registry;
 
 pub use file::{NodeState, PersistError};
-pub use registry::{NODE_VAT, NodeRecord, NodeStore, env};
+pub use registry::{NODE_VAT, NodeRecord, NodeStore, Revoked, env};

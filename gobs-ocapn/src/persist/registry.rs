@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gobs_runtime::{AnyRef, Env, Ref, Registry, Vat, define_actor, persistence_env, spawn};
+use subtle::ConstantTimeEq;
 
 use super::file::{NodeState, PersistError};
 use crate::netlayer::TlsIdentity;
@@ -50,6 +51,25 @@ impl NodeRecord {
         self.minted.clone()
     }
 
+    /// Forgets `swiss` (compared in constant time), whether it is an export name's or a
+    /// minted one: what it was, or `None` if the record does not hold it.
+    #[actor(local)]
+    pub fn forget(&mut self, swiss: Vec<u8>) -> Option<Revoked> {
+        let same = |s: &Vec<u8>| bool::from(s.as_slice().ct_eq(&swiss));
+        if let Some(name) = self
+            .names
+            .iter()
+            .find(|(_, s)| same(s))
+            .map(|(n, _)| n.clone())
+        {
+            self.names.remove(&name);
+            return Some(Revoked::Named(name));
+        }
+        let before = self.minted.len();
+        self.minted.retain(|(s, _)| !same(s));
+        (self.minted.len() < before).then_some(Revoked::Minted)
+    }
+
     /// Remembers a swiss number minted for `actor`.
     #[actor(local)]
     pub fn remember(&mut self, swiss: Vec<u8>, actor: AnyRef) {
@@ -57,6 +77,19 @@ impl NodeRecord {
             self.minted.push((swiss, actor));
         }
     }
+}
+
+/// What [`NodeStore::revoke`] took back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The swiss number of this export name ([`NodeStore::swiss_for`]); asked for again,
+    /// the name gets a new one.
+    Named(String),
+    /// A swiss number the node minted for a peer (`gobs:sturdyref`).
+    Minted,
+    /// A swiss number bound on the running node only (`Core::bind_swiss` by the host,
+    /// not saved in the store).
+    Bound,
 }
 
 /// The env a registry holding a [`NodeStore`] needs: extend the application's with it.
@@ -88,6 +121,13 @@ fn registry_err(source: gobs_runtime::Error) -> PersistError {
     PersistError::Registry {
         vat: NODE_VAT.into(),
         source: Box::new(source),
+    }
+}
+
+fn node_stopped(_: NodeStopped) -> PersistError {
+    PersistError::Io {
+        path: PathBuf::from("(the node)"),
+        source: std::io::Error::other("the OCapN node has stopped"),
     }
 }
 
@@ -188,10 +228,30 @@ impl NodeStore {
         self.record.send().names().wait().map_err(registry_err)
     }
 
+    /// Takes `swiss` back, on `node` and in the store, so it stays revoked after a
+    /// restart: an export name's swiss number is forgotten (the name gets a new one when
+    /// asked for again), a minted one is not bound again by [`NodeStore::attach`]. The
+    /// store has committed when this returns; then the running node stops enlivening it
+    /// (see [`crate::node::Core::revoke_swiss`]: references peers already hold keep
+    /// working). `Ok(None)`: neither the store nor the node knew that swiss number.
+    pub async fn revoke(&self, node: &Node, swiss: &[u8]) -> Result<Option<Revoked>, PersistError> {
+        let saved = self
+            .record
+            .send()
+            .forget(swiss.to_vec())
+            .await
+            .map_err(registry_err)?;
+        let live = node.revoke_swiss(swiss).await.map_err(node_stopped)?;
+        Ok(saved.or(live.then_some(Revoked::Bound)))
+    }
+
     /// Connects the store to `node`: the sturdyrefs minted earlier for peers to gobs
     /// actors are bound again (each actor exported anew), and from now on every one the
-    /// node mints to an actor is remembered. A sturdyref minted to an actor is saved in
-    /// the churn after the one that handed it out, so a crash in between loses it.
+    /// node mints to an actor is remembered, and every swiss number the node revokes
+    /// ([`Node::revoke_swiss`]) is forgotten. A sturdyref minted to an actor is saved in
+    /// the churn after the one that handed it out, so a crash in between loses it; a
+    /// revocation made on the node is likewise saved a churn later (use
+    /// [`NodeStore::revoke`] to wait for it).
     pub async fn attach(&self, node: &Node) -> Result<(), PersistError> {
         let minted = self.record.send().minted().await.map_err(registry_err)?;
         let record = self.record.clone();
@@ -203,16 +263,17 @@ impl NodeStore {
                     core.bind_swiss(&swiss, obj);
                 }
             }
+            let minter = record.clone();
             core.on_mint(Box::new(move |core, swiss, obj| {
                 if let Some(actor) = crate::vat::exported(core, obj) {
-                    let _ = record.send().remember(swiss.to_vec(), actor);
+                    let _ = minter.send().remember(swiss.to_vec(), actor);
                 }
+            }));
+            core.on_revoke(Box::new(move |swiss| {
+                let _ = record.send().forget(swiss.to_vec());
             }));
         })
         .await
-        .map_err(|NodeStopped| PersistError::Io {
-            path: PathBuf::from("(the node)"),
-            source: std::io::Error::other("the OCapN node has stopped"),
-        })
+        .map_err(node_stopped)
     }
 }

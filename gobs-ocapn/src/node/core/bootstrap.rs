@@ -19,9 +19,7 @@ impl Core {
                     Some(Term::Data(Value::String(s))) => s.into_bytes(),
                     _ => return Err(err_term("fetch takes a swiss number")),
                 };
-                self.lookup_swiss(&swiss)
-                    .map(Term::local)
-                    .ok_or_else(|| err_term("no object has that swiss number on this node"))
+                self.fetch_swiss(&swiss).map(Term::local)
             }
             Some("deposit-gift") => {
                 // The gift is keyed by the ID of the session it came on (the

@@ -16,10 +16,7 @@ impl Core {
     pub fn enliven(&mut self, sturdyref: &Sturdyref) -> LocalRef {
         let p = self.new_promise();
         if sturdyref.peer == self.locator {
-            let outcome = self
-                .lookup_swiss(&sturdyref.swiss)
-                .map(Term::local)
-                .ok_or_else(|| err_term("no object has that swiss number on this node"));
+            let outcome = self.fetch_swiss(&sturdyref.swiss).map(Term::local);
             self.settle(p.id, outcome);
             return p;
         }
