@@ -219,14 +219,16 @@ async fn references_cross_typed_sends_both_ways() {
     let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
 
     // A counter of the client's process goes out as an export; the server's actor
-    // takes it as a typed far reference and sends to it from inside its turn. (The
-    // typed proxy's parameter is a `Remote<Counter>`, so the client, passing its own
-    // `Ref`, calls by name.)
+    // takes it as a typed far reference and sends to it from inside its turn. The typed
+    // proxy's parameter is a `Remote<Counter>` (`Remote::export` makes one of a `Ref`);
+    // by name, the `Ref` itself goes.
     let client_vat = Vat::spawn("client").unwrap();
     let mine = client_vat.spawn_actor(counter(7)).unwrap();
+    let mine_far = Remote::export(&client, mine.clone()).await.unwrap();
+    assert_eq!(remote.send().bump(mine_far, 2).await.unwrap(), 9);
     let n: u64 = remote
         .object()
-        .call("bump", &(mine.clone(), 5))
+        .call("bump", &(mine.clone(), 3))
         .await
         .unwrap();
     assert_eq!(n, 12);
