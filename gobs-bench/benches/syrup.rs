@@ -1,12 +1,13 @@
 //! Syrup encode/decode of a representative CapTP message (an `op:deliver` with a method
 //! symbol, a string, an integer, 32 bytes and three references, an answer position and a
 //! resolver), against the `ocapn-syrup` crate on the same message and rmp-serde on the
-//! same data as a serde struct.
+//! same data as a serde struct; a ratio table follows criterion's timings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use gobs_ocapn::syrup::{self, Value};
 use serde::{Deserialize, Serialize};
 
@@ -131,5 +132,77 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// Mean time of one `f` over `n`, best of 5 batches (for the ratio table).
+fn per_op(n: u32, mut f: impl FnMut()) -> Duration {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed() / n
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// Every pair measured again, back to back in this run: gobs-ocapn and its peer.
+fn ratios() {
+    let msg = message();
+    let bytes = syrup::encode(&msg);
+    let other = theirs(&msg);
+    let d = data();
+    let rmp = rmp_serde::to_vec(&d).unwrap();
+    let serde_syrup = syrup::to_bytes(&d).unwrap();
+    let n = 50_000;
+    let rows = [
+        (
+            "encode, Value vs ocapn-syrup",
+            per_op(n, || drop(black_box(syrup::encode(black_box(&msg))))),
+            per_op(n, || drop(black_box(black_box(&other).to_vec()))),
+        ),
+        (
+            "decode, Value vs ocapn-syrup",
+            per_op(n, || drop(black_box(syrup::decode(black_box(&bytes))))),
+            per_op(n, || {
+                drop(black_box(ocapn_syrup::parse_value(black_box(&bytes))))
+            }),
+        ),
+        (
+            "encode, serde struct vs rmp-serde",
+            per_op(n, || drop(black_box(syrup::to_bytes(black_box(&d))))),
+            per_op(n, || drop(black_box(rmp_serde::to_vec(black_box(&d))))),
+        ),
+        (
+            "decode, serde struct vs rmp-serde",
+            per_op(n, || {
+                drop(black_box(syrup::from_bytes::<Deliver>(black_box(
+                    &serde_syrup,
+                ))))
+            }),
+            per_op(n, || {
+                drop(black_box(rmp_serde::from_slice::<Deliver>(black_box(&rmp))))
+            }),
+        ),
+    ];
+    println!("\n| representative CapTP message | gobs-ocapn | peer | peer / gobs-ocapn |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, ours, theirs) in rows {
+        println!(
+            "| {name} | {:.0} ns | {:.0} ns | {:.2}× |",
+            ours.as_secs_f64() * 1e9,
+            theirs.as_secs_f64() * 1e9,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    // Only when benchmarks really run (not under `cargo bench --no-run`, `--list` or `--test`).
+    if !std::env::args().any(|a| a == "--list" || a == "--test") {
+        ratios();
+    }
+}
