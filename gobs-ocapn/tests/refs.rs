@@ -343,3 +343,28 @@ fn a_reference_received_from_one_peer_is_passed_to_another() {
     machine_vat.shutdown();
     vat.shutdown();
 }
+
+/// `gobs:actor-type`, the bootstrap extension a typed far reference checks its type
+/// with: an exported actor's registry name; a fixture is not an actor; a promise or a
+/// datum is refused.
+#[test]
+fn the_bootstrap_says_which_actor_an_export_stands_for() {
+    let (node, vat, _desk) = desk_node();
+    let mut p = open(&node);
+    let desk = p.fetch(b"desk");
+    let r = p.deliver(export(0), vec![sym("gobs:actor-type"), desk], None);
+    assert_eq!(
+        p.resolution(r),
+        vec![sym("fulfill"), Value::from("refs::Desk")]
+    );
+    let greeter = p.fetch(gobs_ocapn::fixtures::GREETER);
+    let r = p.deliver(export(0), vec![sym("gobs:actor-type"), greeter], None);
+    assert_eq!(
+        p.resolution(r),
+        vec![sym("break"), Value::from("that object is not a gobs actor")]
+    );
+    let r = p.deliver(export(0), vec![sym("gobs:actor-type"), int(3)], None);
+    let res = p.resolution(r);
+    assert_eq!(res[0], sym("break"), "{res:?}");
+    vat.shutdown();
+}

@@ -304,7 +304,35 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
     assert_eq!(local.send().takes_only_in(OnlyIn(1)).await.unwrap(), 1);
     assert_eq!(remote.send().get().await.unwrap(), 3);
 
-    // A wrong type claim: the peer's object has no such method, and says so.
+    // Enlivened as another type, a gobs peer's actor is refused, naming both types.
+    let err = Remote::<Greeter>::enliven(&client, &s)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("names a `typed::Counter`, not a `Greeter` (typed::Greeter)"),
+        "{err}"
+    );
+    // An object that is not a gobs actor cannot say what it is: taken as claimed.
+    server
+        .with_core(gobs_ocapn::fixtures::install)
+        .await
+        .unwrap();
+    let echo = gobs_ocapn::locator::Sturdyref {
+        peer: server.locator().clone(),
+        swiss: gobs_ocapn::fixtures::ECHO_GC.to_vec(),
+    };
+    let not_an_actor = Remote::<Greeter>::enliven(&client, &echo).await.unwrap();
+    let err = not_an_actor
+        .send()
+        .greet("x".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not decode"), "{err}");
+
+    // A wrong type claim made without enlivening: the peer's object has no such method,
+    // and says so.
     let greeter: Remote<Greeter> = remote.object().clone().typed();
     let err = greeter
         .send()

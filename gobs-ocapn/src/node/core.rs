@@ -277,14 +277,25 @@ impl Core {
     /// A sturdyref is the durable form of the authority the reference already gives, so
     /// any holder may ask for one; the exporter mints one swiss number per object.
     pub fn mint_sturdyref(&mut self, r: &RemoteRef) -> LocalRef {
+        self.ask_exporter("gobs:sturdyref", r)
+    }
+
+    /// Asks the exporter of `r` which gobs actor it stands for: a gobs extension of the
+    /// bootstrap object (`gobs:actor-type <ref>`), answered with the actor's registry name
+    /// as a string. The promise breaks for an object that is not a gobs actor, and for a
+    /// peer that is not a gobs node (its bootstrap has no such method; nothing happens
+    /// there).
+    pub fn ask_actor_type(&mut self, r: &RemoteRef) -> LocalRef {
+        self.ask_exporter("gobs:actor-type", r)
+    }
+
+    /// Sends `method <r>` to the bootstrap object of `r`'s exporter.
+    fn ask_exporter(&mut self, method: &str, r: &RemoteRef) -> LocalRef {
         let p = self.new_promise();
         self.send_remote(
             r.conn(),
             OutTarget::Export(0),
-            vec![
-                Term::sym("gobs:sturdyref"),
-                Term::Ref(Ref::Remote(r.clone())),
-            ],
+            vec![Term::sym(method), Term::Ref(Ref::Remote(r.clone()))],
             Some(p.id),
         );
         p

@@ -21,6 +21,13 @@ pub trait LocalObject: Send + 'static {
         None
     }
 
+    /// The registry name of the gobs actor the object stands for, if it stands for one:
+    /// what the bootstrap object's `gobs:actor-type` answers a peer (a typed far
+    /// reference checks its type with it). `None` by default.
+    fn actor_type(&self) -> Option<&str> {
+        None
+    }
+
     /// The node let go of the object (every peer that imported it dropped it, and nothing
     /// else on the node holds it); it is dropped after this returns.
     fn collected(&mut self, core: &mut Core) {

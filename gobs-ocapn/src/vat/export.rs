@@ -73,6 +73,10 @@ impl LocalObject for ActorObject {
         Some(self)
     }
 
+    fn actor_type(&self) -> Option<&str> {
+        Some(self.actor.entry().name)
+    }
+
     fn collected(&mut self, core: &mut Core) {
         core.ext::<ActorExports>().by_actor.remove(&self.actor);
     }

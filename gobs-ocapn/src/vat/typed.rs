@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 use gobs_runtime::{Actor, Error, SendTarget};
 
 use super::RemoteObject;
-use crate::captp::Term;
+use crate::captp::{Ref as CapRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::Node;
+use crate::syrup::Value;
 
 /// A far reference to a `T` (a `#[define_actor]` actor) on another node: the same typed
 /// `send()` as a [`gobs_runtime::Ref<T>`], reaching the actor by method name over CapTP.
@@ -91,11 +92,38 @@ impl<T: Actor> Remote<T> {
         Remote::new(RemoteObject::from_sturdyref(sturdyref))
     }
 
-    /// Enlivens `sturdyref` through `node` as a `T` (see [`RemoteObject::enliven`]).
+    /// Enlivens `sturdyref` through `node` as a `T` (see [`RemoteObject::enliven`]), and
+    /// checks the claim where it can: a gobs node says which actor the sturdyref names
+    /// (`gobs:actor-type`, one more round trip), and one that is not a `T` (by its
+    /// registry name or an alias) is an error naming both. An object that is not a gobs
+    /// actor, or a peer that is not a gobs node, cannot say; the claim is then taken as
+    /// it is (see the type's docs).
     pub async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<Remote<T>, Error> {
-        RemoteObject::enliven(node, sturdyref)
-            .await
-            .map(Remote::new)
+        let object = RemoteObject::enliven(node, sturdyref).await?;
+        if let Some(CapRef::Remote(import)) = object.target() {
+            let p = node
+                .with_core(move |c| c.ask_actor_type(&import))
+                .await
+                .map_err(|e| Error::actor(T::type_name(), super::RemoteError(e.to_string())))?;
+            let answer = node.settled(p).await;
+            if let Ok(Ok(Term::Data(Value::String(name)))) = answer {
+                let entry = T::entry();
+                if !entry.names().any(|n| n == name) {
+                    return Err(Error::actor(
+                        T::type_name(),
+                        super::RemoteError(format!(
+                            "{} names a `{name}`, not a `{}` ({}): take it as a \
+                             Remote<{}> of that type, or check the sturdyref",
+                            sturdyref.to_uri(),
+                            T::type_name(),
+                            entry.name,
+                            T::type_name(),
+                        )),
+                    ));
+                }
+            }
+        }
+        Ok(Remote::new(object))
     }
 
     /// `actor`, of this process, as a far reference through `node`: what to pass to a

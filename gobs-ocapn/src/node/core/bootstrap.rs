@@ -1,7 +1,9 @@
 //! The bootstrap object every session exports at position 0: `fetch` (a swiss number to
 //! an object), `deposit-gift` and `withdraw-gift` (the exporter's side of a handoff),
-//! and one gobs extension, `gobs:sturdyref` (a sturdyref for an object of this node that
-//! the peer holds, so a remote reference can be saved in a portrait).
+//! and two gobs extensions: `gobs:sturdyref` (a sturdyref for an object of this node that
+//! the peer holds, so a remote reference can be saved in a portrait) and `gobs:actor-type`
+//! (the registry name of the gobs actor such an object stands for, so a typed far
+//! reference can check it). Other peers' bootstrap objects refuse both, with no effect.
 
 use super::{Core, err_term};
 use crate::captp::{ConnId, Ref, Term};
@@ -81,9 +83,24 @@ impl Core {
                      third party's)",
                 )),
             },
+            Some("gobs:actor-type") => match it.next() {
+                Some(Term::Ref(Ref::Local(obj))) if !obj.promise => {
+                    match self.objects.get(&obj.id) {
+                        Some(super::Slot::Object(o)) => match o.actor_type() {
+                            Some(name) => Ok(Term::str(name)),
+                            None => Err(err_term("that object is not a gobs actor")),
+                        },
+                        _ => Err(err_term("no such object (it was released), or it is busy")),
+                    }
+                }
+                _ => Err(err_term(
+                    "gobs:actor-type takes an object of this node (not a promise, not a \
+                     third party's)",
+                )),
+            },
             _ => Err(err_term(
-                "the bootstrap object's methods are fetch, deposit-gift, withdraw-gift and \
-                 gobs:sturdyref",
+                "the bootstrap object's methods are fetch, deposit-gift, withdraw-gift, \
+                 gobs:sturdyref and gobs:actor-type",
             )),
         }
     }
