@@ -15,9 +15,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
+use gobs_bench::per_op;
 use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::Sturdyref;
@@ -259,20 +260,6 @@ async fn grpc_round_trip(client: &GrpcClient) {
         .await
         .unwrap();
     assert_eq!(reply.into_inner().n, 42);
-}
-
-/// Mean time of one round trip over `n`, best of 5 batches (for the ratio table).
-fn per_op(n: u32, mut f: impl FnMut()) -> Duration {
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            t.elapsed() / n
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 fn bench(c: &mut Criterion) {

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use gobs_bench::per_op;
 use gobs_ocapn::syrup::{self, Value};
 use serde::{Deserialize, Serialize};
 
@@ -130,20 +130,6 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rmp_serde::from_slice::<Deliver>(black_box(&rmp)).unwrap())
     });
     g.finish();
-}
-
-/// Mean time of one `f` over `n`, best of 5 batches (for the ratio table).
-fn per_op(n: u32, mut f: impl FnMut()) -> Duration {
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            t.elapsed() / n
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 /// Every pair measured again, back to back in this run: gobs-ocapn and its peer.

@@ -118,3 +118,19 @@ fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
+
+/// Mean time of one `f` over `n` calls, the best of 5 batches: for the ratio tables the
+/// benches print after criterion's timings, each row measured back to back with its
+/// peer in the same run.
+pub fn per_op(n: u32, mut f: impl FnMut()) -> std::time::Duration {
+    (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed() / n.max(1)
+        })
+        .min()
+        .unwrap_or_default()
+}

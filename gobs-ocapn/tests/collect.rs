@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use gobs_ocapn::captp::{Ref as CapRef, Term};
@@ -39,24 +39,6 @@ impl Maker {
         let c = spawn(Counter { n: 0 });
         self.made.push(c.clone());
         c
-    }
-}
-
-fn objects(node: &TestNode) -> usize {
-    let n = node.node.clone();
-    node.rt
-        .block_on(async move { n.with_core(|c| c.object_count()).await.unwrap() })
-}
-
-/// Waits (up to 5 s) for the node's object count to reach `want`.
-fn settles_at(node: &TestNode, want: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let n = objects(node);
-        if n == want || Instant::now() > deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -96,12 +78,12 @@ fn an_exported_actor_the_peer_dropped_is_collected() {
     let mut p = Peer::connect(node.addr(), my_location("gc", 1));
     p.setup();
     let maker = p.fetch(b"maker");
-    let before = objects(&node);
+    let before = node.objects();
     let r = p.deliver(maker.clone(), vec![sym("make")], None);
     let res = p.resolution(r);
     let first = import_pos(&res[1]);
     assert_eq!(
-        settles_at(&node, before + 1),
+        node.settles_at(before + 1),
         before + 1,
         "one object per export"
     );
@@ -110,7 +92,7 @@ fn an_exported_actor_the_peer_dropped_is_collected() {
 
     // The peer lets go: the node drops the object (no release by the host).
     gc_export(&mut p, first, 1);
-    assert_eq!(settles_at(&node, before), before);
+    assert_eq!(node.settles_at(before), before);
 
     // The swiss-bound maker stays, and makes a fresh export that works.
     let r = p.deliver(maker, vec![sym("make")], None);
@@ -126,7 +108,7 @@ fn an_object_is_kept_until_every_reference_sent_is_released() {
     let mut p = Peer::connect(node.addr(), my_location("gc", 1));
     p.setup();
     let maker = p.fetch(b"maker");
-    let before = objects(&node);
+    let before = node.objects();
     let r = p.deliver(maker, vec![sym("make")], None);
     let counter = import_pos(&p.resolution(r)[1]);
     // Sent a second time (inside a list answer of the echo fixture would do too): the
@@ -137,7 +119,7 @@ fn an_object_is_kept_until_every_reference_sent_is_released() {
         p.resolution(r)[1],
         Value::List(vec![import_object(counter)])
     );
-    let with_echo = objects(&node);
+    let with_echo = node.objects();
     gc_export(&mut p, counter, 1);
     std::thread::sleep(Duration::from_millis(100));
     let r = p.deliver(export(counter), vec![sym("increment")], None);
@@ -147,15 +129,15 @@ fn an_object_is_kept_until_every_reference_sent_is_released() {
         "still there after one of two releases"
     );
     gc_export(&mut p, counter, 1);
-    assert_eq!(settles_at(&node, with_echo - 1), with_echo - 1);
-    assert!(objects(&node) >= before);
+    assert_eq!(node.settles_at(with_echo - 1), with_echo - 1);
+    assert!(node.objects() >= before);
     vat.shutdown();
 }
 
 #[test]
 fn a_lost_session_lets_go_of_what_its_peer_held() {
     let (node, vat) = maker_node();
-    let before = objects(&node);
+    let before = node.objects();
     {
         let mut p = Peer::connect(node.addr(), my_location("gone", 1));
         p.setup();
@@ -164,9 +146,9 @@ fn a_lost_session_lets_go_of_what_its_peer_held() {
             let r = p.deliver(maker.clone(), vec![sym("make")], None);
             import_pos(&p.resolution(r)[1]);
         }
-        assert!(objects(&node) >= before + 5);
+        assert!(node.objects() >= before + 5);
     } // the connection closes: its bootstrap and its five counters go
-    assert_eq!(settles_at(&node, before), before);
+    assert_eq!(node.settles_at(before), before);
     vat.shutdown();
 }
 
@@ -177,7 +159,7 @@ fn fixtures_made_per_message_are_collected_and_sturdy_ones_stay() {
     p.setup();
     let greeter = p.fetch(GREETER);
     let builder = p.fetch(CAR_FACTORY_BUILDER);
-    let before = objects(&node);
+    let before = node.objects();
     let r = p.deliver(builder, vec![], None);
     let factory = import_pos(&p.resolution(r)[1]);
     let r = p.deliver(
@@ -186,10 +168,10 @@ fn fixtures_made_per_message_are_collected_and_sturdy_ones_stay() {
         None,
     );
     let car = import_pos(&p.resolution(r)[1]);
-    assert!(objects(&node) >= before + 2);
+    assert!(node.objects() >= before + 2);
     gc_export(&mut p, car, 1);
     gc_export(&mut p, factory, 1);
-    assert_eq!(settles_at(&node, before), before);
+    assert_eq!(node.settles_at(before), before);
     // The greeter is bound to its swiss number: released, it stays, and fetches again.
     let Some(("desc:export", [g])) = greeter.as_record() else {
         panic!()
@@ -222,7 +204,7 @@ fn an_object_in_a_message_waiting_on_a_promise_is_kept_until_it_is_delivered() {
     // ...while the peer lets go of its import: the message still holds the counter.
     gc_export(&mut p, counter, 1);
     std::thread::sleep(Duration::from_millis(100));
-    let with_queued = objects(&node);
+    let with_queued = node.objects();
 
     // Resolved to the echo object, the message arrives with the counter, which works.
     p.send(&rec(
@@ -239,7 +221,7 @@ fn an_object_in_a_message_waiting_on_a_promise_is_kept_until_it_is_delivered() {
     // Once delivered and released again, it goes.
     gc_export(&mut p, again, 1);
     assert!(
-        settles_at(&node, with_queued - 1) < with_queued,
+        node.settles_at(with_queued - 1) < with_queued,
         "the counter stayed"
     );
     vat.shutdown();

@@ -5,11 +5,12 @@
 //! revoked after the restart, and the others stay bound.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+mod common;
 
-use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
+use common::tcp_node;
+
+use gobs_ocapn::captp::{Ref as CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::{NodeState, NodeStore, Revoked, env};
 use gobs_ocapn::vat::{RemoteObject, export_actor};
@@ -86,17 +87,6 @@ fn an_older_node_state_file_is_migrated_once() {
     registry.shutdown();
 }
 
-async fn node() -> Node {
-    let n = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minted_sturdyref_is_bound_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -112,38 +102,12 @@ async fn a_minted_sturdyref_is_bound_again_after_a_restart() {
     };
     let (registry, store, counter): (Registry, NodeStore, Ref<Counter>) =
         tokio::task::spawn_blocking(open.clone()).await.unwrap();
-    let exporter = node().await;
+    let exporter = tcp_node().await;
     store.attach(&exporter).await.unwrap();
-    let Term::Ref(CapRef::Local(obj)) = export_actor(&exporter, counter).await.unwrap() else {
-        panic!()
-    };
-    exporter
-        .with_core(move |c| c.bind_swiss(b"counter-now", obj))
-        .await
-        .unwrap();
     // A peer takes the live reference and asks for a sturdyref to it.
-    let peer = node().await;
-    let live = RemoteObject::enliven(
-        &peer,
-        &Sturdyref {
-            peer: exporter.locator().clone(),
-            swiss: b"counter-now".to_vec(),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(live.call::<_, u64>("increment", &()).await.unwrap(), 1);
-    let Some(CapRef::Remote(import)) = live.target() else {
-        panic!()
-    };
-    let p = peer
-        .with_core(move |c| c.mint_sturdyref(&import))
-        .await
-        .unwrap();
-    let Ok(Term::Data(uri)) = peer.settled(p).await.unwrap() else {
-        panic!("no sturdyref minted")
-    };
-    let minted = Sturdyref::parse(uri.as_str().unwrap()).unwrap();
+    let peer = tcp_node().await;
+    let minted = minted_for(&peer, &exporter, counter, b"counter-now").await;
+    assert_eq!(increment_at(&peer, &exporter, b"counter-now").await, Ok(1));
     // Give the remembering churn its commit, then restart the registry and the node.
     let s2 = store.clone();
     tokio::task::spawn_blocking(move || s2.names().unwrap())
@@ -154,19 +118,10 @@ async fn a_minted_sturdyref_is_bound_again_after_a_restart() {
         .unwrap();
 
     let (registry, store, _) = tokio::task::spawn_blocking(open).await.unwrap();
-    let exporter = node().await;
+    let exporter = tcp_node().await;
     store.attach(&exporter).await.unwrap();
     // The same swiss number, on the restarted node, reaches the restored counter.
-    let again = RemoteObject::enliven(
-        &peer,
-        &Sturdyref {
-            peer: exporter.locator().clone(),
-            swiss: minted.swiss.clone(),
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.call::<_, u64>("increment", &()).await.unwrap(), 2);
+    assert_eq!(increment_at(&peer, &exporter, &minted).await, Ok(2));
     tokio::task::spawn_blocking(move || registry.shutdown())
         .await
         .unwrap();
@@ -236,9 +191,9 @@ async fn a_revoked_minted_sturdyref_stays_revoked_after_a_restart() {
         (registry, store, counters)
     };
     let (registry, store, counters) = tokio::task::spawn_blocking(open.clone()).await.unwrap();
-    let exporter = node().await;
+    let exporter = tcp_node().await;
     store.attach(&exporter).await.unwrap();
-    let peer = node().await;
+    let peer = tcp_node().await;
     let mut minted = Vec::new();
     for (i, c) in counters.into_iter().enumerate() {
         minted.push(minted_for(&peer, &exporter, c, format!("now-{i}").as_bytes()).await);
@@ -275,7 +230,7 @@ async fn a_revoked_minted_sturdyref_stays_revoked_after_a_restart() {
         .unwrap();
 
     let (registry, store, _) = tokio::task::spawn_blocking(open).await.unwrap();
-    let exporter = node().await;
+    let exporter = tcp_node().await;
     store.attach(&exporter).await.unwrap();
     for s in [a, b] {
         let why = increment_at(&peer, &exporter, s).await.unwrap_err();
@@ -317,7 +272,7 @@ async fn a_revoked_export_name_gets_a_new_swiss_number() {
     })
     .await
     .unwrap();
-    let exporter = node().await;
+    let exporter = tcp_node().await;
     store.attach(&exporter).await.unwrap();
     let (e, k) = (echo.clone(), kept.clone());
     exporter

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::fixtures::{ECHO_GC, GREETER};
@@ -46,24 +44,6 @@ fn revoke(node: &TestNode, swiss: &[u8]) -> bool {
     let swiss = swiss.to_vec();
     node.rt
         .block_on(async move { n.revoke_swiss(&swiss).await.unwrap() })
-}
-
-fn objects(node: &TestNode) -> usize {
-    let n = node.node.clone();
-    node.rt
-        .block_on(async move { n.with_core(|c| c.object_count()).await.unwrap() })
-}
-
-/// Waits (up to 5 s) for the node's object count to reach `want`.
-fn settles_at(node: &TestNode, want: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let n = objects(node);
-        if n == want || Instant::now() > deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Fetches `swiss` and expects the fetch to break; returns the error's text.
@@ -144,7 +124,7 @@ fn a_reference_fetched_before_stays_live_and_the_object_goes_once_released() {
     let mut p = Peer::connect(node.addr(), my_location("revoke-live", 3));
     p.setup();
     let live = p.fetch(NAMED);
-    let with_object = objects(&node);
+    let with_object = node.objects();
     assert!(revoke(&node, NAMED));
 
     // CapTP cannot take a live reference back: the peer's import still works.
@@ -162,7 +142,7 @@ fn a_reference_fetched_before_stays_live_and_the_object_goes_once_released() {
         vec![Value::List(vec![int(pos)]), Value::List(vec![int(1)])],
     ));
     assert_eq!(
-        settles_at(&node, with_object - 1),
+        node.settles_at(with_object - 1),
         with_object - 1,
         "the revoked object was not collected"
     );
@@ -347,7 +327,7 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
     // A sturdyref minted for the caretaker itself dies with it.
     let minted = mint(&mut p, live.clone());
 
-    let before = objects(&node);
+    let before = node.objects();
     assert!(revoke(&node, CARED));
     assert!(fetch_refused(&mut p, CARED).contains("revoked"));
     let res = call_echo(&mut p, live.clone(), "after");
@@ -374,7 +354,7 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
         "op:gc-export",
         vec![Value::List(vec![int(pos)]), Value::List(vec![int(2)])],
     ));
-    let after = settles_at(&node, before - 1);
+    let after = node.settles_at(before - 1);
     assert!(
         after < before,
         "the revoked caretaker was not collected: {after}"

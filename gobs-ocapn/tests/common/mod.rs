@@ -101,6 +101,25 @@ impl TestNode {
         }
     }
 
+    /// How many objects the node hosts now.
+    pub fn objects(&self) -> usize {
+        let n = self.node.clone();
+        self.rt
+            .block_on(async move { n.with_core(|c| c.object_count()).await.unwrap() })
+    }
+
+    /// Waits (up to 5 s) for the node's object count to reach `want`; the count then.
+    pub fn settles_at(&self, want: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let n = self.objects();
+            if n == want || Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         format!(
             "{}:{}",
