@@ -264,7 +264,9 @@ pub(crate) fn deserialize_actor<'de, D: serde::Deserializer<'de>>(
             format!(
                 "expected a reference to a {wanted} of this process, got a reference to an \
                  object elsewhere (on another node): take the network's reference type \
-                 instead (gobs_ocapn::vat::Remote<{wanted}>, or RemoteObject)"
+                 instead (gobs_ocapn::vat::Remote<{wanted}>, or RemoteObject); for the \
+                 answer of a typed send, call the method with Remote::pipeline or \
+                 RemoteObject::call and a Remote<{wanted}> result"
             )
         })
     })
