@@ -375,11 +375,7 @@ fn a_caretaker_forwards_to_a_remote_target() {
         let Ok(Term::Ref(remote)) = n.settled(p).await.unwrap() else {
             panic!("the target's echo did not enliven")
         };
-        n.with_core(move |c| {
-            c.bind_revocable(CARED, remote);
-        })
-        .await
-        .unwrap();
+        n.bind_revocable(CARED, remote).await.unwrap();
     });
     let mut p = Peer::connect(front.addr(), my_location("caretaker-remote", 6));
     p.setup();

@@ -135,6 +135,19 @@ impl Node {
         self.with_core(move |core| core.revoke_swiss(&swiss)).await
     }
 
+    /// Binds `swiss` to a caretaker forwarding to `target` (see [`Core::bind_revocable`]):
+    /// revoking the swiss number later cuts off every reference obtained through it, live
+    /// ones included. Returns the caretaker.
+    pub async fn bind_revocable(
+        &self,
+        swiss: &[u8],
+        target: crate::captp::Ref,
+    ) -> Result<LocalRef, NodeStopped> {
+        let swiss = swiss.to_vec();
+        self.with_core(move |core| core.bind_revocable(&swiss, target))
+            .await
+    }
+
     /// Waits for a promise of this node to settle and takes its outcome; the promise is
     /// then released (see [`Core::release`]), so take it once.
     pub async fn settled(&self, p: LocalRef) -> Result<Result<Term, Term>, NodeStopped> {
