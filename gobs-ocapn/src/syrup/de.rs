@@ -91,7 +91,9 @@ impl<'de> de::EnumAccess<'de> for Enum {
         self,
         seed: V,
     ) -> Result<(V::Value, Self), SyrupError> {
-        let v = seed.deserialize(self.variant.clone().into_deserializer())?;
+        let v = seed.deserialize(de::value::StrDeserializer::<SyrupError>::new(
+            &self.variant,
+        ))?;
         Ok((v, self))
     }
 }
