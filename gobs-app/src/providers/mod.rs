@@ -1,6 +1,6 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
-//! down machines; [`dummy`], [`local`], [`container`] and [`qemu`] are the providers;
-//! [`machine`] is what every machine exposes.
+//! down machines; [`dummy`], [`local`], [`container`], [`qemu`] and [`host`] are the
+//! providers; [`machine`] is what every machine exposes.
 //!
 //! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
 //! and the keys of a `[providers.NAME]` table), starting the providers, and restoring them
@@ -44,6 +44,7 @@ provider_table! {
     local::LocalProvider,
     container::ContainerProvider,
     qemu::QemuProvider,
+    host::HostProvider,
 }
 
 /// The row of the provider kind called `name` in configs (its current or an earlier name).
