@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, fails, gobs, ok, state, text};
+use common::{Daemon, gobs, ok, state, text};
 use gobs_app::files::MAX_FILE;
 
 /// Kills what the `host` machines of a state directory left running (their hob-clients
@@ -81,6 +81,15 @@ fn host_state() -> (tempfile::TempDir, HostMachines) {
     .unwrap();
     let guard = HostMachines(dir.path().to_path_buf());
     (dir, guard)
+}
+
+/// Runs a command that must fail (exit code 1, nothing on stdout); returns its one-line
+/// error, checked to be worded cleanly (no runs of spaces from a broken line join).
+fn fails(s: &Path, args: &[&str]) -> String {
+    let err = common::fails(s, args);
+    assert!(!err.trim_end().contains('\n'), "more than one line: {err}");
+    assert!(!err.contains("  "), "a run of spaces: {err}");
+    err
 }
 
 fn mode_of(path: &Path) -> u32 {

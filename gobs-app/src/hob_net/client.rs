@@ -412,7 +412,7 @@ fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Str
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
-                "directory {} does not exist on this machine; create it first (`mkdir -p {}`                  through gobs-app run)",
+                "directory {} does not exist on this machine; create it first (`mkdir -p {}` through gobs-app run)",
                 dir.display(),
                 dir.display()
             ));
@@ -489,12 +489,12 @@ fn read_file_bounded(path: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(cannot)?;
     if meta.is_dir() {
         return Err(format!(
-            "{shown} is a directory on this machine, not a regular file; get-file copies one              file (archive a directory first, e.g. with tar through gobs-app run)"
+            "{shown} is a directory on this machine, not a regular file; get-file copies one file (archive a directory first, e.g. with tar through gobs-app run)"
         ));
     }
     if !meta.is_file() {
         return Err(format!(
-            "{shown} is not a regular file on this machine (a device, fifo or socket);              get-file copies regular files only"
+            "{shown} is not a regular file on this machine (a device, fifo or socket); get-file copies regular files only"
         ));
     }
     crate::files::check_size(&format!("{shown} on this machine"), meta.len())?;
