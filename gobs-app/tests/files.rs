@@ -343,6 +343,15 @@ fn files_go_onto_a_machine_and_come_back_whole() {
         assert!(err.contains("kind dummy"), "{err}");
         assert!(err.contains("container, qemu, host"), "{err}");
     }
+    // A machine that is not running, worded as `run` words it.
+    common::fails(s, &["create-machine", "fail-1", "--provider", "dummy"]);
+    let err = fails(s, &["put-file", "fail-1", bin.to_str().unwrap(), "/tmp/x"]);
+    let ran = fails(s, &["run", "fail-1", "--", "true"]);
+    assert!(
+        err.contains("machine fail-1 failed") && err.contains("destroy it"),
+        "{err}"
+    );
+    assert_eq!(err, ran);
     let list = ok(s, &["machine", "h1"]);
     assert!(list.contains("get-file,put-file,run,status"), "{list}");
 
