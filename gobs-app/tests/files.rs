@@ -107,11 +107,11 @@ fn put(s: &Path, machine: &str, local: &Path, remote: &Path, extra: &[&str]) -> 
     ok(s, &args)
 }
 
-/// A directory the machine's hob-client may not write in, and whether it really refuses
-/// (root writes anywhere, so as root a path under /proc stands in).
+/// A directory the machine's hob-client may not write in (root writes anywhere else, so
+/// as root /sys stands in: the kernel refuses to create files there, even for root).
 fn unwritable(within: &Path) -> PathBuf {
     if rustix::process::geteuid().is_root() {
-        PathBuf::from("/proc")
+        PathBuf::from("/sys")
     } else {
         let dir = within.join("read-only");
         fs::create_dir(&dir).unwrap();
@@ -308,6 +308,8 @@ fn files_go_onto_a_machine_and_come_back_whole() {
         "{err}"
     );
     assert!(err.contains("machine h1"), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(err.contains("the hob-client runs as uid"), "{err}");
     assert!(!refused_at.exists());
 
     // Local files that cannot be read.
