@@ -34,6 +34,22 @@ pub enum AppError {
         path: PathBuf,
     },
 
+    /// `put-file`/`get-file`: the local file cannot be read, or the copy cannot be written.
+    #[error("local file {}: {message}", path.display())]
+    LocalFile {
+        /// The local file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+
+    /// `put-file`: the local file is larger than a copy carries (nothing was sent).
+    #[error("{message}; nothing was sent")]
+    FileTooLarge {
+        /// Its size and the limit.
+        message: String,
+    },
+
     /// A file-system operation failed.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
@@ -156,6 +172,8 @@ impl AppError {
             AppError::Backend(e) => e.kind.as_str(),
             AppError::ConfigExists { .. } => "config-exists",
             AppError::Io { .. } => "io",
+            AppError::LocalFile { .. } => "local-file",
+            AppError::FileTooLarge { .. } => "file-too-large",
             AppError::DaemonRunning { .. } => "daemon-running",
             AppError::StateBusy { .. } => "state-busy",
             AppError::SocketInUse { .. } | AppError::NotASocket { .. } => "socket-in-use",

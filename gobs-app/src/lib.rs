@@ -6,6 +6,7 @@
 //! - [`providers`]: the provider interface and lifecycle, and the providers (`dummy`,
 //!   `local`).
 //! - [`model`]: machines, providers, run output and errors, as every layer sees them.
+//! - [`files`]: copying files onto and off machines: their bytes, modes and limits.
 //! - [`ops`]: the operations, listed once; the command line, the protocol and the backend
 //!   trait are written out from that list.
 //! - [`backend`]: the boundary between the command line / daemon and the actors.
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -9,16 +9,27 @@
 //!
 //! Adding an operation is one entry here, its method in [`crate::backend::boss`], and how
 //! its answer prints in [`crate::cli::output`].
+//!
+//! An operation may also take arguments that only the command line has, listed after
+//! `cli` (`get-file`'s LOCAL_PATH: where the command writes what came back): they are
+//! parsed like the others but never sent (`#[serde(skip)]`) and the backend never sees
+//! them; [`crate::cli::app`] acts on them. Fields the command line does not parse
+//! (`#[arg(skip)]`, `put-file`'s content) are filled in by the command before it sends the
+//! request.
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
+use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
 
 /// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
 macro_rules! operations {
     ($(
         $(#[doc = $doc:literal])*
-        $op:ident => fn $method:ident($($(#[$field_attr:meta])* $field:ident: $ty:ty),* $(,)?) -> $out:ty;
+        $op:ident => fn $method:ident($($(#[$field_attr:meta])* $field:ident: $ty:ty),* $(,)?)
+            $(cli($($(#[$cli_attr:meta])* $cli:ident: $cli_ty:ty),* $(,)?))? -> $out:ty;
     )*) => {
         /// One operation, as the command line parses it and the control socket carries it
         /// (`{"op":"create-machine","name":"web-1","provider":null}`).
@@ -27,7 +38,10 @@ macro_rules! operations {
         pub enum Request {
             $(
                 $(#[doc = $doc])*
-                $op { $($(#[$field_attr])* $field: $ty,)* },
+                $op {
+                    $($(#[$field_attr])* $field: $ty,)*
+                    $($($(#[$cli_attr])* #[serde(skip)] $cli: $cli_ty,)*)?
+                },
             )*
         }
 
@@ -75,7 +89,7 @@ macro_rules! operations {
             pub fn execute(self, backend: &dyn Backend, cancel: &Cancel) -> Response {
                 let result = match self {
                     $(
-                        Request::$op { $($field),* } => {
+                        Request::$op { $($field,)* .. } => {
                             backend.$method(cancel, $($field),*).map(Response::$op)
                         }
                     )*
@@ -123,6 +137,40 @@ operations! {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     ) -> RunOutput;
+
+    /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all
+    PutFile => fn put_file(
+        /// The machine's name
+        #[arg(index = 1)]
+        name: MachineName,
+        /// Where the file goes on the machine (an absolute path)
+        #[arg(index = 3, value_name = "REMOTE_PATH")]
+        path: String,
+        /// Its permission bits, in octal (e.g. 644) [default: the local file's]
+        #[arg(long, value_name = "OCTAL")]
+        mode: Option<FileMode>,
+        /// The file's bytes (read from LOCAL_PATH by the command before it sends anything)
+        #[arg(skip)]
+        content: FileContent,
+    ) cli(
+        /// The file to copy
+        #[arg(index = 2, value_name = "LOCAL_PATH")]
+        local: PathBuf,
+    ) -> FileCopied;
+
+    /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
+    GetFile => fn get_file(
+        /// The machine's name
+        name: MachineName,
+        /// The file on the machine (an absolute path)
+        #[arg(value_name = "REMOTE_PATH")]
+        path: String,
+    ) cli(
+        /// Where to write it, replacing the file whole (never half-written); `-` or nothing:
+        /// standard output
+        #[arg(value_name = "LOCAL_PATH")]
+        local: Option<PathBuf>,
+    ) -> RemoteFile;
 
     /// Destroy a machine and forget it
     DestroyMachine => fn destroy_machine(

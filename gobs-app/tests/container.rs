@@ -562,3 +562,51 @@ fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
     assert!(!setup.container_dir("clash").exists());
     ok(&s, &["destroy-machine", "clash"]);
 }
+
+#[test]
+fn files_go_into_a_container_and_stay_there() {
+    if !can_run() {
+        return;
+    }
+    let mut setup = Setup::new("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "files-1"]);
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("all.bin");
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(4096 + 17).collect();
+    std::fs::write(&local, &bytes).unwrap();
+    let remote = format!("/tmp/gobs-files-test-{}", std::process::id());
+    let said = ok(
+        &s,
+        &[
+            "put-file",
+            "files-1",
+            local.to_str().unwrap(),
+            &remote,
+            "--mode",
+            "0640",
+        ],
+    );
+    assert!(said.contains("on machine files-1 (mode 0640)"), "{said}");
+    assert!(
+        !Path::new(&remote).exists(),
+        "the file reached the host's /tmp"
+    );
+    assert_eq!(
+        ok(
+            &s,
+            &["run", "files-1", "--", "stat", "-c", "%a %s", &remote]
+        ),
+        format!("640 {}\n", bytes.len())
+    );
+    let out = gobs(&s, &["get-file", "files-1", &remote]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, bytes);
+    let err = fails(&s, &["get-file", "files-1", "/no/such/file"]);
+    assert!(
+        err.contains("no file /no/such/file") && err.contains("files-1"),
+        "{err}"
+    );
+    ok(&s, &["destroy-machine", "files-1"]);
+}

@@ -1,6 +1,7 @@
 //! Properties of the daemon protocol: every request and answer, whatever its strings hold
 //! (newlines, quotes, any Unicode), is one frame of one line that reads back equal; and
 //! arbitrary bytes given to the frame reader give a value or an error, never a panic.
+//! A file's bytes (`put-file`, `get-file`) read back equal whatever they are.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +9,7 @@ use gobs_app::daemon::protocol::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, RequestFrame, Response, read_frame,
     write_frame,
 };
+use gobs_app::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use gobs_app::model::{
     BackendError, ErrorKind, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
 };
@@ -32,7 +34,30 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(name, command)| Request::Run { name, command }),
         name().prop_map(|name| Request::DestroyMachine { name }),
         Just(Request::Providers {}),
+        (name(), text(), proptest::option::of(mode()), content()).prop_map(
+            |(name, path, mode, content)| Request::PutFile {
+                name,
+                path,
+                mode,
+                content,
+                // Never sent: it reads back as the default.
+                local: Default::default(),
+            }
+        ),
+        (name(), text()).prop_map(|(name, path)| Request::GetFile {
+            name,
+            path,
+            local: None,
+        }),
     ]
+}
+
+fn mode() -> impl Strategy<Value = FileMode> {
+    (0u32..=0o7777).prop_map(FileMode)
+}
+
+fn content() -> impl Strategy<Value = FileContent> {
+    proptest::collection::vec(any::<u8>(), 0..600).prop_map(FileContent)
 }
 
 fn status() -> impl Strategy<Value = MachineStatus> {
@@ -111,6 +136,21 @@ fn response() -> impl Strategy<Value = Response> {
             0..4
         )
         .prop_map(Response::Providers),
+        (text(), text(), any::<u64>(), mode()).prop_map(|(machine, path, size, mode)| {
+            Response::PutFile(FileCopied {
+                machine,
+                path,
+                size,
+                mode,
+            })
+        }),
+        (text(), text(), content()).prop_map(|(machine, path, content)| {
+            Response::GetFile(RemoteFile {
+                machine,
+                path,
+                content,
+            })
+        }),
         (kind(), text()).prop_map(|(k, m)| Response::Error(BackendError::new(k, m))),
     ]
 }

@@ -23,16 +23,17 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gobs_runtime::{Error, JournalMap, Promise, Ref, define_actor, self_ref};
+use gobs_runtime::{Error, JournalMap, Promise, Ref, Value, define_actor, self_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
 use crate::actors::reason::reason;
+use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::providers::machine::run_capability;
-use crate::providers::{ProviderError, ProviderRef};
+use crate::providers::machine::{get_file_capability, put_file_capability, run_capability};
+use crate::providers::{self, ProviderError, ProviderRef};
 
 /// What the boss remembers about one machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,41 +315,67 @@ impl Boss {
         command: Vec<String>,
         cancel: Cancel,
     ) -> Result<Promise<Result<RunOutput, BackendError>>, BackendError> {
-        let record = self.get(&name)?;
-        let client = match (record.status, &record.client) {
-            (MachineStatus::Running, Some(client)) => client.clone(),
-            _ => return Err(BackendError::invalid(not_running(&name, record))),
-        };
-        let asked = client.send().binding("run".to_string());
-        Ok(asked
-            .then(move |binding| {
-                let capability = match binding {
-                    Ok(Some(capability)) => capability,
-                    Ok(None) => {
-                        return Promise::fulfilled(Err(BackendError::provider(format!(
-                            "machine {name} exposes no `run` capability (its hob client has no \
-                         `run` binding)"
-                        ))));
-                    }
-                    Err(e) => {
-                        return Promise::fulfilled(Err(BackendError::provider(format!(
-                            "cannot reach machine {name}'s hob client: {}",
-                            reason(&e)
-                        ))));
-                    }
-                };
-                run_capability(capability, command, cancel).then(move |ran| match ran {
-                    Ok(Ok(output)) => Ok(output),
-                    Ok(Err(why)) => Err(BackendError::provider(format!(
-                        "cannot run the command on machine {name}: {why}"
-                    ))),
-                    Err(e) => Err(BackendError::provider(format!(
-                        "cannot run the command on machine {name}: {}",
-                        reason(&e)
-                    ))),
+        let machine = name.clone();
+        self.through(&machine, "run", move |capability| {
+            run_capability(capability, command, cancel).then(move |ran| {
+                settled(ran, || format!("cannot run the command on machine {name}"))
+            })
+        })
+    }
+
+    /// Writes `content` to `path` on machine `name` with permission bits `mode`, through
+    /// the `put-file` capability its hob client exposes (the machine writes it whole or not
+    /// at all). Refused before anything is sent if the path is not absolute or the file is
+    /// larger than [`MAX_FILE`](crate::files::MAX_FILE).
+    #[actor(local)]
+    pub fn put_file(
+        &self,
+        name: String,
+        path: String,
+        content: FileContent,
+        mode: FileMode,
+    ) -> Result<Promise<Result<FileCopied, BackendError>>, BackendError> {
+        check_remote_path(&name, &path).map_err(BackendError::invalid)?;
+        let size = content.0.len() as u64;
+        check_size(&format!("the file for {path} on machine {name}"), size)
+            .map_err(BackendError::invalid)?;
+        let machine = name.clone();
+        self.through(&machine, "put-file", move |capability| {
+            put_file_capability(capability, path.clone(), content.0, mode).then(move |written| {
+                settled(written, || {
+                    format!("cannot copy to {path} on machine {name}")
+                })
+                .map(|()| FileCopied {
+                    machine: name,
+                    path,
+                    size,
+                    mode,
                 })
             })
-            .flatten())
+        })
+    }
+
+    /// Reads the file `path` on machine `name`, through the `get-file` capability its hob
+    /// client exposes.
+    #[actor(local)]
+    pub fn get_file(
+        &self,
+        name: String,
+        path: String,
+    ) -> Result<Promise<Result<RemoteFile, BackendError>>, BackendError> {
+        check_remote_path(&name, &path).map_err(BackendError::invalid)?;
+        let machine = name.clone();
+        self.through(&machine, "get-file", move |capability| {
+            get_file_capability(capability, path.clone()).then(move |read| {
+                settled(read, || format!("cannot copy {path} from machine {name}")).map(|bytes| {
+                    RemoteFile {
+                        machine: name,
+                        path,
+                        content: FileContent(bytes),
+                    }
+                })
+            })
+        })
     }
 
     /// The provider's answer to creating: settles the record (unless the machine was
@@ -462,6 +489,69 @@ impl Boss {
             .ok_or_else(|| BackendError::unknown_machine(name, self.names()))
     }
 
+    /// What `run`, `put-file` and `get-file` share: machine `name` must be running; its hob
+    /// client is asked for its capability `binding`, which goes to `work`. A machine
+    /// without that binding, or whose hob client cannot be reached, is an error that says
+    /// so.
+    fn through<T: Send + 'static>(
+        &self,
+        name: &str,
+        binding: &'static str,
+        work: impl FnOnce(Value) -> Promise<Result<T, BackendError>> + Send + 'static,
+    ) -> Result<Promise<Result<T, BackendError>>, BackendError> {
+        let record = self.get(name)?;
+        let client = match (record.status, &record.client) {
+            (MachineStatus::Running, Some(client)) => client.clone(),
+            _ => return Err(BackendError::invalid(not_running(name, record))),
+        };
+        let missing = self.no_binding(name, record, binding);
+        let name = name.to_string();
+        let asked = client.send().binding(binding.to_string());
+        Ok(asked
+            .then(move |capability| match capability {
+                Ok(Some(capability)) => work(capability),
+                Ok(None) => Promise::fulfilled(Err(BackendError::provider(missing))),
+                Err(e) => Promise::fulfilled(Err(BackendError::provider(format!(
+                    "cannot reach machine {name}'s hob client: {}",
+                    reason(&e)
+                )))),
+            })
+            .flatten())
+    }
+
+    /// Why machine `name` has no capability `binding`, and what to do.
+    fn no_binding(&self, name: &str, record: &MachineRecord, binding: &str) -> String {
+        let plain = format!(
+            "machine {name} exposes no `{binding}` capability (its hob client has no \
+             `{binding}` binding)"
+        );
+        if binding == "run" {
+            return plain;
+        }
+        let kind = self
+            .providers
+            .get(&record.provider)
+            .map(|e| e.provider.kind().to_string());
+        match kind {
+            Some(kind) if providers::kind_copies_files(&kind) => format!(
+                "{plain}: it was created by a gobs-app older than put-file and get-file; \
+                 destroy it and create it again to copy files to and from it"
+            ),
+            kind => format!(
+                "{plain}: machines of provider {} (kind {}) have no files to copy; machines \
+                 of kind {} do",
+                record.provider,
+                kind.as_deref().unwrap_or("unknown"),
+                providers::KINDS
+                    .iter()
+                    .filter(|k| k.copies_files())
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
     fn names(&self) -> impl Iterator<Item = &str> {
         self.machines.keys().map(String::as_str)
     }
@@ -471,6 +561,22 @@ impl Boss {
             .iter()
             .filter(|(_, e)| e.enabled)
             .map(|(name, _)| name.as_str())
+    }
+}
+
+/// A machine's answer to the boss, or the error saying `what` failed and why.
+fn settled<T>(
+    answer: Result<Result<T, String>, Error>,
+    what: impl FnOnce() -> String,
+) -> Result<T, BackendError> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(why)) => Err(BackendError::provider(format!("{}: {why}", what()))),
+        Err(e) => Err(BackendError::provider(format!(
+            "{}: {}",
+            what(),
+            reason(&e)
+        ))),
     }
 }
 

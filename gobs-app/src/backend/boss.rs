@@ -23,6 +23,7 @@ use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
 use crate::config::{self, Config, StoreConfig};
+use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{
     BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
 };
@@ -39,6 +40,8 @@ pub struct Timeouts {
     pub destroy: Duration,
     /// A command run on a machine (the machine enforces its own limit; this is a backstop).
     pub run: Duration,
+    /// Copying a file onto or off a machine (a backstop too: the gateway gives up sooner).
+    pub files: Duration,
 }
 
 impl Default for Timeouts {
@@ -48,6 +51,7 @@ impl Default for Timeouts {
             create: Duration::from_secs(15 * 60),
             destroy: Duration::from_secs(15 * 60),
             run: Duration::from_secs(60 * 60 + 60),
+            files: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -278,6 +282,36 @@ impl Backend for BossBackend {
                 )))
             }
         }
+    }
+
+    fn put_file(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        path: String,
+        mode: Option<FileMode>,
+        content: FileContent,
+    ) -> Result<FileCopied, BackendError> {
+        let mode = mode.unwrap_or(FileMode::DEFAULT);
+        let copying = self
+            .boss
+            .send()
+            .put_file(name.to_string(), path.clone(), content, mode);
+        wait(copying, self.timeouts.files, || {
+            format!("copying a file to {path} on machine {name}")
+        })?
+    }
+
+    fn get_file(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        path: String,
+    ) -> Result<RemoteFile, BackendError> {
+        let copying = self.boss.send().get_file(name.to_string(), path.clone());
+        wait(copying, self.timeouts.files, || {
+            format!("copying {path} from machine {name}")
+        })?
     }
 
     fn destroy_machine(

@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
+use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{
     BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
 };
 
-/// Machines in a map; providers `dummy` and `local`; `run` echoes its argv.
+/// Machines in a map; providers `dummy` and `local`; `run` echoes its argv; files are kept
+/// in a map by machine and path.
 #[derive(Debug, Default)]
 pub struct FakeBackend {
     state: Mutex<FakeState>,
@@ -18,6 +20,7 @@ pub struct FakeBackend {
 pub struct FakeState {
     pub machines: BTreeMap<String, MachineInfo>,
     pub providers: Vec<String>,
+    pub files: BTreeMap<(String, String), (Vec<u8>, FileMode)>,
     pub closed: bool,
 }
 
@@ -26,6 +29,7 @@ impl Default for FakeState {
         FakeState {
             machines: BTreeMap::new(),
             providers: vec!["dummy".into(), "local".into()],
+            files: BTreeMap::new(),
             closed: false,
         }
     }
@@ -102,6 +106,47 @@ impl Backend for FakeBackend {
             stdout: format!("{}\n", command.join(" ")),
             stderr: String::new(),
             truncated: false,
+        })
+    }
+
+    fn put_file(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        path: String,
+        mode: Option<FileMode>,
+        content: FileContent,
+    ) -> Result<FileCopied, BackendError> {
+        let mut st = self.state();
+        st.get(name.as_str())?;
+        let mode = mode.unwrap_or(FileMode::DEFAULT);
+        let size = content.0.len() as u64;
+        st.files
+            .insert((name.to_string(), path.clone()), (content.0, mode));
+        Ok(FileCopied {
+            machine: name.into_string(),
+            path,
+            size,
+            mode,
+        })
+    }
+
+    fn get_file(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        path: String,
+    ) -> Result<RemoteFile, BackendError> {
+        let st = self.state();
+        st.get(name.as_str())?;
+        let (bytes, _) = st
+            .files
+            .get(&(name.to_string(), path.clone()))
+            .ok_or_else(|| BackendError::provider(format!("no file {path} on {name}")))?;
+        Ok(RemoteFile {
+            machine: name.into_string(),
+            content: FileContent(bytes.clone()),
+            path,
         })
     }
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
-use crate::cli::{client, output};
+use crate::cli::{client, files, output};
 use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
 use crate::daemon;
@@ -75,9 +75,20 @@ pub fn run(
         }
         Command::Op(request) => request.clone(),
     };
+    // A put-file's local file is read (and refused if it cannot be sent) before anything
+    // else: no state opened, no daemon asked.
+    let request = files::prepare(request)?;
+    let destination = files::destination(&request);
     let paths = state_paths()?;
-    let response = client::execute(&paths, explicit_config.as_deref(), request.clone())?;
-    output::print(&response, cli.json, out, err)
+    let response = client::execute(&paths, explicit_config.as_deref(), request)?;
+    match (&response, destination) {
+        (crate::ops::Response::GetFile(file), Some(local)) => {
+            files::write_local(&local, &file.content.0)?;
+            output::print_saved(file, &local, cli.json, out).map_err(AppError::Output)?;
+            Ok(0)
+        }
+        _ => output::print(&response, cli.json, out, err),
+    }
 }
 
 /// Writes [`DEFAULT_CONFIG_TOML`] to `path`; refuses to replace a file unless `force`.

@@ -106,8 +106,20 @@ pub fn execute(
                         config.display()
                     );
                 }
+                let op = request.op();
                 let response = ask_daemon(&stream, &paths.socket(), request.clone())?;
                 match response {
+                    Response::Error(mut e)
+                        if e.kind == Kind::Protocol && e.message.contains("unknown variant") =>
+                    {
+                        e.message = format!(
+                            "{}; the daemon serving {} does not know `{op}`: it is an older \
+                             gobs-app than this command; restart it with this build",
+                            e.message,
+                            paths.dir.display()
+                        );
+                        break Response::Error(e);
+                    }
                     Response::Error(e) if e.kind == Kind::Busy && start.elapsed() < BUSY_WAIT => {
                         tracing::debug!("the daemon is busy; asking again in {pause:?}");
                         thread::sleep(pause);

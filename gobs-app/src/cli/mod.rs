@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod client;
+pub mod files;
 pub mod output;
 
 use std::path::PathBuf;
@@ -122,6 +123,84 @@ mod tests {
     }
 
     #[test]
+    fn put_file_and_get_file_take_their_paths_in_order() {
+        let cli = Cli::try_parse_from([
+            "gobs-app",
+            "put-file",
+            "web-1",
+            "./a.bin",
+            "/tmp/a.bin",
+            "--mode",
+            "0640",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Op(Request::PutFile {
+                name,
+                path,
+                mode,
+                content,
+                local,
+            }) => {
+                assert_eq!(name.as_str(), "web-1");
+                assert_eq!(local, PathBuf::from("./a.bin"));
+                assert_eq!(path, "/tmp/a.bin");
+                assert_eq!(mode, Some(crate::files::FileMode(0o640)));
+                assert!(content.0.is_empty(), "read later, not while parsing");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["gobs-app", "put-file", "w", "a", "/b", "--mode", "rw"])
+            .unwrap_err();
+        assert!(err.to_string().contains("octal"), "{err}");
+        assert!(Cli::try_parse_from(["gobs-app", "put-file", "w", "a"]).is_err());
+        for (args, local) in [
+            (&["gobs-app", "get-file", "w", "/etc/motd"][..], None),
+            (
+                &["gobs-app", "get-file", "w", "/etc/motd", "-"][..],
+                Some("-"),
+            ),
+            (
+                &["gobs-app", "get-file", "w", "/etc/motd", "m.txt"][..],
+                Some("m.txt"),
+            ),
+        ] {
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Op(Request::GetFile { path, local: l, .. }) => {
+                    assert_eq!(path, "/etc/motd");
+                    assert_eq!(l, local.map(PathBuf::from));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_local_paths_never_travel() {
+        let request = Request::GetFile {
+            name: "w".parse().unwrap(),
+            path: "/x".into(),
+            local: Some("/home/me/secret-place".into()),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(json, r#"{"op":"get-file","name":"w","path":"/x"}"#);
+        let back: Request = serde_json::from_str(&json).unwrap();
+        assert!(matches!(back, Request::GetFile { local: None, .. }));
+        let request = Request::PutFile {
+            name: "w".parse().unwrap(),
+            path: "/x".into(),
+            mode: Some(crate::files::FileMode(0o600)),
+            content: crate::files::FileContent(vec![0, 1, 255]),
+            local: "/home/me/a".into(),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            json,
+            r#"{"op":"put-file","name":"w","path":"/x","mode":384,"content":"AAH/"}"#
+        );
+    }
+
+    #[test]
     fn run_needs_a_command() {
         assert!(Cli::try_parse_from(["gobs-app", "run", "web-1"]).is_err());
     }
@@ -137,6 +216,8 @@ mod tests {
             "run",
             "destroy-machine",
             "providers",
+            "put-file",
+            "get-file",
         ] {
             let help = Cli::try_parse_from(["gobs-app", op, "--help"]).unwrap_err();
             assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp, "{op}");

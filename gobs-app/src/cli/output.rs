@@ -3,7 +3,10 @@
 
 use std::io::{self, Write};
 
+use std::path::Path;
+
 use crate::error::AppError;
+use crate::files::{FileCopied, RemoteFile};
 use crate::model::{MachineInfo, ProviderInfo, RunOutput};
 use crate::ops::Response;
 
@@ -27,9 +30,46 @@ pub fn print(
         Response::Machine(m) => out.write_all(machine_details(m).as_bytes()),
         Response::ListMachines(list) => out.write_all(machine_table(list).as_bytes()),
         Response::Providers(list) => out.write_all(provider_table(list).as_bytes()),
+        Response::PutFile(copied) => writeln!(out, "{}", copied_text(copied)),
+        // To standard output: the bytes, nothing else (`get-file m /f > f` is a copy).
+        Response::GetFile(file) => out.write_all(&file.content.0).and_then(|()| out.flush()),
     };
     written.map_err(AppError::Output)?;
     Ok(0)
+}
+
+/// Prints what `get-file` did when it wrote the file it got to `local`.
+pub fn print_saved(
+    file: &RemoteFile,
+    local: &Path,
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let size = file.content.0.len();
+    if json {
+        let value = serde_json::json!({
+            "machine": file.machine,
+            "path": file.path,
+            "size": size,
+            "local": local.display().to_string(),
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)
+    } else {
+        writeln!(
+            out,
+            "copied {} ({size} bytes) from machine {} to {}",
+            file.path,
+            file.machine,
+            local.display()
+        )
+    }
+}
+
+fn copied_text(c: &FileCopied) -> String {
+    format!(
+        "copied {} bytes to {} on machine {} (mode {})",
+        c.size, c.path, c.machine, c.mode
+    )
 }
 
 /// Prints an error to stderr: `error: …` for people, `{"error":{"kind":…,"message":…}}` for

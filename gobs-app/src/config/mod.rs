@@ -57,8 +57,8 @@ max_connections = 64
 # Providers create machines. Each [providers.NAME] table enables one, named NAME
 # (the name `create-machine --provider NAME` takes). Writing any [providers.*]
 # table replaces the built-in ones below, so list every provider you want.
-# Keys: kind = "dummy" | "local" | "container" | "qemu"; enabled = true | false (default true); and
-# the kind's own keys, shown below.
+# Keys: kind = "dummy" | "local" | "container" | "qemu" | "host"; enabled = true |
+# false (default true); and the kind's own keys, shown below.
 
 # In-process machines that do nothing: for trying things out and for tests.
 [providers.dummy]
@@ -111,6 +111,14 @@ kind = "qemu"
 # accel = "auto"              # "kvm", "tcg", or "auto": KVM if a guest boots
 #                             # with it within 20 s, else TCG with a warning
 # register_timeout = "90s"    # a machine must register within this long
+# run_timeout = "1h"          # a command is killed after this long
+
+# Not enabled unless you add it: each machine is a hob-client process on this
+# very host, as gobs-app's own user, with NO isolation (run, put-file and get-file
+# act on this host's files). The network path without root, for trying it out.
+# [providers.host]
+# kind = "host"
+# register_timeout = "30s"    # a machine must register within this long
 # run_timeout = "1h"          # a command is killed after this long
 "#;
 

@@ -11,11 +11,13 @@
 //! answered `busy`, and clients retry). Each request frame must arrive whole within
 //! `request_timeout` of the daemon starting to wait for it (an idle or trickling client is
 //! dropped then) and be at most [`MAX_REQUEST_BYTES`] long, so a connection holds at most
-//! that much request data. Memory is bounded by `max_connections` × ([`MAX_REQUEST_BYTES`]
-//! read + one answer): an answer is small but for `run`, whose output is cut at 1 MiB a
-//! stream, at most [`MAX_RESPONSE_BYTES`] encoded. Measured (tests/hostile.rs): 30 MB
-//! resident with 64 clients each holding a 256 KiB request open, after 16 clients sent
-//! 16 MiB frames. While a request runs, the daemon
+//! that much request data (1 MiB: room for a `put-file` of 512 KiB in base64). Memory is
+//! bounded by `max_connections` × ([`MAX_REQUEST_BYTES`] read + one answer): an answer is
+//! small but for `run`, whose output is cut at 1 MiB a stream, at most
+//! [`MAX_RESPONSE_BYTES`] encoded, and `get-file`'s, at most 700 KB. Measured
+//! (tests/hostile.rs): 80 MB resident with 64 clients each holding a 1 MiB request open,
+//! after 16 clients sent 16 MiB frames (30 MB when the limit was 256 KiB). While a request
+//! runs, the daemon
 //! watches its connection: if the client goes away, the request's [`Cancel`] is set, and a
 //! command it was running is killed. An answer too large for a frame is replaced by an
 //! error that says so, and logged.
@@ -598,6 +600,24 @@ mod tests {
         }
         fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
             self.inner.providers(c)
+        }
+        fn put_file(
+            &self,
+            c: &Cancel,
+            name: MachineName,
+            path: String,
+            mode: Option<crate::files::FileMode>,
+            content: crate::files::FileContent,
+        ) -> Result<crate::files::FileCopied, BackendError> {
+            self.inner.put_file(c, name, path, mode, content)
+        }
+        fn get_file(
+            &self,
+            c: &Cancel,
+            name: MachineName,
+            path: String,
+        ) -> Result<crate::files::RemoteFile, BackendError> {
+            self.inner.get_file(c, name, path)
         }
     }
 

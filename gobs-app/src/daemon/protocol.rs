@@ -9,6 +9,11 @@
 //! The daemon answers a frame with the wrong `version` by an [`ErrorKind::Protocol`]
 //! error, so an old client and a new daemon fail clearly.
 //!
+//! Adding an operation is a compatible change and keeps the version: every request an
+//! older client sends still means the same. An older daemon answers the new operation
+//! with a protocol error ("unknown variant"), which the client words as "restart the
+//! daemon with this build" ([`crate::cli::client`]).
+//!
 //! ```text
 //! → {"version":2,"request":{"op":"create-machine","name":"web-1","provider":null}}
 //! ← {"type":"create-machine","data":{"name":"web-1","provider":"dummy","status":"running",...}}
@@ -21,14 +26,20 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::files::MAX_FILE;
 use crate::model::{BackendError, ErrorKind, MAX_RUN_OUTPUT};
 pub use crate::ops::{Request, Response};
 
 /// Version of this protocol; bump it on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 2;
 
-/// Largest request frame, newline excluded. Requests carry names and a command line.
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest request frame, newline excluded. Requests carry names, a command line, or a
+/// file for `put-file` (at most [`MAX_FILE`] bytes, in base64).
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+// The largest file fits in a request, and in a response, base64 and all.
+const _: () = assert!(MAX_FILE.div_ceil(3) * 4 + 64 * 1024 <= MAX_REQUEST_BYTES);
+const _: () = assert!(MAX_FILE.div_ceil(3) * 4 + 64 * 1024 <= MAX_RESPONSE_BYTES);
 
 /// Largest response frame, newline excluded (command output travels in frames, hence the
 /// room).
@@ -216,6 +227,18 @@ mod tests {
                 name: "a".parse().unwrap(),
             },
             Request::Providers {},
+            Request::PutFile {
+                name: "a".parse().unwrap(),
+                path: "/tmp/x".into(),
+                mode: Some(crate::files::FileMode(0o755)),
+                content: crate::files::FileContent((0..=255).collect()),
+                local: Default::default(),
+            },
+            Request::GetFile {
+                name: "a".parse().unwrap(),
+                path: "/tmp/x".into(),
+                local: None,
+            },
         ];
         for request in requests {
             let frame = RequestFrame {
@@ -250,6 +273,17 @@ mod tests {
                 stdout: "line\n".into(),
                 stderr: String::new(),
                 truncated: false,
+            }),
+            Response::PutFile(crate::files::FileCopied {
+                machine: "a".into(),
+                path: "/x".into(),
+                size: 3,
+                mode: crate::files::FileMode(0o600),
+            }),
+            Response::GetFile(crate::files::RemoteFile {
+                machine: "a".into(),
+                path: "/x".into(),
+                content: crate::files::FileContent(vec![0, 255]),
             }),
             Response::Error(BackendError::unknown_machine("x", [])),
         ];
@@ -304,6 +338,31 @@ mod tests {
             write_frame(Vec::new(), &output, MAX_RESPONSE_BYTES),
             Err(FrameError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn the_largest_file_fits_in_a_request_and_a_response() {
+        let content = crate::files::FileContent(vec![0xff; MAX_FILE]);
+        let frame = RequestFrame {
+            version: PROTOCOL_VERSION,
+            request: Request::PutFile {
+                name: "a".parse().unwrap(),
+                path: format!("/{}", "p".repeat(crate::files::MAX_REMOTE_PATH - 1)),
+                mode: Some(crate::files::FileMode(0o7777)),
+                content: content.clone(),
+                local: Default::default(),
+            },
+        };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();
+        let back: RequestFrame = read_frame(&bytes[..], MAX_REQUEST_BYTES).unwrap().unwrap();
+        assert_eq!(back, frame);
+        let response = Response::GetFile(crate::files::RemoteFile {
+            machine: "a".into(),
+            path: "/x".into(),
+            content,
+        });
+        write_frame(Vec::new(), &response, MAX_RESPONSE_BYTES).unwrap();
     }
 
     #[test]

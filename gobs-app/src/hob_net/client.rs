@@ -379,30 +379,86 @@ fn run_argv(argv: &[String], timeout: u64) -> Result<crate::model::RunOutput, St
 }
 
 fn put_file(args: &[Term]) -> Result<Term, String> {
-    let usage = "put-file takes a path, the bytes and a mode (e.g. 420 for 0644)";
-    let [path, bytes, mode] = args else {
-        return Err(usage.into());
+    let (path, bytes, mode) = wire::parse_put_file_args(args)?;
+    write_file_atomically(Path::new(&path), &bytes, mode)?;
+    Ok(Term::Data(Value::Bool(true)))
+}
+
+/// Whom this hob-client runs as, for messages about permissions.
+fn running_as() -> String {
+    format!(
+        "the hob-client runs as uid {} on this machine",
+        rustix::process::geteuid().as_raw()
+    )
+}
+
+/// Writes `bytes` to `path` with permission bits `mode` (the umask not applied), all or
+/// nothing: into a temporary file beside it, synced, then renamed over it.
+fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("put-file takes an absolute path, not {shown}"));
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{shown} names no file; add the file's name"));
     };
-    let path = wire::as_string(path).ok_or(usage)?;
-    let bytes = bytes.to_value().ok_or(usage)?;
-    let bytes = bytes.as_bytes().ok_or(usage)?;
-    let mode = mode
-        .to_value()
-        .and_then(|v| v.as_int())
-        .and_then(|m| u32::try_from(m).ok())
-        .filter(|m| *m <= 0o7777)
-        .ok_or(usage)?;
-    if bytes.len() > wire::MAX_FILE {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "{} is not a directory on this machine",
+                dir.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "directory {} does not exist on this machine; create it first (`mkdir -p {}` through gobs-app run)",
+                dir.display(),
+                dir.display()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot look at {}: {e}; {}",
+                dir.display(),
+                running_as()
+            ));
+        }
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
         return Err(format!(
-            "put-file carries at most {} bytes; {path} would be {}",
-            wire::MAX_FILE,
-            bytes.len()
+            "{shown} is a directory on this machine; give the path of the file to write"
         ));
     }
-    std::fs::write(&path, bytes)
-        .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
-        .map_err(|e| format!("cannot write {path}: {e}"))?;
-    Ok(Term::Data(Value::Bool(true)))
+    let mut tag = [0u8; 6];
+    getrandom::fill(&mut tag).map_err(|e| format!("cannot draw a temporary name: {e}"))?;
+    let tmp = dir.join(format!(
+        ".{}.gobs-put-{}",
+        name.to_string_lossy(),
+        data_encoding::HEXLOWER.encode(&tag)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        // fchmod, not the open's mode: the umask must not change what was asked.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        let hint = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => format!("; {}", running_as()),
+            std::io::ErrorKind::StorageFull => "; free some space on the machine".to_string(),
+            _ => String::new(),
+        };
+        format!("cannot write {shown} on this machine: {e}{hint} (nothing was changed)")
+    })
 }
 
 fn get_file(args: &[Term]) -> Result<Term, String> {
@@ -410,15 +466,43 @@ fn get_file(args: &[Term]) -> Result<Term, String> {
         return Err("get-file takes a path".into());
     };
     let path = wire::as_string(path).ok_or("get-file takes a path (a string)")?;
-    let size = std::fs::metadata(&path)
-        .map_err(|e| format!("cannot read {path}: {e}"))?
-        .len();
-    if size > wire::MAX_FILE as u64 {
+    read_file_bounded(Path::new(&path)).map(|bytes| Term::Data(Value::Bytes(bytes)))
+}
+
+/// Reads the regular file `path`, at most [`wire::MAX_FILE`] bytes of it (a file that is, or
+/// grows, larger is refused with its size).
+fn read_file_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    if !path.is_absolute() {
+        return Err(format!("get-file takes an absolute path, not {shown}"));
+    }
+    let cannot = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("there is no file {shown} on this machine; check the path")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("cannot read {shown}: {e}; {}", running_as())
+        }
+        _ => format!("cannot read {shown}: {e}"),
+    };
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if meta.is_dir() {
         return Err(format!(
-            "{path} is {size} bytes; get-file carries at most {} bytes",
-            wire::MAX_FILE
+            "{shown} is a directory on this machine, not a regular file; get-file copies one file (archive a directory first, e.g. with tar through gobs-app run)"
         ));
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    Ok(Term::Data(Value::Bytes(bytes)))
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown} is not a regular file on this machine (a device, fifo or socket); get-file copies regular files only"
+        ));
+    }
+    crate::files::check_size(&format!("{shown} on this machine"), meta.len())?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(wire::MAX_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    crate::files::check_size(&format!("{shown} on this machine"), bytes.len() as u64)?;
+    Ok(bytes)
 }

@@ -52,6 +52,9 @@ pub const DESTROYED: &str = "destroyed";
 /// How often the gateway checks which machines' sessions are still open.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
+/// How long a machine may take to write or read a file once asked.
+pub const FILE_LIMIT: Duration = Duration::from_secs(60);
+
 /// How many spent (used or revoked) registration sturdyrefs are remembered, to refuse them
 /// with their reason rather than as unknown.
 pub const SPENT_KEPT: usize = 4096;
@@ -364,6 +367,28 @@ impl Gateway {
         let asked = self.ask(machine, wire::run_args(argv, timeout_secs), wait);
         let limit = wait + Duration::from_secs(timeout_secs.saturating_add(60));
         wire::parse_run_output(&Gateway::wait(asked, limit)?)
+    }
+
+    /// Writes `content` to `path` on machine `machine` with permission bits `mode`, through
+    /// its hob-client's `put-file` (see [`Gateway::ask`]); the machine writes it whole or
+    /// not at all. Blocking: off the vats.
+    pub fn put_file(
+        &self,
+        machine: &str,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+        wait: Duration,
+    ) -> Result<(), String> {
+        let asked = self.ask(machine, wire::put_file_args(path, content, mode), wait);
+        Gateway::wait(asked, wait + FILE_LIMIT).map(|_| ())
+    }
+
+    /// Reads the file `path` on machine `machine` through its hob-client's `get-file` (see
+    /// [`Gateway::ask`]). Blocking: off the vats.
+    pub fn get_file(&self, machine: &str, path: &str, wait: Duration) -> Result<Vec<u8>, String> {
+        let asked = self.ask(machine, wire::get_file_args(path), wait);
+        wire::parse_file_content(&Gateway::wait(asked, wait + FILE_LIMIT)?)
     }
 
     /// Blocks until `promise` settles, at most `limit` (off the vats only).

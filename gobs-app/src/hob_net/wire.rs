@@ -144,6 +144,62 @@ pub fn parse_run_output(t: &Term) -> Result<RunOutput, String> {
     })
 }
 
+/// `put-file`'s arguments: where the file goes, its bytes and its permission bits.
+pub fn put_file_args(path: &str, content: &[u8], mode: u32) -> Vec<Term> {
+    call(
+        "put-file",
+        vec![
+            text(path),
+            Term::Data(Value::Bytes(content.to_vec())),
+            Term::Data(Value::from(i64::from(mode))),
+        ],
+    )
+}
+
+/// Reads `put-file`'s arguments back: the path, the bytes (at most [`MAX_FILE`]) and the
+/// mode (at most `0o7777`).
+pub fn parse_put_file_args(args: &[Term]) -> Result<(String, Vec<u8>, u32), String> {
+    let usage = "put-file takes a path, the bytes and a mode (e.g. 420 for 0644)";
+    let [path, bytes, mode] = args else {
+        return Err(usage.into());
+    };
+    let path = as_string(path).ok_or(usage)?;
+    let bytes = match bytes.to_value() {
+        Some(Value::Bytes(b)) => b,
+        _ => return Err(usage.into()),
+    };
+    let mode = mode
+        .to_value()
+        .and_then(|v| v.as_int())
+        .and_then(|m| u32::try_from(m).ok())
+        .filter(|m| *m <= 0o7777)
+        .ok_or(usage)?;
+    if bytes.len() > MAX_FILE {
+        return Err(format!(
+            "put-file carries at most {MAX_FILE} bytes; {path} would be {}",
+            bytes.len()
+        ));
+    }
+    Ok((path, bytes, mode))
+}
+
+/// `get-file`'s arguments: the path of the file to read.
+pub fn get_file_args(path: &str) -> Vec<Term> {
+    call("get-file", vec![text(path)])
+}
+
+/// Reads `get-file`'s answer back: the file's bytes.
+pub fn parse_file_content(t: &Term) -> Result<Vec<u8>, String> {
+    match t.to_value() {
+        Some(Value::Bytes(b)) if b.len() <= MAX_FILE => Ok(b),
+        Some(Value::Bytes(b)) => Err(format!(
+            "the machine answered get-file with {} bytes, more than the {MAX_FILE} it may send",
+            b.len()
+        )),
+        _ => Err("the machine's answer to get-file is not the file's bytes".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -163,6 +219,30 @@ mod tests {
             truncated: true,
         };
         assert_eq!(parse_run_output(&run_output_term(&out)).unwrap(), out);
+    }
+
+    #[test]
+    fn file_arguments_and_answers_round_trip_and_are_bounded() {
+        let all: Vec<u8> = (0..=255).collect();
+        let (name, args) = method(put_file_args("/tmp/x", &all, 0o640)).unwrap();
+        assert_eq!(name, "put-file");
+        assert_eq!(
+            parse_put_file_args(&args).unwrap(),
+            ("/tmp/x".to_string(), all.clone(), 0o640)
+        );
+        let (name, args) = method(get_file_args("/tmp/x")).unwrap();
+        assert_eq!(
+            (name.as_str(), as_string(&args[0]).unwrap()),
+            ("get-file", "/tmp/x".into())
+        );
+        let answer = Term::Data(Value::Bytes(all.clone()));
+        assert_eq!(parse_file_content(&answer).unwrap(), all);
+        let (_, big) = method(put_file_args("/tmp/x", &vec![0; MAX_FILE + 1], 0o600)).unwrap();
+        let err = parse_put_file_args(&big).unwrap_err();
+        assert!(err.contains("at most 524288 bytes"), "{err}");
+        let (_, bad_mode) = method(put_file_args("/tmp/x", b"", 0o10000)).unwrap();
+        assert!(parse_put_file_args(&bad_mode).unwrap_err().contains("mode"));
+        assert!(parse_file_content(&text("no")).is_err());
     }
 
     #[test]

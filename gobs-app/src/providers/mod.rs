@@ -1,6 +1,6 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
-//! down machines; [`dummy`], [`local`], [`container`] and [`qemu`] are the providers; [`machine`] is what every
-//! machine exposes.
+//! down machines; [`dummy`], [`local`], [`container`], [`qemu`] and [`host`] are the
+//! providers; [`machine`] is what every machine exposes.
 //!
 //! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
 //! and the keys of a `[providers.NAME]` table), starting the providers, and restoring them
@@ -25,6 +25,7 @@ pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderCore, 
 
 use crate::actors::hob::Registration;
 use crate::actors::vats::{self, AppVats};
+use crate::files::FileMode;
 use crate::model::{BackendError, Cancel, RunOutput};
 
 /// Declares each provider's module and writes [`KINDS`], one row per provider.
@@ -43,6 +44,7 @@ provider_table! {
     local::LocalProvider,
     container::ContainerProvider,
     qemu::QemuProvider,
+    host::HostProvider,
 }
 
 /// The row of the provider kind called `name` in configs (its current or an earlier name).
@@ -106,6 +108,18 @@ pub trait Kind: Sync {
         command: Vec<String>,
         cancel: Cancel,
     ) -> Option<Promise<Result<RunOutput, String>>>;
+    /// Whether this kind's machines copy files ([`MachineActor::FILES`]).
+    fn copies_files(&self) -> bool;
+    /// Writes a file on `machine`, if it is this kind's machine.
+    fn put_file(
+        &self,
+        machine: &AnyRef,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Option<Promise<Result<(), String>>>;
+    /// Reads a file on `machine`, if it is this kind's machine.
+    fn get_file(&self, machine: &AnyRef, path: String) -> Option<Promise<Result<Vec<u8>, String>>>;
 }
 
 /// The row of provider `P`: `&Row::<P>::NEW` in [`KINDS`].
@@ -230,15 +244,42 @@ where
         let ran = machine
             .send_with(move |m| m.run_command(command, cancel))
             .flatten();
-        Some(ran.then(|ran| {
-            ran.unwrap_or_else(|e| {
-                Err(format!(
-                    "the machine did not answer: {}",
-                    crate::actors::reason::reason(&e)
-                ))
-            })
-        }))
+        Some(ran.then(answered))
     }
+
+    fn copies_files(&self) -> bool {
+        <P::Machine as MachineActor>::FILES
+    }
+
+    fn put_file(
+        &self,
+        machine: &AnyRef,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Option<Promise<Result<(), String>>> {
+        let machine = machine.downcast::<P::Machine>()?;
+        let written = machine
+            .send_with(move |m| m.put_file(path, content, mode))
+            .flatten();
+        Some(written.then(answered))
+    }
+
+    fn get_file(&self, machine: &AnyRef, path: String) -> Option<Promise<Result<Vec<u8>, String>>> {
+        let machine = machine.downcast::<P::Machine>()?;
+        let read = machine.send_with(move |m| m.get_file(path)).flatten();
+        Some(read.then(answered))
+    }
+}
+
+/// A machine's answer, or why it gave none.
+fn answered<T>(answer: Result<Result<T, String>, Error>) -> Result<T, String> {
+    answer.unwrap_or_else(|e| {
+        Err(format!(
+            "the machine did not answer: {}",
+            crate::actors::reason::reason(&e)
+        ))
+    })
 }
 
 fn wait<T: Send + 'static>(
@@ -330,6 +371,34 @@ pub fn run_on(
         .find(|k| k.owns_machine(machine))
         .and_then(|k| k.run(machine, command, cancel))
         .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
+}
+
+/// Writes a file on `machine`, a machine of any kind. Call inside a turn.
+pub fn put_file_on(
+    machine: &AnyRef,
+    path: String,
+    content: Vec<u8>,
+    mode: FileMode,
+) -> Promise<Result<(), String>> {
+    KINDS
+        .iter()
+        .find(|k| k.owns_machine(machine))
+        .and_then(|k| k.put_file(machine, path, content, mode))
+        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
+}
+
+/// Reads a file on `machine`, a machine of any kind. Call inside a turn.
+pub fn get_file_on(machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>> {
+    KINDS
+        .iter()
+        .find(|k| k.owns_machine(machine))
+        .and_then(|k| k.get_file(machine, path))
+        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
+}
+
+/// Whether machines of provider kind `kind` copy files.
+pub fn kind_copies_files(kind_name: &str) -> bool {
+    kind(kind_name).is_some_and(|k| k.copies_files())
 }
 
 fn not_a_machine(machine: &AnyRef) -> Error {

@@ -63,6 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
+use crate::files::FileMode;
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::{Cancel, RunOutput};
 use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
@@ -769,6 +770,21 @@ impl MachineActor for ContainerMachine {
     ) -> Promise<Result<RunOutput, String>> {
         run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
     }
+
+    const FILES: bool = true;
+
+    fn put_file(
+        &self,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>> {
+        put_file_via_gateway(self.name.clone(), path, content, mode)
+    }
+
+    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
+        get_file_via_gateway(self.name.clone(), path)
+    }
 }
 
 /// Runs `command` on machine `name` through its hob-client's session on the boss's
@@ -778,17 +794,44 @@ pub fn run_via_gateway(
     command: Vec<String>,
     timeout: u64,
 ) -> Promise<Result<RunOutput, String>> {
-    {
-        spawn_blocking(move || {
-            let g = Gateway::running().ok_or_else(|| {
-                format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
-            })?;
-            g.run(&name, &command, timeout, RECONNECT_WAIT)
-        })
-        .then(|ran| {
-            ran.unwrap_or_else(|e| Err(format!("the command's thread failed: {}", reason(&e))))
-        })
-    }
+    via_gateway(name, "the command's thread", move |g, name| {
+        g.run(name, &command, timeout, RECONNECT_WAIT)
+    })
+}
+
+/// Writes a file on machine `name` through its hob-client (`put-file`), off the vat.
+pub fn put_file_via_gateway(
+    name: String,
+    path: String,
+    content: Vec<u8>,
+    mode: FileMode,
+) -> Promise<Result<(), String>> {
+    via_gateway(name, "the copy's thread", move |g, name| {
+        g.put_file(name, &path, &content, mode.0, RECONNECT_WAIT)
+    })
+}
+
+/// Reads a file on machine `name` through its hob-client (`get-file`), off the vat.
+pub fn get_file_via_gateway(name: String, path: String) -> Promise<Result<Vec<u8>, String>> {
+    via_gateway(name, "the copy's thread", move |g, name| {
+        g.get_file(name, &path, RECONNECT_WAIT)
+    })
+}
+
+/// Does `work` with the boss's running gateway for machine `name`, off the vat; `thread`
+/// names the work in the error if its thread fails.
+fn via_gateway<T: Send + 'static>(
+    name: String,
+    thread: &'static str,
+    work: impl FnOnce(&Gateway, &str) -> Result<T, String> + Send + 'static,
+) -> Promise<Result<T, String>> {
+    spawn_blocking(move || {
+        let g = Gateway::running().ok_or_else(|| {
+            format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
+        })?;
+        work(&g, &name)
+    })
+    .then(move |done| done.unwrap_or_else(|e| Err(format!("{thread} failed: {}", reason(&e)))))
 }
 
 #[cfg(test)]

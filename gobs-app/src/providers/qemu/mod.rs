@@ -50,11 +50,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
+use crate::files::FileMode;
 use crate::hob_net::gateway::Gateway;
 use crate::model::{Cancel, RunOutput};
 use crate::providers::container::{
-    self, HOB_DIR, alive, anchor_record, console_tail, kill_anchor, reach_status,
-    run_via_gateway, write_private,
+    self, HOB_DIR, alive, anchor_record, console_tail, get_file_via_gateway, kill_anchor,
+    put_file_via_gateway, reach_status, run_via_gateway, write_private,
 };
 use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
 
@@ -614,6 +615,21 @@ impl MachineActor for QemuMachine {
         _cancel: Cancel,
     ) -> Promise<Result<RunOutput, String>> {
         run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    }
+
+    const FILES: bool = true;
+
+    fn put_file(
+        &self,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>> {
+        put_file_via_gateway(self.name.clone(), path, content, mode)
+    }
+
+    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
+        get_file_via_gateway(self.name.clone(), path)
     }
 }
 

@@ -1,0 +1,412 @@
+//! The `host` provider: each machine is a `gobs-app hob-client` process on the boss's own
+//! host, which registers with the boss over OCapN (tcp-tls, on loopback) like a container's
+//! or a VM's does. **There is no isolation at all**: the hob-client runs as gobs-app's own
+//! user, with its environment, and `run`, `put-file` and `get-file` act on the host's own
+//! files. It is the whole network path of [`crate::hob_net`] (registration, reattaching
+//! after a restart, `unreachable`, `run`, files) without root, namespaces or a VM: for
+//! trying gobs-app out, for tests, and for managing the host the boss runs on.
+//!
+//! Creating machine M starts the hob-client in a session of its own (so it outlives the
+//! daemon, and a Ctrl-C in the daemon's terminal does not reach it), its state in
+//! `<state dir>/hosts/M/client`, its working directory `<state dir>/hosts/M`, its log in
+//! `<state dir>/hosts/M/console.log`; creating waits until it registered, at most
+//! `register_timeout`. Destroying revokes its registration, kills every process of its
+//! session (the hob-client and whatever its commands left running) and removes the
+//! directory.
+//!
+//! In the config (not in `gobs-app init`'s: it must be asked for):
+//!
+//! ```toml
+//! [providers.host]
+//! kind = "host"
+//! # register_timeout = "30s"     # a machine must register within this long
+//! # run_timeout = "1h"           # a command is killed after this long
+//! # hob_listen = "0.0.0.0:0"     # the boss's OCapN listener (shared with `container`)
+//! ```
+
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gobs_runtime::{Promise, Ref, define_actor};
+use serde::{Deserialize, Serialize};
+
+use crate::actors::hob::HobClientPresence;
+use crate::config::human::HumanDuration;
+use crate::files::FileMode;
+use crate::hob_net::client::REGISTRATION_ENV;
+use crate::hob_net::gateway::Gateway;
+use crate::model::{Cancel, RunOutput};
+use crate::providers::container::{
+    HOB_DIR, alive, anchor_record, console_tail, get_file_via_gateway, kill_anchor,
+    put_file_via_gateway, reach_status, run_via_gateway, start_time, write_private,
+};
+use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+
+/// Directory of the host machines, inside the state directory.
+pub const MACHINES_DIR: &str = "hosts";
+/// The address a host machine's hob-client dials the boss at.
+pub const LOOPBACK: &str = "127.0.0.1";
+/// How long teardown waits for a machine's processes to end.
+pub const KILL_LIMIT: Duration = Duration::from_secs(10);
+
+/// The keys of a host provider's `[providers.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// A machine must register within this long.
+    pub register_timeout: Option<HumanDuration>,
+    /// A command is killed after this long.
+    pub run_timeout: Option<HumanDuration>,
+    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    pub hob_listen: Option<String>,
+}
+
+/// How a host provider works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSettings {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Registration deadline, seconds.
+    pub register_timeout_secs: u64,
+    /// Run time limit, seconds.
+    pub run_timeout_secs: u64,
+    /// The boss's OCapN listener.
+    pub hob_listen: std::net::SocketAddr,
+}
+
+impl HostSettings {
+    fn hob_dir(&self) -> PathBuf {
+        self.state_dir.join(HOB_DIR)
+    }
+
+    fn machine_dir(&self, machine: &str) -> PathBuf {
+        self.state_dir.join(MACHINES_DIR).join(machine)
+    }
+}
+
+/// A provider of host machines (see the module docs).
+#[define_actor(on_restore = HostProvider::after_restart)]
+#[derive(Debug)]
+pub struct HostProvider {
+    core: ProviderCore<HostMachine, HostSettings>,
+}
+
+#[define_actor]
+impl HostProvider {
+    /// Its machines that are up, sorted.
+    pub fn machine_names(&self) -> Vec<String> {
+        self.core.book.names()
+    }
+}
+
+impl HostProvider {
+    fn after_restart(&mut self) {
+        self.core.after_restart();
+        // Its hob-clients are out there, waiting to attach again: listen for them now.
+        if !self.core.vats.is_empty() {
+            let s = &self.core.settings;
+            if let Err(e) = Gateway::start(&s.hob_dir(), s.hob_listen) {
+                tracing::error!("host provider {}: {e}", self.core.name);
+            }
+        }
+    }
+}
+
+impl Provider for HostProvider {
+    type Machine = HostMachine;
+    type Provisioned = ();
+    type Config = HostConfig;
+    type Settings = HostSettings;
+    const KIND: &'static str = "host";
+
+    fn settings(config: HostConfig, state_dir: &Path) -> Result<HostSettings, String> {
+        let hob_listen = crate::hob_net::parse_listen(
+            config.hob_listen,
+            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        )?;
+        Ok(HostSettings {
+            state_dir: state_dir.to_path_buf(),
+            register_timeout_secs: config
+                .register_timeout
+                .map_or(30, |t| t.0.as_secs().max(1)),
+            run_timeout_secs: config.run_timeout.map_or(3600, |t| t.0.as_secs().max(1)),
+            hob_listen,
+        })
+    }
+
+    fn create_provider(core: ProviderCore<HostMachine, HostSettings>) -> Self {
+        HostProvider { core }
+    }
+
+    fn core(&self) -> &ProviderCore<HostMachine, HostSettings> {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut ProviderCore<HostMachine, HostSettings> {
+        &mut self.core
+    }
+
+    fn provision(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || provision(&settings, &machine).map_err(ProviderError)
+    }
+
+    fn boot(
+        &mut self,
+        machine: &str,
+        (): (),
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<HostMachine> + Send + 'static {
+        let name = machine.to_string();
+        let run_timeout_secs = self.core.settings.run_timeout_secs;
+        move |client| {
+            gobs_runtime::spawn(HostMachine {
+                name,
+                run_timeout_secs,
+                client: Some(client),
+            })
+        }
+    }
+
+    fn teardown(
+        &mut self,
+        machine: &str,
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        let settings = self.core.settings.clone();
+        let machine = machine.to_string();
+        move || teardown(&settings, &machine).map_err(ProviderError)
+    }
+}
+
+/// Starts machine `machine`'s hob-client and waits until it registered.
+fn provision(settings: &HostSettings, machine: &str) -> Result<(), String> {
+    let started = Instant::now();
+    let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
+    let dir = settings.machine_dir(machine);
+    if dir.exists() {
+        tracing::info!("removing leftover host machine directory {}", dir.display());
+        kill_session(&dir)?;
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
+        })?;
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let registration = gateway.issue(machine, LOOPBACK)?;
+    let console = dir.join("console.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&console)
+        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+    // By /proc/self/exe: a daemon whose binary was replaced still starts its own build.
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("hob-client")
+        .arg("--dir")
+        .arg(dir.join("client"))
+        .env(REGISTRATION_ENV, registration.to_uri())
+        .env_remove("GOBS_STATE_DIR")
+        .env_remove("GOBS_CONFIG")
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: the closure makes one system call (setsid) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Its own session: it outlives the daemon, and teardown finds its processes.
+            rustix::process::setsid()?;
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start machine {machine:?}'s hob-client: {e}"))?;
+    let pid = child.id() as i32;
+    // Reaped by teardown (waitpid); after a daemon restart it is init's.
+    drop(child);
+    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+    let limit = Duration::from_secs(settings.register_timeout_secs);
+    gateway
+        .wait_up(machine, limit, || {
+            (!alive(pid)).then(|| {
+                format!(
+                    "machine {machine:?}'s hob-client stopped before it registered{}",
+                    console_tail(&console)
+                )
+            })
+        })
+        .map_err(|e| {
+            let tail = console_tail(&console);
+            if e.contains(&tail) {
+                e
+            } else {
+                format!("{e}{tail}")
+            }
+        })?;
+    tracing::info!(machine, elapsed = ?started.elapsed(), "host machine registered");
+    Ok(())
+}
+
+fn teardown(settings: &HostSettings, machine: &str) -> Result<(), String> {
+    let dir = settings.machine_dir(machine);
+    if let Some(g) = Gateway::running() {
+        g.revoke(machine)?;
+    } else if settings.hob_dir().join("gateway.json").exists() {
+        Gateway::start(&settings.hob_dir(), settings.hob_listen)?.revoke(machine)?;
+    }
+    kill_session(&dir)?;
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", dir.display())),
+    }
+}
+
+/// Kills every process of the session the hob-client recorded in `dir/anchor.pid` leads
+/// (if it is still that process): the commands it left running first, then the hob-client,
+/// waiting until it is gone.
+fn kill_session(dir: &Path) -> Result<(), String> {
+    let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
+        return Ok(());
+    };
+    let mut words = record.split_whitespace();
+    let (Some(sid), Some(start)) = (words.next().and_then(|p| p.parse::<i32>().ok()), words.next())
+    else {
+        return Ok(());
+    };
+    if start_time(sid).as_deref() != Some(start) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + KILL_LIMIT;
+    loop {
+        let members: Vec<i32> = session_members(sid)
+            .into_iter()
+            .filter(|p| *p != sid)
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for pid in members {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "processes of the host machine's session {sid} did not end within {}",
+                humantime::format_duration(KILL_LIMIT)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill_anchor(dir)
+}
+
+/// The live processes whose session is `sid`.
+fn session_members(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // After the command name: state, ppid, pgrp, session.
+                    let rest = stat.rsplit_once(')')?.1.to_string();
+                    let mut fields = rest.split_whitespace();
+                    let state = fields.next()?;
+                    let session = fields.nth(2)?.parse::<i32>().ok()?;
+                    Some(session == sid && state != "Z")
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// A host machine: its commands and files go to its hob-client over OCapN.
+#[define_actor]
+#[derive(Debug)]
+pub struct HostMachine {
+    name: String,
+    run_timeout_secs: u64,
+    client: Option<Ref<HobClientPresence>>,
+}
+
+#[define_actor]
+impl HostMachine {
+    /// The machine's name.
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The boss-side presence its bindings are bound in.
+    #[actor(local)]
+    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
+        self.client.clone()
+    }
+}
+
+impl MachineActor for HostMachine {
+    const FILES: bool = true;
+
+    fn status(&self) -> String {
+        reach_status(&self.name)
+    }
+
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        _cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    }
+
+    fn put_file(
+        &self,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>> {
+        put_file_via_gateway(self.name.clone(), path, content, mode)
+    }
+
+    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
+        get_file_via_gateway(self.name.clone(), path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn settings_have_defaults_and_read_the_config() {
+        let s = HostProvider::settings(HostConfig::default(), Path::new("/state")).unwrap();
+        assert_eq!((s.register_timeout_secs, s.run_timeout_secs), (30, 3600));
+        assert_eq!(s.machine_dir("m"), Path::new("/state/hosts/m"));
+        let config: HostConfig =
+            toml::from_str("register_timeout = \"5s\"\nhob_listen = \"127.0.0.1:0\"").unwrap();
+        let s = HostProvider::settings(config, Path::new("/state")).unwrap();
+        assert_eq!(s.register_timeout_secs, 5);
+        assert!(toml::from_str::<HostConfig>("isolation = true").is_err());
+        let config: HostConfig = toml::from_str("hob_listen = \"nowhere\"").unwrap();
+        assert!(HostProvider::settings(config, Path::new("/s")).is_err());
+    }
+}
