@@ -91,9 +91,7 @@ impl<'de> de::EnumAccess<'de> for Enum {
         self,
         seed: V,
     ) -> Result<(V::Value, Self), SyrupError> {
-        let v = seed.deserialize(de::value::StrDeserializer::<SyrupError>::new(
-            &self.variant,
-        ))?;
+        let v = seed.deserialize(de::value::StrDeserializer::<SyrupError>::new(&self.variant))?;
         Ok((v, self))
     }
 }
