@@ -555,6 +555,18 @@ mod seeds {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
             },
+            Request::PutFile {
+                name: "a".parse().unwrap(),
+                path: "/etc/motd".into(),
+                mode: Some(gobs_app::files::FileMode(0o644)),
+                content: gobs_app::files::FileContent((0..=255u8).collect()),
+                local: Default::default(),
+            },
+            Request::GetFile {
+                name: "a".parse().unwrap(),
+                path: "/etc/hostname".into(),
+                local: None,
+            },
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
             },
@@ -605,6 +617,23 @@ mod seeds {
                     kind: "dummy".into(),
                     default: true,
                 }]),
+            ),
+            (
+                "put-file",
+                Response::PutFile(gobs_app::files::FileCopied {
+                    machine: "a".into(),
+                    path: "/etc/motd".into(),
+                    size: 256,
+                    mode: gobs_app::files::FileMode(0o644),
+                }),
+            ),
+            (
+                "get-file",
+                Response::GetFile(gobs_app::files::RemoteFile {
+                    machine: "a".into(),
+                    path: "/etc/hostname".into(),
+                    content: gobs_app::files::FileContent(b"a\n".to_vec()),
+                }),
             ),
             (
                 "error",
