@@ -30,20 +30,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gobs_runtime::{Promise, Ref, define_actor};
+use gobs_runtime::{Ref, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
-use crate::files::FileMode;
 use crate::hob_net::client::REGISTRATION_ENV;
 use crate::hob_net::gateway::Gateway;
-use crate::model::{Cancel, RunOutput};
 use crate::providers::container::{
-    HOB_DIR, alive, anchor_record, console_tail, get_file_via_gateway, kill_anchor,
-    put_file_via_gateway, reach_status, run_via_gateway, start_time, write_private,
+    HOB_DIR, alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
 };
-use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the host machines, inside the state directory.
 pub const MACHINES_DIR: &str = "hosts";
@@ -361,32 +359,13 @@ impl HostMachine {
     }
 }
 
-impl MachineActor for HostMachine {
-    const FILES: bool = true;
-
-    fn status(&self) -> String {
-        reach_status(&self.name)
+impl GatewayMachine for HostMachine {
+    fn machine_name(&self) -> &str {
+        &self.name
     }
 
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        _cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
-        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
-    }
-
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        put_file_via_gateway(self.name.clone(), path, content, mode)
-    }
-
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        get_file_via_gateway(self.name.clone(), path)
+    fn run_timeout_secs(&self) -> u64 {
+        self.run_timeout_secs
     }
 }
 

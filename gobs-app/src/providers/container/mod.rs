@@ -57,16 +57,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use data_encoding::HEXLOWER;
-use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
+use gobs_runtime::{Ref, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
-use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
-use crate::files::FileMode;
-use crate::hob_net::gateway::{Gateway, Reach};
-use crate::model::{Cancel, RunOutput};
-use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+use crate::hob_net::gateway::Gateway;
+use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::{Provider, ProviderCore, ProviderError};
 use cgroup::Cgroup;
 
 /// Directory of the container machines, inside the state directory.
@@ -77,8 +75,7 @@ pub const HOB_DIR: &str = "hob";
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
-/// How long a `run` waits for a machine whose session is down to come back.
-pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
+pub use super::gateway_machine::RECONNECT_WAIT;
 
 /// The keys of a container provider's `[providers.NAME]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -744,94 +741,14 @@ impl ContainerMachine {
     }
 }
 
-/// `running`, or `unreachable (since …)` while its hob-client's session is down.
-pub fn reach_status(name: &str) -> String {
-    match Gateway::running().and_then(|g| g.reach(name)) {
-        Some(Reach::Up(_)) => "running".into(),
-        Some(Reach::Down(since)) => format!(
-            "unreachable (since {})",
-            humantime::format_rfc3339_seconds(since)
-        ),
-        Some(Reach::Waiting) => "registering".into(),
-        None => "unknown to the hob gateway".into(),
-    }
-}
-
-impl MachineActor for ContainerMachine {
-    fn status(&self) -> String {
-        reach_status(&self.name)
+impl GatewayMachine for ContainerMachine {
+    fn machine_name(&self) -> &str {
+        &self.name
     }
 
-    /// Sends `command` to the machine's hob-client, off the vat.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        _cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
-        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
+    fn run_timeout_secs(&self) -> u64 {
+        self.run_timeout_secs
     }
-
-    const FILES: bool = true;
-
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        put_file_via_gateway(self.name.clone(), path, content, mode)
-    }
-
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        get_file_via_gateway(self.name.clone(), path)
-    }
-}
-
-/// Runs `command` on machine `name` through its hob-client's session on the boss's
-/// gateway, off the vat (what every machine with a hob-client does for `run`).
-pub fn run_via_gateway(
-    name: String,
-    command: Vec<String>,
-    timeout: u64,
-) -> Promise<Result<RunOutput, String>> {
-    via_gateway(name, "the command's thread", move |g, name| {
-        g.run(name, &command, timeout, RECONNECT_WAIT)
-    })
-}
-
-/// Writes a file on machine `name` through its hob-client (`put-file`), off the vat.
-pub fn put_file_via_gateway(
-    name: String,
-    path: String,
-    content: Vec<u8>,
-    mode: FileMode,
-) -> Promise<Result<(), String>> {
-    via_gateway(name, "the copy's thread", move |g, name| {
-        g.put_file(name, &path, &content, mode.0, RECONNECT_WAIT)
-    })
-}
-
-/// Reads a file on machine `name` through its hob-client (`get-file`), off the vat.
-pub fn get_file_via_gateway(name: String, path: String) -> Promise<Result<Vec<u8>, String>> {
-    via_gateway(name, "the copy's thread", move |g, name| {
-        g.get_file(name, &path, RECONNECT_WAIT)
-    })
-}
-
-/// Does `work` with the boss's running gateway for machine `name`, off the vat; `thread`
-/// names the work in the error if its thread fails.
-fn via_gateway<T: Send + 'static>(
-    name: String,
-    thread: &'static str,
-    work: impl FnOnce(&Gateway, &str) -> Result<T, String> + Send + 'static,
-) -> Promise<Result<T, String>> {
-    spawn_blocking(move || {
-        let g = Gateway::running().ok_or_else(|| {
-            format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
-        })?;
-        work(&g, &name)
-    })
-    .then(move |done| done.unwrap_or_else(|e| Err(format!("{thread} failed: {}", reason(&e)))))
 }
 
 #[cfg(test)]

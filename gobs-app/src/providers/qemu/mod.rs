@@ -45,19 +45,17 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use gobs_runtime::{Promise, Ref, define_actor};
+use gobs_runtime::{Ref, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
-use crate::files::FileMode;
 use crate::hob_net::gateway::Gateway;
-use crate::model::{Cancel, RunOutput};
 use crate::providers::container::{
-    self, HOB_DIR, alive, anchor_record, console_tail, get_file_via_gateway, kill_anchor,
-    put_file_via_gateway, reach_status, run_via_gateway, write_private,
+    self, HOB_DIR, alive, anchor_record, console_tail, kill_anchor, write_private,
 };
-use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the qemu machines, inside the state directory.
 pub const MACHINES_DIR: &str = "vms";
@@ -604,32 +602,13 @@ impl QemuMachine {
     }
 }
 
-impl MachineActor for QemuMachine {
-    fn status(&self) -> String {
-        reach_status(&self.name)
+impl GatewayMachine for QemuMachine {
+    fn machine_name(&self) -> &str {
+        &self.name
     }
 
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        _cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
-        run_via_gateway(self.name.clone(), command, self.run_timeout_secs)
-    }
-
-    const FILES: bool = true;
-
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        put_file_via_gateway(self.name.clone(), path, content, mode)
-    }
-
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        get_file_via_gateway(self.name.clone(), path)
+    fn run_timeout_secs(&self) -> u64 {
+        self.run_timeout_secs
     }
 }
 
