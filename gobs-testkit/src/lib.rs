@@ -1,0 +1,177 @@
+//! What the workspace's tests need from the machine, said out loud: never a silent skip.
+//!
+//! A test that needs something a machine may lack (root, a Debian package, a kernel feature,
+//! a Goblins install) is written like this:
+//!
+//! ```ignore
+//! #[test]
+//! #[cfg_attr(not(gobs_require_all), ignore = "needs root and busybox: set GOBS_REQUIRE_PRIVILEGED=1 (CI sets CI) to run it")]
+//! fn a_container_is_its_own_host() {
+//!     gobs_testkit::need(&[Need::Root, Need::Command("busybox", "busybox-static")]);
+//!     …
+//! }
+//! ```
+//!
+//! - An ordinary `cargo test` reports such a test as **ignored**, with its reason, in the
+//!   summary line (`… passed; 0 failed; 7 ignored`): visible, never green by accident.
+//! - With `CI` or `GOBS_REQUIRE_PRIVILEGED` set when the tests are *built*, the crate's
+//!   `build.rs` (gobs-app's is the one to copy) turns on `cfg(gobs_require_all)`, the test
+//!   runs, and [`need`]
+//!   fails it naming every missing requirement and how to get it. So `CI=true cargo test
+//!   --workspace` as a user without root fails, saying so; as root on a prepared machine it
+//!   passes.
+//!
+//! The probes check what a test will actually do (unshare, mount, write a cgroup), not just
+//! the uid.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// True when missing requirements must fail tests: `CI` or `GOBS_REQUIRE_PRIVILEGED` is set
+/// to anything but empty, `0` or `false` (the same rule as the crates' `build.rs`).
+pub fn required() -> bool {
+    ["CI", "GOBS_REQUIRE_PRIVILEGED"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false")))
+}
+
+/// One thing a test needs from the machine.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// Effective uid 0.
+    Root,
+    /// A command on `PATH`, and the Debian package that has it.
+    Command(&'static str, &'static str),
+    /// A file, and how to get it (e.g. `"/bin/busybox"`, `"apt-get install busybox-static"`).
+    File(&'static str, &'static str),
+    /// Mounting a tmpfs in a new mount namespace (root or CAP_SYS_ADMIN).
+    MountTmpfs,
+    /// Creating and removing a cgroup on the hierarchy the host uses (v2, or v1's `pids`).
+    CgroupWrite,
+    /// Spritely Goblins 0.18 installed by `shared/tools/goblins/install.sh`.
+    Goblins,
+}
+
+impl Need {
+    /// `Ok` if the machine has it; otherwise what is missing and how to get it.
+    pub fn check(self) -> Result<(), String> {
+        match self {
+            Need::Root => {
+                if rustix::process::geteuid().is_root() {
+                    Ok(())
+                } else {
+                    Err("root (run the tests as root)".into())
+                }
+            }
+            Need::Command(name, package) => {
+                if on_path(name) {
+                    Ok(())
+                } else {
+                    Err(format!("the command `{name}` (apt-get install {package})"))
+                }
+            }
+            Need::File(path, how) => {
+                if Path::new(path).exists() {
+                    Ok(())
+                } else {
+                    Err(format!("{path} ({how})"))
+                }
+            }
+            Need::MountTmpfs => probe(
+                "unshare",
+                &[
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "mount",
+                    "-t",
+                    "tmpfs",
+                    "gobs-probe",
+                    "/mnt",
+                ],
+                "mounting a tmpfs in a mount namespace (root or CAP_SYS_ADMIN, and util-linux's unshare)",
+            ),
+            Need::CgroupWrite => cgroup_write(),
+            Need::Goblins => {
+                if Path::new("/opt/goblins/env.sh").is_file() {
+                    Ok(())
+                } else {
+                    Err("Goblins 0.18 in /opt/goblins (as root: bash shared/tools/goblins/install.sh)".into())
+                }
+            }
+        }
+    }
+}
+
+/// Checks every need; if any is missing, fails the calling test naming all of them.
+///
+/// Call it first in a test marked `#[cfg_attr(not(gobs_require_all), ignore = "…")]` (see the
+/// crate docs): such a test runs only when missing requirements must fail it.
+#[track_caller]
+pub fn need(needs: &[Need]) {
+    let missing: Vec<String> = needs.iter().filter_map(|n| n.check().err()).collect();
+    if !missing.is_empty() {
+        panic!(
+            "this test needs what the machine lacks: {}. (It runs because CI or \
+             GOBS_REQUIRE_PRIVILEGED is set; without them it is reported as ignored.)",
+            missing.join("; ")
+        );
+    }
+}
+
+/// Whether every need is met, without failing: for tests that choose between two paths.
+pub fn has(needs: &[Need]) -> bool {
+    needs.iter().all(|n| n.check().is_ok())
+}
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
+fn probe(program: &str, args: &[&str], what: &str) -> Result<(), String> {
+    let ran = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match ran {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "{what}: `{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("{what}: cannot run `{program}`: {e}")),
+    }
+}
+
+/// The cgroup directory under which a test may make its own: the v2 root when the host has
+/// a unified hierarchy, v1's `pids` controller otherwise.
+pub fn cgroup_root() -> Option<&'static Path> {
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").is_file() {
+        Some(Path::new("/sys/fs/cgroup"))
+    } else if Path::new("/sys/fs/cgroup/pids").is_dir() {
+        Some(Path::new("/sys/fs/cgroup/pids"))
+    } else {
+        None
+    }
+}
+
+fn cgroup_write() -> Result<(), String> {
+    let Some(root) = cgroup_root() else {
+        return Err(
+            "a cgroup hierarchy (neither /sys/fs/cgroup v2 nor v1's pids is mounted)".into(),
+        );
+    };
+    let dir = root.join(format!("gobs-probe-{}", std::process::id()));
+    std::fs::create_dir(&dir)
+        .and_then(|()| std::fs::remove_dir(&dir))
+        .map_err(|e| {
+            format!(
+                "creating a cgroup under {} (root, and a writable cgroup fs): {e}",
+                root.display()
+            )
+        })
+}
