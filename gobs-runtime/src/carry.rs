@@ -40,13 +40,13 @@
 //! ```
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, Reply};
+use crate::codec::{self, Codec};
 use crate::promise::Promise;
 use crate::reference::Ref;
 use crate::value::AnyRef;
@@ -106,37 +106,33 @@ pub struct CarryError(pub String);
 /// when it settles, still adds to the call's table).
 type Sink = Arc<Mutex<Vec<Carried>>>;
 
-struct Context {
+/// What a carrying encoding or decoding works with: the references that came with the
+/// bytes, and the table the references going out are added to.
+pub(crate) struct Tables {
     incoming: Vec<Carried>,
     outgoing: Sink,
 }
 
-thread_local! {
-    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with a carrying context; restores the one before (contexts nest).
-fn with_context<R>(incoming: Vec<Carried>, outgoing: Sink, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Context>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            CONTEXT.with(|c| *c.borrow_mut() = previous);
-        }
+impl Tables {
+    /// Adds `entry` to the outgoing table; its index there.
+    pub(crate) fn put(&mut self, entry: Carried) -> Result<u32, String> {
+        let mut out = lock(&self.outgoing);
+        out.push(entry);
+        u32::try_from(out.len() - 1).map_err(|_| "more than 2^32 carried references".to_string())
     }
-    let previous = CONTEXT.with(|c| c.borrow_mut().replace(Context { incoming, outgoing }));
-    let _restore = Restore(previous);
-    f()
 }
 
-/// Whether references are being carried on this thread (else they are saved, or refused).
-pub(crate) fn carrying() -> bool {
-    CONTEXT.with(|c| c.borrow().is_some())
+/// Runs `f` with a carrying codec in force (the one before comes back after).
+fn with_context<R>(incoming: Vec<Carried>, outgoing: Sink, f: impl FnOnce() -> R) -> R {
+    codec::with(Codec::Carry(Tables { incoming, outgoing }), f).0
 }
 
 /// The current context's outgoing table, for a result encoded later.
 pub(crate) fn current_sink() -> Option<Sink> {
-    CONTEXT.with(|c| c.borrow().as_ref().map(|c| c.outgoing.clone()))
+    codec::current(|c| match c {
+        Some(Codec::Carry(tables)) => Some(tables.outgoing.clone()),
+        _ => None,
+    })
 }
 
 /// Runs `f` carrying into `sink` (or as it is, without one).
@@ -218,18 +214,15 @@ impl<'de> Deserialize<'de> for Bytes {
 
 /// Adds `entry` to the outgoing table and writes its placeholder.
 fn put<S: serde::Serializer>(entry: Carried, s: S) -> Result<S::Ok, S::Error> {
-    let Some(sink) = current_sink() else {
-        return Err(serde::ser::Error::custom(
-            "a reference is carried only inside encode_carrying or a carrying call",
-        ));
-    };
-    let index = {
-        let mut out = lock(&sink);
-        out.push(entry);
-        out.len() - 1
-    };
-    let index = u32::try_from(index)
-        .map_err(|_| serde::ser::Error::custom("more than 2^32 carried references"))?;
+    let index = codec::current(|c| match c {
+        Some(Codec::Carry(tables)) => tables.put(entry),
+        _ => Err("a reference is carried only inside encode_carrying or a carrying call".into()),
+    });
+    placeholder(index.map_err(serde::ser::Error::custom)?, s)
+}
+
+/// Writes the placeholder of outgoing entry `index`.
+pub(crate) fn placeholder<S: serde::Serializer>(index: u32, s: S) -> Result<S::Ok, S::Error> {
     Placeholder(index).serialize(s)
 }
 
@@ -239,19 +232,15 @@ fn take<'de, D: serde::Deserializer<'de>, R>(
     take: impl FnOnce(&mut Carried) -> Result<R, String>,
 ) -> Result<R, D::Error> {
     let Placeholder(index) = Placeholder::deserialize(d)?;
-    CONTEXT.with(|c| {
-        let mut c = c.borrow_mut();
-        let entry = c
-            .as_mut()
-            .and_then(|c| c.incoming.get_mut(index as usize))
+    codec::current(|c| {
+        let entry = match c {
+            Some(Codec::Carry(tables)) => tables.incoming.get_mut(index as usize),
+            _ => None,
+        };
+        let entry = entry
             .ok_or_else(|| D::Error::custom(format!("no carried reference number {index}")))?;
         take(entry).map_err(D::Error::custom)
     })
-}
-
-/// For an actor reference's `Serialize` while carrying.
-pub(crate) fn serialize_actor<S: serde::Serializer>(r: AnyRef, s: S) -> Result<S::Ok, S::Error> {
-    put(Carried::actor(r), s)
 }
 
 /// For an actor reference's `Deserialize` while carrying.
@@ -313,7 +302,7 @@ pub fn deserialize_foreign<'de, F: Any, D: serde::Deserializer<'de>>(d: D) -> Re
 /// Whether references are being carried on this thread right now (inside
 /// [`encode_carrying`], [`decode_carrying`] or a carrying call).
 pub fn is_carrying() -> bool {
-    carrying()
+    codec::carrying()
 }
 
 /// Encodes `value` as MessagePack with its references carried beside it.

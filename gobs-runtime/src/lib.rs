@@ -12,6 +12,7 @@ extern crate self as gobs_runtime;
 mod actor;
 pub mod actor_lib;
 pub mod carry;
+mod codec;
 mod entry;
 mod env;
 mod error;

@@ -16,9 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::ThreadId;
 
 use crate::error::Error;
-use crate::vat::{After, Setup, VatCore, VatShared};
 
 /// The most workers `GOBS_WORKERS` may ask for.
 const MAX_WORKERS: usize = 1024;
@@ -26,12 +26,34 @@ const MAX_WORKERS: usize = 1024;
 /// answers often arrive within microseconds, and waking a sleeping thread costs more.
 const SPIN_BEFORE_SLEEP: u32 = 64;
 
-/// Something for a worker to do.
+/// What a worker runs: a vat's core, which lives on that worker (it need not be `Send`).
+pub(crate) trait Runnable {
+    /// Runs a batch of the vat's turns.
+    fn run(&self) -> After;
+    /// The vat's name, for logs.
+    fn name(&self) -> &str;
+}
+
+/// What a worker does with a vat after a batch of its turns.
+pub(crate) enum After {
+    /// Its inbox is empty: it waits, costing nothing, for the next message.
+    Idle,
+    /// More is waiting: queue it again behind the worker's other vats.
+    More,
+    /// It stopped: drop its core.
+    Stopped,
+}
+
+/// Builds a vat's core on its worker: the core, and whether it started (else it stopped
+/// already and is only dropped).
+pub(crate) type Build = Box<dyn FnOnce() -> (Box<dyn Runnable>, bool) + Send>;
+
+/// Something for a worker to do, for the vat of the given id.
 pub(crate) enum Activation {
-    /// Build the vat's core on this worker, run `setup` in it, then serve its messages.
-    Start(Arc<VatShared>, Setup),
+    /// Build the vat's core on this worker, then serve its messages.
+    Start(u64, Build),
     /// The vat has messages: run a batch of them.
-    Run(Arc<VatShared>),
+    Run(u64),
 }
 
 /// One worker's queue of vats that are ready to run.
@@ -50,6 +72,8 @@ struct Ready {
 /// The process's workers.
 struct Pool {
     workers: Vec<Arc<Worker>>,
+    /// Their threads, to tell a worker thread from any other.
+    threads: Vec<ThreadId>,
     /// Round-robin choice of the worker for the next vat.
     next: AtomicUsize,
 }
@@ -58,11 +82,6 @@ static POOL: OnceLock<Result<Pool, String>> = OnceLock::new();
 
 /// Vats started and not yet stopped, over all workers.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    /// True on the pool's own threads: they must never block waiting for a vat.
-    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -102,20 +121,23 @@ fn pool() -> Result<&'static Pool, &'static str> {
     POOL.get_or_init(|| {
         let n = wanted_workers();
         let mut workers = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
         for i in 0..n {
             let worker = Arc::new(Worker {
                 queue: Mutex::new(Ready::default()),
                 wake: Condvar::new(),
             });
             let for_thread = worker.clone();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("gobs-worker-{i}"))
                 .spawn(move || run_worker(&for_thread))
                 .map_err(|e| format!("cannot start worker thread {i} of {n}: {e}"))?;
+            threads.push(thread.thread().id());
             workers.push(worker);
         }
         Ok(Pool {
             workers,
+            threads,
             next: AtomicUsize::new(0),
         })
     })
@@ -148,42 +170,46 @@ pub(crate) fn submit(worker: usize, activation: Activation) {
     }
 }
 
-/// True on a worker thread of the pool.
+/// True on a worker thread of the pool (which must never block waiting for a vat).
 pub(crate) fn on_worker() -> bool {
-    ON_WORKER.with(std::cell::Cell::get)
+    let Some(Ok(pool)) = POOL.get() else {
+        return false;
+    };
+    let me = std::thread::current().id();
+    pool.threads.contains(&me)
 }
 
 /// A worker's loop: takes the next ready vat and runs a batch of its turns, for ever.
 fn run_worker(worker: &Worker) {
-    ON_WORKER.with(|w| w.set(true));
-    // The vats living on this worker. Boxed: `CURRENT` points at a core while it runs.
-    let mut cores: HashMap<u64, Box<VatCore>> = HashMap::new();
+    // The vats living on this worker. Boxed: a core is this thread's current vat (by
+    // address) while it runs.
+    let mut cores: HashMap<u64, Box<dyn Runnable>> = HashMap::new();
     loop {
-        let shared = match next_activation(worker) {
-            Activation::Start(shared, setup) => {
-                let core = Box::new(VatCore::new(shared.clone()));
+        let id = match next_activation(worker) {
+            Activation::Start(id, build) => {
                 RUNNING.fetch_add(1, Ordering::AcqRel);
-                if !core.start(setup) {
+                let (core, started) = build();
+                if !started {
                     retire(core);
                     continue;
                 }
-                cores.insert(shared.id, core);
-                shared
+                cores.insert(id, core);
+                id
             }
-            Activation::Run(shared) => shared,
+            Activation::Run(id) => id,
         };
-        let Some(core) = cores.get(&shared.id) else {
+        let Some(core) = cores.get(&id) else {
             // Retired already (a stale activation): nothing to run.
             continue;
         };
-        match core.activate() {
+        match core.run() {
             After::Idle => {}
             After::More => {
                 // Back at the end of the queue: the other vats here get their turn first.
-                lock(&worker.queue).vats.push_back(Activation::Run(shared));
+                lock(&worker.queue).vats.push_back(Activation::Run(id));
             }
             After::Stopped => {
-                if let Some(core) = cores.remove(&shared.id) {
+                if let Some(core) = cores.remove(&id) {
                     retire(core);
                 }
                 if cores.capacity() > 64 && cores.len() < cores.capacity() / 4 {
@@ -196,8 +222,8 @@ fn run_worker(worker: &Worker) {
 
 /// Drops a stopped vat's core (its actors with it), never letting a panicking `Drop` of
 /// some actor take the worker down.
-fn retire(core: Box<VatCore>) {
-    let name = core.shared.name.clone();
+fn retire(core: Box<dyn Runnable>) {
+    let name = core.name().to_string();
     if catch_unwind(AssertUnwindSafe(move || drop(core))).is_err() {
         tracing::error!(vat = %name, "dropping the actors of a stopped vat panicked");
     }

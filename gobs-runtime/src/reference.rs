@@ -72,7 +72,7 @@ impl Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.keep.vat().release(self.id);
+        vat::release(self.keep.vat(), self.id);
     }
 }
 
@@ -270,19 +270,19 @@ impl<T: Actor> std::fmt::Debug for Ref<T> {
 /// anywhere else, encoding one is an error: references are capabilities, not data.
 impl<T: Actor> serde::Serialize for Ref<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if crate::carry::carrying() {
-            return crate::carry::serialize_actor(self.clone().into(), serializer);
-        }
-        if let Some(refused) = crate::value::refuse_in_result(|| self.describe()) {
-            return Err(serde::ser::Error::custom(refused));
-        }
-        crate::persist::context::encode_ref(&self.vat, self.id, || self.describe(), serializer)
+        crate::codec::serialize_ref(
+            &self.vat,
+            self.id,
+            || self.describe(),
+            || self.clone().into(),
+            serializer,
+        )
     }
 }
 
 impl<'de, T: Actor> serde::Deserialize<'de> for Ref<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if crate::carry::carrying() {
+        if crate::codec::carrying() {
             let any = crate::carry::deserialize_actor(deserializer, T::type_name())?;
             return crate::carry::typed::<T>(any).map_err(serde::de::Error::custom);
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, MethodInfo, MethodKind};
+use crate::codec::{self, Codec};
 use crate::entry::ActorEntry;
 use crate::error::Error;
 use crate::portrait::ActorId;
@@ -179,40 +180,26 @@ impl<T: Actor> Ref<T> {
     }
 }
 
-thread_local! {
-    /// While a by-name call's result is encoded: `Some`, holding the first reference met.
-    static BY_NAME_RESULT: std::cell::RefCell<Option<Option<String>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
 /// Encodes a by-name call's result as MessagePack. A reference inside (a `Ref`, an
 /// `AnyRef`, a `Value::Ref`) is refused as [`DispatchError::RefInResult`], naming it:
-/// results by name are data, references are capabilities. (An OCapN session will carry
-/// them by exporting them instead; that is its encoding context, not this one.)
+/// results by name are data, references are capabilities. Inside a carrying call the
+/// references are carried instead (see [`crate::carry`]).
 pub(crate) fn encode_by_name<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<Vec<u8>, crate::actor::DispatchError> {
-    BY_NAME_RESULT.with(|r| *r.borrow_mut() = Some(None));
-    let encoded = rmp_serde::to_vec(value);
-    let reference = BY_NAME_RESULT.with(|r| r.borrow_mut().take().flatten());
+    let (encoded, reference) = if codec::carrying() {
+        (rmp_serde::to_vec(value), None)
+    } else {
+        match codec::with(Codec::ByName(None), || rmp_serde::to_vec(value)) {
+            (encoded, Codec::ByName(reference)) => (encoded, reference),
+            (encoded, _) => (encoded, None),
+        }
+    };
     match (encoded, reference) {
         (Ok(bytes), _) => Ok(bytes),
         (Err(_), Some(reference)) => Err(crate::actor::DispatchError::RefInResult { reference }),
         (Err(e), None) => Err(crate::actor::DispatchError::BadResult(e.to_string())),
     }
-}
-
-/// For reference serializers: while a by-name result is encoded, refuse (and remember)
-/// the reference; `None` elsewhere.
-pub(crate) fn refuse_in_result(describe: impl FnOnce() -> String) -> Option<String> {
-    BY_NAME_RESULT.with(|r| {
-        let mut r = r.borrow_mut();
-        let slot = r.as_mut()?;
-        let reference = describe();
-        let message = format!("{reference} cannot be carried by a call by name");
-        slot.get_or_insert(reference);
-        Some(message)
-    })
 }
 
 pub(crate) fn method_kind(methods: &[MethodInfo], name: &str) -> Option<MethodKind> {
@@ -258,16 +245,15 @@ impl std::fmt::Debug for AnyRef {
 impl Serialize for AnyRef {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
-        if crate::carry::carrying() {
-            return crate::carry::serialize_actor(self.clone(), serializer);
+        let describe = || self.describe();
+        if codec::carrying() {
+            return codec::serialize_ref(&self.vat, self.id, describe, || self.clone(), serializer);
         }
         struct Inner<'a>(&'a AnyRef);
         impl Serialize for Inner<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                if let Some(refused) = refuse_in_result(|| self.0.describe()) {
-                    return Err(serde::ser::Error::custom(refused));
-                }
-                crate::persist::context::encode_ref(&self.0.vat, self.0.id, || self.0.describe(), s)
+                let r = self.0;
+                codec::serialize_ref(&r.vat, r.id, || r.describe(), || r.clone(), s)
             }
         }
         let mut t = serializer.serialize_tuple(2)?;
@@ -284,7 +270,7 @@ impl Serialize for AnyRef {
 impl<'de> Deserialize<'de> for AnyRef {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        if crate::carry::carrying() {
+        if codec::carrying() {
             return crate::carry::deserialize_actor(deserializer, "actor");
         }
         struct Target(Arc<VatShared>, ActorId, &'static ActorEntry);

@@ -50,7 +50,8 @@ use std::ops::Range;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::persist::context::{RESTORE, SAVE};
+use crate::codec::{self, Codec};
+use crate::persist::context::{RestoreContext, SaveContext};
 use crate::portrait::{ActorId, Portrait};
 
 /// The registry name of entry portraits.
@@ -61,13 +62,14 @@ pub(crate) const ENTRY_VERSION: u32 = 1;
 pub(crate) const MARKER_TYPE: i8 = 0x4a;
 
 /// Where one actor's save puts its entry portraits.
-pub(crate) struct EntrySink<'a> {
+pub(crate) struct EntrySink {
     /// The actor being saved.
     pub owner: ActorId,
     /// Write every entry (the store holds none of this actor's, or is being replaced).
     pub full: bool,
-    /// Hands out a fresh id for a new entry.
-    pub reserve: &'a dyn Fn() -> ActorId,
+    /// The id the next new entry gets: the vat's next free id when the save began. The
+    /// vat takes the ids handed out back from here once the save is done.
+    pub next_free: u64,
     /// The number the next `JournalMap` field saved gets.
     pub next_part: u32,
     /// What the save wrote.
@@ -103,31 +105,45 @@ pub(crate) enum SaveMode {
     Entries { part: u32, full: bool },
 }
 
+/// Runs `f` on the save context in force, if any.
+fn with_save<R>(f: impl FnOnce(Option<&mut SaveContext>) -> R) -> R {
+    codec::current(|c| match c {
+        Some(Codec::Save(ctx)) => f(Some(ctx)),
+        _ => f(None),
+    })
+}
+
+/// Runs `f` on the restore context in force, if any.
+fn with_restore<R>(f: impl FnOnce(Option<&mut RestoreContext>) -> R) -> R {
+    codec::current(|c| match c {
+        Some(Codec::Restore(ctx)) => f(Some(ctx)),
+        _ => f(None),
+    })
+}
+
 /// Starts saving a `JournalMap` field: inline, or as entries under the next field number.
 pub(crate) fn begin_save() -> SaveMode {
-    SAVE.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.as_mut().and_then(|ctx| ctx.entries.as_mut()) {
-            Some(sink) => {
-                let part = sink.next_part;
-                sink.next_part += 1;
-                SaveMode::Entries {
-                    part,
-                    full: sink.full,
-                }
+    with_save(|ctx| match ctx.and_then(|ctx| ctx.entries.as_mut()) {
+        Some(sink) => {
+            let part = sink.next_part;
+            sink.next_part += 1;
+            SaveMode::Entries {
+                part,
+                full: sink.full,
             }
-            None => SaveMode::Inline,
         }
+        None => SaveMode::Inline,
     })
 }
 
 /// A fresh id for a new entry of the actor being saved.
 pub(crate) fn reserve_id() -> Result<ActorId, String> {
-    SAVE.with(|s| {
-        let s = s.borrow();
-        let sink = s.as_ref().and_then(|ctx| ctx.entries.as_ref());
-        sink.map(|sink| (sink.reserve)())
-            .ok_or_else(|| "a map entry is saved outside its vat's save".to_string())
+    with_save(|ctx| {
+        let sink = ctx.and_then(|ctx| ctx.entries.as_mut());
+        let sink = sink.ok_or_else(|| "a map entry is saved outside its vat's save".to_string())?;
+        let id = ActorId(sink.next_free);
+        sink.next_free = sink.next_free.saturating_add(1);
+        Ok(id)
     })
 }
 
@@ -138,13 +154,11 @@ pub(crate) fn write_entry<K: Serialize, V: Serialize>(
     key: &K,
     value: &V,
 ) -> Result<(), String> {
-    let (owner, mark) = SAVE
-        .with(|s| {
-            let s = s.borrow();
-            let ctx = s.as_ref()?;
-            Some((ctx.entries.as_ref()?.owner, ctx.edges.len()))
-        })
-        .ok_or_else(|| "a map entry is saved outside its vat's save".to_string())?;
+    let (owner, mark) = with_save(|ctx| {
+        let ctx = ctx?;
+        Some((ctx.entries.as_ref()?.owner, ctx.edges.len()))
+    })
+    .ok_or_else(|| "a map entry is saved outside its vat's save".to_string())?;
     let mut args = Vec::with_capacity(32);
     // Writing to a Vec cannot fail.
     let _ = rmp::encode::write_array_len(&mut args, 4);
@@ -152,9 +166,8 @@ pub(crate) fn write_entry<K: Serialize, V: Serialize>(
     let _ = rmp::encode::write_uint(&mut args, u64::from(part));
     rmp_serde::encode::write(&mut args, key).map_err(|e| format!("a key: {e}"))?;
     rmp_serde::encode::write(&mut args, value).map_err(|e| format!("a value: {e}"))?;
-    SAVE.with(|s| {
-        let mut s = s.borrow_mut();
-        if let Some(ctx) = s.as_mut() {
+    with_save(|ctx| {
+        if let Some(ctx) = ctx {
             let edges = ctx.edges.split_off(mark.min(ctx.edges.len()));
             if let Some(sink) = ctx.entries.as_mut() {
                 sink.writes.upserts.push((
@@ -174,8 +187,8 @@ pub(crate) fn write_entry<K: Serialize, V: Serialize>(
 
 /// Removes entry portrait `id` of the actor being saved.
 pub(crate) fn remove_entry(id: ActorId) {
-    SAVE.with(|s| {
-        if let Some(sink) = s.borrow_mut().as_mut().and_then(|c| c.entries.as_mut()) {
+    with_save(|ctx| {
+        if let Some(sink) = ctx.and_then(|c| c.entries.as_mut()) {
             sink.writes.removes.push(id);
         }
     });
@@ -203,16 +216,12 @@ pub(crate) fn read_marker(input: &mut &[u8]) -> Option<u64> {
 
 /// The entries saved for the next `JournalMap` field of the actor being restored.
 pub(crate) fn take_part() -> Result<Vec<(ActorId, Vec<u8>)>, String> {
-    RESTORE.with(|r| {
-        let mut r = r.borrow_mut();
-        let source = r
-            .as_mut()
-            .and_then(|ctx| ctx.entries.as_mut())
-            .ok_or_else(|| {
-                "the map was saved as entry portraits, which only its persistent vat's \
+    with_restore(|ctx| {
+        let source = ctx.and_then(|ctx| ctx.entries.as_mut()).ok_or_else(|| {
+            "the map was saved as entry portraits, which only its persistent vat's \
                  restore can read"
-                    .to_string()
-            })?;
+                .to_string()
+        })?;
         let part = source.next_part;
         source.next_part += 1;
         Ok(source.parts.remove(&part).unwrap_or_default())
@@ -240,7 +249,7 @@ pub(crate) fn read_entry<K: DeserializeOwned, V: DeserializeOwned>(
     if header != Some(4) || owner.is_none() || part.is_none() {
         return Err(format!("entry {id} is not [owner, field, key, value]"));
     }
-    let expected_len = || RESTORE.with(|r| r.borrow().as_ref().map_or(0, |c| c.expected.len()));
+    let expected_len = || with_restore(|ctx| ctx.map_or(0, |c| c.expected.len()));
     let start = expected_len();
     let mut de = rmp_serde::Deserializer::new(&mut input);
     let key = K::deserialize(&mut de).map_err(|e| format!("the key of entry {id}: {e}"))?;
@@ -252,8 +261,8 @@ pub(crate) fn read_entry<K: DeserializeOwned, V: DeserializeOwned>(
         ));
     }
     let end = expected_len();
-    RESTORE.with(|r| {
-        if let Some(source) = r.borrow_mut().as_mut().and_then(|c| c.entries.as_mut()) {
+    with_restore(|ctx| {
+        if let Some(source) = ctx.and_then(|c| c.entries.as_mut()) {
             source.restored.push((id, start..end));
         }
     });

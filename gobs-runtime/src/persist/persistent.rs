@@ -13,7 +13,7 @@ use crate::entry::ActorEntry;
 use crate::env::Env;
 use crate::error::Error;
 use crate::job;
-use crate::persist::context::{RestoreContext, SaveContext, VatDirectory, with_restore, with_save};
+use crate::persist::context::{Directory, RestoreContext, SaveContext, with_restore, with_save};
 use crate::persist::entries::{self, ENTRY_NAME, EntrySink, EntrySource};
 use crate::persist::reach::{Encoded, IdMap, Reach};
 use crate::persist::registry::Registry;
@@ -284,7 +284,7 @@ impl Persistence {
         core: &VatCore,
         graph: Graph,
     ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
-        let directory = self.registry.as_ref().map(|r| r as &dyn VatDirectory);
+        let directory: Option<Directory> = self.registry.clone().map(|r| Arc::new(r) as Directory);
         let failed = |detail: String, source: Option<Error>| Error::Restore {
             vat: core.shared.name.clone(),
             store: self.store.describe(),
@@ -363,11 +363,10 @@ impl Persistence {
             let source = owned.remove(&id);
             let has_entries = source.is_some();
             let ctx = RestoreContext {
-                vat: &core.shared,
-                directory,
-                env: Some(&self.env),
+                vat: core.shared.clone(),
+                directory: directory.clone(),
+                env: Some(self.env.clone()),
                 expected: Vec::new(),
-                names: self.registry.as_ref().map(|r| r.name_table()),
                 entries: Some(source.unwrap_or_default()),
             };
             let (restored, mut ctx) =
@@ -498,22 +497,24 @@ impl Persistence {
         full: bool,
         far: &mut Vec<String>,
     ) -> Result<Option<Encoded>, Error> {
-        let reserve = || core.reserve_id();
         let ctx = SaveContext {
-            vat: &core.shared,
-            directory: registry.map(|r| r as &dyn VatDirectory),
+            vat: core.shared.clone(),
+            directory: registry.map(|r| Arc::new(r.clone()) as Directory),
             edges: Vec::new(),
             far: std::mem::take(far),
-            names: registry.map(|r| r.name_table()),
+            intern: registry.is_some(),
             entries: Some(EntrySink {
                 owner: id,
                 full,
-                reserve: &reserve,
+                next_free: core.next_id(),
                 next_part: 0,
                 writes: Default::default(),
             }),
         };
         let (saved, mut ctx) = with_save(ctx, || core.save_actor(id));
+        if let Some(sink) = &ctx.entries {
+            core.reserved_to(sink.next_free);
+        }
         *far = std::mem::take(&mut ctx.far);
         match saved {
             None => Ok(None),

@@ -934,6 +934,10 @@ impl VatDirectory for Registry {
         }
         Ok(stand_in)
     }
+
+    fn names(&self) -> &Mutex<NameTable> {
+        self.name_table()
+    }
 }
 
 impl std::fmt::Debug for Registry {

@@ -1,0 +1,68 @@
+//! What this thread is doing for gobs: the vat it runs, and the codec its references are
+//! encoded in. All of it lives in one thread-local, set through [`Scoped`] cells (for the
+//! length of a closure, put back by a guard when it returns or unwinds).
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::codec::Codec;
+use crate::vat::core::VatCore;
+use crate::vat::scoped::Scoped;
+use crate::vat::shared::VatShared;
+
+struct Context {
+    /// The vat running on this thread, while a worker runs it.
+    core: Scoped<VatCore>,
+    /// How references are encoded and decoded right now (see [`crate::codec`]).
+    codec: Scoped<RefCell<Codec>>,
+}
+
+thread_local! {
+    static CONTEXT: Context = const {
+        Context {
+            core: Scoped::new(),
+            codec: Scoped::new(),
+        }
+    };
+}
+
+/// Runs `f` with `core` as this thread's vat.
+pub(crate) fn enter<R>(core: &VatCore, f: impl FnOnce() -> R) -> R {
+    CONTEXT.with(|c| c.core.set(core, f))
+}
+
+/// Runs `f` with the vat running on this thread, if any.
+pub(crate) fn with_core<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
+    CONTEXT.with(|c| c.core.with(|core| core.map(f)))
+}
+
+/// Like [`with_core`], but only while a turn is running.
+pub(crate) fn with_turn<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
+    with_core(|core| core.in_turn().then(|| f(core))).flatten()
+}
+
+/// Runs `f` with `codec` in force on this thread.
+pub(crate) fn with_codec_set<R>(codec: &RefCell<Codec>, f: impl FnOnce() -> R) -> R {
+    CONTEXT.with(|c| c.codec.set(codec, f))
+}
+
+/// Runs `f` with the codec in force, if any.
+pub(crate) fn with_codec<R>(f: impl FnOnce(Option<&RefCell<Codec>>) -> R) -> R {
+    CONTEXT.with(|c| c.codec.with(f))
+}
+
+pub(crate) fn current_vat_name() -> Option<String> {
+    with_core(|core| core.shared.name.clone())
+}
+
+pub(crate) fn current_vat_id() -> Option<u64> {
+    with_core(|core| core.shared.id)
+}
+
+pub(crate) fn current_vat_shared() -> Option<Arc<VatShared>> {
+    with_turn(|core| core.shared.clone())
+}
+
+pub(crate) fn in_turn() -> bool {
+    with_turn(|_| ()).is_some()
+}

@@ -1,0 +1,456 @@
+//! A vat's core: its actors and its loop, owned by the worker thread that runs it.
+//!
+//! [`VatCore::run_batch`] takes in what other threads sent, runs turns one at a time and
+//! collects the actors nothing refers to any more between them; a turn runs a message's
+//! job, lets persistence save what it changed, then commits it (its effects leave the
+//! vat) or rolls it back (see [`journal`](super::journal)).
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::actor::{Actor, AnyActor};
+use crate::entry::ActorEntry;
+use crate::error::Error;
+use crate::job::Envelope;
+use crate::pool::After;
+use crate::portrait::ActorId;
+use crate::reference::Ref;
+use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
+use crate::vat::shared::{Msg, Sched, VatShared, lock};
+use crate::vat::slot::{Slot, SlotMap};
+
+/// A busy vat looks at its inbox at least this often (in turns).
+const POLL_EVERY: u32 = 64;
+/// A vat gives its worker back after this many turns in a row.
+const BATCH: u32 = 256;
+
+/// What [`Vat::stats`](crate::Vat::stats) reports: how many actors a vat holds, and the
+/// size of its tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct VatStats {
+    /// Actors alive in the vat.
+    pub actors: usize,
+    /// Slots the actor table has room for (it shrinks when most are free).
+    pub slots: usize,
+    /// Actors that some reference (a `Ref`, an `AnyRef`, a message in flight) still names.
+    pub referenced: usize,
+}
+
+/// The vat's state, owned by its thread.
+pub(crate) struct VatCore {
+    pub(crate) shared: Arc<VatShared>,
+    /// The actors, by id.
+    pub(crate) slots: RefCell<SlotMap>,
+    pub(crate) next_id: Cell<u64>,
+    /// Ids at or above the turn's start that saving it handed out (see `reserved_to`): a
+    /// rollback of the turn does not hand them out again.
+    pub(crate) id_floor: Cell<u64>,
+    pub(crate) journal: Journal,
+    pub(crate) local: RefCell<VecDeque<Envelope>>,
+    /// The actor whose method is running (innermost), for `self_ref`.
+    pub(crate) current_actor: Cell<Option<ActorId>>,
+    /// Persistence, for a persistent vat.
+    pub(crate) hook: RefCell<Option<Box<dyn ChurnHook>>>,
+    /// Tasks (`gobs_runtime::task`) waiting for their next step, by task id.
+    pub(crate) tasks: RefCell<HashMap<u64, Box<dyn crate::task::AnyTask>>>,
+    /// Asked to stop: stop once the local queue is empty.
+    stopping: Cell<bool>,
+    /// Every handle and reference was dropped: stop once idle, if that still holds.
+    orphaned: Cell<bool>,
+    /// Actors whose last reference was dropped, to collect between turns.
+    pub(crate) releases: RefCell<Vec<ActorId>>,
+}
+
+/// What a persistent vat adds to the turn cycle.
+pub(crate) trait ChurnHook {
+    /// Refuses spawning an actor the vat could not save.
+    fn check_spawn(&self, core: &VatCore, entry: &'static ActorEntry) -> Result<(), Error>;
+    /// Saves what the churn changed, before any of its effects leave the vat. An error
+    /// rolls the churn back.
+    fn save_churn(&mut self, core: &VatCore, churn: &Churn<'_>) -> Result<(), Error>;
+    /// The vat is stopping: flush.
+    fn on_stop(&mut self, core: &VatCore);
+    /// Saving a churn panicked: what the hook knows may disagree with the store.
+    fn save_panicked(&mut self);
+    /// Whether actor `id`, which no reference names any more, may be freed (not if it is
+    /// a root, or saved: a portrait elsewhere may still name it).
+    fn may_free(&self, id: ActorId) -> bool;
+    /// The hook as `Any`, for persistence-specific calls (`roots`, `snapshot`).
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl VatCore {
+    pub(crate) fn new(shared: Arc<VatShared>) -> Self {
+        VatCore {
+            shared,
+            slots: RefCell::new(SlotMap::default()),
+            next_id: Cell::new(0),
+            id_floor: Cell::new(0),
+            journal: Journal::default(),
+            local: RefCell::new(VecDeque::new()),
+            current_actor: Cell::new(None),
+            hook: RefCell::new(None),
+            tasks: RefCell::new(HashMap::new()),
+            stopping: Cell::new(false),
+            orphaned: Cell::new(false),
+            releases: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn in_turn(&self) -> bool {
+        self.journal.in_turn()
+    }
+
+    /// Runs `setup` in this vat before its first turn. False if the vat could not start
+    /// (setup panicked): it has stopped, and every message waiting broke with why.
+    pub(crate) fn start(&self, setup: impl FnOnce(&VatCore)) -> bool {
+        match catch_unwind(AssertUnwindSafe(|| setup(self))) {
+            Ok(()) => true,
+            Err(payload) => {
+                self.halt(Some(format!(
+                    "starting it panicked: {}",
+                    panic_message(&payload)
+                )));
+                false
+            }
+        }
+    }
+
+    /// Runs a batch of this vat's turns on the current worker thread.
+    pub(crate) fn activate(&self) -> After {
+        match catch_unwind(AssertUnwindSafe(|| self.run_batch())) {
+            Ok(Ok(after)) => after,
+            Ok(Err(reason)) => {
+                self.halt(Some(reason));
+                After::Stopped
+            }
+            Err(payload) => {
+                self.halt(Some(format!(
+                    "its event loop panicked outside any turn: {}",
+                    panic_message(&payload)
+                )));
+                After::Stopped
+            }
+        }
+    }
+
+    /// Runs turns until the vat has nothing to do, its batch is used up, or it stops.
+    /// `Err` when the vat cannot go on (the reason).
+    fn run_batch(&self) -> Result<After, String> {
+        let mut turns_since_poll = 0u32;
+        let mut turns = 0u32;
+        loop {
+            // Take in what other threads sent, behind the local queue. Each
+            // sender→receiver pair always travels one path, so its order is kept; polling
+            // every few turns keeps a busy vat fair to outside senders.
+            if turns_since_poll >= POLL_EVERY || self.local.borrow().is_empty() {
+                turns_since_poll = 0;
+                self.take_incoming();
+            }
+            self.collect();
+            let next = self.local.borrow_mut().pop_front();
+            match next {
+                Some(env) => {
+                    turns_since_poll += 1;
+                    turns += 1;
+                    self.run_turn(env)?;
+                    if turns >= BATCH {
+                        return Ok(After::More);
+                    }
+                }
+                None if self.stopping.get() || self.nothing_can_reach_it() => {
+                    self.halt(None);
+                    return Ok(After::Stopped);
+                }
+                None => {
+                    // Idle, unless something arrived since the last look (under the
+                    // inbox's lock, so a sender either sees `Idle` or is seen here).
+                    let mut inbox = lock(&self.shared.inbox);
+                    if inbox.queue.is_empty() {
+                        inbox.state = Sched::Idle;
+                        return Ok(After::Idle);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves every waiting message to the local queue; notes a request to stop.
+    fn take_incoming(&self) {
+        let incoming = std::mem::take(&mut lock(&self.shared.inbox).queue);
+        if incoming.is_empty() {
+            return;
+        }
+        let mut local = self.local.borrow_mut();
+        for msg in incoming {
+            match msg {
+                Msg::Turn(env) => local.push_back(env),
+                Msg::Stop => self.stopping.set(true),
+                Msg::Release(id) => self.releases.borrow_mut().push(id),
+                Msg::Orphaned => self.orphaned.set(true),
+            }
+        }
+    }
+
+    /// True when the vat was orphaned (no handle or reference left) and still is, and no
+    /// task of its own is waiting: nothing can ever send it a message again.
+    fn nothing_can_reach_it(&self) -> bool {
+        if !self.orphaned.get() {
+            return false;
+        }
+        if self.shared.keepers.load(Ordering::Acquire) > 0 {
+            // A reference was made again (restored from a portrait, say).
+            self.orphaned.set(false);
+            return false;
+        }
+        self.tasks.borrow().is_empty()
+    }
+
+    /// Frees the actors whose last reference was dropped, unless a new one was taken
+    /// since, or persistence still needs them (roots, saved actors). Runs between turns.
+    fn collect(&self) {
+        if self.releases.borrow().is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut *self.releases.borrow_mut());
+        let mut freed = Vec::new();
+        {
+            let mut holds = lock(&self.shared.holds);
+            for id in ids {
+                let unheld = holds.get(&id).is_some_and(|w| w.strong_count() == 0);
+                if !unheld {
+                    continue;
+                }
+                holds.remove(&id);
+                let keep = self
+                    .hook
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|hook| !hook.may_free(id));
+                if !keep {
+                    freed.push(id);
+                }
+            }
+            if holds.capacity() > 64 && holds.len() < holds.capacity() / 4 {
+                holds.shrink_to_fit();
+            }
+        }
+        let dropped: Vec<Rc<Slot>> = {
+            let mut slots = self.slots.borrow_mut();
+            let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
+            if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
+                slots.shrink_to_fit();
+            }
+            dropped
+        };
+        // Dropping the actors may drop their references to others: those come back as
+        // releases, collected next time round.
+        drop(dropped);
+    }
+
+    /// Counts for [`Vat::stats`].
+    pub(crate) fn stats(&self) -> VatStats {
+        let slots = self.slots.borrow();
+        VatStats {
+            actors: slots.len(),
+            slots: slots.capacity(),
+            referenced: lock(&self.shared.holds).len(),
+        }
+    }
+
+    /// Stops the vat: it takes no more messages; those still waiting, and its tasks,
+    /// break with `failure` (why it could not go on) or as stopped; persistence flushes.
+    fn halt(&self, failure: Option<String>) {
+        if let Some(reason) = &failure {
+            tracing::error!(vat = %self.shared.name, "vat \"{}\" stopped: {reason}", self.shared.name);
+        }
+        let leftover = {
+            let mut inbox = lock(&self.shared.inbox);
+            inbox.state = Sched::Stopped;
+            inbox.failure.clone_from(&failure);
+            std::mem::take(&mut inbox.queue)
+        };
+        self.shared.stopped.store(true, Ordering::Release);
+        let error = || match &failure {
+            Some(reason) => Error::VatFailed {
+                vat: self.shared.name.clone(),
+                reason: reason.clone(),
+            },
+            None => Error::VatStopped {
+                vat: self.shared.name.clone(),
+            },
+        };
+        let local: Vec<Envelope> = self.local.borrow_mut().drain(..).collect();
+        let waiting = local
+            .into_iter()
+            .chain(leftover.into_iter().filter_map(|m| match m {
+                Msg::Turn(env) => Some(env),
+                Msg::Stop | Msg::Release(_) | Msg::Orphaned => None,
+            }));
+        for env in waiting {
+            env.fail(error());
+        }
+        let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
+        for (_, task) in tasks {
+            task.abandon(error());
+        }
+        let hook = self.hook.borrow_mut().take();
+        if let Some(mut hook) = hook
+            && catch_unwind(AssertUnwindSafe(|| hook.on_stop(self))).is_err()
+        {
+            tracing::error!(vat = %self.shared.name, "flushing the vat's store at shutdown panicked");
+        }
+        lock(&self.shared.inbox).finished = true;
+        self.shared.finished.notify_all();
+    }
+
+    /// The error for a panic in this vat, with what was running.
+    fn panicked(&self, during: &str, payload: &(dyn Any + Send)) -> Error {
+        Error::Panicked {
+            vat: self.shared.name.clone(),
+            message: format!("{during}{}", panic_message(payload)),
+        }
+    }
+
+    /// Runs one message as a transactional turn. `Err` when the vat cannot go on.
+    fn run_turn(&self, env: Envelope) -> Result<(), String> {
+        let Some(ticket) = env.take() else {
+            return Ok(());
+        };
+        self.shared.turns.fetch_add(1, Ordering::Relaxed);
+        self.journal.begin(self.next_id.get());
+        let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
+        self.current_actor.set(None);
+        let outcome = outcome.and_then(|()| self.save_churn_caught());
+        match outcome {
+            Ok(()) => match self.commit() {
+                None => ran.publish(),
+                Some(error) => ran.fail(error),
+            },
+            Err(error) => {
+                let undone = catch_unwind(AssertUnwindSafe(|| self.rollback()));
+                ran.fail(error);
+                if let Err(payload) = undone {
+                    return Err(format!(
+                        "undoing a failed turn panicked, so its actors' state is unknown: {}",
+                        panic_message(&*payload)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
+    /// hook told that its bookkeeping may be off).
+    fn save_churn_caught(&self) -> Result<(), Error> {
+        match catch_unwind(AssertUnwindSafe(|| self.save_churn())) {
+            Ok(r) => r,
+            Err(payload) => {
+                if let Ok(mut hook) = self.hook.try_borrow_mut()
+                    && let Some(hook) = hook.as_mut()
+                {
+                    hook.save_panicked();
+                }
+                Err(self.panicked("saving the turn panicked: ", &*payload))
+            }
+        }
+    }
+
+    /// Lets persistence save this churn (a no-op for plain vats).
+    fn save_churn(&self) -> Result<(), Error> {
+        let mut hook = self.hook.borrow_mut();
+        let Some(hook) = hook.as_mut() else {
+            return Ok(());
+        };
+        self.journal.churn(|churn| hook.save_churn(self, churn))
+    }
+
+    /// Commits the turn: its effects leave the vat. A panic in one of them (a deferred
+    /// start, say) does not keep the others from running; the first comes back as the
+    /// turn's error.
+    fn commit(&self) -> Option<Error> {
+        let mut effects = self.journal.take_effects();
+        let mut failed = None;
+        for effect in effects.drain(..) {
+            let run = catch_unwind(AssertUnwindSafe(|| match effect {
+                Effect::Local(env) => self.local.borrow_mut().push_back(env),
+                Effect::Send(vat, env) => vat.send_now(env),
+                Effect::Run(f) => f(),
+            }));
+            if let Err(payload) = run
+                && failed.is_none()
+            {
+                failed = Some(self.panicked("committing the turn panicked: ", &*payload));
+            }
+        }
+        self.journal.recycle(effects);
+        failed
+    }
+
+    /// Undoes the whole turn: a rollback to the savepoint the turn began with.
+    fn rollback(&self) {
+        self.rollback_to(self.journal.whole_turn(self.id_floor.get()));
+    }
+
+    /// Opens a savepoint (see [`Savepoint`]).
+    pub(crate) fn savepoint(&self) -> Savepoint {
+        self.journal.savepoint(self.next_id.get())
+    }
+
+    /// Keeps what happened since `sp`.
+    pub(crate) fn release(&self, sp: Savepoint) {
+        self.journal.keep(sp);
+    }
+
+    /// Undoes everything since `sp`: state changes, spawns and effects.
+    pub(crate) fn rollback_to(&self, sp: Savepoint) {
+        self.journal.undo(&sp, &self.slots);
+        self.next_id.set(sp.next_id);
+    }
+
+    // --- actors -------------------------------------------------------------------------
+
+    pub(crate) fn spawn<T: Actor>(
+        &self,
+        actor: T,
+        site: &'static Location<'static>,
+    ) -> Result<Ref<T>, Error> {
+        if let Some(hook) = self.hook.borrow().as_ref() {
+            hook.check_spawn(self, T::entry())?;
+        }
+        let id = ActorId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        self.insert(id, Box::new(actor), TypeId::of::<T>());
+        self.journal.spawned(id, site);
+        Ok(Ref::new(self.shared.clone(), id))
+    }
+
+    pub(crate) fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
+        let slot = Rc::new(Slot {
+            type_id,
+            touched: Cell::new(self.journal.epoch()),
+            actor: RefCell::new(actor),
+        });
+        self.slots.borrow_mut().insert(id.0, slot);
+    }
+
+    pub(crate) fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
+        self.slots.borrow().get(&id.0).cloned()
+    }
+}
+
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(panic payload is not a string)".to_string()
+    }
+}

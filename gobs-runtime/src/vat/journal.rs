@@ -1,0 +1,226 @@
+//! The turn journal: what a turn did, to undo it or to save it.
+//!
+//! Each turn, and each savepoint inside one, gets a fresh *epoch*. The first time an actor
+//! is touched mutably in an epoch, its state is snapshotted; spawns and effects (sends,
+//! deferred work) are listed in order. A commit lets the effects leave the vat; a
+//! rollback puts the snapshots back, removes the spawned actors and drops the effects.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::actor::AnyActor;
+use crate::job::Envelope;
+use crate::portrait::ActorId;
+use crate::vat::shared::VatShared;
+use crate::vat::slot::{Slot, SlotMap};
+
+/// Effects of a turn that wait for its commit.
+pub(crate) enum Effect {
+    /// A message to an actor of this same vat.
+    Local(Envelope),
+    Send(Arc<VatShared>, Envelope),
+    Run(Box<dyn FnOnce()>),
+}
+
+/// An actor's state from before its first mutable touch at some level of the turn.
+struct Snapshot {
+    id: ActorId,
+    slot: Rc<Slot>,
+    state: Box<dyn Any>,
+    /// `slot.touched` before this snapshot was taken.
+    prev: u64,
+}
+
+/// A point inside a turn to roll back to: a fallible near call runs under one, so its
+/// failure undoes what it did while the turn goes on (as a failed `$` in Goblins leaves no
+/// `bcom` behind).
+pub(crate) struct Savepoint {
+    /// The epoch to return to.
+    outer: u64,
+    snapshots: usize,
+    spawned: usize,
+    effects: usize,
+    /// The vat's next actor id at the savepoint.
+    pub(crate) next_id: u64,
+}
+
+/// What one churn touched, for persistence to save.
+pub(crate) struct Churn<'a> {
+    /// Actors changed by `&mut self` calls (in first-touch order).
+    pub changed: Vec<ActorId>,
+    /// Actors spawned, with where.
+    pub spawned: &'a [(ActorId, &'static Location<'static>)],
+}
+
+#[derive(Default)]
+struct Log {
+    /// Snapshots of actors first touched mutably in this turn (or savepoint), in touch
+    /// order, each with the slot's mark from before that touch.
+    snapshots: Vec<Snapshot>,
+    /// Actors spawned in this turn, and where.
+    spawned: Vec<(ActorId, &'static Location<'static>)>,
+    /// Sends and other effects, in order.
+    effects: Vec<Effect>,
+    /// The vat's next actor id when the turn began.
+    next_id_at_start: u64,
+}
+
+/// The journal of the turn running (if one is).
+#[derive(Default)]
+pub(crate) struct Journal {
+    log: RefCell<Log>,
+    /// The current epoch: a fresh number per turn and per savepoint, never reused.
+    epoch: Cell<u64>,
+    /// The epoch the current turn began with.
+    turn_epoch: Cell<u64>,
+    epochs: Cell<u64>,
+    in_turn: Cell<bool>,
+    /// The effects vector of the last commit, kept for its capacity.
+    spare_effects: Cell<Vec<Effect>>,
+}
+
+impl Journal {
+    pub(crate) fn in_turn(&self) -> bool {
+        self.in_turn.get()
+    }
+
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.get()
+    }
+
+    fn next_epoch(&self) -> u64 {
+        let e = self.epochs.get() + 1;
+        self.epochs.set(e);
+        self.epoch.set(e);
+        e
+    }
+
+    /// A turn begins, with the vat's next actor id at `next_id`.
+    pub(crate) fn begin(&self, next_id: u64) {
+        let e = self.next_epoch();
+        self.turn_epoch.set(e);
+        self.in_turn.set(true);
+        self.log.borrow_mut().next_id_at_start = next_id;
+    }
+
+    /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
+    pub(crate) fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
+        let epoch = self.epoch.get();
+        if slot.touched.get() != epoch {
+            let prev = slot.touched.replace(epoch);
+            let state = actor.snapshot_any();
+            self.log.borrow_mut().snapshots.push(Snapshot {
+                id,
+                slot: slot.clone(),
+                state,
+                prev,
+            });
+        }
+    }
+
+    /// Notes a spawn, if a turn is running (a spawn from setup is not undone).
+    pub(crate) fn spawned(&self, id: ActorId, site: &'static Location<'static>) {
+        if self.in_turn.get() {
+            self.log.borrow_mut().spawned.push((id, site));
+        }
+    }
+
+    /// Keeps `effect` for the commit.
+    pub(crate) fn push_effect(&self, effect: Effect) {
+        self.log.borrow_mut().effects.push(effect);
+    }
+
+    /// Opens a savepoint.
+    pub(crate) fn savepoint(&self, next_id: u64) -> Savepoint {
+        let log = self.log.borrow();
+        let sp = Savepoint {
+            outer: self.epoch.get(),
+            snapshots: log.snapshots.len(),
+            spawned: log.spawned.len(),
+            effects: log.effects.len(),
+            next_id,
+        };
+        drop(log);
+        self.next_epoch();
+        sp
+    }
+
+    /// Keeps what happened since `sp`: its snapshots join the enclosing level's, except
+    /// where that level already holds an older one.
+    pub(crate) fn keep(&self, sp: Savepoint) {
+        let mut log = self.log.borrow_mut();
+        let inner = log.snapshots.split_off(sp.snapshots);
+        log.snapshots.extend(inner.into_iter().filter(|s| {
+            s.slot.touched.set(sp.outer);
+            s.prev != sp.outer
+        }));
+        self.epoch.set(sp.outer);
+    }
+
+    /// Undoes state changes, spawns and effects since `sp`; the vat's next id goes back
+    /// to `sp.next_id` (the caller sets it).
+    pub(crate) fn undo(&self, sp: &Savepoint, slots: &RefCell<SlotMap>) {
+        let mut log = self.log.borrow_mut();
+        let snapshots: Vec<Snapshot> = log.snapshots.drain(sp.snapshots..).collect();
+        let spawned: Vec<(ActorId, &'static Location<'static>)> =
+            log.spawned.drain(sp.spawned..).collect();
+        let effects: Vec<Effect> = log.effects.drain(sp.effects..).collect();
+        drop(log);
+        for s in snapshots.into_iter().rev() {
+            s.slot.actor.borrow_mut().rollback_any(s.state);
+            s.slot.touched.set(s.prev);
+        }
+        let removed: Vec<Rc<Slot>> = {
+            let mut slots = slots.borrow_mut();
+            spawned
+                .iter()
+                .filter_map(|(id, _)| slots.remove(&id.0))
+                .collect()
+        };
+        drop(removed);
+        drop(effects);
+        self.epoch.set(sp.outer);
+    }
+
+    /// The turn failed: the savepoint it began with, its ids handed out again from the
+    /// larger of where it began and `id_floor`.
+    pub(crate) fn whole_turn(&self, id_floor: u64) -> Savepoint {
+        self.in_turn.set(false);
+        Savepoint {
+            outer: self.turn_epoch.get(),
+            snapshots: 0,
+            spawned: 0,
+            effects: 0,
+            next_id: self.log.borrow().next_id_at_start.max(id_floor),
+        }
+    }
+
+    /// The turn committed: forgets its snapshots and spawns and hands its effects over
+    /// (give the vector back with [`recycle`](Self::recycle)).
+    pub(crate) fn take_effects(&self) -> Vec<Effect> {
+        self.in_turn.set(false);
+        let mut effects = self.spare_effects.take();
+        let mut log = self.log.borrow_mut();
+        log.snapshots.clear();
+        log.spawned.clear();
+        std::mem::swap(&mut log.effects, &mut effects);
+        effects
+    }
+
+    pub(crate) fn recycle(&self, effects: Vec<Effect>) {
+        self.spare_effects.set(effects);
+    }
+
+    /// Runs `f` on what this churn touched.
+    pub(crate) fn churn<R>(&self, f: impl FnOnce(&Churn<'_>) -> R) -> R {
+        let log = self.log.borrow();
+        let churn = Churn {
+            changed: log.snapshots.iter().map(|s| s.id).collect(),
+            spawned: &log.spawned,
+        };
+        f(&churn)
+    }
+}

@@ -1,0 +1,251 @@
+//! How code reaches the actors of a vat's table: near calls (shared or exclusive, checked
+//! for type, place and re-entry), calls by name, and what persistence reads and writes.
+
+use std::any::{Any, TypeId};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::actor::{Actor, DispatchError, MethodKind};
+use crate::entry::{ActorEntry, Restored};
+use crate::error::Error;
+use crate::job::Envelope;
+use crate::portrait::ActorId;
+use crate::reference::Ref;
+use crate::value;
+use crate::vat::core::{ChurnHook, VatCore};
+use crate::vat::journal::Effect;
+use crate::vat::shared::VatShared;
+use crate::vat::slot::Slot;
+
+impl VatCore {
+    /// Checks that `target` lives in this vat.
+    pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Error> {
+        if target.vat.id == self.shared.id {
+            Ok(())
+        } else {
+            Err(Error::FarCall {
+                actor: target.describe(),
+                vat: target.vat.name.clone(),
+                current: self.shared.name.clone(),
+            })
+        }
+    }
+
+    /// `Counter#3 in vat "main"` for an actor of this vat.
+    pub(crate) fn describe<T: Actor>(&self, id: ActorId) -> String {
+        format!("{}{} in vat \"{}\"", T::type_name(), id, self.shared.name)
+    }
+
+    fn missing<T: Actor>(&self, id: ActorId) -> Error {
+        Error::NoSuchActor {
+            actor: self.describe::<T>(id),
+        }
+    }
+
+    /// The slot of actor `id` of this vat, checked to hold a `T`.
+    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Error> {
+        match self.slot(id) {
+            Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
+            _ => Err(self.missing::<T>(id)),
+        }
+    }
+
+    /// Calls `f` on the actor with shared access (no snapshot: it cannot change).
+    pub(crate) fn invoke_ref<T: Actor, R>(
+        &self,
+        target: &Ref<T>,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<R, Error> {
+        self.check_here(target)?;
+        self.invoke_ref_here(target.id, f)
+    }
+
+    /// Calls `f` on the actor with exclusive access, snapshotting it first in this turn.
+    pub(crate) fn invoke_mut<T: Actor, R>(
+        &self,
+        target: &Ref<T>,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        self.check_here(target)?;
+        self.invoke_mut_here(target.id, f)
+    }
+
+    /// [`invoke_ref`](Self::invoke_ref) for an actor known to live in this vat.
+    pub(crate) fn invoke_ref_here<T: Actor, R>(
+        &self,
+        id: ActorId,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<R, Error> {
+        let slot = self.slot_of::<T>(id)?;
+        let guard = slot.actor.try_borrow().map_err(|_| Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })?;
+        let actor = (&**guard as &dyn Any)
+            .downcast_ref::<T>()
+            .ok_or_else(|| self.missing::<T>(id))?;
+        let outer = self.current_actor.replace(Some(id));
+        let r = f(actor);
+        self.current_actor.set(outer);
+        Ok(r)
+    }
+
+    /// [`invoke_mut`](Self::invoke_mut) for an actor known to live in this vat.
+    pub(crate) fn invoke_mut_here<T: Actor, R>(
+        &self,
+        id: ActorId,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, Error> {
+        let slot = self.slot_of::<T>(id)?;
+        let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })?;
+        self.journal.touch(id, &slot, &mut **guard);
+        let actor = (&mut **guard as &mut dyn Any)
+            .downcast_mut::<T>()
+            .ok_or_else(|| self.missing::<T>(id))?;
+        let outer = self.current_actor.replace(Some(id));
+        let r = f(actor);
+        self.current_actor.set(outer);
+        Ok(r)
+    }
+
+    /// Calls a method by name on actor `id` of this vat (see `AnyRef::invoke`).
+    pub(crate) fn invoke_by_name(
+        &self,
+        id: ActorId,
+        describe: &str,
+        method: &str,
+        args: &[u8],
+    ) -> Result<crate::actor::Reply, Error> {
+        let missing = || Error::NoSuchActor {
+            actor: describe.to_string(),
+        };
+        let busy = || Error::Reentrant {
+            actor: describe.to_string(),
+        };
+        let slot = self.slot(id).ok_or_else(missing)?;
+        let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
+        let kind = value::method_kind(methods, method)
+            .ok_or_else(|| value::unknown_method(describe, method, methods))?;
+        let outer = self.current_actor.replace(Some(id));
+        let result = match kind {
+            MethodKind::Read => {
+                let guard = slot.actor.try_borrow().map_err(|_| busy())?;
+                guard.dispatch_read_any(method, args)
+            }
+            MethodKind::Write => {
+                let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
+                self.journal.touch(id, &slot, &mut **guard);
+                guard.dispatch_write_any(method, args)
+            }
+        };
+        self.current_actor.set(outer);
+        result.map_err(|e| match e {
+            DispatchError::UnknownMethod(m) => value::unknown_method(describe, &m, methods),
+            DispatchError::BadArguments {
+                method,
+                expected,
+                detail,
+            } => Error::Dispatch {
+                actor: describe.to_string(),
+                detail: format!("bad arguments for `{method}({expected})`: {detail}"),
+            },
+            DispatchError::BadResult(detail) => Error::Dispatch {
+                actor: describe.to_string(),
+                detail: format!("the result of `{method}` cannot be encoded: {detail}"),
+            },
+            DispatchError::RefInResult { reference } => Error::RefByName {
+                actor: describe.to_string(),
+                method: method.to_string(),
+                reference,
+            },
+            DispatchError::Failed(e) => Error::actor(describe, e),
+        })
+    }
+
+    // --- what persistence reads and writes ----------------------------------------------
+
+    pub(crate) fn install_hook(&self, hook: Box<dyn ChurnHook>) {
+        *self.hook.borrow_mut() = Some(hook);
+    }
+
+    /// Runs `f` on the persistence hook, if it is an `H`.
+    pub(crate) fn with_hook<H: 'static, R>(&self, f: impl FnOnce(&mut H) -> R) -> Option<R> {
+        let mut hook = self.hook.borrow_mut();
+        hook.as_mut()?.as_any_mut().downcast_mut::<H>().map(f)
+    }
+
+    /// The portrait of actor `id`: its entry and saved arguments (`None` if it is gone).
+    pub(crate) fn save_actor(
+        &self,
+        id: ActorId,
+    ) -> Option<Result<(&'static ActorEntry, Vec<u8>), Error>> {
+        let slot = self.slot(id)?;
+        let actor = slot.actor.borrow();
+        Some(actor.save_any().map(|args| (actor.entry_any(), args)))
+    }
+
+    /// Places an actor rebuilt from its portrait.
+    pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
+        self.insert(id, restored.actor, restored.type_id);
+    }
+
+    /// The registry entry of actor `id`, if it exists.
+    pub(crate) fn entry_of(&self, id: ActorId) -> Option<&'static ActorEntry> {
+        self.slot(id).map(|s| s.actor.borrow().entry_any())
+    }
+
+    /// The type of actor `id`, if it exists.
+    pub(crate) fn type_of(&self, id: ActorId) -> Option<TypeId> {
+        self.slot(id).map(|s| s.type_id)
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.get()
+    }
+
+    /// Takes the ids below `next_free` that a churn's save handed out for what it writes
+    /// beside its actors (map entries' own portraits). Not taken back if the turn then
+    /// rolls back, so no later spawn reuses an id the store may hold.
+    pub(crate) fn reserved_to(&self, next_free: u64) {
+        if next_free > self.next_id.get() {
+            self.next_id.set(next_free);
+            self.id_floor.set(next_free);
+        }
+    }
+
+    pub(crate) fn set_next_id(&self, next: u64) {
+        self.next_id.set(next);
+    }
+
+    /// Queues a message for this vat's first turns (used while starting up).
+    pub(crate) fn queue_local(&self, env: Envelope) {
+        self.local.borrow_mut().push_back(env);
+    }
+
+    /// Takes task `id` out of the table to poll it (`None` if it finished or failed).
+    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn crate::task::AnyTask>> {
+        self.tasks.borrow_mut().remove(&id)
+    }
+
+    /// Puts a task (back) in the table, to wait for its next step.
+    pub(crate) fn put_task(&self, id: u64, task: Box<dyn crate::task::AnyTask>) {
+        self.tasks.borrow_mut().insert(id, task);
+    }
+
+    /// Queues `env` for `target`'s vat when this turn commits.
+    pub(crate) fn send_on_commit(&self, target: &Arc<VatShared>, env: Envelope) {
+        let effect = if target.id == self.shared.id {
+            Effect::Local(env)
+        } else {
+            Effect::Send(target.clone(), env)
+        };
+        self.journal.push_effect(effect);
+    }
+
+    pub(crate) fn self_ref<T: Actor>(&self) -> Option<Ref<T>> {
+        let id = self.current_actor.get()?;
+        let slot = self.slot(id)?;
+        (slot.type_id == TypeId::of::<T>()).then(|| Ref::new(self.shared.clone(), id))
+    }
+}
