@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::job;
 use crate::persist::context::{Directory, RestoreContext, SaveContext, with_restore, with_save};
 use crate::persist::entries::{self, ENTRY_NAME, EntrySink, EntrySource};
-use crate::persist::reach::{Encoded, IdMap, Reach};
+use crate::persist::reach::{self, Encoded, IdMap, Reach};
 use crate::persist::registry::Registry;
 use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -316,7 +316,10 @@ impl Persistence {
         // Map entries saved as portraits of their own go to their owners (by field).
         let mut owned: IdMap<EntrySource> = IdMap::default();
         let mut actors = Vec::with_capacity(graph.actors.len());
+        // What the store holds, so that writing it again unchanged is skipped.
+        let mut stored = Vec::with_capacity(graph.actors.len());
         for (id, portrait) in graph.actors {
+            stored.push((id, reach::fingerprint(&portrait)));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
                     "it holds actor id {id}, more than a vat can have spawned (ids are handed \
@@ -458,7 +461,10 @@ impl Persistence {
                  they are removed"
             );
         }
-        let (reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
+        let (mut reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
+        for (id, print) in stored {
+            reach.set_stored(id, print);
+        }
         self.reach = reach;
         Ok((roots, garbage))
     }

@@ -12,6 +12,9 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
 use crate::persist::entries::EntryWrites;
 use crate::portrait::{ActorId, Delta, Portrait};
 
@@ -32,6 +35,26 @@ struct Node {
     encoded: bool,
     /// The entry portraits this actor owns (each pinned by it), if any.
     entries: Option<Box<IdSet>>,
+    /// The fingerprint of the portrait the store holds (0: not known), so that a churn
+    /// that leaves an actor's portrait as it was writes nothing for it.
+    stored: u128,
+}
+
+/// A fingerprint of a portrait: two SipHashes under keys drawn once per process. Equal
+/// portraits match; two different ones collide with odds of about 2^-128, and an
+/// outsider who does not know the keys cannot make them collide.
+pub(crate) fn fingerprint(portrait: &Portrait) -> u128 {
+    static KEYS: OnceLock<[std::collections::hash_map::RandomState; 2]> = OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let half = |key: &std::collections::hash_map::RandomState| {
+        let mut h = key.build_hasher();
+        portrait.name.hash(&mut h);
+        portrait.version.hash(&mut h);
+        portrait.args.hash(&mut h);
+        h.finish()
+    };
+    // Never 0, which stands for "not known".
+    (u128::from(half(&keys[0])) << 64 | u128::from(half(&keys[1]))).max(1)
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry
@@ -76,6 +99,7 @@ impl Reach {
                     refs: 0,
                     encoded: true,
                     entries: owned,
+                    stored: 0,
                 },
             );
         }
@@ -116,6 +140,23 @@ impl Reach {
         self.nodes.len()
     }
 
+    /// Notes the fingerprint of what the store holds for actor `id` (see [`fingerprint`]).
+    pub(crate) fn set_stored(&mut self, id: ActorId, stored: u128) {
+        if let Some(node) = self.nodes.get_mut(&id) {
+            node.stored = stored;
+        }
+    }
+
+    /// Keeps `portrait` as a write of actor `id`, unless the store holds it already.
+    fn write(&mut self, id: ActorId, portrait: Portrait, upserts: &mut Vec<(ActorId, Portrait)>) {
+        let print = fingerprint(&portrait);
+        let node = self.nodes.entry(id).or_default();
+        if node.stored != print {
+            node.stored = print;
+            upserts.push((id, portrait));
+        }
+    }
+
     /// Sets the roots (first start). They are saved by the next churn.
     pub(crate) fn set_roots(&mut self, roots: Vec<ActorId>) {
         for id in &roots {
@@ -154,9 +195,9 @@ impl Reach {
             for (entry, portrait, edges) in encoded.entries.upserts {
                 done.insert(entry);
                 self.set_edges(entry, edges, &mut work, &mut maybe_dead);
-                upserts.push((entry, portrait));
+                self.write(entry, portrait, &mut upserts);
             }
-            upserts.push((id, encoded.portrait));
+            self.write(id, encoded.portrait, &mut upserts);
         }
         let mut removes = Vec::new();
         while let Some(id) = maybe_dead.pop() {
@@ -296,7 +337,10 @@ impl Reach {
             }
         }
         let ids: Vec<ActorId> = out.iter().map(|(id, _)| *id).collect();
-        let (fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of, entries_of);
+        let (mut fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of, entries_of);
+        for (id, portrait) in &out {
+            fresh.set_stored(*id, fingerprint(portrait));
+        }
         *self = fresh;
         Ok(out)
     }
@@ -320,9 +364,12 @@ mod tests {
         }
     }
 
+    /// An actor's portrait holds its references, as a real one does.
     fn encoded(i: ActorId, edges: &[u64]) -> Encoded {
+        let mut portrait = p(i.get());
+        portrait.args.extend(edges.iter().map(|e| *e as u8));
         Encoded {
-            portrait: p(i.get()),
+            portrait,
             edges: edges.iter().map(|x| id(*x)).collect(),
             entries: EntryWrites::default(),
         }
@@ -358,6 +405,19 @@ mod tests {
         removed.sort();
         assert_eq!(removed, vec![1, 2]);
         assert_eq!(reach.len(), 2);
+    }
+
+    #[test]
+    fn a_churn_that_leaves_portraits_as_stored_writes_nothing() {
+        let mut reach = Reach::default();
+        reach.set_roots(vec![id(0)]);
+        let mut g = HashMap::from([(0, vec![1]), (1, vec![])]);
+        run(&mut reach, &g, &[0, 1]);
+        assert!(run(&mut reach, &g, &[0, 1]).is_empty());
+        g.insert(1, vec![0]);
+        let d = run(&mut reach, &g, &[0, 1]);
+        let saved: Vec<u64> = d.upserts.iter().map(|(i, _)| i.get()).collect();
+        assert_eq!(saved, vec![1], "only the portrait that changed");
     }
 
     #[test]
