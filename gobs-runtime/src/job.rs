@@ -11,8 +11,8 @@ use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use crate::answer::{Answer, Source};
 use crate::error::Error;
-use crate::promise::{Answer, Promise, Source};
 
 /// What the vat's turn runner does with a job.
 pub(crate) trait Job: Send + Sync {
@@ -167,8 +167,11 @@ impl Drop for Ran {
     }
 }
 
-/// A job for `work`, and the promise of its answer.
-pub(crate) fn job<T, F>(work: F) -> (Envelope, Promise<T>)
+/// The answer side of a job, which a [`Promise`](crate::Promise) wraps.
+pub(crate) type Answered<T> = Arc<dyn Source<T>>;
+
+/// A job for `work`, and the source of its answer (for a promise).
+pub(crate) fn job<T, F>(work: F) -> (Envelope, Answered<T>)
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, Error> + Send + 'static,
@@ -177,8 +180,8 @@ where
         answer: Answer::new(),
         work: UnsafeCell::new(Some(work)),
     });
-    let promise = Promise::from_source(job.clone());
-    (Envelope { job: Some(job) }, promise)
+    let answer: Answered<T> = job.clone();
+    (Envelope { job: Some(job) }, answer)
 }
 
 type BoxWork<T> = Box<dyn FnOnce() -> Result<T, Error> + Send>;
@@ -189,13 +192,13 @@ pub(crate) struct PendingJob<T: Send + 'static> {
     job: Option<Arc<WorkJob<T, BoxWork<T>>>>,
 }
 
-pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Promise<T>) {
+pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Answered<T>) {
     let job = Arc::new(WorkJob {
         answer: Answer::new(),
         work: UnsafeCell::new(None),
     });
-    let promise = Promise::from_source(job.clone());
-    (PendingJob { job: Some(job) }, promise)
+    let answer: Answered<T> = job.clone();
+    (PendingJob { job: Some(job) }, answer)
 }
 
 impl<T: Send + 'static> PendingJob<T> {

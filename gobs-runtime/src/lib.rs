@@ -11,6 +11,7 @@ extern crate self as gobs_runtime;
 
 mod actor;
 pub mod actor_lib;
+mod answer;
 pub mod carry;
 mod codec;
 mod entry;

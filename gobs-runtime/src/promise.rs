@@ -8,12 +8,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, PoisonError};
+use std::task::{Context, Poll};
 
+pub(crate) use crate::answer::{Answer, Source};
+use crate::answer::{Listener, State, lock};
 use crate::error::Error;
-use crate::job::{self, Envelope};
-use crate::vat::{self, VatShared};
+use crate::job;
+use crate::vat;
 
 mod combinators;
 mod pipeline;
@@ -66,176 +68,6 @@ pub struct Promise<T> {
 /// Dropping a resolver without answering breaks its promise with [`Error::Unanswered`].
 pub struct Resolver<T: Send + 'static> {
     inner: Option<Arc<Answer<T>>>,
-}
-
-/// Whatever holds a promise's answer: a bare [`Answer`], or a job that carries its own.
-pub(crate) trait Source<T>: Send + Sync {
-    fn answer(&self) -> &Answer<T>;
-}
-
-impl<T: Send> Source<T> for Answer<T> {
-    fn answer(&self) -> &Answer<T> {
-        self
-    }
-}
-
-/// A promise's state: pending (with what to wake), settled, or taken.
-pub(crate) struct Answer<T> {
-    state: Mutex<State<T>>,
-    ready: Condvar,
-}
-
-enum State<T> {
-    Pending {
-        staged: Option<T>,
-        listener: Listener<T>,
-    },
-    Done(Result<T, Error>),
-    Taken,
-}
-
-type Callback<T> = Box<dyn FnOnce(Result<T, Error>) -> Envelope + Send>;
-
-enum Listener<T> {
-    None,
-    /// A thread is blocked in `wait`: notify the condvar (only then: notifying is a syscall).
-    Thread,
-    Waker(Waker),
-    Turn(Arc<VatShared>, Callback<T>),
-    /// Runs on whichever thread settles the promise, outside any turn: for combinators
-    /// that only pass answers on (never user code).
-    Direct(Direct<T>),
-}
-
-type Direct<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding this lock cannot leave the state half-written (every update is
-    // a single assignment), so a poisoned lock is still consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl<T: Send + 'static> Answer<T> {
-    pub(crate) fn new() -> Self {
-        Answer {
-            state: Mutex::new(State::Pending {
-                staged: None,
-                listener: Listener::None,
-            }),
-            ready: Condvar::new(),
-        }
-    }
-
-    /// Keeps a turn's answer until the turn commits.
-    pub(crate) fn stage(&self, value: T) {
-        if let State::Pending { staged, .. } = &mut *lock(&self.state) {
-            *staged = Some(value);
-        }
-    }
-
-    fn settle(&self, result: Result<T, Error>) {
-        self.finish(|_| result);
-    }
-
-    /// Settles a pending promise with `result(staged value)`, under one lock, then wakes
-    /// whoever listens. A promise settles once: later answers are ignored.
-    fn finish(&self, result: impl FnOnce(Option<T>) -> Result<T, Error>) {
-        let (listener, for_callback) = {
-            let mut state = lock(&self.state);
-            let (staged, listener) = match std::mem::replace(&mut *state, State::Taken) {
-                State::Pending { staged, listener } => (staged, listener),
-                done => {
-                    *state = done;
-                    return;
-                }
-            };
-            let result = result(staged);
-            match listener {
-                // The callback takes the answer straight away; the state stays `Taken`.
-                Listener::Turn(..) | Listener::Direct(_) => (listener, Some(result)),
-                other => {
-                    *state = State::Done(result);
-                    (other, None)
-                }
-            }
-        };
-        match listener {
-            Listener::None => {}
-            Listener::Thread => self.ready.notify_all(),
-            Listener::Waker(w) => w.wake(),
-            Listener::Turn(vat, callback) => {
-                if let Some(result) = for_callback {
-                    vat::deliver(&vat, callback(result));
-                }
-            }
-            Listener::Direct(callback) => {
-                if let Some(result) = for_callback {
-                    callback(result);
-                }
-            }
-        }
-    }
-
-    /// Runs `callback` with the answer on the thread that settles it (now, if it is
-    /// settled already).
-    pub(crate) fn listen_direct(&self, callback: Direct<T>) {
-        let mut state = lock(&self.state);
-        match std::mem::replace(&mut *state, State::Taken) {
-            State::Pending { staged, .. } => {
-                *state = State::Pending {
-                    staged,
-                    listener: Listener::Direct(callback),
-                };
-            }
-            State::Done(r) => {
-                drop(state);
-                callback(r);
-            }
-            State::Taken => {
-                drop(state);
-                callback(Err(Error::Unanswered {
-                    context: "the answer was already taken",
-                }));
-            }
-        }
-    }
-
-    /// Runs `callback` in `vat` once settled (now, if it already is).
-    fn listen(&self, vat: Arc<VatShared>, callback: Callback<T>) {
-        let mut state = lock(&self.state);
-        match &mut *state {
-            State::Pending { listener, .. } => *listener = Listener::Turn(vat, callback),
-            State::Done(_) => {
-                if let State::Done(r) = std::mem::replace(&mut *state, State::Taken) {
-                    drop(state);
-                    vat::deliver(&vat, callback(r));
-                }
-            }
-            State::Taken => {}
-        }
-    }
-}
-
-impl<T: Send + 'static> Answer<T> {
-    /// Publishes the value staged by the turn that just committed.
-    pub(crate) fn publish(&self) {
-        self.finish(|staged| {
-            staged.ok_or(Error::Unanswered {
-                context: "the turn committed without producing an answer",
-            })
-        });
-    }
-
-    /// Breaks the promise (its turn failed, or its vat stopped).
-    pub(crate) fn fail(&self, error: Error) {
-        self.settle(Err(error));
-    }
-
-    /// Settles now, whatever thread or turn this is (for answers passed on, not produced
-    /// by a turn).
-    pub(crate) fn settle_direct(&self, result: Result<T, Error>) {
-        self.settle(result);
-    }
 }
 
 impl<T: Send + 'static> Promise<T> {
@@ -388,16 +220,17 @@ impl<T: Send + 'static> Promise<T> {
         let (env_slot, answer) = job::pending::<U>();
         // A callback waiting to run keeps its vat running.
         let keep = vat::Keep::new(&vat);
-        let callback: Callback<T> = Box::new(move |result| {
-            env_slot.fill(move || {
+        let callback = Box::new(move |result| {
+            let env = env_slot.fill(move || {
                 let r = callback(result, &vat_name);
                 drop(keep);
                 r
-            })
+            });
+            vat::deliver(&vat, env);
         });
         let inner = self.inner;
-        vat::defer(Box::new(move || inner.answer().listen(vat, callback)));
-        answer
+        vat::defer(Box::new(move || inner.answer().listen(callback)));
+        Promise::from_source(answer)
     }
 }
 

@@ -30,7 +30,7 @@ use crate::actor::Actor;
 use crate::error::{BoxError, Error};
 use crate::portrait::ActorId;
 use crate::promise::Promise;
-use crate::vat::{self, Vat, VatShared};
+use crate::vat::{self, Hold, VatShared};
 
 /// A reference to an actor of type `T`.
 ///
@@ -42,38 +42,6 @@ pub struct Ref<T> {
     pub(crate) id: ActorId,
     pub(crate) hold: Arc<Hold>,
     _type: PhantomData<fn() -> T>,
-}
-
-/// What every reference of one actor shares: while one lives, the actor is not freed,
-/// and its vat keeps running. Dropping the last tells the vat (see the module docs).
-pub(crate) struct Hold {
-    keep: vat::Keep,
-    id: ActorId,
-}
-
-impl Hold {
-    /// The live hold of actor `id` of `vat`, or a new one.
-    pub(crate) fn of(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
-        let mut holds = vat
-            .holds
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(hold) = holds.get(&id).and_then(std::sync::Weak::upgrade) {
-            return hold;
-        }
-        let hold = Arc::new(Hold {
-            keep: vat::Keep::new(vat),
-            id,
-        });
-        holds.insert(id, Arc::downgrade(&hold));
-        hold
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        vat::release(self.keep.vat(), self.id);
-    }
 }
 
 impl<T: Actor> Ref<T> {
@@ -94,11 +62,6 @@ impl<T: Actor> Ref<T> {
     /// The actor's id inside its vat.
     pub fn id(&self) -> ActorId {
         self.id
-    }
-
-    /// The vat the actor lives in.
-    pub fn vat(&self) -> Vat {
-        Vat::from_shared(self.vat.clone())
     }
 
     /// Typed synchronous calls: `counter.call().increment()`.

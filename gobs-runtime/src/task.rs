@@ -50,9 +50,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::answer::{Answer, Source};
 use crate::error::{BoxError, Error};
 use crate::job::{Envelope, Job};
-use crate::promise::{Answer, Promise, Source};
+use crate::promise::Promise;
 use crate::vat::{self, VatShared};
 
 static NEXT_TASK: AtomicU64 = AtomicU64::new(1);

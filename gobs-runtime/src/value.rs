@@ -115,7 +115,7 @@ pub struct AnyRef {
     pub(crate) id: ActorId,
     pub(crate) entry: &'static ActorEntry,
     /// Keeps the actor from being freed (see [`crate::reference`]).
-    pub(crate) hold: Arc<crate::reference::Hold>,
+    pub(crate) hold: Arc<crate::vat::Hold>,
 }
 
 impl<T: Actor> From<Ref<T>> for AnyRef {
@@ -307,7 +307,7 @@ impl<'de> Deserialize<'de> for AnyRef {
             }
         }
         let Target(vat, id, entry) = deserializer.deserialize_tuple(2, V)?;
-        let hold = crate::reference::Hold::of(&vat, id);
+        let hold = crate::vat::Hold::of(&vat, id);
         Ok(AnyRef {
             vat,
             id,

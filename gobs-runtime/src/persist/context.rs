@@ -6,6 +6,8 @@
 //! the persistence registry reconnects on restore, whatever order the vats come back in.
 
 use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Deserialize as _;
@@ -14,9 +16,8 @@ use serde::ser::{Error as _, SerializeTuple};
 
 use crate::codec::{self, Codec};
 use crate::env::Env;
-use crate::persist::entries::{EntrySink, EntrySource};
 use crate::persist::names::NameTable;
-use crate::portrait::ActorId;
+use crate::portrait::{ActorId, Portrait};
 use crate::vat::VatShared;
 
 /// Names vats for portraits and finds them again: the persistence registry's job.
@@ -58,6 +59,42 @@ pub(crate) struct RestoreContext {
     pub expected: Vec<(ActorId, TypeId, &'static str)>,
     /// The entry portraits saved for the actor being restored.
     pub entries: Option<EntrySource>,
+}
+
+/// Where one actor's save puts its entry portraits.
+pub(crate) struct EntrySink {
+    /// The actor being saved.
+    pub owner: ActorId,
+    /// Write every entry (the store holds none of this actor's, or is being replaced).
+    pub full: bool,
+    /// The id the next new entry gets: the vat's next free id when the save began. The
+    /// vat takes the ids handed out back from here once the save is done.
+    pub next_free: u64,
+    /// The number the next `JournalMap` field saved gets.
+    pub next_part: u32,
+    /// What the save wrote.
+    pub writes: EntryWrites,
+}
+
+/// The entry portraits one actor's save writes and removes.
+#[derive(Debug, Default)]
+pub(crate) struct EntryWrites {
+    /// Entries written, each with the local actors it refers to.
+    pub upserts: Vec<(ActorId, Portrait, Vec<ActorId>)>,
+    /// Entries whose keys are gone.
+    pub removes: Vec<ActorId>,
+}
+
+/// The entry portraits saved for one actor, handed to it while it is restored.
+#[derive(Debug, Default)]
+pub(crate) struct EntrySource {
+    /// By field number: each entry's id and arguments.
+    pub parts: BTreeMap<u32, Vec<(ActorId, Vec<u8>)>>,
+    /// The number the next `JournalMap` field restored gets.
+    pub next_part: u32,
+    /// Entries restored, each with the span of the restore context's `expected` list its
+    /// references took (its edges, apart from the owner's).
+    pub restored: Vec<(ActorId, Range<usize>)>,
 }
 
 /// Runs `f` with `ctx` in force for encoding references; returns the context back.

@@ -44,9 +44,6 @@
 //! value types (add a new field instead). Restoring such a portrait at an older version
 //! fails with an error that says so.
 
-use std::collections::BTreeMap;
-use std::ops::Range;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -60,42 +57,6 @@ pub(crate) const ENTRY_NAME: &str = "gobs_runtime::JournalEntry";
 pub(crate) const ENTRY_VERSION: u32 = 1;
 /// The MessagePack extension type of the marker a map leaves in its actor's portrait.
 pub(crate) const MARKER_TYPE: i8 = 0x4a;
-
-/// Where one actor's save puts its entry portraits.
-pub(crate) struct EntrySink {
-    /// The actor being saved.
-    pub owner: ActorId,
-    /// Write every entry (the store holds none of this actor's, or is being replaced).
-    pub full: bool,
-    /// The id the next new entry gets: the vat's next free id when the save began. The
-    /// vat takes the ids handed out back from here once the save is done.
-    pub next_free: u64,
-    /// The number the next `JournalMap` field saved gets.
-    pub next_part: u32,
-    /// What the save wrote.
-    pub writes: EntryWrites,
-}
-
-/// The entry portraits one actor's save writes and removes.
-#[derive(Debug, Default)]
-pub(crate) struct EntryWrites {
-    /// Entries written, each with the local actors it refers to.
-    pub upserts: Vec<(ActorId, Portrait, Vec<ActorId>)>,
-    /// Entries whose keys are gone.
-    pub removes: Vec<ActorId>,
-}
-
-/// The entry portraits saved for one actor, handed to it while it is restored.
-#[derive(Debug, Default)]
-pub(crate) struct EntrySource {
-    /// By field number: each entry's id and arguments.
-    pub parts: BTreeMap<u32, Vec<(ActorId, Vec<u8>)>>,
-    /// The number the next `JournalMap` field restored gets.
-    pub next_part: u32,
-    /// Entries restored, each with the span of the restore context's `expected` list its
-    /// references took (its edges, apart from the owner's).
-    pub restored: Vec<(ActorId, Range<usize>)>,
-}
 
 /// How the `JournalMap` field being saved is written.
 pub(crate) enum SaveMode {

@@ -14,7 +14,8 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::job;
 use crate::persist::context::{Directory, RestoreContext, SaveContext, with_restore, with_save};
-use crate::persist::entries::{self, ENTRY_NAME, EntrySink, EntrySource};
+use crate::persist::context::{EntrySink, EntrySource};
+use crate::persist::entries::{self, ENTRY_NAME};
 use crate::persist::reach::{self, Encoded, IdMap, Reach};
 use crate::persist::registry::Registry;
 use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
@@ -150,7 +151,7 @@ where
     let broken_in = registry.clone();
     let failed = failure.clone();
     let vat = shared.clone();
-    let (first_turn, promise) = job::job(move || {
+    let (first_turn, answer) = job::job(move || {
         if let Some(e) = failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
             return Err(e);
         }
@@ -231,7 +232,7 @@ where
             core.queue_local(first_turn);
         }),
     );
-    promise
+    Promise::from_source(answer)
 }
 
 impl Persistence {

@@ -15,7 +15,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
-use crate::persist::entries::EntryWrites;
+use crate::persist::context::EntryWrites;
 use crate::portrait::{ActorId, Delta, Portrait};
 
 pub(crate) use crate::id_hash::{IdMap, IdSet};

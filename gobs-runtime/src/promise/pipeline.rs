@@ -247,7 +247,8 @@ impl<T: Actor> PromisedRef<T> {
         R: Send + 'static,
         W: FnOnce() -> Result<R, Error> + Send + 'static,
     {
-        let (slot, promise) = job::pending::<R>();
+        let (slot, answer) = job::pending::<R>();
+        let promise = Promise::from_source(answer);
         let msg: Queued<T> = Box::new(move |target| match target {
             Ok(r) => {
                 // The message holds its target: it is not freed while the message is on

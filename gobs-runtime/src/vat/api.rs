@@ -12,7 +12,7 @@ use crate::reference::Ref;
 use crate::vat::context::{in_turn, with_core, with_turn};
 use crate::vat::core::{VatCore, panic_message};
 use crate::vat::journal::Effect;
-use crate::vat::shared::{Msg, VatShared};
+use crate::vat::shared::{Hold, Msg, VatShared};
 
 /// Spawns `actor` into the vat running the current turn and returns its reference.
 ///
@@ -33,10 +33,12 @@ pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
 #[track_caller]
 pub fn try_spawn<T: Actor>(actor: T) -> Result<Ref<T>, Error> {
     let site = Location::caller();
-    with_turn(move |core| core.spawn(actor, site)).unwrap_or(Err(Error::NotInTurn {
-        what: "spawning an actor",
-        fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
-    }))
+    with_turn(move |core| core.spawn(actor, site)).unwrap_or_else(|| {
+        Err(Error::NotInTurn {
+            what: "spawning an actor",
+            fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
+        })
+    })
 }
 
 /// The reference of the actor whose method is running (Goblins' `#:self`).
@@ -100,10 +102,13 @@ pub(crate) fn send(target: &Arc<VatShared>, env: Envelope) {
 
 /// Runs a synchronous call inside the current turn.
 pub(crate) fn near<R>(f: impl FnOnce(&VatCore) -> Result<R, Error>) -> Result<R, Error> {
-    with_turn(f).unwrap_or(Err(Error::NotInTurn {
-        what: "a synchronous call",
-        fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
-    }))
+    // The error is built only when needed: this is every near call's path.
+    with_turn(f).unwrap_or_else(|| {
+        Err(Error::NotInTurn {
+            what: "a synchronous call",
+            fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
+        })
+    })
 }
 
 /// Sends `work` to run in a turn of `vat`, with its core.
@@ -112,9 +117,9 @@ where
     R: Send + 'static,
     F: FnOnce(&VatCore) -> Result<R, Error> + Send + 'static,
 {
-    let (env, promise) = job::job(move || near(work));
+    let (env, answer) = job::job(move || near(work));
     send(vat, env);
-    promise
+    Promise::from_source(answer)
 }
 
 /// Runs `effect` when the current turn commits (drops it if the turn fails). Outside a
@@ -161,5 +166,11 @@ pub(crate) fn release(vat: &Arc<VatShared>, id: ActorId) {
     if here != Some(true) {
         // A stopped vat frees everything anyway.
         let _ = vat.push(Msg::Release(id));
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        release(self.keep.vat(), self.id);
     }
 }

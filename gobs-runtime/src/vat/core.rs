@@ -8,18 +8,17 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::actor::{Actor, AnyActor};
+use crate::actor::AnyActor;
 use crate::entry::ActorEntry;
 use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;
 use crate::portrait::ActorId;
-use crate::reference::Ref;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::shared::{Msg, Sched, VatShared, lock};
 use crate::vat::slot::{Slot, SlotMap};
@@ -415,21 +414,6 @@ impl VatCore {
     }
 
     // --- actors -------------------------------------------------------------------------
-
-    pub(crate) fn spawn<T: Actor>(
-        &self,
-        actor: T,
-        site: &'static Location<'static>,
-    ) -> Result<Ref<T>, Error> {
-        if let Some(hook) = self.hook.borrow().as_ref() {
-            hook.check_spawn(self, T::entry())?;
-        }
-        let id = ActorId(self.next_id.get());
-        self.next_id.set(id.0 + 1);
-        self.insert(id, Box::new(actor), TypeId::of::<T>());
-        self.journal.spawned(id, site);
-        Ok(Ref::new(self.shared.clone(), id))
-    }
 
     pub(crate) fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
         let slot = Rc::new(Slot {

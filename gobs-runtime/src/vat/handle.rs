@@ -135,9 +135,9 @@ impl Vat {
         R: Send + 'static,
         F: FnOnce() -> Result<R, Error> + Send + 'static,
     {
-        let (env, promise) = job::job(f);
+        let (env, answer) = job::job(f);
         send(&self.shared, env);
-        promise
+        Promise::from_source(answer)
     }
 
     /// Spawns `actor` into this vat from outside it.
@@ -209,6 +209,14 @@ impl PartialEq for Vat {
     }
 }
 impl Eq for Vat {}
+
+// Here rather than in `reference.rs`, so that references need not know the handle.
+impl<T> Ref<T> {
+    /// The vat the actor lives in.
+    pub fn vat(&self) -> Vat {
+        Vat::from_shared(self.vat.clone())
+    }
+}
 
 /// The vat running the current turn.
 pub fn current_vat() -> Option<Vat> {

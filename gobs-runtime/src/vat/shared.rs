@@ -22,7 +22,7 @@ pub(crate) struct VatShared {
     /// Stop when `keepers` falls to zero (plain vats; a registry keeps its vats itself).
     auto_stop: AtomicBool,
     /// The live reference holds of each referenced actor (see [`crate::reference`]).
-    pub(crate) holds: Mutex<crate::id_hash::IdMap<Weak<crate::reference::Hold>>>,
+    pub(crate) holds: Mutex<crate::id_hash::IdMap<Weak<Hold>>>,
     /// Signalled when the vat has fully stopped (for `join`).
     pub(crate) finished: Condvar,
     pub(crate) stopped: AtomicBool,
@@ -60,6 +60,30 @@ pub(crate) enum Msg {
     Release(ActorId),
     /// The last handle and reference of the vat was dropped: stop, if still so.
     Orphaned,
+}
+
+/// What every reference of one actor shares: while one lives, the actor is not freed,
+/// and its vat keeps running. Dropping the last tells the vat (see [`crate::reference`];
+/// the `Drop` is in `vat/api.rs`, beside the `release` it calls).
+pub(crate) struct Hold {
+    pub(crate) keep: Keep,
+    pub(crate) id: ActorId,
+}
+
+impl Hold {
+    /// The live hold of actor `id` of `vat`, or a new one.
+    pub(crate) fn of(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
+        let mut holds = lock(&vat.holds);
+        if let Some(hold) = holds.get(&id).and_then(Weak::upgrade) {
+            return hold;
+        }
+        let hold = Arc::new(Hold {
+            keep: Keep::new(vat),
+            id,
+        });
+        holds.insert(id, Arc::downgrade(&hold));
+        hold
+    }
 }
 
 /// One handle or reference keeping a vat alive: a vat stops by itself once the count of

@@ -2,6 +2,7 @@
 //! for type, place and re-entry), calls by name, and what persistence reads and writes.
 
 use std::any::{Any, TypeId};
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -18,6 +19,21 @@ use crate::vat::shared::VatShared;
 use crate::vat::slot::Slot;
 
 impl VatCore {
+    pub(crate) fn spawn<T: Actor>(
+        &self,
+        actor: T,
+        site: &'static Location<'static>,
+    ) -> Result<Ref<T>, Error> {
+        if let Some(hook) = self.hook.borrow().as_ref() {
+            hook.check_spawn(self, T::entry())?;
+        }
+        let id = ActorId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        self.insert(id, Box::new(actor), TypeId::of::<T>());
+        self.journal.spawned(id, site);
+        Ok(Ref::new(self.shared.clone(), id))
+    }
+
     /// Checks that `target` lives in this vat.
     pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Error> {
         if target.vat.id == self.shared.id {
