@@ -48,6 +48,7 @@ pub(crate) mod names;
 pub(crate) mod persistent;
 pub(crate) mod reach;
 pub(crate) mod registry;
+mod restore;
 pub(crate) mod roots;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};

@@ -13,10 +13,9 @@ use crate::entry::ActorEntry;
 use crate::env::Env;
 use crate::error::Error;
 use crate::job;
-use crate::persist::context::{Directory, RestoreContext, SaveContext, with_restore, with_save};
-use crate::persist::context::{EntrySink, EntrySource};
-use crate::persist::entries::{self, ENTRY_NAME};
-use crate::persist::reach::{self, Encoded, IdMap, Reach};
+use crate::persist::context::{Directory, EntrySink, SaveContext, with_save};
+use crate::persist::entries::ENTRY_NAME;
+use crate::persist::reach::{Encoded, Reach};
 use crate::persist::registry::Registry;
 use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -108,7 +107,7 @@ impl PersistentVatBuilder {
 
 /// Ids are handed out one per spawn from 0: a store naming an id at or past this (2^48,
 /// nine years of a million spawns a second) is damaged, not big.
-const MAX_PLAUSIBLE_ID: u64 = 1 << 48;
+pub(super) const MAX_PLAUSIBLE_ID: u64 = 1 << 48;
 
 /// How the vat started.
 enum Startup {
@@ -122,10 +121,10 @@ enum Startup {
 
 /// A persistent vat's side of the turn cycle.
 pub(crate) struct Persistence {
-    env: Env,
-    store: Box<dyn Store>,
-    reach: Reach,
-    registry: Option<Registry>,
+    pub(super) env: Env,
+    pub(super) store: Box<dyn Store>,
+    pub(super) reach: Reach,
+    pub(super) registry: Option<Registry>,
     roots_changed: bool,
     /// The bookkeeping may disagree with the store (a churn failed half-way): the next
     /// save is a full snapshot.
@@ -278,223 +277,6 @@ impl Persistence {
         Ok(p)
     }
 
-    /// Rebuilds every saved actor. Returns the roots (with types) and unreachable ids.
-    #[allow(clippy::type_complexity)]
-    fn restore(
-        &mut self,
-        core: &VatCore,
-        graph: Graph,
-    ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
-        let directory: Option<Directory> = self.registry.clone().map(|r| Arc::new(r) as Directory);
-        let failed = |detail: String, source: Option<Error>| Error::Restore {
-            vat: core.shared.name.clone(),
-            store: self.store.describe(),
-            detail,
-            source: source.map(Arc::new),
-        };
-        // Only actors that refer to others have edges (most are leaves).
-        let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
-        // Portraits of one type come in runs: look the entry up once per run.
-        let mut last: Option<(String, &'static ActorEntry)> = None;
-        let mut expected = Vec::new();
-        let mut max_id = 0;
-        let corrupt = |detail: String| Error::Store {
-            vat: core.shared.name.clone(),
-            source: Arc::new(crate::store::StoreError::Corrupt {
-                path: self.store.describe().into(),
-                offset: 0,
-                detail,
-            }),
-        };
-        if graph.next_id > MAX_PLAUSIBLE_ID {
-            return Err(corrupt(format!(
-                "it says the vat's next actor id is {}, more actors than a vat can have \
-                 spawned (at most {MAX_PLAUSIBLE_ID})",
-                graph.next_id
-            )));
-        }
-        // Map entries saved as portraits of their own go to their owners (by field).
-        let mut owned: IdMap<EntrySource> = IdMap::default();
-        let mut actors = Vec::with_capacity(graph.actors.len());
-        // What the store holds, so that writing it again unchanged is skipped.
-        let mut stored = Vec::with_capacity(graph.actors.len());
-        for (id, portrait) in graph.actors {
-            stored.push((id, reach::fingerprint(&portrait)));
-            if id.get() >= MAX_PLAUSIBLE_ID {
-                return Err(corrupt(format!(
-                    "it holds actor id {id}, more than a vat can have spawned (ids are handed \
-                     out one per spawn, from 0; at most {MAX_PLAUSIBLE_ID})"
-                )));
-            }
-            max_id = max_id.max(id.get() + 1);
-            if portrait.name != ENTRY_NAME {
-                actors.push((id, portrait));
-                continue;
-            }
-            ids.push(id);
-            let (owner, part) = entries::owner_of(&portrait.args).ok_or_else(|| {
-                failed(
-                    format!(
-                        "map entry {id} is damaged (its arguments are not [owner, field, key, \
-                         value]); restore the store from a backup"
-                    ),
-                    None,
-                )
-            })?;
-            owned
-                .entry(owner)
-                .or_default()
-                .parts
-                .entry(part)
-                .or_default()
-                .push((id, portrait.args));
-        }
-        let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
-        for (id, portrait) in actors {
-            let cached = last
-                .as_ref()
-                .filter(|(n, _)| *n == portrait.name)
-                .map(|(_, e)| *e);
-            let entry = match cached {
-                Some(e) => e,
-                None => {
-                    let e = self.lookup(&portrait, id, &core.shared.name)?;
-                    last = Some((portrait.name.clone(), e));
-                    e
-                }
-            };
-            let source = owned.remove(&id);
-            let has_entries = source.is_some();
-            let ctx = RestoreContext {
-                vat: core.shared.clone(),
-                directory: directory.clone(),
-                env: Some(self.env.clone()),
-                expected: Vec::new(),
-                entries: Some(source.unwrap_or_default()),
-            };
-            let (restored, mut ctx) =
-                with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
-            let restored = restored.map_err(|e| {
-                let hint = if has_entries && portrait.version < entry.version {
-                    " (this actor's map is saved as entry portraits, which upgrade steps \
-                     cannot rewrite: keep the map field's key and value types across versions)"
-                } else {
-                    ""
-                };
-                failed(format!("actor {id}: {e}{hint}"), Some(e))
-            })?;
-            core.insert_restored(id, restored);
-            let source = ctx.entries.take().unwrap_or_default();
-            for (part, left) in &source.parts {
-                tracing::warn!(
-                    vat = %core.shared.name,
-                    actor = %id,
-                    "{} saved map entries of field {part} belong to no map of the restored \
-                     actor; they are removed",
-                    left.len()
-                );
-            }
-            if !source.restored.is_empty() {
-                // The references an entry holds are its own edges, not its owner's.
-                let mut mine = vec![true; ctx.expected.len()];
-                for (entry_id, span) in &source.restored {
-                    let targets: Vec<ActorId> = ctx.expected[span.clone()]
-                        .iter()
-                        .map(|(t, _, _)| *t)
-                        .collect();
-                    mine[span.clone()].iter_mut().for_each(|m| *m = false);
-                    if !targets.is_empty() {
-                        edges.insert(*entry_id, targets);
-                    }
-                }
-                let own: Vec<ActorId> = ctx
-                    .expected
-                    .iter()
-                    .zip(&mine)
-                    .filter(|(_, m)| **m)
-                    .map(|((t, _, _), _)| *t)
-                    .collect();
-                if !own.is_empty() {
-                    edges.insert(id, own);
-                }
-                entries_of.insert(id, source.restored.iter().map(|(e, _)| *e).collect());
-            } else if !ctx.expected.is_empty() {
-                edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
-            }
-            ids.push(id);
-            expected.extend(
-                ctx.expected
-                    .into_iter()
-                    .map(|(t, ty, name)| (id, t, ty, name)),
-            );
-        }
-        for (from, target, ty, type_name) in expected {
-            match core.type_of(target) {
-                Some(t) if t == ty => {}
-                Some(_) => {
-                    return Err(failed(
-                        format!(
-                            "actor {from} refers to actor {target} as a {type_name}, but it \
-                             was saved as another type; the store does not match this program"
-                        ),
-                        None,
-                    ));
-                }
-                None => {
-                    return Err(failed(
-                        format!(
-                            "actor {from} refers to actor {target}, which the store does not \
-                             hold; the store is damaged — restore it from a backup"
-                        ),
-                        None,
-                    ));
-                }
-            }
-        }
-        core.set_next_id(graph.next_id.max(max_id));
-        let roots = saved_roots(core, &graph.roots);
-        for (owner, source) in &owned {
-            let n: usize = source.parts.values().map(Vec::len).sum();
-            tracing::warn!(
-                vat = %core.shared.name,
-                "{n} saved map entries belong to actor {owner}, which the store does not hold; \
-                 they are removed"
-            );
-        }
-        let (mut reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
-        for (id, print) in stored {
-            reach.set_stored(id, print);
-        }
-        self.reach = reach;
-        Ok((roots, garbage))
-    }
-
-    /// The env's entry for a saved portrait, or an error that says how to fix the env.
-    fn lookup(
-        &self,
-        portrait: &Portrait,
-        id: ActorId,
-        vat: &str,
-    ) -> Result<&'static ActorEntry, Error> {
-        self.env
-            .lookup(&portrait.name)
-            .ok_or_else(|| Error::Restore {
-                vat: vat.to_string(),
-                store: self.store.describe(),
-                detail: format!(
-                    "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
-                 that actor to the env; if its code moved, keep the old name with \
-                 #[define_actor(aliases = [\"{}\"])]",
-                    portrait.name,
-                    portrait.version,
-                    self.env.describe(),
-                    portrait.name
-                ),
-                source: None,
-            })
-    }
-
     /// The portrait of actor `id`, the local actors it refers to, and the entry portraits
     /// of its maps (all of them with `full`, else those the churn changed).
     fn encode(
@@ -587,7 +369,7 @@ impl Persistence {
 }
 
 /// The roots `ids` as `Roots::from_ids` checks them.
-fn saved_roots(core: &VatCore, ids: &[ActorId]) -> Vec<SavedRoot> {
+pub(super) fn saved_roots(core: &VatCore, ids: &[ActorId]) -> Vec<SavedRoot> {
     ids.iter()
         .map(|id| SavedRoot {
             id: *id,

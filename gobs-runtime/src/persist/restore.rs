@@ -1,0 +1,235 @@
+//! Restoring a persistent vat: every saved actor rebuilt from the store's graph, map
+//! entries handed to their owners, references checked against the types that expect them,
+//! and the reachability bookkeeping rebuilt (with what the store holds, so that writing
+//! an unchanged portrait again is skipped).
+
+use std::sync::Arc;
+
+use crate::entry::ActorEntry;
+use crate::error::Error;
+use crate::persist::context::{Directory, EntrySource, RestoreContext, with_restore};
+use crate::persist::entries::{self, ENTRY_NAME};
+use crate::persist::persistent::{MAX_PLAUSIBLE_ID, Persistence, saved_roots};
+use crate::persist::reach::{self, IdMap, Reach};
+use crate::persist::roots::SavedRoot;
+use crate::portrait::{ActorId, Graph, Portrait};
+use crate::vat::VatCore;
+
+impl Persistence {
+    /// Rebuilds every saved actor. Returns the roots (with types) and unreachable ids.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn restore(
+        &mut self,
+        core: &VatCore,
+        graph: Graph,
+    ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
+        let directory: Option<Directory> = self.registry.clone().map(|r| Arc::new(r) as Directory);
+        let failed = |detail: String, source: Option<Error>| Error::Restore {
+            vat: core.shared.name.clone(),
+            store: self.store.describe(),
+            detail,
+            source: source.map(Arc::new),
+        };
+        // Only actors that refer to others have edges (most are leaves).
+        let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
+        let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
+        // Portraits of one type come in runs: look the entry up once per run.
+        let mut last: Option<(String, &'static ActorEntry)> = None;
+        let mut expected = Vec::new();
+        let mut max_id = 0;
+        let corrupt = |detail: String| Error::Store {
+            vat: core.shared.name.clone(),
+            source: Arc::new(crate::store::StoreError::Corrupt {
+                path: self.store.describe().into(),
+                offset: 0,
+                detail,
+            }),
+        };
+        if graph.next_id > MAX_PLAUSIBLE_ID {
+            return Err(corrupt(format!(
+                "it says the vat's next actor id is {}, more actors than a vat can have \
+                 spawned (at most {MAX_PLAUSIBLE_ID})",
+                graph.next_id
+            )));
+        }
+        // Map entries saved as portraits of their own go to their owners (by field).
+        let mut owned: IdMap<EntrySource> = IdMap::default();
+        let mut actors = Vec::with_capacity(graph.actors.len());
+        // What the store holds, so that writing it again unchanged is skipped.
+        let mut stored = Vec::with_capacity(graph.actors.len());
+        for (id, portrait) in graph.actors {
+            stored.push((id, reach::fingerprint(&portrait)));
+            if id.get() >= MAX_PLAUSIBLE_ID {
+                return Err(corrupt(format!(
+                    "it holds actor id {id}, more than a vat can have spawned (ids are handed \
+                     out one per spawn, from 0; at most {MAX_PLAUSIBLE_ID})"
+                )));
+            }
+            max_id = max_id.max(id.get() + 1);
+            if portrait.name != ENTRY_NAME {
+                actors.push((id, portrait));
+                continue;
+            }
+            ids.push(id);
+            let (owner, part) = entries::owner_of(&portrait.args).ok_or_else(|| {
+                failed(
+                    format!(
+                        "map entry {id} is damaged (its arguments are not [owner, field, key, \
+                         value]); restore the store from a backup"
+                    ),
+                    None,
+                )
+            })?;
+            owned
+                .entry(owner)
+                .or_default()
+                .parts
+                .entry(part)
+                .or_default()
+                .push((id, portrait.args));
+        }
+        let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
+        for (id, portrait) in actors {
+            let cached = last
+                .as_ref()
+                .filter(|(n, _)| *n == portrait.name)
+                .map(|(_, e)| *e);
+            let entry = match cached {
+                Some(e) => e,
+                None => {
+                    let e = self.lookup(&portrait, id, &core.shared.name)?;
+                    last = Some((portrait.name.clone(), e));
+                    e
+                }
+            };
+            let source = owned.remove(&id);
+            let has_entries = source.is_some();
+            let ctx = RestoreContext {
+                vat: core.shared.clone(),
+                directory: directory.clone(),
+                env: Some(self.env.clone()),
+                expected: Vec::new(),
+                entries: Some(source.unwrap_or_default()),
+            };
+            let (restored, mut ctx) =
+                with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
+            let restored = restored.map_err(|e| {
+                let hint = if has_entries && portrait.version < entry.version {
+                    " (this actor's map is saved as entry portraits, which upgrade steps \
+                     cannot rewrite: keep the map field's key and value types across versions)"
+                } else {
+                    ""
+                };
+                failed(format!("actor {id}: {e}{hint}"), Some(e))
+            })?;
+            core.insert_restored(id, restored);
+            let source = ctx.entries.take().unwrap_or_default();
+            for (part, left) in &source.parts {
+                tracing::warn!(
+                    vat = %core.shared.name,
+                    actor = %id,
+                    "{} saved map entries of field {part} belong to no map of the restored \
+                     actor; they are removed",
+                    left.len()
+                );
+            }
+            if !source.restored.is_empty() {
+                // The references an entry holds are its own edges, not its owner's.
+                let mut mine = vec![true; ctx.expected.len()];
+                for (entry_id, span) in &source.restored {
+                    let targets: Vec<ActorId> = ctx.expected[span.clone()]
+                        .iter()
+                        .map(|(t, _, _)| *t)
+                        .collect();
+                    mine[span.clone()].iter_mut().for_each(|m| *m = false);
+                    if !targets.is_empty() {
+                        edges.insert(*entry_id, targets);
+                    }
+                }
+                let own: Vec<ActorId> = ctx
+                    .expected
+                    .iter()
+                    .zip(&mine)
+                    .filter(|(_, m)| **m)
+                    .map(|((t, _, _), _)| *t)
+                    .collect();
+                if !own.is_empty() {
+                    edges.insert(id, own);
+                }
+                entries_of.insert(id, source.restored.iter().map(|(e, _)| *e).collect());
+            } else if !ctx.expected.is_empty() {
+                edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
+            }
+            ids.push(id);
+            expected.extend(
+                ctx.expected
+                    .into_iter()
+                    .map(|(t, ty, name)| (id, t, ty, name)),
+            );
+        }
+        for (from, target, ty, type_name) in expected {
+            match core.type_of(target) {
+                Some(t) if t == ty => {}
+                Some(_) => {
+                    return Err(failed(
+                        format!(
+                            "actor {from} refers to actor {target} as a {type_name}, but it \
+                             was saved as another type; the store does not match this program"
+                        ),
+                        None,
+                    ));
+                }
+                None => {
+                    return Err(failed(
+                        format!(
+                            "actor {from} refers to actor {target}, which the store does not \
+                             hold; the store is damaged — restore it from a backup"
+                        ),
+                        None,
+                    ));
+                }
+            }
+        }
+        core.set_next_id(graph.next_id.max(max_id));
+        let roots = saved_roots(core, &graph.roots);
+        for (owner, source) in &owned {
+            let n: usize = source.parts.values().map(Vec::len).sum();
+            tracing::warn!(
+                vat = %core.shared.name,
+                "{n} saved map entries belong to actor {owner}, which the store does not hold; \
+                 they are removed"
+            );
+        }
+        let (mut reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
+        for (id, print) in stored {
+            reach.set_stored(id, print);
+        }
+        self.reach = reach;
+        Ok((roots, garbage))
+    }
+
+    /// The env's entry for a saved portrait, or an error that says how to fix the env.
+    fn lookup(
+        &self,
+        portrait: &Portrait,
+        id: ActorId,
+        vat: &str,
+    ) -> Result<&'static ActorEntry, Error> {
+        self.env
+            .lookup(&portrait.name)
+            .ok_or_else(|| Error::Restore {
+                vat: vat.to_string(),
+                store: self.store.describe(),
+                detail: format!(
+                    "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
+                 that actor to the env; if its code moved, keep the old name with \
+                 #[define_actor(aliases = [\"{}\"])]",
+                    portrait.name,
+                    portrait.version,
+                    self.env.describe(),
+                    portrait.name
+                ),
+                source: None,
+            })
+    }
+}
