@@ -65,10 +65,10 @@ impl PeerLocator {
         }
     }
 
-    /// Adds a hint (written with a symbol key, as Goblins does).
+    /// Adds a hint (written with a string key, as Goblins 0.18 writes and reads them).
     pub fn with_hint(mut self, key: &str, value: impl Into<String>) -> PeerLocator {
         self.hints
-            .push((Value::symbol(key), Value::String(value.into())));
+            .push((Value::from(key), Value::String(value.into())));
         self
     }
 
