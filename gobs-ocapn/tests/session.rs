@@ -210,11 +210,33 @@ proptest! {
         }
     }
 
+    /// A record of any label (an op or not, known or not) never panics and is never
+    /// dropped silently: it becomes an event, or the session aborts with a reason that it
+    /// also sends the peer.
     #[test]
-    fn arbitrary_records_never_panic(label in "(op|desc):[a-z-]{1,12}", fields in proptest::collection::vec(any::<u8>(), 0..6)) {
+    fn arbitrary_records_are_handled_or_abort_with_a_reason(label in "(op|desc):[a-z-]{1,12}", fields in proptest::collection::vec(any::<u8>(), 0..6)) {
         let (mut a, _b) = opened_pair(Dialect::Suite);
         let v = Value::record(&label, fields.iter().map(|f| Value::from(*f)).collect());
         a.receive(&syrup::encode(&v));
-        while a.poll_event().is_some() {}
+        let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        let aborted = events.iter().find_map(|e| match e {
+            Event::Aborted { reason, by_peer } => Some((reason.clone(), *by_peer)),
+            _ => None,
+        });
+        match aborted {
+            Some((reason, by_peer)) => {
+                prop_assert!(!reason.trim().is_empty(), "{v:?} aborted without a reason");
+                prop_assert!(a.is_aborted());
+                if !by_peer {
+                    let sent = syrup::decode(&a.take_output());
+                    prop_assert_eq!(
+                        sent,
+                        Ok(Value::record("op:abort", vec![Value::from(reason.as_str())])),
+                        "the peer was not told why"
+                    );
+                }
+            }
+            None => prop_assert!(!events.is_empty(), "{:?} was dropped silently", v),
+        }
     }
 }
