@@ -1,6 +1,6 @@
 //! Syrup: gobs' own golden vectors, canonical-form refusals, limits, and round-trip
 //! properties. The vectors from outside references (the Syrup README and draft
-//! specification, zoo.bin, Goblins' encoder) are in references.rs.
+//! specification, zoo.bin, Goblins' encoder) are in syrup_references.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_ocapn::syrup::{self, Limits, SyrupError, Value};
@@ -47,7 +47,7 @@ fn golden_vectors() {
             Value::record("desc:export", vec![0.into()]),
             b"<11'desc:export0+>",
         ),
-        // Dictionary keys sorted by their encoded bytes (see references.rs for the cases
+        // Dictionary keys sorted by their encoded bytes (see syrup_references.rs for the cases
         // where that differs from sorting by name).
         (
             Value::Dict(vec![

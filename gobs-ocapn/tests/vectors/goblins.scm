@@ -1,7 +1,8 @@
 ;;; Known answers computed by Spritely Goblins 0.18 itself, for gobs-ocapn's tests
-;;; (tests/references.rs). Every vector below is produced by a Goblins procedure or actor —
-;;; its Syrup encoder, its crypto module, a CapTP coordinator, the tcp-tls netlayer, its
-;;; OCapN URI code — never by a formula written here.
+;;; (tests/syrup_references.rs, tests/ocapn_references.rs). Every vector below is produced
+;;; by a Goblins procedure or actor — its Syrup encoder, its crypto module, a CapTP
+;;; coordinator, the tcp-tls netlayer, its OCapN URI code — never by a formula written
+;;; here.
 ;;;
 ;;; Rerun it (from the repository root, with Goblins installed by
 ;;; shared/tools/goblins/install.sh):
@@ -75,7 +76,7 @@
         "0.18")
 
 ;;; Syrup: Goblins' encoder (goblins contrib syrup), one value of each kind.
-;;; The names are the keys tests/references.rs builds its own values under.
+;;; The names are the keys tests/syrup_references.rs builds its own values under.
 
 (emit-syrup "syrup:true" #t)
 (emit-syrup "syrup:false" #f)
@@ -219,7 +220,12 @@
 (emit "session:id-at-a" (with-vat vat ($ coord-a 'get-session-name)))
 (emit "session:id-at-b" (with-vat vat ($ coord-b 'get-session-name)))
 ;; What op:start-session carries: a's signature over <my-location peer>.
-(emit-syrup "session:a-location-sig" (resolve vat (lambda () ($ coord-a 'get-location-sig))))
+(define location-sig (resolve vat (lambda () ($ coord-a 'get-location-sig))))
+(emit-syrup "session:a-location-sig" location-sig)
+;; The whole op:start-session a sends, as captp.scm builds it (its captp-version is private).
+(emit-syrup "session:a-start-session"
+            (op:start-session (@@ (goblins ocapn captp) captp-version)
+                              (key-pair->public-key key-a) peer location-sig))
 
 ;;; A handoff certificate signed as captp.scm's make-handoff-base-cert signs it: a, the
 ;;; gifter, gives b (the receiver) a gift at peer, in the gifter–exporter session a–b.
