@@ -174,6 +174,16 @@
 (emit "locator:peer-uri" (string->utf8 (ocapn-id->string peer)))
 (emit-syrup "locator:sturdyref" sturdyref)
 (emit "locator:sturdyref-uri" (string->utf8 (ocapn-id->string sturdyref)))
+;; A hint that needs escaping in a URI.
+(define unix-peer (make-ocapn-peer 'unix "abc" (hashmap ("path" "/tmp/gobs dir/node.sock"))))
+(emit-syrup "locator:escaped-peer" unix-peer)
+(emit "locator:escaped-peer-uri" (string->utf8 (ocapn-id->string unix-peer)))
+;; How Goblins reads the URI gobs writes for `sturdyref` (the test checks gobs writes
+;; exactly this string).
+(define gobs-uri
+  "ocapn://hz4g3bvtlcstzmqgeyjtdxoctr6nkrxbbvn5qh7ep2cz2kpcjuoq.tcp-tls/s/----_wABAg?host=127.0.0.1&port=9045")
+(emit "locator:gobs-sturdyref-uri" (string->utf8 gobs-uri))
+(emit-syrup "locator:gobs-sturdyref-uri-read" (string->ocapn-id gobs-uri))
 ;; What Goblins makes of a URI written by hand: the record a peer receives for it.
 (define hand-written-uri "ocapn://abc.tcp-testing-only/s/c2VjcmV0?host=127.0.0.1&port=22045")
 (emit "locator:hand-written-uri" (string->utf8 hand-written-uri))
