@@ -202,7 +202,10 @@ async fn many_messages_leave_no_objects_behind_on_either_node() {
             .with_core(move |c| c.send(e, vec![Term::Data(Value::from(i))]))
             .await
             .unwrap();
-        assert!(within(a.settled(p)).await.unwrap().is_ok());
+        assert_eq!(
+            within(a.settled(p)).await.unwrap(),
+            Ok(Term::List(vec![Term::Data(Value::from(i))]))
+        );
     }
     // GC messages are in flight for a moment: wait until both sides are back.
     let (counts, a, b) = (&std::cell::Cell::new((0, 0)), &a, &b);

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_ocapn::captp::{
-    ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref, Session, SessionConfig, Term,
-    session_id,
+    CaptpError, ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref, Session,
+    SessionConfig, Term, session_id,
 };
 use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::syrup::{self, Value};
@@ -190,9 +190,9 @@ fn abort_is_sent_and_the_session_goes_quiet() {
     );
     assert!(a.is_aborted() && b.is_aborted());
     // Nothing more goes out or comes in.
-    assert!(
-        a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp)
-            .is_err()
+    assert_eq!(
+        a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp),
+        Err(CaptpError::Aborted)
     );
     b.receive(b"<8'op:abort3\"bye>");
     assert!(b.poll_event().is_none());
