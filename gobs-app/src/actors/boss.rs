@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
 use crate::actors::reason::reason;
+use crate::events::log::EventLog;
+use crate::events::{MachineState, What, bounded};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::check_machine_name;
@@ -94,6 +96,10 @@ pub struct Boss {
     hob: Ref<HobServerPresence>,
     #[actor(default = 1)]
     next_id: u64,
+    /// What happened to the machines (added after version 2: a store without it starts an
+    /// empty log).
+    #[actor(default = gobs_runtime::spawn(EventLog::new()))]
+    events: Ref<EventLog>,
 }
 
 #[define_actor]
@@ -162,6 +168,12 @@ impl Boss {
         self.hob.clone()
     }
 
+    /// The event log.
+    #[actor(local)]
+    pub fn event_log(&self) -> Ref<EventLog> {
+        self.events.clone()
+    }
+
     /// The machines' names, sorted.
     pub fn machine_names(&self) -> Vec<String> {
         self.machines.keys().cloned().collect()
@@ -207,6 +219,7 @@ impl Boss {
             client: None,
         };
         let started = record.info(&name);
+        self.log_state(&name, &provider, MachineState::Creating, None);
         self.machines.insert(name.clone(), record);
         tracing::info!(machine = name, provider, "creating machine");
         let created = provider_ref.create_machine(name, registration);
@@ -281,12 +294,14 @@ impl Boss {
                 last.provider
             );
             self.machines.remove(&name);
+            self.log_state(&name, &last.provider, MachineState::Destroyed, None);
             return Ok(Promise::fulfilled(Ok(last)));
         };
         if let Some(record) = self.machines.get_mut(&name) {
             record.status = MachineStatus::Destroying;
             record.error = None;
         }
+        self.log_state(&name, &last.provider, MachineState::Destroying, None);
         tracing::info!(machine = name, "destroying machine");
         let done = provider.destroy_machine(name.clone());
         Ok(done.then_try(move |outcome| {
@@ -429,6 +444,12 @@ impl Boss {
         record.status = status;
         record.error = error;
         record.client = client;
+        let provider = record.provider.clone();
+        let error = record.error.clone();
+        self.log_state(&name, &provider, status.into(), error.as_deref());
+        let Some(record) = self.machines.get(&name) else {
+            return Promise::fulfilled(started);
+        };
         tracing::info!(machine = name, status = %status, "creating machine is over");
         with_bindings(record.info(&name), record.client.clone())
     }
@@ -438,14 +459,18 @@ impl Boss {
         let Some(record) = self.machines.get_mut(&name).filter(|r| r.id == id) else {
             return;
         };
+        let provider = record.provider.clone();
         match failure {
             None => {
                 self.machines.remove(&name);
                 tracing::info!(machine = name, "machine destroyed");
+                self.log_state(&name, &provider, MachineState::Destroyed, None);
             }
             Some(why) => {
+                let error = format!("destroying failed: {why}");
                 record.status = MachineStatus::Failed;
-                record.error = Some(format!("destroying failed: {why}"));
+                record.error = Some(error.clone());
+                self.log_state(&name, &provider, MachineState::Failed, Some(&error));
             }
         }
     }
@@ -480,6 +505,19 @@ impl Boss {
                 "gobs-app stopped while the machine was being {what}; destroy it (which cleans \
                  up whatever the provider made) and create it again if you need it"
             ));
+        }
+    }
+
+    /// Adds machine `name`'s new state to the event log. The log is in this vat, so the
+    /// entry commits with the change it records, or not at all.
+    fn log_state(&self, name: &str, provider: &str, state: MachineState, error: Option<&str>) {
+        let what = What::State {
+            state,
+            provider: provider.to_string(),
+            error: error.map(bounded),
+        };
+        if let Err(e) = self.events.call().append(Some(name.to_string()), what) {
+            tracing::warn!("cannot add machine {name}'s state {state} to the event log: {e}");
         }
     }
 

@@ -33,6 +33,10 @@ pub fn print(
         Response::PutFile(copied) => writeln!(out, "{}", copied_text(copied)),
         // To standard output: the bytes, nothing else (`get-file m /f > f` is a copy).
         Response::GetFile(file) => out.write_all(&file.content.0).and_then(|()| out.flush()),
+        Response::Events(page) => page
+            .events
+            .iter()
+            .try_for_each(|e| writeln!(out, "{}", crate::cli::events::line(e))),
     };
     written.map_err(AppError::Output)?;
     Ok(0)

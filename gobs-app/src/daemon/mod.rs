@@ -405,7 +405,8 @@ fn answer(frame: &[u8], stream: &UnixStream, backend: &Shared) -> Response {
     let response = match backend.read() {
         Ok(backend) => {
             tracing::debug!(op = request.op(), "handling request");
-            request.execute(&**backend, &cancel)
+            let operator = crate::events::audit::Operator::peer_of(stream);
+            crate::events::audit::execute(request, &**backend, &cancel, &operator)
         }
         Err(_) => Response::Error(BackendError::internal(
             "the daemon's backend crashed on an earlier request; restart the daemon",
@@ -600,6 +601,15 @@ mod tests {
         }
         fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
             self.inner.providers(c)
+        }
+        fn events(
+            &self,
+            c: &Cancel,
+            m: Option<MachineName>,
+            after: u64,
+            wait: bool,
+        ) -> Result<crate::events::EventPage, BackendError> {
+            self.inner.events(c, m, after, wait)
         }
         fn put_file(
             &self,
