@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use crate::events::EventPage;
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+use crate::web::WebAccess;
 
 /// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
 macro_rules! operations {
@@ -212,4 +213,8 @@ operations! {
         #[arg(long)]
         follow: bool,
     ) -> EventPage;
+
+    /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
+    /// token (enable them in the config's [metrics] and [dashboard])
+    Web => fn web() -> WebAccess;
 }

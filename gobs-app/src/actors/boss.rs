@@ -257,6 +257,16 @@ impl Boss {
         })
     }
 
+    /// The machines as the records say, sorted by name, without asking them anything (what
+    /// the metrics and the dashboard show): `unreachable` where the session is down.
+    #[actor(local)]
+    pub fn machine_records(&self) -> Vec<MachineInfo> {
+        self.machines
+            .iter()
+            .map(|(name, r)| reach_checked(r.info(name)))
+            .collect()
+    }
+
     /// Machine `name`'s record and the names of the capabilities it exposes.
     #[actor(local)]
     pub fn machine(&self, name: String) -> Result<Promise<MachineInfo>, BackendError> {
@@ -624,19 +634,10 @@ fn me() -> Result<Ref<Boss>, BackendError> {
 
 /// `info`, with the names of the capabilities `client` exposes (asked of the machine).
 fn with_bindings(
-    mut info: MachineInfo,
+    info: MachineInfo,
     client: Option<Ref<HobClientPresence>>,
 ) -> Promise<MachineInfo> {
-    if info.status == MachineStatus::Running
-        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
-    {
-        info.status = MachineStatus::Unreachable;
-        info.error = Some(format!(
-            "unreachable since {}: the session with its hob-client is down; it reconnects \
-             by itself once the machine runs again",
-            humantime::format_rfc3339_seconds(since)
-        ));
-    }
+    let mut info = reach_checked(info);
     let Some(client) = client else {
         return Promise::fulfilled(info);
     };
@@ -662,6 +663,21 @@ fn with_bindings(
         }
         info
     })
+}
+
+/// `info`, `unreachable` if it is running but its session with the boss is down.
+fn reach_checked(mut info: MachineInfo) -> MachineInfo {
+    if info.status == MachineStatus::Running
+        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
+    {
+        info.status = MachineStatus::Unreachable;
+        info.error = Some(format!(
+            "unreachable since {}: the session with its hob-client is down; it reconnects \
+             by itself once the machine runs again",
+            humantime::format_rfc3339_seconds(since)
+        ));
+    }
+    info
 }
 
 /// Why machine `name` cannot run commands now.

@@ -90,6 +90,7 @@ pub struct BossBackend {
     vats: AppVats,
     boss: Ref<Boss>,
     events: Ref<EventLog>,
+    web: crate::web::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
     closed: bool,
@@ -117,6 +118,7 @@ impl BossBackend {
                 vats,
                 boss,
                 events,
+                web: crate::web::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
                 closed: false,
@@ -204,6 +206,22 @@ impl BossBackend {
     /// The event log.
     pub fn event_log(&self) -> &Ref<EventLog> {
         &self.events
+    }
+
+    /// Where the daemon's HTTP side listens, once it does (what `gobs-app web` answers).
+    pub fn web_access(&self) -> crate::web::AccessCell {
+        std::sync::Arc::clone(&self.web)
+    }
+
+    /// A read-only handle on the boss's state, for the daemon's HTTP side.
+    pub fn observer(&self) -> crate::web::observer::Observer {
+        crate::web::observer::Observer::new(
+            self.boss.clone(),
+            self.events.clone(),
+            self.vats.registry().clone(),
+            self.vats.dir().join(vats::VATS_DIR),
+            self.default_provider.clone(),
+        )
     }
 
     /// Waits for an answer the boss gives straight away.
@@ -405,6 +423,16 @@ impl Backend for BossBackend {
         };
         self.answer(self.events.send().page(query), || {
             "reading the event log".to_string()
+        })
+    }
+
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+        self.web.get().cloned().ok_or_else(|| {
+            BackendError::invalid(format!(
+                "nothing serves metrics or a dashboard for {}: `gobs-app daemon` serves them \
+                 when the config enables them ([metrics] or [dashboard] enabled = true)",
+                self.vats.dir().display()
+            ))
         })
     }
 

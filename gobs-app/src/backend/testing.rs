@@ -174,6 +174,10 @@ impl Backend for FakeBackend {
         })
     }
 
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+        Ok(crate::web::WebAccess::default())
+    }
+
     fn providers(&self, _cancel: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
         let st = self.state();
         Ok(st

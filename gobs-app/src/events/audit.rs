@@ -78,7 +78,8 @@ pub fn recorded_machine(request: &Request) -> Option<String> {
         Request::ListMachines {}
         | Request::Machine { .. }
         | Request::Providers {}
-        | Request::Events { .. } => None,
+        | Request::Events { .. }
+        | Request::Web {} => None,
     }
 }
 
