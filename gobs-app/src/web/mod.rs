@@ -106,6 +106,7 @@ impl WebServer {
             routers.push((listener, router));
         }
         if routers.is_empty() {
+            let _ = access.set(found);
             return Ok(None);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
