@@ -25,6 +25,11 @@ pub struct Served {
 
 pub fn serve(state: &Path) -> Served {
     std::fs::write(state.join("config.toml"), CONFIG).unwrap();
+    serve_with_config(state)
+}
+
+/// A daemon on `state`, whose config enables both listeners.
+pub fn serve_with_config(state: &Path) -> Served {
     let daemon = Daemon::start(state);
     let web: serde_json::Value = serde_json::from_str(&ok(state, &["web", "--json"])).unwrap();
     let login = web["dashboard"].as_str().unwrap().to_string();
