@@ -256,3 +256,65 @@ fn follow_without_a_daemon_says_to_start_one() {
         "{err}"
     );
 }
+
+/// Kills a `host` machine's hob-client session (its processes live beyond the daemon) when
+/// the test ends, passed or not.
+struct HostMachine(std::path::PathBuf);
+
+impl HostMachine {
+    fn session(&self) -> Option<String> {
+        let record = std::fs::read_to_string(self.0.join("anchor.pid")).ok()?;
+        Some(record.split_whitespace().next()?.to_string())
+    }
+
+    fn kill(&self) {
+        if let Some(sid) = self.session() {
+            let _ = std::process::Command::new("pkill")
+                .args(["-KILL", "-s", &sid])
+                .status();
+        }
+    }
+}
+
+impl Drop for HostMachine {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn a_machine_whose_session_drops_is_logged_unreachable() {
+    let dir = state();
+    let s = dir.path();
+    std::fs::write(
+        s.join("config.toml"),
+        "default_provider = \"host\"\n[providers.host]\nkind = \"host\"\n\
+         hob_listen = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start(s);
+    let follower = Follower::start(s, &["--machine", "h1"]);
+    ok(s, &["create-machine", "h1"]);
+    let machine = HostMachine(s.join("hosts/h1"));
+    assert_eq!(
+        summary(&follower.next(3)),
+        [
+            "h1 state creating",
+            "h1 state running",
+            "h1 command create-machine"
+        ]
+    );
+    machine.kill();
+    let down = follower.next(1);
+    assert_eq!(summary(&down), ["h1 state unreachable"]);
+    assert_eq!(down[0]["what"]["provider"], "host");
+    assert!(
+        down[0]["what"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("session")
+    );
+    ok(s, &["destroy-machine", "h1"]);
+    drop(follower);
+    daemon.stop("TERM");
+}

@@ -257,6 +257,27 @@ impl Boss {
         })
     }
 
+    /// Machine `name`'s session with its hob-client went down (`up` false) or came back:
+    /// logged as `unreachable` or `running`, if its record says running.
+    #[actor(local)]
+    pub fn reach_changed(&self, name: String, up: bool) {
+        let Some(record) = self
+            .machines
+            .get(&name)
+            .filter(|r| r.status == MachineStatus::Running)
+        else {
+            return;
+        };
+        let (state, error) = match up {
+            true => (MachineState::Running, None),
+            false => (
+                MachineState::Unreachable,
+                Some("the session with its hob-client is down"),
+            ),
+        };
+        self.log_state(&name, &record.provider, state, error);
+    }
+
     /// The machines as the records say, sorted by name, without asking them anything (what
     /// the metrics and the dashboard show): `unreachable` where the session is down.
     #[actor(local)]

@@ -171,6 +171,13 @@ impl BossBackend {
                 "enabling the providers".to_string()
             })?;
         }
+        // The hob gateway (process-wide) tells the boss when a machine's session drops.
+        let told = boss.clone();
+        crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
+            move |machine: &str, up: bool| {
+                let _ = told.send().reach_changed(machine.to_string(), up);
+            },
+        )));
         let events = wait(boss.send().event_log(), limit, || {
             "finding the event log".to_string()
         })?;
@@ -238,6 +245,7 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
+        crate::hob_net::gateway::set_reach_listener(None);
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
         Ok(())
