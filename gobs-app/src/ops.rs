@@ -215,6 +215,6 @@ operations! {
     ) -> EventPage;
 
     /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
-    /// token (enable them in the config's [metrics] and [dashboard])
+    /// token (enable them in the config's metrics and dashboard tables)
     Web => fn web() -> WebAccess;
 }

@@ -318,3 +318,28 @@ fn a_machine_whose_session_drops_is_logged_unreachable() {
     drop(follower);
     daemon.stop("TERM");
 }
+
+#[test]
+fn a_boss_from_an_older_release_starts_its_log_at_its_first_command() {
+    let dir = state();
+    let s = dir.path().join("state");
+    // The release before one-store registries (a version 1 boss), upgraded step by step.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v1");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&fixture)
+        .arg(&s)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    assert_eq!(ok(&s, &["events"]), "no events\n");
+    ok(&s, &["destroy-machine", "web-1"]);
+    assert_eq!(
+        summary(&events(&s, &[])),
+        [
+            "web-1 state destroying",
+            "web-1 state destroyed",
+            "web-1 command destroy-machine"
+        ]
+    );
+}

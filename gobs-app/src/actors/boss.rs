@@ -80,8 +80,9 @@ pub struct ProviderEntry {
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
 #[define_actor(
-    version = 2,
+    version = 3,
     upgrade(from = 1, with = crate::providers::legacy::boss_v1),
+    upgrade(from = 2, with = boss_v2),
     on_restore = Boss::after_restart,
     aliases = ["gobs_app::boss::Boss"]
 )]
@@ -96,10 +97,24 @@ pub struct Boss {
     hob: Ref<HobServerPresence>,
     #[actor(default = 1)]
     next_id: u64,
-    /// What happened to the machines (added after version 2: a store without it starts an
-    /// empty log).
-    #[actor(default = gobs_runtime::spawn(EventLog::new()))]
-    events: Ref<EventLog>,
+    /// What happened to the machines. None in a boss upgraded from version 2 until its
+    /// first turn that logs (an upgrade step cannot spawn the log).
+    #[actor(default = None)]
+    events: Option<Ref<EventLog>>,
+}
+
+/// The boss's fields, version 3.
+type BossV3 = (
+    BTreeMap<String, ProviderEntry>,
+    JournalMap<String, MachineRecord>,
+    Ref<HobServerPresence>,
+    u64,
+    Option<Ref<EventLog>>,
+);
+
+/// Boss 2 → 3: the event log, made at the first turn that needs it.
+fn boss_v2((providers, machines, hob, next_id): crate::providers::legacy::BossV2) -> BossV3 {
+    (providers, machines, hob, next_id, None)
 }
 
 #[define_actor]
@@ -168,10 +183,10 @@ impl Boss {
         self.hob.clone()
     }
 
-    /// The event log.
+    /// The event log (made now if this boss was upgraded without one).
     #[actor(local)]
-    pub fn event_log(&self) -> Ref<EventLog> {
-        self.events.clone()
+    pub fn event_log(&mut self) -> Ref<EventLog> {
+        self.log()
     }
 
     /// The machines' names, sorted.
@@ -260,11 +275,12 @@ impl Boss {
     /// Machine `name`'s session with its hob-client went down (`up` false) or came back:
     /// logged as `unreachable` or `running`, if its record says running.
     #[actor(local)]
-    pub fn reach_changed(&self, name: String, up: bool) {
-        let Some(record) = self
+    pub fn reach_changed(&mut self, name: String, up: bool) {
+        let Some(provider) = self
             .machines
             .get(&name)
             .filter(|r| r.status == MachineStatus::Running)
+            .map(|r| r.provider.clone())
         else {
             return;
         };
@@ -275,7 +291,7 @@ impl Boss {
                 Some("the session with its hob-client is down"),
             ),
         };
-        self.log_state(&name, &record.provider, state, error);
+        self.log_state(&name, &provider, state, error);
     }
 
     /// The machines as the records say, sorted by name, without asking them anything (what
@@ -541,15 +557,22 @@ impl Boss {
 
     /// Adds machine `name`'s new state to the event log. The log is in this vat, so the
     /// entry commits with the change it records, or not at all.
-    fn log_state(&self, name: &str, provider: &str, state: MachineState, error: Option<&str>) {
+    fn log_state(&mut self, name: &str, provider: &str, state: MachineState, error: Option<&str>) {
         let what = What::State {
             state,
             provider: provider.to_string(),
             error: error.map(bounded),
         };
-        if let Err(e) = self.events.call().append(Some(name.to_string()), what) {
+        if let Err(e) = self.log().call().append(Some(name.to_string()), what) {
             tracing::warn!("cannot add machine {name}'s state {state} to the event log: {e}");
         }
+    }
+
+    /// The event log, made in this turn if there is none yet.
+    fn log(&mut self) -> Ref<EventLog> {
+        self.events
+            .get_or_insert_with(|| gobs_runtime::spawn(EventLog::new()))
+            .clone()
     }
 
     fn get(&self, name: &str) -> Result<&MachineRecord, BackendError> {

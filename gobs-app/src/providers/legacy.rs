@@ -61,13 +61,12 @@ pub type BossV1 = (
     u64,
 );
 
-/// The boss's fields, version 2 (with the event log added since).
+/// The boss's fields, version 2.
 pub type BossV2 = (
     BTreeMap<String, ProviderEntry>,
     gobs_runtime::JournalMap<String, MachineRecord>,
     Ref<HobServerPresence>,
     u64,
-    Ref<crate::events::log::EventLog>,
 );
 
 /// Boss 1 → 2: providers are held by kind name and actor.
@@ -82,8 +81,7 @@ pub fn boss_v1((providers, machines, hob, next_id): BossV1) -> BossV2 {
             (name, entry)
         })
         .collect();
-    let events = gobs_runtime::spawn(crate::events::log::EventLog::new());
-    (providers, machines.into(), hob, next_id, events)
+    (providers, machines.into(), hob, next_id)
 }
 
 /// A machine as version 1 of the `status` capability saved it.
