@@ -183,9 +183,16 @@ impl Boss {
         self.hob.clone()
     }
 
-    /// The event log (made now if this boss was upgraded without one).
+    /// The event log, if this boss has one yet (see [`Boss::make_event_log`]).
     #[actor(local)]
-    pub fn event_log(&mut self) -> Ref<EventLog> {
+    pub fn event_log(&self) -> Option<Ref<EventLog>> {
+        self.events.clone()
+    }
+
+    /// The event log, made now if this boss has none (a new boss, or one upgraded from
+    /// version 2). A write: ask [`Boss::event_log`] first.
+    #[actor(local)]
+    pub fn make_event_log(&mut self) -> Ref<EventLog> {
         self.log()
     }
 

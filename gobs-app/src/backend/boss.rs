@@ -178,9 +178,16 @@ impl BossBackend {
                 let _ = told.send().reach_changed(machine.to_string(), up);
             },
         )));
-        let events = wait(boss.send().event_log(), limit, || {
+        let found = wait(boss.send().event_log(), limit, || {
             "finding the event log".to_string()
         })?;
+        // Only a boss without a log yet is written to (once).
+        let events = match found {
+            Some(events) => events,
+            None => wait(boss.send().make_event_log(), limit, || {
+                "making the event log".to_string()
+            })?,
+        };
         // Only a changed retention is written, so a read-only command writes nothing.
         let retain = config.events.retain;
         if wait(events.send().retention(), limit, || {

@@ -13,7 +13,7 @@ use std::path::Path;
 use crate::cli::client;
 use crate::config::state_dir::StatePaths;
 use crate::error::AppError;
-use crate::events::{Event, EventPage, What};
+use crate::events::{Event, EventPage};
 use crate::model::{BackendError, MachineName};
 use crate::ops::{Request, Response};
 
@@ -42,10 +42,9 @@ pub fn run(
         };
         match response {
             Response::Events(page) => Ok(page),
-            other => Err(AppError::Backend(BackendError::internal(format!(
-                "the answer to `events` was a {:?} answer",
-                other.data_json().ok().map(|_| "different")
-            )))),
+            _ => Err(AppError::Backend(BackendError::internal(
+                "the answer to `events` was not a page of events (a bug)",
+            ))),
         }
     };
     if follow && !daemon_serves(paths) {
@@ -103,33 +102,8 @@ fn print(events: &[Event], json: bool, out: &mut dyn Write) -> io::Result<()> {
         if json {
             writeln!(out, "{}", serde_json::to_string(event)?)?;
         } else {
-            writeln!(out, "{}", line(event))?;
+            writeln!(out, "{event}")?;
         }
     }
     out.flush()
-}
-
-/// One event for people: `TIME  #SEQ  MACHINE  what happened`.
-pub fn line(event: &Event) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.at_ms);
-    let machine = event.machine.as_deref().unwrap_or("-");
-    let what = match &event.what {
-        What::State {
-            state,
-            provider,
-            error,
-        } => match error {
-            Some(error) => format!("{state} (provider {provider}): {error}"),
-            None => format!("{state} (provider {provider})"),
-        },
-        What::Command { user, op, error } => match error {
-            Some(error) => format!("{op} by {user} failed: {error}"),
-            None => format!("{op} by {user}"),
-        },
-    };
-    format!(
-        "{}  #{}  {machine}  {what}",
-        humantime::format_rfc3339_millis(at),
-        event.seq
-    )
 }

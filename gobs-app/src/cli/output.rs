@@ -38,10 +38,7 @@ pub fn print(
             writeln!(out, "metrics:   {}", shown(&web.metrics))
                 .and_then(|()| writeln!(out, "dashboard: {}", shown(&web.dashboard)))
         }
-        Response::Events(page) => page
-            .events
-            .iter()
-            .try_for_each(|e| writeln!(out, "{}", crate::cli::events::line(e))),
+        Response::Events(page) => page.events.iter().try_for_each(|e| writeln!(out, "{e}")),
     };
     written.map_err(AppError::Output)?;
     Ok(0)

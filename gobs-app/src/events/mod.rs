@@ -140,6 +140,37 @@ pub struct EventPage {
     pub more: bool,
 }
 
+/// One event for people: `TIME  #SEQ  MACHINE  what happened`.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(self.at_ms);
+        let machine = self.machine.as_deref().unwrap_or("-");
+        write!(
+            f,
+            "{}  #{}  {machine}  ",
+            humantime::format_rfc3339_millis(at),
+            self.seq
+        )?;
+        match &self.what {
+            What::State {
+                state,
+                provider,
+                error,
+            } => {
+                write!(f, "{state} (provider {provider})")?;
+                match error {
+                    Some(error) => write!(f, ": {error}"),
+                    None => Ok(()),
+                }
+            }
+            What::Command { user, op, error } => match error {
+                Some(error) => write!(f, "{op} by {user} failed: {error}"),
+                None => write!(f, "{op} by {user}"),
+            },
+        }
+    }
+}
+
 /// `text` cut at [`MAX_EVENT_TEXT`] bytes (on a character boundary), saying so.
 pub fn bounded(text: &str) -> String {
     if text.len() <= MAX_EVENT_TEXT {

@@ -244,8 +244,7 @@ struct Live {
 async fn next_event(mut live: Live) -> Option<(Result<SseEvent, Infallible>, Live)> {
     loop {
         if let Some(event) = live.ready.pop_front() {
-            let data =
-                serde_json::json!({ "event": &event, "text": crate::cli::events::line(&event) });
+            let data = serde_json::json!({ "event": &event, "text": event.to_string() });
             let sse = SseEvent::default()
                 .id(event.seq.to_string())
                 .data(data.to_string());

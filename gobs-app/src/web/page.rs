@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::cli::events::line;
 use crate::events::Event;
 use crate::model::{MachineInfo, ProviderInfo};
 
@@ -92,7 +91,7 @@ pub fn index(
                 div #machines { (machines_part(machines, events)) }
                 h2 { "Recent events" }
                 ol #log reversed {
-                    @for e in events.iter().rev().take(RECENT) { li { (line(e)) } }
+                    @for e in events.iter().rev().take(RECENT) { li { (e.to_string()) } }
                 }
                 script { (PreEscaped(SCRIPT)) }
             }
@@ -141,7 +140,7 @@ fn machines_part(machines: &[MachineInfo], events: &[Event]) -> Markup {
                                     summary { "events" }
                                     ol {
                                         @for e in events.iter().filter(|e| e.machine.as_deref() == Some(m.name.as_str())) {
-                                            li { (line(e)) }
+                                            li { (e.to_string()) }
                                         }
                                     }
                                 }
