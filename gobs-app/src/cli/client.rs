@@ -131,7 +131,9 @@ pub fn execute(
             Target::Embedded(lock) => {
                 let config = load_effective(explicit_config, &paths.default_config())?;
                 let mut backend = BossBackend::open(&paths.dir, &config)?;
-                let response = request.execute(&backend, &Cancel::new());
+                let operator = crate::events::audit::Operator::this_process();
+                let response =
+                    crate::events::audit::execute(request, &backend, &Cancel::new(), &operator);
                 let closed = backend.close();
                 drop(backend);
                 drop(lock);

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod client;
+pub mod events;
 pub mod files;
 pub mod output;
 
@@ -218,6 +219,7 @@ mod tests {
             "providers",
             "put-file",
             "get-file",
+            "events",
         ] {
             let help = Cli::try_parse_from(["gobs-app", op, "--help"]).unwrap_err();
             assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp, "{op}");
