@@ -20,8 +20,8 @@ mod revoke;
 pub use revoke::{REVOKED_KEPT, RevokeHook};
 
 use crate::captp::{
-    CaptpError, ConnId, Dialect, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId,
-    OutTarget, Ref, RemoteRef, Selector, Session, SessionConfig, Term,
+    CaptpError, ConnId, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId, OutTarget,
+    Ref, RemoteRef, Selector, Session, SessionConfig, Term,
 };
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -923,17 +923,11 @@ impl Core {
     fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
         match op {
             OnOpen::Fetch { swiss, promise } => {
-                let swiss = match self.config.dialect {
-                    Dialect::Suite => Value::Bytes(swiss),
-                    Dialect::Spec => match String::from_utf8(swiss) {
-                        Ok(s) => Value::String(s),
-                        Err(e) => Value::Bytes(e.into_bytes()),
-                    },
-                };
+                // A swiss number is a byte string on the wire (Goblins refuses a string).
                 self.send_remote(
                     conn,
                     OutTarget::Export(0),
-                    vec![Term::sym("fetch"), Term::Data(swiss)],
+                    vec![Term::sym("fetch"), Term::Data(Value::Bytes(swiss))],
                     Some(promise),
                 );
             }
