@@ -3,6 +3,7 @@
 
 mod keys;
 mod ops;
+mod records;
 mod session;
 mod term;
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Weak};
 use super::keys::{KeyPair, PublicKey, session_id};
 use super::ops::{self, CAPTP_VERSION, Op, Target};
 use super::term::{ConnId, DropSink, ImportInner, LocalRef, ObjId, Ref, RemoteRef, Term};
-use super::{CaptpError, Dialect, Labels};
+use super::{CaptpError, Dialect, Labels, records};
 use crate::locator::PeerLocator;
 use crate::syrup::{self, Limits, SyrupError, Value};
 
@@ -659,6 +659,12 @@ impl Session {
                     }
                     _ => {}
                 }
+                if let Some((label, fields)) = records::unwrap(&label, &args) {
+                    return Ok(Term::Record(
+                        Box::new(self.import_term(label)?),
+                        self.import_terms(fields)?,
+                    ));
+                }
                 let label = self.import_term(*label)?;
                 let args = args
                     .into_iter()
@@ -735,12 +741,18 @@ impl Session {
                     })
                     .collect::<Result<_, CaptpError>>()?,
             ),
-            Term::Record(l, a) => Value::Record(
-                Box::new(self.export_term(l, third_party)?),
-                a.iter()
+            Term::Record(l, a) => {
+                let label = self.export_term(l, third_party)?;
+                let fields = a
+                    .iter()
                     .map(|t| self.export_term(t, third_party))
-                    .collect::<Result<_, _>>()?,
-            ),
+                    .collect::<Result<_, _>>()?;
+                if records::is_protocol_label(&label) {
+                    Value::Record(Box::new(label), fields)
+                } else {
+                    records::wrap(label, fields)
+                }
+            }
             Term::Ref(Ref::Local(r)) => {
                 let pos = self.export(*r);
                 let label = if r.promise {
