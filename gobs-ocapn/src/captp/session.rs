@@ -33,6 +33,9 @@ pub struct SessionConfig {
     pub max_frame: usize,
     /// What a node does when a peer it already has an open session with opens another.
     pub duplicate_session: DuplicateSession,
+    /// Whether a gobs actor's failure reaches peers in full (actor, vat, method list), for
+    /// debugging; by default a peer gets the method's own error's kind and message only.
+    pub peer_error_detail: bool,
 }
 
 /// What to do with a second session from a peer that already has an open one (crossed
@@ -60,6 +63,7 @@ impl Default for SessionConfig {
             },
             max_frame: 4 << 20,
             duplicate_session: DuplicateSession::RefuseNew,
+            peer_error_detail: false,
         }
     }
 }
@@ -933,6 +937,11 @@ impl Session {
     /// How many objects this session currently exports (bootstrap excluded).
     pub fn export_count(&self) -> usize {
         self.exports.len()
+    }
+
+    /// How many answers to the peer's questions this session keeps (until `op:gc-answers`).
+    pub fn answer_count(&self) -> usize {
+        self.answers.len()
     }
 
     /// How many imports this session currently holds.

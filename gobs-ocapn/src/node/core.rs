@@ -540,6 +540,18 @@ impl Core {
             .collect()
     }
 
+    /// Whether peers get gobs actors' failures in full ([`SessionConfig::peer_error_detail`]).
+    pub fn peer_error_detail(&self) -> bool {
+        self.config.peer_error_detail
+    }
+
+    /// What the open session with `peer` holds for it and from it, if there is one: how
+    /// many objects it exports, imports, and answers it keeps for the peer's questions.
+    pub fn tables_with(&self, peer: &PeerLocator) -> Option<(usize, usize, usize)> {
+        let s = &self.sessions.get(self.peers.get(peer)?)?.session;
+        Some((s.export_count(), s.import_count(), s.answer_count()))
+    }
+
     /// Aborts the session with `peer`, if there is one; its promises break.
     pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
         let Some(conn) = self.peers.get(peer).copied() else {

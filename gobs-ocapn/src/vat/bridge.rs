@@ -241,7 +241,7 @@ pub(crate) fn term_out(
             return remote
                 .target_in(core)
                 .map(Term::Ref)
-                .map_err(|e| BridgeError(super::remote::error_text(&e)));
+                .map_err(|e| BridgeError(super::peer_error::text(&e)));
         }
         match entry.actor {
             Some(actor) => super::export::export(core, actor)

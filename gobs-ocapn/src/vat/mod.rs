@@ -38,6 +38,7 @@
 
 pub mod bridge;
 mod export;
+mod peer_error;
 mod remote;
 mod sturdy;
 mod typed;
@@ -45,6 +46,7 @@ mod typed;
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
 pub use export::export_actor;
 pub(crate) use export::{enable, export as export_object, exported};
+pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
 pub use typed::Remote;
