@@ -316,6 +316,7 @@ pub fn msg(method: &str, args: &[Term]) -> Vec<Term> {
 /// - `call-me ref` calls `echo "called back"` on ref and answers with that answer;
 /// - `relay p` answers with p (a promise from Goblins: gobs listens on it);
 /// - `next` counts; `make` answers a new such object;
+/// - `never` answers a promise that never settles (it breaks when the session ends);
 /// - `receive ref` (a handed-off reference) calls `echo "handed"` on it;
 /// - `introduce recipient target` sends `receive target` to recipient.
 #[derive(Default)]
@@ -343,6 +344,10 @@ impl LocalObject for GobsObject {
                 ))
             }
             (Some("relay"), [p]) => Ok(p.clone()),
+            (Some("never"), []) => {
+                let (p, _resolver) = cx.promise();
+                Ok(Term::local(p))
+            }
             (Some("make"), []) => Ok(cx.spawn(GobsObject::default())),
             (Some("next"), []) => {
                 self.count += 1;
