@@ -76,7 +76,7 @@ fn every_syrup_type_crosses_both_ways_as_goblins_encodes_it() {
             );
             // Goblins -> gobs -> Goblins: Goblins' own encoder writes what gobs writes.
             let uri = gobs.uri();
-            let bytes = blocking(|| goblins.echo_bytes(&uri, &v));
+            let bytes = blocking(|| goblins.call_bytes(&uri, "echo", std::slice::from_ref(&v)));
             assert_eq!(
                 syrup::encode(&v),
                 bytes,

@@ -41,6 +41,7 @@ mod export;
 mod peer_error;
 mod remote;
 mod sturdy;
+pub mod syrup_types;
 mod typed;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
@@ -49,6 +50,7 @@ pub(crate) use export::{enable, export as export_object, exported};
 pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
+pub use syrup_types::{BigInt, Record, Symbol};
 pub use typed::Remote;
 
 #[cfg(doc)]

@@ -186,11 +186,11 @@ impl Goblins {
         self.outcome(&id)
     }
 
-    /// The raw Syrup Goblins' encoder writes for `args[0]` echoed back by a gobs object.
-    pub fn echo_bytes(&mut self, uri: &str, v: &Value) -> Vec<u8> {
-        let id = self.send("call", &[uri, "echo", &args_hex(std::slice::from_ref(v))]);
+    /// `call`, answering the raw Syrup Goblins' own encoder wrote for the answer.
+    pub fn call_bytes(&mut self, uri: &str, method: &str, args: &[Value]) -> Vec<u8> {
+        let id = self.send("call", &[uri, method, &args_hex(args)]);
         let w = self.expect(&id);
-        assert_eq!(w[0], "ok", "Goblins' call to echo failed: {w:?}");
+        assert_eq!(w[0], "ok", "Goblins' call to {method} failed: {w:?}");
         unhex(&w[1])
     }
 }
