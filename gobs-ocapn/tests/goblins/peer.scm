@@ -173,6 +173,21 @@
                          (lambda (answers) (lp (- left (length batch)) (last answers)))
                          #:catch (lambda (e) (say id "fail" (format #f "~s" e))))))))
            #:catch (lambda (e) (say id "fail" (format #f "~s" e)))))]
+    ;; bench ID N URI: N `echo` calls to URI one after another, once it is enlivened;
+    ;; answers the nanoseconds they took, measured here.
+    [("bench" id n uri)
+     (on (enliven uri)
+         (lambda (target)
+           (let ((start (get-internal-real-time)))
+             (let lp ((left (string->number n)))
+               (if (zero? left)
+                   (let ((ticks (- (get-internal-real-time) start)))
+                     (say id "ok" (value->hex (quotient (* ticks 1000000000)
+                                                        internal-time-units-per-second))))
+                   (on (<- target 'echo 'ping)
+                       (lambda (_) (lp (- left 1)))
+                       #:catch (lambda (e) (say id "fail" (format #f "~s" e))))))))
+         #:catch (lambda (e) (say id "fail" (format #f "~s" e))))]
     ;; pipeline ID URI METHOD ARGS METHOD2 ARGS2: calls METHOD2 on the promised answer.
     [("pipeline" id uri method args method2 args2)
      (let ((first (apply <- (enliven uri) (string->symbol method) (decode-args args))))
