@@ -7,6 +7,9 @@ mod records;
 mod session;
 mod term;
 
+#[cfg(test)]
+mod labels_tests;
+
 pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
