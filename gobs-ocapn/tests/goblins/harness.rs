@@ -52,9 +52,11 @@ pub struct Goblins {
     state: PathBuf,
 }
 
+/// A Scheme file beside this harness (found from gobs-ocapn's tests and gobs-bench's
+/// benches alike: both crates sit in the workspace root).
 fn scheme(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/goblins")
+        .join("../gobs-ocapn/tests/goblins")
         .join(name)
 }
 
