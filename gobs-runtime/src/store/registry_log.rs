@@ -89,6 +89,12 @@ impl RegistryLogStore {
         self.log.stats()
     }
 
+    /// Where the bytes cut from the log are (or will be) kept; see
+    /// [`LogStore::cut_kept_in`].
+    pub fn cut_kept_in(&self) -> Option<PathBuf> {
+        self.log.cut_kept_in()
+    }
+
     fn corrupt(&self, detail: String) -> StoreError {
         StoreError::Corrupt {
             path: self.log.path().to_path_buf(),
@@ -344,6 +350,7 @@ impl RegistryStore for RegistryLogStore {
             bytes: stats.cut_bytes,
             commits: 1,
             offset: stats.file_bytes,
+            kept_in: self.log.cut_kept_in(),
         })
     }
 }
