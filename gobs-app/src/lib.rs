@@ -13,6 +13,8 @@
 //! - [`cli`]: the command line, what each command does, and printing.
 //! - [`daemon`]: the server on the control socket, its protocol and the state lock.
 //! - [`config`]: the config file and the state directory.
+//! - [`state`]: operating the store itself (`gobs-app state …`): salvage, inspection,
+//!   upgrade checks.
 //! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
 //! - [`error`]: the command line's errors ([`error::AppError`]).
 
@@ -30,5 +32,6 @@ pub mod hob_net;
 pub mod model;
 pub mod ops;
 pub mod providers;
+pub mod state;
 
 pub use error::AppError;

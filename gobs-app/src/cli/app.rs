@@ -73,6 +73,16 @@ pub fn run(
             crate::providers::container::init::run(spec).map_err(AppError::ContainerInit)?;
             return Ok(0);
         }
+        Command::State(command) => {
+            let paths = state_paths()?;
+            return crate::cli::state::run(
+                command,
+                &paths,
+                explicit_config.as_deref(),
+                cli.json,
+                out,
+            );
+        }
         Command::Op(request) => request.clone(),
     };
     // A put-file's local file is read (and refused if it cannot be sent) before anything
