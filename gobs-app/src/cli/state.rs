@@ -1,6 +1,6 @@
 //! `gobs-app state …`: commands that work on the state directory's store itself, not
-//! through the boss (the work is in [`crate::state`]). Each takes the state lock, so none
-//! runs beside a daemon.
+//! through the boss (the work is in [`crate::state`]). `salvage` takes the state lock, so
+//! it never runs beside a daemon; the others only read the store's file, daemon or not.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -20,14 +20,34 @@ pub enum StateCommand {
     /// commits before it; the cut bytes are kept in a file beside the store
     /// (vats/registry.log.cut-OFFSET). Commits after the damage are dropped.
     Salvage,
-}
 
-impl StateCommand {
-    fn name(&self) -> &'static str {
-        match self {
-            StateCommand::Salvage => "salvage",
-        }
-    }
+    /// List the vats the store holds, with their actors' count and size
+    Vats,
+
+    /// List the stored actors: vat, id, type, version, size of the saved arguments
+    Actors {
+        /// Only this vat's
+        #[arg(long, value_name = "VAT")]
+        vat: Option<String>,
+    },
+
+    /// Show one actor's portrait (type, version, arguments) as JSON
+    Portrait {
+        /// The actor's vat (`state vats` lists them)
+        vat: String,
+        /// The actor's id in its vat (`state actors` lists them)
+        id: u64,
+    },
+
+    /// Print the references between stored actors as a Graphviz dot graph
+    Graph,
+
+    /// List the stored actors that no vat's root reaches (a sign of damage or of a bug)
+    Unreachable,
+
+    /// List the log store's commits: offset, bytes, vats written (the log keeps no
+    /// commit times; a compaction folds earlier commits into one snapshot)
+    History,
 }
 
 /// Runs a `state` command; returns the exit code.
@@ -38,10 +58,11 @@ pub fn run(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<u8, AppError> {
-    let config = load_effective(explicit_config, &paths.default_config())?;
-    let _lock = state::take(paths, command.name())?;
+    use crate::state::inspect;
     match command {
         StateCommand::Salvage => {
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let _lock = state::take(paths, "salvage")?;
             let done = state::salvage::salvage(&paths.dir, &config)?;
             print(&done, json, out, |done, out| match &done.kept_in {
                 None => writeln!(
@@ -59,6 +80,86 @@ pub fn run(
                     done.bytes_cut,
                     kept.display()
                 ),
+            })
+        }
+        StateCommand::Vats => {
+            let vats = inspect::vats(&inspect::image(&paths.dir)?);
+            print(&vats, json, out, |vats, out| {
+                for v in vats {
+                    let damage = v
+                        .damage
+                        .as_deref()
+                        .map_or(String::new(), |d| format!(" ({d})"));
+                    writeln!(
+                        out,
+                        "{:<32} {:<8} {:>7} actors {:>10} bytes{damage}",
+                        v.name, v.status, v.actors, v.bytes
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        StateCommand::Actors { vat } => {
+            let mut actors = inspect::image(&paths.dir)?.actors();
+            if let Some(vat) = vat {
+                actors.retain(|a| &a.vat == vat);
+            }
+            print(&actors, json, out, |actors, out| {
+                for a in actors {
+                    let root = if a.root { " (root)" } else { "" };
+                    writeln!(
+                        out,
+                        "{:<32} {:>6}  {} v{}  {} bytes{root}",
+                        a.vat, a.id, a.type_name, a.version, a.bytes
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        StateCommand::Portrait { vat, id } => {
+            let portrait = inspect::portrait(&inspect::image(&paths.dir)?, vat, *id)?;
+            // JSON either way: the arguments are data.
+            print(&portrait, true, out, |_, _| Ok(()))
+        }
+        StateCommand::Graph => {
+            let dot = inspect::image(&paths.dir)?.dot();
+            print(&dot, json, out, |dot, out| out.write_all(dot.as_bytes()))
+        }
+        StateCommand::Unreachable => {
+            let lost = inspect::image(&paths.dir)?.unreachable();
+            print(&lost, json, out, |lost, out| {
+                if lost.is_empty() {
+                    return writeln!(out, "every stored actor is reachable from a root");
+                }
+                for a in lost {
+                    writeln!(out, "{} {}  {} v{}", a.vat, a.id, a.type_name, a.version)?;
+                }
+                Ok(())
+            })
+        }
+        StateCommand::History => {
+            let image = inspect::image(&paths.dir)?;
+            let Some(history) = image.history else {
+                return Err(AppError::State(format!(
+                    "{} is a SQLite store, which keeps no commit history",
+                    image.store.display()
+                )));
+            };
+            print(&history, json, out, |history, out| {
+                for c in history {
+                    let kind = if c.snapshot { "snapshot" } else { "commit" };
+                    writeln!(
+                        out,
+                        "{:>6}  {kind:<8} at byte {:>10}  {:>8} bytes  {} written, {} removed  {}",
+                        c.index,
+                        c.offset,
+                        c.bytes,
+                        c.upserts,
+                        c.removes,
+                        c.vats.join(", ")
+                    )?;
+                }
+                Ok(())
             })
         }
     }

@@ -1,10 +1,12 @@
 //! Operating the state directory's store, apart from the boss: the work behind
-//! `gobs-app state …` (the command line's side is [`crate::cli::state`]). Each command
-//! takes the state lock, so none runs beside a daemon or another command.
+//! `gobs-app state …` (the command line's side is [`crate::cli::state`]). A command that
+//! writes takes the state lock, so it never runs beside a daemon or another command.
 //!
 //! - [`salvage`]: cut a damaged log store back to its last whole frame before the damage,
 //!   keeping what is cut in a quarantine file beside it.
+//! - [`inspect`]: what the store holds (these read without the lock, beside a daemon).
 
+pub mod inspect;
 pub mod salvage;
 
 use std::path::{Path, PathBuf};
