@@ -1,6 +1,7 @@
 //! Looking inside a registry's store without running it: which vats it holds, their
 //! actors (type, version, size), one actor's portrait, the references between actors,
-//! the actors nothing reaches, and a log store's commit history.
+//! the actors nothing reaches, a log store's commit history, and whether every stored
+//! portrait restores under the current code ([`StoreImage::check_upgrade`]).
 //!
 //! [`StoreImage::read`] reads a log store's file as it is, without taking the store's lock
 //! and without writing: it works beside a running process (it sees the commits whole at
@@ -23,12 +24,14 @@
 //! ```
 
 mod refs;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use refs::{Reference, Target};
+pub use upgrade::{UpgradeFailure, UpgradeReport};
 
 use crate::persist::MARKER;
 use crate::portrait::{ActorId, Graph, Portrait};
@@ -48,6 +51,8 @@ pub struct StoreImage {
     /// A torn tail left out of the read (where it starts, its length): a crash's, or a
     /// commit being written while the file was read.
     pub torn_tail: Option<(u64, u64)>,
+    /// The registry's type-name table (references may name a type by number).
+    pub(crate) names: Vec<(u32, String)>,
 }
 
 /// One actor, as listed.
@@ -219,6 +224,7 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
         vats: split.records,
         history: Some(history),
         torn_tail,
+        names: split.by_id.into_iter().collect(),
     })
 }
 
@@ -236,5 +242,6 @@ fn read_sqlite(path: &Path) -> Result<StoreImage, StoreError> {
         vats: store.load()?,
         history: None,
         torn_tail: None,
+        names: store.load_names()?,
     })
 }
