@@ -48,6 +48,10 @@ pub enum StateCommand {
     /// List the log store's commits: offset, bytes, vats written (the log keeps no
     /// commit times; a compaction folds earlier commits into one snapshot)
     History,
+
+    /// Check that every stored actor restores under this build (its upgrade steps
+    /// included) before running it on the state; writes nothing. Exits 1 when one fails
+    CheckUpgrade,
 }
 
 /// Runs a `state` command; returns the exit code.
@@ -136,6 +140,31 @@ pub fn run(
                 }
                 Ok(())
             })
+        }
+        StateCommand::CheckUpgrade => {
+            let image = inspect::image(&paths.dir)?;
+            let env = crate::actors::env::app_env().map_err(|e| {
+                AppError::State(format!("this build's actor env does not build: {e}"))
+            })?;
+            let report = image.check_upgrade(&env);
+            print(&report, json, out, |r, out| {
+                for f in &r.failures {
+                    let who = f.id.map_or_else(String::new, |id| format!(" actor {id}"));
+                    writeln!(
+                        out,
+                        "FAILS  vat {}{who} ({} v{}): {}",
+                        f.vat, f.type_name, f.version, f.reason
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "{} actors checked, {} saved by older versions; {} would not restore",
+                    r.checked,
+                    r.upgraded,
+                    r.failures.len()
+                )
+            })?;
+            Ok(u8::from(!report.failures.is_empty()))
         }
         StateCommand::History => {
             let image = inspect::image(&paths.dir)?;
