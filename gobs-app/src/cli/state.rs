@@ -49,6 +49,20 @@ pub enum StateCommand {
     /// commit times; a compaction folds earlier commits into one snapshot)
     History,
 
+    /// Write a consistent copy of the store to FILE (a new file), while the daemon runs
+    /// or not; restore it with `restore-backup`
+    Backup {
+        /// Where to write it
+        file: std::path::PathBuf,
+    },
+
+    /// Restore a backup as the store of an empty state directory (its machines, node
+    /// identity and sturdyrefs with it); stop any daemon on that directory first
+    RestoreBackup {
+        /// The backup
+        file: std::path::PathBuf,
+    },
+
     /// Check that every stored actor restores under this build (its upgrade steps
     /// included) before running it on the state; writes nothing. Exits 1 when one fails
     CheckUpgrade,
@@ -139,6 +153,35 @@ pub fn run(
                     writeln!(out, "{} {}  {} v{}", a.vat, a.id, a.type_name, a.version)?;
                 }
                 Ok(())
+            })
+        }
+        StateCommand::Backup { file } => {
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let done = state::backup::backup(&paths.dir, &config, file)?;
+            print(&done, json, out, |d, out| {
+                writeln!(
+                    out,
+                    "backed up {} vats ({} portraits, {} commits) to {} ({} bytes)",
+                    d.vats,
+                    d.portraits,
+                    d.commits,
+                    d.file.display(),
+                    d.bytes
+                )
+            })
+        }
+        StateCommand::RestoreBackup { file } => {
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let _lock = state::take(paths, "restore-backup")?;
+            let done = state::backup::restore(&paths.dir, &config, file)?;
+            print(&done, json, out, |d, out| {
+                writeln!(
+                    out,
+                    "restored {} vats ({} portraits) into {}",
+                    d.vats,
+                    d.portraits,
+                    d.file.display()
+                )
             })
         }
         StateCommand::CheckUpgrade => {

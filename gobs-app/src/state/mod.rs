@@ -5,7 +5,9 @@
 //! - [`salvage`]: cut a damaged log store back to its last whole frame before the damage,
 //!   keeping what is cut in a quarantine file beside it.
 //! - [`inspect`]: what the store holds (these read without the lock, beside a daemon).
+//! - [`backup`]: a consistent copy taken beside a daemon, restored into an empty state.
 
+pub mod backup;
 pub mod inspect;
 pub mod salvage;
 

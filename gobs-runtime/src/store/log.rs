@@ -488,7 +488,10 @@ impl LogStore {
 
 /// Writes a fresh log holding `graph` to `tmp` and fsyncs it; returns the file (positioned
 /// at its end) and its length.
-fn write_snapshot_file(tmp: &Path, graph: &EncodedGraph) -> Result<(File, u64), StoreError> {
+pub(crate) fn write_snapshot_file(
+    tmp: &Path,
+    graph: &EncodedGraph,
+) -> Result<(File, u64), StoreError> {
     let body_len = graph.body_len().map_err(io_err("encoding", tmp))?;
     let payload_len = u32::try_from(2 + body_len).map_err(|_| StoreError::Encode {
         path: tmp.to_path_buf(),

@@ -39,6 +39,7 @@ use std::path::PathBuf;
 
 use crate::portrait::{Delta, Graph};
 
+mod backup;
 mod encoded;
 pub mod fault;
 mod file;
@@ -52,6 +53,7 @@ mod shared;
 mod sqlite;
 mod sync;
 
+pub use backup::{BackupInfo, backup_log, restore_log_backup};
 pub use file::FileStore;
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;

@@ -290,6 +290,15 @@ impl RegistryStore for RegistryLogStore {
     }
 }
 
+/// How many vats (catalog entries) a registry log's graph holds.
+pub(crate) fn catalog_entries(graph: &Graph) -> usize {
+    graph
+        .actors
+        .keys()
+        .filter(|k| k.0 & ID_MASK == META)
+        .count()
+}
+
 /// A registry log's graph, split into vats.
 pub(crate) struct Split {
     pub records: BTreeMap<String, VatRecord>,
