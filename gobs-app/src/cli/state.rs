@@ -63,6 +63,15 @@ pub enum StateCommand {
         file: std::path::PathBuf,
     },
 
+    /// Move the state to the other store kind (log or sqlite), every portrait byte for
+    /// byte; the old store file is kept as FILE.before-convert. Then set the config's
+    /// [store] kind to the new kind. Stop any daemon first
+    Convert {
+        /// The store kind to move to: log or sqlite
+        #[arg(long, value_name = "KIND", value_parser = parse_store_kind)]
+        to: crate::config::StoreKind,
+    },
+
     /// Check that every stored actor restores under this build (its upgrade steps
     /// included) before running it on the state; writes nothing. Exits 1 when one fails
     CheckUpgrade,
@@ -184,6 +193,27 @@ pub fn run(
                 )
             })
         }
+        StateCommand::Convert { to } => {
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let _lock = state::take(paths, "convert")?;
+            let done = state::convert::convert(&paths.dir, &config, *to)?;
+            print(&done, json, out, |d, out| {
+                writeln!(
+                    out,
+                    "moved {} vats ({} portraits, {} names) into {}; the old store is kept as \
+                     {}. Now set `[store] kind = \"{}\"` in the config",
+                    d.copied.vats,
+                    d.copied.portraits,
+                    d.copied.names,
+                    d.store.display(),
+                    d.old_kept_in.display(),
+                    match to {
+                        crate::config::StoreKind::Log => "log",
+                        crate::config::StoreKind::Sqlite => "sqlite",
+                    }
+                )
+            })
+        }
         StateCommand::CheckUpgrade => {
             let image = inspect::image(&paths.dir)?;
             let env = crate::actors::env::app_env().map_err(|e| {
@@ -235,6 +265,10 @@ pub fn run(
             })
         }
     }
+}
+
+fn parse_store_kind(value: &str) -> Result<crate::config::StoreKind, String> {
+    crate::config::StoreKind::try_from(value.to_string())
 }
 
 /// Prints `value` as JSON, or for people with `text`.

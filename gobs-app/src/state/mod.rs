@@ -6,8 +6,10 @@
 //!   keeping what is cut in a quarantine file beside it.
 //! - [`inspect`]: what the store holds (these read without the lock, beside a daemon).
 //! - [`backup`]: a consistent copy taken beside a daemon, restored into an empty state.
+//! - [`convert`]: move the state between the log and SQLite stores.
 
 pub mod backup;
+pub mod convert;
 pub mod inspect;
 pub mod salvage;
 

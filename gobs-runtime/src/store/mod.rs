@@ -52,6 +52,7 @@ pub(crate) mod registry_log;
 mod shared;
 mod sqlite;
 mod sync;
+mod transfer;
 
 pub use backup::{BackupInfo, backup_log, restore_log_backup};
 pub use file::FileStore;
@@ -62,6 +63,7 @@ pub use shared::{
     LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
 };
 pub use sqlite::SqliteStore;
+pub use transfer::{Copied, copy_registry};
 
 /// Deepest MessagePack nesting a store's own records may have (a graph, its map of
 /// portraits, a portrait: portrait args are opaque bytes). A damaged or hostile file
