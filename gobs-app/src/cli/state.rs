@@ -72,6 +72,18 @@ pub enum StateCommand {
         to: crate::config::StoreKind,
     },
 
+    /// Take the state back to commit N of its log (`state history` lists the commits
+    /// since the last compaction); the current log is kept beside it. Without --yes, only
+    /// shows what would be dropped. Stop any daemon first
+    Rewind {
+        /// The commit to go back to
+        #[arg(long, value_name = "N")]
+        to: u64,
+        /// Do it (without this, nothing changes)
+        #[arg(long)]
+        yes: bool,
+    },
+
     /// Check that every stored actor restores under this build (its upgrade steps
     /// included) before running it on the state; writes nothing. Exits 1 when one fails
     CheckUpgrade,
@@ -211,6 +223,34 @@ pub fn run(
                         crate::config::StoreKind::Log => "log",
                         crate::config::StoreKind::Sqlite => "sqlite",
                     }
+                )
+            })
+        }
+        StateCommand::Rewind { to, yes } => {
+            let dropped = state::rewind::preview(&paths.dir, *to)?;
+            if !yes {
+                print(&dropped, json, out, |dropped, out| {
+                    for c in dropped {
+                        writeln!(out, "would drop commit {}: {}", c.index, c.vats.join(", "))?;
+                    }
+                    writeln!(
+                        out,
+                        "{} commits after commit {to} would be dropped (the current log is \
+                         kept beside it); run again with --yes to rewind",
+                        dropped.len()
+                    )
+                })?;
+                return Ok(1);
+            }
+            let config = load_effective(explicit_config, &paths.default_config())?;
+            let _lock = state::take(paths, "rewind")?;
+            let done = state::rewind::rewind(&paths.dir, &config, *to)?;
+            print(&done, json, out, |d, out| {
+                writeln!(
+                    out,
+                    "rewound to commit {to}: dropped {} commits; the log as it was is kept in {}",
+                    d.commits_dropped,
+                    d.kept_in.display()
                 )
             })
         }

@@ -7,10 +7,12 @@
 //! - [`inspect`]: what the store holds (these read without the lock, beside a daemon).
 //! - [`backup`]: a consistent copy taken beside a daemon, restored into an empty state.
 //! - [`convert`]: move the state between the log and SQLite stores.
+//! - [`rewind`]: take the state back to an earlier commit of its log.
 
 pub mod backup;
 pub mod convert;
 pub mod inspect;
+pub mod rewind;
 pub mod salvage;
 
 use std::path::{Path, PathBuf};

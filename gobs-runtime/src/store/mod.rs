@@ -49,6 +49,7 @@ mod log;
 mod memory;
 mod quarantine;
 pub(crate) mod registry_log;
+mod rewind;
 mod shared;
 mod sqlite;
 mod sync;
@@ -59,6 +60,7 @@ pub use file::FileStore;
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;
 pub use registry_log::RegistryLogStore;
+pub use rewind::{Rewound, rewind_log};
 pub use shared::{
     LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
 };
