@@ -176,6 +176,11 @@ pub enum AppError {
     #[error(transparent)]
     HobClient(#[from] crate::hob_net::client::ClientError),
 
+    /// A `gobs-app state …` command refused or failed (the message says why and what to
+    /// do).
+    #[error("{0}")]
+    State(String),
+
     /// A container's init could not set the container up.
     #[error("container init: {0}")]
     ContainerInit(String),
@@ -205,6 +210,7 @@ impl AppError {
             AppError::HobClient(crate::hob_net::client::ClientError::Refused(_)) => "refused",
             AppError::HobClient(_) => "hob-client",
             AppError::ContainerInit(_) => "container-init",
+            AppError::State(_) => "state",
         }
     }
 

@@ -13,6 +13,8 @@
 //! - [`cli`]: the command line, what each command does, and printing.
 //! - [`daemon`]: the server on the control socket, its protocol and the state lock.
 //! - [`config`]: the config file and the state directory.
+//! - [`state`]: operating the store itself (`gobs-app state …`): salvage, inspection,
+//!   upgrade checks.
 //! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
 //! - [`events`]: the event log (machines' state changes, operators' commands).
 //! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
@@ -34,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod providers;
+pub mod state;
 pub mod web;
 
 pub use error::AppError;

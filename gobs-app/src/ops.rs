@@ -89,6 +89,21 @@ macro_rules! operations {
         }
 
         impl Request {
+            /// Whether the operation only reads the boss's state: run without a daemon, it
+            /// opens the store as a dry run and never writes it, even when opening changed
+            /// something in memory (a restart fails what was in flight; the next command
+            /// that writes saves that).
+            pub fn only_reads(&self) -> bool {
+                matches!(
+                    self,
+                    Request::ListMachines { .. }
+                        | Request::Machine { .. }
+                        | Request::Providers { .. }
+                        | Request::Events { .. }
+                        | Request::Web { .. }
+                )
+            }
+
             /// The operation's name on the wire (`create-machine`).
             pub fn op(&self) -> String {
                 let method = match self {

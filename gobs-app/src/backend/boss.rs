@@ -103,11 +103,27 @@ impl BossBackend {
     /// `<state_dir>/vats/`); the config's providers are added if missing, follow the
     /// config's settings, and exactly the enabled ones are enabled.
     pub fn open(state_dir: &Path, config: &Config) -> Result<BossBackend, BackendError> {
+        BossBackend::open_for(state_dir, config, false)
+    }
+
+    /// [`BossBackend::open`]; with `read_only`, a log store is opened as a dry run: what
+    /// the boss changes (a restart failing what was in flight, say) stays in memory and
+    /// the store's file is never written.
+    pub fn open_for(
+        state_dir: &Path,
+        config: &Config,
+        read_only: bool,
+    ) -> Result<BossBackend, BackendError> {
         let storage = |e: gobs_runtime::Error| {
-            BackendError::storage(format!("cannot open the actors' state: {e}"))
+            let hint = crate::state::damage_hint(state_dir, &e);
+            BackendError::storage(format!("cannot open the actors' state: {e}{hint}"))
         };
         let env = app_env().map_err(storage)?;
-        let vats = AppVats::open(state_dir, env, store_kind(&config.store)).map_err(storage)?;
+        let mut kind = store_kind(&config.store);
+        if let StoreKind::Log(options) = &mut kind {
+            options.read_only = read_only;
+        }
+        let vats = AppVats::open(state_dir, env, kind).map_err(storage)?;
         BossBackend::start_with(vats, config)
     }
 

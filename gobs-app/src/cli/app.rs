@@ -91,6 +91,16 @@ pub fn run(
                 out,
             );
         }
+        Command::State(command) => {
+            let paths = state_paths()?;
+            return crate::cli::state::run(
+                command,
+                &paths,
+                explicit_config.as_deref(),
+                cli.json,
+                out,
+            );
+        }
         Command::Op(request) => request.clone(),
     };
     // A put-file's local file is read (and refused if it cannot be sent) before anything
