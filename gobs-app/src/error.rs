@@ -150,6 +150,24 @@ pub enum AppError {
     #[error("cannot write the output: {0}")]
     Output(io::Error),
 
+    /// The daemon could not listen for its metrics or dashboard.
+    #[error(
+        "cannot serve the {what} on {addr}: {source}; change [{what}] listen in the config \
+         (port 0 picks a free one), or set enabled = false"
+    )]
+    Listen {
+        /// `metrics` or `dashboard`.
+        what: String,
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+
+    /// The daemon's HTTP side could not start its runtime or thread.
+    #[error("cannot start the daemon's HTTP side: {0}")]
+    Runtime(io::Error),
+
     /// Signal handlers could not be installed.
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(io::Error),
@@ -157,6 +175,11 @@ pub enum AppError {
     /// `hob-client` stopped (refused, destroyed, or could not start).
     #[error(transparent)]
     HobClient(#[from] crate::hob_net::client::ClientError),
+
+    /// A `gobs-app state …` command refused or failed (the message says why and what to
+    /// do).
+    #[error("{0}")]
+    State(String),
 
     /// A container's init could not set the container up.
     #[error("container init: {0}")]
@@ -182,9 +205,12 @@ impl AppError {
             AppError::Protocol(_) => "protocol",
             AppError::Output(_) => "output",
             AppError::Signals(_) => "signals",
+            AppError::Listen { .. } => "listen",
+            AppError::Runtime(_) => "runtime",
             AppError::HobClient(crate::hob_net::client::ClientError::Refused(_)) => "refused",
             AppError::HobClient(_) => "hob-client",
             AppError::ContainerInit(_) => "container-init",
+            AppError::State(_) => "state",
         }
     }
 

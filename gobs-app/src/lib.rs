@@ -13,7 +13,11 @@
 //! - [`cli`]: the command line, what each command does, and printing.
 //! - [`daemon`]: the server on the control socket, its protocol and the state lock.
 //! - [`config`]: the config file and the state directory.
+//! - [`state`]: operating the store itself (`gobs-app state …`): salvage, inspection,
+//!   upgrade checks.
 //! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
+//! - [`events`]: the event log (machines' state changes, operators' commands).
+//! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
 //! - [`error`]: the command line's errors ([`error::AppError`]).
 
 pub mod actors;
@@ -22,13 +26,17 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod files;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hob_net;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod providers;
+pub mod state;
+pub mod web;
 
 pub use error::AppError;

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use crate::events::EventPage;
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+use crate::web::WebAccess;
 
 /// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
 macro_rules! operations {
@@ -68,6 +70,16 @@ macro_rules! operations {
                 fn $method(&self, cancel: &Cancel, $($field: $ty),*) -> Result<$out, BackendError>;
             )*
 
+            /// Adds an entry to the event log (the commands operators ran, see
+            /// [`crate::events::audit`]). Not an operation: clients cannot write the log.
+            fn record(
+                &self,
+                _machine: Option<String>,
+                _what: crate::events::What,
+            ) -> Result<(), BackendError> {
+                Ok(())
+            }
+
             /// Makes everything durable before the process lets go of the state (daemon
             /// shutdown, end of an embedded command). Called once; the backend is dropped
             /// right after.
@@ -77,6 +89,21 @@ macro_rules! operations {
         }
 
         impl Request {
+            /// Whether the operation only reads the boss's state: run without a daemon, it
+            /// opens the store as a dry run and never writes it, even when opening changed
+            /// something in memory (a restart fails what was in flight; the next command
+            /// that writes saves that).
+            pub fn only_reads(&self) -> bool {
+                matches!(
+                    self,
+                    Request::ListMachines { .. }
+                        | Request::Machine { .. }
+                        | Request::Providers { .. }
+                        | Request::Events { .. }
+                        | Request::Web { .. }
+                )
+            }
+
             /// The operation's name on the wire (`create-machine`).
             pub fn op(&self) -> String {
                 let method = match self {
@@ -180,4 +207,29 @@ operations! {
 
     /// List the enabled providers
     Providers => fn providers() -> Vec<ProviderInfo>;
+
+    /// Show the event log (machines' state changes, operators' commands), oldest first
+    Events => fn events(
+        /// Only the events of this machine
+        #[arg(long, value_name = "NAME")]
+        #[serde(default)]
+        machine: Option<MachineName>,
+        /// Only the events after this sequence number
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        #[serde(default)]
+        after: u64,
+        /// Answer only once there is an event after `after` (what --follow asks; the
+        /// daemon answers an empty page if none came within a while)
+        #[arg(skip)]
+        #[serde(default)]
+        wait: bool,
+    ) cli(
+        /// Keep printing events as they happen, until interrupted (needs `gobs-app daemon`)
+        #[arg(long)]
+        follow: bool,
+    ) -> EventPage;
+
+    /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
+    /// token (enable them in the config's metrics and dashboard tables)
+    Web => fn web() -> WebAccess;
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use clap::Parser;
-use gobs_ocapn::captp::{Dialect, SessionConfig};
+use gobs_ocapn::captp::SessionConfig;
 use gobs_ocapn::fixtures;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
 use gobs_ocapn::node::Node;
@@ -20,9 +20,6 @@ struct Args {
     /// TCP port on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Write the draft specification's dialect instead of the suite's.
-    #[arg(long)]
-    spec_dialect: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,15 +33,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let netlayer = TcpTestingOnly::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let config = SessionConfig {
-        dialect: if args.spec_dialect {
-            Dialect::Spec
-        } else {
-            Dialect::Suite
-        },
-        ..SessionConfig::default()
-    };
-    let node = Node::start(vec![Arc::new(netlayer) as Arc<dyn Netlayer>], config)?;
+    // Default settings: the session learns the suite's labels from the peer.
+    let node = Node::start(
+        vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )?;
     node.with_core(fixtures::install).await?;
     println!("{}", node.locator().to_uri());
     use std::io::Write;

@@ -10,6 +10,9 @@ use thiserror::Error;
 
 use crate::syrup::Value;
 
+/// The transport name of the plain-TCP netlayer the public conformance suite uses.
+pub const TCP_TESTING_ONLY: &str = "tcp-testing-only";
+
 /// A bad `ocapn://` URI or locator record.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LocatorError {
@@ -65,10 +68,11 @@ impl PeerLocator {
         }
     }
 
-    /// Adds a hint (written with a symbol key, as Goblins does).
+    /// Adds a hint (written with a string key, as Goblins 0.18, the current spec and the
+    /// suite do; symbol keys are read too).
     pub fn with_hint(mut self, key: &str, value: impl Into<String>) -> PeerLocator {
         self.hints
-            .push((Value::symbol(key), Value::String(value.into())));
+            .push((Value::from(key), Value::String(value.into())));
         self
     }
 

@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use gobs_ocapn::captp::{Ref as CapRef, Term};
 use gobs_ocapn::fixtures::{CAR_FACTORY_BUILDER, GREETER};
@@ -108,29 +106,35 @@ fn an_object_is_kept_until_every_reference_sent_is_released() {
     let mut p = Peer::connect(node.addr(), my_location("gc", 1));
     p.setup();
     let maker = p.fetch(b"maker");
-    let before = node.objects();
+    let echo = p.fetch(gobs_ocapn::fixtures::ECHO_GC);
+    let before = node.settles_at(node.objects());
     let r = p.deliver(maker, vec![sym("make")], None);
     let counter = import_pos(&p.resolution(r)[1]);
-    // Sent a second time (inside a list answer of the echo fixture would do too): the
-    // reference count is 2; releasing one keeps it.
-    let echo = p.fetch(gobs_ocapn::fixtures::ECHO_GC);
+    // Sent a second time (inside a list answer of the echo fixture): the reference count
+    // is 2; releasing one keeps it.
     let r = p.deliver(echo, vec![export(counter)], None);
     assert_eq!(
         p.resolution(r)[1],
         Value::List(vec![import_object(counter)])
     );
-    let with_echo = node.objects();
+    // Exactly one object more: the counter (the messages' promises are gone).
+    assert_eq!(node.settles_at(before + 1), before + 1);
     gc_export(&mut p, counter, 1);
-    std::thread::sleep(Duration::from_millis(100));
+    // The node reads the release before this message, which must still reach the counter.
     let r = p.deliver(export(counter), vec![sym("increment")], None);
     assert_eq!(
         p.resolution(r)[1],
         int(1),
         "still there after one of two releases"
     );
+    assert_eq!(node.settles_at(before + 1), before + 1);
     gc_export(&mut p, counter, 1);
-    assert_eq!(node.settles_at(with_echo - 1), with_echo - 1);
-    assert!(node.objects() >= before);
+    // Back to exactly the count before: the counter, and nothing the messages made, stays.
+    assert_eq!(
+        node.settles_at(before),
+        before,
+        "an object outlived every reference sent"
+    );
     vat.shutdown();
 }
 
@@ -177,7 +181,7 @@ fn fixtures_made_per_message_are_collected_and_sturdy_ones_stay() {
         panic!()
     };
     gc_export(&mut p, g.as_int().unwrap() as u64, 1);
-    std::thread::sleep(Duration::from_millis(100));
+    // The node reads the release before this fetch.
     let again = p.fetch(GREETER);
     let me = p.next_import();
     p.send(&rec(
@@ -203,10 +207,10 @@ fn an_object_in_a_message_waiting_on_a_promise_is_kept_until_it_is_delivered() {
     let queued = p.deliver(vow, vec![sym("ping"), export(counter)], None);
     // ...while the peer lets go of its import: the message still holds the counter.
     gc_export(&mut p, counter, 1);
-    std::thread::sleep(Duration::from_millis(100));
     let with_queued = node.objects();
 
-    // Resolved to the echo object, the message arrives with the counter, which works.
+    // Resolved to the echo object (the node reads the release first), the message arrives
+    // with the counter, which works.
     p.send(&rec(
         "op:deliver-only",
         vec![resolver, Value::List(vec![sym("fulfill"), echo])],
@@ -221,7 +225,7 @@ fn an_object_in_a_message_waiting_on_a_promise_is_kept_until_it_is_delivered() {
     // Once delivered and released again, it goes.
     gc_export(&mut p, again, 1);
     assert!(
-        node.settles_at(with_queued - 1) < with_queued,
+        node.objects_when(|n| n < with_queued) < with_queued,
         "the counter stayed"
     );
     vat.shutdown();

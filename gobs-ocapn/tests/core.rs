@@ -156,7 +156,7 @@ fn crossed_hellos_between_two_nodes_leave_one_session_and_lose_no_message() {
 
 mod fuzz {
     use super::*;
-    use gobs_ocapn::captp::KeyPair;
+    use gobs_ocapn::captp::{ConnId, KeyPair};
     use gobs_ocapn::syrup::Value;
     use proptest::prelude::*;
 
@@ -191,20 +191,46 @@ mod fuzz {
         gobs_ocapn::fixtures::ECHO_GC
     }
 
+    /// A fetch from the bootstrap object, as a well-behaved peer sends it (the swiss
+    /// number known or not, an answer position fresh or reused).
+    fn arb_fetch() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                Just(fixtures_swiss().to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..4)
+            ],
+            prop_oneof![Just(Value::Bool(false)), (0u64..6).prop_map(Value::from)],
+            0u64..6,
+        )
+            .prop_map(|(swiss, answer, r)| {
+                Value::record(
+                    "op:deliver",
+                    vec![
+                        Value::record("desc:export", vec![0.into()]),
+                        Value::List(vec![Value::symbol("fetch"), Value::Bytes(swiss)]),
+                        answer,
+                        Value::record("desc:import-object", vec![r.into()]),
+                    ],
+                )
+            })
+    }
+
     fn arb_op() -> impl Strategy<Value = Value> {
         let args = || proptest::collection::vec(arb_desc(), 0..4).prop_map(Value::List);
         prop_oneof![
-            (arb_desc(), args()).prop_map(|(t, a)| Value::record("op:deliver-only", vec![t, a])),
-            (
+            // Weighted so that sessions often live long enough to answer.
+            6 => arb_fetch(),
+            1 => (arb_desc(), args()).prop_map(|(t, a)| Value::record("op:deliver-only", vec![t, a])),
+            1 => (
                 arb_desc(),
                 args(),
                 prop_oneof![Just(Value::Bool(false)), (0u64..6).prop_map(Value::from)],
                 arb_desc()
             )
                 .prop_map(|(t, a, p, r)| Value::record("op:deliver", vec![t, a, p, r])),
-            (arb_desc(), arb_desc())
+            1 => (arb_desc(), arb_desc())
                 .prop_map(|(t, r)| Value::record("op:listen", vec![t, r, Value::Bool(false)])),
-            (
+            1 => (
                 proptest::collection::vec(0u64..6, 0..3),
                 proptest::collection::vec(0u64..3, 0..3)
             )
@@ -217,33 +243,113 @@ mod fuzz {
                         ],
                     )
                 }),
-            proptest::collection::vec(0u64..6, 0..3).prop_map(|p| Value::record(
+            1 => proptest::collection::vec(0u64..6, 0..3).prop_map(|p| Value::record(
                 "op:gc-answer",
                 vec![Value::List(p.into_iter().map(Value::from).collect())]
             )),
         ]
     }
 
+    /// What the node wrote on the connection in one step, frame by frame (it must be valid
+    /// Syrup), and whether it closed the connection.
+    fn step_output(core: &mut Core, conn: ConnId) -> (Vec<Value>, bool) {
+        let (mut frames, mut closed) = (Vec::new(), false);
+        for action in core.take_actions() {
+            match action {
+                Action::Write(c, bytes) if c == conn => {
+                    assert!(!closed, "the node wrote after closing the connection");
+                    let mut rest = &bytes[..];
+                    while !rest.is_empty() {
+                        let (frame, used) = syrup::decode_prefix(rest, &Limits::default())
+                            .expect("the node wrote invalid Syrup");
+                        frames.push(frame);
+                        rest = &rest[used..];
+                    }
+                }
+                Action::Close(c) if c == conn => closed = true,
+                other => panic!("the node did something unasked: {other:?}"),
+            }
+        }
+        (frames, closed)
+    }
+
+    /// The resolution the node sent to the peer's resolver `r` among `frames`, if any.
+    fn resolution_to(frames: &[Value], r: &Value) -> Option<Value> {
+        frames.iter().find_map(|f| match f.as_record() {
+            Some(("op:deliver-only" | "op:deliver", [to, args, ..]))
+                if to.as_record().map(|t| t.1) == Some(std::slice::from_ref(r))
+                    && to.as_record().map(|t| t.0) == Some("desc:export") =>
+            {
+                args.as_list()?.first().cloned()
+            }
+            _ => None,
+        })
+    }
+
+    /// The resolver position of an `op:deliver` to the bootstrap object (`desc:export 0`)
+    /// whose resolver is one of the peer's objects: the node must answer it at once.
+    fn bootstrap_resolver(op: &Value) -> Option<Value> {
+        let ("op:deliver", [to, _, _, resolver]) = op.as_record()? else {
+            return None;
+        };
+        if to != &Value::record("desc:export", vec![0.into()]) {
+            return None;
+        }
+        match resolver.as_record()? {
+            ("desc:import-object", [r]) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
     proptest! {
         /// Sequences of well-formed but arbitrary ops (forged positions, wrong kinds, GC of
         /// what was never sent) against a node with the fixtures: no panic, and the node
-        /// either answers or aborts that session with a reason.
+        /// either answers or aborts that session with a reason. Fed one op at a time:
+        /// - once the node writes `op:abort`, its reason is a non-empty string, it is the
+        ///   last thing written, and the connection is closed;
+        /// - until then, every message to the bootstrap object with a resolver is resolved
+        ///   (fulfilled or broken) in the same step, and after the last op a fresh fetch
+        ///   is fulfilled: the session still answers.
         #[test]
-        fn arbitrary_op_sequences_never_panic(ops in proptest::collection::vec(arb_op(), 1..12)) {
+        fn arbitrary_op_sequences_are_answered_or_aborted_with_a_reason(ops in proptest::collection::vec(arb_op(), 1..12)) {
             let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
             gobs_ocapn::fixtures::install(&mut core);
             let conn = core.accepted();
             core.bytes(conn, &hello());
-            for op in &ops {
+            let (frames, closed) = step_output(&mut core, conn);
+            prop_assert!(!closed, "a valid hello was refused: {frames:?}");
+            let probe = Value::record(
+                "op:deliver",
+                vec![
+                    Value::record("desc:export", vec![0.into()]),
+                    Value::List(vec![Value::symbol("fetch"), Value::Bytes(fixtures_swiss().to_vec())]),
+                    Value::Bool(false),
+                    Value::record("desc:import-object", vec![100.into()]),
+                ],
+            );
+            for op in ops.iter().chain([&probe]) {
                 core.bytes(conn, &syrup::encode(op));
-            }
-            for action in core.take_actions() {
-                if let Action::Write(_, bytes) = action {
-                    // Whatever the node wrote is valid Syrup, frame after frame.
-                    let mut rest = &bytes[..];
-                    while !rest.is_empty() {
-                        let (_, used) = syrup::decode_prefix(rest, &Limits::default()).unwrap();
-                        rest = &rest[used..];
+                let (frames, closed) = step_output(&mut core, conn);
+                let abort = frames.iter().position(|f| f.as_record().map(|r| r.0) == Some("op:abort"));
+                if let Some(at) = abort {
+                    let reason = frames[at].as_record().unwrap().1;
+                    prop_assert!(
+                        matches!(reason, [Value::String(s)] if !s.trim().is_empty()),
+                        "an abort without a reason: {:?}", frames[at]
+                    );
+                    prop_assert_eq!(at, frames.len() - 1, "the node wrote after its abort");
+                    prop_assert!(closed, "the node aborted and kept the connection open");
+                    return Ok(());
+                }
+                prop_assert!(!closed, "the connection closed without an abort after {op:?}");
+                if let Some(r) = bootstrap_resolver(op) {
+                    let outcome = resolution_to(&frames, &r);
+                    prop_assert!(
+                        matches!(&outcome, Some(Value::Symbol(s)) if s == "fulfill" || s == "break"),
+                        "{op:?} was neither answered nor aborted: the node wrote {frames:?}"
+                    );
+                    if op == &probe {
+                        prop_assert_eq!(outcome, Some(Value::symbol("fulfill")), "the closing fetch broke: {:?}", frames);
                     }
                 }
             }

@@ -7,12 +7,82 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use gobs_ocapn::persist::NodeState;
 
 const CHILD: &str = "GOBS_OCAPN_PERSIST_CHILD";
 const REVOKING_CHILD: &str = "GOBS_OCAPN_REVOKING_CHILD";
+/// Kills per test.
+const ROUNDS: usize = 25;
+/// How long a child may go without printing before the test calls it hung. Only a hang
+/// reaches it: a child prints a line every few milliseconds while it works.
+const HANG: Duration = Duration::from_secs(120);
+
+/// A child test process that reports each step on a line of its stdout; the parent reads
+/// them as they come, so it can kill the child at a chosen step.
+struct Child {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Child {
+    fn spawn(test: &str, var: &str, value: &str) -> Child {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(var, value)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Child {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one starts with `prefix` (the child's next report of that step).
+    fn wait_for(&mut self, prefix: &str) {
+        loop {
+            let line = match self.lines.recv_timeout(HANG) {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the child printed nothing for {HANG:?} while we waited for {prefix}")
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("the child ended while we waited for {prefix}; see its stderr")
+                }
+            };
+            let found = line.starts_with(prefix);
+            self.seen.push(line);
+            if found {
+                return;
+            }
+        }
+    }
+
+    /// SIGKILLs the child after a random spin of up to 2 ms (so the kill lands anywhere in
+    /// the step under way; nothing waits on the spin), then reads every line it printed.
+    fn kill(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_micros(random_below(2000)));
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.seen.extend(self.lines.iter());
+        self.seen
+    }
+}
 
 /// Not a test of its own: the child that saves exports until it is killed.
 #[test]
@@ -24,6 +94,7 @@ fn saving_child() {
     let start = state.exports().count();
     for i in start.. {
         let name = format!("export-{i}");
+        println!("SAVING {name}");
         state.swiss_for(&name).unwrap();
         println!("SAVED {name}");
     }
@@ -35,32 +106,34 @@ fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(b) % n
 }
 
+/// The step the child's last line says it was in when it died: the line's first word and
+/// the name it was about.
+fn dying_step(lines: &[String]) -> Option<(&str, &str)> {
+    lines.iter().rev().find_map(|l| l.split_once(' '))
+}
+
 #[test]
 fn killed_at_random_instants_the_state_stays_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.state");
     let designator = NodeState::open(&path).unwrap().tls.designator();
     let mut saved: Vec<String> = Vec::new();
-    for round in 0..25 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "saving_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| l.split_once("SAVED ").map(|(_, n)| n.trim().to_owned()))
-                .collect::<Vec<_>>()
-        });
-        std::thread::sleep(Duration::from_millis(20 + random_below(80)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        saved.extend(reader.join().unwrap());
+    let mut mid_save = 0;
+    for round in 0..ROUNDS {
+        let mut child = Child::spawn("saving_child", CHILD, &path.display().to_string());
+        // A random number of saves first, so kills land at different sizes of the state.
+        for _ in 0..=random_below(8) {
+            child.wait_for("SAVED ");
+        }
+        let lines = child.kill();
+        if let Some(("SAVING", _)) = dying_step(&lines) {
+            mid_save += 1;
+        }
+        saved.extend(
+            lines
+                .iter()
+                .filter_map(|l| l.strip_prefix("SAVED ").map(str::to_owned)),
+        );
         let state = NodeState::open(&path)
             .unwrap_or_else(|e| panic!("round {round}: the state does not open after a kill: {e}"));
         assert_eq!(
@@ -75,9 +148,13 @@ fn killed_at_random_instants_the_state_stays_whole() {
             );
         }
     }
+    // The loop tests saving only if kills cut saves.
     assert!(
-        saved.len() > 25,
-        "the children saved too little to test anything: {}",
+        mid_save >= ROUNDS / 3,
+        "only {mid_save} of {ROUNDS} kills landed while a save was under way"
+    );
+    println!(
+        "{} exports saved; {mid_save} of {ROUNDS} kills cut a save",
         saved.len()
     );
 }
@@ -107,8 +184,9 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Not a test of its own: the child that saves exports in a `NodeStore` and revokes every
-/// other one, until it is killed. It prints `SAVED name swiss` once a save committed,
-/// `REVOKING name` before a revocation and `REVOKED name` once it committed.
+/// other one, until it is killed. It prints `SAVING name` before a save and `SAVED name
+/// swiss` once it committed, `REVOKING name` before a revocation and `REVOKED name` once it
+/// committed.
 #[test]
 fn revoking_child() {
     let Ok(spec) = std::env::var(REVOKING_CHILD) else {
@@ -140,6 +218,7 @@ fn revoking_child() {
         for i in 0u64.. {
             let name = format!("{prefix}-{i}");
             let (s, n) = (store.clone(), name.clone());
+            println!("SAVING {name}");
             let swiss = tokio::task::spawn_blocking(move || s.swiss_for(&n))
                 .await
                 .unwrap()
@@ -163,30 +242,27 @@ fn a_node_store_killed_while_revoking_keeps_every_revocation_and_every_export() 
     let mut saved: BTreeMap<String, String> = BTreeMap::new();
     let (mut revoked, mut in_flight) = (BTreeSet::new(), BTreeSet::new());
     let mut designator = None;
-    for round in 0..25 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "revoking_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(REVOKING_CHILD, format!("{}|r{round}", vats.display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<_>>()
+    let (mut mid_save, mut mid_revoke) = (0, 0);
+    for round in 0..ROUNDS {
+        let spec = format!("{}|r{round}", vats.display());
+        let mut child = Child::spawn("revoking_child", REVOKING_CHILD, &spec);
+        // Odd rounds aim at a revocation, even rounds at a save, after a random number of
+        // saves so the store grows between kills.
+        for _ in 0..=random_below(6) {
+            child.wait_for("SAVED ");
+        }
+        child.wait_for(if round % 2 == 1 {
+            "REVOKING "
+        } else {
+            "SAVING "
         });
-        std::thread::sleep(Duration::from_millis(50 + random_below(250)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        for line in reader.join().unwrap() {
+        let lines = child.kill();
+        match dying_step(&lines) {
+            Some(("SAVING", _)) => mid_save += 1,
+            Some(("REVOKING", _)) => mid_revoke += 1,
+            _ => {}
+        }
+        for line in lines {
             let mut words = line.split_whitespace();
             match (words.next(), words.next(), words.next()) {
                 (Some("SAVED"), Some(name), Some(swiss)) => {
@@ -235,16 +311,14 @@ fn a_node_store_killed_while_revoking_keeps_every_revocation_and_every_export() 
         }
         registry.shutdown();
     }
+    // The loop tests what it claims only if kills cut revocations and saves.
     assert!(
-        saved.len() > 25 && revoked.len() > 10,
-        "the children did too little to test anything: {} saved, {} revoked",
-        saved.len(),
-        revoked.len()
+        mid_revoke >= ROUNDS / 6 && mid_save >= ROUNDS / 6,
+        "of {ROUNDS} kills only {mid_revoke} landed during a revocation and {mid_save} during a save"
     );
     println!(
-        "{} exports saved, {} revoked, {} revocations cut by a kill, over 25 kills",
+        "{} exports saved, {} revoked; of {ROUNDS} kills {mid_revoke} cut a revocation, {mid_save} a save",
         saved.len(),
         revoked.len(),
-        in_flight.len()
     );
 }

@@ -11,8 +11,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
+mod common;
+
+use common::{HANG, poll_async, within};
 use gobs_ocapn::captp::{Ref, SessionConfig, Term};
 use gobs_ocapn::fixtures;
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
@@ -161,10 +163,7 @@ async fn enliven(node: &Node, s: &Sturdyref) -> Result<Ref, Term> {
 
 async fn call(node: &Node, to: Ref, args: Vec<Term>) -> Result<Term, Term> {
     let p = node.with_core(move |c| c.send(to, args)).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(20), node.settled(p))
-        .await
-        .expect("no answer within 20 s")
-        .unwrap()
+    within(node.settled(p)).await.unwrap()
 }
 
 fn msg(t: &Term) -> String {
@@ -230,16 +229,18 @@ async fn two_processes_deliver_pipeline_listen_gc_abort() {
 
     // GC: dropping every reference to the imports releases them at the exporter.
     drop((echo, resolver_fixture, pair));
-    let mut released = false;
-    for _ in 0..100 {
+    let released = poll_async(|| async {
         let stats = a.with_core(|c| c.session_stats()).await.unwrap();
-        if stats.iter().all(|(_, _, _, imports)| *imports == 0) {
-            released = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(released, "imports were not released");
+        stats
+            .iter()
+            .all(|(_, _, _, imports)| *imports == 0)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        released.is_some(),
+        "imports were not released within {HANG:?}"
+    );
 
     // Abort: the session ends, its references break naming the peer, a new one works.
     let echo = enliven(&a, &b.echo).await.unwrap();
@@ -282,10 +283,7 @@ async fn a_lost_connection_breaks_promises_naming_the_peer() {
         .await
         .unwrap();
     b.kill();
-    let outcome = tokio::time::timeout(Duration::from_secs(20), a.settled(q))
-        .await
-        .expect("the promise did not break")
-        .unwrap();
+    let outcome = within(a.settled(q)).await.unwrap();
     let err = outcome.unwrap_err();
     assert!(msg(&err).contains("lost"), "{err:?}");
     assert!(msg(&err).contains(&b.node.designator), "{err:?}");
@@ -340,10 +338,7 @@ async fn three_node_handoff() {
         })
         .await
         .unwrap();
-    let outcome = tokio::time::timeout(Duration::from_secs(20), a.settled(q))
-        .await
-        .expect("the handoff did not complete")
-        .unwrap();
+    let outcome = within(a.settled(q)).await.unwrap();
     let err = outcome.unwrap_err();
     assert!(
         msg(&err).contains("a resolver takes 'fulfill or 'break"),

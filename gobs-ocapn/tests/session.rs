@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_ocapn::captp::{
-    ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref, Session, SessionConfig, Term,
-    session_id,
+    CaptpError, ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref, Session,
+    SessionConfig, Term, session_id,
 };
 use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::syrup::{self, Value};
@@ -190,9 +190,9 @@ fn abort_is_sent_and_the_session_goes_quiet() {
     );
     assert!(a.is_aborted() && b.is_aborted());
     // Nothing more goes out or comes in.
-    assert!(
-        a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp)
-            .is_err()
+    assert_eq!(
+        a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp),
+        Err(CaptpError::Aborted)
     );
     b.receive(b"<8'op:abort3\"bye>");
     assert!(b.poll_event().is_none());
@@ -210,11 +210,33 @@ proptest! {
         }
     }
 
+    /// A record of any label (an op or not, known or not) never panics and is never
+    /// dropped silently: it becomes an event, or the session aborts with a reason that it
+    /// also sends the peer.
     #[test]
-    fn arbitrary_records_never_panic(label in "(op|desc):[a-z-]{1,12}", fields in proptest::collection::vec(any::<u8>(), 0..6)) {
+    fn arbitrary_records_are_handled_or_abort_with_a_reason(label in "(op|desc):[a-z-]{1,12}", fields in proptest::collection::vec(any::<u8>(), 0..6)) {
         let (mut a, _b) = opened_pair(Dialect::Suite);
         let v = Value::record(&label, fields.iter().map(|f| Value::from(*f)).collect());
         a.receive(&syrup::encode(&v));
-        while a.poll_event().is_some() {}
+        let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        let aborted = events.iter().find_map(|e| match e {
+            Event::Aborted { reason, by_peer } => Some((reason.clone(), *by_peer)),
+            _ => None,
+        });
+        match aborted {
+            Some((reason, by_peer)) => {
+                prop_assert!(!reason.trim().is_empty(), "{v:?} aborted without a reason");
+                prop_assert!(a.is_aborted());
+                if !by_peer {
+                    let sent = syrup::decode(&a.take_output());
+                    prop_assert_eq!(
+                        sent,
+                        Ok(Value::record("op:abort", vec![Value::from(reason.as_str())])),
+                        "the peer was not told why"
+                    );
+                }
+            }
+            None => prop_assert!(!events.is_empty(), "{:?} was dropped silently", v),
+        }
     }
 }

@@ -22,6 +22,7 @@ pub mod far;
 #[doc(hidden)]
 pub mod fuzzing;
 mod id_hash;
+pub mod inspect;
 mod job;
 pub mod persist;
 pub mod pool;

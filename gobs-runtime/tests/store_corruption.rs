@@ -131,8 +131,26 @@ fn open_log(path: &Path) -> Result<LogStore, StoreError> {
     LogStore::open(path, LogOptions::default())
 }
 
+/// The quarantine files beside `path` (`<name>.cut-*`), sorted.
+fn quarantine_files(path: &Path) -> Vec<PathBuf> {
+    let prefix = format!("{}.cut-", path.file_name().unwrap().to_str().unwrap());
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(&prefix)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 #[test]
-fn log_store_cuts_a_torn_tail() {
+fn log_store_leaves_a_torn_tail_out_and_cuts_it_at_the_first_write_keeping_it() {
     let dir = tempfile::tempdir().unwrap();
     let (path, ends) = log_with(dir.path(), 20);
     let good = std::fs::read(&path).unwrap();
@@ -145,34 +163,41 @@ fn log_store_cuts_a_torn_tail() {
         std::fs::write(&path, &good[..cut]).unwrap();
         let mut store = open_log(&path).unwrap();
         assert_eq!(store.load().unwrap(), model(kept), "cut at {cut}");
-        assert_eq!(store.stats().cut_bytes, cut as u64 - ends[kept as usize]);
+        let torn = cut as u64 - ends[kept as usize];
+        assert_eq!(store.stats().cut_bytes, torn);
+        assert_eq!(store.torn_tail(), Some((ends[kept as usize], torn)));
         drop(store);
-        // The file was cut back to the last whole frame.
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            &good[..ends[kept as usize] as usize]
-        );
+        // Opening (and closing) wrote nothing: the torn bytes are still there.
+        assert_eq!(std::fs::read(&path).unwrap(), &good[..cut], "cut at {cut}");
     }
-    // Commits go on after a cut, and reopen.
+    assert!(quarantine_files(&path).is_empty());
+    // The first write cuts the torn tail, keeping it beside the log; commits go on.
     let mut store = open_log(&path).unwrap();
+    let kept_in = store.cut_kept_in().expect("a torn tail is pending");
     for i in 11..=25 {
         store.commit(&delta(i)).unwrap();
     }
+    assert_eq!(store.quarantined(), Some(kept_in.as_path()));
     drop(store);
+    assert_eq!(quarantine_files(&path), vec![kept_in.clone()]);
+    assert_eq!(
+        std::fs::read(&kept_in).unwrap(),
+        &good[ends[10] as usize..ends[10] as usize + 5]
+    );
     assert_eq!(open_log(&path).unwrap().load().unwrap(), model(25));
 }
 
 #[test]
-fn log_store_cuts_garbage_and_damaged_last_frames() {
+fn log_store_tells_a_torn_tail_from_a_damaged_last_frame() {
     let dir = tempfile::tempdir().unwrap();
     let (path, ends) = log_with(dir.path(), 12);
     let good = std::fs::read(&path).unwrap();
-    let cases: Vec<(&str, Vec<u8>, u64)> = vec![
-        ("zeros appended", [good.clone(), vec![0; 4096]].concat(), 12),
+    // What a crash mid-append (or a file system extending a file) leaves: torn.
+    let torn: Vec<(&str, Vec<u8>)> = vec![
+        ("zeros appended", [good.clone(), vec![0; 4096]].concat()),
         (
             "text appended",
             [good.clone(), b"some garbage".to_vec()].concat(),
-            12,
         ),
         (
             "pseudo-random appended",
@@ -183,37 +208,39 @@ fn log_store_cuts_garbage_and_damaged_last_frames() {
                     .collect(),
             ]
             .concat(),
-            12,
         ),
-        (
-            "last frame's payload flipped",
-            {
-                let mut b = good.clone();
-                let at = good.len() - 3;
-                b[at] ^= 0xff;
-                b
-            },
-            11,
-        ),
-        (
-            "last frame's length flipped",
-            {
-                let mut b = good.clone();
-                b[ends[11] as usize] ^= 0x01;
-                b
-            },
-            11,
-        ),
+        ("last frame zeroed, header and all", {
+            let mut b = good.clone();
+            b[ends[11] as usize..].fill(0);
+            b
+        }),
     ];
-    for (what, bytes, kept) in cases {
+    for (what, bytes) in torn {
         std::fs::write(&path, &bytes).unwrap();
         let mut store = open_log(&path).unwrap();
-        assert_eq!(store.load().unwrap(), model(kept), "{what}");
+        let expect = if what.starts_with("last frame") {
+            11
+        } else {
+            12
+        };
+        assert_eq!(store.load().unwrap(), model(expect), "{what}");
+        assert!(store.torn_tail().is_some(), "{what}");
         drop(store);
         assert_eq!(
             std::fs::read(&path).unwrap(),
-            &good[..ends[kept as usize] as usize],
-            "{what}"
+            bytes,
+            "{what}: the file was changed"
+        );
+    }
+    // A whole last frame with a bad checksum is not a torn write: refused, untouched.
+    for at in [ends[11] as usize + 4, ends[11] as usize + 9, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        let (offset, detail) = assert_log_corrupt(&path, &bad, "flipped last frame");
+        assert_eq!(offset, ends[11]);
+        assert!(
+            detail.contains("not a torn write") && detail.contains("salvage"),
+            "{detail}"
         );
     }
 }
@@ -273,8 +300,13 @@ fn log_store_rejects_bad_headers_and_mid_log_damage_untouched() {
     )
     .unwrap();
     assert_eq!(store.load().unwrap(), model(5));
+    let kept_in = store
+        .quarantined()
+        .expect("salvage keeps the cut bytes")
+        .to_path_buf();
     drop(store);
     assert_eq!(std::fs::read(&path).unwrap(), &good[..ends[5] as usize]);
+    assert_eq!(std::fs::read(&kept_in).unwrap(), &bad[ends[5] as usize..]);
 }
 
 #[test]

@@ -28,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::{HobClientPresence, HobServerPresence};
 use crate::actors::reason::reason;
+use crate::events::log::EventLog;
+use crate::events::{MachineState, What, bounded};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::check_machine_name;
@@ -78,8 +80,9 @@ pub struct ProviderEntry {
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
 #[define_actor(
-    version = 2,
+    version = 3,
     upgrade(from = 1, with = crate::providers::legacy::boss_v1),
+    upgrade(from = 2, with = boss_v2),
     on_restore = Boss::after_restart,
     aliases = ["gobs_app::boss::Boss"]
 )]
@@ -94,6 +97,24 @@ pub struct Boss {
     hob: Ref<HobServerPresence>,
     #[actor(default = 1)]
     next_id: u64,
+    /// What happened to the machines. None in a boss upgraded from version 2 until its
+    /// first turn that logs (an upgrade step cannot spawn the log).
+    #[actor(default = None)]
+    events: Option<Ref<EventLog>>,
+}
+
+/// The boss's fields, version 3.
+type BossV3 = (
+    BTreeMap<String, ProviderEntry>,
+    JournalMap<String, MachineRecord>,
+    Ref<HobServerPresence>,
+    u64,
+    Option<Ref<EventLog>>,
+);
+
+/// Boss 2 → 3: the event log, made at the first turn that needs it.
+fn boss_v2((providers, machines, hob, next_id): crate::providers::legacy::BossV2) -> BossV3 {
+    (providers, machines, hob, next_id, None)
 }
 
 #[define_actor]
@@ -162,6 +183,19 @@ impl Boss {
         self.hob.clone()
     }
 
+    /// The event log, if this boss has one yet (see [`Boss::make_event_log`]).
+    #[actor(local)]
+    pub fn event_log(&self) -> Option<Ref<EventLog>> {
+        self.events.clone()
+    }
+
+    /// The event log, made now if this boss has none (a new boss, or one upgraded from
+    /// version 2). A write: ask [`Boss::event_log`] first.
+    #[actor(local)]
+    pub fn make_event_log(&mut self) -> Ref<EventLog> {
+        self.log()
+    }
+
     /// The machines' names, sorted.
     pub fn machine_names(&self) -> Vec<String> {
         self.machines.keys().cloned().collect()
@@ -207,6 +241,7 @@ impl Boss {
             client: None,
         };
         let started = record.info(&name);
+        self.log_state(&name, &provider, MachineState::Creating, None);
         self.machines.insert(name.clone(), record);
         tracing::info!(machine = name, provider, "creating machine");
         let created = provider_ref.create_machine(name, registration);
@@ -242,6 +277,38 @@ impl Boss {
                 .collect(),
             Err(_) => plain,
         })
+    }
+
+    /// Machine `name`'s session with its hob-client went down (`up` false) or came back:
+    /// logged as `unreachable` or `running`, if its record says running.
+    #[actor(local)]
+    pub fn reach_changed(&mut self, name: String, up: bool) {
+        let Some(provider) = self
+            .machines
+            .get(&name)
+            .filter(|r| r.status == MachineStatus::Running)
+            .map(|r| r.provider.clone())
+        else {
+            return;
+        };
+        let (state, error) = match up {
+            true => (MachineState::Running, None),
+            false => (
+                MachineState::Unreachable,
+                Some("the session with its hob-client is down"),
+            ),
+        };
+        self.log_state(&name, &provider, state, error);
+    }
+
+    /// The machines as the records say, sorted by name, without asking them anything (what
+    /// the metrics and the dashboard show): `unreachable` where the session is down.
+    #[actor(local)]
+    pub fn machine_records(&self) -> Vec<MachineInfo> {
+        self.machines
+            .iter()
+            .map(|(name, r)| reach_checked(r.info(name)))
+            .collect()
     }
 
     /// Machine `name`'s record and the names of the capabilities it exposes.
@@ -281,12 +348,14 @@ impl Boss {
                 last.provider
             );
             self.machines.remove(&name);
+            self.log_state(&name, &last.provider, MachineState::Destroyed, None);
             return Ok(Promise::fulfilled(Ok(last)));
         };
         if let Some(record) = self.machines.get_mut(&name) {
             record.status = MachineStatus::Destroying;
             record.error = None;
         }
+        self.log_state(&name, &last.provider, MachineState::Destroying, None);
         tracing::info!(machine = name, "destroying machine");
         let done = provider.destroy_machine(name.clone());
         Ok(done.then_try(move |outcome| {
@@ -429,6 +498,12 @@ impl Boss {
         record.status = status;
         record.error = error;
         record.client = client;
+        let provider = record.provider.clone();
+        let error = record.error.clone();
+        self.log_state(&name, &provider, status.into(), error.as_deref());
+        let Some(record) = self.machines.get(&name) else {
+            return Promise::fulfilled(started);
+        };
         tracing::info!(machine = name, status = %status, "creating machine is over");
         with_bindings(record.info(&name), record.client.clone())
     }
@@ -438,14 +513,18 @@ impl Boss {
         let Some(record) = self.machines.get_mut(&name).filter(|r| r.id == id) else {
             return;
         };
+        let provider = record.provider.clone();
         match failure {
             None => {
                 self.machines.remove(&name);
                 tracing::info!(machine = name, "machine destroyed");
+                self.log_state(&name, &provider, MachineState::Destroyed, None);
             }
             Some(why) => {
+                let error = format!("destroying failed: {why}");
                 record.status = MachineStatus::Failed;
-                record.error = Some(format!("destroying failed: {why}"));
+                record.error = Some(error.clone());
+                self.log_state(&name, &provider, MachineState::Failed, Some(&error));
             }
         }
     }
@@ -481,6 +560,26 @@ impl Boss {
                  up whatever the provider made) and create it again if you need it"
             ));
         }
+    }
+
+    /// Adds machine `name`'s new state to the event log. The log is in this vat, so the
+    /// entry commits with the change it records, or not at all.
+    fn log_state(&mut self, name: &str, provider: &str, state: MachineState, error: Option<&str>) {
+        let what = What::State {
+            state,
+            provider: provider.to_string(),
+            error: error.map(bounded),
+        };
+        if let Err(e) = self.log().call().append(Some(name.to_string()), what) {
+            tracing::warn!("cannot add machine {name}'s state {state} to the event log: {e}");
+        }
+    }
+
+    /// The event log, made in this turn if there is none yet.
+    fn log(&mut self) -> Ref<EventLog> {
+        self.events
+            .get_or_insert_with(|| gobs_runtime::spawn(EventLog::new()))
+            .clone()
     }
 
     fn get(&self, name: &str) -> Result<&MachineRecord, BackendError> {
@@ -586,19 +685,10 @@ fn me() -> Result<Ref<Boss>, BackendError> {
 
 /// `info`, with the names of the capabilities `client` exposes (asked of the machine).
 fn with_bindings(
-    mut info: MachineInfo,
+    info: MachineInfo,
     client: Option<Ref<HobClientPresence>>,
 ) -> Promise<MachineInfo> {
-    if info.status == MachineStatus::Running
-        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
-    {
-        info.status = MachineStatus::Unreachable;
-        info.error = Some(format!(
-            "unreachable since {}: the session with its hob-client is down; it reconnects \
-             by itself once the machine runs again",
-            humantime::format_rfc3339_seconds(since)
-        ));
-    }
+    let mut info = reach_checked(info);
     let Some(client) = client else {
         return Promise::fulfilled(info);
     };
@@ -624,6 +714,21 @@ fn with_bindings(
         }
         info
     })
+}
+
+/// `info`, `unreachable` if it is running but its session with the boss is down.
+fn reach_checked(mut info: MachineInfo) -> MachineInfo {
+    if info.status == MachineStatus::Running
+        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
+    {
+        info.status = MachineStatus::Unreachable;
+        info.error = Some(format!(
+            "unreachable since {}: the session with its hob-client is down; it reconnects \
+             by itself once the machine runs again",
+            humantime::format_rfc3339_seconds(since)
+        ));
+    }
+    info
 }
 
 /// Why machine `name` cannot run commands now.

@@ -5,6 +5,7 @@ use gobs_runtime::{Env, Error, common_env};
 
 use crate::actors::boss::Boss;
 use crate::actors::hob::{HobClientPresence, HobServerPresence, Registration};
+use crate::events::log::EventLog;
 use crate::providers::machine::StatusFacet;
 
 /// Name of the env, as errors show it.
@@ -25,7 +26,8 @@ pub fn app_env() -> Result<Env, Error> {
         .add::<HobServerPresence>()
         .add::<Registration>()
         .add::<HobClientPresence>()
-        .add::<StatusFacet>();
+        .add::<StatusFacet>()
+        .add::<EventLog>();
     crate::providers::add_actors(env).build()
 }
 

@@ -48,6 +48,13 @@ impl AppVats {
     /// files are kept in `vats/migrated-per-vat/`.
     pub fn open(dir: &Path, env: Env, kind: StoreKind) -> Result<AppVats, Error> {
         let vats_dir = dir.join(VATS_DIR);
+        if let Some(evidence) = crate::config::state_dir::vats_gone(dir, &vats_dir) {
+            return Err(Error::StoreMissing {
+                store: vats_dir.display().to_string(),
+                evidence,
+                dir: dir.display().to_string(),
+            });
+        }
         crate::config::state_dir::private_dir_and_files(&vats_dir).map_err(|source| {
             Error::Store {
                 vat: "(registry)".into(),
@@ -59,7 +66,8 @@ impl AppVats {
             }
         })?;
         gobs_runtime::persist::migrate::migrate_per_vat_stores(&vats_dir, &kind)?;
-        let registry = Registry::open(vats_dir, env, kind)?;
+        let registry = Registry::open(&vats_dir, env, kind)?;
+        mark_made(dir);
         Ok(AppVats {
             dir: dir.to_path_buf(),
             registry,
@@ -97,6 +105,17 @@ impl AppVats {
     /// Stops every vat (each finishes its queue and flushes its store). Idempotent.
     pub fn shutdown(&self) {
         self.registry.shutdown();
+        // A first start made the store: from now on, losing vats/ is refused.
+        mark_made(&self.dir);
+    }
+}
+
+fn mark_made(dir: &Path) {
+    if let Err(e) = crate::config::state_dir::mark_vats_made(dir, &dir.join(VATS_DIR)) {
+        tracing::warn!(
+            "cannot write {}: {e}; a lost vats/ would not be noticed",
+            dir.join(crate::config::state_dir::VATS_MARKER).display()
+        );
     }
 }
 

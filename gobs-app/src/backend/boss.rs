@@ -13,7 +13,7 @@
 //! `gobs-app machine NAME` shows it.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Promise, Ref, StoreKind, spawn};
@@ -23,6 +23,8 @@ use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
 use crate::config::{self, Config, StoreConfig};
+use crate::events::log::EventLog;
+use crate::events::{EventPage, EventQuery, What};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{
     BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
@@ -42,7 +44,13 @@ pub struct Timeouts {
     pub run: Duration,
     /// Copying a file onto or off a machine (a backstop too: the gateway gives up sooner).
     pub files: Duration,
+    /// How long `events` waits for a new event before it answers an empty page (the
+    /// follower asks again at once); short, so a daemon stopping is not held up long.
+    pub follow: Duration,
 }
+
+/// How often a waiting `events` looks whether its client went away.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -52,6 +60,7 @@ impl Default for Timeouts {
             destroy: Duration::from_secs(15 * 60),
             run: Duration::from_secs(60 * 60 + 60),
             files: Duration::from_secs(5 * 60),
+            follow: Duration::from_secs(5),
         }
     }
 }
@@ -80,6 +89,8 @@ pub fn store_kind(store: &StoreConfig) -> StoreKind {
 pub struct BossBackend {
     vats: AppVats,
     boss: Ref<Boss>,
+    events: Ref<EventLog>,
+    web: crate::web::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
     closed: bool,
@@ -92,20 +103,38 @@ impl BossBackend {
     /// `<state_dir>/vats/`); the config's providers are added if missing, follow the
     /// config's settings, and exactly the enabled ones are enabled.
     pub fn open(state_dir: &Path, config: &Config) -> Result<BossBackend, BackendError> {
+        BossBackend::open_for(state_dir, config, false)
+    }
+
+    /// [`BossBackend::open`]; with `read_only`, a log store is opened as a dry run: what
+    /// the boss changes (a restart failing what was in flight, say) stays in memory and
+    /// the store's file is never written.
+    pub fn open_for(
+        state_dir: &Path,
+        config: &Config,
+        read_only: bool,
+    ) -> Result<BossBackend, BackendError> {
         let storage = |e: gobs_runtime::Error| {
-            BackendError::storage(format!("cannot open the actors' state: {e}"))
+            let hint = crate::state::damage_hint(state_dir, &e);
+            BackendError::storage(format!("cannot open the actors' state: {e}{hint}"))
         };
         let env = app_env().map_err(storage)?;
-        let vats = AppVats::open(state_dir, env, store_kind(&config.store)).map_err(storage)?;
+        let mut kind = store_kind(&config.store);
+        if let StoreKind::Log(options) = &mut kind {
+            options.read_only = read_only;
+        }
+        let vats = AppVats::open(state_dir, env, kind).map_err(storage)?;
         BossBackend::start_with(vats, config)
     }
 
     /// Starts the boss in `vats` with the providers of `config`.
     pub fn start_with(vats: AppVats, config: &Config) -> Result<BossBackend, BackendError> {
         match Self::start_in(&vats, config) {
-            Ok(boss) => Ok(BossBackend {
+            Ok((boss, events)) => Ok(BossBackend {
                 vats,
                 boss,
+                events,
+                web: crate::web::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
                 closed: false,
@@ -117,7 +146,10 @@ impl BossBackend {
         }
     }
 
-    fn start_in(vats: &AppVats, config: &Config) -> Result<Ref<Boss>, BackendError> {
+    fn start_in(
+        vats: &AppVats,
+        config: &Config,
+    ) -> Result<(Ref<Boss>, Ref<EventLog>), BackendError> {
         let (_, boss) = vats.start_vat(vats::BOSS_VAT, || spawn(Boss::new()))?;
         let limit = Timeouts::default().answer;
         let known = wait(boss.send().provider_entries(), limit, || {
@@ -155,7 +187,34 @@ impl BossBackend {
                 "enabling the providers".to_string()
             })?;
         }
-        Ok(boss)
+        // The hob gateway (process-wide) tells the boss when a machine's session drops.
+        let told = boss.clone();
+        crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
+            move |machine: &str, up: bool| {
+                let _ = told.send().reach_changed(machine.to_string(), up);
+            },
+        )));
+        let found = wait(boss.send().event_log(), limit, || {
+            "finding the event log".to_string()
+        })?;
+        // Only a boss without a log yet is written to (once).
+        let events = match found {
+            Some(events) => events,
+            None => wait(boss.send().make_event_log(), limit, || {
+                "making the event log".to_string()
+            })?,
+        };
+        // Only a changed retention is written, so a read-only command writes nothing.
+        let retain = config.events.retain;
+        if wait(events.send().retention(), limit, || {
+            "reading the event log".into()
+        })? != retain
+        {
+            wait(events.send().set_retention(retain), limit, || {
+                "setting the event log's retention".to_string()
+            })?;
+        }
+        Ok((boss, events))
     }
 
     /// The same backend, waiting at most `timeouts`.
@@ -174,6 +233,27 @@ impl BossBackend {
         &self.boss
     }
 
+    /// The event log.
+    pub fn event_log(&self) -> &Ref<EventLog> {
+        &self.events
+    }
+
+    /// Where the daemon's HTTP side listens, once it does (what `gobs-app web` answers).
+    pub fn web_access(&self) -> crate::web::AccessCell {
+        std::sync::Arc::clone(&self.web)
+    }
+
+    /// A read-only handle on the boss's state, for the daemon's HTTP side.
+    pub fn observer(&self) -> crate::web::observer::Observer {
+        crate::web::observer::Observer::new(
+            self.boss.clone(),
+            self.events.clone(),
+            self.vats.registry().clone(),
+            self.vats.dir().join(vats::VATS_DIR),
+            self.default_provider.clone(),
+        )
+    }
+
     /// Waits for an answer the boss gives straight away.
     fn answer<T: Send + 'static>(
         &self,
@@ -188,6 +268,7 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
+        crate::hob_net::gateway::set_reach_listener(None);
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
         Ok(())
@@ -338,6 +419,59 @@ impl Backend for BossBackend {
             p.default = p.name == self.default_provider;
         }
         Ok(providers)
+    }
+
+    fn events(
+        &self,
+        cancel: &Cancel,
+        machine: Option<MachineName>,
+        after: u64,
+        follow: bool,
+    ) -> Result<EventPage, BackendError> {
+        if follow {
+            // Woken by the next entry (a push, not a poll of the log); the client's going
+            // away is checked between slices.
+            let mut woken = self.events.send().wait_after(after);
+            let deadline = Instant::now() + self.timeouts.follow;
+            loop {
+                match woken.wait_timeout(CANCEL_CHECK) {
+                    Ok(answer) => break answer?,
+                    Err(pending) if !cancel.is_cancelled() && Instant::now() < deadline => {
+                        woken = pending;
+                    }
+                    Err(_) => {
+                        return Ok(EventPage {
+                            next: after,
+                            ..EventPage::default()
+                        });
+                    }
+                }
+            }
+        }
+        let query = EventQuery {
+            machine: machine.map(MachineName::into_string),
+            after,
+        };
+        self.answer(self.events.send().page(query), || {
+            "reading the event log".to_string()
+        })
+    }
+
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+        self.web.get().cloned().ok_or_else(|| {
+            BackendError::invalid(format!(
+                "nothing serves metrics or a dashboard for {}: `gobs-app daemon` serves them \
+                 when the config enables them ([metrics] or [dashboard] enabled = true)",
+                self.vats.dir().display()
+            ))
+        })
+    }
+
+    fn record(&self, machine: Option<String>, what: What) -> Result<(), BackendError> {
+        self.answer(self.events.send().append(machine, what), || {
+            "adding to the event log".to_string()
+        })
+        .map(drop)
     }
 
     fn close(&mut self) -> Result<(), BackendError> {

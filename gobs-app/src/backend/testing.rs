@@ -161,6 +161,23 @@ impl Backend for FakeBackend {
         Ok(info)
     }
 
+    fn events(
+        &self,
+        _cancel: &Cancel,
+        _machine: Option<MachineName>,
+        after: u64,
+        _wait: bool,
+    ) -> Result<crate::events::EventPage, BackendError> {
+        Ok(crate::events::EventPage {
+            next: after,
+            ..Default::default()
+        })
+    }
+
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+        Ok(crate::web::WebAccess::default())
+    }
+
     fn providers(&self, _cancel: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
         let st = self.state();
         Ok(st

@@ -13,6 +13,7 @@ use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
 use crate::daemon;
 use crate::error::AppError;
+use crate::ops::Request;
 
 /// Runs the parsed command line; returns the exit code. `env` reads the environment
 /// variables the defaults come from (`$XDG_STATE_HOME`, `$HOME`); `$GOBS_STATE_DIR` and
@@ -72,6 +73,33 @@ pub fn run(
         Command::ContainerInit { spec } => {
             crate::providers::container::init::run(spec).map_err(AppError::ContainerInit)?;
             return Ok(0);
+        }
+        Command::Op(Request::Events {
+            machine,
+            after,
+            follow,
+            ..
+        }) => {
+            let paths = state_paths()?;
+            return crate::cli::events::run(
+                &paths,
+                explicit_config.as_deref(),
+                machine.clone(),
+                *after,
+                *follow,
+                cli.json,
+                out,
+            );
+        }
+        Command::State(command) => {
+            let paths = state_paths()?;
+            return crate::cli::state::run(
+                command,
+                &paths,
+                explicit_config.as_deref(),
+                cli.json,
+                out,
+            );
         }
         Command::Op(request) => request.clone(),
     };

@@ -130,8 +130,12 @@ pub fn execute(
             }
             Target::Embedded(lock) => {
                 let config = load_effective(explicit_config, &paths.default_config())?;
-                let mut backend = BossBackend::open(&paths.dir, &config)?;
-                let response = request.execute(&backend, &Cancel::new());
+                // A command that only reads never writes the store (see `only_reads`).
+                let read_only = request.only_reads();
+                let mut backend = BossBackend::open_for(&paths.dir, &config, read_only)?;
+                let operator = crate::events::audit::Operator::this_process();
+                let response =
+                    crate::events::audit::execute(request, &backend, &Cancel::new(), &operator);
                 let closed = backend.close();
                 drop(backend);
                 drop(lock);

@@ -1,11 +1,13 @@
 //! The command line (clap derive types only; [`app`] acts on them). The operations'
-//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `hob-client` and
-//! the hidden `container-init` are not requests.
+//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `hob-client`,
+//! `state …` and the hidden `container-init` are not requests.
 
 pub mod app;
 pub mod client;
+pub mod events;
 pub mod files;
 pub mod output;
+pub mod state;
 
 use std::path::PathBuf;
 
@@ -75,6 +77,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         spec: PathBuf,
     },
+
+    /// Work on the state directory's store itself: salvage a damaged one (stop the daemon
+    /// first)
+    #[command(subcommand)]
+    State(state::StateCommand),
 
     /// An operation (see [`crate::ops`]).
     #[command(flatten)]
@@ -218,6 +225,7 @@ mod tests {
             "providers",
             "put-file",
             "get-file",
+            "events",
         ] {
             let help = Cli::try_parse_from(["gobs-app", op, "--help"]).unwrap_err();
             assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp, "{op}");

@@ -33,6 +33,12 @@ pub fn print(
         Response::PutFile(copied) => writeln!(out, "{}", copied_text(copied)),
         // To standard output: the bytes, nothing else (`get-file m /f > f` is a copy).
         Response::GetFile(file) => out.write_all(&file.content.0).and_then(|()| out.flush()),
+        Response::Web(web) => {
+            let shown = |url: &Option<String>| url.clone().unwrap_or_else(|| "off".into());
+            writeln!(out, "metrics:   {}", shown(&web.metrics))
+                .and_then(|()| writeln!(out, "dashboard: {}", shown(&web.dashboard)))
+        }
+        Response::Events(page) => page.events.iter().try_for_each(|e| writeln!(out, "{e}")),
     };
     written.map_err(AppError::Output)?;
     Ok(0)

@@ -5,6 +5,7 @@
 //! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
 
 pub mod human;
+pub mod observe;
 pub mod state_dir;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use crate::config::human::HumanDuration;
+pub use crate::config::observe::{EventsConfig, ListenerConfig};
 use crate::providers;
 
 /// The file `gobs-app init` writes. It parses to [`Config::default`].
@@ -53,6 +55,22 @@ durability = "every-commit"
 request_timeout = "10s"
 # Connections served at once; more are answered "busy" (clients retry).
 max_connections = 64
+
+[events]
+# How many events (machines' state changes, operators' commands) the log keeps
+# in the store; the oldest go first. `gobs-app events` shows them.
+retain = 10000
+
+[metrics]
+# Serve Prometheus metrics at http://LISTEN/metrics (daemon only).
+enabled = false
+listen = "127.0.0.1:9464"
+
+[dashboard]
+# Serve the web dashboard (daemon only); `gobs-app web` prints its address with
+# the access token. Every request needs the token, on loopback too.
+enabled = false
+listen = "127.0.0.1:9465"
 
 # Providers create machines. Each [providers.NAME] table enables one, named NAME
 # (the name `create-machine --provider NAME` takes). Writing any [providers.*]
@@ -133,6 +151,12 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Providers by name, enabled or not.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// The event log.
+    pub events: EventsConfig,
+    /// The Prometheus listener.
+    pub metrics: ListenerConfig,
+    /// The dashboard's listener.
+    pub dashboard: ListenerConfig,
 }
 
 /// `[store]`: where and how durably the boss keeps its state.
@@ -231,6 +255,9 @@ impl Default for Config {
             },
             daemon: DaemonConfig::default(),
             providers,
+            events: EventsConfig::default(),
+            metrics: ListenerConfig::metrics_default(),
+            dashboard: ListenerConfig::dashboard_default(),
         }
     }
 }
@@ -427,6 +454,12 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     daemon: RawDaemon,
+    #[serde(default)]
+    events: observe::RawEvents,
+    #[serde(default)]
+    metrics: observe::RawListener,
+    #[serde(default)]
+    dashboard: observe::RawListener,
     providers: Option<Spanned<BTreeMap<Spanned<String>, RawProvider>>>,
 }
 
@@ -578,6 +611,13 @@ impl RawConfig {
             store,
             daemon: self.daemon.into_config()?,
             providers,
+            events: self.events.into_config()?,
+            metrics: self
+                .metrics
+                .into_config("metrics", ListenerConfig::metrics_default())?,
+            dashboard: self
+                .dashboard
+                .into_config("dashboard", ListenerConfig::dashboard_default())?,
         })
     }
 }

@@ -143,6 +143,36 @@ impl StatePaths {
     }
 }
 
+/// The file that says a state directory's `vats/` was made: once it exists, a missing
+/// `vats/` is refused like a missing store, not taken for a fresh start.
+pub const VATS_MARKER: &str = "vats.created";
+
+/// Whether `vats` (the state directory's store directory) was made and is now gone: the
+/// evidence, when it is.
+pub fn vats_gone(state_dir: &Path, vats: &Path) -> Option<String> {
+    let marker = state_dir.join(VATS_MARKER);
+    (marker.exists() && !vats.exists()).then(|| {
+        format!(
+            "{} says it was made here (and the state directory is otherwise still there)",
+            marker.display()
+        )
+    })
+}
+
+/// Records that `vats` holds a store (when it does), so that losing it later is noticed.
+pub fn mark_vats_made(state_dir: &Path, vats: &Path) -> io::Result<()> {
+    let marker = state_dir.join(VATS_MARKER);
+    if marker.exists() || !vats.join(gobs_runtime::persist::MARKER).exists() {
+        return Ok(());
+    }
+    let mut file = std::fs::File::create(&marker)?;
+    std::io::Write::write_all(
+        &mut file,
+        b"vats/ was made here; gobs-app refuses to start without it\n",
+    )?;
+    file.sync_all()
+}
+
 /// Makes `dir` private with [`private_dir`], and each file directly in it that group or
 /// others may access owner-only (0600): the stores an earlier build made 0644.
 pub fn private_dir_and_files(dir: &Path) -> io::Result<()> {

@@ -51,6 +51,7 @@ use crate::daemon::protocol::{
 };
 use crate::error::AppError;
 use crate::model::{BackendError, Cancel, ErrorKind};
+use crate::web::WebServer;
 
 /// How long writing an answer may block.
 pub const RESPONSE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,8 +62,8 @@ pub const MAX_SOCKET_PATH: usize = 107;
 /// How often a running request's connection is checked for a client that went away.
 pub const HANGUP_CHECK: Duration = Duration::from_millis(100);
 
-/// The backend, shared by the connections.
-type Shared = Arc<RwLock<Box<dyn Backend + Send + Sync>>>;
+/// The backend, shared by the connections (and the dashboard's actions).
+type Shared = crate::web::SharedBackend;
 
 /// Runs the daemon in the foreground until SIGINT or SIGTERM.
 pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), AppError> {
@@ -89,14 +90,17 @@ pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), App
         let locks = lock_state(paths, &stopper)?;
         let config = load_effective(explicit_config, &paths.default_config())?;
         let backend = BossBackend::open(&paths.dir, &config)?;
-        let daemon = Daemon::bind(paths, locks, stopper.clone(), config.daemon)?;
+        let (observer, access) = (backend.observer(), backend.web_access());
+        let mut daemon = Daemon::bind(paths, locks, stopper.clone(), config.daemon)?;
+        let backend: Shared = Arc::new(RwLock::new(Box::new(backend)));
+        daemon.web = WebServer::start(&config, observer, Arc::clone(&backend), &access)?;
         eprintln!(
             "gobs-app daemon (pid {}) serving {}; stop it with Ctrl-C or `kill {}`",
             std::process::id(),
             daemon.socket.display(),
             std::process::id()
         );
-        daemon.serve(Box::new(backend))
+        daemon.serve_shared(backend)
     })();
 
     handle.close();
@@ -179,6 +183,8 @@ pub struct Daemon {
     locks: DaemonLocks,
     stopper: Stopper,
     limits: DaemonConfig,
+    /// The metrics and dashboard listeners, stopped before the backend closes.
+    web: Option<WebServer>,
 }
 
 impl Daemon {
@@ -221,6 +227,7 @@ impl Daemon {
             locks,
             stopper,
             limits,
+            web: None,
         })
     }
 
@@ -231,9 +238,13 @@ impl Daemon {
 
     /// Serves `backend` until stopped, then shuts down cleanly (see the module docs).
     pub fn serve(self, backend: Box<dyn Backend + Send + Sync>) -> Result<(), AppError> {
+        self.serve_shared(Arc::new(RwLock::new(backend)))
+    }
+
+    /// Serves `backend`, which the dashboard may share, until stopped.
+    pub fn serve_shared(mut self, backend: Shared) -> Result<(), AppError> {
         // Requests share the backend (each connection on its own thread, so a slow
         // creation does not hold up a listing); closing it at the end takes it alone.
-        let backend: Shared = Arc::new(RwLock::new(backend));
         let open = Arc::new(AtomicUsize::new(0));
         let mut workers: Vec<JoinHandle<()>> = Vec::new();
         while !self.stopper.is_stopped() {
@@ -287,6 +298,7 @@ impl Daemon {
         for worker in workers {
             let _ = worker.join();
         }
+        drop(self.web.take());
         let closed = backend
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -405,7 +417,8 @@ fn answer(frame: &[u8], stream: &UnixStream, backend: &Shared) -> Response {
     let response = match backend.read() {
         Ok(backend) => {
             tracing::debug!(op = request.op(), "handling request");
-            request.execute(&**backend, &cancel)
+            let operator = crate::events::audit::Operator::peer_of(stream);
+            crate::events::audit::execute(request, &**backend, &cancel, &operator)
         }
         Err(_) => Response::Error(BackendError::internal(
             "the daemon's backend crashed on an earlier request; restart the daemon",
@@ -600,6 +613,18 @@ mod tests {
         }
         fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
             self.inner.providers(c)
+        }
+        fn events(
+            &self,
+            c: &Cancel,
+            m: Option<MachineName>,
+            after: u64,
+            wait: bool,
+        ) -> Result<crate::events::EventPage, BackendError> {
+            self.inner.events(c, m, after, wait)
+        }
+        fn web(&self, c: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+            self.inner.web(c)
         }
         fn put_file(
             &self,

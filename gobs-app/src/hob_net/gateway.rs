@@ -134,6 +134,27 @@ impl std::fmt::Debug for Gateway {
 
 static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
 
+/// Told when a registered machine's session goes down (`false`) or comes back (`true`):
+/// how the boss logs `unreachable` and `running` again.
+pub type ReachListener = Arc<dyn Fn(&str, bool) + Send + Sync>;
+
+static REACH_LISTENER: Mutex<Option<ReachListener>> = Mutex::new(None);
+
+/// Sets (or with `None`, clears) the process's [`ReachListener`].
+pub fn set_reach_listener(listener: Option<ReachListener>) {
+    *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
+}
+
+fn tell_reach(machine: &str, up: bool) {
+    let listener = REACH_LISTENER
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if let Some(listener) = listener {
+        listener(machine, up);
+    }
+}
+
 fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
     format!("cannot {what} {}: {e}", path.display())
 }
@@ -495,9 +516,16 @@ impl Gateway {
     }
 
     fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(Ref, ConnId)>) {
-        self.lock_live()
-            .insert(machine.to_string(), Live { reach, bindings });
+        let before = self
+            .lock_live()
+            .insert(machine.to_string(), Live { reach, bindings })
+            .map(|l| l.reach);
         self.inner.changed.notify_all();
+        match (before, reach) {
+            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, false),
+            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, true),
+            _ => {}
+        }
     }
 
     fn forget_live(&self, machine: &str) {
@@ -533,7 +561,7 @@ impl Gateway {
                     return;
                 };
                 let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = false;
+                let mut down = Vec::new();
                 for (machine, l) in live.iter_mut() {
                     if let Some((_, conn)) = &l.bindings
                         && !open.contains(conn)
@@ -541,12 +569,15 @@ impl Gateway {
                         tracing::warn!(machine, "machine's hob-client session is down");
                         l.bindings = None;
                         l.reach = Reach::Down(SystemTime::now());
-                        changed = true;
+                        down.push(machine.clone());
                     }
                 }
                 drop(live);
-                if changed {
+                if !down.is_empty() {
                     inner.changed.notify_all();
+                }
+                for machine in down {
+                    tell_reach(&machine, false);
                 }
             }
         });

@@ -3,27 +3,48 @@
 
 mod keys;
 mod ops;
+mod records;
 mod session;
 mod term;
 
+#[cfg(test)]
+mod labels_tests;
+
 pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
-pub use ops::{CAPTP_VERSION, Op, Selector, Target};
+pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
 pub use session::{DuplicateSession, Event, OutTarget, Session, SessionConfig, ThirdParty};
 pub use term::{ConnId, DropSink, LocalRef, ObjId, Ref, RemoteRef, Term};
 
 use thiserror::Error;
 
-/// Which variant of the wire protocol to write. Both are read.
+/// Which labels to write where the peers that exist disagree. Every form is read.
+///
+/// Goblins 0.18 and the current specification take `op:deliver … #f #f` for a message that
+/// wants no answer and `op:gc-exports`/`op:gc-answers`, and end the session on anything
+/// else; the public conformance suite takes only `op:deliver-only`, `op:gc-export` and
+/// `op:gc-answer`. Both take a three-field `op:listen` (the one gobs writes to everyone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Dialect {
-    /// The public conformance suite's: `op:deliver-only`, `op:gc-export`/`op:gc-answer`,
-    /// answer positions from 0, `op:listen` with a wants-partial flag.
+    /// Learn it from the peer (the default, right for every peer): the first message in
+    /// which the peer uses a label only one dialect has settles it for the session. Until
+    /// then a peer reached over `tcp-testing-only` (the suite's netlayer, which Goblins
+    /// does not have) is written the suite's labels and any other the current ones.
     #[default]
+    Learn,
+    /// Always the suite's labels, answer positions from 0.
     Suite,
-    /// The draft specification's: `op:deliver … false false`, `op:gc-exports`/
-    /// `op:gc-answers`, answer positions from 1, two-field `op:listen`.
+    /// Always the current specification's labels, answer positions from 1.
     Spec,
+}
+
+/// The labels a session writes now (see [`Dialect`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Labels {
+    /// `op:deliver-only`, `op:gc-export`, `op:gc-answer`: the public suite's.
+    Suite,
+    /// `op:deliver … #f #f`, `op:gc-exports`, `op:gc-answers`: Goblins 0.18's and the spec's.
+    Current,
 }
 
 /// Why a CapTP operation failed or a session was aborted.

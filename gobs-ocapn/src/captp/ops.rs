@@ -4,7 +4,7 @@
 //! Parsing checks each op's shape (label, field count, field kinds); what the fields refer
 //! to (positions, keys) is the session's business.
 
-use super::{CaptpError, Dialect};
+use super::{CaptpError, Labels};
 use crate::syrup::Value;
 
 /// The CapTP version this implementation speaks.
@@ -307,17 +307,27 @@ impl Op {
     }
 }
 
-/// The wire name of the GC ops in a dialect.
-pub(crate) fn gc_export_label(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Suite => "op:gc-export",
-        Dialect::Spec => "op:gc-exports",
+/// Which labels a frame shows its sender speaks, if it uses a form only one of them has.
+pub fn labels_of(frame: &Value) -> Option<Labels> {
+    match frame.as_record()? {
+        ("op:deliver-only" | "op:gc-export" | "op:gc-answer", _) => Some(Labels::Suite),
+        ("op:gc-exports" | "op:gc-answers", _) => Some(Labels::Current),
+        ("op:deliver", [_, _, Value::Bool(false), Value::Bool(false)]) => Some(Labels::Current),
+        _ => None,
     }
 }
 
-pub(crate) fn gc_answer_label(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Suite => "op:gc-answer",
-        Dialect::Spec => "op:gc-answers",
+/// The wire name of the GC ops in each set of labels.
+pub(crate) fn gc_export_label(l: Labels) -> &'static str {
+    match l {
+        Labels::Suite => "op:gc-export",
+        Labels::Current => "op:gc-exports",
+    }
+}
+
+pub(crate) fn gc_answer_label(l: Labels) -> &'static str {
+    match l {
+        Labels::Suite => "op:gc-answer",
+        Labels::Current => "op:gc-answers",
     }
 }

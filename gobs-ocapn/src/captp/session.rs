@@ -18,14 +18,14 @@ use std::sync::{Arc, Weak};
 use super::keys::{KeyPair, PublicKey, session_id};
 use super::ops::{self, CAPTP_VERSION, Op, Target};
 use super::term::{ConnId, DropSink, ImportInner, LocalRef, ObjId, Ref, RemoteRef, Term};
-use super::{CaptpError, Dialect};
+use super::{CaptpError, Dialect, Labels, records};
 use crate::locator::PeerLocator;
 use crate::syrup::{self, Limits, SyrupError, Value};
 
 /// Settings of a session.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Which wire dialect to write.
+    /// Which labels to write where peers disagree: learnt from the peer by default.
     pub dialect: Dialect,
     /// Decoding limits for each frame.
     pub limits: Limits,
@@ -33,6 +33,9 @@ pub struct SessionConfig {
     pub max_frame: usize,
     /// What a node does when a peer it already has an open session with opens another.
     pub duplicate_session: DuplicateSession,
+    /// Whether a gobs actor's failure reaches peers in full (actor, vat, method list), for
+    /// debugging; by default a peer gets the method's own error's kind and message only.
+    pub peer_error_detail: bool,
 }
 
 /// What to do with a second session from a peer that already has an open one (crossed
@@ -52,7 +55,7 @@ pub enum DuplicateSession {
 impl Default for SessionConfig {
     fn default() -> SessionConfig {
         SessionConfig {
-            dialect: Dialect::Suite,
+            dialect: Dialect::Learn,
             limits: Limits {
                 max_len: 1 << 20,
                 max_count: 1 << 16,
@@ -60,6 +63,7 @@ impl Default for SessionConfig {
             },
             max_frame: 4 << 20,
             duplicate_session: DuplicateSession::RefuseNew,
+            peer_error_detail: false,
         }
     }
 }
@@ -193,6 +197,7 @@ pub struct Session {
     imports: HashMap<u64, ImportEntry>,
     answers: HashMap<u64, LocalRef>,
     next_question: u64,
+    labels: Labels,
     drops: DropSink,
     handoff_counts_seen: HashSet<u64>,
     next_handoff_count: u64,
@@ -210,9 +215,10 @@ impl Session {
         let our_location = our_location.to_value();
         let mut s = Session {
             conn,
-            next_question: match config.dialect {
-                Dialect::Suite => 0,
-                Dialect::Spec => 1,
+            next_question: 1,
+            labels: match config.dialect {
+                Dialect::Suite => Labels::Suite,
+                Dialect::Learn | Dialect::Spec => Labels::Current,
             },
             config,
             keys,
@@ -261,6 +267,11 @@ impl Session {
     /// Whether the session has ended.
     pub fn is_aborted(&self) -> bool {
         matches!(self.state, State::Aborted)
+    }
+
+    /// The labels this session writes now (learnt from the peer unless configured).
+    pub fn labels(&self) -> Labels {
+        self.labels
     }
 
     /// Our key pair in this session.
@@ -391,6 +402,11 @@ impl Session {
 
     fn handle_frame(&mut self, frame: &Value) -> Result<(), CaptpError> {
         let op = Op::parse(frame)?;
+        if self.config.dialect == Dialect::Learn
+            && let Some(labels) = ops::labels_of(frame)
+        {
+            self.labels = labels;
+        }
         match (&self.state, op) {
             (_, Op::Abort(reason)) => {
                 self.state = State::Aborted;
@@ -424,6 +440,16 @@ impl Session {
                 let remote_location = PeerLocator::from_value(&location)
                     .map_err(|e| CaptpError::Malformed(e.to_string()))?;
                 let id = session_id(&self.keys.public(), &remote_key);
+                if self.config.dialect == Dialect::Learn
+                    && remote_location.transport == crate::locator::TCP_TESTING_ONLY
+                {
+                    self.labels = Labels::Suite;
+                }
+                // The suite numbers answers from 0, the spec from 1; either is valid.
+                self.next_question = match self.labels {
+                    Labels::Suite => 0,
+                    Labels::Current => 1,
+                };
                 self.state = State::Open(Box::new(OpenState {
                     remote_key,
                     remote_location: remote_location.clone(),
@@ -637,6 +663,12 @@ impl Session {
                     }
                     _ => {}
                 }
+                if let Some((label, fields)) = records::unwrap(&label, &args) {
+                    return Ok(Term::Record(
+                        Box::new(self.import_term(label)?),
+                        self.import_terms(fields)?,
+                    ));
+                }
                 let label = self.import_term(*label)?;
                 let args = args
                     .into_iter()
@@ -713,12 +745,18 @@ impl Session {
                     })
                     .collect::<Result<_, CaptpError>>()?,
             ),
-            Term::Record(l, a) => Value::Record(
-                Box::new(self.export_term(l, third_party)?),
-                a.iter()
+            Term::Record(l, a) => {
+                let label = self.export_term(l, third_party)?;
+                let fields = a
+                    .iter()
                     .map(|t| self.export_term(t, third_party))
-                    .collect::<Result<_, _>>()?,
-            ),
+                    .collect::<Result<_, _>>()?;
+                if records::is_protocol_label(&label) {
+                    Value::Record(Box::new(label), fields)
+                } else {
+                    records::wrap(label, fields)
+                }
+            }
             Term::Ref(Ref::Local(r)) => {
                 let pos = self.export(*r);
                 let label = if r.promise {
@@ -785,8 +823,8 @@ impl Session {
         Ok(answer)
     }
 
-    /// Sends a message that wants no answer (`op:deliver-only` in the suite's dialect,
-    /// `op:deliver … false false` in the spec's).
+    /// Sends a message that wants no answer (`op:deliver-only` to a peer speaking the
+    /// suite's labels, `op:deliver … false false` to one speaking the current ones).
     pub fn send_deliver_only(
         &mut self,
         to: OutTarget,
@@ -795,9 +833,9 @@ impl Session {
     ) -> Result<(), CaptpError> {
         self.check_open()?;
         let args = self.export_args(args, tp)?;
-        let op = match self.config.dialect {
-            Dialect::Suite => Value::record("op:deliver-only", vec![to.to_value(), args]),
-            Dialect::Spec => Value::record(
+        let op = match self.labels {
+            Labels::Suite => Value::record("op:deliver-only", vec![to.to_value(), args]),
+            Labels::Current => Value::record(
                 "op:deliver",
                 vec![to.to_value(), args, Value::Bool(false), Value::Bool(false)],
             ),
@@ -806,7 +844,8 @@ impl Session {
         Ok(())
     }
 
-    /// Sends `op:listen` on a remote promise.
+    /// Sends `op:listen` on a remote promise, with the wants-partial flag that Goblins 0.18
+    /// and the suite both require (the current spec's two-field form is read, not written).
     pub fn send_listen(
         &mut self,
         to: OutTarget,
@@ -817,10 +856,7 @@ impl Session {
         let resolver = self.export_term(&Term::local(resolver), &mut |_| {
             Err(CaptpError::Protocol("resolver is local".into()))
         })?;
-        let mut fields = vec![to.to_value(), resolver];
-        if self.config.dialect == Dialect::Suite {
-            fields.push(Value::Bool(wants_partial));
-        }
+        let fields = vec![to.to_value(), resolver, Value::Bool(wants_partial)];
         self.write(&Value::record("op:listen", fields));
         Ok(())
     }
@@ -828,7 +864,7 @@ impl Session {
     /// Tells the peer we no longer need the answer at `pos`.
     pub fn send_gc_answer(&mut self, pos: u64) -> Result<(), CaptpError> {
         self.check_open()?;
-        let label = ops::gc_answer_label(self.config.dialect);
+        let label = ops::gc_answer_label(self.labels);
         self.write(&Value::record(label, vec![Value::List(vec![pos.into()])]));
         Ok(())
     }
@@ -875,7 +911,7 @@ impl Session {
         }
         let n = positions.len();
         if n > 0 {
-            let label = ops::gc_export_label(self.config.dialect);
+            let label = ops::gc_export_label(self.labels);
             self.write(&Value::record(
                 label,
                 vec![Value::List(positions), Value::List(deltas)],
@@ -901,6 +937,11 @@ impl Session {
     /// How many objects this session currently exports (bootstrap excluded).
     pub fn export_count(&self) -> usize {
         self.exports.len()
+    }
+
+    /// How many answers to the peer's questions this session keeps (until `op:gc-answers`).
+    pub fn answer_count(&self) -> usize {
+        self.answers.len()
     }
 
     /// How many imports this session currently holds.

@@ -20,7 +20,7 @@ impl TcpTestingOnly {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpTestingOnly> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let locator = PeerLocator::new("tcp-testing-only", random_designator()?)
+        let locator = PeerLocator::new(crate::locator::TCP_TESTING_ONLY, random_designator()?)
             .with_hint("host", local.ip().to_string())
             .with_hint("port", local.port().to_string());
         Ok(TcpTestingOnly {

@@ -8,6 +8,8 @@
 //! the designator it dialled, and trusts exactly that self-signed certificate — no
 //! certificate authority is involved. Sturdyref URIs look like
 //! `ocapn://<designator>.tcp-tls/s/<base64url swiss>?host=…&port=…`.
+//! The locator's hints are written with string keys (`{"host" … "port" …}`), which is what
+//! Goblins 0.18 reads when it dials back (e.g. to redeem a handoff).
 //!
 //! TLS is rustls with the `ring` provider.
 

@@ -20,8 +20,8 @@ mod revoke;
 pub use revoke::{REVOKED_KEPT, RevokeHook};
 
 use crate::captp::{
-    CaptpError, ConnId, Dialect, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId,
-    OutTarget, Ref, RemoteRef, Selector, Session, SessionConfig, Term,
+    CaptpError, ConnId, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId, OutTarget,
+    Ref, RemoteRef, Selector, Session, SessionConfig, Term,
 };
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -540,6 +540,18 @@ impl Core {
             .collect()
     }
 
+    /// Whether peers get gobs actors' failures in full ([`SessionConfig::peer_error_detail`]).
+    pub fn peer_error_detail(&self) -> bool {
+        self.config.peer_error_detail
+    }
+
+    /// What the open session with `peer` holds for it and from it, if there is one: how
+    /// many objects it exports, imports, and answers it keeps for the peer's questions.
+    pub fn tables_with(&self, peer: &PeerLocator) -> Option<(usize, usize, usize)> {
+        let s = &self.sessions.get(self.peers.get(peer)?)?.session;
+        Some((s.export_count(), s.import_count(), s.answer_count()))
+    }
+
     /// Aborts the session with `peer`, if there is one; its promises break.
     pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
         let Some(conn) = self.peers.get(peer).copied() else {
@@ -923,17 +935,11 @@ impl Core {
     fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
         match op {
             OnOpen::Fetch { swiss, promise } => {
-                let swiss = match self.config.dialect {
-                    Dialect::Suite => Value::Bytes(swiss),
-                    Dialect::Spec => match String::from_utf8(swiss) {
-                        Ok(s) => Value::String(s),
-                        Err(e) => Value::Bytes(e.into_bytes()),
-                    },
-                };
+                // A swiss number is a byte string on the wire (Goblins refuses a string).
                 self.send_remote(
                     conn,
                     OutTarget::Export(0),
-                    vec![Term::sym("fetch"), Term::Data(swiss)],
+                    vec![Term::sym("fetch"), Term::Data(Value::Bytes(swiss))],
                     Some(promise),
                 );
             }

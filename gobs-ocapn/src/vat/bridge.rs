@@ -2,14 +2,18 @@
 //! value by value, and references travel beside the bytes as [`Carried`] entries (a MessagePack extension of type
 //! [`CARRIED_EXT`] holds each one's place).
 //!
-//! MessagePack has no symbols, records or sets: symbols arrive as strings, records and
-//! sets are refused, and a `nil` result (a method returning `()`) becomes `[]`.
+//! MessagePack has no symbols, wide integers, records or sets: symbols arrive as strings
+//! (a [`super::Symbol`] parameter takes them, and a `Symbol` result goes back as a
+//! symbol), integers beyond 64 bits and records travel as the extensions of
+//! [`super::syrup_types`], sets are refused, and a `nil` result (a method returning `()`)
+//! becomes `[]`.
 
 use gobs_runtime::AnyRef;
 use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
 use super::export::exported;
 use super::remote::RemoteObject;
+use super::syrup_types::{INT_EXT, RECORD_EXT, SYMBOL_EXT};
 use crate::captp::{LocalRef, Ref, Term};
 use crate::node::{Core, Node};
 use crate::syrup::Value;
@@ -29,7 +33,7 @@ pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
             } else if let Ok(u) = u64::try_from(*i) {
                 rmpv::Value::from(u)
             } else {
-                return Err(BridgeError(format!("integer {i} does not fit MessagePack")));
+                rmpv::Value::Ext(INT_EXT, i.to_be_bytes().to_vec())
             }
         }
         Value::F32(x) => rmpv::Value::F32(*x),
@@ -42,8 +46,18 @@ pub fn to_msgpack(v: &Value) -> Result<rmpv::Value, BridgeError> {
                 .map(|(k, v)| Ok((to_msgpack(k)?, to_msgpack(v)?)))
                 .collect::<Result<_, BridgeError>>()?,
         ),
-        Value::Set(_) | Value::Record(..) => return Err(no_msgpack(v.kind())),
+        Value::Record(label, fields) => record_ext(
+            to_msgpack(label)?,
+            fields.iter().map(to_msgpack).collect::<Result<_, _>>()?,
+        )?,
+        Value::Set(_) => return Err(no_msgpack(v.kind())),
     })
+}
+
+/// A record as [`RECORD_EXT`]: the array `[label, [fields…]]`.
+fn record_ext(label: rmpv::Value, fields: Vec<rmpv::Value>) -> Result<rmpv::Value, BridgeError> {
+    let array = rmpv::Value::Array(vec![label, rmpv::Value::Array(fields)]);
+    Ok(rmpv::Value::Ext(RECORD_EXT, encode(&array)?))
 }
 
 fn no_msgpack(kind: &str) -> BridgeError {
@@ -93,7 +107,13 @@ pub(crate) fn term_to_msgpack(
                 .collect::<Result<_, BridgeError>>()?,
         ),
         Term::Set(_) => return Err(no_msgpack("set")),
-        Term::Record(..) => return Err(no_msgpack("record")),
+        Term::Record(label, fields) => record_ext(
+            term_to_msgpack(label, carry, refs)?,
+            fields
+                .iter()
+                .map(|f| term_to_msgpack(f, carry, refs))
+                .collect::<Result<_, _>>()?,
+        )?,
         Term::Handoff(_) => {
             return Err(BridgeError(
                 "an unredeemed third-party handoff cannot be passed to a gobs actor".into(),
@@ -145,10 +165,35 @@ pub(crate) fn term_from_msgpack(
                 .map_err(|_| BridgeError("a carried reference's index is not 4 bytes".into()))?;
             place(u32::from_be_bytes(index))?
         }
-        rmpv::Value::Ext(..) => {
-            return Err(BridgeError(
-                "MessagePack extension types have no Syrup form".into(),
-            ));
+        rmpv::Value::Ext(SYMBOL_EXT, data) => match std::str::from_utf8(data) {
+            Ok(name) => Term::sym(name),
+            Err(_) => return Err(BridgeError("a symbol's name is not UTF-8".into())),
+        },
+        rmpv::Value::Ext(INT_EXT, data) => match <[u8; 16]>::try_from(data.as_slice()) {
+            Ok(b) => Term::Data(Value::Int(i128::from_be_bytes(b))),
+            Err(_) => return Err(BridgeError("a wide integer is not 16 bytes".into())),
+        },
+        rmpv::Value::Ext(RECORD_EXT, data) => {
+            let array = rmpv::decode::read_value(&mut data.as_slice())
+                .map_err(|e| BridgeError(format!("a record is not MessagePack: {e}")))?;
+            match array {
+                rmpv::Value::Array(parts) => match parts.as_slice() {
+                    [label, rmpv::Value::Array(fields)] => Term::Record(
+                        Box::new(term_from_msgpack(label, place)?),
+                        fields
+                            .iter()
+                            .map(|f| term_from_msgpack(f, place))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    _ => return Err(BridgeError("a record is not [label, [fields…]]".into())),
+                },
+                _ => return Err(BridgeError("a record is not [label, [fields…]]".into())),
+            }
+        }
+        rmpv::Value::Ext(tag, _) => {
+            return Err(BridgeError(format!(
+                "MessagePack extension type {tag} has no Syrup form"
+            )));
         }
     })
 }
@@ -241,7 +286,7 @@ pub(crate) fn term_out(
             return remote
                 .target_in(core)
                 .map(Term::Ref)
-                .map_err(|e| BridgeError(super::remote::error_text(&e)));
+                .map_err(|e| BridgeError(super::peer_error::text(&e)));
         }
         match entry.actor {
             Some(actor) => super::export::export(core, actor)

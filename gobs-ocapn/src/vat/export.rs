@@ -58,7 +58,11 @@ impl LocalObject for ActorObject {
                         Ok((bytes, refs)) => {
                             term_out(core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
                         }
-                        Err(e) => Err(Term::str(&e.to_string())),
+                        Err(e) => Err(super::peer_error::to_peer(
+                            &method,
+                            &e,
+                            core.peer_error_detail(),
+                        )),
                     };
                     core.settle_promise(p, outcome);
                     core.release(p);

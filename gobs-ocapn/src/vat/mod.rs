@@ -38,15 +38,19 @@
 
 pub mod bridge;
 mod export;
+mod peer_error;
 mod remote;
 mod sturdy;
+pub mod syrup_types;
 mod typed;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
 pub use export::export_actor;
 pub(crate) use export::{enable, export as export_object, exported};
+pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
+pub use syrup_types::{BigInt, Record, Symbol};
 pub use typed::Remote;
 
 #[cfg(doc)]

@@ -14,7 +14,6 @@ use super::export::enable;
 use crate::captp::{LocalRef, Ref, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Node, NodeStopped};
-use crate::syrup::Value;
 
 /// What a remote object's promise is broken with: the peer's error, or why the message
 /// could not go.
@@ -96,15 +95,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn broken(e: impl std::fmt::Display) -> Error {
     Error::actor("remote object", RemoteError(e.to_string()))
-}
-
-/// A peer's error term as the text of a gobs error.
-pub(crate) fn error_text(e: &Term) -> String {
-    match e.to_value() {
-        Some(Value::String(s)) => s,
-        Some(other) => format!("{other:?}"),
-        None => "broken with a reference".into(),
-    }
 }
 
 impl RemoteObject {
@@ -292,13 +282,13 @@ impl RemoteObject {
             node.post(move |core| {
                 let target = match me.target_in(core) {
                     Ok(t) => t,
-                    Err(e) => return resolver.break_with(broken(error_text(&e))),
+                    Err(e) => return resolver.break_with(broken(super::peer_error::text(&e))),
                 };
                 send_then(core, target, all, move |core, outcome| match outcome {
                     Ok(v) => resolver.fulfill(v),
                     Err(e) => {
                         me.forget_if_lost(core);
-                        resolver.break_with(broken(error_text(&e)))
+                        resolver.break_with(broken(super::peer_error::text(&e)))
                     }
                 })
             })
@@ -438,7 +428,7 @@ impl RemoteObject {
                 };
                 let target = match me.target_in(core) {
                     Ok(t) => t,
-                    Err(e) => return done(Err(broken(error_text(&e)))),
+                    Err(e) => return done(Err(broken(super::peer_error::text(&e)))),
                 };
                 let mut all = vec![Term::sym(&method)];
                 all.extend(args);
@@ -449,7 +439,7 @@ impl RemoteObject {
                     ),
                     Err(e) => {
                         me.forget_if_lost(core);
-                        done(Err(broken(error_text(&e))))
+                        done(Err(broken(super::peer_error::text(&e))))
                     }
                 })
             })
@@ -504,7 +494,10 @@ impl RemoteObject {
                 let target = match me.target_in(core) {
                     Ok(t) => t,
                     Err(e) => {
-                        return why(format!("`{method}` could not be sent: {}", error_text(&e)));
+                        return why(format!(
+                            "`{method}` could not be sent: {}",
+                            super::peer_error::text(&e)
+                        ));
                     }
                 };
                 let mut all = vec![Term::sym(&method)];
@@ -543,7 +536,7 @@ impl RemoteObject {
             Err(e) => Err(broken(format!(
                 "cannot enliven {}: {}",
                 sturdyref.to_uri(),
-                error_text(&e)
+                super::peer_error::text(&e)
             ))),
         }
     }

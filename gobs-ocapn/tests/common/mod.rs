@@ -15,6 +15,52 @@ use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::{self, Limits, SyrupError, Value};
 
+/// The longest any wait in these tests may last. Only a hung node reaches it: each step
+/// takes milliseconds even on a loaded machine, so it bounds a hang and is no budget.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Polls `probe` until it gives a value (the condition a test waits for has come about),
+/// backing off from 1 ms to 50 ms between looks; `None` once [`HANG`] has passed.
+pub fn poll<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + HANG;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// [`poll`] for async probes, on the caller's runtime.
+pub async fn poll_async<T, F: std::future::Future<Output = Option<T>>>(
+    mut probe: impl FnMut() -> F,
+) -> Option<T> {
+    let deadline = Instant::now() + HANG;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// `f`'s output, or a panic once [`HANG`] has passed: a test fails rather than hangs.
+pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(HANG, f)
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {HANG:?}"))
+}
+
 pub fn sym(s: &str) -> Value {
     Value::symbol(s)
 }
@@ -108,16 +154,33 @@ impl TestNode {
             .block_on(async move { n.with_core(|c| c.object_count()).await.unwrap() })
     }
 
-    /// Waits (up to 5 s) for the node's object count to reach `want`; the count then.
+    /// Waits for the node's object count to reach `want` (collection runs as messages
+    /// arrive); the count then, which differs from `want` only if [`HANG`] passed.
     pub fn settles_at(&self, want: usize) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let n = self.objects();
-            if n == want || Instant::now() > deadline {
-                return n;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.objects_when(|n| n == want)
+    }
+
+    /// Waits for the node's object count to satisfy `done`; the count then (which does
+    /// not satisfy it only if [`HANG`] passed).
+    pub fn objects_when(&self, done: impl Fn(usize) -> bool) -> usize {
+        let mut last = 0;
+        poll(|| {
+            last = self.objects();
+            done(last).then_some(last)
+        })
+        .unwrap_or(last)
+    }
+
+    /// How many sessions the node has open with the peer named `designator`.
+    pub fn sessions_with(&self, designator: &str) -> usize {
+        let n = self.node.clone();
+        let stats = self
+            .rt
+            .block_on(async move { n.with_core(|c| c.session_stats()).await.unwrap() });
+        stats
+            .iter()
+            .filter(|(_, peer, _, _)| peer.as_ref().is_some_and(|p| p.designator == designator))
+            .count()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -164,9 +227,7 @@ impl Peer {
     }
 
     pub fn over(stream: TcpStream, location: Value) -> Peer {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(HANG)).unwrap();
         Peer {
             stream,
             buf: Vec::new(),
@@ -210,7 +271,7 @@ impl Peer {
 
     /// Reads until a message with this label arrives (others are skipped).
     pub fn expect(&mut self, label: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + HANG;
         while Instant::now() < deadline {
             let m = self
                 .recv()
@@ -219,7 +280,7 @@ impl Peer {
                 return m;
             }
         }
-        panic!("no {label} within 10 s");
+        panic!("no {label} within {HANG:?}");
     }
 
     /// Reads until a deliver(-only) to `to` arrives; returns its args.
@@ -363,13 +424,17 @@ impl Peer {
         self.send(&rec("op:abort", vec![Value::from(reason)]));
     }
 
-    /// Collects op:gc-export deltas for `pos` until they reach `want` (or 5 s pass).
+    /// Collects op:gc-export deltas for `pos` until they reach `want` (or [`HANG`] passes,
+    /// or the connection ends); the total then.
     pub fn gc_export_total(&mut self, pos: u64, want: i128) -> i128 {
         let mut total = 0;
-        self.stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let deadline = Instant::now() + HANG;
         while total < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
             let Some(m) = self.recv_or_timeout() else {
                 break;
             };
@@ -381,6 +446,7 @@ impl Peer {
                 }
             }
         }
+        self.stream.set_read_timeout(Some(HANG)).unwrap();
         total
     }
 
@@ -407,20 +473,15 @@ pub fn listener() -> (TcpListener, u16) {
     (l, port)
 }
 
-/// Accepts one connection, or panics after 10 s (a test must fail, not hang).
+/// Accepts one connection, or panics after [`HANG`] (a test must fail, not hang).
 pub fn accept_within(l: &TcpListener) -> TcpStream {
     l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("the node did not connect within 10 s: {e}"),
-        }
-    }
+    let stream = poll(|| match l.accept() {
+        Ok((s, _)) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(e) => panic!("accepting the node's connection failed: {e}"),
+    })
+    .unwrap_or_else(|| panic!("the node did not connect within {HANG:?}"));
+    stream.set_nonblocking(false).unwrap();
+    stream
 }

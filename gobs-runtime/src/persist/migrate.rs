@@ -82,7 +82,13 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
     let path = dir.join(kind.file_name());
     let mut store: Box<dyn RegistryStore> = match kind {
         StoreKind::Log(options) => {
-            Box::new(RegistryLogStore::open(&path, *options).map_err(err("(registry)"))?)
+            // Migrating writes, even for a caller that opens read-only afterwards: the
+            // old files are moved aside, so the new store must hold what they held.
+            let options = LogOptions {
+                read_only: false,
+                ..*options
+            };
+            Box::new(RegistryLogStore::open(&path, options).map_err(err("(registry)"))?)
         }
         StoreKind::Sqlite(durability) => {
             Box::new(SqliteStore::open(&path, *durability).map_err(err("(registry)"))?)

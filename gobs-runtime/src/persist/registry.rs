@@ -219,17 +219,22 @@ impl Registry {
         };
         // The marker is written once the store file exists (a log is created by its
         // first commit), so that a vanished store can be told from a fresh directory.
-        let marked = marker.exists();
+        // A read-only (dry-run) store writes nothing, the marker included.
+        let read_only = matches!(&kind, StoreKind::Log(o) if o.read_only);
+        let marked = marker.exists() || read_only;
         if !marked && path.exists() {
             write_marker(&marker, kind.file_name()).map_err(registry_err)?;
         }
         let lost = store.lost_at_open();
         if let Some(lost) = &lost {
+            let kept = lost.kept_in.as_ref().map_or_else(String::new, |p| {
+                format!("; the bytes are kept in {}", p.display())
+            });
             tracing::error!(
                 store = %path.display(),
-                "the store's last {} commit(s) were lost: {} bytes of torn tail cut at byte {} \
-                 (a crash or power cut mid-write). Churns acknowledged before the crash are \
-                 kept; the one being written is gone",
+                "the store's last {} commit(s) were lost: {} bytes of torn tail at byte {} \
+                 (a crash or power cut mid-write), left out now and cut at the next write{kept}. \
+                 Churns acknowledged before the crash are kept; the one being written is gone",
                 lost.commits,
                 lost.bytes,
                 lost.offset

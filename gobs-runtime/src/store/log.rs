@@ -3,22 +3,16 @@
 //! The format and the recovery rules are documented on [`LogStore`].
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::encoded::{EncodedGraph, encode_delta};
+use super::frames::{self, ARRAY2, FRAME_HEADER, Fault, KIND_DELTA, KIND_SNAPSHOT, MAGIC};
 use super::fsutil::{StoreFiles, StoreLock, io_err};
+use super::quarantine;
 use super::sync::{Syncer, Target};
 use super::{Durability, Store, StoreError};
 use crate::portrait::{Delta, Graph};
-
-const MAGIC: &[u8; 8] = b"GOBSLOG1";
-const FRAME_HEADER: u64 = 8;
-/// `[kind, body]`: array marker, kind, and at least one byte of body.
-const MIN_PAYLOAD: u64 = 3;
-const ARRAY2: u8 = 0x92;
-const KIND_SNAPSHOT: u8 = 0;
-const KIND_DELTA: u8 = 1;
 
 /// How a [`LogStore`] behaves.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -32,11 +26,16 @@ pub struct LogOptions {
     /// …and larger than this many bytes, so that small stores do not compact all the time
     /// (default 1 MiB).
     pub compact_min_bytes: u64,
-    /// On open, treat a damaged frame followed by valid frames like a torn tail: keep the
-    /// commits before the damage and cut the file there, dropping the later (valid)
-    /// frames. Off by default (such a file is [`StoreError::Corrupt`] and left alone);
-    /// turn it on to recover a damaged store, after keeping a copy of it.
+    /// On open, cut a damaged log back to its last whole frame before the damage, keeping
+    /// the commits before it and dropping the frames from the damage on (whole ones
+    /// included); the cut bytes are kept in a quarantine file beside the log
+    /// ([`LogStore::quarantined`]). Off by default: a damaged log (a whole frame with a
+    /// bad checksum, or damage followed by valid frames) is [`StoreError::Corrupt`] and
+    /// left alone. A torn tail needs no salvage.
     pub salvage: bool,
+    /// Never write the file: commits are applied to the graph in memory only and a torn
+    /// tail stays where it is (a dry run: commands that only read, checking an upgrade).
+    pub read_only: bool,
 }
 
 impl Default for LogOptions {
@@ -46,6 +45,7 @@ impl Default for LogOptions {
             compact_ratio: 2.0,
             compact_min_bytes: 1 << 20,
             salvage: false,
+            read_only: false,
         }
     }
 }
@@ -84,7 +84,9 @@ pub struct LogStats {
     pub frames: u64,
     /// Compactions (and snapshots, which rewrite the file too) since open.
     pub compactions: u64,
-    /// Bytes cut from a damaged tail when the store was opened.
+    /// Bytes found after the last whole frame when the store was opened: a torn tail (cut
+    /// before the first write) or, with [`LogOptions::salvage`], the damaged frames cut at
+    /// open. Either way they are kept in [`LogStore::quarantined`].
     pub cut_bytes: u64,
 }
 
@@ -119,13 +121,19 @@ pub struct LogStats {
 ///
 /// # Recovery
 ///
-/// On open the frames are replayed. A damaged tail (an incomplete frame, a bad length or
-/// checksum, with no valid frame after it) is what a crash mid-append leaves: the file is
-/// cut back to the last whole frame, with a warning saying where and how much. A damaged
-/// frame followed by valid frames is not a torn write (the disk lost data in the middle):
-/// that is [`StoreError::Corrupt`] and the file is left alone, unless
-/// [`LogOptions::salvage`] asks to keep the commits before the damage. A bad magic or a
-/// damaged first frame is always `Corrupt`.
+/// On open the frames are replayed; opening never writes the file. A *torn tail* (an
+/// incomplete last frame, or zeros, with no valid frame after it) is what a crash
+/// mid-append leaves: the commit it held never returned (with
+/// [`Durability::EveryCommit`], it was never acknowledged). The store opens without it,
+/// with a warning saying where and how much, and cuts it before its first write, keeping
+/// the cut bytes in a quarantine file beside the log (`<path>.cut-<offset>`).
+///
+/// Other damage is not a torn write: a whole last frame whose checksum fails (the disk
+/// changed a frame that was written, perhaps an acknowledged commit), or damage followed
+/// by valid frames (data lost in the middle). That is [`StoreError::Corrupt`], naming the
+/// salvage, and the file is left alone; [`LogOptions::salvage`] keeps the commits before
+/// the damage and quarantines the rest. A bad magic or a damaged first frame is always
+/// `Corrupt`.
 ///
 /// The store holds `<path>.lock` while open (see [`StoreError::Locked`]).
 #[derive(Debug)]
@@ -148,28 +156,21 @@ pub struct LogStore {
     poisoned: Option<(String, super::StoreErrorKind)>,
     compactions: u64,
     cut_bytes: u64,
+    /// A torn tail found at open, cut (and quarantined) before the first write.
+    pending_cut: Option<Fault>,
+    /// Where the bytes cut from this log are kept (after a cut).
+    quarantined: Option<PathBuf>,
     /// After a failed compaction, do not try again before the log reaches this size.
     compact_retry_at: u64,
     _lock: StoreLock,
 }
 
-/// One frame read back, or why there is none at this offset.
-enum Frame {
-    Whole { payload_len: u64 },
-    Damaged(String),
-}
-
-/// A decoded record.
-enum Record {
-    Snapshot(Graph),
-    Delta(Delta),
-}
-
 impl LogStore {
     /// Opens (or prepares to create) the log at `path`, creating its directory if missing.
     ///
-    /// Replays the log (see [Recovery](LogStore#recovery)): a torn tail is
-    /// cut off with a warning; other damage gives [`StoreError::Corrupt`], file untouched.
+    /// Replays the log (see [Recovery](LogStore#recovery)): a torn tail is left out, with
+    /// a warning, and cut before the first write; other damage gives
+    /// [`StoreError::Corrupt`], file untouched (unless [`LogOptions::salvage`]).
     /// Another open handle on the same store gives [`StoreError::Locked`].
     pub fn open(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, StoreError> {
         let StoreFiles {
@@ -194,6 +195,8 @@ impl LogStore {
             poisoned: None,
             compactions: 0,
             cut_bytes: 0,
+            pending_cut: None,
+            quarantined: None,
             compact_retry_at: 0,
             _lock: lock,
         };
@@ -268,127 +271,144 @@ impl LogStore {
         }
     }
 
-    /// Replays the log; sets `end` and `frames`, cuts a torn tail.
+    /// Replays the log; sets `end` and `frames`, and what to do with a damaged tail.
     fn replay(&mut self, file: &File) -> Result<Graph, StoreError> {
         let len = file
             .metadata()
             .map_err(io_err("reading metadata of", &self.path))?
             .len();
-        let mut r = BufReader::with_capacity(1 << 20, file);
-        let mut magic = [0u8; 8];
-        let head = usize::try_from(len).unwrap_or(usize::MAX).min(MAGIC.len());
-        r.read_exact(&mut magic[..head])
-            .map_err(io_err("reading", &self.path))?;
-        if magic[..head] != MAGIC[..head] || head < MAGIC.len() {
-            return Err(self.corrupt(
-                0,
-                format!(
-                    "not a gobs log store: it starts with {:02x?}, not the magic `GOBSLOG1`",
-                    &magic[..head]
-                ),
-            ));
-        }
-        let mut pos = MAGIC.len() as u64;
-        let mut graph: Option<Graph> = None;
-        let mut payload = Vec::new();
-        let damage = loop {
-            if pos == len {
-                break None;
-            }
-            let payload_len = match read_frame(&mut r, pos, len, &mut payload)
-                .map_err(io_err("reading", &self.path))?
-            {
-                Frame::Whole { payload_len } => payload_len,
-                Frame::Damaged(reason) => break Some(reason),
-            };
-            let record = decode_record(&payload).map_err(|e| {
-                self.corrupt(
-                    pos,
-                    format!("a frame with a valid checksum does not decode: {e}"),
-                )
-            })?;
-            match (record, &mut graph) {
-                (Record::Snapshot(g), _) => graph = Some(g),
-                (Record::Delta(d), Some(g)) => g.apply(&d),
-                (Record::Delta(_), None) => {
-                    return Err(self.corrupt(
-                        pos,
-                        "the first frame is a delta, not a snapshot".to_string(),
-                    ));
-                }
-            }
-            pos += FRAME_HEADER + payload_len;
-            self.frames += 1;
+        let replayed = frames::replay(file, len, &self.path, &mut |_, _, _| {})?;
+        self.end = replayed.end;
+        self.frames = replayed.frames;
+        let Some(fault) = replayed.fault else {
+            return Ok(replayed.graph);
         };
-        drop(r);
-        let Some(graph) = graph else {
-            let why = damage.unwrap_or_else(|| "the file has no frame".to_string());
-            return Err(self.corrupt(
-                pos,
-                format!("the first frame (the snapshot every log starts with) is damaged: {why}"),
-            ));
-        };
-        if let Some(reason) = damage {
-            if let Some(next) = self.find_valid_frame(file, pos + 1, len)?
-                && !self.options.salvage
-            {
-                return Err(self.corrupt(
-                    pos,
-                    format!(
-                        "{reason}, yet a valid frame follows at byte {next}: this is damage in \
-                         the middle of the log, not a torn write. To keep the {} frames before \
-                         byte {pos} and drop everything after, open with `LogOptions {{ salvage: \
-                         true, .. }}` (after keeping a copy of the file)",
-                        self.frames
-                    ),
-                ));
-            }
-            let cut = len - pos;
-            file.set_len(pos)
-                .and_then(|()| file.sync_data())
-                .map_err(io_err("cutting the damaged tail of", &self.path))?;
+        self.cut_bytes = fault.bytes;
+        if fault.torn && !self.options.salvage {
+            let keep = quarantine::free_path(&self.path, fault.offset);
             tracing::warn!(
                 path = %self.path.display(),
-                offset = pos,
-                cut_bytes = cut,
+                offset = fault.offset,
+                cut_bytes = fault.bytes,
                 frames_kept = self.frames,
-                "store log {}: cut {cut} bytes of damaged tail at byte {pos} ({reason}); kept the {} frames before it",
+                "store log {}: its last frame is torn ({} bytes at byte {}: {}), what a crash \
+                 mid-write leaves; the {} whole frames before it are kept. The torn bytes are \
+                 cut before the next write and kept in {}",
                 self.path.display(),
+                fault.bytes,
+                fault.offset,
+                fault.reason,
                 self.frames,
+                keep.display(),
             );
-            self.cut_bytes = cut;
+            self.pending_cut = Some(fault);
+            return Ok(replayed.graph);
         }
-        self.end = pos;
-        Ok(graph)
+        if !self.options.salvage {
+            return Err(self.corrupt(fault.offset, self.damage_detail(&fault)));
+        }
+        // Salvage: keep the bytes from the damage on beside the log, then cut.
+        self.cut_tail(file, &fault)?;
+        tracing::warn!(
+            path = %self.path.display(),
+            offset = fault.offset,
+            cut_bytes = fault.bytes,
+            frames_kept = self.frames,
+            "store log {}: salvaged: kept the {} frames before byte {}; the {} bytes from there \
+             on ({}) were cut and are kept in {}",
+            self.path.display(),
+            self.frames,
+            fault.offset,
+            fault.bytes,
+            fault.reason,
+            self.quarantined
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+        );
+        Ok(replayed.graph)
     }
 
-    /// The offset of the first valid frame at or after `from`, if any.
-    fn find_valid_frame(
-        &self,
-        file: &File,
-        from: u64,
-        len: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut tail = Vec::new();
-        let mut f = file;
-        f.seek(SeekFrom::Start(from))
-            .and_then(|_| f.take(len.saturating_sub(from)).read_to_end(&mut tail))
+    /// Why a damaged log is refused, and how to salvage it.
+    fn damage_detail(&self, fault: &Fault) -> String {
+        let what = match fault.next_valid {
+            Some(next) => format!(
+                "{}, yet a valid frame follows at byte {next}: this is damage in the middle of \
+                 the log, not a torn write",
+                fault.reason
+            ),
+            None => format!(
+                "{}, in a frame written whole: the disk changed a commit that was written \
+                 (perhaps acknowledged), which is not a torn write",
+                fault.reason
+            ),
+        };
+        format!(
+            "{what}. Salvaging keeps the {} frames before byte {} and cuts the {} bytes from \
+             there on, keeping them in a quarantine file beside the log (open with \
+             `LogOptions {{ salvage: true, .. }}`)",
+            self.frames, fault.offset, fault.bytes
+        )
+    }
+
+    /// Copies the bytes from `fault.offset` on to a quarantine file, then cuts the log
+    /// there.
+    fn cut_tail(&mut self, file: &File, fault: &Fault) -> Result<(), StoreError> {
+        let tail = frames::read_tail(file, fault.offset, fault.offset + fault.bytes)
             .map_err(io_err("reading", &self.path))?;
-        let mut at = 0usize;
-        while at + (FRAME_HEADER + MIN_PAYLOAD) as usize <= tail.len() {
-            let plen = u32_le(&tail[at..]) as usize;
-            let start = at + FRAME_HEADER as usize;
-            if plen >= MIN_PAYLOAD as usize
-                && plen <= tail.len() - start
-                && tail[start] == ARRAY2
-                && (tail[start + 1] == KIND_SNAPSHOT || tail[start + 1] == KIND_DELTA)
-                && crc32fast::hash(&tail[start..start + plen]) == u32_le(&tail[at + 4..])
-            {
-                return Ok(Some(from + at as u64));
-            }
-            at += 1;
+        let keep = quarantine::free_path(&self.path, fault.offset);
+        quarantine::keep(&keep, &tail)?;
+        file.set_len(fault.offset)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err("cutting the damaged tail of", &self.path))?;
+        self.quarantined = Some(keep);
+        Ok(())
+    }
+
+    /// Cuts a torn tail found at open (keeping it in quarantine), before the first write.
+    fn settle_tail(&mut self) -> Result<(), StoreError> {
+        let Some(fault) = self.pending_cut.take() else {
+            return Ok(());
+        };
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        let cut = self.cut_tail(&file, &fault);
+        self.file = Some(file);
+        if let Err(e) = cut {
+            self.pending_cut = Some(fault);
+            return Err(e);
         }
-        Ok(None)
+        tracing::warn!(
+            path = %self.path.display(),
+            "store log {}: cut its torn tail ({} bytes at byte {}); the bytes are kept in {}",
+            self.path.display(),
+            fault.bytes,
+            fault.offset,
+            self.quarantined
+                .as_deref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+        );
+        Ok(())
+    }
+
+    /// Where the bytes cut from this log were kept, once cut.
+    pub fn quarantined(&self) -> Option<&Path> {
+        self.quarantined.as_deref()
+    }
+
+    /// Where the bytes cut from this log are (or, for a torn tail not cut yet, will be)
+    /// kept; `None` when nothing was found to cut.
+    pub fn cut_kept_in(&self) -> Option<PathBuf> {
+        match (&self.quarantined, &self.pending_cut) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(f)) => Some(quarantine::free_path(&self.path, f.offset)),
+            (None, None) => None,
+        }
+    }
+
+    /// A torn tail found at open and not cut yet (where it starts, how long it is).
+    pub fn torn_tail(&self) -> Option<(u64, u64)> {
+        self.pending_cut.as_ref().map(|f| (f.offset, f.bytes))
     }
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
@@ -414,6 +434,8 @@ impl LogStore {
     /// A failure before the rename leaves the old log in use (and the store usable); a
     /// failure after it poisons the store.
     fn replace_file(&mut self, graph: &EncodedGraph) -> Result<(), StoreError> {
+        // The old file goes, torn tail and all: keep that tail first.
+        self.settle_tail()?;
         let written = write_snapshot_file(&self.tmp, graph).and_then(|(file, end)| {
             fs::rename(&self.tmp, &self.path).map_err(io_err("renaming into place", &self.path))?;
             Ok((file, end))
@@ -464,72 +486,12 @@ impl LogStore {
     }
 }
 
-fn u32_le(b: &[u8]) -> u32 {
-    let mut x = [0u8; 4];
-    x.copy_from_slice(&b[..4]);
-    u32::from_le_bytes(x)
-}
-
-/// Reads the frame at `pos` into `payload`, or says why there is no whole frame there.
-fn read_frame(r: &mut impl Read, pos: u64, len: u64, payload: &mut Vec<u8>) -> io::Result<Frame> {
-    let left = len - pos;
-    if left < FRAME_HEADER {
-        return Ok(Frame::Damaged(format!(
-            "incomplete frame header ({left} of {FRAME_HEADER} bytes)"
-        )));
-    }
-    let mut header = [0u8; FRAME_HEADER as usize];
-    r.read_exact(&mut header)?;
-    let payload_len = u64::from(u32_le(&header));
-    let crc = u32_le(&header[4..]);
-    if payload_len < MIN_PAYLOAD {
-        return Ok(Frame::Damaged(format!(
-            "frame length {payload_len} is below the minimum {MIN_PAYLOAD}"
-        )));
-    }
-    if payload_len > left - FRAME_HEADER {
-        return Ok(Frame::Damaged(format!(
-            "incomplete frame: its header announces {payload_len} bytes, {} remain",
-            left - FRAME_HEADER
-        )));
-    }
-    // Bounded by the file's size, checked above.
-    payload.resize(payload_len as usize, 0);
-    r.read_exact(payload)?;
-    let actual = crc32fast::hash(payload);
-    if actual != crc {
-        return Ok(Frame::Damaged(format!(
-            "frame checksum mismatch (stored {crc:08x}, computed {actual:08x})"
-        )));
-    }
-    Ok(Frame::Whole { payload_len })
-}
-
-fn decode_record(payload: &[u8]) -> Result<Record, String> {
-    if payload.len() < MIN_PAYLOAD as usize || payload[0] != ARRAY2 {
-        return Err("a record is a MessagePack array [kind, body]".to_string());
-    }
-    let body = &payload[2..];
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
-    de.set_max_depth(super::MAX_DECODE_DEPTH);
-    let record = match payload[1] {
-        KIND_SNAPSHOT => {
-            Record::Snapshot(serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?)
-        }
-        KIND_DELTA => {
-            Record::Delta(serde::Deserialize::deserialize(&mut de).map_err(|e| e.to_string())?)
-        }
-        other => return Err(format!("unknown record kind {other}")),
-    };
-    if de.position() != body.len() as u64 {
-        return Err("unexpected bytes after the record".to_string());
-    }
-    Ok(record)
-}
-
 /// Writes a fresh log holding `graph` to `tmp` and fsyncs it; returns the file (positioned
 /// at its end) and its length.
-fn write_snapshot_file(tmp: &Path, graph: &EncodedGraph) -> Result<(File, u64), StoreError> {
+pub(crate) fn write_snapshot_file(
+    tmp: &Path,
+    graph: &EncodedGraph,
+) -> Result<(File, u64), StoreError> {
     let body_len = graph.body_len().map_err(io_err("encoding", tmp))?;
     let payload_len = u32::try_from(2 + body_len).map_err(|_| StoreError::Encode {
         path: tmp.to_path_buf(),
@@ -586,6 +548,17 @@ impl Store for LogStore {
 
     fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
         self.check_poisoned()?;
+        if self.options.read_only {
+            let enc = encode_delta(delta).map_err(|detail| StoreError::Encode {
+                path: self.path.clone(),
+                what: "a delta",
+                detail,
+            })?;
+            self.graph.apply(enc);
+            self.loaded = None;
+            return Ok(());
+        }
+        self.settle_tail()?;
         let encode_error = |detail: String| StoreError::Encode {
             path: self.path.clone(),
             what: "a delta",
@@ -644,7 +617,9 @@ impl Store for LogStore {
             what: "the graph",
             detail,
         })?;
-        self.replace_file(&enc)?;
+        if !self.options.read_only {
+            self.replace_file(&enc)?;
+        }
         self.graph = enc;
         self.loaded = None;
         Ok(())

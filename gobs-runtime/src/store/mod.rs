@@ -39,25 +39,33 @@ use std::path::PathBuf;
 
 use crate::portrait::{Delta, Graph};
 
+mod backup;
 mod encoded;
 pub mod fault;
 mod file;
+pub(crate) mod frames;
 mod fsutil;
 mod log;
 mod memory;
-mod registry_log;
+mod quarantine;
+pub(crate) mod registry_log;
+mod rewind;
 mod shared;
 mod sqlite;
 mod sync;
+mod transfer;
 
+pub use backup::{BackupInfo, backup_log, restore_log_backup};
 pub use file::FileStore;
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;
 pub use registry_log::RegistryLogStore;
+pub use rewind::{Rewound, rewind_log};
 pub use shared::{
     LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
 };
 pub use sqlite::SqliteStore;
+pub use transfer::{Copied, copy_registry};
 
 /// Deepest MessagePack nesting a store's own records may have (a graph, its map of
 /// portraits, a portrait: portrait args are opaque bytes). A damaged or hostile file

@@ -89,79 +89,20 @@ impl RegistryLogStore {
         self.log.stats()
     }
 
-    fn corrupt(&self, detail: String) -> StoreError {
-        StoreError::Corrupt {
-            path: self.log.path().to_path_buf(),
-            offset: 0,
-            detail,
-        }
+    /// Where the bytes cut from the log are (or will be) kept; see
+    /// [`LogStore::cut_kept_in`].
+    pub fn cut_kept_in(&self) -> Option<PathBuf> {
+        self.log.cut_kept_in()
     }
 
-    /// Splits the log's graph into vats.
+    /// Splits the log's graph into vats, taking over its catalog and name table.
     fn split(&mut self, graph: Graph) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
-        let mut damaged: HashMap<u64, String> = HashMap::new();
-        for (k, mut portrait) in graph.actors {
-            let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
-            if index == 0 {
-                let number = u32::try_from(id).unwrap_or(u32::MAX);
-                self.names.insert(portrait.name.clone(), number);
-                self.by_id.insert(number, portrait.name);
-                continue;
-            }
-            if let Some(number) = portrait.name.strip_prefix(NUMBERED) {
-                match number.parse::<u32>().ok().and_then(|n| self.by_id.get(&n)) {
-                    Some(name) => portrait.name = name.clone(),
-                    None => {
-                        damaged.entry(index).or_insert_with(|| {
-                            format!(
-                                "actor #{id} names its type by number {number}, which the \
-                                 log's name table lacks"
-                            )
-                        });
-                        continue;
-                    }
-                }
-            }
-            if id == META {
-                let mut meta: Meta = super::from_slice_limited(&portrait.args).map_err(|e| {
-                    self.corrupt(format!(
-                        "the catalog entry of vat index {index} does not decode: {e}"
-                    ))
-                })?;
-                meta.index = index;
-                self.next_index = self.next_index.max(index + 1);
-                self.vats.insert(meta.name.clone(), meta);
-            } else {
-                actors
-                    .entry(index)
-                    .or_default()
-                    .push((ActorId(id), portrait));
-            }
-        }
-        let mut records = BTreeMap::new();
-        for meta in self.vats.values() {
-            let own = actors.remove(&meta.index).unwrap_or_default();
-            let record = if let Some(why) = damaged.remove(&meta.index) {
-                VatRecord::Damaged(format!("{why} ({})", self.log.path().display()))
-            } else if meta.saved {
-                VatRecord::Saved(Graph {
-                    roots: meta.roots.clone(),
-                    next_id: meta.next_id,
-                    // Keys were sorted, so each vat's actors are too: built in one pass.
-                    actors: own.into_iter().collect(),
-                })
-            } else {
-                VatRecord::Listed
-            };
-            records.insert(meta.name.clone(), record);
-        }
-        if let Some(index) = actors.keys().next() {
-            return Err(self.corrupt(format!(
-                "actors are saved under vat index {index}, which has no catalog entry"
-            )));
-        }
-        Ok(records)
+        let split = split(graph, self.log.path())?;
+        self.vats = split.vats;
+        self.next_index = split.next_index;
+        self.by_id = split.by_id;
+        self.names = self.by_id.iter().map(|(id, n)| (n.clone(), *id)).collect();
+        Ok(split.records)
     }
 
     /// `p`, with its name written by number when the name table has it.
@@ -344,8 +285,139 @@ impl RegistryStore for RegistryLogStore {
             bytes: stats.cut_bytes,
             commits: 1,
             offset: stats.file_bytes,
+            kept_in: self.log.cut_kept_in(),
         })
     }
+}
+
+/// How many vats (catalog entries) a registry log's graph holds.
+pub(crate) fn catalog_entries(graph: &Graph) -> usize {
+    graph
+        .actors
+        .keys()
+        .filter(|k| k.0 & ID_MASK == META)
+        .count()
+}
+
+/// A registry log's graph, split into vats.
+pub(crate) struct Split {
+    pub records: BTreeMap<String, VatRecord>,
+    /// The name table, by number.
+    pub by_id: HashMap<u32, String>,
+    vats: HashMap<String, Meta>,
+    next_index: u64,
+}
+
+fn corrupt(path: &Path, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail,
+    }
+}
+
+/// Splits the graph of the registry log at `path` into vats (see [`RegistryLogStore`]).
+pub(crate) fn split(graph: Graph, path: &Path) -> Result<Split, StoreError> {
+    let mut by_id: HashMap<u32, String> = HashMap::new();
+    let mut vats: HashMap<String, Meta> = HashMap::new();
+    let mut next_index = 1;
+    let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
+    let mut damaged: HashMap<u64, String> = HashMap::new();
+    for (k, mut portrait) in graph.actors {
+        let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+        if index == 0 {
+            let number = u32::try_from(id).unwrap_or(u32::MAX);
+            by_id.insert(number, portrait.name);
+            continue;
+        }
+        if let Some(number) = portrait.name.strip_prefix(NUMBERED) {
+            match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
+                Some(name) => portrait.name = name.clone(),
+                None => {
+                    damaged.entry(index).or_insert_with(|| {
+                        format!(
+                            "actor #{id} names its type by number {number}, which the \
+                             log's name table lacks"
+                        )
+                    });
+                    continue;
+                }
+            }
+        }
+        if id == META {
+            let mut meta: Meta = super::from_slice_limited(&portrait.args).map_err(|e| {
+                corrupt(
+                    path,
+                    format!("the catalog entry of vat index {index} does not decode: {e}"),
+                )
+            })?;
+            meta.index = index;
+            next_index = next_index.max(index + 1);
+            vats.insert(meta.name.clone(), meta);
+        } else {
+            actors
+                .entry(index)
+                .or_default()
+                .push((ActorId(id), portrait));
+        }
+    }
+    let mut records = BTreeMap::new();
+    for meta in vats.values() {
+        let own = actors.remove(&meta.index).unwrap_or_default();
+        let record = if let Some(why) = damaged.remove(&meta.index) {
+            VatRecord::Damaged(format!("{why} ({})", path.display()))
+        } else if meta.saved {
+            VatRecord::Saved(Graph {
+                roots: meta.roots.clone(),
+                next_id: meta.next_id,
+                // Keys were sorted, so each vat's actors are too: built in one pass.
+                actors: own.into_iter().collect(),
+            })
+        } else {
+            VatRecord::Listed
+        };
+        records.insert(meta.name.clone(), record);
+    }
+    if let Some(index) = actors.keys().next() {
+        return Err(corrupt(
+            path,
+            format!("actors are saved under vat index {index}, which has no catalog entry"),
+        ));
+    }
+    Ok(Split {
+        records,
+        by_id,
+        vats,
+        next_index,
+    })
+}
+
+/// The vats a registry log delta writes, by name; `names` (vat index → name) learns the
+/// catalog entries the delta writes. For reading a log's history.
+pub(crate) fn touched_vats(delta: &Delta, names: &mut HashMap<u64, String>) -> Vec<String> {
+    let mut touched = std::collections::BTreeSet::new();
+    for (k, p) in &delta.upserts {
+        let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+        if id == META
+            && let Ok(meta) = super::from_slice_limited::<Meta>(&p.args)
+        {
+            names.insert(index, meta.name);
+        }
+        if index != 0 {
+            touched.insert(index);
+        }
+    }
+    touched.extend(delta.removes.iter().map(|k| k.0 >> ID_BITS));
+    touched
+        .into_iter()
+        .filter(|i| *i != 0)
+        .map(|i| {
+            names
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| format!("(vat index {i})"))
+        })
+        .collect()
 }
 
 fn too_many(path: &Path, vat: &str) -> StoreError {

@@ -95,6 +95,9 @@ pub struct LostTail {
     pub commits: u64,
     /// Where the cut was made.
     pub offset: u64,
+    /// Where the cut bytes are kept (a quarantine file beside the store); a torn tail
+    /// found at open is cut, and kept there, at the store's first write.
+    pub kept_in: Option<std::path::PathBuf>,
 }
 
 /// Applies `write` to the records of a store held in memory.

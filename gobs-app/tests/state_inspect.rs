@@ -1,0 +1,124 @@
+//! `gobs-app state vats|actors|portrait|graph|unreachable|history` on a real state
+//! directory: what they show is what the boss saved, and they write nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{fails, ok, state};
+use serde_json::Value;
+
+fn json(state: &std::path::Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ok(state, &all)).unwrap()
+}
+
+#[test]
+fn the_state_commands_show_what_the_boss_saved_and_write_nothing() {
+    let dir = state();
+    let state = dir.path();
+    ok(state, &["create-machine", "web-1"]);
+    ok(state, &["create-machine", "db-7"]);
+    let log = state.join("vats/registry.log");
+    let before = std::fs::read(&log).unwrap();
+
+    let vats = json(state, &["state", "vats"]);
+    let names: Vec<&str> = vats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    for vat in ["boss", "machine-dummy.db-7", "machine-dummy.web-1"] {
+        assert!(names.contains(&vat), "{vat} in {names:?}");
+    }
+    assert!(
+        vats.as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["status"] == "saved")
+    );
+
+    let actors = json(state, &["state", "actors", "--vat", "boss"]);
+    let root = actors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["root"] == true)
+        .expect("the boss's vat has a root");
+    assert!(
+        root["type_name"].as_str().unwrap().ends_with("Boss"),
+        "{root}"
+    );
+    let id = root["id"].as_u64().unwrap().to_string();
+
+    let portrait = json(state, &["state", "portrait", "boss", &id]);
+    assert!(portrait["type"].as_str().unwrap().ends_with("Boss"));
+    assert_eq!(portrait["bytes"], root["bytes"]);
+    // The machines are a map saved one entry per portrait, owned by the boss.
+    let entries: Vec<String> = json(state, &["state", "actors", "--vat", "boss"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type_name"].as_str().unwrap().ends_with("JournalEntry"))
+        .map(|a| {
+            let id = a["id"].as_u64().unwrap().to_string();
+            json(state, &["state", "portrait", "boss", &id])["args"].to_string()
+        })
+        .collect();
+    for machine in ["web-1", "db-7"] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.contains(&format!("\"{machine}\""))),
+            "{machine} in {entries:?}"
+        );
+    }
+    let missing = fails(state, &["state", "portrait", "boss", "999999"]);
+    assert!(missing.contains("no actor 999999"), "{missing}");
+
+    let dot = ok(state, &["state", "graph"]);
+    assert!(dot.starts_with("digraph gobs {"), "{dot}");
+    assert!(dot.contains("label=\"boss\""), "{dot}");
+    assert!(
+        dot.contains("-> \"machine-dummy.web-1#"),
+        "the boss refers to the machine: {dot}"
+    );
+
+    let said = ok(state, &["state", "unreachable"]);
+    assert!(said.contains("every stored actor is reachable"), "{said}");
+
+    let history = json(state, &["state", "history"]);
+    let commits = history.as_array().unwrap();
+    assert!(commits[0]["snapshot"] == true);
+    assert!(
+        commits
+            .iter()
+            .any(|c| c["vats"].to_string().contains("machine-dummy.db-7")),
+        "{history}"
+    );
+    let end = commits.last().unwrap();
+    assert_eq!(
+        end["offset"].as_u64().unwrap() + end["bytes"].as_u64().unwrap(),
+        before.len() as u64
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        before,
+        "a state command wrote the store"
+    );
+
+    // A destroy is one more commit, naming the machine's vat.
+    ok(state, &["destroy-machine", "db-7"]);
+    let later = json(state, &["state", "history"]);
+    let last = later.as_array().unwrap().last().unwrap().clone();
+    assert!(later.as_array().unwrap().len() > commits.len());
+    assert!(
+        later.as_array().unwrap()[commits.len()..]
+            .iter()
+            .any(|c| c["vats"].to_string().contains("machine-dummy.db-7")),
+        "{later}"
+    );
+    assert!(last["bytes"].as_u64().unwrap() > 0);
+}
