@@ -10,15 +10,15 @@
 //! starting it. A panicking upgrade step is a failure of its actor, not of the check.
 
 use std::any::TypeId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
 use super::StoreImage;
 use crate::entry::ActorEntry;
 use crate::env::Env;
-use crate::persist::context::{RestoreContext, VatDirectory, with_restore};
-use crate::persist::entries::{ENTRY_NAME, EntrySource, owner_of};
+use crate::persist::context::{Directory, EntrySource, RestoreContext, VatDirectory, with_restore};
+use crate::persist::entries::{ENTRY_NAME, owner_of};
 use crate::persist::names::NameTable;
 use crate::portrait::{ActorId, Graph};
 use crate::store::VatRecord;
@@ -51,22 +51,28 @@ pub struct UpgradeFailure {
 }
 
 /// Far references name vats; the check only asks that the store holds them.
-struct Held<'a> {
-    vats: &'a BTreeMap<String, VatRecord>,
+struct Held {
+    vats: BTreeSet<String>,
+    names: Mutex<NameTable>,
 }
 
-impl VatDirectory for Held<'_> {
+impl VatDirectory for Held {
     fn name_of(&self, _vat: &Arc<VatShared>) -> Option<String> {
         None
     }
 
     fn find(&self, name: &str) -> Result<Arc<VatShared>, String> {
-        match self.vats.get(name) {
-            Some(_) => Ok(VatShared::stopped(name.to_string())),
-            None => Err(format!(
+        if self.vats.contains(name) {
+            Ok(VatShared::stopped(name.to_string()))
+        } else {
+            Err(format!(
                 "a reference names vat \"{name}\", which the store does not hold"
-            )),
+            ))
         }
+    }
+
+    fn names(&self) -> &Mutex<NameTable> {
+        &self.names
     }
 }
 
@@ -75,13 +81,13 @@ impl StoreImage {
     /// would fail and why. Writes nothing.
     pub fn check_upgrade(&self, env: &Env) -> UpgradeReport {
         let mut report = UpgradeReport::default();
-        let names = Mutex::new(NameTable::loaded(self.names.clone()));
-        let directory = Held { vats: &self.vats };
+        let directory: Directory = Arc::new(Held {
+            vats: self.vats.keys().cloned().collect(),
+            names: Mutex::new(NameTable::loaded(self.names.clone())),
+        });
         for (vat, record) in &self.vats {
             match record {
-                VatRecord::Saved(graph) => {
-                    check_vat(vat, graph, env, &directory, &names, &mut report)
-                }
+                VatRecord::Saved(graph) => check_vat(vat, graph, env, &directory, &mut report),
                 VatRecord::Listed => {}
                 VatRecord::Damaged(why) => report.failures.push(UpgradeFailure {
                     vat: vat.clone(),
@@ -100,8 +106,7 @@ fn check_vat(
     vat: &str,
     graph: &Graph,
     env: &Env,
-    directory: &Held<'_>,
-    names: &Mutex<NameTable>,
+    directory: &Directory,
     report: &mut UpgradeReport,
 ) {
     let shared = VatShared::stopped(vat.to_string());
@@ -144,11 +149,10 @@ fn check_vat(
             report.upgraded += 1;
         }
         let ctx = RestoreContext {
-            vat: &shared,
-            directory: Some(directory as &dyn VatDirectory),
-            env: Some(env),
+            vat: shared.clone(),
+            directory: Some(directory.clone()),
+            env: Some(env.clone()),
             expected: Vec::new(),
-            names: Some(names),
             entries: Some(owned.remove(id).unwrap_or_default()),
         };
         match restore(entry, &p.args, p.version, ctx) {
@@ -188,7 +192,7 @@ fn restore(
     entry: &ActorEntry,
     args: &[u8],
     version: u32,
-    ctx: RestoreContext<'_>,
+    ctx: RestoreContext,
 ) -> Result<Vec<(ActorId, TypeId, &'static str)>, String> {
     let (restored, ctx) = with_restore(ctx, || {
         catch_unwind(AssertUnwindSafe(|| entry.restore(version, args)))
