@@ -14,6 +14,11 @@ use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 
+/// What a test of `local` machines needs: the provider confines each command in a mount
+/// namespace of its own, as a uid of its own, so gobs-app must run as root.
+pub const LOCAL_PROVIDER: &[gobs_testkit::Need] =
+    &[gobs_testkit::Need::Root, gobs_testkit::Need::MountTmpfs];
+
 /// The binary under test: `$GOBS_TEST_BIN` if set (to run these tests against another
 /// build, e.g. to see which fail on an older one), else this crate's.
 pub fn bin() -> String {
@@ -88,12 +93,17 @@ pub fn machine_names(state: &Path) -> Vec<String> {
         .collect()
 }
 
+/// How long a wait may last before the test calls it a hang: generous, so a loaded machine
+/// is slow, not failing; no test claims a time with it.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Waits until `done` holds, checking every 20 ms; fails the test after [`HANG`].
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
+            start.elapsed() < HANG,
+            "still waiting for {what} after {HANG:?}"
         );
         thread::sleep(Duration::from_millis(20));
     }
@@ -164,7 +174,7 @@ impl Daemon {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            if start.elapsed() > Duration::from_secs(20) {
+            if start.elapsed() > HANG {
                 let _ = child.kill();
                 panic!("the daemon did not exit after SIG{signal}");
             }
