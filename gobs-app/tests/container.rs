@@ -85,7 +85,17 @@ impl Setup {
     }
 
     fn start_daemon(&mut self) {
-        self.daemon = Some(Daemon::start(self.dir.path()));
+        let lock = self.dir.path().join("daemon.lock");
+        let started = std::panic::catch_unwind(|| Daemon::start(self.dir.path()));
+        match started {
+            Ok(daemon) => self.daemon = Some(daemon),
+            Err(why) => panic!(
+                "{}; processes holding {} open: {:?}",
+                why.downcast_ref::<String>().map_or("", String::as_str),
+                lock.display(),
+                holders(&lock)
+            ),
+        }
     }
 
     fn kill_daemon(&mut self) {
@@ -143,6 +153,28 @@ impl Drop for Setup {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// The processes (pid and command line) with `file` open: whoever keeps a lock taken.
+fn holders(file: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == file))
+        {
+            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{} {}",
+                p.file_name().to_string_lossy(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " ")
+            ));
+        }
+    }
+    found
 }
 
 fn status_of(s: &Path, machine: &str) -> String {
