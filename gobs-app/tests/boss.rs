@@ -17,7 +17,12 @@ use gobs_app::model::{
 use gobs_app::providers::dummy::DummyProvider;
 use gobs_app::providers::local::MACHINES_DIR;
 use gobs_runtime::{Promise, Vat, spawn};
+use gobs_testkit::Need;
 use tempfile::TempDir;
+
+/// What a test of `local` machines needs: the provider confines each command in a mount
+/// namespace of its own, as a uid of its own, so it must run as root.
+const LOCAL_PROVIDER: &[Need] = &[Need::Root, Need::MountTmpfs];
 
 /// A backend with the default config's providers (`dummy`, and `local`).
 fn default_backend() -> (TempDir, BossBackend) {
@@ -165,7 +170,12 @@ fn the_boss_and_each_machine_have_vats_of_their_own() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn refusals_list_what_exists() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let (_dir, b) = default_backend();
     assert_error(
         show(&b, "nope"),
@@ -230,7 +240,12 @@ fn a_failed_creation_leaves_a_failed_record_with_the_reason() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_process_machine_that_cannot_be_made_fails_with_the_reason() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = tempfile::tempdir().unwrap();
     // A file where the machines' directory should be.
     std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
@@ -454,7 +469,12 @@ fn run_on_a_dummy_echoes_and_is_recorded() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn run_on_a_process_machine_really_runs_in_its_directory() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = tempfile::tempdir().unwrap();
     let b = start(dir.path(), "local", &local("local"));
     let m = create(&b, "p", "local").unwrap();
@@ -492,7 +512,12 @@ fn run_on_a_process_machine_really_runs_in_its_directory() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_configured_shell_gets_the_quoted_command() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = tempfile::tempdir().unwrap();
     let b = start(
         dir.path(),
@@ -505,7 +530,12 @@ fn a_configured_shell_gets_the_quoted_command() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn twenty_machines() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let (_dir, mut b) = default_backend();
     let boss = b.boss().clone();
     // All twenty asked for at once; the providers make them side by side.

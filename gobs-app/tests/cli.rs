@@ -38,7 +38,12 @@ fn state_dir_is_created_on_first_use_private() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn daemon_mode_keeps_machines_and_stops_cleanly_on_sigterm() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path();
     let daemon = Daemon::start(s);
@@ -274,7 +279,12 @@ fn json_errors_carry_a_kind() {
 // ---------------------------------------------------------------- run and providers
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn run_passes_the_commands_output_and_exit_code_through() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path();
     ok(s, &["create-machine", "box", "--provider", "local"]);
@@ -373,7 +383,12 @@ fn the_default_provider_must_be_enabled() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_config_from_the_environment_is_used() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let config = write_config(
         dir.path(),
@@ -546,14 +561,36 @@ fn twenty_machines_survive_a_killed_daemon_with_their_bindings() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_restart_restores_machines_of_the_local_provider() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path();
+    let mut daemon = Daemon::start(s);
     ok(s, &["create-machine", "box", "--provider", "local"]);
     ok(s, &["run", "box", "--", "sh", "-c", "echo kept > note.txt"]);
+    let before = machines_with_bindings(s);
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        (before[0].0.as_str(), before[0].1.as_str()),
+        ("box", "running")
+    );
+    // kill -9: the daemon flushes nothing, so the machine comes back from the store alone.
+    let mut child = daemon.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let daemon = Daemon::start(s);
+    assert_eq!(machines_with_bindings(s), before);
+    // Its `run` capability works after the restart, in the same directory.
     let out = ok(s, &["run", "box", "--", "cat", "note.txt"]);
     assert_eq!(out.trim(), "kept");
-    assert_eq!(machines_with_bindings(s)[0].0, "box");
+    assert_eq!(daemon.stop("TERM").0.code(), Some(0));
+    // And a process of its own (embedded mode) restores it too.
+    let out = ok(s, &["run", "box", "--", "cat", "note.txt"]);
+    assert_eq!(out.trim(), "kept");
     ok(s, &["destroy-machine", "box"]);
     assert!(machine_names(s).is_empty());
 }
@@ -578,7 +615,12 @@ fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_restored_provider_follows_an_edited_config() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path();
     // Without a shell, `exit` is not a program: the run fails.
@@ -641,7 +683,12 @@ fn modes(dir: &Path, out: &mut Vec<(PathBuf, u32)>) {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn state_files_and_directories_are_private_and_an_open_state_dir_is_tightened() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path().join("state");
     std::fs::create_dir(&s).unwrap();
@@ -684,7 +731,12 @@ fn stores(state: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn read_only_commands_write_nothing() {
+    gobs_testkit::need(LOCAL_PROVIDER);
     let dir = state();
     let s = dir.path();
     ok(s, &["create-machine", "web-1"]);

@@ -2,87 +2,28 @@
 //! internal error), loses nothing that was acknowledged, and the state works again once
 //! there is room.
 //!
-//! Needs to mount a small tmpfs (root, or CAP_SYS_ADMIN); where mounting is refused the
-//! test says so and does nothing else. The mount is removed on drop.
+//! Needs to mount a small tmpfs (root, or CAP_SYS_ADMIN): reported as ignored without
+//! `GOBS_REQUIRE_PRIVILEGED` (or `CI`), failing by name with it where mounting is refused.
+//! The mount is removed on drop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use gobs_testkit::{Need, Tmpfs};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
+use std::process::Output;
 
-fn gobs(state: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "GOBS_CONFIG",
-        "GOBS_STATE_DIR",
-        "XDG_STATE_HOME",
-        "HOME",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null())
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A tmpfs of a given size on a fresh temporary directory; unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
-
-    fn grow(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+use common::{gobs, text};
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs to mount a tmpfs (root or CAP_SYS_ADMIN): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_full_disk_is_reported_as_a_full_disk_and_loses_nothing() {
-    let Some(disk) = SmallDisk::mount("128k") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
-        return;
-    };
+    gobs_testkit::need(&[Need::MountTmpfs]);
+    let disk = Tmpfs::mount("128k");
     let state = disk.path().join("state");
     let mut acked = Vec::new();
     let mut failure = None;
@@ -144,12 +85,8 @@ fn daemon_on_a_full_disk(store_kind: &str) {
     } else {
         "192k"
     };
-    let Some(disk) = SmallDisk::mount(size) else {
-        eprintln!(
-            "SKIPPED ({store_kind}): cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)"
-        );
-        return;
-    };
+    gobs_testkit::need(&[Need::MountTmpfs]);
+    let disk = Tmpfs::mount(size);
     let state = disk.path().join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(
@@ -213,11 +150,19 @@ fn daemon_on_a_full_disk(store_kind: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs to mount a tmpfs (root or CAP_SYS_ADMIN): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_daemon_with_the_registry_log_on_a_full_disk_keeps_answering_and_goes_on() {
     daemon_on_a_full_disk("log");
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs to mount a tmpfs (root or CAP_SYS_ADMIN): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_daemon_with_sqlite_on_a_full_disk_keeps_answering_and_goes_on() {
     daemon_on_a_full_disk("sqlite");
 }

@@ -11,9 +11,8 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use common::{Daemon, gobs, ok, state, text};
+use common::{Daemon, gobs, ok, state, text, wait_for};
 use gobs_app::files::MAX_FILE;
 
 /// Kills what the `host` machines of a state directory left running (their hob-clients
@@ -360,11 +359,9 @@ fn files_go_onto_a_machine_and_come_back_whole() {
     // The machine's hob-client gone: unreachable, as `run` says it.
     let pid = machines.hob_client_pid("h1").unwrap();
     kill(pid);
-    let start = Instant::now();
-    while !ok(s, &["machine", "h1"]).contains("unreachable") {
-        assert!(start.elapsed() < Duration::from_secs(10), "still reachable");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for("h1 to be unreachable", || {
+        ok(s, &["machine", "h1"]).contains("unreachable")
+    });
     let err = fails(s, &["get-file", "h1", on_machine.to_str().unwrap()]);
     assert!(err.contains("machine \"h1\" is unreachable"), "{err}");
     assert!(err.contains(&on_machine.display().to_string()), "{err}");

@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bare, text};
+use common::{HANG, bare, text, wait_for};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_ocapn::captp::{SessionConfig, Term};
@@ -104,7 +104,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let client_dir = tempfile::tempdir().unwrap();
     let mut client = hob_client(client_dir.path(), Some(&uri));
-    g.wait_up("m1", Duration::from_secs(20), || None).unwrap();
+    g.wait_up("m1", HANG, || None).unwrap();
     assert!(matches!(g.reach("m1"), Some(Reach::Up(_))));
     assert_eq!(
         wire::as_string(&ask(&g, "m1", wire::call("status", vec![])).unwrap()).unwrap(),
@@ -201,21 +201,15 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     // A killed hob-client: unreachable, then back from its saved state, no sturdyref needed.
     client.0.kill().unwrap();
     client.0.wait().unwrap();
-    let start = std::time::Instant::now();
-    while !matches!(g.reach("m1"), Some(Reach::Down(_))) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "still {:?}",
-            g.reach("m1")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for("m1 to be down", || {
+        matches!(g.reach("m1"), Some(Reach::Down(_)))
+    });
     let err = g
         .run("m1", &["true".into()], 5, Duration::ZERO)
         .unwrap_err();
     assert!(err.contains("unreachable"), "{err}");
     let _client = hob_client(client_dir.path(), None);
-    g.wait_up("m1", Duration::from_secs(20), || None).unwrap();
+    g.wait_up("m1", HANG, || None).unwrap();
     assert_eq!(
         g.run(
             "m1",
@@ -231,17 +225,11 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     // Destroyed: the hob-client is told so and stops.
     g.revoke("m1").unwrap();
     let mut last = _client;
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = last.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the hob-client did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    // The hob-client ends by itself; the wait only bounds a hang.
+    wait_for("the hob-client to stop", || {
+        last.0.try_wait().unwrap().is_some()
+    });
+    let status = last.0.wait().unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(last.0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");

@@ -1,13 +1,14 @@
 //! Properties of the daemon protocol: every request and answer, whatever its strings hold
 //! (newlines, quotes, any Unicode), is one frame of one line that reads back equal; and
-//! arbitrary bytes given to the frame reader give a value or an error, never a panic.
+//! any bytes given to the frame reader give exactly what their first line makes: the frame
+//! it encodes, or the error that says why not (malformed, too long, cut short).
 //! A file's bytes (`put-file`, `get-file`) read back equal whatever they are.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_app::daemon::protocol::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, RequestFrame, Response, read_frame,
-    write_frame,
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, RequestFrame, Response,
+    read_frame, write_frame,
 };
 use gobs_app::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use gobs_app::model::{
@@ -198,8 +199,76 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_are_a_frame_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = read_frame::<RequestFrame>(&bytes[..], 64);
-        let _ = read_frame::<Response>(&bytes[..], MAX_RESPONSE_BYTES);
+    fn any_bytes_read_as_their_first_lines_frame_or_the_error_that_says_why(
+        bytes in frame_like_bytes(),
+        max in 1usize..300,
+    ) {
+        check_read(&bytes, max, read_frame::<RequestFrame>(&bytes[..], max))?;
+        check_read(&bytes, max, read_frame::<Response>(&bytes[..], max))?;
     }
+}
+
+/// Bytes a reader may meet: arbitrary ones, and encoded frames with one byte changed or cut
+/// short (so that some decode, some are malformed JSON, some lack their newline).
+fn frame_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        (request(), any::<usize>(), any::<u8>(), any::<usize>()).prop_map(
+            |(request, at, byte, cut)| {
+                let mut bytes = Vec::new();
+                let frame = RequestFrame {
+                    version: PROTOCOL_VERSION,
+                    request,
+                };
+                write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();
+                match cut % 3 {
+                    0 => {}
+                    1 => {
+                        let at = at % bytes.len();
+                        bytes[at] = byte;
+                    }
+                    _ => bytes.truncate(at % bytes.len()),
+                }
+                bytes
+            }
+        ),
+    ]
+}
+
+/// What `read_frame` must answer for `bytes` and limit `max`: the end, when there are no
+/// bytes; the first line decoded, or a JSON error if it does not decode; too large, when no
+/// newline comes within `max + 1` bytes; truncated, when the bytes end before one.
+fn check_read<T>(
+    bytes: &[u8],
+    max: usize,
+    got: Result<Option<T>, FrameError>,
+) -> Result<(), TestCaseError>
+where
+    T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let window = &bytes[..bytes.len().min(max + 1)];
+    match (window.iter().position(|b| *b == b'\n'), got) {
+        (None, Ok(None)) => prop_assert!(window.is_empty()),
+        (None, Err(FrameError::TooLarge(limit))) => {
+            prop_assert_eq!(limit, max);
+            prop_assert!(window.len() > max);
+        }
+        (None, Err(FrameError::Truncated)) => {
+            prop_assert!(!window.is_empty() && window.len() <= max);
+        }
+        (Some(end), Ok(Some(value))) => {
+            let line = serde_json::from_slice::<T>(&window[..end]);
+            prop_assert_eq!(Some(value), line.ok());
+        }
+        (Some(end), Err(FrameError::Json(e))) => {
+            let line = serde_json::from_slice::<T>(&window[..end]);
+            prop_assert!(line.is_err(), "{e}, yet the line decodes");
+        }
+        (newline, got) => prop_assert!(
+            false,
+            "{} bytes, limit {max}, newline at {newline:?}: got {got:?}",
+            bytes.len()
+        ),
+    }
+    Ok(())
 }

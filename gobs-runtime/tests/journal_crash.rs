@@ -1,14 +1,17 @@
 //! Kill -9 of a process that writes one key of a large `JournalMap` per churn (set, remove,
 //! change in place), on the registry log store and on SQLite. The parent kills the child at
-//! random instants, 40 times per store; after each kill the registry must open and the map
+//! random instants of its work (after a random number of its acknowledgements, never before
+//! it began), 40 times per store; after each kill the registry must open and the map
 //! must be exactly the map of some prefix of the operations: every acknowledged one, and at
 //! most the one in flight besides.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[path = "common/killed_child.rs"]
+mod killed_child;
+use killed_child::run_and_kill;
 
 use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Env, JournalMap, Ref, Registry, StoreKind, define_actor, spawn};
@@ -165,37 +168,19 @@ fn kill_repeatedly(kind_name: &str) {
     let mut applied = -1i64;
     let mut acked = -1i64;
     let (mut acks, mut in_flight_kept) = (0u64, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut kills_while_working = 0u64;
     for kill in 0..KILLS {
-        assert!(
-            Instant::now() < deadline,
-            "{kind_name}: the loop took too long"
+        // A random number of acknowledgements (0 included), then a random short spin: the
+        // kill lands inside an operation, a failed one or a compaction.
+        let killed = run_and_kill(
+            "journal_crash_child_entry",
+            (CHILD_ENV, format!("{kind_name}:{}", dir.path().display())),
+            |l| l.starts_with("ack "),
+            rng.below(20),
+            Duration::from_micros(rng.below(3000)),
         );
-        let exe = std::env::current_exe().unwrap();
-        let mut child = Command::new(exe)
-            .args([
-                "--exact",
-                "journal_crash_child_entry",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, format!("{kind_name}:{}", dir.path().display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(30 + rng.below(150)));
-        let _ = child.kill();
-        let _ = child.wait();
-        for line in reader.join().unwrap() {
+        kills_while_working += u64::from(killed.while_working);
+        for line in killed.lines {
             if let Some(n) = line.strip_prefix("ack ") {
                 acked = acked.max(n.parse().unwrap());
                 acks += 1;
@@ -234,12 +219,19 @@ fn kill_repeatedly(kind_name: &str) {
         registry.shutdown();
     }
     eprintln!(
-        "{kind_name}: {KILLS} kills / {acks} acks / 0 lost / 0 unopenable / {in_flight_kept} \
+        "{kind_name}: {KILLS} kills ({kills_while_working} while the child worked) / {acks} \
+         acks / 0 lost / 0 unopenable / {in_flight_kept} \
          in-flight operations kept / {applied} operations in the end"
     );
     assert!(
         acks > 0,
         "{kind_name}: the child never acknowledged anything"
+    );
+    // The child works without pause from `ready` on: a kill that found it ended tested
+    // nothing.
+    assert_eq!(
+        kills_while_working, KILLS,
+        "{kind_name}: kills that found the child ended"
     );
 }
 

@@ -1,14 +1,17 @@
 //! Kill -9 of a process whose churns span vats: a hub vat spawns a persistent vat per
 //! churn (keeping its handle) and destroys some again, on the registry log store and on
-//! SQLite. The parent kills the child at random instants, 40 times per store; after each
+//! SQLite. The parent kills the child at random instants of its work (after a random number
+//! of its acknowledgements, never before it began), 40 times per store; after each
 //! kill the registry must open, every acknowledged spawn must restore, every acknowledged
 //! destroy must be gone, and only a vat in flight at the kill may come back broken.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[path = "common/killed_child.rs"]
+mod killed_child;
+use killed_child::run_and_kill;
 
 use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Env, Ref, Registry, StoreKind, Vat, define_actor, spawn};
@@ -141,40 +144,22 @@ fn kill_repeatedly(kind_name: &str) {
     let mut rng = Rng(seed);
     let (mut spawned, mut destroyed): (BTreeSet<String>, BTreeSet<String>) = Default::default();
     let (mut acks, mut lost, mut unopenable, mut broken_in_flight) = (0u64, 0u64, 0u64, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut kills_while_working = 0u64;
     for kill in 0..KILLS {
-        assert!(
-            Instant::now() < deadline,
-            "{kind_name}: the loop took too long"
-        );
-        let exe = std::env::current_exe().unwrap();
-        let mut child = Command::new(exe)
-            .args([
-                "--exact",
-                "registry_crash_child_entry",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(
+        // A random number of acknowledgements (0 included), then a random short spin: the
+        // kill lands inside a spawn, a destroy or a compaction.
+        let killed = run_and_kill(
+            "registry_crash_child_entry",
+            (
                 CHILD_ENV,
                 format!("{kind_name}:{}:{}", kill * 1000, dir.path().display()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
-        std::thread::sleep(Duration::from_millis(30 + rng.below(120)));
-        let _ = child.kill();
-        let _ = child.wait();
-        let lines = reader.join().unwrap();
+            ),
+            |l| l.starts_with("spawned ") || l.starts_with("destroyed "),
+            rng.below(12),
+            Duration::from_micros(rng.below(3000)),
+        );
+        kills_while_working += u64::from(killed.while_working);
+        let lines = killed.lines;
         let mut in_flight: BTreeSet<String> = BTreeSet::new();
         for line in &lines {
             if let Some(n) = line.strip_prefix("spawned ") {
@@ -254,10 +239,17 @@ fn kill_repeatedly(kind_name: &str) {
         registry.shutdown();
     }
     eprintln!(
-        "{kind_name}: {KILLS} kills / {acks} acks / {lost} lost / {unopenable} unopenable \
-         ({broken_in_flight} in-flight vats came back broken)"
+        "{kind_name}: {KILLS} kills ({kills_while_working} while the child worked) / {acks} \
+         acks / {lost} lost / {unopenable} unopenable ({broken_in_flight} in-flight vats came \
+         back broken)"
     );
     assert!(acks > 0);
+    // The child works without pause from `ready` on: a kill that found it ended tested
+    // nothing.
+    assert_eq!(
+        kills_while_working, KILLS,
+        "{kind_name}: kills that found the child ended"
+    );
     assert_eq!((lost, unopenable), (0, 0), "{kind_name}");
 }
 

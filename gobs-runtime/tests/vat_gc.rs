@@ -113,8 +113,9 @@ fn a_turn_that_rolls_back_keeps_what_it_dropped() {
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
+        // The bound only catches a hang: a loaded machine is slow, not failing.
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(120),
             "timed out waiting until {what}"
         );
         std::thread::sleep(Duration::from_millis(5));

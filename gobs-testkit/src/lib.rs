@@ -24,7 +24,10 @@
 //! The probes check what a test will actually do (unshare, mount, write a cgroup), not just
 //! the uid.
 
-use std::path::Path;
+mod tmpfs;
+pub use tmpfs::Tmpfs;
+
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// True when missing requirements must fail tests: `CI` or `GOBS_REQUIRE_PRIVILEGED` is set
@@ -48,6 +51,11 @@ pub enum Need {
     MountTmpfs,
     /// Creating and removing a cgroup on the hierarchy the host uses (v2, or v1's `pids`).
     CgroupWrite,
+    /// New mount, UTS, IPC, network and PID namespaces, as a container's (root or
+    /// CAP_SYS_ADMIN, and util-linux's unshare).
+    Namespaces,
+    /// A kernel image `/boot/vmlinuz-*` this user can read, to boot virtual machines with.
+    BootKernel,
     /// Spritely Goblins 0.18 installed by `shared/tools/goblins/install.sh`.
     Goblins,
 }
@@ -92,6 +100,15 @@ impl Need {
                 "mounting a tmpfs in a mount namespace (root or CAP_SYS_ADMIN, and util-linux's unshare)",
             ),
             Need::CgroupWrite => cgroup_write(),
+            Need::Namespaces => probe(
+                "unshare",
+                &[
+                    "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "true",
+                ],
+                "new mount, UTS, IPC, network and PID namespaces (root or CAP_SYS_ADMIN, and \
+                 util-linux's unshare)",
+            ),
+            Need::BootKernel => boot_kernel().map(drop),
             Need::Goblins => {
                 if Path::new("/opt/goblins/env.sh").is_file() {
                     Ok(())
@@ -122,6 +139,31 @@ pub fn need(needs: &[Need]) {
 /// Whether every need is met, without failing: for tests that choose between two paths.
 pub fn has(needs: &[Need]) -> bool {
     needs.iter().all(|n| n.check().is_ok())
+}
+
+/// The newest kernel image in `/boot` (by the numbers in its release) that this user can
+/// read; otherwise what is missing.
+pub fn boot_kernel() -> Result<PathBuf, String> {
+    let missing = "a readable kernel image /boot/vmlinuz-* (apt-get install linux-image-amd64; \
+                   Debian's are readable by root only)";
+    let entries = std::fs::read_dir("/boot").map_err(|e| format!("{missing}: /boot: {e}"))?;
+    let mut found: Vec<(Vec<u64>, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let release = p.file_name()?.to_str()?.strip_prefix("vmlinuz-")?;
+            let key = release
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            Some((key, p))
+        })
+        .collect();
+    found.sort();
+    let (_, newest) = found.pop().ok_or_else(|| missing.to_string())?;
+    std::fs::File::open(&newest)
+        .map(|_| newest.clone())
+        .map_err(|e| format!("{missing}: {}: {e}", newest.display()))
 }
 
 fn on_path(name: &str) -> bool {

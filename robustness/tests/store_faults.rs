@@ -1,7 +1,8 @@
 //! Stores meeting a failing disk: an injected `ENOSPC` half-way through a write, `EIO` on a
 //! write and `EIO` on fsync (the `fault-injection` hooks of `gobs_runtime::store::fault`),
 //! at many instants chosen by a seeded generator; and a real `ENOSPC` on a small tmpfs
-//! (needs root: skipped with a message otherwise).
+//! (needs to mount one: reported as ignored without `GOBS_REQUIRE_PRIVILEGED` or `CI`,
+//! failing by name with it where mounting is refused).
 //!
 //! After every fault: the churn that met it is refused and its promise broken with a
 //! storage error (a full disk says so), the vat still answers reads with the last
@@ -12,8 +13,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+
+use gobs_testkit::{Need, Tmpfs};
 
 use gobs_runtime::actor_lib::{Cell, GHash};
 use gobs_runtime::store::fault::{FaultOp, arm};
@@ -248,53 +250,11 @@ fn the_registry_log_refuses_the_churn_keeps_serving_and_loses_nothing_under_many
     registry.shutdown();
 }
 
-/// A tmpfs of a given size on a fresh temporary directory; unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
-
-    fn grow(&self, size: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// Fills a small tmpfs through a registry of `kind` until a churn is refused; checks the
 /// refusal, the reads, the restart, and that the store goes on once the disk has room.
 fn fill_and_recover(kind: StoreKind, label: &str) {
-    let Some(disk) = SmallDisk::mount("256k") else {
-        eprintln!("SKIPPED ({label}): cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
-        return;
-    };
+    gobs_testkit::need(&[Need::MountTmpfs]);
+    let disk = Tmpfs::mount("256k");
     let state = disk.path().join("state");
     let registry = Registry::open(&state, common_env(), kind.clone()).unwrap();
     let (_vat, table) = registry
@@ -348,11 +308,19 @@ fn fill_and_recover(kind: StoreKind, label: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs to mount a tmpfs (root or CAP_SYS_ADMIN): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_registry_log_on_a_full_tmpfs_refuses_keeps_serving_and_goes_on() {
     fill_and_recover(StoreKind::Log(LogOptions::default()), "registry log");
 }
 
 #[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs to mount a tmpfs (root or CAP_SYS_ADMIN): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
 fn a_sqlite_registry_on_a_full_tmpfs_refuses_keeps_serving_and_goes_on() {
     fill_and_recover(StoreKind::Sqlite(Durability::EveryCommit), "sqlite");
 }

@@ -3,7 +3,7 @@
 //! snapshot. (The compile-time side is in `ui/pass/cfg_*.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_runtime::{Actor, Vat, define_actor};
+use gobs_runtime::{Actor, Error, Vat, define_actor};
 
 /// One field and one message exist only in builds where `any()` holds (never): the
 /// portrait, the snapshot and the by-name table are those of the other fields.
@@ -83,7 +83,14 @@ fn a_cfg_gated_snapshot_rolls_back() {
         })
         .unwrap();
     assert_eq!(g.send().add(2).wait().unwrap(), 3);
-    assert!(g.send().add(200).wait().is_err());
+    // The method's own error, wrapped for the actor: the turn is rolled back, nothing else.
+    match g.send().add(200).wait() {
+        Err(Error::Actor { actor, message, .. }) => {
+            assert!(actor.contains("Gated"), "{actor}");
+            assert_eq!(message, "too much");
+        }
+        other => panic!("not the method's own error: {other:?}"),
+    }
     assert_eq!(
         g.send_with(|g| (g.kept, g.also_kept.clone()))
             .wait()

@@ -523,7 +523,7 @@ mod tests {
     use crate::config::state_dir::{Source, StateDir};
     use crate::daemon::protocol::{RequestFrame, read_frame};
     use crate::model::{MachineInfo, MachineName, ProviderInfo, RunOutput};
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader, ErrorKind as IoErrorKind, Read, Write};
 
     fn paths(dir: &Path) -> StatePaths {
         StatePaths::new(StateDir {
@@ -552,6 +552,10 @@ mod tests {
         (stopper, thread::spawn(move || daemon.serve(backend)))
     }
 
+    /// How long a test waits for an event before calling it a hang: generous, so a loaded
+    /// machine is slow, not failing.
+    const HANG: Duration = Duration::from_secs(60);
+
     fn quick(max_connections: usize) -> DaemonConfig {
         DaemonConfig {
             request_timeout: Duration::from_millis(500),
@@ -560,10 +564,12 @@ mod tests {
     }
 
     /// A backend whose `create_machine` waits for a signal, whose `run` waits for its
-    /// cancel switch, and whose `list_machines` answers more than a frame holds.
+    /// cancel switch (each saying first that it began), and whose `list_machines` answers
+    /// more than a frame holds.
     struct Special {
         inner: FakeBackend,
         gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        began: std::sync::Mutex<std::sync::mpsc::Sender<&'static str>>,
         cancelled: std::sync::mpsc::Sender<bool>,
     }
 
@@ -574,11 +580,8 @@ mod tests {
             name: MachineName,
             provider: Option<String>,
         ) -> Result<MachineInfo, BackendError> {
-            let _ = self
-                .gate
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(20));
+            let _ = self.began.lock().unwrap().send("create");
+            let _ = self.gate.lock().unwrap().recv_timeout(HANG);
             self.inner.create_machine(cancel, name, provider)
         }
         fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
@@ -601,8 +604,9 @@ mod tests {
             _: MachineName,
             _: Vec<String>,
         ) -> Result<RunOutput, BackendError> {
+            let _ = self.began.lock().unwrap().send("run");
             let start = Instant::now();
-            while !c.is_cancelled() && start.elapsed() < Duration::from_secs(10) {
+            while !c.is_cancelled() && start.elapsed() < HANG {
                 thread::sleep(Duration::from_millis(10));
             }
             let _ = self.cancelled.send(c.is_cancelled());
@@ -646,19 +650,31 @@ mod tests {
         }
     }
 
-    fn special() -> (
-        Special,
-        std::sync::mpsc::Sender<()>,
-        std::sync::mpsc::Receiver<bool>,
-    ) {
+    /// The backend, how to release its creation, what began, and what its run saw.
+    struct SpecialHandles {
+        release: std::sync::mpsc::Sender<()>,
+        began: std::sync::mpsc::Receiver<&'static str>,
+        seen: std::sync::mpsc::Receiver<bool>,
+    }
+
+    fn special() -> (Special, SpecialHandles) {
         let (release, gate) = std::sync::mpsc::channel();
+        let (began_tx, began) = std::sync::mpsc::channel();
         let (cancelled, seen) = std::sync::mpsc::channel();
         let backend = Special {
             inner: FakeBackend::default(),
             gate: std::sync::Mutex::new(gate),
+            began: std::sync::Mutex::new(began_tx),
             cancelled,
         };
-        (backend, release, seen)
+        (
+            backend,
+            SpecialHandles {
+                release,
+                began,
+                seen,
+            },
+        )
     }
 
     fn ask(socket: &Path, request: Request) -> Response {
@@ -700,7 +716,7 @@ mod tests {
     fn a_slow_creation_does_not_hold_up_other_requests() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
-        let (backend, release, _) = special();
+        let (backend, handles) = special();
         let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
         let socket = paths.socket();
         let s2 = socket.clone();
@@ -713,14 +729,14 @@ mod tests {
                 },
             )
         });
-        // While the creation waits, another request is answered.
-        thread::sleep(Duration::from_millis(50));
+        // While the creation waits in the backend, another request is answered.
+        assert_eq!(handles.began.recv_timeout(HANG), Ok("create"));
         assert!(matches!(
             ask(&socket, Request::Providers {}),
             Response::Providers(_)
         ));
         assert!(!creating.is_finished(), "the creation is still waiting");
-        release.send(()).unwrap();
+        handles.release.send(()).unwrap();
         assert!(matches!(
             creating.join().unwrap(),
             Response::CreateMachine(_)
@@ -882,53 +898,70 @@ mod tests {
         let paths = paths(dir.path());
         let (stopper, server) = start_with(&paths, Box::new(FakeBackend::default()), quick(64));
         let mut stream = UnixStream::connect(paths.socket()).unwrap();
+        // Reading with a timeout paces the trickle and sees the answer when it comes.
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let start = Instant::now();
-        // One byte every 100 ms: each read is quick, the request never completes.
-        let mut closed = false;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        // One byte every 100 ms, never a newline: each read is quick, the request never
+        // completes. Only the 500 ms deadline can end it.
         for byte in b"{\"version\":2,\"request\":{\"op\":\"providers\""
             .iter()
             .cycle()
-            .take(100)
         {
+            assert!(start.elapsed() < HANG, "still held after {HANG:?}");
             if stream.write_all(&[*byte]).is_err() {
-                closed = true;
                 break;
             }
-            thread::sleep(Duration::from_millis(100));
-            if start.elapsed() > Duration::from_secs(5) {
-                break;
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), IoErrorKind::WouldBlock | IoErrorKind::TimedOut) => {}
+                Err(_) => break,
             }
         }
-        let mut rest = String::new();
-        let _ = stream.read_to_string(&mut rest);
-        assert!(
-            closed || rest.contains("no whole request arrived"),
-            "{rest}"
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "held for {:?}",
-            start.elapsed()
-        );
+        let held = start.elapsed();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.contains("no whole request arrived"), "{answer}");
+        assert!(held >= Duration::from_millis(500), "dropped after {held:?}");
         stopper.stop();
         server.join().unwrap().unwrap();
+    }
+
+    /// Writes tracing's formatted events down a channel, one string per write.
+    struct Lines(std::sync::mpsc::Sender<String>);
+
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(String::from_utf8_lossy(bytes).into_owned());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]
     fn idle_connections_past_the_limit_get_busy_and_clients_get_through_after_retrying() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
-        let (stopper, server) = start_with(&paths, Box::new(FakeBackend::default()), quick(4));
+        // Idle connections are held until they close: only the limit decides who is busy.
+        let patient = DaemonConfig {
+            request_timeout: HANG,
+            max_connections: 4,
+        };
+        let (stopper, server) = start_with(&paths, Box::new(FakeBackend::default()), patient);
         let idle: Vec<UnixStream> = (0..10)
             .map(|_| UnixStream::connect(paths.socket()).unwrap())
             .collect();
-        thread::sleep(Duration::from_millis(50));
-        // The daemon answered `busy` to the idle connections past its limit.
+        // The daemon answered `busy` to the idle connections past its limit (it accepts
+        // them in the order they connected), and nothing to the first four.
         let mut busy = 0;
         for stream in &idle[4..] {
-            stream
-                .set_read_timeout(Some(Duration::from_secs(2)))
-                .unwrap();
+            stream.set_read_timeout(Some(HANG)).unwrap();
             if let Ok(Some(Response::Error(e))) =
                 read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES)
             {
@@ -937,10 +970,30 @@ mod tests {
             }
         }
         assert_eq!(busy, 6);
-        // A real command retries until the idle connections time out, then is served.
-        let response = crate::cli::client::execute(&paths, None, Request::Providers {}).unwrap();
-        assert!(matches!(response, Response::Providers(_)));
+        // A real command, refused while the four are held, retries ...
+        let (events, logged) = std::sync::mpsc::channel();
+        let client_paths = paths.clone();
+        let client = thread::spawn(move || {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(move || Lines(events.clone()))
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                crate::cli::client::execute(&client_paths, None, Request::Providers {})
+            })
+        });
+        loop {
+            let line = logged
+                .recv_timeout(HANG)
+                .expect("the client was never told the daemon is busy");
+            if line.contains("the daemon is busy") {
+                break;
+            }
+        }
+        // ... and is served once they close.
         drop(idle);
+        let response = client.join().unwrap().unwrap();
+        assert!(matches!(response, Response::Providers(_)), "{response:?}");
         stopper.stop();
         server.join().unwrap().unwrap();
     }
@@ -949,7 +1002,7 @@ mod tests {
     fn a_run_whose_client_went_away_is_cancelled() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
-        let (backend, _release, seen) = special();
+        let (backend, handles) = special();
         let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
         let stream = UnixStream::connect(paths.socket()).unwrap();
         let frame = RequestFrame {
@@ -961,12 +1014,18 @@ mod tests {
         };
         write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
         stream.shutdown(std::net::Shutdown::Write).unwrap();
-        thread::sleep(Duration::from_millis(200));
-        // Half-closed (the client's normal end of writing) is not gone ...
-        assert!(seen.try_recv().is_err());
+        assert_eq!(handles.began.recv_timeout(HANG), Ok("run"));
+        // Half-closed (the client's normal end of writing) is not gone: the run goes on
+        // while the daemon watches the connection ...
+        assert!(
+            handles
+                .seen
+                .recv_timeout(Duration::from_millis(200))
+                .is_err()
+        );
         // ... but closed is.
         drop(stream);
-        let cancelled = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+        let cancelled = handles.seen.recv_timeout(HANG).unwrap();
         assert!(cancelled, "the run was cancelled");
         stopper.stop();
         server.join().unwrap().unwrap();
@@ -976,7 +1035,7 @@ mod tests {
     fn an_answer_too_large_for_a_frame_becomes_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let paths = paths(dir.path());
-        let (backend, _release, _) = special();
+        let (backend, _handles) = special();
         let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
         match ask(&paths.socket(), Request::ListMachines {}) {
             Response::Error(e) => {

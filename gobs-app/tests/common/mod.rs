@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -13,6 +12,11 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
+
+/// What a test of `local` machines needs: the provider confines each command in a mount
+/// namespace of its own, as a uid of its own, so gobs-app must run as root.
+pub const LOCAL_PROVIDER: &[gobs_testkit::Need] =
+    &[gobs_testkit::Need::Root, gobs_testkit::Need::MountTmpfs];
 
 /// The binary under test: `$GOBS_TEST_BIN` if set (to run these tests against another
 /// build, e.g. to see which fail on an older one), else this crate's.
@@ -88,12 +92,17 @@ pub fn machine_names(state: &Path) -> Vec<String> {
         .collect()
 }
 
+/// How long a wait may last before the test calls it a hang: generous, so a loaded machine
+/// is slow, not failing; no test claims a time with it.
+pub const HANG: Duration = Duration::from_secs(120);
+
+/// Waits until `done` holds, checking every 20 ms; fails the test after [`HANG`].
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
+            start.elapsed() < HANG,
+            "still waiting for {what} after {HANG:?}"
         );
         thread::sleep(Duration::from_millis(20));
     }
@@ -103,6 +112,9 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 pub struct Daemon {
     pub child: Option<Child>,
     pub socket: PathBuf,
+    /// Its standard error so far (a thread drains the pipe, so the daemon never blocks).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: Option<thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -110,13 +122,14 @@ impl Daemon {
         Daemon::start_with(state, &[])
     }
 
-    /// A daemon with extra environment variables.
+    /// A daemon with extra environment variables. Returns once the daemon said it serves:
+    /// a socket file is not enough, since a killed daemon leaves its own behind.
     pub fn start_with(state: &Path, env: &[(&str, &str)]) -> Daemon {
         let mut cmd = bare();
         for (key, value) in env {
             cmd.env(key, value);
         }
-        let child = cmd
+        let mut child = cmd
             .arg("--state-dir")
             .arg(state)
             .arg("daemon")
@@ -124,30 +137,48 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (serving, announced) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let (kept, pid) = (stderr.clone(), child.id());
+        let drain = thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                if line.contains(&format!("daemon (pid {pid}) serving")) {
+                    let _ = serving.send(());
+                }
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        // Announced, or the pipe closed (the daemon exited): either ends the wait.
+        let served = announced.recv_timeout(HANG).is_ok();
         let mut daemon = Daemon {
             child: Some(child),
             socket: state.join("daemon.sock"),
+            stderr,
+            drain: Some(drain),
         };
-        let socket = daemon.socket.clone();
-        wait_for("the daemon's socket", || {
-            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
-                let mut err = String::new();
-                let child = daemon.child.as_mut().unwrap();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("daemon exited early ({status}): {err}");
-            }
-            socket.exists()
-        });
+        if !served {
+            let child = daemon.child.as_mut().unwrap();
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            panic!(
+                "the daemon did not start serving ({status}): {}",
+                daemon.stderr()
+            );
+        }
         daemon
     }
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
+    }
+
+    /// What the daemon wrote on standard error so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     /// Sends `signal` (`TERM`, `INT`) and waits for the exit; returns its status and stderr.
@@ -164,20 +195,16 @@ impl Daemon {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            if start.elapsed() > Duration::from_secs(20) {
+            if start.elapsed() > HANG {
                 let _ = child.kill();
                 panic!("the daemon did not exit after SIG{signal}");
             }
             thread::sleep(Duration::from_millis(20));
         };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status, err)
+        if let Some(drain) = self.drain.take() {
+            drain.join().unwrap();
+        }
+        (status, self.stderr())
     }
 }
 
