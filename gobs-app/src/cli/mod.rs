@@ -5,6 +5,7 @@
 pub mod app;
 pub mod client;
 pub mod files;
+pub mod outcome;
 pub mod output;
 
 use std::path::PathBuf;
