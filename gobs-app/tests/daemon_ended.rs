@@ -9,7 +9,7 @@ use common::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -61,28 +61,33 @@ fn wait_for_line(log: &mpsc::Receiver<String>, words: &[&str]) {
     }
 }
 
-#[test]
-fn a_daemon_killed_mid_create_leaves_a_command_that_says_what_became_of_the_machine() {
-    let dir = state();
-    let s = dir.path();
+/// Runs `gobs-app ARGS...` (a `create-machine NAME`) against a daemon with the [`SLOW`]
+/// provider, and kills the daemon with SIGKILL once its provider started making machine
+/// `name`: in the middle of the creation. Answers what the command printed.
+fn create_while_the_daemon_is_killed(s: &Path, args: &[&str], name: &str) -> Output {
     std::fs::write(s.join("config.toml"), SLOW).unwrap();
     let (mut daemon, log) = daemon(s);
     wait_for_line(&log, &["serving"]);
     let client = bare()
         .arg("--state-dir")
         .arg(s)
-        .args(["create-machine", "c"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The daemon took the request and its provider started making the machine: kill it
-    // there, in the middle of the creation.
-    wait_for_line(&log, &["provisioning", "\"c\""]);
+    // The daemon's own word that it took the request and is making the machine.
+    wait_for_line(&log, &["provisioning", &format!("\"{name}\"")]);
     daemon.kill().unwrap();
     daemon.wait().unwrap();
+    client.wait_with_output().unwrap()
+}
 
-    let out = client.wait_with_output().unwrap();
+#[test]
+fn a_daemon_killed_mid_create_leaves_a_command_that_says_what_became_of_the_machine() {
+    let dir = state();
+    let s = dir.path();
+    let out = create_while_the_daemon_is_killed(s, &["create-machine", "c"], "c");
     let err = text(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("ended before answering"), "{err}");
@@ -108,22 +113,8 @@ fn a_daemon_killed_mid_create_leaves_a_command_that_says_what_became_of_the_mach
 #[test]
 fn the_outcome_is_in_the_json_error_too() {
     let dir = state();
-    let s = dir.path();
-    std::fs::write(s.join("config.toml"), SLOW).unwrap();
-    let (mut daemon, log) = daemon(s);
-    wait_for_line(&log, &["serving"]);
-    let client = bare()
-        .arg("--state-dir")
-        .arg(s)
-        .args(["--json", "create-machine", "j"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_line(&log, &["provisioning", "\"j\""]);
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
-    let out = client.wait_with_output().unwrap();
+    let out =
+        create_while_the_daemon_is_killed(dir.path(), &["--json", "create-machine", "j"], "j");
     let err: serde_json::Value = serde_json::from_slice(&out.stderr)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
     assert_eq!(err["error"]["kind"], "daemon-ended", "{err}");

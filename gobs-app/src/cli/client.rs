@@ -5,6 +5,10 @@
 //! otherwise whoever takes the state lock opens the state. If the lock is taken (a daemon
 //! starting up, or another command in embedded mode) the loop retries for up to
 //! [`LOCK_WAIT`], so concurrent commands take turns instead of failing.
+//!
+//! A daemon that ends after taking a request and before answering it may have acted on it:
+//! a request that only reads is asked again, and any other is reported with what the state
+//! now shows of it ([`outcome`]).
 
 use std::io::{BufReader, ErrorKind};
 use std::net::Shutdown;
