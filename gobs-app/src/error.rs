@@ -139,6 +139,21 @@ pub enum AppError {
         message: String,
     },
 
+    /// The daemon ended (killed, crashed) after taking a request and before answering it;
+    /// `outcome` says what became of the request, as the state shows it now.
+    #[error(
+        "the gobs-app daemon at {} ended before answering ({reason}); {outcome}",
+        socket.display()
+    )]
+    DaemonEnded {
+        /// The socket.
+        socket: PathBuf,
+        /// How the answer was lost.
+        reason: String,
+        /// Whether the change happened, or that it cannot be known, and what to run.
+        outcome: String,
+    },
+
     /// The daemon answered something this client does not expect.
     #[error(
         "the daemon gave an unexpected answer ({0}); restart the daemon with the same \
@@ -202,6 +217,7 @@ impl AppError {
             AppError::SocketInUse { .. } | AppError::NotASocket { .. } => "socket-in-use",
             AppError::SocketPathTooLong { .. } => "socket-path-too-long",
             AppError::Daemon { .. } => "daemon",
+            AppError::DaemonEnded { .. } => "daemon-ended",
             AppError::Protocol(_) => "protocol",
             AppError::Output(_) => "output",
             AppError::Signals(_) => "signals",

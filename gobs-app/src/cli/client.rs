@@ -5,6 +5,10 @@
 //! otherwise whoever takes the state lock opens the state. If the lock is taken (a daemon
 //! starting up, or another command in embedded mode) the loop retries for up to
 //! [`LOCK_WAIT`], so concurrent commands take turns instead of failing.
+//!
+//! A daemon that ends after taking a request and before answering it may have acted on it:
+//! a request that only reads is asked again, and any other is reported with what the state
+//! now shows of it ([`outcome`]).
 
 use std::io::{BufReader, ErrorKind};
 use std::net::Shutdown;
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
+use crate::cli::outcome;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::MAX_SOCKET_PATH;
@@ -32,6 +37,10 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 pub const REQUEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a command keeps retrying a daemon that answers `busy`.
 pub const BUSY_WAIT: Duration = Duration::from_secs(30);
+
+/// How many times a request that only reads is asked again when a daemon ends before
+/// answering it.
+pub const LOST_READ_RETRIES: u32 = 3;
 
 /// Where a request goes.
 #[derive(Debug)]
@@ -96,6 +105,7 @@ pub fn execute(
 ) -> Result<Response, AppError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
+    let mut lost_reads = 0;
     let response = loop {
         match connect(paths)? {
             Target::Daemon(stream) => {
@@ -107,7 +117,28 @@ pub fn execute(
                     );
                 }
                 let op = request.op();
-                let response = ask_daemon(&stream, &paths.socket(), request.clone())?;
+                let response = match ask_daemon(&stream, &paths.socket(), request.clone())? {
+                    Asked::Answered(response) => response,
+                    // A daemon that is going down may still accept a connection for a
+                    // moment; a question that changes nothing is asked again.
+                    Asked::Lost(reason)
+                        if outcome::safe_to_repeat(&request) && lost_reads < LOST_READ_RETRIES =>
+                    {
+                        tracing::debug!(
+                            "the daemon ended before answering ({reason}); asking again"
+                        );
+                        lost_reads += 1;
+                        continue;
+                    }
+                    Asked::Lost(reason) => {
+                        return Err(outcome::lost_answer(
+                            paths,
+                            explicit_config,
+                            &request,
+                            reason,
+                        ));
+                    }
+                };
                 match response {
                     Response::Error(mut e)
                         if e.kind == Kind::Protocol && e.message.contains("unknown variant") =>
@@ -150,17 +181,24 @@ pub fn execute(
     }
 }
 
+/// What asking the daemon gave.
+#[derive(Debug)]
+pub enum Asked {
+    /// Its answer.
+    Answered(Response),
+    /// The request went out whole and the daemon ended before answering (how, in words):
+    /// it may have acted on it.
+    Lost(String),
+}
+
 /// Sends one request on `stream` and reads the answer. A daemon may answer (`busy`) and
 /// close before reading the request, so a failed write is not the end: the answer is read
-/// all the same.
-pub fn ask_daemon(
-    stream: &UnixStream,
-    socket: &Path,
-    request: Request,
-) -> Result<Response, AppError> {
-    let failed = |e: FrameError| AppError::Daemon {
+/// all the same. A request that was not sent whole was not acted on, and fails as
+/// [`AppError::Daemon`].
+pub fn ask_daemon(stream: &UnixStream, socket: &Path, request: Request) -> Result<Asked, AppError> {
+    let failed = |message: String| AppError::Daemon {
         socket: socket.to_path_buf(),
-        message: e.to_string(),
+        message,
     };
     let _ = stream.set_write_timeout(Some(REQUEST_WRITE_TIMEOUT));
     let frame = RequestFrame {
@@ -170,20 +208,17 @@ pub fn ask_daemon(
     let written = write_frame(stream, &frame, MAX_REQUEST_BYTES);
     // One request per command: tell the daemon so it can drop the connection at once.
     let _ = stream.shutdown(Shutdown::Write);
-    match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
-        Ok(Some(response)) => Ok(response),
-        Ok(None) | Err(_) if written.is_err() => {
-            Err(written.map_or_else(failed, |()| AppError::Daemon {
-                socket: socket.to_path_buf(),
-                message: "it closed the connection without answering".to_string(),
-            }))
-        }
-        Ok(None) => Err(AppError::Daemon {
-            socket: socket.to_path_buf(),
-            message: "it closed the connection without answering; its log (stderr) may \
-                      say why"
-                .to_string(),
-        }),
-        Err(e) => Err(failed(e)),
+    let read = read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES);
+    match (read, written) {
+        (Ok(Some(response)), _) => Ok(Asked::Answered(response)),
+        (_, Err(e)) => Err(failed(format!("cannot send the request: {e}"))),
+        (Ok(None), Ok(())) => Ok(Asked::Lost(
+            "it closed the connection without answering".to_string(),
+        )),
+        (Err(FrameError::Truncated), Ok(())) => Ok(Asked::Lost(
+            "it closed the connection in the middle of its answer".to_string(),
+        )),
+        (Err(FrameError::Io(e)), Ok(())) => Ok(Asked::Lost(format!("the connection failed: {e}"))),
+        (Err(e), Ok(())) => Err(failed(e.to_string())),
     }
 }

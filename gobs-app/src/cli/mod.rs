@@ -6,6 +6,7 @@ pub mod app;
 pub mod client;
 pub mod events;
 pub mod files;
+pub mod outcome;
 pub mod output;
 pub mod state;
 

@@ -1,0 +1,202 @@
+//! What became of a request whose daemon ended (killed, crashed) after taking it and before
+//! answering. The command asks the state as it is now — a restarted daemon, or the store
+//! opened by the command itself when none serves it — and says whether the change happened,
+//! or that it cannot know, and what to run next.
+
+use std::path::Path;
+
+use crate::cli::client::execute;
+use crate::config::state_dir::StatePaths;
+use crate::error::AppError;
+use crate::model::{ErrorKind, MachineInfo, MachineName, MachineStatus};
+use crate::ops::{Request, Response};
+
+/// The error for `request`, whose answer was lost for `reason`, with what the state now
+/// shows about it.
+pub fn lost_answer(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    request: &Request,
+    reason: String,
+) -> AppError {
+    let look_up = |name: &MachineName| look_up(paths, explicit_config, name);
+    let outcome = match request {
+        request if safe_to_repeat(request) => {
+            "the command only reads, so nothing changed; run it again".to_string()
+        }
+        Request::CreateMachine { name, .. } => created(name, look_up(name)),
+        Request::DestroyMachine { name } => destroyed(name, look_up(name)),
+        Request::Run { name, .. } => format!(
+            "gobs-app cannot know whether the command ran on machine {name}, or how far it got \
+             (its output is lost); check on the machine before running it again"
+        ),
+        Request::PutFile { name, path, .. } => format!(
+            "gobs-app cannot know whether {path} was written on machine {name}; \
+             `gobs-app get-file {name} {path}` shows what is there, and putting the file again \
+             replaces it"
+        ),
+        #[allow(unreachable_patterns)] // operations added later: say nothing false about them
+        other => format!(
+            "gobs-app cannot know whether `{}` took effect; check the state before running it \
+             again",
+            other.op()
+        ),
+    };
+    AppError::DaemonEnded {
+        socket: paths.socket(),
+        reason,
+        outcome,
+    }
+}
+
+/// Whether `request` changes nothing on the boss or the machine, so that asking again after
+/// a lost answer is safe: the reads of the boss's state ([`Request::only_reads`]), and
+/// fetching a file.
+pub fn safe_to_repeat(request: &Request) -> bool {
+    request.only_reads() || matches!(request, Request::GetFile { .. })
+}
+
+/// Machine `name` as the state now shows it: `None` if there is no such machine.
+fn look_up(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    name: &MachineName,
+) -> Result<Option<MachineInfo>, AppError> {
+    let request = Request::Machine { name: name.clone() };
+    match execute(paths, explicit_config, request) {
+        Ok(Response::Machine(info)) => Ok(Some(info)),
+        Ok(_) => Err(AppError::Protocol(
+            "the answer to `machine` was not a machine".to_string(),
+        )),
+        Err(AppError::Backend(e)) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn created(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> String {
+    match now {
+        Ok(Some(info)) => match info.status {
+            MachineStatus::Running | MachineStatus::Unreachable | MachineStatus::Stopped => {
+                format!(
+                    "the creation took place: machine {name} exists and is {}",
+                    info.status
+                )
+            }
+            MachineStatus::Creating => format!(
+                "the creation is still going on: machine {name} exists and is creating; \
+                 `gobs-app machine {name}` shows when it is running"
+            ),
+            MachineStatus::Failed => format!(
+                "the creation did not complete: machine {name} exists but failed ({}); \
+                 `gobs-app destroy-machine {name}`, then create it again",
+                info.error.as_deref().unwrap_or("no reason recorded")
+            ),
+            MachineStatus::Destroying => format!(
+                "machine {name} exists and is being taken down; `gobs-app machine {name}` \
+                 shows when it is gone"
+            ),
+        },
+        Ok(None) => format!(
+            "the creation did not take place: there is no machine {name}; run \
+             `gobs-app create-machine {name}` again"
+        ),
+        Err(e) => cannot_know("created", name, &e),
+    }
+}
+
+fn destroyed(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> String {
+    match now {
+        Ok(None) => format!("the destruction took place: there is no machine {name} any more"),
+        Ok(Some(info)) => format!(
+            "the destruction did not finish: machine {name} still exists and is {}; run \
+             `gobs-app destroy-machine {name}` again",
+            info.status
+        ),
+        Err(e) => cannot_know("destroyed", name, &e),
+    }
+}
+
+fn cannot_know(done: &str, name: &MachineName, asking: &AppError) -> String {
+    format!(
+        "gobs-app cannot know whether machine {name} was {done}: asking the state failed \
+         ({asking}); once the state is reachable, `gobs-app machine {name}` shows it"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn machine(status: MachineStatus) -> Result<Option<MachineInfo>, AppError> {
+        Ok(Some(MachineInfo {
+            name: "m".into(),
+            provider: "dummy".into(),
+            status,
+            created_at: 0,
+            bindings: vec![],
+            error: (status == MachineStatus::Failed).then(|| "it broke".to_string()),
+        }))
+    }
+
+    #[test]
+    fn each_state_of_the_machine_says_what_became_of_a_creation_and_what_to_run() {
+        let m: MachineName = "m".parse().unwrap();
+        let says = |now, words: &[&str]| {
+            let text = created(&m, now);
+            for w in words {
+                assert!(text.contains(w), "{w:?} not in {text:?}");
+            }
+        };
+        says(
+            machine(MachineStatus::Running),
+            &["creation took place", "is running"],
+        );
+        says(
+            machine(MachineStatus::Creating),
+            &["still going on", "`gobs-app machine m`"],
+        );
+        says(
+            machine(MachineStatus::Failed),
+            &[
+                "did not complete",
+                "it broke",
+                "`gobs-app destroy-machine m`",
+            ],
+        );
+        says(
+            Ok(None),
+            &["did not take place", "`gobs-app create-machine m`"],
+        );
+        let unreachable = AppError::Protocol("no answer".into());
+        says(
+            Err(unreachable),
+            &["cannot know whether machine m was created", "no answer"],
+        );
+    }
+
+    #[test]
+    fn a_destruction_is_done_when_the_machine_is_gone() {
+        let m: MachineName = "m".parse().unwrap();
+        assert!(destroyed(&m, Ok(None)).contains("destruction took place"));
+        let left = destroyed(&m, machine(MachineStatus::Destroying));
+        assert!(left.contains("did not finish"), "{left}");
+        assert!(left.contains("`gobs-app destroy-machine m`"), "{left}");
+    }
+
+    #[test]
+    fn only_questions_are_asked_again() {
+        assert!(safe_to_repeat(&Request::ListMachines {}));
+        let create = Request::CreateMachine {
+            name: "m".parse().unwrap(),
+            provider: None,
+        };
+        assert!(!safe_to_repeat(&create));
+        let run = Request::Run {
+            name: "m".parse().unwrap(),
+            command: vec!["true".into()],
+        };
+        assert!(!safe_to_repeat(&run));
+    }
+}
