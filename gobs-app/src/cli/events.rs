@@ -92,8 +92,13 @@ fn ask_daemon_only(paths: &StatePaths, request: Request) -> Result<Response, App
         message: format!("the daemon stopped while following the events: {e}"),
     })?;
     match client::ask_daemon(&stream, &socket, request)? {
-        Response::Error(e) => Err(AppError::Backend(e)),
-        response => Ok(response),
+        client::Asked::Answered(Response::Error(e)) => Err(AppError::Backend(e)),
+        client::Asked::Answered(response) => Ok(response),
+        // Reading the events changes nothing: a follower only needs to know the daemon ended.
+        client::Asked::Lost(reason) => Err(AppError::Daemon {
+            socket,
+            message: format!("the daemon stopped while following the events: {reason}"),
+        }),
     }
 }
 
