@@ -207,7 +207,11 @@ fn cgroup_write() -> Result<(), String> {
             "a cgroup hierarchy (neither /sys/fs/cgroup v2 nor v1's pids is mounted)".into(),
         );
     };
-    let dir = root.join(format!("gobs-probe-{}", std::process::id()));
+    // Tests of one binary probe at once, on threads of one process: the name is unique per
+    // probe, not per process.
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = root.join(format!("gobs-probe-{}-{n}", std::process::id()));
     std::fs::create_dir(&dir)
         .and_then(|()| std::fs::remove_dir(&dir))
         .map_err(|e| {
