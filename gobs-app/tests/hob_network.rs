@@ -106,6 +106,11 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     let mut client = hob_client(client_dir.path(), Some(&uri));
     g.wait_up("m1", HANG, || None).unwrap();
     assert!(matches!(g.reach("m1"), Some(Reach::Up(_))));
+    let sessions = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(g.sessions());
+    assert_eq!(sessions, 1, "m1's hob-client is the only peer");
     assert_eq!(
         wire::as_string(&ask(&g, "m1", wire::call("status", vec![])).unwrap()).unwrap(),
         "running"

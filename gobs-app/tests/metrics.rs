@@ -58,6 +58,22 @@ fn number(value: Option<Value>) -> f64 {
     }
 }
 
+/// How many fsyncs the histogram counted (its `+Inf` bucket, equal to its count).
+fn fsync_count(m: &Scrape, text: &str) -> f64 {
+    match value(m, "gobs_store_fsync_duration_seconds", &[]) {
+        Some(Value::Histogram(buckets)) => {
+            let total = buckets.last().unwrap();
+            assert!(total.less_than.is_infinite(), "{text}");
+            assert!(
+                buckets.windows(2).all(|w| w[0].count <= w[1].count),
+                "cumulative buckets: {text}"
+            );
+            total.count
+        }
+        other => panic!("fsync durations: {other:?}\n{text}"),
+    }
+}
+
 #[test]
 fn the_daemon_exposes_machines_durations_failures_and_the_process() {
     let dir = state();
@@ -133,6 +149,28 @@ fn the_daemon_exposes_machines_durations_failures_and_the_process() {
         "boss, providers, machines"
     );
     assert!(number(value(&m, "process_resident_memory_bytes", &[])) > 1e6);
+    assert!(
+        number(value(&m, "gobs_actors", &[])) >= 4.0,
+        "at least the boss's, the providers' and the machines' roots: {text}"
+    );
+    assert_eq!(
+        number(value(&m, "gobs_hob_sessions", &[])),
+        0.0,
+        "dummy machines have no hob session"
+    );
+    let commits = number(value(&m, "gobs_store_commits_total", &[]));
+    let fsyncs = fsync_count(&m, &text);
+    assert!(
+        commits >= 4.0,
+        "a commit per created machine at least: {text}"
+    );
+    assert!(fsyncs >= commits, "every commit is fsynced: {text}");
+
+    // A create commits and fsyncs again.
+    ok(s, &["create-machine", "d"]);
+    let (text, m) = scrape(&served.metrics);
+    assert!(number(value(&m, "gobs_store_commits_total", &[])) > commits);
+    assert!(fsync_count(&m, &text) > fsyncs);
 
     // Conventions: every metric has help, a gobs_ (or process_) name, no machine names.
     for sample in &m.samples {
@@ -152,6 +190,10 @@ fn the_daemon_exposes_machines_durations_failures_and_the_process() {
         "gobs_machines",
         "gobs_machine_create_duration_seconds",
         "gobs_vats",
+        "gobs_actors",
+        "gobs_hob_sessions",
+        "gobs_store_commits",
+        "gobs_store_fsync_duration_seconds",
     ] {
         assert!(m.docs.contains_key(family), "no HELP for {family}");
     }

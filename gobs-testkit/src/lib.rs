@@ -8,7 +8,7 @@
 //! #[cfg_attr(not(gobs_require_all), ignore = "needs root and busybox: set GOBS_REQUIRE_PRIVILEGED=1 (CI sets CI) to run it")]
 //! fn a_container_is_its_own_host() {
 //!     gobs_testkit::need(&[Need::Root, Need::Command("busybox", "busybox-static")]);
-//!     …
+//!     // …
 //! }
 //! ```
 //!

@@ -65,7 +65,7 @@ pub enum StateCommand {
 
     /// Move the state to the other store kind (log or sqlite), every portrait byte for
     /// byte; the old store file is kept as FILE.before-convert. Then set the config's
-    /// [store] kind to the new kind. Stop any daemon first
+    /// `[store]` kind to the new kind. Stop any daemon first
     Convert {
         /// The store kind to move to: log or sqlite
         #[arg(long, value_name = "KIND", value_parser = parse_store_kind)]

@@ -329,6 +329,17 @@ impl Gateway {
         self.lock_live().get(machine).map(|l| l.reach)
     }
 
+    /// How many OCapN sessions the gateway's node holds open (hob-clients connected, whether
+    /// they registered yet or not); 0 once the node stopped. Asked on the node's own task,
+    /// so it can be awaited from any runtime.
+    pub async fn sessions(&self) -> usize {
+        self.inner
+            .node
+            .with_core(|core| core.session_stats().len())
+            .await
+            .unwrap_or(0)
+    }
+
     /// Waits until machine `machine`'s hob-client registered (or attached), at most
     /// `limit`; `check` is asked every 100 ms whether to give up (the machine's process
     /// died, say) and its answer is the reason.

@@ -6,7 +6,8 @@
 //!   event log): how long creating and destroying machines took, failures by reason,
 //!   operator commands;
 //! - read at each scrape ([`Snapshot`]): machines by provider and state, the store's size,
-//!   the vats, the events kept, the process's resident memory.
+//!   commits and fsync durations, the vats and their live actors, the hob gateway's
+//!   sessions, the events kept, the process's resident memory.
 //!
 //! Names follow the Prometheus conventions: `gobs_` prefix, base units (seconds, bytes),
 //! `_total` on counters; label values come from small fixed sets (providers, states,
@@ -15,9 +16,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use gobs_runtime::store::{FsyncHistogram, StoreIoStats};
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -160,6 +163,12 @@ pub struct Snapshot {
     pub machines: Vec<(String, String, u64)>,
     /// Bytes of the store's files (`<state-dir>/vats/`).
     pub store_bytes: u64,
+    /// The store's commits and fsync durations, since the process started.
+    pub store_io: StoreIoStats,
+    /// OCapN sessions the hob gateway holds open (0 when it is not running).
+    pub hob_sessions: u64,
+    /// Actors live in the registry's running vats.
+    pub actors: u64,
     /// Vats the persistence registry holds.
     pub vats: u64,
     /// Events the log keeps, and its retention.
@@ -174,6 +183,27 @@ fn gauge(value: u64) -> Gauge {
     let gauge = Gauge::default();
     gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
     gauge
+}
+
+/// The runtime's fsync histogram, encoded as a Prometheus histogram.
+#[derive(Debug)]
+struct FsyncDurations(FsyncHistogram);
+
+impl EncodeMetric for FsyncDurations {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+        // The encoder writes `+Inf` for `f64::MAX` only.
+        let buckets: Vec<(f64, u64)> = self
+            .0
+            .buckets
+            .iter()
+            .map(|&(le, n)| (if le.is_finite() { le } else { f64::MAX }, n))
+            .collect();
+        encoder.encode_histogram::<NoLabelSet>(self.0.sum_seconds, self.0.count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
 }
 
 /// The exposition text: what was recorded, and `snapshot`.
@@ -234,6 +264,26 @@ pub fn render(snapshot: &Snapshot) -> String {
         "gobs_vats",
         "Vats the persistence registry holds",
         gauge(snapshot.vats),
+    );
+    registry.register(
+        "gobs_actors",
+        "Actors live in the persistence registry's running vats",
+        gauge(snapshot.actors),
+    );
+    registry.register(
+        "gobs_store_commits",
+        "Commits the store wrote",
+        ConstCounter::new(snapshot.store_io.commits),
+    );
+    registry.register(
+        "gobs_store_fsync_duration_seconds",
+        "How long the store's fsyncs took",
+        FsyncDurations(snapshot.store_io.fsyncs.clone()),
+    );
+    registry.register(
+        "gobs_hob_sessions",
+        "OCapN sessions the hob gateway holds open",
+        gauge(snapshot.hob_sessions),
     );
     if let Some(rss) = snapshot.resident_bytes {
         registry.register(

@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use gobs_runtime::store::io_stats;
 use gobs_runtime::{Promise, Ref, Registry};
 
 use crate::actors::boss::Boss;
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery};
+use crate::hob_net::gateway::Gateway;
 use crate::metrics::{Snapshot, dir_bytes, resident_bytes};
 use crate::model::{BackendError, MachineInfo, ProviderInfo};
 
@@ -26,15 +28,30 @@ pub struct Observer {
     default_provider: String,
 }
 
+/// Waits for `future` up to [`ANSWER`].
+async fn within<T>(future: impl IntoFuture<Output = T>, what: &str) -> Result<T, BackendError> {
+    tokio::time::timeout(ANSWER, future).await.map_err(|_| {
+        BackendError::internal(format!(
+            "{what} took longer than {}; the daemon may be overloaded",
+            humantime::format_duration(ANSWER)
+        ))
+    })
+}
+
 /// Waits for `promise` up to [`ANSWER`].
 async fn answer<T: Send + 'static>(promise: Promise<T>, what: &str) -> Result<T, BackendError> {
-    match tokio::time::timeout(ANSWER, promise).await {
-        Ok(answer) => Ok(answer?),
-        Err(_) => Err(BackendError::internal(format!(
-            "{what} took longer than {}; the boss may be overloaded",
-            humantime::format_duration(ANSWER)
-        ))),
-    }
+    Ok(within(promise, what).await??)
+}
+
+/// The actors live in the registry's running vats (a vat that stops meanwhile counts
+/// none). Blocks on each vat's turn: call it off the async threads.
+fn live_actors(registry: &Registry) -> u64 {
+    registry
+        .vat_names()
+        .iter()
+        .filter_map(|name| registry.vat(name)?.stats().ok())
+        .map(|stats| stats.actors as u64)
+        .sum()
 }
 
 impl Observer {
@@ -105,9 +122,23 @@ impl Observer {
         let store_bytes = tokio::task::spawn_blocking(move || dir_bytes(&store_dir))
             .await
             .unwrap_or(0);
+        let registry = self.registry.clone();
+        let actors = within(
+            tokio::task::spawn_blocking(move || live_actors(&registry)),
+            "counting the vats' actors",
+        )
+        .await?
+        .map_err(|e| BackendError::internal(format!("counting the vats' actors failed: {e}")))?;
+        let hob_sessions = match Gateway::running() {
+            Some(gateway) => within(gateway.sessions(), "asking the hob gateway").await?,
+            None => 0,
+        };
         Ok(Snapshot {
             machines: counts,
             store_bytes,
+            store_io: io_stats(),
+            hob_sessions: hob_sessions as u64,
+            actors,
             vats: self.registry.vat_names().len() as u64,
             events_kept: kept as u64,
             events_retained_max: retain,

@@ -2,8 +2,9 @@
 //! failing disk (`EIO` on fsync, `ENOSPC` half-way through a write) at a chosen instant.
 //!
 //! The stores write and fsync through `write_all` and `sync_data` here. In a normal
-//! build these are the plain calls and nothing else: the hook exists only under
-//! `cfg(test)` or the `fault-injection` cargo feature, which test crates turn on.
+//! build these are the plain calls (the fsync timed, for [`io_stats`](fn@super::io_stats)):
+//! the hook exists only under `cfg(test)` or the `fault-injection` cargo feature, which
+//! test crates turn on.
 //!
 //! With the feature on, `arm` makes the next `times` writes (or fsyncs) of any store file
 //! under a directory fail with an OS error; a failing write first writes half its bytes,
@@ -42,7 +43,7 @@ pub(crate) fn sync_data(file: &File, path: &Path) -> io::Result<()> {
         return Err(e);
     }
     let _ = path;
-    file.sync_data()
+    super::io_stats::timed_fsync(|| file.sync_data())
 }
 
 /// Which call a fault hits.

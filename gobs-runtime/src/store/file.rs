@@ -294,7 +294,9 @@ impl Store for FileStore {
         self.graph
             .get_or_insert_with(EncodedGraph::default)
             .apply(enc);
-        self.write()
+        self.write()?;
+        super::io_stats::count_commit();
+        Ok(())
     }
 
     fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {

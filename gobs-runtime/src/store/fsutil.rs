@@ -74,8 +74,7 @@ pub(crate) fn prepare_dir(path: &Path) -> Result<File, StoreError> {
 
 /// fsyncs a directory handle, so that renames and creations inside it are durable.
 pub(crate) fn sync_dir(dir: &File, dir_path: &Path) -> Result<(), StoreError> {
-    dir.sync_all()
-        .map_err(io_err("syncing directory", dir_path))
+    super::io_stats::timed_fsync(|| dir.sync_all()).map_err(io_err("syncing directory", dir_path))
 }
 
 /// Removes a temporary file left by a crash mid-write (it never holds committed data).

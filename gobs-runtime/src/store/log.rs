@@ -573,6 +573,7 @@ impl Store for LogStore {
             self.compactions = 0;
             self.graph = graph;
             self.loaded = None;
+            super::io_stats::count_commit();
             return Ok(());
         };
         let mut frame = Vec::with_capacity(64);
@@ -606,6 +607,7 @@ impl Store for LogStore {
         self.graph.apply(enc);
         let synced = syncer.after_commit(file, &self.path);
         self.poison(synced)?;
+        super::io_stats::count_commit();
         self.maybe_compact();
         Ok(())
     }

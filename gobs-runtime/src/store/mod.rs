@@ -45,6 +45,7 @@ pub mod fault;
 mod file;
 pub(crate) mod frames;
 mod fsutil;
+mod io_stats;
 mod log;
 mod memory;
 mod quarantine;
@@ -57,6 +58,7 @@ mod transfer;
 
 pub use backup::{BackupInfo, backup_log, restore_log_backup};
 pub use file::FileStore;
+pub use io_stats::{FsyncHistogram, StoreIoStats, io_stats};
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;
 pub use registry_log::RegistryLogStore;

@@ -432,6 +432,7 @@ impl RegistryStore for SqliteStore {
             }
             return Err(e);
         }
+        super::io_stats::count_commit();
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use crate::vat::shared::{Hold, Msg, VatShared};
 ///
 /// # Panics
 /// Outside a turn (the panic names the fix). Use [`try_spawn`] to get an error instead,
-/// or [`Vat::spawn_actor`] from outside vats.
+/// or [`Vat::spawn_actor`](crate::Vat::spawn_actor) from outside vats.
 #[track_caller]
 pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
     match try_spawn(actor) {
