@@ -46,6 +46,12 @@ fn a_flipped_last_byte_is_refused_and_salvage_keeps_the_cut_bytes() {
         ok(state, &["create-machine", m]);
     }
     ok(state, &["destroy-machine", "m4"]);
+    let commits = |state: &Path| -> Vec<serde_json::Value> {
+        let listed = ok(state, &["state", "history", "--json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&listed).unwrap()
+    };
+    let before = commits(state);
+    let last_commit = before.last().unwrap()["offset"].as_u64().unwrap() as usize;
     let log = log_of(state);
     let mut bytes = std::fs::read(&log).unwrap();
     let last = bytes.len() - 1;
@@ -76,12 +82,13 @@ fn a_flipped_last_byte_is_refused_and_salvage_keeps_the_cut_bytes() {
         done["bytes_cut"].as_u64().unwrap() as usize,
         bytes.len() - offset
     );
-    // The destroy's last commit is what was cut: m4's record is back, and everything works.
+    // Exactly the damaged commit, the last one, was cut; the state before it opens and works.
+    assert_eq!(offset, last_commit);
+    assert_eq!(commits(state).len(), before.len() - 1);
     let names = machine_names(state);
-    assert!(
-        names.contains(&"m1".to_string()) && names.contains(&"m4".to_string()),
-        "{names:?}"
-    );
+    for m in ["m1", "m2", "m3"] {
+        assert!(names.contains(&m.to_string()), "{names:?}");
+    }
     ok(state, &["create-machine", "m5"]);
     // A second salvage finds nothing to do.
     let said = ok(state, &["state", "salvage"]);
