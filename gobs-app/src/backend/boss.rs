@@ -214,6 +214,17 @@ impl BossBackend {
                 "setting the event log's retention".to_string()
             })?;
         }
+        // Creations and destructions cut short by the last stop fail now, each with its
+        // event, before anything else is asked of the boss (only if there are any, so a
+        // read-only command writes nothing).
+        let in_flight = wait(boss.send().in_flight(), limit, || {
+            "reading the machines in flight".to_string()
+        })?;
+        if !in_flight.is_empty() {
+            wait(boss.send().settle_after_restart(), limit, || {
+                format!("failing the machines in flight ({})", in_flight.join(", "))
+            })?;
+        }
         Ok((boss, events))
     }
 
