@@ -123,11 +123,9 @@ pub fn lock_state(paths: &StatePaths, stopper: &Stopper) -> Result<DaemonLocks, 
         .create()
         .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
     let daemon_path = paths.daemon_lock();
-    let Some(daemon) = StateLock::try_acquire(&daemon_path, Role::Daemon)? else {
-        return Err(AppError::DaemonRunning {
-            pid: StateLock::holder(&daemon_path).map(|h| h.pid),
-            state_dir: paths.dir.clone(),
-        });
+    let daemon = match StateLock::try_acquire(&daemon_path, Role::Daemon)? {
+        Some(lock) => lock,
+        None => daemon_lock_in_use(paths, stopper)?,
     };
     let path = paths.lock();
     let start = Instant::now();
@@ -142,6 +140,59 @@ pub fn lock_state(paths: &StatePaths, stopper: &Stopper) -> Result<DaemonLocks, 
             waited_secs: start.elapsed().as_secs(),
         }),
     }
+}
+
+/// `daemon.lock` is held. By a live daemon: refused at once, naming it. By a process that
+/// inherited it from a daemon that has ended (a child forked just before the daemon was
+/// killed): that process lets go when it starts its program or ends, so this waits up to
+/// [`LOCK_WAIT`] for it, and then names it.
+fn daemon_lock_in_use(paths: &StatePaths, stopper: &Stopper) -> Result<StateLock, AppError> {
+    let path = paths.daemon_lock();
+    let recorded = StateLock::holder(&path).map(|h| h.pid);
+    let holders = lock::holders(&path);
+    let daemon_alive = recorded.is_some_and(|pid| holders.contains(&pid));
+    if !daemon_alive {
+        tracing::warn!(
+            "{} is held by {holders:?}, not by the daemon that took it (pid {}), which has \
+             ended; waiting up to {} for them to let go",
+            path.display(),
+            recorded.map_or_else(|| "unknown".to_string(), |p| p.to_string()),
+            humantime::format_duration(LOCK_WAIT)
+        );
+        let stopped = || stopper.is_stopped();
+        if let Some(lock) = StateLock::acquire_within(&path, Role::Daemon, LOCK_WAIT, stopped)? {
+            return Ok(lock);
+        }
+    }
+    let holders = lock::holders(&path);
+    match holders.first() {
+        Some(&holder) if !holders.iter().any(|h| Some(*h) == recorded) => {
+            Err(AppError::DaemonLockInherited {
+                holder,
+                command: command_line(holder),
+                daemon: recorded,
+                state_dir: paths.dir.clone(),
+            })
+        }
+        first => Err(AppError::DaemonRunning {
+            pid: recorded.or(first.copied()),
+            state_dir: paths.dir.clone(),
+        }),
+    }
+}
+
+/// Process `pid`'s command line, for people (`?` if it cannot be read).
+fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline")).map_or_else(
+        |_| "?".to_string(),
+        |bytes| {
+            String::from_utf8_lossy(&bytes)
+                .split('\0')
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
 }
 
 /// Stops a [`Daemon`]'s accept loop from any thread.
@@ -1102,6 +1153,50 @@ mod tests {
         assert!(msg.contains("stop it"), "{msg}");
         stopper.stop();
         server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_daemon_lock_kept_by_a_child_of_a_dead_daemon_is_waited_for_then_named() {
+        use crate::daemon::lock::testing::ForkedChild;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths(dir.path());
+        paths.create().unwrap();
+        // A daemon that forked a child which has not exec-ed yet, then was killed.
+        let take = || {
+            StateLock::try_acquire(&paths.daemon_lock(), Role::Daemon)
+                .unwrap()
+                .unwrap()
+        };
+        let dead = take();
+        let child = ForkedChild::start(false);
+        dead.abandon();
+        let start = Instant::now();
+        let err = lock_state(&paths, &Stopper::new(paths.socket())).unwrap_err();
+        assert!(start.elapsed() >= LOCK_WAIT, "refused without waiting");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("held by pid {} (`", child.pid)),
+            "names the process that holds it: {msg}"
+        );
+        assert!(
+            msg.contains(&format!(
+                "inherited it from the daemon (pid {})",
+                std::process::id()
+            )),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("`kill {}`", child.pid)), "{msg}");
+        // Once the child lets go (it execs or ends), the daemon starts.
+        let dead = {
+            drop(child);
+            take()
+        };
+        let child = ForkedChild::start(false);
+        dead.abandon();
+        let ends = thread::spawn(move || drop(child));
+        let locks = lock_state(&paths, &Stopper::new(paths.socket()));
+        assert!(locks.is_ok(), "{:?}", locks.err().map(|e| e.to_string()));
+        ends.join().unwrap();
     }
 
     #[test]
