@@ -236,7 +236,7 @@ impl Boss {
             record.status = MachineStatus::Failed;
             record.error = Some(error.clone());
             let provider = record.provider.clone();
-            tracing::warn!(machine = name, "{error}");
+            tracing::info!(machine = name, "{error}");
             self.log_state(name, &provider, MachineState::Failed, Some(&error));
         }
         in_flight
