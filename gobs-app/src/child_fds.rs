@@ -7,7 +7,7 @@
 //! never execs), and a daemon killed meanwhile leaves its `daemon.lock` held by that child:
 //! the next daemon was refused as "already running" by a dead daemon.
 //!
-//! So each lock this process holds is listed here ([`hold`]), and every child started with
+//! So each lock this process holds is listed here (`hold`), and every child started with
 //! a `pre_exec` closes them first ([`exclude`]). Children started without one run no code
 //! of ours between fork and exec (std spawns them with `posix_spawn` where it can), so
 //! they let go as soon as they exec.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::config::state_dir::Unresolved;
-use crate::daemon::lock::Holder;
+use crate::daemon::holder::Holder;
 use crate::model::BackendError;
 
 /// An error at the gobs-app boundary.

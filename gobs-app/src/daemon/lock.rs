@@ -16,54 +16,14 @@
 //! itself is never removed: unlinking a lock file while another process waits on it would
 //! let two processes lock two different files.
 
-use std::fmt;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub use crate::daemon::holder::{Holder, Role};
 use crate::error::AppError;
-
-/// Who holds the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// `gobs-app daemon`.
-    Daemon,
-    /// A command that opened the state itself.
-    Embedded,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Daemon => "daemon",
-            Role::Embedded => "embedded",
-        })
-    }
-}
-
-/// The holder recorded in a lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Holder {
-    /// Its process id.
-    pub pid: u32,
-    /// What it is.
-    pub role: Role,
-}
-
-impl Holder {
-    fn parse(text: &str) -> Option<Holder> {
-        let mut words = text.split_whitespace();
-        let pid = words.next()?.parse().ok()?;
-        let role = match words.next()? {
-            "daemon" => Role::Daemon,
-            "embedded" => Role::Embedded,
-            _ => return None,
-        };
-        Some(Holder { pid, role })
-    }
-}
 
 /// A held state lock; dropping it clears the holder line and unlocks.
 #[derive(Debug)]
