@@ -538,6 +538,7 @@ fn launch(
     } else {
         cmd.args(["-cpu", "host"]);
     }
+    crate::child_fds::exclude(&mut cmd);
     // SAFETY: setsid only, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
