@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{Action, Core};
+use super::{Action, Core};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
 use crate::netlayer::{Netlayer, Stream};

@@ -43,9 +43,10 @@ impl LocalObject for ActorObject {
         let method = method.as_symbol().ok_or_else(|| {
             Term::str("a gobs actor is called with a method name (a symbol) first")
         })?;
-        let (bytes, refs) = args_in(cx.core, &self.node, Some((cx.me(), &self.actor)), rest)
+        let me = cx.me();
+        let (bytes, refs) = args_in(cx.core(), &self.node, Some((me, &self.actor)), rest)
             .map_err(|e| Term::str(&format!("bad arguments for `{method}`: {e}")))?;
-        let p = cx.core.new_promise();
+        let p = cx.core().new_promise();
         let (actor, node, method) = (self.actor.clone(), self.node.clone(), method.to_owned());
         let call = move |_: &mut Core, refs: Vec<Carried>| {
             // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
@@ -69,7 +70,7 @@ impl LocalObject for ActorObject {
                 });
             });
         };
-        with_sturdyrefs(cx.core, refs, Box::new(call));
+        with_sturdyrefs(cx.core(), refs, Box::new(call));
         Ok(Term::local(p))
     }
 

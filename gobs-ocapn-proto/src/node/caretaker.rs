@@ -85,14 +85,14 @@ impl Core {
     ///
     /// The caretaker forwards messages, not authority: what `target` returns or is passed
     /// reaches the other side as it is (it is not a membrane). It is not saved: a host
-    /// with a [`crate::persist::NodeStore`] binds it again at startup, with the swiss
+    /// with a `gobs_ocapn::persist::NodeStore` binds it again at startup, with the swiss
     /// number of its export name, as it would any named export.
     ///
     /// ```
-    /// use gobs_ocapn::captp::{Ref, SessionConfig, Term};
-    /// use gobs_ocapn::locator::PeerLocator;
-    /// use gobs_ocapn::node::{CARETAKER_REVOKED, Core, Cx};
-    /// use gobs_ocapn::syrup::Value;
+    /// use gobs_ocapn_proto::captp::{Ref, SessionConfig, Term};
+    /// use gobs_ocapn_proto::locator::PeerLocator;
+    /// use gobs_ocapn_proto::node::{CARETAKER_REVOKED, Core, Cx};
+    /// use gobs_ocapn_proto::syrup::Value;
     ///
     /// let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
     /// let echo = core.spawn(Box::new(|_: &mut Cx<'_>, args: Vec<Term>| Ok(Term::List(args))));

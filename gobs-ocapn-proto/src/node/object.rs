@@ -62,6 +62,12 @@ impl Cx<'_> {
         self.me
     }
 
+    /// The node's core, for a host whose objects need more than this context offers (the
+    /// vat bridge carries references in and out through it).
+    pub fn core(&mut self) -> &mut Core {
+        self.core
+    }
+
     /// Hosts a new object and returns a reference to it.
     pub fn spawn(&mut self, obj: impl LocalObject) -> Term {
         Term::local(self.core.spawn(Box::new(obj)))

@@ -2,7 +2,7 @@
 //! [`bootstrap`], sturdyrefs and handoffs in [`handoff`], taking swiss numbers back in
 //! [`revoke`]).
 //!
-//! [`Core`] is driven by its shell (see [`super::shell`]): the shell hands it connections,
+//! [`Core`] is driven by its shell (`gobs_ocapn::node::Node` runs it on tokio): the shell hands it connections,
 //! bytes and dial results, and carries out the [`Action`]s it queues (write bytes, dial a
 //! peer, close a connection). Everything here is deterministic and runs on one thread.
 
@@ -490,7 +490,7 @@ impl Core {
 
     /// Sends `args` to `to` from outside any object; returns a promise for the answer.
     /// The message is queued and goes out at the next [`Core::run`] (which
-    /// [`super::Node::with_core`] and [`super::Node::post`] call after their closure), so
+    /// the tokio shell's `Node::with_core` and `Node::post` call after their closure), so
     /// many sends in one closure leave in one write.
     pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
         let p = self.new_promise();
