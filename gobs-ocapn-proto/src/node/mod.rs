@@ -1,9 +1,8 @@
 //! A node's objects, promises and sessions, without I/O: [`Core`] and the objects it hosts.
 
-mod caretaker;
 mod core;
-mod object;
 
-pub use self::core::{Action, Callback, Core, CoreCallback, MintHook, REVOKED_KEPT, RevokeHook};
-pub use caretaker::CARETAKER_REVOKED;
-pub use object::{Cx, LocalObject};
+pub use self::core::{
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, LocalObject, MintHook,
+    REVOKED_KEPT, RevokeHook,
+};
