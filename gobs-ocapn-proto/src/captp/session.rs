@@ -259,7 +259,7 @@ impl Session {
     }
 
     /// Ends the session: sends `op:abort` with `reason` and emits [`Event::Aborted`].
-    /// Imports held in [`RemoteRef`]s no longer reach anything.
+    /// Imports held in [`RemoteRef`](super::RemoteRef)s no longer reach anything.
     pub fn abort(&mut self, reason: &str) {
         if self.is_aborted() {
             return;

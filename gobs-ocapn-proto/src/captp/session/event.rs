@@ -14,7 +14,7 @@ pub enum Event {
         remote_key: PublicKey,
     },
     /// Deliver `args` to a local object; tell `resolve_me` the result, and (if
-    /// `answer_pos` is set) bind a promise for it with [`Session::bind_answer`] before the
+    /// `answer_pos` is set) bind a promise for it with [`Session::bind_answer`](super::Session::bind_answer) before the
     /// next poll.
     Deliver {
         /// The recipient.
@@ -42,7 +42,7 @@ pub enum Event {
         target: LocalRef,
         /// Which part.
         selector: Selector,
-        /// The new answer's position (bind it with [`Session::bind_answer`]).
+        /// The new answer's position (bind it with [`Session::bind_answer`](super::Session::bind_answer)).
         answer_pos: u64,
     },
     /// The peer released its last reference to a local object we exported.
