@@ -9,7 +9,7 @@ use std::fmt;
 /// One Syrup datum.
 ///
 /// ```
-/// use gobs_ocapn::syrup::{self, Value};
+/// use gobs_ocapn_proto::syrup::{self, Value};
 /// let v = Value::record("op:abort", vec![Value::from("bye")]);
 /// assert_eq!(syrup::encode(&v), b"<8'op:abort3\"bye>");
 /// assert_eq!(syrup::decode(b"<8'op:abort3\"bye>").unwrap(), v);

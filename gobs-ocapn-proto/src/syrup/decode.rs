@@ -36,7 +36,7 @@ impl Default for Limits {
 /// error.
 ///
 /// ```
-/// use gobs_ocapn::syrup::{decode, Value};
+/// use gobs_ocapn_proto::syrup::{decode, Value};
 /// assert_eq!(decode(b"[3:abc3\"abc3'abc]").unwrap(), Value::List(vec![
 ///     Value::Bytes(b"abc".to_vec()), Value::from("abc"), Value::symbol("abc"),
 /// ]));

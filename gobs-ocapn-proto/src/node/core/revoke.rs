@@ -66,15 +66,15 @@ impl Core {
     /// [`Core::bind_revocable`] (a caretaker): revoking it then breaks every reference.
     ///
     /// The object's release is queued: it happens at the next [`Core::run`] (which
-    /// [`crate::node::Node::with_core`] calls after its closure). A swiss number revoked
+    /// the tokio shell's `Node::with_core` calls after its closure). A swiss number revoked
     /// here only comes back after a restart if the host binds it again: with a
-    /// [`crate::persist::NodeStore`] attached the store forgets it too, and
-    /// [`crate::persist::NodeStore::revoke`] waits until that is committed.
+    /// `gobs_ocapn::persist::NodeStore` attached the store forgets it too, and
+    /// its `NodeStore::revoke` waits until that is committed.
     ///
     /// ```
-    /// use gobs_ocapn::captp::{SessionConfig, Term};
-    /// use gobs_ocapn::locator::PeerLocator;
-    /// use gobs_ocapn::node::{Core, Cx};
+    /// use gobs_ocapn_proto::captp::{SessionConfig, Term};
+    /// use gobs_ocapn_proto::locator::PeerLocator;
+    /// use gobs_ocapn_proto::node::{Core, Cx};
     ///
     /// let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
     /// let obj = core.spawn(Box::new(|_: &mut Cx<'_>, args: Vec<Term>| Ok(Term::List(args))));
@@ -113,7 +113,7 @@ impl Core {
     }
 
     /// Calls `hook` with every swiss number [`Core::revoke_swiss`] takes back, so the host
-    /// can forget it in what it saves ([`crate::persist::NodeStore::attach`] sets one).
+    /// can forget it in what it saves (`gobs_ocapn::persist::NodeStore::attach` sets one).
     pub fn on_revoke(&mut self, hook: RevokeHook) {
         self.on_revoke = Some(hook);
     }

@@ -30,9 +30,9 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, SyrupError> {
 /// ```
 /// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
 /// struct Car { color: String, wheels: u8 }
-/// let bytes = gobs_ocapn::syrup::to_bytes(&Car { color: "red".into(), wheels: 4 }).unwrap();
+/// let bytes = gobs_ocapn_proto::syrup::to_bytes(&Car { color: "red".into(), wheels: 4 }).unwrap();
 /// assert_eq!(bytes, b"<3'Car3\"red4+>");
-/// let back: Car = gobs_ocapn::syrup::from_bytes(&bytes).unwrap();
+/// let back: Car = gobs_ocapn_proto::syrup::from_bytes(&bytes).unwrap();
 /// assert_eq!(back, Car { color: "red".into(), wheels: 4 });
 /// ```
 pub fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SyrupError> {

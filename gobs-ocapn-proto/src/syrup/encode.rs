@@ -9,7 +9,7 @@ use super::Value;
 /// Encodes `value` canonically.
 ///
 /// ```
-/// use gobs_ocapn::syrup::{encode, Value};
+/// use gobs_ocapn_proto::syrup::{encode, Value};
 /// let dict = Value::Dict(vec![(Value::symbol("b"), 1.into()), (Value::symbol("a"), (-2).into())]);
 /// assert_eq!(encode(&dict), b"{1'a2-1'b1+}");
 /// ```

@@ -173,7 +173,7 @@ impl PeerLocator {
     /// Parses a peer URI (a sturdyref URI is refused: use [`Sturdyref::parse`]).
     ///
     /// ```
-    /// use gobs_ocapn::locator::PeerLocator;
+    /// use gobs_ocapn_proto::locator::PeerLocator;
     /// let p = PeerLocator::parse("ocapn://abc.tcp-testing-only?host=127.0.0.1&port=22045").unwrap();
     /// assert_eq!((p.transport.as_str(), p.designator.as_str()), ("tcp-testing-only", "abc"));
     /// assert_eq!(p.hint("port"), Some("22045"));
@@ -244,7 +244,7 @@ impl Sturdyref {
     /// Parses a sturdyref URI.
     ///
     /// ```
-    /// use gobs_ocapn::locator::Sturdyref;
+    /// use gobs_ocapn_proto::locator::Sturdyref;
     /// let s = Sturdyref::parse("ocapn://abc.tcp-tls/s/c2VjcmV0?host=h&port=1").unwrap();
     /// assert_eq!(s.swiss, b"secret");
     /// assert_eq!(s.to_uri(), "ocapn://abc.tcp-tls/s/c2VjcmV0?host=h&port=1");

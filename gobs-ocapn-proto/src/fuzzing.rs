@@ -9,8 +9,8 @@
 //! Not a stable API: behind the `fuzzing` feature and hidden from the docs.
 //!
 //! ```
-//! gobs_ocapn::fuzzing::syrup(b"[3:abc3\"abc3'abc]");
-//! gobs_ocapn::fuzzing::ocapn_uri(b"ocapn://abc.tcp-testing-only?host=127.0.0.1&port=1");
+//! gobs_ocapn_proto::fuzzing::syrup(b"[3:abc3\"abc3'abc]");
+//! gobs_ocapn_proto::fuzzing::ocapn_uri(b"ocapn://abc.tcp-testing-only?host=127.0.0.1&port=1");
 //! ```
 
 use crate::captp::{

@@ -13,7 +13,7 @@ pub fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SyrupError> {
 /// Deserializes a `T` from a [`Value`].
 ///
 /// ```
-/// use gobs_ocapn::syrup::{from_value, Value};
+/// use gobs_ocapn_proto::syrup::{from_value, Value};
 /// let v: Vec<Option<u32>> = from_value(Value::List(vec![
 ///     Value::record("some", vec![7.into()]),
 ///     Value::record("none", vec![]),
