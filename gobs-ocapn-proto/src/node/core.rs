@@ -16,8 +16,10 @@ use super::object::{Cx, LocalObject};
 mod bootstrap;
 mod handoff;
 mod revoke;
+mod timers;
 
 pub use revoke::{REVOKED_KEPT, RevokeHook};
+pub use timers::HELLO_TIMEOUT;
 
 use crate::captp::{
     CaptpError, ConnId, DropSink, DuplicateSession, Event, KeyPair, LocalRef, ObjId, OutTarget,
@@ -201,6 +203,8 @@ pub struct Core {
     released_while_held: HashSet<ObjId>,
     /// Hosts' own per-node state, one value per type ([`Core::ext`]).
     exts: HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>,
+    /// When peers must have said hello by ([`Core::connected`]).
+    hello_deadlines: timers::HelloDeadlines,
 }
 
 impl std::fmt::Debug for Core {
@@ -255,6 +259,7 @@ impl Core {
             released_while_held: HashSet::new(),
             minted: HashMap::new(),
             on_mint: None,
+            hello_deadlines: timers::HelloDeadlines::default(),
         }
     }
 
@@ -600,8 +605,9 @@ impl Core {
         );
     }
 
-    /// Aborts `conn` if its peer has not sent `op:start-session` yet (the shell calls this
-    /// a while after the connection starts, so a silent peer cannot hold a session open).
+    /// Aborts `conn` if its peer has not sent `op:start-session` yet, at once
+    /// ([`Core::handle_timeout`] calls it at the deadline [`Core::connected`] set, so a
+    /// silent peer cannot hold a session open).
     pub fn hello_deadline(&mut self, conn: ConnId) {
         if let Some(s) = self.sess(conn)
             && !s.session.is_open()

@@ -4,6 +4,8 @@ mod caretaker;
 mod core;
 mod object;
 
-pub use self::core::{Action, Callback, Core, CoreCallback, MintHook, REVOKED_KEPT, RevokeHook};
+pub use self::core::{
+    Action, Callback, Core, CoreCallback, HELLO_TIMEOUT, MintHook, REVOKED_KEPT, RevokeHook,
+};
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};

@@ -3,7 +3,7 @@
 mod shell;
 
 pub use gobs_ocapn_proto::node::{
-    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, LocalObject, MintHook,
-    REVOKED_KEPT, RevokeHook,
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
+    MintHook, REVOKED_KEPT, RevokeHook,
 };
 pub use shell::{Node, NodeStopped};
