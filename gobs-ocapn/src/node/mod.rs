@@ -1,6 +1,9 @@
 //! A node: the objects it hosts, its sessions, and the tokio shell that runs them.
 
+mod actors;
 mod shell;
+
+pub(crate) use actors::ActorTable;
 
 pub use gobs_ocapn_proto::node::{
     Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,

@@ -7,14 +7,14 @@
 //! peer with a reset instead of an orderly end of stream.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Action, Core};
+use super::{Action, ActorTable, Core};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
 use crate::netlayer::{Netlayer, Stream};
@@ -47,6 +47,9 @@ enum WriterCmd {
 pub struct Node {
     tx: mpsc::UnboundedSender<Msg>,
     locator: PeerLocator,
+    /// The gobs actors the node exports (touched only on the node's task, so the lock
+    /// is never contended).
+    actors: Arc<Mutex<ActorTable>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -99,12 +102,21 @@ impl Node {
         }
         let core = Core::new(locator.clone(), config);
         tokio::spawn(run(core, netlayers, rx, tx.downgrade()));
-        Ok(Node { tx, locator })
+        Ok(Node {
+            tx,
+            locator,
+            actors: Arc::default(),
+        })
     }
 
     /// The node's locator.
     pub fn locator(&self) -> &PeerLocator {
         &self.locator
+    }
+
+    /// The gobs actors this node exports (see [`crate::vat::export_actor`]).
+    pub(crate) fn actors(&self) -> MutexGuard<'_, ActorTable> {
+        self.actors.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the node's core, on the node's task, and returns its result.

@@ -5,8 +5,8 @@
 //! (the registry name of the gobs actor such an object stands for, so a typed far
 //! reference can check it). Other peers' bootstrap objects refuse both, with no effect.
 
-use super::{Core, err_term};
-use crate::captp::{ConnId, Ref, Term};
+use super::{Core, MintHook, err_term};
+use crate::captp::{CaptpError, ConnId, LocalRef, OutTarget, Ref, RemoteRef, Term};
 use crate::locator::Sturdyref;
 use crate::syrup::Value;
 
@@ -103,5 +103,62 @@ impl Core {
                  gobs:sturdyref and gobs:actor-type",
             )),
         }
+    }
+}
+
+impl Core {
+    /// Calls `hook` with every swiss number this node mints for a peer (see
+    /// [`Core::mint_sturdyref`]), and the object it names, so the host can keep the
+    /// binding across restarts.
+    pub fn on_mint(&mut self, hook: MintHook) {
+        self.on_mint = Some(hook);
+    }
+
+    /// Asks the exporter of `r` for a sturdyref to it: a gobs extension of the bootstrap
+    /// object (`gobs:sturdyref <ref>`), answered with the URI as a string. A peer that is
+    /// not a gobs node breaks the promise (its bootstrap has no such method).
+    ///
+    /// A sturdyref is the durable form of the authority the reference already gives, so
+    /// any holder may ask for one; the exporter mints one swiss number per object.
+    pub fn mint_sturdyref(&mut self, r: &RemoteRef) -> LocalRef {
+        self.ask_exporter("gobs:sturdyref", r)
+    }
+
+    /// Asks the exporter of `r` which gobs actor it stands for: a gobs extension of the
+    /// bootstrap object (`gobs:actor-type <ref>`), answered with the actor's registry name
+    /// as a string. The promise breaks for an object that is not a gobs actor, and for a
+    /// peer that is not a gobs node (its bootstrap has no such method; nothing happens
+    /// there).
+    pub fn ask_actor_type(&mut self, r: &RemoteRef) -> LocalRef {
+        self.ask_exporter("gobs:actor-type", r)
+    }
+
+    /// Sends `method <r>` to the bootstrap object of `r`'s exporter.
+    pub(super) fn ask_exporter(&mut self, method: &str, r: &RemoteRef) -> LocalRef {
+        let p = self.new_promise();
+        self.send_remote(
+            r.conn(),
+            OutTarget::Export(0),
+            vec![Term::sym(method), Term::Ref(Ref::Remote(r.clone()))],
+            Some(p.id),
+        );
+        p
+    }
+
+    /// Exporter side of [`Core::mint_sturdyref`]: the swiss number of `obj` (made, bound
+    /// and told to the [`Core::on_mint`] hook on first use).
+    pub(crate) fn swiss_of(&mut self, obj: LocalRef) -> Result<Vec<u8>, CaptpError> {
+        if let Some(s) = self.minted.get(&obj.id) {
+            return Ok(s.clone());
+        }
+        let mut swiss = vec![0u8; 32];
+        getrandom::fill(&mut swiss).map_err(|e| CaptpError::Random(e.to_string()))?;
+        self.bind_swiss(&swiss, obj);
+        self.minted.insert(obj.id, swiss.clone());
+        if let Some(mut hook) = self.on_mint.take() {
+            hook(self, &swiss, obj);
+            self.on_mint = Some(hook);
+        }
+        Ok(swiss)
     }
 }

@@ -5,7 +5,7 @@
 //! `LocalObject`, and everything an object may do to the world — spawn, make promises,
 //! send to local or remote references, enliven sturdyrefs — goes through `Cx`.
 
-use super::core::Core;
+use super::Core;
 use crate::captp::{LocalRef, Ref, Term};
 use crate::locator::Sturdyref;
 
@@ -14,12 +14,6 @@ pub trait LocalObject: Send + 'static {
     /// Handles one message; `Ok` fulfils the caller's promise, `Err` breaks it. Returning a
     /// promise reference resolves the caller's promise when that one settles.
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term>;
-
-    /// The object as `Any`, for a host that wants to recognise its own objects when a
-    /// peer passes them back ([`Core::object_any`]); `None` by default.
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        None
-    }
 
     /// The registry name of the gobs actor the object stands for, if it stands for one:
     /// what the bootstrap object's `gobs:actor-type` answers a peer (a typed far
@@ -96,12 +90,6 @@ impl Cx<'_> {
     /// Sends `args` to `to` without wanting an answer.
     pub fn send_only(&mut self, to: &Ref, args: Vec<Term>) {
         self.core.enqueue_deliver(to.clone(), args, None);
-    }
-
-    /// The host's own state of type `T` on this node (made with `Default` on first use):
-    /// see [`Core::ext`].
-    pub fn ext<T: Default + Send + 'static>(&mut self) -> &mut T {
-        self.core.ext::<T>()
     }
 
     /// Connects to the sturdyref's node (reusing a session to it if there is one) and

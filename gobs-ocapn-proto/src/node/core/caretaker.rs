@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::core::{Core, swiss_key};
 use super::object::{Cx, LocalObject};
+use super::{Core, swiss_key};
 use crate::captp::{LocalRef, ObjId, Ref, Term};
 use crate::syrup::Value;
 
@@ -26,8 +26,7 @@ pub const CARETAKER_REVOKED: &str = "this reference was revoked: the sturdyref i
 /// Where a caretaker forwards to; `None` once it is revoked.
 type Target = Arc<Mutex<Option<Ref>>>;
 
-/// The caretakers bound to swiss numbers, by the SHA-256 of their swiss number (a
-/// [`Core::ext`] of the node).
+/// The caretakers bound to swiss numbers, by the SHA-256 of their swiss number.
 #[derive(Default)]
 pub(crate) struct Caretakers {
     by_swiss: HashMap<[u8; 32], (ObjId, Target)>,
@@ -121,7 +120,7 @@ impl Core {
             target: target.clone(),
         }));
         self.bind_swiss(swiss, caretaker);
-        self.ext::<Caretakers>()
+        self.caretakers
             .by_swiss
             .insert(swiss_key(swiss), (caretaker.id, target));
         caretaker
@@ -130,8 +129,7 @@ impl Core {
     /// `swiss` (whose SHA-256 is `key`), bound to `obj`, was revoked: if it was a
     /// caretaker's, the caretaker stops forwarding and lets go of its target.
     pub(crate) fn revoke_caretaker(&mut self, key: &[u8; 32], obj: ObjId) {
-        let caretakers = self.ext::<Caretakers>();
-        let Some((id, target)) = caretakers.by_swiss.remove(key) else {
+        let Some((id, target)) = self.caretakers.by_swiss.remove(key) else {
             return;
         };
         if id != obj {
