@@ -3,8 +3,11 @@
 //!
 //! - [`Net`]: the network and its clock. Links carry each write as a frame after the
 //!   link's latency; a test moves them ([`Net::run`], [`Net::drive`], [`Net::advance`])
-//!   and may delay, hold, release (coalesced) or cut a link. No threads, no sockets, no
-//!   wall-clock time: the same test sees the same interleaving every run.
+//!   and may delay, hold, release (coalesced) or cut a link. An open link loses nothing
+//!   and keeps order (CapTP runs over streams); a cut loses what is in flight and ends
+//!   the connection; links with different latencies reorder frames between them. No
+//!   threads, no sockets, no wall-clock time: the same test sees the same interleaving
+//!   every run.
 //! - [`SimNode`]: a [`crate::node::Core`] on the network; a dial it makes connects to the
 //!   node or [`Listener`] with that locator.
 //! - [`Peer`]: a raw-Syrup peer that checks a node at the wire, as the public conformance
