@@ -95,7 +95,7 @@ impl Core {
         }
     }
 
-    /// Settles a local promise made with [`Core::new_promise`] or a [`Cx`] (once; later
+    /// Settles a local promise made with [`Core::new_promise`] or a [`Cx`](super::Cx) (once; later
     /// settlements are ignored).
     pub fn settle_promise(&mut self, p: LocalRef, outcome: Result<Term, Term>) {
         self.settle(p.id, outcome);
