@@ -4,7 +4,7 @@
 //! [`sessions`] runs the CapTP sessions and [`events`] answers what their peers ask,
 //! [`delivery`] runs messages, [`gc`] lets go of what nothing holds. The bootstrap object
 //! is in [`bootstrap`], sturdyrefs and handoffs in [`handoff`], taking swiss numbers back in
-//! [`revoke`] and [`caretaker`].
+//! [`revoke`] and [`caretaker`], the hello deadlines (time, as an input) in [`timers`].
 //!
 //! [`Core`] is driven by its shell (`gobs_ocapn::node::Node` runs it on tokio): the shell
 //! hands it connections, bytes and dial results, and carries out the [`Action`]s it queues
@@ -26,10 +26,12 @@ mod objects;
 mod promises;
 mod revoke;
 mod sessions;
+mod timers;
 
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};
 pub use revoke::{REVOKED_KEPT, RevokeHook};
+pub use timers::HELLO_TIMEOUT;
 
 use crate::captp::{
     ConnId, DropSink, LocalRef, ObjId, Ref, Selector, Session, SessionConfig, Term,
@@ -181,6 +183,8 @@ pub struct Core {
     released_while_held: HashSet<ObjId>,
     /// Caretakers bound to swiss numbers ([`Core::bind_revocable`]).
     caretakers: caretaker::Caretakers,
+    /// When peers must have said hello by ([`Core::connected`]).
+    hello_deadlines: timers::HelloDeadlines,
 }
 
 impl std::fmt::Debug for Core {
@@ -235,6 +239,7 @@ impl Core {
             released_while_held: HashSet::new(),
             minted: HashMap::new(),
             on_mint: None,
+            hello_deadlines: timers::HelloDeadlines::default(),
         }
     }
 

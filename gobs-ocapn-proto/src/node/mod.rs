@@ -3,6 +3,6 @@
 mod core;
 
 pub use self::core::{
-    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, LocalObject, MintHook,
-    REVOKED_KEPT, RevokeHook,
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
+    MintHook, REVOKED_KEPT, RevokeHook,
 };

@@ -6,7 +6,7 @@ mod shell;
 pub(crate) use actors::ActorTable;
 
 pub use gobs_ocapn_proto::node::{
-    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, LocalObject, MintHook,
-    REVOKED_KEPT, RevokeHook,
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
+    MintHook, REVOKED_KEPT, RevokeHook,
 };
 pub use shell::{Node, NodeStopped};

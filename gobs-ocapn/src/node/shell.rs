@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -27,6 +27,13 @@ enum Msg {
     Bytes(ConnId, Vec<u8>),
     Closed(ConnId, String),
     Call(CoreFn),
+}
+
+/// Why the shell's task woke up.
+enum Wake {
+    Msg(Msg),
+    /// A timer of the core's is due.
+    Timeout,
 }
 
 enum WriterCmd {
@@ -187,16 +194,26 @@ async fn run(
 ) {
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<WriterCmd>> = HashMap::new();
     let mut unconnected: HashMap<ConnId, (Vec<u8>, bool)> = HashMap::new();
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Accepted(stream) => {
+    loop {
+        // The core's timers (hello deadlines) run on this task's clock.
+        let wake = match core.poll_timeout() {
+            Some(at) => tokio::select! {
+                msg = rx.recv() => msg.map(Wake::Msg),
+                () = tokio::time::sleep_until(at.into()) => Some(Wake::Timeout),
+            },
+            None => rx.recv().await.map(Wake::Msg),
+        };
+        let Some(wake) = wake else { break };
+        match wake {
+            Wake::Timeout => core.handle_timeout(Instant::now()),
+            Wake::Msg(Msg::Accepted(stream)) => {
                 let conn = core.accepted();
                 writers.insert(conn, spawn_conn(conn, stream, &tx));
-                hello_deadline(conn, &tx);
+                core.connected(conn, Instant::now());
             }
-            Msg::Connected(conn, Ok(stream)) => {
+            Wake::Msg(Msg::Connected(conn, Ok(stream))) => {
                 let w = spawn_conn(conn, stream, &tx);
-                hello_deadline(conn, &tx);
+                core.connected(conn, Instant::now());
                 if let Some((bytes, close)) = unconnected.remove(&conn) {
                     if !bytes.is_empty() {
                         let _ = w.send(WriterCmd::Bytes(bytes));
@@ -208,16 +225,16 @@ async fn run(
                 }
                 writers.insert(conn, w);
             }
-            Msg::Connected(conn, Err(e)) => {
+            Wake::Msg(Msg::Connected(conn, Err(e))) => {
                 unconnected.remove(&conn);
                 core.dial_failed(conn, &e.to_string());
             }
-            Msg::Bytes(conn, bytes) => core.bytes(conn, &bytes),
-            Msg::Closed(conn, why) => {
+            Wake::Msg(Msg::Bytes(conn, bytes)) => core.bytes(conn, &bytes),
+            Wake::Msg(Msg::Closed(conn, why)) => {
                 writers.remove(&conn);
                 core.closed(conn, &why);
             }
-            Msg::Call(f) => f(&mut core),
+            Wake::Msg(Msg::Call(f)) => f(&mut core),
         }
         for action in core.take_actions() {
             match action {
@@ -261,20 +278,6 @@ async fn run(
             }
         }
     }
-}
-
-/// How long a peer has to send its `op:start-session`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn hello_deadline(conn: ConnId, tx: &mpsc::WeakUnboundedSender<Msg>) {
-    let tx = tx.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(HELLO_TIMEOUT).await;
-        if let Some(tx) = tx.upgrade() {
-            let call: CoreFn = Box::new(move |core: &mut Core| core.hello_deadline(conn));
-            let _ = tx.send(Msg::Call(call));
-        }
-    });
 }
 
 fn spawn_conn(

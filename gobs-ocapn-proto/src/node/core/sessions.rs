@@ -88,8 +88,9 @@ impl Core {
         );
     }
 
-    /// Aborts `conn` if its peer has not sent `op:start-session` yet (the shell calls this
-    /// a while after the connection starts, so a silent peer cannot hold a session open).
+    /// Aborts `conn` if its peer has not sent `op:start-session` yet, at once
+    /// ([`Core::handle_timeout`] calls it at the deadline [`Core::connected`] set, so a
+    /// silent peer cannot hold a session open).
     pub fn hello_deadline(&mut self, conn: ConnId) {
         if let Some(s) = self.sess(conn)
             && !s.session.is_open()

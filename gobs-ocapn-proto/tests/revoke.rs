@@ -1,5 +1,5 @@
-//! Revoking swiss numbers (`Core::revoke_swiss`, `Node::revoke_swiss`), checked at the
-//! wire with a raw peer and on the core without I/O: a revoked swiss number, bound by the
+//! Revoking swiss numbers (`Core::revoke_swiss`), checked at the wire with a raw peer on
+//! the pair harness and on the core alone: a revoked swiss number, bound by the
 //! host or minted for a peer, is refused with an error that says it was revoked, while
 //! never-known ones keep their own error; the node's other swiss numbers are untouched;
 //! references fetched before stay live, and the object goes once they are released.
@@ -9,41 +9,35 @@
 mod common;
 
 use common::*;
-use gobs_ocapn::captp::{SessionConfig, Term};
-use gobs_ocapn::fixtures::{ECHO_GC, GREETER};
-use gobs_ocapn::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn::node::{Core, Cx, REVOKED_KEPT};
-use gobs_ocapn::syrup::Value;
+use gobs_ocapn_proto::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn_proto::fixtures::{ECHO_GC, GREETER};
+use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
+use gobs_ocapn_proto::node::{Core, Cx, REVOKED_KEPT};
+use gobs_ocapn_proto::syrup::Value;
 
 const NAMED: &[u8] = b"a-named-export-swiss-number-0001";
 const NEVER: &[u8] = b"a-swiss-number-never-bound-0002";
 
-fn echo(core: &mut Core) -> gobs_ocapn::captp::LocalRef {
+fn echo(core: &mut Core) -> gobs_ocapn_proto::captp::LocalRef {
     core.spawn(Box::new(|_: &mut Cx<'_>, args: Vec<Term>| {
         Ok(Term::List(args))
     }))
 }
 
-/// A test node with one more echo bound at [`NAMED`].
-fn node_with_named() -> TestNode {
-    let node = TestNode::start();
-    let n = node.node.clone();
-    node.rt.block_on(async move {
-        n.with_core(|c| {
-            let obj = echo(c);
-            c.bind_swiss(NAMED, obj);
-        })
-        .await
-        .unwrap()
+/// A fixture node with one more echo bound at [`NAMED`].
+fn node_with_named() -> (Net, SimNode) {
+    let (net, node) = start();
+    node.with_core(|c| {
+        let obj = echo(c);
+        c.bind_swiss(NAMED, obj);
     });
-    node
+    (net, node)
 }
 
-fn revoke(node: &TestNode, swiss: &[u8]) -> bool {
-    let n = node.node.clone();
-    let swiss = swiss.to_vec();
-    node.rt
-        .block_on(async move { n.revoke_swiss(&swiss).await.unwrap() })
+/// Revokes `swiss` once everything in flight has arrived.
+fn revoke(net: &Net, node: &SimNode, swiss: &[u8]) -> bool {
+    net.drive();
+    node.with_core(|c| c.revoke_swiss(swiss))
 }
 
 /// Fetches `swiss` and expects the fetch to break; returns the error's text.
@@ -68,13 +62,13 @@ fn call_echo(p: &mut Peer, to: Value, what: &str) -> Vec<Value> {
 
 #[test]
 fn a_revoked_named_swiss_number_is_refused_as_revoked() {
-    let node = node_with_named();
-    let mut p = Peer::connect(node.addr(), my_location("revoke-named", 1));
+    let (net, node) = node_with_named();
+    let mut p = net.connect(&node, my_location("revoke-named", 1));
     p.setup();
     let before = p.fetch(NAMED);
     assert_eq!(call_echo(&mut p, before.clone(), "hi")[0], sym("fulfill"));
 
-    assert!(revoke(&node, NAMED), "it named an object");
+    assert!(revoke(&net, &node, NAMED), "it named an object");
     let why = fetch_refused(&mut p, NAMED);
     assert!(why.contains("revoked"), "{why}");
     assert!(why.contains("ask whoever gave it to you"), "{why}");
@@ -85,9 +79,9 @@ fn a_revoked_named_swiss_number_is_refused_as_revoked() {
     assert!(!why.contains("revoked"));
 
     // Revoking again, or revoking one never bound, finds nothing.
-    assert!(!revoke(&node, NAMED));
-    assert!(!revoke(&node, NEVER));
-    assert!(!revoke(&node, b""));
+    assert!(!revoke(&net, &node, NAMED));
+    assert!(!revoke(&net, &node, NEVER));
+    assert!(!revoke(&net, &node, b""));
 
     // The node's other swiss numbers are untouched.
     let other = p.fetch(ECHO_GC);
@@ -97,22 +91,17 @@ fn a_revoked_named_swiss_number_is_refused_as_revoked() {
 
 #[test]
 fn a_fresh_session_is_refused_too_and_a_rebound_swiss_number_works_again() {
-    let node = node_with_named();
-    assert!(revoke(&node, NAMED));
-    let mut p = Peer::connect(node.addr(), my_location("revoke-fresh", 2));
+    let (net, node) = node_with_named();
+    assert!(revoke(&net, &node, NAMED));
+    let mut p = net.connect(&node, my_location("revoke-fresh", 2));
     p.setup();
     assert!(fetch_refused(&mut p, NAMED).contains("revoked"));
 
     // The host may bind the same swiss number again: then it is no longer revoked.
-    let n = node.node.clone();
-    node.rt.block_on(async move {
-        n.with_core(|c| {
-            let obj = echo(c);
-            c.bind_swiss(NAMED, obj);
-            assert!(!c.is_revoked(NAMED));
-        })
-        .await
-        .unwrap()
+    node.with_core(|c| {
+        let obj = echo(c);
+        c.bind_swiss(NAMED, obj);
+        assert!(!c.is_revoked(NAMED));
     });
     let again = p.fetch(NAMED);
     assert_eq!(call_echo(&mut p, again, "back")[0], sym("fulfill"));
@@ -120,12 +109,13 @@ fn a_fresh_session_is_refused_too_and_a_rebound_swiss_number_works_again() {
 
 #[test]
 fn a_reference_fetched_before_stays_live_and_the_object_goes_once_released() {
-    let node = node_with_named();
-    let mut p = Peer::connect(node.addr(), my_location("revoke-live", 3));
+    let (net, node) = node_with_named();
+    let mut p = net.connect(&node, my_location("revoke-live", 3));
     p.setup();
     let live = p.fetch(NAMED);
+    net.drive();
     let with_object = node.objects();
-    assert!(revoke(&node, NAMED));
+    assert!(revoke(&net, &node, NAMED));
 
     // CapTP cannot take a live reference back: the peer's import still works.
     let res = call_echo(&mut p, live.clone(), "after");
@@ -141,8 +131,9 @@ fn a_reference_fetched_before_stays_live_and_the_object_goes_once_released() {
         "op:gc-export",
         vec![Value::List(vec![int(pos)]), Value::List(vec![int(1)])],
     ));
+    net.drive();
     assert_eq!(
-        node.settles_at(with_object - 1),
+        node.objects(),
         with_object - 1,
         "the revoked object was not collected"
     );
@@ -158,8 +149,8 @@ fn mint(p: &mut Peer, pos: Value) -> Sturdyref {
 
 #[test]
 fn a_revoked_minted_swiss_number_no_longer_enlivens() {
-    let node = node_with_named();
-    let mut p = Peer::connect(node.addr(), my_location("revoke-minted", 4));
+    let (net, node) = node_with_named();
+    let mut p = net.connect(&node, my_location("revoke-minted", 4));
     p.setup();
     let named = p.fetch(NAMED);
     let greeter = p.fetch(GREETER);
@@ -172,19 +163,15 @@ fn a_revoked_minted_swiss_number_no_longer_enlivens() {
     );
     p.fetch(&minted.swiss);
 
-    assert!(revoke(&node, &minted.swiss));
+    assert!(revoke(&net, &node, &minted.swiss));
     let why = fetch_refused(&mut p, &minted.swiss);
     assert!(why.contains("revoked"), "{why}");
 
     // Enlivening it on the node itself (the way the sturdyref enlivener fixture and
     // `Core::enliven` do for a local sturdyref) is refused the same way.
-    let n = node.node.clone();
-    let s = minted.clone();
-    let outcome = node.rt.block_on(async move {
-        let p = n.with_core(move |c| c.enliven(&s)).await.unwrap();
-        n.settled(p).await.unwrap()
-    });
-    let Err(Term::Data(Value::String(why))) = outcome else {
+    let enlivened = node.enliven(&minted);
+    let outcome = node.settled(enlivened);
+    let Some(Err(Term::Data(Value::String(why)))) = outcome else {
         panic!("enlivened a revoked sturdyref: {outcome:?}")
     };
     assert!(why.contains("revoked"), "{why}");
@@ -285,25 +272,20 @@ fn revoked_swiss_numbers_are_remembered_within_a_bound() {
 
 const CARED: &[u8] = b"a-caretaker-swiss-number-000003";
 
-/// A test node with a caretaker for a fresh echo bound at [`CARED`].
-fn node_with_caretaker() -> TestNode {
-    let node = TestNode::start();
-    let n = node.node.clone();
-    node.rt.block_on(async move {
-        n.with_core(|c| {
-            let obj = echo(c);
-            c.bind_revocable(CARED, gobs_ocapn::captp::Ref::Local(obj));
-        })
-        .await
-        .unwrap()
+/// A fixture node with a caretaker for a fresh echo bound at [`CARED`].
+fn node_with_caretaker() -> (Net, SimNode) {
+    let (net, node) = start();
+    node.with_core(|c| {
+        let obj = echo(c);
+        c.bind_revocable(CARED, Ref::Local(obj));
     });
-    node
+    (net, node)
 }
 
 #[test]
 fn a_revoked_caretaker_breaks_the_references_fetched_before() {
-    let node = node_with_caretaker();
-    let mut p = Peer::connect(node.addr(), my_location("caretaker", 5));
+    let (net, node) = node_with_caretaker();
+    let mut p = net.connect(&node, my_location("caretaker", 5));
     p.setup();
     let live = p.fetch(CARED);
     let res = call_echo(&mut p, live.clone(), "through");
@@ -327,17 +309,24 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
     // A sturdyref minted for the caretaker itself dies with it.
     let minted = mint(&mut p, live.clone());
 
+    net.drive();
     let before = node.objects();
-    assert!(revoke(&node, CARED));
+    assert!(revoke(&net, &node, CARED));
     assert!(fetch_refused(&mut p, CARED).contains("revoked"));
     let res = call_echo(&mut p, live.clone(), "after");
     assert_eq!(res[0], sym("break"), "{res:?}");
-    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+    assert_eq!(
+        res[1],
+        Value::from(gobs_ocapn_proto::node::CARETAKER_REVOKED)
+    );
     let via_minted = p.fetch(&minted.swiss);
     let res = call_echo(&mut p, via_minted, "after");
-    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+    assert_eq!(
+        res[1],
+        Value::from(gobs_ocapn_proto::node::CARETAKER_REVOKED)
+    );
     assert!(
-        gobs_ocapn::node::CARETAKER_REVOKED.contains("ask whoever gave it to you"),
+        gobs_ocapn_proto::node::CARETAKER_REVOKED.contains("ask whoever gave it to you"),
         "the error says what to do"
     );
     // The node's other swiss numbers are untouched.
@@ -345,7 +334,7 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
     assert_eq!(call_echo(&mut p, other, "still")[0], sym("fulfill"));
 
     // Once the minted swiss number goes too and the peer lets go, the caretaker goes.
-    assert!(revoke(&node, &minted.swiss));
+    assert!(revoke(&net, &node, &minted.swiss));
     let Some(("desc:export", [pos])) = live.as_record() else {
         panic!("{live:?}")
     };
@@ -354,7 +343,8 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
         "op:gc-export",
         vec![Value::List(vec![int(pos)]), Value::List(vec![int(2)])],
     ));
-    let after = node.objects_when(|n| n < before);
+    net.drive();
+    let after = node.objects();
     assert!(
         after < before,
         "the revoked caretaker was not collected: {after}"
@@ -363,27 +353,27 @@ fn a_revoked_caretaker_breaks_the_references_fetched_before() {
 
 #[test]
 fn a_caretaker_forwards_to_a_remote_target() {
-    let target = TestNode::start();
-    let front = TestNode::start();
-    let echo_ref = Sturdyref {
-        peer: target.locator.clone(),
+    let net = Net::new();
+    let target = fixture_node(&net, "target", SessionConfig::default());
+    let front = fixture_node(&net, "front", SessionConfig::default());
+    let p = front.enliven(&Sturdyref {
+        peer: target.locator().clone(),
         swiss: ECHO_GC.to_vec(),
-    };
-    let n = front.node.clone();
-    front.rt.block_on(async move {
-        let p = n.with_core(move |c| c.enliven(&echo_ref)).await.unwrap();
-        let Ok(Term::Ref(remote)) = n.settled(p).await.unwrap() else {
-            panic!("the target's echo did not enliven")
-        };
-        n.bind_revocable(CARED, remote).await.unwrap();
     });
-    let mut p = Peer::connect(front.addr(), my_location("caretaker-remote", 6));
+    let Some(Ok(Term::Ref(remote))) = front.settled(p) else {
+        panic!("the target's echo did not enliven")
+    };
+    front.with_core(|c| c.bind_revocable(CARED, remote));
+    let mut p = net.connect(&front, my_location("caretaker-remote", 6));
     p.setup();
     let live = p.fetch(CARED);
     let res = call_echo(&mut p, live.clone(), "far");
     assert_eq!(res[0], sym("fulfill"), "{res:?}");
     assert_eq!(res[1], Value::List(vec![Value::from("far")]));
-    assert!(revoke(&front, CARED));
+    assert!(revoke(&net, &front, CARED));
     let res = call_echo(&mut p, live, "far");
-    assert_eq!(res[1], Value::from(gobs_ocapn::node::CARETAKER_REVOKED));
+    assert_eq!(
+        res[1],
+        Value::from(gobs_ocapn_proto::node::CARETAKER_REVOKED)
+    );
 }

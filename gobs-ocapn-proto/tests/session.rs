@@ -1,94 +1,48 @@
-//! The CapTP session as a pure state machine: two sessions wired together in memory, no
-//! sockets, no clock — and arbitrary bytes fed to one never make it panic.
+//! The CapTP session as a pure state machine: two sessions joined in memory
+//! ([`SessionPair`]), no sockets, no clock — and arbitrary bytes fed to one never make it
+//! panic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_ocapn::captp::{
-    CaptpError, ConnId, Dialect, Event, KeyPair, LocalRef, ObjId, OutTarget, Ref, Session,
-    SessionConfig, Term, session_id,
+use gobs_ocapn_proto::captp::{
+    CaptpError, Dialect, Event, LocalRef, ObjId, OutTarget, Ref, RemoteRef, Term, session_id,
 };
-use gobs_ocapn::locator::PeerLocator;
-use gobs_ocapn::syrup::{self, Value};
+use gobs_ocapn_proto::syrup::{self, Value};
+use gobs_ocapn_proto::testing::{BOOTSTRAP as BOOT, SessionPair};
 use proptest::prelude::*;
 
-const BOOT: LocalRef = LocalRef {
-    id: ObjId(0),
-    promise: false,
-};
-
-fn session(conn: u64, name: &str, dialect: Dialect) -> Session {
-    Session::new(
-        ConnId(conn),
-        SessionConfig {
-            dialect,
-            ..SessionConfig::default()
-        },
-        KeyPair::generate().unwrap(),
-        &PeerLocator::new("test", name),
-        BOOT,
-    )
-}
-
-/// Moves bytes both ways until both are quiet; returns the events of each side.
-fn pump(a: &mut Session, b: &mut Session) -> (Vec<Event>, Vec<Event>) {
-    let (mut ea, mut eb) = (Vec::new(), Vec::new());
-    loop {
-        let (oa, ob) = (a.take_output(), b.take_output());
-        if oa.is_empty() && ob.is_empty() {
-            return (ea, eb);
-        }
-        b.receive(&oa);
-        a.receive(&ob);
-        while let Some(e) = a.poll_event() {
-            ea.push(e);
-        }
-        while let Some(e) = b.poll_event() {
-            eb.push(e);
-        }
-    }
-}
-
-fn no_tp(_: &gobs_ocapn::captp::RemoteRef) -> Result<Value, gobs_ocapn::captp::CaptpError> {
+fn no_tp(_: &RemoteRef) -> Result<Value, CaptpError> {
     panic!("no third party in these tests")
-}
-
-fn opened_pair(dialect: Dialect) -> (Session, Session) {
-    let mut a = session(1, "a", dialect);
-    let mut b = session(2, "b", dialect);
-    let (ea, eb) = pump(&mut a, &mut b);
-    assert!(matches!(ea.as_slice(), [Event::Opened { .. }]), "{ea:?}");
-    assert!(matches!(eb.as_slice(), [Event::Opened { .. }]), "{eb:?}");
-    (a, b)
 }
 
 #[test]
 fn hellos_open_both_sides_with_one_session_id() {
-    let (a, b) = opened_pair(Dialect::Suite);
-    assert!(a.is_open() && b.is_open());
-    assert_eq!(a.id(), b.id());
+    let p = SessionPair::opened(Dialect::Suite);
+    assert!(p.a.is_open() && p.b.is_open());
+    assert_eq!(p.a.id(), p.b.id());
     assert_eq!(
-        a.id().unwrap(),
-        session_id(&a.keys().public(), &b.keys().public())
+        p.a.id().unwrap(),
+        session_id(&p.a.keys().public(), &p.b.keys().public())
     );
-    assert_eq!(a.remote_location().unwrap().0.designator, "b");
+    assert_eq!(p.a.remote_location().unwrap().0.designator, "b");
 }
 
 #[test]
 fn deliver_reaches_the_bootstrap_and_imports_are_counted_for_gc() {
-    let (mut a, mut b) = opened_pair(Dialect::Suite);
+    let mut p = SessionPair::opened(Dialect::Suite);
     let obj = LocalRef {
         id: ObjId(7),
         promise: false,
     };
     let args = vec![Term::sym("fetch"), Term::local(obj), Term::local(obj)];
-    let answer = a
-        .send_deliver(OutTarget::Export(0), &args, true, None, &mut no_tp)
-        .unwrap();
+    let answer =
+        p.a.send_deliver(OutTarget::Export(0), &args, true, None, &mut no_tp)
+            .unwrap();
     assert_eq!(
         answer,
         Some(0),
         "the suite's dialect numbers answers from 0"
     );
-    let (_, eb) = pump(&mut a, &mut b);
+    let (_, eb) = p.pump();
     let [
         Event::Deliver {
             target,
@@ -107,11 +61,11 @@ fn deliver_reaches_the_bootstrap_and_imports_are_counted_for_gc() {
         panic!("{args:?}")
     };
     assert_eq!(r1, r2, "one import, sent twice");
-    assert_eq!(b.import_count(), 1);
+    assert_eq!(p.b.import_count(), 1);
     drop(eb);
     // Both references dropped: one op:gc-export with a wire delta of 2.
-    assert_eq!(b.collect_garbage(), 1);
-    let out = b.take_output();
+    assert_eq!(p.b.collect_garbage(), 1);
+    let out = p.b.take_output();
     assert_eq!(
         syrup::decode(&out).unwrap(),
         Value::record(
@@ -123,25 +77,25 @@ fn deliver_reaches_the_bootstrap_and_imports_are_counted_for_gc() {
         )
     );
     // The exporter releases the object when the count reaches zero.
-    a.receive(&out);
-    assert!(matches!(a.poll_event(), Some(Event::ExportReleased(r)) if r == obj));
-    assert_eq!(a.export_count(), 0);
+    p.a.receive(&out);
+    assert!(matches!(p.a.poll_event(), Some(Event::ExportReleased(r)) if r == obj));
+    assert_eq!(p.a.export_count(), 0);
 }
 
 #[test]
 fn the_spec_dialect_writes_the_spec_names() {
-    let (mut a, mut b) = opened_pair(Dialect::Spec);
-    a.send_deliver_only(OutTarget::Export(0), &[Term::sym("x")], &mut no_tp)
+    let mut p = SessionPair::opened(Dialect::Spec);
+    p.a.send_deliver_only(OutTarget::Export(0), &[Term::sym("x")], &mut no_tp)
         .unwrap();
-    let out = a.take_output();
+    let out = p.a.take_output();
     assert_eq!(
         syrup::decode(&out).unwrap().as_record().unwrap().0,
         "op:deliver",
         "no op:deliver-only in the spec"
     );
-    b.receive(&out);
+    p.b.receive(&out);
     assert!(matches!(
-        b.poll_event(),
+        p.b.poll_event(),
         Some(Event::Deliver {
             answer_pos: None,
             resolve_me: None,
@@ -149,13 +103,13 @@ fn the_spec_dialect_writes_the_spec_names() {
         })
     ));
     assert_eq!(
-        a.send_deliver(OutTarget::Export(0), &[], true, None, &mut no_tp)
+        p.a.send_deliver(OutTarget::Export(0), &[], true, None, &mut no_tp)
             .unwrap(),
         Some(1),
         "the spec numbers answers from 1"
     );
-    a.send_gc_answer(1).unwrap();
-    let out = a.take_output();
+    p.a.send_gc_answer(1).unwrap();
+    let out = p.a.take_output();
     let (_, used) = syrup::decode_prefix(&out, &Default::default()).unwrap();
     let gc = syrup::decode(&out[used..]).unwrap();
     assert_eq!(gc.as_record().unwrap().0, "op:gc-answers");
@@ -163,47 +117,47 @@ fn the_spec_dialect_writes_the_spec_names() {
 
 #[test]
 fn frames_split_at_every_byte_still_decode() {
-    let (mut a, mut b) = opened_pair(Dialect::Suite);
-    a.send_deliver_only(
+    let mut p = SessionPair::opened(Dialect::Suite);
+    p.a.send_deliver_only(
         OutTarget::Export(0),
         &[Term::str("hello"), Term::sym("x")],
         &mut no_tp,
     )
     .unwrap();
-    let out = a.take_output();
+    let out = p.a.take_output();
     for byte in &out[..out.len() - 1] {
-        b.receive(std::slice::from_ref(byte));
-        assert!(b.poll_event().is_none());
+        p.b.receive(std::slice::from_ref(byte));
+        assert!(p.b.poll_event().is_none());
     }
-    b.receive(&out[out.len() - 1..]);
-    assert!(matches!(b.poll_event(), Some(Event::Deliver { .. })));
+    p.b.receive(&out[out.len() - 1..]);
+    assert!(matches!(p.b.poll_event(), Some(Event::Deliver { .. })));
 }
 
 #[test]
 fn abort_is_sent_and_the_session_goes_quiet() {
-    let (mut a, mut b) = opened_pair(Dialect::Suite);
-    a.abort("bye");
-    let (_, eb) = pump(&mut a, &mut b);
+    let mut p = SessionPair::opened(Dialect::Suite);
+    p.a.abort("bye");
+    let (_, eb) = p.pump();
     assert!(
         matches!(eb.as_slice(), [Event::Aborted { reason, by_peer: true }] if reason == "bye"),
         "{eb:?}"
     );
-    assert!(a.is_aborted() && b.is_aborted());
+    assert!(p.a.is_aborted() && p.b.is_aborted());
     // Nothing more goes out or comes in.
     assert_eq!(
-        a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp),
+        p.a.send_deliver_only(OutTarget::Export(0), &[], &mut no_tp),
         Err(CaptpError::Aborted)
     );
-    b.receive(b"<8'op:abort3\"bye>");
-    assert!(b.poll_event().is_none());
+    p.b.receive(b"<8'op:abort3\"bye>");
+    assert!(p.b.poll_event().is_none());
 }
 
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let (mut a, _b) = opened_pair(Dialect::Suite);
-        a.receive(&bytes);
-        while let Some(e) = a.poll_event() {
+        let mut p = SessionPair::opened(Dialect::Suite);
+        p.a.receive(&bytes);
+        while let Some(e) = p.a.poll_event() {
             if let Event::Aborted { by_peer, .. } = e {
                 prop_assert!(!by_peer || bytes.windows(8).any(|w| w == b"op:abort"));
             }
@@ -215,10 +169,10 @@ proptest! {
     /// also sends the peer.
     #[test]
     fn arbitrary_records_are_handled_or_abort_with_a_reason(label in "(op|desc):[a-z-]{1,12}", fields in proptest::collection::vec(any::<u8>(), 0..6)) {
-        let (mut a, _b) = opened_pair(Dialect::Suite);
+        let mut p = SessionPair::opened(Dialect::Suite);
         let v = Value::record(&label, fields.iter().map(|f| Value::from(*f)).collect());
-        a.receive(&syrup::encode(&v));
-        let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+        p.a.receive(&syrup::encode(&v));
+        let events: Vec<Event> = std::iter::from_fn(|| p.a.poll_event()).collect();
         let aborted = events.iter().find_map(|e| match e {
             Event::Aborted { reason, by_peer } => Some((reason.clone(), *by_peer)),
             _ => None,
@@ -226,9 +180,9 @@ proptest! {
         match aborted {
             Some((reason, by_peer)) => {
                 prop_assert!(!reason.trim().is_empty(), "{v:?} aborted without a reason");
-                prop_assert!(a.is_aborted());
+                prop_assert!(p.a.is_aborted());
                 if !by_peer {
-                    let sent = syrup::decode(&a.take_output());
+                    let sent = syrup::decode(&p.a.take_output());
                     prop_assert_eq!(
                         sent,
                         Ok(Value::record("op:abort", vec![Value::from(reason.as_str())])),

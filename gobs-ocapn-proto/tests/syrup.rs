@@ -1,9 +1,9 @@
 //! Syrup: gobs' own golden vectors, canonical-form refusals, limits, and round-trip
 //! properties. The vectors from outside references (the Syrup README and draft
-//! specification, zoo.bin, Goblins' encoder) are in syrup_references.rs.
+//! specification, zoo.bin, Goblins' encoder) are in gobs-ocapn's syrup_references.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_ocapn::syrup::{self, Limits, SyrupError, Value};
+use gobs_ocapn_proto::syrup::{self, Limits, SyrupError, Value};
 use proptest::prelude::*;
 
 fn sym(s: &str) -> Value {

@@ -1,40 +1,118 @@
-//! The node core without I/O: what it asks its shell to do.
+//! The node core without I/O: what it asks its shell to do, its timers on a simulated
+//! clock, and two cores on the pair harness (crossed hellos, a pipelined message and the
+//! release of its answer in one read).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_ocapn::captp::SessionConfig;
-use gobs_ocapn::locator::PeerLocator;
-use gobs_ocapn::node::{Action, Core};
-use gobs_ocapn::syrup::{self, Limits};
+use std::time::Duration;
+
+use gobs_ocapn_proto::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn_proto::fixtures;
+use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
+use gobs_ocapn_proto::node::{Action, Core, Cx, HELLO_TIMEOUT};
+use gobs_ocapn_proto::syrup::{self, Limits, Value};
+use gobs_ocapn_proto::testing::{Net, SimNode, my_location};
+
+fn sim(net: &Net, name: &str) -> SimNode {
+    let node = net.node(PeerLocator::new("sim", name), SessionConfig::default());
+    node.with_core(fixtures::install);
+    node
+}
 
 #[test]
-fn a_peer_that_never_says_hello_is_aborted_at_the_deadline() {
-    let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
-    let conn = core.accepted();
-    let hello = core.take_actions();
-    assert!(
-        matches!(hello.as_slice(), [Action::Write(c, _)] if *c == conn),
-        "{hello:?}"
-    );
-    core.hello_deadline(conn);
-    let actions = core.take_actions();
-    let [Action::Write(_, bytes), Action::Close(c)] = actions.as_slice() else {
-        panic!("{actions:?}")
-    };
-    assert_eq!(*c, conn);
-    let (abort, _) = syrup::decode_prefix(bytes, &Limits::default()).unwrap();
+fn a_peer_that_never_says_hello_is_aborted_at_the_deadline_and_not_before() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let mut silent = net.connect(&node, my_location("silent", 1));
+    let hello = silent.recv().unwrap();
+    assert_eq!(hello.as_record().unwrap().0, "op:start-session");
+    net.advance(HELLO_TIMEOUT - Duration::from_millis(1));
+    assert!(silent.try_recv().is_none(), "aborted before the deadline");
+    assert_eq!(node.with_core(|c| c.session_stats().len()), 1);
+    net.advance(Duration::from_millis(1));
+    let abort = silent.recv().unwrap();
     assert_eq!(
         format!("{abort:?}"),
         r#"<'op:abort "no op:start-session in time">"#
     );
-    assert!(core.session_stats().is_empty(), "the session is gone");
+    assert!(silent.recv().is_none(), "the connection stays open");
+    assert!(
+        node.with_core(|c| c.session_stats().is_empty()),
+        "the session is gone"
+    );
+}
+
+#[test]
+fn a_peer_that_says_hello_in_time_keeps_its_session_past_the_deadline() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let mut late = net.connect(&node, my_location("late", 1));
+    net.advance(HELLO_TIMEOUT - Duration::from_millis(1));
+    late.setup();
+    net.advance(HELLO_TIMEOUT * 2);
+    assert_eq!(node.sessions_with("late"), 1);
+    late.fetch(fixtures::GREETER);
+    assert_eq!(
+        node.with_core(|c| c.poll_timeout()),
+        None,
+        "no timer is left once every peer said hello"
+    );
+}
+
+#[test]
+fn a_dialed_peer_that_never_answers_breaks_the_enlivening_at_the_deadline() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let location = my_location("mute", 2);
+    let listener = net.listen(location.clone());
+    let p = node.enliven(&Sturdyref {
+        peer: PeerLocator::from_value(&location).unwrap(),
+        swiss: b"anything".to_vec(),
+    });
+    let mut mute = listener.accept();
+    assert_eq!(
+        mute.recv().unwrap().as_record().unwrap().0,
+        "op:start-session"
+    );
+    assert_eq!(
+        node.settled(p),
+        None,
+        "pending while the peer may still answer"
+    );
+    net.advance(HELLO_TIMEOUT);
+    // (The error says only "session aborted": it names neither the peer nor the reason.)
+    assert!(
+        matches!(node.settled(p), Some(Err(_))),
+        "{:?}",
+        node.settled(p)
+    );
+    let abort = mute.expect("op:abort");
+    assert_eq!(
+        format!("{abort:?}"),
+        r#"<'op:abort "no op:start-session in time">"#
+    );
+    assert!(mute.recv().is_none(), "the connection stays open");
+}
+
+#[test]
+fn a_dial_to_no_one_breaks_the_enlivening_at_once() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let nobody = PeerLocator::new("sim", "nobody");
+    let p = node.enliven(&Sturdyref {
+        peer: nobody.clone(),
+        swiss: b"x".to_vec(),
+    });
+    let Some(Err(Term::Data(Value::String(why)))) = node.settled(p) else {
+        panic!("{:?}", node.settled(p))
+    };
+    assert!(why.contains(&nobody.to_uri()), "{why}");
+    assert_eq!(net.elapsed(), Duration::ZERO, "no time passed");
 }
 
 #[test]
 fn swiss_numbers_are_found_only_when_equal() {
     let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
-    let obj = core.spawn(Box::new(|_: &mut gobs_ocapn::node::Cx<'_>, _| {
-        Ok(gobs_ocapn::captp::Term::sym("hi"))
-    }));
+    let obj = core.spawn(Box::new(|_: &mut Cx<'_>, _| Ok(Term::sym("hi"))));
     core.bind_swiss(b"0123456789abcdef0123456789abcdef", obj);
     assert_eq!(
         core.lookup_swiss(b"0123456789abcdef0123456789abcdef"),
@@ -44,120 +122,75 @@ fn swiss_numbers_are_found_only_when_equal() {
     assert_eq!(core.lookup_swiss(b""), None);
 }
 
-/// Two cores wired by a simulated network: each Dial becomes an accept on the other side.
-struct Net {
-    cores: [Core; 2],
-    /// (core, conn) → (core, conn) of the other end.
-    links: std::collections::HashMap<(usize, u64), (usize, u64)>,
-    closed: Vec<(usize, u64)>,
-}
-
-impl Net {
-    fn settle(&mut self) {
-        for _ in 0..1000 {
-            let mut any = false;
-            for side in 0..2 {
-                for action in self.cores[side].take_actions() {
-                    any = true;
-                    match action {
-                        Action::Dial(conn, _) => {
-                            let other = 1 - side;
-                            let accepted = self.cores[other].accepted();
-                            self.links.insert((side, conn.0), (other, accepted.0));
-                            self.links.insert((other, accepted.0), (side, conn.0));
-                        }
-                        Action::Write(conn, bytes) => {
-                            if let Some(&(o, oc)) = self.links.get(&(side, conn.0)) {
-                                self.cores[o].bytes(gobs_ocapn::captp::ConnId(oc), &bytes);
-                            }
-                        }
-                        Action::Close(conn) => {
-                            self.closed.push((side, conn.0));
-                            if let Some((o, oc)) = self.links.remove(&(side, conn.0)) {
-                                self.links.remove(&(o, oc));
-                                self.cores[o]
-                                    .closed(gobs_ocapn::captp::ConnId(oc), "closed by the peer");
-                            }
-                        }
-                    }
-                }
-            }
-            if !any {
-                return;
-            }
-        }
-        panic!("the network never went quiet");
+/// Two nodes dial each other at once, and enliven an echo of the other's over the dial.
+/// With `dialers_first`, each dialer's hello arrives before the hello of the node it
+/// dialed (both nodes see the crossing before either outbound session opens); without,
+/// x's outbound session opens (and sends its fetch) before x sees y's dial.
+fn crossed_hellos(round: usize, dialers_first: bool) {
+    let net = Net::new();
+    let x = sim(&net, &format!("x-{round}"));
+    let y = sim(&net, &format!("y-{round}"));
+    let to = |n: &SimNode| Sturdyref {
+        peer: n.locator().clone(),
+        swiss: fixtures::ECHO_GC.to_vec(),
+    };
+    let px = x.enliven(&to(&y));
+    let py = y.enliven(&to(&x));
+    // x's dial made the first link, y's the second.
+    let [xy, yx] = x.links()[..] else {
+        panic!("{:?}", x.links())
+    };
+    if dialers_first {
+        net.hold_from(xy, &y);
+        net.hold_from(yx, &x);
+        net.run();
+        net.release(xy);
+        net.release(yx);
+    }
+    net.drive();
+    // Exactly one of the two connections was aborted; one session each remains.
+    let open = [xy, yx].iter().filter(|l| net.is_open(**l)).count();
+    assert_eq!(open, 1, "round {round}");
+    for node in [&x, &y] {
+        let sessions = node.with_core(|c| c.session_stats());
+        assert_eq!(sessions.len(), 1, "round {round}: {sessions:?}");
+    }
+    // Both enlivenings went through the surviving session, and it carries messages.
+    for (node, p) in [(&x, px), (&y, py)] {
+        let Some(Ok(Term::Ref(echo @ Ref::Remote(_)))) = node.settled(p) else {
+            panic!("round {round}: {node:?} got {:?}", node.settled(p));
+        };
+        let q = node.send(echo, vec![Term::Data(Value::from(7u8))]);
+        assert_eq!(
+            node.settled(q),
+            Some(Ok(Term::List(vec![Term::Data(Value::from(7u8))]))),
+            "round {round}, {node:?}"
+        );
     }
 }
 
 #[test]
-fn crossed_hellos_between_two_nodes_leave_one_session_and_lose_no_message() {
-    use gobs_ocapn::captp::{Ref, Term};
-    use gobs_ocapn::fixtures;
-    use gobs_ocapn::locator::Sturdyref;
-    use gobs_ocapn::syrup::Value;
-
+fn crossed_hellos_seen_before_either_session_opens_leave_one_session_and_lose_no_message() {
     for round in 0..20 {
-        let loc = |n: &str| {
-            PeerLocator::new("sim", format!("{n}-{round}"))
-                .with_hint("host", "sim")
-                .with_hint("port", "1")
-        };
-        let (lx, ly) = (loc("x"), loc("y"));
-        let mut x = Core::new(lx.clone(), SessionConfig::default());
-        let mut y = Core::new(ly.clone(), SessionConfig::default());
-        fixtures::install(&mut x);
-        fixtures::install(&mut y);
-        // Both dial at once.
-        let px = x.enliven(&Sturdyref {
-            peer: ly.clone(),
-            swiss: fixtures::ECHO_GC.to_vec(),
-        });
-        let py = y.enliven(&Sturdyref {
-            peer: lx.clone(),
-            swiss: fixtures::ECHO_GC.to_vec(),
-        });
-        let mut net = Net {
-            cores: [x, y],
-            links: Default::default(),
-            closed: Vec::new(),
-        };
-        net.settle();
-        // Exactly one connection pair was aborted; one session each remains.
-        assert_eq!(net.closed.len(), 2, "round {round}: {:?}", net.closed);
-        for core in &net.cores {
-            let open: Vec<_> = core
-                .session_stats()
-                .into_iter()
-                .filter(|s| s.1.is_some())
-                .collect();
-            assert_eq!(open.len(), 1, "round {round}: {open:?}");
-        }
-        // Both enlivenings went through the surviving session, and it carries messages.
-        for (side, p) in [(0, px), (1, py)] {
-            let Some(Ok(Term::Ref(echo @ Ref::Remote(_)))) = net.cores[side].promise_state(p.id)
-            else {
-                panic!(
-                    "round {round}: side {side} got {:?}",
-                    net.cores[side].promise_state(p.id)
-                );
-            };
-            let q = net.cores[side].send(echo, vec![Term::Data(Value::from(7u8))]);
-            net.cores[side].run();
-            net.settle();
-            assert_eq!(
-                net.cores[side].promise_state(q.id),
-                Some(Ok(Term::List(vec![Term::Data(Value::from(7u8))]))),
-                "round {round}, side {side}"
-            );
-        }
+        crossed_hellos(round, true);
+    }
+}
+
+/// Found with the pair harness: when the outbound session of one node opens (and sends
+/// what waited for it) before that node sees the other's dial, the crossing may abort
+/// that session and the message on it is lost.
+#[test]
+#[ignore = "known bug: crossed hellos lose a message sent on a session that opened first"]
+fn crossed_hellos_seen_after_one_session_opened_lose_no_message() {
+    for round in 0..20 {
+        crossed_hellos(round, false);
     }
 }
 
 mod fuzz {
     use super::*;
-    use gobs_ocapn::captp::{ConnId, KeyPair};
-    use gobs_ocapn::syrup::Value;
+    use gobs_ocapn_proto::captp::{ConnId, KeyPair};
+    use gobs_ocapn_proto::syrup::Value;
     use proptest::prelude::*;
 
     fn hello() -> Vec<u8> {
@@ -188,7 +221,7 @@ mod fuzz {
     }
 
     fn fixtures_swiss() -> &'static [u8] {
-        gobs_ocapn::fixtures::ECHO_GC
+        gobs_ocapn_proto::fixtures::ECHO_GC
     }
 
     /// A fetch from the bootstrap object, as a well-behaved peer sends it (the swiss
@@ -313,7 +346,7 @@ mod fuzz {
         #[test]
         fn arbitrary_op_sequences_are_answered_or_aborted_with_a_reason(ops in proptest::collection::vec(arb_op(), 1..12)) {
             let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
-            gobs_ocapn::fixtures::install(&mut core);
+            gobs_ocapn_proto::fixtures::install(&mut core);
             let conn = core.accepted();
             core.bytes(conn, &hello());
             let (frames, closed) = step_output(&mut core, conn);
@@ -361,69 +394,37 @@ mod fuzz {
 /// read: the message still reaches the answer (the release waits its turn).
 #[test]
 fn a_pipelined_message_and_the_gc_answer_after_it_in_one_read_both_go_through() {
-    use gobs_ocapn::captp::{ConnId, Ref, Term};
-    use gobs_ocapn::fixtures;
-    use gobs_ocapn::locator::Sturdyref;
-
-    let loc = |n: &str| {
-        PeerLocator::new("sim", n)
-            .with_hint("host", "sim")
-            .with_hint("port", "1")
-    };
-    let (lc, ls) = (loc("client"), loc("server"));
-    let client = Core::new(lc, SessionConfig::default());
-    let mut server = Core::new(ls.clone(), SessionConfig::default());
-    fixtures::install(&mut server);
-    let mut net = Net {
-        cores: [client, server],
-        links: Default::default(),
-        closed: Vec::new(),
-    };
-    let p = net.cores[0].enliven(&Sturdyref {
-        peer: ls,
+    let net = Net::new();
+    let client = net.node(PeerLocator::new("sim", "client"), SessionConfig::default());
+    let server = sim(&net, "server");
+    let p = client.enliven(&Sturdyref {
+        peer: server.locator().clone(),
         swiss: fixtures::CAR_FACTORY_BUILDER.to_vec(),
     });
-    net.cores[0].run();
-    net.settle();
-    let Some(Ok(Term::Ref(builder))) = net.cores[0].promise_state(p.id) else {
-        panic!("enliven: {:?}", net.cores[0].promise_state(p.id))
+    let Some(Ok(Term::Ref(builder))) = client.settled(p) else {
+        panic!("enliven: {:?}", client.settled(p))
     };
-    let (&(_, cc), &(_, sc)) = net.links.iter().find(|(k, _)| k.0 == 0).unwrap();
-    let (cc, sc) = (ConnId(cc), ConnId(sc));
-    let writes = |core: &mut Core| -> Vec<u8> {
-        let mut out = Vec::new();
-        for a in core.take_actions() {
-            match a {
-                Action::Write(_, b) => out.extend(b),
-                other => panic!("{other:?}"),
-            }
-        }
-        out
-    };
+    let link = net.link_between(&client, &server).unwrap();
 
-    // The client pipelines: builder → factory (answer 0), factory → car (answer 1).
-    let factory = net.cores[0].send(builder, vec![]);
-    let car = net.cores[0].send(
+    // The client pipelines: builder → factory (answer 0), factory → car (answer 1); the
+    // server answers both, and its answers wait on the wire.
+    net.hold_from(link, &server);
+    let factory = client.send(builder, vec![]);
+    let car = client.send(
         Ref::Local(factory),
         vec![Term::List(vec![Term::sym("blue"), Term::sym("roadster")])],
     );
-    net.cores[0].run();
-    let to_server = writes(&mut net.cores[0]);
-    net.cores[1].bytes(sc, &to_server);
-    // The server answers both; the answers are on their way back.
-    let to_client = writes(&mut net.cores[1]);
+    net.run();
     // Meanwhile the client sends to the car, still through answer 1 ...
-    let drive = net.cores[0].send(Ref::Local(car), vec![]);
-    net.cores[0].run();
-    let mut to_server = writes(&mut net.cores[0]);
+    net.hold_from(link, &client);
+    let drive = client.send(Ref::Local(car), vec![]);
     // ... then hears the answers and releases answers 0 and 1.
-    net.cores[0].bytes(cc, &to_client);
-    to_server.extend(writes(&mut net.cores[0]));
+    net.release_from(link, &server);
+    net.run();
     // The server reads the message and the releases in one go.
-    net.cores[1].bytes(sc, &to_server);
-    net.settle();
+    net.release_from(link, &client);
     assert_eq!(
-        net.cores[0].promise_state(drive.id),
+        client.settled(drive),
         Some(Ok(Term::str("Vroom! I am a blue roadster car!")))
     );
 }

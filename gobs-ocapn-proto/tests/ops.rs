@@ -7,15 +7,9 @@
 mod common;
 
 use common::*;
-use gobs_ocapn::captp::{DuplicateSession, SessionConfig};
-use gobs_ocapn::fixtures::*;
-use gobs_ocapn::syrup::Value;
-
-fn open(node: &TestNode, tag: &str) -> Peer {
-    let mut p = Peer::connect(node.addr(), my_location(tag, 1));
-    p.setup();
-    p
-}
+use gobs_ocapn_proto::captp::{DuplicateSession, SessionConfig};
+use gobs_ocapn_proto::fixtures::*;
+use gobs_ocapn_proto::syrup::Value;
 
 fn listen(p: &mut Peer, to: Value, partial: bool) -> u64 {
     let l = p.next_import();
@@ -35,8 +29,8 @@ fn resolve(p: &mut Peer, resolver: Value, how: &str, v: Value) {
 
 #[test]
 fn wants_partial_is_told_of_a_promise_the_other_only_of_the_value() {
-    let node = TestNode::start();
-    let mut p = open(&node, "partial");
+    let (net, node) = start();
+    let mut p = open(&net, &node, "partial");
     let (a, resolve_a) = p.promise_pair();
     let (b, resolve_b) = p.promise_pair();
     let partial = listen(&mut p, a.clone(), true);
@@ -75,8 +69,8 @@ fn select(p: &mut Peer, op: &str, to: Value, which: Value) -> u64 {
 
 #[test]
 fn get_index_and_untag_take_apart_a_pipelined_answer() {
-    let node = TestNode::start();
-    let mut p = open(&node, "select");
+    let (net, node) = start();
+    let mut p = open(&net, &node, "select");
     let echo = p.fetch(ECHO_GC);
     let strukt = Value::Dict(vec![(Value::from("k"), sym("v"))]);
     let tagged = rec("my-tag", vec![int(42)]);
@@ -111,8 +105,8 @@ fn get_index_and_untag_take_apart_a_pipelined_answer() {
 
 #[test]
 fn a_select_from_a_broken_promise_breaks_with_its_error() {
-    let node = TestNode::start();
-    let mut p = open(&node, "select-broken");
+    let (net, node) = start();
+    let mut p = open(&net, &node, "select-broken");
     let (vow, resolver) = p.promise_pair();
     let a = select(&mut p, "op:index", vow, int(0));
     resolve(&mut p, resolver, "break", sym("oh-no"));
@@ -122,9 +116,9 @@ fn a_select_from_a_broken_promise_breaks_with_its_error() {
 
 #[test]
 fn a_second_session_from_the_same_peer_is_aborted() {
-    let node = TestNode::start();
-    let mut first = open(&node, "twice");
-    let mut second = Peer::connect(node.addr(), my_location("twice", 1));
+    let (net, node) = start();
+    let mut first = open(&net, &node, "twice");
+    let mut second = net.connect(&node, my_location("twice", 1));
     let h = second.hello("1.0");
     second.send(&h);
     let abort = second.expect("op:abort");
@@ -134,32 +128,28 @@ fn a_second_session_from_the_same_peer_is_aborted() {
     );
     // The first is untouched.
     let greeter = first.fetch(GREETER);
-    let me = first.next_import();
-    first.send(&rec(
-        "op:deliver-only",
-        vec![greeter, Value::List(vec![import_object(me)])],
-    ));
-    assert_eq!(first.expect_to(&export(me)).1, vec![Value::from("Hello")]);
+    assert_eq!(greeted(&mut first, greeter).1, vec![Value::from("Hello")]);
     // Once the node has seen the first end, the peer may open a session again, at once.
     assert_eq!(node.sessions_with("twice"), 1);
-    drop(first);
-    assert!(
-        poll(|| (node.sessions_with("twice") == 0).then_some(())).is_some(),
-        "the node still holds the first session {HANG:?} after it closed"
+    first.close();
+    assert_eq!(
+        node.sessions_with("twice"),
+        0,
+        "the node still holds the closed session"
     );
-    let mut again = Peer::connect(node.addr(), my_location("twice", 1));
+    let mut again = net.connect(&node, my_location("twice", 1));
     again.setup();
     again.fetch(GREETER);
 }
 
 #[test]
 fn with_replace_old_the_newer_session_wins() {
-    let node = TestNode::start_with(SessionConfig {
+    let (net, node) = start_with(SessionConfig {
         duplicate_session: DuplicateSession::ReplaceOld,
         ..SessionConfig::default()
     });
-    let mut first = open(&node, "again");
-    let mut second = open(&node, "again");
+    let mut first = open(&net, &node, "again");
+    let mut second = open(&net, &node, "again");
     let abort = first.expect("op:abort");
     assert!(
         format!("{abort:?}").contains("replaced by a newer session"),
