@@ -24,6 +24,7 @@ pub mod fuzzing;
 mod id_hash;
 pub mod inspect;
 mod job;
+mod methods;
 pub mod persist;
 pub mod pool;
 #[doc(hidden)]
@@ -39,18 +40,19 @@ pub mod task;
 mod value;
 mod vat;
 
-pub use actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, NoMethods, NoSends, Reply};
+pub use actor::{Actor, NoMethods, NoSends};
 pub use actor_lib::{JournalMap, common_env};
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
 pub use error::{BoxError, Error, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
+pub use methods::{DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
 pub use promise::{Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarget, join};
-pub use reference::Ref;
+pub use reference::{AnyRef, Ref};
 pub use task::task;
-pub use value::{AnyRef, Value};
+pub use value::Value;
 pub use vat::{Vat, VatStats, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
 
 // The README's tour compiles and runs (its first Rust block is a whole program).

@@ -13,8 +13,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::actor::AnyActor;
 use crate::entry::ActorEntry;
+use crate::entry::AnyActor;
 use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;

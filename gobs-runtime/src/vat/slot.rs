@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::actor::AnyActor;
+use crate::entry::AnyActor;
 
 pub(crate) struct Slot {
     pub(crate) type_id: TypeId,

@@ -6,13 +6,13 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::actor::{Actor, DispatchError, MethodKind};
+use crate::actor::Actor;
 use crate::entry::{ActorEntry, Restored};
 use crate::error::Error;
 use crate::job::Envelope;
+use crate::methods::{self, DispatchError, MethodKind};
 use crate::portrait::ActorId;
 use crate::reference::Ref;
-use crate::value;
 use crate::vat::core::{ChurnHook, VatCore};
 use crate::vat::journal::Effect;
 use crate::vat::shared::VatShared;
@@ -132,7 +132,7 @@ impl VatCore {
         describe: &str,
         method: &str,
         args: &[u8],
-    ) -> Result<crate::actor::Reply, Error> {
+    ) -> Result<crate::methods::Reply, Error> {
         let missing = || Error::NoSuchActor {
             actor: describe.to_string(),
         };
@@ -141,8 +141,8 @@ impl VatCore {
         };
         let slot = self.slot(id).ok_or_else(missing)?;
         let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
-        let kind = value::method_kind(methods, method)
-            .ok_or_else(|| value::unknown_method(describe, method, methods))?;
+        let kind = methods::method_kind(methods, method)
+            .ok_or_else(|| methods::unknown_method(describe, method, methods))?;
         let outer = self.current_actor.replace(Some(id));
         let result = match kind {
             MethodKind::Read => {
@@ -157,7 +157,7 @@ impl VatCore {
         };
         self.current_actor.set(outer);
         result.map_err(|e| match e {
-            DispatchError::UnknownMethod(m) => value::unknown_method(describe, &m, methods),
+            DispatchError::UnknownMethod(m) => methods::unknown_method(describe, &m, methods),
             DispatchError::BadArguments {
                 method,
                 expected,
