@@ -16,7 +16,7 @@ use crate::reference::Ref;
 use crate::vat::core::{ChurnHook, VatCore};
 use crate::vat::journal::Effect;
 use crate::vat::shared::VatShared;
-use crate::vat::slot::Slot;
+use crate::vat::slot::{AnyTask, Slot};
 
 impl VatCore {
     pub(crate) fn spawn<T: Actor>(
@@ -240,12 +240,12 @@ impl VatCore {
     }
 
     /// Takes task `id` out of the table to poll it (`None` if it finished or failed).
-    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn crate::task::AnyTask>> {
+    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn AnyTask>> {
         self.tasks.borrow_mut().remove(&id)
     }
 
     /// Puts a task (back) in the table, to wait for its next step.
-    pub(crate) fn put_task(&self, id: u64, task: Box<dyn crate::task::AnyTask>) {
+    pub(crate) fn put_task(&self, id: u64, task: Box<dyn AnyTask>) {
         self.tasks.borrow_mut().insert(id, task);
     }
 
