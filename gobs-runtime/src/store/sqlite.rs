@@ -208,15 +208,25 @@ impl SqliteStore {
                 }
                 VatWrite::Snapshot(g) => {
                     let vat = self.vat_id(name)?;
-                    self.conn
-                        .prepare_cached("DELETE FROM actors WHERE vat = ?1")
-                        .and_then(|mut s| s.execute([vat]))
+                    // Only the actors the graph lacks go, so an unchanged actor costs the
+                    // history journal nothing.
+                    let held: Vec<i64> = self
+                        .conn
+                        .prepare_cached("SELECT id FROM actors WHERE vat = ?1")
+                        .and_then(|mut s| {
+                            s.query_map([vat], |r| r.get(0))?.collect::<Result<_, _>>()
+                        })
                         .map_err(self.err("replacing a vat in"))?;
+                    let gone: Vec<ActorId> = held
+                        .into_iter()
+                        .filter_map(|id| u64::try_from(id).ok().map(ActorId))
+                        .filter(|id| !g.actors.contains_key(id))
+                        .collect();
                     let delta = Delta {
                         roots: Some(g.roots.clone()),
                         next_id: g.next_id,
                         upserts: Vec::new(),
-                        removes: Vec::new(),
+                        removes: gone,
                     };
                     self.write_delta(vat, &delta)?;
                     for (id, p) in &g.actors {

@@ -16,9 +16,11 @@
 //!
 //! ```sql
 //! CREATE TABLE history_commits (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL); -- ms since 1970
-//! CREATE TABLE history_undo (seq INTEGER PRIMARY KEY, commit_no INTEGER NOT NULL,
-//!     tbl TEXT NOT NULL, k1 INTEGER NOT NULL, k2 INTEGER, present INTEGER NOT NULL,
-//!     a, b, c, d);                        -- the row's other columns, in table order
+//! CREATE TABLE history_undo (commit_no INTEGER NOT NULL, tbl INTEGER NOT NULL, -- 0 vats,
+//!     k1 INTEGER NOT NULL, k2 INTEGER NOT NULL,     -- 1 types, 2 names, 3 actors; the key
+//!     present INTEGER NOT NULL,                     -- 0: the row was absent
+//!     a, b, c, d,                                   -- its other columns, in table order
+//!     PRIMARY KEY (commit_no, tbl, k1, k2)) WITHOUT ROWID;
 //! ```
 
 use std::collections::HashMap;
@@ -38,9 +40,9 @@ pub const DEFAULT_WINDOW: u64 = 1000;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS history_commits (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS history_undo (seq INTEGER PRIMARY KEY, commit_no INTEGER NOT NULL,
-    tbl TEXT NOT NULL, k1 INTEGER NOT NULL, k2 INTEGER, present INTEGER NOT NULL, a, b, c, d);
-CREATE INDEX IF NOT EXISTS history_undo_commit ON history_undo (commit_no);
+CREATE TABLE IF NOT EXISTS history_undo (commit_no INTEGER NOT NULL, tbl INTEGER NOT NULL,
+    k1 INTEGER NOT NULL, k2 INTEGER NOT NULL, present INTEGER NOT NULL, a, b, c, d,
+    PRIMARY KEY (commit_no, tbl, k1, k2)) WITHOUT ROWID;
 ";
 
 /// A journaled table: its name, key columns (one or two) and other columns (up to four).
@@ -82,54 +84,75 @@ const JOURNALED: [Journaled; 4] = [
 
 const SLOTS: [&str; 4] = ["a", "b", "c", "d"];
 
+/// The tag of `actors` in [`JOURNALED`].
+const ACTORS: i64 = 3;
+
 impl Journaled {
-    /// `NEW.k1, NEW.k2` (or `NEW.k1, NULL`), with `row` for `NEW`/`OLD`.
-    fn key_of(&self, row: &str) -> String {
+    /// The key's two columns of `row` (`NEW`, `OLD`, `o`): a one-key table's second is 0.
+    fn key_of(&self, row: &str) -> (String, String) {
         let k2 = self
             .keys
             .get(1)
-            .map_or_else(|| "NULL".to_string(), |k| format!("{row}.{k}"));
-        format!("{row}.{}, {k2}", self.keys[0])
+            .map_or_else(|| "0".to_string(), |k| format!("{row}.{k}"));
+        (format!("{row}.{}", self.keys[0]), k2)
     }
 
-    /// The trigger statements that journal this table's changes.
-    fn triggers(&self) -> String {
+    /// The trigger statements that journal this table's changes: the first change of a
+    /// row in a commit keeps its image; later ones in the same commit add nothing.
+    fn triggers(&self, tag: usize) -> String {
         let t = self.table;
+        let commit = "(SELECT max(seq) FROM history_commits)";
         let head = format!(
             "INSERT INTO history_undo (commit_no, tbl, k1, k2, present, {}) SELECT \
-             (SELECT max(seq) FROM history_commits), '{t}'",
+             {commit}, {tag}",
             SLOTS[..self.values.len()].join(", ")
         );
+        let first = |row: &str| {
+            let (k1, k2) = self.key_of(row);
+            format!(
+                "NOT EXISTS (SELECT 1 FROM history_undo WHERE commit_no = {commit} AND \
+                 tbl = {tag} AND k1 = {k1} AND k2 = {k2})"
+            )
+        };
         let values_of = |row: &str| -> Vec<String> {
             self.values.iter().map(|v| format!("{row}.{v}")).collect()
         };
+        let (old_k1, old_k2) = self.key_of("OLD");
         let old = format!(
-            "{head}, {}, 1, {};",
-            self.key_of("OLD"),
-            values_of("OLD").join(", ")
+            "{head}, {old_k1}, {old_k2}, 1, {} WHERE {};",
+            values_of("OLD").join(", "),
+            first("OLD")
         );
+        let (new_k1, new_k2) = self.key_of("NEW");
         let insert = if self.keyed_inserts {
             let on: Vec<String> = self
                 .keys
                 .iter()
                 .map(|k| format!("o.{k} = NEW.{k}"))
                 .collect();
+            // A row replaced by the same values changes nothing to undo.
+            let same: Vec<String> = self
+                .values
+                .iter()
+                .map(|v| format!("o.{v} IS NEW.{v}"))
+                .collect();
             format!(
                 "CREATE TEMP TRIGGER IF NOT EXISTS gobs_undo_{t}_insert BEFORE INSERT ON {t} \
-                 BEGIN {head}, {}, o.{} IS NOT NULL, {} FROM (SELECT 1) LEFT JOIN {t} o ON {}; \
-                 END;",
-                self.key_of("NEW"),
-                self.keys[0],
+                 BEGIN {head}, {new_k1}, {new_k2}, o.{k} IS NOT NULL, {} FROM (SELECT 1) \
+                 LEFT JOIN {t} o ON {} WHERE (o.{k} IS NULL OR NOT ({})) AND {}; END;",
                 values_of("o").join(", "),
-                on.join(" AND ")
+                on.join(" AND "),
+                same.join(" AND "),
+                first("NEW"),
+                k = self.keys[0],
             )
         } else {
             // A fresh rowid: NEW's key is only known after the insert.
             format!(
                 "CREATE TEMP TRIGGER IF NOT EXISTS gobs_undo_{t}_insert AFTER INSERT ON {t} \
-                 BEGIN {head}, {}, 0, {}; END;",
-                self.key_of("NEW"),
-                vec!["NULL"; self.values.len()].join(", ")
+                 BEGIN {head}, {new_k1}, {new_k2}, 0, {} WHERE {}; END;",
+                vec!["NULL"; self.values.len()].join(", "),
+                first("NEW")
             )
         };
         format!(
@@ -188,7 +211,14 @@ pub(super) fn install(conn: &Connection, path: &Path) -> Result<(), StoreError> 
 fn set_triggers(conn: &Connection, path: &Path, on: bool) -> Result<(), StoreError> {
     let sql: String = JOURNALED
         .iter()
-        .map(|j| if on { j.triggers() } else { j.drop_triggers() })
+        .enumerate()
+        .map(|(tag, j)| {
+            if on {
+                j.triggers(tag)
+            } else {
+                j.drop_triggers()
+            }
+        })
         .collect();
     conn.execute_batch(&sql)
         .map_err(sqlite_err(path, "setting the history triggers of"))
@@ -225,8 +255,9 @@ pub(super) fn begin_commit(conn: &Connection, path: &Path) -> Result<(), StoreEr
 
 /// One undo row: a table row's image before a commit changed it.
 struct Undo {
-    table: String,
-    key: (i64, Option<i64>),
+    /// The table's place in [`JOURNALED`].
+    tag: usize,
+    key: (i64, i64),
     present: bool,
     values: [Value; 4],
 }
@@ -272,7 +303,7 @@ impl SqliteStore {
                 "SELECT c.seq, c.time, u.tbl, u.k1, \
                  coalesce(length(u.a), 0) + coalesce(length(u.c), 0) \
                  FROM history_commits c LEFT JOIN history_undo u ON u.commit_no = c.seq \
-                 ORDER BY c.seq, u.seq",
+                 ORDER BY c.seq",
             )
             .map_err(&err)?;
         let mut rows = q.query([]).map_err(&err)?;
@@ -295,13 +326,13 @@ impl SqliteStore {
             let Some(commit) = out.last_mut() else {
                 continue;
             };
-            let Some(table) = r.get::<_, Option<String>>(2).map_err(&err)? else {
+            let Some(tag) = r.get::<_, Option<i64>>(2).map_err(&err)? else {
                 continue;
             };
             let k1: i64 = r.get(3).map_err(&err)?;
             let bytes: i64 = r.get(4).map_err(&err)?;
             commit.bytes += u64::try_from(bytes).unwrap_or(0);
-            if table == "actors" {
+            if tag == ACTORS {
                 // The journal keeps what a row was, not what the commit made of it.
                 commit.upserts += 1;
                 let vat = vat_names
@@ -410,18 +441,19 @@ impl SqliteStore {
             let mut q = tx
                 .prepare(
                     "SELECT tbl, k1, k2, present, a, b, c, d FROM history_undo \
-                     WHERE commit_no > ?1 ORDER BY seq",
+                     WHERE commit_no > ?1 ORDER BY commit_no",
                 )
                 .map_err(&err)?;
             let mut rows = q.query([to]).map_err(&err)?;
             while let Some(r) = rows.next().map_err(&err)? {
-                let table: String = r.get(0).map_err(&err)?;
+                let tag: i64 = r.get(0).map_err(&err)?;
                 let key = (r.get(1).map_err(&err)?, r.get(2).map_err(&err)?);
-                if !seen.insert((table.clone(), key)) {
+                // The earliest commit's image of a row is the one acknowledged at `to`.
+                if !seen.insert((tag, key)) {
                     continue;
                 }
                 first.push(Undo {
-                    table,
+                    tag: journaled(tag, &path)?,
                     key,
                     present: r.get(3).map_err(&err)?,
                     values: [
@@ -435,19 +467,19 @@ impl SqliteStore {
         }
         // All deletes before any insert: a unique name may move between rows.
         for u in &first {
-            let j = journaled(&u.table, &path)?;
+            let j = &JOURNALED[u.tag];
             let key = where_key(j);
             tx.prepare_cached(&format!("DELETE FROM {} WHERE {key}", j.table))
                 .and_then(|mut s| s.execute(params![u.key.0, u.key.1]))
                 .map_err(&err)?;
         }
         for u in first.iter().filter(|u| u.present) {
-            let j = journaled(&u.table, &path)?;
+            let j = &JOURNALED[u.tag];
             let cols: Vec<&str> = j.keys.iter().chain(j.values).copied().collect();
             let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
             let mut args: Vec<Value> = vec![Value::Integer(u.key.0)];
             if j.keys.len() == 2 {
-                args.push(u.key.1.map_or(Value::Null, Value::Integer));
+                args.push(Value::Integer(u.key.1));
             }
             args.extend(u.values[..j.values.len()].iter().cloned());
             tx.prepare_cached(&format!(
@@ -467,14 +499,15 @@ impl SqliteStore {
     }
 }
 
-fn journaled<'a>(table: &str, path: &Path) -> Result<&'a Journaled, StoreError> {
-    JOURNALED
-        .iter()
-        .find(|j| j.table == table)
+/// The place in [`JOURNALED`] of the table tagged `tag` in the journal.
+fn journaled(tag: i64, path: &Path) -> Result<usize, StoreError> {
+    usize::try_from(tag)
+        .ok()
+        .filter(|t| *t < JOURNALED.len())
         .ok_or_else(|| StoreError::Corrupt {
             path: path.to_path_buf(),
             offset: 0,
-            detail: format!("its history names table {table:?}, which it does not journal"),
+            detail: format!("its history names table {tag}, which it does not journal"),
         })
 }
 
