@@ -263,7 +263,8 @@ struct Undo {
 }
 
 impl SqliteStore {
-    /// How many commits back a rewind reaches (the database's `history_window`).
+    /// How many commits back a rewind reaches: the database's meta key `history_window`,
+    /// 1000 when unset.
     pub fn history_window(&self) -> Result<u64, StoreError> {
         window(&self.conn, &self.path)
     }
