@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, StoreError};
+use gobs_runtime::store::{LogOptions, LogStore, RegistryLogStore, StoreError};
 
 /// A graph `[roots, next_id, {0: {"x": [[[[…]]]]}}]` whose portrait has an unknown field
 /// holding `depth` nested arrays.
@@ -36,7 +36,7 @@ fn a_deeply_nested_file_store_is_corrupt_not_a_stack_overflow() {
     file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     file.extend_from_slice(&body);
     std::fs::write(&path, file).unwrap();
-    let err = on_a_small_stack(move || FileStore::open(&path, Durability::Buffered).err());
+    let err = on_a_small_stack(move || RegistryLogStore::open(&path, LogOptions::default()).err());
     let err = err.expect("a deeply nested file opened");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("does not decode"), "{err}");

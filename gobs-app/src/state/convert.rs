@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use gobs_runtime::StoreKind;
 use gobs_runtime::store::{
-    Copied, RegistryLogStore, RegistryStore, SqliteStore, StoreError, copy_registry,
+    Copied, RegistryLogStore, SqliteStore, Store, StoreError, copy_registry,
 };
 use serde::Serialize;
 
@@ -28,7 +28,7 @@ pub struct Converted {
     pub old_kept_in: PathBuf,
 }
 
-fn open(kind: &StoreKind, path: &Path) -> Result<Box<dyn RegistryStore>, AppError> {
+fn open(kind: &StoreKind, path: &Path) -> Result<Box<dyn Store>, AppError> {
     let fail = |e: StoreError| AppError::State(format!("cannot convert: {e}"));
     Ok(match kind {
         StoreKind::Log(options) => Box::new(RegistryLogStore::open(path, *options).map_err(fail)?),
