@@ -8,7 +8,8 @@ use crate::store::{Durability, LogOptions, MemoryStore, RegistryLogStore, Store,
 
 /// Which store a [`Registry`](crate::Registry) keeps its vats in: always one store for
 /// every vat.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StoreKind {
     /// One append-only checksummed log, `<dir>/registry.log`
     /// ([`RegistryLogStore`]): a commit is one appended frame.
@@ -30,6 +31,29 @@ impl StoreKind {
             #[cfg(feature = "sqlite")]
             StoreKind::Sqlite(_) => "registry.sqlite",
             StoreKind::Memory => "(memory)",
+        }
+    }
+
+    /// The kind's name, as configuration files write it: `log`, `sqlite` or `memory`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreKind::Log(_) => "log",
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite(_) => "sqlite",
+            StoreKind::Memory => "memory",
+        }
+    }
+
+    /// The same kind with `durability` (no change in memory).
+    pub fn with_durability(&self, durability: Durability) -> StoreKind {
+        match self {
+            StoreKind::Log(options) => StoreKind::Log(LogOptions {
+                durability,
+                ..*options
+            }),
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite(_) => StoreKind::Sqlite(durability),
+            StoreKind::Memory => StoreKind::Memory,
         }
     }
 

@@ -15,7 +15,7 @@ use super::{Durability, StoreError};
 use crate::portrait::{Delta, Graph};
 
 /// How a [`LogStore`] behaves.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogOptions {
     /// When commits are fsynced (default: every commit).
     pub durability: Durability,

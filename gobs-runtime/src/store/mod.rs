@@ -77,7 +77,8 @@ pub(crate) fn from_slice_limited<T: serde::de::DeserializeOwned>(
 /// the store as of some commit, never half of one. Durability only says how many of the
 /// last commits a power cut or kernel crash may take back. A killed process loses nothing
 /// that was committed: its writes are in the OS before `commit` returns.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// fsync (`fdatasync`) before each commit returns: an acknowledged churn survives a
     /// power cut.
