@@ -645,3 +645,36 @@ fn a_bad_vat_name_or_a_missing_builder_part_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lone_vat_takes_over_its_stores_one_vat_and_refuses_a_registrys_store() {
+    let store = MemoryStore::new();
+    let (vat, c) = start("old-name", store.clone(), || spawn(Counter { count: 0 }));
+    c.send().increment().wait().unwrap();
+    vat.shutdown();
+    // Renamed: the store's one vat is taken over, in one commit.
+    let (vat, c) = start("new-name", store.clone(), never::<Ref<Counter>>);
+    assert_eq!(c.send().get().wait().unwrap(), 1);
+    vat.shutdown();
+    let held: Vec<String> = store.clone().load().unwrap().into_keys().collect();
+    assert_eq!(held, ["new-name"]);
+
+    let registry = Registry::in_memory(env());
+    registry
+        .start_vat("a", || spawn(Counter { count: 0 }))
+        .unwrap();
+    registry
+        .start_vat("b", || spawn(Counter { count: 0 }))
+        .unwrap();
+    registry.shutdown();
+    let err = PersistentVat::builder("a")
+        .env(env())
+        .store(registry.memory_store().unwrap())
+        .spawn(never::<Ref<Counter>>)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("2 vats (a, b)") && msg.contains("Registry::open"),
+        "{msg}"
+    );
+}

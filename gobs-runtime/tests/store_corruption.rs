@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{delta, model};
+use common::{delta, model, whole_graph_file};
 use gobs_runtime::store::one_vat::{ONE_VAT, kept_path};
 use gobs_runtime::store::{LogOptions, LogStore, RegistryLogStore, Store, StoreError, VatRecord};
 
@@ -15,12 +15,7 @@ use gobs_runtime::store::{LogOptions, LogStore, RegistryLogStore, Store, StoreEr
 fn file_store_with(dir: &Path, commits: u64) -> PathBuf {
     let path = dir.join("vat.gobs");
     let body = rmp_serde::to_vec(&model(commits).unwrap()).unwrap();
-    let mut file = b"GOBSFILE".to_vec();
-    file.extend_from_slice(&1u32.to_le_bytes());
-    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    file.extend_from_slice(&body);
-    std::fs::write(&path, file).unwrap();
+    std::fs::write(&path, whole_graph_file(&body)).unwrap();
     path
 }
 

@@ -75,6 +75,17 @@ impl Kind {
     }
 }
 
+/// A one-vat whole-graph file (`GOBSFILE`, as the former file store wrote it) around
+/// `body` (a MessagePack graph, or any bytes), its header matching the body.
+pub fn whole_graph_file(body: &[u8]) -> Vec<u8> {
+    let mut file = b"GOBSFILE".to_vec();
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    file.extend_from_slice(body);
+    file
+}
+
 /// A memory store as a boxed store, for tests that run over every kind.
 pub fn memory() -> MemoryStore {
     MemoryStore::new()
