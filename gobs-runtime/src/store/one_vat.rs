@@ -1,4 +1,4 @@
-//! Files of the one-vat formats that came before every store was a [`Store`](super::Store)
+//! Files of the one-vat formats that came before every store was a [`Store`]
 //! of vats: a lone persistent vat's log (a [`LogStore`] whose graph is the vat's own), and
 //! the whole-graph file (`GOBSFILE`, the former `FileStore`, which rewrote the whole graph
 //! at every commit).
