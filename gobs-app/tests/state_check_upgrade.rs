@@ -7,7 +7,7 @@ mod common;
 
 use common::{gobs, ok, state, text};
 use gobs_runtime::store::{
-    LogOptions, RegistryCommit, RegistryLogStore, RegistryStore, VatRecord, VatWrite,
+    LogOptions, RegistryCommit, RegistryLogStore, Store, VatRecord, VatWrite,
 };
 
 #[test]

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::store::{
+    Durability, LogOptions, LogStore, MemoryStore, RegistryLogStore, SqliteStore, Store,
+};
 use gobs_runtime::{Env, PersistentVat, Ref, Vat};
 
 mod common;
@@ -27,8 +29,10 @@ fn env() -> Env {
 
 fn open(kind: &str, path: &Path, durability: Durability) -> Box<dyn Store> {
     match kind {
-        "log" => Box::new(LogStore::open(path, LogOptions::with_durability(durability)).unwrap()),
-        "file" => Box::new(FileStore::open(path, durability).unwrap()),
+        "log" => {
+            Box::new(RegistryLogStore::open(path, LogOptions::with_durability(durability)).unwrap())
+        }
+        "sqlite" => Box::new(SqliteStore::open(path, durability).unwrap()),
         _ => Box::new(MemoryStore::new()),
     }
 }
@@ -38,7 +42,7 @@ fn per_churn(c: &mut Criterion) {
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
     group.measurement_time(Duration::from_secs(3));
-    for kind in ["memory", "log", "file"] {
+    for kind in ["memory", "log", "sqlite"] {
         for n in sizes() {
             let dir = scratch();
             let path = dir.path().join("v.store");

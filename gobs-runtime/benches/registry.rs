@@ -361,7 +361,7 @@ fn restore(c: &mut Criterion) {
                     LogOptions::default(),
                 );
                 if let Ok(store) = store.as_mut() {
-                    use gobs_runtime::store::RegistryStore;
+                    use gobs_runtime::store::Store;
                     if let Ok(records) = store.load()
                         && let Some(gobs_runtime::store::VatRecord::Saved(g)) =
                             records.get("restore")

@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gobs_runtime::inspect::StoreImage;
 use gobs_runtime::portrait::{ActorId, Delta, Graph, Portrait};
 use gobs_runtime::store::{
-    Durability, LogOptions, RegistryCommit, RegistryLogStore, RegistryStore, VatWrite, backup_log,
+    Durability, LogOptions, RegistryCommit, RegistryLogStore, Store, VatWrite, backup_log,
 };
 
 const ACTORS: u64 = 100_000;

@@ -21,9 +21,9 @@ use rusqlite::types::Value as SqlValue;
 
 use crate::actor_lib::{Cell, GHash};
 use crate::portrait::{ActorId, Graph, Portrait};
+use crate::store::one_vat::{ONE_VAT, read_lone_vat_file};
 use crate::store::{
-    Durability, FileStore, LogOptions, LogStore, MemoryStore, RegistryLogStore, RegistryStore,
-    SqliteStore, Store,
+    Durability, LogOptions, LogStore, MemoryStore, RegistryLogStore, SqliteStore, Store, VatRecord,
 };
 use crate::{PersistentVat, Ref, Value, common_env};
 
@@ -48,11 +48,13 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Oracle shared by the single-vat stores: a graph that loaded is saved by a snapshot into
-/// a fresh store of the same kind and loads back equal.
-fn snapshot_round_trip<S: Store>(graph: &Graph, open: impl Fn() -> Option<S>) {
-    let Some(mut fresh) = open() else { return };
-    if let Err(e) = fresh.snapshot(graph) {
+/// Oracle of the log: a graph that loaded is saved by a snapshot into a fresh log at
+/// `fresh` and loads back equal.
+fn snapshot_round_trip(graph: &Graph, fresh: &Path, options: LogOptions) {
+    let Ok(mut log) = LogStore::open(fresh, options) else {
+        return;
+    };
+    if let Err(e) = log.snapshot(graph) {
         // Only a graph the format cannot hold may be refused (never a panic).
         assert!(
             matches!(e, crate::store::StoreError::Encode { .. }),
@@ -60,8 +62,10 @@ fn snapshot_round_trip<S: Store>(graph: &Graph, open: impl Fn() -> Option<S>) {
         );
         return;
     }
-    drop(fresh);
-    let Some(mut again) = open() else { return };
+    drop(log);
+    let Ok(mut again) = LogStore::open(fresh, options) else {
+        return;
+    };
     match again.load() {
         Ok(Some(back)) => assert_eq!(&back, graph, "graph changed through save and load"),
         other => panic!("a snapshot did not load back: {other:?}"),
@@ -125,7 +129,7 @@ fn log_store_file(data: &[u8]) {
         let loaded = LogStore::open(&path, options).and_then(|mut s| s.load());
         if let Ok(Some(graph)) = loaded {
             let fresh = dir.path().join(format!("fresh-{name}"));
-            snapshot_round_trip(&graph, || LogStore::open(&fresh, options).ok());
+            snapshot_round_trip(&graph, &fresh, options);
         }
         let rpath = dir.path().join(format!("registry-{name}"));
         if std::fs::write(&rpath, data).is_err() {
@@ -138,8 +142,9 @@ fn log_store_file(data: &[u8]) {
     }
 }
 
-/// `data` as a [`FileStore`] snapshot file, as it is and with its header made to match its
-/// body: opened and loaded; a graph that loads must save and load back equal.
+/// `data` as a one-vat whole-graph file (`GOBSFILE`, the former file store), as it is and
+/// with its header made to match its body: read; a graph that reads must come back equal
+/// from the log store converting the file.
 pub fn file_store(data: &[u8]) {
     file_store_file(data);
     let fixed = fix_file_checksum(data);
@@ -153,12 +158,22 @@ fn file_store_file(data: &[u8]) {
     let Some(path) = write(dir.path(), "state.gobs", data) else {
         return;
     };
-    let loaded = FileStore::open(&path, Durability::Buffered).and_then(|mut s| s.load());
-    if let Ok(Some(graph)) = loaded {
-        let fresh = dir.path().join("fresh.gobs");
-        snapshot_round_trip(&graph, || {
-            FileStore::open(&fresh, Durability::Buffered).ok()
-        });
+    let Ok(Some(graph)) = read_lone_vat_file(&path) else {
+        return;
+    };
+    let options = LogOptions::with_durability(Durability::Buffered);
+    let converted = RegistryLogStore::open(&path, options).and_then(|mut s| s.load());
+    match converted {
+        Ok(vats) => assert_eq!(
+            vats.get(ONE_VAT),
+            Some(&VatRecord::Saved(graph)),
+            "a whole-graph file changed through conversion"
+        ),
+        // Only a graph the log format cannot hold may be refused (never a panic).
+        Err(e) => assert!(
+            matches!(e, crate::store::StoreError::Encode { .. }),
+            "converting a whole-graph file that reads failed: {e}"
+        ),
     }
 }
 
@@ -316,9 +331,7 @@ fn portrait_of<T: crate::Actor>(version: u32, args: &[u8], read_method: &str) {
         actors,
     };
     let store = MemoryStore::new();
-    if store.clone().snapshot(&graph).is_err() {
-        return;
-    }
+    store.put("fuzz", graph);
     let Some((vat, root)) = restore::<T>(&store) else {
         return;
     };

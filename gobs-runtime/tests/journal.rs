@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use gobs_runtime::actor_lib::GHash;
 use gobs_runtime::portrait::{ActorId, Graph, Portrait};
-use gobs_runtime::store::{Durability, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::store::{
+    Durability, LogOptions, LogStore, MemoryStore, RegistryLogStore, Store, VatRecord,
+};
 use gobs_runtime::{
     Env, JournalMap, PersistentVat, Ref, Registry, StoreKind, Value, Vat, common_env, define_actor,
     spawn,
@@ -358,8 +360,14 @@ fn an_old_portrait_with_the_map_inline_restores_and_moves_out() {
         .wait()
         .unwrap();
     vat.shutdown();
-    let graph = open().load().unwrap().unwrap();
-    assert_eq!(entries(&graph), 100);
+    let vats = RegistryLogStore::open(&path, LogOptions::default())
+        .unwrap()
+        .load()
+        .unwrap();
+    let Some(VatRecord::Saved(graph)) = vats.get("old") else {
+        panic!("vat \"old\" is not saved: {vats:?}");
+    };
+    assert_eq!(entries(graph), 100);
     assert!(graph.actors[&ActorId::from_raw(0)].args.len() < 16);
     let (vat, table) = PersistentVat::builder("old")
         .env(env())

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gobs_runtime::actor_lib::{Cell, GHash};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::store::{
+    Durability, IntoStore, LogOptions, LogStore, MemoryStore, RegistryLogStore, SqliteStore, Store,
+};
 use gobs_runtime::{
     Env, Error, PersistentVat, Ref, Registry, Roots, StoreKind, Value, Vat, common_env,
     define_actor, persistence_env, spawn,
@@ -118,7 +120,7 @@ fn env() -> Env {
 /// Starts persistent vat `name` on `store` with the test env.
 fn start<R: Roots>(
     name: &str,
-    store: impl Store,
+    store: impl IntoStore,
     roots: impl FnOnce() -> R + Send + 'static,
 ) -> (Vat, R) {
     PersistentVat::builder(name)
@@ -158,11 +160,11 @@ fn restore_after_clean_shutdown_memory_store() {
 }
 
 #[test]
-fn restore_after_clean_shutdown_file_store() {
+fn restore_after_clean_shutdown_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("counter.gobs");
+    let path = dir.path().join("counter.sqlite");
     counter_survives_restart(move || {
-        Box::new(FileStore::open(&path, Durability::EveryCommit).unwrap())
+        Box::new(SqliteStore::open(&path, Durability::EveryCommit).unwrap())
     });
 }
 
@@ -171,7 +173,7 @@ fn restore_after_clean_shutdown_log_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("counter.log");
     counter_survives_restart(move || {
-        Box::new(LogStore::open(&path, LogOptions::default()).unwrap())
+        Box::new(RegistryLogStore::open(&path, LogOptions::default()).unwrap())
     });
 }
 
@@ -395,10 +397,10 @@ fn an_unknown_name_on_restore_names_the_name_the_store_and_the_env() {
 #[test]
 fn a_corrupt_store_is_a_clear_error_and_is_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.gobs");
+    let path = dir.path().join("v.log");
     let (vat, _) = start(
         "v",
-        FileStore::open(&path, Durability::EveryCommit).unwrap(),
+        LogStore::open(&path, LogOptions::default()).unwrap(),
         || spawn(Counter { count: 1 }),
     );
     vat.shutdown();
@@ -406,9 +408,7 @@ fn a_corrupt_store_is_a_clear_error_and_is_left_as_it_was() {
     let last = bytes.len() - 3;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let err = FileStore::open(&path, Durability::EveryCommit)
-        .err()
-        .unwrap();
+    let err = LogStore::open(&path, LogOptions::default()).err().unwrap();
     assert!(err.to_string().contains("corrupt"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
@@ -643,5 +643,38 @@ fn a_bad_vat_name_or_a_missing_builder_part_says_what_to_do() {
     assert!(
         err.contains("needs env") && err.contains(".env(...)"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_lone_vat_takes_over_its_stores_one_vat_and_refuses_a_registrys_store() {
+    let store = MemoryStore::new();
+    let (vat, c) = start("old-name", store.clone(), || spawn(Counter { count: 0 }));
+    c.send().increment().wait().unwrap();
+    vat.shutdown();
+    // Renamed: the store's one vat is taken over, in one commit.
+    let (vat, c) = start("new-name", store.clone(), never::<Ref<Counter>>);
+    assert_eq!(c.send().get().wait().unwrap(), 1);
+    vat.shutdown();
+    let held: Vec<String> = store.clone().load().unwrap().into_keys().collect();
+    assert_eq!(held, ["new-name"]);
+
+    let registry = Registry::in_memory(env());
+    registry
+        .start_vat("a", || spawn(Counter { count: 0 }))
+        .unwrap();
+    registry
+        .start_vat("b", || spawn(Counter { count: 0 }))
+        .unwrap();
+    registry.shutdown();
+    let err = PersistentVat::builder("a")
+        .env(env())
+        .store(registry.memory_store().unwrap())
+        .spawn(never::<Ref<Counter>>)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("2 vats (a, b)") && msg.contains("Registry::open"),
+        "{msg}"
     );
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, Store};
+use gobs_runtime::store::{Durability, LogOptions, RegistryLogStore, SqliteStore, Store};
 use gobs_runtime::{Env, PersistentVat, Ref, define_actor, spawn};
 
 const CHILD_ENV: &str = "GOBS_PERSIST_CRASH_CHILD";
@@ -40,9 +40,9 @@ impl Tally {
 
 fn open(kind: &str, path: &Path) -> Box<dyn Store> {
     match kind {
-        "log" => Box::new(LogStore::open(path, LogOptions::default()).unwrap()),
+        "log" => Box::new(RegistryLogStore::open(path, LogOptions::default()).unwrap()),
         "log-small" => Box::new(
-            LogStore::open(
+            RegistryLogStore::open(
                 path,
                 LogOptions {
                     compact_min_bytes: 4096,
@@ -51,7 +51,7 @@ fn open(kind: &str, path: &Path) -> Box<dyn Store> {
             )
             .unwrap(),
         ),
-        "file" => Box::new(FileStore::open(path, Durability::EveryCommit).unwrap()),
+        "sqlite" => Box::new(SqliteStore::open(path, Durability::EveryCommit).unwrap()),
         other => panic!("unknown store kind {other}"),
     }
 }
@@ -178,6 +178,6 @@ fn kill_9_log_store_compacting() {
 }
 
 #[test]
-fn kill_9_file_store() {
-    kill_repeatedly("file");
+fn kill_9_sqlite_store() {
+    kill_repeatedly("sqlite");
 }

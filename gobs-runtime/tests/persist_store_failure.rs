@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gobs_runtime::actor_lib::Cell;
-use gobs_runtime::portrait::{Delta, Graph};
-use gobs_runtime::store::{MemoryStore, Store, StoreError};
+use std::collections::BTreeMap;
+
+use gobs_runtime::store::{MemoryStore, RegistryCommit, Store, StoreError, VatRecord, VatWrite};
 use gobs_runtime::{Error, PersistentVat, Value, common_env, spawn};
 
 /// A memory store that refuses every write while `full` is set, as a full disk does.
@@ -36,20 +37,23 @@ impl FlakyStore {
 }
 
 impl Store for FlakyStore {
-    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
+    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         self.inner.load()
     }
 
-    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
-        self.writes.lock().unwrap().push("commit");
-        self.refuse()?;
-        self.inner.commit(delta)
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        self.inner.load_names()
     }
 
-    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
-        self.writes.lock().unwrap().push("snapshot");
+    fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
+        let snapshot = commit
+            .writes
+            .iter()
+            .any(|(_, w)| matches!(w, VatWrite::Snapshot(_)));
+        let what = if snapshot { "snapshot" } else { "commit" };
+        self.writes.lock().unwrap().push(what);
         self.refuse()?;
-        self.inner.snapshot(graph)
+        self.inner.commit(commit)
     }
 
     fn describe(&self) -> String {

@@ -1,28 +1,19 @@
-//! A store written by version-1 code (checked in as a fixture) restored by version-3 code
-//! through the upgrade chain.
+//! A store written by version-1 code (checked in as a fixture: a one-vat whole-graph file
+//! of the former file store, frozen) restored by version-3 code through the upgrade chain,
+//! the log store converting the file on open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_runtime::store::{Durability, FileStore};
-use gobs_runtime::{Env, PersistentVat, Ref, spawn};
+use gobs_runtime::store::one_vat::kept_path;
+use gobs_runtime::store::{LogOptions, RegistryLogStore};
+use gobs_runtime::{Env, PersistentVat, Ref};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/account-v1.gobs"
 );
 
-mod v1 {
-    use gobs_runtime::define_actor;
-
-    /// How the account looked in version 1.
-    #[define_actor(name = "bank::Account")]
-    pub struct Account {
-        pub owner: String,
-        pub cents: u64,
-    }
-
-    #[define_actor]
-    impl Account {}
-}
+// Version 1 (the fixture's code) was `#[define_actor(name = "bank::Account")] struct
+// Account { owner: String, cents: u64 }`.
 
 mod v3 {
     use gobs_runtime::define_actor;
@@ -64,33 +55,6 @@ mod v3 {
     }
 }
 
-/// Regenerates the fixture with version-1 code: `GOBS_WRITE_FIXTURE=1 cargo test -p
-/// gobs-runtime --test persist_upgrade -- --ignored`.
-#[test]
-#[ignore = "writes the checked-in fixture"]
-fn write_version_1_fixture() {
-    if std::env::var("GOBS_WRITE_FIXTURE").is_err() {
-        return;
-    }
-    let _ = std::fs::remove_file(FIXTURE);
-    let env = Env::builder("bank-v1")
-        .add::<v1::Account>()
-        .build()
-        .unwrap();
-    let (vat, _) = PersistentVat::builder("bank")
-        .env(env)
-        .store(FileStore::open(FIXTURE, Durability::EveryCommit).unwrap())
-        .spawn(|| {
-            spawn(v1::Account {
-                owner: "ada".into(),
-                cents: 1234,
-            })
-        })
-        .unwrap();
-    vat.shutdown();
-    let _ = std::fs::remove_file(format!("{FIXTURE}.lock"));
-}
-
 #[test]
 fn a_version_1_store_restores_through_the_upgrade_chain() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,7 +66,7 @@ fn a_version_1_store_restores_through_the_upgrade_chain() {
         .unwrap();
     let (vat, account): (_, Ref<v3::Account>) = PersistentVat::builder("bank")
         .env(env)
-        .store(FileStore::open(&path, Durability::EveryCommit).unwrap())
+        .store(RegistryLogStore::open(&path, LogOptions::default()).unwrap())
         .spawn(|| -> Ref<v3::Account> { panic!("restored, not built") })
         .unwrap();
     assert_eq!(
@@ -110,4 +74,9 @@ fn a_version_1_store_restores_through_the_upgrade_chain() {
         "ada: 1234 EUR ([1234])"
     );
     vat.shutdown();
+    // The old file is kept beside the converted store.
+    assert_eq!(
+        std::fs::read(kept_path(&path)).unwrap(),
+        std::fs::read(FIXTURE).unwrap()
+    );
 }

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use gobs_runtime::actor_lib::{Cell, GHash};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::store::{
+    Durability, LogOptions, MemoryStore, RegistryLogStore, SqliteStore, Store,
+};
 use gobs_runtime::{PersistentVat, Ref, Registry, StoreKind, Value, common_env, spawn};
 use proptest::prelude::*;
 
@@ -110,15 +112,19 @@ proptest! {
     }
 
     #[test]
-    fn the_log_and_file_stores_restore_every_value((data, cells) in table()) {
+    fn the_log_and_sqlite_stores_restore_every_value((data, cells) in table()) {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("t.log");
-        let file = dir.path().join("t.gobs");
+        let sqlite = dir.path().join("t.sqlite");
         let buffered = LogOptions::with_durability(Durability::Buffered);
-        let back = save_and_restore(|| Box::new(LogStore::open(&log, buffered).unwrap()), &data, &cells);
+        let back = save_and_restore(
+            || Box::new(RegistryLogStore::open(&log, buffered).unwrap()),
+            &data,
+            &cells,
+        );
         prop_assert_eq!(back, expected(&data, &cells));
         let back = save_and_restore(
-            || Box::new(FileStore::open(&file, Durability::Buffered).unwrap()),
+            || Box::new(SqliteStore::open(&sqlite, Durability::Buffered).unwrap()),
             &data,
             &cells,
         );

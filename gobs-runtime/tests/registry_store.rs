@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gobs_runtime::store::{Durability, LogOptions, MemoryRegistryStore, StoreErrorKind, VatRecord};
+use gobs_runtime::store::{Durability, LogOptions, MemoryStore, StoreErrorKind, VatRecord};
 use gobs_runtime::{
     Env, Error, Ref, Registry, StoreKind, Vat, common_env, define_actor, persistence_env, spawn,
 };
@@ -84,6 +84,29 @@ fn never<R>() -> R {
     panic!("the constructor ran, but the vat should have been restored")
 }
 
+/// A one-vat whole-graph file (`GOBSFILE`, as the former file store wrote it) whose one
+/// actor, its root, is `actor`.
+fn write_whole_graph_file<T: gobs_runtime::Actor>(path: &Path, actor: T) {
+    use gobs_runtime::portrait::{ActorId, Graph, Portrait};
+    let root = Portrait {
+        name: T::entry().name.to_string(),
+        version: T::entry().version,
+        args: actor.save().unwrap(),
+    };
+    let graph = Graph {
+        roots: vec![ActorId::from_raw(0)],
+        next_id: 1,
+        actors: [(ActorId::from_raw(0), root)].into(),
+    };
+    let body = rmp_serde::to_vec(&graph).unwrap();
+    let mut file = b"GOBSFILE".to_vec();
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    file.extend_from_slice(&body);
+    std::fs::write(path, file).unwrap();
+}
+
 fn kinds() -> [(&'static str, StoreKind); 2] {
     [
         ("log", StoreKind::Log(LogOptions::default())),
@@ -147,7 +170,7 @@ fn every_vat_lives_in_one_store_and_comes_back() {
 
 #[test]
 fn a_spawned_vat_is_listed_in_its_spawners_commit() {
-    let store = MemoryRegistryStore::new();
+    let store = MemoryStore::new();
     let registry = Registry::in_memory(env());
     let (_, spawner) = registry
         .start_vat("spawner", || {
@@ -209,7 +232,7 @@ fn a_vat_listed_but_never_saved_comes_back_broken_and_can_be_destroyed() {
 }
 
 /// The memory store behind an in-memory registry (the test reaches behind its back).
-fn memory_of(registry: &Registry) -> MemoryRegistryStore {
+fn memory_of(registry: &Registry) -> MemoryStore {
     registry.memory_store().unwrap()
 }
 
@@ -737,7 +760,7 @@ fn a_destroyed_vat_stays_out_of_the_catalog_across_restarts() {
 fn per_vat_stores_of_the_previous_release_migrate_into_one() {
     use gobs_runtime::PersistentVat;
     use gobs_runtime::persist::migrate::{MIGRATED_DIR, migrate_per_vat_stores};
-    use gobs_runtime::store::{FileStore, LogStore};
+    use gobs_runtime::store::LogStore;
     for (kind_name, kind) in kinds() {
         let dir = tempfile::tempdir().unwrap();
         let (vat, c) = PersistentVat::builder("a")
@@ -747,12 +770,7 @@ fn per_vat_stores_of_the_previous_release_migrate_into_one() {
             .unwrap();
         c.send().increment().wait().unwrap();
         vat.shutdown();
-        let (vat, _) = PersistentVat::builder("b")
-            .env(env())
-            .store(FileStore::open(dir.path().join("b.gobs"), Durability::EveryCommit).unwrap())
-            .spawn(|| spawn(Account { balance: 9 }))
-            .unwrap();
-        vat.shutdown();
+        write_whole_graph_file(&dir.path().join("b.gobs"), Account { balance: 9 });
         let migrated = migrate_per_vat_stores(dir.path(), &kind).unwrap();
         assert_eq!(migrated, ["a", "b"], "{kind_name}");
         assert!(dir.path().join(MIGRATED_DIR).join("a.log").exists());

@@ -5,7 +5,7 @@ mod common;
 
 use common::{delta, model, portrait};
 use gobs_runtime::portrait::{ActorId, Delta, Graph};
-use gobs_runtime::store::{LogOptions, LogStore, Store};
+use gobs_runtime::store::{LogOptions, LogStore};
 
 #[test]
 fn compaction_happens_past_the_bound_and_keeps_the_graph() {

@@ -6,22 +6,24 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{delta, model};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, Store, StoreError};
+use common::{delta, model, whole_graph_file};
+use gobs_runtime::store::one_vat::{ONE_VAT, kept_path};
+use gobs_runtime::store::{LogOptions, LogStore, RegistryLogStore, Store, StoreError, VatRecord};
 
+/// A one-vat whole-graph file (`GOBSFILE`, as the former file store wrote it) holding
+/// the graph after `commits` commits.
 fn file_store_with(dir: &Path, commits: u64) -> PathBuf {
     let path = dir.join("vat.gobs");
-    let mut store = FileStore::open(&path, Durability::EveryCommit).unwrap();
-    for i in 1..=commits {
-        store.commit(&delta(i)).unwrap();
-    }
+    let body = rmp_serde::to_vec(&model(commits).unwrap()).unwrap();
+    std::fs::write(&path, whole_graph_file(&body)).unwrap();
     path
 }
 
-/// Opens a file store on `bytes`; expects `Corrupt` and the bytes left as they were.
+/// Opens a log store on a whole-graph file of `bytes` (which converts a good one);
+/// expects `Corrupt` and the bytes left as they were.
 fn assert_file_corrupt(path: &Path, bytes: &[u8], what: &str) -> (u64, String) {
     std::fs::write(path, bytes).unwrap();
-    let err = FileStore::open(path, Durability::EveryCommit).unwrap_err();
+    let err = RegistryLogStore::open(path, LogOptions::default()).unwrap_err();
     let after = std::fs::read(path).unwrap();
     assert!(after == bytes, "{what}: the file was changed");
     match err {
@@ -55,12 +57,11 @@ fn file_store_rejects_damage_and_leaves_the_file_alone() {
     let mut bad = good.clone();
     bad[21] ^= 1;
     assert_file_corrupt(&path, &bad, "flipped checksum");
-    // Wrong magic.
+    // Wrong magic: neither a whole-graph file nor a log.
     let mut bad = good.clone();
     bad[..8].copy_from_slice(b"NOTGOBS!");
-    let (offset, detail) = assert_file_corrupt(&path, &bad, "wrong magic");
+    let (offset, _) = assert_file_corrupt(&path, &bad, "wrong magic");
     assert_eq!(offset, 0);
-    assert!(detail.contains("GOBSFILE"), "{detail}");
     // Another format version.
     let mut bad = good.clone();
     bad[8] = 9;
@@ -91,15 +92,17 @@ fn file_store_rejects_damage_and_leaves_the_file_alone() {
 
     // The error says what to do.
     std::fs::write(&path, &good[..30]).unwrap();
-    let msg = FileStore::open(&path, Durability::EveryCommit)
+    let msg = RegistryLogStore::open(&path, LogOptions::default())
         .unwrap_err()
         .to_string();
     assert!(msg.contains("vat.gobs") && msg.contains("backup"), "{msg}");
 
-    // The good bytes still load.
+    // The good bytes still load: converted, the old file kept beside the store.
     std::fs::write(&path, &good).unwrap();
-    let mut store = FileStore::open(&path, Durability::EveryCommit).unwrap();
-    assert_eq!(store.load().unwrap(), model(30));
+    let mut store = RegistryLogStore::open(&path, LogOptions::default()).unwrap();
+    let vats = store.load().unwrap();
+    assert_eq!(vats.get(ONE_VAT), model(30).map(VatRecord::Saved).as_ref());
+    assert_eq!(std::fs::read(kept_path(&path)).unwrap(), good);
 }
 
 #[test]
@@ -107,8 +110,9 @@ fn file_store_ignores_a_stale_tmp() {
     let dir = tempfile::tempdir().unwrap();
     let path = file_store_with(dir.path(), 5);
     std::fs::write(dir.path().join("vat.gobs.tmp"), b"half a write").unwrap();
-    let mut store = FileStore::open(&path, Durability::EveryCommit).unwrap();
-    assert_eq!(store.load().unwrap(), model(5));
+    let mut store = RegistryLogStore::open(&path, LogOptions::default()).unwrap();
+    let vats = store.load().unwrap();
+    assert_eq!(vats.get(ONE_VAT), model(5).map(VatRecord::Saved).as_ref());
     assert!(!dir.path().join("vat.gobs.tmp").exists());
 }
 

@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{GROUP, delta, model};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, Store, StoreError};
+use gobs_runtime::store::{Durability, LogOptions, LogStore, StoreError};
 
 const MODE: &str = "GOBS_STORE_CRASH_WRITER";
 const PATH: &str = "GOBS_STORE_CRASH_PATH";
@@ -32,13 +32,12 @@ fn log_options(group: bool) -> LogOptions {
     }
 }
 
-fn open(mode: &str, path: &Path) -> Result<Box<dyn Store>, StoreError> {
-    Ok(match mode {
-        "file" => Box::new(FileStore::open(path, Durability::EveryCommit)?),
-        "log" => Box::new(LogStore::open(path, log_options(false))?),
-        "log-group" => Box::new(LogStore::open(path, log_options(true))?),
+fn open(mode: &str, path: &Path) -> Result<LogStore, StoreError> {
+    match mode {
+        "log" => LogStore::open(path, log_options(false)),
+        "log-group" => LogStore::open(path, log_options(true)),
         other => panic!("unknown writer mode {other}"),
-    })
+    }
 }
 
 /// The writer: resumes after what the store holds and commits delta after delta, printing
@@ -215,11 +214,6 @@ fn crash_loop(mode: &str, kills: u32) {
 }
 
 #[test]
-fn kill_9_file_store() {
-    crash_loop("file", 50);
-}
-
-#[test]
 fn kill_9_log_store() {
     crash_loop("log", 50);
 }
@@ -235,7 +229,7 @@ fn kill_9_log_store_group_durability() {
 /// killed, its stale lock file does not block.
 #[test]
 fn lock_held_by_another_process() {
-    for mode in ["file", "log"] {
+    for mode in ["log", "log-group"] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vat.store");
         let mut writer = Writer::spawn(mode, &path);

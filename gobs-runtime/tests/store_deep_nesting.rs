@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, StoreError};
+mod common;
+
+use gobs_runtime::store::{LogOptions, LogStore, RegistryLogStore, StoreError};
 
 /// A graph `[roots, next_id, {0: {"x": [[[[…]]]]}}]` whose portrait has an unknown field
 /// holding `depth` nested arrays.
@@ -30,13 +32,8 @@ fn a_deeply_nested_file_store_is_corrupt_not_a_stack_overflow() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deep.gobs");
     let body = deep_body(5000);
-    let mut file = b"GOBSFILE".to_vec();
-    file.extend_from_slice(&1u32.to_le_bytes());
-    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    file.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    file.extend_from_slice(&body);
-    std::fs::write(&path, file).unwrap();
-    let err = on_a_small_stack(move || FileStore::open(&path, Durability::Buffered).err());
+    std::fs::write(&path, common::whole_graph_file(&body)).unwrap();
+    let err = on_a_small_stack(move || RegistryLogStore::open(&path, LogOptions::default()).err());
     let err = err.expect("a deeply nested file opened");
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("does not decode"), "{err}");

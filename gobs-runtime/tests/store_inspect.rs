@@ -8,7 +8,7 @@ use std::path::Path;
 use gobs_runtime::actor_lib::{Cell, GHash};
 use gobs_runtime::inspect::{Reference, StoreImage, Target, decode_args};
 use gobs_runtime::portrait::{ActorId, Delta, Graph, Portrait};
-use gobs_runtime::store::{LogOptions, RegistryCommit, RegistryLogStore, RegistryStore, VatWrite};
+use gobs_runtime::store::{LogOptions, RegistryCommit, RegistryLogStore, Store, VatWrite};
 use gobs_runtime::{Registry, StoreKind, common_env, spawn};
 
 fn portrait(name: &str, args: Vec<u8>) -> Portrait {

@@ -10,7 +10,7 @@ mod common;
 
 use capture::Capture;
 use common::delta;
-use gobs_runtime::store::{LogOptions, LogStore, Store};
+use gobs_runtime::store::{LogOptions, LogStore};
 
 #[test]
 fn log_store_warns_how_much_it_cut_and_where() {

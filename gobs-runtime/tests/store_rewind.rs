@@ -3,9 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_runtime::actor_lib::Cell;
-use gobs_runtime::store::{
-    Durability, LogOptions, RegistryStore, SqliteStore, StoreError, rewind_log,
-};
+use gobs_runtime::store::{Durability, LogOptions, SqliteStore, Store, StoreError, rewind_log};
 use gobs_runtime::{Ref, Registry, StoreKind, common_env, spawn};
 
 #[test]

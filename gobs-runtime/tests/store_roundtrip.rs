@@ -3,36 +3,14 @@
 
 mod common;
 
-use common::{Kind, delta, kinds, model, portrait};
+use common::{delta, kinds, model, portrait};
 use gobs_runtime::portrait::{ActorId, Delta, Graph};
-use gobs_runtime::store::{
-    Durability, FileStore, LogOptions, LogStore, MemoryStore, Store, StoreError,
-};
+use gobs_runtime::store::{Durability, LogOptions, LogStore, StoreError};
 
-fn commit_range(store: &mut dyn Store, from: u64, to: u64) {
+fn commit_range(store: &mut LogStore, from: u64, to: u64) {
     for i in from..=to {
         store.commit(&delta(i)).unwrap();
     }
-}
-
-#[test]
-fn memory_store_round_trip_and_restart() {
-    let mut store = MemoryStore::new();
-    assert_eq!(store.load().unwrap(), None);
-    commit_range(&mut store, 1, 50);
-    // A "restart": a new vat gets a clone of the handle.
-    let mut again = store.clone();
-    drop(store);
-    assert_eq!(again.load().unwrap(), model(50));
-    assert_eq!(again.commits(), 50);
-    assert_eq!(again.snapshots(), 0);
-    again.commit(&Delta::default()).unwrap();
-    assert_eq!(again.commits(), 51);
-    let g = model(3).unwrap();
-    again.snapshot(&g).unwrap();
-    assert_eq!(again.graph(), Some(g));
-    assert_eq!(again.snapshots(), 1);
-    assert_eq!(again.describe(), "memory");
 }
 
 #[test]
@@ -59,14 +37,14 @@ fn commits_survive_reopen() {
         let path = dir.path().join("state/deeper/vat.gobs");
         let mut store = kind.open(&path).unwrap();
         assert_eq!(store.load().unwrap(), None);
-        commit_range(&mut *store, 1, 120);
+        commit_range(&mut store, 1, 120);
         // A second load (after commits) gives the current graph too.
         assert_eq!(store.load().unwrap(), model(120), "{kind:?}");
         drop(store);
 
         let mut store = kind.open(&path).unwrap();
         assert_eq!(store.load().unwrap(), model(120), "{kind:?}");
-        commit_range(&mut *store, 121, 200);
+        commit_range(&mut store, 121, 200);
         store.flush().unwrap();
         drop(store);
 
@@ -86,7 +64,7 @@ fn snapshot_replaces_everything() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vat.gobs");
         let mut store = kind.open(&path).unwrap();
-        commit_range(&mut *store, 1, 40);
+        commit_range(&mut store, 1, 40);
         let mut g = Graph {
             roots: vec![ActorId::from_raw(1000)],
             next_id: 1001,
@@ -153,12 +131,6 @@ fn second_open_is_locked_until_drop() {
             msg.contains("vat.gobs") && msg.contains(&format!("pid {pid}")),
             "{msg}"
         );
-        // The other kind of store on the same path is locked out too.
-        let other = match kind {
-            Kind::File(_) => Kind::Log(LogOptions::default()),
-            Kind::Log(_) => Kind::File(Durability::EveryCommit),
-        };
-        assert!(matches!(other.open(&path), Err(StoreError::Locked { .. })));
         drop(first);
         let mut again = kind.open(&path).unwrap();
         assert_eq!(again.load().unwrap(), model(1));
@@ -180,12 +152,6 @@ fn group_durability_flush_and_timer() {
     commit_range(&mut store, 11, 20);
     store.flush().unwrap();
     drop(store);
-    let mut store = FileStore::open(dir.path().join("vat.file"), group).unwrap();
-    commit_range(&mut store, 1, 10);
-    std::thread::sleep(std::time::Duration::from_millis(30));
-    store.flush().unwrap();
-    assert_eq!(store.load().unwrap(), model(10));
-    assert_eq!(store.durability(), group);
     let mut log = LogStore::open(&path, LogOptions::default()).unwrap();
     assert_eq!(log.load().unwrap(), model(20));
 }
@@ -196,7 +162,7 @@ fn errors_name_the_file_and_the_fix() {
     // A directory where the store file should be.
     let path = dir.path().join("taken");
     std::fs::create_dir(&path).unwrap();
-    let err = FileStore::open(&path, Durability::EveryCommit).unwrap_err();
+    let err = LogStore::open(&path, LogOptions::default()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
     assert!(msg.contains("taken") && msg.contains("; "), "{msg}");

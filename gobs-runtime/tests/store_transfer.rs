@@ -4,7 +4,7 @@
 
 use gobs_runtime::actor_lib::{Cell, GHash};
 use gobs_runtime::store::{
-    Durability, LogOptions, RegistryLogStore, RegistryStore, SqliteStore, copy_registry,
+    Durability, LogOptions, RegistryLogStore, SqliteStore, Store, copy_registry,
 };
 use gobs_runtime::{Ref, Registry, StoreKind, common_env, spawn};
 
@@ -53,7 +53,7 @@ fn log_to_sqlite_to_log_keeps_every_portrait_byte_for_byte() {
     let original = log.load().unwrap();
     assert_eq!(sqlite.load().unwrap(), original);
     assert_eq!(back.load().unwrap(), original);
-    let names = |s: &mut dyn RegistryStore| {
+    let names = |s: &mut dyn Store| {
         let mut n = s.load_names().unwrap();
         n.sort();
         n

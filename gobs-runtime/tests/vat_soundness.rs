@@ -6,8 +6,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use gobs_runtime::portrait::{ActorId, Delta, Graph, Portrait};
-use gobs_runtime::store::{MemoryStore, Store, StoreError, StoreErrorKind};
+use std::collections::BTreeMap;
+
+use gobs_runtime::portrait::{ActorId, Graph, Portrait};
+use gobs_runtime::store::{
+    MemoryStore, RegistryCommit, Store, StoreError, StoreErrorKind, VatRecord,
+};
 use gobs_runtime::{Actor, Env, Error, PersistentVat, Ref, Vat, define_actor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -211,13 +215,18 @@ fn a_vat_that_cannot_undo_a_turn_stops_and_says_why() {
 struct Canned(Option<Graph>);
 
 impl Store for Canned {
-    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
-        Ok(self.0.take())
+    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
+        Ok(self
+            .0
+            .take()
+            .map(|g| ("implausible".to_string(), VatRecord::Saved(g)))
+            .into_iter()
+            .collect())
     }
-    fn commit(&mut self, _: &Delta) -> Result<(), StoreError> {
-        Ok(())
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        Ok(Vec::new())
     }
-    fn snapshot(&mut self, _: &Graph) -> Result<(), StoreError> {
+    fn commit(&mut self, _: &RegistryCommit<'_>) -> Result<(), StoreError> {
         Ok(())
     }
     fn describe(&self) -> String {

@@ -15,14 +15,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use gobs_runtime::store::{Durability, LogOptions};
 use gobs_runtime::{Promise, Ref, StoreKind, spawn};
 
 use crate::actors::boss::Boss;
 use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
-use crate::config::{self, Config, StoreConfig};
+use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
@@ -67,21 +66,7 @@ impl Default for Timeouts {
 
 /// Which store each vat gets, from the config.
 pub fn store_kind(store: &StoreConfig) -> StoreKind {
-    let durability = match store.durability {
-        config::Durability::EveryCommit => Durability::EveryCommit,
-        config::Durability::Group {
-            max_commits,
-            max_delay_ms,
-        } => Durability::Group {
-            max_commits,
-            max_delay: Duration::from_millis(max_delay_ms),
-        },
-        config::Durability::Buffered => Durability::Buffered,
-    };
-    match store.kind {
-        config::StoreKind::Log => StoreKind::Log(LogOptions::with_durability(durability)),
-        config::StoreKind::Sqlite => StoreKind::Sqlite(durability),
-    }
+    store.kind.clone()
 }
 
 /// The boss and its providers, each in its vat, behind the [`Backend`] trait.

@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::state;
 
 /// The `state` subcommands.
-#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum StateCommand {
     /// Cut a damaged log store back to its last whole frame before the damage, keeping the
     /// commits before it; the cut bytes are kept in a file beside the store
@@ -70,7 +70,7 @@ pub enum StateCommand {
     Convert {
         /// The store kind to move to: log or sqlite
         #[arg(long, value_name = "KIND", value_parser = parse_store_kind)]
-        to: crate::config::StoreKind,
+        to: gobs_runtime::StoreKind,
     },
 
     /// Take the state back to commit N (`state history` lists the commits it can go back
@@ -209,7 +209,7 @@ pub fn run(
         StateCommand::Convert { to } => {
             let config = load_effective(explicit_config, &paths.default_config())?;
             let _lock = state::take(paths, "convert")?;
-            let done = state::convert::convert(&paths.dir, &config, *to)?;
+            let done = state::convert::convert(&paths.dir, &config, to)?;
             print(&done, json, out, |d, out| {
                 writeln!(
                     out,
@@ -220,10 +220,7 @@ pub fn run(
                     d.copied.names,
                     d.store.display(),
                     d.old_kept_in.display(),
-                    match to {
-                        crate::config::StoreKind::Log => "log",
-                        crate::config::StoreKind::Sqlite => "sqlite",
-                    }
+                    to.name()
                 )
             })
         }
@@ -323,8 +320,8 @@ fn commit_time(ms: Option<u64>) -> String {
     }
 }
 
-fn parse_store_kind(value: &str) -> Result<crate::config::StoreKind, String> {
-    crate::config::StoreKind::try_from(value.to_string())
+fn parse_store_kind(value: &str) -> Result<gobs_runtime::StoreKind, String> {
+    crate::config::KindName::try_from(value.to_string()).map(|k| k.0)
 }
 
 /// Prints `value` as JSON, or for people with `text`.

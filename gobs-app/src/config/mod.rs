@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+use gobs_runtime::StoreKind;
+use gobs_runtime::store::{Durability, LogOptions};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
@@ -160,39 +162,18 @@ pub struct Config {
 }
 
 /// `[store]`: where and how durably the boss keeps its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreConfig {
-    /// The store's format.
+    /// The store's kind (`store.kind`), with its durability (`store.durability` and the
+    /// group limits).
     pub kind: StoreKind,
+}
+
+impl StoreConfig {
     /// When a commit is durable.
-    pub durability: Durability,
-}
-
-/// `store.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", try_from = "String")]
-pub enum StoreKind {
-    /// One append-only, checksummed log for every vat.
-    Log,
-    /// One SQLite database for every vat.
-    Sqlite,
-}
-
-/// `store.durability` with its limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Durability {
-    /// Each commit is fsynced before the command that made it returns.
-    EveryCommit,
-    /// Commits are fsynced in groups of at most `max_commits`, at most `max_delay_ms` late.
-    Group {
-        /// `group_max_commits`, at least 1.
-        max_commits: u32,
-        /// `group_max_delay_ms`.
-        max_delay_ms: u64,
-    },
-    /// Never fsynced: survives a killed process, may lose the last commits in a power cut.
-    Buffered,
+    pub fn durability(&self) -> Durability {
+        self.kind.durability().unwrap_or_default()
+    }
 }
 
 /// Default for `group_max_commits`.
@@ -250,8 +231,7 @@ impl Default for Config {
         Config {
             default_provider: "dummy".to_string(),
             store: StoreConfig {
-                kind: StoreKind::Log,
-                durability: Durability::EveryCommit,
+                kind: StoreKind::Log(LogOptions::default()),
             },
             daemon: DaemonConfig::default(),
             providers,
@@ -466,7 +446,7 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
-    kind: Option<StoreKind>,
+    kind: Option<KindName>,
     durability: Option<DurabilityName>,
     group_max_commits: Option<Spanned<u32>>,
     group_max_delay_ms: Option<Spanned<u64>>,
@@ -478,6 +458,11 @@ struct RawDaemon {
     request_timeout: Option<Spanned<HumanDuration>>,
     max_connections: Option<Spanned<usize>>,
 }
+
+/// `store.kind`: the kind, with the default durability until `[store]` sets it.
+#[derive(Deserialize, Clone)]
+#[serde(try_from = "String")]
+pub(crate) struct KindName(pub(crate) StoreKind);
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(try_from = "String")]
@@ -496,11 +481,11 @@ struct RawProvider {
 
 /// Reads a string-valued enum, naming the allowed values when the string is not one of
 /// them. (Going through `String` also makes a wrong type say "expected a string".)
-fn one_of<T: Copy>(what: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
+fn one_of<T: Clone>(what: &str, value: &str, options: &[(&str, T)]) -> Result<T, String> {
     options
         .iter()
         .find(|(name, _)| *name == value)
-        .map(|(_, v)| *v)
+        .map(|(_, v)| v.clone())
         .ok_or_else(|| {
             let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
             format!(
@@ -510,9 +495,9 @@ fn one_of<T: Copy>(what: &str, value: &str, options: &[(&str, T)]) -> Result<T, 
         })
 }
 
-impl TryFrom<String> for StoreKind {
+impl TryFrom<String> for KindName {
     type Error = String;
-    fn try_from(value: String) -> Result<StoreKind, String> {
+    fn try_from(value: String) -> Result<KindName, String> {
         if value == "file" {
             return Err(
                 "store kind \"file\" is no longer offered: gobs-app keeps every actor \
@@ -521,11 +506,12 @@ impl TryFrom<String> for StoreKind {
                     .to_string(),
             );
         }
-        one_of(
-            "store kind",
-            &value,
-            &[("log", StoreKind::Log), ("sqlite", StoreKind::Sqlite)],
-        )
+        let kinds = [
+            StoreKind::Log(LogOptions::default()),
+            StoreKind::Sqlite(Durability::default()),
+        ];
+        let named: Vec<(&str, StoreKind)> = kinds.iter().map(|k| (k.name(), k.clone())).collect();
+        one_of("store kind", &value, &named).map(KindName)
     }
 }
 
@@ -667,15 +653,18 @@ impl RawStore {
                 };
                 Durability::Group {
                     max_commits,
-                    max_delay_ms: self
-                        .group_max_delay_ms
-                        .map_or(DEFAULT_GROUP_MAX_DELAY_MS, Spanned::into_inner),
+                    max_delay: Duration::from_millis(
+                        self.group_max_delay_ms
+                            .map_or(DEFAULT_GROUP_MAX_DELAY_MS, Spanned::into_inner),
+                    ),
                 }
             }
         };
+        let kind = self
+            .kind
+            .map_or(StoreKind::Log(LogOptions::default()), |k| k.0);
         Ok(StoreConfig {
-            kind: self.kind.unwrap_or(StoreKind::Log),
-            durability,
+            kind: kind.with_durability(durability),
         })
     }
 }
@@ -920,14 +909,12 @@ mod tests {
             Path::new("x"),
         )
         .unwrap();
-        assert_eq!(config.store.kind, StoreKind::Sqlite);
-        assert_eq!(
-            config.store.durability,
-            Durability::Group {
-                max_commits: DEFAULT_GROUP_MAX_COMMITS,
-                max_delay_ms: 5
-            }
-        );
+        let group = Durability::Group {
+            max_commits: DEFAULT_GROUP_MAX_COMMITS,
+            max_delay: Duration::from_millis(5),
+        };
+        assert_eq!(config.store.kind, StoreKind::Sqlite(group));
+        assert_eq!(config.store.durability(), group);
         let (_, _, message) = parse_err("[store]\ndurability = \"group\"\ngroup_max_commits = 0\n");
         assert!(message.contains("at least 1"), "{message}");
     }

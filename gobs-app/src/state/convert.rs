@@ -8,13 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use gobs_runtime::StoreKind;
-use gobs_runtime::store::{
-    Copied, RegistryLogStore, RegistryStore, SqliteStore, StoreError, copy_registry,
-};
+use gobs_runtime::store::{Copied, Store, StoreError, copy_registry};
 use serde::Serialize;
 
 use crate::backend::boss::store_kind;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::error::AppError;
 
 /// What a conversion did.
@@ -28,33 +26,21 @@ pub struct Converted {
     pub old_kept_in: PathBuf,
 }
 
-fn open(kind: &StoreKind, path: &Path) -> Result<Box<dyn RegistryStore>, AppError> {
-    let fail = |e: StoreError| AppError::State(format!("cannot convert: {e}"));
-    Ok(match kind {
-        StoreKind::Log(options) => Box::new(RegistryLogStore::open(path, *options).map_err(fail)?),
-        StoreKind::Sqlite(durability) => {
-            Box::new(SqliteStore::open(path, *durability).map_err(fail)?)
-        }
-        StoreKind::Memory => {
-            return Err(AppError::State(
-                "a state directory's store is never in memory (a bug)".to_string(),
-            ));
-        }
-    })
+fn open(kind: &StoreKind, path: &Path) -> Result<Box<dyn Store>, AppError> {
+    if let StoreKind::Memory = kind {
+        return Err(AppError::State(
+            "a state directory's store is never in memory (a bug)".to_string(),
+        ));
+    }
+    kind.open_store(path)
+        .map_err(|e: StoreError| AppError::State(format!("cannot convert: {e}")))
 }
 
 /// Copies the state's store (of the config's kind) into a new store of kind `to`, then
 /// switches to it. Call it holding the state lock.
-pub fn convert(
-    state_dir: &Path,
-    config: &Config,
-    to: config::StoreKind,
-) -> Result<Converted, AppError> {
+pub fn convert(state_dir: &Path, config: &Config, to: &StoreKind) -> Result<Converted, AppError> {
     let from_kind = store_kind(&config.store);
-    let to_kind = store_kind(&config::StoreConfig {
-        kind: to,
-        ..config.store
-    });
+    let to_kind = to.with_durability(config.store.durability());
     let vats = super::vats_dir(state_dir);
     let (from_path, to_path) = (
         vats.join(from_kind.file_name()),

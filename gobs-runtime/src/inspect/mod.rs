@@ -36,7 +36,7 @@ pub use upgrade::{UpgradeFailure, UpgradeReport};
 use crate::persist::MARKER;
 use crate::portrait::{ActorId, Graph, Portrait};
 use crate::store::frames::{self, Record};
-use crate::store::{Durability, RegistryStore, SqliteStore, StoreError, VatRecord};
+use crate::store::{StoreError, VatRecord};
 
 /// What a registry's store holds, read once.
 #[derive(Clone, Debug)]
@@ -234,7 +234,18 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
     })
 }
 
+#[cfg(not(feature = "sqlite"))]
 fn read_sqlite(path: &Path) -> Result<StoreImage, StoreError> {
+    Err(StoreError::NotBuilt {
+        path: path.to_path_buf(),
+        kind: "SQLite",
+        feature: "sqlite",
+    })
+}
+
+#[cfg(feature = "sqlite")]
+fn read_sqlite(path: &Path) -> Result<StoreImage, StoreError> {
+    use crate::store::{Durability, SqliteStore, Store};
     if !path.exists() {
         return Err(StoreError::Io {
             op: "opening",

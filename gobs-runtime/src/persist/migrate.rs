@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
-use crate::persist::registry::{MARKER, StoreKind};
+use crate::persist::store_kind::{MARKER, StoreKind};
 use crate::portrait::Graph;
-use crate::store::{
-    FileStore, LogOptions, LogStore, RegistryCommit, RegistryLogStore, RegistryStore, SqliteStore,
-    Store, StoreError, VatWrite,
-};
+use crate::store::one_vat::read_lone_vat_file;
+use crate::store::{LogOptions, RegistryCommit, StoreError, VatWrite};
 
 /// Where the old per-vat files go once migrated.
 pub const MIGRATED_DIR: &str = "migrated-per-vat";
@@ -45,16 +43,17 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
             source,
         })
     })?;
-    let mut old: Vec<(String, PathBuf, bool)> = Vec::new();
+    let mut old: Vec<(String, PathBuf)> = Vec::new();
     for entry in listing.flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
         if file == "registry.log" {
             continue;
         }
-        if let Some(vat) = file.strip_suffix(".log") {
-            old.push((vat.to_string(), entry.path(), true));
-        } else if let Some(vat) = file.strip_suffix(".gobs") {
-            old.push((vat.to_string(), entry.path(), false));
+        if let Some(vat) = file
+            .strip_suffix(".log")
+            .or_else(|| file.strip_suffix(".gobs"))
+        {
+            old.push((vat.to_string(), entry.path()));
         }
     }
     if old.is_empty() {
@@ -68,33 +67,26 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
         kind.file_name()
     );
     let mut graphs: Vec<(String, Graph)> = Vec::new();
-    for (vat, path, is_log) in &old {
-        let loaded = if *is_log {
-            LogStore::open(path, LogOptions::default()).and_then(|mut s| s.load())
-        } else {
-            FileStore::open(path, crate::store::Durability::EveryCommit).and_then(|mut s| s.load())
-        };
+    for (vat, path) in &old {
         // The old store (and its lock file) is closed again here.
-        if let Some(graph) = loaded.map_err(err(vat))? {
+        if let Some(graph) = read_lone_vat_file(path).map_err(err(vat))? {
             graphs.push((vat.clone(), graph));
         }
     }
     let path = dir.join(kind.file_name());
-    let mut store: Box<dyn RegistryStore> = match kind {
-        StoreKind::Log(options) => {
-            // Migrating writes, even for a caller that opens read-only afterwards: the
-            // old files are moved aside, so the new store must hold what they held.
-            let options = LogOptions {
-                read_only: false,
-                ..*options
-            };
-            Box::new(RegistryLogStore::open(&path, options).map_err(err("(registry)"))?)
-        }
-        StoreKind::Sqlite(durability) => {
-            Box::new(SqliteStore::open(&path, *durability).map_err(err("(registry)"))?)
-        }
-        StoreKind::Memory => return Ok(Vec::new()),
+    if matches!(kind, StoreKind::Memory) {
+        return Ok(Vec::new());
+    }
+    // Migrating writes, even for a caller that opens read-only afterwards: the old files
+    // are moved aside, so the new store must hold what they held.
+    let writable = match kind {
+        StoreKind::Log(options) => StoreKind::Log(LogOptions {
+            read_only: false,
+            ..*options
+        }),
+        other => other.clone(),
     };
+    let mut store = writable.open_store(&path).map_err(err("(registry)"))?;
     let commit = RegistryCommit {
         writes: graphs
             .iter()
@@ -113,7 +105,7 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
             source,
         })
     })?;
-    for (_, path, _) in &old {
+    for (_, path) in &old {
         let Some(name) = path.file_name() else {
             continue;
         };
@@ -128,7 +120,7 @@ pub fn migrate_per_vat_stores(dir: &Path, kind: &StoreKind) -> Result<Vec<String
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    let names: Vec<String> = old.into_iter().map(|(vat, _, _)| vat).collect();
+    let names: Vec<String> = old.into_iter().map(|(vat, _)| vat).collect();
     tracing::warn!(
         dir = %dir.display(),
         "migrated {} vats ({}) into {}; the old files are kept in {}",

@@ -3,7 +3,7 @@
 //!
 //! # The commit invariant
 //!
-//! Every vat of a registry keeps its portraits in the registry's one [`RegistryStore`](crate::store::RegistryStore),
+//! Every vat of a registry keeps its portraits in the registry's one [`Store`](crate::store::Store),
 //! which also holds the *catalog*: the names of the vats the registry holds, each either
 //! *saved* (it has committed a graph) or only *listed*. Each churn of each vat is one
 //! [`RegistryCommit`](crate::store::RegistryCommit), atomic across vats. What a churn does to other vats is durable
@@ -41,16 +41,23 @@
 //! - a torn tail of a log store (a crash mid-append) is cut, with an error-level log
 //!   saying how many commits it held ([`Registry::lost_at_open`](crate::Registry::lost_at_open)).
 
+pub(crate) mod churn;
 pub(crate) mod context;
+mod destroy;
+mod directory;
 pub(crate) mod entries;
+mod gone;
 pub mod migrate;
 pub(crate) mod names;
+mod open;
 pub(crate) mod persistent;
 pub(crate) mod reach;
 pub(crate) mod registry;
 mod restore;
 pub(crate) mod roots;
+mod store_kind;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};
-pub use registry::{MARKER, Registry, StoreKind};
+pub use registry::Registry;
 pub use roots::Roots;
+pub use store_kind::{MARKER, StoreKind};

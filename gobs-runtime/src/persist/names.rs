@@ -4,8 +4,8 @@
 //! The table lives in the registry's store and grows only. A name gets its number the
 //! first time a vat of the registry encodes it; every commit carries the names numbered
 //! since the last commit, so a portrait never reaches the store before the names it uses.
-//! Lone persistent vats (no registry) keep writing names in full, and full names are
-//! always read back, so old stores still restore.
+//! A lone persistent vat is a registry of one vat and numbers its names too; names written
+//! in full (by older stores) are always read back, so old stores still restore.
 
 use std::collections::HashMap;
 

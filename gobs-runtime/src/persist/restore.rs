@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::entry::ActorEntry;
 use crate::error::Error;
+use crate::persist::churn::{MAX_PLAUSIBLE_ID, Persistence, saved_roots};
 use crate::persist::context::{Directory, EntrySource, RestoreContext, with_restore};
 use crate::persist::entries::{self, ENTRY_NAME};
-use crate::persist::persistent::{MAX_PLAUSIBLE_ID, Persistence, saved_roots};
 use crate::persist::reach::{self, IdMap, Reach};
 use crate::persist::roots::SavedRoot;
 use crate::portrait::{ActorId, Graph, Portrait};
@@ -23,10 +23,10 @@ impl Persistence {
         core: &VatCore,
         graph: Graph,
     ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
-        let directory: Option<Directory> = self.registry.clone().map(|r| Arc::new(r) as Directory);
+        let directory: Option<Directory> = Some(self.home.clone() as Directory);
         let failed = |detail: String, source: Option<Error>| Error::Restore {
             vat: core.shared.name.clone(),
-            store: self.store.describe(),
+            store: self.store_name.clone(),
             detail,
             source: source.map(Arc::new),
         };
@@ -40,7 +40,7 @@ impl Persistence {
         let corrupt = |detail: String| Error::Store {
             vat: core.shared.name.clone(),
             source: Arc::new(crate::store::StoreError::Corrupt {
-                path: self.store.describe().into(),
+                path: self.store_name.clone().into(),
                 offset: 0,
                 detail,
             }),
@@ -219,7 +219,7 @@ impl Persistence {
             .lookup(&portrait.name)
             .ok_or_else(|| Error::Restore {
                 vat: vat.to_string(),
-                store: self.store.describe(),
+                store: self.store_name.clone(),
                 detail: format!(
                     "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
                  that actor to the env; if its code moved, keep the old name with \

@@ -23,8 +23,8 @@ static FSYNC_NANOS: AtomicU64 = AtomicU64::new(0);
 static COMMITS: AtomicU64 = AtomicU64::new(0);
 
 /// Figures about the commits and fsyncs of this process's file-backed stores
-/// ([`LogStore`](super::LogStore) and the registry store on it,
-/// [`FileStore`](super::FileStore), [`SqliteStore`](super::SqliteStore) for commits),
+/// ([`LogStore`](super::LogStore) and the log store on it, and
+/// [`SqliteStore`](super::SqliteStore) for commits),
 /// since the process started.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoreIoStats {

@@ -13,12 +13,12 @@ use super::frames::{
 };
 use super::fsutil::{StoreFiles, StoreLock, io_err};
 use super::quarantine;
-use super::sync::{Syncer, Target};
-use super::{Durability, Store, StoreError};
+use super::sync::Syncer;
+use super::{Durability, StoreError};
 use crate::portrait::{Delta, Graph};
 
 /// How a [`LogStore`] behaves.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogOptions {
     /// When commits are fsynced (default: every commit).
     pub durability: Durability,
@@ -93,7 +93,10 @@ pub struct LogStats {
     pub cut_bytes: u64,
 }
 
-/// A store that appends one checksummed frame per commit to a log file.
+/// A log of one graph that appends one checksummed frame per commit to a file: what the
+/// log store ([`RegistryLogStore`](super::RegistryLogStore)) lays its vats out in. Handed
+/// to [`PersistentVatBuilder::store`](crate::persist::PersistentVatBuilder::store), it is
+/// opened as a log store of one vat.
 ///
 /// A commit costs the size of its delta, whatever the size of the graph (plus, now and
 /// then, a compaction that rewrites the graph in one snapshot frame: its cost, spread over
@@ -221,12 +224,7 @@ impl LogStore {
         let mut file = file;
         file.seek(SeekFrom::Start(store.end))
             .map_err(io_err("seeking in", &store.path))?;
-        store.syncer = Some(Syncer::new(
-            options.durability,
-            Target::Data,
-            &file,
-            &store.path,
-        )?);
+        store.syncer = Some(Syncer::new(options.durability, &file, &store.path)?);
         store.file = Some(file);
         Ok(store)
     }
@@ -454,7 +452,7 @@ impl LogStore {
             }
         };
         // The new file is in place: from here on, a failure leaves this handle unsure.
-        let syncer = Syncer::new(self.options.durability, Target::Data, &file, &self.path);
+        let syncer = Syncer::new(self.options.durability, &file, &self.path);
         let syncer = self.poison(syncer)?;
         self.file = Some(file);
         self.syncer = Some(syncer);
@@ -538,8 +536,11 @@ pub(crate) fn write_snapshot_file(
     Ok((file, end))
 }
 
-impl Store for LogStore {
-    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
+/// The log as one graph. A [`Store`](super::Store) lays its vats out in it: see
+/// [`RegistryLogStore`](super::RegistryLogStore).
+impl LogStore {
+    /// Reads the graph; `None` for a log that was never written.
+    pub fn load(&mut self) -> Result<Option<Graph>, StoreError> {
         if let Some(g) = self.loaded.take() {
             return Ok(Some(g));
         }
@@ -556,7 +557,8 @@ impl Store for LogStore {
             })
     }
 
-    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
+    /// Appends `delta` as one frame (atomic; durable per the log's durability).
+    pub fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
         self.check_poisoned()?;
         if self.options.read_only {
             let enc = encode_delta(delta).map_err(|detail| StoreError::Encode {
@@ -623,7 +625,8 @@ impl Store for LogStore {
         Ok(())
     }
 
-    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
+    /// Replaces the whole graph with `graph` atomically (a fresh file).
+    pub fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
         self.check_poisoned()?;
         let enc = EncodedGraph::from_graph(graph).map_err(|detail| StoreError::Encode {
             path: self.path.clone(),
@@ -638,7 +641,8 @@ impl Store for LogStore {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
+    /// Makes every commit so far durable.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
         self.check_poisoned()?;
         match &self.syncer {
             Some(s) => s.flush(),
@@ -646,7 +650,8 @@ impl Store for LogStore {
         }
     }
 
-    fn describe(&self) -> String {
+    /// Where the log lives, for messages.
+    pub fn describe(&self) -> String {
         self.path.display().to_string()
     }
 }

@@ -1,15 +1,17 @@
-//! [`MemoryStore`]: a store that keeps the graph in memory.
+//! [`MemoryStore`]: a store that keeps its vats in memory.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::{Store, StoreError};
-use crate::portrait::{Delta, Graph};
+use super::StoreError;
+use super::shared::{RegistryCommit, Store, VatRecord, apply_write};
+use crate::portrait::Graph;
 
-/// A store that keeps the graph in memory, for tests and for vats that need no disk.
+/// A store in memory, for tests and for vats that need no disk.
 ///
-/// Cloning gives another handle on the same store, so a test can drop a vat and start a
-/// new one on the same memory store (a "restart" within one process). It also counts the
-/// calls it gets, so a test can check that an empty churn committed nothing.
+/// Cloning gives another handle on the same data, so a test can stop a vat (or restart
+/// a registry) and start again on the same store: a "restart" within one process. It
+/// counts its commits, so a test can check that an empty churn committed nothing.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
@@ -17,55 +19,80 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    graph: Option<Graph>,
+    records: BTreeMap<String, VatRecord>,
+    names: BTreeMap<u32, String>,
     commits: u64,
-    snapshots: u64,
 }
 
 impl MemoryStore {
-    /// An empty store: `load` returns `None` until something is committed.
+    /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        MemoryStore::default()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the graph half-updated (every update
-        // is a single assignment or `Graph::apply` on owned data), so poisoning is ignored.
+        // Every update is applied to owned data under the lock and cannot stop half-way
+        // short of a panic in `Graph::apply`, so poisoning is ignored.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many times `commit` was called (empty deltas included).
+    /// How many non-empty commits were made.
     pub fn commits(&self) -> u64 {
         self.lock().commits
     }
 
-    /// How many times `snapshot` was called.
-    pub fn snapshots(&self) -> u64 {
-        self.lock().snapshots
+    /// A copy of the graph of the one vat saved here (a lone persistent vat's store);
+    /// `None` before its first commit, or when the store holds several vats.
+    pub fn graph(&self) -> Option<Graph> {
+        let inner = self.lock();
+        let mut saved = inner.records.values().filter_map(|r| match r {
+            VatRecord::Saved(g) => Some(g),
+            _ => None,
+        });
+        match (saved.next(), saved.next()) {
+            (Some(g), None) => Some(g.clone()),
+            _ => None,
+        }
     }
 
-    /// A copy of the graph the store holds now (`None` before the first commit).
-    pub fn graph(&self) -> Option<Graph> {
-        self.lock().graph.clone()
+    /// Saves `graph` as vat `vat`, outside any registry (tests: a store as some code
+    /// wrote it).
+    pub fn put(&self, vat: &str, graph: Graph) {
+        self.lock()
+            .records
+            .insert(vat.to_string(), VatRecord::Saved(graph));
+    }
+
+    /// Changes what is held (tests: damage or remove a vat behind the registry's back).
+    pub fn edit(&self, f: impl FnOnce(&mut BTreeMap<String, VatRecord>)) {
+        f(&mut self.lock().records);
     }
 }
 
 impl Store for MemoryStore {
-    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
-        Ok(self.lock().graph.clone())
+    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
+        Ok(self.lock().records.clone())
     }
 
-    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
+    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
+        Ok(self
+            .lock()
+            .names
+            .iter()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect())
+    }
+
+    fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
         let mut inner = self.lock();
+        inner.names.extend(commit.names.iter().cloned());
+        for (name, write) in &commit.writes {
+            apply_write(&mut inner.records, name, write);
+        }
         inner.commits += 1;
-        inner.graph.get_or_insert_with(Graph::default).apply(delta);
-        Ok(())
-    }
-
-    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.snapshots += 1;
-        inner.graph = Some(graph.clone());
         Ok(())
     }
 

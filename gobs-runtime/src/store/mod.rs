@@ -1,71 +1,58 @@
 //! Stores: where persistent vats' portraits go.
 //!
-//! Two levels:
+//! A [`Store`] holds every vat of a [`Registry`](crate::Registry) and a catalog of them,
+//! and commits any number of vats at once; a lone [`PersistentVat`](crate::PersistentVat)
+//! is a registry of one vat, with a store of its own. Every store commits atomically:
+//! after a crash at any instant, loading gives the state as of the last commit that
+//! returned `Ok`.
 //!
-//! - A [`Store`] holds the graph of one lone persistent vat
-//!   ([`PersistentVat`](crate::PersistentVat)). The vat loads it once when it starts and
-//!   commits one [`Delta`] per churn; a full [`Graph`] replaces everything on demand (a
-//!   snapshot).
-//! - A [`RegistryStore`] holds every vat of a [`Registry`](crate::Registry) and a catalog
-//!   of them, and commits any number of vats at once (see [`shared`](self#registry-stores)).
+//! | store | commit cost | use |
+//! | --- | --- | --- |
+//! | [`MemoryStore`] | the commit | tests; "restart" within one process |
+//! | [`RegistryLogStore`] | one appended [`LogStore`] frame for all the vats a commit touches | gobs-app's default |
+//! | [`SqliteStore`] (cargo feature `sqlite`, on by default) | one SQLite transaction (WAL) | a store you want to query with `sqlite3` |
 //!
-//! Every store commits atomically: after a crash at any instant, loading gives the state
-//! as of the last commit that returned `Ok`.
-//!
-//! | store | level | commit cost | use |
-//! | --- | --- | --- | --- |
-//! | [`MemoryStore`] | one vat | the delta | tests; "restart" a vat within one process |
-//! | [`FileStore`] | one vat | the whole graph (one file rewritten atomically) | small graphs, one readable file |
-//! | [`LogStore`] | one vat | the delta (appended to a checksummed log, compacted now and then) | a lone vat |
-//! | [`MemoryRegistryStore`] | registry | the commit | tests |
-//! | [`RegistryLogStore`] | registry | one appended [`LogStore`] frame for all the vats a commit touches | a registry (gobs-app's default) |
-//! | [`SqliteStore`] | registry | one SQLite transaction (WAL) | a registry you want to query with `sqlite3` |
-//!
-//! # Registry stores
-//!
-//! A registry store is one file however many vats it holds, so open files do not grow
-//! with vats. Its catalog lists each vat as saved (it committed a graph) or only listed
-//! (another vat's commit referred to it first); see [`Registry`](crate::Registry) for the
-//! commit invariant built on it.
+//! A store is one file however many vats it holds, so open files do not grow with vats.
+//! Its catalog lists each vat as saved (it committed a graph) or only listed (another
+//! vat's commit referred to it first); see [`Registry`](crate::Registry) for the commit
+//! invariant built on it.
 //!
 //! The file-backed stores lock their file to one process (a `<path>.lock` file beside it,
 //! holding the pid of the process that has it open) and fsync per their [`Durability`].
+//! Files of the older one-vat formats are converted on open (see [`one_vat`]).
 //!
-//! When `commit` or `snapshot` returns an error, the commit may or may not have reached the
-//! disk: a vat should stop using the store (file stores refuse further writes after a failed
-//! write with [`StoreError::Poisoned`]) and open it again to learn what it holds.
+//! When `commit` returns an error, the commit may or may not have reached the disk: stop
+//! using the store (file stores refuse further writes after a failed write with
+//! [`StoreError::Poisoned`]) and open it again to learn what it holds.
 
 use std::path::PathBuf;
-
-use crate::portrait::{Delta, Graph};
 
 mod backup;
 mod encoded;
 pub mod fault;
-mod file;
 pub(crate) mod frames;
 mod fsutil;
 mod io_stats;
 mod log;
 mod memory;
+pub mod one_vat;
 mod quarantine;
 pub(crate) mod registry_log;
 mod rewind;
 mod shared;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod sync;
 mod transfer;
 
 pub use backup::{BackupInfo, backup_log, restore_log_backup};
-pub use file::FileStore;
 pub use io_stats::{FsyncHistogram, StoreIoStats, io_stats};
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;
 pub use registry_log::RegistryLogStore;
 pub use rewind::{Rewound, rewind_log};
-pub use shared::{
-    LostTail, MemoryRegistryStore, RegistryCommit, RegistryStore, VatRecord, VatWrite,
-};
+pub use shared::{IntoStore, LostTail, RegistryCommit, Store, VatRecord, VatWrite};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use transfer::{Copied, copy_registry};
 
@@ -84,73 +71,14 @@ pub(crate) fn from_slice_limited<T: serde::de::DeserializeOwned>(
     T::deserialize(&mut de)
 }
 
-/// Persistence back-end of one persistent vat.
-pub trait Store: Send + 'static {
-    /// Reads the saved graph; `None` for a store that has never been committed to.
-    fn load(&mut self) -> Result<Option<Graph>, StoreError>;
-    /// Commits one churn's changes atomically (and durably, per the store's durability).
-    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError>;
-    /// Replaces the whole saved graph with `graph` atomically.
-    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError>;
-    /// Makes every commit so far durable (a no-op where each commit already is).
-    fn flush(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Where the store lives, for error messages (`memory` for a memory store).
-    fn describe(&self) -> String;
-    /// Commits `delta` together with listing `vats` (vats of the same registry the delta
-    /// refers to). Only a registry's vats use this; other stores ignore `vats`.
-    #[doc(hidden)]
-    fn commit_referring(&mut self, delta: &Delta, vats: &[String]) -> Result<(), StoreError> {
-        let _ = vats;
-        self.commit(delta)
-    }
-    /// [`snapshot`](Store::snapshot), with `vats` as in `commit_referring`.
-    #[doc(hidden)]
-    fn snapshot_referring(&mut self, graph: &Graph, vats: &[String]) -> Result<(), StoreError> {
-        let _ = vats;
-        self.snapshot(graph)
-    }
-}
-
-/// A boxed store is a store: pick the store at run time and hand it on.
-impl Store for Box<dyn Store> {
-    fn load(&mut self) -> Result<Option<Graph>, StoreError> {
-        (**self).load()
-    }
-
-    fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
-        (**self).commit(delta)
-    }
-
-    fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
-        (**self).snapshot(graph)
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        (**self).flush()
-    }
-
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-
-    fn commit_referring(&mut self, delta: &Delta, vats: &[String]) -> Result<(), StoreError> {
-        (**self).commit_referring(delta, vats)
-    }
-
-    fn snapshot_referring(&mut self, graph: &Graph, vats: &[String]) -> Result<(), StoreError> {
-        (**self).snapshot_referring(graph, vats)
-    }
-}
-
 /// How hard a store works to keep each commit.
 ///
 /// Either way, every commit is *atomic*: a crash (of the process or of the machine) leaves
 /// the store as of some commit, never half of one. Durability only says how many of the
 /// last commits a power cut or kernel crash may take back. A killed process loses nothing
 /// that was committed: its writes are in the OS before `commit` returns.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Durability {
     /// fsync (`fdatasync`) before each commit returns: an acknowledged churn survives a
     /// power cut.
@@ -186,8 +114,7 @@ pub enum Durability {
     /// the log is then cut back to its last whole frame, or reported
     /// [`StoreError::Corrupt`] if the disk kept a later frame but lost an earlier one).
     /// Spritely Goblins' stores work this way; use it for tests, benchmarks and data you
-    /// can afford to lose. Rewrites that replace a file (compaction, [`FileStore`]
-    /// commits) still fsync the new file before renaming it, so a file is never torn.
+    /// can afford to lose. Rewrites that replace a file (a log's compaction) still fsync the new file before renaming it, so a file is never torn.
     Buffered,
 }
 
@@ -253,6 +180,7 @@ pub enum StoreError {
         cause_kind: StoreErrorKind,
     },
     /// The SQLite database refused an operation.
+    #[cfg(feature = "sqlite")]
     #[error("{op} {path}: {source}; {hint}", hint = sqlite_hint(source))]
     Sqlite {
         /// What was being done ("committing", "opening", ...).
@@ -262,6 +190,18 @@ pub enum StoreError {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The store is of a kind this program was built without.
+    #[error(
+        "store {path} is a {kind} store, and this program was built without gobs-runtime's `{feature}` cargo feature: rebuild it with that feature to open the store"
+    )]
+    NotBuilt {
+        /// The store's path.
+        path: PathBuf,
+        /// The kind of store ("SQLite").
+        kind: &'static str,
+        /// The cargo feature that builds it.
+        feature: &'static str,
     },
 }
 
@@ -291,7 +231,9 @@ impl StoreError {
             StoreError::Corrupt { .. } => StoreErrorKind::Corrupt,
             StoreError::Encode { .. } => StoreErrorKind::Bug,
             StoreError::Poisoned { cause_kind, .. } => *cause_kind,
+            #[cfg(feature = "sqlite")]
             StoreError::Sqlite { source, .. } => sqlite_kind(source),
+            StoreError::NotBuilt { .. } => StoreErrorKind::Io,
         }
     }
 
@@ -310,6 +252,7 @@ fn io_kind(e: &std::io::Error) -> StoreErrorKind {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_kind(e: &rusqlite::Error) -> StoreErrorKind {
     use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
@@ -326,6 +269,7 @@ fn sqlite_kind(e: &rusqlite::Error) -> StoreErrorKind {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_hint(e: &rusqlite::Error) -> &'static str {
     match sqlite_kind(e) {
         StoreErrorKind::DiskFull => "free some disk space (or raise the quota) and restart",

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use super::shared::{LostTail, RegistryCommit, RegistryStore, VatRecord, VatWrite};
-use super::{LogOptions, LogStore, Store, StoreError};
+use super::shared::{LostTail, RegistryCommit, Store, VatRecord, VatWrite};
+use super::{LogOptions, LogStore, StoreError};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 
 /// Bits of a key that hold the actor id; the bits above hold the vat's index.
@@ -64,9 +64,20 @@ fn range(index: u64) -> Range<ActorId> {
 impl RegistryLogStore {
     /// Opens (or prepares to create) the registry log at `path`; see [`LogStore::open`]
     /// for the recovery rules.
+    ///
+    /// A file in an older one-vat format (a lone vat's log, or a whole-graph `GOBSFILE`
+    /// file) is converted to this layout on open, its vat named
+    /// [`ONE_VAT`](super::one_vat::ONE_VAT), with a
+    /// warning; the old file is kept beside it (see [`one_vat`](super::one_vat)).
     pub fn open(path: impl AsRef<Path>, options: LogOptions) -> Result<Self, StoreError> {
-        let mut log = LogStore::open(path, options)?;
+        super::one_vat::convert_whole_graph_file(path.as_ref(), options)?;
+        RegistryLogStore::from_log(LogStore::open(path, options)?)
+    }
+
+    /// The log store over an open log (converting a one-vat log, as `open` does).
+    pub fn from_log(mut log: LogStore) -> Result<Self, StoreError> {
         let graph = log.load()?.unwrap_or_default();
+        let graph = super::one_vat::convert_one_vat_log(&mut log, graph)?;
         let mut store = RegistryLogStore {
             log,
             vats: HashMap::new(),
@@ -122,20 +133,11 @@ impl RegistryLogStore {
     }
 
     fn meta_portrait(&self, meta: &Meta) -> Result<Portrait, StoreError> {
-        let args = rmp_serde::to_vec(meta).map_err(|e| StoreError::Encode {
-            path: self.log.path().to_path_buf(),
-            what: "a catalog entry",
-            detail: e.to_string(),
-        })?;
-        Ok(Portrait {
-            name: META_NAME.to_string(),
-            version: 1,
-            args,
-        })
+        meta_portrait(meta, self.log.path())
     }
 }
 
-impl RegistryStore for RegistryLogStore {
+impl Store for RegistryLogStore {
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
         Ok(self.by_id.iter().map(|(id, n)| (*id, n.clone())).collect())
     }
@@ -288,6 +290,51 @@ impl RegistryStore for RegistryLogStore {
             kept_in: self.log.cut_kept_in(),
         })
     }
+}
+
+impl super::IntoStore for LogStore {
+    fn into_store(self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(RegistryLogStore::from_log(self)?))
+    }
+}
+
+/// A one-vat `graph`, as the graph of a log store holding it as vat `name`.
+pub(crate) fn one_vat_layout(graph: Graph, name: &str, path: &Path) -> Result<Graph, StoreError> {
+    let index = 1;
+    let meta = Meta {
+        name: name.to_string(),
+        saved: true,
+        roots: graph.roots,
+        next_id: graph.next_id,
+        index,
+    };
+    let mut actors = BTreeMap::new();
+    for (id, portrait) in graph.actors {
+        if id.0 >= META {
+            return Err(too_many(path, name));
+        }
+        actors.insert(key(index, id.0), portrait);
+    }
+    actors.insert(key(index, META), meta_portrait(&meta, path)?);
+    Ok(Graph {
+        roots: Vec::new(),
+        next_id: 0,
+        actors,
+    })
+}
+
+/// Vat `meta`'s catalog entry, as the log of `path` holds it.
+fn meta_portrait(meta: &Meta, path: &Path) -> Result<Portrait, StoreError> {
+    let args = rmp_serde::to_vec(meta).map_err(|e| StoreError::Encode {
+        path: path.to_path_buf(),
+        what: "a catalog entry",
+        detail: e.to_string(),
+    })?;
+    Ok(Portrait {
+        name: META_NAME.to_string(),
+        version: 1,
+        args,
+    })
 }
 
 /// How many vats (catalog entries) a registry log's graph holds.

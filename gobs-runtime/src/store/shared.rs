@@ -1,7 +1,7 @@
-//! Registry stores: one store holding every vat of a persistence registry.
+//! The store trait: one store holding every vat of a persistence registry (a lone
+//! persistent vat is a registry of one vat), and what it reads and writes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use super::StoreError;
 use crate::portrait::{Delta, Graph};
@@ -49,9 +49,10 @@ impl RegistryCommit<'_> {
     }
 }
 
-/// A store holding every vat of a persistence registry.
+/// Where persistent vats' portraits go: every vat of a [`Registry`](crate::Registry), or
+/// the one vat of a [`PersistentVat`](crate::PersistentVat) (a registry of one vat).
 ///
-/// A [`RegistryStore`] keeps, under each vat's name, that vat's graph, plus a *catalog*:
+/// A store keeps, under each vat's name, that vat's graph, plus a *catalog*:
 /// which vats the registry holds. One [`RegistryCommit`] writes any number of vats and
 /// catalog changes atomically — after a crash at any instant, loading gives the state as of
 /// the last commit that returned `Ok`, for every vat at once. That is what lets a
@@ -63,10 +64,10 @@ impl RegistryCommit<'_> {
 ///
 /// | store | file | commit cost |
 /// | --- | --- | --- |
-/// | [`MemoryRegistryStore`] | none | the commit (tests) |
-/// | [`RegistryLogStore`](super::RegistryLogStore) | `registry.log`, a [`LogStore`](super::LogStore) log | one appended frame |
+/// | [`MemoryStore`](super::MemoryStore) | none | the commit (tests) |
+/// | [`RegistryLogStore`](super::RegistryLogStore) | `registry.log`, a [`LogStore`](super::LogStore) log laid out by vat | one appended frame |
 /// | [`SqliteStore`](super::SqliteStore) | `registry.sqlite`, a SQLite database (WAL) | one SQLite transaction |
-pub trait RegistryStore: Send + 'static {
+pub trait Store: Send + 'static {
     /// Every vat the store holds, by name.
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError>;
     /// The registry's name table: every name committed, with its number.
@@ -83,6 +84,20 @@ pub trait RegistryStore: Send + 'static {
     /// (a [`RegistryLogStore`](super::RegistryLogStore) cut a torn frame).
     fn lost_at_open(&self) -> Option<LostTail> {
         None
+    }
+}
+
+/// What [`PersistentVatBuilder::store`](crate::persist::PersistentVatBuilder::store) takes:
+/// a [`Store`], or a [`LogStore`](super::LogStore) log, opened as a log store.
+pub trait IntoStore {
+    /// The store (opening a log as a log store may convert its file: see
+    /// [`RegistryLogStore::open`](super::RegistryLogStore::open)).
+    fn into_store(self) -> Result<Box<dyn Store>, StoreError>;
+}
+
+impl<S: Store> IntoStore for S {
+    fn into_store(self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(Box::new(self))
     }
 }
 
@@ -128,75 +143,8 @@ pub(crate) fn apply_write(
     }
 }
 
-/// A registry store in memory (tests): cloning it shares the data, so a restarted
-/// registry in the same process finds what the last one saved.
-#[derive(Clone, Debug, Default)]
-pub struct MemoryRegistryStore {
-    records: Arc<Mutex<BTreeMap<String, VatRecord>>>,
-    names: Arc<Mutex<BTreeMap<u32, String>>>,
-    commits: Arc<Mutex<u64>>,
-}
-
-impl MemoryRegistryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        MemoryRegistryStore::default()
-    }
-
-    /// How many non-empty commits were made.
-    pub fn commits(&self) -> u64 {
-        *self.commits.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Changes what is held (tests: damage or remove a vat behind the registry's back).
-    pub fn edit(&self, f: impl FnOnce(&mut BTreeMap<String, VatRecord>)) {
-        f(&mut self.records.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-}
-
-impl RegistryStore for MemoryRegistryStore {
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        Ok(self
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone())
-    }
-
-    fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
-        Ok(self
-            .names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(id, n)| (*id, n.clone()))
-            .collect())
-    }
-
-    fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
-        if commit.is_empty() {
-            return Ok(());
-        }
-        // Applying in memory cannot fail half-way.
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(commit.names.iter().cloned());
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        for (name, write) in &commit.writes {
-            apply_write(&mut records, name, write);
-        }
-        *self.commits.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        "memory".to_string()
-    }
-}
-
-/// A boxed registry store is a registry store.
-impl RegistryStore for Box<dyn RegistryStore> {
+/// A boxed store is a store: pick the store at run time and hand it on.
+impl Store for Box<dyn Store> {
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         (**self).load()
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::fsutil::{StoreLock, prepare_dir};
-use super::shared::{RegistryCommit, RegistryStore, VatRecord, VatWrite};
+use super::shared::{RegistryCommit, Store, VatRecord, VatWrite};
 use super::{Durability, StoreError};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 
@@ -319,7 +319,7 @@ impl SqliteStore {
     }
 }
 
-impl RegistryStore for SqliteStore {
+impl Store for SqliteStore {
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
         self.id_names::<u32>("names")
     }

@@ -13,20 +13,10 @@ use std::time::{Duration, Instant};
 
 use super::{Durability, StoreError};
 
-/// What to fsync: the data of a file, or a directory (after a rename).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `fdatasync` a file that was appended to.
-    Data,
-    /// fsync a directory whose entries changed.
-    Dir,
-}
-
 /// The durability policy of one store, applied after each write.
 #[derive(Debug)]
 pub(crate) struct Syncer {
     durability: Durability,
-    target: Target,
     group: Option<Arc<Group>>,
 }
 
@@ -35,7 +25,6 @@ struct Group {
     /// A handle on the synced file, for the timer thread.
     file: File,
     path: PathBuf,
-    target: Target,
     max_commits: u64,
     max_delay: Duration,
     state: Mutex<GroupState>,
@@ -72,7 +61,7 @@ impl Group {
         if st.written == st.synced {
             return Ok(());
         }
-        match sync_file(&self.file, self.target, &self.path) {
+        match sync_file(&self.file, &self.path) {
             Ok(()) => {
                 st.synced = st.written;
                 st.oldest = None;
@@ -106,20 +95,15 @@ impl Group {
     }
 }
 
-fn sync_file(file: &File, target: Target, path: &Path) -> Result<(), StoreError> {
-    match target {
-        Target::Data => {
-            super::fault::sync_data(file, path).map_err(super::fsutil::io_err("syncing", path))
-        }
-        Target::Dir => super::fsutil::sync_dir(file, path),
-    }
+/// `fdatasync`s `file`, a store file that was appended to.
+fn sync_file(file: &File, path: &Path) -> Result<(), StoreError> {
+    super::fault::sync_data(file, path).map_err(super::fsutil::io_err("syncing", path))
 }
 
 impl Syncer {
-    /// A syncer for `durability` that fsyncs `file` (at `path`) as `target`.
+    /// A syncer for `durability` that fsyncs `file` (at `path`).
     pub(crate) fn new(
         durability: Durability,
-        target: Target,
         file: &File,
         path: &Path,
     ) -> Result<Self, StoreError> {
@@ -132,23 +116,13 @@ impl Syncer {
                     .try_clone()
                     .map_err(super::fsutil::io_err("duplicating handle of", path))?,
                 path: path.to_path_buf(),
-                target,
                 max_commits: u64::from(max_commits),
                 max_delay,
                 state: Mutex::new(GroupState::default()),
             })),
             _ => None,
         };
-        Ok(Syncer {
-            durability,
-            target,
-            group,
-        })
-    }
-
-    /// The policy this syncer applies.
-    pub(crate) fn durability(&self) -> Durability {
-        self.durability
+        Ok(Syncer { durability, group })
     }
 
     /// Applies the policy after one commit was written to `file` (the same file this
@@ -158,7 +132,7 @@ impl Syncer {
             if self.durability == Durability::Buffered {
                 return Ok(());
             }
-            return sync_file(file, self.target, path);
+            return sync_file(file, path);
         };
         let mut st = group.lock();
         if let Some((cause, kind)) = &st.failed {
@@ -322,7 +296,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
-        let s = Syncer::new(group(3, 60_000), Target::Data, &file, &path).unwrap();
+        let s = Syncer::new(group(3, 60_000), &file, &path).unwrap();
         s.after_commit(&file, &path).unwrap();
         s.after_commit(&file, &path).unwrap();
         assert!(s.has_unsynced());
@@ -339,7 +313,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
-        let s = Syncer::new(group(1000, 30), Target::Data, &file, &path).unwrap();
+        let s = Syncer::new(group(1000, 30), &file, &path).unwrap();
         s.after_commit(&file, &path).unwrap();
         assert!(s.has_unsynced());
         let start = Instant::now();
@@ -365,7 +339,7 @@ mod tests {
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
         for d in [group(1, 1000), group(0, 1000), group(10, 0)] {
-            let s = Syncer::new(d, Target::Data, &file, &path).unwrap();
+            let s = Syncer::new(d, &file, &path).unwrap();
             s.after_commit(&file, &path).unwrap();
             assert!(!s.has_unsynced(), "{d:?}");
         }

@@ -1,10 +1,10 @@
 //! Moving a registry between stores: every vat, the catalog and the name table copied
-//! from one [`RegistryStore`] into another that holds nothing, in one commit, portraits
+//! from one [`Store`] into another that holds nothing, in one commit, portraits
 //! byte for byte (log to SQLite and back, say).
 
 use std::collections::BTreeMap;
 
-use super::{RegistryCommit, RegistryStore, StoreError, VatRecord, VatWrite};
+use super::{RegistryCommit, Store, StoreError, VatRecord, VatWrite};
 
 /// What a copy moved.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -20,10 +20,7 @@ pub struct Copied {
 /// Copies everything `from` holds into `to`, which must hold nothing, as one atomic
 /// commit of `to`. A damaged vat is refused (salvage or destroy it first), and so is a
 /// `to` that holds a vat already.
-pub fn copy_registry(
-    from: &mut dyn RegistryStore,
-    to: &mut dyn RegistryStore,
-) -> Result<Copied, StoreError> {
+pub fn copy_registry(from: &mut dyn Store, to: &mut dyn Store) -> Result<Copied, StoreError> {
     let held = to.load()?;
     if let Some(name) = held.keys().next() {
         return Err(StoreError::Corrupt {

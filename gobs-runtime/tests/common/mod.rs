@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use gobs_runtime::portrait::{ActorId, Delta, Graph, Portrait};
-use gobs_runtime::store::{Durability, FileStore, LogOptions, LogStore, MemoryStore, Store};
+use gobs_runtime::store::{Durability, LogOptions, LogStore, MemoryStore};
 
 /// A portrait whose args say `value` (about 40 bytes of args).
 pub fn portrait(value: u64) -> Portrait {
@@ -48,26 +48,21 @@ pub fn model(k: u64) -> Option<Graph> {
     Some(g)
 }
 
-/// The store kinds under test.
+/// A log configuration under test.
 #[derive(Copy, Clone, Debug)]
-pub enum Kind {
-    File(Durability),
-    Log(LogOptions),
-}
+pub struct Kind(pub LogOptions);
 
 pub const GROUP: Durability = Durability::Group {
     max_commits: 8,
     max_delay: std::time::Duration::from_millis(20),
 };
 
-/// Every file-backed configuration worth testing.
+/// Every log configuration worth testing.
 pub fn kinds() -> Vec<Kind> {
     vec![
-        Kind::File(Durability::EveryCommit),
-        Kind::File(GROUP),
-        Kind::Log(LogOptions::default()),
-        Kind::Log(LogOptions::with_durability(GROUP)),
-        Kind::Log(LogOptions {
+        Kind(LogOptions::default()),
+        Kind(LogOptions::with_durability(GROUP)),
+        Kind(LogOptions {
             compact_min_bytes: 512,
             ..LogOptions::default()
         }),
@@ -75,12 +70,20 @@ pub fn kinds() -> Vec<Kind> {
 }
 
 impl Kind {
-    pub fn open(self, path: &Path) -> Result<Box<dyn Store>, gobs_runtime::store::StoreError> {
-        Ok(match self {
-            Kind::File(d) => Box::new(FileStore::open(path, d)?),
-            Kind::Log(o) => Box::new(LogStore::open(path, o)?),
-        })
+    pub fn open(self, path: &Path) -> Result<LogStore, gobs_runtime::store::StoreError> {
+        LogStore::open(path, self.0)
     }
+}
+
+/// A one-vat whole-graph file (`GOBSFILE`, as the former file store wrote it) around
+/// `body` (a MessagePack graph, or any bytes), its header matching the body.
+pub fn whole_graph_file(body: &[u8]) -> Vec<u8> {
+    let mut file = b"GOBSFILE".to_vec();
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    file.extend_from_slice(body);
+    file
 }
 
 /// A memory store as a boxed store, for tests that run over every kind.
