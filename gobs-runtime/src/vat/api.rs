@@ -102,12 +102,29 @@ pub(crate) fn send(target: &Arc<VatShared>, env: Envelope) {
 
 /// Runs a synchronous call inside the current turn.
 pub(crate) fn near<R>(f: impl FnOnce(&VatCore) -> Result<R, Error>) -> Result<R, Error> {
-    // The error is built only when needed: this is every near call's path.
-    with_turn(f).unwrap_or_else(|| {
-        Err(Error::NotInTurn {
-            what: "a synchronous call",
-            fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
-        })
+    match with_turn(f) {
+        Some(result) => result,
+        None => Err(*not_in_turn()),
+    }
+}
+
+/// [`near`] for every near call's path (`Ref::call_with` and friends): the error travels
+/// boxed, a pointer where an `Error` is over 100 bytes, so the layers between the actor and
+/// the caller move a small value; it is unboxed once, on the way out, only on failure.
+#[inline]
+pub(crate) fn near_call<R>(f: impl FnOnce(&VatCore) -> Result<R, Box<Error>>) -> Result<R, Error> {
+    match with_turn(f) {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(*e),
+        None => Err(*not_in_turn()),
+    }
+}
+
+#[cold]
+fn not_in_turn() -> Box<Error> {
+    Box::new(Error::NotInTurn {
+        what: "a synchronous call",
+        fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
     })
 }
 

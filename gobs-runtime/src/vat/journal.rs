@@ -107,18 +107,24 @@ impl Journal {
     }
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
+    #[inline]
     pub(crate) fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
-        let epoch = self.epoch.get();
-        if slot.touched.get() != epoch {
-            let prev = slot.touched.replace(epoch);
-            let state = actor.snapshot_any();
-            self.log.borrow_mut().snapshots.push(Snapshot {
-                id,
-                slot: slot.clone(),
-                state,
-                prev,
-            });
+        // Inlined: on every mutable near call, and true only for the first in an epoch.
+        if slot.touched.get() != self.epoch.get() {
+            self.snapshot(id, slot, actor);
         }
+    }
+
+    #[cold]
+    fn snapshot(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
+        let prev = slot.touched.replace(self.epoch.get());
+        let state = actor.snapshot_any();
+        self.log.borrow_mut().snapshots.push(Snapshot {
+            id,
+            slot: slot.clone(),
+            state,
+            prev,
+        });
     }
 
     /// Notes a spawn, if a turn is running (a spawn from setup is not undone).

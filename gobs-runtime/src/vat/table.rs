@@ -35,16 +35,21 @@ impl VatCore {
     }
 
     /// Checks that `target` lives in this vat.
-    pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Error> {
+    pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Box<Error>> {
         if target.vat.id == self.shared.id {
             Ok(())
         } else {
-            Err(Error::FarCall {
-                actor: target.describe(),
-                vat: target.vat.name.clone(),
-                current: self.shared.name.clone(),
-            })
+            Err(self.far_call(target))
         }
+    }
+
+    #[cold]
+    fn far_call<T: Actor>(&self, target: &Ref<T>) -> Box<Error> {
+        Box::new(Error::FarCall {
+            actor: target.describe(),
+            vat: target.vat.name.clone(),
+            current: self.shared.name.clone(),
+        })
     }
 
     /// `Counter#3 in vat "main"` for an actor of this vat.
@@ -52,14 +57,22 @@ impl VatCore {
         format!("{}{} in vat \"{}\"", T::type_name(), id, self.shared.name)
     }
 
-    fn missing<T: Actor>(&self, id: ActorId) -> Error {
-        Error::NoSuchActor {
+    #[cold]
+    fn missing<T: Actor>(&self, id: ActorId) -> Box<Error> {
+        Box::new(Error::NoSuchActor {
             actor: self.describe::<T>(id),
-        }
+        })
+    }
+
+    #[cold]
+    fn busy<T: Actor>(&self, id: ActorId) -> Box<Error> {
+        Box::new(Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })
     }
 
     /// The slot of actor `id` of this vat, checked to hold a `T`.
-    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Error> {
+    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
         match self.slot(id) {
             Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
             _ => Err(self.missing::<T>(id)),
@@ -71,7 +84,7 @@ impl VatCore {
         &self,
         target: &Ref<T>,
         f: impl FnOnce(&T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         self.check_here(target)?;
         self.invoke_ref_here(target.id, f)
     }
@@ -81,7 +94,7 @@ impl VatCore {
         &self,
         target: &Ref<T>,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         self.check_here(target)?;
         self.invoke_mut_here(target.id, f)
     }
@@ -91,11 +104,9 @@ impl VatCore {
         &self,
         id: ActorId,
         f: impl FnOnce(&T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let guard = slot.actor.try_borrow().map_err(|_| Error::Reentrant {
-            actor: self.describe::<T>(id),
-        })?;
+        let guard = slot.actor.try_borrow().map_err(|_| self.busy::<T>(id))?;
         let actor = (&**guard as &dyn Any)
             .downcast_ref::<T>()
             .ok_or_else(|| self.missing::<T>(id))?;
@@ -110,11 +121,12 @@ impl VatCore {
         &self,
         id: ActorId,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
-            actor: self.describe::<T>(id),
-        })?;
+        let mut guard = slot
+            .actor
+            .try_borrow_mut()
+            .map_err(|_| self.busy::<T>(id))?;
         self.journal.touch(id, &slot, &mut **guard);
         let actor = (&mut **guard as &mut dyn Any)
             .downcast_mut::<T>()
