@@ -147,8 +147,13 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
 
 /// An actor behind type erasure, as the vat stores it.
 pub(crate) trait AnyActor: Any + Send {
-    fn snapshot_any(&mut self) -> Box<dyn Any>;
+    /// Snapshots the actor into `spare` (an emptied snapshot box of the same type) when it
+    /// fits, else into a new box. The box holds an `Option<Actor::Snapshot>`.
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any>;
     fn rollback_any(&mut self, snapshot: Box<dyn Any>);
+    /// Empties a snapshot box of this actor's (dropping what it held) so that it can be
+    /// used again.
+    fn empty_snapshot(&self, snapshot: &mut dyn Any);
     fn save_any(&self) -> Result<Vec<u8>, Error>;
     fn entry_any(&self) -> &'static ActorEntry;
     fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
@@ -157,14 +162,29 @@ pub(crate) trait AnyActor: Any + Send {
 }
 
 impl<T: Actor> AnyActor for T {
-    fn snapshot_any(&mut self) -> Box<dyn Any> {
-        Box::new(self.snapshot())
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any> {
+        let snapshot = Some(self.snapshot());
+        match spare.map(|b| b.downcast::<Option<T::Snapshot>>()) {
+            Some(Ok(mut reused)) => {
+                *reused = snapshot;
+                reused
+            }
+            _ => Box::new(snapshot),
+        }
     }
 
     fn rollback_any(&mut self, snapshot: Box<dyn Any>) {
         // The vat only hands back snapshots it took from this same actor.
-        if let Ok(s) = snapshot.downcast::<T::Snapshot>() {
-            self.rollback(*s);
+        if let Ok(s) = snapshot.downcast::<Option<T::Snapshot>>()
+            && let Some(s) = *s
+        {
+            self.rollback(s);
+        }
+    }
+
+    fn empty_snapshot(&self, snapshot: &mut dyn Any) {
+        if let Some(s) = snapshot.downcast_mut::<Option<T::Snapshot>>() {
+            *s = None;
         }
     }
 
@@ -186,6 +206,42 @@ impl<T: Actor> AnyActor for T {
 
     fn methods_any(&self) -> &'static [MethodInfo] {
         T::METHODS
+    }
+}
+
+/// A restored actor, which its entry hands over boxed: its slot holds the box (see
+/// `vat::slot`).
+impl AnyActor for Box<dyn AnyActor> {
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any> {
+        (**self).snapshot_any(spare)
+    }
+
+    fn rollback_any(&mut self, snapshot: Box<dyn Any>) {
+        (**self).rollback_any(snapshot)
+    }
+
+    fn empty_snapshot(&self, snapshot: &mut dyn Any) {
+        (**self).empty_snapshot(snapshot)
+    }
+
+    fn save_any(&self) -> Result<Vec<u8>, Error> {
+        (**self).save_any()
+    }
+
+    fn entry_any(&self) -> &'static ActorEntry {
+        (**self).entry_any()
+    }
+
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
+        (**self).dispatch_read_any(method, args)
+    }
+
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
+        (**self).dispatch_write_any(method, args)
+    }
+
+    fn methods_any(&self) -> &'static [MethodInfo] {
+        (**self).methods_any()
     }
 }
 

@@ -23,22 +23,36 @@ use crate::vat::shared::{Hold, Msg, VatShared};
 /// or [`Vat::spawn_actor`](crate::Vat::spawn_actor) from outside vats.
 #[track_caller]
 pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
-    match try_spawn(actor) {
+    match spawn_here(actor, Location::caller()) {
         Ok(r) => r,
-        Err(e) => panic!("{e}"),
+        Err(e) => spawn_failed(*e),
     }
 }
 
 /// Like [`spawn`], returning an error outside a turn.
 #[track_caller]
 pub fn try_spawn<T: Actor>(actor: T) -> Result<Ref<T>, Error> {
-    let site = Location::caller();
-    with_turn(move |core| core.spawn(actor, site)).unwrap_or_else(|| {
-        Err(Error::NotInTurn {
-            what: "spawning an actor",
-            fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
-        })
+    Ok(spawn_here(actor, Location::caller())?)
+}
+
+/// Spawns into the current turn's vat; the error travels boxed (see [`near_call`]).
+#[inline]
+fn spawn_here<T: Actor>(actor: T, site: &'static Location<'static>) -> Result<Ref<T>, Box<Error>> {
+    with_turn(move |core| core.spawn(actor, site)).unwrap_or_else(|| Err(spawn_outside_turn()))
+}
+
+#[cold]
+fn spawn_outside_turn() -> Box<Error> {
+    Box::new(Error::NotInTurn {
+        what: "spawning an actor",
+        fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
     })
+}
+
+#[cold]
+#[track_caller]
+fn spawn_failed(e: Error) -> ! {
+    panic!("{e}")
 }
 
 /// The reference of the actor whose method is running (Goblins' `#:self`).

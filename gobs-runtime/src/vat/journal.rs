@@ -80,7 +80,13 @@ pub(crate) struct Journal {
     in_turn: Cell<bool>,
     /// The effects vector of the last commit, kept for its capacity.
     spare_effects: Cell<Vec<Effect>>,
+    /// Emptied snapshot boxes of committed turns, to take the next snapshots in without
+    /// allocating (a message to an actor of the same type reuses one).
+    spare_states: RefCell<Vec<Box<dyn Any>>>,
 }
+
+/// How many emptied snapshot boxes a journal keeps.
+const SPARE_STATES: usize = 64;
 
 impl Journal {
     pub(crate) fn in_turn(&self) -> bool {
@@ -118,7 +124,8 @@ impl Journal {
     #[cold]
     fn snapshot(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
         let prev = slot.touched.replace(self.epoch.get());
-        let state = actor.snapshot_any();
+        let spare = self.spare_states.borrow_mut().pop();
+        let state = actor.snapshot_any(spare);
         self.log.borrow_mut().snapshots.push(Snapshot {
             id,
             slot: slot.clone(),
@@ -210,7 +217,19 @@ impl Journal {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
         let mut log = self.log.borrow_mut();
-        log.snapshots.clear();
+        let mut spares = self.spare_states.borrow_mut();
+        for s in log.snapshots.drain(..) {
+            let Snapshot {
+                slot, mut state, ..
+            } = s;
+            if spares.len() < SPARE_STATES
+                && let Ok(actor) = slot.actor.try_borrow()
+            {
+                actor.empty_snapshot(&mut *state);
+                spares.push(state);
+            }
+        }
+        drop(spares);
         log.spawned.clear();
         std::mem::swap(&mut log.effects, &mut effects);
         effects

@@ -1,7 +1,7 @@
 //! How code reaches the actors of a vat's table: near calls (shared or exclusive, checked
 //! for type, place and re-entry), calls by name, and what persistence reads and writes.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,13 +23,13 @@ impl VatCore {
         &self,
         actor: T,
         site: &'static Location<'static>,
-    ) -> Result<Ref<T>, Error> {
+    ) -> Result<Ref<T>, Box<Error>> {
         if let Some(hook) = self.hook.borrow().as_ref() {
-            hook.check_spawn(self, T::entry())?;
+            hook.check_spawn(self, T::entry()).map_err(Box::new)?;
         }
         let id = ActorId(self.next_id.get());
         self.next_id.set(id.0 + 1);
-        self.insert(id, Box::new(actor), TypeId::of::<T>());
+        self.insert(id, Slot::new(actor, self.journal.epoch()));
         self.journal.spawned(id, site);
         Ok(Ref::new(self.shared.clone(), id))
     }
@@ -107,8 +107,8 @@ impl VatCore {
     ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
         let guard = slot.actor.try_borrow().map_err(|_| self.busy::<T>(id))?;
-        let actor = (&**guard as &dyn Any)
-            .downcast_ref::<T>()
+        let actor = slot
+            .downcast_ref::<T>(&*guard)
             .ok_or_else(|| self.missing::<T>(id))?;
         let outer = self.current_actor.replace(Some(id));
         let r = f(actor);
@@ -127,9 +127,9 @@ impl VatCore {
             .actor
             .try_borrow_mut()
             .map_err(|_| self.busy::<T>(id))?;
-        self.journal.touch(id, &slot, &mut **guard);
-        let actor = (&mut **guard as &mut dyn Any)
-            .downcast_mut::<T>()
+        self.journal.touch(id, &slot, &mut *guard);
+        let actor = slot
+            .downcast_mut::<T>(&mut *guard)
             .ok_or_else(|| self.missing::<T>(id))?;
         let outer = self.current_actor.replace(Some(id));
         let r = f(actor);
@@ -163,7 +163,7 @@ impl VatCore {
             }
             MethodKind::Write => {
                 let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
-                self.journal.touch(id, &slot, &mut **guard);
+                self.journal.touch(id, &slot, &mut *guard);
                 guard.dispatch_write_any(method, args)
             }
         };
@@ -215,7 +215,8 @@ impl VatCore {
 
     /// Places an actor rebuilt from its portrait.
     pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
-        self.insert(id, restored.actor, restored.type_id);
+        let slot = Slot::restored(restored.actor, restored.type_id, self.journal.epoch());
+        self.insert(id, slot);
     }
 
     /// The registry entry of actor `id`, if it exists.
