@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::config::ConfigError;
 use crate::config::state_dir::Unresolved;
-use crate::daemon::lock::Holder;
+use crate::daemon::holder::Holder;
 use crate::model::BackendError;
 
 /// An error at the gobs-app boundary.
@@ -70,6 +70,24 @@ pub enum AppError {
     DaemonRunning {
         /// The running daemon's pid, if its lock file says.
         pid: Option<u32>,
+        /// The contested directory.
+        state_dir: PathBuf,
+    },
+
+    /// `daemon` while a process that inherited the last daemon's lock keeps it.
+    #[error(
+        "{}'s daemon.lock is held by pid {holder} (`{command}`), which inherited it from \
+         the daemon ({}) that has ended; it lets go when it starts its program or ends: wait \
+         for it, or `kill {holder}` if it hangs, then start the daemon again",
+        state_dir.display(), pid_text(*daemon)
+    )]
+    DaemonLockInherited {
+        /// The process holding the lock.
+        holder: u32,
+        /// Its command line.
+        command: String,
+        /// The daemon it inherited the lock from, if the lock file says.
+        daemon: Option<u32>,
         /// The contested directory.
         state_dir: PathBuf,
     },
@@ -212,7 +230,9 @@ impl AppError {
             AppError::Io { .. } => "io",
             AppError::LocalFile { .. } => "local-file",
             AppError::FileTooLarge { .. } => "file-too-large",
-            AppError::DaemonRunning { .. } => "daemon-running",
+            AppError::DaemonRunning { .. } | AppError::DaemonLockInherited { .. } => {
+                "daemon-running"
+            }
             AppError::StateBusy { .. } => "state-busy",
             AppError::SocketInUse { .. } | AppError::NotASocket { .. } => "socket-in-use",
             AppError::SocketPathTooLong { .. } => "socket-path-too-long",

@@ -38,7 +38,7 @@ pub fn daemon_frame(data: &[u8]) {
     let mut reader = FrameReader::new(&server);
     let deadline = Instant::now() + Duration::from_secs(5);
     while let Ok(Some(frame)) = reader.next(deadline, MAX_REQUEST_BYTES) {
-        let answer = match crate::daemon::decode(&frame) {
+        let answer = match crate::daemon::protocol::decode(&frame) {
             Ok(request) => {
                 let sent = RequestFrame {
                     version: crate::daemon::protocol::PROTOCOL_VERSION,
@@ -49,7 +49,7 @@ pub fn daemon_frame(data: &[u8]) {
                     panic!("a decoded request does not encode: {e}");
                 }
                 let line = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-                match crate::daemon::decode(line) {
+                match crate::daemon::protocol::decode(line) {
                     Ok(back) => assert_eq!(back, sent.request, "request changed on the wire"),
                     Err(e) => panic!("a re-encoded request does not decode: {e:?}"),
                 }

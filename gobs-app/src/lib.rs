@@ -19,9 +19,11 @@
 //! - [`events`]: the event log (machines' state changes, operators' commands).
 //! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
 //! - [`error`]: the command line's errors ([`error::AppError`]).
+//! - [`child_fds`]: what a child process must not keep of ours (the state locks).
 
 pub mod actors;
 pub mod backend;
+pub mod child_fds;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use crate::events::EventPage;
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
-use crate::web::WebAccess;
+use crate::web::access::WebAccess;
 
 /// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
 macro_rules! operations {

@@ -180,7 +180,8 @@ fn the_dashboard_in_chromium_lists_updates_destroys_and_needs_its_token() {
         creating.join().unwrap();
 
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-        std::fs::write(&shot, client.screenshot().await.unwrap()).unwrap();
+        std::fs::write(&shot, client.screenshot().await.unwrap())
+            .unwrap_or_else(|e| panic!("cannot keep the screenshot at {}: {e}", shot.display()));
         println!("dashboard screenshot: {}", shot.display());
 
         // Destroy from the page.

@@ -283,7 +283,7 @@ impl Drop for HostMachine {
 }
 
 #[test]
-fn a_machine_whose_session_drops_is_logged_unreachable() {
+fn a_machine_whose_session_drops_is_logged_unreachable_then_running_again() {
     let dir = state();
     let s = dir.path();
     std::fs::write(
@@ -314,9 +314,43 @@ fn a_machine_whose_session_drops_is_logged_unreachable() {
             .unwrap()
             .contains("session")
     );
+    // A new hob-client on the machine's own state attaches again (no registration: it
+    // has the boss's attach sturdyref), and the boss logs the machine running again.
+    let mut again = ReattachedClient(
+        bare()
+            .arg("hob-client")
+            .arg("--dir")
+            .arg(s.join("hosts/h1/client"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up = follower.next(1);
+    assert_eq!(summary(&up), ["h1 state running"]);
+    assert!(up[0]["what"]["error"].is_null(), "{}", up[0]);
+    assert!(up[0]["seq"].as_u64() > down[0]["seq"].as_u64());
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(s, &["machine", "h1", "--json"])).unwrap();
+    assert_eq!(shown["status"], "running", "{shown}");
+    // Destroyed, the boss tells the attached client so, and it ends by itself.
     ok(s, &["destroy-machine", "h1"]);
+    wait_for(
+        "the hob-client to end once its machine is destroyed",
+        || again.0.try_wait().unwrap().is_some(),
+    );
     drop(follower);
     daemon.stop("TERM");
+}
+
+/// A hob-client started by the test; killed when the test ends, passed or not.
+struct ReattachedClient(Child);
+
+impl Drop for ReattachedClient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

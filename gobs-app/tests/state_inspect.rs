@@ -122,3 +122,63 @@ fn the_state_commands_show_what_the_boss_saved_and_write_nothing() {
     );
     assert!(last["bytes"].as_u64().unwrap() > 0);
 }
+
+/// Copies the directory `from` to `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `tests/fixtures/state-untimed` was written by the release before log frames carried
+/// their commit time (machine web-1 created, web-2 created and destroyed): it still opens,
+/// its commits show "time unknown", and commits appended to it carry times.
+#[test]
+fn a_log_written_before_commit_times_opens_and_shows_time_unknown() {
+    let dir = state();
+    let state = dir.path().join("state");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-untimed"),
+        &state,
+    );
+    let old = json(&state, &["state", "history"]);
+    let old = old.as_array().unwrap();
+    assert_eq!(old.len(), 27, "{old:?}");
+    assert!(old.iter().all(|c| c["time_ms"].is_null()), "{old:?}");
+    let said = ok(&state, &["state", "history"]);
+    assert_eq!(said.matches("time unknown").count(), 27, "{said}");
+    // Every command from here on may commit (an embedded open restores the providers).
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let machines = json(&state, &["list-machines"]);
+    assert_eq!(machines.as_array().unwrap().len(), 1, "{machines}");
+    assert_eq!(
+        ok(&state, &["run", "web-1", "--", "echo", "hi"]),
+        "dummy machine web-1 ran: echo hi\n"
+    );
+
+    ok(&state, &["create-machine", "web-3"]);
+    let now = json(&state, &["state", "history"]);
+    let new = &now.as_array().unwrap()[old.len()..];
+    assert!(!new.is_empty());
+    for c in new {
+        let t = c["time_ms"].as_u64().unwrap_or_else(|| panic!("{c}"));
+        assert!(t >= started, "{c}: before the command started ({started})");
+    }
+    let said = ok(&state, &["state", "history"]);
+    let year = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    assert!(said.contains(&year[..4]), "{said}");
+    assert_eq!(
+        json(&state, &["list-machines"]).as_array().unwrap().len(),
+        2
+    );
+}

@@ -12,17 +12,18 @@
 //! - [`persist`]: a node's identity and swiss table in a persistence registry (or a file
 //!   of its own), so sturdyrefs survive restarts.
 //!
-//! This is its own crate, not a module of `gobs-runtime`, so that local-only users build
-//! no tokio, rustls or ed25519.
+//! Syrup, locators, CapTP and the node core are the crate `gobs-ocapn-proto` (no I/O, no
+//! tokio, no gobs-runtime), re-exported here at their old paths; this crate adds the I/O
+//! and the vats. It is its own crate, not a module of `gobs-runtime`, so that local-only
+//! users build no tokio, rustls or ed25519.
 
-pub mod captp;
-pub mod fixtures;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod locator;
 pub mod netlayer;
 pub mod node;
 pub mod persist;
-pub mod syrup;
 pub mod vat;
+
+// The protocol core, at the paths it had before it became a crate of its own.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use gobs_ocapn_proto::fuzzing;
+pub use gobs_ocapn_proto::{captp, fixtures, locator, syrup};

@@ -136,7 +136,10 @@ fn ten_thousand_calls_each_way_leave_a_few_exports_and_answers() {
     let uri = gobs.uri();
     // Goblins -> gobs, one after another; each leaves gobs an answer and a resolver import.
     let id = goblins.send("many", &[CALLS, &uri, "next", &harness::args_hex(&[])]);
-    assert_eq!(goblins.outcome(&id), Reply::Ok(Value::from(10_000u32)));
+    assert_eq!(
+        goblins.outcome_of_many(&id, 10_000),
+        Reply::Ok(Value::from(10_000u32))
+    );
     // gobs -> Goblins, 100 at a time; each leaves Goblins an answer and a resolver import.
     let echo = goblins.sturdyref("echo");
     let peer = echo.peer.clone();

@@ -107,10 +107,6 @@ fn open(node: &TestNode) -> Peer {
     p
 }
 
-fn import_promise(p: u64) -> Value {
-    rec("desc:import-promise", vec![int(p)])
-}
-
 /// Reads until the resolution sent to our resolver `r` (a direct one), keeping the
 /// deliveries that came before it: (resolution, [(target, args)]). The node asks our
 /// bootstrap for a sturdyref to each object we pass (`gobs:sturdyref`, a gobs extension);

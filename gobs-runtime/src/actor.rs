@@ -1,14 +1,17 @@
-//! The `Actor` trait: what the vat needs from an actor type.
+//! The `Actor` trait: what the vat needs from an actor type, and how any actor type is
+//! erased into what vats and persistence hold ([`ActorEntry`], [`AnyActor`]).
 //!
 //! `#[define_actor]` implements it (on the struct) together with [`Methods`] (on the
 //! `impl` block). The methods here are the vat's view of an actor: undo a turn, save and
-//! restore its portrait, name it in errors, call it by method name.
+//! restore its portrait, name it in errors; calls by method name are in
+//! [`crate::methods`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
 use crate::Ref;
-use crate::entry::ActorEntry;
+use crate::entry::{ActorEntry, AnyActor, Restored};
 use crate::error::Error;
+use crate::methods::{DispatchError, MethodInfo, Methods, Reply};
 
 /// An actor type: an object with behaviour, owned by a vat and reached through [`Ref`]s.
 ///
@@ -46,96 +49,6 @@ pub trait Actor: Methods + Send + Sized + 'static {
     }
 }
 
-/// Whether a method may change its actor (`&mut self`) or only reads it (`&self`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum MethodKind {
-    /// `&self`: no snapshot, never marks the actor changed.
-    Read,
-    /// `&mut self`: the actor is snapshotted and saved after the turn.
-    Write,
-}
-
-/// Calling an actor's methods by name with MessagePack arguments: what a command line or a
-/// network peer uses. Implemented by `#[define_actor]` on the actor's `impl` block; only
-/// `pub` methods not marked `#[actor(local)]` are listed.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no `#[define_actor]` impl block",
-    label = "missing `#[define_actor] impl {Self} {{ ... }}`",
-    note = "add `#[gobs_runtime::define_actor]` to an `impl {Self}` block holding its methods (it may be empty)"
-)]
-pub trait Methods {
-    /// Names of the methods callable by name, with their argument lists.
-    const METHODS: &'static [MethodInfo] = &[];
-
-    /// Calls a `&self` method by name; `args` is a MessagePack array of its arguments.
-    fn dispatch_read(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
-        let _ = args;
-        Err(DispatchError::UnknownMethod(method.to_string()))
-    }
-
-    /// Calls a `&mut self` method by name.
-    fn dispatch_write(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
-        let _ = args;
-        Err(DispatchError::UnknownMethod(method.to_string()))
-    }
-}
-
-/// One method callable by name.
-#[derive(Debug)]
-pub struct MethodInfo {
-    /// The method's name.
-    pub name: &'static str,
-    /// Its arguments as written, e.g. `name: String, count: u32`.
-    pub args: &'static str,
-    /// Read or write.
-    pub kind: MethodKind,
-}
-
-/// What a call by name answers: the encoded result now, or, for a message that returns a
-/// [`Promise`](crate::Promise), a promise of it.
-#[derive(Debug)]
-pub enum Reply {
-    /// The MessagePack-encoded result.
-    Now(Vec<u8>),
-    /// The encoded result, once the message's promise settles.
-    Later(crate::Promise<Vec<u8>>),
-}
-
-impl Reply {
-    /// The answer as a promise either way.
-    pub(crate) fn into_promise(self) -> crate::Promise<Vec<u8>> {
-        match self {
-            Reply::Now(bytes) => crate::Promise::fulfilled(bytes),
-            Reply::Later(promise) => promise,
-        }
-    }
-}
-
-/// Why a call by name did not reach the method, or what the method returned as an error.
-#[derive(Debug)]
-pub enum DispatchError {
-    /// No such method.
-    UnknownMethod(String),
-    /// The arguments did not decode as the method's parameters.
-    BadArguments {
-        /// The method.
-        method: &'static str,
-        /// Its parameters as written.
-        expected: &'static str,
-        /// The decoder's complaint.
-        detail: String,
-    },
-    /// The result could not be encoded.
-    BadResult(String),
-    /// The result holds a reference, which a call by name cannot carry.
-    RefInResult {
-        /// The reference, as `Type#id in vat "name"`.
-        reference: String,
-    },
-    /// The method ran and returned an error.
-    Failed(crate::error::BoxError),
-}
-
 /// `a::b::Counter<x::Y>` → `Counter<x::Y>`.
 pub(crate) fn short_type_name(full: &'static str) -> &'static str {
     let end = full.find('<').unwrap_or(full.len());
@@ -145,20 +58,36 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
     }
 }
 
-/// An actor behind type erasure, as the vat stores it.
-pub(crate) trait AnyActor: Any + Send {
-    /// Snapshots the actor into `spare` (an emptied snapshot box of the same type) when it
-    /// fits, else into a new box. The box holds an `Option<Actor::Snapshot>`.
-    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any>;
-    fn rollback_any(&mut self, snapshot: Box<dyn Any>);
-    /// Empties a snapshot box of this actor's (dropping what it held) so that it can be
-    /// used again.
-    fn empty_snapshot(&self, snapshot: &mut dyn Any);
-    fn save_any(&self) -> Result<Vec<u8>, Error>;
-    fn entry_any(&self) -> &'static ActorEntry;
-    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
-    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
-    fn methods_any(&self) -> &'static [MethodInfo];
+/// How `#[define_actor]` builds an actor type's entry: the type-erased functions are
+/// this type's.
+impl ActorEntry {
+    #[doc(hidden)]
+    pub const fn new<T: Actor>(
+        name: &'static str,
+        aliases: &'static [&'static str],
+        version: u32,
+        type_name: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        ActorEntry {
+            name,
+            aliases,
+            version,
+            type_name,
+            file,
+            line,
+            type_id: TypeId::of::<T>,
+            restore: restore_erased::<T>,
+        }
+    }
+}
+
+fn restore_erased<T: Actor>(version: u32, args: &[u8]) -> Result<Restored, Error> {
+    Ok(Restored {
+        actor: Box::new(T::restore(version, args)?),
+        type_id: TypeId::of::<T>(),
+    })
 }
 
 impl<T: Actor> AnyActor for T {

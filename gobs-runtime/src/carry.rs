@@ -40,96 +40,36 @@
 //! ```
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{Actor, Reply};
-use crate::codec::{self, Codec};
+use crate::actor::Actor;
+pub use crate::codec::Carried;
+use crate::codec::{Codec, Sink, Tables, take_all};
+use crate::methods::Reply;
 use crate::promise::Promise;
-use crate::reference::Ref;
-use crate::value::AnyRef;
-use crate::vat;
+use crate::reference::{AnyRef, Ref};
+use crate::vat::context::{carrying, with_codec, with_current_codec};
+use crate::vat::{self, VatCore};
 
 /// The MessagePack extension type of a carried reference's placeholder (`'g'`).
 pub const CARRIED_EXT: i8 = 0x67;
-
-/// One reference carried beside a by-name call's bytes: an actor of this process, a
-/// foreign reference, or both forms of the same object.
-#[derive(Default)]
-pub struct Carried {
-    /// The reference as an actor of this process.
-    pub actor: Option<AnyRef>,
-    /// The reference as the network layer's own type (taken by [`deserialize_foreign`]).
-    pub foreign: Option<Box<dyn Any + Send>>,
-}
-
-impl Carried {
-    /// An actor of this process.
-    pub fn actor(r: AnyRef) -> Carried {
-        Carried {
-            actor: Some(r),
-            foreign: None,
-        }
-    }
-
-    /// A foreign reference.
-    pub fn foreign(f: impl Any + Send) -> Carried {
-        Carried {
-            actor: None,
-            foreign: Some(Box::new(f)),
-        }
-    }
-
-    /// The foreign form, if it is a `F`.
-    pub fn foreign_as<F: Any>(&self) -> Option<&F> {
-        self.foreign.as_ref().and_then(|f| f.downcast_ref::<F>())
-    }
-}
-
-impl std::fmt::Debug for Carried {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Carried")
-            .field("actor", &self.actor)
-            .field("foreign", &self.foreign.is_some())
-            .finish()
-    }
-}
 
 /// Why a value could not be encoded or decoded carrying its references.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("{0}")]
 pub struct CarryError(pub String);
 
-/// The references carried out of an encoding (shared so that a promised result, encoded
-/// when it settles, still adds to the call's table).
-type Sink = Arc<Mutex<Vec<Carried>>>;
-
-/// What a carrying encoding or decoding works with: the references that came with the
-/// bytes, and the table the references going out are added to.
-pub(crate) struct Tables {
-    incoming: Vec<Carried>,
-    outgoing: Sink,
-}
-
-impl Tables {
-    /// Adds `entry` to the outgoing table; its index there.
-    pub(crate) fn put(&mut self, entry: Carried) -> Result<u32, String> {
-        let mut out = lock(&self.outgoing);
-        out.push(entry);
-        u32::try_from(out.len() - 1).map_err(|_| "more than 2^32 carried references".to_string())
-    }
-}
-
 /// Runs `f` with a carrying codec in force (the one before comes back after).
 fn with_context<R>(incoming: Vec<Carried>, outgoing: Sink, f: impl FnOnce() -> R) -> R {
-    codec::with(Codec::Carry(Tables { incoming, outgoing }), f).0
+    with_codec(Codec::Carry(Tables { incoming, outgoing }), f).0
 }
 
 /// The current context's outgoing table, for a result encoded later.
 pub(crate) fn current_sink() -> Option<Sink> {
-    codec::current(|c| match c {
+    with_current_codec(|c| match c {
         Some(Codec::Carry(tables)) => Some(tables.outgoing.clone()),
         _ => None,
     })
@@ -141,10 +81,6 @@ pub(crate) fn encoding_into<R>(sink: Option<Sink>, f: impl FnOnce() -> R) -> R {
         Some(sink) => with_context(Vec::new(), sink, f),
         None => f(),
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `_ExtStruct((CARRIED_EXT, index))`, rmp-serde's form of a MessagePack extension.
@@ -214,7 +150,7 @@ impl<'de> Deserialize<'de> for Bytes {
 
 /// Adds `entry` to the outgoing table and writes its placeholder.
 fn put<S: serde::Serializer>(entry: Carried, s: S) -> Result<S::Ok, S::Error> {
-    let index = codec::current(|c| match c {
+    let index = with_current_codec(|c| match c {
         Some(Codec::Carry(tables)) => tables.put(entry),
         _ => Err("a reference is carried only inside encode_carrying or a carrying call".into()),
     });
@@ -232,7 +168,7 @@ fn take<'de, D: serde::Deserializer<'de>, R>(
     take: impl FnOnce(&mut Carried) -> Result<R, String>,
 ) -> Result<R, D::Error> {
     let Placeholder(index) = Placeholder::deserialize(d)?;
-    codec::current(|c| {
+    with_current_codec(|c| {
         let entry = match c {
             Some(Codec::Carry(tables)) => tables.incoming.get_mut(index as usize),
             _ => None,
@@ -302,7 +238,7 @@ pub fn deserialize_foreign<'de, F: Any, D: serde::Deserializer<'de>>(d: D) -> Re
 /// Whether references are being carried on this thread right now (inside
 /// [`encode_carrying`], [`decode_carrying`] or a carrying call).
 pub fn is_carrying() -> bool {
-    codec::carrying()
+    carrying()
 }
 
 /// Encodes `value` as MessagePack with its references carried beside it.
@@ -312,7 +248,7 @@ pub fn encode_carrying<T: Serialize + ?Sized>(
     let sink: Sink = Arc::default();
     let bytes = with_context(Vec::new(), sink.clone(), || rmp_serde::to_vec(value))
         .map_err(|e| CarryError(e.to_string()))?;
-    let refs = std::mem::take(&mut *lock(&sink));
+    let refs = take_all(&sink);
     Ok((bytes, refs))
 }
 
@@ -360,14 +296,14 @@ impl AnyRef {
         let method = method.to_string();
         let sink: Sink = Arc::default();
         let for_job = sink.clone();
-        let job = move |core: &vat::VatCore| {
+        let job = move |core: &VatCore| {
             with_context(refs, for_job, || {
                 core.invoke_by_name(id, &describe, &method, &args)
             })
         };
         vat::post_to(&self.vat, job)
             .map_direct(move |reply| {
-                let take = move |bytes: Vec<u8>| (bytes, std::mem::take(&mut *lock(&sink)));
+                let take = move |bytes: Vec<u8>| (bytes, take_all(&sink));
                 match reply {
                     Reply::Now(bytes) => Promise::fulfilled(take(bytes)),
                     Reply::Later(promise) => promise.map_direct(take),

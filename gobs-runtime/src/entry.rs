@@ -1,13 +1,16 @@
-//! Registry entries: what a persistence env knows about one actor type.
+//! Actors behind type erasure: an actor type as persistence sees it ([`ActorEntry`]) and
+//! an actor as its vat holds it ([`AnyActor`]).
 //!
 //! `#[define_actor]` emits one `static` entry per actor (name, aliases, version, where it
 //! is defined, how to restore it) and registers it at link time, so
-//! [`Env::registered`](crate::Env::registered) can list every actor a program has.
+//! [`Env::registered`](crate::Env::registered) can list every actor a program has. The
+//! generic side, which turns an [`Actor`](crate::Actor) into these, is in
+//! [`crate::actor`]; nothing here names the `Actor` trait.
 
-use std::any::TypeId;
+use std::any::{Any, TypeId};
 
-use crate::actor::{Actor, AnyActor};
 use crate::error::Error;
+use crate::methods::{DispatchError, MethodInfo, Reply};
 
 /// One actor type, as persistence sees it.
 pub struct ActorEntry {
@@ -23,8 +26,8 @@ pub struct ActorEntry {
     pub file: &'static str,
     /// Line of the definition.
     pub line: u32,
-    type_id: fn() -> TypeId,
-    restore: fn(u32, &[u8]) -> Result<Restored, Error>,
+    pub(crate) type_id: fn() -> TypeId,
+    pub(crate) restore: fn(u32, &[u8]) -> Result<Restored, Error>,
 }
 
 /// An actor rebuilt from its portrait, not yet placed in a vat.
@@ -34,27 +37,6 @@ pub struct Restored {
 }
 
 impl ActorEntry {
-    #[doc(hidden)]
-    pub const fn new<T: Actor>(
-        name: &'static str,
-        aliases: &'static [&'static str],
-        version: u32,
-        type_name: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
-        ActorEntry {
-            name,
-            aliases,
-            version,
-            type_name,
-            file,
-            line,
-            type_id: TypeId::of::<T>,
-            restore: restore_erased::<T>,
-        }
-    }
-
     /// The Rust type this entry restores.
     pub fn type_id(&self) -> TypeId {
         (self.type_id)()
@@ -87,11 +69,20 @@ impl std::fmt::Debug for ActorEntry {
     }
 }
 
-fn restore_erased<T: Actor>(version: u32, args: &[u8]) -> Result<Restored, Error> {
-    Ok(Restored {
-        actor: Box::new(T::restore(version, args)?),
-        type_id: TypeId::of::<T>(),
-    })
+/// An actor behind type erasure, as the vat stores it.
+pub(crate) trait AnyActor: Any + Send {
+    /// Snapshots the actor into `spare` (an emptied snapshot box of the same type) when it
+    /// fits, else into a new box. The box holds an `Option<Actor::Snapshot>`.
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any>;
+    fn rollback_any(&mut self, snapshot: Box<dyn Any>);
+    /// Empties a snapshot box of this actor's (dropping what it held) so that it can be
+    /// used again.
+    fn empty_snapshot(&self, snapshot: &mut dyn Any);
+    fn save_any(&self) -> Result<Vec<u8>, Error>;
+    fn entry_any(&self) -> &'static ActorEntry;
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
+    fn methods_any(&self) -> &'static [MethodInfo];
 }
 
 /// A link-time registration (through `inventory`), emitted by `#[define_actor]`.

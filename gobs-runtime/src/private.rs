@@ -6,9 +6,10 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::actor::{Actor, DispatchError, MethodInfo, MethodKind, Methods, Reply};
+pub use crate::actor::Actor;
 pub use crate::entry::{ActorEntry, Registered};
 pub use crate::error::{BoxError, Error};
+pub use crate::methods::{DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use crate::promise::{Promise, SendTarget};
 pub use crate::reference::Ref;
 pub use inventory;
@@ -354,7 +355,7 @@ impl<T: Serialize> ByNameResult for T {
 }
 
 pub fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, DispatchError> {
-    crate::value::encode_by_name(value)
+    crate::reference::encoding::encode_by_name(value)
 }
 
 /// A by-name call's answer, encoded now.

@@ -22,20 +22,26 @@
 //! and to which nothing else refers stay until their vat stops. Likewise a vat stops by
 //! itself once no [`Vat`] handle and no reference to any of its actors is left and no task
 //! of its own is waiting — unless the references are its own actors' cycles.
+//!
+//! This file says what a reference is; [`calls`] how it reaches its actor (near calls,
+//! sends, calls by name) and [`encoding`] how it is encoded under each codec.
 
+use std::any::TypeId;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::actor::Actor;
-use crate::error::{BoxError, Error};
+use crate::entry::ActorEntry;
 use crate::portrait::ActorId;
-use crate::promise::Promise;
-use crate::vat::{self, Hold, VatShared};
+use crate::vat::{Hold, VatShared};
+
+mod calls;
+pub(crate) mod encoding;
 
 /// A reference to an actor of type `T`.
 ///
 /// `call()` reaches it synchronously (same vat only), `send()` asynchronously from
-/// anywhere, returning a [`Promise`]. Both are generated per method by `#[define_actor]`;
+/// anywhere, returning a [`Promise`](crate::Promise). Both are generated per method by `#[define_actor]`;
 /// the closure-taking forms below work for any actor.
 pub struct Ref<T> {
     pub(crate) vat: Arc<VatShared>,
@@ -62,133 +68,6 @@ impl<T: Actor> Ref<T> {
     /// The actor's id inside its vat.
     pub fn id(&self) -> ActorId {
         self.id
-    }
-
-    /// Typed synchronous calls: `counter.call().increment()`.
-    pub fn call(&self) -> T::Caller<'_> {
-        T::Caller::from(self)
-    }
-
-    /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
-    pub fn send(&self) -> T::Sender<'_> {
-        T::Sender::from(crate::SendTarget::Ref(self))
-    }
-
-    /// Calls `f` with shared access to the actor, now, inside the current turn.
-    ///
-    /// Fails with [`Error::FarCall`] if the actor lives in another vat, with
-    /// [`Error::Reentrant`] if it is busy with a mutable call further up the turn, and with
-    /// [`Error::NotInTurn`] outside a turn. Shared calls may nest (A reads B reads A).
-    pub fn call_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
-        vat::near_call(|core| core.invoke_ref(self, f))
-    }
-
-    /// Calls `f` with exclusive access to the actor, now, inside the current turn.
-    ///
-    /// If the turn later fails, what `f` changed is rolled back.
-    pub fn call_mut_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        vat::near_call(|core| core.invoke_mut(self, f))
-    }
-
-    /// Like [`call_with`](Ref::call_with) for a fallible `f`: an `Err` undoes everything
-    /// the call did (to any actor, spawns and sends included) and comes back as
-    /// [`Error::Actor`], while the calling turn goes on.
-    pub fn try_call_with<R, E: Into<BoxError>>(
-        &self,
-        f: impl FnOnce(&T) -> Result<R, E>,
-    ) -> Result<R, Error> {
-        self.under_savepoint(|core| core.invoke_ref(self, f))
-    }
-
-    /// Like [`call_mut_with`](Ref::call_mut_with) for a fallible `f`: an `Err` undoes
-    /// everything the call did (the callee's changes included) while the turn goes on.
-    pub fn try_call_mut_with<R, E: Into<BoxError>>(
-        &self,
-        f: impl FnOnce(&mut T) -> Result<R, E>,
-    ) -> Result<R, Error> {
-        self.under_savepoint(|core| core.invoke_mut(self, f))
-    }
-
-    /// Runs a fallible near call under a savepoint: kept if it succeeds, undone if not.
-    fn under_savepoint<R, E: Into<BoxError>>(
-        &self,
-        call: impl FnOnce(&vat::VatCore) -> Result<Result<R, E>, Box<Error>>,
-    ) -> Result<R, Error> {
-        vat::near(|core| {
-            let sp = core.savepoint();
-            let result = match call(core) {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(e)) => Err(Error::actor(self.describe(), e)),
-                Err(e) => Err(*e),
-            };
-            if result.is_ok() {
-                core.release(sp);
-            } else {
-                core.rollback_to(sp);
-            }
-            result
-        })
-    }
-
-    /// Sends `f` to run with shared access in a turn of the actor's vat.
-    pub fn send_with<R, F>(&self, f: F) -> Promise<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&T) -> R + Send + 'static,
-    {
-        self.post(move |core, id| Ok(core.invoke_ref_here(id, f)?))
-    }
-
-    /// Sends `f` to run with exclusive access in a turn of the actor's vat.
-    pub fn send_mut_with<R, F>(&self, f: F) -> Promise<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut T) -> R + Send + 'static,
-    {
-        self.post(move |core, id| Ok(core.invoke_mut_here(id, f)?))
-    }
-
-    /// Like [`send_with`](Ref::send_with) for a fallible `f`: an `Err` fails the turn.
-    pub fn try_send_with<R, E, F>(&self, f: F) -> Promise<R>
-    where
-        R: Send + 'static,
-        E: Into<BoxError>,
-        F: FnOnce(&T) -> Result<R, E> + Send + 'static,
-    {
-        self.post(move |core, id| {
-            core.invoke_ref_here(id, f)?
-                .map_err(|e| Error::actor(core.describe::<T>(id), e))
-        })
-    }
-
-    /// Like [`send_mut_with`](Ref::send_mut_with) for a fallible `f`: an `Err` fails the
-    /// turn, rolling back everything it did.
-    pub fn try_send_mut_with<R, E, F>(&self, f: F) -> Promise<R>
-    where
-        R: Send + 'static,
-        E: Into<BoxError>,
-        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
-    {
-        self.post(move |core, id| {
-            core.invoke_mut_here(id, f)?
-                .map_err(|e| Error::actor(core.describe::<T>(id), e))
-        })
-    }
-
-    /// Sends `work` to run in a turn of the actor's vat.
-    fn post<R, F>(&self, work: F) -> Promise<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&vat::VatCore, ActorId) -> Result<R, Error> + Send + 'static,
-    {
-        let id = self.id;
-        // The message holds its target: it is not freed while the message is on its way.
-        let hold = self.hold.clone();
-        vat::post_to(&self.vat, move |core| {
-            let r = work(core, id);
-            drop(hold);
-            r
-        })
     }
 
     /// `Counter#3 in vat "main"`: how errors name this actor.
@@ -229,31 +108,79 @@ impl<T: Actor> std::fmt::Debug for Ref<T> {
     }
 }
 
-/// Inside a portrait (while a persistent vat saves), a reference becomes a stable id;
-/// anywhere else, encoding one is an error: references are capabilities, not data.
-impl<T: Actor> serde::Serialize for Ref<T> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        crate::codec::serialize_ref(
-            &self.vat,
-            self.id,
-            || self.describe(),
-            || self.clone().into(),
-            serializer,
+/// A reference whose actor type is known only at run time: what a capability table holds.
+///
+/// Get the typed [`Ref`] back with [`downcast`](AnyRef::downcast), or call its methods by
+/// name with [`invoke`](AnyRef::invoke).
+///
+/// ```
+/// use gobs_runtime::{AnyRef, Vat, Value, actor_lib::{Cell, GHash}};
+/// let vat = Vat::spawn("doc").unwrap();
+/// let cell = vat.spawn_actor(Cell::new(Value::Int(7))).unwrap();
+/// let any = AnyRef::from(cell);
+/// assert!(any.downcast::<GHash>().is_none());
+/// assert_eq!(any.entry().name, "gobs_runtime::actor_lib::Cell");
+/// let answer = any.invoke("get", Vec::new()).wait().unwrap();
+/// assert_eq!(rmp_serde::from_slice::<Value>(&answer).unwrap(), Value::Int(7));
+/// ```
+#[derive(Clone)]
+pub struct AnyRef {
+    pub(crate) vat: Arc<VatShared>,
+    pub(crate) id: ActorId,
+    pub(crate) entry: &'static ActorEntry,
+    /// Keeps the actor from being freed (see [`crate::reference`]).
+    pub(crate) hold: Arc<Hold>,
+}
+
+impl<T: Actor> From<Ref<T>> for AnyRef {
+    fn from(r: Ref<T>) -> Self {
+        AnyRef {
+            vat: r.vat,
+            id: r.id,
+            entry: T::entry(),
+            hold: r.hold,
+        }
+    }
+}
+
+impl AnyRef {
+    /// The typed reference, if the actor is a `T`.
+    pub fn downcast<T: Actor>(&self) -> Option<Ref<T>> {
+        (self.entry.type_id() == TypeId::of::<T>())
+            .then(|| Ref::with_hold(self.vat.clone(), self.id, self.hold.clone()))
+    }
+
+    /// The actor type's registry entry.
+    pub fn entry(&self) -> &'static ActorEntry {
+        self.entry
+    }
+
+    /// `Counter#3 in vat "main"`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{} in vat \"{}\"",
+            self.entry.type_name, self.id, self.vat.name
         )
     }
 }
 
-impl<'de, T: Actor> serde::Deserialize<'de> for Ref<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if crate::codec::carrying() {
-            let any = crate::carry::deserialize_actor(deserializer, T::type_name())?;
-            return crate::carry::typed::<T>(any).map_err(serde::de::Error::custom);
-        }
-        let (vat, id) = crate::persist::context::decode_ref(
-            deserializer,
-            std::any::TypeId::of::<T>(),
-            T::type_name(),
-        )?;
-        Ok(Ref::new(vat, id))
+impl PartialEq for AnyRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.vat.id == other.vat.id && self.id == other.id
+    }
+}
+
+impl Eq for AnyRef {}
+
+impl std::hash::Hash for AnyRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.vat.id.hash(state);
+        self.id.hash(state);
+    }
+}
+
+impl std::fmt::Debug for AnyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AnyRef({})", self.describe())
     }
 }

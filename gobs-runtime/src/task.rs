@@ -54,7 +54,7 @@ use crate::answer::{Answer, Source};
 use crate::error::{BoxError, Error};
 use crate::job::{Envelope, Job};
 use crate::promise::Promise;
-use crate::vat::{self, VatShared};
+use crate::vat::{self, AnyTask, VatShared};
 
 static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
 
@@ -103,15 +103,6 @@ where
         waker.wake();
     }));
     Promise::from_source(shared)
-}
-
-/// What the vat keeps of a waiting task.
-pub(crate) trait AnyTask {
-    /// Polls the future once, as the current turn's work. `Ready(Ok)` means finished (its
-    /// value is staged for the turn's commit), `Ready(Err)` that the step failed.
-    fn step(&mut self) -> Poll<Result<(), Error>>;
-    /// The vat stopped with the task still waiting: break its promise.
-    fn abandon(self: Box<Self>, error: Error);
 }
 
 struct TaskState<T: Send + 'static, F> {

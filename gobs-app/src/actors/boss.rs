@@ -83,7 +83,6 @@ pub struct ProviderEntry {
     version = 3,
     upgrade(from = 1, with = crate::providers::legacy::boss_v1),
     upgrade(from = 2, with = boss_v2),
-    on_restore = Boss::after_restart,
     aliases = ["gobs_app::boss::Boss"]
 )]
 #[derive(Debug)]
@@ -194,6 +193,53 @@ impl Boss {
     #[actor(local)]
     pub fn make_event_log(&mut self) -> Ref<EventLog> {
         self.log()
+    }
+
+    /// The machines whose creation or destruction was in flight, sorted: after a restart,
+    /// those the boss must settle ([`Boss::settle_after_restart`]). A read, so a command
+    /// that finds none writes nothing.
+    #[actor(local)]
+    pub fn in_flight(&self) -> Vec<String> {
+        self.machines
+            .iter()
+            .filter(|(_, r)| {
+                matches!(
+                    r.status,
+                    MachineStatus::Creating | MachineStatus::Destroying
+                )
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// After a restart, creations and destructions that were in flight are over (their
+    /// promises did not survive): their machines are marked failed, saying what to do, and
+    /// each change is logged. One turn, so the records and their events commit together:
+    /// a daemon killed before it ends leaves the machines in flight for the next start.
+    /// Called by whoever opens the boss, before anything else is asked of it.
+    #[actor(local)]
+    pub fn settle_after_restart(&mut self) -> Vec<String> {
+        let in_flight = self.in_flight();
+        for name in &in_flight {
+            let Some(record) = self.machines.get_mut(name) else {
+                continue;
+            };
+            let what = match record.status {
+                MachineStatus::Creating => "created",
+                _ => "destroyed",
+            };
+            let error = format!(
+                "gobs-app restarted while the machine was being {what}, so that did not \
+                 finish; destroy it (which cleans up whatever the provider made) and create it \
+                 again if you need it"
+            );
+            record.status = MachineStatus::Failed;
+            record.error = Some(error.clone());
+            let provider = record.provider.clone();
+            tracing::info!(machine = name, "{error}");
+            self.log_state(name, &provider, MachineState::Failed, Some(&error));
+        }
+        in_flight
     }
 
     /// The machines' names, sorted.
@@ -531,37 +577,6 @@ impl Boss {
 }
 
 impl Boss {
-    /// After a restart, creations and destructions that were in flight are over (their
-    /// promises did not survive): their machines are marked failed, saying what to do.
-    pub(crate) fn after_restart(&mut self) {
-        // Only the machines in flight are touched (and so saved again).
-        let in_flight: Vec<String> = self
-            .machines
-            .iter()
-            .filter(|(_, r)| {
-                matches!(
-                    r.status,
-                    MachineStatus::Creating | MachineStatus::Destroying
-                )
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in in_flight {
-            let Some(record) = self.machines.get_mut(&name) else {
-                continue;
-            };
-            let what = match record.status {
-                MachineStatus::Creating => "created",
-                _ => "destroyed",
-            };
-            record.status = MachineStatus::Failed;
-            record.error = Some(format!(
-                "gobs-app stopped while the machine was being {what}; destroy it (which cleans \
-                 up whatever the provider made) and create it again if you need it"
-            ));
-        }
-    }
-
     /// Adds machine `name`'s new state to the event log. The log is in this vat, so the
     /// entry commits with the change it records, or not at all.
     fn log_state(&mut self, name: &str, provider: &str, state: MachineState, error: Option<&str>) {
@@ -764,9 +779,9 @@ mod tests {
     use gobs_runtime::Vat;
 
     #[test]
-    fn a_restart_fails_what_was_in_flight_and_says_what_to_do() {
+    fn a_restart_fails_what_was_in_flight_logs_it_and_says_what_to_do() {
         let vat = Vat::spawn("boss-restart").unwrap();
-        let boss = vat
+        let (settled, machines, logged) = vat
             .run(|| {
                 let mut boss = Boss::new();
                 for (i, (name, status)) in [
@@ -789,21 +804,46 @@ mod tests {
                         },
                     );
                 }
-                boss.after_restart();
-                boss.machines
+                let settled = boss.settle_after_restart();
+                let log = boss.log().call().page(Default::default()).unwrap();
+                (settled, boss.machines, log.events)
             })
             .unwrap();
-        assert_eq!(boss["a"].status, MachineStatus::Failed);
+        assert_eq!(settled, ["a", "c"]);
+        assert_eq!(machines["a"].status, MachineStatus::Failed);
+        let error = machines["a"].error.as_deref().unwrap();
         assert!(
-            boss["a"]
+            error.contains("restarted while the machine was being created"),
+            "{error}"
+        );
+        assert_eq!(machines["b"].status, MachineStatus::Running);
+        assert_eq!(machines["c"].status, MachineStatus::Failed);
+        assert!(
+            machines["c"]
                 .error
                 .as_deref()
                 .unwrap()
-                .contains("being created")
+                .contains("destroy it")
         );
-        assert_eq!(boss["b"].status, MachineStatus::Running);
-        assert_eq!(boss["c"].status, MachineStatus::Failed);
-        assert!(boss["c"].error.as_deref().unwrap().contains("destroy it"));
+        let logged: Vec<_> = logged
+            .iter()
+            .map(|e| match &e.what {
+                What::State { state, error, .. } => {
+                    (e.machine.clone().unwrap(), *state, error.clone().unwrap())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(logged.len(), 2);
+        assert_eq!(
+            (logged[0].0.as_str(), logged[0].1),
+            ("a", MachineState::Failed)
+        );
+        assert_eq!(logged[0].2, error);
+        assert_eq!(
+            (logged[1].0.as_str(), logged[1].1),
+            ("c", MachineState::Failed)
+        );
         vat.shutdown();
     }
 }

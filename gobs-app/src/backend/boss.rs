@@ -90,7 +90,7 @@ pub struct BossBackend {
     vats: AppVats,
     boss: Ref<Boss>,
     events: Ref<EventLog>,
-    web: crate::web::AccessCell,
+    web: crate::web::access::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
     closed: bool,
@@ -134,7 +134,7 @@ impl BossBackend {
                 vats,
                 boss,
                 events,
-                web: crate::web::AccessCell::default(),
+                web: crate::web::access::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
                 closed: false,
@@ -214,6 +214,17 @@ impl BossBackend {
                 "setting the event log's retention".to_string()
             })?;
         }
+        // Creations and destructions cut short by the last stop fail now, each with its
+        // event, before anything else is asked of the boss (only if there are any, so a
+        // read-only command writes nothing).
+        let in_flight = wait(boss.send().in_flight(), limit, || {
+            "reading the machines in flight".to_string()
+        })?;
+        if !in_flight.is_empty() {
+            wait(boss.send().settle_after_restart(), limit, || {
+                format!("failing the machines in flight ({})", in_flight.join(", "))
+            })?;
+        }
         Ok((boss, events))
     }
 
@@ -239,7 +250,7 @@ impl BossBackend {
     }
 
     /// Where the daemon's HTTP side listens, once it does (what `gobs-app web` answers).
-    pub fn web_access(&self) -> crate::web::AccessCell {
+    pub fn web_access(&self) -> crate::web::access::AccessCell {
         std::sync::Arc::clone(&self.web)
     }
 
@@ -457,7 +468,7 @@ impl Backend for BossBackend {
         })
     }
 
-    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
         self.web.get().cloned().ok_or_else(|| {
             BackendError::invalid(format!(
                 "nothing serves metrics or a dashboard for {}: `gobs-app daemon` serves them \

@@ -174,8 +174,8 @@ impl Backend for FakeBackend {
         })
     }
 
-    fn web(&self, _cancel: &Cancel) -> Result<crate::web::WebAccess, BackendError> {
-        Ok(crate::web::WebAccess::default())
+    fn web(&self, _cancel: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
+        Ok(crate::web::access::WebAccess::default())
     }
 
     fn providers(&self, _cancel: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {

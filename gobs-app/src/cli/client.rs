@@ -1,16 +1,13 @@
 //! Running one request: through the daemon when one serves the state directory, otherwise
 //! in "embedded mode", opening the backend in this process under the state lock.
 //!
-//! Finding the way in is a short loop: a socket that accepts a connection means a daemon;
-//! otherwise whoever takes the state lock opens the state. If the lock is taken (a daemon
-//! starting up, or another command in embedded mode) the loop retries for up to
-//! [`LOCK_WAIT`], so concurrent commands take turns instead of failing.
+//! The way in is found by [`crate::daemon::find`]: a daemon, or the state lock.
 //!
 //! A daemon that ends after taking a request and before answering it may have acted on it:
 //! a request that only reads is asked again, and any other is reported with what the state
 //! now shows of it ([`outcome`]).
 
-use std::io::{BufReader, ErrorKind};
+use std::io::BufReader;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -22,17 +19,14 @@ use crate::backend::boss::BossBackend;
 use crate::cli::outcome;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
-use crate::daemon::MAX_SOCKET_PATH;
-use crate::daemon::lock::{Role, StateLock};
+use crate::daemon::find::{Target, connect};
 use crate::daemon::protocol::{
     FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
     Response, read_frame, write_frame,
 };
 use crate::error::AppError;
-use crate::model::{Cancel, ErrorKind as Kind};
+use crate::model::{Cancel, ErrorKind as Kind, MachineInfo, MachineName};
 
-/// How long a command waits for the state to be free.
-pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long sending a request may block.
 pub const REQUEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a command keeps retrying a daemon that answers `busy`.
@@ -41,59 +35,6 @@ pub const BUSY_WAIT: Duration = Duration::from_secs(30);
 /// How many times a request that only reads is asked again when a daemon ends before
 /// answering it.
 pub const LOST_READ_RETRIES: u32 = 3;
-
-/// Where a request goes.
-#[derive(Debug)]
-pub enum Target {
-    /// A daemon answered on the control socket.
-    Daemon(UnixStream),
-    /// No daemon; this process holds the state lock.
-    Embedded(StateLock),
-}
-
-/// Finds the daemon, or takes the state lock for embedded mode (see the module docs).
-pub fn connect(paths: &StatePaths) -> Result<Target, AppError> {
-    let socket = paths.socket();
-    // A daemon cannot bind a path this long, so there is none to find (and connecting
-    // would fail with an error that is not "no daemon").
-    let daemon_possible = socket.as_os_str().len() <= MAX_SOCKET_PATH;
-    let start = Instant::now();
-    loop {
-        let attempt = if daemon_possible {
-            UnixStream::connect(&socket)
-        } else {
-            Err(ErrorKind::NotFound.into())
-        };
-        match attempt {
-            Ok(stream) => {
-                tracing::debug!("talking to the daemon at {}", socket.display());
-                return Ok(Target::Daemon(stream));
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {}
-            Err(e) => {
-                return Err(AppError::Daemon {
-                    socket,
-                    message: format!("cannot connect: {e}"),
-                });
-            }
-        }
-        paths
-            .create()
-            .map_err(|e| AppError::io("create state directory", &paths.dir, e))?;
-        if let Some(lock) = StateLock::try_acquire(&paths.lock(), Role::Embedded)? {
-            tracing::debug!("no daemon; opening {} in this process", paths.dir.display());
-            return Ok(Target::Embedded(lock));
-        }
-        if start.elapsed() >= LOCK_WAIT {
-            return Err(AppError::StateBusy {
-                holder: StateLock::holder(&paths.lock()),
-                state_dir: paths.dir.clone(),
-                waited_secs: start.elapsed().as_secs(),
-            });
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Runs `request` against the state in `paths`, through the daemon or embedded. A
 /// [`Response::Error`] is returned as [`AppError::Backend`]. A daemon that answers `busy`
@@ -131,12 +72,8 @@ pub fn execute(
                         continue;
                     }
                     Asked::Lost(reason) => {
-                        return Err(outcome::lost_answer(
-                            paths,
-                            explicit_config,
-                            &request,
-                            reason,
-                        ));
+                        let look_up = |name: &MachineName| look_up(paths, explicit_config, name);
+                        return Err(outcome::lost_answer(paths, &request, reason, &look_up));
                     }
                 };
                 match response {
@@ -178,6 +115,23 @@ pub fn execute(
     match response {
         Response::Error(e) => Err(AppError::Backend(e)),
         response => Ok(response),
+    }
+}
+
+/// Machine `name` as the state now shows it: `None` if there is no such machine.
+fn look_up(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    name: &MachineName,
+) -> Result<Option<MachineInfo>, AppError> {
+    let request = Request::Machine { name: name.clone() };
+    match execute(paths, explicit_config, request) {
+        Ok(Response::Machine(info)) => Ok(Some(info)),
+        Ok(_) => Err(AppError::Protocol(
+            "the answer to `machine` was not a machine".to_string(),
+        )),
+        Err(AppError::Backend(e)) if e.kind == Kind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

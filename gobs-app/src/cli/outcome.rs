@@ -3,23 +3,22 @@
 //! opened by the command itself when none serves it — and says whether the change happened,
 //! or that it cannot know, and what to run next.
 
-use std::path::Path;
-
-use crate::cli::client::execute;
 use crate::config::state_dir::StatePaths;
 use crate::error::AppError;
-use crate::model::{ErrorKind, MachineInfo, MachineName, MachineStatus};
-use crate::ops::{Request, Response};
+use crate::model::{MachineInfo, MachineName, MachineStatus};
+use crate::ops::Request;
+
+/// What the state now shows of machine `name`: `None` if there is no such machine.
+pub type LookUp<'a> = &'a dyn Fn(&MachineName) -> Result<Option<MachineInfo>, AppError>;
 
 /// The error for `request`, whose answer was lost for `reason`, with what the state now
-/// shows about it.
+/// shows about it (asked with `look_up`).
 pub fn lost_answer(
     paths: &StatePaths,
-    explicit_config: Option<&Path>,
     request: &Request,
     reason: String,
+    look_up: LookUp<'_>,
 ) -> AppError {
-    let look_up = |name: &MachineName| look_up(paths, explicit_config, name);
     let outcome = match request {
         request if safe_to_repeat(request) => {
             "the command only reads, so nothing changed; run it again".to_string()
@@ -54,23 +53,6 @@ pub fn lost_answer(
 /// fetching a file.
 pub fn safe_to_repeat(request: &Request) -> bool {
     request.only_reads() || matches!(request, Request::GetFile { .. })
-}
-
-/// Machine `name` as the state now shows it: `None` if there is no such machine.
-fn look_up(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
-    name: &MachineName,
-) -> Result<Option<MachineInfo>, AppError> {
-    let request = Request::Machine { name: name.clone() };
-    match execute(paths, explicit_config, request) {
-        Ok(Response::Machine(info)) => Ok(Some(info)),
-        Ok(_) => Err(AppError::Protocol(
-            "the answer to `machine` was not a machine".to_string(),
-        )),
-        Err(AppError::Backend(e)) if e.kind == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 fn created(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> String {

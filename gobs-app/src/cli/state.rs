@@ -45,8 +45,9 @@ pub enum StateCommand {
     /// List the stored actors that no vat's root reaches (a sign of damage or of a bug)
     Unreachable,
 
-    /// List the log store's commits: offset, bytes, vats written (the log keeps no
-    /// commit times; a compaction folds earlier commits into one snapshot)
+    /// List the commits `rewind` can go back to: number, time, bytes, vats written (a log
+    /// store's since its last compaction, which folds earlier commits into one snapshot; a
+    /// SQLite store's within its journal's window)
     History,
 
     /// Write a consistent copy of the store to FILE (a new file), while the daemon runs
@@ -72,9 +73,9 @@ pub enum StateCommand {
         to: crate::config::StoreKind,
     },
 
-    /// Take the state back to commit N of its log (`state history` lists the commits
-    /// since the last compaction); the current log is kept beside it. Without --yes, only
-    /// shows what would be dropped. Stop any daemon first
+    /// Take the state back to commit N (`state history` lists the commits it can go back
+    /// to); the current store is kept beside it. Without --yes, only shows what would be
+    /// dropped. Stop any daemon first
     Rewind {
         /// The commit to go back to
         #[arg(long, value_name = "N")]
@@ -235,7 +236,7 @@ pub fn run(
                     }
                     writeln!(
                         out,
-                        "{} commits after commit {to} would be dropped (the current log is \
+                        "{} commits after commit {to} would be dropped (the current store is \
                          kept beside it); run again with --yes to rewind",
                         dropped.len()
                     )
@@ -248,7 +249,7 @@ pub fn run(
             print(&done, json, out, |d, out| {
                 writeln!(
                     out,
-                    "rewound to commit {to}: dropped {} commits; the log as it was is kept in {}",
+                    "rewound to commit {to}: dropped {} commits; the store as it was is kept in {}",
                     d.commits_dropped,
                     d.kept_in.display()
                 )
@@ -281,20 +282,23 @@ pub fn run(
         }
         StateCommand::History => {
             let image = inspect::image(&paths.dir)?;
-            let Some(history) = image.history else {
-                return Err(AppError::State(format!(
-                    "{} is a SQLite store, which keeps no commit history",
-                    image.store.display()
-                )));
-            };
+            // A database has no frames: where a commit lies is a log's notion.
+            let log = image.store.extension().is_some_and(|e| e == "log");
+            let history = image.history.unwrap_or_default();
             print(&history, json, out, |history, out| {
                 for c in history {
-                    let kind = if c.snapshot { "snapshot" } else { "commit" };
+                    let place = if !log {
+                        String::new()
+                    } else if c.snapshot {
+                        format!("snapshot at byte {:>10}  ", c.offset)
+                    } else {
+                        format!("commit   at byte {:>10}  ", c.offset)
+                    };
                     writeln!(
                         out,
-                        "{:>6}  {kind:<8} at byte {:>10}  {:>8} bytes  {} written, {} removed  {}",
+                        "{:>6}  {}  {place}{:>8} bytes  {} written, {} removed  {}",
                         c.index,
-                        c.offset,
+                        commit_time(c.time_ms),
                         c.bytes,
                         c.upserts,
                         c.removes,
@@ -304,6 +308,18 @@ pub fn run(
                 Ok(())
             })
         }
+    }
+}
+
+/// A commit's time as RFC 3339 (UTC, to the millisecond), or "time unknown" for frames
+/// written before the log recorded times (padded to the same width).
+fn commit_time(ms: Option<u64>) -> String {
+    match ms {
+        Some(ms) => humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+        .to_string(),
+        None => format!("{:<24}", "time unknown"),
     }
 }
 

@@ -190,6 +190,66 @@ impl<'s> FrameReader<'s> {
     }
 }
 
+/// The request in `frame`, or the protocol error to answer instead. The version is checked
+/// first, so that a client of another version hears about the version.
+pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
+    let value: serde_json::Value = serde_json::from_slice(frame)
+        .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(Response::protocol_error(
+            "the request is not a JSON object {\"version\":..,\"request\":..}",
+        ));
+    };
+    if let Some(key) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "version" | "request"))
+    {
+        return Err(Response::protocol_error(format!(
+            "the request frame has an unknown field {}; it takes `version` and `request`",
+            crate::model::shown(key)
+        )));
+    }
+    let sent = match object.get("version") {
+        None => "none".to_string(),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {
+            String::new()
+        }
+        Some(serde_json::Value::Number(n)) => format!("version {n}"),
+        Some(other) => {
+            let text = other.to_string();
+            format!(
+                "{} (a JSON {}, where the version is a number)",
+                crate::model::shown(&text),
+                json_type(other)
+            )
+        }
+    };
+    if !sent.is_empty() {
+        return Err(Response::protocol_error(format!(
+            "this daemon speaks protocol version {PROTOCOL_VERSION} and the client sent {sent}; \
+             use the same gobs-app build for the client and the daemon (restart the daemon)"
+        )));
+    }
+    let Some(request) = object.get("request") else {
+        return Err(Response::protocol_error(
+            "malformed request: no `request` field",
+        ));
+    };
+    serde_json::from_value::<Request>(request.clone())
+        .map_err(|e| Response::protocol_error(format!("malformed request: {e}")))
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -221,6 +221,7 @@ fn provision(settings: &HostSettings, machine: &str) -> Result<(), String> {
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
+    crate::child_fds::exclude(&mut cmd);
     // SAFETY: the closure makes one system call (setsid) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -18,8 +18,8 @@ pub mod salvage;
 use std::path::{Path, PathBuf};
 
 use crate::actors::vats::VATS_DIR;
-use crate::cli::client::{Target, connect};
 use crate::config::state_dir::StatePaths;
+use crate::daemon::find::{Target, connect};
 use crate::daemon::lock::StateLock;
 use crate::error::AppError;
 

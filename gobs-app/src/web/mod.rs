@@ -9,41 +9,28 @@
 //! Both are off unless enabled, and only the daemon serves them. `gobs-app web` asks the
 //! daemon where they listen ([`WebAccess`]).
 
+pub mod access;
 pub mod auth;
 pub mod dashboard;
 pub mod observer;
 pub mod page;
 
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use axum::Router;
-use axum::routing::get;
-use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
 use crate::config::{Config, ListenerConfig};
 use crate::error::AppError;
 use crate::metrics;
+use crate::web::access::{AccessCell, WebAccess};
 use crate::web::observer::Observer;
+use axum::Router;
+use axum::routing::get;
 
 /// The backend the daemon serves, shared with the dashboard's actions.
 pub type SharedBackend = Arc<RwLock<Box<dyn Backend + Send + Sync>>>;
-
-/// Where the daemon's HTTP side listens (what `gobs-app web` prints).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebAccess {
-    /// The metrics' address (`http://127.0.0.1:9464/metrics`), if served.
-    pub metrics: Option<String>,
-    /// The dashboard's login address, token included, if served.
-    pub dashboard: Option<String>,
-}
-
-/// The [`WebAccess`] of a daemon, once its listeners are bound (shared with the backend,
-/// which answers `gobs-app web` with it).
-pub type AccessCell = Arc<OnceLock<WebAccess>>;
 
 /// The running HTTP side; stops when dropped.
 #[derive(Debug)]

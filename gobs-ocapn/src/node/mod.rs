@@ -1,11 +1,12 @@
 //! A node: the objects it hosts, its sessions, and the tokio shell that runs them.
 
-mod caretaker;
-pub(crate) mod core;
-mod object;
+mod actors;
 mod shell;
 
-pub use self::core::{Action, Callback, Core, CoreCallback, MintHook, REVOKED_KEPT, RevokeHook};
-pub use caretaker::CARETAKER_REVOKED;
-pub use object::{Cx, LocalObject};
+pub(crate) use actors::ActorTable;
+
+pub use gobs_ocapn_proto::node::{
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
+    MintHook, REVOKED_KEPT, RevokeHook,
+};
 pub use shell::{Node, NodeStopped};

@@ -7,14 +7,14 @@
 //! peer with a reset instead of an orderly end of stream.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{Action, Core};
+use super::{Action, ActorTable, Core};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
 use crate::netlayer::{Netlayer, Stream};
@@ -29,6 +29,13 @@ enum Msg {
     Call(CoreFn),
 }
 
+/// Why the shell's task woke up.
+enum Wake {
+    Msg(Msg),
+    /// A timer of the core's is due.
+    Timeout,
+}
+
 enum WriterCmd {
     Bytes(Vec<u8>),
     Close,
@@ -40,6 +47,9 @@ enum WriterCmd {
 pub struct Node {
     tx: mpsc::UnboundedSender<Msg>,
     locator: PeerLocator,
+    /// The gobs actors the node exports (touched only on the node's task, so the lock
+    /// is never contended).
+    actors: Arc<Mutex<ActorTable>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -92,12 +102,21 @@ impl Node {
         }
         let core = Core::new(locator.clone(), config);
         tokio::spawn(run(core, netlayers, rx, tx.downgrade()));
-        Ok(Node { tx, locator })
+        Ok(Node {
+            tx,
+            locator,
+            actors: Arc::default(),
+        })
     }
 
     /// The node's locator.
     pub fn locator(&self) -> &PeerLocator {
         &self.locator
+    }
+
+    /// The gobs actors this node exports (see [`crate::vat::export_actor`]).
+    pub(crate) fn actors(&self) -> MutexGuard<'_, ActorTable> {
+        self.actors.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the node's core, on the node's task, and returns its result.
@@ -175,16 +194,26 @@ async fn run(
 ) {
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<WriterCmd>> = HashMap::new();
     let mut unconnected: HashMap<ConnId, (Vec<u8>, bool)> = HashMap::new();
-    while let Some(msg) = rx.recv().await {
-        match msg {
-            Msg::Accepted(stream) => {
+    loop {
+        // The core's timers (hello deadlines) run on this task's clock.
+        let wake = match core.poll_timeout() {
+            Some(at) => tokio::select! {
+                msg = rx.recv() => msg.map(Wake::Msg),
+                () = tokio::time::sleep_until(at.into()) => Some(Wake::Timeout),
+            },
+            None => rx.recv().await.map(Wake::Msg),
+        };
+        let Some(wake) = wake else { break };
+        match wake {
+            Wake::Timeout => core.handle_timeout(Instant::now()),
+            Wake::Msg(Msg::Accepted(stream)) => {
                 let conn = core.accepted();
                 writers.insert(conn, spawn_conn(conn, stream, &tx));
-                hello_deadline(conn, &tx);
+                core.connected(conn, Instant::now());
             }
-            Msg::Connected(conn, Ok(stream)) => {
+            Wake::Msg(Msg::Connected(conn, Ok(stream))) => {
                 let w = spawn_conn(conn, stream, &tx);
-                hello_deadline(conn, &tx);
+                core.connected(conn, Instant::now());
                 if let Some((bytes, close)) = unconnected.remove(&conn) {
                     if !bytes.is_empty() {
                         let _ = w.send(WriterCmd::Bytes(bytes));
@@ -196,16 +225,16 @@ async fn run(
                 }
                 writers.insert(conn, w);
             }
-            Msg::Connected(conn, Err(e)) => {
+            Wake::Msg(Msg::Connected(conn, Err(e))) => {
                 unconnected.remove(&conn);
                 core.dial_failed(conn, &e.to_string());
             }
-            Msg::Bytes(conn, bytes) => core.bytes(conn, &bytes),
-            Msg::Closed(conn, why) => {
+            Wake::Msg(Msg::Bytes(conn, bytes)) => core.bytes(conn, &bytes),
+            Wake::Msg(Msg::Closed(conn, why)) => {
                 writers.remove(&conn);
                 core.closed(conn, &why);
             }
-            Msg::Call(f) => f(&mut core),
+            Wake::Msg(Msg::Call(f)) => f(&mut core),
         }
         for action in core.take_actions() {
             match action {
@@ -249,20 +278,6 @@ async fn run(
             }
         }
     }
-}
-
-/// How long a peer has to send its `op:start-session`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn hello_deadline(conn: ConnId, tx: &mpsc::WeakUnboundedSender<Msg>) {
-    let tx = tx.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(HELLO_TIMEOUT).await;
-        if let Some(tx) = tx.upgrade() {
-            let call: CoreFn = Box::new(move |core: &mut Core| core.hello_deadline(conn));
-            let _ = tx.send(Msg::Call(call));
-        }
-    });
 }
 
 fn spawn_conn(

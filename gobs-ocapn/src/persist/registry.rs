@@ -257,15 +257,13 @@ impl NodeStore {
         let record = self.record.clone();
         let node2 = node.clone();
         node.with_core(move |core| {
-            crate::vat::enable(core, &node2);
             for (swiss, actor) in minted {
-                if let Some(obj) = crate::vat::export_object(core, actor) {
-                    core.bind_swiss(&swiss, obj);
-                }
+                let obj = crate::vat::export_object(&node2, core, actor);
+                core.bind_swiss(&swiss, obj);
             }
             let minter = record.clone();
             core.on_mint(Box::new(move |core, swiss, obj| {
-                if let Some(actor) = crate::vat::exported(core, obj) {
+                if let Some(actor) = crate::vat::exported(&node2, core, obj) {
                     let _ = minter.send().remember(swiss.to_vec(), actor);
                 }
             }));

@@ -243,7 +243,7 @@ fn carrier<'a>(
                 let l = core.settled_target(*l);
                 match me {
                     Some((me, actor)) if me == l => Some(actor.clone()),
-                    _ => exported(core, l),
+                    _ => exported(node, core, l),
                 }
             }
             Ref::Remote(_) => None,
@@ -259,6 +259,7 @@ fn carrier<'a>(
 /// exported (once per actor: the same actor is the same export), a [`RemoteObject`]
 /// becomes its reference.
 pub(crate) fn term_out(
+    node: &Node,
     core: &mut Core,
     bytes: &[u8],
     refs: Vec<Carried>,
@@ -289,9 +290,7 @@ pub(crate) fn term_out(
                 .map_err(|e| BridgeError(super::peer_error::text(&e)));
         }
         match entry.actor {
-            Some(actor) => super::export::export(core, actor)
-                .map(Term::local)
-                .ok_or_else(|| BridgeError("this node cannot export actors yet".into())),
+            Some(actor) => Ok(Term::local(super::export::export(node, core, actor))),
             None => Err(BridgeError(
                 "a reference of a kind this node cannot pass to a peer".into(),
             )),

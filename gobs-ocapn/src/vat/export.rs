@@ -6,8 +6,6 @@
 //! argument, in a result) gets the same reference, and a reference it passes back
 //! arrives at the method as that actor (`Ref<T>`).
 
-use std::collections::HashMap;
-
 use std::sync::{Arc, Mutex, PoisonError};
 
 use gobs_runtime::carry::Carried;
@@ -19,13 +17,6 @@ use crate::captp::{LocalRef, Ref as CapRef, RemoteRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
 use crate::syrup::Value;
-
-/// The node's table of exported actors (a [`Core::ext`] slot).
-#[derive(Default)]
-pub(crate) struct ActorExports {
-    by_actor: HashMap<AnyRef, LocalRef>,
-    node: Option<Node>,
-}
 
 /// The node object that forwards a peer's messages to an actor.
 struct ActorObject {
@@ -43,9 +34,10 @@ impl LocalObject for ActorObject {
         let method = method.as_symbol().ok_or_else(|| {
             Term::str("a gobs actor is called with a method name (a symbol) first")
         })?;
-        let (bytes, refs) = args_in(cx.core, &self.node, Some((cx.me(), &self.actor)), rest)
+        let me = cx.me();
+        let (bytes, refs) = args_in(cx.core(), &self.node, Some((me, &self.actor)), rest)
             .map_err(|e| Term::str(&format!("bad arguments for `{method}`: {e}")))?;
-        let p = cx.core.new_promise();
+        let p = cx.core().new_promise();
         let (actor, node, method) = (self.actor.clone(), self.node.clone(), method.to_owned());
         let call = move |_: &mut Core, refs: Vec<Carried>| {
             // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
@@ -53,10 +45,11 @@ impl LocalObject for ActorObject {
             let answer = actor.invoke_carrying(&method, bytes, refs);
             tokio::spawn(async move {
                 let outcome = answer.await;
+                let on = node.clone();
                 node.post(move |core| {
                     let outcome = match outcome {
                         Ok((bytes, refs)) => {
-                            term_out(core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
+                            term_out(&on, core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
                         }
                         Err(e) => Err(super::peer_error::to_peer(
                             &method,
@@ -69,20 +62,16 @@ impl LocalObject for ActorObject {
                 });
             });
         };
-        with_sturdyrefs(cx.core, refs, Box::new(call));
+        with_sturdyrefs(cx.core(), refs, Box::new(call));
         Ok(Term::local(p))
-    }
-
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
     }
 
     fn actor_type(&self) -> Option<&str> {
         Some(self.actor.entry().name)
     }
 
-    fn collected(&mut self, core: &mut Core) {
-        core.ext::<ActorExports>().by_actor.remove(&self.actor);
+    fn collected(&mut self, _core: &mut Core) {
+        self.node.actors().remove(&self.actor);
     }
 }
 
@@ -141,35 +130,23 @@ fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
     }
 }
 
-/// The actor behind a node object, if it is an exported actor.
-pub(crate) fn exported(core: &Core, r: LocalRef) -> Option<AnyRef> {
-    core.object_any(core.settled_target(r))?
-        .downcast_ref::<ActorObject>()
-        .map(|o| o.actor.clone())
+/// The actor behind a node object of `node`, if it is an exported actor.
+pub(crate) fn exported(node: &Node, core: &Core, r: LocalRef) -> Option<AnyRef> {
+    node.actors().actor_of(core.settled_target(r).id)
 }
 
-/// The node object for `actor`, made on first use.
-pub(crate) fn export(core: &mut Core, actor: AnyRef) -> Option<LocalRef> {
-    let table = core.ext::<ActorExports>();
-    if let Some(r) = table.by_actor.get(&actor) {
-        return Some(*r);
+/// The node object for `actor` on `node`, made on first use.
+pub(crate) fn export(node: &Node, core: &mut Core, actor: AnyRef) -> LocalRef {
+    if let Some(r) = node.actors().object_of(&actor) {
+        return r;
     }
-    let node = table.node.clone()?;
     let obj = ActorObject {
         actor: actor.clone(),
-        node,
+        node: node.clone(),
     };
     let r = core.spawn(Box::new(obj));
-    core.ext::<ActorExports>().by_actor.insert(actor, r);
-    Some(r)
-}
-
-/// Lets this node's core export actors (it needs its own handle for the answers).
-pub(crate) fn enable(core: &mut Core, node: &Node) {
-    let table = core.ext::<ActorExports>();
-    if table.node.is_none() {
-        table.node = Some(node.clone());
-    }
+    node.actors().insert(actor, r);
+    r
 }
 
 /// Hosts `actor` on `node` and returns the reference to hand out: bind it to a swiss
@@ -180,10 +157,6 @@ pub(crate) fn enable(core: &mut Core, node: &Node) {
 pub async fn export_actor<T: Actor>(node: &Node, actor: ActorRef<T>) -> Result<Term, NodeStopped> {
     let node2 = node.clone();
     let any = AnyRef::from(actor);
-    node.with_core(move |core| {
-        enable(core, &node2);
-        export(core, any).map(Term::local)
-    })
-    .await?
-    .ok_or(NodeStopped)
+    node.with_core(move |core| Term::local(export(&node2, core, any)))
+        .await
 }

@@ -46,7 +46,7 @@ mod typed;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
 pub use export::export_actor;
-pub(crate) use export::{enable, export as export_object, exported};
+pub(crate) use export::{export as export_object, exported};
 pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};

@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bridge::{answer_in, term_out};
-use super::export::enable;
 use crate::captp::{LocalRef, Ref, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Node, NodeStopped};
@@ -420,8 +419,7 @@ impl RemoteObject {
         on_commit(move || {
             let node2 = node.clone();
             node.post(move |core| {
-                enable(core, &node2);
-                let args = match term_out(core, &bytes, refs) {
+                let args = match term_out(&node2, core, &bytes, refs) {
                     Ok(Term::List(args)) => args,
                     Ok(other) => vec![other],
                     Err(e) => return done(Err(broken(e))),
@@ -484,9 +482,8 @@ impl RemoteObject {
         on_commit(move || {
             let node2 = node.clone();
             node.post(move |core| {
-                enable(core, &node2);
                 let why = |e: String| *lock(&out.inner.unsent) = Some(e);
-                let args = match term_out(core, &bytes, refs) {
+                let args = match term_out(&node2, core, &bytes, refs) {
                     Ok(Term::List(args)) => args,
                     Ok(other) => vec![other],
                     Err(e) => return why(format!("`{method}` could not be sent: {e}")),

@@ -50,6 +50,9 @@ pub struct Goblins {
     pub uris: HashMap<String, String>,
     next_id: u64,
     state: PathBuf,
+    /// How long to wait for the next line: [`DEADLINE`], or more while a command does
+    /// much work (see [`Goblins::outcome_of_many`]).
+    patience: Duration,
 }
 
 /// A Scheme file beside this harness (found from gobs-ocapn's tests and gobs-bench's
@@ -93,6 +96,7 @@ impl Goblins {
             uris: HashMap::new(),
             next_id: 0,
             state: state.to_owned(),
+            patience: DEADLINE,
         };
         loop {
             let line = g.next_line("the Goblins peer to start");
@@ -124,7 +128,7 @@ impl Goblins {
     }
 
     fn next_line(&mut self, waiting_for: &str) -> String {
-        match self.lines.recv_timeout(DEADLINE) {
+        match self.lines.recv_timeout(self.patience) {
             Ok(l) => l,
             Err(e) => panic!("no line from the Goblins peer while waiting for {waiting_for}: {e}"),
         }
@@ -162,6 +166,15 @@ impl Goblins {
             );
             self.stash.push(line);
         }
+    }
+
+    /// Waits for the outcome of command `id`, which makes `calls` calls one after another:
+    /// the deadline grows with the work (it only bounds a hang, on however busy a machine).
+    pub fn outcome_of_many(&mut self, id: &str, calls: u32) -> Reply {
+        self.patience = DEADLINE + Duration::from_millis(50) * calls;
+        let reply = self.outcome(id);
+        self.patience = DEADLINE;
+        reply
     }
 
     /// Waits for the outcome of command `id`.

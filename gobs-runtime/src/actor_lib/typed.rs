@@ -25,8 +25,8 @@ use super::{Cell, GHash};
 use crate::actor::Actor;
 use crate::error::Error;
 use crate::promise::Promise;
-use crate::reference::Ref;
-use crate::value::{AnyRef, Value};
+use crate::reference::{AnyRef, Ref};
+use crate::value::Value;
 
 /// A type a [`Value`] can be read back as.
 pub trait FromValue: Into<Value> + Send + Sized + 'static {

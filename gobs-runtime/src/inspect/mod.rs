@@ -45,8 +45,9 @@ pub struct StoreImage {
     pub store: PathBuf,
     /// Every vat, by name.
     pub vats: BTreeMap<String, VatRecord>,
-    /// A log store's commits, oldest first (`None` for SQLite, which keeps no history).
-    /// A compaction folds the commits before it into one snapshot frame.
+    /// The commits a rewind reaches, oldest first: a log store's frames since its last
+    /// compaction (which folds the commits before it into one snapshot frame), or the
+    /// commits a SQLite store's journal keeps ([`SqliteStore::history`]).
     pub history: Option<Vec<Commit>>,
     /// A torn tail left out of the read (where it starts, its length): a crash's, or a
     /// commit being written while the file was read.
@@ -72,11 +73,15 @@ pub struct ActorInfo {
     pub root: bool,
 }
 
-/// One commit (frame) of a log store.
+/// One commit: a frame of a log store, or a commit a SQLite store's journal keeps.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Commit {
-    /// Its position in the log (0 for the first frame).
+    /// Its number: its position in a log (0 for the first frame), its sequence number in a
+    /// SQLite store. `state rewind --to` takes it.
     pub index: u64,
+    /// When it was written, in milliseconds since 1970 (UTC); `None` for frames written
+    /// before the log format recorded times.
+    pub time_ms: Option<u64>,
     /// Where it starts in the file.
     pub offset: u64,
     /// Its length in the file, header included.
@@ -174,8 +179,8 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
     let len = file.metadata().map_err(io("reading metadata of"))?.len();
     let mut history = Vec::new();
     let mut vat_names: HashMap<u64, String> = HashMap::new();
-    let replayed = frames::replay(&file, len, path, &mut |offset, bytes, record| {
-        let (snapshot, vats, upserts, removes) = match record {
+    let replayed = frames::replay(&file, len, path, &mut |seen| {
+        let (snapshot, vats, upserts, removes) = match seen.record {
             Record::Snapshot(g) => {
                 let delta = crate::portrait::Delta {
                     upserts: g.actors.iter().map(|(k, p)| (*k, p.clone())).collect(),
@@ -194,8 +199,9 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
         };
         history.push(Commit {
             index: history.len() as u64,
-            offset,
-            bytes,
+            time_ms: seen.time_ms,
+            offset: seen.offset,
+            bytes: seen.bytes,
             snapshot,
             vats,
             upserts,
@@ -240,7 +246,7 @@ fn read_sqlite(path: &Path) -> Result<StoreImage, StoreError> {
     Ok(StoreImage {
         store: path.to_path_buf(),
         vats: store.load()?,
-        history: None,
+        history: Some(store.history()?),
         torn_tail: None,
         names: store.load_names()?,
     })

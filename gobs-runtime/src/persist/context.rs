@@ -1,105 +1,30 @@
 //! How references are written into portraits and read back.
 //!
-//! A persistent vat puts its [`SaveContext`] or [`RestoreContext`] in force (as the
-//! thread's [`Codec`]) while it encodes or decodes portraits. A reference to an actor of the same vat is saved
+//! A persistent vat puts its [`SaveContext`] or [`RestoreContext`] (defined, with the other
+//! codecs, in [`crate::codec`]) in force as the thread's [`Codec`] while it encodes or
+//! decodes portraits. A reference to an actor of the same vat is saved
 //! as `[0, id]`; one to an actor of another persistent vat as `[1, vat name, id]`, which
 //! the persistence registry reconnects on restore, whatever order the vats come back in.
 
 use std::any::TypeId;
-use std::collections::BTreeMap;
-use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Deserialize as _;
 use serde::de::Error as _;
 use serde::ser::{Error as _, SerializeTuple};
 
-use crate::codec::{self, Codec};
-use crate::env::Env;
+use crate::codec::Codec;
+pub(crate) use crate::codec::{
+    Directory, EntrySink, EntrySource, EntryWrites, RestoreContext, SaveContext, VatDirectory,
+};
 use crate::persist::names::NameTable;
-use crate::portrait::{ActorId, Portrait};
+use crate::portrait::ActorId;
 use crate::vat::VatShared;
-
-/// Names vats for portraits and finds them again: the persistence registry's job.
-pub(crate) trait VatDirectory: Send + Sync {
-    /// The saved name of `vat`, if it is a persistent vat this directory knows.
-    fn name_of(&self, vat: &Arc<VatShared>) -> Option<String>;
-    /// The vat saved as `name` (started later if it is not up yet).
-    fn find(&self, name: &str) -> Result<Arc<VatShared>, String>;
-    /// The directory's interned actor names.
-    fn names(&self) -> &Mutex<NameTable>;
-}
-
-/// A persistence registry, as the contexts below hold it.
-pub(crate) type Directory = Arc<dyn VatDirectory>;
-
-/// What encoding one vat's portraits needs.
-pub(crate) struct SaveContext {
-    pub vat: Arc<VatShared>,
-    pub directory: Option<Directory>,
-    /// Local actors the portraits refer to, for reachability.
-    pub edges: Vec<ActorId>,
-    /// Other vats of the registry the portraits refer to (they must be listed in the
-    /// registry's store in the same commit).
-    pub far: Vec<String>,
-    /// Actor names are written by their number in the directory's table (else in full).
-    pub intern: bool,
-    /// Where the actor being saved writes its map entries as portraits of their own
-    /// (see [`entries`](super::entries)); `None` writes maps inline.
-    pub entries: Option<EntrySink>,
-}
-
-/// What decoding one vat's portraits needs.
-pub(crate) struct RestoreContext {
-    pub vat: Arc<VatShared>,
-    pub directory: Option<Directory>,
-    /// Where to look up actor names held by type-erased references.
-    pub env: Option<Env>,
-    /// Local references decoded, with the type each expects, checked once all are back.
-    pub expected: Vec<(ActorId, TypeId, &'static str)>,
-    /// The entry portraits saved for the actor being restored.
-    pub entries: Option<EntrySource>,
-}
-
-/// Where one actor's save puts its entry portraits.
-pub(crate) struct EntrySink {
-    /// The actor being saved.
-    pub owner: ActorId,
-    /// Write every entry (the store holds none of this actor's, or is being replaced).
-    pub full: bool,
-    /// The id the next new entry gets: the vat's next free id when the save began. The
-    /// vat takes the ids handed out back from here once the save is done.
-    pub next_free: u64,
-    /// The number the next `JournalMap` field saved gets.
-    pub next_part: u32,
-    /// What the save wrote.
-    pub writes: EntryWrites,
-}
-
-/// The entry portraits one actor's save writes and removes.
-#[derive(Debug, Default)]
-pub(crate) struct EntryWrites {
-    /// Entries written, each with the local actors it refers to.
-    pub upserts: Vec<(ActorId, Portrait, Vec<ActorId>)>,
-    /// Entries whose keys are gone.
-    pub removes: Vec<ActorId>,
-}
-
-/// The entry portraits saved for one actor, handed to it while it is restored.
-#[derive(Debug, Default)]
-pub(crate) struct EntrySource {
-    /// By field number: each entry's id and arguments.
-    pub parts: BTreeMap<u32, Vec<(ActorId, Vec<u8>)>>,
-    /// The number the next `JournalMap` field restored gets.
-    pub next_part: u32,
-    /// Entries restored, each with the span of the restore context's `expected` list its
-    /// references took (its edges, apart from the owner's).
-    pub restored: Vec<(ActorId, Range<usize>)>,
-}
+use crate::vat::context::{with_codec, with_current_codec};
 
 /// Runs `f` with `ctx` in force for encoding references; returns the context back.
 pub(crate) fn with_save<R>(ctx: SaveContext, f: impl FnOnce() -> R) -> (R, SaveContext) {
-    match codec::with(Codec::Save(ctx), f) {
+    match with_codec(Codec::Save(ctx), f) {
         (r, Codec::Save(ctx)) => (r, ctx),
         _ => context_replaced(),
     }
@@ -107,7 +32,7 @@ pub(crate) fn with_save<R>(ctx: SaveContext, f: impl FnOnce() -> R) -> (R, SaveC
 
 /// Runs `f` with `ctx` in force for decoding references; returns the context back.
 pub(crate) fn with_restore<R>(ctx: RestoreContext, f: impl FnOnce() -> R) -> (R, RestoreContext) {
-    match codec::with(Codec::Restore(ctx), f) {
+    match with_codec(Codec::Restore(ctx), f) {
         (r, Codec::Restore(ctx)) => (r, ctx),
         _ => context_replaced(),
     }
@@ -115,8 +40,8 @@ pub(crate) fn with_restore<R>(ctx: RestoreContext, f: impl FnOnce() -> R) -> (R,
 
 #[cold]
 fn context_replaced() -> ! {
-    // `codec::with` hands back the value it installed; only code holding `&mut Codec`
-    // through `codec::current` could swap it, and none does.
+    // `with_codec` hands back the value it installed; only code holding `&mut Codec`
+    // through `with_current_codec` could swap it, and none does.
     panic!("gobs: a persistence context was replaced during a save or restore")
 }
 
@@ -125,7 +50,7 @@ fn context_replaced() -> ! {
 /// carries over encode as they were read. Names are written in full (no interning: a
 /// restore commits nothing). Outside a restore, `f` runs as it is.
 pub(crate) fn encode_during_restore<R>(f: impl FnOnce() -> R) -> R {
-    let from_restore = codec::current(|c| match c {
+    let from_restore = with_current_codec(|c| match c {
         Some(Codec::Restore(ctx)) => Some((ctx.vat.clone(), ctx.directory.clone())),
         _ => None,
     });
@@ -250,7 +175,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
         }
     }
     let repr = deserializer.deserialize_seq(V)?;
-    codec::current(|c| {
+    with_current_codec(|c| {
         let Some(Codec::Restore(ctx)) = c else {
             return Err(D::Error::custom(
                 "references are only decoded while a persistent vat restores its portraits",
@@ -279,7 +204,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
 
 /// The number of actor name `name` in the saving registry's table, if names are interned.
 pub(crate) fn intern_name(name: &str) -> Option<u32> {
-    codec::current(|c| match c {
+    with_current_codec(|c| match c {
         Some(Codec::Save(ctx)) if ctx.intern => {
             Some(lock(ctx.directory.as_ref()?.names()).id(name))
         }
@@ -320,7 +245,7 @@ impl SavedName {
     pub(crate) fn resolve(self) -> Result<String, String> {
         match self {
             SavedName::Full(name) => Ok(name),
-            SavedName::Numbered(id) => codec::current(|c| {
+            SavedName::Numbered(id) => with_current_codec(|c| {
                 let directory = match c {
                     Some(Codec::Restore(ctx)) => ctx.directory.as_ref(),
                     _ => None,
@@ -349,7 +274,7 @@ impl SavedName {
 
 /// The entry saved as `name`: from the restoring vat's env, else from every registered actor.
 pub(crate) fn lookup_entry(name: &str) -> Result<&'static crate::ActorEntry, String> {
-    let from_env = codec::current(|c| match c {
+    let from_env = with_current_codec(|c| match c {
         Some(Codec::Restore(RestoreContext { env: Some(env), .. })) => {
             Some((env.lookup(name), env.describe()))
         }
@@ -375,7 +300,7 @@ pub(crate) fn encode_vat<S: serde::Serializer>(
     vat: &Arc<VatShared>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let name = codec::current(|c| -> Result<String, String> {
+    let name = with_current_codec(|c| -> Result<String, String> {
         let Some(Codec::Save(ctx)) = c else {
             return Err(format!(
                 "vat \"{}\" cannot be encoded here: vat handles are only saved in portraits",
@@ -401,7 +326,7 @@ pub(crate) fn decode_vat<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Arc<VatShared>, D::Error> {
     let name = String::deserialize(deserializer)?;
-    codec::current(|c| {
+    with_current_codec(|c| {
         let Some(Codec::Restore(ctx)) = c else {
             return Err(D::Error::custom(
                 "vat handles are only decoded while a persistent vat restores",

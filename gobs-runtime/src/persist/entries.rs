@@ -47,9 +47,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{self, Codec};
+use crate::codec::Codec;
 use crate::persist::context::{RestoreContext, SaveContext};
 use crate::portrait::{ActorId, Portrait};
+use crate::vat::context::with_current_codec;
 
 /// The registry name of entry portraits.
 pub(crate) const ENTRY_NAME: &str = "gobs_runtime::JournalEntry";
@@ -68,7 +69,7 @@ pub(crate) enum SaveMode {
 
 /// Runs `f` on the save context in force, if any.
 fn with_save<R>(f: impl FnOnce(Option<&mut SaveContext>) -> R) -> R {
-    codec::current(|c| match c {
+    with_current_codec(|c| match c {
         Some(Codec::Save(ctx)) => f(Some(ctx)),
         _ => f(None),
     })
@@ -76,7 +77,7 @@ fn with_save<R>(f: impl FnOnce(Option<&mut SaveContext>) -> R) -> R {
 
 /// Runs `f` on the restore context in force, if any.
 fn with_restore<R>(f: impl FnOnce(Option<&mut RestoreContext>) -> R) -> R {
-    codec::current(|c| match c {
+    with_current_codec(|c| match c {
         Some(Codec::Restore(ctx)) => f(Some(ctx)),
         _ => f(None),
     })

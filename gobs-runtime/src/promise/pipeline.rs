@@ -180,7 +180,7 @@ impl<T: Actor> PromisedRef<T> {
             let (id, describe) = (r.id, r.describe());
             move || vat::near(|core| core.invoke_by_name(id, &describe, &method, &args))
         })
-        .map_direct(crate::actor::Reply::into_promise)
+        .map_direct(crate::methods::Reply::into_promise)
         .flatten()
     }
 

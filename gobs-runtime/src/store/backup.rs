@@ -40,7 +40,7 @@ fn replay_whole(path: &Path, strict: bool) -> Result<(frames::Replayed, u64), St
         .metadata()
         .map_err(io_err("reading metadata of", path))?
         .len();
-    let replayed = frames::replay(&file, len, path, &mut |_, _, _| {})?;
+    let replayed = frames::replay(&file, len, path, &mut |_| {})?;
     if let Some(f) = &replayed.fault
         && (strict || !f.torn)
     {

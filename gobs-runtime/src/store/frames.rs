@@ -14,9 +14,30 @@ pub(crate) const MAGIC: &[u8; 8] = b"GOBSLOG1";
 pub(crate) const FRAME_HEADER: u64 = 8;
 /// `[kind, body]`: array marker, kind, and at least one byte of body.
 pub(crate) const MIN_PAYLOAD: u64 = 3;
+/// `[kind, body]`: a record written before frames carried their commit time.
 pub(crate) const ARRAY2: u8 = 0x92;
+/// `[kind, body, time]`: a record with its commit time.
+pub(crate) const ARRAY3: u8 = 0x93;
 pub(crate) const KIND_SNAPSHOT: u8 = 0;
 pub(crate) const KIND_DELTA: u8 = 1;
+
+/// A commit time as a record's last element: MessagePack `uint 64` (milliseconds since
+/// 1970), always 9 bytes, so a snapshot's frame length is known before its body is written.
+pub(crate) fn time_bytes(ms: u64) -> [u8; TIME_LEN] {
+    let mut b = [0xcf; TIME_LEN];
+    b[1..].copy_from_slice(&ms.to_be_bytes());
+    b
+}
+
+/// The length of [`time_bytes`].
+pub(crate) const TIME_LEN: usize = 9;
+
+/// Now, in milliseconds since 1970 (0 if the clock is before it).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// A decoded record.
 #[derive(Debug)]
@@ -70,13 +91,24 @@ fn corrupt(path: &Path, offset: u64, detail: String) -> StoreError {
     }
 }
 
-/// Replays the log in `file` (of `len` bytes); `on_frame` sees each whole frame (its
-/// offset, its length with header, its record) before it is applied. Never writes.
+/// A whole frame, as [`replay`] shows it.
+pub(crate) struct Seen<'a> {
+    /// Where it starts.
+    pub offset: u64,
+    /// Its length, header included.
+    pub bytes: u64,
+    pub record: &'a Record,
+    /// Its commit time (ms since 1970), unless it was written before frames carried one.
+    pub time_ms: Option<u64>,
+}
+
+/// Replays the log in `file` (of `len` bytes); `on_frame` sees each whole frame before it
+/// is applied. Never writes.
 pub(crate) fn replay(
     file: &File,
     len: u64,
     path: &Path,
-    on_frame: &mut dyn FnMut(u64, u64, &Record),
+    on_frame: &mut dyn FnMut(&Seen<'_>),
 ) -> Result<Replayed, StoreError> {
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut magic = [0u8; 8];
@@ -107,14 +139,19 @@ pub(crate) fn replay(
                 Frame::Incomplete(reason) => break Some((reason, true)),
                 Frame::Damaged(reason) => break Some((reason, false)),
             };
-        let record = decode_record(&payload).map_err(|e| {
+        let (record, time) = decode_record(&payload).map_err(|e| {
             corrupt(
                 path,
                 pos,
                 format!("a frame with a valid checksum does not decode: {e}"),
             )
         })?;
-        on_frame(pos, FRAME_HEADER + payload_len, &record);
+        on_frame(&Seen {
+            offset: pos,
+            bytes: FRAME_HEADER + payload_len,
+            record: &record,
+            time_ms: time,
+        });
         match (record, &mut graph) {
             (Record::Snapshot(g), _) => graph = Some(g),
             (Record::Delta(d), Some(g)) => g.apply(&d),
@@ -210,10 +247,16 @@ fn read_frame(r: &mut impl Read, pos: u64, len: u64, payload: &mut Vec<u8>) -> i
     Ok(Frame::Whole { payload_len })
 }
 
-/// Decodes a frame's payload.
-pub(crate) fn decode_record(payload: &[u8]) -> Result<Record, String> {
-    if payload.len() < MIN_PAYLOAD as usize || payload[0] != ARRAY2 {
-        return Err("a record is a MessagePack array [kind, body]".to_string());
+/// Decodes a frame's payload: its record, and its commit time unless it was written
+/// before frames carried one.
+pub(crate) fn decode_record(payload: &[u8]) -> Result<(Record, Option<u64>), String> {
+    let timed = match payload.first() {
+        Some(&ARRAY2) => false,
+        Some(&ARRAY3) => true,
+        _ => return Err("a record is a MessagePack array [kind, body, time]".to_string()),
+    };
+    if payload.len() < MIN_PAYLOAD as usize {
+        return Err("a record is a MessagePack array [kind, body, time]".to_string());
     }
     let body = &payload[2..];
     let mut de = rmp_serde::Deserializer::new(Cursor::new(body));
@@ -227,10 +270,17 @@ pub(crate) fn decode_record(payload: &[u8]) -> Result<Record, String> {
         }
         other => return Err(format!("unknown record kind {other}")),
     };
+    let time = if timed {
+        let ms: u64 = serde::Deserialize::deserialize(&mut de)
+            .map_err(|e| format!("the record's commit time does not decode: {e}"))?;
+        Some(ms)
+    } else {
+        None
+    };
     if de.position() != body.len() as u64 {
         return Err("unexpected bytes after the record".to_string());
     }
-    Ok(record)
+    Ok((record, time))
 }
 
 /// The offset in `tail` of the first valid frame at or after `from`, if any.
@@ -241,7 +291,7 @@ fn find_valid_frame(tail: &[u8], from: usize) -> Option<usize> {
         let start = at + FRAME_HEADER as usize;
         if plen >= MIN_PAYLOAD as usize
             && plen <= tail.len() - start
-            && tail[start] == ARRAY2
+            && (tail[start] == ARRAY2 || tail[start] == ARRAY3)
             && (tail[start + 1] == KIND_SNAPSHOT || tail[start + 1] == KIND_DELTA)
             && crc32fast::hash(&tail[start..start + plen]) == u32_le(&tail[at + 4..])
         {

@@ -7,7 +7,10 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::encoded::{EncodedGraph, encode_delta};
-use super::frames::{self, ARRAY2, FRAME_HEADER, Fault, KIND_DELTA, KIND_SNAPSHOT, MAGIC};
+use super::frames::{
+    self, ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, KIND_SNAPSHOT, MAGIC, TIME_LEN, now_ms,
+    time_bytes,
+};
 use super::fsutil::{StoreFiles, StoreLock, io_err};
 use super::quarantine;
 use super::sync::{Syncer, Target};
@@ -109,10 +112,13 @@ pub struct LogStats {
 /// | 4..8 | CRC-32 (IEEE) of the payload, `u32` little-endian |
 /// | 8..8+n | payload: a record, MessagePack |
 ///
-/// A record is the MessagePack array `[kind, body]`: kind `0` with a [`Graph`] body (a
-/// snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
-/// [`Graph::apply`]). Bodies are encoded by `rmp_serde` (structs as arrays). The first
-/// frame of a file is always a snapshot.
+/// A record is the MessagePack array `[kind, body, time]`: kind `0` with a [`Graph`] body
+/// (a snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
+/// [`Graph::apply`]); `time` is when it was committed, milliseconds since 1970 as a
+/// `uint 64` (9 bytes). Bodies are encoded by `rmp_serde` (structs as arrays). The first
+/// frame of a file is always a snapshot. Logs written before frames carried times hold
+/// `[kind, body]` records; they are read as they are (their commits' times are unknown),
+/// and new frames appended to them carry times.
 ///
 /// A commit appends one frame. When the file grows past the compaction bound (see
 /// [`LogOptions`]), it is rewritten as one snapshot frame: `<path>.tmp`, fsync, rename,
@@ -260,7 +266,7 @@ impl LogStore {
             .graph
             .body_len()
             .unwrap_or(16 + self.graph.entry_bytes());
-        MAGIC.len() as u64 + FRAME_HEADER + 2 + body
+        MAGIC.len() as u64 + FRAME_HEADER + 2 + body + TIME_LEN as u64
     }
 
     fn corrupt(&self, offset: u64, detail: String) -> StoreError {
@@ -277,7 +283,7 @@ impl LogStore {
             .metadata()
             .map_err(io_err("reading metadata of", &self.path))?
             .len();
-        let replayed = frames::replay(file, len, &self.path, &mut |_, _, _| {})?;
+        let replayed = frames::replay(file, len, &self.path, &mut |_| {})?;
         self.end = replayed.end;
         self.frames = replayed.frames;
         let Some(fault) = replayed.fault else {
@@ -493,13 +499,14 @@ pub(crate) fn write_snapshot_file(
     graph: &EncodedGraph,
 ) -> Result<(File, u64), StoreError> {
     let body_len = graph.body_len().map_err(io_err("encoding", tmp))?;
-    let payload_len = u32::try_from(2 + body_len).map_err(|_| StoreError::Encode {
-        path: tmp.to_path_buf(),
-        what: "the graph",
-        detail: format!(
-            "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
-        ),
-    })?;
+    let payload_len =
+        u32::try_from(2 + body_len + TIME_LEN as u64).map_err(|_| StoreError::Encode {
+            path: tmp.to_path_buf(),
+            what: "the graph",
+            detail: format!(
+                "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
+            ),
+        })?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -513,10 +520,13 @@ pub(crate) fn write_snapshot_file(
         w.write_all(MAGIC)?;
         w.write_all(&payload_len.to_le_bytes())?;
         w.write_all(&[0; 4])?; // the CRC, written once known
-        let tag = [ARRAY2, KIND_SNAPSHOT];
+        let tag = [ARRAY3, KIND_SNAPSHOT];
         w.write_all(&tag)?;
         crc.update(&tag);
         graph.write_body(&mut w, &mut crc)?;
+        let time = time_bytes(now_ms());
+        w.write_all(&time)?;
+        crc.update(&time);
         w.flush()?;
         drop(w);
         file.seek(SeekFrom::Start(MAGIC.len() as u64 + 4))?;
@@ -578,8 +588,9 @@ impl Store for LogStore {
         };
         let mut frame = Vec::with_capacity(64);
         frame.extend_from_slice(&[0; FRAME_HEADER as usize]);
-        frame.extend_from_slice(&[ARRAY2, KIND_DELTA]);
+        frame.extend_from_slice(&[ARRAY3, KIND_DELTA]);
         rmp_serde::encode::write(&mut frame, delta).map_err(|e| encode_error(e.to_string()))?;
+        frame.extend_from_slice(&time_bytes(now_ms()));
         let payload_len = u32::try_from(frame.len() - FRAME_HEADER as usize).map_err(|_| {
             encode_error(format!(
                 "a delta of {} bytes exceeds the 4 GiB frame limit of the log format",

@@ -38,8 +38,8 @@ pub fn rewind_log(log: &Path, commit: u64, keep_as: &Path) -> Result<Rewound, St
         .map_err(io_err("reading metadata of", log))?
         .len();
     let mut ends = Vec::new();
-    let replayed = frames::replay(&file, len, log, &mut |offset, bytes, _| {
-        ends.push(offset + bytes);
+    let replayed = frames::replay(&file, len, log, &mut |f| {
+        ends.push(f.offset + f.bytes);
     })?;
     if let Some(f) = &replayed.fault
         && !f.torn

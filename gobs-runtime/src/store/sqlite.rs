@@ -1,5 +1,7 @@
 //! [`SqliteStore`]: every vat of a registry in one SQLite database.
 
+mod history;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,9 @@ CREATE TABLE IF NOT EXISTS actors (vat INTEGER NOT NULL, id INTEGER NOT NULL,
 /// (the WAL is fsynced at every commit), [`Durability::Group`] is `NORMAL` (fsynced at
 /// checkpoints: a power cut may take back the last commits, a killed process loses
 /// nothing), [`Durability::Buffered`] is `OFF`.
+///
+/// Each commit is journaled, so that [`SqliteStore::rewind`] can take the database back to
+/// an earlier one (its documentation describes the journal's tables).
 pub struct SqliteStore {
     path: PathBuf,
     conn: Connection,
@@ -116,6 +121,7 @@ impl SqliteStore {
                 });
             }
         }
+        history::install(&conn, &path)?;
         let mut store = SqliteStore {
             path,
             conn,
@@ -202,15 +208,25 @@ impl SqliteStore {
                 }
                 VatWrite::Snapshot(g) => {
                     let vat = self.vat_id(name)?;
-                    self.conn
-                        .prepare_cached("DELETE FROM actors WHERE vat = ?1")
-                        .and_then(|mut s| s.execute([vat]))
+                    // Only the actors the graph lacks go, so an unchanged actor costs the
+                    // history journal nothing.
+                    let held: Vec<i64> = self
+                        .conn
+                        .prepare_cached("SELECT id FROM actors WHERE vat = ?1")
+                        .and_then(|mut s| {
+                            s.query_map([vat], |r| r.get(0))?.collect::<Result<_, _>>()
+                        })
                         .map_err(self.err("replacing a vat in"))?;
+                    let gone: Vec<ActorId> = held
+                        .into_iter()
+                        .filter_map(|id| u64::try_from(id).ok().map(ActorId))
+                        .filter(|id| !g.actors.contains_key(id))
+                        .collect();
                     let delta = Delta {
                         roots: Some(g.roots.clone()),
                         next_id: g.next_id,
                         upserts: Vec::new(),
-                        removes: Vec::new(),
+                        removes: gone,
                     };
                     self.write_delta(vat, &delta)?;
                     for (id, p) in &g.actors {
@@ -416,11 +432,13 @@ impl RegistryStore for SqliteStore {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(self.err("beginning a transaction in"))?;
-        let written = self.write_all(commit).and_then(|()| {
-            self.conn
-                .execute_batch("COMMIT")
-                .map_err(self.err("committing to"))
-        });
+        let written = history::begin_commit(&self.conn, &self.path)
+            .and_then(|()| self.write_all(commit))
+            .and_then(|()| {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(self.err("committing to"))
+            });
         if let Err(e) = written {
             // Nothing of this commit stays; the ids interned in it went with it.
             let _ = self.conn.execute_batch("ROLLBACK");

@@ -41,14 +41,28 @@ pub(crate) fn with_turn<R>(f: impl FnOnce(&VatCore) -> R) -> Option<R> {
     with_core(|core| core.in_turn().then(|| f(core))).flatten()
 }
 
-/// Runs `f` with `codec` in force on this thread.
-pub(crate) fn with_codec_set<R>(codec: &RefCell<Codec>, f: impl FnOnce() -> R) -> R {
-    CONTEXT.with(|c| c.codec.set(codec, f))
+/// Runs `f` with `codec` in force on this thread; gives the codec back after, with what
+/// the encoding added to it. The innermost codec wins.
+pub(crate) fn with_codec<R>(codec: Codec, f: impl FnOnce() -> R) -> (R, Codec) {
+    let cell = RefCell::new(codec);
+    let r = CONTEXT.with(|c| c.codec.set(&cell, f));
+    (r, cell.into_inner())
 }
 
-/// Runs `f` with the codec in force, if any.
-pub(crate) fn with_codec<R>(f: impl FnOnce(Option<&RefCell<Codec>>) -> R) -> R {
-    CONTEXT.with(|c| c.codec.with(f))
+/// Runs `f` with the codec in force, if any. `f` must not encode or decode references
+/// (the codec is borrowed mutably while it runs).
+pub(crate) fn with_current_codec<R>(f: impl FnOnce(Option<&mut Codec>) -> R) -> R {
+    CONTEXT.with(|c| {
+        c.codec.with(|cell| match cell {
+            Some(cell) => f(Some(&mut cell.borrow_mut())),
+            None => f(None),
+        })
+    })
+}
+
+/// Whether references are being carried on this thread.
+pub(crate) fn carrying() -> bool {
+    with_current_codec(|c| matches!(c, Some(Codec::Carry(_))))
 }
 
 pub(crate) fn current_vat_name() -> Option<String> {

@@ -20,7 +20,7 @@ use crate::pool::After;
 use crate::portrait::ActorId;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::shared::{Msg, Sched, VatShared, lock};
-use crate::vat::slot::{Slot, SlotMap};
+use crate::vat::slot::{AnyTask, Slot, SlotMap};
 
 /// A busy vat looks at its inbox at least this often (in turns).
 const POLL_EVERY: u32 = 64;
@@ -55,7 +55,7 @@ pub(crate) struct VatCore {
     /// Persistence, for a persistent vat.
     pub(crate) hook: RefCell<Option<Box<dyn ChurnHook>>>,
     /// Tasks (`gobs_runtime::task`) waiting for their next step, by task id.
-    pub(crate) tasks: RefCell<HashMap<u64, Box<dyn crate::task::AnyTask>>>,
+    pub(crate) tasks: RefCell<HashMap<u64, Box<dyn AnyTask>>>,
     /// Asked to stop: stop once the local queue is empty.
     stopping: Cell<bool>,
     /// Every handle and reference was dropped: stop once idle, if that still holds.

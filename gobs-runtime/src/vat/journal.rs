@@ -11,7 +11,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::actor::AnyActor;
+use crate::entry::AnyActor;
 use crate::job::Envelope;
 use crate::portrait::ActorId;
 use crate::vat::shared::VatShared;

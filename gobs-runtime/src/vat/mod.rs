@@ -42,3 +42,4 @@ pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_cor
 pub(crate) use journal::Churn;
 pub(crate) use runner::start;
 pub(crate) use shared::{Hold, Keep, VatShared};
+pub(crate) use slot::AnyTask;

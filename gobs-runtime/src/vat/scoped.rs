@@ -48,3 +48,43 @@ impl<T> Scoped<T> {
         f(unsafe { p.as_ref() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::Scoped;
+
+    fn read(cell: &Scoped<u32>) -> Option<u32> {
+        cell.with(|v| v.copied())
+    }
+
+    #[test]
+    fn a_nested_set_puts_back_the_outer_value() {
+        let cell = Scoped::new();
+        let (outer, inner) = (1, 2);
+        assert_eq!(read(&cell), None);
+        cell.set(&outer, || {
+            assert_eq!(read(&cell), Some(1));
+            cell.set(&inner, || assert_eq!(read(&cell), Some(2)));
+            assert_eq!(read(&cell), Some(1));
+        });
+        assert_eq!(read(&cell), None);
+    }
+
+    #[test]
+    fn an_unwinding_set_puts_back_the_outer_value() {
+        let cell = Scoped::new();
+        let outer = 1;
+        cell.set(&outer, || {
+            let inner = 2;
+            let unwound = catch_unwind(AssertUnwindSafe(|| {
+                cell.set(&inner, || panic!("the closure panics"));
+            }));
+            assert!(unwound.is_err());
+            // `inner` is still alive here, but the cell must not point at it any more.
+            assert_eq!(read(&cell), Some(1));
+        });
+        assert_eq!(read(&cell), None);
+    }
+}

@@ -1,11 +1,15 @@
-//! One actor's place in its vat's table.
+//! What a vat's tables hold: one actor's place ([`Slot`]), and a waiting task behind
+//! type erasure ([`AnyTask`], implemented in [`crate::task`]).
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::task::Poll;
 
-use crate::actor::{Actor, AnyActor};
+use crate::actor::Actor;
+use crate::entry::AnyActor;
+use crate::error::Error;
 
 /// Generic only so that a spawn allocates once: an `Rc<Slot<T>>` made for the actor, then
 /// unsized to the `Rc<Slot>` the table holds.
@@ -69,3 +73,12 @@ impl Slot {
 /// The actor table, keyed by id with the cheap id hash. A map, not a vector indexed by
 /// id: its size follows the actors alive, not the largest id ever handed out.
 pub(crate) type SlotMap = HashMap<u64, Rc<Slot>, crate::id_hash::BuildIdHasher>;
+
+/// What the vat keeps of a waiting task.
+pub(crate) trait AnyTask {
+    /// Polls the future once, as the current turn's work. `Ready(Ok)` means finished (its
+    /// value is staged for the turn's commit), `Ready(Err)` that the step failed.
+    fn step(&mut self) -> Poll<Result<(), Error>>;
+    /// The vat stopped with the task still waiting: break its promise.
+    fn abandon(self: Box<Self>, error: Error);
+}

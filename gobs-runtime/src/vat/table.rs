@@ -6,17 +6,17 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::actor::{Actor, DispatchError, MethodKind};
+use crate::actor::Actor;
 use crate::entry::{ActorEntry, Restored};
 use crate::error::Error;
 use crate::job::Envelope;
+use crate::methods::{self, DispatchError, MethodKind};
 use crate::portrait::ActorId;
 use crate::reference::Ref;
-use crate::value;
 use crate::vat::core::{ChurnHook, VatCore};
 use crate::vat::journal::Effect;
 use crate::vat::shared::VatShared;
-use crate::vat::slot::Slot;
+use crate::vat::slot::{AnyTask, Slot};
 
 impl VatCore {
     pub(crate) fn spawn<T: Actor>(
@@ -144,7 +144,7 @@ impl VatCore {
         describe: &str,
         method: &str,
         args: &[u8],
-    ) -> Result<crate::actor::Reply, Error> {
+    ) -> Result<crate::methods::Reply, Error> {
         let missing = || Error::NoSuchActor {
             actor: describe.to_string(),
         };
@@ -153,8 +153,8 @@ impl VatCore {
         };
         let slot = self.slot(id).ok_or_else(missing)?;
         let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
-        let kind = value::method_kind(methods, method)
-            .ok_or_else(|| value::unknown_method(describe, method, methods))?;
+        let kind = methods::method_kind(methods, method)
+            .ok_or_else(|| methods::unknown_method(describe, method, methods))?;
         let outer = self.current_actor.replace(Some(id));
         let result = match kind {
             MethodKind::Read => {
@@ -169,7 +169,7 @@ impl VatCore {
         };
         self.current_actor.set(outer);
         result.map_err(|e| match e {
-            DispatchError::UnknownMethod(m) => value::unknown_method(describe, &m, methods),
+            DispatchError::UnknownMethod(m) => methods::unknown_method(describe, &m, methods),
             DispatchError::BadArguments {
                 method,
                 expected,
@@ -253,12 +253,12 @@ impl VatCore {
     }
 
     /// Takes task `id` out of the table to poll it (`None` if it finished or failed).
-    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn crate::task::AnyTask>> {
+    pub(crate) fn take_task(&self, id: u64) -> Option<Box<dyn AnyTask>> {
         self.tasks.borrow_mut().remove(&id)
     }
 
     /// Puts a task (back) in the table, to wait for its next step.
-    pub(crate) fn put_task(&self, id: u64, task: Box<dyn crate::task::AnyTask>) {
+    pub(crate) fn put_task(&self, id: u64, task: Box<dyn AnyTask>) {
         self.tasks.borrow_mut().insert(id, task);
     }
 

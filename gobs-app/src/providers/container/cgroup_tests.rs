@@ -169,3 +169,116 @@ fn cgroup2_in_a_mount_namespace() {
     }
     let _ = Command::new("umount").arg(root.path()).status();
 }
+
+/// The kernel command line of the v2-only guest: no v1 hierarchy can take a controller.
+const V2_ONLY: &str = "cgroup_no_v1=all";
+/// What the guest's init prints when the inner test ended, with its exit status after it.
+const V2_DONE: &str = "gobs-cgroup2-guest: exit ";
+
+/// On this host memory and pids belong to v1 hierarchies, so a cgroup2 mounted here can
+/// only refuse. This boots the host's kernel with `cgroup_no_v1=all` in a VM whose
+/// initramfs holds this test binary, and runs [`cgroup2_in_a_mount_namespace`] there: the
+/// whole life of a container's cgroup on a v2-only layout, as a pure-v2 CI runner has it.
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs qemu-system-x86, busybox-static and a kernel in /boot: GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn on_a_v2_only_kernel_a_container_cgroup_lives_its_whole_life() {
+    use crate::providers::qemu::{find_kernel, initramfs, stripped_copy};
+
+    gobs_testkit::need(&[
+        Need::Command("qemu-system-x86_64", "qemu-system-x86"),
+        Need::File("/bin/busybox", "apt-get install busybox-static"),
+        Need::BootKernel,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let binary = stripped_copy(&exe, dir.path());
+    let libs = crate::providers::container::rootfs::shared_libs(&exe).unwrap();
+    let init = format!(
+        "#!/bin/busybox sh\n\
+         /bin/busybox --install -s /bin\n\
+         export PATH=/bin:/sbin:/usr/bin HOME=/root {INNER}=1\n\
+         mount -t proc proc /proc\n\
+         mount -t sysfs sysfs /sys\n\
+         mount -t devtmpfs devtmpfs /dev\n\
+         mount -t tmpfs tmpfs /tmp\n\
+         echo \"gobs-cgroup2-guest: $(cat /proc/cmdline)\"\n\
+         /t/test --exact providers::container::cgroup::tests::cgroup2_in_a_mount_namespace \
+         --ignored --nocapture --test-threads 1\n\
+         echo \"{V2_DONE}$?\"\n\
+         poweroff -f\n"
+    );
+    let initrd = dir.path().join("initramfs.cpio");
+    initramfs::write_plain(
+        &initrd,
+        Path::new("/bin/busybox"),
+        &init,
+        &[("/t/test", &binary)],
+        &libs,
+    )
+    .unwrap();
+    let console = dir.path().join("console.log");
+    let mib = (fs::metadata(&initrd).unwrap().len() >> 20) * 3 + 512;
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        // TCG: KVM guests hang or refuse MSRs on some hosts (the qemu provider probes for that);
+        // this check wants a sure boot more than a fast one.
+        .args(["-machine", "q35,accel=tcg", "-cpu", "max"])
+        .args(["-m", &mib.to_string(), "-smp", "1"])
+        .arg("-kernel")
+        .arg(find_kernel().unwrap())
+        .arg("-initrd")
+        .arg(&initrd)
+        .args([
+            "-append",
+            &format!("console=ttyS0 quiet panic=-1 rdinit=/init {V2_ONLY}"),
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", console.display()))
+        .args(["-monitor", "none"]);
+    let mut guest = KillOnDrop(qemu.spawn().unwrap());
+    // The guest powers off after the inner test; the deadline only bounds a hang (a TCG
+    // boot on a loaded machine takes a minute or two).
+    let status = guest.wait_within(Duration::from_secs(900));
+    let said = fs::read_to_string(&console).unwrap_or_default();
+    assert!(status.is_some(), "the guest did not power off within 15 minutes:\n{said}");
+    assert!(said.contains(V2_ONLY), "the guest did not boot v2-only:\n{said}");
+    assert!(said.contains(&format!("{V2_DONE}0")), "{said}");
+    // The whole life ran, not the refusal that a v1 host gets.
+    assert!(said.contains("cgroup2 checked: a whole cgroup life on v2"), "{said}");
+    eprintln!("{said}");
+}
+
+/// A child process killed and reaped when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    /// Its exit status, or `None` if it is still running after `limit`.
+    fn wait_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.0.id()).unwrap()).unwrap();
+        // A pidfd becomes readable when the process ends: wait on that, not on a timer.
+        let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let timeout = rustix::event::Timespec::try_from(left).unwrap();
+            let _ = rustix::event::poll(&mut fds, Some(&timeout));
+        }
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -572,6 +572,7 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
         .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log2);
+    crate::child_fds::exclude(&mut cmd);
     // SAFETY: the closure makes system calls only (setsid, unshare), between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

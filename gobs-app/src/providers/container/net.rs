@@ -24,6 +24,7 @@ pub fn ip_in(pid: Option<i32>, args: &[&str]) -> Result<String, String> {
     if let Some(pid) = pid {
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
             .map_err(|e| format!("cannot open the network namespace of process {pid}: {e}"))?;
+        crate::child_fds::exclude(&mut cmd);
         // SAFETY: the closure makes one system call (setns) on a descriptor it owns.
         unsafe {
             cmd.pre_exec(move || {

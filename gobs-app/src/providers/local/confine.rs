@@ -115,6 +115,7 @@ impl Jail {
             .env("LANG", "C.UTF-8")
             .env("GOBS_MACHINE", &self.machine)
             .process_group(0);
+        crate::child_fds::exclude(cmd);
         // SAFETY: the closure only makes system calls (unshare, mount, mkdir, chdir,
         // setgroups/setresgid/setresuid, prctl) on data prepared before `fork`; it does not
         // allocate or take locks.
@@ -265,6 +266,7 @@ pub fn kill_all(uid: u32, limit: Duration) -> Result<(), String> {
     let start = Instant::now();
     loop {
         let mut helper = Command::new("/bin/true");
+        crate::child_fds::exclude(&mut helper);
         // SAFETY: the closure only makes system calls and ends with `_exit`; it does not
         // allocate or take locks.
         unsafe {

@@ -138,21 +138,34 @@ pub fn write(out: &Path, contents: &Contents<'_>) -> Result<(), String> {
         w.file_from(&format!("modules/{}", base(m)), &contents.modules.join(m), 0o644)?;
     }
     w.file_from(HOB_BINARY.trim_start_matches('/'), contents.hob_binary, 0o755)?;
-    for lib in contents.libs {
-        let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
-        // Its directories first (e.g. lib64, lib/x86_64-linux-gnu).
-        let mut at = String::new();
-        if let Some(parent) = Path::new(&inside).parent() {
-            for part in parent.components() {
-                if !at.is_empty() {
-                    at.push('/');
-                }
-                at.push_str(&part.as_os_str().to_string_lossy());
-                w.dir(&at).map_err(io)?;
-            }
-        }
-        w.file_from(&inside, lib, 0o755)?;
+    w.libs(contents.libs)?;
+    w.finish().map_err(io)
+}
+
+/// Writes to `out` an archive that is not a machine's: busybox, the given `/init` script,
+/// and `programs` (inside path, host path) with the shared `libs` they load. For tests
+/// that boot a kernel to check something on it.
+pub fn write_plain(
+    out: &Path,
+    busybox: &Path,
+    init: &str,
+    programs: &[(&str, &Path)],
+    libs: &[PathBuf],
+) -> Result<(), String> {
+    let file = std::fs::File::create(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut w = Cpio::new(BufWriter::new(file));
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", out.display());
+    for d in ["bin", "sbin", "usr", "usr/bin", "proc", "sys", "dev", "tmp", "root"] {
+        w.dir(d).map_err(io)?;
     }
+    w.file_from("bin/busybox", busybox, 0o755)?;
+    w.file("init", init.as_bytes(), 0o755).map_err(io)?;
+    for (inside, host) in programs {
+        w.parents(inside.trim_start_matches('/')).map_err(io)?;
+        w.file_from(inside.trim_start_matches('/'), host, 0o755)?;
+    }
+    w.libs(libs)?;
     w.finish().map_err(io)
 }
 
@@ -205,6 +218,32 @@ impl<W: Write> Cpio<W> {
         }
         self.dirs.push(name.to_string());
         self.header(name, 0o040755, 0)
+    }
+
+    /// The directories above `inside` (e.g. lib64, lib/x86_64-linux-gnu).
+    fn parents(&mut self, inside: &str) -> std::io::Result<()> {
+        let mut at = String::new();
+        if let Some(parent) = Path::new(inside).parent() {
+            for part in parent.components() {
+                if !at.is_empty() {
+                    at.push('/');
+                }
+                at.push_str(&part.as_os_str().to_string_lossy());
+                self.dir(&at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Shared libraries, each at its host path.
+    fn libs(&mut self, libs: &[PathBuf]) -> Result<(), String> {
+        for lib in libs {
+            let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
+            self.parents(&inside)
+                .map_err(|e| format!("cannot write the initramfs: {e}"))?;
+            self.file_from(&inside, lib, 0o755)?;
+        }
+        Ok(())
     }
 
     fn file(&mut self, name: &str, data: &[u8], perm: u32) -> std::io::Result<()> {

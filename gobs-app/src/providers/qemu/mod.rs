@@ -288,7 +288,7 @@ impl Provider for QemuProvider {
 }
 
 /// The newest `/boot/vmlinuz-*` (by version order of its release).
-fn find_kernel() -> Result<PathBuf, String> {
+pub(crate) fn find_kernel() -> Result<PathBuf, String> {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/boot")
         .map_err(|e| format!("cannot list /boot: {e}"))?
         .flatten()
@@ -479,7 +479,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
 /// A copy of `exe` without its debug sections in `dir`, when `strip` (Debian package
 /// binutils) is there; `exe` itself otherwise. A debug build is 150 MiB, 38 MiB stripped:
 /// the guest holds the archive and its unpacked files in memory at once.
-fn stripped_copy(exe: &Path, dir: &Path) -> PathBuf {
+pub(crate) fn stripped_copy(exe: &Path, dir: &Path) -> PathBuf {
     let out = dir.join("gobs-app.stripped");
     let stripped = Command::new("strip")
         .arg("--strip-debug")
@@ -538,6 +538,7 @@ fn launch(
     } else {
         cmd.args(["-cpu", "host"]);
     }
+    crate::child_fds::exclude(&mut cmd);
     // SAFETY: setsid only, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

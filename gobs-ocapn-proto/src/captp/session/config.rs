@@ -1,0 +1,50 @@
+//! A session's settings.
+
+use crate::captp::Dialect;
+use crate::syrup::Limits;
+
+/// Settings of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Which labels to write where peers disagree: learnt from the peer by default.
+    pub dialect: Dialect,
+    /// Decoding limits for each frame.
+    pub limits: Limits,
+    /// Largest frame accepted, in bytes.
+    pub max_frame: usize,
+    /// What a node does when a peer it already has an open session with opens another.
+    pub duplicate_session: DuplicateSession,
+    /// Whether a gobs actor's failure reaches peers in full (actor, vat, method list), for
+    /// debugging; by default a peer gets the method's own error's kind and message only.
+    pub peer_error_detail: bool,
+}
+
+/// What to do with a second session from a peer that already has an open one (crossed
+/// hellos, both dialling at once, are resolved by the spec's rule either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DuplicateSession {
+    /// Abort the new one, as the specification says ("if one does exist the new session
+    /// should be aborted"): one session per peer pair keeps references comparable.
+    /// A peer that died without closing its connection (a killed VM) is refused until
+    /// the old connection ends.
+    #[default]
+    RefuseNew,
+    /// Abort the old one and keep the new (a peer that reconnects is believed).
+    ReplaceOld,
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            dialect: Dialect::Learn,
+            limits: Limits {
+                max_len: 1 << 20,
+                max_count: 1 << 16,
+                max_depth: 32,
+            },
+            max_frame: 4 << 20,
+            duplicate_session: DuplicateSession::RefuseNew,
+            peer_error_detail: false,
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The node's logic without I/O, and its state: the tables below, and what their entries
+//! are. The behaviour is split by concern, each an `impl Core` of its own:
+//! [`objects`] hosts objects and binds swiss numbers, [`promises`] settles promises,
+//! [`sessions`] runs the CapTP sessions and [`events`] answers what their peers ask,
+//! [`delivery`] runs messages, [`gc`] lets go of what nothing holds. The bootstrap object
+//! is in [`bootstrap`], sturdyrefs and handoffs in [`handoff`], taking swiss numbers back in
+//! [`revoke`] and [`caretaker`], the hello deadlines (time, as an input) in [`timers`].
+//!
+//! [`Core`] is driven by its shell (`gobs_ocapn::node::Node` runs it on tokio): the shell
+//! hands it connections, bytes and dial results, and carries out the [`Action`]s it queues
+//! (write bytes, dial a peer, close a connection). Everything here is deterministic and
+//! runs on one thread.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+use sha2::{Digest, Sha256};
+
+mod bootstrap;
+mod caretaker;
+mod delivery;
+mod events;
+mod gc;
+mod handoff;
+mod object;
+mod objects;
+mod promises;
+mod revoke;
+mod sessions;
+mod timers;
+
+pub use caretaker::CARETAKER_REVOKED;
+pub use object::{Cx, LocalObject};
+pub use revoke::{REVOKED_KEPT, RevokeHook};
+pub use timers::HELLO_TIMEOUT;
+
+use crate::captp::{
+    ConnId, DropSink, LocalRef, ObjId, Ref, Selector, Session, SessionConfig, Term,
+};
+use crate::locator::PeerLocator;
+use crate::syrup::Value;
+
+/// What the core asks its shell to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write these bytes to the connection.
+    Write(ConnId, Vec<u8>),
+    /// Open a connection to this peer (its session and hello are already queued under this
+    /// id): feed what it reads to [`Core::bytes`], or report a failure with
+    /// [`Core::dial_failed`].
+    Dial(ConnId, PeerLocator),
+    /// Flush, then close the connection.
+    Close(ConnId),
+}
+
+/// What a node object id stands for.
+enum Slot {
+    Object(Box<dyn LocalObject>),
+    /// An object handling a message (it is out of the table meanwhile).
+    Busy,
+    Promise(PromiseSlot),
+    Resolver {
+        promise: ObjId,
+        question: Option<(ConnId, u64)>,
+        used: bool,
+    },
+    Bootstrap(ConnId),
+}
+
+/// Told of a swiss number minted for a peer and the object it names (with the core, to
+/// look the object up).
+pub type MintHook = Box<dyn FnMut(&Core, &[u8], LocalRef) + Send>;
+
+/// Called with a promise's outcome when it settles.
+pub type Callback = Box<dyn FnOnce(Result<Term, Term>) + Send>;
+
+/// Called with the core and a promise's outcome when it settles.
+pub type CoreCallback = Box<dyn FnOnce(&mut Core, Result<Term, Term>) + Send>;
+
+enum Listener {
+    /// Tell a resolver; with `partial`, a resolution to another promise is told too
+    /// (op:listen's wants-partial), not only the settled value.
+    Notify {
+        to: Ref,
+        partial: bool,
+    },
+    /// Settle promise `.1` with the part `.0` selects of the value (op:get/index/untag).
+    Select(Selector, ObjId),
+    Chain(ObjId),
+    Callback(Callback),
+    CoreCallback(CoreCallback),
+}
+
+struct Queued {
+    args: Vec<Term>,
+    result: Option<ObjId>,
+}
+
+#[derive(Default)]
+struct PromiseSlot {
+    settled: Option<Result<Term, Term>>,
+    listeners: Vec<Listener>,
+    queued: Vec<Queued>,
+    forward: Option<(ConnId, u64)>,
+    /// The connection whose peer will settle it (a remote promise it listens to).
+    depends_on: Option<ConnId>,
+    /// Made for one incoming message's result, referenced by nothing else: forgotten once
+    /// settled and told.
+    ephemeral: bool,
+}
+
+enum Work {
+    Deliver {
+        to: Ref,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+        /// The node's objects in `args`, held until the delivery has run.
+        held: Vec<ObjId>,
+    },
+    /// The peer let go of an export or an answer. It waits its turn behind the deliveries
+    /// decoded before it: a message the peer sent to the object before releasing it
+    /// (pipelined on an answer, then `op:gc-answer` once the answer arrived) must still
+    /// find it, even when both come in one read.
+    Released { obj: ObjId, answer: bool },
+    /// A gift handed over: its hold on the object goes, behind the answer that holds it.
+    Unhold(ObjId),
+}
+
+/// Something to do on a session once it opens.
+enum OnOpen {
+    Fetch {
+        swiss: Vec<u8>,
+        promise: ObjId,
+    },
+    Withdraw {
+        signed_give: Value,
+        gifter: ConnId,
+        promise: ObjId,
+    },
+}
+
+struct SessionSlot {
+    session: Session,
+    dialed: Option<PeerLocator>,
+    on_open: Vec<OnOpen>,
+}
+
+/// The node's state.
+pub struct Core {
+    config: SessionConfig,
+    locator: PeerLocator,
+    next_obj: u64,
+    next_conn: u64,
+    objects: HashMap<ObjId, Slot>,
+    sessions: BTreeMap<ConnId, SessionSlot>,
+    peers: HashMap<PeerLocator, ConnId>,
+    swiss: HashMap<[u8; 32], (Vec<u8>, LocalRef)>,
+    gifts: HashMap<([u8; 32], Vec<u8>), Ref>,
+    awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
+    queue: VecDeque<Work>,
+    actions: Vec<Action>,
+    /// Every session's dropped imports.
+    drops: DropSink,
+    /// Sessions touched since the last flush (only they can have output or have ended).
+    dirty: BTreeSet<ConnId>,
+    /// Swiss numbers minted for objects on a peer's request (`gobs:sturdyref`), by object,
+    /// so asking twice gives the same sturdyref.
+    minted: HashMap<ObjId, Vec<u8>>,
+    /// Told of every swiss number minted, so a host can make it durable.
+    on_mint: Option<MintHook>,
+    /// Objects the host keeps however many peers hold them ([`Core::pin`]).
+    pinned: HashSet<ObjId>,
+    /// How many swiss numbers name each object: those are kept too, until the last of
+    /// their swiss numbers is revoked.
+    bound: HashMap<ObjId, usize>,
+    /// Swiss numbers revoked lately (their SHA-256), so a fetch of one says so.
+    revoked: revoke::RevokedSwiss,
+    /// Told of every swiss number revoked, so a host can forget it durably.
+    on_revoke: Option<RevokeHook>,
+    /// How many settled promises hold each local object (their values refer to it).
+    held: HashMap<ObjId, usize>,
+    /// Objects every peer let go of while a promise still held them: collected when the
+    /// last such promise goes.
+    released_while_held: HashSet<ObjId>,
+    /// Caretakers bound to swiss numbers ([`Core::bind_revocable`]).
+    caretakers: caretaker::Caretakers,
+    /// When peers must have said hello by ([`Core::connected`]).
+    hello_deadlines: timers::HelloDeadlines,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("locator", &self.locator)
+            .field("objects", &self.objects.len())
+            .field("sessions", &self.sessions.len())
+            .finish()
+    }
+}
+
+fn err_term(msg: impl Into<String>) -> Term {
+    Term::Data(Value::String(msg.into()))
+}
+
+fn outcome_of(outcome: &Result<Term, Term>) -> &Term {
+    match outcome {
+        Ok(t) | Err(t) => t,
+    }
+}
+
+/// The key of a swiss number in the node's tables: its SHA-256.
+pub(crate) fn swiss_key(swiss: &[u8]) -> [u8; 32] {
+    Sha256::digest(swiss).into()
+}
+
+impl Core {
+    /// A node known to peers as `locator`.
+    pub fn new(locator: PeerLocator, config: SessionConfig) -> Core {
+        Core {
+            config,
+            locator,
+            next_obj: 1,
+            next_conn: 1,
+            objects: HashMap::new(),
+            sessions: BTreeMap::new(),
+            peers: HashMap::new(),
+            swiss: HashMap::new(),
+            gifts: HashMap::new(),
+            awaiting_gifts: HashMap::new(),
+            queue: VecDeque::new(),
+            actions: Vec::new(),
+            drops: DropSink::new(),
+            dirty: BTreeSet::new(),
+            caretakers: caretaker::Caretakers::default(),
+            pinned: HashSet::new(),
+            bound: HashMap::new(),
+            revoked: revoke::RevokedSwiss::default(),
+            on_revoke: None,
+            held: HashMap::new(),
+            released_while_held: HashSet::new(),
+            minted: HashMap::new(),
+            on_mint: None,
+            hello_deadlines: timers::HelloDeadlines::default(),
+        }
+    }
+
+    /// This node's locator.
+    pub fn locator(&self) -> &PeerLocator {
+        &self.locator
+    }
+
+    /// Takes the actions queued so far.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Whether peers get gobs actors' failures in full ([`SessionConfig::peer_error_detail`]).
+    pub fn peer_error_detail(&self) -> bool {
+        self.config.peer_error_detail
+    }
+}

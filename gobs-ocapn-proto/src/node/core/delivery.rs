@@ -1,0 +1,259 @@
+//! Running messages: the queue of work, delivery to a local object, a promise or a
+//! resolver, and sending to a peer.
+
+use super::gc::objects_in;
+use super::handoff::gift_for;
+use super::object::Cx;
+use super::{Core, Queued, Slot, Work, err_term};
+use crate::captp::{ConnId, LocalRef, ObjId, OutTarget, Ref, RemoteRef, Term};
+use crate::syrup::Value;
+
+impl Core {
+    /// Sends `args` to `to` from outside any object; returns a promise for the answer.
+    /// The message is queued and goes out at the next [`Core::run`] (which
+    /// the tokio shell's `Node::with_core` and `Node::post` call after their closure), so
+    /// many sends in one closure leave in one write.
+    pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
+        let p = self.new_promise();
+        self.enqueue_deliver(to, args, Some(p.id));
+        p
+    }
+
+    pub(crate) fn enqueue_deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        let held = objects_in(&args);
+        for &obj in &held {
+            self.hold(obj);
+        }
+        self.queue.push_back(Work::Deliver {
+            to,
+            args,
+            result,
+            held,
+        });
+    }
+
+    /// Runs queued deliveries until none are left, then flushes every session.
+    pub fn run(&mut self) {
+        while let Some(work) = self.queue.pop_front() {
+            match work {
+                Work::Deliver {
+                    to,
+                    args,
+                    result,
+                    held,
+                } => {
+                    self.deliver(to, args, result);
+                    // Delivered: exported, kept by the object, or held by its answer.
+                    for obj in held {
+                        self.unhold(obj);
+                    }
+                }
+                Work::Released { obj, answer } => self.released(obj, answer),
+                Work::Unhold(obj) => self.unhold(obj),
+            }
+        }
+        self.flush();
+    }
+
+    pub(super) fn deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+        match to {
+            Ref::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
+            Ref::Local(target) => self.deliver_local(target, args, result),
+        }
+    }
+
+    pub(super) fn send_remote(
+        &mut self,
+        conn: ConnId,
+        to: OutTarget,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    ) {
+        self.dirty.insert(conn);
+        let Some(mut slot) = self.sessions.remove(&conn) else {
+            if let Some(p) = result {
+                self.settle(
+                    p,
+                    Err(err_term(format!(
+                        "the session of connection {} is gone",
+                        conn.0
+                    ))),
+                );
+            }
+            return;
+        };
+        let outcome = {
+            let sessions = &mut self.sessions;
+            let receiver_key = slot.session.remote_key();
+            let dirty = &mut self.dirty;
+            let mut tp = |r: &RemoteRef| {
+                dirty.insert(r.conn());
+                gift_for(sessions, receiver_key, r)
+            };
+            match result {
+                Some(p) => {
+                    let resolver = self.next_obj;
+                    self.next_obj += 1;
+                    let resolver = LocalRef {
+                        id: ObjId(resolver),
+                        promise: false,
+                    };
+                    slot.session
+                        .send_deliver(to, &args, true, Some(resolver), &mut tp)
+                        .map(|answer| (Some((p, resolver, answer)), ()))
+                }
+                None => slot
+                    .session
+                    .send_deliver_only(to, &args, &mut tp)
+                    .map(|()| (None, ())),
+            }
+        };
+        let remote = slot.session.remote_location().map(|(l, _)| l.to_uri());
+        self.sessions.insert(conn, slot);
+        match outcome {
+            Ok((Some((p, resolver, answer)), ())) => {
+                let question = answer.map(|a| (conn, a));
+                self.objects.insert(
+                    resolver.id,
+                    Slot::Resolver {
+                        promise: p,
+                        question,
+                        used: false,
+                    },
+                );
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p) {
+                    ps.forward = question;
+                }
+            }
+            Ok((None, ())) => {}
+            Err(e) => {
+                let who = remote.unwrap_or_else(|| format!("connection {}", conn.0));
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term(format!("cannot send to {who}: {e}"))));
+                }
+            }
+        }
+    }
+
+    pub(super) fn deliver_local(
+        &mut self,
+        target: LocalRef,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    ) {
+        let slot = match self.objects.get_mut(&target.id) {
+            Some(s) => s,
+            None => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("no such object (it was released)")));
+                }
+                return;
+            }
+        };
+        match slot {
+            Slot::Object(_) => {
+                let Some(Slot::Object(mut obj)) = self.objects.insert(target.id, Slot::Busy) else {
+                    return;
+                };
+                let outcome = {
+                    let mut cx = Cx {
+                        core: self,
+                        me: target,
+                    };
+                    obj.deliver(&mut cx, args)
+                };
+                self.objects.insert(target.id, Slot::Object(obj));
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+            Slot::Busy => {
+                if let Some(p) = result {
+                    self.settle(p, Err(err_term("object called itself synchronously")));
+                }
+            }
+            Slot::Promise(ps) => match &ps.settled {
+                Some(outcome) => {
+                    let outcome = outcome.clone();
+                    self.deliver_to_outcome(&outcome, args, result);
+                }
+                None => match ps.forward {
+                    Some((conn, answer)) => {
+                        self.send_remote(conn, OutTarget::Answer(answer), args, result)
+                    }
+                    None => {
+                        ps.queued.push(Queued::hold(&mut self.held, args, result));
+                    }
+                },
+            },
+            Slot::Resolver {
+                promise,
+                question,
+                used,
+            } => {
+                let (promise, question, was_used) = (*promise, *question, *used);
+                *used = true;
+                if was_used {
+                    return;
+                }
+                let mut it = args.into_iter();
+                let outcome = match (it.next().as_ref().and_then(Term::as_symbol), it.next()) {
+                    (Some("fulfill"), Some(v)) => Ok(v),
+                    (Some("break"), Some(e)) => Err(e),
+                    (Some("fulfill"), None) => Ok(Term::Data(Value::Bool(false))),
+                    _ => Err(err_term("a resolver takes 'fulfill or 'break and a value")),
+                };
+                if let Some((conn, answer)) = question
+                    && let Some(s) = self.sess(conn)
+                    && s.session.is_open()
+                {
+                    let _ = s.session.send_gc_answer(answer);
+                }
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&promise) {
+                    ps.forward = None;
+                }
+                self.settle(promise, outcome);
+                if let Some(p) = result {
+                    self.settle(p, Ok(Term::Data(Value::Bool(true))));
+                }
+                // Used once; if no peer holds it any more, nothing can reach it.
+                if !self.sessions.values().any(|s| s.session.exports(target.id)) {
+                    self.remove_slot(target.id);
+                }
+            }
+            Slot::Bootstrap(conn) => {
+                let conn = *conn;
+                let outcome = self.bootstrap_call(conn, args);
+                if let Some(p) = result {
+                    self.settle(p, outcome);
+                }
+            }
+        }
+    }
+
+    pub(super) fn deliver_to_outcome(
+        &mut self,
+        outcome: &Result<Term, Term>,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+    ) {
+        match outcome {
+            Ok(Term::Ref(r)) => self.enqueue_deliver(r.clone(), args, result),
+            Ok(other) => {
+                if let Some(res) = result {
+                    self.settle(
+                        res,
+                        Err(err_term(format!(
+                            "cannot send a message to a non-object: {other:?}"
+                        ))),
+                    );
+                }
+            }
+            Err(e) => {
+                if let Some(res) = result {
+                    self.settle(res, Err(e.clone()));
+                }
+            }
+        }
+    }
+}

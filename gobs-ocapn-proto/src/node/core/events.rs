@@ -1,0 +1,202 @@
+//! What a session's peer asks of the node ([`Event`]s): deliveries, listens and selections
+//! on its objects and promises, releases, and the session opening (one session per peer).
+
+use super::{Core, Listener, OnOpen, Slot, Work, err_term};
+use crate::captp::{ConnId, DuplicateSession, Event, OutTarget, Ref, Term};
+use crate::locator::PeerLocator;
+use crate::syrup::Value;
+
+impl Core {
+    pub(super) fn handle_event(&mut self, conn: ConnId, event: Event) {
+        match event {
+            Event::Opened { location, .. } => self.opened(conn, *location),
+            Event::Deliver {
+                target,
+                args,
+                answer_pos,
+                resolve_me,
+            } => {
+                let result = if answer_pos.is_some() || resolve_me.is_some() {
+                    let p = self.new_promise();
+                    if answer_pos.is_none()
+                        && let Some(Slot::Promise(ps)) = self.objects.get_mut(&p.id)
+                    {
+                        ps.ephemeral = true;
+                    }
+                    if let Some(pos) = answer_pos
+                        && let Some(s) = self.sess(conn)
+                    {
+                        s.session.bind_answer(pos, p);
+                    }
+                    if let Some(r) = resolve_me {
+                        self.listen(
+                            p.id,
+                            Listener::Notify {
+                                to: Ref::Remote(r),
+                                partial: false,
+                            },
+                        );
+                    }
+                    Some(p.id)
+                } else {
+                    None
+                };
+                let args = args
+                    .into_iter()
+                    .map(|a| self.redeem_handoffs(conn, a))
+                    .collect();
+                self.enqueue_deliver(Ref::Local(target), args, result);
+            }
+            Event::Listen {
+                target,
+                resolver,
+                wants_partial,
+            } => {
+                if target.promise {
+                    self.listen(
+                        target.id,
+                        Listener::Notify {
+                            to: Ref::Remote(resolver),
+                            partial: wants_partial,
+                        },
+                    );
+                } else {
+                    self.enqueue_deliver(
+                        Ref::Remote(resolver),
+                        vec![Term::sym("fulfill"), Term::local(target)],
+                        None,
+                    );
+                }
+            }
+            Event::Select {
+                target,
+                selector,
+                answer_pos,
+            } => {
+                let q = self.new_promise();
+                if let Some(s) = self.sess(conn) {
+                    s.session.bind_answer(answer_pos, q);
+                }
+                if target.promise {
+                    self.listen(target.id, Listener::Select(selector, q.id));
+                } else {
+                    self.settle(
+                        q.id,
+                        Err(err_term(format!(
+                            "{selector:?}: an object is not a struct, list or tagged value"
+                        ))),
+                    );
+                }
+            }
+            Event::ExportReleased(obj) => self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: false,
+            }),
+            Event::AnswerReleased(obj) => self.queue.push_back(Work::Released {
+                obj: obj.id,
+                answer: true,
+            }),
+            Event::Aborted { reason, by_peer } => {
+                tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
+            }
+        }
+    }
+
+    pub(super) fn opened(&mut self, conn: ConnId, location: PeerLocator) {
+        let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
+        if let Some(other) = existing
+            && let Some(theirs) = self.sessions.get(&other)
+            && theirs.dialed.is_some()
+            && self.sessions.get(&conn).is_some_and(|s| s.dialed.is_none())
+        {
+            // Crossed hellos: we dialed them while they dialed us. The connection whose
+            // initiator has the lower Public Identifier is aborted.
+            let our_outbound = theirs.session.our_side_id();
+            let their_outbound = self
+                .sessions
+                .get(&conn)
+                .and_then(|s| s.session.remote_key())
+                .map(|k| k.side_id());
+            if let Some(their_outbound) = their_outbound {
+                if our_outbound < their_outbound {
+                    let pending = self
+                        .sessions
+                        .get_mut(&other)
+                        .map(|s| std::mem::take(&mut s.on_open))
+                        .unwrap_or_default();
+                    if let Some(s) = self.sess(other) {
+                        s.session.abort("crossed hellos: this connection loses");
+                    }
+                    self.peers.insert(location, conn);
+                    for op in pending {
+                        self.run_on_open(conn, op);
+                    }
+                } else if let Some(s) = self.sess(conn) {
+                    s.session.abort("crossed hellos: this connection loses");
+                }
+                return;
+            }
+        }
+        // One session per peer pair: another open session with this peer.
+        if let Some(other) = existing
+            && self
+                .sessions
+                .get(&other)
+                .is_some_and(|s| s.session.is_open() && !s.session.is_aborted())
+        {
+            match self.config.duplicate_session {
+                DuplicateSession::RefuseNew => {
+                    tracing::info!(peer = %location.to_uri(), "refusing a second session from a peer");
+                    if let Some(s) = self.sess(conn) {
+                        s.session.abort(
+                            "a session with this peer is already open (one session per peer pair)",
+                        );
+                    }
+                    return;
+                }
+                DuplicateSession::ReplaceOld => {
+                    if let Some(s) = self.sess(other) {
+                        s.session
+                            .abort("replaced by a newer session from the same peer");
+                    }
+                }
+            }
+        }
+        self.peers.insert(location, conn);
+        let pending = self
+            .sessions
+            .get_mut(&conn)
+            .map(|s| std::mem::take(&mut s.on_open))
+            .unwrap_or_default();
+        for op in pending {
+            self.run_on_open(conn, op);
+        }
+    }
+
+    pub(super) fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
+        match op {
+            OnOpen::Fetch { swiss, promise } => {
+                // A swiss number is a byte string on the wire (Goblins refuses a string).
+                self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("fetch"), Term::Data(Value::Bytes(swiss))],
+                    Some(promise),
+                );
+            }
+            OnOpen::Withdraw {
+                signed_give,
+                gifter,
+                promise,
+            } => match self.handoff_receive(conn, gifter, signed_give) {
+                Ok(receive) => self.send_remote(
+                    conn,
+                    OutTarget::Export(0),
+                    vec![Term::sym("withdraw-gift"), Term::Data(receive)],
+                    Some(promise),
+                ),
+                Err(e) => self.settle(promise, Err(err_term(e.to_string()))),
+            },
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The node's CapTP sessions, one a connection: opening them (accepted or dialed), feeding
+//! them bytes, flushing their output as [`Action`]s, and what ends when a connection does.
+
+use std::collections::BTreeMap;
+
+use super::{Action, Core, OnOpen, SessionSlot, Slot, Work, err_term};
+use crate::captp::{ConnId, KeyPair, LocalRef, ObjId, Session};
+use crate::locator::PeerLocator;
+
+impl Core {
+    /// A session to act on; marks it for the next flush.
+    pub(super) fn sess(&mut self, conn: ConnId) -> Option<&mut SessionSlot> {
+        self.dirty.insert(conn);
+        self.sessions.get_mut(&conn)
+    }
+
+    /// Whether connection `conn` still has a session (open or opening).
+    pub fn has_session(&self, conn: ConnId) -> bool {
+        self.sessions.contains_key(&conn)
+    }
+
+    /// For each session: its connection, the peer (once known), how many objects it
+    /// exports and how many it imports.
+    pub fn session_stats(&self) -> Vec<(ConnId, Option<PeerLocator>, usize, usize)> {
+        self.sessions
+            .iter()
+            .map(|(c, s)| {
+                (
+                    *c,
+                    s.session.remote_location().map(|(l, _)| l.clone()),
+                    s.session.export_count(),
+                    s.session.import_count(),
+                )
+            })
+            .collect()
+    }
+
+    /// What the open session with `peer` holds for it and from it, if there is one: how
+    /// many objects it exports, imports, and answers it keeps for the peer's questions.
+    pub fn tables_with(&self, peer: &PeerLocator) -> Option<(usize, usize, usize)> {
+        let s = &self.sessions.get(self.peers.get(peer)?)?.session;
+        Some((s.export_count(), s.import_count(), s.answer_count()))
+    }
+
+    /// Aborts the session with `peer`, if there is one; its promises break.
+    pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
+        let Some(conn) = self.peers.get(peer).copied() else {
+            return false;
+        };
+        if let Some(s) = self.sess(conn) {
+            s.session.abort(reason);
+        }
+        self.flush();
+        true
+    }
+
+    /// A new connection accepted from a peer; returns its id.
+    pub fn accepted(&mut self) -> ConnId {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, None);
+        self.flush();
+        conn
+    }
+
+    pub(super) fn open_session(&mut self, conn: ConnId, dialed: Option<PeerLocator>) {
+        let keys = match KeyPair::generate() {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for a session key; closing the connection");
+                self.actions.push(Action::Close(conn));
+                return;
+            }
+        };
+        let id = self.alloc();
+        self.objects.insert(id, Slot::Bootstrap(conn));
+        let bootstrap = LocalRef { id, promise: false };
+        let session = Session::new(conn, self.config.clone(), keys, &self.locator, bootstrap)
+            .with_drop_sink(self.drops.clone());
+        self.dirty.insert(conn);
+        self.sessions.insert(
+            conn,
+            SessionSlot {
+                session,
+                dialed,
+                on_open: Vec::new(),
+            },
+        );
+    }
+
+    /// Aborts `conn` if its peer has not sent `op:start-session` yet, at once
+    /// ([`Core::handle_timeout`] calls it at the deadline [`Core::connected`] set, so a
+    /// silent peer cannot hold a session open).
+    pub fn hello_deadline(&mut self, conn: ConnId) {
+        if let Some(s) = self.sess(conn)
+            && !s.session.is_open()
+            && !s.session.is_aborted()
+        {
+            s.session.abort("no op:start-session in time");
+            self.flush();
+        }
+    }
+
+    /// The shell could not connect the dial `conn`.
+    pub fn dial_failed(&mut self, conn: ConnId, error: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| s.dialed.as_ref())
+            .map(|l| l.to_uri())
+            .unwrap_or_default();
+        self.connection_lost(conn, &format!("cannot reach {who}: {error}"));
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn bytes(&mut self, conn: ConnId, bytes: &[u8]) {
+        match self.sess(conn) {
+            Some(s) => s.session.receive(bytes),
+            None => return,
+        }
+        self.pump(conn);
+        self.run();
+    }
+
+    /// The connection ended (EOF or an error).
+    pub fn closed(&mut self, conn: ConnId, why: &str) {
+        let who = self
+            .sessions
+            .get(&conn)
+            .and_then(|s| {
+                s.session
+                    .remote_location()
+                    .map(|(l, _)| l.clone())
+                    .or_else(|| s.dialed.clone())
+            })
+            .map(|l| l.to_uri())
+            .unwrap_or_else(|| format!("connection {}", conn.0));
+        self.connection_lost(conn, &format!("connection to {who} lost: {why}"));
+    }
+
+    pub(super) fn connection_lost(&mut self, conn: ConnId, why: &str) {
+        if let Some(slot) = self.sessions.remove(&conn) {
+            // The peer lets go of everything it imported and every answer it held.
+            let (exports, answers) = slot.session.held_by_peer();
+            for obj in exports {
+                self.queue.push_back(Work::Released { obj, answer: false });
+            }
+            for obj in answers {
+                self.queue.push_back(Work::Released { obj, answer: true });
+            }
+            for op in slot.on_open {
+                let p = match op {
+                    OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
+                };
+                self.settle(p, Err(err_term(why)));
+            }
+        }
+        self.peers.retain(|_, c| *c != conn);
+        self.objects
+            .retain(|_, s| !matches!(s, Slot::Bootstrap(c) if *c == conn));
+        // Promises answered over this connection can never settle now.
+        let broken: Vec<ObjId> = self
+            .objects
+            .iter()
+            .filter_map(|(id, s)| match s {
+                Slot::Promise(p)
+                    if p.settled.is_none()
+                        && (p.forward.is_some_and(|(c, _)| c == conn)
+                            || p.depends_on == Some(conn)) =>
+                {
+                    Some(*id)
+                }
+                _ => None,
+            })
+            .collect();
+        for p in broken {
+            self.settle(p, Err(err_term(why)));
+        }
+        self.run();
+    }
+
+    pub(super) fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
+        if let Some(c) = self.peers.get(peer)
+            && self.sessions.contains_key(c)
+        {
+            return *c;
+        }
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.open_session(conn, Some(peer.clone()));
+        self.peers.insert(peer.clone(), conn);
+        self.actions.push(Action::Dial(conn, peer.clone()));
+        conn
+    }
+
+    pub(super) fn when_open(&mut self, conn: ConnId, op: OnOpen) {
+        let open = self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.session.is_open());
+        if open {
+            self.run_on_open(conn, op);
+        } else if let Some(s) = self.sess(conn) {
+            s.on_open.push(op);
+        }
+    }
+
+    pub(super) fn pump(&mut self, conn: ConnId) {
+        loop {
+            let Some(slot) = self.sess(conn) else {
+                return;
+            };
+            let Some(event) = slot.session.poll_event() else {
+                break;
+            };
+            self.handle_event(conn, event);
+        }
+        self.flush();
+    }
+
+    pub(super) fn flush(&mut self) {
+        let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
+        for (conn, pos) in self.drops.drain() {
+            dropped.entry(conn).or_default().push(pos);
+        }
+        for (conn, positions) in dropped {
+            if let Some(slot) = self.sess(conn) {
+                slot.session.release_dropped(&positions);
+            }
+        }
+        let mut closing = Vec::new();
+        for conn in std::mem::take(&mut self.dirty) {
+            let Some(slot) = self.sessions.get_mut(&conn) else {
+                continue;
+            };
+            let out = slot.session.take_output();
+            if !out.is_empty() {
+                self.actions.push(Action::Write(conn, out));
+            }
+            if slot.session.is_aborted() {
+                closing.push(conn);
+            }
+        }
+        for conn in closing {
+            self.actions.push(Action::Close(conn));
+            let why = match self.sessions.get(&conn) {
+                Some(s) => s
+                    .session
+                    .remote_location()
+                    .map(|(l, _)| format!("session with {} aborted", l.to_uri()))
+                    .unwrap_or_else(|| "session aborted".into()),
+                None => continue,
+            };
+            self.connection_lost(conn, &why);
+        }
+    }
+}

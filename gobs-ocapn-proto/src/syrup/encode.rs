@@ -1,0 +1,99 @@
+//! The Syrup encoder: any [`Value`] to its one canonical byte string.
+//!
+//! Dictionaries are written sorted by the encoded bytes of their keys, sets by the encoded
+//! bytes of their items, so two equal values always encode to the same bytes (signatures
+//! over Syrup depend on it).
+
+use super::Value;
+
+/// Encodes `value` canonically.
+///
+/// ```
+/// use gobs_ocapn_proto::syrup::{encode, Value};
+/// let dict = Value::Dict(vec![(Value::symbol("b"), 1.into()), (Value::symbol("a"), (-2).into())]);
+/// assert_eq!(encode(&dict), b"{1'a2-1'b1+}");
+/// ```
+pub fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(value, &mut out);
+    out
+}
+
+/// Appends the canonical encoding of `value` to `out`.
+pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Bool(true) => out.push(b't'),
+        Value::Bool(false) => out.push(b'f'),
+        Value::Int(i) => {
+            write_decimal(i.unsigned_abs(), out);
+            out.push(if *i < 0 { b'-' } else { b'+' });
+        }
+        Value::F32(x) => {
+            out.push(b'F');
+            out.extend_from_slice(&x.to_bits().to_be_bytes());
+        }
+        Value::F64(x) => {
+            out.push(b'D');
+            out.extend_from_slice(&x.to_bits().to_be_bytes());
+        }
+        Value::Bytes(b) => netstring(b, b':', out),
+        Value::String(s) => netstring(s.as_bytes(), b'"', out),
+        Value::Symbol(s) => netstring(s.as_bytes(), b'\'', out),
+        Value::List(items) => {
+            out.push(b'[');
+            for item in items {
+                encode_into(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Dict(pairs) => {
+            let mut encoded: Vec<(Vec<u8>, &Value)> =
+                pairs.iter().map(|(k, v)| (encode(k), v)).collect();
+            encoded.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push(b'{');
+            for (key, val) in encoded {
+                out.extend_from_slice(&key);
+                encode_into(val, out);
+            }
+            out.push(b'}');
+        }
+        Value::Set(items) => {
+            let mut encoded: Vec<Vec<u8>> = items.iter().map(encode).collect();
+            encoded.sort();
+            out.push(b'#');
+            for item in encoded {
+                out.extend_from_slice(&item);
+            }
+            out.push(b'$');
+        }
+        Value::Record(label, args) => {
+            out.push(b'<');
+            encode_into(label, out);
+            for arg in args {
+                encode_into(arg, out);
+            }
+            out.push(b'>');
+        }
+    }
+}
+
+/// Writes `n` in decimal without allocating.
+pub(crate) fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 39];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+pub(crate) fn netstring(bytes: &[u8], joiner: u8, out: &mut Vec<u8>) {
+    write_decimal(bytes.len() as u128, out);
+    out.push(joiner);
+    out.extend_from_slice(bytes);
+}

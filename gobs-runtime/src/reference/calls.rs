@@ -1,0 +1,171 @@
+//! Reaching an actor through its reference: near calls in the current turn, sends that
+//! run in a turn of the actor's vat, and calls by method name.
+
+use crate::actor::Actor;
+use crate::error::{BoxError, Error};
+use crate::methods::{MethodInfo, Reply};
+use crate::portrait::ActorId;
+use crate::promise::{Promise, SendTarget};
+use crate::reference::{AnyRef, Ref};
+use crate::vat::{self, VatCore};
+
+impl<T: Actor> Ref<T> {
+    /// Typed synchronous calls: `counter.call().increment()`.
+    pub fn call(&self) -> T::Caller<'_> {
+        T::Caller::from(self)
+    }
+
+    /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
+    pub fn send(&self) -> T::Sender<'_> {
+        T::Sender::from(SendTarget::Ref(self))
+    }
+
+    /// Calls `f` with shared access to the actor, now, inside the current turn.
+    ///
+    /// Fails with [`Error::FarCall`] if the actor lives in another vat, with
+    /// [`Error::Reentrant`] if it is busy with a mutable call further up the turn, and with
+    /// [`Error::NotInTurn`] outside a turn. Shared calls may nest (A reads B reads A).
+    pub fn call_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
+        vat::near_call(|core| core.invoke_ref(self, f))
+    }
+
+    /// Calls `f` with exclusive access to the actor, now, inside the current turn.
+    ///
+    /// If the turn later fails, what `f` changed is rolled back.
+    pub fn call_mut_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        vat::near_call(|core| core.invoke_mut(self, f))
+    }
+
+    /// Like [`call_with`](Ref::call_with) for a fallible `f`: an `Err` undoes everything
+    /// the call did (to any actor, spawns and sends included) and comes back as
+    /// [`Error::Actor`], while the calling turn goes on.
+    pub fn try_call_with<R, E: Into<BoxError>>(
+        &self,
+        f: impl FnOnce(&T) -> Result<R, E>,
+    ) -> Result<R, Error> {
+        self.under_savepoint(|core| core.invoke_ref(self, f))
+    }
+
+    /// Like [`call_mut_with`](Ref::call_mut_with) for a fallible `f`: an `Err` undoes
+    /// everything the call did (the callee's changes included) while the turn goes on.
+    pub fn try_call_mut_with<R, E: Into<BoxError>>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<R, Error> {
+        self.under_savepoint(|core| core.invoke_mut(self, f))
+    }
+
+    /// Runs a fallible near call under a savepoint: kept if it succeeds, undone if not.
+    fn under_savepoint<R, E: Into<BoxError>>(
+        &self,
+        call: impl FnOnce(&VatCore) -> Result<Result<R, E>, Box<Error>>,
+    ) -> Result<R, Error> {
+        vat::near(|core| {
+            let sp = core.savepoint();
+            let result = match call(core) {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err(Error::actor(self.describe(), e)),
+                Err(e) => Err(*e),
+            };
+            if result.is_ok() {
+                core.release(sp);
+            } else {
+                core.rollback_to(sp);
+            }
+            result
+        })
+    }
+
+    /// Sends `f` to run with shared access in a turn of the actor's vat.
+    pub fn send_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.post(move |core, id| Ok(core.invoke_ref_here(id, f)?))
+    }
+
+    /// Sends `f` to run with exclusive access in a turn of the actor's vat.
+    pub fn send_mut_with<R, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut T) -> R + Send + 'static,
+    {
+        self.post(move |core, id| Ok(core.invoke_mut_here(id, f)?))
+    }
+
+    /// Like [`send_with`](Ref::send_with) for a fallible `f`: an `Err` fails the turn.
+    pub fn try_send_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&T) -> Result<R, E> + Send + 'static,
+    {
+        self.post(move |core, id| {
+            core.invoke_ref_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Like [`send_mut_with`](Ref::send_mut_with) for a fallible `f`: an `Err` fails the
+    /// turn, rolling back everything it did.
+    pub fn try_send_mut_with<R, E, F>(&self, f: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        E: Into<BoxError>,
+        F: FnOnce(&mut T) -> Result<R, E> + Send + 'static,
+    {
+        self.post(move |core, id| {
+            core.invoke_mut_here(id, f)?
+                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+        })
+    }
+
+    /// Sends `work` to run in a turn of the actor's vat.
+    fn post<R, F>(&self, work: F) -> Promise<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&VatCore, ActorId) -> Result<R, Error> + Send + 'static,
+    {
+        let id = self.id;
+        // The message holds its target: it is not freed while the message is on its way.
+        let hold = self.hold.clone();
+        vat::post_to(&self.vat, move |core| {
+            let r = work(core, id);
+            drop(hold);
+            r
+        })
+    }
+}
+
+impl AnyRef {
+    /// Sends a call by method name; `args` is a MessagePack array of the arguments, the
+    /// answer the MessagePack-encoded result. Unknown methods and arguments that do not
+    /// decode break the promise with [`Error::Dispatch`].
+    pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+        let (id, describe) = (self.id, self.describe());
+        let method = method.to_string();
+        // The message holds its target: it is not freed while the message is on its way.
+        let hold = self.hold.clone();
+        let job = move |core: &VatCore| {
+            let r = core.invoke_by_name(id, &describe, &method, &args);
+            drop(hold);
+            r
+        };
+        vat::post_to(&self.vat, job)
+            .map_direct(Reply::into_promise)
+            .flatten()
+    }
+}
+
+impl<T: Actor> Ref<T> {
+    /// Calls a method by name; see [`AnyRef::invoke`].
+    pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+        AnyRef::from(self.clone()).invoke(method, args)
+    }
+
+    /// The methods callable by name.
+    pub fn methods(&self) -> &'static [MethodInfo] {
+        T::METHODS
+    }
+}
