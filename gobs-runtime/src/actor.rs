@@ -91,14 +91,29 @@ fn restore_erased<T: Actor>(version: u32, args: &[u8]) -> Result<Restored, Error
 }
 
 impl<T: Actor> AnyActor for T {
-    fn snapshot_any(&mut self) -> Box<dyn Any> {
-        Box::new(self.snapshot())
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any> {
+        let snapshot = Some(self.snapshot());
+        match spare.map(|b| b.downcast::<Option<T::Snapshot>>()) {
+            Some(Ok(mut reused)) => {
+                *reused = snapshot;
+                reused
+            }
+            _ => Box::new(snapshot),
+        }
     }
 
     fn rollback_any(&mut self, snapshot: Box<dyn Any>) {
         // The vat only hands back snapshots it took from this same actor.
-        if let Ok(s) = snapshot.downcast::<T::Snapshot>() {
-            self.rollback(*s);
+        if let Ok(s) = snapshot.downcast::<Option<T::Snapshot>>()
+            && let Some(s) = *s
+        {
+            self.rollback(s);
+        }
+    }
+
+    fn empty_snapshot(&self, snapshot: &mut dyn Any) {
+        if let Some(s) = snapshot.downcast_mut::<Option<T::Snapshot>>() {
+            *s = None;
         }
     }
 
@@ -120,6 +135,42 @@ impl<T: Actor> AnyActor for T {
 
     fn methods_any(&self) -> &'static [MethodInfo] {
         T::METHODS
+    }
+}
+
+/// A restored actor, which its entry hands over boxed: its slot holds the box (see
+/// `vat::slot`).
+impl AnyActor for Box<dyn AnyActor> {
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any> {
+        (**self).snapshot_any(spare)
+    }
+
+    fn rollback_any(&mut self, snapshot: Box<dyn Any>) {
+        (**self).rollback_any(snapshot)
+    }
+
+    fn empty_snapshot(&self, snapshot: &mut dyn Any) {
+        (**self).empty_snapshot(snapshot)
+    }
+
+    fn save_any(&self) -> Result<Vec<u8>, Error> {
+        (**self).save_any()
+    }
+
+    fn entry_any(&self) -> &'static ActorEntry {
+        (**self).entry_any()
+    }
+
+    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
+        (**self).dispatch_read_any(method, args)
+    }
+
+    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
+        (**self).dispatch_write_any(method, args)
+    }
+
+    fn methods_any(&self) -> &'static [MethodInfo] {
+        (**self).methods_any()
     }
 }
 

@@ -1,6 +1,7 @@
 //! A promise's answer cell: pending (with who listens), settled, or taken; and what a
 //! settled answer wakes (a blocked thread, a future's waker, a callback).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -21,6 +22,9 @@ impl<T: Send> Source<T> for Answer<T> {
 pub(crate) struct Answer<T> {
     pub(crate) state: Mutex<State<T>>,
     pub(crate) ready: Condvar,
+    /// A callback was registered, which may outlive every promise of this answer (a job
+    /// publishes an answer nobody holds a promise of only when this is false).
+    listened: AtomicBool,
 }
 
 pub(crate) enum State<T> {
@@ -60,7 +64,13 @@ impl<T: Send + 'static> Answer<T> {
                 listener: Listener::None,
             }),
             ready: Condvar::new(),
+            listened: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a callback was ever registered (see `listened`).
+    pub(crate) fn listened(&self) -> bool {
+        self.listened.load(Ordering::Relaxed)
     }
 
     /// Keeps a turn's answer until the turn commits.
@@ -116,6 +126,7 @@ impl<T: Send + 'static> Answer<T> {
     /// Runs `callback` with the answer on the thread that settles it (now, if it is
     /// settled already).
     pub(crate) fn listen_direct(&self, callback: Direct<T>) {
+        self.listened.store(true, Ordering::Relaxed);
         let mut state = lock(&self.state);
         match std::mem::replace(&mut *state, State::Taken) {
             State::Pending { staged, .. } => {
@@ -140,6 +151,7 @@ impl<T: Send + 'static> Answer<T> {
     /// Runs `callback` (which starts a turn) once settled (now, if it already is); drops
     /// it if the answer was taken.
     pub(crate) fn listen(&self, callback: Direct<T>) {
+        self.listened.store(true, Ordering::Relaxed);
         let mut state = lock(&self.state);
         match &mut *state {
             State::Pending { listener, .. } => *listener = Listener::Turn(callback),
@@ -158,7 +170,7 @@ impl<T: Send + 'static> Answer<T> {
     /// Publishes the value staged by the turn that just committed.
     pub(crate) fn publish(&self) {
         self.finish(|staged| {
-            staged.ok_or(Error::Unanswered {
+            staged.ok_or_else(|| Error::Unanswered {
                 context: "the turn committed without producing an answer",
             })
         });

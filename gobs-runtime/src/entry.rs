@@ -71,8 +71,13 @@ impl std::fmt::Debug for ActorEntry {
 
 /// An actor behind type erasure, as the vat stores it.
 pub(crate) trait AnyActor: Any + Send {
-    fn snapshot_any(&mut self) -> Box<dyn Any>;
+    /// Snapshots the actor into `spare` (an emptied snapshot box of the same type) when it
+    /// fits, else into a new box. The box holds an `Option<Actor::Snapshot>`.
+    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any>;
     fn rollback_any(&mut self, snapshot: Box<dyn Any>);
+    /// Empties a snapshot box of this actor's (dropping what it held) so that it can be
+    /// used again.
+    fn empty_snapshot(&self, snapshot: &mut dyn Any);
     fn save_any(&self) -> Result<Vec<u8>, Error>;
     fn entry_any(&self) -> &'static ActorEntry;
     fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;

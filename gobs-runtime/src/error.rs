@@ -427,5 +427,12 @@ impl Error {
     }
 }
 
+/// Unboxes an error the hot path carried boxed (see `vat::near_call`), so `?` takes it.
+impl From<Box<Error>> for Error {
+    fn from(boxed: Box<Error>) -> Self {
+        *boxed
+    }
+}
+
 /// Result with gobs' [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -10,6 +10,7 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{Ordering, fence};
 
 use crate::answer::{Answer, Source};
 use crate::error::Error;
@@ -18,10 +19,25 @@ use crate::error::Error;
 pub(crate) trait Job: Send + Sync {
     /// Runs the work; on `Ok` the answer is staged until the turn commits.
     fn run(&self) -> Result<(), Error>;
-    /// The turn committed: publish the staged answer.
-    fn publish(&self);
+    /// The turn committed: publish the staged answer. `unwatched`: no promise of this
+    /// job is left (see [`unwatched`]).
+    fn publish(&self, unwatched: bool);
     /// The turn failed or never ran: break the promise.
-    fn fail(&self, error: Error);
+    fn fail(&self, error: Error, unwatched: bool);
+}
+
+/// True when `job` is the last handle of its job: every promise of it was dropped (sent
+/// and forgotten), so nothing can read its answer any more, and no new promise of it can
+/// be made (there is no weak handle).
+fn unwatched(job: &Arc<dyn Job>) -> bool {
+    if Arc::strong_count(job) == 1 {
+        // Pairs with the release decrement of the last promise's drop: what it did
+        // before (register a listener on the answer) is seen below.
+        fence(Ordering::Acquire);
+        true
+    } else {
+        false
+    }
 }
 
 struct WorkJob<T, F> {
@@ -29,11 +45,17 @@ struct WorkJob<T, F> {
     /// Written once before the envelope exists (`PendingJob::fill`) and taken once by
     /// `run`; never touched by the promise side.
     work: UnsafeCell<Option<F>>,
+    /// The turn's answer until it commits: written by `run`, taken by `publish` or
+    /// `fail`; never touched by the promise side. Kept here, not in `answer`, so that
+    /// staging takes no lock.
+    staged: UnsafeCell<Option<T>>,
 }
 
 // SAFETY: `answer` is Sync on its own (a mutex). `work` is touched in two places only:
 // `PendingJob::fill` (by value: it consumes the one `PendingJob`, before any envelope of
-// the job exists) and `Job::run`. `WorkJob` is private to this module, and the only
+// the job exists) and `Job::run`; `staged` only by `Job::run`, `Job::publish` and
+// `Job::fail`, which the envelope, its ticket and its `Ran` call one after the other,
+// each consuming the owner it was called through. `WorkJob` is private to this module, and the only
 // `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its `Ran`; the
 // promise side holds it as a `Source`, which reaches `answer` alone. `Job::run` is called
 // only by `Ticket::run`, which consumes the ticket, and a ticket comes only from
@@ -53,16 +75,32 @@ where
         // `work`.
         let work = unsafe { (*self.work.get()).take() };
         if let Some(work) = work {
-            self.answer.stage(work()?);
+            let value = work()?;
+            // SAFETY: as above; `publish` and `fail` come after `run`, through its `Ran`.
+            unsafe { *self.staged.get() = Some(value) };
         }
         Ok(())
     }
 
-    fn publish(&self) {
-        self.answer.publish();
+    fn publish(&self, unwatched: bool) {
+        // SAFETY: see the `Sync` impl: called once, after `run`, through the job's `Ran`.
+        let staged = unsafe { (*self.staged.get()).take() };
+        // With no promise left, nothing could read the answer, unless a callback
+        // listens (it took its promise's place).
+        if unwatched && !self.answer.listened() {
+            return;
+        }
+        self.answer.settle(staged.ok_or_else(|| Error::Unanswered {
+            context: "the turn committed without producing an answer",
+        }));
     }
 
-    fn fail(&self, error: Error) {
+    fn fail(&self, error: Error, unwatched: bool) {
+        // SAFETY: see the `Sync` impl: called once, by the job's last owner.
+        drop(unsafe { (*self.staged.get()).take() });
+        if unwatched && !self.answer.listened() {
+            return;
+        }
         self.answer.fail(error);
     }
 }
@@ -93,7 +131,7 @@ impl Envelope {
     /// Breaks the job's promise without running it.
     pub(crate) fn fail(mut self, error: Error) {
         if let Some(job) = self.job.take() {
-            job.fail(error);
+            job.fail(error, unwatched(&job));
         }
     }
 }
@@ -102,9 +140,13 @@ impl Drop for Envelope {
     fn drop(&mut self) {
         // Never handled: the vat stopped with this message still queued.
         if let Some(job) = self.job.take() {
-            job.fail(Error::Unanswered {
-                context: "the vat stopped before handling the message",
-            });
+            let unwatched = unwatched(&job);
+            job.fail(
+                Error::Unanswered {
+                    context: "the vat stopped before handling the message",
+                },
+                unwatched,
+            );
         }
     }
 }
@@ -144,14 +186,14 @@ impl Ran {
     /// The turn committed: publish the staged answer.
     pub(crate) fn publish(mut self) {
         if let Some(job) = self.job.take() {
-            job.publish();
+            job.publish(unwatched(&job));
         }
     }
 
     /// The turn failed: break the promise.
     pub(crate) fn fail(mut self, error: Error) {
         if let Some(job) = self.job.take() {
-            job.fail(error);
+            job.fail(error, unwatched(&job));
         }
     }
 }
@@ -160,9 +202,13 @@ impl Drop for Ran {
     fn drop(&mut self) {
         // Unwinding past the commit (a panic the vat could not recover from).
         if let Some(job) = self.job.take() {
-            job.fail(Error::Unanswered {
-                context: "the vat failed while finishing the turn",
-            });
+            let unwatched = unwatched(&job);
+            job.fail(
+                Error::Unanswered {
+                    context: "the vat failed while finishing the turn",
+                },
+                unwatched,
+            );
         }
     }
 }
@@ -179,6 +225,7 @@ where
     let job = Arc::new(WorkJob {
         answer: Answer::new(),
         work: UnsafeCell::new(Some(work)),
+        staged: UnsafeCell::new(None),
     });
     let answer: Answered<T> = job.clone();
     (Envelope { job: Some(job) }, answer)
@@ -196,6 +243,7 @@ pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Answered<T>) {
     let job = Arc::new(WorkJob {
         answer: Answer::new(),
         work: UnsafeCell::new(None),
+        staged: UnsafeCell::new(None),
     });
     let answer: Answered<T> = job.clone();
     (PendingJob { job: Some(job) }, answer)

@@ -190,7 +190,7 @@ impl<T: Actor> PromisedRef<T> {
         R: Send + 'static,
         F: FnOnce(&T) -> R + Send + 'static,
     {
-        self.queue_work(move |core, id| core.invoke_ref_here(id, f))
+        self.queue_work(move |core, id| Ok(core.invoke_ref_here(id, f)?))
     }
 
     /// Like [`Ref::send_mut_with`], pipelined.
@@ -199,7 +199,7 @@ impl<T: Actor> PromisedRef<T> {
         R: Send + 'static,
         F: FnOnce(&mut T) -> R + Send + 'static,
     {
-        self.queue_work(move |core, id| core.invoke_mut_here(id, f))
+        self.queue_work(move |core, id| Ok(core.invoke_mut_here(id, f)?))
     }
 
     /// Like [`Ref::try_send_with`], pipelined.

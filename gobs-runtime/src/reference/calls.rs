@@ -26,14 +26,14 @@ impl<T: Actor> Ref<T> {
     /// [`Error::Reentrant`] if it is busy with a mutable call further up the turn, and with
     /// [`Error::NotInTurn`] outside a turn. Shared calls may nest (A reads B reads A).
     pub fn call_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
-        vat::near(|core| core.invoke_ref(self, f))
+        vat::near_call(|core| core.invoke_ref(self, f))
     }
 
     /// Calls `f` with exclusive access to the actor, now, inside the current turn.
     ///
     /// If the turn later fails, what `f` changed is rolled back.
     pub fn call_mut_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
-        vat::near(|core| core.invoke_mut(self, f))
+        vat::near_call(|core| core.invoke_mut(self, f))
     }
 
     /// Like [`call_with`](Ref::call_with) for a fallible `f`: an `Err` undoes everything
@@ -58,14 +58,14 @@ impl<T: Actor> Ref<T> {
     /// Runs a fallible near call under a savepoint: kept if it succeeds, undone if not.
     fn under_savepoint<R, E: Into<BoxError>>(
         &self,
-        call: impl FnOnce(&VatCore) -> Result<Result<R, E>, Error>,
+        call: impl FnOnce(&VatCore) -> Result<Result<R, E>, Box<Error>>,
     ) -> Result<R, Error> {
         vat::near(|core| {
             let sp = core.savepoint();
             let result = match call(core) {
                 Ok(Ok(r)) => Ok(r),
                 Ok(Err(e)) => Err(Error::actor(self.describe(), e)),
-                Err(e) => Err(e),
+                Err(e) => Err(*e),
             };
             if result.is_ok() {
                 core.release(sp);
@@ -82,7 +82,7 @@ impl<T: Actor> Ref<T> {
         R: Send + 'static,
         F: FnOnce(&T) -> R + Send + 'static,
     {
-        self.post(move |core, id| core.invoke_ref_here(id, f))
+        self.post(move |core, id| Ok(core.invoke_ref_here(id, f)?))
     }
 
     /// Sends `f` to run with exclusive access in a turn of the actor's vat.
@@ -91,7 +91,7 @@ impl<T: Actor> Ref<T> {
         R: Send + 'static,
         F: FnOnce(&mut T) -> R + Send + 'static,
     {
-        self.post(move |core, id| core.invoke_mut_here(id, f))
+        self.post(move |core, id| Ok(core.invoke_mut_here(id, f)?))
     }
 
     /// Like [`send_with`](Ref::send_with) for a fallible `f`: an `Err` fails the turn.

@@ -23,22 +23,36 @@ use crate::vat::shared::{Hold, Msg, VatShared};
 /// or [`Vat::spawn_actor`](crate::Vat::spawn_actor) from outside vats.
 #[track_caller]
 pub fn spawn<T: Actor>(actor: T) -> Ref<T> {
-    match try_spawn(actor) {
+    match spawn_here(actor, Location::caller()) {
         Ok(r) => r,
-        Err(e) => panic!("{e}"),
+        Err(e) => spawn_failed(*e),
     }
 }
 
 /// Like [`spawn`], returning an error outside a turn.
 #[track_caller]
 pub fn try_spawn<T: Actor>(actor: T) -> Result<Ref<T>, Error> {
-    let site = Location::caller();
-    with_turn(move |core| core.spawn(actor, site)).unwrap_or_else(|| {
-        Err(Error::NotInTurn {
-            what: "spawning an actor",
-            fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
-        })
+    Ok(spawn_here(actor, Location::caller())?)
+}
+
+/// Spawns into the current turn's vat; the error travels boxed (see [`near_call`]).
+#[inline]
+fn spawn_here<T: Actor>(actor: T, site: &'static Location<'static>) -> Result<Ref<T>, Box<Error>> {
+    with_turn(move |core| core.spawn(actor, site)).unwrap_or_else(|| Err(spawn_outside_turn()))
+}
+
+#[cold]
+fn spawn_outside_turn() -> Box<Error> {
+    Box::new(Error::NotInTurn {
+        what: "spawning an actor",
+        fix: "spawn from inside an actor method or `Vat::run`, or use `Vat::spawn_actor` from outside",
     })
+}
+
+#[cold]
+#[track_caller]
+fn spawn_failed(e: Error) -> ! {
+    panic!("{e}")
 }
 
 /// The reference of the actor whose method is running (Goblins' `#:self`).
@@ -102,12 +116,29 @@ pub(crate) fn send(target: &Arc<VatShared>, env: Envelope) {
 
 /// Runs a synchronous call inside the current turn.
 pub(crate) fn near<R>(f: impl FnOnce(&VatCore) -> Result<R, Error>) -> Result<R, Error> {
-    // The error is built only when needed: this is every near call's path.
-    with_turn(f).unwrap_or_else(|| {
-        Err(Error::NotInTurn {
-            what: "a synchronous call",
-            fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
-        })
+    match with_turn(f) {
+        Some(result) => result,
+        None => Err(*not_in_turn()),
+    }
+}
+
+/// [`near`] for every near call's path (`Ref::call_with` and friends): the error travels
+/// boxed, a pointer where an `Error` is over 100 bytes, so the layers between the actor and
+/// the caller move a small value; it is unboxed once, on the way out, only on failure.
+#[inline]
+pub(crate) fn near_call<R>(f: impl FnOnce(&VatCore) -> Result<R, Box<Error>>) -> Result<R, Error> {
+    match with_turn(f) {
+        Some(Ok(r)) => Ok(r),
+        Some(Err(e)) => Err(*e),
+        None => Err(*not_in_turn()),
+    }
+}
+
+#[cold]
+fn not_in_turn() -> Box<Error> {
+    Box::new(Error::NotInTurn {
+        what: "a synchronous call",
+        fix: "call from inside an actor method or `Vat::run`; from outside vats use `.send()`",
     })
 }
 

@@ -5,7 +5,7 @@
 //! job, lets persistence save what it changed, then commits it (its effects leave the
 //! vat) or rolls it back (see [`journal`](super::journal)).
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::entry::ActorEntry;
-use crate::entry::AnyActor;
 use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;
@@ -321,7 +320,9 @@ impl VatCore {
         let Some(ticket) = env.take() else {
             return Ok(());
         };
-        self.shared.turns.fetch_add(1, Ordering::Relaxed);
+        // Only this worker writes the count: no read-modify-write needed.
+        let turns = self.shared.turns.load(Ordering::Relaxed);
+        self.shared.turns.store(turns + 1, Ordering::Relaxed);
         self.journal.begin(self.next_id.get());
         let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
         self.current_actor.set(None);
@@ -415,12 +416,8 @@ impl VatCore {
 
     // --- actors -------------------------------------------------------------------------
 
-    pub(crate) fn insert(&self, id: ActorId, actor: Box<dyn AnyActor>, type_id: TypeId) {
-        let slot = Rc::new(Slot {
-            type_id,
-            touched: Cell::new(self.journal.epoch()),
-            actor: RefCell::new(actor),
-        });
+    /// Places actor `id`'s slot in the table.
+    pub(crate) fn insert(&self, id: ActorId, slot: Rc<Slot>) {
         self.slots.borrow_mut().insert(id.0, slot);
     }
 

@@ -144,7 +144,7 @@ impl Vat {
     #[track_caller]
     pub fn spawn_actor<T: Actor>(&self, actor: T) -> Result<Ref<T>, Error> {
         let site = Location::caller();
-        self.post(move || near(|core| core.spawn(actor, site)))
+        self.post(move || near(|core| Ok(core.spawn(actor, site)?)))
             .wait()
     }
 

@@ -80,7 +80,13 @@ pub(crate) struct Journal {
     in_turn: Cell<bool>,
     /// The effects vector of the last commit, kept for its capacity.
     spare_effects: Cell<Vec<Effect>>,
+    /// Emptied snapshot boxes of committed turns, to take the next snapshots in without
+    /// allocating (a message to an actor of the same type reuses one).
+    spare_states: RefCell<Vec<Box<dyn Any>>>,
 }
+
+/// How many emptied snapshot boxes a journal keeps.
+const SPARE_STATES: usize = 64;
 
 impl Journal {
     pub(crate) fn in_turn(&self) -> bool {
@@ -107,18 +113,25 @@ impl Journal {
     }
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
+    #[inline]
     pub(crate) fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
-        let epoch = self.epoch.get();
-        if slot.touched.get() != epoch {
-            let prev = slot.touched.replace(epoch);
-            let state = actor.snapshot_any();
-            self.log.borrow_mut().snapshots.push(Snapshot {
-                id,
-                slot: slot.clone(),
-                state,
-                prev,
-            });
+        // Inlined: on every mutable near call, and true only for the first in an epoch.
+        if slot.touched.get() != self.epoch.get() {
+            self.snapshot(id, slot, actor);
         }
+    }
+
+    #[cold]
+    fn snapshot(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
+        let prev = slot.touched.replace(self.epoch.get());
+        let spare = self.spare_states.borrow_mut().pop();
+        let state = actor.snapshot_any(spare);
+        self.log.borrow_mut().snapshots.push(Snapshot {
+            id,
+            slot: slot.clone(),
+            state,
+            prev,
+        });
     }
 
     /// Notes a spawn, if a turn is running (a spawn from setup is not undone).
@@ -204,7 +217,19 @@ impl Journal {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
         let mut log = self.log.borrow_mut();
-        log.snapshots.clear();
+        let mut spares = self.spare_states.borrow_mut();
+        for s in log.snapshots.drain(..) {
+            let Snapshot {
+                slot, mut state, ..
+            } = s;
+            if spares.len() < SPARE_STATES
+                && let Ok(actor) = slot.actor.try_borrow()
+            {
+                actor.empty_snapshot(&mut *state);
+                spares.push(state);
+            }
+        }
+        drop(spares);
         log.spawned.clear();
         std::mem::swap(&mut log.effects, &mut effects);
         effects

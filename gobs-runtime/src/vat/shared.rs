@@ -74,14 +74,16 @@ impl Hold {
     /// The live hold of actor `id` of `vat`, or a new one.
     pub(crate) fn of(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
         let mut holds = lock(&vat.holds);
-        if let Some(hold) = holds.get(&id).and_then(Weak::upgrade) {
+        // One lookup: a spawn (the common caller) finds the entry vacant.
+        let entry = holds.entry(id).or_default();
+        if let Some(hold) = entry.upgrade() {
             return hold;
         }
         let hold = Arc::new(Hold {
             keep: Keep::new(vat),
             id,
         });
-        holds.insert(id, Arc::downgrade(&hold));
+        *entry = Arc::downgrade(&hold);
         hold
     }
 }

@@ -1,7 +1,7 @@
 //! How code reaches the actors of a vat's table: near calls (shared or exclusive, checked
 //! for type, place and re-entry), calls by name, and what persistence reads and writes.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,28 +23,33 @@ impl VatCore {
         &self,
         actor: T,
         site: &'static Location<'static>,
-    ) -> Result<Ref<T>, Error> {
+    ) -> Result<Ref<T>, Box<Error>> {
         if let Some(hook) = self.hook.borrow().as_ref() {
-            hook.check_spawn(self, T::entry())?;
+            hook.check_spawn(self, T::entry()).map_err(Box::new)?;
         }
         let id = ActorId(self.next_id.get());
         self.next_id.set(id.0 + 1);
-        self.insert(id, Box::new(actor), TypeId::of::<T>());
+        self.insert(id, Slot::new(actor, self.journal.epoch()));
         self.journal.spawned(id, site);
         Ok(Ref::new(self.shared.clone(), id))
     }
 
     /// Checks that `target` lives in this vat.
-    pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Error> {
+    pub(crate) fn check_here<T: Actor>(&self, target: &Ref<T>) -> Result<(), Box<Error>> {
         if target.vat.id == self.shared.id {
             Ok(())
         } else {
-            Err(Error::FarCall {
-                actor: target.describe(),
-                vat: target.vat.name.clone(),
-                current: self.shared.name.clone(),
-            })
+            Err(self.far_call(target))
         }
+    }
+
+    #[cold]
+    fn far_call<T: Actor>(&self, target: &Ref<T>) -> Box<Error> {
+        Box::new(Error::FarCall {
+            actor: target.describe(),
+            vat: target.vat.name.clone(),
+            current: self.shared.name.clone(),
+        })
     }
 
     /// `Counter#3 in vat "main"` for an actor of this vat.
@@ -52,14 +57,22 @@ impl VatCore {
         format!("{}{} in vat \"{}\"", T::type_name(), id, self.shared.name)
     }
 
-    fn missing<T: Actor>(&self, id: ActorId) -> Error {
-        Error::NoSuchActor {
+    #[cold]
+    fn missing<T: Actor>(&self, id: ActorId) -> Box<Error> {
+        Box::new(Error::NoSuchActor {
             actor: self.describe::<T>(id),
-        }
+        })
+    }
+
+    #[cold]
+    fn busy<T: Actor>(&self, id: ActorId) -> Box<Error> {
+        Box::new(Error::Reentrant {
+            actor: self.describe::<T>(id),
+        })
     }
 
     /// The slot of actor `id` of this vat, checked to hold a `T`.
-    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Error> {
+    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
         match self.slot(id) {
             Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
             _ => Err(self.missing::<T>(id)),
@@ -71,7 +84,7 @@ impl VatCore {
         &self,
         target: &Ref<T>,
         f: impl FnOnce(&T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         self.check_here(target)?;
         self.invoke_ref_here(target.id, f)
     }
@@ -81,7 +94,7 @@ impl VatCore {
         &self,
         target: &Ref<T>,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         self.check_here(target)?;
         self.invoke_mut_here(target.id, f)
     }
@@ -91,13 +104,11 @@ impl VatCore {
         &self,
         id: ActorId,
         f: impl FnOnce(&T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let guard = slot.actor.try_borrow().map_err(|_| Error::Reentrant {
-            actor: self.describe::<T>(id),
-        })?;
-        let actor = (&**guard as &dyn Any)
-            .downcast_ref::<T>()
+        let guard = slot.actor.try_borrow().map_err(|_| self.busy::<T>(id))?;
+        let actor = slot
+            .downcast_ref::<T>(&*guard)
             .ok_or_else(|| self.missing::<T>(id))?;
         let outer = self.current_actor.replace(Some(id));
         let r = f(actor);
@@ -110,14 +121,15 @@ impl VatCore {
         &self,
         id: ActorId,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, Error> {
+    ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let mut guard = slot.actor.try_borrow_mut().map_err(|_| Error::Reentrant {
-            actor: self.describe::<T>(id),
-        })?;
-        self.journal.touch(id, &slot, &mut **guard);
-        let actor = (&mut **guard as &mut dyn Any)
-            .downcast_mut::<T>()
+        let mut guard = slot
+            .actor
+            .try_borrow_mut()
+            .map_err(|_| self.busy::<T>(id))?;
+        self.journal.touch(id, &slot, &mut *guard);
+        let actor = slot
+            .downcast_mut::<T>(&mut *guard)
             .ok_or_else(|| self.missing::<T>(id))?;
         let outer = self.current_actor.replace(Some(id));
         let r = f(actor);
@@ -151,7 +163,7 @@ impl VatCore {
             }
             MethodKind::Write => {
                 let mut guard = slot.actor.try_borrow_mut().map_err(|_| busy())?;
-                self.journal.touch(id, &slot, &mut **guard);
+                self.journal.touch(id, &slot, &mut *guard);
                 guard.dispatch_write_any(method, args)
             }
         };
@@ -203,7 +215,8 @@ impl VatCore {
 
     /// Places an actor rebuilt from its portrait.
     pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
-        self.insert(id, restored.actor, restored.type_id);
+        let slot = Slot::restored(restored.actor, restored.type_id, self.journal.epoch());
+        self.insert(id, slot);
     }
 
     /// The registry entry of actor `id`, if it exists.
