@@ -376,12 +376,7 @@ impl From<gobs_runtime::Error> for BackendError {
             return refusal.clone();
         }
         if let Some(store) = error.store_error() {
-            let what = match store.kind() {
-                gobs_runtime::store::StoreErrorKind::DiskFull => "the disk is full",
-                gobs_runtime::store::StoreErrorKind::Corrupt => "the state is damaged",
-                gobs_runtime::store::StoreErrorKind::Locked => "the state is in use",
-                _ => "the state could not be read or written",
-            };
+            let what = crate::actors::reason::store_trouble(store.kind());
             return BackendError::storage(format!("storage failure ({what}): {error}"));
         }
         if matches!(
