@@ -72,11 +72,19 @@ impl Core {
             // go of it unused (its session ended), nothing can settle the question.
             Some(Slot::Resolver {
                 used: false,
-                question: Some((conn, _)),
+                question: Some(question),
                 promise,
             }) if !answer => {
-                let (conn, promise) = (*conn, *promise);
+                let (question @ (conn, _), promise) = (*question, *promise);
                 self.objects.remove(&obj);
+                // The promise may wait on the same question asked again elsewhere.
+                let asked_elsewhere = !matches!(
+                    self.objects.get(&promise),
+                    Some(Slot::Promise(p)) if p.forward == Some(question)
+                );
+                if asked_elsewhere {
+                    return;
+                }
                 let who = self
                     .sessions
                     .get(&conn)
