@@ -251,6 +251,26 @@ fn crossed_hellos_after_both_sessions_opened_lose_neither_the_fetch_nor_what_was
     }
 }
 
+/// The peer's abort of x's connection (on reading x's hello) reaches x before the peer's
+/// own hello on its dial: x sees its session aborted without knowing of the crossing,
+/// and breaks what it asked on it.
+#[test]
+#[ignore = "known bug: a crossing's abort that overtakes the peer's hello loses the fetch"]
+fn crossed_hellos_whose_abort_arrives_before_the_peers_hello_lose_no_message() {
+    for round in 0..20 {
+        let c = Crossing::dial(round);
+        c.net.hold_from(c.yx, &c.y);
+        c.net.run();
+        c.net.release(c.yx);
+        c.net.drive();
+        for (node, p) in [(&c.x, c.px), (&c.y, c.py)] {
+            let Some(Ok(Term::Ref(Ref::Remote(_)))) = node.settled(p) else {
+                panic!("round {round}: {node:?} got {:?}", node.settled(p));
+            };
+        }
+    }
+}
+
 mod fuzz {
     use super::*;
     use gobs_ocapn_proto::captp::{ConnId, KeyPair};
