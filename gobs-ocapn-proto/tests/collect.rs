@@ -172,7 +172,6 @@ fn a_cut_connection_breaks_what_was_asked_over_it_and_frees_what_the_peer_held()
 /// Found with the pair harness: the resolver the client made for a question that was
 /// never answered stays, once the question's connection is lost.
 #[test]
-#[ignore = "known leak: a lost connection leaves its unanswered questions' resolvers"]
 fn a_cut_connection_leaves_nothing_of_its_questions() {
     let (_net, client, _server, (client0, _), promises) = cut_mid_question();
     client.with_core(|c| promises.into_iter().for_each(|p| c.release(p)));

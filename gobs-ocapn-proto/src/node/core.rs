@@ -126,6 +126,7 @@ enum Work {
 }
 
 /// Something to do on a session once it opens.
+#[derive(Clone)]
 enum OnOpen {
     Fetch {
         swiss: Vec<u8>,
@@ -142,6 +143,10 @@ struct SessionSlot {
     session: Session,
     dialed: Option<PeerLocator>,
     on_open: Vec<OnOpen>,
+    /// On a dialed session until the peer sends anything past its hello: what was asked
+    /// on it. Crossed hellos may still abort it unread; then this is asked again on the
+    /// session that wins.
+    unread: Option<Vec<OnOpen>>,
 }
 
 /// The node's state.

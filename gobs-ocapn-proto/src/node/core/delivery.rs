@@ -178,10 +178,14 @@ impl Core {
                     self.deliver_to_outcome(&outcome, args, result);
                 }
                 None => match ps.forward {
-                    Some((conn, answer)) => {
+                    // A question the peer has not read yet may be asked again on another
+                    // session (crossed hellos): wait for its answer rather than pipeline.
+                    Some((conn, answer))
+                        if self.sessions.get(&conn).is_none_or(|s| s.unread.is_none()) =>
+                    {
                         self.send_remote(conn, OutTarget::Answer(answer), args, result)
                     }
-                    None => {
+                    _ => {
                         ps.queued.push(Queued::hold(&mut self.held, args, result));
                     }
                 },

@@ -8,6 +8,12 @@ use crate::syrup::Value;
 
 impl Core {
     pub(super) fn handle_event(&mut self, conn: ConnId, event: Event) {
+        if !matches!(event, Event::Opened { .. })
+            && let Some(s) = self.sessions.get_mut(&conn)
+        {
+            // The peer read our hello and kept the session: it read what we asked too.
+            s.unread = None;
+        }
         match event {
             Event::Opened { location, .. } => self.opened(conn, *location),
             Event::Deliver {
@@ -119,10 +125,16 @@ impl Core {
                 .map(|k| k.side_id());
             if let Some(their_outbound) = their_outbound {
                 if our_outbound < their_outbound {
+                    // The peer aborts our connection on reading our hello, before what we
+                    // asked on it: ask that again here, with what still waited to be asked.
                     let pending = self
                         .sessions
                         .get_mut(&other)
-                        .map(|s| std::mem::take(&mut s.on_open))
+                        .map(|s| {
+                            let mut ops = s.unread.take().unwrap_or_default();
+                            ops.append(&mut s.on_open);
+                            ops
+                        })
                         .unwrap_or_default();
                     if let Some(s) = self.sess(other) {
                         s.session.abort("crossed hellos: this connection loses");
@@ -174,6 +186,9 @@ impl Core {
     }
 
     pub(super) fn run_on_open(&mut self, conn: ConnId, op: OnOpen) {
+        if let Some(unread) = self.sessions.get_mut(&conn).and_then(|s| s.unread.as_mut()) {
+            unread.push(op.clone());
+        }
         match op {
             OnOpen::Fetch { swiss, promise } => {
                 // A swiss number is a byte string on the wire (Goblins refuses a string).

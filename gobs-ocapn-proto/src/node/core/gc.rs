@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Core, PromiseSlot, Queued, Slot, outcome_of};
+use super::{Core, PromiseSlot, Queued, Slot, err_term, outcome_of};
 use crate::captp::{LocalRef, ObjId, Ref, Term};
 
 impl Queued {
@@ -68,6 +68,37 @@ impl Core {
                 self.remove_slot(obj)
             }
             Some(Slot::Resolver { used, .. }) if !answer && *used => self.remove_slot(obj),
+            // A question's resolver is held by the asked peer alone: once that peer lets
+            // go of it unused (its session ended), nothing can settle the question.
+            Some(Slot::Resolver {
+                used: false,
+                question: Some(question),
+                promise,
+            }) if !answer => {
+                let (question @ (conn, _), promise) = (*question, *promise);
+                self.objects.remove(&obj);
+                // The promise may wait on the same question asked again elsewhere.
+                let asked_elsewhere = !matches!(
+                    self.objects.get(&promise),
+                    Some(Slot::Promise(p)) if p.forward == Some(question)
+                );
+                if asked_elsewhere {
+                    return;
+                }
+                let who = self
+                    .sessions
+                    .get(&conn)
+                    .and_then(|s| s.session.remote_location())
+                    .map(|(l, _)| l.to_uri())
+                    .unwrap_or_else(|| format!("connection {}", conn.0));
+                // A no-op when the session's end already broke the promise.
+                self.settle(
+                    promise,
+                    Err(err_term(format!(
+                        "{who} let go of the question's resolver without answering"
+                    ))),
+                );
+            }
             Some(Slot::Object(_)) if !answer => self.collect(obj),
             _ => {}
         }

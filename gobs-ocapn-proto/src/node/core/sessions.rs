@@ -64,6 +64,7 @@ impl Core {
     }
 
     pub(super) fn open_session(&mut self, conn: ConnId, dialed: Option<PeerLocator>) {
+        let unread = dialed.as_ref().map(|_| Vec::new());
         let keys = match KeyPair::generate() {
             Ok(k) => k,
             Err(e) => {
@@ -84,6 +85,7 @@ impl Core {
                 session,
                 dialed,
                 on_open: Vec::new(),
+                unread,
             },
         );
     }
