@@ -47,7 +47,7 @@ pub struct StoreImage {
     pub vats: BTreeMap<String, VatRecord>,
     /// The commits a rewind reaches, oldest first: a log store's frames since its last
     /// compaction (which folds the commits before it into one snapshot frame), or the
-    /// commits a SQLite store's journal keeps ([`SqliteStore::history`]).
+    /// commits a SQLite store's journal keeps ([`SqliteStore::history`](crate::store::SqliteStore::history)).
     pub history: Option<Vec<Commit>>,
     /// A torn tail left out of the read (where it starts, its length): a crash's, or a
     /// commit being written while the file was read.
