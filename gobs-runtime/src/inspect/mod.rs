@@ -187,12 +187,12 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
                     ..Default::default()
                 };
                 vat_names.clear();
-                let vats = crate::store::registry_log::touched_vats(&delta, &mut vat_names);
+                let vats = crate::store::log_layout::touched_vats(&delta, &mut vat_names);
                 (true, vats, g.actors.len(), 0)
             }
             Record::Delta(d) => (
                 false,
-                crate::store::registry_log::touched_vats(d, &mut vat_names),
+                crate::store::log_layout::touched_vats(d, &mut vat_names),
                 d.upserts.len(),
                 d.removes.len(),
             ),
@@ -224,7 +224,7 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
             });
         }
     };
-    let split = crate::store::registry_log::split(replayed.graph, path)?;
+    let split = crate::store::log_layout::split(replayed.graph, path)?;
     Ok(StoreImage {
         store: path.to_path_buf(),
         vats: split.records,

@@ -65,7 +65,7 @@ fn info(file: &Path, graph: &crate::portrait::Graph, bytes: u64, commits: u64) -
     BackupInfo {
         file: file.to_path_buf(),
         bytes,
-        vats: super::registry_log::catalog_entries(graph),
+        vats: super::log_layout::catalog_entries(graph),
         portraits: graph.actors.len(),
         commits,
     }

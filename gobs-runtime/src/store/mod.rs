@@ -34,6 +34,7 @@ pub(crate) mod frames;
 mod fsutil;
 mod io_stats;
 mod log;
+pub(crate) mod log_layout;
 mod memory;
 pub mod one_vat;
 mod quarantine;

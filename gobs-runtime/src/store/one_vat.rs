@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use super::encoded::EncodedGraph;
 use super::fsutil::{StoreFiles, io_err, sibling};
 use super::log::write_snapshot_file;
-use super::registry_log::one_vat_layout;
+use super::log_layout::one_vat_layout;
 use super::{LogOptions, LogStore, RegistryLogStore, Store, StoreError, VatRecord};
 use crate::portrait::Graph;
 

@@ -1,0 +1,220 @@
+//! How a registry log lays its vats out in one graph: each vat owns a range of actor keys
+//! (`vat index << 40 | actor id`), whose last key holds the vat's catalog entry. The store
+//! ([`super::RegistryLogStore`]), the conversion of old one-vat files and the readers of a
+//! log's history all read and write through this module.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::{StoreError, VatRecord};
+use crate::portrait::{ActorId, Delta, Graph, Portrait};
+
+/// Bits of a key that hold the actor id; the bits above hold the vat's index.
+pub(crate) const ID_BITS: u32 = 40;
+pub(crate) const ID_MASK: u64 = (1 << ID_BITS) - 1;
+/// The key (inside a vat's range) of the vat's catalog entry.
+pub(crate) const META: u64 = ID_MASK;
+/// Portrait name of catalog entries.
+pub(crate) const META_NAME: &str = "gobs:vat";
+
+/// A vat's catalog entry.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Meta {
+    pub(crate) name: String,
+    pub(crate) saved: bool,
+    pub(crate) roots: Vec<ActorId>,
+    pub(crate) next_id: u64,
+    #[serde(skip)]
+    pub(crate) index: u64,
+}
+
+/// Marks a portrait name written by number.
+pub(crate) const NUMBERED: char = '\u{1}';
+
+pub(crate) fn key(index: u64, id: u64) -> ActorId {
+    ActorId(index << ID_BITS | id)
+}
+
+pub(crate) fn range(index: u64) -> Range<ActorId> {
+    ActorId(index << ID_BITS)..ActorId((index + 1) << ID_BITS)
+}
+
+/// A one-vat `graph`, as the graph of a log store holding it as vat `name`.
+pub(crate) fn one_vat_layout(graph: Graph, name: &str, path: &Path) -> Result<Graph, StoreError> {
+    let index = 1;
+    let meta = Meta {
+        name: name.to_string(),
+        saved: true,
+        roots: graph.roots,
+        next_id: graph.next_id,
+        index,
+    };
+    let mut actors = BTreeMap::new();
+    for (id, portrait) in graph.actors {
+        if id.0 >= META {
+            return Err(too_many(path, name));
+        }
+        actors.insert(key(index, id.0), portrait);
+    }
+    actors.insert(key(index, META), meta_portrait(&meta, path)?);
+    Ok(Graph {
+        roots: Vec::new(),
+        next_id: 0,
+        actors,
+    })
+}
+
+/// Vat `meta`'s catalog entry, as the log of `path` holds it.
+pub(crate) fn meta_portrait(meta: &Meta, path: &Path) -> Result<Portrait, StoreError> {
+    let args = rmp_serde::to_vec(meta).map_err(|e| StoreError::Encode {
+        path: path.to_path_buf(),
+        what: "a catalog entry",
+        detail: e.to_string(),
+    })?;
+    Ok(Portrait {
+        name: META_NAME.to_string(),
+        version: 1,
+        args,
+    })
+}
+
+/// How many vats (catalog entries) a registry log's graph holds.
+pub(crate) fn catalog_entries(graph: &Graph) -> usize {
+    graph
+        .actors
+        .keys()
+        .filter(|k| k.0 & ID_MASK == META)
+        .count()
+}
+
+/// A registry log's graph, split into vats.
+pub(crate) struct Split {
+    pub records: BTreeMap<String, VatRecord>,
+    /// The name table, by number.
+    pub by_id: HashMap<u32, String>,
+    pub(crate) vats: HashMap<String, Meta>,
+    pub(crate) next_index: u64,
+}
+
+pub(crate) fn corrupt(path: &Path, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        detail,
+    }
+}
+
+/// Splits the graph of the registry log at `path` into vats (see [`super::RegistryLogStore`]).
+pub(crate) fn split(graph: Graph, path: &Path) -> Result<Split, StoreError> {
+    let mut by_id: HashMap<u32, String> = HashMap::new();
+    let mut vats: HashMap<String, Meta> = HashMap::new();
+    let mut next_index = 1;
+    let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
+    let mut damaged: HashMap<u64, String> = HashMap::new();
+    for (k, mut portrait) in graph.actors {
+        let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+        if index == 0 {
+            let number = u32::try_from(id).unwrap_or(u32::MAX);
+            by_id.insert(number, portrait.name);
+            continue;
+        }
+        if let Some(number) = portrait.name.strip_prefix(NUMBERED) {
+            match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
+                Some(name) => portrait.name = name.clone(),
+                None => {
+                    damaged.entry(index).or_insert_with(|| {
+                        format!(
+                            "actor #{id} names its type by number {number}, which the \
+                             log's name table lacks"
+                        )
+                    });
+                    continue;
+                }
+            }
+        }
+        if id == META {
+            let mut meta: Meta = super::from_slice_limited(&portrait.args).map_err(|e| {
+                corrupt(
+                    path,
+                    format!("the catalog entry of vat index {index} does not decode: {e}"),
+                )
+            })?;
+            meta.index = index;
+            next_index = next_index.max(index + 1);
+            vats.insert(meta.name.clone(), meta);
+        } else {
+            actors
+                .entry(index)
+                .or_default()
+                .push((ActorId(id), portrait));
+        }
+    }
+    let mut records = BTreeMap::new();
+    for meta in vats.values() {
+        let own = actors.remove(&meta.index).unwrap_or_default();
+        let record = if let Some(why) = damaged.remove(&meta.index) {
+            VatRecord::Damaged(format!("{why} ({})", path.display()))
+        } else if meta.saved {
+            VatRecord::Saved(Graph {
+                roots: meta.roots.clone(),
+                next_id: meta.next_id,
+                // Keys were sorted, so each vat's actors are too: built in one pass.
+                actors: own.into_iter().collect(),
+            })
+        } else {
+            VatRecord::Listed
+        };
+        records.insert(meta.name.clone(), record);
+    }
+    if let Some(index) = actors.keys().next() {
+        return Err(corrupt(
+            path,
+            format!("actors are saved under vat index {index}, which has no catalog entry"),
+        ));
+    }
+    Ok(Split {
+        records,
+        by_id,
+        vats,
+        next_index,
+    })
+}
+
+/// The vats a registry log delta writes, by name; `names` (vat index → name) learns the
+/// catalog entries the delta writes. For reading a log's history.
+pub(crate) fn touched_vats(delta: &Delta, names: &mut HashMap<u64, String>) -> Vec<String> {
+    let mut touched = std::collections::BTreeSet::new();
+    for (k, p) in &delta.upserts {
+        let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+        if id == META
+            && let Ok(meta) = super::from_slice_limited::<Meta>(&p.args)
+        {
+            names.insert(index, meta.name);
+        }
+        if index != 0 {
+            touched.insert(index);
+        }
+    }
+    touched.extend(delta.removes.iter().map(|k| k.0 >> ID_BITS));
+    touched
+        .into_iter()
+        .filter(|i| *i != 0)
+        .map(|i| {
+            names
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| format!("(vat index {i})"))
+        })
+        .collect()
+}
+
+pub(crate) fn too_many(path: &Path, vat: &str) -> StoreError {
+    StoreError::Encode {
+        path: PathBuf::from(path),
+        what: "an actor id",
+        detail: format!(
+            "vat \"{vat}\" has handed out more than 2^40 actor ids, the registry log's limit"
+        ),
+    }
+}
