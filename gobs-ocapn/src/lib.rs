@@ -12,6 +12,10 @@
 //! - [`persist`]: a node's identity and swiss table in a persistence registry (or a file
 //!   of its own), so sturdyrefs survive restarts.
 //!
+//! Answers of far objects are gobs [`Promise`](gobs_runtime::Promise)s: `.await` them in
+//! async code, and call `wait()` only from threads that run no node (the rule:
+//! [blocking or async](gobs_runtime::Promise#blocking-or-async-one-rule)).
+//!
 //! Syrup, locators, CapTP and the node core are the crate `gobs-ocapn-proto` (no I/O, no
 //! tokio, no gobs-runtime), re-exported here at their old paths; this crate adds the I/O
 //! and the vats. It is its own crate, not a module of `gobs-runtime`, so that local-only

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use crate::store::StoreError;
 
+mod kind;
+pub use kind::{ErrorKind, FarFailure};
+
 /// A boxed error an actor method returned; kept so callers can downcast it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -45,6 +48,24 @@ pub enum Error {
         /// The vat that would have stalled.
         vat: String,
     },
+    /// A blocking wait was attempted on a thread that drives the event loop that would
+    /// answer it (an OCapN node on a current-thread tokio runtime): it would never return.
+    #[error(
+        "{what} would block {driver} on this thread, so the answer could never arrive. \
+         `.await` the promise instead, or run a multi-thread runtime and wait from \
+         `tokio::task::spawn_blocking` (see `gobs_runtime::Promise`, \"blocking or async\")"
+    )]
+    WouldDeadlock {
+        /// What was attempted.
+        what: &'static str,
+        /// What runs on this thread.
+        driver: &'static str,
+    },
+    /// A message to an object on a network peer failed outside the object's own code (not
+    /// found, refused, unreachable, session lost): [`FarFailure::kind`] says which. Boxed,
+    /// to keep `Error` small on the near-call path.
+    #[error("{0}")]
+    Far(Box<FarFailure>),
     /// A near call reached an actor that is already busy further up the same turn.
     #[error(
         "re-entrant call: {actor} is already handling a message further up this turn \

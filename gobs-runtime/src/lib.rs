@@ -73,12 +73,15 @@ pub use actor::{Actor, NoMethods, NoSends};
 pub use actor_lib::{JournalMap, common_env};
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Error, ErrorKind, FarFailure, Result};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use methods::{DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use persist::{PersistentVat, Registry, Roots, StoreKind};
-pub use promise::{Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarget, join};
+pub use promise::{
+    DriverCheck, Join, Promise, PromiseFuture, PromisedRef, Resolver, SendTarget, join,
+    mark_driver_thread,
+};
 pub use reference::{AnyRef, Ref};
 pub use task::task;
 pub use value::Value;

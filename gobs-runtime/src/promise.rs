@@ -19,8 +19,10 @@ use crate::vat;
 
 mod combinators;
 mod pipeline;
+mod wait;
 pub use combinators::{Join, join};
 pub use pipeline::{PromisedRef, SendTarget};
+pub use wait::{DriverCheck, mark_driver_thread};
 
 /// The answer to an asynchronous send, or to anything else that completes later.
 ///
@@ -30,6 +32,24 @@ pub use pipeline::{PromisedRef, SendTarget};
 /// std::thread::spawn(move || resolver.fulfill(6 * 7));
 /// assert_eq!(promise.wait().unwrap(), 42);
 /// ```
+///
+/// # Blocking or async: one rule
+///
+/// Never block a thread that something you wait for needs.
+///
+/// - **`.await`** the promise in async code: any tokio task, on any runtime, and always on
+///   a current-thread runtime (`#[tokio::main(flavor = "current_thread")]`, what the
+///   gobs-ocapn examples use), whose one thread runs the OCapN node too.
+/// - **[`wait`](Promise::wait)** blocks the thread, so use it only where nothing else runs
+///   on that thread: `main` without a runtime, a test, a thread of your own, or
+///   `tokio::task::spawn_blocking` (which, on a multi-thread runtime, is how sync code
+///   waits for far answers).
+/// - **Inside a turn** (an actor method, `Vat::run`, a callback) neither: a turn never
+///   blocks. Use [`then`](Promise::then) or return the promise.
+///
+/// Where waiting would deadlock, `wait()` says so instead of hanging: inside a turn it
+/// fails with [`Error::WouldBlock`], and on a thread that drives an OCapN node's tasks
+/// (a current-thread tokio runtime) with [`Error::WouldDeadlock`], naming the fix.
 ///
 /// # Composing promises
 ///
@@ -106,15 +126,25 @@ impl<T: Send + 'static> Promise<T> {
 
     /// Blocks this thread until the promise settles.
     ///
-    /// For `main`, tests and other non-vat threads. Inside a turn this returns
-    /// [`Error::WouldBlock`]: a turn never blocks; use [`then`](Promise::then).
+    /// For `main`, tests and other threads that run nothing else (see
+    /// [blocking or async](Promise#blocking-or-async-one-rule)). Inside a turn this returns
+    /// [`Error::WouldBlock`] (use [`then`](Promise::then)); on a thread that drives an
+    /// OCapN node, [`Error::WouldDeadlock`] (`.await` it).
     pub fn wait(self) -> Result<T, Error> {
-        if let Some(vat) = vat::current_vat_name() {
-            return Err(Error::WouldBlock {
-                what: "Promise::wait",
-                vat,
-            });
+        if let Some(refused) = wait::refusal("Promise::wait") {
+            return Err(refused);
         }
+        self.block()
+    }
+
+    /// [`wait`](Promise::wait) for an answer only a vat's own thread produces (a turn
+    /// posted from outside vats): safe on a thread that drives a node, since no turn
+    /// waits for one. The caller has checked that it is outside any turn.
+    pub(crate) fn wait_for_vat(self) -> Result<T, Error> {
+        self.block()
+    }
+
+    fn block(self) -> Result<T, Error> {
         let mut state = lock(&self.answer().state);
         loop {
             match std::mem::replace(&mut *state, State::Taken) {
@@ -141,11 +171,8 @@ impl<T: Send + 'static> Promise<T> {
 
     /// Like [`wait`](Promise::wait), giving up after `timeout` (the promise comes back).
     pub fn wait_timeout(self, timeout: std::time::Duration) -> Result<Result<T, Error>, Self> {
-        if let Some(vat) = vat::current_vat_name() {
-            return Ok(Err(Error::WouldBlock {
-                what: "Promise::wait_timeout",
-                vat,
-            }));
+        if let Some(refused) = wait::refusal("Promise::wait_timeout") {
+            return Ok(Err(refused));
         }
         let deadline = std::time::Instant::now() + timeout;
         let mut state = lock(&self.answer().state);

@@ -43,6 +43,11 @@ enum WriterCmd {
 
 /// A running node. Cloning gives another handle to the same node; the node runs until
 /// its last handle is dropped and its connections end.
+///
+/// Its tasks run on the tokio runtime it was started in. On a current-thread runtime that
+/// is the thread that started it, so `.await` far answers there: a blocking
+/// `Promise::wait` would stop the node and fails instead (the rule:
+/// [blocking or async](gobs_runtime::Promise#blocking-or-async-one-rule)).
 #[derive(Clone)]
 pub struct Node {
     tx: mpsc::UnboundedSender<Msg>,
@@ -101,6 +106,8 @@ impl Node {
             }
         }
         let core = Core::new(locator.clone(), config);
+        // On a current-thread runtime the node's tasks run on this thread.
+        mark_if_driver();
         tokio::spawn(run(core, netlayers, rx, tx.downgrade()));
         Ok(Node {
             tx,
@@ -192,6 +199,7 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::WeakUnboundedSender<Msg>,
 ) {
+    let on_current_thread = current_thread_runtime().is_some();
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<WriterCmd>> = HashMap::new();
     let mut unconnected: HashMap<ConnId, (Vec<u8>, bool)> = HashMap::new();
     loop {
@@ -204,6 +212,9 @@ async fn run(
             None => rx.recv().await.map(Wake::Msg),
         };
         let Some(wake) = wake else { break };
+        if on_current_thread {
+            gobs_runtime::mark_driver_thread(current_thread_runtime);
+        }
         match wake {
             Wake::Timeout => core.handle_timeout(Instant::now()),
             Wake::Msg(Msg::Accepted(stream)) => {
@@ -278,6 +289,20 @@ async fn run(
             }
         }
     }
+}
+
+/// Marks the thread running the node's task, if it is a current-thread runtime's, so that a
+/// blocking `Promise::wait` there fails instead of stopping the node for good.
+fn mark_if_driver() {
+    if current_thread_runtime().is_some() {
+        gobs_runtime::mark_driver_thread(current_thread_runtime);
+    }
+}
+
+fn current_thread_runtime() -> Option<&'static str> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    (handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+        .then_some("the current-thread tokio runtime that runs the OCapN node")
 }
 
 fn spawn_conn(

@@ -189,7 +189,7 @@ impl Registry {
     }
 
     fn settle<R: Roots>(&self, vat: Vat, promise: Promise<R>) -> Result<(Vat, R), Error> {
-        match promise.wait() {
+        match promise.wait_for_vat() {
             Ok(roots) => Ok((vat, roots)),
             Err(e) => {
                 if vat.shared.is_stopped()

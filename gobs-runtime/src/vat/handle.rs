@@ -97,7 +97,7 @@ impl Vat {
         self.post(move || {
             f().map_err(|e| Error::from_boxed(|| format!("vat \"{name}\""), e.into()))
         })
-        .wait()
+        .wait_for_vat()
     }
 
     /// Like [`try_run`](Vat::try_run), handing `f` a clone of `captures` (a reference, or
@@ -145,7 +145,7 @@ impl Vat {
     pub fn spawn_actor<T: Actor>(&self, actor: T) -> Result<Ref<T>, Error> {
         let site = Location::caller();
         self.post(move || near(|core| Ok(core.spawn(actor, site)?)))
-            .wait()
+            .wait_for_vat()
     }
 
     /// Handles every message already queued, then stops the vat and waits until it has.
@@ -192,8 +192,8 @@ impl Vat {
         }
         // Two hops: releases sent before the first are collected before the second runs.
         let shared = self.shared.clone();
-        post_to(&self.shared, |_| Ok(())).wait()?;
-        post_to(&shared, |core| Ok(core.stats())).wait()
+        post_to(&self.shared, |_| Ok(())).wait_for_vat()?;
+        post_to(&shared, |core| Ok(core.stats())).wait_for_vat()
     }
 }
 
