@@ -153,10 +153,18 @@ fn cut_mid_question() -> (Net, SimNode, SimNode, (usize, usize), [LocalRef; 3]) 
 #[test]
 fn a_cut_connection_breaks_what_was_asked_over_it_and_frees_what_the_peer_held() {
     let (_net, client, server, (_, server0), [_, _, car]) = cut_mid_question();
-    let Some(Err(Term::Data(Value::String(why)))) = client.settled(car) else {
+    let Some(Err(reason)) = client.settled(car) else {
         panic!("{:?}", client.settled(car))
     };
-    assert!(why.contains("server"), "the error names the peer: {why}");
+    assert!(
+        gobs_ocapn_proto::node::is_kind(&reason, gobs_ocapn_proto::node::kinds::SESSION_LOST),
+        "the error says the session was lost: {reason:?}"
+    );
+    let why = format!("{reason:?}");
+    assert!(
+        why.contains("ocapn://server"),
+        "the error names the peer: {why}"
+    );
     assert!(
         why.contains("connection cut"),
         "the error says what happened: {why}"

@@ -102,9 +102,14 @@ fn a_dial_to_no_one_breaks_the_enlivening_at_once() {
         peer: nobody.clone(),
         swiss: b"x".to_vec(),
     });
-    let Some(Err(Term::Data(Value::String(why)))) = node.settled(p) else {
+    let Some(Err(reason)) = node.settled(p) else {
         panic!("{:?}", node.settled(p))
     };
+    assert!(
+        gobs_ocapn_proto::node::is_kind(&reason, gobs_ocapn_proto::node::kinds::UNREACHABLE),
+        "{reason:?}"
+    );
+    let why = format!("{reason:?}");
     assert!(why.contains(&nobody.to_uri()), "{why}");
     assert_eq!(net.elapsed(), Duration::ZERO, "no time passed");
 }

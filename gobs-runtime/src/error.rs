@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use crate::store::StoreError;
 
+mod far_types;
 mod kind;
+#[doc(hidden)]
+pub use far_types::FarErrorType;
+pub use far_types::{decode_far_error, encode_far_error};
 pub use kind::{ErrorKind, FarFailure};
 
 /// A boxed error an actor method returned; kept so callers can downcast it.

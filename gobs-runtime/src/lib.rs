@@ -73,7 +73,9 @@ pub use actor::{Actor, NoMethods, NoSends};
 pub use actor_lib::{JournalMap, common_env};
 pub use entry::ActorEntry;
 pub use env::{Env, EnvBuilder};
-pub use error::{BoxError, Error, ErrorKind, FarFailure, Result};
+pub use error::{
+    BoxError, Error, ErrorKind, FarFailure, Result, decode_far_error, encode_far_error,
+};
 #[doc = include_str!("../docs/define_actor.md")]
 pub use gobs_macros::define_actor;
 pub use methods::{DispatchError, MethodInfo, MethodKind, Methods, Reply};

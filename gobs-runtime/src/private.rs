@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 pub use crate::actor::Actor;
 pub use crate::entry::{ActorEntry, Registered};
+pub use crate::error::FarErrorType;
 pub use crate::error::{BoxError, Error};
 pub use crate::methods::{DispatchError, MethodInfo, MethodKind, Methods, Reply};
 pub use crate::promise::{Promise, SendTarget};

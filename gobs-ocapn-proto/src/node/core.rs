@@ -24,12 +24,16 @@ mod handoff;
 mod object;
 mod objects;
 mod promises;
+mod reasons;
 mod revoke;
 mod sessions;
 mod timers;
 
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};
+pub use reasons::{
+    ERROR_LABEL, OBJECT_RELEASED, SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
+};
 pub use revoke::{REVOKED_KEPT, RevokeHook};
 pub use timers::HELLO_TIMEOUT;
 
@@ -190,6 +194,8 @@ pub struct Core {
     caretakers: caretaker::Caretakers,
     /// When peers must have said hello by ([`Core::connected`]).
     hello_deadlines: timers::HelloDeadlines,
+    /// The peers of connections that ended lately, for errors about them.
+    departed: reasons::Departed,
 }
 
 impl std::fmt::Debug for Core {
@@ -245,6 +251,7 @@ impl Core {
             minted: HashMap::new(),
             on_mint: None,
             hello_deadlines: timers::HelloDeadlines::default(),
+            departed: reasons::Departed::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 mod core;
 
 pub use self::core::{
-    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
-    MintHook, REVOKED_KEPT, RevokeHook,
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, ERROR_LABEL, HELLO_TIMEOUT,
+    LocalObject, MintHook, OBJECT_RELEASED, REVOKED_KEPT, RevokeHook, SWISS_REVOKED, SWISS_UNKNOWN,
+    error_record, is_kind, kinds,
 };

@@ -6,7 +6,8 @@ mod shell;
 pub(crate) use actors::ActorTable;
 
 pub use gobs_ocapn_proto::node::{
-    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, HELLO_TIMEOUT, LocalObject,
-    MintHook, REVOKED_KEPT, RevokeHook,
+    Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, ERROR_LABEL, HELLO_TIMEOUT,
+    LocalObject, MintHook, OBJECT_RELEASED, REVOKED_KEPT, RevokeHook, SWISS_REVOKED, SWISS_UNKNOWN,
+    error_record, is_kind, kinds,
 };
 pub use shell::{Node, NodeStopped};

@@ -38,8 +38,10 @@
 
 pub mod bridge;
 mod export;
+mod far_error;
 mod peer_error;
 mod remote;
+mod retry;
 mod sturdy;
 pub mod syrup_types;
 mod typed;

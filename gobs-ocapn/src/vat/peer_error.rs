@@ -12,13 +12,33 @@ use crate::captp::Term;
 use crate::syrup::Value;
 
 /// The record label of an error gobs sends.
-pub const ERROR_LABEL: &str = "gobs:error";
+pub use crate::node::ERROR_LABEL;
 
-/// The record a peer gets when a call to an actor fails with `e`.
+/// The record a peer gets when a call to an actor fails with `e`: `<gobs:error kind
+/// message>`, and when the method's own error is of a type listed with
+/// [`gobs_runtime::far_error!`], its type name and encoding after them.
 pub(crate) fn to_peer(method: &str, e: &Error, detail: bool) -> Term {
     let (kind, safe) = safe(method, e);
     let message = if detail { e.to_string() } else { safe };
-    record(&kind, &message)
+    let own = match e {
+        Error::Actor {
+            source: Some(source),
+            ..
+        } => gobs_runtime::encode_far_error(&**source),
+        _ => None,
+    };
+    match own {
+        Some((name, bytes)) => Term::Record(
+            Box::new(Term::sym(ERROR_LABEL)),
+            vec![
+                Term::str(&kind),
+                Term::str(&message),
+                Term::str(name),
+                Term::Data(Value::Bytes(bytes)),
+            ],
+        ),
+        None => record(&kind, &message),
+    }
 }
 
 /// The error's kind and a message that names nothing of the node's insides.
@@ -79,7 +99,7 @@ pub(crate) fn text(e: &Term) -> String {
             (Some("exn:fail:mystery"), _) => {
                 "the peer reported an error and gave no details".to_owned()
             }
-            (Some(ERROR_LABEL), [Value::String(kind), Value::String(message)]) => {
+            (Some(ERROR_LABEL), [Value::String(kind), Value::String(message), ..]) => {
                 format!("{kind}: {message}")
             }
             _ => format!("{:?}", Value::Record(label, fields)),

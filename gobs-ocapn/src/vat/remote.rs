@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bridge::{answer_in, term_out};
+use super::{far_error, retry};
 use crate::captp::{LocalRef, Ref, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Node, NodeStopped};
@@ -42,6 +43,20 @@ pub struct RemoteError(pub String);
 /// call gets one from its exporter before the method runs (`gobs:sturdyref`, a gobs
 /// extension of the bootstrap object); one from another kind of peer has none, and
 /// saving it is an error that says so.
+///
+/// **Failures** break the promise with an [`Error`] whose [`kind`](Error::kind) says what
+/// happened (not found, refused, broken by the object, peer unreachable, session lost),
+/// naming the object by its `ocapn://` URI; a method's own error comes back as its type
+/// when both programs list it with [`gobs_runtime::far_error!`] (see
+/// [`Error::actor_error`]).
+///
+/// **After a peer restarts**, a reference backed by a sturdyref enlivens it again on the
+/// next send. A message that certainly did not arrive (its session was gone before it
+/// left, or the peer could not be reached) is sent again, up to 4 tries in all, waiting
+/// 250 ms, 500 ms, then 1 s between them; after that the caller gets the last error
+/// (`Unreachable` or `SessionLost`). A message that was out when the session ended may
+/// have run: it is not sent again, its caller gets `SessionLost`, and the next send
+/// re-enlivens.
 ///
 /// Sends made inside a turn leave when the turn commits, and not at all if it fails.
 /// Clones share one reference (and its liveness).
@@ -186,6 +201,8 @@ impl RemoteObject {
     /// On the node's task: the reference to send to, enlivening the sturdyref (and
     /// sending pipelined to the promise of that) when there is no live one.
     pub(crate) fn target_in(&self, core: &mut Core) -> Result<Ref, Term> {
+        // A reference whose session ended (its peer restarted) is dormant again.
+        self.forget_if_lost(core);
         if let Some(r) = self.target() {
             return Ok(r);
         }
@@ -211,9 +228,16 @@ impl RemoteObject {
         Ok(Ref::Local(p))
     }
 
-    /// After a failed send: forget a live reference whose session is gone, so that the
-    /// next send enlivens the sturdyref again.
-    fn forget_if_lost(&self, core: &Core) {
+    /// Forgets the live reference, so that the next send enlivens the sturdyref again.
+    pub(crate) fn forget_live(&self) {
+        if self.sturdyref().is_some() {
+            *lock(&self.inner.live) = None;
+        }
+    }
+
+    /// Forgets a live reference whose session is gone, so that the next send enlivens
+    /// the sturdyref again.
+    pub(crate) fn forget_if_lost(&self, core: &Core) {
         if self.sturdyref().is_none() {
             return;
         }
@@ -276,20 +300,16 @@ impl RemoteObject {
             Err(e) => return Promise::broken(e),
         };
         let (promise, resolver) = Promise::pair();
-        let me = self.clone();
+        let (me, me2) = (self.clone(), self.clone());
         on_commit(move || {
-            node.post(move |core| {
-                let target = match me.target_in(core) {
-                    Ok(t) => t,
-                    Err(e) => return resolver.break_with(broken(super::peer_error::text(&e))),
-                };
-                send_then(core, target, all, move |core, outcome| match outcome {
+            let on = node.clone();
+            on.post(move |core| {
+                let done = Box::new(move |core: &mut Core, outcome| match outcome {
                     Ok(v) => resolver.fulfill(v),
-                    Err(e) => {
-                        me.forget_if_lost(core);
-                        resolver.break_with(broken(super::peer_error::text(&e)))
-                    }
-                })
+                    Err(e) => resolver
+                        .break_with(far_error::from_reason(&far_error::name_in(core, &me), &e)),
+                });
+                retry::send(core, &node, &me2, all, done)
             })
         });
         promise
@@ -424,22 +444,20 @@ impl RemoteObject {
                     Ok(other) => vec![other],
                     Err(e) => return done(Err(broken(e))),
                 };
-                let target = match me.target_in(core) {
-                    Ok(t) => t,
-                    Err(e) => return done(Err(broken(super::peer_error::text(&e)))),
-                };
                 let mut all = vec![Term::sym(&method)];
                 all.extend(args);
-                send_then(core, target, all, move |core, outcome| match outcome {
+                let (on, far) = (node2.clone(), me.clone());
+                let told = Box::new(move |core: &mut Core, outcome| match outcome {
                     Ok(v) => done(
-                        answer_in(core, &node2, &v)
+                        answer_in(core, &on, &v)
                             .map_err(|e| broken(format!("the answer {v:?} cannot be taken: {e}"))),
                     ),
-                    Err(e) => {
-                        me.forget_if_lost(core);
-                        done(Err(broken(super::peer_error::text(&e))))
-                    }
-                })
+                    Err(e) => done(Err(far_error::from_reason(
+                        &far_error::name_in(core, &far),
+                        &e,
+                    ))),
+                });
+                retry::send(core, &node2, &me, all, told)
             })
         });
     }
@@ -530,26 +548,9 @@ impl RemoteObject {
                 "{} answered with {other:?}, not a reference",
                 sturdyref.to_uri()
             ))),
-            Err(e) => Err(broken(format!(
-                "cannot enliven {}: {}",
-                sturdyref.to_uri(),
-                super::peer_error::text(&e)
-            ))),
+            Err(e) => Err(far_error::from_reason(&sturdyref.to_uri(), &e)),
         }
     }
-}
-
-/// Sends `args` to `target` and calls `then` with the core and the outcome; the node's
-/// promise is released once told.
-fn send_then(
-    core: &mut Core,
-    target: Ref,
-    args: Vec<Term>,
-    then: impl FnOnce(&mut Core, Result<Term, Term>) + Send + 'static,
-) {
-    let p = core.send(target, args);
-    core.when_settled_with_core(p, Box::new(then));
-    core.release(p);
 }
 
 /// What a typed [`Remote<T>`](super::Remote) sends its by-name methods through (see

@@ -97,6 +97,19 @@ impl Error {
         }
     }
 
+    /// The error an actor's method returned, as type `E`: the `Overdraft` of a method
+    /// returning `Result<u64, Overdraft>`, whether the call was near or far (far, when
+    /// both programs list the type with [`far_error!`](crate::far_error)).
+    pub fn actor_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Actor {
+                source: Some(source),
+                ..
+            } => source.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
     /// A far failure: `target` (an `ocapn://` URI) could not take a message, for `kind`.
     pub fn far(kind: ErrorKind, target: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Far(Box::new(FarFailure {

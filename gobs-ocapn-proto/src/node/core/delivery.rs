@@ -4,7 +4,7 @@
 use super::gc::objects_in;
 use super::handoff::gift_for;
 use super::object::Cx;
-use super::{Core, Queued, Slot, Work, err_term};
+use super::{Core, Queued, Slot, Work, err_term, error_record, kinds};
 use crate::captp::{ConnId, LocalRef, ObjId, OutTarget, Ref, RemoteRef, Term};
 use crate::syrup::Value;
 
@@ -72,13 +72,12 @@ impl Core {
         self.dirty.insert(conn);
         let Some(mut slot) = self.sessions.remove(&conn) else {
             if let Some(p) = result {
-                self.settle(
-                    p,
-                    Err(err_term(format!(
-                        "the session of connection {} is gone",
-                        conn.0
-                    ))),
+                let why = format!(
+                    "the session with {} had ended before the message left, so it was not \
+                     delivered; send again to reach the peer anew",
+                    self.who(conn)
                 );
+                self.settle(p, Err(error_record(kinds::NOT_SENT, &why)));
             }
             return;
         };
@@ -108,7 +107,6 @@ impl Core {
                     .map(|()| (None, ())),
             }
         };
-        let remote = slot.session.remote_location().map(|(l, _)| l.to_uri());
         self.sessions.insert(conn, slot);
         match outcome {
             Ok((Some((p, resolver, answer)), ())) => {
@@ -127,9 +125,9 @@ impl Core {
             }
             Ok((None, ())) => {}
             Err(e) => {
-                let who = remote.unwrap_or_else(|| format!("connection {}", conn.0));
                 if let Some(p) = result {
-                    self.settle(p, Err(err_term(format!("cannot send to {who}: {e}"))));
+                    let why = format!("cannot send to {}: {e}", self.who(conn));
+                    self.settle(p, Err(error_record(kinds::NOT_SENT, &why)));
                 }
             }
         }
@@ -145,7 +143,7 @@ impl Core {
             Some(s) => s,
             None => {
                 if let Some(p) = result {
-                    self.settle(p, Err(err_term("no such object (it was released)")));
+                    self.settle(p, Err(err_term(super::OBJECT_RELEASED)));
                 }
                 return;
             }

@@ -85,12 +85,7 @@ impl Core {
                 if asked_elsewhere {
                     return;
                 }
-                let who = self
-                    .sessions
-                    .get(&conn)
-                    .and_then(|s| s.session.remote_location())
-                    .map(|(l, _)| l.to_uri())
-                    .unwrap_or_else(|| format!("connection {}", conn.0));
+                let who = self.who(conn);
                 // A no-op when the session's end already broke the promise.
                 self.settle(
                     promise,

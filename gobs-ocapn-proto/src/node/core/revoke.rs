@@ -129,12 +129,9 @@ impl Core {
             return Ok(obj);
         }
         if self.revoked.contains(&swiss_key(swiss)) {
-            return Err(err_term(
-                "that sturdyref was revoked: its swiss number names no object on this node \
-                 any more; ask whoever gave it to you for a new one",
-            ));
+            return Err(err_term(super::SWISS_REVOKED));
         }
-        Err(err_term("no object has that swiss number on this node"))
+        Err(err_term(super::SWISS_UNKNOWN))
     }
 
     /// One swiss number naming `obj` went; without another (or a pin), the object goes

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Core, OnOpen, SessionSlot, Slot, Work, err_term};
+use super::{Action, Core, OnOpen, SessionSlot, Slot, Work, error_record, kinds};
 use crate::captp::{ConnId, KeyPair, LocalRef, ObjId, Session};
 use crate::locator::PeerLocator;
 
@@ -105,12 +105,7 @@ impl Core {
 
     /// The shell could not connect the dial `conn`.
     pub fn dial_failed(&mut self, conn: ConnId, error: &str) {
-        let who = self
-            .sessions
-            .get(&conn)
-            .and_then(|s| s.dialed.as_ref())
-            .map(|l| l.to_uri())
-            .unwrap_or_default();
+        let who = self.who(conn);
         self.connection_lost(conn, &format!("cannot reach {who}: {error}"));
     }
 
@@ -126,21 +121,15 @@ impl Core {
 
     /// The connection ended (EOF or an error).
     pub fn closed(&mut self, conn: ConnId, why: &str) {
-        let who = self
-            .sessions
-            .get(&conn)
-            .and_then(|s| {
-                s.session
-                    .remote_location()
-                    .map(|(l, _)| l.clone())
-                    .or_else(|| s.dialed.clone())
-            })
-            .map(|l| l.to_uri())
-            .unwrap_or_else(|| format!("connection {}", conn.0));
+        let who = self.who(conn);
         self.connection_lost(conn, &format!("connection to {who} lost: {why}"));
     }
 
     pub(super) fn connection_lost(&mut self, conn: ConnId, why: &str) {
+        self.remember_departed(conn);
+        // What waited for the session to open was never sent; what was out may have run.
+        let unreachable = error_record(kinds::UNREACHABLE, why);
+        let lost = error_record(kinds::SESSION_LOST, why);
         if let Some(slot) = self.sessions.remove(&conn) {
             // The peer lets go of everything it imported and every answer it held.
             let (exports, answers) = slot.session.held_by_peer();
@@ -154,7 +143,7 @@ impl Core {
                 let p = match op {
                     OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
                 };
-                self.settle(p, Err(err_term(why)));
+                self.settle(p, Err(unreachable.clone()));
             }
         }
         self.peers.retain(|_, c| *c != conn);
@@ -176,7 +165,7 @@ impl Core {
             })
             .collect();
         for p in broken {
-            self.settle(p, Err(err_term(why)));
+            self.settle(p, Err(lost.clone()));
         }
         self.run();
     }
