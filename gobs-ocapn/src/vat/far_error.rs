@@ -53,9 +53,23 @@ pub(crate) fn from_reason(target: &str, reason: &Term) -> Error {
 
 fn from_kind(target: &str, kind: &str, message: &str, typed: &[Value]) -> Error {
     let far = |k| Error::far(k, target, message);
+    let hinted = |k, hint: &str| Error::far(k, target, format!("{message}; {hint}"));
     match kind {
-        kinds::UNREACHABLE => far(ErrorKind::Unreachable),
-        kinds::NOT_SENT | kinds::SESSION_LOST => far(ErrorKind::SessionLost),
+        kinds::UNREACHABLE => hinted(
+            ErrorKind::Unreachable,
+            "the message was not delivered. Check that the peer runs and that its address \
+             is right",
+        ),
+        kinds::NOT_SENT => hinted(
+            ErrorKind::SessionLost,
+            "the message was not delivered. A reference from a sturdyref reaches the peer \
+             anew on its next send",
+        ),
+        kinds::SESSION_LOST => hinted(
+            ErrorKind::SessionLost,
+            "the message may or may not have run. A reference from a sturdyref reaches the \
+             peer anew on its next send",
+        ),
         NO_SUCH_METHOD | BAD_CALL => far(ErrorKind::Refused),
         UNAVAILABLE => far(ErrorKind::Stopped),
         _ => {
@@ -133,6 +147,9 @@ mod tests {
         assert_eq!(own.kind(), ErrorKind::Broken);
         assert_eq!(own.to_string(), format!("{t} failed: Overdraft: 3 short"));
         let far = from_reason(t, &error_record(kinds::UNREACHABLE, "refused"));
-        assert_eq!(far.to_string(), format!("{t}: refused"));
+        assert!(
+            far.to_string().starts_with(&format!("{t}: refused; ")),
+            "{far}"
+        );
     }
 }
