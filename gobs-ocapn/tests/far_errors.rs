@@ -99,8 +99,9 @@ fn wait_on_the_thread_that_runs_the_node_says_to_await() {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async {
+        let outcome = rt.block_on(async {
             let (server, client) = (tcp_node().await, tcp_node().await);
+            // Waiting for a vat's own turn is still fine here: no turn waits for the node.
             let vat = Vat::spawn("bank").unwrap();
             let account = vat.spawn_actor(Account { balance: 7 }).unwrap();
             let s = publish(&server, account, b"account").await;
@@ -111,9 +112,21 @@ fn wait_on_the_thread_that_runs_the_node_says_to_await() {
             let awaited = remote.call::<_, u64>("balance", &()).await;
             vat.shutdown();
             (refused, awaited)
-        })
+        });
+        drop(rt);
+        // With that node gone, another current-thread runtime on this thread may block.
+        let later = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let unblocked = later.block_on(async { gobs_runtime::Promise::fulfilled(1).wait() });
+        (outcome, unblocked)
     });
-    let (refused, awaited) = outcome;
+    let ((refused, awaited), unblocked) = outcome;
+    assert_eq!(
+        unblocked.unwrap(),
+        1,
+        "a thread with no node is free to wait"
+    );
     let err = refused.unwrap_err();
     assert!(matches!(err, Error::WouldDeadlock { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Misuse);

@@ -1,6 +1,7 @@
 //! A node: the objects it hosts, its sessions, and the tokio shell that runs them.
 
 mod actors;
+mod driver;
 mod shell;
 
 pub(crate) use actors::ActorTable;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Action, ActorTable, Core};
+use super::{Action, ActorTable, Core, driver};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
 use crate::netlayer::{Netlayer, Stream};
@@ -107,8 +107,9 @@ impl Node {
         }
         let core = Core::new(locator.clone(), config);
         // On a current-thread runtime the node's tasks run on this thread.
-        mark_if_driver();
-        tokio::spawn(run(core, netlayers, rx, tx.downgrade()));
+        let alive = driver::Alive::default();
+        driver::mark(&alive);
+        tokio::spawn(run(core, netlayers, rx, tx.downgrade(), alive));
         Ok(Node {
             tx,
             locator,
@@ -198,8 +199,9 @@ async fn run(
     netlayers: Vec<Arc<dyn Netlayer>>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::WeakUnboundedSender<Msg>,
+    alive: driver::Alive,
 ) {
-    let on_current_thread = current_thread_runtime().is_some();
+    driver::mark(&alive);
     let mut writers: HashMap<ConnId, mpsc::UnboundedSender<WriterCmd>> = HashMap::new();
     let mut unconnected: HashMap<ConnId, (Vec<u8>, bool)> = HashMap::new();
     loop {
@@ -212,9 +214,6 @@ async fn run(
             None => rx.recv().await.map(Wake::Msg),
         };
         let Some(wake) = wake else { break };
-        if on_current_thread {
-            gobs_runtime::mark_driver_thread(current_thread_runtime);
-        }
         match wake {
             Wake::Timeout => core.handle_timeout(Instant::now()),
             Wake::Msg(Msg::Accepted(stream)) => {
@@ -289,20 +288,6 @@ async fn run(
             }
         }
     }
-}
-
-/// Marks the thread running the node's task, if it is a current-thread runtime's, so that a
-/// blocking `Promise::wait` there fails instead of stopping the node for good.
-fn mark_if_driver() {
-    if current_thread_runtime().is_some() {
-        gobs_runtime::mark_driver_thread(current_thread_runtime);
-    }
-}
-
-fn current_thread_runtime() -> Option<&'static str> {
-    let handle = tokio::runtime::Handle::try_current().ok()?;
-    (handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
-        .then_some("the current-thread tokio runtime that runs the OCapN node")
 }
 
 fn spawn_conn(
