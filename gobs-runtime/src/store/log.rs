@@ -6,9 +6,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::encoded::{EncodedGraph, encode_delta};
+use super::encoded::{BIN32_LEN, EncodedGraph};
 use super::frames::{
-    self, ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, KIND_SNAPSHOT, MAGIC, TIME_LEN, now_ms,
+    self, ARRAY3, FRAME_HEADER, Fault, KIND_COMPACT, KIND_DELTA, MAGIC, TIME_LEN, now_ms,
     time_bytes,
 };
 use super::fsutil::{StoreFiles, StoreLock, io_err};
@@ -115,11 +115,15 @@ pub struct LogStats {
 /// | 4..8 | CRC-32 (IEEE) of the payload, `u32` little-endian |
 /// | 8..8+n | payload: a record, MessagePack |
 ///
-/// A record is the MessagePack array `[kind, body, time]`: kind `0` with a [`Graph`] body
-/// (a snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
-/// [`Graph::apply`]); `time` is when it was committed, milliseconds since 1970 as a
-/// `uint 64` (9 bytes). Bodies are encoded by `rmp_serde` (structs as arrays). The first
-/// frame of a file is always a snapshot. Logs written before frames carried times hold
+/// A record is the MessagePack array `[kind, body, time]`: kind `2` with a `bin 32` body
+/// holding the graph in the compact form of [`compact`](super::compact) (a snapshot:
+/// replaces everything; a few bytes per actor beside its arguments), kind `1` with a
+/// [`Delta`] body (applied with [`Graph::apply`]); `time` is when it was committed,
+/// milliseconds since 1970 as a `uint 64` (9 bytes). Delta bodies are encoded by
+/// `rmp_serde` (structs as arrays). Snapshots written before the compact form are kind
+/// `0` with a [`Graph`] body encoded by `rmp_serde`; they are read as they are, and the
+/// next compaction writes the compact form. The first frame of a file is always a
+/// snapshot. Logs written before frames carried times hold
 /// `[kind, body]` records; they are read as they are (their commits' times are unknown),
 /// and new frames appended to them carry times.
 ///
@@ -160,8 +164,6 @@ pub struct LogStore {
     end: u64,
     frames: u64,
     graph: EncodedGraph,
-    /// The graph replayed at open, handed out by the first `load`.
-    loaded: Option<Graph>,
     poisoned: Option<(String, super::StoreErrorKind)>,
     compactions: u64,
     cut_bytes: u64,
@@ -200,7 +202,6 @@ impl LogStore {
             end: 0,
             frames: 0,
             graph: EncodedGraph::default(),
-            loaded: None,
             poisoned: None,
             compactions: 0,
             cut_bytes: 0,
@@ -214,13 +215,7 @@ impl LogStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(store),
             Err(e) => return Err(io_err("opening", &store.path)(e)),
         };
-        let graph = store.replay(&file)?;
-        store.graph = EncodedGraph::from_graph(&graph).map_err(|detail| StoreError::Encode {
-            path: store.path.clone(),
-            what: "the graph",
-            detail,
-        })?;
-        store.loaded = Some(graph);
+        store.graph = store.replay(&file)?;
         let mut file = file;
         file.seek(SeekFrom::Start(store.end))
             .map_err(io_err("seeking in", &store.path))?;
@@ -260,11 +255,7 @@ impl LogStore {
     }
 
     fn live_bytes(&self) -> u64 {
-        let body = self
-            .graph
-            .body_len()
-            .unwrap_or(16 + self.graph.entry_bytes());
-        MAGIC.len() as u64 + FRAME_HEADER + 2 + body + TIME_LEN as u64
+        MAGIC.len() as u64 + FRAME_HEADER + 2 + BIN32_LEN + self.graph.body_len() + TIME_LEN as u64
     }
 
     fn corrupt(&self, offset: u64, detail: String) -> StoreError {
@@ -276,12 +267,12 @@ impl LogStore {
     }
 
     /// Replays the log; sets `end` and `frames`, and what to do with a damaged tail.
-    fn replay(&mut self, file: &File) -> Result<Graph, StoreError> {
+    fn replay(&mut self, file: &File) -> Result<EncodedGraph, StoreError> {
         let len = file
             .metadata()
             .map_err(io_err("reading metadata of", &self.path))?
             .len();
-        let replayed = frames::replay(file, len, &self.path, &mut |_| {})?;
+        let replayed = frames::replay_encoded(file, len, &self.path)?;
         self.end = replayed.end;
         self.frames = replayed.frames;
         let Some(fault) = replayed.fault else {
@@ -496,15 +487,16 @@ pub(crate) fn write_snapshot_file(
     tmp: &Path,
     graph: &EncodedGraph,
 ) -> Result<(File, u64), StoreError> {
-    let body_len = graph.body_len().map_err(io_err("encoding", tmp))?;
-    let payload_len =
-        u32::try_from(2 + body_len + TIME_LEN as u64).map_err(|_| StoreError::Encode {
-            path: tmp.to_path_buf(),
-            what: "the graph",
-            detail: format!(
-                "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
-            ),
-        })?;
+    let body_len = graph.body_len();
+    let too_big = |_| StoreError::Encode {
+        path: tmp.to_path_buf(),
+        what: "the graph",
+        detail: format!(
+            "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
+        ),
+    };
+    let body_len32 = u32::try_from(body_len).map_err(too_big)?;
+    let payload_len = u32::try_from(2 + BIN32_LEN + body_len + TIME_LEN as u64).map_err(too_big)?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -518,7 +510,8 @@ pub(crate) fn write_snapshot_file(
         w.write_all(MAGIC)?;
         w.write_all(&payload_len.to_le_bytes())?;
         w.write_all(&[0; 4])?; // the CRC, written once known
-        let tag = [ARRAY3, KIND_SNAPSHOT];
+        let [a, b, c, d] = body_len32.to_be_bytes();
+        let tag = [ARRAY3, KIND_COMPACT, 0xc6, a, b, c, d];
         w.write_all(&tag)?;
         crc.update(&tag);
         graph.write_body(&mut w, &mut crc)?;
@@ -541,33 +534,17 @@ pub(crate) fn write_snapshot_file(
 impl LogStore {
     /// Reads the graph; `None` for a log that was never written.
     pub fn load(&mut self) -> Result<Option<Graph>, StoreError> {
-        if let Some(g) = self.loaded.take() {
-            return Ok(Some(g));
-        }
         if self.file.is_none() {
             return Ok(None);
         }
-        self.graph
-            .to_graph()
-            .map(Some)
-            .map_err(|detail| StoreError::Corrupt {
-                path: self.path.clone(),
-                offset: 0,
-                detail: format!("the graph held in memory does not decode: {detail}"),
-            })
+        Ok(Some(self.graph.to_graph()))
     }
 
     /// Appends `delta` as one frame (atomic; durable per the log's durability).
     pub fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
         self.check_poisoned()?;
         if self.options.read_only {
-            let enc = encode_delta(delta).map_err(|detail| StoreError::Encode {
-                path: self.path.clone(),
-                what: "a delta",
-                detail,
-            })?;
-            self.graph.apply(enc);
-            self.loaded = None;
+            self.graph.apply(delta);
             return Ok(());
         }
         self.settle_tail()?;
@@ -576,15 +553,13 @@ impl LogStore {
             what: "a delta",
             detail,
         };
-        let enc = encode_delta(delta).map_err(encode_error)?;
         let (Some(file), Some(syncer)) = (&mut self.file, &self.syncer) else {
             // First commit: create the log, starting with a snapshot.
             let mut graph = EncodedGraph::default();
-            graph.apply(enc);
+            graph.apply(delta);
             self.replace_file(&graph)?;
             self.compactions = 0;
             self.graph = graph;
-            self.loaded = None;
             super::io_stats::count_commit();
             return Ok(());
         };
@@ -616,8 +591,7 @@ impl LogStore {
         }
         self.end += frame.len() as u64;
         self.frames += 1;
-        self.loaded = None;
-        self.graph.apply(enc);
+        self.graph.apply(delta);
         let synced = syncer.after_commit(file, &self.path);
         self.poison(synced)?;
         super::io_stats::count_commit();
@@ -628,16 +602,11 @@ impl LogStore {
     /// Replaces the whole graph with `graph` atomically (a fresh file).
     pub fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
         self.check_poisoned()?;
-        let enc = EncodedGraph::from_graph(graph).map_err(|detail| StoreError::Encode {
-            path: self.path.clone(),
-            what: "the graph",
-            detail,
-        })?;
+        let enc = EncodedGraph::from_graph(graph);
         if !self.options.read_only {
             self.replace_file(&enc)?;
         }
         self.graph = enc;
-        self.loaded = None;
         Ok(())
     }
 

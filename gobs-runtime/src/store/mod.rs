@@ -28,6 +28,7 @@
 use std::path::PathBuf;
 
 mod backup;
+mod compact;
 mod encoded;
 pub mod fault;
 pub(crate) mod frames;
