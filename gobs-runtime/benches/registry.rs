@@ -9,7 +9,9 @@
 //! - restore of 100k / 1M actors against the rmp-serde decode floor;
 //! - bytes per actor for 100k cells held by one table.
 //!
-//! Run: `cargo bench -p gobs-runtime --bench registry`. Set GOBS_BENCH_BIG=0 to skip 1M.
+//! Run: `cargo bench -p gobs-runtime --bench registry`. Set GOBS_BENCH_BIG=0 to skip 1M,
+//! GOBS_BENCH_ONLY=bytes,restore to run only those groups (bytes, churn, rotation, spawn,
+//! durable, restore).
 //! Scratch stores are on /dev/shm (the store's cost, not the disk's); the durable rows use
 //! the real disk.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -478,14 +480,34 @@ fn bytes_per_cell(_c: &mut Criterion) {
     }
 }
 
+/// A group of rows.
+type Group = fn(&mut Criterion);
+
+/// Whether the rows of `group` run: all of them, or those named in `GOBS_BENCH_ONLY`
+/// (comma-separated: `bytes,restore`), since each group's setup runs whatever criterion's
+/// own filter says.
+fn wanted(group: &str) -> bool {
+    match std::env::var("GOBS_BENCH_ONLY") {
+        Ok(only) => only.split(',').any(|g| g.trim() == group),
+        Err(_) => true,
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    bytes_per_cell(&mut c);
-    per_churn(&mut c);
-    plain_rotation(&mut c);
-    spawn_churn(&mut c);
-    durable(&mut c);
-    restore(&mut c);
+    let groups: [(&str, Group); 6] = [
+        ("bytes", bytes_per_cell),
+        ("churn", per_churn),
+        ("rotation", plain_rotation),
+        ("spawn", spawn_churn),
+        ("durable", durable),
+        ("restore", restore),
+    ];
+    for (name, run) in groups {
+        if wanted(name) {
+            run(&mut c);
+        }
+    }
     c.final_summary();
     println!();
     for line in TABLE.lock().unwrap().iter() {

@@ -56,6 +56,15 @@ impl Types {
     }
 }
 
+/// One saved actor as a graph holds it, borrowed.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct PortraitRef<'a> {
+    pub id: ActorId,
+    pub name: &'a str,
+    pub version: u32,
+    pub args: &'a [u8],
+}
+
 /// A [`Graph`] held encoded.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EncodedGraph {
@@ -179,6 +188,25 @@ impl EncodedGraph {
             next_id: self.next_id,
             actors,
         }
+    }
+
+    /// Every actor, in id order, borrowed (no decoding: names are decoded per type).
+    pub(crate) fn portraits(&self) -> impl Iterator<Item = PortraitRef<'_>> {
+        self.actors.iter().map(|(id, e)| {
+            let t = &self.types.list[e.ty as usize];
+            PortraitRef {
+                id: *id,
+                name: &t.name,
+                version: t.version,
+                args: &e.args,
+            }
+        })
+    }
+
+    /// Whether the graph has roots or has handed out ids: the graph of a lone vat, not a
+    /// registry log's layout (whose top level has neither).
+    pub(crate) fn is_one_vat(&self) -> bool {
+        !self.roots.is_empty() || self.next_id != 0
     }
 
     /// The cost of the links into and out of `id` (the actors around it as they are).

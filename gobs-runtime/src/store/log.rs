@@ -2,20 +2,21 @@
 //!
 //! The format and the recovery rules are documented on [`LogStore`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::encoded::{BIN32_LEN, EncodedGraph};
-use super::frames::{
-    self, ARRAY3, FRAME_HEADER, Fault, KIND_COMPACT, KIND_DELTA, MAGIC, TIME_LEN, now_ms,
-    time_bytes,
-};
+use super::frames::{ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, MAGIC, TIME_LEN, now_ms, time_bytes};
 use super::fsutil::{StoreFiles, StoreLock, io_err};
-use super::quarantine;
 use super::sync::Syncer;
 use super::{Durability, StoreError};
 use crate::portrait::{Delta, Graph};
+
+mod file;
+mod recovery;
+
+pub(crate) use file::write_snapshot_file;
 
 /// How a [`LogStore`] behaves.
 #[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -246,6 +247,11 @@ impl LogStore {
         }
     }
 
+    /// The graph as the log holds it (for stores layered on this one).
+    pub(crate) fn encoded(&self) -> &EncodedGraph {
+        &self.graph
+    }
+
     /// The ids the graph holds in `range` (for stores layered on this one).
     pub(crate) fn ids_in(
         &self,
@@ -266,146 +272,6 @@ impl LogStore {
         }
     }
 
-    /// Replays the log; sets `end` and `frames`, and what to do with a damaged tail.
-    fn replay(&mut self, file: &File) -> Result<EncodedGraph, StoreError> {
-        let len = file
-            .metadata()
-            .map_err(io_err("reading metadata of", &self.path))?
-            .len();
-        let replayed = frames::replay_encoded(file, len, &self.path)?;
-        self.end = replayed.end;
-        self.frames = replayed.frames;
-        let Some(fault) = replayed.fault else {
-            return Ok(replayed.graph);
-        };
-        self.cut_bytes = fault.bytes;
-        if fault.torn && !self.options.salvage {
-            let keep = quarantine::free_path(&self.path, fault.offset);
-            tracing::warn!(
-                path = %self.path.display(),
-                offset = fault.offset,
-                cut_bytes = fault.bytes,
-                frames_kept = self.frames,
-                "store log {}: its last frame is torn ({} bytes at byte {}: {}), what a crash \
-                 mid-write leaves; the {} whole frames before it are kept. The torn bytes are \
-                 cut before the next write and kept in {}",
-                self.path.display(),
-                fault.bytes,
-                fault.offset,
-                fault.reason,
-                self.frames,
-                keep.display(),
-            );
-            self.pending_cut = Some(fault);
-            return Ok(replayed.graph);
-        }
-        if !self.options.salvage {
-            return Err(self.corrupt(fault.offset, self.damage_detail(&fault)));
-        }
-        // Salvage: keep the bytes from the damage on beside the log, then cut.
-        self.cut_tail(file, &fault)?;
-        tracing::warn!(
-            path = %self.path.display(),
-            offset = fault.offset,
-            cut_bytes = fault.bytes,
-            frames_kept = self.frames,
-            "store log {}: salvaged: kept the {} frames before byte {}; the {} bytes from there \
-             on ({}) were cut and are kept in {}",
-            self.path.display(),
-            self.frames,
-            fault.offset,
-            fault.bytes,
-            fault.reason,
-            self.quarantined
-                .as_deref()
-                .map_or_else(String::new, |p| p.display().to_string()),
-        );
-        Ok(replayed.graph)
-    }
-
-    /// Why a damaged log is refused, and how to salvage it.
-    fn damage_detail(&self, fault: &Fault) -> String {
-        let what = match fault.next_valid {
-            Some(next) => format!(
-                "{}, yet a valid frame follows at byte {next}: this is damage in the middle of \
-                 the log, not a torn write",
-                fault.reason
-            ),
-            None => format!(
-                "{}, in a frame written whole: the disk changed a commit that was written \
-                 (perhaps acknowledged), which is not a torn write",
-                fault.reason
-            ),
-        };
-        format!(
-            "{what}. Salvaging keeps the {} frames before byte {} and cuts the {} bytes from \
-             there on, keeping them in a quarantine file beside the log (open with \
-             `LogOptions {{ salvage: true, .. }}`)",
-            self.frames, fault.offset, fault.bytes
-        )
-    }
-
-    /// Copies the bytes from `fault.offset` on to a quarantine file, then cuts the log
-    /// there.
-    fn cut_tail(&mut self, file: &File, fault: &Fault) -> Result<(), StoreError> {
-        let tail = frames::read_tail(file, fault.offset, fault.offset + fault.bytes)
-            .map_err(io_err("reading", &self.path))?;
-        let keep = quarantine::free_path(&self.path, fault.offset);
-        quarantine::keep(&keep, &tail)?;
-        file.set_len(fault.offset)
-            .and_then(|()| file.sync_data())
-            .map_err(io_err("cutting the damaged tail of", &self.path))?;
-        self.quarantined = Some(keep);
-        Ok(())
-    }
-
-    /// Cuts a torn tail found at open (keeping it in quarantine), before the first write.
-    fn settle_tail(&mut self) -> Result<(), StoreError> {
-        let Some(fault) = self.pending_cut.take() else {
-            return Ok(());
-        };
-        let Some(file) = self.file.take() else {
-            return Ok(());
-        };
-        let cut = self.cut_tail(&file, &fault);
-        self.file = Some(file);
-        if let Err(e) = cut {
-            self.pending_cut = Some(fault);
-            return Err(e);
-        }
-        tracing::warn!(
-            path = %self.path.display(),
-            "store log {}: cut its torn tail ({} bytes at byte {}); the bytes are kept in {}",
-            self.path.display(),
-            fault.bytes,
-            fault.offset,
-            self.quarantined
-                .as_deref()
-                .map_or_else(String::new, |p| p.display().to_string()),
-        );
-        Ok(())
-    }
-
-    /// Where the bytes cut from this log were kept, once cut.
-    pub fn quarantined(&self) -> Option<&Path> {
-        self.quarantined.as_deref()
-    }
-
-    /// Where the bytes cut from this log are (or, for a torn tail not cut yet, will be)
-    /// kept; `None` when nothing was found to cut.
-    pub fn cut_kept_in(&self) -> Option<PathBuf> {
-        match (&self.quarantined, &self.pending_cut) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(f)) => Some(quarantine::free_path(&self.path, f.offset)),
-            (None, None) => None,
-        }
-    }
-
-    /// A torn tail found at open and not cut yet (where it starts, how long it is).
-    pub fn torn_tail(&self) -> Option<(u64, u64)> {
-        self.pending_cut.as_ref().map(|f| (f.offset, f.bytes))
-    }
-
     fn check_poisoned(&self) -> Result<(), StoreError> {
         match &self.poisoned {
             Some((cause, kind)) => Err(StoreError::Poisoned {
@@ -423,110 +289,6 @@ impl LogStore {
         }
         result
     }
-
-    /// Replaces the log with a fresh file holding `graph` as one snapshot frame.
-    ///
-    /// A failure before the rename leaves the old log in use (and the store usable); a
-    /// failure after it poisons the store.
-    fn replace_file(&mut self, graph: &EncodedGraph) -> Result<(), StoreError> {
-        // The old file goes, torn tail and all: keep that tail first.
-        self.settle_tail()?;
-        let written = write_snapshot_file(&self.tmp, graph).and_then(|(file, end)| {
-            fs::rename(&self.tmp, &self.path).map_err(io_err("renaming into place", &self.path))?;
-            Ok((file, end))
-        });
-        let (file, end) = match written {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = fs::remove_file(&self.tmp);
-                return Err(e);
-            }
-        };
-        // The new file is in place: from here on, a failure leaves this handle unsure.
-        let syncer = Syncer::new(self.options.durability, &file, &self.path);
-        let syncer = self.poison(syncer)?;
-        self.file = Some(file);
-        self.syncer = Some(syncer);
-        self.end = end;
-        self.frames = 1;
-        self.compactions += 1;
-        self.compact_retry_at = 0;
-        let synced = super::fsutil::sync_dir(&self.dir, &self.dir_path);
-        self.poison(synced)
-    }
-
-    /// Compacts when the log has grown past its bound. A commit is already in the log when
-    /// this runs, so a failure is only logged.
-    fn maybe_compact(&mut self) {
-        let live = self.live_bytes();
-        if self.end <= self.options.compact_bound(live) || self.end < self.compact_retry_at {
-            return;
-        }
-        let graph = std::mem::take(&mut self.graph);
-        let before = self.end;
-        let result = self.replace_file(&graph);
-        self.graph = graph;
-        match result {
-            Ok(()) => tracing::debug!(
-                path = %self.path.display(),
-                before,
-                after = self.end,
-                "compacted store log"
-            ),
-            Err(e) => {
-                self.compact_retry_at = before + live.max(self.options.compact_min_bytes);
-                tracing::warn!(error = %e, "compacting a store log failed; it keeps growing until a later compaction works");
-            }
-        }
-    }
-}
-
-/// Writes a fresh log holding `graph` to `tmp` and fsyncs it; returns the file (positioned
-/// at its end) and its length.
-pub(crate) fn write_snapshot_file(
-    tmp: &Path,
-    graph: &EncodedGraph,
-) -> Result<(File, u64), StoreError> {
-    let body_len = graph.body_len();
-    let too_big = |_| StoreError::Encode {
-        path: tmp.to_path_buf(),
-        what: "the graph",
-        detail: format!(
-            "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
-        ),
-    };
-    let body_len32 = u32::try_from(body_len).map_err(too_big)?;
-    let payload_len = u32::try_from(2 + BIN32_LEN + body_len + TIME_LEN as u64).map_err(too_big)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(io_err("creating", tmp))?;
-    let mut crc = crc32fast::Hasher::new();
-    let written = (|| -> io::Result<u64> {
-        let mut w = BufWriter::with_capacity(1 << 16, &mut file);
-        w.write_all(MAGIC)?;
-        w.write_all(&payload_len.to_le_bytes())?;
-        w.write_all(&[0; 4])?; // the CRC, written once known
-        let [a, b, c, d] = body_len32.to_be_bytes();
-        let tag = [ARRAY3, KIND_COMPACT, 0xc6, a, b, c, d];
-        w.write_all(&tag)?;
-        crc.update(&tag);
-        graph.write_body(&mut w, &mut crc)?;
-        let time = time_bytes(now_ms());
-        w.write_all(&time)?;
-        crc.update(&time);
-        w.flush()?;
-        drop(w);
-        file.seek(SeekFrom::Start(MAGIC.len() as u64 + 4))?;
-        file.write_all(&crc.finalize().to_le_bytes())?;
-        file.seek(SeekFrom::End(0))
-    })();
-    let end = written.map_err(io_err("writing", tmp))?;
-    super::fault::sync_data(&file, tmp).map_err(io_err("syncing", tmp))?;
-    Ok((file, end))
 }
 
 /// The log as one graph. A [`Store`](super::Store) lays its vats out in it: see
