@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::encoded::{BIN32_LEN, EncodedGraph};
 use super::frames::{ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, MAGIC, TIME_LEN, now_ms, time_bytes};
 use super::fsutil::{StoreFiles, StoreLock, io_err};
+use super::group_commit::SyncTicket;
 use super::sync::Syncer;
 use super::{Durability, StoreError};
 use crate::portrait::{Delta, Graph};
@@ -220,7 +221,12 @@ impl LogStore {
         let mut file = file;
         file.seek(SeekFrom::Start(store.end))
             .map_err(io_err("seeking in", &store.path))?;
-        store.syncer = Some(Syncer::new(options.durability, &file, &store.path)?);
+        store.syncer = Some(Syncer::new(
+            options.durability,
+            &file,
+            &store.path,
+            store.end,
+        )?);
         store.file = Some(file);
         Ok(store)
     }
@@ -273,6 +279,9 @@ impl LogStore {
     }
 
     fn check_poisoned(&self) -> Result<(), StoreError> {
+        if let Some(e) = self.syncer.as_ref().and_then(Syncer::failure) {
+            return Err(e);
+        }
         match &self.poisoned {
             Some((cause, kind)) => Err(StoreError::Poisoned {
                 path: self.path.clone(),
@@ -304,10 +313,21 @@ impl LogStore {
 
     /// Appends `delta` as one frame (atomic; durable per the log's durability).
     pub fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
+        match self.commit_deferred(delta)? {
+            Some(ticket) => ticket.wait(),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `delta` as one frame, like [`commit`](Self::commit), but returns before the
+    /// fsync a [`Durability::EveryCommit`] log owes it: the commit is durable once the
+    /// ticket is waited on (with any lock around the store released, so that commits in
+    /// flight at once share fsyncs: see [`SyncTicket`]). `None`: nothing to wait for.
+    pub fn commit_deferred(&mut self, delta: &Delta) -> Result<Option<SyncTicket>, StoreError> {
         self.check_poisoned()?;
         if self.options.read_only {
             self.graph.apply(delta);
-            return Ok(());
+            return Ok(None);
         }
         self.settle_tail()?;
         let encode_error = |detail: String| StoreError::Encode {
@@ -323,7 +343,7 @@ impl LogStore {
             self.compactions = 0;
             self.graph = graph;
             super::io_stats::count_commit();
-            return Ok(());
+            return Ok(None);
         };
         let mut frame = Vec::with_capacity(64);
         frame.extend_from_slice(&[0; FRAME_HEADER as usize]);
@@ -354,11 +374,11 @@ impl LogStore {
         self.end += frame.len() as u64;
         self.frames += 1;
         self.graph.apply(delta);
-        let synced = syncer.after_commit(file, &self.path);
-        self.poison(synced)?;
+        let ticket = syncer.after_write(self.end);
+        let ticket = self.poison(ticket)?;
         super::io_stats::count_commit();
         self.maybe_compact();
-        Ok(())
+        Ok(ticket)
     }
 
     /// Replaces the whole graph with `graph` atomically (a fresh file).

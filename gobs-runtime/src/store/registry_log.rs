@@ -8,7 +8,7 @@ use super::log_layout::{
     too_many,
 };
 use super::shared::{LostTail, RegistryCommit, Store, VatRecord, VatWrite};
-use super::{LogOptions, LogStore, StoreError};
+use super::{LogOptions, LogStore, StoreError, SyncTicket};
 use crate::portrait::{ActorId, Delta, Portrait};
 
 /// Every vat of a registry in one checksummed log.
@@ -133,8 +133,18 @@ impl Store for RegistryLogStore {
     }
 
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
+        match self.commit_deferred(commit)? {
+            Some(ticket) => ticket.wait(),
+            None => Ok(()),
+        }
+    }
+
+    fn commit_deferred(
+        &mut self,
+        commit: &RegistryCommit<'_>,
+    ) -> Result<Option<SyncTicket>, StoreError> {
         if commit.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // Catalog changes apply once the frame is written.
         let mut metas: BTreeMap<&str, Option<Meta>> = BTreeMap::new();
@@ -239,7 +249,7 @@ impl Store for RegistryLogStore {
             metas.insert(name, new);
         }
         // A key both upserted and removed in one commit ends removed (Graph::apply order).
-        self.log.commit(&out)?;
+        let ticket = self.log.commit_deferred(&out)?;
         for (id, n) in &commit.names {
             self.names.insert(n.clone(), *id);
             self.by_id.insert(*id, n.clone());
@@ -251,7 +261,7 @@ impl Store for RegistryLogStore {
                 None => self.vats.remove(name),
             };
         }
-        Ok(())
+        Ok(ticket)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

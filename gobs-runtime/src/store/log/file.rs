@@ -32,15 +32,19 @@ impl LogStore {
             }
         };
         // The new file is in place: from here on, a failure leaves this handle unsure.
-        let syncer = Syncer::new(self.options.durability, &file, &self.path);
+        let syncer = Syncer::new(self.options.durability, &file, &self.path, end);
         let syncer = self.poison(syncer)?;
         self.file = Some(file);
-        self.syncer = Some(syncer);
+        let old = self.syncer.replace(syncer);
         self.end = end;
         self.frames = 1;
         self.compactions += 1;
         self.compact_retry_at = 0;
         let synced = crate::store::fsutil::sync_dir(&self.dir, &self.dir_path);
+        // Commits written to the old file and not fsynced yet are in the new one.
+        if let Some(old) = old {
+            old.replaced(synced.as_ref().map(|_| ()));
+        }
         self.poison(synced)
     }
 
