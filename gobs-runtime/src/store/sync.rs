@@ -2,8 +2,8 @@
 //!
 //! [`Syncer`] implements [`Durability`] for one store: with `EveryCommit` each commit waits
 //! for an fsync that covers it, shared with the commits in flight at the same time (see
-//! [`group_commit`](super::group_commit)); with `Group` it counts unsynced commits, fsyncs when a bound is reached and
-//! arms a process-wide timer thread for the delay bound.
+//! [`group_commit`](super::group_commit)); with `Group` it counts unsynced commits, fsyncs
+//! when a bound is reached and arms a process-wide timer thread for the delay bound.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -373,7 +373,10 @@ mod tests {
         let file = File::create(&path).unwrap();
         for d in [group(1, 1000), group(0, 1000), group(10, 0)] {
             let s = Syncer::new(d, &file, &path, 0).unwrap();
-            let ticket = s.after_write(1).unwrap().expect("a commit waits for its fsync");
+            let ticket = s
+                .after_write(1)
+                .unwrap()
+                .expect("a commit waits for its fsync");
             assert!(s.has_unsynced(), "{d:?}");
             ticket.wait().unwrap();
             assert!(!s.has_unsynced(), "{d:?}");
