@@ -15,6 +15,28 @@ pub struct Counter {
     pub label: String,
 }
 
+/// Counters freed so far: a bench that shuts a vat down waits for its counters to be
+/// freed (on a worker thread) before timing the next step, so the two do not overlap.
+pub static COUNTERS_FREED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        COUNTERS_FREED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Waits until `n` more counters than `before` were freed (a minute at most).
+pub fn wait_counters_freed(before: u64, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while COUNTERS_FREED.load(std::sync::atomic::Ordering::Relaxed) < before + n {
+        assert!(
+            Instant::now() < deadline,
+            "a shut-down vat's {n} counters were not freed within a minute"
+        );
+        std::thread::yield_now();
+    }
+}
+
 #[define_actor]
 impl Counter {
     pub fn bump(&mut self) -> u64 {

@@ -224,7 +224,7 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
             });
         }
     };
-    let split = crate::store::log_layout::split(replayed.graph, path)?;
+    let split = crate::store::log_layout::split(&replayed.graph, path)?;
     Ok(StoreImage {
         store: path.to_path_buf(),
         vats: split.records,

@@ -111,7 +111,9 @@ impl VatHome for Registry {
         writes.push((name, write));
         let names = self.names().pending();
         let upto = names.last().map_or(0, |(id, _)| *id as usize + 1);
-        store.commit(&RegistryCommit { writes, names })?;
+        // Written now, durable once the ticket is waited on, outside the store's lock, so
+        // that vats committing at once share fsyncs.
+        let ticket = store.commit_deferred(&RegistryCommit { writes, names })?;
         self.names().committed(upto);
         if let Some(path) = marker.take()
             && let Origin::Dir(_, kind) = &self.inner.origin
@@ -122,7 +124,11 @@ impl VatHome for Registry {
             catalog.insert(other.to_string(), false);
         }
         catalog.insert(name.to_string(), true);
-        Ok(())
+        drop(sh);
+        match ticket {
+            Some(ticket) => ticket.wait(),
+            None => Ok(()),
+        }
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -34,7 +34,10 @@ pub struct BackupInfo {
     pub commits: u64,
 }
 
-fn replay_whole(path: &Path, strict: bool) -> Result<(frames::Replayed, u64), StoreError> {
+fn replay_whole(
+    path: &Path,
+    strict: bool,
+) -> Result<(frames::Replayed<crate::portrait::Graph>, u64), StoreError> {
     let file = File::open(path).map_err(io_err("opening", path))?;
     let len = file
         .metadata()
@@ -82,11 +85,7 @@ pub fn backup_log(log: &Path, to: &Path) -> Result<BackupInfo, StoreError> {
             source: std::io::ErrorKind::AlreadyExists.into(),
         });
     }
-    let graph = EncodedGraph::from_graph(&replayed.graph).map_err(|detail| StoreError::Encode {
-        path: to.to_path_buf(),
-        what: "the backup",
-        detail,
-    })?;
+    let graph = EncodedGraph::from_graph(&replayed.graph);
     let tmp = sibling(to, ".tmp");
     let (file, bytes) = write_snapshot_file(&tmp, &graph)?;
     drop(file);

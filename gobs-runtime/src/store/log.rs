@@ -2,20 +2,22 @@
 //!
 //! The format and the recovery rules are documented on [`LogStore`].
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::encoded::{EncodedGraph, encode_delta};
-use super::frames::{
-    self, ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, KIND_SNAPSHOT, MAGIC, TIME_LEN, now_ms,
-    time_bytes,
-};
+use super::encoded::{BIN32_LEN, EncodedGraph};
+use super::frames::{ARRAY3, FRAME_HEADER, Fault, KIND_DELTA, MAGIC, TIME_LEN, now_ms, time_bytes};
 use super::fsutil::{StoreFiles, StoreLock, io_err};
-use super::quarantine;
+use super::group_commit::SyncTicket;
 use super::sync::Syncer;
 use super::{Durability, StoreError};
 use crate::portrait::{Delta, Graph};
+
+mod file;
+mod recovery;
+
+pub(crate) use file::write_snapshot_file;
 
 /// How a [`LogStore`] behaves.
 #[derive(Copy, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -115,11 +117,15 @@ pub struct LogStats {
 /// | 4..8 | CRC-32 (IEEE) of the payload, `u32` little-endian |
 /// | 8..8+n | payload: a record, MessagePack |
 ///
-/// A record is the MessagePack array `[kind, body, time]`: kind `0` with a [`Graph`] body
-/// (a snapshot: replaces everything), kind `1` with a [`Delta`] body (applied with
-/// [`Graph::apply`]); `time` is when it was committed, milliseconds since 1970 as a
-/// `uint 64` (9 bytes). Bodies are encoded by `rmp_serde` (structs as arrays). The first
-/// frame of a file is always a snapshot. Logs written before frames carried times hold
+/// A record is the MessagePack array `[kind, body, time]`: kind `2` with a `bin 32` body
+/// holding the graph in the compact form of [`compact`](super::compact) (a snapshot:
+/// replaces everything; a few bytes per actor beside its arguments), kind `1` with a
+/// [`Delta`] body (applied with [`Graph::apply`]); `time` is when it was committed,
+/// milliseconds since 1970 as a `uint 64` (9 bytes). Delta bodies are encoded by
+/// `rmp_serde` (structs as arrays). Snapshots written before the compact form are kind
+/// `0` with a [`Graph`] body encoded by `rmp_serde`; they are read as they are, and the
+/// next compaction writes the compact form. The first frame of a file is always a
+/// snapshot. Logs written before frames carried times hold
 /// `[kind, body]` records; they are read as they are (their commits' times are unknown),
 /// and new frames appended to them carry times.
 ///
@@ -160,8 +166,6 @@ pub struct LogStore {
     end: u64,
     frames: u64,
     graph: EncodedGraph,
-    /// The graph replayed at open, handed out by the first `load`.
-    loaded: Option<Graph>,
     poisoned: Option<(String, super::StoreErrorKind)>,
     compactions: u64,
     cut_bytes: u64,
@@ -200,7 +204,6 @@ impl LogStore {
             end: 0,
             frames: 0,
             graph: EncodedGraph::default(),
-            loaded: None,
             poisoned: None,
             compactions: 0,
             cut_bytes: 0,
@@ -214,17 +217,16 @@ impl LogStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(store),
             Err(e) => return Err(io_err("opening", &store.path)(e)),
         };
-        let graph = store.replay(&file)?;
-        store.graph = EncodedGraph::from_graph(&graph).map_err(|detail| StoreError::Encode {
-            path: store.path.clone(),
-            what: "the graph",
-            detail,
-        })?;
-        store.loaded = Some(graph);
+        store.graph = store.replay(&file)?;
         let mut file = file;
         file.seek(SeekFrom::Start(store.end))
             .map_err(io_err("seeking in", &store.path))?;
-        store.syncer = Some(Syncer::new(options.durability, &file, &store.path)?);
+        store.syncer = Some(Syncer::new(
+            options.durability,
+            &file,
+            &store.path,
+            store.end,
+        )?);
         store.file = Some(file);
         Ok(store)
     }
@@ -251,6 +253,11 @@ impl LogStore {
         }
     }
 
+    /// The graph as the log holds it (for stores layered on this one).
+    pub(crate) fn encoded(&self) -> &EncodedGraph {
+        &self.graph
+    }
+
     /// The ids the graph holds in `range` (for stores layered on this one).
     pub(crate) fn ids_in(
         &self,
@@ -260,11 +267,7 @@ impl LogStore {
     }
 
     fn live_bytes(&self) -> u64 {
-        let body = self
-            .graph
-            .body_len()
-            .unwrap_or(16 + self.graph.entry_bytes());
-        MAGIC.len() as u64 + FRAME_HEADER + 2 + body + TIME_LEN as u64
+        MAGIC.len() as u64 + FRAME_HEADER + 2 + BIN32_LEN + self.graph.body_len() + TIME_LEN as u64
     }
 
     fn corrupt(&self, offset: u64, detail: String) -> StoreError {
@@ -275,147 +278,10 @@ impl LogStore {
         }
     }
 
-    /// Replays the log; sets `end` and `frames`, and what to do with a damaged tail.
-    fn replay(&mut self, file: &File) -> Result<Graph, StoreError> {
-        let len = file
-            .metadata()
-            .map_err(io_err("reading metadata of", &self.path))?
-            .len();
-        let replayed = frames::replay(file, len, &self.path, &mut |_| {})?;
-        self.end = replayed.end;
-        self.frames = replayed.frames;
-        let Some(fault) = replayed.fault else {
-            return Ok(replayed.graph);
-        };
-        self.cut_bytes = fault.bytes;
-        if fault.torn && !self.options.salvage {
-            let keep = quarantine::free_path(&self.path, fault.offset);
-            tracing::warn!(
-                path = %self.path.display(),
-                offset = fault.offset,
-                cut_bytes = fault.bytes,
-                frames_kept = self.frames,
-                "store log {}: its last frame is torn ({} bytes at byte {}: {}), what a crash \
-                 mid-write leaves; the {} whole frames before it are kept. The torn bytes are \
-                 cut before the next write and kept in {}",
-                self.path.display(),
-                fault.bytes,
-                fault.offset,
-                fault.reason,
-                self.frames,
-                keep.display(),
-            );
-            self.pending_cut = Some(fault);
-            return Ok(replayed.graph);
-        }
-        if !self.options.salvage {
-            return Err(self.corrupt(fault.offset, self.damage_detail(&fault)));
-        }
-        // Salvage: keep the bytes from the damage on beside the log, then cut.
-        self.cut_tail(file, &fault)?;
-        tracing::warn!(
-            path = %self.path.display(),
-            offset = fault.offset,
-            cut_bytes = fault.bytes,
-            frames_kept = self.frames,
-            "store log {}: salvaged: kept the {} frames before byte {}; the {} bytes from there \
-             on ({}) were cut and are kept in {}",
-            self.path.display(),
-            self.frames,
-            fault.offset,
-            fault.bytes,
-            fault.reason,
-            self.quarantined
-                .as_deref()
-                .map_or_else(String::new, |p| p.display().to_string()),
-        );
-        Ok(replayed.graph)
-    }
-
-    /// Why a damaged log is refused, and how to salvage it.
-    fn damage_detail(&self, fault: &Fault) -> String {
-        let what = match fault.next_valid {
-            Some(next) => format!(
-                "{}, yet a valid frame follows at byte {next}: this is damage in the middle of \
-                 the log, not a torn write",
-                fault.reason
-            ),
-            None => format!(
-                "{}, in a frame written whole: the disk changed a commit that was written \
-                 (perhaps acknowledged), which is not a torn write",
-                fault.reason
-            ),
-        };
-        format!(
-            "{what}. Salvaging keeps the {} frames before byte {} and cuts the {} bytes from \
-             there on, keeping them in a quarantine file beside the log (open with \
-             `LogOptions {{ salvage: true, .. }}`)",
-            self.frames, fault.offset, fault.bytes
-        )
-    }
-
-    /// Copies the bytes from `fault.offset` on to a quarantine file, then cuts the log
-    /// there.
-    fn cut_tail(&mut self, file: &File, fault: &Fault) -> Result<(), StoreError> {
-        let tail = frames::read_tail(file, fault.offset, fault.offset + fault.bytes)
-            .map_err(io_err("reading", &self.path))?;
-        let keep = quarantine::free_path(&self.path, fault.offset);
-        quarantine::keep(&keep, &tail)?;
-        file.set_len(fault.offset)
-            .and_then(|()| file.sync_data())
-            .map_err(io_err("cutting the damaged tail of", &self.path))?;
-        self.quarantined = Some(keep);
-        Ok(())
-    }
-
-    /// Cuts a torn tail found at open (keeping it in quarantine), before the first write.
-    fn settle_tail(&mut self) -> Result<(), StoreError> {
-        let Some(fault) = self.pending_cut.take() else {
-            return Ok(());
-        };
-        let Some(file) = self.file.take() else {
-            return Ok(());
-        };
-        let cut = self.cut_tail(&file, &fault);
-        self.file = Some(file);
-        if let Err(e) = cut {
-            self.pending_cut = Some(fault);
+    fn check_poisoned(&self) -> Result<(), StoreError> {
+        if let Some(e) = self.syncer.as_ref().and_then(Syncer::failure) {
             return Err(e);
         }
-        tracing::warn!(
-            path = %self.path.display(),
-            "store log {}: cut its torn tail ({} bytes at byte {}); the bytes are kept in {}",
-            self.path.display(),
-            fault.bytes,
-            fault.offset,
-            self.quarantined
-                .as_deref()
-                .map_or_else(String::new, |p| p.display().to_string()),
-        );
-        Ok(())
-    }
-
-    /// Where the bytes cut from this log were kept, once cut.
-    pub fn quarantined(&self) -> Option<&Path> {
-        self.quarantined.as_deref()
-    }
-
-    /// Where the bytes cut from this log are (or, for a torn tail not cut yet, will be)
-    /// kept; `None` when nothing was found to cut.
-    pub fn cut_kept_in(&self) -> Option<PathBuf> {
-        match (&self.quarantined, &self.pending_cut) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(f)) => Some(quarantine::free_path(&self.path, f.offset)),
-            (None, None) => None,
-        }
-    }
-
-    /// A torn tail found at open and not cut yet (where it starts, how long it is).
-    pub fn torn_tail(&self) -> Option<(u64, u64)> {
-        self.pending_cut.as_ref().map(|f| (f.offset, f.bytes))
-    }
-
-    fn check_poisoned(&self) -> Result<(), StoreError> {
         match &self.poisoned {
             Some((cause, kind)) => Err(StoreError::Poisoned {
                 path: self.path.clone(),
@@ -432,108 +298,6 @@ impl LogStore {
         }
         result
     }
-
-    /// Replaces the log with a fresh file holding `graph` as one snapshot frame.
-    ///
-    /// A failure before the rename leaves the old log in use (and the store usable); a
-    /// failure after it poisons the store.
-    fn replace_file(&mut self, graph: &EncodedGraph) -> Result<(), StoreError> {
-        // The old file goes, torn tail and all: keep that tail first.
-        self.settle_tail()?;
-        let written = write_snapshot_file(&self.tmp, graph).and_then(|(file, end)| {
-            fs::rename(&self.tmp, &self.path).map_err(io_err("renaming into place", &self.path))?;
-            Ok((file, end))
-        });
-        let (file, end) = match written {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = fs::remove_file(&self.tmp);
-                return Err(e);
-            }
-        };
-        // The new file is in place: from here on, a failure leaves this handle unsure.
-        let syncer = Syncer::new(self.options.durability, &file, &self.path);
-        let syncer = self.poison(syncer)?;
-        self.file = Some(file);
-        self.syncer = Some(syncer);
-        self.end = end;
-        self.frames = 1;
-        self.compactions += 1;
-        self.compact_retry_at = 0;
-        let synced = super::fsutil::sync_dir(&self.dir, &self.dir_path);
-        self.poison(synced)
-    }
-
-    /// Compacts when the log has grown past its bound. A commit is already in the log when
-    /// this runs, so a failure is only logged.
-    fn maybe_compact(&mut self) {
-        let live = self.live_bytes();
-        if self.end <= self.options.compact_bound(live) || self.end < self.compact_retry_at {
-            return;
-        }
-        let graph = std::mem::take(&mut self.graph);
-        let before = self.end;
-        let result = self.replace_file(&graph);
-        self.graph = graph;
-        match result {
-            Ok(()) => tracing::debug!(
-                path = %self.path.display(),
-                before,
-                after = self.end,
-                "compacted store log"
-            ),
-            Err(e) => {
-                self.compact_retry_at = before + live.max(self.options.compact_min_bytes);
-                tracing::warn!(error = %e, "compacting a store log failed; it keeps growing until a later compaction works");
-            }
-        }
-    }
-}
-
-/// Writes a fresh log holding `graph` to `tmp` and fsyncs it; returns the file (positioned
-/// at its end) and its length.
-pub(crate) fn write_snapshot_file(
-    tmp: &Path,
-    graph: &EncodedGraph,
-) -> Result<(File, u64), StoreError> {
-    let body_len = graph.body_len().map_err(io_err("encoding", tmp))?;
-    let payload_len =
-        u32::try_from(2 + body_len + TIME_LEN as u64).map_err(|_| StoreError::Encode {
-            path: tmp.to_path_buf(),
-            what: "the graph",
-            detail: format!(
-                "a snapshot of {body_len} bytes exceeds the 4 GiB frame limit of the log format"
-            ),
-        })?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)
-        .map_err(io_err("creating", tmp))?;
-    let mut crc = crc32fast::Hasher::new();
-    let written = (|| -> io::Result<u64> {
-        let mut w = BufWriter::with_capacity(1 << 16, &mut file);
-        w.write_all(MAGIC)?;
-        w.write_all(&payload_len.to_le_bytes())?;
-        w.write_all(&[0; 4])?; // the CRC, written once known
-        let tag = [ARRAY3, KIND_SNAPSHOT];
-        w.write_all(&tag)?;
-        crc.update(&tag);
-        graph.write_body(&mut w, &mut crc)?;
-        let time = time_bytes(now_ms());
-        w.write_all(&time)?;
-        crc.update(&time);
-        w.flush()?;
-        drop(w);
-        file.seek(SeekFrom::Start(MAGIC.len() as u64 + 4))?;
-        file.write_all(&crc.finalize().to_le_bytes())?;
-        file.seek(SeekFrom::End(0))
-    })();
-    let end = written.map_err(io_err("writing", tmp))?;
-    super::fault::sync_data(&file, tmp).map_err(io_err("syncing", tmp))?;
-    Ok((file, end))
 }
 
 /// The log as one graph. A [`Store`](super::Store) lays its vats out in it: see
@@ -541,34 +305,29 @@ pub(crate) fn write_snapshot_file(
 impl LogStore {
     /// Reads the graph; `None` for a log that was never written.
     pub fn load(&mut self) -> Result<Option<Graph>, StoreError> {
-        if let Some(g) = self.loaded.take() {
-            return Ok(Some(g));
-        }
         if self.file.is_none() {
             return Ok(None);
         }
-        self.graph
-            .to_graph()
-            .map(Some)
-            .map_err(|detail| StoreError::Corrupt {
-                path: self.path.clone(),
-                offset: 0,
-                detail: format!("the graph held in memory does not decode: {detail}"),
-            })
+        Ok(Some(self.graph.to_graph()))
     }
 
     /// Appends `delta` as one frame (atomic; durable per the log's durability).
     pub fn commit(&mut self, delta: &Delta) -> Result<(), StoreError> {
+        match self.commit_deferred(delta)? {
+            Some(ticket) => ticket.wait(),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `delta` as one frame, like [`commit`](Self::commit), but returns before the
+    /// fsync a [`Durability::EveryCommit`] log owes it: the commit is durable once the
+    /// ticket is waited on (with any lock around the store released, so that commits in
+    /// flight at once share fsyncs: see [`SyncTicket`]). `None`: nothing to wait for.
+    pub fn commit_deferred(&mut self, delta: &Delta) -> Result<Option<SyncTicket>, StoreError> {
         self.check_poisoned()?;
         if self.options.read_only {
-            let enc = encode_delta(delta).map_err(|detail| StoreError::Encode {
-                path: self.path.clone(),
-                what: "a delta",
-                detail,
-            })?;
-            self.graph.apply(enc);
-            self.loaded = None;
-            return Ok(());
+            self.graph.apply(delta);
+            return Ok(None);
         }
         self.settle_tail()?;
         let encode_error = |detail: String| StoreError::Encode {
@@ -576,17 +335,15 @@ impl LogStore {
             what: "a delta",
             detail,
         };
-        let enc = encode_delta(delta).map_err(encode_error)?;
         let (Some(file), Some(syncer)) = (&mut self.file, &self.syncer) else {
             // First commit: create the log, starting with a snapshot.
             let mut graph = EncodedGraph::default();
-            graph.apply(enc);
+            graph.apply(delta);
             self.replace_file(&graph)?;
             self.compactions = 0;
             self.graph = graph;
-            self.loaded = None;
             super::io_stats::count_commit();
-            return Ok(());
+            return Ok(None);
         };
         let mut frame = Vec::with_capacity(64);
         frame.extend_from_slice(&[0; FRAME_HEADER as usize]);
@@ -616,28 +373,22 @@ impl LogStore {
         }
         self.end += frame.len() as u64;
         self.frames += 1;
-        self.loaded = None;
-        self.graph.apply(enc);
-        let synced = syncer.after_commit(file, &self.path);
-        self.poison(synced)?;
+        self.graph.apply(delta);
+        let ticket = syncer.after_write(self.end);
+        let ticket = self.poison(ticket)?;
         super::io_stats::count_commit();
         self.maybe_compact();
-        Ok(())
+        Ok(ticket)
     }
 
     /// Replaces the whole graph with `graph` atomically (a fresh file).
     pub fn snapshot(&mut self, graph: &Graph) -> Result<(), StoreError> {
         self.check_poisoned()?;
-        let enc = EncodedGraph::from_graph(graph).map_err(|detail| StoreError::Encode {
-            path: self.path.clone(),
-            what: "the graph",
-            detail,
-        })?;
+        let enc = EncodedGraph::from_graph(graph);
         if !self.options.read_only {
             self.replace_file(&enc)?;
         }
         self.graph = enc;
-        self.loaded = None;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub(crate) use super::encoded::PortraitRef;
 use super::{StoreError, VatRecord};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 
@@ -106,22 +107,38 @@ pub(crate) fn corrupt(path: &Path, detail: String) -> StoreError {
 }
 
 /// Splits the graph of the registry log at `path` into vats (see [`super::RegistryLogStore`]).
-pub(crate) fn split(graph: Graph, path: &Path) -> Result<Split, StoreError> {
+pub(crate) fn split(graph: &Graph, path: &Path) -> Result<Split, StoreError> {
+    let portraits = graph.actors.iter().map(|(id, p)| PortraitRef {
+        id: *id,
+        name: &p.name,
+        version: p.version,
+        args: &p.args,
+    });
+    split_portraits(portraits, path)
+}
+
+/// Splits the portraits of the registry log at `path`, in key order, into vats.
+pub(crate) fn split_portraits<'a>(
+    portraits: impl Iterator<Item = PortraitRef<'a>>,
+    path: &Path,
+) -> Result<Split, StoreError> {
     let mut by_id: HashMap<u32, String> = HashMap::new();
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
     let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
     let mut damaged: HashMap<u64, String> = HashMap::new();
-    for (k, mut portrait) in graph.actors {
+    for saved in portraits {
+        let k = saved.id;
         let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
         if index == 0 {
             let number = u32::try_from(id).unwrap_or(u32::MAX);
-            by_id.insert(number, portrait.name);
+            by_id.insert(number, saved.name.to_string());
             continue;
         }
-        if let Some(number) = portrait.name.strip_prefix(NUMBERED) {
+        let mut name = saved.name;
+        if let Some(number) = saved.name.strip_prefix(NUMBERED) {
             match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
-                Some(name) => portrait.name = name.clone(),
+                Some(full) => name = full,
                 None => {
                     damaged.entry(index).or_insert_with(|| {
                         format!(
@@ -134,7 +151,7 @@ pub(crate) fn split(graph: Graph, path: &Path) -> Result<Split, StoreError> {
             }
         }
         if id == META {
-            let mut meta: Meta = super::from_slice_limited(&portrait.args).map_err(|e| {
+            let mut meta: Meta = super::from_slice_limited(saved.args).map_err(|e| {
                 corrupt(
                     path,
                     format!("the catalog entry of vat index {index} does not decode: {e}"),
@@ -144,6 +161,11 @@ pub(crate) fn split(graph: Graph, path: &Path) -> Result<Split, StoreError> {
             next_index = next_index.max(index + 1);
             vats.insert(meta.name.clone(), meta);
         } else {
+            let portrait = Portrait {
+                name: name.to_string(),
+                version: saved.version,
+                args: saved.args.to_vec(),
+            };
             actors
                 .entry(index)
                 .or_default()

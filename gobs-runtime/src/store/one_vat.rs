@@ -109,11 +109,7 @@ pub(crate) fn convert_whole_graph_file(path: &Path, options: LogOptions) -> Resu
     let bytes = read_whole_graph_file(path).map_err(io_err("reading", path))?;
     let graph = decode_whole_graph_file(path, &bytes)?;
     let layout = one_vat_layout(graph, ONE_VAT, path)?;
-    let encoded = EncodedGraph::from_graph(&layout).map_err(|detail| StoreError::Encode {
-        path: path.to_path_buf(),
-        what: "the graph",
-        detail,
-    })?;
+    let encoded = EncodedGraph::from_graph(&layout);
     let kept = kept_path(path);
     fs::copy(path, &kept).map_err(io_err("keeping a copy of the one-vat file in", &kept))?;
     let (file, _) = write_snapshot_file(&files.tmp, &encoded)?;

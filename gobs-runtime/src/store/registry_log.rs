@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::log_layout::{
-    ID_MASK, META, Meta, NUMBERED, key, meta_portrait, range, split, too_many,
+    ID_MASK, META, Meta, NUMBERED, Split, key, meta_portrait, range, split, split_portraits,
+    too_many,
 };
 use super::shared::{LostTail, RegistryCommit, Store, VatRecord, VatWrite};
-use super::{LogOptions, LogStore, StoreError};
-use crate::portrait::{ActorId, Delta, Graph, Portrait};
+use super::{LogOptions, LogStore, StoreError, SyncTicket};
+use crate::portrait::{ActorId, Delta, Portrait};
 
 /// Every vat of a registry in one checksummed log.
 ///
@@ -48,8 +49,14 @@ impl RegistryLogStore {
 
     /// The log store over an open log (converting a one-vat log, as `open` does).
     pub fn from_log(mut log: LogStore) -> Result<Self, StoreError> {
-        let graph = log.load()?.unwrap_or_default();
-        let graph = super::one_vat::convert_one_vat_log(&mut log, graph)?;
+        // A lone vat's log, converted: split from the converted graph (a read-only store
+        // does not take it in).
+        let converted = if log.encoded().is_one_vat() {
+            let graph = log.load()?.unwrap_or_default();
+            Some(super::one_vat::convert_one_vat_log(&mut log, graph)?)
+        } else {
+            None
+        };
         let mut store = RegistryLogStore {
             log,
             vats: HashMap::new(),
@@ -58,7 +65,11 @@ impl RegistryLogStore {
             names: HashMap::new(),
             by_id: HashMap::new(),
         };
-        store.loaded = Some(store.split(graph)?);
+        let split = match &converted {
+            Some(graph) => split(graph, store.log.path())?,
+            None => split_portraits(store.log.encoded().portraits(), store.log.path())?,
+        };
+        store.loaded = Some(store.take_split(split));
         Ok(store)
     }
 
@@ -78,14 +89,13 @@ impl RegistryLogStore {
         self.log.cut_kept_in()
     }
 
-    /// Splits the log's graph into vats, taking over its catalog and name table.
-    fn split(&mut self, graph: Graph) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let split = split(graph, self.log.path())?;
+    /// Takes over the catalog and name table of the log's graph split into vats.
+    fn take_split(&mut self, split: Split) -> BTreeMap<String, VatRecord> {
         self.vats = split.vats;
         self.next_index = split.next_index;
         self.by_id = split.by_id;
         self.names = self.by_id.iter().map(|(id, n)| (n.clone(), *id)).collect();
-        Ok(split.records)
+        split.records
     }
 
     /// `p`, with its name written by number when the name table has it.
@@ -118,14 +128,23 @@ impl Store for RegistryLogStore {
         if let Some(records) = self.loaded.take() {
             return Ok(records);
         }
-        let graph = self.log.load()?.unwrap_or_default();
-        self.vats.clear();
-        self.split(graph)
+        let split = split_portraits(self.log.encoded().portraits(), self.log.path())?;
+        Ok(self.take_split(split))
     }
 
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
+        match self.commit_deferred(commit)? {
+            Some(ticket) => ticket.wait(),
+            None => Ok(()),
+        }
+    }
+
+    fn commit_deferred(
+        &mut self,
+        commit: &RegistryCommit<'_>,
+    ) -> Result<Option<SyncTicket>, StoreError> {
         if commit.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // Catalog changes apply once the frame is written.
         let mut metas: BTreeMap<&str, Option<Meta>> = BTreeMap::new();
@@ -230,7 +249,7 @@ impl Store for RegistryLogStore {
             metas.insert(name, new);
         }
         // A key both upserted and removed in one commit ends removed (Graph::apply order).
-        self.log.commit(&out)?;
+        let ticket = self.log.commit_deferred(&out)?;
         for (id, n) in &commit.names {
             self.names.insert(n.clone(), *id);
             self.by_id.insert(*id, n.clone());
@@ -242,7 +261,7 @@ impl Store for RegistryLogStore {
                 None => self.vats.remove(name),
             };
         }
-        Ok(())
+        Ok(ticket)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {

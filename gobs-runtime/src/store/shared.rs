@@ -74,6 +74,17 @@ pub trait Store: Send + 'static {
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError>;
     /// Commits `commit` atomically (and durably, per the store's durability).
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError>;
+    /// Commits `commit` atomically, returning before the fsync that makes it durable when
+    /// the store can share that fsync with other commits: the commit is durable once the
+    /// ticket is waited on, which the caller does after releasing its lock on the store
+    /// (see [`SyncTicket`](super::SyncTicket)). The default commits durably and returns
+    /// `None`.
+    fn commit_deferred(
+        &mut self,
+        commit: &RegistryCommit<'_>,
+    ) -> Result<Option<super::SyncTicket>, StoreError> {
+        self.commit(commit).map(|()| None)
+    }
     /// Makes every commit so far durable.
     fn flush(&mut self) -> Result<(), StoreError> {
         Ok(())
@@ -153,6 +164,12 @@ impl Store for Box<dyn Store> {
     }
     fn commit(&mut self, commit: &RegistryCommit<'_>) -> Result<(), StoreError> {
         (**self).commit(commit)
+    }
+    fn commit_deferred(
+        &mut self,
+        commit: &RegistryCommit<'_>,
+    ) -> Result<Option<super::SyncTicket>, StoreError> {
+        (**self).commit_deferred(commit)
     }
     fn flush(&mut self) -> Result<(), StoreError> {
         (**self).flush()

@@ -1,8 +1,9 @@
 //! Durability: when a file-backed store fsyncs.
 //!
-//! [`Syncer`] implements [`Durability`] for one store: with `EveryCommit` it fsyncs after
-//! every write; with `Group` it counts unsynced commits, fsyncs when a bound is reached and
-//! arms a process-wide timer thread for the delay bound.
+//! [`Syncer`] implements [`Durability`] for one store: with `EveryCommit` each commit waits
+//! for an fsync that covers it, shared with the commits in flight at the same time (see
+//! [`group_commit`](super::group_commit)); with `Group` it counts unsynced commits, fsyncs
+//! when a bound is reached and arms a process-wide timer thread for the delay bound.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,13 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use super::group_commit::{SharedSync, SyncTicket};
 use super::{Durability, StoreError};
 
 /// The durability policy of one store, applied after each write.
 #[derive(Debug)]
 pub(crate) struct Syncer {
-    durability: Durability,
     group: Option<Arc<Group>>,
+    /// Every commit fsynced before it returns, the commits in flight at once sharing
+    /// fsyncs; `None` for `Buffered` and real groups.
+    shared: Option<Arc<SharedSync>>,
 }
 
 #[derive(Debug)]
@@ -101,11 +105,13 @@ fn sync_file(file: &File, path: &Path) -> Result<(), StoreError> {
 }
 
 impl Syncer {
-    /// A syncer for `durability` that fsyncs `file` (at `path`).
+    /// A syncer for `durability` that fsyncs `file` (at `path`), whose first `end` bytes
+    /// are durable.
     pub(crate) fn new(
         durability: Durability,
         file: &File,
         path: &Path,
+        end: u64,
     ) -> Result<Self, StoreError> {
         let group = match durability {
             Durability::Group {
@@ -122,17 +128,24 @@ impl Syncer {
             })),
             _ => None,
         };
-        Ok(Syncer { durability, group })
+        let shared = match (&group, durability) {
+            (None, Durability::Buffered) | (Some(_), _) => None,
+            (None, _) => Some(SharedSync::new(file, path, end)?),
+        };
+        Ok(Syncer { group, shared })
     }
 
-    /// Applies the policy after one commit was written to `file` (the same file this
-    /// syncer was made for, through the store's own handle).
-    pub(crate) fn after_commit(&self, file: &File, path: &Path) -> Result<(), StoreError> {
-        let Some(group) = &self.group else {
-            if self.durability == Durability::Buffered {
-                return Ok(());
+    /// Applies the policy after one commit was written to the file, up to `end`: what the
+    /// commit waits on before it is acknowledged, when it waits for an fsync of its own.
+    pub(crate) fn after_write(&self, end: u64) -> Result<Option<SyncTicket>, StoreError> {
+        if let Some(shared) = &self.shared {
+            if let Some(e) = shared.failure() {
+                return Err(e);
             }
-            return sync_file(file, path);
+            return Ok(Some(shared.written(end)));
+        }
+        let Some(group) = &self.group else {
+            return Ok(None);
         };
         let mut st = group.lock();
         if let Some((cause, kind)) = &st.failed {
@@ -147,23 +160,26 @@ impl Syncer {
         let oldest = *st.oldest.get_or_insert(now);
         let due = oldest + group.max_delay;
         if st.written - st.synced >= group.max_commits || now >= due {
-            return group.sync_locked(&mut st);
+            return group.sync_locked(&mut st).map(|()| None);
         }
         if !st.scheduled {
             if timer().is_none() {
                 // No timer thread (it could not be started): keep the delay bound by
                 // syncing now.
-                return group.sync_locked(&mut st);
+                return group.sync_locked(&mut st).map(|()| None);
             }
             st.scheduled = true;
             drop(st);
             schedule(due, Arc::downgrade(group));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// fsyncs whatever is unsynced.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        if let Some(shared) = &self.shared {
+            return shared.flush();
+        }
         match &self.group {
             Some(group) => group.sync_locked(&mut group.lock()),
             None => Ok(()),
@@ -172,10 +188,27 @@ impl Syncer {
 
     /// Whether some commits are not fsynced yet.
     pub(crate) fn has_unsynced(&self) -> bool {
-        self.group.as_ref().is_some_and(|g| {
-            let st = g.lock();
-            st.written != st.synced
-        })
+        self.shared.as_ref().is_some_and(|s| s.has_unsynced())
+            || self.group.as_ref().is_some_and(|g| {
+                let st = g.lock();
+                st.written != st.synced
+            })
+    }
+
+    /// Why the file takes no more writes, if a shared fsync failed.
+    pub(crate) fn failure(&self) -> Option<StoreError> {
+        self.shared.as_ref().and_then(|s| s.failure())
+    }
+
+    /// The file was replaced by one written whole and fsynced: what was written to this
+    /// one needs no fsync (`Err`: the replacement may not be durable either).
+    pub(crate) fn replaced(&self, outcome: Result<(), &StoreError>) {
+        if let Some(shared) = &self.shared {
+            match outcome {
+                Ok(()) => shared.settled(),
+                Err(e) => shared.fail(e),
+            }
+        }
     }
 }
 
@@ -296,13 +329,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
-        let s = Syncer::new(group(3, 60_000), &file, &path).unwrap();
-        s.after_commit(&file, &path).unwrap();
-        s.after_commit(&file, &path).unwrap();
+        let s = Syncer::new(group(3, 60_000), &file, &path, 0).unwrap();
+        s.after_write(1).unwrap();
+        s.after_write(2).unwrap();
         assert!(s.has_unsynced());
-        s.after_commit(&file, &path).unwrap();
+        s.after_write(3).unwrap();
         assert!(!s.has_unsynced());
-        s.after_commit(&file, &path).unwrap();
+        s.after_write(4).unwrap();
         assert!(s.has_unsynced());
         s.flush().unwrap();
         assert!(!s.has_unsynced());
@@ -313,8 +346,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
-        let s = Syncer::new(group(1000, 30), &file, &path).unwrap();
-        s.after_commit(&file, &path).unwrap();
+        let s = Syncer::new(group(1000, 30), &file, &path, 0).unwrap();
+        s.after_write(5).unwrap();
         assert!(s.has_unsynced());
         let start = Instant::now();
         while s.has_unsynced() {
@@ -326,7 +359,7 @@ mod tests {
         }
         assert!(start.elapsed() >= Duration::from_millis(20));
         // And again, for a second burst.
-        s.after_commit(&file, &path).unwrap();
+        s.after_write(6).unwrap();
         while s.has_unsynced() {
             assert!(start.elapsed() < Duration::from_secs(5));
             std::thread::sleep(Duration::from_millis(5));
@@ -334,13 +367,18 @@ mod tests {
     }
 
     #[test]
-    fn degenerate_groups_sync_every_commit() {
+    fn degenerate_groups_wait_for_an_fsync_per_commit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
         for d in [group(1, 1000), group(0, 1000), group(10, 0)] {
-            let s = Syncer::new(d, &file, &path).unwrap();
-            s.after_commit(&file, &path).unwrap();
+            let s = Syncer::new(d, &file, &path, 0).unwrap();
+            let ticket = s
+                .after_write(1)
+                .unwrap()
+                .expect("a commit waits for its fsync");
+            assert!(s.has_unsynced(), "{d:?}");
+            ticket.wait().unwrap();
             assert!(!s.has_unsynced(), "{d:?}");
         }
     }
