@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::Criterion;
-use gobs_bench::{Latencies, Switches};
+use gobs_bench::{Counts, Latencies, Switches};
 use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::Sturdyref;
@@ -317,7 +317,8 @@ struct Row<'a> {
     units: u32,
     run: Box<dyn Fn() + 'a>,
     latencies: Latencies,
-    switches: Option<u64>,
+    /// Context switches so far, of the client (this process) and of the server.
+    switches: Option<[Counts; 2]>,
 }
 
 impl<'a> Row<'a> {
@@ -335,16 +336,18 @@ impl<'a> Row<'a> {
             units,
             run: Box::new(run),
             latencies: Latencies::default(),
-            switches: Some(0),
+            switches: Some([Counts::default(); 2]),
         }
     }
 
     fn round(&mut self, switches: &Switches) {
-        let before = switches.read();
+        let before = switches.read_each();
         self.latencies.time(self.units, &self.run);
-        let after = switches.read();
+        let after = switches.read_each();
         self.switches = match (self.switches, before, after) {
-            (Some(sum), Some(b), Some(a)) => Some(sum + a.saturating_sub(b)),
+            (Some([client, server]), Some(b), Some(a)) => {
+                Some([client.plus(a[0].since(b[0])), server.plus(a[1].since(b[1]))])
+            }
             _ => None,
         };
     }
@@ -354,9 +357,17 @@ impl<'a> Row<'a> {
         self.latencies.quantile(q).as_secs_f64() * 1e6 / f64::from(self.calls)
     }
 
-    fn switches_per_call(&self) -> Option<f64> {
-        let calls = self.latencies.len() as f64 * f64::from(self.calls);
-        self.switches.map(|s| s as f64 / calls.max(1.0))
+    /// Per call: all, the client's, the server's, and the voluntary ones of both.
+    fn switches_per_call(&self) -> Option<[f64; 4]> {
+        let calls = (self.latencies.len() as f64 * f64::from(self.calls)).max(1.0);
+        let [client, server] = self.switches?;
+        let per = |n: u64| n as f64 / calls;
+        Some([
+            per(client.total() + server.total()),
+            per(client.total()),
+            per(server.total()),
+            per(client.voluntary + server.voluntary),
+        ])
     }
 }
 
@@ -378,18 +389,21 @@ fn table(rows: &mut [Row<'_>], rounds: u32) {
             .join(" ")
     );
     println!(
-        "\n| round trip (two processes, loopback; a chain's figures are per chain) | median / call | p99 / call | median / tonic | context switches / call |"
+        "\n| round trip (two processes, loopback; a chain's figures are per chain) | median / call | p99 / call | median / tonic | context switches / call: all (client + server) | of them voluntary |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let mut tonic = f64::NAN;
     for row in rows.iter_mut() {
         let (median, p99) = (row.per_call_us(0.5), row.per_call_us(0.99));
         if row.name.starts_with("grpc tonic") {
             tonic = median;
         }
-        let switches = row
-            .switches_per_call()
-            .map_or("–".to_owned(), |s| format!("{s:.1}"));
+        let switches = row.switches_per_call().map_or(
+            "– | –".to_owned(),
+            |[all, client, server, voluntary]| {
+                format!("{all:.1} ({client:.1} + {server:.1}) | {voluntary:.1}")
+            },
+        );
         println!(
             "| {}: {} | {median:.1} µs | {p99:.1} µs | {:.2}× | {switches} |",
             row.group,

@@ -14,7 +14,7 @@ mod latency;
 mod switches;
 
 pub use latency::Latencies;
-pub use switches::{Switches, context_switches};
+pub use switches::{Counts, Switches, context_switches};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
