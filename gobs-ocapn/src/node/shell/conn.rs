@@ -29,6 +29,9 @@ pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
 /// session cheap (ten thousand of them are a benchmark case).
 const READ_BUFFER: usize = 16 * 1024;
 
+/// The most write buffer an idle connection keeps after a backlog drains.
+const KEPT_BUFFER: usize = 64 * 1024;
+
 /// How long a closed connection's reader still drains what the peer sends.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -83,6 +86,16 @@ fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
 impl Conn {
     /// Splits `stream` and starts its reader and writer tasks on the node's runtime.
     pub(super) fn start(conn: ConnId, stream: Stream, shared: &Arc<Shared>) -> Arc<Conn> {
+        let (c, read) = Conn::new(stream);
+        shared.runtime().spawn(writer(c.clone()));
+        shared
+            .runtime()
+            .spawn(reader(conn, c.clone(), read, Arc::downgrade(shared)));
+        c
+    }
+
+    /// The write side of `stream`, and its read half for the reader.
+    fn new(stream: Stream) -> (Arc<Conn>, ReadHalf<Stream>) {
         let (read, write) = tokio::io::split(stream);
         let notify = Arc::new(WriterWake(Notify::new()));
         let c = Arc::new(Conn {
@@ -99,11 +112,7 @@ impl Conn {
             backlog: AtomicBool::new(false),
             shut: AtomicBool::new(false),
         });
-        shared.runtime().spawn(writer(c.clone()));
-        shared
-            .runtime()
-            .spawn(reader(conn, c.clone(), read, Arc::downgrade(shared)));
-        c
+        (c, read)
     }
 
     /// Writes `bytes` now as far as the socket takes them; the rest waits for the writer
@@ -113,12 +122,19 @@ impl Conn {
         if out.done || out.close {
             return Ok(());
         }
-        let unsent = out.buf.len() - out.sent + bytes.len();
+        // Nothing waiting: straight from the caller's bytes, and only what the socket does
+        // not take is copied.
+        let taken = if out.buf.is_empty() {
+            write_now(&mut out, bytes, &mut Context::from_waker(&self.waker))
+        } else {
+            0
+        };
+        let unsent = out.buf.len() - out.sent + (bytes.len() - taken);
         if unsent > MAX_UNSENT {
             out.done = true;
             return Err(Overflow { unsent });
         }
-        out.buf.extend_from_slice(bytes);
+        out.buf.extend_from_slice(&bytes[taken..]);
         out.flush = true;
         self.push(&mut out);
         Ok(())
@@ -155,6 +171,23 @@ impl Conn {
     }
 }
 
+/// Writes `bytes` as far as the socket takes them now; how many it took (all of them if
+/// the stream failed: they are dropped).
+fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
+    let mut taken = 0;
+    while taken < bytes.len() {
+        match Pin::new(&mut out.half).poll_write(cx, &bytes[taken..]) {
+            Poll::Ready(Ok(n)) if n > 0 => taken += n,
+            Poll::Ready(_) => {
+                out.done = true;
+                return bytes.len();
+            }
+            Poll::Pending => break,
+        }
+    }
+    taken
+}
+
 /// Writes, flushes and (once closing) shuts down, as far as the socket allows.
 fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
     while !out.done && out.sent < out.buf.len() {
@@ -169,6 +202,10 @@ fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
     }
     out.buf.clear();
     out.sent = 0;
+    if out.buf.capacity() > KEPT_BUFFER {
+        // A burst is over: an idle connection keeps little.
+        out.buf = Vec::new();
+    }
     if out.done {
         return Poll::Ready(());
     }
@@ -234,5 +271,44 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
     c.close();
     if let Some(shared) = shared.upgrade() {
         shared.with_host(|host, _| host.lost(conn, &why));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_that_reads_nothing_costs_at_most_max_unsent() {
+        // The peer's end is never read: the pipe takes 64 KiB, the rest waits.
+        let (near, _peer) = tokio::io::duplex(64 * 1024);
+        let (conn, _read) = Conn::new(Box::new(near));
+        let mib = vec![7u8; 1 << 20];
+        let refused =
+            (0..MAX_UNSENT / mib.len() + 2).find_map(|i| conn.write(&mib).err().map(|o| (i, o)));
+        let (at, overflow) = refused.expect("the writes past the bound are refused");
+        assert_eq!(
+            at,
+            MAX_UNSENT / mib.len(),
+            "refused at the first write past the bound"
+        );
+        assert!(overflow.unsent > MAX_UNSENT, "{overflow:?}");
+        // The connection is done: later writes are dropped, not queued.
+        conn.write(&mib).unwrap();
+        assert!(lock(&conn.out).buf.len() <= MAX_UNSENT);
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_takes_at_once_is_not_kept() {
+        let (near, mut peer) = tokio::io::duplex(64 * 1024);
+        let (conn, _read) = Conn::new(Box::new(near));
+        conn.write(b"hello").unwrap();
+        assert!(lock(&conn.out).buf.is_empty(), "written straight through");
+        let mut got = [0u8; 5];
+        tokio::io::AsyncReadExt::read_exact(&mut peer, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(&got, b"hello");
     }
 }
