@@ -4,6 +4,13 @@
 //! against a gRPC unary call with tonic, and gobs's in-process cross-vat round trip;
 //! all in the same run, with the ratios printed after criterion's timings.
 //!
+//! The table after criterion's timings has, per row, the median and p99 of single round
+//! trips, the ratio of the median to tonic's, and the context switches of both processes
+//! per round trip (from `/proc`): sequential calls, 1,000 concurrent calls, and a chain of
+//! 3 calls pipelined against the same 3 awaited one by one. Rows run in turn, several
+//! rounds, so that a drift of the machine's load spreads over all of them.
+//! `GOBS_BENCH_ROUNDS` and `GOBS_BENCH_CALLS` change how many.
+//!
 //! The servers run in a child process: this same bench binary re-run with
 //! `GOBS_BENCH_SERVE` set, which prints its addresses and serves until its stdin closes.
 //! The gRPC service is hand-written (a `prost::Message` and tonic's generic server and
@@ -18,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::Criterion;
-use gobs_bench::per_op;
+use gobs_bench::{Counts, Latencies, Switches};
 use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::Sturdyref;
@@ -26,7 +33,7 @@ use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{Remote, export_actor};
-use gobs_runtime::{Vat, define_actor};
+use gobs_runtime::{Ref, Vat, define_actor, self_ref};
 use tonic::codegen::{BoxFuture, Service, http};
 
 const SERVE: &str = "GOBS_BENCH_SERVE";
@@ -40,6 +47,11 @@ pub struct Echo {
 impl Echo {
     pub fn echo(&self, x: u64) -> u64 {
         x + self.n
+    }
+
+    /// Itself: the link of a chain of calls, pipelined or awaited.
+    pub fn next(&self) -> Ref<Echo> {
+        self_ref::<Echo>().expect("a method runs inside its actor's turn")
     }
 }
 
@@ -158,6 +170,7 @@ fn serve() {
 /// The server process, killed (by its own handle) when dropped.
 struct Server {
     child: Child,
+    pid: u32,
     tcp: String,
     tls: String,
     grpc: u16,
@@ -191,6 +204,7 @@ fn start_server() -> Server {
         }
     }
     Server {
+        pid: child.id(),
         child,
         tcp,
         tls,
@@ -246,6 +260,31 @@ async fn actor_round_trip(peer: &Peer) {
     assert_eq!(n, 42);
 }
 
+/// `calls` typed calls in flight at once.
+async fn actor_concurrent(peer: &Peer, calls: u64) {
+    let answers: Vec<_> = (0..calls).map(|i| peer.actor.send().echo(i)).collect();
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert_eq!(answer.await.unwrap(), i as u64);
+    }
+}
+
+/// `next().next().echo(42)`, each call sent to the promised answer of the one before:
+/// three calls, one round trip.
+async fn actor_chain_pipelined(peer: &Peer) {
+    let second = peer
+        .actor
+        .pipeline::<Echo, _>("next", &())
+        .pipeline::<Echo, _>("next", &());
+    assert_eq!(second.send().echo(42).await.unwrap(), 42);
+}
+
+/// The same three calls, each awaited before the next is sent.
+async fn actor_chain_awaited(peer: &Peer) {
+    let first: Remote<Echo> = peer.actor.object().call("next", &()).await.unwrap();
+    let second: Remote<Echo> = first.object().call("next", &()).await.unwrap();
+    assert_eq!(second.send().echo(42).await.unwrap(), 42);
+}
+
 type GrpcClient = tonic::client::Grpc<tonic::transport::Channel>;
 
 async fn grpc_round_trip(client: &GrpcClient) {
@@ -260,6 +299,118 @@ async fn grpc_round_trip(client: &GrpcClient) {
         .await
         .unwrap();
     assert_eq!(reply.into_inner().n, 42);
+}
+
+/// `calls` unary calls in flight at once on the one HTTP/2 connection.
+async fn grpc_concurrent(client: &GrpcClient, calls: u64) {
+    futures_util::future::join_all((0..calls).map(|_| grpc_round_trip(client))).await;
+}
+
+/// A row of the table: a unit of work (one call, a batch of concurrent calls, a chain)
+/// and what was measured of it.
+struct Row<'a> {
+    group: &'static str,
+    name: &'static str,
+    /// Round trips (calls) one unit makes: the per-call figures divide by it.
+    calls: u32,
+    /// Units each round.
+    units: u32,
+    run: Box<dyn Fn() + 'a>,
+    latencies: Latencies,
+    /// Context switches so far, of the client (this process) and of the server.
+    switches: Option<[Counts; 2]>,
+}
+
+impl<'a> Row<'a> {
+    fn new(
+        group: &'static str,
+        name: &'static str,
+        calls: u32,
+        units: u32,
+        run: impl Fn() + 'a,
+    ) -> Self {
+        Row {
+            group,
+            name,
+            calls,
+            units,
+            run: Box::new(run),
+            latencies: Latencies::default(),
+            switches: Some([Counts::default(); 2]),
+        }
+    }
+
+    fn round(&mut self, switches: &Switches) {
+        let before = switches.read_each();
+        self.latencies.time(self.units, &self.run);
+        let after = switches.read_each();
+        self.switches = match (self.switches, before, after) {
+            (Some([client, server]), Some(b), Some(a)) => {
+                Some([client.plus(a[0].since(b[0])), server.plus(a[1].since(b[1]))])
+            }
+            _ => None,
+        };
+    }
+
+    /// The `q` quantile of one call (a unit's time over its calls), in µs.
+    fn per_call_us(&mut self, q: f64) -> f64 {
+        self.latencies.quantile(q).as_secs_f64() * 1e6 / f64::from(self.calls)
+    }
+
+    /// Per call: all, the client's, the server's, and the voluntary ones of both.
+    fn switches_per_call(&self) -> Option<[f64; 4]> {
+        let calls = (self.latencies.len() as f64 * f64::from(self.calls)).max(1.0);
+        let [client, server] = self.switches?;
+        let per = |n: u64| n as f64 / calls;
+        Some([
+            per(client.total() + server.total()),
+            per(client.total()),
+            per(server.total()),
+            per(client.voluntary + server.voluntary),
+        ])
+    }
+}
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Prints the table: per group, each row against the group's tonic row.
+fn table(rows: &mut [Row<'_>], rounds: u32) {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\n{rounds} rounds; load average {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "\n| round trip (two processes, loopback; a chain's figures are per chain) | median / call | p99 / call | median / tonic | context switches / call: all (client + server) | of them voluntary |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut tonic = f64::NAN;
+    for row in rows.iter_mut() {
+        let (median, p99) = (row.per_call_us(0.5), row.per_call_us(0.99));
+        if row.name.starts_with("grpc tonic") {
+            tonic = median;
+        }
+        let switches = row.switches_per_call().map_or(
+            "– | –".to_owned(),
+            |[all, client, server, voluntary]| {
+                format!("{all:.1} ({client:.1} + {server:.1}) | {voluntary:.1}")
+            },
+        );
+        println!(
+            "| {}: {} | {median:.1} µs | {p99:.1} µs | {:.2}× | {switches} |",
+            row.group,
+            row.name,
+            median / tonic,
+        );
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -305,15 +456,12 @@ fn bench(c: &mut Criterion) {
             .run(move || l.send().echo(42))
             .unwrap()
             .wait()
-            .unwrap()
+            .unwrap();
     };
 
     let mut g = c.benchmark_group("two-process round trip");
-    g.bench_function("ocapn tcp-testing-only (echo object)", |b| {
-        b.iter(|| rt.block_on(ocapn_round_trip(&tcp)))
-    });
-    g.bench_function("ocapn tcp-tls (echo object)", |b| {
-        b.iter(|| rt.block_on(ocapn_round_trip(&tls)))
+    g.bench_function("grpc tonic unary", |b| {
+        b.iter(|| rt.block_on(grpc_round_trip(&grpc)))
     });
     g.bench_function("ocapn tcp-testing-only (gobs actor, typed send)", |b| {
         b.iter(|| rt.block_on(actor_round_trip(&tcp)))
@@ -321,52 +469,77 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ocapn tcp-tls (gobs actor, typed send)", |b| {
         b.iter(|| rt.block_on(actor_round_trip(&tls)))
     });
-    g.bench_function("grpc tonic unary", |b| {
-        b.iter(|| rt.block_on(grpc_round_trip(&grpc)))
-    });
-    g.bench_function("gobs in-process cross-vat", |b| b.iter(cross_vat));
     g.finish();
 
-    // The ratio table: every row measured again here, back to back, in this run.
-    let n = 2000;
-    let rows = [
-        (
-            "ocapn tcp-testing-only (echo object)",
-            per_op(n, || rt.block_on(ocapn_round_trip(&tcp))),
+    // The table: every row measured again, in turn, in this run.
+    let calls = env_u32("GOBS_BENCH_CALLS", 1000);
+    let rounds = env_u32("GOBS_BENCH_ROUNDS", 3);
+    const BATCH: u64 = 1000;
+    let batches = (calls / 100).max(1);
+    let chains = (calls / 3).max(1);
+    let (seq, conc, chain) = ("sequential", "1,000 concurrent", "chain of 3");
+    let mut rows = vec![
+        Row::new(seq, "grpc tonic unary", 1, calls, || {
+            rt.block_on(grpc_round_trip(&grpc))
+        }),
+        Row::new(seq, "typed gobs actor, tcp-testing-only", 1, calls, || {
+            rt.block_on(actor_round_trip(&tcp))
+        }),
+        Row::new(seq, "typed gobs actor, tcp-tls", 1, calls, || {
+            rt.block_on(actor_round_trip(&tls))
+        }),
+        Row::new(seq, "echo object, tcp-testing-only", 1, calls, || {
+            rt.block_on(ocapn_round_trip(&tcp))
+        }),
+        Row::new(seq, "echo object, tcp-tls", 1, calls, || {
+            rt.block_on(ocapn_round_trip(&tls))
+        }),
+        Row::new(seq, "gobs in-process cross-vat", 1, calls, cross_vat),
+        Row::new(conc, "grpc tonic unary", BATCH as u32, batches, || {
+            rt.block_on(grpc_concurrent(&grpc, BATCH))
+        }),
+        Row::new(
+            conc,
+            "typed gobs actor, tcp-testing-only",
+            BATCH as u32,
+            batches,
+            || rt.block_on(actor_concurrent(&tcp, BATCH)),
         ),
-        (
-            "ocapn tcp-tls (echo object)",
-            per_op(n, || rt.block_on(ocapn_round_trip(&tls))),
+        Row::new(
+            conc,
+            "typed gobs actor, tcp-tls",
+            BATCH as u32,
+            batches,
+            || rt.block_on(actor_concurrent(&tls, BATCH)),
         ),
-        (
-            "ocapn tcp-testing-only (gobs actor, typed send)",
-            per_op(n, || rt.block_on(actor_round_trip(&tcp))),
-        ),
-        (
-            "ocapn tcp-tls (gobs actor, typed send)",
-            per_op(n, || rt.block_on(actor_round_trip(&tls))),
-        ),
-        (
-            "grpc tonic unary",
-            per_op(n, || rt.block_on(grpc_round_trip(&grpc))),
-        ),
-        (
-            "gobs in-process cross-vat",
-            per_op(n, || {
-                cross_vat();
-            }),
-        ),
+        Row::new(chain, "grpc tonic unary, 3 awaited", 1, chains, || {
+            rt.block_on(async {
+                for _ in 0..3 {
+                    grpc_round_trip(&grpc).await;
+                }
+            })
+        }),
+        Row::new(chain, "tcp-testing-only, 3 awaited", 1, chains, || {
+            rt.block_on(actor_chain_awaited(&tcp))
+        }),
+        Row::new(chain, "tcp-testing-only, pipelined", 1, chains, || {
+            rt.block_on(actor_chain_pipelined(&tcp))
+        }),
+        Row::new(chain, "tcp-tls, 3 awaited", 1, chains, || {
+            rt.block_on(actor_chain_awaited(&tls))
+        }),
+        Row::new(chain, "tcp-tls, pipelined", 1, chains, || {
+            rt.block_on(actor_chain_pipelined(&tls))
+        }),
     ];
-    let grpc_time = rows[4].1.as_secs_f64();
-    println!("\n| round trip (two processes, loopback) | per op | / tonic gRPC |");
-    println!("| --- | ---: | ---: |");
-    for (name, t) in rows {
-        println!(
-            "| {name} | {:.1} µs | {:.2}× |",
-            t.as_secs_f64() * 1e6,
-            t.as_secs_f64() / grpc_time
-        );
+    let switches = Switches::new(&[std::process::id(), server.pid]);
+    for _ in 0..rounds {
+        for row in &mut rows {
+            row.round(&switches);
+        }
     }
+    table(&mut rows, rounds);
+    drop(rows);
     drop(server);
     vat_a.shutdown();
     vat_b.shutdown();

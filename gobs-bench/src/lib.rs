@@ -6,6 +6,15 @@
 //! row, how gobs compares with the *faster* peer. The peers live in this crate, not in
 //! `gobs-runtime`'s dev-dependencies, so that building or testing the runtime never
 //! compiles them.
+//!
+//! The two-process benches (`rpc`, `goblins`) also time round trips one by one
+//! ([`Latencies`]) and count the context switches of both processes ([`Switches`]).
+
+mod latency;
+mod switches;
+
+pub use latency::Latencies;
+pub use switches::{Counts, Switches, context_switches};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

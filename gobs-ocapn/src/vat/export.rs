@@ -43,7 +43,8 @@ impl LocalObject for ActorObject {
             // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
             // message answering with a promise is answered when that promise settles.
             let answer = actor.invoke_carrying(&method, bytes, refs);
-            tokio::spawn(async move {
+            // Goes on on the vat thread that answers: it writes the answer to the peer.
+            crate::node::run_inline(async move {
                 let outcome = answer.await;
                 let on = node.clone();
                 node.post(move |core| {

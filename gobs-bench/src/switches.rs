@@ -1,0 +1,141 @@
+//! Context switches of whole processes, read from `/proc`: what the two-process benches
+//! print beside their timings, since thread hand-offs (not codecs) dominate a round trip
+//! on loopback.
+//!
+//! Voluntary switches are a thread going to sleep: a hand-off to another thread, or a
+//! wait for the socket. Involuntary ones are the scheduler preempting a running thread;
+//! they grow with the machine's load rather than with the design, so both are kept.
+
+use std::path::Path;
+
+/// Context switches so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// The thread went to sleep (`voluntary_ctxt_switches`).
+    pub voluntary: u64,
+    /// The scheduler preempted it (`nonvoluntary_ctxt_switches`).
+    pub involuntary: u64,
+}
+
+impl Counts {
+    /// Both kinds.
+    pub fn total(&self) -> u64 {
+        self.voluntary + self.involuntary
+    }
+
+    /// What happened between `earlier` and this reading.
+    pub fn since(&self, earlier: Counts) -> Counts {
+        Counts {
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+
+    /// The sum of two stretches.
+    pub fn plus(&self, other: Counts) -> Counts {
+        Counts {
+            voluntary: self.voluntary + other.voluntary,
+            involuntary: self.involuntary + other.involuntary,
+        }
+    }
+}
+
+/// The context switches of every live thread of process `pid` so far
+/// (`/proc/PID/task/*/status`); `None` where `/proc` cannot be read (not Linux, or the
+/// process is gone). Threads that already exited are not counted, so compare two readings
+/// only across a stretch in which the process starts and ends no threads.
+pub fn context_switches(pid: u32) -> Option<Counts> {
+    let tasks = std::fs::read_dir(Path::new("/proc").join(pid.to_string()).join("task")).ok()?;
+    let mut total = Counts::default();
+    for task in tasks.flatten() {
+        // A thread may end between the listing and the read: it then counts for nothing.
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        total = total.plus(counts_in(&status));
+    }
+    Some(total)
+}
+
+/// The `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` lines of a
+/// `/proc/…/status` text.
+fn counts_in(status: &str) -> Counts {
+    let mut counts = Counts::default();
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let Ok(n) = value.trim().parse::<u64>() else {
+            continue;
+        };
+        match key {
+            "voluntary_ctxt_switches" => counts.voluntary += n,
+            "nonvoluntary_ctxt_switches" => counts.involuntary += n,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// Counts the context switches of a set of processes (the bench and its server) across a
+/// stretch of work.
+///
+/// ```
+/// let counter = gobs_bench::Switches::new(&[std::process::id()]);
+/// let before = counter.read_each().unwrap();
+/// std::thread::spawn(|| ()).join().unwrap();
+/// let after = counter.read_each().unwrap();
+/// assert!(after[0].total() >= before[0].total());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Switches {
+    pids: Vec<u32>,
+}
+
+impl Switches {
+    /// A counter over processes `pids`.
+    pub fn new(pids: &[u32]) -> Self {
+        Switches {
+            pids: pids.to_vec(),
+        }
+    }
+
+    /// The counts so far of each process, in the order given (`None` if one cannot be
+    /// read).
+    pub fn read_each(&self) -> Option<Vec<Counts>> {
+        self.pids.iter().map(|p| context_switches(*p)).collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_kinds_of_switch() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        let counts = counts_in(status);
+        assert_eq!(
+            counts,
+            Counts {
+                voluntary: 12,
+                involuntary: 3
+            }
+        );
+        assert_eq!(counts.total(), 15);
+    }
+
+    #[test]
+    fn a_thread_that_sleeps_switches_voluntarily() {
+        let me = Switches::new(&[std::process::id()]);
+        let before = me.read_each();
+        assert!(
+            before.is_some(),
+            "/proc is readable on the machines the benches run on"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let slept = me.read_each().unwrap()[0].since(before.unwrap()[0]);
+        assert!(slept.voluntary >= 1, "{slept:?}");
+    }
+}

@@ -1,0 +1,314 @@
+//! One connection's byte stream: writes go straight to the socket from whichever thread
+//! the core ran on, and only what the socket cannot take at once waits for the
+//! connection's writer task; the reader task hands what it reads to the core itself.
+//!
+//! When a session ends, the writer flushes (the `op:abort` goes out) and shuts down its
+//! half of the stream, and the reader keeps draining what the peer still sends until the
+//! peer closes or 10 s pass — closing with unread bytes would make the kernel answer the
+//! peer with a reset instead of an orderly end of stream.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::sync::Notify;
+
+use super::Shared;
+use crate::captp::ConnId;
+use crate::netlayer::Stream;
+
+/// The most bytes a connection keeps waiting for its peer to read. A peer that lets more
+/// pile up is dropped (its session ends with an error saying so), so that one slow peer
+/// costs bounded memory and never holds up the others.
+pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
+
+/// 16 KiB: a frame larger than this arrives in several reads; a small buffer keeps an idle
+/// session cheap (ten thousand of them are a benchmark case).
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The most write buffer an idle connection keeps after a backlog drains.
+const KEPT_BUFFER: usize = 64 * 1024;
+
+/// How long a closed connection's reader still drains what the peer sends.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The peer has let too much pile up (see [`MAX_UNSENT`]).
+#[derive(Debug)]
+pub(super) struct Overflow {
+    pub(super) unsent: usize,
+}
+
+/// The write side of a connection, shared by the threads that run the core and the
+/// connection's writer task.
+pub(super) struct Conn {
+    out: Mutex<Out>,
+    /// Wakes the writer task; the waker every write registers with the socket, so
+    /// whichever thread wrote last, the socket's readiness reaches the writer.
+    notify: Arc<WriterWake>,
+    waker: Waker,
+    /// Bytes (or a flush, or the shutdown) are waiting for the socket.
+    backlog: AtomicBool,
+    /// The write half is shut: the reader only drains now.
+    shut: AtomicBool,
+}
+
+struct Out {
+    half: WriteHalf<Stream>,
+    /// What the socket has not taken yet, from `sent` on.
+    buf: Vec<u8>,
+    sent: usize,
+    flush: bool,
+    close: bool,
+    /// Writing failed or the stream is shut: nothing more goes out.
+    done: bool,
+}
+
+struct WriterWake(Notify);
+
+impl Wake for WriterWake {
+    fn wake(self: Arc<Self>) {
+        self.0.notify_one();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.notify_one();
+    }
+}
+
+fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
+    // Every update leaves the buffer and flags consistent.
+    out.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Conn {
+    /// Splits `stream` and starts its reader and writer tasks on the node's runtime.
+    pub(super) fn start(conn: ConnId, stream: Stream, shared: &Arc<Shared>) -> Arc<Conn> {
+        let (c, read) = Conn::new(stream);
+        shared.runtime().spawn(writer(c.clone()));
+        shared
+            .runtime()
+            .spawn(reader(conn, c.clone(), read, Arc::downgrade(shared)));
+        c
+    }
+
+    /// The write side of `stream`, and its read half for the reader.
+    fn new(stream: Stream) -> (Arc<Conn>, ReadHalf<Stream>) {
+        let (read, write) = tokio::io::split(stream);
+        let notify = Arc::new(WriterWake(Notify::new()));
+        let c = Arc::new(Conn {
+            out: Mutex::new(Out {
+                half: write,
+                buf: Vec::new(),
+                sent: 0,
+                flush: false,
+                close: false,
+                done: false,
+            }),
+            waker: Waker::from(notify.clone()),
+            notify,
+            backlog: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+        });
+        (c, read)
+    }
+
+    /// Writes `bytes` now as far as the socket takes them; the rest waits for the writer
+    /// task. Writes after [`Conn::close`] are dropped.
+    pub(super) fn write(&self, bytes: &[u8]) -> Result<(), Overflow> {
+        let mut out = lock(&self.out);
+        if out.done || out.close {
+            return Ok(());
+        }
+        // Nothing waiting: straight from the caller's bytes, and only what the socket does
+        // not take is copied.
+        let taken = if out.buf.is_empty() {
+            write_now(&mut out, bytes, &mut Context::from_waker(&self.waker))
+        } else {
+            0
+        };
+        let unsent = out.buf.len() - out.sent + (bytes.len() - taken);
+        if unsent > MAX_UNSENT {
+            out.done = true;
+            return Err(Overflow { unsent });
+        }
+        out.buf.extend_from_slice(&bytes[taken..]);
+        out.flush = true;
+        self.push(&mut out);
+        Ok(())
+    }
+
+    /// Flushes what is waiting, then shuts the write half (on the writer task if the
+    /// socket cannot take it all now).
+    pub(super) fn close(&self) {
+        let mut out = lock(&self.out);
+        out.close = true;
+        self.push(&mut out);
+    }
+
+    /// The reader polls: if bytes wait, the writer task tries again (the reader's poll may
+    /// have taken the socket's write readiness for itself, as a TLS stream's read can).
+    fn kick(&self) {
+        if self.backlog.load(Ordering::Acquire) {
+            self.waker.wake_by_ref();
+        }
+    }
+
+    /// Moves what waits to the socket until it would block; returns whether the writer
+    /// task has nothing more to do (all sent, or the stream is done).
+    fn push(&self, out: &mut Out) -> bool {
+        let mut cx = Context::from_waker(&self.waker);
+        let pending = push(out, &mut cx).is_pending();
+        self.backlog.store(pending, Ordering::Release);
+        if out.done {
+            self.shut.store(true, Ordering::Release);
+            // The writer task ends on its next wake.
+            self.waker.wake_by_ref();
+        }
+        !pending && out.done
+    }
+}
+
+/// Writes `bytes` as far as the socket takes them now; how many it took (all of them if
+/// the stream failed: they are dropped).
+fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
+    let mut taken = 0;
+    while taken < bytes.len() {
+        match Pin::new(&mut out.half).poll_write(cx, &bytes[taken..]) {
+            Poll::Ready(Ok(n)) if n > 0 => taken += n,
+            Poll::Ready(_) => {
+                out.done = true;
+                return bytes.len();
+            }
+            Poll::Pending => break,
+        }
+    }
+    taken
+}
+
+/// Writes, flushes and (once closing) shuts down, as far as the socket allows.
+fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
+    while !out.done && out.sent < out.buf.len() {
+        let Out {
+            half, buf, sent, ..
+        } = out;
+        match Pin::new(half).poll_write(cx, &buf[*sent..]) {
+            Poll::Ready(Ok(n)) if n > 0 => *sent += n,
+            Poll::Ready(_) => out.done = true,
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    out.buf.clear();
+    out.sent = 0;
+    if out.buf.capacity() > KEPT_BUFFER {
+        // A burst is over: an idle connection keeps little.
+        out.buf = Vec::new();
+    }
+    if out.done {
+        return Poll::Ready(());
+    }
+    if out.flush {
+        match Pin::new(&mut out.half).poll_flush(cx) {
+            Poll::Ready(Ok(())) => out.flush = false,
+            Poll::Ready(Err(_)) => out.done = true,
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    if out.close && !out.done {
+        if Pin::new(&mut out.half).poll_shutdown(cx).is_pending() {
+            return Poll::Pending;
+        }
+        out.done = true;
+    }
+    Poll::Ready(())
+}
+
+/// Sends what the socket could not take at once, when it can; ends once the stream is
+/// shut or broken.
+async fn writer(conn: Arc<Conn>) {
+    loop {
+        conn.notify.0.notified().await;
+        if conn.push(&mut lock(&conn.out)) {
+            return;
+        }
+    }
+}
+
+/// Reads and hands every read to the core, on this task; tells the core when the stream
+/// ends.
+async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: Weak<Shared>) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let why = loop {
+        let read = std::future::poll_fn(|cx| {
+            c.kick();
+            let mut rb = ReadBuf::new(&mut buf);
+            Pin::new(&mut half)
+                .poll_read(cx, &mut rb)
+                .map_ok(|()| rb.filled().len())
+        });
+        let read = if c.shut.load(Ordering::Acquire) {
+            match tokio::time::timeout(DRAIN, read).await {
+                Ok(r) => r,
+                Err(_) => break "closed".to_owned(),
+            }
+        } else {
+            read.await
+        };
+        match read {
+            Ok(0) => break "closed by the peer".to_owned(),
+            Ok(n) => {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                let bytes = &buf[..n];
+                shared.with_host(|host, _| host.core.bytes(conn, bytes));
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    c.close();
+    if let Some(shared) = shared.upgrade() {
+        shared.with_host(|host, _| host.lost(conn, &why));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_that_reads_nothing_costs_at_most_max_unsent() {
+        // The peer's end is never read: the pipe takes 64 KiB, the rest waits.
+        let (near, _peer) = tokio::io::duplex(64 * 1024);
+        let (conn, _read) = Conn::new(Box::new(near));
+        let mib = vec![7u8; 1 << 20];
+        let refused =
+            (0..MAX_UNSENT / mib.len() + 2).find_map(|i| conn.write(&mib).err().map(|o| (i, o)));
+        let (at, overflow) = refused.expect("the writes past the bound are refused");
+        assert_eq!(
+            at,
+            MAX_UNSENT / mib.len(),
+            "refused at the first write past the bound"
+        );
+        assert!(overflow.unsent > MAX_UNSENT, "{overflow:?}");
+        // The connection is done: later writes are dropped, not queued.
+        conn.write(&mib).unwrap();
+        assert!(lock(&conn.out).buf.len() <= MAX_UNSENT);
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_takes_at_once_is_not_kept() {
+        let (near, mut peer) = tokio::io::duplex(64 * 1024);
+        let (conn, _read) = Conn::new(Box::new(near));
+        conn.write(b"hello").unwrap();
+        assert!(lock(&conn.out).buf.is_empty(), "written straight through");
+        let mut got = [0u8; 5];
+        tokio::io::AsyncReadExt::read_exact(&mut peer, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(&got, b"hello");
+    }
+}

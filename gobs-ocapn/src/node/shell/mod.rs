@@ -1,0 +1,361 @@
+//! The node's shell: the [`Core`] behind a lock that whichever thread has work for it
+//! takes — a caller sending a message, a connection's reader with the bytes it read, the
+//! vat thread with an actor's answer — so a message crosses no thread on its way in or
+//! out. Writes go straight to the socket (see [`conn`]); a thread that finds the core
+//! busy leaves its work queued for the thread that holds it, and goes on.
+//!
+//! The lock is never held across an await, and what runs under it never blocks (socket
+//! writes that would block wait for the connection's writer task instead).
+
+mod conn;
+mod host;
+mod inline;
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot};
+
+use super::{ActorTable, Core, driver};
+use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
+use crate::locator::PeerLocator;
+use crate::netlayer::Netlayer;
+use host::Host;
+pub(crate) use inline::run_inline;
+
+type CoreFn = Box<dyn FnOnce(&mut Core) + Send>;
+
+/// A running node. Cloning gives another handle to the same node; the node runs until
+/// its last handle is dropped.
+///
+/// Its tasks run on the tokio runtime it was started in. On a current-thread runtime that
+/// is the thread that started it, so `.await` far answers there: a blocking
+/// `Promise::wait` would stop the node and fails instead (the rule:
+/// [blocking or async](gobs_runtime::Promise#blocking-or-async-one-rule)).
+#[derive(Clone)]
+pub struct Node {
+    shared: Arc<Shared>,
+    locator: PeerLocator,
+    /// The gobs actors the node exports (touched with the core's lock held, so this lock
+    /// is never contended).
+    actors: Arc<Mutex<ActorTable>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Node({})", self.locator.to_uri())
+    }
+}
+
+/// The node has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the OCapN node has stopped")]
+pub struct NodeStopped;
+
+/// The node's state and the queue of work waiting for it.
+struct Shared {
+    host: Mutex<Host>,
+    /// Work left by threads that found the core busy; whoever holds the lock runs it
+    /// before letting go.
+    queue: Mutex<VecDeque<CoreFn>>,
+    /// Something run on the core panicked: the node has stopped.
+    stopped: AtomicBool,
+    runtime: Handle,
+    netlayers: Vec<Arc<dyn Netlayer>>,
+    /// Wakes the timer task for an earlier deadline (or to end).
+    timer: Arc<Notify>,
+    /// While it lives, the thread of a current-thread runtime running this node refuses
+    /// a blocking `Promise::wait` (see [`driver`]).
+    alive: driver::Alive,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The queue is only pushed to and drained: a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// Runs `f` on the host now, waiting for the lock: for the node's own tasks, never
+    /// from inside the core.
+    fn with_host(self: &Arc<Self>, f: impl FnOnce(&mut Host, &Arc<Shared>)) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match self.host.lock() {
+            Ok(mut host) => self.section(&mut host, f),
+            Err(_) => return self.stop(),
+        }
+        self.run_queued();
+    }
+
+    /// Queues `f` for the core and runs it (and whatever else waits) now unless another
+    /// thread holds the core, which then runs it; from any thread, inside the core too.
+    fn post(self: &Arc<Self>, f: CoreFn) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        lock(&self.queue).push_back(f);
+        self.run_queued();
+    }
+
+    /// Runs queued work unless another thread holds the core; called after letting go of
+    /// it, so that nothing queued meanwhile is left behind.
+    fn run_queued(self: &Arc<Self>) {
+        while !lock(&self.queue).is_empty() {
+            match self.host.try_lock() {
+                Ok(mut host) => self.section(&mut host, |_, _| {}),
+                // The holder runs the queue before it lets go, then looks again.
+                Err(TryLockError::WouldBlock) => return,
+                Err(TryLockError::Poisoned(_)) => return self.stop(),
+            }
+        }
+    }
+
+    /// With the core held: the queued work, `f`, what they queued, and their actions.
+    fn section(self: &Arc<Self>, host: &mut Host, f: impl FnOnce(&mut Host, &Arc<Shared>)) {
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            self.drain(host);
+            f(host, self);
+            loop {
+                self.drain(host);
+                host.dispatch(self);
+                if lock(&self.queue).is_empty() {
+                    break;
+                }
+            }
+        }));
+        if ran.is_err() {
+            tracing::error!("the OCapN node stopped: its core panicked");
+            self.stop();
+        }
+    }
+
+    fn drain(&self, host: &mut Host) {
+        loop {
+            let work = std::mem::take(&mut *lock(&self.queue));
+            if work.is_empty() {
+                return;
+            }
+            for f in work {
+                f(&mut host.core);
+            }
+        }
+    }
+
+    /// Stops the node: its waiting work is dropped (so `with_core` answers
+    /// [`NodeStopped`]) and no more runs.
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        let dropped = std::mem::take(&mut *lock(&self.queue));
+        drop(dropped);
+        self.timer.notify_one();
+    }
+
+    fn wake_timer(&self) {
+        self.timer.notify_one();
+    }
+
+    /// Opens connection `conn` to `peer` on a task; the core hears how it went.
+    fn dial(self: &Arc<Self>, conn: ConnId, peer: PeerLocator) {
+        let netlayer = self
+            .netlayers
+            .iter()
+            .find(|n| n.transport() == peer.transport)
+            .cloned();
+        let shared = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            let result = match netlayer {
+                Some(n) => n.connect(&peer).await,
+                None => Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    format!("this node has no {} netlayer", peer.transport),
+                )),
+            };
+            if let Some(shared) = shared.upgrade() {
+                shared.with_host(|host, shared| host.dialled(conn, result, shared));
+            }
+        });
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // The timer task ends.
+        self.timer.notify_one();
+    }
+}
+
+/// Accepts connections on `netlayer` until the node is gone.
+async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
+    loop {
+        match netlayer.accept().await {
+            Ok(stream) => {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                shared.with_host(|host, shared| host.accepted(stream, shared));
+            }
+            Err(e) => {
+                tracing::warn!(transport = netlayer.transport(), error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Tells the core when its timers (hello deadlines) are due.
+async fn timer(shared: Weak<Shared>, wake: Arc<Notify>) {
+    // The runtime's own thread drives the node (the start may have run on a blocking one).
+    if let Some(shared) = shared.upgrade() {
+        driver::mark(&shared.alive);
+    }
+    loop {
+        let at = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if shared.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            let mut at = None;
+            shared.with_host(|host, _| {
+                host.timer_at = host.core.poll_timeout();
+                at = host.timer_at;
+            });
+            at
+        };
+        match at {
+            Some(at) => tokio::select! {
+                () = tokio::time::sleep_until(at.into()) => {
+                    let Some(shared) = shared.upgrade() else { return };
+                    shared.with_host(|host, _| host.core.handle_timeout(host::now()));
+                }
+                () = wake.notified() => {}
+            },
+            None => wake.notified().await,
+        }
+    }
+}
+
+impl Node {
+    /// Starts a node listening on `netlayers` (the first one's locator is the node's);
+    /// must run inside a tokio runtime, whose tasks then serve the node's connections.
+    pub fn start(
+        netlayers: Vec<Arc<dyn Netlayer>>,
+        config: SessionConfig,
+    ) -> Result<Node, std::io::Error> {
+        let first = netlayers.first().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a node needs at least one netlayer",
+            )
+        })?;
+        let runtime = Handle::try_current().map_err(|e| {
+            std::io::Error::other(format!(
+                "an OCapN node starts inside a tokio runtime (its connections run there): {e}"
+            ))
+        })?;
+        let locator = first.locator();
+        let timer_wake = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            host: Mutex::new(Host::new(Core::new(locator.clone(), config))),
+            queue: Mutex::default(),
+            stopped: AtomicBool::new(false),
+            runtime: runtime.clone(),
+            netlayers: netlayers.clone(),
+            timer: timer_wake.clone(),
+            alive: driver::Alive::default(),
+        });
+        // On a current-thread runtime the node's tasks run on this thread.
+        driver::mark(&shared.alive);
+        for n in netlayers.into_iter().filter(|n| n.can_accept()) {
+            runtime.spawn(accept(n, Arc::downgrade(&shared)));
+        }
+        runtime.spawn(timer(Arc::downgrade(&shared), timer_wake));
+        Ok(Node {
+            shared,
+            locator,
+            actors: Arc::default(),
+        })
+    }
+
+    /// The node's locator.
+    pub fn locator(&self) -> &PeerLocator {
+        &self.locator
+    }
+
+    /// The gobs actors this node exports (see [`crate::vat::export_actor`]).
+    pub(crate) fn actors(&self) -> MutexGuard<'_, ActorTable> {
+        self.actors.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the node's core and returns its result: at once on this thread when
+    /// the core is free, else on the thread that holds it.
+    pub async fn with_core<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Core) -> R + Send + 'static,
+    ) -> Result<R, NodeStopped> {
+        let (otx, orx) = oneshot::channel();
+        self.post(move |core| {
+            let _ = otx.send(f(core));
+        });
+        orx.await.map_err(|_| NodeStopped)
+    }
+
+    /// Runs `f` on the node's core without waiting for its result (from any thread,
+    /// inside a tokio runtime or not, inside the core's own callbacks too: then after the
+    /// callback); does nothing if the node has stopped.
+    pub fn post(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
+        self.shared.post(Box::new(move |core: &mut Core| {
+            f(core);
+            core.run();
+        }));
+    }
+
+    /// Takes a swiss number back (see [`Core::revoke_swiss`]): it enlivens nothing from now
+    /// on. Returns whether it named an object. References peers already hold keep
+    /// working. With a [`crate::persist::NodeStore`] attached, the store forgets it too
+    /// (committed shortly after, not awaited); [`crate::persist::NodeStore::revoke`]
+    /// waits for that commit.
+    pub async fn revoke_swiss(&self, swiss: &[u8]) -> Result<bool, NodeStopped> {
+        let swiss = swiss.to_vec();
+        self.with_core(move |core| core.revoke_swiss(&swiss)).await
+    }
+
+    /// Binds `swiss` to a caretaker forwarding to `target` (see [`Core::bind_revocable`]):
+    /// revoking the swiss number later cuts off every reference obtained through it, live
+    /// ones included. Returns the caretaker.
+    pub async fn bind_revocable(
+        &self,
+        swiss: &[u8],
+        target: crate::captp::Ref,
+    ) -> Result<LocalRef, NodeStopped> {
+        let swiss = swiss.to_vec();
+        self.with_core(move |core| core.bind_revocable(&swiss, target))
+            .await
+    }
+
+    /// Waits for a promise of this node to settle and takes its outcome; the promise is
+    /// then released (see [`Core::release`]), so take it once.
+    pub async fn settled(&self, p: LocalRef) -> Result<Result<Term, Term>, NodeStopped> {
+        let (otx, orx) = oneshot::channel();
+        self.post(move |core| {
+            core.when_settled(
+                p,
+                Box::new(move |outcome| {
+                    let _ = otx.send(outcome);
+                }),
+            );
+            core.release(p);
+        });
+        orx.await.map_err(|_| NodeStopped)
+    }
+}
