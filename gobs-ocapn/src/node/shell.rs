@@ -50,6 +50,8 @@ pub struct Node {
     /// The gobs actors the node exports (touched only on the node's task, so the lock
     /// is never contended).
     actors: Arc<Mutex<ActorTable>>,
+    /// Where it keeps its port and published names, if opened from a registry.
+    pub(super) store: Option<crate::persist::NodeStore>,
 }
 
 impl std::fmt::Debug for Node {
@@ -106,6 +108,7 @@ impl Node {
             tx,
             locator,
             actors: Arc::default(),
+            store: None,
         })
     }
 

@@ -1,5 +1,7 @@
-//! A node's persisted network state — its tcp-tls identity and its swiss numbers — so
-//! its designator and every sturdyref it handed out survive restarts.
+//! A node's persisted network state — its tcp-tls identity, its port, its swiss numbers
+//! and the actors published under them — so its designator and every sturdyref it
+//! handed out survive restarts. [`Node::open`](crate::node::Node::open) keeps it for
+//! you; these are the pieces underneath, for hosts that assemble a node themselves.
 //!
 //! - [`NodeStore`] keeps it in a persistence [`Registry`](gobs_runtime::Registry), as
 //!   one persistent vat (`ocapn-node`) beside the application's: one registry holds the
@@ -11,7 +13,9 @@
 //! - [`NodeState`] is the older form: one file of its own, replaced atomically.
 
 mod file;
+mod record;
 mod registry;
 
 pub use file::{NodeState, PersistError};
-pub use registry::{NODE_VAT, NodeRecord, NodeStore, Revoked, env};
+pub use record::{NodeRecord, Publish, Revoked};
+pub use registry::{NODE_VAT, NodeStore, env};

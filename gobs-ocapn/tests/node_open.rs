@@ -1,0 +1,280 @@
+//! A node opened from a persistence registry (`Node::open`): a published actor's URI is
+//! the same after the process restarts and reaches the restored actor; swiss numbers are
+//! random; the port is kept (a configured one wins; a kept one that is taken is an error
+//! naming it); a name is published to one actor; unpublishing takes the URI back for
+//! good; a registry whose env lacks the node's actors is an error, not a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::within;
+use gobs_ocapn::node::{Node, NodeError};
+use gobs_runtime::{
+    Env, Ref, Registry, StoreKind, common_env, define_actor, persistence_env, spawn,
+};
+
+#[define_actor(name = "node_open::Counter")]
+pub struct Counter {
+    n: u64,
+}
+
+#[define_actor]
+impl Counter {
+    pub fn increment(&mut self) -> u64 {
+        self.n += 1;
+        self.n
+    }
+}
+
+fn app_env() -> Env {
+    persistence_env!(
+        "node-open-test",
+        extends: [common_env(), gobs_ocapn::persist::env().unwrap()],
+        actors: [Counter]
+    )
+    .unwrap()
+}
+
+fn registry(dir: &Path) -> Registry {
+    Registry::open(dir, app_env(), StoreKind::Log(Default::default())).unwrap()
+}
+
+/// A registry in `dir`, its node listening on loopback, and its counter (vat "app").
+async fn open(dir: &Path) -> (Registry, Node, Ref<Counter>) {
+    let registry = registry(dir);
+    let node = Node::open(&registry)
+        .unwrap()
+        .listen_tls("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (_, counter) = registry
+        .start_vat("app", || spawn(Counter { n: 0 }))
+        .unwrap();
+    (registry, node, counter)
+}
+
+const SERVE: &str = "GOBS_NODE_OPEN_SERVE";
+
+/// Not a test of its own: the process that serves the counter of the registry in
+/// `$GOBS_NODE_OPEN_SERVE`, prints `URI <uri>`, and runs until its stdin closes.
+#[test]
+fn serving_child() {
+    let Ok(dir) = std::env::var(SERVE) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_registry, node, counter) = open(Path::new(&dir)).await;
+        let uri = node.publish("counter", &counter).await.unwrap();
+        println!("URI {}", uri.to_uri());
+        tokio::task::spawn_blocking(|| std::io::stdin().lines().count())
+            .await
+            .unwrap();
+    });
+}
+
+/// Runs [`serving_child`] on `dir` until `f` is done with its URI; `f`'s result.
+async fn with_server<R, F: Future<Output = R>>(dir: &Path, f: impl FnOnce(String) -> F) -> R {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "serving_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SERVE, dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let uri = tokio::task::spawn_blocking(move || {
+        out.lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split_once("URI ").map(|(_, uri)| uri.to_owned()))
+            .expect("the serving child ended before printing its URI; see its stderr")
+    });
+    let uri = within(uri).await.unwrap();
+    let r = f(uri).await;
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    r
+}
+
+/// Enlivens `uri` through `client` and increments the counter: the URI and the count.
+async fn increment(client: &Node, uri: String) -> (String, u64) {
+    let counter = within(client.enliven::<Counter>(&uri)).await.unwrap();
+    let n = within(async { counter.send().increment().await })
+        .await
+        .unwrap();
+    (uri, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_uri_is_the_same_after_a_restart_and_reaches_the_restored_actor() {
+    let served = tempfile::tempdir().unwrap();
+    let mine = tempfile::tempdir().unwrap();
+    let (_registry, client, _) = open(mine.path()).await;
+    let (first, n) = with_server(served.path(), |uri| increment(&client, uri)).await;
+    assert_eq!(n, 1);
+    let (second, n) = with_server(served.path(), |uri| increment(&client, uri)).await;
+    assert_eq!(second, first, "the same sturdyref, port included");
+    assert_eq!(n, 2, "the restored counter, not a new one");
+    let swiss = gobs_ocapn::locator::Sturdyref::parse(&first).unwrap().swiss;
+    assert_eq!(swiss.len(), 32, "a random swiss number, not the name");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swiss_numbers_are_random_per_node() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_ra, na, ca) = open(a.path()).await;
+    let (_rb, nb, cb) = open(b.path()).await;
+    let ua = na.publish("counter", &ca).await.unwrap();
+    let ub = nb.publish("counter", &cb).await.unwrap();
+    assert_ne!(ua.swiss, ub.swiss);
+    assert_eq!(na.publish("counter", &ca).await.unwrap(), ua, "idempotent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_is_kept_and_a_taken_one_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let node = Node::open(&registry)
+        .unwrap()
+        .listen_tls("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = node.locator().hint("port").unwrap().to_owned();
+    registry.shutdown();
+    drop(registry);
+
+    // `node` still listens on the kept port: the next open cannot have it.
+    let registry = self::registry(dir.path());
+    let err = Node::open(&registry)
+        .unwrap()
+        .listen_tls("127.0.0.1:0")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NodeError::PortTaken { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("port {port} is taken")), "{text}");
+    assert!(text.contains("listen_tls(\"127.0.0.1:7000\")"), "{text}");
+    drop(node);
+
+    // A configured port wins over the kept one, and is kept from then on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = free.local_addr().unwrap().port();
+    drop(free);
+    let node = Node::open(&registry)
+        .unwrap()
+        .listen_tls(&format!("127.0.0.1:{other}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        node.locator().hint("port"),
+        Some(other.to_string().as_str())
+    );
+    let store = gobs_ocapn::persist::NodeStore::open(&registry, None).unwrap();
+    assert_eq!(store.port().await.unwrap(), Some(other));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_is_published_to_one_actor_and_unpublished_for_good() {
+    let served = tempfile::tempdir().unwrap();
+    let mine = tempfile::tempdir().unwrap();
+    let (_registry, client, _) = open(mine.path()).await;
+    let (registry, node, counter) = open(served.path()).await;
+    let uri = node.publish("counter", &counter).await.unwrap().to_uri();
+    let (_, other) = registry
+        .start_vat("other", || spawn(Counter { n: 0 }))
+        .unwrap();
+    let err = node.publish("counter", &other).await.unwrap_err();
+    assert!(matches!(err, NodeError::NameTaken { .. }), "{err}");
+    assert!(
+        err.to_string().contains("node.unpublish(\"counter\")"),
+        "{err}"
+    );
+
+    assert!(node.unpublish("counter").await.unwrap());
+    assert!(!node.unpublish("counter").await.unwrap(), "already gone");
+    let err = within(client.enliven::<Counter>(&uri)).await.unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    let again = node.publish("counter", &other).await.unwrap().to_uri();
+    assert_ne!(again, uri, "a new sturdyref for the name");
+
+    // After a restart, the unpublished URI stays dead (checked in the store: the node
+    // itself cannot be restarted on its port in this process).
+    let store = gobs_ocapn::persist::NodeStore::open(&registry, None).unwrap();
+    let names = store.names().unwrap();
+    let swiss = gobs_ocapn::locator::Sturdyref::parse(&uri).unwrap().swiss;
+    assert!(names.values().all(|s| *s != swiss), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_without_the_node_env_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = persistence_env!("no-node", extends: [common_env()], actors: [Counter]).unwrap();
+    let registry = Registry::open(dir.path(), env, StoreKind::Log(Default::default())).unwrap();
+    let err = Node::open(&registry).unwrap_err().to_string();
+    assert!(err.contains("gobs_ocapn::persist::env()"), "{err}");
+    assert!(err.contains(registry.store_name()), "{err}");
+}
+
+/// The node's record as it was saved before it kept a port (version 1).
+mod v1 {
+    use std::collections::BTreeMap;
+
+    use gobs_runtime::{AnyRef, define_actor};
+
+    #[define_actor(name = "gobs_ocapn::persist::NodeRecord")]
+    pub struct NodeRecord {
+        pub cert_pem: String,
+        pub key_pem: String,
+        pub names: BTreeMap<String, Vec<u8>>,
+        pub minted: Vec<(Vec<u8>, AnyRef)>,
+    }
+
+    #[define_actor]
+    impl NodeRecord {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_saved_before_ports_were_kept_opens_with_its_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = gobs_ocapn::netlayer::TlsIdentity::generate().unwrap();
+    let old_env =
+        persistence_env!("old", extends: [common_env()], actors: [v1::NodeRecord]).unwrap();
+    let old = Registry::open(dir.path(), old_env, StoreKind::Log(Default::default())).unwrap();
+    let names = [("echo".to_owned(), vec![7u8; 32])].into_iter().collect();
+    let record = v1::NodeRecord {
+        cert_pem: tls.cert_pem.clone(),
+        key_pem: tls.key_pem.clone(),
+        names,
+        minted: Vec::new(),
+    };
+    old.start_vat(gobs_ocapn::persist::NODE_VAT, move || spawn(record))
+        .unwrap();
+    old.shutdown();
+    drop(old);
+
+    let registry = registry(dir.path());
+    let node = Node::open(&registry)
+        .unwrap()
+        .listen_tls("127.0.0.1:0")
+        .await
+        .unwrap();
+    assert_eq!(node.locator().designator, tls.designator());
+    let store = gobs_ocapn::persist::NodeStore::open(&registry, None).unwrap();
+    assert_eq!(store.swiss_for("echo").unwrap(), vec![7u8; 32]);
+    assert!(
+        store.port().await.unwrap().is_some(),
+        "the port is kept from now on"
+    );
+}
