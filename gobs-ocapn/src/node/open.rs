@@ -16,20 +16,21 @@ use crate::persist::NodeStore;
 #[must_use = "a node does nothing until it listens: call .listen_tls(addr).await"]
 pub struct NodeBuilder {
     store: NodeStore,
-    store_name: String,
+    registry: Registry,
     public_host: Option<String>,
     config: SessionConfig,
 }
 
 impl Node {
     /// Opens the node kept in `registry` (the vat [`NODE_VAT`](crate::persist::NODE_VAT)),
-    /// or makes it on first open with a fresh identity. The registry's env must extend
+    /// or makes it on first open with a fresh identity. Far references restored from the
+    /// registry's portraits reach the network through this node once it listens. The registry's env must extend
     /// [`crate::persist::env()`] (an error says so otherwise). Blocks until the node's vat
     /// is up, as [`Registry::start_vat`] does.
     pub fn open(registry: &Registry) -> Result<NodeBuilder, NodeError> {
         Ok(NodeBuilder {
             store: NodeStore::open(registry, None)?,
-            store_name: registry.store_name().to_owned(),
+            registry: registry.clone(),
             public_host: None,
             config: SessionConfig::default(),
         })
@@ -70,7 +71,7 @@ impl NodeBuilder {
                 Some(port) if port == at.port() && asked.port() == 0 => NodeError::PortTaken {
                     port,
                     ip: at.ip(),
-                    store: self.store_name.clone(),
+                    store: self.registry.store_name().to_owned(),
                     source,
                 },
                 _ => NodeError::Listen { addr: at, source },
@@ -82,9 +83,7 @@ impl NodeBuilder {
         let mut node = Node::start(vec![Arc::new(tls) as Arc<dyn Netlayer>], self.config)
             .map_err(|source| NodeError::Listen { addr: at, source })?;
         self.store.attach(&node).await?;
-        // far: once restored far references find their registry's node through its hook,
-        // register `node` there instead of process-wide.
-        crate::vat::set_default_node(&node);
+        node.attach_to(&self.registry);
         node.store = Some(self.store);
         Ok(node)
     }

@@ -6,7 +6,7 @@ use gobs_runtime::{Actor, AnyRef, Ref};
 use super::{Node, NodeError};
 use crate::locator::Sturdyref;
 use crate::persist::Publish;
-use crate::vat::Remote;
+use crate::vat::RemoteObject;
 
 impl Node {
     /// Publishes `actor` under `name`: its sturdyref, which peers enliven to call it. The
@@ -57,14 +57,14 @@ impl Node {
         Ok(true)
     }
 
-    /// A far reference to the `T` that the sturdyref `uri` names, through this node (see
-    /// [`Remote::enliven`]: a gobs peer's answer is checked to be a `T`).
-    // far: answers a far `Ref<T>` once typed far references are `Ref<T>`.
-    pub async fn enliven<T: Actor>(&self, uri: &str) -> Result<Remote<T>, NodeError> {
+    /// A far reference to the `T` that the sturdyref `uri` names, through this node: a
+    /// `Ref<T>` to send to as to one in another vat, and to keep in a portrait (see
+    /// [`RemoteObject::enliven_as`]: a gobs peer is asked whether it is a `T`).
+    pub async fn enliven<T: Actor>(&self, uri: &str) -> Result<Ref<T>, NodeError> {
         let sturdyref = Sturdyref::parse(uri).map_err(|source| NodeError::BadUri {
             uri: uri.to_owned(),
             source,
         })?;
-        Ok(Remote::enliven(self, &sturdyref).await?)
+        Ok(RemoteObject::enliven_as(self, &sturdyref).await?)
     }
 }
