@@ -41,11 +41,13 @@ impl VatDirectory for Registry {
         }
         let status = self.shared().catalog.get(name).copied();
         let reason = match status {
-            Some(true) => match self.begin::<(), fn()>(name, None, Mode::Start) {
-                Ok((vat, _roots)) => return Ok(vat.shared),
-                // Whatever keeps it from starting, the reference comes back broken.
-                Err(e) => Some(e.to_string()),
-            },
+            Some(true) => {
+                match self.begin::<(), fn() -> Result<(), crate::Error>>(name, None, Mode::Start) {
+                    Ok((vat, _roots)) => return Ok(vat.shared),
+                    // Whatever keeps it from starting, the reference comes back broken.
+                    Err(e) => Some(e.to_string()),
+                }
+            }
             Some(false) => Some(
                 "it was spawned, but the process stopped before the vat's first churn was saved, \
                  so nothing of it was kept"
