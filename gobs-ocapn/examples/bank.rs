@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gobs_ocapn::captp::{Ref as CapRef, Term};
-use gobs_ocapn::node::Node;
+use gobs_ocapn::node::{Node, NodeBuilder};
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::RemoteObject;
 use tokio::io::AsyncBufReadExt;
@@ -94,37 +94,34 @@ impl Auditor {
     }
 }
 
-/// The registry in `dir`, and its node listening on loopback (the same port every run).
-async fn open(dir: &Path) -> Result<(Registry, Node), Error> {
+/// The registry in `dir`, its node (not listening yet), and its vat `vat`'s root, built
+/// by `root` on the first run. These calls block: they run before the async part.
+fn open<T: gobs_runtime::Actor>(
+    dir: &Path,
+    vat: &str,
+    root: impl FnOnce() -> Ref<T> + Send + 'static,
+) -> Result<(NodeBuilder, Ref<T>), Error> {
     let env = persistence_env!(
         "bank-example",
         extends: [common_env(), gobs_ocapn::persist::env()?],
         actors: [Account, Bank, Auditor]
     )?;
     let registry = Registry::open(dir, env, StoreKind::Log(Default::default()))?;
-    let node = Node::open(&registry)?.listen_tls("127.0.0.1:0").await?;
-    Ok((registry, node))
+    let node = Node::open(&registry)?;
+    let (_vat, root) = registry.start_vat(vat, root)?;
+    Ok((node, root))
 }
 
-async fn serve(dir: &Path) -> Result<(), Error> {
-    let (registry, node) = open(dir).await?;
-    let (_vat, bank) = registry.start_vat("bank", || {
-        spawn(Bank {
-            accounts: BTreeMap::new(),
-        })
-    })?;
+async fn serve(node: NodeBuilder, bank: Ref<Bank>) -> Result<(), Error> {
+    // The same port every run, so the same URI.
+    let node = node.listen_tls("127.0.0.1:0").await?;
     let uri = node.publish("bank", &bank).await?;
     println!("bank at {}", uri.to_uri());
     std::future::pending().await
 }
 
-async fn audit(dir: &Path, bank_uri: &str) -> Result<(), Error> {
-    let (registry, node) = open(dir).await?;
-    let (_vat, auditor) = registry.start_vat("auditor", || {
-        spawn(Auditor {
-            accounts: BTreeMap::new(),
-        })
-    })?;
+async fn audit(node: NodeBuilder, auditor: Ref<Auditor>, bank_uri: &str) -> Result<(), Error> {
+    let node = node.listen_tls("127.0.0.1:0").await?;
     let mut accounts = auditor.send().accounts().await?;
     if accounts.is_empty() {
         let bank = node.enliven::<Bank>(bank_uri).await?;
@@ -200,8 +197,22 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         .enable_all()
         .build()?;
     match args {
-        [cmd, dir] if cmd == "serve" => rt.block_on(serve(Path::new(dir))),
-        [cmd, dir, uri] if cmd == "audit" => rt.block_on(audit(Path::new(dir), uri)),
+        [cmd, dir] if cmd == "serve" => {
+            let (node, bank) = open(Path::new(dir), "bank", || {
+                spawn(Bank {
+                    accounts: BTreeMap::new(),
+                })
+            })?;
+            rt.block_on(serve(node, bank))
+        }
+        [cmd, dir, uri] if cmd == "audit" => {
+            let (node, auditor) = open(Path::new(dir), "auditor", || {
+                spawn(Auditor {
+                    accounts: BTreeMap::new(),
+                })
+            })?;
+            rt.block_on(audit(node, auditor, uri))
+        }
         _ => Err("usage: bank serve DIR | bank audit DIR BANK-URI".into()),
     }
 }

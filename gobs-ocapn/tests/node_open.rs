@@ -43,17 +43,24 @@ fn registry(dir: &Path) -> Registry {
     Registry::open(dir, app_env(), StoreKind::Log(Default::default())).unwrap()
 }
 
-/// A registry in `dir`, its node listening on loopback, and its counter (vat "app").
-async fn open(dir: &Path) -> (Registry, Node, Ref<Counter>) {
-    let registry = registry(dir);
-    let node = Node::open(&registry)
+/// A runtime for the async part of a test; the blocking part (registries, vats) runs
+/// outside it, on the test's thread.
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
         .unwrap()
-        .listen_tls("127.0.0.1:0")
-        .await
-        .unwrap();
+}
+
+/// A registry in `dir`, its node listening on loopback, and its counter (vat "app").
+fn open(rt: &tokio::runtime::Runtime, dir: &Path) -> (Registry, Node, Ref<Counter>) {
+    let registry = registry(dir);
+    let node = Node::open(&registry).unwrap();
     let (_, counter) = registry
         .start_vat("app", || spawn(Counter { n: 0 }))
         .unwrap();
+    let node = rt.block_on(node.listen_tls("127.0.0.1:0")).unwrap();
     (registry, node, counter)
 }
 
@@ -66,12 +73,9 @@ fn serving_child() {
     let Ok(dir) = std::env::var(SERVE) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rt();
+    let (_registry, node, counter) = open(&rt, Path::new(&dir));
     rt.block_on(async {
-        let (_registry, node, counter) = open(Path::new(&dir)).await;
         let uri = node.publish("counter", &counter).await.unwrap();
         println!("URI {}", uri.to_uri());
         tokio::task::spawn_blocking(|| std::io::stdin().lines().count())
@@ -95,13 +99,21 @@ async fn with_server<R, F: Future<Output = R>>(dir: &Path, f: impl FnOnce(String
         .spawn()
         .unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
-    let uri = tokio::task::spawn_blocking(move || {
-        out.lines()
-            .map_while(Result::ok)
-            .find_map(|l| l.split_once("URI ").map(|(_, uri)| uri.to_owned()))
-            .expect("the serving child ended before printing its URI; see its stderr")
+    // Read every line, so the child never writes into a closed pipe; the URI goes here.
+    let (tx, uri) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in out.lines().map_while(Result::ok) {
+            if let Some((_, uri)) = line.split_once("URI ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(uri.to_owned());
+            }
+        }
     });
-    let uri = within(uri).await.unwrap();
+    let uri = within(uri)
+        .await
+        .expect("the serving child ended before printing its URI; see its stderr");
     let r = f(uri).await;
     drop(child.stdin.take());
     child.wait().unwrap();
@@ -117,39 +129,42 @@ async fn increment(client: &Node, uri: String) -> (String, u64) {
     (uri, n)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_uri_is_the_same_after_a_restart_and_reaches_the_restored_actor() {
+#[test]
+fn a_published_uri_is_the_same_after_a_restart_and_reaches_the_restored_actor() {
     let served = tempfile::tempdir().unwrap();
     let mine = tempfile::tempdir().unwrap();
-    let (_registry, client, _) = open(mine.path()).await;
-    let (first, n) = with_server(served.path(), |uri| increment(&client, uri)).await;
+    let rt = rt();
+    let (_registry, client, _) = open(&rt, mine.path());
+    let (first, n) = rt.block_on(with_server(served.path(), |uri| increment(&client, uri)));
     assert_eq!(n, 1);
-    let (second, n) = with_server(served.path(), |uri| increment(&client, uri)).await;
+    let (second, n) = rt.block_on(with_server(served.path(), |uri| increment(&client, uri)));
     assert_eq!(second, first, "the same sturdyref, port included");
     assert_eq!(n, 2, "the restored counter, not a new one");
     let swiss = gobs_ocapn::locator::Sturdyref::parse(&first).unwrap().swiss;
     assert_eq!(swiss.len(), 32, "a random swiss number, not the name");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swiss_numbers_are_random_per_node() {
+#[test]
+fn swiss_numbers_are_random_per_node() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_ra, na, ca) = open(a.path()).await;
-    let (_rb, nb, cb) = open(b.path()).await;
-    let ua = na.publish("counter", &ca).await.unwrap();
-    let ub = nb.publish("counter", &cb).await.unwrap();
-    assert_ne!(ua.swiss, ub.swiss);
-    assert_eq!(na.publish("counter", &ca).await.unwrap(), ua, "idempotent");
+    let rt = rt();
+    let (_ra, na, ca) = open(&rt, a.path());
+    let (_rb, nb, cb) = open(&rt, b.path());
+    rt.block_on(async {
+        let ua = na.publish("counter", &ca).await.unwrap();
+        let ub = nb.publish("counter", &cb).await.unwrap();
+        assert_ne!(ua.swiss, ub.swiss);
+        assert_eq!(na.publish("counter", &ca).await.unwrap(), ua, "idempotent");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_port_is_kept_and_a_taken_one_is_an_error_naming_it() {
+#[test]
+fn the_port_is_kept_and_a_taken_one_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
     let registry = registry(dir.path());
-    let node = Node::open(&registry)
-        .unwrap()
-        .listen_tls("127.0.0.1:0")
-        .await
+    let node = rt
+        .block_on(Node::open(&registry).unwrap().listen_tls("127.0.0.1:0"))
         .unwrap();
     let port = node.locator().hint("port").unwrap().to_owned();
     registry.shutdown();
@@ -157,10 +172,8 @@ async fn the_port_is_kept_and_a_taken_one_is_an_error_naming_it() {
 
     // `node` still listens on the kept port: the next open cannot have it.
     let registry = self::registry(dir.path());
-    let err = Node::open(&registry)
-        .unwrap()
-        .listen_tls("127.0.0.1:0")
-        .await
+    let err = rt
+        .block_on(Node::open(&registry).unwrap().listen_tls("127.0.0.1:0"))
         .unwrap_err();
     assert!(matches!(err, NodeError::PortTaken { .. }), "{err:?}");
     let text = err.to_string();
@@ -172,42 +185,45 @@ async fn the_port_is_kept_and_a_taken_one_is_an_error_naming_it() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let other = free.local_addr().unwrap().port();
     drop(free);
-    let node = Node::open(&registry)
-        .unwrap()
-        .listen_tls(&format!("127.0.0.1:{other}"))
-        .await
+    let builder = Node::open(&registry).unwrap();
+    let node = rt
+        .block_on(builder.listen_tls(&format!("127.0.0.1:{other}")))
         .unwrap();
     assert_eq!(
         node.locator().hint("port"),
         Some(other.to_string().as_str())
     );
     let store = gobs_ocapn::persist::NodeStore::open(&registry, None).unwrap();
-    assert_eq!(store.port().await.unwrap(), Some(other));
+    assert_eq!(rt.block_on(store.port()).unwrap(), Some(other));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_name_is_published_to_one_actor_and_unpublished_for_good() {
+#[test]
+fn a_name_is_published_to_one_actor_and_unpublished_for_good() {
     let served = tempfile::tempdir().unwrap();
     let mine = tempfile::tempdir().unwrap();
-    let (_registry, client, _) = open(mine.path()).await;
-    let (registry, node, counter) = open(served.path()).await;
-    let uri = node.publish("counter", &counter).await.unwrap().to_uri();
+    let rt = rt();
+    let (_registry, client, _) = open(&rt, mine.path());
+    let (registry, node, counter) = open(&rt, served.path());
     let (_, other) = registry
         .start_vat("other", || spawn(Counter { n: 0 }))
         .unwrap();
-    let err = node.publish("counter", &other).await.unwrap_err();
-    assert!(matches!(err, NodeError::NameTaken { .. }), "{err}");
-    assert!(
-        err.to_string().contains("node.unpublish(\"counter\")"),
-        "{err}"
-    );
+    let uri = rt.block_on(async {
+        let uri = node.publish("counter", &counter).await.unwrap().to_uri();
+        let err = node.publish("counter", &other).await.unwrap_err();
+        assert!(matches!(err, NodeError::NameTaken { .. }), "{err}");
+        assert!(
+            err.to_string().contains("node.unpublish(\"counter\")"),
+            "{err}"
+        );
 
-    assert!(node.unpublish("counter").await.unwrap());
-    assert!(!node.unpublish("counter").await.unwrap(), "already gone");
-    let err = within(client.enliven::<Counter>(&uri)).await.unwrap_err();
-    assert!(err.to_string().contains("revoked"), "{err}");
-    let again = node.publish("counter", &other).await.unwrap().to_uri();
-    assert_ne!(again, uri, "a new sturdyref for the name");
+        assert!(node.unpublish("counter").await.unwrap());
+        assert!(!node.unpublish("counter").await.unwrap(), "already gone");
+        let err = within(client.enliven::<Counter>(&uri)).await.unwrap_err();
+        assert!(err.to_string().contains("revoked"), "{err}");
+        let again = node.publish("counter", &other).await.unwrap().to_uri();
+        assert_ne!(again, uri, "a new sturdyref for the name");
+        uri
+    });
 
     // After a restart, the unpublished URI stays dead (checked in the store: the node
     // itself cannot be restarted on its port in this process).
@@ -217,8 +233,8 @@ async fn a_name_is_published_to_one_actor_and_unpublished_for_good() {
     assert!(names.values().all(|s| *s != swiss), "{names:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_registry_without_the_node_env_is_an_error_not_a_panic() {
+#[test]
+fn a_registry_without_the_node_env_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let env = persistence_env!("no-node", extends: [common_env()], actors: [Counter]).unwrap();
     let registry = Registry::open(dir.path(), env, StoreKind::Log(Default::default())).unwrap();
@@ -245,8 +261,8 @@ mod v1 {
     impl NodeRecord {}
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_saved_before_ports_were_kept_opens_with_its_identity() {
+#[test]
+fn a_node_saved_before_ports_were_kept_opens_with_its_identity() {
     let dir = tempfile::tempdir().unwrap();
     let tls = gobs_ocapn::netlayer::TlsIdentity::generate().unwrap();
     let old_env =
@@ -264,17 +280,14 @@ async fn a_node_saved_before_ports_were_kept_opens_with_its_identity() {
     old.shutdown();
     drop(old);
 
+    let rt = rt();
     let registry = registry(dir.path());
-    let node = Node::open(&registry)
-        .unwrap()
-        .listen_tls("127.0.0.1:0")
-        .await
+    let node = rt
+        .block_on(Node::open(&registry).unwrap().listen_tls("127.0.0.1:0"))
         .unwrap();
     assert_eq!(node.locator().designator, tls.designator());
     let store = gobs_ocapn::persist::NodeStore::open(&registry, None).unwrap();
     assert_eq!(store.swiss_for("echo").unwrap(), vec![7u8; 32]);
-    assert!(
-        store.port().await.unwrap().is_some(),
-        "the port is kept from now on"
-    );
+    let kept = rt.block_on(store.port()).unwrap();
+    assert!(kept.is_some(), "the port is kept from now on");
 }

@@ -99,23 +99,18 @@ impl NodeStore {
             })
         };
         let (vat, record) = registry
-            .start_vat(NODE_VAT, move || {
-                let (tls, names) = seed.unwrap_or_else(|| {
-                    (
-                        TlsIdentity {
-                            cert_pem: String::new(),
-                            key_pem: String::new(),
-                        },
-                        BTreeMap::new(),
-                    )
-                });
-                spawn(NodeRecord {
+            .try_start_vat(NODE_VAT, move || {
+                // No seed: the vat was listed in the store but had nothing to restore.
+                let (tls, names) = seed.ok_or_else(|| {
+                    format!("the node's vat \"{NODE_VAT}\" is listed in the store but holds no saved node")
+                })?;
+                Ok::<_, String>(spawn(NodeRecord {
                     cert_pem: tls.cert_pem,
                     key_pem: tls.key_pem,
                     names,
                     minted: Vec::new(),
                     port: None,
-                })
+                }))
             })
             .map_err(registry_err)?;
         if let (Some(_), Some(path)) = (old, legacy) {
