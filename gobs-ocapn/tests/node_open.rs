@@ -65,9 +65,12 @@ fn open(rt: &tokio::runtime::Runtime, dir: &Path) -> (Registry, Node, Ref<Counte
 }
 
 const SERVE: &str = "GOBS_NODE_OPEN_SERVE";
+/// Set: the serving child publishes nothing, only listens.
+const LISTEN_ONLY: &str = "GOBS_NODE_OPEN_LISTEN_ONLY";
 
 /// Not a test of its own: the process that serves the counter of the registry in
-/// `$GOBS_NODE_OPEN_SERVE`, prints `URI <uri>`, and runs until its stdin closes.
+/// `$GOBS_NODE_OPEN_SERVE`, prints `URI <uri>` (unless `$GOBS_NODE_OPEN_LISTEN_ONLY`),
+/// and runs until its stdin closes.
 #[test]
 fn serving_child() {
     let Ok(dir) = std::env::var(SERVE) else {
@@ -76,17 +79,30 @@ fn serving_child() {
     let rt = rt();
     let (_registry, node, counter) = open(&rt, Path::new(&dir));
     rt.block_on(async {
-        let uri = node.publish("counter", &counter).await.unwrap();
-        println!("URI {}", uri.to_uri());
+        if std::env::var_os(LISTEN_ONLY).is_some() {
+            println!("URI (listening, nothing published in this run)");
+        } else {
+            let uri = node.publish("counter", &counter).await.unwrap();
+            println!("URI {}", uri.to_uri());
+        }
         tokio::task::spawn_blocking(|| std::io::stdin().lines().count())
             .await
             .unwrap();
     });
 }
 
-/// Runs [`serving_child`] on `dir` until `f` is done with its URI; `f`'s result.
-async fn with_server<R, F: Future<Output = R>>(dir: &Path, f: impl FnOnce(String) -> F) -> R {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Runs [`serving_child`] on `dir` (publishing the counter if `publish`) until `f` is
+/// done with what it printed after `URI `; `f`'s result.
+async fn with_server<R, F: Future<Output = R>>(
+    dir: &Path,
+    publish: bool,
+    f: impl FnOnce(String) -> F,
+) -> R {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if !publish {
+        command.env(LISTEN_ONLY, "1");
+    }
+    let mut child = command
         .args([
             "--exact",
             "serving_child",
@@ -135,11 +151,20 @@ fn a_published_uri_is_the_same_after_a_restart_and_reaches_the_restored_actor() 
     let mine = tempfile::tempdir().unwrap();
     let rt = rt();
     let (_registry, client, _) = open(&rt, mine.path());
-    let (first, n) = rt.block_on(with_server(served.path(), |uri| increment(&client, uri)));
+    let (first, n) = rt.block_on(with_server(served.path(), true, |uri| {
+        increment(&client, uri)
+    }));
     assert_eq!(n, 1);
-    let (second, n) = rt.block_on(with_server(served.path(), |uri| increment(&client, uri)));
+    let (second, n) = rt.block_on(with_server(served.path(), true, |uri| {
+        increment(&client, uri)
+    }));
     assert_eq!(second, first, "the same sturdyref, port included");
     assert_eq!(n, 2, "the restored counter, not a new one");
+    // A run that publishes nothing serves the URI too, as soon as it listens.
+    let (_, n) = rt.block_on(with_server(served.path(), false, |_| {
+        increment(&client, first.clone())
+    }));
+    assert_eq!(n, 3);
     let swiss = gobs_ocapn::locator::Sturdyref::parse(&first).unwrap().swiss;
     assert_eq!(swiss.len(), 32, "a random swiss number, not the name");
 }
