@@ -16,10 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use gobs_ocapn::captp::{Ref as CapRef, Term};
 use gobs_ocapn::node::{Node, NodeBuilder};
-use gobs_ocapn::syrup::Value;
-use gobs_ocapn::vat::RemoteObject;
 use tokio::io::AsyncBufReadExt;
 
 use gobs_runtime::{Ref, Registry, StoreKind, common_env, define_actor, persistence_env, spawn};
@@ -127,7 +124,6 @@ async fn audit(node: NodeBuilder, auditor: Ref<Auditor>, bank_uri: &str) -> Resu
         let bank = node.enliven::<Bank>(bank_uri).await?;
         for owner in ["gina", "hal"] {
             let account = bank.send().open(owner.into()).await?;
-            let account = keepable(&node, account).await?;
             auditor.send().watch(owner.into(), account.clone()).await?;
             accounts.insert(owner.into(), account);
         }
@@ -173,20 +169,6 @@ async fn command(accounts: &BTreeMap<String, Ref<Account>>, line: &str) -> Strin
     match answer {
         Ok(n) => format!("balance {owner} {n}"),
         Err(e) => format!("refused {owner} {e}"),
-    }
-}
-
-// far: not needed once an actor answered by a call carries its sturdyref (so the
-// auditor can save it as it is): asks the bank for a sturdyref to `account`.
-async fn keepable(node: &Node, account: Ref<Account>) -> Result<Ref<Account>, Error> {
-    let import = match RemoteObject::of(&account).and_then(|r| r.target()) {
-        Some(CapRef::Remote(import)) => import,
-        _ => return Err(format!("{account:?} is not the bank's object").into()),
-    };
-    let minted = node.with_core(move |c| c.mint_sturdyref(&import)).await?;
-    match node.settled(minted).await? {
-        Ok(Term::Data(Value::String(uri))) => Ok(node.enliven::<Account>(&uri).await?),
-        other => Err(format!("the bank gave no sturdyref: {other:?}").into()),
     }
 }
 
