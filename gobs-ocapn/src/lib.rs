@@ -76,12 +76,12 @@
 //!
 //! ## Saving far references
 //!
-//! A far `Ref<T>` with a sturdyref — every one [`Node::enliven`] gives, and every one a
-//! gobs peer passes in as an argument — is saved in a portrait as that sturdyref, and is
-//! live again after either side restarts: references restored from a registry reach the
-//! network through the node opened from it. `examples/bank.rs` is a whole program of two
-//! processes (a bank, and an auditor keeping accounts in its portrait), which a test kills
-//! with `kill -9` in turn.
+//! A far `Ref<T>` from a gobs peer — enlivened from a URI, passed in as an argument, or
+//! answered by a call (`bank.send().open(owner)`) — knows its sturdyref, so it is saved
+//! in a portrait like a near one and is live again after either side restarts:
+//! references restored from a registry reach the network through the node opened from
+//! it. `examples/bank.rs` is a whole program of two processes (a bank, and an auditor
+//! keeping accounts in its portrait), which a test kills with `kill -9` in turn.
 //!
 //! ## Blocking or async
 //!
