@@ -16,10 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use gobs_ocapn::node::{Node, NodeBuilder};
-use tokio::io::AsyncBufReadExt;
-
+use gobs_ocapn::prelude::{Node, NodeBuilder};
 use gobs_runtime::{Ref, Registry, StoreKind, common_env, define_actor, persistence_env, spawn};
+use tokio::io::AsyncBufReadExt;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
