@@ -268,6 +268,18 @@ fn a_registry_without_the_node_env_is_an_error_not_a_panic() {
     assert!(err.contains(registry.store_name()), "{err}");
 }
 
+#[test]
+fn an_address_that_is_none_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry(dir.path());
+    let builder = Node::open(&registry).unwrap();
+    let err = rt()
+        .block_on(builder.listen_tls("port 7000 please"))
+        .unwrap_err();
+    assert!(matches!(err, NodeError::BadAddress { .. }), "{err:?}");
+    assert!(err.to_string().contains("\"port 7000 please\""), "{err}");
+}
+
 /// The node's record as it was saved before it kept a port (version 1).
 mod v1 {
     use std::collections::BTreeMap;

@@ -24,9 +24,9 @@ pub struct NodeBuilder {
 impl Node {
     /// Opens the node kept in `registry` (the vat [`NODE_VAT`](crate::persist::NODE_VAT)),
     /// or makes it on first open with a fresh identity. Far references restored from the
-    /// registry's portraits reach the network through this node once it listens. The registry's env must extend
-    /// [`crate::persist::env()`] (an error says so otherwise). Blocks until the node's vat
-    /// is up, as [`Registry::start_vat`] does.
+    /// registry's portraits reach the network through this node once it listens. The
+    /// registry's env must extend [`crate::persist::env()`] (an error says so otherwise).
+    /// Blocks until the node's vat is up, as [`Registry::start_vat`] does.
     pub fn open(registry: &Registry) -> Result<NodeBuilder, NodeError> {
         Ok(NodeBuilder {
             store: NodeStore::open(registry, None)?,
@@ -68,12 +68,16 @@ impl NodeBuilder {
         let tls = TcpTls::bind(at, &identity, self.public_host.as_deref())
             .await
             .map_err(|source| match kept {
-                Some(port) if port == at.port() && asked.port() == 0 => NodeError::PortTaken {
-                    port,
-                    ip: at.ip(),
-                    store: self.registry.store_name().to_owned(),
-                    source,
-                },
+                Some(port)
+                    if asked.port() == 0 && source.kind() == std::io::ErrorKind::AddrInUse =>
+                {
+                    NodeError::PortTaken {
+                        port,
+                        ip: at.ip(),
+                        store: self.registry.store_name().to_owned(),
+                        source,
+                    }
+                }
                 _ => NodeError::Listen { addr: at, source },
             })?;
         let port = tls.local_addr().map_or(at.port(), |a| a.port());
