@@ -5,10 +5,11 @@
 //!
 //! - [`NodeStore`] keeps it in a persistence [`Registry`](gobs_runtime::Registry), as
 //!   one persistent vat (`ocapn-node`) beside the application's: one registry holds the
-//!   node's whole state, committed like any churn. It also remembers the sturdyrefs the
-//!   node minted for peers (`gobs:sturdyref`) to gobs actors, and binds them again at
-//!   startup, so a remote reference a peer saved in a portrait reaches the same actor
-//!   after this node restarts. [`NodeStore::revoke`] takes a swiss number back for good.
+//!   node's whole state, committed like any churn. It also remembers the actors
+//!   published by name ([`NodeStore::publish`]) and the sturdyrefs the node minted for
+//!   peers (`gobs:sturdyref`) to gobs actors, and binds them again at startup, so a
+//!   reference a peer saved in a portrait reaches the same actor after this node
+//!   restarts, and the port the node listens on ([`NodeStore::port`]). [`NodeStore::revoke`] takes a swiss number back for good.
 //!   An older [`NodeState`] file is migrated on first open.
 //! - [`NodeState`] is the older form: one file of its own, replaced atomically.
 
