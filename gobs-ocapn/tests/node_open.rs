@@ -247,6 +247,11 @@ fn a_name_is_published_to_one_actor_and_unpublished_for_good() {
         assert!(err.to_string().contains("revoked"), "{err}");
         let again = node.publish("counter", &other).await.unwrap().to_uri();
         assert_ne!(again, uri, "a new sturdyref for the name");
+
+        // Another node's actor is not this node's to publish.
+        let far = within(client.enliven::<Counter>(&again)).await.unwrap();
+        let err = client.publish("counter", &far).await.unwrap_err();
+        assert!(matches!(err, NodeError::NotHere { .. }), "{err}");
         uri
     });
 

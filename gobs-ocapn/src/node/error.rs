@@ -50,6 +50,16 @@ pub enum NodeError {
         /// The name.
         name: String,
     },
+    /// Only this process's actors are published: a far reference is another node's.
+    #[error(
+        "cannot publish {actor} as {name:?}: it is a far reference, an actor of another node; publish actors of this process, and hand out the other node's sturdyref for that one"
+    )]
+    NotHere {
+        /// The name.
+        name: String,
+        /// The far reference, as it describes itself.
+        actor: String,
+    },
     /// Publishing needs a node opened from a registry.
     #[error(
         "this node keeps no names: publishing needs a node opened from a registry (`Node::open(&registry)?.listen_tls(..)`)"

@@ -14,14 +14,21 @@ impl Node {
     /// in the registry, so the sturdyref is the same on every run and reaches the actor
     /// as soon as the node listens again, before the program publishes anything.
     /// Publishing the same actor under its name again gives the same sturdyref; a name
-    /// published to another actor is [`NodeError::NameTaken`]. Needs a node made by
-    /// [`Node::open`].
+    /// published to another actor is [`NodeError::NameTaken`]; a far reference is
+    /// [`NodeError::NotHere`] (pass on the sturdyref its own node gave instead). Needs a
+    /// node made by [`Node::open`].
     pub async fn publish<T: Actor>(
         &self,
         name: &str,
         actor: &Ref<T>,
     ) -> Result<Sturdyref, NodeError> {
         let store = self.store.as_ref().ok_or(NodeError::NoStore)?;
+        if actor.is_far() {
+            return Err(NodeError::NotHere {
+                name: name.to_owned(),
+                actor: format!("{actor:?}"),
+            });
+        }
         let actor = AnyRef::from(actor.clone());
         let swiss = match store.publish(name, actor.clone()).await? {
             Publish::Bound(swiss) => swiss,
