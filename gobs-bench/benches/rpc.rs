@@ -1,6 +1,6 @@
 //! Round trips between two processes over loopback: OCapN CapTP (tcp-testing-only and
 //! tcp-tls, to a node-level echo object and to a gobs actor through its typed
-//! `Remote<T>` send, which goes by method name)
+//! far `Ref<T>` send, which goes by method name)
 //! against a gRPC unary call with tonic, and gobs's in-process cross-vat round trip;
 //! all in the same run, with the ratios printed after criterion's timings.
 //!
@@ -32,7 +32,7 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
-use gobs_ocapn::vat::{Remote, export_actor};
+use gobs_ocapn::vat::{RemoteObject, export_actor};
 use gobs_runtime::{Ref, Vat, define_actor, self_ref};
 use tonic::codegen::{BoxFuture, Service, http};
 
@@ -215,7 +215,7 @@ fn start_server() -> Server {
 struct Peer {
     client: Node,
     echo: CapRef,
-    actor: Remote<Echo>,
+    actor: Ref<Echo>,
 }
 
 async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
@@ -229,7 +229,7 @@ async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
     let Ok(Term::Ref(echo)) = client.settled(p).await.unwrap() else {
         panic!("no echo")
     };
-    let actor = Remote::enliven(
+    let actor = RemoteObject::enliven_as(
         &client,
         &Sturdyref {
             peer: server,
@@ -271,17 +271,18 @@ async fn actor_concurrent(peer: &Peer, calls: u64) {
 /// `next().next().echo(42)`, each call sent to the promised answer of the one before:
 /// three calls, one round trip.
 async fn actor_chain_pipelined(peer: &Peer) {
-    let second = peer
-        .actor
-        .pipeline::<Echo, _>("next", &())
-        .pipeline::<Echo, _>("next", &());
+    let second = RemoteObject::of(&peer.actor)
+        .expect("a far reference")
+        .call_pipelined("next", &())
+        .call_pipelined("next", &())
+        .typed::<Echo>();
     assert_eq!(second.send().echo(42).await.unwrap(), 42);
 }
 
 /// The same three calls, each awaited before the next is sent.
 async fn actor_chain_awaited(peer: &Peer) {
-    let first: Remote<Echo> = peer.actor.object().call("next", &()).await.unwrap();
-    let second: Remote<Echo> = first.object().call("next", &()).await.unwrap();
+    let first = peer.actor.send().next().await.unwrap();
+    let second = first.send().next().await.unwrap();
     assert_eq!(second.send().echo(42).await.unwrap(), 42);
 }
 

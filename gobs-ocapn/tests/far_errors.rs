@@ -16,8 +16,8 @@ use gobs_ocapn::captp::SessionConfig;
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
 use gobs_ocapn::node::Node;
-use gobs_ocapn::vat::{Remote, RemoteObject};
-use gobs_runtime::{Error, ErrorKind, Vat, define_actor, far_error};
+use gobs_ocapn::vat::RemoteObject;
+use gobs_runtime::{Error, ErrorKind, Ref, Vat, define_actor, far_error};
 
 /// A method's own error, listed so it crosses the network as itself.
 #[derive(Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -72,12 +72,12 @@ async fn node_with(config: SessionConfig) -> Node {
 }
 
 /// A bank node with one account in a vat named `vat`, and a client's far reference to it.
-async fn bank(vat: &str, config: SessionConfig) -> (Vat, Node, Node, Remote<Account>, Sturdyref) {
+async fn bank(vat: &str, config: SessionConfig) -> (Vat, Node, Node, Ref<Account>, Sturdyref) {
     let (server, client) = (node_with(config).await, tcp_node().await);
     let vat = Vat::spawn(vat).unwrap();
     let account = vat.spawn_actor(Account { balance: 7 }).unwrap();
     let s = publish(&server, account, b"account").await;
-    let remote = Remote::enliven(&client, &s).await.unwrap();
+    let remote = RemoteObject::enliven_as(&client, &s).await.unwrap();
     (vat, server, client, remote, s)
 }
 
@@ -144,7 +144,7 @@ async fn wait_is_allowed_where_nothing_else_runs() {
     let vat = Vat::spawn("bank").unwrap();
     let account = vat.spawn_actor(Account { balance: 9 }).unwrap();
     let s = publish(&server, account, b"account").await;
-    let remote: Remote<Account> = Remote::enliven(&client, &s).await.unwrap();
+    let remote: Ref<Account> = RemoteObject::enliven_as(&client, &s).await.unwrap();
     let waited = tokio::task::spawn_blocking(move || remote.send().balance().wait());
     let waited = tokio::time::timeout(HANG, waited).await.unwrap().unwrap();
     assert_eq!(waited.unwrap(), 9);
@@ -187,7 +187,7 @@ async fn a_methods_own_error_comes_back_far_as_it_does_near() {
 async fn far_failures_have_kinds_and_name_the_peer_by_uri() {
     let (vat, server, client, remote, s) = bank("bank", SessionConfig::default()).await;
     // Refused: no such method; wrong arguments.
-    let far = remote.object();
+    let far = RemoteObject::of(&remote).expect("a far reference");
     let nope = far.call::<_, u64>("nope", &()).await.unwrap_err();
     assert_eq!(nope.kind(), ErrorKind::Refused, "{nope}");
     let bad = far.call::<_, u64>("withdraw", &("ten",)).await.unwrap_err();

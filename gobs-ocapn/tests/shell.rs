@@ -7,8 +7,8 @@ mod common;
 
 use common::{publish, tcp_node, within};
 use gobs_ocapn::node::HELLO_TIMEOUT;
-use gobs_ocapn::vat::Remote;
-use gobs_runtime::{Vat, define_actor};
+use gobs_ocapn::vat::RemoteObject;
+use gobs_runtime::{Ref, Vat, define_actor};
 use tokio::io::AsyncReadExt;
 
 /// The runtime's clock is paused: it jumps to the next timer whenever every task waits,
@@ -54,7 +54,7 @@ async fn calls_from_many_threads_at_once_are_all_answered() {
     let vat = Vat::spawn("adder").unwrap();
     let adder = vat.spawn_actor(Adder { base: 1000 }).unwrap();
     let sturdyref = publish(&server, adder, b"adder").await;
-    let remote: Remote<Adder> = Remote::enliven(&client, &sturdyref).await.unwrap();
+    let remote: Ref<Adder> = RemoteObject::enliven_as(&client, &sturdyref).await.unwrap();
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let remote = remote.clone();

@@ -12,10 +12,10 @@
 //!    as itself);
 //! 2. hands them to the target's [`FarObject::send_by_name`];
 //! 3. decodes the answer as the method's result type, references carried: a reference
-//!    to one of this process's actors comes back as its `Ref<T>`, a reference to an
-//!    object elsewhere only as the network layer's reference type (a result type of
-//!    `Ref<U>` cannot hold one: call such a method through the network layer's untyped
-//!    call and take its reference type).
+//!    to one of this process's actors comes back as its (near) `Ref<T>`, a reference to
+//!    an object elsewhere, where the type says `Ref<U>`, as a far `Ref<U>` (the network
+//!    layer's object, taken to be a `U`), and as the network layer's own reference type
+//!    where the type says that.
 //!
 //! So `remote_counter.send().increment(5)` is a `Promise<u32>` whether the counter is in
 //! this vat, in another, or on another host; only the near `call()` is absent. Methods
@@ -25,9 +25,38 @@
 //! An argument type that cannot be encoded, or a result type that cannot be decoded
 //! (`Serialize` / `DeserializeOwned` missing), breaks that send's promise with an error
 //! naming the method and the type; sends to local actors are not affected.
+//!
+//! # Pipelining
+//!
+//! A typed send to a far reference answers after its round trip. A [`PromisedRef`]
+//! (`promise.pipeline()`) does not reach a far reference yet: its queued sends are
+//! closures, and one resolved to a far reference fails as a send to a stopped vat.
+//! CapTP pipelining (the message going to the answer's position at once) is the network
+//! layer's by-name form for now: gobs-ocapn's
+//! `RemoteObject::call_pipelined(..).typed::<U>()`.
+//!
+//! [`PromisedRef`]: crate::PromisedRef
+//!
+//! # A client that only calls
+//!
+//! The proxy a client sends through is generated from the actor's `#[define_actor]`
+//! impl block, so the client links the crate that defines the actor type, as a tonic
+//! client links the crate its `.proto` generates. That crate is the contract: put the
+//! actor types a service offers in a small API crate that both sides depend on. Their
+//! method bodies come along (they are the same Rust items) but never run on the client: a
+//! far reference sends by name and the peer runs its own. No separate interface type is
+//! generated, so there is nothing to keep in step with the implementation.
+
+use std::any::Any;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::carry::{Carried, CarriedReply};
+use crate::codec::Codec;
 use crate::promise::Promise;
+use crate::vat::context::with_current_codec;
+
+mod revived;
+pub(crate) use revived::Revived;
 
 /// An object that takes calls by method name somewhere else (an actor on a network
 /// peer): what a typed far reference sends through.
@@ -52,6 +81,96 @@ pub trait FarObject: Send + Sync {
 
     /// How errors name the object (`remote object ocapn://…`).
     fn describe(&self) -> String;
+
+    /// The sturdyref URI a portrait saves it as, or why it has none: a whole sentence
+    /// naming the object, its peer by its `ocapn://` URI, and what to do (the save of that
+    /// portrait fails with it).
+    fn sturdyref(&self) -> Result<String, String>;
+
+    /// The network layer's own object behind it, to find its type again (a far
+    /// reference passed on in a call goes to the wire as that object).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What a persistence registry's restored far references reach the network through: the
+/// node attached to that registry ([`crate::Registry::attach_far`]).
+///
+/// gobs-ocapn's node implements it. A far reference in a portrait is saved as its
+/// sturdyref URI; restored, it asks the registry's resolver for the object that URI
+/// names, at its first send (so the node may be attached after the vats are restored).
+pub trait FarResolver: Send + Sync {
+    /// The far object `sturdyref` (an `ocapn://…/s/…` URI) names, reached through this
+    /// resolver. It must not wait on the network: the object enlivens the sturdyref at
+    /// its first send. An error says why the URI cannot be taken here.
+    fn revive(&self, sturdyref: &str) -> Result<Arc<dyn FarObject>, String>;
+
+    /// The network layer's own type behind it (gobs-ocapn's `Node`).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A registry's slot for its [`FarResolver`]: shared by the registry and every far
+/// reference restored from it, so that a reference restored before the node is attached
+/// finds it at its first send.
+#[derive(Clone, Default)]
+pub struct FarLink(Arc<RwLock<Option<Arc<dyn FarResolver>>>>);
+
+impl FarLink {
+    /// Attaches `resolver` (replacing the one before).
+    pub fn attach(&self, resolver: Arc<dyn FarResolver>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(resolver);
+    }
+
+    /// The attached resolver, else the process-wide fallback ([`set_default_resolver`]).
+    pub fn resolver(&self) -> Option<Arc<dyn FarResolver>> {
+        let own = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        own.or_else(|| {
+            DEFAULT_RESOLVER
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+}
+
+/// The fallback for registries with no resolver attached.
+static DEFAULT_RESOLVER: RwLock<Option<Arc<dyn FarResolver>>> = RwLock::new(None);
+
+/// Sets the process-wide fallback resolver, used by far references whose registry has
+/// none attached: a lone persistent vat, whose registry of one is not reachable to
+/// attach to. A registry's own ([`crate::Registry::attach_far`]) wins.
+pub fn set_default_resolver(resolver: Arc<dyn FarResolver>) {
+    *DEFAULT_RESOLVER
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = Some(resolver);
+}
+
+impl std::fmt::Debug for FarLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attached = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        write!(
+            f,
+            "FarLink({})",
+            if attached { "attached" } else { "empty" }
+        )
+    }
+}
+
+/// While a persistent vat restores its portraits: the link of its registry, through
+/// which a far reference decoded now will reach the network. `None` outside a restore,
+/// and for a vat restored without a registry.
+pub fn restoring_link() -> Option<FarLink> {
+    with_current_codec(|c| match c {
+        Some(Codec::Restore(ctx)) => ctx.directory.as_ref().map(|d| d.far_link()),
+        _ => None,
+    })
 }
 
 /// Decodes a far object's answer as `R`, references carried ([`crate::carry`]).

@@ -16,7 +16,10 @@
 //!   commits (not at all if that turn fails).
 //! - A task holds no `&self`/`&mut self`: the future is `'static`, so it owns what it
 //!   uses (references, copies of fields). It reaches actors, its own included, through
-//!   [`Ref`](crate::Ref)s (`self_ref::<Self>()` inside a message gives the actor's own).
+//!   [`Ref`](crate::Ref)s: take the actor's own with `self_ref::<Self>()` in the message,
+//!   before the task starts. It is an `Option` — `None` outside an actor's method, or for
+//!   a type that is not the running actor's — so a message that starts a task writes
+//!   `let me = self_ref::<Self>().ok_or("not in a message")?;` and moves `me` in.
 //! - If the vat stops first, the task's promise is broken with [`Error::VatStopped`].
 //! - A task is not saved: in a persistent vat each step's turn saves what the step changed,
 //!   like any turn, but a task still waiting when the process stops is gone on restart

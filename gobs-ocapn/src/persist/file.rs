@@ -40,6 +40,14 @@ pub enum PersistError {
         /// What is wrong.
         why: String,
     },
+    /// The registry's env lacks the node's actors, so it cannot save the node's state.
+    #[error(
+        "the registry {store} cannot hold a node's state: its env lacks gobs-ocapn's actors; build the env with `persistence_env!(\"app\", extends: [gobs_runtime::common_env(), gobs_ocapn::persist::env()?], actors: [...])`"
+    )]
+    MissingEnv {
+        /// The registry's store, as it names itself.
+        store: String,
+    },
     /// The persistence registry could not start, restore or save the node's vat.
     #[error("node state (vat \"{vat}\" of the persistence registry): {source}")]
     Registry {

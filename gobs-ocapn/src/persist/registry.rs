@@ -1,96 +1,18 @@
-//! [`NodeStore`]: a node's identity, swiss table and minted sturdyrefs as a persistent
-//! vat of a gobs persistence registry.
+//! [`NodeStore`]: a node's identity, port, swiss table and the actors bound to swiss
+//! numbers, as a persistent vat of a gobs persistence registry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gobs_runtime::{AnyRef, Env, Ref, Registry, Vat, define_actor, persistence_env, spawn};
-use subtle::ConstantTimeEq;
+use gobs_runtime::{AnyRef, Env, Ref, Registry, Vat, persistence_env, spawn};
 
 use super::file::{NodeState, PersistError};
+use super::record::{NodeRecord, Publish, Revoked};
 use crate::netlayer::TlsIdentity;
 use crate::node::{Node, NodeStopped};
 
 /// The name of the node's vat in the registry.
 pub const NODE_VAT: &str = "ocapn-node";
-
-/// The saved state of a node: its tcp-tls identity, its swiss numbers by export name,
-/// and the swiss numbers it minted for peers to gobs actors (with the actors, saved as
-/// the references they are, so they come back with their vats).
-#[define_actor(name = "gobs_ocapn::persist::NodeRecord")]
-pub struct NodeRecord {
-    cert_pem: String,
-    key_pem: String,
-    names: BTreeMap<String, Vec<u8>>,
-    minted: Vec<(Vec<u8>, AnyRef)>,
-}
-
-#[define_actor]
-impl NodeRecord {
-    /// The tcp-tls identity: (certificate PEM, key PEM).
-    #[actor(local)]
-    pub fn identity(&self) -> (String, String) {
-        (self.cert_pem.clone(), self.key_pem.clone())
-    }
-
-    /// The swiss number exported under `name`; `fresh` becomes it on first use.
-    #[actor(local)]
-    pub fn swiss_for(&mut self, name: String, fresh: Vec<u8>) -> Vec<u8> {
-        self.names.entry(name).or_insert(fresh).clone()
-    }
-
-    /// Every export name and its swiss number.
-    #[actor(local)]
-    pub fn names(&self) -> BTreeMap<String, Vec<u8>> {
-        self.names.clone()
-    }
-
-    /// The sturdyrefs minted for peers to actors.
-    #[actor(local)]
-    pub fn minted(&self) -> Vec<(Vec<u8>, AnyRef)> {
-        self.minted.clone()
-    }
-
-    /// Forgets `swiss` (compared in constant time), whether it is an export name's or a
-    /// minted one: what it was, or `None` if the record does not hold it.
-    #[actor(local)]
-    pub fn forget(&mut self, swiss: Vec<u8>) -> Option<Revoked> {
-        let same = |s: &Vec<u8>| bool::from(s.as_slice().ct_eq(&swiss));
-        if let Some(name) = self
-            .names
-            .iter()
-            .find(|(_, s)| same(s))
-            .map(|(n, _)| n.clone())
-        {
-            self.names.remove(&name);
-            return Some(Revoked::Named(name));
-        }
-        let before = self.minted.len();
-        self.minted.retain(|(s, _)| !same(s));
-        (self.minted.len() < before).then_some(Revoked::Minted)
-    }
-
-    /// Remembers a swiss number minted for `actor`.
-    #[actor(local)]
-    pub fn remember(&mut self, swiss: Vec<u8>, actor: AnyRef) {
-        if !self.minted.iter().any(|(s, _)| *s == swiss) {
-            self.minted.push((swiss, actor));
-        }
-    }
-}
-
-/// What [`NodeStore::revoke`] took back.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Revoked {
-    /// The swiss number of this export name ([`NodeStore::swiss_for`]); asked for again,
-    /// the name gets a new one.
-    Named(String),
-    /// A swiss number the node minted for a peer (`gobs:sturdyref`).
-    Minted,
-    /// A swiss number bound on the running node only (`Core::bind_swiss` by the host,
-    /// not saved in the store).
-    Bound,
-}
 
 /// The env a registry holding a [`NodeStore`] needs: extend the application's with it.
 ///
@@ -146,6 +68,11 @@ impl NodeStore {
     /// in, and the file is renamed `<file>.migrated` once the registry has committed
     /// them), else with a fresh identity. The registry's env must include [`env()`].
     pub fn open(registry: &Registry, legacy: Option<&Path>) -> Result<NodeStore, PersistError> {
+        if !registry.env().contains::<NodeRecord>() {
+            return Err(PersistError::MissingEnv {
+                store: registry.store_name().to_owned(),
+            });
+        }
         let existed = registry.vat_names().iter().any(|n| n == NODE_VAT);
         let old = match legacy {
             Some(path) if !existed && path.exists() => Some(NodeState::open(path)?),
@@ -172,22 +99,18 @@ impl NodeStore {
             })
         };
         let (vat, record) = registry
-            .start_vat(NODE_VAT, move || {
-                let (tls, names) = seed.unwrap_or_else(|| {
-                    (
-                        TlsIdentity {
-                            cert_pem: String::new(),
-                            key_pem: String::new(),
-                        },
-                        BTreeMap::new(),
-                    )
-                });
-                spawn(NodeRecord {
+            .try_start_vat(NODE_VAT, move || {
+                // No seed: the vat was listed in the store but had nothing to restore.
+                let (tls, names) = seed.ok_or_else(|| {
+                    format!("the node's vat \"{NODE_VAT}\" is listed in the store but holds no saved node")
+                })?;
+                Ok::<_, String>(spawn(NodeRecord {
                     cert_pem: tls.cert_pem,
                     key_pem: tls.key_pem,
                     names,
                     minted: Vec::new(),
-                })
+                    port: None,
+                }))
             })
             .map_err(registry_err)?;
         if let (Some(_), Some(path)) = (old, legacy) {
@@ -212,6 +135,12 @@ impl NodeStore {
         Ok(TlsIdentity { cert_pem, key_pem })
     }
 
+    /// [`NodeStore::tls`], awaited instead of blocking.
+    pub(crate) async fn tls_awaited(&self) -> Result<TlsIdentity, PersistError> {
+        let (cert_pem, key_pem) = self.record.send().identity().await.map_err(registry_err)?;
+        Ok(TlsIdentity { cert_pem, key_pem })
+    }
+
     /// The swiss number exported under `name`, made (32 bytes from the OS CSPRNG) and
     /// committed on first use.
     pub fn swiss_for(&self, name: &str) -> Result<Vec<u8>, PersistError> {
@@ -220,6 +149,42 @@ impl NodeStore {
             .send()
             .swiss_for(name.to_owned(), fresh)
             .wait()
+            .map_err(registry_err)
+    }
+
+    /// The port the node listened on last, if it has listened.
+    pub async fn port(&self) -> Result<Option<u16>, PersistError> {
+        self.record.send().port().await.map_err(registry_err)
+    }
+
+    /// Keeps `port` as the node's (committed when this returns).
+    pub async fn keep_port(&self, port: u16) -> Result<(), PersistError> {
+        self.record
+            .send()
+            .keep_port(port)
+            .await
+            .map_err(registry_err)
+    }
+
+    /// Binds `name` to `actor` in the store (committed when this returns): the name's
+    /// swiss number, made (32 bytes from the OS CSPRNG) on first use.
+    /// [`Publish::Taken`] if the name is bound to another actor.
+    pub async fn publish(&self, name: &str, actor: AnyRef) -> Result<Publish, PersistError> {
+        let fresh = random_swiss()?;
+        self.record
+            .send()
+            .publish(name.to_owned(), fresh, actor)
+            .await
+            .map_err(registry_err)
+    }
+
+    /// Forgets `name` and its actor in the store (committed when this returns): the
+    /// name's swiss number, or `None` if there was no such name.
+    pub async fn unpublish(&self, name: &str) -> Result<Option<Vec<u8>>, PersistError> {
+        self.record
+            .send()
+            .unpublish(name.to_owned())
+            .await
             .map_err(registry_err)
     }
 

@@ -4,15 +4,16 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use gobs_runtime::carry::{self, Carried, CarriedReply, encode_carrying, on_commit};
-use gobs_runtime::far::{FarObject, decode_answer};
+use gobs_runtime::far::{FarLink, FarObject, decode_answer};
 use gobs_runtime::{Error, Promise};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bridge::{answer_in, term_out};
+use super::export::with_sturdyrefs;
 use super::{far_error, retry};
 use crate::captp::{LocalRef, Ref, Term};
-use crate::locator::Sturdyref;
+use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::{Core, Node, NodeStopped};
 
 /// What a remote object's promise is broken with: the peer's error, or why the message
@@ -37,12 +38,13 @@ pub struct RemoteError(pub String);
 /// the actor can `send()` to and keep in a field.
 ///
 /// **In a portrait** it is saved as its sturdyref and comes back, after a restore, as a
-/// reference that enlivens that sturdyref on its first send (through the node given to
+/// reference that enlivens that sturdyref on its first send (through the node attached
+/// to its registry, [`Node::attach_to`], else the one given to
 /// [`set_default_node`](super::set_default_node)), and again whenever its session was
-/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passed in a
-/// call gets one from its exporter before the method runs (`gobs:sturdyref`, a gobs
-/// extension of the bootstrap object); one from another kind of peer has none, and
-/// saving it is an error that says so.
+/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passes in a
+/// call, or answers with, gets one from its exporter before the method runs or the
+/// answer resolves (`gobs:sturdyref`, a gobs extension of the bootstrap object); one
+/// from another kind of peer has none, and saving it is an error naming that peer.
 ///
 /// **Failures** break the promise with an [`Error`] whose [`kind`](Error::kind) says what
 /// happened (not found, refused, broken by the object, peer unreachable, session lost),
@@ -67,12 +69,16 @@ pub struct RemoteObject {
 
 struct Inner {
     /// The node it is reached through; `None` for a restored reference until its first
-    /// send picks the default node.
+    /// send picks its registry's node (or the default node).
     node: Mutex<Option<Node>>,
+    /// For a reference restored from a portrait: its registry's link to a node.
+    link: Option<FarLink>,
     /// The live CapTP reference; `None` while dormant (restored, or its session lost).
     live: Mutex<Option<Ref>>,
     /// Its saved form, if known.
     sturdyref: Mutex<Option<Sturdyref>>,
+    /// The peer that exports it, when known (to name it when it cannot be saved).
+    peer: Mutex<Option<PeerLocator>>,
     /// For a pipelined answer: releases the node's promise when the last clone goes.
     /// Set when the message leaves, for [`RemoteObject::call_pipelined`].
     answer: Mutex<Option<AnswerGuard>>,
@@ -118,11 +124,23 @@ impl RemoteObject {
         sturdyref: Option<Sturdyref>,
         answer: Option<AnswerGuard>,
     ) -> RemoteObject {
+        RemoteObject::linked(node, live, sturdyref, answer, None)
+    }
+
+    fn linked(
+        node: Option<Node>,
+        live: Option<Ref>,
+        sturdyref: Option<Sturdyref>,
+        answer: Option<AnswerGuard>,
+        link: Option<FarLink>,
+    ) -> RemoteObject {
         RemoteObject {
             inner: Arc::new(Inner {
                 node: Mutex::new(node),
+                link,
                 live: Mutex::new(live),
                 sturdyref: Mutex::new(sturdyref),
+                peer: Mutex::new(None),
                 answer: Mutex::new(answer),
                 unsent: Mutex::new(None),
             }),
@@ -140,12 +158,25 @@ impl RemoteObject {
         RemoteObject::make(None, None, Some(sturdyref), None)
     }
 
-    /// The node it is reached through (`None` for a restored reference not sent to yet,
-    /// when no default node is set).
+    /// A reference to the object `sturdyref` names, enlivened through `node` on its
+    /// first send.
+    pub fn from_sturdyref_via(node: Node, sturdyref: Sturdyref) -> RemoteObject {
+        RemoteObject::make(Some(node), None, Some(sturdyref), None)
+    }
+
+    /// The node it is reached through: its own; for one restored from a portrait, the
+    /// node attached to its registry ([`gobs_runtime::Registry::attach_far`]), else the
+    /// default node. `None` when there is none yet.
     pub fn node(&self) -> Option<Node> {
-        lock(&self.inner.node)
-            .clone()
-            .or_else(super::sturdy::default_node)
+        if let Some(node) = lock(&self.inner.node).clone() {
+            return Some(node);
+        }
+        let from_registry = self.inner.link.as_ref().and_then(FarLink::resolver);
+        if let Some(node) = from_registry.and_then(|r| r.as_any().downcast_ref::<Node>().cloned()) {
+            *lock(&self.inner.node) = Some(node.clone());
+            return Some(node);
+        }
+        super::sturdy::default_node()
     }
 
     /// The live CapTP reference, to pass in a [`Term`] (`None` while dormant).
@@ -162,6 +193,11 @@ impl RemoteObject {
         *lock(&self.inner.sturdyref) = Some(s);
     }
 
+    /// Notes the peer that exports it.
+    pub(crate) fn set_peer(&self, peer: PeerLocator) {
+        *lock(&self.inner.peer) = Some(peer);
+    }
+
     /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send)
     /// (`None` while dormant: send to it once first).
     pub fn to_term(&self) -> Option<Term> {
@@ -172,6 +208,14 @@ impl RemoteObject {
     pub fn describe(&self) -> String {
         if let Some(s) = self.sturdyref() {
             return format!("remote object {}", s.to_uri());
+        }
+        if let (Some(peer), Some(Ref::Remote(r))) = (lock(&self.inner.peer).clone(), self.target())
+        {
+            return format!(
+                "remote object (import {}) of peer {}",
+                r.position(),
+                peer.to_uri()
+            );
         }
         let through = self
             .node()
@@ -192,7 +236,8 @@ impl RemoteObject {
     fn route(&self) -> Result<Node, Error> {
         self.node().ok_or_else(|| {
             broken(format!(
-                "no node to reach {} through: call gobs_ocapn::vat::set_default_node first",
+                "no node to reach {} through: attach the node to the persistence registry \
+                 (gobs_runtime::Registry::attach_far) before sending",
                 self.describe()
             ))
         })
@@ -448,10 +493,18 @@ impl RemoteObject {
                 all.extend(args);
                 let (on, far) = (node2.clone(), me.clone());
                 let told = Box::new(move |core: &mut Core, outcome| match outcome {
-                    Ok(v) => done(
-                        answer_in(core, &on, &v)
-                            .map_err(|e| broken(format!("the answer {v:?} cannot be taken: {e}"))),
-                    ),
+                    // The references in the answer learn their sturdyrefs from their
+                    // exporters before the caller gets them, so that they can be saved.
+                    Ok(v) => match answer_in(core, &on, &v) {
+                        Ok((bytes, refs)) => with_sturdyrefs(
+                            core,
+                            refs,
+                            Box::new(move |_, refs| done(Ok((bytes, refs)))),
+                        ),
+                        Err(e) => done(Err(broken(format!(
+                            "the answer {v:?} cannot be taken: {e}"
+                        )))),
+                    },
                     Err(e) => done(Err(far_error::from_reason(
                         &far_error::name_in(core, &far),
                         &e,
@@ -468,8 +521,8 @@ impl RemoteObject {
     /// if the call fails. Made inside a turn, the call leaves when the turn commits; if
     /// the turn fails, nothing is sent and sends to the answer break saying so.
     ///
-    /// A typed [`Remote<T>`](super::Remote) has the same as
-    /// [`Remote::pipeline`](super::Remote::pipeline).
+    /// For a typed answer, take it as a far `Ref<U>` with
+    /// [`typed`](RemoteObject::typed): `factory.call_pipelined("make", &()).typed::<Car>()`.
     pub fn call_pipelined<A: Serialize + ?Sized>(&self, method: &str, args: &A) -> RemoteObject {
         let answer = RemoteObject::make(self.node(), None, None, None);
         let unsent = |why: String| {
@@ -553,7 +606,7 @@ impl RemoteObject {
     }
 }
 
-/// What a typed [`Remote<T>`](super::Remote) sends its by-name methods through (see
+/// What a far `Ref<T>` ([`RemoteObject::typed`]) sends its by-name methods through (see
 /// [`gobs_runtime::far`]).
 impl FarObject for RemoteObject {
     fn send_by_name(
@@ -568,6 +621,14 @@ impl FarObject for RemoteObject {
     fn describe(&self) -> String {
         RemoteObject::describe(self)
     }
+
+    fn sturdyref(&self) -> Result<String, String> {
+        self.saved_form()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// In a portrait: its sturdyref URI (an error if it has none, naming it). In a call by
@@ -577,14 +638,29 @@ impl Serialize for RemoteObject {
         if carry::is_carrying() {
             return carry::serialize_foreign(self.clone(), s);
         }
-        match self.sturdyref() {
-            Some(sturdyref) => s.serialize_str(&sturdyref.to_uri()),
-            None => Err(serde::ser::Error::custom(format!(
-                "{} cannot be saved: it has no sturdyref (its exporter is not a gobs node, \
-                 or did not give one); keep a sturdyref from that peer instead",
-                self.describe()
-            ))),
+        let uri = self.saved_form().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&uri)
+    }
+}
+
+impl RemoteObject {
+    /// The sturdyref URI it is saved as, or why it cannot be saved, naming the peer
+    /// that exports it.
+    fn saved_form(&self) -> Result<String, String> {
+        if let Some(sturdyref) = self.sturdyref() {
+            return Ok(sturdyref.to_uri());
         }
+        // Not under the lock: `describe` takes it too.
+        let peer_known = lock(&self.inner.peer).is_some();
+        let why = if peer_known {
+            "that peer gave no sturdyref for it (it is not a gobs node, or refused); keep a \
+             sturdyref that peer publishes instead (enliven it with RemoteObject::enliven and \
+             save that)"
+        } else {
+            "it has no sturdyref (a promise, or an object this node hosts); keep a sturdyref \
+             instead"
+        };
+        Err(format!("{} cannot be saved: {why}", self.describe()))
     }
 }
 
@@ -594,8 +670,14 @@ impl<'de> serde::Deserialize<'de> for RemoteObject {
             return carry::deserialize_foreign::<RemoteObject, D>(d);
         }
         let uri = String::deserialize(d)?;
-        Sturdyref::parse(&uri)
-            .map(RemoteObject::from_sturdyref)
-            .map_err(serde::de::Error::custom)
+        let sturdyref = Sturdyref::parse(&uri).map_err(serde::de::Error::custom)?;
+        let link = gobs_runtime::far::restoring_link();
+        Ok(RemoteObject::linked(
+            None,
+            None,
+            Some(sturdyref),
+            None,
+            link,
+        ))
     }
 }

@@ -89,7 +89,7 @@ pub(crate) fn launch<R, F>(
 ) -> Promise<R>
 where
     R: Roots,
-    F: FnOnce() -> R + Send + 'static,
+    F: FnOnce() -> Result<R, Error> + Send + 'static,
 {
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let store_name = home.describe_store();
@@ -122,7 +122,14 @@ where
             }
             Some(Startup::Fresh) => match roots {
                 Some(build) => {
-                    let r = build();
+                    let r = match build() {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // The turn is rolled back; a vat with no roots does not run.
+                            vat.request_stop();
+                            return Err(e);
+                        }
+                    };
                     let ids = r.ids();
                     vat::near(|core| {
                         core.with_hook(|p: &mut Persistence| {

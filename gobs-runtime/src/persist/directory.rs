@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::far::FarLink;
 use crate::persist::churn::VatHome;
 use crate::persist::context::VatDirectory;
 use crate::persist::gone::Gone;
@@ -40,11 +41,13 @@ impl VatDirectory for Registry {
         }
         let status = self.shared().catalog.get(name).copied();
         let reason = match status {
-            Some(true) => match self.begin::<(), fn()>(name, None, Mode::Start) {
-                Ok((vat, _roots)) => return Ok(vat.shared),
-                // Whatever keeps it from starting, the reference comes back broken.
-                Err(e) => Some(e.to_string()),
-            },
+            Some(true) => {
+                match self.begin::<(), fn() -> Result<(), crate::Error>>(name, None, Mode::Start) {
+                    Ok((vat, _roots)) => return Ok(vat.shared),
+                    // Whatever keeps it from starting, the reference comes back broken.
+                    Err(e) => Some(e.to_string()),
+                }
+            }
             Some(false) => Some(
                 "it was spawned, but the process stopped before the vat's first churn was saved, \
                  so nothing of it was kept"
@@ -72,6 +75,10 @@ impl VatDirectory for Registry {
 
     fn names(&self) -> &Mutex<NameTable> {
         self.name_table()
+    }
+
+    fn far_link(&self) -> FarLink {
+        self.inner.far.clone()
     }
 }
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::env::Env;
-use crate::error::Error;
+use crate::error::{BoxError, Error};
+use crate::far::{FarLink, FarResolver};
 use crate::persist::churn::{Home, Persistence, launch};
 use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
@@ -56,6 +57,8 @@ pub(super) struct Inner {
     pub(super) lost: Option<LostTail>,
     /// Interned actor names (lock after `store` when both are held).
     pub(super) names: Mutex<NameTable>,
+    /// The node its far references reach the network through, once attached.
+    pub(super) far: FarLink,
 }
 
 /// Where a registry's store came from, so that `restart` can open it again.
@@ -101,6 +104,20 @@ impl Registry {
             Origin::Memory(memory) => Some(memory.clone()),
             _ => None,
         }
+    }
+
+    /// Attaches the network node that far references saved in this registry's portraits
+    /// reach their objects through after a restore (gobs-ocapn's node does it when it is
+    /// opened for the registry). References restored before it is attached find it at
+    /// their first send; one attached later replaces it. A restart of the registry
+    /// ([`Registry::restart`]) starts without one, as a new process does.
+    pub fn attach_far(&self, resolver: Arc<dyn FarResolver>) {
+        self.inner.far.attach(resolver);
+    }
+
+    /// The registry's slot for its network node (see [`Registry::attach_far`]).
+    pub fn far_link(&self) -> FarLink {
+        self.inner.far.clone()
     }
 
     /// The registry of the persistent vat running the current turn (`None` for a lone
@@ -176,7 +193,27 @@ impl Registry {
         R: Roots,
         F: FnOnce() -> R + Send + 'static,
     {
-        let (vat, promise) = self.begin(name, Some(roots), Mode::Start)?;
+        let (vat, promise) = self.begin(name, Some(move || Ok(roots())), Mode::Start)?;
+        self.settle(vat, promise)
+    }
+
+    /// [`start_vat`](Registry::start_vat) with roots that may fail to build: an `Err`
+    /// from `roots` on the first start rolls its turn back, stops the vat (nothing of it
+    /// is saved, so the next start builds it anew) and comes back as
+    /// [`Error::Actor`] naming the vat, or as itself if it is a gobs [`Error`].
+    pub fn try_start_vat<R, E, F>(&self, name: &str, roots: F) -> Result<(Vat, R), Error>
+    where
+        R: Roots,
+        E: Into<BoxError>,
+        F: FnOnce() -> Result<R, E> + Send + 'static,
+    {
+        let vat = name.to_owned();
+        let build = move || {
+            roots().map_err(|e| {
+                Error::from_boxed(|| format!("building the roots of vat \"{vat}\""), e.into())
+            })
+        };
+        let (vat, promise) = self.begin(name, Some(build), Mode::Start)?;
         self.settle(vat, promise)
     }
 
@@ -184,7 +221,8 @@ impl Registry {
     /// with nothing saved is [`Error::NothingSaved`] (naming the vat and the store). A
     /// running vat is handed back. Blocks: call it from outside vats.
     pub fn restore_vat<R: Roots>(&self, name: &str) -> Result<(Vat, R), Error> {
-        let (vat, promise) = self.begin::<R, fn() -> R>(name, None, Mode::Restore)?;
+        let (vat, promise) =
+            self.begin::<R, fn() -> Result<R, Error>>(name, None, Mode::Restore)?;
         self.settle(vat, promise)
     }
 
@@ -217,7 +255,7 @@ impl Registry {
         R: Roots,
         F: FnOnce() -> R + Send + 'static,
     {
-        self.begin(name, Some(roots), Mode::Spawn)
+        self.begin(name, Some(move || Ok(roots())), Mode::Spawn)
     }
 
     /// A running vat of this registry.
@@ -296,7 +334,7 @@ impl Registry {
     ) -> Result<(Vat, Promise<R>), Error>
     where
         R: Roots,
-        F: FnOnce() -> R + Send + 'static,
+        F: FnOnce() -> Result<R, Error> + Send + 'static,
     {
         check_name(name)?;
         let mut vats = self.lock();

@@ -43,6 +43,8 @@ pub struct Node {
     /// The gobs actors the node exports (touched with the core's lock held, so this lock
     /// is never contended).
     actors: Arc<Mutex<ActorTable>>,
+    /// Where it keeps its port and published names, if opened from a registry.
+    pub(super) store: Option<crate::persist::NodeStore>,
 }
 
 impl std::fmt::Debug for Node {
@@ -284,6 +286,7 @@ impl Node {
             shared,
             locator,
             actors: Arc::default(),
+            store: None,
         })
     }
 
