@@ -26,8 +26,13 @@
 //! (`Serialize` / `DeserializeOwned` missing), breaks that send's promise with an error
 //! naming the method and the type; sends to local actors are not affected.
 
+use std::any::Any;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use crate::carry::{Carried, CarriedReply};
+use crate::codec::Codec;
 use crate::promise::Promise;
+use crate::vat::context::with_current_codec;
 
 /// An object that takes calls by method name somewhere else (an actor on a network
 /// peer): what a typed far reference sends through.
@@ -52,6 +57,72 @@ pub trait FarObject: Send + Sync {
 
     /// How errors name the object (`remote object ocapn://…`).
     fn describe(&self) -> String;
+
+    /// The sturdyref URI a portrait saves it as, or why it has none, naming the peer by
+    /// its `ocapn://` URI and saying what to do (the save of that portrait fails with it).
+    fn sturdyref(&self) -> Result<String, String>;
+
+    /// The network layer's own object behind it, to find its type again (a far
+    /// reference passed on in a call goes to the wire as that object).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What a persistence registry's restored far references reach the network through: the
+/// node attached to that registry ([`crate::Registry::attach_far`]).
+///
+/// gobs-ocapn's node implements it. A far reference in a portrait is saved as its
+/// sturdyref URI; restored, it asks the registry's resolver for the object that URI
+/// names, at its first send (so the node may be attached after the vats are restored).
+pub trait FarResolver: Send + Sync {
+    /// The far object `sturdyref` (an `ocapn://…/s/…` URI) names, reached through this
+    /// resolver. It must not wait on the network: the object enlivens the sturdyref at
+    /// its first send. An error says why the URI cannot be taken here.
+    fn revive(&self, sturdyref: &str) -> Result<Arc<dyn FarObject>, String>;
+
+    /// The network layer's own type behind it (gobs-ocapn's `Node`).
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A registry's slot for its [`FarResolver`]: shared by the registry and every far
+/// reference restored from it, so that a reference restored before the node is attached
+/// finds it at its first send.
+#[derive(Clone, Default)]
+pub struct FarLink(Arc<RwLock<Option<Arc<dyn FarResolver>>>>);
+
+impl FarLink {
+    /// Attaches `resolver` (replacing the one before).
+    pub fn attach(&self, resolver: Arc<dyn FarResolver>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(resolver);
+    }
+
+    /// The attached resolver, if any.
+    pub fn resolver(&self) -> Option<Arc<dyn FarResolver>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for FarLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attached = self.resolver().is_some();
+        write!(
+            f,
+            "FarLink({})",
+            if attached { "attached" } else { "empty" }
+        )
+    }
+}
+
+/// While a persistent vat restores its portraits: the link of its registry, through
+/// which a far reference decoded now will reach the network. `None` outside a restore,
+/// and for a vat restored without a registry.
+pub fn restoring_link() -> Option<FarLink> {
+    with_current_codec(|c| match c {
+        Some(Codec::Restore(ctx)) => ctx.directory.as_ref().map(|d| d.far_link()),
+        _ => None,
+    })
 }
 
 /// Decodes a far object's answer as `R`, references carried ([`crate::carry`]).

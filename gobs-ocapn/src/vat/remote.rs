@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use gobs_runtime::carry::{self, Carried, CarriedReply, encode_carrying, on_commit};
-use gobs_runtime::far::{FarObject, decode_answer};
+use gobs_runtime::far::{FarLink, FarObject, decode_answer};
 use gobs_runtime::{Error, Promise};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -52,8 +52,10 @@ pub struct RemoteObject {
 
 struct Inner {
     /// The node it is reached through; `None` for a restored reference until its first
-    /// send picks the default node.
+    /// send picks its registry's node (or the default node).
     node: Mutex<Option<Node>>,
+    /// For a reference restored from a portrait: its registry's link to a node.
+    link: Option<FarLink>,
     /// The live CapTP reference; `None` while dormant (restored, or its session lost).
     live: Mutex<Option<Ref>>,
     /// Its saved form, if known.
@@ -103,9 +105,20 @@ impl RemoteObject {
         sturdyref: Option<Sturdyref>,
         answer: Option<AnswerGuard>,
     ) -> RemoteObject {
+        RemoteObject::linked(node, live, sturdyref, answer, None)
+    }
+
+    fn linked(
+        node: Option<Node>,
+        live: Option<Ref>,
+        sturdyref: Option<Sturdyref>,
+        answer: Option<AnswerGuard>,
+        link: Option<FarLink>,
+    ) -> RemoteObject {
         RemoteObject {
             inner: Arc::new(Inner {
                 node: Mutex::new(node),
+                link,
                 live: Mutex::new(live),
                 sturdyref: Mutex::new(sturdyref),
                 answer: Mutex::new(answer),
@@ -125,12 +138,25 @@ impl RemoteObject {
         RemoteObject::make(None, None, Some(sturdyref), None)
     }
 
-    /// The node it is reached through (`None` for a restored reference not sent to yet,
-    /// when no default node is set).
+    /// A reference to the object `sturdyref` names, enlivened through `node` on its
+    /// first send.
+    pub fn from_sturdyref_via(node: Node, sturdyref: Sturdyref) -> RemoteObject {
+        RemoteObject::make(Some(node), None, Some(sturdyref), None)
+    }
+
+    /// The node it is reached through: its own; for one restored from a portrait, the
+    /// node attached to its registry ([`gobs_runtime::Registry::attach_far`]), else the
+    /// default node. `None` when there is none yet.
     pub fn node(&self) -> Option<Node> {
-        lock(&self.inner.node)
-            .clone()
-            .or_else(super::sturdy::default_node)
+        if let Some(node) = lock(&self.inner.node).clone() {
+            return Some(node);
+        }
+        let from_registry = self.inner.link.as_ref().and_then(FarLink::resolver);
+        if let Some(node) = from_registry.and_then(|r| r.as_any().downcast_ref::<Node>().cloned()) {
+            *lock(&self.inner.node) = Some(node.clone());
+            return Some(node);
+        }
+        super::sturdy::default_node()
     }
 
     /// The live CapTP reference, to pass in a [`Term`] (`None` while dormant).
@@ -177,7 +203,8 @@ impl RemoteObject {
     fn route(&self) -> Result<Node, Error> {
         self.node().ok_or_else(|| {
             broken(format!(
-                "no node to reach {} through: call gobs_ocapn::vat::set_default_node first",
+                "no node to reach {} through: attach the node to the persistence registry \
+                 (gobs_runtime::Registry::attach_far) before sending",
                 self.describe()
             ))
         })
@@ -567,6 +594,14 @@ impl FarObject for RemoteObject {
     fn describe(&self) -> String {
         RemoteObject::describe(self)
     }
+
+    fn sturdyref(&self) -> Result<String, String> {
+        self.saved_form()
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// In a portrait: its sturdyref URI (an error if it has none, naming it). In a call by
@@ -576,13 +611,21 @@ impl Serialize for RemoteObject {
         if carry::is_carrying() {
             return carry::serialize_foreign(self.clone(), s);
         }
+        let uri = self.saved_form().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&uri)
+    }
+}
+
+impl RemoteObject {
+    /// The sturdyref URI it is saved as, or why it cannot be saved.
+    fn saved_form(&self) -> Result<String, String> {
         match self.sturdyref() {
-            Some(sturdyref) => s.serialize_str(&sturdyref.to_uri()),
-            None => Err(serde::ser::Error::custom(format!(
+            Some(sturdyref) => Ok(sturdyref.to_uri()),
+            None => Err(format!(
                 "{} cannot be saved: it has no sturdyref (its exporter is not a gobs node, \
                  or did not give one); keep a sturdyref from that peer instead",
                 self.describe()
-            ))),
+            )),
         }
     }
 }
@@ -593,8 +636,14 @@ impl<'de> serde::Deserialize<'de> for RemoteObject {
             return carry::deserialize_foreign::<RemoteObject, D>(d);
         }
         let uri = String::deserialize(d)?;
-        Sturdyref::parse(&uri)
-            .map(RemoteObject::from_sturdyref)
-            .map_err(serde::de::Error::custom)
+        let sturdyref = Sturdyref::parse(&uri).map_err(serde::de::Error::custom)?;
+        let link = gobs_runtime::far::restoring_link();
+        Ok(RemoteObject::linked(
+            None,
+            None,
+            Some(sturdyref),
+            None,
+            link,
+        ))
     }
 }

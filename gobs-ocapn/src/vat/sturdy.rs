@@ -1,9 +1,13 @@
-//! The process-wide node that restored remote references reach the network through, and
-//! [`SturdyRemote`], a remote reference that always has a sturdyref.
+//! How restored remote references find their node — the node attached to their
+//! persistence registry ([`Node::attach_to`]), else the process-wide default node (for a
+//! lone persistent vat, which has no registry to attach to) — and [`SturdyRemote`], a
+//! remote reference that always has a sturdyref.
 
-use std::sync::{Mutex, OnceLock};
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use gobs_runtime::Promise;
+use gobs_runtime::far::{FarObject, FarResolver};
+use gobs_runtime::{Promise, Registry};
 
 use super::remote::RemoteObject;
 use crate::captp::Term;
@@ -14,8 +18,10 @@ use crate::node::Node;
 static DEFAULT_NODE: OnceLock<Mutex<Option<Node>>> = OnceLock::new();
 
 /// Sets the node that remote references restored from portraits ([`RemoteObject`],
-/// [`SturdyRemote`]) enliven their sturdyrefs through. A restored reference picks it at
-/// its first send, so this may be called before or after the vats are restored.
+/// [`SturdyRemote`]) enliven their sturdyrefs through when their registry has none
+/// attached ([`Node::attach_to`] is the per-registry form, and wins): the fallback for
+/// lone persistent vats. A restored reference picks it at its first send, so this may be
+/// called before or after the vats are restored.
 pub fn set_default_node(node: &Node) {
     let slot = DEFAULT_NODE.get_or_init(|| Mutex::new(None));
     if let Ok(mut s) = slot.lock() {
@@ -27,6 +33,31 @@ pub(crate) fn default_node() -> Option<Node> {
     DEFAULT_NODE
         .get()
         .and_then(|m| m.lock().ok().and_then(|n| n.clone()))
+}
+
+/// A node resolves the sturdyrefs of its registry's restored far references.
+impl FarResolver for Node {
+    fn revive(&self, sturdyref: &str) -> Result<Arc<dyn FarObject>, String> {
+        let sturdyref = Sturdyref::parse(sturdyref).map_err(|e| e.to_string())?;
+        Ok(Arc::new(RemoteObject::from_sturdyref_via(
+            self.clone(),
+            sturdyref,
+        )))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Node {
+    /// Makes this node the one that far references saved in `registry`'s portraits
+    /// reach the network through after a restore (see
+    /// [`Registry::attach_far`](gobs_runtime::Registry::attach_far)): references restored
+    /// before this call find it at their first send.
+    pub fn attach_to(&self, registry: &Registry) {
+        registry.attach_far(Arc::new(self.clone()));
+    }
 }
 
 /// A remote reference made from a sturdyref, for a portrait: saved as its URI, live

@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::env::Env;
+use crate::far::FarLink;
 use crate::persist::names::NameTable;
 use crate::portrait::{ActorId, Portrait};
 use crate::vat::VatShared;
@@ -21,6 +22,11 @@ pub(crate) trait VatDirectory: Send + Sync {
     fn find(&self, name: &str) -> Result<Arc<VatShared>, String>;
     /// The directory's interned actor names.
     fn names(&self) -> &Mutex<NameTable>;
+    /// Where its far references reach the network (see [`crate::far::FarResolver`]);
+    /// an offline reader of a store has none.
+    fn far_link(&self) -> FarLink {
+        FarLink::default()
+    }
 }
 
 /// A persistence registry, as the contexts below hold it.

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::far::FarLink;
 use crate::persist::churn::VatHome;
 use crate::persist::context::VatDirectory;
 use crate::persist::gone::Gone;
@@ -72,6 +73,10 @@ impl VatDirectory for Registry {
 
     fn names(&self) -> &Mutex<NameTable> {
         self.name_table()
+    }
+
+    fn far_link(&self) -> FarLink {
+        self.inner.far.clone()
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::env::Env;
 use crate::error::Error;
+use crate::far::FarLink;
 use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
 use crate::persist::registry::{Inner, Origin, Registry, Shared};
@@ -201,6 +202,7 @@ impl Registry {
                 }),
                 lost,
                 names: Mutex::new(NameTable::loaded(names)),
+                far: FarLink::default(),
             }),
         }
     }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::env::Env;
 use crate::error::Error;
+use crate::far::{FarLink, FarResolver};
 use crate::persist::churn::{Home, Persistence, launch};
 use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
@@ -56,6 +57,8 @@ pub(super) struct Inner {
     pub(super) lost: Option<LostTail>,
     /// Interned actor names (lock after `store` when both are held).
     pub(super) names: Mutex<NameTable>,
+    /// The node its far references reach the network through, once attached.
+    pub(super) far: FarLink,
 }
 
 /// Where a registry's store came from, so that `restart` can open it again.
@@ -101,6 +104,20 @@ impl Registry {
             Origin::Memory(memory) => Some(memory.clone()),
             _ => None,
         }
+    }
+
+    /// Attaches the network node that far references saved in this registry's portraits
+    /// reach their objects through after a restore (gobs-ocapn's node does it when it is
+    /// opened for the registry). References restored before it is attached find it at
+    /// their first send; one attached later replaces it. A restart of the registry
+    /// ([`Registry::restart`]) starts without one, as a new process does.
+    pub fn attach_far(&self, resolver: Arc<dyn FarResolver>) {
+        self.inner.far.attach(resolver);
+    }
+
+    /// The registry's slot for its network node (see [`Registry::attach_far`]).
+    pub fn far_link(&self) -> FarLink {
+        self.inner.far.clone()
     }
 
     /// The registry of the persistent vat running the current turn (`None` for a lone
