@@ -1,6 +1,6 @@
 //! Round trips between two processes over loopback: OCapN CapTP (tcp-testing-only and
 //! tcp-tls, to a node-level echo object and to a gobs actor through its typed
-//! `Remote<T>` send, which goes by method name)
+//! far `Ref<T>` send, which goes by method name)
 //! against a gRPC unary call with tonic, and gobs's in-process cross-vat round trip;
 //! all in the same run, with the ratios printed after criterion's timings.
 //!
@@ -25,8 +25,8 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
-use gobs_ocapn::vat::{Remote, export_actor};
-use gobs_runtime::{Vat, define_actor};
+use gobs_ocapn::vat::{RemoteObject, export_actor};
+use gobs_runtime::{Ref, Vat, define_actor};
 use tonic::codegen::{BoxFuture, Service, http};
 
 const SERVE: &str = "GOBS_BENCH_SERVE";
@@ -201,7 +201,7 @@ fn start_server() -> Server {
 struct Peer {
     client: Node,
     echo: CapRef,
-    actor: Remote<Echo>,
+    actor: Ref<Echo>,
 }
 
 async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
@@ -215,7 +215,7 @@ async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
     let Ok(Term::Ref(echo)) = client.settled(p).await.unwrap() else {
         panic!("no echo")
     };
-    let actor = Remote::enliven(
+    let actor = RemoteObject::enliven_as(
         &client,
         &Sturdyref {
             peer: server,

@@ -1,15 +1,16 @@
-//! Typed far references: a `Remote<T>` sends to a `#[define_actor]` actor on another node
-//! with the same generated `send().method(..)` as a local `Ref<T>`, by method name over
+//! Typed far references: a far `Ref<T>` sends to a `#[define_actor]` actor on another
+//! node with the same generated `send().method(..)` as a near one, by method name over
 //! CapTP (two nodes on loopback TCP). Results, failures, promises, references both
-//! ways, methods that cannot go by name, types without serde, a wrong type claim, and a
-//! `Remote<T>` kept in a persistent portrait and restored live.
+//! ways (a `Ref<U>` in an answer arrives far), methods that cannot go by name, types
+//! without serde, a wrong type claim, and a far `Ref<T>` kept in a persistent portrait
+//! and restored live.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{publish, tcp_node};
 
-use gobs_ocapn::vat::{Remote, set_default_node};
+use gobs_ocapn::vat::{RemoteObject, set_default_node};
 use gobs_runtime::store::MemoryStore;
 use gobs_runtime::{
     Error, PersistentVat, Promise, Ref, Vat, common_env, define_actor, persistence_env, spawn,
@@ -60,7 +61,7 @@ impl Counter {
 
     /// Sends to a counter it is handed: a `Ref` of the caller's process arrives here as
     /// a far reference, typed.
-    pub fn bump(&self, other: Remote<Counter>, by: u64) -> Promise<u64> {
+    pub fn bump(&self, other: Ref<Counter>, by: u64) -> Promise<u64> {
         other.send().add(by)
     }
 
@@ -90,7 +91,7 @@ impl Counter {
     }
 
     /// Answers with a far reference it was handed.
-    pub fn echo(&self, c: Remote<Counter>) -> Remote<Counter> {
+    pub fn echo(&self, c: Ref<Counter>) -> Ref<Counter> {
         c
     }
 
@@ -125,20 +126,20 @@ impl Greeter {
 /// Pipelines to a remote counter from inside its turns.
 #[define_actor]
 pub struct Piper {
-    factory: Remote<Counter>,
+    factory: Ref<Counter>,
 }
 
 #[define_actor]
 impl Piper {
     /// Asks for a counter and adds to it, without waiting for it.
     pub fn make_and_add(&self, by: u64) -> Promise<u64> {
-        let made: Remote<Counter> = self.factory.pipeline("make", &());
+        let made = pipelined(&self.factory, "make");
         made.send().add(by)
     }
 
     /// The same, then fails: nothing may leave.
     pub fn make_add_then_fail(&self, by: u64) -> Result<(), String> {
-        let made: Remote<Counter> = self.factory.pipeline("make", &());
+        let made = pipelined(&self.factory, "make");
         let _ = made.send().add(by);
         Err("failed on purpose".into())
     }
@@ -147,12 +148,12 @@ impl Piper {
 /// Keeps a typed far reference in its portrait.
 #[define_actor]
 pub struct Keeper {
-    counter: Option<Remote<Counter>>,
+    counter: Option<Ref<Counter>>,
 }
 
 #[define_actor]
 impl Keeper {
-    pub fn keep(&mut self, counter: Remote<Counter>) {
+    pub fn keep(&mut self, counter: Ref<Counter>) {
         self.counter = Some(counter);
     }
 
@@ -172,6 +173,12 @@ impl Keeper {
     }
 }
 
+/// The far answer of by-name method `method` of a far counter, sent to before it exists.
+fn pipelined(factory: &Ref<Counter>, method: &str) -> Ref<Counter> {
+    let object = RemoteObject::of(factory).expect("a far counter");
+    object.call_pipelined(method, &()).typed()
+}
+
 fn counter(n: u64) -> Counter {
     Counter { n, made: None }
 }
@@ -182,7 +189,7 @@ async fn typed_sends_reach_a_remote_actor_by_name() {
     let vat = Vat::spawn("server").unwrap();
     let local = vat.spawn_actor(counter(0)).unwrap();
     let s = publish(&server, local.clone(), b"counter").await;
-    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+    let remote: Ref<Counter> = RemoteObject::enliven_as(&client, &s).await.unwrap();
 
     assert_eq!(remote.send().add(2).await.unwrap(), 2);
     assert_eq!(remote.send().add(3).await.unwrap(), 5);
@@ -216,52 +223,44 @@ async fn references_cross_typed_sends_both_ways() {
     let (server, client) = (tcp_node().await, tcp_node().await);
     let server_vat = Vat::spawn("server").unwrap();
     let s = publish(&server, server_vat.spawn_actor(counter(0)).unwrap(), b"c").await;
-    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+    let remote: Ref<Counter> = RemoteObject::enliven_as(&client, &s).await.unwrap();
 
     // A counter of the client's process goes out as an export; the server's actor
-    // takes it as a typed far reference and sends to it from inside its turn. The typed
-    // proxy's parameter is a `Remote<Counter>` (`Remote::export` makes one of a `Ref`);
-    // by name, the `Ref` itself goes.
+    // takes it as a far `Ref<Counter>` and sends to it from inside its turn.
     let client_vat = Vat::spawn("client").unwrap();
     let mine = client_vat.spawn_actor(counter(7)).unwrap();
-    let mine_far = Remote::export(&client, mine.clone()).await.unwrap();
-    assert_eq!(remote.send().bump(mine_far, 2).await.unwrap(), 9);
-    let n: u64 = remote
-        .object()
+    assert_eq!(remote.send().bump(mine.clone(), 2).await.unwrap(), 9);
+    let n: u64 = RemoteObject::of(&remote)
+        .unwrap()
         .call("bump", &(mine.clone(), 3))
         .await
         .unwrap();
     assert_eq!(n, 12);
     assert_eq!(mine.send().get().await.unwrap(), 12);
 
-    // Handed back, the client's own counter decodes as the `Ref` it is, or as a far
-    // reference that reaches it.
-    let back: Ref<Counter> = remote
-        .object()
-        .call("echo", &(mine.clone(),))
-        .await
-        .unwrap();
+    // Handed back, the client's own counter is the near `Ref` it is.
+    let back = remote.send().echo(mine.clone()).await.unwrap();
     assert_eq!(back, mine);
-    let far_mine = remote
-        .send()
-        .echo(Remote::export(&client, mine.clone()).await.unwrap())
-        .await
-        .unwrap();
-    assert_eq!(far_mine.send().add(1).await.unwrap(), 13);
+    assert!(!back.is_far());
+    assert_eq!(back.send().add(1).await.unwrap(), 13);
 
-    // A counter of the server's process cannot be a `Ref` here: the error says what to
-    // take instead, and the untyped call gives it as a typed far reference.
-    let err = remote.send().make().await.unwrap_err().to_string();
-    assert!(err.contains("Remote<Counter>"), "{err}");
-    let made: Remote<Counter> = remote.object().call("make", &()).await.unwrap();
+    // A counter of the server's process arrives as a far `Ref<Counter>`, typed.
+    let made = remote.send().make().await.unwrap();
+    assert!(made.is_far(), "{made:?}");
     assert_eq!(made.send().add(1).await.unwrap(), 1001);
-    // Passed back to the server, it is the server's own actor again.
-    let n: u64 = remote
-        .object()
-        .call("read", &(made.clone(),))
-        .await
-        .unwrap();
-    assert_eq!(n, 1001);
+    assert_eq!(made.send().get().await.unwrap(), 1001);
+    // Inside an `Option` from a fallible method, too.
+    let again = remote.send().make_checked(true).await.unwrap();
+    assert_eq!(again.send().get().await.unwrap(), 1001);
+    // A near call on it is an error naming the fix, not a panic.
+    let err = made.call_with(|c| c.n).unwrap_err();
+    assert!(matches!(err, Error::FarCall { .. }), "{err:?}");
+    assert!(err.to_string().contains(".send()"), "{err}");
+    // Passed back to the server, it is the server's own actor again (a near call there).
+    assert_eq!(remote.send().read(made.clone()).await.unwrap(), 1001);
+    // And passed back to us, a far reference stays far and still reaches it.
+    let echoed = remote.send().echo(made.clone()).await.unwrap();
+    assert_eq!(echoed.send().add(1).await.unwrap(), 1002);
     server_vat.shutdown();
     client_vat.shutdown();
 }
@@ -272,7 +271,7 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
     let vat = Vat::spawn("server").unwrap();
     let local = vat.spawn_actor(counter(3)).unwrap();
     let s = publish(&server, local.clone(), b"c").await;
-    let remote: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+    let remote: Ref<Counter> = RemoteObject::enliven_as(&client, &s).await.unwrap();
 
     for err in [
         remote.send().local_only().await.unwrap_err(),
@@ -305,12 +304,13 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
     assert_eq!(remote.send().get().await.unwrap(), 3);
 
     // Enlivened as another type, a gobs peer's actor is refused, naming both types.
-    let err = Remote::<Greeter>::enliven(&client, &s)
+    let err = RemoteObject::enliven_as::<Greeter>(&client, &s)
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("names a `typed::Counter`, not a `Greeter` (typed::Greeter)"),
+        err.contains("names a `typed::Counter`, not a `Greeter` (typed::Greeter)")
+            && err.contains("take it as a Ref<Counter>"),
         "{err}"
     );
     // An object that is not a gobs actor cannot say what it is: taken as claimed.
@@ -322,7 +322,9 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
         peer: server.locator().clone(),
         swiss: gobs_ocapn::fixtures::ECHO_GC.to_vec(),
     };
-    let not_an_actor = Remote::<Greeter>::enliven(&client, &echo).await.unwrap();
+    let not_an_actor = RemoteObject::enliven_as::<Greeter>(&client, &echo)
+        .await
+        .unwrap();
     let err = not_an_actor
         .send()
         .greet("x".into())
@@ -333,7 +335,7 @@ async fn what_cannot_go_by_name_breaks_with_a_reason() {
 
     // A wrong type claim made without enlivening: the peer's object has no such method,
     // and says so.
-    let greeter: Remote<Greeter> = remote.object().clone().typed();
+    let greeter: Ref<Greeter> = RemoteObject::of(&remote).unwrap().typed();
     let err = greeter
         .send()
         .greet("x".into())
@@ -371,7 +373,7 @@ async fn a_remote_in_a_portrait_is_restored_live_and_a_failed_turn_sends_nothing
     let (vat, keeper) = tokio::task::spawn_blocking(open(true)).await.unwrap();
     keeper
         .send()
-        .keep(Remote::from_sturdyref(s.clone()))
+        .keep(RemoteObject::from_sturdyref(s.clone()).typed())
         .await
         .unwrap();
     assert_eq!(keeper.send().add(4).await.unwrap(), 4);
@@ -401,19 +403,25 @@ async fn typed_pipelining_sends_to_an_answer_before_it_exists() {
     let vat = Vat::spawn("server").unwrap();
     let factory_ref = vat.spawn_actor(counter(0)).unwrap();
     let s = publish(&server, factory_ref.clone(), b"factory").await;
-    let factory: Remote<Counter> = Remote::enliven(&client, &s).await.unwrap();
+    let factory: Ref<Counter> = RemoteObject::enliven_as(&client, &s).await.unwrap();
 
     // Outside a turn: the answer is sent to at once, in order.
-    let made: Remote<Counter> = factory.pipeline("make", &());
+    let made = pipelined(&factory, "make");
     let first = made.send().add(1);
     let second = made.send().add(2);
     assert_eq!(first.await.unwrap(), 1001);
     assert_eq!(second.await.unwrap(), 1003);
     // A failing call breaks what was sent to its answer, with its error.
-    let none: Remote<Counter> = factory.pipeline("make_checked", &(false,));
+    let none: Ref<Counter> = RemoteObject::of(&factory)
+        .unwrap()
+        .call_pipelined("make_checked", &(false,))
+        .typed();
     let err = none.send().add(1).await.unwrap_err().to_string();
     assert!(err.contains("no counter for you"), "{err}");
-    let some: Remote<Counter> = factory.pipeline("make_checked", &(true,));
+    let some: Ref<Counter> = RemoteObject::of(&factory)
+        .unwrap()
+        .call_pipelined("make_checked", &(true,))
+        .typed();
     assert_eq!(some.send().get().await.unwrap(), 1003);
 
     // From inside a turn: it leaves at commit; a failed turn sends nothing.

@@ -179,21 +179,29 @@ fn take<'de, D: serde::Deserializer<'de>, R>(
     })
 }
 
-/// For an actor reference's `Deserialize` while carrying.
+/// For an actor reference's `Deserialize` while carrying: the actor of this process, or
+/// else a far reference to the object elsewhere, claimed to be a `wanted` by `entry`.
 pub(crate) fn deserialize_actor<'de, D: serde::Deserializer<'de>>(
     d: D,
-    wanted: &'static str,
+    entry: Option<&'static crate::ActorEntry>,
 ) -> Result<AnyRef, D::Error> {
-    take(d, |entry| {
-        entry.actor.clone().ok_or_else(|| {
-            format!(
-                "expected a reference to a {wanted} of this process, got a reference to an \
-                 object elsewhere (on another node): take the network's reference type \
-                 instead (gobs_ocapn::vat::Remote<{wanted}>, or RemoteObject); for the \
-                 answer of a typed send, call the method with Remote::pipeline or \
-                 RemoteObject::call and a Remote<{wanted}> result"
-            )
-        })
+    take(d, |carried| {
+        if let Some(actor) = carried.actor.clone() {
+            return Ok(actor);
+        }
+        match (&carried.far, entry) {
+            (Some(far), Some(entry)) => Ok(AnyRef::far(far.clone(), entry)),
+            (Some(far), None) => Err(format!(
+                "{} is on another node: an AnyRef of it needs its type; take it as a \
+                 Ref<T> of the type it is",
+                far.describe()
+            )),
+            (None, _) => Err(
+                "a carried reference that is neither an actor of this process nor an object \
+                 elsewhere"
+                    .to_string(),
+            ),
+        }
     })
 }
 
@@ -292,6 +300,9 @@ impl AnyRef {
         args: Vec<u8>,
         refs: Vec<Carried>,
     ) -> Promise<CarriedReply> {
+        if let Some(far) = &self.far {
+            return far.send_by_name(method, args, refs);
+        }
         let (id, describe) = (self.id, self.describe());
         let method = method.to_string();
         let sink: Sink = Arc::default();

@@ -34,6 +34,9 @@ use crate::codec::Codec;
 use crate::promise::Promise;
 use crate::vat::context::with_current_codec;
 
+mod revived;
+pub(crate) use revived::Revived;
+
 /// An object that takes calls by method name somewhere else (an actor on a network
 /// peer): what a typed far reference sends through.
 ///
@@ -95,18 +98,41 @@ impl FarLink {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(resolver);
     }
 
-    /// The attached resolver, if any.
+    /// The attached resolver, else the process-wide fallback ([`set_default_resolver`]).
     pub fn resolver(&self) -> Option<Arc<dyn FarResolver>> {
-        self.0
+        let own = self
+            .0
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        own.or_else(|| {
+            DEFAULT_RESOLVER
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
     }
+}
+
+/// The fallback for registries with no resolver attached.
+static DEFAULT_RESOLVER: RwLock<Option<Arc<dyn FarResolver>>> = RwLock::new(None);
+
+/// Sets the process-wide fallback resolver, used by far references whose registry has
+/// none attached: a lone persistent vat, whose registry of one is not reachable to
+/// attach to. A registry's own ([`crate::Registry::attach_far`]) wins.
+pub fn set_default_resolver(resolver: Arc<dyn FarResolver>) {
+    *DEFAULT_RESOLVER
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = Some(resolver);
 }
 
 impl std::fmt::Debug for FarLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let attached = self.resolver().is_some();
+        let attached = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
         write!(
             f,
             "FarLink({})",

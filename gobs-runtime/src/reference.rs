@@ -23,31 +23,71 @@
 //! itself once no [`Vat`] handle and no reference to any of its actors is left and no task
 //! of its own is waiting — unless the references are its own actors' cycles.
 //!
+//! # Far references
+//!
+//! A reference may also be *far*, as in Goblins: a `Ref<T>` to an actor on another
+//! node, made by the network layer ([`Ref::from_far`]; gobs-ocapn's
+//! `RemoteObject::typed`) or decoded from a peer's answer or argument where the type
+//! says `Ref<T>` ([`crate::carry`]). Its `send()` is the same generated proxy, each
+//! method going by name through its [`FarObject`] ([`crate::far`]); its near `call()`
+//! fails with [`Error::FarCall`](crate::Error::FarCall), and closure sends with
+//! [`Error::NotByName`](crate::Error::NotByName). In a portrait it is saved as its
+//! sturdyref. Its type is the holder's claim: the peer checks each message.
+//!
+//! A far reference has no vat. Its near fields name a stand-in vat that never runs, so a
+//! path that does not look for `far` fails as a message to a stopped vat rather than
+//! reaching another actor.
+//!
 //! This file says what a reference is; [`calls`] how it reaches its actor (near calls,
 //! sends, calls by name) and [`encoding`] how it is encoded under each codec.
 
 use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::actor::Actor;
 use crate::entry::ActorEntry;
+use crate::far::FarObject;
 use crate::portrait::ActorId;
 use crate::vat::{Hold, VatShared};
 
 mod calls;
 pub(crate) mod encoding;
 
-/// A reference to an actor of type `T`.
+/// A reference to an actor of type `T`: in this process (near) or on another node (far;
+/// see the [module](crate::reference) docs).
 ///
 /// `call()` reaches it synchronously (same vat only), `send()` asynchronously from
 /// anywhere, returning a [`Promise`](crate::Promise). Both are generated per method by `#[define_actor]`;
-/// the closure-taking forms below work for any actor.
+/// the closure-taking forms below work for any actor in this process.
 pub struct Ref<T> {
     pub(crate) vat: Arc<VatShared>,
     pub(crate) id: ActorId,
     pub(crate) hold: Arc<Hold>,
+    /// The object elsewhere, for a far reference (then the fields above are the
+    /// stand-in's).
+    pub(crate) far: Option<Arc<dyn FarObject>>,
     _type: PhantomData<fn() -> T>,
+}
+
+/// The vat a far reference names, that never runs, with the one hold every far reference
+/// shares (kept here, so it is never released).
+fn elsewhere() -> &'static (Arc<VatShared>, Arc<Hold>) {
+    static ELSEWHERE: OnceLock<(Arc<VatShared>, Arc<Hold>)> = OnceLock::new();
+    ELSEWHERE.get_or_init(|| {
+        let vat = VatShared::stopped("(none: a far reference is on another node)".into());
+        let hold = Hold::of(&vat, ActorId(0));
+        (vat, hold)
+    })
+}
+
+/// Whether two far objects are the same one.
+fn same_far(a: &Option<Arc<dyn FarObject>>, b: &Option<Arc<dyn FarObject>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 impl<T: Actor> Ref<T> {
@@ -61,18 +101,47 @@ impl<T: Actor> Ref<T> {
             vat,
             id,
             hold,
+            far: None,
             _type: PhantomData,
         }
     }
 
-    /// The actor's id inside its vat.
+    /// A far reference to a `T`: `object`, on another node, taken to be one. Nothing is
+    /// checked here (a sturdyref carries no type); a method the object lacks breaks its
+    /// promise with the peer's error.
+    pub fn from_far(object: Arc<dyn FarObject>) -> Self {
+        let (vat, hold) = elsewhere().clone();
+        Ref {
+            vat,
+            id: ActorId(0),
+            hold,
+            far: Some(object),
+            _type: PhantomData,
+        }
+    }
+
+    /// The actor's id inside its vat (`#0` for a far reference: it has none here).
     pub fn id(&self) -> ActorId {
         self.id
     }
 
-    /// `Counter#3 in vat "main"`: how errors name this actor.
+    /// Whether it is a far reference (to an actor on another node).
+    pub fn is_far(&self) -> bool {
+        self.far.is_some()
+    }
+
+    /// The object elsewhere a far reference sends through (`None` for a near one).
+    pub fn far_object(&self) -> Option<&Arc<dyn FarObject>> {
+        self.far.as_ref()
+    }
+
+    /// `Counter#3 in vat "main"` (or `Counter at remote object ocapn://…` for a far
+    /// reference): how errors name this actor.
     pub fn describe(&self) -> String {
-        format!("{}{} in vat \"{}\"", T::type_name(), self.id, self.vat.name)
+        match &self.far {
+            Some(far) => format!("{} at {}", T::type_name(), far.describe()),
+            None => format!("{}{} in vat \"{}\"", T::type_name(), self.id, self.vat.name),
+        }
     }
 }
 
@@ -82,14 +151,17 @@ impl<T> Clone for Ref<T> {
             vat: self.vat.clone(),
             id: self.id,
             hold: self.hold.clone(),
+            far: self.far.clone(),
             _type: PhantomData,
         }
     }
 }
 
+/// Near references are equal when they name the same actor; far ones when they are the
+/// same far object (clones of one reference).
 impl<T> PartialEq for Ref<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.vat.id == other.vat.id
+        self.id == other.id && self.vat.id == other.vat.id && same_far(&self.far, &other.far)
     }
 }
 
@@ -130,8 +202,12 @@ pub struct AnyRef {
     pub(crate) entry: &'static ActorEntry,
     /// Keeps the actor from being freed (see [`crate::reference`]).
     pub(crate) hold: Arc<Hold>,
+    /// For a far reference: the object elsewhere; `entry` is then the type claimed.
+    pub(crate) far: Option<Arc<dyn FarObject>>,
 }
 
+/// A far `Ref<T>` becomes a far `AnyRef` whose entry is `T`'s, the type it was claimed
+/// to be: [`downcast`](AnyRef::downcast) gives it back as a `Ref<T>` only.
 impl<T: Actor> From<Ref<T>> for AnyRef {
     fn from(r: Ref<T>) -> Self {
         AnyRef {
@@ -139,15 +215,36 @@ impl<T: Actor> From<Ref<T>> for AnyRef {
             id: r.id,
             entry: T::entry(),
             hold: r.hold,
+            far: r.far,
         }
     }
 }
 
 impl AnyRef {
-    /// The typed reference, if the actor is a `T`.
+    /// A far reference to `object`, claimed to be an actor of `entry`'s type.
+    pub(crate) fn far(object: Arc<dyn FarObject>, entry: &'static ActorEntry) -> AnyRef {
+        let (vat, hold) = elsewhere().clone();
+        AnyRef {
+            vat,
+            id: ActorId(0),
+            entry,
+            hold,
+            far: Some(object),
+        }
+    }
+
+    /// The typed reference, if the actor is a `T` (for a far reference: if it was
+    /// claimed to be one).
     pub fn downcast<T: Actor>(&self) -> Option<Ref<T>> {
-        (self.entry.type_id() == TypeId::of::<T>())
-            .then(|| Ref::with_hold(self.vat.clone(), self.id, self.hold.clone()))
+        (self.entry.type_id() == TypeId::of::<T>()).then(|| match &self.far {
+            Some(far) => Ref::from_far(far.clone()),
+            None => Ref::with_hold(self.vat.clone(), self.id, self.hold.clone()),
+        })
+    }
+
+    /// Whether it is a far reference (to an actor on another node).
+    pub fn is_far(&self) -> bool {
+        self.far.is_some()
     }
 
     /// The actor type's registry entry.
@@ -157,16 +254,19 @@ impl AnyRef {
 
     /// `Counter#3 in vat "main"`.
     pub fn describe(&self) -> String {
-        format!(
-            "{}{} in vat \"{}\"",
-            self.entry.type_name, self.id, self.vat.name
-        )
+        match &self.far {
+            Some(far) => format!("{} at {}", self.entry.type_name, far.describe()),
+            None => format!(
+                "{}{} in vat \"{}\"",
+                self.entry.type_name, self.id, self.vat.name
+            ),
+        }
     }
 }
 
 impl PartialEq for AnyRef {
     fn eq(&self, other: &Self) -> bool {
-        self.vat.id == other.vat.id && self.id == other.id
+        self.vat.id == other.vat.id && self.id == other.id && same_far(&self.far, &other.far)
     }
 }
 

@@ -8,6 +8,8 @@
 //! [`super::syrup_types`], sets are refused, and a `nil` result (a method returning `()`)
 //! becomes `[]`.
 
+use std::sync::Arc;
+
 use gobs_runtime::AnyRef;
 use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
@@ -15,6 +17,7 @@ use super::export::exported;
 use super::remote::RemoteObject;
 use super::syrup_types::{INT_EXT, RECORD_EXT, SYMBOL_EXT};
 use crate::captp::{LocalRef, Ref, Term};
+use crate::locator::Sturdyref;
 use crate::node::{Core, Node};
 use crate::syrup::Value;
 
@@ -248,9 +251,11 @@ fn carrier<'a>(
             }
             Ref::Remote(_) => None,
         };
+        let remote = RemoteObject::new(node.clone(), r.clone());
         Carried {
             actor,
-            foreign: Some(Box::new(RemoteObject::new(node.clone(), r.clone()))),
+            far: Some(Arc::new(remote.clone())),
+            foreign: Some(Box::new(remote)),
         }
     }
 }
@@ -273,7 +278,24 @@ pub(crate) fn term_out(
             .get_mut(index as usize)
             .and_then(Option::take)
             .ok_or_else(|| BridgeError(format!("no carried reference number {index}")))?;
-        if let Some(remote) = entry.foreign_as::<RemoteObject>() {
+        let far = entry.far.as_ref().map(|far| {
+            match far.as_any().downcast_ref::<RemoteObject>() {
+                Some(remote) => Ok(remote.clone()),
+                // A far reference restored from a portrait, its registry's node not
+                // attached yet: through this node.
+                None => far
+                    .sturdyref()
+                    .and_then(|uri| Sturdyref::parse(&uri).map_err(|e| e.to_string()))
+                    .map(|s| RemoteObject::from_sturdyref_via(node.clone(), s))
+                    .map_err(BridgeError),
+            }
+        });
+        let remote = match (entry.foreign_as::<RemoteObject>(), far) {
+            (Some(remote), _) => Some(remote.clone()),
+            (None, Some(far)) => Some(far?),
+            (None, None) => None,
+        };
+        if let Some(remote) = remote {
             if let Some(node) = remote.node()
                 && node.locator() != &me
             {

@@ -8,12 +8,15 @@
 //! - [`RemoteObject`] is a far reference to an object on a peer: [`RemoteObject::send`]
 //!   (CapTP terms) and [`RemoteObject::call`] (by method name, serde-typed) return a gobs
 //!   [`Promise`]; there is no near call.
-//! - [`Remote<T>`] is the typed far reference to a gobs actor on a peer: its `send()` is
-//!   the actor's own generated proxy (`counter.send().add(1)`), each method going by
-//!   name ([`gobs_runtime::far`]).
-//! - In a portrait, a [`RemoteObject`] is saved as its sturdyref and is live again after
-//!   a restore (through [`set_default_node`]'s node, at its first send). One a gobs peer
-//!   passes in a call gets its sturdyref from that peer before the method runs; see
+//! - A far [`Ref<T>`](gobs_runtime::Ref) is the typed reference to a gobs actor on a
+//!   peer ([`RemoteObject::typed`], [`RemoteObject::enliven_as`], or a `Ref<T>` in a
+//!   peer's answer or argument): its `send()` is the actor's own generated proxy
+//!   (`counter.send().add(1)`), each method going by name ([`gobs_runtime::far`]).
+//! - In a portrait, a far `Ref<T>` or a [`RemoteObject`] is saved as its sturdyref and is
+//!   live again after a restore, through the node attached to the registry
+//!   ([`Node::attach_to`](crate::node::Node::attach_to); [`set_default_node`] is the
+//!   fallback for lone persistent vats), at its first send. One a gobs peer passes in a
+//!   call gets its sturdyref from that peer before the method runs; see
 //!   [`RemoteObject`]. [`SturdyRemote`] is the same for a reference that always has one.
 //!
 //! # References through calls by name
@@ -24,9 +27,12 @@
 //!
 //! | in the method | on the wire, to the peer | a peer's reference arrives as |
 //! | --- | --- | --- |
-//! | `Ref<T>` / `AnyRef` of this process | this node's export (one per actor) | `Ref<T>` if it is one of this node's exported actors |
+//! | `Ref<T>` / `AnyRef` of this process | this node's export (one per actor) | `Ref<T>`: near if it is one of this node's exported actors, else far |
 //! | [`RemoteObject`] received earlier | the peer's own object (`desc:export`), or a handoff to a third node | [`RemoteObject`]: any peer object or promise |
-//! | [`Remote<T>`] received earlier, or made with [`Remote::export`] | as a [`RemoteObject`] | [`Remote<T>`], as a [`RemoteObject`] taken to be a `T` |
+//! | far `Ref<T>` received earlier | as the [`RemoteObject`] it is | `Ref<T>`, far, taken to be a `T` |
+//!
+//! An `AnyRef` parameter takes only actors of this process: a far reference has no type
+//! to give it (a far `AnyRef` exists only made from a far `Ref<T>`, with `T`'s entry).
 //!
 //! So a machine passes its bindings to the boss with
 //! `registration.call("register", &(my_bindings_ref,))`, and the boss's method
@@ -51,7 +57,6 @@ pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
 pub use syrup_types::{BigInt, Record, Symbol};
-pub use typed::Remote;
 
 #[cfg(doc)]
 use gobs_runtime::Promise;

@@ -477,8 +477,8 @@ impl RemoteObject {
     /// if the call fails. Made inside a turn, the call leaves when the turn commits; if
     /// the turn fails, nothing is sent and sends to the answer break saying so.
     ///
-    /// A typed [`Remote<T>`](super::Remote) has the same as
-    /// [`Remote::pipeline`](super::Remote::pipeline).
+    /// For a typed answer, take it as a far `Ref<U>` with
+    /// [`typed`](RemoteObject::typed): `factory.call_pipelined("make", &()).typed::<Car>()`.
     pub fn call_pipelined<A: Serialize + ?Sized>(&self, method: &str, args: &A) -> RemoteObject {
         let answer = RemoteObject::make(self.node(), None, None, None);
         let unsent = |why: String| {
@@ -579,7 +579,7 @@ fn send_then(
     core.release(p);
 }
 
-/// What a typed [`Remote<T>`](super::Remote) sends its by-name methods through (see
+/// What a far `Ref<T>` ([`RemoteObject::typed`]) sends its by-name methods through (see
 /// [`gobs_runtime::far`]).
 impl FarObject for RemoteObject {
     fn send_by_name(

@@ -27,6 +27,7 @@ pub fn set_default_node(node: &Node) {
     if let Ok(mut s) = slot.lock() {
         *s = Some(node.clone());
     }
+    gobs_runtime::far::set_default_resolver(Arc::new(node.clone()));
 }
 
 pub(crate) fn default_node() -> Option<Node> {

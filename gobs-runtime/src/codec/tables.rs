@@ -4,10 +4,11 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::far::FarObject;
 use crate::reference::AnyRef;
 
 /// One reference carried beside a by-name call's bytes: an actor of this process, a
-/// foreign reference, or both forms of the same object.
+/// foreign reference, a far object, or several forms of the same object.
 #[derive(Default)]
 pub struct Carried {
     /// The reference as an actor of this process.
@@ -15,6 +16,9 @@ pub struct Carried {
     /// The reference as the network layer's own type (taken by
     /// [`deserialize_foreign`](crate::carry::deserialize_foreign)).
     pub foreign: Option<Box<dyn Any + Send>>,
+    /// The reference as an object elsewhere, which a `Ref<T>` or `AnyRef` parameter takes
+    /// as a far reference when there is no actor form.
+    pub far: Option<Arc<dyn FarObject>>,
 }
 
 impl Carried {
@@ -22,15 +26,23 @@ impl Carried {
     pub fn actor(r: AnyRef) -> Carried {
         Carried {
             actor: Some(r),
-            foreign: None,
+            ..Carried::default()
         }
     }
 
     /// A foreign reference.
     pub fn foreign(f: impl Any + Send) -> Carried {
         Carried {
-            actor: None,
             foreign: Some(Box::new(f)),
+            ..Carried::default()
+        }
+    }
+
+    /// An object elsewhere (a far reference).
+    pub fn far(object: Arc<dyn FarObject>) -> Carried {
+        Carried {
+            far: Some(object),
+            ..Carried::default()
         }
     }
 
@@ -45,6 +57,7 @@ impl std::fmt::Debug for Carried {
         f.debug_struct("Carried")
             .field("actor", &self.actor)
             .field("foreign", &self.foreign.is_some())
+            .field("far", &self.far.as_ref().map(|f| f.describe()))
             .finish()
     }
 }

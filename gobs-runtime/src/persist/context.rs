@@ -4,7 +4,10 @@
 //! codecs, in [`crate::codec`]) in force as the thread's [`Codec`] while it encodes or
 //! decodes portraits. A reference to an actor of the same vat is saved
 //! as `[0, id]`; one to an actor of another persistent vat as `[1, vat name, id]`, which
-//! the persistence registry reconnects on restore, whatever order the vats come back in.
+//! the persistence registry reconnects on restore, whatever order the vats come back in;
+//! a far reference (an actor on another node) as `[2, sturdyref URI]`, which comes back
+//! reaching the network through the node attached to the registry
+//! ([`crate::far::FarResolver`]).
 
 use std::any::TypeId;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -17,6 +20,7 @@ use crate::codec::Codec;
 pub(crate) use crate::codec::{
     Directory, EntrySink, EntrySource, EntryWrites, RestoreContext, SaveContext, VatDirectory,
 };
+use crate::far::{FarObject, Revived};
 use crate::persist::names::NameTable;
 use crate::portrait::ActorId;
 use crate::vat::VatShared;
@@ -74,6 +78,8 @@ pub(crate) enum Form {
     Local,
     /// `[1, vat, id]`: an actor of another vat of the registry.
     Far(String),
+    /// `[2, uri]`: an object on another node, by its sturdyref.
+    Sturdy(String),
 }
 
 impl Form {
@@ -96,8 +102,33 @@ impl Form {
                 t.serialize_element(&id.0)?;
                 t.end()
             }
+            Form::Sturdy(uri) => {
+                let mut t = serializer.serialize_tuple(2)?;
+                t.serialize_element(&2u8)?;
+                t.serialize_element(&uri)?;
+                t.end()
+            }
         }
     }
+
+    /// How a far reference is written: its sturdyref, or the error the save fails with
+    /// (the far object's: it names the peer and what to do).
+    pub(crate) fn of_far(
+        far: &dyn FarObject,
+        describe: &dyn Fn() -> String,
+    ) -> Result<Form, String> {
+        far.sturdyref()
+            .map(Form::Sturdy)
+            .map_err(|why| format!("{} cannot be saved: {why}", describe()))
+    }
+}
+
+/// A reference read back from a portrait.
+pub(crate) enum Decoded {
+    /// An actor of this process.
+    Near(Arc<VatShared>, ActorId),
+    /// An object on another node, live again through the registry's node.
+    Far(Arc<dyn FarObject>),
 }
 
 impl SaveContext {
@@ -151,16 +182,17 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
     expect: TypeId,
     type_name: &'static str,
-) -> Result<(Arc<VatShared>, ActorId), D::Error> {
+) -> Result<Decoded, D::Error> {
     enum Repr {
         Local(u64),
         Far(String, u64),
+        Sturdy(String),
     }
     struct V;
     impl<'de> serde::de::Visitor<'de> for V {
         type Value = Repr;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a saved reference: [0, id] or [1, vat, id]")
+            f.write_str("a saved reference: [0, id], [1, vat, id] or [2, sturdyref]")
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Repr, A::Error> {
             let bad = || A::Error::custom("malformed reference in a portrait");
@@ -170,6 +202,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
                     let vat = seq.next_element()?.ok_or_else(bad)?;
                     Ok(Repr::Far(vat, seq.next_element()?.ok_or_else(bad)?))
                 }
+                2 => Ok(Repr::Sturdy(seq.next_element()?.ok_or_else(bad)?)),
                 _ => Err(bad()),
             }
         }
@@ -185,7 +218,12 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
             Repr::Local(id) => {
                 let id = ActorId(id);
                 ctx.expected.push((id, expect, type_name));
-                Ok((ctx.vat.clone(), id))
+                Ok(Decoded::Near(ctx.vat.clone(), id))
+            }
+            // A sturdyref carries no type: the peer checks each message.
+            Repr::Sturdy(uri) => {
+                let link = ctx.directory.as_ref().map(|d| d.far_link());
+                Ok(Decoded::Far(Revived::object_for(uri, link)))
             }
             Repr::Far(name, id) => {
                 let directory = ctx.directory.as_ref().ok_or_else(|| {
@@ -196,7 +234,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
                     ))
                 })?;
                 let vat = directory.find(&name).map_err(D::Error::custom)?;
-                Ok((vat, ActorId(id)))
+                Ok(Decoded::Near(vat, ActorId(id)))
             }
         }
     })

@@ -3,6 +3,7 @@
 
 use crate::actor::Actor;
 use crate::error::{BoxError, Error};
+use crate::far::FarObject;
 use crate::methods::{MethodInfo, Reply};
 use crate::portrait::ActorId;
 use crate::promise::{Promise, SendTarget};
@@ -15,9 +16,25 @@ impl<T: Actor> Ref<T> {
         T::Caller::from(self)
     }
 
-    /// Typed asynchronous sends: `counter.send().increment()` returns a promise.
+    /// Typed asynchronous sends: `counter.send().increment()` returns a promise. On a
+    /// far reference each method goes by name ([`crate::far`]).
     pub fn send(&self) -> T::Sender<'_> {
-        T::Sender::from(SendTarget::Ref(self))
+        match &self.far {
+            Some(far) => T::Sender::from(SendTarget::Far(&**far)),
+            None => T::Sender::from(SendTarget::Ref(self)),
+        }
+    }
+
+    /// A near call to a far reference: it is never in the caller's vat.
+    fn near_on_far(&self) -> Result<(), Error> {
+        match self.far {
+            None => Ok(()),
+            Some(_) => Err(Error::FarCall {
+                actor: self.describe(),
+                vat: "none: it is on another node".into(),
+                current: vat::current_vat_name().unwrap_or_else(|| "(none)".into()),
+            }),
+        }
     }
 
     /// Calls `f` with shared access to the actor, now, inside the current turn.
@@ -26,6 +43,7 @@ impl<T: Actor> Ref<T> {
     /// [`Error::Reentrant`] if it is busy with a mutable call further up the turn, and with
     /// [`Error::NotInTurn`] outside a turn. Shared calls may nest (A reads B reads A).
     pub fn call_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, Error> {
+        self.near_on_far()?;
         vat::near_call(|core| core.invoke_ref(self, f))
     }
 
@@ -33,6 +51,7 @@ impl<T: Actor> Ref<T> {
     ///
     /// If the turn later fails, what `f` changed is rolled back.
     pub fn call_mut_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, Error> {
+        self.near_on_far()?;
         vat::near_call(|core| core.invoke_mut(self, f))
     }
 
@@ -60,6 +79,7 @@ impl<T: Actor> Ref<T> {
         &self,
         call: impl FnOnce(&VatCore) -> Result<Result<R, E>, Box<Error>>,
     ) -> Result<R, Error> {
+        self.near_on_far()?;
         vat::near(|core| {
             let sp = core.savepoint();
             let result = match call(core) {
@@ -121,12 +141,18 @@ impl<T: Actor> Ref<T> {
         })
     }
 
-    /// Sends `work` to run in a turn of the actor's vat.
+    /// Sends `work` to run in a turn of the actor's vat (a closure cannot reach a far
+    /// reference's actor: that breaks with [`Error::NotByName`]).
     fn post<R, F>(&self, work: F) -> Promise<R>
     where
         R: Send + 'static,
         F: FnOnce(&VatCore, ActorId) -> Result<R, Error> + Send + 'static,
     {
+        if self.far.is_some() {
+            return Promise::broken(Error::NotByName {
+                target: self.describe(),
+            });
+        }
         let id = self.id;
         // The message holds its target: it is not freed while the message is on its way.
         let hold = self.hold.clone();
@@ -143,6 +169,9 @@ impl AnyRef {
     /// answer the MessagePack-encoded result. Unknown methods and arguments that do not
     /// decode break the promise with [`Error::Dispatch`].
     pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+        if let Some(far) = &self.far {
+            return by_name_on_far(far.as_ref(), method, args);
+        }
         let (id, describe) = (self.id, self.describe());
         let method = method.to_string();
         // The message holds its target: it is not freed while the message is on its way.
@@ -168,4 +197,24 @@ impl<T: Actor> Ref<T> {
     pub fn methods(&self) -> &'static [MethodInfo] {
         T::METHODS
     }
+}
+
+/// A call by name (no references carried) to a far reference: an answer holding a
+/// reference is refused, as a by-name result holding one is.
+fn by_name_on_far(far: &dyn FarObject, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+    let (target, method_name) = (far.describe(), method.to_string());
+    far.send_by_name(method, args, Vec::new())
+        .map_direct(move |(bytes, refs)| match refs.first() {
+            None => Promise::fulfilled(bytes),
+            Some(r) => Promise::broken(Error::RefByName {
+                actor: target,
+                method: method_name,
+                reference: match (&r.far, &r.actor) {
+                    (Some(far), _) => far.describe(),
+                    (None, Some(actor)) => actor.describe(),
+                    (None, None) => "a reference".into(),
+                },
+            }),
+        })
+        .flatten()
 }

@@ -15,8 +15,11 @@ use crate::actor::Actor;
 use crate::carry;
 use crate::codec::{Carried, Codec};
 use crate::entry::ActorEntry;
+use crate::far::FarObject;
 use crate::methods::DispatchError;
-use crate::persist::context::{self as persist, SavedName, decode_ref, intern_name, lookup_entry};
+use crate::persist::context::{
+    self as persist, Decoded, SavedName, decode_ref, intern_name, lookup_entry,
+};
 use crate::portrait::ActorId;
 use crate::reference::{AnyRef, Ref};
 use crate::vat::context::{carrying, with_codec, with_current_codec};
@@ -25,8 +28,11 @@ use crate::vat::{Hold, VatShared};
 impl<T: Actor> Serialize for Ref<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serialize_ref(
-            &self.vat,
-            self.id,
+            Target {
+                vat: &self.vat,
+                id: self.id,
+                far: self.far.as_ref(),
+            },
             || self.describe(),
             || self.clone().into(),
             serializer,
@@ -37,11 +43,30 @@ impl<T: Actor> Serialize for Ref<T> {
 impl<'de, T: Actor> Deserialize<'de> for Ref<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if carrying() {
-            let any = carry::deserialize_actor(deserializer, T::type_name())?;
+            let any = carry::deserialize_actor(deserializer, Some(T::entry()))?;
             return carry::typed::<T>(any).map_err(D::Error::custom);
         }
-        let (vat, id) = decode_ref(deserializer, TypeId::of::<T>(), T::type_name())?;
-        Ok(Ref::new(vat, id))
+        match decode_ref(deserializer, TypeId::of::<T>(), T::type_name())? {
+            Decoded::Near(vat, id) => Ok(Ref::new(vat, id)),
+            Decoded::Far(far) => Ok(Ref::from_far(far)),
+        }
+    }
+}
+
+/// What a reference is, to encode it.
+struct Target<'a> {
+    vat: &'a Arc<VatShared>,
+    id: ActorId,
+    far: Option<&'a Arc<dyn FarObject>>,
+}
+
+impl AnyRef {
+    fn target(&self) -> Target<'_> {
+        Target {
+            vat: &self.vat,
+            id: self.id,
+            far: self.far.as_ref(),
+        }
     }
 }
 
@@ -49,13 +74,13 @@ impl Serialize for AnyRef {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let describe = || self.describe();
         if carrying() {
-            return serialize_ref(&self.vat, self.id, describe, || self.clone(), serializer);
+            return serialize_ref(self.target(), describe, || self.clone(), serializer);
         }
         struct Inner<'a>(&'a AnyRef);
         impl Serialize for Inner<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let r = self.0;
-                serialize_ref(&r.vat, r.id, || r.describe(), || r.clone(), s)
+                serialize_ref(r.target(), || r.describe(), || r.clone(), s)
             }
         }
         let mut t = serializer.serialize_tuple(2)?;
@@ -72,33 +97,33 @@ impl Serialize for AnyRef {
 impl<'de> Deserialize<'de> for AnyRef {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if carrying() {
-            return carry::deserialize_actor(deserializer, "actor");
+            return carry::deserialize_actor(deserializer, None);
         }
-        struct Target(Arc<VatShared>, ActorId, &'static ActorEntry);
+        struct Saved(Decoded, &'static ActorEntry);
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Target;
+            type Value = Saved;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a saved reference: [entry name, reference]")
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
-            ) -> Result<Target, A::Error> {
+            ) -> Result<Saved, A::Error> {
                 let name: SavedName = seq
                     .next_element()?
                     .ok_or_else(|| A::Error::custom("saved reference without its actor name"))?;
                 let name = name.resolve().map_err(A::Error::custom)?;
                 let entry = lookup_entry(&name).map_err(A::Error::custom)?;
-                let (vat, id) = seq
+                let decoded = seq
                     .next_element_seed(RefSeed(entry))?
                     .ok_or_else(|| A::Error::custom("saved reference without its id"))?;
-                Ok(Target(vat, id, entry))
+                Ok(Saved(decoded, entry))
             }
         }
         struct RefSeed(&'static ActorEntry);
         impl<'de> serde::de::DeserializeSeed<'de> for RefSeed {
-            type Value = (Arc<VatShared>, ActorId);
+            type Value = Decoded;
             fn deserialize<D: serde::Deserializer<'de>>(
                 self,
                 d: D,
@@ -106,21 +131,25 @@ impl<'de> Deserialize<'de> for AnyRef {
                 decode_ref(d, self.0.type_id(), self.0.type_name)
             }
         }
-        let Target(vat, id, entry) = deserializer.deserialize_tuple(2, V)?;
-        let hold = Hold::of(&vat, id);
-        Ok(AnyRef {
-            vat,
-            id,
-            entry,
-            hold,
-        })
+        match deserializer.deserialize_tuple(2, V)? {
+            Saved(Decoded::Near(vat, id), entry) => {
+                let hold = Hold::of(&vat, id);
+                Ok(AnyRef {
+                    vat,
+                    id,
+                    entry,
+                    hold,
+                    far: None,
+                })
+            }
+            Saved(Decoded::Far(far), entry) => Ok(AnyRef::far(far, entry)),
+        }
     }
 }
 
-/// Encodes a reference to actor `id` of `vat`, as the codec in force says.
+/// Encodes a reference, as the codec in force says.
 fn serialize_ref<S: serde::Serializer>(
-    vat: &Arc<VatShared>,
-    id: ActorId,
+    target: Target<'_>,
     describe: impl Fn() -> String,
     as_any: impl FnOnce() -> AnyRef,
     serializer: S,
@@ -129,15 +158,22 @@ fn serialize_ref<S: serde::Serializer>(
         Carry(Result<u32, String>),
         Save(Result<persist::Form, String>),
     }
+    let Target { vat, id, far } = target;
     let then = with_current_codec(|c| match c {
-        Some(Codec::Carry(tables)) => Ok(Then::Carry(tables.put(Carried::actor(as_any())))),
+        Some(Codec::Carry(tables)) => Ok(Then::Carry(tables.put(match far {
+            Some(far) => Carried::far(far.clone()),
+            None => Carried::actor(as_any()),
+        }))),
         Some(Codec::ByName(first)) => {
             let reference = describe();
             let message = format!("{reference} cannot be carried by a call by name");
             first.get_or_insert(reference);
             Err(message)
         }
-        Some(Codec::Save(ctx)) => Ok(Then::Save(ctx.form_of(vat, id, &describe))),
+        Some(Codec::Save(ctx)) => Ok(Then::Save(match far {
+            Some(far) => persist::Form::of_far(far.as_ref(), &describe),
+            None => ctx.form_of(vat, id, &describe),
+        })),
         Some(Codec::Restore(_)) | None => Ok(Then::Save(Err(persist::unsaved(&describe)))),
     });
     match then.map_err(S::Error::custom)? {
