@@ -196,11 +196,12 @@ pub(crate) fn deserialize_actor<'de, D: serde::Deserializer<'de>>(
                  Ref<T> of the type it is",
                 far.describe()
             )),
-            (None, _) => Err(
-                "a carried reference that is neither an actor of this process nor an object \
-                 elsewhere"
-                    .to_string(),
-            ),
+            (None, entry) => Err(format!(
+                "expected a reference to a {} of this process or a far one, got a carried \
+                 reference of neither kind (a network layer's reference with no far object): \
+                 take that layer's reference type instead",
+                entry.map_or("actor", |e| e.type_name)
+            )),
         }
     })
 }

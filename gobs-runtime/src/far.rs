@@ -12,10 +12,10 @@
 //!    as itself);
 //! 2. hands them to the target's [`FarObject::send_by_name`];
 //! 3. decodes the answer as the method's result type, references carried: a reference
-//!    to one of this process's actors comes back as its `Ref<T>`, a reference to an
-//!    object elsewhere only as the network layer's reference type (a result type of
-//!    `Ref<U>` cannot hold one: call such a method through the network layer's untyped
-//!    call and take its reference type).
+//!    to one of this process's actors comes back as its (near) `Ref<T>`, a reference to
+//!    an object elsewhere, where the type says `Ref<U>`, as a far `Ref<U>` (the network
+//!    layer's object, taken to be a `U`), and as the network layer's own reference type
+//!    where the type says that.
 //!
 //! So `remote_counter.send().increment(5)` is a `Promise<u32>` whether the counter is in
 //! this vat, in another, or on another host; only the near `call()` is absent. Methods
@@ -25,6 +25,27 @@
 //! An argument type that cannot be encoded, or a result type that cannot be decoded
 //! (`Serialize` / `DeserializeOwned` missing), breaks that send's promise with an error
 //! naming the method and the type; sends to local actors are not affected.
+//!
+//! # Pipelining
+//!
+//! A typed send to a far reference answers after its round trip. A [`PromisedRef`]
+//! (`promise.pipeline()`) does not reach a far reference yet: its queued sends are
+//! closures, and one resolved to a far reference fails as a send to a stopped vat.
+//! CapTP pipelining (the message going to the answer's position at once) is the network
+//! layer's by-name form for now: gobs-ocapn's
+//! `RemoteObject::call_pipelined(..).typed::<U>()`.
+//!
+//! [`PromisedRef`]: crate::PromisedRef
+//!
+//! # A client that only calls
+//!
+//! The proxy a client sends through is generated from the actor's `#[define_actor]`
+//! impl block, so the client links the crate that defines the actor type, as a tonic
+//! client links the crate its `.proto` generates. That crate is the contract: put the
+//! actor types a service offers in a small API crate that both sides depend on. Their
+//! method bodies come along (they are the same Rust items) but never run on the client: a
+//! far reference sends by name and the peer runs its own. No separate interface type is
+//! generated, so there is nothing to keep in step with the implementation.
 
 use std::any::Any;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -61,8 +82,9 @@ pub trait FarObject: Send + Sync {
     /// How errors name the object (`remote object ocapn://…`).
     fn describe(&self) -> String;
 
-    /// The sturdyref URI a portrait saves it as, or why it has none, naming the peer by
-    /// its `ocapn://` URI and saying what to do (the save of that portrait fails with it).
+    /// The sturdyref URI a portrait saves it as, or why it has none: a whole sentence
+    /// naming the object, its peer by its `ocapn://` URI, and what to do (the save of that
+    /// portrait fails with it).
     fn sturdyref(&self) -> Result<String, String>;
 
     /// The network layer's own object behind it, to find its type again (a far

@@ -252,6 +252,16 @@ fn carrier<'a>(
             Ref::Remote(_) => None,
         };
         let remote = RemoteObject::new(node.clone(), r.clone());
+        if let Ref::Remote(import) = r {
+            let peer = core
+                .session_stats()
+                .into_iter()
+                .find(|(conn, ..)| *conn == import.conn())
+                .and_then(|(_, peer, ..)| peer);
+            if let Some(peer) = peer {
+                remote.set_peer(peer);
+            }
+        }
         Carried {
             actor,
             far: Some(Arc::new(remote.clone())),

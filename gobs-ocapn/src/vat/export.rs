@@ -75,12 +75,13 @@ impl LocalObject for ActorObject {
     }
 }
 
-type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
+pub(crate) type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
 
 /// Runs `then` with `refs` once every reference a peer passed in them (an object it
 /// exports, not a promise) knows its sturdyref, asked of its exporter (so that the
-/// method's turn can save it in a portrait); a peer that gives none leaves it without.
-fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
+/// method's turn, or the caller an answer goes to, can save it in a portrait); a peer
+/// that gives none leaves it without.
+pub(crate) fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
     let asks: Vec<(RemoteObject, RemoteRef)> = refs
         .iter()
         .filter_map(|c| c.foreign_as::<RemoteObject>())

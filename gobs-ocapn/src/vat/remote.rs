@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::bridge::{answer_in, term_out};
+use super::export::with_sturdyrefs;
 use crate::captp::{LocalRef, Ref, Term};
-use crate::locator::Sturdyref;
+use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::{Core, Node, NodeStopped};
 
 /// What a remote object's promise is broken with: the peer's error, or why the message
@@ -60,6 +61,8 @@ struct Inner {
     live: Mutex<Option<Ref>>,
     /// Its saved form, if known.
     sturdyref: Mutex<Option<Sturdyref>>,
+    /// The peer that exports it, when known (to name it when it cannot be saved).
+    peer: Mutex<Option<PeerLocator>>,
     /// For a pipelined answer: releases the node's promise when the last clone goes.
     /// Set when the message leaves, for [`RemoteObject::call_pipelined`].
     answer: Mutex<Option<AnswerGuard>>,
@@ -121,6 +124,7 @@ impl RemoteObject {
                 link,
                 live: Mutex::new(live),
                 sturdyref: Mutex::new(sturdyref),
+                peer: Mutex::new(None),
                 answer: Mutex::new(answer),
                 unsent: Mutex::new(None),
             }),
@@ -173,6 +177,11 @@ impl RemoteObject {
         *lock(&self.inner.sturdyref) = Some(s);
     }
 
+    /// Notes the peer that exports it.
+    pub(crate) fn set_peer(&self, peer: PeerLocator) {
+        *lock(&self.inner.peer) = Some(peer);
+    }
+
     /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send)
     /// (`None` while dormant: send to it once first).
     pub fn to_term(&self) -> Option<Term> {
@@ -183,6 +192,14 @@ impl RemoteObject {
     pub fn describe(&self) -> String {
         if let Some(s) = self.sturdyref() {
             return format!("remote object {}", s.to_uri());
+        }
+        if let (Some(peer), Some(Ref::Remote(r))) = (lock(&self.inner.peer).clone(), self.target())
+        {
+            return format!(
+                "remote object (import {}) of peer {}",
+                r.position(),
+                peer.to_uri()
+            );
         }
         let through = self
             .node()
@@ -458,10 +475,18 @@ impl RemoteObject {
                 let mut all = vec![Term::sym(&method)];
                 all.extend(args);
                 send_then(core, target, all, move |core, outcome| match outcome {
-                    Ok(v) => done(
-                        answer_in(core, &node2, &v)
-                            .map_err(|e| broken(format!("the answer {v:?} cannot be taken: {e}"))),
-                    ),
+                    // The references in the answer learn their sturdyrefs from their
+                    // exporters before the caller gets them, so that they can be saved.
+                    Ok(v) => match answer_in(core, &node2, &v) {
+                        Ok((bytes, refs)) => with_sturdyrefs(
+                            core,
+                            refs,
+                            Box::new(move |_, refs| done(Ok((bytes, refs)))),
+                        ),
+                        Err(e) => done(Err(broken(format!(
+                            "the answer {v:?} cannot be taken: {e}"
+                        )))),
+                    },
                     Err(e) => {
                         me.forget_if_lost(core);
                         done(Err(broken(super::peer_error::text(&e))))
@@ -617,16 +642,23 @@ impl Serialize for RemoteObject {
 }
 
 impl RemoteObject {
-    /// The sturdyref URI it is saved as, or why it cannot be saved.
+    /// The sturdyref URI it is saved as, or why it cannot be saved, naming the peer
+    /// that exports it.
     fn saved_form(&self) -> Result<String, String> {
-        match self.sturdyref() {
-            Some(sturdyref) => Ok(sturdyref.to_uri()),
-            None => Err(format!(
-                "{} cannot be saved: it has no sturdyref (its exporter is not a gobs node, \
-                 or did not give one); keep a sturdyref from that peer instead",
-                self.describe()
-            )),
+        if let Some(sturdyref) = self.sturdyref() {
+            return Ok(sturdyref.to_uri());
         }
+        // Not under the lock: `describe` takes it too.
+        let peer_known = lock(&self.inner.peer).is_some();
+        let why = if peer_known {
+            "that peer gave no sturdyref for it (it is not a gobs node, or refused); keep a \
+             sturdyref that peer publishes instead (enliven it with RemoteObject::enliven and \
+             save that)"
+        } else {
+            "it has no sturdyref (a promise, or an object this node hosts); keep a sturdyref \
+             instead"
+        };
+        Err(format!("{} cannot be saved: {why}", self.describe()))
     }
 }
 

@@ -112,14 +112,9 @@ impl Form {
     }
 
     /// How a far reference is written: its sturdyref, or the error the save fails with
-    /// (the far object's: it names the peer and what to do).
-    pub(crate) fn of_far(
-        far: &dyn FarObject,
-        describe: &dyn Fn() -> String,
-    ) -> Result<Form, String> {
-        far.sturdyref()
-            .map(Form::Sturdy)
-            .map_err(|why| format!("{} cannot be saved: {why}", describe()))
+    /// (the far object's own sentence: it names the object, its peer and what to do).
+    pub(crate) fn of_far(far: &dyn FarObject) -> Result<Form, String> {
+        far.sturdyref().map(Form::Sturdy)
     }
 }
 

@@ -171,7 +171,7 @@ fn serialize_ref<S: serde::Serializer>(
             Err(message)
         }
         Some(Codec::Save(ctx)) => Ok(Then::Save(match far {
-            Some(far) => persist::Form::of_far(far.as_ref(), &describe),
+            Some(far) => persist::Form::of_far(far.as_ref()),
             None => ctx.form_of(vat, id, &describe),
         })),
         Some(Codec::Restore(_)) | None => Ok(Then::Save(Err(persist::unsaved(&describe)))),
