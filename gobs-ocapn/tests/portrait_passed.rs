@@ -152,8 +152,10 @@ fn a_reference_without_a_sturdyref_cannot_be_saved_and_the_turn_keeps_nothing() 
     };
     assert_eq!(res[0], sym("break"));
     let why = format!("{res:?}");
+    // The error names the peer that gave no sturdyref, by its URI.
     assert!(
-        why.contains("cannot be saved: it has no sturdyref"),
+        why.contains("of peer ocapn://raw.tcp-testing-only")
+            && why.contains("cannot be saved: that peer gave no sturdyref"),
         "{why}"
     );
     assert_eq!(

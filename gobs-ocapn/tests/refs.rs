@@ -242,15 +242,15 @@ fn an_actor_answers_with_its_own_reference_and_gets_it_back_typed() {
         .unwrap();
     assert_eq!(local.send().get().wait().unwrap(), 1);
 
-    // A peer's own object where a `Ref<Counter>` is wanted: refused, saying what to take.
+    // A peer's own object where a `Ref<Counter>` is wanted: taken as a far `Ref<Counter>`,
+    // on which `read`'s near call is an error naming the fix.
     let mine = p.next_import();
     let r = p.deliver(d, vec![sym("read"), import_object(mine)], None);
     let res = resolve(&mut p, r);
     assert_eq!(res[0], sym("break"));
     let why = format!("{res:?}");
     assert!(
-        why.contains("expected a reference to a Counter of this process")
-            && why.contains("RemoteObject"),
+        why.contains("cannot call Counter at remote object") && why.contains("use `.send()`"),
         "{why}"
     );
     vat.shutdown();

@@ -90,6 +90,13 @@ fn same_far(a: &Option<Arc<dyn FarObject>>, b: &Option<Arc<dyn FarObject>>) -> b
     }
 }
 
+/// Hashes a far object by identity, as [`same_far`] compares it.
+fn hash_far<H: std::hash::Hasher>(far: &Option<Arc<dyn FarObject>>, state: &mut H) {
+    if let Some(far) = far {
+        std::hash::Hash::hash(&Arc::as_ptr(far).cast::<()>(), state);
+    }
+}
+
 impl<T: Actor> Ref<T> {
     pub(crate) fn new(vat: Arc<VatShared>, id: ActorId) -> Self {
         let hold = Hold::of(&vat, id);
@@ -171,6 +178,7 @@ impl<T> std::hash::Hash for Ref<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.vat.id.hash(state);
         self.id.hash(state);
+        hash_far(&self.far, state);
     }
 }
 
@@ -276,6 +284,7 @@ impl std::hash::Hash for AnyRef {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.vat.id.hash(state);
         self.id.hash(state);
+        hash_far(&self.far, state);
     }
 }
 

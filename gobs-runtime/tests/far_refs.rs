@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::any::Any;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use gobs_runtime::carry::{Carried, CarriedReply, encode_carrying};
@@ -238,4 +239,7 @@ fn near_calls_and_closures_on_a_far_ref_are_errors_naming_the_fix() {
     // Equal to its clones, not to another far reference to the same sturdyref.
     assert_eq!(account, account.clone());
     assert_ne!(account, far_account(URI));
+    // Hashed as compared: clones alike.
+    let state = std::hash::RandomState::new();
+    assert_eq!(state.hash_one(&account), state.hash_one(account.clone()));
 }

@@ -37,12 +37,13 @@ pub struct RemoteError(pub String);
 /// the actor can `send()` to and keep in a field.
 ///
 /// **In a portrait** it is saved as its sturdyref and comes back, after a restore, as a
-/// reference that enlivens that sturdyref on its first send (through the node given to
+/// reference that enlivens that sturdyref on its first send (through the node attached
+/// to its registry, [`Node::attach_to`], else the one given to
 /// [`set_default_node`](super::set_default_node)), and again whenever its session was
-/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passed in a
-/// call gets one from its exporter before the method runs (`gobs:sturdyref`, a gobs
-/// extension of the bootstrap object); one from another kind of peer has none, and
-/// saving it is an error that says so.
+/// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passes in a
+/// call, or answers with, gets one from its exporter before the method runs or the
+/// answer resolves (`gobs:sturdyref`, a gobs extension of the bootstrap object); one
+/// from another kind of peer has none, and saving it is an error naming that peer.
 ///
 /// Sends made inside a turn leave when the turn commits, and not at all if it fails.
 /// Clones share one reference (and its liveness).
