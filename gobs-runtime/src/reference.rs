@@ -23,20 +23,7 @@
 //! itself once no [`Vat`] handle and no reference to any of its actors is left and no task
 //! of its own is waiting — unless the references are its own actors' cycles.
 //!
-//! # Far references
-//!
-//! A reference may also be *far*, as in Goblins: a `Ref<T>` to an actor on another
-//! node, made by the network layer ([`Ref::from_far`]; gobs-ocapn's
-//! `RemoteObject::typed`) or decoded from a peer's answer or argument where the type
-//! says `Ref<T>` ([`crate::carry`]). Its `send()` is the same generated proxy, each
-//! method going by name through its [`FarObject`] ([`crate::far`]); its near `call()`
-//! fails with [`Error::FarCall`](crate::Error::FarCall), and closure sends with
-//! [`Error::NotByName`](crate::Error::NotByName). In a portrait it is saved as its
-//! sturdyref. Its type is the holder's claim: the peer checks each message.
-//!
-//! A far reference has no vat. Its near fields name a stand-in vat that never runs, so a
-//! path that does not look for `far` fails as a message to a stopped vat rather than
-//! reaching another actor.
+//! A reference may also be far (an actor on another node): see [`Ref`].
 //!
 //! This file says what a reference is; [`calls`] how it reaches its actor (near calls,
 //! sends, calls by name) and [`encoding`] how it is encoded under each codec.
@@ -54,12 +41,26 @@ use crate::vat::{Hold, VatShared};
 mod calls;
 pub(crate) mod encoding;
 
-/// A reference to an actor of type `T`: in this process (near) or on another node (far;
-/// see the [module](crate::reference) docs).
+/// A reference to an actor of type `T`: in this process (near) or on another node (far).
 ///
 /// `call()` reaches it synchronously (same vat only), `send()` asynchronously from
 /// anywhere, returning a [`Promise`](crate::Promise). Both are generated per method by `#[define_actor]`;
 /// the closure-taking forms below work for any actor in this process.
+///
+/// # Far references
+///
+/// A reference may also be *far*, as in Goblins: a `Ref<T>` to an actor on another
+/// node, made by the network layer ([`Ref::from_far`]; gobs-ocapn's
+/// `RemoteObject::typed`) or decoded from a peer's answer or argument where the type
+/// says `Ref<T>` ([`crate::carry`]). Its `send()` is the same generated proxy, each
+/// method going by name through its [`FarObject`] ([`crate::far`]); its near `call()`
+/// fails with [`Error::FarCall`](crate::Error::FarCall), and closure sends with
+/// [`Error::NotByName`](crate::Error::NotByName). In a portrait it is saved as its
+/// sturdyref. Its type is the holder's claim: the peer checks each message.
+///
+/// A far reference has no vat: [`Ref::vat`] and [`Ref::id`] name a stand-in that never
+/// runs, so a path that does not look for it fails as a message to a stopped vat rather
+/// than reaching another actor.
 pub struct Ref<T> {
     pub(crate) vat: Arc<VatShared>,
     pub(crate) id: ActorId,

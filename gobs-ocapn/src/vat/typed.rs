@@ -1,6 +1,6 @@
 //! Typed far references: a [`gobs_runtime::Ref<T>`] to a gobs actor on a peer, made of a
 //! [`RemoteObject`] — a `Ref<T>` is near or far, as in Goblins (see
-//! [`gobs_runtime::reference`]).
+//! [`gobs_runtime::Ref`]).
 
 use std::sync::Arc;
 
