@@ -268,10 +268,12 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
             Err(e) => break e.to_string(),
         }
     };
-    c.close();
+    // The core lets go of the session before the socket closes, so that a peer seeing
+    // our end close knows its session was handled.
     if let Some(shared) = shared.upgrade() {
         shared.with_host(|host, _| host.lost(conn, &why));
     }
+    c.close();
 }
 
 #[cfg(test)]

@@ -70,9 +70,6 @@ struct Shared {
     netlayers: Vec<Arc<dyn Netlayer>>,
     /// Wakes the timer task for an earlier deadline (or to end).
     timer: Arc<Notify>,
-    /// While it lives, the thread of a current-thread runtime running this node refuses
-    /// a blocking `Promise::wait` (see [`driver`]).
-    alive: driver::Alive,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -214,11 +211,12 @@ async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
 }
 
 /// Tells the core when its timers (hello deadlines) are due.
-async fn timer(shared: Weak<Shared>, wake: Arc<Notify>) {
+///
+/// While it runs, `alive` marks the thread of a current-thread runtime running this node
+/// (see [`driver`]): the task ends with the node or with its runtime, whichever goes first.
+async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
     // The runtime's own thread drives the node (the start may have run on a blocking one).
-    if let Some(shared) = shared.upgrade() {
-        driver::mark(&shared.alive);
-    }
+    driver::mark(&alive);
     loop {
         let at = {
             let Some(shared) = shared.upgrade() else {
@@ -274,14 +272,14 @@ impl Node {
             runtime: runtime.clone(),
             netlayers: netlayers.clone(),
             timer: timer_wake.clone(),
-            alive: driver::Alive::default(),
         });
         // On a current-thread runtime the node's tasks run on this thread.
-        driver::mark(&shared.alive);
+        let alive = driver::Alive::default();
+        driver::mark(&alive);
         for n in netlayers.into_iter().filter(|n| n.can_accept()) {
             runtime.spawn(accept(n, Arc::downgrade(&shared)));
         }
-        runtime.spawn(timer(Arc::downgrade(&shared), timer_wake));
+        runtime.spawn(timer(Arc::downgrade(&shared), timer_wake, alive));
         Ok(Node {
             shared,
             locator,
