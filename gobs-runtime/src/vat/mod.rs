@@ -18,7 +18,7 @@
 //! The files, one question each: [`handle`] (the [`Vat`] handle), [`shared`] (its inbox,
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
 //! [`core`] (its actors and loop, on its worker), [`table`] (calls into its actors),
-//! [`journal`] (what a turn did), [`context`] (the vat and codec this thread is in) and
+//! [`journal`] (what a turn did), [`outbox`] (its committed sends to other vats), [`context`] (the vat and codec this thread is in) and
 //! [`api`] (what code in a turn calls).
 
 mod api;
@@ -26,6 +26,7 @@ pub(crate) mod context;
 mod core;
 mod handle;
 mod journal;
+mod outbox;
 mod runner;
 mod scoped;
 mod shared;
