@@ -215,7 +215,7 @@ struct Step {
 }
 
 impl Job for Step {
-    fn run(&self) -> Result<(), Error> {
+    fn run(&self) -> Result<(), Box<Error>> {
         let id = self.task.id();
         self.task.scheduled().store(false, Ordering::Release);
         let outcome = vat::with_core(|core| {
@@ -236,7 +236,7 @@ impl Job for Step {
                 self.finished.store(true, Ordering::Release);
                 Ok(())
             }
-            Some(Poll::Ready(Err(e))) => Err(e),
+            Some(Poll::Ready(Err(e))) => Err(Box::new(e)),
             _ => Ok(()),
         }
     }

@@ -346,7 +346,9 @@ impl VatCore {
         self.journal.begin(self.next_id.get());
         let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
         self.current_actor.set(None);
-        let outcome = outcome.and_then(|()| self.save_churn_caught());
+        let outcome = outcome
+            .map_err(|e| *e)
+            .and_then(|()| self.save_churn_caught());
         match outcome {
             Ok(()) => match self.commit() {
                 None => ran.publish(),
@@ -400,16 +402,23 @@ impl VatCore {
     /// turn's error.
     fn commit(&self) -> Option<Error> {
         let mut effects = self.journal.take_effects();
-        let mut outbox = self.outbox.take();
+        // Taken from its cell only by a turn that sends to another vat.
+        let mut outbox: Option<Outbox> = None;
         let mut failed = None;
         for effect in effects.drain(..) {
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
-                Effect::Send(vat, env) => outbox.send(&vat, env),
-                Effect::SendAgain(env) => outbox.send_again(env),
+                Effect::Send(vat, env) => outbox
+                    .get_or_insert_with(|| self.outbox.take())
+                    .send(&vat, env),
+                Effect::SendAgain(env) => outbox
+                    .get_or_insert_with(|| self.outbox.take())
+                    .send_again(env),
                 Effect::Run(f) => {
                     // What the turn sent before this leaves before it.
-                    outbox.flush();
+                    if let Some(outbox) = &mut outbox {
+                        outbox.flush();
+                    }
                     f()
                 }
             }));
@@ -419,12 +428,14 @@ impl VatCore {
                 failed = Some(self.panicked("committing the turn panicked: ", &*payload));
             }
         }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| outbox.flush()))
-            && failed.is_none()
-        {
-            failed = Some(self.panicked("committing the turn panicked: ", &*payload));
+        if let Some(mut outbox) = outbox {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| outbox.flush()))
+                && failed.is_none()
+            {
+                failed = Some(self.panicked("committing the turn panicked: ", &*payload));
+            }
+            self.outbox.set(outbox);
         }
-        self.outbox.set(outbox);
         self.journal.recycle(effects);
         failed
     }

@@ -38,7 +38,7 @@ pub use api::{self_ref, spawn, spawn_blocking, try_spawn};
 pub use handle::{Vat, current_vat};
 
 pub(crate) use self::core::{ChurnHook, VatCore, panic_message};
-pub(crate) use api::{defer, deliver, near, near_call, post_to};
+pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};
 pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_core};
 pub(crate) use journal::Churn;
 pub(crate) use runner::start;
