@@ -406,6 +406,14 @@ impl VatCore {
         let mut outbox: Option<Outbox> = None;
         let mut failed = None;
         for effect in effects.drain(..) {
+            let effect = match effect {
+                // Only queued here, which cannot panic: no unwind guard per message.
+                Effect::Local(env) => {
+                    self.local.borrow_mut().push_back(env);
+                    continue;
+                }
+                other => other,
+            };
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => outbox
