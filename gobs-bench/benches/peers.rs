@@ -1,5 +1,6 @@
 //! gobs beside its peers (ractor, kameo), every row in one run; prints medians and, per
-//! row, the ratio of the faster peer to gobs at the end.
+//! row, the ratio of the faster peer to gobs at the end, then each row's goal, met or
+//! missed.
 //!
 //! Rows: near call latency, async send throughput (1M messages, one vat and two vats),
 //! request/response round trip across two vats, spawn rate.
@@ -10,7 +11,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use gobs_bench::{GOBS, Samples};
+use gobs_bench::{GOBS, Goal, Samples};
 use gobs_runtime::{Promise, Ref, Resolver, Vat, define_actor, spawn};
 use kameo::actor::Spawn as _;
 use kameo::message::{Context, Message};
@@ -442,4 +443,14 @@ fn main() {
     c.final_summary();
     println!();
     println!("{}", SAMPLES.table());
+    // The goals of these rows (issue 24): a run that misses one says so.
+    println!(
+        "{}",
+        SAMPLES.goals(&[
+            (NEAR, Goal::AtMostNs(15.0)),
+            (ONE_VAT, Goal::TimesFaster(2.0)),
+            (TWO_VATS, Goal::TimesFaster(2.0)),
+            (SPAWN, Goal::TimesFaster(20.0)),
+        ])
+    );
 }

@@ -123,6 +123,73 @@ impl Samples {
     }
 }
 
+/// What a row of [`Samples`] must show, checked by [`Samples::goals`].
+#[derive(Clone, Copy, Debug)]
+pub enum Goal {
+    /// The faster peer takes at least this many times as long as gobs.
+    TimesFaster(f64),
+    /// gobs takes at most this many nanoseconds per operation.
+    AtMostNs(f64),
+}
+
+impl Samples {
+    /// Per row of `goals`: the goal, where the row stands, and `met` or `MISSED`, so that
+    /// a regression shows in the run that has it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gobs_bench::{GOBS, Goal, Samples};
+    /// let samples = Samples::new(&["ractor"]);
+    /// samples.record("send", GOBS, Duration::from_nanos(100), 1);
+    /// samples.record("send", "ractor", Duration::from_nanos(150), 1);
+    /// samples.record("call", GOBS, Duration::from_nanos(12), 1);
+    /// let goals = samples.goals(&[("send", Goal::TimesFaster(2.0)), ("call", Goal::AtMostNs(15.0))]);
+    /// assert!(goals.contains("| send | ≥ 2.00x | 1.50x | MISSED |"), "{goals}");
+    /// assert!(goals.contains("| call | ≤ 15.0 ns | 12.0 ns | met |"), "{goals}");
+    /// ```
+    pub fn goals(&self, goals: &[(&str, Goal)]) -> String {
+        let mut rows = self
+            .by_row
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = String::from("| row | goal | now | |\n| --- | --- | ---: | --- |\n");
+        for (name, goal) in goals {
+            let row = rows.values_mut().find(|r| r.name == *name);
+            let gobs = row
+                .as_ref()
+                .and_then(|r| r.values.get(GOBS))
+                .map(|v| median(&mut v.clone()));
+            let best_peer = row.as_ref().and_then(|r| {
+                self.peers
+                    .iter()
+                    .filter_map(|p| r.values.get(p).map(|v| median(&mut v.clone())))
+                    .min_by(f64::total_cmp)
+            });
+            let (wanted, now) = match *goal {
+                Goal::TimesFaster(x) => (
+                    format!("≥ {x:.2}x"),
+                    gobs.zip(best_peer).map(|(g, p)| (p / g, p / g >= x)),
+                ),
+                Goal::AtMostNs(x) => (format!("≤ {x:.1} ns"), gobs.map(|g| (g, g <= x))),
+            };
+            let unit = |v: f64| match goal {
+                Goal::TimesFaster(_) => format!("{v:.2}x"),
+                Goal::AtMostNs(_) => format!("{v:.1} ns"),
+            };
+            match now {
+                Some((v, true)) => {
+                    out.push_str(&format!("| {name} | {wanted} | {} | met |\n", unit(v)))
+                }
+                Some((v, false)) => {
+                    out.push_str(&format!("| {name} | {wanted} | {} | MISSED |\n", unit(v)))
+                }
+                None => out.push_str(&format!("| {name} | {wanted} | – | not measured |\n")),
+            }
+        }
+        out
+    }
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

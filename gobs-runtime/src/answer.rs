@@ -32,7 +32,10 @@ pub(crate) enum State<T> {
         staged: Option<T>,
         listener: Listener<T>,
     },
-    Done(Result<T, Error>),
+    /// The error boxed: an `Error` is over 100 bytes, and a job's answer cell shares its
+    /// allocation with the message's work; small, the allocation stays on the allocator's
+    /// fast path (a failed answer pays one more allocation).
+    Done(Result<T, Box<Error>>),
     Taken,
 }
 
@@ -101,7 +104,7 @@ impl<T: Send + 'static> Answer<T> {
                 // The callback takes the answer straight away; the state stays `Taken`.
                 Listener::Turn(..) | Listener::Direct(_) => (listener, Some(result)),
                 other => {
-                    *state = State::Done(result);
+                    *state = State::Done(result.map_err(Box::new));
                     (other, None)
                 }
             }
@@ -137,7 +140,7 @@ impl<T: Send + 'static> Answer<T> {
             }
             State::Done(r) => {
                 drop(state);
-                callback(r);
+                callback(r.map_err(|e| *e));
             }
             State::Taken => {
                 drop(state);
@@ -158,7 +161,7 @@ impl<T: Send + 'static> Answer<T> {
             State::Done(_) => {
                 if let State::Done(r) = std::mem::replace(&mut *state, State::Taken) {
                     drop(state);
-                    callback(r);
+                    callback(r.map_err(|e| *e));
                 }
             }
             State::Taken => {}

@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
@@ -17,8 +18,9 @@ use crate::error::Error;
 
 /// What the vat's turn runner does with a job.
 pub(crate) trait Job: Send + Sync {
-    /// Runs the work; on `Ok` the answer is staged until the turn commits.
-    fn run(&self) -> Result<(), Error>;
+    /// Runs the work; on `Ok` the answer is staged until the turn commits. The error
+    /// comes boxed: on the success path only a pointer-sized `Err` is moved around.
+    fn run(&self) -> Result<(), Box<Error>>;
     /// The turn committed: publish the staged answer. `unwatched`: no promise of this
     /// job is left (see [`unwatched`]).
     fn publish(&self, unwatched: bool);
@@ -40,7 +42,8 @@ fn unwatched(job: &Arc<dyn Job>) -> bool {
     }
 }
 
-struct WorkJob<T, F> {
+/// `E`: the work's error, an [`Error`] or a boxed one (see [`job_boxed`]).
+struct WorkJob<T, F, E = Error> {
     answer: Answer<T>,
     /// Written once before the envelope exists (`PendingJob::fill`) and taken once by
     /// `run`; never touched by the promise side.
@@ -49,6 +52,7 @@ struct WorkJob<T, F> {
     /// `fail`; never touched by the promise side. Kept here, not in `answer`, so that
     /// staging takes no lock.
     staged: UnsafeCell<Option<T>>,
+    error: PhantomData<fn() -> E>,
 }
 
 // SAFETY: `answer` is Sync on its own (a mutex). `work` is touched in two places only:
@@ -62,20 +66,21 @@ struct WorkJob<T, F> {
 // `Envelope::take`, which consumes the envelope: `run` happens once. An envelope reaches
 // another thread only through a vat's inbox (a mutex) or the worker's ready queue (a
 // mutex), which orders `fill` before `run`.
-unsafe impl<T: Send, F: Send> Sync for WorkJob<T, F> {}
+unsafe impl<T: Send, F: Send, E> Sync for WorkJob<T, F, E> {}
 
-impl<T, F> Job for WorkJob<T, F>
+impl<T, F, E> Job for WorkJob<T, F, E>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, Error> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    E: Into<Box<Error>> + 'static,
 {
-    fn run(&self) -> Result<(), Error> {
+    fn run(&self) -> Result<(), Box<Error>> {
         // SAFETY: see the `Sync` impl: `run` is called once, through the job's one
         // `Ticket`, after `fill` (if any) and never concurrently with anything touching
         // `work`.
         let work = unsafe { (*self.work.get()).take() };
         if let Some(work) = work {
-            let value = work()?;
+            let value = work().map_err(Into::into)?;
             // SAFETY: as above; `publish` and `fail` come after `run`, through its `Ran`.
             unsafe { *self.staged.get() = Some(value) };
         }
@@ -105,7 +110,7 @@ where
     }
 }
 
-impl<T: Send + 'static, F: Send> Source<T> for WorkJob<T, F> {
+impl<T: Send + 'static, F: Send, E> Source<T> for WorkJob<T, F, E> {
     fn answer(&self) -> &Answer<T> {
         &self.answer
     }
@@ -162,10 +167,10 @@ impl Ticket {
     pub(crate) fn run(
         self,
         on_panic: impl FnOnce(Box<dyn Any + Send>) -> Error,
-    ) -> (Ran, Result<(), Error>) {
+    ) -> (Ran, Result<(), Box<Error>>) {
         let outcome = match catch_unwind(AssertUnwindSafe(|| self.job.run())) {
             Ok(outcome) => outcome,
-            Err(payload) => Err(on_panic(payload)),
+            Err(payload) => Err(Box::new(on_panic(payload))),
         };
         (
             Ran {
@@ -222,10 +227,29 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, Error> + Send + 'static,
 {
+    make::<T, F, Error>(work)
+}
+
+/// [`job`] for work whose error comes boxed (every send's path: see [`Job::run`]).
+pub(crate) fn job_boxed<T, F>(work: F) -> (Envelope, Answered<T>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Box<Error>> + Send + 'static,
+{
+    make::<T, F, Box<Error>>(work)
+}
+
+fn make<T, F, E>(work: F) -> (Envelope, Answered<T>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    E: Into<Box<Error>> + 'static,
+{
     let job = Arc::new(WorkJob {
         answer: Answer::new(),
         work: UnsafeCell::new(Some(work)),
         staged: UnsafeCell::new(None),
+        error: PhantomData::<fn() -> E>,
     });
     let answer: Answered<T> = job.clone();
     (Envelope { job: Some(job) }, answer)
@@ -244,6 +268,7 @@ pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Answered<T>) {
         answer: Answer::new(),
         work: UnsafeCell::new(None),
         staged: UnsafeCell::new(None),
+        error: PhantomData,
     });
     let answer: Answered<T> = job.clone();
     (PendingJob { job: Some(job) }, answer)

@@ -148,7 +148,7 @@ impl<T: Send + 'static> Promise<T> {
         let mut state = lock(&self.answer().state);
         loop {
             match std::mem::replace(&mut *state, State::Taken) {
-                State::Done(r) => return r,
+                State::Done(r) => return r.map_err(|e| *e),
                 State::Taken => {
                     return Err(Error::Unanswered {
                         context: "the answer was already taken",
@@ -180,7 +180,7 @@ impl<T: Send + 'static> Promise<T> {
             if let State::Done(_) = &*state
                 && let State::Done(r) = std::mem::replace(&mut *state, State::Taken)
             {
-                return Ok(r);
+                return Ok(r.map_err(|e| *e));
             }
             let now = std::time::Instant::now();
             if now >= deadline {
@@ -284,7 +284,7 @@ impl<T: Send + 'static> Future for PromiseFuture<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = lock(&self.promise.answer().state);
         match std::mem::replace(&mut *state, State::Taken) {
-            State::Done(r) => Poll::Ready(r),
+            State::Done(r) => Poll::Ready(r.map_err(|e| *e)),
             State::Taken => Poll::Ready(Err(Error::Unanswered {
                 context: "the answer was already taken",
             })),

@@ -218,7 +218,7 @@ struct Step {
 }
 
 impl Job for Step {
-    fn run(&self) -> Result<(), Error> {
+    fn run(&self) -> Result<(), Box<Error>> {
         let id = self.task.id();
         self.task.scheduled().store(false, Ordering::Release);
         let outcome = vat::with_core(|core| {
@@ -239,7 +239,7 @@ impl Job for Step {
                 self.finished.store(true, Ordering::Release);
                 Ok(())
             }
-            Some(Poll::Ready(Err(e))) => Err(e),
+            Some(Poll::Ready(Err(e))) => Err(Box::new(e)),
             _ => Ok(()),
         }
     }

@@ -277,6 +277,62 @@ fn order_between_one_sender_and_one_receiver_is_kept() {
 }
 
 #[test]
+fn one_turns_many_sends_to_two_vats_each_arrive_in_order() {
+    // More than one hand-over's worth (messages leave a committing turn in chunks), in
+    // long runs to one vat and then alternating, with a deferred effect in between.
+    let a = Vat::spawn("chunks-a").unwrap();
+    let (b, c) = (
+        Vat::spawn("chunks-b").unwrap(),
+        Vat::spawn("chunks-c").unwrap(),
+    );
+    let (tb, tc) = (counter(&b), counter(&c));
+    let (tb2, tc2) = (tb.clone(), tc.clone());
+    let blocking = a
+        .run(move || {
+            for i in 0..700u64 {
+                let _ = tb2.send_mut_with(move |x| x.seen.push(i));
+            }
+            let blocking = spawn_blocking(|| 7);
+            for i in 700..1500u64 {
+                let _ = tb2.send_mut_with(move |x| x.seen.push(i));
+                if i % 2 == 0 {
+                    let _ = tc2.send_mut_with(move |x| x.seen.push(i));
+                }
+            }
+            blocking
+        })
+        .unwrap();
+    assert_eq!(blocking.wait().unwrap(), 7);
+    let seen_b = tb.send_with(|x| x.seen.clone()).wait().unwrap();
+    assert_eq!(seen_b, (0..1500).collect::<Vec<_>>());
+    let seen_c = tc.send_with(|x| x.seen.clone()).wait().unwrap();
+    assert_eq!(seen_c, (700..1500).step_by(2).collect::<Vec<_>>());
+    a.shutdown();
+    b.shutdown();
+    c.shutdown();
+}
+
+#[test]
+fn a_turns_sends_to_a_stopped_vat_each_break_their_promise() {
+    let a = Vat::spawn("to-stopped-a").unwrap();
+    let b = Vat::spawn("to-stopped-b").unwrap();
+    let target = counter(&b);
+    b.shutdown();
+    let promises = a
+        .run(move || {
+            (0..600)
+                .map(|_| target.send_mut_with(|c| c.count += 1))
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    for p in promises {
+        let err = p.wait().unwrap_err();
+        assert!(matches!(err, Error::VatStopped { .. }), "{err}");
+    }
+    a.shutdown();
+}
+
+#[test]
 fn callbacks_run_later_in_the_registering_vat_in_their_own_turn() {
     let a = Vat::spawn("registering").unwrap();
     let b = Vat::spawn("answering").unwrap();

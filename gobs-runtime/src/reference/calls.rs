@@ -102,7 +102,7 @@ impl<T: Actor> Ref<T> {
         R: Send + 'static,
         F: FnOnce(&T) -> R + Send + 'static,
     {
-        self.post(move |core, id| Ok(core.invoke_ref_here(id, f)?))
+        self.post(move |core, id| core.invoke_ref_here(id, f))
     }
 
     /// Sends `f` to run with exclusive access in a turn of the actor's vat.
@@ -111,7 +111,7 @@ impl<T: Actor> Ref<T> {
         R: Send + 'static,
         F: FnOnce(&mut T) -> R + Send + 'static,
     {
-        self.post(move |core, id| Ok(core.invoke_mut_here(id, f)?))
+        self.post(move |core, id| core.invoke_mut_here(id, f))
     }
 
     /// Like [`send_with`](Ref::send_with) for a fallible `f`: an `Err` fails the turn.
@@ -123,7 +123,7 @@ impl<T: Actor> Ref<T> {
     {
         self.post(move |core, id| {
             core.invoke_ref_here(id, f)?
-                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+                .map_err(|e| Box::new(Error::actor(core.describe::<T>(id), e)))
         })
     }
 
@@ -137,16 +137,17 @@ impl<T: Actor> Ref<T> {
     {
         self.post(move |core, id| {
             core.invoke_mut_here(id, f)?
-                .map_err(|e| Error::actor(core.describe::<T>(id), e))
+                .map_err(|e| Box::new(Error::actor(core.describe::<T>(id), e)))
         })
     }
 
-    /// Sends `work` to run in a turn of the actor's vat (a closure cannot reach a far
-    /// reference's actor: that breaks with [`Error::NotByName`]).
+    /// Sends `work` to run in a turn of the actor's vat, its error boxed (see
+    /// `vat::post_near`); a closure cannot reach a far reference's actor: that breaks
+    /// with [`Error::NotByName`].
     fn post<R, F>(&self, work: F) -> Promise<R>
     where
         R: Send + 'static,
-        F: FnOnce(&VatCore, ActorId) -> Result<R, Error> + Send + 'static,
+        F: FnOnce(&VatCore, ActorId) -> Result<R, Box<Error>> + Send + 'static,
     {
         if self.far.is_some() {
             return Promise::broken(Error::NotByName {
@@ -156,7 +157,7 @@ impl<T: Actor> Ref<T> {
         let id = self.id;
         // The message holds its target: it is not freed while the message is on its way.
         let hold = self.hold.clone();
-        vat::post_to(&self.vat, move |core| {
+        vat::post_near(&self.vat, move |core| {
             let r = work(core, id);
             drop(hold);
             r

@@ -148,7 +148,18 @@ where
     R: Send + 'static,
     F: FnOnce(&VatCore) -> Result<R, Error> + Send + 'static,
 {
-    let (env, answer) = job::job(move || near(work));
+    post_near(vat, move |core| work(core).map_err(Box::new))
+}
+
+/// [`post_to`] for work whose error comes boxed (every send to a reference): on the
+/// success path, a pointer-sized `Err` is all that is moved between the layers.
+pub(crate) fn post_near<R, F>(vat: &Arc<VatShared>, work: F) -> Promise<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&VatCore) -> Result<R, Box<Error>> + Send + 'static,
+{
+    let (env, answer) =
+        job::job_boxed(move || with_turn(work).unwrap_or_else(|| Err(not_in_turn())));
     send(vat, env);
     Promise::from_source(answer)
 }

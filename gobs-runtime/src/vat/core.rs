@@ -19,6 +19,7 @@ use crate::job::Envelope;
 use crate::pool::After;
 use crate::portrait::ActorId;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
+use crate::vat::outbox::Outbox;
 use crate::vat::shared::{Msg, Sched, VatShared, lock};
 use crate::vat::slot::{AnyTask, Slot, SlotMap};
 
@@ -26,6 +27,8 @@ use crate::vat::slot::{AnyTask, Slot, SlotMap};
 const POLL_EVERY: u32 = 64;
 /// A vat gives its worker back after this many turns in a row.
 const BATCH: u32 = 256;
+/// The most room an emptied inbox queue keeps for next time (in messages).
+const KEEP_INCOMING: usize = 4096;
 
 /// What [`Vat::stats`](crate::Vat::stats) reports: how many actors a vat holds, and the
 /// size of its tables.
@@ -50,6 +53,10 @@ pub(crate) struct VatCore {
     pub(crate) id_floor: Cell<u64>,
     pub(crate) journal: Journal,
     pub(crate) local: RefCell<VecDeque<Envelope>>,
+    /// Committed messages to other vats, on their way (kept between turns for capacity).
+    outbox: Cell<Outbox>,
+    /// An emptied inbox queue, swapped in for the full one (see `take_incoming`).
+    incoming: Cell<VecDeque<Msg>>,
     /// The actor whose method is running (innermost), for `self_ref`.
     pub(crate) current_actor: Cell<Option<ActorId>>,
     /// Persistence, for a persistent vat.
@@ -91,6 +98,8 @@ impl VatCore {
             id_floor: Cell::new(0),
             journal: Journal::default(),
             local: RefCell::new(VecDeque::new()),
+            outbox: Cell::default(),
+            incoming: Cell::default(),
             current_actor: Cell::new(None),
             hook: RefCell::new(None),
             tasks: RefCell::new(HashMap::new()),
@@ -180,12 +189,20 @@ impl VatCore {
 
     /// Moves every waiting message to the local queue; notes a request to stop.
     fn take_incoming(&self) {
-        let incoming = std::mem::take(&mut lock(&self.shared.inbox).queue);
-        if incoming.is_empty() {
-            return;
+        // Swapped with an empty queue kept from last time, so that neither side of the
+        // inbox grows its queue from nothing again.
+        let mut incoming = self.incoming.take();
+        {
+            let mut inbox = lock(&self.shared.inbox);
+            if inbox.queue.is_empty() {
+                drop(inbox);
+                self.incoming.set(incoming);
+                return;
+            }
+            std::mem::swap(&mut inbox.queue, &mut incoming);
         }
         let mut local = self.local.borrow_mut();
-        for msg in incoming {
+        for msg in incoming.drain(..) {
             match msg {
                 Msg::Turn(env) => local.push_back(env),
                 Msg::Stop => self.stopping.set(true),
@@ -193,6 +210,9 @@ impl VatCore {
                 Msg::Orphaned => self.orphaned.set(true),
             }
         }
+        // A burst's worth of room is not kept for ever.
+        incoming.shrink_to(KEEP_INCOMING);
+        self.incoming.set(incoming);
     }
 
     /// True when the vat was orphaned (no handle or reference left) and still is, and no
@@ -326,7 +346,9 @@ impl VatCore {
         self.journal.begin(self.next_id.get());
         let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
         self.current_actor.set(None);
-        let outcome = outcome.and_then(|()| self.save_churn_caught());
+        let outcome = outcome
+            .map_err(|e| *e)
+            .and_then(|()| self.save_churn_caught());
         match outcome {
             Ok(()) => match self.commit() {
                 None => ran.publish(),
@@ -349,6 +371,10 @@ impl VatCore {
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
     /// hook told that its bookkeeping may be off).
     fn save_churn_caught(&self) -> Result<(), Error> {
+        if self.hook.borrow().is_none() {
+            // A plain vat: nothing to save.
+            return Ok(());
+        }
         match catch_unwind(AssertUnwindSafe(|| self.save_churn())) {
             Ok(r) => r,
             Err(payload) => {
@@ -376,18 +402,47 @@ impl VatCore {
     /// turn's error.
     fn commit(&self) -> Option<Error> {
         let mut effects = self.journal.take_effects();
+        // Taken from its cell only by a turn that sends to another vat.
+        let mut outbox: Option<Outbox> = None;
         let mut failed = None;
         for effect in effects.drain(..) {
+            let effect = match effect {
+                // Only queued here, which cannot panic: no unwind guard per message.
+                Effect::Local(env) => {
+                    self.local.borrow_mut().push_back(env);
+                    continue;
+                }
+                other => other,
+            };
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
-                Effect::Send(vat, env) => vat.send_now(env),
-                Effect::Run(f) => f(),
+                Effect::Send(vat, env) => outbox
+                    .get_or_insert_with(|| self.outbox.take())
+                    .send(&vat, env),
+                Effect::SendAgain(env) => outbox
+                    .get_or_insert_with(|| self.outbox.take())
+                    .send_again(env),
+                Effect::Run(f) => {
+                    // What the turn sent before this leaves before it.
+                    if let Some(outbox) = &mut outbox {
+                        outbox.flush();
+                    }
+                    f()
+                }
             }));
             if let Err(payload) = run
                 && failed.is_none()
             {
                 failed = Some(self.panicked("committing the turn panicked: ", &*payload));
             }
+        }
+        if let Some(mut outbox) = outbox {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| outbox.flush()))
+                && failed.is_none()
+            {
+                failed = Some(self.panicked("committing the turn panicked: ", &*payload));
+            }
+            self.outbox.set(outbox);
         }
         self.journal.recycle(effects);
         failed

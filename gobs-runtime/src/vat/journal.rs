@@ -22,6 +22,9 @@ pub(crate) enum Effect {
     /// A message to an actor of this same vat.
     Local(Envelope),
     Send(Arc<VatShared>, Envelope),
+    /// A message to the vat of the `Send` just before (a run of sends to one vat names it
+    /// once: no reference count taken and dropped per message).
+    SendAgain(Envelope),
     Run(Box<dyn FnOnce()>),
 }
 
@@ -66,6 +69,8 @@ struct Log {
     effects: Vec<Effect>,
     /// The vat's next actor id when the turn began.
     next_id_at_start: u64,
+    /// The vat the last effect sends to, when it is a `Send` or `SendAgain`.
+    sending_to: Option<u64>,
 }
 
 /// The journal of the turn running (if one is).
@@ -143,7 +148,21 @@ impl Journal {
 
     /// Keeps `effect` for the commit.
     pub(crate) fn push_effect(&self, effect: Effect) {
-        self.log.borrow_mut().effects.push(effect);
+        let mut log = self.log.borrow_mut();
+        log.sending_to = None;
+        log.effects.push(effect);
+    }
+
+    /// Keeps a message to `vat` (another vat) for the commit.
+    pub(crate) fn push_send(&self, vat: &Arc<VatShared>, env: Envelope) {
+        let mut log = self.log.borrow_mut();
+        let effect = if log.sending_to == Some(vat.id) {
+            Effect::SendAgain(env)
+        } else {
+            log.sending_to = Some(vat.id);
+            Effect::Send(vat.clone(), env)
+        };
+        log.effects.push(effect);
     }
 
     /// Opens a savepoint.
@@ -181,6 +200,8 @@ impl Journal {
         let spawned: Vec<(ActorId, &'static Location<'static>)> =
             log.spawned.drain(sp.spawned..).collect();
         let effects: Vec<Effect> = log.effects.drain(sp.effects..).collect();
+        // What the last effect sends to now is not worth finding out.
+        log.sending_to = None;
         drop(log);
         for s in snapshots.into_iter().rev() {
             s.slot.actor.borrow_mut().rollback_any(s.state);
@@ -231,6 +252,7 @@ impl Journal {
         }
         drop(spares);
         log.spawned.clear();
+        log.sending_to = None;
         std::mem::swap(&mut log.effects, &mut effects);
         effects
     }

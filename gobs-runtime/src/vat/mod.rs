@@ -18,7 +18,7 @@
 //! The files, one question each: [`handle`] (the [`Vat`] handle), [`shared`] (its inbox,
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
 //! [`core`] (its actors and loop, on its worker), [`table`] (calls into its actors),
-//! [`journal`] (what a turn did), [`context`] (the vat and codec this thread is in) and
+//! [`journal`] (what a turn did), [`outbox`] (its committed sends to other vats), [`context`] (the vat and codec this thread is in) and
 //! [`api`] (what code in a turn calls).
 
 mod api;
@@ -26,6 +26,7 @@ pub(crate) mod context;
 mod core;
 mod handle;
 mod journal;
+mod outbox;
 mod runner;
 mod scoped;
 mod shared;
@@ -37,7 +38,7 @@ pub use api::{self_ref, spawn, spawn_blocking, try_spawn};
 pub use handle::{Vat, current_vat};
 
 pub(crate) use self::core::{ChurnHook, VatCore, panic_message};
-pub(crate) use api::{defer, deliver, near, near_call, post_to};
+pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};
 pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_core};
 pub(crate) use journal::Churn;
 pub(crate) use runner::start;

@@ -193,6 +193,28 @@ impl VatShared {
         Ok(())
     }
 
+    /// Queues every envelope of `batch` for a turn under one lock, scheduling the vat
+    /// once; breaks their promises if the vat has stopped. Leaves `batch` empty.
+    pub(crate) fn send_batch(self: &Arc<Self>, batch: &mut Vec<Envelope>) {
+        let mut inbox = lock(&self.inbox);
+        if inbox.state == Sched::Stopped {
+            drop(inbox);
+            for env in batch.drain(..) {
+                env.fail(self.stopped_error());
+            }
+            return;
+        }
+        inbox.queue.extend(batch.drain(..).map(Msg::Turn));
+        let wake = inbox.state == Sched::Idle;
+        if wake {
+            inbox.state = Sched::Scheduled;
+        }
+        drop(inbox);
+        if wake {
+            pool::submit(self.worker, Activation::Run(self.id));
+        }
+    }
+
     /// The error for a message that reaches this vat after it stopped.
     pub(crate) fn stopped_error(&self) -> Error {
         match &lock(&self.inbox).failure {

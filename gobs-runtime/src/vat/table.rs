@@ -264,12 +264,11 @@ impl VatCore {
 
     /// Queues `env` for `target`'s vat when this turn commits.
     pub(crate) fn send_on_commit(&self, target: &Arc<VatShared>, env: Envelope) {
-        let effect = if target.id == self.shared.id {
-            Effect::Local(env)
+        if target.id == self.shared.id {
+            self.journal.push_effect(Effect::Local(env));
         } else {
-            Effect::Send(target.clone(), env)
-        };
-        self.journal.push_effect(effect);
+            self.journal.push_send(target, env);
+        }
     }
 
     pub(crate) fn self_ref<T: Actor>(&self) -> Option<Ref<T>> {
