@@ -233,7 +233,7 @@ fn on_a_v2_only_kernel_a_container_cgroup_lives_its_whole_life() {
         .arg(&initrd)
         .args([
             "-append",
-            &format!("console=ttyS0 quiet panic=-1 rdinit=/init {V2_ONLY}"),
+            &format!("console=ttyS0 quiet panic=-1 no_timer_check rdinit=/init {V2_ONLY}"),
         ])
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
