@@ -164,7 +164,8 @@ async fn a_sturdy_far_reference_is_live_again_on_the_first_send_after_its_peer_r
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
     let node = client().await;
-    let teller: gobs_runtime::Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let teller: gobs_runtime::Ref<Teller> =
+        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     assert_eq!(
         within(teller.send().serve().into_future()).await.unwrap(),
         1
@@ -173,7 +174,8 @@ async fn a_sturdy_far_reference_is_live_again_on_the_first_send_after_its_peer_r
     // The bank dies with a message out on another reference over the same session: that
     // message may have run, so it is not sent again; its caller learns the session was
     // lost, from whom. (Its breaking also tells this test the client saw the end.)
-    let watcher: gobs_runtime::Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let watcher: gobs_runtime::Ref<Teller> =
+        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let out = watcher.send().pending();
     let port = bank.port;
     bank.kill();
@@ -206,8 +208,10 @@ async fn a_peer_that_stays_down_is_unreachable_after_the_bounded_retries() {
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
     let node = client().await;
-    let teller: gobs_runtime::Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
-    let watcher: gobs_runtime::Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let teller: gobs_runtime::Ref<Teller> =
+        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let watcher: gobs_runtime::Ref<Teller> =
+        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let out = watcher.send().pending();
     let port = bank.port;
     bank.kill();

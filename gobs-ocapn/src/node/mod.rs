@@ -19,6 +19,6 @@ pub use gobs_ocapn_proto::node::{
     LocalObject, MintHook, OBJECT_RELEASED, REVOKED_KEPT, RevokeHook, SWISS_REVOKED, SWISS_UNKNOWN,
     error_record, is_kind, kinds,
 };
-pub(crate) use shell::run_inline;
 pub use open::NodeBuilder;
+pub(crate) use shell::run_inline;
 pub use shell::{Node, NodeStopped};
