@@ -118,7 +118,7 @@ pub struct LogStats {
 /// | 8..8+n | payload: a record, MessagePack |
 ///
 /// A record is the MessagePack array `[kind, body, time]`: kind `2` with a `bin 32` body
-/// holding the graph in the compact form of [`compact`](super::compact) (a snapshot:
+/// holding the graph in the compact form of `store::compact` (a snapshot:
 /// replaces everything; a few bytes per actor beside its arguments), kind `1` with a
 /// [`Delta`] body (applied with [`Graph::apply`]); `time` is when it was committed,
 /// milliseconds since 1970 as a `uint 64` (9 bytes). Delta bodies are encoded by
