@@ -271,11 +271,8 @@ async fn actor_concurrent(peer: &Peer, calls: u64) {
 /// `next().next().echo(42)`, each call sent to the promised answer of the one before:
 /// three calls, one round trip.
 async fn actor_chain_pipelined(peer: &Peer) {
-    let second = RemoteObject::of(&peer.actor)
-        .expect("a far reference")
-        .call_pipelined("next", &())
-        .call_pipelined("next", &())
-        .typed::<Echo>();
+    let first = peer.actor.send().next().pipeline();
+    let second = first.send().next().pipeline();
     assert_eq!(second.send().echo(42).await.unwrap(), 42);
 }
 

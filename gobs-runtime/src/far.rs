@@ -28,12 +28,14 @@
 //!
 //! # Pipelining
 //!
-//! A typed send to a far reference answers after its round trip. A [`PromisedRef`]
-//! (`promise.pipeline()`) does not reach a far reference yet: its queued sends are
-//! closures, and one resolved to a far reference fails as a send to a stopped vat.
-//! CapTP pipelining (the message going to the answer's position at once) is the network
-//! layer's by-name form for now: gobs-ocapn's
-//! `RemoteObject::call_pipelined(..).typed::<U>()`.
+//! A typed send to a far reference answers after its round trip; its answer can be sent
+//! to before then. The proxy sends through [`FarObject::send_by_name_pipelined`], which
+//! gives beside the promise a far object for the answer's position, kept in the promise.
+//! `promise.pipeline()` of a `Promise<Ref<U>>` made so is a [`PromisedRef`] whose typed
+//! `send()` goes to that far object at once (CapTP's `desc:answer`): a chain of calls
+//! costs one round trip, not one each, and a message sent to an answer that breaks breaks
+//! with its error: with `bank` far, `bank.send().open(owner).pipeline().send().deposit(5)`
+//! sends both messages at once, the deposit to `open`'s answer.
 //!
 //! [`PromisedRef`]: crate::PromisedRef
 //!
@@ -78,6 +80,21 @@ pub trait FarObject: Send + Sync {
         args: Vec<u8>,
         refs: Vec<Carried>,
     ) -> Promise<CarriedReply>;
+
+    /// [`send_by_name`](FarObject::send_by_name), also giving its answer as a far object
+    /// at once, to pipeline to: a message sent to it goes to the answer's position before
+    /// the answer exists (CapTP's `desc:answer`), and breaks with the answer's error if
+    /// the call fails. One message, whose answer both settles the promise and takes the
+    /// pipelined messages. `None` (the default) where the object cannot pipeline: a
+    /// [`PromisedRef`](crate::PromisedRef) of the answer then waits for it.
+    fn send_by_name_pipelined(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> (Promise<CarriedReply>, Option<Arc<dyn FarObject>>) {
+        (self.send_by_name(method, args, refs), None)
+    }
 
     /// How errors name the object (`remote object ocapn://…`).
     fn describe(&self) -> String;

@@ -556,7 +556,8 @@ pub fn send_far<R: Send + 'static>(
         }
     };
     let target = far.describe();
-    far.send_by_name(method, bytes, refs)
+    let (reply, far_answer) = far.send_by_name_pipelined(method, bytes, refs);
+    reply
         .then_direct(move |answer| {
             let (bytes, refs) = answer?;
             decode(bytes, refs).map_err(|e| Error::Dispatch {
@@ -564,4 +565,5 @@ pub fn send_far<R: Send + 'static>(
                 detail: format!("the answer to `{method}` {e}"),
             })
         })
+        .with_far_answer(far_answer)
 }

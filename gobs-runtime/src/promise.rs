@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 pub(crate) use crate::answer::{Answer, Source};
 use crate::answer::{Listener, State, lock};
 use crate::error::Error;
+use crate::far::FarObject;
 use crate::job;
 use crate::vat;
 
@@ -81,6 +82,9 @@ pub use wait::{DriverCheck, mark_driver_thread};
 /// ```
 pub struct Promise<T> {
     inner: Arc<dyn Source<T>>,
+    /// For the answer of a send to an object elsewhere: that answer as a far object, to
+    /// pipeline to ([`Promise::pipeline`]). Boxed so that near promises stay small.
+    far_answer: Option<Box<Arc<dyn FarObject>>>,
 }
 
 /// The sending half of a [`Promise`]: fulfil it or break it, once.
@@ -97,6 +101,7 @@ impl<T: Send + 'static> Promise<T> {
         (
             Promise {
                 inner: inner.clone(),
+                far_answer: None,
             },
             Resolver { inner: Some(inner) },
         )
@@ -117,7 +122,23 @@ impl<T: Send + 'static> Promise<T> {
     }
 
     pub(crate) fn from_source(inner: Arc<dyn Source<T>>) -> Self {
-        Promise { inner }
+        Promise {
+            inner,
+            far_answer: None,
+        }
+    }
+
+    /// Notes that this is the answer of a send to an object elsewhere, which `answer`
+    /// (the network layer's object for the answer's position) stands for: a
+    /// [`pipeline`](Promise::pipeline) of it sends there at once.
+    pub(crate) fn with_far_answer(mut self, answer: Option<Arc<dyn FarObject>>) -> Self {
+        self.far_answer = answer.map(Box::new);
+        self
+    }
+
+    /// The far object standing for this answer, if it is one (see `with_far_answer`).
+    pub(crate) fn take_far_answer(&mut self) -> Option<Arc<dyn FarObject>> {
+        self.far_answer.take().map(|b| *b)
     }
 
     fn answer(&self) -> &Answer<T> {

@@ -39,6 +39,7 @@ use crate::portrait::ActorId;
 use crate::vat::{Hold, VatShared};
 
 mod calls;
+pub(crate) use calls::by_name_on_far;
 pub(crate) mod encoding;
 
 /// A reference to an actor of type `T`: in this process (near) or on another node (far).

@@ -484,32 +484,11 @@ impl RemoteObject {
         on_commit(move || {
             let node2 = node.clone();
             node.post(move |core| {
-                let args = match term_out(&node2, core, &bytes, refs) {
-                    Ok(Term::List(args)) => args,
-                    Ok(other) => vec![other],
+                let all = match message_in(&node2, core, &method, &bytes, refs) {
+                    Ok(all) => all,
                     Err(e) => return done(Err(broken(e))),
                 };
-                let mut all = vec![Term::sym(&method)];
-                all.extend(args);
-                let (on, far) = (node2.clone(), me.clone());
-                let told = Box::new(move |core: &mut Core, outcome| match outcome {
-                    // The references in the answer learn their sturdyrefs from their
-                    // exporters before the caller gets them, so that they can be saved.
-                    Ok(v) => match answer_in(core, &on, &v) {
-                        Ok((bytes, refs)) => with_sturdyrefs(
-                            core,
-                            refs,
-                            Box::new(move |_, refs| done(Ok((bytes, refs)))),
-                        ),
-                        Err(e) => done(Err(broken(format!(
-                            "the answer {v:?} cannot be taken: {e}"
-                        )))),
-                    },
-                    Err(e) => done(Err(far_error::from_reason(
-                        &far_error::name_in(core, &far),
-                        &e,
-                    ))),
-                });
+                let told = answer_to(node2.clone(), me.clone(), done);
                 retry::send(core, &node2, &me, all, told)
             })
         });
@@ -524,58 +503,95 @@ impl RemoteObject {
     /// For a typed answer, take it as a far `Ref<U>` with
     /// [`typed`](RemoteObject::typed): `factory.call_pipelined("make", &()).typed::<Car>()`.
     pub fn call_pipelined<A: Serialize + ?Sized>(&self, method: &str, args: &A) -> RemoteObject {
+        let encoded = encode_carrying(args)
+            .map_err(|e| format!("the arguments of `{method}` cannot be encoded: {e}"));
+        self.pipelined(method, encoded, None)
+    }
+
+    /// Sends `method` with carried arguments once the turn commits, as one message, and
+    /// gives at once a far reference to its answer's position; `done`, if given, is told
+    /// the answer (on the node's task). A message that certainly did not arrive is tried
+    /// again as for [`call`](RemoteObject::call), for `done` only: what was pipelined to
+    /// the first try's answer breaks with its error.
+    fn pipelined(
+        &self,
+        method: &str,
+        encoded: Result<(Vec<u8>, Vec<Carried>), String>,
+        done: Option<Told>,
+    ) -> RemoteObject {
         let answer = RemoteObject::make(self.node(), None, None, None);
-        let unsent = |why: String| {
+        let unsent = |why: String, done: Option<Told>| {
+            if let Some(done) = done {
+                done(Err(broken(&why)));
+            }
             *lock(&answer.inner.unsent) = Some(why);
         };
-        let (bytes, refs) = match encode_carrying(args) {
+        let (bytes, refs) = match encoded {
             Ok(encoded) => encoded,
             Err(e) => {
-                unsent(format!(
-                    "the arguments of `{method}` cannot be encoded: {e}"
-                ));
+                unsent(e, done);
                 return answer;
             }
         };
         let node = match self.route() {
             Ok(n) => n,
             Err(e) => {
-                unsent(e.to_string());
+                unsent(e.to_string(), done);
                 return answer;
             }
         };
-        unsent(format!(
-            "the answer of `{method}` to {} has no message behind it: the turn that sent it \
-             failed, or it has not left yet",
-            self.describe()
-        ));
+        unsent(
+            format!(
+                "the answer of `{method}` to {} has no message behind it: the turn that sent \
+                 it failed, or it has not left yet",
+                self.describe()
+            ),
+            None,
+        );
         let (me, method, out) = (self.clone(), method.to_owned(), answer.clone());
         on_commit(move || {
             let node2 = node.clone();
             node.post(move |core| {
+                let told = done.map(|done| answer_to(node2.clone(), me.clone(), done));
                 let why = |e: String| *lock(&out.inner.unsent) = Some(e);
-                let args = match term_out(&node2, core, &bytes, refs) {
-                    Ok(Term::List(args)) => args,
-                    Ok(other) => vec![other],
-                    Err(e) => return why(format!("`{method}` could not be sent: {e}")),
+                let all = match message_in(&node2, core, &method, &bytes, refs) {
+                    Ok(all) => all,
+                    Err(e) => {
+                        let e = format!("`{method}` could not be sent: {e}");
+                        if let Some(told) = told {
+                            told(core, Err(Term::str(&e)));
+                        }
+                        return why(e);
+                    }
                 };
                 let target = match me.target_in(core) {
                     Ok(t) => t,
                     Err(e) => {
-                        return why(format!(
+                        why(format!(
                             "`{method}` could not be sent: {}",
                             super::peer_error::text(&e)
                         ));
+                        if let Some(told) = told {
+                            told(core, Err(e));
+                        }
+                        return;
                     }
                 };
-                let mut all = vec![Term::sym(&method)];
-                all.extend(args);
+                let again = told.as_ref().and_then(|_| retry::again(&me, 1, &all));
                 let p = core.send(target, all);
                 *lock(&out.inner.live) = Some(Ref::Local(p));
                 *lock(&out.inner.answer) = Some(AnswerGuard {
-                    node: node2,
+                    node: node2.clone(),
                     promise: p,
                 });
+                if let Some(told) = told {
+                    core.when_settled_with_core(
+                        p,
+                        Box::new(move |core, outcome| {
+                            retry::after(core, node2, me, again, 1, outcome, told)
+                        }),
+                    );
+                }
             })
         });
         answer
@@ -606,6 +622,50 @@ impl RemoteObject {
     }
 }
 
+/// Who is told a far answer, as carried bytes and references.
+type Told = Box<dyn FnOnce(Result<CarriedReply, Error>) + Send>;
+
+/// On the node's task: the message `method` with carried arguments, as CapTP terms.
+fn message_in(
+    node: &Node,
+    core: &mut Core,
+    method: &str,
+    bytes: &[u8],
+    refs: Vec<Carried>,
+) -> Result<Vec<Term>, String> {
+    let args = match term_out(node, core, bytes, refs).map_err(|e| e.to_string())? {
+        Term::List(args) => args,
+        other => vec![other],
+    };
+    let mut all = vec![Term::sym(method)];
+    all.extend(args);
+    Ok(all)
+}
+
+/// Tells `done` the outcome of a message to `far`: its answer carried, the references in
+/// it having learnt their sturdyrefs from their exporters first (so that they can be
+/// saved), or the error, named.
+fn answer_to(
+    on: Node,
+    far: RemoteObject,
+    done: impl FnOnce(Result<CarriedReply, Error>) + Send + 'static,
+) -> retry::Done {
+    Box::new(move |core: &mut Core, outcome| match outcome {
+        Ok(v) => match answer_in(core, &on, &v) {
+            Ok((bytes, refs)) => {
+                with_sturdyrefs(core, refs, Box::new(move |_, refs| done(Ok((bytes, refs)))))
+            }
+            Err(e) => done(Err(broken(format!(
+                "the answer {v:?} cannot be taken: {e}"
+            )))),
+        },
+        Err(e) => done(Err(far_error::from_reason(
+            &far_error::name_in(core, &far),
+            &e,
+        ))),
+    })
+}
+
 /// What a far `Ref<T>` ([`RemoteObject::typed`]) sends its by-name methods through (see
 /// [`gobs_runtime::far`]).
 impl FarObject for RemoteObject {
@@ -616,6 +676,23 @@ impl FarObject for RemoteObject {
         refs: Vec<Carried>,
     ) -> Promise<CarriedReply> {
         self.call_carrying(method, args, refs)
+    }
+
+    /// One `op:deliver`, whose answer position both settles the promise and takes the
+    /// messages pipelined to it.
+    fn send_by_name_pipelined(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> (Promise<CarriedReply>, Option<Arc<dyn FarObject>>) {
+        let (promise, resolver) = Promise::pair();
+        let answer = self.pipelined(
+            method,
+            Ok((args, refs)),
+            Some(Box::new(move |answer| resolver.settle(answer))),
+        );
+        (promise, Some(Arc::new(answer)))
     }
 
     fn describe(&self) -> String {

@@ -42,29 +42,49 @@ fn attempt(core: &mut Core, node: Node, remote: RemoteObject, args: Vec<Term>, n
         Ok(t) => t,
         Err(e) => return done(core, Err(e)),
     };
-    let again = (n < TRIES && remote.sturdyref().is_some()).then(|| args.clone());
+    let again = again(&remote, n, &args);
     let p = core.send(target, args);
     core.when_settled_with_core(
         p,
-        Box::new(move |core, outcome| match (outcome, again) {
-            (Err(e), Some(args)) if undelivered(&e) => {
-                remote.forget_live();
-                let wait = FIRST_WAIT * 2u32.pow(n - 1);
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let on = node.clone();
-                    on.post(move |core| attempt(core, node, remote, args, n + 1, done));
-                });
-            }
-            (outcome, _) => {
-                if outcome.is_err() {
-                    remote.forget_if_lost(core);
-                }
-                done(core, outcome)
-            }
-        }),
+        Box::new(move |core, outcome| after(core, node, remote, again, n, outcome, done)),
     );
     core.release(p);
+}
+
+/// The arguments of try `n`, kept if it may be tried again.
+pub(crate) fn again(remote: &RemoteObject, n: u32, args: &[Term]) -> Option<Vec<Term>> {
+    (n < TRIES && remote.sturdyref().is_some()).then(|| args.to_vec())
+}
+
+/// Try `n` of a message to `remote` ended with `outcome`: try `again` later if it
+/// certainly did not arrive, else tell `done`. For a message whose first try was sent
+/// elsewhere (a pipelined one, whose answer position its caller holds), `n` is 1.
+pub(crate) fn after(
+    core: &mut Core,
+    node: Node,
+    remote: RemoteObject,
+    again: Option<Vec<Term>>,
+    n: u32,
+    outcome: Result<Term, Term>,
+    done: Done,
+) {
+    match (outcome, again) {
+        (Err(e), Some(args)) if undelivered(&e) => {
+            remote.forget_live();
+            let wait = FIRST_WAIT * 2u32.pow(n - 1);
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let on = node.clone();
+                on.post(move |core| attempt(core, node, remote, args, n + 1, done));
+            });
+        }
+        (outcome, _) => {
+            if outcome.is_err() {
+                remote.forget_if_lost(core);
+            }
+            done(core, outcome)
+        }
+    }
 }
 
 /// Whether the message certainly never reached the object.

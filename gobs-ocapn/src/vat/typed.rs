@@ -29,6 +29,10 @@ impl RemoteObject {
     ///   peer's object lacks, or arguments it does not take, break the promise with the
     ///   peer's error and do nothing there ([`RemoteObject::enliven_as`] checks it with
     ///   a gobs peer).
+    /// - A typed send's answer can be sent to before it arrives: `.pipeline()` of a
+    ///   `Promise<Ref<U>>` from a far send gives a `PromisedRef<U>` whose typed sends go
+    ///   to the answer's position at once (`desc:answer`), so a chain of calls costs one
+    ///   round trip (see [`gobs_runtime::far`]).
     /// - In a portrait it is saved as its sturdyref and is live again after a restore.
     ///
     /// ```

@@ -57,6 +57,18 @@ impl FarObject for Revived {
         }
     }
 
+    fn send_by_name_pipelined(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+        refs: Vec<Carried>,
+    ) -> (Promise<CarriedReply>, Option<Arc<dyn FarObject>>) {
+        match self.object() {
+            Ok(object) => object.send_by_name_pipelined(method, args, refs),
+            Err(why) => (Promise::broken(Error::actor(self.describe(), why)), None),
+        }
+    }
+
     fn describe(&self) -> String {
         match self.live.get() {
             Some(object) => object.describe(),

@@ -37,21 +37,23 @@ use crate::vat::{self, VatCore};
 /// assert_eq!(got.wait().unwrap(), 7.into());
 /// ```
 ///
-/// # The hook for the network (OCapN)
+/// # The answer of a far send
 ///
-/// Before resolution a pipelined message is a *queued send*: the message (a typed closure,
-/// or a method name and MessagePack arguments for [`PromisedRef::invoke`]) together with
-/// the pending job of its answer, whose promise the sender already holds. Resolution
-/// (`Shared::settle` in `promise/pipeline.rs`) hands each queued send, in order, the reference (which
-/// fills the job and delivers it to that actor's vat) or the error (which breaks it).
+/// When the promise is the answer of a typed send to a far reference (an actor on a
+/// network peer, [`crate::far`]), its network layer gave a far object for the answer's
+/// position, and the `PromisedRef` sends there at once instead of queueing: a by-name
+/// message to it leaves when the sending turn commits, as an `op:deliver` to
+/// `desc:answer` (promise pipelining over CapTP), so a chain of calls costs one round
+/// trip. Order is kept by the network layer (messages to one answer leave in the order
+/// sent), and a message to an answer that breaks breaks with that error. Closures cannot
+/// cross a wire: the closure forms (`send_with`, …) break with [`Error::NotByName`].
 ///
-/// A CapTP session puts the same thing on the wire: when a `PromisedRef` stands for the
-/// answer of a question asked over a session, a by-name send to it is an `op:deliver` to
-/// `desc:answer <position>` with the method's symbol and arguments, sent at once instead
-/// of queued, and its answer promise is the new question's. The only state to add is a
-/// third arm beside `Pending`/`Resolved`/`Broken` holding the session and the answer
-/// position; typed closures cannot cross a wire, so a typed send to a remote promise is
-/// refused there and callers use [`invoke`](PromisedRef::invoke).
+/// Before resolution a pipelined message to a near answer is a *queued send*: the
+/// message (a typed closure, or a method name and MessagePack arguments for
+/// [`PromisedRef::invoke`]) together with the pending job of its answer, whose promise the
+/// sender already holds. Resolution (`Shared::settle`) hands each queued send, in order,
+/// the reference (which fills the job and delivers it to that actor's vat) or the error
+/// (which breaks it).
 ///
 /// Made by [`Promise::pipeline`]; cheap to clone (every clone shares one queue).
 pub struct PromisedRef<T> {
@@ -91,6 +93,9 @@ enum State<T> {
 
 struct Shared<T> {
     state: Mutex<State<T>>,
+    /// The answer's position on a peer, for the answer of a far send: by-name messages
+    /// go there at once.
+    far: Option<Arc<dyn FarObject>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,9 +143,10 @@ impl<T: Actor> Promise<Ref<T>> {
     /// The reference this promise will resolve to, to send to right away: messages wait
     /// for the promise and are delivered in order once it resolves (see
     /// [`PromisedRef`]). Works inside a turn and outside vats.
-    pub fn pipeline(self) -> PromisedRef<T> {
+    pub fn pipeline(mut self) -> PromisedRef<T> {
         let inner = Arc::new(Shared {
             state: Mutex::new(State::Pending(Vec::new())),
+            far: self.take_far_answer(),
         });
         let for_settle = inner.clone();
         self.answer()
@@ -158,7 +164,15 @@ impl<T: Actor> From<Promise<Ref<T>>> for PromisedRef<T> {
 impl<T: Actor> PromisedRef<T> {
     /// Typed asynchronous sends, as on a [`Ref`]: `promised.send().method(args)`.
     pub fn send(&self) -> T::Sender<'_> {
-        T::Sender::from(SendTarget::Promised(self))
+        T::Sender::from(self.target())
+    }
+
+    /// Where sends go: the far answer's position, or this (queued until resolved).
+    fn target(&self) -> SendTarget<'_, T> {
+        match &self.inner.far {
+            Some(far) => SendTarget::Far(&**far),
+            None => SendTarget::Promised(self),
+        }
     }
 
     /// A promise for the reference itself, once resolved.
@@ -175,6 +189,9 @@ impl<T: Actor> PromisedRef<T> {
     /// Sends a call by method name (see [`AnyRef::invoke`](crate::AnyRef::invoke)) to
     /// the promised actor: the form a network peer's pipelined message takes.
     pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+        if let Some(far) = &self.inner.far {
+            return crate::reference::by_name_on_far(&**far, method, args);
+        }
         let method = method.to_string();
         self.queue(move |r| {
             let (id, describe) = (r.id, r.describe());
@@ -234,6 +251,9 @@ impl<T: Actor> PromisedRef<T> {
         R: Send + 'static,
         F: FnOnce(&VatCore, ActorId) -> Result<R, Error> + Send + 'static,
     {
+        if let Some(far) = &self.inner.far {
+            return not_by_name(&**far);
+        }
         self.queue(move |r| {
             let id = r.id;
             move || vat::near(|core| work(core, id))
@@ -287,10 +307,13 @@ impl<T> Clone for PromisedRef<T> {
 
 impl<T: Actor> std::fmt::Debug for PromisedRef<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*lock(&self.inner.state) {
-            State::Pending(q) => write!(f, "PromisedRef(pending, {} queued)", q.len()),
-            State::Resolved(r) => write!(f, "PromisedRef({})", r.describe()),
-            State::Broken(e) => write!(f, "PromisedRef(broken: {e})"),
+        match (&*lock(&self.inner.state), &self.inner.far) {
+            (State::Pending(_), Some(far)) => {
+                write!(f, "PromisedRef(pending, at {})", far.describe())
+            }
+            (State::Pending(q), None) => write!(f, "PromisedRef(pending, {} queued)", q.len()),
+            (State::Resolved(r), _) => write!(f, "PromisedRef({})", r.describe()),
+            (State::Broken(e), _) => write!(f, "PromisedRef(broken: {e})"),
         }
     }
 }

@@ -202,7 +202,7 @@ impl<T: Actor> Ref<T> {
 
 /// A call by name (no references carried) to a far reference: an answer holding a
 /// reference is refused, as a by-name result holding one is.
-fn by_name_on_far(far: &dyn FarObject, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
+pub(crate) fn by_name_on_far(far: &dyn FarObject, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
     let (target, method_name) = (far.describe(), method.to_string());
     far.send_by_name(method, args, Vec::new())
         .map_direct(move |(bytes, refs)| match refs.first() {
