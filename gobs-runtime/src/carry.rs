@@ -46,11 +46,11 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
-pub use crate::codec::Carried;
 use crate::codec::{Codec, Sink, Tables, take_all};
 use crate::methods::Reply;
 use crate::promise::Promise;
 use crate::reference::{AnyRef, Ref};
+pub use crate::reference::{Carried, CarriedReply};
 use crate::vat::context::{carrying, with_codec, with_current_codec};
 use crate::vat::{self, VatCore};
 
@@ -270,9 +270,6 @@ pub fn decode_carrying<T: DeserializeOwned>(
     with_context(refs, Arc::default(), || rmp_serde::from_slice(bytes))
         .map_err(|e| CarryError(e.to_string()))
 }
-
-/// The answer of a carrying call: the MessagePack result and the references it holds.
-pub type CarriedReply = (Vec<u8>, Vec<Carried>);
 
 impl AnyRef {
     /// Like [`invoke`](AnyRef::invoke), carrying references: `args` may hold placeholders

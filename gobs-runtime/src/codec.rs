@@ -8,8 +8,8 @@
 //! for the length of the encoding, and gets it back, with what the encoding added to it,
 //! when the encoding is done. The innermost codec wins.
 //!
-//! This module only says what each codec holds: it sits below references, the vat's
-//! per-thread context and everything that encodes, and imports none of them. What a
+//! This module only says what each codec holds: it sits below the vat's per-thread context
+//! and everything that encodes, and names references only as the entries it holds. What a
 //! reference does under each codec is in `reference/encoding.rs`.
 
 mod portraits;
@@ -18,7 +18,6 @@ mod tables;
 pub(crate) use portraits::{
     Directory, EntrySink, EntrySource, EntryWrites, RestoreContext, SaveContext, VatDirectory,
 };
-pub use tables::Carried;
 pub(crate) use tables::{Sink, Tables, take_all};
 
 /// What encoding or decoding references means right now.

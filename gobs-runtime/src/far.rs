@@ -52,62 +52,14 @@
 use std::any::Any;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::carry::{Carried, CarriedReply};
 use crate::codec::Codec;
-use crate::promise::Promise;
+use crate::reference::Carried;
 use crate::vat::context::with_current_codec;
+
+pub use crate::reference::FarObject;
 
 mod revived;
 pub(crate) use revived::Revived;
-
-/// An object that takes calls by method name somewhere else (an actor on a network
-/// peer): what a typed far reference sends through.
-///
-/// The network layer implements it for its own reference type (gobs-ocapn's
-/// `RemoteObject`) and wraps that in a typed reference whose `send()` gives the actor's
-/// generated proxy through [`SendTarget::Far`](crate::SendTarget::Far).
-pub trait FarObject: Send + Sync {
-    /// Sends `method` with `args`, a MessagePack array whose references are the entries
-    /// of `refs` (see [`crate::carry`]). The answer is the method's result as one
-    /// MessagePack value, with the references in it beside it; the promise breaks with
-    /// the peer's error, or with why the message could not go.
-    ///
-    /// A send made inside a turn must leave when the turn commits, and not at all if it
-    /// fails ([`crate::carry::on_commit`]).
-    fn send_by_name(
-        &self,
-        method: &str,
-        args: Vec<u8>,
-        refs: Vec<Carried>,
-    ) -> Promise<CarriedReply>;
-
-    /// [`send_by_name`](FarObject::send_by_name), also giving its answer as a far object
-    /// at once, to pipeline to: a message sent to it goes to the answer's position before
-    /// the answer exists (CapTP's `desc:answer`), and breaks with the answer's error if
-    /// the call fails. One message, whose answer both settles the promise and takes the
-    /// pipelined messages. `None` (the default) where the object cannot pipeline: a
-    /// [`PromisedRef`](crate::PromisedRef) of the answer then waits for it.
-    fn send_by_name_pipelined(
-        &self,
-        method: &str,
-        args: Vec<u8>,
-        refs: Vec<Carried>,
-    ) -> (Promise<CarriedReply>, Option<Arc<dyn FarObject>>) {
-        (self.send_by_name(method, args, refs), None)
-    }
-
-    /// How errors name the object (`remote object ocapn://…`).
-    fn describe(&self) -> String;
-
-    /// The sturdyref URI a portrait saves it as, or why it has none: a whole sentence
-    /// naming the object, its peer by its `ocapn://` URI, and what to do (the save of that
-    /// portrait fails with it).
-    fn sturdyref(&self) -> Result<String, String>;
-
-    /// The network layer's own object behind it, to find its type again (a far
-    /// reference passed on in a call goes to the wire as that object).
-    fn as_any(&self) -> &dyn Any;
-}
 
 /// What a persistence registry's restored far references reach the network through: the
 /// node attached to that registry ([`crate::Registry::attach_far`]).

@@ -463,7 +463,7 @@ fn portrait(entry: &ActorEntry, detail: String) -> Error {
 // methods take or answer types without serde still compiles; sending such a method to
 // a far object breaks its promise with an error naming the type.
 
-pub use crate::far::FarObject;
+pub use crate::reference::FarObject;
 
 /// A far send's encoded arguments, or why they cannot be encoded.
 pub type FarEncoded = Result<(Vec<u8>, Vec<crate::carry::Carried>), String>;

@@ -6,6 +6,7 @@
 //! Answers produced by a turn are published only when the turn commits, so a failed turn
 //! breaks its promise instead of leaking a half-done answer.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
@@ -14,7 +15,6 @@ use std::task::{Context, Poll};
 pub(crate) use crate::answer::{Answer, Source};
 use crate::answer::{Listener, State, lock};
 use crate::error::Error;
-use crate::far::FarObject;
 use crate::job;
 use crate::vat;
 
@@ -82,9 +82,11 @@ pub use wait::{DriverCheck, mark_driver_thread};
 /// ```
 pub struct Promise<T> {
     inner: Arc<dyn Source<T>>,
-    /// For the answer of a send to an object elsewhere: that answer as a far object, to
-    /// pipeline to ([`Promise::pipeline`]). Boxed so that near promises stay small.
-    far_answer: Option<Box<Arc<dyn FarObject>>>,
+    /// For the answer of a send to an object elsewhere: that answer as a far object (an
+    /// `Arc<dyn FarObject>`), to pipeline to ([`Promise::pipeline`]). Boxed so that near
+    /// promises stay small; `Any` so that promises sit below references, which send
+    /// through far objects that answer with promises.
+    far_answer: Option<Box<dyn Any + Send>>,
 }
 
 /// The sending half of a [`Promise`]: fulfil it or break it, once.
@@ -131,14 +133,15 @@ impl<T: Send + 'static> Promise<T> {
     /// Notes that this is the answer of a send to an object elsewhere, which `answer`
     /// (the network layer's object for the answer's position) stands for: a
     /// [`pipeline`](Promise::pipeline) of it sends there at once.
-    pub(crate) fn with_far_answer(mut self, answer: Option<Arc<dyn FarObject>>) -> Self {
-        self.far_answer = answer.map(Box::new);
+    pub(crate) fn with_far_answer<A: Any + Send>(mut self, answer: Option<A>) -> Self {
+        self.far_answer = answer.map(|a| Box::new(a) as Box<dyn Any + Send>);
         self
     }
 
-    /// The far object standing for this answer, if it is one (see `with_far_answer`).
-    pub(crate) fn take_far_answer(&mut self) -> Option<Arc<dyn FarObject>> {
-        self.far_answer.take().map(|b| *b)
+    /// The far object standing for this answer, if it is one of type `A` (see
+    /// `with_far_answer`).
+    pub(crate) fn take_far_answer<A: Any>(&mut self) -> Option<A> {
+        self.far_answer.take()?.downcast::<A>().ok().map(|a| *a)
     }
 
     fn answer(&self) -> &Answer<T> {

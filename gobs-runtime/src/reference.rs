@@ -34,12 +34,13 @@ use std::sync::{Arc, OnceLock};
 
 use crate::actor::Actor;
 use crate::entry::ActorEntry;
-use crate::far::FarObject;
 use crate::portrait::ActorId;
 use crate::vat::{Hold, VatShared};
 
 mod calls;
+mod far_object;
 pub(crate) use calls::by_name_on_far;
+pub use far_object::{Carried, CarriedReply, FarObject};
 pub(crate) mod encoding;
 
 /// A reference to an actor of type `T`: in this process (near) or on another node (far).

@@ -1,66 +1,9 @@
 //! The tables a carrying encoding keeps references in, beside the bytes (see
 //! [`crate::carry`] for what carrying is).
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::far::FarObject;
-use crate::reference::AnyRef;
-
-/// One reference carried beside a by-name call's bytes: an actor of this process, a
-/// foreign reference, a far object, or several forms of the same object.
-#[derive(Default)]
-pub struct Carried {
-    /// The reference as an actor of this process.
-    pub actor: Option<AnyRef>,
-    /// The reference as the network layer's own type (taken by
-    /// [`deserialize_foreign`](crate::carry::deserialize_foreign)).
-    pub foreign: Option<Box<dyn Any + Send>>,
-    /// The reference as an object elsewhere, which a `Ref<T>` or `AnyRef` parameter takes
-    /// as a far reference when there is no actor form.
-    pub far: Option<Arc<dyn FarObject>>,
-}
-
-impl Carried {
-    /// An actor of this process.
-    pub fn actor(r: AnyRef) -> Carried {
-        Carried {
-            actor: Some(r),
-            ..Carried::default()
-        }
-    }
-
-    /// A foreign reference.
-    pub fn foreign(f: impl Any + Send) -> Carried {
-        Carried {
-            foreign: Some(Box::new(f)),
-            ..Carried::default()
-        }
-    }
-
-    /// An object elsewhere (a far reference).
-    pub fn far(object: Arc<dyn FarObject>) -> Carried {
-        Carried {
-            far: Some(object),
-            ..Carried::default()
-        }
-    }
-
-    /// The foreign form, if it is a `F`.
-    pub fn foreign_as<F: Any>(&self) -> Option<&F> {
-        self.foreign.as_ref().and_then(|f| f.downcast_ref::<F>())
-    }
-}
-
-impl std::fmt::Debug for Carried {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Carried")
-            .field("actor", &self.actor)
-            .field("foreign", &self.foreign.is_some())
-            .field("far", &self.far.as_ref().map(|f| f.describe()))
-            .finish()
-    }
-}
+use crate::reference::Carried;
 
 /// The references carried out of an encoding (shared so that a promised result, encoded
 /// when it settles, still adds to the call's table).

@@ -5,9 +5,9 @@ use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 use super::{FarLink, FarObject};
-use crate::carry::{Carried, CarriedReply};
 use crate::error::Error;
 use crate::promise::Promise;
+use crate::reference::{Carried, CarriedReply};
 
 /// A restored far object: resolved through its registry's [`FarLink`] when first used,
 /// so the node may be attached after the restore.

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::Promise;
 use crate::actor::Actor;
 use crate::error::{BoxError, Error};
-use crate::far::FarObject;
 use crate::job;
 use crate::portrait::ActorId;
-use crate::reference::Ref;
+use crate::reference::{FarObject, Ref};
 use crate::vat::{self, VatCore};
 
 /// Promise pipelining: sending to the reference a promise will resolve to, before it does
@@ -146,7 +145,7 @@ impl<T: Actor> Promise<Ref<T>> {
     pub fn pipeline(mut self) -> PromisedRef<T> {
         let inner = Arc::new(Shared {
             state: Mutex::new(State::Pending(Vec::new())),
-            far: self.take_far_answer(),
+            far: self.take_far_answer::<Arc<dyn FarObject>>(),
         });
         let for_settle = inner.clone();
         self.answer()

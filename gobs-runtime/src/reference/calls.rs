@@ -3,11 +3,10 @@
 
 use crate::actor::Actor;
 use crate::error::{BoxError, Error};
-use crate::far::FarObject;
 use crate::methods::{MethodInfo, Reply};
 use crate::portrait::ActorId;
 use crate::promise::{Promise, SendTarget};
-use crate::reference::{AnyRef, Ref};
+use crate::reference::{AnyRef, FarObject, Ref};
 use crate::vat::{self, VatCore};
 
 impl<T: Actor> Ref<T> {

@@ -13,15 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::Actor;
 use crate::carry;
-use crate::codec::{Carried, Codec};
+use crate::codec::Codec;
 use crate::entry::ActorEntry;
-use crate::far::FarObject;
 use crate::methods::DispatchError;
 use crate::persist::context::{
     self as persist, Decoded, SavedName, decode_ref, intern_name, lookup_entry,
 };
 use crate::portrait::ActorId;
-use crate::reference::{AnyRef, Ref};
+use crate::reference::{AnyRef, Carried, FarObject, Ref};
 use crate::vat::context::{carrying, with_codec, with_current_codec};
 use crate::vat::{Hold, VatShared};
 
