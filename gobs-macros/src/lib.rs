@@ -1,10 +1,11 @@
 //! `#[define_actor]`: turns a plain Rust type into a persistent gobs actor.
 //!
 //! Use it through `gobs_runtime::define_actor`; this crate holds no runtime logic.
-//! Stages, one file each: `attr` reads options, `ast` builds a typed model,
-//! `check` validates it (every error at once, each on its own span), `expand` writes
-//! the code. On error the user's item is still emitted beside the errors, so one mistake
-//! gives one message.
+//! Stages, one module each: `attr` reads options, `ast` builds a typed model, `check`
+//! validates it (every error at once, each on its own span), `expand` writes the code
+//! (`expand/actor_struct.rs` for the struct, `expand/actor_impl.rs` for its impl). On
+//! error the user's item is still emitted beside the errors, so one mistake gives one
+//! message.
 
 mod ast;
 mod attr;
