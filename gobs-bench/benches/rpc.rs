@@ -13,6 +13,9 @@
 //!
 //! The servers run in a child process: this same bench binary re-run with
 //! `GOBS_BENCH_SERVE` set, which prints its addresses and serves until its stdin closes.
+//! Everything there runs on one current-thread tokio runtime (tonic, the OCapN nodes), and
+//! the gobs actor twice: in a vat on the worker pool (one thread switch from the
+//! connection to the vat) and in a vat on a `LocalWorker` polled by that runtime (none).
 //! The gRPC service is hand-written (a `prost::Message` and tonic's generic server and
 //! client), so no `protoc` is needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -33,7 +36,7 @@ use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
-use gobs_runtime::{Ref, Vat, define_actor, self_ref};
+use gobs_runtime::{LocalWorker, Ref, Vat, define_actor, self_ref, spawn};
 use tonic::codegen::{BoxFuture, Service, http};
 
 const SERVE: &str = "GOBS_BENCH_SERVE";
@@ -125,10 +128,17 @@ fn rt(threads: usize) -> tokio::runtime::Runtime {
 /// The child: an OCapN node per netlayer (the conformance echo and an exported gobs
 /// actor) and a tonic server.
 fn serve() {
-    let rt = rt(2);
-    rt.block_on(async {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, async {
         let vat = Vat::spawn("bench-echo").unwrap();
         let echo = vat.spawn_actor(Echo { n: 0 }).unwrap();
+        let (worker, run) = LocalWorker::new();
+        tokio::task::spawn_local(run);
+        let here = Vat::spawn_on("bench-echo-here", &worker).unwrap();
+        let echo_here = here.post(|| Ok(spawn(Echo { n: 0 }))).await.unwrap();
         let tcp = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -152,6 +162,14 @@ fn serve() {
             node.with_core(move |c| c.bind_swiss(b"bench-actor", obj))
                 .await
                 .unwrap();
+            let Term::Ref(CapRef::Local(obj)) =
+                export_actor(&node, echo_here.clone()).await.unwrap()
+            else {
+                panic!("no export")
+            };
+            node.with_core(move |c| c.bind_swiss(b"bench-actor-here", obj))
+                .await
+                .unwrap();
             println!("{name} {}", node.locator().to_uri());
             std::mem::forget(node);
         }
@@ -164,6 +182,7 @@ fn serve() {
         println!("READY");
         let _ = tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin())).await;
         vat.shutdown();
+        here.shutdown();
     });
 }
 
@@ -215,7 +234,10 @@ fn start_server() -> Server {
 struct Peer {
     client: Node,
     echo: CapRef,
+    /// The actor in a vat on the server's worker pool.
     actor: Ref<Echo>,
+    /// The same actor in a vat on the server runtime's own thread.
+    actor_here: Ref<Echo>,
 }
 
 async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
@@ -229,19 +251,21 @@ async fn connect(netlayer: Arc<dyn Netlayer>, uri: &str) -> Peer {
     let Ok(Term::Ref(echo)) = client.settled(p).await.unwrap() else {
         panic!("no echo")
     };
-    let actor = RemoteObject::enliven_as(
-        &client,
-        &Sturdyref {
-            peer: server,
-            swiss: b"bench-actor".to_vec(),
-        },
-    )
-    .await
-    .unwrap();
+    let sturdy = |swiss: &[u8]| Sturdyref {
+        peer: server.clone(),
+        swiss: swiss.to_vec(),
+    };
+    let actor = RemoteObject::enliven_as(&client, &sturdy(b"bench-actor"))
+        .await
+        .unwrap();
+    let actor_here = RemoteObject::enliven_as(&client, &sturdy(b"bench-actor-here"))
+        .await
+        .unwrap();
     Peer {
         client,
         echo,
         actor,
+        actor_here,
     }
 }
 
@@ -257,6 +281,11 @@ async fn ocapn_round_trip(peer: &Peer) {
 
 async fn actor_round_trip(peer: &Peer) {
     let n = peer.actor.send().echo(42).await.unwrap();
+    assert_eq!(n, 42);
+}
+
+async fn actor_here_round_trip(peer: &Peer) {
+    let n = peer.actor_here.send().echo(42).await.unwrap();
     assert_eq!(n, 42);
 }
 
@@ -486,6 +515,20 @@ fn bench(c: &mut Criterion) {
         Row::new(seq, "typed gobs actor, tcp-tls", 1, calls, || {
             rt.block_on(actor_round_trip(&tls))
         }),
+        Row::new(
+            seq,
+            "typed, vat on the node's thread, tcp-testing-only",
+            1,
+            calls,
+            || rt.block_on(actor_here_round_trip(&tcp)),
+        ),
+        Row::new(
+            seq,
+            "typed, vat on the node's thread, tcp-tls",
+            1,
+            calls,
+            || rt.block_on(actor_here_round_trip(&tls)),
+        ),
         Row::new(seq, "echo object, tcp-testing-only", 1, calls, || {
             rt.block_on(ocapn_round_trip(&tcp))
         }),

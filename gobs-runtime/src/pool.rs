@@ -8,14 +8,21 @@
 //! of that worker get their turn) or marks it idle. An idle vat is an entry in its worker's
 //! table and nothing else: no thread, no CPU.
 //!
+//! A [`LocalWorker`](crate::LocalWorker) is a worker of the caller's own: a future that a
+//! current-thread async runtime polls, so that the vats placed on it run between that
+//! runtime's tasks, on its thread (see [`LocalRun`]).
+//!
 //! The pool starts on first use with one worker per core (`available_parallelism`), or
 //! `GOBS_WORKERS` workers when that variable is set (1 to 1024). Slow work goes off the
 //! pool through [`spawn_blocking`](crate::spawn_blocking), which keeps a thread of its own.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::task::{Context, Poll, Waker};
 use std::thread::ThreadId;
 
 use crate::error::Error;
@@ -32,6 +39,9 @@ pub(crate) trait Runnable {
     fn run(&self) -> After;
     /// The vat's name, for logs.
     fn name(&self) -> &str;
+    /// Its worker is gone with the vat still on it: stop it, breaking what waits, for
+    /// `reason`.
+    fn abandon(&self, reason: &str);
 }
 
 /// What a worker does with a vat after a batch of its turns.
@@ -67,6 +77,19 @@ struct Ready {
     vats: VecDeque<Activation>,
     /// The worker is blocked on `wake` (only then is a notification worth its syscall).
     sleeping: bool,
+    /// A local worker's future, parked: it is woken through its task, not `wake`.
+    task: Option<Waker>,
+    /// The thread polling a local worker's future, while that future lives.
+    driver: Option<ThreadId>,
+}
+
+impl Worker {
+    fn new() -> Arc<Worker> {
+        Arc::new(Worker {
+            queue: Mutex::new(Ready::default()),
+            wake: Condvar::new(),
+        })
+    }
 }
 
 /// The process's workers.
@@ -79,6 +102,13 @@ struct Pool {
 }
 
 static POOL: OnceLock<Result<Pool, String>> = OnceLock::new();
+
+/// Local workers, at index `LOCAL_BASE + i`. Never removed: there are few (one per thread
+/// that hosts vats), and a vat names its worker by index.
+static LOCAL: RwLock<Vec<Arc<Worker>>> = RwLock::new(Vec::new());
+
+/// The first index of a local worker (far above any pool size).
+const LOCAL_BASE: usize = 1 << 32;
 
 /// Vats started and not yet stopped, over all workers.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -123,10 +153,7 @@ fn pool() -> Result<&'static Pool, &'static str> {
         let mut workers = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for i in 0..n {
-            let worker = Arc::new(Worker {
-                queue: Mutex::new(Ready::default()),
-                wake: Condvar::new(),
-            });
+            let worker = Worker::new();
             let for_thread = worker.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("gobs-worker-{i}"))
@@ -156,27 +183,138 @@ pub(crate) fn choose_worker(vat: &str) -> Result<usize, Error> {
 
 /// Queues `activation` on `worker`'s ready queue, waking it if it sleeps.
 pub(crate) fn submit(worker: usize, activation: Activation) {
+    if worker >= LOCAL_BASE {
+        let local = LOCAL.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(w) = local.get(worker - LOCAL_BASE) {
+            queue(w, activation);
+        }
+        return;
+    }
     // `choose_worker` succeeded before any vat got a worker, so the pool exists.
     let Ok(pool) = pool() else { return };
-    let Some(w) = pool.workers.get(worker) else {
-        return;
-    };
+    if let Some(w) = pool.workers.get(worker) {
+        queue(w, activation);
+    }
+}
+
+fn queue(w: &Worker, activation: Activation) {
     let mut ready = lock(&w.queue);
     ready.vats.push_back(activation);
     let wake = std::mem::take(&mut ready.sleeping);
+    let task = ready.task.take();
     drop(ready);
-    if wake {
+    if let Some(task) = task {
+        task.wake();
+    } else if wake {
         w.wake.notify_one();
     }
 }
 
-/// True on a worker thread of the pool (which must never block waiting for a vat).
+/// True on a thread that runs vats: a worker thread of the pool, or one polling a local
+/// worker (neither must block waiting for a vat).
 pub(crate) fn on_worker() -> bool {
-    let Some(Ok(pool)) = POOL.get() else {
-        return false;
-    };
     let me = std::thread::current().id();
-    pool.threads.contains(&me)
+    if let Some(Ok(pool)) = POOL.get()
+        && pool.threads.contains(&me)
+    {
+        return true;
+    }
+    drives_local_worker()
+}
+
+/// True on a thread polling a live local worker's future.
+pub(crate) fn drives_local_worker() -> bool {
+    let me = Some(std::thread::current().id());
+    let local = LOCAL.read().unwrap_or_else(PoisonError::into_inner);
+    local.iter().any(|w| lock(&w.queue).driver == me)
+}
+
+/// True if `worker` is a local worker polled on this thread.
+pub(crate) fn driven_here(worker: usize) -> bool {
+    if worker < LOCAL_BASE {
+        return false;
+    }
+    let local = LOCAL.read().unwrap_or_else(PoisonError::into_inner);
+    local
+        .get(worker - LOCAL_BASE)
+        .is_some_and(|w| lock(&w.queue).driver == Some(std::thread::current().id()))
+}
+
+/// A new local worker: its index (for the vats placed on it) and the future that runs
+/// them.
+pub(crate) fn local_worker() -> (usize, LocalRun) {
+    let worker = Worker::new();
+    let mut local = LOCAL.write().unwrap_or_else(PoisonError::into_inner);
+    local.push(worker.clone());
+    let index = LOCAL_BASE + local.len() - 1;
+    (
+        index,
+        LocalRun {
+            worker,
+            cores: HashMap::new(),
+        },
+    )
+}
+
+/// Runs the vats of a local worker while it is polled, one batch of one vat per poll
+/// (then it yields, so the runtime's other tasks, its I/O, take their turn). Never
+/// finishes; dropped, it stops the vats still on it.
+pub struct LocalRun {
+    worker: Arc<Worker>,
+    cores: HashMap<u64, Box<dyn Runnable>>,
+}
+
+impl Future for LocalRun {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let next = {
+            let mut ready = lock(&this.worker.queue);
+            ready.driver = Some(std::thread::current().id());
+            match ready.vats.pop_front() {
+                Some(a) => {
+                    ready.sleeping = false;
+                    ready.task = None;
+                    a
+                }
+                None => {
+                    ready.sleeping = true;
+                    ready.task = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        };
+        run_activation(&this.worker, &mut this.cores, next);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for LocalRun {
+    fn drop(&mut self) {
+        let waiting: Vec<Activation> = {
+            let mut ready = lock(&self.worker.queue);
+            ready.driver = None;
+            ready.task = None;
+            ready.vats.drain(..).collect()
+        };
+        const WHY: &str = "the LocalWorker it ran on was dropped";
+        for activation in waiting {
+            if let Activation::Start(_, build) = activation {
+                RUNNING.fetch_add(1, Ordering::AcqRel);
+                let (core, started) = build();
+                if started {
+                    core.abandon(WHY);
+                }
+                retire(core);
+            }
+        }
+        for (_, core) in self.cores.drain() {
+            core.abandon(WHY);
+            retire(core);
+        }
+    }
 }
 
 /// A worker's loop: takes the next ready vat and runs a batch of its turns, for ever.
@@ -185,36 +323,45 @@ fn run_worker(worker: &Worker) {
     // address) while it runs.
     let mut cores: HashMap<u64, Box<dyn Runnable>> = HashMap::new();
     loop {
-        let id = match next_activation(worker) {
-            Activation::Start(id, build) => {
-                RUNNING.fetch_add(1, Ordering::AcqRel);
-                let (core, started) = build();
-                if !started {
-                    retire(core);
-                    continue;
-                }
-                cores.insert(id, core);
-                id
+        run_activation(worker, &mut cores, next_activation(worker));
+    }
+}
+
+/// Does what `activation` says with the vats of `worker` (`cores`).
+fn run_activation(
+    worker: &Worker,
+    cores: &mut HashMap<u64, Box<dyn Runnable>>,
+    activation: Activation,
+) {
+    let id = match activation {
+        Activation::Start(id, build) => {
+            RUNNING.fetch_add(1, Ordering::AcqRel);
+            let (core, started) = build();
+            if !started {
+                retire(core);
+                return;
             }
-            Activation::Run(id) => id,
-        };
-        let Some(core) = cores.get(&id) else {
-            // Retired already (a stale activation): nothing to run.
-            continue;
-        };
-        match core.run() {
-            After::Idle => {}
-            After::More => {
-                // Back at the end of the queue: the other vats here get their turn first.
-                lock(&worker.queue).vats.push_back(Activation::Run(id));
+            cores.insert(id, core);
+            id
+        }
+        Activation::Run(id) => id,
+    };
+    let Some(core) = cores.get(&id) else {
+        // Retired already (a stale activation): nothing to run.
+        return;
+    };
+    match core.run() {
+        After::Idle => {}
+        After::More => {
+            // Back at the end of the queue: the other vats here get their turn first.
+            lock(&worker.queue).vats.push_back(Activation::Run(id));
+        }
+        After::Stopped => {
+            if let Some(core) = cores.remove(&id) {
+                retire(core);
             }
-            After::Stopped => {
-                if let Some(core) = cores.remove(&id) {
-                    retire(core);
-                }
-                if cores.capacity() > 64 && cores.len() < cores.capacity() / 4 {
-                    cores.shrink_to_fit();
-                }
+            if cores.capacity() > 64 && cores.len() < cores.capacity() / 4 {
+                cores.shrink_to_fit();
             }
         }
     }

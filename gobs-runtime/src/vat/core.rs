@@ -283,7 +283,7 @@ impl VatCore {
 
     /// Stops the vat: it takes no more messages; those still waiting, and its tasks,
     /// break with `failure` (why it could not go on) or as stopped; persistence flushes.
-    fn halt(&self, failure: Option<String>) {
+    pub(super) fn halt(&self, failure: Option<String>) {
         if let Some(reason) = &failure {
             tracing::error!(vat = %self.shared.name, "vat \"{}\" stopped: {reason}", self.shared.name);
         }

@@ -93,6 +93,7 @@ impl Vat {
                 vat,
             });
         }
+        self.refuse_on_own_thread("Vat::run")?;
         let name = self.shared.name.clone();
         self.post(move || {
             f().map_err(|e| Error::from_boxed(|| format!("vat \"{name}\""), e.into()))
@@ -143,9 +144,22 @@ impl Vat {
     /// Spawns `actor` into this vat from outside it.
     #[track_caller]
     pub fn spawn_actor<T: Actor>(&self, actor: T) -> Result<Ref<T>, Error> {
+        self.refuse_on_own_thread("Vat::spawn_actor")?;
         let site = Location::caller();
         self.post(move || near(|core| Ok(core.spawn(actor, site)?)))
             .wait_for_vat()
+    }
+
+    /// Blocking for a turn of this vat on the very thread that would run it (a
+    /// [`LocalWorker`](crate::LocalWorker)'s) never ends: say so instead.
+    fn refuse_on_own_thread(&self, what: &'static str) -> Result<(), Error> {
+        if crate::pool::driven_here(self.shared.worker) {
+            return Err(Error::WouldDeadlock {
+                what,
+                driver: "the LocalWorker that runs this vat on this thread (use `post(...).await`)",
+            });
+        }
+        Ok(())
     }
 
     /// Handles every message already queued, then stops the vat and waits until it has.

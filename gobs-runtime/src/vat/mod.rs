@@ -26,6 +26,7 @@ pub(crate) mod context;
 mod core;
 mod handle;
 mod journal;
+mod local;
 mod outbox;
 mod runner;
 mod scoped;
@@ -36,6 +37,7 @@ mod table;
 pub use self::core::VatStats;
 pub use api::{self_ref, spawn, spawn_blocking, try_spawn};
 pub use handle::{Vat, current_vat};
+pub use local::{LocalWorker, LocalWorkerRun};
 
 pub(crate) use self::core::{ChurnHook, VatCore, panic_message};
 pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};

@@ -19,6 +19,10 @@ impl Runnable for VatCore {
     fn name(&self) -> &str {
         &self.shared.name
     }
+
+    fn abandon(&self, reason: &str) {
+        context::enter(self, || self.halt(Some(reason.to_string())));
+    }
 }
 
 /// Starts `shared` on its worker: `setup` (which may install persistence and queue first

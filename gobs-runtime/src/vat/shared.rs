@@ -133,6 +133,11 @@ impl VatShared {
         Ok(VatShared::with_state(name, worker, Sched::Unstarted))
     }
 
+    /// [`new`](Self::new), on the given worker (a local one).
+    pub(crate) fn on_worker(name: String, worker: usize) -> Arc<VatShared> {
+        VatShared::with_state(name, worker, Sched::Unstarted)
+    }
+
     fn with_state(name: String, worker: usize, state: Sched) -> Arc<VatShared> {
         Arc::new(VatShared {
             id: NEXT_VAT_ID.fetch_add(1, Ordering::Relaxed),
@@ -238,7 +243,7 @@ impl VatShared {
         if pool::on_worker() {
             tracing::warn!(
                 vat = %self.name,
-                "not waiting for vat \"{}\" to stop: called on a worker thread of the pool",
+                "not waiting for vat \"{}\" to stop: called on a thread that runs vats",
                 self.name
             );
             return;
