@@ -16,13 +16,14 @@
 //  2. The engine, and what a reference is: `answer`, `job`, `pool` (`pool::Runnable` is
 //     what a vat core implements; `pool` imports nothing of `vat`),
 //     `vat/{scoped,slot,shared,journal,core,table}` (`vat/slot.rs` declares `AnyTask`,
-//     which `task` implements), `reference.rs` (`Ref`, `AnyRef`: data, identity, holds).
-//  3. Codecs: `codec` says what each codec holds (`codec/tables.rs`: carried references;
-//     `codec/portraits.rs`: a persistent vat's save and restore contexts). It imports
-//     data types from below only, nothing that encodes or decodes.
+//     which `task` implements), `reference.rs` (`Ref`, `AnyRef`: data, identity, holds;
+//     `reference/far_object.rs`: `FarObject` and `Carried`, which name each other).
+//  3. Codecs: `codec` says what each codec holds (`codec/tables.rs`: the tables of carried
+//     references; `codec/portraits.rs`: a persistent vat's save and restore contexts). It
+//     imports data types from below only, nothing that encodes or decodes.
 //  4. The per-thread context: `vat/context.rs` holds the crate's one `thread_local!` (the
-//     vat this thread runs, the codec in force) and is the only code that touches it;
-//     `vat/{runner,api,handle}` stand on it.
+//     vat this thread runs, the codec in force, the event loop it drives) and is the only
+//     code that touches it; `vat/{runner,api,handle,local}` stand on it.
 //  5. What references do: `reference/calls.rs` (near calls, sends, calls by name) and
 //     `reference/encoding.rs` (`Ref`/`AnyRef` serde: a match on the codec in force).
 //  6. Users: `promise/`, `task`, `carry`, `far`, `value`, `persist/` (its `context.rs` is
@@ -31,7 +32,8 @@
 //
 // Ties that still run upward, through the crate root's re-exports: the `Actor` trait's
 // `Caller`/`Sender` are built from `Ref` and `SendTarget` (a typed handle and its trait
-// name each other); and a message's answer is a `Promise` (`methods::Reply`, `vat/api`,
+// name each other); a `FarObject` answers with a `Promise` (a promise keeps its far
+// answer as `Any`, so `promise` names no far type); and a message's answer is a `Promise` (`methods::Reply`, `vat/api`,
 // `vat/handle`) while `promise` queues its callbacks through `vat/api`.
 
 // Generated code names `::gobs_runtime::...`; this makes those paths work in here too.

@@ -7,19 +7,10 @@
 //! first. gobs-runtime has no tokio: the crate that runs such a loop marks the thread that
 //! drives it ([`mark_driver_thread`]), with a check that says whether it still does.
 
-use std::cell::Cell;
-
 use crate::error::Error;
 use crate::vat;
-
-/// Says whether this thread still drives an event loop that settles promises, and names
-/// it (`the current-thread tokio runtime that runs the OCapN node`); `None` once it no
-/// longer does.
-pub type DriverCheck = fn() -> Option<&'static str>;
-
-thread_local! {
-    static DRIVER: Cell<Option<DriverCheck>> = const { Cell::new(None) };
-}
+pub use crate::vat::context::DriverCheck;
+use crate::vat::context::{driver, set_driver};
 
 /// Marks this thread as one that drives an event loop settling promises (an OCapN node's
 /// tasks on a current-thread runtime): while `check` names it, [`Promise::wait`] here
@@ -29,7 +20,7 @@ thread_local! {
 ///
 /// [`Promise::wait`]: super::Promise::wait
 pub fn mark_driver_thread(check: DriverCheck) {
-    DRIVER.with(|d| d.set(Some(check)));
+    set_driver(Some(check));
 }
 
 /// The error `what` (a blocking wait) gives on this thread, or `None` when blocking here is
@@ -38,12 +29,12 @@ pub(super) fn refusal(what: &'static str) -> Option<Error> {
     if let Some(vat) = vat::current_vat_name() {
         return Some(Error::WouldBlock { what, vat });
     }
-    let check = DRIVER.with(Cell::get)?;
+    let check = driver()?;
     match check() {
         Some(driver) => Some(Error::WouldDeadlock { what, driver }),
         None => {
             // The loop has ended on this thread: forget it until marked again.
-            DRIVER.with(|d| d.set(None));
+            set_driver(None);
             None
         }
     }

@@ -1,8 +1,9 @@
-//! What this thread is doing for gobs: the vat it runs, and the codec its references are
-//! encoded in. All of it lives in one thread-local, set through [`Scoped`] cells (for the
-//! length of a closure, put back by a guard when it returns or unwinds).
+//! What this thread is doing for gobs: the vat it runs, the codec its references are
+//! encoded in, and the event loop it drives. All of it lives in one thread-local; the vat
+//! and the codec are set through [`Scoped`] cells (for the length of a closure, put back by
+//! a guard when it returns or unwinds).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::codec::Codec;
@@ -15,13 +16,21 @@ struct Context {
     core: Scoped<VatCore>,
     /// How references are encoded and decoded right now (see [`crate::codec`]).
     codec: Scoped<RefCell<Codec>>,
+    /// The event loop this thread drives, if any (see [`crate::promise`]'s `wait`).
+    driver: Cell<Option<DriverCheck>>,
 }
+
+/// Says whether this thread still drives an event loop that settles promises, and names
+/// it (`the current-thread tokio runtime that runs the OCapN node`); `None` once it no
+/// longer does.
+pub type DriverCheck = fn() -> Option<&'static str>;
 
 thread_local! {
     static CONTEXT: Context = const {
         Context {
             core: Scoped::new(),
             codec: Scoped::new(),
+            driver: Cell::new(None),
         }
     };
 }
@@ -79,4 +88,14 @@ pub(crate) fn current_vat_shared() -> Option<Arc<VatShared>> {
 
 pub(crate) fn in_turn() -> bool {
     with_turn(|_| ()).is_some()
+}
+
+/// Notes the event loop this thread drives (or, with `None`, that it drives none).
+pub(crate) fn set_driver(check: Option<DriverCheck>) {
+    CONTEXT.with(|c| c.driver.set(check));
+}
+
+/// The event loop this thread was last noted to drive.
+pub(crate) fn driver() -> Option<DriverCheck> {
+    CONTEXT.with(|c| c.driver.get())
 }
