@@ -87,7 +87,7 @@ pub use promise::{
 pub use reference::{AnyRef, Ref};
 pub use task::task;
 pub use value::Value;
-pub use vat::{Vat, VatStats, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
+pub use vat::{Sleep, Vat, VatStats, current_vat, self_ref, spawn, spawn_blocking, try_spawn};
 
 // The README's tour compiles and runs (its first Rust block is a whole program).
 #[cfg(doctest)]

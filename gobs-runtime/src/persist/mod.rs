@@ -56,6 +56,7 @@ pub(crate) mod registry;
 mod restore;
 pub(crate) mod roots;
 mod store_kind;
+mod wake;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};
 pub use registry::Registry;

@@ -122,7 +122,13 @@ impl Persistence {
                 };
                 failed(format!("actor {id}: {e}{hint}"), Some(e))
             })?;
-            core.insert_restored(id, restored);
+            if core.is_sleepy() && !has_entries {
+                // Decoded only to learn its references: it sleeps until its first message.
+                drop(restored);
+                core.place_asleep(id, entry, portrait.version, portrait.args);
+            } else {
+                core.insert_restored(id, restored);
+            }
             let source = ctx.entries.take().unwrap_or_default();
             for (part, left) in &source.parts {
                 tracing::warn!(

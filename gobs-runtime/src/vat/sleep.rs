@@ -1,0 +1,321 @@
+//! Sleepy actors: a persistent vat may keep only some of its saved actors in memory.
+//!
+//! A vat started with a [`Sleep`] strategy other than [`Sleep::Never`] keeps, for each
+//! actor it may put to sleep, the portrait the store holds for it (a [`Kept`]). Between
+//! turns it drops the in-memory object of the actors its strategy sends to sleep; their
+//! ids, their references and the store stay as they were. The next lookup of a sleeping
+//! actor — any message or call reaches its actor through [`VatCore::find`] — rebuilds it
+//! from that portrait first, inside the turn that needs it, so senders see no difference
+//! and message order and turns are those of an awake actor.
+//!
+//! An actor may sleep only when it is *saved and idle*: the store holds its last portrait
+//! (every change a churn made to it was saved: changes are saved before the turn
+//! commits, and a churn that cannot be saved is rolled back), no turn is running, and no
+//! one holds its slot (a near call in progress). An actor whose map keeps its entries as
+//! portraits of their own ([`JournalMap`](crate::JournalMap)) never sleeps: its portrait
+//! alone does not rebuild it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use hashlink::LinkedHashMap;
+
+use crate::entry::{ActorEntry, Restored};
+use crate::error::Error;
+use crate::id_hash::{BuildIdHasher, IdMap};
+use crate::portrait::ActorId;
+use crate::vat::core::VatCore;
+use crate::vat::shared::lock;
+use crate::vat::slot::Slot;
+
+/// Which saved actors a persistent vat keeps in memory between turns (Goblins' sleepy
+/// actors). Chosen per vat, when it starts: see
+/// [`Registry::set_sleep`](crate::Registry::set_sleep).
+///
+/// A sleeping actor is saved and dropped from memory; references to it stay live, and the
+/// next message to it (a send, a near call from an actor of its vat, a call by name, a
+/// pipelined message) restores it from its portrait first. With a strategy other than
+/// `Never`, a restored vat also starts with its actors asleep, so that a vat of a million
+/// actors costs the memory of the ones in use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sleep {
+    /// Every actor stays in memory (the default).
+    #[default]
+    Never,
+    /// An actor sleeps as soon as the turn that used it has committed and saved it.
+    Always,
+    /// At most `awake` saved actors stay in memory; the least recently used sleep first.
+    Lru {
+        /// How many saved actors may stay awake between turns.
+        awake: usize,
+    },
+}
+
+/// Rebuilds a sleeping actor from its kept portrait (persistence implements it: it
+/// knows the env and the registry that references in portraits are decoded with).
+pub(crate) trait Revive {
+    fn revive(
+        &self,
+        core: &VatCore,
+        id: ActorId,
+        entry: &'static ActorEntry,
+        version: u32,
+        args: &[u8],
+    ) -> Result<Restored, Error>;
+}
+
+/// The portrait the store holds for an actor that may sleep.
+struct Kept {
+    entry: &'static ActorEntry,
+    version: u32,
+    args: Box<[u8]>,
+    asleep: bool,
+}
+
+/// A sleepy vat's bookkeeping.
+pub(crate) struct Dormancy {
+    strategy: Sleep,
+    revive: Rc<dyn Revive>,
+    kept: IdMap<Kept>,
+    asleep: usize,
+    /// Actors looked up since the last [`VatCore::settle_sleep`], in order.
+    used: Vec<ActorId>,
+    /// Awake actors that may sleep, least recently used first (for `Lru`).
+    recent: LinkedHashMap<ActorId, (), BuildIdHasher>,
+}
+
+impl Dormancy {
+    pub(crate) fn new(strategy: Sleep, revive: Rc<dyn Revive>) -> Dormancy {
+        Dormancy {
+            strategy,
+            revive,
+            kept: IdMap::default(),
+            asleep: 0,
+            used: Vec::new(),
+            recent: LinkedHashMap::default(),
+        }
+    }
+}
+
+impl VatCore {
+    /// Makes this vat sleepy (before it restores anything); `Never` leaves it as it is.
+    pub(crate) fn install_sleep(&self, strategy: Sleep, revive: Rc<dyn Revive>) {
+        if strategy == Sleep::Never {
+            return;
+        }
+        *self.dormancy.borrow_mut() = Some(Box::new(Dormancy::new(strategy, revive)));
+        self.sleepy.set(true);
+    }
+
+    /// Whether this vat puts actors to sleep.
+    pub(crate) fn is_sleepy(&self) -> bool {
+        self.sleepy.get()
+    }
+
+    /// Notes a lookup of awake actor `id` (it is recently used).
+    #[inline]
+    pub(crate) fn note_use(&self, id: ActorId) {
+        if self.sleepy.get()
+            && let Ok(mut d) = self.dormancy.try_borrow_mut()
+            && let Some(d) = d.as_mut()
+        {
+            d.used.push(id);
+        }
+    }
+
+    /// Places a restored actor asleep: only its portrait is kept.
+    pub(crate) fn place_asleep(
+        &self,
+        id: ActorId,
+        entry: &'static ActorEntry,
+        version: u32,
+        args: Vec<u8>,
+    ) {
+        let mut d = self.dormancy.borrow_mut();
+        let Some(d) = d.as_mut() else { return };
+        let kept = Kept {
+            entry,
+            version,
+            args: args.into_boxed_slice(),
+            asleep: true,
+        };
+        if d.kept.insert(id, kept).is_none_or(|old| !old.asleep) {
+            d.asleep += 1;
+        }
+    }
+
+    /// Keeps the portrait the store now holds for awake actor `id` (a churn saved it).
+    pub(crate) fn keep_saved(
+        &self,
+        id: ActorId,
+        entry: &'static ActorEntry,
+        version: u32,
+        args: &[u8],
+    ) {
+        let mut d = self.dormancy.borrow_mut();
+        let Some(d) = d.as_mut() else { return };
+        // Asleep only in a full snapshot, which wakes each actor to encode it and puts
+        // it back to sleep: the portrait is the same.
+        let asleep = d.kept.get(&id).is_some_and(|k| k.asleep);
+        let kept = Kept {
+            entry,
+            version,
+            args: args.into(),
+            asleep,
+        };
+        d.kept.insert(id, kept);
+        d.used.push(id);
+    }
+
+    /// Actor `id` is no longer saved (no root reaches it), or was freed: it cannot sleep
+    /// any more. A sleeping one that a reference still names wakes now, so that it
+    /// lives on as an unsaved actor; one that nothing names is gone.
+    pub(crate) fn forget_saved(&self, id: ActorId) {
+        let asleep = {
+            let d = self.dormancy.borrow();
+            let Some(d) = d.as_ref() else { return };
+            d.kept.get(&id).is_some_and(|k| k.asleep)
+        };
+        // Not locked while it wakes: decoding its references takes that lock.
+        let held = asleep
+            && lock(&self.shared.holds)
+                .get(&id)
+                .is_some_and(|w| w.strong_count() > 0);
+        if held && let Err(e) = self.wake(id) {
+            tracing::error!(vat = %self.shared.name, "{e}");
+        }
+        let mut d = self.dormancy.borrow_mut();
+        let Some(d) = d.as_mut() else { return };
+        if d.kept.remove(&id).is_some_and(|k| k.asleep) {
+            d.asleep -= 1;
+        }
+        d.recent.remove(&id);
+    }
+
+    /// The entry of sleeping actor `id`, if it sleeps.
+    pub(crate) fn asleep_entry(&self, id: ActorId) -> Option<&'static ActorEntry> {
+        if !self.sleepy.get() {
+            return None;
+        }
+        let d = self.dormancy.borrow();
+        let kept = d.as_ref()?.kept.get(&id)?;
+        kept.asleep.then_some(kept.entry)
+    }
+
+    /// How many actors sleep.
+    pub(crate) fn asleep_count(&self) -> usize {
+        self.dormancy.borrow().as_ref().map_or(0, |d| d.asleep)
+    }
+
+    /// Whether actor `id` sleeps.
+    pub(crate) fn is_asleep(&self, id: ActorId) -> bool {
+        self.asleep_entry(id).is_some()
+    }
+
+    /// Puts actor `id` back to sleep at once, if it may sleep (a snapshot woke it).
+    pub(crate) fn sleep_again(&self, id: ActorId) {
+        drop(self.put_to_sleep(id));
+    }
+
+    /// Rebuilds sleeping actor `id` from its kept portrait and places it awake. `Ok(None)`
+    /// if it does not sleep. A portrait that does not rebuild is an error naming the vat
+    /// and the actor; the portrait stays kept (and stored), so nothing is lost.
+    #[cold]
+    pub(crate) fn wake(&self, id: ActorId) -> Result<Option<Rc<Slot>>, Box<Error>> {
+        let (revive, entry, version, args) = {
+            let d = self.dormancy.borrow();
+            let Some(d) = d.as_ref() else {
+                return Ok(None);
+            };
+            match d.kept.get(&id) {
+                Some(k) if k.asleep => (d.revive.clone(), k.entry, k.version, k.args.to_vec()),
+                _ => return Ok(None),
+            }
+        };
+        // Nothing is borrowed while the actor is rebuilt: its restore may spawn.
+        let restored = revive
+            .revive(self, id, entry, version, &args)
+            .map_err(Box::new)?;
+        // Epoch 0 is no turn's: its first mutation in this turn is snapshotted.
+        let slot = Slot::restored(restored.actor, restored.type_id, 0);
+        self.insert(id, slot.clone());
+        let mut d = self.dormancy.borrow_mut();
+        if let Some(d) = d.as_mut() {
+            if let Some(k) = d.kept.get_mut(&id)
+                && k.asleep
+            {
+                k.asleep = false;
+                d.asleep -= 1;
+            }
+            d.used.push(id);
+        }
+        Ok(Some(slot))
+    }
+
+    /// Between turns: puts to sleep the actors the strategy sends to sleep.
+    pub(crate) fn settle_sleep(&self) {
+        if !self.sleepy.get() {
+            return;
+        }
+        let mut sleepers = Vec::new();
+        {
+            let mut cell = self.dormancy.borrow_mut();
+            let Some(d) = cell.as_mut() else { return };
+            let mut used = std::mem::take(&mut d.used);
+            match d.strategy {
+                Sleep::Never => used.clear(),
+                Sleep::Always => sleepers.append(&mut used),
+                Sleep::Lru { awake } => {
+                    for id in used.drain(..) {
+                        if d.kept.get(&id).is_some_and(|k| !k.asleep) {
+                            d.recent.remove(&id);
+                            d.recent.insert(id, ());
+                        }
+                    }
+                    while d.recent.len() > awake {
+                        let Some((id, ())) = d.recent.pop_front() else {
+                            break;
+                        };
+                        sleepers.push(id);
+                    }
+                }
+            }
+            // A turn of many calls does not keep its room for ever.
+            used.shrink_to(1024);
+            d.used = used;
+        }
+        if sleepers.is_empty() {
+            return;
+        }
+        for id in sleepers {
+            // Dropped here, with nothing borrowed: the actor's own drop may run code.
+            drop(self.put_to_sleep(id));
+        }
+        let mut slots = self.slots.borrow_mut();
+        if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
+            slots.shrink_to_fit();
+        }
+    }
+
+    /// Takes awake actor `id` out of the table if it may sleep (saved and idle), and
+    /// hands its slot back to be dropped.
+    fn put_to_sleep(&self, id: ActorId) -> Option<Rc<Slot>> {
+        let mut cell = self.dormancy.borrow_mut();
+        let d = cell.as_mut()?;
+        let kept = d.kept.get_mut(&id).filter(|k| !k.asleep)?;
+        let mut slots = self.slots.borrow_mut();
+        // Held elsewhere (a near call in progress): it stays awake, tried again later.
+        let idle = slots
+            .get(&id.0)
+            .is_some_and(|s| Rc::strong_count(s) == 1 && s.actor.try_borrow_mut().is_ok());
+        if !idle {
+            return None;
+        }
+        kept.asleep = true;
+        d.asleep += 1;
+        slots.remove(&id.0)
+    }
+}
+
+/// `RefCell` holding a sleepy vat's bookkeeping (`None`: the vat never sleeps).
+pub(crate) type DormancyCell = RefCell<Option<Box<Dormancy>>>;
