@@ -122,10 +122,13 @@ impl Persistence {
                 };
                 failed(format!("actor {id}: {e}{hint}"), Some(e))
             })?;
-            if core.is_sleepy() && !has_entries {
-                // Decoded only to learn its references: it sleeps until its first message.
+            // Decoded only to learn its references, a sleepy vat's actor sleeps until its
+            // first message.
+            if core.is_sleepy()
+                && !has_entries
+                && core.place_asleep(id, entry, portrait.version, &portrait.args)
+            {
                 drop(restored);
-                core.place_asleep(id, entry, portrait.version, portrait.args);
             } else {
                 core.insert_restored(id, restored);
             }

@@ -19,7 +19,8 @@
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
 //! [`core`] (its actors and loop, on its worker), [`table`] (calls into its actors),
 //! [`journal`] (what a turn did), [`outbox`] (its committed sends to other vats), [`sleep`]
-//! (sleepy actors: saved actors dropped from memory until their next message), [`context`] (the vat and codec this thread is in) and
+//! and [`kept`] (sleepy actors: saved actors dropped from memory until their next message,
+//! and the portraits they wake from), [`context`] (the vat and codec this thread is in) and
 //! [`api`] (what code in a turn calls).
 
 mod api;
@@ -27,6 +28,7 @@ pub(crate) mod context;
 mod core;
 mod handle;
 mod journal;
+mod kept;
 mod outbox;
 mod runner;
 mod scoped;

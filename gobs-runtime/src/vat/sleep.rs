@@ -22,9 +22,10 @@ use hashlink::LinkedHashMap;
 
 use crate::entry::{ActorEntry, Restored};
 use crate::error::Error;
-use crate::id_hash::{BuildIdHasher, IdMap};
+use crate::id_hash::BuildIdHasher;
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
+use crate::vat::kept::Kept;
 use crate::vat::shared::lock;
 use crate::vat::slot::Slot;
 
@@ -64,20 +65,12 @@ pub(crate) trait Revive {
     ) -> Result<Restored, Error>;
 }
 
-/// The portrait the store holds for an actor that may sleep.
-struct Kept {
-    entry: &'static ActorEntry,
-    version: u32,
-    args: Box<[u8]>,
-    asleep: bool,
-}
-
 /// A sleepy vat's bookkeeping.
 pub(crate) struct Dormancy {
     strategy: Sleep,
     revive: Rc<dyn Revive>,
-    kept: IdMap<Kept>,
-    asleep: usize,
+    /// The portraits the store holds for the actors that may sleep, awake or asleep.
+    kept: Kept,
     /// Actors looked up since the last [`VatCore::settle_sleep`], in order.
     used: Vec<ActorId>,
     /// Awake actors that may sleep, least recently used first (for `Lru`).
@@ -89,8 +82,7 @@ impl Dormancy {
         Dormancy {
             strategy,
             revive,
-            kept: IdMap::default(),
-            asleep: 0,
+            kept: Kept::default(),
             used: Vec::new(),
             recent: LinkedHashMap::default(),
         }
@@ -123,28 +115,22 @@ impl VatCore {
         }
     }
 
-    /// Places a restored actor asleep: only its portrait is kept.
+    /// Places a restored actor asleep: only its portrait is kept. False if it cannot
+    /// sleep (its portrait is too large to keep): place it awake.
     pub(crate) fn place_asleep(
         &self,
         id: ActorId,
         entry: &'static ActorEntry,
         version: u32,
-        args: Vec<u8>,
-    ) {
+        args: &[u8],
+    ) -> bool {
         let mut d = self.dormancy.borrow_mut();
-        let Some(d) = d.as_mut() else { return };
-        let kept = Kept {
-            entry,
-            version,
-            args: args.into_boxed_slice(),
-            asleep: true,
-        };
-        if d.kept.insert(id, kept).is_none_or(|old| !old.asleep) {
-            d.asleep += 1;
-        }
+        d.as_mut()
+            .and_then(|d| d.kept.put(id, entry, version, args, true))
+            .is_some()
     }
 
-    /// Keeps the portrait the store now holds for awake actor `id` (a churn saved it).
+    /// Keeps the portrait the store now holds for actor `id` (a churn saved it).
     pub(crate) fn keep_saved(
         &self,
         id: ActorId,
@@ -156,14 +142,10 @@ impl VatCore {
         let Some(d) = d.as_mut() else { return };
         // Asleep only in a full snapshot, which wakes each actor to encode it and puts
         // it back to sleep: the portrait is the same.
-        let asleep = d.kept.get(&id).is_some_and(|k| k.asleep);
-        let kept = Kept {
-            entry,
-            version,
-            args: args.into(),
-            asleep,
-        };
-        d.kept.insert(id, kept);
+        let asleep = d.kept.is_asleep(id);
+        if d.kept.put(id, entry, version, args, asleep).is_none() {
+            d.kept.remove(id);
+        }
         d.used.push(id);
     }
 
@@ -171,13 +153,11 @@ impl VatCore {
     /// any more. A sleeping one that a reference still names wakes now, so that it
     /// lives on as an unsaved actor; one that nothing names is gone.
     pub(crate) fn forget_saved(&self, id: ActorId) {
-        let asleep = {
-            let d = self.dormancy.borrow();
-            let Some(d) = d.as_ref() else { return };
-            d.kept.get(&id).is_some_and(|k| k.asleep)
-        };
+        if !self.sleepy.get() {
+            return;
+        }
         // Not locked while it wakes: decoding its references takes that lock.
-        let held = asleep
+        let held = self.is_asleep(id)
             && lock(&self.shared.holds)
                 .get(&id)
                 .is_some_and(|w| w.strong_count() > 0);
@@ -186,9 +166,7 @@ impl VatCore {
         }
         let mut d = self.dormancy.borrow_mut();
         let Some(d) = d.as_mut() else { return };
-        if d.kept.remove(&id).is_some_and(|k| k.asleep) {
-            d.asleep -= 1;
-        }
+        d.kept.remove(id);
         d.recent.remove(&id);
     }
 
@@ -198,18 +176,26 @@ impl VatCore {
             return None;
         }
         let d = self.dormancy.borrow();
-        let kept = d.as_ref()?.kept.get(&id)?;
-        kept.asleep.then_some(kept.entry)
+        let (view, asleep) = d.as_ref()?.kept.get(id)?;
+        asleep.then_some(view.entry)
     }
 
     /// How many actors sleep.
     pub(crate) fn asleep_count(&self) -> usize {
-        self.dormancy.borrow().as_ref().map_or(0, |d| d.asleep)
+        self.dormancy
+            .borrow()
+            .as_ref()
+            .map_or(0, |d| d.kept.asleep())
     }
 
     /// Whether actor `id` sleeps.
     pub(crate) fn is_asleep(&self, id: ActorId) -> bool {
-        self.asleep_entry(id).is_some()
+        self.sleepy.get()
+            && self
+                .dormancy
+                .borrow()
+                .as_ref()
+                .is_some_and(|d| d.kept.is_asleep(id))
     }
 
     /// Puts actor `id` back to sleep at once, if it may sleep (a snapshot woke it).
@@ -227,8 +213,13 @@ impl VatCore {
             let Some(d) = d.as_ref() else {
                 return Ok(None);
             };
-            match d.kept.get(&id) {
-                Some(k) if k.asleep => (d.revive.clone(), k.entry, k.version, k.args.to_vec()),
+            match d.kept.get(id) {
+                Some((view, true)) => (
+                    d.revive.clone(),
+                    view.entry,
+                    view.version,
+                    view.args.to_vec(),
+                ),
                 _ => return Ok(None),
             }
         };
@@ -241,12 +232,7 @@ impl VatCore {
         self.insert(id, slot.clone());
         let mut d = self.dormancy.borrow_mut();
         if let Some(d) = d.as_mut() {
-            if let Some(k) = d.kept.get_mut(&id)
-                && k.asleep
-            {
-                k.asleep = false;
-                d.asleep -= 1;
-            }
+            d.kept.set_asleep(id, false);
             d.used.push(id);
         }
         Ok(Some(slot))
@@ -267,7 +253,7 @@ impl VatCore {
                 Sleep::Always => sleepers.append(&mut used),
                 Sleep::Lru { awake } => {
                     for id in used.drain(..) {
-                        if d.kept.get(&id).is_some_and(|k| !k.asleep) {
+                        if d.kept.get(id).is_some_and(|(_, asleep)| !asleep) {
                             d.recent.remove(&id);
                             d.recent.insert(id, ());
                         }
@@ -302,7 +288,9 @@ impl VatCore {
     fn put_to_sleep(&self, id: ActorId) -> Option<Rc<Slot>> {
         let mut cell = self.dormancy.borrow_mut();
         let d = cell.as_mut()?;
-        let kept = d.kept.get_mut(&id).filter(|k| !k.asleep)?;
+        if !matches!(d.kept.get(id), Some((_, false))) {
+            return None;
+        }
         let mut slots = self.slots.borrow_mut();
         // Held elsewhere (a near call in progress): it stays awake, tried again later.
         let idle = slots
@@ -311,8 +299,7 @@ impl VatCore {
         if !idle {
             return None;
         }
-        kept.asleep = true;
-        d.asleep += 1;
+        d.kept.set_asleep(id, true);
         slots.remove(&id.0)
     }
 }
