@@ -7,7 +7,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gobs_runtime::{Env, Error, Ref, Registry, Sleep, Vat, define_actor, spawn};
+use gobs_runtime::store::MemoryStore;
+use gobs_runtime::{Env, Error, PersistentVat, Ref, Registry, Sleep, Vat, define_actor, spawn};
 
 #[define_actor]
 pub struct Counter {
@@ -292,4 +293,25 @@ fn a_sleeping_actor_no_root_reaches_lives_on_while_referenced() {
     let s = stats(&vat);
     assert_eq!(s.actors + s.asleep, COUNTERS as usize + 1, "{s:?}");
     registry.shutdown();
+}
+
+#[test]
+fn a_lone_persistent_vat_can_sleep_too() {
+    let store = MemoryStore::new();
+    let start = || {
+        PersistentVat::builder("lone")
+            .env(env())
+            .store(store.clone())
+            .sleep(Sleep::Always)
+            .spawn(|| spawn(Counter { n: 5 }))
+            .unwrap()
+    };
+    let (vat, counter) = start();
+    assert_eq!(counter.send().incr().wait().unwrap(), 6);
+    assert_eq!(stats(&vat).asleep, 1);
+    vat.shutdown();
+    let (vat, counter) = start();
+    assert_eq!(stats(&vat).asleep, 1, "restored asleep");
+    assert_eq!(counter.send().get().wait().unwrap(), 6);
+    vat.shutdown();
 }
