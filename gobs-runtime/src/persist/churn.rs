@@ -226,6 +226,10 @@ impl Persistence {
         core.install_sleep(sleep, Rc::new(reviver));
         if let Some(graph) = graph {
             let (roots, garbage) = p.restore(core, graph)?;
+            for id in &garbage {
+                // Not saved any more: a sleepy vat does not keep it either.
+                core.forget_saved(*id);
+            }
             if !garbage.is_empty() {
                 tracing::info!(
                     vat = %core.shared.name,

@@ -15,8 +15,12 @@ use crate::persist::roots::SavedRoot;
 use crate::portrait::{ActorId, Graph, Portrait};
 use crate::vat::VatCore;
 
+/// A sleepy vat's restore lets go of the holds its decoded actors made this often (in
+/// actors restored).
+const PRUNE_EVERY: usize = 1024;
+
 impl Persistence {
-    /// Rebuilds every saved actor. Returns the roots (with types) and unreachable ids.
+    /// Rebuilds every saved actor (or, in a sleepy vat, places it asleep). Returns the roots (with types) and unreachable ids.
     #[allow(clippy::type_complexity)]
     pub(super) fn restore(
         &mut self,
@@ -129,6 +133,9 @@ impl Persistence {
                 && core.place_asleep(id, entry, portrait.version, &portrait.args)
             {
                 drop(restored);
+                if ids.len().is_multiple_of(PRUNE_EVERY) {
+                    core.prune_restore_holds();
+                }
             } else {
                 core.insert_restored(id, restored);
             }
@@ -175,6 +182,9 @@ impl Persistence {
                     .into_iter()
                     .map(|(t, ty, name)| (id, t, ty, name)),
             );
+        }
+        if core.is_sleepy() {
+            core.prune_restore_holds();
         }
         for (from, target, ty, type_name) in expected {
             match core.type_of(target) {

@@ -198,6 +198,32 @@ impl VatCore {
                 .is_some_and(|d| d.kept.is_asleep(id))
     }
 
+    /// Drops the reference holds that restoring actors asleep made and let go of (each
+    /// was decoded, to learn its references, then dropped). Until the vat's first turn
+    /// collects them they would pile up: a hold and an entry in the vat's map of holds
+    /// per referenced actor. Only sleeping actors' holds go; releases of awake actors
+    /// stay for that first collection.
+    pub(crate) fn prune_restore_holds(&self) {
+        let mut releases = self.releases.borrow_mut();
+        if releases.is_empty() {
+            return;
+        }
+        let slots = self.slots.borrow();
+        let mut holds = lock(&self.shared.holds);
+        releases.retain(|id| {
+            if slots.contains_key(&id.0) {
+                return true;
+            }
+            if holds.get(id).is_some_and(|w| w.strong_count() == 0) {
+                holds.remove(id);
+            }
+            false
+        });
+        if holds.capacity() > 64 && holds.len() < holds.capacity() / 4 {
+            holds.shrink_to_fit();
+        }
+    }
+
     /// Puts actor `id` back to sleep at once, if it may sleep (a snapshot woke it).
     pub(crate) fn sleep_again(&self, id: ActorId) {
         drop(self.put_to_sleep(id));
