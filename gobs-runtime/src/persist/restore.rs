@@ -25,7 +25,7 @@ impl Persistence {
     pub(super) fn restore(
         &mut self,
         core: &VatCore,
-        graph: Graph,
+        mut graph: Graph,
     ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
         let directory: Option<Directory> = Some(self.home.clone() as Directory);
         let failed = |detail: String, source: Option<Error>| Error::Restore {
@@ -57,12 +57,13 @@ impl Persistence {
             )));
         }
         // Map entries saved as portraits of their own go to their owners (by field).
+        // (In place: the actors stay in the graph for the pass that restores them, rather
+        // than moved into a list beside it, which would hold them all twice at the peak.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
-        let mut actors = Vec::with_capacity(graph.actors.len());
         // What the store holds, so that writing it again unchanged is skipped.
         let mut stored = Vec::with_capacity(graph.actors.len());
-        for (id, portrait) in graph.actors {
-            stored.push((id, reach::fingerprint(&portrait)));
+        for (&id, portrait) in &mut graph.actors {
+            stored.push((id, reach::fingerprint(portrait)));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
                     "it holds actor id {id}, more than a vat can have spawned (ids are handed \
@@ -71,7 +72,6 @@ impl Persistence {
             }
             max_id = max_id.max(id.get() + 1);
             if portrait.name != ENTRY_NAME {
-                actors.push((id, portrait));
                 continue;
             }
             ids.push(id);
@@ -90,9 +90,13 @@ impl Persistence {
                 .parts
                 .entry(part)
                 .or_default()
-                .push((id, portrait.args));
+                .push((id, std::mem::take(&mut portrait.args)));
         }
         let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
+        let actors = graph
+            .actors
+            .into_iter()
+            .filter(|(_, p)| p.name != ENTRY_NAME);
         for (id, portrait) in actors {
             let cached = last
                 .as_ref()
