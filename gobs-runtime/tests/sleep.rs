@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use gobs_runtime::store::MemoryStore;
-use gobs_runtime::{Env, Error, PersistentVat, Ref, Registry, Sleep, Vat, define_actor, spawn};
+use gobs_runtime::{
+    Env, Error, PersistentVat, Promise, Ref, Registry, Sleep, Vat, define_actor, spawn,
+};
 
 #[define_actor]
 pub struct Counter {
@@ -91,6 +93,19 @@ impl Index {
     }
 }
 
+/// An actor in another vat that reaches a counter by a saved reference.
+#[define_actor]
+pub struct Poker {
+    target: Ref<Counter>,
+}
+
+#[define_actor]
+impl Poker {
+    pub fn poke(&self) -> Promise<u64> {
+        self.target.send().incr()
+    }
+}
+
 const COUNTERS: u64 = 40;
 
 fn env() -> Env {
@@ -98,6 +113,7 @@ fn env() -> Env {
         .add::<Counter>()
         .add::<Fragile>()
         .add::<Index>()
+        .add::<Poker>()
         .build()
         .unwrap()
 }
@@ -314,4 +330,24 @@ fn a_lone_persistent_vat_can_sleep_too() {
     assert_eq!(stats(&vat).asleep, 1, "restored asleep");
     assert_eq!(counter.send().get().wait().unwrap(), 6);
     vat.shutdown();
+}
+
+#[test]
+fn a_saved_reference_from_another_vat_wakes_its_target() {
+    let (registry, vat, index) = restarted(Sleep::Always);
+    let c4 = index.send().get(4).wait().unwrap();
+    let (_, poker) = registry
+        .start_vat("poker", move || spawn(Poker { target: c4 }))
+        .unwrap();
+    assert_eq!(poker.send().poke().wait().unwrap(), 5);
+    let registry = registry.restart().unwrap();
+    registry.set_sleep("index", Sleep::Always).unwrap();
+    // The poker's restore brings vat "index" back, asleep.
+    let (_, poker) = registry.restore_vat::<Ref<Poker>>("poker").unwrap();
+    assert_eq!(poker.send().poke().wait().unwrap(), 6);
+    assert_eq!(poker.send().poke().wait().unwrap(), 7);
+    let index_vat = registry.vat("index").unwrap();
+    assert_eq!(stats(&index_vat).actors, 0);
+    drop(vat);
+    registry.shutdown();
 }
