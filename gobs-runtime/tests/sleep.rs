@@ -106,6 +106,19 @@ impl Poker {
     }
 }
 
+/// One link of a chain (two of them make a cycle).
+#[define_actor]
+pub struct Link {
+    next: Option<Ref<Link>>,
+}
+
+#[define_actor]
+impl Link {
+    pub fn set_next(&mut self, next: Option<Ref<Link>>) {
+        self.next = next;
+    }
+}
+
 const COUNTERS: u64 = 40;
 
 fn env() -> Env {
@@ -114,6 +127,7 @@ fn env() -> Env {
         .add::<Fragile>()
         .add::<Index>()
         .add::<Poker>()
+        .add::<Link>()
         .build()
         .unwrap()
 }
@@ -349,5 +363,29 @@ fn a_saved_reference_from_another_vat_wakes_its_target() {
     let index_vat = registry.vat("index").unwrap();
     assert_eq!(stats(&index_vat).actors, 0);
     drop(vat);
+    registry.shutdown();
+}
+
+#[test]
+fn a_snapshot_forgets_the_sleeping_cycles_it_collects() {
+    let registry = Registry::in_memory(env());
+    registry.set_sleep("chain", Sleep::Always).unwrap();
+    let (vat, root) = registry
+        .start_vat("chain", || {
+            let a = spawn(Link { next: None });
+            let b = spawn(Link {
+                next: Some(a.clone()),
+            });
+            a.call().set_next(Some(b)).unwrap();
+            spawn(Link { next: Some(a) })
+        })
+        .unwrap();
+    assert_eq!(stats(&vat).asleep, 3);
+    // The a <-> b cycle is unreachable now, but reference counts keep it saved.
+    root.send().set_next(None).wait().unwrap();
+    assert_eq!(stats(&vat).asleep, 3);
+    vat.save_snapshot().wait().unwrap();
+    let s = stats(&vat);
+    assert_eq!((s.actors, s.asleep), (0, 1), "{s:?}");
     registry.shutdown();
 }

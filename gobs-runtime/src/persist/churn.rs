@@ -335,7 +335,13 @@ impl Persistence {
                 vat: core.shared.name.clone(),
                 source: Arc::new(e),
             })?;
-        self.keep_portraits(core, &graph.actors, &[]);
+        // A full mark drops unreachable cycles, which no delta lists as removed.
+        let dropped: Vec<ActorId> = core
+            .kept_ids()
+            .into_iter()
+            .filter(|id| !self.reach.is_saved(*id))
+            .collect();
+        self.keep_portraits(core, &graph.actors, &dropped);
         self.resync = false;
         self.roots_changed = false;
         Ok(())

@@ -121,6 +121,11 @@ impl Kept {
         Some(asleep)
     }
 
+    /// The actors with a kept portrait.
+    pub(crate) fn ids(&self) -> Vec<ActorId> {
+        self.places.keys().copied().collect()
+    }
+
     /// How many actors sleep.
     pub(crate) fn asleep(&self) -> usize {
         self.asleep

@@ -180,6 +180,14 @@ impl VatCore {
         asleep.then_some(view.entry)
     }
 
+    /// The actors whose portraits are kept, awake or asleep.
+    pub(crate) fn kept_ids(&self) -> Vec<ActorId> {
+        self.dormancy
+            .borrow()
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.kept.ids())
+    }
+
     /// How many actors sleep.
     pub(crate) fn asleep_count(&self) -> usize {
         self.dormancy
