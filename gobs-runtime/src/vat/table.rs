@@ -204,11 +204,16 @@ impl VatCore {
     }
 
     /// The portrait of actor `id`: its entry and saved arguments (`None` if it is gone).
+    /// A sleeping actor is woken to be saved; one that cannot be is an error, never
+    /// "gone" (a snapshot would leave it out of the store).
     pub(crate) fn save_actor(
         &self,
         id: ActorId,
     ) -> Option<Result<(&'static ActorEntry, Vec<u8>), Error>> {
-        let slot = self.slot(id)?;
+        let slot = match self.find(id) {
+            Ok(slot) => slot?,
+            Err(e) => return Some(Err(*e)),
+        };
         let actor = slot.actor.borrow();
         Some(actor.save_any().map(|args| (actor.entry_any(), args)))
     }
