@@ -15,8 +15,10 @@
 //     the glue that erases one into an entry), `env`.
 //  2. The engine, and what a reference is: `answer`, `job`, `pool` (`pool::Runnable` is
 //     what a vat core implements; `pool` imports nothing of `vat`),
-//     `vat/{scoped,slot,shared,journal,core,table}` (`vat/slot.rs` declares `AnyTask`,
-//     which `task` implements), `reference.rs` (`Ref`, `AnyRef`: data, identity, holds).
+//     `vat/{scoped,slot,shared,journal,kept,dormancy,core,table,sleep}` (`vat/slot.rs`
+//     declares `AnyTask`, which `task` implements; `vat/dormancy.rs` declares `Revive`,
+//     which `persist/wake.rs` implements), `reference.rs` (`Ref`, `AnyRef`: data,
+//     identity, holds).
 //  3. Codecs: `codec` says what each codec holds (`codec/tables.rs`: carried references;
 //     `codec/portraits.rs`: a persistent vat's save and restore contexts). It imports
 //     data types from below only, nothing that encodes or decodes.

@@ -8,7 +8,7 @@ use crate::env::Env;
 use crate::error::Error;
 use crate::persist::context::{Directory, RestoreContext, with_restore};
 use crate::portrait::ActorId;
-use crate::vat::{Revive, VatCore};
+use crate::vat::{Revive, VatShared};
 
 /// What a sleepy vat rebuilds its actors with.
 pub(super) struct Reviver {
@@ -21,14 +21,14 @@ pub(super) struct Reviver {
 impl Revive for Reviver {
     fn revive(
         &self,
-        core: &VatCore,
+        vat: &Arc<VatShared>,
         id: ActorId,
         entry: &'static ActorEntry,
         version: u32,
         args: &[u8],
     ) -> Result<Restored, Error> {
         let ctx = RestoreContext {
-            vat: core.shared.clone(),
+            vat: vat.clone(),
             directory: Some(self.directory.clone()),
             env: Some(self.env.clone()),
             expected: Vec::new(),
@@ -39,7 +39,7 @@ impl Revive for Reviver {
         // restored or when this portrait was saved: nothing to check again.
         let (restored, _) = with_restore(ctx, || entry.restore(version, args));
         restored.map_err(|e| Error::Restore {
-            vat: core.shared.name.clone(),
+            vat: vat.name.clone(),
             store: self.store_name.clone(),
             detail: format!(
                 "waking actor {id} (a {}, asleep) from its saved portrait: {e}. Nothing was \

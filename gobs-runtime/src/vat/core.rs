@@ -18,10 +18,10 @@ use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;
 use crate::portrait::ActorId;
+use crate::vat::dormancy::DormancyCell;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::outbox::Outbox;
 use crate::vat::shared::{Msg, Sched, VatShared, lock};
-use crate::vat::sleep::DormancyCell;
 use crate::vat::slot::{AnyTask, Slot, SlotMap};
 
 /// A busy vat looks at its inbox at least this often (in turns).

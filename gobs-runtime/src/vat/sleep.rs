@@ -1,7 +1,8 @@
 //! Sleepy actors: a persistent vat may keep only some of its saved actors in memory.
 //!
 //! A vat started with a [`Sleep`] strategy other than [`Sleep::Never`] keeps, for each
-//! actor it may put to sleep, the portrait the store holds for it (a [`Kept`]). Between
+//! actor it may put to sleep, the portrait the store holds for it (in its
+//! [`Dormancy`]). Between
 //! turns it drops the in-memory object of the actors its strategy sends to sleep; their
 //! ids, their references and the store stay as they were. The next lookup of a sleeping
 //! actor — any message or call reaches its actor through [`VatCore::find`] — rebuilds it
@@ -15,79 +16,15 @@
 //! portraits of their own ([`JournalMap`](crate::JournalMap)) never sleeps: its portrait
 //! alone does not rebuild it.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
-use hashlink::LinkedHashMap;
-
-use crate::entry::{ActorEntry, Restored};
+use crate::entry::ActorEntry;
 use crate::error::Error;
-use crate::id_hash::BuildIdHasher;
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
-use crate::vat::kept::Kept;
+use crate::vat::dormancy::{Dormancy, Revive, Sleep};
 use crate::vat::shared::lock;
 use crate::vat::slot::Slot;
-
-/// Which saved actors a persistent vat keeps in memory between turns (Goblins' sleepy
-/// actors). Chosen per vat, when it starts: see
-/// [`Registry::set_sleep`](crate::Registry::set_sleep).
-///
-/// A sleeping actor is saved and dropped from memory; references to it stay live, and the
-/// next message to it (a send, a near call from an actor of its vat, a call by name, a
-/// pipelined message) restores it from its portrait first. With a strategy other than
-/// `Never`, a restored vat also starts with its actors asleep, so that a vat of a million
-/// actors costs the memory of the ones in use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Sleep {
-    /// Every actor stays in memory (the default).
-    #[default]
-    Never,
-    /// An actor sleeps as soon as the turn that used it has committed and saved it.
-    Always,
-    /// At most `awake` saved actors stay in memory; the least recently used sleep first.
-    Lru {
-        /// How many saved actors may stay awake between turns.
-        awake: usize,
-    },
-}
-
-/// Rebuilds a sleeping actor from its kept portrait (persistence implements it: it
-/// knows the env and the registry that references in portraits are decoded with).
-pub(crate) trait Revive {
-    fn revive(
-        &self,
-        core: &VatCore,
-        id: ActorId,
-        entry: &'static ActorEntry,
-        version: u32,
-        args: &[u8],
-    ) -> Result<Restored, Error>;
-}
-
-/// A sleepy vat's bookkeeping.
-pub(crate) struct Dormancy {
-    strategy: Sleep,
-    revive: Rc<dyn Revive>,
-    /// The portraits the store holds for the actors that may sleep, awake or asleep.
-    kept: Kept,
-    /// Actors looked up since the last [`VatCore::settle_sleep`], in order.
-    used: Vec<ActorId>,
-    /// Awake actors that may sleep, least recently used first (for `Lru`).
-    recent: LinkedHashMap<ActorId, (), BuildIdHasher>,
-}
-
-impl Dormancy {
-    pub(crate) fn new(strategy: Sleep, revive: Rc<dyn Revive>) -> Dormancy {
-        Dormancy {
-            strategy,
-            revive,
-            kept: Kept::default(),
-            used: Vec::new(),
-            recent: LinkedHashMap::default(),
-        }
-    }
-}
 
 impl VatCore {
     /// Makes this vat sleepy (before it restores anything); `Never` leaves it as it is.
@@ -259,7 +196,7 @@ impl VatCore {
         };
         // Nothing is borrowed while the actor is rebuilt: its restore may spawn.
         let restored = revive
-            .revive(self, id, entry, version, &args)
+            .revive(&self.shared, id, entry, version, &args)
             .map_err(Box::new)?;
         // Epoch 0 is no turn's: its first mutation in this turn is snapshotted.
         let slot = Slot::restored(restored.actor, restored.type_id, 0);
@@ -337,6 +274,3 @@ impl VatCore {
         slots.remove(&id.0)
     }
 }
-
-/// `RefCell` holding a sleepy vat's bookkeeping (`None`: the vat never sleeps).
-pub(crate) type DormancyCell = RefCell<Option<Box<Dormancy>>>;
