@@ -1,10 +1,9 @@
 //! Sleepy actors: a persistent vat may keep only some of its saved actors in memory.
 //!
 //! A vat started with a [`Sleep`] strategy other than [`Sleep::Never`] keeps, for each
-//! actor it may put to sleep, the portrait the store holds for it (in its
-//! [`Dormancy`]). Between
-//! turns it drops the in-memory object of the actors its strategy sends to sleep; their
-//! ids, their references and the store stay as they were. The next lookup of a sleeping
+//! actor it may put to sleep, the portrait the store holds for it (in its [`Dormancy`]).
+//! Between turns it drops the in-memory object of the actors its strategy sends to sleep;
+//! their ids, their references and the store stay as they were. The next lookup of a sleeping
 //! actor — any message or call reaches its actor through [`VatCore::find`] — rebuilds it
 //! from that portrait first, inside the turn that needs it, so senders see no difference
 //! and message order and turns are those of an awake actor.
