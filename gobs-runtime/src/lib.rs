@@ -15,9 +15,11 @@
 //     the glue that erases one into an entry), `env`.
 //  2. The engine, and what a reference is: `answer`, `job`, `pool` (`pool::Runnable` is
 //     what a vat core implements; `pool` imports nothing of `vat`),
-//     `vat/{scoped,slot,shared,journal,core,table}` (`vat/slot.rs` declares `AnyTask`,
-//     which `task` implements), `reference.rs` (`Ref`, `AnyRef`: data, identity, holds;
-//     `reference/far_object.rs`: `FarObject` and `Carried`, which name each other).
+//     `vat/{scoped,slot,shared,journal,kept,dormancy,core,table,sleep}` (`vat/slot.rs`
+//     declares `AnyTask`, which `task` implements; `vat/dormancy.rs` declares `Revive`,
+//     which `persist/wake.rs` implements), `reference.rs` (`Ref`, `AnyRef`: data,
+//     identity, holds; `reference/far_object.rs`: `FarObject` and `Carried`, which name
+//     each other).
 //  3. Codecs: `codec` says what each codec holds (`codec/tables.rs`: the tables of carried
 //     references; `codec/portraits.rs`: a persistent vat's save and restore contexts). It
 //     imports data types from below only, nothing that encodes or decodes.
@@ -90,8 +92,8 @@ pub use reference::{AnyRef, Ref};
 pub use task::task;
 pub use value::Value;
 pub use vat::{
-    LocalWorker, LocalWorkerRun, Vat, VatStats, current_vat, self_ref, spawn, spawn_blocking,
-    try_spawn,
+    LocalWorker, LocalWorkerRun, Sleep, Vat, VatStats, current_vat, self_ref, spawn,
+    spawn_blocking, try_spawn,
 };
 
 // The README's tour compiles and runs (its first Rust block is a whole program).

@@ -9,6 +9,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::entry::ActorEntry;
@@ -19,10 +20,11 @@ use crate::persist::context::{Directory, EntrySink, SaveContext, VatDirectory, w
 use crate::persist::entries::ENTRY_NAME;
 use crate::persist::reach::{Encoded, Reach};
 use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
+use crate::persist::wake::Reviver;
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 use crate::promise::Promise;
 use crate::store::{StoreError, VatWrite};
-use crate::vat::{self, Churn, ChurnHook, Vat, VatCore, VatShared};
+use crate::vat::{self, Churn, ChurnHook, Sleep, Vat, VatCore, VatShared};
 
 /// The registry as its vats see it: where their churns go. A trait, so that the registry
 /// starts vats without this module depending on it.
@@ -78,19 +80,28 @@ pub(crate) struct Persistence {
     startup: Startup,
 }
 
-/// Starts `shared`'s thread as a persistent vat of `home`, restoring `image` (what the
-/// store holds for it, if anything); the promise gives the roots.
-pub(crate) fn launch<R, F>(
-    shared: &Arc<VatShared>,
-    env: Env,
-    image: Option<Graph>,
-    home: Home,
-    roots: Option<F>,
-) -> Promise<R>
+/// How a persistent vat is started.
+pub(crate) struct Launch {
+    pub(crate) env: Env,
+    /// What the store holds for it, if anything.
+    pub(crate) image: Option<Graph>,
+    pub(crate) home: Home,
+    pub(crate) sleep: Sleep,
+}
+
+/// Starts `shared`'s thread as a persistent vat of `launch.home`, restoring
+/// `launch.image`; the promise gives the roots.
+pub(crate) fn launch<R, F>(shared: &Arc<VatShared>, launch: Launch, roots: Option<F>) -> Promise<R>
 where
     R: Roots,
     F: FnOnce() -> Result<R, Error> + Send + 'static,
 {
+    let Launch {
+        env,
+        image,
+        home,
+        sleep,
+    } = launch;
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let store_name = home.describe_store();
     let store_name_for_panic = store_name.clone();
@@ -158,7 +169,7 @@ where
         Box::new(move |core| {
             // A panic while restoring (an actor's rehydration, say) is a restore that failed.
             let opened = catch_unwind(AssertUnwindSafe(|| {
-                Persistence::open(core, env, image, home)
+                Persistence::open(core, env, image, home, sleep)
             }))
             .unwrap_or_else(|payload| {
                 Err(Error::Restore {
@@ -192,6 +203,7 @@ impl Persistence {
         env: Env,
         graph: Option<Graph>,
         home: Home,
+        sleep: Sleep,
     ) -> Result<Persistence, Error> {
         let store_err = |e: StoreError| Error::Store {
             vat: core.shared.name.clone(),
@@ -206,8 +218,18 @@ impl Persistence {
             resync: false,
             startup: Startup::Fresh,
         };
+        let reviver = Reviver {
+            env: p.env.clone(),
+            directory: p.home.clone() as Directory,
+            store_name: p.store_name.clone(),
+        };
+        core.install_sleep(sleep, Rc::new(reviver));
         if let Some(graph) = graph {
             let (roots, garbage) = p.restore(core, graph)?;
+            for id in &garbage {
+                // Not saved any more: a sleepy vat does not keep it either.
+                core.forget_saved(*id);
+            }
             if !garbage.is_empty() {
                 tracing::info!(
                     vat = %core.shared.name,
@@ -289,7 +311,16 @@ impl Persistence {
     pub(crate) fn snapshot(&mut self, core: &VatCore) -> Result<(), Error> {
         let home = self.home.clone();
         let mut far = Vec::new();
-        let mut encode = |id, full| Self::encode(core, &home, id, full, &mut far);
+        let mut encode = |id, full| {
+            // A sleeping actor wakes to be encoded and sleeps again at once, so that a
+            // snapshot does not wake the whole vat.
+            let asleep = core.is_asleep(id);
+            let encoded = Self::encode(core, &home, id, full, &mut far);
+            if asleep {
+                core.sleep_again(id);
+            }
+            encoded
+        };
         let actors = self.reach.full(&mut encode)?;
         let graph = Graph {
             roots: self.reach.roots().to_vec(),
@@ -304,9 +335,42 @@ impl Persistence {
                 vat: core.shared.name.clone(),
                 source: Arc::new(e),
             })?;
+        // A full mark drops unreachable cycles, which no delta lists as removed.
+        let dropped: Vec<ActorId> = core
+            .kept_ids()
+            .into_iter()
+            .filter(|id| !self.reach.is_saved(*id))
+            .collect();
+        self.keep_portraits(core, &graph.actors, &dropped);
         self.resync = false;
         self.roots_changed = false;
         Ok(())
+    }
+
+    /// A sleepy vat keeps the portraits a commit stored (for the actors that may sleep)
+    /// and forgets those of the actors it removed.
+    fn keep_portraits<'a>(
+        &self,
+        core: &VatCore,
+        stored: impl IntoIterator<Item = (&'a ActorId, &'a Portrait)>,
+        removed: &[ActorId],
+    ) {
+        if !core.is_sleepy() {
+            return;
+        }
+        for (id, portrait) in stored {
+            if portrait.name == ENTRY_NAME {
+                continue;
+            }
+            if self.reach.owns_entries(*id) {
+                core.forget_saved(*id);
+            } else if let Some(entry) = core.entry_of(*id) {
+                core.keep_saved(*id, entry, portrait.version, &portrait.args);
+            }
+        }
+        for id in removed {
+            core.forget_saved(*id);
+        }
     }
 
     /// The registry this vat belongs to.
@@ -407,6 +471,8 @@ impl ChurnHook for Persistence {
                 source: Arc::new(e),
             });
         }
+        let stored = delta.upserts.iter().map(|(id, p)| (id, p));
+        self.keep_portraits(core, stored, &delta.removes);
         self.roots_changed = false;
         Ok(())
     }

@@ -41,6 +41,24 @@
 //! - a torn tail of a log store (a crash mid-append) is cut, with an error-level log
 //!   saying how many commits it held ([`Registry::lost_at_open`](crate::Registry::lost_at_open)).
 
+//!
+//! # Sleepy actors
+//!
+//! A persistent vat may keep only some of its saved actors in memory: choose its
+//! [`Sleep`](crate::Sleep) strategy with [`Registry::set_sleep`](crate::Registry::set_sleep)
+//! before it starts. [`Sleep::Always`](crate::Sleep::Always) drops every saved actor from
+//! memory once the turn that used it has committed; [`Sleep::Lru`](crate::Sleep::Lru)
+//! keeps the `awake` most recently used. A sleepy vat also restores its actors asleep. A
+//! sleeping actor keeps its id, its references stay live, and its next message wakes it
+//! from its portrait inside the turn that needs it: to senders, far references and
+//! pipelined messages it is an actor like any other. Only a saved, idle actor sleeps
+//! (never one in a turn, one with unsaved changes, or one a near call holds); an actor
+//! whose map keeps its entries as portraits of their own stays awake. State an actor keeps
+//! outside its saved fields (a transient field) does not survive a sleep, as it does not
+//! survive a restart. A wake that fails (its portrait no longer decodes) breaks that
+//! message's promise with [`Error::Restore`](crate::Error::Restore) naming the vat and the
+//! actor; nothing is lost.
+
 pub(crate) mod churn;
 pub(crate) mod context;
 mod destroy;
@@ -56,6 +74,7 @@ pub(crate) mod registry;
 mod restore;
 pub(crate) mod roots;
 mod store_kind;
+mod wake;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};
 pub use registry::Registry;

@@ -203,6 +203,7 @@ impl Registry {
                 lost,
                 names: Mutex::new(NameTable::loaded(names)),
                 far: FarLink::default(),
+                sleep: Mutex::new(HashMap::new()),
             }),
         }
     }

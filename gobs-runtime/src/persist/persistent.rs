@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::persist::registry::Registry;
 use crate::persist::roots::Roots;
 use crate::store::{IntoStore, Store, StoreError};
-use crate::vat::Vat;
+use crate::vat::{Sleep, Vat};
 
 /// Spawns persistent vats that are not part of a [`Registry`] (tests, single-vat programs).
 ///
@@ -51,6 +51,7 @@ pub struct PersistentVatBuilder {
     name: String,
     env: Option<Env>,
     store: Option<Result<Box<dyn Store>, StoreError>>,
+    sleep: Sleep,
 }
 
 impl PersistentVat {
@@ -60,6 +61,7 @@ impl PersistentVat {
             name: name.into(),
             env: None,
             store: None,
+            sleep: Sleep::Never,
         }
     }
 }
@@ -75,6 +77,12 @@ impl PersistentVatBuilder {
     /// [`LogStore`](crate::store::LogStore) log.
     pub fn store(mut self, store: impl IntoStore) -> Self {
         self.store = Some(store.into_store());
+        self
+    }
+
+    /// Which saved actors stay in memory between turns (default [`Sleep::Never`]).
+    pub fn sleep(mut self, sleep: Sleep) -> Self {
+        self.sleep = sleep;
         self
     }
 
@@ -96,6 +104,8 @@ impl PersistentVatBuilder {
             vat: self.name.clone(),
             source: Arc::new(e),
         })?;
-        Registry::of_one(&self.name, store, env)?.start_vat(&self.name, roots)
+        let registry = Registry::of_one(&self.name, store, env)?;
+        registry.set_sleep(&self.name, self.sleep)?;
+        registry.start_vat(&self.name, roots)
     }
 }

@@ -135,6 +135,11 @@ impl Reach {
         self.nodes.get(&id).is_some_and(|n| n.encoded)
     }
 
+    /// Whether actor `id` keeps map entries as portraits of their own.
+    pub(crate) fn owns_entries(&self, id: ActorId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.entries.is_some())
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()

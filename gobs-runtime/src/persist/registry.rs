@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::env::Env;
 use crate::error::{BoxError, Error};
 use crate::far::{FarLink, FarResolver};
-use crate::persist::churn::{Home, Persistence, launch};
+use crate::persist::churn::{Home, Launch, Persistence, launch};
 use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
 use crate::persist::roots::{Roots, SavedRoots};
@@ -19,7 +19,7 @@ use crate::persist::store_kind::StoreKind;
 use crate::portrait::Graph;
 use crate::promise::Promise;
 use crate::store::{LostTail, MemoryStore, RegistryCommit, Store, VatWrite};
-use crate::vat::{self, Vat, VatShared};
+use crate::vat::{self, Sleep, Vat, VatShared};
 
 /// A persistence registry: persistent vats that may refer to each other, all kept in one
 /// store (see [`crate::persist`] for what is durable together). A portrait that
@@ -59,6 +59,8 @@ pub(super) struct Inner {
     pub(super) names: Mutex<NameTable>,
     /// The node its far references reach the network through, once attached.
     pub(super) far: FarLink,
+    /// Sleep strategies chosen for vats not started yet (see [`Registry::set_sleep`]).
+    pub(super) sleep: Mutex<HashMap<String, Sleep>>,
 }
 
 /// Where a registry's store came from, so that `restart` can open it again.
@@ -180,6 +182,49 @@ impl Registry {
     /// Why vat `name` is broken, if it is.
     pub fn broken_reason(&self, name: &str) -> Option<String> {
         self.gone().get(name).and_then(|g| g.broken.clone())
+    }
+
+    /// Chooses how vat `name` keeps its saved actors in memory (see [`Sleep`]), for when
+    /// it starts: by [`start_vat`](Registry::start_vat) and the like, or because another
+    /// vat's restore brings it back. Vats start with [`Sleep::Never`] unless set here.
+    ///
+    /// A vat that is running already keeps its strategy: this is [`Error::Start`] (set
+    /// the strategy before starting it, or restart the registry). Nothing is saved: a
+    /// reopened registry starts its vats with `Never` again until told otherwise.
+    ///
+    /// ```
+    /// use gobs_runtime::{Registry, Sleep, common_env, actor_lib::Cell, spawn};
+    /// let registry = Registry::in_memory(common_env());
+    /// let (_vat, cell) = registry.start_vat("cells", || spawn(Cell::new(1.into()))).unwrap();
+    /// let registry = registry.restart().unwrap();
+    /// // At most 1,000 saved actors of vat "cells" stay in memory; the others sleep.
+    /// registry.set_sleep("cells", Sleep::Lru { awake: 1000 }).unwrap();
+    /// let (vat, cell) = registry.restore_vat::<gobs_runtime::Ref<Cell>>("cells").unwrap();
+    /// assert_eq!(vat.stats().unwrap().asleep, 1, "restored asleep");
+    /// // A message wakes it, transparently.
+    /// assert_eq!(cell.send().get().wait().unwrap(), 1.into());
+    /// registry.shutdown();
+    /// ```
+    pub fn set_sleep(&self, name: &str, sleep: Sleep) -> Result<(), Error> {
+        check_name(name)?;
+        // Under the vats' lock, so that the vat cannot start in between.
+        let vats = self.lock();
+        if vats.get(name).is_some_and(|s| !s.is_stopped()) {
+            return Err(Error::Start {
+                vat: name.to_string(),
+                detail: "it is running already, and a vat's sleep strategy is chosen when it \
+                         starts: set it before starting the vat (or before another vat's \
+                         restore brings it back)"
+                    .to_string(),
+            });
+        }
+        self.inner
+            .sleep
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_string(), sleep);
+        drop(vats);
+        Ok(())
     }
 
     /// Starts persistent vat `name`: on first start `roots` builds its roots; later, they
@@ -427,8 +472,22 @@ impl Registry {
         }
         vats.insert(name.to_string(), shared.clone());
         drop(vats);
+        let sleep = self
+            .inner
+            .sleep
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .copied()
+            .unwrap_or_default();
         let home: Home = Arc::new(self.clone());
-        let promise = launch(&shared, self.inner.env.clone(), image, home, roots);
+        let start = Launch {
+            env: self.inner.env.clone(),
+            image,
+            home,
+            sleep,
+        };
+        let promise = launch(&shared, start, roots);
         Ok((Vat::from_shared(shared), promise))
     }
 }

@@ -15,13 +15,17 @@ use crate::persist::roots::SavedRoot;
 use crate::portrait::{ActorId, Graph, Portrait};
 use crate::vat::VatCore;
 
+/// A sleepy vat's restore lets go of the holds its decoded actors made this often (in
+/// actors restored).
+const PRUNE_EVERY: usize = 1024;
+
 impl Persistence {
-    /// Rebuilds every saved actor. Returns the roots (with types) and unreachable ids.
+    /// Rebuilds every saved actor (or, in a sleepy vat, places it asleep). Returns the roots (with types) and unreachable ids.
     #[allow(clippy::type_complexity)]
     pub(super) fn restore(
         &mut self,
         core: &VatCore,
-        graph: Graph,
+        mut graph: Graph,
     ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
         let directory: Option<Directory> = Some(self.home.clone() as Directory);
         let failed = |detail: String, source: Option<Error>| Error::Restore {
@@ -53,12 +57,13 @@ impl Persistence {
             )));
         }
         // Map entries saved as portraits of their own go to their owners (by field).
+        // (In place: the actors stay in the graph for the pass that restores them, rather
+        // than moved into a list beside it, which would hold them all twice at the peak.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
-        let mut actors = Vec::with_capacity(graph.actors.len());
         // What the store holds, so that writing it again unchanged is skipped.
         let mut stored = Vec::with_capacity(graph.actors.len());
-        for (id, portrait) in graph.actors {
-            stored.push((id, reach::fingerprint(&portrait)));
+        for (&id, portrait) in &mut graph.actors {
+            stored.push((id, reach::fingerprint(portrait)));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
                     "it holds actor id {id}, more than a vat can have spawned (ids are handed \
@@ -67,7 +72,6 @@ impl Persistence {
             }
             max_id = max_id.max(id.get() + 1);
             if portrait.name != ENTRY_NAME {
-                actors.push((id, portrait));
                 continue;
             }
             ids.push(id);
@@ -86,9 +90,13 @@ impl Persistence {
                 .parts
                 .entry(part)
                 .or_default()
-                .push((id, portrait.args));
+                .push((id, std::mem::take(&mut portrait.args)));
         }
         let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
+        let actors = graph
+            .actors
+            .into_iter()
+            .filter(|(_, p)| p.name != ENTRY_NAME);
         for (id, portrait) in actors {
             let cached = last
                 .as_ref()
@@ -122,7 +130,19 @@ impl Persistence {
                 };
                 failed(format!("actor {id}: {e}{hint}"), Some(e))
             })?;
-            core.insert_restored(id, restored);
+            // Decoded only to learn its references, a sleepy vat's actor sleeps until its
+            // first message.
+            if core.is_sleepy()
+                && !has_entries
+                && core.place_asleep(id, entry, portrait.version, &portrait.args)
+            {
+                drop(restored);
+                if ids.len().is_multiple_of(PRUNE_EVERY) {
+                    core.prune_restore_holds();
+                }
+            } else {
+                core.insert_restored(id, restored);
+            }
             let source = ctx.entries.take().unwrap_or_default();
             for (part, left) in &source.parts {
                 tracing::warn!(
@@ -166,6 +186,9 @@ impl Persistence {
                     .into_iter()
                     .map(|(t, ty, name)| (id, t, ty, name)),
             );
+        }
+        if core.is_sleepy() {
+            core.prune_restore_holds();
         }
         for (from, target, ty, type_name) in expected {
             match core.type_of(target) {

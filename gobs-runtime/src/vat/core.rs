@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;
 use crate::portrait::ActorId;
+use crate::vat::dormancy::DormancyCell;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::outbox::Outbox;
 use crate::vat::shared::{Msg, Sched, VatShared, lock};
@@ -40,6 +41,9 @@ pub struct VatStats {
     pub slots: usize,
     /// Actors that some reference (a `Ref`, an `AnyRef`, a message in flight) still names.
     pub referenced: usize,
+    /// Saved actors asleep: out of memory until their next message (see
+    /// [`Sleep`](crate::Sleep)); not counted in `actors`.
+    pub asleep: usize,
 }
 
 /// The vat's state, owned by its thread.
@@ -69,6 +73,10 @@ pub(crate) struct VatCore {
     orphaned: Cell<bool>,
     /// Actors whose last reference was dropped, to collect between turns.
     pub(crate) releases: RefCell<Vec<ActorId>>,
+    /// A sleepy vat's kept portraits and strategy (see [`sleep`](super::sleep)).
+    pub(crate) dormancy: DormancyCell,
+    /// `dormancy` is set: read on every actor lookup, so a plain flag.
+    pub(crate) sleepy: Cell<bool>,
 }
 
 /// What a persistent vat adds to the turn cycle.
@@ -106,6 +114,8 @@ impl VatCore {
             stopping: Cell::new(false),
             orphaned: Cell::new(false),
             releases: RefCell::new(Vec::new()),
+            dormancy: RefCell::new(None),
+            sleepy: Cell::new(false),
         }
     }
 
@@ -269,6 +279,11 @@ impl VatCore {
         // Dropping the actors may drop their references to others: those come back as
         // releases, collected next time round.
         drop(dropped);
+        if self.sleepy.get() {
+            for id in freed {
+                self.forget_saved(id);
+            }
+        }
     }
 
     /// Counts for [`Vat::stats`].
@@ -278,6 +293,7 @@ impl VatCore {
             actors: slots.len(),
             slots: slots.capacity(),
             referenced: lock(&self.shared.holds).len(),
+            asleep: self.asleep_count(),
         }
     }
 
@@ -365,6 +381,8 @@ impl VatCore {
                 }
             }
         }
+        // Committed or undone, what the turn used is as saved: it may sleep now.
+        self.settle_sleep();
         Ok(())
     }
 
@@ -476,8 +494,23 @@ impl VatCore {
         self.slots.borrow_mut().insert(id.0, slot);
     }
 
+    /// The slot of actor `id`, woken first if it sleeps (`None` if waking it fails).
     pub(crate) fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
-        self.slots.borrow().get(&id.0).cloned()
+        self.find(id).ok().flatten()
+    }
+
+    /// The slot of actor `id`, woken first if it sleeps; `Err` if waking it failed.
+    #[inline]
+    pub(crate) fn find(&self, id: ActorId) -> Result<Option<Rc<Slot>>, Box<Error>> {
+        if let Some(slot) = self.slots.borrow().get(&id.0) {
+            self.note_use(id);
+            return Ok(Some(slot.clone()));
+        }
+        if self.sleepy.get() {
+            self.wake(id)
+        } else {
+            Ok(None)
+        }
     }
 }
 

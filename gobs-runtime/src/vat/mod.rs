@@ -17,31 +17,39 @@
 //!
 //! The files, one question each: [`handle`] (the [`Vat`] handle), [`shared`] (its inbox,
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
-//! [`core`] (its actors and loop, on its worker), [`table`] (calls into its actors),
-//! [`journal`] (what a turn did), [`outbox`] (its committed sends to other vats), [`context`] (the vat and codec this thread is in) and
-//! [`api`] (what code in a turn calls).
+//! [`local`] (a vat on the caller's own thread instead), [`core`] (its actors and loop, on
+//! its worker), [`table`] (calls into its actors), [`journal`] (what a turn did),
+//! [`outbox`] (its committed sends to other vats), [`sleep`], [`dormancy`] and [`kept`]
+//! (sleepy actors: saved actors dropped from memory until their next message, what a
+//! sleepy vat keeps, and the portraits they wake from), [`context`] (the vat, codec and
+//! event loop this thread is in) and [`api`] (what code in a turn calls).
 
 mod api;
 pub(crate) mod context;
 mod core;
+mod dormancy;
 mod handle;
 mod journal;
+mod kept;
 mod local;
 mod outbox;
 mod runner;
 mod scoped;
 mod shared;
+mod sleep;
 mod slot;
 mod table;
 
 pub use self::core::VatStats;
 pub use api::{self_ref, spawn, spawn_blocking, try_spawn};
+pub use dormancy::Sleep;
 pub use handle::{Vat, current_vat};
 pub use local::{LocalWorker, LocalWorkerRun};
 
 pub(crate) use self::core::{ChurnHook, VatCore, panic_message};
 pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};
 pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_core};
+pub(crate) use dormancy::Revive;
 pub(crate) use journal::Churn;
 pub(crate) use runner::start;
 pub(crate) use shared::{Hold, Keep, VatShared};

@@ -73,7 +73,7 @@ impl VatCore {
 
     /// The slot of actor `id` of this vat, checked to hold a `T`.
     fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
-        match self.slot(id) {
+        match self.find(id)? {
             Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
             _ => Err(self.missing::<T>(id)),
         }
@@ -151,7 +151,7 @@ impl VatCore {
         let busy = || Error::Reentrant {
             actor: describe.to_string(),
         };
-        let slot = self.slot(id).ok_or_else(missing)?;
+        let slot = self.find(id).map_err(|e| *e)?.ok_or_else(missing)?;
         let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
         let kind = methods::method_kind(methods, method)
             .ok_or_else(|| methods::unknown_method(describe, method, methods))?;
@@ -204,11 +204,16 @@ impl VatCore {
     }
 
     /// The portrait of actor `id`: its entry and saved arguments (`None` if it is gone).
+    /// A sleeping actor is woken to be saved; one that cannot be is an error, never
+    /// "gone" (a snapshot would leave it out of the store).
     pub(crate) fn save_actor(
         &self,
         id: ActorId,
     ) -> Option<Result<(&'static ActorEntry, Vec<u8>), Error>> {
-        let slot = self.slot(id)?;
+        let slot = match self.find(id) {
+            Ok(slot) => slot?,
+            Err(e) => return Some(Err(*e)),
+        };
         let actor = slot.actor.borrow();
         Some(actor.save_any().map(|args| (actor.entry_any(), args)))
     }
@@ -221,12 +226,19 @@ impl VatCore {
 
     /// The registry entry of actor `id`, if it exists.
     pub(crate) fn entry_of(&self, id: ActorId) -> Option<&'static ActorEntry> {
-        self.slot(id).map(|s| s.actor.borrow().entry_any())
+        // Looked at, not woken.
+        let awake = self.slots.borrow().get(&id.0).cloned();
+        match awake {
+            Some(s) => Some(s.actor.borrow().entry_any()),
+            None => self.asleep_entry(id),
+        }
     }
 
     /// The type of actor `id`, if it exists.
     pub(crate) fn type_of(&self, id: ActorId) -> Option<TypeId> {
-        self.slot(id).map(|s| s.type_id)
+        // Looked at, not woken.
+        let awake = self.slots.borrow().get(&id.0).map(|s| s.type_id);
+        awake.or_else(|| self.asleep_entry(id).map(ActorEntry::type_id))
     }
 
     pub(crate) fn next_id(&self) -> u64 {
