@@ -16,7 +16,7 @@ use gobs_runtime::carry::{CARRIED_EXT, Carried};
 use super::export::exported;
 use super::remote::RemoteObject;
 use super::syrup_types::{INT_EXT, RECORD_EXT, SYMBOL_EXT};
-use crate::captp::{LocalRef, Ref, Term};
+use crate::captp::{CapRef, LocalRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Node};
 use crate::syrup::Value;
@@ -89,7 +89,7 @@ pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
 /// `carry` makes of it.
 pub(crate) fn term_to_msgpack(
     t: &Term,
-    carry: &mut dyn FnMut(&Ref) -> Carried,
+    carry: &mut dyn FnMut(&CapRef) -> Carried,
     refs: &mut Vec<Carried>,
 ) -> Result<rmpv::Value, BridgeError> {
     Ok(match t {
@@ -239,20 +239,20 @@ fn carrier<'a>(
     core: &'a Core,
     node: &'a Node,
     me: Option<(LocalRef, &'a AnyRef)>,
-) -> impl FnMut(&Ref) -> Carried + 'a {
-    move |r: &Ref| {
+) -> impl FnMut(&CapRef) -> Carried + 'a {
+    move |r: &CapRef| {
         let actor = match r {
-            Ref::Local(l) => {
+            CapRef::Local(l) => {
                 let l = core.settled_target(*l);
                 match me {
                     Some((me, actor)) if me == l => Some(actor.clone()),
                     _ => exported(node, core, l),
                 }
             }
-            Ref::Remote(_) => None,
+            CapRef::Remote(_) => None,
         };
         let remote = RemoteObject::new(node.clone(), r.clone());
-        if let Ref::Remote(import) = r {
+        if let CapRef::Remote(import) = r {
             let peer = core
                 .session_stats()
                 .into_iter()

@@ -13,7 +13,7 @@ use gobs_runtime::{Actor, AnyRef, Ref as ActorRef};
 
 use super::bridge::{args_in, term_out};
 use super::remote::RemoteObject;
-use crate::captp::{LocalRef, Ref as CapRef, RemoteRef, Term};
+use crate::captp::{CapRef, LocalRef, RemoteRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
 use crate::syrup::Value;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::bridge::{answer_in, term_out};
 use super::export::with_sturdyrefs;
 use super::{far_error, retry};
-use crate::captp::{LocalRef, Ref, Term};
+use crate::captp::{CapRef, LocalRef, Term};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::{Core, Node, NodeStopped};
 
@@ -74,7 +74,7 @@ struct Inner {
     /// For a reference restored from a portrait: its registry's link to a node.
     link: Option<FarLink>,
     /// The live CapTP reference; `None` while dormant (restored, or its session lost).
-    live: Mutex<Option<Ref>>,
+    live: Mutex<Option<CapRef>>,
     /// Its saved form, if known.
     sturdyref: Mutex<Option<Sturdyref>>,
     /// The peer that exports it, when known (to name it when it cannot be saved).
@@ -120,7 +120,7 @@ fn broken(e: impl std::fmt::Display) -> Error {
 impl RemoteObject {
     fn make(
         node: Option<Node>,
-        live: Option<Ref>,
+        live: Option<CapRef>,
         sturdyref: Option<Sturdyref>,
         answer: Option<AnswerGuard>,
     ) -> RemoteObject {
@@ -129,7 +129,7 @@ impl RemoteObject {
 
     fn linked(
         node: Option<Node>,
-        live: Option<Ref>,
+        live: Option<CapRef>,
         sturdyref: Option<Sturdyref>,
         answer: Option<AnswerGuard>,
         link: Option<FarLink>,
@@ -148,7 +148,7 @@ impl RemoteObject {
     }
 
     /// The reference `target` reached through `node`.
-    pub fn new(node: Node, target: Ref) -> RemoteObject {
+    pub fn new(node: Node, target: CapRef) -> RemoteObject {
         RemoteObject::make(Some(node), Some(target), None, None)
     }
 
@@ -180,7 +180,7 @@ impl RemoteObject {
     }
 
     /// The live CapTP reference, to pass in a [`Term`] (`None` while dormant).
-    pub fn target(&self) -> Option<Ref> {
+    pub fn target(&self) -> Option<CapRef> {
         lock(&self.inner.live).clone()
     }
 
@@ -209,7 +209,8 @@ impl RemoteObject {
         if let Some(s) = self.sturdyref() {
             return format!("remote object {}", s.to_uri());
         }
-        if let (Some(peer), Some(Ref::Remote(r))) = (lock(&self.inner.peer).clone(), self.target())
+        if let (Some(peer), Some(CapRef::Remote(r))) =
+            (lock(&self.inner.peer).clone(), self.target())
         {
             return format!(
                 "remote object (import {}) of peer {}",
@@ -222,12 +223,12 @@ impl RemoteObject {
             .map(|n| n.locator().to_uri())
             .unwrap_or_else(|| "no node".into());
         match self.target() {
-            Some(Ref::Remote(r)) => format!(
+            Some(CapRef::Remote(r)) => format!(
                 "remote object (import {} of connection {}) through {through}",
                 r.position(),
                 r.conn().0,
             ),
-            Some(Ref::Local(l)) => format!("object {} of node {through}", l.id.0),
+            Some(CapRef::Local(l)) => format!("object {} of node {through}", l.id.0),
             None => format!("a dormant remote object through {through}"),
         }
     }
@@ -245,7 +246,7 @@ impl RemoteObject {
 
     /// On the node's task: the reference to send to, enlivening the sturdyref (and
     /// sending pipelined to the promise of that) when there is no live one.
-    pub(crate) fn target_in(&self, core: &mut Core) -> Result<Ref, Term> {
+    pub(crate) fn target_in(&self, core: &mut Core) -> Result<CapRef, Term> {
         // A reference whose session ended (its peer restarted) is dormant again.
         self.forget_if_lost(core);
         if let Some(r) = self.target() {
@@ -270,7 +271,7 @@ impl RemoteObject {
             }),
         );
         core.release(p);
-        Ok(Ref::Local(p))
+        Ok(CapRef::Local(p))
     }
 
     /// Forgets the live reference, so that the next send enlivens the sturdyref again.
@@ -288,8 +289,8 @@ impl RemoteObject {
         }
         let mut live = lock(&self.inner.live);
         let lost = match &*live {
-            Some(Ref::Remote(r)) => !core.has_session(r.conn()),
-            Some(Ref::Local(p)) => matches!(core.promise_state(p.id), Some(Err(_))),
+            Some(CapRef::Remote(r)) => !core.has_session(r.conn()),
+            Some(CapRef::Local(p)) => matches!(core.promise_state(p.id), Some(Err(_))),
             None => false,
         };
         if lost {
@@ -324,7 +325,7 @@ impl RemoteObject {
             .ok_or(NodeStopped)?;
         Ok(RemoteObject::make(
             Some(node.clone()),
-            Some(Ref::Local(p)),
+            Some(CapRef::Local(p)),
             None,
             Some(AnswerGuard { node, promise: p }),
         ))
@@ -369,7 +370,7 @@ impl RemoteObject {
     /// ```
     /// # #![allow(clippy::unwrap_used)]
     /// use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-    /// use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+    /// use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
     /// use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
     /// use gobs_ocapn::node::Node;
     /// use gobs_ocapn::vat::{RemoteObject, export_actor};
@@ -409,7 +410,7 @@ impl RemoteObject {
     /// let (boss, machine) = (node().await, node().await);
     /// let vat = Vat::spawn("boss").unwrap();
     /// let registry = vat.spawn_actor(Registry { machines: vec![] }).unwrap();
-    /// let Term::Ref(Ref::Local(obj)) = export_actor(&boss, registry).await.unwrap() else { panic!() };
+    /// let Term::Ref(CapRef::Local(obj)) = export_actor(&boss, registry).await.unwrap() else { panic!() };
     /// boss.with_core(move |c| c.bind_swiss(b"registry", obj)).await.unwrap();
     ///
     /// // The machine enlivens the boss's sturdyref and passes its own actor along.
@@ -579,7 +580,7 @@ impl RemoteObject {
                 };
                 let again = told.as_ref().and_then(|_| retry::again(&me, 1, &all));
                 let p = core.send(target, all);
-                *lock(&out.inner.live) = Some(Ref::Local(p));
+                *lock(&out.inner.live) = Some(CapRef::Local(p));
                 *lock(&out.inner.answer) = Some(AnswerGuard {
                     node: node2.clone(),
                     promise: p,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gobs_runtime::{Actor, Error, Ref};
 
 use super::RemoteObject;
-use crate::captp::{Ref as CapRef, Term};
+use crate::captp::{CapRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::Node;
 use crate::syrup::Value;
@@ -66,7 +66,7 @@ impl RemoteObject {
     /// let vat = Vat::spawn("server").unwrap();
     /// let counter = vat.spawn_actor(Counter { count: 0 }).unwrap();
     /// let obj = export_actor(&server, counter).await.unwrap();
-    /// let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::Ref::Local(obj)) = obj else { panic!() };
+    /// let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::CapRef::Local(obj)) = obj else { panic!() };
     /// server.with_core(move |c| c.bind_swiss(b"counter", obj)).await.unwrap();
     ///
     /// // ...and the client, knowing it is a `Counter`, sends to it as to a local one.

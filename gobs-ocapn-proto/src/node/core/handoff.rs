@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Core, OnOpen, SessionSlot, err_term};
-use crate::captp::{CaptpError, ConnId, LocalRef, OutTarget, PublicKey, Ref, RemoteRef, Term};
+use crate::captp::{CapRef, CaptpError, ConnId, LocalRef, OutTarget, PublicKey, RemoteRef, Term};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::syrup::Value;
 
@@ -206,7 +206,7 @@ impl Core {
         match self.gifts.remove(&key) {
             Some(gift) => {
                 // The gift's hold goes once the answer (which holds it next) is settled.
-                if let Ref::Local(l) = &gift
+                if let CapRef::Local(l) = &gift
                     && !l.promise
                 {
                     self.queue.push_back(super::Work::Unhold(l.id));
@@ -246,7 +246,7 @@ pub(super) fn gift_for(
         &[
             Term::sym("deposit-gift"),
             Term::Data(Value::Bytes(gift_id.clone())),
-            Term::Ref(Ref::Remote(r.clone())),
+            Term::Ref(CapRef::Remote(r.clone())),
         ],
         &mut |_| Err(CaptpError::Protocol("nested handoff".into())),
     )?;
