@@ -110,6 +110,9 @@ struct PromiseSlot {
     /// Made for one incoming message's result, referenced by nothing else: forgotten once
     /// settled and told.
     ephemeral: bool,
+    /// Stands for a third-party gift being redeemed at its exporter (see
+    /// [`Core::is_handoff`]).
+    handoff: bool,
 }
 
 enum Work {

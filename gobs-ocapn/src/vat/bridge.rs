@@ -13,7 +13,7 @@ use std::sync::Arc;
 use gobs_runtime::AnyRef;
 use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
-use super::export::exported;
+use super::export::{exported, exporter_of};
 use super::remote::RemoteObject;
 use super::syrup_types::{INT_EXT, RECORD_EXT, SYMBOL_EXT};
 use crate::captp::{CapRef, LocalRef, Term};
@@ -252,15 +252,10 @@ fn carrier<'a>(
             CapRef::Remote(_) => None,
         };
         let remote = RemoteObject::new(node.clone(), r.clone());
-        if let CapRef::Remote(import) = r {
-            let peer = core
-                .session_stats()
-                .into_iter()
-                .find(|(conn, ..)| *conn == import.conn())
-                .and_then(|(_, peer, ..)| peer);
-            if let Some(peer) = peer {
-                remote.set_peer(peer);
-            }
+        if let CapRef::Remote(import) = r
+            && let Some(peer) = exporter_of(core, import)
+        {
+            remote.set_peer(peer);
         }
         Carried {
             actor,

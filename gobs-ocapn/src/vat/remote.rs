@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::bridge::{answer_in, term_out};
 use super::export::with_sturdyrefs;
 use super::{far_error, retry};
-use crate::captp::{CapRef, LocalRef, Term};
+use crate::captp::{CapRef, LocalRef, RemoteRef, Term};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::{Core, Node, NodeStopped};
 
@@ -196,6 +196,15 @@ impl RemoteObject {
     /// Notes the peer that exports it.
     pub(crate) fn set_peer(&self, peer: PeerLocator) {
         *lock(&self.inner.peer) = Some(peer);
+    }
+
+    /// A handed-off reference, its gift redeemed: sends go to the gift itself, on the
+    /// session with its exporter `peer` (so a lost session is seen as such).
+    pub(crate) fn set_redeemed(&self, gift: RemoteRef, peer: Option<PeerLocator>) {
+        *lock(&self.inner.live) = Some(CapRef::Remote(gift));
+        if let Some(peer) = peer {
+            self.set_peer(peer);
+        }
     }
 
     /// The reference as a term, to pass as an argument of [`send`](RemoteObject::send)
