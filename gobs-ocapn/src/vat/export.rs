@@ -6,17 +6,14 @@
 //! argument, in a result) gets the same reference, and a reference it passes back
 //! arrives at the method as that actor (`Ref<T>`).
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use gobs_runtime::carry::Carried;
 use gobs_runtime::{Actor, AnyRef, Ref as ActorRef};
 
-use super::bridge::{args_in, term_out};
-use super::remote::RemoteObject;
-use crate::captp::{CapRef, LocalRef, RemoteRef, Term};
-use crate::locator::{PeerLocator, Sturdyref};
+use super::peer_error;
+use super::sturdyref_asks::with_sturdyrefs;
+use super::terms::{args_in, term_out};
+use crate::captp::{LocalRef, Term};
 use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
-use crate::syrup::Value;
 
 /// The node object that forwards a peer's messages to an actor.
 struct ActorObject {
@@ -49,14 +46,9 @@ impl LocalObject for ActorObject {
                 let on = node.clone();
                 node.post(move |core| {
                     let outcome = match outcome {
-                        Ok((bytes, refs)) => {
-                            term_out(&on, core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
-                        }
-                        Err(e) => Err(super::peer_error::to_peer(
-                            &method,
-                            &e,
-                            core.peer_error_detail(),
-                        )),
+                        Ok((bytes, refs)) => term_out(&on, core, &bytes, refs, export)
+                            .map_err(|e| Term::str(&e.to_string())),
+                        Err(e) => Err(peer_error::to_peer(&method, &e, core.peer_error_detail())),
                     };
                     core.settle_promise(p, outcome);
                     core.release(p);
@@ -74,117 +66,6 @@ impl LocalObject for ActorObject {
     fn collected(&mut self, _core: &mut Core) {
         self.node.actors().remove(&self.actor);
     }
-}
-
-pub(crate) type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
-
-/// A reference whose sturdyref is to be asked for before it is handed on.
-enum Ask {
-    /// An object a peer exports to us: asked of that peer.
-    Import(RemoteRef),
-    /// A third-party reference (a handoff), as the promise of redeeming it: asked of its
-    /// exporter once redeemed.
-    Handoff(LocalRef),
-}
-
-/// How many asks are left, and what runs after the last.
-struct Waiting {
-    left: usize,
-    go: Option<(Then, Vec<Carried>)>,
-}
-
-type Shared = Arc<Mutex<Waiting>>;
-
-/// Runs `then` with `refs` once every reference a peer passed in them (an object it
-/// exports, not a promise, or one handed off from a third node) knows its sturdyref,
-/// asked of its exporter (so that the method's turn, or the caller an answer goes to,
-/// can save it in a portrait); a peer that gives none leaves it without.
-pub(crate) fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
-    let asks: Vec<(RemoteObject, Ask)> = refs
-        .iter()
-        .filter_map(|c| c.foreign_as::<RemoteObject>())
-        .filter(|r| r.sturdyref().is_none())
-        .filter_map(|r| {
-            let ask = match r.target()? {
-                CapRef::Remote(imp) if !imp.is_promise() => Ask::Import(imp),
-                CapRef::Local(p) if core.is_handoff(p.id) => Ask::Handoff(p),
-                _ => return None,
-            };
-            Some((r.clone(), ask))
-        })
-        .collect();
-    if asks.is_empty() {
-        return then(core, refs);
-    }
-    let waiting = Arc::new(Mutex::new(Waiting {
-        left: asks.len(),
-        go: Some((then, refs)),
-    }));
-    for (remote, ask) in asks {
-        let waiting = waiting.clone();
-        match ask {
-            Ask::Import(import) => ask_sturdyref(core, remote, import, waiting),
-            Ask::Handoff(p) => core.when_settled_with_core(
-                p,
-                Box::new(move |core, outcome| match outcome {
-                    // Redeemed: the gift is an import from its exporter, asked as any.
-                    Ok(Term::Ref(CapRef::Remote(gift))) if !gift.is_promise() => {
-                        remote.set_redeemed(gift.clone(), exporter_of(core, &gift));
-                        ask_sturdyref(core, remote, gift, waiting);
-                    }
-                    // Refused or unreachable: it goes on as the broken reference it is.
-                    _ => one_done(core, &waiting),
-                }),
-            ),
-        }
-    }
-}
-
-/// Asks `import`'s exporter for its sturdyref, for `remote`; then counts one done.
-fn ask_sturdyref(core: &mut Core, remote: RemoteObject, import: RemoteRef, waiting: Shared) {
-    let p = core.mint_sturdyref(&import);
-    core.when_settled_with_core(
-        p,
-        Box::new(move |core, outcome| {
-            match outcome {
-                Ok(Term::Data(Value::String(uri))) => match Sturdyref::parse(&uri) {
-                    Ok(s) => remote.set_sturdyref(s),
-                    Err(e) => tracing::warn!(%uri, error = %e, "a peer minted a bad sturdyref"),
-                },
-                Ok(other) => tracing::warn!(?other, "a peer answered gobs:sturdyref with no URI"),
-                Err(e) => {
-                    tracing::debug!(error = ?e, "the peer gives no sturdyref (not a gobs node?)")
-                }
-            }
-            one_done(core, &waiting);
-        }),
-    );
-    core.release(p);
-}
-
-/// One ask is done: after the last, runs what waited.
-fn one_done(core: &mut Core, waiting: &Shared) {
-    let ready = {
-        let mut w = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        w.left -= 1;
-        if w.left == 0 { w.go.take() } else { None }
-    };
-    if let Some((then, refs)) = ready {
-        then(core, refs);
-    }
-}
-
-/// The peer that exports `import` (the other end of its session), if known.
-pub(crate) fn exporter_of(core: &Core, import: &RemoteRef) -> Option<PeerLocator> {
-    core.session_stats()
-        .into_iter()
-        .find(|(conn, ..)| *conn == import.conn())
-        .and_then(|(_, peer, ..)| peer)
-}
-
-/// The actor behind a node object of `node`, if it is an exported actor.
-pub(crate) fn exported(node: &Node, core: &Core, r: LocalRef) -> Option<AnyRef> {
-    node.actors().actor_of(core.settled_target(r).id)
 }
 
 /// The node object for `actor` on `node`, made on first use.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gobs_runtime::{Actor, Error, Ref};
 
-use super::RemoteObject;
+use super::remote::{RemoteError, RemoteObject};
 use crate::captp::{CapRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::Node;
@@ -105,14 +105,14 @@ impl RemoteObject {
             let p = node
                 .with_core(move |c| c.ask_actor_type(&import))
                 .await
-                .map_err(|e| Error::actor(T::type_name(), super::RemoteError(e.to_string())))?;
+                .map_err(|e| Error::actor(T::type_name(), RemoteError(e.to_string())))?;
             let answer = node.settled(p).await;
             if let Ok(Ok(Term::Data(Value::String(name)))) = answer {
                 let entry = T::entry();
                 if !entry.names().any(|n| n == name) {
                     return Err(Error::actor(
                         T::type_name(),
-                        super::RemoteError(wrong_type(sturdyref, &name, entry)),
+                        RemoteError(wrong_type(sturdyref, &name, entry)),
                     ));
                 }
             }
