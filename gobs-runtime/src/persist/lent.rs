@@ -21,32 +21,29 @@ struct Returned {
 
 /// A borrowing closure made `'static`: [`call`](Lent::call) it, or drop it.
 pub(super) struct Lent<R> {
-    build: Option<Build<'static, R>>,
-    returned: Arc<Returned>,
+    // Fields drop in order: the closure first, and only then may the caller's frame end.
+    build: Build<'static, R>,
+    gone: MarkGone,
 }
 
 impl<R> Lent<R> {
-    /// Calls the closure (its captures are dropped when it returns).
-    pub(super) fn call(mut self) -> Result<R, Error> {
-        match self.build.take() {
-            Some(build) => build(),
-            None => Err(Error::Unanswered {
-                context: "the roots closure was already taken",
-            }),
-        }
+    /// Calls the closure (its captures are dropped when it returns or unwinds, before
+    /// the mark).
+    pub(super) fn call(self) -> Result<R, Error> {
+        let Lent { build, gone } = self;
+        let built = build();
+        drop(gone);
+        built
     }
 }
 
-impl<R> Drop for Lent<R> {
+/// Marks the closure gone when dropped.
+struct MarkGone(Arc<Returned>);
+
+impl Drop for MarkGone {
     fn drop(&mut self) {
-        // The closure goes first: only then may the caller's frame end.
-        drop(self.build.take());
-        *self
-            .returned
-            .gone
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
-        self.returned.changed.notify_all();
+        *self.0.gone.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.0.changed.notify_all();
     }
 }
 
@@ -80,13 +77,13 @@ pub(super) fn lend<'a, R: 'static, T>(
     let _wait = WaitReturned(returned.clone());
     let build: Build<'a, R> = Box::new(build);
     // SAFETY: only the trait object's lifetime bound changes (same layout). The closure
-    // is used while `'a` lasts: `Lent` is its only owner, marks `returned` only after the
-    // closure is consumed or dropped, and `_wait` keeps this frame (inside `'a`, since
-    // `build` was passed in) from ending, by return or unwind, before that mark.
+    // is used while `'a` lasts: `Lent` is its only owner, and marks it gone only after it
+    // is consumed or dropped; `_wait` keeps this frame (inside `'a`, since `build` was
+    // passed in) from ending, by return or unwind, before that mark.
     let build = unsafe { std::mem::transmute::<Build<'a, R>, Build<'static, R>>(build) };
     run(Lent {
-        build: Some(build),
-        returned,
+        build,
+        gone: MarkGone(returned),
     })
 }
 
