@@ -16,7 +16,8 @@
 //!   live again after a restore, through the node attached to the registry
 //!   ([`Node::attach_to`](crate::node::Node::attach_to); [`set_default_node`] is the
 //!   fallback for lone persistent vats), at its first send. One a gobs peer passes in a
-//!   call gets its sturdyref from that peer before the method runs; see
+//!   call (or hands on from a third node) gets its sturdyref from its exporter before
+//!   the method runs; see
 //!   [`RemoteObject`]. [`SturdyRemote`] is the same for a reference that always has one.
 //!
 //! # References through calls by name

@@ -43,7 +43,8 @@ pub struct RemoteError(pub String);
 /// lost. A reference enlivened from a sturdyref knows it; one a gobs peer passes in a
 /// call, or answers with, gets one from its exporter before the method runs or the
 /// answer resolves (`gobs:sturdyref`, a gobs extension of the bootstrap object); one
-/// from another kind of peer has none, and saving it is an error naming that peer.
+/// handed on from a third node is first redeemed at its exporter, then asked the same.
+/// One from another kind of peer has none, and saving it is an error naming that peer.
 ///
 /// **Failures** break the promise with an [`Error`] whose [`kind`](Error::kind) says what
 /// happened (not found, refused, broken by the object, peer unreachable, session lost),
