@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use gobs_bench::{Counts, Latencies, Switches};
-use gobs_ocapn::captp::{Ref as CapRef, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity};

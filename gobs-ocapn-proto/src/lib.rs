@@ -23,7 +23,7 @@
 //! object on the other:
 //!
 //! ```
-//! use gobs_ocapn_proto::captp::{ConnId, Ref, SessionConfig, Term};
+//! use gobs_ocapn_proto::captp::{ConnId, CapRef, SessionConfig, Term};
 //! use gobs_ocapn_proto::fixtures::{self, ECHO_GC};
 //! use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
 //! use gobs_ocapn_proto::node::{Action, Core};
@@ -36,7 +36,7 @@
 //! // Bob enlivens a sturdyref to Alice's echo object and sends to it at once (the message
 //! // waits on the promise). Nothing has left yet: the core only queued actions.
 //! let echo = bob.enliven(&Sturdyref { peer: alice_at, swiss: ECHO_GC.to_vec() });
-//! let answer = bob.send(Ref::Local(echo), vec![Term::str("hi")]);
+//! let answer = bob.send(CapRef::Local(echo), vec![Term::str("hi")]);
 //! bob.run();
 //!
 //! // The host's side: Bob's dial becomes a connection Alice accepts, and bytes cross over

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use gobs_ocapn_proto::captp::{LocalRef, Ref, SessionConfig, Term};
+use gobs_ocapn_proto::captp::{CapRef, LocalRef, SessionConfig, Term};
 use gobs_ocapn_proto::fixtures::{CAR_FACTORY_BUILDER, ECHO_GC, GREETER};
 use gobs_ocapn_proto::locator::Sturdyref;
 use gobs_ocapn_proto::syrup::Value;
@@ -142,7 +142,7 @@ fn cut_mid_question() -> (Net, SimNode, SimNode, (usize, usize), [LocalRef; 3]) 
     let link = net.link_between(&client, &server).unwrap();
     net.hold(link);
     let car = client.send(
-        Ref::Local(factory),
+        CapRef::Local(factory),
         vec![Term::List(vec![Term::sym("red"), Term::sym("coupe")])],
     );
     net.cut(link);

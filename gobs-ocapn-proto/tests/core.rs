@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use gobs_ocapn_proto::captp::{LocalRef, Ref, SessionConfig, Term};
+use gobs_ocapn_proto::captp::{CapRef, LocalRef, SessionConfig, Term};
 use gobs_ocapn_proto::fixtures;
 use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn_proto::node::{Action, Core, Cx, HELLO_TIMEOUT};
@@ -198,7 +198,7 @@ fn crossed_hellos(round: usize, dialers_first: bool) {
     }
     // Both enlivenings went through the surviving session, and it carries messages.
     for (node, p) in [(&x, px), (&y, py)] {
-        let Some(Ok(Term::Ref(echo @ Ref::Remote(_)))) = node.settled(p) else {
+        let Some(Ok(Term::Ref(echo @ CapRef::Remote(_)))) = node.settled(p) else {
             panic!("round {round}: {node:?} got {:?}", node.settled(p));
         };
         let q = node.send(echo, vec![Term::Data(Value::from(7u8))]);
@@ -240,7 +240,8 @@ fn crossed_hellos_after_both_sessions_opened_lose_neither_the_fetch_nor_what_was
         c.net.hold_from(c.yx, &c.y);
         c.net.run();
         let seven = || vec![Term::Data(Value::from(7u8))];
-        let sent = [(&c.x, c.px), (&c.y, c.py)].map(|(node, p)| node.send(Ref::Local(p), seven()));
+        let sent =
+            [(&c.x, c.px), (&c.y, c.py)].map(|(node, p)| node.send(CapRef::Local(p), seven()));
         c.net.release(c.xy);
         c.net.release(c.yx);
         c.net.drive();
@@ -269,7 +270,7 @@ fn crossed_hellos_whose_abort_arrives_before_the_peers_hello_lose_no_message() {
         c.net.release(c.yx);
         c.net.drive();
         for (node, p) in [(&c.x, c.px), (&c.y, c.py)] {
-            let Some(Ok(Term::Ref(Ref::Remote(_)))) = node.settled(p) else {
+            let Some(Ok(Term::Ref(CapRef::Remote(_)))) = node.settled(p) else {
                 panic!("round {round}: {node:?} got {:?}", node.settled(p));
             };
         }
@@ -500,13 +501,13 @@ fn a_pipelined_message_and_the_gc_answer_after_it_in_one_read_both_go_through() 
     net.hold_from(link, &server);
     let factory = client.send(builder, vec![]);
     let car = client.send(
-        Ref::Local(factory),
+        CapRef::Local(factory),
         vec![Term::List(vec![Term::sym("blue"), Term::sym("roadster")])],
     );
     net.run();
     // Meanwhile the client sends to the car, still through answer 1 ...
     net.hold_from(link, &client);
-    let drive = client.send(Ref::Local(car), vec![]);
+    let drive = client.send(CapRef::Local(car), vec![]);
     // ... then hears the answers and releases answers 0 and 1.
     net.release_from(link, &server);
     net.run();

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use gobs_ocapn_proto::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn_proto::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn_proto::fixtures::{ECHO_GC, GREETER};
 use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn_proto::node::{Core, Cx, REVOKED_KEPT};
@@ -277,7 +277,7 @@ fn node_with_caretaker() -> (Net, SimNode) {
     let (net, node) = start();
     node.with_core(|c| {
         let obj = echo(c);
-        c.bind_revocable(CARED, Ref::Local(obj));
+        c.bind_revocable(CARED, CapRef::Local(obj));
     });
     (net, node)
 }

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_ocapn_proto::captp::{
-    CaptpError, Dialect, Event, LocalRef, ObjId, OutTarget, Ref, RemoteRef, Term, session_id,
+    CapRef, CaptpError, Dialect, Event, LocalRef, ObjId, OutTarget, RemoteRef, Term, session_id,
 };
 use gobs_ocapn_proto::syrup::{self, Value};
 use gobs_ocapn_proto::testing::{BOOTSTRAP as BOOT, SessionPair};
@@ -57,7 +57,8 @@ fn deliver_reaches_the_bootstrap_and_imports_are_counted_for_gc() {
     assert_eq!(*target, BOOT);
     assert_eq!(*answer_pos, Some(0));
     assert!(resolve_me.is_none());
-    let (Term::Ref(Ref::Remote(r1)), Term::Ref(Ref::Remote(r2))) = (&args[1], &args[2]) else {
+    let (Term::Ref(CapRef::Remote(r1)), Term::Ref(CapRef::Remote(r2))) = (&args[1], &args[2])
+    else {
         panic!("{args:?}")
     };
     assert_eq!(r1, r2, "one import, sent twice");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use gobs_ocapn::captp::{KeyPair, Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, KeyPair, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity, UnixSocket};
@@ -42,7 +42,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn pair(a: Arc<dyn Netlayer>, b: Arc<dyn Netlayer>) -> (Node, Ref) {
+async fn pair(a: Arc<dyn Netlayer>, b: Arc<dyn Netlayer>) -> (Node, CapRef) {
     let client = Node::start(vec![a], SessionConfig::default()).unwrap();
     let server = Node::start(vec![b], SessionConfig::default()).unwrap();
     server.with_core(fixtures::install).await.unwrap();
@@ -58,7 +58,7 @@ async fn pair(a: Arc<dyn Netlayer>, b: Arc<dyn Netlayer>) -> (Node, Ref) {
     (client, echo)
 }
 
-async fn round_trip(client: &Node, echo: &Ref) {
+async fn round_trip(client: &Node, echo: &CapRef) {
     let echo = echo.clone();
     let p = client
         .with_core(move |c| c.send(echo, vec![Term::Data(Value::from(42u8))]))

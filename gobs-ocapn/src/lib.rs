@@ -76,8 +76,9 @@
 //!
 //! ## Saving far references
 //!
-//! A far `Ref<T>` from a gobs peer — enlivened from a URI, passed in as an argument, or
-//! answered by a call (`bank.send().open(owner)`) — knows its sturdyref, so it is saved
+//! A far `Ref<T>` from a gobs peer — enlivened from a URI, passed in as an argument,
+//! answered by a call (`bank.send().open(owner)`), or handed on by a third node — knows
+//! its sturdyref, so it is saved
 //! in a portrait like a near one and is live again after either side restarts:
 //! references restored from a registry reach the network through the node opened from
 //! it. `examples/bank.rs` is a whole program of two processes (a bank, and an auditor

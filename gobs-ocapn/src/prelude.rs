@@ -1,7 +1,7 @@
 //! The names a program that serves or reaches gobs actors over OCapN uses:
-//! `use gobs_ocapn::prelude::*;`. There is no protocol reference here (the CapTP
-//! `captp::Ref`): a far reference is a [`gobs_runtime::Ref<T>`], so this imports beside
-//! `gobs_runtime::Ref` without a clash.
+//! `use gobs_ocapn::prelude::*;`. A far reference is a [`gobs_runtime::Ref<T>`]; the
+//! protocol's own reference inside a term is [`captp::CapRef`](crate::captp::CapRef), named
+//! apart so that no import of it clashes with `gobs_runtime::Ref`.
 
 pub use crate::locator::Sturdyref;
 pub use crate::node::{Node, NodeBuilder, NodeError};

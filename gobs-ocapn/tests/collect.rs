@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use gobs_ocapn::captp::{Ref as CapRef, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::export_actor;
 use gobs_runtime::{Ref, Vat, define_actor, spawn};

@@ -202,7 +202,7 @@ fn bank_process() {
         )
         .unwrap();
         store.attach(&node).await.unwrap();
-        let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::Ref::Local(obj)) =
+        let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::CapRef::Local(obj)) =
             gobs_ocapn::vat::export_actor(&node, bank).await.unwrap()
         else {
             panic!("exporting the bank gave no local reference")

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 mod common;
 
 use common::within;
-use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::NodeState;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
-use gobs_runtime::{ErrorKind, Promise, Resolver, Vat, define_actor};
+use gobs_runtime::{ErrorKind, Promise, Ref, Resolver, Vat, define_actor};
 
 const STATE: &str = "GOBS_FAR_RESTART_STATE";
 const PORT: &str = "GOBS_FAR_RESTART_PORT";
@@ -72,7 +72,7 @@ fn child_bank() {
         .unwrap();
         let vat = Vat::spawn("teller").unwrap();
         let teller = vat.spawn_actor(Teller { served: 0 }).unwrap();
-        let Term::Ref(Ref::Local(obj)) = export_actor(&node, teller).await.unwrap() else {
+        let Term::Ref(CapRef::Local(obj)) = export_actor(&node, teller).await.unwrap() else {
             panic!("an exported actor is a local object")
         };
         let swiss = st.swiss_for("teller").unwrap();
@@ -164,8 +164,7 @@ async fn a_sturdy_far_reference_is_live_again_on_the_first_send_after_its_peer_r
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
     let node = client().await;
-    let teller: gobs_runtime::Ref<Teller> =
-        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let teller: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     assert_eq!(
         within(teller.send().serve().into_future()).await.unwrap(),
         1
@@ -174,8 +173,7 @@ async fn a_sturdy_far_reference_is_live_again_on_the_first_send_after_its_peer_r
     // The bank dies with a message out on another reference over the same session: that
     // message may have run, so it is not sent again; its caller learns the session was
     // lost, from whom. (Its breaking also tells this test the client saw the end.)
-    let watcher: gobs_runtime::Ref<Teller> =
-        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let watcher: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let out = watcher.send().pending();
     let port = bank.port;
     bank.kill();
@@ -208,10 +206,8 @@ async fn a_peer_that_stays_down_is_unreachable_after_the_bounded_retries() {
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
     let node = client().await;
-    let teller: gobs_runtime::Ref<Teller> =
-        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
-    let watcher: gobs_runtime::Ref<Teller> =
-        RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let teller: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
+    let watcher: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let out = watcher.send().pending();
     let port = bank.port;
     bank.kill();

@@ -173,9 +173,9 @@ fn pipelining_both_ways() {
         let p = gobs
             .core(move |core| {
                 let target = core.enliven(&counter);
-                let made = core.send(gobs_ocapn::captp::Ref::Local(target), msg("make", &[]));
+                let made = core.send(gobs_ocapn::captp::CapRef::Local(target), msg("make", &[]));
                 core.send(
-                    gobs_ocapn::captp::Ref::Local(made),
+                    gobs_ocapn::captp::CapRef::Local(made),
                     msg("echo", &[Term::str("pipelined")]),
                 )
             })

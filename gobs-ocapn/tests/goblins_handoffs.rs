@@ -5,7 +5,7 @@
 #[path = "goblins/harness.rs"]
 mod harness;
 
-use gobs_ocapn::captp::{Ref, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::syrup::Value;
 use gobs_testkit::Need;
@@ -55,7 +55,7 @@ fn gobs_gives_a_goblins_object_to_another_gobs_node() {
                 let target = core.enliven(&echo);
                 let recipient = core.enliven(&recipient);
                 core.send(
-                    Ref::Local(recipient),
+                    CapRef::Local(recipient),
                     msg("receive", &[Term::local(target)]),
                 )
             })
@@ -84,7 +84,7 @@ fn gobs_gives_a_gobs_object_to_goblins() {
                 let target = core.enliven(&target);
                 let caller = core.enliven(&caller);
                 core.send(
-                    Ref::Local(caller),
+                    CapRef::Local(caller),
                     msg(
                         "call-back",
                         &[

@@ -34,7 +34,7 @@ fn a_goblins_sturdyref_is_enlivened_again_after_goblins_restarts() {
         let echo = echo.clone();
         move |core| {
             let target = core.enliven(&echo);
-            core.send(gobs_ocapn::captp::Ref::Local(target), msg("never", &[]))
+            core.send(gobs_ocapn::captp::CapRef::Local(target), msg("never", &[]))
         }
     }));
     let goblins = goblins.restart();
@@ -151,7 +151,7 @@ fn ten_thousand_calls_each_way_leave_a_few_exports_and_answers() {
                 (0..100)
                     .map(|i| {
                         core.send(
-                            gobs_ocapn::captp::Ref::Local(target),
+                            gobs_ocapn::captp::CapRef::Local(target),
                             msg("echo", &[Term::Data(Value::from(batch * 100 + i))]),
                         )
                     })

@@ -6,7 +6,7 @@
 #[path = "goblins/harness.rs"]
 mod harness;
 
-use gobs_ocapn::captp::{Ref, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::syrup::{self, Value};
 use gobs_ocapn::vat::{BigInt, Record, Symbol, export_actor};
 use gobs_runtime::{Vat, define_actor};
@@ -59,7 +59,7 @@ fn symbols_wide_integers_and_records_reach_by_name_methods_from_goblins() {
         let gobs = Gobs::start().await;
         let vat = Vat::spawn("shapes").unwrap();
         let shapes = vat.spawn_actor(Shapes { calls: 0 }).unwrap();
-        let Term::Ref(Ref::Local(obj)) = export_actor(&gobs.node, shapes).await.unwrap() else {
+        let Term::Ref(CapRef::Local(obj)) = export_actor(&gobs.node, shapes).await.unwrap() else {
             panic!("an exported actor is a local reference")
         };
         gobs.core(move |core| core.bind_swiss(SHAPES_SWISS, obj))

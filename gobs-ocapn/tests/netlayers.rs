@@ -7,7 +7,7 @@ use std::sync::Arc;
 mod common;
 
 use common::within;
-use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures::{self, ECHO_GC};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly, TcpTls, TlsIdentity, UnixSocket};
@@ -24,7 +24,7 @@ async fn echo_round_trip(client: &Node, server: &PeerLocator) -> Result<Term, Te
         .await
         .unwrap();
     let echo = within(client.settled(p)).await.unwrap()?;
-    let Term::Ref(r @ Ref::Remote(_)) = echo else {
+    let Term::Ref(r @ CapRef::Remote(_)) = echo else {
         panic!("enlivening gave {echo:?}");
     };
     let p = client

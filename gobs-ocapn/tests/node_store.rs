@@ -9,7 +9,7 @@ mod common;
 
 use common::tcp_node;
 
-use gobs_ocapn::captp::{Ref as CapRef, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::{NodeState, NodeStore, Revoked, env};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 mod common;
 
 use common::within;
-use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::fixtures;
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
@@ -152,7 +152,7 @@ async fn parent() -> Node {
     .unwrap()
 }
 
-async fn enliven(node: &Node, s: &Sturdyref) -> Result<Ref, Term> {
+async fn enliven(node: &Node, s: &Sturdyref) -> Result<CapRef, Term> {
     let s = s.clone();
     let p = node.with_core(move |c| c.enliven(&s)).await.unwrap();
     match node.settled(p).await.unwrap()? {
@@ -161,7 +161,7 @@ async fn enliven(node: &Node, s: &Sturdyref) -> Result<Ref, Term> {
     }
 }
 
-async fn call(node: &Node, to: Ref, args: Vec<Term>) -> Result<Term, Term> {
+async fn call(node: &Node, to: CapRef, args: Vec<Term>) -> Result<Term, Term> {
     let p = node.with_core(move |c| c.send(to, args)).await.unwrap();
     within(node.settled(p)).await.unwrap()
 }
@@ -191,12 +191,12 @@ async fn two_processes_deliver_pipeline_listen_gc_abort() {
     let (p, pipeline) = a
         .with_core(move |c| {
             let b = c.enliven(&builder);
-            let factory = c.send(Ref::Local(b), vec![]);
+            let factory = c.send(CapRef::Local(b), vec![]);
             let car = c.send(
-                Ref::Local(factory),
+                CapRef::Local(factory),
                 vec![Term::List(vec![Term::sym("blue"), Term::sym("roadster")])],
             );
-            (c.send(Ref::Local(car), vec![]), [b, factory, car])
+            (c.send(CapRef::Local(car), vec![]), [b, factory, car])
         })
         .await
         .unwrap();

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use gobs_ocapn::captp::{Ref as CapRef, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};

@@ -7,7 +7,7 @@ mod common;
 
 use common::tcp_node;
 
-use gobs_ocapn::captp::{Ref, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
@@ -51,7 +51,7 @@ async fn a_gobs_actor_is_called_by_method_name_across_nodes() {
     let server = tcp_node().await;
     let client = tcp_node().await;
     let exported = export_actor(&server, tally.clone()).await.unwrap();
-    let Term::Ref(Ref::Local(obj)) = exported else {
+    let Term::Ref(CapRef::Local(obj)) = exported else {
         panic!()
     };
     server

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use gobs_ocapn::captp::{Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
@@ -202,7 +202,7 @@ async fn ask(node: &Node, sturdyref: &Sturdyref, args: Vec<Term>) -> Result<Term
     send(node, live, args).await
 }
 
-async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<Ref, Asked> {
+async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<CapRef, Asked> {
     let s = sturdyref.clone();
     let p = node
         .with_core(move |core| core.enliven(&s))
@@ -219,7 +219,7 @@ async fn enliven(node: &Node, sturdyref: &Sturdyref) -> Result<Ref, Asked> {
     }
 }
 
-async fn send(node: &Node, to: Ref, args: Vec<Term>) -> Result<Term, Asked> {
+async fn send(node: &Node, to: CapRef, args: Vec<Term>) -> Result<Term, Asked> {
     let p = node
         .with_core(move |core| core.send(to, args))
         .await
@@ -245,7 +245,7 @@ async fn send(node: &Node, to: Ref, args: Vec<Term>) -> Result<Term, Asked> {
 async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), ClientError> {
     let boss = Sturdyref::parse(&state.boss)
         .map_err(|e| ClientError::Setup(format!("the saved boss sturdyref is not usable: {e}")))?;
-    let mut live: Option<Ref> = None;
+    let mut live: Option<CapRef> = None;
     let mut pause = Duration::from_millis(100);
     loop {
         let outcome = match live.clone() {

@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
-use gobs_ocapn::captp::{ConnId, DuplicateSession, Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
@@ -107,7 +107,7 @@ struct Table {
 #[derive(Debug, Clone)]
 struct Live {
     reach: Reach,
-    bindings: Option<(Ref, ConnId)>,
+    bindings: Option<(CapRef, ConnId)>,
 }
 
 struct Inner {
@@ -435,7 +435,7 @@ impl Gateway {
         }
     }
 
-    fn bindings_within(&self, machine: &str, wait: Duration) -> Result<Ref, String> {
+    fn bindings_within(&self, machine: &str, wait: Duration) -> Result<CapRef, String> {
         let deadline = Instant::now() + wait;
         let mut live = self.lock_live();
         loop {
@@ -526,7 +526,7 @@ impl Gateway {
         });
     }
 
-    fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(Ref, ConnId)>) {
+    fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
         let before = self
             .lock_live()
             .insert(machine.to_string(), Live { reach, bindings })
@@ -618,9 +618,9 @@ fn random_swiss() -> Result<Vec<u8>, String> {
 }
 
 /// The bindings reference a `register`/`attach` message carries, with its session.
-fn bindings_arg(args: &[Term]) -> Result<(Ref, ConnId), Term> {
+fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
     match args {
-        [Term::Ref(r @ Ref::Remote(remote))] => Ok((r.clone(), remote.conn())),
+        [Term::Ref(r @ CapRef::Remote(remote))] => Ok((r.clone(), remote.conn())),
         _ => Err(wire::text(
             "register and attach take one argument: the hob-client's bindings object (a \
              reference from the machine's own session)",

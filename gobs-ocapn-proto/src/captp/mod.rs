@@ -14,7 +14,7 @@ pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
 pub use session::{DuplicateSession, Event, OutTarget, Session, SessionConfig, ThirdParty};
-pub use term::{ConnId, DropSink, LocalRef, ObjId, Ref, RemoteRef, Term};
+pub use term::{CapRef, ConnId, DropSink, LocalRef, ObjId, RemoteRef, Term};
 
 use thiserror::Error;
 

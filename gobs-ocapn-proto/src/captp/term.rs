@@ -1,7 +1,7 @@
 //! Passable values: Syrup data with references in it.
 //!
 //! A [`Term`] is what an object receives as arguments and gives back as a result: plain
-//! data, plus [`Ref`]s, either to a local object (an [`ObjId`] the host chose) or to an
+//! data, plus [`CapRef`]s, either to a local object (an [`ObjId`] the host chose) or to an
 //! object imported from a peer ([`RemoteRef`]). The session turns descriptors on the wire
 //! (`desc:export`, `desc:import-object`, …) into refs and back.
 
@@ -97,7 +97,7 @@ impl PartialEq for RemoteRef {
 
 /// A reference inside a [`Term`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum Ref {
+pub enum CapRef {
     /// To a local object or promise.
     Local(LocalRef),
     /// To an object on a peer.
@@ -118,7 +118,7 @@ pub enum Term {
     /// A record.
     Record(Box<Term>, Vec<Term>),
     /// A reference.
-    Ref(Ref),
+    Ref(CapRef),
     /// A third-party reference as received: a signed `desc:handoff-give` envelope that the
     /// receiver redeems at the exporter.
     Handoff(Value),
@@ -137,7 +137,7 @@ impl Term {
 
     /// A local reference.
     pub fn local(r: LocalRef) -> Term {
-        Term::Ref(Ref::Local(r))
+        Term::Ref(CapRef::Local(r))
     }
 
     /// Plain data (no references) as a Term.
@@ -187,7 +187,7 @@ impl Term {
     }
 
     /// The reference, if this is one.
-    pub fn as_ref(&self) -> Option<&Ref> {
+    pub fn as_ref(&self) -> Option<&CapRef> {
         match self {
             Term::Ref(r) => Some(r),
             _ => None,
@@ -195,7 +195,7 @@ impl Term {
     }
 
     /// Calls `f` on every reference in the term.
-    pub fn for_each_ref(&self, f: &mut dyn FnMut(&Ref)) {
+    pub fn for_each_ref(&self, f: &mut dyn FnMut(&CapRef)) {
         match self {
             Term::Ref(r) => f(r),
             Term::List(l) | Term::Set(l) => l.iter().for_each(|t| t.for_each_ref(f)),

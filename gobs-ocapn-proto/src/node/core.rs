@@ -38,7 +38,7 @@ pub use revoke::{REVOKED_KEPT, RevokeHook};
 pub use timers::HELLO_TIMEOUT;
 
 use crate::captp::{
-    ConnId, DropSink, LocalRef, ObjId, Ref, Selector, Session, SessionConfig, Term,
+    CapRef, ConnId, DropSink, LocalRef, ObjId, Selector, Session, SessionConfig, Term,
 };
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -84,7 +84,7 @@ enum Listener {
     /// Tell a resolver; with `partial`, a resolution to another promise is told too
     /// (op:listen's wants-partial), not only the settled value.
     Notify {
-        to: Ref,
+        to: CapRef,
         partial: bool,
     },
     /// Settle promise `.1` with the part `.0` selects of the value (op:get/index/untag).
@@ -110,11 +110,14 @@ struct PromiseSlot {
     /// Made for one incoming message's result, referenced by nothing else: forgotten once
     /// settled and told.
     ephemeral: bool,
+    /// Stands for a third-party gift being redeemed at its exporter (see
+    /// [`Core::is_handoff`]).
+    handoff: bool,
 }
 
 enum Work {
     Deliver {
-        to: Ref,
+        to: CapRef,
         args: Vec<Term>,
         result: Option<ObjId>,
         /// The node's objects in `args`, held until the delivery has run.
@@ -163,7 +166,7 @@ pub struct Core {
     sessions: BTreeMap<ConnId, SessionSlot>,
     peers: HashMap<PeerLocator, ConnId>,
     swiss: HashMap<[u8; 32], (Vec<u8>, LocalRef)>,
-    gifts: HashMap<([u8; 32], Vec<u8>), Ref>,
+    gifts: HashMap<([u8; 32], Vec<u8>), CapRef>,
     awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
     queue: VecDeque<Work>,
     actions: Vec<Action>,

@@ -65,7 +65,7 @@ impl SimNode {
     }
 
     /// Sends `args` to `to` from outside any object; the promise for the answer.
-    pub fn send(&self, to: crate::captp::Ref, args: Vec<Term>) -> LocalRef {
+    pub fn send(&self, to: crate::captp::CapRef, args: Vec<Term>) -> LocalRef {
         self.with_core(|c| c.send(to, args))
     }
 

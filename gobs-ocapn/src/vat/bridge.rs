@@ -8,17 +8,10 @@
 //! [`super::syrup_types`], sets are refused, and a `nil` result (a method returning `()`)
 //! becomes `[]`.
 
-use std::sync::Arc;
-
-use gobs_runtime::AnyRef;
 use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
-use super::export::exported;
-use super::remote::RemoteObject;
 use super::syrup_types::{INT_EXT, RECORD_EXT, SYMBOL_EXT};
-use crate::captp::{LocalRef, Ref, Term};
-use crate::locator::Sturdyref;
-use crate::node::{Core, Node};
+use crate::captp::{CapRef, Term};
 use crate::syrup::Value;
 
 /// Why a value could not cross between Syrup and MessagePack.
@@ -89,7 +82,7 @@ pub fn from_msgpack(v: &rmpv::Value) -> Result<Value, BridgeError> {
 /// `carry` makes of it.
 pub(crate) fn term_to_msgpack(
     t: &Term,
-    carry: &mut dyn FnMut(&Ref) -> Carried,
+    carry: &mut dyn FnMut(&CapRef) -> Carried,
     refs: &mut Vec<Carried>,
 ) -> Result<rmpv::Value, BridgeError> {
     Ok(match t {
@@ -201,137 +194,7 @@ pub(crate) fn term_from_msgpack(
     })
 }
 
-/// A peer's arguments → the MessagePack array and carried references a carrying call
-/// takes. A reference to one of this node's exported actors is carried as that actor
-/// (and as a [`RemoteObject`] too); any other as a [`RemoteObject`] through `node`.
-/// `me` is the object handling the message, which the core cannot look up while it
-/// runs.
-pub(crate) fn args_in(
-    core: &Core,
-    node: &Node,
-    me: Option<(LocalRef, &AnyRef)>,
-    args: &[Term],
-) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
-    let mut refs = Vec::new();
-    let mut carry = carrier(core, node, me);
-    let array = rmpv::Value::Array(
-        args.iter()
-            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
-            .collect::<Result<_, _>>()?,
-    );
-    Ok((encode(&array)?, refs))
-}
-
-/// A peer's answer → one MessagePack value and its carried references, as
-/// [`args_in`] carries them.
-pub(crate) fn answer_in(
-    core: &Core,
-    node: &Node,
-    answer: &Term,
-) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
-    let mut refs = Vec::new();
-    let value = term_to_msgpack(answer, &mut carrier(core, node, None), &mut refs)?;
-    Ok((encode(&value)?, refs))
-}
-
-/// How [`args_in`] carries a peer's reference.
-fn carrier<'a>(
-    core: &'a Core,
-    node: &'a Node,
-    me: Option<(LocalRef, &'a AnyRef)>,
-) -> impl FnMut(&Ref) -> Carried + 'a {
-    move |r: &Ref| {
-        let actor = match r {
-            Ref::Local(l) => {
-                let l = core.settled_target(*l);
-                match me {
-                    Some((me, actor)) if me == l => Some(actor.clone()),
-                    _ => exported(node, core, l),
-                }
-            }
-            Ref::Remote(_) => None,
-        };
-        let remote = RemoteObject::new(node.clone(), r.clone());
-        if let Ref::Remote(import) = r {
-            let peer = core
-                .session_stats()
-                .into_iter()
-                .find(|(conn, ..)| *conn == import.conn())
-                .and_then(|(_, peer, ..)| peer);
-            if let Some(peer) = peer {
-                remote.set_peer(peer);
-            }
-        }
-        Carried {
-            actor,
-            far: Some(Arc::new(remote.clone())),
-            foreign: Some(Box::new(remote)),
-        }
-    }
-}
-
-/// A carrying answer (or a carrying send's arguments) → a term: an actor reference is
-/// exported (once per actor: the same actor is the same export), a [`RemoteObject`]
-/// becomes its reference.
-pub(crate) fn term_out(
-    node: &Node,
-    core: &mut Core,
-    bytes: &[u8],
-    refs: Vec<Carried>,
-) -> Result<Term, BridgeError> {
-    let value = rmpv::decode::read_value(&mut &bytes[..])
-        .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
-    let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
-    let me = core.locator().clone();
-    let mut place = |index: u32| {
-        let entry = refs
-            .get_mut(index as usize)
-            .and_then(Option::take)
-            .ok_or_else(|| BridgeError(format!("no carried reference number {index}")))?;
-        let far = entry.far.as_ref().map(|far| {
-            match far.as_any().downcast_ref::<RemoteObject>() {
-                Some(remote) => Ok(remote.clone()),
-                // A far reference restored from a portrait, its registry's node not
-                // attached yet: through this node.
-                None => far
-                    .sturdyref()
-                    .and_then(|uri| Sturdyref::parse(&uri).map_err(|e| e.to_string()))
-                    .map(|s| RemoteObject::from_sturdyref_via(node.clone(), s))
-                    .map_err(BridgeError),
-            }
-        });
-        let remote = match (entry.foreign_as::<RemoteObject>(), far) {
-            (Some(remote), _) => Some(remote.clone()),
-            (None, Some(far)) => Some(far?),
-            (None, None) => None,
-        };
-        if let Some(remote) = remote {
-            if let Some(node) = remote.node()
-                && node.locator() != &me
-            {
-                return Err(BridgeError(format!(
-                    "a reference reached through node {} cannot be passed through node {}",
-                    node.locator().to_uri(),
-                    me.to_uri()
-                )));
-            }
-            // A dormant one (restored from a portrait) goes as the promise of enlivening it.
-            return remote
-                .target_in(core)
-                .map(Term::Ref)
-                .map_err(|e| BridgeError(super::peer_error::text(&e)));
-        }
-        match entry.actor {
-            Some(actor) => Ok(Term::local(super::export::export(node, core, actor))),
-            None => Err(BridgeError(
-                "a reference of a kind this node cannot pass to a peer".into(),
-            )),
-        }
-    };
-    term_from_msgpack(&value, &mut place)
-}
-
-fn encode(v: &rmpv::Value) -> Result<Vec<u8>, BridgeError> {
+pub(crate) fn encode(v: &rmpv::Value) -> Result<Vec<u8>, BridgeError> {
     let mut bytes = Vec::new();
     rmpv::encode::write_value(&mut bytes, v)
         .map_err(|e| BridgeError(format!("cannot encode the arguments: {e}")))?;

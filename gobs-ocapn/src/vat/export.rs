@@ -6,17 +6,14 @@
 //! argument, in a result) gets the same reference, and a reference it passes back
 //! arrives at the method as that actor (`Ref<T>`).
 
-use std::sync::{Arc, Mutex, PoisonError};
-
 use gobs_runtime::carry::Carried;
 use gobs_runtime::{Actor, AnyRef, Ref as ActorRef};
 
-use super::bridge::{args_in, term_out};
-use super::remote::RemoteObject;
-use crate::captp::{LocalRef, Ref as CapRef, RemoteRef, Term};
-use crate::locator::Sturdyref;
+use super::peer_error;
+use super::sturdyref_asks::with_sturdyrefs;
+use super::terms::{args_in, term_out};
+use crate::captp::{LocalRef, Term};
 use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
-use crate::syrup::Value;
 
 /// The node object that forwards a peer's messages to an actor.
 struct ActorObject {
@@ -49,14 +46,9 @@ impl LocalObject for ActorObject {
                 let on = node.clone();
                 node.post(move |core| {
                     let outcome = match outcome {
-                        Ok((bytes, refs)) => {
-                            term_out(&on, core, &bytes, refs).map_err(|e| Term::str(&e.to_string()))
-                        }
-                        Err(e) => Err(super::peer_error::to_peer(
-                            &method,
-                            &e,
-                            core.peer_error_detail(),
-                        )),
+                        Ok((bytes, refs)) => term_out(&on, core, &bytes, refs, export)
+                            .map_err(|e| Term::str(&e.to_string())),
+                        Err(e) => Err(peer_error::to_peer(&method, &e, core.peer_error_detail())),
                     };
                     core.settle_promise(p, outcome);
                     core.release(p);
@@ -74,67 +66,6 @@ impl LocalObject for ActorObject {
     fn collected(&mut self, _core: &mut Core) {
         self.node.actors().remove(&self.actor);
     }
-}
-
-pub(crate) type Then = Box<dyn FnOnce(&mut Core, Vec<Carried>) + Send>;
-
-/// Runs `then` with `refs` once every reference a peer passed in them (an object it
-/// exports, not a promise) knows its sturdyref, asked of its exporter (so that the
-/// method's turn, or the caller an answer goes to, can save it in a portrait); a peer
-/// that gives none leaves it without.
-pub(crate) fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
-    let asks: Vec<(RemoteObject, RemoteRef)> = refs
-        .iter()
-        .filter_map(|c| c.foreign_as::<RemoteObject>())
-        .filter_map(|r| match r.target() {
-            Some(CapRef::Remote(imp)) if !imp.is_promise() && r.sturdyref().is_none() => {
-                Some((r.clone(), imp))
-            }
-            _ => None,
-        })
-        .collect();
-    if asks.is_empty() {
-        return then(core, refs);
-    }
-    struct Waiting {
-        left: usize,
-        go: Option<(Then, Vec<Carried>)>,
-    }
-    let waiting = Arc::new(Mutex::new(Waiting {
-        left: asks.len(),
-        go: Some((then, refs)),
-    }));
-    for (remote, import) in asks {
-        let p = core.mint_sturdyref(&import);
-        let waiting = waiting.clone();
-        core.when_settled_with_core(
-            p,
-            Box::new(move |core, outcome| {
-                match outcome {
-                    Ok(Term::Data(Value::String(uri))) => match Sturdyref::parse(&uri) {
-                        Ok(s) => remote.set_sturdyref(s),
-                        Err(e) => tracing::warn!(%uri, error = %e, "a peer minted a bad sturdyref"),
-                    },
-                    Ok(other) => tracing::warn!(?other, "a peer answered gobs:sturdyref with no URI"),
-                    Err(e) => tracing::debug!(error = ?e, "the peer gives no sturdyref (not a gobs node?)"),
-                }
-                let ready = {
-                    let mut w = waiting.lock().unwrap_or_else(PoisonError::into_inner);
-                    w.left -= 1;
-                    if w.left == 0 { w.go.take() } else { None }
-                };
-                if let Some((then, refs)) = ready {
-                    then(core, refs);
-                }
-            }),
-        );
-        core.release(p);
-    }
-}
-
-/// The actor behind a node object of `node`, if it is an exported actor.
-pub(crate) fn exported(node: &Node, core: &Core, r: LocalRef) -> Option<AnyRef> {
-    node.actors().actor_of(core.settled_target(r).id)
 }
 
 /// The node object for `actor` on `node`, made on first use.

@@ -9,7 +9,7 @@ use gobs_runtime::{Error, ErrorKind, decode_far_error};
 
 use super::peer_error::ERROR_LABEL;
 use super::remote::{RemoteError, RemoteObject};
-use crate::captp::{Ref, Term};
+use crate::captp::{CapRef, Term};
 use crate::node::{Core, OBJECT_RELEASED, SWISS_REVOKED, SWISS_UNKNOWN, kinds};
 use crate::syrup::Value;
 
@@ -25,11 +25,11 @@ pub(crate) fn name_in(core: &Core, remote: &RemoteObject) -> String {
         return s.to_uri();
     }
     match remote.target() {
-        Some(Ref::Remote(r)) => match core.peer_uri(r.conn()) {
+        Some(CapRef::Remote(r)) => match core.peer_uri(r.conn()) {
             Some(uri) => format!("an object of {uri}"),
             None => "an object of a peer whose address was never learned".to_owned(),
         },
-        Some(Ref::Local(_)) | None => {
+        Some(CapRef::Local(_)) | None => {
             format!("an answer promised to {}", core.locator().to_uri())
         }
     }

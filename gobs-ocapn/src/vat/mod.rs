@@ -16,7 +16,8 @@
 //!   live again after a restore, through the node attached to the registry
 //!   ([`Node::attach_to`](crate::node::Node::attach_to); [`set_default_node`] is the
 //!   fallback for lone persistent vats), at its first send. One a gobs peer passes in a
-//!   call gets its sturdyref from that peer before the method runs; see
+//!   call (or hands on from a third node) gets its sturdyref from its exporter before
+//!   the method runs; see
 //!   [`RemoteObject`]. [`SturdyRemote`] is the same for a reference that always has one.
 //!
 //! # References through calls by name
@@ -42,23 +43,30 @@
 //! Arguments and results are MessagePack on the gobs side ([`bridge`]): symbols arrive as
 //! strings, records and sets are refused, and a method returning `()` answers `[]`.
 
+// Each file names only those below it: bridge, syrup_types, peer_error, default_node →
+// remote → far_error, retry, sturdy, typed, terms → sturdyref_asks → export → messages.
 pub mod bridge;
+mod default_node;
 mod export;
 mod far_error;
+mod messages;
 mod peer_error;
 mod remote;
 mod retry;
 mod sturdy;
+mod sturdyref_asks;
 pub mod syrup_types;
+mod terms;
 mod typed;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
+pub(crate) use export::export as export_object;
 pub use export::export_actor;
-pub(crate) use export::{export as export_object, exported};
 pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};
 pub use syrup_types::{BigInt, Record, Symbol};
+pub(crate) use terms::exported;
 
 #[cfg(doc)]
 use gobs_runtime::Promise;

@@ -4,18 +4,16 @@
 //! remote reference that always has a sturdyref.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use gobs_runtime::far::{FarObject, FarResolver};
 use gobs_runtime::{Promise, Registry};
 
+use super::default_node;
 use super::remote::RemoteObject;
 use crate::captp::Term;
 use crate::locator::Sturdyref;
 use crate::node::Node;
-
-/// The node that restored [`RemoteObject`]s reach the network through, process-wide.
-static DEFAULT_NODE: OnceLock<Mutex<Option<Node>>> = OnceLock::new();
 
 /// Sets the node that remote references restored from portraits ([`RemoteObject`],
 /// [`SturdyRemote`]) enliven their sturdyrefs through when their registry has none
@@ -23,17 +21,8 @@ static DEFAULT_NODE: OnceLock<Mutex<Option<Node>>> = OnceLock::new();
 /// lone persistent vats. A restored reference picks it at its first send, so this may be
 /// called before or after the vats are restored.
 pub fn set_default_node(node: &Node) {
-    let slot = DEFAULT_NODE.get_or_init(|| Mutex::new(None));
-    if let Ok(mut s) = slot.lock() {
-        *s = Some(node.clone());
-    }
+    default_node::set(node);
     gobs_runtime::far::set_default_resolver(Arc::new(node.clone()));
-}
-
-pub(crate) fn default_node() -> Option<Node> {
-    DEFAULT_NODE
-        .get()
-        .and_then(|m| m.lock().ok().and_then(|n| n.clone()))
 }
 
 /// A node resolves the sturdyrefs of its registry's restored far references.

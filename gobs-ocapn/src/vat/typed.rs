@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use gobs_runtime::{Actor, Error, Ref};
 
-use super::RemoteObject;
-use crate::captp::{Ref as CapRef, Term};
+use super::remote::{RemoteError, RemoteObject};
+use crate::captp::{CapRef, Term};
 use crate::locator::Sturdyref;
 use crate::node::Node;
 use crate::syrup::Value;
@@ -66,7 +66,7 @@ impl RemoteObject {
     /// let vat = Vat::spawn("server").unwrap();
     /// let counter = vat.spawn_actor(Counter { count: 0 }).unwrap();
     /// let obj = export_actor(&server, counter).await.unwrap();
-    /// let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::Ref::Local(obj)) = obj else { panic!() };
+    /// let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::CapRef::Local(obj)) = obj else { panic!() };
     /// server.with_core(move |c| c.bind_swiss(b"counter", obj)).await.unwrap();
     ///
     /// // ...and the client, knowing it is a `Counter`, sends to it as to a local one.
@@ -105,14 +105,14 @@ impl RemoteObject {
             let p = node
                 .with_core(move |c| c.ask_actor_type(&import))
                 .await
-                .map_err(|e| Error::actor(T::type_name(), super::RemoteError(e.to_string())))?;
+                .map_err(|e| Error::actor(T::type_name(), RemoteError(e.to_string())))?;
             let answer = node.settled(p).await;
             if let Ok(Ok(Term::Data(Value::String(name)))) = answer {
                 let entry = T::entry();
                 if !entry.names().any(|n| n == name) {
                     return Err(Error::actor(
                         T::type_name(),
-                        super::RemoteError(wrong_type(sturdyref, &name, entry)),
+                        RemoteError(wrong_type(sturdyref, &name, entry)),
                     ));
                 }
             }

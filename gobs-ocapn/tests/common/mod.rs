@@ -51,7 +51,7 @@ pub async fn publish<T: gobs_runtime::Actor>(
     actor: gobs_runtime::Ref<T>,
     swiss: &'static [u8],
 ) -> gobs_ocapn::locator::Sturdyref {
-    let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::Ref::Local(obj)) =
+    let gobs_ocapn::captp::Term::Ref(gobs_ocapn::captp::CapRef::Local(obj)) =
         gobs_ocapn::vat::export_actor(node, actor).await.unwrap()
     else {
         panic!("exporting an actor gave no local reference")

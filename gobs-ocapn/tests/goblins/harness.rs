@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gobs_ocapn::captp::{LocalRef, Ref, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, LocalRef, SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{Core, Cx, LocalObject, Node};
@@ -295,7 +295,7 @@ impl Gobs {
             .node
             .with_core(move |core| {
                 let target = core.enliven(&s);
-                core.send(Ref::Local(target), args)
+                core.send(CapRef::Local(target), args)
             })
             .await
             .expect("node running");

@@ -13,6 +13,7 @@ use crate::error::{BoxError, Error};
 use crate::far::{FarLink, FarResolver};
 use crate::persist::churn::{Home, Launch, Persistence, launch};
 use crate::persist::gone::Gone;
+use crate::persist::lent;
 use crate::persist::names::NameTable;
 use crate::persist::roots::{Roots, SavedRoots};
 use crate::persist::store_kind::StoreKind;
@@ -231,26 +232,41 @@ impl Registry {
     /// are restored and `roots` is not called. If the vat is already up (another vat's
     /// restore brought it back), its roots are returned. Blocks: call it from outside vats.
     ///
+    /// `roots` runs in the vat's first turn, on the vat's thread, while this call waits for
+    /// it: so it may borrow the caller's locals (a config, a handle to pass to the roots).
+    /// It is called or dropped before this returns.
+    ///
     /// A vat found damaged or missing is [`Error::VatBroken`]; roots of other types than
     /// the vat holds are [`Error::RootMismatch`] (naming the saved type).
+    ///
+    /// ```
+    /// use gobs_runtime::{Registry, common_env, actor_lib::Cell, spawn};
+    /// let registry = Registry::in_memory(common_env());
+    /// let first = String::from("a value from the caller's stack");
+    /// let (_vat, cell) = registry
+    ///     .start_vat("cells", || spawn(Cell::new(first.as_str().into())))
+    ///     .unwrap();
+    /// assert_eq!(cell.send().get().wait().unwrap(), first.as_str().into());
+    /// registry.shutdown();
+    /// ```
     pub fn start_vat<R, F>(&self, name: &str, roots: F) -> Result<(Vat, R), Error>
     where
         R: Roots,
-        F: FnOnce() -> R + Send + 'static,
+        F: FnOnce() -> R + Send,
     {
-        let (vat, promise) = self.begin(name, Some(move || Ok(roots())), Mode::Start)?;
-        self.settle(vat, promise)
+        lent::lend(move || Ok(roots()), |build| self.start_lent(name, build))
     }
 
     /// [`start_vat`](Registry::start_vat) with roots that may fail to build: an `Err`
     /// from `roots` on the first start rolls its turn back, stops the vat (nothing of it
     /// is saved, so the next start builds it anew) and comes back as
-    /// [`Error::Actor`] naming the vat, or as itself if it is a gobs [`Error`].
+    /// [`Error::Actor`] naming the vat, or as itself if it is a gobs [`Error`]. `roots`
+    /// may borrow, as for `start_vat`.
     pub fn try_start_vat<R, E, F>(&self, name: &str, roots: F) -> Result<(Vat, R), Error>
     where
         R: Roots,
         E: Into<BoxError>,
-        F: FnOnce() -> Result<R, E> + Send + 'static,
+        F: FnOnce() -> Result<R, E> + Send,
     {
         let vat = name.to_owned();
         let build = move || {
@@ -258,7 +274,12 @@ impl Registry {
                 Error::from_boxed(|| format!("building the roots of vat \"{vat}\""), e.into())
             })
         };
-        let (vat, promise) = self.begin(name, Some(build), Mode::Start)?;
+        lent::lend(build, |build| self.start_lent(name, build))
+    }
+
+    /// Starts vat `name` with a lent roots closure and waits for its roots.
+    fn start_lent<R: Roots>(&self, name: &str, build: lent::Lent<R>) -> Result<(Vat, R), Error> {
+        let (vat, promise) = self.begin(name, Some(move || build.call()), Mode::Start)?;
         self.settle(vat, promise)
     }
 
@@ -275,6 +296,15 @@ impl Registry {
         match promise.wait_for_vat() {
             Ok(roots) => Ok((vat, roots)),
             Err(e) => {
+                // Unless the vat was already up (holding other roots), its first turn
+                // built or restored no roots, and a vat without roots does not run: wait
+                // until it has stopped, so that starting that name again starts it anew
+                // instead of finding it still up (a panicking `roots` leaves it running).
+                if !matches!(e, Error::RootMismatch { running: true, .. }) {
+                    vat.shared.request_stop();
+                    vat.shared.join();
+                }
+
                 if vat.shared.is_stopped()
                     || matches!(e, Error::RootMismatch { running: false, .. })
                 {

@@ -2,7 +2,7 @@
 //! they leave, and the answers kept for the peer's questions.
 
 use super::Session;
-use crate::captp::{CaptpError, LocalRef, ObjId, Ref, RemoteRef, Term, records};
+use crate::captp::{CapRef, CaptpError, LocalRef, ObjId, RemoteRef, Term, records};
 use crate::syrup::Value;
 
 /// How the host writes a reference that belongs to another session (a third-party
@@ -110,7 +110,7 @@ impl Session {
                     records::wrap(label, fields)
                 }
             }
-            Term::Ref(Ref::Local(r)) => {
+            Term::Ref(CapRef::Local(r)) => {
                 let pos = self.export(*r);
                 let label = if r.promise {
                     "desc:import-promise"
@@ -119,10 +119,10 @@ impl Session {
                 };
                 Value::record(label, vec![pos.into()])
             }
-            Term::Ref(Ref::Remote(r)) if r.conn() == self.conn => {
+            Term::Ref(CapRef::Remote(r)) if r.conn() == self.conn => {
                 Value::record("desc:export", vec![r.position().into()])
             }
-            Term::Ref(Ref::Remote(r)) => third_party(r)?,
+            Term::Ref(CapRef::Remote(r)) => third_party(r)?,
         })
     }
 

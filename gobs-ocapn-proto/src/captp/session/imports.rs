@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use super::Session;
 use crate::captp::ops::{self, Target};
 use crate::captp::term::ImportInner;
-use crate::captp::{CaptpError, DropSink, Ref, RemoteRef, Term, records};
+use crate::captp::{CapRef, CaptpError, DropSink, RemoteRef, Term, records};
 use crate::syrup::Value;
 
 #[derive(Debug)]
@@ -47,11 +47,11 @@ impl Session {
                 match (label.as_symbol(), args.as_slice()) {
                     (Some("desc:import-object"), [p]) => {
                         let p = ops::position(p, "desc:import-object position")?;
-                        return Ok(Term::Ref(Ref::Remote(self.import(p, false))));
+                        return Ok(Term::Ref(CapRef::Remote(self.import(p, false))));
                     }
                     (Some("desc:import-promise"), [p]) => {
                         let p = ops::position(p, "desc:import-promise position")?;
-                        return Ok(Term::Ref(Ref::Remote(self.import(p, true))));
+                        return Ok(Term::Ref(CapRef::Remote(self.import(p, true))));
                     }
                     (Some("desc:export"), [p]) => {
                         let p = ops::position(p, "desc:export position")?;

@@ -4,7 +4,7 @@
 use super::{Event, OpenState, Session, State};
 use crate::captp::keys::{PublicKey, session_id};
 use crate::captp::ops::{self, CAPTP_VERSION, Op, Target};
-use crate::captp::{CaptpError, Dialect, Labels, LocalRef, Ref, RemoteRef, Term};
+use crate::captp::{CapRef, CaptpError, Dialect, Labels, LocalRef, RemoteRef, Term};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
 
@@ -192,7 +192,7 @@ impl Session {
 
     pub(super) fn import_resolver(&mut self, v: &Value) -> Result<RemoteRef, CaptpError> {
         match self.import_term(v.clone())? {
-            Term::Ref(Ref::Remote(r)) => Ok(r),
+            Term::Ref(CapRef::Remote(r)) => Ok(r),
             _ => Err(CaptpError::Malformed(format!(
                 "resolve-me is not a desc:import-object or desc:import-promise: {v:?}"
             ))),

@@ -6,7 +6,7 @@
 //! reference can check it). Other peers' bootstrap objects refuse both, with no effect.
 
 use super::{Core, MintHook, err_term};
-use crate::captp::{CaptpError, ConnId, LocalRef, OutTarget, Ref, RemoteRef, Term};
+use crate::captp::{CapRef, CaptpError, ConnId, LocalRef, OutTarget, RemoteRef, Term};
 use crate::locator::Sturdyref;
 use crate::syrup::Value;
 
@@ -44,12 +44,12 @@ impl Core {
                         self.settle(p, Ok(Term::Ref(gift.clone())));
                     }
                 } else {
-                    if let Ref::Local(l) = &gift
+                    if let CapRef::Local(l) = &gift
                         && !l.promise
                     {
                         self.hold(l.id);
                     }
-                    if let Some(Ref::Local(old)) = self.gifts.insert(key, gift)
+                    if let Some(CapRef::Local(old)) = self.gifts.insert(key, gift)
                         && !old.promise
                     {
                         self.unhold(old.id);
@@ -67,7 +67,7 @@ impl Core {
                     .map_err(|e| err_term(format!("handoff refused: {e}")))
             }
             Some("gobs:sturdyref") => match it.next() {
-                Some(Term::Ref(Ref::Local(obj))) if !obj.promise => {
+                Some(Term::Ref(CapRef::Local(obj))) if !obj.promise => {
                     let swiss = self
                         .swiss_of(obj)
                         .map_err(|e| err_term(format!("cannot mint a sturdyref: {e}")))?;
@@ -84,7 +84,7 @@ impl Core {
                 )),
             },
             Some("gobs:actor-type") => match it.next() {
-                Some(Term::Ref(Ref::Local(obj))) if !obj.promise => {
+                Some(Term::Ref(CapRef::Local(obj))) if !obj.promise => {
                     match self.objects.get(&obj.id) {
                         Some(super::Slot::Object(o)) => match o.actor_type() {
                             Some(name) => Ok(Term::str(name)),
@@ -139,7 +139,7 @@ impl Core {
         self.send_remote(
             r.conn(),
             OutTarget::Export(0),
-            vec![Term::sym(method), Term::Ref(Ref::Remote(r.clone()))],
+            vec![Term::sym(method), Term::Ref(CapRef::Remote(r.clone()))],
             Some(p.id),
         );
         p

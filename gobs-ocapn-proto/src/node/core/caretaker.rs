@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::object::{Cx, LocalObject};
 use super::{Core, swiss_key};
-use crate::captp::{LocalRef, ObjId, Ref, Term};
+use crate::captp::{CapRef, LocalRef, ObjId, Term};
 use crate::syrup::Value;
 
 /// What a message to a revoked caretaker is answered with.
@@ -24,7 +24,7 @@ pub const CARETAKER_REVOKED: &str = "this reference was revoked: the sturdyref i
      ask whoever gave it to you for a new one";
 
 /// Where a caretaker forwards to; `None` once it is revoked.
-type Target = Arc<Mutex<Option<Ref>>>;
+type Target = Arc<Mutex<Option<CapRef>>>;
 
 /// The caretakers bound to swiss numbers, by the SHA-256 of their swiss number.
 #[derive(Default)]
@@ -37,7 +37,7 @@ struct Caretaker {
 }
 
 impl Caretaker {
-    fn target(&self) -> Option<Ref> {
+    fn target(&self) -> Option<CapRef> {
         self.target
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -67,8 +67,8 @@ impl LocalObject for Caretaker {
 }
 
 /// The caretaker held a local object: it may go now.
-fn let_go(core: &mut Core, target: Option<Ref>) {
-    if let Some(Ref::Local(l)) = target
+fn let_go(core: &mut Core, target: Option<CapRef>) {
+    if let Some(CapRef::Local(l)) = target
         && !l.promise
     {
         core.unhold(l.id);
@@ -88,29 +88,29 @@ impl Core {
     /// number of its export name, as it would any named export.
     ///
     /// ```
-    /// use gobs_ocapn_proto::captp::{Ref, SessionConfig, Term};
+    /// use gobs_ocapn_proto::captp::{CapRef, SessionConfig, Term};
     /// use gobs_ocapn_proto::locator::PeerLocator;
     /// use gobs_ocapn_proto::node::{CARETAKER_REVOKED, Core, Cx};
     /// use gobs_ocapn_proto::syrup::Value;
     ///
     /// let mut core = Core::new(PeerLocator::new("test", "me"), SessionConfig::default());
     /// let echo = core.spawn(Box::new(|_: &mut Cx<'_>, args: Vec<Term>| Ok(Term::List(args))));
-    /// let caretaker = core.bind_revocable(b"a secret", Ref::Local(echo));
+    /// let caretaker = core.bind_revocable(b"a secret", CapRef::Local(echo));
     /// core.pin(caretaker); // this host keeps using it after the revocation
-    /// let before = core.send(Ref::Local(caretaker), vec![Term::str("hi")]);
+    /// let before = core.send(CapRef::Local(caretaker), vec![Term::str("hi")]);
     /// core.run();
     /// assert!(matches!(core.promise_state(before.id), Some(Ok(Term::List(_)))));
     ///
     /// assert!(core.revoke_swiss(b"a secret"));
-    /// let after = core.send(Ref::Local(caretaker), vec![Term::str("hi")]);
+    /// let after = core.send(CapRef::Local(caretaker), vec![Term::str("hi")]);
     /// core.run();
     /// assert_eq!(
     ///     core.promise_state(after.id),
     ///     Some(Err(Term::Data(Value::String(CARETAKER_REVOKED.into()))))
     /// );
     /// ```
-    pub fn bind_revocable(&mut self, swiss: &[u8], target: Ref) -> LocalRef {
-        if let Ref::Local(l) = &target
+    pub fn bind_revocable(&mut self, swiss: &[u8], target: CapRef) -> LocalRef {
+        if let CapRef::Local(l) = &target
             && !l.promise
         {
             self.hold(l.id);

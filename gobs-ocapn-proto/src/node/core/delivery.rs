@@ -5,7 +5,7 @@ use super::gc::objects_in;
 use super::handoff::gift_for;
 use super::object::Cx;
 use super::{Core, Queued, Slot, Work, err_term, error_record, kinds};
-use crate::captp::{ConnId, LocalRef, ObjId, OutTarget, Ref, RemoteRef, Term};
+use crate::captp::{CapRef, ConnId, LocalRef, ObjId, OutTarget, RemoteRef, Term};
 use crate::syrup::Value;
 
 impl Core {
@@ -13,13 +13,13 @@ impl Core {
     /// The message is queued and goes out at the next [`Core::run`] (which
     /// the tokio shell's `Node::with_core` and `Node::post` call after their closure), so
     /// many sends in one closure leave in one write.
-    pub fn send(&mut self, to: Ref, args: Vec<Term>) -> LocalRef {
+    pub fn send(&mut self, to: CapRef, args: Vec<Term>) -> LocalRef {
         let p = self.new_promise();
         self.enqueue_deliver(to, args, Some(p.id));
         p
     }
 
-    pub(crate) fn enqueue_deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+    pub(crate) fn enqueue_deliver(&mut self, to: CapRef, args: Vec<Term>, result: Option<ObjId>) {
         let held = objects_in(&args);
         for &obj in &held {
             self.hold(obj);
@@ -55,10 +55,10 @@ impl Core {
         self.flush();
     }
 
-    pub(super) fn deliver(&mut self, to: Ref, args: Vec<Term>, result: Option<ObjId>) {
+    pub(super) fn deliver(&mut self, to: CapRef, args: Vec<Term>, result: Option<ObjId>) {
         match to {
-            Ref::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
-            Ref::Local(target) => self.deliver_local(target, args, result),
+            CapRef::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
+            CapRef::Local(target) => self.deliver_local(target, args, result),
         }
     }
 

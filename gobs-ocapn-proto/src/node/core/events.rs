@@ -2,7 +2,7 @@
 //! on its objects and promises, releases, and the session opening (one session per peer).
 
 use super::{Core, Listener, OnOpen, Slot, Work, err_term};
-use crate::captp::{ConnId, DuplicateSession, Event, OutTarget, Ref, Term};
+use crate::captp::{CapRef, ConnId, DuplicateSession, Event, OutTarget, Term};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
 
@@ -38,7 +38,7 @@ impl Core {
                         self.listen(
                             p.id,
                             Listener::Notify {
-                                to: Ref::Remote(r),
+                                to: CapRef::Remote(r),
                                 partial: false,
                             },
                         );
@@ -51,7 +51,7 @@ impl Core {
                     .into_iter()
                     .map(|a| self.redeem_handoffs(conn, a))
                     .collect();
-                self.enqueue_deliver(Ref::Local(target), args, result);
+                self.enqueue_deliver(CapRef::Local(target), args, result);
             }
             Event::Listen {
                 target,
@@ -62,13 +62,13 @@ impl Core {
                     self.listen(
                         target.id,
                         Listener::Notify {
-                            to: Ref::Remote(resolver),
+                            to: CapRef::Remote(resolver),
                             partial: wants_partial,
                         },
                     );
                 } else {
                     self.enqueue_deliver(
-                        Ref::Remote(resolver),
+                        CapRef::Remote(resolver),
                         vec![Term::sym("fulfill"), Term::local(target)],
                         None,
                     );

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Core, PromiseSlot, Queued, Slot, err_term, outcome_of};
-use crate::captp::{LocalRef, ObjId, Ref, Term};
+use crate::captp::{CapRef, LocalRef, ObjId, Term};
 
 impl Queued {
     /// A message waiting on a promise; the node's objects in it are held meanwhile (a
@@ -32,7 +32,7 @@ pub(super) fn objects_in(args: &[Term]) -> Vec<ObjId> {
     let mut objs = Vec::new();
     for a in args {
         a.for_each_ref(&mut |r| {
-            if let Ref::Local(l) = r
+            if let CapRef::Local(l) = r
                 && !l.promise
             {
                 objs.push(l.id);
@@ -128,7 +128,7 @@ impl Core {
         };
         let mut objs = Vec::new();
         outcome_of(&outcome).for_each_ref(&mut |r| {
-            if let Ref::Local(l) = r
+            if let CapRef::Local(l) = r
                 && !l.promise
             {
                 objs.push(l.id);

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Core, OnOpen, SessionSlot, err_term};
-use crate::captp::{CaptpError, ConnId, LocalRef, OutTarget, PublicKey, Ref, RemoteRef, Term};
+use super::{Core, OnOpen, SessionSlot, Slot, err_term};
+use crate::captp::{
+    CapRef, CaptpError, ConnId, LocalRef, ObjId, OutTarget, PublicKey, RemoteRef, Term,
+};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::syrup::Value;
 
@@ -31,12 +33,23 @@ impl Core {
         p
     }
 
+    /// Whether `p` is the promise a received third-party reference (a `desc:handoff-give`)
+    /// arrived as: it settles to the gift once redeemed at its exporter, by a session of
+    /// this node's own, so waiting for it waits on the exporter alone, never on the
+    /// message that carried it.
+    pub fn is_handoff(&self, p: ObjId) -> bool {
+        matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.handoff)
+    }
+
     /// Receiver role: a `desc:handoff-give` arrived from the gifter on `gifter`; it
     /// becomes a local promise for the gift, redeemed at the exporter.
     pub(super) fn redeem_handoffs(&mut self, gifter: ConnId, term: Term) -> Term {
         match term {
             Term::Handoff(envelope) => {
                 let p = self.new_promise();
+                if let Some(Slot::Promise(ps)) = self.objects.get_mut(&p.id) {
+                    ps.handoff = true;
+                }
                 match self.check_give(gifter, &envelope) {
                     Ok(exporter) => {
                         let conn = self.session_to(&exporter);
@@ -206,7 +219,7 @@ impl Core {
         match self.gifts.remove(&key) {
             Some(gift) => {
                 // The gift's hold goes once the answer (which holds it next) is settled.
-                if let Ref::Local(l) = &gift
+                if let CapRef::Local(l) = &gift
                     && !l.promise
                 {
                     self.queue.push_back(super::Work::Unhold(l.id));
@@ -246,7 +259,7 @@ pub(super) fn gift_for(
         &[
             Term::sym("deposit-gift"),
             Term::Data(Value::Bytes(gift_id.clone())),
-            Term::Ref(Ref::Remote(r.clone())),
+            Term::Ref(CapRef::Remote(r.clone())),
         ],
         &mut |_| Err(CaptpError::Protocol("nested handoff".into())),
     )?;

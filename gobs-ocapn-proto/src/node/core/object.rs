@@ -6,7 +6,7 @@
 //! send to local or remote references, enliven sturdyrefs — goes through `Cx`.
 
 use super::Core;
-use crate::captp::{LocalRef, Ref, Term};
+use crate::captp::{CapRef, LocalRef, Term};
 use crate::locator::Sturdyref;
 
 /// An object hosted by a node.
@@ -81,14 +81,14 @@ impl Cx<'_> {
     }
 
     /// Sends `args` to `to` (local or remote) and returns a promise for the answer.
-    pub fn send(&mut self, to: &Ref, args: Vec<Term>) -> LocalRef {
+    pub fn send(&mut self, to: &CapRef, args: Vec<Term>) -> LocalRef {
         let p = self.core.new_promise();
         self.core.enqueue_deliver(to.clone(), args, Some(p.id));
         p
     }
 
     /// Sends `args` to `to` without wanting an answer.
-    pub fn send_only(&mut self, to: &Ref, args: Vec<Term>) {
+    pub fn send_only(&mut self, to: &CapRef, args: Vec<Term>) {
         self.core.enqueue_deliver(to.clone(), args, None);
     }
 

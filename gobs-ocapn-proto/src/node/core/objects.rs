@@ -5,7 +5,7 @@ use subtle::ConstantTimeEq;
 
 use super::object::LocalObject;
 use super::{Core, PromiseSlot, Slot, Work, swiss_key};
-use crate::captp::{LocalRef, ObjId, Ref, Term};
+use crate::captp::{CapRef, LocalRef, ObjId, Term};
 
 impl Core {
     /// Hosts an object. Once it has been exported, it lives as long as a peer (or a
@@ -78,7 +78,7 @@ impl Core {
         for _ in 0..64 {
             match self.objects.get(&r.id) {
                 Some(Slot::Promise(PromiseSlot {
-                    settled: Some(Ok(Term::Ref(Ref::Local(q)))),
+                    settled: Some(Ok(Term::Ref(CapRef::Local(q)))),
                     ..
                 })) if *q != r => r = *q,
                 _ => break,

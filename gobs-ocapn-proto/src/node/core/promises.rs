@@ -2,7 +2,7 @@
 //! listeners and delivers what was queued on them, or chains them to another promise).
 
 use super::{Callback, Core, CoreCallback, Listener, PromiseSlot, Slot, err_term, outcome_of};
-use crate::captp::{CaptpError, ConnId, LocalRef, ObjId, OutTarget, Ref, Term};
+use crate::captp::{CapRef, CaptpError, ConnId, LocalRef, ObjId, OutTarget, Term};
 
 impl Core {
     /// A new pending local promise.
@@ -105,7 +105,7 @@ impl Core {
     /// Settles a promise (once; later settlements are ignored).
     pub(crate) fn settle(&mut self, p: ObjId, outcome: Result<Term, Term>) {
         // Resolving to another local promise chains to it.
-        if let Ok(Term::Ref(Ref::Local(q))) = &outcome
+        if let Ok(Term::Ref(CapRef::Local(q))) = &outcome
             && q.promise
             && q.id != p
         {
@@ -117,7 +117,7 @@ impl Core {
             for m in queued {
                 let held = m.held_objects();
                 self.enqueue_deliver(
-                    Ref::Local(LocalRef {
+                    CapRef::Local(LocalRef {
                         id: q,
                         promise: true,
                     }),
@@ -135,7 +135,7 @@ impl Core {
             return;
         }
         // Resolving to a promise on a peer: listen to it there, settle when it settles.
-        if let Ok(Term::Ref(Ref::Remote(r))) = &outcome
+        if let Ok(Term::Ref(CapRef::Remote(r))) = &outcome
             && r.is_promise()
             && matches!(self.objects.get(&p), Some(Slot::Promise(ps)) if ps.settled.is_none())
         {
@@ -164,7 +164,7 @@ impl Core {
                 ps.settled = Some(outcome.clone());
                 let held = &mut self.held;
                 outcome_of(&outcome).for_each_ref(&mut |r| {
-                    if let Ref::Local(l) = r
+                    if let CapRef::Local(l) = r
                         && !l.promise
                     {
                         *held.entry(l.id).or_default() += 1;

@@ -337,7 +337,7 @@ impl Node {
     pub async fn bind_revocable(
         &self,
         swiss: &[u8],
-        target: crate::captp::Ref,
+        target: crate::captp::CapRef,
     ) -> Result<LocalRef, NodeStopped> {
         let swiss = swiss.to_vec();
         self.with_core(move |core| core.bind_revocable(&swiss, target))
