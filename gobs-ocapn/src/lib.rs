@@ -90,6 +90,15 @@
 //! promises. The rule, and the error where blocking would deadlock, are in
 //! [`gobs_runtime::Promise`]'s docs.
 //!
+//! ## Latency
+//!
+//! A vat on the worker pool is woken on a pool thread, so a far call to its actor costs
+//! the server one thread switch. For the lowest latency, serve from a current-thread tokio
+//! runtime and put the served vat on a [`gobs_runtime::LocalWorker`] that runtime polls:
+//! its turns run between the node's tasks, and a call is read, handled and answered on one
+//! thread (the `rpc` bench in gobs-bench shows both). Keep such a vat's turns short: while
+//! one runs, the node's other connections wait.
+//!
 //! # The crate
 //!
 //! - [`prelude`]: the names above, for `use gobs_ocapn::prelude::*`.
