@@ -10,7 +10,7 @@
 //!
 //! A [`LocalWorker`](crate::LocalWorker) is a worker of the caller's own: a future that a
 //! current-thread async runtime polls, so that the vats placed on it run between that
-//! runtime's tasks, on its thread (see [`LocalRun`]).
+//! runtime's tasks, on its thread.
 //!
 //! The pool starts on first use with one worker per core (`available_parallelism`), or
 //! `GOBS_WORKERS` workers when that variable is set (1 to 1024). Slow work goes off the
@@ -259,7 +259,7 @@ pub(crate) fn local_worker() -> (usize, LocalRun) {
 /// Runs the vats of a local worker while it is polled, one batch of one vat per poll
 /// (then it yields, so the runtime's other tasks, its I/O, take their turn). Never
 /// finishes; dropped, it stops the vats still on it.
-pub struct LocalRun {
+pub(crate) struct LocalRun {
     worker: Arc<Worker>,
     cores: HashMap<u64, Box<dyn Runnable>>,
 }
