@@ -49,7 +49,11 @@ fn a_goblins_sturdyref_is_enlivened_again_after_goblins_restarts() {
         "the pending call breaks with the session: {severed:?}"
     );
     let again = rt.block_on(gobs.call(&echo, msg("echo", &[Term::str("after")])));
-    assert_eq!(again, Ok(Term::str("after")));
+    assert_eq!(
+        again,
+        Ok(Term::str("after")),
+        "the pending call broke with {severed:?}"
+    );
 }
 
 #[test]

@@ -256,6 +256,11 @@ impl Gobs {
     /// A node with `identity` on `port` (0: any), offering [`gobs_object`] at
     /// [`GOBS_SWISS`]: the same identity and port give the same sturdyref.
     pub async fn start_as(identity: TlsIdentity, port: u16) -> Gobs {
+        // `RUST_LOG=gobs_ocapn=debug,gobs_ocapn_proto=debug` traces the node's connections.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .try_init();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let tls = TcpTls::bind(addr, &identity, None)
             .await

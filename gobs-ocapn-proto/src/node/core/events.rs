@@ -109,6 +109,7 @@ impl Core {
     }
 
     pub(super) fn opened(&mut self, conn: ConnId, location: PeerLocator) {
+        tracing::debug!(conn = conn.0, peer = %location.to_uri(), "CapTP session open");
         let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
         if let Some(other) = existing
             && let Some(theirs) = self.sessions.get(&other)

@@ -40,6 +40,7 @@ impl Host {
     /// A netlayer accepted `stream`.
     pub(super) fn accepted(&mut self, stream: Stream, shared: &Arc<Shared>) {
         let conn = self.core.accepted();
+        tracing::debug!(conn = conn.0, "accepted a connection");
         self.conns.insert(conn, Conn::start(conn, stream, shared));
         self.core.connected(conn, now());
     }
@@ -54,10 +55,12 @@ impl Host {
         let stream = match result {
             Ok(stream) => stream,
             Err(e) => {
+                tracing::debug!(conn = conn.0, error = %e, "dial failed");
                 self.unconnected.remove(&conn);
                 return self.core.dial_failed(conn, &e.to_string());
             }
         };
+        tracing::debug!(conn = conn.0, "dialled");
         let c = Conn::start(conn, stream, shared);
         self.core.connected(conn, now());
         let (bytes, close) = self.unconnected.remove(&conn).unwrap_or_default();
@@ -72,6 +75,7 @@ impl Host {
 
     /// The connection's stream ended (or broke).
     pub(super) fn lost(&mut self, conn: ConnId, why: &str) {
+        tracing::debug!(conn = conn.0, why, "connection lost");
         self.conns.remove(&conn);
         self.core.closed(conn, why);
     }
@@ -108,6 +112,7 @@ impl Host {
                         }
                     }
                     Action::Dial(conn, peer) => {
+                        tracing::debug!(conn = conn.0, peer = %peer.to_uri(), "dialling");
                         self.unconnected.insert(conn, (Vec::new(), false));
                         shared.dial(conn, peer);
                     }
