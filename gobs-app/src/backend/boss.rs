@@ -172,6 +172,7 @@ impl BossBackend {
                 "enabling the providers".to_string()
             })?;
         }
+        crate::hob_net::answers::set_answer_timeout(config.machines.answer_timeout);
         // The hob gateway (process-wide) tells the boss when a machine's session drops.
         let told = boss.clone();
         crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
