@@ -163,6 +163,12 @@ operations! {
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
+    ) cli(
+        /// Write the command's output to a terminal as it is, escape sequences included
+        /// (by default a terminal is shown them escaped, as `\x1b`; pipes always get the
+        /// bytes unchanged)
+        #[arg(long)]
+        raw: bool,
     ) -> RunOutput;
 
     /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all

@@ -523,6 +523,7 @@ mod tests {
         let Response::Error(e) = (Request::Run {
             name: "web-1".parse().unwrap(),
             command: vec![],
+            raw: false,
         })
         .execute(&*backend, &cancel) else {
             panic!("an empty command is refused");

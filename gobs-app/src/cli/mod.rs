@@ -9,6 +9,7 @@ pub mod files;
 pub mod outcome;
 pub mod output;
 pub mod state;
+pub mod terminal;
 
 use std::path::PathBuf;
 
@@ -120,9 +121,10 @@ mod tests {
         assert_eq!(cli.verbose, 2);
         assert!(!cli.json);
         match cli.command {
-            Command::Op(Request::Run { name, command }) => {
+            Command::Op(Request::Run { name, command, raw }) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(command, ["ls", "-l", "--json"]);
+                assert!(!raw);
             }
             other => panic!("{other:?}"),
         }
