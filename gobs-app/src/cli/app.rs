@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::terminal::Terminal;
+use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
 use crate::cli::{client, files, output};
 use crate::config::DEFAULT_CONFIG_TOML;
@@ -84,15 +84,19 @@ pub fn run(
             ..
         }) => {
             let paths = state_paths()?;
-            return crate::cli::events::run(
+            // Events carry machines' words (a failed machine's console, say).
+            let mut out = Neutral::new(out, terminal.stdout);
+            let code = crate::cli::events::run(
                 &paths,
                 explicit_config.as_deref(),
                 machine.clone(),
                 *after,
                 *follow,
                 cli.json,
-                out,
-            );
+                &mut out,
+            )?;
+            out.finish().map_err(AppError::Output)?;
+            return Ok(code);
         }
         Command::State(command) => {
             let paths = state_paths()?;

@@ -21,6 +21,9 @@
 //! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
 //! the config says 0) and kept, since the sturdyrefs name it.
 //!
+//! What a machine answers is checked, and waited for at most a deadline, by
+//! [`super::answers`].
+//!
 //! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
 //! runtime of its own thread; its blocking methods must not be called from a vat's turn.
 
