@@ -6,8 +6,9 @@
 //! - every call waits at most a deadline: the config's `[machines] answer_timeout`
 //!   ([`set_answer_timeout`]), and for `run` the command's own time limit on top
 //!   ([`Call::deadline`]); past it the call fails with an error naming the machine, the
-//!   call, the deadline and how to raise it ([`wait_answer`]). A request whose client went
-//!   away stops waiting at once, so a silent machine holds no thread longer than its caller;
+//!   call, the deadline and how to raise it ([`wait_answer`]). A cancelled request (its
+//!   client went away) stops waiting at once, so a silent machine holds no thread longer
+//!   than its caller;
 //! - each of `run`'s output streams is cut at [`MAX_REMOTE_OUTPUT`] bytes, with a note
 //!   saying how much was dropped ([`bounded_run`]);
 //! - the words of a failure are cut at [`MAX_MACHINE_ERROR`] bytes ([`bounded_error`]).
@@ -148,8 +149,8 @@ fn wait_within<T: Send + 'static>(
         }
         if cancel.is_some_and(Cancel::is_cancelled) {
             return Err(format!(
-                "the client went away, so the boss stopped waiting for machine {machine}'s \
-                 answer to `{}`",
+                "the request was cancelled (its client went away, or the daemon gave up on \
+                 it), so the boss stopped waiting for machine {machine}'s answer to `{}`",
                 call.name()
             ));
         }
@@ -299,6 +300,6 @@ mod tests {
         cancel.cancel();
         let (never, _resolver) = Promise::<u8>::pair();
         let err = wait_within("m1", Call::PutFile, answer, never, Some(&cancel)).unwrap_err();
-        assert!(err.starts_with("the client went away"), "{err}");
+        assert!(err.starts_with("the request was cancelled"), "{err}");
     }
 }
