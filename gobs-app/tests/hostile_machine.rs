@@ -5,7 +5,7 @@
 //! of error, or never. Each is bounded by the boss itself: output cut with a note, escapes
 //! shown escaped on a terminal (and passed unchanged to a pipe or with `--raw`), the error
 //! cut, and a call that is never answered failed at its deadline (short here, through the
-//! config), naming the machine and how to raise it.
+//! config or `run --timeout`), naming the machine and how to raise it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -311,10 +311,24 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     assert_eq!(
         message,
         "cannot run the command on machine h1: machine h1 did not answer `run` within 4s (the \
-         command's run_timeout 2s plus the config's [machines] answer_timeout 2s); it may be \
+         command's time limit 2s plus the config's [machines] answer_timeout 2s); it may be \
          overloaded, stuck or hostile, and the command may still be running there: check it \
-         with `gobs-app machine h1`; if its commands need longer, raise run_timeout in its \
-         provider's [providers.NAME] table"
+         with `gobs-app machine h1`; if the command needs longer, give it more with `gobs-app \
+         run --timeout DURATION`, or raise run_timeout in its provider's [providers.NAME] table"
+    );
+    // The time limit a run asks for replaces the provider's.
+    let (_, message) = json_error(s, &["run", "--timeout", "1s", "h1", "--", "hang"]);
+    assert!(
+        message.contains("within 3s (the command's time limit 1s plus"),
+        "{message}"
+    );
+    let (kind, message) = json_error(s, &["run", "--timeout", "0s", "h1", "--", "hang"]);
+    assert_eq!(
+        (kind.as_str(), message.as_str()),
+        (
+            "invalid-request",
+            "run --timeout 0s is not between 1s and 30days"
+        )
     );
     let (kind, message) = json_error(s, &["get-file", "h1", "/etc/hostname"]);
     assert_eq!(kind, "provider");

@@ -35,6 +35,7 @@ fn request() -> impl Strategy<Value = Request> {
             Request::Run {
                 name,
                 command,
+                timeout: None,
                 raw: false,
             }
         }),

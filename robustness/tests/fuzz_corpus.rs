@@ -540,6 +540,7 @@ mod seeds {
             Request::Run {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
+                timeout: None,
                 raw: false,
             },
             Request::PutFile {

@@ -49,7 +49,8 @@ pub fn answer_timeout() -> Duration {
 /// A call to a machine, for its deadline and for what its error says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
-    /// `run`, with the command's time limit (the provider's `run_timeout`).
+    /// `run`, with the command's time limit (`run --timeout`, or the provider's
+    /// `run_timeout`).
     Run(Duration),
     /// `put-file`.
     PutFile,
@@ -87,12 +88,12 @@ impl Call {
         let (made_of, raise) = match self {
             Call::Run(run) => (
                 format!(
-                    "the command's run_timeout {} plus the config's [machines] answer_timeout {}",
+                    "the command's time limit {} plus the config's [machines] answer_timeout {}",
                     shown(run),
                     shown(answer)
                 ),
-                "if its commands need longer, raise run_timeout in its provider's \
-                 [providers.NAME] table"
+                "if the command needs longer, give it more with `gobs-app run --timeout \
+                 DURATION`, or raise run_timeout in its provider's [providers.NAME] table"
                     .to_string(),
             ),
             Call::PutFile | Call::GetFile => (
@@ -290,12 +291,12 @@ mod tests {
         let err = wait_within("m1", run, answer, never, None).unwrap_err();
         assert!(
             err.starts_with(
-                "machine m1 did not answer `run` within 70ms (the command's run_timeout 20ms \
+                "machine m1 did not answer `run` within 70ms (the command's time limit 20ms \
                  plus the config's [machines] answer_timeout 50ms)"
             ),
             "{err}"
         );
-        assert!(err.contains("raise run_timeout"), "{err}");
+        assert!(err.contains("`gobs-app run --timeout DURATION`"), "{err}");
         let cancel = Cancel::new();
         cancel.cancel();
         let (never, _resolver) = Promise::<u8>::pair();

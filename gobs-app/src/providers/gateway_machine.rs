@@ -23,7 +23,8 @@ pub trait GatewayMachine: Actor {
     /// The machine's name, as the gateway knows it.
     fn machine_name(&self) -> &str;
 
-    /// A command is killed after this long, in seconds.
+    /// A command is killed after this long, in seconds, unless its request asks otherwise
+    /// (`run --timeout`).
     fn run_timeout_secs(&self) -> u64;
 }
 
@@ -40,12 +41,10 @@ impl<T: GatewayMachine> MachineActor for T {
         command: Vec<String>,
         cancel: Cancel,
     ) -> Promise<Result<RunOutput, String>> {
-        run_via_gateway(
-            self.machine_name().to_owned(),
-            command,
-            self.run_timeout_secs(),
-            cancel,
-        )
+        let timeout = cancel
+            .limit()
+            .map_or(self.run_timeout_secs(), |t| t.as_secs().max(1));
+        run_via_gateway(self.machine_name().to_owned(), command, timeout, cancel)
     }
 
     fn put_file(
