@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gobs_app::cli::Cli;
+use gobs_app::cli::terminal::Terminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -14,10 +15,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
-    match gobs_app::cli::app::run(&cli, |key| std::env::var_os(key), &mut out, &mut err) {
+    let terminal = Terminal::detect();
+    let env = |key: &str| std::env::var_os(key);
+    match gobs_app::cli::app::run(&cli, env, terminal, &mut out, &mut err) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            gobs_app::cli::output::print_error(&error, cli.json, &mut err);
+            gobs_app::cli::output::print_error(&error, cli.json, terminal, &mut err);
             ExitCode::FAILURE
         }
     }

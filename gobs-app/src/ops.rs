@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use std::path::PathBuf;
 
+use crate::config::human::HumanDuration;
 use crate::events::EventPage;
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
@@ -163,6 +164,17 @@ operations! {
         /// The command and its arguments, after `--`
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
+        /// Kill the command after this long, e.g. "90s" or "2h" (at most 30 days)
+        /// [default: its provider's run_timeout]
+        #[arg(long, value_name = "DURATION")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<HumanDuration>,
+    ) cli(
+        /// Write the command's output to a terminal as it is, escape sequences included
+        /// (by default a terminal is shown them escaped, as `\x1b`; pipes always get the
+        /// bytes unchanged)
+        #[arg(long)]
+        raw: bool,
     ) -> RunOutput;
 
     /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all

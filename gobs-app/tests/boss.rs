@@ -64,7 +64,7 @@ fn show(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {
 }
 
 fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
-    b.run(&Cancel::new(), n(name), command.to_vec())
+    b.run(&Cancel::new(), n(name), command.to_vec(), None)
 }
 
 fn destroy(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {

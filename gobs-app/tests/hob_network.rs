@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::{HANG, bare, text, wait_for};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
+use gobs_app::model::Cancel;
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
@@ -125,6 +126,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
             ],
             10,
             Duration::from_secs(5),
+            &Cancel::new(),
         )
         .unwrap();
     assert_eq!(
@@ -137,6 +139,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
             &["sh".into(), "-c".into(), "head -c 300000 /dev/zero".into()],
             10,
             Duration::from_secs(5),
+            &Cancel::new(),
         )
         .unwrap();
     assert!(big.truncated);
@@ -210,7 +213,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
         matches!(g.reach("m1"), Some(Reach::Down(_)))
     });
     let err = g
-        .run("m1", &["true".into()], 5, Duration::ZERO)
+        .run("m1", &["true".into()], 5, Duration::ZERO, &Cancel::new())
         .unwrap_err();
     assert!(err.contains("unreachable"), "{err}");
     let _client = hob_client(client_dir.path(), None);
@@ -220,7 +223,8 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
             "m1",
             &["echo".into(), "back".into()],
             5,
-            Duration::from_secs(5)
+            Duration::from_secs(5),
+            &Cancel::new(),
         )
         .unwrap()
         .stdout,

@@ -226,3 +226,23 @@ fn output_past_the_bound_is_cut_alike_through_the_daemon_and_embedded() {
     assert_eq!(embedded.stdout, served.stdout);
     assert_eq!(embedded.stderr, served.stderr);
 }
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root (the local provider confines commands): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_runs_own_time_limit_replaces_the_providers() {
+    gobs_testkit::need(LOCAL_PROVIDER);
+    let dir = state();
+    let s = dir.path();
+    let _cleanup = Machines(s, vec!["m"]);
+    ok(s, &["create-machine", "m", "--provider", "local"]);
+    // The provider's run_timeout is an hour; this run asks for one second.
+    let out = gobs(s, &["run", "--timeout", "1s", "m", "--", "sleep", "600"]);
+    assert_eq!(out.status.code(), Some(128 + 9), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "\n[gobs-app: the command ran past its limit of 1s and was killed]\n"
+    );
+}

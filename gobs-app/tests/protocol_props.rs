@@ -31,8 +31,14 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(name, provider)| Request::CreateMachine { name, provider }),
         Just(Request::ListMachines {}),
         name().prop_map(|name| Request::Machine { name }),
-        (name(), proptest::collection::vec(text(), 1..5))
-            .prop_map(|(name, command)| Request::Run { name, command }),
+        (name(), proptest::collection::vec(text(), 1..5)).prop_map(|(name, command)| {
+            Request::Run {
+                name,
+                command,
+                timeout: None,
+                raw: false,
+            }
+        }),
         name().prop_map(|name| Request::DestroyMachine { name }),
         Just(Request::Providers {}),
         (name(), text(), proptest::option::of(mode()), content()).prop_map(

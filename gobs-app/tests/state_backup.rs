@@ -58,6 +58,8 @@ fn every_one_runs(dir: &Path, names: &[String]) {
                     let request = Request::Run {
                         name: name.parse().unwrap(),
                         command: vec!["echo".into(), "hi".into()],
+                        timeout: None,
+                        raw: false,
                     };
                     match ask(&dir, request) {
                         Response::Run(out) => {

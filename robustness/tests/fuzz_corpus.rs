@@ -540,6 +540,8 @@ mod seeds {
             Request::Run {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
+                timeout: None,
+                raw: false,
             },
             Request::PutFile {
                 name: "a".parse().unwrap(),

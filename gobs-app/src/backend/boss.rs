@@ -21,6 +21,7 @@ use crate::actors::boss::Boss;
 use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
+use crate::config::human::HumanDuration;
 use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
@@ -47,6 +48,13 @@ pub struct Timeouts {
     /// follower asks again at once); short, so a daemon stopping is not held up long.
     pub follow: Duration,
 }
+
+/// Longest `run --timeout`.
+pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How much longer than a `run --timeout` the backend waits before it gives up on the
+/// command itself (the machine's reconnection, and the answer's way back).
+const RUN_MARGIN: Duration = Duration::from_secs(60);
 
 /// How often a waiting `events` looks whether its client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
@@ -172,6 +180,7 @@ impl BossBackend {
                 "enabling the providers".to_string()
             })?;
         }
+        crate::hob_net::answers::set_answer_timeout(config.machines.answer_timeout);
         // The hob gateway (process-wide) tells the boss when a machine's session drops.
         let told = boss.clone();
         crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
@@ -339,23 +348,40 @@ impl Backend for BossBackend {
         cancel: &Cancel,
         name: MachineName,
         command: Vec<String>,
+        timeout: Option<HumanDuration>,
     ) -> Result<RunOutput, BackendError> {
         if command.is_empty() {
             return Err(BackendError::invalid(
                 "no command to run; write it after `--`: gobs-app run NAME -- CMD [ARGS...]",
             ));
         }
+        let limit = timeout.map(|t| t.0);
+        if let Some(t) = limit.filter(|t| t.is_zero() || *t > MAX_RUN_TIMEOUT) {
+            return Err(BackendError::invalid(format!(
+                "run --timeout {} is not between 1s and {}",
+                humantime::format_duration(t),
+                humantime::format_duration(MAX_RUN_TIMEOUT)
+            )));
+        }
+        // A backstop only: the machine and the boss's deadline on it end the command first.
+        let backstop = limit.map_or(self.timeouts.run, |t| {
+            self.timeouts
+                .run
+                .max(t + crate::hob_net::answers::answer_timeout() + RUN_MARGIN)
+        });
         let running = self
             .boss
             .send()
-            .run(name.to_string(), command, cancel.clone());
-        match running.wait_timeout(self.timeouts.run) {
+            .run(name.to_string(), command, cancel.with_limit(limit));
+        match running.wait_timeout(backstop) {
             Ok(ran) => ran?,
             Err(_still_running) => {
                 cancel.cancel();
                 Err(BackendError::provider(format!(
-                    "the command on machine {name} did not finish within {}; it is being killed",
-                    humantime::format_duration(self.timeouts.run)
+                    "the command on machine {name} did not finish within {}; it is being \
+                     killed (give a long command more time with `gobs-app run --timeout \
+                     DURATION`)",
+                    humantime::format_duration(backstop)
                 )))
             }
         }
@@ -522,6 +548,8 @@ mod tests {
         let Response::Error(e) = (Request::Run {
             name: "web-1".parse().unwrap(),
             command: vec![],
+            timeout: None,
+            raw: false,
         })
         .execute(&*backend, &cancel) else {
             panic!("an empty command is refused");

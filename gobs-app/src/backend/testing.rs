@@ -97,6 +97,7 @@ impl Backend for FakeBackend {
         _cancel: &Cancel,
         name: MachineName,
         command: Vec<String>,
+        _timeout: Option<crate::config::human::HumanDuration>,
     ) -> Result<RunOutput, BackendError> {
         let st = self.state();
         st.get(name.as_str())?;

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
 use crate::cli::{client, files, output};
 use crate::config::DEFAULT_CONFIG_TOML;
@@ -17,10 +18,12 @@ use crate::ops::Request;
 
 /// Runs the parsed command line; returns the exit code. `env` reads the environment
 /// variables the defaults come from (`$XDG_STATE_HOME`, `$HOME`); `$GOBS_STATE_DIR` and
-/// `$GOBS_CONFIG` were read by clap, as the flags' values.
+/// `$GOBS_CONFIG` were read by clap, as the flags' values. `terminal` says which of `out`
+/// and `err` are terminals, to be shown machines' bytes neutralised (unless `run --raw`).
 pub fn run(
     cli: &Cli,
     env: impl Fn(&str) -> Option<OsString>,
+    terminal: Terminal,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, AppError> {
@@ -81,15 +84,19 @@ pub fn run(
             ..
         }) => {
             let paths = state_paths()?;
-            return crate::cli::events::run(
+            // Events carry machines' words (a failed machine's console, say).
+            let mut out = Neutral::new(out, terminal.stdout);
+            let code = crate::cli::events::run(
                 &paths,
                 explicit_config.as_deref(),
                 machine.clone(),
                 *after,
                 *follow,
                 cli.json,
-                out,
-            );
+                &mut out,
+            )?;
+            out.finish().map_err(AppError::Output)?;
+            return Ok(code);
         }
         Command::State(command) => {
             let paths = state_paths()?;
@@ -107,6 +114,10 @@ pub fn run(
     // else: no state opened, no daemon asked.
     let request = files::prepare(request)?;
     let destination = files::destination(&request);
+    let terminal = match &request {
+        Request::Run { raw: true, .. } => Terminal::RAW,
+        _ => terminal,
+    };
     let paths = state_paths()?;
     let response = client::execute(&paths, explicit_config.as_deref(), request)?;
     match (&response, destination) {
@@ -115,7 +126,7 @@ pub fn run(
             output::print_saved(file, &local, cli.json, out).map_err(AppError::Output)?;
             Ok(0)
         }
-        _ => output::print(&response, cli.json, out, err),
+        _ => output::print(&response, cli.json, terminal, out, err),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod files;
 pub mod outcome;
 pub mod output;
 pub mod state;
+pub mod terminal;
 
 use std::path::PathBuf;
 
@@ -120,9 +121,15 @@ mod tests {
         assert_eq!(cli.verbose, 2);
         assert!(!cli.json);
         match cli.command {
-            Command::Op(Request::Run { name, command }) => {
+            Command::Op(Request::Run {
+                name,
+                command,
+                timeout,
+                raw,
+            }) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(command, ["ls", "-l", "--json"]);
+                assert_eq!((timeout, raw), (None, false));
             }
             other => panic!("{other:?}"),
         }
@@ -206,6 +213,31 @@ mod tests {
             json,
             r#"{"op":"put-file","name":"w","path":"/x","mode":384,"content":"AAH/"}"#
         );
+    }
+
+    #[test]
+    fn run_takes_a_time_limit_and_raw_before_the_dashes() {
+        let cli = Cli::try_parse_from([
+            "gobs-app",
+            "run",
+            "--timeout",
+            "2h",
+            "--raw",
+            "web-1",
+            "--",
+            "make",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Op(Request::Run { timeout, raw, .. }) => {
+                assert_eq!(timeout.map(|t| t.0.as_secs()), Some(7200));
+                assert!(raw);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["gobs-app", "run", "--timeout", "soon", "w", "--", "x"])
+            .unwrap_err();
+        assert!(err.to_string().contains("is not a duration"), "{err}");
     }
 
     #[test]

@@ -178,6 +178,8 @@ mod tests {
         let run = Request::Run {
             name: "m".parse().unwrap(),
             command: vec!["true".into()],
+            timeout: None,
+            raw: false,
         };
         assert!(!safe_to_repeat(&run));
     }

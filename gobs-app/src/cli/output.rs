@@ -1,17 +1,37 @@
 //! Printing answers: aligned tables and sentences for people, JSON (`--json`) for programs.
 //! Whatever mode answered (daemon or embedded), the same [`Response`] prints the same way.
+//! What goes to a terminal is neutralised first ([`crate::cli::terminal`]): answers carry
+//! machines' bytes.
 
 use std::io::{self, Write};
 
 use std::path::Path;
 
+use crate::cli::terminal::{Neutral, Terminal};
 use crate::error::AppError;
 use crate::files::{FileCopied, RemoteFile};
 use crate::model::{MachineInfo, ProviderInfo, RunOutput};
 use crate::ops::Response;
 
-/// Prints `response`; returns the process exit code (the command's own for `run`).
+/// Prints `response`, neutralised where `terminal` says; returns the process exit code
+/// (the command's own for `run`).
 pub fn print(
+    response: &Response,
+    json: bool,
+    terminal: Terminal,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, AppError> {
+    let mut out = Neutral::new(out, terminal.stdout);
+    let mut err = Neutral::new(err, terminal.stderr);
+    let code = print_plain(response, json, &mut out, &mut err)?;
+    out.finish()
+        .and_then(|()| err.finish())
+        .map_err(AppError::Output)?;
+    Ok(code)
+}
+
+fn print_plain(
     response: &Response,
     json: bool,
     out: &mut dyn Write,
@@ -79,8 +99,9 @@ fn copied_text(c: &FileCopied) -> String {
 }
 
 /// Prints an error to stderr: `error: …` for people, `{"error":{"kind":…,"message":…}}` for
-/// programs.
-pub fn print_error(error: &AppError, json: bool, err: &mut dyn Write) {
+/// programs; neutralised if stderr is a terminal (`terminal.stderr`).
+pub fn print_error(error: &AppError, json: bool, terminal: Terminal, err: &mut dyn Write) {
+    let mut err = Neutral::new(err, terminal.stderr);
     let _ = if json {
         let value = serde_json::json!({
             "error": { "kind": error.kind(), "message": error.to_string() }
@@ -89,6 +110,7 @@ pub fn print_error(error: &AppError, json: bool, err: &mut dyn Write) {
     } else {
         writeln!(err, "error: {error}")
     };
+    let _ = err.finish();
 }
 
 fn print_json(response: &Response, out: &mut dyn Write) -> io::Result<()> {
@@ -255,7 +277,7 @@ mod tests {
 
     fn printed(response: Response, json: bool) -> (String, String, u8) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = print(&response, json, &mut out, &mut err).unwrap();
+        let code = print(&response, json, Terminal::RAW, &mut out, &mut err).unwrap();
         (
             String::from_utf8(out).unwrap(),
             String::from_utf8(err).unwrap(),
@@ -323,11 +345,73 @@ mod tests {
         assert_eq!(run_exit_code(&killed), 137);
     }
 
+    fn printed_on(response: &Response, json: bool, terminal: Terminal) -> (Vec<u8>, Vec<u8>) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print(response, json, terminal, &mut out, &mut err).unwrap();
+        (out, err)
+    }
+
+    #[test]
+    fn a_terminal_is_shown_a_machines_escape_sequences_escaped_and_a_pipe_the_bytes() {
+        let run = Response::Run(RunOutput {
+            exit_code: Some(0),
+            signal: None,
+            stdout: "\x1b]0;owned\x07\x1b[2Jtext\tend\n".into(),
+            stderr: "\x1b[31merr\r\n".into(),
+            truncated: false,
+        });
+        let tty = Terminal {
+            stdout: true,
+            stderr: true,
+        };
+        let (out, err) = printed_on(&run, false, tty);
+        assert_eq!(out, b"\\x1b]0;owned\\x07\\x1b[2Jtext\tend\n");
+        assert_eq!(err, b"\\x1b[31merr\\r\n");
+        // Only the terminal one of the two.
+        let half = Terminal {
+            stdout: false,
+            stderr: true,
+        };
+        let (out, err) = printed_on(&run, false, half);
+        assert_eq!(out, b"\x1b]0;owned\x07\x1b[2Jtext\tend\n");
+        assert_eq!(err, b"\\x1b[31merr\\r\n");
+        let (out, err) = printed_on(&run, false, Terminal::RAW);
+        assert_eq!(out, b"\x1b]0;owned\x07\x1b[2Jtext\tend\n");
+        assert_eq!(err, b"\x1b[31merr\r\n");
+        // JSON on a terminal is still JSON, with the same strings.
+        let (out, _) = printed_on(&run, true, tty);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["stdout"], "\x1b]0;owned\x07\x1b[2Jtext\tend\n");
+        let file = Response::GetFile(RemoteFile {
+            machine: "m".into(),
+            path: "/f".into(),
+            content: crate::files::FileContent(b"\x1b[2J\xff".to_vec()),
+        });
+        assert_eq!(printed_on(&file, false, tty).0, b"\\x1b[2J\\xff");
+        assert_eq!(printed_on(&file, false, Terminal::RAW).0, b"\x1b[2J\xff");
+    }
+
+    #[test]
+    fn errors_on_a_terminal_are_neutralised() {
+        let error = AppError::Backend(crate::model::BackendError::provider("bad\x1b[2J"));
+        let tty = Terminal {
+            stdout: false,
+            stderr: true,
+        };
+        let mut err = Vec::new();
+        print_error(&error, false, tty, &mut err);
+        assert_eq!(err, b"error: bad\\x1b[2J\n");
+        let mut err = Vec::new();
+        print_error(&error, true, tty, &mut err);
+        let value: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(value["error"]["message"], "bad\x1b[2J");
+    }
+
     #[test]
     fn errors_in_json_carry_their_kind() {
         let error = AppError::Backend(crate::model::BackendError::unknown_machine("x", []));
         let mut err = Vec::new();
-        print_error(&error, true, &mut err);
+        print_error(&error, true, Terminal::RAW, &mut err);
         let value: serde_json::Value = serde_json::from_slice(&err).unwrap();
         assert_eq!(value["error"]["kind"], "not-found");
     }

@@ -5,6 +5,7 @@
 //! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
 
 pub mod human;
+pub mod machines;
 pub mod observe;
 pub mod state_dir;
 
@@ -23,6 +24,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use crate::config::human::HumanDuration;
+pub use crate::config::machines::MachinesConfig;
 pub use crate::config::observe::{EventsConfig, ListenerConfig};
 use crate::providers;
 
@@ -57,6 +59,12 @@ durability = "every-commit"
 request_timeout = "10s"
 # Connections served at once; more are answered "busy" (clients retry).
 max_connections = 64
+
+[machines]
+# A network machine (container, qemu, host: its hob-client runs on the machine)
+# must answer a file copy within this long, and `run` within the provider's
+# run_timeout plus this long; past it the call fails, naming the machine.
+answer_timeout = "30s"
 
 [events]
 # How many events (machines' state changes, operators' commands) the log keeps
@@ -153,6 +161,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// Providers by name, enabled or not.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// How long the boss waits for machines' answers.
+    pub machines: MachinesConfig,
     /// The event log.
     pub events: EventsConfig,
     /// The Prometheus listener.
@@ -235,6 +245,7 @@ impl Default for Config {
             },
             daemon: DaemonConfig::default(),
             providers,
+            machines: MachinesConfig::default(),
             events: EventsConfig::default(),
             metrics: ListenerConfig::metrics_default(),
             dashboard: ListenerConfig::dashboard_default(),
@@ -435,6 +446,8 @@ struct RawConfig {
     #[serde(default)]
     daemon: RawDaemon,
     #[serde(default)]
+    machines: machines::RawMachines,
+    #[serde(default)]
     events: observe::RawEvents,
     #[serde(default)]
     metrics: observe::RawListener,
@@ -597,6 +610,7 @@ impl RawConfig {
             store,
             daemon: self.daemon.into_config()?,
             providers,
+            machines: self.machines.into_config()?,
             events: self.events.into_config()?,
             metrics: self
                 .metrics

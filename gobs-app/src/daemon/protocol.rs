@@ -282,6 +282,8 @@ mod tests {
             Request::Run {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
+                timeout: None,
+                raw: false,
             },
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),

@@ -21,6 +21,9 @@
 //! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
 //! the config says 0) and kept, since the sturdyrefs name it.
 //!
+//! What a machine answers is checked, and waited for at most a deadline, by
+//! [`super::answers`].
+//!
 //! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
 //! runtime of its own thread; its blocking methods must not be called from a vat's turn.
 
@@ -42,18 +45,16 @@ use gobs_ocapn::syrup::Value;
 use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
+use super::answers::{self, Call};
 use super::wire;
 use crate::actors::hob::HobError;
-use crate::model::RunOutput;
+use crate::model::{Cancel, RunOutput};
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
 pub const DESTROYED: &str = "destroyed";
 
 /// How often the gateway checks which machines' sessions are still open.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
-
-/// How long a machine may take to write or read a file once asked.
-pub const FILE_LIMIT: Duration = Duration::from_secs(60);
 
 /// How many spent (used or revoked) registration sturdyrefs are remembered, to refuse them
 /// with their reason rather than as unknown.
@@ -388,22 +389,26 @@ impl Gateway {
     }
 
     /// Runs `argv` on machine `machine` through its hob-client (see [`Gateway::ask`]) and
-    /// waits for the answer, at most `timeout_secs` and a minute. Blocking: off the vats.
+    /// waits for the answer, at most `timeout_secs` plus the answer timeout, and no longer
+    /// than `cancel` stays unset; the output is bounded by the boss (see [`answers`]).
+    /// Blocking: off the vats.
     pub fn run(
         &self,
         machine: &str,
         argv: &[String],
         timeout_secs: u64,
         wait: Duration,
+        cancel: &Cancel,
     ) -> Result<RunOutput, String> {
         let asked = self.ask(machine, wire::run_args(argv, timeout_secs), wait);
-        let limit = wait + Duration::from_secs(timeout_secs.saturating_add(60));
-        wire::parse_run_output(&Gateway::wait(asked, limit)?)
+        let call = Call::Run(Duration::from_secs(timeout_secs));
+        let answer = answers::wait_answer(machine, call, asked, Some(cancel))?;
+        wire::parse_run_output(&answer).map(answers::bounded_run)
     }
 
     /// Writes `content` to `path` on machine `machine` with permission bits `mode`, through
     /// its hob-client's `put-file` (see [`Gateway::ask`]); the machine writes it whole or
-    /// not at all. Blocking: off the vats.
+    /// not at all. Waits at most the answer timeout. Blocking: off the vats.
     pub fn put_file(
         &self,
         machine: &str,
@@ -413,21 +418,23 @@ impl Gateway {
         wait: Duration,
     ) -> Result<(), String> {
         let asked = self.ask(machine, wire::put_file_args(path, content, mode), wait);
-        Gateway::wait(asked, wait + FILE_LIMIT).map(|_| ())
+        answers::wait_answer(machine, Call::PutFile, asked, None).map(|_| ())
     }
 
     /// Reads the file `path` on machine `machine` through its hob-client's `get-file` (see
-    /// [`Gateway::ask`]). Blocking: off the vats.
+    /// [`Gateway::ask`]), at most [`wire::MAX_FILE`] bytes of it. Waits at most the answer
+    /// timeout. Blocking: off the vats.
     pub fn get_file(&self, machine: &str, path: &str, wait: Duration) -> Result<Vec<u8>, String> {
         let asked = self.ask(machine, wire::get_file_args(path), wait);
-        wire::parse_file_content(&Gateway::wait(asked, wait + FILE_LIMIT)?)
+        wire::parse_file_content(&answers::wait_answer(machine, Call::GetFile, asked, None)?)
     }
 
-    /// Blocks until `promise` settles, at most `limit` (off the vats only).
+    /// Blocks until `promise` settles, at most `limit` (off the vats only); a failure's
+    /// words are cut with [`answers::bounded_error`].
     pub fn wait<T: Send + 'static>(promise: Promise<T>, limit: Duration) -> Result<T, String> {
         match promise.wait_timeout(limit) {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(crate::actors::reason::reason(&e)),
+            Ok(Err(e)) => Err(answers::bounded_error(&crate::actors::reason::reason(&e))),
             Err(_) => Err(format!(
                 "no answer within {}",
                 humantime::format_duration(limit)

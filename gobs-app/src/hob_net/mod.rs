@@ -2,6 +2,7 @@
 //! process, and registers with the boss over OCapN.
 //!
 //! - [`wire`]: the messages and their bounds.
+//! - [`answers`]: what the boss makes of a machine's answers (deadlines, output bounds).
 //! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
@@ -12,6 +13,7 @@
 //! the registration and attach objects can become `#[define_actor]` actors exported with
 //! `gobs_ocapn::vat::export_actor`, and nothing outside this module changes.
 
+pub mod answers;
 pub mod client;
 pub mod gateway;
 pub mod wire;

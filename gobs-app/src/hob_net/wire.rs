@@ -19,6 +19,8 @@ use crate::model::RunOutput;
 
 /// Bytes of stdout and of stderr a remote `run` keeps (what comes after is counted and
 /// dropped, with a note). Below the session's 1 MiB string limit, so an answer always fits.
+/// The hob-client cuts there, and the boss cuts again whatever a machine sends
+/// ([`super::answers::bounded_run`]).
 pub const MAX_REMOTE_OUTPUT: usize = 256 * 1024;
 
 /// Largest file `put-file` and `get-file` carry in one message.

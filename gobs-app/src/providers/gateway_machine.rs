@@ -23,7 +23,8 @@ pub trait GatewayMachine: Actor {
     /// The machine's name, as the gateway knows it.
     fn machine_name(&self) -> &str;
 
-    /// A command is killed after this long, in seconds.
+    /// A command is killed after this long, in seconds, unless its request asks otherwise
+    /// (`run --timeout`).
     fn run_timeout_secs(&self) -> u64;
 }
 
@@ -38,13 +39,12 @@ impl<T: GatewayMachine> MachineActor for T {
     fn run_command(
         &self,
         command: Vec<String>,
-        _cancel: Cancel,
+        cancel: Cancel,
     ) -> Promise<Result<RunOutput, String>> {
-        run_via_gateway(
-            self.machine_name().to_owned(),
-            command,
-            self.run_timeout_secs(),
-        )
+        let timeout = cancel
+            .limit()
+            .map_or(self.run_timeout_secs(), |t| t.as_secs().max(1));
+        run_via_gateway(self.machine_name().to_owned(), command, timeout, cancel)
     }
 
     fn put_file(
@@ -75,14 +75,16 @@ pub fn reach_status(name: &str) -> String {
 }
 
 /// Runs `command` on machine `name` through its hob-client's session on the boss's
-/// gateway, off the vat (what every machine with a hob-client does for `run`).
+/// gateway, off the vat (what every machine with a hob-client does for `run`); stops
+/// waiting when `cancel` is set (the client went away, or the backend gave up).
 pub fn run_via_gateway(
     name: String,
     command: Vec<String>,
     timeout: u64,
+    cancel: Cancel,
 ) -> Promise<Result<RunOutput, String>> {
     via_gateway(name, "the command's thread", move |g, name| {
-        g.run(name, &command, timeout, RECONNECT_WAIT)
+        g.run(name, &command, timeout, RECONNECT_WAIT, &cancel)
     })
 }
 

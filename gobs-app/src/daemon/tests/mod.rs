@@ -105,7 +105,13 @@ impl Backend for Special {
     fn machine(&self, c: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
         self.inner.machine(c, name)
     }
-    fn run(&self, c: &Cancel, _: MachineName, _: Vec<String>) -> Result<RunOutput, BackendError> {
+    fn run(
+        &self,
+        c: &Cancel,
+        _: MachineName,
+        _: Vec<String>,
+        _: Option<crate::config::human::HumanDuration>,
+    ) -> Result<RunOutput, BackendError> {
         let _ = self.began.lock().unwrap().send("run");
         let start = Instant::now();
         while !c.is_cancelled() && start.elapsed() < HANG {

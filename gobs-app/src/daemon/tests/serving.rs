@@ -188,6 +188,8 @@ fn a_run_whose_client_went_away_is_cancelled() {
         request: Request::Run {
             name: "a".parse().unwrap(),
             command: vec!["sleep".into(), "3600".into()],
+            timeout: None,
+            raw: false,
         },
     };
     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();

@@ -401,7 +401,9 @@ impl MachineActor for LocalMachine {
         };
         let shell = self.shell.clone();
         let limits = run::Limits {
-            timeout: Duration::from_secs(self.run_timeout_secs),
+            timeout: cancel
+                .limit()
+                .unwrap_or(Duration::from_secs(self.run_timeout_secs)),
             ..run::Limits::default()
         };
         spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, &cancel)).then(

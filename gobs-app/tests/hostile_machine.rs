@@ -1,0 +1,353 @@
+//! A hostile machine against the boss, black-box through the built binary and its daemon:
+//! a `host` machine (no root needed) whose hob-client is replaced by one of the test's own,
+//! speaking the real protocol with the machine's identity and attach sturdyref, that answers
+//! `run` with a megabyte of each stream, with terminal escape sequences, with a megabyte
+//! of error, or never. Each is bounded by the boss itself: output cut with a note, escapes
+//! shown escaped on a terminal (and passed unchanged to a pipe or with `--raw`), the error
+//! cut, and a call that is never answered failed at its deadline (short here, through the
+//! config or `run --timeout`), naming the machine and how to raise it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use common::{Daemon, gobs, ok, state, text, wait_for};
+use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
+use gobs_app::hob_net::wire;
+use gobs_app::model::RunOutput;
+use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::persist::NodeState;
+
+/// Short deadlines, so that a machine that never answers fails in seconds.
+const CONFIG: &str = "default_provider = \"host\"\n\
+    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\nrun_timeout = \"2s\"\n\
+    [machines]\nanswer_timeout = \"2s\"\n";
+
+/// What the hostile machine prints for `paint`: a window title, a screen clear, colours,
+/// a carriage return that hides text, a C1 CSI, bytes that are not UTF-8.
+const PAINT: &[u8] = b"\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\tsafe\rEVIL\xc2\x9b6n\xff\n";
+/// The same, as a terminal is shown it (the byte that is not UTF-8 became U+FFFD when the
+/// boss read the output as text).
+const PAINT_SHOWN: &str =
+    "\\x1b]0;owned\\x07\\x1b[2J\\x1b[31mred\\x1b[0m\tsafe\\rEVIL\\u009b6n\u{fffd}\n";
+
+/// The machine's side, as a hostile machine plays it.
+struct Hostile;
+
+impl LocalObject for Hostile {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        let answer = |stdout: &[u8], stderr: &[u8]| {
+            Ok(wire::run_output_term(&RunOutput {
+                exit_code: Some(0),
+                signal: None,
+                stdout: String::from_utf8_lossy(stdout).into_owned(),
+                stderr: String::from_utf8_lossy(stderr).into_owned(),
+                truncated: false,
+            }))
+        };
+        let mut never = || {
+            let (promise, _resolver) = cx.promise();
+            Ok(Term::local(promise))
+        };
+        match name.as_str() {
+            "run" => {
+                let (argv, _) = wire::parse_run_args(&args).map_err(|e| wire::text(&e))?;
+                match argv[0].as_str() {
+                    "flood" => answer(&[b'o'; 1_000_000], &[b'e'; 1_000_000]),
+                    "paint" => answer(PAINT, PAINT),
+                    "rant" => Err(wire::text(&"x".repeat(1_000_000))),
+                    _ => never(),
+                }
+            }
+            _ => never(),
+        }
+    }
+}
+
+/// A hostile hob-client attached as machine `client` (its state directory) names; stops
+/// when dropped.
+struct Impostor {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Impostor {
+    fn attach(client: &Path) -> Impostor {
+        let identity = NodeState::open(&client.join("node")).unwrap();
+        let state: serde_json::Value =
+            serde_json::from_slice(&fs::read(client.join("client.json")).unwrap()).unwrap();
+        let boss = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (attached, answer) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity.tls, None)
+                    .await
+                    .unwrap();
+                let node = Node::start(
+                    vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+                    SessionConfig::default(),
+                )
+                .unwrap();
+                let bindings = node
+                    .with_core(|core| {
+                        let b = core.spawn(Box::new(Hostile));
+                        core.pin(b);
+                        Term::local(b)
+                    })
+                    .await
+                    .unwrap();
+                let p = node.with_core(move |c| c.enliven(&boss)).await.unwrap();
+                let Ok(Term::Ref(attach)) = node.settled(p).await.unwrap() else {
+                    panic!("the attach sturdyref did not enliven");
+                };
+                let args = wire::call("attach", vec![bindings]);
+                let p = node.with_core(move |c| c.send(attach, args)).await.unwrap();
+                let _ = attached.send(
+                    node.settled(p)
+                        .await
+                        .unwrap()
+                        .map_err(|e| wire::failure(&e)),
+                );
+                let _ = stopped.await;
+            });
+        });
+        let answer = answer.recv_timeout(common::HANG).unwrap();
+        assert_eq!(answer.map(|t| wire::as_string(&t)), Ok(Some("h1".into())));
+        Impostor {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Kills the real hob-client of a host machine (it lives in a session of its own, beyond
+/// the daemon), at once and when the test ends, passed or not.
+struct RealClient(PathBuf);
+
+impl RealClient {
+    fn pid(&self) -> Option<rustix::process::Pid> {
+        let record = fs::read_to_string(self.0.join("anchor.pid")).ok()?;
+        rustix::process::Pid::from_raw(record.split_whitespace().next()?.parse().ok()?)
+    }
+
+    fn kill(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let alive = || {
+                fs::metadata(format!("/proc/{}", pid.as_raw_nonzero())).is_ok()
+                    && !fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+                        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            };
+            wait_for("the real hob-client to end", || !alive());
+        }
+    }
+}
+
+impl Drop for RealClient {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+fn status(s: &Path, machine: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(s, &["machine", machine, "--json"])).unwrap();
+    json["status"].as_str().unwrap().to_string()
+}
+
+/// A failed command's `--json` error: its kind and message.
+fn json_error(s: &Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = gobs(s, &all);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let value: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    let field = |k: &str| value["error"][k].as_str().unwrap().to_string();
+    (field("kind"), field("message"))
+}
+
+/// What `gobs-app ARGS` writes to standard output when that is a terminal (a pty in raw
+/// mode, so the bytes come back as written); standard error is a pipe.
+fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors, owned below; the other arguments may be null.
+    let opened = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both are fresh descriptors that nothing else owns.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    // Raw: no "\n" turned into "\r\n" on the way.
+    // SAFETY: a termios filled by tcgetattr on a descriptor this function owns.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        let mut term: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut term), 0);
+        libc::cfmakeraw(&mut term);
+        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &term), 0);
+    }
+    let child = common::bare()
+        .arg("--state-dir")
+        .arg(s)
+        .args(args)
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // The pty's other end closed: the child exited.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("reading the pty: {e}"),
+        }
+    }
+    let done = child.wait_with_output().unwrap();
+    (out, text(&done.stderr))
+}
+
+#[test]
+fn a_hostile_machine_is_bounded_by_the_boss() {
+    let dir = state();
+    let s = dir.path();
+    fs::write(s.join("config.toml"), CONFIG).unwrap();
+    let _daemon = Daemon::start(s);
+    let real = RealClient(s.join("hosts/h1"));
+    ok(s, &["create-machine", "h1"]);
+    real.kill();
+    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
+    let _impostor = Impostor::attach(&s.join("hosts/h1/client"));
+    wait_for("the hostile client to be h1", || {
+        status(s, "h1") == "running"
+    });
+
+    // A megabyte of each stream: each cut at the limit, saying so.
+    let out = gobs(s, &["run", "h1", "--", "flood"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, vec![b'o'; MAX_REMOTE_OUTPUT]);
+    let note = |name| {
+        format!(
+            "\n[gobs-app: the machine sent 1000000 bytes of {name}; the boss passed on the \
+             first {MAX_REMOTE_OUTPUT} (its limit is {MAX_REMOTE_OUTPUT} bytes)]\n"
+        )
+    };
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "{}{}{}",
+            "e".repeat(MAX_REMOTE_OUTPUT),
+            note("stdout"),
+            note("stderr")
+        )
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(s, &["run", "h1", "--json", "--", "flood"])).unwrap();
+    assert_eq!(json["truncated"], true);
+
+    // Escape sequences: unchanged through a pipe, escaped on a terminal, unless --raw.
+    let piped = gobs(s, &["run", "h1", "--", "paint"]);
+    let as_text = String::from_utf8_lossy(PAINT).into_owned();
+    assert_eq!(text(&piped.stdout), as_text);
+    assert_eq!(text(&piped.stderr), as_text);
+    let (shown, stderr) = on_terminal(s, &["run", "h1", "--", "paint"]);
+    assert_eq!(text(&shown), PAINT_SHOWN);
+    assert_eq!(stderr, as_text, "stderr is a pipe: unchanged");
+    let (raw, _) = on_terminal(s, &["run", "--raw", "h1", "--", "paint"]);
+    assert_eq!(text(&raw), as_text);
+
+    // A megabyte of error: cut.
+    let (kind, message) = json_error(s, &["run", "h1", "--", "rant"]);
+    assert_eq!(kind, "provider");
+    assert_eq!(
+        message,
+        format!(
+            "cannot run the command on machine h1: {}… [gobs-app: the machine's error was \
+             1000000 bytes; the boss passed on the first {MAX_MACHINE_ERROR}]",
+            "x".repeat(MAX_MACHINE_ERROR)
+        )
+    );
+
+    // Never an answer: failed at the deadline, and the daemon serves on.
+    let (kind, message) = json_error(s, &["run", "h1", "--", "hang"]);
+    assert_eq!(kind, "provider");
+    assert_eq!(
+        message,
+        "cannot run the command on machine h1: machine h1 did not answer `run` within 4s (the \
+         command's time limit 2s plus the config's [machines] answer_timeout 2s); it may be \
+         overloaded, stuck or hostile, and the command may still be running there: check it \
+         with `gobs-app machine h1`; if the command needs longer, give it more with `gobs-app \
+         run --timeout DURATION`, or raise run_timeout in its provider's [providers.NAME] table"
+    );
+    // The time limit a run asks for replaces the provider's.
+    let (_, message) = json_error(s, &["run", "--timeout", "1s", "h1", "--", "hang"]);
+    assert!(
+        message.contains("within 3s (the command's time limit 1s plus"),
+        "{message}"
+    );
+    let (kind, message) = json_error(s, &["run", "--timeout", "0s", "h1", "--", "hang"]);
+    assert_eq!(
+        (kind.as_str(), message.as_str()),
+        (
+            "invalid-request",
+            "run --timeout 0s is not between 1s and 30days"
+        )
+    );
+    let (kind, message) = json_error(s, &["get-file", "h1", "/etc/hostname"]);
+    assert_eq!(kind, "provider");
+    assert!(
+        message.ends_with(
+            "machine h1 did not answer `get-file` within 2s (the config's [machines] \
+             answer_timeout); it may be overloaded, stuck or hostile: check it with `gobs-app \
+             machine h1`; if it is only slow, raise answer_timeout in the config's [machines] \
+             table"
+        ),
+        "{message}"
+    );
+    let local = s.join("local.txt");
+    fs::write(&local, b"hi").unwrap();
+    let (kind, message) = json_error(s, &["put-file", "h1", local.to_str().unwrap(), "/tmp/x"]);
+    assert_eq!(kind, "provider");
+    assert!(
+        message.contains("did not answer `put-file` within 2s"),
+        "{message}"
+    );
+    assert_eq!(status(s, "h1"), "running");
+}
