@@ -3,9 +3,10 @@
 //! connection's writer task; the reader task hands what it reads to the core itself.
 //!
 //! When a session ends, the writer flushes (the `op:abort` goes out) and shuts down its
-//! half of the stream, and the reader keeps draining what the peer still sends until the
-//! peer closes or 10 s pass — closing with unread bytes would make the kernel answer the
-//! peer with a reset instead of an orderly end of stream.
+//! half of the stream, and the reader reads on until the peer closes too — closing with
+//! unread bytes would make the kernel answer the peer with a reset instead of an orderly
+//! end of stream — but for [`CLOSE_GRACE`] at most: then the socket is closed whatever the
+//! peer does, so a peer that never reads or never closes cannot keep our descriptor.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::Shared;
 use crate::captp::ConnId;
@@ -32,8 +34,9 @@ const READ_BUFFER: usize = 16 * 1024;
 /// The most write buffer an idle connection keeps after a backlog drains.
 const KEPT_BUFFER: usize = 64 * 1024;
 
-/// How long a closed connection's reader still drains what the peer sends.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long a closing connection still flushes what it owes the peer and reads what the
+/// peer still sends; after it the socket is closed, flushed or not.
+pub(super) const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// The peer has let too much pile up (see [`MAX_UNSENT`]).
 #[derive(Debug)]
@@ -51,12 +54,14 @@ pub(super) struct Conn {
     waker: Waker,
     /// Bytes (or a flush, or the shutdown) are waiting for the socket.
     backlog: AtomicBool,
-    /// The write half is shut: the reader only drains now.
-    shut: AtomicBool,
+    /// Tells the reader that the connection is closing (it then only drains, until
+    /// [`Out::close_by`]).
+    closing: Notify,
 }
 
 struct Out {
-    half: WriteHalf<Stream>,
+    /// Dropped once shut, broken, or out of grace: the socket closes with the reader's half.
+    half: Option<WriteHalf<Stream>>,
     /// What the socket has not taken yet, from `sent` on.
     buf: Vec<u8>,
     sent: usize,
@@ -64,6 +69,8 @@ struct Out {
     close: bool,
     /// Writing failed or the stream is shut: nothing more goes out.
     done: bool,
+    /// Once closing (or done): when the socket closes, whatever is left.
+    close_by: Option<Instant>,
 }
 
 struct WriterWake(Notify);
@@ -100,17 +107,18 @@ impl Conn {
         let notify = Arc::new(WriterWake(Notify::new()));
         let c = Arc::new(Conn {
             out: Mutex::new(Out {
-                half: write,
+                half: Some(write),
                 buf: Vec::new(),
                 sent: 0,
                 flush: false,
                 close: false,
                 done: false,
+                close_by: None,
             }),
             waker: Waker::from(notify.clone()),
             notify,
             backlog: AtomicBool::new(false),
-            shut: AtomicBool::new(false),
+            closing: Notify::new(),
         });
         (c, read)
     }
@@ -141,11 +149,20 @@ impl Conn {
     }
 
     /// Flushes what is waiting, then shuts the write half (on the writer task if the
-    /// socket cannot take it all now).
+    /// socket cannot take it all now); the socket closes within [`CLOSE_GRACE`].
     pub(super) fn close(&self) {
         let mut out = lock(&self.out);
         out.close = true;
+        self.closing(&mut out);
         self.push(&mut out);
+    }
+
+    /// Starts the grace (once): the reader drains, and the socket closes at its end.
+    fn closing(&self, out: &mut Out) {
+        if out.close_by.is_none() {
+            out.close_by = Some(Instant::now() + CLOSE_GRACE);
+            self.closing.notify_one();
+        }
     }
 
     /// The reader polls: if bytes wait, the writer task tries again (the reader's poll may
@@ -163,20 +180,36 @@ impl Conn {
         let pending = push(out, &mut cx).is_pending();
         self.backlog.store(pending, Ordering::Release);
         if out.done {
-            self.shut.store(true, Ordering::Release);
+            // Nothing more goes out: our half of the socket goes now, the reader drains.
+            out.half = None;
+            self.closing(out);
             // The writer task ends on its next wake.
             self.waker.wake_by_ref();
         }
         !pending && out.done
+    }
+
+    /// The grace is over: what the peer did not take is dropped with the socket.
+    fn abandon(&self) {
+        let mut out = lock(&self.out);
+        out.done = true;
+        out.half = None;
+        out.buf = Vec::new();
+        out.sent = 0;
+        self.backlog.store(false, Ordering::Release);
     }
 }
 
 /// Writes `bytes` as far as the socket takes them now; how many it took (all of them if
 /// the stream failed: they are dropped).
 fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
+    let Some(half) = out.half.as_mut() else {
+        out.done = true;
+        return bytes.len();
+    };
     let mut taken = 0;
     while taken < bytes.len() {
-        match Pin::new(&mut out.half).poll_write(cx, &bytes[taken..]) {
+        match Pin::new(&mut *half).poll_write(cx, &bytes[taken..]) {
             Poll::Ready(Ok(n)) if n > 0 => taken += n,
             Poll::Ready(_) => {
                 out.done = true;
@@ -190,10 +223,19 @@ fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
 
 /// Writes, flushes and (once closing) shuts down, as far as the socket allows.
 fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
+    if out.half.is_none() {
+        out.done = true;
+    }
     while !out.done && out.sent < out.buf.len() {
         let Out {
-            half, buf, sent, ..
-        } = out;
+            half: Some(half),
+            buf,
+            sent,
+            ..
+        } = out
+        else {
+            break;
+        };
         match Pin::new(half).poll_write(cx, &buf[*sent..]) {
             Poll::Ready(Ok(n)) if n > 0 => *sent += n,
             Poll::Ready(_) => out.done = true,
@@ -209,15 +251,22 @@ fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
     if out.done {
         return Poll::Ready(());
     }
+    let Some(half) = out.half.as_mut() else {
+        out.done = true;
+        return Poll::Ready(());
+    };
     if out.flush {
-        match Pin::new(&mut out.half).poll_flush(cx) {
+        match Pin::new(&mut *half).poll_flush(cx) {
             Poll::Ready(Ok(())) => out.flush = false,
-            Poll::Ready(Err(_)) => out.done = true,
+            Poll::Ready(Err(_)) => {
+                out.done = true;
+                return Poll::Ready(());
+            }
             Poll::Pending => return Poll::Pending,
         }
     }
-    if out.close && !out.done {
-        if Pin::new(&mut out.half).poll_shutdown(cx).is_pending() {
+    if out.close {
+        if Pin::new(half).poll_shutdown(cx).is_pending() {
             return Poll::Pending;
         }
         out.done = true;
@@ -226,10 +275,22 @@ fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// Sends what the socket could not take at once, when it can; ends once the stream is
-/// shut or broken.
+/// shut or broken, or when a closing connection's grace is over.
 async fn writer(conn: Arc<Conn>) {
     loop {
-        conn.notify.0.notified().await;
+        let close_by = lock(&conn.out).close_by;
+        let woken = match close_by {
+            None => {
+                conn.notify.0.notified().await;
+                true
+            }
+            Some(at) => tokio::time::timeout_at(at, conn.notify.0.notified())
+                .await
+                .is_ok(),
+        };
+        if !woken {
+            return conn.abandon();
+        }
         if conn.push(&mut lock(&conn.out)) {
             return;
         }
@@ -240,6 +301,8 @@ async fn writer(conn: Arc<Conn>) {
 /// ends.
 async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: Weak<Shared>) {
     let mut buf = vec![0u8; READ_BUFFER];
+    // Once the connection is closing: when the reader stops waiting for the peer's end.
+    let mut drain_until: Option<Instant> = None;
     let why = loop {
         let read = std::future::poll_fn(|cx| {
             c.kick();
@@ -248,16 +311,24 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
                 .poll_read(cx, &mut rb)
                 .map_ok(|()| rb.filled().len())
         });
-        let read = if c.shut.load(Ordering::Acquire) {
-            match tokio::time::timeout(DRAIN, read).await {
+        let read = match drain_until {
+            Some(at) => match tokio::time::timeout_at(at, read).await {
                 Ok(r) => r,
                 Err(_) => break "closed".to_owned(),
-            }
-        } else {
-            read.await
+            },
+            None => tokio::select! {
+                r = read => r,
+                () = c.closing.notified() => {
+                    let by = lock(&c.out).close_by;
+                    drain_until = Some(by.unwrap_or_else(|| Instant::now() + CLOSE_GRACE));
+                    continue;
+                }
+            },
         };
         match read {
             Ok(0) => break "closed by the peer".to_owned(),
+            // The session is over: what the peer still sends is read only to end in order.
+            Ok(_) if drain_until.is_some() => {}
             Ok(n) => {
                 let Some(shared) = shared.upgrade() else {
                     return;
