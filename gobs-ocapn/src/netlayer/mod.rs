@@ -1,10 +1,13 @@
 //! Netlayers: the transports CapTP runs over. Each is a thin adapter that accepts and
 //! opens byte streams; the node does the rest.
 
+mod listen;
 mod tcp_testing;
 mod tcp_tls;
 mod unix;
 
+pub(crate) use listen::{AcceptBackoff, TcpAcceptor};
+pub use listen::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PER_SOURCE, ListenConfig, SourcePermit};
 pub use tcp_testing::TcpTestingOnly;
 pub use tcp_tls::{TcpTls, TlsIdentity, designator_of};
 pub use unix::UnixSocket;
@@ -26,6 +29,39 @@ pub type Stream = Box<dyn AsyncStream>;
 /// A boxed future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A connection a netlayer accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its byte stream.
+    pub stream: Stream,
+    /// What counts it against its source address; held as long as the connection is.
+    hold: Option<SourcePermit>,
+}
+
+impl std::fmt::Debug for dyn AsyncStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+impl Accepted {
+    /// A connection to hand to the node.
+    pub fn new(stream: Stream) -> Accepted {
+        Accepted { stream, hold: None }
+    }
+
+    /// Counts the connection against its source until it ends.
+    pub fn holding(mut self, permit: SourcePermit) -> Accepted {
+        self.hold = Some(permit);
+        self
+    }
+
+    /// Its stream, and what must be held as long as the stream is.
+    pub(crate) fn into_parts(self) -> (Stream, Option<SourcePermit>) {
+        (self.stream, self.hold)
+    }
+}
+
 /// A transport.
 pub trait Netlayer: Send + Sync + 'static {
     /// The transport's name in locators (`tcp-testing-only`, `unix`, `tcp-tls`).
@@ -34,8 +70,9 @@ pub trait Netlayer: Send + Sync + 'static {
     fn locator(&self) -> PeerLocator;
     /// Whether it listens (a netlayer may only dial).
     fn can_accept(&self) -> bool;
-    /// The next incoming connection.
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>>;
+    /// The next incoming connection. After an error the node tries again, waiting longer
+    /// while errors repeat.
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>>;
     /// Opens a connection to `peer`.
     fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>>;
 }

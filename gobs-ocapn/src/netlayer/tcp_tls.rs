@@ -28,13 +28,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
 
-use super::{BoxFuture, Netlayer, Stream, invalid};
+use super::{
+    Accepted, BoxFuture, DEFAULT_HANDSHAKE_TIMEOUT, ListenConfig, Netlayer, Stream, TcpAcceptor,
+    invalid,
+};
 use crate::locator::PeerLocator;
 
 /// Longest certificate a client accepts in the preamble.
 const MAX_CERT_LEN: u32 = 64 * 1024;
-/// How long the preamble and the TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the preamble and the TLS handshake of a dial may take.
+const DIAL_TIMEOUT: Duration = DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A node's tcp-tls identity: a self-signed certificate and its private key, both PEM.
 /// Keep it (in the node's persisted state) to keep the designator, and so the node's
@@ -92,7 +95,7 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The `tcp-tls` netlayer.
 pub struct TcpTls {
-    incoming: Option<Mutex<mpsc::Receiver<std::io::Result<Stream>>>>,
+    incoming: Option<Mutex<mpsc::Receiver<Accepted>>>,
     locator: PeerLocator,
     local_addr: Option<SocketAddr>,
 }
@@ -110,6 +113,16 @@ impl TcpTls {
         addr: SocketAddr,
         identity: &TlsIdentity,
         public_host: Option<&str>,
+    ) -> std::io::Result<TcpTls> {
+        TcpTls::bind_with(addr, identity, public_host, ListenConfig::default()).await
+    }
+
+    /// [`TcpTls::bind`], with `listen`'s bounds on connections.
+    pub async fn bind_with(
+        addr: SocketAddr,
+        identity: &TlsIdentity,
+        public_host: Option<&str>,
+        listen: ListenConfig,
     ) -> std::io::Result<TcpTls> {
         let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
             .map_err(|e| invalid(format!("the tcp-tls certificate is not PEM: {e}")))?;
@@ -138,28 +151,25 @@ impl TcpTls {
             .with_hint("port", local.port().to_string());
         let (tx, rx) = mpsc::channel(64);
         let pem = identity.cert_pem.clone().into_bytes();
+        let mut tcp_acceptor = TcpAcceptor::new(listener, "tcp-tls", listen.per_source);
+        let handshake_timeout = listen.handshake_timeout;
         tokio::spawn(async move {
             loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
+                let (tcp, peer, permit) = tokio::select! {
+                    next = tcp_acceptor.next() => next,
+                    () = tx.closed() => return,
                 };
                 // Each handshake runs on its own task: a slow client holds up no one.
                 let (tx, acceptor, pem) = (tx.clone(), acceptor.clone(), pem.clone());
                 tokio::spawn(async move {
                     let hs = tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
+                        handshake_timeout,
                         server_handshake(tcp, acceptor, pem),
                     )
                     .await;
                     match hs {
                         Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
+                            let _ = tx.send(Accepted::new(stream).holding(permit)).await;
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "tcp-tls handshake failed"),
                         Err(_) => tracing::info!(%peer, "tcp-tls handshake timed out"),
@@ -322,7 +332,7 @@ impl Netlayer for TcpTls {
         self.incoming.is_some()
     }
 
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>> {
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
         Box::pin(async move {
             let incoming = self
                 .incoming
@@ -333,7 +343,7 @@ impl Netlayer for TcpTls {
                 .await
                 .recv()
                 .await
-                .unwrap_or_else(|| Err(std::io::Error::other("the tcp-tls listener stopped")))
+                .ok_or_else(|| std::io::Error::other("the tcp-tls listener stopped"))
         })
     }
 
@@ -348,7 +358,7 @@ impl Netlayer for TcpTls {
                     "{uri}: a tcp-tls locator needs host and port hints"
                 )));
             };
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, client_handshake(host, port, designator))
+            tokio::time::timeout(DIAL_TIMEOUT, client_handshake(host, port, designator))
                 .await
                 .map_err(|_| {
                     std::io::Error::new(

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use crate::captp::ConnId;
-use crate::netlayer::Stream;
+use crate::netlayer::{SourcePermit, Stream};
 
 /// The most bytes a connection keeps waiting for its peer to read. A peer that lets more
 /// pile up is dropped (its session ends with an error saying so), so that one slow peer
@@ -54,6 +54,8 @@ pub(super) struct Conn {
     waker: Waker,
     /// Bytes (or a flush, or the shutdown) are waiting for the socket.
     backlog: AtomicBool,
+    /// Counts the connection against its source address while it is open.
+    _hold: Option<SourcePermit>,
     /// Tells the reader that the connection is closing (it then only drains, until
     /// [`Out::close_by`]).
     closing: Notify,
@@ -91,9 +93,15 @@ fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
 }
 
 impl Conn {
-    /// Splits `stream` and starts its reader and writer tasks on the node's runtime.
-    pub(super) fn start(conn: ConnId, stream: Stream, shared: &Arc<Shared>) -> Arc<Conn> {
-        let (c, read) = Conn::new(stream);
+    /// Splits `stream` and starts its reader and writer tasks on the node's runtime;
+    /// `hold` is let go of with the connection.
+    pub(super) fn start(
+        conn: ConnId,
+        stream: Stream,
+        hold: Option<SourcePermit>,
+        shared: &Arc<Shared>,
+    ) -> Arc<Conn> {
+        let (c, read) = Conn::new(stream, hold);
         shared.runtime().spawn(writer(c.clone()));
         shared
             .runtime()
@@ -102,7 +110,7 @@ impl Conn {
     }
 
     /// The write side of `stream`, and its read half for the reader.
-    fn new(stream: Stream) -> (Arc<Conn>, ReadHalf<Stream>) {
+    fn new(stream: Stream, hold: Option<SourcePermit>) -> (Arc<Conn>, ReadHalf<Stream>) {
         let (read, write) = tokio::io::split(stream);
         let notify = Arc::new(WriterWake(Notify::new()));
         let c = Arc::new(Conn {
@@ -118,6 +126,7 @@ impl Conn {
             waker: Waker::from(notify.clone()),
             notify,
             backlog: AtomicBool::new(false),
+            _hold: hold,
             closing: Notify::new(),
         });
         (c, read)
@@ -356,7 +365,7 @@ mod tests {
     async fn a_peer_that_reads_nothing_costs_at_most_max_unsent() {
         // The peer's end is never read: the pipe takes 64 KiB, the rest waits.
         let (near, _peer) = tokio::io::duplex(64 * 1024);
-        let (conn, _read) = Conn::new(Box::new(near));
+        let (conn, _read) = Conn::new(Box::new(near), None);
         let mib = vec![7u8; 1 << 20];
         let refused =
             (0..MAX_UNSENT / mib.len() + 2).find_map(|i| conn.write(&mib).err().map(|o| (i, o)));
@@ -375,7 +384,7 @@ mod tests {
     #[tokio::test]
     async fn what_the_socket_takes_at_once_is_not_kept() {
         let (near, mut peer) = tokio::io::duplex(64 * 1024);
-        let (conn, _read) = Conn::new(Box::new(near));
+        let (conn, _read) = Conn::new(Box::new(near), None);
         conn.write(b"hello").unwrap();
         assert!(lock(&conn.out).buf.is_empty(), "written straight through");
         let mut got = [0u8; 5];
