@@ -4,6 +4,7 @@
 mod listen;
 mod tcp_testing;
 mod tcp_tls;
+mod tls_verify;
 mod unix;
 
 pub(crate) use listen::{AcceptBackoff, TcpAcceptor};
@@ -18,6 +19,7 @@ use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::locator::PeerLocator;
+use crate::node::PeerProof;
 
 /// A bidirectional byte stream.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -34,6 +36,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct Accepted {
     /// Its byte stream.
     pub stream: Stream,
+    /// What the netlayer proved about the peer (which location claims to believe).
+    pub proof: PeerProof,
     /// What counts it against its source address; held as long as the connection is.
     hold: Option<SourcePermit>,
 }
@@ -46,8 +50,22 @@ impl std::fmt::Debug for dyn AsyncStream {
 
 impl Accepted {
     /// A connection to hand to the node.
-    pub fn new(stream: Stream) -> Accepted {
-        Accepted { stream, hold: None }
+    pub fn new(stream: Stream, proof: PeerProof) -> Accepted {
+        Accepted {
+            stream,
+            proof,
+            hold: None,
+        }
+    }
+
+    /// A connection over `transport`, which authenticates no one.
+    pub fn unauthenticated(stream: Stream, transport: &str) -> Accepted {
+        Accepted::new(
+            stream,
+            PeerProof::Unauthenticated {
+                transport: Some(transport.to_owned()),
+            },
+        )
     }
 
     /// Counts the connection against its source until it ends.
@@ -56,9 +74,9 @@ impl Accepted {
         self
     }
 
-    /// Its stream, and what must be held as long as the stream is.
-    pub(crate) fn into_parts(self) -> (Stream, Option<SourcePermit>) {
-        (self.stream, self.hold)
+    /// Its stream, its proof, and what must be held as long as the stream is.
+    pub(crate) fn into_parts(self) -> (Stream, PeerProof, Option<SourcePermit>) {
+        (self.stream, self.proof, self.hold)
     }
 }
 

@@ -70,7 +70,7 @@ impl Netlayer for TcpTestingOnly {
         Box::pin(async move {
             let (stream, _, permit) = self.acceptor.lock().await.next().await;
             stream.set_nodelay(true)?;
-            Ok(Accepted::new(Box::new(stream)).holding(permit))
+            Ok(Accepted::unauthenticated(Box::new(stream), self.transport()).holding(permit))
         })
     }
 

@@ -54,7 +54,10 @@ impl Netlayer for UnixSocket {
     fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
         Box::pin(async move {
             let (stream, _) = self.listener.accept().await?;
-            Ok(Accepted::new(Box::new(stream)))
+            Ok(Accepted::unauthenticated(
+                Box::new(stream),
+                self.transport(),
+            ))
         })
     }
 

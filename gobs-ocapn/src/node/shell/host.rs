@@ -39,8 +39,8 @@ impl Host {
 
     /// A netlayer accepted a connection.
     pub(super) fn accepted(&mut self, accepted: Accepted, shared: &Arc<Shared>) {
-        let (stream, hold) = accepted.into_parts();
-        let conn = self.core.accepted();
+        let (stream, proof, hold) = accepted.into_parts();
+        let conn = self.core.accepted_with(proof);
         self.conns
             .insert(conn, Conn::start(conn, stream, hold, shared));
         self.core.connected(conn, now());
