@@ -180,7 +180,7 @@ impl AcceptBackoff {
             tracing::warn!(
                 transport = %self.transport,
                 failures = self.failures,
-                "accepting connections fails{}: {}; retrying every {:?} at most until it works",
+                "accepting connections fails{}: {}; retrying, at most {:?} apart, until it works",
                 if self.failures > 1 {
                     format!(" (for {:?} now)", now.duration_since(since))
                 } else {

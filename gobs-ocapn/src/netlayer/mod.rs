@@ -1,5 +1,23 @@
 //! Netlayers: the transports CapTP runs over. Each is a thin adapter that accepts and
 //! opens byte streams; the node does the rest.
+//!
+//! # Facing strangers
+//!
+//! A listening node takes connections from anyone who reaches its address, so:
+//!
+//! - A TCP netlayer bounds the connections one source address holds, handshakes under way
+//!   included ([`ListenConfig::per_source`], [`DEFAULT_PER_SOURCE`]), and the time its own
+//!   handshake may take; the excess is closed as soon as it is accepted.
+//! - A failing accept (the process out of file descriptors, most often) is retried after a
+//!   wait that doubles up to a second, with one warning per run of failures that names
+//!   `RLIMIT_NOFILE` and how to raise it, and one line when accepting works again.
+//! - Every accepted connection comes with a [`PeerProof`]: what the netlayer proved about
+//!   the peer. tcp-tls proves a location when the client's certificate hashes to its
+//!   designator; the node never lets a session that only claims a location replace, refuse
+//!   or stand in for one that proved it.
+//! - The node aborts a session whose peer does not say hello in time
+//!   ([`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout)), and
+//!   closes an aborted session's socket within half a second, whatever the peer does.
 
 mod listen;
 mod tcp_testing;
