@@ -51,14 +51,19 @@ async fn silent_peers_give_their_descriptors_back_once_their_sessions_are_aborte
         .await
         .unwrap();
     let tcp_port = tcp.local_addr().unwrap().port();
-    let tls = TcpTls::bind(
+    let tls = TcpTls::bind_with(
         "127.0.0.1:0".parse().unwrap(),
         &TlsIdentity::generate().unwrap(),
         None,
+        ListenConfig {
+            handshake_timeout: Duration::from_millis(300),
+            ..ListenConfig::default()
+        },
     )
     .await
     .unwrap();
     let tls_locator = tls.locator();
+    let tls_port = tls.local_addr().unwrap().port();
     let node = Node::start(
         vec![Arc::new(tcp) as Arc<dyn Netlayer>, Arc::new(tls)],
         SessionConfig {
@@ -69,11 +74,12 @@ async fn silent_peers_give_their_descriptors_back_once_their_sessions_are_aborte
     .unwrap();
     let baseline = open_fds();
 
-    // Peers that connect (over TLS: finish the handshake) and then say nothing, and never
-    // close: only the node can give these descriptors back.
+    // Peers that connect (over TLS: finish the handshake, or never start it) and then say
+    // nothing, and never close: only the node can give these descriptors back.
     const EACH: usize = 16;
     let mut raw = Vec::new();
     let mut tls_peers = Vec::new();
+    let mut no_handshake = Vec::new();
     let dialer = TcpTls::dial_only();
     for _ in 0..EACH {
         raw.push(
@@ -82,9 +88,14 @@ async fn silent_peers_give_their_descriptors_back_once_their_sessions_are_aborte
                 .unwrap(),
         );
         tls_peers.push(within(dialer.connect(&tls_locator)).await.unwrap());
+        no_handshake.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+                .await
+                .unwrap(),
+        );
     }
     // Each connection costs the node one descriptor and this test one.
-    let peers = 2 * EACH;
+    let peers = 3 * EACH;
     until_sessions(&node, 0).await;
     let aborted = std::time::Instant::now();
     until("the node closes the aborted connections", || {

@@ -146,53 +146,60 @@ impl TcpAcceptor {
     }
 }
 
-/// Waits between accepts that fail, longer each time, and logs a run of failures once.
+/// Waits between accepts that fail, longer each time they fail in a row, and logs them
+/// as one: a warning, then at most one a minute while failures go on (a process at its
+/// descriptor limit fails, accepts one as another closes, and fails again), and one line
+/// when accepting works again.
 #[derive(Debug)]
 pub(crate) struct AcceptBackoff {
     transport: String,
-    failures: u32,
-    since: Option<Instant>,
-    reminded: Option<Instant>,
+    /// Failures since the last accept that worked: how long the next wait is.
+    in_a_row: u32,
+    /// Failures since the last warning.
+    unreported: u64,
+    /// When the last warning went out, and whether the line saying accepting works again
+    /// followed it.
+    warned: Option<(Instant, bool)>,
 }
 
 impl AcceptBackoff {
     pub(crate) fn new(transport: String) -> Self {
         AcceptBackoff {
             transport,
-            failures: 0,
-            since: None,
-            reminded: None,
+            in_a_row: 0,
+            unreported: 0,
+            warned: None,
         }
     }
 
-    /// Accepting failed with `e`: says so if this starts a run of failures (or the run
-    /// has lasted another minute), then waits before the next try.
+    /// Accepting failed with `e`: warns unless a warning went out less than a minute ago,
+    /// then waits before the next try.
     pub(crate) async fn failed(&mut self, e: &std::io::Error) {
-        self.failures += 1;
+        self.in_a_row += 1;
+        self.unreported += 1;
         let now = Instant::now();
-        let since = *self.since.get_or_insert(now);
-        let remind = self
-            .reminded
-            .is_none_or(|at| now.duration_since(at) >= REMIND_EVERY);
-        let delay = backoff(self.failures);
-        if remind {
-            self.reminded = Some(now);
+        let delay = backoff(self.in_a_row);
+        if self
+            .warned
+            .is_none_or(|(at, _)| now.duration_since(at) >= REMIND_EVERY)
+        {
+            let earlier = match self.unreported - 1 {
+                0 => String::new(),
+                n => format!(" ({n} more failures since the last warning)"),
+            };
             tracing::warn!(
                 transport = %self.transport,
-                failures = self.failures,
-                "accepting connections fails{}: {}; retrying, at most {:?} apart, until it works",
-                if self.failures > 1 {
-                    format!(" (for {:?} now)", now.duration_since(since))
-                } else {
-                    String::new()
-                },
+                "accepting connections fails: {}; retrying, at most {:?} apart, until it \
+                 works{earlier}",
                 explain(e),
                 MAX_BACKOFF
             );
+            self.warned = Some((now, false));
+            self.unreported = 0;
         } else {
             tracing::debug!(
                 transport = %self.transport,
-                failures = self.failures,
+                in_a_row = self.in_a_row,
                 ?delay,
                 error = %e,
                 "accept still failing"
@@ -201,19 +208,19 @@ impl AcceptBackoff {
         tokio::time::sleep(delay).await;
     }
 
-    /// An accept worked: ends a run of failures, saying so.
+    /// An accept worked: the next failure waits little again; says so once after a
+    /// warning.
     pub(crate) fn succeeded(&mut self) {
-        if let Some(since) = self.since.take() {
+        self.in_a_row = 0;
+        if let Some((at, false)) = self.warned {
             tracing::info!(
                 transport = %self.transport,
-                failures = self.failures,
-                "accepting connections again after {} failed attempts over {:?}",
-                self.failures,
-                since.elapsed()
+                "accepting connections again ({} failed attempts since the warning {:?} ago)",
+                self.unreported + 1,
+                at.elapsed()
             );
+            self.warned = Some((at, true));
         }
-        self.failures = 0;
-        self.reminded = None;
     }
 }
 
@@ -228,8 +235,9 @@ fn explain(e: &std::io::Error) -> String {
     use rustix::io::Errno;
     let errno = e.raw_os_error().map(Errno::from_raw_os_error);
     if errno == Some(Errno::MFILE) {
+        // Listing them takes a descriptor too, so it fails while none is left.
         let open = std::fs::read_dir("/proc/self/fd")
-            .map_or_else(|_| "?".to_owned(), |d| d.count().to_string());
+            .map_or_else(|_| "all it may".to_owned(), |d| (d.count() - 1).to_string());
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
         let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_owned(), |v| v.to_string());
         format!(
