@@ -381,6 +381,28 @@ mod tests {
         assert!(lock(&conn.out).buf.len() <= MAX_UNSENT);
     }
 
+    /// The clock is paused: it jumps to the grace's end once everything waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_closing_connection_whose_peer_never_reads_lets_go_after_the_grace() {
+        let (near, mut peer) = tokio::io::duplex(64 * 1024);
+        let (conn, read) = Conn::new(Box::new(near), None);
+        let task = tokio::spawn(writer(conn.clone()));
+        // More than the pipe takes: the flush before the shutdown can never finish.
+        conn.write(&vec![7u8; 256 * 1024]).unwrap();
+        let start = Instant::now();
+        conn.close();
+        task.await.unwrap();
+        assert!(start.elapsed() >= CLOSE_GRACE && start.elapsed() < Duration::from_secs(1));
+        assert!(lock(&conn.out).half.is_none(), "the write half is let go");
+        drop(read);
+        // The peer reads what the pipe held, then the end of the stream.
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 64 * 1024);
+    }
+
     #[tokio::test]
     async fn what_the_socket_takes_at_once_is_not_kept() {
         let (near, mut peer) = tokio::io::duplex(64 * 1024);
