@@ -111,6 +111,7 @@ impl Core {
     }
 
     pub(super) fn opened(&mut self, conn: ConnId, location: PeerLocator) {
+        tracing::debug!(conn = conn.0, peer = %location.to_uri(), "CapTP session open");
         let believed = match self.sessions.get_mut(&conn) {
             Some(s) => {
                 s.believed = s.proof.as_ref().is_none_or(|p| p.backs(&location));

@@ -41,6 +41,7 @@ impl Host {
     pub(super) fn accepted(&mut self, accepted: Accepted, shared: &Arc<Shared>) {
         let (stream, proof, hold) = accepted.into_parts();
         let conn = self.core.accepted_with(proof);
+        tracing::debug!(conn = conn.0, "accepted a connection");
         self.conns
             .insert(conn, Conn::start(conn, stream, hold, shared));
         self.core.connected(conn, now());
@@ -56,10 +57,12 @@ impl Host {
         let stream = match result {
             Ok(stream) => stream,
             Err(e) => {
+                tracing::debug!(conn = conn.0, error = %e, "dial failed");
                 self.unconnected.remove(&conn);
                 return self.core.dial_failed(conn, &e.to_string());
             }
         };
+        tracing::debug!(conn = conn.0, "dialled");
         let c = Conn::start(conn, stream, None, shared);
         self.core.connected(conn, now());
         let (bytes, close) = self.unconnected.remove(&conn).unwrap_or_default();
@@ -74,6 +77,7 @@ impl Host {
 
     /// The connection's stream ended (or broke).
     pub(super) fn lost(&mut self, conn: ConnId, why: &str) {
+        tracing::debug!(conn = conn.0, why, "connection lost");
         self.conns.remove(&conn);
         self.core.closed(conn, why);
     }
@@ -110,6 +114,7 @@ impl Host {
                         }
                     }
                     Action::Dial(conn, peer) => {
+                        tracing::debug!(conn = conn.0, peer = %peer.to_uri(), "dialling");
                         self.unconnected.insert(conn, (Vec::new(), false));
                         shared.dial(conn, peer);
                     }
