@@ -3,7 +3,7 @@
 //! a key of its own choosing: that proves nothing about the location. Only the netlayer
 //! can prove one (tcp-tls: the peer's client certificate hashes to the designator), and
 //! only a believed claim may replace, refuse or be reused for another session with that
-//! location (see [`Core::opened`](super::Core)).
+//! location (the rules are in `events.rs`, where a session opens).
 
 use crate::locator::PeerLocator;
 
