@@ -61,7 +61,7 @@ struct Source {
 
 /// One connection counted against its source address, for as long as it is held.
 #[derive(Debug)]
-pub struct SourcePermit {
+pub(crate) struct SourcePermit {
     sources: Arc<Sources>,
     ip: IpAddr,
 }

@@ -25,8 +25,8 @@ mod tcp_tls;
 mod tls_verify;
 mod unix;
 
-pub(crate) use listen::{AcceptBackoff, TcpAcceptor};
-pub use listen::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PER_SOURCE, ListenConfig, SourcePermit};
+pub(crate) use listen::{AcceptBackoff, SourcePermit, TcpAcceptor};
+pub use listen::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PER_SOURCE, ListenConfig};
 pub use tcp_testing::TcpTestingOnly;
 pub use tcp_tls::{TcpTls, TlsIdentity, designator_of};
 pub use unix::UnixSocket;
@@ -87,7 +87,7 @@ impl Accepted {
     }
 
     /// Counts the connection against its source until it ends.
-    pub fn holding(mut self, permit: SourcePermit) -> Accepted {
+    pub(crate) fn holding(mut self, permit: SourcePermit) -> Accepted {
         self.hold = Some(permit);
         self
     }
