@@ -42,6 +42,15 @@ impl Core {
         Some((s.export_count(), s.import_count(), s.answer_count()))
     }
 
+    /// Whether the node holds a session with `peer` and believes its peer is `peer`: a
+    /// session it dialed, or one whose netlayer proved that location ([`PeerProof`]).
+    pub fn believes(&self, peer: &PeerLocator) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|c| self.sessions.get(c))
+            .is_some_and(SessionSlot::is_believed)
+    }
+
     /// Aborts the session with `peer`, if there is one; its promises break.
     pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
         let Some(conn) = self.peers.get(peer).copied() else {
