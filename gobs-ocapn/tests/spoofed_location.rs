@@ -61,6 +61,14 @@ async fn tls_node(identity: &TlsIdentity, config: SessionConfig) -> Node {
     Node::start(vec![Arc::new(n) as Arc<dyn Netlayer>], config).unwrap()
 }
 
+/// Whether `node` believes its session with `location` is with `location`.
+async fn believed(node: &Node, location: &PeerLocator) -> bool {
+    let location = location.clone();
+    node.with_core(move |c| c.believes(&location))
+        .await
+        .unwrap()
+}
+
 /// The listener believes a reconnecting peer (`ReplaceOld`, as gobs-app's machine listener
 /// does), so only proof keeps impostors from replacing the real session: 40 of them, with
 /// a certificate of their own or none, while the real node keeps calling.
@@ -85,6 +93,10 @@ async fn forty_impostors_cannot_disturb_the_session_of_the_node_they_claim_to_be
     assert_eq!(
         within(remote.send().add(1).into_future()).await.unwrap(),
         1001
+    );
+    assert!(
+        believed(&listener, real.locator()).await,
+        "the real node proved its location with its certificate"
     );
 
     // The real node calls without pause while the impostors come.
@@ -149,5 +161,6 @@ async fn forty_impostors_cannot_disturb_the_session_of_the_node_they_claim_to_be
         failed.first()
     );
     assert_eq!(refused, 40, "every impostor's session is refused");
+    assert!(believed(&listener, real.locator()).await);
     vat.shutdown();
 }
