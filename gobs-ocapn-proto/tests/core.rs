@@ -42,6 +42,31 @@ fn a_peer_that_never_says_hello_is_aborted_at_the_deadline_and_not_before() {
 }
 
 #[test]
+fn the_hello_deadline_is_a_setting() {
+    let net = Net::new();
+    let short = Duration::from_millis(250);
+    let node = net.node(
+        PeerLocator::new("sim", "me"),
+        SessionConfig {
+            hello_timeout: short,
+            ..SessionConfig::default()
+        },
+    );
+    let mut silent = net.connect(&node, my_location("silent", 1));
+    assert_eq!(
+        silent.recv().unwrap().as_record().unwrap().0,
+        "op:start-session"
+    );
+    net.advance(short - Duration::from_millis(1));
+    assert!(silent.try_recv().is_none(), "aborted before the deadline");
+    net.advance(Duration::from_millis(1));
+    assert!(
+        format!("{:?}", silent.recv().unwrap()).contains("no op:start-session in time"),
+        "aborted at the configured deadline"
+    );
+}
+
+#[test]
 fn a_peer_that_says_hello_in_time_keeps_its_session_past_the_deadline() {
     let net = Net::new();
     let node = sim(&net, "me");

@@ -24,6 +24,7 @@ mod handoff;
 mod object;
 mod objects;
 mod promises;
+mod proof;
 mod reasons;
 mod revoke;
 mod sessions;
@@ -31,6 +32,7 @@ mod timers;
 
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};
+pub use proof::PeerProof;
 pub use reasons::{
     ERROR_LABEL, OBJECT_RELEASED, SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };
@@ -149,11 +151,22 @@ enum OnOpen {
 struct SessionSlot {
     session: Session,
     dialed: Option<PeerLocator>,
+    /// What the netlayer proved of an accepted connection's peer (`None`: we dialed it).
+    proof: Option<PeerProof>,
+    /// Its peer's location is believed: we dialed it, or the proof backs the claim.
+    believed: bool,
     on_open: Vec<OnOpen>,
     /// On a dialed session until the peer sends anything past its hello: what was asked
     /// on it. Crossed hellos may still abort it unread; then this is asked again on the
     /// session that wins.
     unread: Option<Vec<OnOpen>>,
+}
+
+impl SessionSlot {
+    /// Whether the node believes its peer is who it claims: dialed by us, or proved.
+    fn is_believed(&self) -> bool {
+        self.dialed.is_some() || self.believed
+    }
 }
 
 /// The node's state.

@@ -140,11 +140,25 @@ impl Net {
     /// A raw peer connecting to `node`, introducing itself with `location` (an
     /// `<ocapn-peer …>` value) once it says hello.
     pub fn connect(&self, node: &SimNode, location: crate::syrup::Value) -> Peer {
+        self.connect_proving(
+            node,
+            location,
+            crate::node::PeerProof::Unauthenticated { transport: None },
+        )
+    }
+
+    /// [`Net::connect`], over a connection of which the netlayer proved `proof`.
+    pub fn connect_proving(
+        &self,
+        node: &SimNode,
+        location: crate::syrup::Value,
+        proof: crate::node::PeerProof,
+    ) -> Peer {
         let link = {
             let mut w = self.world.borrow_mut();
             let now = w.now();
             let core = &mut w.cores[node.index()];
-            let conn = core.accepted();
+            let conn = core.accepted_with(proof);
             core.connected(conn, now);
             let link = w.add_link([End::Node(node.index(), conn), End::Peer]);
             w.flush();

@@ -1,10 +1,32 @@
 //! Netlayers: the transports CapTP runs over. Each is a thin adapter that accepts and
 //! opens byte streams; the node does the rest.
+//!
+//! # Facing strangers
+//!
+//! A listening node takes connections from anyone who reaches its address, so:
+//!
+//! - A TCP netlayer bounds the connections one source address holds, handshakes under way
+//!   included ([`ListenConfig::per_source`], [`DEFAULT_PER_SOURCE`]), and the time its own
+//!   handshake may take; the excess is closed as soon as it is accepted.
+//! - A failing accept (the process out of file descriptors, most often) is retried after a
+//!   wait that doubles up to a second, with one warning per run of failures that names
+//!   `RLIMIT_NOFILE` and how to raise it, and one line when accepting works again.
+//! - Every accepted connection comes with a [`PeerProof`]: what the netlayer proved about
+//!   the peer. tcp-tls proves a location when the client's certificate hashes to its
+//!   designator; the node never lets a session that only claims a location replace, refuse
+//!   or stand in for one that proved it.
+//! - The node aborts a session whose peer does not say hello in time
+//!   ([`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout)), and
+//!   closes an aborted session's socket within half a second, whatever the peer does.
 
+mod listen;
 mod tcp_testing;
 mod tcp_tls;
+mod tls_verify;
 mod unix;
 
+pub(crate) use listen::{AcceptBackoff, SourcePermit, TcpAcceptor};
+pub use listen::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_PER_SOURCE, ListenConfig};
 pub use tcp_testing::TcpTestingOnly;
 pub use tcp_tls::{TcpTls, TlsIdentity, designator_of};
 pub use unix::UnixSocket;
@@ -15,6 +37,7 @@ use std::pin::Pin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::locator::PeerLocator;
+use crate::node::PeerProof;
 
 /// A bidirectional byte stream.
 pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -26,6 +49,55 @@ pub type Stream = Box<dyn AsyncStream>;
 /// A boxed future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A connection a netlayer accepted.
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its byte stream.
+    pub stream: Stream,
+    /// What the netlayer proved about the peer (which location claims to believe).
+    pub proof: PeerProof,
+    /// What counts it against its source address; held as long as the connection is.
+    hold: Option<SourcePermit>,
+}
+
+impl std::fmt::Debug for dyn AsyncStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stream")
+    }
+}
+
+impl Accepted {
+    /// A connection to hand to the node.
+    pub fn new(stream: Stream, proof: PeerProof) -> Accepted {
+        Accepted {
+            stream,
+            proof,
+            hold: None,
+        }
+    }
+
+    /// A connection over `transport`, which authenticates no one.
+    pub fn unauthenticated(stream: Stream, transport: &str) -> Accepted {
+        Accepted::new(
+            stream,
+            PeerProof::Unauthenticated {
+                transport: Some(transport.to_owned()),
+            },
+        )
+    }
+
+    /// Counts the connection against its source until it ends.
+    pub(crate) fn holding(mut self, permit: SourcePermit) -> Accepted {
+        self.hold = Some(permit);
+        self
+    }
+
+    /// Its stream, its proof, and what must be held as long as the stream is.
+    pub(crate) fn into_parts(self) -> (Stream, PeerProof, Option<SourcePermit>) {
+        (self.stream, self.proof, self.hold)
+    }
+}
+
 /// A transport.
 pub trait Netlayer: Send + Sync + 'static {
     /// The transport's name in locators (`tcp-testing-only`, `unix`, `tcp-tls`).
@@ -34,8 +106,9 @@ pub trait Netlayer: Send + Sync + 'static {
     fn locator(&self) -> PeerLocator;
     /// Whether it listens (a netlayer may only dial).
     fn can_accept(&self) -> bool;
-    /// The next incoming connection.
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>>;
+    /// The next incoming connection. After an error the node tries again, waiting longer
+    /// while errors repeat.
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>>;
     /// Opens a connection to `peer`.
     fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>>;
 }

@@ -4,34 +4,52 @@
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
 
-use super::{BoxFuture, Netlayer, Stream, invalid, random_designator};
+use super::{
+    Accepted, BoxFuture, ListenConfig, Netlayer, Stream, TcpAcceptor, invalid, random_designator,
+};
 use crate::locator::PeerLocator;
 
 /// The `tcp-testing-only` netlayer.
 #[derive(Debug)]
 pub struct TcpTestingOnly {
-    listener: Option<TcpListener>,
+    acceptor: Mutex<TcpAcceptor>,
+    local: SocketAddr,
     locator: PeerLocator,
 }
 
 impl TcpTestingOnly {
     /// Listens on `addr` (port 0 = any free port).
     pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpTestingOnly> {
+        TcpTestingOnly::bind_with(addr, ListenConfig::default()).await
+    }
+
+    /// Listens on `addr` with `config`'s bounds (its handshake timeout does not apply:
+    /// this netlayer has no handshake of its own).
+    pub async fn bind_with(
+        addr: SocketAddr,
+        config: ListenConfig,
+    ) -> std::io::Result<TcpTestingOnly> {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let locator = PeerLocator::new(crate::locator::TCP_TESTING_ONLY, random_designator()?)
             .with_hint("host", local.ip().to_string())
             .with_hint("port", local.port().to_string());
         Ok(TcpTestingOnly {
-            listener: Some(listener),
+            acceptor: Mutex::new(TcpAcceptor::new(
+                listener,
+                crate::locator::TCP_TESTING_ONLY,
+                config.per_source,
+            )),
+            local,
             locator,
         })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+        Some(self.local)
     }
 }
 
@@ -45,18 +63,14 @@ impl Netlayer for TcpTestingOnly {
     }
 
     fn can_accept(&self) -> bool {
-        self.listener.is_some()
+        true
     }
 
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>> {
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
         Box::pin(async move {
-            let listener = self
-                .listener
-                .as_ref()
-                .ok_or_else(|| invalid("this tcp-testing-only netlayer does not listen".into()))?;
-            let (stream, _) = listener.accept().await?;
+            let (stream, _, permit) = self.acceptor.lock().await.next().await;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as Stream)
+            Ok(Accepted::unauthenticated(Box::new(stream), self.transport()).holding(permit))
         })
     }
 

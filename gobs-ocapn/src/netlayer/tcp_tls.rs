@@ -6,7 +6,13 @@
 //! order, which is little-endian on x86-64) and then the PEM text; then the TLS handshake
 //! runs. The client hashes the PEM it was sent, refuses the connection if the hash is not
 //! the designator it dialled, and trusts exactly that self-signed certificate — no
-//! certificate authority is involved. Sturdyref URIs look like
+//! certificate authority is involved.
+//!
+//! A client presents its own certificate too (as Goblins 0.18 does when asked), which
+//! proves the location it claims in `op:start-session`: the server believes a claim only
+//! if the client's certificate, as PEM, hashes to the claimed designator
+//! ([`PeerProof::Proved`]). A client without one (a dial-only netlayer) still connects,
+//! with its claim unproven ([`PeerProof::Unproved`]). Sturdyref URIs look like
 //! `ocapn://<designator>.tcp-tls/s/<base64url swiss>?host=…&port=…`.
 //! The locator's hints are written with string keys (`{"host" … "port" …}`), which is what
 //! Goblins 0.18 reads when it dials back (e.g. to redeem a handoff).
@@ -18,23 +24,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use data_encoding::BASE32_NOPAD;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
 
-use super::{BoxFuture, Netlayer, Stream, invalid};
+use super::tls_verify::{AnyClientCert, Pinned};
+use super::{
+    Accepted, BoxFuture, DEFAULT_HANDSHAKE_TIMEOUT, ListenConfig, Netlayer, Stream, TcpAcceptor,
+    invalid,
+};
 use crate::locator::PeerLocator;
+use crate::node::PeerProof;
 
 /// Longest certificate a client accepts in the preamble.
 const MAX_CERT_LEN: u32 = 64 * 1024;
-/// How long the preamble and the TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the preamble and the TLS handshake of a dial may take.
+const DIAL_TIMEOUT: Duration = DEFAULT_HANDSHAKE_TIMEOUT;
 
 /// A node's tcp-tls identity: a self-signed certificate and its private key, both PEM.
 /// Keep it (in the node's persisted state) to keep the designator, and so the node's
@@ -92,9 +101,28 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// The `tcp-tls` netlayer.
 pub struct TcpTls {
-    incoming: Option<Mutex<mpsc::Receiver<std::io::Result<Stream>>>>,
+    incoming: Option<Mutex<mpsc::Receiver<Accepted>>>,
     locator: PeerLocator,
     local_addr: Option<SocketAddr>,
+    /// The certificate and key presented when dialling, to prove our location.
+    client_cert: Option<Arc<ClientCert>>,
+}
+
+/// A node's certificate and key, parsed.
+struct ClientCert {
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ClientCert {
+    fn parse(identity: &TlsIdentity) -> std::io::Result<ClientCert> {
+        Ok(ClientCert {
+            cert: CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
+                .map_err(|e| invalid(format!("the tcp-tls certificate is not PEM: {e}")))?,
+            key: PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+                .map_err(|e| invalid(format!("the tcp-tls private key is not PEM: {e}")))?,
+        })
+    }
 }
 
 impl std::fmt::Debug for TcpTls {
@@ -111,15 +139,23 @@ impl TcpTls {
         identity: &TlsIdentity,
         public_host: Option<&str>,
     ) -> std::io::Result<TcpTls> {
-        let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes())
-            .map_err(|e| invalid(format!("the tcp-tls certificate is not PEM: {e}")))?;
-        let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-            .map_err(|e| invalid(format!("the tcp-tls private key is not PEM: {e}")))?;
-        let config = rustls::ServerConfig::builder_with_provider(provider())
+        TcpTls::bind_with(addr, identity, public_host, ListenConfig::default()).await
+    }
+
+    /// [`TcpTls::bind`], with `listen`'s bounds on connections.
+    pub async fn bind_with(
+        addr: SocketAddr,
+        identity: &TlsIdentity,
+        public_host: Option<&str>,
+        listen: ListenConfig,
+    ) -> std::io::Result<TcpTls> {
+        let ours = ClientCert::parse(identity)?;
+        let provider = provider();
+        let config = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(std::io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
+            .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
+            .with_single_cert(vec![ours.cert.clone()], ours.key.clone_key())
             .map_err(|e| {
                 invalid(format!(
                     "the tcp-tls certificate and key do not go together: {e}"
@@ -138,28 +174,25 @@ impl TcpTls {
             .with_hint("port", local.port().to_string());
         let (tx, rx) = mpsc::channel(64);
         let pem = identity.cert_pem.clone().into_bytes();
+        let mut tcp_acceptor = TcpAcceptor::new(listener, "tcp-tls", listen.per_source);
+        let handshake_timeout = listen.handshake_timeout;
         tokio::spawn(async move {
             loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
+                let (tcp, peer, permit) = tokio::select! {
+                    next = tcp_acceptor.next() => next,
+                    () = tx.closed() => return,
                 };
                 // Each handshake runs on its own task: a slow client holds up no one.
                 let (tx, acceptor, pem) = (tx.clone(), acceptor.clone(), pem.clone());
                 tokio::spawn(async move {
                     let hs = tokio::time::timeout(
-                        HANDSHAKE_TIMEOUT,
+                        handshake_timeout,
                         server_handshake(tcp, acceptor, pem),
                     )
                     .await;
                     match hs {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
+                        Ok(Ok((stream, proof))) => {
+                            let _ = tx.send(Accepted::new(stream, proof).holding(permit)).await;
                         }
                         Ok(Err(e)) => tracing::info!(%peer, error = %e, "tcp-tls handshake failed"),
                         Err(_) => tracing::info!(%peer, "tcp-tls handshake timed out"),
@@ -171,15 +204,18 @@ impl TcpTls {
             incoming: Some(Mutex::new(rx)),
             locator,
             local_addr: Some(local),
+            client_cert: Some(Arc::new(ours)),
         })
     }
 
-    /// A tcp-tls netlayer that only dials (it has no identity of its own to listen with).
+    /// A tcp-tls netlayer that only dials (it has no identity of its own to listen with,
+    /// nor to prove a location with).
     pub fn dial_only() -> TcpTls {
         TcpTls {
             incoming: None,
             locator: PeerLocator::new("tcp-tls", "dial-only"),
             local_addr: None,
+            client_cert: None,
         }
     }
 
@@ -193,16 +229,37 @@ async fn server_handshake(
     mut tcp: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     pem: Vec<u8>,
-) -> std::io::Result<Stream> {
+) -> std::io::Result<(Stream, PeerProof)> {
     tcp.set_nodelay(true)?;
     let len = u32::try_from(pem.len()).map_err(|_| invalid("certificate too long".into()))?;
     tcp.write_all(&len.to_le_bytes()).await?;
     tcp.write_all(&pem).await?;
     let tls = acceptor.accept(tcp).await?;
-    Ok(Box::new(tls) as Stream)
+    let proof = match tls.get_ref().1.peer_certificates() {
+        Some([cert, ..]) => PeerProof::Proved {
+            transport: "tcp-tls".to_owned(),
+            designator: designator_of(pem_of(cert).as_bytes()),
+        },
+        _ => PeerProof::Unproved,
+    };
+    Ok((Box::new(tls) as Stream, proof))
 }
 
-async fn client_handshake(host: String, port: u16, designator: String) -> std::io::Result<Stream> {
+/// A certificate as PEM the way its owner hashed it for its designator: 64-character
+/// lines and a final newline (as rcgen and GnuTLS, so gobs and Goblins, write it).
+fn pem_of(cert: &CertificateDer<'_>) -> String {
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", cert.as_ref()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
+async fn client_handshake(
+    host: String,
+    port: u16,
+    designator: String,
+    ours: Option<Arc<ClientCert>>,
+) -> std::io::Result<Stream> {
     let mut tcp = TcpStream::connect((host.as_str(), port)).await?;
     tcp.set_nodelay(true)?;
     let mut len = [0u8; 4];
@@ -236,8 +293,13 @@ async fn client_handshake(host: String, port: u16, designator: String) -> std::i
         .with_safe_default_protocol_versions()
         .map_err(std::io::Error::other)?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }));
+    let config = match ours {
+        Some(ours) => config
+            .with_client_auth_cert(vec![ours.cert.clone()], ours.key.clone_key())
+            .map_err(|e| invalid(format!("our tcp-tls certificate cannot be used: {e}")))?,
+        None => config.with_no_client_auth(),
+    };
     let name = ServerName::try_from(designator.clone()).map_err(|e| {
         invalid(format!(
             "designator {designator} is not a TLS server name: {e}"
@@ -247,66 +309,6 @@ async fn client_handshake(host: String, port: u16, designator: String) -> std::i
         .connect(name, tcp)
         .await?;
     Ok(Box::new(tls) as Stream)
-}
-
-/// Trusts exactly one certificate: the one whose hash is the designator.
-#[derive(Debug)]
-struct Pinned {
-    cert: CertificateDer<'static>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_ref() && intermediates.is_empty() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 impl Netlayer for TcpTls {
@@ -322,7 +324,7 @@ impl Netlayer for TcpTls {
         self.incoming.is_some()
     }
 
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>> {
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
         Box::pin(async move {
             let incoming = self
                 .incoming
@@ -333,7 +335,7 @@ impl Netlayer for TcpTls {
                 .await
                 .recv()
                 .await
-                .unwrap_or_else(|| Err(std::io::Error::other("the tcp-tls listener stopped")))
+                .ok_or_else(|| std::io::Error::other("the tcp-tls listener stopped"))
         })
     }
 
@@ -342,13 +344,14 @@ impl Netlayer for TcpTls {
         let port = peer.hint("port").and_then(|p| p.parse::<u16>().ok());
         let designator = peer.designator.clone();
         let uri = peer.to_uri();
+        let ours = self.client_cert.clone();
         Box::pin(async move {
             let (Some(host), Some(port)) = (host, port) else {
                 return Err(invalid(format!(
                     "{uri}: a tcp-tls locator needs host and port hints"
                 )));
             };
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, client_handshake(host, port, designator))
+            tokio::time::timeout(DIAL_TIMEOUT, client_handshake(host, port, designator, ours))
                 .await
                 .map_err(|_| {
                     std::io::Error::new(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
 
-use super::{BoxFuture, Netlayer, Stream, invalid, random_designator};
+use super::{Accepted, BoxFuture, Netlayer, Stream, invalid, random_designator};
 use crate::locator::PeerLocator;
 
 /// The unix-domain-socket netlayer.
@@ -51,10 +51,13 @@ impl Netlayer for UnixSocket {
         true
     }
 
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Stream>> {
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
         Box::pin(async move {
             let (stream, _) = self.listener.accept().await?;
-            Ok(Box::new(stream) as Stream)
+            Ok(Accepted::unauthenticated(
+                Box::new(stream),
+                self.transport(),
+            ))
         })
     }
 

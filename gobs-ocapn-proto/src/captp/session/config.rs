@@ -1,5 +1,7 @@
 //! A session's settings.
 
+use std::time::Duration;
+
 use crate::captp::Dialect;
 use crate::syrup::Limits;
 
@@ -17,6 +19,9 @@ pub struct SessionConfig {
     /// Whether a gobs actor's failure reaches peers in full (actor, vat, method list), for
     /// debugging; by default a peer gets the method's own error's kind and message only.
     pub peer_error_detail: bool,
+    /// How long a peer has, once its connection is up, to send `op:start-session`; a peer
+    /// that stays silent longer has its session aborted and its connection closed.
+    pub hello_timeout: Duration,
 }
 
 /// What to do with a second session from a peer that already has an open one (crossed
@@ -45,6 +50,7 @@ impl Default for SessionConfig {
             max_frame: 4 << 20,
             duplicate_session: DuplicateSession::RefuseNew,
             peer_error_detail: false,
+            hello_timeout: crate::node::HELLO_TIMEOUT,
         }
     }
 }

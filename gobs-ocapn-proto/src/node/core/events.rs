@@ -1,5 +1,7 @@
 //! What a session's peer asks of the node ([`Event`]s): deliveries, listens and selections
-//! on its objects and promises, releases, and the session opening (one session per peer).
+//! on its objects and promises, releases, and the session opening (one session per peer;
+//! a session whose location is only claimed never displaces one whose location is proved,
+//! see [`super::proof`]).
 
 use super::{Core, Listener, OnOpen, Slot, Work, err_term};
 use crate::captp::{CapRef, ConnId, DuplicateSession, Event, OutTarget, Term};
@@ -110,7 +112,44 @@ impl Core {
 
     pub(super) fn opened(&mut self, conn: ConnId, location: PeerLocator) {
         tracing::debug!(conn = conn.0, peer = %location.to_uri(), "CapTP session open");
+        let believed = match self.sessions.get_mut(&conn) {
+            Some(s) => {
+                s.believed = s.proof.as_ref().is_none_or(|p| p.backs(&location));
+                s.is_believed()
+            }
+            None => return,
+        };
         let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
+        let existing_believed = existing
+            .and_then(|other| self.sessions.get(&other))
+            .map(super::SessionSlot::is_believed);
+        match (existing_believed, believed) {
+            (Some(true), false) => {
+                tracing::info!(
+                    peer = %location.to_uri(),
+                    "refusing a session that claims the location of a proved one"
+                );
+                if let Some(s) = self.sess(conn) {
+                    s.session.abort(
+                        "a session whose peer proved this location is open; this one only \
+                         claims it (over tcp-tls, present the location's certificate as the \
+                         TLS client certificate)",
+                    );
+                }
+                return;
+            }
+            (Some(false), true) => {
+                if let Some(other) = existing
+                    && let Some(s) = self.sess(other)
+                {
+                    s.session.abort(
+                        "replaced by a session whose peer proved the location this one claimed",
+                    );
+                }
+                return self.register(conn, location);
+            }
+            _ => {}
+        }
         if let Some(other) = existing
             && let Some(theirs) = self.sessions.get(&other)
             && theirs.dialed.is_some()
@@ -175,6 +214,11 @@ impl Core {
                 }
             }
         }
+        self.register(conn, location);
+    }
+
+    /// `conn` is the session with `location` from now on: what waited for it runs.
+    fn register(&mut self, conn: ConnId, location: PeerLocator) {
         self.peers.insert(location, conn);
         let pending = self
             .sessions

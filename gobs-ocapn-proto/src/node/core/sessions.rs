@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Action, Core, OnOpen, SessionSlot, Slot, Work, error_record, kinds};
+use super::{Action, Core, OnOpen, PeerProof, SessionSlot, Slot, Work, error_record, kinds};
 use crate::captp::{ConnId, KeyPair, LocalRef, ObjId, Session};
 use crate::locator::PeerLocator;
 
@@ -42,6 +42,15 @@ impl Core {
         Some((s.export_count(), s.import_count(), s.answer_count()))
     }
 
+    /// Whether the node holds a session with `peer` and believes its peer is `peer`: a
+    /// session it dialed, or one whose netlayer proved that location ([`PeerProof`]).
+    pub fn believes(&self, peer: &PeerLocator) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|c| self.sessions.get(c))
+            .is_some_and(SessionSlot::is_believed)
+    }
+
     /// Aborts the session with `peer`, if there is one; its promises break.
     pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
         let Some(conn) = self.peers.get(peer).copied() else {
@@ -54,16 +63,28 @@ impl Core {
         true
     }
 
-    /// A new connection accepted from a peer; returns its id.
+    /// A new connection accepted from a peer, whose claim to a location is believed
+    /// whatever it is (for hosts whose transports prove nothing); returns its id.
     pub fn accepted(&mut self) -> ConnId {
+        self.accepted_with(PeerProof::Unauthenticated { transport: None })
+    }
+
+    /// A new connection accepted from a peer, of which its netlayer proved `proof`;
+    /// returns its id.
+    pub fn accepted_with(&mut self, proof: PeerProof) -> ConnId {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.open_session(conn, None);
+        self.open_session(conn, None, Some(proof));
         self.flush();
         conn
     }
 
-    pub(super) fn open_session(&mut self, conn: ConnId, dialed: Option<PeerLocator>) {
+    pub(super) fn open_session(
+        &mut self,
+        conn: ConnId,
+        dialed: Option<PeerLocator>,
+        proof: Option<PeerProof>,
+    ) {
         let unread = dialed.as_ref().map(|_| Vec::new());
         let keys = match KeyPair::generate() {
             Ok(k) => k,
@@ -84,6 +105,8 @@ impl Core {
             SessionSlot {
                 session,
                 dialed,
+                proof,
+                believed: false,
                 on_open: Vec::new(),
                 unread,
             },
@@ -170,15 +193,18 @@ impl Core {
         self.run();
     }
 
+    /// The session to reach `peer` by: the one it has, if the node believes that session's
+    /// peer is `peer` (what goes to `peer` must not go to whoever claims its name), else a
+    /// new one, dialed.
     pub(super) fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
         if let Some(c) = self.peers.get(peer)
-            && self.sessions.contains_key(c)
+            && self.sessions.get(c).is_some_and(SessionSlot::is_believed)
         {
             return *c;
         }
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.open_session(conn, Some(peer.clone()));
+        self.open_session(conn, Some(peer.clone()), None);
         self.peers.insert(peer.clone(), conn);
         self.actions.push(Action::Dial(conn, peer.clone()));
         conn

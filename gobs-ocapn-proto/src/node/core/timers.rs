@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::Core;
 use crate::captp::ConnId;
 
-/// How long a peer has to send its `op:start-session` once its connection is up.
+/// How long a peer has to send its `op:start-session` once its connection is up, unless
+/// [`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout) says otherwise.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Hello deadlines, earliest first. A session that opened (or ended) before its
@@ -20,11 +21,11 @@ pub(super) struct HelloDeadlines(BinaryHeap<Reverse<(Instant, ConnId)>>);
 
 impl Core {
     /// Connection `conn` (accepted, or a dial that connected) is up at `now`: its peer
-    /// has until `now` + [`HELLO_TIMEOUT`] to say hello, or the session is aborted.
+    /// has until `now` + the configured hello timeout (by default [`HELLO_TIMEOUT`]) to say
+    /// hello, or the session is aborted.
     pub fn connected(&mut self, conn: ConnId, now: Instant) {
-        self.hello_deadlines
-            .0
-            .push(Reverse((now + HELLO_TIMEOUT, conn)));
+        let deadline = now + self.config.hello_timeout;
+        self.hello_deadlines.0.push(Reverse((deadline, conn)));
     }
 
     /// When the core next wants [`Core::handle_timeout`] called, if ever.

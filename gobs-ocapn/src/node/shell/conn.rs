@@ -3,9 +3,10 @@
 //! connection's writer task; the reader task hands what it reads to the core itself.
 //!
 //! When a session ends, the writer flushes (the `op:abort` goes out) and shuts down its
-//! half of the stream, and the reader keeps draining what the peer still sends until the
-//! peer closes or 10 s pass — closing with unread bytes would make the kernel answer the
-//! peer with a reset instead of an orderly end of stream.
+//! half of the stream, and the reader reads on until the peer closes too — closing with
+//! unread bytes would make the kernel answer the peer with a reset instead of an orderly
+//! end of stream — but for [`CLOSE_GRACE`] at most: then the socket is closed whatever the
+//! peer does, so a peer that never reads or never closes cannot keep our descriptor.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,10 +16,11 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::Shared;
 use crate::captp::ConnId;
-use crate::netlayer::Stream;
+use crate::netlayer::{SourcePermit, Stream};
 
 /// The most bytes a connection keeps waiting for its peer to read. A peer that lets more
 /// pile up is dropped (its session ends with an error saying so), so that one slow peer
@@ -32,8 +34,9 @@ const READ_BUFFER: usize = 16 * 1024;
 /// The most write buffer an idle connection keeps after a backlog drains.
 const KEPT_BUFFER: usize = 64 * 1024;
 
-/// How long a closed connection's reader still drains what the peer sends.
-const DRAIN: Duration = Duration::from_secs(10);
+/// How long a closing connection still flushes what it owes the peer and reads what the
+/// peer still sends; after it the socket is closed, flushed or not.
+pub(super) const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 /// The peer has let too much pile up (see [`MAX_UNSENT`]).
 #[derive(Debug)]
@@ -51,12 +54,16 @@ pub(super) struct Conn {
     waker: Waker,
     /// Bytes (or a flush, or the shutdown) are waiting for the socket.
     backlog: AtomicBool,
-    /// The write half is shut: the reader only drains now.
-    shut: AtomicBool,
+    /// Counts the connection against its source address while it is open.
+    _hold: Option<SourcePermit>,
+    /// Tells the reader that the connection is closing (it then only drains, until
+    /// [`Out::close_by`]).
+    closing: Notify,
 }
 
 struct Out {
-    half: WriteHalf<Stream>,
+    /// Dropped once shut, broken, or out of grace: the socket closes with the reader's half.
+    half: Option<WriteHalf<Stream>>,
     /// What the socket has not taken yet, from `sent` on.
     buf: Vec<u8>,
     sent: usize,
@@ -64,6 +71,8 @@ struct Out {
     close: bool,
     /// Writing failed or the stream is shut: nothing more goes out.
     done: bool,
+    /// Once closing (or done): when the socket closes, whatever is left.
+    close_by: Option<Instant>,
 }
 
 struct WriterWake(Notify);
@@ -84,9 +93,15 @@ fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
 }
 
 impl Conn {
-    /// Splits `stream` and starts its reader and writer tasks on the node's runtime.
-    pub(super) fn start(conn: ConnId, stream: Stream, shared: &Arc<Shared>) -> Arc<Conn> {
-        let (c, read) = Conn::new(stream);
+    /// Splits `stream` and starts its reader and writer tasks on the node's runtime;
+    /// `hold` is let go of with the connection.
+    pub(super) fn start(
+        conn: ConnId,
+        stream: Stream,
+        hold: Option<SourcePermit>,
+        shared: &Arc<Shared>,
+    ) -> Arc<Conn> {
+        let (c, read) = Conn::new(stream, hold);
         shared.runtime().spawn(writer(c.clone()));
         shared
             .runtime()
@@ -95,22 +110,24 @@ impl Conn {
     }
 
     /// The write side of `stream`, and its read half for the reader.
-    fn new(stream: Stream) -> (Arc<Conn>, ReadHalf<Stream>) {
+    fn new(stream: Stream, hold: Option<SourcePermit>) -> (Arc<Conn>, ReadHalf<Stream>) {
         let (read, write) = tokio::io::split(stream);
         let notify = Arc::new(WriterWake(Notify::new()));
         let c = Arc::new(Conn {
             out: Mutex::new(Out {
-                half: write,
+                half: Some(write),
                 buf: Vec::new(),
                 sent: 0,
                 flush: false,
                 close: false,
                 done: false,
+                close_by: None,
             }),
             waker: Waker::from(notify.clone()),
             notify,
             backlog: AtomicBool::new(false),
-            shut: AtomicBool::new(false),
+            _hold: hold,
+            closing: Notify::new(),
         });
         (c, read)
     }
@@ -141,11 +158,20 @@ impl Conn {
     }
 
     /// Flushes what is waiting, then shuts the write half (on the writer task if the
-    /// socket cannot take it all now).
+    /// socket cannot take it all now); the socket closes within [`CLOSE_GRACE`].
     pub(super) fn close(&self) {
         let mut out = lock(&self.out);
         out.close = true;
+        self.closing(&mut out);
         self.push(&mut out);
+    }
+
+    /// Starts the grace (once): the reader drains, and the socket closes at its end.
+    fn closing(&self, out: &mut Out) {
+        if out.close_by.is_none() {
+            out.close_by = Some(Instant::now() + CLOSE_GRACE);
+            self.closing.notify_one();
+        }
     }
 
     /// The reader polls: if bytes wait, the writer task tries again (the reader's poll may
@@ -163,20 +189,36 @@ impl Conn {
         let pending = push(out, &mut cx).is_pending();
         self.backlog.store(pending, Ordering::Release);
         if out.done {
-            self.shut.store(true, Ordering::Release);
+            // Nothing more goes out: our half of the socket goes now, the reader drains.
+            out.half = None;
+            self.closing(out);
             // The writer task ends on its next wake.
             self.waker.wake_by_ref();
         }
         !pending && out.done
+    }
+
+    /// The grace is over: what the peer did not take is dropped with the socket.
+    fn abandon(&self) {
+        let mut out = lock(&self.out);
+        out.done = true;
+        out.half = None;
+        out.buf = Vec::new();
+        out.sent = 0;
+        self.backlog.store(false, Ordering::Release);
     }
 }
 
 /// Writes `bytes` as far as the socket takes them now; how many it took (all of them if
 /// the stream failed: they are dropped).
 fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
+    let Some(half) = out.half.as_mut() else {
+        out.done = true;
+        return bytes.len();
+    };
     let mut taken = 0;
     while taken < bytes.len() {
-        match Pin::new(&mut out.half).poll_write(cx, &bytes[taken..]) {
+        match Pin::new(&mut *half).poll_write(cx, &bytes[taken..]) {
             Poll::Ready(Ok(n)) if n > 0 => taken += n,
             Poll::Ready(_) => {
                 out.done = true;
@@ -190,10 +232,19 @@ fn write_now(out: &mut Out, bytes: &[u8], cx: &mut Context<'_>) -> usize {
 
 /// Writes, flushes and (once closing) shuts down, as far as the socket allows.
 fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
+    if out.half.is_none() {
+        out.done = true;
+    }
     while !out.done && out.sent < out.buf.len() {
         let Out {
-            half, buf, sent, ..
-        } = out;
+            half: Some(half),
+            buf,
+            sent,
+            ..
+        } = out
+        else {
+            break;
+        };
         match Pin::new(half).poll_write(cx, &buf[*sent..]) {
             Poll::Ready(Ok(n)) if n > 0 => *sent += n,
             Poll::Ready(_) => out.done = true,
@@ -209,15 +260,22 @@ fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
     if out.done {
         return Poll::Ready(());
     }
+    let Some(half) = out.half.as_mut() else {
+        out.done = true;
+        return Poll::Ready(());
+    };
     if out.flush {
-        match Pin::new(&mut out.half).poll_flush(cx) {
+        match Pin::new(&mut *half).poll_flush(cx) {
             Poll::Ready(Ok(())) => out.flush = false,
-            Poll::Ready(Err(_)) => out.done = true,
+            Poll::Ready(Err(_)) => {
+                out.done = true;
+                return Poll::Ready(());
+            }
             Poll::Pending => return Poll::Pending,
         }
     }
-    if out.close && !out.done {
-        if Pin::new(&mut out.half).poll_shutdown(cx).is_pending() {
+    if out.close {
+        if Pin::new(half).poll_shutdown(cx).is_pending() {
             return Poll::Pending;
         }
         out.done = true;
@@ -226,10 +284,22 @@ fn push(out: &mut Out, cx: &mut Context<'_>) -> Poll<()> {
 }
 
 /// Sends what the socket could not take at once, when it can; ends once the stream is
-/// shut or broken.
+/// shut or broken, or when a closing connection's grace is over.
 async fn writer(conn: Arc<Conn>) {
     loop {
-        conn.notify.0.notified().await;
+        let close_by = lock(&conn.out).close_by;
+        let woken = match close_by {
+            None => {
+                conn.notify.0.notified().await;
+                true
+            }
+            Some(at) => tokio::time::timeout_at(at, conn.notify.0.notified())
+                .await
+                .is_ok(),
+        };
+        if !woken {
+            return conn.abandon();
+        }
         if conn.push(&mut lock(&conn.out)) {
             return;
         }
@@ -240,6 +310,8 @@ async fn writer(conn: Arc<Conn>) {
 /// ends.
 async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: Weak<Shared>) {
     let mut buf = vec![0u8; READ_BUFFER];
+    // Once the connection is closing: when the reader stops waiting for the peer's end.
+    let mut drain_until: Option<Instant> = None;
     let why = loop {
         let read = std::future::poll_fn(|cx| {
             c.kick();
@@ -248,16 +320,24 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
                 .poll_read(cx, &mut rb)
                 .map_ok(|()| rb.filled().len())
         });
-        let read = if c.shut.load(Ordering::Acquire) {
-            match tokio::time::timeout(DRAIN, read).await {
+        let read = match drain_until {
+            Some(at) => match tokio::time::timeout_at(at, read).await {
                 Ok(r) => r,
                 Err(_) => break "closed".to_owned(),
-            }
-        } else {
-            read.await
+            },
+            None => tokio::select! {
+                r = read => r,
+                () = c.closing.notified() => {
+                    let by = lock(&c.out).close_by;
+                    drain_until = Some(by.unwrap_or_else(|| Instant::now() + CLOSE_GRACE));
+                    continue;
+                }
+            },
         };
         match read {
             Ok(0) => break "closed by the peer".to_owned(),
+            // The session is over: what the peer still sends is read only to end in order.
+            Ok(_) if drain_until.is_some() => {}
             Ok(n) => {
                 let Some(shared) = shared.upgrade() else {
                     return;
@@ -285,7 +365,7 @@ mod tests {
     async fn a_peer_that_reads_nothing_costs_at_most_max_unsent() {
         // The peer's end is never read: the pipe takes 64 KiB, the rest waits.
         let (near, _peer) = tokio::io::duplex(64 * 1024);
-        let (conn, _read) = Conn::new(Box::new(near));
+        let (conn, _read) = Conn::new(Box::new(near), None);
         let mib = vec![7u8; 1 << 20];
         let refused =
             (0..MAX_UNSENT / mib.len() + 2).find_map(|i| conn.write(&mib).err().map(|o| (i, o)));
@@ -301,10 +381,32 @@ mod tests {
         assert!(lock(&conn.out).buf.len() <= MAX_UNSENT);
     }
 
+    /// The clock is paused: it jumps to the grace's end once everything waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_closing_connection_whose_peer_never_reads_lets_go_after_the_grace() {
+        let (near, mut peer) = tokio::io::duplex(64 * 1024);
+        let (conn, read) = Conn::new(Box::new(near), None);
+        let task = tokio::spawn(writer(conn.clone()));
+        // More than the pipe takes: the flush before the shutdown can never finish.
+        conn.write(&vec![7u8; 256 * 1024]).unwrap();
+        let start = Instant::now();
+        conn.close();
+        task.await.unwrap();
+        assert!(start.elapsed() >= CLOSE_GRACE && start.elapsed() < Duration::from_secs(1));
+        assert!(lock(&conn.out).half.is_none(), "the write half is let go");
+        drop(read);
+        // The peer reads what the pipe held, then the end of the stream.
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut peer, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 64 * 1024);
+    }
+
     #[tokio::test]
     async fn what_the_socket_takes_at_once_is_not_kept() {
         let (near, mut peer) = tokio::io::duplex(64 * 1024);
-        let (conn, _read) = Conn::new(Box::new(near));
+        let (conn, _read) = Conn::new(Box::new(near), None);
         conn.write(b"hello").unwrap();
         assert!(lock(&conn.out).buf.is_empty(), "written straight through");
         let mut got = [0u8; 5];

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::Shared;
 use super::conn::{Conn, Overflow};
 use crate::captp::ConnId;
-use crate::netlayer::Stream;
+use crate::netlayer::{Accepted, Stream};
 use crate::node::{Action, Core};
 
 /// The core and the connections it writes to; behind the node's lock.
@@ -37,11 +37,13 @@ impl Host {
         }
     }
 
-    /// A netlayer accepted `stream`.
-    pub(super) fn accepted(&mut self, stream: Stream, shared: &Arc<Shared>) {
-        let conn = self.core.accepted();
+    /// A netlayer accepted a connection.
+    pub(super) fn accepted(&mut self, accepted: Accepted, shared: &Arc<Shared>) {
+        let (stream, proof, hold) = accepted.into_parts();
+        let conn = self.core.accepted_with(proof);
         tracing::debug!(conn = conn.0, "accepted a connection");
-        self.conns.insert(conn, Conn::start(conn, stream, shared));
+        self.conns
+            .insert(conn, Conn::start(conn, stream, hold, shared));
         self.core.connected(conn, now());
     }
 
@@ -61,7 +63,7 @@ impl Host {
             }
         };
         tracing::debug!(conn = conn.0, "dialled");
-        let c = Conn::start(conn, stream, shared);
+        let c = Conn::start(conn, stream, None, shared);
         self.core.connected(conn, now());
         let (bytes, close) = self.unconnected.remove(&conn).unwrap_or_default();
         if !bytes.is_empty() && self.send(conn, &c, &bytes) {

@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
-use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, oneshot};
@@ -23,7 +22,7 @@ use tokio::sync::{Notify, oneshot};
 use super::{ActorTable, Core, driver};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
-use crate::netlayer::Netlayer;
+use crate::netlayer::{AcceptBackoff, Netlayer};
 use host::Host;
 pub(crate) use inline::run_inline;
 
@@ -194,17 +193,21 @@ impl Drop for Shared {
 
 /// Accepts connections on `netlayer` until the node is gone.
 async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
+    let mut backoff = AcceptBackoff::new(netlayer.transport().to_owned());
     loop {
         match netlayer.accept().await {
-            Ok(stream) => {
+            Ok(accepted) => {
+                backoff.succeeded();
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
-                shared.with_host(|host, shared| host.accepted(stream, shared));
+                shared.with_host(|host, shared| host.accepted(accepted, shared));
             }
             Err(e) => {
-                tracing::warn!(transport = netlayer.transport(), error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if shared.strong_count() == 0 {
+                    return;
+                }
+                backoff.failed(&e).await;
             }
         }
     }
