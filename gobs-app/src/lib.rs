@@ -39,6 +39,7 @@ pub mod model;
 pub mod ops;
 pub mod providers;
 pub mod state;
+mod text;
 pub mod web;
 
 pub use error::AppError;

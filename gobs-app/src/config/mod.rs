@@ -9,6 +9,7 @@ pub mod machines;
 pub mod observe;
 pub mod state_dir;
 
+use crate::text::floor_char_boundary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
@@ -408,7 +409,7 @@ fn provider_table<'i>(document: &DeTable<'i>, name: &str) -> Spanned<DeTable<'i>
 
 /// 1-based line and column (in characters) of `span.start`, and a snippet showing it.
 fn locate(text: &str, span: Range<usize>) -> (usize, usize, String) {
-    let start = floor_char_boundary(text, span.start.min(text.len()));
+    let start = floor_char_boundary(text, span.start);
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let line = text[..start].matches('\n').count() + 1;
@@ -427,13 +428,6 @@ fn locate(text: &str, span: Range<usize>) -> (usize, usize, String) {
         "^".repeat(width)
     );
     (line, column, snippet)
-}
-
-fn floor_char_boundary(text: &str, mut index: usize) -> usize {
-    while !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
 }
 
 /// The file as written, with spans kept where validation needs to point at a value.

@@ -19,6 +19,7 @@
 //! ← {"type":"create-machine","data":{"name":"web-1","provider":"dummy","status":"running",...}}
 //! ```
 
+use crate::text::floor_char_boundary;
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
@@ -56,11 +57,7 @@ impl Response {
     pub fn protocol_error(message: impl Into<String>) -> Response {
         let mut message: String = message.into();
         if message.len() > MAX_ERROR_MESSAGE {
-            let mut cut = MAX_ERROR_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+            message.truncate(floor_char_boundary(&message, MAX_ERROR_MESSAGE));
             message.push_str("… (cut)");
         }
         Response::Error(BackendError::new(ErrorKind::Protocol, message))

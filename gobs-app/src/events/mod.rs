@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod log;
 
+use crate::text::floor_char_boundary;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -176,10 +177,7 @@ pub fn bounded(text: &str) -> String {
     if text.len() <= MAX_EVENT_TEXT {
         return text.to_string();
     }
-    let mut cut = MAX_EVENT_TEXT;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = floor_char_boundary(text, MAX_EVENT_TEXT);
     format!("{}… (cut, {} bytes)", &text[..cut], text.len())
 }
 

@@ -15,6 +15,7 @@
 //!
 //! File contents are bounded where they are parsed ([`super::wire::parse_file_content`]).
 
+use crate::text::floor_char_boundary;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -200,13 +201,6 @@ pub fn bounded_run(mut out: RunOutput) -> RunOutput {
 }
 
 /// The largest character boundary of `text` at or below `index`.
-fn floor_char_boundary(text: &str, index: usize) -> usize {
-    (0..=index.min(text.len()))
-        .rev()
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
