@@ -148,6 +148,23 @@ enum OnOpen {
     },
 }
 
+impl OnOpen {
+    /// The promise its answer settles.
+    fn promise(&self) -> ObjId {
+        match self {
+            OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => *promise,
+        }
+    }
+}
+
+/// What refused dials to one peer asked (see `Core::ask_again_elsewhere`).
+#[derive(Default)]
+struct Refused {
+    ops: Vec<OnOpen>,
+    /// How many refused dials carried them so far.
+    tries: u8,
+}
+
 struct SessionSlot {
     session: Session,
     dialed: Option<PeerLocator>,
@@ -160,6 +177,8 @@ struct SessionSlot {
     /// on it. Crossed hellos may still abort it unread; then this is asked again on the
     /// session that wins.
     unread: Option<Vec<OnOpen>>,
+    /// How many refused dials before this one carried what is asked on it.
+    asked_again: u8,
 }
 
 impl SessionSlot {
@@ -178,6 +197,8 @@ pub struct Core {
     objects: HashMap<ObjId, Slot>,
     sessions: BTreeMap<ConnId, SessionSlot>,
     peers: HashMap<PeerLocator, ConnId>,
+    /// What dials refused unread asked, by peer, until a session with it carries it.
+    refused: HashMap<PeerLocator, Refused>,
     swiss: HashMap<[u8; 32], (Vec<u8>, LocalRef)>,
     gifts: HashMap<([u8; 32], Vec<u8>), CapRef>,
     awaiting_gifts: HashMap<([u8; 32], Vec<u8>), Vec<ObjId>>,
@@ -250,6 +271,7 @@ impl Core {
             objects: HashMap::new(),
             sessions: BTreeMap::new(),
             peers: HashMap::new(),
+            refused: HashMap::new(),
             swiss: HashMap::new(),
             gifts: HashMap::new(),
             awaiting_gifts: HashMap::new(),

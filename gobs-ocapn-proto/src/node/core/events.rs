@@ -8,9 +8,14 @@ use crate::captp::{CapRef, ConnId, DuplicateSession, Event, OutTarget, Term};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
 
+/// How many times what was asked on a refused dial is asked again on a new one (a crossing
+/// whose two sides each see the other's refusal first can repeat, each time with fresh
+/// session keys deciding it anew).
+const MAX_ASKED_AGAIN: u8 = 4;
+
 impl Core {
     pub(super) fn handle_event(&mut self, conn: ConnId, event: Event) {
-        if !matches!(event, Event::Opened { .. })
+        if !matches!(event, Event::Opened { .. } | Event::Aborted { .. })
             && let Some(s) = self.sessions.get_mut(&conn)
         {
             // The peer read our hello and kept the session: it read what we asked too.
@@ -106,6 +111,9 @@ impl Core {
             }),
             Event::Aborted { reason, by_peer } => {
                 tracing::info!(conn = conn.0, reason, by_peer, "CapTP session ended");
+                if by_peer {
+                    self.ask_again_elsewhere(conn);
+                }
             }
         }
     }
@@ -179,8 +187,9 @@ impl Core {
                     if let Some(s) = self.sess(other) {
                         s.session.abort("crossed hellos: this connection loses");
                     }
+                    let refused = self.refused.remove(&location).map(|r| r.ops);
                     self.peers.insert(location, conn);
-                    for op in pending {
+                    for op in pending.into_iter().chain(refused.into_iter().flatten()) {
                         self.run_on_open(conn, op);
                     }
                 } else if let Some(s) = self.sess(conn) {
@@ -217,14 +226,72 @@ impl Core {
         self.register(conn, location);
     }
 
+    /// The peer aborted `conn`, a session we dialed, having sent nothing past its hello:
+    /// it refused the session on reading our hello, so what we asked on it was never read.
+    /// That is what the losing side of crossed hellos sees when the peer's abort overtakes
+    /// the peer's own hello on its dial: while a connection accepted here has not said
+    /// hello yet, it may be that dial, and what was asked waits for the next session with
+    /// this peer; otherwise it is asked again on a new dial (a bounded number of times)
+    /// rather than broken.
+    fn ask_again_elsewhere(&mut self, conn: ConnId) {
+        let Some(slot) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let (Some(location), Some(mut ops)) = (slot.dialed.clone(), slot.unread.take()) else {
+            return;
+        };
+        ops.append(&mut slot.on_open);
+        let tries = slot.asked_again + 1;
+        if ops.is_empty() || tries > MAX_ASKED_AGAIN {
+            slot.on_open = ops;
+            return;
+        }
+        self.peers.retain(|_, c| *c != conn);
+        for op in &ops {
+            // Its answer will come on another session: the end of `conn` must not break it.
+            if let Some(Slot::Promise(ps)) = self.objects.get_mut(&op.promise()) {
+                ps.forward = None;
+            }
+        }
+        let parked = self.refused.entry(location).or_default();
+        parked.tries = parked.tries.max(tries);
+        parked.ops.append(&mut ops);
+        if !self.awaiting_hello() {
+            self.ask_refused_again();
+        }
+    }
+
+    /// Whether a connection accepted here has not said hello yet.
+    pub(super) fn awaiting_hello(&self) -> bool {
+        self.sessions
+            .values()
+            .any(|s| s.dialed.is_none() && !s.session.is_open() && !s.session.is_aborted())
+    }
+
+    /// What refused dials asked, that no session has carried since: asked again, each on
+    /// a new dial to its peer.
+    pub(super) fn ask_refused_again(&mut self) {
+        for (location, parked) in std::mem::take(&mut self.refused) {
+            let next = self.session_to(&location);
+            if let Some(s) = self.sessions.get_mut(&next) {
+                s.asked_again = s.asked_again.max(parked.tries);
+            }
+            for op in parked.ops {
+                self.when_open(next, op);
+            }
+        }
+    }
+
     /// `conn` is the session with `location` from now on: what waited for it runs.
     fn register(&mut self, conn: ConnId, location: PeerLocator) {
+        let refused = self.refused.remove(&location).map(|r| r.ops);
         self.peers.insert(location, conn);
-        let pending = self
+        let mut pending = self
             .sessions
             .get_mut(&conn)
             .map(|s| std::mem::take(&mut s.on_open))
             .unwrap_or_default();
+        pending.extend(refused.into_iter().flatten());
         for op in pending {
             self.run_on_open(conn, op);
         }

@@ -109,6 +109,7 @@ impl Core {
                 believed: false,
                 on_open: Vec::new(),
                 unread,
+                asked_again: 0,
             },
         );
     }
@@ -163,13 +164,14 @@ impl Core {
                 self.queue.push_back(Work::Released { obj, answer: true });
             }
             for op in slot.on_open {
-                let p = match op {
-                    OnOpen::Fetch { promise, .. } | OnOpen::Withdraw { promise, .. } => promise,
-                };
-                self.settle(p, Err(unreachable.clone()));
+                self.settle(op.promise(), Err(unreachable.clone()));
             }
         }
         self.peers.retain(|_, c| *c != conn);
+        if !self.refused.is_empty() && !self.awaiting_hello() {
+            // No connection that may be a refusing peer's own dial is left to wait for.
+            self.ask_refused_again();
+        }
         self.objects
             .retain(|_, s| !matches!(s, Slot::Bootstrap(c) if *c == conn));
         // Promises answered over this connection can never settle now.
@@ -260,13 +262,12 @@ impl Core {
         }
         for conn in closing {
             self.actions.push(Action::Close(conn));
-            let why = match self.sessions.get(&conn) {
-                Some(s) => s
-                    .session
-                    .remote_location()
-                    .map(|(l, _)| format!("session with {} aborted", l.to_uri()))
-                    .unwrap_or_else(|| "session aborted".into()),
-                None => continue,
+            if !self.sessions.contains_key(&conn) {
+                continue;
+            }
+            let why = match self.peer_uri(conn) {
+                Some(uri) => format!("session with {uri} aborted"),
+                None => "session aborted".into(),
             };
             self.connection_lost(conn, &why);
         }
