@@ -5,7 +5,7 @@
 //! due at the time it was written plus the link's latency. Frames arrive in the order
 //! they are due, ties in the order they were written, so the same test always sees the
 //! same interleaving. Nothing happens by itself: a test moves frames with [`Net::run`],
-//! [`Net::drive`] or [`Net::advance`], or by reading on a [`super::Peer`].
+//! [`Net::drive`] or [`Net::advance`], or by reading on a raw peer.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 use crate::captp::{ConnId, SessionConfig};
 use crate::locator::PeerLocator;
 use crate::node::{Action, Core};
-
-use super::node::SimNode;
-use super::peer::{Listener, Peer};
 
 /// Names a link between two ends (a node's connection, or a raw peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,53 +127,32 @@ impl Net {
         }
     }
 
-    /// A node known as `locator`: others reach it by dialing that locator.
-    pub fn node(&self, locator: PeerLocator, config: SessionConfig) -> SimNode {
+    /// Adds a node core known as `locator`; returns its index.
+    pub(super) fn add_core(&self, locator: PeerLocator, config: SessionConfig) -> usize {
         let mut w = self.world.borrow_mut();
-        w.cores.push(Core::new(locator.clone(), config));
-        SimNode::new(self.clone(), w.cores.len() - 1, locator)
+        w.cores.push(Core::new(locator, config));
+        w.cores.len() - 1
     }
 
-    /// A raw peer connecting to `node`, introducing itself with `location` (an
-    /// `<ocapn-peer …>` value) once it says hello.
-    pub fn connect(&self, node: &SimNode, location: crate::syrup::Value) -> Peer {
-        self.connect_proving(
-            node,
-            location,
-            crate::node::PeerProof::Unauthenticated { transport: None },
-        )
+    /// A connection the node at `index` accepted from a raw peer, of which the netlayer
+    /// proved `proof`; returns its link.
+    pub(super) fn accept_raw(&self, index: usize, proof: crate::node::PeerProof) -> LinkId {
+        let mut w = self.world.borrow_mut();
+        let now = w.now();
+        let core = &mut w.cores[index];
+        let conn = core.accepted_with(proof);
+        core.connected(conn, now);
+        let link = w.add_link([End::Node(index, conn), End::Peer]);
+        w.flush();
+        link
     }
 
-    /// [`Net::connect`], over a connection of which the netlayer proved `proof`.
-    pub fn connect_proving(
-        &self,
-        node: &SimNode,
-        location: crate::syrup::Value,
-        proof: crate::node::PeerProof,
-    ) -> Peer {
-        let link = {
-            let mut w = self.world.borrow_mut();
-            let now = w.now();
-            let core = &mut w.cores[node.index()];
-            let conn = core.accepted_with(proof);
-            core.connected(conn, now);
-            let link = w.add_link([End::Node(node.index(), conn), End::Peer]);
-            w.flush();
-            link
-        };
-        Peer::sim(self.clone(), link, location)
-    }
-
-    /// A raw peer reachable at `location`: a node dialing its locator connects to it, and
-    /// [`Listener::accept`] takes the connection.
-    pub fn listen(&self, location: crate::syrup::Value) -> Listener {
-        let locator = PeerLocator::from_value(&location)
-            .unwrap_or_else(|e| panic!("{location:?} is not a peer location: {e}"));
+    /// Makes `locator` reachable by a raw peer: a node dialing it connects to it.
+    pub(super) fn add_listener(&self, locator: PeerLocator) {
         self.world
             .borrow_mut()
             .listeners
             .push((locator, VecDeque::new()));
-        Listener::new(self.clone(), location)
     }
 
     /// The simulated time now.
@@ -237,10 +213,10 @@ impl Net {
         self.world.borrow_mut().link(link).held = [true, true];
     }
 
-    /// Holds what `from` writes on `link` (the other way keeps flowing).
-    pub fn hold_from(&self, link: LinkId, from: &SimNode) {
+    /// Holds what the node at `index` writes on `link` (the other way keeps flowing).
+    pub(super) fn hold_from_node(&self, link: LinkId, index: usize) {
         let mut w = self.world.borrow_mut();
-        let side = w.node_side(link, from);
+        let side = w.node_side(link, index);
         w.link(link).held[side] = true;
     }
 
@@ -253,10 +229,10 @@ impl Net {
         }
     }
 
-    /// Lets go what `from` wrote on `link`, as one read.
-    pub fn release_from(&self, link: LinkId, from: &SimNode) {
+    /// Lets go what the node at `index` wrote on `link`, as one read.
+    pub(super) fn release_from_node(&self, link: LinkId, index: usize) {
         let mut w = self.world.borrow_mut();
-        let side = w.node_side(link, from);
+        let side = w.node_side(link, index);
         w.release_side(link, side);
     }
 
@@ -293,22 +269,22 @@ impl Net {
             .collect()
     }
 
-    /// The link between two nodes (the latest, if they have had several).
-    pub fn link_between(&self, a: &SimNode, b: &SimNode) -> Option<LinkId> {
+    /// The link between the nodes at `a` and `b` (the latest, if they have had several).
+    pub(super) fn link_between_nodes(&self, a: usize, b: usize) -> Option<LinkId> {
         let w = self.world.borrow();
         let joins = |l: &Link, x: usize, y: usize| matches!(l.ends, [End::Node(p, _), End::Node(q, _)] if (p, q) == (x, y));
         w.links
             .iter()
             .rev()
-            .find(|(_, l)| joins(l, a.index(), b.index()) || joins(l, b.index(), a.index()))
+            .find(|(_, l)| joins(l, a, b) || joins(l, b, a))
             .map(|(id, _)| *id)
     }
 
     /// The connection the node at `index` has on `link`.
-    pub fn conn_on(&self, link: LinkId, node: &SimNode) -> Option<ConnId> {
+    pub(super) fn conn_of_node(&self, link: LinkId, index: usize) -> Option<ConnId> {
         let w = self.world.borrow();
         w.links.get(&link)?.ends.iter().find_map(|e| match e {
-            End::Node(n, c) if *n == node.index() => Some(*c),
+            End::Node(n, c) if *n == index => Some(*c),
             _ => None,
         })
     }
@@ -325,12 +301,12 @@ impl World {
             .unwrap_or_else(|| panic!("no link {id:?} on this network"))
     }
 
-    fn node_side(&mut self, link: LinkId, node: &SimNode) -> usize {
+    fn node_side(&mut self, link: LinkId, index: usize) -> usize {
         let l = self.link(link);
         l.ends
             .iter()
-            .position(|e| matches!(e, End::Node(n, _) if *n == node.index()))
-            .unwrap_or_else(|| panic!("{node:?} is not on link {link:?}"))
+            .position(|e| matches!(e, End::Node(n, _) if *n == index))
+            .unwrap_or_else(|| panic!("node {index} is not on link {link:?}"))
     }
 
     fn release_side(&mut self, link: LinkId, side: usize) {

@@ -1,6 +1,6 @@
 //! A node core on the simulated network, as the test holds it.
 
-use crate::captp::{LocalRef, Term};
+use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::Core;
 
@@ -20,8 +20,37 @@ impl std::fmt::Debug for SimNode {
     }
 }
 
+/// Nodes on the network, and what tests ask of the links between them.
+impl Net {
+    /// A node known as `locator`: others reach it by dialing that locator.
+    pub fn node(&self, locator: PeerLocator, config: SessionConfig) -> SimNode {
+        let index = self.add_core(locator.clone(), config);
+        SimNode::new(self.clone(), index, locator)
+    }
+
+    /// Holds what `from` writes on `link` (the other way keeps flowing).
+    pub fn hold_from(&self, link: LinkId, from: &SimNode) {
+        self.hold_from_node(link, from.index());
+    }
+
+    /// Lets go what `from` wrote on `link`, as one read.
+    pub fn release_from(&self, link: LinkId, from: &SimNode) {
+        self.release_from_node(link, from.index());
+    }
+
+    /// The link between two nodes (the latest, if they have had several).
+    pub fn link_between(&self, a: &SimNode, b: &SimNode) -> Option<LinkId> {
+        self.link_between_nodes(a.index(), b.index())
+    }
+
+    /// The connection `node` has on `link`.
+    pub fn conn_on(&self, link: LinkId, node: &SimNode) -> Option<ConnId> {
+        self.conn_of_node(link, node.index())
+    }
+}
+
 impl SimNode {
-    pub(super) fn new(net: Net, index: usize, locator: PeerLocator) -> SimNode {
+    fn new(net: Net, index: usize, locator: PeerLocator) -> SimNode {
         SimNode {
             net,
             index,

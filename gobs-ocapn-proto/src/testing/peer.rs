@@ -12,6 +12,7 @@ use crate::locator::PeerLocator;
 use crate::syrup::{self, Limits, SyrupError, Value};
 
 use super::net::{LinkId, Net};
+use super::node::SimNode;
 use super::wire::{SimWire, Wire, WireRead};
 
 /// A symbol.
@@ -65,6 +66,43 @@ pub fn my_location(tag: &str, port: u16) -> Value {
     )
 }
 
+/// Raw peers on the network.
+impl Net {
+    /// A raw peer connecting to `node`, introducing itself with `location` (an
+    /// `<ocapn-peer …>` value) once it says hello.
+    pub fn connect(&self, node: &SimNode, location: Value) -> Peer {
+        self.connect_proving(
+            node,
+            location,
+            crate::node::PeerProof::Unauthenticated { transport: None },
+        )
+    }
+
+    /// [`Net::connect`], over a connection of which the netlayer proved `proof`.
+    pub fn connect_proving(
+        &self,
+        node: &SimNode,
+        location: Value,
+        proof: crate::node::PeerProof,
+    ) -> Peer {
+        let link = self.accept_raw(node.index(), proof);
+        Peer::sim(self.clone(), link, location)
+    }
+
+    /// A raw peer reachable at `location`: a node dialing its locator connects to it, and
+    /// [`Listener::accept`] takes the connection.
+    pub fn listen(&self, location: Value) -> Listener {
+        let locator = PeerLocator::from_value(&location)
+            .unwrap_or_else(|e| panic!("{location:?} is not a peer location: {e}"));
+        self.add_listener(locator.clone());
+        Listener {
+            net: self.clone(),
+            location,
+            locator,
+        }
+    }
+}
+
 /// Where a raw peer waits for nodes to dial it ([`Net::listen`]).
 #[derive(Debug)]
 pub struct Listener {
@@ -74,16 +112,6 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub(super) fn new(net: Net, location: Value) -> Listener {
-        let locator = PeerLocator::from_value(&location)
-            .unwrap_or_else(|e| panic!("{location:?} is not a peer location: {e}"));
-        Listener {
-            net,
-            location,
-            locator,
-        }
-    }
-
     /// The next connection a node made to this location, once the network has carried
     /// what is in flight; panics if no node dials it.
     pub fn accept(&self) -> Peer {
