@@ -9,7 +9,9 @@
 //!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
 //! - `register` answers with the machine's attach sturdyref: the only other capability a
 //!   machine ever holds. With it, after a lost session (a boss restart, a network cut), the
-//!   hob-client attaches its bindings again. Neither object reaches the boss's admin
+//!   hob-client attaches its bindings again, proving its identity and a credential that
+//!   rotates on each attach ([`super::credential`]: a copy of the machine's state is
+//!   refused and shown as a conflict, never served). Neither object reaches the boss's admin
 //!   surface: they accept `register`/`attach`/`ping` and nothing else, and the control
 //!   socket is not on the network at all.
 //! - A watcher checks every [`WATCH_PERIOD`] which sessions are still open; a machine whose
@@ -46,6 +48,7 @@ use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
 use super::answers::{self, Call};
+use super::credential::{CONFLICT, Conflict, Keeper};
 use super::wire;
 use crate::actors::hob::HobError;
 use crate::model::{Cancel, RunOutput};
@@ -87,6 +90,9 @@ struct Entry {
     /// The attach object's swiss number (base64url).
     attach: String,
     state: RegState,
+    /// The machine's identity and attach credential, once it registered.
+    #[serde(default)]
+    credential: Keeper,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +124,8 @@ struct Inner {
     path: PathBuf,
     table: Mutex<Table>,
     live: Mutex<BTreeMap<String, Live>>,
+    /// Per machine, the attaches refused since the gateway started.
+    conflicts: Mutex<BTreeMap<String, Conflict>>,
     changed: Condvar,
 }
 
@@ -135,9 +143,20 @@ impl std::fmt::Debug for Gateway {
 
 static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
 
-/// Told when a registered machine's session goes down (`false`) or comes back (`true`):
-/// how the boss logs `unreachable` and `running` again.
-pub type ReachListener = Arc<dyn Fn(&str, bool) + Send + Sync>;
+/// What a [`ReachListener`] is told about a registered machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReachChange {
+    /// Its session went down.
+    Down,
+    /// Its session came back.
+    Up,
+    /// An attach was refused as a conflict (what the machine shows of it).
+    Conflict(String),
+}
+
+/// Told when a registered machine's session goes down or comes back, or an attach to it
+/// is refused: how the boss logs `unreachable`, `running` again, and conflicts.
+pub type ReachListener = Arc<dyn Fn(&str, ReachChange) + Send + Sync>;
 
 static REACH_LISTENER: Mutex<Option<ReachListener>> = Mutex::new(None);
 
@@ -146,13 +165,13 @@ pub fn set_reach_listener(listener: Option<ReachListener>) {
     *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
 }
 
-fn tell_reach(machine: &str, up: bool) {
+fn tell_reach(machine: &str, change: ReachChange) {
     let listener = REACH_LISTENER
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if let Some(listener) = listener {
-        listener(machine, up);
+        listener(machine, change);
     }
 }
 
@@ -243,6 +262,7 @@ impl Gateway {
             path,
             table: Mutex::new(table.clone()),
             live: Mutex::new(BTreeMap::new()),
+            conflicts: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
         });
         let g = Gateway { inner };
@@ -274,6 +294,7 @@ impl Gateway {
             registration: BASE64URL_NOPAD.encode(&random_swiss()?),
             attach: BASE64URL_NOPAD.encode(&random_swiss()?),
             state: RegState::Open,
+            credential: Keeper::default(),
         };
         {
             let mut table = self.lock_table();
@@ -328,6 +349,14 @@ impl Gateway {
     /// know (not a network machine, or destroyed).
     pub fn reach(&self, machine: &str) -> Option<Reach> {
         self.lock_live().get(machine).map(|l| l.reach)
+    }
+
+    /// The attaches to machine `machine` refused as conflicts (a copy of its state), as the
+    /// machine shows them; `None` if there were none since the gateway started.
+    pub fn conflict(&self, machine: &str) -> Option<String> {
+        self.lock_conflicts()
+            .get(machine)
+            .map(|c| c.describe(machine))
     }
 
     /// How many OCapN sessions the gateway's node holds open (hob-clients connected, whether
@@ -540,15 +569,80 @@ impl Gateway {
             .map(|l| l.reach);
         self.inner.changed.notify_all();
         match (before, reach) {
-            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, false),
-            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, true),
+            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, ReachChange::Down),
+            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, ReachChange::Up),
             _ => {}
         }
     }
 
     fn forget_live(&self, machine: &str) {
         self.lock_live().remove(machine);
+        self.lock_conflicts().remove(machine);
         self.inner.changed.notify_all();
+    }
+
+    fn lock_conflicts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Conflict>> {
+        self.inner
+            .conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
+    /// left as it was if saving fails); what `change` answers is answered.
+    fn update_credential<T>(
+        &self,
+        machine: &str,
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
+    ) -> Result<T, Term> {
+        let mut table = self.lock_table();
+        let entry = table
+            .machines
+            .get_mut(machine)
+            .ok_or_else(|| wire::text(&destroyed(machine)))?;
+        let (changed, answer) = change(&entry.credential)?;
+        let Some(changed) = changed else {
+            return Ok(answer);
+        };
+        let before = std::mem::replace(&mut entry.credential, changed);
+        if let Err(e) = write_table(&self.inner.path, &table) {
+            if let Some(entry) = table.machines.get_mut(machine) {
+                entry.credential = before;
+            }
+            tracing::error!("cannot save machine {machine}'s attach credential: {e}");
+            return Err(wire::text(&format!(
+                "the boss cannot save the attach credential ({e}); try again"
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Records a refused attach to machine `machine` (logged at most once a period per
+    /// source) and answers the refusal for its client.
+    fn refuse_conflict(
+        &self,
+        machine: &str,
+        kind: super::credential::ConflictKind,
+        from: Option<&PeerLocator>,
+    ) -> Term {
+        let from = from.map_or_else(
+            || "a peer that proved no location".to_string(),
+            super::credential::place,
+        );
+        let (log, shown, refusal) = {
+            let mut conflicts = self.lock_conflicts();
+            let before = conflicts.remove(machine);
+            let (conflict, log) = Conflict::note(before, kind, &from, SystemTime::now());
+            let shown = conflict.describe(machine);
+            let refusal = conflict.refusal(machine);
+            conflicts.insert(machine.to_string(), conflict);
+            (log, shown, refusal)
+        };
+        if log {
+            tracing::warn!(machine, "{shown}");
+            tell_reach(machine, ReachChange::Conflict(shown));
+        }
+        wire::text(&refusal)
     }
 
     fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -595,7 +689,7 @@ impl Gateway {
                     inner.changed.notify_all();
                 }
                 for machine in down {
-                    tell_reach(&machine, false);
+                    tell_reach(&machine, ReachChange::Down);
                 }
             }
         });
@@ -643,7 +737,7 @@ struct Registration {
 }
 
 impl LocalObject for Registration {
-    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
         if name != "register" {
             return Err(wire::text(&format!(
@@ -656,6 +750,14 @@ impl LocalObject for Registration {
             .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
         let g = Gateway { inner };
         let bindings = bindings_arg(&args)?;
+        // The machine is whoever proves this location from now on.
+        let home = cx.core().believed_location(bindings.1).ok_or_else(|| {
+            wire::text(
+                "registration refused: this session proves no location (over tcp-tls, \
+                 present the node's certificate)",
+            )
+        })?;
+        let (keeper, credential) = Keeper::registered(&home).map_err(|e| wire::text(&e))?;
         {
             let mut table = g.lock_table();
             let Some(entry) = table.machines.get_mut(&self.machine) else {
@@ -665,9 +767,11 @@ impl LocalObject for Registration {
                 return Err(wire::text(&refusal(&self.machine, entry.state)));
             }
             entry.state = RegState::Used;
+            entry.credential = keeper;
             if let Err(e) = write_table(&g.inner.path, &table) {
                 if let Some(entry) = table.machines.get_mut(&self.machine) {
                     entry.state = RegState::Open;
+                    entry.credential = Keeper::default();
                 }
                 tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
                 return Err(wire::text(&format!(
@@ -685,8 +789,14 @@ impl LocalObject for Registration {
         Ok(Term::List(vec![
             wire::text(&self.machine),
             Term::Data(Value::Bytes(attach)),
+            Term::Data(Value::Bytes(credential)),
         ]))
     }
+}
+
+/// How the boss refuses a machine it no longer knows (the hob-client stops on it).
+fn destroyed(machine: &str) -> String {
+    format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
 }
 
 /// The object a machine re-attaches its bindings through after a lost session.
@@ -696,7 +806,7 @@ struct Attach {
 }
 
 impl LocalObject for Attach {
-    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
         let inner = self
             .gateway
@@ -709,23 +819,85 @@ impl LocalObject for Attach {
             .get(&self.machine)
             .is_some_and(|e| e.state == RegState::Used);
         if !known {
-            return Err(wire::text(&format!(
-                "{DESTROYED}: machine {:?} is no longer registered with this boss",
-                self.machine
-            )));
+            return Err(wire::text(&destroyed(&self.machine)));
         }
         match name.as_str() {
-            "ping" => Ok(Term::sym("pong")),
-            "attach" => {
-                let bindings = bindings_arg(&args)?;
-                tracing::info!(machine = self.machine, "machine attached again");
-                g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-                Ok(wire::text(&self.machine))
-            }
+            "ping" => self.ping(&g, &args),
+            "attach" => self.attach(cx, &g, &args),
+            "confirm" => self.confirm(&g, &args),
             other => Err(wire::text(&format!(
-                "a machine's attach capability answers `attach` and `ping`, not `{other}`"
+                "a machine's attach capability answers `attach`, `confirm` and `ping`, not \
+                 `{other}`"
             ))),
         }
+    }
+}
+
+impl Attach {
+    /// `pong` while the pinging session is the one that serves the machine; a client whose
+    /// session does not (any more) hears so and attaches again.
+    fn ping(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+        if let Ok((_, conn)) = bindings_arg(args) {
+            let serving = g
+                .lock_live()
+                .get(&self.machine)
+                .and_then(|l| l.bindings.as_ref().map(|(_, c)| *c));
+            if serving != Some(conn) {
+                return Err(wire::text(&format!(
+                    "detached: this session does not serve machine {:?}; attach again",
+                    self.machine
+                )));
+            }
+        }
+        Ok(Term::sym("pong"))
+    }
+
+    /// Attaches the bindings of a client that proves the machine's identity and holds its
+    /// credential (see [`super::credential`]), answering the next credential.
+    fn attach(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+        let (bindings, presented) = wire::parse_attach_args(args).map_err(|e| wire::text(&e))?;
+        let bindings = bindings_arg(&[bindings])?;
+        let from = cx.core().believed_location(bindings.1);
+        let judged = g.update_credential(&self.machine, |keeper| {
+            if let Err(kind) = keeper.judge(presented.as_deref(), from.as_ref()) {
+                return Ok((None, Err(kind)));
+            }
+            let Some(from) = &from else {
+                return Err(wire::text("the session proves no location"));
+            };
+            let (next, credential) = keeper
+                .rotated(presented.as_deref(), from)
+                .map_err(|e| wire::text(&e))?;
+            Ok((Some(next), Ok(credential)))
+        })?;
+        let credential = match judged {
+            Ok(credential) => credential,
+            Err(kind) => return Err(g.refuse_conflict(&self.machine, kind, from.as_ref())),
+        };
+        tracing::info!(machine = self.machine, "machine attached again");
+        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
+        Ok(wire::attached(&self.machine, credential))
+    }
+
+    /// The client stored the credential `attach` answered: the one before is stale now.
+    fn confirm(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+        let [credential] = args else {
+            return Err(wire::text("confirm takes the credential the client stored"));
+        };
+        let credential = match credential.to_value() {
+            Some(Value::Bytes(c)) => c,
+            _ => return Err(wire::text("confirm takes the credential (bytes)")),
+        };
+        g.update_credential(&self.machine, |keeper| {
+            match keeper.confirmed(&credential) {
+                Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
+                Err(_) => Err(wire::text(&format!(
+                    "{CONFLICT}: that is not machine {:?}'s attach credential (it was replaced); \
+                 refused",
+                    self.machine
+                ))),
+            }
+        })
     }
 }
 
