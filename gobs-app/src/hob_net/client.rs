@@ -8,10 +8,9 @@
 //! (the machine's name, the boss's attach sturdyref, the attach credential, the bindings).
 //! With that state it needs no registration sturdyref again: it attaches through the
 //! attach sturdyref, and does so again, with backoff, whenever the session is lost (a boss
-//! restart) or the boss says its session no longer serves the machine. Each attach is
-//! answered with the next credential, stored before it is confirmed
-//! ([`super::credential`]); a client the boss calls a conflict (a copy of a machine's
-//! state) stops.
+//! restart). Each attach is answered with the next credential, stored before it is
+//! confirmed ([`super::credential`]); a client the boss calls a conflict (a copy of a
+//! machine's state) stops.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -256,7 +255,7 @@ async fn send(node: &Node, to: CapRef, args: Vec<Term>) -> Result<Term, Asked> {
 }
 
 /// Keeps the machine attached: pings, and attaches again (with backoff) when the session
-/// is lost or no longer serves the machine.
+/// is lost.
 async fn serve(
     node: &Node,
     mut state: ClientState,
@@ -269,9 +268,7 @@ async fn serve(
     let mut pause = Duration::from_millis(100);
     loop {
         let outcome = match live.clone() {
-            Some(r) => send(node, r, wire::call("ping", vec![bindings.clone()]))
-                .await
-                .map(|_| ()),
+            Some(r) => send(node, r, wire::call("ping", vec![])).await.map(|_| ()),
             None => match enliven(node, &boss).await {
                 Ok(r) => attach(node, &r, &mut state, state_path, &bindings)
                     .await

@@ -23,6 +23,14 @@
 //! than the client takes to store the new one. The boss saves `next` before answering, so
 //! a boss crash leaves the same two choices.
 //!
+//! **A whole copy** (identity and credential, e.g. a cloned disk) proves the machine's
+//! location: its session replaces the machine's at the session layer, and the first of
+//! the two to attach after the copy was made rotates the credential; the other presents a
+//! replaced one and is refused as a conflict. If the copy attached first (while the
+//! machine's own client was away), the machine's own client is the one refused; the
+//! conflict is shown, and the operator stops the copy (and destroys the machine if it
+//! must be recreated): two identical states cannot be told apart over the network.
+//!
 //! **Upgrade.** State written before rotation has no credential on either side: the boss's
 //! entry has no `current` and no `home`, the client's `client.json` no `credential`. Such
 //! an entry accepts an attach without a credential; that first attach records the home

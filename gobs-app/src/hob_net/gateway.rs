@@ -48,7 +48,8 @@ use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
 use super::answers::{self, Call};
-use super::credential::{CONFLICT, Conflict, Keeper};
+use super::attach::Attach;
+use super::credential::{Conflict, Keeper};
 use super::wire;
 use crate::actors::hob::HobError;
 use crate::model::{Cancel, RunOutput};
@@ -117,7 +118,7 @@ struct Live {
     bindings: Option<(CapRef, ConnId)>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     node: Node,
     runtime: tokio::runtime::Handle,
     locator: PeerLocator,
@@ -125,14 +126,14 @@ struct Inner {
     table: Mutex<Table>,
     live: Mutex<BTreeMap<String, Live>>,
     /// Per machine, the attaches refused since the gateway started.
-    conflicts: Mutex<BTreeMap<String, Conflict>>,
+    pub(super) conflicts: Mutex<BTreeMap<String, Conflict>>,
     changed: Condvar,
 }
 
 /// The boss's OCapN node for hob (see the module docs). Cloning gives another handle.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -165,7 +166,7 @@ pub fn set_reach_listener(listener: Option<ReachListener>) {
     *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
 }
 
-fn tell_reach(machine: &str, change: ReachChange) {
+pub(super) fn tell_reach(machine: &str, change: ReachChange) {
     let listener = REACH_LISTENER
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -349,14 +350,6 @@ impl Gateway {
     /// know (not a network machine, or destroyed).
     pub fn reach(&self, machine: &str) -> Option<Reach> {
         self.lock_live().get(machine).map(|l| l.reach)
-    }
-
-    /// The attaches to machine `machine` refused as conflicts (a copy of its state), as the
-    /// machine shows them; `None` if there were none since the gateway started.
-    pub fn conflict(&self, machine: &str) -> Option<String> {
-        self.lock_conflicts()
-            .get(machine)
-            .map(|c| c.describe(machine))
     }
 
     /// How many OCapN sessions the gateway's node holds open (hob-clients connected, whether
@@ -562,7 +555,7 @@ impl Gateway {
         });
     }
 
-    fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
+    pub(super) fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
         let before = self
             .lock_live()
             .insert(machine.to_string(), Live { reach, bindings })
@@ -581,16 +574,9 @@ impl Gateway {
         self.inner.changed.notify_all();
     }
 
-    fn lock_conflicts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Conflict>> {
-        self.inner
-            .conflicts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
     /// left as it was if saving fails); what `change` answers is answered.
-    fn update_credential<T>(
+    pub(super) fn update_credential<T>(
         &self,
         machine: &str,
         change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
@@ -617,32 +603,12 @@ impl Gateway {
         Ok(answer)
     }
 
-    /// Records a refused attach to machine `machine` (logged at most once a period per
-    /// source) and answers the refusal for its client.
-    fn refuse_conflict(
-        &self,
-        machine: &str,
-        kind: super::credential::ConflictKind,
-        from: Option<&PeerLocator>,
-    ) -> Term {
-        let from = from.map_or_else(
-            || "a peer that proved no location".to_string(),
-            super::credential::place,
-        );
-        let (log, shown, refusal) = {
-            let mut conflicts = self.lock_conflicts();
-            let before = conflicts.remove(machine);
-            let (conflict, log) = Conflict::note(before, kind, &from, SystemTime::now());
-            let shown = conflict.describe(machine);
-            let refusal = conflict.refusal(machine);
-            conflicts.insert(machine.to_string(), conflict);
-            (log, shown, refusal)
-        };
-        if log {
-            tracing::warn!(machine, "{shown}");
-            tell_reach(machine, ReachChange::Conflict(shown));
-        }
-        wire::text(&refusal)
+    /// Whether machine `machine` registered and was not destroyed since.
+    pub(super) fn registered(&self, machine: &str) -> bool {
+        self.lock_table()
+            .machines
+            .get(machine)
+            .is_some_and(|e| e.state == RegState::Used)
     }
 
     fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -719,7 +685,7 @@ fn random_swiss() -> Result<Vec<u8>, String> {
 }
 
 /// The bindings reference a `register`/`attach` message carries, with its session.
-fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
+pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
     match args {
         [Term::Ref(r @ CapRef::Remote(remote))] => Ok((r.clone(), remote.conn())),
         _ => Err(wire::text(
@@ -795,110 +761,8 @@ impl LocalObject for Registration {
 }
 
 /// How the boss refuses a machine it no longer knows (the hob-client stops on it).
-fn destroyed(machine: &str) -> String {
+pub(super) fn destroyed(machine: &str) -> String {
     format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
-}
-
-/// The object a machine re-attaches its bindings through after a lost session.
-struct Attach {
-    gateway: Weak<Inner>,
-    machine: String,
-}
-
-impl LocalObject for Attach {
-    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (name, args) = wire::method(args)?;
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
-        let known = g
-            .lock_table()
-            .machines
-            .get(&self.machine)
-            .is_some_and(|e| e.state == RegState::Used);
-        if !known {
-            return Err(wire::text(&destroyed(&self.machine)));
-        }
-        match name.as_str() {
-            "ping" => self.ping(&g, &args),
-            "attach" => self.attach(cx, &g, &args),
-            "confirm" => self.confirm(&g, &args),
-            other => Err(wire::text(&format!(
-                "a machine's attach capability answers `attach`, `confirm` and `ping`, not \
-                 `{other}`"
-            ))),
-        }
-    }
-}
-
-impl Attach {
-    /// `pong` while the pinging session is the one that serves the machine; a client whose
-    /// session does not (any more) hears so and attaches again.
-    fn ping(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
-        if let Ok((_, conn)) = bindings_arg(args) {
-            let serving = g
-                .lock_live()
-                .get(&self.machine)
-                .and_then(|l| l.bindings.as_ref().map(|(_, c)| *c));
-            if serving != Some(conn) {
-                return Err(wire::text(&format!(
-                    "detached: this session does not serve machine {:?}; attach again",
-                    self.machine
-                )));
-            }
-        }
-        Ok(Term::sym("pong"))
-    }
-
-    /// Attaches the bindings of a client that proves the machine's identity and holds its
-    /// credential (see [`super::credential`]), answering the next credential.
-    fn attach(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
-        let (bindings, presented) = wire::parse_attach_args(args).map_err(|e| wire::text(&e))?;
-        let bindings = bindings_arg(&[bindings])?;
-        let from = cx.core().believed_location(bindings.1);
-        let judged = g.update_credential(&self.machine, |keeper| {
-            if let Err(kind) = keeper.judge(presented.as_deref(), from.as_ref()) {
-                return Ok((None, Err(kind)));
-            }
-            let Some(from) = &from else {
-                return Err(wire::text("the session proves no location"));
-            };
-            let (next, credential) = keeper
-                .rotated(presented.as_deref(), from)
-                .map_err(|e| wire::text(&e))?;
-            Ok((Some(next), Ok(credential)))
-        })?;
-        let credential = match judged {
-            Ok(credential) => credential,
-            Err(kind) => return Err(g.refuse_conflict(&self.machine, kind, from.as_ref())),
-        };
-        tracing::info!(machine = self.machine, "machine attached again");
-        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-        Ok(wire::attached(&self.machine, credential))
-    }
-
-    /// The client stored the credential `attach` answered: the one before is stale now.
-    fn confirm(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
-        let [credential] = args else {
-            return Err(wire::text("confirm takes the credential the client stored"));
-        };
-        let credential = match credential.to_value() {
-            Some(Value::Bytes(c)) => c,
-            _ => return Err(wire::text("confirm takes the credential (bytes)")),
-        };
-        g.update_credential(&self.machine, |keeper| {
-            match keeper.confirmed(&credential) {
-                Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
-                Err(_) => Err(wire::text(&format!(
-                    "{CONFLICT}: that is not machine {:?}'s attach credential (it was replaced); \
-                 refused",
-                    self.machine
-                ))),
-            }
-        })
-    }
 }
 
 fn read_table(path: &Path) -> Result<Table, String> {

@@ -8,7 +8,7 @@
 //! - the boss's **attach** object (one per machine, its sturdyref handed back by
 //!   `register`): `attach BINDINGS CREDENTIAL` → `[machine next-credential]` (after a
 //!   reconnect; see [`super::credential`]), `confirm CREDENTIAL` once the client stored
-//!   the next one, `ping BINDINGS` → `pong` while that session serves the machine;
+//!   the next one, `ping` → `pong`;
 //! - the hob-client's **bindings** object: `binding-names`, `status`, `run ARGV TIMEOUT`,
 //!   `put-file PATH BYTES MODE`, `get-file PATH`.
 //!
