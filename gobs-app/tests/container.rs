@@ -450,6 +450,18 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "copy-1"]);
     ok(&s, &["create-machine", "copy-2"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    wait_for("copy-1's client to store its state", || {
+        let stored = [
+            "run",
+            "copy-1",
+            "--",
+            "test",
+            "-f",
+            "/hob/state/client.json",
+        ];
+        gobs(&s, &stored).status.success()
+    });
 
     // copy-1's client.json in copy-2, and a second hob-client there on it.
     let work = tempfile::tempdir().unwrap();

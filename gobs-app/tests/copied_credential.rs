@@ -63,6 +63,9 @@ fn with_h1() -> (tempfile::TempDir, Daemon, RealClient) {
     let daemon = Daemon::start(dir.path());
     let real = RealClient(dir.path().join("hosts/h1"));
     ok(dir.path(), &["create-machine", "h1"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = dir.path().join("hosts/h1/client/client.json");
+    wait_for("h1's client to store its state", || client_json.exists());
     (dir, daemon, real)
 }
 

@@ -229,6 +229,9 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     let _daemon = Daemon::start(s);
     let real = RealClient(s.join("hosts/h1"));
     ok(s, &["create-machine", "h1"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = s.join("hosts/h1/client/client.json");
+    wait_for("h1's client to store its state", || client_json.exists());
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
     let _impostor = Impostor::attach(&s.join("hosts/h1/client"));
