@@ -2,8 +2,9 @@
 //! real `gobs-app hob-client` (no root needed): a client that crashed after the boss
 //! answered an attach, before storing the next credential, gets in with the one it has;
 //! one that stored it and crashed before confirming gets in with the new one, which
-//! makes the one before stale. The crashed client is played by a node of the test's own
-//! with the machine's identity, which attaches and then stops.
+//! makes the one before stale; one that crashed before storing its registration's answer
+//! registers again. The crashed client is played by a node of the test's own with the
+//! machine's identity, which asks and then stops.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -64,13 +65,15 @@ fn saved(dir: &Path) -> Vec<u8> {
     credential::decode(state(dir)["credential"].as_str().unwrap()).unwrap()
 }
 
-/// Attaches as the machine whose client state is `dir` (its identity, its attach
-/// sturdyref) presenting `presented`, then stops without storing or confirming anything:
-/// a client that crashed right after the answer. Answers the attach's answer or refusal.
-fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
+/// Sends what `args` makes of a bindings object to the object `to` names, from a node
+/// with the identity kept in `dir`, then stops without storing or confirming anything:
+/// a client that crashed right after the answer. Answers the answer or the refusal.
+fn send_and_crash(
+    dir: &Path,
+    to: Sturdyref,
+    args: impl FnOnce(Term) -> Vec<Term> + Send + 'static,
+) -> Result<Term, String> {
     let identity = NodeState::open(&dir.join("node")).unwrap();
-    let boss = Sturdyref::parse(state(dir)["boss"].as_str().unwrap()).unwrap();
-    let presented = presented.to_vec();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,25 +94,32 @@ fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
             })
             .await
             .unwrap();
-        let p = node.with_core(move |c| c.enliven(&boss)).await.unwrap();
-        let Ok(Term::Ref(attach)) = node.settled(p).await.unwrap() else {
-            panic!("the attach sturdyref did not enliven");
+        let p = node.with_core(move |c| c.enliven(&to)).await.unwrap();
+        let Ok(Term::Ref(target)) = node.settled(p).await.unwrap() else {
+            panic!("the sturdyref did not enliven");
         };
-        let args = wire::attach_args(bindings, Some(&presented));
-        let p = node.with_core(move |c| c.send(attach, args)).await.unwrap();
-        let answer = node
-            .settled(p)
+        let args = args(bindings);
+        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
+        node.settled(p)
             .await
             .unwrap()
-            .map_err(|e| wire::failure(&e))?;
-        let (_, next) = wire::parse_attached(&answer)?;
-        Ok(next.expect("the boss answers the next credential"))
+            .map_err(|e| wire::failure(&e))
     })
 }
 
-fn runs(g: &Gateway) -> bool {
+/// Attaches as the machine whose client state is `dir` presenting `presented`, and
+/// crashes (see [`send_and_crash`]); answers the next credential.
+fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
+    let boss = Sturdyref::parse(state(dir)["boss"].as_str().unwrap()).unwrap();
+    let presented = presented.to_vec();
+    let answer = send_and_crash(dir, boss, move |b| wire::attach_args(b, Some(&presented)))?;
+    let (_, next) = wire::parse_attached(&answer)?;
+    Ok(next.expect("the boss answers the next credential"))
+}
+
+fn runs(g: &Gateway, machine: &str) -> bool {
     g.run(
-        "m1",
+        machine,
         &["true".into()],
         5,
         Duration::from_secs(5),
@@ -137,7 +147,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     // Answered, crashed before storing: the client still has `first`, and gets in with it.
     attach_and_crash(dir, &first).unwrap();
     let client = Client::start(dir, None);
-    wait_for("m1 to run commands", || runs(&g));
+    wait_for("m1 to run commands", || runs(&g, "m1"));
     wait_for("the client to store its next credential", || {
         saved(dir) != first
     });
@@ -155,7 +165,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     )
     .unwrap();
     let client = Client::start(dir, None);
-    wait_for("m1 to run commands", || runs(&g));
+    wait_for("m1 to run commands", || runs(&g, "m1"));
     wait_for("the client to store its next credential", || {
         saved(dir) != third
     });
@@ -171,4 +181,24 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
         "{shown}"
     );
     assert!(shown.contains("2 refused attaches since"), "{shown}");
+}
+
+#[test]
+fn a_client_that_crashed_before_storing_its_registration_registers_again() {
+    let boss_dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let uri = g.issue("m2", "127.0.0.1").unwrap();
+    let register = |b: Term| wire::call("register", vec![b]);
+
+    // Registered from the machine's identity; the answer lost in a crash.
+    let dir = tempfile::tempdir().unwrap();
+    send_and_crash(dir.path(), uri.clone(), register).unwrap();
+    // Another identity cannot use it again.
+    let other = tempfile::tempdir().unwrap();
+    let err = send_and_crash(other.path(), uri.clone(), register).unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+    // The machine's own client can, and serves.
+    let _client = Client::start(dir.path(), Some(&uri.to_uri()));
+    wait_for("m2 to run commands", || runs(&g, "m2"));
+    assert!(state(dir.path())["credential"].is_string());
 }

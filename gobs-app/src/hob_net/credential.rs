@@ -31,6 +31,10 @@
 //! conflict is shown, and the operator stops the copy (and destroys the machine if it
 //! must be recreated): two identical states cannot be told apart over the network.
 //!
+//! **Registration** is one-time, except for the identity that used it: a client that
+//! crashed before storing the answer registers again with the same sturdyref and is
+//! answered again, with a new credential (only the machine's own key can do that).
+//!
 //! **Upgrade.** State written before rotation has no credential on either side: the boss's
 //! entry has no `current` and no `home`, the client's `client.json` no `credential`. Such
 //! an entry accepts an attach without a credential; that first attach records the home
@@ -109,6 +113,11 @@ impl Keeper {
             next: None,
         };
         Ok((keeper, secret))
+    }
+
+    /// Whether `from` is the location the machine's hob-client registered from.
+    pub fn is_home(&self, from: &PeerLocator) -> bool {
+        self.home.as_deref() == Some(place(from).as_str())
     }
 
     /// Whether an attach presenting `presented` from `from` (the session's proven
@@ -353,6 +362,11 @@ mod tests {
             Err(ConflictKind::Elsewhere { home })
         );
         assert_eq!(k.judge(Some(&c), None), Err(ConflictKind::Unproved));
+        assert!(k.is_home(&node("m")) && !k.is_home(&node("copy")));
+        assert!(
+            !Keeper::default().is_home(&node("m")),
+            "no home before rotation"
+        );
     }
 
     #[test]

@@ -729,15 +729,18 @@ impl LocalObject for Registration {
             let Some(entry) = table.machines.get_mut(&self.machine) else {
                 return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
             };
-            if entry.state != RegState::Open {
+            // Used already, by this very identity: the client lost the answer (it crashed
+            // before storing it), so it is answered again, with a new credential.
+            let again = entry.state == RegState::Used && entry.credential.is_home(&home);
+            if entry.state != RegState::Open && !again {
                 return Err(wire::text(&refusal(&self.machine, entry.state)));
             }
+            let before = (entry.state, entry.credential.clone());
             entry.state = RegState::Used;
             entry.credential = keeper;
             if let Err(e) = write_table(&g.inner.path, &table) {
                 if let Some(entry) = table.machines.get_mut(&self.machine) {
-                    entry.state = RegState::Open;
-                    entry.credential = Keeper::default();
+                    (entry.state, entry.credential) = before;
                 }
                 tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
                 return Err(wire::text(&format!(
