@@ -1,6 +1,7 @@
 //! Black-box tests of the `container` provider on the built binary, as root: a machine is
 //! its own host (hostname, namespaces, root filesystem), survives a killed daemon and a
-//! killed hob-client, refuses a replayed registration, fails with the reason when it cannot
+//! killed hob-client, refuses a replayed registration and a copy of its `client.json` in
+//! another container (a conflict, shown on it), fails with the reason when it cannot
 //! register, and leaves nothing behind when destroyed; its cgroup is checked on the
 //! hierarchy the provider uses here (v2, or v1's memory and pids). Each test needs root,
 //! namespaces, a cgroup, busybox and iproute2 ([`NEEDS`]): reported as ignored without
@@ -435,6 +436,81 @@ fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
     wait_status(&s, "box-2", "running");
     assert_eq!(ok(&s, &["run", "box-2", "--", "hostname"]), "box-2\n");
     ok(&s, &["destroy-machine", "box-2"]);
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
+    gobs_testkit::need(NEEDS);
+    let mut setup = Setup::new("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "copy-1"]);
+    ok(&s, &["create-machine", "copy-2"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    wait_for("copy-1's client to store its state", || {
+        let stored = [
+            "run",
+            "copy-1",
+            "--",
+            "test",
+            "-f",
+            "/hob/state/client.json",
+        ];
+        gobs(&s, &stored).status.success()
+    });
+
+    // copy-1's client.json in copy-2, and a second hob-client there on it.
+    let work = tempfile::tempdir().unwrap();
+    let stolen = work.path().join("client.json");
+    let out = gobs(&s, &["get-file", "copy-1", "/hob/state/client.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&stolen, &out.stdout).unwrap();
+    ok(&s, &["run", "copy-2", "--", "mkdir", "-p", "/tmp/copy"]);
+    let to = stolen.to_str().unwrap();
+    ok(&s, &["put-file", "copy-2", to, "/tmp/copy/client.json"]);
+    let run = [
+        "run",
+        "copy-2",
+        "--",
+        "/hob/gobs-app",
+        "hob-client",
+        "--dir",
+        "/tmp/copy",
+    ];
+    let out = gobs(&s, &run);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("credential conflict"), "{said}");
+    assert!(said.contains("not machine \"copy-1\"'s own"), "{said}");
+
+    // Shown on copy-1 with the proven location of the copy (its own node, in copy-2).
+    let node = gobs(&s, &["get-file", "copy-2", "/tmp/copy/node"]);
+    assert!(node.status.success(), "{}", text(&node.stderr));
+    std::fs::write(work.path().join("node"), &node.stdout).unwrap();
+    let copy_at = format!(
+        "ocapn://{}.tcp-tls",
+        gobs_ocapn::persist::NodeState::open(&work.path().join("node"))
+            .unwrap()
+            .tls
+            .designator()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&s, &["machine", "copy-1", "--json"])).unwrap();
+    assert_eq!(json["status"], "running");
+    let error = json["error"].as_str().unwrap();
+    assert!(error.starts_with("credential conflict at "), "{error}");
+    assert!(error.contains(&copy_at), "{error}");
+    let events = ok(&s, &["events", "--machine", "copy-1"]);
+    assert!(events.contains(&copy_at), "{events}");
+
+    // copy-1 is itself throughout.
+    assert_eq!(ok(&s, &["run", "copy-1", "--", "hostname"]), "copy-1\n");
+    ok(&s, &["destroy-machine", "copy-1"]);
+    ok(&s, &["destroy-machine", "copy-2"]);
 }
 
 #[test]

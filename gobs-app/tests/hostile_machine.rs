@@ -9,23 +9,27 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/host.rs"]
+mod host;
 
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
 use common::{Daemon, gobs, ok, state, text, wait_for};
+
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
-use gobs_app::hob_net::wire;
+use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::RunOutput;
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
 use gobs_ocapn::persist::NodeState;
+use host::RealClient;
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -87,6 +91,9 @@ impl Impostor {
         let state: serde_json::Value =
             serde_json::from_slice(&fs::read(client.join("client.json")).unwrap()).unwrap();
         let boss = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
+        let credential = state["credential"]
+            .as_str()
+            .map(|c| credential::decode(c).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (attached, answer) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -115,7 +122,7 @@ impl Impostor {
                 let Ok(Term::Ref(attach)) = node.settled(p).await.unwrap() else {
                     panic!("the attach sturdyref did not enliven");
                 };
-                let args = wire::call("attach", vec![bindings]);
+                let args = wire::attach_args(bindings, credential.as_deref());
                 let p = node.with_core(move |c| c.send(attach, args)).await.unwrap();
                 let _ = attached.send(
                     node.settled(p)
@@ -127,7 +134,8 @@ impl Impostor {
             });
         });
         let answer = answer.recv_timeout(common::HANG).unwrap();
-        assert_eq!(answer.map(|t| wire::as_string(&t)), Ok(Some("h1".into())));
+        let attached = answer.and_then(|t| wire::parse_attached(&t));
+        assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
         Impostor {
             stop: Some(stop),
             thread: Some(thread),
@@ -142,37 +150,6 @@ impl Drop for Impostor {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
-        }
-    }
-}
-
-/// Kills the real hob-client of a host machine (it lives in a session of its own, beyond
-/// the daemon), at once and when the test ends, passed or not.
-struct RealClient(PathBuf);
-
-impl RealClient {
-    fn pid(&self) -> Option<rustix::process::Pid> {
-        let record = fs::read_to_string(self.0.join("anchor.pid")).ok()?;
-        rustix::process::Pid::from_raw(record.split_whitespace().next()?.parse().ok()?)
-    }
-
-    fn kill(&self) {
-        if let Some(pid) = self.pid() {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let alive = || {
-                fs::metadata(format!("/proc/{}", pid.as_raw_nonzero())).is_ok()
-                    && !fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
-                        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
-            };
-            wait_for("the real hob-client to end", || !alive());
-        }
-    }
-}
-
-impl Drop for RealClient {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid() {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
 }
@@ -252,6 +229,9 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     let _daemon = Daemon::start(s);
     let real = RealClient(s.join("hosts/h1"));
     ok(s, &["create-machine", "h1"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = s.join("hosts/h1/client/client.json");
+    wait_for("h1's client to store its state", || client_json.exists());
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
     let _impostor = Impostor::attach(&s.join("hosts/h1/client"));

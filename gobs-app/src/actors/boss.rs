@@ -347,6 +347,21 @@ impl Boss {
         self.log_state(&name, &provider, state, error);
     }
 
+    /// An attach to machine `name` was refused as a conflict (a copy of its state): logged,
+    /// with what the machine shows of it.
+    #[actor(local)]
+    pub fn credential_conflict(&mut self, name: String, detail: String) {
+        if !self.machines.contains_key(&name) {
+            return;
+        }
+        let what = What::Conflict {
+            detail: bounded(&detail),
+        };
+        if let Err(e) = self.log().call().append(Some(name.clone()), what) {
+            tracing::warn!("cannot add machine {name}'s conflict to the event log: {e}");
+        }
+    }
+
     /// The machines as the records say, sorted by name, without asking them anything (what
     /// the metrics and the dashboard show): `unreachable` where the session is down.
     #[actor(local)]
@@ -731,10 +746,15 @@ fn with_bindings(
     })
 }
 
-/// `info`, `unreachable` if it is running but its session with the boss is down.
+/// `info`, `unreachable` if it is running but its session with the boss is down, with
+/// the attaches refused as conflicts if there were any (and no other error).
 fn reach_checked(mut info: MachineInfo) -> MachineInfo {
+    let gateway = Gateway::running();
+    if info.error.is_none() {
+        info.error = gateway.as_ref().and_then(|g| g.conflict(&info.name));
+    }
     if info.status == MachineStatus::Running
-        && let Some(Reach::Down(since)) = Gateway::running().and_then(|g| g.reach(&info.name))
+        && let Some(Reach::Down(since)) = gateway.and_then(|g| g.reach(&info.name))
     {
         info.status = MachineStatus::Unreachable;
         info.error = Some(format!(

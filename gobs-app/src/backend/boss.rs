@@ -26,6 +26,7 @@ use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
+use crate::hob_net::gateway::ReachChange;
 use crate::model::{
     BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
 };
@@ -181,11 +182,19 @@ impl BossBackend {
             })?;
         }
         crate::hob_net::answers::set_answer_timeout(config.machines.answer_timeout);
-        // The hob gateway (process-wide) tells the boss when a machine's session drops.
+        // The hob gateway (process-wide) tells the boss when a machine's session drops,
+        // comes back, or an attach to it is refused as a conflict.
         let told = boss.clone();
         crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
-            move |machine: &str, up: bool| {
-                let _ = told.send().reach_changed(machine.to_string(), up);
+            move |machine: &str, change: ReachChange| {
+                let machine = machine.to_string();
+                let _ = match change {
+                    ReachChange::Up => told.send().reach_changed(machine, true),
+                    ReachChange::Down => told.send().reach_changed(machine, false),
+                    ReachChange::Conflict(detail) => {
+                        told.send().credential_conflict(machine, detail)
+                    }
+                };
             },
         )));
         let found = wait(boss.send().event_log(), limit, || {

@@ -53,6 +53,12 @@ pub enum What {
         /// Why, when it failed (cut at [`MAX_EVENT_TEXT`]).
         error: Option<String>,
     },
+    /// A hob-client that is not the machine's own (a copy of its state) tried to attach
+    /// as the machine, and was refused.
+    Conflict {
+        /// What the machine shows of it: when, from where, why.
+        detail: String,
+    },
     /// An operator ran a command that acts on machines.
     Command {
         /// Who: the local user (`name (uid N)`).
@@ -164,6 +170,7 @@ impl fmt::Display for Event {
                     None => Ok(()),
                 }
             }
+            What::Conflict { detail } => f.write_str(detail),
             What::Command { user, op, error } => match error {
                 Some(error) => write!(f, "{op} by {user} failed: {error}"),
                 None => write!(f, "{op} by {user}"),

@@ -5,9 +5,12 @@
 //! note past it), `put-file` and `get-file` (at most [`wire::MAX_FILE`] bytes).
 //!
 //! Its own state is a small directory: `node` (its tcp-tls identity) and `client.json`
-//! (the machine's name, the boss's attach sturdyref, the bindings). With that state it
-//! needs no registration sturdyref again: it attaches through the attach sturdyref, and
-//! does so again, with backoff, whenever the session is lost (a boss restart).
+//! (the machine's name, the boss's attach sturdyref, the attach credential, the bindings).
+//! With that state it needs no registration sturdyref again: it attaches through the
+//! attach sturdyref, and does so again, with backoff, whenever the session is lost (a boss
+//! restart). Each attach is answered with the next credential, stored before it is
+//! confirmed ([`super::credential`]); a client the boss calls a conflict (a copy of a
+//! machine's state) stops.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -24,6 +27,7 @@ use gobs_ocapn::persist::NodeState;
 use gobs_ocapn::syrup::Value;
 use serde::{Deserialize, Serialize};
 
+use super::credential::{self, CONFLICT};
 use super::gateway::DESTROYED;
 use super::wire;
 use crate::model::Cancel;
@@ -66,6 +70,10 @@ pub enum ClientError {
     /// The boss says the machine was destroyed.
     #[error("hob-client: {0}; nothing left to do")]
     Destroyed(String),
+    /// The boss refused to attach this client: it is not the machine's own, or its
+    /// credential was replaced.
+    #[error("hob-client: the boss refused to attach: {0}")]
+    Conflict(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +82,9 @@ struct ClientState {
     machine: String,
     /// The boss's attach sturdyref for this machine.
     boss: String,
+    /// The attach credential (base64url); absent in state from before rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
     bindings: Vec<String>,
 }
 
@@ -133,7 +144,7 @@ pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
             }
         };
         tracing::info!(machine = state.machine, "hob-client registered; serving");
-        serve(&node, &state, bindings).await
+        serve(&node, state, &state_path, bindings).await
     })
 }
 
@@ -168,12 +179,14 @@ async fn register(
         Some(Value::List(parts)) => parts,
         _ => Vec::new(),
     };
-    let (Some(machine), Some(attach)) = (
+    let (Some(machine), Some(attach), Some(secret)) = (
         parts.first().and_then(|v| v.as_str()).map(str::to_owned),
         parts.get(1).and_then(|v| v.as_bytes()).map(<[u8]>::to_vec),
+        parts.get(2).and_then(|v| v.as_bytes()),
     ) else {
         return Err(ClientError::Setup(format!(
-            "the boss answered the registration with {answer:?}, not [machine attach-swiss]"
+            "the boss answered the registration with {answer:?}, not [machine attach-swiss \
+             credential]"
         )));
     };
     let boss = Sturdyref {
@@ -183,6 +196,7 @@ async fn register(
     let state = ClientState {
         machine,
         boss: boss.to_uri(),
+        credential: Some(credential::encode(secret)),
         bindings: wire::BINDING_NAMES.iter().map(|s| s.to_string()).collect(),
     };
     write_state(state_path, &state)?;
@@ -242,7 +256,12 @@ async fn send(node: &Node, to: CapRef, args: Vec<Term>) -> Result<Term, Asked> {
 
 /// Keeps the machine attached: pings, and attaches again (with backoff) when the session
 /// is lost.
-async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), ClientError> {
+async fn serve(
+    node: &Node,
+    mut state: ClientState,
+    state_path: &Path,
+    bindings: Term,
+) -> Result<(), ClientError> {
     let boss = Sturdyref::parse(&state.boss)
         .map_err(|e| ClientError::Setup(format!("the saved boss sturdyref is not usable: {e}")))?;
     let mut live: Option<CapRef> = None;
@@ -251,18 +270,9 @@ async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), C
         let outcome = match live.clone() {
             Some(r) => send(node, r, wire::call("ping", vec![])).await.map(|_| ()),
             None => match enliven(node, &boss).await {
-                Ok(r) => {
-                    let attached = send(
-                        node,
-                        r.clone(),
-                        wire::call("attach", vec![bindings.clone()]),
-                    )
-                    .await;
-                    attached.map(|_| {
-                        tracing::info!(machine = state.machine, "attached to the boss");
-                        live = Some(r);
-                    })
-                }
+                Ok(r) => attach(node, &r, &mut state, state_path, &bindings)
+                    .await
+                    .map(|()| live = Some(r)),
                 Err(e) => Err(e),
             },
         };
@@ -273,6 +283,9 @@ async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), C
             }
             Err(Asked::Refused(why)) if why.starts_with(DESTROYED) => {
                 return Err(ClientError::Destroyed(why));
+            }
+            Err(Asked::Refused(why)) if why.starts_with(CONFLICT) => {
+                return Err(ClientError::Conflict(why));
             }
             Err(Asked::Refused(why)) | Err(Asked::Lost(why)) => {
                 if live.take().is_some() {
@@ -285,6 +298,41 @@ async fn serve(node: &Node, state: &ClientState, bindings: Term) -> Result<(), C
             }
         }
     }
+}
+
+/// Attaches the bindings through the live attach reference `to` with the saved
+/// credential; stores the next one the boss answers (durably, in `state_path`) and only
+/// then confirms it, so that a crash in between leaves a credential the boss accepts.
+async fn attach(
+    node: &Node,
+    to: &CapRef,
+    state: &mut ClientState,
+    state_path: &Path,
+    bindings: &Term,
+) -> Result<(), Asked> {
+    let saved = match &state.credential {
+        Some(text) => Some(credential::decode(text).map_err(Asked::Refused)?),
+        None => None,
+    };
+    let args = wire::attach_args(bindings.clone(), saved.as_deref());
+    let answer = send(node, to.clone(), args).await?;
+    let (machine, next) = wire::parse_attached(&answer).map_err(Asked::Refused)?;
+    tracing::info!(machine, "attached to the boss");
+    let Some(next) = next else {
+        return Ok(());
+    };
+    let stored = ClientState {
+        credential: Some(credential::encode(&next)),
+        ..state.clone()
+    };
+    if let Err(e) = write_state(state_path, &stored) {
+        // The boss still accepts the saved credential: serve on, rotate at the next attach.
+        tracing::error!("cannot store the next attach credential ({e}); keeping the old one");
+        return Ok(());
+    }
+    *state = stored;
+    let confirm = wire::call("confirm", vec![Term::Data(Value::Bytes(next))]);
+    send(node, to.clone(), confirm).await.map(|_| ())
 }
 
 fn read_state(path: &Path) -> Result<Option<ClientState>, ClientError> {

@@ -9,7 +9,9 @@
 //!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
 //! - `register` answers with the machine's attach sturdyref: the only other capability a
 //!   machine ever holds. With it, after a lost session (a boss restart, a network cut), the
-//!   hob-client attaches its bindings again. Neither object reaches the boss's admin
+//!   hob-client attaches its bindings again, proving its identity and a credential that
+//!   rotates on each attach ([`super::credential`]: a copy of the machine's state is
+//!   refused and shown as a conflict, never served). Neither object reaches the boss's admin
 //!   surface: they accept `register`/`attach`/`ping` and nothing else, and the control
 //!   socket is not on the network at all.
 //! - A watcher checks every [`WATCH_PERIOD`] which sessions are still open; a machine whose
@@ -46,6 +48,8 @@ use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
 use super::answers::{self, Call};
+use super::attach::Attach;
+use super::credential::{Conflict, Keeper};
 use super::wire;
 use crate::actors::hob::HobError;
 use crate::model::{Cancel, RunOutput};
@@ -87,6 +91,9 @@ struct Entry {
     /// The attach object's swiss number (base64url).
     attach: String,
     state: RegState,
+    /// The machine's identity and attach credential, once it registered.
+    #[serde(default)]
+    credential: Keeper,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,20 +118,22 @@ struct Live {
     bindings: Option<(CapRef, ConnId)>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     node: Node,
     runtime: tokio::runtime::Handle,
     locator: PeerLocator,
     path: PathBuf,
     table: Mutex<Table>,
     live: Mutex<BTreeMap<String, Live>>,
+    /// Per machine, the attaches refused since the gateway started.
+    pub(super) conflicts: Mutex<BTreeMap<String, Conflict>>,
     changed: Condvar,
 }
 
 /// The boss's OCapN node for hob (see the module docs). Cloning gives another handle.
 #[derive(Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -135,9 +144,20 @@ impl std::fmt::Debug for Gateway {
 
 static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
 
-/// Told when a registered machine's session goes down (`false`) or comes back (`true`):
-/// how the boss logs `unreachable` and `running` again.
-pub type ReachListener = Arc<dyn Fn(&str, bool) + Send + Sync>;
+/// What a [`ReachListener`] is told about a registered machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReachChange {
+    /// Its session went down.
+    Down,
+    /// Its session came back.
+    Up,
+    /// An attach was refused as a conflict (what the machine shows of it).
+    Conflict(String),
+}
+
+/// Told when a registered machine's session goes down or comes back, or an attach to it
+/// is refused: how the boss logs `unreachable`, `running` again, and conflicts.
+pub type ReachListener = Arc<dyn Fn(&str, ReachChange) + Send + Sync>;
 
 static REACH_LISTENER: Mutex<Option<ReachListener>> = Mutex::new(None);
 
@@ -146,13 +166,13 @@ pub fn set_reach_listener(listener: Option<ReachListener>) {
     *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
 }
 
-fn tell_reach(machine: &str, up: bool) {
+pub(super) fn tell_reach(machine: &str, change: ReachChange) {
     let listener = REACH_LISTENER
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if let Some(listener) = listener {
-        listener(machine, up);
+        listener(machine, change);
     }
 }
 
@@ -243,6 +263,7 @@ impl Gateway {
             path,
             table: Mutex::new(table.clone()),
             live: Mutex::new(BTreeMap::new()),
+            conflicts: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
         });
         let g = Gateway { inner };
@@ -274,6 +295,7 @@ impl Gateway {
             registration: BASE64URL_NOPAD.encode(&random_swiss()?),
             attach: BASE64URL_NOPAD.encode(&random_swiss()?),
             state: RegState::Open,
+            credential: Keeper::default(),
         };
         {
             let mut table = self.lock_table();
@@ -533,22 +555,60 @@ impl Gateway {
         });
     }
 
-    fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
+    pub(super) fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
         let before = self
             .lock_live()
             .insert(machine.to_string(), Live { reach, bindings })
             .map(|l| l.reach);
         self.inner.changed.notify_all();
         match (before, reach) {
-            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, false),
-            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, true),
+            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, ReachChange::Down),
+            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, ReachChange::Up),
             _ => {}
         }
     }
 
     fn forget_live(&self, machine: &str) {
         self.lock_live().remove(machine);
+        self.lock_conflicts().remove(machine);
         self.inner.changed.notify_all();
+    }
+
+    /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
+    /// left as it was if saving fails); what `change` answers is answered.
+    pub(super) fn update_credential<T>(
+        &self,
+        machine: &str,
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
+    ) -> Result<T, Term> {
+        let mut table = self.lock_table();
+        let entry = table
+            .machines
+            .get_mut(machine)
+            .ok_or_else(|| wire::text(&destroyed(machine)))?;
+        let (changed, answer) = change(&entry.credential)?;
+        let Some(changed) = changed else {
+            return Ok(answer);
+        };
+        let before = std::mem::replace(&mut entry.credential, changed);
+        if let Err(e) = write_table(&self.inner.path, &table) {
+            if let Some(entry) = table.machines.get_mut(machine) {
+                entry.credential = before;
+            }
+            tracing::error!("cannot save machine {machine}'s attach credential: {e}");
+            return Err(wire::text(&format!(
+                "the boss cannot save the attach credential ({e}); try again"
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Whether machine `machine` registered and was not destroyed since.
+    pub(super) fn registered(&self, machine: &str) -> bool {
+        self.lock_table()
+            .machines
+            .get(machine)
+            .is_some_and(|e| e.state == RegState::Used)
     }
 
     fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -595,7 +655,7 @@ impl Gateway {
                     inner.changed.notify_all();
                 }
                 for machine in down {
-                    tell_reach(&machine, false);
+                    tell_reach(&machine, ReachChange::Down);
                 }
             }
         });
@@ -625,7 +685,7 @@ fn random_swiss() -> Result<Vec<u8>, String> {
 }
 
 /// The bindings reference a `register`/`attach` message carries, with its session.
-fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
+pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
     match args {
         [Term::Ref(r @ CapRef::Remote(remote))] => Ok((r.clone(), remote.conn())),
         _ => Err(wire::text(
@@ -643,7 +703,7 @@ struct Registration {
 }
 
 impl LocalObject for Registration {
-    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
         if name != "register" {
             return Err(wire::text(&format!(
@@ -656,18 +716,31 @@ impl LocalObject for Registration {
             .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
         let g = Gateway { inner };
         let bindings = bindings_arg(&args)?;
+        // The machine is whoever proves this location from now on.
+        let home = cx.core().believed_location(bindings.1).ok_or_else(|| {
+            wire::text(
+                "registration refused: this session proves no location (over tcp-tls, \
+                 present the node's certificate)",
+            )
+        })?;
+        let (keeper, credential) = Keeper::registered(&home).map_err(|e| wire::text(&e))?;
         {
             let mut table = g.lock_table();
             let Some(entry) = table.machines.get_mut(&self.machine) else {
                 return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
             };
-            if entry.state != RegState::Open {
+            // Used already, by this very identity: the client lost the answer (it crashed
+            // before storing it), so it is answered again, with a new credential.
+            let again = entry.state == RegState::Used && entry.credential.is_home(&home);
+            if entry.state != RegState::Open && !again {
                 return Err(wire::text(&refusal(&self.machine, entry.state)));
             }
+            let before = (entry.state, entry.credential.clone());
             entry.state = RegState::Used;
+            entry.credential = keeper;
             if let Err(e) = write_table(&g.inner.path, &table) {
                 if let Some(entry) = table.machines.get_mut(&self.machine) {
-                    entry.state = RegState::Open;
+                    (entry.state, entry.credential) = before;
                 }
                 tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
                 return Err(wire::text(&format!(
@@ -685,48 +758,14 @@ impl LocalObject for Registration {
         Ok(Term::List(vec![
             wire::text(&self.machine),
             Term::Data(Value::Bytes(attach)),
+            Term::Data(Value::Bytes(credential)),
         ]))
     }
 }
 
-/// The object a machine re-attaches its bindings through after a lost session.
-struct Attach {
-    gateway: Weak<Inner>,
-    machine: String,
-}
-
-impl LocalObject for Attach {
-    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (name, args) = wire::method(args)?;
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
-        let known = g
-            .lock_table()
-            .machines
-            .get(&self.machine)
-            .is_some_and(|e| e.state == RegState::Used);
-        if !known {
-            return Err(wire::text(&format!(
-                "{DESTROYED}: machine {:?} is no longer registered with this boss",
-                self.machine
-            )));
-        }
-        match name.as_str() {
-            "ping" => Ok(Term::sym("pong")),
-            "attach" => {
-                let bindings = bindings_arg(&args)?;
-                tracing::info!(machine = self.machine, "machine attached again");
-                g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-                Ok(wire::text(&self.machine))
-            }
-            other => Err(wire::text(&format!(
-                "a machine's attach capability answers `attach` and `ping`, not `{other}`"
-            ))),
-        }
-    }
+/// How the boss refuses a machine it no longer knows (the hob-client stops on it).
+pub(super) fn destroyed(machine: &str) -> String {
+    format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
 }
 
 fn read_table(path: &Path) -> Result<Table, String> {

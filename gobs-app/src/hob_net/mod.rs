@@ -5,6 +5,9 @@
 //! - [`answers`]: what the boss makes of a machine's answers (deadlines, output bounds).
 //! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
+//! - `attach`: the object a hob-client attaches through, and the gateway's checks.
+//! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
+//!   credential rotates (a copy of the machine's state is a conflict, never served).
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
 //!
 //! This is the small adapter the brief of the OCapN work asks for: it speaks through
@@ -14,7 +17,9 @@
 //! `gobs_ocapn::vat::export_actor`, and nothing outside this module changes.
 
 pub mod answers;
+mod attach;
 pub mod client;
+pub mod credential;
 pub mod gateway;
 pub mod wire;
 

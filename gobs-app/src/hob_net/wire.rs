@@ -4,9 +4,11 @@
 //! Three kinds of object take part:
 //!
 //! - the boss's **registration** object (one per machine, reached by the one-time
-//!   registration sturdyref): `register BINDINGS` → `[machine attach-sturdyref]`;
+//!   registration sturdyref): `register BINDINGS` → `[machine attach-swiss credential]`;
 //! - the boss's **attach** object (one per machine, its sturdyref handed back by
-//!   `register`): `attach BINDINGS` → `machine` (after a reconnect), `ping` → `pong`;
+//!   `register`): `attach BINDINGS CREDENTIAL` → `[machine next-credential]` (after a
+//!   reconnect; see [`super::credential`]), `confirm CREDENTIAL` once the client stored
+//!   the next one, `ping` → `pong`;
 //! - the hob-client's **bindings** object: `binding-names`, `status`, `run ARGV TIMEOUT`,
 //!   `put-file PATH BYTES MODE`, `get-file PATH`.
 //!
@@ -65,6 +67,51 @@ pub fn failure(t: &Term) -> String {
         Some(Value::String(s)) => s,
         Some(other) => format!("{other:?}"),
         None => "broken with a reference".into(),
+    }
+}
+
+/// `attach`'s arguments: the client's bindings and its credential (none in state from
+/// before rotation).
+pub fn attach_args(bindings: Term, credential: Option<&[u8]>) -> Vec<Term> {
+    let credential = credential.map_or(Value::Bool(false), |c| Value::Bytes(c.to_vec()));
+    call("attach", vec![bindings, Term::Data(credential)])
+}
+
+/// Reads `attach`'s arguments back: the bindings and the credential, if one was given.
+pub fn parse_attach_args(args: &[Term]) -> Result<(Term, Option<Vec<u8>>), String> {
+    let usage = "attach takes the hob-client's bindings and its attach credential";
+    match args {
+        [bindings] => Ok((bindings.clone(), None)),
+        [bindings, credential] => match credential.to_value() {
+            Some(Value::Bytes(c)) => Ok((bindings.clone(), Some(c))),
+            Some(Value::Bool(false)) => Ok((bindings.clone(), None)),
+            _ => Err(usage.into()),
+        },
+        _ => Err(usage.into()),
+    }
+}
+
+/// `attach`'s answer: the machine's name and the next credential.
+pub fn attached(machine: &str, next: Vec<u8>) -> Term {
+    Term::List(vec![text(machine), Term::Data(Value::Bytes(next))])
+}
+
+/// Reads `attach`'s answer back: the machine's name and the next credential (none from a
+/// boss from before rotation, which answers the name alone).
+pub fn parse_attached(t: &Term) -> Result<(String, Option<Vec<u8>>), String> {
+    match t.to_value() {
+        Some(Value::String(machine)) => Ok((machine, None)),
+        Some(Value::List(parts)) => match parts.as_slice() {
+            [Value::String(machine), Value::Bytes(next)] => {
+                Ok((machine.clone(), Some(next.clone())))
+            }
+            _ => Err(format!(
+                "the boss answered attach with {parts:?}, not [machine credential]"
+            )),
+        },
+        _ => Err(format!(
+            "the boss answered attach with {t:?}, not [machine credential]"
+        )),
     }
 }
 

@@ -102,6 +102,7 @@ pub fn observe_event(event: &Event) {
                 })
                 .inc();
         }
+        What::Conflict { .. } => {}
         What::State {
             state, provider, ..
         } => {

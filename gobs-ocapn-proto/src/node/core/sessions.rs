@@ -51,6 +51,13 @@ impl Core {
             .is_some_and(SessionSlot::is_believed)
     }
 
+    /// The location of connection `conn`'s peer, if its session is open and the node
+    /// believes it (dialed, or proved by the netlayer): what a host may trust a peer for.
+    pub fn believed_location(&self, conn: ConnId) -> Option<PeerLocator> {
+        let slot = self.sessions.get(&conn).filter(|s| s.is_believed())?;
+        slot.session.remote_location().map(|(l, _)| l.clone())
+    }
+
     /// Aborts the session with `peer`, if there is one; its promises break.
     pub fn abort_peer(&mut self, peer: &PeerLocator, reason: &str) -> bool {
         let Some(conn) = self.peers.get(peer).copied() else {

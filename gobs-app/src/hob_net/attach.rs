@@ -1,0 +1,141 @@
+//! The object a machine's hob-client attaches through after a lost session, and what
+//! the gateway does with each attach: the identity and credential checks of
+//! [`super::credential`], the rotation saved before it is answered, the conflicts shown
+//! on the machine.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+use std::time::SystemTime;
+
+use gobs_ocapn::captp::Term;
+use gobs_ocapn::locator::PeerLocator;
+use gobs_ocapn::node::{Cx, LocalObject};
+use gobs_ocapn::syrup::Value;
+
+use super::credential::{self, CONFLICT, Conflict, ConflictKind};
+use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed, tell_reach};
+use super::wire;
+
+impl Gateway {
+    /// The attaches to machine `machine` refused as conflicts (a copy of its state), as the
+    /// machine shows them; `None` if there were none since the gateway started.
+    pub fn conflict(&self, machine: &str) -> Option<String> {
+        self.lock_conflicts()
+            .get(machine)
+            .map(|c| c.describe(machine))
+    }
+
+    pub(super) fn lock_conflicts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Conflict>> {
+        self.inner
+            .conflicts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a refused attach to machine `machine` (logged at most once a period per
+    /// source) and answers the refusal for its client.
+    fn refuse_conflict(
+        &self,
+        machine: &str,
+        kind: ConflictKind,
+        from: Option<&PeerLocator>,
+    ) -> Term {
+        let from = from.map_or_else(
+            || "a peer that proved no location".to_string(),
+            credential::place,
+        );
+        let (log, shown, refusal) = {
+            let mut conflicts = self.lock_conflicts();
+            let before = conflicts.remove(machine);
+            let (conflict, log) = Conflict::note(before, kind, &from, SystemTime::now());
+            let shown = conflict.describe(machine);
+            let refusal = conflict.refusal(machine);
+            conflicts.insert(machine.to_string(), conflict);
+            (log, shown, refusal)
+        };
+        if log {
+            tracing::warn!(machine, "{shown}");
+            tell_reach(machine, ReachChange::Conflict(shown));
+        }
+        wire::text(&refusal)
+    }
+}
+
+/// The object a machine re-attaches its bindings through after a lost session.
+pub(super) struct Attach {
+    pub(super) gateway: Weak<Inner>,
+    pub(super) machine: String,
+}
+
+impl LocalObject for Attach {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        let inner = self
+            .gateway
+            .upgrade()
+            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
+        let g = Gateway { inner };
+        if !g.registered(&self.machine) {
+            return Err(wire::text(&destroyed(&self.machine)));
+        }
+        match name.as_str() {
+            "ping" => Ok(Term::sym("pong")),
+            "attach" => self.attach(cx, &g, &args),
+            "confirm" => self.confirm(&g, &args),
+            other => Err(wire::text(&format!(
+                "a machine's attach capability answers `attach`, `confirm` and `ping`, not \
+                 `{other}`"
+            ))),
+        }
+    }
+}
+
+impl Attach {
+    /// Attaches the bindings of a client that proves the machine's identity and holds its
+    /// credential (see [`super::credential`]), answering the next credential.
+    fn attach(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+        let (bindings, presented) = wire::parse_attach_args(args).map_err(|e| wire::text(&e))?;
+        let bindings = bindings_arg(&[bindings])?;
+        let from = cx.core().believed_location(bindings.1);
+        let judged = g.update_credential(&self.machine, |keeper| {
+            if let Err(kind) = keeper.judge(presented.as_deref(), from.as_ref()) {
+                return Ok((None, Err(kind)));
+            }
+            let Some(from) = &from else {
+                return Err(wire::text("the session proves no location"));
+            };
+            let (next, credential) = keeper
+                .rotated(presented.as_deref(), from)
+                .map_err(|e| wire::text(&e))?;
+            Ok((Some(next), Ok(credential)))
+        })?;
+        let credential = match judged {
+            Ok(credential) => credential,
+            Err(kind) => return Err(g.refuse_conflict(&self.machine, kind, from.as_ref())),
+        };
+        tracing::info!(machine = self.machine, "machine attached again");
+        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
+        Ok(wire::attached(&self.machine, credential))
+    }
+
+    /// The client stored the credential `attach` answered: the one before is stale now.
+    fn confirm(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+        let [credential] = args else {
+            return Err(wire::text("confirm takes the credential the client stored"));
+        };
+        let credential = match credential.to_value() {
+            Some(Value::Bytes(c)) => c,
+            _ => return Err(wire::text("confirm takes the credential (bytes)")),
+        };
+        g.update_credential(&self.machine, |keeper| {
+            match keeper.confirmed(&credential) {
+                Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
+                Err(_) => Err(wire::text(&format!(
+                    "{CONFLICT}: that is not machine {:?}'s attach credential (it was replaced); \
+                 refused",
+                    self.machine
+                ))),
+            }
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! `host` machines' hob-clients for black-box tests: the real one a machine's creation
+//! started (it lives in a session of its own, beyond the daemon), and more started by the
+//! test from a state directory of its choosing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use gobs_ocapn::persist::NodeState;
+
+use crate::common::{bare, text, wait_for};
+
+/// Kills the real hob-client of a host machine (given its directory, `hosts/M`) when told
+/// and when the test ends, passed or not.
+pub struct RealClient(pub PathBuf);
+
+impl RealClient {
+    pub fn pid(&self) -> Option<rustix::process::Pid> {
+        let record = fs::read_to_string(self.0.join("anchor.pid")).ok()?;
+        rustix::process::Pid::from_raw(record.split_whitespace().next()?.parse().ok()?)
+    }
+
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let alive = || {
+                fs::metadata(format!("/proc/{}", pid.as_raw_nonzero())).is_ok()
+                    && !fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+                        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            };
+            wait_for("the real hob-client to end", || !alive());
+        }
+    }
+}
+
+impl Drop for RealClient {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// A `gobs-app hob-client` the test started on a state directory; killed when dropped.
+pub struct Client(pub Child);
+
+impl Client {
+    /// Starts a hob-client on the state directory `dir` (already registered).
+    pub fn start(dir: &Path) -> Client {
+        let child = bare()
+            .args(["hob-client", "--dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Client(child)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Waits until it exits by itself; answers its exit code and standard error.
+    pub fn exited(mut self) -> (Option<i32>, String) {
+        wait_for("the hob-client to exit", || {
+            self.0.try_wait().unwrap().is_some()
+        });
+        let status = self.0.wait().unwrap();
+        let mut err = Vec::new();
+        std::io::Read::read_to_end(self.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status.code(), text(&err))
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The location a hob-client with state directory `dir` proves (its node's identity).
+pub fn location(dir: &Path) -> String {
+    let node = NodeState::open(&dir.join("node")).unwrap();
+    format!("ocapn://{}.tcp-tls", node.tls.designator())
+}

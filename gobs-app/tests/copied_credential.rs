@@ -1,0 +1,198 @@
+//! A copied attach credential, black-box through the built binary and its daemon, with
+//! `host` machines (real hob-client processes, no root needed) and more hob-clients the
+//! test starts on copies of a machine's state:
+//!
+//! - `client.json` copied into another hob-client (its own identity): refused, shown on
+//!   the machine (status, `list-machines`, events) with the time and the copy's proven
+//!   location, never served; the machine's own client serves throughout.
+//! - the whole state copied (identity and all), then the real client attaches again (a
+//!   daemon restart): the copy's credential is stale and refused, and the real machine
+//!   runs commands again once the copy is gone.
+//! - state from before rotation (no credential in `client.json` nor in the boss's table)
+//!   attaches once without one, and that attach issues the first credential.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/host.rs"]
+mod host;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Daemon, gobs, ok, state, text, wait_for};
+use host::{Client, RealClient, location};
+
+const CONFIG: &str = "default_provider = \"host\"\n\
+    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
+
+fn machine(s: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(s, &["machine", name, "--json"])).unwrap()
+}
+
+/// The pid of the hob-client that runs machine `name`'s commands (their parent).
+fn served_by(s: &Path, name: &str) -> Option<u32> {
+    let out = gobs(s, &["run", name, "--", "sh", "-c", "echo $PPID"]);
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().parse().ok())
+        .flatten()
+}
+
+fn saved_credential(client_dir: &Path) -> Option<String> {
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(client_dir.join("client.json")).unwrap()).unwrap();
+    state["credential"].as_str().map(str::to_owned)
+}
+
+/// Copies the files of directory `from` (not recursing) into a new directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A daemon with a host machine `h1` created: the state directory, the daemon and the
+/// machine's real hob-client.
+fn with_h1() -> (tempfile::TempDir, Daemon, RealClient) {
+    let dir = state();
+    fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
+    let daemon = Daemon::start(dir.path());
+    let real = RealClient(dir.path().join("hosts/h1"));
+    ok(dir.path(), &["create-machine", "h1"]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = dir.path().join("hosts/h1/client/client.json");
+    wait_for("h1's client to store its state", || client_json.exists());
+    (dir, daemon, real)
+}
+
+#[test]
+fn a_copied_client_json_is_reported_and_never_served() {
+    let (dir, _daemon, real) = with_h1();
+    let s = dir.path();
+    let real_pid = real.pid().unwrap().as_raw_nonzero().get() as u32;
+    assert_eq!(served_by(s, "h1"), Some(real_pid));
+
+    // c1's client.json in another machine's hob-client, which has an identity of its own.
+    let copy = s.join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    fs::copy(
+        s.join("hosts/h1/client/client.json"),
+        copy.join("client.json"),
+    )
+    .unwrap();
+    let (code, err) = Client::start(&copy).exited();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("credential conflict"), "{err}");
+    assert!(err.contains("not machine \"h1\"'s own"), "{err}");
+
+    // Shown on the machine, with the copy's proven location; the real client serves on.
+    let copy_at = location(&copy);
+    let shown = machine(s, "h1");
+    assert_eq!(shown["status"], "running");
+    let error = shown["error"].as_str().unwrap();
+    assert!(error.starts_with("credential conflict at "), "{error}");
+    assert!(error.contains(&copy_at), "{error}");
+    assert!(
+        error.contains(&location(&s.join("hosts/h1/client"))),
+        "{error}"
+    );
+    let listed = ok(s, &["list-machines"]);
+    assert!(listed.contains(&copy_at), "{listed}");
+    let events = ok(s, &["events", "--machine", "h1"]);
+    assert!(
+        events.contains(&format!("a hob-client at {copy_at}")),
+        "{events}"
+    );
+    assert_eq!(served_by(s, "h1"), Some(real_pid));
+}
+
+#[test]
+fn a_stale_copy_stops_working_once_the_real_client_attached_again() {
+    let (dir, daemon, real) = with_h1();
+    let s = dir.path();
+    let client_dir = s.join("hosts/h1/client");
+    let real_pid = real.pid().unwrap().as_raw_nonzero().get() as u32;
+
+    // Everything copied: identity and credential.
+    let clone = s.join("clone");
+    copy_dir(&client_dir, &clone);
+    let copied = saved_credential(&clone).expect("registration issued a credential");
+
+    // The real client attaches again after a boss restart: its credential rotates.
+    daemon.stop("TERM");
+    let _daemon = Daemon::start(s);
+    wait_for("h1's client to store a new credential", || {
+        saved_credential(&client_dir).is_some_and(|c| c != copied)
+    });
+    assert_eq!(served_by(s, "h1"), Some(real_pid));
+    let rotated = saved_credential(&client_dir).unwrap();
+
+    // The clone proves h1's identity, but its credential was replaced.
+    let (code, err) = Client::start(&clone).exited();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("credential conflict"), "{err}");
+    assert!(err.contains("was replaced"), "{err}");
+    let error = machine(s, "h1")["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("presented a credential that was replaced"),
+        "{error}"
+    );
+
+    // The clone took h1's session over the network while it lived; with it gone, the real
+    // client serves again (it attaches by itself, rotating once more).
+    wait_for("the real client to serve h1 again", || {
+        served_by(s, "h1") == Some(real_pid)
+    });
+    wait_for("another rotation", || {
+        saved_credential(&client_dir).is_some_and(|c| c != rotated)
+    });
+}
+
+#[test]
+fn state_from_before_rotation_attaches_and_is_issued_its_first_credential() {
+    let (dir, daemon, real) = with_h1();
+    let s = dir.path();
+    let client_dir = s.join("hosts/h1/client");
+    daemon.stop("TERM");
+    real.kill();
+
+    // Rewrite both sides as the release before rotation wrote them.
+    let path = client_dir.join("client.json");
+    let mut client: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    client.as_object_mut().unwrap().remove("credential");
+    let keys: Vec<_> = client.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["bindings", "boss", "machine"]);
+    fs::write(&path, serde_json::to_vec_pretty(&client).unwrap()).unwrap();
+    let table_path = s.join("hob/gateway.json");
+    let mut table: serde_json::Value =
+        serde_json::from_slice(&fs::read(&table_path).unwrap()).unwrap();
+    let entry = table["machines"]["h1"].as_object_mut().unwrap();
+    entry.remove("credential");
+    let keys: Vec<_> = entry.keys().cloned().collect();
+    assert_eq!(keys, ["attach", "registration", "state"]);
+    fs::write(&table_path, serde_json::to_vec_pretty(&table).unwrap()).unwrap();
+    let old = s.join("old");
+    copy_dir(&client_dir, &old);
+
+    // The upgraded boss, and the machine's hob-client started again on its old state.
+    let _daemon = Daemon::start(s);
+    let upgraded = Client::start(&client_dir);
+    wait_for("h1 to run commands again", || {
+        served_by(s, "h1") == Some(upgraded.pid())
+    });
+    wait_for("the first credential to be stored", || {
+        saved_credential(&client_dir).is_some()
+    });
+
+    // The old state, copied before the first rotation, is stale now.
+    let (code, err) = Client::start(&old).exited();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("was replaced"), "{err}");
+    wait_for("the upgraded client to serve h1 again", || {
+        served_by(s, "h1") == Some(upgraded.pid())
+    });
+}

@@ -1,0 +1,204 @@
+//! The attach credential's crash window, against the boss's gateway in this process and a
+//! real `gobs-app hob-client` (no root needed): a client that crashed after the boss
+//! answered an attach, before storing the next credential, gets in with the one it has;
+//! one that stored it and crashed before confirming gets in with the new one, which
+//! makes the one before stale; one that crashed before storing its registration's answer
+//! registers again. The crashed client is played by a node of the test's own with the
+//! machine's identity, which asks and then stops.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{HANG, bare, wait_for};
+use gobs_app::hob_net::gateway::{Gateway, Reach};
+use gobs_app::hob_net::{credential, wire};
+use gobs_app::model::Cancel;
+use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::node::{Cx, Node};
+use gobs_ocapn::persist::NodeState;
+
+struct Client(Child);
+
+impl Client {
+    fn start(dir: &Path, registration: Option<&str>) -> Client {
+        let mut cmd = bare();
+        cmd.args(["hob-client", "--dir"]).arg(dir);
+        if let Some(uri) = registration {
+            cmd.args(["--registration", uri]);
+        }
+        Client(
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn kill(mut self, g: &Gateway) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+        wait_for("m1 to be down", || {
+            matches!(g.reach("m1"), Some(Reach::Down(_)))
+        });
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("client.json")).unwrap()).unwrap()
+}
+
+fn saved(dir: &Path) -> Vec<u8> {
+    credential::decode(state(dir)["credential"].as_str().unwrap()).unwrap()
+}
+
+/// Sends what `args` makes of a bindings object to the object `to` names, from a node
+/// with the identity kept in `dir`, then stops without storing or confirming anything:
+/// a client that crashed right after the answer. Answers the answer or the refusal.
+fn send_and_crash(
+    dir: &Path,
+    to: Sturdyref,
+    args: impl FnOnce(Term) -> Vec<Term> + Send + 'static,
+) -> Result<Term, String> {
+    let identity = NodeState::open(&dir.join("node")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity.tls, None)
+            .await
+            .unwrap();
+        let node = Node::start(
+            vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+            SessionConfig::default(),
+        )
+        .unwrap();
+        let bindings = node
+            .with_core(|core| {
+                let ok = |_: &mut Cx<'_>, _: Vec<Term>| Ok::<Term, Term>(Term::sym("ok"));
+                Term::local(core.spawn(Box::new(ok)))
+            })
+            .await
+            .unwrap();
+        let p = node.with_core(move |c| c.enliven(&to)).await.unwrap();
+        let Ok(Term::Ref(target)) = node.settled(p).await.unwrap() else {
+            panic!("the sturdyref did not enliven");
+        };
+        let args = args(bindings);
+        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
+        node.settled(p)
+            .await
+            .unwrap()
+            .map_err(|e| wire::failure(&e))
+    })
+}
+
+/// Attaches as the machine whose client state is `dir` presenting `presented`, and
+/// crashes (see [`send_and_crash`]); answers the next credential.
+fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
+    let boss = Sturdyref::parse(state(dir)["boss"].as_str().unwrap()).unwrap();
+    let presented = presented.to_vec();
+    let answer = send_and_crash(dir, boss, move |b| wire::attach_args(b, Some(&presented)))?;
+    let (_, next) = wire::parse_attached(&answer)?;
+    Ok(next.expect("the boss answers the next credential"))
+}
+
+fn runs(g: &Gateway, machine: &str) -> bool {
+    g.run(
+        machine,
+        &["true".into()],
+        5,
+        Duration::from_secs(5),
+        &Cancel::new(),
+    )
+    .is_ok_and(|out| out.exit_code == Some(0))
+}
+
+#[test]
+fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in() {
+    let boss_dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let client = Client::start(dir, Some(&uri));
+    g.wait_up("m1", HANG, || None).unwrap();
+    // Registered; the client writes its state once it has the answer.
+    wait_for("the client to store its state", || {
+        dir.join("client.json").exists()
+    });
+    let first = saved(dir);
+    client.kill(&g);
+
+    // Answered, crashed before storing: the client still has `first`, and gets in with it.
+    attach_and_crash(dir, &first).unwrap();
+    let client = Client::start(dir, None);
+    wait_for("m1 to run commands", || runs(&g, "m1"));
+    wait_for("the client to store its next credential", || {
+        saved(dir) != first
+    });
+    let second = saved(dir);
+    client.kill(&g);
+
+    // Answered and stored, crashed before confirming: the new one gets in, and the one
+    // before is stale from then on.
+    let third = attach_and_crash(dir, &second).unwrap();
+    let mut stored = state(dir);
+    stored["credential"] = credential::encode(&third).into();
+    std::fs::write(
+        dir.join("client.json"),
+        serde_json::to_vec_pretty(&stored).unwrap(),
+    )
+    .unwrap();
+    let client = Client::start(dir, None);
+    wait_for("m1 to run commands", || runs(&g, "m1"));
+    wait_for("the client to store its next credential", || {
+        saved(dir) != third
+    });
+    client.kill(&g);
+    for stale in [&first, &second] {
+        let err = attach_and_crash(dir, stale).unwrap_err();
+        assert!(err.starts_with("credential conflict"), "{err}");
+        assert!(err.contains("was replaced"), "{err}");
+    }
+    let shown = g.conflict("m1").unwrap();
+    assert!(
+        shown.contains("presented a credential that was replaced"),
+        "{shown}"
+    );
+    assert!(shown.contains("2 refused attaches since"), "{shown}");
+}
+
+#[test]
+fn a_client_that_crashed_before_storing_its_registration_registers_again() {
+    let boss_dir = tempfile::tempdir().unwrap();
+    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let uri = g.issue("m2", "127.0.0.1").unwrap();
+    let register = |b: Term| wire::call("register", vec![b]);
+
+    // Registered from the machine's identity; the answer lost in a crash.
+    let dir = tempfile::tempdir().unwrap();
+    send_and_crash(dir.path(), uri.clone(), register).unwrap();
+    // Another identity cannot use it again.
+    let other = tempfile::tempdir().unwrap();
+    let err = send_and_crash(other.path(), uri.clone(), register).unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+    // The machine's own client can, and serves.
+    let _client = Client::start(dir.path(), Some(&uri.to_uri()));
+    wait_for("m2 to run commands", || runs(&g, "m2"));
+    assert!(state(dir.path())["credential"].is_string());
+}
