@@ -8,10 +8,10 @@
 //! machine) all read it. Adding a provider is one new file, with a `#[define_actor]` type
 //! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
 
-pub mod gateway_machine;
 pub mod legacy;
 pub mod lifecycle;
 pub mod machine;
+pub mod remote_machine;
 
 use std::marker::PhantomData;
 use std::path::Path;

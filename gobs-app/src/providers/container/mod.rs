@@ -63,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 use cgroup::Cgroup;
 
@@ -75,7 +75,7 @@ pub const HOB_DIR: &str = "hob";
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
-pub use super::gateway_machine::RECONNECT_WAIT;
+pub use super::remote_machine::RECONNECT_WAIT;
 
 /// The keys of a container provider's `[providers.NAME]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -207,7 +207,7 @@ pub struct Slot {
 #[define_actor(on_restore = ContainerProvider::after_restart)]
 #[derive(Debug)]
 pub struct ContainerProvider {
-    core: ProviderCore<ContainerMachine, ContainerSettings>,
+    core: ProviderCore<RemoteMachine, ContainerSettings>,
     /// Each machine's slot, made or being made.
     slots: BTreeMap<String, Slot>,
 }
@@ -263,15 +263,9 @@ impl ContainerProvider {
     }
 }
 
-/// What provisioning hands to boot.
-#[derive(Debug)]
-pub struct Made {
-    address: Ipv4Addr,
-}
-
 impl Provider for ContainerProvider {
-    type Machine = ContainerMachine;
-    type Provisioned = Made;
+    type Machine = RemoteMachine;
+    type Provisioned = ();
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
     const KIND: &'static str = "container";
@@ -324,25 +318,25 @@ impl Provider for ContainerProvider {
         })
     }
 
-    fn create_provider(core: ProviderCore<ContainerMachine, ContainerSettings>) -> Self {
+    fn create_provider(core: ProviderCore<RemoteMachine, ContainerSettings>) -> Self {
         ContainerProvider {
             core,
             slots: BTreeMap::new(),
         }
     }
 
-    fn core(&self) -> &ProviderCore<ContainerMachine, ContainerSettings> {
+    fn core(&self) -> &ProviderCore<RemoteMachine, ContainerSettings> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut ProviderCore<ContainerMachine, ContainerSettings> {
+    fn core_mut(&mut self) -> &mut ProviderCore<RemoteMachine, ContainerSettings> {
         &mut self.core
     }
 
     fn provision(
         &mut self,
         machine: &str,
-    ) -> impl FnOnce() -> Result<Made, ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
         let machine = machine.to_string();
@@ -355,20 +349,10 @@ impl Provider for ContainerProvider {
     fn boot(
         &mut self,
         machine: &str,
-        made: Made,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<ContainerMachine> + Send + 'static {
-        let machine = ContainerMachine {
-            name: machine.to_string(),
-            address: made.address.to_string(),
-            run_timeout_secs: self.core.settings.run_timeout_secs,
-            client: None,
-        };
-        move |client| {
-            gobs_runtime::spawn(ContainerMachine {
-                client: Some(client),
-                ..machine
-            })
-        }
+        (): (),
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+        let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
+        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
     }
 
     fn teardown(
@@ -418,7 +402,7 @@ pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
     net::ip(&["-V"]).map(|_| ())
 }
 
-fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<Made, String> {
+fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<(), String> {
     let started = Instant::now();
     check_host(settings)?;
     let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
@@ -520,7 +504,7 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         elapsed = ?started.elapsed(),
         "container machine registered"
     );
-    Ok(Made { address })
+    Ok(())
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
@@ -713,44 +697,6 @@ fn teardown(
     }
 }
 
-/// A container machine: its commands go to its hob-client over OCapN.
-#[define_actor]
-#[derive(Debug)]
-pub struct ContainerMachine {
-    name: String,
-    address: String,
-    run_timeout_secs: u64,
-    client: Option<Ref<HobClientPresence>>,
-}
-
-#[define_actor]
-impl ContainerMachine {
-    /// The machine's name (its hostname).
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// Its address on the provider's bridge.
-    pub fn address(&self) -> String {
-        self.address.clone()
-    }
-
-    /// The boss-side presence its bindings are bound in.
-    #[actor(local)]
-    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
-        self.client.clone()
-    }
-}
-
-impl GatewayMachine for ContainerMachine {
-    fn machine_name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_timeout_secs(&self) -> u64 {
-        self.run_timeout_secs
-    }
-}
 
 #[cfg(test)]
 mod tests {
