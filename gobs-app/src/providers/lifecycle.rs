@@ -39,7 +39,6 @@ use crate::actors::reason::reason;
 use crate::actors::vats::{self, VatRemover};
 use crate::files::FileMode;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::machine::bind_standard;
 
 /// Why a provider could not make or take down a machine, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -57,6 +56,12 @@ impl ProviderError {
         ProviderError(format!("{what}: {}", reason(error)))
     }
 }
+
+/// Binds a new machine's standard capabilities in its hob client (given the machine and
+/// whether it copies files), in a turn of the machine's vat:
+/// [`bind_standard`](super::machine::bind_standard), handed down by the provider table so
+/// that this module need not know every kind of machine.
+pub type Binder = fn(&Ref<HobClientPresence>, AnyRef, bool) -> Result<(), Error>;
 
 /// What a provider answers to create and destroy: done, or why not.
 pub type Outcome = Result<(), ProviderError>;
@@ -305,6 +310,7 @@ pub fn create<P: Provider>(
     provider: &mut P,
     machine: String,
     registration: Ref<Registration>,
+    bind: Binder,
 ) -> Promise<Outcome> {
     let busy = provider.book().get(&machine).is_some()
         || provider.book().is_creating(&machine)
@@ -336,7 +342,7 @@ pub fn create<P: Provider>(
                     )));
                 }
             };
-            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
+            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration, bind))
                 .unwrap_or_else(|e| {
                     Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
                 })
@@ -363,6 +369,7 @@ fn start_machine<P: Provider>(
     machine: String,
     provisioned: P::Provisioned,
     registration: Ref<Registration>,
+    bind: Binder,
 ) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
     if provider.book().cancelled.contains(&machine) {
         // Destroyed while provisioning: do not boot; `finish_creation` tears down.
@@ -375,7 +382,7 @@ fn start_machine<P: Provider>(
     let started = vats::spawn_machine_vat(&vat_name, move || {
         let client = spawn(HobClientPresence::new(client_name.clone()));
         let built = build(client.clone());
-        if let Err(e) = bind_standard(&client, AnyRef::from(built.clone()), files) {
+        if let Err(e) = bind(&client, AnyRef::from(built.clone()), files) {
             tracing::error!("machine {client_name}: cannot bind its capabilities: {e}");
         }
         (built, client)

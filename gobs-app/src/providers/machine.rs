@@ -1,21 +1,43 @@
 //! What every machine has, whatever its provider: the standard capabilities its hob client
 //! binds (`status`, a read-only [`StatusFacet`], and `run`, the machine itself; `put-file`
-//! and `get-file`, the machine too, where its kind copies files), and how the boss uses
+//! and `get-file`, the machine too, where its kind copies files), and how the boss calls
 //! them without knowing the machine's type ([`run_capability`], [`put_file_capability`],
-//! [`get_file_capability`]). Both reach the machine through the provider table
-//! ([`super::KINDS`]), so a new kind of machine needs nothing here.
+//! [`get_file_capability`]).
+//!
+//! **Adding a machine operation** touches three files: its method in [`MachineActor`]
+//! (with a default for kinds of machine that lack it) and its call here, in [`MachineType`]
+//! and [`Typed`]; its answer on each kind of machine that has it (for the networked ones,
+//! [`super::remote_machine`]); and the boss's method that asks for it
+//! ([`crate::actors::boss`]), with its entry in [`crate::ops`] if users call it.
+//!
+//! **Adding a kind of machine** is one row of [`MACHINE_TYPES`] (besides its provider's
+//! row in [`super::KINDS`]); a provider whose machines run a hob-client of their own uses
+//! [`RemoteMachine`] and needs no row.
 
 use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
+use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
+use crate::actors::reason::reason;
 use crate::files::FileMode;
 use crate::model::{Cancel, RunOutput};
+use crate::providers::dummy::DummyMachine;
+use crate::providers::lifecycle::MachineActor;
+use crate::providers::local::LocalMachine;
+use crate::providers::remote_machine::RemoteMachine;
+
+/// Every kind of machine actor, one row each.
+static MACHINE_TYPES: &[&dyn MachineType] = &[
+    &Typed::<DummyMachine>::NEW,
+    &Typed::<LocalMachine>::NEW,
+    &Typed::<RemoteMachine>::NEW,
+];
 
 /// The `status` capability: reads the machine's status and can do nothing else (holding it
 /// does not let you run commands).
 #[define_actor(
     version = 2,
-    upgrade(from = 1, with = super::legacy::status_facet_v1),
+    upgrade(from = 1, with = status_facet_v1),
     aliases = ["gobs_app::machine::StatusFacet"]
 )]
 #[derive(Debug)]
@@ -27,8 +49,25 @@ pub struct StatusFacet {
 impl StatusFacet {
     /// The machine's status (`running`, ...).
     pub fn status(&self) -> Result<String, Error> {
-        super::machine_status(&self.machine)
+        machine_type(&self.machine)?.status(&self.machine)
     }
+}
+
+/// A machine as version 1 of the `status` capability saved it.
+#[derive(Serialize, Deserialize)]
+enum MachineRefV1 {
+    /// A dummy machine.
+    Dummy(Ref<DummyMachine>),
+    /// A local machine.
+    Local(Ref<LocalMachine>),
+}
+
+/// Status capability 1 → 2: the machine is held as any actor.
+fn status_facet_v1((machine,): (MachineRefV1,)) -> (AnyRef,) {
+    (match machine {
+        MachineRefV1::Dummy(m) => AnyRef::from(m),
+        MachineRefV1::Local(m) => AnyRef::from(m),
+    },)
 }
 
 /// Binds machine `machine`'s standard capabilities in its hob client: `status` (a
@@ -54,44 +93,162 @@ pub fn bind_standard(
     client.call().bind("run".into(), Value::Ref(machine))
 }
 
-/// Writes a file through a machine's `put-file` capability, whatever its provider. Call
-/// inside a turn.
+/// Runs `command` through a machine's `run` capability, whatever its kind. Call inside a
+/// turn. The run stops when `cancel` is set.
+pub fn run_capability(
+    capability: Value,
+    command: Vec<String>,
+    cancel: Cancel,
+) -> Promise<Result<RunOutput, String>> {
+    match machine_of(capability, "run") {
+        Ok((machine, kind)) => kind.run(&machine, command, cancel),
+        Err(e) => Promise::fulfilled(Err(e)),
+    }
+}
+
+/// Writes a file through a machine's `put-file` capability, whatever its kind. Call inside
+/// a turn.
 pub fn put_file_capability(
     capability: Value,
     path: String,
     content: Vec<u8>,
     mode: FileMode,
 ) -> Promise<Result<(), String>> {
-    let Value::Ref(machine) = capability else {
-        return Promise::fulfilled(Err(
-            "the machine's `put-file` binding is not a capability".to_string()
-        ));
-    };
-    super::put_file_on(&machine, path, content, mode)
+    match machine_of(capability, "put-file") {
+        Ok((machine, kind)) => kind.put_file(&machine, path, content, mode),
+        Err(e) => Promise::fulfilled(Err(e)),
+    }
 }
 
-/// Reads a file through a machine's `get-file` capability, whatever its provider. Call
-/// inside a turn.
+/// Reads a file through a machine's `get-file` capability, whatever its kind. Call inside
+/// a turn.
 pub fn get_file_capability(capability: Value, path: String) -> Promise<Result<Vec<u8>, String>> {
-    let Value::Ref(machine) = capability else {
-        return Promise::fulfilled(Err(
-            "the machine's `get-file` binding is not a capability".to_string()
-        ));
-    };
-    super::get_file_on(&machine, path)
+    match machine_of(capability, "get-file") {
+        Ok((machine, kind)) => kind.get_file(&machine, path),
+        Err(e) => Promise::fulfilled(Err(e)),
+    }
 }
 
-/// Runs `command` through a machine's `run` capability, whatever its provider. Call inside
-/// a turn. The run stops when `cancel` is set.
-pub fn run_capability(
+/// The machine a capability bound as `binding` is, and its kind.
+fn machine_of(
     capability: Value,
-    command: Vec<String>,
-    cancel: Cancel,
-) -> Promise<Result<RunOutput, String>> {
+    binding: &str,
+) -> Result<(AnyRef, &'static dyn MachineType), String> {
     let Value::Ref(machine) = capability else {
-        return Promise::fulfilled(Err(
-            "the machine's `run` binding is not a capability".to_string()
+        return Err(format!(
+            "the machine's `{binding}` binding is not a capability"
         ));
     };
-    super::run_on(&machine, command, cancel)
+    let kind = machine_type(&machine).map_err(|e| e.to_string())?;
+    Ok((machine, kind))
+}
+
+/// The row of [`MACHINE_TYPES`] that `machine` is an actor of.
+fn machine_type(machine: &AnyRef) -> Result<&'static dyn MachineType, Error> {
+    MACHINE_TYPES
+        .iter()
+        .copied()
+        .find(|t| t.is(machine))
+        .ok_or_else(|| Error::Dispatch {
+            actor: machine.describe(),
+            detail: "not a machine of any kind this gobs-app knows".into(),
+        })
+}
+
+/// A kind of machine actor, its type forgotten: the calls of [`MachineActor`] on a machine
+/// held as any actor. Written once, by [`Typed`], for every kind.
+trait MachineType: Sync {
+    /// Whether `machine` is of this kind.
+    fn is(&self, machine: &AnyRef) -> bool;
+    /// Its status (a near call: same vat only).
+    fn status(&self, machine: &AnyRef) -> Result<String, Error>;
+    /// Runs `command` on it.
+    fn run(
+        &self,
+        machine: &AnyRef,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>>;
+    /// Writes a file on it.
+    fn put_file(
+        &self,
+        machine: &AnyRef,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>>;
+    /// Reads a file on it.
+    fn get_file(&self, machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>>;
+}
+
+/// The row of machine actor `M`: `&Typed::<M>::NEW` in [`MACHINE_TYPES`].
+struct Typed<M>(std::marker::PhantomData<fn() -> M>);
+
+impl<M> Typed<M> {
+    const NEW: Typed<M> = Typed(std::marker::PhantomData);
+}
+
+impl<M: MachineActor> Typed<M> {
+    /// `machine` as an `M`; only called on a machine [`is`](MachineType::is) said is one.
+    fn typed(machine: &AnyRef) -> Result<Ref<M>, Error> {
+        machine.downcast::<M>().ok_or_else(|| Error::Dispatch {
+            actor: machine.describe(),
+            detail: format!("not a {}", std::any::type_name::<M>()),
+        })
+    }
+}
+
+impl<M: MachineActor> MachineType for Typed<M> {
+    fn is(&self, machine: &AnyRef) -> bool {
+        machine.downcast::<M>().is_some()
+    }
+
+    fn status(&self, machine: &AnyRef) -> Result<String, Error> {
+        Self::typed(machine)?.call_with(|m| m.status())
+    }
+
+    fn run(
+        &self,
+        machine: &AnyRef,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>> {
+        match Self::typed(machine) {
+            Ok(m) => answered(
+                m.send_with(move |m| m.run_command(command, cancel))
+                    .flatten(),
+            ),
+            Err(e) => Promise::fulfilled(Err(e.to_string())),
+        }
+    }
+
+    fn put_file(
+        &self,
+        machine: &AnyRef,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>> {
+        match Self::typed(machine) {
+            Ok(m) => answered(
+                m.send_with(move |m| m.put_file(path, content, mode))
+                    .flatten(),
+            ),
+            Err(e) => Promise::fulfilled(Err(e.to_string())),
+        }
+    }
+
+    fn get_file(&self, machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>> {
+        match Self::typed(machine) {
+            Ok(m) => answered(m.send_with(move |m| m.get_file(path)).flatten()),
+            Err(e) => Promise::fulfilled(Err(e.to_string())),
+        }
+    }
+}
+
+/// A machine's answer, or why it gave none.
+fn answered<T: Send + 'static>(answer: Promise<Result<T, String>>) -> Promise<Result<T, String>> {
+    answer.then(|answer| {
+        answer.unwrap_or_else(|e| Err(format!("the machine did not answer: {}", reason(&e))))
+    })
 }
