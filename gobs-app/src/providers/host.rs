@@ -37,9 +37,10 @@ use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::client::REGISTRATION_ENV;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::container::{
-    HOB_DIR, alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
+use crate::providers::anchor::{
+    alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
 };
+use crate::providers::container::HOB_DIR;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
@@ -305,7 +306,7 @@ fn kill_session(dir: &Path) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill_anchor(dir)
+    kill_anchor(dir, KILL_LIMIT)
 }
 
 /// The live processes whose session is `sid`.

@@ -4,15 +4,15 @@
 //! them without knowing the machine's type ([`run_capability`], [`put_file_capability`],
 //! [`get_file_capability`]).
 //!
-//! **Adding a machine operation** touches three files: its method in [`MachineActor`]
-//! (with a default for kinds of machine that lack it) and its call here, in [`MachineType`]
-//! and [`Typed`]; its answer on each kind of machine that has it (for the networked ones,
-//! [`super::remote_machine`]); and the boss's method that asks for it
-//! ([`crate::actors::boss`]), with its entry in [`crate::ops`] if users call it.
+//! **A machine operation** is declared as a method of [`MachineActor`] (with a default for
+//! kinds of machine that lack it) and called here, through `MachineType`; the machines
+//! that have it answer it (the networked ones in [`super::remote_machine`], over the hob
+//! wire to the hob-client, [`crate::hob_net`]); the boss's method that asks for it is in
+//! [`crate::actors::boss`], and users reach it through [`crate::ops`].
 //!
-//! **Adding a kind of machine** is one row of [`MACHINE_TYPES`] (besides its provider's
-//! row in [`super::KINDS`]); a provider whose machines run a hob-client of their own uses
-//! [`RemoteMachine`] and needs no row.
+//! **Adding a kind of machine actor** is one row of `MACHINE_TYPES` (besides its
+//! provider's row in [`super::KINDS`]); a provider whose machines run a hob-client of their
+//! own uses [`RemoteMachine`] and needs no row.
 
 use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
 use serde::{Deserialize, Serialize};

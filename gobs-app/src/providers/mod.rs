@@ -1,13 +1,18 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
 //! down machines; [`dummy`], [`local`], [`container`], [`qemu`] and [`host`] are the
-//! providers; [`machine`] is what every machine exposes.
+//! providers; [`machine`] is what every machine exposes and how the boss calls it;
+//! [`remote_machine`] is the one machine actor of the providers whose machines run a
+//! hob-client of their own (container, qemu, host).
 //!
-//! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
-//! and the keys of a `[providers.NAME]` table), starting the providers, and restoring them
-//! (their actors in the persistence env, every call the boss makes to a provider or a
-//! machine) all read it. Adding a provider is one new file, with a `#[define_actor]` type
-//! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
+//! **One table.** [`KINDS`] lists the providers, one row each, with what differs between
+//! them: the config (`kind = "..."` and the keys of a `[providers.NAME]` table), starting
+//! the provider, its actors in the persistence env, creating and destroying machines.
+//! Calls to a machine do not go through it: the boss calls the capabilities the machine
+//! bound ([`machine`]). Adding a provider is one new file, with a `#[define_actor]` type
+//! implementing [`Provider`], plus one row here; a provider with a new kind of machine
+//! actor (implementing [`MachineActor`]) adds its row to [`machine`]'s table too.
 
+pub mod anchor;
 pub mod lifecycle;
 pub mod machine;
 pub mod remote_machine;

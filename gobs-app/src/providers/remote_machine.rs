@@ -6,7 +6,7 @@
 //!
 //! Earlier builds had one such actor per provider (`ContainerMachine`, `QemuMachine`,
 //! `HostMachine`); their portraits are read as a [`RemoteMachine`] under their old names,
-//! upgraded by [`remote_machine_v1`] and [`remote_machine_v2`].
+//! upgraded by the two steps beside it.
 
 use std::time::Duration;
 

@@ -21,15 +21,17 @@
 //! list the enabled ones.
 
 mod calls;
+mod records;
 mod versions;
+
+pub use records::{MachineRecord, ProviderEntry};
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gobs_runtime::{Error, JournalMap, Promise, Ref, define_actor, self_ref};
-use serde::{Deserialize, Serialize};
 
-use crate::actors::hob::{HobClientPresence, HobServerPresence};
+use crate::actors::hob::HobServerPresence;
 use crate::actors::reason::reason;
 use crate::events::log::EventLog;
 use crate::events::{MachineState, What, bounded};
@@ -39,47 +41,6 @@ use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInf
 use crate::providers::machine::{get_file_capability, put_file_capability, run_capability};
 use crate::providers::{ProviderError, ProviderRef};
 use calls::{reach_checked, settled, with_bindings};
-
-/// What the boss remembers about one machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MachineRecord {
-    /// Unique among every machine this boss ever made (names are reused; ids are not).
-    pub id: u64,
-    /// The provider that makes it.
-    pub provider: String,
-    /// Where it is in its life.
-    pub status: MachineStatus,
-    /// When creating it began, in seconds since the Unix epoch.
-    pub created_at: u64,
-    /// Why it failed, if it did.
-    pub error: Option<String>,
-    /// Its management interface, once it registered.
-    pub client: Option<Ref<HobClientPresence>>,
-}
-
-impl MachineRecord {
-    /// The record as the CLI shows it (without bindings: those are asked of the machine).
-    pub fn info(&self, name: &str) -> MachineInfo {
-        MachineInfo {
-            name: name.to_string(),
-            provider: self.provider.clone(),
-            status: self.status,
-            created_at: self.created_at,
-            bindings: Vec::new(),
-            error: self.error.clone(),
-        }
-    }
-}
-
-/// A provider the boss knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProviderEntry {
-    /// The provider.
-    pub provider: ProviderRef,
-    /// Whether new machines may be made with it (a disabled provider still runs and destroys
-    /// the machines it made).
-    pub enabled: bool,
-}
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
 #[define_actor(

@@ -51,9 +51,10 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::container::{
-    self, HOB_DIR, alive, anchor_record, console_tail, kill_anchor, write_private,
+use crate::providers::anchor::{
+    alive, anchor_record, console_tail, kill_anchor, write_private,
 };
+use crate::providers::container::{self, HOB_DIR, KILL_LIMIT};
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
@@ -352,7 +353,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
     if dir.exists() {
-        kill_anchor(&dir)?;
+        kill_anchor(&dir, KILL_LIMIT)?;
         std::fs::remove_dir_all(&dir).map_err(|e| {
             format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
         })?;
@@ -429,7 +430,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
                 "{why}; booting with TCG (emulation, much slower) from now on; set accel = \
                  \"tcg\" in the qemu provider's config to skip this probe"
             );
-            kill_anchor(&dir)?;
+            kill_anchor(&dir, KILL_LIMIT)?;
             pid = boot(Accel::Tcg)?;
         } else {
             KVM.store(1, Ordering::SeqCst);
@@ -547,7 +548,7 @@ fn teardown(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     } else if hob_dir.join("gateway.json").exists() {
         Gateway::start(&hob_dir, settings.hob_listen)?.revoke(machine)?;
     }
-    kill_anchor(&dir)?;
+    kill_anchor(&dir, KILL_LIMIT)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
