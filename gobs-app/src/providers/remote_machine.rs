@@ -15,7 +15,9 @@ use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::files::FileMode;
+use crate::hob_net::answers::{self, Call};
 use crate::hob_net::gateway::{Gateway, Reach};
+use crate::hob_net::wire;
 use crate::model::{Cancel, RunOutput};
 use crate::providers::MachineActor;
 
@@ -99,7 +101,7 @@ impl MachineActor for RemoteMachine {
             .limit()
             .map_or(self.run_timeout_secs, |t| t.as_secs().max(1));
         via_gateway(self.name.clone(), "the command's thread", move |g, name| {
-            g.run(name, &command, timeout, RECONNECT_WAIT, &cancel)
+            run_through(g, name, &command, timeout, RECONNECT_WAIT, &cancel)
         })
     }
 
@@ -110,15 +112,41 @@ impl MachineActor for RemoteMachine {
         mode: FileMode,
     ) -> Promise<Result<(), String>> {
         via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            g.put_file(name, &path, &content, mode.0, RECONNECT_WAIT)
+            let asked = g.ask(
+                name,
+                wire::put_file_args(&path, &content, mode.0),
+                RECONNECT_WAIT,
+            );
+            answers::wait_answer(name, Call::PutFile, asked, None).map(|_| ())
         })
     }
 
     fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
+        // At most [`wire::MAX_FILE`] bytes of it.
         via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            g.get_file(name, &path, RECONNECT_WAIT)
+            let asked = g.ask(name, wire::get_file_args(&path), RECONNECT_WAIT);
+            wire::parse_file_content(&answers::wait_answer(name, Call::GetFile, asked, None)?)
         })
     }
+}
+
+/// Runs `argv` on machine `machine` through its hob-client's session on gateway `g` (see
+/// [`Gateway::ask`], which waits at most `wait` for a session that is down) and waits for
+/// the answer, at most `timeout_secs` plus the answer timeout, and no longer than `cancel`
+/// stays unset; the output is bounded by the boss (see [`answers`]). Blocking: off the
+/// vats.
+pub fn run_through(
+    g: &Gateway,
+    machine: &str,
+    argv: &[String],
+    timeout_secs: u64,
+    wait: Duration,
+    cancel: &Cancel,
+) -> Result<RunOutput, String> {
+    let asked = g.ask(machine, wire::run_args(argv, timeout_secs), wait);
+    let call = Call::Run(Duration::from_secs(timeout_secs));
+    let answer = answers::wait_answer(machine, call, asked, Some(cancel))?;
+    wire::parse_run_output(&answer).map(answers::bounded_run)
 }
 
 /// `running`, or `unreachable (since …)` while its hob-client's session is down.
