@@ -1,163 +1,66 @@
-//! What every machine has, whatever its provider: the standard capabilities its hob client
-//! binds (`status`, a read-only [`StatusFacet`], and `run`, the machine itself; `put-file`
-//! and `get-file`, the machine too, where its kind copies files), and how the boss calls
-//! them without knowing the machine's type ([`run_capability`], [`put_file_capability`],
-//! [`get_file_capability`]).
+//! What every machine is, whatever its provider: the operations it answers, declared once
+//! in [`MachineActor`], and the same calls on a machine held as any actor
+//! ([`MachineType`], written once for every kind by [`Typed`]).
 //!
-//! **A machine operation** is declared as a method of [`MachineActor`] (with a default for
-//! kinds of machine that lack it) and called here, through `MachineType`; the machines
-//! that have it answer it (the networked ones in [`super::remote_machine`], over the hob
-//! wire to the hob-client, [`crate::hob_net`]); the boss's method that asks for it is in
-//! [`crate::actors::boss`], and users reach it through [`crate::ops`].
-//!
-//! **Adding a kind of machine actor** is one row of `MACHINE_TYPES` (besides its
-//! provider's row in [`super::KINDS`]); a provider whose machines run a hob-client of their
-//! own uses [`RemoteMachine`] and needs no row.
+//! **A machine operation** is a method of [`MachineActor`] (with a default for kinds of
+//! machine that lack it) and its call in [`MachineType`]; the machines that have it answer
+//! it (the networked ones in [`super::remote_machine`], over the hob wire to the
+//! hob-client, [`crate::hob_net`]); the boss asks for it through the capability the machine
+//! bound ([`super::capabilities`], [`crate::actors::boss`]), and users through
+//! [`crate::ops`].
 
-use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
-use serde::{Deserialize, Serialize};
+use gobs_runtime::{Actor, AnyRef, Error, Promise, Ref};
 
-use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::files::FileMode;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::dummy::DummyMachine;
-use crate::providers::lifecycle::MachineActor;
-use crate::providers::local::LocalMachine;
-use crate::providers::remote_machine::RemoteMachine;
 
-/// Every kind of machine actor, one row each.
-static MACHINE_TYPES: &[&dyn MachineType] = &[
-    &Typed::<DummyMachine>::NEW,
-    &Typed::<LocalMachine>::NEW,
-    &Typed::<RemoteMachine>::NEW,
-];
+/// What a machine that does not copy files answers `put-file` and `get-file`.
+const NO_FILES: &str = "this kind of machine has no files to copy";
 
-/// The `status` capability: reads the machine's status and can do nothing else (holding it
-/// does not let you run commands).
-#[define_actor(
-    version = 2,
-    upgrade(from = 1, with = status_facet_v1),
-    aliases = ["gobs_app::machine::StatusFacet"]
-)]
-#[derive(Debug)]
-pub struct StatusFacet {
-    machine: AnyRef,
-}
+/// What every machine actor does, whatever its provider: the `status` and `run` its hob
+/// client exposes, and `put-file` and `get-file` for the kinds of machine that copy files.
+pub trait MachineActor: Actor {
+    /// Whether machines of this kind copy files: their hob client then binds `put-file` and
+    /// `get-file`, which reach [`put_file`](MachineActor::put_file) and
+    /// [`get_file`](MachineActor::get_file). Default: no (a `dummy` machine has no files).
+    const FILES: bool = false;
 
-#[define_actor]
-impl StatusFacet {
+    /// Writes `content` to `path` on the machine with permission bits `mode`, whole or not
+    /// at all. Called in a turn of the machine's vat: slow work goes off the vat. Only
+    /// called when [`FILES`](MachineActor::FILES) is true; the default refuses.
+    fn put_file(
+        &self,
+        path: String,
+        content: Vec<u8>,
+        mode: FileMode,
+    ) -> Promise<Result<(), String>> {
+        let _ = (path, content, mode);
+        Promise::fulfilled(Err(NO_FILES.to_string()))
+    }
+
+    /// Reads the file `path` on the machine. Likewise.
+    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
+        let _ = path;
+        Promise::fulfilled(Err(NO_FILES.to_string()))
+    }
+
     /// The machine's status (`running`, ...).
-    pub fn status(&self) -> Result<String, Error> {
-        machine_type(&self.machine)?.status(&self.machine)
-    }
-}
+    fn status(&self) -> String;
 
-/// A machine as version 1 of the `status` capability saved it.
-#[derive(Serialize, Deserialize)]
-enum MachineRefV1 {
-    /// A dummy machine.
-    Dummy(Ref<DummyMachine>),
-    /// A local machine.
-    Local(Ref<LocalMachine>),
-}
-
-/// Status capability 1 → 2: the machine is held as any actor.
-fn status_facet_v1((machine,): (MachineRefV1,)) -> (AnyRef,) {
-    (match machine {
-        MachineRefV1::Dummy(m) => AnyRef::from(m),
-        MachineRefV1::Local(m) => AnyRef::from(m),
-    },)
-}
-
-/// Binds machine `machine`'s standard capabilities in its hob client: `status` (a
-/// [`StatusFacet`]) and `run` (the machine), and with `files` also `put-file` and
-/// `get-file` (the machine). Call inside a turn of the machine's vat.
-pub fn bind_standard(
-    client: &Ref<HobClientPresence>,
-    machine: AnyRef,
-    files: bool,
-) -> Result<(), Error> {
-    let status = gobs_runtime::try_spawn(StatusFacet {
-        machine: machine.clone(),
-    })?;
-    client.call().bind("status".into(), status.into())?;
-    if files {
-        client
-            .call()
-            .bind("put-file".into(), Value::Ref(machine.clone()))?;
-        client
-            .call()
-            .bind("get-file".into(), Value::Ref(machine.clone()))?;
-    }
-    client.call().bind("run".into(), Value::Ref(machine))
-}
-
-/// Runs `command` through a machine's `run` capability, whatever its kind. Call inside a
-/// turn. The run stops when `cancel` is set.
-pub fn run_capability(
-    capability: Value,
-    command: Vec<String>,
-    cancel: Cancel,
-) -> Promise<Result<RunOutput, String>> {
-    match machine_of(capability, "run") {
-        Ok((machine, kind)) => kind.run(&machine, command, cancel),
-        Err(e) => Promise::fulfilled(Err(e)),
-    }
-}
-
-/// Writes a file through a machine's `put-file` capability, whatever its kind. Call inside
-/// a turn.
-pub fn put_file_capability(
-    capability: Value,
-    path: String,
-    content: Vec<u8>,
-    mode: FileMode,
-) -> Promise<Result<(), String>> {
-    match machine_of(capability, "put-file") {
-        Ok((machine, kind)) => kind.put_file(&machine, path, content, mode),
-        Err(e) => Promise::fulfilled(Err(e)),
-    }
-}
-
-/// Reads a file through a machine's `get-file` capability, whatever its kind. Call inside
-/// a turn.
-pub fn get_file_capability(capability: Value, path: String) -> Promise<Result<Vec<u8>, String>> {
-    match machine_of(capability, "get-file") {
-        Ok((machine, kind)) => kind.get_file(&machine, path),
-        Err(e) => Promise::fulfilled(Err(e)),
-    }
-}
-
-/// The machine a capability bound as `binding` is, and its kind.
-fn machine_of(
-    capability: Value,
-    binding: &str,
-) -> Result<(AnyRef, &'static dyn MachineType), String> {
-    let Value::Ref(machine) = capability else {
-        return Err(format!(
-            "the machine's `{binding}` binding is not a capability"
-        ));
-    };
-    let kind = machine_type(&machine).map_err(|e| e.to_string())?;
-    Ok((machine, kind))
-}
-
-/// The row of [`MACHINE_TYPES`] that `machine` is an actor of.
-fn machine_type(machine: &AnyRef) -> Result<&'static dyn MachineType, Error> {
-    MACHINE_TYPES
-        .iter()
-        .copied()
-        .find(|t| t.is(machine))
-        .ok_or_else(|| Error::Dispatch {
-            actor: machine.describe(),
-            detail: "not a machine of any kind this gobs-app knows".into(),
-        })
+    /// Runs `command` on the machine; the promise answers with what it printed and how it
+    /// ended, or why it could not run. Long runs stop when `cancel` is set. Called in a turn
+    /// of the machine's vat: slow work goes off the vat.
+    fn run_command(
+        &self,
+        command: Vec<String>,
+        cancel: Cancel,
+    ) -> Promise<Result<RunOutput, String>>;
 }
 
 /// A kind of machine actor, its type forgotten: the calls of [`MachineActor`] on a machine
 /// held as any actor. Written once, by [`Typed`], for every kind.
-trait MachineType: Sync {
+pub trait MachineType: Sync {
     /// Whether `machine` is of this kind.
     fn is(&self, machine: &AnyRef) -> bool;
     /// Its status (a near call: same vat only).
@@ -181,11 +84,13 @@ trait MachineType: Sync {
     fn get_file(&self, machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>>;
 }
 
-/// The row of machine actor `M`: `&Typed::<M>::NEW` in [`MACHINE_TYPES`].
-struct Typed<M>(std::marker::PhantomData<fn() -> M>);
+/// The row of machine actor `M`: `&Typed::<M>::NEW` in the table of
+/// [`super::capabilities`].
+pub struct Typed<M>(std::marker::PhantomData<fn() -> M>);
 
 impl<M> Typed<M> {
-    const NEW: Typed<M> = Typed(std::marker::PhantomData);
+    /// The row.
+    pub const NEW: Typed<M> = Typed(std::marker::PhantomData);
 }
 
 impl<M: MachineActor> Typed<M> {

@@ -1,18 +1,19 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
 //! down machines; [`dummy`], [`local`], [`container`], [`qemu`] and [`host`] are the
-//! providers; [`machine`] is what every machine exposes and how the boss calls it;
-//! [`remote_machine`] is the one machine actor of the providers whose machines run a
-//! hob-client of their own (container, qemu, host).
+//! providers; [`machine`] declares what every machine answers, [`capabilities`] what its
+//! hob client binds and how the boss calls it; [`remote_machine`] is the one machine actor
+//! of the providers whose machines run a hob-client of their own (container, qemu, host).
 //!
 //! **One table.** [`KINDS`] lists the providers, one row each, with what differs between
 //! them: the config (`kind = "..."` and the keys of a `[providers.NAME]` table), starting
 //! the provider, its actors in the persistence env, creating and destroying machines.
 //! Calls to a machine do not go through it: the boss calls the capabilities the machine
-//! bound ([`machine`]). Adding a provider is one new file, with a `#[define_actor]` type
+//! bound ([`capabilities`]). Adding a provider is one new file, with a `#[define_actor]` type
 //! implementing [`Provider`], plus one row here; a provider with a new kind of machine
-//! actor (implementing [`MachineActor`]) adds its row to [`machine`]'s table too.
+//! actor (implementing [`MachineActor`]) adds its row to [`capabilities`]' table too.
 
 pub mod anchor;
+pub mod capabilities;
 pub mod lifecycle;
 pub mod machine;
 pub mod remote_machine;
@@ -26,12 +27,13 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
 
-pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use lifecycle::{MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use machine::MachineActor;
 
 use crate::actors::hob::Registration;
 use crate::actors::vats::{self, AppVats};
 use crate::model::BackendError;
-use machine::bind_standard;
+use capabilities::bind_standard;
 
 /// Declares each provider's module and writes [`KINDS`], one row per provider.
 macro_rules! provider_table {

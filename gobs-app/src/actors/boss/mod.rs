@@ -38,7 +38,7 @@ use crate::events::{MachineState, What, bounded};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::providers::machine::{get_file_capability, put_file_capability, run_capability};
+use crate::providers::capabilities::{get_file_capability, put_file_capability, run_capability};
 use crate::providers::{ProviderError, ProviderRef};
 use calls::{reach_checked, settled, with_bindings};
 
