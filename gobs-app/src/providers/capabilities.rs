@@ -150,3 +150,35 @@ fn machine_type(machine: &AnyRef) -> Result<&'static dyn MachineType, Error> {
             detail: "not a machine of any kind this gobs-app knows".into(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use gobs_runtime::Vat;
+    use gobs_runtime::actor_lib::GHash;
+
+    #[test]
+    fn a_binding_that_is_no_machine_is_refused_saying_what_it_is() {
+        let vat = Vat::spawn("capabilities").unwrap();
+        let (text, table) = vat
+            .run(|| {
+                let text =
+                    run_capability(Value::Str("run".into()), vec!["true".into()], Cancel::new());
+                let table = AnyRef::from(gobs_runtime::spawn(GHash::new()));
+                let table = put_file_capability(
+                    Value::Ref(table),
+                    "/x".into(),
+                    Vec::new(),
+                    FileMode::DEFAULT,
+                );
+                (text, table)
+            })
+            .unwrap();
+        let err = text.wait().unwrap().unwrap_err();
+        assert!(err.contains("`run` binding is not a capability"), "{err}");
+        let err = table.wait().unwrap().unwrap_err();
+        assert!(err.contains("not a machine of any kind"), "{err}");
+    }
+}
