@@ -18,6 +18,7 @@ use common::{HANG, bare, wait_for};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::Cancel;
+use gobs_app::providers::remote_machine::run_through;
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
@@ -118,7 +119,8 @@ fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn runs(g: &Gateway, machine: &str) -> bool {
-    g.run(
+    run_through(
+        g,
         machine,
         &["true".into()],
         5,

@@ -16,6 +16,7 @@ use common::{HANG, bare, text, wait_for};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
+use gobs_app::providers::remote_machine::run_through;
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
@@ -116,32 +117,32 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
         wire::as_string(&ask(&g, "m1", wire::call("status", vec![])).unwrap()).unwrap(),
         "running"
     );
-    let out = g
-        .run(
-            "m1",
-            &[
-                "sh".into(),
-                "-c".into(),
-                "echo out; echo err >&2; exit 3".into(),
-            ],
-            10,
-            Duration::from_secs(5),
-            &Cancel::new(),
-        )
-        .unwrap();
+    let out = run_through(
+        &g,
+        "m1",
+        &[
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; exit 3".into(),
+        ],
+        10,
+        Duration::from_secs(5),
+        &Cancel::new(),
+    )
+    .unwrap();
     assert_eq!(
         (out.exit_code, out.stdout.as_str(), out.stderr.as_str()),
         (Some(3), "out\n", "err\n")
     );
-    let big = g
-        .run(
-            "m1",
-            &["sh".into(), "-c".into(), "head -c 300000 /dev/zero".into()],
-            10,
-            Duration::from_secs(5),
-            &Cancel::new(),
-        )
-        .unwrap();
+    let big = run_through(
+        &g,
+        "m1",
+        &["sh".into(), "-c".into(), "head -c 300000 /dev/zero".into()],
+        10,
+        Duration::from_secs(5),
+        &Cancel::new(),
+    )
+    .unwrap();
     assert!(big.truncated);
     assert_eq!(big.stdout.len(), wire::MAX_REMOTE_OUTPUT);
     assert!(big.stderr.contains("cut at 262144 bytes"), "{}", big.stderr);
@@ -212,14 +213,21 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     wait_for("m1 to be down", || {
         matches!(g.reach("m1"), Some(Reach::Down(_)))
     });
-    let err = g
-        .run("m1", &["true".into()], 5, Duration::ZERO, &Cancel::new())
-        .unwrap_err();
+    let err = run_through(
+        &g,
+        "m1",
+        &["true".into()],
+        5,
+        Duration::ZERO,
+        &Cancel::new(),
+    )
+    .unwrap_err();
     assert!(err.contains("unreachable"), "{err}");
     let _client = hob_client(client_dir.path(), None);
     g.wait_up("m1", HANG, || None).unwrap();
     assert_eq!(
-        g.run(
+        run_through(
+            &g,
             "m1",
             &["echo".into(), "back".into()],
             5,

@@ -288,6 +288,31 @@ portrait_args! {
     16 => (A a, B b, C c, D d, E e, F f, G g, H h, I i, J j, K k, L l, M m, N n, O o, P p);
 }
 
+/// Any number of saved fields, each as it was written (raw MessagePack, references as their
+/// saved ids): the input and output of an upgrade step for an actor whose older portraits
+/// differ in their number of fields, e.g. several actor types merged into one, each saved
+/// under an alias. The step looks at what it finds and returns the next version's fields;
+/// they are then read as usual, so a list the actor cannot take is reported there.
+impl PortraitArgs for Vec<rmpv::Value> {
+    fn encode_args(&self) -> Result<Vec<u8>, String> {
+        let count = u32::try_from(self.len()).map_err(|_| "too many fields".to_string())?;
+        let mut out = begin_portrait(count);
+        for field in self {
+            rmpv::encode::write_value(&mut out, field).map_err(|e| e.to_string())?;
+        }
+        Ok(out)
+    }
+
+    fn decode_args(bytes: &[u8]) -> Result<Self, String> {
+        let mut input = bytes;
+        let n = rmp::decode::read_array_len(&mut input)
+            .map_err(|e| format!("not an argument list: {e}"))?;
+        (0..n)
+            .map(|_| rmpv::decode::read_value(&mut input).map_err(|e| e.to_string()))
+            .collect()
+    }
+}
+
 /// A method's result type that can fail the turn: any `Result<T, E>` whose `E` is a
 /// [`TurnError`].
 pub trait TurnResult {

@@ -6,7 +6,7 @@ use gobs_runtime::{Env, Error, common_env};
 use crate::actors::boss::Boss;
 use crate::actors::hob::{HobClientPresence, HobServerPresence, Registration};
 use crate::events::log::EventLog;
-use crate::providers::machine::StatusFacet;
+use crate::providers::capabilities::StatusFacet;
 
 /// Name of the env, as errors show it.
 pub const APP_ENV: &str = "gobs-app";

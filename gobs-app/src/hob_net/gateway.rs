@@ -23,8 +23,9 @@
 //! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
 //! the config says 0) and kept, since the sturdyrefs name it.
 //!
-//! What a machine answers is checked, and waited for at most a deadline, by
-//! [`super::answers`].
+//! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
+//! call and answer are in [`crate::providers::remote_machine`]. What a machine answers is
+//! checked, and waited for at most a deadline, by [`super::answers`].
 //!
 //! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
 //! runtime of its own thread; its blocking methods must not be called from a vat's turn.
@@ -47,12 +48,11 @@ use gobs_ocapn::syrup::Value;
 use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
-use super::answers::{self, Call};
+use super::answers;
 use super::attach::Attach;
 use super::credential::{Conflict, Keeper};
 use super::wire;
 use crate::actors::hob::HobError;
-use crate::model::{Cancel, RunOutput};
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
 pub const DESTROYED: &str = "destroyed";
@@ -408,47 +408,6 @@ impl Gateway {
             Err(why) => return Promise::broken(gobs_runtime::Error::actor("machine", Failed(why))),
         };
         gobs_ocapn::vat::RemoteObject::new(self.inner.node.clone(), bindings).send_args(args)
-    }
-
-    /// Runs `argv` on machine `machine` through its hob-client (see [`Gateway::ask`]) and
-    /// waits for the answer, at most `timeout_secs` plus the answer timeout, and no longer
-    /// than `cancel` stays unset; the output is bounded by the boss (see [`answers`]).
-    /// Blocking: off the vats.
-    pub fn run(
-        &self,
-        machine: &str,
-        argv: &[String],
-        timeout_secs: u64,
-        wait: Duration,
-        cancel: &Cancel,
-    ) -> Result<RunOutput, String> {
-        let asked = self.ask(machine, wire::run_args(argv, timeout_secs), wait);
-        let call = Call::Run(Duration::from_secs(timeout_secs));
-        let answer = answers::wait_answer(machine, call, asked, Some(cancel))?;
-        wire::parse_run_output(&answer).map(answers::bounded_run)
-    }
-
-    /// Writes `content` to `path` on machine `machine` with permission bits `mode`, through
-    /// its hob-client's `put-file` (see [`Gateway::ask`]); the machine writes it whole or
-    /// not at all. Waits at most the answer timeout. Blocking: off the vats.
-    pub fn put_file(
-        &self,
-        machine: &str,
-        path: &str,
-        content: &[u8],
-        mode: u32,
-        wait: Duration,
-    ) -> Result<(), String> {
-        let asked = self.ask(machine, wire::put_file_args(path, content, mode), wait);
-        answers::wait_answer(machine, Call::PutFile, asked, None).map(|_| ())
-    }
-
-    /// Reads the file `path` on machine `machine` through its hob-client's `get-file` (see
-    /// [`Gateway::ask`]), at most [`wire::MAX_FILE`] bytes of it. Waits at most the answer
-    /// timeout. Blocking: off the vats.
-    pub fn get_file(&self, machine: &str, path: &str, wait: Duration) -> Result<Vec<u8>, String> {
-        let asked = self.ask(machine, wire::get_file_args(path), wait);
-        wire::parse_file_content(&answers::wait_answer(machine, Call::GetFile, asked, None)?)
     }
 
     /// Blocks until `promise` settles, at most `limit` (off the vats only); a failure's

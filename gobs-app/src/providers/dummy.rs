@@ -15,6 +15,7 @@
 //! It is also the smallest provider: this file and its row in [`super::KINDS`] are all
 //! there is to it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::lifecycle::ProviderCore;
+use crate::providers::lifecycle::{MachineBook, ProviderCore};
 use crate::providers::{MachineActor, Provider, ProviderError};
 
 /// Commands a dummy machine remembers (the oldest are forgotten first).
@@ -71,13 +72,33 @@ impl DummySettings {
 /// owns.
 #[define_actor(
     version = 2,
-    upgrade(from = 1, with = super::legacy::dummy_provider_v1),
+    upgrade(from = 1, with = dummy_provider_v1),
     on_restore = DummyProvider::after_restart,
     aliases = ["gobs_app::dummy::DummyProvider"]
 )]
 #[derive(Debug)]
 pub struct DummyProvider {
     core: ProviderCore<DummyMachine, DummySettings>,
+}
+
+/// The dummy provider's fields, version 1: the core's four, side by side.
+type DummyProviderV1 = (
+    String,
+    DummySettings,
+    MachineBook<DummyMachine>,
+    BTreeMap<String, Vat>,
+);
+
+/// Dummy provider 1 → 2: one core.
+fn dummy_provider_v1(
+    (name, settings, book, vats): DummyProviderV1,
+) -> (ProviderCore<DummyMachine, DummySettings>,) {
+    (ProviderCore {
+        name,
+        settings,
+        book,
+        vats,
+    },)
 }
 
 #[define_actor]

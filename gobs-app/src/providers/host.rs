@@ -37,10 +37,11 @@ use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::client::REGISTRATION_ENV;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::container::{
-    HOB_DIR, alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
+use crate::providers::anchor::{
+    alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
 };
-use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::container::HOB_DIR;
+use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the host machines, inside the state directory.
@@ -89,7 +90,7 @@ impl HostSettings {
 #[define_actor(on_restore = HostProvider::after_restart)]
 #[derive(Debug)]
 pub struct HostProvider {
-    core: ProviderCore<HostMachine, HostSettings>,
+    core: ProviderCore<RemoteMachine, HostSettings>,
 }
 
 #[define_actor]
@@ -114,7 +115,7 @@ impl HostProvider {
 }
 
 impl Provider for HostProvider {
-    type Machine = HostMachine;
+    type Machine = RemoteMachine;
     type Provisioned = ();
     type Config = HostConfig;
     type Settings = HostSettings;
@@ -135,15 +136,15 @@ impl Provider for HostProvider {
         })
     }
 
-    fn create_provider(core: ProviderCore<HostMachine, HostSettings>) -> Self {
+    fn create_provider(core: ProviderCore<RemoteMachine, HostSettings>) -> Self {
         HostProvider { core }
     }
 
-    fn core(&self) -> &ProviderCore<HostMachine, HostSettings> {
+    fn core(&self) -> &ProviderCore<RemoteMachine, HostSettings> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut ProviderCore<HostMachine, HostSettings> {
+    fn core_mut(&mut self) -> &mut ProviderCore<RemoteMachine, HostSettings> {
         &mut self.core
     }
 
@@ -160,16 +161,10 @@ impl Provider for HostProvider {
         &mut self,
         machine: &str,
         (): (),
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<HostMachine> + Send + 'static {
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
         let name = machine.to_string();
         let run_timeout_secs = self.core.settings.run_timeout_secs;
-        move |client| {
-            gobs_runtime::spawn(HostMachine {
-                name,
-                run_timeout_secs,
-                client: Some(client),
-            })
-        }
+        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
     }
 
     fn teardown(
@@ -311,7 +306,7 @@ fn kill_session(dir: &Path) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill_anchor(dir)
+    kill_anchor(dir, KILL_LIMIT)
 }
 
 /// The live processes whose session is `sid`.
@@ -337,38 +332,6 @@ fn session_members(sid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// A host machine: its commands and files go to its hob-client over OCapN.
-#[define_actor]
-#[derive(Debug)]
-pub struct HostMachine {
-    name: String,
-    run_timeout_secs: u64,
-    client: Option<Ref<HobClientPresence>>,
-}
-
-#[define_actor]
-impl HostMachine {
-    /// The machine's name.
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The boss-side presence its bindings are bound in.
-    #[actor(local)]
-    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
-        self.client.clone()
-    }
-}
-
-impl GatewayMachine for HostMachine {
-    fn machine_name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_timeout_secs(&self) -> u64 {
-        self.run_timeout_secs
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -37,9 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::{HobClientPresence, Registration};
 use crate::actors::reason::reason;
 use crate::actors::vats::{self, VatRemover};
-use crate::files::FileMode;
-use crate::model::{Cancel, RunOutput};
-use crate::providers::machine::bind_standard;
+use crate::providers::machine::MachineActor;
 
 /// Why a provider could not make or take down a machine, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -57,6 +55,12 @@ impl ProviderError {
         ProviderError(format!("{what}: {}", reason(error)))
     }
 }
+
+/// Binds a new machine's standard capabilities in its hob client (given the machine and
+/// whether it copies files), in a turn of the machine's vat:
+/// [`bind_standard`](super::capabilities::bind_standard), handed down by the provider table so
+/// that this module need not know every kind of machine.
+pub type Binder = fn(&Ref<HobClientPresence>, AnyRef, bool) -> Result<(), Error>;
 
 /// What a provider answers to create and destroy: done, or why not.
 pub type Outcome = Result<(), ProviderError>;
@@ -305,6 +309,7 @@ pub fn create<P: Provider>(
     provider: &mut P,
     machine: String,
     registration: Ref<Registration>,
+    bind: Binder,
 ) -> Promise<Outcome> {
     let busy = provider.book().get(&machine).is_some()
         || provider.book().is_creating(&machine)
@@ -336,7 +341,7 @@ pub fn create<P: Provider>(
                     )));
                 }
             };
-            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration))
+            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration, bind))
                 .unwrap_or_else(|e| {
                     Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
                 })
@@ -363,6 +368,7 @@ fn start_machine<P: Provider>(
     machine: String,
     provisioned: P::Provisioned,
     registration: Ref<Registration>,
+    bind: Binder,
 ) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
     if provider.book().cancelled.contains(&machine) {
         // Destroyed while provisioning: do not boot; `finish_creation` tears down.
@@ -375,7 +381,7 @@ fn start_machine<P: Provider>(
     let started = vats::spawn_machine_vat(&vat_name, move || {
         let client = spawn(HobClientPresence::new(client_name.clone()));
         let built = build(client.clone());
-        if let Err(e) = bind_standard(&client, AnyRef::from(built.clone()), files) {
+        if let Err(e) = bind(&client, AnyRef::from(built.clone()), files) {
             tracing::error!("machine {client_name}: cannot bind its capabilities: {e}");
         }
         (built, client)
@@ -478,49 +484,6 @@ fn take_down<P: Provider>(provider: &mut P, machine: &str) -> Promise<Outcome> {
     .then(|done| done.unwrap_or_else(|e| Err(ProviderError::runtime("teardown stopped", &e))))
 }
 
-/// What a machine that does not copy files answers `put-file` and `get-file`.
-const NO_FILES: &str = "this kind of machine has no files to copy";
-
 fn not_in_provider() -> ProviderError {
     ProviderError("provider lifecycle called outside the provider's own turn (a bug)".into())
-}
-
-/// What every machine actor does, whatever its provider: the `status` and `run` its hob
-/// client exposes, and `put-file` and `get-file` for the kinds of machine that copy files.
-pub trait MachineActor: Actor {
-    /// Whether machines of this kind copy files: their hob client then binds `put-file` and
-    /// `get-file`, which reach [`put_file`](MachineActor::put_file) and
-    /// [`get_file`](MachineActor::get_file). Default: no (a `dummy` machine has no files).
-    const FILES: bool = false;
-
-    /// Writes `content` to `path` on the machine with permission bits `mode`, whole or not
-    /// at all. Called in a turn of the machine's vat: slow work goes off the vat. Only
-    /// called when [`FILES`](MachineActor::FILES) is true; the default refuses.
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        let _ = (path, content, mode);
-        Promise::fulfilled(Err(NO_FILES.to_string()))
-    }
-
-    /// Reads the file `path` on the machine. Likewise.
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        let _ = path;
-        Promise::fulfilled(Err(NO_FILES.to_string()))
-    }
-
-    /// The machine's status (`running`, ...).
-    fn status(&self) -> String;
-
-    /// Runs `command` on the machine; the promise answers with what it printed and how it
-    /// ended, or why it could not run. Long runs stop when `cancel` is set. Called in a turn
-    /// of the machine's vat: slow work goes off the vat.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>>;
 }

@@ -1,33 +1,39 @@
 //! Providers: where machines come from. [`lifecycle`] says how any provider makes and takes
 //! down machines; [`dummy`], [`local`], [`container`], [`qemu`] and [`host`] are the
-//! providers; [`machine`] is what every machine exposes.
+//! providers; [`machine`] declares what every machine answers, [`capabilities`] what its
+//! hob client binds and how the boss calls it; [`remote_machine`] is the one machine actor
+//! of the providers whose machines run a hob-client of their own (container, qemu, host).
 //!
-//! **One table.** [`KINDS`] lists the providers, one row each. The config (`kind = "..."`
-//! and the keys of a `[providers.NAME]` table), starting the providers, and restoring them
-//! (their actors in the persistence env, every call the boss makes to a provider or a
-//! machine) all read it. Adding a provider is one new file, with a `#[define_actor]` type
-//! implementing [`Provider`] and its machine implementing [`MachineActor`], plus one row.
+//! **One table.** [`KINDS`] lists the providers, one row each, with what differs between
+//! them: the config (`kind = "..."` and the keys of a `[providers.NAME]` table), starting
+//! the provider, its actors in the persistence env, creating and destroying machines.
+//! Calls to a machine do not go through it: the boss calls the capabilities the machine
+//! bound ([`capabilities`]). Adding a provider is one new file, with a `#[define_actor]` type
+//! implementing [`Provider`], plus one row here; a provider with a new kind of machine
+//! actor (implementing [`MachineActor`]) adds its row to [`capabilities`]' table too.
 
-pub mod gateway_machine;
-pub mod legacy;
+pub mod anchor;
+pub mod capabilities;
 pub mod lifecycle;
 pub mod machine;
+pub mod remote_machine;
 
 use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
 
-use gobs_runtime::{AnyRef, EnvBuilder, Error, Promise, Ref, spawn};
+use gobs_runtime::{AnyRef, EnvBuilder, Promise, Ref, spawn};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
 
-pub use lifecycle::{MachineActor, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use lifecycle::{MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use machine::MachineActor;
 
 use crate::actors::hob::Registration;
 use crate::actors::vats::{self, AppVats};
-use crate::files::FileMode;
-use crate::model::{BackendError, Cancel, RunOutput};
+use crate::model::BackendError;
+use capabilities::bind_standard;
 
 /// Declares each provider's module and writes [`KINDS`], one row per provider.
 macro_rules! provider_table {
@@ -98,29 +104,8 @@ pub trait Kind: Sync {
     ) -> Option<Promise<Outcome>>;
     /// Asks `provider` (if it is of this kind) to take machine `machine` down.
     fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>>;
-    /// Whether `machine` is this kind's machine.
-    fn owns_machine(&self, machine: &AnyRef) -> bool;
-    /// The status of `machine`, if it is this kind's machine (a near call).
-    fn status(&self, machine: &AnyRef) -> Option<Result<String, Error>>;
-    /// Runs `command` on `machine`, if it is this kind's machine.
-    fn run(
-        &self,
-        machine: &AnyRef,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Option<Promise<Result<RunOutput, String>>>;
     /// Whether this kind's machines copy files ([`MachineActor::FILES`]).
     fn copies_files(&self) -> bool;
-    /// Writes a file on `machine`, if it is this kind's machine.
-    fn put_file(
-        &self,
-        machine: &AnyRef,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Option<Promise<Result<(), String>>>;
-    /// Reads a file on `machine`, if it is this kind's machine.
-    fn get_file(&self, machine: &AnyRef, path: String) -> Option<Promise<Result<Vec<u8>, String>>>;
 }
 
 /// The row of provider `P`: `&Row::<P>::NEW` in [`KINDS`].
@@ -212,7 +197,7 @@ where
         let provider = provider.downcast::<P>()?;
         Some(
             provider
-                .send_mut_with(move |p| lifecycle::create(p, machine, registration))
+                .send_mut_with(move |p| lifecycle::create(p, machine, registration, bind_standard))
                 .flatten(),
         )
     }
@@ -226,61 +211,9 @@ where
         )
     }
 
-    fn owns_machine(&self, machine: &AnyRef) -> bool {
-        machine.downcast::<P::Machine>().is_some()
-    }
-
-    fn status(&self, machine: &AnyRef) -> Option<Result<String, Error>> {
-        let machine = machine.downcast::<P::Machine>()?;
-        Some(machine.call_with(|m| m.status()))
-    }
-
-    fn run(
-        &self,
-        machine: &AnyRef,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Option<Promise<Result<RunOutput, String>>> {
-        let machine = machine.downcast::<P::Machine>()?;
-        let ran = machine
-            .send_with(move |m| m.run_command(command, cancel))
-            .flatten();
-        Some(ran.then(answered))
-    }
-
     fn copies_files(&self) -> bool {
         <P::Machine as MachineActor>::FILES
     }
-
-    fn put_file(
-        &self,
-        machine: &AnyRef,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Option<Promise<Result<(), String>>> {
-        let machine = machine.downcast::<P::Machine>()?;
-        let written = machine
-            .send_with(move |m| m.put_file(path, content, mode))
-            .flatten();
-        Some(written.then(answered))
-    }
-
-    fn get_file(&self, machine: &AnyRef, path: String) -> Option<Promise<Result<Vec<u8>, String>>> {
-        let machine = machine.downcast::<P::Machine>()?;
-        let read = machine.send_with(move |m| m.get_file(path)).flatten();
-        Some(read.then(answered))
-    }
-}
-
-/// A machine's answer, or why it gave none.
-fn answered<T>(answer: Result<Result<T, String>, Error>) -> Result<T, String> {
-    answer.unwrap_or_else(|e| {
-        Err(format!(
-            "the machine did not answer: {}",
-            crate::actors::reason::reason(&e)
-        ))
-    })
 }
 
 fn wait<T: Send + 'static>(
@@ -353,58 +286,7 @@ impl ProviderRef {
     }
 }
 
-/// The status of `machine`, a machine of any kind (a near call: same vat only).
-pub fn machine_status(machine: &AnyRef) -> Result<String, Error> {
-    KINDS
-        .iter()
-        .find_map(|k| k.status(machine))
-        .unwrap_or_else(|| Err(not_a_machine(machine)))
-}
-
-/// Runs `command` on `machine`, a machine of any kind. Call inside a turn.
-pub fn run_on(
-    machine: &AnyRef,
-    command: Vec<String>,
-    cancel: Cancel,
-) -> Promise<Result<RunOutput, String>> {
-    KINDS
-        .iter()
-        .find(|k| k.owns_machine(machine))
-        .and_then(|k| k.run(machine, command, cancel))
-        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
-}
-
-/// Writes a file on `machine`, a machine of any kind. Call inside a turn.
-pub fn put_file_on(
-    machine: &AnyRef,
-    path: String,
-    content: Vec<u8>,
-    mode: FileMode,
-) -> Promise<Result<(), String>> {
-    KINDS
-        .iter()
-        .find(|k| k.owns_machine(machine))
-        .and_then(|k| k.put_file(machine, path, content, mode))
-        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
-}
-
-/// Reads a file on `machine`, a machine of any kind. Call inside a turn.
-pub fn get_file_on(machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>> {
-    KINDS
-        .iter()
-        .find(|k| k.owns_machine(machine))
-        .and_then(|k| k.get_file(machine, path))
-        .unwrap_or_else(|| Promise::fulfilled(Err(not_a_machine(machine).to_string())))
-}
-
 /// Whether machines of provider kind `kind` copy files.
 pub fn kind_copies_files(kind_name: &str) -> bool {
     kind(kind_name).is_some_and(|k| k.copies_files())
-}
-
-fn not_a_machine(machine: &AnyRef) -> Error {
-    Error::Dispatch {
-        actor: machine.describe(),
-        detail: "not a machine of any provider this gobs-app knows".into(),
-    }
 }

@@ -63,7 +63,8 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 use cgroup::Cgroup;
 
@@ -75,7 +76,7 @@ pub const HOB_DIR: &str = "hob";
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
-pub use super::gateway_machine::RECONNECT_WAIT;
+pub use super::remote_machine::RECONNECT_WAIT;
 
 /// The keys of a container provider's `[providers.NAME]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -207,7 +208,7 @@ pub struct Slot {
 #[define_actor(on_restore = ContainerProvider::after_restart)]
 #[derive(Debug)]
 pub struct ContainerProvider {
-    core: ProviderCore<ContainerMachine, ContainerSettings>,
+    core: ProviderCore<RemoteMachine, ContainerSettings>,
     /// Each machine's slot, made or being made.
     slots: BTreeMap<String, Slot>,
 }
@@ -263,15 +264,9 @@ impl ContainerProvider {
     }
 }
 
-/// What provisioning hands to boot.
-#[derive(Debug)]
-pub struct Made {
-    address: Ipv4Addr,
-}
-
 impl Provider for ContainerProvider {
-    type Machine = ContainerMachine;
-    type Provisioned = Made;
+    type Machine = RemoteMachine;
+    type Provisioned = ();
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
     const KIND: &'static str = "container";
@@ -324,25 +319,25 @@ impl Provider for ContainerProvider {
         })
     }
 
-    fn create_provider(core: ProviderCore<ContainerMachine, ContainerSettings>) -> Self {
+    fn create_provider(core: ProviderCore<RemoteMachine, ContainerSettings>) -> Self {
         ContainerProvider {
             core,
             slots: BTreeMap::new(),
         }
     }
 
-    fn core(&self) -> &ProviderCore<ContainerMachine, ContainerSettings> {
+    fn core(&self) -> &ProviderCore<RemoteMachine, ContainerSettings> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut ProviderCore<ContainerMachine, ContainerSettings> {
+    fn core_mut(&mut self) -> &mut ProviderCore<RemoteMachine, ContainerSettings> {
         &mut self.core
     }
 
     fn provision(
         &mut self,
         machine: &str,
-    ) -> impl FnOnce() -> Result<Made, ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
         let machine = machine.to_string();
@@ -355,20 +350,10 @@ impl Provider for ContainerProvider {
     fn boot(
         &mut self,
         machine: &str,
-        made: Made,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<ContainerMachine> + Send + 'static {
-        let machine = ContainerMachine {
-            name: machine.to_string(),
-            address: made.address.to_string(),
-            run_timeout_secs: self.core.settings.run_timeout_secs,
-            client: None,
-        };
-        move |client| {
-            gobs_runtime::spawn(ContainerMachine {
-                client: Some(client),
-                ..machine
-            })
-        }
+        (): (),
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+        let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
+        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
     }
 
     fn teardown(
@@ -418,7 +403,7 @@ pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
     net::ip(&["-V"]).map(|_| ())
 }
 
-fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<Made, String> {
+fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<(), String> {
     let started = Instant::now();
     check_host(settings)?;
     let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
@@ -520,7 +505,7 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         elapsed = ?started.elapsed(),
         "container machine registered"
     );
-    Ok(Made { address })
+    Ok(())
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
@@ -596,90 +581,6 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
     Ok((pid, go))
 }
 
-/// `PID STARTTIME`: the anchor, told apart from a later process that reused its pid.
-pub(crate) fn anchor_record(pid: i32) -> String {
-    format!("{pid} {}", start_time(pid).unwrap_or_default())
-}
-
-pub(crate) fn start_time(pid: i32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(19).map(str::to_owned)
-}
-
-/// Whether process `pid` runs (a zombie does not).
-pub(crate) fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
-pub(crate) fn console_tail(console: &Path) -> String {
-    let text = std::fs::read(console).unwrap_or_default();
-    let start = text.len().saturating_sub(1500);
-    let tail = String::from_utf8_lossy(&text[start..]);
-    let tail = tail.trim();
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("; the end of its console log ({}):\n{tail}", console.display())
-    }
-}
-
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
-/// until it is gone.
-pub(crate) fn kill_anchor(dir: &Path) -> Result<(), String> {
-    let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
-        return Ok(());
-    };
-    let mut words = record.split_whitespace();
-    let (Some(pid), start) = (words.next().and_then(|p| p.parse::<i32>().ok()), words.next())
-    else {
-        return Ok(());
-    };
-    if start.is_none() || start_time(pid).as_deref() != start {
-        return Ok(());
-    }
-    if let Some(p) = rustix::process::Pid::from_raw(pid) {
-        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-    }
-    let deadline = Instant::now() + KILL_LIMIT;
-    loop {
-        let mut status = 0;
-        // SAFETY: reaping our own child if it is one (ECHILD otherwise).
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if reaped == pid || start_time(pid).as_deref() != start {
-            return Ok(());
-        }
-        if reaped < 0 && !alive(pid) {
-            // Not our child (a restarted daemon): its zombie is init's to reap.
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the container's init (pid {pid}) did not end within {}",
-                humantime::format_duration(KILL_LIMIT)
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn teardown(
     settings: &ContainerSettings,
     machine: &str,
@@ -692,7 +593,7 @@ fn teardown(
     } else if settings.hob_dir().join("gateway.json").exists() {
         Gateway::start(&settings.hob_dir(), settings.hob_listen)?.revoke(machine)?;
     }
-    kill_anchor(&dir)?;
+    kill_anchor(&dir, KILL_LIMIT)?;
     let tag = slot
         .map(|s| s.tag)
         .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())
@@ -713,44 +614,6 @@ fn teardown(
     }
 }
 
-/// A container machine: its commands go to its hob-client over OCapN.
-#[define_actor]
-#[derive(Debug)]
-pub struct ContainerMachine {
-    name: String,
-    address: String,
-    run_timeout_secs: u64,
-    client: Option<Ref<HobClientPresence>>,
-}
-
-#[define_actor]
-impl ContainerMachine {
-    /// The machine's name (its hostname).
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// Its address on the provider's bridge.
-    pub fn address(&self) -> String {
-        self.address.clone()
-    }
-
-    /// The boss-side presence its bindings are bound in.
-    #[actor(local)]
-    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
-        self.client.clone()
-    }
-}
-
-impl GatewayMachine for ContainerMachine {
-    fn machine_name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_timeout_secs(&self) -> u64 {
-        self.run_timeout_secs
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -32,14 +32,14 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
+use gobs_runtime::{Promise, Ref, Vat, define_actor, spawn_blocking};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
 use crate::model::{Cancel, RunOutput};
-use crate::providers::{MachineActor, Provider, ProviderCore, ProviderError};
+use crate::providers::{MachineActor, MachineBook, Provider, ProviderCore, ProviderError};
 use confine::Jail;
 
 /// Directory of the machines, inside the state directory (unless `root` says otherwise).
@@ -105,7 +105,7 @@ impl LocalSettings {
 /// A provider of local machines: confined directories with commands run in them.
 #[define_actor(
     version = 2,
-    upgrade(from = 1, with = super::legacy::process_provider_v1),
+    upgrade(from = 1, with = process_provider_v1),
     on_restore = LocalProvider::after_restart,
     aliases = ["gobs_app::process::ProcessProvider", "gobs_app::providers::local::ProcessProvider"]
 )]
@@ -333,7 +333,7 @@ impl Provider for LocalProvider {
 /// A local machine: a directory and a uid, in which `run` executes commands confined.
 #[define_actor(
     version = 2,
-    upgrade(from = 1, with = super::legacy::local_machine_v1),
+    upgrade(from = 1, with = local_machine_v1),
     aliases = ["gobs_app::process::LocalMachine"]
 )]
 #[derive(Debug)]
@@ -413,3 +413,63 @@ impl MachineActor for LocalMachine {
         )
     }
 }
+
+/// The `process` provider's settings, version 1.
+#[derive(Serialize, Deserialize)]
+struct ProcessSettingsV1 {
+    root: PathBuf,
+    shell: Option<String>,
+}
+
+/// The `process` provider's fields, version 1.
+type ProcessProviderV1 = (
+    String,
+    ProcessSettingsV1,
+    MachineBook<LocalMachine>,
+    BTreeMap<String, Vat>,
+);
+
+/// `process` provider 1 → local provider 2: one core, settings with the confinement's
+/// defaults (the config's replace them at start), no uids yet.
+fn process_provider_v1(
+    (name, settings, book, vats): ProcessProviderV1,
+) -> (
+    ProviderCore<LocalMachine, LocalSettings>,
+    BTreeMap<String, u32>,
+) {
+    let state_dir = if settings.root.ends_with(MACHINES_DIR) {
+        settings.root.parent().map(PathBuf::from)
+    } else {
+        None
+    };
+    let mut local = LocalSettings::defaults(&state_dir.unwrap_or_else(|| settings.root.clone()));
+    local.root = settings.root;
+    local.shell = settings.shell;
+    let core = ProviderCore {
+        name,
+        settings: local,
+        book,
+        vats,
+    };
+    (core, BTreeMap::new())
+}
+
+/// A local machine's fields, version 1.
+type LocalMachineV1 = (String, PathBuf, Option<String>, Ref<HobClientPresence>);
+
+/// A local machine's fields, version 2.
+type LocalMachineV2 = (
+    String,
+    PathBuf,
+    u32,
+    Vec<PathBuf>,
+    Option<String>,
+    u64,
+    Option<Ref<HobClientPresence>>,
+);
+
+/// Local machine 1 → 2: no uid (0: its commands are refused), nothing to hide.
+fn local_machine_v1((name, dir, shell, client): LocalMachineV1) -> LocalMachineV2 {
+    (name, dir, 0, Vec::new(), shell, 3600, Some(client))
+}
+

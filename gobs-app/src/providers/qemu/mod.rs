@@ -51,10 +51,11 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::container::{
-    self, HOB_DIR, alive, anchor_record, console_tail, kill_anchor, write_private,
+use crate::providers::anchor::{
+    alive, anchor_record, console_tail, kill_anchor, write_private,
 };
-use crate::providers::gateway_machine::GatewayMachine;
+use crate::providers::container::{self, HOB_DIR, KILL_LIMIT};
+use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the qemu machines, inside the state directory.
@@ -160,7 +161,7 @@ impl QemuSettings {
 #[define_actor(on_restore = QemuProvider::after_restart)]
 #[derive(Debug)]
 pub struct QemuProvider {
-    core: ProviderCore<QemuMachine, QemuSettings>,
+    core: ProviderCore<RemoteMachine, QemuSettings>,
     /// Machines made or being made (their VMs may be running).
     made: BTreeSet<String>,
 }
@@ -185,15 +186,9 @@ impl QemuProvider {
     }
 }
 
-/// What provisioning hands to boot.
-#[derive(Debug)]
-pub struct Made {
-    kernel_release: String,
-}
-
 impl Provider for QemuProvider {
-    type Machine = QemuMachine;
-    type Provisioned = Made;
+    type Machine = RemoteMachine;
+    type Provisioned = ();
     type Config = QemuConfig;
     type Settings = QemuSettings;
     const KIND: &'static str = "qemu";
@@ -232,25 +227,25 @@ impl Provider for QemuProvider {
         })
     }
 
-    fn create_provider(core: ProviderCore<QemuMachine, QemuSettings>) -> Self {
+    fn create_provider(core: ProviderCore<RemoteMachine, QemuSettings>) -> Self {
         QemuProvider {
             core,
             made: BTreeSet::new(),
         }
     }
 
-    fn core(&self) -> &ProviderCore<QemuMachine, QemuSettings> {
+    fn core(&self) -> &ProviderCore<RemoteMachine, QemuSettings> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut ProviderCore<QemuMachine, QemuSettings> {
+    fn core_mut(&mut self) -> &mut ProviderCore<RemoteMachine, QemuSettings> {
         &mut self.core
     }
 
     fn provision(
         &mut self,
         machine: &str,
-    ) -> impl FnOnce() -> Result<Made, ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         self.made.insert(machine.to_string());
         let settings = self.core.settings.clone();
         let machine = machine.to_string();
@@ -260,20 +255,10 @@ impl Provider for QemuProvider {
     fn boot(
         &mut self,
         machine: &str,
-        made: Made,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<QemuMachine> + Send + 'static {
-        let machine = QemuMachine {
-            name: machine.to_string(),
-            kernel_release: made.kernel_release,
-            run_timeout_secs: self.core.settings.run_timeout_secs,
-            client: None,
-        };
-        move |client| {
-            gobs_runtime::spawn(QemuMachine {
-                client: Some(client),
-                ..machine
-            })
-        }
+        (): (),
+    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+        let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
+        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
     }
 
     fn teardown(
@@ -335,7 +320,7 @@ fn find_on_path(program: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
+fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     let started = Instant::now();
     let qemu = find_on_path(&settings.qemu).ok_or_else(|| {
         format!(
@@ -368,7 +353,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
     if dir.exists() {
-        kill_anchor(&dir)?;
+        kill_anchor(&dir, KILL_LIMIT)?;
         std::fs::remove_dir_all(&dir).map_err(|e| {
             format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
         })?;
@@ -445,7 +430,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
                 "{why}; booting with TCG (emulation, much slower) from now on; set accel = \
                  \"tcg\" in the qemu provider's config to skip this probe"
             );
-            kill_anchor(&dir)?;
+            kill_anchor(&dir, KILL_LIMIT)?;
             pid = boot(Accel::Tcg)?;
         } else {
             KVM.store(1, Ordering::SeqCst);
@@ -470,10 +455,8 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<Made, String> {
             let tail = console_tail(&console);
             if e.contains(&tail) { e } else { format!("{e}{tail}") }
         })?;
-    tracing::info!(machine, elapsed = ?started.elapsed(), "qemu machine registered");
-    Ok(Made {
-        kernel_release: release,
-    })
+    tracing::info!(machine, kernel = release, elapsed = ?started.elapsed(), "qemu machine registered");
+    Ok(())
 }
 
 /// A copy of `exe` without its debug sections in `dir`, when `strip` (Debian package
@@ -565,7 +548,7 @@ fn teardown(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     } else if hob_dir.join("gateway.json").exists() {
         Gateway::start(&hob_dir, settings.hob_listen)?.revoke(machine)?;
     }
-    kill_anchor(&dir)?;
+    kill_anchor(&dir, KILL_LIMIT)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -576,44 +559,6 @@ fn teardown(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A qemu machine: its commands go to the guest's hob-client over OCapN.
-#[define_actor]
-#[derive(Debug)]
-pub struct QemuMachine {
-    name: String,
-    kernel_release: String,
-    run_timeout_secs: u64,
-    client: Option<Ref<HobClientPresence>>,
-}
-
-#[define_actor]
-impl QemuMachine {
-    /// The machine's name (its hostname).
-    pub fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    /// The release of the kernel it booted.
-    pub fn kernel_release(&self) -> String {
-        self.kernel_release.clone()
-    }
-
-    /// The boss-side presence its bindings are bound in.
-    #[actor(local)]
-    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
-        self.client.clone()
-    }
-}
-
-impl GatewayMachine for QemuMachine {
-    fn machine_name(&self) -> &str {
-        &self.name
-    }
-
-    fn run_timeout_secs(&self) -> u64 {
-        self.run_timeout_secs
-    }
-}
 
 #[cfg(test)]
 mod tests {

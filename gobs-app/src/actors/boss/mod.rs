@@ -20,69 +20,33 @@
 //! them alike: unknown and duplicate names list the machines that exist, unknown providers
 //! list the enabled ones.
 
+mod calls;
+mod records;
+mod versions;
+
+pub use records::{MachineRecord, ProviderEntry};
+
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gobs_runtime::{Error, JournalMap, Promise, Ref, Value, define_actor, self_ref};
-use serde::{Deserialize, Serialize};
+use gobs_runtime::{Error, JournalMap, Promise, Ref, define_actor, self_ref};
 
-use crate::actors::hob::{HobClientPresence, HobServerPresence};
+use crate::actors::hob::HobServerPresence;
 use crate::actors::reason::reason;
 use crate::events::log::EventLog;
 use crate::events::{MachineState, What, bounded};
 use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
-use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::providers::machine::{get_file_capability, put_file_capability, run_capability};
-use crate::providers::{self, ProviderError, ProviderRef};
-
-/// What the boss remembers about one machine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MachineRecord {
-    /// Unique among every machine this boss ever made (names are reused; ids are not).
-    pub id: u64,
-    /// The provider that makes it.
-    pub provider: String,
-    /// Where it is in its life.
-    pub status: MachineStatus,
-    /// When creating it began, in seconds since the Unix epoch.
-    pub created_at: u64,
-    /// Why it failed, if it did.
-    pub error: Option<String>,
-    /// Its management interface, once it registered.
-    pub client: Option<Ref<HobClientPresence>>,
-}
-
-impl MachineRecord {
-    /// The record as the CLI shows it (without bindings: those are asked of the machine).
-    pub fn info(&self, name: &str) -> MachineInfo {
-        MachineInfo {
-            name: name.to_string(),
-            provider: self.provider.clone(),
-            status: self.status,
-            created_at: self.created_at,
-            bindings: Vec::new(),
-            error: self.error.clone(),
-        }
-    }
-}
-
-/// A provider the boss knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProviderEntry {
-    /// The provider.
-    pub provider: ProviderRef,
-    /// Whether new machines may be made with it (a disabled provider still runs and destroys
-    /// the machines it made).
-    pub enabled: bool,
-}
+use crate::providers::capabilities::{get_file_capability, put_file_capability, run_capability};
+use crate::providers::{ProviderError, ProviderRef};
+use calls::{reach_checked, settled, with_bindings};
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
 #[define_actor(
     version = 3,
-    upgrade(from = 1, with = crate::providers::legacy::boss_v1),
-    upgrade(from = 2, with = boss_v2),
+    upgrade(from = 1, with = versions::boss_v1),
+    upgrade(from = 2, with = versions::boss_v2),
     aliases = ["gobs_app::boss::Boss"]
 )]
 #[derive(Debug)]
@@ -100,20 +64,6 @@ pub struct Boss {
     /// first turn that logs (an upgrade step cannot spawn the log).
     #[actor(default = None)]
     events: Option<Ref<EventLog>>,
-}
-
-/// The boss's fields, version 3.
-type BossV3 = (
-    BTreeMap<String, ProviderEntry>,
-    JournalMap<String, MachineRecord>,
-    Ref<HobServerPresence>,
-    u64,
-    Option<Ref<EventLog>>,
-);
-
-/// Boss 2 → 3: the event log, made at the first turn that needs it.
-fn boss_v2((providers, machines, hob, next_id): crate::providers::legacy::BossV2) -> BossV3 {
-    (providers, machines, hob, next_id, None)
 }
 
 #[define_actor]
@@ -618,69 +568,6 @@ impl Boss {
             .ok_or_else(|| BackendError::unknown_machine(name, self.names()))
     }
 
-    /// What `run`, `put-file` and `get-file` share: machine `name` must be running; its hob
-    /// client is asked for its capability `binding`, which goes to `work`. A machine
-    /// without that binding, or whose hob client cannot be reached, is an error that says
-    /// so.
-    fn through<T: Send + 'static>(
-        &self,
-        name: &str,
-        binding: &'static str,
-        work: impl FnOnce(Value) -> Promise<Result<T, BackendError>> + Send + 'static,
-    ) -> Result<Promise<Result<T, BackendError>>, BackendError> {
-        let record = self.get(name)?;
-        let client = match (record.status, &record.client) {
-            (MachineStatus::Running, Some(client)) => client.clone(),
-            _ => return Err(BackendError::invalid(not_running(name, record))),
-        };
-        let missing = self.no_binding(name, record, binding);
-        let name = name.to_string();
-        let asked = client.send().binding(binding.to_string());
-        Ok(asked
-            .then(move |capability| match capability {
-                Ok(Some(capability)) => work(capability),
-                Ok(None) => Promise::fulfilled(Err(BackendError::provider(missing))),
-                Err(e) => Promise::fulfilled(Err(BackendError::provider(format!(
-                    "cannot reach machine {name}'s hob client: {}",
-                    reason(&e)
-                )))),
-            })
-            .flatten())
-    }
-
-    /// Why machine `name` has no capability `binding`, and what to do.
-    fn no_binding(&self, name: &str, record: &MachineRecord, binding: &str) -> String {
-        let plain = format!(
-            "machine {name} exposes no `{binding}` capability (its hob client has no \
-             `{binding}` binding)"
-        );
-        if binding == "run" {
-            return plain;
-        }
-        let kind = self
-            .providers
-            .get(&record.provider)
-            .map(|e| e.provider.kind().to_string());
-        match kind {
-            Some(kind) if providers::kind_copies_files(&kind) => format!(
-                "{plain}: it was created by a gobs-app older than put-file and get-file; \
-                 destroy it and create it again to copy files to and from it"
-            ),
-            kind => format!(
-                "{plain}: machines of provider {} (kind {}) have no files to copy; machines \
-                 of kind {} do",
-                record.provider,
-                kind.as_deref().unwrap_or("unknown"),
-                providers::KINDS
-                    .iter()
-                    .filter(|k| k.copies_files())
-                    .map(|k| k.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
-    }
-
     fn names(&self) -> impl Iterator<Item = &str> {
         self.machines.keys().map(String::as_str)
     }
@@ -693,96 +580,8 @@ impl Boss {
     }
 }
 
-/// A machine's answer to the boss, or the error saying `what` failed and why.
-fn settled<T>(
-    answer: Result<Result<T, String>, Error>,
-    what: impl FnOnce() -> String,
-) -> Result<T, BackendError> {
-    match answer {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(why)) => Err(BackendError::provider(format!("{}: {why}", what()))),
-        Err(e) => Err(BackendError::provider(format!(
-            "{}: {}",
-            what(),
-            reason(&e)
-        ))),
-    }
-}
-
 fn me() -> Result<Ref<Boss>, BackendError> {
     self_ref::<Boss>().ok_or_else(|| BackendError::internal("a boss method ran outside the boss"))
-}
-
-/// `info`, with the names of the capabilities `client` exposes (asked of the machine).
-fn with_bindings(
-    info: MachineInfo,
-    client: Option<Ref<HobClientPresence>>,
-) -> Promise<MachineInfo> {
-    let mut info = reach_checked(info);
-    let Some(client) = client else {
-        return Promise::fulfilled(info);
-    };
-    let vat = client.vat();
-    if let Some(why) = gobs_runtime::Registry::current().and_then(|r| r.broken_reason(vat.name())) {
-        info.status = MachineStatus::Failed;
-        info.error = Some(format!(
-            "broken: its vat {:?} cannot be restored: {why}; remove it with `gobs-app \
-             destroy-machine {}`",
-            vat.name(),
-            info.name
-        ));
-        return Promise::fulfilled(info);
-    }
-    client.send().binding_names().then(move |names| {
-        match names {
-            Ok(names) => info.bindings = names,
-            Err(e) => {
-                info.error.get_or_insert_with(|| {
-                    format!("cannot reach the machine's hob client: {}", reason(&e))
-                });
-            }
-        }
-        info
-    })
-}
-
-/// `info`, `unreachable` if it is running but its session with the boss is down, with
-/// the attaches refused as conflicts if there were any (and no other error).
-fn reach_checked(mut info: MachineInfo) -> MachineInfo {
-    let gateway = Gateway::running();
-    if info.error.is_none() {
-        info.error = gateway.as_ref().and_then(|g| g.conflict(&info.name));
-    }
-    if info.status == MachineStatus::Running
-        && let Some(Reach::Down(since)) = gateway.and_then(|g| g.reach(&info.name))
-    {
-        info.status = MachineStatus::Unreachable;
-        info.error = Some(format!(
-            "unreachable since {}: the session with its hob-client is down; it reconnects \
-             by itself once the machine runs again",
-            humantime::format_rfc3339_seconds(since)
-        ));
-    }
-    info
-}
-
-/// Why machine `name` cannot run commands now.
-fn not_running(name: &str, record: &MachineRecord) -> String {
-    match record.status {
-        MachineStatus::Creating => format!(
-            "machine {name} is still being created; wait until `gobs-app machine {name}` says \
-             running"
-        ),
-        MachineStatus::Destroying => format!("machine {name} is being destroyed"),
-        MachineStatus::Failed => format!(
-            "machine {name} failed ({}); destroy it and create it again",
-            record.error.as_deref().unwrap_or("no reason recorded")
-        ),
-        MachineStatus::Running | MachineStatus::Stopped | MachineStatus::Unreachable => format!(
-            "machine {name} has no management interface (it never registered); destroy it and \
-             create it again"
-        ),
-    }
 }
 
 fn now_unix() -> u64 {
@@ -792,78 +591,4 @@ fn now_unix() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-    use gobs_runtime::Vat;
-
-    #[test]
-    fn a_restart_fails_what_was_in_flight_logs_it_and_says_what_to_do() {
-        let vat = Vat::spawn("boss-restart").unwrap();
-        let (settled, machines, logged) = vat
-            .run(|| {
-                let mut boss = Boss::new();
-                for (i, (name, status)) in [
-                    ("a", MachineStatus::Creating),
-                    ("b", MachineStatus::Running),
-                    ("c", MachineStatus::Destroying),
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    boss.machines.insert(
-                        name.to_string(),
-                        MachineRecord {
-                            id: i as u64,
-                            provider: "dummy".into(),
-                            status,
-                            created_at: 0,
-                            error: None,
-                            client: None,
-                        },
-                    );
-                }
-                let settled = boss.settle_after_restart();
-                let log = boss.log().call().page(Default::default()).unwrap();
-                (settled, boss.machines, log.events)
-            })
-            .unwrap();
-        assert_eq!(settled, ["a", "c"]);
-        assert_eq!(machines["a"].status, MachineStatus::Failed);
-        let error = machines["a"].error.as_deref().unwrap();
-        assert!(
-            error.contains("restarted while the machine was being created"),
-            "{error}"
-        );
-        assert_eq!(machines["b"].status, MachineStatus::Running);
-        assert_eq!(machines["c"].status, MachineStatus::Failed);
-        assert!(
-            machines["c"]
-                .error
-                .as_deref()
-                .unwrap()
-                .contains("destroy it")
-        );
-        let logged: Vec<_> = logged
-            .iter()
-            .map(|e| match &e.what {
-                What::State { state, error, .. } => {
-                    (e.machine.clone().unwrap(), *state, error.clone().unwrap())
-                }
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(logged.len(), 2);
-        assert_eq!(
-            (logged[0].0.as_str(), logged[0].1),
-            ("a", MachineState::Failed)
-        );
-        assert_eq!(logged[0].2, error);
-        assert_eq!(
-            (logged[1].0.as_str(), logged[1].1),
-            ("c", MachineState::Failed)
-        );
-        vat.shutdown();
-    }
-}
+mod tests;

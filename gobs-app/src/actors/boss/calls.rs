@@ -1,0 +1,165 @@
+//! How the boss reaches a machine: through the capabilities its hob client registered
+//! (`run`, `put-file`, `get-file`), asked of the client by name, and the errors that say
+//! why a machine cannot be reached.
+
+use gobs_runtime::{Error, Promise, Ref, Value};
+
+use super::{Boss, MachineRecord};
+use crate::actors::hob::HobClientPresence;
+use crate::actors::reason::reason;
+use crate::hob_net::gateway::{Gateway, Reach};
+use crate::model::{BackendError, MachineInfo, MachineStatus};
+use crate::providers;
+
+impl Boss {
+    /// What `run`, `put-file` and `get-file` share: machine `name` must be running; its hob
+    /// client is asked for its capability `binding`, which goes to `work`. A machine
+    /// without that binding, or whose hob client cannot be reached, is an error that says
+    /// so.
+    pub(super) fn through<T: Send + 'static>(
+        &self,
+        name: &str,
+        binding: &'static str,
+        work: impl FnOnce(Value) -> Promise<Result<T, BackendError>> + Send + 'static,
+    ) -> Result<Promise<Result<T, BackendError>>, BackendError> {
+        let record = self.get(name)?;
+        let client = match (record.status, &record.client) {
+            (MachineStatus::Running, Some(client)) => client.clone(),
+            _ => return Err(BackendError::invalid(not_running(name, record))),
+        };
+        let missing = self.no_binding(name, record, binding);
+        let name = name.to_string();
+        let asked = client.send().binding(binding.to_string());
+        Ok(asked
+            .then(move |capability| match capability {
+                Ok(Some(capability)) => work(capability),
+                Ok(None) => Promise::fulfilled(Err(BackendError::provider(missing))),
+                Err(e) => Promise::fulfilled(Err(BackendError::provider(format!(
+                    "cannot reach machine {name}'s hob client: {}",
+                    reason(&e)
+                )))),
+            })
+            .flatten())
+    }
+
+    /// Why machine `name` has no capability `binding`, and what to do.
+    pub(super) fn no_binding(&self, name: &str, record: &MachineRecord, binding: &str) -> String {
+        let plain = format!(
+            "machine {name} exposes no `{binding}` capability (its hob client has no \
+             `{binding}` binding)"
+        );
+        if binding == "run" {
+            return plain;
+        }
+        let kind = self
+            .providers
+            .get(&record.provider)
+            .map(|e| e.provider.kind().to_string());
+        match kind {
+            Some(kind) if providers::kind_copies_files(&kind) => format!(
+                "{plain}: it was created by a gobs-app older than put-file and get-file; \
+                 destroy it and create it again to copy files to and from it"
+            ),
+            kind => format!(
+                "{plain}: machines of provider {} (kind {}) have no files to copy; machines \
+                 of kind {} do",
+                record.provider,
+                kind.as_deref().unwrap_or("unknown"),
+                providers::KINDS
+                    .iter()
+                    .filter(|k| k.copies_files())
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// A machine's answer to the boss, or the error saying `what` failed and why.
+pub(super) fn settled<T>(
+    answer: Result<Result<T, String>, Error>,
+    what: impl FnOnce() -> String,
+) -> Result<T, BackendError> {
+    match answer {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(why)) => Err(BackendError::provider(format!("{}: {why}", what()))),
+        Err(e) => Err(BackendError::provider(format!(
+            "{}: {}",
+            what(),
+            reason(&e)
+        ))),
+    }
+}
+
+/// `info`, with the names of the capabilities `client` exposes (asked of the machine).
+pub(super) fn with_bindings(
+    info: MachineInfo,
+    client: Option<Ref<HobClientPresence>>,
+) -> Promise<MachineInfo> {
+    let mut info = reach_checked(info);
+    let Some(client) = client else {
+        return Promise::fulfilled(info);
+    };
+    let vat = client.vat();
+    if let Some(why) = gobs_runtime::Registry::current().and_then(|r| r.broken_reason(vat.name())) {
+        info.status = MachineStatus::Failed;
+        info.error = Some(format!(
+            "broken: its vat {:?} cannot be restored: {why}; remove it with `gobs-app \
+             destroy-machine {}`",
+            vat.name(),
+            info.name
+        ));
+        return Promise::fulfilled(info);
+    }
+    client.send().binding_names().then(move |names| {
+        match names {
+            Ok(names) => info.bindings = names,
+            Err(e) => {
+                info.error.get_or_insert_with(|| {
+                    format!("cannot reach the machine's hob client: {}", reason(&e))
+                });
+            }
+        }
+        info
+    })
+}
+
+/// `info`, `unreachable` if it is running but its session with the boss is down, with
+/// the attaches refused as conflicts if there were any (and no other error).
+pub(super) fn reach_checked(mut info: MachineInfo) -> MachineInfo {
+    let gateway = Gateway::running();
+    if info.error.is_none() {
+        info.error = gateway.as_ref().and_then(|g| g.conflict(&info.name));
+    }
+    if info.status == MachineStatus::Running
+        && let Some(Reach::Down(since)) = gateway.and_then(|g| g.reach(&info.name))
+    {
+        info.status = MachineStatus::Unreachable;
+        info.error = Some(format!(
+            "unreachable since {}: the session with its hob-client is down; it reconnects \
+             by itself once the machine runs again",
+            humantime::format_rfc3339_seconds(since)
+        ));
+    }
+    info
+}
+
+/// Why machine `name` cannot run commands now.
+fn not_running(name: &str, record: &MachineRecord) -> String {
+    match record.status {
+        MachineStatus::Creating => format!(
+            "machine {name} is still being created; wait until `gobs-app machine {name}` says \
+             running"
+        ),
+        MachineStatus::Destroying => format!("machine {name} is being destroyed"),
+        MachineStatus::Failed => format!(
+            "machine {name} failed ({}); destroy it and create it again",
+            record.error.as_deref().unwrap_or("no reason recorded")
+        ),
+        MachineStatus::Running | MachineStatus::Stopped | MachineStatus::Unreachable => format!(
+            "machine {name} has no management interface (it never registered); destroy it and \
+             create it again"
+        ),
+    }
+}

@@ -1,0 +1,118 @@
+//! `tests/fixtures/state-v2` was written by the release before one machine actor served
+//! container, qemu and host machines (commit 84198af): a daemon made machines web-1
+//! (dummy), db-1 (local), h1 (host), c1 (container) and q1 (qemu) and was stopped with
+//! SIGTERM. Kept from that state directory: the config, the registry, the hob gateway's
+//! and the host machine's files, and each container's and VM's records; left out are the
+//! large files a stopped machine cannot use again (the container's root filesystem, the
+//! VM's initramfs) and the logs. Its machines' processes are gone, as after a reboot.
+//!
+//! Opened by this build, every actor restores; the dummy machine runs commands; the host
+//! machine's own hob-client attaches again and runs commands and copies files; the local
+//! machine says its directory is gone (the fixture cannot carry it to where it was made);
+//! the container and the VM show unreachable; every machine is destroyed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text, wait_for};
+use gobs_testkit::Need;
+
+/// The fixture, copied into `to` (a fresh state directory).
+fn copy_fixture(to: &Path) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v2");
+    let copied = std::process::Command::new("cp")
+        .arg("-rT")
+        .arg(&fixture)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+}
+
+/// A machine's `machine NAME --json`.
+fn shown(state: &Path, machine: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(state, &["machine", machine, "--json"])).unwrap()
+}
+
+/// The host machine's hob-client, started by the test on the machine's own state; killed
+/// when the test ends, passed or not.
+struct HostClient(Child);
+
+impl Drop for HostClient {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
+    let dir = state();
+    let s = dir.path();
+    copy_fixture(s);
+    let checked = ok(s, &["state", "check-upgrade"]);
+    assert!(checked.contains("0 would not restore"), "{checked}");
+    assert_eq!(machine_names(s), ["c1", "db-1", "h1", "q1", "web-1"]);
+    assert_eq!(
+        ok(s, &["run", "web-1", "--", "echo", "hi"]),
+        "dummy machine web-1 ran: echo hi\n"
+    );
+    let err = fails(s, &["run", "db-1", "--", "true"]);
+    assert!(err.contains("has no directory"), "{err}");
+
+    let daemon = Daemon::start(s);
+    // The host machine's hob-client, started again on the state it kept, attaches with the
+    // boss's attach sturdyref: the machine is the same machine, upgraded.
+    let mut client = HostClient(
+        bare()
+            .arg("hob-client")
+            .arg("--dir")
+            .arg(s.join("hosts/h1/client"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("h1 to attach again", || {
+        shown(s, "h1")["status"] == "running"
+    });
+    assert_eq!(ok(s, &["run", "h1", "--", "echo", "hi"]), "hi\n");
+    let local = s.join("copied");
+    std::fs::write(&local, b"upgraded\n").unwrap();
+    let target = s.join("hosts/h1/put");
+    let target = target.to_str().unwrap();
+    ok(s, &["put-file", "h1", local.to_str().unwrap(), target]);
+    assert_eq!(ok(s, &["get-file", "h1", target]), "upgraded\n");
+    for machine in ["c1", "q1"] {
+        let machine = shown(s, machine);
+        assert_eq!(machine["status"], "unreachable", "{machine}");
+    }
+    for machine in ["web-1", "db-1", "h1", "q1"] {
+        ok(s, &["destroy-machine", machine]);
+    }
+    wait_for("h1's hob-client to end once h1 is destroyed", || {
+        client.0.try_wait().unwrap().is_some()
+    });
+    assert_eq!(machine_names(s), ["c1"]);
+    let (status, log) = daemon.stop("TERM");
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root and iproute2 (a container's teardown): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_container_machine_of_the_release_before_one_machine_actor_is_destroyed() {
+    gobs_testkit::need(&[Need::Root, Need::Command("ip", "iproute2")]);
+    let dir = state();
+    let s = dir.path();
+    copy_fixture(s);
+    let out = gobs(s, &["destroy-machine", "c1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!s.join("containers/c1").exists());
+    assert_eq!(machine_names(s), ["db-1", "h1", "q1", "web-1"]);
+}
