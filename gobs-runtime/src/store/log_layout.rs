@@ -125,7 +125,10 @@ pub(crate) fn split_portraits<'a>(
     let mut by_id: HashMap<u32, String> = HashMap::new();
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
-    let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
+    // Keys come sorted, so each vat's actors come in one run: grouped as they come, with
+    // no lookup per actor.
+    let mut actors: BTreeMap<u64, Vec<(ActorId, Portrait)>> = BTreeMap::new();
+    let mut run: Option<(u64, Vec<(ActorId, Portrait)>)> = None;
     let mut damaged: HashMap<u64, String> = HashMap::new();
     for saved in portraits {
         let k = saved.id;
@@ -166,11 +169,19 @@ pub(crate) fn split_portraits<'a>(
                 version: saved.version,
                 args: saved.args.to_vec(),
             };
-            actors
-                .entry(index)
-                .or_default()
-                .push((ActorId(id), portrait));
+            match &mut run {
+                Some((i, own)) if *i == index => own.push((ActorId(id), portrait)),
+                _ => {
+                    if let Some((i, mut own)) = run.take() {
+                        actors.entry(i).or_default().append(&mut own);
+                    }
+                    run = Some((index, vec![(ActorId(id), portrait)]));
+                }
+            }
         }
+    }
+    if let Some((i, mut own)) = run {
+        actors.entry(i).or_default().append(&mut own);
     }
     let mut records = BTreeMap::new();
     for meta in vats.values() {
