@@ -172,16 +172,16 @@ pub(crate) fn split_portraits<'a>(
             match &mut run {
                 Some((i, own)) if *i == index => own.push((ActorId(id), portrait)),
                 _ => {
-                    if let Some((i, mut own)) = run.take() {
-                        actors.entry(i).or_default().append(&mut own);
+                    if let Some((i, own)) = run.take() {
+                        add_run(&mut actors, i, own);
                     }
                     run = Some((index, vec![(ActorId(id), portrait)]));
                 }
             }
         }
     }
-    if let Some((i, mut own)) = run {
-        actors.entry(i).or_default().append(&mut own);
+    if let Some((i, own)) = run {
+        add_run(&mut actors, i, own);
     }
     let mut records = BTreeMap::new();
     for meta in vats.values() {
@@ -212,6 +212,21 @@ pub(crate) fn split_portraits<'a>(
         vats,
         next_index,
     })
+}
+
+/// Adds a run of vat `index`'s actors to those read before (none, in a sorted log: then
+/// the run is kept as it is, not copied).
+fn add_run(
+    actors: &mut BTreeMap<u64, Vec<(ActorId, Portrait)>>,
+    index: u64,
+    mut run: Vec<(ActorId, Portrait)>,
+) {
+    match actors.entry(index) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(run);
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(&mut run),
+    }
 }
 
 /// The vats a registry log delta writes, by name; `names` (vat index → name) learns the
