@@ -25,7 +25,8 @@ impl Drop for Counter {
     }
 }
 
-/// Waits until `n` more counters than `before` were freed (a minute at most).
+/// Waits until `n` more counters than `before` were freed (a minute at most), then hands
+/// the freed memory back (see [`settle_heap`]).
 pub fn wait_counters_freed(before: u64, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while COUNTERS_FREED.load(std::sync::atomic::Ordering::Relaxed) < before + n {
@@ -34,6 +35,19 @@ pub fn wait_counters_freed(before: u64, n: u64) {
             "a shut-down vat's {n} counters were not freed within a minute"
         );
         std::thread::yield_now();
+    }
+    settle_heap();
+}
+
+/// Finishes freeing what was dropped: glibc keeps small freed chunks in fast bins and
+/// consolidates them at the next large allocation, so without this the next timed step
+/// (reading a store file into one buffer) would pay for the previous iteration's frees.
+pub fn settle_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only consolidates and releases free memory of the allocator;
+    // it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -124,6 +138,98 @@ pub fn sizes() -> Vec<u64> {
     } else {
         vec![1_000, 100_000]
     }
+}
+
+/// CPU time this process has used so far, on all its threads (`None` where unknown). On a
+/// machine shared with other work, what a step costs shows better in it than in wall time,
+/// which counts the time other processes held the cores.
+pub fn cpu_time() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec for the call to fill.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Wall and CPU time of `f`.
+pub fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration, Option<Duration>) {
+    let (cpu, wall) = (cpu_time(), Instant::now());
+    let r = f();
+    let wall = wall.elapsed();
+    let cpu = cpu.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a));
+    (r, wall, cpu)
+}
+
+/// The arguments of a vat's saved actors, laid end to end in one buffer as a store file
+/// holds them: the bytes a restore decodes, and what [`args_floor`] decodes.
+pub struct SavedArgs {
+    bytes: Vec<u8>,
+    actors: Vec<(Shape, std::ops::Range<usize>)>,
+}
+
+/// Which arguments an actor of the bench graph has.
+#[derive(Clone, Copy)]
+enum Shape {
+    Counter,
+    Bucket,
+    Index,
+}
+
+impl SavedArgs {
+    /// The arguments of every actor of `graph`, in id order.
+    pub fn of(graph: &gobs_runtime::portrait::Graph) -> SavedArgs {
+        let mut out = SavedArgs {
+            bytes: Vec::new(),
+            actors: Vec::with_capacity(graph.actors.len()),
+        };
+        for p in graph.actors.values() {
+            let shape = match p.name.rsplit("::").next() {
+                Some("Counter") => Shape::Counter,
+                Some("Bucket") => Shape::Bucket,
+                _ => Shape::Index,
+            };
+            let start = out.bytes.len();
+            out.bytes.extend_from_slice(&p.args);
+            out.actors.push((shape, start..out.bytes.len()));
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.actors.len()
+    }
+}
+
+/// The floor of a restore: decoding the arguments a store holds (the same bytes, borrowed
+/// from one buffer) with rmp-serde in a plain loop, to values of the same shapes
+/// (references as `[0, id]` pairs). Each value is dropped as the next is decoded.
+pub fn args_floor(saved: &SavedArgs) -> Duration {
+    let start = Instant::now();
+    for (shape, range) in &saved.actors {
+        let bytes = &saved.bytes[range.clone()];
+        match shape {
+            Shape::Counter => {
+                let v: (u64, String) = rmp_serde::from_slice(bytes).unwrap();
+                std::hint::black_box(v);
+            }
+            Shape::Bucket => {
+                let v: (Vec<(u8, u64)>,) = rmp_serde::from_slice(bytes).unwrap();
+                std::hint::black_box(v);
+            }
+            Shape::Index => {
+                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) = rmp_serde::from_slice(bytes).unwrap();
+                std::hint::black_box(v);
+            }
+        }
+    }
+    start.elapsed()
 }
 
 /// The floor: decoding the same portraits with rmp-serde in a plain loop, to values of the

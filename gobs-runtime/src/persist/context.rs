@@ -42,6 +42,15 @@ pub(crate) fn with_restore<R>(ctx: RestoreContext, f: impl FnOnce() -> R) -> (R,
     }
 }
 
+/// Runs `f` on the restore context in force (one that [`with_restore`] put in force
+/// further up this thread's stack).
+pub(crate) fn current_restore<R>(f: impl FnOnce(&mut RestoreContext) -> R) -> R {
+    with_current_codec(|c| match c {
+        Some(Codec::Restore(ctx)) => f(ctx),
+        _ => context_replaced(),
+    })
+}
+
 #[cold]
 fn context_replaced() -> ! {
     // `with_codec` hands back the value it installed; only code holding `&mut Codec`

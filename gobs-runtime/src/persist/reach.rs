@@ -12,8 +12,10 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
+
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::persist::context::EntryWrites;
 use crate::portrait::{ActorId, Delta, Portrait};
@@ -40,21 +42,23 @@ struct Node {
     stored: u128,
 }
 
-/// A fingerprint of a portrait: two SipHashes under keys drawn once per process. Equal
-/// portraits match; two different ones collide with odds of about 2^-128, and an
-/// outsider who does not know the keys cannot make them collide.
+/// A fingerprint of a portrait: a 128-bit SipHash-1-3 under a key drawn once per
+/// process, in one pass over the portrait (a restore takes one of every actor). Equal
+/// portraits match; two different ones collide with odds of about 2^-128, and an outsider
+/// who does not know the key cannot make them collide.
 pub(crate) fn fingerprint(portrait: &Portrait) -> u128 {
-    static KEYS: OnceLock<[std::collections::hash_map::RandomState; 2]> = OnceLock::new();
-    let keys = KEYS.get_or_init(Default::default);
-    let half = |key: &std::collections::hash_map::RandomState| {
-        let mut h = key.build_hasher();
-        portrait.name.hash(&mut h);
-        portrait.version.hash(&mut h);
-        portrait.args.hash(&mut h);
-        h.finish()
-    };
+    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
+    let &(k0, k1) = KEY.get_or_init(|| {
+        // Each RandomState is keyed at random; what it hashes nothing to is as random.
+        let random = || std::collections::hash_map::RandomState::new().hash_one(());
+        (random(), random())
+    });
+    let mut h = SipHasher13::new_with_keys(k0, k1);
+    portrait.name.hash(&mut h);
+    portrait.version.hash(&mut h);
+    portrait.args.hash(&mut h);
     // Never 0, which stands for "not known".
-    (u128::from(half(&keys[0])) << 64 | u128::from(half(&keys[1]))).max(1)
+    h.finish128().as_u128().max(1)
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry

@@ -3,12 +3,15 @@
 //! and the reachability bookkeeping rebuilt (with what the store holds, so that writing
 //! an unchanged portrait again is skipped).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::entry::ActorEntry;
 use crate::error::Error;
 use crate::persist::churn::{MAX_PLAUSIBLE_ID, Persistence, saved_roots};
-use crate::persist::context::{Directory, EntrySource, RestoreContext, with_restore};
+use crate::persist::context::{
+    Directory, EntrySource, RestoreContext, current_restore, with_restore,
+};
 use crate::persist::entries::{self, ENTRY_NAME};
 use crate::persist::reach::{self, IdMap, Reach};
 use crate::persist::roots::SavedRoot;
@@ -39,7 +42,6 @@ impl Persistence {
         let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
         // Portraits of one type come in runs: look the entry up once per run.
         let mut last: Option<(String, &'static ActorEntry)> = None;
-        let mut expected = Vec::new();
         let mut max_id = 0;
         let corrupt = |detail: String| Error::Store {
             vat: core.shared.name.clone(),
@@ -93,123 +95,142 @@ impl Persistence {
                 .push((id, std::mem::take(&mut portrait.args)));
         }
         let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
+        core.reserve_restored(graph.actors.len());
+        // One context for every actor: the references they hold go to one list, each
+        // actor's span of it noted as it is restored.
+        let ctx = RestoreContext {
+            vat: core.shared.clone(),
+            directory,
+            env: Some(self.env.clone()),
+            expected: Vec::with_capacity(graph.actors.len()),
+            entries: None,
+        };
+        // Who holds each span of `expected` (actors without references have none).
+        let mut spans: Vec<(ActorId, Range<usize>)> = Vec::new();
         let actors = graph
             .actors
             .into_iter()
             .filter(|(_, p)| p.name != ENTRY_NAME);
-        for (id, portrait) in actors {
-            let cached = last
-                .as_ref()
-                .filter(|(n, _)| *n == portrait.name)
-                .map(|(_, e)| *e);
-            let entry = match cached {
-                Some(e) => e,
-                None => {
-                    let e = self.lookup(&portrait, id, &core.shared.name)?;
-                    last = Some((portrait.name.clone(), e));
-                    e
-                }
-            };
-            let source = owned.remove(&id);
-            let has_entries = source.is_some();
-            let ctx = RestoreContext {
-                vat: core.shared.clone(),
-                directory: directory.clone(),
-                env: Some(self.env.clone()),
-                expected: Vec::new(),
-                entries: Some(source.unwrap_or_default()),
-            };
-            let (restored, mut ctx) =
-                with_restore(ctx, || entry.restore(portrait.version, &portrait.args));
-            let restored = restored.map_err(|e| {
-                let hint = if has_entries && portrait.version < entry.version {
-                    " (this actor's map is saved as entry portraits, which upgrade steps \
-                     cannot rewrite: keep the map field's key and value types across versions)"
-                } else {
-                    ""
+        let (placed, ctx) = with_restore(ctx, || -> Result<(), Error> {
+            for (id, portrait) in actors {
+                let cached = last
+                    .as_ref()
+                    .filter(|(n, _)| *n == portrait.name)
+                    .map(|(_, e)| *e);
+                let entry = match cached {
+                    Some(e) => e,
+                    None => {
+                        let e = self.lookup(&portrait, id, &core.shared.name)?;
+                        last = Some((portrait.name.clone(), e));
+                        e
+                    }
                 };
-                failed(format!("actor {id}: {e}{hint}"), Some(e))
-            })?;
-            // Decoded only to learn its references, a sleepy vat's actor sleeps until its
-            // first message.
-            if core.is_sleepy()
-                && !has_entries
-                && core.place_asleep(id, entry, portrait.version, &portrait.args)
-            {
-                drop(restored);
-                if ids.len().is_multiple_of(PRUNE_EVERY) {
-                    core.prune_restore_holds();
+                let source = owned.remove(&id);
+                let has_entries = source.is_some();
+                let start = current_restore(|ctx| {
+                    ctx.entries = Some(source.unwrap_or_default());
+                    ctx.expected.len()
+                });
+                let restored = entry.restore(portrait.version, &portrait.args);
+                let (end, source) = current_restore(|ctx| {
+                    (ctx.expected.len(), ctx.entries.take().unwrap_or_default())
+                });
+                let restored = restored.map_err(|e| {
+                    let hint = if has_entries && portrait.version < entry.version {
+                        " (this actor's map is saved as entry portraits, which upgrade steps \
+                         cannot rewrite: keep the map field's key and value types across versions)"
+                    } else {
+                        ""
+                    };
+                    failed(format!("actor {id}: {e}{hint}"), Some(e))
+                })?;
+                // Decoded only to learn its references, a sleepy vat's actor sleeps until
+                // its first message.
+                if core.is_sleepy()
+                    && !has_entries
+                    && core.place_asleep(id, entry, portrait.version, &portrait.args)
+                {
+                    drop(restored);
+                    if ids.len().is_multiple_of(PRUNE_EVERY) {
+                        core.prune_restore_holds();
+                    }
+                } else {
+                    core.insert_restored(id, restored);
                 }
-            } else {
-                core.insert_restored(id, restored);
-            }
-            let source = ctx.entries.take().unwrap_or_default();
-            for (part, left) in &source.parts {
-                tracing::warn!(
-                    vat = %core.shared.name,
-                    actor = %id,
-                    "{} saved map entries of field {part} belong to no map of the restored \
-                     actor; they are removed",
-                    left.len()
-                );
-            }
-            if !source.restored.is_empty() {
+                for (part, left) in &source.parts {
+                    tracing::warn!(
+                        vat = %core.shared.name,
+                        actor = %id,
+                        "{} saved map entries of field {part} belong to no map of the restored \
+                         actor; they are removed",
+                        left.len()
+                    );
+                }
+                ids.push(id);
+                if start == end && source.restored.is_empty() {
+                    continue;
+                }
+                spans.push((id, start..end));
+                let targets = |span: Range<usize>| {
+                    current_restore(|ctx| ctx.expected[span].iter().map(|(t, _, _)| *t).collect())
+                };
+                if source.restored.is_empty() {
+                    edges.insert(id, targets(start..end));
+                    continue;
+                }
                 // The references an entry holds are its own edges, not its owner's.
-                let mut mine = vec![true; ctx.expected.len()];
+                let mut mine = vec![true; end - start];
                 for (entry_id, span) in &source.restored {
-                    let targets: Vec<ActorId> = ctx.expected[span.clone()]
-                        .iter()
-                        .map(|(t, _, _)| *t)
-                        .collect();
-                    mine[span.clone()].iter_mut().for_each(|m| *m = false);
-                    if !targets.is_empty() {
-                        edges.insert(*entry_id, targets);
+                    let entry_targets: Vec<ActorId> = targets(span.clone());
+                    mine[span.start - start..span.end - start]
+                        .iter_mut()
+                        .for_each(|m| *m = false);
+                    if !entry_targets.is_empty() {
+                        edges.insert(*entry_id, entry_targets);
                     }
                 }
-                let own: Vec<ActorId> = ctx
-                    .expected
-                    .iter()
-                    .zip(&mine)
-                    .filter(|(_, m)| **m)
-                    .map(|((t, _, _), _)| *t)
-                    .collect();
+                let own: Vec<ActorId> = current_restore(|ctx| {
+                    ctx.expected[start..end]
+                        .iter()
+                        .zip(&mine)
+                        .filter(|(_, m)| **m)
+                        .map(|((t, _, _), _)| *t)
+                        .collect()
+                });
                 if !own.is_empty() {
                     edges.insert(id, own);
                 }
                 entries_of.insert(id, source.restored.iter().map(|(e, _)| *e).collect());
-            } else if !ctx.expected.is_empty() {
-                edges.insert(id, ctx.expected.iter().map(|(t, _, _)| *t).collect());
             }
-            ids.push(id);
-            expected.extend(
-                ctx.expected
-                    .into_iter()
-                    .map(|(t, ty, name)| (id, t, ty, name)),
-            );
-        }
+            Ok(())
+        });
+        placed?;
         if core.is_sleepy() {
             core.prune_restore_holds();
         }
-        for (from, target, ty, type_name) in expected {
-            match core.type_of(target) {
-                Some(t) if t == ty => {}
-                Some(_) => {
-                    return Err(failed(
-                        format!(
-                            "actor {from} refers to actor {target} as a {type_name}, but it \
-                             was saved as another type; the store does not match this program"
-                        ),
-                        None,
-                    ));
-                }
-                None => {
-                    return Err(failed(
-                        format!(
-                            "actor {from} refers to actor {target}, which the store does not \
-                             hold; the store is damaged — restore it from a backup"
-                        ),
-                        None,
-                    ));
+        for (from, span) in spans {
+            for (target, ty, type_name) in &ctx.expected[span] {
+                let target = *target;
+                match core.type_of(target) {
+                    Some(t) if t == *ty => {}
+                    Some(_) => {
+                        return Err(failed(
+                            format!(
+                                "actor {from} refers to actor {target} as a {type_name}, but it \
+                                 was saved as another type; the store does not match this program"
+                            ),
+                            None,
+                        ));
+                    }
+                    None => {
+                        return Err(failed(
+                            format!(
+                                "actor {from} refers to actor {target}, which the store does not \
+                                 hold; the store is damaged — restore it from a backup"
+                            ),
+                            None,
+                        ));
+                    }
                 }
             }
         }

@@ -3,10 +3,16 @@
 //! is then a copy (no re-encoding), a commit touches only what it changed, and the size
 //! of a fresh snapshot is kept exact at every commit (it decides compaction). The body
 //! layout is documented in [`compact`](super::compact).
+//!
+//! A graph read from a log file keeps the file's bytes and points into them: opening a
+//! log allocates nothing per actor. An actor a commit changes gets bytes of its own; the
+//! file's bytes are let go with the graph (a log that grew past its snapshot is compacted,
+//! which bounds what they hold beyond the live actors).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::ops::Bound;
+use std::ops::{Bound, Range};
+use std::sync::Arc;
 
 use super::compact::{self, Link, link_len, write_varint};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -15,7 +21,22 @@ use crate::portrait::{ActorId, Delta, Graph, Portrait};
 #[derive(Clone, Debug)]
 struct Entry {
     ty: u32,
-    args: Box<[u8]>,
+    args: Args,
+}
+
+/// Where an actor's arguments are.
+#[derive(Clone, Debug)]
+enum Args {
+    /// In the bytes the graph was read from.
+    Loaded(Range<usize>),
+    /// In bytes of their own (written since).
+    Own(Box<[u8]>),
+}
+
+impl Args {
+    fn own(bytes: &[u8]) -> Args {
+        Args::Own(bytes.into())
+    }
 }
 
 /// The distinct portrait types of a graph, encoded once each.
@@ -74,6 +95,8 @@ pub(crate) struct EncodedGraph {
     types: Types,
     /// Bytes the actors take in a compact body, exactly.
     entry_bytes: u64,
+    /// The bytes the graph was read from, which [`Args::Loaded`] point into.
+    loaded: Arc<Vec<u8>>,
 }
 
 /// The MessagePack header of a `bin 32` of `n` bytes (how a compact body is framed in a
@@ -81,6 +104,13 @@ pub(crate) struct EncodedGraph {
 pub(crate) const BIN32_LEN: u64 = 5;
 
 impl EncodedGraph {
+    fn args<'a>(&'a self, e: &'a Entry) -> &'a [u8] {
+        match &e.args {
+            Args::Loaded(range) => self.loaded.get(range.clone()).unwrap_or_default(),
+            Args::Own(bytes) => bytes,
+        }
+    }
+
     fn link<'a>(&'a self, id: ActorId, e: &'a Entry) -> Link<'a> {
         Link {
             id,
@@ -90,21 +120,24 @@ impl EncodedGraph {
                 .list
                 .get(e.ty as usize)
                 .map_or(0, |t| t.bytes.len()),
-            args: &e.args,
+            args: self.args(e),
         }
     }
 
-    /// Builds a graph from actors in increasing id order (one pass, no tree walks).
+    /// Builds a graph from actors in increasing id order (one pass, no tree walks), their
+    /// loaded arguments in `loaded`.
     fn from_sorted(
         roots: Vec<ActorId>,
         next_id: u64,
         types: Types,
         sorted: Vec<(ActorId, Entry)>,
+        loaded: Arc<Vec<u8>>,
     ) -> Self {
         let mut out = EncodedGraph {
             roots,
             next_id,
             types,
+            loaded,
             ..EncodedGraph::default()
         };
         let mut prev: Option<Link<'_>> = None;
@@ -131,32 +164,49 @@ impl EncodedGraph {
                     *id,
                     Entry {
                         ty,
-                        args: p.args.as_slice().into(),
+                        args: Args::own(&p.args),
                     },
                 )
             })
             .collect();
-        EncodedGraph::from_sorted(graph.roots.clone(), graph.next_id, types, sorted)
+        EncodedGraph::from_sorted(
+            graph.roots.clone(),
+            graph.next_id,
+            types,
+            sorted,
+            Arc::default(),
+        )
     }
 
-    /// Reads a compact snapshot body (see [`compact`]), copying each actor's arguments
-    /// out of it once.
+    /// Reads a compact snapshot body (see [`compact`]) from a copy of it.
     pub(crate) fn from_compact(body: &[u8]) -> Result<Self, String> {
-        let head = compact::read_head(body)?;
+        EncodedGraph::from_loaded(Arc::new(body.to_vec()), 0..body.len())
+    }
+
+    /// Reads the compact snapshot body at `body` in `file` (a log file's bytes), keeping
+    /// the bytes: each actor's arguments stay where they are.
+    pub(crate) fn from_loaded(file: Arc<Vec<u8>>, body: Range<usize>) -> Result<Self, String> {
+        let base = file.as_ptr().addr();
+        let bytes = file
+            .get(body)
+            .ok_or("the snapshot body lies outside the file")?;
+        let head = compact::read_head(bytes)?;
         let mut reader = head.actors;
         let mut types = Types::default();
-        let cap = usize::try_from(reader.left()).unwrap_or(0).min(body.len());
+        let cap = usize::try_from(reader.left()).unwrap_or(0).min(bytes.len());
         let mut sorted = Vec::with_capacity(cap);
         let mut ty = 0;
         while let Some(actor) = reader.next_actor()? {
             if let Some(bytes) = actor.ty {
                 ty = types.intern(bytes)?;
             }
+            // The arguments are a slice of `file`: where they start in it.
+            let start = actor.args.as_ptr().addr() - base;
             sorted.push((
                 actor.id,
                 Entry {
                     ty,
-                    args: actor.args.into(),
+                    args: Args::Loaded(start..start + actor.args.len()),
                 },
             ));
         }
@@ -165,6 +215,7 @@ impl EncodedGraph {
             head.next_id,
             types,
             sorted,
+            file,
         ))
     }
 
@@ -178,7 +229,7 @@ impl EncodedGraph {
                 let p = Portrait {
                     name: t.name.clone(),
                     version: t.version,
-                    args: e.args.to_vec(),
+                    args: self.args(e).to_vec(),
                 };
                 (*id, p)
             })
@@ -198,7 +249,7 @@ impl EncodedGraph {
                 id: *id,
                 name: &t.name,
                 version: t.version,
-                args: &e.args,
+                args: self.args(e),
             }
         })
     }
@@ -256,7 +307,7 @@ impl EncodedGraph {
                 *id,
                 Entry {
                     ty,
-                    args: p.args.as_slice().into(),
+                    args: Args::own(&p.args),
                 },
             );
         }
@@ -306,11 +357,12 @@ impl EncodedGraph {
         for (id, e) in &self.actors {
             let same = prev.is_some_and(|(_, ty)| ty == e.ty);
             write_varint(&mut w, id.0.wrapping_sub(prev.map_or(0, |(p, _)| p.0)))?;
-            write_varint(&mut w, compact::header(e.args.len(), same))?;
+            let args = self.args(e);
+            write_varint(&mut w, compact::header(args.len(), same))?;
             if !same {
                 w.write_all(&self.types.list[e.ty as usize].bytes)?;
             }
-            w.write_all(&e.args)?;
+            w.write_all(args)?;
             prev = Some((*id, e.ty));
         }
         Ok(w.n)
@@ -385,6 +437,36 @@ mod tests {
             assert_eq!(back.to_graph(), g, "n = {n}");
             assert_eq!(back.body_len(), enc.body_len());
         }
+    }
+
+    #[test]
+    fn a_body_read_in_place_keeps_pointing_at_its_file_through_commits() {
+        let mut g = graph(300);
+        let out = body(&EncodedGraph::from_graph(&g));
+        // The body sits after other bytes, as a snapshot frame does in a log file.
+        let mut file = vec![7u8; 13];
+        file.extend_from_slice(&out);
+        file.extend_from_slice(&[9u8; 5]);
+        let mut enc = EncodedGraph::from_loaded(Arc::new(file), 13..13 + out.len()).unwrap();
+        assert_eq!(enc.to_graph(), g);
+        let d = Delta {
+            roots: None,
+            next_id: 0,
+            upserts: vec![(
+                ActorId(2002),
+                Portrait {
+                    name: "z".into(),
+                    version: 1,
+                    args: vec![4; 3],
+                },
+            )],
+            removes: vec![ActorId(5005)],
+        };
+        g.apply(&d);
+        enc.apply(&d);
+        assert_eq!(enc.to_graph(), g);
+        assert_eq!(body(&enc), body(&EncodedGraph::from_graph(&g)));
+        assert!(EncodedGraph::from_loaded(Arc::new(out.clone()), 1..out.len() + 1).is_err());
     }
 
     #[test]

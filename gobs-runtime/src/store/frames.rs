@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Cursor};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::StoreError;
 use super::encoded::EncodedGraph;
@@ -140,11 +141,15 @@ pub(crate) fn replay_encoded(
     len: u64,
     path: &Path,
 ) -> Result<Replayed<EncodedGraph>, StoreError> {
-    let bytes = read_all(file, len, path)?;
+    // Kept by the graph, whose actors' arguments stay in it.
+    let bytes = Arc::new(read_all(file, len, path)?);
     let mut graph: Option<EncodedGraph> = None;
     let walked = walk(&bytes, path, &mut |pos, payload| {
         if let Some(body) = compact_body(payload).map_err(|e| undecodable(path, pos, e))? {
-            graph = Some(EncodedGraph::from_compact(body).map_err(|e| undecodable(path, pos, e))?);
+            // `body` is a slice of `bytes`: where it starts in them.
+            let start = body.as_ptr().addr() - bytes.as_ptr().addr();
+            let read = EncodedGraph::from_loaded(bytes.clone(), start..start + body.len());
+            graph = Some(read.map_err(|e| undecodable(path, pos, e))?);
             return Ok(());
         }
         let (record, _) = decode_record(payload).map_err(|e| undecodable(path, pos, e))?;

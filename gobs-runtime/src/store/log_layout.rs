@@ -125,7 +125,10 @@ pub(crate) fn split_portraits<'a>(
     let mut by_id: HashMap<u32, String> = HashMap::new();
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
-    let mut actors: HashMap<u64, Vec<(ActorId, Portrait)>> = HashMap::new();
+    // Keys come sorted, so each vat's actors come in one run: grouped as they come, with
+    // no lookup per actor.
+    let mut actors: BTreeMap<u64, Vec<(ActorId, Portrait)>> = BTreeMap::new();
+    let mut run: Option<(u64, Vec<(ActorId, Portrait)>)> = None;
     let mut damaged: HashMap<u64, String> = HashMap::new();
     for saved in portraits {
         let k = saved.id;
@@ -166,11 +169,19 @@ pub(crate) fn split_portraits<'a>(
                 version: saved.version,
                 args: saved.args.to_vec(),
             };
-            actors
-                .entry(index)
-                .or_default()
-                .push((ActorId(id), portrait));
+            match &mut run {
+                Some((i, own)) if *i == index => own.push((ActorId(id), portrait)),
+                _ => {
+                    if let Some((i, own)) = run.take() {
+                        add_run(&mut actors, i, own);
+                    }
+                    run = Some((index, vec![(ActorId(id), portrait)]));
+                }
+            }
         }
+    }
+    if let Some((i, own)) = run {
+        add_run(&mut actors, i, own);
     }
     let mut records = BTreeMap::new();
     for meta in vats.values() {
@@ -201,6 +212,21 @@ pub(crate) fn split_portraits<'a>(
         vats,
         next_index,
     })
+}
+
+/// Adds a run of vat `index`'s actors to those read before (none, in a sorted log: then
+/// the run is kept as it is, not copied).
+fn add_run(
+    actors: &mut BTreeMap<u64, Vec<(ActorId, Portrait)>>,
+    index: u64,
+    mut run: Vec<(ActorId, Portrait)>,
+) {
+    match actors.entry(index) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(run);
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(&mut run),
+    }
 }
 
 /// The vats a registry log delta writes, by name; `names` (vat index → name) learns the

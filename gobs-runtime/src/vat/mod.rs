@@ -19,10 +19,11 @@
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
 //! [`local`] (a vat on the caller's own thread instead), [`core`] (its actors and loop, on
 //! its worker), [`table`] (calls into its actors), [`journal`] (what a turn did),
-//! [`outbox`] (its committed sends to other vats), [`sleep`], [`dormancy`] and [`kept`]
-//! (sleepy actors: saved actors dropped from memory until their next message, what a
-//! sleepy vat keeps, and the portraits they wake from), [`context`] (the vat, codec and
-//! event loop this thread is in) and [`api`] (what code in a turn calls).
+//! [`outbox`] (its committed sends to other vats), [`restore`] (room for a restore),
+//! [`sleep`], [`dormancy`] and [`kept`] (sleepy actors: saved actors dropped from memory
+//! until their next message, what a sleepy vat keeps, and the portraits they wake from),
+//! [`context`] (the vat, codec and event loop this thread is in) and [`api`] (what code in
+//! a turn calls).
 
 mod api;
 pub(crate) mod context;
@@ -33,6 +34,7 @@ mod journal;
 mod kept;
 mod local;
 mod outbox;
+mod restore;
 mod runner;
 mod scoped;
 mod shared;
