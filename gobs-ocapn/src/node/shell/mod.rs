@@ -38,7 +38,8 @@ type CoreFn = Box<dyn FnOnce(&mut Core) + Send>;
 #[derive(Clone)]
 pub struct Node {
     shared: Arc<Shared>,
-    locator: PeerLocator,
+    /// Shared: a node handle is cloned into every far message's closures.
+    locator: Arc<PeerLocator>,
     /// The gobs actors the node exports (touched with the core's lock held, so this lock
     /// is never contended).
     actors: Arc<Mutex<ActorTable>>,
@@ -285,7 +286,7 @@ impl Node {
         runtime.spawn(timer(Arc::downgrade(&shared), timer_wake, alive));
         Ok(Node {
             shared,
-            locator,
+            locator: Arc::new(locator),
             actors: Arc::default(),
             store: None,
         })
