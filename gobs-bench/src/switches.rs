@@ -5,6 +5,8 @@
 //! Voluntary switches are a thread going to sleep: a hand-off to another thread, or a
 //! wait for the socket. Involuntary ones are the scheduler preempting a running thread;
 //! they grow with the machine's load rather than with the design, so both are kept.
+//! Beside them, the time the threads ran (`/proc/…/schedstat`): on a machine whose cores
+//! are shared, what a round trip costs in CPU, user and kernel, decides its latency.
 
 use std::path::Path;
 
@@ -15,6 +17,8 @@ pub struct Counts {
     pub voluntary: u64,
     /// The scheduler preempted it (`nonvoluntary_ctxt_switches`).
     pub involuntary: u64,
+    /// Nanoseconds the threads ran, in user and kernel mode (`schedstat`'s first field).
+    pub cpu_ns: u64,
 }
 
 impl Counts {
@@ -28,6 +32,7 @@ impl Counts {
         Counts {
             voluntary: self.voluntary.saturating_sub(earlier.voluntary),
             involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+            cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
         }
     }
 
@@ -36,6 +41,7 @@ impl Counts {
         Counts {
             voluntary: self.voluntary + other.voluntary,
             involuntary: self.involuntary + other.involuntary,
+            cpu_ns: self.cpu_ns + other.cpu_ns,
         }
     }
 }
@@ -52,7 +58,11 @@ pub fn context_switches(pid: u32) -> Option<Counts> {
         let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
             continue;
         };
-        total = total.plus(counts_in(&status));
+        let ran = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total = total.plus(Counts {
+            cpu_ns: cpu_ns_in(&ran),
+            ..counts_in(&status)
+        });
     }
     Some(total)
 }
@@ -75,6 +85,16 @@ fn counts_in(status: &str) -> Counts {
         }
     }
     counts
+}
+
+/// The time a thread ran, from its `/proc/…/schedstat` text (`run wait slices`, in ns);
+/// zero if the kernel keeps none.
+fn cpu_ns_in(schedstat: &str) -> u64 {
+    schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Counts the context switches of a set of processes (the bench and its server) across a
@@ -120,10 +140,30 @@ mod tests {
             counts,
             Counts {
                 voluntary: 12,
-                involuntary: 3
+                involuntary: 3,
+                cpu_ns: 0,
             }
         );
         assert_eq!(counts.total(), 15);
+        assert_eq!(cpu_ns_in("803860 497447 3\n"), 803_860);
+        assert_eq!(cpu_ns_in(""), 0);
+    }
+
+    #[test]
+    fn a_thread_that_works_shows_its_time() {
+        let me = Switches::new(&[std::process::id()]);
+        let before = me.read_each().unwrap()[0];
+        // Works until the counter shows a millisecond: on a loaded machine that takes
+        // longer than a millisecond, and a counter that never moves fails at the deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut ran = Counts::default();
+        while ran.cpu_ns < 1_000_000 && std::time::Instant::now() < deadline {
+            for _ in 0..10_000 {
+                std::hint::spin_loop();
+            }
+            ran = me.read_each().unwrap()[0].since(before);
+        }
+        assert!(ran.cpu_ns >= 1_000_000, "{ran:?}");
     }
 
     #[test]

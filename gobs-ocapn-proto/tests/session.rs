@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_ocapn_proto::captp::{
-    CapRef, CaptpError, Dialect, Event, LocalRef, ObjId, OutTarget, RemoteRef, Term, session_id,
+    CapRef, CaptpError, Dialect, Event, LocalRef, MAX_DEFERRED_GC_ANSWERS, ObjId, OutTarget,
+    RemoteRef, SessionConfig, Term, session_id,
 };
 use gobs_ocapn_proto::syrup::{self, Value};
 use gobs_ocapn_proto::testing::{BOOTSTRAP as BOOT, SessionPair};
@@ -114,6 +115,71 @@ fn the_spec_dialect_writes_the_spec_names() {
     let (_, used) = syrup::decode_prefix(&out, &Default::default()).unwrap();
     let gc = syrup::decode(&out[used..]).unwrap();
     assert_eq!(gc.as_record().unwrap().0, "op:gc-answers");
+}
+
+/// The labels of the frames in `out`, in order.
+fn labels(out: &[u8]) -> Vec<String> {
+    let mut rest = out;
+    let mut labels = Vec::new();
+    while !rest.is_empty() {
+        let (frame, used) = syrup::decode_prefix(rest, &Default::default()).unwrap();
+        labels.push(frame.as_record().unwrap().0.to_owned());
+        rest = &rest[used..];
+    }
+    labels
+}
+
+#[test]
+fn a_deferred_gc_answer_leaves_with_the_next_message_or_when_flushed() {
+    let mut p = SessionPair::opened_with(SessionConfig {
+        dialect: Dialect::Suite,
+        defer_gc_answers: true,
+        ..SessionConfig::default()
+    });
+    for _ in 0..2 {
+        p.a.send_deliver(OutTarget::Export(0), &[], true, None, &mut no_tp)
+            .unwrap();
+    }
+    p.a.take_output();
+    assert!(p.a.release_answer(1).unwrap(), "it waits");
+    assert!(p.a.take_output().is_empty(), "no write of its own");
+    // The next message takes it along, ahead of itself.
+    p.a.send_deliver_only(OutTarget::Export(0), &[Term::sym("x")], &mut no_tp)
+        .unwrap();
+    assert_eq!(
+        labels(&p.a.take_output()),
+        ["op:gc-answer", "op:deliver-only"]
+    );
+    // A quiet session: the host's flush sends it.
+    assert!(p.a.release_answer(2).unwrap());
+    p.a.flush_gc_answers();
+    assert_eq!(labels(&p.a.take_output()), ["op:gc-answer"]);
+    p.a.flush_gc_answers();
+    assert!(p.a.take_output().is_empty(), "nothing twice");
+}
+
+#[test]
+fn no_more_than_the_bound_of_gc_answers_wait() {
+    let mut p = SessionPair::opened_with(SessionConfig {
+        defer_gc_answers: true,
+        ..SessionConfig::default()
+    });
+    let waited: Vec<bool> = (1..=MAX_DEFERRED_GC_ANSWERS as u64)
+        .map(|pos| p.a.release_answer(pos).unwrap())
+        .collect();
+    assert!(waited[..MAX_DEFERRED_GC_ANSWERS - 1].iter().all(|w| *w));
+    assert!(
+        !waited[MAX_DEFERRED_GC_ANSWERS - 1],
+        "the last one sends them all"
+    );
+    assert_eq!(labels(&p.a.take_output()).len(), MAX_DEFERRED_GC_ANSWERS);
+}
+
+#[test]
+fn without_deferral_a_released_answer_goes_at_once() {
+    let mut p = SessionPair::opened(Dialect::Suite);
+    assert!(!p.a.release_answer(1).unwrap());
+    assert_eq!(labels(&p.a.take_output()), ["op:gc-answer"]);
 }
 
 #[test]

@@ -29,9 +29,12 @@ use crate::error::Error;
 
 /// The most workers `GOBS_WORKERS` may ask for.
 const MAX_WORKERS: usize = 1024;
-/// How often an idle worker looks at its queue again (yielding between) before sleeping:
-/// answers often arrive within microseconds, and waking a sleeping thread costs more.
-const SPIN_BEFORE_SLEEP: u32 = 64;
+/// How long an idle worker keeps looking at its queue before it sleeps: an answer between
+/// two vats often comes within microseconds, and waking a sleeping thread costs more. It
+/// spins on the CPU (no `yield_now`, which hands the core to whatever else is runnable —
+/// on a loaded machine, often the very process it waits for — and comes back only after
+/// a scheduler tick), and briefly, so an idle pool costs next to nothing.
+const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(5);
 
 /// What a worker runs: a vat's core, which lives on that worker (it need not be `Send`).
 pub(crate) trait Runnable {
@@ -257,8 +260,8 @@ pub(crate) fn local_worker() -> (usize, LocalRun) {
 }
 
 /// Runs the vats of a local worker while it is polled, one batch of one vat per poll
-/// (then it yields, so the runtime's other tasks, its I/O, take their turn). Never
-/// finishes; dropped, it stops the vats still on it.
+/// (then, if more are ready, it yields, so the runtime's other tasks, its I/O, take their
+/// turn). Never finishes; dropped, it stops the vats still on it.
 pub(crate) struct LocalRun {
     worker: Arc<Worker>,
     cores: HashMap<u64, Box<dyn Runnable>>,
@@ -286,7 +289,16 @@ impl Future for LocalRun {
             }
         };
         run_activation(&this.worker, &mut this.cores, next);
-        cx.waker().wake_by_ref();
+        let mut ready = lock(&this.worker.queue);
+        if ready.vats.is_empty() {
+            // Parked at once: a self-wake would cost the runtime a pass over its I/O
+            // driver (an `epoll_wait`) before the poll that finds nothing.
+            ready.sleeping = true;
+            ready.task = Some(cx.waker().clone());
+        } else {
+            drop(ready);
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
@@ -379,11 +391,17 @@ fn retire(core: Box<dyn Runnable>) {
 
 /// Waits for the next vat to run: spins a little, then sleeps.
 fn next_activation(worker: &Worker) -> Activation {
-    for _ in 0..SPIN_BEFORE_SLEEP {
+    let until = std::time::Instant::now() + SPIN_BEFORE_SLEEP;
+    loop {
         if let Some(a) = lock(&worker.queue).vats.pop_front() {
             return a;
         }
-        std::thread::yield_now();
+        if std::time::Instant::now() >= until {
+            break;
+        }
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
     }
     let mut ready = lock(&worker.queue);
     loop {

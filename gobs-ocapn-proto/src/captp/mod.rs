@@ -13,7 +13,9 @@ mod labels_tests;
 pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
-pub use session::{DuplicateSession, Event, OutTarget, Session, SessionConfig, ThirdParty};
+pub use session::{
+    DuplicateSession, Event, MAX_DEFERRED_GC_ANSWERS, OutTarget, Session, SessionConfig, ThirdParty,
+};
 pub use term::{CapRef, ConnId, DropSink, LocalRef, ObjId, RemoteRef, Term};
 
 use thiserror::Error;

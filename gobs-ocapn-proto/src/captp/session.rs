@@ -24,7 +24,7 @@ mod outgoing;
 pub use config::{DuplicateSession, SessionConfig};
 pub use event::Event;
 pub use exports::ThirdParty;
-pub use outgoing::OutTarget;
+pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};
 
 use super::keys::{KeyPair, PublicKey};
 use super::ops::CAPTP_VERSION;
@@ -76,6 +76,9 @@ pub struct Session {
     drops: DropSink,
     handoff_counts_seen: HashSet<u64>,
     next_handoff_count: u64,
+    /// Answers let go of whose `op:gc-answer` waits for the next message (see
+    /// [`SessionConfig::defer_gc_answers`]).
+    deferred_gc: Vec<u64>,
 }
 
 impl Session {
@@ -112,6 +115,7 @@ impl Session {
             drops: DropSink::new(),
             handoff_counts_seen: HashSet::new(),
             next_handoff_count: 0,
+            deferred_gc: Vec::new(),
         };
         let sig = s
             .keys
@@ -255,6 +259,8 @@ impl Session {
     }
 
     fn write(&mut self, v: &Value) {
+        // Answers let go of earlier leave first, with this message.
+        self.flush_gc_answers();
         syrup::encode_into(v, &mut self.out);
     }
 

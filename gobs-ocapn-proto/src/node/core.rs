@@ -208,6 +208,9 @@ pub struct Core {
     drops: DropSink,
     /// Sessions touched since the last flush (only they can have output or have ended).
     dirty: BTreeSet<ConnId>,
+    /// Sessions that may hold `op:gc-answer`s waiting for their next message
+    /// ([`Core::flush_deferred_gc`]).
+    deferred_gc: BTreeSet<ConnId>,
     /// Swiss numbers minted for objects on a peer's request (`gobs:sturdyref`), by object,
     /// so asking twice gives the same sturdyref.
     minted: HashMap<ObjId, Vec<u8>>,
@@ -279,6 +282,7 @@ impl Core {
             actions: Vec::new(),
             drops: DropSink::new(),
             dirty: BTreeSet::new(),
+            deferred_gc: BTreeSet::new(),
             caretakers: caretaker::Caretakers::default(),
             pinned: HashSet::new(),
             bound: HashMap::new(),

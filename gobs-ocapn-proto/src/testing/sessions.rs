@@ -22,13 +22,18 @@ pub struct SessionPair {
 impl SessionPair {
     /// Two sessions speaking `dialect`, their hellos queued and not yet exchanged.
     pub fn new(dialect: Dialect) -> SessionPair {
+        SessionPair::with_config(SessionConfig {
+            dialect,
+            ..SessionConfig::default()
+        })
+    }
+
+    /// Two sessions with `config`, their hellos queued and not yet exchanged.
+    pub fn with_config(config: SessionConfig) -> SessionPair {
         let session = |conn, name: &str| {
             Session::new(
                 ConnId(conn),
-                SessionConfig {
-                    dialect,
-                    ..SessionConfig::default()
-                },
+                config.clone(),
                 KeyPair::generate().expect("no randomness for a test key"),
                 &PeerLocator::new("test", name),
                 BOOTSTRAP,
@@ -42,11 +47,19 @@ impl SessionPair {
 
     /// Two sessions that have exchanged hellos (each saw exactly `Opened`).
     pub fn opened(dialect: Dialect) -> SessionPair {
-        let mut pair = SessionPair::new(dialect);
-        let (ea, eb) = pair.pump();
+        SessionPair::new(dialect).open()
+    }
+
+    /// [`SessionPair::with_config`], hellos exchanged.
+    pub fn opened_with(config: SessionConfig) -> SessionPair {
+        SessionPair::with_config(config).open()
+    }
+
+    fn open(mut self) -> SessionPair {
+        let (ea, eb) = self.pump();
         assert!(matches!(ea.as_slice(), [Event::Opened { .. }]), "{ea:?}");
         assert!(matches!(eb.as_slice(), [Event::Opened { .. }]), "{eb:?}");
-        pair
+        self
     }
 
     /// Moves bytes both ways until both sides are quiet; the events of each side.

@@ -259,14 +259,7 @@ impl RemoteObject {
                 return answer;
             }
         };
-        unsent(
-            format!(
-                "the answer of `{method}` to {} has no message behind it: the turn that sent \
-                 it failed, or it has not left yet",
-                self.describe()
-            ),
-            None,
-        );
+        answer.set_not_left(method, self);
         let (me, method, out) = (self.clone(), method.to_owned(), answer.clone());
         on_commit(move || {
             let node2 = node.clone();

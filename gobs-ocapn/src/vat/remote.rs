@@ -75,8 +75,9 @@ struct Inner {
     link: Option<FarLink>,
     /// The live CapTP reference; `None` while dormant (restored, or its session lost).
     live: Mutex<Option<CapRef>>,
-    /// Its saved form, if known.
-    sturdyref: Mutex<Option<Sturdyref>>,
+    /// Its saved form, if known, with its URI (written once: errors and the typed proxy
+    /// name the reference by it on every send).
+    sturdyref: Mutex<Option<Arc<Saved>>>,
     /// The peer that exports it, when known (to name it when it cannot be saved).
     peer: Mutex<Option<PeerLocator>>,
     /// For a pipelined answer: releases the node's promise when the last clone goes.
@@ -84,7 +85,44 @@ struct Inner {
     answer: Mutex<Option<AnswerGuard>>,
     /// For an answer of [`RemoteObject::call_pipelined`] without a target: why (the
     /// message has not left yet, its turn failed, or it could not be sent).
-    unsent: Mutex<Option<String>>,
+    unsent: Mutex<Option<Unsent>>,
+}
+
+/// A sturdyref and its URI.
+struct Saved {
+    sturdyref: Sturdyref,
+    uri: String,
+}
+
+impl Saved {
+    fn new(sturdyref: Sturdyref) -> Arc<Saved> {
+        let uri = sturdyref.to_uri();
+        Arc::new(Saved { sturdyref, uri })
+    }
+}
+
+/// Why an answer has no message behind it.
+enum Unsent {
+    /// The message `method` to `to` has not left yet (or its turn failed); put in words
+    /// only if asked, as almost every message leaves.
+    NotLeft {
+        method: String,
+        to: RemoteObject,
+    },
+    Why(String),
+}
+
+impl Unsent {
+    fn text(&self) -> String {
+        match self {
+            Unsent::NotLeft { method, to } => format!(
+                "the answer of `{method}` to {} has no message behind it: the turn that sent \
+                 it failed, or it has not left yet",
+                to.describe()
+            ),
+            Unsent::Why(why) => why.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for RemoteObject {
@@ -140,7 +178,7 @@ impl RemoteObject {
                 node: Mutex::new(node),
                 link,
                 live: Mutex::new(live),
-                sturdyref: Mutex::new(sturdyref),
+                sturdyref: Mutex::new(sturdyref.map(Saved::new)),
                 peer: Mutex::new(None),
                 answer: Mutex::new(answer),
                 unsent: Mutex::new(None),
@@ -182,7 +220,15 @@ impl RemoteObject {
 
     /// Why the message whose answer this is has not left (sends to it break with it).
     pub(super) fn set_unsent(&self, why: String) {
-        *lock(&self.inner.unsent) = Some(why);
+        *lock(&self.inner.unsent) = Some(Unsent::Why(why));
+    }
+
+    /// The message `method` to `to`, whose answer this is, has not left yet.
+    pub(super) fn set_not_left(&self, method: &str, to: &RemoteObject) {
+        *lock(&self.inner.unsent) = Some(Unsent::NotLeft {
+            method: method.to_owned(),
+            to: to.clone(),
+        });
     }
 
     /// A reference to the object `sturdyref` names, enlivened on its first send through
@@ -219,11 +265,20 @@ impl RemoteObject {
 
     /// Its sturdyref, if known (see the type's docs).
     pub fn sturdyref(&self) -> Option<Sturdyref> {
+        self.saved().map(|s| s.sturdyref.clone())
+    }
+
+    /// Whether it knows its sturdyref (without copying it).
+    pub(crate) fn has_sturdyref(&self) -> bool {
+        lock(&self.inner.sturdyref).is_some()
+    }
+
+    fn saved(&self) -> Option<Arc<Saved>> {
         lock(&self.inner.sturdyref).clone()
     }
 
     pub(crate) fn set_sturdyref(&self, s: Sturdyref) {
-        *lock(&self.inner.sturdyref) = Some(s);
+        *lock(&self.inner.sturdyref) = Some(Saved::new(s));
     }
 
     /// Notes the peer that exports it.
@@ -248,8 +303,8 @@ impl RemoteObject {
 
     /// How errors name it.
     pub fn describe(&self) -> String {
-        if let Some(s) = self.sturdyref() {
-            return format!("remote object {}", s.to_uri());
+        if let Some(s) = self.saved() {
+            return format!("remote object {}", s.uri);
         }
         if let (Some(peer), Some(CapRef::Remote(r))) =
             (lock(&self.inner.peer).clone(), self.target())
@@ -295,7 +350,7 @@ impl RemoteObject {
             return Ok(r);
         }
         let Some(s) = self.sturdyref() else {
-            if let Some(why) = lock(&self.inner.unsent).clone() {
+            if let Some(why) = lock(&self.inner.unsent).as_ref().map(Unsent::text) {
                 return Err(Term::str(&why));
             }
             return Err(Term::str(
@@ -318,7 +373,7 @@ impl RemoteObject {
 
     /// Forgets the live reference, so that the next send enlivens the sturdyref again.
     pub(crate) fn forget_live(&self) {
-        if self.sturdyref().is_some() {
+        if self.has_sturdyref() {
             *lock(&self.inner.live) = None;
         }
     }
@@ -326,7 +381,7 @@ impl RemoteObject {
     /// Forgets a live reference whose session is gone, so that the next send enlivens
     /// the sturdyref again.
     pub(crate) fn forget_if_lost(&self, core: &Core) {
-        if self.sturdyref().is_none() {
+        if !self.has_sturdyref() {
             return;
         }
         let mut live = lock(&self.inner.live);
@@ -357,8 +412,8 @@ impl RemoteObject {
     /// The sturdyref URI it is saved as, or why it cannot be saved, naming the peer
     /// that exports it.
     pub(super) fn saved_form(&self) -> Result<String, String> {
-        if let Some(sturdyref) = self.sturdyref() {
-            return Ok(sturdyref.to_uri());
+        if let Some(saved) = self.saved() {
+            return Ok(saved.uri.clone());
         }
         // Not under the lock: `describe` takes it too.
         let peer_known = lock(&self.inner.peer).is_some();

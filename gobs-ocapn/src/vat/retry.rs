@@ -53,7 +53,7 @@ fn attempt(core: &mut Core, node: Node, remote: RemoteObject, args: Vec<Term>, n
 
 /// The arguments of try `n`, kept if it may be tried again.
 pub(crate) fn again(remote: &RemoteObject, n: u32, args: &[Term]) -> Option<Vec<Term>> {
-    (n < TRIES && remote.sturdyref().is_some()).then(|| args.to_vec())
+    (n < TRIES && remote.has_sturdyref()).then(|| args.to_vec())
 }
 
 /// Try `n` of a message to `remote` ended with `outcome`: try `again` later if it

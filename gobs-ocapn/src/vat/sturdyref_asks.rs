@@ -41,7 +41,7 @@ pub(crate) fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
     let asks: Vec<(RemoteObject, Ask)> = refs
         .iter()
         .filter_map(|c| c.foreign_as::<RemoteObject>())
-        .filter(|r| r.sturdyref().is_none())
+        .filter(|r| !r.has_sturdyref())
         .filter_map(|r| {
             let ask = match r.target()? {
                 CapRef::Remote(imp) if !imp.is_promise() => Ask::Import(imp),

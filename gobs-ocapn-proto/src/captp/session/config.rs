@@ -22,6 +22,13 @@ pub struct SessionConfig {
     /// How long a peer has, once its connection is up, to send `op:start-session`; a peer
     /// that stays silent longer has its session aborted and its connection closed.
     pub hello_timeout: Duration,
+    /// Whether `op:gc-answer` waits to leave with the session's next message (or after at
+    /// most [`MAX_DEFERRED_GC_ANSWERS`](crate::captp::MAX_DEFERRED_GC_ANSWERS) of them),
+    /// instead of costing a write of its own, and a wake-up of the peer, per answer. The
+    /// host must then flush what waits when the session goes quiet
+    /// ([`Core::flush_deferred_gc`](crate::node::Core::flush_deferred_gc)); gobs-ocapn's
+    /// node does, a few milliseconds later. Off by default.
+    pub defer_gc_answers: bool,
 }
 
 /// What to do with a second session from a peer that already has an open one (crossed
@@ -51,6 +58,7 @@ impl Default for SessionConfig {
             duplicate_session: DuplicateSession::RefuseNew,
             peer_error_detail: false,
             hello_timeout: crate::node::HELLO_TIMEOUT,
+            defer_gc_answers: false,
         }
     }
 }

@@ -7,6 +7,10 @@ use crate::captp::ops;
 use crate::captp::{CaptpError, Labels, LocalRef, RemoteRef, Term};
 use crate::syrup::Value;
 
+/// The most `op:gc-answer`s a session keeps waiting for its next message: past it they
+/// go out at once, so a quiet session holds at most this many answers on its peer.
+pub const MAX_DEFERRED_GC_ANSWERS: usize = 64;
+
 /// Where an outgoing message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutTarget {
@@ -114,8 +118,36 @@ impl Session {
     /// Tells the peer we no longer need the answer at `pos`.
     pub fn send_gc_answer(&mut self, pos: u64) -> Result<(), CaptpError> {
         self.check_open()?;
-        let label = ops::gc_answer_label(self.labels);
-        self.write(&Value::record(label, vec![Value::List(vec![pos.into()])]));
+        self.write(&self.gc_answer_op(pos));
         Ok(())
+    }
+
+    /// Lets go of the answer at `pos`: sends `op:gc-answer` now, or, if the session
+    /// defers them ([`SessionConfig::defer_gc_answers`](crate::captp::SessionConfig)),
+    /// with the next message, or once [`MAX_DEFERRED_GC_ANSWERS`] wait. Returns whether it
+    /// waits (the host then flushes it when the session goes quiet).
+    pub fn release_answer(&mut self, pos: u64) -> Result<bool, CaptpError> {
+        if !self.config.defer_gc_answers {
+            return self.send_gc_answer(pos).map(|()| false);
+        }
+        self.check_open()?;
+        self.deferred_gc.push(pos);
+        if self.deferred_gc.len() >= MAX_DEFERRED_GC_ANSWERS {
+            self.flush_gc_answers();
+        }
+        Ok(!self.deferred_gc.is_empty())
+    }
+
+    /// Writes the `op:gc-answer`s that wait, if any.
+    pub fn flush_gc_answers(&mut self) {
+        for pos in std::mem::take(&mut self.deferred_gc) {
+            let op = self.gc_answer_op(pos);
+            crate::syrup::encode_into(&op, &mut self.out);
+        }
+    }
+
+    fn gc_answer_op(&self, pos: u64) -> Value {
+        let label = ops::gc_answer_label(self.labels);
+        Value::record(label, vec![Value::List(vec![pos.into()])])
     }
 }

@@ -208,8 +208,10 @@ impl Core {
                 if let Some((conn, answer)) = question
                     && let Some(s) = self.sess(conn)
                     && s.session.is_open()
+                    && let Ok(true) = s.session.release_answer(answer)
                 {
-                    let _ = s.session.send_gc_answer(answer);
+                    // It waits for the session's next message, or the host's flush.
+                    self.deferred_gc.insert(conn);
                 }
                 if let Some(Slot::Promise(ps)) = self.objects.get_mut(&promise) {
                     ps.forward = None;

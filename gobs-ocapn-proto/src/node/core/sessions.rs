@@ -244,6 +244,25 @@ impl Core {
         self.flush();
     }
 
+    /// Whether a session holds `op:gc-answer`s back for its next message (see
+    /// [`SessionConfig::defer_gc_answers`](crate::captp::SessionConfig)): the host then
+    /// calls [`Core::flush_deferred_gc`] when they have waited long enough.
+    pub fn has_deferred_gc(&self) -> bool {
+        !self.deferred_gc.is_empty()
+    }
+
+    /// Sends every `op:gc-answer` still waiting (those that left with a later message are
+    /// gone already), so a session that went quiet lets its peer free the answers.
+    pub fn flush_deferred_gc(&mut self) {
+        for conn in std::mem::take(&mut self.deferred_gc) {
+            if let Some(slot) = self.sessions.get_mut(&conn) {
+                slot.session.flush_gc_answers();
+                self.dirty.insert(conn);
+            }
+        }
+        self.flush();
+    }
+
     pub(super) fn flush(&mut self) {
         let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
         for (conn, pos) in self.drops.drain() {

@@ -19,7 +19,16 @@ pub(super) struct Host {
     unconnected: HashMap<ConnId, (Vec<u8>, bool)>,
     /// The deadline the timer task sleeps until.
     pub(super) timer_at: Option<Instant>,
+    /// When the `op:gc-answer`s the core holds back for the sessions' next messages go
+    /// out anyway (see [`GC_ANSWER_DELAY`]).
+    gc_at: Option<Instant>,
 }
+
+/// How long an `op:gc-answer` may wait to leave with its session's next message. A caller
+/// that calls again within it sends it in the same write as that call (one write and one
+/// wake-up of the peer per call, not two); a session that goes quiet lets its peer free
+/// the answer after it.
+const GC_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The time on the runtime's clock: the core's deadlines then follow a paused clock in
 /// tests, as the timer task's sleeps do.
@@ -34,6 +43,7 @@ impl Host {
             conns: HashMap::new(),
             unconnected: HashMap::new(),
             timer_at: None,
+            gc_at: None,
         }
     }
 
@@ -122,12 +132,33 @@ impl Host {
             }
             self.flush_batch(batch);
         }
-        let next = self.core.poll_timeout();
-        if let Some(at) = next
+        if self.gc_at.is_none() && self.core.has_deferred_gc() {
+            self.gc_at = Some(now() + GC_ANSWER_DELAY);
+        }
+        if let Some(at) = self.next_deadline()
             && self.timer_at.is_none_or(|t| at < t)
         {
             self.timer_at = Some(at);
             shared.wake_timer();
+        }
+    }
+
+    /// When the timer task is next to call [`Host::timeout`]: the core's own deadlines
+    /// and the held-back `op:gc-answer`s.
+    pub(super) fn next_deadline(&mut self) -> Option<Instant> {
+        match (self.core.poll_timeout(), self.gc_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The time is `now`: the core's deadlines, and the held-back `op:gc-answer`s once
+    /// they have waited [`GC_ANSWER_DELAY`].
+    pub(super) fn timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+        if self.gc_at.is_some_and(|at| at <= now) {
+            self.gc_at = None;
+            self.core.flush_deferred_gc();
         }
     }
 

@@ -38,7 +38,8 @@ type CoreFn = Box<dyn FnOnce(&mut Core) + Send>;
 #[derive(Clone)]
 pub struct Node {
     shared: Arc<Shared>,
-    locator: PeerLocator,
+    /// Shared: a node handle is cloned into every far message's closures.
+    locator: Arc<PeerLocator>,
     /// The gobs actors the node exports (touched with the core's lock held, so this lock
     /// is never contended).
     actors: Arc<Mutex<ActorTable>>,
@@ -213,7 +214,8 @@ async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
     }
 }
 
-/// Tells the core when its timers (hello deadlines) are due.
+/// Tells the core when its timers (hello deadlines) are due, and flushes held-back
+/// `op:gc-answer`s.
 ///
 /// While it runs, `alive` marks the thread of a current-thread runtime running this node
 /// (see [`driver`]): the task ends with the node or with its runtime, whichever goes first.
@@ -230,7 +232,7 @@ async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
             }
             let mut at = None;
             shared.with_host(|host, _| {
-                host.timer_at = host.core.poll_timeout();
+                host.timer_at = host.next_deadline();
                 at = host.timer_at;
             });
             at
@@ -239,7 +241,7 @@ async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
             Some(at) => tokio::select! {
                 () = tokio::time::sleep_until(at.into()) => {
                     let Some(shared) = shared.upgrade() else { return };
-                    shared.with_host(|host, _| host.core.handle_timeout(host::now()));
+                    shared.with_host(|host, _| host.timeout(host::now()));
                 }
                 () = wake.notified() => {}
             },
@@ -267,6 +269,12 @@ impl Node {
             ))
         })?;
         let locator = first.locator();
+        // The shell flushes held-back `op:gc-answer`s (see `Host::timeout`), so a caller
+        // that calls again soon sends its last answer's release with the call.
+        let config = SessionConfig {
+            defer_gc_answers: true,
+            ..config
+        };
         let timer_wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             host: Mutex::new(Host::new(Core::new(locator.clone(), config))),
@@ -285,7 +293,7 @@ impl Node {
         runtime.spawn(timer(Arc::downgrade(&shared), timer_wake, alive));
         Ok(Node {
             shared,
-            locator,
+            locator: Arc::new(locator),
             actors: Arc::default(),
             store: None,
         })

@@ -2,29 +2,29 @@
 //! tcp-tls, to a node-level echo object and to a gobs actor through its typed
 //! far `Ref<T>` send, which goes by method name)
 //! against a gRPC unary call with tonic, and gobs's in-process cross-vat round trip;
-//! all in the same run, with the ratios printed after criterion's timings.
+//! all in the same run, with the ratios printed after criterion's timings. The floor
+//! rows are a raw ping-pong of the same sizes over the same sockets ([`floor`]): what the
+//! machine's loopback and thread wake-ups cost before any protocol does.
 //!
 //! The table after criterion's timings has, per row, the median and p99 of single round
-//! trips, the ratio of the median to tonic's, and the context switches of both processes
-//! per round trip (from `/proc`): sequential calls, 1,000 concurrent calls, and a chain of
+//! trips, the ratio of the median to tonic's, and the context switches and CPU time of
+//! both processes per round trip (from `/proc`): sequential calls, 1,000 concurrent calls, and a chain of
 //! 3 calls pipelined against the same 3 awaited one by one. Rows run in turn, several
 //! rounds, so that a drift of the machine's load spreads over all of them.
-//! `GOBS_BENCH_ROUNDS` and `GOBS_BENCH_CALLS` change how many.
+//! `GOBS_BENCH_ROUNDS` and `GOBS_BENCH_CALLS` change how many; `GOBS_BENCH_ROWS=text`
+//! keeps only the rows whose name has `text` in it, to profile one of them.
 //!
 //! The servers run in a child process: this same bench binary re-run with
 //! `GOBS_BENCH_SERVE` set, which prints its addresses and serves until its stdin closes.
 //! Everything there runs on one current-thread tokio runtime (tonic, the OCapN nodes), and
 //! the gobs actor twice: in a vat on the worker pool (one thread switch from the
 //! connection to the vat) and in a vat on a `LocalWorker` polled by that runtime (none).
-//! The gRPC service is hand-written (a `prost::Message` and tonic's generic server and
-//! client), so no `protoc` is needed.
+//! The gRPC service is hand-written ([`grpc`]), so no `protoc` is needed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -37,7 +37,12 @@ use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
 use gobs_runtime::{LocalWorker, Ref, Vat, define_actor, self_ref, spawn};
-use tonic::codegen::{BoxFuture, Service, http};
+
+mod floor;
+mod grpc;
+
+use floor::Floor;
+use grpc::{EchoServer, grpc_concurrent, grpc_round_trip};
 
 const SERVE: &str = "GOBS_BENCH_SERVE";
 
@@ -55,65 +60,6 @@ impl Echo {
     /// Itself: the link of a chain of calls, pipelined or awaited.
     pub fn next(&self) -> Ref<Echo> {
         self_ref::<Echo>().expect("a method runs inside its actor's turn")
-    }
-}
-
-/// The gRPC message: one integer, as small as the CapTP one.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct Msg {
-    #[prost(uint64, tag = "1")]
-    pub n: u64,
-}
-
-const GRPC_PATH: &str = "/gobs.bench.Echo/Echo";
-
-/// What `tonic-build` would generate for `service Echo { rpc Echo(Msg) returns (Msg); }`.
-#[derive(Clone)]
-struct EchoServer;
-
-impl tonic::server::NamedService for EchoServer {
-    const NAME: &'static str = "gobs.bench.Echo";
-}
-
-struct EchoUnary;
-
-impl tonic::server::UnaryService<Msg> for EchoUnary {
-    type Response = Msg;
-    type Future = BoxFuture<tonic::Response<Msg>, tonic::Status>;
-    fn call(&mut self, request: tonic::Request<Msg>) -> Self::Future {
-        Box::pin(async move { Ok(tonic::Response::new(request.into_inner())) })
-    }
-}
-
-impl<B> Service<http::Request<B>> for EchoServer
-where
-    B: tonic::codegen::Body + Send + 'static,
-    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
-{
-    type Response = http::Response<tonic::body::Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        if req.uri().path() == GRPC_PATH {
-            Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-                Ok(grpc.unary(EchoUnary, req).await)
-            })
-        } else {
-            Box::pin(async move {
-                let mut r = http::Response::new(tonic::body::Body::default());
-                r.headers_mut().insert(
-                    "grpc-status",
-                    http::HeaderValue::from(tonic::Code::Unimplemented as i32),
-                );
-                Ok(r)
-            })
-        }
     }
 }
 
@@ -173,6 +119,23 @@ fn serve() {
             println!("{name} {}", node.locator().to_uri());
             std::mem::forget(node);
         }
+        let floor_tcp = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let floor_tls = TcpTls::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            &TlsIdentity::generate().unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        for (name, n) in [
+            ("FLOOR-TCP", Arc::new(floor_tcp) as Arc<dyn Netlayer>),
+            ("FLOOR-TLS", Arc::new(floor_tls) as Arc<dyn Netlayer>),
+        ] {
+            println!("{name} {}", n.locator().to_uri());
+            tokio::spawn(floor::serve(n));
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("GRPC {}", listener.local_addr().unwrap().port());
         tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(
@@ -192,6 +155,8 @@ struct Server {
     pid: u32,
     tcp: String,
     tls: String,
+    floor_tcp: String,
+    floor_tls: String,
     grpc: u16,
 }
 
@@ -212,11 +177,14 @@ fn start_server() -> Server {
         .unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut tcp, mut tls, mut grpc) = (String::new(), String::new(), 0);
+    let (mut floor_tcp, mut floor_tls) = (String::new(), String::new());
     for line in lines {
         let line = line.unwrap();
         match line.split_once(' ') {
             Some(("TCP", u)) => tcp = u.to_owned(),
             Some(("TLS", u)) => tls = u.to_owned(),
+            Some(("FLOOR-TCP", u)) => floor_tcp = u.to_owned(),
+            Some(("FLOOR-TLS", u)) => floor_tls = u.to_owned(),
             Some(("GRPC", p)) => grpc = p.parse().unwrap(),
             _ if line == "READY" => break,
             _ => {}
@@ -227,6 +195,8 @@ fn start_server() -> Server {
         child,
         tcp,
         tls,
+        floor_tcp,
+        floor_tls,
         grpc,
     }
 }
@@ -312,27 +282,6 @@ async fn actor_chain_awaited(peer: &Peer) {
     assert_eq!(second.send().echo(42).await.unwrap(), 42);
 }
 
-type GrpcClient = tonic::client::Grpc<tonic::transport::Channel>;
-
-async fn grpc_round_trip(client: &GrpcClient) {
-    let mut client = client.clone();
-    client.ready().await.unwrap();
-    let reply: tonic::Response<Msg> = client
-        .unary(
-            tonic::Request::new(Msg { n: 42 }),
-            http::uri::PathAndQuery::from_static(GRPC_PATH),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.into_inner().n, 42);
-}
-
-/// `calls` unary calls in flight at once on the one HTTP/2 connection.
-async fn grpc_concurrent(client: &GrpcClient, calls: u64) {
-    futures_util::future::join_all((0..calls).map(|_| grpc_round_trip(client))).await;
-}
-
 /// A row of the table: a unit of work (one call, a batch of concurrent calls, a chain)
 /// and what was measured of it.
 struct Row<'a> {
@@ -384,8 +333,9 @@ impl<'a> Row<'a> {
         self.latencies.quantile(q).as_secs_f64() * 1e6 / f64::from(self.calls)
     }
 
-    /// Per call: all, the client's, the server's, and the voluntary ones of both.
-    fn switches_per_call(&self) -> Option<[f64; 4]> {
+    /// Per call: all switches, the client's, the server's, the voluntary ones of both;
+    /// and the CPU time of the client and of the server, in µs.
+    fn switches_per_call(&self) -> Option<[f64; 6]> {
         let calls = (self.latencies.len() as f64 * f64::from(self.calls)).max(1.0);
         let [client, server] = self.switches?;
         let per = |n: u64| n as f64 / calls;
@@ -394,6 +344,8 @@ impl<'a> Row<'a> {
             per(client.total()),
             per(server.total()),
             per(client.voluntary + server.voluntary),
+            per(client.cpu_ns) / 1e3,
+            per(server.cpu_ns) / 1e3,
         ])
     }
 }
@@ -416,9 +368,9 @@ fn table(rows: &mut [Row<'_>], rounds: u32) {
             .join(" ")
     );
     println!(
-        "\n| round trip (two processes, loopback; a chain's figures are per chain) | median / call | p99 / call | median / tonic | context switches / call: all (client + server) | of them voluntary |"
+        "\n| round trip (two processes, loopback; a chain's figures are per chain) | median / call | p99 / call | median / tonic | context switches / call: all (client + server) | of them voluntary | CPU / call: client + server |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut tonic = f64::NAN;
     for row in rows.iter_mut() {
         let (median, p99) = (row.per_call_us(0.5), row.per_call_us(0.99));
@@ -426,9 +378,12 @@ fn table(rows: &mut [Row<'_>], rounds: u32) {
             tonic = median;
         }
         let switches = row.switches_per_call().map_or(
-            "– | –".to_owned(),
-            |[all, client, server, voluntary]| {
-                format!("{all:.1} ({client:.1} + {server:.1}) | {voluntary:.1}")
+            "– | – | –".to_owned(),
+            |[all, client, server, voluntary, client_cpu, server_cpu]| {
+                format!(
+                    "{all:.1} ({client:.1} + {server:.1}) | {voluntary:.1} | \
+                     {client_cpu:.0} + {server_cpu:.0} µs"
+                )
             },
         );
         println!(
@@ -443,36 +398,33 @@ fn table(rows: &mut [Row<'_>], rounds: u32) {
 fn bench(c: &mut Criterion) {
     let server = start_server();
     let rt = rt(2);
-    let (tcp, tls, grpc) = rt.block_on(async {
-        let tcp = connect(
-            Arc::new(
-                TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
-                    .await
-                    .unwrap(),
-            ),
-            &server.tcp,
-        )
-        .await;
-        let tls = connect(
-            Arc::new(
-                TcpTls::bind(
-                    "127.0.0.1:0".parse().unwrap(),
-                    &TlsIdentity::generate().unwrap(),
-                    None,
-                )
+    let (tcp, tls, floor_tcp, floor_tls, grpc) = rt.block_on(async {
+        let tcp_netlayer: Arc<dyn Netlayer> = Arc::new(
+            TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
                 .await
                 .unwrap(),
-            ),
-            &server.tls,
-        )
-        .await;
+        );
+        let tls_netlayer: Arc<dyn Netlayer> = Arc::new(
+            TcpTls::bind(
+                "127.0.0.1:0".parse().unwrap(),
+                &TlsIdentity::generate().unwrap(),
+                None,
+            )
+            .await
+            .unwrap(),
+        );
+        let floor_tcp = Floor::connect(&*tcp_netlayer, &server.floor_tcp).await;
+        let floor_tls = Floor::connect(&*tls_netlayer, &server.floor_tls).await;
+        let tcp = connect(tcp_netlayer, &server.tcp).await;
+        let tls = connect(tls_netlayer, &server.tls).await;
         let channel =
             tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", server.grpc))
                 .unwrap()
                 .connect()
                 .await
                 .unwrap();
-        (tcp, tls, tonic::client::Grpc::new(channel))
+        let grpc = tonic::client::Grpc::new(channel);
+        (tcp, tls, floor_tcp, floor_tls, grpc)
     });
     let vat_a = Vat::spawn("bench-a").unwrap();
     let vat_b = Vat::spawn("bench-b").unwrap();
@@ -508,6 +460,16 @@ fn bench(c: &mut Criterion) {
     let mut rows = vec![
         Row::new(seq, "grpc tonic unary", 1, calls, || {
             rt.block_on(grpc_round_trip(&grpc))
+        }),
+        Row::new(
+            seq,
+            "the floor: raw ping-pong, tcp-testing-only",
+            1,
+            calls,
+            || rt.block_on(floor_tcp.round_trip()),
+        ),
+        Row::new(seq, "the floor: raw ping-pong, tcp-tls", 1, calls, || {
+            rt.block_on(floor_tls.round_trip())
         }),
         Row::new(seq, "typed gobs actor, tcp-testing-only", 1, calls, || {
             rt.block_on(actor_round_trip(&tcp))
@@ -573,6 +535,10 @@ fn bench(c: &mut Criterion) {
             rt.block_on(actor_chain_pipelined(&tls))
         }),
     ];
+    // For profiling one row: only the rows whose name has this in it.
+    if let Ok(only) = std::env::var("GOBS_BENCH_ROWS") {
+        rows.retain(|r| format!("{}: {}", r.group, r.name).contains(only.as_str()));
+    }
     let switches = Switches::new(&[std::process::id(), server.pid]);
     for _ in 0..rounds {
         for row in &mut rows {
