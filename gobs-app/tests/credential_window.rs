@@ -58,6 +58,14 @@ impl Drop for Client {
     }
 }
 
+/// The process's gateway (one a process, so the tests share it, each with its own
+/// machine), in a directory that lasts as long as the process.
+fn gateway() -> Gateway {
+    static BOSS_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = BOSS_DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    Gateway::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
 fn state(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("client.json")).unwrap()).unwrap()
 }
@@ -132,8 +140,7 @@ fn runs(g: &Gateway, machine: &str) -> bool {
 
 #[test]
 fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in() {
-    let boss_dir = tempfile::tempdir().unwrap();
-    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let g = gateway();
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -187,8 +194,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
 
 #[test]
 fn a_client_that_crashed_before_storing_its_registration_registers_again() {
-    let boss_dir = tempfile::tempdir().unwrap();
-    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let g = gateway();
     let uri = g.issue("m2", "127.0.0.1").unwrap();
     let register = |b: Term| wire::call("register", vec![b]);
 
