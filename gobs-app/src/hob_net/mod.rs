@@ -5,6 +5,7 @@
 //! - [`answers`]: what the boss makes of a machine's answers (deadlines, output bounds).
 //! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
+//! - [`listen`]: where the gateway listens (only where machines reach it).
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
 //!
 //! This is the small adapter the brief of the OCapN work asks for: it speaks through
@@ -16,18 +17,7 @@
 pub mod answers;
 pub mod client;
 pub mod gateway;
+pub mod listen;
 pub mod wire;
 
-/// A provider's `hob_listen` setting: the boss's OCapN listener, `IP:PORT` (port 0: pick
-/// one at first start and keep it); `default` when unset.
-pub fn parse_listen(
-    setting: Option<String>,
-    default: std::net::SocketAddr,
-) -> Result<std::net::SocketAddr, String> {
-    match setting {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")),
-    }
-}
+pub use listen::{Place, parse_listen};
