@@ -355,13 +355,9 @@ fn an_explicit_bridge_address_and_port_are_used_and_isolation_can_be_turned_off(
     ok(&s, &["destroy-machine", "open1"]);
 }
 
+/// Refused when the config is read: nothing is made, so nothing is needed from the host.
 #[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static, iproute2 and nftables: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
 fn a_listen_address_where_machines_cannot_reach_the_boss_is_refused_naming_the_fix() {
-    gobs_testkit::need(CONTAINER);
     for wrong in ["0.0.0.0:0", "127.0.0.1:0"] {
         let setup = Setup::containers(&format!("hob_listen = \"{wrong}\"\n"));
         let ip = setup.bridge_ip();
@@ -398,6 +394,42 @@ fn host_machines_reach_a_listener_on_loopback_only() {
     let err = fails(setup.s(), &["create-machine", "h1"]);
     assert!(err.contains("only on loopback"), "{err}");
     assert!(err.contains("write \"127.0.0.1:0\""), "{err}");
+}
+
+#[test]
+fn a_port_other_than_the_one_machines_hold_is_refused_naming_it() {
+    let config = |listen: &str| {
+        format!(
+            "default_provider = \"h\"\n[providers.h]\nkind = \"host\"\nhob_listen = \"{listen}\"\n"
+        )
+    };
+    let mut setup = Setup::with_config(&config("127.0.0.1:0"), None);
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "h1"]);
+    let port = setup.boss_port();
+    setup.kill_daemon();
+    // Another port, free now: the listener must not move, since h1's capabilities name it.
+    let other = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(s.join("config.toml"), config(&format!("127.0.0.1:{other}"))).unwrap();
+    setup.start_daemon();
+    let err = fails(&s, &["create-machine", "h2"]);
+    assert!(
+        err.contains(&format!("hob_listen asks for port {other}")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("write port {port} (or 0)")), "{err}");
+    // Back to a port of 0, the kept one is used again.
+    std::fs::write(s.join("config.toml"), config("127.0.0.1:0")).unwrap();
+    setup.kill_daemon();
+    setup.start_daemon();
+    ok(&s, &["create-machine", "h3"]);
+    assert_eq!(setup.boss_port(), port);
+    assert_eq!(listening_on(port), [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
 }
 
 #[test]
