@@ -326,7 +326,7 @@ fn containers_reach_the_boss_listener_on_their_bridge_and_nothing_else() {
     not(gobs_require_all),
     ignore = "needs root, namespaces, a cgroup, busybox-static, iproute2 and nftables: GOBS_REQUIRE_PRIVILEGED=1 runs it"
 )]
-fn an_explicit_bridge_address_and_port_are_used_and_isolation_can_be_turned_off() {
+fn an_explicit_bridge_address_and_port_are_used_and_isolation_can_be_turned_off_and_on() {
     gobs_testkit::need(CONTAINER);
     // A port free now (the daemon binds it a moment later).
     let port = TcpListener::bind("127.0.0.1:0")
@@ -351,6 +351,20 @@ fn an_explicit_bridge_address_and_port_are_used_and_isolation_can_be_turned_off(
     // Not isolated: a host service on 0.0.0.0 is reached (so the probe sees a way that is open).
     let anywhere = HostService::on(Ipv4Addr::UNSPECIFIED);
     assert!(setup.connects("open1", ip, anywhere.port()));
+    assert_eq!(anywhere.reached_from.lock().unwrap().len(), 1);
+
+    // Isolation turned on with the machine out there (as after an upgrade): its port and
+    // the bridge follow when the daemon starts again.
+    setup.kill_daemon();
+    let config = std::fs::read_to_string(s.join("config.toml")).unwrap();
+    let config = config.replace("isolated = false", "isolated = true");
+    std::fs::write(s.join("config.toml"), config).unwrap();
+    setup.start_daemon();
+    wait_for("open1 running again", || {
+        ok(&s, &["machine", "open1"]).contains("running")
+    });
+    assert!(has_table(&format!("gobs-{bridge}")), "the bridge's rules");
+    assert!(!setup.connects("open1", ip, anywhere.port()));
     assert_eq!(anywhere.reached_from.lock().unwrap().len(), 1);
     ok(&s, &["destroy-machine", "open1"]);
 }

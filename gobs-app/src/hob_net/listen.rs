@@ -33,6 +33,17 @@ impl Place {
         }
     }
 
+    /// `addr`, moved here if it is elsewhere, its port kept: settings saved before the
+    /// listener kept to its place (`0.0.0.0`) are still what a restored provider has until
+    /// the config's replace them.
+    pub fn fit(self, addr: SocketAddr) -> SocketAddr {
+        if self.admits(addr.ip()) {
+            addr
+        } else {
+            SocketAddr::new(self.default_listen().ip(), addr.port())
+        }
+    }
+
     fn admits(self, ip: IpAddr) -> bool {
         match self {
             Place::Bridge(bridge) => ip == IpAddr::V4(bridge),
@@ -123,6 +134,15 @@ mod tests {
         assert!(err.contains("write \"127.0.0.1:0\""), "{err}");
         let err = parse("10.9.8.1:1", Place::Loopback).unwrap_err();
         assert!(err.contains("write \"127.0.0.1:1\""), "{err}");
+    }
+
+    #[test]
+    fn a_saved_address_elsewhere_is_moved_here_keeping_its_port() {
+        let old: SocketAddr = "0.0.0.0:7731".parse().unwrap();
+        assert_eq!(BRIDGE.fit(old).to_string(), "10.9.8.1:7731");
+        assert_eq!(Place::Loopback.fit(old).to_string(), "127.0.0.1:7731");
+        let here: SocketAddr = "127.0.0.2:0".parse().unwrap();
+        assert_eq!(Place::Loopback.fit(here), here);
     }
 
     #[test]

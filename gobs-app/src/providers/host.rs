@@ -105,7 +105,8 @@ impl HostProvider {
         // Its hob-clients are out there, waiting to attach again: listen for them now.
         if !self.core.vats.is_empty() {
             let s = &self.core.settings;
-            if let Err(e) = Gateway::start(&s.hob_dir(), s.hob_listen) {
+            let listen = crate::hob_net::Place::Loopback.fit(s.hob_listen);
+            if let Err(e) = Gateway::start(&s.hob_dir(), listen) {
                 tracing::error!("host provider {}: {e}", self.core.name);
             }
         }

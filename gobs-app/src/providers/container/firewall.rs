@@ -72,7 +72,12 @@ fn ruleset(bridge: &str, boss: SocketAddrV4) -> String {
 /// Runs `nft ARGS`, with `input` on its stdin; the error says what failed and what `nft`
 /// said.
 fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
-    let mut cmd = Command::new("nft");
+    run("nft", args, input)
+}
+
+/// Runs `program` (nft) with `args` and `input`.
+fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<String, String> {
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -83,7 +88,10 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
         .stderr(Stdio::piped());
     crate::child_fds::exclude(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
-        format!("cannot run `nft` (install Debian package {PACKAGE}, or set `isolated = false` in the container provider's config): {e}")
+        format!(
+            "cannot run `{program}` (install Debian package {PACKAGE}, or set `isolated = \
+             false` in the container provider's config): {e}"
+        )
     })?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         stdin
@@ -97,7 +105,7 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "`nft {}` failed: {}",
+            "`{program} {}` failed: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -106,7 +114,16 @@ fn nft(args: &[&str], input: Option<&str>) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    #[test]
+    fn a_missing_nft_names_its_package_and_the_way_around_it() {
+        let err = run("/nonexistent/nft", &["--version"], None).unwrap_err();
+        assert!(err.contains("install Debian package nftables"), "{err}");
+        assert!(err.contains("isolated = false"), "{err}");
+    }
 
     #[test]
     fn the_rules_admit_only_the_boss_listener_and_route_nothing() {

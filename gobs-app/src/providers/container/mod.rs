@@ -363,6 +363,17 @@ impl Provider for ContainerProvider {
         &mut self.core
     }
 
+    /// Takes the config's settings; with machines out there, their bridge, listener and
+    /// firewall follow at once (what they reach is not theirs to keep).
+    fn apply_settings(&mut self, settings: ContainerSettings) {
+        self.core.settings = settings;
+        if !self.slots.is_empty()
+            && let Err(e) = net::bring_up(&self.core.settings)
+        {
+            tracing::error!("container provider {}: {e}", self.core.name);
+        }
+    }
+
     fn provision(
         &mut self,
         machine: &str,

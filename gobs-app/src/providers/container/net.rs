@@ -19,6 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use super::{ContainerSettings, firewall};
+use crate::hob_net::Place;
 use crate::hob_net::gateway::Gateway;
 
 /// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
@@ -26,18 +27,19 @@ use crate::hob_net::gateway::Gateway;
 pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
     let bridge_ip = settings.gateway_ip();
     ensure_bridge(&settings.bridge, bridge_ip)?;
-    let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
+    let listen = Place::Bridge(bridge_ip).fit(settings.hob_listen);
+    let gateway = Gateway::start(&settings.hob_dir(), listen)?;
     if settings.isolated {
         firewall::ensure(
             &settings.bridge,
             SocketAddrV4::new(bridge_ip, gateway.port()),
         )?;
-        // Ports plugged before isolation was asked for (an upgrade) are isolated too.
-        for port in bridge_ports(&settings.bridge) {
-            isolate_port(&port)?;
-        }
     } else {
         firewall::remove(&settings.bridge)?;
+    }
+    // Ports plugged before the setting changed (or before an upgrade) follow it too.
+    for port in bridge_ports(&settings.bridge) {
+        isolate_port(&port, settings.isolated)?;
     }
     Ok(gateway)
 }
@@ -63,10 +65,11 @@ fn bridge_ports(bridge: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Makes bridge port `port` isolated: the bridge forwards nothing between two isolated
-/// ports, only between them and the host.
-fn isolate_port(port: &str) -> Result<(), String> {
-    ip(&["link", "set", "dev", port, "type", "bridge_slave", "isolated", "on"]).map(|_| ())
+/// Makes bridge port `port` isolated (`on`) or not: the bridge forwards nothing between
+/// two isolated ports, only between them and the host.
+fn isolate_port(port: &str, on: bool) -> Result<(), String> {
+    let on = if on { "on" } else { "off" };
+    ip(&["link", "set", "dev", port, "type", "bridge_slave", "isolated", on]).map(|_| ())
 }
 
 /// Runs `ip ARGS` on the host; the error says what failed and what `ip` said.
@@ -182,7 +185,7 @@ pub fn plug(
     ])?;
     ip(&["link", "set", host, "master", bridge])?;
     if isolated {
-        isolate_port(host)?;
+        isolate_port(host, true)?;
     }
     ip(&["link", "set", host, "up"])?;
     let inside = |args: &[&str]| ip_in(Some(pid), args);

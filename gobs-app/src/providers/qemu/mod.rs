@@ -179,7 +179,8 @@ impl QemuProvider {
         self.core.after_restart();
         if !self.made.is_empty() {
             let s = &self.core.settings;
-            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), s.hob_listen) {
+            let listen = Place::Loopback.fit(s.hob_listen);
+            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), listen) {
                 tracing::error!("qemu provider {}: {e}", self.core.name);
             }
         }
