@@ -257,7 +257,7 @@ impl ContainerProvider {
         self.core.after_restart();
         // Machines are out there, waiting to attach again: listen for them now.
         if !self.slots.is_empty()
-            && let Err(e) = net::bring_up(&self.core.settings)
+            && let Err(e) = net::bring_up_again(&self.core.settings)
         {
             tracing::error!("container provider {}: {e}", self.core.name);
         }
@@ -368,7 +368,7 @@ impl Provider for ContainerProvider {
     fn apply_settings(&mut self, settings: ContainerSettings) {
         self.core.settings = settings;
         if !self.slots.is_empty()
-            && let Err(e) = net::bring_up(&self.core.settings)
+            && let Err(e) = net::bring_up_again(&self.core.settings)
         {
             tracing::error!("container provider {}: {e}", self.core.name);
         }

@@ -5,8 +5,8 @@
 //!
 //! [`bring_up`] makes the bridge, then listens on its address (the boss's machine listener
 //! can only bind an address that exists), then makes its firewall ([`super::firewall`]):
-//! all before a machine is plugged, and again when the daemon restarts with machines out
-//! there. Unless the provider's `isolated` is false, each machine's bridge port is
+//! all before a machine is plugged, and again ([`bring_up_again`]) when the daemon
+//! restarts with machines out there. Unless the provider's `isolated` is false, each machine's bridge port is
 //! isolated, so machines never reach each other across the bridge.
 //!
 //! It drives iproute2's `ip` (Debian package `iproute2`); inside the container's network
@@ -23,6 +23,26 @@ use crate::hob_net::Place;
 use crate::hob_net::gateway::Gateway;
 
 /// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
+/// `isolated = false`, no firewall), and makes the ports already on the bridge follow
+/// `isolated` (they were plugged before it changed, or before an upgrade): what a restart,
+/// or a changed config, does with machines out there.
+pub fn bring_up_again(settings: &ContainerSettings) -> Result<Gateway, String> {
+    let gateway = bring_up(settings)?;
+    for port in bridge_ports(&settings.bridge) {
+        let path = format!("/sys/class/net/{port}/brport/isolated");
+        let now = std::fs::read_to_string(&path).map(|s| s.trim() == "1");
+        if now.is_ok_and(|on| on != settings.isolated) {
+            match isolate_port(&port, settings.isolated) {
+                // Its machine was destroyed meanwhile.
+                Err(_) if !exists(&port) => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(gateway)
+}
+
+/// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
 /// `isolated = false`, no firewall); answers the gateway.
 pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
     let bridge_ip = settings.gateway_ip();
@@ -36,10 +56,6 @@ pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
         )?;
     } else {
         firewall::remove(&settings.bridge)?;
-    }
-    // Ports plugged before the setting changed (or before an upgrade) follow it too.
-    for port in bridge_ports(&settings.bridge) {
-        isolate_port(&port, settings.isolated)?;
     }
     Ok(gateway)
 }
