@@ -4,7 +4,7 @@
 //! another container (a conflict, shown on it), fails with the reason when it cannot
 //! register, and leaves nothing behind when destroyed; its cgroup is checked on the
 //! hierarchy the provider uses here (v2, or v1's memory and pids). Each test needs root,
-//! namespaces, a cgroup, busybox and iproute2 ([`NEEDS`]): reported as ignored without
+//! namespaces, a cgroup, busybox, iproute2 and nftables ([`NEEDS`]): reported as ignored without
 //! `GOBS_REQUIRE_PRIVILEGED` (or `CI`), failing by name with it when the machine lacks one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,6 +30,7 @@ const NEEDS: &[Need] = &[
     Need::File("/bin/busybox", "apt-get install busybox-static"),
     Need::Command("ip", "iproute2"),
     Need::Command("ldd", "libc-bin"),
+    Need::Command("nft", "nftables"),
 ];
 
 /// The cgroup of the container tagged `tag`, on the hierarchy the provider uses on this
@@ -376,20 +377,13 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
     assert!(machine_names(&s).is_empty());
     assert_nothing_left(&setup, "box-1", anchor, &tag, &net_ns);
 
-    // Destroyed (and the bridge gone with the last machine): the boss, reached on
-    // loopback, still refuses the spent registration, saying why.
-    let host = uri
-        .split("host=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
-    let on_loopback = uri.replace(&format!("host={host}"), "host=127.0.0.1");
+    // Destroyed: with the bridge back for another machine (the boss listens only there),
+    // the boss still refuses the spent registration, saying why.
+    ok(&s, &["create-machine", "box-2"]);
     let again = bare()
         .args(["hob-client", "--dir"])
         .arg(tempfile::tempdir().unwrap().path())
-        .args(["--registration", &on_loopback])
+        .args(["--registration", &uri])
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
@@ -398,6 +392,7 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
         "{}",
         text(&again.stderr)
     );
+    ok(&s, &["destroy-machine", "box-2"]);
 }
 
 #[test]
@@ -520,8 +515,16 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
 )]
 fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
     gobs_testkit::need(NEEDS);
-    // The boss listens on loopback only: the container cannot reach it.
-    let mut setup = Setup::new("hob_listen = \"127.0.0.1:0\"\nregister_timeout = \"2s\"\n");
+    let mut setup = Setup::new("register_timeout = \"2s\"\n");
+    // Whatever the bridge sends the host is dropped: the container cannot reach the boss.
+    let _cut = common::nft::NftTable::new(
+        &setup.bridge,
+        &format!(
+            "chain input {{ type filter hook input priority filter - 20; policy accept; \
+             iifname \"{}\" drop; }}",
+            setup.bridge
+        ),
+    );
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     let err = fails(&s, &["create-machine", "lost"]);

@@ -118,6 +118,58 @@ async fn tcp_tls_round_trip_and_uri() {
 }
 
 #[tokio::test]
+async fn tcp_tls_listens_at_a_second_address_until_told_to_stop() {
+    let server_id = TlsIdentity::generate().unwrap();
+    let layer = Arc::new(
+        TcpTls::bind("127.0.0.1:0".parse().unwrap(), &server_id, None)
+            .await
+            .unwrap(),
+    );
+    let port = layer.local_addr().unwrap().port();
+    // Loopback's other addresses are this host's too: a second place on the same port.
+    let second = std::net::SocketAddr::from(([127, 0, 0, 2], port));
+    assert_eq!(layer.listen_also(second).await.unwrap(), second);
+    let first = layer.local_addr().unwrap();
+    let mut both = layer.listening_at();
+    both.sort();
+    assert_eq!(both, [first, second]);
+    let b = Node::start(
+        vec![layer.clone() as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap();
+    b.with_core(fixtures::install).await.unwrap();
+    let at_second = b.locator().clone().with_hint("host", "127.0.0.2");
+    let a = tls_node(&TlsIdentity::generate().unwrap()).await;
+    assert_eq!(echo_round_trip(&a, &at_second).await, Ok(ping_answer()));
+    let named = b.locator().hint("port").map(str::to_owned);
+    assert_eq!(
+        named,
+        Some(port.to_string()),
+        "the locator names the first address"
+    );
+
+    assert!(layer.stop_listening(second));
+    assert!(!layer.stop_listening(second), "stopped once");
+    assert_eq!(layer.listening_at(), [first]);
+    // The port is free at the second address once its listener is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpListener::bind(second).await {
+            Ok(_) => break,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+                tokio::task::yield_now().await;
+            }
+            Err(e) => panic!("{second} is still taken after its listener was dropped: {e}"),
+        }
+    }
+    let dial_only = TcpTls::dial_only();
+    let err = dial_only.listen_also(second).await.unwrap_err();
+    assert!(err.to_string().contains("only dials"), "{err}");
+}
+
+#[tokio::test]
 async fn tcp_tls_refuses_a_certificate_that_does_not_match_the_designator() {
     let a = tls_node(&TlsIdentity::generate().unwrap()).await;
     let b = tls_node(&TlsIdentity::generate().unwrap()).await;

@@ -110,8 +110,9 @@ kind = "local"
 # Each machine is a Linux container: its own mount, PID, UTS, IPC, network and
 # user namespaces, hostname = the machine's name, a busybox root filesystem of its
 # own, memory and process limits (cgroups) and an address on a private bridge.
-# Its hob-client registers with the boss over OCapN (tcp-tls). Needs root and
-# the Debian packages busybox-static and iproute2.
+# Its hob-client registers with the boss over OCapN (tcp-tls); it reaches the
+# boss's listener and nothing else (not other machines, not the host's services).
+# Needs root and the Debian packages busybox-static, iproute2 and nftables.
 [providers.container]
 kind = "container"
 # busybox = "/bin/busybox"    # from busybox-static
@@ -119,16 +120,18 @@ kind = "container"
 # pids = 512                  # process limit of each machine
 # register_timeout = "30s"    # a machine must register within this long
 # run_timeout = "1h"          # a command is killed after this long
-# hob_listen = "0.0.0.0:0"    # the boss's OCapN listener; port 0 picks one
-#                             # at the first start and keeps it
+# hob_listen = "10.213.7.1:0" # the boss's OCapN listener, only on the bridge's
+#                             # address; port 0 picks one at the first start
+#                             # and keeps it
 # subnet = "10.213.7.0/24"    # the bridge's /24 (default: from the state dir)
 # bridge = "gobs1a2b3c"       # the bridge's name (default: from the state dir)
 # user_namespace = true       # root inside is an unprivileged uid outside
+# isolated = true             # false: machines reach each other and the host
 
 # Each machine is a QEMU virtual machine booted from the host's kernel and an
 # initramfs gobs-app assembles (busybox, virtio modules, the hob-client); its
-# hob-client reaches the boss through qemu's user-mode network (the host is
-# 10.0.2.2 from the guest). Needs root and the Debian packages qemu-system-x86,
+# hob-client reaches the boss's listener on loopback through qemu's restricted
+# user-mode network, and nothing else of the host. Needs root and the Debian packages qemu-system-x86,
 # linux-image-amd64 and busybox-static.
 [providers.qemu]
 kind = "qemu"
@@ -141,6 +144,8 @@ kind = "qemu"
 #                             # with it within 20 s, else TCG with a warning
 # register_timeout = "90s"    # a machine must register within this long
 # run_timeout = "1h"          # a command is killed after this long
+# hob_listen = "127.0.0.1:0"  # the boss's OCapN listener, only on loopback,
+#                             # where qemu forwards the guest
 
 # Not enabled unless you add it: each machine is a hob-client process on this
 # very host, as gobs-app's own user, with NO isolation (run, put-file and get-file

@@ -18,6 +18,9 @@
 //!   session ended is `unreachable` from then on ([`Gateway::reach`]), and `running` again
 //!   once its hob-client attached.
 //!
+//! It listens only where machines reach it ([`super::listen`]): each provider adds its
+//! place ([`Gateway::start`]), all on the one port.
+//!
 //! The node's tcp-tls identity is kept in `<dir>/node` (so its designator, and every
 //! sturdyref handed out, survive restarts); the table of swiss numbers in
 //! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
@@ -32,7 +35,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -122,6 +125,8 @@ pub(super) struct Inner {
     node: Node,
     runtime: tokio::runtime::Handle,
     locator: PeerLocator,
+    /// Its netlayer, listening at each place machines reach it.
+    tls: Arc<TcpTls>,
     path: PathBuf,
     table: Mutex<Table>,
     live: Mutex<BTreeMap<String, Live>>,
@@ -183,8 +188,14 @@ fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
 impl Gateway {
     /// The process's gateway, started on first use with its state in `dir`, listening on
     /// `listen` (port 0: choose one at the first start and keep it). Later calls answer
-    /// the running one.
+    /// the running one, listening at `listen`'s address too ([`Gateway::listen_at`]).
     pub fn start(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
+        let g = Gateway::started(dir, listen)?;
+        g.listen_at(listen)?;
+        Ok(g)
+    }
+
+    fn started(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
         let slot = GLOBAL.get_or_init(|| Mutex::new(None));
         let mut slot = slot
             .lock()
@@ -216,6 +227,9 @@ impl Gateway {
             .build()
             .map_err(|e| format!("cannot start the hob gateway's runtime: {e}"))?;
         let handle = runtime.handle().clone();
+        if table.port != 0 && listen.port() != 0 && listen.port() != table.port {
+            return Err(port_conflict(listen.port(), table.port));
+        }
         let port = if table.port != 0 {
             table.port
         } else {
@@ -223,16 +237,14 @@ impl Gateway {
         };
         let addr = SocketAddr::new(listen.ip(), port);
         let tls = identity.tls.clone();
-        let (node, locator) = handle.block_on(async move {
-            let netlayer = TcpTls::bind(addr, &tls, None).await.map_err(|e| {
-                format!(
-                    "the hob gateway cannot listen on {addr}: {e}; free the port or choose \
-                     another in the container provider's `hob_listen`"
-                )
-            })?;
+        let (node, locator, netlayer) = handle.block_on(async move {
+            let netlayer = TcpTls::bind(addr, &tls, None)
+                .await
+                .map_err(|e| cannot_listen(addr, &e))?;
             let locator = netlayer.locator();
+            let netlayer = Arc::new(netlayer);
             let node = Node::start(
-                vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
+                vec![netlayer.clone() as Arc<dyn Netlayer>],
                 SessionConfig {
                     // A machine that died without closing its connection (a killed VM)
                     // comes back with the same identity: believe the new session rather
@@ -242,7 +254,7 @@ impl Gateway {
                 },
             )
             .map_err(|e| format!("cannot start the hob gateway's node: {e}"))?;
-            Ok::<_, String>((node, locator))
+            Ok::<_, String>((node, locator, netlayer))
         })?;
         let chosen = locator
             .hint("port")
@@ -260,6 +272,7 @@ impl Gateway {
             node,
             runtime: handle,
             locator,
+            tls: netlayer,
             path,
             table: Mutex::new(table.clone()),
             live: Mutex::new(BTreeMap::new()),
@@ -284,6 +297,39 @@ impl Gateway {
     /// The port the gateway listens on.
     pub fn port(&self) -> u16 {
         self.lock_table().port
+    }
+
+    /// Listens at `addr`'s address too, on the gateway's port (`addr`'s port must be that
+    /// or 0); nothing to do where it listens already. Blocking: off the vats.
+    pub fn listen_at(&self, addr: SocketAddr) -> Result<(), String> {
+        let port = self.port();
+        if addr.port() != 0 && addr.port() != port {
+            return Err(port_conflict(addr.port(), port));
+        }
+        let at = SocketAddr::new(addr.ip(), port);
+        // One caller at a time, so two never bind the same place.
+        let _one = self.lock_table();
+        if self.inner.tls.listening_at().contains(&at) {
+            return Ok(());
+        }
+        let tls = self.inner.tls.clone();
+        self.inner
+            .runtime
+            .block_on(async move { tls.listen_also(at).await })
+            .map_err(|e| cannot_listen(at, &e))?;
+        tracing::info!(%at, "hob gateway listening there too");
+        Ok(())
+    }
+
+    /// Stops listening at `ip` (a bridge that was removed).
+    pub fn stop_listening_at(&self, ip: IpAddr) {
+        if self
+            .inner
+            .tls
+            .stop_listening(SocketAddr::new(ip, self.port()))
+        {
+            tracing::info!(%ip, "hob gateway no longer listening there");
+        }
     }
 
     /// Machine `machine`'s one-time registration sturdyref, for a hob-client to dial at
@@ -619,6 +665,24 @@ impl Gateway {
             }
         });
     }
+}
+
+fn cannot_listen(addr: SocketAddr, e: &std::io::Error) -> String {
+    let hint = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+        "no interface of this host has that address (for a container provider, its bridge \
+         must be up first)"
+    } else {
+        "free the port, or choose another in the providers' `hob_listen`"
+    };
+    format!("the hob gateway cannot listen on {addr}: {e}; {hint}")
+}
+
+fn port_conflict(asked: u16, used: u16) -> String {
+    format!(
+        "hob_listen asks for port {asked}, but the boss's machine listener has used port \
+         {used} since its first start (the capabilities its machines hold name it): write \
+         port {used} (or 0) in every provider's hob_listen"
+    )
 }
 
 fn refusal(machine: &str, state: RegState) -> String {

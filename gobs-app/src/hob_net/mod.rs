@@ -8,6 +8,7 @@
 //! - `attach`: the object a hob-client attaches through, and the gateway's checks.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
+//! - [`listen`]: where the gateway listens (only where machines reach it).
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
 //!
 //! This is the small adapter the brief of the OCapN work asks for: it speaks through
@@ -21,18 +22,7 @@ mod attach;
 pub mod client;
 pub mod credential;
 pub mod gateway;
+pub mod listen;
 pub mod wire;
 
-/// A provider's `hob_listen` setting: the boss's OCapN listener, `IP:PORT` (port 0: pick
-/// one at first start and keep it); `default` when unset.
-pub fn parse_listen(
-    setting: Option<String>,
-    default: std::net::SocketAddr,
-) -> Result<std::net::SocketAddr, String> {
-    match setting {
-        None => Ok(default),
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("hob_listen {text:?} is not IP:PORT (e.g. \"0.0.0.0:7731\")")),
-    }
-}
+pub use listen::{Place, parse_listen};

@@ -21,7 +21,8 @@
 //! kind = "host"
 //! # register_timeout = "30s"     # a machine must register within this long
 //! # run_timeout = "1h"           # a command is killed after this long
-//! # hob_listen = "0.0.0.0:0"     # the boss's OCapN listener (shared with `container`)
+//! # hob_listen = "127.0.0.1:0"   # the boss's OCapN listener: on loopback only, where the
+//! #                              # hob-clients (on this host) reach it; port 0: pick one
 //! ```
 
 use std::os::unix::fs::DirBuilderExt;
@@ -46,8 +47,6 @@ use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the host machines, inside the state directory.
 pub const MACHINES_DIR: &str = "hosts";
-/// The address a host machine's hob-client dials the boss at.
-pub const LOOPBACK: &str = "127.0.0.1";
 /// How long teardown waits for a machine's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
 
@@ -59,7 +58,7 @@ pub struct HostConfig {
     pub register_timeout: Option<HumanDuration>,
     /// A command is killed after this long.
     pub run_timeout: Option<HumanDuration>,
-    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    /// The boss's OCapN listener, `IP:PORT` with a loopback IP (port 0 picks one once).
     pub hob_listen: Option<String>,
 }
 
@@ -107,7 +106,8 @@ impl HostProvider {
         // Its hob-clients are out there, waiting to attach again: listen for them now.
         if !self.core.vats.is_empty() {
             let s = &self.core.settings;
-            if let Err(e) = Gateway::start(&s.hob_dir(), s.hob_listen) {
+            let listen = crate::hob_net::Place::Loopback.fit(s.hob_listen);
+            if let Err(e) = Gateway::start(&s.hob_dir(), listen) {
                 tracing::error!("host provider {}: {e}", self.core.name);
             }
         }
@@ -122,10 +122,8 @@ impl Provider for HostProvider {
     const KIND: &'static str = "host";
 
     fn settings(config: HostConfig, state_dir: &Path) -> Result<HostSettings, String> {
-        let hob_listen = crate::hob_net::parse_listen(
-            config.hob_listen,
-            std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        )?;
+        let hob_listen =
+            crate::hob_net::parse_listen(config.hob_listen, crate::hob_net::Place::Loopback)?;
         Ok(HostSettings {
             state_dir: state_dir.to_path_buf(),
             register_timeout_secs: config
@@ -194,7 +192,8 @@ fn provision(settings: &HostSettings, machine: &str) -> Result<(), String> {
         .mode(0o700)
         .create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let registration = gateway.issue(machine, LOOPBACK)?;
+    // The hob-client dials the listener where it listens.
+    let registration = gateway.issue(machine, &settings.hob_listen.ip().to_string())?;
     let console = dir.join("console.log");
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod nft;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 
 /// What a test of `local` machines needs: the provider confines each command in a mount

@@ -19,6 +19,7 @@
 //!
 //! TLS is rustls with the `ring` provider.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +107,62 @@ pub struct TcpTls {
     local_addr: Option<SocketAddr>,
     /// The certificate and key presented when dialling, to prove our location.
     client_cert: Option<Arc<ClientCert>>,
+    /// What each of its listeners shares.
+    listening: Option<Arc<Listening>>,
+    /// The accept loop of each address it listens on.
+    listeners: std::sync::Mutex<BTreeMap<SocketAddr, tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for TcpTls {
+    fn drop(&mut self) {
+        for task in self.lock_listeners().values() {
+            task.abort();
+        }
+    }
+}
+
+/// What every listener of one netlayer shares: where accepted connections go, the TLS
+/// server side, the certificate sent first, and the bounds.
+#[derive(Clone)]
+struct Listening {
+    tx: mpsc::Sender<Accepted>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    pem: Vec<u8>,
+    config: ListenConfig,
+}
+
+impl Listening {
+    /// Accepts on `listener` until the node stops taking connections or the answered
+    /// task is aborted.
+    fn spawn(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let shared = self.clone();
+        let mut tcp_acceptor = TcpAcceptor::new(listener, "tcp-tls", shared.config.per_source);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer, permit) = tokio::select! {
+                    next = tcp_acceptor.next() => next,
+                    () = shared.tx.closed() => return,
+                };
+                // Each handshake runs on its own task: a slow client holds up no one.
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let hs = tokio::time::timeout(
+                        shared.config.handshake_timeout,
+                        server_handshake(tcp, shared.acceptor, shared.pem),
+                    )
+                    .await;
+                    match hs {
+                        Ok(Ok((stream, proof))) => {
+                            let accepted = Accepted::new(stream, proof).holding(permit);
+                            let _ = shared.tx.send(accepted).await;
+                        }
+                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "tcp-tls handshake failed"),
+                        Err(_) => tracing::info!(%peer, "tcp-tls handshake timed out"),
+                    }
+                });
+            }
+        })
+    }
 }
 
 /// A node's certificate and key, parsed.
@@ -161,7 +218,13 @@ impl TcpTls {
                     "the tcp-tls certificate and key do not go together: {e}"
                 ))
             })?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (tx, rx) = mpsc::channel(64);
+        let listening = Arc::new(Listening {
+            tx,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            pem: identity.cert_pem.clone().into_bytes(),
+            config: listen,
+        });
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let locator = PeerLocator::new("tcp-tls", identity.designator())
@@ -172,40 +235,53 @@ impl TcpTls {
                     .unwrap_or_else(|| local.ip().to_string()),
             )
             .with_hint("port", local.port().to_string());
-        let (tx, rx) = mpsc::channel(64);
-        let pem = identity.cert_pem.clone().into_bytes();
-        let mut tcp_acceptor = TcpAcceptor::new(listener, "tcp-tls", listen.per_source);
-        let handshake_timeout = listen.handshake_timeout;
-        tokio::spawn(async move {
-            loop {
-                let (tcp, peer, permit) = tokio::select! {
-                    next = tcp_acceptor.next() => next,
-                    () = tx.closed() => return,
-                };
-                // Each handshake runs on its own task: a slow client holds up no one.
-                let (tx, acceptor, pem) = (tx.clone(), acceptor.clone(), pem.clone());
-                tokio::spawn(async move {
-                    let hs = tokio::time::timeout(
-                        handshake_timeout,
-                        server_handshake(tcp, acceptor, pem),
-                    )
-                    .await;
-                    match hs {
-                        Ok(Ok((stream, proof))) => {
-                            let _ = tx.send(Accepted::new(stream, proof).holding(permit)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "tcp-tls handshake failed"),
-                        Err(_) => tracing::info!(%peer, "tcp-tls handshake timed out"),
-                    }
-                });
-            }
-        });
+        let first = listening.spawn(listener);
         Ok(TcpTls {
             incoming: Some(Mutex::new(rx)),
             locator,
             local_addr: Some(local),
             client_cert: Some(Arc::new(ours)),
+            listening: Some(listening),
+            listeners: std::sync::Mutex::new(BTreeMap::from([(local, first)])),
         })
+    }
+
+    /// Also listens on `addr`, with the same identity and bounds, handing its connections
+    /// to the same node: for a node that must be reachable at several addresses (one per
+    /// network it serves) and nowhere else. The locator keeps naming the first address.
+    /// Answers the address bound.
+    pub async fn listen_also(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listening = self
+            .listening
+            .as_ref()
+            .ok_or_else(|| invalid("this tcp-tls netlayer only dials".into()))?;
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let task = listening.spawn(listener);
+        if let Some(old) = self.lock_listeners().insert(local, task) {
+            old.abort();
+        }
+        Ok(local)
+    }
+
+    /// Stops listening on `addr` (the first address too); connections accepted there go
+    /// on. Answers whether it listened there.
+    pub fn stop_listening(&self, addr: SocketAddr) -> bool {
+        let task = self.lock_listeners().remove(&addr);
+        task.map(|t| t.abort()).is_some()
+    }
+
+    /// The addresses it listens on.
+    pub fn listening_at(&self) -> Vec<SocketAddr> {
+        self.lock_listeners().keys().copied().collect()
+    }
+
+    fn lock_listeners(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<SocketAddr, tokio::task::JoinHandle<()>>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A tcp-tls netlayer that only dials (it has no identity of its own to listen with,
@@ -216,10 +292,12 @@ impl TcpTls {
             locator: PeerLocator::new("tcp-tls", "dial-only"),
             local_addr: None,
             client_cert: None,
+            listening: None,
+            listeners: std::sync::Mutex::default(),
         }
     }
 
-    /// The address it listens on.
+    /// The address it listened on first.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }

@@ -3,11 +3,12 @@
 //!
 //! Creating machine M:
 //!
-//! 1. **provision** (off the vat): builds M's root filesystem ([`rootfs`]: busybox, a
-//!    minimal `/etc`), makes its cgroup ([`cgroup`]: memory and process limits), issues its
-//!    one-time registration sturdyref on the boss's gateway, and starts its init
-//!    ([`init`]) in new mount, UTS, IPC, network and PID namespaces; puts it in the cgroup,
-//!    gives it its own address on the provider's private bridge ([`net`]), and lets it go.
+//! 1. **provision** (off the vat): brings up the provider's bridge, the boss's listener
+//!    on it and its firewall ([`net::bring_up`]), builds M's root filesystem ([`rootfs`]:
+//!    busybox, a minimal `/etc`), makes its cgroup ([`cgroup`]: memory and process
+//!    limits), issues its one-time registration sturdyref on the boss's gateway, and starts
+//!    its init ([`init`]) in new mount, UTS, IPC, network and PID namespaces; puts it in the
+//!    cgroup, gives it its own address on the bridge ([`net`]), and lets it go.
 //!    The init pivots into the root filesystem, sets the hostname to M and starts the
 //!    hob-client, which registers. Provisioning waits for that registration, at most
 //!    `register_timeout`; past it, or if the container's init dies, creating fails with the
@@ -29,20 +30,25 @@
 //! # pids = 512                   # process limit of each machine
 //! # register_timeout = "30s"     # a machine must register within this long
 //! # run_timeout = "1h"           # a command is killed after this long
-//! # hob_listen = "0.0.0.0:0"     # the boss's OCapN (tcp-tls) listener; port 0: pick one
-//! #                              # at the first start and keep it
+//! # hob_listen = "10.213.7.1:0"  # the boss's OCapN (tcp-tls) listener: only on the
+//! #                              # bridge's address (its `.1`), where containers reach it;
+//! #                              # port 0: pick one at the first start and keep it
 //! # subnet = "10.213.7.0/24"     # the bridge's /24 (default: derived from the state dir)
 //! # bridge = "gobs1a2b3c"        # the bridge's name (default: derived from the state dir)
 //! # user_namespace = true        # root inside is an unprivileged uid outside
+//! # isolated = true              # machines reach only the boss's listener: not each
+//! #                              # other, nor the host's services, nor beyond the host
 //! ```
 //!
-//! It needs root, iproute2 and busybox-static; without them creating a machine fails with
-//! a message saying which is missing. Where the host allows user namespaces, root inside a
-//! machine is host uid `2^30 + k·65536` (k from the machine's random tag), with no
-//! capability over its own network, mount or UTS namespaces (they belong to the host's
-//! user namespace, and were set up before it entered its own).
+//! It needs root, iproute2, busybox-static and (unless `isolated = false`) nftables;
+//! without them creating a machine fails with a message saying which is missing. Where the
+//! host allows user namespaces, root inside a machine is host uid `2^30 + k·65536` (k from
+//! the machine's random tag), with no capability over its own network, mount or UTS
+//! namespaces (they belong to the host's user namespace, and were set up before it entered
+//! its own).
 
 pub mod cgroup;
+pub mod firewall;
 pub mod init;
 pub mod net;
 pub mod rootfs;
@@ -63,6 +69,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::gateway::Gateway;
+use crate::hob_net::{Place, parse_listen};
 use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
@@ -92,7 +99,8 @@ pub struct ContainerConfig {
     pub register_timeout: Option<HumanDuration>,
     /// A command is killed after this long.
     pub run_timeout: Option<HumanDuration>,
-    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    /// The boss's OCapN listener, `IP:PORT` with IP the bridge's address (port 0 picks
+    /// one once).
     pub hob_listen: Option<String>,
     /// The bridge's subnet, `A.B.C.0/24`.
     pub subnet: Option<String>,
@@ -101,6 +109,9 @@ pub struct ContainerConfig {
     /// Give each machine a user namespace, root inside being an unprivileged uid outside
     /// (default true; where the host allows none, machines go without, with a warning).
     pub user_namespace: Option<bool>,
+    /// Machines reach only the boss's listener (default true); false lets them reach each
+    /// other and the host's services.
+    pub isolated: Option<bool>,
 }
 
 /// How a container provider works.
@@ -126,6 +137,13 @@ pub struct ContainerSettings {
     pub bridge: String,
     /// Whether machines get a user namespace.
     pub user_namespace: bool,
+    /// Whether machines reach only the boss's listener ([`firewall`]).
+    #[serde(default = "isolated_by_default")]
+    pub isolated: bool,
+}
+
+fn isolated_by_default() -> bool {
+    true
 }
 
 impl ContainerSettings {
@@ -134,6 +152,7 @@ impl ContainerSettings {
     /// directories on one host get different ones.
     pub fn defaults(state_dir: &Path) -> ContainerSettings {
         let h = fnv(state_dir.as_os_str().as_encoded_bytes());
+        let subnet = [10, 100 + (h % 100) as u8, ((h >> 8) % 256) as u8];
         ContainerSettings {
             state_dir: state_dir.to_path_buf(),
             busybox: PathBuf::from(rootfs::DEFAULT_BUSYBOX),
@@ -141,16 +160,16 @@ impl ContainerSettings {
             pids: 512,
             register_timeout_secs: 30,
             run_timeout_secs: 3600,
-            hob_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
-            subnet: [10, 100 + (h % 100) as u8, ((h >> 8) % 256) as u8],
+            hob_listen: Place::Bridge(bridge_ip(subnet)).default_listen(),
+            subnet,
             bridge: format!("gobs{:06x}", (h >> 16) & 0xff_ffff),
             user_namespace: true,
+            isolated: true,
         }
     }
 
     fn gateway_ip(&self) -> Ipv4Addr {
-        let [a, b, c] = self.subnet;
-        Ipv4Addr::new(a, b, c, 1)
+        bridge_ip(self.subnet)
     }
 
     fn hob_dir(&self) -> PathBuf {
@@ -160,6 +179,11 @@ impl ContainerSettings {
     fn machines_dir(&self) -> PathBuf {
         self.state_dir.join(MACHINES_DIR)
     }
+}
+
+/// The host's address on the bridge of subnet `A.B.C.0/24`: `A.B.C.1`.
+fn bridge_ip([a, b, c]: [u8; 3]) -> Ipv4Addr {
+    Ipv4Addr::new(a, b, c, 1)
 }
 
 /// A stable hash (FNV-1a, then splitmix64's finalizer so that every bit depends on every
@@ -233,11 +257,10 @@ impl ContainerProvider {
     fn after_restart(&mut self) {
         self.core.after_restart();
         // Machines are out there, waiting to attach again: listen for them now.
-        if !self.slots.is_empty() {
-            let s = &self.core.settings;
-            if let Err(e) = Gateway::start(&s.hob_dir(), s.hob_listen) {
-                tracing::error!("container provider {}: {e}", self.core.name);
-            }
+        if !self.slots.is_empty()
+            && let Err(e) = net::bring_up_again(&self.core.settings)
+        {
+            tracing::error!("container provider {}: {e}", self.core.name);
         }
     }
 
@@ -274,11 +297,11 @@ impl Provider for ContainerProvider {
 
     fn settings(config: ContainerConfig, state_dir: &Path) -> Result<ContainerSettings, String> {
         let d = ContainerSettings::defaults(state_dir);
-        let hob_listen = crate::hob_net::parse_listen(config.hob_listen, d.hob_listen)?;
         let subnet = match config.subnet {
             None => d.subnet,
             Some(text) => parse_subnet(&text)?,
         };
+        let hob_listen = parse_listen(config.hob_listen, Place::Bridge(bridge_ip(subnet)))?;
         let bridge = config.bridge.unwrap_or(d.bridge.clone());
         if bridge.is_empty()
             || bridge.len() > 15
@@ -315,6 +338,7 @@ impl Provider for ContainerProvider {
             subnet,
             bridge,
             user_namespace: config.user_namespace.unwrap_or(d.user_namespace),
+            isolated: config.isolated.unwrap_or(d.isolated),
             ..d
         })
     }
@@ -332,6 +356,17 @@ impl Provider for ContainerProvider {
 
     fn core_mut(&mut self) -> &mut ProviderCore<RemoteMachine, ContainerSettings> {
         &mut self.core
+    }
+
+    /// Takes the config's settings; with machines out there, their bridge, listener and
+    /// firewall follow at once (what they reach is not theirs to keep).
+    fn apply_settings(&mut self, settings: ContainerSettings) {
+        self.core.settings = settings;
+        if !self.slots.is_empty()
+            && let Err(e) = net::bring_up_again(&self.core.settings)
+        {
+            tracing::error!("container provider {}: {e}", self.core.name);
+        }
     }
 
     fn provision(
@@ -400,13 +435,17 @@ pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
             settings.busybox.display()
         ));
     }
-    net::ip(&["-V"]).map(|_| ())
+    net::ip(&["-V"])?;
+    if settings.isolated {
+        firewall::check()?;
+    }
+    Ok(())
 }
 
 fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<(), String> {
     let started = Instant::now();
     check_host(settings)?;
-    let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
+    let gateway = net::bring_up(settings)?;
     let dir = machine_dir(settings, machine);
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
@@ -473,7 +512,6 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
     group.add(pid)?;
     let [a, b, c] = settings.subnet;
     let address = Ipv4Addr::new(a, b, c, slot.octet);
-    net::ensure_bridge(&settings.bridge, gw_ip)?;
     net::plug(
         pid,
         &settings.bridge,
@@ -481,6 +519,7 @@ fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result
         &format!("gc{}", slot.tag),
         address,
         gw_ip,
+        settings.isolated,
     )?;
     go.write_all(b"g")
         .map_err(|e| format!("cannot start the container: {e}{}", console_tail(&console)))?;
@@ -591,7 +630,7 @@ fn teardown(
     if let Some(g) = Gateway::running() {
         g.revoke(machine)?;
     } else if settings.hob_dir().join("gateway.json").exists() {
-        Gateway::start(&settings.hob_dir(), settings.hob_listen)?.revoke(machine)?;
+        net::bring_up(settings)?.revoke(machine)?;
     }
     kill_anchor(&dir, KILL_LIMIT)?;
     let tag = slot
@@ -605,7 +644,7 @@ fn teardown(
         net::remove_link(&host_veth(tag))?;
     }
     if last {
-        net::remove_bridge(&settings.bridge)?;
+        net::take_down(settings)?;
     }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
@@ -655,6 +694,12 @@ mod tests {
         assert!(err.contains("1 to 15"), "{err}");
         let err = settings("hob_listen = \"everywhere\"\n").unwrap_err();
         assert!(err.contains("IP:PORT"), "{err}");
+        let err = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"0.0.0.0:7731\"\n").unwrap_err();
+        assert!(err.contains("write \"10.9.8.1:7731\""), "{err}");
+        let s = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"10.9.8.1:7731\"\n").unwrap();
+        assert_eq!(s.hob_listen.to_string(), "10.9.8.1:7731");
+        let s = settings("subnet = \"10.9.8.0/24\"\nisolated = false\n").unwrap();
+        assert_eq!((s.hob_listen.to_string().as_str(), s.isolated), ("10.9.8.1:0", false));
         let err = settings("pids = 2\n").unwrap_err();
         assert!(err.contains("at least 8"), "{err}");
     }

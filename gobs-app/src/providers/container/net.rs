@@ -3,14 +3,90 @@
 //! whose host end joins the bridge and whose other end becomes the container's `eth0`, with
 //! the machine's own address and the bridge as its default route.
 //!
+//! [`bring_up`] makes the bridge, then listens on its address (the boss's machine listener
+//! can only bind an address that exists), then makes its firewall ([`super::firewall`]):
+//! all before a machine is plugged, and again ([`bring_up_again`]) when the daemon
+//! restarts with machines out there. Unless the provider's `isolated` is false, each machine's bridge port is
+//! isolated, so machines never reach each other across the bridge.
+//!
 //! It drives iproute2's `ip` (Debian package `iproute2`); inside the container's network
 //! namespace through `setns` before `ip` runs, so nothing needs `nsenter` or named
 //! namespaces. Interface names carry a random tag, so two runs (or two state directories)
 //! never collide.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+
+use super::{ContainerSettings, firewall};
+use crate::hob_net::Place;
+use crate::hob_net::gateway::Gateway;
+
+/// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
+/// `isolated = false`, no firewall), and makes the ports already on the bridge follow
+/// `isolated` (they were plugged before it changed, or before an upgrade): what a restart,
+/// or a changed config, does with machines out there.
+pub fn bring_up_again(settings: &ContainerSettings) -> Result<Gateway, String> {
+    let gateway = bring_up(settings)?;
+    for port in bridge_ports(&settings.bridge) {
+        let path = format!("/sys/class/net/{port}/brport/isolated");
+        let now = std::fs::read_to_string(&path).map(|s| s.trim() == "1");
+        if now.is_ok_and(|on| on != settings.isolated) {
+            match isolate_port(&port, settings.isolated) {
+                // Its machine was destroyed meanwhile.
+                Err(_) if !exists(&port) => {}
+                other => other?,
+            }
+        }
+    }
+    Ok(gateway)
+}
+
+/// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
+/// `isolated = false`, no firewall); answers the gateway.
+pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
+    let bridge_ip = settings.gateway_ip();
+    ensure_bridge(&settings.bridge, bridge_ip)?;
+    let listen = Place::Bridge(bridge_ip).fit(settings.hob_listen);
+    let gateway = Gateway::start(&settings.hob_dir(), listen)?;
+    if settings.isolated {
+        firewall::ensure(
+            &settings.bridge,
+            SocketAddrV4::new(bridge_ip, gateway.port()),
+        )?;
+    } else {
+        firewall::remove(&settings.bridge)?;
+    }
+    Ok(gateway)
+}
+
+/// Removes the provider's bridge, its firewall and the listener on it (the provider's last
+/// machine is gone).
+pub fn take_down(settings: &ContainerSettings) -> Result<(), String> {
+    if let Some(g) = Gateway::running() {
+        g.stop_listening_at(IpAddr::V4(settings.gateway_ip()));
+    }
+    firewall::remove(&settings.bridge)?;
+    remove_bridge(&settings.bridge)
+}
+
+/// The interfaces plugged into bridge `bridge`.
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Makes bridge port `port` isolated (`on`) or not: the bridge forwards nothing between
+/// two isolated ports, only between them and the host.
+fn isolate_port(port: &str, on: bool) -> Result<(), String> {
+    let on = if on { "on" } else { "off" };
+    ip(&["link", "set", "dev", port, "type", "bridge_slave", "isolated", on]).map(|_| ())
+}
 
 /// Runs `ip ARGS` on the host; the error says what failed and what `ip` said.
 pub fn ip(args: &[&str]) -> Result<String, String> {
@@ -91,7 +167,7 @@ pub fn ensure_bridge(bridge: &str, gateway: Ipv4Addr) -> Result<(), String> {
 }
 
 /// Removes bridge `bridge`, if it is there.
-pub fn remove_bridge(bridge: &str) -> Result<(), String> {
+fn remove_bridge(bridge: &str) -> Result<(), String> {
     remove_link(bridge)
 }
 
@@ -109,7 +185,7 @@ pub fn remove_link(name: &str) -> Result<(), String> {
 
 /// Gives the container of process `pid` its network: a veth pair `host`/`peer`, `host` on
 /// `bridge`, `peer` renamed `eth0` inside with `address`/24 and a default route via
-/// `gateway`, and `lo` up.
+/// `gateway`, and `lo` up; `host`'s bridge port isolated if `isolated`.
 pub fn plug(
     pid: i32,
     bridge: &str,
@@ -117,12 +193,16 @@ pub fn plug(
     peer: &str,
     address: Ipv4Addr,
     gateway: Ipv4Addr,
+    isolated: bool,
 ) -> Result<(), String> {
     let pid_text = pid.to_string();
     ip(&[
         "link", "add", host, "type", "veth", "peer", "name", peer, "netns", &pid_text,
     ])?;
     ip(&["link", "set", host, "master", bridge])?;
+    if isolated {
+        isolate_port(host, true)?;
+    }
     ip(&["link", "set", host, "up"])?;
     let inside = |args: &[&str]| ip_in(Some(pid), args);
     inside(&["link", "set", "lo", "up"])?;

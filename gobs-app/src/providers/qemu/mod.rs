@@ -4,8 +4,8 @@
 //! Creating machine M:
 //!
 //! 1. **provision** (off the vat): issues M's one-time registration sturdyref on the boss's
-//!    gateway (dialled at 10.0.2.2, the host as qemu's user-mode network shows it to the
-//!    guest), writes M's initramfs ([`initramfs`]: busybox, the virtio modules, the
+//!    gateway (dialled at [`net::BOSS_FROM_GUEST`], which qemu forwards to the listener on
+//!    loopback: the guest reaches nothing else, see [`net`]), writes M's initramfs ([`initramfs`]: busybox, the virtio modules, the
 //!    hob-client with its libraries, the sturdyref, an `/init`), and boots the kernel with
 //!    it in `qemu-system-x86_64`, in a session of its own (the VM outlives the daemon that
 //!    made it). With `accel = "auto"` it boots with KVM first; if the guest's init has not
@@ -31,10 +31,12 @@
 //! # accel = "auto"                 # "kvm", "tcg" or "auto" (KVM if it boots, else TCG)
 //! # register_timeout = "90s"
 //! # run_timeout = "1h"
-//! # hob_listen = "0.0.0.0:0"       # the boss's OCapN listener, shared with containers
+//! # hob_listen = "127.0.0.1:0"     # the boss's OCapN listener: on loopback only, where
+//! #                                # qemu forwards the guest; port 0: pick one once
 //! ```
 
 pub mod initramfs;
+pub mod net;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -50,6 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
+use crate::hob_net::Place;
 use crate::hob_net::gateway::Gateway;
 use crate::providers::anchor::{
     alive, anchor_record, console_tail, kill_anchor, write_private,
@@ -63,8 +66,6 @@ pub const MACHINES_DIR: &str = "vms";
 /// How long a KVM boot may take to reach the guest's init before `accel = "auto"` gives up
 /// on KVM.
 pub const KVM_PROBE: Duration = Duration::from_secs(20);
-/// The host as the guest sees it on qemu's user-mode network.
-pub const HOST_FROM_GUEST: &str = "10.0.2.2";
 
 /// Whether KVM worked in this process: 0 untried, 1 works, 2 hangs or fails.
 static KVM: AtomicU8 = AtomicU8::new(0);
@@ -103,7 +104,7 @@ pub struct QemuConfig {
     pub register_timeout: Option<HumanDuration>,
     /// A command is killed after this long.
     pub run_timeout: Option<HumanDuration>,
-    /// The boss's OCapN listener (`IP:PORT`; port 0 picks one once).
+    /// The boss's OCapN listener, `IP:PORT` with a loopback IP (port 0 picks one once).
     pub hob_listen: Option<String>,
 }
 
@@ -148,7 +149,7 @@ impl QemuSettings {
             accel: Accel::Auto,
             register_timeout_secs: 90,
             run_timeout_secs: 3600,
-            hob_listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            hob_listen: Place::Loopback.default_listen(),
         }
     }
 
@@ -179,7 +180,8 @@ impl QemuProvider {
         self.core.after_restart();
         if !self.made.is_empty() {
             let s = &self.core.settings;
-            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), s.hob_listen) {
+            let listen = Place::Loopback.fit(s.hob_listen);
+            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), listen) {
                 tracing::error!("qemu provider {}: {e}", self.core.name);
             }
         }
@@ -196,7 +198,7 @@ impl Provider for QemuProvider {
 
     fn settings(config: QemuConfig, state_dir: &Path) -> Result<QemuSettings, String> {
         let d = QemuSettings::defaults(state_dir);
-        let hob_listen = crate::hob_net::parse_listen(config.hob_listen, d.hob_listen)?;
+        let hob_listen = crate::hob_net::parse_listen(config.hob_listen, Place::Loopback)?;
         let memory_mib = match config.memory {
             None => d.memory_mib,
             Some(text) => container::parse_size(&text)? >> 20,
@@ -362,7 +364,8 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
     let libs = container::rootfs::shared_libs(&exe)?;
-    let registration = gateway.issue(machine, HOST_FROM_GUEST)?.to_uri();
+    let registration = gateway.issue(machine, net::BOSS_FROM_GUEST)?.to_uri();
+    let boss = SocketAddr::new(settings.hob_listen.ip(), gateway.port());
     let hob_binary = stripped_copy(&exe, &dir);
     let initrd = dir.join("initramfs.cpio");
     initramfs::write(
@@ -394,7 +397,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
     let console = dir.join("console.log");
     let boot = |accel: Accel| -> Result<i32, String> {
         let _ = std::fs::remove_file(&console);
-        let pid = launch(&qemu, settings, &kernel, &initrd, &console, accel)?;
+        let pid = launch(&qemu, settings, boss, &kernel, &initrd, &console, accel)?;
         write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
         Ok(pid)
     };
@@ -486,6 +489,7 @@ pub(crate) fn stripped_copy(exe: &Path, dir: &Path) -> PathBuf {
 fn launch(
     qemu: &Path,
     settings: &QemuSettings,
+    boss: SocketAddr,
     kernel: &Path,
     initrd: &Path,
     console: &Path,
@@ -511,7 +515,7 @@ fn launch(
         // no_timer_check: an emulated guest on a busy host fails the kernel's IO-APIC timer
         // check and panics at boot ("IO-APIC + timer doesn't work").
         .args(["-append", "console=ttyS0 quiet panic=-1 no_timer_check rdinit=/init"])
-        .args(["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"])
+        .args(net::args(&settings.busybox, boss))
         .arg("-serial")
         .arg(format!("file:{}", console.display()))
         .args(["-monitor", "none"])
