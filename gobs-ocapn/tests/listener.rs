@@ -98,8 +98,10 @@ async fn silent_peers_give_their_descriptors_back_once_their_sessions_are_aborte
     let peers = 3 * EACH;
     until_sessions(&node, 0).await;
     let aborted = std::time::Instant::now();
+    // At most (not exactly): a descriptor an earlier test's runtime still held may close
+    // meanwhile; every one the node took for these peers must be back.
     until("the node closes the aborted connections", || {
-        open_fds() == baseline + peers
+        open_fds() <= baseline + peers
     })
     .await;
     eprintln!(
