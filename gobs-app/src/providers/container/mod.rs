@@ -694,8 +694,11 @@ mod tests {
         assert!(err.contains("1 to 15"), "{err}");
         let err = settings("hob_listen = \"everywhere\"\n").unwrap_err();
         assert!(err.contains("IP:PORT"), "{err}");
-        let err = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"0.0.0.0:7731\"\n").unwrap_err();
+        let err = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"127.0.0.1:7731\"\n").unwrap_err();
         assert!(err.contains("write \"10.9.8.1:7731\""), "{err}");
+        // Every address, as earlier releases wrote it: the bridge's, the port kept.
+        let s = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"0.0.0.0:7731\"\n").unwrap();
+        assert_eq!(s.hob_listen.to_string(), "10.9.8.1:7731");
         let s = settings("subnet = \"10.9.8.0/24\"\nhob_listen = \"10.9.8.1:7731\"\n").unwrap();
         assert_eq!(s.hob_listen.to_string(), "10.9.8.1:7731");
         let s = settings("subnet = \"10.9.8.0/24\"\nisolated = false\n").unwrap();
