@@ -16,12 +16,16 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text, wait_for};
 use gobs_testkit::Need;
 
-/// The fixture, copied into `to` (a fresh state directory).
-fn copy_fixture(to: &Path) {
+/// The fixture, copied into `to` (a fresh state directory), its container provider's
+/// bridge and subnet made this test's own (the fixture's would be shared by concurrent
+/// runs); the guard removes the bridge and its firewall table when the test ends, passed
+/// or not (a daemon brings them up again for the container machine the fixture holds).
+fn copy_fixture(to: &Path) -> Bridge {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v2");
     let copied = std::process::Command::new("cp")
         .arg("-rT")
@@ -30,6 +34,41 @@ fn copy_fixture(to: &Path) {
         .status()
         .unwrap();
     assert!(copied.success());
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (pid, n) = (std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let bridge = format!("gv2{:x}x{n}", pid & 0xff_ffff);
+    let subnet = format!("10.{}.{}.0/24", 160 + (pid >> 8) % 20 + n % 10, pid % 256);
+    let config = to.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("bridge = \"gfixv2\"", &format!("bridge = \"{bridge}\""))
+        .replace(
+            "subnet = \"10.250.77.0/24\"",
+            &format!("subnet = \"{subnet}\""),
+        );
+    std::fs::write(&config, text).unwrap();
+    Bridge(bridge)
+}
+
+/// A bridge a test's container provider may make: removed, with its firewall table, on
+/// drop.
+struct Bridge(String);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // The fixture's own bridge too: a restored provider brings the network of its
+        // saved settings up before the config's replace them.
+        for name in [self.0.as_str(), "gfixv2"] {
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", name])
+                .stderr(Stdio::null())
+                .status();
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "inet", &format!("gobs-{name}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// A machine's `machine NAME --json`.
@@ -52,7 +91,7 @@ impl Drop for HostClient {
 fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
     let dir = state();
     let s = dir.path();
-    copy_fixture(s);
+    let _bridge = copy_fixture(s);
     let checked = ok(s, &["state", "check-upgrade"]);
     assert!(checked.contains("0 would not restore"), "{checked}");
     assert_eq!(machine_names(s), ["c1", "db-1", "h1", "q1", "web-1"]);
@@ -110,7 +149,7 @@ fn a_container_machine_of_the_release_before_one_machine_actor_is_destroyed() {
     gobs_testkit::need(&[Need::Root, Need::Command("ip", "iproute2")]);
     let dir = state();
     let s = dir.path();
-    copy_fixture(s);
+    let _bridge = copy_fixture(s);
     let out = gobs(s, &["destroy-machine", "c1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!s.join("containers/c1").exists());
