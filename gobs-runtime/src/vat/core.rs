@@ -419,33 +419,30 @@ impl VatCore {
     /// start, say) does not keep the others from running; the first comes back as the
     /// turn's error.
     fn commit(&self) -> Option<Error> {
-        let mut effects = self.journal.take_effects();
+        let (mut effects, mut locals) = self.journal.take_effects();
         // Taken from its cell only by a turn that sends to another vat.
         let mut outbox: Option<Outbox> = None;
         let mut failed = None;
+        // Of `locals`, how many are in the local queue already.
+        let mut queued = 0;
         for effect in effects.drain(..) {
-            let effect = match effect {
-                // Only queued here, which cannot panic: no unwind guard per message.
-                Effect::Local(env) => {
-                    self.local.borrow_mut().push_back(env);
-                    continue;
-                }
-                other => other,
-            };
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
-                Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => outbox
                     .get_or_insert_with(|| self.outbox.take())
                     .send(&vat, env),
                 Effect::SendAgain(env) => outbox
                     .get_or_insert_with(|| self.outbox.take())
                     .send_again(env),
-                Effect::Run(f) => {
+                Effect::Run { run, locals: sent } => {
                     // What the turn sent before this leaves before it.
+                    self.local
+                        .borrow_mut()
+                        .extend(locals.drain(..sent.saturating_sub(queued)));
+                    queued = queued.max(sent);
                     if let Some(outbox) = &mut outbox {
                         outbox.flush();
                     }
-                    f()
+                    run()
                 }
             }));
             if let Err(payload) = run
@@ -462,7 +459,15 @@ impl VatCore {
             }
             self.outbox.set(outbox);
         }
-        self.journal.recycle(effects);
+        // The rest of the messages to this vat, all at once: cannot panic.
+        let mut local = self.local.borrow_mut();
+        if local.is_empty() {
+            std::mem::swap(&mut *local, &mut locals);
+        } else {
+            local.append(&mut locals);
+        }
+        drop(local);
+        self.journal.recycle(effects, locals);
         failed
     }
 
