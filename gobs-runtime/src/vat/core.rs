@@ -356,34 +356,73 @@ impl VatCore {
         let Some(ticket) = env.take() else {
             return Ok(());
         };
+        let mut ran = None;
+        let (outcome, fatal) = self.turn(|| {
+            let (r, outcome) = ticket.run(|payload| self.panicked("", &*payload));
+            ran = Some(r);
+            outcome.map_err(|e| *e)
+        });
+        if let Some(ran) = ran {
+            match outcome {
+                Ok(()) => ran.publish(),
+                Err(error) => ran.fail(error),
+            }
+        }
+        fatal?;
+        // Committed or undone, what the turn used is as saved: it may sleep now.
+        self.settle_sleep();
+        Ok(())
+    }
+
+    /// Runs `work` as a turn of this vat on the calling thread and gives its answer back
+    /// (a persistent vat's first turn, run by whoever starts it: see
+    /// [`start_here`](super::runner::start_here)). A panic in `work` fails the turn.
+    pub(crate) fn run_inline<R>(
+        &self,
+        work: impl FnOnce() -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let (outcome, fatal) = self.turn(|| {
+            catch_unwind(AssertUnwindSafe(work))
+                .unwrap_or_else(|payload| Err(self.panicked("", &*payload)))
+        });
+        match fatal {
+            Ok(()) => self.settle_sleep(),
+            Err(reason) => self.halt(Some(reason)),
+        }
+        outcome
+    }
+
+    /// Runs `work` (which catches its own panics) as one transactional turn: saves and
+    /// commits what it did, or rolls it back. Gives back its outcome, and `Err` (the
+    /// reason) when undoing it failed, so the vat cannot go on.
+    #[inline]
+    fn turn<R>(
+        &self,
+        work: impl FnOnce() -> Result<R, Error>,
+    ) -> (Result<R, Error>, Result<(), String>) {
         // Only this worker writes the count: no read-modify-write needed.
         let turns = self.shared.turns.load(Ordering::Relaxed);
         self.shared.turns.store(turns + 1, Ordering::Relaxed);
         self.journal.begin(self.next_id.get());
-        let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
+        let outcome = work();
         self.current_actor.set(None);
-        let outcome = outcome
-            .map_err(|e| *e)
-            .and_then(|()| self.save_churn_caught());
+        let outcome = outcome.and_then(|r| self.save_churn_caught().map(|()| r));
         match outcome {
-            Ok(()) => match self.commit() {
-                None => ran.publish(),
-                Some(error) => ran.fail(error),
+            Ok(r) => match self.commit() {
+                None => (Ok(r), Ok(())),
+                Some(error) => (Err(error), Ok(())),
             },
             Err(error) => {
                 let undone = catch_unwind(AssertUnwindSafe(|| self.rollback()));
-                ran.fail(error);
-                if let Err(payload) = undone {
-                    return Err(format!(
+                let fatal = undone.map_err(|payload| {
+                    format!(
                         "undoing a failed turn panicked, so its actors' state is unknown: {}",
                         panic_message(&*payload)
-                    ));
-                }
+                    )
+                });
+                (Err(error), fatal)
             }
         }
-        // Committed or undone, what the turn used is as saved: it may sleep now.
-        self.settle_sleep();
-        Ok(())
     }
 
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
