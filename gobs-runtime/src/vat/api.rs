@@ -11,6 +11,7 @@ use crate::promise::Promise;
 use crate::reference::Ref;
 use crate::vat::context::{in_turn, with_core, with_turn};
 use crate::vat::core::{VatCore, panic_message};
+use crate::vat::journal::Effect;
 use crate::vat::shared::{Hold, Msg, VatShared};
 
 /// Spawns `actor` into the vat running the current turn and returns its reference.
@@ -169,7 +170,7 @@ pub(crate) fn defer(effect: Box<dyn FnOnce()>) {
     let mut effect = Some(effect);
     with_turn(|core| {
         if let Some(e) = effect.take() {
-            core.journal.push_run(e);
+            core.journal.push_effect(Effect::Run(e));
         }
     });
     if let Some(e) = effect {

@@ -356,19 +356,23 @@ impl VatCore {
         let Some(ticket) = env.take() else {
             return Ok(());
         };
-        let mut ran = None;
-        let (outcome, fatal) = self.turn(|| {
-            let (r, outcome) = ticket.run(|payload| self.panicked("", &*payload));
-            ran = Some(r);
-            outcome.map_err(|e| *e)
-        });
-        if let Some(ran) = ran {
-            match outcome {
-                Ok(()) => ran.publish(),
-                Err(error) => ran.fail(error),
+        self.begin_turn();
+        let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
+        self.current_actor.set(None);
+        let outcome = outcome
+            .map_err(|e| *e)
+            .and_then(|()| self.save_churn_caught());
+        match outcome {
+            Ok(()) => match self.commit() {
+                None => ran.publish(),
+                Some(error) => ran.fail(error),
+            },
+            Err(error) => {
+                let undone = self.rollback_caught();
+                ran.fail(error);
+                undone?;
             }
         }
-        fatal?;
         // Committed or undone, what the turn used is as saved: it may sleep now.
         self.settle_sleep();
         Ok(())
@@ -381,48 +385,47 @@ impl VatCore {
         &self,
         work: impl FnOnce() -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let (outcome, fatal) = self.turn(|| {
-            catch_unwind(AssertUnwindSafe(work))
-                .unwrap_or_else(|payload| Err(self.panicked("", &*payload)))
-        });
+        self.begin_turn();
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .unwrap_or_else(|payload| Err(self.panicked("", &*payload)));
+        let (answer, fatal) = self.end_turn(outcome);
         match fatal {
             Ok(()) => self.settle_sleep(),
             Err(reason) => self.halt(Some(reason)),
         }
-        outcome
+        answer
     }
 
-    /// Runs `work` (which catches its own panics) as one transactional turn: saves and
-    /// commits what it did, or rolls it back. Gives back its outcome, and `Err` (the
-    /// reason) when undoing it failed, so the vat cannot go on.
-    #[inline]
-    fn turn<R>(
-        &self,
-        work: impl FnOnce() -> Result<R, Error>,
-    ) -> (Result<R, Error>, Result<(), String>) {
+    fn begin_turn(&self) {
         // Only this worker writes the count: no read-modify-write needed.
         let turns = self.shared.turns.load(Ordering::Relaxed);
         self.shared.turns.store(turns + 1, Ordering::Relaxed);
         self.journal.begin(self.next_id.get());
-        let outcome = work();
+    }
+
+    /// Ends an inline turn whose work came out as `outcome`: saves and commits it, or
+    /// rolls it back (as `run_turn` does, which keeps its own copy: it is every message's
+    /// path). Gives the answer, and `Err` (the reason) when undoing the turn failed, so
+    /// the vat cannot go on.
+    fn end_turn<R>(&self, outcome: Result<R, Error>) -> (Result<R, Error>, Result<(), String>) {
         self.current_actor.set(None);
-        let outcome = outcome.and_then(|r| self.save_churn_caught().map(|()| r));
-        match outcome {
+        match outcome.and_then(|r| self.save_churn_caught().map(|()| r)) {
             Ok(r) => match self.commit() {
                 None => (Ok(r), Ok(())),
                 Some(error) => (Err(error), Ok(())),
             },
-            Err(error) => {
-                let undone = catch_unwind(AssertUnwindSafe(|| self.rollback()));
-                let fatal = undone.map_err(|payload| {
-                    format!(
-                        "undoing a failed turn panicked, so its actors' state is unknown: {}",
-                        panic_message(&*payload)
-                    )
-                });
-                (Err(error), fatal)
-            }
+            Err(error) => (Err(error), self.rollback_caught()),
         }
+    }
+
+    /// Undoes the whole turn; `Err` (the reason) if that panicked.
+    fn rollback_caught(&self) -> Result<(), String> {
+        catch_unwind(AssertUnwindSafe(|| self.rollback())).map_err(|payload| {
+            format!(
+                "undoing a failed turn panicked, so its actors' state is unknown: {}",
+                panic_message(&*payload)
+            )
+        })
     }
 
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
@@ -458,30 +461,33 @@ impl VatCore {
     /// start, say) does not keep the others from running; the first comes back as the
     /// turn's error.
     fn commit(&self) -> Option<Error> {
-        let (mut effects, mut locals) = self.journal.take_effects();
+        let mut effects = self.journal.take_effects();
         // Taken from its cell only by a turn that sends to another vat.
         let mut outbox: Option<Outbox> = None;
         let mut failed = None;
-        // Of `locals`, how many are in the local queue already.
-        let mut queued = 0;
         for effect in effects.drain(..) {
+            let effect = match effect {
+                // Only queued here, which cannot panic: no unwind guard per message.
+                Effect::Local(env) => {
+                    self.local.borrow_mut().push_back(env);
+                    continue;
+                }
+                other => other,
+            };
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
+                Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => outbox
                     .get_or_insert_with(|| self.outbox.take())
                     .send(&vat, env),
                 Effect::SendAgain(env) => outbox
                     .get_or_insert_with(|| self.outbox.take())
                     .send_again(env),
-                Effect::Run { run, locals: sent } => {
+                Effect::Run(f) => {
                     // What the turn sent before this leaves before it.
-                    self.local
-                        .borrow_mut()
-                        .extend(locals.drain(..sent.saturating_sub(queued)));
-                    queued = queued.max(sent);
                     if let Some(outbox) = &mut outbox {
                         outbox.flush();
                     }
-                    run()
+                    f()
                 }
             }));
             if let Err(payload) = run
@@ -498,15 +504,7 @@ impl VatCore {
             }
             self.outbox.set(outbox);
         }
-        // The rest of the messages to this vat, all at once: cannot panic.
-        let mut local = self.local.borrow_mut();
-        if local.is_empty() {
-            std::mem::swap(&mut *local, &mut locals);
-        } else {
-            local.append(&mut locals);
-        }
-        drop(local);
-        self.journal.recycle(effects, locals);
+        self.journal.recycle(effects);
         failed
     }
 

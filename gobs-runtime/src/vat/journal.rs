@@ -4,15 +4,9 @@
 //! is touched mutably in an epoch, its state is snapshotted; spawns and effects (sends,
 //! deferred work) are listed in order. A commit lets the effects leave the vat; a
 //! rollback puts the snapshots back, removes the spawned actors and drops the effects.
-//!
-//! Messages to actors of the same vat wait in a queue of their own rather than among the
-//! effects: a commit hands the whole queue to the vat's local queue at once (a swap when
-//! that is empty), instead of moving each message. Deferred work notes how many of them
-//! were sent before it, so that they still reach the local queue before it runs.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,17 +17,15 @@ use crate::portrait::ActorId;
 use crate::vat::shared::VatShared;
 use crate::vat::slot::{Slot, SlotMap};
 
-/// Effects of a turn that wait for its commit (besides messages to this same vat).
+/// Effects of a turn that wait for its commit.
 pub(crate) enum Effect {
+    /// A message to an actor of this same vat.
+    Local(Envelope),
     Send(Arc<VatShared>, Envelope),
     /// A message to the vat of the `Send` just before (a run of sends to one vat names it
     /// once: no reference count taken and dropped per message).
     SendAgain(Envelope),
-    /// Work to run at commit, after the first `locals` messages to this vat are queued.
-    Run {
-        run: Box<dyn FnOnce()>,
-        locals: usize,
-    },
+    Run(Box<dyn FnOnce()>),
 }
 
 /// An actor's state from before its first mutable touch at some level of the turn.
@@ -54,7 +46,6 @@ pub(crate) struct Savepoint {
     snapshots: usize,
     spawned: usize,
     effects: usize,
-    locals: usize,
     /// The vat's next actor id at the savepoint.
     pub(crate) next_id: u64,
 }
@@ -74,10 +65,8 @@ struct Log {
     snapshots: Vec<Snapshot>,
     /// Actors spawned in this turn, and where.
     spawned: Vec<(ActorId, &'static Location<'static>)>,
-    /// Sends to other vats and other effects, in order.
+    /// Sends and other effects, in order.
     effects: Vec<Effect>,
-    /// Messages to actors of this vat, in order.
-    locals: VecDeque<Envelope>,
     /// The vat's next actor id when the turn began.
     next_id_at_start: u64,
     /// The vat the last effect sends to, when it is a `Send` or `SendAgain`.
@@ -96,8 +85,6 @@ pub(crate) struct Journal {
     in_turn: Cell<bool>,
     /// The effects vector of the last commit, kept for its capacity.
     spare_effects: Cell<Vec<Effect>>,
-    /// An emptied local queue, kept for its capacity.
-    spare_locals: Cell<VecDeque<Envelope>>,
     /// Emptied snapshot boxes of committed turns, to take the next snapshots in without
     /// allocating (a message to an actor of the same type reuses one).
     spare_states: RefCell<Vec<Box<dyn Any>>>,
@@ -159,17 +146,11 @@ impl Journal {
         }
     }
 
-    /// Keeps `run` for the commit.
-    pub(crate) fn push_run(&self, run: Box<dyn FnOnce()>) {
+    /// Keeps `effect` for the commit.
+    pub(crate) fn push_effect(&self, effect: Effect) {
         let mut log = self.log.borrow_mut();
         log.sending_to = None;
-        let locals = log.locals.len();
-        log.effects.push(Effect::Run { run, locals });
-    }
-
-    /// Keeps a message to an actor of this vat for the commit.
-    pub(crate) fn push_local(&self, env: Envelope) {
-        self.log.borrow_mut().locals.push_back(env);
+        log.effects.push(effect);
     }
 
     /// Keeps a message to `vat` (another vat) for the commit.
@@ -192,7 +173,6 @@ impl Journal {
             snapshots: log.snapshots.len(),
             spawned: log.spawned.len(),
             effects: log.effects.len(),
-            locals: log.locals.len(),
             next_id,
         };
         drop(log);
@@ -220,7 +200,6 @@ impl Journal {
         let spawned: Vec<(ActorId, &'static Location<'static>)> =
             log.spawned.drain(sp.spawned..).collect();
         let effects: Vec<Effect> = log.effects.drain(sp.effects..).collect();
-        let locals: Vec<Envelope> = log.locals.drain(sp.locals..).collect();
         // What the last effect sends to now is not worth finding out.
         log.sending_to = None;
         drop(log);
@@ -237,7 +216,6 @@ impl Journal {
         };
         drop(removed);
         drop(effects);
-        drop(locals);
         self.epoch.set(sp.outer);
     }
 
@@ -250,17 +228,15 @@ impl Journal {
             snapshots: 0,
             spawned: 0,
             effects: 0,
-            locals: 0,
             next_id: self.log.borrow().next_id_at_start.max(id_floor),
         }
     }
 
-    /// The turn committed: forgets its snapshots and spawns and hands its effects and
-    /// its messages to this vat over (give them back with [`recycle`](Self::recycle)).
-    pub(crate) fn take_effects(&self) -> (Vec<Effect>, VecDeque<Envelope>) {
+    /// The turn committed: forgets its snapshots and spawns and hands its effects over
+    /// (give the vector back with [`recycle`](Self::recycle)).
+    pub(crate) fn take_effects(&self) -> Vec<Effect> {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
-        let mut locals = self.spare_locals.take();
         let mut log = self.log.borrow_mut();
         let mut spares = self.spare_states.borrow_mut();
         for s in log.snapshots.drain(..) {
@@ -278,15 +254,11 @@ impl Journal {
         log.spawned.clear();
         log.sending_to = None;
         std::mem::swap(&mut log.effects, &mut effects);
-        std::mem::swap(&mut log.locals, &mut locals);
-        (effects, locals)
+        effects
     }
 
-    /// Takes back the emptied containers of [`take_effects`](Self::take_effects).
-    pub(crate) fn recycle(&self, effects: Vec<Effect>, locals: VecDeque<Envelope>) {
-        debug_assert!(effects.is_empty() && locals.is_empty());
+    pub(crate) fn recycle(&self, effects: Vec<Effect>) {
         self.spare_effects.set(effects);
-        self.spare_locals.set(locals);
     }
 
     /// Runs `f` on what this churn touched.

@@ -14,6 +14,7 @@ use crate::methods::{self, DispatchError, MethodKind};
 use crate::portrait::ActorId;
 use crate::reference::Ref;
 use crate::vat::core::{ChurnHook, VatCore};
+use crate::vat::journal::Effect;
 use crate::vat::shared::VatShared;
 use crate::vat::slot::{AnyTask, Slot};
 
@@ -276,7 +277,7 @@ impl VatCore {
     /// Queues `env` for `target`'s vat when this turn commits.
     pub(crate) fn send_on_commit(&self, target: &Arc<VatShared>, env: Envelope) {
         if target.id == self.shared.id {
-            self.journal.push_local(env);
+            self.journal.push_effect(Effect::Local(env));
         } else {
             self.journal.push_send(target, env);
         }
