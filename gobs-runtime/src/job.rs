@@ -1,7 +1,9 @@
-//! Jobs: the work of one message and the promise of its answer, in one allocation.
+//! Jobs: the work of one message and the promise of its answer.
 //!
-//! A message crosses threads once per send; allocating its work and its answer together
-//! halves the allocator traffic between vats. The [`Envelope`] owning a job is unique, and
+//! A send allocates once: its work, staged answer and promise share one allocation. The
+//! answer cell (a mutex, what to wake) is made only when someone reads the promise, so a
+//! send whose promise is dropped unread takes no lock and no second allocation, and the
+//! job stays small while it waits in a queue. The [`Envelope`] owning a job is unique, and
 //! the work runs only through the [`Ticket`] that taking it out gives (not `Clone`, and
 //! consumed by running): the work is taken at most once, by type, on the receiving vat's
 //! worker.
@@ -10,8 +12,8 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, OnceLock};
 
 use crate::answer::{Answer, Source};
 use crate::error::Error;
@@ -44,29 +46,57 @@ fn unwatched(job: &Arc<dyn Job>) -> bool {
 
 /// `E`: the work's error, an [`Error`] or a boxed one (see [`job_boxed`]).
 struct WorkJob<T, F, E = Error> {
-    answer: Answer<T>,
-    /// Written once before the envelope exists (`PendingJob::fill`) and taken once by
-    /// `run`; never touched by the promise side.
-    work: UnsafeCell<Option<F>>,
-    /// The turn's answer until it commits: written by `run`, taken by `publish` or
-    /// `fail`; never touched by the promise side. Kept here, not in `answer`, so that
-    /// staging takes no lock.
-    staged: UnsafeCell<Option<T>>,
+    /// The promise's answer cell, made by whichever side needs it first: a promise that
+    /// is waited on, awaited or listened to, or a job publishing to a promise still held.
+    /// A send whose promise is dropped unread never makes one (no allocation, no lock).
+    cell: OnceLock<Box<Answer<T>>>,
+    /// The work until it runs, then the turn's answer until it commits; never touched by
+    /// the promise side. Kept here, not in the cell, so that staging takes no lock.
+    work: UnsafeCell<Work<T, F>>,
     error: PhantomData<fn() -> E>,
 }
 
-// SAFETY: `answer` is Sync on its own (a mutex). `work` is touched in two places only:
-// `PendingJob::fill` (by value: it consumes the one `PendingJob`, before any envelope of
-// the job exists) and `Job::run`; `staged` only by `Job::run`, `Job::publish` and
+/// What a job holds of its message: the work, then its answer.
+enum Work<T, F> {
+    /// Not known yet (a [`PendingJob`]), or taken.
+    None,
+    Todo(F),
+    Staged(T),
+}
+
+impl<T, F> Work<T, F> {
+    fn take(&mut self) -> Self {
+        std::mem::replace(self, Work::None)
+    }
+}
+
+// SAFETY: `cell` is Sync on its own (a `OnceLock` of a mutex). `work` is touched in
+// these places only: `PendingJob::fill` (by value: it consumes the one `PendingJob`,
+// before any envelope of the job exists), then `Job::run`, then `Job::publish` or
 // `Job::fail`, which the envelope, its ticket and its `Ran` call one after the other,
-// each consuming the owner it was called through. `WorkJob` is private to this module, and the only
-// `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its `Ran`; the
-// promise side holds it as a `Source`, which reaches `answer` alone. `Job::run` is called
-// only by `Ticket::run`, which consumes the ticket, and a ticket comes only from
-// `Envelope::take`, which consumes the envelope: `run` happens once. An envelope reaches
-// another thread only through a vat's inbox (a mutex) or the worker's ready queue (a
-// mutex), which orders `fill` before `run`.
+// each consuming the owner it was called through. `WorkJob` is private to this module,
+// and the only `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its
+// `Ran`; the promise side holds it as a `Source`, which reaches `cell` alone. `Job::run`
+// is called only by `Ticket::run`, which consumes the ticket, and a ticket comes only
+// from `Envelope::take`, which consumes the envelope: `run` happens once. An envelope
+// reaches another thread only through a vat's inbox (a mutex) or the worker's ready
+// queue (a mutex), which orders `fill` before `run`.
 unsafe impl<T: Send, F: Send, E> Sync for WorkJob<T, F, E> {}
+
+impl<T: Send + 'static, F, E> WorkJob<T, F, E> {
+    fn new(work: Work<T, F>) -> Self {
+        WorkJob {
+            cell: OnceLock::new(),
+            work: UnsafeCell::new(work),
+            error: PhantomData,
+        }
+    }
+
+    /// Whether a callback listens (it took its promise's place). No cell: nobody does.
+    fn listened(&self) -> bool {
+        self.cell.get().is_some_and(|cell| cell.listened())
+    }
+}
 
 impl<T, F, E> Job for WorkJob<T, F, E>
 where
@@ -79,40 +109,44 @@ where
         // `Ticket`, after `fill` (if any) and never concurrently with anything touching
         // `work`.
         let work = unsafe { (*self.work.get()).take() };
-        if let Some(work) = work {
+        if let Work::Todo(work) = work {
             let value = work().map_err(Into::into)?;
             // SAFETY: as above; `publish` and `fail` come after `run`, through its `Ran`.
-            unsafe { *self.staged.get() = Some(value) };
+            unsafe { *self.work.get() = Work::Staged(value) };
         }
         Ok(())
     }
 
     fn publish(&self, unwatched: bool) {
         // SAFETY: see the `Sync` impl: called once, after `run`, through the job's `Ran`.
-        let staged = unsafe { (*self.staged.get()).take() };
+        let staged = unsafe { (*self.work.get()).take() };
         // With no promise left, nothing could read the answer, unless a callback
         // listens (it took its promise's place).
-        if unwatched && !self.answer.listened() {
+        if unwatched && !self.listened() {
             return;
         }
-        self.answer.settle(staged.ok_or_else(|| Error::Unanswered {
-            context: "the turn committed without producing an answer",
-        }));
+        let staged = match staged {
+            Work::Staged(value) => Ok(value),
+            Work::None | Work::Todo(_) => Err(Error::Unanswered {
+                context: "the turn committed without producing an answer",
+            }),
+        };
+        self.answer().settle(staged);
     }
 
     fn fail(&self, error: Error, unwatched: bool) {
         // SAFETY: see the `Sync` impl: called once, by the job's last owner.
-        drop(unsafe { (*self.staged.get()).take() });
-        if unwatched && !self.answer.listened() {
+        drop(unsafe { (*self.work.get()).take() });
+        if unwatched && !self.listened() {
             return;
         }
-        self.answer.fail(error);
+        self.answer().fail(error);
     }
 }
 
 impl<T: Send + 'static, F: Send, E> Source<T> for WorkJob<T, F, E> {
     fn answer(&self) -> &Answer<T> {
-        &self.answer
+        self.cell.get_or_init(|| Box::new(Answer::new()))
     }
 }
 
@@ -245,12 +279,7 @@ where
     F: FnOnce() -> Result<T, E> + Send + 'static,
     E: Into<Box<Error>> + 'static,
 {
-    let job = Arc::new(WorkJob {
-        answer: Answer::new(),
-        work: UnsafeCell::new(Some(work)),
-        staged: UnsafeCell::new(None),
-        error: PhantomData::<fn() -> E>,
-    });
+    let job = Arc::new(WorkJob::<T, F, E>::new(Work::Todo(work)));
     let answer: Answered<T> = job.clone();
     (Envelope { job: Some(job) }, answer)
 }
@@ -264,12 +293,7 @@ pub(crate) struct PendingJob<T: Send + 'static> {
 }
 
 pub(crate) fn pending<T: Send + 'static>() -> (PendingJob<T>, Answered<T>) {
-    let job = Arc::new(WorkJob {
-        answer: Answer::new(),
-        work: UnsafeCell::new(None),
-        staged: UnsafeCell::new(None),
-        error: PhantomData,
-    });
+    let job = Arc::new(WorkJob::new(Work::None));
     let answer: Answered<T> = job.clone();
     (PendingJob { job: Some(job) }, answer)
 }
@@ -284,7 +308,7 @@ impl<T: Send + 'static> PendingJob<T> {
             Some(job) => {
                 // SAFETY: no envelope exists yet, and this `PendingJob` is the only other
                 // owner that touches `work` (see the `Sync` impl).
-                unsafe { *job.work.get() = Some(Box::new(work)) };
+                unsafe { *job.work.get() = Work::Todo(Box::new(work)) };
                 Envelope { job: Some(job) }
             }
             None => Envelope { job: None },
@@ -296,7 +320,7 @@ impl<T: Send + 'static> PendingJob<T> {
     /// Breaks the promise with `error`: the work will never be known.
     pub(crate) fn fail(mut self, error: Error) {
         if let Some(job) = self.job.take() {
-            job.answer.fail(error);
+            job.answer().fail(error);
         }
     }
 }
@@ -304,7 +328,7 @@ impl<T: Send + 'static> PendingJob<T> {
 impl<T: Send + 'static> Drop for PendingJob<T> {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
-            job.answer.fail(Error::Unanswered {
+            job.answer().fail(Error::Unanswered {
                 context: "the promise it waited on was never settled",
             });
         }

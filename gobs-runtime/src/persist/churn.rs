@@ -96,20 +96,102 @@ where
     R: Roots,
     F: FnOnce() -> Result<R, Error> + Send + 'static,
 {
-    let Launch {
-        env,
-        image,
-        home,
-        sleep,
-    } = launch;
-    let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
-    let store_name = home.describe_store();
-    let store_name_for_panic = store_name.clone();
-    let broken_in = home.clone();
-    let failed = failure.clone();
-    let vat = shared.clone();
-    let (first_turn, answer) = job::job(move || {
-        if let Some(e) = failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+    let (setup, first) = Starting::new(shared, launch);
+    let (first_turn, answer) = job::job(move || first.turn(roots));
+    vat::start(
+        shared,
+        Box::new(move |core| {
+            setup.run(core);
+            core.queue_local(first_turn);
+        }),
+    );
+    Promise::from_source(answer)
+}
+
+/// [`launch`] on the calling thread: opening the vat and its first turn run here (so
+/// `roots` may borrow from the caller), then the vat goes to its worker. Gives the roots.
+pub(crate) fn launch_here<R: Roots>(
+    shared: &Arc<VatShared>,
+    launch: Launch,
+    roots: impl FnOnce() -> Result<R, Error>,
+) -> Result<R, Error> {
+    let (setup, first) = Starting::new(shared, launch);
+    vat::start_here(shared, |core| setup.run(core), || first.turn(Some(roots)))
+}
+
+/// What opening a persistent vat needs, before its first turn.
+struct Starting {
+    launch: Launch,
+    /// Why opening failed, for the first turn to report.
+    failure: Arc<Mutex<Option<Error>>>,
+}
+
+/// A persistent vat's first turn: restores or builds its roots.
+struct FirstTurn {
+    vat: Arc<VatShared>,
+    failure: Arc<Mutex<Option<Error>>>,
+    store_name: String,
+}
+
+impl Starting {
+    fn new(shared: &Arc<VatShared>, launch: Launch) -> (Starting, FirstTurn) {
+        let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let first = FirstTurn {
+            vat: shared.clone(),
+            failure: failure.clone(),
+            store_name: launch.home.describe_store(),
+        };
+        (Starting { launch, failure }, first)
+    }
+
+    /// Opens the vat's store side on its core (before its first turn); a failure stops
+    /// the vat, and its first turn reports it.
+    fn run(self, core: &VatCore) {
+        let Launch {
+            env,
+            image,
+            home,
+            sleep,
+        } = self.launch;
+        let store_name = home.describe_store();
+        let broken_in = home.clone();
+        // A panic while restoring (an actor's rehydration, say) is a restore that failed.
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            Persistence::open(core, env, image, home, sleep)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Error::Restore {
+                vat: core.shared.name.clone(),
+                store: store_name,
+                detail: format!("restoring it panicked: {}", vat::panic_message(&*payload)),
+                source: None,
+            })
+        });
+        match opened {
+            Ok(p) => core.install_hook(Box::new(p)),
+            Err(e) => {
+                broken_in.mark_broken(&core.shared, e.to_string());
+                *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                // Reported through the first turn, then the vat stops.
+                core.shared.request_stop();
+            }
+        }
+    }
+}
+
+impl FirstTurn {
+    /// The roots, restored or built by `roots`.
+    fn turn<R: Roots>(self, roots: Option<impl FnOnce() -> Result<R, Error>>) -> Result<R, Error> {
+        let FirstTurn {
+            vat,
+            failure,
+            store_name,
+        } = self;
+        if let Some(e) = failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
             return Err(e);
         }
         let startup = vat::near(|core| {
@@ -163,37 +245,7 @@ where
                 vat: vat.name.clone(),
             }),
         }
-    });
-    vat::start(
-        shared,
-        Box::new(move |core| {
-            // A panic while restoring (an actor's rehydration, say) is a restore that failed.
-            let opened = catch_unwind(AssertUnwindSafe(|| {
-                Persistence::open(core, env, image, home, sleep)
-            }))
-            .unwrap_or_else(|payload| {
-                Err(Error::Restore {
-                    vat: core.shared.name.clone(),
-                    store: store_name_for_panic,
-                    detail: format!("restoring it panicked: {}", vat::panic_message(&*payload)),
-                    source: None,
-                })
-            });
-            match opened {
-                Ok(p) => core.install_hook(Box::new(p)),
-                Err(e) => {
-                    broken_in.mark_broken(&core.shared, e.to_string());
-                    *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                    // Report through the first turn, then stop.
-                    core.queue_local(first_turn);
-                    core.shared.request_stop();
-                    return;
-                }
-            }
-            core.queue_local(first_turn);
-        }),
-    );
-    Promise::from_source(answer)
+    }
 }
 
 impl Persistence {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::far::FarLink;
-use crate::persist::churn::VatHome;
+use crate::persist::churn::{VatHome, launch};
 use crate::persist::context::VatDirectory;
 use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
@@ -42,7 +42,11 @@ impl VatDirectory for Registry {
         let status = self.shared().catalog.get(name).copied();
         let reason = match status {
             Some(true) => {
-                match self.begin::<(), fn() -> Result<(), crate::Error>>(name, None, Mode::Start) {
+                // On its worker: this may run inside another vat's restore.
+                let start = |shared: &Arc<VatShared>, launching| {
+                    launch::<(), fn() -> Result<(), crate::Error>>(shared, launching, None)
+                };
+                match self.begin(name, Mode::Start, start) {
                     Ok((vat, _roots)) => return Ok(vat.shared),
                     // Whatever keeps it from starting, the reference comes back broken.
                     Err(e) => Some(e.to_string()),

@@ -65,7 +65,6 @@ mod destroy;
 mod directory;
 pub(crate) mod entries;
 mod gone;
-mod lent;
 pub mod migrate;
 pub(crate) mod names;
 mod open;

@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::env::Env;
 use crate::error::{BoxError, Error};
 use crate::far::{FarLink, FarResolver};
-use crate::persist::churn::{Home, Launch, Persistence, launch};
+use crate::persist::churn::{Home, Launch, Persistence, launch, launch_here};
 use crate::persist::gone::Gone;
-use crate::persist::lent;
 use crate::persist::names::NameTable;
 use crate::persist::roots::{Roots, SavedRoots};
 use crate::persist::store_kind::StoreKind;
@@ -232,9 +231,9 @@ impl Registry {
     /// are restored and `roots` is not called. If the vat is already up (another vat's
     /// restore brought it back), its roots are returned. Blocks: call it from outside vats.
     ///
-    /// `roots` runs in the vat's first turn, on the vat's thread, while this call waits for
-    /// it: so it may borrow the caller's locals (a config, a handle to pass to the roots).
-    /// It is called or dropped before this returns.
+    /// `roots` runs in the vat's first turn, which runs on the calling thread before the
+    /// vat goes to its worker: so it may borrow the caller's locals (a config, a handle to
+    /// pass to the roots). It is called or dropped before this returns.
     ///
     /// A vat found damaged or missing is [`Error::VatBroken`]; roots of other types than
     /// the vat holds are [`Error::RootMismatch`] (naming the saved type).
@@ -254,7 +253,7 @@ impl Registry {
         R: Roots,
         F: FnOnce() -> R + Send,
     {
-        lent::lend(move || Ok(roots()), |build| self.start_lent(name, build))
+        self.start_here(name, move || Ok(roots()))
     }
 
     /// [`start_vat`](Registry::start_vat) with roots that may fail to build: an `Err`
@@ -274,12 +273,21 @@ impl Registry {
                 Error::from_boxed(|| format!("building the roots of vat \"{vat}\""), e.into())
             })
         };
-        lent::lend(build, |build| self.start_lent(name, build))
+        self.start_here(name, build)
     }
 
-    /// Starts vat `name` with a lent roots closure and waits for its roots.
-    fn start_lent<R: Roots>(&self, name: &str, build: lent::Lent<R>) -> Result<(Vat, R), Error> {
-        let (vat, promise) = self.begin(name, Some(move || build.call()), Mode::Start)?;
+    /// Starts vat `name`, its first turn (and `build`, on a first start) on this thread.
+    fn start_here<R: Roots>(
+        &self,
+        name: &str,
+        build: impl FnOnce() -> Result<R, Error>,
+    ) -> Result<(Vat, R), Error> {
+        let (vat, promise) = self.begin(name, Mode::Start, |shared, start| {
+            match launch_here(shared, start, build) {
+                Ok(roots) => Promise::fulfilled(roots),
+                Err(e) => Promise::broken(e),
+            }
+        })?;
         self.settle(vat, promise)
     }
 
@@ -287,8 +295,9 @@ impl Registry {
     /// with nothing saved is [`Error::NothingSaved`] (naming the vat and the store). A
     /// running vat is handed back. Blocks: call it from outside vats.
     pub fn restore_vat<R: Roots>(&self, name: &str) -> Result<(Vat, R), Error> {
-        let (vat, promise) =
-            self.begin::<R, fn() -> Result<R, Error>>(name, None, Mode::Restore)?;
+        let (vat, promise) = self.begin(name, Mode::Restore, |shared, start| {
+            launch::<R, fn() -> Result<R, Error>>(shared, start, None)
+        })?;
         self.settle(vat, promise)
     }
 
@@ -330,7 +339,9 @@ impl Registry {
         R: Roots,
         F: FnOnce() -> R + Send + 'static,
     {
-        self.begin(name, Some(move || Ok(roots())), Mode::Spawn)
+        self.begin(name, Mode::Spawn, |shared, start| {
+            launch(shared, start, Some(move || Ok(roots())))
+        })
     }
 
     /// A running vat of this registry.
@@ -400,17 +411,13 @@ impl Registry {
         }
     }
 
-    /// Starts (or finds) vat `name`.
-    pub(super) fn begin<R, F>(
+    /// Starts (or finds) vat `name`; a vat to start is started by `start_it`.
+    pub(super) fn begin<R: Roots>(
         &self,
         name: &str,
-        roots: Option<F>,
         mode: Mode,
-    ) -> Result<(Vat, Promise<R>), Error>
-    where
-        R: Roots,
-        F: FnOnce() -> Result<R, Error> + Send + 'static,
-    {
+        start_it: impl FnOnce(&Arc<VatShared>, Launch) -> Promise<R>,
+    ) -> Result<(Vat, Promise<R>), Error> {
         check_name(name)?;
         let mut vats = self.lock();
         if let Some(shared) = vats.get(name).filter(|s| !s.is_stopped()).cloned() {
@@ -517,7 +524,7 @@ impl Registry {
             home,
             sleep,
         };
-        let promise = launch(&shared, start, roots);
+        let promise = start_it(&shared, start);
         Ok((Vat::from_shared(shared), promise))
     }
 }

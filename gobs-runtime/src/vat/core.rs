@@ -356,10 +356,7 @@ impl VatCore {
         let Some(ticket) = env.take() else {
             return Ok(());
         };
-        // Only this worker writes the count: no read-modify-write needed.
-        let turns = self.shared.turns.load(Ordering::Relaxed);
-        self.shared.turns.store(turns + 1, Ordering::Relaxed);
-        self.journal.begin(self.next_id.get());
+        self.begin_turn();
         let (ran, outcome) = ticket.run(|payload| self.panicked("", &*payload));
         self.current_actor.set(None);
         let outcome = outcome
@@ -371,19 +368,64 @@ impl VatCore {
                 Some(error) => ran.fail(error),
             },
             Err(error) => {
-                let undone = catch_unwind(AssertUnwindSafe(|| self.rollback()));
+                let undone = self.rollback_caught();
                 ran.fail(error);
-                if let Err(payload) = undone {
-                    return Err(format!(
-                        "undoing a failed turn panicked, so its actors' state is unknown: {}",
-                        panic_message(&*payload)
-                    ));
-                }
+                undone?;
             }
         }
         // Committed or undone, what the turn used is as saved: it may sleep now.
         self.settle_sleep();
         Ok(())
+    }
+
+    /// Runs `work` as a turn of this vat on the calling thread and gives its answer back
+    /// (a persistent vat's first turn, run by whoever starts it: see
+    /// [`start_here`](super::runner::start_here)). A panic in `work` fails the turn.
+    pub(crate) fn run_inline<R>(
+        &self,
+        work: impl FnOnce() -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.begin_turn();
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .unwrap_or_else(|payload| Err(self.panicked("", &*payload)));
+        let (answer, fatal) = self.end_turn(outcome);
+        match fatal {
+            Ok(()) => self.settle_sleep(),
+            Err(reason) => self.halt(Some(reason)),
+        }
+        answer
+    }
+
+    fn begin_turn(&self) {
+        // Only this worker writes the count: no read-modify-write needed.
+        let turns = self.shared.turns.load(Ordering::Relaxed);
+        self.shared.turns.store(turns + 1, Ordering::Relaxed);
+        self.journal.begin(self.next_id.get());
+    }
+
+    /// Ends an inline turn whose work came out as `outcome`: saves and commits it, or
+    /// rolls it back (as `run_turn` does, which keeps its own copy: it is every message's
+    /// path). Gives the answer, and `Err` (the reason) when undoing the turn failed, so
+    /// the vat cannot go on.
+    fn end_turn<R>(&self, outcome: Result<R, Error>) -> (Result<R, Error>, Result<(), String>) {
+        self.current_actor.set(None);
+        match outcome.and_then(|r| self.save_churn_caught().map(|()| r)) {
+            Ok(r) => match self.commit() {
+                None => (Ok(r), Ok(())),
+                Some(error) => (Err(error), Ok(())),
+            },
+            Err(error) => (Err(error), self.rollback_caught()),
+        }
+    }
+
+    /// Undoes the whole turn; `Err` (the reason) if that panicked.
+    fn rollback_caught(&self) -> Result<(), String> {
+        catch_unwind(AssertUnwindSafe(|| self.rollback())).map_err(|payload| {
+            format!(
+                "undoing a failed turn panicked, so its actors' state is unknown: {}",
+                panic_message(&*payload)
+            )
+        })
     }
 
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the

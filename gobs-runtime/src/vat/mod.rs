@@ -53,6 +53,6 @@ pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};
 pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_core};
 pub(crate) use dormancy::Revive;
 pub(crate) use journal::Churn;
-pub(crate) use runner::start;
+pub(crate) use runner::{start, start_here};
 pub(crate) use shared::{Hold, Keep, VatShared};
 pub(crate) use slot::AnyTask;
