@@ -1,22 +1,55 @@
-//! The object a machine's hob-client attaches through after a lost session, and what
-//! the gateway does with each attach: the identity and credential checks of
+//! The object a machine's hob-client attaches through after a lost session (bound, with
+//! the registration object, for each machine of the gateway's table), and what the
+//! gateway does with each attach: the identity and credential checks of
 //! [`super::credential`], the rotation saved before it is answered, the conflicts shown
 //! on the machine.
 
 use std::collections::BTreeMap;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
+use data_encoding::BASE64URL_NOPAD;
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::node::{Cx, LocalObject};
 use gobs_ocapn::syrup::Value;
 
 use super::credential::{self, CONFLICT, Conflict, ConflictKind};
-use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed, tell_reach};
+use super::gateway::{
+    Entry, Gateway, Inner, Reach, ReachChange, Registration, bindings_arg, destroyed, tell_reach,
+};
 use super::wire;
 
 impl Gateway {
+    /// Binds machine `machine`'s registration and attach objects under their swiss numbers
+    /// in `entry`.
+    pub(super) fn bind(&self, machine: &str, entry: &Entry) {
+        let (Ok(reg), Ok(attach)) = (
+            BASE64URL_NOPAD.decode(entry.registration.as_bytes()),
+            BASE64URL_NOPAD.decode(entry.attach.as_bytes()),
+        ) else {
+            tracing::error!(
+                "machine {machine}: its swiss numbers in the gateway table are not base64url"
+            );
+            return;
+        };
+        let reg_obj = Registration {
+            gateway: Arc::downgrade(&self.inner),
+            machine: machine.to_string(),
+            attach: entry.attach.clone(),
+        };
+        let attach_obj = Attach {
+            gateway: Arc::downgrade(&self.inner),
+            machine: machine.to_string(),
+        };
+        self.inner.node.post(move |core| {
+            let r = core.spawn(Box::new(reg_obj));
+            core.bind_swiss(&reg, r);
+            let a = core.spawn(Box::new(attach_obj));
+            core.bind_swiss(&attach, a);
+        });
+    }
+
     /// The attaches to machine `machine` refused as conflicts (a copy of its state), as the
     /// machine shows them; `None` if there were none since the gateway started.
     pub fn conflict(&self, machine: &str) -> Option<String> {

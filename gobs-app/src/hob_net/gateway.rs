@@ -52,7 +52,6 @@ use gobs_runtime::Promise;
 use serde::{Deserialize, Serialize};
 
 use super::answers;
-use super::attach::Attach;
 use super::credential::{Conflict, Keeper};
 use super::wire;
 use crate::actors::hob::HobError;
@@ -88,11 +87,11 @@ enum RegState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Entry {
+pub(super) struct Entry {
     /// The registration object's swiss number (base64url).
-    registration: String,
+    pub(super) registration: String,
     /// The attach object's swiss number (base64url).
-    attach: String,
+    pub(super) attach: String,
     state: RegState,
     /// The machine's identity and attach credential, once it registered.
     #[serde(default)]
@@ -122,7 +121,7 @@ struct Live {
 }
 
 pub(super) struct Inner {
-    node: Node,
+    pub(super) node: Node,
     runtime: tokio::runtime::Handle,
     locator: PeerLocator,
     /// Its netlayer, listening at each place machines reach it.
@@ -519,33 +518,6 @@ impl Gateway {
         }
     }
 
-    fn bind(&self, machine: &str, entry: &Entry) {
-        let (Ok(reg), Ok(attach)) = (
-            BASE64URL_NOPAD.decode(entry.registration.as_bytes()),
-            BASE64URL_NOPAD.decode(entry.attach.as_bytes()),
-        ) else {
-            tracing::error!(
-                "machine {machine}: its swiss numbers in the gateway table are not base64url"
-            );
-            return;
-        };
-        let reg_obj = Registration {
-            gateway: Arc::downgrade(&self.inner),
-            machine: machine.to_string(),
-            attach: entry.attach.clone(),
-        };
-        let attach_obj = Attach {
-            gateway: Arc::downgrade(&self.inner),
-            machine: machine.to_string(),
-        };
-        self.inner.node.post(move |core| {
-            let r = core.spawn(Box::new(reg_obj));
-            core.bind_swiss(&reg, r);
-            let a = core.spawn(Box::new(attach_obj));
-            core.bind_swiss(&attach, a);
-        });
-    }
-
     fn bind_refusal(&self, registration: &str, machine: &str, state: RegState) {
         let Ok(swiss) = BASE64URL_NOPAD.decode(registration.as_bytes()) else {
             return;
@@ -719,10 +691,10 @@ pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
 }
 
 /// The one-time registration object of one machine.
-struct Registration {
-    gateway: Weak<Inner>,
-    machine: String,
-    attach: String,
+pub(super) struct Registration {
+    pub(super) gateway: Weak<Inner>,
+    pub(super) machine: String,
+    pub(super) attach: String,
 }
 
 impl LocalObject for Registration {
