@@ -15,23 +15,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::needs::CONTAINER as NEEDS;
 use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text, wait_for};
 use gobs_app::providers::container::cgroup::Cgroup;
-use gobs_testkit::Need;
 use tempfile::TempDir;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// What every test here needs from the machine.
-const NEEDS: &[Need] = &[
-    Need::Root,
-    Need::Namespaces,
-    Need::CgroupWrite,
-    Need::File("/bin/busybox", "apt-get install busybox-static"),
-    Need::Command("ip", "iproute2"),
-    Need::Command("ldd", "libc-bin"),
-    Need::Command("nft", "nftables"),
-];
 
 /// The cgroup of the container tagged `tag`, on the hierarchy the provider uses on this
 /// host (the provider's own plan: v2 where it has the controllers, else v1).

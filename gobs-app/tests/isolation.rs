@@ -16,33 +16,13 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::needs::{CONTAINER, QEMU};
 use common::nft::has_table;
 use common::{Daemon, fails, gobs, machine_names, ok, state, wait_for};
 use gobs_app::providers::container::cgroup::Cgroup;
-use gobs_testkit::Need;
 use tempfile::TempDir;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// What the container tests need from the machine.
-const CONTAINER: &[Need] = &[
-    Need::Root,
-    Need::Namespaces,
-    Need::CgroupWrite,
-    Need::File("/bin/busybox", "apt-get install busybox-static"),
-    Need::Command("ip", "iproute2"),
-    Need::Command("ldd", "libc-bin"),
-    Need::Command("nft", "nftables"),
-];
-
-/// What the qemu test needs from the machine.
-const QEMU: &[Need] = &[
-    Need::Root,
-    Need::Command("qemu-system-x86_64", "qemu-system-x86"),
-    Need::BootKernel,
-    Need::File("/bin/busybox", "apt-get install busybox-static"),
-    Need::Command("ldd", "libc-bin"),
-];
 
 /// A state directory and its daemon, with a provider section written by the test; on drop
 /// (a failed test too) the daemon is killed, every machine destroyed, and the bridge, its

@@ -10,20 +10,11 @@ mod common;
 
 use std::path::Path;
 
-use gobs_testkit::Need;
 use std::process::Command;
 
+use common::needs::QEMU as NEEDS;
 use common::{Daemon, gobs, machine_names, ok, state};
 use tempfile::TempDir;
-
-/// What every test here needs from the machine.
-const NEEDS: &[Need] = &[
-    Need::Root,
-    Need::Command("qemu-system-x86_64", "qemu-system-x86"),
-    Need::BootKernel,
-    Need::File("/bin/busybox", "apt-get install busybox-static"),
-    Need::Command("ldd", "libc-bin"),
-];
 
 /// A state directory and its daemon; on drop (a failed test too) the daemon is killed and
 /// every VM destroyed, with a kill of any qemu left as a backstop.

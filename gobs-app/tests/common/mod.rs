@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod needs;
 pub mod nft;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
