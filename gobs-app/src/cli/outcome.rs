@@ -6,7 +6,7 @@
 use crate::config::state_dir::StatePaths;
 use crate::error::AppError;
 use crate::model::{MachineInfo, MachineName, MachineStatus};
-use crate::ops::Request;
+use crate::ops::{PutFile, Request, Run};
 
 /// What the state now shows of machine `name`: `None` if there is no such machine.
 pub type LookUp<'a> = &'a dyn Fn(&MachineName) -> Result<Option<MachineInfo>, AppError>;
@@ -25,11 +25,11 @@ pub fn lost_answer(
         }
         Request::CreateMachine { name, .. } => created(name, look_up(name)),
         Request::DestroyMachine { name } => destroyed(name, look_up(name)),
-        Request::Run { name, .. } => format!(
+        Request::Run(Run { name, .. }) => format!(
             "gobs-app cannot know whether the command ran on machine {name}, or how far it got \
              (its output is lost); check on the machine before running it again"
         ),
-        Request::PutFile { name, path, .. } => format!(
+        Request::PutFile(PutFile { name, path, .. }) => format!(
             "gobs-app cannot know whether {path} was written on machine {name}; \
              `gobs-app get-file {name} {path}` shows what is there, and putting the file again \
              replaces it"
@@ -52,7 +52,7 @@ pub fn lost_answer(
 /// a lost answer is safe: the reads of the boss's state ([`Request::only_reads`]), and
 /// fetching a file.
 pub fn safe_to_repeat(request: &Request) -> bool {
-    request.only_reads() || matches!(request, Request::GetFile { .. })
+    request.only_reads() || matches!(request, Request::GetFile(_))
 }
 
 fn created(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> String {
@@ -175,12 +175,12 @@ mod tests {
             provider: None,
         };
         assert!(!safe_to_repeat(&create));
-        let run = Request::Run {
+        let run = Request::Run(Run {
             name: "m".parse().unwrap(),
             command: vec!["true".into()],
             timeout: None,
             raw: false,
-        };
+        });
         assert!(!safe_to_repeat(&run));
     }
 }

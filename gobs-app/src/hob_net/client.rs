@@ -195,7 +195,10 @@ async fn register(
         machine,
         boss: boss.to_uri(),
         credential: Some(credential::encode(secret)),
-        bindings: wire::BINDING_NAMES.iter().map(|s| s.to_string()).collect(),
+        bindings: crate::ops::MACHINE_BINDINGS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     write_state(state_path, &state)?;
     Ok(state)
@@ -382,7 +385,10 @@ impl LocalObject for Bindings {
         let (name, args) = wire::method(args)?;
         match name.as_str() {
             "binding-names" => Ok(Term::List(
-                wire::BINDING_NAMES.iter().map(|n| wire::text(n)).collect(),
+                crate::ops::MACHINE_BINDINGS
+                    .iter()
+                    .map(|n| wire::text(n))
+                    .collect(),
             )),
             "status" => Ok(wire::text("running")),
             other => machine_ops::answer(cx, &self.node, other, &args),

@@ -1,6 +1,7 @@
-//! What a machine's hob-client does for the boss's operations (`run`, `put-file`,
-//! `get-file`): the machine's side of each operation, answered through the client's
-//! bindings object ([`super::client`]).
+//! What a machine's hob-client does for each machine operation: the machine's side of it,
+//! answered through the client's bindings object ([`super::client`]). The operation reads
+//! its arguments and writes its answer itself ([`MachineOp`]); this file only does the
+//! work. Adding an operation adds its arm to [`answer`].
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -11,14 +12,15 @@ use std::time::Duration;
 
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::node::{Cx, Node};
-use gobs_ocapn::syrup::Value;
 
 use super::wire;
 use crate::model::Cancel;
+use crate::ops::{GetFile, MachineOp, PutFile, Run};
 use crate::providers::local::run::{Limits, run_command};
 
-/// Answers the operation `name` with `args`; `node` is the client's own, for answering
-/// `run` from the thread it runs on.
+/// Answers the machine operation `name` with `args`, as the operation reads and answers
+/// them ([`MachineOp`]); `node` is the client's own, for answering `run` from the thread it
+/// runs on.
 pub(super) fn answer(
     cx: &mut Cx<'_>,
     node: &Arc<OnceLock<Node>>,
@@ -26,28 +28,37 @@ pub(super) fn answer(
     args: &[Term],
 ) -> Result<Term, Term> {
     match name {
-        "run" => {
-            let (argv, timeout) = wire::parse_run_args(args).map_err(|e| wire::text(&e))?;
+        Run::NAME => {
+            let (argv, timeout) = Run::read_args(args).map_err(|e| wire::text(&e))?;
             let node = node
                 .get()
                 .cloned()
                 .ok_or_else(|| wire::text("the hob-client is still starting"))?;
             let (p, _resolver) = cx.promise();
             std::thread::spawn(move || {
-                let outcome = run_argv(&argv, timeout)
-                    .map(|out| wire::run_output_term(&out))
-                    .map_err(|e| wire::text(&e));
+                let outcome = reply::<Run>(run_argv(&argv, timeout));
                 node.post(move |core| core.settle_promise(p, outcome));
             });
             Ok(Term::local(p))
         }
-        "put-file" => put_file(args).map_err(|e| wire::text(&e)),
-        "get-file" => get_file(args).map_err(|e| wire::text(&e)),
+        PutFile::NAME => {
+            let (path, bytes, mode) = PutFile::read_args(args).map_err(|e| wire::text(&e))?;
+            reply::<PutFile>(write_file_atomically(Path::new(&path), &bytes, mode))
+        }
+        GetFile::NAME => {
+            let path = GetFile::read_args(args).map_err(|e| wire::text(&e))?;
+            reply::<GetFile>(read_file_bounded(Path::new(&path)))
+        }
         other => Err(wire::text(&format!(
             "this machine has no binding `{other}` (it has {})",
-            wire::BINDING_NAMES.join(", ")
+            crate::ops::MACHINE_BINDINGS.join(", ")
         ))),
     }
+}
+
+/// What the machine did for operation `O`, as it answers it.
+fn reply<O: MachineOp>(done: Result<O::Reply, String>) -> Result<Term, Term> {
+    done.map(|r| O::reply_term(&r)).map_err(|e| wire::text(&e))
 }
 
 fn run_argv(argv: &[String], timeout: u64) -> Result<crate::model::RunOutput, String> {
@@ -61,12 +72,6 @@ fn run_argv(argv: &[String], timeout: u64) -> Result<crate::model::RunOutput, St
         max_output: wire::MAX_REMOTE_OUTPUT,
     };
     run_command(cmd, first, "this machine", limits, &Cancel::new())
-}
-
-fn put_file(args: &[Term]) -> Result<Term, String> {
-    let (path, bytes, mode) = wire::parse_put_file_args(args)?;
-    write_file_atomically(Path::new(&path), &bytes, mode)?;
-    Ok(Term::Data(Value::Bool(true)))
 }
 
 /// Whom this hob-client runs as, for messages about permissions.
@@ -144,14 +149,6 @@ fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Str
         };
         format!("cannot write {shown} on this machine: {e}{hint} (nothing was changed)")
     })
-}
-
-fn get_file(args: &[Term]) -> Result<Term, String> {
-    let [path] = args else {
-        return Err("get-file takes a path".into());
-    };
-    let path = wire::as_string(path).ok_or("get-file takes a path (a string)")?;
-    read_file_bounded(Path::new(&path)).map(|bytes| Term::Data(Value::Bytes(bytes)))
 }
 
 /// Reads the regular file `path`, at most [`wire::MAX_FILE`] bytes of it (a file that is, or
