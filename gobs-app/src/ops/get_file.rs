@@ -33,6 +33,7 @@ pub struct GetFile {
 impl MachineOp for GetFile {
     const NAME: &'static str = "get-file";
     const ON_FILES: bool = true;
+    const ONLY_READS: bool = true;
     type Args = String;
     type Reply = Vec<u8>;
     type Answer = RemoteFile;

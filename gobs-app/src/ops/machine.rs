@@ -79,6 +79,20 @@ pub trait MachineOp: fmt::Debug + Send + Sync + 'static {
     /// What failed, for the error that says why (`cannot run the command on machine m1`).
     fn failed(&self) -> String;
 
+    /// Whether it only reads the machine, so that asking again after a lost answer is safe.
+    const ONLY_READS: bool = false;
+
+    /// What the user is told when the daemon ended before answering (and the operation does
+    /// not only read): what may have happened, and how to find out.
+    fn when_lost(&self) -> String {
+        format!(
+            "gobs-app cannot know whether `{}` took effect on machine {}; check the machine \
+             before running it again",
+            Self::NAME,
+            self.machine()
+        )
+    }
+
     /// What a machine that only pretends (the `dummy` provider's, the tests' fake backend)
     /// replies. Default: it does not pretend this operation.
     fn pretend(&self) -> Result<Self::Reply, String> {
@@ -126,6 +140,10 @@ pub trait MachineCall: fmt::Debug + Send + Sync {
     fn respond(&self, reply: Reply) -> Result<Response, String>;
     /// [`MachineOp::failed`].
     fn failed(&self) -> String;
+    /// [`MachineOp::ONLY_READS`].
+    fn only_reads(&self) -> bool;
+    /// [`MachineOp::when_lost`].
+    fn when_lost(&self) -> String;
     /// [`MachineOp::pretend`].
     fn pretend(&self) -> Result<Reply, String>;
     /// [`MachineOp::shown`].
@@ -172,6 +190,12 @@ impl<O: Listed> MachineCall for O {
     }
     fn failed(&self) -> String {
         MachineOp::failed(self)
+    }
+    fn only_reads(&self) -> bool {
+        O::ONLY_READS
+    }
+    fn when_lost(&self) -> String {
+        MachineOp::when_lost(self)
     }
     fn pretend(&self) -> Result<Reply, String> {
         MachineOp::pretend(self).map(|r| Box::new(r) as Reply)

@@ -117,6 +117,15 @@ impl MachineOp for PutFile {
     fn failed(&self) -> String {
         format!("cannot copy to {} on machine {}", self.path, self.name)
     }
+
+    fn when_lost(&self) -> String {
+        let (name, path) = (&self.name, &self.path);
+        format!(
+            "gobs-app cannot know whether {path} was written on machine {name}; \
+             `gobs-app get-file {name} {path}` shows what is there, and putting the file again \
+             replaces it"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,14 @@ impl MachineOp for Run {
         format!("cannot run the command on machine {}", self.name)
     }
 
+    fn when_lost(&self) -> String {
+        format!(
+            "gobs-app cannot know whether the command ran on machine {}, or how far it got \
+             (its output is lost); check on the machine before running it again",
+            self.name
+        )
+    }
+
     /// Answers as if the command had printed itself.
     fn pretend(&self) -> Result<RunOutput, String> {
         let line = shlex::try_join(self.command.iter().map(String::as_str))
