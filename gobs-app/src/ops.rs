@@ -1,4 +1,4 @@
-//! The operations, listed once. The list below is the only place an operation is named:
+//! The operations, listed once. The list below is the only place all of them are named:
 //! from it come
 //!
 //! - [`Request`]: the command line's subcommands (it derives `clap::Subcommand`; the doc
@@ -99,10 +99,11 @@ macro_rules! operations {
         }
 
         /// What keeps machines: one method per operation of the boss, and
-        /// [`on_machine`](Backend::on_machine) for those of machines. Methods take `&self` and may run
-        /// concurrently (the daemon answers each connection on its own thread), so a slow
-        /// creation does not hold up a listing; only [`close`](Backend::close) needs the
-        /// backend alone. `cancel` is set when the client that asked went away.
+        /// [`on_machine`](Backend::on_machine) for every operation of a machine. Methods take
+        /// `&self` and may run concurrently (the daemon answers each connection on its own
+        /// thread), so a slow creation does not hold up a listing; only
+        /// [`close`](Backend::close) needs the backend alone. `cancel` is set when the client
+        /// that asked went away.
         pub trait Backend {
             $(
                 $(#[doc = $doc])*
