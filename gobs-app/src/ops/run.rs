@@ -2,9 +2,9 @@
 //!
 //! On the hob wire: `run ARGV TIMEOUT` (the command as a list of strings, its time limit in
 //! seconds) → `[exit signal stdout stderr truncated]`, with -1 for a missing exit code or
-//! signal. The boss cuts each stream at [`MAX_REMOTE_OUTPUT`] whatever the machine sends
-//! ([`answers::bounded_run`]) and waits at most the command's time limit plus the answer
-//! timeout.
+//! signal. The boss cuts each stream at [`answers::MAX_REMOTE_OUTPUT`] bytes whatever the
+//! machine sends ([`answers::bounded_run`]) and waits at most the command's time limit plus
+//! the answer timeout.
 
 use std::time::Duration;
 
