@@ -206,6 +206,11 @@ macro_rules! operations {
         /// Each machine operation's name, and whether only machines that copy files do it.
         pub const MACHINE_OPERATIONS: &[(&str, bool)] =
             &[$((<$mty as MachineOp>::NAME, <$mty as MachineOp>::ON_FILES)),*];
+
+        /// Each machine operation's variant in [`Request`], and its name.
+        #[cfg(test)]
+        const MACHINE_VARIANTS: &[(&str, &str)] =
+            &[$((stringify!($mop), <$mty as MachineOp>::NAME)),*];
     };
 }
 
@@ -273,5 +278,37 @@ operations! {
 
     /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
     GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine operation's name is its binding, its method on the wire and (kebab-cased
+    /// from the variant) its tag on the control socket: all three must agree, and no two
+    /// operations may share one.
+    #[test]
+    fn machine_operation_names_are_unique_and_match_their_request_tags() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (variant, name) in MACHINE_VARIANTS {
+            let mut kebab = String::new();
+            for (i, c) in variant.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(
+                &kebab, name,
+                "variant {variant}'s tag is not its operation's name"
+            );
+            assert!(
+                seen.insert(*name),
+                "two machine operations are named {name}"
+            );
+            assert_ne!(*name, "status", "`status` is every machine's own binding");
+        }
+        assert_eq!(MACHINE_BINDINGS.len(), MACHINE_VARIANTS.len() + 1);
     }
 }
