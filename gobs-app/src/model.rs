@@ -12,7 +12,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -121,12 +120,10 @@ pub fn check_machine_name(name: &str) -> Result<(), BackendError> {
 
 /// A request's cancel switch: the daemon sets it when the client that asked went away, and
 /// long work (a command run on a machine) stops when it is set. Clones share the switch.
-/// It also carries the time limit the client asked for, if any (`run --timeout`), down to
-/// the machine that runs the command.
+/// (The time limit a request asks for travels in the request: [`crate::ops::Run`].)
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
     switch: Arc<AtomicBool>,
-    limit: Option<Duration>,
 }
 
 impl Cancel {
@@ -143,19 +140,6 @@ impl Cancel {
     /// Whether the switch was set.
     pub fn is_cancelled(&self) -> bool {
         self.switch.load(Ordering::SeqCst)
-    }
-
-    /// The same switch, carrying the time limit `limit` (`None`: the machine's own).
-    pub fn with_limit(&self, limit: Option<Duration>) -> Cancel {
-        Cancel {
-            switch: Arc::clone(&self.switch),
-            limit,
-        }
-    }
-
-    /// The time limit the request's client asked for, if it asked for one.
-    pub fn limit(&self) -> Option<Duration> {
-        self.limit
     }
 }
 

@@ -1,39 +1,68 @@
-//! The operations, listed once. The list below is the only place an operation is named:
+//! The operations, listed once. The list below is the only place all of them are named:
 //! from it come
 //!
 //! - [`Request`]: the command line's subcommands (it derives `clap::Subcommand`; the doc
 //!   comments are the help text) and what the control socket carries (serde);
 //! - [`Response`]: one variant per operation with its result, plus the error;
-//! - [`Backend`]: one method per operation, which the boss's backend (and the tests' fake)
-//!   implement, and [`Request::execute`], which calls the right one.
+//! - [`Backend`]: one method per operation of the boss itself, which the boss's backend
+//!   (and the tests' fake) implement, and one, [`Backend::on_machine`], for every operation
+//!   a machine does; [`Request::execute`] calls the right one.
 //!
-//! Adding an operation is one entry here, its method in [`crate::backend::boss`], and how
-//! its answer prints in [`crate::cli::output`].
+//! **A machine operation** (`run`, `put-file`, `get-file`) is a typed value implementing
+//! [`MachineOp`]: its arguments (the command line's and the control socket's form), its
+//! checks, its form on the hob wire, the bounds on its answer and the words of its errors.
+//! Every layer between the command line and the machine carries it as a [`MachineCall`]
+//! and never names it. Adding one touches three files:
 //!
-//! An operation may also take arguments that only the command line has, listed after
-//! `cli` (`get-file`'s LOCAL_PATH: where the command writes what came back): they are
-//! parsed like the others but never sent (`#[serde(skip)]`) and the backend never sees
-//! them; [`crate::cli::app`] acts on them. Fields the command line does not parse
-//! (`#[arg(skip)]`, `put-file`'s content) are filled in by the command before it sends the
-//! request.
+//! 1. `ops/<operation>.rs`: the value (a struct deriving `clap::Args` and serde, its fields
+//!    the arguments) and its `impl MachineOp`;
+//! 2. this file: its entry in the `machine` list (its help text and its answer's type);
+//! 3. `hob_net/machine_ops.rs`: what the hob-client on the machine does for it.
+//!
+//! Machines of the gobs-app process itself (`local`, `dummy`) refuse operations they do not
+//! know; one that should do it gets it in its actor's `MachineActor::serve`. Its answer
+//! prints as JSON until [`crate::cli::output`] gives it words of its own.
+//!
+//! **An operation of the boss** (create, list, destroy, ...) is one entry in the `boss`
+//! list and its method in [`crate::backend::boss`].
+//!
+//! An operation may also take arguments that only the command line has (`get-file`'s
+//! LOCAL_PATH: where the command writes what came back): they are parsed like the others
+//! but never sent (`#[serde(skip)]`) and the backend never sees them; [`crate::cli::app`]
+//! acts on them. Fields the command line does not parse (`#[arg(skip)]`, `put-file`'s
+//! content) are filled in by the command before it sends the request.
+
+pub mod get_file;
+pub mod machine;
+pub mod put_file;
+pub mod run;
 
 use serde::{Deserialize, Serialize};
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::config::human::HumanDuration;
 use crate::events::EventPage;
-use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
+use crate::files::{FileCopied, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
 use crate::web::access::WebAccess;
+pub use get_file::GetFile;
+pub use machine::{Listed, MachineCall, MachineOp};
+pub use put_file::PutFile;
+pub use run::Run;
 
 /// Writes out [`Request`], [`Response`] and [`Backend`] from the list of operations.
 macro_rules! operations {
-    ($(
-        $(#[doc = $doc:literal])*
-        $op:ident => fn $method:ident($($(#[$field_attr:meta])* $field:ident: $ty:ty),* $(,)?)
-            $(cli($($(#[$cli_attr:meta])* $cli:ident: $cli_ty:ty),* $(,)?))? -> $out:ty;
-    )*) => {
+    (
+        boss {$(
+            $(#[doc = $doc:literal])*
+            $op:ident => fn $method:ident($($(#[$field_attr:meta])* $field:ident: $ty:ty),* $(,)?)
+                $(cli($($(#[$cli_attr:meta])* $cli:ident: $cli_ty:ty),* $(,)?))? -> $out:ty;
+        )*}
+        machine {$(
+            $(#[doc = $mdoc:literal])*
+            $mop:ident($mty:ty) -> $mout:ty;
+        )*}
+    ) => {
         /// One operation, as the command line parses it and the control socket carries it
         /// (`{"op":"create-machine","name":"web-1","provider":null}`).
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Subcommand)]
@@ -46,6 +75,10 @@ macro_rules! operations {
                     $($($(#[$cli_attr])* #[serde(skip)] $cli: $cli_ty,)*)?
                 },
             )*
+            $(
+                $(#[doc = $mdoc])*
+                $mop($mty),
+            )*
         }
 
         /// The answer to one [`Request`]: its operation's result, or why it failed
@@ -57,19 +90,32 @@ macro_rules! operations {
                 $(#[doc = $doc])*
                 $op($out),
             )*
+            $(
+                $(#[doc = $mdoc])*
+                $mop($mout),
+            )*
             /// Any request that failed.
             Error(BackendError),
         }
 
-        /// What keeps machines: one method per operation. Methods take `&self` and may run
-        /// concurrently (the daemon answers each connection on its own thread), so a slow
-        /// creation does not hold up a listing; only [`close`](Backend::close) needs the
-        /// backend alone. `cancel` is set when the client that asked went away.
+        /// What keeps machines: one method per operation of the boss, and
+        /// [`on_machine`](Backend::on_machine) for every operation of a machine. Methods take
+        /// `&self` and may run concurrently (the daemon answers each connection on its own
+        /// thread), so a slow creation does not hold up a listing; only
+        /// [`close`](Backend::close) needs the backend alone. `cancel` is set when the client
+        /// that asked went away.
         pub trait Backend {
             $(
                 $(#[doc = $doc])*
                 fn $method(&self, cancel: &Cancel, $($field: $ty),*) -> Result<$out, BackendError>;
             )*
+
+            /// Has the machine `call` names do it; answers its operation's response.
+            fn on_machine(
+                &self,
+                cancel: &Cancel,
+                call: Arc<dyn MachineCall>,
+            ) -> Result<Response, BackendError>;
 
             /// Adds an entry to the event log (the commands operators ran, see
             /// [`crate::events::audit`]). Not an operation: clients cannot write the log.
@@ -107,10 +153,18 @@ macro_rules! operations {
 
             /// The operation's name on the wire (`create-machine`).
             pub fn op(&self) -> String {
-                let method = match self {
-                    $(Request::$op { .. } => stringify!($method),)*
-                };
-                method.replace('_', "-")
+                match self {
+                    $(Request::$op { .. } => stringify!($method).replace('_', "-"),)*
+                    $(Request::$mop(_) => <$mty as MachineOp>::NAME.to_string(),)*
+                }
+            }
+
+            /// The machine operation it asks for, if it is one.
+            pub fn machine_call(&self) -> Option<&dyn MachineCall> {
+                match self {
+                    $(Request::$mop(op) => Some(op),)*
+                    _ => None,
+                }
             }
 
             /// Runs the request on `backend`.
@@ -121,6 +175,7 @@ macro_rules! operations {
                             backend.$method(cancel, $($field),*).map(Response::$op)
                         }
                     )*
+                    $(Request::$mop(op) => backend.on_machine(cancel, Arc::new(op)),)*
                 };
                 result.unwrap_or_else(Response::Error)
             }
@@ -131,14 +186,36 @@ macro_rules! operations {
             pub fn data_json(&self) -> Result<serde_json::Value, serde_json::Error> {
                 match self {
                     $(Response::$op(data) => serde_json::to_value(data),)*
+                    $(Response::$mop(data) => serde_json::to_value(data),)*
                     Response::Error(e) => serde_json::to_value(e),
                 }
             }
         }
+
+        $(
+            impl Listed for $mty {
+                fn response(answer: <$mty as MachineOp>::Answer) -> Response {
+                    Response::$mop(answer)
+                }
+            }
+        )*
+
+        /// What a machine's hob client binds: `status`, and each machine operation.
+        pub const MACHINE_BINDINGS: &[&str] = &["status", $(<$mty as MachineOp>::NAME),*];
+
+        /// Each machine operation's name, and whether only machines that copy files do it.
+        pub const MACHINE_OPERATIONS: &[(&str, bool)] =
+            &[$((<$mty as MachineOp>::NAME, <$mty as MachineOp>::ON_FILES)),*];
+
+        /// Each machine operation's variant in [`Request`], and its name.
+        #[cfg(test)]
+        const MACHINE_VARIANTS: &[(&str, &str)] =
+            &[$((stringify!($mop), <$mty as MachineOp>::NAME)),*];
     };
 }
 
 operations! {
+    boss {
     /// Create a machine
     CreateMachine => fn create_machine(
         /// The new machine's name (letters, digits, '.', '-', '_')
@@ -156,60 +233,6 @@ operations! {
         /// The machine's name
         name: MachineName,
     ) -> MachineInfo;
-
-    /// Run a command on a machine; exits with the command's exit code
-    Run => fn run(
-        /// The machine's name
-        name: MachineName,
-        /// The command and its arguments, after `--`
-        #[arg(last = true, required = true, value_name = "CMD")]
-        command: Vec<String>,
-        /// Kill the command after this long, e.g. "90s" or "2h" (at most 30 days)
-        /// [default: its provider's run_timeout]
-        #[arg(long, value_name = "DURATION")]
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        timeout: Option<HumanDuration>,
-    ) cli(
-        /// Write the command's output to a terminal as it is, escape sequences included
-        /// (by default a terminal is shown them escaped, as `\x1b`; pipes always get the
-        /// bytes unchanged)
-        #[arg(long)]
-        raw: bool,
-    ) -> RunOutput;
-
-    /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all
-    PutFile => fn put_file(
-        /// The machine's name
-        #[arg(index = 1)]
-        name: MachineName,
-        /// Where the file goes on the machine (an absolute path)
-        #[arg(index = 3, value_name = "REMOTE_PATH")]
-        path: String,
-        /// Its permission bits, in octal (e.g. 644) [default: the local file's]
-        #[arg(long, value_name = "OCTAL")]
-        mode: Option<FileMode>,
-        /// The file's bytes (read from LOCAL_PATH by the command before it sends anything)
-        #[arg(skip)]
-        content: FileContent,
-    ) cli(
-        /// The file to copy
-        #[arg(index = 2, value_name = "LOCAL_PATH")]
-        local: PathBuf,
-    ) -> FileCopied;
-
-    /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
-    GetFile => fn get_file(
-        /// The machine's name
-        name: MachineName,
-        /// The file on the machine (an absolute path)
-        #[arg(value_name = "REMOTE_PATH")]
-        path: String,
-    ) cli(
-        /// Where to write it, replacing the file whole (never half-written); `-` or nothing:
-        /// standard output
-        #[arg(value_name = "LOCAL_PATH")]
-        local: Option<PathBuf>,
-    ) -> RemoteFile;
 
     /// Destroy a machine and forget it
     DestroyMachine => fn destroy_machine(
@@ -244,4 +267,48 @@ operations! {
     /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
     /// token (enable them in the config's metrics and dashboard tables)
     Web => fn web() -> WebAccess;
+    }
+
+    machine {
+    /// Run a command on a machine; exits with the command's exit code
+    Run(Run) -> RunOutput;
+
+    /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all
+    PutFile(PutFile) -> FileCopied;
+
+    /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
+    GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine operation's name is its binding, its method on the wire and (kebab-cased
+    /// from the variant) its tag on the control socket: all three must agree, and no two
+    /// operations may share one.
+    #[test]
+    fn machine_operation_names_are_unique_and_match_their_request_tags() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (variant, name) in MACHINE_VARIANTS {
+            let mut kebab = String::new();
+            for (i, c) in variant.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(
+                &kebab, name,
+                "variant {variant}'s tag is not its operation's name"
+            );
+            assert!(
+                seen.insert(*name),
+                "two machine operations are named {name}"
+            );
+            assert_ne!(*name, "status", "`status` is every machine's own binding");
+        }
+        assert_eq!(MACHINE_BINDINGS.len(), MACHINE_VARIANTS.len() + 1);
+    }
 }

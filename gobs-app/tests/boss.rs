@@ -64,7 +64,16 @@ fn show(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {
 }
 
 fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, BackendError> {
-    b.run(&Cancel::new(), n(name), command.to_vec(), None)
+    let run = gobs_app::ops::Run {
+        name: n(name),
+        command: command.to_vec(),
+        timeout: None,
+        raw: false,
+    };
+    match b.on_machine(&Cancel::new(), std::sync::Arc::new(run))? {
+        gobs_app::ops::Response::Run(out) => Ok(out),
+        other => panic!("run answered {other:?}"),
+    }
 }
 
 fn destroy(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {

@@ -24,6 +24,7 @@ use common::{Daemon, gobs, ok, state, text, wait_for};
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::RunOutput;
+use gobs_app::ops::{MachineOp, Run};
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
@@ -51,7 +52,7 @@ impl LocalObject for Hostile {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
         let answer = |stdout: &[u8], stderr: &[u8]| {
-            Ok(wire::run_output_term(&RunOutput {
+            Ok(Run::reply_term(&RunOutput {
                 exit_code: Some(0),
                 signal: None,
                 stdout: String::from_utf8_lossy(stdout).into_owned(),
@@ -65,7 +66,7 @@ impl LocalObject for Hostile {
         };
         match name.as_str() {
             "run" => {
-                let (argv, _) = wire::parse_run_args(&args).map_err(|e| wire::text(&e))?;
+                let (argv, _) = Run::read_args(&args).map_err(|e| wire::text(&e))?;
                 match argv[0].as_str() {
                     "flood" => answer(&[b'o'; 1_000_000], &[b'e'; 1_000_000]),
                     "paint" => answer(PAINT, PAINT),

@@ -32,30 +32,30 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Request::ListMachines {}),
         name().prop_map(|name| Request::Machine { name }),
         (name(), proptest::collection::vec(text(), 1..5)).prop_map(|(name, command)| {
-            Request::Run {
+            Request::Run(gobs_app::ops::Run {
                 name,
                 command,
                 timeout: None,
                 raw: false,
-            }
+            })
         }),
         name().prop_map(|name| Request::DestroyMachine { name }),
         Just(Request::Providers {}),
         (name(), text(), proptest::option::of(mode()), content()).prop_map(
-            |(name, path, mode, content)| Request::PutFile {
+            |(name, path, mode, content)| Request::PutFile(gobs_app::ops::PutFile {
                 name,
                 path,
                 mode,
                 content,
                 // Never sent: it reads back as the default.
                 local: Default::default(),
-            }
+            })
         ),
-        (name(), text()).prop_map(|(name, path)| Request::GetFile {
+        (name(), text()).prop_map(|(name, path)| Request::GetFile(gobs_app::ops::GetFile {
             name,
             path,
             local: None,
-        }),
+        })),
     ]
 }
 

@@ -55,12 +55,12 @@ fn every_one_runs(dir: &Path, names: &[String]) {
             let (dir, next, names) = (dir.to_path_buf(), next.clone(), names.clone());
             thread::spawn(move || {
                 while let Some(name) = names.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let request = Request::Run {
+                    let request = Request::Run(gobs_app::ops::Run {
                         name: name.parse().unwrap(),
                         command: vec!["echo".into(), "hi".into()],
                         timeout: None,
                         raw: false,
-                    };
+                    });
                     match ask(&dir, request) {
                         Response::Run(out) => {
                             assert_eq!(out.stdout, format!("dummy machine {name} ran: echo hi\n"))

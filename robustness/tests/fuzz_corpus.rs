@@ -537,24 +537,24 @@ mod seeds {
             Request::Machine {
                 name: "a".parse().unwrap(),
             },
-            Request::Run {
+            Request::Run(gobs_app::ops::Run {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
                 timeout: None,
                 raw: false,
-            },
-            Request::PutFile {
+            }),
+            Request::PutFile(gobs_app::ops::PutFile {
                 name: "a".parse().unwrap(),
                 path: "/etc/motd".into(),
                 mode: Some(gobs_app::files::FileMode(0o644)),
                 content: gobs_app::files::FileContent((0..=255u8).collect()),
                 local: Default::default(),
-            },
-            Request::GetFile {
+            }),
+            Request::GetFile(gobs_app::ops::GetFile {
                 name: "a".parse().unwrap(),
                 path: "/etc/hostname".into(),
                 local: None,
-            },
+            }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
             },

@@ -13,6 +13,7 @@
 //! `gobs-app machine NAME` shows it.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gobs_runtime::{Promise, Ref, StoreKind, spawn};
@@ -21,15 +22,12 @@ use crate::actors::boss::Boss;
 use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
-use crate::config::human::HumanDuration;
 use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
-use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use crate::hob_net::gateway::ReachChange;
-use crate::model::{
-    BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
-};
+use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
+use crate::ops::{MachineCall, Response};
 use crate::providers;
 
 /// How long the backend waits for each kind of answer.
@@ -41,20 +39,19 @@ pub struct Timeouts {
     pub create: Duration,
     /// Destroying a machine.
     pub destroy: Duration,
-    /// A command run on a machine (the machine enforces its own limit; this is a backstop).
+    /// A machine operation with a time limit of its own (a command run on a machine): a
+    /// backstop, as the machine enforces the limit and the boss puts a deadline on it.
     pub run: Duration,
-    /// Copying a file onto or off a machine (a backstop too: the gateway gives up sooner).
+    /// Any other machine operation (copying a file onto or off a machine): a backstop too,
+    /// the boss's deadline on the machine comes sooner.
     pub files: Duration,
     /// How long `events` waits for a new event before it answers an empty page (the
     /// follower asks again at once); short, so a daemon stopping is not held up long.
     pub follow: Duration,
 }
 
-/// Longest `run --timeout`.
-pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// How much longer than a `run --timeout` the backend waits before it gives up on the
-/// command itself (the machine's reconnection, and the answer's way back).
+/// How much longer than an operation's own time limit (`run --timeout`) the backend waits
+/// before it gives up on it (the machine's reconnection, and the answer's way back).
 const RUN_MARGIN: Duration = Duration::from_secs(60);
 
 /// How often a waiting `events` looks whether its client went away.
@@ -352,78 +349,38 @@ impl Backend for BossBackend {
         })
     }
 
-    fn run(
+    fn on_machine(
         &self,
         cancel: &Cancel,
-        name: MachineName,
-        command: Vec<String>,
-        timeout: Option<HumanDuration>,
-    ) -> Result<RunOutput, BackendError> {
-        if command.is_empty() {
-            return Err(BackendError::invalid(
-                "no command to run; write it after `--`: gobs-app run NAME -- CMD [ARGS...]",
-            ));
-        }
-        let limit = timeout.map(|t| t.0);
-        if let Some(t) = limit.filter(|t| t.is_zero() || *t > MAX_RUN_TIMEOUT) {
-            return Err(BackendError::invalid(format!(
-                "run --timeout {} is not between 1s and {}",
-                humantime::format_duration(t),
-                humantime::format_duration(MAX_RUN_TIMEOUT)
-            )));
-        }
-        // A backstop only: the machine and the boss's deadline on it end the command first.
-        let backstop = limit.map_or(self.timeouts.run, |t| {
-            self.timeouts
-                .run
-                .max(t + crate::hob_net::answers::answer_timeout() + RUN_MARGIN)
-        });
-        let running = self
-            .boss
-            .send()
-            .run(name.to_string(), command, cancel.with_limit(limit));
-        match running.wait_timeout(backstop) {
-            Ok(ran) => ran?,
-            Err(_still_running) => {
+        call: Arc<dyn MachineCall>,
+    ) -> Result<Response, BackendError> {
+        // A backstop only: the machine, and the boss's deadline on it, end the call first.
+        // Work with a time limit of its own (`run`) may take as long as its limit.
+        let backstop = if call.call(Duration::ZERO).work.is_none() {
+            self.timeouts.files
+        } else {
+            call.time_limit().map_or(self.timeouts.run, |limit| {
+                let margin = crate::hob_net::answers::answer_timeout() + RUN_MARGIN;
+                self.timeouts.run.max(limit + margin)
+            })
+        };
+        let asked = self.boss.send().on_machine(call.clone(), cancel.clone());
+        match asked.wait_timeout(backstop) {
+            Ok(answered) => answered?,
+            Err(_still_waiting) => {
                 cancel.cancel();
+                let raise = call
+                    .call(backstop)
+                    .work
+                    .map(|w| format!("; {}", w.raise))
+                    .unwrap_or_default();
                 Err(BackendError::provider(format!(
-                    "the command on machine {name} did not finish within {}; it is being \
-                     killed (give a long command more time with `gobs-app run --timeout \
-                     DURATION`)",
+                    "{}: gobs-app stopped waiting after {} and cancelled it{raise}",
+                    call.failed(),
                     humantime::format_duration(backstop)
                 )))
             }
         }
-    }
-
-    fn put_file(
-        &self,
-        _cancel: &Cancel,
-        name: MachineName,
-        path: String,
-        mode: Option<FileMode>,
-        content: FileContent,
-    ) -> Result<FileCopied, BackendError> {
-        let mode = mode.unwrap_or(FileMode::DEFAULT);
-        let copying = self
-            .boss
-            .send()
-            .put_file(name.to_string(), path.clone(), content, mode);
-        wait(copying, self.timeouts.files, || {
-            format!("copying a file to {path} on machine {name}")
-        })?
-    }
-
-    fn get_file(
-        &self,
-        _cancel: &Cancel,
-        name: MachineName,
-        path: String,
-    ) -> Result<RemoteFile, BackendError> {
-        let copying = self.boss.send().get_file(name.to_string(), path.clone());
-        wait(copying, self.timeouts.files, || {
-            format!("copying {path} from machine {name}")
-        })?
     }
 
     fn destroy_machine(
@@ -524,7 +481,7 @@ mod tests {
 
     use super::*;
     use crate::model::ErrorKind;
-    use crate::ops::{Request, Response};
+    use crate::ops::Request;
 
     #[test]
     fn answers_requests_like_any_backend_and_marks_the_default_provider() {
@@ -554,7 +511,7 @@ mod tests {
             .map(|p| &p.name)
             .collect();
         assert_eq!(defaults, ["dummy"]);
-        let Response::Error(e) = (Request::Run {
+        let Response::Error(e) = Request::Run(crate::ops::Run {
             name: "web-1".parse().unwrap(),
             command: vec![],
             timeout: None,

@@ -1,16 +1,14 @@
 //! [`FakeBackend`]: an in-memory [`Backend`] for unit tests of the daemon and the CLI.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
-use crate::files::{FileContent, FileCopied, FileMode, RemoteFile};
-use crate::model::{
-    BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo, RunOutput,
-};
+use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
+use crate::ops::{MachineCall, Response};
 
-/// Machines in a map; providers `dummy` and `local`; `run` echoes its argv; files are kept
-/// in a map by machine and path.
+/// Machines in a map; providers `dummy` and `local`; machine operations answered as a
+/// pretending machine answers them (`run` echoes its argv).
 #[derive(Debug, Default)]
 pub struct FakeBackend {
     state: Mutex<FakeState>,
@@ -20,7 +18,6 @@ pub struct FakeBackend {
 pub struct FakeState {
     pub machines: BTreeMap<String, MachineInfo>,
     pub providers: Vec<String>,
-    pub files: BTreeMap<(String, String), (Vec<u8>, FileMode)>,
     pub closed: bool,
 }
 
@@ -29,7 +26,6 @@ impl Default for FakeState {
         FakeState {
             machines: BTreeMap::new(),
             providers: vec!["dummy".into(), "local".into()],
-            files: BTreeMap::new(),
             closed: false,
         }
     }
@@ -92,63 +88,17 @@ impl Backend for FakeBackend {
         st.get(name.as_str()).cloned()
     }
 
-    fn run(
+    /// Every machine operation is answered as a machine that only pretends answers it
+    /// ([`MachineOp::pretend`](crate::ops::MachineOp::pretend)).
+    fn on_machine(
         &self,
         _cancel: &Cancel,
-        name: MachineName,
-        command: Vec<String>,
-        _timeout: Option<crate::config::human::HumanDuration>,
-    ) -> Result<RunOutput, BackendError> {
-        let st = self.state();
-        st.get(name.as_str())?;
-        Ok(RunOutput {
-            exit_code: Some(0),
-            signal: None,
-            stdout: format!("{}\n", command.join(" ")),
-            stderr: String::new(),
-            truncated: false,
-        })
-    }
-
-    fn put_file(
-        &self,
-        _cancel: &Cancel,
-        name: MachineName,
-        path: String,
-        mode: Option<FileMode>,
-        content: FileContent,
-    ) -> Result<FileCopied, BackendError> {
-        let mut st = self.state();
-        st.get(name.as_str())?;
-        let mode = mode.unwrap_or(FileMode::DEFAULT);
-        let size = content.0.len() as u64;
-        st.files
-            .insert((name.to_string(), path.clone()), (content.0, mode));
-        Ok(FileCopied {
-            machine: name.into_string(),
-            path,
-            size,
-            mode,
-        })
-    }
-
-    fn get_file(
-        &self,
-        _cancel: &Cancel,
-        name: MachineName,
-        path: String,
-    ) -> Result<RemoteFile, BackendError> {
-        let st = self.state();
-        st.get(name.as_str())?;
-        let (bytes, _) = st
-            .files
-            .get(&(name.to_string(), path.clone()))
-            .ok_or_else(|| BackendError::provider(format!("no file {path} on {name}")))?;
-        Ok(RemoteFile {
-            machine: name.into_string(),
-            content: FileContent(bytes.clone()),
-            path,
-        })
+        call: Arc<dyn MachineCall>,
+    ) -> Result<Response, BackendError> {
+        self.state().get(call.machine().as_str())?;
+        call.pretend()
+            .and_then(|reply| call.respond(reply))
+            .map_err(|e| BackendError::provider(format!("{}: {e}", call.failed())))
     }
 
     fn destroy_machine(

@@ -14,7 +14,7 @@ use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
 use crate::daemon;
 use crate::error::AppError;
-use crate::ops::Request;
+use crate::ops::{Request, Run};
 
 /// Runs the parsed command line; returns the exit code. `env` reads the environment
 /// variables the defaults come from (`$XDG_STATE_HOME`, `$HOME`); `$GOBS_STATE_DIR` and
@@ -115,7 +115,7 @@ pub fn run(
     let request = files::prepare(request)?;
     let destination = files::destination(&request);
     let terminal = match &request {
-        Request::Run { raw: true, .. } => Terminal::RAW,
+        Request::Run(Run { raw: true, .. }) => Terminal::RAW,
         _ => terminal,
     };
     let paths = state_paths()?;

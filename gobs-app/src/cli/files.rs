@@ -9,27 +9,19 @@ use std::path::{Path, PathBuf};
 
 use crate::error::AppError;
 use crate::files::{FileContent, FileMode, MAX_FILE, check_size};
-use crate::ops::Request;
+use crate::ops::{GetFile, PutFile, Request};
 
 /// `request` ready to send: a `put-file`'s local file read into its content, and its mode,
 /// when not given, taken from the local file. Other requests are returned as they are.
 pub fn prepare(request: Request) -> Result<Request, AppError> {
     match request {
-        Request::PutFile {
-            name,
-            path,
-            mode,
-            content: _,
-            local,
-        } => {
-            let (bytes, local_mode) = read_local(&local)?;
-            Ok(Request::PutFile {
-                name,
-                path,
-                mode: Some(mode.unwrap_or(local_mode)),
+        Request::PutFile(put) => {
+            let (bytes, local_mode) = read_local(&put.local)?;
+            Ok(Request::PutFile(PutFile {
+                mode: Some(put.mode.unwrap_or(local_mode)),
                 content: FileContent(bytes),
-                local,
-            })
+                ..put
+            }))
         }
         other => Ok(other),
     }
@@ -39,9 +31,9 @@ pub fn prepare(request: Request) -> Result<Request, AppError> {
 /// or `-`).
 pub fn destination(request: &Request) -> Option<PathBuf> {
     match request {
-        Request::GetFile {
+        Request::GetFile(GetFile {
             local: Some(local), ..
-        } if local.as_os_str() != "-" => Some(local.clone()),
+        }) if local.as_os_str() != "-" => Some(local.clone()),
         _ => None,
     }
 }

@@ -95,6 +95,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::ops::{GetFile, PutFile, Run};
     use clap::CommandFactory;
 
     #[test]
@@ -121,12 +122,12 @@ mod tests {
         assert_eq!(cli.verbose, 2);
         assert!(!cli.json);
         match cli.command {
-            Command::Op(Request::Run {
+            Command::Op(Request::Run(Run {
                 name,
                 command,
                 timeout,
                 raw,
-            }) => {
+            })) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(command, ["ls", "-l", "--json"]);
                 assert_eq!((timeout, raw), (None, false));
@@ -150,13 +151,13 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Op(Request::PutFile {
+            Command::Op(Request::PutFile(PutFile {
                 name,
                 path,
                 mode,
                 content,
                 local,
-            }) => {
+            })) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(local, PathBuf::from("./a.bin"));
                 assert_eq!(path, "/tmp/a.bin");
@@ -181,7 +182,7 @@ mod tests {
             ),
         ] {
             match Cli::try_parse_from(args).unwrap().command {
-                Command::Op(Request::GetFile { path, local: l, .. }) => {
+                Command::Op(Request::GetFile(GetFile { path, local: l, .. })) => {
                     assert_eq!(path, "/etc/motd");
                     assert_eq!(l, local.map(PathBuf::from));
                 }
@@ -192,22 +193,25 @@ mod tests {
 
     #[test]
     fn the_local_paths_never_travel() {
-        let request = Request::GetFile {
+        let request = Request::GetFile(GetFile {
             name: "w".parse().unwrap(),
             path: "/x".into(),
             local: Some("/home/me/secret-place".into()),
-        };
+        });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json, r#"{"op":"get-file","name":"w","path":"/x"}"#);
         let back: Request = serde_json::from_str(&json).unwrap();
-        assert!(matches!(back, Request::GetFile { local: None, .. }));
-        let request = Request::PutFile {
+        assert!(matches!(
+            back,
+            Request::GetFile(GetFile { local: None, .. })
+        ));
+        let request = Request::PutFile(PutFile {
             name: "w".parse().unwrap(),
             path: "/x".into(),
             mode: Some(crate::files::FileMode(0o600)),
             content: crate::files::FileContent(vec![0, 1, 255]),
             local: "/home/me/a".into(),
-        };
+        });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(
             json,
@@ -229,7 +233,7 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Op(Request::Run { timeout, raw, .. }) => {
+            Command::Op(Request::Run(Run { timeout, raw, .. })) => {
                 assert_eq!(timeout.map(|t| t.0.as_secs()), Some(7200));
                 assert!(raw);
             }

@@ -25,21 +25,15 @@ pub fn lost_answer(
         }
         Request::CreateMachine { name, .. } => created(name, look_up(name)),
         Request::DestroyMachine { name } => destroyed(name, look_up(name)),
-        Request::Run { name, .. } => format!(
-            "gobs-app cannot know whether the command ran on machine {name}, or how far it got \
-             (its output is lost); check on the machine before running it again"
-        ),
-        Request::PutFile { name, path, .. } => format!(
-            "gobs-app cannot know whether {path} was written on machine {name}; \
-             `gobs-app get-file {name} {path}` shows what is there, and putting the file again \
-             replaces it"
-        ),
-        #[allow(unreachable_patterns)] // operations added later: say nothing false about them
-        other => format!(
-            "gobs-app cannot know whether `{}` took effect; check the state before running it \
-             again",
-            other.op()
-        ),
+        other => match other.machine_call() {
+            Some(call) => call.when_lost(),
+            // Operations of the boss added later: say nothing false about them.
+            None => format!(
+                "gobs-app cannot know whether `{}` took effect; check the state before running \
+                 it again",
+                other.op()
+            ),
+        },
     };
     AppError::DaemonEnded {
         socket: paths.socket(),
@@ -49,10 +43,10 @@ pub fn lost_answer(
 }
 
 /// Whether `request` changes nothing on the boss or the machine, so that asking again after
-/// a lost answer is safe: the reads of the boss's state ([`Request::only_reads`]), and
-/// fetching a file.
+/// a lost answer is safe: the reads of the boss's state ([`Request::only_reads`]), and the
+/// machine operations that only read the machine (fetching a file).
 pub fn safe_to_repeat(request: &Request) -> bool {
-    request.only_reads() || matches!(request, Request::GetFile { .. })
+    request.only_reads() || request.machine_call().is_some_and(|call| call.only_reads())
 }
 
 fn created(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> String {
@@ -169,18 +163,25 @@ mod tests {
 
     #[test]
     fn only_questions_are_asked_again() {
+        use crate::ops::{GetFile, Run};
+        let get = Request::GetFile(GetFile {
+            name: "m".parse().unwrap(),
+            path: "/etc/motd".into(),
+            local: None,
+        });
+        assert!(safe_to_repeat(&get));
         assert!(safe_to_repeat(&Request::ListMachines {}));
         let create = Request::CreateMachine {
             name: "m".parse().unwrap(),
             provider: None,
         };
         assert!(!safe_to_repeat(&create));
-        let run = Request::Run {
+        let run = Request::Run(Run {
             name: "m".parse().unwrap(),
             command: vec!["true".into()],
             timeout: None,
             raw: false,
-        };
+        });
         assert!(!safe_to_repeat(&run));
     }
 }

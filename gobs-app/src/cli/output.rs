@@ -59,6 +59,9 @@ fn print_plain(
                 .and_then(|()| writeln!(out, "dashboard: {}", shown(&web.dashboard)))
         }
         Response::Events(page) => page.events.iter().try_for_each(|e| writeln!(out, "{e}")),
+        // A machine operation added later prints as JSON until it gets words of its own.
+        #[allow(unreachable_patterns)]
+        other => print_json(other, out),
     };
     written.map_err(AppError::Output)?;
     Ok(0)

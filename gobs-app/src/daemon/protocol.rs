@@ -276,28 +276,28 @@ mod tests {
             Request::Machine {
                 name: "a".parse().unwrap(),
             },
-            Request::Run {
+            Request::Run(crate::ops::Run {
                 name: "a".parse().unwrap(),
                 command: vec!["printf".into(), "a\nb".into()],
                 timeout: None,
                 raw: false,
-            },
+            }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
             },
             Request::Providers {},
-            Request::PutFile {
+            Request::PutFile(crate::ops::PutFile {
                 name: "a".parse().unwrap(),
                 path: "/tmp/x".into(),
                 mode: Some(crate::files::FileMode(0o755)),
                 content: crate::files::FileContent((0..=255).collect()),
                 local: Default::default(),
-            },
-            Request::GetFile {
+            }),
+            Request::GetFile(crate::ops::GetFile {
                 name: "a".parse().unwrap(),
                 path: "/tmp/x".into(),
                 local: None,
-            },
+            }),
         ];
         for request in requests {
             let frame = RequestFrame {
@@ -404,13 +404,13 @@ mod tests {
         let content = crate::files::FileContent(vec![0xff; MAX_FILE]);
         let frame = RequestFrame {
             version: PROTOCOL_VERSION,
-            request: Request::PutFile {
+            request: Request::PutFile(crate::ops::PutFile {
                 name: "a".parse().unwrap(),
                 path: format!("/{}", "p".repeat(crate::files::MAX_REMOTE_PATH - 1)),
                 mode: Some(crate::files::FileMode(0o7777)),
                 content: content.clone(),
                 local: Default::default(),
-            },
+            }),
         };
         let mut bytes = Vec::new();
         write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();

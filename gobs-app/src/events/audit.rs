@@ -70,16 +70,18 @@ fn user_name(uid: u32) -> Option<String> {
 /// recorded: a follower would otherwise fill the log with its own reads.
 pub fn recorded_machine(request: &Request) -> Option<String> {
     match request {
-        Request::CreateMachine { name, .. }
-        | Request::DestroyMachine { name }
-        | Request::Run { name, .. }
-        | Request::PutFile { name, .. }
-        | Request::GetFile { name, .. } => Some(name.to_string()),
+        Request::CreateMachine { name, .. } | Request::DestroyMachine { name } => {
+            Some(name.to_string())
+        }
         Request::ListMachines {}
         | Request::Machine { .. }
         | Request::Providers {}
         | Request::Events { .. }
         | Request::Web {} => None,
+        // Every machine operation reaches into its machine.
+        on_machine => on_machine
+            .machine_call()
+            .map(|call| call.machine().to_string()),
     }
 }
 

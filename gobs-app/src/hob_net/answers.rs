@@ -4,8 +4,8 @@
 //! on. Whatever the machine sends:
 //!
 //! - every call waits at most a deadline: the config's `[machines] answer_timeout`
-//!   ([`set_answer_timeout`]), and for `run` the command's own time limit on top
-//!   ([`Call::deadline`]); past it the call fails with an error naming the machine, the
+//!   ([`set_answer_timeout`]), and for work with a time limit of its own (`run`'s command)
+//!   that limit on top ([`Call::deadline`]); past it the call fails with an error naming the machine, the
 //!   call, the deadline and how to raise it ([`wait_answer`]). A cancelled request (its
 //!   client went away) stops waiting at once, so a silent machine holds no thread longer
 //!   than its caller;
@@ -13,7 +13,8 @@
 //!   saying how much was dropped ([`bounded_run`]);
 //! - the words of a failure are cut at [`MAX_MACHINE_ERROR`] bytes ([`bounded_error`]).
 //!
-//! File contents are bounded where they are parsed ([`super::wire::parse_file_content`]).
+//! Each operation bounds the rest of its answer where it reads it
+//! ([`crate::ops::machine::MachineOp::read_reply`]).
 
 use crate::text::floor_char_boundary;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,70 +48,71 @@ pub fn answer_timeout() -> Duration {
     Duration::from_millis(ANSWER_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
-/// A call to a machine, for its deadline and for what its error says.
+/// A call to a machine, for its deadline and for what its error says. Each operation
+/// makes its own ([`crate::ops::machine::MachineOp::call`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    /// `run`, with the command's time limit (`run --timeout`, or the provider's
-    /// `run_timeout`).
-    Run(Duration),
-    /// `put-file`.
-    PutFile,
-    /// `get-file`.
-    GetFile,
+pub struct Call {
+    /// The call's name on the wire.
+    pub name: &'static str,
+    /// Work the call does on the machine under a time limit of its own (`run`'s command).
+    pub work: Option<Work>,
+}
+
+/// Work a machine does for a call under a time limit of its own, and how errors word it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work {
+    /// The limit (the machine stops the work then, and answers).
+    pub limit: Duration,
+    /// What the limit is called (`the command's time limit`).
+    pub called: &'static str,
+    /// What may still go on once the boss gave up (`, and the command may still be
+    /// running there`).
+    pub still: &'static str,
+    /// How to give the work more time.
+    pub raise: &'static str,
 }
 
 impl Call {
-    /// The call's name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Call::Run(_) => "run",
-            Call::PutFile => "put-file",
-            Call::GetFile => "get-file",
-        }
+    /// A call that only waits for the machine's answer.
+    pub const fn answer_only(name: &'static str) -> Call {
+        Call { name, work: None }
     }
 
-    /// How long the boss waits for the answer: [`answer_timeout`], plus the command's time
-    /// limit for `run` (the machine kills the command then, and answers what it printed).
+    /// How long the boss waits for the answer: [`answer_timeout`], plus the work's own
+    /// time limit (the machine stops the work then, and answers what it did).
     pub fn deadline(self) -> Duration {
         self.deadline_with(answer_timeout())
     }
 
     fn deadline_with(self, answer: Duration) -> Duration {
-        match self {
-            Call::Run(limit) => limit.saturating_add(answer),
-            Call::PutFile | Call::GetFile => answer,
-        }
+        self.work.map_or(answer, |w| w.limit.saturating_add(answer))
     }
 
     /// The error of a machine that did not answer within `limit`; `answer` is the
     /// `answer_timeout` part of it.
     fn no_answer(self, machine: &str, limit: Duration, answer: Duration) -> String {
         let shown = |d: Duration| humantime::format_duration(d).to_string();
-        let (made_of, raise) = match self {
-            Call::Run(run) => (
+        let (made_of, still, raise) = match self.work {
+            Some(w) => (
                 format!(
-                    "the command's time limit {} plus the config's [machines] answer_timeout {}",
-                    shown(run),
+                    "{} {} plus the config's [machines] answer_timeout {}",
+                    w.called,
+                    shown(w.limit),
                     shown(answer)
                 ),
-                "if the command needs longer, give it more with `gobs-app run --timeout \
-                 DURATION`, or raise run_timeout in its provider's [providers.NAME] table"
-                    .to_string(),
+                w.still,
+                w.raise,
             ),
-            Call::PutFile | Call::GetFile => (
+            None => (
                 "the config's [machines] answer_timeout".to_string(),
-                "if it is only slow, raise answer_timeout in the config's [machines] table"
-                    .to_string(),
+                "",
+                "if it is only slow, raise answer_timeout in the config's [machines] table",
             ),
-        };
-        let still = match self {
-            Call::Run(_) => ", and the command may still be running there",
-            Call::PutFile | Call::GetFile => "",
         };
         format!(
             "machine {machine} did not answer `{}` within {} ({made_of}); it may be overloaded, \
              stuck or hostile{still}: check it with `gobs-app machine {machine}`; {raise}",
-            self.name(),
+            self.name,
             shown(limit),
         )
     }
@@ -153,7 +155,7 @@ fn wait_within<T: Send + 'static>(
             return Err(format!(
                 "the request was cancelled (its client went away, or the daemon gave up on \
                  it), so the boss stopped waiting for machine {machine}'s answer to `{}`",
-                call.name()
+                call.name
             ));
         }
         if start.elapsed() >= limit {
@@ -272,7 +274,8 @@ mod tests {
     fn a_silent_machine_fails_at_its_deadline_naming_it_and_the_fix() {
         let answer = Duration::from_millis(50);
         let (never, _resolver) = Promise::<u8>::pair();
-        let err = wait_within("m1", Call::GetFile, answer, never, None).unwrap_err();
+        let err =
+            wait_within("m1", Call::answer_only("get-file"), answer, never, None).unwrap_err();
         assert_eq!(
             err,
             "machine m1 did not answer `get-file` within 50ms (the config's [machines] \
@@ -281,7 +284,15 @@ mod tests {
              table"
         );
         let (never, _resolver) = Promise::<u8>::pair();
-        let run = Call::Run(Duration::from_millis(20));
+        let run = Call {
+            name: "run",
+            work: Some(Work {
+                limit: Duration::from_millis(20),
+                called: "the command's time limit",
+                still: "",
+                raise: "give it more with `gobs-app run --timeout DURATION`",
+            }),
+        };
         let err = wait_within("m1", run, answer, never, None).unwrap_err();
         assert!(
             err.starts_with(
@@ -294,7 +305,8 @@ mod tests {
         let cancel = Cancel::new();
         cancel.cancel();
         let (never, _resolver) = Promise::<u8>::pair();
-        let err = wait_within("m1", Call::PutFile, answer, never, Some(&cancel)).unwrap_err();
+        let put = Call::answer_only("put-file");
+        let err = wait_within("m1", put, answer, never, Some(&cancel)).unwrap_err();
         assert!(err.starts_with("the request was cancelled"), "{err}");
     }
 }

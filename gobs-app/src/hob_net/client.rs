@@ -13,9 +13,8 @@
 //! machine's state) stops.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,9 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use super::credential::{self, CONFLICT};
 use super::gateway::DESTROYED;
+use super::machine_ops;
 use super::wire;
-use crate::model::Cancel;
-use crate::providers::local::run::{Limits, run_command};
 
 /// The environment variable a registration sturdyref may come in.
 pub const REGISTRATION_ENV: &str = "GOBS_HOB_REGISTRATION";
@@ -197,7 +195,10 @@ async fn register(
         machine,
         boss: boss.to_uri(),
         credential: Some(credential::encode(secret)),
-        bindings: wire::BINDING_NAMES.iter().map(|s| s.to_string()).collect(),
+        bindings: crate::ops::MACHINE_BINDINGS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     write_state(state_path, &state)?;
     Ok(state)
@@ -384,173 +385,13 @@ impl LocalObject for Bindings {
         let (name, args) = wire::method(args)?;
         match name.as_str() {
             "binding-names" => Ok(Term::List(
-                wire::BINDING_NAMES.iter().map(|n| wire::text(n)).collect(),
+                crate::ops::MACHINE_BINDINGS
+                    .iter()
+                    .map(|n| wire::text(n))
+                    .collect(),
             )),
             "status" => Ok(wire::text("running")),
-            "run" => {
-                let (argv, timeout) = wire::parse_run_args(&args).map_err(|e| wire::text(&e))?;
-                let node = self
-                    .node
-                    .get()
-                    .cloned()
-                    .ok_or_else(|| wire::text("the hob-client is still starting"))?;
-                let (p, _resolver) = cx.promise();
-                std::thread::spawn(move || {
-                    let outcome = run_argv(&argv, timeout)
-                        .map(|out| wire::run_output_term(&out))
-                        .map_err(|e| wire::text(&e));
-                    node.post(move |core| core.settle_promise(p, outcome));
-                });
-                Ok(Term::local(p))
-            }
-            "put-file" => put_file(&args).map_err(|e| wire::text(&e)),
-            "get-file" => get_file(&args).map_err(|e| wire::text(&e)),
-            other => Err(wire::text(&format!(
-                "this machine has no binding `{other}` (it has {})",
-                wire::BINDING_NAMES.join(", ")
-            ))),
+            other => machine_ops::answer(cx, &self.node, other, &args),
         }
     }
-}
-
-fn run_argv(argv: &[String], timeout: u64) -> Result<crate::model::RunOutput, String> {
-    let (first, rest) = argv
-        .split_first()
-        .ok_or_else(|| "no command to run".to_string())?;
-    let mut cmd = Command::new(first);
-    cmd.args(rest);
-    let limits = Limits {
-        timeout: Duration::from_secs(timeout.max(1)),
-        max_output: wire::MAX_REMOTE_OUTPUT,
-    };
-    run_command(cmd, first, "this machine", limits, &Cancel::new())
-}
-
-fn put_file(args: &[Term]) -> Result<Term, String> {
-    let (path, bytes, mode) = wire::parse_put_file_args(args)?;
-    write_file_atomically(Path::new(&path), &bytes, mode)?;
-    Ok(Term::Data(Value::Bool(true)))
-}
-
-/// Whom this hob-client runs as, for messages about permissions.
-fn running_as() -> String {
-    format!(
-        "the hob-client runs as uid {} on this machine",
-        rustix::process::geteuid().as_raw()
-    )
-}
-
-/// Writes `bytes` to `path` with permission bits `mode` (the umask not applied), all or
-/// nothing: into a temporary file beside it, synced, then renamed over it.
-fn write_file_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
-    let shown = path.display();
-    if !path.is_absolute() {
-        return Err(format!("put-file takes an absolute path, not {shown}"));
-    }
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{shown} names no file; add the file's name"));
-    };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(format!(
-                "{} is not a directory on this machine",
-                dir.display()
-            ));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "directory {} does not exist on this machine; create it first (`mkdir -p {}` through gobs-app run)",
-                dir.display(),
-                dir.display()
-            ));
-        }
-        Err(e) => {
-            return Err(format!(
-                "cannot look at {}: {e}; {}",
-                dir.display(),
-                running_as()
-            ));
-        }
-    }
-    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Err(format!(
-            "{shown} is a directory on this machine; give the path of the file to write"
-        ));
-    }
-    let mut tag = [0u8; 6];
-    getrandom::fill(&mut tag).map_err(|e| format!("cannot draw a temporary name: {e}"))?;
-    let tmp = dir.join(format!(
-        ".{}.gobs-put-{}",
-        name.to_string_lossy(),
-        data_encoding::HEXLOWER.encode(&tag)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        // fchmod, not the open's mode: the umask must not change what was asked.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        let hint = match e.kind() {
-            std::io::ErrorKind::PermissionDenied => format!("; {}", running_as()),
-            std::io::ErrorKind::StorageFull => "; free some space on the machine".to_string(),
-            _ => String::new(),
-        };
-        format!("cannot write {shown} on this machine: {e}{hint} (nothing was changed)")
-    })
-}
-
-fn get_file(args: &[Term]) -> Result<Term, String> {
-    let [path] = args else {
-        return Err("get-file takes a path".into());
-    };
-    let path = wire::as_string(path).ok_or("get-file takes a path (a string)")?;
-    read_file_bounded(Path::new(&path)).map(|bytes| Term::Data(Value::Bytes(bytes)))
-}
-
-/// Reads the regular file `path`, at most [`wire::MAX_FILE`] bytes of it (a file that is, or
-/// grows, larger is refused with its size).
-fn read_file_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let shown = path.display();
-    if !path.is_absolute() {
-        return Err(format!("get-file takes an absolute path, not {shown}"));
-    }
-    let cannot = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            format!("there is no file {shown} on this machine; check the path")
-        }
-        std::io::ErrorKind::PermissionDenied => {
-            format!("cannot read {shown}: {e}; {}", running_as())
-        }
-        _ => format!("cannot read {shown}: {e}"),
-    };
-    let meta = std::fs::metadata(path).map_err(cannot)?;
-    if meta.is_dir() {
-        return Err(format!(
-            "{shown} is a directory on this machine, not a regular file; get-file copies one file (archive a directory first, e.g. with tar through gobs-app run)"
-        ));
-    }
-    if !meta.is_file() {
-        return Err(format!(
-            "{shown} is not a regular file on this machine (a device, fifo or socket); get-file copies regular files only"
-        ));
-    }
-    crate::files::check_size(&format!("{shown} on this machine"), meta.len())?;
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(wire::MAX_FILE as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    crate::files::check_size(&format!("{shown} on this machine"), bytes.len() as u64)?;
-    Ok(bytes)
 }

@@ -10,6 +10,7 @@
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
 //! - [`listen`]: where the gateway listens (only where machines reach it).
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
+//! - `machine_ops`: what the hob-client does for each operation.
 //!
 //! This is the small adapter the brief of the OCapN work asks for: it speaks through
 //! gobs-ocapn's object API ([`gobs_ocapn::node::LocalObject`], [`gobs_ocapn::vat::RemoteObject`]),
@@ -23,6 +24,7 @@ pub mod client;
 pub mod credential;
 pub mod gateway;
 pub mod listen;
+mod machine_ops;
 pub mod wire;
 
 pub use listen::{Place, parse_listen};

@@ -1,19 +1,22 @@
 //! The standard capabilities every machine's hob client binds (`status`, a read-only
-//! [`StatusFacet`], and `run`, the machine itself; `put-file` and `get-file`, the machine
-//! too, where its kind copies files), and how the boss calls them without knowing the
-//! machine's type ([`run_capability`], [`put_file_capability`], [`get_file_capability`]),
-//! through the table of machine actor kinds.
+//! [`StatusFacet`], and each machine operation under its name, the machine itself; the
+//! operations on files only where its kind copies files), and how the boss calls them
+//! without knowing the machine's type ([`call_capability`]), through the table of machine
+//! actor kinds.
 //!
 //! **Adding a kind of machine actor** is one row of `MACHINE_TYPES` (besides its
 //! provider's row in [`super::KINDS`]); a provider whose machines run a hob-client of their
 //! own uses [`RemoteMachine`] and needs no row.
 
+use std::sync::Arc;
+
 use gobs_runtime::{AnyRef, Error, Promise, Ref, Value, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
-use crate::files::FileMode;
-use crate::model::{Cancel, RunOutput};
+use crate::model::Cancel;
+use crate::ops::MachineCall;
+use crate::ops::machine::Reply;
 use crate::providers::dummy::DummyMachine;
 use crate::providers::local::LocalMachine;
 use crate::providers::machine::{MachineType, Typed};
@@ -67,8 +70,8 @@ fn status_facet_v1((machine,): (MachineRefV1,)) -> (AnyRef,) {
 }
 
 /// Binds machine `machine`'s standard capabilities in its hob client: `status` (a
-/// [`StatusFacet`]) and `run` (the machine), and with `files` also `put-file` and
-/// `get-file` (the machine). Call inside a turn of the machine's vat.
+/// [`StatusFacet`]) and each machine operation (the machine), those on files only with
+/// `files`. Call inside a turn of the machine's vat.
 pub fn bind_standard(
     client: &Ref<HobClientPresence>,
     machine: AnyRef,
@@ -78,49 +81,25 @@ pub fn bind_standard(
         machine: machine.clone(),
     })?;
     client.call().bind("status".into(), status.into())?;
-    if files {
-        client
-            .call()
-            .bind("put-file".into(), Value::Ref(machine.clone()))?;
-        client
-            .call()
-            .bind("get-file".into(), Value::Ref(machine.clone()))?;
+    for (operation, on_files) in crate::ops::MACHINE_OPERATIONS {
+        if files || !on_files {
+            client
+                .call()
+                .bind(operation.to_string(), Value::Ref(machine.clone()))?;
+        }
     }
-    client.call().bind("run".into(), Value::Ref(machine))
+    Ok(())
 }
 
-/// Runs `command` through a machine's `run` capability, whatever its kind. Call inside a
-/// turn. The run stops when `cancel` is set.
-pub fn run_capability(
+/// Has a machine do `call` through the capability it bound for the call's operation,
+/// whatever its kind. Call inside a turn. Long work stops when `cancel` is set.
+pub fn call_capability(
     capability: Value,
-    command: Vec<String>,
+    call: Arc<dyn MachineCall>,
     cancel: Cancel,
-) -> Promise<Result<RunOutput, String>> {
-    match machine_of(capability, "run") {
-        Ok((machine, kind)) => kind.run(&machine, command, cancel),
-        Err(e) => Promise::fulfilled(Err(e)),
-    }
-}
-
-/// Writes a file through a machine's `put-file` capability, whatever its kind. Call inside
-/// a turn.
-pub fn put_file_capability(
-    capability: Value,
-    path: String,
-    content: Vec<u8>,
-    mode: FileMode,
-) -> Promise<Result<(), String>> {
-    match machine_of(capability, "put-file") {
-        Ok((machine, kind)) => kind.put_file(&machine, path, content, mode),
-        Err(e) => Promise::fulfilled(Err(e)),
-    }
-}
-
-/// Reads a file through a machine's `get-file` capability, whatever its kind. Call inside
-/// a turn.
-pub fn get_file_capability(capability: Value, path: String) -> Promise<Result<Vec<u8>, String>> {
-    match machine_of(capability, "get-file") {
-        Ok((machine, kind)) => kind.get_file(&machine, path),
+) -> Promise<Result<Reply, String>> {
+    match machine_of(capability, call.name()) {
+        Ok((machine, kind)) => kind.serve(&machine, call, cancel),
         Err(e) => Promise::fulfilled(Err(e)),
     }
 }
@@ -162,17 +141,17 @@ mod tests {
     #[test]
     fn a_binding_that_is_no_machine_is_refused_saying_what_it_is() {
         let vat = Vat::spawn("capabilities").unwrap();
+        let run: Arc<dyn MachineCall> = Arc::new(crate::ops::Run {
+            name: "m1".parse().unwrap(),
+            command: vec!["true".into()],
+            timeout: None,
+            raw: false,
+        });
         let (text, table) = vat
-            .run(|| {
-                let text =
-                    run_capability(Value::Str("run".into()), vec!["true".into()], Cancel::new());
+            .run(move || {
+                let text = call_capability(Value::Str("run".into()), run.clone(), Cancel::new());
                 let table = AnyRef::from(gobs_runtime::spawn(GHash::new()));
-                let table = put_file_capability(
-                    Value::Ref(table),
-                    "/x".into(),
-                    Vec::new(),
-                    FileMode::DEFAULT,
-                );
+                let table = call_capability(Value::Ref(table), run, Cancel::new());
                 (text, table)
             })
             .unwrap();

@@ -1,6 +1,9 @@
 //! The `dummy` provider: machines that only pretend, each in a vat of its own, for trying
 //! things out and for tests. A dummy machine's `run` records the command and echoes it.
 //!
+//! What it answers each operation is the operation's pretence
+//! ([`MachineOp::pretend`](crate::ops::MachineOp::pretend)).
+//!
 //! Its [`DummySettings`] can make it slow (creation waits, off the vat) and make it fail on
 //! purpose (machines whose names start with `fail-`), to show what slow and failed
 //! creations look like. In the config:
@@ -17,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gobs_runtime::{Promise, Ref, Vat, define_actor, self_ref};
@@ -24,7 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
-use crate::model::{Cancel, RunOutput};
+use crate::model::Cancel;
+use crate::ops::MachineCall;
+use crate::ops::machine::Reply;
 use crate::providers::lifecycle::{MachineBook, ProviderCore};
 use crate::providers::{MachineActor, Provider, ProviderError};
 
@@ -210,7 +216,7 @@ impl DummyMachine {
         self.name.clone()
     }
 
-    /// Records `command` in the history.
+    /// Records what it was asked (a command: its words) in the history.
     pub fn record(&mut self, command: Vec<String>) {
         if self.ran.len() >= HISTORY {
             self.ran.remove(0);
@@ -218,7 +224,7 @@ impl DummyMachine {
         self.ran.push(command);
     }
 
-    /// The commands it ran, oldest first (at most [`HISTORY`]).
+    /// What it was asked, oldest first (at most [`HISTORY`]).
     pub fn history(&self) -> Vec<Vec<String>> {
         self.ran.clone()
     }
@@ -235,27 +241,14 @@ impl MachineActor for DummyMachine {
         "running".to_string()
     }
 
-    /// Records `command` and answers as if it had printed itself.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        _cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
-        let words = command.iter().map(String::as_str);
-        let line = match shlex::try_join(words) {
-            Ok(line) => line,
-            Err(e) => return Promise::fulfilled(Err(format!("cannot show the command: {e}"))),
-        };
-        let stdout = format!("dummy machine {} ran: {line}\n", self.name);
-        if let Some(me) = self_ref::<DummyMachine>() {
-            let _ = me.send().record(command);
+    /// Answers as the operation says a machine that only pretends does, and records it.
+    fn serve(&self, call: Arc<dyn MachineCall>, _cancel: Cancel) -> Promise<Result<Reply, String>> {
+        let reply = call.pretend();
+        if reply.is_ok()
+            && let Some(me) = self_ref::<DummyMachine>()
+        {
+            let _ = me.send().record(call.shown());
         }
-        Promise::fulfilled(Ok(RunOutput {
-            exit_code: Some(0),
-            signal: None,
-            stdout,
-            stderr: String::new(),
-            truncated: false,
-        }))
+        Promise::fulfilled(reply)
     }
 }

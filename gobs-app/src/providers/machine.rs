@@ -1,61 +1,46 @@
-//! What every machine is, whatever its provider: the operations it answers, declared once
-//! in [`MachineActor`], and the same calls on a machine held as any actor
+//! What every machine is, whatever its provider: the machine operations it does, in one
+//! method of [`MachineActor`], and the same call on a machine held as any actor
 //! ([`MachineType`], written once for every kind by [`Typed`]).
 //!
-//! **A machine operation** is a method of [`MachineActor`] (with a default for kinds of
-//! machine that lack it) and its call in [`MachineType`]; the machines that have it answer
-//! it (the networked ones in [`super::remote_machine`], over the hob wire to the
-//! hob-client, [`crate::hob_net`]); the boss asks for it through the capability the machine
-//! bound ([`super::capabilities`], [`crate::actors::boss`]), and users through
-//! [`crate::ops`].
+//! An operation reaches a machine as a [`MachineCall`] (see [`crate::ops`]): the networked
+//! machines ([`super::remote_machine`]) pass any of them over the hob wire to the
+//! hob-client, which does it; the machines of the gobs-app process do those they know and
+//! refuse the others ([`refused`]). The boss asks for it through the capability the
+//! machine bound ([`super::capabilities`], [`crate::actors::boss`]).
+
+use std::sync::Arc;
 
 use gobs_runtime::{Actor, AnyRef, Error, Promise, Ref};
 
 use crate::actors::reason::reason;
-use crate::files::FileMode;
-use crate::model::{Cancel, RunOutput};
+use crate::model::Cancel;
+use crate::ops::MachineCall;
+use crate::ops::machine::Reply;
 
-/// What a machine that does not copy files answers `put-file` and `get-file`.
-const NO_FILES: &str = "this kind of machine has no files to copy";
-
-/// What every machine actor does, whatever its provider: the `status` and `run` its hob
-/// client exposes, and `put-file` and `get-file` for the kinds of machine that copy files.
+/// What every machine actor does, whatever its provider: the `status` its hob client
+/// exposes, and the machine operations it binds.
 pub trait MachineActor: Actor {
-    /// Whether machines of this kind copy files: their hob client then binds `put-file` and
-    /// `get-file`, which reach [`put_file`](MachineActor::put_file) and
-    /// [`get_file`](MachineActor::get_file). Default: no (a `dummy` machine has no files).
+    /// Whether machines of this kind copy files: their hob client then binds the
+    /// operations on files (`put-file`, `get-file`) too. Default: no (a `dummy` machine
+    /// has no files).
     const FILES: bool = false;
-
-    /// Writes `content` to `path` on the machine with permission bits `mode`, whole or not
-    /// at all. Called in a turn of the machine's vat: slow work goes off the vat. Only
-    /// called when [`FILES`](MachineActor::FILES) is true; the default refuses.
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        let _ = (path, content, mode);
-        Promise::fulfilled(Err(NO_FILES.to_string()))
-    }
-
-    /// Reads the file `path` on the machine. Likewise.
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        let _ = path;
-        Promise::fulfilled(Err(NO_FILES.to_string()))
-    }
 
     /// The machine's status (`running`, ...).
     fn status(&self) -> String;
 
-    /// Runs `command` on the machine; the promise answers with what it printed and how it
-    /// ended, or why it could not run. Long runs stop when `cancel` is set. Called in a turn
-    /// of the machine's vat: slow work goes off the vat.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>>;
+    /// Does `call`; the promise answers with the machine's reply (of the call's operation),
+    /// or why it could not. Long work stops when `cancel` is set. Called in a turn of the
+    /// machine's vat: slow work goes off the vat.
+    fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>>;
+}
+
+/// What a machine answers an operation its kind does not do.
+pub fn refused(call: &dyn MachineCall) -> Promise<Result<Reply, String>> {
+    Promise::fulfilled(Err(format!(
+        "machine {} is of a kind that does not do `{}`",
+        call.machine(),
+        call.name()
+    )))
 }
 
 /// A kind of machine actor, its type forgotten: the calls of [`MachineActor`] on a machine
@@ -65,23 +50,13 @@ pub trait MachineType: Sync {
     fn is(&self, machine: &AnyRef) -> bool;
     /// Its status (a near call: same vat only).
     fn status(&self, machine: &AnyRef) -> Result<String, Error>;
-    /// Runs `command` on it.
-    fn run(
+    /// Has it do `call`.
+    fn serve(
         &self,
         machine: &AnyRef,
-        command: Vec<String>,
+        call: Arc<dyn MachineCall>,
         cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>>;
-    /// Writes a file on it.
-    fn put_file(
-        &self,
-        machine: &AnyRef,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>>;
-    /// Reads a file on it.
-    fn get_file(&self, machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>>;
+    ) -> Promise<Result<Reply, String>>;
 }
 
 /// The row of machine actor `M`: `&Typed::<M>::NEW` in the table of
@@ -112,48 +87,22 @@ impl<M: MachineActor> MachineType for Typed<M> {
         Self::typed(machine)?.call_with(|m| m.status())
     }
 
-    fn run(
+    fn serve(
         &self,
         machine: &AnyRef,
-        command: Vec<String>,
+        call: Arc<dyn MachineCall>,
         cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
+    ) -> Promise<Result<Reply, String>> {
         match Self::typed(machine) {
-            Ok(m) => answered(
-                m.send_with(move |m| m.run_command(command, cancel))
-                    .flatten(),
-            ),
+            Ok(m) => m
+                .send_with(move |m| m.serve(call, cancel))
+                .flatten()
+                .then(|answer| {
+                    answer.unwrap_or_else(|e| {
+                        Err(format!("the machine did not answer: {}", reason(&e)))
+                    })
+                }),
             Err(e) => Promise::fulfilled(Err(e.to_string())),
         }
     }
-
-    fn put_file(
-        &self,
-        machine: &AnyRef,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        match Self::typed(machine) {
-            Ok(m) => answered(
-                m.send_with(move |m| m.put_file(path, content, mode))
-                    .flatten(),
-            ),
-            Err(e) => Promise::fulfilled(Err(e.to_string())),
-        }
-    }
-
-    fn get_file(&self, machine: &AnyRef, path: String) -> Promise<Result<Vec<u8>, String>> {
-        match Self::typed(machine) {
-            Ok(m) => answered(m.send_with(move |m| m.get_file(path)).flatten()),
-            Err(e) => Promise::fulfilled(Err(e.to_string())),
-        }
-    }
-}
-
-/// A machine's answer, or why it gave none.
-fn answered<T: Send + 'static>(answer: Promise<Result<T, String>>) -> Promise<Result<T, String>> {
-    answer.then(|answer| {
-        answer.unwrap_or_else(|e| Err(format!("the machine did not answer: {}", reason(&e))))
-    })
 }

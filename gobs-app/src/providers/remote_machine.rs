@@ -1,28 +1,29 @@
 //! The machine actor of every provider whose machines run their own hob-client, which
 //! registers with the boss over OCapN (container, qemu and host machines): its status is
-//! its session's, and `run`, `put-file` and `get-file` go through the boss's hob gateway,
-//! off the vat. What differs between those providers is how a machine is made and taken
+//! its session's, and every machine operation goes through the boss's hob gateway, off the
+//! vat, as the operation puts it on the wire ([`call_through`]). What differs between those providers is how a machine is made and taken
 //! down, never how it is reached, so they share [`RemoteMachine`].
 //!
 //! Earlier builds had one such actor per provider (`ContainerMachine`, `QemuMachine`,
 //! `HostMachine`); their portraits are read as a [`RemoteMachine`] under their old names,
 //! upgraded by the two steps beside it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
 
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
-use crate::files::FileMode;
-use crate::hob_net::answers::{self, Call};
+use crate::config::human::HumanDuration;
+use crate::hob_net::answers;
 use crate::hob_net::gateway::{Gateway, Reach};
-use crate::hob_net::wire;
 use crate::model::{Cancel, RunOutput};
+use crate::ops::machine::Reply;
+use crate::ops::{MachineCall, Run};
 use crate::providers::MachineActor;
 
-/// How long a `run` (or a file copy) waits for a machine whose session is down to come
-/// back.
+/// How long a machine operation waits for a machine whose session is down to come back.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// A machine whose hob-client reaches the boss through the gateway.
@@ -91,50 +92,44 @@ impl MachineActor for RemoteMachine {
         reach_status(&self.name)
     }
 
-    /// Sends `command` to the machine's hob-client, off the vat.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
-        let timeout = cancel
-            .limit()
-            .map_or(self.run_timeout_secs, |t| t.as_secs().max(1));
-        via_gateway(self.name.clone(), "the command's thread", move |g, name| {
-            run_through(g, name, &command, timeout, RECONNECT_WAIT, &cancel)
+    /// Sends `call` to the machine's hob-client, off the vat.
+    fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>> {
+        let default_limit = Duration::from_secs(self.run_timeout_secs);
+        let name = self.name.clone();
+        spawn_blocking(move || {
+            let g = Gateway::running().ok_or_else(|| {
+                format!(
+                    "the boss's hob gateway is not running, so machine {name} cannot be reached"
+                )
+            })?;
+            call_through(&g, &name, &*call, default_limit, RECONNECT_WAIT, &cancel)
         })
-    }
-
-    fn put_file(
-        &self,
-        path: String,
-        content: Vec<u8>,
-        mode: FileMode,
-    ) -> Promise<Result<(), String>> {
-        via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            let asked = g.ask(
-                name,
-                wire::put_file_args(&path, &content, mode.0),
-                RECONNECT_WAIT,
-            );
-            answers::wait_answer(name, Call::PutFile, asked, None).map(|_| ())
-        })
-    }
-
-    fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
-        // At most [`wire::MAX_FILE`] bytes of it.
-        via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            let asked = g.ask(name, wire::get_file_args(&path), RECONNECT_WAIT);
-            wire::parse_file_content(&answers::wait_answer(name, Call::GetFile, asked, None)?)
+        .then(|done| {
+            done.unwrap_or_else(|e| Err(format!("the call's thread failed: {}", reason(&e))))
         })
     }
 }
 
-/// Runs `argv` on machine `machine` through its hob-client's session on gateway `g` (see
+/// Has machine `machine` do `call` through its hob-client's session on gateway `g` (see
 /// [`Gateway::ask`], which waits at most `wait` for a session that is down) and waits for
-/// the answer, at most `timeout_secs` plus the answer timeout, and no longer than `cancel`
-/// stays unset; the output is bounded by the boss (see [`answers`]). Blocking: off the
-/// vats.
+/// the answer, at most the call's deadline ([`answers::Call::deadline`]; `default_limit`
+/// is the machine's time limit for work the request gives none), and no longer than
+/// `cancel` stays unset; the answer is read and bounded by the call's operation. Blocking:
+/// off the vats.
+pub fn call_through(
+    g: &Gateway,
+    machine: &str,
+    call: &dyn MachineCall,
+    default_limit: Duration,
+    wait: Duration,
+    cancel: &Cancel,
+) -> Result<Reply, String> {
+    let asked = g.ask(machine, call.message(default_limit), wait);
+    let answer = answers::wait_answer(machine, call.call(default_limit), asked, Some(cancel))?;
+    call.read_reply(&answer)
+}
+
+/// [`call_through`] for `run`: `argv` on `machine`, killed after `timeout_secs`.
 pub fn run_through(
     g: &Gateway,
     machine: &str,
@@ -143,10 +138,17 @@ pub fn run_through(
     wait: Duration,
     cancel: &Cancel,
 ) -> Result<RunOutput, String> {
-    let asked = g.ask(machine, wire::run_args(argv, timeout_secs), wait);
-    let call = Call::Run(Duration::from_secs(timeout_secs));
-    let answer = answers::wait_answer(machine, call, asked, Some(cancel))?;
-    wire::parse_run_output(&answer).map(answers::bounded_run)
+    let run = Run {
+        name: machine.parse().map_err(|e| format!("{e}"))?,
+        command: argv.to_vec(),
+        timeout: Some(HumanDuration(Duration::from_secs(timeout_secs))),
+        raw: false,
+    };
+    let reply = call_through(g, machine, &run, Duration::ZERO, wait, cancel)?;
+    reply
+        .downcast::<RunOutput>()
+        .map(|out| *out)
+        .map_err(|_| "the reply to `run` is not a command's output".to_string())
 }
 
 /// `running`, or `unreachable (since …)` while its hob-client's session is down.
@@ -160,20 +162,4 @@ pub fn reach_status(name: &str) -> String {
         Some(Reach::Waiting) => "registering".into(),
         None => "unknown to the hob gateway".into(),
     }
-}
-
-/// Does `work` with the boss's running gateway for machine `name`, off the vat; `thread`
-/// names the work in the error if its thread fails.
-fn via_gateway<T: Send + 'static>(
-    name: String,
-    thread: &'static str,
-    work: impl FnOnce(&Gateway, &str) -> Result<T, String> + Send + 'static,
-) -> Promise<Result<T, String>> {
-    spawn_blocking(move || {
-        let g = Gateway::running().ok_or_else(|| {
-            format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
-        })?;
-        work(&g, &name)
-    })
-    .then(move |done| done.unwrap_or_else(|e| Err(format!("{thread} failed: {}", reason(&e)))))
 }

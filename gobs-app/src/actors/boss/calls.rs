@@ -1,6 +1,6 @@
-//! How the boss reaches a machine: through the capabilities its hob client registered
-//! (`run`, `put-file`, `get-file`), asked of the client by name, and the errors that say
-//! why a machine cannot be reached.
+//! How the boss reaches a machine: through the capabilities its hob client registered (one
+//! per machine operation, under the operation's name), asked of the client by name, and
+//! the errors that say why a machine cannot be reached.
 
 use gobs_runtime::{Error, Promise, Ref, Value};
 
@@ -12,14 +12,15 @@ use crate::model::{BackendError, MachineInfo, MachineStatus};
 use crate::providers;
 
 impl Boss {
-    /// What `run`, `put-file` and `get-file` share: machine `name` must be running; its hob
+    /// What every machine operation goes through: machine `name` must be running; its hob
     /// client is asked for its capability `binding`, which goes to `work`. A machine
-    /// without that binding, or whose hob client cannot be reached, is an error that says
-    /// so.
+    /// without that binding (`on_files`: only machines that copy files have it), or whose
+    /// hob client cannot be reached, is an error that says so.
     pub(super) fn through<T: Send + 'static>(
         &self,
         name: &str,
         binding: &'static str,
+        on_files: bool,
         work: impl FnOnce(Value) -> Promise<Result<T, BackendError>> + Send + 'static,
     ) -> Result<Promise<Result<T, BackendError>>, BackendError> {
         let record = self.get(name)?;
@@ -27,7 +28,7 @@ impl Boss {
             (MachineStatus::Running, Some(client)) => client.clone(),
             _ => return Err(BackendError::invalid(not_running(name, record))),
         };
-        let missing = self.no_binding(name, record, binding);
+        let missing = self.no_binding(name, record, binding, on_files);
         let name = name.to_string();
         let asked = client.send().binding(binding.to_string());
         Ok(asked
@@ -42,13 +43,20 @@ impl Boss {
             .flatten())
     }
 
-    /// Why machine `name` has no capability `binding`, and what to do.
-    pub(super) fn no_binding(&self, name: &str, record: &MachineRecord, binding: &str) -> String {
+    /// Why machine `name` has no capability `binding`, and what to do; `on_files`: only
+    /// machines that copy files have it.
+    pub(super) fn no_binding(
+        &self,
+        name: &str,
+        record: &MachineRecord,
+        binding: &str,
+        on_files: bool,
+    ) -> String {
         let plain = format!(
             "machine {name} exposes no `{binding}` capability (its hob client has no \
              `{binding}` binding)"
         );
-        if binding == "run" {
+        if !on_files {
             return plain;
         }
         let kind = self
@@ -57,8 +65,8 @@ impl Boss {
             .map(|e| e.provider.kind().to_string());
         match kind {
             Some(kind) if providers::kind_copies_files(&kind) => format!(
-                "{plain}: it was created by a gobs-app older than put-file and get-file; \
-                 destroy it and create it again to copy files to and from it"
+                "{plain}: it was created by a gobs-app older than `{binding}`; destroy it and \
+                 create it again to copy files to and from it"
             ),
             kind => format!(
                 "{plain}: machines of provider {} (kind {}) have no files to copy; machines \

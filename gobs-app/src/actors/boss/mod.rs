@@ -27,6 +27,7 @@ mod versions;
 pub use records::{MachineRecord, ProviderEntry};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gobs_runtime::{Error, JournalMap, Promise, Ref, define_actor, self_ref};
@@ -35,10 +36,10 @@ use crate::actors::hob::HobServerPresence;
 use crate::actors::reason::reason;
 use crate::events::log::EventLog;
 use crate::events::{MachineState, What, bounded};
-use crate::files::{FileContent, FileCopied, FileMode, RemoteFile, check_remote_path, check_size};
 use crate::model::check_machine_name;
-use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo, RunOutput};
-use crate::providers::capabilities::{get_file_capability, put_file_capability, run_capability};
+use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo};
+use crate::ops::{MachineCall, Response};
+use crate::providers::capabilities::call_capability;
 use crate::providers::{ProviderError, ProviderRef};
 use calls::{reach_checked, settled, with_bindings};
 
@@ -387,72 +388,24 @@ impl Boss {
         }))
     }
 
-    /// Runs `command` on machine `name`, through the `run` capability its hob client exposes.
+    /// Has the machine `call` names do it, through the capability its hob client bound
+    /// under the operation's name; answers the operation's response. Refused before
+    /// anything is sent if the operation's checks refuse it (see [`MachineOp::check`]).
+    ///
+    /// [`MachineOp::check`]: crate::ops::MachineOp::check
     #[actor(local)]
-    pub fn run(
+    pub fn on_machine(
         &self,
-        name: String,
-        command: Vec<String>,
+        call: Arc<dyn MachineCall>,
         cancel: Cancel,
-    ) -> Result<Promise<Result<RunOutput, BackendError>>, BackendError> {
-        let machine = name.clone();
-        self.through(&machine, "run", move |capability| {
-            run_capability(capability, command, cancel).then(move |ran| {
-                settled(ran, || format!("cannot run the command on machine {name}"))
-            })
-        })
-    }
-
-    /// Writes `content` to `path` on machine `name` with permission bits `mode`, through
-    /// the `put-file` capability its hob client exposes (the machine writes it whole or not
-    /// at all). Refused before anything is sent if the path is not absolute or the file is
-    /// larger than [`MAX_FILE`](crate::files::MAX_FILE).
-    #[actor(local)]
-    pub fn put_file(
-        &self,
-        name: String,
-        path: String,
-        content: FileContent,
-        mode: FileMode,
-    ) -> Result<Promise<Result<FileCopied, BackendError>>, BackendError> {
-        check_remote_path(&name, &path).map_err(BackendError::invalid)?;
-        let size = content.0.len() as u64;
-        check_size(&format!("the file for {path} on machine {name}"), size)
-            .map_err(BackendError::invalid)?;
-        let machine = name.clone();
-        self.through(&machine, "put-file", move |capability| {
-            put_file_capability(capability, path.clone(), content.0, mode).then(move |written| {
-                settled(written, || {
-                    format!("cannot copy to {path} on machine {name}")
-                })
-                .map(|()| FileCopied {
-                    machine: name,
-                    path,
-                    size,
-                    mode,
-                })
-            })
-        })
-    }
-
-    /// Reads the file `path` on machine `name`, through the `get-file` capability its hob
-    /// client exposes.
-    #[actor(local)]
-    pub fn get_file(
-        &self,
-        name: String,
-        path: String,
-    ) -> Result<Promise<Result<RemoteFile, BackendError>>, BackendError> {
-        check_remote_path(&name, &path).map_err(BackendError::invalid)?;
-        let machine = name.clone();
-        self.through(&machine, "get-file", move |capability| {
-            get_file_capability(capability, path.clone()).then(move |read| {
-                settled(read, || format!("cannot copy {path} from machine {name}")).map(|bytes| {
-                    RemoteFile {
-                        machine: name,
-                        path,
-                        content: FileContent(bytes),
-                    }
+    ) -> Result<Promise<Result<Response, BackendError>>, BackendError> {
+        call.check()?;
+        let name = call.machine().to_string();
+        self.through(&name, call.name(), call.on_files(), move |capability| {
+            call_capability(capability, call.clone(), cancel).then(move |reply| {
+                settled(reply, || call.failed()).and_then(|reply| {
+                    call.respond(reply)
+                        .map_err(|e| BackendError::provider(format!("{}: {e}", call.failed())))
                 })
             })
         })

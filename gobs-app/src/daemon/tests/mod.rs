@@ -12,6 +12,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
+
+use crate::ops::MachineCall;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -28,9 +30,7 @@ use crate::daemon::protocol::{
 use crate::daemon::server::{Daemon, Stopper, recover_stale_socket};
 use crate::daemon::startup::{LOCK_WAIT, lock_state};
 use crate::error::AppError;
-use crate::model::{
-    BackendError, Cancel, ErrorKind, MachineInfo, MachineName, ProviderInfo, RunOutput,
-};
+use crate::model::{BackendError, Cancel, ErrorKind, MachineInfo, MachineName, ProviderInfo};
 
 fn paths(dir: &Path) -> StatePaths {
     StatePaths::new(StateDir {
@@ -70,9 +70,9 @@ fn quick(max_connections: usize) -> DaemonConfig {
     }
 }
 
-/// A backend whose `create_machine` waits for a signal, whose `run` waits for its
-/// cancel switch (each saying first that it began), and whose `list_machines` answers
-/// more than a frame holds.
+/// A backend whose `create_machine` waits for a signal, whose machine operations (`run`,
+/// ...) wait for their cancel switch (each saying first that it began), and whose
+/// `list_machines` answers more than a frame holds.
 struct Special {
     inner: FakeBackend,
     gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
@@ -105,13 +105,7 @@ impl Backend for Special {
     fn machine(&self, c: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
         self.inner.machine(c, name)
     }
-    fn run(
-        &self,
-        c: &Cancel,
-        _: MachineName,
-        _: Vec<String>,
-        _: Option<crate::config::human::HumanDuration>,
-    ) -> Result<RunOutput, BackendError> {
+    fn on_machine(&self, c: &Cancel, _: Arc<dyn MachineCall>) -> Result<Response, BackendError> {
         let _ = self.began.lock().unwrap().send("run");
         let start = Instant::now();
         while !c.is_cancelled() && start.elapsed() < HANG {
@@ -137,24 +131,6 @@ impl Backend for Special {
     }
     fn web(&self, c: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
         self.inner.web(c)
-    }
-    fn put_file(
-        &self,
-        c: &Cancel,
-        name: MachineName,
-        path: String,
-        mode: Option<crate::files::FileMode>,
-        content: crate::files::FileContent,
-    ) -> Result<crate::files::FileCopied, BackendError> {
-        self.inner.put_file(c, name, path, mode, content)
-    }
-    fn get_file(
-        &self,
-        c: &Cancel,
-        name: MachineName,
-        path: String,
-    ) -> Result<crate::files::RemoteFile, BackendError> {
-        self.inner.get_file(c, name, path)
     }
 }
 

@@ -185,12 +185,12 @@ fn a_run_whose_client_went_away_is_cancelled() {
     let stream = UnixStream::connect(paths.socket()).unwrap();
     let frame = RequestFrame {
         version: PROTOCOL_VERSION,
-        request: Request::Run {
+        request: Request::Run(crate::ops::Run {
             name: "a".parse().unwrap(),
             command: vec!["sleep".into(), "3600".into()],
             timeout: None,
             raw: false,
-        },
+        }),
     };
     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();

@@ -30,6 +30,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gobs_runtime::{Promise, Ref, Vat, define_actor, spawn_blocking};
@@ -38,7 +39,10 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
-use crate::model::{Cancel, RunOutput};
+use crate::model::Cancel;
+use crate::ops::machine::Reply;
+use crate::ops::{MachineCall, MachineOp, Run};
+use crate::providers::machine::refused;
 use crate::providers::{MachineActor, MachineBook, Provider, ProviderCore, ProviderError};
 use confine::Jail;
 
@@ -379,12 +383,11 @@ impl MachineActor for LocalMachine {
         "running".to_string()
     }
 
-    /// Runs `command` confined, off the vat.
-    fn run_command(
-        &self,
-        command: Vec<String>,
-        cancel: Cancel,
-    ) -> Promise<Result<RunOutput, String>> {
+    /// Runs commands (`run`) confined, off the vat; refuses other operations.
+    fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>> {
+        let Some(ask) = call.as_any().downcast_ref::<Run>() else {
+            return refused(&*call);
+        };
         if self.uid == 0 {
             return Promise::fulfilled(Err(format!(
                 "machine {} was made by an earlier gobs-app, before local machines had a uid \
@@ -400,15 +403,16 @@ impl MachineActor for LocalMachine {
             hidden: self.hidden.clone(),
         };
         let shell = self.shell.clone();
+        let command = ask.command.clone();
         let limits = run::Limits {
-            timeout: cancel
-                .limit()
+            timeout: MachineOp::time_limit(ask)
                 .unwrap_or(Duration::from_secs(self.run_timeout_secs)),
             ..run::Limits::default()
         };
         spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, &cancel)).then(
-            |ran| {
-                ran.unwrap_or_else(|e| Err(format!("the command's thread failed: {}", reason(&e))))
+            |ran| match ran {
+                Ok(ran) => ran.map(|out| Box::new(out) as Reply),
+                Err(e) => Err(format!("the command's thread failed: {}", reason(&e))),
             },
         )
     }
