@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use common::{Daemon, gobs, ok, state, text, wait_for};
+use common::{gobs, ok, text, wait_for};
 
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
 use gobs_app::hob_net::{credential, wire};
@@ -29,7 +29,6 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
 use gobs_ocapn::persist::NodeState;
-use host::RealClient;
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -223,15 +222,8 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
 
 #[test]
 fn a_hostile_machine_is_bounded_by_the_boss() {
-    let dir = state();
+    let (dir, _daemon, real) = host::with_machine(CONFIG, "h1", &[]);
     let s = dir.path();
-    fs::write(s.join("config.toml"), CONFIG).unwrap();
-    let _daemon = Daemon::start(s);
-    let real = RealClient(s.join("hosts/h1"));
-    ok(s, &["create-machine", "h1"]);
-    // Registered; its client writes its state once it has the boss's answer.
-    let client_json = s.join("hosts/h1/client/client.json");
-    wait_for("h1's client to store its state", || client_json.exists());
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
     let _impostor = Impostor::attach(&s.join("hosts/h1/client"));

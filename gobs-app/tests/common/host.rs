@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 
 use gobs_ocapn::persist::NodeState;
 
-use crate::common::{bare, text, wait_for};
+use crate::common::{Daemon, bare, gobs, ok, state, text, wait_for};
 
 /// Kills the real hob-client of a host machine (given its directory, `hosts/M`) when told
 /// and when the test ends, passed or not.
@@ -86,4 +86,35 @@ impl Drop for Client {
 pub fn location(dir: &Path) -> String {
     let node = NodeState::open(&dir.join("node")).unwrap();
     format!("ocapn://{}.tcp-tls", node.tls.designator())
+}
+
+/// A daemon on a fresh state directory with config `config` (whose default provider is
+/// `host`), started with environment `env`, and host machine `name` created and
+/// registered: the directory, the daemon and the machine's real hob-client.
+pub fn with_machine(
+    config: &str,
+    name: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, Daemon, RealClient) {
+    let dir = state();
+    fs::write(dir.path().join("config.toml"), config).unwrap();
+    let daemon = Daemon::start_with(dir.path(), env);
+    let real = RealClient(dir.path().join("hosts").join(name));
+    ok(dir.path(), &["create-machine", name]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = dir.path().join(format!("hosts/{name}/client/client.json"));
+    wait_for("the machine's client to store its state", || {
+        client_json.exists()
+    });
+    (dir, daemon, real)
+}
+
+/// The pid of the hob-client that runs machine `name`'s commands (their parent), if a
+/// command runs there now.
+pub fn served_by(state: &Path, name: &str) -> Option<u32> {
+    let out = gobs(state, &["run", name, "--", "sh", "-c", "echo $PPID"]);
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().parse().ok())
+        .flatten()
 }
