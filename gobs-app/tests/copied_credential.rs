@@ -22,9 +22,6 @@ use std::path::Path;
 use common::{Daemon, ok, wait_for};
 use host::{Client, RealClient, location, served_by};
 
-const CONFIG: &str = "default_provider = \"host\"\n\
-    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
-
 fn machine(s: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&ok(s, &["machine", name, "--json"])).unwrap()
 }
@@ -48,7 +45,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A daemon with a host machine `h1` created.
 fn with_h1() -> (tempfile::TempDir, Daemon, RealClient) {
-    host::with_machine(CONFIG, "h1", &[])
+    host::with_machine(host::CONFIG, "h1", &[])
 }
 
 #[test]

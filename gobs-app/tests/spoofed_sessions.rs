@@ -24,9 +24,6 @@ use common::{gobs, ok, text, wait_for};
 use host::served_by;
 use peers::{claim_session, tcp_tls_locator, the_tcp_listener};
 
-const CONFIG: &str = "default_provider = \"host\"\n\
-    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
-
 const IMPOSTORS: usize = 40;
 
 /// Machine `name`'s status in `list-machines --json`.
@@ -63,8 +60,11 @@ fn repeatedly(
 #[test]
 fn forty_peers_claiming_a_machines_location_cannot_disturb_it() {
     // The boss's OCapN node logs, at info, each session it refuses and why.
-    let (dir, daemon, real) =
-        host::with_machine(CONFIG, "m1", &[("RUST_LOG", "warn,gobs_ocapn_proto=info")]);
+    let (dir, daemon, real) = host::with_machine(
+        host::CONFIG,
+        "m1",
+        &[("RUST_LOG", "warn,gobs_ocapn_proto=info")],
+    );
     let s = dir.path().to_path_buf();
     let real_pid = real.pid().unwrap().as_raw_nonzero().get() as u32;
     assert_eq!(served_by(&s, "m1"), Some(real_pid));

@@ -1,6 +1,6 @@
 //! `host` machines' hob-clients for black-box tests: the real one a machine's creation
 //! started (it lives in a session of its own, beyond the daemon), and more started by the
-//! test from a state directory of its choosing.
+//! test from a state directory of its choosing (and registration, if it gives one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -11,6 +11,10 @@ use std::process::{Child, Stdio};
 use gobs_ocapn::persist::NodeState;
 
 use crate::common::{Daemon, bare, gobs, ok, state, text, wait_for};
+
+/// A config whose machines are `host` ones, with the boss's machine listener on loopback.
+pub const CONFIG: &str = "default_provider = \"host\"\n\
+    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
 
 /// Kills the real hob-client of a host machine (given its directory, `hosts/M`) when told
 /// and when the test ends, passed or not.
@@ -49,9 +53,18 @@ pub struct Client(pub Child);
 impl Client {
     /// Starts a hob-client on the state directory `dir` (already registered).
     pub fn start(dir: &Path) -> Client {
-        let child = bare()
-            .args(["hob-client", "--dir"])
-            .arg(dir)
+        Client::start_with(dir, None)
+    }
+
+    /// Starts a hob-client on the state directory `dir`, registering first through the
+    /// registration sturdyref `registration` if one is given.
+    pub fn start_with(dir: &Path, registration: Option<&str>) -> Client {
+        let mut cmd = bare();
+        cmd.args(["hob-client", "--dir"]).arg(dir);
+        if let Some(uri) = registration {
+            cmd.args(["--registration", uri]);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
