@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use gobs_ocapn::node::Node;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::common::HANG;
+use crate::common::{HANG, proc_net};
 
 /// A runtime for the test's side of the network (one thread: the test's peers are few
 /// and mostly wait).
@@ -37,10 +37,9 @@ pub fn open_fds(pid: u32) -> usize {
         .count()
 }
 
-/// The TCP addresses process `pid` listens on: its sockets (`/proc/PID/fd`) that its
-/// network namespace's tables (`/proc/PID/net/tcp`, `tcp6`) list as listening.
-pub fn tcp_listeners(pid: u32) -> Vec<SocketAddr> {
-    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+/// The inodes of process `pid`'s sockets (`/proc/PID/fd` links to `socket:[INODE]`).
+fn socket_inodes(pid: u32) -> HashSet<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
@@ -53,22 +52,34 @@ pub fn tcp_listeners(pid: u32) -> Vec<SocketAddr> {
                     .to_owned(),
             )
         })
-        .collect();
-    let mut found = Vec::new();
-    for table in ["tcp", "tcp6"] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
-            continue;
-        };
-        for row in text.lines().skip(1) {
-            let cols: Vec<&str> = row.split_whitespace().collect();
-            // sl, local_address, rem_address, st, …, inode (the tenth column).
-            const LISTEN: &str = "0A";
-            if cols.len() > 9 && cols[3] == LISTEN && inodes.contains(cols[9]) {
-                found.push(parse_proc_addr(cols[1]));
-            }
-        }
-    }
-    found
+        .collect()
+}
+
+/// Process `pid`'s TCP sockets, from its network namespace's tables.
+fn tcp_sockets(pid: u32) -> Vec<proc_net::TcpSocket> {
+    let inodes = socket_inodes(pid);
+    proc_net::sockets(&format!("/proc/{pid}/net"))
+        .into_iter()
+        .filter(|s| inodes.contains(&s.inode))
+        .collect()
+}
+
+/// The TCP addresses process `pid` listens on.
+pub fn tcp_listeners(pid: u32) -> Vec<SocketAddr> {
+    tcp_sockets(pid)
+        .into_iter()
+        .filter(|s| s.listening)
+        .map(|s| s.local)
+        .collect()
+}
+
+/// How many connections process `pid` holds that were accepted on its listener at
+/// `listener`.
+pub fn accepted_at(pid: u32, listener: SocketAddr) -> usize {
+    tcp_sockets(pid)
+        .iter()
+        .filter(|s| !s.listening && s.local == listener)
+        .count()
 }
 
 /// The one TCP address process `pid` listens on; fails the test if it has none or several.
@@ -80,32 +91,6 @@ pub fn the_tcp_listener(pid: u32) -> SocketAddr {
         "process {pid} listens on {all:?}, not one address"
     );
     all[0]
-}
-
-/// `/proc/net/tcp`'s `HEXIP:HEXPORT`: the address as the kernel stores it (32-bit words in
-/// host order, little-endian here), the port big-endian.
-fn parse_proc_addr(text: &str) -> SocketAddr {
-    let (ip, port) = text.split_once(':').unwrap();
-    let port = u16::from_str_radix(port, 16).unwrap();
-    let words: Vec<u32> = (0..ip.len() / 8)
-        .map(|i| {
-            u32::from_str_radix(&ip[8 * i..8 * i + 8], 16)
-                .unwrap()
-                .swap_bytes()
-        })
-        .collect();
-    let ip = match words.as_slice() {
-        [v4] => IpAddr::V4(Ipv4Addr::from(*v4)),
-        [a, b, c, d] => {
-            let bits = (u128::from(*a) << 96)
-                | (u128::from(*b) << 64)
-                | (u128::from(*c) << 32)
-                | u128::from(*d);
-            IpAddr::V6(Ipv6Addr::from(bits))
-        }
-        _ => panic!("unexpected address {text} in /proc/net/tcp"),
-    };
-    SocketAddr::new(ip, port)
 }
 
 /// A TCP connection to `to` from the loopback address `from` (any of 127.0.0.0/8: each
