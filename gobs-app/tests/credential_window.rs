@@ -25,7 +25,7 @@ use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::Cx;
 use host::Client;
-use machine_node::MachineNode;
+use machine_node::{MachineNode, identity_in};
 
 /// Kills the hob-client and waits until the gateway has seen m1's session end.
 fn kill(client: Client, g: &Gateway) {
@@ -60,7 +60,7 @@ fn send_and_crash(
     args: impl FnOnce(Term) -> Vec<Term> + Send + 'static,
 ) -> Result<Term, String> {
     let ok = |_: &mut Cx<'_>, _: Vec<Term>| Ok::<Term, Term>(Term::sym("ok"));
-    let (crashed, answer) = MachineNode::send(dir, to, ok, args);
+    let (crashed, answer) = MachineNode::send(identity_in(dir), to, ok, args);
     drop(crashed);
     answer.map_err(|e| wire::failure(&e))
 }

@@ -9,8 +9,9 @@
 mod common;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, text, wait_for};
@@ -18,12 +19,13 @@ use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
 use gobs_app::providers::remote_machine::run_through;
-use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
-use gobs_ocapn::node::Node;
+use gobs_ocapn::netlayer::TlsIdentity;
+use gobs_ocapn::node::Cx;
 use gobs_ocapn::syrup::Value;
 use host::Client;
+use machine_node::MachineNode;
 
 fn refused(dir: &std::path::Path, uri: &str) -> String {
     let out = bare()
@@ -45,35 +47,11 @@ fn ask(g: &Gateway, machine: &str, args: Vec<Term>) -> Result<Term, String> {
 
 /// Sends `args` to the object `uri` names, from a node of our own.
 fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let sturdyref = Sturdyref::parse(uri).unwrap();
-    rt.block_on(async move {
-        let identity = TlsIdentity::generate().unwrap();
-        let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity, None)
-            .await
-            .unwrap();
-        let node = Node::start(
-            vec![Arc::new(n) as Arc<dyn Netlayer>],
-            SessionConfig::default(),
-        )
-        .unwrap();
-        let p = node
-            .with_core(move |c| c.enliven(&sturdyref))
-            .await
-            .unwrap();
-        let target = match node.settled(p).await.unwrap() {
-            Ok(Term::Ref(r)) => r,
-            other => return Err(format!("enliven: {other:?}")),
-        };
-        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
-        node.settled(p)
-            .await
-            .unwrap()
-            .map_err(|e| wire::failure(&e))
-    })
+    let nothing = |_: &mut Cx<'_>, _: Vec<Term>| Err::<Term, Term>(Term::str("nothing here"));
+    let identity = TlsIdentity::generate().unwrap();
+    let (_node, answer) =
+        MachineNode::send(identity, Sturdyref::parse(uri).unwrap(), nothing, |_| args);
+    answer.map_err(|e| wire::failure(&e))
 }
 
 #[test]

@@ -28,7 +28,7 @@ use gobs_app::model::RunOutput;
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject};
-use machine_node::MachineNode;
+use machine_node::{MachineNode, identity_in};
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -86,7 +86,7 @@ fn attach_hostile(client: &Path) -> MachineNode {
     let credential = state["credential"]
         .as_str()
         .map(|c| credential::decode(c).unwrap());
-    let (node, answer) = MachineNode::send(client, boss, Hostile, move |bindings| {
+    let (node, answer) = MachineNode::send(identity_in(client), boss, Hostile, move |bindings| {
         wire::attach_args(bindings, credential.as_deref())
     });
     let attached = answer

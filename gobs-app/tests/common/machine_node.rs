@@ -1,8 +1,9 @@
 //! A stand-in for a machine's hob-client, for tests that play the machine's side
-//! themselves: an OCapN node with the identity kept in a hob-client's state directory
-//! (`DIR/node`), on a thread of its own, that serves one object as the machine's bindings
-//! and sends one message, as a hob-client does to register or to attach. Dropping it stops
-//! the node: a client that crashed right after the answer, or one that leaves.
+//! themselves: an OCapN node, with the identity kept in a hob-client's state directory
+//! ([`identity_in`]) or one of its own, on a thread of its own, that serves one object as
+//! the machine's bindings and sends one message, as a hob-client does to register or to
+//! attach. Dropping it stops the node: a client that crashed right after the answer, or
+//! one that leaves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{LocalObject, Node};
 use gobs_ocapn::persist::NodeState;
 
@@ -23,16 +24,15 @@ pub struct MachineNode {
 }
 
 impl MachineNode {
-    /// Starts a node with the identity in `dir/node`, enlivens `to`, and sends it what
-    /// `args` makes of a reference to `bindings`; answers the node (serving `bindings`
-    /// until dropped) and the answer, or the refusal.
+    /// Starts a node with `identity`, enlivens `to`, and sends it what `args` makes of a
+    /// reference to `bindings`; answers the node (serving `bindings` until dropped) and
+    /// the answer, or the refusal.
     pub fn send(
-        dir: &Path,
+        identity: TlsIdentity,
         to: Sturdyref,
         bindings: impl LocalObject,
         args: impl FnOnce(Term) -> Vec<Term> + Send + 'static,
     ) -> (MachineNode, Result<Term, Term>) {
-        let identity = NodeState::open(&dir.join("node")).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (answered, answer) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -41,7 +41,7 @@ impl MachineNode {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity.tls, None)
+                let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity, None)
                     .await
                     .unwrap();
                 let node = Node::start(
@@ -76,6 +76,11 @@ impl MachineNode {
         };
         (node, answer)
     }
+}
+
+/// The identity of the hob-client whose state directory is `dir`.
+pub fn identity_in(dir: &Path) -> TlsIdentity {
+    NodeState::open(&dir.join("node")).unwrap().tls
 }
 
 impl Drop for MachineNode {
