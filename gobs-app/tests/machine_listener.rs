@@ -245,15 +245,24 @@ fn a_daemon_out_of_descriptors_says_so_once_and_serves_again() {
         }
         peers
     });
-    // Ten failed accepts in a row: the backoff's waits between them add up to about 3 s.
+    // Ten failed accepts in a row (the backoff's waits between them add up to about 3 s),
+    // and never more than the one warning meanwhile.
+    let warnings = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("accept"))
+            .map(str::to_owned)
+            .collect()
+    };
     wait_for("ten failed accepts", || {
-        daemon.stderr().matches("accept still failing").count() >= 10
+        let log = daemon.stderr();
+        assert!(
+            warnings(&log).len() <= 1,
+            "one warning for the burst, not one per failure:\n{log}"
+        );
+        log.matches("accept still failing").count() >= 10
     });
     let log = daemon.stderr();
-    let warnings: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("accept"))
-        .collect();
+    let warnings = warnings(&log);
     assert_eq!(warnings.len(), 1, "one warning for the burst:\n{log}");
     assert!(
         warnings[0].contains("no file descriptor left"),
