@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::captp::SessionConfig;
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{
     Accepted, BoxFuture, Netlayer, Stream, TcpTls, TlsIdentity, designator_of,
@@ -108,7 +108,9 @@ pub async fn certificate_preamble(stream: &mut TcpStream) -> Option<Vec<u8>> {
     within("the certificate preamble", stream.read_exact(&mut len))
         .await
         .ok()?;
-    let mut pem = vec![0u8; u32::from_le_bytes(len) as usize];
+    let len = u32::from_le_bytes(len);
+    assert!(len <= 64 * 1024, "a certificate preamble of {len} bytes");
+    let mut pem = vec![0u8; len as usize];
     within("the certificate", stream.read_exact(&mut pem))
         .await
         .ok()?;
@@ -219,12 +221,8 @@ pub async fn claim_session(
     let asked = node.with_core(move |c| c.enliven(&wanted)).await.unwrap();
     match tokio::time::timeout(IMPOSTOR_PATIENCE, node.settled(asked)).await {
         Ok(Ok(Ok(answer))) => format!("answered {answer:?}"),
-        Ok(Ok(Err(problem))) => format!("broken: {}", describe(&problem)),
+        Ok(Ok(Err(problem))) => format!("broken: {problem:?}"),
         Ok(Err(stopped)) => format!("node stopped: {stopped}"),
         Err(_) => format!("no answer within {IMPOSTOR_PATIENCE:?}"),
     }
-}
-
-fn describe(term: &Term) -> String {
-    format!("{term:?}")
 }
