@@ -9,18 +9,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/setup.rs"]
+mod setup;
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::needs::CONTAINER as NEEDS;
-use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text, wait_for};
+use common::{bare, fails, gobs, machine_names, ok, text, wait_for};
 use gobs_app::providers::container::cgroup::Cgroup;
-use tempfile::TempDir;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
+use setup::Setup;
 
 /// The cgroup of the container tagged `tag`, on the hierarchy the provider uses on this
 /// host (the provider's own plan: v2 where it has the controllers, else v1).
@@ -41,62 +41,7 @@ fn hob_client_of(tag: &str) -> i32 {
         .expect("the hob-client runs in the container's cgroup")
 }
 
-/// A state directory with a container provider on a bridge of its own; on drop (a failed
-/// test too) the daemon is killed and every container, veth, cgroup and the bridge go.
-struct Setup {
-    dir: TempDir,
-    bridge: String,
-    daemon: Option<Daemon>,
-}
-
 impl Setup {
-    fn new(extra: &str) -> Setup {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let pid = std::process::id();
-        let bridge = format!("gt{:x}x{n}", pid & 0xff_ffff);
-        let subnet = format!("10.{}.{}.0/24", 200 + (pid >> 8) % 40 + n % 10, pid % 256);
-        let dir = state();
-        std::fs::write(
-            dir.path().join("config.toml"),
-            format!(
-                "default_provider = \"container\"\n[providers.container]\nkind = \"container\"\n\
-                 bridge = \"{bridge}\"\nsubnet = \"{subnet}\"\n{extra}"
-            ),
-        )
-        .unwrap();
-        Setup {
-            dir,
-            bridge,
-            daemon: None,
-        }
-    }
-
-    fn s(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn start_daemon(&mut self) {
-        let lock = self.dir.path().join("daemon.lock");
-        let started = std::panic::catch_unwind(|| Daemon::start(self.dir.path()));
-        match started {
-            Ok(daemon) => self.daemon = Some(daemon),
-            Err(why) => panic!(
-                "{}; processes holding {} open: {:?}",
-                why.downcast_ref::<String>().map_or("", String::as_str),
-                lock.display(),
-                holders(&lock)
-            ),
-        }
-    }
-
-    fn kill_daemon(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let mut child = d.child.take().unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
     fn container_dir(&self, machine: &str) -> PathBuf {
         self.s().join("containers").join(machine)
     }
@@ -110,62 +55,6 @@ impl Setup {
     fn tag(&self, machine: &str) -> String {
         std::fs::read_to_string(self.container_dir(machine).join("tag")).unwrap()
     }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.kill_daemon();
-        let s = self.dir.path().to_path_buf();
-        if let Ok(out) = std::panic::catch_unwind(|| machine_names(&s)) {
-            for m in out {
-                let _ = gobs(&s, &["destroy-machine", &m]);
-            }
-        }
-        // Backstop, should destroying have failed.
-        if let Ok(entries) = std::fs::read_dir(s.join("containers")) {
-            for e in entries.flatten() {
-                if let Ok(record) = std::fs::read_to_string(e.path().join("anchor.pid"))
-                    && let Some(pid) = record.split_whitespace().next()
-                {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-                if let Ok(tag) = std::fs::read_to_string(e.path().join("tag")) {
-                    let _ = Command::new("ip")
-                        .args(["link", "del", &format!("gh{tag}")])
-                        .status();
-                    if let Ok(group) = Cgroup::plan(&tag, 0, 0) {
-                        let _ = group.remove(Duration::from_secs(10));
-                    }
-                }
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// The processes (pid and command line) with `file` open: whoever keeps a lock taken.
-fn holders(file: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
-            continue;
-        };
-        if fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == file))
-        {
-            let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
-            found.push(format!(
-                "{} {}",
-                p.file_name().to_string_lossy(),
-                String::from_utf8_lossy(&cmdline).replace('\0', " ")
-            ));
-        }
-    }
-    found
 }
 
 fn status_of(s: &Path, machine: &str) -> String {
@@ -237,7 +126,7 @@ fn assert_nothing_left(setup: &Setup, machine: &str, anchor: i32, tag: &str, net
         "its veth is left"
     );
     assert!(
-        !Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists(),
+        !Path::new(&format!("/sys/class/net/{}", setup.bridge_name())).exists(),
         "the bridge is left"
     );
     assert_no_cgroup(tag);
@@ -260,7 +149,7 @@ fn assert_nothing_left(setup: &Setup, machine: &str, anchor: i32, tag: &str, net
 )]
 fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("");
+    let mut setup = Setup::containers("");
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     let created = ok(&s, &["create-machine", "box-1"]);
@@ -391,7 +280,7 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
 )]
 fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("");
+    let mut setup = Setup::containers("");
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "box-2"]);
@@ -429,7 +318,7 @@ fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
 )]
 fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("");
+    let mut setup = Setup::containers("");
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "copy-1"]);
@@ -504,14 +393,14 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
 )]
 fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("register_timeout = \"2s\"\n");
+    let mut setup = Setup::containers("register_timeout = \"2s\"\n");
     // Whatever the bridge sends the host is dropped: the container cannot reach the boss.
     let _cut = common::nft::NftTable::new(
-        &setup.bridge,
+        setup.bridge_name(),
         &format!(
             "chain input {{ type filter hook input priority filter - 20; policy accept; \
              iifname \"{}\" drop; }}",
-            setup.bridge
+            setup.bridge_name()
         ),
     );
     setup.start_daemon();
@@ -521,7 +410,7 @@ fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
     let shown = ok(&s, &["machine", "lost"]);
     assert!(shown.contains("failed"), "{shown}");
     assert!(!setup.container_dir("lost").exists());
-    assert!(!Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists());
+    assert!(!Path::new(&format!("/sys/class/net/{}", setup.bridge_name())).exists());
     ok(&s, &["destroy-machine", "lost"]);
 }
 
@@ -536,8 +425,8 @@ fn host_leftovers(setup: &Setup) -> Vec<String> {
             left.push(format!("process {}", p.file_name().to_string_lossy()));
         }
     }
-    if Path::new(&format!("/sys/class/net/{}", setup.bridge)).exists() {
-        left.push(format!("bridge {}", setup.bridge));
+    if Path::new(&format!("/sys/class/net/{}", setup.bridge_name())).exists() {
+        left.push(format!("bridge {}", setup.bridge_name()));
     }
     left
 }
@@ -565,7 +454,7 @@ fn reached(setup: &Setup, machine: &str, stage: &str) -> bool {
 )]
 fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("");
+    let mut setup = Setup::containers("");
     let s = setup.s().to_path_buf();
     let seed = u64::from(std::process::id()) * 7919 + 1;
     eprintln!("seed {seed}");
@@ -649,15 +538,11 @@ fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
 )]
 fn init_then_create_machine_with_the_container_provider_needs_no_editing() {
     gobs_testkit::need(NEEDS);
-    let dir = state();
-    let s = dir.path();
-    let bridge = gobs_app::providers::container::ContainerSettings::defaults(s).bridge;
     // The guard: tears down whatever the test made, even when it fails.
-    let mut setup = Setup {
-        dir,
-        bridge,
-        daemon: None,
-    };
+    let mut setup = Setup::without_config();
+    let defaults = gobs_app::providers::container::ContainerSettings::defaults(setup.s());
+    let [a, b, c] = defaults.subnet;
+    setup.bridge = Some((defaults.bridge, Ipv4Addr::new(a, b, c, 1)));
     let s = setup.s().to_path_buf();
     ok(&s, &["init"]);
     let config = std::fs::read_to_string(s.join("config.toml")).unwrap();
@@ -686,7 +571,7 @@ impl Drop for Link {
 )]
 fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("register_timeout = \"5s\"\n");
+    let mut setup = Setup::containers("register_timeout = \"5s\"\n");
     let config = std::fs::read_to_string(setup.s().join("config.toml")).unwrap();
     let subnet = config
         .lines()
@@ -733,7 +618,7 @@ fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
 )]
 fn files_go_into_a_container_and_stay_there() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new("");
+    let mut setup = Setup::containers("");
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "files-1"]);

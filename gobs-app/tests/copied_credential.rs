@@ -19,23 +19,11 @@ mod host;
 use std::fs;
 use std::path::Path;
 
-use common::{Daemon, gobs, ok, state, text, wait_for};
-use host::{Client, RealClient, location};
-
-const CONFIG: &str = "default_provider = \"host\"\n\
-    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
+use common::{Daemon, ok, wait_for};
+use host::{Client, RealClient, location, served_by};
 
 fn machine(s: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&ok(s, &["machine", name, "--json"])).unwrap()
-}
-
-/// The pid of the hob-client that runs machine `name`'s commands (their parent).
-fn served_by(s: &Path, name: &str) -> Option<u32> {
-    let out = gobs(s, &["run", name, "--", "sh", "-c", "echo $PPID"]);
-    out.status
-        .success()
-        .then(|| text(&out.stdout).trim().parse().ok())
-        .flatten()
 }
 
 fn saved_credential(client_dir: &Path) -> Option<String> {
@@ -55,18 +43,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A daemon with a host machine `h1` created: the state directory, the daemon and the
-/// machine's real hob-client.
+/// A daemon with a host machine `h1` created.
 fn with_h1() -> (tempfile::TempDir, Daemon, RealClient) {
-    let dir = state();
-    fs::write(dir.path().join("config.toml"), CONFIG).unwrap();
-    let daemon = Daemon::start(dir.path());
-    let real = RealClient(dir.path().join("hosts/h1"));
-    ok(dir.path(), &["create-machine", "h1"]);
-    // Registered; its client writes its state once it has the boss's answer.
-    let client_json = dir.path().join("hosts/h1/client/client.json");
-    wait_for("h1's client to store its state", || client_json.exists());
-    (dir, daemon, real)
+    host::with_machine(host::CONFIG, "h1", &[])
 }
 
 #[test]

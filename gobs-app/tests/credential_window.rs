@@ -8,54 +8,31 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/host.rs"]
+mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{HANG, bare, wait_for};
+use common::{HANG, wait_for};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::Cancel;
 use gobs_app::providers::remote_machine::run_through;
-use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
-use gobs_ocapn::node::{Cx, Node};
-use gobs_ocapn::persist::NodeState;
+use gobs_ocapn::node::Cx;
+use host::Client;
+use machine_node::{MachineNode, identity_in};
 
-struct Client(Child);
-
-impl Client {
-    fn start(dir: &Path, registration: Option<&str>) -> Client {
-        let mut cmd = bare();
-        cmd.args(["hob-client", "--dir"]).arg(dir);
-        if let Some(uri) = registration {
-            cmd.args(["--registration", uri]);
-        }
-        Client(
-            cmd.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    }
-
-    fn kill(mut self, g: &Gateway) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-        wait_for("m1 to be down", || {
-            matches!(g.reach("m1"), Some(Reach::Down(_)))
-        });
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Kills the hob-client and waits until the gateway has seen m1's session end.
+fn kill(client: Client, g: &Gateway) {
+    drop(client);
+    wait_for("m1 to be down", || {
+        matches!(g.reach("m1"), Some(Reach::Down(_)))
+    });
 }
 
 /// The process's gateway (one a process, so the tests share it, each with its own
@@ -82,38 +59,10 @@ fn send_and_crash(
     to: Sturdyref,
     args: impl FnOnce(Term) -> Vec<Term> + Send + 'static,
 ) -> Result<Term, String> {
-    let identity = NodeState::open(&dir.join("node")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity.tls, None)
-            .await
-            .unwrap();
-        let node = Node::start(
-            vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
-            SessionConfig::default(),
-        )
-        .unwrap();
-        let bindings = node
-            .with_core(|core| {
-                let ok = |_: &mut Cx<'_>, _: Vec<Term>| Ok::<Term, Term>(Term::sym("ok"));
-                Term::local(core.spawn(Box::new(ok)))
-            })
-            .await
-            .unwrap();
-        let p = node.with_core(move |c| c.enliven(&to)).await.unwrap();
-        let Ok(Term::Ref(target)) = node.settled(p).await.unwrap() else {
-            panic!("the sturdyref did not enliven");
-        };
-        let args = args(bindings);
-        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
-        node.settled(p)
-            .await
-            .unwrap()
-            .map_err(|e| wire::failure(&e))
-    })
+    let ok = |_: &mut Cx<'_>, _: Vec<Term>| Ok::<Term, Term>(Term::sym("ok"));
+    let (crashed, answer) = MachineNode::send(identity_in(dir), to, ok, args);
+    drop(crashed);
+    answer.map_err(|e| wire::failure(&e))
 }
 
 /// Attaches as the machine whose client state is `dir` presenting `presented`, and
@@ -144,24 +93,24 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let client = Client::start(dir, Some(&uri));
+    let client = Client::start_with(dir, Some(&uri));
     g.wait_up("m1", HANG, || None).unwrap();
     // Registered; the client writes its state once it has the answer.
     wait_for("the client to store its state", || {
         dir.join("client.json").exists()
     });
     let first = saved(dir);
-    client.kill(&g);
+    kill(client, &g);
 
     // Answered, crashed before storing: the client still has `first`, and gets in with it.
     attach_and_crash(dir, &first).unwrap();
-    let client = Client::start(dir, None);
+    let client = Client::start(dir);
     wait_for("m1 to run commands", || runs(&g, "m1"));
     wait_for("the client to store its next credential", || {
         saved(dir) != first
     });
     let second = saved(dir);
-    client.kill(&g);
+    kill(client, &g);
 
     // Answered and stored, crashed before confirming: the new one gets in, and the one
     // before is stale from then on.
@@ -173,12 +122,12 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
         serde_json::to_vec_pretty(&stored).unwrap(),
     )
     .unwrap();
-    let client = Client::start(dir, None);
+    let client = Client::start(dir);
     wait_for("m1 to run commands", || runs(&g, "m1"));
     wait_for("the client to store its next credential", || {
         saved(dir) != third
     });
-    client.kill(&g);
+    kill(client, &g);
     for stale in [&first, &second] {
         let err = attach_and_crash(dir, stale).unwrap_err();
         assert!(err.starts_with("credential conflict"), "{err}");
@@ -206,7 +155,7 @@ fn a_client_that_crashed_before_storing_its_registration_registers_again() {
     let err = send_and_crash(other.path(), uri.clone(), register).unwrap_err();
     assert!(err.contains("already used"), "{err}");
     // The machine's own client can, and serves.
-    let _client = Client::start(dir.path(), Some(&uri.to_uri()));
+    let _client = Client::start_with(dir.path(), Some(&uri.to_uri()));
     wait_for("m2 to run commands", || runs(&g, "m2"));
     assert!(state(dir.path())["credential"].is_string());
 }

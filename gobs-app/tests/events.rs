@@ -12,6 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 mod common;
+#[path = "common/host.rs"]
+mod host;
 use common::*;
 
 /// The events `events --json` prints (JSON Lines), as (machine, kind, state or op).
@@ -257,45 +259,15 @@ fn follow_without_a_daemon_says_to_start_one() {
     );
 }
 
-/// Kills a `host` machine's hob-client session (its processes live beyond the daemon) when
-/// the test ends, passed or not.
-struct HostMachine(std::path::PathBuf);
-
-impl HostMachine {
-    fn session(&self) -> Option<String> {
-        let record = std::fs::read_to_string(self.0.join("anchor.pid")).ok()?;
-        Some(record.split_whitespace().next()?.to_string())
-    }
-
-    fn kill(&self) {
-        if let Some(sid) = self.session() {
-            let _ = std::process::Command::new("pkill")
-                .args(["-KILL", "-s", &sid])
-                .status();
-        }
-    }
-}
-
-impl Drop for HostMachine {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[test]
 fn a_machine_whose_session_drops_is_logged_unreachable_then_running_again() {
     let dir = state();
     let s = dir.path();
-    std::fs::write(
-        s.join("config.toml"),
-        "default_provider = \"host\"\n[providers.host]\nkind = \"host\"\n\
-         hob_listen = \"127.0.0.1:0\"\n",
-    )
-    .unwrap();
+    std::fs::write(s.join("config.toml"), host::CONFIG).unwrap();
     let daemon = Daemon::start(s);
     let follower = Follower::start(s, &["--machine", "h1"]);
     ok(s, &["create-machine", "h1"]);
-    let machine = HostMachine(s.join("hosts/h1"));
+    let machine = host::RealClient(s.join("hosts/h1"));
     assert_eq!(
         summary(&follower.next(3)),
         [
@@ -316,16 +288,7 @@ fn a_machine_whose_session_drops_is_logged_unreachable_then_running_again() {
     );
     // A new hob-client on the machine's own state attaches again (no registration: it
     // has the boss's attach sturdyref), and the boss logs the machine running again.
-    let mut again = ReattachedClient(
-        bare()
-            .arg("hob-client")
-            .arg("--dir")
-            .arg(s.join("hosts/h1/client"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut again = host::Client::start(&s.join("hosts/h1/client"));
     let up = follower.next(1);
     assert_eq!(summary(&up), ["h1 state running"]);
     assert!(up[0]["what"]["error"].is_null(), "{}", up[0]);
@@ -341,16 +304,6 @@ fn a_machine_whose_session_drops_is_logged_unreachable_then_running_again() {
     );
     drop(follower);
     daemon.stop("TERM");
-}
-
-/// A hob-client started by the test; killed when the test ends, passed or not.
-struct ReattachedClient(Child);
-
-impl Drop for ReattachedClient {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -7,9 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/host.rs"]
+mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
 
-use std::process::{Child, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, text, wait_for};
@@ -17,34 +19,13 @@ use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
 use gobs_app::providers::remote_machine::run_through;
-use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
-use gobs_ocapn::node::Node;
+use gobs_ocapn::netlayer::TlsIdentity;
+use gobs_ocapn::node::Cx;
 use gobs_ocapn::syrup::Value;
-
-struct Client(Child);
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn hob_client(dir: &std::path::Path, registration: Option<&str>) -> Client {
-    let mut cmd = bare();
-    cmd.args(["hob-client", "--dir"]).arg(dir);
-    if let Some(uri) = registration {
-        cmd.args(["--registration", uri]);
-    }
-    Client(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
+use host::Client;
+use machine_node::MachineNode;
 
 fn refused(dir: &std::path::Path, uri: &str) -> String {
     let out = bare()
@@ -66,35 +47,11 @@ fn ask(g: &Gateway, machine: &str, args: Vec<Term>) -> Result<Term, String> {
 
 /// Sends `args` to the object `uri` names, from a node of our own.
 fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let sturdyref = Sturdyref::parse(uri).unwrap();
-    rt.block_on(async move {
-        let identity = TlsIdentity::generate().unwrap();
-        let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity, None)
-            .await
-            .unwrap();
-        let node = Node::start(
-            vec![Arc::new(n) as Arc<dyn Netlayer>],
-            SessionConfig::default(),
-        )
-        .unwrap();
-        let p = node
-            .with_core(move |c| c.enliven(&sturdyref))
-            .await
-            .unwrap();
-        let target = match node.settled(p).await.unwrap() {
-            Ok(Term::Ref(r)) => r,
-            other => return Err(format!("enliven: {other:?}")),
-        };
-        let p = node.with_core(move |c| c.send(target, args)).await.unwrap();
-        node.settled(p)
-            .await
-            .unwrap()
-            .map_err(|e| wire::failure(&e))
-    })
+    let nothing = |_: &mut Cx<'_>, _: Vec<Term>| Err::<Term, Term>(Term::str("nothing here"));
+    let identity = TlsIdentity::generate().unwrap();
+    let (_node, answer) =
+        MachineNode::send(identity, Sturdyref::parse(uri).unwrap(), nothing, |_| args);
+    answer.map_err(|e| wire::failure(&e))
 }
 
 #[test]
@@ -105,7 +62,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     // Registration, and the bindings.
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let client_dir = tempfile::tempdir().unwrap();
-    let mut client = hob_client(client_dir.path(), Some(&uri));
+    let mut client = Client::start_with(client_dir.path(), Some(&uri));
     g.wait_up("m1", HANG, || None).unwrap();
     assert!(matches!(g.reach("m1"), Some(Reach::Up(_))));
     let sessions = tokio::runtime::Builder::new_current_thread()
@@ -223,7 +180,7 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     )
     .unwrap_err();
     assert!(err.contains("unreachable"), "{err}");
-    let _client = hob_client(client_dir.path(), None);
+    let again = Client::start(client_dir.path());
     g.wait_up("m1", HANG, || None).unwrap();
     assert_eq!(
         run_through(
@@ -241,14 +198,8 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
 
     // Destroyed: the hob-client is told so and stops.
     g.revoke("m1").unwrap();
-    let mut last = _client;
-    // The hob-client ends by itself; the wait only bounds a hang.
-    wait_for("the hob-client to stop", || {
-        last.0.try_wait().unwrap().is_some()
-    });
-    let status = last.0.wait().unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(last.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(1), "{err}");
+    // The hob-client ends by itself.
+    let (code, err) = again.exited();
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("destroyed"), "{err}");
 }

@@ -11,26 +11,25 @@
 mod common;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
 
 use std::fs;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 
-use common::{Daemon, gobs, ok, state, text, wait_for};
+use common::{gobs, ok, text, wait_for};
 
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::RunOutput;
 use gobs_app::ops::{MachineOp, Run};
-use gobs_ocapn::captp::{SessionConfig, Term};
+use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
-use gobs_ocapn::node::{Cx, LocalObject, Node};
-use gobs_ocapn::persist::NodeState;
-use host::RealClient;
+use gobs_ocapn::node::{Cx, LocalObject};
+use machine_node::{MachineNode, identity_in};
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -79,80 +78,23 @@ impl LocalObject for Hostile {
     }
 }
 
-/// A hostile hob-client attached as machine `client` (its state directory) names; stops
-/// when dropped.
-struct Impostor {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Impostor {
-    fn attach(client: &Path) -> Impostor {
-        let identity = NodeState::open(&client.join("node")).unwrap();
-        let state: serde_json::Value =
-            serde_json::from_slice(&fs::read(client.join("client.json")).unwrap()).unwrap();
-        let boss = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
-        let credential = state["credential"]
-            .as_str()
-            .map(|c| credential::decode(c).unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (attached, answer) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let netlayer = TcpTls::bind("127.0.0.1:0".parse().unwrap(), &identity.tls, None)
-                    .await
-                    .unwrap();
-                let node = Node::start(
-                    vec![Arc::new(netlayer) as Arc<dyn Netlayer>],
-                    SessionConfig::default(),
-                )
-                .unwrap();
-                let bindings = node
-                    .with_core(|core| {
-                        let b = core.spawn(Box::new(Hostile));
-                        core.pin(b);
-                        Term::local(b)
-                    })
-                    .await
-                    .unwrap();
-                let p = node.with_core(move |c| c.enliven(&boss)).await.unwrap();
-                let Ok(Term::Ref(attach)) = node.settled(p).await.unwrap() else {
-                    panic!("the attach sturdyref did not enliven");
-                };
-                let args = wire::attach_args(bindings, credential.as_deref());
-                let p = node.with_core(move |c| c.send(attach, args)).await.unwrap();
-                let _ = attached.send(
-                    node.settled(p)
-                        .await
-                        .unwrap()
-                        .map_err(|e| wire::failure(&e)),
-                );
-                let _ = stopped.await;
-            });
-        });
-        let answer = answer.recv_timeout(common::HANG).unwrap();
-        let attached = answer.and_then(|t| wire::parse_attached(&t));
-        assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
-        Impostor {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Impostor {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// A hostile hob-client attached as machine `client` (its state directory) names, with its
+/// identity and credential; stops when dropped.
+fn attach_hostile(client: &Path) -> MachineNode {
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(client.join("client.json")).unwrap()).unwrap();
+    let boss = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
+    let credential = state["credential"]
+        .as_str()
+        .map(|c| credential::decode(c).unwrap());
+    let (node, answer) = MachineNode::send(identity_in(client), boss, Hostile, move |bindings| {
+        wire::attach_args(bindings, credential.as_deref())
+    });
+    let attached = answer
+        .map_err(|e| wire::failure(&e))
+        .and_then(|t| wire::parse_attached(&t));
+    assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
+    node
 }
 
 fn status(s: &Path, machine: &str) -> String {
@@ -224,18 +166,11 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
 
 #[test]
 fn a_hostile_machine_is_bounded_by_the_boss() {
-    let dir = state();
+    let (dir, _daemon, real) = host::with_machine(CONFIG, "h1", &[]);
     let s = dir.path();
-    fs::write(s.join("config.toml"), CONFIG).unwrap();
-    let _daemon = Daemon::start(s);
-    let real = RealClient(s.join("hosts/h1"));
-    ok(s, &["create-machine", "h1"]);
-    // Registered; its client writes its state once it has the boss's answer.
-    let client_json = s.join("hosts/h1/client/client.json");
-    wait_for("h1's client to store its state", || client_json.exists());
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let _impostor = Impostor::attach(&s.join("hosts/h1/client"));
+    let _impostor = attach_hostile(&s.join("hosts/h1/client"));
     wait_for("the hostile client to be h1", || {
         status(s, "h1") == "running"
     });

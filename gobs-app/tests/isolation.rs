@@ -9,78 +9,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/setup.rs"]
+mod setup;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::needs::{CONTAINER, QEMU};
 use common::nft::has_table;
-use common::{Daemon, fails, gobs, machine_names, ok, state, wait_for};
-use gobs_app::providers::container::cgroup::Cgroup;
-use tempfile::TempDir;
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// A state directory and its daemon, with a provider section written by the test; on drop
-/// (a failed test too) the daemon is killed, every machine destroyed, and the bridge, its
-/// rules and any container left are removed as a backstop.
-struct Setup {
-    dir: TempDir,
-    /// The container bridge's name and the host's address on it, if any.
-    bridge: Option<(String, Ipv4Addr)>,
-    daemon: Option<Daemon>,
-}
+use common::{fails, ok, wait_for};
+use setup::{Setup, own_bridge};
 
 impl Setup {
-    /// A container provider on a bridge and subnet of this test's own ([`own_bridge`]),
-    /// with `extra` lines in its section.
-    fn containers(extra: &str) -> Setup {
-        Setup::containers_on(own_bridge(), extra)
-    }
-
-    /// A container provider on bridge `bridge` with the host's address `ip` on it.
-    fn containers_on((bridge, ip): (String, Ipv4Addr), extra: &str) -> Setup {
-        let [a, b, c, _] = ip.octets();
-        let config = format!(
-            "default_provider = \"c\"\n[providers.c]\nkind = \"container\"\n\
-             bridge = \"{bridge}\"\nsubnet = \"{a}.{b}.{c}.0/24\"\n{extra}"
-        );
-        Setup::with_config(&config, Some((bridge, ip)))
-    }
-
-    fn with_config(config: &str, bridge: Option<(String, Ipv4Addr)>) -> Setup {
-        let dir = state();
-        std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        Setup {
-            dir,
-            bridge,
-            daemon: None,
-        }
-    }
-
-    fn s(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn bridge_ip(&self) -> Ipv4Addr {
-        self.bridge.as_ref().unwrap().1
-    }
-
-    fn start_daemon(&mut self) {
-        self.daemon = Some(Daemon::start(self.dir.path()));
-    }
-
-    fn kill_daemon(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let mut child = d.child.take().unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
     /// The port the boss's machine listener chose (or was told), from its table.
     fn boss_port(&self) -> u16 {
         let table = std::fs::read(self.s().join("hob").join("gateway.json")).unwrap();
@@ -118,88 +59,13 @@ impl Setup {
     }
 }
 
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.kill_daemon();
-        let s = self.dir.path().to_path_buf();
-        if let Ok(names) = std::panic::catch_unwind(|| machine_names(&s)) {
-            for m in names {
-                let _ = gobs(&s, &["destroy-machine", &m]);
-            }
-        }
-        for kind in ["containers", "vms"] {
-            for e in std::fs::read_dir(s.join(kind))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if let Ok(record) = std::fs::read_to_string(e.path().join("anchor.pid"))
-                    && let Some(pid) = record.split_whitespace().next()
-                {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-                if let Ok(tag) = std::fs::read_to_string(e.path().join("tag"))
-                    && let Ok(group) = Cgroup::plan(&tag, 0, 0)
-                {
-                    let _ = group.remove(std::time::Duration::from_secs(10));
-                }
-            }
-        }
-        if let Some((bridge, _)) = &self.bridge {
-            let _ = Command::new("ip")
-                .args(["link", "del", bridge])
-                .stderr(Stdio::null())
-                .status();
-            let _ = Command::new("nft")
-                .args(["delete", "table", "inet", &format!("gobs-{bridge}")])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// A bridge name and host address no other test (of this run or another) uses: the pid
-/// is in both.
-fn own_bridge() -> (String, Ipv4Addr) {
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let pid = std::process::id();
-    let bridge = format!("gi{:x}x{n}", pid & 0xff_ffff);
-    let second = u8::try_from(160 + (pid >> 8) % 40 + n % 10).unwrap();
-    let ip = Ipv4Addr::new(10, second, (pid % 256) as u8, 1);
-    (bridge, ip)
-}
-
 /// The addresses this host listens on for TCP port `port` (`/proc/net/tcp` and `tcp6`).
 fn listening_on(port: u16) -> Vec<IpAddr> {
-    let mut found = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let table = std::fs::read_to_string(file).unwrap_or_default();
-        for line in table.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // `local_address` is HEXIP:HEXPORT, the state 0A is LISTEN.
-            let (Some(local), Some(&"0A")) = (fields.get(1), fields.get(3)) else {
-                continue;
-            };
-            let (ip, p) = local.split_once(':').unwrap();
-            if u16::from_str_radix(p, 16).unwrap() != port {
-                continue;
-            }
-            // The address is the kernel's 32-bit words, each in this host's byte order.
-            let bytes: Vec<u8> = (0..ip.len() / 8)
-                .flat_map(|i| {
-                    u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16)
-                        .unwrap()
-                        .to_ne_bytes()
-                })
-                .collect();
-            found.push(if v6 {
-                IpAddr::from(<[u8; 16]>::try_from(bytes).unwrap())
-            } else {
-                IpAddr::from(<[u8; 4]>::try_from(bytes).unwrap())
-            });
-        }
-    }
-    found
+    common::proc_net::listening("/proc/net")
+        .into_iter()
+        .filter(|addr| addr.port() == port)
+        .map(|addr| addr.ip())
+        .collect()
 }
 
 /// A host service: a listener that accepts each connection and closes it at once (so a

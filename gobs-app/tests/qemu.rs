@@ -7,72 +7,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-
-use std::path::Path;
-
-use std::process::Command;
+#[path = "common/setup.rs"]
+mod setup;
 
 use common::needs::QEMU as NEEDS;
-use common::{Daemon, gobs, machine_names, ok, state};
-use tempfile::TempDir;
-
-/// A state directory and its daemon; on drop (a failed test too) the daemon is killed and
-/// every VM destroyed, with a kill of any qemu left as a backstop.
-struct Setup {
-    dir: TempDir,
-    daemon: Option<Daemon>,
-}
+use common::{gobs, machine_names, ok};
+use setup::Setup;
 
 impl Setup {
-    fn new(config: Option<&str>) -> Setup {
-        let dir = state();
-        if let Some(config) = config {
-            std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        }
-        Setup { dir, daemon: None }
-    }
-
-    fn s(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn start_daemon(&mut self) {
-        self.daemon = Some(Daemon::start(self.dir.path()));
-    }
-
-    fn kill_daemon(&mut self) {
-        if let Some(mut d) = self.daemon.take() {
-            let mut child = d.child.take().unwrap();
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
     fn qemu_pid(&self, machine: &str) -> i32 {
         let record =
             std::fs::read_to_string(self.s().join("vms").join(machine).join("anchor.pid")).unwrap();
         record.split_whitespace().next().unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        self.kill_daemon();
-        let s = self.dir.path().to_path_buf();
-        if let Ok(names) = std::panic::catch_unwind(|| machine_names(&s)) {
-            for m in names {
-                let _ = gobs(&s, &["destroy-machine", &m]);
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(s.join("vms")) {
-            for e in entries.flatten() {
-                if let Ok(record) = std::fs::read_to_string(e.path().join("anchor.pid"))
-                    && let Some(pid) = record.split_whitespace().next()
-                {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-            }
-        }
     }
 }
 
@@ -98,10 +44,11 @@ fn a_tcg_vm_registers_runs_on_its_own_kernel_and_leaves_nothing() {
     gobs_testkit::need(NEEDS);
     // The registration deadline only bounds a hang: how fast a TCG guest boots depends on
     // the machine and its load, and is not what this test claims.
-    let mut setup = Setup::new(Some(
+    let mut setup = Setup::with_config(
         "default_provider = \"vm\"\n[providers.vm]\nkind = \"qemu\"\naccel = \"tcg\"\n\
          register_timeout = \"600s\"\nmemory = \"512MiB\"\n",
-    ));
+        None,
+    );
     let s = setup.s().to_path_buf();
     setup.start_daemon();
     // Created means registered: the hob-client in the guest reached the boss.
@@ -150,7 +97,7 @@ fn a_tcg_vm_registers_runs_on_its_own_kernel_and_leaves_nothing() {
 )]
 fn init_then_create_machine_with_the_qemu_provider_needs_no_editing() {
     gobs_testkit::need(NEEDS);
-    let mut setup = Setup::new(None);
+    let mut setup = Setup::without_config();
     let s = setup.s().to_path_buf();
     ok(&s, &["init"]);
     let config = std::fs::read_to_string(s.join("config.toml")).unwrap();

@@ -13,13 +13,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/host.rs"]
+mod host;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Daemon, bare, fails, gobs, machine_names, ok, state, text, wait_for};
+use common::{Daemon, fails, gobs, machine_names, ok, state, text, wait_for};
 use gobs_testkit::Need;
+use host::Client;
 
 /// The fixture, copied into `to` (a fresh state directory), its container provider's
 /// bridge and subnet made this test's own (the fixture's would be shared by concurrent
@@ -76,17 +79,6 @@ fn shown(state: &Path, machine: &str) -> serde_json::Value {
     serde_json::from_str(&ok(state, &["machine", machine, "--json"])).unwrap()
 }
 
-/// The host machine's hob-client, started by the test on the machine's own state; killed
-/// when the test ends, passed or not.
-struct HostClient(Child);
-
-impl Drop for HostClient {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
     let dir = state();
@@ -105,16 +97,7 @@ fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
     let daemon = Daemon::start(s);
     // The host machine's hob-client, started again on the state it kept, attaches with the
     // boss's attach sturdyref: the machine is the same machine, upgraded.
-    let mut client = HostClient(
-        bare()
-            .arg("hob-client")
-            .arg("--dir")
-            .arg(s.join("hosts/h1/client"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut client = Client::start(&s.join("hosts/h1/client"));
     wait_for("h1 to attach again", || {
         shown(s, "h1")["status"] == "running"
     });

@@ -10,7 +10,7 @@ mod harness;
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::syrup::{self, Value};
 use gobs_testkit::Need;
-use harness::{Goblins, Gobs, Reply, blocking, msg, runtime, state_dir};
+use harness::{Reply, blocking, goblins_and_gobs, msg, runtime};
 
 /// Every kind of Syrup datum Goblins 0.18 round-trips (single floats are left out: Goblins
 /// 0.18 decodes `F` as an 8-byte double and fails).
@@ -59,9 +59,7 @@ fn every_syrup_type() -> Vec<Value> {
 fn every_syrup_type_crosses_both_ways_as_goblins_encodes_it() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         let echo = goblins.sturdyref("echo");
         for v in every_syrup_type() {
             // gobs -> Goblins -> gobs.
@@ -94,9 +92,7 @@ fn every_syrup_type_crosses_both_ways_as_goblins_encodes_it() {
 fn errors_cross_both_ways() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         // Goblins -> gobs: the method's error arrives as gobs broke the promise.
         let uri = gobs.uri();
         let reply = blocking(|| goblins.call(&uri, "fail", &[Value::from("no fuel")]));
@@ -130,9 +126,7 @@ fn errors_cross_both_ways() {
 fn references_passed_both_ways_are_called_back() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         // Goblins passes one of its objects to gobs, which calls it back.
         let uri = gobs.uri();
         let id = blocking(|| goblins.send("callback", &[&uri, "call-me"]));
@@ -164,9 +158,7 @@ fn references_passed_both_ways_are_called_back() {
 fn pipelining_both_ways() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         // gobs -> Goblins: `make` answers a new object; `echo` goes to the answer before it
         // is known (desc:answer on the wire).
         let counter = goblins.sturdyref("counter");
@@ -209,9 +201,7 @@ fn pipelining_both_ways() {
 fn a_gobs_method_answers_with_a_goblins_promise() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         let uri = gobs.uri();
         // Goblins passes an unresolved promise; gobs answers with it, so gobs must listen
         // (op:listen, three fields) and pass on what Goblins settles it to.

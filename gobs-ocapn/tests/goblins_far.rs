@@ -11,7 +11,7 @@ mod harness;
 use gobs_ocapn::vat::RemoteObject;
 use gobs_runtime::{Ref, Registry, common_env, define_actor, persistence_env, spawn};
 use gobs_testkit::Need;
-use harness::{Goblins, Gobs, blocking, runtime, state_dir};
+use harness::{goblins_and_gobs, runtime};
 
 /// What the caller takes Goblins' `^echo` to be.
 #[define_actor]
@@ -45,9 +45,7 @@ impl Keeper {
 fn storing_a_goblins_answer_fails_at_store_time_naming_the_peer() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (goblins, gobs) = goblins_and_gobs().await;
         let counter = goblins.sturdyref("counter");
         let counter = RemoteObject::enliven(&gobs.node, &counter).await.unwrap();
         // `make` answers a fresh Goblins echo: a far reference, typed by the caller.

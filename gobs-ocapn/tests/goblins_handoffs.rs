@@ -9,7 +9,7 @@ use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::syrup::Value;
 use gobs_testkit::Need;
-use harness::{Goblins, Gobs, Reply, blocking, msg, runtime, state_dir};
+use harness::{Goblins, Gobs, Reply, blocking, msg, runtime};
 
 fn gobs_sturdyref(g: &Gobs) -> Sturdyref {
     Sturdyref::parse(&g.uri()).unwrap()
@@ -21,11 +21,10 @@ fn gobs_sturdyref(g: &Gobs) -> Sturdyref {
     ignore = "needs Goblins 0.18 in /opt/goblins: bash shared/tools/goblins/install.sh (CI does)"
 )]
 fn goblins_gives_a_gobs_object_to_another_gobs_node() {
-    // Exporter: gobs 1. Gifter: Goblins. Receiver: gobs 2 (it calls what it received).
     gobs_testkit::need(&[Need::Goblins]);
+    // Exporter: gobs 1. Gifter: Goblins. Receiver: gobs 2 (it calls what it received).
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
+        let mut goblins = blocking(Goblins::fresh);
         let exporter = Gobs::start().await;
         let receiver = Gobs::start().await;
         let (recipient, target) = (receiver.uri(), exporter.uri());
@@ -41,11 +40,10 @@ fn goblins_gives_a_gobs_object_to_another_gobs_node() {
     ignore = "needs Goblins 0.18 in /opt/goblins: bash shared/tools/goblins/install.sh (CI does)"
 )]
 fn gobs_gives_a_goblins_object_to_another_gobs_node() {
-    // Exporter: Goblins. Gifter: gobs 1. Receiver: gobs 2.
     gobs_testkit::need(&[Need::Goblins]);
+    // Exporter: Goblins. Gifter: gobs 1. Receiver: gobs 2.
     runtime().block_on(async {
-        let dir = state_dir();
-        let goblins = blocking(|| Goblins::start(dir.path()));
+        let goblins = blocking(Goblins::fresh);
         let gifter = Gobs::start().await;
         let receiver = Gobs::start().await;
         let echo = goblins.sturdyref("echo");
@@ -70,11 +68,10 @@ fn gobs_gives_a_goblins_object_to_another_gobs_node() {
     ignore = "needs Goblins 0.18 in /opt/goblins: bash shared/tools/goblins/install.sh (CI does)"
 )]
 fn gobs_gives_a_gobs_object_to_goblins() {
-    // Exporter: gobs 1. Gifter: gobs 2. Receiver: Goblins (it calls what it received).
     gobs_testkit::need(&[Need::Goblins]);
+    // Exporter: gobs 1. Gifter: gobs 2. Receiver: Goblins (it calls what it received).
     runtime().block_on(async {
-        let dir = state_dir();
-        let goblins = blocking(|| Goblins::start(dir.path()));
+        let goblins = blocking(Goblins::fresh);
         let exporter = Gobs::start().await;
         let gifter = Gobs::start().await;
         let caller = goblins.sturdyref("caller");

@@ -12,7 +12,7 @@ use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::netlayer::TlsIdentity;
 use gobs_ocapn::syrup::Value;
 use gobs_testkit::Need;
-use harness::{DEADLINE, Goblins, Gobs, Reply, msg, runtime, state_dir};
+use harness::{DEADLINE, Goblins, Gobs, Reply, msg, runtime};
 
 #[test]
 #[cfg_attr(
@@ -22,8 +22,7 @@ use harness::{DEADLINE, Goblins, Gobs, Reply, msg, runtime, state_dir};
 fn a_goblins_sturdyref_is_enlivened_again_after_goblins_restarts() {
     gobs_testkit::need(&[Need::Goblins]);
     let rt = runtime();
-    let dir = state_dir();
-    let goblins = Goblins::start(dir.path());
+    let goblins = Goblins::fresh();
     let gobs = rt.block_on(Gobs::start());
     let echo = goblins.sturdyref("echo");
     let first = rt.block_on(gobs.call(&echo, msg("echo", &[Term::str("before")])));
@@ -63,8 +62,7 @@ fn a_goblins_sturdyref_is_enlivened_again_after_goblins_restarts() {
 )]
 fn a_gobs_sturdyref_is_enlivened_again_after_gobs_restarts() {
     gobs_testkit::need(&[Need::Goblins]);
-    let dir = state_dir();
-    let mut goblins = Goblins::start(dir.path());
+    let mut goblins = Goblins::fresh();
     let identity = TlsIdentity::generate().unwrap();
     // Each gobs node runs on a runtime of its own: dropping the runtime ends the node, its
     // listener and its connections, as a process exit would.
@@ -84,8 +82,7 @@ fn a_gobs_sturdyref_is_enlivened_again_after_gobs_restarts() {
     // fails, its CapTP session does not end), so the sturdyref is enlivened by a Goblins
     // peer started after the restart, as a restarted client would.
     drop(goblins);
-    let dir = state_dir();
-    let mut goblins = Goblins::start(dir.path());
+    let mut goblins = Goblins::fresh();
     assert_eq!(
         goblins.call(&uri, "echo", &[Value::from("after")]),
         Reply::Ok(Value::from("after"))
@@ -134,8 +131,7 @@ fn collect_until(
 fn ten_thousand_calls_each_way_leave_a_few_exports_and_answers() {
     gobs_testkit::need(&[Need::Goblins]);
     let rt = runtime();
-    let dir = state_dir();
-    let mut goblins = Goblins::start(dir.path());
+    let mut goblins = Goblins::fresh();
     let gobs = rt.block_on(Gobs::start());
     let uri = gobs.uri();
     // Goblins -> gobs, one after another; each leaves gobs an answer and a resolver import.

@@ -9,7 +9,7 @@ mod harness;
 
 use gobs_ocapn::syrup::Value;
 use gobs_testkit::Need;
-use harness::{Goblins, Gobs, Reply, blocking, runtime, state_dir};
+use harness::{Reply, blocking, goblins_and_gobs, runtime};
 
 #[test]
 #[cfg_attr(
@@ -19,9 +19,7 @@ use harness::{Goblins, Gobs, Reply, blocking, runtime, state_dir};
 fn a_goblins_peer_that_dials_gobs_proves_the_location_it_claims() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         let uri = gobs.uri();
         let reply = blocking(|| goblins.call(&uri, "echo", &[Value::from("hello")]));
         assert_eq!(reply, Reply::Ok(Value::from("hello")));

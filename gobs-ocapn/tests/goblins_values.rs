@@ -11,7 +11,7 @@ use gobs_ocapn::syrup::{self, Value};
 use gobs_ocapn::vat::{BigInt, Record, Symbol, export_actor};
 use gobs_runtime::{Vat, define_actor};
 use gobs_testkit::Need;
-use harness::{Goblins, Gobs, Reply, blocking, runtime, state_dir};
+use harness::{Reply, blocking, goblins_and_gobs, runtime};
 
 #[define_actor]
 pub struct Shapes {
@@ -54,9 +54,7 @@ const SHAPES_SWISS: &[u8] = b"gobs-interop-shapes-actor-swiss1";
 fn symbols_wide_integers_and_records_reach_by_name_methods_from_goblins() {
     gobs_testkit::need(&[Need::Goblins]);
     runtime().block_on(async {
-        let dir = state_dir();
-        let mut goblins = blocking(|| Goblins::start(dir.path()));
-        let gobs = Gobs::start().await;
+        let (mut goblins, gobs) = goblins_and_gobs().await;
         let vat = Vat::spawn("shapes").unwrap();
         let shapes = vat.spawn_actor(Shapes { calls: 0 }).unwrap();
         let Term::Ref(CapRef::Local(obj)) = export_actor(&gobs.node, shapes).await.unwrap() else {

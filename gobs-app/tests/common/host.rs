@@ -1,6 +1,6 @@
 //! `host` machines' hob-clients for black-box tests: the real one a machine's creation
 //! started (it lives in a session of its own, beyond the daemon), and more started by the
-//! test from a state directory of its choosing.
+//! test from a state directory of its choosing (and registration, if it gives one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -10,7 +10,11 @@ use std::process::{Child, Stdio};
 
 use gobs_ocapn::persist::NodeState;
 
-use crate::common::{bare, text, wait_for};
+use crate::common::{Daemon, bare, gobs, ok, state, text, wait_for};
+
+/// A config whose machines are `host` ones, with the boss's machine listener on loopback.
+pub const CONFIG: &str = "default_provider = \"host\"\n\
+    [providers.host]\nkind = \"host\"\nhob_listen = \"127.0.0.1:0\"\n";
 
 /// Kills the real hob-client of a host machine (given its directory, `hosts/M`) when told
 /// and when the test ends, passed or not.
@@ -49,9 +53,18 @@ pub struct Client(pub Child);
 impl Client {
     /// Starts a hob-client on the state directory `dir` (already registered).
     pub fn start(dir: &Path) -> Client {
-        let child = bare()
-            .args(["hob-client", "--dir"])
-            .arg(dir)
+        Client::start_with(dir, None)
+    }
+
+    /// Starts a hob-client on the state directory `dir`, registering first through the
+    /// registration sturdyref `registration` if one is given.
+    pub fn start_with(dir: &Path, registration: Option<&str>) -> Client {
+        let mut cmd = bare();
+        cmd.args(["hob-client", "--dir"]).arg(dir);
+        if let Some(uri) = registration {
+            cmd.args(["--registration", uri]);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -86,4 +99,35 @@ impl Drop for Client {
 pub fn location(dir: &Path) -> String {
     let node = NodeState::open(&dir.join("node")).unwrap();
     format!("ocapn://{}.tcp-tls", node.tls.designator())
+}
+
+/// A daemon on a fresh state directory with config `config` (whose default provider is
+/// `host`), started with environment `env`, and host machine `name` created and
+/// registered: the directory, the daemon and the machine's real hob-client.
+pub fn with_machine(
+    config: &str,
+    name: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, Daemon, RealClient) {
+    let dir = state();
+    fs::write(dir.path().join("config.toml"), config).unwrap();
+    let daemon = Daemon::start_with(dir.path(), env);
+    let real = RealClient(dir.path().join("hosts").join(name));
+    ok(dir.path(), &["create-machine", name]);
+    // Registered; its client writes its state once it has the boss's answer.
+    let client_json = dir.path().join(format!("hosts/{name}/client/client.json"));
+    wait_for("the machine's client to store its state", || {
+        client_json.exists()
+    });
+    (dir, daemon, real)
+}
+
+/// The pid of the hob-client that runs machine `name`'s commands (their parent), if a
+/// command runs there now.
+pub fn served_by(state: &Path, name: &str) -> Option<u32> {
+    let out = gobs(state, &["run", name, "--", "sh", "-c", "echo $PPID"]);
+    out.status
+        .success()
+        .then(|| text(&out.stdout).trim().parse().ok())
+        .flatten()
 }

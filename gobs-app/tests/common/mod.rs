@@ -13,6 +13,7 @@ use tempfile::TempDir;
 
 pub mod needs;
 pub mod nft;
+pub mod proc_net;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 

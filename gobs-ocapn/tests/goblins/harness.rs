@@ -53,6 +53,9 @@ pub struct Goblins {
     /// How long to wait for the next line: [`DEADLINE`], or more while a command does
     /// much work (see [`Goblins::outcome_of_many`]).
     patience: Duration,
+    /// The state directory when it is this peer's own ([`Goblins::fresh`]): a field, so it
+    /// is removed after `drop` has ended the process.
+    owned: Option<tempfile::TempDir>,
 }
 
 /// A Scheme file beside this harness (found from gobs-ocapn's tests and gobs-bench's
@@ -64,6 +67,15 @@ fn scheme(name: &str) -> PathBuf {
 }
 
 impl Goblins {
+    /// Starts `peer.scm` on a fresh state directory of its own, removed when it is
+    /// dropped.
+    pub fn fresh() -> Goblins {
+        let dir = state_dir();
+        let mut goblins = Goblins::start(dir.path());
+        goblins.owned = Some(dir);
+        goblins
+    }
+
     /// Starts `peer.scm` with its identity and port in `state` (kept across restarts) and
     /// waits until it offers its objects.
     pub fn start(state: &Path) -> Goblins {
@@ -97,6 +109,7 @@ impl Goblins {
             next_id: 0,
             state: state.to_owned(),
             patience: DEADLINE,
+            owned: None,
         };
         loop {
             let line = g.next_line("the Goblins peer to start");
@@ -112,10 +125,12 @@ impl Goblins {
     }
 
     /// Stops this process and starts another on the same state (same identity and port).
-    pub fn restart(self) -> Goblins {
-        let state = self.state.clone();
+    pub fn restart(mut self) -> Goblins {
+        let (state, owned) = (self.state.clone(), self.owned.take());
         drop(self);
-        Goblins::start(&state)
+        let mut goblins = Goblins::start(&state);
+        goblins.owned = owned;
+        goblins
     }
 
     /// The sturdyref of one of its objects.
@@ -389,6 +404,13 @@ impl LocalObject for GobsObject {
             _ => Err(Term::str(&format!("no such method or arity: {args:?}"))),
         }
     }
+}
+
+/// What most interop tests begin with: a [`Goblins::fresh`] peer and a gobs node on
+/// default settings.
+pub async fn goblins_and_gobs() -> (Goblins, Gobs) {
+    let goblins = blocking(Goblins::fresh);
+    (goblins, Gobs::start().await)
 }
 
 /// A fresh directory for a Goblins peer's state, removed on drop.
