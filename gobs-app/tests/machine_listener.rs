@@ -262,6 +262,10 @@ fn a_daemon_out_of_descriptors_says_so_once_and_serves_again() {
         log.matches("accept still failing").count() >= 10
     });
     let log = daemon.stderr();
+    assert!(
+        !log.contains('\x1b'),
+        "a log written to a file has no terminal escapes:\n{log:?}"
+    );
     let warnings = warnings(&log);
     assert_eq!(warnings.len(), 1, "one warning for the burst:\n{log}");
     assert!(
