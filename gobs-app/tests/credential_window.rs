@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, wait_for};
+use gobs_app::hob_net::boss_gateway::BossGateway;
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::Cancel;
@@ -58,12 +59,13 @@ impl Drop for Client {
     }
 }
 
-/// The process's gateway (one a process, so the tests share it, each with its own
-/// machine), in a directory that lasts as long as the process.
-fn gateway() -> Gateway {
-    static BOSS_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = BOSS_DIR.get_or_init(|| tempfile::tempdir().unwrap());
-    Gateway::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap()
+/// A boss's gateway of the test's own (each test is a boss of its own, in one process),
+/// in a directory that lasts as long as the gateway is used.
+fn gateway() -> (tempfile::TempDir, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let boss = BossGateway::new(dir.path().to_path_buf(), None);
+    let g = boss.start("127.0.0.1:0".parse().unwrap()).unwrap();
+    (dir, g)
 }
 
 fn state(dir: &Path) -> serde_json::Value {
@@ -140,7 +142,7 @@ fn runs(g: &Gateway, machine: &str) -> bool {
 
 #[test]
 fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in() {
-    let g = gateway();
+    let (_boss_dir, g) = gateway();
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -194,7 +196,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
 
 #[test]
 fn a_client_that_crashed_before_storing_its_registration_registers_again() {
-    let g = gateway();
+    let (_boss_dir, g) = gateway();
     let uri = g.issue("m2", "127.0.0.1").unwrap();
     let register = |b: Term| wire::call("register", vec![b]);
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, text, wait_for};
+use gobs_app::hob_net::boss_gateway::BossGateway;
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
@@ -100,7 +101,8 @@ fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
 #[test]
 fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     let boss_dir = tempfile::tempdir().unwrap();
-    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let boss = BossGateway::new(boss_dir.path().to_path_buf(), None);
+    let g = boss.start("127.0.0.1:0".parse().unwrap()).unwrap();
 
     // Registration, and the bindings.
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();

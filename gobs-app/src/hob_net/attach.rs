@@ -15,9 +15,9 @@ use gobs_ocapn::node::{Cx, LocalObject};
 use gobs_ocapn::syrup::Value;
 
 use super::credential::{self, CONFLICT, Conflict, ConflictKind};
-use super::gateway::{
-    Entry, Gateway, Inner, Reach, ReachChange, Registration, bindings_arg, destroyed, tell_reach,
-};
+use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed};
+use super::registration::Registration;
+use super::table::Entry;
 use super::wire;
 
 impl Gateway {
@@ -88,7 +88,7 @@ impl Gateway {
         };
         if log {
             tracing::warn!(machine, "{shown}");
-            tell_reach(machine, ReachChange::Conflict(shown));
+            self.tell_reach(machine, ReachChange::Conflict(shown));
         }
         wire::text(&refusal)
     }
@@ -103,11 +103,7 @@ pub(super) struct Attach {
 impl LocalObject for Attach {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
+        let g = Gateway::upgrade(&self.gateway)?;
         if !g.registered(&self.machine) {
             return Err(wire::text(&destroyed(&self.machine)));
         }

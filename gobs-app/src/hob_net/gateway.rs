@@ -3,8 +3,8 @@
 //! through which it reaches the **bindings** each machine's hob-client registered.
 //!
 //! - [`Gateway::issue`] makes machine M's registration sturdyref (what the provider hands
-//!   the machine at boot). It works once: `register` through it marks it used (saved
-//!   before the answer goes), and a second use is refused with the reason. Revoking it
+//!   the machine at boot). It works once ([`super::registration`]): `register` through it
+//!   marks it used, and a second use is refused with the reason. Revoking it
 //!   ([`Gateway::revoke`]: the machine was destroyed or its creation failed) refuses it
 //!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
 //! - `register` answers with the machine's attach sturdyref: the only other capability a
@@ -19,52 +19,48 @@
 //!   once its hob-client attached.
 //!
 //! It listens only where machines reach it ([`super::listen`]): each provider adds its
-//! place ([`Gateway::start`]), all on the one port.
+//! place ([`Gateway::listen_at`]), all on the one port.
 //!
 //! The node's tcp-tls identity is kept in `<dir>/node` (so its designator, and every
 //! sturdyref handed out, survive restarts); the table of swiss numbers in
-//! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
-//! the config says 0) and kept, since the sturdyrefs name it.
+//! [`super::table`]. The port is chosen at the first start (when the config says 0) and
+//! kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
 //! call and answer are in [`crate::providers::remote_machine`]. What a machine answers is
 //! checked, and waited for at most a deadline, by [`super::answers`].
 //!
-//! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
-//! runtime of its own thread; its blocking methods must not be called from a vat's turn.
+//! A boss has one, started through its [`super::boss_gateway::BossGateway`] (the
+//! capability it passes to what needs it); it runs outside the vats, on a tokio runtime of
+//! its own thread, which ends when the last handle is dropped. Its blocking methods must
+//! not be called from a vat's turn.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
 use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
-use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::node::{Cx, Node};
 use gobs_ocapn::persist::NodeState;
-use gobs_ocapn::syrup::Value;
 use gobs_runtime::Promise;
-use serde::{Deserialize, Serialize};
 
 use super::answers;
 use super::credential::{Conflict, Keeper};
+use super::listen::{cannot_listen, port_conflict};
+use super::table::{Entry, RegState, Table, io_err, read_table, refusal, table_path, write_table};
 use super::wire;
-use crate::actors::hob::HobError;
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
 pub const DESTROYED: &str = "destroyed";
 
 /// How often the gateway checks which machines' sessions are still open.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
-
-/// How many spent (used or revoked) registration sturdyrefs are remembered, to refuse them
-/// with their reason rather than as unknown.
-pub const SPENT_KEPT: usize = 4096;
 
 /// How a machine's session stands, as the boss shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,43 +71,6 @@ pub enum Reach {
     Up(SystemTime),
     /// Its session is down, since then.
     Down(SystemTime),
-}
-
-/// Where a registration sturdyref is in its one life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum RegState {
-    Open,
-    Used,
-    Revoked,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Entry {
-    /// The registration object's swiss number (base64url).
-    pub(super) registration: String,
-    /// The attach object's swiss number (base64url).
-    pub(super) attach: String,
-    state: RegState,
-    /// The machine's identity and attach credential, once it registered.
-    #[serde(default)]
-    credential: Keeper,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Spent {
-    registration: String,
-    machine: String,
-    state: RegState,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Table {
-    /// The port the node listens on (0 until the first start chose one).
-    port: u16,
-    machines: BTreeMap<String, Entry>,
-    spent: Vec<Spent>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +87,10 @@ pub(super) struct Inner {
     tls: Arc<TcpTls>,
     path: PathBuf,
     table: Mutex<Table>,
+    /// Told when a machine's session goes down or comes back, or an attach is refused.
+    reach_listener: Option<ReachListener>,
+    /// Dropped with the last handle: the gateway's thread, and its node, end.
+    _stop: tokio::sync::oneshot::Sender<()>,
     live: Mutex<BTreeMap<String, Live>>,
     /// Per machine, the attaches refused since the gateway started.
     pub(super) conflicts: Mutex<BTreeMap<String, Conflict>>,
@@ -146,8 +109,6 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
-
 /// What a [`ReachListener`] is told about a registered machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReachChange {
@@ -163,63 +124,22 @@ pub enum ReachChange {
 /// is refused: how the boss logs `unreachable`, `running` again, and conflicts.
 pub type ReachListener = Arc<dyn Fn(&str, ReachChange) + Send + Sync>;
 
-static REACH_LISTENER: Mutex<Option<ReachListener>> = Mutex::new(None);
-
-/// Sets (or with `None`, clears) the process's [`ReachListener`].
-pub fn set_reach_listener(listener: Option<ReachListener>) {
-    *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
-}
-
-pub(super) fn tell_reach(machine: &str, change: ReachChange) {
-    let listener = REACH_LISTENER
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if let Some(listener) = listener {
-        listener(machine, change);
-    }
-}
-
-fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
-    format!("cannot {what} {}: {e}", path.display())
-}
-
 impl Gateway {
-    /// The process's gateway, started on first use with its state in `dir`, listening on
-    /// `listen` (port 0: choose one at the first start and keep it). Later calls answer
-    /// the running one, listening at `listen`'s address too ([`Gateway::listen_at`]).
-    pub fn start(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
-        let g = Gateway::started(dir, listen)?;
-        g.listen_at(listen)?;
-        Ok(g)
-    }
-
-    fn started(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
-        let slot = GLOBAL.get_or_init(|| Mutex::new(None));
-        let mut slot = slot
-            .lock()
-            .map_err(|_| "the hob gateway's lock was poisoned (a bug)".to_string())?;
-        if let Some(g) = slot.as_ref() {
-            return Ok(g.clone());
-        }
-        let g = Gateway::start_new(dir, listen)?;
-        *slot = Some(g.clone());
-        Ok(g)
-    }
-
-    /// The process's gateway, if one was started.
-    pub fn running() -> Option<Gateway> {
-        GLOBAL.get()?.lock().ok()?.clone()
-    }
-
-    fn start_new(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
+    /// Opens the gateway whose state is in `dir` and starts its node, listening at
+    /// `listen` (port 0: the port chosen at the first start, or a new one); `reach_listener`
+    /// is told of machines' sessions. Blocking: off the vats.
+    pub(super) fn open(
+        dir: &Path,
+        listen: SocketAddr,
+        reach_listener: Option<ReachListener>,
+    ) -> Result<Gateway, String> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| io_err("create the hob directory", dir, e))?;
         let identity = NodeState::open(&dir.join("node")).map_err(|e| e.to_string())?;
-        let path = dir.join("gateway.json");
+        let path = table_path(dir);
         let mut table = read_table(&path)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -263,9 +183,14 @@ impl Gateway {
             table.port = chosen;
             write_table(&path, &table)?;
         }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("hob-gateway".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .spawn(move || {
+                // Ends (an error) when the sender is dropped; the runtime then stops its
+                // tasks: the node's listeners and sessions.
+                let _ = runtime.block_on(stopped);
+            })
             .map_err(|e| format!("cannot start the hob gateway's thread: {e}"))?;
         let inner = Arc::new(Inner {
             node,
@@ -274,6 +199,8 @@ impl Gateway {
             tls: netlayer,
             path,
             table: Mutex::new(table.clone()),
+            reach_listener,
+            _stop: stop,
             live: Mutex::new(BTreeMap::new()),
             conflicts: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
@@ -291,6 +218,26 @@ impl Gateway {
         g.watch();
         tracing::info!(locator = %g.inner.locator.to_uri(), "hob gateway listening");
         Ok(g)
+    }
+
+    /// The gateway behind `weak`, for an object bound on its node; refused (the boss is
+    /// shutting down) once it is gone.
+    pub(super) fn upgrade(weak: &Weak<Inner>) -> Result<Gateway, Term> {
+        weak.upgrade()
+            .map(|inner| Gateway { inner })
+            .ok_or_else(|| wire::text("the boss is shutting down; try again"))
+    }
+
+    /// Tells the boss's reach listener, if it has one, of `change` to machine `machine`.
+    pub(super) fn tell_reach(&self, machine: &str, change: ReachChange) {
+        if let Some(listener) = &self.inner.reach_listener {
+            listener(machine, change);
+        }
+    }
+
+    /// The table's file.
+    pub(super) fn table_path(&self) -> &Path {
+        &self.inner.path
     }
 
     /// The port the gateway listens on.
@@ -361,30 +308,20 @@ impl Gateway {
     pub fn revoke(&self, machine: &str) -> Result<(), String> {
         let removed = {
             let mut table = self.lock_table();
-            let Some(entry) = table.machines.remove(machine) else {
-                drop(table);
-                self.forget_live(machine);
-                return Ok(());
-            };
-            let state = match entry.state {
-                RegState::Open => RegState::Revoked,
-                other => other,
-            };
-            table.spent.push(Spent {
-                registration: entry.registration.clone(),
-                machine: machine.to_string(),
-                state,
-            });
-            let excess = table.spent.len().saturating_sub(SPENT_KEPT);
-            table.spent.drain(..excess);
-            if let Err(e) = write_table(&self.inner.path, &table) {
-                table.machines.insert(machine.to_string(), entry);
-                table.spent.pop();
+            let before = table.clone();
+            let removed = table.revoke(machine);
+            if removed.is_some()
+                && let Err(e) = write_table(&self.inner.path, &table)
+            {
+                *table = before;
                 return Err(e);
             }
-            (entry, state)
+            removed
         };
-        let (entry, state) = removed;
+        let Some((entry, state)) = removed else {
+            self.forget_live(machine);
+            return Ok(());
+        };
         // The attach object stays bound but refuses a machine no longer in the table.
         self.bind_refusal(&entry.registration, machine, state);
         self.forget_live(machine);
@@ -539,8 +476,8 @@ impl Gateway {
             .map(|l| l.reach);
         self.inner.changed.notify_all();
         match (before, reach) {
-            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, ReachChange::Down),
-            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, ReachChange::Up),
+            (Some(Reach::Up(_)), Reach::Down(_)) => self.tell_reach(machine, ReachChange::Down),
+            (Some(Reach::Down(_)), Reach::Up(_)) => self.tell_reach(machine, ReachChange::Up),
             _ => {}
         }
     }
@@ -588,7 +525,7 @@ impl Gateway {
             .is_some_and(|e| e.state == RegState::Used)
     }
 
-    fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
+    pub(super) fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -631,42 +568,13 @@ impl Gateway {
                 if !down.is_empty() {
                     inner.changed.notify_all();
                 }
+                let g = Gateway { inner };
                 for machine in down {
-                    tell_reach(&machine, ReachChange::Down);
+                    g.tell_reach(&machine, ReachChange::Down);
                 }
             }
         });
     }
-}
-
-fn cannot_listen(addr: SocketAddr, e: &std::io::Error) -> String {
-    let hint = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
-        "no interface of this host has that address (for a container provider, its bridge \
-         must be up first)"
-    } else {
-        "free the port, or choose another in the providers' `hob_listen`"
-    };
-    format!("the hob gateway cannot listen on {addr}: {e}; {hint}")
-}
-
-fn port_conflict(asked: u16, used: u16) -> String {
-    format!(
-        "hob_listen asks for port {asked}, but the boss's machine listener has used port \
-         {used} since its first start (the capabilities its machines hold name it): write \
-         port {used} (or 0) in every provider's hob_listen"
-    )
-}
-
-fn refusal(machine: &str, state: RegState) -> String {
-    let e = match state {
-        RegState::Used | RegState::Open => HobError::AlreadyUsed {
-            machine: machine.to_string(),
-        },
-        RegState::Revoked => HobError::Revoked {
-            machine: machine.to_string(),
-        },
-    };
-    format!("registration refused: {e}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -690,113 +598,7 @@ pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
     }
 }
 
-/// The one-time registration object of one machine.
-pub(super) struct Registration {
-    pub(super) gateway: Weak<Inner>,
-    pub(super) machine: String,
-    pub(super) attach: String,
-}
-
-impl LocalObject for Registration {
-    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (name, args) = wire::method(args)?;
-        if name != "register" {
-            return Err(wire::text(&format!(
-                "a registration capability answers only `register`, not `{name}`"
-            )));
-        }
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
-        let bindings = bindings_arg(&args)?;
-        // The machine is whoever proves this location from now on.
-        let home = cx.core().believed_location(bindings.1).ok_or_else(|| {
-            wire::text(
-                "registration refused: this session proves no location (over tcp-tls, \
-                 present the node's certificate)",
-            )
-        })?;
-        let (keeper, credential) = Keeper::registered(&home).map_err(|e| wire::text(&e))?;
-        {
-            let mut table = g.lock_table();
-            let Some(entry) = table.machines.get_mut(&self.machine) else {
-                return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
-            };
-            // Used already, by this very identity: the client lost the answer (it crashed
-            // before storing it), so it is answered again, with a new credential.
-            let again = entry.state == RegState::Used && entry.credential.is_home(&home);
-            if entry.state != RegState::Open && !again {
-                return Err(wire::text(&refusal(&self.machine, entry.state)));
-            }
-            let before = (entry.state, entry.credential.clone());
-            entry.state = RegState::Used;
-            entry.credential = keeper;
-            if let Err(e) = write_table(&g.inner.path, &table) {
-                if let Some(entry) = table.machines.get_mut(&self.machine) {
-                    (entry.state, entry.credential) = before;
-                }
-                tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
-                return Err(wire::text(&format!(
-                    "the boss cannot save the registration ({e}); try again"
-                )));
-            }
-        }
-        tracing::info!(machine = self.machine, "machine registered over OCapN");
-        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-        // The attach sturdyref names the host the machine reached us at: the registration
-        // sturdyref's own, which the hob-client keeps and reuses.
-        let attach = BASE64URL_NOPAD
-            .decode(self.attach.as_bytes())
-            .map_err(|_| wire::text("the machine's attach swiss number is damaged"))?;
-        Ok(Term::List(vec![
-            wire::text(&self.machine),
-            Term::Data(Value::Bytes(attach)),
-            Term::Data(Value::Bytes(credential)),
-        ]))
-    }
-}
-
 /// How the boss refuses a machine it no longer knows (the hob-client stops on it).
 pub(super) fn destroyed(machine: &str) -> String {
     format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
-}
-
-fn read_table(path: &Path) -> Result<Table, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "the hob gateway's table {} is damaged ({e}); it was left as it is: restore \
-                 it from a backup, or move it away (network machines must then be destroyed \
-                 and created again)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Table::default()),
-        Err(e) => Err(io_err("read", path, e)),
-    }
-}
-
-/// Replaces `path` with `table` atomically and durably.
-fn write_table(path: &Path, table: &Table) -> Result<(), String> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes =
-        serde_json::to_vec_pretty(table).map_err(|e| format!("cannot encode the table: {e}"))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| io_err("write", path, e))
 }

@@ -3,8 +3,12 @@
 //!
 //! - [`wire`]: the messages and their bounds.
 //! - [`answers`]: what the boss makes of a machine's answers (deadlines, output bounds).
+//! - [`boss_gateway`]: the boss's gateway as the capability the backend passes to what
+//!   needs it (one per boss, started when machines first need it).
 //! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
+//! - `table`: the gateway's table of machines, swiss numbers and credentials.
+//! - `registration`: the one-time object a machine registers through.
 //! - `attach`: the object a hob-client attaches through, and the gateway's checks.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
@@ -19,10 +23,13 @@
 
 pub mod answers;
 mod attach;
+pub mod boss_gateway;
 pub mod client;
 pub mod credential;
 pub mod gateway;
 pub mod listen;
+mod registration;
+mod table;
 pub mod wire;
 
 pub use listen::{Place, parse_listen};

@@ -16,10 +16,12 @@ use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::files::FileMode;
 use crate::hob_net::answers::{self, Call};
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::hob_net::wire;
 use crate::model::{Cancel, RunOutput};
 use crate::providers::MachineActor;
+use crate::providers::lifecycle::GatewayUser;
 
 /// How long a `run` (or a file copy) waits for a machine whose session is down to come
 /// back.
@@ -45,6 +47,9 @@ pub struct RemoteMachine {
     run_timeout_secs: u64,
     /// The boss-side presence its bindings are bound in.
     client: Option<Ref<HobClientPresence>>,
+    /// The boss's hob gateway, given by its provider ([`GatewayUser::use_gateway`]).
+    #[actor(transient)]
+    gateway: std::sync::OnceLock<BossGateway>,
 }
 
 #[define_actor]
@@ -52,13 +57,23 @@ impl RemoteMachine {}
 
 impl RemoteMachine {
     /// Machine `name`, whose commands are killed after `run_timeout_secs` unless asked
-    /// otherwise, bound in `client`.
-    pub fn new(name: String, run_timeout_secs: u64, client: Ref<HobClientPresence>) -> Self {
+    /// otherwise, bound in `client`, reached through `gateway`: a machine just booted.
+    pub fn booted(
+        name: String,
+        run_timeout_secs: u64,
+        client: Ref<HobClientPresence>,
+        gateway: Option<BossGateway>,
+    ) -> Self {
         RemoteMachine {
             name,
             run_timeout_secs,
             client: Some(client),
+            gateway: gateway.map(std::sync::OnceLock::from).unwrap_or_default(),
         }
+    }
+
+    fn gateway(&self) -> Option<BossGateway> {
+        self.gateway.get().cloned()
     }
 }
 
@@ -84,11 +99,17 @@ fn remote_machine_v2(
     (name, run_timeout_secs, client)
 }
 
+impl GatewayUser for RemoteMachine {
+    fn use_gateway(&self, gateway: BossGateway) {
+        let _ = self.gateway.set(gateway);
+    }
+}
+
 impl MachineActor for RemoteMachine {
     const FILES: bool = true;
 
     fn status(&self) -> String {
-        reach_status(&self.name)
+        reach_status(self.gateway().as_ref(), &self.name)
     }
 
     /// Sends `command` to the machine's hob-client, off the vat.
@@ -100,9 +121,12 @@ impl MachineActor for RemoteMachine {
         let timeout = cancel
             .limit()
             .map_or(self.run_timeout_secs, |t| t.as_secs().max(1));
-        via_gateway(self.name.clone(), "the command's thread", move |g, name| {
-            run_through(g, name, &command, timeout, RECONNECT_WAIT, &cancel)
-        })
+        via_gateway(
+            self.gateway(),
+            self.name.clone(),
+            "the command's thread",
+            move |g, name| run_through(g, name, &command, timeout, RECONNECT_WAIT, &cancel),
+        )
     }
 
     fn put_file(
@@ -111,22 +135,32 @@ impl MachineActor for RemoteMachine {
         content: Vec<u8>,
         mode: FileMode,
     ) -> Promise<Result<(), String>> {
-        via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            let asked = g.ask(
-                name,
-                wire::put_file_args(&path, &content, mode.0),
-                RECONNECT_WAIT,
-            );
-            answers::wait_answer(name, Call::PutFile, asked, None).map(|_| ())
-        })
+        via_gateway(
+            self.gateway(),
+            self.name.clone(),
+            "the copy's thread",
+            move |g, name| {
+                let asked = g.ask(
+                    name,
+                    wire::put_file_args(&path, &content, mode.0),
+                    RECONNECT_WAIT,
+                );
+                answers::wait_answer(name, Call::PutFile, asked, None).map(|_| ())
+            },
+        )
     }
 
     fn get_file(&self, path: String) -> Promise<Result<Vec<u8>, String>> {
         // At most [`wire::MAX_FILE`] bytes of it.
-        via_gateway(self.name.clone(), "the copy's thread", move |g, name| {
-            let asked = g.ask(name, wire::get_file_args(&path), RECONNECT_WAIT);
-            wire::parse_file_content(&answers::wait_answer(name, Call::GetFile, asked, None)?)
-        })
+        via_gateway(
+            self.gateway(),
+            self.name.clone(),
+            "the copy's thread",
+            move |g, name| {
+                let asked = g.ask(name, wire::get_file_args(&path), RECONNECT_WAIT);
+                wire::parse_file_content(&answers::wait_answer(name, Call::GetFile, asked, None)?)
+            },
+        )
     }
 }
 
@@ -150,8 +184,11 @@ pub fn run_through(
 }
 
 /// `running`, or `unreachable (since …)` while its hob-client's session is down.
-pub fn reach_status(name: &str) -> String {
-    match Gateway::running().and_then(|g| g.reach(name)) {
+pub fn reach_status(gateway: Option<&BossGateway>, name: &str) -> String {
+    match gateway
+        .and_then(BossGateway::running)
+        .and_then(|g| g.reach(name))
+    {
         Some(Reach::Up(_)) => "running".into(),
         Some(Reach::Down(since)) => format!(
             "unreachable (since {})",
@@ -162,17 +199,24 @@ pub fn reach_status(name: &str) -> String {
     }
 }
 
-/// Does `work` with the boss's running gateway for machine `name`, off the vat; `thread`
+/// Does `work` with the boss's running `gateway` for machine `name`, off the vat; `thread`
 /// names the work in the error if its thread fails.
 fn via_gateway<T: Send + 'static>(
+    gateway: Option<BossGateway>,
     name: String,
     thread: &'static str,
     work: impl FnOnce(&Gateway, &str) -> Result<T, String> + Send + 'static,
 ) -> Promise<Result<T, String>> {
     spawn_blocking(move || {
-        let g = Gateway::running().ok_or_else(|| {
-            format!("the boss's hob gateway is not running, so machine {name} cannot be reached")
-        })?;
+        let g = match gateway {
+            Some(g) => g.required(&name)?,
+            None => {
+                return Err(format!(
+                    "machine {name} was not given the boss's hob gateway (a bug), so it \
+                     cannot be reached; restart the daemon"
+                ));
+            }
+        };
         work(&g, &name)
     })
     .then(move |done| done.unwrap_or_else(|e| Err(format!("{thread} failed: {}", reason(&e)))))

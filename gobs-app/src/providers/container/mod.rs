@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
-use crate::hob_net::gateway::Gateway;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::{Place, parse_listen};
 use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
 use crate::providers::remote_machine::RemoteMachine;
@@ -77,8 +77,6 @@ use cgroup::Cgroup;
 
 /// Directory of the container machines, inside the state directory.
 pub const MACHINES_DIR: &str = "containers";
-/// Directory of the boss's hob gateway state, inside the state directory.
-pub const HOB_DIR: &str = "hob";
 /// This process's own binary.
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
@@ -172,10 +170,6 @@ impl ContainerSettings {
         bridge_ip(self.subnet)
     }
 
-    fn hob_dir(&self) -> PathBuf {
-        self.state_dir.join(HOB_DIR)
-    }
-
     fn machines_dir(&self) -> PathBuf {
         self.state_dir.join(MACHINES_DIR)
     }
@@ -256,10 +250,18 @@ impl ContainerProvider {
 impl ContainerProvider {
     fn after_restart(&mut self) {
         self.core.after_restart();
-        // Machines are out there, waiting to attach again: listen for them now.
-        if !self.slots.is_empty()
-            && let Err(e) = net::bring_up_again(&self.core.settings)
-        {
+    }
+
+    /// With machines out there, their bridge, listener and firewall as the settings say.
+    fn bring_up_again(&self) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let up = self
+            .core
+            .gateway()
+            .and_then(|g| net::bring_up_again(&self.core.settings, &g));
+        if let Err(e) = up {
             tracing::error!("container provider {}: {e}", self.core.name);
         }
     }
@@ -362,11 +364,13 @@ impl Provider for ContainerProvider {
     /// firewall follow at once (what they reach is not theirs to keep).
     fn apply_settings(&mut self, settings: ContainerSettings) {
         self.core.settings = settings;
-        if !self.slots.is_empty()
-            && let Err(e) = net::bring_up_again(&self.core.settings)
-        {
-            tracing::error!("container provider {}: {e}", self.core.name);
-        }
+        self.bring_up_again();
+    }
+
+    fn gateway_given(&self) {
+        self.core.pass_gateway_on();
+        // Machines are out there, waiting to attach again: listen for them now.
+        self.bring_up_again();
     }
 
     fn provision(
@@ -375,10 +379,11 @@ impl Provider for ContainerProvider {
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
-            let slot = slot.map_err(ProviderError)?;
-            provision(&settings, &machine, &slot).map_err(ProviderError)
+            let (slot, gateway) = (slot.map_err(ProviderError)?, gateway.map_err(ProviderError)?);
+            provision(&settings, &gateway, &machine, &slot).map_err(ProviderError)
         }
     }
 
@@ -388,7 +393,9 @@ impl Provider for ContainerProvider {
         (): (),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
-        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
+        // Provisioning needed it, so it is there.
+        let gateway = self.core.gateway().ok();
+        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
     }
 
     fn teardown(
@@ -398,8 +405,13 @@ impl Provider for ContainerProvider {
         let slot = self.slots.remove(machine);
         let last = self.slots.is_empty();
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || teardown(&settings, &machine, slot, last).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| teardown(&settings, &g, &machine, slot, last))
+                .map_err(ProviderError)
+        }
     }
 }
 
@@ -442,10 +454,15 @@ pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
     Ok(())
 }
 
-fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<(), String> {
+fn provision(
+    settings: &ContainerSettings,
+    gateway: &BossGateway,
+    machine: &str,
+    slot: &Slot,
+) -> Result<(), String> {
     let started = Instant::now();
     check_host(settings)?;
-    let gateway = net::bring_up(settings)?;
+    let gateway = net::bring_up(settings, gateway)?;
     let dir = machine_dir(settings, machine);
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
@@ -622,16 +639,13 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
 
 fn teardown(
     settings: &ContainerSettings,
+    gateway: &BossGateway,
     machine: &str,
     slot: Option<Slot>,
     last: bool,
 ) -> Result<(), String> {
     let dir = machine_dir(settings, machine);
-    if let Some(g) = Gateway::running() {
-        g.revoke(machine)?;
-    } else if settings.hob_dir().join("gateway.json").exists() {
-        net::bring_up(settings)?.revoke(machine)?;
-    }
+    gateway.revoke(machine)?;
     kill_anchor(&dir, KILL_LIMIT)?;
     let tag = slot
         .map(|s| s.tag)
@@ -644,7 +658,7 @@ fn teardown(
         net::remove_link(&host_veth(tag))?;
     }
     if last {
-        net::take_down(settings)?;
+        net::take_down(settings, gateway)?;
     }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
