@@ -119,11 +119,13 @@ impl BossGateway {
         }
     }
 
-    /// Stops the gateway (the boss is shutting down): its node ends once the calls in
-    /// flight let go of it, and nothing starts it again.
+    /// Stops the gateway (the boss is shutting down): its node ends before this returns
+    /// (calls in flight fail), and nothing starts it again. Blocking: off the vats.
     pub fn stop(&self) {
         let was = std::mem::replace(&mut *self.lock(), State::Stopped);
-        drop(was);
+        if let State::Running(g) = was {
+            g.shutdown();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -190,6 +192,17 @@ mod tests {
         // Revoking what it does not know (or knows no more) is nothing to do.
         after.revoke("m1").unwrap();
         assert_eq!(read_table(&table_path(dir.path())).unwrap().spent.len(), 1);
+    }
+
+    #[test]
+    fn a_stopped_gateway_frees_its_port_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = BossGateway::new(dir.path().to_path_buf(), None);
+        let port = before.start(loopback()).unwrap().port();
+        before.stop();
+        // The boss opened again in the same process: the kept port is free already.
+        let after = BossGateway::new(dir.path().to_path_buf(), None);
+        assert_eq!(after.start(loopback()).unwrap().port(), port);
     }
 
     #[test]

@@ -40,7 +40,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
 use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
@@ -48,9 +48,7 @@ use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, Node};
 use gobs_ocapn::persist::NodeState;
-use gobs_runtime::Promise;
 
-use super::answers;
 use super::credential::{Conflict, Keeper};
 use super::listen::{cannot_listen, port_conflict};
 use super::table::{Entry, RegState, Table, io_err, read_table, refusal, table_path, write_table};
@@ -58,6 +56,9 @@ use super::wire;
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
 pub const DESTROYED: &str = "destroyed";
+
+/// How long a stopping gateway waits for its node's tasks.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
 
 /// How often the gateway checks which machines' sessions are still open.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
@@ -74,14 +75,14 @@ pub enum Reach {
 }
 
 #[derive(Debug, Clone)]
-struct Live {
-    reach: Reach,
-    bindings: Option<(CapRef, ConnId)>,
+pub(super) struct Live {
+    pub(super) reach: Reach,
+    pub(super) bindings: Option<(CapRef, ConnId)>,
 }
 
 pub(super) struct Inner {
     pub(super) node: Node,
-    runtime: tokio::runtime::Handle,
+    pub(super) runtime: tokio::runtime::Handle,
     locator: PeerLocator,
     /// Its netlayer, listening at each place machines reach it.
     tls: Arc<TcpTls>,
@@ -89,12 +90,18 @@ pub(super) struct Inner {
     table: Mutex<Table>,
     /// Told when a machine's session goes down or comes back, or an attach is refused.
     reach_listener: Option<ReachListener>,
-    /// Dropped with the last handle: the gateway's thread, and its node, end.
-    _stop: tokio::sync::oneshot::Sender<()>,
-    live: Mutex<BTreeMap<String, Live>>,
+    /// Its thread, and the sender that ends it (dropped with the last handle, or by
+    /// [`Gateway::shutdown`]): the runtime then stops the node's listeners and sessions.
+    thread: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            std::thread::JoinHandle<()>,
+        )>,
+    >,
+    pub(super) live: Mutex<BTreeMap<String, Live>>,
     /// Per machine, the attaches refused since the gateway started.
     pub(super) conflicts: Mutex<BTreeMap<String, Conflict>>,
-    changed: Condvar,
+    pub(super) changed: Condvar,
 }
 
 /// The boss's OCapN node for hob (see the module docs). Cloning gives another handle.
@@ -184,12 +191,12 @@ impl Gateway {
             write_table(&path, &table)?;
         }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hob-gateway".into())
             .spawn(move || {
-                // Ends (an error) when the sender is dropped; the runtime then stops its
-                // tasks: the node's listeners and sessions.
+                // Ends (an error) when the sender is dropped.
                 let _ = runtime.block_on(stopped);
+                runtime.shutdown_timeout(SHUTDOWN_LIMIT);
             })
             .map_err(|e| format!("cannot start the hob gateway's thread: {e}"))?;
         let inner = Arc::new(Inner {
@@ -200,7 +207,7 @@ impl Gateway {
             path,
             table: Mutex::new(table.clone()),
             reach_listener,
-            _stop: stop,
+            thread: Mutex::new(Some((stop, thread))),
             live: Mutex::new(BTreeMap::new()),
             conflicts: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
@@ -232,6 +239,25 @@ impl Gateway {
     pub(super) fn tell_reach(&self, machine: &str, change: ReachChange) {
         if let Some(listener) = &self.inner.reach_listener {
             listener(machine, change);
+        }
+    }
+
+    /// Stops the node (its listeners and sessions) and waits until it has, at most
+    /// [`SHUTDOWN_LIMIT`] for its tasks: the boss is shutting down, and what it listened on
+    /// is free when this returns. Calls made through other handles fail from then on.
+    /// Blocking: off the vats and off the gateway's own thread.
+    pub(super) fn shutdown(&self) {
+        let taken = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = taken {
+            drop(stop);
+            if thread.join().is_err() {
+                tracing::error!("the hob gateway's thread panicked while it stopped");
+            }
         }
     }
 
@@ -328,119 +354,6 @@ impl Gateway {
         Ok(())
     }
 
-    /// How machine `machine`'s session stands; `None` for a machine the gateway does not
-    /// know (not a network machine, or destroyed).
-    pub fn reach(&self, machine: &str) -> Option<Reach> {
-        self.lock_live().get(machine).map(|l| l.reach)
-    }
-
-    /// How many OCapN sessions the gateway's node holds open (hob-clients connected, whether
-    /// they registered yet or not); 0 once the node stopped. Asked on the node's own task,
-    /// so it can be awaited from any runtime.
-    pub async fn sessions(&self) -> usize {
-        self.inner
-            .node
-            .with_core(|core| core.session_stats().len())
-            .await
-            .unwrap_or(0)
-    }
-
-    /// Waits until machine `machine`'s hob-client registered (or attached), at most
-    /// `limit`; `check` is asked every 100 ms whether to give up (the machine's process
-    /// died, say) and its answer is the reason.
-    pub fn wait_up(
-        &self,
-        machine: &str,
-        limit: Duration,
-        mut check: impl FnMut() -> Option<String>,
-    ) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        let mut live = self.lock_live();
-        loop {
-            match live.get(machine).map(|l| l.reach) {
-                Some(Reach::Up(_)) => return Ok(()),
-                None => return Err(format!("machine {machine:?} was revoked while waiting")),
-                _ => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(format!(
-                    "machine {machine:?}'s hob-client did not register within {}",
-                    humantime::format_duration(limit)
-                ));
-            }
-            let wait = (deadline - now).min(Duration::from_millis(100));
-            live = match self.inner.changed.wait_timeout(live, wait) {
-                Ok((guard, _)) => guard,
-                Err(p) => p.into_inner().0,
-            };
-            drop(live);
-            if let Some(why) = check() {
-                return Err(why);
-            }
-            live = self.lock_live();
-        }
-    }
-
-    /// Sends `method ARGS` to machine `machine`'s bindings; waits at most `wait` for its
-    /// session to come back if it is down (a restarted boss, the hob-client reconnecting).
-    pub fn ask(&self, machine: &str, args: Vec<Term>, wait: Duration) -> Promise<Term> {
-        let bindings = match self.bindings_within(machine, wait) {
-            Ok(b) => b,
-            Err(why) => return Promise::broken(gobs_runtime::Error::actor("machine", Failed(why))),
-        };
-        gobs_ocapn::vat::RemoteObject::new(self.inner.node.clone(), bindings).send_args(args)
-    }
-
-    /// Blocks until `promise` settles, at most `limit` (off the vats only); a failure's
-    /// words are cut with [`answers::bounded_error`].
-    pub fn wait<T: Send + 'static>(promise: Promise<T>, limit: Duration) -> Result<T, String> {
-        match promise.wait_timeout(limit) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(answers::bounded_error(&crate::actors::reason::reason(&e))),
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(limit)
-            )),
-        }
-    }
-
-    fn bindings_within(&self, machine: &str, wait: Duration) -> Result<CapRef, String> {
-        let deadline = Instant::now() + wait;
-        let mut live = self.lock_live();
-        loop {
-            match live.get(machine) {
-                None => {
-                    return Err(format!(
-                        "machine {machine:?} is not registered with this boss's hob gateway"
-                    ));
-                }
-                Some(Live {
-                    bindings: Some((r, _)),
-                    ..
-                }) => return Ok(r.clone()),
-                Some(l) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(match l.reach {
-                            Reach::Down(since) => format!(
-                                "machine {machine:?} is unreachable: its hob-client's session \
-                                 has been down since {}; it reconnects by itself once it can \
-                                 (check that the machine runs)",
-                                humantime::format_rfc3339_seconds(since)
-                            ),
-                            _ => format!("machine {machine:?}'s hob-client has not registered"),
-                        });
-                    }
-                    live = match self.inner.changed.wait_timeout(live, deadline - now) {
-                        Ok((guard, _)) => guard,
-                        Err(p) => p.into_inner().0,
-                    };
-                }
-            }
-        }
-    }
-
     fn sturdyref(&self, swiss_b64: &str, host: &str) -> Sturdyref {
         let mut peer = PeerLocator::new("tcp-tls", self.inner.locator.designator.clone())
             .with_hint("host", host);
@@ -467,25 +380,6 @@ impl Gateway {
             }));
             core.bind_swiss(&swiss, obj);
         });
-    }
-
-    pub(super) fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
-        let before = self
-            .lock_live()
-            .insert(machine.to_string(), Live { reach, bindings })
-            .map(|l| l.reach);
-        self.inner.changed.notify_all();
-        match (before, reach) {
-            (Some(Reach::Up(_)), Reach::Down(_)) => self.tell_reach(machine, ReachChange::Down),
-            (Some(Reach::Down(_)), Reach::Up(_)) => self.tell_reach(machine, ReachChange::Up),
-            _ => {}
-        }
-    }
-
-    fn forget_live(&self, machine: &str) {
-        self.lock_live().remove(machine);
-        self.lock_conflicts().remove(machine);
-        self.inner.changed.notify_all();
     }
 
     /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
@@ -528,58 +422,7 @@ impl Gateway {
     pub(super) fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
         self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn lock_live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
-        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Every [`WATCH_PERIOD`], marks down the machines whose session ended.
-    fn watch(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        self.inner.runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(WATCH_PERIOD).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let Ok(open) = inner
-                    .node
-                    .with_core(|core| {
-                        core.session_stats()
-                            .into_iter()
-                            .map(|(c, ..)| c)
-                            .collect::<Vec<_>>()
-                    })
-                    .await
-                else {
-                    return;
-                };
-                let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
-                let mut down = Vec::new();
-                for (machine, l) in live.iter_mut() {
-                    if let Some((_, conn)) = &l.bindings
-                        && !open.contains(conn)
-                    {
-                        tracing::warn!(machine, "machine's hob-client session is down");
-                        l.bindings = None;
-                        l.reach = Reach::Down(SystemTime::now());
-                        down.push(machine.clone());
-                    }
-                }
-                drop(live);
-                if !down.is_empty() {
-                    inner.changed.notify_all();
-                }
-                let g = Gateway { inner };
-                for machine in down {
-                    g.tell_reach(&machine, ReachChange::Down);
-                }
-            }
-        });
-    }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failed(String);
 
 fn random_swiss() -> Result<Vec<u8>, String> {
     let mut s = vec![0u8; 32];

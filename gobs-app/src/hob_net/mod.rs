@@ -9,6 +9,7 @@
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
 //! - `table`: the gateway's table of machines, swiss numbers and credentials.
 //! - `registration`: the one-time object a machine registers through.
+//! - `reach`: how each machine's session stands, and the calls carried to it.
 //! - `attach`: the object a hob-client attaches through, and the gateway's checks.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
@@ -28,6 +29,7 @@ pub mod client;
 pub mod credential;
 pub mod gateway;
 pub mod listen;
+mod reach;
 mod registration;
 mod table;
 pub mod wire;
