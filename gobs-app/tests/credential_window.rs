@@ -7,6 +7,8 @@
 //! machine's identity, which asks and then stops.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/boss_gateway.rs"]
+mod boss_gateway;
 mod common;
 
 use std::path::Path;
@@ -15,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, wait_for};
-use gobs_app::hob_net::boss_gateway::BossGateway;
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::{credential, wire};
 use gobs_app::model::Cancel;
@@ -57,15 +58,6 @@ impl Drop for Client {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A boss's gateway of the test's own (each test is a boss of its own, in one process),
-/// in a directory that lasts as long as the gateway is used.
-fn gateway() -> (tempfile::TempDir, Gateway) {
-    let dir = tempfile::tempdir().unwrap();
-    let boss = BossGateway::new(dir.path().to_path_buf(), None);
-    let g = boss.start("127.0.0.1:0".parse().unwrap()).unwrap();
-    (dir, g)
 }
 
 fn state(dir: &Path) -> serde_json::Value {
@@ -142,7 +134,7 @@ fn runs(g: &Gateway, machine: &str) -> bool {
 
 #[test]
 fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in() {
-    let (_boss_dir, g) = gateway();
+    let (_boss, g) = boss_gateway::started();
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -196,7 +188,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
 
 #[test]
 fn a_client_that_crashed_before_storing_its_registration_registers_again() {
-    let (_boss_dir, g) = gateway();
+    let (_boss, g) = boss_gateway::started();
     let uri = g.issue("m2", "127.0.0.1").unwrap();
     let register = |b: Term| wire::call("register", vec![b]);
 

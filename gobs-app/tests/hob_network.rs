@@ -6,6 +6,8 @@
 //! hob-client is told so and stops.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/boss_gateway.rs"]
+mod boss_gateway;
 mod common;
 
 use std::process::{Child, Stdio};
@@ -13,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HANG, bare, text, wait_for};
-use gobs_app::hob_net::boss_gateway::BossGateway;
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
@@ -100,9 +101,7 @@ fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
 
 #[test]
 fn hob_clients_register_once_serve_their_bindings_and_come_back() {
-    let boss_dir = tempfile::tempdir().unwrap();
-    let boss = BossGateway::new(boss_dir.path().to_path_buf(), None);
-    let g = boss.start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (_boss, g) = boss_gateway::started();
 
     // Registration, and the bindings.
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();

@@ -121,12 +121,17 @@ impl BossBackend {
             options.read_only = read_only;
         }
         let vats = AppVats::open(state_dir, env, kind).map_err(storage)?;
-        BossBackend::start_with(vats, config)
+        BossBackend::start_with(vats, config, read_only)
     }
 
-    /// Starts the boss in `vats` with the providers of `config`.
-    pub fn start_with(vats: AppVats, config: &Config) -> Result<BossBackend, BackendError> {
-        match Self::start_in(&vats, config) {
+    /// Starts the boss in `vats` with the providers of `config`; `read_only`: for a
+    /// command that only reads (its hob gateway never starts).
+    pub fn start_with(
+        vats: AppVats,
+        config: &Config,
+        read_only: bool,
+    ) -> Result<BossBackend, BackendError> {
+        match Self::start_in(&vats, config, read_only) {
             Ok((boss, events, gateway)) => Ok(BossBackend {
                 vats,
                 boss,
@@ -147,10 +152,16 @@ impl BossBackend {
     fn start_in(
         vats: &AppVats,
         config: &Config,
+        read_only: bool,
     ) -> Result<(Ref<Boss>, Ref<EventLog>, BossGateway), BackendError> {
         let (_, boss) = vats.start_vat(vats::BOSS_VAT, || spawn(Boss::new()))?;
         let limit = Timeouts::default().answer;
-        let gateway = BossGateway::new(vats.dir().join(HOB_DIR), Some(reach_listener(&boss)));
+        let gateway = BossGateway::new(
+            vats.registry().clone(),
+            vats.dir().join(HOB_DIR),
+            read_only,
+            Some(reach_listener(&boss)),
+        );
         // Started on its first use; stopped with the backend (or now, if starting fails).
         let stop_on_error = StopOnError(Some(gateway.clone()));
         let given = gateway.clone();

@@ -3,17 +3,23 @@
 //! the boss actor, the web observer). Nothing reaches a gateway any other way, so two
 //! bosses in one process have one each.
 //!
-//! Its node starts when a provider first needs a place machines reach ([`BossGateway::start`]:
-//! the first machine created, or a provider with machines after a restart), since it listens
-//! only there. Until then it costs nothing, and revoking a machine's registration edits the
-//! gateway's table without starting it.
+//! Its state is in the boss's persistence registry: its table ([`super::table_store`]) and
+//! its node's tcp-tls identity (gobs-ocapn's node vat; an earlier release's
+//! `<hob dir>/node` moves in, renamed `node.migrated`). Its node starts when a provider
+//! first needs a place machines reach ([`BossGateway::start`]: the first machine created,
+//! or a provider with machines after a restart), since it listens only there; revoking a
+//! machine's registration does not start it. A read-only command's boss never starts it:
+//! what its store would be told is not kept, and an attach rotates a credential.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use gobs_ocapn::persist::NodeStore;
+use gobs_runtime::{Ref, Registry};
+
 use super::gateway::{Gateway, ReachListener};
-use super::table::revoke_in_file;
+use super::table_store::{GatewayTable, open_table};
 
 /// The directory of a boss's hob state, in its state directory.
 pub const HOB_DIR: &str = "hob";
@@ -25,10 +31,15 @@ pub struct BossGateway {
 }
 
 struct Shared {
-    /// Where its state is (its node identity and table).
+    /// Where earlier releases kept its state (moved into the registry on first use).
     dir: PathBuf,
+    registry: Registry,
+    /// The boss was opened for a command that only reads: the gateway never starts.
+    read_only: bool,
     reach_listener: Option<ReachListener>,
     state: Mutex<State>,
+    /// Its table, once opened.
+    table: Mutex<Option<Ref<GatewayTable>>>,
 }
 
 enum State {
@@ -45,22 +56,32 @@ impl std::fmt::Debug for BossGateway {
 }
 
 impl BossGateway {
-    /// The gateway of the boss whose hob state is in `dir`, not started; `reach_listener`
-    /// is told when a machine's session goes down or comes back, or an attach to it is
-    /// refused.
-    pub fn new(dir: PathBuf, reach_listener: Option<ReachListener>) -> BossGateway {
+    /// The gateway of the boss whose persistence registry is `registry` (and whose hob
+    /// state from earlier releases is in `dir`), not started; `read_only`: the boss is
+    /// opened for a command that only reads, and the gateway never starts.
+    /// `reach_listener` is told when a machine's session goes down or comes back, or an
+    /// attach to it is refused.
+    pub fn new(
+        registry: Registry,
+        dir: PathBuf,
+        read_only: bool,
+        reach_listener: Option<ReachListener>,
+    ) -> BossGateway {
         BossGateway {
             shared: Arc::new(Shared {
                 dir,
+                registry,
+                read_only,
                 reach_listener,
                 state: Mutex::new(State::NotStarted),
+                table: Mutex::new(None),
             }),
         }
     }
 
-    /// Where its state is.
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
+    /// Whether it may start (the boss was not opened for a command that only reads).
+    pub fn may_start(&self) -> bool {
+        !self.shared.read_only
     }
 
     /// The running gateway, listening at `listen` too (started first if it was not; port
@@ -71,9 +92,15 @@ impl BossGateway {
             match &*state {
                 State::Running(g) => g.clone(),
                 State::Stopped => return Err(stopped()),
+                State::NotStarted if self.shared.read_only => return Err(read_only()),
                 State::NotStarted => {
+                    let identity =
+                        NodeStore::open(&self.shared.registry, Some(&self.shared.dir.join("node")))
+                            .and_then(|node| node.tls())
+                            .map_err(|e| format!("cannot open the hob gateway's identity: {e}"))?;
                     let g = Gateway::open(
-                        &self.shared.dir,
+                        &identity,
+                        self.table()?,
                         listen,
                         self.shared.reach_listener.clone(),
                     )?;
@@ -105,7 +132,7 @@ impl BossGateway {
     }
 
     /// Revokes machine `machine`'s registration (destroyed, or its creation failed): on
-    /// the running gateway, else in its table, without starting it.
+    /// the running gateway, else in its table, without starting it. Blocking: off the vats.
     pub fn revoke(&self, machine: &str) -> Result<(), String> {
         let state = self.lock();
         match &*state {
@@ -114,9 +141,36 @@ impl BossGateway {
                 drop(state);
                 g.revoke(machine)
             }
+            _ if self.shared.read_only => Err(read_only()),
             // Held locked, so the gateway does not start from the table meanwhile.
-            State::NotStarted | State::Stopped => revoke_in_file(&self.shared.dir, machine),
+            State::NotStarted | State::Stopped => {
+                let m = machine.to_string();
+                self.table()?
+                    .send_mut_with(move |t| t.revoke(&m))
+                    .wait()
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot revoke machine {machine:?}'s registration: {e}"))
+            }
         }
+    }
+
+    /// Its table, opened (and moved in from an earlier release's file) on first use.
+    fn table(&self) -> Result<Ref<GatewayTable>, String> {
+        let mut table = self
+            .shared
+            .table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = &*table {
+            return Ok(t.clone());
+        }
+        let opened = open_table(
+            &self.shared.registry,
+            &self.shared.dir,
+            self.shared.read_only,
+        )?;
+        *table = Some(opened.clone());
+        Ok(opened)
     }
 
     /// Stops the gateway (the boss is shutting down): its node ends before this returns
@@ -136,83 +190,16 @@ impl BossGateway {
     }
 }
 
+fn read_only() -> String {
+    "the boss was opened for a command that only reads, so its hob gateway does not start \
+     (machines reach the daemon, or a command that changes something)"
+        .to_string()
+}
+
 fn stopped() -> String {
     "the boss is shutting down, so its hob gateway does not start again".to_string()
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-    use crate::hob_net::gateway::Reach;
-    use crate::hob_net::table::{RegState, read_table, table_path};
-
-    fn loopback() -> SocketAddr {
-        "127.0.0.1:0".parse().unwrap()
-    }
-
-    #[test]
-    fn two_bosses_in_one_process_have_a_gateway_each() {
-        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let b1 = BossGateway::new(d1.path().to_path_buf(), None);
-        let b2 = BossGateway::new(d2.path().to_path_buf(), None);
-        assert!(
-            b1.running().is_none(),
-            "nothing starts it before it is needed"
-        );
-        let g1 = b1.start(loopback()).unwrap();
-        let g2 = b2.start(loopback()).unwrap();
-        assert_ne!(g1.port(), g2.port());
-        g1.issue("m1", "127.0.0.1").unwrap();
-        assert_eq!(g1.reach("m1"), Some(Reach::Waiting));
-        assert_eq!(g2.reach("m1"), None, "the other boss knows nothing of m1");
-        assert_eq!(b1.running().unwrap().port(), g1.port());
-    }
-
-    #[test]
-    fn revoking_before_the_gateway_started_edits_its_table_and_starts_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let before = BossGateway::new(dir.path().to_path_buf(), None);
-        before
-            .start(loopback())
-            .unwrap()
-            .issue("m1", "127.0.0.1")
-            .unwrap();
-        before.stop();
-        // The boss restarted; its gateway has not been needed yet.
-        let after = BossGateway::new(dir.path().to_path_buf(), None);
-        after.revoke("m1").unwrap();
-        assert!(after.running().is_none());
-        let table = read_table(&table_path(dir.path())).unwrap();
-        assert!(table.machines.is_empty());
-        assert_eq!(table.spent.len(), 1);
-        assert_eq!(table.spent[0].machine, "m1");
-        assert_eq!(table.spent[0].state, RegState::Revoked);
-        // Revoking what it does not know (or knows no more) is nothing to do.
-        after.revoke("m1").unwrap();
-        assert_eq!(read_table(&table_path(dir.path())).unwrap().spent.len(), 1);
-    }
-
-    #[test]
-    fn a_stopped_gateway_frees_its_port_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let before = BossGateway::new(dir.path().to_path_buf(), None);
-        let port = before.start(loopback()).unwrap().port();
-        before.stop();
-        // The boss opened again in the same process: the kept port is free already.
-        let after = BossGateway::new(dir.path().to_path_buf(), None);
-        assert_eq!(after.start(loopback()).unwrap().port(), port);
-    }
-
-    #[test]
-    fn a_stopped_gateway_does_not_start_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = BossGateway::new(dir.path().to_path_buf(), None);
-        b.start(loopback()).unwrap();
-        b.stop();
-        assert!(b.running().is_none());
-        let e = b.start(loopback()).unwrap_err();
-        assert!(e.contains("shutting down"), "{e}");
-    }
-}
+#[path = "boss_gateway_tests.rs"]
+mod tests;

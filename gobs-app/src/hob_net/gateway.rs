@@ -21,10 +21,11 @@
 //! It listens only where machines reach it ([`super::listen`]): each provider adds its
 //! place ([`Gateway::listen_at`]), all on the one port.
 //!
-//! The node's tcp-tls identity is kept in `<dir>/node` (so its designator, and every
-//! sturdyref handed out, survive restarts); the table of swiss numbers in
-//! [`super::table`]. The port is chosen at the first start (when the config says 0) and
-//! kept, since the sturdyrefs name it.
+//! The node's tcp-tls identity and its table of machines ([`super::table_store`]) are kept
+//! in the boss's registry, so its designator, and every sturdyref handed out, survive
+//! restarts, and each registration, revocation and credential rotation commits with the
+//! rest of the boss before it is answered ([`Gateway::answer_when`]). The port is chosen
+//! at the first start (when the config says 0) and kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
 //! call and answer are in [`crate::providers::remote_machine`]. What a machine answers is
@@ -32,26 +33,25 @@
 //!
 //! A boss has one, started through its [`super::boss_gateway::BossGateway`] (the
 //! capability it passes to what needs it); it runs outside the vats, on a tokio runtime of
-//! its own thread, which ends when the last handle is dropped. Its blocking methods must
-//! not be called from a vat's turn.
+//! its own thread, which ends when the boss stops it or the last handle is dropped. Its
+//! blocking methods must not be called from a vat's turn.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
 use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{Cx, Node};
-use gobs_ocapn::persist::NodeState;
+use gobs_runtime::{Promise, Ref};
 
 use super::credential::{Conflict, Keeper};
 use super::listen::{cannot_listen, port_conflict};
-use super::table::{Entry, RegState, Table, io_err, read_table, refusal, table_path, write_table};
+use super::table::{Entry, RegState, refusal};
+use super::table_store::GatewayTable;
 use super::wire;
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
@@ -86,8 +86,15 @@ pub(super) struct Inner {
     locator: PeerLocator,
     /// Its netlayer, listening at each place machines reach it.
     tls: Arc<TcpTls>,
-    path: PathBuf,
-    table: Mutex<Table>,
+    /// The port it listens on, everywhere.
+    port: u16,
+    /// Held while a place is added, so two callers never bind the same one.
+    adding_place: Mutex<()>,
+    /// Its table, in the boss's registry.
+    table: Ref<GatewayTable>,
+    /// The machines registered and not revoked since (what the table says, once it
+    /// committed): checked before the table is asked.
+    registered: Mutex<BTreeSet<String>>,
     /// Told when a machine's session goes down or comes back, or an attach is refused.
     reach_listener: Option<ReachListener>,
     /// Its thread, and the sender that ends it (dropped with the last handle, or by
@@ -132,37 +139,34 @@ pub enum ReachChange {
 pub type ReachListener = Arc<dyn Fn(&str, ReachChange) + Send + Sync>;
 
 impl Gateway {
-    /// Opens the gateway whose state is in `dir` and starts its node, listening at
-    /// `listen` (port 0: the port chosen at the first start, or a new one); `reach_listener`
-    /// is told of machines' sessions. Blocking: off the vats.
+    /// Starts the gateway's node with tcp-tls identity `identity`, listening at `listen`
+    /// (port 0: the port chosen at the first start, or a new one), serving the machines of
+    /// `table`; `reach_listener` is told of machines' sessions. Blocking: off the vats.
     pub(super) fn open(
-        dir: &Path,
+        identity: &TlsIdentity,
+        table: Ref<GatewayTable>,
         listen: SocketAddr,
         reach_listener: Option<ReachListener>,
     ) -> Result<Gateway, String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_err("create the hob directory", dir, e))?;
-        let identity = NodeState::open(&dir.join("node")).map_err(|e| e.to_string())?;
-        let path = table_path(dir);
-        let mut table = read_table(&path)?;
+        let kept = table
+            .send_with(|t| t.table())
+            .wait()
+            .map_err(|e| format!("cannot read the hob gateway's table: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the hob gateway's runtime: {e}"))?;
         let handle = runtime.handle().clone();
-        if table.port != 0 && listen.port() != 0 && listen.port() != table.port {
-            return Err(port_conflict(listen.port(), table.port));
+        if kept.port != 0 && listen.port() != 0 && listen.port() != kept.port {
+            return Err(port_conflict(listen.port(), kept.port));
         }
-        let port = if table.port != 0 {
-            table.port
+        let port = if kept.port != 0 {
+            kept.port
         } else {
             listen.port()
         };
         let addr = SocketAddr::new(listen.ip(), port);
-        let tls = identity.tls.clone();
+        let tls = identity.clone();
         let (node, locator, netlayer) = handle.block_on(async move {
             let netlayer = TcpTls::bind(addr, &tls, None)
                 .await
@@ -186,9 +190,11 @@ impl Gateway {
             .hint("port")
             .and_then(|p| p.parse::<u16>().ok())
             .unwrap_or(port);
-        if table.port != chosen {
-            table.port = chosen;
-            write_table(&path, &table)?;
+        if kept.port != chosen {
+            table
+                .send_mut_with(move |t| t.set_port(chosen))
+                .wait()
+                .map_err(|e| format!("cannot keep the hob gateway's port: {e}"))?;
         }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -204,8 +210,16 @@ impl Gateway {
             runtime: handle,
             locator,
             tls: netlayer,
-            path,
-            table: Mutex::new(table.clone()),
+            port: chosen,
+            adding_place: Mutex::new(()),
+            table,
+            registered: Mutex::new(
+                kept.machines
+                    .iter()
+                    .filter(|(_, e)| e.state == RegState::Used)
+                    .map(|(m, _)| m.clone())
+                    .collect(),
+            ),
             reach_listener,
             thread: Mutex::new(Some((stop, thread))),
             live: Mutex::new(BTreeMap::new()),
@@ -213,13 +227,13 @@ impl Gateway {
             changed: Condvar::new(),
         });
         let g = Gateway { inner };
-        for (machine, entry) in &table.machines {
+        for (machine, entry) in &kept.machines {
             g.bind(machine, entry);
             if entry.state == RegState::Used {
                 g.set_live(machine, Reach::Down(SystemTime::now()), None);
             }
         }
-        for spent in &table.spent {
+        for spent in &kept.spent {
             g.bind_refusal(&spent.registration, &spent.machine, spent.state);
         }
         g.watch();
@@ -261,14 +275,49 @@ impl Gateway {
         }
     }
 
-    /// The table's file.
-    pub(super) fn table_path(&self) -> &Path {
-        &self.inner.path
+    /// Its table.
+    pub(super) fn table(&self) -> &Ref<GatewayTable> {
+        &self.inner.table
+    }
+
+    /// Answers a machine's message with a promise settled by `finish` once `promise` (a
+    /// change of the table, say) has: so nothing is answered before the registry holds it.
+    /// Called on the node's thread, in a delivery.
+    pub(super) fn answer_when<T: Send + 'static>(
+        &self,
+        cx: &mut Cx<'_>,
+        promise: Promise<T>,
+        finish: impl FnOnce(&Gateway, Result<T, gobs_runtime::Error>) -> Result<Term, Term>
+        + Send
+        + 'static,
+    ) -> Term {
+        let p = cx.core().new_promise();
+        let g = self.clone();
+        self.inner.runtime.spawn(async move {
+            let answer = finish(&g, promise.await);
+            g.inner.node.post(move |core| {
+                core.settle_promise(p, answer);
+                core.release(p);
+            });
+        });
+        Term::local(p)
+    }
+
+    /// Machine `machine` registered: the table committed it.
+    pub(super) fn mark_registered(&self, machine: &str) {
+        self.lock_registered().insert(machine.to_string());
+    }
+
+    fn lock_registered(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.inner
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The port the gateway listens on.
     pub fn port(&self) -> u16 {
-        self.lock_table().port
+        self.inner.port
     }
 
     /// Listens at `addr`'s address too, on the gateway's port (`addr`'s port must be that
@@ -280,7 +329,11 @@ impl Gateway {
         }
         let at = SocketAddr::new(addr.ip(), port);
         // One caller at a time, so two never bind the same place.
-        let _one = self.lock_table();
+        let _one = self
+            .inner
+            .adding_place
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if self.inner.tls.listening_at().contains(&at) {
             return Ok(());
         }
@@ -308,21 +361,20 @@ impl Gateway {
     /// `host` (the address the machine reaches the boss at). Revokes the machine's earlier
     /// one, if any. Saved before it is answered.
     pub fn issue(&self, machine: &str, host: &str) -> Result<Sturdyref, String> {
-        self.revoke(machine)?;
         let entry = Entry {
             registration: BASE64URL_NOPAD.encode(&random_swiss()?),
             attach: BASE64URL_NOPAD.encode(&random_swiss()?),
             state: RegState::Open,
             credential: Keeper::default(),
         };
-        {
-            let mut table = self.lock_table();
-            table.machines.insert(machine.to_string(), entry.clone());
-            if let Err(e) = write_table(&self.inner.path, &table) {
-                table.machines.remove(machine);
-                return Err(e);
-            }
-        }
+        let (m, e) = (machine.to_string(), entry.clone());
+        let revoked = self
+            .inner
+            .table
+            .send_mut_with(move |t| t.issue(&m, e))
+            .wait()
+            .map_err(|e| format!("cannot save machine {machine:?}'s registration: {e}"))?;
+        self.revoked(machine, revoked);
         self.bind(machine, &entry);
         self.set_live(machine, Reach::Waiting, None);
         Ok(self.sturdyref(&entry.registration, host))
@@ -330,28 +382,28 @@ impl Gateway {
 
     /// Revokes machine `machine`'s registration and forgets its session: what the provider
     /// does when the machine is destroyed or its creation failed. Nothing to do for a
-    /// machine the gateway does not know.
+    /// machine the gateway does not know. Blocking: off the vats.
     pub fn revoke(&self, machine: &str) -> Result<(), String> {
-        let removed = {
-            let mut table = self.lock_table();
-            let before = table.clone();
-            let removed = table.revoke(machine);
-            if removed.is_some()
-                && let Err(e) = write_table(&self.inner.path, &table)
-            {
-                *table = before;
-                return Err(e);
-            }
-            removed
-        };
-        let Some((entry, state)) = removed else {
-            self.forget_live(machine);
-            return Ok(());
-        };
-        // The attach object stays bound but refuses a machine no longer in the table.
-        self.bind_refusal(&entry.registration, machine, state);
-        self.forget_live(machine);
+        let m = machine.to_string();
+        let revoked = self
+            .inner
+            .table
+            .send_mut_with(move |t| t.revoke(&m))
+            .wait()
+            .map_err(|e| format!("cannot revoke machine {machine:?}'s registration: {e}"))?;
+        self.revoked(machine, revoked);
         Ok(())
+    }
+
+    /// The table revoked machine `machine`'s `entry` (if it had one): its registration is
+    /// refused with the reason from now on, and its session forgotten.
+    fn revoked(&self, machine: &str, entry: Option<(Entry, RegState)>) {
+        self.lock_registered().remove(machine);
+        if let Some((entry, state)) = entry {
+            // The attach object stays bound but refuses a machine no longer registered.
+            self.bind_refusal(&entry.registration, machine, state);
+        }
+        self.forget_live(machine);
     }
 
     fn sturdyref(&self, swiss_b64: &str, host: &str) -> Sturdyref {
@@ -382,45 +434,31 @@ impl Gateway {
         });
     }
 
-    /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
-    /// left as it was if saving fails); what `change` answers is answered.
-    pub(super) fn update_credential<T>(
+    /// Machine `machine`'s credential keeper, changed by `change` in a turn of the table
+    /// (so the change is saved before anything is answered); the promise answers what
+    /// `change` answers, or the refusal of a machine no longer registered.
+    pub(super) fn update_credential<T: Send + 'static>(
         &self,
         machine: &str,
-        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
-    ) -> Result<T, Term> {
-        let mut table = self.lock_table();
-        let entry = table
-            .machines
-            .get_mut(machine)
-            .ok_or_else(|| wire::text(&destroyed(machine)))?;
-        let (changed, answer) = change(&entry.credential)?;
-        let Some(changed) = changed else {
-            return Ok(answer);
-        };
-        let before = std::mem::replace(&mut entry.credential, changed);
-        if let Err(e) = write_table(&self.inner.path, &table) {
-            if let Some(entry) = table.machines.get_mut(machine) {
-                entry.credential = before;
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term> + Send + 'static,
+    ) -> Promise<Result<T, Term>> {
+        let machine = machine.to_string();
+        self.inner.table.send_mut_with(move |t| {
+            let entry = t
+                .entry_mut(&machine)
+                .filter(|e| e.state == RegState::Used)
+                .ok_or_else(|| wire::text(&destroyed(&machine)))?;
+            let (changed, answer) = change(&entry.credential)?;
+            if let Some(changed) = changed {
+                entry.credential = changed;
             }
-            tracing::error!("cannot save machine {machine}'s attach credential: {e}");
-            return Err(wire::text(&format!(
-                "the boss cannot save the attach credential ({e}); try again"
-            )));
-        }
-        Ok(answer)
+            Ok(answer)
+        })
     }
 
     /// Whether machine `machine` registered and was not destroyed since.
     pub(super) fn registered(&self, machine: &str) -> bool {
-        self.lock_table()
-            .machines
-            .get(machine)
-            .is_some_and(|e| e.state == RegState::Used)
-    }
-
-    pub(super) fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
+        self.lock_registered().contains(machine)
     }
 }
 

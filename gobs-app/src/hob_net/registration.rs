@@ -1,5 +1,5 @@
 //! The one-time registration object of one machine: `register` through it marks it used
-//! (saved before the answer goes) and answers the machine's attach sturdyref and first
+//! (in the gateway's table, committed before the answer goes) and answers the machine's attach sturdyref and first
 //! credential; a second use is refused with the reason.
 
 use std::sync::Weak;
@@ -12,7 +12,7 @@ use gobs_ocapn::syrup::Value;
 
 use super::credential::Keeper;
 use super::gateway::{Gateway, Inner, Reach, bindings_arg};
-use super::table::{RegState, refusal, write_table};
+use super::table::{RegState, refusal};
 use super::wire;
 
 pub(super) struct Registration {
@@ -40,41 +40,46 @@ impl LocalObject for Registration {
             )
         })?;
         let (keeper, credential) = Keeper::registered(&home).map_err(|e| wire::text(&e))?;
-        {
-            let mut table = g.lock_table();
-            let Some(entry) = table.machines.get_mut(&self.machine) else {
-                return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
+        let machine = self.machine.clone();
+        let saved = g.table().send_mut_with(move |t| {
+            let Some(entry) = t.entry_mut(&machine) else {
+                return Err(refusal(&machine, RegState::Revoked));
             };
             // Used already, by this very identity: the client lost the answer (it crashed
             // before storing it), so it is answered again, with a new credential.
             let again = entry.state == RegState::Used && entry.credential.is_home(&home);
             if entry.state != RegState::Open && !again {
-                return Err(wire::text(&refusal(&self.machine, entry.state)));
+                return Err(refusal(&machine, entry.state));
             }
-            let before = (entry.state, entry.credential.clone());
             entry.state = RegState::Used;
             entry.credential = keeper;
-            if let Err(e) = write_table(g.table_path(), &table) {
-                if let Some(entry) = table.machines.get_mut(&self.machine) {
-                    (entry.state, entry.credential) = before;
+            Ok(())
+        });
+        let (machine, attach) = (self.machine.clone(), self.attach.clone());
+        Ok(g.answer_when(cx, saved, move |g, saved| {
+            match saved {
+                Ok(Ok(())) => {}
+                Ok(Err(refused)) => return Err(wire::text(&refused)),
+                Err(e) => {
+                    tracing::error!("cannot save machine {machine}'s registration: {e}");
+                    return Err(wire::text(&format!(
+                        "the boss cannot save the registration ({e}); try again"
+                    )));
                 }
-                tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
-                return Err(wire::text(&format!(
-                    "the boss cannot save the registration ({e}); try again"
-                )));
             }
-        }
-        tracing::info!(machine = self.machine, "machine registered over OCapN");
-        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-        // The attach sturdyref names the host the machine reached us at: the registration
-        // sturdyref's own, which the hob-client keeps and reuses.
-        let attach = BASE64URL_NOPAD
-            .decode(self.attach.as_bytes())
-            .map_err(|_| wire::text("the machine's attach swiss number is damaged"))?;
-        Ok(Term::List(vec![
-            wire::text(&self.machine),
-            Term::Data(Value::Bytes(attach)),
-            Term::Data(Value::Bytes(credential)),
-        ]))
+            g.mark_registered(&machine);
+            tracing::info!(machine, "machine registered over OCapN");
+            g.set_live(&machine, Reach::Up(SystemTime::now()), Some(bindings));
+            // The attach sturdyref names the host the machine reached us at: the
+            // registration sturdyref's own, which the hob-client keeps and reuses.
+            let attach = BASE64URL_NOPAD
+                .decode(attach.as_bytes())
+                .map_err(|_| wire::text("the machine's attach swiss number is damaged"))?;
+            Ok(Term::List(vec![
+                wire::text(&machine),
+                Term::Data(Value::Bytes(attach)),
+                Term::Data(Value::Bytes(credential)),
+            ]))
+        }))
     }
 }

@@ -42,6 +42,7 @@ use crate::providers::anchor::{
     alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
 };
 use crate::providers::remote_machine::RemoteMachine;
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the host machines, inside the state directory.
@@ -133,15 +134,15 @@ impl Provider for HostProvider {
         &mut self.core
     }
 
-    fn gateway_given(&self) {
+    fn gateway_given(&self) -> Option<Reconnect> {
         self.core.pass_gateway_on();
-        // Its hob-clients are out there, waiting to attach again: listen for them now.
-        if !self.core.vats.is_empty() {
-            let listen = crate::hob_net::Place::Loopback.fit(self.core.settings.hob_listen);
-            if let Err(e) = self.core.gateway().and_then(|g| g.start(listen)) {
-                tracing::error!("host provider {}: {e}", self.core.name);
-            }
+        // Its hob-clients are out there, waiting to attach again: listen for them.
+        let gateway = self.core.gateway().ok()?;
+        if self.core.vats.is_empty() || !gateway.may_start() {
+            return None;
         }
+        let listen = crate::hob_net::Place::Loopback.fit(self.core.settings.hob_listen);
+        Some(Box::new(move || gateway.start(listen).map(|_| ())))
     }
 
     fn provision(

@@ -121,10 +121,13 @@ pub trait Provider: Actor {
     }
 
     /// The boss gave the provider its hob gateway (on every start, before anything else
-    /// is asked of it, [`ProviderCore::gateway`] answers it from then on): a provider whose
-    /// machines reach the boss over the network listens for them again here, and passes
-    /// the gateway on to its machine actors.
-    fn gateway_given(&self) {}
+    /// is asked of it; [`ProviderCore::gateway`] answers it from then on): a provider whose
+    /// machines reach the boss over the network passes it on to its machine actors, and
+    /// answers what to do, off the vat, so that the machines out there reach the boss again
+    /// (listen where they dial it).
+    fn gateway_given(&self) -> Option<Reconnect> {
+        None
+    }
 
     /// The slow, failable work of making machine `machine`, to run off the vat.
     fn provision(
@@ -148,6 +151,10 @@ pub trait Provider: Actor {
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
 }
+
+/// What a provider does, off the vat, so that its machines out there reach the boss again
+/// after a restart ([`Provider::gateway_given`]).
+pub type Reconnect = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// A machine actor that reaches its machine through the boss's hob gateway.
 pub trait GatewayUser: Actor {

@@ -179,9 +179,13 @@ where
         let given = gateway.clone();
         let gave = provider.send_with(move |p| {
             p.core().give_gateway(given);
-            p.gateway_given();
+            p.gateway_given()
         });
-        wait(gave, limit, &vat_name)?;
+        if let Some(reconnect) = wait(gave, limit, &vat_name)?
+            && let Err(e) = reconnect()
+        {
+            tracing::error!("{} provider {name}: {e}", P::KIND);
+        }
         // A restored provider follows an edited config; an unchanged one is not touched
         // (touching it would write its portrait again on every start).
         let wanted = settings.clone();

@@ -71,6 +71,7 @@ use crate::config::human::HumanDuration;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::{Place, parse_listen};
 use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 use cgroup::Cgroup;
@@ -252,18 +253,17 @@ impl ContainerProvider {
         self.core.after_restart();
     }
 
-    /// With machines out there, their bridge, listener and firewall as the settings say.
-    fn bring_up_again(&self) {
-        if self.slots.is_empty() {
-            return;
+    /// With machines out there, what brings their bridge, listener and firewall to what
+    /// the settings say (to run off the vat).
+    fn bring_up_again(&self) -> Option<Reconnect> {
+        let gateway = self.core.gateway().ok()?;
+        if self.slots.is_empty() || !gateway.may_start() {
+            return None;
         }
-        let up = self
-            .core
-            .gateway()
-            .and_then(|g| net::bring_up_again(&self.core.settings, &g));
-        if let Err(e) = up {
-            tracing::error!("container provider {}: {e}", self.core.name);
-        }
+        let settings = self.core.settings.clone();
+        Some(Box::new(move || {
+            net::bring_up_again(&settings, &gateway).map(|_| ())
+        }))
     }
 
     fn slot_for(&mut self, machine: &str) -> Result<Slot, String> {
@@ -364,13 +364,21 @@ impl Provider for ContainerProvider {
     /// firewall follow at once (what they reach is not theirs to keep).
     fn apply_settings(&mut self, settings: ContainerSettings) {
         self.core.settings = settings;
-        self.bring_up_again();
+        // At once, as the backend starts the provider, so the config holds when it is open.
+        // Only on a running gateway (started when the gateway was given): starting one
+        // waits on the registry, which a turn must not.
+        let running = self.core.gateway().ok().and_then(|g| g.running());
+        if let (Some(_), Some(bring_up)) = (running, self.bring_up_again())
+            && let Err(e) = bring_up()
+        {
+            tracing::error!("container provider {}: {e}", self.core.name);
+        }
     }
 
-    fn gateway_given(&self) {
+    fn gateway_given(&self) -> Option<Reconnect> {
         self.core.pass_gateway_on();
-        // Machines are out there, waiting to attach again: listen for them now.
-        self.bring_up_again();
+        // Machines are out there, waiting to attach again: listen for them.
+        self.bring_up_again()
     }
 
     fn provision(

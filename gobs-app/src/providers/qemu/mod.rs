@@ -59,6 +59,7 @@ use crate::providers::anchor::{
 };
 use crate::providers::container::{self, KILL_LIMIT};
 use crate::providers::remote_machine::RemoteMachine;
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the qemu machines, inside the state directory.
@@ -237,15 +238,15 @@ impl Provider for QemuProvider {
         &mut self.core
     }
 
-    fn gateway_given(&self) {
+    fn gateway_given(&self) -> Option<Reconnect> {
         self.core.pass_gateway_on();
-        // Its VMs are out there, waiting to attach again: listen for them now.
-        if !self.made.is_empty() {
-            let listen = Place::Loopback.fit(self.core.settings.hob_listen);
-            if let Err(e) = self.core.gateway().and_then(|g| g.start(listen)) {
-                tracing::error!("qemu provider {}: {e}", self.core.name);
-            }
+        // Its VMs are out there, waiting to attach again: listen for them.
+        let gateway = self.core.gateway().ok()?;
+        if self.made.is_empty() || !gateway.may_start() {
+            return None;
         }
+        let listen = Place::Loopback.fit(self.core.settings.hob_listen);
+        Some(Box::new(move || gateway.start(listen).map(|_| ())))
     }
 
     fn provision(
