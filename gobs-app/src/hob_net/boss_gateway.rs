@@ -3,7 +3,7 @@
 //! the boss actor, the web observer). Nothing reaches a gateway any other way, so two
 //! bosses in one process have one each.
 //!
-//! Its state is in the boss's persistence registry: its table ([`super::table_store`]) and
+//! Its state is in the boss's persistence registry: its table (`table_store`) and
 //! its node's tcp-tls identity (gobs-ocapn's node vat; an earlier release's
 //! `<hob dir>/node` moves in, renamed `node.migrated`). Its node starts when a provider
 //! first needs a place machines reach ([`BossGateway::start`]: the first machine created,

@@ -3,7 +3,7 @@
 //! through which it reaches the **bindings** each machine's hob-client registered.
 //!
 //! - [`Gateway::issue`] makes machine M's registration sturdyref (what the provider hands
-//!   the machine at boot). It works once ([`super::registration`]): `register` through it
+//!   the machine at boot). It works once (`registration`): `register` through it
 //!   marks it used, and a second use is refused with the reason. Revoking it
 //!   ([`Gateway::revoke`]: the machine was destroyed or its creation failed) refuses it
 //!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
@@ -21,10 +21,10 @@
 //! It listens only where machines reach it ([`super::listen`]): each provider adds its
 //! place ([`Gateway::listen_at`]), all on the one port.
 //!
-//! The node's tcp-tls identity and its table of machines ([`super::table_store`]) are kept
+//! The node's tcp-tls identity and its table of machines (`table_store`) are kept
 //! in the boss's registry, so its designator, and every sturdyref handed out, survive
 //! restarts, and each registration, revocation and credential rotation commits with the
-//! rest of the boss before it is answered ([`Gateway::answer_when`]). The port is chosen
+//! rest of the boss before it is answered (`Gateway::answer_when`). The port is chosen
 //! at the first start (when the config says 0) and kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
