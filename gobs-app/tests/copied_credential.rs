@@ -20,6 +20,11 @@ use std::fs;
 use std::path::Path;
 
 use common::{Daemon, ok, wait_for};
+use data_encoding::BASE64URL_NOPAD;
+use gobs_app::actors::env::app_env;
+use gobs_app::actors::vats::AppVats;
+use gobs_ocapn::locator::Sturdyref;
+use gobs_runtime::StoreKind;
 use host::{Client, RealClient, location, served_by};
 
 fn machine(s: &Path, name: &str) -> serde_json::Value {
@@ -139,21 +144,31 @@ fn state_from_before_rotation_attaches_and_is_issued_its_first_credential() {
     daemon.stop("TERM");
     real.kill();
 
-    // Rewrite both sides as the release before rotation wrote them.
+    // Rewrite both sides as the release before rotation wrote them: the client's state
+    // without a credential, and the boss's table in `hob/gateway.json` (that release's
+    // place for it), its entry without one, instead of in the registry.
     let path = client_dir.join("client.json");
     let mut client: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     client.as_object_mut().unwrap().remove("credential");
     let keys: Vec<_> = client.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, ["bindings", "boss", "machine"]);
     fs::write(&path, serde_json::to_vec_pretty(&client).unwrap()).unwrap();
-    let table_path = s.join("hob/gateway.json");
-    let mut table: serde_json::Value =
-        serde_json::from_slice(&fs::read(&table_path).unwrap()).unwrap();
-    let entry = table["machines"]["h1"].as_object_mut().unwrap();
-    entry.remove("credential");
-    let keys: Vec<_> = entry.keys().cloned().collect();
-    assert_eq!(keys, ["attach", "registration", "state"]);
-    fs::write(&table_path, serde_json::to_vec_pretty(&table).unwrap()).unwrap();
+    let attach = Sturdyref::parse(client["boss"].as_str().unwrap()).unwrap();
+    let table = serde_json::json!({
+        "port": attach.peer.hint("port").unwrap().parse::<u16>().unwrap(),
+        "machines": {"h1": {
+            "registration": BASE64URL_NOPAD.encode(b"spent long ago"),
+            "attach": BASE64URL_NOPAD.encode(&attach.swiss),
+            "state": "used",
+        }},
+        "spent": [],
+    });
+    fs::create_dir_all(s.join("hob")).unwrap();
+    fs::write(s.join("hob/gateway.json"), table.to_string()).unwrap();
+    let vats = AppVats::open(s, app_env().unwrap(), StoreKind::Log(Default::default())).unwrap();
+    vats.registry().destroy_vat("hob-gateway").wait().unwrap();
+    vats.shutdown();
+    drop(vats);
     let old = s.join("old");
     copy_dir(&client_dir, &old);
 

@@ -7,6 +7,8 @@
 //! machine's identity, which asks and then stops.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/boss_gateway.rs"]
+mod boss_gateway;
 mod common;
 #[path = "common/host.rs"]
 mod host;
@@ -33,14 +35,6 @@ fn kill(client: Client, g: &Gateway) {
     wait_for("m1 to be down", || {
         matches!(g.reach("m1"), Some(Reach::Down(_)))
     });
-}
-
-/// The process's gateway (one a process, so the tests share it, each with its own
-/// machine), in a directory that lasts as long as the process.
-fn gateway() -> Gateway {
-    static BOSS_DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = BOSS_DIR.get_or_init(|| tempfile::tempdir().unwrap());
-    Gateway::start(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
 fn state(dir: &Path) -> serde_json::Value {
@@ -89,7 +83,7 @@ fn runs(g: &Gateway, machine: &str) -> bool {
 
 #[test]
 fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in() {
-    let g = gateway();
+    let (_boss, g) = boss_gateway::started();
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -143,7 +137,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
 
 #[test]
 fn a_client_that_crashed_before_storing_its_registration_registers_again() {
-    let g = gateway();
+    let (_boss, g) = boss_gateway::started();
     let uri = g.issue("m2", "127.0.0.1").unwrap();
     let register = |b: Term| wire::call("register", vec![b]);
 

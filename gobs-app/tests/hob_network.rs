@@ -6,6 +6,8 @@
 //! hob-client is told so and stops.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/boss_gateway.rs"]
+mod boss_gateway;
 mod common;
 #[path = "common/host.rs"]
 mod host;
@@ -56,8 +58,7 @@ fn poke(uri: &str, args: Vec<Term>) -> Result<Term, String> {
 
 #[test]
 fn hob_clients_register_once_serve_their_bindings_and_come_back() {
-    let boss_dir = tempfile::tempdir().unwrap();
-    let g = Gateway::start(boss_dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let (_boss, g) = boss_gateway::started();
 
     // Registration, and the bindings.
     let uri = g.issue("m1", "127.0.0.1").unwrap().to_uri();

@@ -18,15 +18,39 @@ use std::sync::{Arc, Mutex};
 
 use common::needs::{CONTAINER, QEMU};
 use common::nft::has_table;
-use common::{fails, ok, wait_for};
+use common::{fails, gobs, ok, wait_for};
+use gobs_ocapn::locator::Sturdyref;
 use setup::{Setup, own_bridge};
 
 impl Setup {
-    /// The port the boss's machine listener chose (or was told), from its table.
-    fn boss_port(&self) -> u16 {
-        let table = std::fs::read(self.s().join("hob").join("gateway.json")).unwrap();
-        let table: serde_json::Value = serde_json::from_slice(&table).unwrap();
-        u16::try_from(table["port"].as_u64().unwrap()).unwrap()
+    /// The port the boss's machine listener chose (or was told): the one machine
+    /// `machine`'s hob-client holds in its attach sturdyref, once it stored it.
+    fn boss_port(&self, machine: &str) -> u16 {
+        let mut state = None;
+        wait_for("the hob-client to store its state", || {
+            state = self.client_state(machine);
+            state.is_some()
+        });
+        let state: serde_json::Value = serde_json::from_str(&state.unwrap()).unwrap();
+        let attach = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
+        attach.peer.hint("port").unwrap().parse().unwrap()
+    }
+
+    /// Machine `machine`'s hob-client state (`client.json`), if it stored it yet: in its
+    /// directory for a host machine, else on the machine.
+    fn client_state(&self, machine: &str) -> Option<String> {
+        let on_host = self
+            .s()
+            .join("hosts")
+            .join(machine)
+            .join("client/client.json");
+        if on_host.exists() {
+            return std::fs::read_to_string(on_host).ok();
+        }
+        let out = gobs(self.s(), &["get-file", machine, "/hob/state/client.json"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
     }
 
     /// Machine `machine`'s address on the bridge.
@@ -119,7 +143,7 @@ fn containers_reach_the_boss_listener_on_their_bridge_and_nothing_else() {
     ok(&s, &["create-machine", "c2"]);
 
     // The listener is on the bridge's address, nowhere else.
-    let port = setup.boss_port();
+    let port = setup.boss_port("c2");
     assert_ne!(port, 0);
     assert_eq!(listening_on(port), [IpAddr::V4(bridge_ip)]);
     assert!(has_table(&format!("gobs-{bridge}")), "the bridge's rules");
@@ -152,7 +176,7 @@ fn containers_reach_the_boss_listener_on_their_bridge_and_nothing_else() {
     wait_for("c1 running again", || {
         ok(&s, &["machine", "c1"]).contains("running")
     });
-    assert_eq!(setup.boss_port(), port);
+    assert_eq!(setup.boss_port("c2"), port);
     assert_eq!(listening_on(port), [IpAddr::V4(bridge_ip)]);
     assert_eq!(ok(&s, &["run", "c1", "--", "hostname"]), "c1\n");
 
@@ -188,7 +212,7 @@ fn an_explicit_bridge_address_and_port_are_used_and_isolation_can_be_turned_off_
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "open1"]);
-    assert_eq!(setup.boss_port(), port);
+    assert_eq!(setup.boss_port("open1"), port);
     assert_eq!(listening_on(port), [IpAddr::V4(ip)]);
     assert!(
         !has_table(&format!("gobs-{bridge}")),
@@ -241,7 +265,7 @@ fn host_machines_reach_a_listener_on_loopback_only() {
         setup.start_daemon();
         let s = setup.s().to_path_buf();
         ok(&s, &["create-machine", "h1"]);
-        let port = setup.boss_port();
+        let port = setup.boss_port("h1");
         assert_eq!(
             listening_on(port),
             [IpAddr::V4(Ipv4Addr::LOCALHOST)],
@@ -269,7 +293,7 @@ fn a_port_other_than_the_one_machines_hold_is_refused_naming_it() {
     setup.start_daemon();
     let s = setup.s().to_path_buf();
     ok(&s, &["create-machine", "h1"]);
-    let port = setup.boss_port();
+    let port = setup.boss_port("h1");
     setup.kill_daemon();
     // Another port, free now: the listener must not move, since h1's capabilities name it.
     let other = TcpListener::bind("127.0.0.1:0")
@@ -290,7 +314,7 @@ fn a_port_other_than_the_one_machines_hold_is_refused_naming_it() {
     setup.kill_daemon();
     setup.start_daemon();
     ok(&s, &["create-machine", "h3"]);
-    assert_eq!(setup.boss_port(), port);
+    assert_eq!(setup.boss_port("h3"), port);
     assert_eq!(listening_on(port), [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
 }
 
@@ -310,7 +334,7 @@ fn a_qemu_guest_registers_but_reaches_no_host_service() {
     let s = setup.s().to_path_buf();
     // Created means registered: the guest reached the boss through qemu's forward.
     ok(&s, &["create-machine", "g1"]);
-    let port = setup.boss_port();
+    let port = setup.boss_port("g1");
     assert_eq!(listening_on(port), [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
 
     let loopback = HostService::on(Ipv4Addr::LOCALHOST);

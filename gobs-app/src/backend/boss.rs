@@ -25,6 +25,7 @@ use crate::backend::Backend;
 use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
+use crate::hob_net::boss_gateway::{BossGateway, HOB_DIR};
 use crate::hob_net::gateway::ReachChange;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
@@ -81,6 +82,8 @@ pub struct BossBackend {
     vats: AppVats,
     boss: Ref<Boss>,
     events: Ref<EventLog>,
+    /// The boss's hob gateway, passed to its providers, its machines and the observer.
+    gateway: BossGateway,
     web: crate::web::access::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
@@ -115,16 +118,22 @@ impl BossBackend {
             options.read_only = read_only;
         }
         let vats = AppVats::open(state_dir, env, kind).map_err(storage)?;
-        BossBackend::start_with(vats, config)
+        BossBackend::start_with(vats, config, read_only)
     }
 
-    /// Starts the boss in `vats` with the providers of `config`.
-    pub fn start_with(vats: AppVats, config: &Config) -> Result<BossBackend, BackendError> {
-        match Self::start_in(&vats, config) {
-            Ok((boss, events)) => Ok(BossBackend {
+    /// Starts the boss in `vats` with the providers of `config`; `read_only`: for a
+    /// command that only reads (its hob gateway never starts).
+    pub fn start_with(
+        vats: AppVats,
+        config: &Config,
+        read_only: bool,
+    ) -> Result<BossBackend, BackendError> {
+        match Self::start_in(&vats, config, read_only) {
+            Ok((boss, events, gateway)) => Ok(BossBackend {
                 vats,
                 boss,
                 events,
+                gateway,
                 web: crate::web::access::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
@@ -140,9 +149,22 @@ impl BossBackend {
     fn start_in(
         vats: &AppVats,
         config: &Config,
-    ) -> Result<(Ref<Boss>, Ref<EventLog>), BackendError> {
+        read_only: bool,
+    ) -> Result<(Ref<Boss>, Ref<EventLog>, BossGateway), BackendError> {
         let (_, boss) = vats.start_vat(vats::BOSS_VAT, || spawn(Boss::new()))?;
         let limit = Timeouts::default().answer;
+        let gateway = BossGateway::new(
+            vats.registry().clone(),
+            vats.dir().join(HOB_DIR),
+            read_only,
+            Some(reach_listener(&boss)),
+        );
+        // Started on its first use; stopped with the backend (or now, if starting fails).
+        let stop_on_error = StopOnError(Some(gateway.clone()));
+        let given = gateway.clone();
+        wait(boss.send_with(move |b| b.use_gateway(given)), limit, || {
+            "giving the boss its hob gateway".to_string()
+        })?;
         let known = wait(boss.send().provider_entries(), limit, || {
             "reading the boss's providers".to_string()
         })?;
@@ -159,7 +181,7 @@ impl BossBackend {
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, e)| &e.provider);
-            let provider = kind.start(vats, name, &p.settings, vats.dir(), limit)?;
+            let provider = kind.start(vats, name, &p.settings, vats.dir(), &gateway, limit)?;
             if has != Some(&provider) {
                 wait(
                     boss.send().add_provider(name.clone(), provider),
@@ -179,21 +201,6 @@ impl BossBackend {
             })?;
         }
         crate::hob_net::answers::set_answer_timeout(config.machines.answer_timeout);
-        // The hob gateway (process-wide) tells the boss when a machine's session drops,
-        // comes back, or an attach to it is refused as a conflict.
-        let told = boss.clone();
-        crate::hob_net::gateway::set_reach_listener(Some(std::sync::Arc::new(
-            move |machine: &str, change: ReachChange| {
-                let machine = machine.to_string();
-                let _ = match change {
-                    ReachChange::Up => told.send().reach_changed(machine, true),
-                    ReachChange::Down => told.send().reach_changed(machine, false),
-                    ReachChange::Conflict(detail) => {
-                        told.send().credential_conflict(machine, detail)
-                    }
-                };
-            },
-        )));
         let found = wait(boss.send().event_log(), limit, || {
             "finding the event log".to_string()
         })?;
@@ -225,7 +232,8 @@ impl BossBackend {
                 format!("failing the machines in flight ({})", in_flight.join(", "))
             })?;
         }
-        Ok((boss, events))
+        stop_on_error.disarm();
+        Ok((boss, events, gateway))
     }
 
     /// The same backend, waiting at most `timeouts`.
@@ -262,6 +270,7 @@ impl BossBackend {
             self.vats.registry().clone(),
             self.vats.dir().join(vats::VATS_DIR),
             self.default_provider.clone(),
+            self.gateway.clone(),
         )
     }
 
@@ -279,10 +288,41 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
-        crate::hob_net::gateway::set_reach_listener(None);
+        self.gateway.stop();
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
         Ok(())
+    }
+}
+
+/// How the boss's hob gateway tells the boss when a machine's session drops, comes back,
+/// or an attach to it is refused as a conflict.
+fn reach_listener(boss: &Ref<Boss>) -> crate::hob_net::gateway::ReachListener {
+    let told = boss.clone();
+    std::sync::Arc::new(move |machine: &str, change: ReachChange| {
+        let machine = machine.to_string();
+        let _ = match change {
+            ReachChange::Up => told.send().reach_changed(machine, true),
+            ReachChange::Down => told.send().reach_changed(machine, false),
+            ReachChange::Conflict(detail) => told.send().credential_conflict(machine, detail),
+        };
+    })
+}
+
+/// Stops a gateway when a boss fails to start, unless disarmed.
+struct StopOnError(Option<BossGateway>);
+
+impl StopOnError {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnError {
+    fn drop(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.stop();
+        }
     }
 }
 

@@ -15,9 +15,9 @@ use gobs_ocapn::node::{Cx, LocalObject};
 use gobs_ocapn::syrup::Value;
 
 use super::credential::{self, CONFLICT, Conflict, ConflictKind};
-use super::gateway::{
-    Entry, Gateway, Inner, Reach, ReachChange, Registration, bindings_arg, destroyed, tell_reach,
-};
+use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed};
+use super::registration::Registration;
+use super::table::Entry;
 use super::wire;
 
 impl Gateway {
@@ -88,7 +88,7 @@ impl Gateway {
         };
         if log {
             tracing::warn!(machine, "{shown}");
-            tell_reach(machine, ReachChange::Conflict(shown));
+            self.tell_reach(machine, ReachChange::Conflict(shown));
         }
         wire::text(&refusal)
     }
@@ -103,18 +103,14 @@ pub(super) struct Attach {
 impl LocalObject for Attach {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
+        let g = Gateway::upgrade(&self.gateway)?;
         if !g.registered(&self.machine) {
             return Err(wire::text(&destroyed(&self.machine)));
         }
         match name.as_str() {
             "ping" => Ok(Term::sym("pong")),
             "attach" => self.attach(cx, &g, &args),
-            "confirm" => self.confirm(&g, &args),
+            "confirm" => self.confirm(cx, &g, &args),
             other => Err(wire::text(&format!(
                 "a machine's attach capability answers `attach`, `confirm` and `ping`, not \
                  `{other}`"
@@ -125,34 +121,39 @@ impl LocalObject for Attach {
 
 impl Attach {
     /// Attaches the bindings of a client that proves the machine's identity and holds its
-    /// credential (see [`super::credential`]), answering the next credential.
+    /// credential (see [`super::credential`]), answering the next credential once the
+    /// table holds it.
     fn attach(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
         let (bindings, presented) = wire::parse_attach_args(args).map_err(|e| wire::text(&e))?;
         let bindings = bindings_arg(&[bindings])?;
         let from = cx.core().believed_location(bindings.1);
-        let judged = g.update_credential(&self.machine, |keeper| {
-            if let Err(kind) = keeper.judge(presented.as_deref(), from.as_ref()) {
+        let seen = from.clone();
+        let judged = g.update_credential(&self.machine, move |keeper| {
+            if let Err(kind) = keeper.judge(presented.as_deref(), seen.as_ref()) {
                 return Ok((None, Err(kind)));
             }
-            let Some(from) = &from else {
+            let Some(seen) = &seen else {
                 return Err(wire::text("the session proves no location"));
             };
             let (next, credential) = keeper
-                .rotated(presented.as_deref(), from)
+                .rotated(presented.as_deref(), seen)
                 .map_err(|e| wire::text(&e))?;
             Ok((Some(next), Ok(credential)))
-        })?;
-        let credential = match judged {
-            Ok(credential) => credential,
-            Err(kind) => return Err(g.refuse_conflict(&self.machine, kind, from.as_ref())),
-        };
-        tracing::info!(machine = self.machine, "machine attached again");
-        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-        Ok(wire::attached(&self.machine, credential))
+        });
+        let machine = self.machine.clone();
+        Ok(g.answer_when(cx, judged, move |g, judged| {
+            let credential = match saved(&machine, judged)? {
+                Ok(credential) => credential,
+                Err(kind) => return Err(g.refuse_conflict(&machine, kind, from.as_ref())),
+            };
+            tracing::info!(machine, "machine attached again");
+            g.set_live(&machine, Reach::Up(SystemTime::now()), Some(bindings));
+            Ok(wire::attached(&machine, credential))
+        }))
     }
 
     /// The client stored the credential `attach` answered: the one before is stale now.
-    fn confirm(&self, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
+    fn confirm(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
         let [credential] = args else {
             return Err(wire::text("confirm takes the credential the client stored"));
         };
@@ -160,15 +161,32 @@ impl Attach {
             Some(Value::Bytes(c)) => c,
             _ => return Err(wire::text("confirm takes the credential (bytes)")),
         };
-        g.update_credential(&self.machine, |keeper| {
+        let machine = self.machine.clone();
+        let confirmed = g.update_credential(&self.machine, move |keeper| {
             match keeper.confirmed(&credential) {
                 Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
                 Err(_) => Err(wire::text(&format!(
-                    "{CONFLICT}: that is not machine {:?}'s attach credential (it was replaced); \
-                 refused",
-                    self.machine
+                    "{CONFLICT}: that is not machine {machine:?}'s attach credential (it was \
+                     replaced); refused"
                 ))),
             }
-        })
+        });
+        let machine = self.machine.clone();
+        Ok(g.answer_when(cx, confirmed, move |_, confirmed| {
+            saved(&machine, confirmed)
+        }))
     }
+}
+
+/// What a change of machine `machine`'s credential answers, or why it was not saved.
+fn saved<T>(
+    machine: &str,
+    outcome: Result<Result<T, Term>, gobs_runtime::Error>,
+) -> Result<T, Term> {
+    outcome.unwrap_or_else(|e| {
+        tracing::error!("cannot save machine {machine}'s attach credential: {e}");
+        Err(wire::text(&format!(
+            "the boss cannot save the attach credential ({e}); try again"
+        )))
+    })
 }

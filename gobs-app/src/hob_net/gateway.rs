@@ -3,8 +3,8 @@
 //! through which it reaches the **bindings** each machine's hob-client registered.
 //!
 //! - [`Gateway::issue`] makes machine M's registration sturdyref (what the provider hands
-//!   the machine at boot). It works once: `register` through it marks it used (saved
-//!   before the answer goes), and a second use is refused with the reason. Revoking it
+//!   the machine at boot). It works once (`registration`): `register` through it
+//!   marks it used, and a second use is refused with the reason. Revoking it
 //!   ([`Gateway::revoke`]: the machine was destroyed or its creation failed) refuses it
 //!   likewise. Spent sturdyrefs are remembered, so the refusal says which it was.
 //! - `register` answers with the machine's attach sturdyref: the only other capability a
@@ -19,52 +19,49 @@
 //!   once its hob-client attached.
 //!
 //! It listens only where machines reach it ([`super::listen`]): each provider adds its
-//! place ([`Gateway::start`]), all on the one port.
+//! place ([`Gateway::listen_at`]), all on the one port.
 //!
-//! The node's tcp-tls identity is kept in `<dir>/node` (so its designator, and every
-//! sturdyref handed out, survive restarts); the table of swiss numbers in
-//! `<dir>/gateway.json`, replaced atomically. The port is chosen at the first start (when
-//! the config says 0) and kept, since the sturdyrefs name it.
+//! The node's tcp-tls identity and its table of machines (`table_store`) are kept
+//! in the boss's registry, so its designator, and every sturdyref handed out, survive
+//! restarts, and each registration, revocation and credential rotation commits with the
+//! rest of the boss before it is answered (`Gateway::answer_when`). The port is chosen
+//! at the first start (when the config says 0) and kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
 //! call and answer are in [`crate::providers::remote_machine`]. What a machine answers is
 //! checked, and waited for at most a deadline, by [`super::answers`].
 //!
-//! The gateway lives outside the vats, one per process ([`Gateway::start`]), on a tokio
-//! runtime of its own thread; its blocking methods must not be called from a vat's turn.
+//! A boss has one, started through its [`super::boss_gateway::BossGateway`] (the
+//! capability it passes to what needs it); it runs outside the vats, on a tokio runtime of
+//! its own thread, which ends when the boss stops it or the last handle is dropped. Its
+//! blocking methods must not be called from a vat's turn.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
 use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
-use gobs_ocapn::node::{Cx, LocalObject, Node};
-use gobs_ocapn::persist::NodeState;
-use gobs_ocapn::syrup::Value;
-use gobs_runtime::Promise;
-use serde::{Deserialize, Serialize};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
+use gobs_ocapn::node::{Cx, Node};
+use gobs_runtime::{Promise, Ref};
 
-use super::answers;
 use super::credential::{Conflict, Keeper};
+use super::listen::{cannot_listen, port_conflict};
+use super::table::{Entry, RegState, refusal};
+use super::table_store::GatewayTable;
 use super::wire;
-use crate::actors::hob::HobError;
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
 pub const DESTROYED: &str = "destroyed";
 
+/// How long a stopping gateway waits for its node's tasks.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+
 /// How often the gateway checks which machines' sessions are still open.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
-
-/// How many spent (used or revoked) registration sturdyrefs are remembered, to refuse them
-/// with their reason rather than as unknown.
-pub const SPENT_KEPT: usize = 4096;
 
 /// How a machine's session stands, as the boss shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,61 +74,41 @@ pub enum Reach {
     Down(SystemTime),
 }
 
-/// Where a registration sturdyref is in its one life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum RegState {
-    Open,
-    Used,
-    Revoked,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Entry {
-    /// The registration object's swiss number (base64url).
-    pub(super) registration: String,
-    /// The attach object's swiss number (base64url).
-    pub(super) attach: String,
-    state: RegState,
-    /// The machine's identity and attach credential, once it registered.
-    #[serde(default)]
-    credential: Keeper,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Spent {
-    registration: String,
-    machine: String,
-    state: RegState,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Table {
-    /// The port the node listens on (0 until the first start chose one).
-    port: u16,
-    machines: BTreeMap<String, Entry>,
-    spent: Vec<Spent>,
-}
-
 #[derive(Debug, Clone)]
-struct Live {
-    reach: Reach,
-    bindings: Option<(CapRef, ConnId)>,
+pub(super) struct Live {
+    pub(super) reach: Reach,
+    pub(super) bindings: Option<(CapRef, ConnId)>,
 }
 
 pub(super) struct Inner {
     pub(super) node: Node,
-    runtime: tokio::runtime::Handle,
+    pub(super) runtime: tokio::runtime::Handle,
     locator: PeerLocator,
     /// Its netlayer, listening at each place machines reach it.
     tls: Arc<TcpTls>,
-    path: PathBuf,
-    table: Mutex<Table>,
-    live: Mutex<BTreeMap<String, Live>>,
+    /// The port it listens on, everywhere.
+    port: u16,
+    /// Held while a place is added, so two callers never bind the same one.
+    adding_place: Mutex<()>,
+    /// Its table, in the boss's registry.
+    table: Ref<GatewayTable>,
+    /// The machines registered and not revoked since (what the table says, once it
+    /// committed): checked before the table is asked.
+    registered: Mutex<BTreeSet<String>>,
+    /// Told when a machine's session goes down or comes back, or an attach is refused.
+    reach_listener: Option<ReachListener>,
+    /// Its thread, and the sender that ends it (dropped with the last handle, or by
+    /// [`Gateway::shutdown`]): the runtime then stops the node's listeners and sessions.
+    thread: Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            std::thread::JoinHandle<()>,
+        )>,
+    >,
+    pub(super) live: Mutex<BTreeMap<String, Live>>,
     /// Per machine, the attaches refused since the gateway started.
     pub(super) conflicts: Mutex<BTreeMap<String, Conflict>>,
-    changed: Condvar,
+    pub(super) changed: Condvar,
 }
 
 /// The boss's OCapN node for hob (see the module docs). Cloning gives another handle.
@@ -145,8 +122,6 @@ impl std::fmt::Debug for Gateway {
         write!(f, "Gateway({})", self.inner.locator.to_uri())
     }
 }
-
-static GLOBAL: OnceLock<Mutex<Option<Gateway>>> = OnceLock::new();
 
 /// What a [`ReachListener`] is told about a registered machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,79 +138,35 @@ pub enum ReachChange {
 /// is refused: how the boss logs `unreachable`, `running` again, and conflicts.
 pub type ReachListener = Arc<dyn Fn(&str, ReachChange) + Send + Sync>;
 
-static REACH_LISTENER: Mutex<Option<ReachListener>> = Mutex::new(None);
-
-/// Sets (or with `None`, clears) the process's [`ReachListener`].
-pub fn set_reach_listener(listener: Option<ReachListener>) {
-    *REACH_LISTENER.lock().unwrap_or_else(|p| p.into_inner()) = listener;
-}
-
-pub(super) fn tell_reach(machine: &str, change: ReachChange) {
-    let listener = REACH_LISTENER
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    if let Some(listener) = listener {
-        listener(machine, change);
-    }
-}
-
-fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
-    format!("cannot {what} {}: {e}", path.display())
-}
-
 impl Gateway {
-    /// The process's gateway, started on first use with its state in `dir`, listening on
-    /// `listen` (port 0: choose one at the first start and keep it). Later calls answer
-    /// the running one, listening at `listen`'s address too ([`Gateway::listen_at`]).
-    pub fn start(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
-        let g = Gateway::started(dir, listen)?;
-        g.listen_at(listen)?;
-        Ok(g)
-    }
-
-    fn started(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
-        let slot = GLOBAL.get_or_init(|| Mutex::new(None));
-        let mut slot = slot
-            .lock()
-            .map_err(|_| "the hob gateway's lock was poisoned (a bug)".to_string())?;
-        if let Some(g) = slot.as_ref() {
-            return Ok(g.clone());
-        }
-        let g = Gateway::start_new(dir, listen)?;
-        *slot = Some(g.clone());
-        Ok(g)
-    }
-
-    /// The process's gateway, if one was started.
-    pub fn running() -> Option<Gateway> {
-        GLOBAL.get()?.lock().ok()?.clone()
-    }
-
-    fn start_new(dir: &Path, listen: SocketAddr) -> Result<Gateway, String> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io_err("create the hob directory", dir, e))?;
-        let identity = NodeState::open(&dir.join("node")).map_err(|e| e.to_string())?;
-        let path = dir.join("gateway.json");
-        let mut table = read_table(&path)?;
+    /// Starts the gateway's node with tcp-tls identity `identity`, listening at `listen`
+    /// (port 0: the port chosen at the first start, or a new one), serving the machines of
+    /// `table`; `reach_listener` is told of machines' sessions. Blocking: off the vats.
+    pub(super) fn open(
+        identity: &TlsIdentity,
+        table: Ref<GatewayTable>,
+        listen: SocketAddr,
+        reach_listener: Option<ReachListener>,
+    ) -> Result<Gateway, String> {
+        let kept = table
+            .send_with(|t| t.table())
+            .wait()
+            .map_err(|e| format!("cannot read the hob gateway's table: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the hob gateway's runtime: {e}"))?;
         let handle = runtime.handle().clone();
-        if table.port != 0 && listen.port() != 0 && listen.port() != table.port {
-            return Err(port_conflict(listen.port(), table.port));
+        if kept.port != 0 && listen.port() != 0 && listen.port() != kept.port {
+            return Err(port_conflict(listen.port(), kept.port));
         }
-        let port = if table.port != 0 {
-            table.port
+        let port = if kept.port != 0 {
+            kept.port
         } else {
             listen.port()
         };
         let addr = SocketAddr::new(listen.ip(), port);
-        let tls = identity.tls.clone();
+        let tls = identity.clone();
         let (node, locator, netlayer) = handle.block_on(async move {
             let netlayer = TcpTls::bind(addr, &tls, None)
                 .await
@@ -259,33 +190,50 @@ impl Gateway {
             .hint("port")
             .and_then(|p| p.parse::<u16>().ok())
             .unwrap_or(port);
-        if table.port != chosen {
-            table.port = chosen;
-            write_table(&path, &table)?;
+        if kept.port != chosen {
+            table
+                .send_mut_with(move |t| t.set_port(chosen))
+                .wait()
+                .map_err(|e| format!("cannot keep the hob gateway's port: {e}"))?;
         }
-        std::thread::Builder::new()
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("hob-gateway".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .spawn(move || {
+                // Ends (an error) when the sender is dropped.
+                let _ = runtime.block_on(stopped);
+                runtime.shutdown_timeout(SHUTDOWN_LIMIT);
+            })
             .map_err(|e| format!("cannot start the hob gateway's thread: {e}"))?;
         let inner = Arc::new(Inner {
             node,
             runtime: handle,
             locator,
             tls: netlayer,
-            path,
-            table: Mutex::new(table.clone()),
+            port: chosen,
+            adding_place: Mutex::new(()),
+            table,
+            registered: Mutex::new(
+                kept.machines
+                    .iter()
+                    .filter(|(_, e)| e.state == RegState::Used)
+                    .map(|(m, _)| m.clone())
+                    .collect(),
+            ),
+            reach_listener,
+            thread: Mutex::new(Some((stop, thread))),
             live: Mutex::new(BTreeMap::new()),
             conflicts: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
         });
         let g = Gateway { inner };
-        for (machine, entry) in &table.machines {
+        for (machine, entry) in &kept.machines {
             g.bind(machine, entry);
             if entry.state == RegState::Used {
                 g.set_live(machine, Reach::Down(SystemTime::now()), None);
             }
         }
-        for spent in &table.spent {
+        for spent in &kept.spent {
             g.bind_refusal(&spent.registration, &spent.machine, spent.state);
         }
         g.watch();
@@ -293,9 +241,83 @@ impl Gateway {
         Ok(g)
     }
 
+    /// The gateway behind `weak`, for an object bound on its node; refused (the boss is
+    /// shutting down) once it is gone.
+    pub(super) fn upgrade(weak: &Weak<Inner>) -> Result<Gateway, Term> {
+        weak.upgrade()
+            .map(|inner| Gateway { inner })
+            .ok_or_else(|| wire::text("the boss is shutting down; try again"))
+    }
+
+    /// Tells the boss's reach listener, if it has one, of `change` to machine `machine`.
+    pub(super) fn tell_reach(&self, machine: &str, change: ReachChange) {
+        if let Some(listener) = &self.inner.reach_listener {
+            listener(machine, change);
+        }
+    }
+
+    /// Stops the node (its listeners and sessions) and waits until it has, at most
+    /// [`SHUTDOWN_LIMIT`] for its tasks: the boss is shutting down, and what it listened on
+    /// is free when this returns. Calls made through other handles fail from then on.
+    /// Blocking: off the vats and off the gateway's own thread.
+    pub(super) fn shutdown(&self) {
+        let taken = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, thread)) = taken {
+            drop(stop);
+            if thread.join().is_err() {
+                tracing::error!("the hob gateway's thread panicked while it stopped");
+            }
+        }
+    }
+
+    /// Its table.
+    pub(super) fn table(&self) -> &Ref<GatewayTable> {
+        &self.inner.table
+    }
+
+    /// Answers a machine's message with a promise settled by `finish` once `promise` (a
+    /// change of the table, say) has: so nothing is answered before the registry holds it.
+    /// Called on the node's thread, in a delivery.
+    pub(super) fn answer_when<T: Send + 'static>(
+        &self,
+        cx: &mut Cx<'_>,
+        promise: Promise<T>,
+        finish: impl FnOnce(&Gateway, Result<T, gobs_runtime::Error>) -> Result<Term, Term>
+        + Send
+        + 'static,
+    ) -> Term {
+        let p = cx.core().new_promise();
+        let g = self.clone();
+        self.inner.runtime.spawn(async move {
+            let answer = finish(&g, promise.await);
+            g.inner.node.post(move |core| {
+                core.settle_promise(p, answer);
+                core.release(p);
+            });
+        });
+        Term::local(p)
+    }
+
+    /// Machine `machine` registered: the table committed it.
+    pub(super) fn mark_registered(&self, machine: &str) {
+        self.lock_registered().insert(machine.to_string());
+    }
+
+    fn lock_registered(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.inner
+            .registered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The port the gateway listens on.
     pub fn port(&self) -> u16 {
-        self.lock_table().port
+        self.inner.port
     }
 
     /// Listens at `addr`'s address too, on the gateway's port (`addr`'s port must be that
@@ -307,7 +329,11 @@ impl Gateway {
         }
         let at = SocketAddr::new(addr.ip(), port);
         // One caller at a time, so two never bind the same place.
-        let _one = self.lock_table();
+        let _one = self
+            .inner
+            .adding_place
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if self.inner.tls.listening_at().contains(&at) {
             return Ok(());
         }
@@ -335,21 +361,20 @@ impl Gateway {
     /// `host` (the address the machine reaches the boss at). Revokes the machine's earlier
     /// one, if any. Saved before it is answered.
     pub fn issue(&self, machine: &str, host: &str) -> Result<Sturdyref, String> {
-        self.revoke(machine)?;
         let entry = Entry {
             registration: BASE64URL_NOPAD.encode(&random_swiss()?),
             attach: BASE64URL_NOPAD.encode(&random_swiss()?),
             state: RegState::Open,
             credential: Keeper::default(),
         };
-        {
-            let mut table = self.lock_table();
-            table.machines.insert(machine.to_string(), entry.clone());
-            if let Err(e) = write_table(&self.inner.path, &table) {
-                table.machines.remove(machine);
-                return Err(e);
-            }
-        }
+        let (m, e) = (machine.to_string(), entry.clone());
+        let revoked = self
+            .inner
+            .table
+            .send_mut_with(move |t| t.issue(&m, e))
+            .wait()
+            .map_err(|e| format!("cannot save machine {machine:?}'s registration: {e}"))?;
+        self.revoked(machine, revoked);
         self.bind(machine, &entry);
         self.set_live(machine, Reach::Waiting, None);
         Ok(self.sturdyref(&entry.registration, host))
@@ -357,151 +382,28 @@ impl Gateway {
 
     /// Revokes machine `machine`'s registration and forgets its session: what the provider
     /// does when the machine is destroyed or its creation failed. Nothing to do for a
-    /// machine the gateway does not know.
+    /// machine the gateway does not know. Blocking: off the vats.
     pub fn revoke(&self, machine: &str) -> Result<(), String> {
-        let removed = {
-            let mut table = self.lock_table();
-            let Some(entry) = table.machines.remove(machine) else {
-                drop(table);
-                self.forget_live(machine);
-                return Ok(());
-            };
-            let state = match entry.state {
-                RegState::Open => RegState::Revoked,
-                other => other,
-            };
-            table.spent.push(Spent {
-                registration: entry.registration.clone(),
-                machine: machine.to_string(),
-                state,
-            });
-            let excess = table.spent.len().saturating_sub(SPENT_KEPT);
-            table.spent.drain(..excess);
-            if let Err(e) = write_table(&self.inner.path, &table) {
-                table.machines.insert(machine.to_string(), entry);
-                table.spent.pop();
-                return Err(e);
-            }
-            (entry, state)
-        };
-        let (entry, state) = removed;
-        // The attach object stays bound but refuses a machine no longer in the table.
-        self.bind_refusal(&entry.registration, machine, state);
-        self.forget_live(machine);
+        let m = machine.to_string();
+        let revoked = self
+            .inner
+            .table
+            .send_mut_with(move |t| t.revoke(&m))
+            .wait()
+            .map_err(|e| format!("cannot revoke machine {machine:?}'s registration: {e}"))?;
+        self.revoked(machine, revoked);
         Ok(())
     }
 
-    /// How machine `machine`'s session stands; `None` for a machine the gateway does not
-    /// know (not a network machine, or destroyed).
-    pub fn reach(&self, machine: &str) -> Option<Reach> {
-        self.lock_live().get(machine).map(|l| l.reach)
-    }
-
-    /// How many OCapN sessions the gateway's node holds open (hob-clients connected, whether
-    /// they registered yet or not); 0 once the node stopped. Asked on the node's own task,
-    /// so it can be awaited from any runtime.
-    pub async fn sessions(&self) -> usize {
-        self.inner
-            .node
-            .with_core(|core| core.session_stats().len())
-            .await
-            .unwrap_or(0)
-    }
-
-    /// Waits until machine `machine`'s hob-client registered (or attached), at most
-    /// `limit`; `check` is asked every 100 ms whether to give up (the machine's process
-    /// died, say) and its answer is the reason.
-    pub fn wait_up(
-        &self,
-        machine: &str,
-        limit: Duration,
-        mut check: impl FnMut() -> Option<String>,
-    ) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        let mut live = self.lock_live();
-        loop {
-            match live.get(machine).map(|l| l.reach) {
-                Some(Reach::Up(_)) => return Ok(()),
-                None => return Err(format!("machine {machine:?} was revoked while waiting")),
-                _ => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(format!(
-                    "machine {machine:?}'s hob-client did not register within {}",
-                    humantime::format_duration(limit)
-                ));
-            }
-            let wait = (deadline - now).min(Duration::from_millis(100));
-            live = match self.inner.changed.wait_timeout(live, wait) {
-                Ok((guard, _)) => guard,
-                Err(p) => p.into_inner().0,
-            };
-            drop(live);
-            if let Some(why) = check() {
-                return Err(why);
-            }
-            live = self.lock_live();
+    /// The table revoked machine `machine`'s `entry` (if it had one): its registration is
+    /// refused with the reason from now on, and its session forgotten.
+    fn revoked(&self, machine: &str, entry: Option<(Entry, RegState)>) {
+        self.lock_registered().remove(machine);
+        if let Some((entry, state)) = entry {
+            // The attach object stays bound but refuses a machine no longer registered.
+            self.bind_refusal(&entry.registration, machine, state);
         }
-    }
-
-    /// Sends `method ARGS` to machine `machine`'s bindings; waits at most `wait` for its
-    /// session to come back if it is down (a restarted boss, the hob-client reconnecting).
-    pub fn ask(&self, machine: &str, args: Vec<Term>, wait: Duration) -> Promise<Term> {
-        let bindings = match self.bindings_within(machine, wait) {
-            Ok(b) => b,
-            Err(why) => return Promise::broken(gobs_runtime::Error::actor("machine", Failed(why))),
-        };
-        gobs_ocapn::vat::RemoteObject::new(self.inner.node.clone(), bindings).send_args(args)
-    }
-
-    /// Blocks until `promise` settles, at most `limit` (off the vats only); a failure's
-    /// words are cut with [`answers::bounded_error`].
-    pub fn wait<T: Send + 'static>(promise: Promise<T>, limit: Duration) -> Result<T, String> {
-        match promise.wait_timeout(limit) {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(answers::bounded_error(&crate::actors::reason::reason(&e))),
-            Err(_) => Err(format!(
-                "no answer within {}",
-                humantime::format_duration(limit)
-            )),
-        }
-    }
-
-    fn bindings_within(&self, machine: &str, wait: Duration) -> Result<CapRef, String> {
-        let deadline = Instant::now() + wait;
-        let mut live = self.lock_live();
-        loop {
-            match live.get(machine) {
-                None => {
-                    return Err(format!(
-                        "machine {machine:?} is not registered with this boss's hob gateway"
-                    ));
-                }
-                Some(Live {
-                    bindings: Some((r, _)),
-                    ..
-                }) => return Ok(r.clone()),
-                Some(l) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(match l.reach {
-                            Reach::Down(since) => format!(
-                                "machine {machine:?} is unreachable: its hob-client's session \
-                                 has been down since {}; it reconnects by itself once it can \
-                                 (check that the machine runs)",
-                                humantime::format_rfc3339_seconds(since)
-                            ),
-                            _ => format!("machine {machine:?}'s hob-client has not registered"),
-                        });
-                    }
-                    live = match self.inner.changed.wait_timeout(live, deadline - now) {
-                        Ok((guard, _)) => guard,
-                        Err(p) => p.into_inner().0,
-                    };
-                }
-            }
-        }
+        self.forget_live(machine);
     }
 
     fn sturdyref(&self, swiss_b64: &str, host: &str) -> Sturdyref {
@@ -532,146 +434,33 @@ impl Gateway {
         });
     }
 
-    pub(super) fn set_live(&self, machine: &str, reach: Reach, bindings: Option<(CapRef, ConnId)>) {
-        let before = self
-            .lock_live()
-            .insert(machine.to_string(), Live { reach, bindings })
-            .map(|l| l.reach);
-        self.inner.changed.notify_all();
-        match (before, reach) {
-            (Some(Reach::Up(_)), Reach::Down(_)) => tell_reach(machine, ReachChange::Down),
-            (Some(Reach::Down(_)), Reach::Up(_)) => tell_reach(machine, ReachChange::Up),
-            _ => {}
-        }
-    }
-
-    fn forget_live(&self, machine: &str) {
-        self.lock_live().remove(machine);
-        self.lock_conflicts().remove(machine);
-        self.inner.changed.notify_all();
-    }
-
-    /// Machine `machine`'s credential keeper, changed by `change` and saved (the table is
-    /// left as it was if saving fails); what `change` answers is answered.
-    pub(super) fn update_credential<T>(
+    /// Machine `machine`'s credential keeper, changed by `change` in a turn of the table
+    /// (so the change is saved before anything is answered); the promise answers what
+    /// `change` answers, or the refusal of a machine no longer registered.
+    pub(super) fn update_credential<T: Send + 'static>(
         &self,
         machine: &str,
-        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
-    ) -> Result<T, Term> {
-        let mut table = self.lock_table();
-        let entry = table
-            .machines
-            .get_mut(machine)
-            .ok_or_else(|| wire::text(&destroyed(machine)))?;
-        let (changed, answer) = change(&entry.credential)?;
-        let Some(changed) = changed else {
-            return Ok(answer);
-        };
-        let before = std::mem::replace(&mut entry.credential, changed);
-        if let Err(e) = write_table(&self.inner.path, &table) {
-            if let Some(entry) = table.machines.get_mut(machine) {
-                entry.credential = before;
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term> + Send + 'static,
+    ) -> Promise<Result<T, Term>> {
+        let machine = machine.to_string();
+        self.inner.table.send_mut_with(move |t| {
+            let entry = t
+                .entry_mut(&machine)
+                .filter(|e| e.state == RegState::Used)
+                .ok_or_else(|| wire::text(&destroyed(&machine)))?;
+            let (changed, answer) = change(&entry.credential)?;
+            if let Some(changed) = changed {
+                entry.credential = changed;
             }
-            tracing::error!("cannot save machine {machine}'s attach credential: {e}");
-            return Err(wire::text(&format!(
-                "the boss cannot save the attach credential ({e}); try again"
-            )));
-        }
-        Ok(answer)
+            Ok(answer)
+        })
     }
 
     /// Whether machine `machine` registered and was not destroyed since.
     pub(super) fn registered(&self, machine: &str) -> bool {
-        self.lock_table()
-            .machines
-            .get(machine)
-            .is_some_and(|e| e.state == RegState::Used)
-    }
-
-    fn lock_table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.inner.table.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Live>> {
-        self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Every [`WATCH_PERIOD`], marks down the machines whose session ended.
-    fn watch(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        self.inner.runtime.spawn(async move {
-            loop {
-                tokio::time::sleep(WATCH_PERIOD).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let Ok(open) = inner
-                    .node
-                    .with_core(|core| {
-                        core.session_stats()
-                            .into_iter()
-                            .map(|(c, ..)| c)
-                            .collect::<Vec<_>>()
-                    })
-                    .await
-                else {
-                    return;
-                };
-                let mut live = inner.live.lock().unwrap_or_else(|p| p.into_inner());
-                let mut down = Vec::new();
-                for (machine, l) in live.iter_mut() {
-                    if let Some((_, conn)) = &l.bindings
-                        && !open.contains(conn)
-                    {
-                        tracing::warn!(machine, "machine's hob-client session is down");
-                        l.bindings = None;
-                        l.reach = Reach::Down(SystemTime::now());
-                        down.push(machine.clone());
-                    }
-                }
-                drop(live);
-                if !down.is_empty() {
-                    inner.changed.notify_all();
-                }
-                for machine in down {
-                    tell_reach(&machine, ReachChange::Down);
-                }
-            }
-        });
+        self.lock_registered().contains(machine)
     }
 }
-
-fn cannot_listen(addr: SocketAddr, e: &std::io::Error) -> String {
-    let hint = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
-        "no interface of this host has that address (for a container provider, its bridge \
-         must be up first)"
-    } else {
-        "free the port, or choose another in the providers' `hob_listen`"
-    };
-    format!("the hob gateway cannot listen on {addr}: {e}; {hint}")
-}
-
-fn port_conflict(asked: u16, used: u16) -> String {
-    format!(
-        "hob_listen asks for port {asked}, but the boss's machine listener has used port \
-         {used} since its first start (the capabilities its machines hold name it): write \
-         port {used} (or 0) in every provider's hob_listen"
-    )
-}
-
-fn refusal(machine: &str, state: RegState) -> String {
-    let e = match state {
-        RegState::Used | RegState::Open => HobError::AlreadyUsed {
-            machine: machine.to_string(),
-        },
-        RegState::Revoked => HobError::Revoked {
-            machine: machine.to_string(),
-        },
-    };
-    format!("registration refused: {e}")
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Failed(String);
 
 fn random_swiss() -> Result<Vec<u8>, String> {
     let mut s = vec![0u8; 32];
@@ -690,113 +479,7 @@ pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
     }
 }
 
-/// The one-time registration object of one machine.
-pub(super) struct Registration {
-    pub(super) gateway: Weak<Inner>,
-    pub(super) machine: String,
-    pub(super) attach: String,
-}
-
-impl LocalObject for Registration {
-    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (name, args) = wire::method(args)?;
-        if name != "register" {
-            return Err(wire::text(&format!(
-                "a registration capability answers only `register`, not `{name}`"
-            )));
-        }
-        let inner = self
-            .gateway
-            .upgrade()
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))?;
-        let g = Gateway { inner };
-        let bindings = bindings_arg(&args)?;
-        // The machine is whoever proves this location from now on.
-        let home = cx.core().believed_location(bindings.1).ok_or_else(|| {
-            wire::text(
-                "registration refused: this session proves no location (over tcp-tls, \
-                 present the node's certificate)",
-            )
-        })?;
-        let (keeper, credential) = Keeper::registered(&home).map_err(|e| wire::text(&e))?;
-        {
-            let mut table = g.lock_table();
-            let Some(entry) = table.machines.get_mut(&self.machine) else {
-                return Err(wire::text(&refusal(&self.machine, RegState::Revoked)));
-            };
-            // Used already, by this very identity: the client lost the answer (it crashed
-            // before storing it), so it is answered again, with a new credential.
-            let again = entry.state == RegState::Used && entry.credential.is_home(&home);
-            if entry.state != RegState::Open && !again {
-                return Err(wire::text(&refusal(&self.machine, entry.state)));
-            }
-            let before = (entry.state, entry.credential.clone());
-            entry.state = RegState::Used;
-            entry.credential = keeper;
-            if let Err(e) = write_table(&g.inner.path, &table) {
-                if let Some(entry) = table.machines.get_mut(&self.machine) {
-                    (entry.state, entry.credential) = before;
-                }
-                tracing::error!("cannot save machine {}'s registration: {e}", self.machine);
-                return Err(wire::text(&format!(
-                    "the boss cannot save the registration ({e}); try again"
-                )));
-            }
-        }
-        tracing::info!(machine = self.machine, "machine registered over OCapN");
-        g.set_live(&self.machine, Reach::Up(SystemTime::now()), Some(bindings));
-        // The attach sturdyref names the host the machine reached us at: the registration
-        // sturdyref's own, which the hob-client keeps and reuses.
-        let attach = BASE64URL_NOPAD
-            .decode(self.attach.as_bytes())
-            .map_err(|_| wire::text("the machine's attach swiss number is damaged"))?;
-        Ok(Term::List(vec![
-            wire::text(&self.machine),
-            Term::Data(Value::Bytes(attach)),
-            Term::Data(Value::Bytes(credential)),
-        ]))
-    }
-}
-
 /// How the boss refuses a machine it no longer knows (the hob-client stops on it).
 pub(super) fn destroyed(machine: &str) -> String {
     format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
-}
-
-fn read_table(path: &Path) -> Result<Table, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "the hob gateway's table {} is damaged ({e}); it was left as it is: restore \
-                 it from a backup, or move it away (network machines must then be destroyed \
-                 and created again)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Table::default()),
-        Err(e) => Err(io_err("read", path, e)),
-    }
-}
-
-/// Replaces `path` with `table` atomically and durably.
-fn write_table(path: &Path, table: &Table) -> Result<(), String> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes =
-        serde_json::to_vec_pretty(table).map_err(|e| format!("cannot encode the table: {e}"))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| io_err("write", path, e))
 }

@@ -6,9 +6,9 @@
 //! - A qemu guest reaches the boss through qemu's forward to a loopback address, and a host
 //!   machine's hob-client runs on the host: both listen on loopback.
 //!
-//! The process has one listener (one identity, one port, recorded in the gateway's table
-//! at its first start, since the sturdyrefs machines hold name it); each provider adds its
-//! place to it ([`super::gateway::Gateway::start`]). A provider's `hob_listen` setting
+//! A boss has one listener (one identity, one port, recorded in the gateway's table at its
+//! first start, since the sturdyrefs machines hold name it); each provider adds its place
+//! to it ([`super::boss_gateway::BossGateway::start`]). A provider's `hob_listen` setting
 //! says the address and the port: the address must be its machines' place, so a value
 //! that would listen elsewhere is refused with the value to write instead.
 
@@ -100,6 +100,27 @@ pub fn parse_listen(setting: Option<String>, place: Place) -> Result<SocketAddr,
         ));
     }
     Ok(addr)
+}
+
+/// Why the gateway cannot listen at `addr`, and what to do.
+pub(super) fn cannot_listen(addr: SocketAddr, e: &std::io::Error) -> String {
+    let hint = if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+        "no interface of this host has that address (for a container provider, its bridge \
+         must be up first)"
+    } else {
+        "free the port, or choose another in the providers' `hob_listen`"
+    };
+    format!("the hob gateway cannot listen on {addr}: {e}; {hint}")
+}
+
+/// Why `hob_listen`'s port `asked` cannot be: the gateway has used `used` since its first
+/// start.
+pub(super) fn port_conflict(asked: u16, used: u16) -> String {
+    format!(
+        "hob_listen asks for port {asked}, but the boss's machine listener has used port \
+         {used} since its first start (the capabilities its machines hold name it): write \
+         port {used} (or 0) in every provider's hob_listen"
+    )
 }
 
 #[cfg(test)]

@@ -99,12 +99,7 @@ type DummyProviderV1 = (
 fn dummy_provider_v1(
     (name, settings, book, vats): DummyProviderV1,
 ) -> (ProviderCore<DummyMachine, DummySettings>,) {
-    (ProviderCore {
-        name,
-        settings,
-        book,
-        vats,
-    },)
+    (ProviderCore::from_parts(name, settings, book, vats),)
 }
 
 #[define_actor]

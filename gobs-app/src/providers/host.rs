@@ -37,12 +37,12 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::client::REGISTRATION_ENV;
-use crate::hob_net::gateway::Gateway;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::providers::anchor::{
     alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
 };
-use crate::providers::container::HOB_DIR;
 use crate::providers::remote_machine::RemoteMachine;
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the host machines, inside the state directory.
@@ -76,10 +76,6 @@ pub struct HostSettings {
 }
 
 impl HostSettings {
-    fn hob_dir(&self) -> PathBuf {
-        self.state_dir.join(HOB_DIR)
-    }
-
     fn machine_dir(&self, machine: &str) -> PathBuf {
         self.state_dir.join(MACHINES_DIR).join(machine)
     }
@@ -103,14 +99,6 @@ impl HostProvider {
 impl HostProvider {
     fn after_restart(&mut self) {
         self.core.after_restart();
-        // Its hob-clients are out there, waiting to attach again: listen for them now.
-        if !self.core.vats.is_empty() {
-            let s = &self.core.settings;
-            let listen = crate::hob_net::Place::Loopback.fit(s.hob_listen);
-            if let Err(e) = Gateway::start(&s.hob_dir(), listen) {
-                tracing::error!("host provider {}: {e}", self.core.name);
-            }
-        }
     }
 }
 
@@ -146,13 +134,29 @@ impl Provider for HostProvider {
         &mut self.core
     }
 
+    fn gateway_given(&self) -> Option<Reconnect> {
+        self.core.pass_gateway_on();
+        // Its hob-clients are out there, waiting to attach again: listen for them.
+        let gateway = self.core.gateway().ok()?;
+        if self.core.vats.is_empty() || !gateway.may_start() {
+            return None;
+        }
+        let listen = crate::hob_net::Place::Loopback.fit(self.core.settings.hob_listen);
+        Some(Box::new(move || gateway.start(listen).map(|_| ())))
+    }
+
     fn provision(
         &mut self,
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || provision(&settings, &machine).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| provision(&settings, &g, &machine))
+                .map_err(ProviderError)
+        }
     }
 
     fn boot(
@@ -162,7 +166,9 @@ impl Provider for HostProvider {
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
         let name = machine.to_string();
         let run_timeout_secs = self.core.settings.run_timeout_secs;
-        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
+        // Provisioning needed it, so it is there.
+        let gateway = self.core.gateway().ok();
+        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
     }
 
     fn teardown(
@@ -170,15 +176,20 @@ impl Provider for HostProvider {
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || teardown(&settings, &machine).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| teardown(&settings, &g, &machine))
+                .map_err(ProviderError)
+        }
     }
 }
 
 /// Starts machine `machine`'s hob-client and waits until it registered.
-fn provision(settings: &HostSettings, machine: &str) -> Result<(), String> {
+fn provision(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
     let started = Instant::now();
-    let gateway = Gateway::start(&settings.hob_dir(), settings.hob_listen)?;
+    let gateway = gateway.start(settings.hob_listen)?;
     let dir = settings.machine_dir(machine);
     if dir.exists() {
         tracing::info!("removing leftover host machine directory {}", dir.display());
@@ -253,13 +264,9 @@ fn provision(settings: &HostSettings, machine: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn teardown(settings: &HostSettings, machine: &str) -> Result<(), String> {
+fn teardown(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
     let dir = settings.machine_dir(machine);
-    if let Some(g) = Gateway::running() {
-        g.revoke(machine)?;
-    } else if settings.hob_dir().join("gateway.json").exists() {
-        Gateway::start(&settings.hob_dir(), settings.hob_listen)?.revoke(machine)?;
-    }
+    gateway.revoke(machine)?;
     kill_session(&dir)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::{HobClientPresence, Registration};
 use crate::actors::reason::reason;
 use crate::actors::vats::{self, VatRemover};
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::providers::machine::MachineActor;
 
 /// Why a provider could not make or take down a machine, for people.
@@ -119,6 +120,15 @@ pub trait Provider: Actor {
         &mut self.core_mut().vats
     }
 
+    /// The boss gave the provider its hob gateway (on every start, before anything else
+    /// is asked of it; [`ProviderCore::gateway`] answers it from then on): a provider whose
+    /// machines reach the boss over the network passes it on to its machine actors, and
+    /// answers what to do, off the vat, so that the machines out there reach the boss again
+    /// (listen where they dial it).
+    fn gateway_given(&self) -> Option<Reconnect> {
+        None
+    }
+
     /// The slow, failable work of making machine `machine`, to run off the vat.
     fn provision(
         &mut self,
@@ -142,6 +152,16 @@ pub trait Provider: Actor {
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
 }
 
+/// What a provider does, off the vat, so that its machines out there reach the boss again
+/// after a restart ([`Provider::gateway_given`]).
+pub type Reconnect = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// A machine actor that reaches its machine through the boss's hob gateway.
+pub trait GatewayUser: Actor {
+    /// Takes the boss's hob gateway (a restored machine, from its provider).
+    fn use_gateway(&self, gateway: BossGateway);
+}
+
 /// What every provider keeps (saved as one field of the provider actor): its name, its
 /// settings, its machines and the vat of each.
 #[derive(Serialize, Deserialize)]
@@ -158,6 +178,9 @@ pub struct ProviderCore<M, S> {
     pub book: MachineBook<M>,
     /// The vat of each machine (saved: it comes back on restore).
     pub vats: BTreeMap<String, Vat>,
+    /// The boss's hob gateway, given on every start ([`Provider::gateway_given`]).
+    #[serde(skip)]
+    gateway: std::sync::OnceLock<BossGateway>,
 }
 
 // By hand: derives would ask `M: Clone`/`M: Debug`, which actors are not.
@@ -168,6 +191,7 @@ impl<M, S: Clone> Clone for ProviderCore<M, S> {
             settings: self.settings.clone(),
             book: self.book.clone(),
             vats: self.vats.clone(),
+            gateway: self.gateway.clone(),
         }
     }
 }
@@ -191,6 +215,50 @@ impl<M: Actor, S> ProviderCore<M, S> {
             settings,
             book: MachineBook::new(),
             vats: BTreeMap::new(),
+            gateway: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A provider with these machines (an upgrade step's, from an older layout).
+    pub fn from_parts(
+        name: String,
+        settings: S,
+        book: MachineBook<M>,
+        vats: BTreeMap<String, Vat>,
+    ) -> Self {
+        ProviderCore {
+            book,
+            vats,
+            ..ProviderCore::new(name, settings)
+        }
+    }
+
+    /// Takes the boss's hob gateway (the first one given is kept).
+    pub fn give_gateway(&self, gateway: BossGateway) {
+        let _ = self.gateway.set(gateway);
+    }
+
+    /// The boss's hob gateway, or why the provider has none.
+    pub fn gateway(&self) -> Result<BossGateway, String> {
+        self.gateway.get().cloned().ok_or_else(|| {
+            format!(
+                "provider {} was not given the boss's hob gateway (a bug: the backend gives                  it when it starts the provider)",
+                self.name
+            )
+        })
+    }
+
+    /// Passes the boss's hob gateway on to the provider's machine actors.
+    pub fn pass_gateway_on(&self)
+    where
+        M: GatewayUser,
+    {
+        let Some(gateway) = self.gateway.get() else {
+            return;
+        };
+        for machine in self.book.machines.values() {
+            let gateway = gateway.clone();
+            let _ = machine.send_with(move |m| m.use_gateway(gateway));
         }
     }
 

@@ -32,6 +32,7 @@ pub use machine::MachineActor;
 
 use crate::actors::hob::Registration;
 use crate::actors::vats::{self, AppVats};
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::model::BackendError;
 use capabilities::bind_standard;
 
@@ -86,13 +87,15 @@ pub trait Kind: Sync {
         table: Spanned<DeTable<'_>>,
     ) -> Result<toml::Table, (std::ops::Range<usize>, String)>;
     /// Starts provider `name` in its vat (restored if it exists), with the settings its
-    /// config `table` asks for. Blocking: call from outside vats.
+    /// config `table` asks for, giving it the boss's hob `gateway`. Blocking: call from
+    /// outside vats.
     fn start(
         &self,
         vats: &AppVats,
         name: &str,
         table: &toml::Table,
         state_dir: &Path,
+        gateway: &BossGateway,
         limit: Duration,
     ) -> Result<ProviderRef, BackendError>;
     /// Asks `provider` (if it is of this kind) to make machine `machine`.
@@ -156,6 +159,7 @@ where
         name: &str,
         table: &toml::Table,
         state_dir: &Path,
+        gateway: &BossGateway,
         limit: Duration,
     ) -> Result<ProviderRef, BackendError> {
         let invalid = |e: String| {
@@ -171,6 +175,17 @@ where
                 owned_name, for_new,
             )))
         })?;
+        // First, so a restored provider's machines are listened for (and reached) again.
+        let given = gateway.clone();
+        let gave = provider.send_with(move |p| {
+            p.core().give_gateway(given);
+            p.gateway_given()
+        });
+        if let Some(reconnect) = wait(gave, limit, &vat_name)?
+            && let Err(e) = reconnect()
+        {
+            tracing::error!("{} provider {name}: {e}", P::KIND);
+        }
         // A restored provider follows an edited config; an unchanged one is not touched
         // (touching it would write its portrait again on every start).
         let wanted = settings.clone();

@@ -17,11 +17,13 @@ use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
 use crate::hob_net::answers;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::model::{Cancel, RunOutput};
 use crate::ops::machine::Reply;
 use crate::ops::{MachineCall, Run};
 use crate::providers::MachineActor;
+use crate::providers::lifecycle::GatewayUser;
 
 /// How long a machine operation waits for a machine whose session is down to come back.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -46,6 +48,9 @@ pub struct RemoteMachine {
     run_timeout_secs: u64,
     /// The boss-side presence its bindings are bound in.
     client: Option<Ref<HobClientPresence>>,
+    /// The boss's hob gateway, given by its provider ([`GatewayUser::use_gateway`]).
+    #[actor(transient)]
+    gateway: std::sync::OnceLock<BossGateway>,
 }
 
 #[define_actor]
@@ -53,13 +58,23 @@ impl RemoteMachine {}
 
 impl RemoteMachine {
     /// Machine `name`, whose commands are killed after `run_timeout_secs` unless asked
-    /// otherwise, bound in `client`.
-    pub fn new(name: String, run_timeout_secs: u64, client: Ref<HobClientPresence>) -> Self {
+    /// otherwise, bound in `client`, reached through `gateway`: a machine just booted.
+    pub fn booted(
+        name: String,
+        run_timeout_secs: u64,
+        client: Ref<HobClientPresence>,
+        gateway: Option<BossGateway>,
+    ) -> Self {
         RemoteMachine {
             name,
             run_timeout_secs,
             client: Some(client),
+            gateway: gateway.map(std::sync::OnceLock::from).unwrap_or_default(),
         }
+    }
+
+    fn gateway(&self) -> Option<BossGateway> {
+        self.gateway.get().cloned()
     }
 }
 
@@ -85,23 +100,33 @@ fn remote_machine_v2(
     (name, run_timeout_secs, client)
 }
 
+impl GatewayUser for RemoteMachine {
+    fn use_gateway(&self, gateway: BossGateway) {
+        let _ = self.gateway.set(gateway);
+    }
+}
+
 impl MachineActor for RemoteMachine {
     const FILES: bool = true;
 
     fn status(&self) -> String {
-        reach_status(&self.name)
+        reach_status(self.gateway().as_ref(), &self.name)
     }
 
     /// Sends `call` to the machine's hob-client, off the vat.
     fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>> {
         let default_limit = Duration::from_secs(self.run_timeout_secs);
         let name = self.name.clone();
+        let gateway = self.gateway();
         spawn_blocking(move || {
-            let g = Gateway::running().ok_or_else(|| {
-                format!(
-                    "the boss's hob gateway is not running, so machine {name} cannot be reached"
-                )
-            })?;
+            let g = gateway
+                .ok_or_else(|| {
+                    format!(
+                        "machine {name} was not given the boss's hob gateway (a bug), so it \
+                         cannot be reached; restart the daemon"
+                    )
+                })?
+                .required(&name)?;
             call_through(&g, &name, &*call, default_limit, RECONNECT_WAIT, &cancel)
         })
         .then(|done| {
@@ -152,8 +177,11 @@ pub fn run_through(
 }
 
 /// `running`, or `unreachable (since …)` while its hob-client's session is down.
-pub fn reach_status(name: &str) -> String {
-    match Gateway::running().and_then(|g| g.reach(name)) {
+pub fn reach_status(gateway: Option<&BossGateway>, name: &str) -> String {
+    match gateway
+        .and_then(BossGateway::running)
+        .and_then(|g| g.reach(name))
+    {
         Some(Reach::Up(_)) => "running".into(),
         Some(Reach::Down(since)) => format!(
             "unreachable (since {})",

@@ -11,7 +11,7 @@ use gobs_runtime::{Promise, Ref, Registry};
 use crate::actors::boss::Boss;
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery};
-use crate::hob_net::gateway::Gateway;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::metrics::{Snapshot, dir_bytes, resident_bytes};
 use crate::model::{BackendError, MachineInfo, ProviderInfo};
 
@@ -26,6 +26,8 @@ pub struct Observer {
     registry: Registry,
     store_dir: PathBuf,
     default_provider: String,
+    /// The boss's hob gateway: how many sessions it holds.
+    gateway: BossGateway,
 }
 
 /// Waits for `future` up to [`ANSWER`].
@@ -56,13 +58,14 @@ fn live_actors(registry: &Registry) -> u64 {
 
 impl Observer {
     /// The observer of `boss`, its event log, and the registry whose store is in
-    /// `store_dir`; `default_provider` is the config's.
+    /// `store_dir`; `default_provider` is the config's; `gateway` is the boss's.
     pub fn new(
         boss: Ref<Boss>,
         events: Ref<EventLog>,
         registry: Registry,
         store_dir: PathBuf,
         default_provider: String,
+        gateway: BossGateway,
     ) -> Observer {
         Observer {
             boss,
@@ -70,6 +73,7 @@ impl Observer {
             registry,
             store_dir,
             default_provider,
+            gateway,
         }
     }
 
@@ -129,7 +133,7 @@ impl Observer {
         )
         .await?
         .map_err(|e| BackendError::internal(format!("counting the vats' actors failed: {e}")))?;
-        let hob_sessions = match Gateway::running() {
+        let hob_sessions = match self.gateway.running() {
             Some(gateway) => within(gateway.sessions(), "asking the hob gateway").await?,
             None => 0,
         };

@@ -7,7 +7,8 @@ use gobs_runtime::{Error, Promise, Ref, Value};
 use super::{Boss, MachineRecord};
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
-use crate::hob_net::gateway::{Gateway, Reach};
+use crate::hob_net::boss_gateway::BossGateway;
+use crate::hob_net::gateway::Reach;
 use crate::model::{BackendError, MachineInfo, MachineStatus};
 use crate::providers;
 
@@ -104,8 +105,9 @@ pub(super) fn settled<T>(
 pub(super) fn with_bindings(
     info: MachineInfo,
     client: Option<Ref<HobClientPresence>>,
+    gateway: Option<&BossGateway>,
 ) -> Promise<MachineInfo> {
-    let mut info = reach_checked(info);
+    let mut info = reach_checked(info, gateway);
     let Some(client) = client else {
         return Promise::fulfilled(info);
     };
@@ -135,8 +137,8 @@ pub(super) fn with_bindings(
 
 /// `info`, `unreachable` if it is running but its session with the boss is down, with
 /// the attaches refused as conflicts if there were any (and no other error).
-pub(super) fn reach_checked(mut info: MachineInfo) -> MachineInfo {
-    let gateway = Gateway::running();
+pub(super) fn reach_checked(mut info: MachineInfo, gateway: Option<&BossGateway>) -> MachineInfo {
+    let gateway = gateway.and_then(BossGateway::running);
     if info.error.is_none() {
         info.error = gateway.as_ref().and_then(|g| g.conflict(&info.name));
     }

@@ -36,6 +36,7 @@ use crate::actors::hob::HobServerPresence;
 use crate::actors::reason::reason;
 use crate::events::log::EventLog;
 use crate::events::{MachineState, What, bounded};
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
@@ -65,6 +66,17 @@ pub struct Boss {
     /// first turn that logs (an upgrade step cannot spawn the log).
     #[actor(default = None)]
     events: Option<Ref<EventLog>>,
+    /// The boss's hob gateway, given by the backend that opened it ([`Boss::use_gateway`]).
+    #[actor(transient)]
+    gateway: std::sync::OnceLock<BossGateway>,
+}
+
+impl Boss {
+    /// Takes the boss's hob gateway (the backend gives it once, right after opening the
+    /// boss): how it tells which machines are unreachable or in conflict.
+    pub fn use_gateway(&self, gateway: BossGateway) {
+        let _ = self.gateway.set(gateway);
+    }
 }
 
 #[define_actor]
@@ -264,7 +276,7 @@ impl Boss {
         let detailed = self
             .machines
             .iter()
-            .map(|(name, r)| with_bindings(r.info(name), r.client.clone()))
+            .map(|(name, r)| with_bindings(r.info(name), r.client.clone(), self.gateway.get()))
             .collect::<Vec<_>>();
         Promise::all_settled(detailed).then(move |answers| match answers {
             Ok(answers) => answers
@@ -319,7 +331,7 @@ impl Boss {
     pub fn machine_records(&self) -> Vec<MachineInfo> {
         self.machines
             .iter()
-            .map(|(name, r)| reach_checked(r.info(name)))
+            .map(|(name, r)| reach_checked(r.info(name), self.gateway.get()))
             .collect()
     }
 
@@ -327,7 +339,11 @@ impl Boss {
     #[actor(local)]
     pub fn machine(&self, name: String) -> Result<Promise<MachineInfo>, BackendError> {
         let record = self.get(&name)?;
-        Ok(with_bindings(record.info(&name), record.client.clone()))
+        Ok(with_bindings(
+            record.info(&name),
+            record.client.clone(),
+            self.gateway.get(),
+        ))
     }
 
     /// Starts destroying machine `name`: its registration capability is revoked, its record
@@ -469,7 +485,11 @@ impl Boss {
             return Promise::fulfilled(started);
         };
         tracing::info!(machine = name, status = %status, "creating machine is over");
-        with_bindings(record.info(&name), record.client.clone())
+        with_bindings(
+            record.info(&name),
+            record.client.clone(),
+            self.gateway.get(),
+        )
     }
 
     /// The provider's answer to destroying: the record goes, or says why it could not.

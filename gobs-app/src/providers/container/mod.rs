@@ -68,17 +68,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
-use crate::hob_net::gateway::Gateway;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::{Place, parse_listen};
 use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 use cgroup::Cgroup;
 
 /// Directory of the container machines, inside the state directory.
 pub const MACHINES_DIR: &str = "containers";
-/// Directory of the boss's hob gateway state, inside the state directory.
-pub const HOB_DIR: &str = "hob";
 /// This process's own binary.
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.
@@ -172,10 +171,6 @@ impl ContainerSettings {
         bridge_ip(self.subnet)
     }
 
-    fn hob_dir(&self) -> PathBuf {
-        self.state_dir.join(HOB_DIR)
-    }
-
     fn machines_dir(&self) -> PathBuf {
         self.state_dir.join(MACHINES_DIR)
     }
@@ -256,12 +251,19 @@ impl ContainerProvider {
 impl ContainerProvider {
     fn after_restart(&mut self) {
         self.core.after_restart();
-        // Machines are out there, waiting to attach again: listen for them now.
-        if !self.slots.is_empty()
-            && let Err(e) = net::bring_up_again(&self.core.settings)
-        {
-            tracing::error!("container provider {}: {e}", self.core.name);
+    }
+
+    /// With machines out there, what brings their bridge, listener and firewall to what
+    /// the settings say (to run off the vat).
+    fn bring_up_again(&self) -> Option<Reconnect> {
+        let gateway = self.core.gateway().ok()?;
+        if self.slots.is_empty() || !gateway.may_start() {
+            return None;
         }
+        let settings = self.core.settings.clone();
+        Some(Box::new(move || {
+            net::bring_up_again(&settings, &gateway).map(|_| ())
+        }))
     }
 
     fn slot_for(&mut self, machine: &str) -> Result<Slot, String> {
@@ -362,11 +364,21 @@ impl Provider for ContainerProvider {
     /// firewall follow at once (what they reach is not theirs to keep).
     fn apply_settings(&mut self, settings: ContainerSettings) {
         self.core.settings = settings;
-        if !self.slots.is_empty()
-            && let Err(e) = net::bring_up_again(&self.core.settings)
+        // At once, as the backend starts the provider, so the config holds when it is open.
+        // Only on a running gateway (started when the gateway was given): starting one
+        // waits on the registry, which a turn must not.
+        let running = self.core.gateway().ok().and_then(|g| g.running());
+        if let (Some(_), Some(bring_up)) = (running, self.bring_up_again())
+            && let Err(e) = bring_up()
         {
             tracing::error!("container provider {}: {e}", self.core.name);
         }
+    }
+
+    fn gateway_given(&self) -> Option<Reconnect> {
+        self.core.pass_gateway_on();
+        // Machines are out there, waiting to attach again: listen for them.
+        self.bring_up_again()
     }
 
     fn provision(
@@ -375,10 +387,11 @@ impl Provider for ContainerProvider {
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
-            let slot = slot.map_err(ProviderError)?;
-            provision(&settings, &machine, &slot).map_err(ProviderError)
+            let (slot, gateway) = (slot.map_err(ProviderError)?, gateway.map_err(ProviderError)?);
+            provision(&settings, &gateway, &machine, &slot).map_err(ProviderError)
         }
     }
 
@@ -388,7 +401,9 @@ impl Provider for ContainerProvider {
         (): (),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
-        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
+        // Provisioning needed it, so it is there.
+        let gateway = self.core.gateway().ok();
+        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
     }
 
     fn teardown(
@@ -398,8 +413,13 @@ impl Provider for ContainerProvider {
         let slot = self.slots.remove(machine);
         let last = self.slots.is_empty();
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || teardown(&settings, &machine, slot, last).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| teardown(&settings, &g, &machine, slot, last))
+                .map_err(ProviderError)
+        }
     }
 }
 
@@ -442,10 +462,15 @@ pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
     Ok(())
 }
 
-fn provision(settings: &ContainerSettings, machine: &str, slot: &Slot) -> Result<(), String> {
+fn provision(
+    settings: &ContainerSettings,
+    gateway: &BossGateway,
+    machine: &str,
+    slot: &Slot,
+) -> Result<(), String> {
     let started = Instant::now();
     check_host(settings)?;
-    let gateway = net::bring_up(settings)?;
+    let gateway = net::bring_up(settings, gateway)?;
     let dir = machine_dir(settings, machine);
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
@@ -622,16 +647,13 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
 
 fn teardown(
     settings: &ContainerSettings,
+    gateway: &BossGateway,
     machine: &str,
     slot: Option<Slot>,
     last: bool,
 ) -> Result<(), String> {
     let dir = machine_dir(settings, machine);
-    if let Some(g) = Gateway::running() {
-        g.revoke(machine)?;
-    } else if settings.hob_dir().join("gateway.json").exists() {
-        net::bring_up(settings)?.revoke(machine)?;
-    }
+    gateway.revoke(machine)?;
     kill_anchor(&dir, KILL_LIMIT)?;
     let tag = slot
         .map(|s| s.tag)
@@ -644,7 +666,7 @@ fn teardown(
         net::remove_link(&host_veth(tag))?;
     }
     if last {
-        net::take_down(settings)?;
+        net::take_down(settings, gateway)?;
     }
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),

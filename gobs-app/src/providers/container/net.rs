@@ -20,14 +20,18 @@ use std::process::Command;
 
 use super::{ContainerSettings, firewall};
 use crate::hob_net::Place;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::Gateway;
 
 /// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
 /// `isolated = false`, no firewall), and makes the ports already on the bridge follow
 /// `isolated` (they were plugged before it changed, or before an upgrade): what a restart,
 /// or a changed config, does with machines out there.
-pub fn bring_up_again(settings: &ContainerSettings) -> Result<Gateway, String> {
-    let gateway = bring_up(settings)?;
+pub fn bring_up_again(
+    settings: &ContainerSettings,
+    gateway: &BossGateway,
+) -> Result<Gateway, String> {
+    let gateway = bring_up(settings, gateway)?;
     for port in bridge_ports(&settings.bridge) {
         let path = format!("/sys/class/net/{port}/brport/isolated");
         let now = std::fs::read_to_string(&path).map(|s| s.trim() == "1");
@@ -44,11 +48,11 @@ pub fn bring_up_again(settings: &ContainerSettings) -> Result<Gateway, String> {
 
 /// Makes the provider's bridge, the boss's listener on it and its firewall (or, with
 /// `isolated = false`, no firewall); answers the gateway.
-pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
+pub fn bring_up(settings: &ContainerSettings, gateway: &BossGateway) -> Result<Gateway, String> {
     let bridge_ip = settings.gateway_ip();
     ensure_bridge(&settings.bridge, bridge_ip)?;
     let listen = Place::Bridge(bridge_ip).fit(settings.hob_listen);
-    let gateway = Gateway::start(&settings.hob_dir(), listen)?;
+    let gateway = gateway.start(listen)?;
     if settings.isolated {
         firewall::ensure(
             &settings.bridge,
@@ -62,8 +66,8 @@ pub fn bring_up(settings: &ContainerSettings) -> Result<Gateway, String> {
 
 /// Removes the provider's bridge, its firewall and the listener on it (the provider's last
 /// machine is gone).
-pub fn take_down(settings: &ContainerSettings) -> Result<(), String> {
-    if let Some(g) = Gateway::running() {
+pub fn take_down(settings: &ContainerSettings, gateway: &BossGateway) -> Result<(), String> {
+    if let Some(g) = gateway.running() {
         g.stop_listening_at(IpAddr::V4(settings.gateway_ip()));
     }
     firewall::remove(&settings.bridge)?;

@@ -449,12 +449,7 @@ fn process_provider_v1(
     let mut local = LocalSettings::defaults(&state_dir.unwrap_or_else(|| settings.root.clone()));
     local.root = settings.root;
     local.shell = settings.shell;
-    let core = ProviderCore {
-        name,
-        settings: local,
-        book,
-        vats,
-    };
+    let core = ProviderCore::from_parts(name, local, book, vats);
     (core, BTreeMap::new())
 }
 

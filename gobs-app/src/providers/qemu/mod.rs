@@ -53,12 +53,13 @@ use serde::{Deserialize, Serialize};
 use crate::actors::hob::HobClientPresence;
 use crate::config::human::HumanDuration;
 use crate::hob_net::Place;
-use crate::hob_net::gateway::Gateway;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::providers::anchor::{
     alive, anchor_record, console_tail, kill_anchor, write_private,
 };
-use crate::providers::container::{self, HOB_DIR, KILL_LIMIT};
+use crate::providers::container::{self, KILL_LIMIT};
 use crate::providers::remote_machine::RemoteMachine;
+use crate::providers::lifecycle::Reconnect;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
 /// Directory of the qemu machines, inside the state directory.
@@ -178,13 +179,6 @@ impl QemuProvider {
 impl QemuProvider {
     fn after_restart(&mut self) {
         self.core.after_restart();
-        if !self.made.is_empty() {
-            let s = &self.core.settings;
-            let listen = Place::Loopback.fit(s.hob_listen);
-            if let Err(e) = Gateway::start(&s.state_dir.join(HOB_DIR), listen) {
-                tracing::error!("qemu provider {}: {e}", self.core.name);
-            }
-        }
     }
 }
 
@@ -244,14 +238,30 @@ impl Provider for QemuProvider {
         &mut self.core
     }
 
+    fn gateway_given(&self) -> Option<Reconnect> {
+        self.core.pass_gateway_on();
+        // Its VMs are out there, waiting to attach again: listen for them.
+        let gateway = self.core.gateway().ok()?;
+        if self.made.is_empty() || !gateway.may_start() {
+            return None;
+        }
+        let listen = Place::Loopback.fit(self.core.settings.hob_listen);
+        Some(Box::new(move || gateway.start(listen).map(|_| ())))
+    }
+
     fn provision(
         &mut self,
         machine: &str,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         self.made.insert(machine.to_string());
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || provision(&settings, &machine).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| provision(&settings, &g, &machine))
+                .map_err(ProviderError)
+        }
     }
 
     fn boot(
@@ -260,7 +270,9 @@ impl Provider for QemuProvider {
         (): (),
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
-        move |client| gobs_runtime::spawn(RemoteMachine::new(name, run_timeout_secs, client))
+        // Provisioning needed it, so it is there.
+        let gateway = self.core.gateway().ok();
+        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
     }
 
     fn teardown(
@@ -269,8 +281,13 @@ impl Provider for QemuProvider {
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         self.made.remove(machine);
         let settings = self.core.settings.clone();
+        let gateway = self.core.gateway();
         let machine = machine.to_string();
-        move || teardown(&settings, &machine).map_err(ProviderError)
+        move || {
+            gateway
+                .and_then(|g| teardown(&settings, &g, &machine))
+                .map_err(ProviderError)
+        }
     }
 }
 
@@ -322,7 +339,7 @@ fn find_on_path(program: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
+fn provision(settings: &QemuSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
     let started = Instant::now();
     let qemu = find_on_path(&settings.qemu).ok_or_else(|| {
         format!(
@@ -350,7 +367,7 @@ fn provision(settings: &QemuSettings, machine: &str) -> Result<(), String> {
             settings.busybox.display()
         ));
     }
-    let gateway = Gateway::start(&settings.state_dir.join(HOB_DIR), settings.hob_listen)?;
+    let gateway = gateway.start(settings.hob_listen)?;
     let dir = settings.machine_dir(machine);
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
@@ -544,14 +561,9 @@ fn launch(
     Ok(pid)
 }
 
-fn teardown(settings: &QemuSettings, machine: &str) -> Result<(), String> {
+fn teardown(settings: &QemuSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
     let dir = settings.machine_dir(machine);
-    let hob_dir = settings.state_dir.join(HOB_DIR);
-    if let Some(g) = Gateway::running() {
-        g.revoke(machine)?;
-    } else if hob_dir.join("gateway.json").exists() {
-        Gateway::start(&hob_dir, settings.hob_listen)?.revoke(machine)?;
-    }
+    gateway.revoke(machine)?;
     kill_anchor(&dir, KILL_LIMIT)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
