@@ -200,7 +200,7 @@ impl BossBackend {
                 "enabling the providers".to_string()
             })?;
         }
-        crate::hob_net::answers::set_answer_timeout(config.machines.answer_timeout);
+        gateway.set_answer_timeout(config.machines.answer_timeout);
         let found = wait(boss.send().event_log(), limit, || {
             "finding the event log".to_string()
         })?;
@@ -400,7 +400,7 @@ impl Backend for BossBackend {
             self.timeouts.files
         } else {
             call.time_limit().map_or(self.timeouts.run, |limit| {
-                let margin = crate::hob_net::answers::answer_timeout() + RUN_MARGIN;
+                let margin = self.gateway.answer_timeout() + RUN_MARGIN;
                 self.timeouts.run.max(limit + margin)
             })
         };

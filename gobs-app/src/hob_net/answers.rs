@@ -4,7 +4,7 @@
 //! on. Whatever the machine sends:
 //!
 //! - every call waits at most a deadline: the config's `[machines] answer_timeout`
-//!   ([`set_answer_timeout`]), and for work with a time limit of its own (`run`'s command)
+//!   (each boss's, kept by its gateway: [`crate::hob_net::boss_gateway::BossGateway::answer_timeout`]), and for work with a time limit of its own (`run`'s command)
 //!   that limit on top ([`Call::deadline`]); past it the call fails with an error naming the machine, the
 //!   call, the deadline and how to raise it ([`wait_answer`]). A cancelled request (its
 //!   client went away) stops waiting at once, so a silent machine holds no thread longer
@@ -17,7 +17,6 @@
 //! ([`crate::ops::machine::MachineOp::read_reply`]).
 
 use crate::text::floor_char_boundary;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gobs_runtime::Promise;
@@ -33,20 +32,6 @@ pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a waiting call looks whether its client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
-
-/// `[machines] answer_timeout`, in milliseconds: process-wide, like the gateway it bounds.
-static ANSWER_TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_ANSWER_TIMEOUT.as_millis() as u64);
-
-/// Sets how long a machine may take to answer (the config's `[machines] answer_timeout`).
-pub fn set_answer_timeout(limit: Duration) {
-    let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
-    ANSWER_TIMEOUT_MS.store(ms, Ordering::Relaxed);
-}
-
-/// How long a machine may take to answer a call, beyond what the call itself takes.
-pub fn answer_timeout() -> Duration {
-    Duration::from_millis(ANSWER_TIMEOUT_MS.load(Ordering::Relaxed))
-}
 
 /// A call to a machine, for its deadline and for what its error says. Each operation
 /// makes its own ([`crate::ops::machine::MachineOp::call`]).
@@ -78,13 +63,9 @@ impl Call {
         Call { name, work: None }
     }
 
-    /// How long the boss waits for the answer: [`answer_timeout`], plus the work's own
-    /// time limit (the machine stops the work then, and answers what it did).
-    pub fn deadline(self) -> Duration {
-        self.deadline_with(answer_timeout())
-    }
-
-    fn deadline_with(self, answer: Duration) -> Duration {
+    /// How long the boss waits for the answer: `answer` (the answer timeout), plus the
+    /// work's own time limit (the machine stops the work then, and answers what it did).
+    pub fn deadline(self, answer: Duration) -> Duration {
         self.work.map_or(answer, |w| w.limit.saturating_add(answer))
     }
 
@@ -118,27 +99,17 @@ impl Call {
     }
 }
 
-/// Waits for machine `machine`'s answer to `call`, at most [`Call::deadline`], and no
-/// longer than `cancel` stays unset. A failure's words are cut with [`bounded_error`].
-/// Blocking: off the vats.
+/// Waits for machine `machine`'s answer to `call`, at most [`Call::deadline`] with
+/// `answer` as the answer timeout, and no longer than `cancel` stays unset. A failure's
+/// words are cut with [`bounded_error`]. Blocking: off the vats.
 pub fn wait_answer<T: Send + 'static>(
-    machine: &str,
-    call: Call,
-    promise: Promise<T>,
-    cancel: Option<&Cancel>,
-) -> Result<T, String> {
-    wait_within(machine, call, answer_timeout(), promise, cancel)
-}
-
-/// [`wait_answer`] with `answer` as the answer timeout.
-fn wait_within<T: Send + 'static>(
     machine: &str,
     call: Call,
     answer: Duration,
     mut promise: Promise<T>,
     cancel: Option<&Cancel>,
 ) -> Result<T, String> {
-    let limit = call.deadline_with(answer);
+    let limit = call.deadline(answer);
     let start = Instant::now();
     loop {
         let left = limit.saturating_sub(start.elapsed());
@@ -275,7 +246,7 @@ mod tests {
         let answer = Duration::from_millis(50);
         let (never, _resolver) = Promise::<u8>::pair();
         let err =
-            wait_within("m1", Call::answer_only("get-file"), answer, never, None).unwrap_err();
+            wait_answer("m1", Call::answer_only("get-file"), answer, never, None).unwrap_err();
         assert_eq!(
             err,
             "machine m1 did not answer `get-file` within 50ms (the config's [machines] \
@@ -293,7 +264,7 @@ mod tests {
                 raise: "give it more with `gobs-app run --timeout DURATION`",
             }),
         };
-        let err = wait_within("m1", run, answer, never, None).unwrap_err();
+        let err = wait_answer("m1", run, answer, never, None).unwrap_err();
         assert!(
             err.starts_with(
                 "machine m1 did not answer `run` within 70ms (the command's time limit 20ms \
@@ -306,7 +277,7 @@ mod tests {
         cancel.cancel();
         let (never, _resolver) = Promise::<u8>::pair();
         let put = Call::answer_only("put-file");
-        let err = wait_within("m1", put, answer, never, Some(&cancel)).unwrap_err();
+        let err = wait_answer("m1", put, answer, never, Some(&cancel)).unwrap_err();
         assert!(err.starts_with("the request was cancelled"), "{err}");
     }
 }

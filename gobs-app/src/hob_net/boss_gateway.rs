@@ -13,11 +13,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use gobs_ocapn::persist::NodeStore;
 use gobs_runtime::{Ref, Registry};
 
+use super::answers::DEFAULT_ANSWER_TIMEOUT;
 use super::gateway::{Gateway, ReachListener};
 use super::table_store::{GatewayTable, open_table};
 
@@ -37,6 +40,8 @@ struct Shared {
     /// The boss was opened for a command that only reads: the gateway never starts.
     read_only: bool,
     reach_listener: Option<ReachListener>,
+    /// How long a machine may take to answer a call (`[machines] answer_timeout`), in ms.
+    answer_timeout_ms: AtomicU64,
     state: Mutex<State>,
     /// Its table, once opened.
     table: Mutex<Option<Ref<GatewayTable>>>,
@@ -73,10 +78,24 @@ impl BossGateway {
                 registry,
                 read_only,
                 reach_listener,
+                answer_timeout_ms: AtomicU64::new(millis(DEFAULT_ANSWER_TIMEOUT)),
                 state: Mutex::new(State::NotStarted),
                 table: Mutex::new(None),
             }),
         }
+    }
+
+    /// Sets how long a machine may take to answer a call, beyond what the call's own work
+    /// may take (the config's `[machines] answer_timeout`).
+    pub fn set_answer_timeout(&self, limit: Duration) {
+        let ms = millis(limit).max(1);
+        self.shared.answer_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long a machine may take to answer a call, beyond what the call's own work may
+    /// take ([`crate::hob_net::answers::wait_answer`]).
+    pub fn answer_timeout(&self) -> Duration {
+        Duration::from_millis(self.shared.answer_timeout_ms.load(Ordering::Relaxed))
     }
 
     /// Whether it may start (the boss was not opened for a command that only reads).
@@ -203,3 +222,7 @@ fn stopped() -> String {
 #[cfg(test)]
 #[path = "boss_gateway_tests.rs"]
 mod tests;
+
+fn millis(limit: Duration) -> u64 {
+    u64::try_from(limit.as_millis()).unwrap_or(u64::MAX)
+}

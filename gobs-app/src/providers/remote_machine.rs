@@ -119,15 +119,22 @@ impl MachineActor for RemoteMachine {
         let name = self.name.clone();
         let gateway = self.gateway();
         spawn_blocking(move || {
-            let g = gateway
-                .ok_or_else(|| {
-                    format!(
-                        "machine {name} was not given the boss's hob gateway (a bug), so it \
-                         cannot be reached; restart the daemon"
-                    )
-                })?
-                .required(&name)?;
-            call_through(&g, &name, &*call, default_limit, RECONNECT_WAIT, &cancel)
+            let gateway = gateway.ok_or_else(|| {
+                format!(
+                    "machine {name} was not given the boss's hob gateway (a bug), so it \
+                     cannot be reached; restart the daemon"
+                )
+            })?;
+            let g = gateway.required(&name)?;
+            let answer = gateway.answer_timeout();
+            call_through(
+                &g,
+                &name,
+                &*call,
+                default_limit,
+                (RECONNECT_WAIT, answer),
+                &cancel,
+            )
         })
         .then(|done| {
             done.unwrap_or_else(|e| Err(format!("the call's thread failed: {}", reason(&e))))
@@ -137,8 +144,9 @@ impl MachineActor for RemoteMachine {
 
 /// Has machine `machine` do `call` through its hob-client's session on gateway `g` (see
 /// [`Gateway::ask`], which waits at most `wait` for a session that is down) and waits for
-/// the answer, at most the call's deadline ([`answers::Call::deadline`]; `default_limit`
-/// is the machine's time limit for work the request gives none), and no longer than
+/// the answer, at most the call's deadline ([`answers::Call::deadline`] with `answer` as
+/// the answer timeout; `default_limit` is the machine's time limit for work the request
+/// gives none), and no longer than
 /// `cancel` stays unset; the answer is read and bounded by the call's operation. Blocking:
 /// off the vats.
 pub fn call_through(
@@ -146,15 +154,17 @@ pub fn call_through(
     machine: &str,
     call: &dyn MachineCall,
     default_limit: Duration,
-    wait: Duration,
+    (wait, answer): (Duration, Duration),
     cancel: &Cancel,
 ) -> Result<Reply, String> {
     let asked = g.ask(machine, call.message(default_limit), wait);
-    let answer = answers::wait_answer(machine, call.call(default_limit), asked, Some(cancel))?;
+    let call_made = call.call(default_limit);
+    let answer = answers::wait_answer(machine, call_made, answer, asked, Some(cancel))?;
     call.read_reply(&answer)
 }
 
-/// [`call_through`] for `run`: `argv` on `machine`, killed after `timeout_secs`.
+/// [`call_through`] for `run`: `argv` on `machine`, killed after `timeout_secs`, its
+/// answer awaited for the default answer timeout on top.
 pub fn run_through(
     g: &Gateway,
     machine: &str,
@@ -169,7 +179,8 @@ pub fn run_through(
         timeout: Some(HumanDuration(Duration::from_secs(timeout_secs))),
         raw: false,
     };
-    let reply = call_through(g, machine, &run, Duration::ZERO, wait, cancel)?;
+    let waits = (wait, answers::DEFAULT_ANSWER_TIMEOUT);
+    let reply = call_through(g, machine, &run, Duration::ZERO, waits, cancel)?;
     reply
         .downcast::<RunOutput>()
         .map(|out| *out)
