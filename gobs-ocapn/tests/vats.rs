@@ -11,6 +11,8 @@ use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
+use std::future::IntoFuture;
+
 use gobs_runtime::{Vat, define_actor};
 
 #[define_actor]
@@ -148,4 +150,61 @@ async fn vat_code_pipelines_across_the_wire() {
         .unwrap();
     let err = bad.send("drive", vec![]).await.unwrap_err();
     assert!(err.to_string().contains("a car is [color model]"), "{err}");
+}
+
+/// A vat on a `LocalWorker` of the node's own thread: the connection's reader runs the
+/// call's turn and writes its answer in the same wake-up. Calls keep their order, one
+/// that fails rolls back, and many in flight all come back.
+#[test]
+fn an_actor_in_a_vat_on_the_nodes_own_thread_answers_in_order() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio::task::LocalSet::new().block_on(&rt, async {
+        let (worker, run) = gobs_runtime::LocalWorker::new();
+        tokio::task::spawn_local(run);
+        let vat = Vat::spawn_on("tally-here", &worker).unwrap();
+        let tally = vat
+            .post(|| {
+                Ok(gobs_runtime::spawn(Tally {
+                    total: 0,
+                    names: vec![],
+                }))
+            })
+            .await
+            .unwrap();
+        let (server, client) = (tcp_node().await, tcp_node().await);
+        let sturdyref = common::publish(&server, tally, b"tally-here").await;
+        let far: gobs_runtime::Ref<Tally> =
+            common::within(RemoteObject::enliven_as(&client, &sturdyref))
+                .await
+                .unwrap();
+        assert_eq!(
+            common::within(far.send().add("ann".into(), 1).into_future())
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            common::within(far.send().add("bob".into(), 500).into_future())
+                .await
+                .is_err()
+        );
+        let answers: Vec<_> = (0..20)
+            .map(|i| far.send().add(format!("c{i}"), 1))
+            .collect();
+        for (i, answer) in answers.into_iter().enumerate() {
+            assert_eq!(
+                common::within(answer.into_future()).await.unwrap(),
+                i as u64 + 2
+            );
+        }
+        let names = common::within(far.send().names().into_future())
+            .await
+            .unwrap();
+        let mut expected = vec!["ann".to_owned()];
+        expected.extend((0..20).map(|i| format!("c{i}")));
+        assert_eq!(names, expected, "the failed call left nothing");
+    });
 }

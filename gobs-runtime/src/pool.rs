@@ -16,10 +16,12 @@
 //! `GOBS_WORKERS` workers when that variable is set (1 to 1024). Slow work goes off the
 //! pool through [`spawn_blocking`](crate::spawn_blocking), which keeps a thread of its own.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
@@ -203,6 +205,10 @@ pub(crate) fn submit(worker: usize, activation: Activation) {
 fn queue(w: &Worker, activation: Activation) {
     let mut ready = lock(&w.queue);
     ready.vats.push_back(activation);
+    if HOLDING_WAKES.get() && ready.driver == Some(std::thread::current().id()) {
+        // `run_ready_after` runs it on this thread as soon as its closure returns.
+        return;
+    }
     let wake = std::mem::take(&mut ready.sleeping);
     let task = ready.task.take();
     drop(ready);
@@ -254,7 +260,8 @@ pub(crate) fn local_worker() -> (usize, LocalRun) {
         index,
         LocalRun {
             worker,
-            cores: HashMap::new(),
+            cores: Rc::default(),
+            registered: false,
         },
     )
 }
@@ -264,7 +271,80 @@ pub(crate) fn local_worker() -> (usize, LocalRun) {
 /// turn). Never finishes; dropped, it stops the vats still on it.
 pub(crate) struct LocalRun {
     worker: Arc<Worker>,
-    cores: HashMap<u64, Box<dyn Runnable>>,
+    /// Shared with the thread's [`DRIVEN_HERE`] list, for [`run_ready_after`].
+    cores: Rc<RefCell<Cores>>,
+    /// Whether this thread's [`DRIVEN_HERE`] lists it yet (on its first poll).
+    registered: bool,
+}
+
+type Cores = HashMap<u64, Box<dyn Runnable>>;
+
+/// A local worker polled on this thread, and its vats (gone once its future is).
+type DrivenHere = (Arc<Worker>, Weak<RefCell<Cores>>);
+
+thread_local! {
+    /// The local workers this thread polls, with their vats: what [`run_ready_after`]
+    /// runs.
+    static DRIVEN_HERE: RefCell<Vec<DrivenHere>> =
+        const { RefCell::new(Vec::new()) };
+    /// While [`run_ready_after`] runs its closure: vats made ready on a local worker this
+    /// thread polls wait for the closure's end instead of waking the worker's task.
+    static HOLDING_WAKES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The most vat batches [`run_ready_after`] runs at once; what is left waits for the
+/// local worker's own poll, so a busy vat cannot starve the caller's task.
+const READY_AT_ONCE: usize = 16;
+
+/// Runs `f`, then at once the vats it made ready on a [`LocalWorker`](crate::LocalWorker)
+/// this thread polls, instead of waking the worker's task: a runtime task that hands a
+/// message to such a vat (an OCapN connection's reader) gets it handled, and the answer
+/// out, in the same wake-up — a current-thread tokio runtime would first poll its I/O
+/// driver once more (an `epoll_wait`) before the task of a `LocalSet` runs. Elsewhere
+/// (a thread polling no local worker, or nested in another call) it only runs `f`.
+pub(crate) fn run_ready_after<R>(f: impl FnOnce() -> R) -> R {
+    if HOLDING_WAKES.get() {
+        return f();
+    }
+    HOLDING_WAKES.set(true);
+    let r = catch_unwind(AssertUnwindSafe(f));
+    HOLDING_WAKES.set(false);
+    let r = r.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    // By index, each entry taken out under a short borrow: a vat run here may start or
+    // drop a local worker.
+    for i in 0.. {
+        let Some((worker, cores)) = DRIVEN_HERE.with_borrow(|d| d.get(i).cloned()) else {
+            break;
+        };
+        if let Some(cores) = cores.upgrade() {
+            run_ready_here(&worker, &cores);
+        }
+    }
+    r
+}
+
+/// Runs up to [`READY_AT_ONCE`] ready batches of `worker`'s vats on this thread; wakes
+/// the worker's task for what is left.
+fn run_ready_here(worker: &Worker, cores: &RefCell<Cores>) {
+    // Borrowed already: this thread is inside the worker's own poll, which runs them.
+    let Ok(mut cores) = cores.try_borrow_mut() else {
+        return;
+    };
+    for _ in 0..READY_AT_ONCE {
+        let Some(next) = lock(&worker.queue).vats.pop_front() else {
+            return;
+        };
+        run_activation(worker, &mut cores, next);
+    }
+    let mut ready = lock(&worker.queue);
+    if !ready.vats.is_empty() {
+        let task = ready.task.take();
+        ready.sleeping = false;
+        drop(ready);
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
 }
 
 impl Future for LocalRun {
@@ -272,6 +352,11 @@ impl Future for LocalRun {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if !this.registered {
+            this.registered = true;
+            let entry = (this.worker.clone(), Rc::downgrade(&this.cores));
+            DRIVEN_HERE.with_borrow_mut(|d| d.push(entry));
+        }
         let next = {
             let mut ready = lock(&this.worker.queue);
             ready.driver = Some(std::thread::current().id());
@@ -288,7 +373,7 @@ impl Future for LocalRun {
                 }
             }
         };
-        run_activation(&this.worker, &mut this.cores, next);
+        run_activation(&this.worker, &mut this.cores.borrow_mut(), next);
         let mut ready = lock(&this.worker.queue);
         if ready.vats.is_empty() {
             // Parked at once: a self-wake would cost the runtime a pass over its I/O
@@ -322,7 +407,12 @@ impl Drop for LocalRun {
                 retire(core);
             }
         }
-        for (_, core) in self.cores.drain() {
+        // Not at all if the thread is ending (its list is gone already).
+        let _ = DRIVEN_HERE.try_with(|d| {
+            d.borrow_mut()
+                .retain(|(w, _)| !Arc::ptr_eq(w, &self.worker))
+        });
+        for (_, core) in self.cores.borrow_mut().drain() {
             core.abandon(WHY);
             retire(core);
         }

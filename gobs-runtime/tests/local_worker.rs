@@ -5,6 +5,7 @@
 
 mod actors;
 
+use std::future::{Future, IntoFuture};
 use std::thread::ThreadId;
 
 use actors::Counter;
@@ -137,4 +138,45 @@ fn dropping_the_workers_future_stops_its_vats() {
         "{err}"
     );
     assert!(vat.is_stopped());
+}
+
+/// Polls `answer` once, without letting the runtime run anything else.
+fn settled_now<F: Future + Unpin>(answer: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(answer).poll(&mut cx) {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
+}
+
+#[test]
+fn run_ready_after_runs_the_turns_it_made_ready_before_returning() {
+    let rt = current_thread();
+    LocalSet::new().block_on(&rt, async {
+        let (worker, run) = LocalWorker::new();
+        tokio::task::spawn_local(run);
+        let vat = Vat::spawn_on("local-ready", &worker).unwrap();
+        let counter: Ref<Counter> = vat.post(|| Ok(spawn(Counter::default()))).await.unwrap();
+        // Handed in and answered without this task yielding to the worker's.
+        let mut sent = LocalWorker::run_ready_after(|| {
+            counter.send_mut_with(|c| {
+                c.count += 1;
+                c.count
+            })
+        })
+        .into_future();
+        assert_eq!(settled_now(&mut sent).map(Result::unwrap), Some(1));
+        // Without it, the turn waits for the worker's task.
+        let mut later = counter.send_with(|c| c.count).into_future();
+        assert!(settled_now(&mut later).is_none());
+        assert_eq!(later.await.unwrap(), 1);
+    });
+}
+
+#[test]
+fn run_ready_after_on_a_thread_without_a_local_worker_only_runs_the_closure() {
+    let vat = Vat::spawn("pooled-ready").unwrap();
+    let counter = vat.spawn_actor(Counter::default()).unwrap();
+    let sent = LocalWorker::run_ready_after(|| counter.send_with(|c| c.count));
+    assert_eq!(sent.wait().unwrap(), 0);
 }

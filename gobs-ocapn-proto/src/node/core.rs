@@ -29,6 +29,7 @@ mod reasons;
 mod revoke;
 mod sessions;
 mod timers;
+mod told;
 
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};
@@ -179,6 +180,9 @@ struct SessionSlot {
     unread: Option<Vec<OnOpen>>,
     /// How many refused dials before this one carried what is asked on it.
     asked_again: u8,
+    /// Its peer asked a `gobs:` question: it is told sturdyrefs with answers
+    /// ([`told`]).
+    gobs_peer: bool,
 }
 
 impl SessionSlot {
@@ -216,6 +220,8 @@ pub struct Core {
     minted: HashMap<ObjId, Vec<u8>>,
     /// Told of every swiss number minted, so a host can make it durable.
     on_mint: Option<MintHook>,
+    /// Sturdyrefs peers told before their answers ([`told`]).
+    told: told::Told,
     /// Objects the host keeps however many peers hold them ([`Core::pin`]).
     pinned: HashSet<ObjId>,
     /// How many swiss numbers name each object: those are kept too, until the last of
@@ -292,6 +298,7 @@ impl Core {
             released_while_held: HashSet::new(),
             minted: HashMap::new(),
             on_mint: None,
+            told: told::Told::default(),
             hello_deadlines: timers::HelloDeadlines::default(),
             departed: reasons::Departed::default(),
         }

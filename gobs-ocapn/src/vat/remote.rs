@@ -88,16 +88,23 @@ struct Inner {
     unsent: Mutex<Option<Unsent>>,
 }
 
-/// A sturdyref and its URI.
+/// A sturdyref, its URI, and how errors name the reference (made once: the typed proxy
+/// names its target on every send).
 struct Saved {
     sturdyref: Sturdyref,
     uri: String,
+    described: String,
 }
 
 impl Saved {
     fn new(sturdyref: Sturdyref) -> Arc<Saved> {
         let uri = sturdyref.to_uri();
-        Arc::new(Saved { sturdyref, uri })
+        let described = format!("remote object {uri}");
+        Arc::new(Saved {
+            sturdyref,
+            uri,
+            described,
+        })
     }
 }
 
@@ -304,7 +311,7 @@ impl RemoteObject {
     /// How errors name it.
     pub fn describe(&self) -> String {
         if let Some(s) = self.saved() {
-            return format!("remote object {}", s.uri);
+            return s.described.clone();
         }
         if let (Some(peer), Some(CapRef::Remote(r))) =
             (lock(&self.inner.peer).clone(), self.target())

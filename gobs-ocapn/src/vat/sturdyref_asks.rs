@@ -1,7 +1,10 @@
 //! Before a peer's references are handed on — to a method's turn, or to the caller an
 //! answer goes to — each learns its sturdyref from its exporter (`gobs:sturdyref`, a gobs
-//! extension of the bootstrap object), so that it can be saved in a portrait. A handed
-//! off reference is first redeemed at its exporter, then asked the same.
+//! extension of the bootstrap object), so that it can be saved in a portrait. A gobs
+//! exporter that knows this node for a gobs node tells the sturdyrefs of its actors ahead
+//! of the answer carrying them (`gobs:sturdyref-is`): those are not asked, and the answer
+//! costs no second round trip. A handed off reference is first redeemed at its exporter,
+//! then asked the same.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -44,7 +47,17 @@ pub(crate) fn with_sturdyrefs(core: &mut Core, refs: Vec<Carried>, then: Then) {
         .filter(|r| !r.has_sturdyref())
         .filter_map(|r| {
             let ask = match r.target()? {
-                CapRef::Remote(imp) if !imp.is_promise() => Ask::Import(imp),
+                CapRef::Remote(imp) if !imp.is_promise() => {
+                    // Its exporter told it ahead of the answer: nothing to ask.
+                    if let Some(s) = core
+                        .take_told_sturdyref(&imp)
+                        .and_then(|uri| Sturdyref::parse(&uri).ok())
+                    {
+                        r.set_sturdyref(s);
+                        return None;
+                    }
+                    Ask::Import(imp)
+                }
                 CapRef::Local(p) if core.is_handoff(p.id) => Ask::Handoff(p),
                 _ => return None,
             };

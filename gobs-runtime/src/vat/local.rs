@@ -59,6 +59,19 @@ impl LocalWorker {
         let (index, run) = pool::local_worker();
         (LocalWorker { index }, LocalWorkerRun { run })
     }
+
+    /// Runs `f`, then at once the turns it made ready on the local worker this thread
+    /// polls, instead of waking that worker's task; returns what `f` returned.
+    ///
+    /// For a task of the same runtime that hands messages to vats here — an OCapN node's
+    /// connection reader does — so that the message is handled, and its answer leaves, in
+    /// the same wake-up: otherwise a current-thread tokio runtime first polls its I/O
+    /// driver once more (an `epoll_wait`) before a `LocalSet`'s task runs. At most a
+    /// few batches run here; the rest wait for the worker's own poll. On a thread that
+    /// polls no local worker, it only runs `f`.
+    pub fn run_ready_after<R>(f: impl FnOnce() -> R) -> R {
+        pool::run_ready_after(f)
+    }
 }
 
 impl Future for LocalWorkerRun {

@@ -1,9 +1,11 @@
 //! The bootstrap object every session exports at position 0: `fetch` (a swiss number to
 //! an object), `deposit-gift` and `withdraw-gift` (the exporter's side of a handoff),
 //! and two gobs extensions: `gobs:sturdyref` (a sturdyref for an object of this node that
-//! the peer holds, so a remote reference can be saved in a portrait) and `gobs:actor-type`
+//! the peer holds, so a remote reference can be saved in a portrait), `gobs:actor-type`
 //! (the registry name of the gobs actor such an object stands for, so a typed far
-//! reference can check it). Other peers' bootstrap objects refuse both, with no effect.
+//! reference can check it) and `gobs:sturdyref-is` (an exporter telling a sturdyref
+//! ahead of the answer carrying it, see [`super::told`]). Other peers' bootstrap objects
+//! refuse them, with no effect.
 
 use super::{Core, MintHook, err_term};
 use crate::captp::{CapRef, CaptpError, ConnId, LocalRef, OutTarget, RemoteRef, Term};
@@ -68,6 +70,7 @@ impl Core {
             }
             Some("gobs:sturdyref") => match it.next() {
                 Some(Term::Ref(CapRef::Local(obj))) if !obj.promise => {
+                    self.mark_gobs_peer(conn);
                     let swiss = self
                         .swiss_of(obj)
                         .map_err(|e| err_term(format!("cannot mint a sturdyref: {e}")))?;
@@ -85,6 +88,7 @@ impl Core {
             },
             Some("gobs:actor-type") => match it.next() {
                 Some(Term::Ref(CapRef::Local(obj))) if !obj.promise => {
+                    self.mark_gobs_peer(conn);
                     match self.objects.get(&obj.id) {
                         Some(super::Slot::Object(o)) => match o.actor_type() {
                             Some(name) => Ok(Term::str(name)),
@@ -98,9 +102,24 @@ impl Core {
                      third party's)",
                 )),
             },
+            Some("gobs:sturdyref-is") => {
+                let told = match (it.next(), it.next()) {
+                    (Some(Term::Ref(CapRef::Remote(r))), Some(Term::Data(Value::String(uri)))) => {
+                        self.told_sturdyref(conn, r, uri)
+                    }
+                    _ => false,
+                };
+                if !told {
+                    return Err(err_term(
+                        "gobs:sturdyref-is takes an object of the peer's own and its sturdyref \
+                         URI",
+                    ));
+                }
+                Ok(Term::Data(Value::Bool(true)))
+            }
             _ => Err(err_term(
                 "the bootstrap object's methods are fetch, deposit-gift, withdraw-gift, \
-                 gobs:sturdyref and gobs:actor-type",
+                 gobs:sturdyref, gobs:actor-type and gobs:sturdyref-is",
             )),
         }
     }

@@ -87,7 +87,10 @@ impl Core {
             }
             Listener::Notify { to: r, .. } => {
                 let args = match outcome {
-                    Ok(v) => vec![Term::sym("fulfill"), v],
+                    Ok(v) => {
+                        self.tell_sturdyrefs(&r, &v);
+                        vec![Term::sym("fulfill"), v]
+                    }
                     Err(e) => vec![Term::sym("break"), e],
                 };
                 self.enqueue_deliver(r, args, None);

@@ -117,6 +117,7 @@ impl Core {
                 on_open: Vec::new(),
                 unread,
                 asked_again: 0,
+                gobs_peer: false,
             },
         );
     }
@@ -158,6 +159,7 @@ impl Core {
 
     pub(super) fn connection_lost(&mut self, conn: ConnId, why: &str) {
         self.remember_departed(conn);
+        self.forget_told(conn);
         // What waited for the session to open was never sent; what was out may have run.
         let unreachable = error_record(kinds::UNREACHABLE, why);
         let lost = error_record(kinds::SESSION_LOST, why);

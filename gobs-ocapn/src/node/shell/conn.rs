@@ -343,7 +343,11 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
                     return;
                 };
                 let bytes = &buf[..n];
-                shared.with_host(|host, _| host.core.bytes(conn, bytes));
+                // A call to a vat on a LocalWorker this thread polls runs right after,
+                // and its answer leaves in this same wake-up.
+                gobs_runtime::LocalWorker::run_ready_after(|| {
+                    shared.with_host(|host, _| host.core.bytes(conn, bytes));
+                });
             }
             Err(e) => break e.to_string(),
         }
