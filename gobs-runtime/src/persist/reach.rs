@@ -43,22 +43,39 @@ struct Node {
 }
 
 /// A fingerprint of a portrait: a 128-bit SipHash-1-3 under a key drawn once per
-/// process, in one pass over the portrait (a restore takes one of every actor). Equal
-/// portraits match; two different ones collide with odds of about 2^-128, and an outsider
-/// who does not know the key cannot make them collide.
+/// process, over the fingerprint of its name ([`name_print`]), its version and its
+/// arguments. Equal portraits match; two different ones collide with odds of about
+/// 2^-128, and an outsider who does not know the key cannot make them collide.
 pub(crate) fn fingerprint(portrait: &Portrait) -> u128 {
+    fingerprint_named(name_print(&portrait.name), portrait.version, &portrait.args)
+}
+
+/// The fingerprint of an actor name, which [`fingerprint_named`] takes: a restore hashes
+/// each type's name once, not once per actor (a name is often longer than the arguments).
+pub(crate) fn name_print(name: &str) -> u128 {
+    let mut h = hasher();
+    name.hash(&mut h);
+    h.finish128().as_u128()
+}
+
+/// [`fingerprint`], from the fingerprint of the portrait's name.
+pub(crate) fn fingerprint_named(name: u128, version: u32, args: &[u8]) -> u128 {
+    let mut h = hasher();
+    name.hash(&mut h);
+    version.hash(&mut h);
+    args.hash(&mut h);
+    // Never 0, which stands for "not known".
+    h.finish128().as_u128().max(1)
+}
+
+fn hasher() -> SipHasher13 {
     static KEY: OnceLock<(u64, u64)> = OnceLock::new();
     let &(k0, k1) = KEY.get_or_init(|| {
         // Each RandomState is keyed at random; what it hashes nothing to is as random.
         let random = || std::collections::hash_map::RandomState::new().hash_one(());
         (random(), random())
     });
-    let mut h = SipHasher13::new_with_keys(k0, k1);
-    portrait.name.hash(&mut h);
-    portrait.version.hash(&mut h);
-    portrait.args.hash(&mut h);
-    // Never 0, which stands for "not known".
-    h.finish128().as_u128().max(1)
+    SipHasher13::new_with_keys(k0, k1)
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry
