@@ -12,6 +12,7 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 
@@ -102,49 +103,35 @@ impl Reach {
         let mut nodes: IdMap<Node> = IdMap::default();
         nodes.reserve(all.len());
         // Mark from the roots, moving each reached actor's edges (if any) into its node.
+        // An id is pushed once per root pin, edge or owned entry that refers to it (a
+        // reached actor's edges are pushed when it is first reached), so counting its
+        // pops counts its references.
         let mut stack = roots.clone();
         while let Some(id) = stack.pop() {
-            if nodes.contains_key(&id) {
-                continue;
+            match nodes.entry(id) {
+                Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
+                Entry::Vacant(new) => {
+                    let out = edges.remove(&id).unwrap_or_default();
+                    stack.extend(out.iter().copied());
+                    let owned = entries.remove(&id).map(|ids| {
+                        stack.extend(ids.iter().copied());
+                        Box::new(ids.into_iter().collect::<IdSet>())
+                    });
+                    new.insert(Node {
+                        edges: out,
+                        refs: 1,
+                        encoded: true,
+                        entries: owned,
+                        stored: 0,
+                    });
+                }
             }
-            let out = edges.remove(&id).unwrap_or_default();
-            stack.extend(out.iter().copied());
-            let owned = entries.remove(&id).map(|ids| {
-                stack.extend(ids.iter().copied());
-                Box::new(ids.into_iter().collect::<IdSet>())
-            });
-            nodes.insert(
-                id,
-                Node {
-                    edges: out,
-                    refs: 0,
-                    encoded: true,
-                    entries: owned,
-                    stored: 0,
-                },
-            );
         }
         let garbage = all
             .iter()
             .filter(|id| !nodes.contains_key(id))
             .copied()
             .collect();
-        // Count references straight into the nodes.
-        let targets: Vec<ActorId> = nodes
-            .values()
-            .flat_map(|n| {
-                n.edges
-                    .iter()
-                    .chain(n.entries.iter().flat_map(|e| e.iter()))
-            })
-            .copied()
-            .chain(roots.iter().copied())
-            .collect();
-        for target in targets {
-            if let Some(node) = nodes.get_mut(&target) {
-                node.refs += 1;
-            }
-        }
         (Reach { roots, nodes }, garbage)
     }
 
@@ -497,5 +484,25 @@ mod tests {
             Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges, IdMap::default());
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
+    }
+
+    #[test]
+    fn restore_counts_every_reference_to_an_actor() {
+        let edges: IdMap<Vec<ActorId>> = [
+            (id(0), vec![id(1), id(2)]),
+            (id(1), vec![id(3)]),
+            (id(2), vec![id(3)]),
+        ]
+        .into_iter()
+        .collect();
+        let all = [id(0), id(1), id(2), id(3)];
+        let (mut reach, garbage) = Reach::restored(vec![id(0)], &all, edges, IdMap::default());
+        assert!(garbage.is_empty());
+        let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);
+        let d = run(&mut reach, &g, &[1]);
+        assert!(d.removes.is_empty(), "actor 2 still refers to 3");
+        g.insert(2, vec![]);
+        let d = run(&mut reach, &g, &[2]);
+        assert_eq!(d.removes, vec![id(3)]);
     }
 }
