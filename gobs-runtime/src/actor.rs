@@ -12,6 +12,7 @@ use crate::Ref;
 use crate::entry::{ActorEntry, AnyActor, Restored};
 use crate::error::Error;
 use crate::methods::{DispatchError, MethodInfo, Methods, Reply};
+use crate::vat::Slot;
 
 /// An actor type: an object with behaviour, owned by a vat and reached through [`Ref`]s.
 ///
@@ -84,9 +85,9 @@ impl ActorEntry {
 }
 
 fn restore_erased<T: Actor>(version: u32, args: &[u8]) -> Result<Restored, Error> {
+    // Epoch 0 is no turn's; the vat that places the slot sets its own.
     Ok(Restored {
-        actor: Box::new(T::restore(version, args)?),
-        type_id: TypeId::of::<T>(),
+        slot: Slot::new(T::restore(version, args)?, 0),
     })
 }
 
@@ -135,42 +136,6 @@ impl<T: Actor> AnyActor for T {
 
     fn methods_any(&self) -> &'static [MethodInfo] {
         T::METHODS
-    }
-}
-
-/// A restored actor, which its entry hands over boxed: its slot holds the box (see
-/// `vat::slot`).
-impl AnyActor for Box<dyn AnyActor> {
-    fn snapshot_any(&mut self, spare: Option<Box<dyn Any>>) -> Box<dyn Any> {
-        (**self).snapshot_any(spare)
-    }
-
-    fn rollback_any(&mut self, snapshot: Box<dyn Any>) {
-        (**self).rollback_any(snapshot)
-    }
-
-    fn empty_snapshot(&self, snapshot: &mut dyn Any) {
-        (**self).empty_snapshot(snapshot)
-    }
-
-    fn save_any(&self) -> Result<Vec<u8>, Error> {
-        (**self).save_any()
-    }
-
-    fn entry_any(&self) -> &'static ActorEntry {
-        (**self).entry_any()
-    }
-
-    fn dispatch_read_any(&self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
-        (**self).dispatch_read_any(method, args)
-    }
-
-    fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError> {
-        (**self).dispatch_write_any(method, args)
-    }
-
-    fn methods_any(&self) -> &'static [MethodInfo] {
-        (**self).methods_any()
     }
 }
 

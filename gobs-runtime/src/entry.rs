@@ -8,9 +8,11 @@
 //! [`crate::actor`]; nothing here names the `Actor` trait.
 
 use std::any::{Any, TypeId};
+use std::rc::Rc;
 
 use crate::error::Error;
 use crate::methods::{DispatchError, MethodInfo, Reply};
+use crate::vat::Slot;
 
 /// One actor type, as persistence sees it.
 pub struct ActorEntry {
@@ -30,10 +32,11 @@ pub struct ActorEntry {
     pub(crate) restore: fn(u32, &[u8]) -> Result<Restored, Error>,
 }
 
-/// An actor rebuilt from its portrait, not yet placed in a vat.
+/// An actor rebuilt from its portrait, not yet placed in a vat: already in the slot the
+/// vat's table will hold, so that a restored actor costs one allocation, as a spawned one
+/// does.
 pub struct Restored {
-    pub(crate) actor: Box<dyn AnyActor>,
-    pub(crate) type_id: TypeId,
+    pub(crate) slot: Rc<Slot>,
 }
 
 impl ActorEntry {

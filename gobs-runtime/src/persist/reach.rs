@@ -12,6 +12,7 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, Hash};
 use std::sync::OnceLock;
 
@@ -43,22 +44,39 @@ struct Node {
 }
 
 /// A fingerprint of a portrait: a 128-bit SipHash-1-3 under a key drawn once per
-/// process, in one pass over the portrait (a restore takes one of every actor). Equal
-/// portraits match; two different ones collide with odds of about 2^-128, and an outsider
-/// who does not know the key cannot make them collide.
+/// process, over the fingerprint of its name ([`name_print`]), its version and its
+/// arguments. Equal portraits match; two different ones collide with odds of about
+/// 2^-128, and an outsider who does not know the key cannot make them collide.
 pub(crate) fn fingerprint(portrait: &Portrait) -> u128 {
+    fingerprint_named(name_print(&portrait.name), portrait.version, &portrait.args)
+}
+
+/// The fingerprint of an actor name, which [`fingerprint_named`] takes: a restore hashes
+/// each type's name once, not once per actor (a name is often longer than the arguments).
+pub(crate) fn name_print(name: &str) -> u128 {
+    let mut h = hasher();
+    name.hash(&mut h);
+    h.finish128().as_u128()
+}
+
+/// [`fingerprint`], from the fingerprint of the portrait's name.
+pub(crate) fn fingerprint_named(name: u128, version: u32, args: &[u8]) -> u128 {
+    let mut h = hasher();
+    name.hash(&mut h);
+    version.hash(&mut h);
+    args.hash(&mut h);
+    // Never 0, which stands for "not known".
+    h.finish128().as_u128().max(1)
+}
+
+fn hasher() -> SipHasher13 {
     static KEY: OnceLock<(u64, u64)> = OnceLock::new();
     let &(k0, k1) = KEY.get_or_init(|| {
         // Each RandomState is keyed at random; what it hashes nothing to is as random.
         let random = || std::collections::hash_map::RandomState::new().hash_one(());
         (random(), random())
     });
-    let mut h = SipHasher13::new_with_keys(k0, k1);
-    portrait.name.hash(&mut h);
-    portrait.version.hash(&mut h);
-    portrait.args.hash(&mut h);
-    // Never 0, which stands for "not known".
-    h.finish128().as_u128().max(1)
+    SipHasher13::new_with_keys(k0, k1)
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry
@@ -85,49 +103,35 @@ impl Reach {
         let mut nodes: IdMap<Node> = IdMap::default();
         nodes.reserve(all.len());
         // Mark from the roots, moving each reached actor's edges (if any) into its node.
+        // An id is pushed once per root pin, edge or owned entry that refers to it (a
+        // reached actor's edges are pushed when it is first reached), so counting its
+        // pops counts its references.
         let mut stack = roots.clone();
         while let Some(id) = stack.pop() {
-            if nodes.contains_key(&id) {
-                continue;
+            match nodes.entry(id) {
+                Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
+                Entry::Vacant(new) => {
+                    let out = edges.remove(&id).unwrap_or_default();
+                    stack.extend(out.iter().copied());
+                    let owned = entries.remove(&id).map(|ids| {
+                        stack.extend(ids.iter().copied());
+                        Box::new(ids.into_iter().collect::<IdSet>())
+                    });
+                    new.insert(Node {
+                        edges: out,
+                        refs: 1,
+                        encoded: true,
+                        entries: owned,
+                        stored: 0,
+                    });
+                }
             }
-            let out = edges.remove(&id).unwrap_or_default();
-            stack.extend(out.iter().copied());
-            let owned = entries.remove(&id).map(|ids| {
-                stack.extend(ids.iter().copied());
-                Box::new(ids.into_iter().collect::<IdSet>())
-            });
-            nodes.insert(
-                id,
-                Node {
-                    edges: out,
-                    refs: 0,
-                    encoded: true,
-                    entries: owned,
-                    stored: 0,
-                },
-            );
         }
         let garbage = all
             .iter()
             .filter(|id| !nodes.contains_key(id))
             .copied()
             .collect();
-        // Count references straight into the nodes.
-        let targets: Vec<ActorId> = nodes
-            .values()
-            .flat_map(|n| {
-                n.edges
-                    .iter()
-                    .chain(n.entries.iter().flat_map(|e| e.iter()))
-            })
-            .copied()
-            .chain(roots.iter().copied())
-            .collect();
-        for target in targets {
-            if let Some(node) = nodes.get_mut(&target) {
-                node.refs += 1;
-            }
-        }
         (Reach { roots, nodes }, garbage)
     }
 
@@ -480,5 +484,25 @@ mod tests {
             Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges, IdMap::default());
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
+    }
+
+    #[test]
+    fn restore_counts_every_reference_to_an_actor() {
+        let edges: IdMap<Vec<ActorId>> = [
+            (id(0), vec![id(1), id(2)]),
+            (id(1), vec![id(3)]),
+            (id(2), vec![id(3)]),
+        ]
+        .into_iter()
+        .collect();
+        let all = [id(0), id(1), id(2), id(3)];
+        let (mut reach, garbage) = Reach::restored(vec![id(0)], &all, edges, IdMap::default());
+        assert!(garbage.is_empty());
+        let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);
+        let d = run(&mut reach, &g, &[1]);
+        assert!(d.removes.is_empty(), "actor 2 still refers to 3");
+        g.insert(2, vec![]);
+        let d = run(&mut reach, &g, &[2]);
+        assert_eq!(d.removes, vec![id(3)]);
     }
 }

@@ -64,8 +64,21 @@ impl Persistence {
         let mut owned: IdMap<EntrySource> = IdMap::default();
         // What the store holds, so that writing it again unchanged is skipped.
         let mut stored = Vec::with_capacity(graph.actors.len());
+        // Portraits of one type come in runs: its name is hashed once per run.
+        let mut name_print: Option<(String, u128)> = None;
         for (&id, portrait) in &mut graph.actors {
-            stored.push((id, reach::fingerprint(portrait)));
+            let name = match &name_print {
+                Some((name, print)) if *name == portrait.name => *print,
+                _ => {
+                    let print = reach::name_print(&portrait.name);
+                    name_print = Some((portrait.name.clone(), print));
+                    print
+                }
+            };
+            stored.push((
+                id,
+                reach::fingerprint_named(name, portrait.version, &portrait.args),
+            ));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
                     "it holds actor id {id}, more than a vat can have spawned (ids are handed \

@@ -55,4 +55,4 @@ pub(crate) use dormancy::Revive;
 pub(crate) use journal::Churn;
 pub(crate) use runner::{start, start_here};
 pub(crate) use shared::{Hold, Keep, VatShared};
-pub(crate) use slot::AnyTask;
+pub(crate) use slot::{AnyTask, Slot};

@@ -198,7 +198,8 @@ impl VatCore {
             .revive(&self.shared, id, entry, version, &args)
             .map_err(Box::new)?;
         // Epoch 0 is no turn's: its first mutation in this turn is snapshotted.
-        let slot = Slot::restored(restored.actor, restored.type_id, 0);
+        let slot = restored.slot;
+        slot.touched.set(0);
         self.insert(id, slot.clone());
         let mut d = self.dormancy.borrow_mut();
         if let Some(d) = d.as_mut() {

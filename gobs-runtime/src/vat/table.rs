@@ -220,8 +220,8 @@ impl VatCore {
 
     /// Places an actor rebuilt from its portrait.
     pub(crate) fn insert_restored(&self, id: ActorId, restored: Restored) {
-        let slot = Slot::restored(restored.actor, restored.type_id, self.journal.epoch());
-        self.insert(id, slot);
+        restored.slot.touched.set(self.journal.epoch());
+        self.insert(id, restored.slot);
     }
 
     /// The registry entry of actor `id`, if it exists.
