@@ -23,17 +23,17 @@ pub(crate) trait Job: Send + Sync {
     /// Runs the work; on `Ok` the answer is staged until the turn commits. The error
     /// comes boxed: on the success path only a pointer-sized `Err` is moved around.
     fn run(&self) -> Result<(), Box<Error>>;
-    /// The turn committed: publish the staged answer. `unwatched`: no promise of this
-    /// job is left (see [`unwatched`]).
-    fn publish(&self, unwatched: bool);
+    /// The turn committed: publish the staged answer. Takes the vat's handle of the job,
+    /// its last but for promises: one call publishes and lets go (see [`unwatched`]).
+    fn publish(self: Arc<Self>);
     /// The turn failed or never ran: break the promise.
-    fn fail(&self, error: Error, unwatched: bool);
+    fn fail(self: Arc<Self>, error: Error);
 }
 
 /// True when `job` is the last handle of its job: every promise of it was dropped (sent
 /// and forgotten), so nothing can read its answer any more, and no new promise of it can
 /// be made (there is no weak handle).
-fn unwatched(job: &Arc<dyn Job>) -> bool {
+fn unwatched<J: ?Sized>(job: &Arc<J>) -> bool {
     if Arc::strong_count(job) == 1 {
         // Pairs with the release decrement of the last promise's drop: what it did
         // before (register a listener on the answer) is seen below.
@@ -117,12 +117,12 @@ where
         Ok(())
     }
 
-    fn publish(&self, unwatched: bool) {
+    fn publish(self: Arc<Self>) {
         // SAFETY: see the `Sync` impl: called once, after `run`, through the job's `Ran`.
         let staged = unsafe { (*self.work.get()).take() };
         // With no promise left, nothing could read the answer, unless a callback
         // listens (it took its promise's place).
-        if unwatched && !self.listened() {
+        if unwatched(&self) && !self.listened() {
             return;
         }
         let staged = match staged {
@@ -134,10 +134,10 @@ where
         self.answer().settle(staged);
     }
 
-    fn fail(&self, error: Error, unwatched: bool) {
+    fn fail(self: Arc<Self>, error: Error) {
         // SAFETY: see the `Sync` impl: called once, by the job's last owner.
         drop(unsafe { (*self.work.get()).take() });
-        if unwatched && !self.listened() {
+        if unwatched(&self) && !self.listened() {
             return;
         }
         self.answer().fail(error);
@@ -170,7 +170,7 @@ impl Envelope {
     /// Breaks the job's promise without running it.
     pub(crate) fn fail(mut self, error: Error) {
         if let Some(job) = self.job.take() {
-            job.fail(error, unwatched(&job));
+            job.fail(error);
         }
     }
 }
@@ -179,13 +179,9 @@ impl Drop for Envelope {
     fn drop(&mut self) {
         // Never handled: the vat stopped with this message still queued.
         if let Some(job) = self.job.take() {
-            let unwatched = unwatched(&job);
-            job.fail(
-                Error::Unanswered {
-                    context: "the vat stopped before handling the message",
-                },
-                unwatched,
-            );
+            job.fail(Error::Unanswered {
+                context: "the vat stopped before handling the message",
+            });
         }
     }
 }
@@ -225,14 +221,14 @@ impl Ran {
     /// The turn committed: publish the staged answer.
     pub(crate) fn publish(mut self) {
         if let Some(job) = self.job.take() {
-            job.publish(unwatched(&job));
+            job.publish();
         }
     }
 
     /// The turn failed: break the promise.
     pub(crate) fn fail(mut self, error: Error) {
         if let Some(job) = self.job.take() {
-            job.fail(error, unwatched(&job));
+            job.fail(error);
         }
     }
 }
@@ -241,13 +237,9 @@ impl Drop for Ran {
     fn drop(&mut self) {
         // Unwinding past the commit (a panic the vat could not recover from).
         if let Some(job) = self.job.take() {
-            let unwatched = unwatched(&job);
-            job.fail(
-                Error::Unanswered {
-                    context: "the vat failed while finishing the turn",
-                },
-                unwatched,
-            );
+            job.fail(Error::Unanswered {
+                context: "the vat failed while finishing the turn",
+            });
         }
     }
 }

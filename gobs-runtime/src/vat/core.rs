@@ -374,7 +374,9 @@ impl VatCore {
             }
         }
         // Committed or undone, what the turn used is as saved: it may sleep now.
-        self.settle_sleep();
+        if self.sleepy.get() {
+            self.settle_sleep();
+        }
         Ok(())
     }
 
@@ -430,11 +432,17 @@ impl VatCore {
 
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
     /// hook told that its bookkeeping may be off).
+    #[inline]
     fn save_churn_caught(&self) -> Result<(), Error> {
         if self.hook.borrow().is_none() {
             // A plain vat: nothing to save.
             return Ok(());
         }
+        self.save_churn_guarded()
+    }
+
+    #[inline(never)]
+    fn save_churn_guarded(&self) -> Result<(), Error> {
         match catch_unwind(AssertUnwindSafe(|| self.save_churn())) {
             Ok(r) => r,
             Err(payload) => {
@@ -461,19 +469,28 @@ impl VatCore {
     /// start, say) does not keep the others from running; the first comes back as the
     /// turn's error.
     fn commit(&self) -> Option<Error> {
+        if self.journal.commit_quiet() {
+            return None;
+        }
         let mut effects = self.journal.take_effects();
         // Taken from its cell only by a turn that sends to another vat.
         let mut outbox: Option<Outbox> = None;
         let mut failed = None;
+        // Borrowed across a run of messages to this vat (no per-message borrow), and given
+        // back before any other effect, which may queue here too (an answer's callback).
+        let mut local = None;
         for effect in effects.drain(..) {
             let effect = match effect {
                 // Only queued here, which cannot panic: no unwind guard per message.
                 Effect::Local(env) => {
-                    self.local.borrow_mut().push_back(env);
+                    local
+                        .get_or_insert_with(|| self.local.borrow_mut())
+                        .push_back(env);
                     continue;
                 }
                 other => other,
             };
+            local = None;
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => outbox
@@ -496,6 +513,7 @@ impl VatCore {
                 failed = Some(self.panicked("committing the turn panicked: ", &*payload));
             }
         }
+        drop(local);
         if let Some(mut outbox) = outbox {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| outbox.flush()))
                 && failed.is_none()

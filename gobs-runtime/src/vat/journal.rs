@@ -232,29 +232,49 @@ impl Journal {
         }
     }
 
+    /// The turn committed. A turn with no effect to hand over (most turns that answer a
+    /// message) ends here, and this returns true; otherwise nothing is done yet, and
+    /// [`take_effects`](Self::take_effects) ends it.
+    pub(crate) fn commit_quiet(&self) -> bool {
+        let mut log = self.log.borrow_mut();
+        if !log.effects.is_empty() {
+            return false;
+        }
+        self.in_turn.set(false);
+        self.forget(&mut log);
+        true
+    }
+
     /// The turn committed: forgets its snapshots and spawns and hands its effects over
     /// (give the vector back with [`recycle`](Self::recycle)).
     pub(crate) fn take_effects(&self) -> Vec<Effect> {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
         let mut log = self.log.borrow_mut();
-        let mut spares = self.spare_states.borrow_mut();
-        for s in log.snapshots.drain(..) {
-            let Snapshot {
-                slot, mut state, ..
-            } = s;
-            if spares.len() < SPARE_STATES
-                && let Ok(actor) = slot.actor.try_borrow()
-            {
-                actor.empty_snapshot(&mut *state);
-                spares.push(state);
-            }
-        }
-        drop(spares);
-        log.spawned.clear();
-        log.sending_to = None;
+        self.forget(&mut log);
         std::mem::swap(&mut log.effects, &mut effects);
         effects
+    }
+
+    /// Forgets a committed turn's snapshots (their boxes emptied and kept for the next
+    /// ones) and spawns.
+    fn forget(&self, log: &mut Log) {
+        if !log.snapshots.is_empty() {
+            let mut spares = self.spare_states.borrow_mut();
+            for s in log.snapshots.drain(..) {
+                let Snapshot {
+                    slot, mut state, ..
+                } = s;
+                if spares.len() < SPARE_STATES
+                    && let Ok(actor) = slot.actor.try_borrow()
+                {
+                    actor.empty_snapshot(&mut *state);
+                    spares.push(state);
+                }
+            }
+        }
+        log.spawned.clear();
+        log.sending_to = None;
     }
 
     pub(crate) fn recycle(&self, effects: Vec<Effect>) {
