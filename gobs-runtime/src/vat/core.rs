@@ -241,10 +241,15 @@ impl VatCore {
 
     /// Frees the actors whose last reference was dropped, unless a new one was taken
     /// since, or persistence still needs them (roots, saved actors). Runs between turns.
+    #[inline]
     fn collect(&self) {
-        if self.releases.borrow().is_empty() {
-            return;
+        if !self.releases.borrow().is_empty() {
+            self.collect_released();
         }
+    }
+
+    #[inline(never)]
+    fn collect_released(&self) {
         let ids = std::mem::take(&mut *self.releases.borrow_mut());
         let mut freed = Vec::new();
         {

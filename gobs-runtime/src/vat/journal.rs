@@ -67,8 +67,6 @@ struct Log {
     spawned: Vec<(ActorId, &'static Location<'static>)>,
     /// Sends and other effects, in order.
     effects: Vec<Effect>,
-    /// The vat's next actor id when the turn began.
-    next_id_at_start: u64,
     /// The vat the last effect sends to, when it is a `Send` or `SendAgain`.
     sending_to: Option<u64>,
 }
@@ -83,6 +81,8 @@ pub(crate) struct Journal {
     turn_epoch: Cell<u64>,
     epochs: Cell<u64>,
     in_turn: Cell<bool>,
+    /// The vat's next actor id when the turn began.
+    next_id_at_start: Cell<u64>,
     /// The effects vector of the last commit, kept for its capacity.
     spare_effects: Cell<Vec<Effect>>,
     /// Emptied snapshot boxes of committed turns, to take the next snapshots in without
@@ -114,7 +114,7 @@ impl Journal {
         let e = self.next_epoch();
         self.turn_epoch.set(e);
         self.in_turn.set(true);
-        self.log.borrow_mut().next_id_at_start = next_id;
+        self.next_id_at_start.set(next_id);
     }
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
@@ -228,7 +228,7 @@ impl Journal {
             snapshots: 0,
             spawned: 0,
             effects: 0,
-            next_id: self.log.borrow().next_id_at_start.max(id_floor),
+            next_id: self.next_id_at_start.get().max(id_floor),
         }
     }
 
@@ -261,7 +261,7 @@ impl Journal {
     fn forget(&self, log: &mut Log) {
         if !log.snapshots.is_empty() {
             let mut spares = self.spare_states.borrow_mut();
-            for s in log.snapshots.drain(..) {
+            while let Some(s) = log.snapshots.pop() {
                 let Snapshot {
                     slot, mut state, ..
                 } = s;
