@@ -21,7 +21,7 @@ use crate::portrait::ActorId;
 use crate::vat::dormancy::DormancyCell;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::outbox::Outbox;
-use crate::vat::shared::{Msg, Sched, VatShared, lock};
+use crate::vat::shared::{Sched, VatShared, lock};
 use crate::vat::slot::{AnyTask, Slot, SlotMap};
 
 /// A busy vat looks at its inbox at least this often (in turns).
@@ -60,7 +60,7 @@ pub(crate) struct VatCore {
     /// Committed messages to other vats, on their way (kept between turns for capacity).
     outbox: Cell<Outbox>,
     /// An emptied inbox queue, swapped in for the full one (see `take_incoming`).
-    incoming: Cell<VecDeque<Msg>>,
+    incoming: Cell<VecDeque<Envelope>>,
     /// The actor whose method is running (innermost), for `self_ref`.
     pub(crate) current_actor: Cell<Option<ActorId>>,
     /// Persistence, for a persistent vat.
@@ -188,7 +188,7 @@ impl VatCore {
                     // Idle, unless something arrived since the last look (under the
                     // inbox's lock, so a sender either sees `Idle` or is seen here).
                     let mut inbox = lock(&self.shared.inbox);
-                    if inbox.queue.is_empty() {
+                    if inbox.is_empty() {
                         inbox.state = Sched::Idle;
                         return Ok(After::Idle);
                     }
@@ -204,21 +204,26 @@ impl VatCore {
         let mut incoming = self.incoming.take();
         {
             let mut inbox = lock(&self.shared.inbox);
-            if inbox.queue.is_empty() {
+            if inbox.is_empty() {
                 drop(inbox);
                 self.incoming.set(incoming);
                 return;
             }
             std::mem::swap(&mut inbox.queue, &mut incoming);
+            if std::mem::take(&mut inbox.stop) {
+                self.stopping.set(true);
+            }
+            if std::mem::take(&mut inbox.orphaned) {
+                self.orphaned.set(true);
+            }
+            self.releases.borrow_mut().append(&mut inbox.releases);
         }
         let mut local = self.local.borrow_mut();
-        for msg in incoming.drain(..) {
-            match msg {
-                Msg::Turn(env) => local.push_back(env),
-                Msg::Stop => self.stopping.set(true),
-                Msg::Release(id) => self.releases.borrow_mut().push(id),
-                Msg::Orphaned => self.orphaned.set(true),
-            }
+        if local.is_empty() {
+            // The usual case: the turns become the local queue, none copied.
+            std::mem::swap(&mut *local, &mut incoming);
+        } else {
+            local.append(&mut incoming);
         }
         // A burst's worth of room is not kept for ever.
         incoming.shrink_to(KEEP_INCOMING);
@@ -325,13 +330,7 @@ impl VatCore {
             },
         };
         let local: Vec<Envelope> = self.local.borrow_mut().drain(..).collect();
-        let waiting = local
-            .into_iter()
-            .chain(leftover.into_iter().filter_map(|m| match m {
-                Msg::Turn(env) => Some(env),
-                Msg::Stop | Msg::Release(_) | Msg::Orphaned => None,
-            }));
-        for env in waiting {
+        for env in local.into_iter().chain(leftover) {
             env.fail(error());
         }
         let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
