@@ -4,6 +4,11 @@
 //!
 //! Rows: near call latency, async send throughput (1M messages, one vat and two vats),
 //! request/response round trip across two vats, spawn rate.
+//!
+//! The send rows are like for like: every side sends 999,999 messages that ask for no
+//! answer (ractor's `cast`, kameo's `tell`, gobs' `tell_mut_with`, Goblins' `<-np`), then
+//! one that does, and waits for it. The "with promises" rows time gobs sending all 1M
+//! with a promise each (dropped unread), beside the same peer runs.
 //! Run: `cargo bench -p gobs-bench --bench peers` (`-- gobs` for gobs' rows alone).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,6 +33,8 @@ static SAMPLES: Samples = Samples::new(&[RACTOR, KAMEO]);
 const NEAR: &str = "near call (increment)";
 const ONE_VAT: &str = "send 1M, one vat";
 const TWO_VATS: &str = "send 1M, two vats";
+const ONE_VAT_PROMISES: &str = "send 1M with promises, one vat";
+const TWO_VATS_PROMISES: &str = "send 1M with promises, two vats";
 const ROUND_TRIP: &str = "round trip, two vats";
 const SPAWN: &str = "spawn";
 
@@ -46,13 +53,25 @@ fn increment(c: &mut Counter) -> u64 {
     c.n
 }
 
-fn gobs_sends(from: &Vat, to: &Vat, n: u64) -> Duration {
+/// How gobs sends all but the last message of a send row.
+#[derive(Clone, Copy)]
+enum Sends {
+    /// Without a promise, as the peers do.
+    Told,
+    /// Each with a promise, dropped unread.
+    Promised,
+}
+
+fn gobs_sends(from: &Vat, to: &Vat, n: u64, sends: Sends) -> Duration {
     let target = to.spawn_actor(Counter { n: 0 }).unwrap();
     let start = Instant::now();
     let last = from
         .run(move || {
             for _ in 1..n {
-                let _ = target.send_mut_with(increment);
+                match sends {
+                    Sends::Told => target.tell_mut_with(increment).unwrap(),
+                    Sends::Promised => drop(target.send_mut_with(increment)),
+                }
             }
             target.send_mut_with(increment)
         })
@@ -227,16 +246,34 @@ fn two_threads() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Runs `once` `iters` times, recording each as `MESSAGES`-sized sample of `row`.
+/// Runs `once` `iters` times, recording each as an `ops`-sized sample of `row`.
 fn repeat(
     iters: u64,
     row: &'static str,
     who: &'static str,
     ops: u64,
+    once: impl FnMut() -> Duration,
+) -> Duration {
+    repeat_in(iters, &[row], who, ops, once)
+}
+
+/// [`repeat`], each sample recorded in every row of `rows` (a peer's run that stands
+/// beside two ways gobs does the same work).
+fn repeat_in(
+    iters: u64,
+    rows: &[&'static str],
+    who: &'static str,
+    ops: u64,
     mut once: impl FnMut() -> Duration,
 ) -> Duration {
     (0..iters)
-        .map(|_| SAMPLES.record(row, who, once(), ops))
+        .map(|_| {
+            let d = once();
+            for row in rows {
+                SAMPLES.record(row, who, d, ops);
+            }
+            d
+        })
         .sum()
 }
 
@@ -289,22 +326,30 @@ fn sends(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new(GOBS, "one vat"), |b| {
         b.iter_custom(|iters| {
             repeat(iters, ONE_VAT, GOBS, MESSAGES, || {
-                gobs_sends(&one, &one, MESSAGES)
+                gobs_sends(&one, &one, MESSAGES, Sends::Told)
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new(GOBS, "one vat, promises"), |b| {
+        b.iter_custom(|iters| {
+            repeat(iters, ONE_VAT_PROMISES, GOBS, MESSAGES, || {
+                gobs_sends(&one, &one, MESSAGES, Sends::Promised)
             })
         })
     });
     one.shutdown();
     let rt1 = one_thread();
+    let one_vat = [ONE_VAT, ONE_VAT_PROMISES];
     group.bench_function(BenchmarkId::new(RACTOR, "one thread"), |b| {
         b.iter_custom(|iters| {
-            repeat(iters, ONE_VAT, RACTOR, MESSAGES, || {
+            repeat_in(iters, &one_vat, RACTOR, MESSAGES, || {
                 rt1.block_on(ractor_sends(MESSAGES))
             })
         })
     });
     group.bench_function(BenchmarkId::new(KAMEO, "one thread"), |b| {
         b.iter_custom(|iters| {
-            repeat(iters, ONE_VAT, KAMEO, MESSAGES, || {
+            repeat_in(iters, &one_vat, KAMEO, MESSAGES, || {
                 rt1.block_on(kameo_sends(MESSAGES))
             })
         })
@@ -317,21 +362,29 @@ fn sends(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new(GOBS, "two vats"), |b| {
         b.iter_custom(|iters| {
             repeat(iters, TWO_VATS, GOBS, MESSAGES, || {
-                gobs_sends(&a, &b2, MESSAGES)
+                gobs_sends(&a, &b2, MESSAGES, Sends::Told)
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new(GOBS, "two vats, promises"), |b| {
+        b.iter_custom(|iters| {
+            repeat(iters, TWO_VATS_PROMISES, GOBS, MESSAGES, || {
+                gobs_sends(&a, &b2, MESSAGES, Sends::Promised)
             })
         })
     });
     let rt2 = two_threads();
+    let two_vats = [TWO_VATS, TWO_VATS_PROMISES];
     group.bench_function(BenchmarkId::new(RACTOR, "two threads"), |b| {
         b.iter_custom(|iters| {
-            repeat(iters, TWO_VATS, RACTOR, MESSAGES, || {
+            repeat_in(iters, &two_vats, RACTOR, MESSAGES, || {
                 rt2.block_on(ractor_sends(MESSAGES))
             })
         })
     });
     group.bench_function(BenchmarkId::new(KAMEO, "two threads"), |b| {
         b.iter_custom(|iters| {
-            repeat(iters, TWO_VATS, KAMEO, MESSAGES, || {
+            repeat_in(iters, &two_vats, KAMEO, MESSAGES, || {
                 rt2.block_on(kameo_sends(MESSAGES))
             })
         })

@@ -18,22 +18,25 @@ use std::sync::{Arc, OnceLock};
 use crate::answer::{Answer, Source};
 use crate::error::Error;
 
+mod told;
+use told::Told;
+
 /// What the vat's turn runner does with a job.
 pub(crate) trait Job: Send + Sync {
     /// Runs the work; on `Ok` the answer is staged until the turn commits. The error
     /// comes boxed: on the success path only a pointer-sized `Err` is moved around.
     fn run(&self) -> Result<(), Box<Error>>;
-    /// The turn committed: publish the staged answer. `unwatched`: no promise of this
-    /// job is left (see [`unwatched`]).
-    fn publish(&self, unwatched: bool);
+    /// The turn committed: publish the staged answer. Takes the vat's handle of the job,
+    /// its last but for promises: one call publishes and lets go (see [`unwatched`]).
+    fn publish(self: Arc<Self>);
     /// The turn failed or never ran: break the promise.
-    fn fail(&self, error: Error, unwatched: bool);
+    fn fail(self: Arc<Self>, error: Error);
 }
 
 /// True when `job` is the last handle of its job: every promise of it was dropped (sent
 /// and forgotten), so nothing can read its answer any more, and no new promise of it can
 /// be made (there is no weak handle).
-fn unwatched(job: &Arc<dyn Job>) -> bool {
+fn unwatched<J: ?Sized>(job: &Arc<J>) -> bool {
     if Arc::strong_count(job) == 1 {
         // Pairs with the release decrement of the last promise's drop: what it did
         // before (register a listener on the answer) is seen below.
@@ -117,12 +120,12 @@ where
         Ok(())
     }
 
-    fn publish(&self, unwatched: bool) {
+    fn publish(self: Arc<Self>) {
         // SAFETY: see the `Sync` impl: called once, after `run`, through the job's `Ran`.
         let staged = unsafe { (*self.work.get()).take() };
         // With no promise left, nothing could read the answer, unless a callback
         // listens (it took its promise's place).
-        if unwatched && !self.listened() {
+        if unwatched(&self) && !self.listened() {
             return;
         }
         let staged = match staged {
@@ -134,10 +137,10 @@ where
         self.answer().settle(staged);
     }
 
-    fn fail(&self, error: Error, unwatched: bool) {
+    fn fail(self: Arc<Self>, error: Error) {
         // SAFETY: see the `Sync` impl: called once, by the job's last owner.
         drop(unsafe { (*self.work.get()).take() });
-        if unwatched && !self.listened() {
+        if unwatched(&self) && !self.listened() {
             return;
         }
         self.answer().fail(error);
@@ -150,49 +153,82 @@ impl<T: Send + 'static, F: Send, E> Source<T> for WorkJob<T, F, E> {
     }
 }
 
-/// A message on its way to a vat: owns its job until the job runs.
+/// A message on its way to a vat: owns its work until the work runs.
 pub(crate) struct Envelope {
-    job: Option<Arc<dyn Job>>,
+    work: Option<Message>,
+}
+
+/// What a message carries: a job with a promise, or work whose answer nobody can ask for
+/// (a message sent without a promise, Goblins' `<-np`: no answer cell, no reference count
+/// shared with a promise, nothing to publish).
+enum Message {
+    Job(Arc<dyn Job>),
+    Told(Told),
 }
 
 impl Envelope {
     /// An envelope for a job made elsewhere (a task's next step).
     pub(crate) fn new(job: Arc<dyn Job>) -> Self {
-        Envelope { job: Some(job) }
+        Envelope {
+            work: Some(Message::Job(job)),
+        }
     }
 
-    /// Takes the job out to run it; the envelope then owes nothing. The [`Ticket`] is not
-    /// `Clone` and running it consumes it: a job runs at most once, by type.
+    /// An envelope for work sent without a promise (no allocation when it is small).
+    pub(crate) fn told<F>(work: F) -> Self
+    where
+        F: FnOnce() -> Result<(), Box<Error>> + Send + 'static,
+    {
+        Envelope {
+            work: Some(Message::Told(Told::new(work))),
+        }
+    }
+
+    /// Takes the work out to run it; the envelope then owes nothing. The [`Ticket`] is
+    /// not `Clone` and running it consumes it: a job runs at most once, by type.
     pub(crate) fn take(mut self) -> Option<Ticket> {
-        self.job.take().map(|job| Ticket { job })
+        self.work.take().map(|work| Ticket { work })
     }
 
     /// Breaks the job's promise without running it.
     pub(crate) fn fail(mut self, error: Error) {
-        if let Some(job) = self.job.take() {
-            job.fail(error, unwatched(&job));
+        if let Some(work) = self.work.take() {
+            fail(work, error);
         }
     }
+}
+
+/// Breaks `work`'s promise with `error`; work with no promise only says so in the log.
+fn fail(work: Message, error: Error) {
+    match work {
+        Message::Job(job) => job.fail(error),
+        Message::Told(_) => told_failed(&error),
+    }
+}
+
+/// Work sent without a promise failed: nobody can be told but the log.
+#[cold]
+fn told_failed(error: &Error) {
+    tracing::warn!("a message sent without a promise failed: {error}");
 }
 
 impl Drop for Envelope {
     fn drop(&mut self) {
         // Never handled: the vat stopped with this message still queued.
-        if let Some(job) = self.job.take() {
-            let unwatched = unwatched(&job);
-            job.fail(
+        if let Some(work) = self.work.take() {
+            fail(
+                work,
                 Error::Unanswered {
                     context: "the vat stopped before handling the message",
                 },
-                unwatched,
             );
         }
     }
 }
 
-/// A job taken out of its envelope, not run yet: [`run`](Ticket::run) consumes it.
+/// Work taken out of its envelope, not run yet: [`run`](Ticket::run) consumes it.
 pub(crate) struct Ticket {
-    job: Arc<dyn Job>,
+    work: Message,
 }
 
 impl Ticket {
@@ -202,37 +238,52 @@ impl Ticket {
         self,
         on_panic: impl FnOnce(Box<dyn Any + Send>) -> Error,
     ) -> (Ran, Result<(), Box<Error>>) {
-        let outcome = match catch_unwind(AssertUnwindSafe(|| self.job.run())) {
+        let (ran, outcome) = match self.work {
+            Message::Job(job) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| job.run()));
+                (Some(job), outcome)
+            }
+            Message::Told(work) => (None, catch_unwind(AssertUnwindSafe(|| work.run()))),
+        };
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(payload) => Err(Box::new(on_panic(payload))),
         };
         (
             Ran {
-                job: Some(self.job),
+                job: ran,
+                pending: true,
             },
             outcome,
         )
     }
 }
 
-/// A job that has run: its promise is settled exactly once, by [`publish`](Ran::publish),
+/// Work that has run: its promise is settled exactly once, by [`publish`](Ran::publish),
 /// [`fail`](Ran::fail), or (if neither is called) when it is dropped.
 pub(crate) struct Ran {
+    /// `None` for work sent without a promise.
     job: Option<Arc<dyn Job>>,
+    /// Not settled yet (work without a promise has nothing to settle, but a failure of
+    /// it is still logged).
+    pending: bool,
 }
 
 impl Ran {
     /// The turn committed: publish the staged answer.
     pub(crate) fn publish(mut self) {
+        self.pending = false;
         if let Some(job) = self.job.take() {
-            job.publish(unwatched(&job));
+            job.publish();
         }
     }
 
-    /// The turn failed: break the promise.
+    /// The turn failed: break the promise (or, with none, log why).
     pub(crate) fn fail(mut self, error: Error) {
-        if let Some(job) = self.job.take() {
-            job.fail(error, unwatched(&job));
+        self.pending = false;
+        match self.job.take() {
+            Some(job) => job.fail(error),
+            None => told_failed(&error),
         }
     }
 }
@@ -240,14 +291,14 @@ impl Ran {
 impl Drop for Ran {
     fn drop(&mut self) {
         // Unwinding past the commit (a panic the vat could not recover from).
-        if let Some(job) = self.job.take() {
-            let unwatched = unwatched(&job);
-            job.fail(
-                Error::Unanswered {
-                    context: "the vat failed while finishing the turn",
-                },
-                unwatched,
-            );
+        if std::mem::take(&mut self.pending) {
+            let error = Error::Unanswered {
+                context: "the vat failed while finishing the turn",
+            };
+            match self.job.take() {
+                Some(job) => job.fail(error),
+                None => told_failed(&error),
+            }
         }
     }
 }
@@ -281,7 +332,7 @@ where
 {
     let job = Arc::new(WorkJob::<T, F, E>::new(Work::Todo(work)));
     let answer: Answered<T> = job.clone();
-    (Envelope { job: Some(job) }, answer)
+    (Envelope::new(job), answer)
 }
 
 type BoxWork<T> = Box<dyn FnOnce() -> Result<T, Error> + Send>;
@@ -309,9 +360,9 @@ impl<T: Send + 'static> PendingJob<T> {
                 // SAFETY: no envelope exists yet, and this `PendingJob` is the only other
                 // owner that touches `work` (see the `Sync` impl).
                 unsafe { *job.work.get() = Work::Todo(Box::new(work)) };
-                Envelope { job: Some(job) }
+                Envelope::new(job)
             }
-            None => Envelope { job: None },
+            None => Envelope { work: None },
         }
     }
 }

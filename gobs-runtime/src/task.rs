@@ -244,13 +244,13 @@ impl Job for Step {
         }
     }
 
-    fn publish(&self, _unwatched: bool) {
+    fn publish(self: Arc<Self>) {
         if self.finished.load(Ordering::Acquire) {
             self.task.publish();
         }
     }
 
-    fn fail(&self, error: Error, _unwatched: bool) {
+    fn fail(self: Arc<Self>, error: Error) {
         // The step's turn was rolled back (or never ran): the task is over. If it was put
         // back to wait (its turn failed only when saved), take it out for good.
         let id = self.task.id();

@@ -140,6 +140,59 @@ impl<T: Actor> Ref<T> {
         })
     }
 
+    /// Sends `f` to run with shared access in a turn of the actor's vat, without a
+    /// promise (Goblins' `<-np`): nobody can learn the answer, so none is kept, which
+    /// makes this the cheapest message. A failure of the turn is rolled back as always,
+    /// and logged.
+    ///
+    /// Fails at once with [`Error::NotByName`] on a far reference (a closure cannot
+    /// travel).
+    ///
+    /// ```
+    /// use gobs_runtime::{Vat, Value, actor_lib::Cell};
+    /// let vat = Vat::spawn("tell").unwrap();
+    /// let cell = vat.spawn_actor(Cell::new(Value::Nil)).unwrap();
+    /// cell.tell_mut_with(|c| c.set("hi".into())).unwrap();
+    /// // Messages from one sender arrive in order: the read sees the write.
+    /// assert_eq!(cell.send().get().wait().unwrap(), "hi".into());
+    /// ```
+    pub fn tell_with<R, F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.tell(move |core, id| core.invoke_ref_here(id, f).map(drop))
+    }
+
+    /// Sends `f` to run with exclusive access in a turn of the actor's vat, without a
+    /// promise: see [`tell_with`](Ref::tell_with).
+    pub fn tell_mut_with<R, F>(&self, f: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut T) -> R + Send + 'static,
+    {
+        self.tell(move |core, id| core.invoke_mut_here(id, f).map(drop))
+    }
+
+    /// [`post`](Self::post) without a promise.
+    fn tell<F>(&self, work: F) -> Result<(), Error>
+    where
+        F: FnOnce(&VatCore, ActorId) -> Result<(), Box<Error>> + Send + 'static,
+    {
+        if self.far.is_some() {
+            return Err(Error::NotByName {
+                target: self.describe(),
+            });
+        }
+        let id = self.id;
+        // The message holds its target: it is not freed while the message is on its way.
+        let hold = self.hold.clone();
+        vat::tell_near(&self.vat, move |core| {
+            let r = work(core, id);
+            drop(hold);
+            r
+        });
+        Ok(())
+    }
+
     /// Sends `work` to run in a turn of the actor's vat, its error boxed (see
     /// `vat::post_near`); a closure cannot reach a far reference's actor: that breaks
     /// with [`Error::NotByName`].

@@ -164,6 +164,16 @@ where
     Promise::from_source(answer)
 }
 
+/// Sends `work` to run in a turn of `vat` with no promise of its answer (see
+/// [`Ref::tell_with`]): no answer cell and no count shared with a promise.
+pub(crate) fn tell_near<F>(vat: &Arc<VatShared>, work: F)
+where
+    F: FnOnce(&VatCore) -> Result<(), Box<Error>> + Send + 'static,
+{
+    let work = move || with_turn(work).unwrap_or_else(|| Err(not_in_turn()));
+    send(vat, Envelope::told(work));
+}
+
 /// Runs `effect` when the current turn commits (drops it if the turn fails). Outside a
 /// turn, runs it now.
 pub(crate) fn defer(effect: Box<dyn FnOnce()>) {

@@ -21,7 +21,7 @@ use crate::portrait::ActorId;
 use crate::vat::dormancy::DormancyCell;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::outbox::Outbox;
-use crate::vat::shared::{Msg, Sched, VatShared, lock};
+use crate::vat::shared::{Sched, VatShared, lock};
 use crate::vat::slot::{AnyTask, Slot, SlotMap};
 
 /// A busy vat looks at its inbox at least this often (in turns).
@@ -60,7 +60,7 @@ pub(crate) struct VatCore {
     /// Committed messages to other vats, on their way (kept between turns for capacity).
     outbox: Cell<Outbox>,
     /// An emptied inbox queue, swapped in for the full one (see `take_incoming`).
-    incoming: Cell<VecDeque<Msg>>,
+    incoming: Cell<VecDeque<Envelope>>,
     /// The actor whose method is running (innermost), for `self_ref`.
     pub(crate) current_actor: Cell<Option<ActorId>>,
     /// Persistence, for a persistent vat.
@@ -188,7 +188,7 @@ impl VatCore {
                     // Idle, unless something arrived since the last look (under the
                     // inbox's lock, so a sender either sees `Idle` or is seen here).
                     let mut inbox = lock(&self.shared.inbox);
-                    if inbox.queue.is_empty() {
+                    if inbox.is_empty() {
                         inbox.state = Sched::Idle;
                         return Ok(After::Idle);
                     }
@@ -204,21 +204,26 @@ impl VatCore {
         let mut incoming = self.incoming.take();
         {
             let mut inbox = lock(&self.shared.inbox);
-            if inbox.queue.is_empty() {
+            if inbox.is_empty() {
                 drop(inbox);
                 self.incoming.set(incoming);
                 return;
             }
             std::mem::swap(&mut inbox.queue, &mut incoming);
+            if std::mem::take(&mut inbox.stop) {
+                self.stopping.set(true);
+            }
+            if std::mem::take(&mut inbox.orphaned) {
+                self.orphaned.set(true);
+            }
+            self.releases.borrow_mut().append(&mut inbox.releases);
         }
         let mut local = self.local.borrow_mut();
-        for msg in incoming.drain(..) {
-            match msg {
-                Msg::Turn(env) => local.push_back(env),
-                Msg::Stop => self.stopping.set(true),
-                Msg::Release(id) => self.releases.borrow_mut().push(id),
-                Msg::Orphaned => self.orphaned.set(true),
-            }
+        if local.is_empty() {
+            // The usual case: the turns become the local queue, none copied.
+            std::mem::swap(&mut *local, &mut incoming);
+        } else {
+            local.append(&mut incoming);
         }
         // A burst's worth of room is not kept for ever.
         incoming.shrink_to(KEEP_INCOMING);
@@ -241,10 +246,15 @@ impl VatCore {
 
     /// Frees the actors whose last reference was dropped, unless a new one was taken
     /// since, or persistence still needs them (roots, saved actors). Runs between turns.
+    #[inline]
     fn collect(&self) {
-        if self.releases.borrow().is_empty() {
-            return;
+        if !self.releases.borrow().is_empty() {
+            self.collect_released();
         }
+    }
+
+    #[inline(never)]
+    fn collect_released(&self) {
         let ids = std::mem::take(&mut *self.releases.borrow_mut());
         let mut freed = Vec::new();
         {
@@ -320,13 +330,7 @@ impl VatCore {
             },
         };
         let local: Vec<Envelope> = self.local.borrow_mut().drain(..).collect();
-        let waiting = local
-            .into_iter()
-            .chain(leftover.into_iter().filter_map(|m| match m {
-                Msg::Turn(env) => Some(env),
-                Msg::Stop | Msg::Release(_) | Msg::Orphaned => None,
-            }));
-        for env in waiting {
+        for env in local.into_iter().chain(leftover) {
             env.fail(error());
         }
         let tasks: Vec<_> = self.tasks.borrow_mut().drain().collect();
@@ -374,7 +378,9 @@ impl VatCore {
             }
         }
         // Committed or undone, what the turn used is as saved: it may sleep now.
-        self.settle_sleep();
+        if self.sleepy.get() {
+            self.settle_sleep();
+        }
         Ok(())
     }
 
@@ -430,11 +436,17 @@ impl VatCore {
 
     /// [`save_churn`](Self::save_churn), with a panic in it turned into an error (and the
     /// hook told that its bookkeeping may be off).
+    #[inline]
     fn save_churn_caught(&self) -> Result<(), Error> {
         if self.hook.borrow().is_none() {
             // A plain vat: nothing to save.
             return Ok(());
         }
+        self.save_churn_guarded()
+    }
+
+    #[inline(never)]
+    fn save_churn_guarded(&self) -> Result<(), Error> {
         match catch_unwind(AssertUnwindSafe(|| self.save_churn())) {
             Ok(r) => r,
             Err(payload) => {
@@ -461,19 +473,28 @@ impl VatCore {
     /// start, say) does not keep the others from running; the first comes back as the
     /// turn's error.
     fn commit(&self) -> Option<Error> {
+        if self.journal.commit_quiet() {
+            return None;
+        }
         let mut effects = self.journal.take_effects();
         // Taken from its cell only by a turn that sends to another vat.
         let mut outbox: Option<Outbox> = None;
         let mut failed = None;
+        // Borrowed across a run of messages to this vat (no per-message borrow), and given
+        // back before any other effect, which may queue here too (an answer's callback).
+        let mut local = None;
         for effect in effects.drain(..) {
             let effect = match effect {
                 // Only queued here, which cannot panic: no unwind guard per message.
                 Effect::Local(env) => {
-                    self.local.borrow_mut().push_back(env);
+                    local
+                        .get_or_insert_with(|| self.local.borrow_mut())
+                        .push_back(env);
                     continue;
                 }
                 other => other,
             };
+            local = None;
             let run = catch_unwind(AssertUnwindSafe(|| match effect {
                 Effect::Local(env) => self.local.borrow_mut().push_back(env),
                 Effect::Send(vat, env) => outbox
@@ -496,6 +517,7 @@ impl VatCore {
                 failed = Some(self.panicked("committing the turn panicked: ", &*payload));
             }
         }
+        drop(local);
         if let Some(mut outbox) = outbox {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| outbox.flush()))
                 && failed.is_none()

@@ -67,8 +67,6 @@ struct Log {
     spawned: Vec<(ActorId, &'static Location<'static>)>,
     /// Sends and other effects, in order.
     effects: Vec<Effect>,
-    /// The vat's next actor id when the turn began.
-    next_id_at_start: u64,
     /// The vat the last effect sends to, when it is a `Send` or `SendAgain`.
     sending_to: Option<u64>,
 }
@@ -83,6 +81,8 @@ pub(crate) struct Journal {
     turn_epoch: Cell<u64>,
     epochs: Cell<u64>,
     in_turn: Cell<bool>,
+    /// The vat's next actor id when the turn began.
+    next_id_at_start: Cell<u64>,
     /// The effects vector of the last commit, kept for its capacity.
     spare_effects: Cell<Vec<Effect>>,
     /// Emptied snapshot boxes of committed turns, to take the next snapshots in without
@@ -114,7 +114,7 @@ impl Journal {
         let e = self.next_epoch();
         self.turn_epoch.set(e);
         self.in_turn.set(true);
-        self.log.borrow_mut().next_id_at_start = next_id;
+        self.next_id_at_start.set(next_id);
     }
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
@@ -228,8 +228,21 @@ impl Journal {
             snapshots: 0,
             spawned: 0,
             effects: 0,
-            next_id: self.log.borrow().next_id_at_start.max(id_floor),
+            next_id: self.next_id_at_start.get().max(id_floor),
         }
+    }
+
+    /// The turn committed. A turn with no effect to hand over (most turns that answer a
+    /// message) ends here, and this returns true; otherwise nothing is done yet, and
+    /// [`take_effects`](Self::take_effects) ends it.
+    pub(crate) fn commit_quiet(&self) -> bool {
+        let mut log = self.log.borrow_mut();
+        if !log.effects.is_empty() {
+            return false;
+        }
+        self.in_turn.set(false);
+        self.forget(&mut log);
+        true
     }
 
     /// The turn committed: forgets its snapshots and spawns and hands its effects over
@@ -238,23 +251,30 @@ impl Journal {
         self.in_turn.set(false);
         let mut effects = self.spare_effects.take();
         let mut log = self.log.borrow_mut();
-        let mut spares = self.spare_states.borrow_mut();
-        for s in log.snapshots.drain(..) {
-            let Snapshot {
-                slot, mut state, ..
-            } = s;
-            if spares.len() < SPARE_STATES
-                && let Ok(actor) = slot.actor.try_borrow()
-            {
-                actor.empty_snapshot(&mut *state);
-                spares.push(state);
-            }
-        }
-        drop(spares);
-        log.spawned.clear();
-        log.sending_to = None;
+        self.forget(&mut log);
         std::mem::swap(&mut log.effects, &mut effects);
         effects
+    }
+
+    /// Forgets a committed turn's snapshots (their boxes emptied and kept for the next
+    /// ones) and spawns.
+    fn forget(&self, log: &mut Log) {
+        if !log.snapshots.is_empty() {
+            let mut spares = self.spare_states.borrow_mut();
+            while let Some(s) = log.snapshots.pop() {
+                let Snapshot {
+                    slot, mut state, ..
+                } = s;
+                if spares.len() < SPARE_STATES
+                    && let Ok(actor) = slot.actor.try_borrow()
+                {
+                    actor.empty_snapshot(&mut *state);
+                    spares.push(state);
+                }
+            }
+        }
+        log.spawned.clear();
+        log.sending_to = None;
     }
 
     pub(crate) fn recycle(&self, effects: Vec<Effect>) {

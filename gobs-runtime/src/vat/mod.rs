@@ -49,7 +49,7 @@ pub use handle::{Vat, current_vat};
 pub use local::{LocalWorker, LocalWorkerRun};
 
 pub(crate) use self::core::{ChurnHook, VatCore, panic_message};
-pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to};
+pub(crate) use api::{defer, deliver, near, near_call, post_near, post_to, tell_near};
 pub(crate) use context::{current_vat_name, current_vat_shared, in_turn, with_core};
 pub(crate) use dormancy::Revive;
 pub(crate) use journal::Churn;

@@ -31,13 +31,30 @@ pub(crate) struct VatShared {
 }
 
 /// Messages from other threads, and where the vat is in its life.
+///
+/// Only turns need an order; the other messages are flags and a list the vat reads
+/// between turns, so the turns queue as they will run (the vat takes them without
+/// copying one by one).
 pub(crate) struct Inbox {
-    pub(crate) queue: VecDeque<Msg>,
+    pub(crate) queue: VecDeque<Envelope>,
+    /// Actors whose last reference hold was dropped (see [`Msg::Release`]).
+    pub(crate) releases: Vec<ActorId>,
+    /// Asked to stop (see [`Msg::Stop`]).
+    pub(crate) stop: bool,
+    /// See [`Msg::Orphaned`].
+    pub(crate) orphaned: bool,
     pub(crate) state: Sched,
     /// Why the vat stopped, when it did not stop because it was asked to.
     pub(crate) failure: Option<String>,
     /// The vat has stopped and flushed: `join` may return.
     pub(crate) finished: bool,
+}
+
+impl Inbox {
+    /// Nothing waits: no turn, no release, no request.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.releases.is_empty() && !self.stop && !self.orphaned
+    }
 }
 
 /// Where a vat is in its life, as the scheduler sees it.
@@ -53,6 +70,7 @@ pub(crate) enum Sched {
     Stopped,
 }
 
+/// What other threads tell a vat.
 pub(crate) enum Msg {
     Turn(Envelope),
     Stop,
@@ -148,6 +166,9 @@ impl VatShared {
             holds: Mutex::default(),
             inbox: Mutex::new(Inbox {
                 queue: VecDeque::new(),
+                releases: Vec::new(),
+                stop: false,
+                orphaned: false,
                 state,
                 failure: None,
                 finished: state == Sched::Stopped,
@@ -186,7 +207,12 @@ impl VatShared {
         if inbox.state == Sched::Stopped {
             return Err(msg);
         }
-        inbox.queue.push_back(msg);
+        match msg {
+            Msg::Turn(env) => inbox.queue.push_back(env),
+            Msg::Stop => inbox.stop = true,
+            Msg::Release(id) => inbox.releases.push(id),
+            Msg::Orphaned => inbox.orphaned = true,
+        }
         let wake = inbox.state == Sched::Idle;
         if wake {
             inbox.state = Sched::Scheduled;
@@ -209,7 +235,7 @@ impl VatShared {
             }
             return;
         }
-        inbox.queue.extend(batch.drain(..).map(Msg::Turn));
+        inbox.queue.extend(batch.drain(..));
         let wake = inbox.state == Sched::Idle;
         if wake {
             inbox.state = Sched::Scheduled;
