@@ -149,7 +149,9 @@ struct AnswerGuard {
 impl Drop for AnswerGuard {
     fn drop(&mut self) {
         let p = self.promise;
-        self.node.post(move |core| core.release(p));
+        // Nothing waits for it, and its `op:gc-answer` waits for the next message anyway:
+        // with the core's next section, not one of its own (the caller's next call).
+        self.node.post_later(move |core| core.release(p));
     }
 }
 

@@ -70,7 +70,13 @@ struct Shared {
     netlayers: Vec<Arc<dyn Netlayer>>,
     /// Wakes the timer task for an earlier deadline (or to end).
     timer: Arc<Notify>,
+    /// Work waits in `queue` that no section was run for ([`Shared::post_later`]): the
+    /// timer task runs one within [`LATER_WITHIN`] unless another comes first.
+    later: AtomicBool,
 }
+
+/// The longest work queued by [`Shared::post_later`] waits for a section.
+const LATER_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The queue is only pushed to and drained: a poisoned lock is still consistent.
@@ -103,6 +109,20 @@ impl Shared {
         }
         lock(&self.queue).push_back(f);
         self.run_queued();
+    }
+
+    /// Queues `f` for the core's next section, whichever thread runs it, without running
+    /// one now: for work nothing waits for (letting go of an answer), which then costs no
+    /// section of its own. Only the first such work wakes the timer task, which runs a
+    /// section within [`LATER_WITHIN`] if nothing else does.
+    fn post_later(&self, f: CoreFn) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        lock(&self.queue).push_back(f);
+        if !self.later.swap(true, Ordering::AcqRel) {
+            self.wake_timer();
+        }
     }
 
     /// Runs queued work unless another thread holds the core; called after letting go of
@@ -222,6 +242,8 @@ async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
 async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
     // The runtime's own thread drives the node (the start may have run on a blocking one).
     driver::mark(&alive);
+    // When the work queued by `Shared::post_later` gets its section at the latest.
+    let mut later_by: Option<std::time::Instant> = None;
     loop {
         let at = {
             let Some(shared) = shared.upgrade() else {
@@ -235,13 +257,23 @@ async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
                 host.timer_at = host.next_deadline();
                 at = host.timer_at;
             });
-            at
+            if later_by.is_none() && shared.later.load(Ordering::Acquire) {
+                later_by = Some(host::now() + LATER_WITHIN);
+            }
+            at.into_iter().chain(later_by).min()
         };
         match at {
             Some(at) => tokio::select! {
                 () = tokio::time::sleep_until(at.into()) => {
                     let Some(shared) = shared.upgrade() else { return };
-                    shared.with_host(|host, _| host.timeout(host::now()));
+                    let now = host::now();
+                    if later_by.is_some_and(|by| by <= now) {
+                        later_by = None;
+                        // Work posted later from now on wakes this task again; what is
+                        // queued already runs in the section below.
+                        shared.later.store(false, Ordering::Release);
+                    }
+                    shared.with_host(|host, _| host.timeout(now));
                 }
                 () = wake.notified() => {}
             },
@@ -283,6 +315,7 @@ impl Node {
             runtime: runtime.clone(),
             netlayers: netlayers.clone(),
             timer: timer_wake.clone(),
+            later: AtomicBool::new(false),
         });
         // On a current-thread runtime the node's tasks run on this thread.
         let alive = driver::Alive::default();
@@ -332,6 +365,15 @@ impl Node {
         }));
     }
 
+    /// Runs `f` on the node's core with its next section, without running one now (see
+    /// [`Shared::post_later`]): for work nothing waits for.
+    pub(crate) fn post_later(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
+        self.shared.post_later(Box::new(move |core: &mut Core| {
+            f(core);
+            core.run();
+        }));
+    }
+
     /// Takes a swiss number back (see [`Core::revoke_swiss`]): it enlivens nothing from now
     /// on. Returns whether it named an object. References peers already hold keep
     /// working. With a [`crate::persist::NodeStore`] attached, the store forgets it too
@@ -369,5 +411,52 @@ impl Node {
             core.release(p);
         });
         orx.await.map_err(|_| NodeStopped)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::netlayer::TcpTestingOnly;
+
+    #[tokio::test]
+    async fn work_posted_for_later_runs_though_nothing_else_comes() {
+        let netlayer = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let node = Node::start(vec![Arc::new(netlayer)], SessionConfig::default()).unwrap();
+        // The timer task's first pass (a section) is over: it waits for a wake.
+        tokio::task::yield_now().await;
+        // The first wakes the timer task; the second finds it woken already and waits for
+        // its deadline; the third wakes it again.
+        for round in 0..3 {
+            let (tx, rx) = oneshot::channel();
+            node.post_later(move |_| {
+                let _ = tx.send(());
+            });
+            // Nothing else is asked of the node: the timer task gives it a section.
+            tokio::time::timeout(LATER_WITHIN * 50, rx)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the work did not run"))
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn work_posted_for_later_runs_with_the_next_section_in_order() {
+        let netlayer = TcpTestingOnly::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let node = Node::start(vec![Arc::new(netlayer)], SessionConfig::default()).unwrap();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let r = ran.clone();
+        node.post_later(move |_| lock(&r).push("later"));
+        assert!(lock(&ran).is_empty(), "not run at once");
+        let r = ran.clone();
+        node.with_core(move |_| lock(&r).push("next"))
+            .await
+            .unwrap();
+        assert_eq!(*lock(&ran), ["later", "next"]);
     }
 }
