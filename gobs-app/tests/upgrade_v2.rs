@@ -19,10 +19,21 @@ mod host;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use common::{Daemon, fails, gobs, machine_names, ok, state, text, wait_for};
 use gobs_testkit::Need;
 use host::Client;
+
+/// The fixture's listener port (kept in its gateway table, named by its machines' attach
+/// sturdyrefs): one daemon on the fixture at a time, or the second finds it taken.
+static FIXTURE_PORT: Mutex<()> = Mutex::new(());
+
+/// Holds the fixture's port for the test that takes it; the first thing a test takes, so
+/// the last it lets go (after its daemon).
+fn fixture_port() -> MutexGuard<'static, ()> {
+    FIXTURE_PORT.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The fixture, copied into `to` (a fresh state directory), its container provider's
 /// bridge and subnet made this test's own (the fixture's would be shared by concurrent
@@ -81,6 +92,7 @@ fn shown(state: &Path, machine: &str) -> serde_json::Value {
 
 #[test]
 fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
+    let _port = fixture_port();
     let dir = state();
     let s = dir.path();
     let _bridge = copy_fixture(s);
@@ -129,6 +141,7 @@ fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
     ignore = "needs root and iproute2 (a container's teardown): GOBS_REQUIRE_PRIVILEGED=1 runs it"
 )]
 fn a_container_machine_of_the_release_before_one_machine_actor_is_destroyed() {
+    let _port = fixture_port();
     gobs_testkit::need(&[Need::Root, Need::Command("ip", "iproute2")]);
     let dir = state();
     let s = dir.path();
