@@ -80,15 +80,10 @@ impl VatImage {
 impl From<Graph> for VatImage {
     fn from(graph: Graph) -> Self {
         let mut image = ImageBuilder::default();
-        for (id, p) in graph.actors {
-            let ty = image.type_of(&p.name, p.version);
-            image.actors.push(Actor {
-                id,
-                ty,
-                args: Args::Own(p.args.into_boxed_slice()),
-            });
+        for (id, p) in &graph.actors {
+            image.append(*id, &p.name, p.version, &p.args);
         }
-        image.finish(graph.roots, graph.next_id, Arc::default())
+        image.finish_owned(graph.roots, graph.next_id)
     }
 }
 
@@ -103,7 +98,9 @@ impl std::fmt::Debug for VatImage {
     }
 }
 
-/// A vat's image, built an actor at a time in id order.
+/// A vat's image, built an actor at a time in id order: either over a file's bytes
+/// ([`ImageBuilder::push`], [`ImageBuilder::finish`]) or with bytes of its own
+/// ([`ImageBuilder::append`], [`ImageBuilder::finish_owned`]).
 #[derive(Default)]
 pub(crate) struct ImageBuilder {
     types: Vec<(String, u32)>,
@@ -111,6 +108,8 @@ pub(crate) struct ImageBuilder {
     /// The type of the last actor pushed: actors of one type come in runs.
     last: Option<u32>,
     actors: Vec<Actor>,
+    /// The arguments appended, one buffer for the whole vat.
+    bytes: Vec<u8>,
 }
 
 impl ImageBuilder {
@@ -156,7 +155,27 @@ impl ImageBuilder {
         self.actors.push(Actor { id, ty, args });
     }
 
+    /// Adds actor `id`, its arguments copied to the end of the image's own bytes.
+    pub(crate) fn append(&mut self, id: ActorId, name: &str, version: u32, args: &[u8]) {
+        let ty = self.type_of(name, version);
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(args);
+        let args = Args::Loaded(at..self.bytes.len());
+        self.actors.push(Actor { id, ty, args });
+    }
+
+    /// The image of the actors appended.
+    pub(crate) fn finish_owned(mut self, roots: Vec<ActorId>, next_id: u64) -> VatImage {
+        let bytes = Arc::new(std::mem::take(&mut self.bytes));
+        self.finish(roots, next_id, bytes)
+    }
+
+    /// The image of the actors pushed, over `file`.
     pub(crate) fn finish(self, roots: Vec<ActorId>, next_id: u64, file: Arc<Vec<u8>>) -> VatImage {
+        debug_assert!(
+            self.bytes.is_empty(),
+            "appended actors are finished with their own bytes"
+        );
         VatImage {
             roots,
             next_id,
