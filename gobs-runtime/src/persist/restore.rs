@@ -40,7 +40,6 @@ impl Persistence {
         };
         // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        let mut ids: Vec<ActorId> = Vec::with_capacity(graph.len());
         // Portraits of one type come in runs: look the entry up once per run.
         let mut last: Option<(&str, &'static ActorEntry)> = None;
         let mut max_id = 0;
@@ -90,7 +89,6 @@ impl Persistence {
             if portrait.name != ENTRY_NAME {
                 continue;
             }
-            ids.push(id);
             let (owner, part) = entries::owner_of(portrait.args).ok_or_else(|| {
                 failed(
                     format!(
@@ -122,6 +120,8 @@ impl Persistence {
         // Who holds each span of `expected` (actors without references have none).
         let mut spans: Vec<(ActorId, Range<usize>)> = Vec::new();
         let actors = graph.portraits().filter(|p| p.name != ENTRY_NAME);
+        // Actors placed asleep so far (a sleepy vat lets go of their holds now and then).
+        let mut placed_asleep: usize = 0;
         let (placed, ctx) = with_restore(ctx, || -> Result<(), Error> {
             for portrait in actors {
                 let id = portrait.id;
@@ -160,7 +160,8 @@ impl Persistence {
                     && core.place_asleep(id, entry, portrait.version, portrait.args)
                 {
                     drop(restored);
-                    if ids.len().is_multiple_of(PRUNE_EVERY) {
+                    placed_asleep += 1;
+                    if placed_asleep.is_multiple_of(PRUNE_EVERY) {
                         core.prune_restore_holds();
                     }
                 } else {
@@ -175,7 +176,6 @@ impl Persistence {
                         left.len()
                     );
                 }
-                ids.push(id);
                 if start == end && source.restored.is_empty() {
                     continue;
                 }
@@ -253,10 +253,7 @@ impl Persistence {
                  they are removed"
             );
         }
-        let (mut reach, garbage) = Reach::restored(graph.roots().to_vec(), &ids, edges, entries_of);
-        for (id, print) in stored {
-            reach.set_stored(id, print);
-        }
+        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), &stored, edges, entries_of);
         self.reach = reach;
         Ok((roots, garbage))
     }
