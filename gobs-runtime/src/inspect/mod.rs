@@ -227,7 +227,7 @@ fn read_log(path: &Path) -> Result<StoreImage, StoreError> {
     let split = crate::store::log_layout::split(&replayed.graph, path)?;
     Ok(StoreImage {
         store: path.to_path_buf(),
-        vats: split.records,
+        vats: split.graph_records(),
         history: Some(history),
         torn_tail,
         names: split.by_id.into_iter().collect(),

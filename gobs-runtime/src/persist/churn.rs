@@ -23,7 +23,7 @@ use crate::persist::roots::{Roots, SavedRoot, SavedRoots};
 use crate::persist::wake::Reviver;
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 use crate::promise::Promise;
-use crate::store::{StoreError, VatWrite};
+use crate::store::{StoreError, VatImage, VatWrite};
 use crate::vat::{self, Churn, ChurnHook, Sleep, Vat, VatCore, VatShared};
 
 /// The registry as its vats see it: where their churns go. A trait, so that the registry
@@ -84,7 +84,7 @@ pub(crate) struct Persistence {
 pub(crate) struct Launch {
     pub(crate) env: Env,
     /// What the store holds for it, if anything.
-    pub(crate) image: Option<Graph>,
+    pub(crate) image: Option<VatImage>,
     pub(crate) home: Home,
     pub(crate) sleep: Sleep,
 }
@@ -253,7 +253,7 @@ impl Persistence {
     fn open(
         core: &VatCore,
         env: Env,
-        graph: Option<Graph>,
+        graph: Option<VatImage>,
         home: Home,
         sleep: Sleep,
     ) -> Result<Persistence, Error> {

@@ -12,7 +12,9 @@ use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
 use crate::persist::registry::{Inner, Origin, Registry, Shared};
 use crate::persist::store_kind::{MARKER, StoreKind, write_marker};
-use crate::store::{LostTail, MemoryStore, RegistryCommit, Store, StoreError, VatRecord, VatWrite};
+use crate::store::{
+    LostTail, MemoryStore, RegistryCommit, Store, StoreError, VatImage, VatRecord, VatWrite,
+};
 use crate::vat::VatShared;
 
 impl Registry {
@@ -78,7 +80,7 @@ impl Registry {
         if let Some(lost) = &lost {
             report_lost(lost, &path.display().to_string());
         }
-        let records = store.load().map_err(registry_err)?;
+        let records = store.load_images().map_err(registry_err)?;
         let names = store.load_names().map_err(registry_err)?;
         let origin = Origin::Dir(dir, kind);
         let registry = Registry::assemble(origin, env, store, records, names, lost);
@@ -142,11 +144,15 @@ impl Registry {
             };
             records.extend(record.map(|r| (name.to_string(), r)));
         }
+        let images = records
+            .into_iter()
+            .map(|(name, record)| (name, record.map(VatImage::from)))
+            .collect();
         Ok(Registry::assemble(
             Origin::OneVat,
             env,
             store,
-            records,
+            images,
             names,
             lost,
         ))
@@ -156,7 +162,7 @@ impl Registry {
         origin: Origin,
         env: Env,
         store: Box<dyn Store>,
-        records: BTreeMap<String, VatRecord>,
+        records: BTreeMap<String, VatRecord<VatImage>>,
         names: Vec<(u32, String)>,
         lost: Option<LostTail>,
     ) -> Registry {
@@ -215,7 +221,9 @@ impl Registry {
         match &self.inner.origin {
             Origin::Memory(memory) => {
                 let mut store = memory.clone();
-                let loaded = store.load().and_then(|r| Ok((r, store.load_names()?)));
+                let loaded = store
+                    .load_images()
+                    .and_then(|r| Ok((r, store.load_names()?)));
                 let (records, names) = loaded.map_err(registry_err)?;
                 Ok(Registry::assemble(
                     Origin::Memory(memory.clone()),

@@ -92,11 +92,12 @@ pub(crate) struct Encoded {
 pub(crate) type Encode<'a, E> = dyn FnMut(ActorId, bool) -> Result<Option<Encoded>, E> + 'a;
 
 impl Reach {
-    /// Rebuilds the bookkeeping of a restored graph. Returns the stored actors that no
-    /// root reaches (to remove from the store).
+    /// Rebuilds the bookkeeping of a restored graph, `all` being every actor the store
+    /// holds with the fingerprint of what it holds (so that writing it again unchanged is
+    /// skipped). Returns the stored actors that no root reaches (to remove from the store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
-        all: &[ActorId],
+        all: &[(ActorId, u128)],
         mut edges: IdMap<Vec<ActorId>>,
         mut entries: IdMap<Vec<ActorId>>,
     ) -> (Reach, Vec<ActorId>) {
@@ -127,11 +128,14 @@ impl Reach {
                 }
             }
         }
-        let garbage = all
-            .iter()
-            .filter(|id| !nodes.contains_key(id))
-            .copied()
-            .collect();
+        // One lookup per actor: note what the store holds, or that no root reaches it.
+        let mut garbage = Vec::new();
+        for (id, print) in all {
+            match nodes.get_mut(id) {
+                Some(node) => node.stored = *print,
+                None => garbage.push(*id),
+            }
+        }
         (Reach { roots, nodes }, garbage)
     }
 
@@ -151,13 +155,6 @@ impl Reach {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Notes the fingerprint of what the store holds for actor `id` (see [`fingerprint`]).
-    pub(crate) fn set_stored(&mut self, id: ActorId, stored: u128) {
-        if let Some(node) = self.nodes.get_mut(&id) {
-            node.stored = stored;
-        }
     }
 
     /// Keeps `portrait` as a write of actor `id`, unless the store holds it already.
@@ -349,12 +346,9 @@ impl Reach {
                 out.push((id, encoded.portrait));
             }
         }
-        let ids: Vec<ActorId> = out.iter().map(|(id, _)| *id).collect();
-        let (mut fresh, _) = Reach::restored(self.roots.clone(), &ids, edges_of, entries_of);
-        for (id, portrait) in &out {
-            fresh.set_stored(*id, fingerprint(portrait));
-        }
-        *self = fresh;
+        let stored: Vec<(ActorId, u128)> =
+            out.iter().map(|(id, p)| (*id, fingerprint(p))).collect();
+        (*self, _) = Reach::restored(self.roots.clone(), &stored, edges_of, entries_of);
         Ok(out)
     }
 }
@@ -480,8 +474,12 @@ mod tests {
             [(id(0), vec![id(1)]), (id(1), vec![]), (id(7), vec![id(7)])]
                 .into_iter()
                 .collect();
-        let (reach, garbage) =
-            Reach::restored(vec![id(0)], &[id(0), id(1), id(7)], edges, IdMap::default());
+        let (reach, garbage) = Reach::restored(
+            vec![id(0)],
+            &[(id(0), 0), (id(1), 0), (id(7), 0)],
+            edges,
+            IdMap::default(),
+        );
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
     }
@@ -495,7 +493,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let all = [id(0), id(1), id(2), id(3)];
+        let all = [(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 0)];
         let (mut reach, garbage) = Reach::restored(vec![id(0)], &all, edges, IdMap::default());
         assert!(garbage.is_empty());
         let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);

@@ -16,9 +16,8 @@ use crate::persist::gone::Gone;
 use crate::persist::names::NameTable;
 use crate::persist::roots::{Roots, SavedRoots};
 use crate::persist::store_kind::StoreKind;
-use crate::portrait::Graph;
 use crate::promise::Promise;
-use crate::store::{LostTail, MemoryStore, RegistryCommit, Store, VatWrite};
+use crate::store::{LostTail, MemoryStore, RegistryCommit, Store, VatImage, VatWrite};
 use crate::vat::{self, Sleep, Vat, VatShared};
 
 /// A persistence registry: persistent vats that may refer to each other, all kept in one
@@ -79,8 +78,8 @@ pub(super) struct Shared {
     pub(super) store: Option<Box<dyn Store>>,
     /// Vat name → saved (true) or only listed (false).
     pub(super) catalog: HashMap<String, bool>,
-    /// Graphs read at open, not yet taken by their vat.
-    pub(super) images: HashMap<String, Graph>,
+    /// Saved graphs read at open, not yet taken by their vat.
+    pub(super) images: HashMap<String, VatImage>,
     /// Vats destroyed since open: references to them are not listed again.
     pub(super) dropped: HashSet<String>,
     /// The marker file to write after the first commit (which creates the store file).

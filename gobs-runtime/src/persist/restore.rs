@@ -15,7 +15,8 @@ use crate::persist::context::{
 use crate::persist::entries::{self, ENTRY_NAME};
 use crate::persist::reach::{self, IdMap, Reach};
 use crate::persist::roots::SavedRoot;
-use crate::portrait::{ActorId, Graph, Portrait};
+use crate::portrait::ActorId;
+use crate::store::VatImage;
 use crate::vat::VatCore;
 
 /// A sleepy vat's restore lets go of the holds its decoded actors made this often (in
@@ -28,7 +29,7 @@ impl Persistence {
     pub(super) fn restore(
         &mut self,
         core: &VatCore,
-        mut graph: Graph,
+        graph: VatImage,
     ) -> Result<(Vec<SavedRoot>, Vec<ActorId>), Error> {
         let directory: Option<Directory> = Some(self.home.clone() as Directory);
         let failed = |detail: String, source: Option<Error>| Error::Restore {
@@ -39,9 +40,8 @@ impl Persistence {
         };
         // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        let mut ids: Vec<ActorId> = Vec::with_capacity(graph.actors.len());
         // Portraits of one type come in runs: look the entry up once per run.
-        let mut last: Option<(String, &'static ActorEntry)> = None;
+        let mut last: Option<(&str, &'static ActorEntry)> = None;
         let mut max_id = 0;
         let corrupt = |detail: String| Error::Store {
             vat: core.shared.name.clone(),
@@ -51,33 +51,33 @@ impl Persistence {
                 detail,
             }),
         };
-        if graph.next_id > MAX_PLAUSIBLE_ID {
+        if graph.next_id() > MAX_PLAUSIBLE_ID {
             return Err(corrupt(format!(
                 "it says the vat's next actor id is {}, more actors than a vat can have \
                  spawned (at most {MAX_PLAUSIBLE_ID})",
-                graph.next_id
+                graph.next_id()
             )));
         }
         // Map entries saved as portraits of their own go to their owners (by field).
-        // (In place: the actors stay in the graph for the pass that restores them, rather
-        // than moved into a list beside it, which would hold them all twice at the peak.)
+        // (Only their arguments are copied: the other actors are read where they lie.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
         // What the store holds, so that writing it again unchanged is skipped.
-        let mut stored = Vec::with_capacity(graph.actors.len());
+        let mut stored = Vec::with_capacity(graph.len());
         // Portraits of one type come in runs: its name is hashed once per run.
-        let mut name_print: Option<(String, u128)> = None;
-        for (&id, portrait) in &mut graph.actors {
-            let name = match &name_print {
-                Some((name, print)) if *name == portrait.name => *print,
+        let mut name_print: Option<(&str, u128)> = None;
+        for portrait in graph.portraits() {
+            let id = portrait.id;
+            let name = match name_print {
+                Some((name, print)) if name == portrait.name => print,
                 _ => {
-                    let print = reach::name_print(&portrait.name);
-                    name_print = Some((portrait.name.clone(), print));
+                    let print = reach::name_print(portrait.name);
+                    name_print = Some((portrait.name, print));
                     print
                 }
             };
             stored.push((
                 id,
-                reach::fingerprint_named(name, portrait.version, &portrait.args),
+                reach::fingerprint_named(name, portrait.version, portrait.args),
             ));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
@@ -89,8 +89,7 @@ impl Persistence {
             if portrait.name != ENTRY_NAME {
                 continue;
             }
-            ids.push(id);
-            let (owner, part) = entries::owner_of(&portrait.args).ok_or_else(|| {
+            let (owner, part) = entries::owner_of(portrait.args).ok_or_else(|| {
                 failed(
                     format!(
                         "map entry {id} is damaged (its arguments are not [owner, field, key, \
@@ -105,36 +104,33 @@ impl Persistence {
                 .parts
                 .entry(part)
                 .or_default()
-                .push((id, std::mem::take(&mut portrait.args)));
+                .push((id, portrait.args.to_vec()));
         }
         let mut entries_of: IdMap<Vec<ActorId>> = IdMap::default();
-        core.reserve_restored(graph.actors.len());
+        core.reserve_restored(graph.len());
         // One context for every actor: the references they hold go to one list, each
         // actor's span of it noted as it is restored.
         let ctx = RestoreContext {
             vat: core.shared.clone(),
             directory,
             env: Some(self.env.clone()),
-            expected: Vec::with_capacity(graph.actors.len()),
+            expected: Vec::with_capacity(graph.len()),
             entries: None,
         };
         // Who holds each span of `expected` (actors without references have none).
         let mut spans: Vec<(ActorId, Range<usize>)> = Vec::new();
-        let actors = graph
-            .actors
-            .into_iter()
-            .filter(|(_, p)| p.name != ENTRY_NAME);
+        let actors = graph.portraits().filter(|p| p.name != ENTRY_NAME);
+        // Actors placed asleep so far (a sleepy vat lets go of their holds now and then).
+        let mut placed_asleep: usize = 0;
         let (placed, ctx) = with_restore(ctx, || -> Result<(), Error> {
-            for (id, portrait) in actors {
-                let cached = last
-                    .as_ref()
-                    .filter(|(n, _)| *n == portrait.name)
-                    .map(|(_, e)| *e);
-                let entry = match cached {
-                    Some(e) => e,
-                    None => {
-                        let e = self.lookup(&portrait, id, &core.shared.name)?;
-                        last = Some((portrait.name.clone(), e));
+            for portrait in actors {
+                let id = portrait.id;
+                let entry = match last {
+                    Some((n, e)) if n == portrait.name => e,
+                    _ => {
+                        let e =
+                            self.lookup(portrait.name, portrait.version, id, &core.shared.name)?;
+                        last = Some((portrait.name, e));
                         e
                     }
                 };
@@ -144,7 +140,7 @@ impl Persistence {
                     ctx.entries = Some(source.unwrap_or_default());
                     ctx.expected.len()
                 });
-                let restored = entry.restore(portrait.version, &portrait.args);
+                let restored = entry.restore(portrait.version, portrait.args);
                 let (end, source) = current_restore(|ctx| {
                     (ctx.expected.len(), ctx.entries.take().unwrap_or_default())
                 });
@@ -161,10 +157,11 @@ impl Persistence {
                 // its first message.
                 if core.is_sleepy()
                     && !has_entries
-                    && core.place_asleep(id, entry, portrait.version, &portrait.args)
+                    && core.place_asleep(id, entry, portrait.version, portrait.args)
                 {
                     drop(restored);
-                    if ids.len().is_multiple_of(PRUNE_EVERY) {
+                    placed_asleep += 1;
+                    if placed_asleep.is_multiple_of(PRUNE_EVERY) {
                         core.prune_restore_holds();
                     }
                 } else {
@@ -179,7 +176,6 @@ impl Persistence {
                         left.len()
                     );
                 }
-                ids.push(id);
                 if start == end && source.restored.is_empty() {
                     continue;
                 }
@@ -247,8 +243,8 @@ impl Persistence {
                 }
             }
         }
-        core.set_next_id(graph.next_id.max(max_id));
-        let roots = saved_roots(core, &graph.roots);
+        core.set_next_id(graph.next_id().max(max_id));
+        let roots = saved_roots(core, graph.roots());
         for (owner, source) in &owned {
             let n: usize = source.parts.values().map(Vec::len).sum();
             tracing::warn!(
@@ -257,36 +253,33 @@ impl Persistence {
                  they are removed"
             );
         }
-        let (mut reach, garbage) = Reach::restored(graph.roots, &ids, edges, entries_of);
-        for (id, print) in stored {
-            reach.set_stored(id, print);
-        }
+        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), &stored, edges, entries_of);
         self.reach = reach;
         Ok((roots, garbage))
     }
 
-    /// The env's entry for a saved portrait, or an error that says how to fix the env.
+    /// The env's entry for a portrait saved as `name` (version `version`), or an error
+    /// that says how to fix the env.
     fn lookup(
         &self,
-        portrait: &Portrait,
+        name: &str,
+        version: u32,
         id: ActorId,
         vat: &str,
     ) -> Result<&'static ActorEntry, Error> {
-        self.env
-            .lookup(&portrait.name)
-            .ok_or_else(|| Error::Restore {
-                vat: vat.to_string(),
-                store: self.store_name.clone(),
-                detail: format!(
-                    "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
+        self.env.lookup(name).ok_or_else(|| Error::Restore {
+            vat: vat.to_string(),
+            store: self.store_name.clone(),
+            detail: format!(
+                "actor {id} was saved as `{}` (version {}), which env {} does not list. Add \
                  that actor to the env; if its code moved, keep the old name with \
                  #[define_actor(aliases = [\"{}\"])]",
-                    portrait.name,
-                    portrait.version,
-                    self.env.describe(),
-                    portrait.name
-                ),
-                source: None,
-            })
+                name,
+                version,
+                self.env.describe(),
+                name
+            ),
+            source: None,
+        })
     }
 }

@@ -26,7 +26,7 @@ struct Entry {
 
 /// Where an actor's arguments are.
 #[derive(Clone, Debug)]
-enum Args {
+pub(crate) enum Args {
     /// In the bytes the graph was read from.
     Loaded(Range<usize>),
     /// In bytes of their own (written since).
@@ -34,8 +34,16 @@ enum Args {
 }
 
 impl Args {
-    fn own(bytes: &[u8]) -> Args {
+    pub(crate) fn own(bytes: &[u8]) -> Args {
         Args::Own(bytes.into())
+    }
+
+    /// The arguments, `loaded` being the bytes a [`Args::Loaded`] range points into.
+    pub(crate) fn bytes<'a>(&'a self, loaded: &'a [u8]) -> &'a [u8] {
+        match self {
+            Args::Loaded(range) => loaded.get(range.clone()).unwrap_or_default(),
+            Args::Own(bytes) => bytes,
+        }
     }
 }
 
@@ -105,10 +113,12 @@ pub(crate) const BIN32_LEN: u64 = 5;
 
 impl EncodedGraph {
     fn args<'a>(&'a self, e: &'a Entry) -> &'a [u8] {
-        match &e.args {
-            Args::Loaded(range) => self.loaded.get(range.clone()).unwrap_or_default(),
-            Args::Own(bytes) => bytes,
-        }
+        e.args.bytes(&self.loaded)
+    }
+
+    /// The bytes the graph was read from (which its loaded actors' arguments lie in).
+    pub(crate) fn file(&self) -> &Arc<Vec<u8>> {
+        &self.loaded
     }
 
     fn link<'a>(&'a self, id: ActorId, e: &'a Entry) -> Link<'a> {

@@ -6,9 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(crate) use super::encoded::PortraitRef;
-use super::{StoreError, VatRecord};
+use super::image::ImageBuilder;
+use super::{StoreError, VatImage, VatRecord};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
 
 /// Bits of a key that hold the actor id; the bits above hold the vat's index.
@@ -91,11 +93,26 @@ pub(crate) fn catalog_entries(graph: &Graph) -> usize {
 
 /// A registry log's graph, split into vats.
 pub(crate) struct Split {
-    pub records: BTreeMap<String, VatRecord>,
+    pub records: BTreeMap<String, VatRecord<VatImage>>,
     /// The name table, by number.
     pub by_id: HashMap<u32, String>,
     pub(crate) vats: HashMap<String, Meta>,
     pub(crate) next_index: u64,
+}
+
+impl Split {
+    /// The records, each saved vat's image as an owned graph.
+    pub(crate) fn graph_records(&self) -> BTreeMap<String, VatRecord> {
+        let record = |r: &VatRecord<VatImage>| match r {
+            VatRecord::Listed => VatRecord::Listed,
+            VatRecord::Saved(image) => VatRecord::Saved(image.to_graph()),
+            VatRecord::Damaged(why) => VatRecord::Damaged(why.clone()),
+        };
+        self.records
+            .iter()
+            .map(|(name, r)| (name.clone(), record(r)))
+            .collect()
+    }
 }
 
 pub(crate) fn corrupt(path: &Path, detail: String) -> StoreError {
@@ -114,21 +131,23 @@ pub(crate) fn split(graph: &Graph, path: &Path) -> Result<Split, StoreError> {
         version: p.version,
         args: &p.args,
     });
-    split_portraits(portraits, path)
+    split_portraits(portraits, &Arc::default(), path)
 }
 
-/// Splits the portraits of the registry log at `path`, in key order, into vats.
+/// Splits the portraits of the registry log at `path`, in key order, into vats. Each
+/// vat's image keeps the arguments that lie in `file` (the log's bytes) where they are.
 pub(crate) fn split_portraits<'a>(
     portraits: impl Iterator<Item = PortraitRef<'a>>,
+    file: &Arc<Vec<u8>>,
     path: &Path,
 ) -> Result<Split, StoreError> {
     let mut by_id: HashMap<u32, String> = HashMap::new();
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
-    // Keys come sorted, so each vat's actors come in one run: grouped as they come, with
+    // Keys come sorted, so each vat's actors come in one run: built as they come, with
     // no lookup per actor.
-    let mut actors: BTreeMap<u64, Vec<(ActorId, Portrait)>> = BTreeMap::new();
-    let mut run: Option<(u64, Vec<(ActorId, Portrait)>)> = None;
+    let mut images: BTreeMap<u64, ImageBuilder> = BTreeMap::new();
+    let mut run: Option<(u64, ImageBuilder)> = None;
     let mut damaged: HashMap<u64, String> = HashMap::new();
     for saved in portraits {
         let k = saved.id;
@@ -163,44 +182,37 @@ pub(crate) fn split_portraits<'a>(
             meta.index = index;
             next_index = next_index.max(index + 1);
             vats.insert(meta.name.clone(), meta);
-        } else {
-            let portrait = Portrait {
-                name: name.to_string(),
-                version: saved.version,
-                args: saved.args.to_vec(),
-            };
-            match &mut run {
-                Some((i, own)) if *i == index => own.push((ActorId(id), portrait)),
-                _ => {
-                    if let Some((i, own)) = run.take() {
-                        add_run(&mut actors, i, own);
-                    }
-                    run = Some((index, vec![(ActorId(id), portrait)]));
-                }
-            }
+            continue;
         }
+        let image = match &mut run {
+            Some((i, image)) if *i == index => image,
+            _ => {
+                if let Some((i, image)) = run.take() {
+                    images.insert(i, image);
+                }
+                // A vat met again (never, in a sorted log) continues where it was.
+                let image = images.remove(&index).unwrap_or_default();
+                &mut run.insert((index, image)).1
+            }
+        };
+        image.push(ActorId(id), name, saved.version, saved.args, file);
     }
-    if let Some((i, own)) = run {
-        add_run(&mut actors, i, own);
+    if let Some((i, image)) = run {
+        images.insert(i, image);
     }
     let mut records = BTreeMap::new();
     for meta in vats.values() {
-        let own = actors.remove(&meta.index).unwrap_or_default();
+        let image = images.remove(&meta.index).unwrap_or_default();
         let record = if let Some(why) = damaged.remove(&meta.index) {
             VatRecord::Damaged(format!("{why} ({})", path.display()))
         } else if meta.saved {
-            VatRecord::Saved(Graph {
-                roots: meta.roots.clone(),
-                next_id: meta.next_id,
-                // Keys were sorted, so each vat's actors are too: built in one pass.
-                actors: own.into_iter().collect(),
-            })
+            VatRecord::Saved(image.finish(meta.roots.clone(), meta.next_id, file.clone()))
         } else {
             VatRecord::Listed
         };
         records.insert(meta.name.clone(), record);
     }
-    if let Some(index) = actors.keys().next() {
+    if let Some(index) = images.keys().next() {
         return Err(corrupt(
             path,
             format!("actors are saved under vat index {index}, which has no catalog entry"),
@@ -212,21 +224,6 @@ pub(crate) fn split_portraits<'a>(
         vats,
         next_index,
     })
-}
-
-/// Adds a run of vat `index`'s actors to those read before (none, in a sorted log: then
-/// the run is kept as it is, not copied).
-fn add_run(
-    actors: &mut BTreeMap<u64, Vec<(ActorId, Portrait)>>,
-    index: u64,
-    mut run: Vec<(ActorId, Portrait)>,
-) {
-    match actors.entry(index) {
-        std::collections::btree_map::Entry::Vacant(v) => {
-            v.insert(run);
-        }
-        std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().append(&mut run),
-    }
 }
 
 /// The vats a registry log delta writes, by name; `names` (vat index → name) learns the

@@ -34,6 +34,7 @@ pub mod fault;
 pub(crate) mod frames;
 mod fsutil;
 mod group_commit;
+mod image;
 mod io_stats;
 mod log;
 pub(crate) mod log_layout;
@@ -50,6 +51,7 @@ mod transfer;
 
 pub use backup::{BackupInfo, backup_log, restore_log_backup};
 pub use group_commit::SyncTicket;
+pub use image::VatImage;
 pub use io_stats::{FsyncHistogram, StoreIoStats, io_stats};
 pub use log::{LogOptions, LogStats, LogStore};
 pub use memory::MemoryStore;

@@ -8,7 +8,7 @@ use super::log_layout::{
     too_many,
 };
 use super::shared::{LostTail, RegistryCommit, Store, VatRecord, VatWrite};
-use super::{LogOptions, LogStore, StoreError, SyncTicket};
+use super::{LogOptions, LogStore, StoreError, SyncTicket, VatImage};
 use crate::portrait::{ActorId, Delta, Portrait};
 
 /// Every vat of a registry in one checksummed log.
@@ -27,8 +27,8 @@ pub struct RegistryLogStore {
     log: LogStore,
     vats: HashMap<String, Meta>,
     next_index: u64,
-    /// The records replayed at open, handed out by the first `load`.
-    loaded: Option<BTreeMap<String, VatRecord>>,
+    /// The records replayed at open, handed out by the first `load` or `load_images`.
+    loaded: Option<BTreeMap<String, VatRecord<VatImage>>>,
     /// The name table as the log holds it.
     names: HashMap<String, u32>,
     by_id: HashMap<u32, String>,
@@ -67,7 +67,7 @@ impl RegistryLogStore {
         };
         let split = match &converted {
             Some(graph) => split(graph, store.log.path())?,
-            None => split_portraits(store.log.encoded().portraits(), store.log.path())?,
+            None => store.split()?,
         };
         store.loaded = Some(store.take_split(split));
         Ok(store)
@@ -89,8 +89,14 @@ impl RegistryLogStore {
         self.log.cut_kept_in()
     }
 
+    /// The log's graph, split into vats.
+    fn split(&self) -> Result<Split, StoreError> {
+        let graph = self.log.encoded();
+        split_portraits(graph.portraits(), graph.file(), self.log.path())
+    }
+
     /// Takes over the catalog and name table of the log's graph split into vats.
-    fn take_split(&mut self, split: Split) -> BTreeMap<String, VatRecord> {
+    fn take_split(&mut self, split: Split) -> BTreeMap<String, VatRecord<VatImage>> {
         self.vats = split.vats;
         self.next_index = split.next_index;
         self.by_id = split.by_id;
@@ -125,10 +131,18 @@ impl Store for RegistryLogStore {
     }
 
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
+        let images = self.load_images()?;
+        Ok(images
+            .into_iter()
+            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
+            .collect())
+    }
+
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
         if let Some(records) = self.loaded.take() {
             return Ok(records);
         }
-        let split = split_portraits(self.log.encoded().portraits(), self.log.path())?;
+        let split = self.split()?;
         Ok(self.take_split(split))
     }
 

@@ -3,20 +3,32 @@
 
 use std::collections::BTreeMap;
 
-use super::StoreError;
+use super::{StoreError, VatImage};
 use crate::portrait::{Delta, Graph};
 
-/// What a registry store holds for one vat.
+/// What a registry store holds for one vat: its saved graph as a [`Graph`] ([`Store::load`])
+/// or as a [`VatImage`] to restore from ([`Store::load_images`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VatRecord {
+pub enum VatRecord<G = Graph> {
     /// Listed in the catalog (another vat's commit referred to it) but never saved itself:
     /// the process stopped between the two commits.
     Listed,
     /// Saved: its graph.
-    Saved(Graph),
+    Saved(G),
     /// Saved, but what the store holds for it cannot be read (the reason); the other
     /// vats are unaffected.
     Damaged(String),
+}
+
+impl<G> VatRecord<G> {
+    /// The same record, its saved graph converted by `f`.
+    pub fn map<H>(self, f: impl FnOnce(G) -> H) -> VatRecord<H> {
+        match self {
+            VatRecord::Listed => VatRecord::Listed,
+            VatRecord::Saved(g) => VatRecord::Saved(f(g)),
+            VatRecord::Damaged(why) => VatRecord::Damaged(why),
+        }
+    }
 }
 
 /// What one commit does to one vat.
@@ -70,6 +82,16 @@ impl RegistryCommit<'_> {
 pub trait Store: Send + 'static {
     /// Every vat the store holds, by name.
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError>;
+    /// Every vat the store holds, by name, as images to restore from: what a registry
+    /// opens with. The default converts [`Store::load`]'s graphs; a store that can hand its
+    /// vats out without an owned copy of each actor (the log store) does that instead.
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
+        let records = self.load()?;
+        Ok(records
+            .into_iter()
+            .map(|(name, record)| (name, record.map(VatImage::from)))
+            .collect())
+    }
     /// The registry's name table: every name committed, with its number.
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError>;
     /// Commits `commit` atomically (and durably, per the store's durability).
@@ -158,6 +180,9 @@ pub(crate) fn apply_write(
 impl Store for Box<dyn Store> {
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
         (**self).load()
+    }
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
+        (**self).load_images()
     }
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {
         (**self).load_names()

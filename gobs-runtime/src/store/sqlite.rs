@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::fsutil::{StoreLock, prepare_dir};
+use super::image::ImageBuilder;
 use super::shared::{RegistryCommit, Store, VatRecord, VatWrite};
-use super::{Durability, StoreError};
-use crate::portrait::{ActorId, Delta, Graph, Portrait};
+use super::{Durability, StoreError, VatImage};
+use crate::portrait::{ActorId, Delta, Portrait};
 
 const FORMAT: &str = "1";
 
@@ -325,7 +326,17 @@ impl Store for SqliteStore {
     }
 
     fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let mut by_id: HashMap<i64, (String, Option<Graph>)> = HashMap::new();
+        let images = self.load_images()?;
+        Ok(images
+            .into_iter()
+            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
+            .collect())
+    }
+
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
+        // Per vat row: its name, and its roots and next id when saved.
+        type Row = (String, Option<(Vec<ActorId>, u64)>);
+        let mut by_id: HashMap<i64, Row> = HashMap::new();
         // Vats whose rows cannot be read: reported, not fatal to the others.
         let mut damaged: HashMap<i64, String> = HashMap::new();
         {
@@ -346,78 +357,69 @@ impl Store for SqliteStore {
                 .map_err(self.err("reading"))?;
             for row in rows {
                 let (id, name, saved, roots, next_id) = row.map_err(self.err("reading"))?;
-                let graph = if saved {
-                    match super::from_slice_limited::<Vec<ActorId>>(&roots) {
-                        Ok(roots) => Some(Graph {
-                            roots,
-                            next_id: u64::try_from(next_id).unwrap_or(0),
-                            actors: BTreeMap::new(),
-                        }),
-                        Err(e) => {
+                let saved = saved.then(|| {
+                    let roots =
+                        super::from_slice_limited::<Vec<ActorId>>(&roots).unwrap_or_else(|e| {
                             damaged.insert(id, format!("its roots do not decode: {e}"));
-                            Some(Graph::default())
-                        }
-                    }
-                } else {
-                    None
-                };
-                by_id.insert(id, (name, graph));
+                            Vec::new()
+                        });
+                    (roots, u64::try_from(next_id).unwrap_or(0))
+                });
+                by_id.insert(id, (name, saved));
             }
         }
         let names: HashMap<i64, String> = self.id_names::<i64>("types")?.into_iter().collect();
+        // Each vat's actors, their arguments copied once into one buffer per vat.
+        let mut images: HashMap<i64, ImageBuilder> = HashMap::new();
         {
             let mut q = self
                 .conn
                 .prepare("SELECT vat, id, type, version, args FROM actors ORDER BY vat, id")
                 .map_err(self.err("reading"))?;
             let mut rows = q.query([]).map_err(self.err("reading"))?;
-            let mut current: Option<(i64, Vec<(ActorId, Portrait)>)> = None;
-            let finish = |by_id: &mut HashMap<i64, (String, Option<Graph>)>,
-                          done: Option<(i64, Vec<(ActorId, Portrait)>)>| {
-                if let Some((vat, actors)) = done
-                    && let Some((_, Some(graph))) = by_id.get_mut(&vat)
-                {
-                    graph.actors = actors.into_iter().collect();
-                }
-            };
+            let mut current: Option<(i64, ImageBuilder)> = None;
             while let Some(row) = rows.next().map_err(self.err("reading"))? {
                 let vat: i64 = row.get(0).map_err(self.err("reading"))?;
                 let id: i64 = row.get(1).map_err(self.err("reading"))?;
                 let ty: i64 = row.get(2).map_err(self.err("reading"))?;
                 let version: u32 = row.get(3).map_err(self.err("reading"))?;
-                let args: Vec<u8> = row.get(4).map_err(self.err("reading"))?;
-                let Some(name) = names.get(&ty).cloned() else {
+                let args = row
+                    .get_ref(4)
+                    .and_then(|v| v.as_blob().map_err(Into::into))
+                    .map_err(self.err("reading"))?;
+                let Some(name) = names.get(&ty) else {
                     damaged.entry(vat).or_insert_with(|| {
                         format!("actor #{id} has type {ty}, which the types table lacks")
                     });
                     continue;
                 };
-                if current.as_ref().is_none_or(|(v, _)| *v != vat) {
-                    finish(&mut by_id, current.take());
-                    current = Some((vat, Vec::new()));
-                }
-                if let Some((_, actors)) = &mut current {
-                    actors.push((
-                        ActorId(u64::try_from(id).unwrap_or(0)),
-                        Portrait {
-                            name,
-                            version,
-                            args,
-                        },
-                    ));
-                }
+                let image = match &mut current {
+                    Some((v, image)) if *v == vat => image,
+                    _ => {
+                        if let Some((v, image)) = current.take() {
+                            images.insert(v, image);
+                        }
+                        &mut current.insert((vat, ImageBuilder::default())).1
+                    }
+                };
+                image.append(ActorId(u64::try_from(id).unwrap_or(0)), name, version, args);
             }
-            finish(&mut by_id, current.take());
+            if let Some((v, image)) = current {
+                images.insert(v, image);
+            }
         }
         Ok(by_id
             .into_iter()
-            .map(|(id, (name, graph))| {
-                let record = match (damaged.remove(&id), graph) {
+            .map(|(id, (name, saved))| {
+                let record = match (damaged.remove(&id), saved) {
                     (Some(why), _) => VatRecord::Damaged(format!(
                         "{why} (in {}, vat row {id})",
                         self.path.display()
                     )),
-                    (None, Some(g)) => VatRecord::Saved(g),
+                    (None, Some((roots, next_id))) => {
+                        let image = images.remove(&id).unwrap_or_default();
+                        VatRecord::Saved(image.finish_owned(roots, next_id))
+                    }
                     (None, None) => VatRecord::Listed,
                 };
                 (name, record)

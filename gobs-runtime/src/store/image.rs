@@ -1,0 +1,246 @@
+//! A vat's saved graph as a store hands it to a restore: per actor its id, its type (an
+//! index into the vat's few distinct types) and where its arguments are. A log store's
+//! images point into the log file's bytes, read once at open, so opening a registry does
+//! not copy each actor's name and arguments into a [`Portrait`] of its own; the restore
+//! reads every actor where it lies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::encoded::{Args, PortraitRef};
+use crate::portrait::{ActorId, Graph, Portrait};
+
+/// One vat's saved graph, to restore from (see [`Store::load_images`](super::Store::load_images)).
+pub struct VatImage {
+    roots: Vec<ActorId>,
+    next_id: u64,
+    /// The distinct types (name, version) of the vat's actors.
+    types: Vec<(String, u32)>,
+    /// In id order.
+    actors: Vec<Actor>,
+    /// The bytes [`Args::Loaded`] ranges point into (a log file's, read at open).
+    file: Arc<Vec<u8>>,
+}
+
+struct Actor {
+    id: ActorId,
+    ty: u32,
+    args: Args,
+}
+
+impl VatImage {
+    /// The vat's roots, in the order its root constructor returned them.
+    pub(crate) fn roots(&self) -> &[ActorId] {
+        &self.roots
+    }
+
+    /// The next actor id the vat will hand out.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// How many actors the vat saved.
+    pub(crate) fn len(&self) -> usize {
+        self.actors.len()
+    }
+
+    /// Every saved actor, in id order, borrowed.
+    pub(crate) fn portraits(&self) -> impl Iterator<Item = PortraitRef<'_>> {
+        self.actors.iter().map(|a| {
+            let (name, version) = &self.types[a.ty as usize];
+            PortraitRef {
+                id: a.id,
+                name,
+                version: *version,
+                args: a.args.bytes(&self.file),
+            }
+        })
+    }
+
+    /// The image as an owned graph (what [`Store::load`](super::Store::load) returns).
+    pub(crate) fn to_graph(&self) -> Graph {
+        Graph {
+            roots: self.roots.clone(),
+            next_id: self.next_id,
+            actors: self
+                .portraits()
+                .map(|p| {
+                    let portrait = Portrait {
+                        name: p.name.to_string(),
+                        version: p.version,
+                        args: p.args.to_vec(),
+                    };
+                    (p.id, portrait)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Graph> for VatImage {
+    fn from(graph: Graph) -> Self {
+        let mut image = ImageBuilder::default();
+        for (id, p) in &graph.actors {
+            image.append(*id, &p.name, p.version, &p.args);
+        }
+        image.finish_owned(graph.roots, graph.next_id)
+    }
+}
+
+impl std::fmt::Debug for VatImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VatImage")
+            .field("roots", &self.roots)
+            .field("next_id", &self.next_id)
+            .field("actors", &self.actors.len())
+            .field("types", &self.types)
+            .finish()
+    }
+}
+
+/// A vat's image, built an actor at a time in id order: either over a file's bytes
+/// ([`ImageBuilder::push`], [`ImageBuilder::finish`]) or with bytes of its own
+/// ([`ImageBuilder::append`], [`ImageBuilder::finish_owned`]).
+#[derive(Default)]
+pub(crate) struct ImageBuilder {
+    types: Vec<(String, u32)>,
+    index: HashMap<(String, u32), u32>,
+    /// The type of the last actor pushed: actors of one type come in runs.
+    last: Option<u32>,
+    actors: Vec<Actor>,
+    /// The arguments appended, one buffer for the whole vat.
+    bytes: Vec<u8>,
+}
+
+impl ImageBuilder {
+    fn type_of(&mut self, name: &str, version: u32) -> u32 {
+        if let Some(ty) = self.last {
+            let (n, v) = &self.types[ty as usize];
+            if n == name && *v == version {
+                return ty;
+            }
+        }
+        let ty = match self.index.get(&(name.to_string(), version)) {
+            Some(ty) => *ty,
+            None => {
+                // A vat's types are at most its actors, which ids bound far below 2^32.
+                let ty = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
+                self.types.push((name.to_string(), version));
+                self.index.insert((name.to_string(), version), ty);
+                ty
+            }
+        };
+        self.last = Some(ty);
+        ty
+    }
+
+    /// Adds actor `id`, its arguments `args` kept where they are when they lie in `file`
+    /// (else copied).
+    pub(crate) fn push(
+        &mut self,
+        id: ActorId,
+        name: &str,
+        version: u32,
+        args: &[u8],
+        file: &Arc<Vec<u8>>,
+    ) {
+        let ty = self.type_of(name, version);
+        let (base, start) = (file.as_ptr().addr(), args.as_ptr().addr());
+        let args = if !args.is_empty() && start >= base && start + args.len() <= base + file.len() {
+            let at = start - base;
+            Args::Loaded(at..at + args.len())
+        } else {
+            Args::own(args)
+        };
+        self.actors.push(Actor { id, ty, args });
+    }
+
+    /// Adds actor `id`, its arguments copied to the end of the image's own bytes.
+    pub(crate) fn append(&mut self, id: ActorId, name: &str, version: u32, args: &[u8]) {
+        let ty = self.type_of(name, version);
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(args);
+        let args = Args::Loaded(at..self.bytes.len());
+        self.actors.push(Actor { id, ty, args });
+    }
+
+    /// The image of the actors appended.
+    pub(crate) fn finish_owned(mut self, roots: Vec<ActorId>, next_id: u64) -> VatImage {
+        let bytes = Arc::new(std::mem::take(&mut self.bytes));
+        self.finish(roots, next_id, bytes)
+    }
+
+    /// The image of the actors pushed, over `file`.
+    pub(crate) fn finish(self, roots: Vec<ActorId>, next_id: u64, file: Arc<Vec<u8>>) -> VatImage {
+        debug_assert!(
+            self.bytes.is_empty(),
+            "appended actors are finished with their own bytes"
+        );
+        VatImage {
+            roots,
+            next_id,
+            types: self.types,
+            actors: self.actors,
+            file,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn arguments_in_the_file_stay_there_and_others_are_copied() {
+        let file = Arc::new((0u8..64).collect::<Vec<u8>>());
+        let elsewhere = vec![7u8; 5];
+        let mut image = ImageBuilder::default();
+        image.push(ActorId(1), "a", 1, &file[3..9], &file);
+        image.push(ActorId(2), "a", 1, &elsewhere, &file);
+        image.push(ActorId(5), "b", 2, &file[60..], &file);
+        image.push(ActorId(6), "a", 1, &[], &file);
+        let image = image.finish(vec![ActorId(1)], 9, file.clone());
+        let at: Vec<_> = image.actors.iter().map(|a| a.args.clone()).collect();
+        assert!(matches!(&at[0], Args::Loaded(r) if *r == (3..9)));
+        assert!(matches!(&at[1], Args::Own(b) if **b == [7u8; 5]));
+        assert!(matches!(&at[2], Args::Loaded(r) if *r == (60..64)));
+        // Two distinct types, each named once.
+        assert_eq!(image.types.len(), 2);
+        let read: Vec<_> = image
+            .portraits()
+            .map(|p| (p.id, p.name.to_string(), p.version, p.args.to_vec()))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (ActorId(1), "a".to_string(), 1, file[3..9].to_vec()),
+                (ActorId(2), "a".to_string(), 1, elsewhere.clone()),
+                (ActorId(5), "b".to_string(), 2, file[60..].to_vec()),
+                (ActorId(6), "a".to_string(), 1, Vec::new()),
+            ]
+        );
+        assert_eq!(
+            (image.roots(), image.next_id(), image.len()),
+            (&[ActorId(1)][..], 9, 4)
+        );
+    }
+
+    #[test]
+    fn an_image_of_a_graph_reads_back_as_the_graph() {
+        let mut graph = Graph {
+            roots: vec![ActorId(0)],
+            next_id: 40,
+            ..Graph::default()
+        };
+        for i in 0..30u64 {
+            let portrait = Portrait {
+                name: format!("t{}", i / 7),
+                version: (i % 2) as u32,
+                args: vec![i as u8; i as usize],
+            };
+            graph.actors.insert(ActorId(i), portrait);
+        }
+        assert_eq!(VatImage::from(graph.clone()).to_graph(), graph);
+    }
+}
