@@ -62,7 +62,7 @@ pub struct ContainerSettings {
     pub bridge: String,
     /// Whether machines get a user namespace.
     pub user_namespace: bool,
-    /// Whether machines reach only the boss's listener ([`firewall`]).
+    /// Whether machines reach only the boss's listener ([`firewall`](super::firewall)).
     #[serde(default = "isolated_by_default")]
     pub isolated: bool,
 }
