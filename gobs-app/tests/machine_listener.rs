@@ -98,15 +98,14 @@ fn idle_connections_give_their_descriptors_back_within_a_second_of_their_end() {
     runtime().block_on(async {
         let boss = peers::tcp_tls_locator(listener).await;
         fds_at_most(pid, baseline, Instant::now()).await;
-        // The machine's own session is one.
-        let machines = accepted_at(pid, listener);
 
-        // Closed by the peer, once the daemon holds each.
+        // Closed by the peer, once the daemon holds each (the machine's own sessions are
+        // not counted: how many it holds at an instant is its business).
         let mut held = Vec::new();
         for _ in 0..IDLE {
             held.push(silent_tls(&boss).await);
         }
-        accepted_at_least(pid, listener, machines + IDLE).await;
+        accepted_at_least(pid, listener, IDLE).await;
         let closed = Instant::now();
         drop(held);
         let took = fds_at_most(pid, baseline, closed).await;
@@ -116,7 +115,10 @@ fn idle_connections_give_their_descriptors_back_within_a_second_of_their_end() {
             "{IDLE} closed connections: descriptors back in {took:?}"
         );
 
-        // Ended by the daemon: no TLS handshake, and a handshake but no hello.
+        // Ended by the daemon: no TLS handshake, and a handshake but no hello. Each was
+        // accepted (the certificate came, or the handshake finished); the daemon may end
+        // the first ones before the last are open (a slow machine takes over 10 s for
+        // these 200), so no count of them held at once is asked for.
         let mut no_handshake = Vec::new();
         let mut no_hello = Vec::new();
         for _ in 0..IDLE {
@@ -125,7 +127,6 @@ fn idle_connections_give_their_descriptors_back_within_a_second_of_their_end() {
             no_handshake.push(raw);
             no_hello.push(silent_tls(&boss).await);
         }
-        accepted_at_least(pid, listener, machines + 2 * IDLE).await;
         let (no_handshake, ended) = ended_by_the_daemon(no_handshake).await;
         let took = fds_at_most(pid, baseline + IDLE, ended).await;
         eprintln!(
