@@ -8,7 +8,7 @@ use std::time::Duration;
 use gobs_ocapn_proto::captp::{CapRef, LocalRef, SessionConfig, Term};
 use gobs_ocapn_proto::fixtures;
 use gobs_ocapn_proto::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn_proto::node::{Action, Core, Cx, HELLO_TIMEOUT};
+use gobs_ocapn_proto::node::{Action, Core, Cx, HELLO_TIMEOUT, IDLE_TIMEOUT};
 use gobs_ocapn_proto::syrup::{self, Limits, Value};
 use gobs_ocapn_proto::testing::{LinkId, Net, SimNode, my_location};
 
@@ -69,7 +69,15 @@ fn the_hello_deadline_is_a_setting() {
 #[test]
 fn a_peer_that_says_hello_in_time_keeps_its_session_past_the_deadline() {
     let net = Net::new();
-    let node = sim(&net, "me");
+    // No idle sweep either, so that no timer at all is left.
+    let node = net.node(
+        PeerLocator::new("sim", "me"),
+        SessionConfig {
+            idle_timeout: None,
+            ..SessionConfig::default()
+        },
+    );
+    node.with_core(fixtures::install);
     let mut late = net.connect(&node, my_location("late", 1));
     net.advance(HELLO_TIMEOUT - Duration::from_millis(1));
     late.setup();
@@ -81,6 +89,93 @@ fn a_peer_that_says_hello_in_time_keeps_its_session_past_the_deadline() {
         None,
         "no timer is left once every peer said hello"
     );
+}
+
+const IDLE_ABORT: &str =
+    r#"<'op:abort "idle: neither side held anything and the peer sent nothing">"#;
+
+#[test]
+fn a_session_with_nothing_in_it_is_closed_after_the_idle_timeout_and_not_before() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let mut idle = net.connect(&node, my_location("idle", 1));
+    idle.setup();
+    net.advance(IDLE_TIMEOUT);
+    assert!(idle.try_recv().is_none(), "closed before the idle timeout");
+    assert_eq!(node.sessions_with("idle"), 1);
+    net.advance(IDLE_TIMEOUT / 2);
+    assert_eq!(format!("{:?}", idle.recv().unwrap()), IDLE_ABORT);
+    assert_eq!(node.sessions_with("idle"), 0, "the session is gone");
+}
+
+#[test]
+fn a_session_that_holds_a_reference_is_never_idle() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let mut holder = net.connect(&node, my_location("holder", 1));
+    holder.setup();
+    let greeter = holder.fetch(fixtures::GREETER);
+    while holder.try_recv().is_some() {}
+    net.advance(IDLE_TIMEOUT * 5);
+    assert!(
+        holder.try_recv().is_none(),
+        "a session holding a reference was closed"
+    );
+    assert_eq!(node.sessions_with("holder"), 1);
+
+    // Once it lets go of it, the session is empty and goes in its turn.
+    let pos = greeter.as_record().unwrap().1[0].as_int().unwrap() as u64;
+    holder.gc_export(pos, 1);
+    net.advance(IDLE_TIMEOUT * 2);
+    let mut last = None;
+    while let Some(m) = holder.try_recv() {
+        last = Some(m);
+    }
+    assert_eq!(format!("{:?}", last.unwrap()), IDLE_ABORT);
+}
+
+#[test]
+fn a_peer_that_keeps_talking_keeps_its_session() {
+    let net = Net::new();
+    let node = sim(&net, "me");
+    let mut talker = net.connect(&node, my_location("talker", 1));
+    talker.setup();
+    for _ in 0..8 {
+        net.advance(IDLE_TIMEOUT / 3);
+        // Says something that leaves nothing held: a fetch of an unknown swiss number.
+        let r = talker.deliver(
+            gobs_ocapn_proto::testing::export(0),
+            vec![
+                Value::Symbol("fetch".into()),
+                Value::Bytes(b"none".to_vec()),
+            ],
+            None,
+        );
+        assert_eq!(talker.resolution(r)[0], Value::Symbol("break".into()));
+    }
+    assert_eq!(node.sessions_with("talker"), 1);
+}
+
+#[test]
+fn the_idle_timeout_is_a_setting_and_can_be_off() {
+    for (idle_timeout, closed) in [(Some(Duration::from_secs(4)), true), (None, false)] {
+        let net = Net::new();
+        let node = net.node(
+            PeerLocator::new("sim", "me"),
+            SessionConfig {
+                idle_timeout,
+                ..SessionConfig::default()
+            },
+        );
+        let mut idle = net.connect(&node, my_location("idle", 1));
+        idle.setup();
+        net.advance(Duration::from_secs(6));
+        assert_eq!(
+            node.sessions_with("idle"),
+            usize::from(!closed),
+            "{idle_timeout:?}"
+        );
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub use reasons::{
     ERROR_LABEL, OBJECT_RELEASED, SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };
 pub use revoke::{REVOKED_KEPT, RevokeHook};
-pub use timers::HELLO_TIMEOUT;
+pub use timers::{HELLO_TIMEOUT, IDLE_TIMEOUT};
 
 use crate::captp::{
     CapRef, ConnId, DropSink, LocalRef, ObjId, Selector, Session, SessionConfig, Term,
@@ -183,6 +183,10 @@ struct SessionSlot {
     /// Its peer asked a `gobs:` question: it is told sturdyrefs with answers
     /// ([`told`]).
     gobs_peer: bool,
+    /// The peer sent something since the last idle sweep ([`timers`]).
+    heard: bool,
+    /// How many idle sweeps in a row found the session empty and its peer silent.
+    quiet_sweeps: u8,
 }
 
 impl SessionSlot {
@@ -240,6 +244,8 @@ pub struct Core {
     caretakers: caretaker::Caretakers,
     /// When peers must have said hello by ([`Core::connected`]).
     hello_deadlines: timers::HelloDeadlines,
+    /// When sessions with nothing in them are next looked for ([`Core::connected`]).
+    idle_sweep: Option<std::time::Instant>,
     /// The peers of connections that ended lately, for errors about them.
     departed: reasons::Departed,
 }
@@ -300,6 +306,7 @@ impl Core {
             on_mint: None,
             told: told::Told::default(),
             hello_deadlines: timers::HelloDeadlines::default(),
+            idle_sweep: None,
             departed: reasons::Departed::default(),
         }
     }

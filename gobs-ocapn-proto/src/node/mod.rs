@@ -4,6 +4,6 @@ mod core;
 
 pub use self::core::{
     Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, ERROR_LABEL, HELLO_TIMEOUT,
-    LocalObject, MintHook, OBJECT_RELEASED, PeerProof, REVOKED_KEPT, RevokeHook, SWISS_REVOKED,
-    SWISS_UNKNOWN, error_record, is_kind, kinds,
+    IDLE_TIMEOUT, LocalObject, MintHook, OBJECT_RELEASED, PeerProof, REVOKED_KEPT, RevokeHook,
+    SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };

@@ -16,8 +16,8 @@ pub(crate) use actors::ActorTable;
 pub use error::NodeError;
 pub use gobs_ocapn_proto::node::{
     Action, CARETAKER_REVOKED, Callback, Core, CoreCallback, Cx, ERROR_LABEL, HELLO_TIMEOUT,
-    LocalObject, MintHook, OBJECT_RELEASED, PeerProof, REVOKED_KEPT, RevokeHook, SWISS_REVOKED,
-    SWISS_UNKNOWN, error_record, is_kind, kinds,
+    IDLE_TIMEOUT, LocalObject, MintHook, OBJECT_RELEASED, PeerProof, REVOKED_KEPT, RevokeHook,
+    SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };
 pub use open::NodeBuilder;
 pub(crate) use shell::run_inline;

@@ -22,6 +22,12 @@ pub struct SessionConfig {
     /// How long a peer has, once its connection is up, to send `op:start-session`; a peer
     /// that stays silent longer has its session aborted and its connection closed.
     pub hello_timeout: Duration,
+    /// How long a session may stay open with nothing in it: neither side holds a
+    /// reference from the other or awaits an answer, and the peer sends nothing. Such a
+    /// session is closed after this long (at most half as long again), so a peer that
+    /// proves nothing cannot hold a connection for ever; a peer that needs us again dials
+    /// again. `None` keeps such sessions open.
+    pub idle_timeout: Option<Duration>,
     /// Whether `op:gc-answer` waits to leave with the session's next message (or after at
     /// most [`MAX_DEFERRED_GC_ANSWERS`](crate::captp::MAX_DEFERRED_GC_ANSWERS) of them),
     /// instead of costing a write of its own, and a wake-up of the peer, per answer. The
@@ -58,6 +64,7 @@ impl Default for SessionConfig {
             duplicate_session: DuplicateSession::RefuseNew,
             peer_error_detail: false,
             hello_timeout: crate::node::HELLO_TIMEOUT,
+            idle_timeout: Some(crate::node::IDLE_TIMEOUT),
             defer_gc_answers: false,
         }
     }

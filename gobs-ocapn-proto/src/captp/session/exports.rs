@@ -161,4 +161,10 @@ impl Session {
     pub fn answer_count(&self) -> usize {
         self.answers.len()
     }
+
+    /// Whether neither side holds anything of the other's: no exports (our questions'
+    /// resolvers among them), no imports, no answers kept for the peer's questions.
+    pub fn holds_nothing(&self) -> bool {
+        self.exports.is_empty() && self.imports.is_empty() && self.answers.is_empty()
+    }
 }

@@ -118,6 +118,8 @@ impl Core {
                 unread,
                 asked_again: 0,
                 gobs_peer: false,
+                heard: false,
+                quiet_sweeps: 0,
             },
         );
     }
@@ -144,7 +146,10 @@ impl Core {
     /// Bytes arrived on `conn`.
     pub fn bytes(&mut self, conn: ConnId, bytes: &[u8]) {
         match self.sess(conn) {
-            Some(s) => s.session.receive(bytes),
+            Some(s) => {
+                s.heard = true;
+                s.session.receive(bytes);
+            }
             None => return,
         }
         self.pump(conn);
