@@ -154,15 +154,26 @@ fn note_dummy_default(
     paths: &StatePaths,
     err: &mut dyn Write,
 ) {
-    let by_default = matches!(request, Request::CreateMachine { provider: None, .. });
     let pinned = std::env::var_os(default_provider::ENV).is_some_and(|v| !v.is_empty());
-    if !by_default || pinned || explicit_config.is_some() || paths.default_config().exists() {
-        return;
+    let configured = pinned || explicit_config.is_some() || paths.default_config().exists();
+    if let Some(note) = dummy_note(request, configured, default_provider::for_this_host) {
+        let _ = writeln!(err, "{note}");
     }
-    let choice = default_provider::for_this_host();
-    if choice.provider == "dummy" {
-        let _ = writeln!(err, "note: {}", choice.why);
+}
+
+/// The note for `request` when it makes a machine with the default provider, no config
+/// (nor `$GOBS_DEFAULT_PROVIDER`) chose it, and the host's `choice` is a dummy.
+fn dummy_note(
+    request: &Request,
+    configured: bool,
+    choice: impl FnOnce() -> default_provider::ProviderChoice,
+) -> Option<String> {
+    let by_default = matches!(request, Request::CreateMachine { provider: None, .. });
+    if !by_default || configured {
+        return None;
     }
+    let choice = choice();
+    (choice.provider == "dummy").then(|| format!("note: {}", choice.why))
 }
 
 /// Writes config `text` to `path`; refuses to replace a file unless `force`.
@@ -217,6 +228,36 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn only_an_unconfigured_default_dummy_gets_the_note() {
+        use default_provider::ProviderChoice;
+        let create = |provider: Option<&str>| Request::CreateMachine {
+            name: "web-1".parse().unwrap(),
+            provider: provider.map(str::to_string),
+        };
+        let chosen = |provider: &str| {
+            let provider = provider.to_string();
+            move || ProviderChoice {
+                provider,
+                why: "machines are dummy (they run nothing): install passt".into(),
+            }
+        };
+        assert_eq!(
+            dummy_note(&create(None), false, chosen("dummy")).as_deref(),
+            Some("note: machines are dummy (they run nothing): install passt")
+        );
+        assert_eq!(dummy_note(&create(None), false, chosen("container")), None);
+        assert_eq!(dummy_note(&create(None), true, chosen("dummy")), None);
+        assert_eq!(
+            dummy_note(&create(Some("dummy")), false, chosen("dummy")),
+            None
+        );
+        assert_eq!(
+            dummy_note(&Request::ListMachines {}, false, chosen("dummy")),
+            None
+        );
+    }
 
     #[test]
     fn init_refuses_to_overwrite_unless_forced() {
