@@ -288,7 +288,17 @@ fn launch(
     }
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start the container's init: {e}"))?;
+        .map_err(|e| match mode {
+            Mode::Root => format!("cannot start the container's init: {e}"),
+            // The sysctls allowed it, yet something else (a seccomp filter, a security
+            // module) refused.
+            Mode::Rootless => format!(
+                "cannot start the container's init in namespaces of its own: {e}; this host \
+                 does not let gobs-app's user make a user namespace with mount, network and \
+                 PID namespaces (try `unshare --user --map-root-user --mount --net --pid \
+                 --fork true`), so run gobs-app as root or use another provider"
+            ),
+        })?;
     let go = child
         .stdin
         .take()
