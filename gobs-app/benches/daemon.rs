@@ -28,6 +28,8 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// Runs `gobs-app --state-dir STATE ARGS...`, which must succeed.
 fn gobs(state: &Path, args: &[&str]) {
     let out = Command::new(BIN)
+        // Dummy machines whatever the host allows: the rows measure the daemon.
+        .env("GOBS_DEFAULT_PROVIDER", "dummy")
         .arg("--state-dir")
         .arg(state)
         .args(args)
@@ -75,6 +77,7 @@ impl Daemon {
     /// Starts one and returns once it says it serves (its own announcement, not a pause).
     fn start(state: &Path) -> Daemon {
         let mut child = Command::new(BIN)
+            .env("GOBS_DEFAULT_PROVIDER", "dummy")
             .arg("--state-dir")
             .arg(state)
             .arg("daemon")

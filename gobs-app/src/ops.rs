@@ -220,7 +220,8 @@ operations! {
     CreateMachine => fn create_machine(
         /// The new machine's name (letters, digits, '.', '-', '_')
         name: MachineName,
-        /// Provider to create it with [default: the config's default_provider]
+        /// Provider to create it with [default: the config's default_provider; without a
+        /// config file, $GOBS_DEFAULT_PROVIDER, else the most real one this host allows]
         #[arg(long, value_name = "P")]
         provider: Option<String>,
     ) -> MachineInfo;

@@ -423,10 +423,17 @@ fn init_writes_a_config_that_loads_and_refuses_to_overwrite() {
     let path = s.join("config.toml");
     assert_eq!(
         out,
-        format!("wrote the default config to {}\n", path.display())
+        format!(
+            "wrote the default config to {}\ndefault provider: dummy \
+             ($GOBS_DEFAULT_PROVIDER names it)\n",
+            path.display()
+        )
     );
     let written = std::fs::read_to_string(&path).unwrap();
-    assert!(written.contains("default_provider = \"dummy\""));
+    assert!(
+        written.contains("chose this on this host: $GOBS_DEFAULT_PROVIDER names it.\ndefault_provider = \"dummy\"\n"),
+        "{written}"
+    );
     // The written file is what later commands load.
     ok(s, &["create-machine", "web-1"]);
     assert!(ok(s, &["providers"]).contains("dummy"));

@@ -30,6 +30,9 @@ fn clean(cmd: &mut Command) -> &mut Command {
     ] {
         cmd.env_remove(var);
     }
+    // Dummies whatever the host allows (the default provider without a config file is the
+    // most real one).
+    cmd.env("GOBS_DEFAULT_PROVIDER", "dummy");
     cmd.stdin(Stdio::null())
 }
 

@@ -54,6 +54,9 @@ pub enum Need {
     /// New mount, UTS, IPC, network and PID namespaces, as a container's (root or
     /// CAP_SYS_ADMIN, and util-linux's unshare).
     Namespaces,
+    /// User `nobody` may make a user namespace of its own (the host allows unprivileged
+    /// user namespaces; util-linux's runuser and unshare).
+    UnprivilegedUserNamespaces,
     /// A kernel image `/boot/vmlinuz-*` this user can read, to boot virtual machines with.
     BootKernel,
     /// Spritely Goblins 0.18 installed by `shared/tools/goblins/install.sh`.
@@ -107,6 +110,20 @@ impl Need {
                 ],
                 "new mount, UTS, IPC, network and PID namespaces (root or CAP_SYS_ADMIN, and \
                  util-linux's unshare)",
+            ),
+            Need::UnprivilegedUserNamespaces => probe(
+                "runuser",
+                &[
+                    "-u",
+                    "nobody",
+                    "--",
+                    "unshare",
+                    "--user",
+                    "--map-root-user",
+                    "true",
+                ],
+                "user namespaces for unprivileged users (sysctl user.max_user_namespaces > 0, \
+                 kernel.unprivileged_userns_clone = 1; util-linux's runuser and unshare)",
             ),
             Need::BootKernel => boot_kernel().map(drop),
             Need::Goblins => {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
 use crate::cli::{client, files, output};
-use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
+use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
 use crate::error::AppError;
 use crate::ops::{Request, Run};
@@ -51,12 +51,25 @@ pub fn run(
                     paths.default_config()
                 }
             };
-            write_default_config(&path, *force)?;
+            let choice = default_provider::for_this_host();
+            let text = default_provider::config_text(DEFAULT_CONFIG_TOML, &choice);
+            write_config(&path, &text, *force)?;
             let written = if cli.json {
                 let path = path.display().to_string();
-                writeln!(out, "{}", serde_json::json!({ "config": path }))
+                let json = serde_json::json!({
+                    "config": path,
+                    "default_provider": choice.provider,
+                    "why": choice.why,
+                });
+                writeln!(out, "{json}")
             } else {
-                writeln!(out, "wrote the default config to {}", path.display())
+                writeln!(
+                    out,
+                    "wrote the default config to {}\ndefault provider: {} ({})",
+                    path.display(),
+                    choice.provider,
+                    choice.why
+                )
             };
             written.map_err(AppError::Output)?;
             return Ok(0);
@@ -119,6 +132,9 @@ pub fn run(
         _ => terminal,
     };
     let paths = state_paths()?;
+    if !cli.json {
+        note_dummy_default(&request, explicit_config.as_deref(), &paths, err);
+    }
     let response = client::execute(&paths, explicit_config.as_deref(), request)?;
     match (&response, destination) {
         (crate::ops::Response::GetFile(file), Some(local)) => {
@@ -130,8 +146,38 @@ pub fn run(
     }
 }
 
-/// Writes [`DEFAULT_CONFIG_TOML`] to `path`; refuses to replace a file unless `force`.
-pub fn write_default_config(path: &Path, force: bool) -> Result<(), AppError> {
+/// Says (on `err`) why a machine about to be made with the built-in default provider is a
+/// dummy, and what to install for a real one: the one line a new user needs.
+fn note_dummy_default(
+    request: &Request,
+    explicit_config: Option<&Path>,
+    paths: &StatePaths,
+    err: &mut dyn Write,
+) {
+    let pinned = std::env::var_os(default_provider::ENV).is_some_and(|v| !v.is_empty());
+    let configured = pinned || explicit_config.is_some() || paths.default_config().exists();
+    if let Some(note) = dummy_note(request, configured, default_provider::for_this_host) {
+        let _ = writeln!(err, "{note}");
+    }
+}
+
+/// The note for `request` when it makes a machine with the default provider, no config
+/// (nor `$GOBS_DEFAULT_PROVIDER`) chose it, and the host's `choice` is a dummy.
+fn dummy_note(
+    request: &Request,
+    configured: bool,
+    choice: impl FnOnce() -> default_provider::ProviderChoice,
+) -> Option<String> {
+    let by_default = matches!(request, Request::CreateMachine { provider: None, .. });
+    if !by_default || configured {
+        return None;
+    }
+    let choice = choice();
+    (choice.provider == "dummy").then(|| format!("note: {}", choice.why))
+}
+
+/// Writes config `text` to `path`; refuses to replace a file unless `force`.
+pub fn write_config(path: &Path, text: &str, force: bool) -> Result<(), AppError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| AppError::io("create directory", parent, e))?;
     }
@@ -148,7 +194,7 @@ pub fn write_default_config(path: &Path, force: bool) -> Result<(), AppError> {
                 _ => AppError::io("create config file", path, e),
             })?;
         return file
-            .write_all(DEFAULT_CONFIG_TOML.as_bytes())
+            .write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| AppError::io("write config file", path, e));
     }
@@ -160,7 +206,7 @@ pub fn write_default_config(path: &Path, force: bool) -> Result<(), AppError> {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        file.write_all(DEFAULT_CONFIG_TOML.as_bytes())?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     };
@@ -184,16 +230,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_unconfigured_default_dummy_gets_the_note() {
+        use default_provider::ProviderChoice;
+        let create = |provider: Option<&str>| Request::CreateMachine {
+            name: "web-1".parse().unwrap(),
+            provider: provider.map(str::to_string),
+        };
+        let chosen = |provider: &str| {
+            let provider = provider.to_string();
+            move || ProviderChoice {
+                provider,
+                why: "machines are dummy (they run nothing): install passt".into(),
+            }
+        };
+        assert_eq!(
+            dummy_note(&create(None), false, chosen("dummy")).as_deref(),
+            Some("note: machines are dummy (they run nothing): install passt")
+        );
+        assert_eq!(dummy_note(&create(None), false, chosen("container")), None);
+        assert_eq!(dummy_note(&create(None), true, chosen("dummy")), None);
+        assert_eq!(
+            dummy_note(&create(Some("dummy")), false, chosen("dummy")),
+            None
+        );
+        assert_eq!(
+            dummy_note(&Request::ListMachines {}, false, chosen("dummy")),
+            None
+        );
+    }
+
+    #[test]
     fn init_refuses_to_overwrite_unless_forced() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/config.toml");
-        write_default_config(&path, false).unwrap();
+        write_config(&path, DEFAULT_CONFIG_TOML, false).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), DEFAULT_CONFIG_TOML);
         fs::write(&path, "# mine\n").unwrap();
-        let err = write_default_config(&path, false).unwrap_err();
+        let err = write_config(&path, DEFAULT_CONFIG_TOML, false).unwrap_err();
         assert!(err.to_string().contains("--force"), "{err}");
         assert_eq!(fs::read_to_string(&path).unwrap(), "# mine\n");
-        write_default_config(&path, true).unwrap();
+        write_config(&path, DEFAULT_CONFIG_TOML, true).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), DEFAULT_CONFIG_TOML);
         assert!(!temporary_sibling(&path).exists());
     }

@@ -3,8 +3,10 @@
 //!
 //! Every table denies unknown keys, so a typo is an error, and every error names the file and
 //! the line and column it is about. Without a config file the built-in defaults apply
-//! ([`Config::default`]), which are exactly what [`DEFAULT_CONFIG_TOML`] says.
+//! ([`Config::for_this_host`]): exactly what [`DEFAULT_CONFIG_TOML`] says, but for the
+//! default provider, which is the most real one the host allows ([`default_provider`]).
 
+pub mod default_provider;
 pub mod human;
 pub mod machines;
 pub mod observe;
@@ -138,6 +140,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The built-in defaults with the most real default provider this host allows
+    /// ([`default_provider::choose`]): the config of a command without a config file.
+    pub fn for_this_host() -> Config {
+        Config {
+            default_provider: default_provider::for_this_host().provider,
+            ..Config::default()
+        }
+    }
+
     /// Names of the enabled providers, sorted.
     pub fn enabled_providers(&self) -> impl Iterator<Item = (&str, &ProviderConfig)> {
         self.providers
@@ -194,7 +205,7 @@ pub fn load_effective(
                 "no config file at {}; using built-in defaults",
                 state_default.display()
             );
-            Ok(Config::default())
+            Ok(Config::for_this_host())
         }
     }
 }

@@ -223,5 +223,8 @@ fn a_missing_explicit_file_is_an_error_but_a_missing_default_is_not() {
     let missing = dir.path().join("nope.toml");
     let err = load_effective(Some(&missing), &missing).unwrap_err();
     assert!(err.to_string().contains("gobs-app init"), "{err}");
-    assert_eq!(load_effective(None, &missing).unwrap(), Config::default());
+    assert_eq!(
+        load_effective(None, &missing).unwrap(),
+        Config::for_this_host()
+    );
 }

@@ -62,7 +62,13 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
 /// until it is gone.
 pub(crate) fn kill_anchor(dir: &Path, limit: Duration) -> Result<(), String> {
-    let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
+    kill_recorded(dir, "anchor.pid", limit)
+}
+
+/// Kills the process recorded (by [`anchor_record`]) in `dir/file`, if it is still that
+/// process, and waits until it is gone.
+pub(crate) fn kill_recorded(dir: &Path, file: &str, limit: Duration) -> Result<(), String> {
+    let Ok(record) = std::fs::read_to_string(dir.join(file)) else {
         return Ok(());
     };
     let mut words = record.split_whitespace();
@@ -92,7 +98,7 @@ pub(crate) fn kill_anchor(dir: &Path, limit: Duration) -> Result<(), String> {
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "the machine's anchor process (pid {pid}) did not end within {}",
+                "process {pid} (recorded in {file}) did not end within {}",
                 humantime::format_duration(limit)
             ));
         }

@@ -41,6 +41,9 @@ pub fn bare() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    // Machines these tests make are dummies whatever the host allows (the default
+    // provider of a state without a config file is the most real one).
+    cmd.env("GOBS_DEFAULT_PROVIDER", "dummy");
     cmd.stdin(Stdio::null());
     cmd
 }

@@ -22,3 +22,14 @@ pub const QEMU: &[Need] = &[
     Need::File("/bin/busybox", "apt-get install busybox-static"),
     Need::Command("ldd", "libc-bin"),
 ];
+
+/// A rootless container made by an unprivileged user (`nobody`, through runuser as root):
+/// user namespaces for users, busybox and pasta.
+pub const ROOTLESS_CONTAINER: &[Need] = &[
+    Need::Root,
+    Need::Command("runuser", "util-linux"),
+    Need::UnprivilegedUserNamespaces,
+    Need::File("/bin/busybox", "apt-get install busybox-static"),
+    Need::Command("pasta", "passt"),
+    Need::Command("ldd", "libc-bin"),
+];

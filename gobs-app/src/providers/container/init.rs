@@ -45,9 +45,19 @@ pub struct Spec {
     pub hob_source: Option<PathBuf>,
     /// The one-time registration sturdyref.
     pub registration: String,
-    /// With a user namespace: the host uid (and gid) that root inside maps to; the
-    /// container gets 65536 ids from there.
-    pub uid_base: Option<u32>,
+    /// With a user namespace of its own for what runs inside: the ids it maps.
+    pub ids: Option<IdMap>,
+}
+
+/// A user namespace's id map: root inside is `base` outside (in the namespace of the
+/// container's init), and `count` ids from there are mapped (uids and gids alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdMap {
+    /// The outside id of root inside.
+    pub base: u32,
+    /// How many ids are mapped: [`ID_COUNT`] as root, 1 rootless (gobs-app's user only).
+    pub count: u32,
 }
 
 /// Where the hob-client binary is inside a container.
@@ -104,12 +114,12 @@ pub fn run(spec_path: &Path) -> Result<(), String> {
         libc::close(ask[1]);
         libc::close(done[0]);
     }
-    if let Some(base) = spec.uid_base {
+    if let Some(ids) = spec.ids {
         let mut byte = [0u8; 1];
         // SAFETY: reading one byte into our buffer from a pipe we made.
         let got = unsafe { libc::read(ask[0], byte.as_mut_ptr().cast(), 1) };
         if got == 1 {
-            let map = format!("0 {base} {ID_COUNT}\n");
+            let map = format!("0 {} {}\n", ids.base, ids.count);
             let write = |file: &str, text: &str| -> std::io::Result<()> {
                 let fd = rustix::fs::openat(
                     &host_proc,
@@ -161,13 +171,15 @@ fn pipe() -> Result<[i32; 2], String> {
 }
 
 /// Moves PID 1 into a user namespace of its own, mapped by the anchor, and becomes its
-/// root: host uid `uid_base` with no capability over the container's other namespaces
+/// root: `ids.base` outside, with no capability over the container's other namespaces
 /// (they belong to the host's user namespace) nor over the host's files.
 fn enter_user_namespace(ask: i32, done: i32) -> Result<(), String> {
     let last = || std::io::Error::last_os_error();
     // SAFETY: plain system calls on our own process; PID 1 has one thread.
     unsafe {
-        if libc::setgroups(0, std::ptr::null()) != 0 {
+        // Rootless, the namespace we are in already denies setgroups (and we hold only
+        // gobs-app's own groups): nothing to drop.
+        if libc::setgroups(0, std::ptr::null()) != 0 && last().raw_os_error() != Some(libc::EPERM) {
             return Err(format!("setgroups: {}", last()));
         }
         if libc::unshare(libc::CLONE_NEWUSER) != 0 {
@@ -293,7 +305,7 @@ fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
     if set != 0 {
         return Err(format!("sethostname: {}", std::io::Error::last_os_error()));
     }
-    if spec.uid_base.is_some() {
+    if spec.ids.is_some() {
         enter_user_namespace(ask, done)?;
     }
     supervise(spec)

@@ -40,8 +40,12 @@
 //! #                              # other, nor the host's services, nor beyond the host
 //! ```
 //!
-//! It needs root, iproute2, busybox-static and (unless `isolated = false`) nftables;
-//! without them creating a machine fails with a message saying which is missing. Where the
+//! As root it needs iproute2, busybox-static and (unless `isolated = false`) nftables;
+//! without them creating a machine fails with a message saying which is missing. Not as
+//! root, containers are **rootless** ([`rootless`]): busybox-static and passt (`pasta`, the
+//! machine's one way to the boss's listener on the host's loopback) on a host that lets
+//! users make user namespaces; `subnet`, `bridge`, `isolated` and `user_namespace` do not
+//! apply there, and limits only where the host delegates a cgroup. Where the
 //! host allows user namespaces, root inside a machine is host uid `2^30 + k·65536` (k from
 //! the machine's random tag), with no capability over its own network, mount or UTS
 //! namespaces (they belong to the host's user namespace, and were set up before it entered
@@ -51,32 +55,29 @@ pub mod cgroup;
 pub mod firewall;
 pub mod init;
 pub mod net;
+mod provision;
 pub mod rootfs;
+pub mod rootless;
 mod settings;
+
+pub use provision::{Mode, uid_base_of};
 
 pub(crate) use settings::parse_size;
 pub use settings::{ContainerConfig, ContainerSettings};
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use data_encoding::HEXLOWER;
 use gobs_runtime::{Ref, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
-use crate::hob_net::boss_gateway::BossGateway;
-use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
 use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
-use cgroup::Cgroup;
 
 /// Directory of the container machines, inside the state directory.
 pub const MACHINES_DIR: &str = "containers";
@@ -134,7 +135,7 @@ impl ContainerProvider {
         }
         let settings = self.core.settings.clone();
         Some(Box::new(move || {
-            net::bring_up_again(&settings, &gateway).map(|_| ())
+            provision::bring_up(&settings, &gateway).map(|_| ())
         }))
     }
 
@@ -219,7 +220,7 @@ impl Provider for ContainerProvider {
         let machine = machine.to_string();
         move || {
             let (slot, gateway) = (slot.map_err(ProviderError)?, gateway.map_err(ProviderError)?);
-            provision(&settings, &gateway, &machine, &slot).map_err(ProviderError)
+            provision::provision(&settings, &gateway, &machine, &slot).map_err(ProviderError)
         }
     }
 
@@ -245,253 +246,11 @@ impl Provider for ContainerProvider {
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| teardown(&settings, &g, &machine, slot, last))
+                .and_then(|g| provision::teardown(&settings, &g, &machine, slot, last))
                 .map_err(ProviderError)
         }
     }
 }
-
-/// The machine's directory.
-fn machine_dir(settings: &ContainerSettings, machine: &str) -> PathBuf {
-    settings.machines_dir().join(machine)
-}
-
-pub(crate) fn check_host(settings: &ContainerSettings) -> Result<(), String> {
-    if !rustix::process::geteuid().is_root() {
-        return Err(
-            "the container provider needs gobs-app to run as root (it makes namespaces, \
-             cgroups and network interfaces); run the daemon as root, or use the dummy \
-             provider"
-                .into(),
-        );
-    }
-    if !settings.busybox.is_file() {
-        return Err(format!(
-            "busybox is not at {}: install Debian package busybox-static (apt-get install \
-             busybox-static), or set `busybox` in the provider's config",
-            settings.busybox.display()
-        ));
-    }
-    net::ip(&["-V"])?;
-    if settings.isolated {
-        firewall::check()?;
-    }
-    Ok(())
-}
-
-fn provision(
-    settings: &ContainerSettings,
-    gateway: &BossGateway,
-    machine: &str,
-    slot: &Slot,
-) -> Result<(), String> {
-    let started = Instant::now();
-    check_host(settings)?;
-    let gateway = net::bring_up(settings, gateway)?;
-    let dir = machine_dir(settings, machine);
-    let mut dirs = std::fs::DirBuilder::new();
-    dirs.recursive(true).mode(0o700);
-    dirs.create(settings.machines_dir())
-        .map_err(|e| format!("cannot create {}: {e}", settings.machines_dir().display()))?;
-    if dir.exists() {
-        tracing::info!("removing leftover container directory {}", dir.display());
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| format!("cannot clear leftover {}: {e}; remove it by hand", dir.display()))?;
-    }
-    dirs.create(&dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("tag"), &slot.tag)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("tag").display()))?;
-    let root = dir.join("root");
-    rootfs::build(&root, &settings.busybox, machine)?;
-    let uid_base = if settings.user_namespace && user_namespaces_allowed() {
-        let base = uid_base_of(&slot.tag);
-        rootfs::chown_all(&root, base)?;
-        Some(base)
-    } else {
-        if settings.user_namespace {
-            tracing::warn!(
-                machine,
-                "this host allows no user namespaces (/proc/sys/user/max_user_namespaces is \
-                 0): root inside the container is root outside"
-            );
-        }
-        None
-    };
-    // This binary, whatever became of its file since it started: bound from its path if
-    // that is still this binary, else copied in.
-    // (`ldd` is another process: it needs this one's pid, not `self`.)
-    let exe = PathBuf::from(format!("/proc/{}/exe", std::process::id()));
-    let mut binds = rootfs::shared_libs(&exe)?;
-    binds.sort();
-    let hob_source = own_binary();
-    if hob_source.is_none() {
-        let inside = root.join(init::HOB_BINARY.trim_start_matches('/'));
-        std::fs::copy(SELF_EXE, &inside)
-            .map_err(|e| format!("cannot copy the gobs-app binary to {}: {e}", inside.display()))?;
-    }
-    binds.dedup();
-    let group = Cgroup::plan(&slot.tag, settings.memory, settings.pids)?;
-    group.create()?;
-    let gw_ip = settings.gateway_ip();
-    let registration = gateway.issue(machine, &gw_ip.to_string())?;
-    let spec = init::Spec {
-        name: machine.to_string(),
-        root: root.clone(),
-        binds,
-        hob_source,
-        registration: registration.to_uri(),
-        uid_base,
-    };
-    let spec_path = dir.join("spec.json");
-    write_private(
-        &spec_path,
-        &serde_json::to_vec_pretty(&spec).map_err(|e| format!("cannot encode the spec: {e}"))?,
-    )?;
-    let console = dir.join("console.log");
-    let (pid, mut go) = launch(&spec_path, &console)?;
-    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
-    group.add(pid)?;
-    let [a, b, c] = settings.subnet;
-    let address = Ipv4Addr::new(a, b, c, slot.octet);
-    net::plug(
-        pid,
-        &settings.bridge,
-        &host_veth(&slot.tag),
-        &format!("gc{}", slot.tag),
-        address,
-        gw_ip,
-        settings.isolated,
-    )?;
-    go.write_all(b"g")
-        .map_err(|e| format!("cannot start the container: {e}{}", console_tail(&console)))?;
-    drop(go);
-    let limit = Duration::from_secs(settings.register_timeout_secs);
-    gateway
-        .wait_up(machine, limit, || {
-            (!alive(pid)).then(|| {
-                format!(
-                    "machine {machine:?}'s container stopped before it registered{}",
-                    console_tail(&console)
-                )
-            })
-        })
-        .map_err(|e| {
-            let tail = console_tail(&console);
-            if e.contains(&tail) { e } else { format!("{e}{tail}") }
-        })?;
-    tracing::info!(
-        machine,
-        %address,
-        elapsed = ?started.elapsed(),
-        "container machine registered"
-    );
-    Ok(())
-}
-
-/// The path of this process's binary, if that path still holds it (the same inode).
-fn own_binary() -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let path = std::fs::read_link(SELF_EXE).ok()?;
-    let (now, running) = (std::fs::metadata(&path).ok()?, std::fs::metadata(SELF_EXE).ok()?);
-    (now.ino() == running.ino() && now.dev() == running.dev()).then_some(path)
-}
-
-/// Whether the host lets processes make user namespaces.
-fn user_namespaces_allowed() -> bool {
-    std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > 0)
-}
-
-/// The first host uid of the container tagged `tag`: one of 16384 blocks of 65536 ids
-/// from 2^30 up, picked by the tag (random for every creation).
-pub fn uid_base_of(tag: &str) -> u32 {
-    let block = u32::from_str_radix(tag, 16).unwrap_or(0) % 16384;
-    (1 << 30) + block * init::ID_COUNT
-}
-
-fn host_veth(tag: &str) -> String {
-    format!("gh{tag}")
-}
-
-/// Starts `container-init` in new namespaces; answers its pid and the pipe its go goes
-/// down.
-fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin), String> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(console)
-        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
-    // By /proc/self/exe: a daemon whose binary was replaced (an upgrade, a rebuild) still
-    // starts its own build.
-    let mut cmd = Command::new(SELF_EXE);
-    cmd.arg("container-init")
-        .arg("--spec")
-        .arg(spec)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(log)
-        .stderr(log2);
-    crate::child_fds::exclude(&mut cmd);
-    // SAFETY: the closure makes system calls only (setsid, unshare), between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            // Its own session: the container outlives the daemon that made it.
-            rustix::process::setsid()?;
-            use rustix::thread::UnshareFlags as F;
-            rustix::thread::unshare_unsafe(F::NEWNS | F::NEWUTS | F::NEWIPC | F::NEWNET | F::NEWPID)?;
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the container's init: {e}"))?;
-    let go = child
-        .stdin
-        .take()
-        .ok_or_else(|| "the container's init has no stdin (a bug)".to_string())?;
-    let pid = child.id() as i32;
-    // The child is reaped by teardown (waitpid), or by init after a daemon restart.
-    drop(child);
-    Ok((pid, go))
-}
-
-fn teardown(
-    settings: &ContainerSettings,
-    gateway: &BossGateway,
-    machine: &str,
-    slot: Option<Slot>,
-    last: bool,
-) -> Result<(), String> {
-    let dir = machine_dir(settings, machine);
-    gateway.revoke(machine)?;
-    kill_anchor(&dir, KILL_LIMIT)?;
-    let tag = slot
-        .map(|s| s.tag)
-        .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())
-        .map(|t| t.trim().to_string());
-    if let Some(tag) = &tag {
-        if let Ok(group) = Cgroup::plan(tag, settings.memory, settings.pids) {
-            group.remove(KILL_LIMIT)?;
-        }
-        net::remove_link(&host_veth(tag))?;
-    }
-    if last {
-        net::take_down(settings, gateway)?;
-    }
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot remove {}: {e}", dir.display())),
-    }
-}
-
 
 #[cfg(test)]
 mod tests {
