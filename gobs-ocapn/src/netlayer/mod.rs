@@ -16,7 +16,9 @@
 //!   designator; the node never lets a session that only claims a location replace, refuse
 //!   or stand in for one that proved it.
 //! - The node aborts a session whose peer does not say hello in time
-//!   ([`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout)), and
+//!   ([`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout)),
+//!   closes a session in which neither side holds anything and the peer stays silent
+//!   ([`SessionConfig::idle_timeout`](crate::captp::SessionConfig::idle_timeout)), and
 //!   closes an aborted session's socket within half a second, whatever the peer does.
 
 mod listen;
