@@ -1,7 +1,7 @@
 //! Black-box tests of the `container` provider on the built binary, as root: a machine is
 //! its own host (hostname, namespaces, root filesystem), survives a killed daemon and a
-//! killed hob-client, refuses a replayed registration and a copy of its `client.json` in
-//! another container (a conflict, shown on it), fails with the reason when it cannot
+//! killed hob-client, refuses a replayed registration and a copy of its attach credential
+//! in another container (a conflict, shown on it), fails with the reason when it cannot
 //! register, and leaves nothing behind when destroyed; its cgroup is checked on the
 //! hierarchy the provider uses here (v2, or v1's memory and pids). Each test needs root,
 //! namespaces, a cgroup, busybox, iproute2 and nftables ([`NEEDS`]): reported as ignored without
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::needs::CONTAINER as NEEDS;
 use common::{bare, fails, gobs, machine_names, ok, text, wait_for};
+use gobs_app::hob_net::client_state;
 use gobs_app::providers::container::cgroup::Cgroup;
 use setup::Setup;
 
@@ -140,6 +141,28 @@ fn assert_nothing_left(setup: &Setup, machine: &str, anchor: i32, tag: &str, net
         !mounts.contains(&here),
         "mounts under {here} are left:\n{mounts}"
     );
+}
+
+/// What the hob-client state in directory `dir` on machine `machine` holds (its registry
+/// copied out): its identity and its record, as far as it stored them.
+fn client_state_on(
+    s: &Path,
+    machine: &str,
+    dir: &str,
+) -> (
+    Option<gobs_ocapn::netlayer::TlsIdentity>,
+    Option<client_state::ClientState>,
+) {
+    let log = format!("{dir}/{}/registry.log", client_state::VATS_DIR);
+    let out = gobs(s, &["get-file", machine, &log]);
+    if !out.status.success() {
+        return (None, None);
+    }
+    let copy = tempfile::tempdir().unwrap();
+    let vats = copy.path().join(client_state::VATS_DIR);
+    std::fs::create_dir_all(&vats).unwrap();
+    std::fs::write(vats.join("registry.log"), out.stdout).unwrap();
+    client_state::inspect(copy.path()).unwrap()
 }
 
 #[test]
@@ -316,7 +339,7 @@ fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
     not(gobs_require_all),
     ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
 )]
-fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
+fn a_copied_credential_in_another_container_is_a_conflict_and_never_serves() {
     gobs_testkit::need(NEEDS);
     let mut setup = Setup::containers("");
     setup.start_daemon();
@@ -324,24 +347,24 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     ok(&s, &["create-machine", "copy-1"]);
     ok(&s, &["create-machine", "copy-2"]);
     // Registered; its client writes its state once it has the boss's answer.
+    let mut copy_1 = None;
     wait_for("copy-1's client to store its state", || {
-        let stored = [
-            "run",
-            "copy-1",
-            "--",
-            "test",
-            "-f",
-            "/hob/state/client.json",
-        ];
-        gobs(&s, &stored).status.success()
+        copy_1 = client_state_on(&s, "copy-1", "/hob/state").1;
+        copy_1.is_some()
     });
 
-    // copy-1's client.json in copy-2, and a second hob-client there on it.
+    // copy-1's credential in copy-2 (as an earlier release's client.json, which the copy
+    // moves into its own registry), and a second hob-client there on it.
+    let copy_1 = copy_1.unwrap();
     let work = tempfile::tempdir().unwrap();
     let stolen = work.path().join("client.json");
-    let out = gobs(&s, &["get-file", "copy-1", "/hob/state/client.json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    std::fs::write(&stolen, &out.stdout).unwrap();
+    let json = serde_json::json!({
+        "machine": copy_1.machine,
+        "boss": copy_1.boss,
+        "credential": gobs_app::hob_net::credential::encode(&copy_1.credential.unwrap()),
+        "bindings": ["run", "put-file", "get-file"],
+    });
+    std::fs::write(&stolen, json.to_string()).unwrap();
     ok(&s, &["run", "copy-2", "--", "mkdir", "-p", "/tmp/copy"]);
     let to = stolen.to_str().unwrap();
     ok(&s, &["put-file", "copy-2", to, "/tmp/copy/client.json"]);
@@ -361,16 +384,8 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     assert!(said.contains("not machine \"copy-1\"'s own"), "{said}");
 
     // Shown on copy-1 with the proven location of the copy (its own node, in copy-2).
-    let node = gobs(&s, &["get-file", "copy-2", "/tmp/copy/node"]);
-    assert!(node.status.success(), "{}", text(&node.stderr));
-    std::fs::write(work.path().join("node"), &node.stdout).unwrap();
-    let copy_at = format!(
-        "ocapn://{}.tcp-tls",
-        gobs_ocapn::persist::NodeState::open(&work.path().join("node"))
-            .unwrap()
-            .tls
-            .designator()
-    );
+    let copy_identity = client_state_on(&s, "copy-2", "/tmp/copy").0.unwrap();
+    let copy_at = format!("ocapn://{}.tcp-tls", copy_identity.designator());
     let json: serde_json::Value =
         serde_json::from_str(&ok(&s, &["machine", "copy-1", "--json"])).unwrap();
     assert_eq!(json["status"], "running");

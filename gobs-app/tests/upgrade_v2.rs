@@ -108,11 +108,24 @@ fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
 
     let daemon = Daemon::start(s);
     // The host machine's hob-client, started again on the state it kept, attaches with the
-    // boss's attach sturdyref: the machine is the same machine, upgraded.
-    let mut client = Client::start(&s.join("hosts/h1/client"));
+    // boss's attach sturdyref: the machine is the same machine, upgraded. Its
+    // `client.json` and `node` move into its registry, and are kept aside.
+    let client_dir = s.join("hosts/h1/client");
+    let identity = gobs_ocapn::persist::NodeState::open(&client_dir.join("node"))
+        .unwrap()
+        .tls
+        .designator();
+    let mut client = Client::start(&client_dir);
     wait_for("h1 to attach again", || {
         shown(s, "h1")["status"] == "running"
     });
+    for kept in ["client.json.migrated", "node.migrated"] {
+        assert!(client_dir.join(kept).is_file(), "{kept}");
+    }
+    assert!(!client_dir.join("client.json").exists() && !client_dir.join("node").exists());
+    let (tls, record) = gobs_app::hob_net::client_state::inspect(&client_dir).unwrap();
+    assert_eq!(tls.unwrap().designator(), identity, "the same identity");
+    assert_eq!(record.unwrap().machine, "h1");
     assert_eq!(ok(s, &["run", "h1", "--", "echo", "hi"]), "hi\n");
     let local = s.join("copied");
     std::fs::write(&local, b"upgraded\n").unwrap();
