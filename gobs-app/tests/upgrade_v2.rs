@@ -159,8 +159,29 @@ fn a_container_machine_of_the_release_before_one_machine_actor_is_destroyed() {
     let dir = state();
     let s = dir.path();
     let _bridge = copy_fixture(s);
+    // That release named the container's anchor in `anchor.pid` only (the provider's record
+    // has no anchor): a live process stands in for it, and teardown kills it.
+    let mut anchor = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", anchor.id())).unwrap();
+    let start = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap();
+    let record = format!("{} {start}", anchor.id());
+    std::fs::write(s.join("containers/c1/anchor.pid"), record).unwrap();
     let out = gobs(s, &["destroy-machine", "c1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let ended = anchor.try_wait().unwrap();
+    if ended.is_none() {
+        anchor.kill().unwrap();
+    }
+    assert!(ended.is_some(), "the anchor named in anchor.pid was killed");
     assert!(!s.join("containers/c1").exists());
     assert_eq!(machine_names(s), ["db-1", "h1", "q1", "web-1"]);
 }

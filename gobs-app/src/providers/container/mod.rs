@@ -8,17 +8,27 @@
 //!    busybox, a minimal `/etc`), makes its cgroup ([`cgroup`]: memory and process
 //!    limits), issues its one-time registration sturdyref on the boss's gateway, and starts
 //!    its init ([`init`]) in new mount, UTS, IPC, network and PID namespaces; puts it in the
-//!    cgroup, gives it its own address on the bridge ([`net`]), and lets it go.
+//!    cgroup, gives it its own address on the bridge ([`net`]), and lets it go. Its spec
+//!    (with the registration sturdyref) goes down the init's stdin, never into a file.
 //!    The init pivots into the root filesystem, sets the hostname to M and starts the
 //!    hob-client, which registers. Provisioning waits for that registration, at most
 //!    `register_timeout`; past it, or if the container's init dies, creating fails with the
 //!    reason (and the end of the container's console log).
-//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN.
+//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN; the
+//!    container's anchor (its init, by pid and start time) goes into the provider's record
+//!    of the machine ([`Slot`]), beside its tag (which names its veth and cgroup).
 //! 3. **teardown** (destroy, or a failed creation): revokes the registration, kills the
 //!    container's anchor (which takes its PID namespace, so every process, with it) and
-//!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory,
-//!    and the bridge with the provider's last machine. Mounts lived in the container's own
-//!    mount namespace and went with it.
+//!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory
+//!    (its root filesystem and console log), and the bridge with the provider's last
+//!    machine. Mounts lived in the container's own mount namespace and went with it.
+//!    A creation that ended before its anchor was recorded (a daemon killed) leaves it in
+//!    the cgroup, or waiting for its go on a pipe that closed: either way it ends.
+//!
+//! What the provider's record names is all there is of a machine on the host: its slot
+//! (tag, address, anchor) and its directory `<state dir>/containers/M`. Containers made by
+//! earlier releases also have `tag`, `spec.json` and `anchor.pid` files there: teardown
+//! reads `tag` and `anchor.pid` when the record lacks what they hold.
 //!
 //! In the config:
 //!
@@ -72,7 +82,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::hob_net::boss_gateway::BossGateway;
-use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, kill_recorded};
 use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
@@ -86,13 +96,18 @@ const SELF_EXE: &str = "/proc/self/exe";
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
 pub use super::remote_machine::RECONNECT_WAIT;
 
-/// Where one machine is plugged: its tag (names its veth and cgroup) and address.
+/// Where one machine is plugged: its tag (names its veth and cgroup) and address, and
+/// the process whose life is the container's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     /// Random hex, different on every creation.
     pub tag: String,
     /// Its last address octet on the bridge.
     pub octet: u8,
+    /// Its anchor ([`anchor_record`]: pid and start time) once it was created; `None`
+    /// before, and in records of earlier releases (their `anchor.pid` names it).
+    #[serde(default)]
+    pub anchor: Option<String>,
 }
 
 /// A provider of container machines.
@@ -155,6 +170,7 @@ impl ContainerProvider {
         let slot = Slot {
             tag: HEXLOWER.encode(&tag),
             octet,
+            anchor: None,
         };
         self.slots.insert(machine.to_string(), slot.clone());
         Ok(slot)
@@ -163,7 +179,8 @@ impl ContainerProvider {
 
 impl Provider for ContainerProvider {
     type Machine = RemoteMachine;
-    type Provisioned = ();
+    /// The container's anchor ([`anchor_record`]).
+    type Provisioned = String;
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
     const KIND: &'static str = "container";
@@ -212,7 +229,7 @@ impl Provider for ContainerProvider {
     fn provision(
         &mut self,
         machine: &str,
-    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
@@ -226,8 +243,11 @@ impl Provider for ContainerProvider {
     fn boot(
         &mut self,
         machine: &str,
-        (): (),
+        anchor: String,
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+        if let Some(slot) = self.slots.get_mut(machine) {
+            slot.anchor = Some(anchor);
+        }
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();
@@ -284,7 +304,7 @@ fn provision(
     gateway: &BossGateway,
     machine: &str,
     slot: &Slot,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let started = Instant::now();
     check_host(settings)?;
     let gateway = net::bring_up(settings, gateway)?;
@@ -300,8 +320,6 @@ fn provision(
     }
     dirs.create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("tag"), &slot.tag)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("tag").display()))?;
     let root = dir.join("root");
     rootfs::build(&root, &settings.busybox, machine)?;
     let uid_base = if settings.user_namespace && user_namespaces_allowed() {
@@ -343,14 +361,9 @@ fn provision(
         registration: registration.to_uri(),
         uid_base,
     };
-    let spec_path = dir.join("spec.json");
-    write_private(
-        &spec_path,
-        &serde_json::to_vec_pretty(&spec).map_err(|e| format!("cannot encode the spec: {e}"))?,
-    )?;
     let console = dir.join("console.log");
-    let (pid, mut go) = launch(&spec_path, &console)?;
-    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+    let (pid, mut go) = launch(&dir, &spec, &console)?;
+    let anchor = Unrecorded(Some(anchor_record(pid)));
     group.add(pid)?;
     let [a, b, c] = settings.subnet;
     let address = Ipv4Addr::new(a, b, c, slot.octet);
@@ -386,7 +399,27 @@ fn provision(
         elapsed = ?started.elapsed(),
         "container machine registered"
     );
-    Ok(())
+    Ok(anchor.recorded())
+}
+
+/// A container's anchor that no record names yet: killed if provisioning fails.
+struct Unrecorded(Option<String>);
+
+impl Unrecorded {
+    /// The anchor, for the provider's record.
+    fn recorded(mut self) -> String {
+        self.0.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        if let Some(anchor) = self.0.take()
+            && let Err(e) = kill_recorded(&anchor, KILL_LIMIT)
+        {
+            tracing::warn!("a container whose creation failed: {e}");
+        }
+    }
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
@@ -416,9 +449,16 @@ fn host_veth(tag: &str) -> String {
     format!("gh{tag}")
 }
 
-/// Starts `container-init` in new namespaces; answers its pid and the pipe its go goes
-/// down.
-fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin), String> {
+/// Starts `container-init` for the machine in `dir` in new namespaces, its spec down its
+/// stdin; answers its pid and the pipe its go goes down.
+fn launch(
+    dir: &Path,
+    spec: &init::Spec,
+    console: &Path,
+) -> Result<(i32, std::process::ChildStdin), String> {
+    let mut line =
+        serde_json::to_vec(spec).map_err(|e| format!("cannot encode the spec: {e}"))?;
+    line.push(b'\n');
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -432,8 +472,8 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
     // starts its own build.
     let mut cmd = Command::new(SELF_EXE);
     cmd.arg("container-init")
-        .arg("--spec")
-        .arg(spec)
+        .arg("--dir")
+        .arg(dir)
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(log)
@@ -452,13 +492,17 @@ fn launch(spec: &Path, console: &Path) -> Result<(i32, std::process::ChildStdin)
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start the container's init: {e}"))?;
-    let go = child
+    let mut go = child
         .stdin
         .take()
         .ok_or_else(|| "the container's init has no stdin (a bug)".to_string())?;
     let pid = child.id() as i32;
     // The child is reaped by teardown (waitpid), or by init after a daemon restart.
     drop(child);
+    // Ends the init at once if it fails: it reads its spec before anything else.
+    go.write_all(&line).map_err(|e| {
+        format!("cannot hand the container's init its spec: {e}{}", console_tail(console))
+    })?;
     Ok((pid, go))
 }
 
@@ -471,7 +515,11 @@ fn teardown(
 ) -> Result<(), String> {
     let dir = machine_dir(settings, machine);
     gateway.revoke(machine)?;
-    kill_anchor(&dir, KILL_LIMIT)?;
+    // Earlier releases recorded the anchor and the tag in files only.
+    match slot.as_ref().and_then(|s| s.anchor.as_deref()) {
+        Some(anchor) => kill_recorded(anchor, KILL_LIMIT)?,
+        None => kill_anchor(&dir, KILL_LIMIT)?,
+    }
     let tag = slot
         .map(|s| s.tag)
         .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())
