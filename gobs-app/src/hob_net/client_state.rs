@@ -101,6 +101,7 @@ struct LegacyState {
     boss: String,
     #[serde(default)]
     credential: Option<String>,
+    /// Read so that `deny_unknown_fields` accepts it: the bindings are the release's own.
     #[allow(dead_code)]
     bindings: Vec<String>,
 }
@@ -421,8 +422,20 @@ mod tests {
         let (tls, state) = inspect(d).unwrap();
         assert_eq!(
             (tls.unwrap().designator(), state),
-            (old_identity, Some(want))
+            (old_identity, Some(want.clone()))
         );
+
+        // An open that committed the move and ended before the rename: the file is not read
+        // again (a changed copy would not count), only set aside.
+        std::fs::write(
+            d.join("client.json"),
+            br#"{"machine":"other","boss":"ocapn://b.tcp-tls/s/y","bindings":[]}"#,
+        )
+        .unwrap();
+        let store = ClientStore::open(d).unwrap();
+        assert_eq!(block_on(store.state()).unwrap(), Some(want));
+        store.close();
+        assert!(!d.join("client.json").exists());
     }
 
     #[test]

@@ -107,3 +107,36 @@ pub(crate) fn kill_recorded(record: &str, limit: Duration) -> Result<(), String>
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A machine's anchor that no record names yet: killed (within `limit`) when dropped
+/// before [`Unrecorded::recorded`], so a provisioning that fails after starting it leaves
+/// nothing running.
+pub(crate) struct Unrecorded {
+    anchor: Option<String>,
+    limit: Duration,
+}
+
+impl Unrecorded {
+    /// The anchor `record` ([`anchor_record`]) names, killed unless recorded.
+    pub(crate) fn new(record: String, limit: Duration) -> Unrecorded {
+        Unrecorded {
+            anchor: Some(record),
+            limit,
+        }
+    }
+
+    /// The anchor, for the provider's record.
+    pub(crate) fn recorded(mut self) -> String {
+        self.anchor.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        if let Some(anchor) = self.anchor.take()
+            && let Err(e) = kill_recorded(&anchor, self.limit)
+        {
+            tracing::warn!("a machine whose creation failed: {e}");
+        }
+    }
+}

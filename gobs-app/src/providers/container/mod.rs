@@ -82,7 +82,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
 use crate::hob_net::boss_gateway::BossGateway;
-use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, kill_recorded};
+use crate::providers::anchor::{
+    Unrecorded, alive, anchor_record, console_tail, kill_anchor, kill_recorded,
+};
 use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
@@ -363,7 +365,7 @@ fn provision(
     };
     let console = dir.join("console.log");
     let (pid, mut go) = launch(&dir, &spec, &console)?;
-    let anchor = Unrecorded(Some(anchor_record(pid)));
+    let anchor = Unrecorded::new(anchor_record(pid), KILL_LIMIT);
     group.add(pid)?;
     let [a, b, c] = settings.subnet;
     let address = Ipv4Addr::new(a, b, c, slot.octet);
@@ -400,26 +402,6 @@ fn provision(
         "container machine registered"
     );
     Ok(anchor.recorded())
-}
-
-/// A container's anchor that no record names yet: killed if provisioning fails.
-struct Unrecorded(Option<String>);
-
-impl Unrecorded {
-    /// The anchor, for the provider's record.
-    fn recorded(mut self) -> String {
-        self.0.take().unwrap_or_default()
-    }
-}
-
-impl Drop for Unrecorded {
-    fn drop(&mut self) {
-        if let Some(anchor) = self.0.take()
-            && let Err(e) = kill_recorded(&anchor, KILL_LIMIT)
-        {
-            tracing::warn!("a container whose creation failed: {e}");
-        }
-    }
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
