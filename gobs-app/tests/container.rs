@@ -1,7 +1,7 @@
 //! Black-box tests of the `container` provider on the built binary, as root: a machine is
 //! its own host (hostname, namespaces, root filesystem), survives a killed daemon and a
-//! killed hob-client, refuses a replayed registration and a copy of its `client.json` in
-//! another container (a conflict, shown on it), fails with the reason when it cannot
+//! killed hob-client, refuses a replayed registration and a copy of its attach credential
+//! in another container (a conflict, shown on it), fails with the reason when it cannot
 //! register, and leaves nothing behind when destroyed; its cgroup is checked on the
 //! hierarchy the provider uses here (v2, or v1's memory and pids). Each test needs root,
 //! namespaces, a cgroup, busybox, iproute2 and nftables ([`NEEDS`]): reported as ignored without
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::needs::CONTAINER as NEEDS;
 use common::{bare, fails, gobs, machine_names, ok, text, wait_for};
+use gobs_app::hob_net::client_state;
 use gobs_app::providers::container::cgroup::Cgroup;
 use setup::Setup;
 
@@ -46,14 +47,25 @@ impl Setup {
         self.s().join("containers").join(machine)
     }
 
+    /// Machine `machine`'s slot in the container provider's record (read from the store,
+    /// beside the daemon): `[tag, octet, anchor]`, or null.
+    fn slot(&self, machine: &str) -> serde_json::Value {
+        setup::recorded_slots(self.s())
+            .get(machine)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The pid of machine `machine`'s anchor, as the provider recorded it.
     fn anchor(&self, machine: &str) -> i32 {
-        let record =
-            std::fs::read_to_string(self.container_dir(machine).join("anchor.pid")).unwrap();
+        let slot = self.slot(machine);
+        let record = slot[2].as_str().expect("the provider recorded the anchor");
         record.split_whitespace().next().unwrap().parse().unwrap()
     }
 
+    /// Machine `machine`'s tag (names its veth and cgroup), as the provider recorded it.
     fn tag(&self, machine: &str) -> String {
-        std::fs::read_to_string(self.container_dir(machine).join("tag")).unwrap()
+        self.slot(machine)[0].as_str().unwrap().to_string()
     }
 }
 
@@ -140,6 +152,28 @@ fn assert_nothing_left(setup: &Setup, machine: &str, anchor: i32, tag: &str, net
         !mounts.contains(&here),
         "mounts under {here} are left:\n{mounts}"
     );
+}
+
+/// What the hob-client state in directory `dir` on machine `machine` holds (its registry
+/// copied out): its identity and its record, as far as it stored them.
+fn client_state_on(
+    s: &Path,
+    machine: &str,
+    dir: &str,
+) -> (
+    Option<gobs_ocapn::netlayer::TlsIdentity>,
+    Option<client_state::ClientState>,
+) {
+    let log = format!("{dir}/{}/registry.log", client_state::VATS_DIR);
+    let out = gobs(s, &["get-file", machine, &log]);
+    if !out.status.success() {
+        return (None, None);
+    }
+    let copy = tempfile::tempdir().unwrap();
+    let vats = copy.path().join(client_state::VATS_DIR);
+    std::fs::create_dir_all(&vats).unwrap();
+    std::fs::write(vats.join("registry.log"), out.stdout).unwrap();
+    client_state::inspect(copy.path()).unwrap()
 }
 
 #[test]
@@ -231,12 +265,22 @@ fn a_container_is_a_machine_of_its_own_and_leaves_nothing_behind() {
     );
     assert_eq!(big.len(), 256 * 1024);
 
-    // A replayed registration sturdyref is refused over the network, saying why.
-    let spec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(setup.container_dir("box-1").join("spec.json")).unwrap(),
-    )
-    .unwrap();
-    let uri = spec["registration"].as_str().unwrap().to_string();
+    // No file on the host holds the registration sturdyref: only the container's own
+    // processes do. Replayed, it is refused over the network, saying why.
+    let dir = setup.container_dir("box-1");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["console.log", "root"]);
+    let hob_client = hob_client_of(&setup.tag("box-1"));
+    let environ = std::fs::read(format!("/proc/{hob_client}/environ")).unwrap();
+    let uri = environ
+        .split(|b| *b == 0)
+        .find_map(|var| var.strip_prefix(b"GOBS_HOB_REGISTRATION="))
+        .map(|uri| String::from_utf8(uri.to_vec()).unwrap())
+        .expect("the hob-client was given its registration");
     let client_dir = tempfile::tempdir().unwrap();
     let replay = bare()
         .args(["hob-client", "--dir"])
@@ -316,7 +360,7 @@ fn a_container_outlives_a_killed_daemon_and_a_killed_hob_client() {
     not(gobs_require_all),
     ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
 )]
-fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
+fn a_copied_credential_in_another_container_is_a_conflict_and_never_serves() {
     gobs_testkit::need(NEEDS);
     let mut setup = Setup::containers("");
     setup.start_daemon();
@@ -324,24 +368,24 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     ok(&s, &["create-machine", "copy-1"]);
     ok(&s, &["create-machine", "copy-2"]);
     // Registered; its client writes its state once it has the boss's answer.
+    let mut copy_1 = None;
     wait_for("copy-1's client to store its state", || {
-        let stored = [
-            "run",
-            "copy-1",
-            "--",
-            "test",
-            "-f",
-            "/hob/state/client.json",
-        ];
-        gobs(&s, &stored).status.success()
+        copy_1 = client_state_on(&s, "copy-1", "/hob/state").1;
+        copy_1.is_some()
     });
 
-    // copy-1's client.json in copy-2, and a second hob-client there on it.
+    // copy-1's credential in copy-2 (as an earlier release's client.json, which the copy
+    // moves into its own registry), and a second hob-client there on it.
+    let copy_1 = copy_1.unwrap();
     let work = tempfile::tempdir().unwrap();
     let stolen = work.path().join("client.json");
-    let out = gobs(&s, &["get-file", "copy-1", "/hob/state/client.json"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    std::fs::write(&stolen, &out.stdout).unwrap();
+    let json = serde_json::json!({
+        "machine": copy_1.machine,
+        "boss": copy_1.boss,
+        "credential": gobs_app::hob_net::credential::encode(&copy_1.credential.unwrap()),
+        "bindings": ["run", "put-file", "get-file"],
+    });
+    std::fs::write(&stolen, json.to_string()).unwrap();
     ok(&s, &["run", "copy-2", "--", "mkdir", "-p", "/tmp/copy"]);
     let to = stolen.to_str().unwrap();
     ok(&s, &["put-file", "copy-2", to, "/tmp/copy/client.json"]);
@@ -361,16 +405,8 @@ fn a_copied_client_json_in_another_container_is_a_conflict_and_never_serves() {
     assert!(said.contains("not machine \"copy-1\"'s own"), "{said}");
 
     // Shown on copy-1 with the proven location of the copy (its own node, in copy-2).
-    let node = gobs(&s, &["get-file", "copy-2", "/tmp/copy/node"]);
-    assert!(node.status.success(), "{}", text(&node.stderr));
-    std::fs::write(work.path().join("node"), &node.stdout).unwrap();
-    let copy_at = format!(
-        "ocapn://{}.tcp-tls",
-        gobs_ocapn::persist::NodeState::open(&work.path().join("node"))
-            .unwrap()
-            .tls
-            .designator()
-    );
+    let copy_identity = client_state_on(&s, "copy-2", "/tmp/copy").0.unwrap();
+    let copy_at = format!("ocapn://{}.tcp-tls", copy_identity.designator());
     let json: serde_json::Value =
         serde_json::from_str(&ok(&s, &["machine", "copy-1", "--json"])).unwrap();
     assert_eq!(json["status"], "running");
@@ -432,18 +468,47 @@ fn host_leftovers(setup: &Setup) -> Vec<String> {
 }
 
 /// The points of a container's creation a kill is aimed at, each seen on the host as it
-/// happens: the create just sent, its tag chosen, its init spec written, its init started,
-/// its veth plugged (the hob-client registers after that).
-const STAGES: [&str; 5] = ["sent", "tag", "spec.json", "anchor.pid", "veth"];
+/// happens: the create just sent, its directory made, its root filesystem built, its init
+/// started, its veth plugged (the hob-client registers after that).
+const STAGES: [&str; 5] = ["sent", "dir", "root", "init", "veth"];
+
+/// The pids of the `container-init` processes (anchor and PID 1) of the machine whose
+/// directory is `dir`.
+fn inits_of(dir: &Path) -> Vec<i32> {
+    let arg = format!("--dir\0{}\0", dir.display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains("container-init") && c.contains(&arg))
+        })
+        .collect()
+}
+
+/// The tag of the container whose directory is `dir`, from its init's cgroup, once it
+/// is in one.
+fn tag_of_init(dir: &Path) -> Option<String> {
+    inits_of(dir).into_iter().find_map(|pid| {
+        let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        groups
+            .lines()
+            .find_map(|l| l.rsplit_once("/gobs-").map(|(_, tag)| tag.to_string()))
+    })
+}
 
 /// Whether creation of `machine` has reached `stage` (see [`STAGES`]).
 fn reached(setup: &Setup, machine: &str, stage: &str) -> bool {
     let dir = setup.container_dir(machine);
     match stage {
         "sent" => true,
-        "veth" => std::fs::read_to_string(dir.join("tag"))
-            .is_ok_and(|tag| Path::new(&format!("/sys/class/net/gh{tag}")).exists()),
-        file => dir.join(file).exists(),
+        "dir" => dir.exists(),
+        "root" => dir.join("root/etc").exists(),
+        "init" => !inits_of(&dir).is_empty(),
+        "veth" => tag_of_init(&dir)
+            .is_some_and(|tag| Path::new(&format!("/sys/class/net/gh{tag}")).exists()),
+        other => panic!("no stage {other}"),
     }
 }
 
@@ -482,10 +547,13 @@ fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
         std::thread::sleep(Duration::from_micros(extra));
         let still_creating = create.try_wait().unwrap().is_none();
         let started = setup.container_dir(&name).exists();
-        if let Ok(tag) = std::fs::read_to_string(setup.container_dir(&name).join("tag")) {
+        setup.kill_daemon();
+        // The tag, from the provider's record (once it chose one) or from the init's
+        // cgroup: a kill before the record committed leaves neither, and nothing tagged.
+        let recorded = setup.slot(&name)[0].as_str().map(str::to_owned);
+        if let Some(tag) = recorded.or_else(|| tag_of_init(&setup.container_dir(&name))) {
             tags.push(tag);
         }
-        setup.kill_daemon();
         let _ = create.wait();
         let landed = if still_creating && started {
             mid_create += 1;

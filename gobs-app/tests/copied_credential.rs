@@ -2,19 +2,22 @@
 //! `host` machines (real hob-client processes, no root needed) and more hob-clients the
 //! test starts on copies of a machine's state:
 //!
-//! - `client.json` copied into another hob-client (its own identity): refused, shown on
+//! - the credential copied into another hob-client (its own identity; written as an
+//!   earlier release's `client.json`, which the copy moves into its registry): refused, shown on
 //!   the machine (status, `list-machines`, events) with the time and the copy's proven
 //!   location, never served; the machine's own client serves throughout.
 //! - the whole state copied (identity and all), then the real client attaches again (a
 //!   daemon restart): the copy's credential is stale and refused, and the real machine
 //!   runs commands again once the copy is gone.
-//! - state from before rotation (no credential in `client.json` nor in the boss's table)
-//!   attaches once without one, and that attach issues the first credential.
+//! - state from before rotation (no credential in the client's `client.json` nor in the
+//!   boss's table) attaches once without one, and that attach issues the first credential.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
 
 use std::fs;
 use std::path::Path;
@@ -23,29 +26,45 @@ use common::{Daemon, ok, wait_for};
 use data_encoding::BASE64URL_NOPAD;
 use gobs_app::actors::env::app_env;
 use gobs_app::actors::vats::AppVats;
+use gobs_app::hob_net::{client_state, credential};
 use gobs_ocapn::locator::Sturdyref;
-use gobs_runtime::StoreKind;
+use gobs_runtime::{Registry, StoreKind};
 use host::{Client, RealClient, location, served_by};
+use machine_node::saved_state;
 
 fn machine(s: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&ok(s, &["machine", name, "--json"])).unwrap()
 }
 
-fn saved_credential(client_dir: &Path) -> Option<String> {
-    let state: serde_json::Value =
-        serde_json::from_slice(&fs::read(client_dir.join("client.json")).unwrap()).unwrap();
-    state["credential"].as_str().map(str::to_owned)
+fn saved_credential(client_dir: &Path) -> Option<Vec<u8>> {
+    saved_state(client_dir).and_then(|s| s.credential)
 }
 
-/// Copies the files of directory `from` (not recursing) into a new directory `to`.
+/// Copies directory `from`, with its subdirectories, into a new directory `to`.
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else if kind.is_file() {
             fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
     }
+}
+
+/// A client state as an earlier release's `client.json` held it.
+fn legacy_json(machine: &str, boss: &str, credential: Option<&[u8]>) -> serde_json::Value {
+    let mut state = serde_json::json!({
+        "machine": machine,
+        "boss": boss,
+        "bindings": ["run", "put-file", "get-file"],
+    });
+    if let Some(c) = credential {
+        state["credential"] = credential::encode(c).into();
+    }
+    state
 }
 
 /// A daemon with a host machine `h1` created.
@@ -54,20 +73,18 @@ fn with_h1() -> (tempfile::TempDir, Daemon, RealClient) {
 }
 
 #[test]
-fn a_copied_client_json_is_reported_and_never_served() {
+fn a_copied_credential_is_reported_and_never_served() {
     let (dir, _daemon, real) = with_h1();
     let s = dir.path();
     let real_pid = real.pid().unwrap().as_raw_nonzero().get() as u32;
     assert_eq!(served_by(s, "h1"), Some(real_pid));
 
-    // c1's client.json in another machine's hob-client, which has an identity of its own.
+    // h1's credential in another machine's hob-client, which has an identity of its own.
     let copy = s.join("copy");
     fs::create_dir_all(&copy).unwrap();
-    fs::copy(
-        s.join("hosts/h1/client/client.json"),
-        copy.join("client.json"),
-    )
-    .unwrap();
+    let h1 = saved_state(&s.join("hosts/h1/client")).unwrap();
+    let stolen = legacy_json(&h1.machine, &h1.boss, h1.credential.as_deref());
+    fs::write(copy.join("client.json"), stolen.to_string()).unwrap();
     let (code, err) = Client::start(&copy).exited();
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("credential conflict"), "{err}");
@@ -147,13 +164,23 @@ fn state_from_before_rotation_attaches_and_is_issued_its_first_credential() {
     // Rewrite both sides as the release before rotation wrote them: the client's state
     // without a credential, and the boss's table in `hob/gateway.json` (that release's
     // place for it), its entry without one, instead of in the registry.
-    let path = client_dir.join("client.json");
-    let mut client: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    client.as_object_mut().unwrap().remove("credential");
-    let keys: Vec<_> = client.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["bindings", "boss", "machine"]);
-    fs::write(&path, serde_json::to_vec_pretty(&client).unwrap()).unwrap();
-    let attach = Sturdyref::parse(client["boss"].as_str().unwrap()).unwrap();
+    // The client keeps its identity; its record goes back to a `client.json`.
+    let h1 = saved_state(&client_dir).unwrap();
+    let old_client = legacy_json(&h1.machine, &h1.boss, None);
+    let registry = Registry::open(
+        client_dir.join(client_state::VATS_DIR),
+        client_state::env().unwrap(),
+        StoreKind::Log(Default::default()),
+    )
+    .unwrap();
+    registry
+        .destroy_vat(client_state::CLIENT_VAT)
+        .wait()
+        .unwrap();
+    registry.shutdown();
+    drop(registry);
+    fs::write(client_dir.join("client.json"), old_client.to_string()).unwrap();
+    let attach = Sturdyref::parse(&h1.boss).unwrap();
     let table = serde_json::json!({
         "port": attach.peer.hint("port").unwrap().parse::<u16>().unwrap(),
         "machines": {"h1": {

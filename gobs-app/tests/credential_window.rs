@@ -19,15 +19,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{HANG, wait_for};
+use gobs_app::hob_net::client_state::{ClientState, ClientStore};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
-use gobs_app::hob_net::{credential, wire};
+use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
 use gobs_app::providers::remote_machine::run_through;
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::Cx;
 use host::Client;
-use machine_node::{MachineNode, identity_in};
+use machine_node::{MachineNode, identity_in, saved_state};
 
 /// Kills the hob-client and waits until the gateway has seen m1's session end.
 fn kill(client: Client, g: &Gateway) {
@@ -37,12 +38,14 @@ fn kill(client: Client, g: &Gateway) {
     });
 }
 
-fn state(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("client.json")).unwrap()).unwrap()
+fn state(dir: &Path) -> ClientState {
+    saved_state(dir).expect("the client stored its registration")
 }
 
 fn saved(dir: &Path) -> Vec<u8> {
-    credential::decode(state(dir)["credential"].as_str().unwrap()).unwrap()
+    state(dir)
+        .credential
+        .expect("the client holds a credential")
 }
 
 /// Sends what `args` makes of a bindings object to the object `to` names, from a node
@@ -62,7 +65,7 @@ fn send_and_crash(
 /// Attaches as the machine whose client state is `dir` presenting `presented`, and
 /// crashes (see [`send_and_crash`]); answers the next credential.
 fn attach_and_crash(dir: &Path, presented: &[u8]) -> Result<Vec<u8>, String> {
-    let boss = Sturdyref::parse(state(dir)["boss"].as_str().unwrap()).unwrap();
+    let boss = Sturdyref::parse(&state(dir).boss).unwrap();
     let presented = presented.to_vec();
     let answer = send_and_crash(dir, boss, move |b| wire::attach_args(b, Some(&presented)))?;
     let (_, next) = wire::parse_attached(&answer)?;
@@ -91,7 +94,7 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     g.wait_up("m1", HANG, || None).unwrap();
     // Registered; the client writes its state once it has the answer.
     wait_for("the client to store its state", || {
-        dir.join("client.json").exists()
+        saved_state(dir).is_some()
     });
     let first = saved(dir);
     kill(client, &g);
@@ -109,13 +112,13 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     // Answered and stored, crashed before confirming: the new one gets in, and the one
     // before is stale from then on.
     let third = attach_and_crash(dir, &second).unwrap();
-    let mut stored = state(dir);
-    stored["credential"] = credential::encode(&third).into();
-    std::fs::write(
-        dir.join("client.json"),
-        serde_json::to_vec_pretty(&stored).unwrap(),
-    )
-    .unwrap();
+    let store = ClientStore::open(dir).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(store.store_next(&third))
+        .unwrap();
+    store.close();
     let client = Client::start(dir);
     wait_for("m1 to run commands", || runs(&g, "m1"));
     wait_for("the client to store its next credential", || {
@@ -151,5 +154,7 @@ fn a_client_that_crashed_before_storing_its_registration_registers_again() {
     // The machine's own client can, and serves.
     let _client = Client::start_with(dir.path(), Some(&uri.to_uri()));
     wait_for("m2 to run commands", || runs(&g, "m2"));
-    assert!(state(dir.path())["credential"].is_string());
+    wait_for("m2's client to store its state", || {
+        saved_state(dir.path()).is_some_and(|s| s.credential.is_some())
+    });
 }

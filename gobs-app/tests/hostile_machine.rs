@@ -23,13 +23,13 @@ use std::process::Stdio;
 use common::{gobs, ok, text, wait_for};
 
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
-use gobs_app::hob_net::{credential, wire};
+use gobs_app::hob_net::wire;
 use gobs_app::model::RunOutput;
 use gobs_app::ops::{MachineOp, Run};
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject};
-use machine_node::{MachineNode, identity_in};
+use machine_node::{MachineNode, identity_in, saved_state};
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -81,12 +81,9 @@ impl LocalObject for Hostile {
 /// A hostile hob-client attached as machine `client` (its state directory) names, with its
 /// identity and credential; stops when dropped.
 fn attach_hostile(client: &Path) -> MachineNode {
-    let state: serde_json::Value =
-        serde_json::from_slice(&fs::read(client.join("client.json")).unwrap()).unwrap();
-    let boss = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
-    let credential = state["credential"]
-        .as_str()
-        .map(|c| credential::decode(c).unwrap());
+    let state = saved_state(client).expect("the machine's client stored its state");
+    let boss = Sturdyref::parse(&state.boss).unwrap();
+    let credential = state.credential;
     let (node, answer) = MachineNode::send(identity_in(client), boss, Hostile, move |bindings| {
         wire::attach_args(bindings, credential.as_deref())
     });

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use common::needs::{CONTAINER, QEMU};
 use common::nft::has_table;
 use common::{fails, gobs, ok, wait_for};
+use gobs_app::hob_net::client_state::{self, ClientState};
 use gobs_ocapn::locator::Sturdyref;
 use setup::{Setup, own_bridge};
 
@@ -31,26 +32,27 @@ impl Setup {
             state = self.client_state(machine);
             state.is_some()
         });
-        let state: serde_json::Value = serde_json::from_str(&state.unwrap()).unwrap();
-        let attach = Sturdyref::parse(state["boss"].as_str().unwrap()).unwrap();
+        let attach = Sturdyref::parse(&state.unwrap().boss).unwrap();
         attach.peer.hint("port").unwrap().parse().unwrap()
     }
 
-    /// Machine `machine`'s hob-client state (`client.json`), if it stored it yet: in its
-    /// directory for a host machine, else on the machine.
-    fn client_state(&self, machine: &str) -> Option<String> {
-        let on_host = self
-            .s()
-            .join("hosts")
-            .join(machine)
-            .join("client/client.json");
+    /// Machine `machine`'s hob-client state, if it stored it yet: in its directory for a
+    /// host machine, else on the machine (its registry copied out).
+    fn client_state(&self, machine: &str) -> Option<ClientState> {
+        let on_host = self.s().join("hosts").join(machine).join("client");
         if on_host.exists() {
-            return std::fs::read_to_string(on_host).ok();
+            return client_state::inspect(&on_host).ok()?.1;
         }
-        let out = gobs(self.s(), &["get-file", machine, "/hob/state/client.json"]);
-        out.status
-            .success()
-            .then(|| String::from_utf8(out.stdout).unwrap())
+        let log = format!("/hob/state/{}/registry.log", client_state::VATS_DIR);
+        let out = gobs(self.s(), &["get-file", machine, &log]);
+        if !out.status.success() {
+            return None;
+        }
+        let copy = tempfile::tempdir().unwrap();
+        let vats = copy.path().join(client_state::VATS_DIR);
+        std::fs::create_dir_all(&vats).unwrap();
+        std::fs::write(vats.join("registry.log"), out.stdout).unwrap();
+        client_state::inspect(copy.path()).ok()?.1
     }
 
     /// Machine `machine`'s address on the bridge.

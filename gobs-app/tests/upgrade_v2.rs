@@ -108,11 +108,24 @@ fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
 
     let daemon = Daemon::start(s);
     // The host machine's hob-client, started again on the state it kept, attaches with the
-    // boss's attach sturdyref: the machine is the same machine, upgraded.
-    let mut client = Client::start(&s.join("hosts/h1/client"));
+    // boss's attach sturdyref: the machine is the same machine, upgraded. Its
+    // `client.json` and `node` move into its registry, and are kept aside.
+    let client_dir = s.join("hosts/h1/client");
+    let identity = gobs_ocapn::persist::NodeState::open(&client_dir.join("node"))
+        .unwrap()
+        .tls
+        .designator();
+    let mut client = Client::start(&client_dir);
     wait_for("h1 to attach again", || {
         shown(s, "h1")["status"] == "running"
     });
+    for kept in ["client.json.migrated", "node.migrated"] {
+        assert!(client_dir.join(kept).is_file(), "{kept}");
+    }
+    assert!(!client_dir.join("client.json").exists() && !client_dir.join("node").exists());
+    let (tls, record) = gobs_app::hob_net::client_state::inspect(&client_dir).unwrap();
+    assert_eq!(tls.unwrap().designator(), identity, "the same identity");
+    assert_eq!(record.unwrap().machine, "h1");
     assert_eq!(ok(s, &["run", "h1", "--", "echo", "hi"]), "hi\n");
     let local = s.join("copied");
     std::fs::write(&local, b"upgraded\n").unwrap();
@@ -146,8 +159,29 @@ fn a_container_machine_of_the_release_before_one_machine_actor_is_destroyed() {
     let dir = state();
     let s = dir.path();
     let _bridge = copy_fixture(s);
+    // That release named the container's anchor in `anchor.pid` only (the provider's record
+    // has no anchor): a live process stands in for it, and teardown kills it.
+    let mut anchor = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", anchor.id())).unwrap();
+    let start = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap();
+    let record = format!("{} {start}", anchor.id());
+    std::fs::write(s.join("containers/c1/anchor.pid"), record).unwrap();
     let out = gobs(s, &["destroy-machine", "c1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let ended = anchor.try_wait().unwrap();
+    if ended.is_none() {
+        anchor.kill().unwrap();
+    }
+    assert!(ended.is_some(), "the anchor named in anchor.pid was killed");
     assert!(!s.join("containers/c1").exists());
     assert_eq!(machine_names(s), ["db-1", "h1", "q1", "web-1"]);
 }

@@ -86,8 +86,8 @@ pub fn run(
             crate::hob_net::client::run(&options)?;
             return Ok(0);
         }
-        Command::ContainerInit { spec } => {
-            crate::providers::container::init::run(spec).map_err(AppError::ContainerInit)?;
+        Command::ContainerInit { dir } => {
+            crate::providers::container::init::run(dir).map_err(AppError::ContainerInit)?;
             return Ok(0);
         }
         Command::Op(Request::Events {

@@ -75,9 +75,9 @@ pub enum Command {
     /// The first process of a `container` machine (started by the container provider)
     #[command(hide = true)]
     ContainerInit {
-        /// The container's spec, as the provider wrote it
-        #[arg(long, value_name = "FILE")]
-        spec: PathBuf,
+        /// The machine's directory on the host (its spec comes on standard input)
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
 
     /// Work on the state directory's store itself: salvage a damaged one (stop the daemon

@@ -4,17 +4,15 @@
 //! `run` (output captured, at most [`wire::MAX_REMOTE_OUTPUT`] bytes of each stream, with a
 //! note past it), `put-file` and `get-file` (at most [`wire::MAX_FILE`] bytes).
 //!
-//! Its own state is a small directory: `node` (its tcp-tls identity) and `client.json`
-//! (the machine's name, the boss's attach sturdyref, the attach credential, the bindings).
-//! With that state it needs no registration sturdyref again: it attaches through the
-//! attach sturdyref, and does so again, with backoff, whenever the session is lost (a boss
-//! restart). Each attach is answered with the next credential, stored before it is
-//! confirmed ([`super::credential`]); a client the boss calls a conflict (a copy of a
-//! machine's state) stops.
+//! Its own state is a gobs persistence registry in its state directory
+//! ([`super::client_state`]): its tcp-tls identity, the machine's name, the boss's attach
+//! sturdyref and the attach credential. With that state it needs no registration
+//! sturdyref again: it attaches through the attach sturdyref, and does so again, with
+//! backoff, whenever the session is lost (a boss restart). Each attach is answered with the
+//! next credential, committed before it is confirmed ([`super::credential`]); a client the
+//! boss calls a conflict (a copy of a machine's state) stops.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,11 +20,10 @@ use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls};
 use gobs_ocapn::node::{Cx, LocalObject, Node};
-use gobs_ocapn::persist::NodeState;
 use gobs_ocapn::syrup::Value;
-use serde::{Deserialize, Serialize};
 
-use super::credential::{self, CONFLICT};
+use super::client_state::{ClientState, ClientStore, Rotation};
+use super::credential::CONFLICT;
 use super::gateway::DESTROYED;
 use super::machine_ops;
 use super::wire;
@@ -74,38 +71,22 @@ pub enum ClientError {
     Conflict(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientState {
-    machine: String,
-    /// The boss's attach sturdyref for this machine.
-    boss: String,
-    /// The attach credential (base64url); absent in state from before rotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    credential: Option<String>,
-    bindings: Vec<String>,
-}
-
 /// Runs the hob-client until the boss refuses it or says the machine was destroyed
 /// (a lost session is not a reason to stop: it reconnects).
 pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
     let setup = ClientError::Setup;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&options.dir)
-        .map_err(|e| setup(format!("cannot create {}: {e}", options.dir.display())))?;
-    let identity = NodeState::open(&options.dir.join("node")).map_err(|e| setup(e.to_string()))?;
+    let mut store = ClientStore::open(&options.dir).map_err(setup)?;
+    let identity = store.tls().map_err(setup)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| setup(format!("cannot start a runtime: {e}")))?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async {
         let netlayer = TcpTls::bind(
             "127.0.0.1:0"
                 .parse()
                 .map_err(|_| setup("bad address".into()))?,
-            &identity.tls,
+            &identity,
             None,
         )
         .await
@@ -127,8 +108,7 @@ pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
             })
             .await
             .map_err(|e| setup(e.to_string()))?;
-        let state_path = options.dir.join("client.json");
-        let state = match read_state(&state_path)? {
+        let state = match store.state().await.map_err(setup)? {
             Some(state) => state,
             None => {
                 let uri = options.registration.clone().ok_or_else(|| {
@@ -138,20 +118,20 @@ pub fn run(options: &ClientOptions) -> Result<(), ClientError> {
                         options.dir.display()
                     ))
                 })?;
-                register(&node, &uri, bindings.clone(), &state_path).await?
+                let state = register(&node, &uri, bindings.clone()).await?;
+                store.keep(state.clone()).await.map_err(setup)?;
+                state
             }
         };
         tracing::info!(machine = state.machine, "hob-client registered; serving");
-        serve(&node, state, &state_path, bindings).await
-    })
+        serve(&node, state, &store, bindings).await
+    });
+    store.close();
+    served
 }
 
-async fn register(
-    node: &Node,
-    uri: &str,
-    bindings: Term,
-    state_path: &Path,
-) -> Result<ClientState, ClientError> {
+/// Registers through the registration sturdyref `uri`: what to keep of the answer.
+async fn register(node: &Node, uri: &str, bindings: Term) -> Result<ClientState, ClientError> {
     let sturdyref = Sturdyref::parse(uri.trim()).map_err(|e| {
         ClientError::Setup(format!("the registration sturdyref is not usable: {e}"))
     })?;
@@ -191,17 +171,12 @@ async fn register(
         peer: sturdyref.peer.clone(),
         swiss: attach,
     };
-    let state = ClientState {
+    Ok(ClientState {
         machine,
         boss: boss.to_uri(),
-        credential: Some(credential::encode(secret)),
-        bindings: crate::ops::MACHINE_BINDINGS
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    write_state(state_path, &state)?;
-    Ok(state)
+        credential: Some(secret.to_vec()),
+        rotation: Rotation::Confirmed,
+    })
 }
 
 enum Asked {
@@ -260,7 +235,7 @@ async fn send(node: &Node, to: CapRef, args: Vec<Term>) -> Result<Term, Asked> {
 async fn serve(
     node: &Node,
     mut state: ClientState,
-    state_path: &Path,
+    store: &ClientStore,
     bindings: Term,
 ) -> Result<(), ClientError> {
     let boss = Sturdyref::parse(&state.boss)
@@ -271,7 +246,7 @@ async fn serve(
         let outcome = match live.clone() {
             Some(r) => send(node, r, wire::call("ping", vec![])).await.map(|_| ()),
             None => match enliven(node, &boss).await {
-                Ok(r) => attach(node, &r, &mut state, state_path, &bindings)
+                Ok(r) => attach(node, &r, &mut state, store, &bindings)
                     .await
                     .map(|()| live = Some(r)),
                 Err(e) => Err(e),
@@ -302,77 +277,42 @@ async fn serve(
 }
 
 /// Attaches the bindings through the live attach reference `to` with the saved
-/// credential; stores the next one the boss answers (durably, in `state_path`) and only
-/// then confirms it, so that a crash in between leaves a credential the boss accepts.
+/// credential; commits the next one the boss answers and only then confirms it, so that a
+/// crash in between leaves a credential the boss accepts.
 async fn attach(
     node: &Node,
     to: &CapRef,
     state: &mut ClientState,
-    state_path: &Path,
+    store: &ClientStore,
     bindings: &Term,
 ) -> Result<(), Asked> {
-    let saved = match &state.credential {
-        Some(text) => Some(credential::decode(text).map_err(Asked::Refused)?),
-        None => None,
-    };
-    let args = wire::attach_args(bindings.clone(), saved.as_deref());
+    if state.rotation == Rotation::Stored {
+        tracing::info!(
+            "attaching with a credential stored but not confirmed (the client stopped \
+             while it rotated); the boss accepts it"
+        );
+    }
+    let args = wire::attach_args(bindings.clone(), state.credential.as_deref());
     let answer = send(node, to.clone(), args).await?;
     let (machine, next) = wire::parse_attached(&answer).map_err(Asked::Refused)?;
     tracing::info!(machine, "attached to the boss");
     let Some(next) = next else {
         return Ok(());
     };
-    let stored = ClientState {
-        credential: Some(credential::encode(&next)),
-        ..state.clone()
-    };
-    if let Err(e) = write_state(state_path, &stored) {
+    if let Err(e) = store.store_next(&next).await {
         // The boss still accepts the saved credential: serve on, rotate at the next attach.
-        tracing::error!("cannot store the next attach credential ({e}); keeping the old one");
+        tracing::error!("{e}; keeping the old credential");
         return Ok(());
     }
-    *state = stored;
-    let confirm = wire::call("confirm", vec![Term::Data(Value::Bytes(next))]);
-    send(node, to.clone(), confirm).await.map(|_| ())
-}
-
-fn read_state(path: &Path) -> Result<Option<ClientState>, ClientError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            ClientError::Setup(format!(
-                "{} is damaged ({e}); move it away and register the machine again with a new \
-                 registration sturdyref",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ClientError::Setup(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+    state.credential = Some(next.clone());
+    state.rotation = Rotation::Stored;
+    let confirm = wire::call("confirm", vec![Term::Data(Value::Bytes(next.clone()))]);
+    send(node, to.clone(), confirm).await?;
+    match store.confirmed(&next).await {
+        Ok(()) => state.rotation = Rotation::Confirmed,
+        Err(e) => tracing::warn!("{e}"),
     }
-}
-
-fn write_state(path: &Path, state: &ClientState) -> Result<(), ClientError> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(state)
-        .map_err(|e| ClientError::Setup(format!("cannot encode the state: {e}")))?;
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().map_err(|e| ClientError::Setup(format!("cannot write {}: {e}", path.display())))
+    Ok(())
 }
 
 /// The machine's bindings, one object answering by binding name.

@@ -1,18 +1,18 @@
 //! A machine's attach credential: how the boss tells the machine's own hob-client from a
-//! copy of its state (`client.json` copied into another machine, a cloned disk), and how
+//! copy of its state (its credential copied into another machine, a cloned disk), and how
 //! the credential rotates so that a stale copy stops working.
 //!
 //! What an attach must prove:
 //!
 //! - **The machine's identity.** The hob-client that registered proved a location (its
-//!   tcp-tls key, kept beside `client.json` in its `node` directory): that is the machine's
+//!   tcp-tls key, kept in its state with the credential): that is the machine's
 //!   **home**. An attach from any other proven location is refused, whatever credential it
-//!   carries, so a copied `client.json` alone never serves the machine and never displaces
+//!   carries, so a copied credential alone never serves the machine and never displaces
 //!   its real session.
 //! - **The current credential.** Every accepted attach is answered with the next
 //!   credential (32 random bytes; the boss keeps only their SHA-256). The client writes it
-//!   to `client.json` (write, fsync, rename, fsync the directory) and then `confirm`s it;
-//!   from then on the old one is stale. A copy of the whole state (key included) is
+//!   to its state (one durable commit of its registry, [`super::client_state`]) and then
+//!   `confirm`s it; from then on the old one is stale. A copy of the whole state (key included) is
 //!   therefore refused once the real client attached after the copy was made.
 //!
 //! **The crash window.** Between the answer and the `confirm`, the boss accepts both the
@@ -36,7 +36,7 @@
 //! answered again, with a new credential (only the machine's own key can do that).
 //!
 //! **Upgrade.** State written before rotation has no credential on either side: the boss's
-//! entry has no `current` and no `home`, the client's `client.json` no `credential`. Such
+//! entry has no `current` and no `home`, the client's state no `credential`. Such
 //! an entry accepts an attach without a credential; that first attach records the home
 //! and issues the first credential, and from then on an attach without one is stale.
 //!
@@ -228,7 +228,7 @@ impl Conflict {
         let what = match &self.kind {
             ConflictKind::Elsewhere { home } => format!(
                 "this hob-client ({}) is not machine {machine:?}'s own ({home}): it holds a \
-                 copy of the machine's client.json",
+                 copy of the machine's attach credential",
                 self.from
             ),
             ConflictKind::Stale => format!(
@@ -267,7 +267,7 @@ impl Conflict {
         format!(
             "{CONFLICT} at {}: a hob-client at {} {why}{times}; it was refused and machine \
              {machine}'s own session was kept. Find and stop that client (a copy of the \
-             machine's client.json or a clone of the machine)",
+             machine's hob-client state or a clone of the machine)",
             humantime::format_rfc3339_seconds(self.last),
             self.from
         )
@@ -279,12 +279,12 @@ pub fn place(l: &PeerLocator) -> String {
     PeerLocator::new(l.transport.clone(), l.designator.clone()).to_uri()
 }
 
-/// A credential as `client.json` keeps it.
+/// A credential as earlier releases' `client.json` kept it.
 pub fn encode(secret: &[u8]) -> String {
     BASE64URL_NOPAD.encode(secret)
 }
 
-/// A credential from `client.json`.
+/// A credential from an earlier release's `client.json`.
 pub fn decode(text: &str) -> Result<Vec<u8>, String> {
     BASE64URL_NOPAD
         .decode(text.as_bytes())

@@ -16,6 +16,7 @@
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
 //! - [`listen`]: where the gateway listens (only where machines reach it).
 //! - [`client`]: `gobs-app hob-client`, the machine's side.
+//! - [`client_state`]: the hob-client's state, in a registry of its own on the machine.
 //! - `machine_ops`: what the hob-client does for each operation.
 //!
 //! The gateway's state (its node identity and its table) is in the boss's registry; the
@@ -23,13 +24,14 @@
 //! ([`gobs_ocapn::node::LocalObject`]) that change the table in its turns. Making them
 //! `#[define_actor]` actors exported with `gobs_ocapn::vat::export_actor` (one per
 //! machine, their state in their own portraits) is the next step, and changes nothing
-//! outside this module; the hob-client's state is still `client.json` beside its node
-//! identity.
+//! outside this module. The hob-client keeps its state (node identity included) in a
+//! registry of its own on the machine ([`client_state`]).
 
 pub mod answers;
 mod attach;
 pub mod boss_gateway;
 pub mod client;
+pub mod client_state;
 pub mod credential;
 pub mod gateway;
 pub mod listen;

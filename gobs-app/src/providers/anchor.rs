@@ -1,7 +1,9 @@
 //! A machine's anchor: the process whose life is the machine's (a container's init, a VM's
-//! qemu, a host machine's hob-client session), recorded in its directory's `anchor.pid` by
-//! pid and start time, so that teardown kills it and never a later process that reused
-//! its pid; and the small file helpers the providers that run one share.
+//! qemu, a host machine's hob-client session), recorded by pid and start time
+//! ([`anchor_record`]: in the container provider's record of the machine; in the machine
+//! directory's `anchor.pid` for qemu and host machines, and for containers made by earlier
+//! releases), so that teardown kills it and never a later process that reused its pid; and
+//! the small file helpers the providers that run one share.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -62,15 +64,15 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 /// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
 /// until it is gone.
 pub(crate) fn kill_anchor(dir: &Path, limit: Duration) -> Result<(), String> {
-    kill_recorded(dir, "anchor.pid", limit)
+    match std::fs::read_to_string(dir.join("anchor.pid")) {
+        Ok(record) => kill_recorded(&record, limit),
+        Err(_) => Ok(()),
+    }
 }
 
-/// Kills the process recorded (by [`anchor_record`]) in `dir/file`, if it is still that
-/// process, and waits until it is gone.
-pub(crate) fn kill_recorded(dir: &Path, file: &str, limit: Duration) -> Result<(), String> {
-    let Ok(record) = std::fs::read_to_string(dir.join(file)) else {
-        return Ok(());
-    };
+/// Kills the anchor `record` ([`anchor_record`]) names (if it is still that process) and
+/// waits until it is gone.
+pub(crate) fn kill_recorded(record: &str, limit: Duration) -> Result<(), String> {
     let mut words = record.split_whitespace();
     let (Some(pid), start) = (
         words.next().and_then(|p| p.parse::<i32>().ok()),
@@ -98,10 +100,43 @@ pub(crate) fn kill_recorded(dir: &Path, file: &str, limit: Duration) -> Result<(
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "process {pid} (recorded in {file}) did not end within {}",
+                "process {pid} did not end within {}",
                 humantime::format_duration(limit)
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A machine's anchor that no record names yet: killed (within `limit`) when dropped
+/// before [`Unrecorded::recorded`], so a provisioning that fails after starting it leaves
+/// nothing running.
+pub(crate) struct Unrecorded {
+    anchor: Option<String>,
+    limit: Duration,
+}
+
+impl Unrecorded {
+    /// The anchor `record` ([`anchor_record`]) names, killed unless recorded.
+    pub(crate) fn new(record: String, limit: Duration) -> Unrecorded {
+        Unrecorded {
+            anchor: Some(record),
+            limit,
+        }
+    }
+
+    /// The anchor, for the provider's record.
+    pub(crate) fn recorded(mut self) -> String {
+        self.anchor.take().unwrap_or_default()
+    }
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        if let Some(anchor) = self.anchor.take()
+            && let Err(e) = kill_recorded(&anchor, self.limit)
+        {
+            tracing::warn!("a machine whose creation failed: {e}");
+        }
     }
 }

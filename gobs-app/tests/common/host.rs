@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use gobs_ocapn::persist::NodeState;
+use gobs_app::hob_net::client_state;
 
 use crate::common::{Daemon, bare, gobs, ok, state, text, wait_for};
 
@@ -97,8 +97,8 @@ impl Drop for Client {
 
 /// The location a hob-client with state directory `dir` proves (its node's identity).
 pub fn location(dir: &Path) -> String {
-    let node = NodeState::open(&dir.join("node")).unwrap();
-    format!("ocapn://{}.tcp-tls", node.tls.designator())
+    let (tls, _) = client_state::inspect(dir).unwrap();
+    format!("ocapn://{}.tcp-tls", tls.unwrap().designator())
 }
 
 /// A daemon on a fresh state directory with config `config` (whose default provider is
@@ -115,9 +115,9 @@ pub fn with_machine(
     let real = RealClient(dir.path().join("hosts").join(name));
     ok(dir.path(), &["create-machine", name]);
     // Registered; its client writes its state once it has the boss's answer.
-    let client_json = dir.path().join(format!("hosts/{name}/client/client.json"));
+    let client = dir.path().join(format!("hosts/{name}/client"));
     wait_for("the machine's client to store its state", || {
-        client_json.exists()
+        client_state::inspect(&client).unwrap().1.is_some()
     });
     (dir, daemon, real)
 }

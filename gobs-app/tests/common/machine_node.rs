@@ -14,7 +14,8 @@ use gobs_ocapn::captp::{SessionConfig, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{LocalObject, Node};
-use gobs_ocapn::persist::NodeState;
+
+use gobs_app::hob_net::client_state;
 
 use crate::common::HANG;
 
@@ -80,7 +81,18 @@ impl MachineNode {
 
 /// The identity of the hob-client whose state directory is `dir`.
 pub fn identity_in(dir: &Path) -> TlsIdentity {
-    NodeState::open(&dir.join("node")).unwrap().tls
+    if let (Some(tls), _) = client_state::inspect(dir).unwrap() {
+        return tls;
+    }
+    let store = client_state::ClientStore::open(dir).unwrap();
+    let tls = store.tls().unwrap();
+    store.close();
+    tls
+}
+
+/// What the hob-client whose state directory is `dir` keeps, once it registered.
+pub fn saved_state(dir: &Path) -> Option<client_state::ClientState> {
+    client_state::inspect(dir).unwrap().1
 }
 
 impl Drop for MachineNode {

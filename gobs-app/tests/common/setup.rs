@@ -111,19 +111,28 @@ impl Drop for Setup {
                 let _ = gobs(&s, &["destroy-machine", &m]);
             }
         }
-        // Backstop, should destroying have failed.
+        // Backstop, should destroying have failed: the anchors and tags the container
+        // provider recorded, and those of files (vms, and containers of earlier releases).
+        let recorded = recorded_slots(&s);
         for kind in ["containers", "vms"] {
             for e in std::fs::read_dir(s.join(kind))
                 .into_iter()
                 .flatten()
                 .flatten()
             {
-                if let Ok(record) = std::fs::read_to_string(e.path().join("anchor.pid"))
+                let slot = recorded.get(e.file_name().to_str().unwrap_or_default());
+                let anchor = std::fs::read_to_string(e.path().join("anchor.pid"))
+                    .ok()
+                    .or_else(|| slot.and_then(|s| s[2].as_str().map(str::to_owned)));
+                if let Some(record) = anchor
                     && let Some(pid) = record.split_whitespace().next()
                 {
                     let _ = Command::new("kill").args(["-9", pid]).status();
                 }
-                if let Ok(tag) = std::fs::read_to_string(e.path().join("tag")) {
+                let tag = std::fs::read_to_string(e.path().join("tag"))
+                    .ok()
+                    .or_else(|| slot.and_then(|s| s[0].as_str().map(str::to_owned)));
+                if let Some(tag) = tag {
                     let _ = Command::new("ip")
                         .args(["link", "del", &format!("gh{tag}")])
                         .stderr(Stdio::null())
@@ -145,6 +154,29 @@ impl Drop for Setup {
                 .status();
         }
     }
+}
+
+/// The container provider's record of each machine (`[tag, octet, anchor]`), read from
+/// the store of state directory `s`; empty if it cannot be read.
+pub fn recorded_slots(s: &Path) -> serde_json::Map<String, serde_json::Value> {
+    let read = |args: &[&str]| -> Option<serde_json::Value> {
+        let out = gobs(s, args);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    };
+    let vat = "provider-container";
+    let root = read(&["state", "actors", "--vat", vat, "--json"]).and_then(|actors| {
+        actors
+            .as_array()?
+            .iter()
+            .find(|a| a["root"] == true)
+            .map(|a| a["id"].to_string())
+    });
+    root.and_then(|id| read(&["state", "portrait", vat, &id]))
+        .and_then(|p| p["args"][1].as_object().cloned())
+        .unwrap_or_default()
 }
 
 /// A bridge name and host address no other test (of this run or another) uses: the pid

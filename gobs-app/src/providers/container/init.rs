@@ -2,8 +2,9 @@
 //!
 //! The provider starts it with new mount, UTS, IPC, network and PID namespaces (see
 //! the provider module); it is the container's **anchor**, the one process of the container
-//! the host sees by its own pid. It waits for the provider's go (a byte on stdin: the
-//! provider has put it in its cgroup and plugged its network), then forks the container's
+//! the host sees by its own pid. It reads its [`Spec`] (one line of JSON on stdin), then
+//! waits for the provider's go (a byte after it: the provider has put it in its cgroup and
+//! plugged its network), then forks the container's
 //! PID 1, which dies with the anchor (parent-death signal), taking the whole PID namespace
 //! with it: killing the anchor ends the container.
 //!
@@ -29,7 +30,8 @@ use crate::hob_net::client::REGISTRATION_ENV;
 /// How long PID 1 waits before starting the hob-client again after it exited.
 pub const RESTART_DELAY: Duration = Duration::from_secs(3);
 
-/// What the provider tells the container's init (a JSON file in the machine directory).
+/// What the provider tells the container's init (one line of JSON on its stdin: it holds
+/// the registration sturdyref, which no file on the host keeps).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
@@ -66,12 +68,18 @@ pub const HOB_BINARY: &str = "/hob/gobs-app";
 /// How many uids (and gids) a container's user namespace maps.
 pub const ID_COUNT: u32 = 65536;
 
-/// Runs the anchor (see the module docs); returns when the container ended.
-pub fn run(spec_path: &Path) -> Result<(), String> {
-    let text = std::fs::read(spec_path)
-        .map_err(|e| format!("cannot read the spec {}: {e}", spec_path.display()))?;
-    let spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| format!("the spec {} is not usable: {e}", spec_path.display()))?;
+/// The longest spec the init reads.
+const MAX_SPEC: usize = 1 << 20;
+
+/// Runs the anchor of the machine whose directory is `dir` (see the module docs); returns
+/// when the container ended.
+pub fn run(dir: &Path) -> Result<(), String> {
+    let text = read_line(&mut std::io::stdin().lock(), MAX_SPEC).map_err(|e| {
+        format!("cannot read the spec of the container in {} from stdin: {e}", dir.display())
+    })?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|e| {
+        format!("the spec of the container in {} is not usable: {e}", dir.display())
+    })?;
     let mut go = [0u8; 1];
     std::io::stdin().read_exact(&mut go).map_err(|e| {
         format!("the provider went away before the container was set up ({e})")
@@ -311,6 +319,23 @@ fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
     supervise(spec)
 }
 
+/// One line from `input`, without its newline, byte by byte (what follows it is not
+/// read), at most `limit` bytes.
+fn read_line(input: &mut impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        input.read_exact(&mut byte)?;
+        if byte[0] == b'\n' {
+            return Ok(line);
+        }
+        if line.len() == limit {
+            return Err(std::io::Error::other(format!("longer than {limit} bytes")));
+        }
+        line.push(byte[0]);
+    }
+}
+
 /// Starts the hob-client, reaps everything, restarts the hob-client when it exits.
 fn supervise(spec: &Spec) -> Result<(), String> {
     let start = || {
@@ -356,5 +381,24 @@ fn supervise(spec: &Spec) -> Result<(), String> {
                 continue;
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_spec_line_is_read_and_the_go_after_it_is_left() {
+        let mut input: &[u8] = b"{\"a\":1}\ng";
+        assert_eq!(read_line(&mut input, 100).unwrap(), b"{\"a\":1}");
+        assert_eq!(input, b"g", "the go byte is not read with the spec");
+        let err = read_line(&mut &b"0123456789\n"[..], 4).unwrap_err();
+        assert!(err.to_string().contains("longer than 4 bytes"), "{err}");
+        let mut closed: &[u8] = b"{\"a\"";
+        let err = read_line(&mut closed, 100).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 }

@@ -8,17 +8,27 @@
 //!    busybox, a minimal `/etc`), makes its cgroup ([`cgroup`]: memory and process
 //!    limits), issues its one-time registration sturdyref on the boss's gateway, and starts
 //!    its init ([`init`]) in new mount, UTS, IPC, network and PID namespaces; puts it in the
-//!    cgroup, gives it its own address on the bridge ([`net`]), and lets it go.
+//!    cgroup, gives it its own address on the bridge ([`net`]), and lets it go. Its spec
+//!    (with the registration sturdyref) goes down the init's stdin, never into a file.
 //!    The init pivots into the root filesystem, sets the hostname to M and starts the
 //!    hob-client, which registers. Provisioning waits for that registration, at most
 //!    `register_timeout`; past it, or if the container's init dies, creating fails with the
 //!    reason (and the end of the container's console log).
-//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN.
+//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN; the
+//!    container's anchor (its init, by pid and start time) goes into the provider's record
+//!    of the machine ([`Slot`]), beside its tag (which names its veth and cgroup).
 //! 3. **teardown** (destroy, or a failed creation): revokes the registration, kills the
 //!    container's anchor (which takes its PID namespace, so every process, with it) and
-//!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory,
-//!    and the bridge with the provider's last machine. Mounts lived in the container's own
-//!    mount namespace and went with it.
+//!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory
+//!    (its root filesystem and console log), and the bridge with the provider's last
+//!    machine. Mounts lived in the container's own mount namespace and went with it.
+//!    A creation that ended before its anchor was recorded (a daemon killed) leaves it in
+//!    the cgroup, or waiting for its go on a pipe that closed: either way it ends.
+//!
+//! What the provider's record names is all there is of a machine on the host: its slot
+//! (tag, address, anchor) and its directory `<state dir>/containers/M`. Containers made by
+//! earlier releases also have `tag`, `spec.json` and `anchor.pid` files there: teardown
+//! reads `tag` and `anchor.pid` when the record lacks what they hold.
 //!
 //! In the config:
 //!
@@ -87,13 +97,18 @@ const SELF_EXE: &str = "/proc/self/exe";
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
 pub use super::remote_machine::RECONNECT_WAIT;
 
-/// Where one machine is plugged: its tag (names its veth and cgroup) and address.
+/// Where one machine is plugged: its tag (names its veth and cgroup) and address, and
+/// the process whose life is the container's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     /// Random hex, different on every creation.
     pub tag: String,
     /// Its last address octet on the bridge.
     pub octet: u8,
+    /// Its anchor ([`anchor_record`](crate::providers::anchor::anchor_record): pid and start time) once it was created; `None`
+    /// before, and in records of earlier releases (their `anchor.pid` names it).
+    #[serde(default)]
+    pub anchor: Option<String>,
 }
 
 /// A provider of container machines.
@@ -156,6 +171,7 @@ impl ContainerProvider {
         let slot = Slot {
             tag: HEXLOWER.encode(&tag),
             octet,
+            anchor: None,
         };
         self.slots.insert(machine.to_string(), slot.clone());
         Ok(slot)
@@ -164,7 +180,8 @@ impl ContainerProvider {
 
 impl Provider for ContainerProvider {
     type Machine = RemoteMachine;
-    type Provisioned = ();
+    /// The container's anchor ([`anchor_record`](crate::providers::anchor::anchor_record)).
+    type Provisioned = String;
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
     const KIND: &'static str = "container";
@@ -213,7 +230,7 @@ impl Provider for ContainerProvider {
     fn provision(
         &mut self,
         machine: &str,
-    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
@@ -227,8 +244,11 @@ impl Provider for ContainerProvider {
     fn boot(
         &mut self,
         machine: &str,
-        (): (),
+        anchor: String,
     ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+        if let Some(slot) = self.slots.get_mut(machine) {
+            slot.anchor = Some(anchor);
+        }
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();

@@ -14,7 +14,9 @@ use super::{ContainerSettings, KILL_LIMIT, SELF_EXE, Slot, firewall, init, net, 
 use crate::hob_net::Place;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::Gateway;
-use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::anchor::{
+    Unrecorded, alive, anchor_record, console_tail, kill_anchor, kill_recorded,
+};
 
 /// How containers are made here, by who runs gobs-app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,7 @@ pub(super) fn provision(
     gateway: &BossGateway,
     machine: &str,
     slot: &Slot,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let started = Instant::now();
     let mode = check_host(settings)?;
     let gateway = match mode {
@@ -98,8 +100,6 @@ pub(super) fn provision(
     }
     dirs.create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join("tag"), &slot.tag)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join("tag").display()))?;
     let root = dir.join("root");
     rootfs::build(&root, &settings.busybox, machine)?;
     let ids = match mode {
@@ -162,14 +162,9 @@ pub(super) fn provision(
         registration: registration.to_uri(),
         ids,
     };
-    let spec_path = dir.join("spec.json");
-    write_private(
-        &spec_path,
-        &serde_json::to_vec_pretty(&spec).map_err(|e| format!("cannot encode the spec: {e}"))?,
-    )?;
     let console = dir.join("console.log");
-    let (pid, mut go) = launch(&spec_path, &console, mode)?;
-    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+    let (pid, mut go) = launch(&dir, &spec, &console, mode)?;
+    let anchor = Unrecorded::new(anchor_record(pid), KILL_LIMIT);
     if let Some(group) = &group {
         group.add(pid)?;
     }
@@ -213,7 +208,7 @@ pub(super) fn provision(
         elapsed = ?started.elapsed(),
         "container machine registered"
     );
-    Ok(())
+    Ok(anchor.recorded())
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
@@ -243,13 +238,17 @@ fn host_veth(tag: &str) -> String {
     format!("gh{tag}")
 }
 
-/// Starts `container-init` in new namespaces; answers its pid and the pipe its go goes
-/// down.
+/// Starts `container-init` for the machine in `dir` in new namespaces, its spec down its
+/// stdin; answers its pid and the pipe its go goes down.
 fn launch(
-    spec: &Path,
+    dir: &Path,
+    spec: &init::Spec,
     console: &Path,
     mode: Mode,
 ) -> Result<(i32, std::process::ChildStdin), String> {
+    let mut line =
+        serde_json::to_vec(spec).map_err(|e| format!("cannot encode the spec: {e}"))?;
+    line.push(b'\n');
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -263,8 +262,8 @@ fn launch(
     // starts its own build.
     let mut cmd = Command::new(SELF_EXE);
     cmd.arg("container-init")
-        .arg("--spec")
-        .arg(spec)
+        .arg("--dir")
+        .arg(dir)
         .env_clear()
         .stdin(Stdio::piped())
         .stdout(log)
@@ -299,13 +298,17 @@ fn launch(
                  --fork true`), so run gobs-app as root or use another provider"
             ),
         })?;
-    let go = child
+    let mut go = child
         .stdin
         .take()
         .ok_or_else(|| "the container's init has no stdin (a bug)".to_string())?;
     let pid = child.id() as i32;
     // The child is reaped by teardown (waitpid), or by init after a daemon restart.
     drop(child);
+    // Ends the init at once if it fails: it reads its spec before anything else.
+    go.write_all(&line).map_err(|e| {
+        format!("cannot hand the container's init its spec: {e}{}", console_tail(console))
+    })?;
     Ok((pid, go))
 }
 
@@ -318,7 +321,11 @@ pub(super) fn teardown(
 ) -> Result<(), String> {
     let dir = machine_dir(settings, machine);
     gateway.revoke(machine)?;
-    kill_anchor(&dir, KILL_LIMIT)?;
+    // Earlier releases recorded the anchor and the tag in files only.
+    match slot.as_ref().and_then(|s| s.anchor.as_deref()) {
+        Some(anchor) => kill_recorded(anchor, KILL_LIMIT)?,
+        None => kill_anchor(&dir, KILL_LIMIT)?,
+    }
     rootless::disconnect(&dir, KILL_LIMIT)?;
     let tag = slot
         .map(|s| s.tag)

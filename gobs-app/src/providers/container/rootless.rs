@@ -158,8 +158,11 @@ pub fn connect(pid: i32, port: u16, dir: &Path) -> Result<(), String> {
 
 /// Ends the container's `pasta`, if one was started.
 pub fn disconnect(dir: &Path, limit: Duration) -> Result<(), String> {
-    kill_recorded(dir, PASTA_RECORD, limit)
-        .map_err(|e| format!("{e} (the container's {PASTA})"))
+    match std::fs::read_to_string(dir.join(PASTA_RECORD)) {
+        Ok(record) => kill_recorded(&record, limit)
+            .map_err(|e| format!("{e} (the container's {PASTA})")),
+        Err(_) => Ok(()),
+    }
 }
 
 /// The container's cgroup, where the host lets this user make one; `None` (with a warning
