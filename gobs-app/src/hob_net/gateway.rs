@@ -233,6 +233,9 @@ impl Gateway {
             g.bind(b);
             if registered(b) {
                 g.set_live(&b.machine, Reach::Down(SystemTime::now()), None);
+            } else if b.state == RegState::Open && b.attach.is_some() {
+                // Issued before the restart, and still usable: as just after `issue`.
+                g.set_live(&b.machine, Reach::Waiting, None);
             }
         }
         g.watch();
