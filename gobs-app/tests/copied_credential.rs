@@ -193,7 +193,10 @@ fn state_from_before_rotation_attaches_and_is_issued_its_first_credential() {
     fs::create_dir_all(s.join("hob")).unwrap();
     fs::write(s.join("hob/gateway.json"), table.to_string()).unwrap();
     let vats = AppVats::open(s, app_env().unwrap(), StoreKind::Log(Default::default())).unwrap();
-    vats.registry().destroy_vat("hob-gateway").wait().unwrap();
+    vats.registry()
+        .destroy_vat("hob-registrations")
+        .wait()
+        .unwrap();
     vats.shutdown();
     drop(vats);
     let old = s.join("old");

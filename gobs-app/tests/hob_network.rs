@@ -3,7 +3,8 @@
 //! one-time sturdyref and serves its bindings; a replayed or revoked registration is refused
 //! over the network with the reason; the boss's objects answer nothing but their own
 //! messages; a restarted hob-client attaches again from its state; a destroyed machine's
-//! hob-client is told so and stops.
+//! hob-client is told so and stops; a restarted boss's sturdyrefs reach the same
+//! registrations and attach objects (its actors, restored).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/boss_gateway.rs"]
@@ -17,6 +18,9 @@ mod machine_node;
 use std::time::Duration;
 
 use common::{HANG, bare, text, wait_for};
+use gobs_app::actors::env::app_env;
+use gobs_app::actors::vats::AppVats;
+use gobs_app::hob_net::boss_gateway::{BossGateway, HOB_DIR};
 use gobs_app::hob_net::gateway::{Gateway, Reach};
 use gobs_app::hob_net::wire;
 use gobs_app::model::Cancel;
@@ -26,6 +30,7 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::TlsIdentity;
 use gobs_ocapn::node::Cx;
 use gobs_ocapn::syrup::Value;
+use gobs_runtime::StoreKind;
 use host::Client;
 use machine_node::MachineNode;
 
@@ -203,4 +208,65 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     let (code, err) = again.exited();
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("destroyed"), "{err}");
+}
+
+/// A boss on state directory `dir` (made, or restored), its gateway started on loopback.
+fn boss_on(dir: &std::path::Path) -> (AppVats, BossGateway, Gateway) {
+    let vats = AppVats::open(dir, app_env().unwrap(), StoreKind::Log(Default::default())).unwrap();
+    let gateway = BossGateway::new(vats.registry().clone(), dir.join(HOB_DIR), false, None);
+    let g = gateway.start("127.0.0.1:0".parse().unwrap()).unwrap();
+    (vats, gateway, g)
+}
+
+#[test]
+fn a_restarted_boss_keeps_each_registration_and_attach_as_it_was() {
+    let state = tempfile::tempdir().unwrap();
+    let (vats, gateway, g) = boss_on(state.path());
+    let used = g.issue("m1", "127.0.0.1").unwrap().to_uri();
+    let client_dir = tempfile::tempdir().unwrap();
+    let mut client = Client::start_with(client_dir.path(), Some(&used));
+    g.wait_up("m1", HANG, || None).unwrap();
+    let revoked = g.issue("m2", "127.0.0.1").unwrap().to_uri();
+    g.revoke("m2").unwrap();
+    let open = g.issue("m3", "127.0.0.1").unwrap().to_uri();
+    drop(g);
+    gateway.stop();
+    vats.shutdown();
+    drop(vats);
+
+    // m1's hob-client, still running, attaches again through the attach object it was
+    // given before.
+    let (_vats, _gateway, g) = boss_on(state.path());
+    let err = refused(tempfile::tempdir().unwrap().path(), &used);
+    assert!(err.contains("already used"), "{err}");
+    let err = refused(tempfile::tempdir().unwrap().path(), &revoked);
+    assert!(err.contains("was revoked"), "{err}");
+    g.wait_up("m1", HANG, || {
+        client
+            .0
+            .try_wait()
+            .unwrap()
+            .map(|s| format!("m1's hob-client ended: {s}"))
+    })
+    .unwrap();
+    let ran = run_through(
+        &g,
+        "m1",
+        &["echo".into(), "restarted".into()],
+        5,
+        Duration::from_secs(5),
+        &Cancel::new(),
+    )
+    .unwrap();
+    assert_eq!(ran.stdout, "restarted\n");
+    // m3's registration, issued before the restart, still registers its machine.
+    let m3_dir = tempfile::tempdir().unwrap();
+    let m3 = Client::start_with(m3_dir.path(), Some(&open));
+    g.wait_up("m3", HANG, || None).unwrap();
+    for (machine, client) in [("m1", client), ("m3", m3)] {
+        g.revoke(machine).unwrap();
+        let (code, err) = client.exited();
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("destroyed"), "{err}");
+    }
 }

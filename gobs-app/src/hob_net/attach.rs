@@ -1,7 +1,8 @@
-//! The object a machine's hob-client attaches through after a lost session (bound, with
-//! the registration object, for each machine of the gateway's table), and what the
-//! gateway does with each attach: the identity and credential checks of
-//! [`super::credential`], the rotation saved before it is answered, the conflicts shown
+//! What a machine's hob-client attaches through after a lost session: the [`Attach`] actor
+//! (in the boss's registry, the machine's credential in its portrait) and the node object
+//! bound to its swiss number (with the registration's, for each machine of the gateway's
+//! table), and what the gateway does with each attach: the identity and credential checks
+//! of [`super::credential`], the rotation saved before it is answered, the conflicts shown
 //! on the machine.
 
 use std::collections::BTreeMap;
@@ -14,39 +15,115 @@ use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::node::{Cx, LocalObject};
 use gobs_ocapn::syrup::Value;
 
-use super::credential::{self, CONFLICT, Conflict, ConflictKind};
+use gobs_runtime::{Promise, Ref, define_actor};
+
+use super::credential::{self, CONFLICT, Conflict, ConflictKind, Keeper};
 use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed};
-use super::registration::Registration;
-use super::table::Entry;
+use super::registration::RegistrationObject;
+use super::table_store::Bound;
 use super::wire;
 
+/// The object machine `machine`'s hob-client attaches through (see the module docs).
+#[define_actor]
+#[derive(Debug)]
+pub struct Attach {
+    machine: String,
+    /// Its swiss number (base64url), bound on the gateway's node.
+    swiss: String,
+    /// Whether its machine registered (and was not revoked since).
+    registered: bool,
+    /// The machine's identity and attach credential, once it registered.
+    credential: Keeper,
+}
+
+#[define_actor]
+impl Attach {}
+
+impl Attach {
+    pub(super) fn new(
+        machine: &str,
+        swiss: String,
+        registered: bool,
+        credential: Keeper,
+    ) -> Attach {
+        Attach {
+            machine: machine.to_string(),
+            swiss,
+            registered,
+            credential,
+        }
+    }
+
+    pub(super) fn swiss(&self) -> &str {
+        &self.swiss
+    }
+
+    pub(super) fn keeper(&self) -> &Keeper {
+        &self.credential
+    }
+
+    /// Its machine's hob-client registered, and holds `credential`'s.
+    pub(super) fn registered(&mut self, credential: Keeper) {
+        self.registered = true;
+        self.credential = credential;
+    }
+
+    /// Its machine was revoked: every later attach is refused.
+    pub(super) fn revoked(&mut self) {
+        self.registered = false;
+    }
+
+    /// Its credential keeper, changed by `change` (in this turn, so the change is saved
+    /// before anything is answered): answers what `change` answers, or the refusal of a
+    /// machine no longer registered.
+    pub(super) fn update<T>(
+        &mut self,
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
+    ) -> Result<T, Term> {
+        if !self.registered {
+            return Err(wire::text(&destroyed(&self.machine)));
+        }
+        let (changed, answer) = change(&self.credential)?;
+        if let Some(changed) = changed {
+            self.credential = changed;
+        }
+        Ok(answer)
+    }
+}
+
 impl Gateway {
-    /// Binds machine `machine`'s registration and attach objects under their swiss numbers
-    /// in `entry`.
-    pub(super) fn bind(&self, machine: &str, entry: &Entry) {
-        let (Ok(reg), Ok(attach)) = (
-            BASE64URL_NOPAD.decode(entry.registration.as_bytes()),
-            BASE64URL_NOPAD.decode(entry.attach.as_bytes()),
+    /// Binds a machine's registration and attach objects under their swiss numbers; a
+    /// spent registration (no attach object) is bound to its refusal.
+    pub(super) fn bind(&self, b: &Bound) {
+        let Some((attach, attach_swiss)) = &b.attach else {
+            self.bind_refusal(&b.registration_swiss, &b.machine, b.state);
+            return;
+        };
+        let (Ok(reg), Ok(att)) = (
+            BASE64URL_NOPAD.decode(b.registration_swiss.as_bytes()),
+            BASE64URL_NOPAD.decode(attach_swiss.as_bytes()),
         ) else {
             tracing::error!(
-                "machine {machine}: its swiss numbers in the gateway table are not base64url"
+                machine = b.machine,
+                "the machine's swiss numbers in the gateway table are not base64url"
             );
             return;
         };
-        let reg_obj = Registration {
+        let reg_obj = RegistrationObject {
             gateway: Arc::downgrade(&self.inner),
-            machine: machine.to_string(),
-            attach: entry.attach.clone(),
+            machine: b.machine.clone(),
+            registration: b.registration.clone(),
         };
-        let attach_obj = Attach {
+        let attach_obj = AttachObject {
             gateway: Arc::downgrade(&self.inner),
-            machine: machine.to_string(),
+            machine: b.machine.clone(),
+            attach: attach.clone(),
         };
         self.inner.node.post(move |core| {
             let r = core.spawn(Box::new(reg_obj));
             core.bind_swiss(&reg, r);
             let a = core.spawn(Box::new(attach_obj));
-            core.bind_swiss(&attach, a);
+            core.bind_swiss(&att, a);
         });
     }
 
@@ -94,13 +171,15 @@ impl Gateway {
     }
 }
 
-/// The object a machine re-attaches its bindings through after a lost session.
-pub(super) struct Attach {
-    pub(super) gateway: Weak<Inner>,
-    pub(super) machine: String,
+/// The node object a machine re-attaches its bindings through after a lost session, bound
+/// to its [`Attach`] actor's swiss number.
+pub(super) struct AttachObject {
+    gateway: Weak<Inner>,
+    machine: String,
+    attach: Ref<Attach>,
 }
 
-impl LocalObject for Attach {
+impl LocalObject for AttachObject {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (name, args) = wire::method(args)?;
         let g = Gateway::upgrade(&self.gateway)?;
@@ -119,7 +198,16 @@ impl LocalObject for Attach {
     }
 }
 
-impl Attach {
+impl AttachObject {
+    /// Machine `machine`'s credential keeper, changed by `change` in a turn of its attach
+    /// actor (see [`Attach::update`]).
+    fn update_credential<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term> + Send + 'static,
+    ) -> Promise<Result<T, Term>> {
+        self.attach.send_mut_with(move |a| a.update(change))
+    }
+
     /// Attaches the bindings of a client that proves the machine's identity and holds its
     /// credential (see [`super::credential`]), answering the next credential once the
     /// table holds it.
@@ -128,7 +216,7 @@ impl Attach {
         let bindings = bindings_arg(&[bindings])?;
         let from = cx.core().believed_location(bindings.1);
         let seen = from.clone();
-        let judged = g.update_credential(&self.machine, move |keeper| {
+        let judged = self.update_credential(move |keeper| {
             if let Err(kind) = keeper.judge(presented.as_deref(), seen.as_ref()) {
                 return Ok((None, Err(kind)));
             }
@@ -162,14 +250,12 @@ impl Attach {
             _ => return Err(wire::text("confirm takes the credential (bytes)")),
         };
         let machine = self.machine.clone();
-        let confirmed = g.update_credential(&self.machine, move |keeper| {
-            match keeper.confirmed(&credential) {
-                Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
-                Err(_) => Err(wire::text(&format!(
-                    "{CONFLICT}: that is not machine {machine:?}'s attach credential (it was \
+        let confirmed = self.update_credential(move |keeper| match keeper.confirmed(&credential) {
+            Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
+            Err(_) => Err(wire::text(&format!(
+                "{CONFLICT}: that is not machine {machine:?}'s attach credential (it was \
                      replaced); refused"
-                ))),
-            }
+            ))),
         });
         let machine = self.machine.clone();
         Ok(g.answer_when(cx, confirmed, move |_, confirmed| {

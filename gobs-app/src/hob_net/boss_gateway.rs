@@ -3,9 +3,10 @@
 //! the boss actor, the web observer). Nothing reaches a gateway any other way, so two
 //! bosses in one process have one each.
 //!
-//! Its state is in the boss's persistence registry: its table (`table_store`) and
-//! its node's tcp-tls identity (gobs-ocapn's node vat; an earlier release's
-//! `<hob dir>/node` moves in, renamed `node.migrated`). Its node starts when a provider
+//! Its state is in the boss's persistence registry: its table (`table_store`, the
+//! registration and attach actors of each machine) and its node's tcp-tls identity
+//! (gobs-ocapn's node vat; an earlier release's `<hob dir>/node` moves in, renamed
+//! `node.migrated`). Its node starts when a provider
 //! first needs a place machines reach ([`BossGateway::start`]: the first machine created,
 //! or a provider with machines after a restart), since it listens only there; revoking a
 //! machine's registration does not start it. A read-only command's boss never starts it:
@@ -22,7 +23,7 @@ use gobs_runtime::{Ref, Registry};
 
 use super::answers::DEFAULT_ANSWER_TIMEOUT;
 use super::gateway::{Gateway, ReachListener};
-use super::table_store::{GatewayTable, open_table};
+use super::table_store::{Registrations, open_table};
 
 /// The directory of a boss's hob state, in its state directory.
 pub const HOB_DIR: &str = "hob";
@@ -44,7 +45,7 @@ struct Shared {
     answer_timeout_ms: AtomicU64,
     state: Mutex<State>,
     /// Its table, once opened.
-    table: Mutex<Option<Ref<GatewayTable>>>,
+    table: Mutex<Option<Ref<Registrations>>>,
 }
 
 enum State {
@@ -164,17 +165,21 @@ impl BossGateway {
             // Held locked, so the gateway does not start from the table meanwhile.
             State::NotStarted | State::Stopped => {
                 let m = machine.to_string();
+                let cannot = |e: &dyn std::fmt::Display| {
+                    format!("cannot revoke machine {machine:?}'s registration: {e}")
+                };
                 self.table()?
                     .send_mut_with(move |t| t.revoke(&m))
                     .wait()
+                    .map_err(|e| cannot(&e))?
                     .map(|_| ())
-                    .map_err(|e| format!("cannot revoke machine {machine:?}'s registration: {e}"))
+                    .map_err(|e| cannot(&e))
             }
         }
     }
 
     /// Its table, opened (and moved in from an earlier release's file) on first use.
-    fn table(&self) -> Result<Ref<GatewayTable>, String> {
+    fn table(&self) -> Result<Ref<Registrations>, String> {
         let mut table = self
             .shared
             .table

@@ -38,6 +38,7 @@ fn table(gateway: &BossGateway) -> Table {
         .send_with(|t| t.table())
         .wait()
         .unwrap()
+        .unwrap()
 }
 
 #[test]

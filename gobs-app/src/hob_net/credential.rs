@@ -57,7 +57,7 @@ pub const CONFLICT: &str = "credential conflict";
 /// One machine's conflicts from one source are logged at most this often.
 pub const REPORT_PERIOD: Duration = Duration::from_secs(60);
 
-/// What the boss keeps of one machine's attach credential (in its gateway table).
+/// What the boss keeps of one machine's attach credential (in its attach actor).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keeper {
     /// The location the machine's hob-client proved (`ocapn://DESIGNATOR.TRANSPORT`);

@@ -21,10 +21,11 @@
 //! It listens only where machines reach it ([`super::listen`]): each provider adds its
 //! place ([`Gateway::listen_at`]), all on the one port.
 //!
-//! The node's tcp-tls identity and its table of machines (`table_store`) are kept
-//! in the boss's registry, so its designator, and every sturdyref handed out, survive
-//! restarts, and each registration, revocation and credential rotation commits with the
-//! rest of the boss before it is answered (`Gateway::answer_when`). The port is chosen
+//! The node's tcp-tls identity and its table of machines (`table_store`: a registration
+//! and an attach actor per machine) are kept in the boss's registry, so its designator, and
+//! every sturdyref handed out, survive restarts, and each registration, revocation and
+//! credential rotation is a turn of those actors that commits with the rest of the boss
+//! before it is answered (`Gateway::answer_when`). The port is chosen
 //! at the first start (when the config says 0) and kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
@@ -48,10 +49,10 @@ use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{Cx, Node};
 use gobs_runtime::{Promise, Ref};
 
-use super::credential::{Conflict, Keeper};
+use super::credential::Conflict;
 use super::listen::{cannot_listen, port_conflict};
-use super::table::{Entry, RegState, refusal};
-use super::table_store::GatewayTable;
+use super::table::{RegState, refusal};
+use super::table_store::{Bound, Registrations};
 use super::wire;
 
 /// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
@@ -91,7 +92,7 @@ pub(super) struct Inner {
     /// Held while a place is added, so two callers never bind the same one.
     adding_place: Mutex<()>,
     /// Its table, in the boss's registry.
-    table: Ref<GatewayTable>,
+    table: Ref<Registrations>,
     /// The machines registered and not revoked since (what the table says, once it
     /// committed): checked before the table is asked.
     registered: Mutex<BTreeSet<String>>,
@@ -144,24 +145,25 @@ impl Gateway {
     /// `table`; `reach_listener` is told of machines' sessions. Blocking: off the vats.
     pub(super) fn open(
         identity: &TlsIdentity,
-        table: Ref<GatewayTable>,
+        table: Ref<Registrations>,
         listen: SocketAddr,
         reach_listener: Option<ReachListener>,
     ) -> Result<Gateway, String> {
-        let kept = table
-            .send_with(|t| t.table())
+        let (kept_port, bound) = table
+            .send_with(|t| (t.port(), t.bound()))
             .wait()
             .map_err(|e| format!("cannot read the hob gateway's table: {e}"))?;
+        let bound = bound.map_err(|e| format!("cannot read the hob gateway's table: {e}"))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the hob gateway's runtime: {e}"))?;
         let handle = runtime.handle().clone();
-        if kept.port != 0 && listen.port() != 0 && listen.port() != kept.port {
-            return Err(port_conflict(listen.port(), kept.port));
+        if kept_port != 0 && listen.port() != 0 && listen.port() != kept_port {
+            return Err(port_conflict(listen.port(), kept_port));
         }
-        let port = if kept.port != 0 {
-            kept.port
+        let port = if kept_port != 0 {
+            kept_port
         } else {
             listen.port()
         };
@@ -190,7 +192,7 @@ impl Gateway {
             .hint("port")
             .and_then(|p| p.parse::<u16>().ok())
             .unwrap_or(port);
-        if kept.port != chosen {
+        if kept_port != chosen {
             table
                 .send_mut_with(move |t| t.set_port(chosen))
                 .wait()
@@ -214,10 +216,10 @@ impl Gateway {
             adding_place: Mutex::new(()),
             table,
             registered: Mutex::new(
-                kept.machines
+                bound
                     .iter()
-                    .filter(|(_, e)| e.state == RegState::Used)
-                    .map(|(m, _)| m.clone())
+                    .filter(|b| registered(b))
+                    .map(|b| b.machine.clone())
                     .collect(),
             ),
             reach_listener,
@@ -227,14 +229,14 @@ impl Gateway {
             changed: Condvar::new(),
         });
         let g = Gateway { inner };
-        for (machine, entry) in &kept.machines {
-            g.bind(machine, entry);
-            if entry.state == RegState::Used {
-                g.set_live(machine, Reach::Down(SystemTime::now()), None);
+        for b in &bound {
+            g.bind(b);
+            if registered(b) {
+                g.set_live(&b.machine, Reach::Down(SystemTime::now()), None);
+            } else if b.state == RegState::Open && b.attach.is_some() {
+                // Issued before the restart, and still usable: as just after `issue`.
+                g.set_live(&b.machine, Reach::Waiting, None);
             }
-        }
-        for spent in &kept.spent {
-            g.bind_refusal(&spent.registration, &spent.machine, spent.state);
         }
         g.watch();
         tracing::info!(locator = %g.inner.locator.to_uri(), "hob gateway listening");
@@ -273,11 +275,6 @@ impl Gateway {
                 tracing::error!("the hob gateway's thread panicked while it stopped");
             }
         }
-    }
-
-    /// Its table.
-    pub(super) fn table(&self) -> &Ref<GatewayTable> {
-        &self.inner.table
     }
 
     /// Answers a machine's message with a promise settled by `finish` once `promise` (a
@@ -361,23 +358,23 @@ impl Gateway {
     /// `host` (the address the machine reaches the boss at). Revokes the machine's earlier
     /// one, if any. Saved before it is answered.
     pub fn issue(&self, machine: &str, host: &str) -> Result<Sturdyref, String> {
-        let entry = Entry {
-            registration: BASE64URL_NOPAD.encode(&random_swiss()?),
-            attach: BASE64URL_NOPAD.encode(&random_swiss()?),
-            state: RegState::Open,
-            credential: Keeper::default(),
+        let registration = BASE64URL_NOPAD.encode(&random_swiss()?);
+        let attach = BASE64URL_NOPAD.encode(&random_swiss()?);
+        let m = machine.to_string();
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!("cannot save machine {machine:?}'s registration: {e}")
         };
-        let (m, e) = (machine.to_string(), entry.clone());
-        let revoked = self
+        let (issued, revoked) = self
             .inner
             .table
-            .send_mut_with(move |t| t.issue(&m, e))
+            .send_mut_with(move |t| t.issue(&m, registration, attach))
             .wait()
-            .map_err(|e| format!("cannot save machine {machine:?}'s registration: {e}"))?;
+            .map_err(|e| cannot(&e))?
+            .map_err(|e| cannot(&e))?;
         self.revoked(machine, revoked);
-        self.bind(machine, &entry);
+        self.bind(&issued);
         self.set_live(machine, Reach::Waiting, None);
-        Ok(self.sturdyref(&entry.registration, host))
+        Ok(self.sturdyref(&issued.registration_swiss, host))
     }
 
     /// Revokes machine `machine`'s registration and forgets its session: what the provider
@@ -385,23 +382,27 @@ impl Gateway {
     /// machine the gateway does not know. Blocking: off the vats.
     pub fn revoke(&self, machine: &str) -> Result<(), String> {
         let m = machine.to_string();
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!("cannot revoke machine {machine:?}'s registration: {e}")
+        };
         let revoked = self
             .inner
             .table
             .send_mut_with(move |t| t.revoke(&m))
             .wait()
-            .map_err(|e| format!("cannot revoke machine {machine:?}'s registration: {e}"))?;
+            .map_err(|e| cannot(&e))?
+            .map_err(|e| cannot(&e))?;
         self.revoked(machine, revoked);
         Ok(())
     }
 
-    /// The table revoked machine `machine`'s `entry` (if it had one): its registration is
-    /// refused with the reason from now on, and its session forgotten.
-    fn revoked(&self, machine: &str, entry: Option<(Entry, RegState)>) {
+    /// The table revoked machine `machine`'s registration `spent` (if it had one): it is
+    /// refused with the reason from now on, and the machine's session forgotten.
+    fn revoked(&self, machine: &str, spent: Option<Bound>) {
         self.lock_registered().remove(machine);
-        if let Some((entry, state)) = entry {
+        if let Some(spent) = spent {
             // The attach object stays bound but refuses a machine no longer registered.
-            self.bind_refusal(&entry.registration, machine, state);
+            self.bind_refusal(&spent.registration_swiss, machine, spent.state);
         }
         self.forget_live(machine);
     }
@@ -420,7 +421,7 @@ impl Gateway {
         }
     }
 
-    fn bind_refusal(&self, registration: &str, machine: &str, state: RegState) {
+    pub(super) fn bind_refusal(&self, registration: &str, machine: &str, state: RegState) {
         let Ok(swiss) = BASE64URL_NOPAD.decode(registration.as_bytes()) else {
             return;
         };
@@ -434,32 +435,15 @@ impl Gateway {
         });
     }
 
-    /// Machine `machine`'s credential keeper, changed by `change` in a turn of the table
-    /// (so the change is saved before anything is answered); the promise answers what
-    /// `change` answers, or the refusal of a machine no longer registered.
-    pub(super) fn update_credential<T: Send + 'static>(
-        &self,
-        machine: &str,
-        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term> + Send + 'static,
-    ) -> Promise<Result<T, Term>> {
-        let machine = machine.to_string();
-        self.inner.table.send_mut_with(move |t| {
-            let entry = t
-                .entry_mut(&machine)
-                .filter(|e| e.state == RegState::Used)
-                .ok_or_else(|| wire::text(&destroyed(&machine)))?;
-            let (changed, answer) = change(&entry.credential)?;
-            if let Some(changed) = changed {
-                entry.credential = changed;
-            }
-            Ok(answer)
-        })
-    }
-
     /// Whether machine `machine` registered and was not destroyed since.
     pub(super) fn registered(&self, machine: &str) -> bool {
         self.lock_registered().contains(machine)
     }
+}
+
+/// Whether `b` is a machine that registered and was not revoked since.
+fn registered(b: &Bound) -> bool {
+    b.state == RegState::Used && b.attach.is_some()
 }
 
 fn random_swiss() -> Result<Vec<u8>, String> {

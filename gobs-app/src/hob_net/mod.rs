@@ -7,11 +7,12 @@
 //!   needs it (one per boss, started when machines first need it).
 //! - [`gateway`]: the boss's OCapN node, its one-time registration and attach objects, and
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
-//! - `table`: the rows of the gateway's table of machines, swiss numbers and credentials.
-//! - `table_store`: the table, kept in the boss's registry.
-//! - `registration`: the one-time object a machine registers through.
+//! - `table_store`: the gateway's table in the boss's registry: per machine, its
+//!   registration actor; the spent ones, kept to refuse them with their reason.
+//! - `registration`: the one-time registration a machine registers through.
+//! - `attach`: what a hob-client attaches through, and the gateway's checks.
+//! - `table`: the table as rows, as earlier releases kept it (moved into actors once).
 //! - `reach`: how each machine's session stands, and the calls carried to it.
-//! - `attach`: the object a hob-client attaches through, and the gateway's checks.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
 //!   credential rotates (a copy of the machine's state is a conflict, never served).
 //! - [`listen`]: where the gateway listens (only where machines reach it).
@@ -19,13 +20,25 @@
 //! - [`client_state`]: the hob-client's state, in a registry of its own on the machine.
 //! - `machine_ops`: what the hob-client does for each operation.
 //!
-//! The gateway's state (its node identity and its table) is in the boss's registry; the
-//! registration and attach objects are still node objects
-//! ([`gobs_ocapn::node::LocalObject`]) that change the table in its turns. Making them
-//! `#[define_actor]` actors exported with `gobs_ocapn::vat::export_actor` (one per
-//! machine, their state in their own portraits) is the next step, and changes nothing
-//! outside this module. The hob-client keeps its state (node identity included) in a
-//! registry of its own on the machine ([`client_state`]).
+//! The gateway's state is in the boss's registry: its node identity, and per machine a
+//! `#[define_actor]` registration and attach actor, each holding its own state in its
+//! portrait (the machine, its swiss number, used or revoked, the machine's identity and
+//! attach credential). Each is bound on the gateway's node to the swiss number the machine
+//! was given, so after a restart the same sturdyrefs reach the same actors. What is bound
+//! there is a node object in front of the actor rather than the actor exported by name
+//! (`gobs_ocapn::vat::export_actor`): an actor's method does not learn which location the
+//! caller's session proved, which is what the credential is judged by, and the hob-client
+//! reads a refusal as a plain string, not as the `<gobs:error>` record a failing method
+//! sends. The node object reads the session, has the actor's turn decide, and answers once
+//! that turn committed.
+//!
+//! Still to come (issue 21, item 1): a network machine registers here and then, boss-side,
+//! once more in-process (its `HobClientPresence` with the boss's `HobServerPresence`,
+//! [`crate::actors::hob`]); the machine's record should hold the far reference the machine
+//! handed over instead.
+//!
+//! The hob-client keeps its state (node identity included) in a registry of its own on
+//! the machine ([`client_state`]).
 
 pub mod answers;
 mod attach;
@@ -50,6 +63,9 @@ pub fn add_actors(
     env: gobs_runtime::EnvBuilder,
 ) -> Result<gobs_runtime::EnvBuilder, gobs_runtime::Error> {
     Ok(env
-        .add::<table_store::GatewayTable>()
+        .add::<table_store::Registrations>()
+        .add::<table::EarlierTable>()
+        .add::<registration::Registration>()
+        .add::<attach::Attach>()
         .extend(&gobs_ocapn::persist::env()?))
 }

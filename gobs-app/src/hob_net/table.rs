@@ -1,12 +1,14 @@
-//! The rows of the gateway's table: per machine, the swiss numbers of its registration
-//! and attach objects, where its registration is in its one life, and its attach
-//! credential; the registrations spent, remembered to refuse them with their reason. The
-//! table is kept in the boss's registry ([`super::table_store`]); earlier releases kept it
-//! in `<hob dir>/gateway.json`, read here once to move it there.
+//! The gateway's table as rows, as earlier releases kept it: per machine, the swiss
+//! numbers of its registration and attach objects, where its registration is in its one
+//! life, and its attach credential; the registrations spent, remembered to refuse them
+//! with their reason. The release before kept the rows in the boss's registry
+//! ([`EarlierTable`]), the one before that in `<hob dir>/gateway.json`; both are read here
+//! once, to make them the actors of [`super::table_store`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use gobs_runtime::{JournalMap, define_actor};
 use serde::{Deserialize, Serialize};
 
 use super::credential::Keeper;
@@ -53,11 +55,55 @@ pub struct Spent {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Table {
+pub struct Table {
     /// The port the node listens on (0 until the first start chose one).
     pub(super) port: u16,
     pub(super) machines: BTreeMap<String, Entry>,
     pub(super) spent: Vec<Spent>,
+}
+
+/// The table as the release before kept it in the boss's registry (vat
+/// [`super::table_store::EARLIER_VAT`]): restored only to be read and moved into actors.
+#[define_actor(name = "gobs_app::hob_net::table_store::GatewayTable")]
+#[derive(Debug)]
+pub struct EarlierTable {
+    port: u16,
+    machines: JournalMap<String, Entry>,
+    spent: JournalMap<u64, Spent>,
+    next_spent: u64,
+}
+
+#[define_actor]
+impl EarlierTable {}
+
+impl EarlierTable {
+    /// One holding `table`'s rows, as the release before saved them.
+    #[cfg(test)]
+    pub(super) fn from_rows(table: Table) -> EarlierTable {
+        let mut machines = JournalMap::new();
+        for (machine, entry) in table.machines {
+            machines.insert(machine, entry);
+        }
+        let mut spent = JournalMap::new();
+        for (n, s) in (0u64..).zip(table.spent) {
+            spent.insert(n, s);
+        }
+        EarlierTable {
+            port: table.port,
+            next_spent: spent.len() as u64,
+            machines,
+            spent,
+        }
+    }
+
+    /// Its rows.
+    pub(super) fn table(&self) -> Table {
+        Table {
+            port: self.port,
+            machines: self.machines.to_btree_map(),
+            spent: self.spent.values().cloned().collect(),
+        }
+    }
 }
 
 /// How a spent registration is refused, saying which way it was spent.
