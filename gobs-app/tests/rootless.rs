@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/setup.rs"]
+mod setup;
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -80,9 +82,19 @@ impl RootlessState {
         self.dir.join("containers").join(machine)
     }
 
-    /// The pid recorded in the machine directory's `file` (`anchor.pid`, `pasta.pid`).
+    /// The pid recorded in the machine directory's `file` (`pasta.pid`).
     fn recorded(&self, machine: &str, file: &str) -> i32 {
         let record = std::fs::read_to_string(self.machine_dir(machine).join(file)).unwrap();
+        record.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// The pid of the machine's anchor, as the provider recorded it in its store.
+    fn anchor(&self, machine: &str) -> i32 {
+        let slot = setup::recorded_slots(&self.dir)
+            .get(machine)
+            .cloned()
+            .unwrap_or_default();
+        let record = slot[2].as_str().expect("the provider recorded the anchor");
         record.split_whitespace().next().unwrap().parse().unwrap()
     }
 }
@@ -158,7 +170,7 @@ fn an_unprivileged_user_makes_uses_and_destroys_a_container_leaving_nothing() {
     );
     assert_eq!(state.ok(&["run", "box-1", "--", "hostname"]), "box-1\n");
     assert_eq!(state.ok(&["run", "box-1", "--", "id", "-u"]), "0\n");
-    let anchor = state.recorded("box-1", "anchor.pid");
+    let anchor = state.anchor("box-1");
     let pasta = state.recorded("box-1", "pasta.pid");
     let nobody_uid = text(
         &Command::new("id")
