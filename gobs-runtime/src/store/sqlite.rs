@@ -325,14 +325,6 @@ impl Store for SqliteStore {
         self.id_names::<u32>("names")
     }
 
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let images = self.load_images()?;
-        Ok(images
-            .into_iter()
-            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
-            .collect())
-    }
-
     fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
         // Per vat row: its name, and its roots and next id when saved.
         type Row = (String, Option<(Vec<ActorId>, u64)>);
