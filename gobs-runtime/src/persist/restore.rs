@@ -181,7 +181,7 @@ impl Persistence {
                 }
                 spans.push((id, start..end));
                 let targets = |span: Range<usize>| {
-                    current_restore(|ctx| ctx.expected[span].iter().map(|(t, _, _)| *t).collect())
+                    current_restore(|ctx| ctx.expected[span].iter().map(|(t, _)| *t).collect())
                 };
                 if source.restored.is_empty() {
                     edges.insert(id, targets(start..end));
@@ -203,7 +203,7 @@ impl Persistence {
                         .iter()
                         .zip(&mine)
                         .filter(|(_, m)| **m)
-                        .map(|((t, _, _), _)| *t)
+                        .map(|((t, _), _)| *t)
                         .collect()
                 });
                 if !own.is_empty() {
@@ -218,10 +218,10 @@ impl Persistence {
             core.prune_restore_holds();
         }
         for (from, span) in spans {
-            for (target, ty, type_name) in &ctx.expected[span] {
-                let target = *target;
+            for (target, expect) in &ctx.expected[span] {
+                let (target, type_name) = (*target, expect.type_name);
                 match core.type_of(target) {
-                    Some(t) if t == *ty => {}
+                    Some(t) if t == expect.type_id() => {}
                     Some(_) => {
                         return Err(failed(
                             format!(
