@@ -294,3 +294,67 @@ pub(crate) fn too_many(path: &Path, vat: &str) -> StoreError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn meta(name: &str, index: u64) -> Portrait {
+        let meta = Meta {
+            name: name.to_string(),
+            saved: true,
+            roots: vec![ActorId(0)],
+            next_id: 9,
+            index,
+        };
+        meta_portrait(&meta, Path::new("test.log")).unwrap()
+    }
+
+    fn portrait(name: &str) -> Portrait {
+        Portrait {
+            name: name.to_string(),
+            version: 1,
+            args: vec![0x90],
+        }
+    }
+
+    #[test]
+    fn numbered_names_resolve_per_actor_and_an_unknown_number_damages_its_vat() {
+        let mut graph = Graph::default();
+        let mut put = |k: ActorId, p: Portrait| graph.actors.insert(k, p);
+        put(key(0, 1), portrait("a::A"));
+        put(key(0, 2), portrait("b::B"));
+        // Vat 1: runs of numbered names, one name in full, and a number met again.
+        for (id, name) in [(0, "\u{1}1"), (1, "\u{1}1"), (2, "\u{1}2"), (3, "c::C")] {
+            put(key(1, id), portrait(name));
+        }
+        put(key(1, 4), portrait("\u{1}1"));
+        put(key(1, META), meta("one", 1));
+        // Vat 2: a known number, then one the table lacks.
+        put(key(2, 0), portrait("\u{1}2"));
+        put(key(2, 1), portrait("\u{1}7"));
+        put(key(2, META), meta("two", 2));
+        let split = split(&graph, Path::new("test.log")).unwrap();
+        let Some(VatRecord::Saved(one)) = split.records.get("one") else {
+            panic!("vat one is saved: {:?}", split.records.get("one"));
+        };
+        let names: Vec<(u64, &str)> = one.portraits().map(|p| (p.id.0, p.name)).collect();
+        assert_eq!(
+            names,
+            vec![
+                (0, "a::A"),
+                (1, "a::A"),
+                (2, "b::B"),
+                (3, "c::C"),
+                (4, "a::A")
+            ]
+        );
+        match split.records.get("two") {
+            Some(VatRecord::Damaged(why)) => {
+                assert!(why.contains("number 7"), "{why}");
+            }
+            other => panic!("vat two names a number the table lacks: {other:?}"),
+        }
+    }
+}
