@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use gobs_runtime::actor_lib::Cell;
 use std::collections::BTreeMap;
 
-use gobs_runtime::store::{MemoryStore, RegistryCommit, Store, StoreError, VatRecord, VatWrite};
+use gobs_runtime::store::{
+    MemoryStore, RegistryCommit, Store, StoreError, VatImage, VatRecord, VatWrite,
+};
 use gobs_runtime::{Error, PersistentVat, Value, common_env, spawn};
 
 /// A memory store that refuses every write while `full` is set, as a full disk does.
@@ -37,8 +39,8 @@ impl FlakyStore {
 }
 
 impl Store for FlakyStore {
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        self.inner.load()
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
+        self.inner.load_images()
     }
 
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {

@@ -42,6 +42,15 @@ impl Account {
     }
 }
 
+/// Holds a reference to an actor of its own vat.
+#[define_actor]
+pub struct Keeper {
+    counter: Ref<Counter>,
+}
+
+#[define_actor]
+impl Keeper {}
+
 /// Spawns one persistent vat per name, from inside its turn, and keeps it (as a provider
 /// keeps one vat per machine).
 #[define_actor]
@@ -76,7 +85,7 @@ impl Spawner {
 }
 
 fn env() -> Env {
-    persistence_env!("registry-test", extends: [common_env()], actors: [Counter, Account, Spawner])
+    persistence_env!("registry-test", extends: [common_env()], actors: [Counter, Account, Spawner, Keeper])
         .unwrap()
 }
 
@@ -699,6 +708,42 @@ fn a_vat_whose_portraits_do_not_restore_is_broken_with_the_restore_error() {
     let (_, spawner): (_, Ref<Spawner>) = registry.restore_vat("spawner").unwrap();
     assert_eq!(spawner.send().names().wait().unwrap(), ["c2"]);
     assert!(registry.broken_vats().is_empty());
+    registry.shutdown();
+}
+
+/// A store whose actor is saved as another type than the references to it expect does
+/// not restore into the wrong type: the vat's restore fails, naming the actors and the
+/// type the reference expects.
+#[test]
+fn a_reference_to_an_actor_saved_as_another_type_fails_the_restore_naming_the_type() {
+    use gobs_runtime::Actor as _;
+    let registry = Registry::in_memory(env());
+    registry
+        .start_vat("kept", || {
+            spawn(Keeper {
+                counter: spawn(Counter { count: 1 }),
+            })
+        })
+        .unwrap();
+    let registry = registry.restart().unwrap();
+    // An account's arguments have a counter's shape: only the type is wrong.
+    memory_of(&registry).edit(|records| {
+        let Some(VatRecord::Saved(graph)) = records.get_mut("kept") else {
+            panic!("vat kept is saved");
+        };
+        for portrait in graph.actors.values_mut() {
+            if portrait.name == Counter::entry().name {
+                portrait.name = Account::entry().name.to_string();
+            }
+        }
+    });
+    let registry = registry.restart().unwrap();
+    let err = registry.restore_vat::<Ref<Keeper>>("kept").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("as a Counter, but it was saved as another type"),
+        "{text}"
+    );
     registry.shutdown();
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use gobs_runtime::portrait::{ActorId, Graph, Portrait};
 use gobs_runtime::store::{
-    MemoryStore, RegistryCommit, Store, StoreError, StoreErrorKind, VatRecord,
+    MemoryStore, RegistryCommit, Store, StoreError, StoreErrorKind, VatImage, VatRecord,
 };
 use gobs_runtime::{Actor, Env, Error, PersistentVat, Ref, Vat, define_actor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -215,11 +215,16 @@ fn a_vat_that_cannot_undo_a_turn_stops_and_says_why() {
 struct Canned(Option<Graph>);
 
 impl Store for Canned {
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
         Ok(self
             .0
             .take()
-            .map(|g| ("implausible".to_string(), VatRecord::Saved(g)))
+            .map(|g| {
+                (
+                    "implausible".to_string(),
+                    VatRecord::Saved(VatImage::from(g)),
+                )
+            })
             .into_iter()
             .collect())
     }

@@ -232,6 +232,36 @@ pub fn args_floor(saved: &SavedArgs) -> Duration {
     start.elapsed()
 }
 
+/// [`args_floor`], keeping every decoded value (each in an allocation of its own, as a
+/// restored actor is) until the timer stops, as a restore keeps its actors: the floor doing
+/// the same work as a restore, where [`args_floor`] reuses one hot allocation throughout.
+/// The values are freed untimed, and the heap settled as between restores.
+pub fn args_floor_kept(saved: &SavedArgs) -> Duration {
+    let start = Instant::now();
+    let mut kept: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(saved.actors.len());
+    for (shape, range) in &saved.actors {
+        let bytes = &saved.bytes[range.clone()];
+        match shape {
+            Shape::Counter => {
+                let v: (u64, String) = rmp_serde::from_slice(bytes).unwrap();
+                kept.push(Box::new(v));
+            }
+            Shape::Bucket => {
+                let v: (Vec<(u8, u64)>,) = rmp_serde::from_slice(bytes).unwrap();
+                kept.push(Box::new(v));
+            }
+            Shape::Index => {
+                let v: (Vec<(u8, u64)>, Option<(u8, u64)>) = rmp_serde::from_slice(bytes).unwrap();
+                kept.push(Box::new(v));
+            }
+        }
+    }
+    let d = start.elapsed();
+    drop(std::hint::black_box(kept));
+    settle_heap();
+    d
+}
+
 /// The floor: decoding the same portraits with rmp-serde in a plain loop, to values of the
 /// same shapes (references as `[0, id]` pairs).
 pub fn floor(portraits: &[Vec<u8>]) -> Duration {

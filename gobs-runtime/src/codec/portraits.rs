@@ -3,11 +3,11 @@
 //! far vats, entry portraits). What references do with them is in
 //! [`crate::persist::context`].
 
-use std::any::TypeId;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
+use crate::entry::ActorEntry;
 use crate::env::Env;
 use crate::far::FarLink;
 use crate::persist::names::NameTable;
@@ -54,8 +54,9 @@ pub(crate) struct RestoreContext {
     pub directory: Option<Directory>,
     /// Where to look up actor names held by type-erased references.
     pub env: Option<Env>,
-    /// Local references decoded, with the type each expects, checked once all are back.
-    pub expected: Vec<(ActorId, TypeId, &'static str)>,
+    /// Local references decoded, with the entry of the type each expects, checked once
+    /// all are back (the entry, not its type's name: naming a type costs a search).
+    pub expected: Vec<(ActorId, &'static ActorEntry)>,
     /// The entry portraits saved for the actor being restored.
     pub entries: Option<EntrySource>,
 }

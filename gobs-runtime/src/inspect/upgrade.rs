@@ -120,7 +120,7 @@ fn check_vat(
     let entry_of = |name: &str| env.lookup(name);
     // Each restored actor's type, for the reference check below.
     let mut types: HashMap<ActorId, TypeId> = HashMap::new();
-    let mut expected: Vec<(ActorId, ActorId, TypeId, &'static str)> = Vec::new();
+    let mut expected: Vec<(ActorId, ActorId, &'static ActorEntry)> = Vec::new();
     let mut fail = |id: ActorId, p: &crate::portrait::Portrait, reason: String| {
         report.failures.push(UpgradeFailure {
             vat: vat.to_string(),
@@ -158,17 +158,18 @@ fn check_vat(
         match restore(entry, &p.args, p.version, ctx) {
             Ok(refs) => {
                 types.insert(*id, entry.type_id());
-                expected.extend(refs.into_iter().map(|(to, ty, n)| (*id, to, ty, n)));
+                expected.extend(refs.into_iter().map(|(to, expect)| (*id, to, expect)));
             }
             Err(reason) => fail(*id, p, reason),
         }
     }
-    for (from, to, ty, type_name) in expected {
+    for (from, to, expect) in expected {
+        let type_name = expect.type_name;
         let Some(p) = graph.actors.get(&from) else {
             continue;
         };
         match types.get(&to) {
-            Some(actual) if *actual == ty => {}
+            Some(actual) if *actual == expect.type_id() => {}
             Some(_) => fail(
                 from,
                 p,
@@ -187,13 +188,13 @@ fn check_vat(
 }
 
 /// Restores one actor with `ctx` installed and drops it; gives the local references it
-/// decoded (target, expected type).
+/// decoded (target, the entry of the type it expects).
 fn restore(
     entry: &ActorEntry,
     args: &[u8],
     version: u32,
     ctx: RestoreContext,
-) -> Result<Vec<(ActorId, TypeId, &'static str)>, String> {
+) -> Result<Vec<(ActorId, &'static ActorEntry)>, String> {
     let (restored, ctx) = with_restore(ctx, || {
         catch_unwind(AssertUnwindSafe(|| entry.restore(version, args)))
     });

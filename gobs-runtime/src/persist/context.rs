@@ -9,7 +9,6 @@
 //! reaching the network through the node attached to the registry
 //! ([`crate::far::FarResolver`]).
 
-use std::any::TypeId;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde::Deserialize as _;
@@ -20,6 +19,7 @@ use crate::codec::Codec;
 pub(crate) use crate::codec::{
     Directory, EntrySink, EntrySource, EntryWrites, RestoreContext, SaveContext, VatDirectory,
 };
+use crate::entry::ActorEntry;
 use crate::far::{FarObject, Revived};
 use crate::persist::names::NameTable;
 use crate::portrait::ActorId;
@@ -181,11 +181,11 @@ fn lock(names: &Mutex<NameTable>) -> MutexGuard<'_, NameTable> {
     names.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Decodes a reference written by [`Form::serialize`], expecting an actor of type `expect`.
+/// Decodes a reference written by [`Form::serialize`], expecting an actor of `expect`'s
+/// type.
 pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-    expect: TypeId,
-    type_name: &'static str,
+    expect: &'static ActorEntry,
 ) -> Result<Decoded, D::Error> {
     enum Repr {
         Local(u64),
@@ -221,7 +221,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
         match repr {
             Repr::Local(id) => {
                 let id = ActorId(id);
-                ctx.expected.push((id, expect, type_name));
+                ctx.expected.push((id, expect));
                 Ok(Decoded::Near(ctx.vat.clone(), id))
             }
             // A sturdyref carries no type: the peer checks each message.

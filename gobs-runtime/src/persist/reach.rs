@@ -97,12 +97,13 @@ impl Reach {
     /// skipped). Returns the stored actors that no root reaches (to remove from the store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
-        all: &[(ActorId, u128)],
+        all: impl IntoIterator<Item = (ActorId, u128)>,
         mut edges: IdMap<Vec<ActorId>>,
         mut entries: IdMap<Vec<ActorId>>,
     ) -> (Reach, Vec<ActorId>) {
         let mut nodes: IdMap<Node> = IdMap::default();
-        nodes.reserve(all.len());
+        let all = all.into_iter();
+        nodes.reserve(all.size_hint().0);
         // Mark from the roots, moving each reached actor's edges (if any) into its node.
         // An id is pushed once per root pin, edge or owned entry that refers to it (a
         // reached actor's edges are pushed when it is first reached), so counting its
@@ -131,9 +132,9 @@ impl Reach {
         // One lookup per actor: note what the store holds, or that no root reaches it.
         let mut garbage = Vec::new();
         for (id, print) in all {
-            match nodes.get_mut(id) {
-                Some(node) => node.stored = *print,
-                None => garbage.push(*id),
+            match nodes.get_mut(&id) {
+                Some(node) => node.stored = print,
+                None => garbage.push(id),
             }
         }
         (Reach { roots, nodes }, garbage)
@@ -346,9 +347,8 @@ impl Reach {
                 out.push((id, encoded.portrait));
             }
         }
-        let stored: Vec<(ActorId, u128)> =
-            out.iter().map(|(id, p)| (*id, fingerprint(p))).collect();
-        (*self, _) = Reach::restored(self.roots.clone(), &stored, edges_of, entries_of);
+        let stored = out.iter().map(|(id, p)| (*id, fingerprint(p)));
+        (*self, _) = Reach::restored(self.roots.clone(), stored, edges_of, entries_of);
         Ok(out)
     }
 }
@@ -476,7 +476,7 @@ mod tests {
                 .collect();
         let (reach, garbage) = Reach::restored(
             vec![id(0)],
-            &[(id(0), 0), (id(1), 0), (id(7), 0)],
+            [(id(0), 0), (id(1), 0), (id(7), 0)],
             edges,
             IdMap::default(),
         );
@@ -494,7 +494,7 @@ mod tests {
         .into_iter()
         .collect();
         let all = [(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 0)];
-        let (mut reach, garbage) = Reach::restored(vec![id(0)], &all, edges, IdMap::default());
+        let (mut reach, garbage) = Reach::restored(vec![id(0)], all, edges, IdMap::default());
         assert!(garbage.is_empty());
         let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);
         let d = run(&mut reach, &g, &[1]);

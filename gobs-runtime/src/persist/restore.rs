@@ -61,24 +61,8 @@ impl Persistence {
         // Map entries saved as portraits of their own go to their owners (by field).
         // (Only their arguments are copied: the other actors are read where they lie.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
-        // What the store holds, so that writing it again unchanged is skipped.
-        let mut stored = Vec::with_capacity(graph.len());
-        // Portraits of one type come in runs: its name is hashed once per run.
-        let mut name_print: Option<(&str, u128)> = None;
         for portrait in graph.portraits() {
             let id = portrait.id;
-            let name = match name_print {
-                Some((name, print)) if name == portrait.name => print,
-                _ => {
-                    let print = reach::name_print(portrait.name);
-                    name_print = Some((portrait.name, print));
-                    print
-                }
-            };
-            stored.push((
-                id,
-                reach::fingerprint_named(name, portrait.version, portrait.args),
-            ));
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
                     "it holds actor id {id}, more than a vat can have spawned (ids are handed \
@@ -181,7 +165,7 @@ impl Persistence {
                 }
                 spans.push((id, start..end));
                 let targets = |span: Range<usize>| {
-                    current_restore(|ctx| ctx.expected[span].iter().map(|(t, _, _)| *t).collect())
+                    current_restore(|ctx| ctx.expected[span].iter().map(|(t, _)| *t).collect())
                 };
                 if source.restored.is_empty() {
                     edges.insert(id, targets(start..end));
@@ -203,7 +187,7 @@ impl Persistence {
                         .iter()
                         .zip(&mine)
                         .filter(|(_, m)| **m)
-                        .map(|((t, _, _), _)| *t)
+                        .map(|((t, _), _)| *t)
                         .collect()
                 });
                 if !own.is_empty() {
@@ -218,10 +202,10 @@ impl Persistence {
             core.prune_restore_holds();
         }
         for (from, span) in spans {
-            for (target, ty, type_name) in &ctx.expected[span] {
-                let target = *target;
+            for (target, expect) in &ctx.expected[span] {
+                let (target, type_name) = (*target, expect.type_name);
                 match core.type_of(target) {
-                    Some(t) if t == *ty => {}
+                    Some(t) if t == expect.type_id() => {}
                     Some(_) => {
                         return Err(failed(
                             format!(
@@ -253,7 +237,23 @@ impl Persistence {
                  they are removed"
             );
         }
-        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), &stored, edges, entries_of);
+        // What the store holds, so that writing it again unchanged is skipped: fingerprinted
+        // as the bookkeeping takes it in, not gathered in a list first. Portraits of one
+        // type come in runs: its name is hashed once per run.
+        let mut name_print: Option<(&str, u128)> = None;
+        let stored = graph.portraits().map(|portrait| {
+            let name = match name_print {
+                Some((name, print)) if name == portrait.name => print,
+                _ => {
+                    let print = reach::name_print(portrait.name);
+                    name_print = Some((portrait.name, print));
+                    print
+                }
+            };
+            let print = reach::fingerprint_named(name, portrait.version, portrait.args);
+            (portrait.id, print)
+        });
+        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), stored, edges, entries_of);
         self.reach = reach;
         Ok((roots, garbage))
     }

@@ -4,7 +4,6 @@
 //! by-name result it is refused; anywhere else, encoding one is an error: references are
 //! capabilities, not data.
 
-use std::any::TypeId;
 use std::sync::Arc;
 
 use serde::de::Error as _;
@@ -45,7 +44,7 @@ impl<'de, T: Actor> Deserialize<'de> for Ref<T> {
             let any = carry::deserialize_actor(deserializer, Some(T::entry()))?;
             return carry::typed::<T>(any).map_err(D::Error::custom);
         }
-        match decode_ref(deserializer, TypeId::of::<T>(), T::type_name())? {
+        match decode_ref(deserializer, T::entry())? {
             Decoded::Near(vat, id) => Ok(Ref::new(vat, id)),
             Decoded::Far(far) => Ok(Ref::from_far(far)),
         }
@@ -127,7 +126,7 @@ impl<'de> Deserialize<'de> for AnyRef {
                 self,
                 d: D,
             ) -> Result<Self::Value, D::Error> {
-                decode_ref(d, self.0.type_id(), self.0.type_name)
+                decode_ref(d, self.0)
             }
         }
         match deserializer.deserialize_tuple(2, V)? {

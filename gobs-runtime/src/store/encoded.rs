@@ -252,7 +252,7 @@ impl EncodedGraph {
     }
 
     /// Every actor, in id order, borrowed (no decoding: names are decoded per type).
-    pub(crate) fn portraits(&self) -> impl Iterator<Item = PortraitRef<'_>> {
+    pub(crate) fn portraits(&self) -> impl Iterator<Item = PortraitRef<'_>> + Clone {
         self.actors.iter().map(|(id, e)| {
             let t = &self.types.list[e.ty as usize];
             PortraitRef {

@@ -113,6 +113,14 @@ pub(crate) struct ImageBuilder {
 }
 
 impl ImageBuilder {
+    /// A builder with room for `actors` actors.
+    pub(crate) fn with_capacity(actors: usize) -> ImageBuilder {
+        ImageBuilder {
+            actors: Vec::with_capacity(actors),
+            ..ImageBuilder::default()
+        }
+    }
+
     fn type_of(&mut self, name: &str, version: u32) -> u32 {
         if let Some(ty) = self.last {
             let (n, v) = &self.types[ty as usize];

@@ -137,7 +137,7 @@ pub(crate) fn split(graph: &Graph, path: &Path) -> Result<Split, StoreError> {
 /// Splits the portraits of the registry log at `path`, in key order, into vats. Each
 /// vat's image keeps the arguments that lie in `file` (the log's bytes) where they are.
 pub(crate) fn split_portraits<'a>(
-    portraits: impl Iterator<Item = PortraitRef<'a>>,
+    portraits: impl Iterator<Item = PortraitRef<'a>> + Clone,
     file: &Arc<Vec<u8>>,
     path: &Path,
 ) -> Result<Split, StoreError> {
@@ -145,10 +145,15 @@ pub(crate) fn split_portraits<'a>(
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
     // Keys come sorted, so each vat's actors come in one run: built as they come, with
-    // no lookup per actor.
+    // no lookup per actor, each image allocated once at its run's length (counted first:
+    // a pass over the keys costs less than growing a vat's image by copies).
+    let mut runs = run_lengths(portraits.clone()).into_iter();
     let mut images: BTreeMap<u64, ImageBuilder> = BTreeMap::new();
     let mut run: Option<(u64, ImageBuilder)> = None;
     let mut damaged: HashMap<u64, String> = HashMap::new();
+    // The last name written by number, and the name it stands for: actors of one type
+    // come in runs, so the table is searched once per run.
+    let mut numbered: Option<(&str, String)> = None;
     for saved in portraits {
         let k = saved.id;
         let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
@@ -159,9 +164,19 @@ pub(crate) fn split_portraits<'a>(
         }
         let mut name = saved.name;
         if let Some(number) = saved.name.strip_prefix(NUMBERED) {
-            match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
-                Some(full) => name = full,
-                None => {
+            let known = match &numbered {
+                Some((raw, _)) if *raw == saved.name => true,
+                _ => match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
+                    Some(full) => {
+                        numbered = Some((saved.name, full.clone()));
+                        true
+                    }
+                    None => false,
+                },
+            };
+            match &numbered {
+                Some((_, full)) if known => name = full,
+                _ => {
                     damaged.entry(index).or_insert_with(|| {
                         format!(
                             "actor #{id} names its type by number {number}, which the \
@@ -191,7 +206,10 @@ pub(crate) fn split_portraits<'a>(
                     images.insert(i, image);
                 }
                 // A vat met again (never, in a sorted log) continues where it was.
-                let image = images.remove(&index).unwrap_or_default();
+                let image = images.remove(&index).unwrap_or_else(|| {
+                    let length = runs.find(|(i, _)| *i == index).map_or(0, |(_, n)| n);
+                    ImageBuilder::with_capacity(length)
+                });
                 &mut run.insert((index, image)).1
             }
         };
@@ -224,6 +242,19 @@ pub(crate) fn split_portraits<'a>(
         vats,
         next_index,
     })
+}
+
+/// The vat index of each run of `portraits` (in key order), with its length.
+fn run_lengths<'a>(portraits: impl Iterator<Item = PortraitRef<'a>>) -> Vec<(u64, usize)> {
+    let mut runs: Vec<(u64, usize)> = Vec::new();
+    for p in portraits {
+        let index = p.id.0 >> ID_BITS;
+        match runs.last_mut() {
+            Some((i, n)) if *i == index => *n += 1,
+            _ => runs.push((index, 1)),
+        }
+    }
+    runs
 }
 
 /// The vats a registry log delta writes, by name; `names` (vat index → name) learns the
@@ -261,5 +292,69 @@ pub(crate) fn too_many(path: &Path, vat: &str) -> StoreError {
         detail: format!(
             "vat \"{vat}\" has handed out more than 2^40 actor ids, the registry log's limit"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn meta(name: &str, index: u64) -> Portrait {
+        let meta = Meta {
+            name: name.to_string(),
+            saved: true,
+            roots: vec![ActorId(0)],
+            next_id: 9,
+            index,
+        };
+        meta_portrait(&meta, Path::new("test.log")).unwrap()
+    }
+
+    fn portrait(name: &str) -> Portrait {
+        Portrait {
+            name: name.to_string(),
+            version: 1,
+            args: vec![0x90],
+        }
+    }
+
+    #[test]
+    fn numbered_names_resolve_per_actor_and_an_unknown_number_damages_its_vat() {
+        let mut graph = Graph::default();
+        let mut put = |k: ActorId, p: Portrait| graph.actors.insert(k, p);
+        put(key(0, 1), portrait("a::A"));
+        put(key(0, 2), portrait("b::B"));
+        // Vat 1: runs of numbered names, one name in full, and a number met again.
+        for (id, name) in [(0, "\u{1}1"), (1, "\u{1}1"), (2, "\u{1}2"), (3, "c::C")] {
+            put(key(1, id), portrait(name));
+        }
+        put(key(1, 4), portrait("\u{1}1"));
+        put(key(1, META), meta("one", 1));
+        // Vat 2: a known number, then one the table lacks.
+        put(key(2, 0), portrait("\u{1}2"));
+        put(key(2, 1), portrait("\u{1}7"));
+        put(key(2, META), meta("two", 2));
+        let split = split(&graph, Path::new("test.log")).unwrap();
+        let Some(VatRecord::Saved(one)) = split.records.get("one") else {
+            panic!("vat one is saved: {:?}", split.records.get("one"));
+        };
+        let names: Vec<(u64, &str)> = one.portraits().map(|p| (p.id.0, p.name)).collect();
+        assert_eq!(
+            names,
+            vec![
+                (0, "a::A"),
+                (1, "a::A"),
+                (2, "b::B"),
+                (3, "c::C"),
+                (4, "a::A")
+            ]
+        );
+        match split.records.get("two") {
+            Some(VatRecord::Damaged(why)) => {
+                assert!(why.contains("number 7"), "{why}");
+            }
+            other => panic!("vat two names a number the table lacks: {other:?}"),
+        }
     }
 }

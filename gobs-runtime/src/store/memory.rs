@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::StoreError;
 use super::shared::{RegistryCommit, Store, VatRecord, apply_write};
+use super::{StoreError, VatImage};
 use crate::portrait::Graph;
 
 /// A store in memory, for tests and for vats that need no disk.
@@ -70,8 +70,12 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        Ok(self.lock().records.clone())
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
+        let records = self.lock().records.clone();
+        Ok(records
+            .into_iter()
+            .map(|(name, record)| (name, record.map(VatImage::from)))
+            .collect())
     }
 
     fn load_names(&mut self) -> Result<Vec<(u32, String)>, StoreError> {

@@ -130,14 +130,6 @@ impl Store for RegistryLogStore {
         Ok(self.by_id.iter().map(|(id, n)| (*id, n.clone())).collect())
     }
 
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let images = self.load_images()?;
-        Ok(images
-            .into_iter()
-            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
-            .collect())
-    }
-
     fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
         if let Some(records) = self.loaded.take() {
             return Ok(records);

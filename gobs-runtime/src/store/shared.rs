@@ -80,16 +80,18 @@ impl RegistryCommit<'_> {
 /// | [`RegistryLogStore`](super::RegistryLogStore) | `registry.log`, a [`LogStore`](super::LogStore) log laid out by vat | one appended frame |
 /// | [`SqliteStore`](super::SqliteStore) | `registry.sqlite`, a SQLite database (WAL) | one SQLite transaction |
 pub trait Store: Send + 'static {
-    /// Every vat the store holds, by name.
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError>;
     /// Every vat the store holds, by name, as images to restore from: what a registry
-    /// opens with. The default converts [`Store::load`]'s graphs; a store that can hand its
-    /// vats out without an owned copy of each actor (the log store) does that instead.
-    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
-        let records = self.load()?;
-        Ok(records
+    /// opens with. A store that can hand its vats out without an owned copy of each actor
+    /// does (the log store borrows its file's bytes); a store that holds [`Graph`]s hands
+    /// each out as `VatImage::from(graph)`.
+    fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError>;
+    /// Every vat the store holds, by name, each saved vat as an owned [`Graph`]: the
+    /// images of [`Store::load_images`], copied out.
+    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
+        let images = self.load_images()?;
+        Ok(images
             .into_iter()
-            .map(|(name, record)| (name, record.map(VatImage::from)))
+            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
             .collect())
     }
     /// The registry's name table: every name committed, with its number.

@@ -325,14 +325,6 @@ impl Store for SqliteStore {
         self.id_names::<u32>("names")
     }
 
-    fn load(&mut self) -> Result<BTreeMap<String, VatRecord>, StoreError> {
-        let images = self.load_images()?;
-        Ok(images
-            .into_iter()
-            .map(|(name, record)| (name, record.map(|image| image.to_graph())))
-            .collect())
-    }
-
     fn load_images(&mut self) -> Result<BTreeMap<String, VatRecord<VatImage>>, StoreError> {
         // Per vat row: its name, and its roots and next id when saved.
         type Row = (String, Option<(Vec<ActorId>, u64)>);
@@ -378,6 +370,8 @@ impl Store for SqliteStore {
                 .map_err(self.err("reading"))?;
             let mut rows = q.query([]).map_err(self.err("reading"))?;
             let mut current: Option<(i64, ImageBuilder)> = None;
+            // Actors of one type come in runs: its name is looked up once per run.
+            let mut last_type: Option<(i64, &String)> = None;
             while let Some(row) = rows.next().map_err(self.err("reading"))? {
                 let vat: i64 = row.get(0).map_err(self.err("reading"))?;
                 let id: i64 = row.get(1).map_err(self.err("reading"))?;
@@ -387,7 +381,11 @@ impl Store for SqliteStore {
                     .get_ref(4)
                     .and_then(|v| v.as_blob().map_err(Into::into))
                     .map_err(self.err("reading"))?;
-                let Some(name) = names.get(&ty) else {
+                let name = match last_type {
+                    Some((t, name)) if t == ty => Some(name),
+                    _ => names.get(&ty),
+                };
+                let Some(name) = name else {
                     damaged.entry(vat).or_insert_with(|| {
                         format!("actor #{id} has type {ty}, which the types table lacks")
                     });
@@ -402,6 +400,7 @@ impl Store for SqliteStore {
                         &mut current.insert((vat, ImageBuilder::default())).1
                     }
                 };
+                last_type = Some((ty, name));
                 image.append(ActorId(u64::try_from(id).unwrap_or(0)), name, version, args);
             }
             if let Some((v, image)) = current {
