@@ -18,7 +18,9 @@ use std::sync::{Arc, OnceLock};
 use crate::answer::{Answer, Source};
 use crate::error::Error;
 
+mod envelope;
 mod told;
+pub(crate) use envelope::Envelope;
 use told::Told;
 
 /// What the vat's turn runner does with a job.
@@ -78,7 +80,7 @@ impl<T, F> Work<T, F> {
 // before any envelope of the job exists), then `Job::run`, then `Job::publish` or
 // `Job::fail`, which the envelope, its ticket and its `Ran` call one after the other,
 // each consuming the owner it was called through. `WorkJob` is private to this module,
-// and the only `Arc<dyn Job>` of one lives in its envelope, then its `Ticket`, then its
+// and the only job handle of one lives in its envelope, then its `Ticket`, then its
 // `Ran`; the promise side holds it as a `Source`, which reaches `cell` alone. `Job::run`
 // is called only by `Ticket::run`, which consumes the ticket, and a ticket comes only
 // from `Envelope::take`, which consumes the envelope: `run` happens once. An envelope
@@ -153,49 +155,12 @@ impl<T: Send + 'static, F: Send, E> Source<T> for WorkJob<T, F, E> {
     }
 }
 
-/// A message on its way to a vat: owns its work until the work runs.
-pub(crate) struct Envelope {
-    work: Option<Message>,
-}
-
-/// What a message carries: a job with a promise, or work whose answer nobody can ask for
-/// (a message sent without a promise, Goblins' `<-np`: no answer cell, no reference count
-/// shared with a promise, nothing to publish).
+/// What a message carries, out of its [`Envelope`]: a job with a promise, or work whose
+/// answer nobody can ask for (a message sent without a promise, Goblins' `<-np`: no
+/// answer cell, no reference count shared with a promise, nothing to publish).
 enum Message {
     Job(Arc<dyn Job>),
     Told(Told),
-}
-
-impl Envelope {
-    /// An envelope for a job made elsewhere (a task's next step).
-    pub(crate) fn new(job: Arc<dyn Job>) -> Self {
-        Envelope {
-            work: Some(Message::Job(job)),
-        }
-    }
-
-    /// An envelope for work sent without a promise (no allocation when it is small).
-    pub(crate) fn told<F>(work: F) -> Self
-    where
-        F: FnOnce() -> Result<(), Box<Error>> + Send + 'static,
-    {
-        Envelope {
-            work: Some(Message::Told(Told::new(work))),
-        }
-    }
-
-    /// Takes the work out to run it; the envelope then owes nothing. The [`Ticket`] is
-    /// not `Clone` and running it consumes it: a job runs at most once, by type.
-    pub(crate) fn take(mut self) -> Option<Ticket> {
-        self.work.take().map(|work| Ticket { work })
-    }
-
-    /// Breaks the job's promise without running it.
-    pub(crate) fn fail(mut self, error: Error) {
-        if let Some(work) = self.work.take() {
-            fail(work, error);
-        }
-    }
 }
 
 /// Breaks `work`'s promise with `error`; work with no promise only says so in the log.
@@ -210,20 +175,6 @@ fn fail(work: Message, error: Error) {
 #[cold]
 fn told_failed(error: &Error) {
     tracing::warn!("a message sent without a promise failed: {error}");
-}
-
-impl Drop for Envelope {
-    fn drop(&mut self) {
-        // Never handled: the vat stopped with this message still queued.
-        if let Some(work) = self.work.take() {
-            fail(
-                work,
-                Error::Unanswered {
-                    context: "the vat stopped before handling the message",
-                },
-            );
-        }
-    }
 }
 
 /// Work taken out of its envelope, not run yet: [`run`](Ticket::run) consumes it.
@@ -362,7 +313,7 @@ impl<T: Send + 'static> PendingJob<T> {
                 unsafe { *job.work.get() = Work::Todo(Box::new(work)) };
                 Envelope::new(job)
             }
-            None => Envelope { work: None },
+            None => Envelope::empty(),
         }
     }
 }

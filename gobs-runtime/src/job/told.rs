@@ -1,9 +1,9 @@
-//! The work of a message sent without a promise, kept inside the message itself.
+//! The work of a message sent without a promise, out of its envelope, about to run.
 //!
-//! A send's closure is usually small (the target's id, its hold, a function item, maybe
-//! an argument): [`Told`] stores one of up to three words in place, so such a message
-//! costs no allocation; a larger closure is boxed and the box stored in place instead.
-//! What is stored is run or dropped exactly once, through a function made for its type.
+//! A queued message keeps its closure in the envelope's one word, or a box of it (see
+//! [`Envelope`](super::Envelope)); taken out, it becomes a [`Told`], which stores up to
+//! three words in place (a larger closure is boxed and the box stored instead). What is
+//! stored is run or dropped exactly once, through a function made for its type.
 
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr;

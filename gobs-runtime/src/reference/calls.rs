@@ -182,11 +182,13 @@ impl<T: Actor> Ref<T> {
                 target: self.describe(),
             });
         }
-        let id = self.id;
         // The message holds its target: it is not freed while the message is on its way.
+        // The id is read from the hold, so that the message's work is one word and rides
+        // in its envelope, unallocated (see `job::Envelope`).
         let hold = self.hold.clone();
+        debug_assert_eq!(hold.id, self.id, "a near reference holds its own actor");
         vat::tell_near(&self.vat, move |core| {
-            let r = work(core, id);
+            let r = work(core, hold.id);
             drop(hold);
             r
         });

@@ -28,6 +28,11 @@ pub(crate) enum Effect {
     Run(Box<dyn FnOnce()>),
 }
 
+// A turn's sends wait here, one effect each, then in a vat's queue as envelopes: their
+// size is memory traffic on every message (a 48-byte effect and 40-byte envelope gave a
+// million sends in one turn 50% more cache misses than 32 and 16).
+const _: () = assert!(size_of::<Effect>() <= 4 * size_of::<usize>());
+
 /// An actor's state from before its first mutable touch at some level of the turn.
 struct Snapshot {
     id: ActorId,
