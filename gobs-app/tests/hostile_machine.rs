@@ -64,8 +64,9 @@ impl LocalObject for Hostile {
             Ok(Term::local(promise))
         };
         match name.as_str() {
-            "run" => {
-                let (argv, _) = Run::read_args(&args).map_err(|e| wire::text(&e))?;
+            // The output comes whole in the answer instead of through the run's stream.
+            "run-stream" => {
+                let (argv, _) = Run::read_args(&args[..2]).map_err(|e| wire::text(&e))?;
                 match argv[0].as_str() {
                     "flood" => answer(&[b'o'; 1_000_000], &[b'e'; 1_000_000]),
                     "paint" => answer(PAINT, PAINT),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output};
+use crate::cli::{client, files, output, run_stream};
 use crate::config::DEFAULT_CONFIG_TOML;
 use crate::config::state_dir::{self, StatePaths};
 use crate::daemon;
@@ -119,6 +119,12 @@ pub fn run(
         _ => terminal,
     };
     let paths = state_paths()?;
+    if let Request::Run(run) = &request
+        && !cli.json
+    {
+        let config = explicit_config.as_deref();
+        return run_stream::run(&paths, config, run.clone(), terminal, out, err);
+    }
     let response = client::execute(&paths, explicit_config.as_deref(), request)?;
     match (&response, destination) {
         (crate::ops::Response::GetFile(file), Some(local)) => {

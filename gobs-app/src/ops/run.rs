@@ -17,6 +17,7 @@ use crate::config::human::HumanDuration;
 use crate::hob_net::answers::{self, Call, Work};
 use crate::hob_net::wire::{as_string, text};
 use crate::model::{BackendError, MachineName, RunOutput};
+use crate::run_io::RunIo;
 
 /// Longest `run --timeout`.
 pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -42,6 +43,17 @@ pub struct Run {
     #[arg(long)]
     #[serde(skip)]
     pub raw: bool,
+    /// Asks the daemon for the output as it is produced, in frames, and to take standard
+    /// input in frames ([`crate::daemon::stream`]); the command line sets it. Without it
+    /// the answer is the whole output at the end, cut at its bound.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// The run's streams inside this process, when its output is shown as it comes
+    /// ([`crate::run_io`]); set by whoever shows it, never sent.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub io: Option<RunIo>,
 }
 
 impl Run {
@@ -218,6 +230,8 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             timeout: timeout.map(HumanDuration),
             raw: false,
+            stream: false,
+            io: None,
         }
     }
 
