@@ -216,18 +216,20 @@ mod tests {
         for _ in 0..OUTPUT_WINDOW {
             io.send(Stream::Stdout, vec![0]).unwrap();
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let blocked = std::thread::spawn(move || {
-            io.send(Stream::Stdout, vec![1]).unwrap();
-            tx.send(()).unwrap();
-        });
-        assert!(rx.try_recv().is_err(), "the send past the window waits");
+        let past = io.out.try_send(Piece::Out(Stream::Stdout, vec![1]));
+        assert!(
+            matches!(past, Err(std::sync::mpsc::TrySendError::Full(_))),
+            "a send past the window would block"
+        );
         assert_eq!(
             ends.output.recv().unwrap(),
             Piece::Out(Stream::Stdout, vec![0])
         );
-        rx.recv().unwrap();
-        blocked.join().unwrap();
+        io.out
+            .try_send(Piece::Out(Stream::Stdout, vec![1]))
+            .unwrap();
         drop(ends.output);
+        let err = io.send(Stream::Stdout, vec![2]).unwrap_err();
+        assert_eq!(err, "the command's output has no reader any more");
     }
 }
