@@ -163,10 +163,17 @@ impl Gateway {
         let asked = self.ask(machine, message, wait);
         let waiter = shared.clone();
         std::thread::spawn(move || {
-            let outcome = match asked.wait_timeout(limit) {
-                Ok(Ok(term)) => Ok(term),
-                Ok(Err(e)) => Err(answers::bounded_error(&crate::actors::reason::reason(&e))),
-                Err(_) => return,
+            // Stops waiting once the run is over, answered or not.
+            let mut asked = asked;
+            let outcome = loop {
+                match asked.wait_timeout(CANCEL_CHECK) {
+                    Ok(Ok(term)) => break Ok(term),
+                    Ok(Err(e)) => {
+                        break Err(answers::bounded_error(&crate::actors::reason::reason(&e)));
+                    }
+                    Err(_) if waiter.lock().over => return,
+                    Err(pending) => asked = pending,
+                }
             };
             waiter.lock().answer = Some(outcome);
             waiter.changed.notify_all();
