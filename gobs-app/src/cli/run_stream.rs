@@ -116,8 +116,13 @@ fn through_daemon(
         version: PROTOCOL_VERSION,
         request: Request::Run(run.clone()),
     };
-    write_frame(stream, &frame, MAX_REQUEST_BYTES)
-        .map_err(|e| failed(format!("cannot send the request: {e}")))?;
+    if let Err(e) = write_frame(stream, &frame, MAX_REQUEST_BYTES) {
+        // A busy daemon answers and closes before reading the request.
+        return match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
+            Ok(Some(Response::Error(busy))) if busy.kind == Kind::Busy => Ok(None),
+            _ => Err(failed(format!("cannot send the request: {e}"))),
+        };
+    }
     let input = stream
         .try_clone()
         .map_err(|e| failed(format!("cannot share the connection: {e}")))?;
