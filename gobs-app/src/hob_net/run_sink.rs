@@ -80,7 +80,8 @@ impl LocalObject for Sink {
         if state.over {
             return Err(wire::text("this run is over"));
         }
-        let (p, _resolver) = cx.promise();
+        // Settled by the boss, which needs no resolver object.
+        let p = cx.core().new_promise();
         let fault = match (method.as_str(), args.as_slice()) {
             ("out", [stream, bytes]) => {
                 let stream = match wire::as_string(stream).as_deref() {
@@ -198,7 +199,7 @@ impl Gateway {
         shared.changed.notify_all();
         node.post(move |core| {
             for (p, outcome) in settle {
-                core.settle_promise(p, outcome);
+                settle_once(core, p, outcome);
             }
         });
         match ended {
@@ -259,7 +260,7 @@ fn pass_output(
             if io.send(stream, bytes).is_err() {
                 return Err(Ended::Cancelled);
             }
-            node.post(move |core| core.settle_promise(p, Ok(Term::Data(Value::Bool(true)))));
+            node.post(move |core| settle_once(core, p, Ok(Term::Data(Value::Bool(true)))));
             state = shared.lock();
             continue;
         }
@@ -310,11 +311,18 @@ fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
         };
         drop(state);
         let end = chunk.is_empty();
-        node.post(move |core| core.settle_promise(pull, Ok(Term::Data(Value::Bytes(chunk)))));
+        node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
         if end {
             return;
         }
     }
+}
+
+/// Settles `p`, whose outcome went to the machine's answer, and forgets it: a run of
+/// gigabytes leaves nothing behind.
+fn settle_once(core: &mut gobs_ocapn::node::Core, p: LocalRef, outcome: Result<Term, Term>) {
+    core.settle_promise(p, outcome);
+    core.release(p);
 }
 
 /// Hosts `obj` on `node`; its reference.

@@ -104,6 +104,8 @@ fn ask(node: &Node, to: &CapRef, args: Vec<Term>) -> Receiver<Result<Term, Term>
                 let _ = tx.send(outcome);
             }),
         );
+        // Its answer is taken once: a run of gigabytes leaves nothing behind.
+        core.release(p);
     });
     rx
 }
