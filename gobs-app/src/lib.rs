@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod providers;
+pub mod run_io;
 pub mod state;
 mod text;
 pub mod web;

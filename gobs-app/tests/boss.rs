@@ -69,6 +69,8 @@ fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, Bac
         command: command.to_vec(),
         timeout: None,
         raw: false,
+        stream: false,
+        io: None,
     };
     match b.on_machine(&Cancel::new(), std::sync::Arc::new(run))? {
         gobs_app::ops::Response::Run(out) => Ok(out),

@@ -2,7 +2,7 @@
 //! a `host` machine (no root needed) whose hob-client is replaced by one of the test's own,
 //! speaking the real protocol with the machine's identity and attach sturdyref, that answers
 //! `run` with a megabyte of each stream, with terminal escape sequences, with a megabyte
-//! of error, or never. Each is bounded by the boss itself: output cut with a note, escapes
+//! of error, with output past the stream's window or a chunk past its size, or never. Each is bounded by the boss itself: output cut with a note, escapes
 //! shown escaped on a terminal (and passed unchanged to a pipe or with `--raw`), the error
 //! cut, and a call that is never answered failed at its deadline (short here, through the
 //! config or `run --timeout`), naming the machine and how to raise it.
@@ -64,10 +64,26 @@ impl LocalObject for Hostile {
             Ok(Term::local(promise))
         };
         match name.as_str() {
-            "run" => {
-                let (argv, _) = Run::read_args(&args).map_err(|e| wire::text(&e))?;
+            // The output comes whole in the answer instead of through the run's stream.
+            "run-stream" => {
+                let (argv, _) = Run::read_args(&args[..2]).map_err(|e| wire::text(&e))?;
+                let sink = match args.get(2) {
+                    Some(Term::Ref(sink)) => sink.clone(),
+                    _ => return Err(wire::text("no sink")),
+                };
                 match argv[0].as_str() {
                     "flood" => answer(&[b'o'; 1_000_000], &[b'e'; 1_000_000]),
+                    // Output past the boss's window, none of it waited for.
+                    "flood-stream" => {
+                        for _ in 0..100 {
+                            cx.send(&sink, out(1024));
+                        }
+                        Ok(Term::local(cx.promise().0))
+                    }
+                    "big-chunk" => {
+                        cx.send(&sink, out(100_000));
+                        Ok(Term::local(cx.promise().0))
+                    }
                     "paint" => answer(PAINT, PAINT),
                     "rant" => Err(wire::text(&"x".repeat(1_000_000))),
                     _ => never(),
@@ -76,6 +92,12 @@ impl LocalObject for Hostile {
             _ => never(),
         }
     }
+}
+
+/// A run's stream's `out` of `len` bytes of stdout.
+fn out(len: usize) -> Vec<Term> {
+    let bytes = Term::Data(gobs_ocapn::syrup::Value::Bytes(vec![b'o'; len]));
+    vec![Term::sym("out"), wire::text("stdout"), bytes]
 }
 
 /// A hostile hob-client attached as machine `client` (its state directory) names, with its
@@ -251,6 +273,24 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
              answer_timeout); it may be overloaded, stuck or hostile: check it with `gobs-app \
              machine h1`; if it is only slow, raise answer_timeout in the config's [machines] \
              table"
+        ),
+        "{message}"
+    );
+    // A stream past its window, or a chunk past its size: the run ends, naming the machine.
+    let (kind, message) = json_error(s, &["run", "h1", "--", "flood-stream"]);
+    assert_eq!(kind, "provider");
+    assert!(
+        message.starts_with(
+            "cannot run the command on machine h1: machine h1 broke the protocol of `run`'s \
+             stream: it sent more than 16 chunks of output without waiting for them to be taken"
+        ),
+        "{message}"
+    );
+    let (_, message) = json_error(s, &["run", "h1", "--", "big-chunk"]);
+    assert!(
+        message.contains(
+            "machine h1 broke the protocol of `run`'s stream: it sent a chunk of \
+             100000 bytes (at most 65536)"
         ),
         "{message}"
     );

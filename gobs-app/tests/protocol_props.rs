@@ -37,6 +37,8 @@ fn request() -> impl Strategy<Value = Request> {
                 command,
                 timeout: None,
                 raw: false,
+                stream: false,
+                io: None,
             })
         }),
         name().prop_map(|name| Request::DestroyMachine { name }),

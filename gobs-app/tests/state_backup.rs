@@ -60,6 +60,8 @@ fn every_one_runs(dir: &Path, names: &[String]) {
                         command: vec!["echo".into(), "hi".into()],
                         timeout: None,
                         raw: false,
+                        stream: false,
+                        io: None,
                     });
                     match ask(&dir, request) {
                         Response::Run(out) => {

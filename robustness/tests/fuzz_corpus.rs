@@ -542,6 +542,8 @@ mod seeds {
                 command: vec!["printf".into(), "a\nb".into()],
                 timeout: None,
                 raw: false,
+                stream: false,
+                io: None,
             }),
             Request::PutFile(gobs_app::ops::PutFile {
                 name: "a".parse().unwrap(),

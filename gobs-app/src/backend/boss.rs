@@ -556,6 +556,8 @@ mod tests {
             command: vec![],
             timeout: None,
             raw: false,
+            stream: false,
+            io: None,
         })
         .execute(&*backend, &cancel) else {
             panic!("an empty command is refused");

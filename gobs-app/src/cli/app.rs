@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output};
+use crate::cli::{client, files, output, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -134,6 +134,12 @@ pub fn run(
     let paths = state_paths()?;
     if !cli.json {
         note_dummy_default(&request, explicit_config.as_deref(), &paths, err);
+    }
+    if let Request::Run(run) = &request
+        && !cli.json
+    {
+        let config = explicit_config.as_deref();
+        return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
     let response = client::execute(&paths, explicit_config.as_deref(), request)?;
     match (&response, destination) {

@@ -119,7 +119,7 @@ pub fn execute(
 }
 
 /// Machine `name` as the state now shows it: `None` if there is no such machine.
-fn look_up(
+pub(crate) fn look_up(
     paths: &StatePaths,
     explicit_config: Option<&Path>,
     name: &MachineName,

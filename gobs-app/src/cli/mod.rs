@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod run_stream;
 pub mod state;
 pub mod terminal;
 
@@ -127,6 +128,7 @@ mod tests {
                 command,
                 timeout,
                 raw,
+                ..
             })) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(command, ["ls", "-l", "--json"]);

@@ -181,6 +181,8 @@ mod tests {
             command: vec!["true".into()],
             timeout: None,
             raw: false,
+            stream: false,
+            io: None,
         });
         assert!(!safe_to_repeat(&run));
     }

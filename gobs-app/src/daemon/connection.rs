@@ -1,10 +1,12 @@
 //! One client's connection: request frames read within `request_timeout` each and at most
 //! [`MAX_REQUEST_BYTES`] long, each answered in turn (an answer too large for a frame is
-//! replaced by an error that says so). While a request runs, its client is watched: if it
+//! replaced by an error that says so); a streamed `run` takes the connection over
+//! ([`super::stream`]). While a request runs, its client is watched: if it
 //! goes away, the request's [`Cancel`] is set, and a command it was running is killed.
 //!
 //! Memory is bounded by `max_connections` × ([`MAX_REQUEST_BYTES`] read + one answer): an
-//! answer is small but for `run`, whose output is cut at 1 MiB a stream, at most
+//! answer is small but for `run`, whose output is cut at 1 MiB a stream (streamed, a few
+//! chunks of it at a time), at most
 //! [`MAX_RESPONSE_BYTES`] encoded, and `get-file`'s, at most 700 KB. Measured
 //! (tests/hostile.rs): 80 MB resident with 64 clients each holding a 1 MiB request open,
 //! after 16 clients sent 16 MiB frames (30 MB when the limit was 256 KiB).
@@ -15,7 +17,8 @@ use std::time::{Duration, Instant};
 use crate::config::DaemonConfig;
 use crate::daemon::hangup::HangupWatcher;
 use crate::daemon::protocol::{
-    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Response, decode, write_frame,
+    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response, decode,
+    write_frame,
 };
 use crate::model::{BackendError, Cancel};
 use crate::web::SharedBackend;
@@ -32,7 +35,13 @@ pub(crate) fn serve_connection(stream: &UnixStream, backend: &SharedBackend, lim
         let deadline = Instant::now() + limits.request_timeout;
         let (response, keep_going) = match reader.next(deadline, MAX_REQUEST_BYTES) {
             Ok(None) => return,
-            Ok(Some(frame)) => (answer(&frame, stream, backend), true),
+            Ok(Some(frame)) => match decode(&frame) {
+                Ok(Request::Run(run)) if run.stream => {
+                    super::stream::serve(run, stream, reader, backend);
+                    return;
+                }
+                decoded => (answer(decoded, stream, backend), true),
+            },
             Err(FrameError::Deadline) => {
                 tracing::debug!(
                     "dropping a connection that sent no whole request within {}",
@@ -74,9 +83,14 @@ fn send(stream: &UnixStream, response: &Response) -> bool {
     }
 }
 
-/// Decodes one request frame and runs it, cancelling it if the client goes away meanwhile.
-fn answer(frame: &[u8], stream: &UnixStream, backend: &SharedBackend) -> Response {
-    let request = match decode(frame) {
+/// Runs one decoded request (or answers why it could not be decoded), cancelling it if the
+/// client goes away meanwhile.
+fn answer(
+    decoded: Result<Request, Response>,
+    stream: &UnixStream,
+    backend: &SharedBackend,
+) -> Response {
+    let request = match decoded {
         Ok(request) => request,
         Err(response) => return response,
     };

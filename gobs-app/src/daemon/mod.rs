@@ -29,6 +29,7 @@ pub mod lock;
 pub mod protocol;
 pub mod server;
 pub mod startup;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 

@@ -281,6 +281,8 @@ mod tests {
                 command: vec!["printf".into(), "a\nb".into()],
                 timeout: None,
                 raw: false,
+                stream: false,
+                io: None,
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),

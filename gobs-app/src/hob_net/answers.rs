@@ -71,7 +71,7 @@ impl Call {
 
     /// The error of a machine that did not answer within `limit`; `answer` is the
     /// `answer_timeout` part of it.
-    fn no_answer(self, machine: &str, limit: Duration, answer: Duration) -> String {
+    pub(crate) fn no_answer(self, machine: &str, limit: Duration, answer: Duration) -> String {
         let shown = |d: Duration| humantime::format_duration(d).to_string();
         let (made_of, still, raise) = match self.work {
             Some(w) => (

@@ -1,8 +1,10 @@
 //! `gobs-app hob-client`: the process that runs on a machine and makes it manageable by the
 //! boss. Given a one-time registration sturdyref it connects to the boss over OCapN
 //! (tcp-tls), registers, and exposes its **bindings** (see [`super::wire`]): `status`,
-//! `run` (output captured, at most [`wire::MAX_REMOTE_OUTPUT`] bytes of each stream, with a
-//! note past it), `put-file` and `get-file` (at most [`wire::MAX_FILE`] bytes).
+//! `run-stream` (output and standard input streamed through a capability of the boss,
+//! [`super::run_stream`]), `run` (for older bosses: output captured, at most
+//! [`wire::MAX_REMOTE_OUTPUT`] bytes of each stream, with a note past it), `put-file` and
+//! `get-file` (at most [`wire::MAX_FILE`] bytes).
 //!
 //! Its own state is a gobs persistence registry in its state directory
 //! ([`super::client_state`]): its tcp-tls identity, the machine's name, the boss's attach

@@ -51,6 +51,8 @@ pub mod listen;
 mod machine_ops;
 mod reach;
 mod registration;
+pub mod run_sink;
+mod run_stream;
 mod table;
 mod table_store;
 pub mod wire;

@@ -1,8 +1,16 @@
-//! `run`: a command run on a machine, answered with what it printed and how it ended.
+//! `run`: a command run on a machine, its output passed on as it is produced and its
+//! standard input fed to it, answered with how it ended.
 //!
-//! On the hob wire: `run ARGV TIMEOUT` (the command as a list of strings, its time limit in
-//! seconds) → `[exit signal stdout stderr truncated]`, with -1 for a missing exit code or
-//! signal. The boss cuts each stream at [`answers::MAX_REMOTE_OUTPUT`] bytes whatever the
+//! Whoever shows the output gives the request its streams ([`Run::io`], [`crate::run_io`]);
+//! a request without them (`--json`, an older client) gets the whole output in the answer,
+//! each stream cut at [`crate::model::MAX_RUN_OUTPUT`] bytes with a note.
+//!
+//! On the hob wire the boss sends `run-stream ARGV TIMEOUT SINK` (the sink: a capability
+//! the machine streams through, [`crate::hob_net::run_sink`]); older bosses send `run ARGV
+//! TIMEOUT` (the command as a list of strings, its time limit in seconds), which the
+//! hob-client still answers with the output captured. Both are answered
+//! `[exit signal stdout stderr truncated]`, with -1 for a missing exit code or signal. The
+//! boss cuts each stream of an answer at [`answers::MAX_REMOTE_OUTPUT`] bytes whatever the
 //! machine sends ([`answers::bounded_run`]) and waits at most the command's time limit plus
 //! the answer timeout.
 
@@ -17,6 +25,7 @@ use crate::config::human::HumanDuration;
 use crate::hob_net::answers::{self, Call, Work};
 use crate::hob_net::wire::{as_string, text};
 use crate::model::{BackendError, MachineName, RunOutput};
+use crate::run_io::RunIo;
 
 /// Longest `run --timeout`.
 pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -42,6 +51,17 @@ pub struct Run {
     #[arg(long)]
     #[serde(skip)]
     pub raw: bool,
+    /// Asks the daemon for the output as it is produced, in frames, and to take standard
+    /// input in frames ([`crate::daemon::stream`]); the command line sets it. Without it
+    /// the answer is the whole output at the end, cut at its bound.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// The run's streams inside this process, when its output is shown as it comes
+    /// ([`crate::run_io`]); set by whoever shows it, never sent.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub io: Option<RunIo>,
 }
 
 impl Run {
@@ -218,6 +238,8 @@ mod tests {
             command: command.iter().map(|s| s.to_string()).collect(),
             timeout: timeout.map(HumanDuration),
             raw: false,
+            stream: false,
+            io: None,
         }
     }
 

@@ -146,6 +146,8 @@ mod tests {
             command: vec!["true".into()],
             timeout: None,
             raw: false,
+            stream: false,
+            io: None,
         });
         let (text, table) = vat
             .run(move || {

@@ -19,11 +19,12 @@ use crate::config::human::HumanDuration;
 use crate::hob_net::answers;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::{Gateway, Reach};
-use crate::model::{Cancel, RunOutput};
+use crate::model::{Cancel, MAX_RUN_OUTPUT, RunOutput};
 use crate::ops::machine::Reply;
 use crate::ops::{MachineCall, Run};
 use crate::providers::MachineActor;
 use crate::providers::lifecycle::GatewayUser;
+use crate::run_io;
 
 /// How long a machine operation waits for a machine whose session is down to come back.
 pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -113,7 +114,9 @@ impl MachineActor for RemoteMachine {
         reach_status(self.gateway().as_ref(), &self.name)
     }
 
-    /// Sends `call` to the machine's hob-client, off the vat.
+    /// Sends `call` to the machine's hob-client, off the vat; `run` streams
+    /// ([`Gateway::run_stream`]), its output kept whole only for a request that shows it
+    /// at the end.
     fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>> {
         let default_limit = Duration::from_secs(self.run_timeout_secs);
         let name = self.name.clone();
@@ -127,6 +130,13 @@ impl MachineActor for RemoteMachine {
             })?;
             let g = gateway.required(&name)?;
             let answer = gateway.answer_timeout();
+            if let Some(run) = call.as_any().downcast_ref::<Run>() {
+                let waits = (RECONNECT_WAIT, answer);
+                return run_io::collect(run.io.clone(), MAX_RUN_OUTPUT, |io| {
+                    g.run_stream(&name, run, &io, default_limit, waits, &cancel)
+                })
+                .map(|out| Box::new(out) as Reply);
+            }
             call_through(
                 &g,
                 &name,
@@ -178,6 +188,8 @@ pub fn run_through(
         command: argv.to_vec(),
         timeout: Some(HumanDuration(Duration::from_secs(timeout_secs))),
         raw: false,
+        stream: false,
+        io: None,
     };
     let waits = (wait, answers::DEFAULT_ANSWER_TIMEOUT);
     let reply = call_through(g, machine, &run, Duration::ZERO, waits, cancel)?;

@@ -190,6 +190,8 @@ fn a_run_whose_client_went_away_is_cancelled() {
             command: vec!["sleep".into(), "3600".into()],
             timeout: None,
             raw: false,
+            stream: false,
+            io: None,
         }),
     };
     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();

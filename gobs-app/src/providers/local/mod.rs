@@ -23,6 +23,7 @@
 //! machine fails with a message that says so.
 
 pub mod confine;
+pub mod pump;
 pub mod run;
 
 use std::collections::BTreeMap;
@@ -404,12 +405,13 @@ impl MachineActor for LocalMachine {
         };
         let shell = self.shell.clone();
         let command = ask.command.clone();
+        let io = ask.io.clone();
         let limits = run::Limits {
             timeout: MachineOp::time_limit(ask)
                 .unwrap_or(Duration::from_secs(self.run_timeout_secs)),
             ..run::Limits::default()
         };
-        spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, &cancel)).then(
+        spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, io, &cancel)).then(
             |ran| match ran {
                 Ok(ran) => ran.map(|out| Box::new(out) as Reply),
                 Err(e) => Err(format!("the command's thread failed: {}", reason(&e))),

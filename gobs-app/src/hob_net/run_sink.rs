@@ -1,0 +1,336 @@
+//! The boss's side of a streamed `run` on a network machine: a capability the machine is
+//! handed with the command (the **sink**), through which it sends the command's output and
+//! asks for its standard input, and the loop that passes both on ([`Gateway::run_stream`]).
+//!
+//! On the hob wire: the boss sends `run-stream ARGV TIMEOUT SINK` to the machine's
+//! bindings, answered like `run` (`[exit signal stdout stderr truncated]`, the streams
+//! empty but for the machine's notes) once the command ended and its output was taken.
+//! Meanwhile the machine sends the sink
+//!
+//! - `out STREAM BYTES` (`"stdout"` or `"stderr"`, at most [`CHUNK`] bytes), answered `#t`
+//!   once the chunk was passed on: the machine's flow control (it keeps a window of
+//!   unanswered chunks of its own choosing, `run_stream`'s in the hob-client);
+//! - `stdin`, answered with the next bytes of standard input, empty at its end;
+//! - `watch`, answered `#f` when the run ended as it should and broken when the boss gave
+//!   up on it (the client went away): the machine then kills the command.
+//!
+//! The machine is not trusted to keep its window: the sink holds at most [`MAX_QUEUED`]
+//! chunks not yet passed on and one `stdin` asked at a time; a machine that sends more,
+//! a larger chunk, or anything else, ends the run with an error naming it, and one that
+//! stalls or never ends is cut at the call's deadline ([`Call::deadline`]).
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use gobs_ocapn::captp::{LocalRef, Term};
+use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::syrup::Value;
+
+use super::answers::{self, Call};
+use super::gateway::Gateway;
+use super::wire;
+use crate::model::{Cancel, RunOutput};
+use crate::ops::{MachineOp, Run};
+use crate::run_io::{CHUNK, RunIo, Stream};
+
+/// Chunks of output the sink holds not yet passed on; past it the machine is cut off.
+pub const MAX_QUEUED: usize = 16;
+
+/// How often the loop looks whether the run's client went away.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// What the sink and the loop share.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Output received and not yet passed on, with the promise that answers each.
+    queue: VecDeque<(Stream, Vec<u8>, LocalRef)>,
+    /// The machine's `stdin` asked and not answered.
+    pull: Option<LocalRef>,
+    /// The machine's `watch`.
+    watch: Option<LocalRef>,
+    /// What the machine did against the protocol.
+    fault: Option<String>,
+    /// The machine's answer to `run-stream`.
+    answer: Option<Result<Term, String>>,
+    /// The run is over: the sink refuses everything.
+    over: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The capability a machine sends a run's output to and asks its input from.
+struct Sink(Arc<Shared>);
+
+impl LocalObject for Sink {
+    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (method, args) = wire::method(args)?;
+        let mut state = self.0.lock();
+        if state.over {
+            return Err(wire::text("this run is over"));
+        }
+        // Settled by the boss, which needs no resolver object.
+        let p = cx.core().new_promise();
+        let fault = match (method.as_str(), args.as_slice()) {
+            ("out", [stream, bytes]) => {
+                let stream = match wire::as_string(stream).as_deref() {
+                    Some("stdout") => Some(Stream::Stdout),
+                    Some("stderr") => Some(Stream::Stderr),
+                    _ => None,
+                };
+                let bytes = bytes
+                    .to_value()
+                    .and_then(|v| v.as_bytes().map(<[u8]>::to_vec));
+                match (stream, bytes) {
+                    (Some(_), Some(b)) if b.len() > CHUNK => Some(format!(
+                        "it sent a chunk of {} bytes (at most {CHUNK})",
+                        b.len()
+                    )),
+                    _ if state.queue.len() >= MAX_QUEUED => Some(format!(
+                        "it sent more than {MAX_QUEUED} chunks of output without waiting for \
+                         them to be taken"
+                    )),
+                    (Some(s), Some(b)) => {
+                        state.queue.push_back((s, b, p));
+                        None
+                    }
+                    _ => Some("it sent `out` without a stream name and bytes".to_string()),
+                }
+            }
+            ("stdin", []) if state.pull.is_some() => {
+                Some("it asked for standard input again before its answer".to_string())
+            }
+            ("stdin", []) => {
+                state.pull = Some(p);
+                None
+            }
+            ("watch", []) if state.watch.is_none() => {
+                state.watch = Some(p);
+                None
+            }
+            (other, _) => Some(format!(
+                "it sent `{}` to the run's stream, which takes out, stdin and watch (once)",
+                crate::model::shown(other)
+            )),
+        };
+        self.0.changed.notify_all();
+        match fault {
+            None => Ok(Term::local(p)),
+            Some(why) => {
+                let said = wire::text(&why);
+                state.fault.get_or_insert(why);
+                Err(said)
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// Has machine `machine` run `run` with its streams `io`, through a sink it is handed
+    /// (see the module doc), and passes its output on as it comes and its standard input
+    /// as it is asked for; waits at most the call's deadline (`default_limit` is the
+    /// machine's time limit for a request without one, `answer` the answer timeout, `wait`
+    /// how long a session that is down may take to come back), and no longer than `cancel`
+    /// stays unset. Blocking: off the vats.
+    pub fn run_stream(
+        &self,
+        machine: &str,
+        run: &Run,
+        io: &RunIo,
+        default_limit: Duration,
+        (wait, answer): (Duration, Duration),
+        cancel: &Cancel,
+    ) -> Result<RunOutput, String> {
+        let node = self.inner.node.clone();
+        let shared = Arc::new(Shared::default());
+        let sink = spawn(&node, Sink(shared.clone()))?;
+        let mut message = crate::ops::MachineCall::message(run, default_limit);
+        message[0] = Term::sym(RUN_STREAM);
+        message.push(Term::local(sink));
+        // Named `run` in errors: what the user asked for.
+        let call: Call = run.call(default_limit);
+        let limit = call.deadline(answer);
+        let asked = self.ask(machine, message, wait);
+        let waiter = shared.clone();
+        std::thread::spawn(move || {
+            // Stops waiting once the run is over, answered or not.
+            let mut asked = asked;
+            let outcome = loop {
+                match asked.wait_timeout(CANCEL_CHECK) {
+                    Ok(Ok(term)) => break Ok(term),
+                    Ok(Err(e)) => {
+                        break Err(answers::bounded_error(&crate::actors::reason::reason(&e)));
+                    }
+                    Err(_) if waiter.lock().over => return,
+                    Err(pending) => asked = pending,
+                }
+            };
+            waiter.lock().answer = Some(outcome);
+            waiter.changed.notify_all();
+        });
+        if let Some(stdin) = io.take_stdin() {
+            let feeder = (shared.clone(), node.clone());
+            std::thread::spawn(move || feed_stdin(&feeder.0, &feeder.1, stdin));
+        }
+        let ended = pass_output(&shared, &node, io, Instant::now() + limit, cancel);
+        let mut state = shared.lock();
+        state.over = true;
+        let (why, watch) = match &ended {
+            Ok(_) => (None, Ok(Term::Data(Value::Bool(false)))),
+            Err(e) => (Some(e.to_string()), Err(wire::text(&e.to_string()))),
+        };
+        let mut settle = vec![];
+        settle.extend(state.watch.take().map(|w| (w, watch)));
+        let over = || Err(wire::text(why.as_deref().unwrap_or("the run ended")));
+        settle.extend(state.pull.take().map(|p| (p, over())));
+        settle.extend(state.queue.drain(..).map(|(_, _, p)| (p, over())));
+        drop(state);
+        shared.changed.notify_all();
+        node.post(move |core| {
+            for (p, outcome) in settle {
+                settle_once(core, p, outcome);
+            }
+        });
+        match ended {
+            Ok(term) => Run::read_reply(&term),
+            Err(Ended::Fault(why)) => Err(format!(
+                "machine {machine} broke the protocol of `run`'s stream: {why}; the command \
+                 was stopped there (the machine may be hostile or run another gobs-app: check \
+                 it with `gobs-app machine {machine}`)"
+            )),
+            Err(Ended::Failed(why)) => Err(why),
+            Err(Ended::Cancelled) => Err(format!(
+                "the request was cancelled (its client went away), so the boss told machine \
+                 {machine} to kill the command"
+            )),
+            Err(Ended::Late) => Err(call.no_answer(machine, limit, answer)),
+        }
+    }
+}
+
+/// The method a streamed run is on the hob wire.
+pub const RUN_STREAM: &str = "run-stream";
+
+/// Why a streamed run ended without the machine's answer.
+#[derive(Debug, Clone)]
+enum Ended {
+    Fault(String),
+    Failed(String),
+    Cancelled,
+    Late,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Fault(why) | Ended::Failed(why) => f.write_str(why),
+            Ended::Cancelled => f.write_str("the run's client went away"),
+            Ended::Late => f.write_str("the run took longer than its deadline"),
+        }
+    }
+}
+
+/// Passes the machine's output on to `io` until its answer, a fault, `cancel` or
+/// `deadline`.
+fn pass_output(
+    shared: &Shared,
+    node: &Node,
+    io: &RunIo,
+    deadline: Instant,
+    cancel: &Cancel,
+) -> Result<Term, Ended> {
+    let mut state = shared.lock();
+    loop {
+        if let Some(why) = state.fault.take() {
+            return Err(Ended::Fault(why));
+        }
+        if let Some((stream, bytes, p)) = state.queue.pop_front() {
+            drop(state);
+            if io.send(stream, bytes).is_err() {
+                return Err(Ended::Cancelled);
+            }
+            node.post(move |core| settle_once(core, p, Ok(Term::Data(Value::Bool(true)))));
+            state = shared.lock();
+            continue;
+        }
+        match state.answer.take() {
+            Some(Ok(term)) => return Ok(term),
+            Some(Err(why)) => return Err(Ended::Failed(why)),
+            None => {}
+        }
+        if cancel.is_cancelled() {
+            return Err(Ended::Cancelled);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Ended::Late);
+        }
+        state = shared
+            .changed
+            .wait_timeout(state, left.min(CANCEL_CHECK))
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
+    }
+}
+
+/// Answers the machine's `stdin` asks from `stdin`, one chunk each, then empty bytes at
+/// its end; stops when the run is over.
+fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
+    loop {
+        let chunk = loop {
+            match stdin.recv_timeout(CANCEL_CHECK) {
+                Ok(chunk) => break chunk,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break Vec::new(),
+                Err(mpsc::RecvTimeoutError::Timeout) if shared.lock().over => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        };
+        let mut state = shared.lock();
+        let pull = loop {
+            if state.over {
+                return;
+            }
+            if let Some(p) = state.pull.take() {
+                break p;
+            }
+            state = shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
+        };
+        drop(state);
+        let end = chunk.is_empty();
+        node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
+        if end {
+            return;
+        }
+    }
+}
+
+/// Settles `p`, whose outcome went to the machine's answer, and forgets it: a run of
+/// gigabytes leaves nothing behind.
+fn settle_once(core: &mut gobs_ocapn::node::Core, p: LocalRef, outcome: Result<Term, Term>) {
+    core.settle_promise(p, outcome);
+    core.release(p);
+}
+
+/// Hosts `obj` on `node`; its reference.
+fn spawn(node: &Node, obj: impl LocalObject) -> Result<LocalRef, String> {
+    let (tx, rx) = mpsc::channel();
+    node.post(move |core| {
+        let _ = tx.send(core.spawn(Box::new(obj)));
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .map_err(|_| "the boss's OCapN node did not take the run's stream (it stopped)".into())
+}
