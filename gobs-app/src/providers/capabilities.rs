@@ -91,6 +91,21 @@ pub fn bind_standard(
     Ok(())
 }
 
+/// The names of the standard capabilities of a machine (see [`bind_standard`]), sorted:
+/// those a network machine's actor answers for itself, having no in-process hob client.
+pub fn standard_binding_names(machine: &AnyRef) -> Result<Vec<String>, Error> {
+    let files = machine_type(machine)?.files();
+    let operations = crate::ops::MACHINE_OPERATIONS
+        .iter()
+        .filter(|(_, on_files)| files || !on_files)
+        .map(|(operation, _)| operation.to_string());
+    let mut names: Vec<String> = std::iter::once("status".to_string())
+        .chain(operations)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Has a machine do `call` through the capability it bound for the call's operation,
 /// whatever its kind. Call inside a turn. Long work stops when `cancel` is set.
 pub fn call_capability(
