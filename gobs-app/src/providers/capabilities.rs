@@ -1,8 +1,9 @@
-//! The standard capabilities every machine's hob client binds (`status`, a read-only
-//! [`StatusFacet`], and each machine operation under its name, the machine itself; the
-//! operations on files only where its kind copies files), and how the boss calls them
-//! without knowing the machine's type ([`call_capability`]), through the table of machine
-//! actor kinds.
+//! The standard capabilities every in-process machine's hob client binds (`status`, a
+//! read-only [`StatusFacet`], and each machine operation under its name, the machine
+//! itself; the operations on files only where its kind copies files), and how the boss
+//! calls them without knowing the machine's type ([`call_capability`]), through the table
+//! of machine actor kinds. A network machine has no in-process client: the boss calls its
+//! machine actor as each operation's capability ([`standard_binding_names`]).
 //!
 //! **Adding a kind of machine actor** is one row of `MACHINE_TYPES` (besides its
 //! provider's row in [`super::KINDS`]); a provider whose machines run a hob-client of their
