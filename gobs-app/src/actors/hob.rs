@@ -1,7 +1,9 @@
 //! hob: how machines and the boss come to trust each other.
 //!
-//! The boss's [`HobServerPresence`] hands each new machine a one-time [`Registration`]
-//! capability (through the provider that makes the machine). The machine's
+//! The boss's [`HobServerPresence`] hands each new in-process machine (`dummy`, `local`) a
+//! one-time [`Registration`] capability (through the provider that makes the machine); a
+//! network machine registers with the boss's hob gateway instead ([`crate::hob_net`]),
+//! once, and has no presence here. The machine's
 //! [`HobClientPresence`] registers through it, handing the boss a reference to itself: its
 //! management interface, whose `bindings` name the capabilities the machine exposes
 //! (`status`, `run`, ...). The boss trusts only clients that registered through a capability

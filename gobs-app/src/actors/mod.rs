@@ -3,7 +3,7 @@
 //!
 //! - [`boss`]: the [`boss::Boss`], which keeps machine records and drives providers.
 //! - [`hob`]: the boss's [`hob::HobServerPresence`], its one-time [`hob::Registration`]
-//!   capabilities, and each machine's [`hob::HobClientPresence`].
+//!   capabilities, and each in-process machine's [`hob::HobClientPresence`].
 //! - [`env`](mod@env): the persistence env; [`vats`]: the persistent vats; [`reason`]: an error as
 //!   people read it.
 

@@ -32,10 +32,10 @@
 //! sends. The node object reads the session, has the actor's turn decide, and answers once
 //! that turn committed.
 //!
-//! Still to come (issue 21, item 1): a network machine registers here and then, boss-side,
-//! once more in-process (its `HobClientPresence` with the boss's `HobServerPresence`,
-//! [`crate::actors::hob`]); the machine's record should hold the far reference the machine
-//! handed over instead.
+//! This is the one registration of a network machine: the boss's record of it holds the
+//! machine actor its provider booted ([`crate::providers::remote_machine`]), which reaches
+//! the bindings registered here; it has no in-process hob client
+//! ([`crate::actors::hob`] is for the machines of the gobs-app process).
 //!
 //! The hob-client keeps its state (node identity included) in a registry of its own on
 //! the machine ([`client_state`]).

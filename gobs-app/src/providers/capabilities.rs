@@ -1,8 +1,9 @@
-//! The standard capabilities every machine's hob client binds (`status`, a read-only
-//! [`StatusFacet`], and each machine operation under its name, the machine itself; the
-//! operations on files only where its kind copies files), and how the boss calls them
-//! without knowing the machine's type ([`call_capability`]), through the table of machine
-//! actor kinds.
+//! The standard capabilities every in-process machine's hob client binds (`status`, a
+//! read-only [`StatusFacet`], and each machine operation under its name, the machine
+//! itself; the operations on files only where its kind copies files), and how the boss
+//! calls them without knowing the machine's type ([`call_capability`]), through the table
+//! of machine actor kinds. A network machine has no in-process client: the boss calls its
+//! machine actor as each operation's capability ([`standard_binding_names`]).
 //!
 //! **Adding a kind of machine actor** is one row of `MACHINE_TYPES` (besides its
 //! provider's row in [`super::KINDS`]); a provider whose machines run a hob-client of their
@@ -89,6 +90,21 @@ pub fn bind_standard(
         }
     }
     Ok(())
+}
+
+/// The names of the standard capabilities of a machine (see [`bind_standard`]), sorted:
+/// those a network machine's actor answers for itself, having no in-process hob client.
+pub fn standard_binding_names(machine: &AnyRef) -> Result<Vec<String>, Error> {
+    let files = machine_type(machine)?.files();
+    let operations = crate::ops::MACHINE_OPERATIONS
+        .iter()
+        .filter(|(_, on_files)| files || !on_files)
+        .map(|(operation, _)| operation.to_string());
+    let mut names: Vec<String> = std::iter::once("status".to_string())
+        .chain(operations)
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Has a machine do `call` through the capability it bound for the call's operation,

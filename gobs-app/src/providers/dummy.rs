@@ -181,7 +181,7 @@ impl Provider for DummyProvider {
         &mut self,
         machine: &str,
         (): (),
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<DummyMachine> + Send + 'static {
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<DummyMachine> + Send + 'static {
         let name = machine.to_string();
         move |client| gobs_runtime::spawn(DummyMachine::new(name, client))
     }
@@ -199,7 +199,8 @@ impl Provider for DummyProvider {
 #[derive(Debug)]
 pub struct DummyMachine {
     name: String,
-    client: Ref<HobClientPresence>,
+    /// Read as earlier releases saved it (a plain reference: the same bytes as `Some`).
+    client: Option<Ref<HobClientPresence>>,
     #[actor(default = Vec::new())]
     ran: Vec<Vec<String>>,
 }
@@ -226,7 +227,7 @@ impl DummyMachine {
 
     /// Its management interface.
     #[actor(local)]
-    pub fn client(&self) -> Ref<HobClientPresence> {
+    pub fn client(&self) -> Option<Ref<HobClientPresence>> {
         self.client.clone()
     }
 }

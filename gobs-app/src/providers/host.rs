@@ -163,12 +163,12 @@ impl Provider for HostProvider {
         &mut self,
         machine: &str,
         (): (),
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
         let name = machine.to_string();
         let run_timeout_secs = self.core.settings.run_timeout_secs;
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();
-        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
+        move |_| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, gateway))
     }
 
     fn teardown(

@@ -9,12 +9,16 @@
 //! 1. **provision** (off the vat, in `spawn_blocking`): the slow, failable part: make a
 //!    directory, call a cloud API and wait for the VM, connect to an SSH host. Its result
 //!    (a directory, a VM id, ...) goes to step 2.
-//! 2. **boot** (inside a new vat, one per machine): build the machine's actors: its
-//!    [`HobClientPresence`] and the machine actor that does the work, with the machine's
-//!    capabilities bound in the client's `bindings`. The client then registers with the
-//!    boss through the one-time [`Registration`] capability the boss issued.
-//! 3. The creation promise resolves `Ok` once the boss accepted the registration, or `Err`
-//!    with the reason; on failure, whatever was made is taken down first (**teardown**).
+//! 2. **boot** (inside a new vat, one per machine): build the machine actor that does the
+//!    work. An in-process machine (`dummy`, `local`) gets its [`HobClientPresence`], with
+//!    the machine's capabilities bound in the client's `bindings`; the client then
+//!    registers with the boss through the one-time [`Registration`] capability the boss
+//!    issued. A network machine ([`MachineActor::NETWORK`]) registered once already, with
+//!    the boss's hob gateway while it was provisioned: it gets no client, and is handed to
+//!    the boss as its machine actor.
+//! 3. The creation promise resolves `Ok` once the boss accepted the registration (with the
+//!    machine actor of a network machine), or `Err` with the reason; on failure, whatever
+//!    was made is taken down first (**teardown**).
 //!
 //! Destroying stops the machine's vat and runs **teardown** (off the vat). Teardown must
 //! succeed for a machine that is partly made or already gone, so destroying a failed machine,
@@ -63,8 +67,13 @@ impl ProviderError {
 /// that this module need not know every kind of machine.
 pub type Binder = fn(&Ref<HobClientPresence>, AnyRef, bool) -> Result<(), Error>;
 
-/// What a provider answers to create and destroy: done, or why not.
+/// What a provider answers to destroy: done, or why not.
 pub type Outcome = Result<(), ProviderError>;
+
+/// What a provider answers to create: the machine actor of a network machine (what the
+/// boss reaches it through), `None` for an in-process machine (whose hob client the boss's
+/// hob server holds), or why the machine was not made.
+pub type Created = Result<Option<AnyRef>, ProviderError>;
 
 /// A provider actor: the hooks the lifecycle functions of this module call, and what the
 /// table in [`super`] needs to start it from the config. Implement it on a
@@ -135,14 +144,15 @@ pub trait Provider: Actor {
         machine: &str,
     ) -> impl FnOnce() -> Result<Self::Provisioned, ProviderError> + Send + 'static;
 
-    /// Builds machine `machine` in a turn of its new vat, given its hob client: spawns the
-    /// machine actor (the lifecycle then binds its `status` and `run` in the client, and the
-    /// hook may bind more).
+    /// Builds machine `machine` in a turn of its new vat, given its hob client (`None` for
+    /// a network machine, [`MachineActor::NETWORK`]): spawns the machine actor (the
+    /// lifecycle then binds its `status` and `run` in the client, and the hook may bind
+    /// more).
     fn boot(
         &mut self,
         machine: &str,
         provisioned: Self::Provisioned,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<Self::Machine> + Send + 'static;
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<Self::Machine> + Send + 'static;
 
     /// Takes down what provisioning made for `machine`, off the vat, after its vat stopped.
     /// Must succeed when there is nothing (left) to take down.
@@ -372,13 +382,14 @@ impl<'de, M: Actor> Deserialize<'de> for MachineBook<M> {
 /// Starts making machine `machine`; the provider side of [`ProviderRef::create_machine`](super::ProviderRef::create_machine).
 /// Runs in a turn of the provider's vat and returns at once; the promise resolves when the
 /// machine is up and registered with the boss, or with the reason it is not (after taking
-/// down what was made).
+/// down what was made). `registration` is the one-time capability an in-process machine's
+/// client registers through (a network machine registered with the gateway and needs none).
 pub fn create<P: Provider>(
     provider: &mut P,
     machine: String,
-    registration: Ref<Registration>,
+    registration: Option<Ref<Registration>>,
     bind: Binder,
-) -> Promise<Outcome> {
+) -> Promise<Created> {
     let busy = provider.book().get(&machine).is_some()
         || provider.book().is_creating(&machine)
         || provider.vats_mut().contains_key(&machine);
@@ -430,12 +441,13 @@ pub fn create<P: Provider>(
         .flatten()
 }
 
-/// Step 2: starts the machine's vat, builds it there, and has its client register.
+/// Step 2: starts the machine's vat and builds it there; an in-process machine's client
+/// then registers.
 fn start_machine<P: Provider>(
     provider: &mut P,
     machine: String,
     provisioned: P::Provisioned,
-    registration: Ref<Registration>,
+    registration: Option<Ref<Registration>>,
     bind: Binder,
 ) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
     if provider.book().cancelled.contains(&machine) {
@@ -444,11 +456,20 @@ fn start_machine<P: Provider>(
     }
     let build = provider.boot(&machine, provisioned);
     let vat_name = vats::machine_vat_name(provider.name(), &machine);
+    if <P::Machine as MachineActor>::NETWORK {
+        return start_network_machine(provider, machine, &vat_name, build);
+    }
+    let Some(registration) = registration else {
+        return Promise::fulfilled(Err(ProviderError(format!(
+            "the boss issued machine {machine:?} no registration capability, which an \
+             in-process machine registers through (a bug)"
+        ))));
+    };
     let client_name = machine.clone();
     let files = <P::Machine as MachineActor>::FILES;
     let started = vats::spawn_machine_vat(&vat_name, move || {
         let client = spawn(HobClientPresence::new(client_name.clone()));
-        let built = build(client.clone());
+        let built = build(Some(client.clone()));
         if let Err(e) = bind(&client, AnyRef::from(built.clone()), files) {
             tracing::error!("machine {client_name}: cannot bind its capabilities: {e}");
         }
@@ -489,21 +510,44 @@ fn start_machine<P: Provider>(
         .flatten()
 }
 
+/// Step 2 of a network machine: its vat holds the machine actor alone. Its hob-client
+/// registered with the boss's gateway while it was provisioned, so nothing registers here.
+fn start_network_machine<P: Provider>(
+    provider: &mut P,
+    machine: String,
+    vat_name: &str,
+    build: impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<P::Machine> + Send + 'static,
+) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
+    let (vat, built) = match vats::spawn_machine_vat(vat_name, move || build(None)) {
+        Ok(started) => started,
+        Err(e) => {
+            return Promise::fulfilled(Err(ProviderError(format!(
+                "cannot start vat {vat_name:?} for the machine: {e}"
+            ))));
+        }
+    };
+    provider.vats_mut().insert(machine, vat);
+    built.then(|built| {
+        built.map_err(|e| ProviderError::runtime("the machine's vat did not build it", &e))
+    })
+}
+
 /// Step 3: the machine is up, or it is not and is taken down; either way, creating is over.
 fn finish_creation<P: Provider>(
     provider: &mut P,
     machine: String,
     booted: Result<Ref<P::Machine>, ProviderError>,
-) -> Promise<Outcome> {
+) -> Promise<Created> {
     let provider_name = provider.name().to_string();
     let book = provider.book_mut();
     book.creating.remove(&machine);
     let cancelled = book.cancelled.remove(&machine);
     let failure = match booted {
         Ok(built) if !cancelled => {
-            book.machines.insert(machine.clone(), built);
+            book.machines.insert(machine.clone(), built.clone());
             tracing::debug!(provider = provider_name, machine, "machine is up");
-            return Promise::fulfilled(Ok(()));
+            let handed = <P::Machine as MachineActor>::NETWORK.then(|| AnyRef::from(built));
+            return Promise::fulfilled(Ok(handed));
         }
         Ok(_) => format!("machine {machine:?} was destroyed while it was being created"),
         Err(e) if cancelled => {

@@ -25,6 +25,13 @@ pub trait MachineActor: Actor {
     /// has no files).
     const FILES: bool = false;
 
+    /// Whether the machine runs a hob-client of its own, which registered with the boss's
+    /// hob gateway while it was provisioned (container, qemu and host machines). The
+    /// lifecycle then makes it no in-process hob client, and the boss reaches it through
+    /// the machine actor itself. Default: no (an in-process machine, reached through the
+    /// hob client that registered with the boss's hob server).
+    const NETWORK: bool = false;
+
     /// The machine's status (`running`, ...).
     fn status(&self) -> String;
 
@@ -48,6 +55,8 @@ pub fn refused(call: &dyn MachineCall) -> Promise<Result<Reply, String>> {
 pub trait MachineType: Sync {
     /// Whether `machine` is of this kind.
     fn is(&self, machine: &AnyRef) -> bool;
+    /// Whether machines of this kind copy files ([`MachineActor::FILES`]).
+    fn files(&self) -> bool;
     /// Its status (a near call: same vat only).
     fn status(&self, machine: &AnyRef) -> Result<String, Error>;
     /// Has it do `call`.
@@ -81,6 +90,10 @@ impl<M: MachineActor> Typed<M> {
 impl<M: MachineActor> MachineType for Typed<M> {
     fn is(&self, machine: &AnyRef) -> bool {
         machine.downcast::<M>().is_some()
+    }
+
+    fn files(&self) -> bool {
+        M::FILES
     }
 
     fn status(&self, machine: &AnyRef) -> Result<String, Error> {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
 
-pub use lifecycle::{MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use lifecycle::{Created, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
 pub use machine::MachineActor;
 
 use crate::actors::hob::Registration;
@@ -103,12 +103,15 @@ pub trait Kind: Sync {
         &self,
         provider: &AnyRef,
         machine: String,
-        registration: Ref<Registration>,
-    ) -> Option<Promise<Outcome>>;
+        registration: Option<Ref<Registration>>,
+    ) -> Option<Promise<Created>>;
     /// Asks `provider` (if it is of this kind) to take machine `machine` down.
     fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>>;
     /// Whether this kind's machines copy files ([`MachineActor::FILES`]).
     fn copies_files(&self) -> bool;
+    /// Whether this kind's machines register with the boss's hob gateway themselves
+    /// ([`MachineActor::NETWORK`]), needing no in-process registration.
+    fn network(&self) -> bool;
 }
 
 /// The row of provider `P`: `&Row::<P>::NEW` in [`KINDS`].
@@ -207,8 +210,8 @@ where
         &self,
         provider: &AnyRef,
         machine: String,
-        registration: Ref<Registration>,
-    ) -> Option<Promise<Outcome>> {
+        registration: Option<Ref<Registration>>,
+    ) -> Option<Promise<Created>> {
         let provider = provider.downcast::<P>()?;
         Some(
             provider
@@ -228,6 +231,10 @@ where
 
     fn copies_files(&self) -> bool {
         <P::Machine as MachineActor>::FILES
+    }
+
+    fn network(&self) -> bool {
+        <P::Machine as MachineActor>::NETWORK
     }
 }
 
@@ -280,13 +287,19 @@ impl ProviderRef {
         ))
     }
 
-    /// Asks the provider to make machine `machine`, registering through `registration`
-    /// (see [`lifecycle::create`]). Call inside a turn.
+    /// Whether its machines register with the boss's hob gateway themselves, needing no
+    /// in-process registration capability ([`MachineActor::NETWORK`]).
+    pub fn makes_network_machines(&self) -> bool {
+        kind(&self.kind).is_some_and(|k| k.network())
+    }
+
+    /// Asks the provider to make machine `machine`, an in-process one registering through
+    /// `registration` (see [`lifecycle::create`]). Call inside a turn.
     pub fn create_machine(
         &self,
         machine: String,
-        registration: Ref<Registration>,
-    ) -> Promise<Outcome> {
+        registration: Option<Ref<Registration>>,
+    ) -> Promise<Created> {
         kind(&self.kind)
             .and_then(|k| k.create(&self.actor, machine, registration))
             .unwrap_or_else(|| Promise::fulfilled(Err(self.unknown())))

@@ -1,12 +1,15 @@
 //! The machine actor of every provider whose machines run their own hob-client, which
 //! registers with the boss over OCapN (container, qemu and host machines): its status is
 //! its session's, and every machine operation goes through the boss's hob gateway, off the
-//! vat, as the operation puts it on the wire ([`call_through`]). What differs between those providers is how a machine is made and taken
-//! down, never how it is reached, so they share [`RemoteMachine`].
+//! vat, as the operation puts it on the wire ([`call_through`]). What differs between those
+//! providers is how a machine is made and taken down, never how it is reached, so they
+//! share [`RemoteMachine`]. It is what the boss's record of the machine holds: the machine
+//! registered once, with the gateway, and has no in-process hob client.
 //!
 //! Earlier builds had one such actor per provider (`ContainerMachine`, `QemuMachine`,
 //! `HostMachine`); their portraits are read as a [`RemoteMachine`] under their old names,
-//! upgraded by the two steps beside it.
+//! upgraded by the steps beside it. Their machines also registered a second time, in
+//! process: the boss's records of those hold that hob client, which still reaches them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +34,10 @@ pub const RECONNECT_WAIT: Duration = Duration::from_secs(10);
 
 /// A machine whose hob-client reaches the boss through the gateway.
 #[define_actor(
-    version = 3,
+    version = 4,
     upgrade(from = 1, with = remote_machine_v1),
     upgrade(from = 2, with = remote_machine_v2),
+    upgrade(from = 3, with = remote_machine_v3),
     aliases = [
         "gobs_app::providers::container::ContainerMachine",
         "gobs_app::providers::qemu::QemuMachine",
@@ -47,8 +51,6 @@ pub struct RemoteMachine {
     /// A command is killed after this long, in seconds, unless its request asks otherwise
     /// (`run --timeout`).
     run_timeout_secs: u64,
-    /// The boss-side presence its bindings are bound in.
-    client: Option<Ref<HobClientPresence>>,
     /// The boss's hob gateway, given by its provider ([`GatewayUser::use_gateway`]).
     #[actor(transient)]
     gateway: std::sync::OnceLock<BossGateway>,
@@ -59,17 +61,11 @@ impl RemoteMachine {}
 
 impl RemoteMachine {
     /// Machine `name`, whose commands are killed after `run_timeout_secs` unless asked
-    /// otherwise, bound in `client`, reached through `gateway`: a machine just booted.
-    pub fn booted(
-        name: String,
-        run_timeout_secs: u64,
-        client: Ref<HobClientPresence>,
-        gateway: Option<BossGateway>,
-    ) -> Self {
+    /// otherwise, reached through `gateway`: a machine just booted.
+    pub fn booted(name: String, run_timeout_secs: u64, gateway: Option<BossGateway>) -> Self {
         RemoteMachine {
             name,
             run_timeout_secs,
-            client: Some(client),
             gateway: gateway.map(std::sync::OnceLock::from).unwrap_or_default(),
         }
     }
@@ -101,6 +97,14 @@ fn remote_machine_v2(
     (name, run_timeout_secs, client)
 }
 
+/// Version 3 to 4: the boss-side hob client goes. Machines made since register once, with
+/// the gateway; for those made before, the boss's record holds that client itself.
+fn remote_machine_v3(
+    (name, run_timeout_secs, _client): (String, u64, Option<Ref<HobClientPresence>>),
+) -> (String, u64) {
+    (name, run_timeout_secs)
+}
+
 impl GatewayUser for RemoteMachine {
     fn use_gateway(&self, gateway: BossGateway) {
         let _ = self.gateway.set(gateway);
@@ -109,6 +113,7 @@ impl GatewayUser for RemoteMachine {
 
 impl MachineActor for RemoteMachine {
     const FILES: bool = true;
+    const NETWORK: bool = true;
 
     fn status(&self) -> String {
         reach_status(self.gateway().as_ref(), &self.name)

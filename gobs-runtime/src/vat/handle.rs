@@ -232,6 +232,13 @@ impl<T> Ref<T> {
     }
 }
 
+impl crate::AnyRef {
+    /// The vat the actor lives in.
+    pub fn vat(&self) -> Vat {
+        Vat::from_shared(self.vat.clone())
+    }
+}
+
 /// The vat running the current turn.
 pub fn current_vat() -> Option<Vat> {
     current_vat_shared().map(Vat::from_shared)

@@ -1,22 +1,24 @@
 //! How the boss reaches a machine: through the capabilities its hob client registered (one
-//! per machine operation, under the operation's name), asked of the client by name, and
-//! the errors that say why a machine cannot be reached.
+//! per machine operation, under the operation's name), asked of the client by name, or,
+//! for a network machine, through its machine actor, which serves each standard
+//! capability itself; and the errors that say why a machine cannot be reached.
 
-use gobs_runtime::{Error, Promise, Ref, Value};
+use gobs_runtime::{Error, Promise, Value};
 
-use super::{Boss, MachineRecord};
-use crate::actors::hob::HobClientPresence;
+use super::{Boss, MachineRecord, Reached};
 use crate::actors::reason::reason;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::Reach;
 use crate::model::{BackendError, MachineInfo, MachineStatus};
 use crate::providers;
+use crate::providers::capabilities::standard_binding_names;
 
 impl Boss {
     /// What every machine operation goes through: machine `name` must be running; its hob
-    /// client is asked for its capability `binding`, which goes to `work`. A machine
-    /// without that binding (`on_files`: only machines that copy files have it), or whose
-    /// hob client cannot be reached, is an error that says so.
+    /// client is asked for its capability `binding` (a network machine's actor is that
+    /// capability), which goes to `work`. A machine without that binding (`on_files`: only
+    /// machines that copy files have it), or whose hob client cannot be reached, is an
+    /// error that says so.
     pub(super) fn through<T: Send + 'static>(
         &self,
         name: &str,
@@ -25,13 +27,20 @@ impl Boss {
         work: impl FnOnce(Value) -> Promise<Result<T, BackendError>> + Send + 'static,
     ) -> Result<Promise<Result<T, BackendError>>, BackendError> {
         let record = self.get(name)?;
-        let client = match (record.status, &record.client) {
-            (MachineStatus::Running, Some(client)) => client.clone(),
+        let reached = match (record.status, record.reached()) {
+            (MachineStatus::Running, Some(reached)) => reached,
             _ => return Err(BackendError::invalid(not_running(name, record))),
         };
         let missing = self.no_binding(name, record, binding, on_files);
         let name = name.to_string();
-        let asked = client.send().binding(binding.to_string());
+        let asked = match reached {
+            Reached::Client(client) => client.send().binding(binding.to_string()),
+            Reached::Machine(machine) => {
+                let bound = standard_binding_names(&machine)
+                    .is_ok_and(|names| names.iter().any(|n| n == binding));
+                Promise::fulfilled(bound.then(|| Value::Ref(machine)))
+            }
+        };
         Ok(asked
             .then(move |capability| match capability {
                 Ok(Some(capability)) => work(capability),
@@ -101,17 +110,21 @@ pub(super) fn settled<T>(
     }
 }
 
-/// `info`, with the names of the capabilities `client` exposes (asked of the machine).
+/// `info`, with the names of the capabilities the machine exposes (asked of its hob
+/// client; a network machine's actor serves the standard ones).
 pub(super) fn with_bindings(
     info: MachineInfo,
-    client: Option<Ref<HobClientPresence>>,
+    reached: Option<Reached>,
     gateway: Option<&BossGateway>,
 ) -> Promise<MachineInfo> {
     let mut info = reach_checked(info, gateway);
-    let Some(client) = client else {
+    let Some(reached) = reached else {
         return Promise::fulfilled(info);
     };
-    let vat = client.vat();
+    let vat = match &reached {
+        Reached::Client(client) => client.vat(),
+        Reached::Machine(machine) => machine.vat(),
+    };
     if let Some(why) = gobs_runtime::Registry::current().and_then(|r| r.broken_reason(vat.name())) {
         info.status = MachineStatus::Failed;
         info.error = Some(format!(
@@ -122,7 +135,14 @@ pub(super) fn with_bindings(
         ));
         return Promise::fulfilled(info);
     }
-    client.send().binding_names().then(move |names| {
+    let names = match reached {
+        Reached::Client(client) => client.send().binding_names(),
+        Reached::Machine(machine) => match standard_binding_names(&machine) {
+            Ok(names) => Promise::fulfilled(names),
+            Err(e) => Promise::broken(e),
+        },
+    };
+    names.then(move |names| {
         match names {
             Ok(names) => info.bindings = names,
             Err(e) => {

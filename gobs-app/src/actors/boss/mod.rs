@@ -1,6 +1,8 @@
 //! The boss: holds the providers (name → provider) and the machines (name → record), creates
-//! and destroys machines through the providers, and reaches each machine through the
-//! management interface it registered with the boss's hob server.
+//! and destroys machines through the providers, and reaches each machine through what it
+//! registered once: an in-process machine's management interface, registered with the
+//! boss's hob server, or a network machine's actor, handed over by its provider once the
+//! machine registered with the boss's hob gateway.
 //!
 //! A machine's record moves through these states (see [`MachineStatus`]):
 //!
@@ -14,7 +16,7 @@
 //! asks the provider, and answers other requests while the provider works; the provider's
 //! promise settles the record (`running`, or `failed` with the reason). A machine becomes
 //! `running` only once its hob client registered through the one-time capability the boss
-//! issued for it.
+//! issued for it (an in-process one here, a network machine's on the gateway).
 //!
 //! Refusals are [`BackendError`]s made with its constructors, so the boss and the CLI word
 //! them alike: unknown and duplicate names list the machines that exist, unknown providers
@@ -24,7 +26,7 @@ mod calls;
 mod records;
 mod versions;
 
-pub use records::{MachineRecord, ProviderEntry};
+pub use records::{MachineRecord, ProviderEntry, Reached};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,7 +43,7 @@ use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
 use crate::providers::capabilities::call_capability;
-use crate::providers::{ProviderError, ProviderRef};
+use crate::providers::{Created, ProviderError, ProviderRef};
 use calls::{reach_checked, settled, with_bindings};
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
@@ -238,7 +240,11 @@ impl Boss {
         };
         let provider_ref = entry.provider.clone();
         let me = me()?;
-        let registration = self.hob.call().issue(name.clone())?;
+        // A network machine registers with the gateway, while its provider makes it.
+        let registration = match provider_ref.makes_network_machines() {
+            true => None,
+            false => Some(self.hob.call().issue(name.clone())?),
+        };
         let id = self.next_id;
         self.next_id += 1;
         let record = MachineRecord {
@@ -248,6 +254,7 @@ impl Boss {
             created_at: now_unix(),
             error: None,
             client: None,
+            machine: None,
         };
         let started = record.info(&name);
         self.log_state(&name, &provider, MachineState::Creating, None);
@@ -276,7 +283,7 @@ impl Boss {
         let detailed = self
             .machines
             .iter()
-            .map(|(name, r)| with_bindings(r.info(name), r.client.clone(), self.gateway.get()))
+            .map(|(name, r)| with_bindings(r.info(name), r.reached(), self.gateway.get()))
             .collect::<Vec<_>>();
         Promise::all_settled(detailed).then(move |answers| match answers {
             Ok(answers) => answers
@@ -341,7 +348,7 @@ impl Boss {
         let record = self.get(&name)?;
         Ok(with_bindings(
             record.info(&name),
-            record.client.clone(),
+            record.reached(),
             self.gateway.get(),
         ))
     }
@@ -433,7 +440,7 @@ impl Boss {
         &mut self,
         id: u64,
         started: MachineInfo,
-        outcome: Result<(), ProviderError>,
+        outcome: Created,
     ) -> Promise<MachineInfo> {
         let name = started.name.clone();
         let current = self
@@ -450,13 +457,15 @@ impl Boss {
                 ..started
             });
         }
-        let client = match &outcome {
-            Ok(()) => self.hob.call().client_of(name.clone()).ok().flatten(),
-            Err(_) => None,
+        let (client, machine) = match &outcome {
+            Ok(Some(machine)) => (None, Some(machine.clone())),
+            Ok(None) => (self.hob.call().client_of(name.clone()).ok().flatten(), None),
+            Err(_) => (None, None),
         };
-        let (status, error) = match (outcome, &client) {
-            (Ok(()), Some(_)) => (MachineStatus::Running, None),
-            (Ok(()), None) => (
+        let registered = client.is_some() || machine.is_some();
+        let (status, error) = match (outcome, registered) {
+            (Ok(_), true) => (MachineStatus::Running, None),
+            (Ok(_), false) => (
                 MachineStatus::Failed,
                 Some(format!(
                     "provider {:?} reported machine {name} made, but the machine never \
@@ -478,6 +487,7 @@ impl Boss {
         record.status = status;
         record.error = error;
         record.client = client;
+        record.machine = machine;
         let provider = record.provider.clone();
         let error = record.error.clone();
         self.log_state(&name, &provider, status.into(), error.as_deref());
@@ -485,11 +495,7 @@ impl Boss {
             return Promise::fulfilled(started);
         };
         tracing::info!(machine = name, status = %status, "creating machine is over");
-        with_bindings(
-            record.info(&name),
-            record.client.clone(),
-            self.gateway.get(),
-        )
+        with_bindings(record.info(&name), record.reached(), self.gateway.get())
     }
 
     /// The provider's answer to destroying: the record goes, or says why it could not.

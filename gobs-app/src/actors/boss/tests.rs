@@ -27,6 +27,7 @@ fn a_restart_fails_what_was_in_flight_logs_it_and_says_what_to_do() {
                         created_at: 0,
                         error: None,
                         client: None,
+                        machine: None,
                     },
                 );
             }

@@ -245,14 +245,14 @@ impl Provider for ContainerProvider {
         &mut self,
         machine: &str,
         anchor: String,
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
         if let Some(slot) = self.slots.get_mut(machine) {
             slot.anchor = Some(anchor);
         }
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();
-        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
+        move |_| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, gateway))
     }
 
     fn teardown(

@@ -281,7 +281,7 @@ impl Provider for LocalProvider {
         &mut self,
         machine: &str,
         (dir, uid): (PathBuf, u32),
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<LocalMachine> + Send + 'static {
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<LocalMachine> + Send + 'static {
         self.uids.insert(machine.to_string(), uid);
         let machine = LocalMachine {
             name: machine.to_string(),
@@ -297,7 +297,7 @@ impl Provider for LocalProvider {
         };
         move |client| {
             gobs_runtime::spawn(LocalMachine {
-                client: Some(client),
+                client,
                 ..machine
             })
         }

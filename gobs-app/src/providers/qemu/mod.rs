@@ -268,11 +268,11 @@ impl Provider for QemuProvider {
         &mut self,
         machine: &str,
         (): (),
-    ) -> impl FnOnce(Ref<HobClientPresence>) -> Ref<RemoteMachine> + Send + 'static {
+    ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();
-        move |client| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, client, gateway))
+        move |_| gobs_runtime::spawn(RemoteMachine::booted(name, run_timeout_secs, gateway))
     }
 
     fn teardown(
