@@ -138,7 +138,12 @@ impl MachineActor for RemoteMachine {
             if let Some(run) = call.as_any().downcast_ref::<Run>() {
                 let waits = (RECONNECT_WAIT, answer);
                 return run_io::collect(run.io.clone(), MAX_RUN_OUTPUT, |io| {
-                    g.run_stream(&name, run, &io, default_limit, waits, &cancel)
+                    match g.run_stream(&name, run, &io, default_limit, waits, &cancel) {
+                        Err(e) if e.contains(NO_RUN_STREAM) => {
+                            run_whole(&g, &name, run, &io, default_limit, waits, &cancel)
+                        }
+                        ran => ran,
+                    }
                 })
                 .map(|out| Box::new(out) as Reply);
             }
@@ -155,6 +160,36 @@ impl MachineActor for RemoteMachine {
             done.unwrap_or_else(|e| Err(format!("the call's thread failed: {}", reason(&e))))
         })
     }
+}
+
+/// What a hob-client of a release before streamed runs answers `run-stream` with.
+const NO_RUN_STREAM: &str = "no binding `run-stream`";
+
+/// `run` on a machine whose hob-client predates streamed runs (a container made before an
+/// upgrade keeps its binary): the whole answer, as that release gave it (no standard
+/// input, each stream cut by the machine), passed on in chunks once it came.
+fn run_whole(
+    g: &Gateway,
+    machine: &str,
+    run: &Run,
+    io: &run_io::RunIo,
+    default_limit: Duration,
+    waits: (Duration, Duration),
+    cancel: &Cancel,
+) -> Result<RunOutput, String> {
+    let reply = call_through(g, machine, run, default_limit, waits, cancel)?;
+    let mut out = *reply
+        .downcast::<RunOutput>()
+        .map_err(|_| "`run`'s answer is not a run's output (a bug)".to_string())?;
+    for (stream, text) in [
+        (run_io::Stream::Stdout, std::mem::take(&mut out.stdout)),
+        (run_io::Stream::Stderr, std::mem::take(&mut out.stderr)),
+    ] {
+        for chunk in text.as_bytes().chunks(run_io::CHUNK) {
+            io.send(stream, chunk.to_vec())?;
+        }
+    }
+    Ok(out)
 }
 
 /// Has machine `machine` do `call` through its hob-client's session on gateway `g` (see

@@ -1,0 +1,89 @@
+//! A machine whose hob-client predates streamed runs (a container made before an upgrade
+//! keeps its binary): the boss asks `run-stream`, is told the machine has no such binding,
+//! and runs the command the older way (`run`, the whole answer at the end), through the
+//! daemon, black-box. The older client is played by the test, with the machine's identity
+//! and attach sturdyref, answering as that release's hob-client did.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/host.rs"]
+mod host;
+#[path = "common/machine_node.rs"]
+mod machine_node;
+
+use std::path::Path;
+
+use common::{gobs, ok, text, wait_for};
+
+use gobs_app::hob_net::wire;
+use gobs_app::model::RunOutput;
+use gobs_app::ops::{MachineOp, Run};
+use gobs_ocapn::captp::Term;
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::node::{Cx, LocalObject};
+use machine_node::{MachineNode, identity_in, saved_state};
+
+/// The bindings of a hob-client of the release before streamed runs.
+struct Older;
+
+impl LocalObject for Older {
+    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        let (name, args) = wire::method(args)?;
+        match name.as_str() {
+            "run" => {
+                let (argv, _) = Run::read_args(&args).map_err(|e| wire::text(&e))?;
+                Ok(Run::reply_term(&RunOutput {
+                    exit_code: Some(3),
+                    signal: None,
+                    stdout: format!("older ran {}\n", argv.join(" ")),
+                    stderr: "a warning\n".into(),
+                    truncated: false,
+                }))
+            }
+            // That release's words for a binding it does not have.
+            other => Err(wire::text(&format!(
+                "this machine has no binding `{other}` (it has run, put-file, get-file)"
+            ))),
+        }
+    }
+}
+
+fn attach_older(client: &Path) -> MachineNode {
+    let state = saved_state(client).expect("the machine's client stored its state");
+    let boss = Sturdyref::parse(&state.boss).unwrap();
+    let credential = state.credential;
+    let (node, answer) = MachineNode::send(identity_in(client), boss, Older, move |bindings| {
+        wire::attach_args(bindings, credential.as_deref())
+    });
+    let attached = answer
+        .map_err(|e| wire::failure(&e))
+        .and_then(|t| wire::parse_attached(&t));
+    assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
+    node
+}
+
+fn status(s: &Path) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(s, &["machine", "h1", "--json"])).unwrap();
+    json["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
+    let (dir, _daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
+    let s = dir.path();
+    real.kill();
+    wait_for("h1 to be unreachable", || status(s) == "unreachable");
+    let _older = attach_older(&s.join("hosts/h1/client"));
+    wait_for("the older client to be h1", || status(s) == "running");
+
+    let out = gobs(s, &["run", "h1", "--", "echo", "hi"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "older ran echo hi\n");
+    assert_eq!(text(&out.stderr), "a warning\n");
+    let out = gobs(s, &["run", "h1", "--json", "--", "echo", "hi"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["stdout"], "older ran echo hi\n");
+    assert_eq!(json["exit_code"], 3);
+}
