@@ -1,6 +1,6 @@
 //! A machine's anchor: the process whose life is the machine's (a container's init, a VM's
 //! qemu, a host machine's hob-client session), recorded by pid and start time
-//! ([`anchor_record`]: in the container provider's record of the machine; in the machine
+//! (`anchor_record`: in the container provider's record of the machine; in the machine
 //! directory's `anchor.pid` for qemu and host machines, and for containers made by earlier
 //! releases), so that teardown kills it and never a later process that reused its pid; and
 //! the small file helpers the providers that run one share.

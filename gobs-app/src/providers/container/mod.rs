@@ -105,7 +105,7 @@ pub struct Slot {
     pub tag: String,
     /// Its last address octet on the bridge.
     pub octet: u8,
-    /// Its anchor ([`anchor_record`](crate::providers::anchor::anchor_record): pid and start time) once it was created; `None`
+    /// Its anchor (`anchor_record`: pid and start time) once it was created; `None`
     /// before, and in records of earlier releases (their `anchor.pid` names it).
     #[serde(default)]
     pub anchor: Option<String>,
@@ -180,7 +180,7 @@ impl ContainerProvider {
 
 impl Provider for ContainerProvider {
     type Machine = RemoteMachine;
-    /// The container's anchor ([`anchor_record`](crate::providers::anchor::anchor_record)).
+    /// The container's anchor (`anchor_record`: pid and start time).
     type Provisioned = String;
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
