@@ -276,13 +276,18 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
         ),
         "{message}"
     );
-    // A stream past its window, or a chunk past its size: the run ends, naming the machine.
+    // A stream past its window: the boss never holds more than its window. Whether the
+    // window overflows depends on whether the boss passed the first chunks on before the
+    // rest arrived (on a busy machine it may keep up with all 100); either way the run
+    // ends, bounded, naming the machine: the protocol broken, or no answer by the deadline.
     let (kind, message) = json_error(s, &["run", "h1", "--", "flood-stream"]);
     assert_eq!(kind, "provider");
     assert!(
         message.starts_with(
             "cannot run the command on machine h1: machine h1 broke the protocol of `run`'s \
              stream: it sent more than 16 chunks of output without waiting for them to be taken"
+        ) || message.starts_with(
+            "cannot run the command on machine h1: machine h1 did not answer `run` within 4s"
         ),
         "{message}"
     );
