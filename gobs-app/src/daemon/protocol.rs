@@ -161,7 +161,7 @@ impl<'s> FrameReader<'s> {
     pub fn next(&mut self, deadline: Instant, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
         loop {
             let unscanned = &self.pending[self.scanned..];
-            if let Some(end) = unscanned.iter().position(|b| *b == b'\n') {
+            if let Some(end) = memchr::memchr(b'\n', unscanned) {
                 let rest = self.pending.split_off(self.scanned + end + 1);
                 self.scanned = 0;
                 let mut frame = std::mem::replace(&mut self.pending, rest);
