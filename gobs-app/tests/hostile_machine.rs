@@ -2,10 +2,12 @@
 //! a `host` machine (no root needed) whose hob-client is replaced by one of the test's own,
 //! speaking the real protocol with the machine's identity and attach sturdyref, that answers
 //! `run` with a megabyte of each stream, with terminal escape sequences, with a megabyte
-//! of error, with output past the stream's window or a chunk past its size, or never. Each is bounded by the boss itself: output cut with a note, escapes
-//! shown escaped on a terminal (and passed unchanged to a pipe or with `--raw`), the error
-//! cut, and a call that is never answered failed at its deadline (short here, through the
-//! config or `run --timeout`), naming the machine and how to raise it.
+//! of error, with output past the stream's window or a chunk past its size, with standard
+//! input asked past its window, or never. Each is bounded by the boss itself: output cut
+//! with a note, escapes shown escaped on a terminal (and passed unchanged to a pipe or with
+//! `--raw`), the error cut, a stream past its bounds ended naming the machine, and a call
+//! that is never answered failed at its deadline (short here, through the config or
+//! `run --timeout`), naming the machine and how to raise it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -23,6 +25,7 @@ use std::process::Stdio;
 use common::{gobs, ok, text, wait_for};
 
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
+use gobs_app::hob_net::run_sink::MAX_STDIN_ASKS;
 use gobs_app::hob_net::wire;
 use gobs_app::model::RunOutput;
 use gobs_app::ops::{MachineOp, Run};
@@ -82,6 +85,13 @@ impl LocalObject for Hostile {
                     }
                     "big-chunk" => {
                         cx.send(&sink, out(100_000));
+                        Ok(Term::local(cx.promise().0))
+                    }
+                    // Standard input asked far past the boss's window, no answer waited for.
+                    "flood-stdin" => {
+                        for _ in 0..1000 {
+                            cx.send(&sink, vec![Term::sym("stdin")]);
+                        }
                         Ok(Term::local(cx.promise().0))
                     }
                     "paint" => answer(PAINT, PAINT),
@@ -297,6 +307,14 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
             "machine h1 broke the protocol of `run`'s stream: it sent a chunk of \
              100000 bytes (at most 65536)"
         ),
+        "{message}"
+    );
+    let (_, message) = json_error(s, &["run", "h1", "--", "flood-stdin"]);
+    assert!(
+        message.contains(&format!(
+            "machine h1 broke the protocol of `run`'s stream: it asked for standard input \
+             more than {MAX_STDIN_ASKS} times without waiting for the answers"
+        )),
         "{message}"
     );
     let local = s.join("local.txt");

@@ -10,12 +10,15 @@
 //! - `out STREAM BYTES` (`"stdout"` or `"stderr"`, at most [`CHUNK`] bytes), answered `#t`
 //!   once the chunk was passed on: the machine's flow control (it keeps a window of
 //!   unanswered chunks of its own choosing, `run_stream`'s in the hob-client);
-//! - `stdin`, answered with the next bytes of standard input, empty at its end;
+//! - `stdin`, answered with the next bytes of standard input, empty at its end and after;
+//!   the machine may ask again before an answer (a window of asks of its own choosing), and
+//!   the asks are answered in the order they came, so the chunks stay in order;
 //! - `watch`, answered `#f` when the run ended as it should and broken when the boss gave
 //!   up on it (the client went away): the machine then kills the command.
 //!
 //! The machine is not trusted to keep its window: the sink holds at most [`MAX_QUEUED`]
-//! chunks not yet passed on and one `stdin` asked at a time; a machine that sends more,
+//! chunks not yet passed on and [`MAX_STDIN_ASKS`] `stdin` asks not yet answered; a machine
+//! that sends more,
 //! a larger chunk, or anything else, ends the run with an error naming it, and one that
 //! stalls or never ends is cut at the call's deadline ([`Call::deadline`]).
 
@@ -38,6 +41,10 @@ use crate::run_io::{CHUNK, RunIo, Stream};
 /// Chunks of output the sink holds not yet passed on; past it the machine is cut off.
 pub const MAX_QUEUED: usize = 16;
 
+/// `stdin` asks the sink holds not yet answered (twice the hob-client's window, its
+/// `run_stream::STDIN_WINDOW`); past it the machine is cut off.
+pub const MAX_STDIN_ASKS: usize = 8;
+
 /// How often the loop looks whether the run's client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
@@ -52,8 +59,8 @@ struct Shared {
 struct State {
     /// Output received and not yet passed on, with the promise that answers each.
     queue: VecDeque<(Stream, Vec<u8>, LocalRef)>,
-    /// The machine's `stdin` asked and not answered.
-    pull: Option<LocalRef>,
+    /// The machine's `stdin` asks not answered, oldest first.
+    pulls: VecDeque<LocalRef>,
     /// The machine's `watch`.
     watch: Option<LocalRef>,
     /// What the machine did against the protocol.
@@ -108,11 +115,12 @@ impl LocalObject for Sink {
                     _ => Some("it sent `out` without a stream name and bytes".to_string()),
                 }
             }
-            ("stdin", []) if state.pull.is_some() => {
-                Some("it asked for standard input again before its answer".to_string())
-            }
+            ("stdin", []) if state.pulls.len() >= MAX_STDIN_ASKS => Some(format!(
+                "it asked for standard input more than {MAX_STDIN_ASKS} times without waiting \
+                 for the answers"
+            )),
             ("stdin", []) => {
-                state.pull = Some(p);
+                state.pulls.push_back(p);
                 None
             }
             ("watch", []) if state.watch.is_none() => {
@@ -193,7 +201,7 @@ impl Gateway {
         let mut settle = vec![];
         settle.extend(state.watch.take().map(|w| (w, watch)));
         let over = || Err(wire::text(why.as_deref().unwrap_or("the run ended")));
-        settle.extend(state.pull.take().map(|p| (p, over())));
+        settle.extend(state.pulls.drain(..).map(|p| (p, over())));
         settle.extend(state.queue.drain(..).map(|(_, _, p)| (p, over())));
         drop(state);
         shared.changed.notify_all();
@@ -284,24 +292,31 @@ fn pass_output(
     }
 }
 
-/// Answers the machine's `stdin` asks from `stdin`, one chunk each, then empty bytes at
-/// its end; stops when the run is over.
+/// Answers the machine's `stdin` asks in the order they came from `stdin`, one chunk
+/// each, then empty bytes at its end and to every ask after it (the machine's window may
+/// have asked past the end); stops when the run is over.
 fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
+    let mut ended = false;
     loop {
         let chunk = loop {
+            if ended {
+                break Vec::new();
+            }
             match stdin.recv_timeout(CANCEL_CHECK) {
+                Ok(chunk) if chunk.is_empty() => {}
                 Ok(chunk) => break chunk,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break Vec::new(),
                 Err(mpsc::RecvTimeoutError::Timeout) if shared.lock().over => return,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         };
+        ended = chunk.is_empty();
         let mut state = shared.lock();
         let pull = loop {
             if state.over {
                 return;
             }
-            if let Some(p) = state.pull.take() {
+            if let Some(p) = state.pulls.pop_front() {
                 break p;
             }
             state = shared
@@ -310,11 +325,8 @@ fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
                 .unwrap_or_else(|p| p.into_inner());
         };
         drop(state);
-        let end = chunk.is_empty();
+        // Posted in the order taken, so the asks are settled in the order they came.
         node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
-        if end {
-            return;
-        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! [`super::run_sink`] for the protocol): the command's output goes to the boss's sink as
 //! it is read, at most [`WINDOW`] chunks a stream unanswered, so what this machine holds
 //! for a slow boss is bounded whatever the boss does; standard input is asked of the sink
-//! one chunk at a time, as the command takes it; the command is killed when the sink's
+//! [`STDIN_WINDOW`] asks ahead of the command, so a round trip is not paid per chunk and
+//! what waits here for the command is bounded too; the command is killed when the sink's
 //! `watch` is broken (the boss gave up on the run, or the session was lost).
 
 use std::collections::VecDeque;
@@ -23,6 +24,10 @@ use crate::providers::local::run::stream_command;
 
 /// Chunks of one output stream sent to the boss and not yet answered.
 pub const WINDOW: usize = 4;
+
+/// `stdin` asks sent to the boss and not yet taken by the command (at most the boss's
+/// [`super::run_sink::MAX_STDIN_ASKS`]).
+pub const STDIN_WINDOW: usize = 4;
 
 /// Answers `run-stream ARGV TIMEOUT SINK`: a promise settled once the command ended and
 /// its output was taken.
@@ -86,6 +91,8 @@ fn run(
         stdin: Box::new(FromBoss {
             node: node.clone(),
             sink: sink.clone(),
+            asked: VecDeque::new(),
+            ended: false,
         }),
     };
     let limit = Duration::from_secs(timeout.max(1));
@@ -151,20 +158,39 @@ impl OutputSink for ToBoss {
     }
 }
 
-/// Standard input, asked of the boss's sink.
+/// Standard input, asked of the boss's sink a window ahead; the boss answers the asks in
+/// the order they were sent.
 struct FromBoss {
     node: Node,
     sink: CapRef,
+    /// Asks sent and not yet taken, oldest first.
+    asked: VecDeque<Receiver<Result<Term, Term>>>,
+    /// End of file was answered: nothing more is asked.
+    ended: bool,
 }
 
 impl InputSource for FromBoss {
     fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
-        let got = answered(ask(&self.node, &self.sink, vec![Term::sym("stdin")]))?;
+        if self.ended {
+            return Ok(None);
+        }
+        let ask_next = || ask(&self.node, &self.sink, vec![Term::sym("stdin")]);
+        // The oldest ask is sent first, then the window is kept full behind it.
+        let oldest = self.asked.pop_front().unwrap_or_else(ask_next);
+        while self.asked.len() + 1 < STDIN_WINDOW {
+            self.asked.push_back(ask_next());
+        }
+        let got = answered(oldest)?;
         match got
             .to_value()
             .and_then(|v| v.as_bytes().map(<[u8]>::to_vec))
         {
-            Some(bytes) if bytes.is_empty() => Ok(None),
+            Some(bytes) if bytes.is_empty() => {
+                // The asks past the end are answered empty too; none is waited for.
+                self.ended = true;
+                self.asked.clear();
+                Ok(None)
+            }
             Some(bytes) => Ok(Some(bytes)),
             None => Err("the boss answered `stdin` with something not bytes".to_string()),
         }
