@@ -1,5 +1,5 @@
 //! What a machine's hob-client attaches through after a lost session: the [`Attach`] actor
-//! (in the boss's registry, the machine's credential in its portrait) and the node object
+//! ([`super::hob_actors`], the machine's credential in its portrait) and the node object
 //! bound to its swiss number (with the registration's, for each machine of the gateway's
 //! table), and what the gateway does with each attach: the identity and credential checks
 //! of [`super::credential`], the rotation saved before it is answered, the conflicts shown
@@ -15,81 +15,15 @@ use gobs_ocapn::locator::PeerLocator;
 use gobs_ocapn::node::{Cx, LocalObject};
 use gobs_ocapn::syrup::Value;
 
-use gobs_runtime::{Promise, Ref, define_actor};
+use gobs_runtime::{Promise, Ref};
 
 use super::credential::{self, CONFLICT, Conflict, ConflictKind, Keeper};
-use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg, destroyed};
+use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg};
+use super::hob_actors::Attach;
 use super::registration::RegistrationObject;
+use super::table::destroyed;
 use super::table_store::Bound;
 use super::wire;
-
-/// The object machine `machine`'s hob-client attaches through (see the module docs).
-#[define_actor]
-#[derive(Debug)]
-pub struct Attach {
-    machine: String,
-    /// Its swiss number (base64url), bound on the gateway's node.
-    swiss: String,
-    /// Whether its machine registered (and was not revoked since).
-    registered: bool,
-    /// The machine's identity and attach credential, once it registered.
-    credential: Keeper,
-}
-
-#[define_actor]
-impl Attach {}
-
-impl Attach {
-    pub(super) fn new(
-        machine: &str,
-        swiss: String,
-        registered: bool,
-        credential: Keeper,
-    ) -> Attach {
-        Attach {
-            machine: machine.to_string(),
-            swiss,
-            registered,
-            credential,
-        }
-    }
-
-    pub(super) fn swiss(&self) -> &str {
-        &self.swiss
-    }
-
-    pub(super) fn keeper(&self) -> &Keeper {
-        &self.credential
-    }
-
-    /// Its machine's hob-client registered, and holds `credential`'s.
-    pub(super) fn registered(&mut self, credential: Keeper) {
-        self.registered = true;
-        self.credential = credential;
-    }
-
-    /// Its machine was revoked: every later attach is refused.
-    pub(super) fn revoked(&mut self) {
-        self.registered = false;
-    }
-
-    /// Its credential keeper, changed by `change` (in this turn, so the change is saved
-    /// before anything is answered): answers what `change` answers, or the refusal of a
-    /// machine no longer registered.
-    pub(super) fn update<T>(
-        &mut self,
-        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term>,
-    ) -> Result<T, Term> {
-        if !self.registered {
-            return Err(wire::text(&destroyed(&self.machine)));
-        }
-        let (changed, answer) = change(&self.credential)?;
-        if let Some(changed) = changed {
-            self.credential = changed;
-        }
-        Ok(answer)
-    }
-}
 
 impl Gateway {
     /// Binds a machine's registration and attach objects under their swiss numbers; a

@@ -55,8 +55,7 @@ use super::table::{RegState, refusal};
 use super::table_store::{Bound, Registrations};
 use super::wire;
 
-/// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
-pub const DESTROYED: &str = "destroyed";
+pub use super::table::DESTROYED;
 
 /// How long a stopping gateway waits for its node's tasks.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
@@ -461,9 +460,4 @@ pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
              reference from the machine's own session)",
         )),
     }
-}
-
-/// How the boss refuses a machine it no longer knows (the hob-client stops on it).
-pub(super) fn destroyed(machine: &str) -> String {
-    format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
 }

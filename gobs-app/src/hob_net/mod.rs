@@ -9,8 +9,9 @@
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
 //! - `table_store`: the gateway's table in the boss's registry: per machine, its
 //!   registration actor; the spent ones, kept to refuse them with their reason.
-//! - `registration`: the one-time registration a machine registers through.
-//! - `attach`: what a hob-client attaches through, and the gateway's checks.
+//! - `hob_actors`: each machine's registration and attach, as actors in the registry.
+//! - `registration`: the node object a machine registers through.
+//! - `attach`: the node object a hob-client attaches through, and the gateway's checks.
 //! - `table`: the table as rows, as earlier releases kept it (moved into actors once).
 //! - `reach`: how each machine's session stands, and the calls carried to it.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
@@ -47,6 +48,7 @@ pub mod client;
 pub mod client_state;
 pub mod credential;
 pub mod gateway;
+mod hob_actors;
 pub mod listen;
 mod machine_ops;
 mod reach;
@@ -67,7 +69,7 @@ pub fn add_actors(
     Ok(env
         .add::<table_store::Registrations>()
         .add::<table::EarlierTable>()
-        .add::<registration::Registration>()
-        .add::<attach::Attach>()
+        .add::<hob_actors::Registration>()
+        .add::<hob_actors::Attach>()
         .extend(&gobs_ocapn::persist::env()?))
 }

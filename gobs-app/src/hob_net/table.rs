@@ -138,3 +138,11 @@ pub(super) fn read_table(path: &Path) -> Result<Table, String> {
         Err(e) => Err(io_err("read", path, e)),
     }
 }
+
+/// How a refusal to a machine that was destroyed begins (the hob-client stops on it).
+pub const DESTROYED: &str = "destroyed";
+
+/// How the boss refuses a machine it no longer knows (the hob-client stops on it).
+pub(super) fn destroyed(machine: &str) -> String {
+    format!("{DESTROYED}: machine {machine:?} is no longer registered with this boss")
+}

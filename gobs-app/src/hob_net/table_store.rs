@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use gobs_runtime::{JournalMap, Ref, Registry, define_actor, spawn};
 
-use super::attach::Attach;
 use super::credential::Keeper;
-use super::registration::Registration;
+use super::hob_actors::{Attach, Registration};
 use super::table::{EarlierTable, Entry, RegState, SPENT_KEPT, Table, read_table, table_path};
 
 /// The name of the table's vat in the boss's registry.
