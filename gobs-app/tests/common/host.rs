@@ -29,10 +29,15 @@ impl RealClient {
     pub fn kill(&self) {
         if let Some(pid) = self.pid() {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            // A zombie leader is not the end: its other threads may still be exiting, and
+            // they hold its descriptors (its registry's lock among them) until the last
+            // one is gone; so the end is a zombie with no thread left beside it.
             let alive = || {
-                fs::metadata(format!("/proc/{}", pid.as_raw_nonzero())).is_ok()
-                    && !fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
-                        .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+                let proc = format!("/proc/{}", pid.as_raw_nonzero());
+                let zombie = fs::read_to_string(format!("{proc}/stat"))
+                    .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')));
+                let threads = fs::read_dir(format!("{proc}/task")).map_or(0, |d| d.count());
+                fs::metadata(&proc).is_ok() && (!zombie || threads > 1)
             };
             wait_for("the real hob-client to end", || !alive());
         }
