@@ -1,8 +1,9 @@
 //! A machine whose hob-client predates streamed runs (a container made before an upgrade
 //! keeps its binary): the boss asks `run-stream`, is told the machine has no such binding,
 //! and runs the command the older way (`run`, the whole answer at the end), through the
-//! daemon, black-box. The older client is played by the test, with the machine's identity
-//! and attach sturdyref, answering as that release's hob-client did.
+//! daemon, black-box; asked for a terminal (`run-terminal`), the command fails telling the
+//! user to recreate the machine. The older client is played by the test, with the machine's
+//! identity and attach sturdyref, answering as that release's hob-client did.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -70,7 +71,7 @@ fn status(s: &Path) -> String {
 
 #[test]
 fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
-    let (dir, _daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
+    let (dir, daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s) == "unreachable");
@@ -86,4 +87,26 @@ fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["stdout"], "older ran echo hi\n");
     assert_eq!(json["exit_code"], 3);
+
+    // `run -t` (on the control socket: the command line would want a terminal).
+    let answer = terminal_run(&daemon.socket);
+    assert!(answer.contains("\"type\":\"error\""), "{answer}");
+    assert!(answer.contains("predates terminals"), "{answer}");
+    assert!(answer.contains("recreate the machine"), "{answer}");
+}
+
+/// Asks the daemon on `socket` for `sh` on h1 in a terminal; its last frame.
+fn terminal_run(socket: &Path) -> String {
+    use std::io::{BufRead, Write};
+    let request = serde_json::json!({"version": 2, "request": {
+        "op": "run", "name": "h1", "command": ["sh"], "stream": true,
+        "tty": {"term": "xterm", "size": {"rows": 24, "cols": 80}},
+    }});
+    let mut conn = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    writeln!(conn, "{request}").unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(conn)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    lines.last().cloned().unwrap_or_default()
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod raw_terminal;
 pub mod run_stream;
 pub mod state;
 pub mod terminal;
@@ -79,6 +80,16 @@ pub enum Command {
         /// The machine's directory on the host (its spec comes on standard input)
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+    },
+
+    /// Open a login shell on a machine in a terminal (the machine's $SHELL, else /bin/sh):
+    /// `run -t NAME -- <login shell>`; exits with the shell's exit code
+    Shell {
+        /// The machine's name
+        name: crate::model::MachineName,
+        /// End the shell after this long, e.g. "8h" [default: its provider's run_timeout]
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<crate::config::human::HumanDuration>,
     },
 
     /// Work on the state directory's store itself: salvage a damaged one (stop the daemon

@@ -295,6 +295,8 @@ mod tests {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
                 io: None,
             }),
             Request::DestroyMachine {
