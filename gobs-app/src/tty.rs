@@ -128,7 +128,10 @@ mod tests {
             Resized::Unchanged
         );
         let small = WinSize { rows: 10, cols: 20 };
-        let large = WinSize { rows: 50, cols: 200 };
+        let large = WinSize {
+            rows: 50,
+            cols: 200,
+        };
         resizes.set(small);
         resizes.set(large);
         assert_eq!(resizes.next_after(0, LONG), Resized::To(2, large));

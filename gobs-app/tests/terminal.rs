@@ -39,7 +39,16 @@ impl Tmux {
         // prompt that cannot be mistaken for output.
         let started = tmux
             .command()
-            .args(["-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30"])
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
             .args(["env", "PS1=outer$ ", "TERM=xterm-256color", "sh"])
             .status()
             .unwrap();
@@ -139,6 +148,7 @@ fn a_terminal_works_like_ssh_t(s: &Path, m: &str) {
     let tmux = Tmux::start();
     tmux.type_line(&typed(s, &format!("shell {m}")));
     // Typed commands run there: the answer is not in what was typed.
+    tmux.type_line("PS1='remote$ '");
     tmux.type_line("echo \"hello-$((6*7))\"");
     tmux.wait_screen("the machine's shell to answer", |s| s.contains("hello-42"));
     tmux.type_line("echo \"T=$(tty) S=$(stty size) E=$TERM\"");
@@ -150,15 +160,25 @@ fn a_terminal_works_like_ssh_t(s: &Path, m: &str) {
     assert!(line.contains(&format!(" S={size} ")), "{screen}");
 
     // A resize reaches the machine's terminal (its shell waits for it).
-    tmux.type_line("while [ \"$(stty size)\" != '20 70' ]; do sleep 0.1; done; echo \"resized-$((1+1))\"");
+    tmux.type_line(
+        "while [ \"$(stty size)\" != '20 70' ]; do sleep 0.1; done; echo \"resized-$((1+1))\"",
+    );
     tmux.tmux(&["resize-window", "-x", "70", "-y", "20"]);
-    tmux.wait_screen("the resize to reach the machine", |s| s.contains("resized-2"));
+    tmux.wait_screen("the resize to reach the machine", |s| {
+        s.contains("resized-2")
+    });
 
     // Ctrl-C interrupts `cat` there, once it echoed a line (so it runs).
     tmux.type_line("cat");
     tmux.type_line("ping");
     tmux.wait_screen("cat to echo", |s| s.matches("ping").count() >= 2);
     tmux.tmux(&["send-keys", "C-c"]);
+    // What is typed before the shell's next prompt may be discarded (bash does), as on any
+    // terminal: the prompt is waited for.
+    tmux.wait_screen("the shell's prompt after Ctrl-C", |s| {
+        let last = s.lines().rev().find(|l| !l.trim().is_empty());
+        last.map(str::trim_end) == Some("remote$")
+    });
     tmux.type_line("echo \"cat-ended-$?\"");
     tmux.wait_screen("cat to be interrupted", |s| s.contains("cat-ended-130"));
 
@@ -245,5 +265,9 @@ fn run_t_without_a_terminal_is_refused_saying_why() {
     assert!(err.contains("needs a terminal"), "{err}");
     let out = common::gobs(s, &["shell", "d", "--json"]);
     assert!(!out.status.success());
-    assert!(common::text(&out.stderr).contains("--json"), "{}", common::text(&out.stderr));
+    assert!(
+        common::text(&out.stderr).contains("--json"),
+        "{}",
+        common::text(&out.stderr)
+    );
 }

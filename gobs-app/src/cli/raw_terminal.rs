@@ -61,8 +61,8 @@ impl RawMode {
     /// Puts the terminal of standard input in raw mode; `resized` is told each new size.
     pub fn enter(resized: impl Fn(WinSize) + Send + 'static) -> Result<RawMode, String> {
         let stdin = io::stdin();
-        let saved = tcgetattr(&stdin)
-            .map_err(|e| format!("cannot read this terminal's settings: {e}"))?;
+        let saved =
+            tcgetattr(&stdin).map_err(|e| format!("cannot read this terminal's settings: {e}"))?;
         let mut signals = Signals::new([SIGWINCH, SIGTERM, SIGHUP, SIGINT, SIGQUIT])
             .map_err(|e| format!("cannot watch this terminal's signals: {e}"))?;
         let handle = signals.handle();

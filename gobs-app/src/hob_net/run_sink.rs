@@ -142,9 +142,9 @@ impl LocalObject for Sink {
                 state.size = Some(p);
                 None
             }
-            ("size", []) => Some(
-                "it asked for the terminal's size again without waiting for the answer".into(),
-            ),
+            ("size", []) => {
+                Some("it asked for the terminal's size again without waiting for the answer".into())
+            }
             (other, _) => Some(format!(
                 "it sent `{}` to the run's stream, which takes out, stdin, size and watch (once)",
                 crate::model::shown(other)

@@ -24,8 +24,8 @@ use gobs_ocapn::syrup::Value;
 use super::wire;
 use crate::model::Cancel;
 use crate::ops::{MachineOp, Run};
-use crate::providers::local::pump::{InputSource, OutputSink, Streams};
 use crate::providers::local::pty::{SizeSource, TerminalStreams, stream_in_terminal};
+use crate::providers::local::pump::{InputSource, OutputSink, Streams};
 use crate::providers::local::run::stream_command;
 use crate::tty::{Tty, WinSize};
 
@@ -87,9 +87,11 @@ fn read_tty(term: &Term, rows: &Term, cols: &Term) -> Result<Tty, String> {
     };
     let (Some(term), Some(rows), Some(cols)) = (wire::as_string(term), cells(rows), cells(cols))
     else {
-        return Err("run-terminal's terminal is TERM (a string), rows and columns (numbers \
+        return Err(
+            "run-terminal's terminal is TERM (a string), rows and columns (numbers \
                     up to 65535)"
-            .into());
+                .into(),
+        );
     };
     let tty = Tty {
         term,
