@@ -5,13 +5,16 @@
 //! `resize-window`, Ctrl-C interrupts the machine's foreground command, the shell's exit code
 //! is the command line's, and the pane's terminal is given back as it was (`icanon echo`)
 //! after the end, after the daemon died, and after a SIGTERM to the command line. On a `host`
-//! machine through the daemon, and on a `local` machine embedded and through the daemon
-//! (root). Ignored without `CI` or `GOBS_REQUIRE_PRIVILEGED` (tmux is needed).
+//! machine through the daemon, on a `local` machine embedded and through the daemon (root),
+//! and on a `container` (root: its own devpts). Ignored without `CI` or
+//! `GOBS_REQUIRE_PRIVILEGED` (tmux is needed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/setup.rs"]
+mod setup;
 
 use std::path::Path;
 use std::process::Command;
@@ -252,6 +255,25 @@ fn a_local_machine_gives_a_terminal_embedded_and_through_the_daemon() {
     a_terminal_works_like_ssh_t(s, "m");
     daemon.stop("TERM");
     ok(s, &["destroy-machine", "m"]);
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root, namespaces, a cgroup, busybox-static, iproute2 and tmux: \
+              GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_container_gives_a_terminal_of_its_own() {
+    gobs_testkit::need(common::needs::CONTAINER);
+    let mut setup = setup::Setup::containers("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "box-t"]);
+    // Its terminals are its own devpts's, not the host's.
+    let inside = ok(&s, &["run", "box-t", "--", "ls", "/dev/pts"]);
+    assert!(inside.lines().any(|l| l == "ptmx"), "{inside}");
+    a_terminal_works_like_ssh_t(&s, "box-t");
+    ok(&s, &["destroy-machine", "box-t"]);
 }
 
 #[test]
