@@ -89,24 +89,8 @@ fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
     assert_eq!(json["exit_code"], 3);
 
     // `run -t` (on the control socket: the command line would want a terminal).
-    let answer = terminal_run(&daemon.socket);
+    let answer = common::run_in_terminal(&daemon.socket, "h1", &["sh"]);
     assert!(answer.contains("\"type\":\"error\""), "{answer}");
     assert!(answer.contains("predates terminals"), "{answer}");
     assert!(answer.contains("recreate the machine"), "{answer}");
-}
-
-/// Asks the daemon on `socket` for `sh` on h1 in a terminal; its last frame.
-fn terminal_run(socket: &Path) -> String {
-    use std::io::{BufRead, Write};
-    let request = serde_json::json!({"version": 2, "request": {
-        "op": "run", "name": "h1", "command": ["sh"], "stream": true,
-        "tty": {"term": "xterm", "size": {"rows": 24, "cols": 80}},
-    }});
-    let mut conn = std::os::unix::net::UnixStream::connect(socket).unwrap();
-    writeln!(conn, "{request}").unwrap();
-    let lines: Vec<String> = std::io::BufReader::new(conn)
-        .lines()
-        .map_while(Result::ok)
-        .collect();
-    lines.last().cloned().unwrap_or_default()
 }
