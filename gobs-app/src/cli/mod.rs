@@ -147,6 +147,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // `-t` asks for a terminal; `shell` is a login shell in one.
+        let cli = Cli::try_parse_from(["gobs-app", "run", "-t", "m", "--", "top"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Op(Request::Run(Run { terminal: true, .. }))
+        ));
+        let cli = Cli::try_parse_from(["gobs-app", "shell", "m", "--timeout", "8h"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Shell {
+                timeout: Some(_),
+                ..
+            }
+        ));
         let cli = Cli::try_parse_from(["gobs-app", "list-machines", "--json"]).unwrap();
         assert!(cli.json);
     }

@@ -178,3 +178,21 @@ fn read_input(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_resize_frame_is_written_as_documented() {
+        let frame = InputFrame::Resize(WinSize {
+            rows: 40,
+            cols: 120,
+        });
+        let json = r#"{"type":"resize","data":{"rows":40,"cols":120}}"#;
+        assert_eq!(serde_json::to_string(&frame).unwrap(), json);
+        assert_eq!(serde_json::from_str::<InputFrame>(json).unwrap(), frame);
+    }
+}

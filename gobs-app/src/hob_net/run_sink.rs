@@ -343,20 +343,9 @@ fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
             }
         };
         ended = chunk.is_empty();
-        let mut state = shared.lock();
-        let pull = loop {
-            if state.over {
-                return;
-            }
-            if let Some(p) = state.pulls.pop_front() {
-                break p;
-            }
-            state = shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+        let Some(pull) = next_ask(shared, |state| state.pulls.pop_front()) else {
+            return;
         };
-        drop(state);
         // Posted in the order taken, so the asks are settled in the order they came.
         node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
     }
@@ -375,25 +364,31 @@ fn feed_sizes(shared: &Shared, node: &Node, resizes: &Resizes) {
             Resized::Unchanged if !shared.lock().over => continue,
             Resized::Unchanged | Resized::Closed => return,
         };
-        let mut state = shared.lock();
-        let ask = loop {
-            if state.over {
-                return;
-            }
-            if let Some(p) = state.size.take() {
-                break p;
-            }
-            state = shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+        let Some(ask) = next_ask(shared, |state| state.size.take()) else {
+            return;
         };
-        drop(state);
         let answer = Term::List(vec![
             Term::Data(Value::from(i64::from(size.rows))),
             Term::Data(Value::from(i64::from(size.cols))),
         ]);
         node.post(move |core| settle_once(core, ask, Ok(answer)));
+    }
+}
+
+/// Waits for the machine's next ask that `take` takes; `None` once the run is over.
+fn next_ask(shared: &Shared, take: impl Fn(&mut State) -> Option<LocalRef>) -> Option<LocalRef> {
+    let mut state = shared.lock();
+    loop {
+        if state.over {
+            return None;
+        }
+        if let Some(p) = take(&mut state) {
+            return Some(p);
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|p| p.into_inner());
     }
 }
 
