@@ -6,7 +6,7 @@
 //! is the command line's, and the pane's terminal is given back as it was (`icanon echo`)
 //! after the end, after the daemon died, and after a SIGTERM to the command line. On a `host`
 //! machine through the daemon, on a `local` machine embedded and through the daemon (root),
-//! and on a `container` (root: its own devpts). Ignored without `CI` or
+//! on a `container` (root: its own devpts) and on a `qemu` guest. Ignored without `CI` or
 //! `GOBS_REQUIRE_PRIVILEGED` (tmux is needed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -171,10 +171,10 @@ fn a_terminal_works_like_ssh_t(s: &Path, m: &str) {
         s.contains("resized-2")
     });
 
-    // Ctrl-C interrupts `cat` there, once it echoed a line (so it runs).
-    tmux.type_line("cat");
-    tmux.type_line("ping");
-    tmux.wait_screen("cat to echo", |s| s.matches("ping").count() >= 2);
+    // Ctrl-C interrupts the foreground command there (`cat`, or the shell about to become
+    // it: either dies of the interrupt), once it printed that it runs.
+    tmux.type_line("sh -c 'echo \"running-$((4+4))\"; exec cat'");
+    tmux.wait_screen("cat to start", |s| s.contains("running-8"));
     tmux.tmux(&["send-keys", "C-c"]);
     // What is typed before the shell's next prompt may be discarded (bash does), as on any
     // terminal: the prompt is waited for.
@@ -274,6 +274,26 @@ fn a_container_gives_a_terminal_of_its_own() {
     assert!(inside.lines().any(|l| l == "ptmx"), "{inside}");
     a_terminal_works_like_ssh_t(&s, "box-t");
     ok(&s, &["destroy-machine", "box-t"]);
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root, qemu-system-x86, a kernel in /boot, busybox-static and tmux: \
+              GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_qemu_guest_gives_a_terminal() {
+    gobs_testkit::need(common::needs::QEMU);
+    let mut setup = setup::Setup::with_config(
+        "default_provider = \"vm\"\n[providers.vm]\nkind = \"qemu\"\naccel = \"tcg\"\n\
+         register_timeout = \"600s\"\nmemory = \"512MiB\"\n",
+        None,
+    );
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    ok(&s, &["create-machine", "vm-t"]);
+    a_terminal_works_like_ssh_t(&s, "vm-t");
+    ok(&s, &["destroy-machine", "vm-t"]);
 }
 
 #[test]
