@@ -20,6 +20,7 @@
 //! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
 //! - [`error`]: the command line's errors ([`error::AppError`]).
 //! - [`child_fds`]: what a child process must not keep of ours (the state locks).
+//! - [`tty`]: the terminal a `run -t` asks for on the machine, and its size's changes.
 
 pub mod actors;
 pub mod backend;
@@ -41,6 +42,7 @@ pub mod providers;
 pub mod run_io;
 pub mod state;
 mod text;
+pub mod tty;
 pub mod web;
 
 pub use error::AppError;

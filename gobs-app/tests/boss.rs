@@ -70,6 +70,8 @@ fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, Bac
         timeout: None,
         raw: false,
         stream: false,
+        terminal: false,
+        tty: None,
         io: None,
     };
     match b.on_machine(&Cancel::new(), std::sync::Arc::new(run))? {

@@ -38,6 +38,8 @@ fn request() -> impl Strategy<Value = Request> {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
                 io: None,
             })
         }),

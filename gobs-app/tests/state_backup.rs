@@ -61,6 +61,8 @@ fn every_one_runs(dir: &Path, names: &[String]) {
                         timeout: None,
                         raw: false,
                         stream: false,
+                        terminal: false,
+                        tty: None,
                         io: None,
                     });
                     match ask(&dir, request) {

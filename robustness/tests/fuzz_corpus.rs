@@ -543,6 +543,8 @@ mod seeds {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
                 io: None,
             }),
             Request::PutFile(gobs_app::ops::PutFile {

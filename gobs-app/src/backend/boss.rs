@@ -557,6 +557,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         })
         .execute(&*backend, &cancel) else {

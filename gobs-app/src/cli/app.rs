@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output, run_stream};
+use crate::cli::{client, files, output, raw_terminal, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -121,14 +121,19 @@ pub fn run(
                 out,
             );
         }
+        Command::Shell { name, timeout } => Request::Run(Run::login_shell(name.clone(), *timeout)),
         Command::Op(request) => request.clone(),
     };
     // A put-file's local file is read (and refused if it cannot be sent) before anything
     // else: no state opened, no daemon asked.
     let request = files::prepare(request)?;
+    let request = match request {
+        Request::Run(run) if run.terminal => Request::Run(with_terminal(run, cli.json, &env)?),
+        request => request,
+    };
     let destination = files::destination(&request);
     let terminal = match &request {
-        Request::Run(Run { raw: true, .. }) => Terminal::RAW,
+        Request::Run(Run { raw: true, .. } | Run { tty: Some(_), .. }) => Terminal::RAW,
         _ => terminal,
     };
     let paths = state_paths()?;
@@ -150,6 +155,26 @@ pub fn run(
         }
         _ => output::print(&response, cli.json, terminal, out, err),
     }
+}
+
+/// `run` given the terminal `-t` asks for: this one's type (`$TERM`, read by `env`) and
+/// size; refused with `--json` (a terminal's screen is no JSON) or without a terminal.
+fn with_terminal(
+    mut run: Run,
+    json: bool,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Run, AppError> {
+    let refused = |message: String| AppError::Backend(crate::model::BackendError::invalid(message));
+    if json {
+        return Err(refused(
+            "run -t (and shell) draws the machine's terminal here, which has no --json form; \
+             drop --json, or drop -t to get the whole output as JSON"
+                .into(),
+        ));
+    }
+    let term = env("TERM").and_then(|t| t.into_string().ok());
+    run.tty = Some(raw_terminal::local_tty(term).map_err(refused)?);
+    Ok(run)
 }
 
 /// Says (on `err`) why a machine about to be made with the built-in default provider is a

@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod raw_terminal;
 pub mod run_stream;
 pub mod state;
 pub mod terminal;
@@ -81,6 +82,16 @@ pub enum Command {
         dir: PathBuf,
     },
 
+    /// Open a login shell on a machine in a terminal (the machine's $SHELL, else /bin/sh):
+    /// `run -t NAME -- <login shell>`; exits with the shell's exit code
+    Shell {
+        /// The machine's name
+        name: crate::model::MachineName,
+        /// End the shell after this long, e.g. "8h" [default: its provider's run_timeout]
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<crate::config::human::HumanDuration>,
+    },
+
     /// Work on the state directory's store itself: salvage a damaged one (stop the daemon
     /// first)
     #[command(subcommand)]
@@ -136,6 +147,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // `-t` asks for a terminal; `shell` is a login shell in one.
+        let cli = Cli::try_parse_from(["gobs-app", "run", "-t", "m", "--", "top"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Op(Request::Run(Run { terminal: true, .. }))
+        ));
+        let cli = Cli::try_parse_from(["gobs-app", "shell", "m", "--timeout", "8h"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Shell {
+                timeout: Some(_),
+                ..
+            }
+        ));
         let cli = Cli::try_parse_from(["gobs-app", "list-machines", "--json"]).unwrap();
         assert!(cli.json);
     }

@@ -182,6 +182,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         });
         assert!(!safe_to_repeat(&run));

@@ -295,6 +295,24 @@ mod tests {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
+                io: None,
+            }),
+            Request::Run(crate::ops::Run {
+                name: "a".parse().unwrap(),
+                command: vec!["top".into()],
+                timeout: None,
+                raw: false,
+                stream: true,
+                terminal: false,
+                tty: Some(crate::tty::Tty {
+                    term: "xterm-256color".into(),
+                    size: crate::tty::WinSize {
+                        rows: 40,
+                        cols: 120,
+                    },
+                }),
                 io: None,
             }),
             Request::DestroyMachine {

@@ -231,3 +231,20 @@ pub fn state() -> TempDir {
         .tempdir()
         .unwrap()
 }
+
+/// Asks the daemon on `socket` to run `argv` on `machine` in a terminal (as `run -t` does,
+/// which wants a terminal of its own); its last frame, as sent.
+pub fn run_in_terminal(socket: &Path, machine: &str, argv: &[&str]) -> String {
+    use std::io::{BufRead, Write};
+    let request = serde_json::json!({"version": 2, "request": {
+        "op": "run", "name": machine, "command": argv, "stream": true,
+        "tty": {"term": "xterm", "size": {"rows": 24, "cols": 80}},
+    }});
+    let mut conn = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    writeln!(conn, "{request}").unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(conn)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    lines.last().cloned().unwrap_or_default()
+}

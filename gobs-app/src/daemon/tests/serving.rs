@@ -191,6 +191,8 @@ fn a_run_whose_client_went_away_is_cancelled() {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         }),
     };

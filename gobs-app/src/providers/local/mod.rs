@@ -23,6 +23,7 @@
 //! machine fails with a message that says so.
 
 pub mod confine;
+pub mod pty;
 pub mod pump;
 pub mod run;
 
@@ -405,13 +406,18 @@ impl MachineActor for LocalMachine {
         };
         let shell = self.shell.clone();
         let command = ask.command.clone();
+        let tty = ask.tty.clone();
         let io = ask.io.clone();
         let limits = run::Limits {
             timeout: MachineOp::time_limit(ask)
                 .unwrap_or(Duration::from_secs(self.run_timeout_secs)),
             ..run::Limits::default()
         };
-        spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, io, &cancel)).then(
+        spawn_blocking(move || {
+            let how = (shell.as_deref(), tty.as_ref());
+            run::run(&jail, how, &command, limits, io, &cancel)
+        })
+        .then(
             |ran| match ran {
                 Ok(ran) => ran.map(|out| Box::new(out) as Reply),
                 Err(e) => Err(format!("the command's thread failed: {}", reason(&e))),
