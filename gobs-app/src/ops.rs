@@ -44,6 +44,7 @@ use std::sync::Arc;
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+use crate::progress::Watch;
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
 pub use machine::{Listed, MachineCall, MachineOp};
@@ -159,6 +160,16 @@ macro_rules! operations {
                 }
             }
 
+            /// Where its steps go, if it is an operation whose steps its client may watch
+            /// (making or taking down a machine).
+            pub fn progress_mut(&mut self) -> Option<&mut Watch> {
+                match self {
+                    Request::CreateMachine { progress, .. }
+                    | Request::DestroyMachine { progress, .. } => Some(progress),
+                    _ => None,
+                }
+            }
+
             /// The machine operation it asks for, if it is one.
             pub fn machine_call(&self) -> Option<&dyn MachineCall> {
                 match self {
@@ -224,6 +235,11 @@ operations! {
         /// config file, $GOBS_DEFAULT_PROVIDER, else the most real one this host allows]
         #[arg(long, value_name = "P")]
         provider: Option<String>,
+        /// Whether the client watches the steps (the command line asks on a terminal; the
+        /// daemon then sends them as progress frames first, [`crate::daemon::progress`])
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List all machines
@@ -239,6 +255,10 @@ operations! {
     DestroyMachine => fn destroy_machine(
         /// The machine's name
         name: MachineName,
+        /// Whether the client watches the steps (as `create-machine`'s)
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List the enabled providers

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use crate::backend::Backend;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
+use crate::progress::Watch;
 
 /// Machines in a map; providers `dummy` and `local`; machine operations answered as a
 /// pretending machine answers them (`run` echoes its argv).
@@ -51,7 +52,9 @@ impl Backend for FakeBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        progress.reporter().step("pretending to make the machine");
         let (name, provider) = (name.as_str(), provider.as_deref().unwrap_or("dummy"));
         let mut st = self.state();
         if st.machines.contains_key(name) {
@@ -105,7 +108,11 @@ impl Backend for FakeBackend {
         &self,
         _cancel: &Cancel,
         name: MachineName,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        progress
+            .reporter()
+            .step("pretending to take the machine down");
         let mut st = self.state();
         let info = st.get(name.as_str())?.clone();
         st.machines.remove(name.as_str());

@@ -24,7 +24,7 @@ pub fn lost_answer(
             "the command only reads, so nothing changed; run it again".to_string()
         }
         Request::CreateMachine { name, .. } => created(name, look_up(name)),
-        Request::DestroyMachine { name } => destroyed(name, look_up(name)),
+        Request::DestroyMachine { name, .. } => destroyed(name, look_up(name)),
         other => match other.machine_call() {
             Some(call) => call.when_lost(),
             // Operations of the boss added later: say nothing false about them.
@@ -174,6 +174,7 @@ mod tests {
         let create = Request::CreateMachine {
             name: "m".parse().unwrap(),
             provider: None,
+            progress: Default::default(),
         };
         assert!(!safe_to_repeat(&create));
         let run = Request::Run(Run {
