@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod frames;
+mod progress;
 mod serving;
 mod startup;
 
