@@ -11,7 +11,7 @@ use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use gobs_app::daemon::protocol::{
     MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, RequestFrame, Response, read_frame, write_frame,
@@ -26,22 +26,9 @@ kind = "dummy"
 create_delay = "200ms"
 "#;
 
-/// Runs `gobs-app --state-dir STATE ARGS...` with a pseudo-terminal for its standard
-/// input, output and error (`script`, util-linux); answers what the terminal showed.
-fn on_a_terminal(state: &Path, args: &[&str]) -> Output {
-    let mut words = vec![bin(), "--state-dir".into(), state.display().to_string()];
-    words.extend(args.iter().map(|a| a.to_string()));
-    let line = shlex::try_join(words.iter().map(String::as_str)).unwrap();
-    let mut cmd = Command::new("script");
-    cmd.args(["-qec", &line, "/dev/null"]);
-    // The same clean environment as `bare()` gives the binary.
-    for (key, value) in bare().get_envs() {
-        match value {
-            Some(value) => cmd.env(key, value),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd.stdin(Stdio::null()).output().unwrap()
+/// What a terminal showed of `gobs-app --state-dir STATE ARGS...`.
+fn shown_on_a_terminal(state: &Path, args: &[&str]) -> Output {
+    on_a_terminal(state, args).output().unwrap()
 }
 
 /// The step lines in `shown`: those that begin with a time in seconds (`   0.2s  ...`).
@@ -78,7 +65,7 @@ const CREATE_STEPS: &[&str] = &[
 
 /// What a terminal shows of creating and destroying machine `name`; the answers too.
 fn create_and_destroy_on_a_terminal(state: &Path, name: &str) {
-    let created = on_a_terminal(state, &["create-machine", name]);
+    let created = shown_on_a_terminal(state, &["create-machine", name]);
     let shown = text(&created.stdout);
     assert!(created.status.success(), "{shown}");
     shows_in_order(&step_lines(&shown), CREATE_STEPS, &shown);
@@ -86,7 +73,7 @@ fn create_and_destroy_on_a_terminal(state: &Path, name: &str) {
         shown.contains(&format!("created machine {name}")),
         "{shown}"
     );
-    let destroyed = on_a_terminal(state, &["destroy-machine", name]);
+    let destroyed = shown_on_a_terminal(state, &["destroy-machine", name]);
     let shown = text(&destroyed.stdout);
     assert!(destroyed.status.success(), "{shown}");
     shows_in_order(&step_lines(&shown), &["stopping the machine's vat"], &shown);
@@ -129,7 +116,7 @@ fn no_steps_when_piped_or_with_json() {
         text(&piped.stdout)
     );
     // A terminal, but --json: one JSON object, no steps.
-    let json = on_a_terminal(s, &["--json", "create-machine", "j1"]);
+    let json = shown_on_a_terminal(s, &["--json", "create-machine", "j1"]);
     let shown = text(&json.stdout);
     assert!(json.status.success(), "{shown}");
     assert_eq!(step_lines(&shown), Vec::<String>::new(), "{shown}");
@@ -183,7 +170,7 @@ fn an_older_daemon_that_refuses_progress_is_asked_again_without_it() {
         }
         asked
     });
-    let out = on_a_terminal(s, &["create-machine", "o1"]);
+    let out = shown_on_a_terminal(s, &["create-machine", "o1"]);
     let shown = text(&out.stdout);
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("created machine o1"), "{shown}");

@@ -28,6 +28,7 @@ use crate::daemon::protocol::{
 };
 use crate::error::AppError;
 use crate::model::{Cancel, ErrorKind as Kind, MachineInfo, MachineName};
+use crate::ops::GetFile;
 use crate::progress::{self, Progress, Step, Watch};
 use serde::Deserialize;
 
@@ -100,8 +101,11 @@ pub fn execute_watched(
                         continue;
                     }
                     Asked::Lost(reason) => {
-                        let look_up = |name: &MachineName| look_up(paths, explicit_config, name);
-                        return Err(outcome::lost_answer(paths, &request, reason, &look_up));
+                        let now = AskAgain {
+                            paths,
+                            explicit_config,
+                        };
+                        return Err(outcome::lost_answer(paths, &request, reason, &now));
                     }
                 };
                 match response {
@@ -179,20 +183,39 @@ pub fn execute_watched(
     }
 }
 
-/// Machine `name` as the state now shows it: `None` if there is no such machine.
-pub(crate) fn look_up(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
-    name: &MachineName,
-) -> Result<Option<MachineInfo>, AppError> {
-    let request = Request::Machine { name: name.clone() };
-    match execute(paths, explicit_config, request) {
-        Ok(Response::Machine(info)) => Ok(Some(info)),
-        Ok(_) => Err(AppError::Protocol(
-            "the answer to `machine` was not a machine".to_string(),
-        )),
-        Err(AppError::Backend(e)) if e.kind == Kind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The state as it is now, asked with new requests (of a restarted daemon, or embedded).
+pub(crate) struct AskAgain<'a> {
+    /// The state directory.
+    pub paths: &'a StatePaths,
+    /// The config the command was given.
+    pub explicit_config: Option<&'a Path>,
+}
+
+impl outcome::StateNow for AskAgain<'_> {
+    fn machine(&self, name: &MachineName) -> Result<Option<MachineInfo>, AppError> {
+        let request = Request::Machine { name: name.clone() };
+        match execute(self.paths, self.explicit_config, request) {
+            Ok(Response::Machine(info)) => Ok(Some(info)),
+            Ok(_) => Err(AppError::Protocol(
+                "the answer to `machine` was not a machine".to_string(),
+            )),
+            Err(AppError::Backend(e)) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn file(&self, name: &MachineName, path: &str) -> Result<Vec<u8>, AppError> {
+        let request = Request::GetFile(GetFile {
+            name: name.clone(),
+            path: path.to_string(),
+            local: None,
+        });
+        match execute(self.paths, self.explicit_config, request)? {
+            Response::GetFile(file) => Ok(file.content.0),
+            _ => Err(AppError::Protocol(
+                "the answer to `get-file` was not a file".to_string(),
+            )),
+        }
     }
 }
 

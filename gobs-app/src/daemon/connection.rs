@@ -75,7 +75,8 @@ fn send(stream: &UnixStream, response: &Response) -> bool {
         Err(FrameError::TooLarge(max)) => {
             tracing::error!("an answer was longer than {max} bytes; sending an error instead");
             let error = Response::Error(BackendError::internal(format!(
-                "the answer was longer than the protocol's {max} bytes, so the daemon could                  not send it (a bug: command output is cut well below that)"
+                "the answer was longer than the protocol's {max} bytes, so the daemon could \
+                 not send it (a bug: command output is cut well below that)"
             )));
             write_frame(stream, &error, MAX_RESPONSE_BYTES).is_ok()
         }

@@ -258,7 +258,8 @@ impl<M: Actor, S> ProviderCore<M, S> {
     pub fn gateway(&self) -> Result<BossGateway, String> {
         self.gateway.get().cloned().ok_or_else(|| {
             format!(
-                "provider {} was not given the boss's hob gateway (a bug: the backend gives                  it when it starts the provider)",
+                "provider {} was not given the boss's hob gateway (a bug: the backend gives \
+                 it when it starts the provider)",
                 self.name
             )
         })

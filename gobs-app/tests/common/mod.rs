@@ -224,6 +224,25 @@ impl Drop for Daemon {
     }
 }
 
+/// `gobs-app --state-dir STATE ARGS...` run with a pseudo-terminal for its standard input,
+/// output and error (by `script`, util-linux): its output is what the terminal showed.
+pub fn on_a_terminal(state: &Path, args: &[&str]) -> Command {
+    let mut words = vec![bin(), "--state-dir".into(), state.display().to_string()];
+    words.extend(args.iter().map(|a| a.to_string()));
+    let line = shlex::try_join(words.iter().map(String::as_str)).unwrap();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    // The same clean environment as `bare()` gives the binary.
+    for (key, value) in bare().get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
 /// A fresh state directory, private as gobs-app makes them.
 pub fn state() -> TempDir {
     tempfile::Builder::new()
