@@ -31,31 +31,6 @@ fn shown_on_a_terminal(state: &Path, args: &[&str]) -> Output {
     on_a_terminal(state, args).output().unwrap()
 }
 
-/// The step lines in `shown`: those that begin with a time in seconds (`   0.2s  ...`).
-fn step_lines(shown: &str) -> Vec<String> {
-    shown
-        .lines()
-        .map(|l| l.trim_end_matches('\r').trim_start())
-        .filter(|l| {
-            l.split_once("s  ")
-                .is_some_and(|(time, _)| time.parse::<f64>().is_ok())
-        })
-        .map(str::to_string)
-        .collect()
-}
-
-/// Checks that `lines` hold the steps `steps` in that order, each after its time.
-fn shows_in_order(lines: &[String], steps: &[&str], whole: &str) {
-    let mut at = 0;
-    for step in steps {
-        let found = lines[at..].iter().position(|l| l.contains(step));
-        let Some(found) = found else {
-            panic!("no step {step:?} after line {at} in:\n{whole}");
-        };
-        at += found + 1;
-    }
-}
-
 const CREATE_STEPS: &[&str] = &[
     "provisioning with dummy provider slow",
     "waiting out create_delay (200ms)",
