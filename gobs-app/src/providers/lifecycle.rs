@@ -25,6 +25,11 @@
 //! or destroying twice, cleans up rather than errs. Destroying a machine that is still being
 //! created cancels it: the creation takes down what it made when it reaches that point.
 //!
+//! **Progress.** Whoever asked may watch the steps ([`crate::progress`]): the lifecycle
+//! reports its own (provisioning, booting, registering, taking down) to the [`Progress`]
+//! it is given, and hands it to the provider's hooks, which report the steps a user waits
+//! through (building a root filesystem, booting a VM, waiting for the registration).
+//!
 //! The boss keeps the machine's state (creating, running, failed, destroying) from these
 //! promises; see [`crate::actors::boss`]. The boss holds a provider of any kind as a
 //! [`ProviderRef`](super::ProviderRef), which reaches these functions through the table in
