@@ -44,7 +44,7 @@ use std::sync::Arc;
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
-use crate::progress::Watch;
+use crate::progress::{Progress, Step, Watch};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
 pub use machine::{Listed, MachineCall, MachineOp};
@@ -299,6 +299,29 @@ operations! {
 
     /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
     GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+impl Request {
+    /// Does the request with `execute` on a thread of its own, its steps (if it is an
+    /// operation that has some) going to `on_step` on this thread as they come, until
+    /// `on_step` answers false ([`crate::progress::watched`]).
+    pub fn execute_watched(
+        mut self,
+        execute: impl FnOnce(Request) -> Response + Send,
+        on_step: impl FnMut(Step) -> bool,
+    ) -> Response {
+        let work = |progress: Progress| {
+            if let Some(watch) = self.progress_mut() {
+                watch.report_to(progress);
+            }
+            execute(self)
+        };
+        crate::progress::watched(work, on_step).unwrap_or_else(|_| {
+            Response::Error(BackendError::internal(
+                "the thread that ran the request failed",
+            ))
+        })
     }
 }
 

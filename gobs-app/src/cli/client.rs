@@ -29,7 +29,7 @@ use crate::daemon::protocol::{
 use crate::error::AppError;
 use crate::model::{Cancel, ErrorKind as Kind, MachineInfo, MachineName};
 use crate::ops::GetFile;
-use crate::progress::{self, Progress, Step, Watch};
+use crate::progress::Watch;
 use serde::Deserialize;
 
 /// How long sending a request may block.
@@ -150,23 +150,10 @@ pub fn execute_watched(
                 };
                 let watched = request.progress_mut().is_some_and(|w| w.is_asked());
                 let response = match steps.as_deref_mut() {
-                    Some(lines) if watched => {
-                        let work = |progress: Progress| {
-                            if let Some(watch) = request.progress_mut() {
-                                watch.report_to(progress);
-                            }
-                            execute(request)
-                        };
-                        let show = |step: Step| {
-                            lines.show(&step);
-                            true
-                        };
-                        progress::watched(work, show).unwrap_or_else(|_| {
-                            Response::Error(crate::model::BackendError::internal(
-                                "the thread that ran the request failed",
-                            ))
-                        })
-                    }
+                    Some(lines) if watched => request.execute_watched(execute, |step| {
+                        lines.show(&step);
+                        true
+                    }),
                     _ => execute(request),
                 };
                 let closed = backend.close();

@@ -22,7 +22,7 @@ use std::os::unix::net::UnixStream;
 use serde::{Deserialize, Serialize};
 
 use crate::daemon::protocol::{MAX_RESPONSE_BYTES, Request, Response, write_frame};
-use crate::progress::{Step, watched};
+use crate::progress::Step;
 
 /// A step of the work, daemon to client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,27 +46,14 @@ pub(crate) fn asks_for_steps(request: &mut Request) -> bool {
 /// response, or `None` if the client could not be written to (it is gone: the request
 /// still ran to its end).
 pub(crate) fn answer_watched(
-    mut request: Request,
+    request: Request,
     stream: &UnixStream,
     execute: impl FnOnce(Request) -> Response + Send,
 ) -> Option<Response> {
     let mut open = true;
-    let response = watched(
-        |progress| {
-            if let Some(watch) = request.progress_mut() {
-                watch.report_to(progress);
-            }
-            execute(request)
-        },
-        |step| {
-            open = write_frame(stream, &ProgressFrame::Progress(step), MAX_RESPONSE_BYTES).is_ok();
-            open
-        },
-    );
-    let response = response.unwrap_or_else(|_| {
-        Response::Error(crate::model::BackendError::internal(
-            "the daemon's thread for the request failed",
-        ))
+    let response = request.execute_watched(execute, |step| {
+        open = write_frame(stream, &ProgressFrame::Progress(step), MAX_RESPONSE_BYTES).is_ok();
+        open
     });
     open.then_some(response)
 }
