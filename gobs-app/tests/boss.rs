@@ -53,12 +53,8 @@ fn n(name: &str) -> MachineName {
 }
 
 fn create(b: &BossBackend, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
-    b.create_machine(
-        &Cancel::new(),
-        n(name),
-        Some(provider.to_string()),
-        Default::default(),
-    )
+    let (cancel, provider) = (Cancel::new(), Some(provider.to_string()));
+    b.create_machine(&cancel, n(name), provider, Default::default())
 }
 
 fn list_all(b: &BossBackend) -> Result<Vec<MachineInfo>, BackendError> {
