@@ -38,6 +38,7 @@ pub mod hob_net;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod progress;
 pub mod providers;
 pub mod run_io;
 pub mod state;

@@ -44,6 +44,7 @@ use std::sync::Arc;
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+use crate::progress::{Progress, Step, Watch};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
 pub use machine::{Listed, MachineCall, MachineOp};
@@ -159,6 +160,16 @@ macro_rules! operations {
                 }
             }
 
+            /// Where its steps go, if it is an operation whose steps its client may watch
+            /// (making or taking down a machine).
+            pub fn progress_mut(&mut self) -> Option<&mut Watch> {
+                match self {
+                    Request::CreateMachine { progress, .. }
+                    | Request::DestroyMachine { progress, .. } => Some(progress),
+                    _ => None,
+                }
+            }
+
             /// The machine operation it asks for, if it is one.
             pub fn machine_call(&self) -> Option<&dyn MachineCall> {
                 match self {
@@ -224,6 +235,11 @@ operations! {
         /// config file, $GOBS_DEFAULT_PROVIDER, else the most real one this host allows]
         #[arg(long, value_name = "P")]
         provider: Option<String>,
+        /// Whether the client watches the steps (the command line asks on a terminal; the
+        /// daemon then sends them as progress frames first, [`crate::daemon::progress`])
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List all machines
@@ -239,6 +255,10 @@ operations! {
     DestroyMachine => fn destroy_machine(
         /// The machine's name
         name: MachineName,
+        /// Whether the client watches the steps (as `create-machine`'s)
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List the enabled providers
@@ -279,6 +299,29 @@ operations! {
 
     /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
     GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+impl Request {
+    /// Does the request with `execute` on a thread of its own, its steps (if it is an
+    /// operation that has some) going to `on_step` on this thread as they come, until
+    /// `on_step` answers false ([`crate::progress::watched`]).
+    pub fn execute_watched(
+        mut self,
+        execute: impl FnOnce(Request) -> Response + Send,
+        on_step: impl FnMut(Step) -> bool,
+    ) -> Response {
+        let work = |progress: Progress| {
+            if let Some(watch) = self.progress_mut() {
+                watch.report_to(progress);
+            }
+            execute(self)
+        };
+        crate::progress::watched(work, on_step).unwrap_or_else(|_| {
+            Response::Error(BackendError::internal(
+                "the thread that ran the request failed",
+            ))
+        })
     }
 }
 

@@ -305,6 +305,7 @@ mod seeds {
             let r = gobs_app::ops::Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                progress: Default::default(),
             }
             .execute(&backend, &cancel);
             assert!(!matches!(r, gobs_app::ops::Response::Error(_)), "{r:?}");
@@ -532,6 +533,7 @@ mod seeds {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                progress: Default::default(),
             },
             Request::ListMachines {},
             Request::Machine {
@@ -561,6 +563,7 @@ mod seeds {
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
+                progress: Default::default(),
             },
             Request::Providers {},
         ];

@@ -29,6 +29,7 @@ use crate::hob_net::boss_gateway::{BossGateway, HOB_DIR};
 use crate::hob_net::gateway::ReachChange;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
+use crate::progress::Watch;
 use crate::providers;
 
 /// How long the backend waits for each kind of answer.
@@ -348,13 +349,15 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
         let provider = provider.unwrap_or_else(|| self.default_provider.clone());
         // A message answering with a promise: the send gives the creation's own answer.
-        let creating = self
-            .boss
-            .send()
-            .create_machine(name.to_string(), provider.clone());
+        let creating = self.boss.send().create_machine(
+            name.to_string(),
+            provider.clone(),
+            progress.reporter(),
+        );
         let info = match creating.wait_timeout(self.timeouts.create) {
             Ok(info) => info?,
             Err(_still_creating) => {
@@ -427,8 +430,12 @@ impl Backend for BossBackend {
         &self,
         _cancel: &Cancel,
         name: MachineName,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
-        let destroying = self.boss.send().destroy_machine(name.to_string());
+        let destroying = self
+            .boss
+            .send()
+            .destroy_machine(name.to_string(), progress.reporter());
         match destroying.wait_timeout(self.timeouts.destroy) {
             Ok(destroyed) => destroyed?,
             Err(_still_destroying) => Err(BackendError::provider(format!(
@@ -533,6 +540,7 @@ mod tests {
         let Response::CreateMachine(m) = (Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: None,
+            progress: Default::default(),
         })
         .execute(&*backend, &cancel) else {
             panic!("expected a machine");
@@ -575,7 +583,11 @@ mod tests {
         let err = b
             .boss()
             .send()
-            .create_machine("../escape".into(), "local".into())
+            .create_machine(
+                "../escape".into(),
+                "local".into(),
+                crate::progress::Progress::none(),
+            )
             .wait()
             .unwrap_err();
         let err = BackendError::from(err);

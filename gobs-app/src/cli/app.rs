@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::progress::StepLines;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
 use crate::cli::{client, files, output, raw_terminal, run_stream};
@@ -146,7 +147,21 @@ pub fn run(
         let config = explicit_config.as_deref();
         return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
-    let response = client::execute(&paths, explicit_config.as_deref(), request)?;
+    // Long work shows its steps, on a terminal only: piped, or with --json, the answer
+    // comes alone.
+    let mut request = request;
+    let response = match request.progress_mut() {
+        Some(_) if terminal.stderr && !cli.json => {
+            let mut lines = StepLines::new(err);
+            client::execute_watched(
+                &paths,
+                explicit_config.as_deref(),
+                request,
+                Some(&mut lines),
+            )?
+        }
+        _ => client::execute(&paths, explicit_config.as_deref(), request)?,
+    };
     match (&response, destination) {
         (crate::ops::Response::GetFile(file), Some(local)) => {
             files::write_local(&local, &file.content.0)?;
@@ -266,6 +281,7 @@ mod tests {
         let create = |provider: Option<&str>| Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: provider.map(str::to_string),
+            progress: Default::default(),
         };
         let chosen = |provider: &str| {
             let provider = provider.to_string();

@@ -8,6 +8,7 @@ pub mod events;
 pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod progress;
 pub mod raw_terminal;
 pub mod run_stream;
 pub mod state;

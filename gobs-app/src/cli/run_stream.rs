@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
-use crate::cli::client::{BUSY_WAIT, look_up};
+use crate::cli::client::{AskAgain, BUSY_WAIT};
 use crate::cli::raw_terminal::RawMode;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{outcome, output};
@@ -36,7 +36,7 @@ use crate::daemon::protocol::{
 use crate::daemon::stream::{InputFrame, OutputFrame};
 use crate::error::AppError;
 use crate::files::FileContent;
-use crate::model::{Cancel, ErrorKind as Kind, MachineName};
+use crate::model::{Cancel, ErrorKind as Kind};
 use crate::ops::Run;
 use crate::run_io::{CHUNK, Piece, RunIo, Stream};
 
@@ -166,13 +166,16 @@ fn through_daemon(
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 shown.finish().map_err(AppError::Output)?;
                 drop(raw);
-                let look = |name: &MachineName| look_up(paths, explicit_config, name);
+                let now = AskAgain {
+                    paths,
+                    explicit_config,
+                };
                 let reason = "it closed the connection before the command's end".to_string();
                 return Err(outcome::lost_answer(
                     paths,
                     &Request::Run(run),
                     reason,
-                    &look,
+                    &now,
                 ));
             }
             Err(e) => return Err(failed(e.to_string())),

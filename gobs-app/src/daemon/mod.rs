@@ -18,7 +18,8 @@
 //!
 //! One concern a file: [`startup`] (taking the locks), [`server`] (the socket and the
 //! accept loop), [`connection`] (one client's requests), `hangup` (noticing a client that
-//! went away), [`protocol`] (the frames), [`lock`] (the lock files) and [`holder`] (who
+//! went away), [`protocol`] (the frames), [`stream`] (a streamed `run`), [`progress`] (the
+//! steps of a request that asks for them), [`lock`] (the lock files) and [`holder`] (who
 //! holds one), and [`find`] (how a command finds the daemon, or takes the state itself).
 
 pub mod connection;
@@ -26,6 +27,7 @@ pub mod find;
 mod hangup;
 pub mod holder;
 pub mod lock;
+pub mod progress;
 pub mod protocol;
 pub mod server;
 pub mod startup;

@@ -284,6 +284,7 @@ mod tests {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                progress: Default::default(),
             },
             Request::ListMachines {},
             Request::Machine {
@@ -317,6 +318,7 @@ mod tests {
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
+                progress: Default::default(),
             },
             Request::Providers {},
             Request::PutFile(crate::ops::PutFile {

@@ -232,9 +232,13 @@ impl MachineOp for Run {
     }
 
     fn when_lost(&self) -> String {
+        let output = match self.stream {
+            true => "the output shown is all that came back, and its exit status is lost",
+            false => "its output is lost",
+        };
         format!(
             "gobs-app cannot know whether the command ran on machine {}, or how far it got \
-             (its output is lost); check on the machine before running it again",
+             ({output}); check on the machine before running it again",
             self.name
         )
     }

@@ -224,6 +224,50 @@ impl Drop for Daemon {
     }
 }
 
+/// `gobs-app --state-dir STATE ARGS...` run with a pseudo-terminal for its standard input,
+/// output and error (by `script`, util-linux): its output is what the terminal showed.
+pub fn on_a_terminal(state: &Path, args: &[&str]) -> Command {
+    let mut words = vec![bin(), "--state-dir".into(), state.display().to_string()];
+    words.extend(args.iter().map(|a| a.to_string()));
+    let line = shlex::try_join(words.iter().map(String::as_str)).unwrap();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    // The same clean environment as `bare()` gives the binary.
+    for (key, value) in bare().get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// The step lines in `shown`: those that begin with a time in seconds (`   0.2s  ...`).
+pub fn step_lines(shown: &str) -> Vec<String> {
+    shown
+        .lines()
+        .map(|l| l.trim_end_matches('\r').trim_start())
+        .filter(|l| {
+            l.split_once("s  ")
+                .is_some_and(|(time, _)| time.parse::<f64>().is_ok())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks that `lines` hold the steps `steps` in that order, each after its time.
+pub fn shows_in_order(lines: &[String], steps: &[&str], whole: &str) {
+    let mut at = 0;
+    for step in steps {
+        let found = lines[at..].iter().position(|l| l.contains(step));
+        let Some(found) = found else {
+            panic!("no step {step:?} after line {at} in:\n{whole}");
+        };
+        at += found + 1;
+    }
+}
+
 /// A fresh state directory, private as gobs-app makes them.
 pub fn state() -> TempDir {
     tempfile::Builder::new()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod frames;
+mod progress;
 mod serving;
 mod startup;
 
@@ -31,6 +32,7 @@ use crate::daemon::server::{Daemon, Stopper, recover_stale_socket};
 use crate::daemon::startup::{LOCK_WAIT, lock_state};
 use crate::error::AppError;
 use crate::model::{BackendError, Cancel, ErrorKind, MachineInfo, MachineName, ProviderInfo};
+use crate::progress::Watch;
 
 fn paths(dir: &Path) -> StatePaths {
     StatePaths::new(StateDir {
@@ -86,10 +88,11 @@ impl Backend for Special {
         cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
         let _ = self.began.lock().unwrap().send("create");
         let _ = self.gate.lock().unwrap().recv_timeout(HANG);
-        self.inner.create_machine(cancel, name, provider)
+        self.inner.create_machine(cancel, name, provider, progress)
     }
     fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let huge = MachineInfo {
@@ -114,8 +117,13 @@ impl Backend for Special {
         let _ = self.cancelled.send(c.is_cancelled());
         Err(BackendError::provider("cancelled"))
     }
-    fn destroy_machine(&self, c: &Cancel, n: MachineName) -> Result<MachineInfo, BackendError> {
-        self.inner.destroy_machine(c, n)
+    fn destroy_machine(
+        &self,
+        c: &Cancel,
+        n: MachineName,
+        progress: Watch,
+    ) -> Result<MachineInfo, BackendError> {
+        self.inner.destroy_machine(c, n, progress)
     }
     fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
         self.inner.providers(c)
