@@ -43,6 +43,7 @@ use std::sync::Arc;
 
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
@@ -148,6 +149,7 @@ macro_rules! operations {
                         | Request::Providers { .. }
                         | Request::Events { .. }
                         | Request::Web { .. }
+                        | Request::Hosts { .. }
                 )
             }
 
@@ -163,6 +165,14 @@ macro_rules! operations {
             pub fn machine_call(&self) -> Option<&dyn MachineCall> {
                 match self {
                     $(Request::$mop(op) => Some(op),)*
+                    _ => None,
+                }
+            }
+
+            /// The machine operation it asks for, owned, if it is one.
+            pub fn into_machine_call(self) -> Option<Arc<dyn MachineCall>> {
+                match self {
+                    $(Request::$mop(op) => Some(Arc::new(op)),)*
                     _ => None,
                 }
             }
@@ -197,6 +207,10 @@ macro_rules! operations {
                 fn response(answer: <$mty as MachineOp>::Answer) -> Response {
                     Response::$mop(answer)
                 }
+
+                fn request(&self) -> Request {
+                    Request::$mop(self.clone())
+                }
             }
         )*
 
@@ -224,6 +238,11 @@ operations! {
         /// config file, $GOBS_DEFAULT_PROVIDER, else the most real one this host allows]
         #[arg(long, value_name = "P")]
         provider: Option<String>,
+        /// Host to create it on [default: local, the boss's own]; `gobs-app hosts` lists
+        /// them
+        #[arg(long, value_name = "HOST")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     ) -> MachineInfo;
 
     /// List all machines
@@ -268,6 +287,16 @@ operations! {
     /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
     /// token (enable them in the config's metrics and dashboard tables)
     Web => fn web() -> WebAccess;
+
+    /// List the hosts machines are made on (the boss's own, "local", and each agent's),
+    /// with their state and machine count
+    Hosts => fn hosts() -> Vec<HostInfo>;
+
+    /// Add a host (prints the one-time URI its agent joins with) or remove one
+    Host => fn host(
+        #[command(subcommand)]
+        action: HostAction,
+    ) -> HostAnswer;
     }
 
     machine {

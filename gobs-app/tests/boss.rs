@@ -52,7 +52,7 @@ fn n(name: &str) -> MachineName {
 }
 
 fn create(b: &BossBackend, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
-    b.create_machine(&Cancel::new(), n(name), Some(provider.to_string()))
+    b.create_machine(&Cancel::new(), n(name), Some(provider.to_string()), None)
 }
 
 fn list_all(b: &BossBackend) -> Result<Vec<MachineInfo>, BackendError> {

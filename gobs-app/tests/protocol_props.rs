@@ -27,8 +27,13 @@ fn text() -> impl Strategy<Value = String> {
 
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        (name(), proptest::option::of(text()))
-            .prop_map(|(name, provider)| Request::CreateMachine { name, provider }),
+        (name(), proptest::option::of(text())).prop_map(|(name, provider)| {
+            Request::CreateMachine {
+                name,
+                provider,
+                host: None,
+            }
+        }),
         Just(Request::ListMachines {}),
         name().prop_map(|name| Request::Machine { name }),
         (name(), proptest::collection::vec(text(), 1..5)).prop_map(|(name, command)| {
@@ -96,6 +101,7 @@ fn machine() -> impl Strategy<Value = MachineInfo> {
                 created_at,
                 bindings,
                 error,
+                host: None,
             },
         )
 }

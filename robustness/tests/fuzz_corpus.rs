@@ -305,6 +305,7 @@ mod seeds {
             let r = gobs_app::ops::Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
             }
             .execute(&backend, &cancel);
             assert!(!matches!(r, gobs_app::ops::Response::Error(_)), "{r:?}");
@@ -532,6 +533,7 @@ mod seeds {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
             },
             Request::ListMachines {},
             Request::Machine {
@@ -596,6 +598,7 @@ mod seeds {
             created_at: 1_700_000_000,
             bindings: vec!["shell".into()],
             error: None,
+            host: None,
         };
         let responses = [
             ("create", Response::CreateMachine(machine.clone())),

@@ -27,6 +27,8 @@ use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
 use crate::hob_net::boss_gateway::{BossGateway, HOB_DIR};
 use crate::hob_net::gateway::ReachChange;
+use crate::hosts::link::FleetLink;
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
 use crate::providers;
@@ -84,6 +86,8 @@ pub struct BossBackend {
     events: Ref<EventLog>,
     /// The boss's hob gateway, passed to its providers, its machines and the observer.
     gateway: BossGateway,
+    /// Its hosts' agents.
+    fleet: FleetLink,
     web: crate::web::access::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
@@ -128,12 +132,24 @@ impl BossBackend {
         config: &Config,
         read_only: bool,
     ) -> Result<BossBackend, BackendError> {
-        match Self::start_in(&vats, config, read_only) {
-            Ok((boss, events, gateway)) => Ok(BossBackend {
+        let started = Self::start_in(&vats, config, read_only).and_then(|(b, e, g)| {
+            let fleet = FleetLink::open(
+                vats.registry(),
+                vats.dir(),
+                b.clone(),
+                &config.hosts,
+                read_only,
+            )
+            .inspect_err(|_| g.stop())?;
+            Ok((b, e, g, fleet))
+        });
+        match started {
+            Ok((boss, events, gateway, fleet)) => Ok(BossBackend {
                 vats,
                 boss,
                 events,
                 gateway,
+                fleet,
                 web: crate::web::access::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
@@ -288,6 +304,7 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
+        self.fleet.stop();
         self.gateway.stop();
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
@@ -348,7 +365,20 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
     ) -> Result<MachineInfo, BackendError> {
+        let (answer, create) = (self.timeouts.answer, self.timeouts.create);
+        match host.filter(|h| h != LOCAL_HOST) {
+            Some(host) => {
+                return self
+                    .fleet
+                    .create_machine(name.as_str(), provider, &host, answer, create);
+            }
+            None if self.fleet.has_machine(name.as_str(), answer)? => {
+                return Err(BackendError::machine_exists(name.as_str(), []));
+            }
+            None => {}
+        }
         let provider = provider.unwrap_or_else(|| self.default_provider.clone());
         // A message answering with a promise: the send gives the creation's own answer.
         let creating = self
@@ -378,12 +408,20 @@ impl Backend for BossBackend {
     }
 
     fn list_machines(&self, _cancel: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
-        self.answer(self.boss.send().list_machines(), || {
+        let mut all = self.answer(self.boss.send().list_machines(), || {
             "listing the machines and asking them for their bindings".to_string()
-        })
+        })?;
+        all.extend(self.fleet.machines(self.timeouts.answer)?);
+        Ok(all)
     }
 
     fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
+        if self
+            .fleet
+            .has_machine(name.as_str(), self.timeouts.answer)?
+        {
+            return self.fleet.machine(name.as_str(), self.timeouts.answer);
+        }
         self.answer(self.boss.send().machine(name.to_string()), || {
             format!("looking up machine {name} and asking it for its bindings")
         })
@@ -394,6 +432,15 @@ impl Backend for BossBackend {
         cancel: &Cancel,
         call: Arc<dyn MachineCall>,
     ) -> Result<Response, BackendError> {
+        if self
+            .fleet
+            .has_machine(call.machine().as_str(), self.timeouts.answer)?
+        {
+            let limit = call
+                .time_limit()
+                .map_or(self.timeouts.files, |l| l + RUN_MARGIN);
+            return self.fleet.on_machine(&call, self.timeouts.answer, limit);
+        }
         // A backstop only: the machine, and the boss's deadline on it, end the call first.
         // Work with a time limit of its own (`run`) may take as long as its limit.
         let backstop = if call.call(Duration::ZERO).work.is_none() {
@@ -428,6 +475,10 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
     ) -> Result<MachineInfo, BackendError> {
+        let (answer, destroy) = (self.timeouts.answer, self.timeouts.destroy);
+        if self.fleet.has_machine(name.as_str(), answer)? {
+            return self.fleet.destroy_machine(name.as_str(), answer, destroy);
+        }
         let destroying = self.boss.send().destroy_machine(name.to_string());
         match destroying.wait_timeout(self.timeouts.destroy) {
             Ok(destroyed) => destroyed?,
@@ -495,6 +546,15 @@ impl Backend for BossBackend {
         })
     }
 
+    fn hosts(&self, _cancel: &Cancel) -> Result<Vec<HostInfo>, BackendError> {
+        self.fleet.hosts(self.timeouts.answer)
+    }
+
+    fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        self.fleet
+            .host(action, self.timeouts.answer, self.timeouts.destroy)
+    }
+
     fn record(&self, machine: Option<String>, what: What) -> Result<(), BackendError> {
         self.answer(self.events.send().append(machine, what), || {
             "adding to the event log".to_string()
@@ -533,6 +593,7 @@ mod tests {
         let Response::CreateMachine(m) = (Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: None,
+            host: None,
         })
         .execute(&*backend, &cancel) else {
             panic!("expected a machine");

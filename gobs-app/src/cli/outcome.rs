@@ -113,6 +113,7 @@ mod tests {
             created_at: 0,
             bindings: vec![],
             error: (status == MachineStatus::Failed).then(|| "it broke".to_string()),
+            host: None,
         }))
     }
 
@@ -174,6 +175,7 @@ mod tests {
         let create = Request::CreateMachine {
             name: "m".parse().unwrap(),
             provider: None,
+            host: None,
         };
         assert!(!safe_to_repeat(&create));
         let run = Request::Run(Run {

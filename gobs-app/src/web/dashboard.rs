@@ -215,7 +215,15 @@ async fn create(State(d): State<Dashboard>, headers: HeaderMap, body: String) ->
         Err(e) => return failed(&e),
     };
     let provider = form.provider.filter(|p| !p.is_empty());
-    act(&d, Request::CreateMachine { name, provider }).await
+    act(
+        &d,
+        Request::CreateMachine {
+            name,
+            provider,
+            host: None,
+        },
+    )
+    .await
 }
 
 async fn destroy(

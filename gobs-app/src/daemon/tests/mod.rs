@@ -86,10 +86,11 @@ impl Backend for Special {
         cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
     ) -> Result<MachineInfo, BackendError> {
         let _ = self.began.lock().unwrap().send("create");
         let _ = self.gate.lock().unwrap().recv_timeout(HANG);
-        self.inner.create_machine(cancel, name, provider)
+        self.inner.create_machine(cancel, name, provider, host)
     }
     fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let huge = MachineInfo {
@@ -99,6 +100,7 @@ impl Backend for Special {
             created_at: 0,
             bindings: vec![],
             error: None,
+            host: None,
         };
         Ok(vec![huge])
     }
@@ -131,6 +133,16 @@ impl Backend for Special {
     }
     fn web(&self, c: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
         self.inner.web(c)
+    }
+    fn hosts(&self, c: &Cancel) -> Result<Vec<crate::hosts::model::HostInfo>, BackendError> {
+        self.inner.hosts(c)
+    }
+    fn host(
+        &self,
+        c: &Cancel,
+        action: crate::hosts::model::HostAction,
+    ) -> Result<crate::hosts::model::HostAnswer, BackendError> {
+        self.inner.host(c, action)
     }
 }
 
