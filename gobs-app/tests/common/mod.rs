@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod fleet;
 pub mod needs;
 pub mod nft;
 pub mod proc_net;
