@@ -33,45 +33,11 @@ use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus
 use crate::ops::{MachineCall, Response};
 use crate::providers;
 
-/// How long the backend waits for each kind of answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Answers the boss gives from what it knows (lists, records, refusals).
-    pub answer: Duration,
-    /// Creating a machine (providers may take minutes).
-    pub create: Duration,
-    /// Destroying a machine.
-    pub destroy: Duration,
-    /// A machine operation with a time limit of its own (a command run on a machine): a
-    /// backstop, as the machine enforces the limit and the boss puts a deadline on it.
-    pub run: Duration,
-    /// Any other machine operation (copying a file onto or off a machine): a backstop too,
-    /// the boss's deadline on the machine comes sooner.
-    pub files: Duration,
-    /// How long `events` waits for a new event before it answers an empty page (the
-    /// follower asks again at once); short, so a daemon stopping is not held up long.
-    pub follow: Duration,
-}
-
-/// How much longer than an operation's own time limit (`run --timeout`) the backend waits
-/// before it gives up on it (the machine's reconnection, and the answer's way back).
-const RUN_MARGIN: Duration = Duration::from_secs(60);
+use super::timeouts::RUN_MARGIN;
+pub use super::timeouts::Timeouts;
 
 /// How often a waiting `events` looks whether its client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            answer: Duration::from_secs(60),
-            create: Duration::from_secs(15 * 60),
-            destroy: Duration::from_secs(15 * 60),
-            run: Duration::from_secs(60 * 60 + 60),
-            files: Duration::from_secs(5 * 60),
-            follow: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Which store each vat gets, from the config.
 pub fn store_kind(store: &StoreConfig) -> StoreKind {
@@ -290,6 +256,11 @@ impl BossBackend {
         )
     }
 
+    /// Whether machine `name` is on another host than the boss's own.
+    fn on_host(&self, name: &MachineName) -> Result<bool, BackendError> {
+        self.fleet.has_machine(name.as_str(), &self.timeouts)
+    }
+
     /// Waits for an answer the boss gives straight away.
     fn answer<T: Send + 'static>(
         &self,
@@ -367,14 +338,13 @@ impl Backend for BossBackend {
         provider: Option<String>,
         host: Option<String>,
     ) -> Result<MachineInfo, BackendError> {
-        let (answer, create) = (self.timeouts.answer, self.timeouts.create);
         match host.filter(|h| h != LOCAL_HOST) {
-            Some(host) => {
+            Some(h) => {
                 return self
                     .fleet
-                    .create_machine(name.as_str(), provider, &host, answer, create);
+                    .create_machine(name.as_str(), provider, &h, &self.timeouts);
             }
-            None if self.fleet.has_machine(name.as_str(), answer)? => {
+            None if self.on_host(&name)? => {
                 return Err(BackendError::machine_exists(name.as_str(), []));
             }
             None => {}
@@ -411,16 +381,13 @@ impl Backend for BossBackend {
         let mut all = self.answer(self.boss.send().list_machines(), || {
             "listing the machines and asking them for their bindings".to_string()
         })?;
-        all.extend(self.fleet.machines(self.timeouts.answer)?);
+        all.extend(self.fleet.machines(&self.timeouts)?);
         Ok(all)
     }
 
     fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
-        if self
-            .fleet
-            .has_machine(name.as_str(), self.timeouts.answer)?
-        {
-            return self.fleet.machine(name.as_str(), self.timeouts.answer);
+        if self.on_host(&name)? {
+            return self.fleet.machine(name.as_str(), &self.timeouts);
         }
         self.answer(self.boss.send().machine(name.to_string()), || {
             format!("looking up machine {name} and asking it for its bindings")
@@ -432,14 +399,8 @@ impl Backend for BossBackend {
         cancel: &Cancel,
         call: Arc<dyn MachineCall>,
     ) -> Result<Response, BackendError> {
-        if self
-            .fleet
-            .has_machine(call.machine().as_str(), self.timeouts.answer)?
-        {
-            let limit = call
-                .time_limit()
-                .map_or(self.timeouts.files, |l| l + RUN_MARGIN);
-            return self.fleet.on_machine(&call, self.timeouts.answer, limit);
+        if self.on_host(call.machine())? {
+            return self.fleet.on_machine(&call, &self.timeouts);
         }
         // A backstop only: the machine, and the boss's deadline on it, end the call first.
         // Work with a time limit of its own (`run`) may take as long as its limit.
@@ -475,9 +436,8 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
     ) -> Result<MachineInfo, BackendError> {
-        let (answer, destroy) = (self.timeouts.answer, self.timeouts.destroy);
-        if self.fleet.has_machine(name.as_str(), answer)? {
-            return self.fleet.destroy_machine(name.as_str(), answer, destroy);
+        if self.on_host(&name)? {
+            return self.fleet.destroy_machine(name.as_str(), &self.timeouts);
         }
         let destroying = self.boss.send().destroy_machine(name.to_string());
         match destroying.wait_timeout(self.timeouts.destroy) {
@@ -547,12 +507,11 @@ impl Backend for BossBackend {
     }
 
     fn hosts(&self, _cancel: &Cancel) -> Result<Vec<HostInfo>, BackendError> {
-        self.fleet.hosts(self.timeouts.answer)
+        self.fleet.hosts(&self.timeouts)
     }
 
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
-        self.fleet
-            .host(action, self.timeouts.answer, self.timeouts.destroy)
+        self.fleet.host(action, &self.timeouts)
     }
 
     fn record(&self, machine: Option<String>, what: What) -> Result<(), BackendError> {

@@ -17,9 +17,10 @@ use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::NodeStore;
 use gobs_runtime::{ErrorKind as GoneKind, Ref, spawn};
 
-use super::fleet::{Enrolment, now_unix};
+use super::fleet::Enrolment;
 use super::host_agent::{AGENT_VAT, HostAgent, Joined};
 use super::link::Driven;
+use super::model::now_unix;
 use crate::backend::boss::BossBackend;
 use crate::config::Config;
 use crate::config::state_dir::StatePaths;

@@ -4,13 +4,12 @@
 //! before it joined.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gobs_runtime::{Ref, define_actor, self_ref, spawn};
 use serde::{Deserialize, Serialize};
 
 use super::host_agent::HostAgent;
-use super::model::check_host_name;
+use super::model::{check_host_name, now_unix, shown_time};
 use crate::model::{BackendError, ErrorKind};
 
 /// The fleet's vat in the boss's registry.
@@ -291,14 +290,4 @@ impl Enrolment {
             self.state = EnrolState::Revoked(now_unix());
         }
     }
-}
-
-pub(super) fn shown_time(at: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(at)).to_string()
-}
-
-pub(super) fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -1,7 +1,7 @@
 //! The boss's operations on machines of other hosts, and on hosts: what the backend asks
 //! of its [`FleetLink`] when a machine is on a host's agent (`create-machine --host`,
 //! `list-machines`, `run` …) and for `hosts` and `host add|remove`. Each blocks (the
-//! backend's threads are outside the vats) and waits at most the limit it is given.
+//! backend's threads are outside the vats) and waits at most the backend's limits.
 //!
 //! A machine of a host is the agent's: the boss keeps where it is (the [`Fleet`]) and
 //! asks the agent for the rest. Creating is noted before the agent is asked, so a boss that
@@ -17,6 +17,7 @@ use super::fleet::{Fleet, HostEntry, RemoteMachine};
 use super::host_agent::HostAgent;
 use super::link::FleetLink;
 use super::model::{HostAction, HostAnswer, HostInfo, HostState, LOCAL_HOST, check_host_name};
+use crate::backend::timeouts::{RUN_MARGIN, Timeouts};
 use crate::model::{BackendError, ErrorKind, MachineInfo, MachineStatus};
 use crate::ops::{MachineCall, Response};
 
@@ -25,20 +26,20 @@ pub const LIST_LIMIT: Duration = Duration::from_secs(5);
 
 impl FleetLink {
     /// Whether machine `name` is a machine of a host (not the boss's own).
-    pub fn has_machine(&self, name: &str, limit: Duration) -> Result<bool, BackendError> {
-        Ok(self.host_of(name, limit)?.is_some())
+    pub fn has_machine(&self, name: &str, t: &Timeouts) -> Result<bool, BackendError> {
+        Ok(self.host_of(name, t.answer)?.is_some())
     }
 
     /// Makes machine `name` on host `host` with `provider` (the agent's default if
-    /// `None`), waiting at most `limit` for the agent.
+    /// `None`).
     pub fn create_machine(
         &self,
         name: &str,
         provider: Option<String>,
         host: &str,
-        answer: Duration,
-        limit: Duration,
+        t: &Timeouts,
     ) -> Result<MachineInfo, BackendError> {
+        let (answer, limit) = (t.answer, t.create);
         check_host_name(host)?;
         let local = wait(self.shared.boss.send().machine_names(), answer, "the boss")?;
         if local.iter().any(|m| m == name) {
@@ -85,7 +86,8 @@ impl FleetLink {
 
     /// The machines of every host, each as its agent shows it (or `unreachable`, as the
     /// boss last knew it, if its agent does not answer within [`LIST_LIMIT`]).
-    pub fn machines(&self, answer: Duration) -> Result<Vec<MachineInfo>, BackendError> {
+    pub fn machines(&self, t: &Timeouts) -> Result<Vec<MachineInfo>, BackendError> {
+        let answer = t.answer;
         let Some(fleet) = self.fleet() else {
             return Ok(Vec::new());
         };
@@ -114,8 +116,8 @@ impl FleetLink {
     }
 
     /// Machine `name` of a host, as [`FleetLink::machines`] shows it.
-    pub fn machine(&self, name: &str, answer: Duration) -> Result<MachineInfo, BackendError> {
-        let all = self.machines(answer)?;
+    pub fn machine(&self, name: &str, t: &Timeouts) -> Result<MachineInfo, BackendError> {
+        let all = self.machines(t)?;
         all.into_iter()
             .find(|m| m.name == name)
             .ok_or_else(|| BackendError::unknown_machine(name, []))
@@ -181,12 +183,8 @@ impl FleetLink {
 
     /// Destroys machine `name` of a host through its agent; refused, saying why, while
     /// the host is unreachable.
-    pub fn destroy_machine(
-        &self,
-        name: &str,
-        answer: Duration,
-        limit: Duration,
-    ) -> Result<MachineInfo, BackendError> {
+    pub fn destroy_machine(&self, name: &str, t: &Timeouts) -> Result<MachineInfo, BackendError> {
+        let (answer, limit) = (t.answer, t.destroy);
         let (host, agent) = self.agent_of(name, answer)?;
         let fleet = self.fleet().ok_or_else(|| no_hosts(&host))?;
         let whom = format!("host {host}'s agent");
@@ -215,9 +213,10 @@ impl FleetLink {
     pub fn on_machine(
         &self,
         call: &Arc<dyn MachineCall>,
-        answer: Duration,
-        limit: Duration,
+        t: &Timeouts,
     ) -> Result<Response, BackendError> {
+        let answer = t.answer;
+        let limit = call.time_limit().map_or(t.files, |l| l + RUN_MARGIN);
         call.check()?;
         let name = call.machine().to_string();
         let (host, agent) = self.agent_of(&name, answer)?;
@@ -240,7 +239,8 @@ impl FleetLink {
     }
 
     /// The hosts: the boss's own first, then each added one.
-    pub fn hosts(&self, answer: Duration) -> Result<Vec<HostInfo>, BackendError> {
+    pub fn hosts(&self, t: &Timeouts) -> Result<Vec<HostInfo>, BackendError> {
+        let answer = t.answer;
         let local = wait(self.shared.boss.send().machine_names(), answer, "the boss")?;
         let mut rows = vec![HostInfo {
             name: LOCAL_HOST.to_string(),
@@ -269,12 +269,8 @@ impl FleetLink {
     }
 
     /// `gobs-app host add|remove`.
-    pub fn host(
-        &self,
-        action: HostAction,
-        answer: Duration,
-        limit: Duration,
-    ) -> Result<HostAnswer, BackendError> {
+    pub fn host(&self, action: HostAction, t: &Timeouts) -> Result<HostAnswer, BackendError> {
+        let answer = t.answer;
         match action {
             HostAction::Add { name } => {
                 check_host_name(&name)?;
@@ -306,7 +302,7 @@ impl FleetLink {
                 let mut destroyed = Vec::new();
                 if destroy_machines {
                     for machine in machines {
-                        self.destroy_machine(&machine, answer, limit)?;
+                        self.destroy_machine(&machine, t)?;
                         destroyed.push(machine);
                     }
                 }
@@ -345,7 +341,7 @@ impl FleetLink {
             return Err(BackendError::provider(format!(
                 "machine {name} is on host {host}, which has been unreachable since {}; try \
                  again once `gobs-app hosts` shows it reachable",
-                super::fleet::shown_time(reach.since)
+                super::model::shown_time(reach.since)
             )));
         }
         Ok((host, agent))

@@ -48,7 +48,7 @@ impl HostAgent {
     /// Answers, so the boss knows the host is reachable: the agent's time (seconds since
     /// the Unix epoch).
     pub fn ping(&self) -> u64 {
-        super::fleet::now_unix()
+        super::model::now_unix()
     }
 
     /// Makes machine `name` with provider `provider` (the agent's default if empty):

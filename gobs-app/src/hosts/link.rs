@@ -20,7 +20,8 @@ use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::NodeStore;
 use gobs_runtime::{Promise, Ref, Registry, spawn};
 
-use super::fleet::{Enrolment, FLEET_VAT, Fleet, now_unix};
+use super::fleet::{Enrolment, FLEET_VAT, Fleet};
+use super::model::now_unix;
 use crate::actors::boss::Boss;
 use crate::config::hosts::HostsConfig;
 use crate::hob_net::boss_gateway::HOB_DIR;

@@ -2,6 +2,8 @@
 //! ([`HostInfo`]), what `gobs-app host …` asks ([`HostAction`]) and answers
 //! ([`HostAnswer`]).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{BackendError, check_machine_name};
@@ -91,4 +93,16 @@ pub fn check_host_name(name: &str) -> Result<(), BackendError> {
     }
     check_machine_name(name)
         .map_err(|e| BackendError::invalid(e.message.replacen("machine name", "host name", 1)))
+}
+
+/// A time (seconds since the Unix epoch) as people read it.
+pub(super) fn shown_time(at: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at)).to_string()
+}
+
+/// Now, in seconds since the Unix epoch.
+pub(super) fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
