@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::fleet::{Agent, Net};
-use common::{Daemon, fails, ok, state, wait_for};
+use common::{Daemon, fails, listed, ok, state, wait_for};
 
 /// `hosts --json`, by name: (state, machines).
 fn hosts(boss: &Path) -> Vec<(String, String, u64)> {
@@ -52,10 +52,7 @@ fn enrol(boss: &Path, host: &str) -> String {
 
 /// `list-machines --json` of `state`: (name, host, status).
 fn machines(state: &Path) -> Vec<(String, String, String)> {
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(state, &["list-machines", "--json"])).unwrap();
-    json.as_array()
-        .unwrap()
+    listed(state)
         .iter()
         .map(|m| {
             (

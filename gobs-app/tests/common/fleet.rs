@@ -7,10 +7,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread;
+use std::sync::{Arc, Mutex};
 
-use super::{HANG, bare};
+use super::{bare, drain_until};
 
 /// A `gobs-app agent` child (in network namespace `netns`, if any); killed when dropped.
 pub struct Agent {
@@ -46,21 +45,8 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (serving, announced) = mpsc::channel();
-        let (kept, pipe) = (stderr.clone(), child.stderr.take().unwrap());
-        thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.contains("daemon (pid") && line.contains("serving") {
-                    let _ = serving.send(());
-                }
-                let mut kept = kept.lock().unwrap();
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        });
-        let served = announced.recv_timeout(HANG).is_ok();
+        let serves = |line: &str| line.contains("daemon (pid") && line.contains("serving");
+        let (stderr, served, _drain) = drain_until(&mut child, serves);
         let mut agent = Agent {
             child: Some(child),
             stderr,
