@@ -148,11 +148,15 @@ impl FleetLink {
                 host: Some(host.to_string()),
             };
             let Some(listed) = &listed else {
-                let status = match (creating, record.acknowledged) {
-                    (true, _) => MachineStatus::Creating,
-                    (false, _) => MachineStatus::Unreachable,
+                let status = match creating {
+                    true => MachineStatus::Creating,
+                    false => MachineStatus::Unreachable,
                 };
-                shown.push(recorded(status, None));
+                // Without a daemon nothing reaches the agents: say so, not "down".
+                let why = (!self.watching()).then(|| {
+                    format!("host {host} was not asked: only `gobs-app daemon` reaches agents")
+                });
+                shown.push(recorded(status, why));
                 continue;
             };
             match listed.get(&name) {
