@@ -341,4 +341,22 @@ mod tests {
         }
         assert_eq!(MACHINE_BINDINGS.len(), MACHINE_VARIANTS.len() + 1);
     }
+
+    /// `create-machine --host` is new: an older client's request (no `host`) still reads,
+    /// and a request for the boss's own host is written as before, so an older daemon
+    /// (which refuses unknown fields) still takes it.
+    #[test]
+    fn create_machine_without_a_host_is_the_older_request() {
+        let old = r#"{"op":"create-machine","name":"web-1","provider":null}"#;
+        let request: Request = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            request,
+            Request::CreateMachine {
+                name: "web-1".parse().unwrap(),
+                provider: None,
+                host: None,
+            }
+        );
+        assert_eq!(serde_json::to_string(&request).unwrap(), old);
+    }
 }

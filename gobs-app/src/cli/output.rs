@@ -348,6 +348,22 @@ mod tests {
     }
 
     #[test]
+    fn machines_of_other_hosts_add_a_host_column() {
+        let mut remote = machine("web-2");
+        remote.host = Some("h1".into());
+        let (out, _, _) = printed(
+            Response::ListMachines(vec![machine("web-1"), remote]),
+            false,
+        );
+        assert_eq!(
+            out,
+            "NAME   HOST   PROVIDER  STATUS   CREATED               BINDINGS  ERROR\n\
+             web-1  local  dummy     running  1971-01-01T00:00:00Z  -\n\
+             web-2  h1     dummy     running  1971-01-01T00:00:00Z  -\n"
+        );
+    }
+
+    #[test]
     fn empty_lists_say_what_to_do() {
         let (out, _, _) = printed(Response::ListMachines(vec![]), false);
         assert!(out.contains("create-machine"), "{out}");
