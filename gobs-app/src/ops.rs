@@ -313,6 +313,8 @@ operations! {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     /// A machine operation's name is its binding, its method on the wire and (kebab-cased
