@@ -16,6 +16,7 @@
 //! - [`state`]: operating the store itself (`gobs-app state …`): salvage, inspection,
 //!   upgrade checks.
 //! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
+//! - [`hosts`]: machines on other hosts: `gobs-app agent`, enrolment, the boss's fleet.
 //! - [`events`]: the event log (machines' state changes, operators' commands).
 //! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
 //! - [`error`]: the command line's errors ([`error::AppError`]).
@@ -35,6 +36,7 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hob_net;
+pub mod hosts;
 pub mod metrics;
 pub mod model;
 pub mod ops;

@@ -54,7 +54,7 @@ fn n(name: &str) -> MachineName {
 
 fn create(b: &BossBackend, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
     let (cancel, provider) = (Cancel::new(), Some(provider.to_string()));
-    b.create_machine(&cancel, n(name), provider, Default::default())
+    b.create_machine(&cancel, n(name), provider, None, Default::default())
 }
 
 fn list_all(b: &BossBackend) -> Result<Vec<MachineInfo>, BackendError> {

@@ -137,6 +137,7 @@ fn an_older_daemon_that_refuses_progress_is_asked_again_without_it() {
                         created_at: 0,
                         bindings: vec![],
                         error: None,
+                        host: None,
                     })
                 }
             };
@@ -162,6 +163,7 @@ fn a_request_frame_without_progress_is_the_one_older_daemons_read() {
     let request = gobs_app::ops::Request::CreateMachine {
         name: "a".parse().unwrap(),
         provider: None,
+        host: None,
         progress: Default::default(),
     };
     let frame = RequestFrame {

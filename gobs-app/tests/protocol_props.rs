@@ -39,6 +39,7 @@ fn request() -> impl Strategy<Value = Request> {
             Request::CreateMachine {
                 name,
                 provider,
+                host: None,
                 progress,
             }
         }),
@@ -111,6 +112,7 @@ fn machine() -> impl Strategy<Value = MachineInfo> {
                 created_at,
                 bindings,
                 error,
+                host: None,
             },
         )
 }

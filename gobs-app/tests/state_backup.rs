@@ -109,6 +109,7 @@ fn a_backup_taken_during_a_thousand_concurrent_creates_restores_to_machines_that
                     let request = Request::CreateMachine {
                         name: format!("m{i:04}").parse().unwrap(),
                         provider: None,
+                        host: None,
                         progress: Default::default(),
                     };
                     match ask(&live, request) {

@@ -305,6 +305,7 @@ mod seeds {
             let r = gobs_app::ops::Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
                 progress: Default::default(),
             }
             .execute(&backend, &cancel);
@@ -533,6 +534,7 @@ mod seeds {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
                 progress: Default::default(),
             },
             Request::ListMachines {},
@@ -601,6 +603,7 @@ mod seeds {
             created_at: 1_700_000_000,
             bindings: vec!["shell".into()],
             error: None,
+            host: None,
         };
         let responses = [
             ("create", Response::CreateMachine(machine.clone())),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo, HostState, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
 use crate::progress::Watch;
@@ -69,8 +70,12 @@ impl Backend for FakeBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
         progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        if let Some(host) = host.filter(|h| h != LOCAL_HOST) {
+            return Err(no_hosts(&host));
+        }
         let reporter = progress.reporter();
         reporter.step("pretending to make the machine");
         let chatter = self.state().chatter;
@@ -98,6 +103,7 @@ impl Backend for FakeBackend {
             created_at: 0,
             bindings: Vec::new(),
             error: None,
+            host: None,
         };
         st.machines.insert(name.to_string(), info.clone());
         if let Some(made) = &st.made {
@@ -127,6 +133,20 @@ impl Backend for FakeBackend {
         call.pretend()
             .and_then(|reply| call.respond(reply))
             .map_err(|e| BackendError::provider(format!("{}: {e}", call.failed())))
+    }
+
+    fn hosts(&self, _cancel: &Cancel) -> Result<Vec<HostInfo>, BackendError> {
+        Ok(vec![HostInfo {
+            name: LOCAL_HOST.to_string(),
+            state: HostState::Reachable,
+            since: None,
+            machines: self.state().machines.len(),
+        }])
+    }
+
+    fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        let (HostAction::Add { name } | HostAction::Remove { name, .. }) = action;
+        Err(no_hosts(&name))
     }
 
     fn destroy_machine(
@@ -178,4 +198,11 @@ impl Backend for FakeBackend {
         self.state().closed = true;
         Ok(())
     }
+}
+
+/// The fake has the boss's own host only.
+fn no_hosts(host: &str) -> BackendError {
+    BackendError::invalid(format!(
+        "the test backend has no host {host:?}, only {LOCAL_HOST:?}"
+    ))
 }

@@ -87,6 +87,19 @@ pub fn run(
             crate::hob_net::client::run(&options)?;
             return Ok(0);
         }
+        Command::Agent {
+            join,
+            listen,
+            public_host,
+        } => {
+            let options = crate::hosts::agent::AgentOptions {
+                join: join.clone(),
+                listen: listen.clone(),
+                public_host: public_host.clone(),
+            };
+            crate::hosts::agent::run(&state_paths()?, explicit_config.as_deref(), options)?;
+            return Ok(0);
+        }
         Command::ContainerInit { dir } => {
             crate::providers::container::init::run(dir).map_err(AppError::ContainerInit)?;
             return Ok(0);
@@ -281,6 +294,7 @@ mod tests {
         let create = |provider: Option<&str>| Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: provider.map(str::to_string),
+            host: None,
             progress: Default::default(),
         };
         let chosen = |provider: &str| {

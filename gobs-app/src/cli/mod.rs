@@ -1,6 +1,6 @@
 //! The command line (clap derive types only; [`app`] acts on them). The operations'
-//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `hob-client`,
-//! `state …` and the hidden `container-init` are not requests.
+//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `agent`,
+//! `hob-client`, `state …` and the hidden `container-init` are not requests.
 
 pub mod app;
 pub mod client;
@@ -73,6 +73,22 @@ pub enum Command {
         /// machine registered)
         #[arg(long, value_name = "URI", env = "GOBS_HOB_REGISTRATION")]
         registration: Option<String>,
+    },
+
+    /// Run a host agent in the foreground (a daemon of this host's machines that a boss
+    /// reaches over OCapN) until SIGINT or SIGTERM
+    Agent {
+        /// The one-time enrolment URI `gobs-app host add NAME` printed on the boss (only
+        /// needed until the agent joined)
+        #[arg(long, value_name = "URI")]
+        join: Option<String>,
+        /// Where to listen for the boss, ADDR:PORT (port 0 picks one); kept, so only
+        /// needed on the first start
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// The host the boss dials, if not the address listened on
+        #[arg(long, value_name = "HOST")]
+        public_host: Option<String>,
     },
 
     /// The first process of a `container` machine (started by the container provider)

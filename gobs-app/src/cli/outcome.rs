@@ -174,6 +174,7 @@ mod tests {
             created_at: 0,
             bindings: vec![],
             error: (status == MachineStatus::Failed).then(|| "it broke".to_string()),
+            host: None,
         }))
     }
 
@@ -235,6 +236,7 @@ mod tests {
         let create = Request::CreateMachine {
             name: "m".parse().unwrap(),
             provider: None,
+            host: None,
             progress: Default::default(),
         };
         assert!(!safe_to_repeat(&create));

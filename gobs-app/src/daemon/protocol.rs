@@ -202,6 +202,8 @@ impl<'s> FrameReader<'s> {
 
 /// The request in `frame`, or the protocol error to answer instead. The version is checked
 /// first, so that a client of another version hears about the version.
+// The error is the answer frame itself, sent at once: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
     let value: serde_json::Value = serde_json::from_slice(frame)
         .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
@@ -284,6 +286,7 @@ mod tests {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
                 progress: Default::default(),
             },
             Request::ListMachines {},
@@ -352,6 +355,7 @@ mod tests {
             created_at: 1_700_000_000,
             bindings: vec!["shell".into()],
             error: None,
+            host: None,
         };
         let responses = [
             Response::CreateMachine(machine.clone()),

@@ -220,6 +220,7 @@ async fn create(State(d): State<Dashboard>, headers: HeaderMap, body: String) ->
         Request::CreateMachine {
             name,
             provider,
+            host: None,
             progress: Default::default(),
         },
     )

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod fleet;
 pub mod needs;
 pub mod nft;
 pub mod proc_net;
@@ -90,10 +91,7 @@ pub fn fails(state: &Path, args: &[&str]) -> String {
 
 /// The machine names `list-machines --json` reports, from a new process.
 pub fn machine_names(state: &Path) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
-        .expect("list-machines --json prints JSON");
-    json.as_array()
-        .unwrap()
+    listed(state)
         .iter()
         .map(|m| m["name"].as_str().unwrap().to_string())
         .collect()
@@ -113,6 +111,43 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         );
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Keeps `child`'s standard error (a thread drains the pipe, so the child never blocks),
+/// and waits until a line `announces` it serves: whether one did (else the pipe closed,
+/// the child exited), the stderr so far, and the draining thread.
+pub fn drain_until(
+    child: &mut Child,
+    announces: impl Fn(&str) -> bool + Send + 'static,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    bool,
+    thread::JoinHandle<()>,
+) {
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (serving, announced) = std::sync::mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    let kept = stderr.clone();
+    let drain = thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if announces(&line) {
+                let _ = serving.send(());
+            }
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    let served = announced.recv_timeout(HANG).is_ok();
+    (stderr, served, drain)
+}
+
+/// `list-machines --json` of state directory `state`, from a new process.
+pub fn listed(state: &Path) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
+        .expect("list-machines --json prints JSON");
+    json.as_array().unwrap().clone()
 }
 
 /// A `gobs-app daemon` child; killed if a test fails before stopping it.
@@ -144,23 +179,9 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (serving, announced) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let (kept, pid) = (stderr.clone(), child.id());
-        let drain = thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.contains(&format!("daemon (pid {pid}) serving")) {
-                    let _ = serving.send(());
-                }
-                let mut kept = kept.lock().unwrap();
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        });
-        // Announced, or the pipe closed (the daemon exited): either ends the wait.
-        let served = announced.recv_timeout(HANG).is_ok();
+        let pid = child.id();
+        let serving = format!("daemon (pid {pid}) serving");
+        let (stderr, served, drain) = drain_until(&mut child, move |line| line.contains(&serving));
         let mut daemon = Daemon {
             child: Some(child),
             socket: state.join("daemon.sock"),

@@ -88,11 +88,13 @@ impl Backend for Special {
         cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
         progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
         let _ = self.began.lock().unwrap().send("create");
         let _ = self.gate.lock().unwrap().recv_timeout(HANG);
-        self.inner.create_machine(cancel, name, provider, progress)
+        self.inner
+            .create_machine(cancel, name, provider, host, progress)
     }
     fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let huge = MachineInfo {
@@ -102,6 +104,7 @@ impl Backend for Special {
             created_at: 0,
             bindings: vec![],
             error: None,
+            host: None,
         };
         Ok(vec![huge])
     }
@@ -139,6 +142,16 @@ impl Backend for Special {
     }
     fn web(&self, c: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
         self.inner.web(c)
+    }
+    fn hosts(&self, c: &Cancel) -> Result<Vec<crate::hosts::model::HostInfo>, BackendError> {
+        self.inner.hosts(c)
+    }
+    fn host(
+        &self,
+        c: &Cancel,
+        action: crate::hosts::model::HostAction,
+    ) -> Result<crate::hosts::model::HostAnswer, BackendError> {
+        self.inner.host(c, action)
     }
 }
 

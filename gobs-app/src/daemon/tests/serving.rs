@@ -29,6 +29,7 @@ fn a_slow_creation_does_not_hold_up_other_requests() {
             Request::CreateMachine {
                 name: "slow".parse().unwrap(),
                 provider: None,
+                host: None,
                 progress: Default::default(),
             },
         )
@@ -63,6 +64,7 @@ fn serves_requests_and_cleans_up_when_stopped() {
         Request::CreateMachine {
             name: "a".parse().unwrap(),
             provider: None,
+            host: None,
             progress: Default::default(),
         },
     );
@@ -102,6 +104,7 @@ fn many_requests_on_one_connection_and_concurrent_clients() {
                         request: Request::CreateMachine {
                             name: format!("m{i}-{j}").parse().unwrap(),
                             provider: None,
+                            host: None,
                             progress: Default::default(),
                         },
                     };
