@@ -26,6 +26,16 @@ fn configure(boss: &Path, listen: &str) {
     .unwrap();
 }
 
+/// Destroys machine `m1` of the boss when dropped (before its daemon, declared after
+/// it), also when the test fails: a `host` machine's hob-client outlives its daemon.
+struct DestroysM1<'a>(&'a Path);
+
+impl Drop for DestroysM1<'_> {
+    fn drop(&mut self) {
+        let _ = common::gobs(self.0, &["destroy-machine", "m1"]);
+    }
+}
+
 /// `share ARGS… --json`: (id, URI).
 fn share(boss: &Path, args: &[&str]) -> (String, String) {
     let mut all = vec!["share"];
@@ -115,6 +125,7 @@ fn uses(boss: &Path) -> Vec<(String, String, bool)> {
 fn a_run_only_share(boss: &Path, netns: Option<&str>) {
     let mut daemon = Daemon::start(boss);
     ok(boss, &["create-machine", "m1"]);
+    let destroys = DestroysM1(boss);
     let (id, uri) = share(boss, &["m1", "--allow", "run", "--note", "ci job"]);
 
     let out = connect(netns, &uri, &["run", "--", "echo", "hello from a share"]);
@@ -186,6 +197,14 @@ fn a_run_only_share(boss: &Path, netns: Option<&str>) {
         listed.contains("ci job") && listed.contains("revoked"),
         "{listed}"
     );
+
+    // A destroyed machine's shares are revoked: they never reach a later one of its name.
+    let (kept, uri) = share(boss, &["m1", "--allow", "run"]);
+    ok(boss, &["destroy-machine", "m1"]);
+    ok(boss, &["create-machine", "m1"]);
+    let err = refused(netns, &uri, &["run", "--", "true"]);
+    assert!(err.contains(&format!("share {kept} was revoked")), "{err}");
+    drop(destroys);
     drop(daemon);
 }
 
@@ -225,6 +244,7 @@ fn sharing_refuses_what_it_cannot_do() {
     assert!(out.contains("no shares"), "{out}");
     // A URI that names nothing the boss published.
     ok(boss.path(), &["create-machine", "m1"]);
+    let _destroys = DestroysM1(boss.path());
     let (_, uri) = share(boss.path(), &["m1", "--allow", "status"]);
     let out = connect(None, &uri, &["status", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -430,6 +430,8 @@ impl Backend for BossBackend {
         name: MachineName,
         progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        // No share reaches a machine being destroyed, nor a later one of its name.
+        self.shares.revoke_machine(name.as_str())?;
         if self.on_host(&name)? {
             return self.fleet.destroy_machine(name.as_str(), &self.timeouts);
         }
@@ -508,6 +510,18 @@ impl Backend for BossBackend {
     }
 
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        if let HostAction::Remove {
+            name,
+            destroy_machines: true,
+        } = &action
+        {
+            // As `destroy-machine` does, before any is destroyed.
+            for machine in self.fleet.machines(&self.timeouts)? {
+                if machine.host.as_ref() == Some(name) {
+                    self.shares.revoke_machine(&machine.name)?;
+                }
+            }
+        }
         self.fleet.host(action, &self.timeouts)
     }
 

@@ -145,6 +145,21 @@ impl ShareBook {
         Ok(grant.call().revoke()?)
     }
 
+    /// Revokes every grant of machine `machine` (it is being destroyed: a later machine
+    /// of the same name is another machine): answers their ids.
+    #[actor(local)]
+    pub fn revoke_machine(&mut self, machine: String) -> Result<Vec<String>, BackendError> {
+        let mut revoked = Vec::new();
+        for (id, grant) in &self.grants {
+            let info = grant.call().info()?;
+            if info.machine == machine && info.revoked_at.is_none() {
+                grant.call().revoke()?;
+                revoked.push(id.clone());
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Notes a use (called by the grant, in the turn of the use).
     #[actor(local)]
     pub fn note_use(&mut self, used: ShareUse) {

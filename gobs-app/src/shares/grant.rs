@@ -317,7 +317,8 @@ fn revoked_error(id: &str, at: u64) -> BackendError {
     BackendError::new(
         ErrorKind::InvalidRequest,
         format!(
-            "share {id} was revoked (at {}) by the machine's operator; it no longer works",
+            "share {id} was revoked (at {}; by `gobs-app revoke`, or its machine was \
+             destroyed): it no longer works",
             shown_time(at)
         ),
     )

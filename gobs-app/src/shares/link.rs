@@ -160,6 +160,22 @@ impl SharesLink {
         )
     }
 
+    /// Revokes the grants of machine `name`, which is being destroyed.
+    pub fn revoke_machine(&self, name: &str) -> Result<(), BackendError> {
+        let Some(book) = self.existing()? else {
+            return Ok(());
+        };
+        let revoked = wait(
+            book.send().revoke_machine(name.to_string()),
+            self.answer,
+            "the shares",
+        )?;
+        if !revoked.is_empty() {
+            tracing::info!(machine = name, shares = ?revoked, "revoked the shares of a destroyed machine");
+        }
+        Ok(())
+    }
+
     /// The book, if the boss has one.
     fn existing(&self) -> Result<Option<Ref<ShareBook>>, BackendError> {
         if self.registry.vat_names().iter().any(|n| n == SHARES_VAT) {
