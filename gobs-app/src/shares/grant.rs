@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 
 use gobs_runtime::{Promise, Ref, Resolver, define_actor};
+use serde::{Deserialize, Serialize};
 
 use super::book::{ShareBook, now};
 use super::model::{Right, ShareInfo, ShareUse, rights_text};
@@ -43,16 +44,27 @@ impl std::fmt::Debug for LiveCalls {
     }
 }
 
+/// What a grant was made for: fixed when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// The machine it reaches.
+    pub machine: String,
+    /// What it allows there.
+    pub rights: Vec<Right>,
+    /// Its note.
+    pub note: String,
+    /// When it was made.
+    pub created_at: u64,
+    /// When it stops working, if it does by itself.
+    pub expires_at: Option<u64>,
+}
+
 /// One machine's facet for whoever holds its URI (see the module docs).
 #[define_actor]
 #[derive(Debug)]
 pub struct Grant {
     id: String,
-    machine: String,
-    rights: Vec<Right>,
-    note: String,
-    created_at: u64,
-    expires_at: Option<u64>,
+    terms: Terms,
     revoked_at: Option<u64>,
     last_use: Option<u64>,
     uses: u64,
@@ -73,11 +85,13 @@ impl Grant {
     ) -> Grant {
         Grant {
             id,
-            machine,
-            rights,
-            note,
-            created_at: now(),
-            expires_at,
+            terms: Terms {
+                machine,
+                rights,
+                note,
+                created_at: now(),
+                expires_at,
+            },
             revoked_at: None,
             last_use: None,
             uses: 0,
@@ -92,7 +106,7 @@ impl Grant {
         if let Some(revoked) = self.revoked_at {
             return Some(revoked_error(id, revoked));
         }
-        if let Some(expiry) = self.expires_at.filter(|e| at >= *e) {
+        if let Some(expiry) = self.terms.expires_at.filter(|e| at >= *e) {
             return Some(BackendError::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -101,13 +115,13 @@ impl Grant {
                 ),
             ));
         }
-        if !self.rights.contains(&right) {
+        if !self.terms.rights.contains(&right) {
             return Some(BackendError::new(
                 ErrorKind::InvalidRequest,
                 format!(
                     "share {id} does not allow `{right}` (it allows {}); ask the machine's \
                      operator for a share that does",
-                    rights_text(&self.rights)
+                    rights_text(&self.terms.rights)
                 ),
             ));
         }
@@ -122,7 +136,7 @@ impl Grant {
         }
         let used = ShareUse {
             grant: self.id.clone(),
-            machine: self.machine.clone(),
+            machine: self.terms.machine.clone(),
             op: right.name().to_string(),
             at,
             refused: refused.map(|e| e.message.clone()),
@@ -147,6 +161,7 @@ impl Grant {
         let request: Request = serde_json::from_str(request)
             .map_err(|e| BackendError::invalid(format!("not a request gobs-app reads: {e}")))?;
         let machine: MachineName = self
+            .terms
             .machine
             .parse()
             .map_err(|_| BackendError::internal("a share names a machine that is no name"))?;
@@ -258,7 +273,7 @@ impl Grant {
             return answered(&Response::Error(refused));
         }
         self.record(Right::Status, at, None);
-        let machine: MachineName = match self.machine.parse() {
+        let machine: MachineName = match self.terms.machine.parse() {
             Ok(m) => m,
             Err(_) => return answered(&Response::Error(BackendError::internal("no name"))),
         };
@@ -285,11 +300,11 @@ impl Grant {
     pub fn info(&self) -> ShareInfo {
         ShareInfo {
             id: self.id.clone(),
-            machine: self.machine.clone(),
-            rights: self.rights.clone(),
-            note: self.note.clone(),
-            created_at: self.created_at,
-            expires_at: self.expires_at,
+            machine: self.terms.machine.clone(),
+            rights: self.terms.rights.clone(),
+            note: self.terms.note.clone(),
+            created_at: self.terms.created_at,
+            expires_at: self.terms.expires_at,
             revoked_at: self.revoked_at,
             last_use: self.last_use,
             uses: self.uses,
@@ -308,7 +323,11 @@ impl Grant {
                 resolver.fulfill(refused.clone());
             }
         }
-        tracing::info!(share = self.id, machine = self.machine, "share revoked");
+        tracing::info!(
+            share = self.id,
+            machine = self.terms.machine,
+            "share revoked"
+        );
         self.info()
     }
 }
