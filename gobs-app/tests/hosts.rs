@@ -99,6 +99,19 @@ fn an_enrolment_works_once_and_a_host_keeps_its_machines_until_told() {
     );
     assert_eq!(machines(a1.path()).len(), 1);
     run_on(boss.path(), "m1");
+    // A share of it goes the same way, through the agent.
+    let shared: serde_json::Value = serde_json::from_str(&ok(
+        boss.path(),
+        &["share", "m1", "--allow", "run", "--json"],
+    ))
+    .unwrap();
+    let uri = shared["uri"].as_str().unwrap();
+    let out = common::bare()
+        .args(["--connect", uri, "run", "--", "echo", "shared"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(common::text(&out.stdout).contains("echo shared"));
 
     let err = fails(boss.path(), &["host", "remove", "h1"]);
     assert!(err.contains("still has machines (m1)"), "{err}");
