@@ -253,6 +253,12 @@ mod tests {
     }
 
     #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        ConnectCli::command().debug_assert();
+    }
+
+    #[test]
     fn connect_before_the_dashes_asks_for_a_share() {
         assert!(asked(&args(&[
             "gobs-app",
