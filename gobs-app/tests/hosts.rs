@@ -205,15 +205,21 @@ fn hosts_in_namespaces_come_back_after_restarts_and_a_partition() {
     assert!(refused.contains("was used already"), "{refused}");
 
     // A partition: the host and its machines are unreachable, and come back.
+    // How long each side took is printed for the record, not asserted (a loaded machine is
+    // slow, not wrong): by design within ~4 s (a ping a second, unreachable after 3 s).
+    let cut = std::time::Instant::now();
     net.link(1, false);
     wait_state(boss.path(), "h1", "unreachable");
+    eprintln!("partition: unreachable after {:?}", cut.elapsed());
     let listed = machines(boss.path());
     assert!(
         listed.contains(&("m1a".into(), "h1".into(), "unreachable".into())),
         "{listed:?}"
     );
+    let healed = std::time::Instant::now();
     net.link(1, true);
     wait_state(boss.path(), "h1", "reachable");
+    eprintln!("partition healed: reachable after {:?}", healed.elapsed());
     run_on(boss.path(), "m1a");
 
     // Destroying every machine leaves nothing on either host.
