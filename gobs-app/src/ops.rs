@@ -274,11 +274,37 @@ operations! {
     /// Run a command on a machine; exits with the command's exit code
     Run(Run) -> RunOutput;
 
-    /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all
+    /// Copy a local file (or with -r a directory) of any size onto a machine, written there
+    /// whole or not at all, with its mode, mtime and (where root) owner; each file's sha256
+    /// is checked there; progress is shown on a terminal
     PutFile(PutFile) -> FileCopied;
 
-    /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
+    /// Copy a file (or with -r a directory) of any size off a machine to a local path,
+    /// written whole or not at all and checked by sha256, or a file to standard output
     GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+impl Request {
+    /// Whether the request asked to be streamed (see [`Request::stream_io`]).
+    pub fn streams(&self) -> bool {
+        matches!(
+            self,
+            Request::Run(Run { stream: true, .. })
+                | Request::PutFile(PutFile { stream: true, .. })
+                | Request::GetFile(GetFile { stream: true, .. })
+        )
+    }
+
+    /// The in-process streams of a request that asked for them (`run`'s output and input,
+    /// a copy's stream), to be set by whoever serves it; `None` for any other request.
+    pub fn stream_io(&mut self) -> Option<&mut Option<crate::run_io::RunIo>> {
+        match self {
+            Request::Run(run) if run.stream => Some(&mut run.io),
+            Request::PutFile(put) if put.stream => Some(&mut put.io),
+            Request::GetFile(get) if get.stream => Some(&mut get.io),
+            _ => None,
+        }
     }
 }
 

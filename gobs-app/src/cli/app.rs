@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output, run_stream};
+use crate::cli::{client, copy, output, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -123,10 +123,7 @@ pub fn run(
         }
         Command::Op(request) => request.clone(),
     };
-    // A put-file's local file is read (and refused if it cannot be sent) before anything
-    // else: no state opened, no daemon asked.
-    let request = files::prepare(request)?;
-    let destination = files::destination(&request);
+    let destination = copy::destination(&request);
     let terminal = match &request {
         Request::Run(Run { raw: true, .. }) => Terminal::RAW,
         _ => terminal,
@@ -141,15 +138,35 @@ pub fn run(
         let config = explicit_config.as_deref();
         return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
-    let response = client::execute(&paths, explicit_config.as_deref(), request)?;
-    match (&response, destination) {
-        (crate::ops::Response::GetFile(file), Some(local)) => {
-            files::write_local(&local, &file.content.0)?;
-            output::print_saved(file, &local, cli.json, out).map_err(AppError::Output)?;
-            Ok(0)
+    // Copies stream, but for `get-file --json` to standard output (the bytes in the JSON).
+    let progress = terminal.stderr && !cli.json;
+    let config = explicit_config.as_deref();
+    match &request {
+        Request::PutFile(put) => {
+            let response = copy::put(&paths, config, put.clone(), progress)?;
+            return output::print(&response, cli.json, terminal, out, err);
         }
-        _ => output::print(&response, cli.json, terminal, out, err),
+        Request::GetFile(get) if destination.is_some() || !cli.json => {
+            let mut shown = Neutral::new(out, terminal.stdout && destination.is_none());
+            let (response, written) = copy::get(
+                &paths,
+                config,
+                get.clone(),
+                destination.clone(),
+                &mut shown,
+                progress,
+            )?;
+            shown.finish().map_err(AppError::Output)?;
+            if let (crate::ops::Response::GetFile(file), Some(local)) = (&response, &destination) {
+                output::print_saved(file, local, &written, cli.json, out)
+                    .map_err(AppError::Output)?;
+            }
+            return Ok(0);
+        }
+        _ => {}
     }
+    let response = client::execute(&paths, config, request)?;
+    output::print(&response, cli.json, terminal, out, err)
 }
 
 /// Says (on `err`) why a machine about to be made with the built-in default provider is a

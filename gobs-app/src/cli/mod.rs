@@ -4,10 +4,11 @@
 
 pub mod app;
 pub mod client;
+pub mod copy;
 pub mod events;
-pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod progress;
 pub mod run_stream;
 pub mod state;
 pub mod terminal;
@@ -159,6 +160,7 @@ mod tests {
                 mode,
                 content,
                 local,
+                ..
             })) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(local, PathBuf::from("./a.bin"));
@@ -199,6 +201,9 @@ mod tests {
             name: "w".parse().unwrap(),
             path: "/x".into(),
             local: Some("/home/me/secret-place".into()),
+            recursive: false,
+            stream: false,
+            io: None,
         });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json, r#"{"op":"get-file","name":"w","path":"/x"}"#);
@@ -213,6 +218,9 @@ mod tests {
             mode: Some(crate::files::FileMode(0o600)),
             content: crate::files::FileContent(vec![0, 1, 255]),
             local: "/home/me/a".into(),
+            recursive: true,
+            stream: false,
+            io: None,
         });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(

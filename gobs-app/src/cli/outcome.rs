@@ -168,6 +168,9 @@ mod tests {
             name: "m".parse().unwrap(),
             path: "/etc/motd".into(),
             local: None,
+            recursive: false,
+            stream: false,
+            io: None,
         });
         assert!(safe_to_repeat(&get));
         assert!(safe_to_repeat(&Request::ListMachines {}));

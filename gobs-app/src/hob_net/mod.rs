@@ -46,6 +46,8 @@ mod attach;
 pub mod boss_gateway;
 pub mod client;
 pub mod client_state;
+pub mod copy_boss;
+mod copy_client;
 pub mod credential;
 pub mod gateway;
 mod hob_actors;

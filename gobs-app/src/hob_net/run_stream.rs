@@ -77,26 +77,33 @@ fn run(
             on_watch.cancel();
         }
     });
-    let out = |stream: &'static str| {
-        Box::new(ToBoss {
-            node: node.clone(),
-            sink: sink.clone(),
-            stream,
-            unanswered: VecDeque::new(),
-        }) as Box<dyn OutputSink>
-    };
     let streams = Streams {
-        stdout: out("stdout"),
-        stderr: out("stderr"),
-        stdin: Box::new(FromBoss {
-            node: node.clone(),
-            sink: sink.clone(),
-            asked: VecDeque::new(),
-            ended: false,
-        }),
+        stdout: to_boss(node, sink, "stdout"),
+        stderr: to_boss(node, sink, "stderr"),
+        stdin: from_boss(node, sink),
     };
     let limit = Duration::from_secs(timeout.max(1));
     stream_command(cmd, first, "this machine", limit, streams, &cancel)
+}
+
+/// Output to the boss's sink `sink`, as stream `stream` (`"stdout"`), a window ahead.
+pub(super) fn to_boss(node: &Node, sink: &CapRef, stream: &'static str) -> Box<dyn OutputSink> {
+    Box::new(ToBoss {
+        node: node.clone(),
+        sink: sink.clone(),
+        stream,
+        unanswered: VecDeque::new(),
+    })
+}
+
+/// Input asked of the boss's sink `sink`, a window ahead.
+pub(super) fn from_boss(node: &Node, sink: &CapRef) -> Box<dyn InputSource> {
+    Box::new(FromBoss {
+        node: node.clone(),
+        sink: sink.clone(),
+        asked: VecDeque::new(),
+        ended: false,
+    })
 }
 
 /// Sends `args` to `to`; the answer comes on the receiver.
