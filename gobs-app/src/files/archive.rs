@@ -358,7 +358,17 @@ impl Content {
     pub fn about(self, what: &str) -> String {
         match self {
             Content::Stream(why) => format!("{why} (while copying {what})"),
-            Content::Write(e) => format!("cannot write {what}: {e}"),
+            Content::Write(e) => {
+                let hint = match e.kind() {
+                    io::ErrorKind::PermissionDenied => format!(
+                        "; the copy is written by a process that runs as uid {}",
+                        rustix::process::geteuid().as_raw()
+                    ),
+                    io::ErrorKind::StorageFull => "; free some space there".to_string(),
+                    _ => String::new(),
+                };
+                format!("cannot write {what}: {e}{hint}")
+            }
             Content::Mismatch { sent, got } => format!(
                 "the sha256 of {what} as received ({got}) is not the sender's ({sent}): its \
                  bytes were changed on the way, so the copy was refused"

@@ -199,7 +199,8 @@ fn check_dir(dir: &Path, where_: &str) -> Result<(), String> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("{} is not a directory {where_}", dir.display())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(format!(
-            "directory {} does not exist {where_}; create it first",
+            "directory {} does not exist {where_}; create it first (`mkdir -p {}`)",
+            dir.display(),
             dir.display()
         )),
         Err(e) => Err(format!("cannot look at {} {where_}: {e}", dir.display())),
