@@ -44,7 +44,7 @@ pub fn plan(root: &Path, recursive: bool, where_: &str) -> Result<Plan, String> 
     let shown_root = root.display();
     let meta = fs::symlink_metadata(root).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
-            format!("there is no {shown_root} {where_}; check the path")
+            format!("there is no file {shown_root} {where_}; check the path")
         }
         _ => format!("cannot read {shown_root} {where_}: {e}"),
     })?;
