@@ -59,8 +59,11 @@ fn mode_of(path: &Path) -> u32 {
     fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
 
-/// Everything under `root`: relative path, kind, mode, owner, and sha256 or link target.
-fn listing(root: &Path) -> Vec<(String, &'static str, u32, (u32, u32), String)> {
+/// One entry of a tree: relative path, kind, mode, owner, and sha256 or link target.
+type Entry = (String, &'static str, u32, (u32, u32), String);
+
+/// Everything under `root`.
+fn listing(root: &Path) -> Vec<Entry> {
     let mut all = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

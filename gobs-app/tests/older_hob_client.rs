@@ -32,7 +32,10 @@ use gobs_ocapn::node::{Cx, LocalObject};
 use machine_node::{MachineNode, identity_in, saved_state};
 
 /// The bindings of a hob-client of the release before streamed runs: its files, by path.
-struct Older(Arc<Mutex<HashMap<String, (Vec<u8>, u32)>>>);
+struct Older(Files);
+
+/// The files an older client was given: bytes and mode, by path.
+type Files = Arc<Mutex<HashMap<String, (Vec<u8>, u32)>>>;
 
 impl LocalObject for Older {
     fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
@@ -70,7 +73,7 @@ impl LocalObject for Older {
     }
 }
 
-fn attach_older(client: &Path, files: Arc<Mutex<HashMap<String, (Vec<u8>, u32)>>>) -> MachineNode {
+fn attach_older(client: &Path, files: Files) -> MachineNode {
     let state = saved_state(client).expect("the machine's client stored its state");
     let boss = Sturdyref::parse(&state.boss).unwrap();
     let credential = state.credential;
