@@ -195,6 +195,20 @@ fn attach_hostile(client: &Path) -> MachineNode {
     node
 }
 
+/// A daemon whose host machine h1 is played by the hostile client: its state directory,
+/// the daemon, the impostor (all stopped when dropped).
+fn hostile_h1() -> (tempfile::TempDir, common::Daemon, MachineNode) {
+    let (dir, daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let s = dir.path();
+    real.kill();
+    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
+    let impostor = attach_hostile(&s.join("hosts/h1/client"));
+    wait_for("the hostile client to be h1", || {
+        status(s, "h1") == "running"
+    });
+    (dir, daemon, impostor)
+}
+
 fn status(s: &Path, machine: &str) -> String {
     let json: serde_json::Value =
         serde_json::from_str(&ok(s, &["machine", machine, "--json"])).unwrap();
@@ -264,14 +278,8 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
 
 #[test]
 fn a_hostile_machine_is_bounded_by_the_boss() {
-    let (dir, _daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let (dir, _daemon, _impostor) = hostile_h1();
     let s = dir.path();
-    real.kill();
-    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let _impostor = attach_hostile(&s.join("hosts/h1/client"));
-    wait_for("the hostile client to be h1", || {
-        status(s, "h1") == "running"
-    });
 
     // A megabyte of each stream: each cut at the limit, saying so.
     let out = gobs(s, &["run", "h1", "--", "flood"]);
@@ -395,14 +403,8 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
 
 #[test]
 fn a_hostile_machine_cannot_corrupt_or_escape_a_copy_or_flood_the_boss() {
-    let (dir, _daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let (dir, _daemon, _impostor) = hostile_h1();
     let s = dir.path();
-    real.kill();
-    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let _impostor = attach_hostile(&s.join("hosts/h1/client"));
-    wait_for("the hostile client to be h1", || {
-        status(s, "h1") == "running"
-    });
     let work = tempfile::tempdir().unwrap();
     let names = || {
         let mut n: Vec<_> = fs::read_dir(work.path())

@@ -25,7 +25,7 @@ use std::time::Duration;
 use gobs_ocapn::captp::Term;
 use gobs_ocapn::syrup::Value;
 
-use super::answers;
+use super::call::call_through;
 use super::gateway::Gateway;
 use super::wire;
 use crate::files::archive::{ArchiveWriter, Meta};
@@ -35,7 +35,7 @@ use crate::files::{FileContent, MAX_FILE, check_size};
 use crate::model::Cancel;
 use crate::ops::get_file::Got;
 use crate::ops::machine::Reply;
-use crate::ops::{GetFile, MachineCall, MachineOp, PutFile};
+use crate::ops::{GetFile, MachineOp, PutFile};
 use crate::providers::local::pump::{InputSource, io_streams};
 use crate::run_io::{CHUNK, Piece, RunIo, Stream};
 
@@ -123,7 +123,7 @@ pub fn put(
                 io: None,
                 ..put.clone()
             };
-            call_whole(g, machine, &whole, default_limit, waits, cancel)
+            call_through(g, machine, &whole, default_limit, waits, cancel)
         }
         Err(e) => Err(e),
     }
@@ -197,7 +197,7 @@ fn get_whole(
             older_client(machine)
         ));
     }
-    let reply = call_whole(g, machine, get, default_limit, waits, cancel)?;
+    let reply = call_through(g, machine, get, default_limit, waits, cancel)?;
     let got = *reply
         .downcast::<Got>()
         .map_err(|_| "`get-file`'s answer is not a file (a bug)".to_string())?;
@@ -208,21 +208,6 @@ fn get_whole(
         content: Vec::new(),
         ..got
     })
-}
-
-/// Sends `call` in its whole form and reads the answer.
-fn call_whole(
-    g: &Gateway,
-    machine: &str,
-    call: &dyn MachineCall,
-    default_limit: Duration,
-    (wait, answer): (Duration, Duration),
-    cancel: &Cancel,
-) -> Result<Reply, String> {
-    let asked = g.ask(machine, call.message(default_limit), wait);
-    let made = call.call(default_limit);
-    let answer = answers::wait_answer(machine, made, answer, asked, Some(cancel))?;
-    call.read_reply(&answer)
 }
 
 fn older_client(machine: &str) -> String {

@@ -44,6 +44,7 @@
 pub mod answers;
 mod attach;
 pub mod boss_gateway;
+pub mod call;
 pub mod client;
 pub mod client_state;
 pub mod copy_boss;

@@ -20,6 +20,7 @@ use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
 use crate::hob_net::boss_gateway::BossGateway;
+pub use crate::hob_net::call::call_through;
 use crate::hob_net::gateway::{Gateway, Reach};
 use crate::hob_net::{answers, copy_boss};
 use crate::model::{Cancel, MAX_RUN_OUTPUT, RunOutput};
@@ -197,27 +198,6 @@ fn run_whole(
         }
     }
     Ok(out)
-}
-
-/// Has machine `machine` do `call` through its hob-client's session on gateway `g` (see
-/// [`Gateway::ask`], which waits at most `wait` for a session that is down) and waits for
-/// the answer, at most the call's deadline ([`answers::Call::deadline`] with `answer` as
-/// the answer timeout; `default_limit` is the machine's time limit for work the request
-/// gives none), and no longer than
-/// `cancel` stays unset; the answer is read and bounded by the call's operation. Blocking:
-/// off the vats.
-pub fn call_through(
-    g: &Gateway,
-    machine: &str,
-    call: &dyn MachineCall,
-    default_limit: Duration,
-    (wait, answer): (Duration, Duration),
-    cancel: &Cancel,
-) -> Result<Reply, String> {
-    let asked = g.ask(machine, call.message(default_limit), wait);
-    let call_made = call.call(default_limit);
-    let answer = answers::wait_answer(machine, call_made, answer, asked, Some(cancel))?;
-    call.read_reply(&answer)
 }
 
 /// [`call_through`] for `run`: `argv` on `machine`, killed after `timeout_secs`, its
