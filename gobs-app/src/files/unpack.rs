@@ -53,7 +53,7 @@ impl Drop for Leftover {
 }
 
 /// Writes the stream `input` at `target` (`where_`: "here" or "on this machine", for
-/// errors); `progress` is told each chunk's length and first the announced total.
+/// errors); `progress` is told each chunk's length as it is written.
 pub fn unpack(
     input: impl Read,
     target: &Path,
