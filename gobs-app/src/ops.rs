@@ -29,8 +29,9 @@
 //! An operation may also take arguments that only the command line has (`get-file`'s
 //! LOCAL_PATH: where the command writes what came back): they are parsed like the others
 //! but never sent (`#[serde(skip)]`) and the backend never sees them; [`crate::cli::app`]
-//! acts on them. Fields the command line does not parse (`#[arg(skip)]`, `put-file`'s
-//! content) are filled in by the command before it sends the request.
+//! acts on them. Fields the command line does not parse (`#[arg(skip)]`: `stream`, which
+//! asks for the request's streams, and `io`, those streams in this process) are set by
+//! whoever sends or serves the request ([`Request::stream_io`]).
 
 pub mod get_file;
 pub mod machine;
