@@ -319,6 +319,17 @@ fn a_copy_killed_half_way_leaves_the_old_target_and_no_temporary_file() {
     let mut json = args.to_vec();
     json.push("--json");
     assert!(stderr_on_terminal(s, &json).is_empty());
+
+    // A copy the machine refuses at once says the machine's reason, not that the local
+    // side's stream was cut.
+    let err = common::fails(
+        s,
+        &["put-file", "c2", big.to_str().unwrap(), "/no/such/dir/x"],
+    );
+    assert!(
+        err.contains("does not exist") && err.contains("mkdir -p"),
+        "{err}"
+    );
     ok(s, &["destroy-machine", "c2"]);
 }
 

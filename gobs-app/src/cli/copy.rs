@@ -78,8 +78,11 @@ pub fn put(
         let (plan, failed, progress) = (plan.clone(), failed.clone(), progress.clone());
         std::thread::spawn(move || {
             let mut out = SinkWriter::new(Box::new(ToChannel(tx)));
-            if let Err(e) = pack::pack(&plan, mode, &mut out, &mut |n| progress.add(n)) {
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            match pack::pack(&plan, mode, &mut out, &mut |n| progress.add(n)) {
+                // The other side ended the copy: its answer says why.
+                Err(e) if e.contains(ABANDONED) => {}
+                Err(e) => *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
+                Ok(()) => {}
             }
         });
         rx
@@ -330,14 +333,15 @@ fn embedded(
     })
 }
 
+/// Why a stream's reading side stopped when its other side ended the copy.
+const ABANDONED: &str = "the copy was ended by the other side";
+
 /// A channel as the output side of a stream.
 struct ToChannel(SyncSender<Vec<u8>>);
 
 impl OutputSink for ToChannel {
     fn write(&mut self, chunk: Vec<u8>) -> Result<(), String> {
-        self.0
-            .send(chunk)
-            .map_err(|_| "the copy was abandoned".to_string())
+        self.0.send(chunk).map_err(|_| ABANDONED.to_string())
     }
 }
 
