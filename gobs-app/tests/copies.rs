@@ -11,6 +11,8 @@
 mod common;
 #[path = "common/host.rs"]
 mod host;
+#[path = "common/pty.rs"]
+mod pty;
 
 use std::fs;
 use std::io::Write;
@@ -336,29 +338,7 @@ fn a_copy_killed_half_way_leaves_the_old_target_and_no_temporary_file() {
 /// What `gobs-app ARGS`, which must succeed, writes to its standard error when that is a
 /// terminal (a pty in raw mode).
 fn stderr_on_terminal(s: &Path, args: &[&str]) -> Vec<u8> {
-    use std::io::Read;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two descriptors, owned below; the other arguments may be null.
-    let opened = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both are fresh descriptors that nothing else owns.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    // SAFETY: a termios filled by tcgetattr on a descriptor this function owns.
-    unsafe {
-        let mut term: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut term), 0);
-        libc::cfmakeraw(&mut term);
-        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &term), 0);
-    }
+    let (master, slave) = pty::raw_pty();
     let child = common::bare()
         .arg("--state-dir")
         .arg(s)
@@ -367,18 +347,7 @@ fn stderr_on_terminal(s: &Path, args: &[&str]) -> Vec<u8> {
         .stderr(Stdio::from(slave))
         .spawn()
         .unwrap();
-    let mut master = fs::File::from(master);
-    let mut shown = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => shown.extend_from_slice(&buf[..n]),
-            // The pty's other end closed: the child exited.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
-            Err(e) => panic!("reading the pty: {e}"),
-        }
-    }
+    let shown = pty::read_until_closed(master);
     let done = child.wait_with_output().unwrap();
     assert!(done.status.success(), "{}", text(&shown));
     shown

@@ -15,10 +15,10 @@ mod common;
 mod host;
 #[path = "common/machine_node.rs"]
 mod machine_node;
+#[path = "common/pty.rs"]
+mod pty;
 
 use std::fs;
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -229,29 +229,7 @@ fn json_error(s: &Path, args: &[&str]) -> (String, String) {
 /// What `gobs-app ARGS` writes to standard output when that is a terminal (a pty in raw
 /// mode, so the bytes come back as written); standard error is a pipe.
 fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two descriptors, owned below; the other arguments may be null.
-    let opened = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both are fresh descriptors that nothing else owns.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    // Raw: no "\n" turned into "\r\n" on the way.
-    // SAFETY: a termios filled by tcgetattr on a descriptor this function owns.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        let mut term: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut term), 0);
-        libc::cfmakeraw(&mut term);
-        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &term), 0);
-    }
+    let (master, slave) = pty::raw_pty();
     let child = common::bare()
         .arg("--state-dir")
         .arg(s)
@@ -260,18 +238,7 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut master = fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            // The pty's other end closed: the child exited.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
-            Err(e) => panic!("reading the pty: {e}"),
-        }
-    }
+    let out = pty::read_until_closed(master);
     let done = child.wait_with_output().unwrap();
     (out, text(&done.stderr))
 }
