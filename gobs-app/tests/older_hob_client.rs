@@ -1,10 +1,11 @@
 //! A machine whose hob-client predates streamed runs (a container made before an upgrade
 //! keeps its binary): the boss asks `run-stream`, is told the machine has no such binding,
 //! and runs the command the older way (`run`, the whole answer at the end), through the
-//! daemon, black-box; likewise copies predate streamed copies (`put-stream`, `get-stream`):
-//! the boss copies a file of up to the old 512 KiB whole, and refuses more, or a tree,
-//! saying why. The older client is played by the test, with the machine's identity and
-//! attach sturdyref, answering as that release's hob-client did.
+//! daemon, black-box; asked for a terminal (`run-terminal`), the command fails telling the
+//! user to recreate the machine; likewise copies predate streamed copies (`put-stream`,
+//! `get-stream`): the boss copies a file of up to the old 512 KiB whole, and refuses more,
+//! or a tree, saying why. The older client is played by the test, with the machine's
+//! identity and attach sturdyref, answering as that release's hob-client did.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -96,7 +97,7 @@ fn status(s: &Path) -> String {
 
 #[test]
 fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
-    let (dir, _daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
+    let (dir, daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s) == "unreachable");
@@ -146,4 +147,10 @@ fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
     let err = common::fails(s, &["get-file", "-r", "h1", "/srv", back.to_str().unwrap()]);
     assert!(err.contains("cannot copy a directory"), "{err}");
     assert!(!files.lock().unwrap().contains_key("/srv/big"));
+
+    // `run -t` (on the control socket: the command line would want a terminal).
+    let answer = common::run_in_terminal(&daemon.socket, "h1", &["sh"]);
+    assert!(answer.contains("\"type\":\"error\""), "{answer}");
+    assert!(answer.contains("predates terminals"), "{answer}");
+    assert!(answer.contains("recreate the machine"), "{answer}");
 }

@@ -7,9 +7,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::progress::StepLines;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, copy, output, run_stream};
+use crate::cli::{client, copy, output, raw_terminal, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -86,6 +87,19 @@ pub fn run(
             crate::hob_net::client::run(&options)?;
             return Ok(0);
         }
+        Command::Agent {
+            join,
+            listen,
+            public_host,
+        } => {
+            let options = crate::hosts::agent::AgentOptions {
+                join: join.clone(),
+                listen: listen.clone(),
+                public_host: public_host.clone(),
+            };
+            crate::hosts::agent::run(&state_paths()?, explicit_config.as_deref(), options)?;
+            return Ok(0);
+        }
         Command::ContainerInit { dir } => {
             crate::providers::container::init::run(dir).map_err(AppError::ContainerInit)?;
             return Ok(0);
@@ -121,11 +135,16 @@ pub fn run(
                 out,
             );
         }
+        Command::Shell { name, timeout } => Request::Run(Run::login_shell(name.clone(), *timeout)),
         Command::Op(request) => request.clone(),
+    };
+    let request = match request {
+        Request::Run(run) if run.terminal => Request::Run(with_terminal(run, cli.json, &env)?),
+        request => request,
     };
     let destination = copy::destination(&request);
     let terminal = match &request {
-        Request::Run(Run { raw: true, .. }) => Terminal::RAW,
+        Request::Run(Run { raw: true, .. } | Run { tty: Some(_), .. }) => Terminal::RAW,
         _ => terminal,
     };
     let paths = state_paths()?;
@@ -165,8 +184,37 @@ pub fn run(
         }
         _ => {}
     }
-    let response = client::execute(&paths, config, request)?;
+    // Long work shows its steps, on a terminal only: piped, or with --json, the answer
+    // comes alone.
+    let mut request = request;
+    let response = match request.progress_mut() {
+        Some(_) if terminal.stderr && !cli.json => {
+            let mut lines = StepLines::new(err);
+            client::execute_watched(&paths, config, request, Some(&mut lines))?
+        }
+        _ => client::execute(&paths, config, request)?,
+    };
     output::print(&response, cli.json, terminal, out, err)
+}
+
+/// `run` given the terminal `-t` asks for: this one's type (`$TERM`, read by `env`) and
+/// size; refused with `--json` (a terminal's screen is no JSON) or without a terminal.
+fn with_terminal(
+    mut run: Run,
+    json: bool,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Run, AppError> {
+    let refused = |message: String| AppError::Backend(crate::model::BackendError::invalid(message));
+    if json {
+        return Err(refused(
+            "run -t (and shell) draws the machine's terminal here, which has no --json form; \
+             drop --json, or drop -t to get the whole output as JSON"
+                .into(),
+        ));
+    }
+    let term = env("TERM").and_then(|t| t.into_string().ok());
+    run.tty = Some(raw_terminal::local_tty(term).map_err(refused)?);
+    Ok(run)
 }
 
 /// Says (on `err`) why a machine about to be made with the built-in default provider is a
@@ -258,6 +306,8 @@ mod tests {
         let create = |provider: Option<&str>| Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: provider.map(str::to_string),
+            host: None,
+            progress: Default::default(),
         };
         let chosen = |provider: &str| {
             let provider = provider.to_string();

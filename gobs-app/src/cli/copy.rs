@@ -4,7 +4,7 @@
 //! and writes it here, all or nothing, checking each file's sha256. Through the daemon the
 //! stream travels as frames ([`crate::daemon::stream`]); embedded, as the in-process
 //! streams of [`crate::run_io`]. Either way this process holds a few chunks at a time.
-//! Progress goes to standard error when it is a terminal ([`super::progress`]).
+//! Progress goes to standard error when it is a terminal ([`super::copy_progress`]).
 
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -17,9 +17,9 @@ use serde::Deserialize;
 
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
-use crate::cli::client::{BUSY_WAIT, look_up};
+use crate::cli::client::{AskAgain, BUSY_WAIT};
+use crate::cli::copy_progress::CopyProgress;
 use crate::cli::outcome;
-use crate::cli::progress::Progress;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
@@ -32,7 +32,7 @@ use crate::error::AppError;
 use crate::files::chunks::{SinkWriter, SourceReader};
 use crate::files::unpack::{Unpacked, unpack, unpack_to};
 use crate::files::{FileContent, pack};
-use crate::model::{BackendError, Cancel, ErrorKind as Kind, MachineName};
+use crate::model::{BackendError, Cancel, ErrorKind as Kind, MachineInfo, MachineName};
 use crate::ops::{GetFile, PutFile};
 use crate::providers::local::pump::{InputSource, OutputSink};
 use crate::run_io::{Piece, RunIo, Stream};
@@ -70,7 +70,7 @@ pub fn put(
     let plan = Arc::new(plan);
     let mode = put.mode.map(|m| m.0);
     let failed: Arc<Mutex<Option<String>>> = Arc::default();
-    let progress = Progress::new(progress, plan.bytes);
+    let progress = CopyProgress::new(progress, plan.bytes);
     put.stream = true;
     // One stream per attempt (a busy daemon is asked again).
     let feed = || {
@@ -117,7 +117,7 @@ pub fn get(
 ) -> Result<(Response, Unpacked), AppError> {
     get.stream = true;
     let (tx, rx) = sync_channel::<Vec<u8>>(WINDOW);
-    let progress = Progress::new(progress, 0);
+    let progress = CopyProgress::new(progress, 0);
     let request = Request::GetFile(get);
     let (response, written) = std::thread::scope(|scope| {
         let asked = scope.spawn(|| {
@@ -153,6 +153,33 @@ pub fn get(
         // What went wrong here explains why the request was abandoned.
         (_, Err(here)) => Err(here),
         (Err(e), Ok(_)) => Err(e),
+    }
+}
+
+/// The state as it is now, a file on a machine read back streamed (it may be of any size),
+/// its bytes hashed as they come, never held.
+struct ReadBack<'a>(AskAgain<'a>);
+
+impl outcome::StateNow for ReadBack<'_> {
+    fn machine(&self, name: &MachineName) -> Result<Option<MachineInfo>, AppError> {
+        outcome::StateNow::machine(&self.0, name)
+    }
+
+    fn file(&self, name: &MachineName, path: &str) -> Result<outcome::Held, AppError> {
+        let asked = GetFile {
+            name: name.clone(),
+            path: path.to_string(),
+            local: None,
+            recursive: false,
+            stream: true,
+            io: None,
+        };
+        let (paths, config) = (self.0.paths, self.0.explicit_config);
+        let (_, got) = get(paths, config, asked, None, &mut std::io::sink(), false)?;
+        Ok(outcome::Held {
+            bytes: got.bytes,
+            sha256: got.sha256.unwrap_or_default(),
+        })
     }
 }
 
@@ -264,9 +291,12 @@ fn through_daemon(
             Ok(Some(Incoming::Output(OutputFrame::Stderr(_)))) => {}
             Ok(Some(Incoming::Done(response))) => return Ok(response),
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
-                let look = |name: &MachineName| look_up(paths, explicit_config, name);
+                let now = ReadBack(AskAgain {
+                    paths,
+                    explicit_config,
+                });
                 let reason = "it closed the connection before the copy's end".to_string();
-                return Err(outcome::lost_answer(paths, request, reason, &look));
+                return Err(outcome::lost_answer(paths, request, reason, &now));
             }
             Err(e) => return Err(failed(e.to_string())),
         }

@@ -1,112 +1,82 @@
-//! A copy's progress on a terminal: one line on standard error, rewritten at most a few
-//! times a second (bytes so far, of how many when known, and the rate), cleared at the end.
-//! Quiet when standard error is not a terminal, and with `--json`.
+//! Showing the steps of long work (making or taking down a machine) while the command waits:
+//! one line a step on standard error, with the time since the work began.
+//!
+//! ```text
+//!    0.0s  provisioning with qemu provider qemu
+//!    0.3s  writing the machine's initramfs
+//!    1.1s  booting the VM with KVM
+//!    1.6s  waiting for the guest's hob-client to register with the boss (at most 1m 30s)
+//!   17.9s  booting: starting the machine's vat
+//! created machine q1 (qemu), running
+//! ```
+//!
+//! Only on a terminal, and never with `--json`: piped or redirected, the command prints its
+//! answer alone, as before ([`super::app`] decides).
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-/// How often the line is rewritten.
-const EVERY: Duration = Duration::from_millis(200);
+use crate::cli::terminal::neutralise;
+use crate::progress::Step;
 
-/// Progress of one copy; clones share it (the thread that reads or writes the stream
-/// counts, another finishes).
-#[derive(Clone)]
-pub struct Progress(Option<Arc<Mutex<Counted>>>);
-
-struct Counted {
-    total: u64,
-    done: u64,
-    start: Instant,
-    shown: Option<Instant>,
+/// Where the steps of a watched request are shown.
+pub struct StepLines<'a> {
+    err: &'a mut dyn Write,
 }
 
-impl Progress {
-    /// Progress towards `total` bytes (0: unknown), shown only if `shown`.
-    pub fn new(shown: bool, total: u64) -> Progress {
-        Progress(shown.then(|| {
-            Arc::new(Mutex::new(Counted {
-                total,
-                done: 0,
-                start: Instant::now(),
-                shown: None,
-            }))
-        }))
+impl<'a> StepLines<'a> {
+    /// Steps shown on `err` (standard error, a terminal).
+    pub fn new(err: &'a mut dyn Write) -> StepLines<'a> {
+        StepLines { err }
     }
 
-    /// Counts `n` more bytes.
-    pub fn add(&self, n: u64) {
-        let Some(counted) = &self.0 else { return };
-        let mut c = counted.lock().unwrap_or_else(|p| p.into_inner());
-        c.done += n;
-        if c.shown.is_some_and(|at| at.elapsed() < EVERY) {
-            return;
-        }
-        c.shown = Some(Instant::now());
-        let line = c.line();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[K{line}");
-        let _ = err.flush();
+    /// Shows `step` (a failed write is no reason to stop the work: it is dropped).
+    pub fn show(&mut self, step: &Step) {
+        let seconds = step.elapsed_ms as f64 / 1000.0;
+        let skipped = match step.skipped {
+            0 => String::new(),
+            1 => " (after 1 step not shown)".to_string(),
+            n => format!(" (after {n} steps not shown)"),
+        };
+        // Steps are the daemon's words, but they may quote a machine's (a path, a name).
+        let text = neutralise(step.step.as_bytes());
+        let mut line = format!("{seconds:>7.1}s  ").into_bytes();
+        line.extend_from_slice(&text);
+        line.extend_from_slice(skipped.as_bytes());
+        line.push(b'\n');
+        let _ = self.err.write_all(&line).and_then(|()| self.err.flush());
     }
 
-    /// Clears the line, if one was shown.
-    pub fn finish(&self) {
-        let Some(counted) = &self.0 else { return };
-        if counted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shown
-            .is_some()
-        {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[K");
-            let _ = err.flush();
-        }
+    /// Says once that the daemon cannot send steps, and that the command goes on without.
+    pub fn older_daemon(&mut self, state_dir: &std::path::Path) {
+        let _ = writeln!(
+            self.err,
+            "note: the daemon serving {} is an older gobs-app that does not show progress; \
+             waiting without it (restart the daemon with this build to see the steps)",
+            state_dir.display()
+        );
     }
-}
-
-impl Counted {
-    fn line(&self) -> String {
-        let secs = self.start.elapsed().as_secs_f64().max(0.001);
-        let rate = format!("{}/s", size(self.done as f64 / secs));
-        if self.total == 0 {
-            return format!("{}  {rate}", size(self.done as f64));
-        }
-        let pct = (self.done as f64 * 100.0 / self.total as f64).min(100.0);
-        format!(
-            "{} of {} ({pct:.0}%)  {rate}",
-            size(self.done as f64),
-            size(self.total as f64)
-        )
-    }
-}
-
-/// `bytes` in the largest binary unit that keeps it above 1.
-fn size(bytes: f64) -> String {
-    let mut value = bytes;
-    for unit in ["B", "KiB", "MiB", "GiB"] {
-        if value < 1024.0 {
-            return format!("{value:.1} {unit}");
-        }
-        value /= 1024.0;
-    }
-    format!("{value:.1} TiB")
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::*;
 
     #[test]
-    fn the_line_says_bytes_of_the_total_and_the_rate() {
-        let c = Counted {
-            total: 4 * 1024 * 1024,
-            done: 1024 * 1024,
-            start: Instant::now() - Duration::from_secs(2),
-            shown: None,
+    fn a_step_is_a_line_with_its_time_and_what_was_not_shown() {
+        let mut err = Vec::new();
+        let mut lines = StepLines::new(&mut err);
+        let step = |text: &str, elapsed_ms, skipped| Step {
+            step: text.into(),
+            elapsed_ms,
+            skipped,
         };
-        let line = c.line();
-        assert!(line.starts_with("1.0 MiB of 4.0 MiB (25%)"), "{line}");
-        assert!(line.contains("512.0 KiB/s"), "{line}");
+        lines.show(&step("booting the VM", 1234, 0));
+        lines.show(&step("waiting\x1b[2J", 61_000, 3));
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "    1.2s  booting the VM\n   61.0s  waiting\\x1b[2J (after 3 steps not shown)\n"
+        );
     }
 }

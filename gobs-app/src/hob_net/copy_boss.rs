@@ -108,7 +108,7 @@ pub fn put(
     };
     let message = vec![Term::sym(PUT_STREAM), wire::text(&put.path)];
     let call = MachineOp::call(put, default_limit);
-    match g.stream_call(machine, message, call, &io, waits, cancel) {
+    match g.stream_call(machine, (message, None), call, &io, waits, cancel) {
         Ok(answer) => read_copied(&answer).map(|u| Box::new(Some(u)) as Reply),
         Err(e) if e.contains(&no_binding(PUT_STREAM)) => {
             let older = older_client(machine);
@@ -157,7 +157,7 @@ pub fn get(
         Term::Data(Value::Bool(get.recursive)),
     ];
     let call = MachineOp::call(get, default_limit);
-    let sent = match g.stream_call(machine, message, call, &io, waits, cancel) {
+    let sent = match g.stream_call(machine, (message, None), call, &io, waits, cancel) {
         Ok(answer) => read_copied(&answer).map(|u| Got {
             content: Vec::new(),
             size: u.bytes,

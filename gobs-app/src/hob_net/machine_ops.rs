@@ -43,7 +43,8 @@ pub(super) fn answer(
             });
             Ok(Term::local(p))
         }
-        super::run_sink::RUN_STREAM => super::run_stream::answer(cx, node, args),
+        super::run_sink::RUN_STREAM => super::run_stream::answer(cx, node, args, false),
+        super::run_sink::RUN_TERMINAL => super::run_stream::answer(cx, node, args, true),
         m @ (super::copy_boss::PUT_STREAM | super::copy_boss::GET_STREAM) => {
             super::copy_client::answer(cx, node, m, args)
         }
