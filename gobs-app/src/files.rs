@@ -1,12 +1,22 @@
-//! Copying files onto and off machines (`gobs-app put-file` / `get-file`): the values every
-//! layer passes along: a file's bytes ([`FileContent`], base64 on the control socket), its
-//! permission bits ([`FileMode`], octal on the command line), the answers ([`FileCopied`],
-//! [`RemoteFile`]), and the checks made before anything is sent ([`check_size`],
-//! [`check_remote_path`]).
+//! Copying files and trees onto and off machines (`gobs-app put-file` / `get-file`): the
+//! values every layer passes along: a file's bytes ([`FileContent`], base64 on the control
+//! socket), its permission bits ([`FileMode`], octal on the command line), the answers
+//! ([`FileCopied`], [`RemoteFile`]), and the checks made before anything is sent
+//! ([`check_size`], [`check_remote_path`]).
 //!
-//! A file travels whole in one message, at most [`MAX_FILE`] bytes of it: the hob-client's
-//! limit ([`crate::hob_net::wire::MAX_FILE`]), so that what the command line accepts the
-//! machine accepts too.
+//! A copy of any size travels as a stream ([`archive`]): read and written in chunks on
+//! every hop, with flow control, each file's sha256 checked where it is written, which is
+//! all or nothing ([`pack`], [`unpack`]). Only older peers carry a file whole in one
+//! message, at most [`MAX_FILE`] bytes of it: an older hob-client (the boss falls back to
+//! its `put-file`/`get-file`) and an older command line (its request's content, its answer's
+//! bytes).
+
+pub mod archive;
+pub mod chunks;
+pub mod pack;
+#[cfg(test)]
+mod round_trip_tests;
+pub mod unpack;
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +26,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::shown;
 
-/// Largest file `put-file` and `get-file` copy, in bytes.
+/// Largest file carried whole in one message: to and from an older hob-client, and in the
+/// requests and answers of an older command line. A streamed copy has no limit.
 pub const MAX_FILE: usize = crate::hob_net::wire::MAX_FILE;
 
 /// Longest remote path, in bytes (Linux's `PATH_MAX`).
@@ -137,10 +148,20 @@ pub struct FileCopied {
     pub machine: String,
     /// Where it is on the machine.
     pub path: String,
-    /// Its size, bytes.
+    /// Its size, bytes (a tree: all its files').
     pub size: u64,
     /// Its permission bits.
     pub mode: FileMode,
+    /// Regular files copied (1 for a file; a tree's count).
+    #[serde(default = "one")]
+    pub files: u64,
+    /// The sha256 of a file's bytes (hex) as checked on the machine; none for a tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// What `get-file` answers: a file read off a machine.
@@ -150,12 +171,21 @@ pub struct RemoteFile {
     pub machine: String,
     /// Where it is on the machine.
     pub path: String,
-    /// Its bytes.
+    /// Its bytes, when the answer carries them (a request that did not stream them:
+    /// an older command line's or `--json`'s of a small file).
+    #[serde(default)]
     pub content: FileContent,
+    /// Its size, bytes (a tree: all its files'), as the machine sent it.
+    #[serde(default)]
+    pub size: u64,
+    /// Regular files sent.
+    #[serde(default = "one")]
+    pub files: u64,
 }
 
-/// Refuses a file of `size` bytes, larger than [`MAX_FILE`], saying both figures; `what`
-/// names it ("local file ./a.bin").
+/// Refuses a file of `size` bytes, larger than [`MAX_FILE`], where it must travel whole
+/// (an older gobs-app on the other side), saying both figures and the fix; `what` names it
+/// ("local file ./a.bin").
 ///
 /// ```
 /// use gobs_app::files::{MAX_FILE, check_size};
@@ -166,9 +196,9 @@ pub struct RemoteFile {
 pub fn check_size(what: &str, size: u64) -> Result<(), String> {
     if size > MAX_FILE as u64 {
         return Err(format!(
-            "{what} is {size} bytes; put-file and get-file copy files of at most {MAX_FILE} \
-             bytes ({} KiB): copy a smaller file, or split it (`split -b 512k`) and copy the \
-             parts",
+            "{what} is {size} bytes; an older gobs-app on the other side of this copy takes \
+             files of at most {MAX_FILE} bytes ({} KiB) whole: upgrade it (a machine's \
+             hob-client: create the machine again) to copy files of any size",
             MAX_FILE / 1024
         ));
     }

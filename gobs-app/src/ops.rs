@@ -29,8 +29,9 @@
 //! An operation may also take arguments that only the command line has (`get-file`'s
 //! LOCAL_PATH: where the command writes what came back): they are parsed like the others
 //! but never sent (`#[serde(skip)]`) and the backend never sees them; [`crate::cli::app`]
-//! acts on them. Fields the command line does not parse (`#[arg(skip)]`, `put-file`'s
-//! content) are filled in by the command before it sends the request.
+//! acts on them. Fields the command line does not parse (`#[arg(skip)]`: `stream`, which
+//! asks for the request's streams, and `io`, those streams in this process) are set by
+//! whoever sends or serves the request ([`Request::stream_io`]).
 
 pub mod get_file;
 pub mod machine;
@@ -359,15 +360,39 @@ operations! {
     /// Run a command on a machine; exits with the command's exit code
     Run(Run) -> RunOutput;
 
-    /// Copy a local file onto a machine (at most 512 KiB), written there whole or not at all
+    /// Copy a local file (or with -r a directory) of any size onto a machine, written there
+    /// whole or not at all, with its mode, mtime and (where root) owner; each file's sha256
+    /// is checked there; progress is shown on a terminal
     PutFile(PutFile) -> FileCopied;
 
-    /// Copy a file off a machine (at most 512 KiB) to a local file, or to standard output
+    /// Copy a file (or with -r a directory) of any size off a machine to a local path,
+    /// written whole or not at all and checked by sha256, or a file to standard output
     GetFile(GetFile) -> RemoteFile;
     }
 }
 
 impl Request {
+    /// Whether the request asked to be streamed (see [`Request::stream_io`]).
+    pub fn streams(&self) -> bool {
+        matches!(
+            self,
+            Request::Run(Run { stream: true, .. })
+                | Request::PutFile(PutFile { stream: true, .. })
+                | Request::GetFile(GetFile { stream: true, .. })
+        )
+    }
+
+    /// The in-process streams of a request that asked for them (`run`'s output and input,
+    /// a copy's stream), to be set by whoever serves it; `None` for any other request.
+    pub fn stream_io(&mut self) -> Option<&mut Option<crate::run_io::RunIo>> {
+        match self {
+            Request::Run(run) if run.stream => Some(&mut run.io),
+            Request::PutFile(put) if put.stream => Some(&mut put.io),
+            Request::GetFile(get) if get.stream => Some(&mut get.io),
+            _ => None,
+        }
+    }
+
     /// Does the request with `execute` on a thread of its own, its steps (if it is an
     /// operation that has some) going to `on_step` on this thread as they come, until
     /// `on_step` answers false ([`crate::progress::watched`]).

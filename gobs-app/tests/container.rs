@@ -750,7 +750,10 @@ fn files_go_into_a_container_and_stay_there() {
             "0640",
         ],
     );
-    assert!(said.contains("on machine files-1 (mode 0640)"), "{said}");
+    assert!(
+        said.contains("on machine files-1 (mode 0640, sha256 "),
+        "{said}"
+    );
     assert!(
         !Path::new(&remote).exists(),
         "the file reached the host's /tmp"
@@ -769,6 +772,57 @@ fn files_go_into_a_container_and_stay_there() {
     assert!(
         err.contains("no file /no/such/file") && err.contains("files-1"),
         "{err}"
+    );
+
+    // Past the old 512 KiB, and a tree with -r, both ways through the container.
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub/empty")).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tree.join("sub/big"), &big).unwrap();
+    std::os::unix::fs::symlink("sub/big", tree.join("link")).unwrap();
+    let remote_tree = format!("{remote}-tree");
+    ok(
+        &s,
+        &[
+            "put-file",
+            "-r",
+            "files-1",
+            tree.to_str().unwrap(),
+            &remote_tree,
+        ],
+    );
+    assert_eq!(
+        ok(
+            &s,
+            &[
+                "run",
+                "files-1",
+                "--",
+                "sh",
+                "-c",
+                &format!(
+                    "cd {remote_tree} && readlink link && wc -c < sub/big && test -d sub/empty && echo ok"
+                )
+            ]
+        ),
+        format!("sub/big\n{}\nok\n", big.len())
+    );
+    let back = work.path().join("back");
+    ok(
+        &s,
+        &[
+            "get-file",
+            "-r",
+            "files-1",
+            &remote_tree,
+            back.to_str().unwrap(),
+        ],
+    );
+    assert!(std::fs::read(back.join("sub/big")).unwrap() == big);
+    assert!(back.join("sub/empty").is_dir());
+    assert_eq!(
+        std::fs::read_link(back.join("link")).unwrap(),
+        Path::new("sub/big")
     );
     ok(&s, &["destroy-machine", "files-1"]);
 }

@@ -15,16 +15,19 @@ mod common;
 mod host;
 #[path = "common/machine_node.rs"]
 mod machine_node;
+#[path = "common/pty.rs"]
+mod pty;
 
 use std::fs;
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 
 use common::{gobs, ok, text, wait_for};
 
+use gobs_app::files::archive::{ArchiveWriter, Header, Meta};
+use gobs_app::files::unpack::Unpacked;
 use gobs_app::hob_net::answers::{MAX_MACHINE_ERROR, MAX_REMOTE_OUTPUT};
+use gobs_app::hob_net::copy_boss::copied_term;
 use gobs_app::hob_net::run_sink::MAX_STDIN_ASKS;
 use gobs_app::hob_net::wire;
 use gobs_app::model::RunOutput;
@@ -106,9 +109,75 @@ impl LocalObject for Hostile {
                     _ => never(),
                 }
             }
+            "get-stream" => {
+                let path = args.first().and_then(wire::as_string).unwrap_or_default();
+                let sink = match args.get(2) {
+                    Some(Term::Ref(sink)) => sink.clone(),
+                    _ => return Err(wire::text("no sink")),
+                };
+                let stream = match path.as_str() {
+                    "/bad-sum" => bad_sum(),
+                    "/escape" => escaping_tree(),
+                    "/big-chunk" => {
+                        cx.send(&sink, out(100_000));
+                        return Ok(Term::local(cx.promise().0));
+                    }
+                    _ => return never(),
+                };
+                let bytes = Term::Data(gobs_ocapn::syrup::Value::Bytes(stream));
+                cx.send(&sink, vec![Term::sym("out"), wire::text("stdout"), bytes]);
+                Ok(copied_term(&Unpacked {
+                    files: 1,
+                    bytes: 7,
+                    mode: 0o644,
+                    sha256: None,
+                }))
+            }
+            // The copy's stream asked far past the boss's window, no answer waited for.
+            "put-stream" => {
+                let path = args.first().and_then(wire::as_string).unwrap_or_default();
+                if let (Some(Term::Ref(sink)), "/flood-stdin") = (args.get(1), path.as_str()) {
+                    for _ in 0..1000 {
+                        cx.send(sink, vec![Term::sym("stdin")]);
+                    }
+                }
+                Ok(Term::local(cx.promise().0))
+            }
             _ => never(),
         }
     }
+}
+
+const META: Meta = Meta {
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 0,
+    mtime_nsec: 0,
+};
+
+/// A copy's stream of one file whose bytes were changed after their sha256 was taken.
+fn bad_sum() -> Vec<u8> {
+    let mut w = ArchiveWriter::begin(Vec::new(), 1, 7).unwrap();
+    w.file("", META, 7, &mut &b"payload"[..], &mut |_| {})
+        .unwrap();
+    let mut stream = w.finish().unwrap();
+    let at = stream.windows(7).position(|b| b == b"payload").unwrap();
+    stream[at] = b'P';
+    stream
+}
+
+/// A copy's stream of a tree with an entry that climbs out of it.
+fn escaping_tree() -> Vec<u8> {
+    let mut w = ArchiveWriter::begin(Vec::new(), 0, 0).unwrap();
+    for path in ["", "../escaped"] {
+        w.entry(&Header::Dir {
+            path: path.into(),
+            meta: META,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap()
 }
 
 /// A run's stream's `out` of `len` bytes of stdout.
@@ -133,6 +202,20 @@ fn attach_hostile(client: &Path) -> MachineNode {
     node
 }
 
+/// A daemon whose host machine h1 is played by the hostile client: its state directory,
+/// the daemon, the impostor (all stopped when dropped).
+fn hostile_h1() -> (tempfile::TempDir, common::Daemon, MachineNode) {
+    let (dir, daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let s = dir.path();
+    real.kill();
+    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
+    let impostor = attach_hostile(&s.join("hosts/h1/client"));
+    wait_for("the hostile client to be h1", || {
+        status(s, "h1") == "running"
+    });
+    (dir, daemon, impostor)
+}
+
 fn status(s: &Path, machine: &str) -> String {
     let json: serde_json::Value =
         serde_json::from_str(&ok(s, &["machine", machine, "--json"])).unwrap();
@@ -153,29 +236,7 @@ fn json_error(s: &Path, args: &[&str]) -> (String, String) {
 /// What `gobs-app ARGS` writes to standard output when that is a terminal (a pty in raw
 /// mode, so the bytes come back as written); standard error is a pipe.
 fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two descriptors, owned below; the other arguments may be null.
-    let opened = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both are fresh descriptors that nothing else owns.
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    // Raw: no "\n" turned into "\r\n" on the way.
-    // SAFETY: a termios filled by tcgetattr on a descriptor this function owns.
-    unsafe {
-        use std::os::fd::AsRawFd;
-        let mut term: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut term), 0);
-        libc::cfmakeraw(&mut term);
-        assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &term), 0);
-    }
+    let (master, slave) = pty::raw_pty();
     let child = common::bare()
         .arg("--state-dir")
         .arg(s)
@@ -184,32 +245,15 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut master = fs::File::from(master);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            // The pty's other end closed: the child exited.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
-            Err(e) => panic!("reading the pty: {e}"),
-        }
-    }
+    let out = pty::read_until_closed(master);
     let done = child.wait_with_output().unwrap();
     (out, text(&done.stderr))
 }
 
 #[test]
 fn a_hostile_machine_is_bounded_by_the_boss() {
-    let (dir, daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let (dir, daemon, _impostor) = hostile_h1();
     let s = dir.path();
-    real.kill();
-    wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let _impostor = attach_hostile(&s.join("hosts/h1/client"));
-    wait_for("the hostile client to be h1", || {
-        status(s, "h1") == "running"
-    });
 
     // A megabyte of each stream: each cut at the limit, saying so.
     let out = gobs(s, &["run", "h1", "--", "flood"]);
@@ -285,12 +329,8 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     let (kind, message) = json_error(s, &["get-file", "h1", "/etc/hostname"]);
     assert_eq!(kind, "provider");
     assert!(
-        message.ends_with(
-            "machine h1 did not answer `get-file` within 2s (the config's [machines] \
-             answer_timeout); it may be overloaded, stuck or hostile: check it with `gobs-app \
-             machine h1`; if it is only slow, raise answer_timeout in the config's [machines] \
-             table"
-        ),
+        message.contains("machine h1 did not answer `get-file` within 4s")
+            && message.contains("raise run_timeout"),
         "{message}"
     );
     // A stream past its window: the boss never holds more than its window. Whether the
@@ -337,7 +377,73 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     let (kind, message) = json_error(s, &["put-file", "h1", local.to_str().unwrap(), "/tmp/x"]);
     assert_eq!(kind, "provider");
     assert!(
-        message.contains("did not answer `put-file` within 2s"),
+        message.contains("did not answer `put-file` within 4s"),
+        "{message}"
+    );
+    assert_eq!(status(s, "h1"), "running");
+}
+
+#[test]
+fn a_hostile_machine_cannot_corrupt_or_escape_a_copy_or_flood_the_boss() {
+    let (dir, _daemon, _impostor) = hostile_h1();
+    let s = dir.path();
+    let work = tempfile::tempdir().unwrap();
+    let names = || {
+        let mut n: Vec<_> = fs::read_dir(work.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+
+    // Bytes changed on the way: refused, the local file as it was, nothing beside it.
+    let local = work.path().join("kept");
+    fs::write(&local, b"old").unwrap();
+    let (kind, message) = json_error(s, &["get-file", "h1", "/bad-sum", local.to_str().unwrap()]);
+    assert_eq!(kind, "local-file");
+    assert!(
+        message.contains("sha256") && message.contains("changed on the way"),
+        "{message}"
+    );
+    assert_eq!(fs::read(&local).unwrap(), b"old");
+    // To standard output the bytes cannot be taken back, but the copy still fails.
+    let out = gobs(s, &["get-file", "h1", "/bad-sum"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("changed on the way"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A tree with an entry that climbs out of its target: refused, nothing written.
+    let tree = work.path().join("tree");
+    let (_, message) = json_error(
+        s,
+        &["get-file", "-r", "h1", "/escape", tree.to_str().unwrap()],
+    );
+    assert!(message.contains("escape"), "{message}");
+    assert_eq!(names(), ["kept"]);
+
+    // The boss's bounds on a copy's stream, as on a run's.
+    let (kind, message) = json_error(s, &["get-file", "h1", "/big-chunk"]);
+    assert_eq!(kind, "provider");
+    assert!(
+        message.contains(
+            "machine h1 broke the protocol of `get-file`'s stream: it sent a chunk of \
+             100000 bytes (at most 65536)"
+        ),
+        "{message}"
+    );
+    let (_, message) = json_error(
+        s,
+        &["put-file", "h1", local.to_str().unwrap(), "/flood-stdin"],
+    );
+    assert!(
+        message.contains(&format!(
+            "machine h1 broke the protocol of `put-file`'s stream: it asked for standard \
+             input more than {MAX_STDIN_ASKS} times"
+        )),
         "{message}"
     );
     assert_eq!(status(s, "h1"), "running");

@@ -59,21 +59,36 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         (name(), watch()).prop_map(|(name, progress)| Request::DestroyMachine { name, progress }),
         Just(Request::Providers {}),
-        (name(), text(), proptest::option::of(mode()), content()).prop_map(
-            |(name, path, mode, content)| Request::PutFile(gobs_app::ops::PutFile {
+        (
+            name(),
+            text(),
+            proptest::option::of(mode()),
+            content(),
+            any::<bool>()
+        )
+            .prop_map(|(name, path, mode, content, stream)| Request::PutFile(
+                gobs_app::ops::PutFile {
+                    name,
+                    path,
+                    mode,
+                    content,
+                    // Never sent: they read back as the defaults.
+                    local: Default::default(),
+                    recursive: false,
+                    stream,
+                    io: None,
+                }
+            )),
+        (name(), text(), any::<bool>(), any::<bool>()).prop_map(
+            |(name, path, recursive, stream)| Request::GetFile(gobs_app::ops::GetFile {
                 name,
                 path,
-                mode,
-                content,
-                // Never sent: it reads back as the default.
-                local: Default::default(),
+                local: None,
+                recursive,
+                stream,
+                io: None,
             })
         ),
-        (name(), text()).prop_map(|(name, path)| Request::GetFile(gobs_app::ops::GetFile {
-            name,
-            path,
-            local: None,
-        })),
     ]
 }
 
@@ -162,19 +177,25 @@ fn response() -> impl Strategy<Value = Response> {
             0..4
         )
         .prop_map(Response::Providers),
-        (text(), text(), any::<u64>(), mode()).prop_map(|(machine, path, size, mode)| {
-            Response::PutFile(FileCopied {
-                machine,
-                path,
-                size,
-                mode,
-            })
-        }),
-        (text(), text(), content()).prop_map(|(machine, path, content)| {
+        (text(), text(), any::<u64>(), mode(), any::<u64>()).prop_map(
+            |(machine, path, size, mode, files)| {
+                Response::PutFile(FileCopied {
+                    machine,
+                    path,
+                    size,
+                    mode,
+                    files,
+                    sha256: None,
+                })
+            }
+        ),
+        (text(), text(), content(), any::<u64>()).prop_map(|(machine, path, content, files)| {
             Response::GetFile(RemoteFile {
                 machine,
                 path,
+                size: content.0.len() as u64,
                 content,
+                files,
             })
         }),
         (kind(), text()).prop_map(|(k, m)| Response::Error(BackendError::new(k, m))),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::progress::StepLines;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output, raw_terminal, run_stream};
+use crate::cli::{client, copy, output, raw_terminal, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -138,14 +138,11 @@ pub fn run(
         Command::Shell { name, timeout } => Request::Run(Run::login_shell(name.clone(), *timeout)),
         Command::Op(request) => request.clone(),
     };
-    // A put-file's local file is read (and refused if it cannot be sent) before anything
-    // else: no state opened, no daemon asked.
-    let request = files::prepare(request)?;
     let request = match request {
         Request::Run(run) if run.terminal => Request::Run(with_terminal(run, cli.json, &env)?),
         request => request,
     };
-    let destination = files::destination(&request);
+    let destination = copy::destination(&request);
     let terminal = match &request {
         Request::Run(Run { raw: true, .. } | Run { tty: Some(_), .. }) => Terminal::RAW,
         _ => terminal,
@@ -160,29 +157,44 @@ pub fn run(
         let config = explicit_config.as_deref();
         return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
+    // Copies stream, but for `get-file --json` to standard output (the bytes in the JSON).
+    let progress = terminal.stderr && !cli.json;
+    let config = explicit_config.as_deref();
+    match &request {
+        Request::PutFile(put) => {
+            let response = copy::put(&paths, config, put.clone(), progress)?;
+            return output::print(&response, cli.json, terminal, out, err);
+        }
+        Request::GetFile(get) if destination.is_some() || !cli.json => {
+            let mut shown = Neutral::new(out, terminal.stdout && destination.is_none());
+            let (response, written) = copy::get(
+                &paths,
+                config,
+                get.clone(),
+                destination.clone(),
+                &mut shown,
+                progress,
+            )?;
+            shown.finish().map_err(AppError::Output)?;
+            if let (crate::ops::Response::GetFile(file), Some(local)) = (&response, &destination) {
+                output::print_saved(file, local, &written, cli.json, out)
+                    .map_err(AppError::Output)?;
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
     // Long work shows its steps, on a terminal only: piped, or with --json, the answer
     // comes alone.
     let mut request = request;
     let response = match request.progress_mut() {
         Some(_) if terminal.stderr && !cli.json => {
             let mut lines = StepLines::new(err);
-            client::execute_watched(
-                &paths,
-                explicit_config.as_deref(),
-                request,
-                Some(&mut lines),
-            )?
+            client::execute_watched(&paths, config, request, Some(&mut lines))?
         }
-        _ => client::execute(&paths, explicit_config.as_deref(), request)?,
+        _ => client::execute(&paths, config, request)?,
     };
-    match (&response, destination) {
-        (crate::ops::Response::GetFile(file), Some(local)) => {
-            files::write_local(&local, &file.content.0)?;
-            output::print_saved(file, &local, cli.json, out).map_err(AppError::Output)?;
-            Ok(0)
-        }
-        _ => output::print(&response, cli.json, terminal, out, err),
-    }
+    output::print(&response, cli.json, terminal, out, err)
 }
 
 /// `run` given the terminal `-t` asks for: this one's type (`$TERM`, read by `env`) and

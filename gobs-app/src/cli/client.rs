@@ -191,14 +191,19 @@ impl outcome::StateNow for AskAgain<'_> {
         }
     }
 
-    fn file(&self, name: &MachineName, path: &str) -> Result<Vec<u8>, AppError> {
+    /// Read back whole, as a put-file sent whole (of up to [`crate::files::MAX_FILE`]
+    /// bytes) is; a streamed one is read back streamed ([`super::copy`]).
+    fn file(&self, name: &MachineName, path: &str) -> Result<outcome::Held, AppError> {
         let request = Request::GetFile(GetFile {
             name: name.clone(),
             path: path.to_string(),
             local: None,
+            recursive: false,
+            stream: false,
+            io: None,
         });
         match execute(self.paths, self.explicit_config, request)? {
-            Response::GetFile(file) => Ok(file.content.0),
+            Response::GetFile(file) => Ok(outcome::Held::of(&file.content.0)),
             _ => Err(AppError::Protocol(
                 "the answer to `get-file` was not a file".to_string(),
             )),

@@ -22,7 +22,7 @@ use gobs_runtime::{Promise, Ref};
 
 use crate::backend::timeouts::Timeouts;
 use crate::cli::terminal::Terminal;
-use crate::cli::{files, output};
+use crate::cli::{copy, output, whole_copy};
 use crate::config::human::HumanDuration;
 use crate::error::AppError;
 use crate::files::{FileContent, FileMode};
@@ -114,7 +114,7 @@ pub fn run(
     err: &mut dyn Write,
 ) -> Result<u8, AppError> {
     let request = request(&cli.command)?;
-    let destination = request.as_ref().and_then(files::destination);
+    let destination = request.as_ref().and_then(copy::destination);
     let terminal = match &cli.command {
         Shared::Run { raw: true, .. } => Terminal::RAW,
         _ => terminal,
@@ -128,8 +128,12 @@ pub fn run(
     })?;
     match (&response, destination) {
         (Response::GetFile(file), Some(local)) => {
-            files::write_local(&local, &file.content.0)?;
-            output::print_saved(file, &local, cli.json, out).map_err(AppError::Output)?;
+            whole_copy::write_local(&local, &file.content.0)?;
+            let mode = std::fs::metadata(&local).map_or(0, |m| {
+                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
+            });
+            let written = whole_copy::written(&file.content.0, mode);
+            output::print_saved(file, &local, &written, cli.json, out).map_err(AppError::Output)?;
             Ok(0)
         }
         _ => output::print(&response, cli.json, terminal, out, err),
@@ -158,17 +162,23 @@ fn request(command: &Shared) -> Result<Option<Request>, AppError> {
             tty: None,
             io: None,
         }),
-        Shared::PutFile { local, path, mode } => files::prepare(Request::PutFile(PutFile {
+        Shared::PutFile { local, path, mode } => whole_copy::prepare(Request::PutFile(PutFile {
             name,
             path: path.clone(),
             mode: *mode,
+            recursive: false,
             content: FileContent::default(),
             local: local.clone(),
+            stream: false,
+            io: None,
         }))?,
         Shared::GetFile { path, local } => Request::GetFile(GetFile {
             name,
             path: path.clone(),
             local: local.clone(),
+            recursive: false,
+            stream: false,
+            io: None,
         }),
         Shared::Status => return Ok(None),
     }))

@@ -5,8 +5,9 @@
 pub mod app;
 pub mod client;
 pub mod connect;
+pub mod copy;
+pub mod copy_progress;
 pub mod events;
-pub mod files;
 pub mod outcome;
 pub mod output;
 pub mod progress;
@@ -15,6 +16,7 @@ pub mod run_stream;
 pub mod share_text;
 pub mod state;
 pub mod terminal;
+pub mod whole_copy;
 
 use std::path::PathBuf;
 
@@ -206,6 +208,7 @@ mod tests {
                 mode,
                 content,
                 local,
+                ..
             })) => {
                 assert_eq!(name.as_str(), "web-1");
                 assert_eq!(local, PathBuf::from("./a.bin"));
@@ -246,6 +249,9 @@ mod tests {
             name: "w".parse().unwrap(),
             path: "/x".into(),
             local: Some("/home/me/secret-place".into()),
+            recursive: false,
+            stream: false,
+            io: None,
         });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(json, r#"{"op":"get-file","name":"w","path":"/x"}"#);
@@ -260,6 +266,9 @@ mod tests {
             mode: Some(crate::files::FileMode(0o600)),
             content: crate::files::FileContent(vec![0, 1, 255]),
             local: "/home/me/a".into(),
+            recursive: true,
+            stream: false,
+            io: None,
         });
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(

@@ -14,8 +14,40 @@ use crate::ops::{MachineOp, PutFile, Request};
 pub trait StateNow {
     /// Machine `name`'s record: `None` if there is no such machine.
     fn machine(&self, name: &MachineName) -> Result<Option<MachineInfo>, AppError>;
-    /// The bytes of file `path` on machine `name`.
-    fn file(&self, name: &MachineName, path: &str) -> Result<Vec<u8>, AppError>;
+    /// What file `path` on machine `name` holds.
+    fn file(&self, name: &MachineName, path: &str) -> Result<Held, AppError>;
+}
+
+/// What a file holds: its size and sha256, enough to tell a copy's bytes from others
+/// without holding them (a copy may be of any size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its sha256, in lower-case hex.
+    pub sha256: String,
+}
+
+impl Held {
+    /// What `bytes` hold.
+    pub fn of(bytes: &[u8]) -> Held {
+        use sha2::Digest;
+        Held {
+            bytes: bytes.len() as u64,
+            sha256: data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes)),
+        }
+    }
+
+    /// What local file `path` holds now, read a block at a time.
+    fn of_file(path: &std::path::Path) -> std::io::Result<Held> {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        let bytes = std::io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
+        Ok(Held {
+            bytes,
+            sha256: data_encoding::HEXLOWER.encode(&hash.finalize()),
+        })
+    }
 }
 
 /// The error for `request`, whose answer was lost for `reason`, with what the state now
@@ -32,7 +64,7 @@ pub fn lost_answer(
         }
         Request::CreateMachine { name, .. } => created(name, now.machine(name)),
         Request::DestroyMachine { name, .. } => destroyed(name, now.machine(name)),
-        Request::PutFile(put) => copied(put, now.file(&put.name, &put.path)),
+        Request::PutFile(put) => copied(put, || now.file(&put.name, &put.path)),
         other => match other.machine_call() {
             Some(call) => call.when_lost(),
             // Operations of the boss added later: say nothing false about them.
@@ -100,20 +132,38 @@ fn destroyed(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> 
     }
 }
 
-/// A file is written whole or not at all, so what is there says whether the copy happened.
-fn copied(put: &PutFile, now: Result<Vec<u8>, AppError>) -> String {
-    let (name, path, sent) = (&put.name, &put.path, &put.content.0);
-    match now {
-        Ok(there) if there == *sent => format!(
-            "the copy took place: {path} on machine {name} holds the {} bytes sent",
-            sent.len()
+/// A file is written whole or not at all, so what is there says whether the copy happened:
+/// the bytes sent (in the request, or streamed from the local file, read again) against
+/// what the machine holds now. A tree (`-r`) cannot be told so: it says what to run.
+fn copied(put: &PutFile, now: impl FnOnce() -> Result<Held, AppError>) -> String {
+    let (name, path) = (&put.name, &put.path);
+    let sent = if !put.content.0.is_empty() || !put.stream {
+        Held::of(&put.content.0)
+    } else if put.recursive {
+        return put.when_lost();
+    } else {
+        match Held::of_file(&put.local) {
+            Ok(sent) => sent,
+            Err(e) => {
+                let local = put.local.display();
+                return format!(
+                    "{} (reading {local} here again failed: {e})",
+                    put.when_lost()
+                );
+            }
+        }
+    };
+    match now() {
+        Ok(there) if there == sent => format!(
+            "the copy took place: {path} on machine {name} holds the {} bytes sent (sha256 {})",
+            sent.bytes, sent.sha256
         ),
         Ok(there) => format!(
             "the copy did not take place: {path} on machine {name} holds {} bytes, not the {} \
              sent (a copy is written whole or not at all); run `gobs-app put-file {name} {} \
              {path}` again",
-            there.len(),
-            sent.len(),
+            there.bytes,
+            sent.bytes,
             put.local.display()
         ),
         Err(e) => format!("{} (reading it back failed: {e})", put.when_lost()),
@@ -140,30 +190,70 @@ mod tests {
             mode: None,
             content: crate::files::FileContent(content.to_vec()),
             local: "app.conf".into(),
+            recursive: false,
+            stream: false,
+            io: None,
         }
     }
 
     #[test]
     fn a_copy_is_known_by_what_the_file_holds_now() {
         let sent = put(b"new");
-        let took = copied(&sent, Ok(b"new".to_vec()));
+        let took = copied(&sent, || Ok(Held::of(b"new")));
         assert!(took.contains("the copy took place"), "{took}");
         assert!(took.contains("holds the 3 bytes sent"), "{took}");
-        let not = copied(&sent, Ok(b"older".to_vec()));
+        let not = copied(&sent, || Ok(Held::of(b"older")));
         assert!(not.contains("did not take place"), "{not}");
         assert!(
             not.contains("`gobs-app put-file m app.conf /etc/app.conf` again"),
             "{not}"
         );
-        let unknown = copied(
-            &sent,
-            Err(AppError::Protocol("machine m is unreachable".into())),
-        );
+        let unknown = copied(&sent, || {
+            Err(AppError::Protocol("machine m is unreachable".into()))
+        });
         assert!(
             unknown.contains("cannot know whether /etc/app.conf was written"),
             "{unknown}"
         );
         assert!(unknown.contains("machine m is unreachable"), "{unknown}");
+    }
+
+    /// A streamed copy carries no bytes in its request: its local file is read again, and
+    /// a tree cannot be told by one file.
+    #[test]
+    fn a_streamed_copy_is_known_by_its_local_file_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("big");
+        std::fs::write(&local, vec![7u8; 100_000]).unwrap();
+        let streamed = PutFile {
+            local: local.clone(),
+            stream: true,
+            ..put(b"")
+        };
+        let took = copied(&streamed, || Ok(Held::of(&vec![7u8; 100_000])));
+        assert!(took.contains("holds the 100000 bytes sent"), "{took}");
+        let not = copied(&streamed, || Ok(Held::of(&vec![7u8; 99_999])));
+        assert!(
+            not.contains("holds 99999 bytes, not the 100000 sent"),
+            "{not}"
+        );
+        let tree = PutFile {
+            recursive: true,
+            ..streamed.clone()
+        };
+        let asked = std::cell::Cell::new(false);
+        let unknown = copied(&tree, || {
+            asked.set(true);
+            Ok(Held::of(b""))
+        });
+        assert!(unknown.contains("cannot know"), "{unknown}");
+        assert!(!asked.get(), "a tree is not read back as one file");
+        std::fs::remove_file(&local).unwrap();
+        let gone = copied(&streamed, || Ok(Held::of(b"")));
+        assert!(
+            gone.contains("reading") && gone.contains("here again failed"),
+            "{gone}"
+        );
     }
 
     fn machine(status: MachineStatus) -> Result<Option<MachineInfo>, AppError> {
@@ -230,6 +320,9 @@ mod tests {
             name: "m".parse().unwrap(),
             path: "/etc/motd".into(),
             local: None,
+            recursive: false,
+            stream: false,
+            io: None,
         });
         assert!(safe_to_repeat(&get));
         assert!(safe_to_repeat(&Request::ListMachines {}));

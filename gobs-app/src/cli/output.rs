@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::cli::share_text;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::error::AppError;
+use crate::files::unpack::Unpacked;
 use crate::files::{FileCopied, RemoteFile};
 use crate::hosts::model::{HostAnswer, HostInfo, LOCAL_HOST};
 use crate::model::{MachineInfo, ProviderInfo, RunOutput};
@@ -78,18 +79,30 @@ fn print_plain(
 pub fn print_saved(
     file: &RemoteFile,
     local: &Path,
+    written: &Unpacked,
     json: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let size = file.content.0.len();
+    let size = written.bytes;
     if json {
         let value = serde_json::json!({
             "machine": file.machine,
             "path": file.path,
             "size": size,
+            "files": written.files,
+            "sha256": written.sha256,
             "local": local.display().to_string(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)
+    } else if written.sha256.is_none() {
+        writeln!(
+            out,
+            "copied {} ({} files, {size} bytes) from machine {} to {}",
+            file.path,
+            written.files,
+            file.machine,
+            local.display()
+        )
     } else {
         writeln!(
             out,
@@ -102,10 +115,16 @@ pub fn print_saved(
 }
 
 fn copied_text(c: &FileCopied) -> String {
-    format!(
-        "copied {} bytes to {} on machine {} (mode {})",
-        c.size, c.path, c.machine, c.mode
-    )
+    match &c.sha256 {
+        Some(sha) => format!(
+            "copied {} bytes to {} on machine {} (mode {}, sha256 {sha})",
+            c.size, c.path, c.machine, c.mode
+        ),
+        None => format!(
+            "copied {} files ({} bytes) to {} on machine {} (mode {})",
+            c.files, c.size, c.path, c.machine, c.mode
+        ),
+    }
 }
 
 /// Prints an error to stderr: `error: …` for people, `{"error":{"kind":…,"message":…}}` for
@@ -453,6 +472,8 @@ mod tests {
             machine: "m".into(),
             path: "/f".into(),
             content: crate::files::FileContent(b"\x1b[2J\xff".to_vec()),
+            size: 3,
+            files: 1,
         });
         assert_eq!(printed_on(&file, false, tty).0, b"\\x1b[2J\\xff");
         assert_eq!(printed_on(&file, false, Terminal::RAW).0, b"\x1b[2J\xff");

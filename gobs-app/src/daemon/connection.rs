@@ -7,7 +7,8 @@
 //! Memory is bounded by `max_connections` × ([`MAX_REQUEST_BYTES`] read + one answer): an
 //! answer is small but for `run`, whose output is cut at 1 MiB a stream (streamed, a few
 //! chunks of it at a time), at most
-//! [`MAX_RESPONSE_BYTES`] encoded, and `get-file`'s, at most 700 KB. Measured
+//! [`MAX_RESPONSE_BYTES`] encoded, and `get-file`'s, at most 700 KB (a streamed copy: a few
+//! chunks). Measured
 //! (tests/hostile.rs): 80 MB resident with 64 clients each holding a 1 MiB request open,
 //! after 16 clients sent 16 MiB frames (30 MB when the limit was 256 KiB).
 
@@ -36,8 +37,8 @@ pub(crate) fn serve_connection(stream: &UnixStream, backend: &SharedBackend, lim
         let (response, keep_going) = match reader.next(deadline, MAX_REQUEST_BYTES) {
             Ok(None) => return,
             Ok(Some(frame)) => match decode(&frame) {
-                Ok(Request::Run(run)) if run.stream => {
-                    super::stream::serve(run, stream, reader, backend);
+                Ok(request) if request.streams() => {
+                    super::stream::serve(request, stream, reader, backend);
                     return;
                 }
                 decoded => match answer(decoded, stream, backend) {

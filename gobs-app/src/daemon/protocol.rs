@@ -330,11 +330,17 @@ mod tests {
                 mode: Some(crate::files::FileMode(0o755)),
                 content: crate::files::FileContent((0..=255).collect()),
                 local: Default::default(),
+                recursive: false,
+                stream: true,
+                io: None,
             }),
             Request::GetFile(crate::ops::GetFile {
                 name: "a".parse().unwrap(),
                 path: "/tmp/x".into(),
                 local: None,
+                recursive: true,
+                stream: true,
+                io: None,
             }),
         ];
         for request in requests {
@@ -377,11 +383,15 @@ mod tests {
                 path: "/x".into(),
                 size: 3,
                 mode: crate::files::FileMode(0o600),
+                files: 1,
+                sha256: Some("ab".repeat(32)),
             }),
             Response::GetFile(crate::files::RemoteFile {
                 machine: "a".into(),
                 path: "/x".into(),
                 content: crate::files::FileContent(vec![0, 255]),
+                size: 2,
+                files: 1,
             }),
             Response::Error(BackendError::unknown_machine("x", [])),
         ];
@@ -449,6 +459,9 @@ mod tests {
                 mode: Some(crate::files::FileMode(0o7777)),
                 content: content.clone(),
                 local: Default::default(),
+                recursive: false,
+                stream: false,
+                io: None,
             }),
         };
         let mut bytes = Vec::new();
@@ -459,6 +472,8 @@ mod tests {
             machine: "a".into(),
             path: "/x".into(),
             content,
+            size: MAX_FILE as u64,
+            files: 1,
         });
         write_frame(Vec::new(), &response, MAX_RESPONSE_BYTES).unwrap();
     }

@@ -1,7 +1,8 @@
-//! A streamed `run` on a control-socket connection: the request ([`crate::ops::Run`] with
-//! `stream` set) is answered by output frames as the command prints, then by its
-//! [`Response`] (how it ended); meanwhile the client sends standard input in frames, then
-//! its end. The connection closes after it.
+//! A streamed request on a control-socket connection: the request (a [`crate::ops::Run`],
+//! or a copy, `put-file`/`get-file`, with `stream` set) is answered by output frames as the
+//! command prints (a `get-file`: its stream, [`crate::files::archive`]), then by its
+//! [`Response`] (how it ended); meanwhile the client sends standard input in frames (a
+//! `put-file`: its stream), then its end. The connection closes after it.
 //!
 //! ```text
 //! → {"version":2,"request":{"op":"run","name":"m","command":["cat"],"stream":true}}
@@ -40,7 +41,7 @@ use crate::daemon::protocol::{
 use crate::events::audit::{Operator, execute};
 use crate::files::FileContent;
 use crate::model::{BackendError, Cancel};
-use crate::ops::{Request, Run};
+use crate::ops::Request;
 use crate::run_io::{Piece, RunIo, Stream};
 use crate::tty::{Resizes, WinSize};
 use crate::web::SharedBackend;
@@ -81,10 +82,10 @@ pub enum InputFrame {
 /// standard input is no reason to stop).
 const INPUT_PATIENCE: Duration = Duration::from_secs(3600);
 
-/// Serves `run` streamed on `stream`, whose frames after the request `reader` reads; the
-/// connection is closed after it.
+/// Serves `request` (one with [`Request::stream_io`]) streamed on `stream`, whose frames
+/// after the request `reader` reads; the connection is closed after it.
 pub(crate) fn serve(
-    mut run: Run,
+    mut request: Request,
     stream: &UnixStream,
     reader: FrameReader<'_>,
     backend: &SharedBackend,
@@ -93,7 +94,9 @@ pub(crate) fn serve(
     // that goes away is noticed by the hang-up watcher and the input reader.
     let _ = stream.set_write_timeout(None);
     let (io, ends) = RunIo::pair();
-    run.io = Some(io.clone());
+    if let Some(slot) = request.stream_io() {
+        *slot = Some(io.clone());
+    }
     let cancel = Cancel::new();
     let watcher = HangupWatcher::start(stream, &cancel);
     let operator = Operator::peer_of(stream);
@@ -105,7 +108,7 @@ pub(crate) fn serve(
         let runner_cancel = cancel.clone();
         scope.spawn(move || {
             let response = match backend.read() {
-                Ok(backend) => execute(Request::Run(run), &**backend, &runner_cancel, &operator),
+                Ok(backend) => execute(request, &**backend, &runner_cancel, &operator),
                 Err(_) => Response::Error(BackendError::internal(
                     "the daemon's backend crashed on an earlier request; restart the daemon",
                 )),

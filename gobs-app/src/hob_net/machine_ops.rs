@@ -1,7 +1,8 @@
 //! What a machine's hob-client does for each machine operation: the machine's side of it,
 //! answered through the client's bindings object ([`super::client`]). The operation reads
 //! its arguments and writes its answer itself ([`MachineOp`]); this file only does the
-//! work. Adding an operation adds its arm to [`answer`].
+//! work. Adding an operation adds its arm to [`answer`]. The streamed forms (`run-stream`,
+//! `put-stream`, `get-stream`) have files of their own.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -15,6 +16,7 @@ use gobs_ocapn::node::{Cx, Node};
 
 use super::wire;
 use crate::model::Cancel;
+use crate::ops::get_file::Got;
 use crate::ops::{GetFile, MachineOp, PutFile, Run};
 use crate::providers::local::run::{Limits, run_command};
 
@@ -43,13 +45,19 @@ pub(super) fn answer(
         }
         super::run_sink::RUN_STREAM => super::run_stream::answer(cx, node, args, false),
         super::run_sink::RUN_TERMINAL => super::run_stream::answer(cx, node, args, true),
+        m @ (super::copy_boss::PUT_STREAM | super::copy_boss::GET_STREAM) => {
+            super::copy_client::answer(cx, node, m, args)
+        }
         PutFile::NAME => {
             let (path, bytes, mode) = PutFile::read_args(args).map_err(|e| wire::text(&e))?;
-            reply::<PutFile>(write_file_atomically(Path::new(&path), &bytes, mode))
+            reply::<PutFile>(write_file_atomically(Path::new(&path), &bytes, mode).map(|()| None))
         }
         GetFile::NAME => {
             let path = GetFile::read_args(args).map_err(|e| wire::text(&e))?;
-            reply::<GetFile>(read_file_bounded(Path::new(&path)))
+            reply::<GetFile>(read_file_bounded(Path::new(&path)).map(|content| Got {
+                content,
+                ..Got::default()
+            }))
         }
         other => Err(wire::text(&format!(
             "this machine has no binding `{other}` (it has {})",

@@ -44,8 +44,11 @@
 pub mod answers;
 mod attach;
 pub mod boss_gateway;
+pub mod call;
 pub mod client;
 pub mod client_state;
+pub mod copy_boss;
+mod copy_client;
 pub mod credential;
 pub mod gateway;
 mod hob_actors;

@@ -45,7 +45,7 @@ use super::wire;
 use crate::model::{Cancel, RunOutput};
 use crate::ops::{MachineOp, Run};
 use crate::run_io::{CHUNK, RunIo, Stream};
-use crate::tty::{Resized, Resizes};
+use crate::tty::{Resized, Resizes, Tty};
 
 /// Chunks of output the sink holds not yet passed on; past it the machine is cut off.
 pub const MAX_QUEUED: usize = 16;
@@ -175,17 +175,42 @@ impl Gateway {
         run: &Run,
         io: &RunIo,
         default_limit: Duration,
-        (wait, answer): (Duration, Duration),
+        waits: (Duration, Duration),
         cancel: &Cancel,
     ) -> Result<RunOutput, String> {
+        let mut message = crate::ops::MachineCall::message(run, default_limit);
+        message[0] = Term::sym(RUN_STREAM);
+        if run.tty.is_some() {
+            message[0] = Term::sym(RUN_TERMINAL);
+        }
+        // Named `run` in errors: what the user asked for.
+        let call: Call = run.call(default_limit);
+        let message = (message, run.tty.as_ref());
+        let answer = self.stream_call(machine, message, call, io, waits, cancel)?;
+        Run::read_reply(&answer)
+    }
+
+    /// Sends `message` to machine `machine` with a sink on the end (see the module doc),
+    /// through which it sends output to `io` and asks for `io`'s standard input (taken at
+    /// its first ask: a machine that refuses the message leaves it to the caller); answers
+    /// the machine's answer to `message`, within `call`'s deadline. With a terminal `tty`,
+    /// its type and size follow the sink, and the machine's asks for `io`'s terminal size
+    /// are answered. `run-stream`, `run-terminal`, and the streams of copies
+    /// ([`super::copy_boss`]), go through it. Blocking: off the vats.
+    pub fn stream_call(
+        &self,
+        machine: &str,
+        (mut message, tty): (Vec<Term>, Option<&Tty>),
+        call: Call,
+        io: &RunIo,
+        (wait, answer): (Duration, Duration),
+        cancel: &Cancel,
+    ) -> Result<Term, String> {
         let node = self.inner.node.clone();
         let shared = Arc::new(Shared::default());
         let sink = spawn(&node, Sink(shared.clone()))?;
-        let mut message = crate::ops::MachineCall::message(run, default_limit);
-        message[0] = Term::sym(RUN_STREAM);
         message.push(Term::local(sink));
-        if let Some(tty) = &run.tty {
-            message[0] = Term::sym(RUN_TERMINAL);
+        if let Some(tty) = tty {
             message.extend([
                 wire::text(&tty.term),
                 Term::Data(Value::from(i64::from(tty.size.rows))),
@@ -194,8 +219,6 @@ impl Gateway {
             let feeder = (shared.clone(), node.clone(), io.resizes.clone());
             std::thread::spawn(move || feed_sizes(&feeder.0, &feeder.1, &feeder.2));
         }
-        // Named `run` in errors: what the user asked for.
-        let call: Call = run.call(default_limit);
         let limit = call.deadline(answer);
         let asked = self.ask(machine, message, wait);
         let waiter = shared.clone();
@@ -215,10 +238,8 @@ impl Gateway {
             waiter.lock().answer = Some(outcome);
             waiter.changed.notify_all();
         });
-        if let Some(stdin) = io.take_stdin() {
-            let feeder = (shared.clone(), node.clone());
-            std::thread::spawn(move || feed_stdin(&feeder.0, &feeder.1, stdin));
-        }
+        let feeder = (shared.clone(), node.clone(), io.clone());
+        std::thread::spawn(move || feed_stdin(&feeder.0, &feeder.1, &feeder.2));
         let ended = pass_output(&shared, &node, io, Instant::now() + limit, cancel);
         let mut state = shared.lock();
         state.over = true;
@@ -239,17 +260,18 @@ impl Gateway {
                 settle_once(core, p, outcome);
             }
         });
+        let name = call.name;
         match ended {
-            Ok(term) => Run::read_reply(&term),
+            Ok(term) => Ok(term),
             Err(Ended::Fault(why)) => Err(format!(
-                "machine {machine} broke the protocol of `run`'s stream: {why}; the command \
-                 was stopped there (the machine may be hostile or run another gobs-app: check \
-                 it with `gobs-app machine {machine}`)"
+                "machine {machine} broke the protocol of `{name}`'s stream: {why}; the \
+                 {name} was stopped there (the machine may be hostile or run another \
+                 gobs-app: check it with `gobs-app machine {machine}`)"
             )),
             Err(Ended::Failed(why)) => Err(why),
             Err(Ended::Cancelled) => Err(format!(
                 "the request was cancelled (its client went away), so the boss told machine \
-                 {machine} to kill the command"
+                 {machine} to stop the {name}"
             )),
             Err(Ended::Late) => Err(call.no_answer(machine, limit, answer)),
         }
@@ -324,17 +346,22 @@ fn pass_output(
     }
 }
 
-/// Answers the machine's `stdin` asks in the order they came from `stdin`, one chunk
-/// each, then empty bytes at its end and to every ask after it (the machine's window may
-/// have asked past the end); stops when the run is over.
-fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
+/// Answers the machine's `stdin` asks in the order they came from `io`'s standard input
+/// (taken at the first ask), one chunk each, then empty bytes at its end and to every ask
+/// after it (the machine's window may have asked past the end); stops when the run is over.
+fn feed_stdin(shared: &Shared, node: &Node, io: &RunIo) {
+    let mut stdin: Option<Option<Receiver<Vec<u8>>>> = None;
     let mut ended = false;
     loop {
+        let Some(pull) = next_ask(shared, |state| state.pulls.pop_front()) else {
+            return;
+        };
+        let source = stdin.get_or_insert_with(|| io.take_stdin());
         let chunk = loop {
-            if ended {
+            let Some(rx) = source.as_ref().filter(|_| !ended) else {
                 break Vec::new();
-            }
-            match stdin.recv_timeout(CANCEL_CHECK) {
+            };
+            match rx.recv_timeout(CANCEL_CHECK) {
                 Ok(chunk) if chunk.is_empty() => {}
                 Ok(chunk) => break chunk,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break Vec::new(),
@@ -343,9 +370,6 @@ fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
             }
         };
         ended = chunk.is_empty();
-        let Some(pull) = next_ask(shared, |state| state.pulls.pop_front()) else {
-            return;
-        };
         // Posted in the order taken, so the asks are settled in the order they came.
         node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
     }

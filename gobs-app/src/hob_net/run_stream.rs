@@ -122,25 +122,12 @@ fn run(
             on_watch.cancel();
         }
     });
-    let out = |stream: &'static str| {
-        Box::new(ToBoss {
-            node: node.clone(),
-            sink: sink.clone(),
-            stream,
-            unanswered: VecDeque::new(),
-        }) as Box<dyn OutputSink>
-    };
-    let stdin = Box::new(FromBoss {
-        node: node.clone(),
-        sink: sink.clone(),
-        asked: VecDeque::new(),
-        ended: false,
-    });
+    let stdin = from_boss(node, sink);
     let limit = Duration::from_secs(timeout.max(1));
     let place = "this machine";
     if let Some(tty) = tty {
         let streams = TerminalStreams {
-            output: out("stdout"),
+            output: to_boss(node, sink, "stdout"),
             input: stdin,
             sizes: Box::new(SizesFromBoss {
                 node: node.clone(),
@@ -150,8 +137,8 @@ fn run(
         return stream_in_terminal(cmd, tty, None, (first, place), limit, streams, &cancel);
     }
     let streams = Streams {
-        stdout: out("stdout"),
-        stderr: out("stderr"),
+        stdout: to_boss(node, sink, "stdout"),
+        stderr: to_boss(node, sink, "stderr"),
         stdin,
     };
     stream_command(cmd, first, place, limit, streams, &cancel)
@@ -179,6 +166,26 @@ impl SizeSource for SizesFromBoss {
             _ => None,
         }
     }
+}
+
+/// Output to the boss's sink `sink`, as stream `stream` (`"stdout"`), a window ahead.
+pub(super) fn to_boss(node: &Node, sink: &CapRef, stream: &'static str) -> Box<dyn OutputSink> {
+    Box::new(ToBoss {
+        node: node.clone(),
+        sink: sink.clone(),
+        stream,
+        unanswered: VecDeque::new(),
+    })
+}
+
+/// Input asked of the boss's sink `sink`, a window ahead.
+pub(super) fn from_boss(node: &Node, sink: &CapRef) -> Box<dyn InputSource> {
+    Box::new(FromBoss {
+        node: node.clone(),
+        sink: sink.clone(),
+        asked: VecDeque::new(),
+        ended: false,
+    })
 }
 
 /// Sends `args` to `to`; the answer comes on the receiver.

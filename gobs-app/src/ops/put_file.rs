@@ -1,8 +1,12 @@
-//! `put-file`: a file copied onto a machine, written there whole or not at all.
+//! `put-file`: a file, or with `-r` a directory tree, copied onto a machine, written there
+//! whole or not at all.
 //!
-//! On the hob wire: `put-file PATH BYTES MODE` (an absolute path, at most [`MAX_FILE`]
-//! bytes, permission bits up to `0o7777`) → `true`. The boss refuses a relative path or a
-//! larger file before anything is sent.
+//! The command line streams it ([`crate::files::archive`]) as a streamed request's standard
+//! input; on the hob wire the boss sends `put-stream PATH SINK` and the machine pulls the
+//! stream from the sink ([`crate::hob_net::copy_boss`]). An older hob-client gets
+//! `put-file PATH BYTES MODE` (an absolute path, at most [`MAX_FILE`] bytes, permission
+//! bits up to `0o7777`) → `true`, and so does a file an older command line sent whole in
+//! its request.
 
 use std::path::PathBuf;
 
@@ -11,9 +15,12 @@ use gobs_ocapn::syrup::Value;
 use serde::{Deserialize, Serialize};
 
 use super::machine::MachineOp;
+use crate::files::unpack::Unpacked;
 use crate::files::{FileContent, FileCopied, FileMode, MAX_FILE, check_remote_path, check_size};
+use crate::hob_net::answers::{Call, Work};
 use crate::hob_net::wire::{as_string, text};
 use crate::model::{BackendError, MachineName};
+use crate::run_io::RunIo;
 
 // The command line's help for `put-file` is its entry's in the list of operations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
@@ -22,25 +29,61 @@ pub struct PutFile {
     /// The machine's name
     #[arg(index = 1)]
     pub name: MachineName,
-    /// Where the file goes on the machine (an absolute path)
+    /// Where it goes on the machine (an absolute path): replaced whole, a directory too
     #[arg(index = 3, value_name = "REMOTE_PATH")]
     pub path: String,
     /// Its permission bits, in octal (e.g. 644) [default: the local file's]
     #[arg(long, value_name = "OCTAL")]
     pub mode: Option<FileMode>,
-    /// The file's bytes (read from LOCAL_PATH by the command before it sends anything)
+    /// Copy a directory and everything in it (files, subdirectories, symlinks as links)
+    #[arg(short = 'r', long)]
+    #[serde(skip)]
+    pub recursive: bool,
+    /// The file's bytes, when an older command line sends them whole in the request (at
+    /// most [`MAX_FILE`]); this one streams them instead
     #[arg(skip)]
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub content: FileContent,
-    /// The file to copy
+    /// The file or directory to copy
     #[arg(index = 2, value_name = "LOCAL_PATH")]
     #[serde(skip)]
     pub local: PathBuf,
+    /// The copy's stream comes as the request's standard input, in frames
+    /// ([`crate::daemon::stream`]); the command line sets it.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// The copy's stream inside this process ([`crate::files::archive`] on the standard
+    /// input of [`crate::run_io`]); set by whoever streams it, never sent.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub io: Option<RunIo>,
+}
+
+fn is_empty(content: &FileContent) -> bool {
+    content.0.is_empty()
 }
 
 impl PutFile {
     /// The permission bits the file gets: the request's, else [`FileMode::DEFAULT`].
-    fn mode(&self) -> FileMode {
+    pub fn mode(&self) -> FileMode {
         self.mode.unwrap_or(FileMode::DEFAULT)
+    }
+}
+
+/// What a copy may take on the machine: files of any size travel at their speed, so the
+/// limit is the machine's time limit for work, as for a command.
+pub(crate) fn copy_call(name: &'static str, default_limit: std::time::Duration) -> Call {
+    Call {
+        name,
+        work: Some(Work {
+            limit: default_limit,
+            called: "the machine's time limit for work (its provider's run_timeout)",
+            still: ", and the copy may still be going on there (its target stays as it was \
+                    until the copy is whole)",
+            raise: "if the copy needs longer, raise run_timeout in its provider's \
+                    [providers.NAME] table",
+        }),
     }
 }
 
@@ -48,7 +91,8 @@ impl MachineOp for PutFile {
     const NAME: &'static str = "put-file";
     const ON_FILES: bool = true;
     type Args = (String, Vec<u8>, u32);
-    type Reply = ();
+    /// A streamed copy's summary, as the machine wrote it; none from the whole form.
+    type Reply = Option<Unpacked>;
     type Answer = FileCopied;
 
     fn machine(&self) -> &MachineName {
@@ -61,6 +105,10 @@ impl MachineOp for PutFile {
         let size = self.content.0.len() as u64;
         check_size(&format!("the file for {path} on machine {name}"), size)
             .map_err(BackendError::invalid)
+    }
+
+    fn call(&self, default_limit: std::time::Duration) -> Call {
+        copy_call(Self::NAME, default_limit)
     }
 
     fn args(&self, _default_limit: std::time::Duration) -> Vec<Term> {
@@ -96,21 +144,30 @@ impl MachineOp for PutFile {
         Ok((path, bytes, mode))
     }
 
-    fn reply_term((): &()) -> Term {
+    fn reply_term(_: &Option<Unpacked>) -> Term {
         Term::Data(Value::Bool(true))
     }
 
     /// Whatever the machine answers, the file is written: the answer carries nothing.
-    fn read_reply(_answer: &Term) -> Result<(), String> {
-        Ok(())
+    fn read_reply(_answer: &Term) -> Result<Option<Unpacked>, String> {
+        Ok(None)
     }
 
-    fn answer(&self, (): ()) -> FileCopied {
+    fn answer(&self, copied: Option<Unpacked>) -> FileCopied {
+        let whole = || Unpacked {
+            files: 1,
+            bytes: self.content.0.len() as u64,
+            mode: self.mode().0,
+            sha256: None,
+        };
+        let copied = copied.unwrap_or_else(whole);
         FileCopied {
             machine: self.name.to_string(),
             path: self.path.clone(),
-            size: self.content.0.len() as u64,
-            mode: self.mode(),
+            size: copied.bytes,
+            mode: FileMode(copied.mode & 0o7777),
+            files: copied.files,
+            sha256: copied.sha256,
         }
     }
 
@@ -144,6 +201,9 @@ mod tests {
             mode: Some(FileMode(mode)),
             content: FileContent(content),
             local: PathBuf::new(),
+            recursive: false,
+            stream: false,
+            io: None,
         }
     }
 
@@ -187,7 +247,7 @@ mod tests {
             ..put("/tmp/x", b"hi".to_vec(), 0)
         };
         assert_eq!(sent(&op).unwrap().2, FileMode::DEFAULT.0);
-        let copied = op.answer(());
+        let copied = op.answer(None);
         assert_eq!((copied.size, copied.mode), (2, FileMode::DEFAULT));
     }
 }

@@ -19,12 +19,13 @@ use gobs_runtime::{Promise, Ref, define_actor, spawn_blocking};
 use crate::actors::hob::HobClientPresence;
 use crate::actors::reason::reason;
 use crate::config::human::HumanDuration;
-use crate::hob_net::answers;
 use crate::hob_net::boss_gateway::BossGateway;
+pub use crate::hob_net::call::call_through;
 use crate::hob_net::gateway::{Gateway, Reach};
+use crate::hob_net::{answers, copy_boss};
 use crate::model::{Cancel, MAX_RUN_OUTPUT, RunOutput};
 use crate::ops::machine::Reply;
-use crate::ops::{MachineCall, Run};
+use crate::ops::{GetFile, MachineCall, PutFile, Run};
 use crate::providers::MachineActor;
 use crate::providers::lifecycle::GatewayUser;
 use crate::run_io;
@@ -121,7 +122,7 @@ impl MachineActor for RemoteMachine {
 
     /// Sends `call` to the machine's hob-client, off the vat; `run` streams
     /// ([`Gateway::run_stream`]), its output kept whole only for a request that shows it
-    /// at the end.
+    /// at the end, and so do copies ([`copy_boss`]).
     fn serve(&self, call: Arc<dyn MachineCall>, cancel: Cancel) -> Promise<Result<Reply, String>> {
         let default_limit = Duration::from_secs(self.run_timeout_secs);
         let name = self.name.clone();
@@ -152,6 +153,13 @@ impl MachineActor for RemoteMachine {
                     }
                 })
                 .map(|out| Box::new(out) as Reply);
+            }
+            let waits = (RECONNECT_WAIT, answer);
+            if let Some(put) = call.as_any().downcast_ref::<PutFile>() {
+                return copy_boss::put(&g, &name, put, default_limit, waits, &cancel);
+            }
+            if let Some(get) = call.as_any().downcast_ref::<GetFile>() {
+                return copy_boss::get(&g, &name, get, default_limit, waits, &cancel);
             }
             call_through(
                 &g,
@@ -200,27 +208,6 @@ fn run_whole(
         }
     }
     Ok(out)
-}
-
-/// Has machine `machine` do `call` through its hob-client's session on gateway `g` (see
-/// [`Gateway::ask`], which waits at most `wait` for a session that is down) and waits for
-/// the answer, at most the call's deadline ([`answers::Call::deadline`] with `answer` as
-/// the answer timeout; `default_limit` is the machine's time limit for work the request
-/// gives none), and no longer than
-/// `cancel` stays unset; the answer is read and bounded by the call's operation. Blocking:
-/// off the vats.
-pub fn call_through(
-    g: &Gateway,
-    machine: &str,
-    call: &dyn MachineCall,
-    default_limit: Duration,
-    (wait, answer): (Duration, Duration),
-    cancel: &Cancel,
-) -> Result<Reply, String> {
-    let asked = g.ask(machine, call.message(default_limit), wait);
-    let call_made = call.call(default_limit);
-    let answer = answers::wait_answer(machine, call_made, answer, asked, Some(cancel))?;
-    call.read_reply(&answer)
 }
 
 /// [`call_through`] for `run`: `argv` on `machine`, killed after `timeout_secs`, its

@@ -1,15 +1,20 @@
-//! The local side of `put-file` and `get-file`: reading the file to send (checked and
-//! sized before anything is sent) and writing the file that came back (a temporary file
-//! beside it, synced, then renamed over it: never a half file). Blocking.
+//! The local side of a copy sent whole in its request or answer, as `--connect` does
+//! through a share (which carries no stream): reading the file to send (checked and sized,
+//! at most [`MAX_FILE`], before anything is sent) and writing the file that came back (a
+//! temporary file beside it, synced, then renamed over it: never a half file). Blocking.
+//! The command line's own copies stream, of any size ([`super::copy`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::AppError;
+use crate::files::unpack::Unpacked;
 use crate::files::{FileContent, FileMode, MAX_FILE, check_size};
-use crate::ops::{GetFile, PutFile, Request};
+use crate::ops::{PutFile, Request};
 
 /// `request` ready to send: a `put-file`'s local file read into its content, and its mode,
 /// when not given, taken from the local file. Other requests are returned as they are.
@@ -24,17 +29,6 @@ pub fn prepare(request: Request) -> Result<Request, AppError> {
             }))
         }
         other => Ok(other),
-    }
-}
-
-/// Where a `get-file` writes what came back: `None` for standard output (no LOCAL_PATH,
-/// or `-`).
-pub fn destination(request: &Request) -> Option<PathBuf> {
-    match request {
-        Request::GetFile(GetFile {
-            local: Some(local), ..
-        }) if local.as_os_str() != "-" => Some(local.clone()),
-        _ => None,
     }
 }
 
@@ -166,6 +160,17 @@ pub fn write_local(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
             format!("cannot write it: {e}{hint} (it was left as it was)"),
         )
     })
+}
+
+/// What [`write_local`] wrote, as a streamed copy reports it: one file, its size, the
+/// permission bits `mode` and its sha256.
+pub fn written(bytes: &[u8], mode: u32) -> Unpacked {
+    Unpacked {
+        files: 1,
+        bytes: bytes.len() as u64,
+        mode,
+        sha256: Some(data_encoding::HEXLOWER.encode(&Sha256::digest(bytes))),
+    }
 }
 
 #[cfg(test)]
