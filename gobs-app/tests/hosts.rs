@@ -288,12 +288,12 @@ fn three_hosts_of_five_containers_each() {
     });
     let listed = machines(boss.path());
     assert_eq!(listed.len(), 15, "{listed:?}");
-    for i in 0..3 {
-        assert_eq!(machines(hosts[i].s()).len(), 5);
+    for (i, host) in hosts.iter().enumerate() {
+        assert_eq!(machines(host.s()).len(), 5);
         for k in 0..5 {
-            let (m, host) = (name(i, k), format!("h{i}"));
+            let (m, on) = (name(i, k), format!("h{i}"));
             assert!(
-                listed.contains(&(m.clone(), host, "running".into())),
+                listed.contains(&(m.clone(), on, "running".into())),
                 "{listed:?}"
             );
             // A container is its own host: its hostname is the machine's name.
