@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crate::config::DaemonConfig;
 use crate::daemon::hangup::HangupWatcher;
 use crate::daemon::protocol::{
-    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response, decode,
-    write_frame,
+    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame,
+    Response, decode, write_frame,
 };
 use crate::model::{BackendError, Cancel};
 use crate::web::SharedBackend;
@@ -36,11 +36,15 @@ pub(crate) fn serve_connection(stream: &UnixStream, backend: &SharedBackend, lim
         let (response, keep_going) = match reader.next(deadline, MAX_REQUEST_BYTES) {
             Ok(None) => return,
             Ok(Some(frame)) => match decode(&frame) {
-                Ok(Request::Run(run)) if run.stream => {
-                    super::stream::serve(run, stream, reader, backend);
+                Ok(RequestFrame {
+                    request: Request::Run(run),
+                    frames,
+                    ..
+                }) if run.stream => {
+                    super::stream::serve(run, frames, stream, reader, backend);
                     return;
                 }
-                decoded => (answer(decoded, stream, backend), true),
+                decoded => (answer(decoded.map(|f| f.request), stream, backend), true),
             },
             Err(FrameError::Deadline) => {
                 tracing::debug!(
