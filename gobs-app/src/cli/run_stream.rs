@@ -8,17 +8,23 @@
 //!
 //! When this process ends (Ctrl-C included) the daemon sees its connection close and kills
 //! the command; `--json` asks for the whole answer instead ([`super::client::execute`]).
+//!
+//! With a terminal (`run -t`, the run's `tty` set) this terminal is raw for the run's
+//! length ([`super::raw_terminal`]), its size changes go to the run, and the output is
+//! written unchanged: the machine's terminal draws on this one, as ssh's does.
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
-use crate::cli::client::{BUSY_WAIT, look_up};
+use crate::cli::client::{AskAgain, BUSY_WAIT};
+use crate::cli::raw_terminal::RawMode;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{outcome, output};
 use crate::config::load_effective;
@@ -32,7 +38,7 @@ use crate::daemon::protocol::{
 use crate::daemon::stream::{STDIN_CHANNEL, StreamFrame};
 use crate::error::AppError;
 use crate::files::FileContent;
-use crate::model::{Cancel, ErrorKind as Kind, MachineName};
+use crate::model::{Cancel, ErrorKind as Kind};
 use crate::ops::Run;
 use crate::run_io::{CHUNK, Piece, RunIo, Stream};
 
@@ -91,6 +97,11 @@ pub fn run(
     }
 }
 
+/// An error of this process's own terminal.
+fn refused(message: String) -> AppError {
+    AppError::Backend(crate::model::BackendError::invalid(message))
+}
+
 /// A control frame the daemon sends on a streamed run.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -137,12 +148,26 @@ fn through_daemon(
     let input = stream
         .try_clone()
         .map_err(|e| failed(format!("cannot share the connection: {e}")))?;
+    // Shared by standard input and the terminal's size changes, each frame written whole
+    // under the lock.
+    let input = Arc::new(Mutex::new(input));
+    let raw = match run.tty {
+        Some(_) => {
+            let input = input.clone();
+            let resized = move |size| {
+                let input = input.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = write_frame(&*input, &StreamFrame::Resize(size), MAX_REQUEST_BYTES);
+            };
+            Some(RawMode::enter(resized).map_err(refused)?)
+        }
+        None => None,
+    };
     // Standard input goes once the daemon took the request in data frames (or at once in
     // JSON ones, which every daemon reads): nothing of it is read for a daemon that
     // refuses them. The thread ends with this process: it may wait on a terminal no one
     // types into.
     let mut input = Some(input);
-    let send_input = |input: &mut Option<UnixStream>| {
+    let send_input = |input: &mut Option<Arc<Mutex<UnixStream>>>| {
         if let Some(socket) = input.take() {
             std::thread::spawn(move || send_stdin(&socket, frames));
         }
@@ -156,13 +181,17 @@ fn through_daemon(
             Ok(Some(frame)) => frame,
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 shown.finish().map_err(AppError::Output)?;
-                let look = |name: &MachineName| look_up(paths, explicit_config, name);
+                drop(raw);
+                let now = AskAgain {
+                    paths,
+                    explicit_config,
+                };
                 let reason = "it closed the connection before the command's end".to_string();
                 return Err(outcome::lost_answer(
                     paths,
                     &Request::Run(run),
                     reason,
-                    &look,
+                    &now,
                 ));
             }
             Err(e) => return Err(failed(e.to_string())),
@@ -203,6 +232,7 @@ fn through_daemon(
         shown.write(which, &bytes).map_err(AppError::Output)?;
     };
     shown.finish().map_err(AppError::Output)?;
+    drop(raw);
     match response {
         Response::Error(e) if e.kind == Kind::Busy => Ok(Streamed::Busy),
         Response::Error(e)
@@ -224,24 +254,37 @@ fn through_daemon(
             );
             Err(AppError::Backend(e))
         }
+        Response::Error(mut e)
+            if e.kind == Kind::Protocol && e.message.contains("unknown field `tty`") =>
+        {
+            e.message = format!(
+                "{}; the daemon serving {} cannot give a command a terminal: it is an older \
+                 gobs-app than this command; restart it with this build",
+                e.message,
+                paths.dir.display()
+            );
+            Err(AppError::Backend(e))
+        }
         response => Ok(Streamed::Ended(response)),
     }
 }
 
-/// Sends this process's standard input in `frames`, then its end.
-fn send_stdin(socket: &UnixStream, frames: Frames) {
-    let _ = socket.set_write_timeout(None);
+/// Sends this process's standard input in `frames`, then its end, on `socket` (shared
+/// with the terminal's size changes).
+fn send_stdin(socket: &Mutex<UnixStream>, frames: Frames) {
+    let lock = || socket.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = lock().set_write_timeout(None);
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; CHUNK];
     loop {
         let sent = match stdin.read(&mut buf) {
             Ok(0) | Err(_) => {
-                let _ = write_frame(socket, &StreamFrame::StdinEnd, MAX_REQUEST_BYTES);
+                let _ = write_frame(&*lock(), &StreamFrame::StdinEnd, MAX_REQUEST_BYTES);
                 return;
             }
-            Ok(n) if frames == Frames::Binary => write_data(socket, STDIN_CHANNEL, &buf[..n]),
+            Ok(n) if frames == Frames::Binary => write_data(&*lock(), STDIN_CHANNEL, &buf[..n]),
             Ok(n) => write_frame(
-                socket,
+                &*lock(),
                 &StreamFrame::Stdin(FileContent(buf[..n].to_vec())),
                 MAX_REQUEST_BYTES,
             ),
@@ -262,6 +305,14 @@ fn embedded(
 ) -> Result<u8, AppError> {
     let (io, ends) = RunIo::pair();
     run.io = Some(io.clone());
+    let raw = match run.tty {
+        Some(_) => {
+            let resizes = ends.resizes.clone();
+            let raw = RawMode::enter(move |size| resizes.set(size));
+            Some(raw.map_err(refused)?)
+        }
+        None => None,
+    };
     let stdin = ends.stdin;
     std::thread::spawn(move || {
         let mut from = std::io::stdin().lock();
@@ -297,6 +348,7 @@ fn embedded(
             .map_err(AppError::Output)?;
         response.map_err(|_| AppError::Protocol("the command's thread failed".to_string()))
     })?;
+    drop(raw);
     output::print(&response, false, terminal, out, err)
 }
 
@@ -389,6 +441,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());

@@ -14,6 +14,7 @@
 //! → {"version":2,"request":{"op":"run","name":"m","command":["cat"],"stream":true}}
 //! → {"type":"stdin","data":"aGVsbG8K"}
 //! → {"type":"stdin-end"}
+//! → {"type":"resize","data":{"rows":40,"cols":120}}
 //! ← {"type":"stdout","data":"aGVsbG8K"}
 //! ← {"type":"run","data":{"exit_code":0,"signal":null,"stdout":"","stderr":"","truncated":false}}
 //! ```
@@ -25,9 +26,13 @@
 //! [`crate::run_io::STDIN_WINDOW`] chunks, so a fast writer waits in its socket. A client
 //! that closes the connection (or dies) cancels the run: the command is killed.
 //!
-//! An older daemon refuses the `stream` field as unknown ("restart the daemon"), and the
-//! `frames` field too (the client then asks again without it); an older client never sends
-//! them and gets the whole answer, or JSON frames, as before.
+//! A run with a terminal (`run -t`) carries its `tty` in the request and sends `resize`
+//! control frames when the client's terminal changes size; its output comes on the
+//! standard output's channel only (the terminal is one stream).
+//!
+//! An older daemon refuses the `stream` or `tty` field as unknown ("restart the daemon"),
+//! and the `frames` field too (the client then asks again without it); an older client
+//! never sends them and gets the whole answer, or JSON frames, as before.
 
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -44,6 +49,7 @@ use crate::files::FileContent;
 use crate::model::{BackendError, Cancel};
 use crate::ops::{Request, Run};
 use crate::run_io::{Piece, RunIo, Stream};
+use crate::tty::{Resizes, WinSize};
 use crate::web::SharedBackend;
 
 /// A run's data as a JSON control frame: what a client that did not ask for data frames
@@ -65,6 +71,9 @@ pub enum StreamFrame {
     Stdin(FileContent),
     /// Standard input ended (client to daemon, with data frames too).
     StdinEnd,
+    /// The client's terminal has a new size (client to daemon, a run with a terminal,
+    /// [`crate::tty`]; with data frames too).
+    Resize(WinSize),
 }
 
 impl StreamFrame {
@@ -81,7 +90,7 @@ impl StreamFrame {
         match self {
             StreamFrame::Stdout(bytes) => Some((Stream::Stdout, bytes.0)),
             StreamFrame::Stderr(bytes) => Some((Stream::Stderr, bytes.0)),
-            StreamFrame::Stdin(_) | StreamFrame::StdinEnd => None,
+            StreamFrame::Stdin(_) | StreamFrame::StdinEnd | StreamFrame::Resize(_) => None,
         }
     }
 }
@@ -136,7 +145,8 @@ pub(crate) fn serve(
     let operator = Operator::peer_of(stream);
     std::thread::scope(|scope| {
         let input_cancel = cancel.clone();
-        scope.spawn(move || read_input(reader, frames, ends.stdin, &input_cancel));
+        let resizes = ends.resizes;
+        scope.spawn(move || read_input(reader, frames, ends.stdin, &resizes, &input_cancel));
         let (done_tx, done) = std::sync::mpsc::channel();
         let runner_cancel = cancel.clone();
         scope.spawn(move || {
@@ -173,11 +183,13 @@ pub(crate) fn serve(
 }
 
 /// Passes the client's input frames (of the kind it asked for) on to the command's
-/// standard input until its end (or the connection's: then the run is cancelled).
+/// standard input until its end (or the connection's: then the run is cancelled), and its
+/// terminal's sizes to `resizes`.
 fn read_input(
     mut reader: FrameReader<'_>,
     frames: Frames,
     stdin: SyncSender<Vec<u8>>,
+    resizes: &Resizes,
     cancel: &Cancel,
 ) {
     let mut stdin = Some(stdin);
@@ -199,6 +211,10 @@ fn read_input(
             Ok(Some(Frame::Control(json))) => match serde_json::from_slice(&json) {
                 Ok(StreamFrame::Stdin(bytes)) => Some(bytes.0),
                 Ok(StreamFrame::StdinEnd) => None,
+                Ok(StreamFrame::Resize(size)) => {
+                    resizes.set(size);
+                    continue;
+                }
                 Ok(other) => {
                     tracing::debug!("a streamed run's client sent {other:?}, which is not input");
                     cancel.cancel();
@@ -233,5 +249,23 @@ fn read_input(
             }
             None => stdin = None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_resize_frame_is_written_as_documented() {
+        let frame = StreamFrame::Resize(WinSize {
+            rows: 40,
+            cols: 120,
+        });
+        let json = r#"{"type":"resize","data":{"rows":40,"cols":120}}"#;
+        assert_eq!(serde_json::to_string(&frame).unwrap(), json);
+        assert_eq!(serde_json::from_str::<StreamFrame>(json).unwrap(), frame);
     }
 }
