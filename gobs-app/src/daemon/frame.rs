@@ -132,14 +132,22 @@ pub fn write_frame(
     Ok(())
 }
 
-/// Writes `bytes` as one data frame of `channel`, in one write.
+/// Writes `bytes` as one data frame of `channel`: its header and bytes together, as one
+/// vectored write when the socket takes it all (the bytes are not copied into a frame).
 pub fn write_data(mut writer: impl Write, channel: u8, bytes: &[u8]) -> Result<(), FrameError> {
     let len = u32::try_from(bytes.len()).map_err(|_| FrameError::TooLarge(u32::MAX as usize))?;
-    let mut frame = Vec::with_capacity(DATA_HEADER + bytes.len());
-    frame.extend_from_slice(&[DATA_MARK, channel]);
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(bytes);
-    writer.write_all(&frame)?;
+    let mut header = [DATA_MARK, channel, 0, 0, 0, 0];
+    header[2..].copy_from_slice(&len.to_be_bytes());
+    let mut parts = [io::IoSlice::new(&header), io::IoSlice::new(bytes)];
+    let mut left = &mut parts[..];
+    while !left.is_empty() {
+        match writer.write_vectored(left) {
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => io::IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
