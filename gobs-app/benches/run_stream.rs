@@ -1,102 +1,104 @@
 //! Throughput of a streamed `run`: `gobs-app run h1 -- cat` on a `host` machine (a real
 //! hob-client over OCapN on loopback) through the daemon, beside a plain pipe through `cat`
-//! on the host, [`SIZE`] bytes each way per iteration. Criterion prints each row in MB/s
-//! (the goal is at least 100 MB/s through the daemon).
+//! on the host, [`SIZE`] bytes each way per iteration; and the same run as a client older
+//! than data frames makes it (JSON frames, base64), to weigh the framing. Criterion prints
+//! each row in MB/s (the goal is at least 100 MB/s through the daemon); then the bench
+//! prints the CPU time
+//! per MB of each row (all processes on the path: the CLI, the daemon, the hob-client and
+//! the command), steadier than wall time on a loaded machine.
 //!
 //! `cargo bench -p gobs-app --bench run_stream -- --warm-up-time 1 --measurement-time 10`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use data_encoding::BASE64;
+
+use common::{Daemon, children_cpu_secs, command, cpu_secs, gobs, pattern, private_dir, through};
 use criterion::{Criterion, Throughput};
-
-const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 
 /// Bytes sent through `cat` per iteration.
 const SIZE: usize = 64 * 1024 * 1024;
 
-/// `cmd` with `data` on its standard input and its standard output read to the end; checks
-/// every byte came back.
-fn through(mut cmd: Command, data: &'static [u8]) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+/// Runs of each row the CPU time is taken over.
+const CPU_RUNS: u32 = 3;
+
+/// The pid of the hob-client of the `host` machines of state directory `state` (the one
+/// process whose working directory is under it).
+fn host_hob_client(state: &Path) -> u32 {
+    let state = state.canonicalize().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            cwd.starts_with(&state) && cmdline.windows(10).any(|w| w == b"hob-client")
+        })
+        .expect("the host machine's hob-client runs")
+}
+
+/// `run h1 -- cat` of `data` as a client older than data frames asks it of the daemon
+/// serving `state`: JSON frames both ways, base64; checks every byte came back.
+fn through_json_frames(state: &Path, data: &'static [u8]) {
+    let socket = UnixStream::connect(state.join("daemon.sock")).unwrap();
+    let request =
+        r#"{"version":2,"request":{"op":"run","name":"h1","command":["cat"],"stream":true}}"#;
+    (&socket)
+        .write_all(format!("{request}\n").as_bytes())
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(data).unwrap());
-    let mut out = child.stdout.take().unwrap();
-    let mut buf = vec![0u8; 1 << 16];
+    let input = socket.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for chunk in data.chunks(64 * 1024) {
+            let frame = format!(
+                "{{\"type\":\"stdin\",\"data\":\"{}\"}}\n",
+                BASE64.encode(chunk)
+            );
+            (&input).write_all(frame.as_bytes()).unwrap();
+        }
+        (&input).write_all(b"{\"type\":\"stdin-end\"}\n").unwrap();
+    });
     let mut len = 0;
-    loop {
-        match out.read(&mut buf).unwrap() {
-            0 => break,
-            n => len += n,
+    for line in BufReader::new(&socket).lines() {
+        let frame: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        match frame["type"].as_str() {
+            Some("stdout") => {
+                let bytes = frame["data"].as_str().unwrap().as_bytes();
+                len += BASE64.decode(bytes).unwrap().len();
+            }
+            Some("run") => break,
+            _ => panic!("unexpected frame {frame}"),
         }
     }
     writer.join().unwrap();
-    assert!(child.wait().unwrap().success());
     assert_eq!(len, data.len());
 }
 
-/// A daemon serving `state`, stopped (SIGTERM) when dropped.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(state: &Path) -> Daemon {
-        let mut child = Command::new(BIN)
-            .arg("--state-dir")
-            .arg(state)
-            .arg("daemon")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let serving = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.contains(" serving "));
-        assert!(serving, "the daemon ended without serving");
-        std::thread::spawn(move || lines.for_each(drop));
-        Daemon(child)
+/// CPU time per MB of `CPU_RUNS` runs of `run()`, each through `data.len()` bytes: of the
+/// children this bench reaps, and of the processes `pids`, in milliseconds.
+fn cpu_per_mb(run: impl Fn(), data: &[u8], pids: &[u32]) -> (f64, f64) {
+    let others = || pids.iter().map(|p| cpu_secs(*p)).sum::<f64>();
+    let (children, before) = (children_cpu_secs(), others());
+    for _ in 0..CPU_RUNS {
+        run();
     }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&self.0),
-            rustix::process::Signal::TERM,
-        );
-        let _ = self.0.wait();
-    }
-}
-
-fn gobs(state: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("--state-dir")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "gobs-app {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mb = f64::from(CPU_RUNS) * data.len() as f64 / 1e6;
+    let per_mb = |secs: f64| secs * 1000.0 / mb;
+    (
+        per_mb(children_cpu_secs() - children),
+        per_mb(others() - before),
+    )
 }
 
 fn main() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = private_dir();
     let state = dir.path();
-    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(
         state.join("config.toml"),
         "default_provider = \"host\"\n[providers.host]\nkind = \"host\"\n\
@@ -105,7 +107,8 @@ fn main() {
     .unwrap();
     let daemon = Daemon::start(state);
     gobs(state, &["create-machine", "h1"]);
-    let data: &'static [u8] = Vec::leak((0..SIZE).map(|i| (i * 31 % 251) as u8).collect());
+    let data = pattern(SIZE);
+    let through_daemon = || command(state, &["run", "h1", "--", "cat"]);
 
     let mut c = Criterion::default().configure_from_args();
     let mut group = c.benchmark_group("run -- cat");
@@ -115,15 +118,36 @@ fn main() {
         b.iter(|| through(Command::new("cat"), data));
     });
     group.bench_function("daemon, host machine", |b| {
-        b.iter(|| {
-            let mut cmd = Command::new(BIN);
-            cmd.arg("--state-dir")
-                .arg(state)
-                .args(["run", "h1", "--", "cat"]);
-            through(cmd, data);
-        });
+        b.iter(|| through(through_daemon(), data));
+    });
+    group.bench_function("daemon, host machine, JSON frames", |b| {
+        b.iter(|| through_json_frames(state, data));
     });
     group.finish();
+
+    let hob_client = host_hob_client(state);
+    let served = [daemon.pid(), hob_client];
+    let rows = [
+        (
+            "plain pipe",
+            cpu_per_mb(|| through(Command::new("cat"), data), data, &[]),
+        ),
+        (
+            "daemon, host machine",
+            cpu_per_mb(|| through(through_daemon(), data), data, &served),
+        ),
+        (
+            "daemon, host machine, JSON frames",
+            cpu_per_mb(|| through_json_frames(state, data), data, &served),
+        ),
+    ];
+    println!("\nCPU time per MB through `cat`, in ms ({CPU_RUNS} runs of {SIZE} bytes):");
+    println!("| row | CLI and command | daemon and hob-client |");
+    println!("| --- | --- | --- |");
+    for (row, (children, served)) in rows {
+        println!("| {row} | {children:.2} | {served:.2} |");
+    }
+
     gobs(state, &["destroy-machine", "h1"]);
     drop(daemon);
     c.final_summary();

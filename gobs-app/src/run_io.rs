@@ -33,6 +33,22 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Its file descriptor's number (1 or 2), which names it in data frames
+    /// ([`crate::daemon::stream`]).
+    pub fn fd(self) -> u8 {
+        match self {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        }
+    }
+
+    /// The stream of file descriptor `fd`, if it is one.
+    pub fn of_fd(fd: u8) -> Option<Stream> {
+        [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .find(|s| s.fd() == fd)
+    }
+
     /// Its name (`stdout`).
     pub fn name(self) -> &'static str {
         match self {

@@ -166,10 +166,7 @@ fn a_request_frame_without_progress_is_the_one_older_daemons_read() {
         host: None,
         progress: Default::default(),
     };
-    let frame = RequestFrame {
-        version: gobs_app::daemon::protocol::PROTOCOL_VERSION,
-        request,
-    };
+    let frame = RequestFrame::new(request);
     let mut bytes = Vec::new();
     write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();
     assert_eq!(

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_app::daemon::protocol::{
-    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, RequestFrame, Response,
-    read_frame, write_frame,
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, RequestFrame, Response, read_frame,
+    write_frame,
 };
 use gobs_app::files::{FileContent, FileCopied, FileMode, RemoteFile};
 use gobs_app::model::{
@@ -217,7 +217,7 @@ where
 proptest! {
     #[test]
     fn every_request_frame_reads_back_equal(request in request()) {
-        let frame = RequestFrame { version: PROTOCOL_VERSION, request };
+        let frame = RequestFrame::new(request);
         prop_assert_eq!(through_a_frame(&frame, MAX_REQUEST_BYTES), frame);
     }
 
@@ -231,7 +231,7 @@ proptest! {
         let mut bytes = Vec::new();
         let frames: Vec<RequestFrame> = requests
             .into_iter()
-            .map(|request| RequestFrame { version: PROTOCOL_VERSION, request })
+            .map(RequestFrame::new)
             .collect();
         for f in &frames {
             write_frame(&mut bytes, f, MAX_REQUEST_BYTES).unwrap();
@@ -262,10 +262,7 @@ fn frame_like_bytes() -> impl Strategy<Value = Vec<u8>> {
         (request(), any::<usize>(), any::<u8>(), any::<usize>()).prop_map(
             |(request, at, byte, cut)| {
                 let mut bytes = Vec::new();
-                let frame = RequestFrame {
-                    version: PROTOCOL_VERSION,
-                    request,
-                };
+                let frame = RequestFrame::new(request);
                 write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();
                 match cut % 3 {
                     0 => {}

@@ -1,7 +1,8 @@
 //! `gobs-app run` streams, black-box on the built binary, through the daemon and embedded:
 //! output is seen before the command ends, standard input reaches the command (end of file
 //! included) and bytes come back unchanged, the exit code or signal is the command line's,
-//! and Ctrl-C on the command line kills the command on the machine. On `host` machines (a
+//! and Ctrl-C on the command line kills the command on the machine; a client of before
+//! binary data frames still streams in JSON ones. On `host` machines (a
 //! real hob-client over OCapN on loopback, no root needed) and on `local` machines (root:
 //! reported as ignored without `GOBS_REQUIRE_PRIVILEGED` or `CI`).
 //!
@@ -162,11 +163,52 @@ fn ctrl_c_kills_the_command(s: &Path, machine: &str) {
     wait_for("the command to end after Ctrl-C", || !alive(pid));
 }
 
+/// A client older than data frames (it never asks for them) streams as it did: JSON
+/// frames, base64, both ways, and nothing else on the connection.
+fn an_older_client_still_streams_in_json_frames(s: &Path, machine: &str) {
+    use data_encoding::BASE64;
+    let socket = std::os::unix::net::UnixStream::connect(s.join("daemon.sock")).unwrap();
+    let request = serde_json::json!({
+        "version": 2,
+        "request": {"op": "run", "name": machine, "command": ["sh", "-c", "cat; echo e >&2"],
+                    "stream": true},
+    });
+    let input = serde_json::json!({"type": "stdin", "data": BASE64.encode(b"hello\n")});
+    for frame in [request, input, serde_json::json!({"type": "stdin-end"})] {
+        (&socket)
+            .write_all(format!("{frame}\n").as_bytes())
+            .unwrap();
+    }
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for line in BufReader::new(&socket).lines() {
+        let frame: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let data = || {
+            BASE64
+                .decode(frame["data"].as_str().unwrap().as_bytes())
+                .unwrap()
+        };
+        match frame["type"].as_str().unwrap() {
+            "stdout" => stdout.extend(data()),
+            "stderr" => stderr.extend(data()),
+            "run" => {
+                assert_eq!(frame["data"]["exit_code"], 0, "{frame}");
+                break;
+            }
+            other => panic!("an older client was sent a {other} frame: {frame}"),
+        }
+    }
+    assert_eq!(
+        (text(&stdout), text(&stderr)),
+        ("hello\n".into(), "e\n".into())
+    );
+}
+
 #[test]
 fn host_machines_stream_through_the_daemon_and_embedded() {
     let (dir, daemon, _real) = host::with_machine(host::CONFIG, "h1", &[]);
     let s = dir.path();
     streams_like_ssh(s, "h1");
+    an_older_client_still_streams_in_json_frames(s, "h1");
     daemon.stop("TERM");
     streams_like_ssh(s, "h1");
 }

@@ -62,9 +62,14 @@ pub fn captp_message(data: &[u8]) {
     let limits = SessionConfig::default().limits;
     let mut rest = data;
     while let Ok((frame, used)) = syrup::decode_prefix(rest, &limits) {
-        if let Ok(op) = Op::parse(&frame) {
-            let _ = format!("{op:?}");
-        }
+        let parsed = Op::parse(&frame).map(|op| format!("{op:?}"));
+        // A frame the session owns is parsed without copying its arguments: the same op.
+        let owned = Op::parse_owned(frame).map(|op| format!("{op:?}"));
+        assert_eq!(
+            owned.as_ref().map_err(ToString::to_string),
+            parsed.as_ref().map_err(ToString::to_string),
+            "parsed owned and borrowed, a frame gives the same op or error"
+        );
         rest = &rest[used..];
     }
 }

@@ -525,9 +525,7 @@ mod seeds {
     }
 
     fn daemon() {
-        use gobs_app::daemon::protocol::{
-            MAX_REQUEST_BYTES, PROTOCOL_VERSION, RequestFrame, Response, write_frame,
-        };
+        use gobs_app::daemon::protocol::{MAX_REQUEST_BYTES, RequestFrame, Response, write_frame};
         use gobs_app::model::{BackendError, MachineInfo, MachineStatus, ProviderInfo};
         use gobs_app::ops::Request;
         let requests = [
@@ -573,15 +571,7 @@ mod seeds {
         for request in requests {
             let op = request.op();
             let mut bytes = Vec::new();
-            write_frame(
-                &mut bytes,
-                &RequestFrame {
-                    version: PROTOCOL_VERSION,
-                    request,
-                },
-                MAX_REQUEST_BYTES,
-            )
-            .unwrap();
+            write_frame(&mut bytes, &RequestFrame::new(request), MAX_REQUEST_BYTES).unwrap();
             put("daemon_frame", &format!("request-{op}"), &bytes);
             all.extend_from_slice(&bytes);
         }

@@ -23,8 +23,8 @@ use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
 use crate::daemon::progress::ProgressFrame;
 use crate::daemon::protocol::{
-    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
-    Response, read_frame, write_frame,
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, read_frame,
+    write_frame,
 };
 use crate::error::AppError;
 use crate::model::{Cancel, ErrorKind as Kind, MachineInfo, MachineName};
@@ -260,10 +260,7 @@ fn ask_daemon_watched(
         message,
     };
     let _ = stream.set_write_timeout(Some(REQUEST_WRITE_TIMEOUT));
-    let frame = RequestFrame {
-        version: PROTOCOL_VERSION,
-        request,
-    };
+    let frame = RequestFrame::new(request);
     let written = write_frame(stream, &frame, MAX_REQUEST_BYTES);
     // One request per command: tell the daemon so it can drop the connection at once.
     let _ = stream.shutdown(Shutdown::Write);

@@ -24,10 +24,10 @@ use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
 use crate::daemon::protocol::{
-    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
-    Response, read_frame, write_frame,
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, read_frame,
+    write_frame,
 };
-use crate::daemon::stream::{InputFrame, OutputFrame};
+use crate::daemon::stream::StreamFrame;
 use crate::error::AppError;
 use crate::files::chunks::{SinkWriter, SourceReader};
 use crate::files::unpack::{Unpacked, unpack, unpack_to};
@@ -192,7 +192,7 @@ fn empty() -> Receiver<Vec<u8>> {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Incoming {
-    Output(OutputFrame),
+    Output(StreamFrame),
     Done(Response),
 }
 
@@ -258,10 +258,9 @@ fn through_daemon(
         socket: paths.socket(),
         message,
     };
-    let frame = RequestFrame {
-        version: PROTOCOL_VERSION,
-        request: request.clone(),
-    };
+    // Control frames (JSON): every daemon that streams copies reads them. Data frames
+    // ([`crate::daemon::frame`]) would spare the base64, as `run` does.
+    let frame = RequestFrame::new(request.clone());
     if let Err(e) = write_frame(stream, &frame, MAX_REQUEST_BYTES) {
         // A busy daemon answers and closes before reading the request.
         return match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
@@ -281,14 +280,15 @@ fn through_daemon(
     let mut reader = BufReader::new(stream);
     loop {
         match read_frame::<Incoming>(&mut reader, MAX_RESPONSE_BYTES) {
-            Ok(Some(Incoming::Output(OutputFrame::Stdout(bytes)))) => {
+            Ok(Some(Incoming::Output(StreamFrame::Stdout(bytes)))) => {
                 if let Err(why) = output(bytes.0) {
                     // Closing the connection cancels the copy on the daemon's side.
                     let _ = stream.shutdown(std::net::Shutdown::Both);
                     return Err(failed(why));
                 }
             }
-            Ok(Some(Incoming::Output(OutputFrame::Stderr(_)))) => {}
+            // Its standard error carries nothing for a copy; input frames never come back.
+            Ok(Some(Incoming::Output(_))) => {}
             Ok(Some(Incoming::Done(response))) => return Ok(response),
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 let now = ReadBack(AskAgain {
@@ -307,12 +307,12 @@ fn through_daemon(
 fn send_input(socket: &UnixStream, chunks: Receiver<Vec<u8>>) {
     let _ = socket.set_write_timeout(None);
     for chunk in chunks {
-        let frame = InputFrame::Stdin(FileContent(chunk));
+        let frame = StreamFrame::Stdin(FileContent(chunk));
         if write_frame(socket, &frame, MAX_REQUEST_BYTES).is_err() {
             return;
         }
     }
-    let _ = write_frame(socket, &InputFrame::StdinEnd, MAX_REQUEST_BYTES);
+    let _ = write_frame(socket, &StreamFrame::StdinEnd, MAX_REQUEST_BYTES);
 }
 
 /// Has `request` done by the backend of this process.

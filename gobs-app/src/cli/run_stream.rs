@@ -1,6 +1,7 @@
 //! `gobs-app run` as a user expects from ssh: the command's output shown as it comes, this
 //! process's standard input given to it (end of file included), and its exit status for
-//! ours. Through the daemon the run travels as frames ([`crate::daemon::stream`]);
+//! ours. Through the daemon the run travels as frames ([`crate::daemon::stream`]), its data
+//! in binary data frames, or in JSON ones if the daemon is older and does not know them;
 //! embedded, as the in-process streams of [`crate::run_io`]. Either way memory stays
 //! bounded: output is read only as fast as it is written out here, and standard input
 //! only as fast as the command takes it.
@@ -29,11 +30,12 @@ use crate::cli::{outcome, output};
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
+use crate::daemon::frame::{Accepted, Frame, FrameReader, Frames, write_data};
 use crate::daemon::protocol::{
-    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
-    Response, read_frame, write_frame,
+    FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, read_frame,
+    write_frame,
 };
-use crate::daemon::stream::{InputFrame, OutputFrame};
+use crate::daemon::stream::{STDIN_CHANNEL, StreamFrame};
 use crate::error::AppError;
 use crate::files::FileContent;
 use crate::model::{Cancel, ErrorKind as Kind};
@@ -52,24 +54,24 @@ pub fn run(
 ) -> Result<u8, AppError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
+    let mut frames = Frames::Binary;
     loop {
         match connect(paths)? {
             Target::Daemon(stream) => {
-                match through_daemon(
-                    paths,
-                    explicit_config,
-                    &stream,
-                    run.clone(),
-                    terminal,
-                    out,
-                    err,
-                )? {
-                    Some(code) => return Ok(code),
-                    None if start.elapsed() < BUSY_WAIT => {
+                let shown = Shown::new(&mut *out, &mut *err, terminal);
+                match through_daemon(paths, explicit_config, &stream, run.clone(), frames, shown)? {
+                    Streamed::Ended(response) => {
+                        return output::print(&response, false, terminal, out, err);
+                    }
+                    Streamed::Older => {
+                        tracing::debug!("the daemon takes no data frames; asking again in JSON");
+                        frames = Frames::Json;
+                    }
+                    Streamed::Busy if start.elapsed() < BUSY_WAIT => {
                         std::thread::sleep(pause);
                         pause = (pause * 2).min(Duration::from_millis(500));
                     }
-                    None => {
+                    Streamed::Busy => {
                         return Err(AppError::Backend(crate::model::BackendError::new(
                             Kind::Busy,
                             format!(
@@ -100,69 +102,83 @@ fn refused(message: String) -> AppError {
     AppError::Backend(crate::model::BackendError::invalid(message))
 }
 
-/// What the daemon sends on a streamed run.
+/// A control frame the daemon sends on a streamed run.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Incoming {
-    Output(OutputFrame),
+    Accepted(Accepted),
+    Output(StreamFrame),
     Done(Response),
 }
 
-/// Runs `run` through the daemon on `stream`; `None` if the daemon was busy (ask again).
+/// How a streamed run through the daemon ended.
+enum Streamed {
+    /// With this answer, the output shown.
+    Ended(Response),
+    /// The daemon was busy: ask again.
+    Busy,
+    /// The daemon does not know data frames (it is older): ask again in JSON frames.
+    Older,
+}
+
+/// Runs `run` through the daemon on `stream`, its data in `frames`, its output shown on
+/// `shown`.
 fn through_daemon(
     paths: &StatePaths,
     explicit_config: Option<&Path>,
     stream: &UnixStream,
     mut run: Run,
-    terminal: Terminal,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> Result<Option<u8>, AppError> {
+    frames: Frames,
+    mut shown: Shown<'_>,
+) -> Result<Streamed, AppError> {
     let failed = |message: String| AppError::Daemon {
         socket: paths.socket(),
         message,
     };
     run.stream = true;
-    let frame = RequestFrame {
-        version: PROTOCOL_VERSION,
-        request: Request::Run(run.clone()),
-    };
+    let mut frame = RequestFrame::new(Request::Run(run.clone()));
+    frame.frames = frames;
     if let Err(e) = write_frame(stream, &frame, MAX_REQUEST_BYTES) {
         // A busy daemon answers and closes before reading the request.
         return match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
-            Ok(Some(Response::Error(busy))) if busy.kind == Kind::Busy => Ok(None),
+            Ok(Some(Response::Error(busy))) if busy.kind == Kind::Busy => Ok(Streamed::Busy),
             _ => Err(failed(format!("cannot send the request: {e}"))),
         };
     }
     let input = stream
         .try_clone()
         .map_err(|e| failed(format!("cannot share the connection: {e}")))?;
+    // Shared by standard input and the terminal's size changes, each frame written whole
+    // under the lock.
     let input = Arc::new(Mutex::new(input));
     let raw = match run.tty {
         Some(_) => {
             let input = input.clone();
             let resized = move |size| {
                 let input = input.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = write_frame(&*input, &InputFrame::Resize(size), MAX_REQUEST_BYTES);
+                let _ = write_frame(&*input, &StreamFrame::Resize(size), MAX_REQUEST_BYTES);
             };
             Some(RawMode::enter(resized).map_err(refused)?)
         }
         None => None,
     };
-    // Ends with this process: it may wait on a terminal no one types into.
-    std::thread::spawn(move || send_stdin(&input));
-    let mut reader = BufReader::new(stream);
-    let mut shown = Shown::new(&mut *out, &mut *err, terminal);
+    // Standard input goes once the daemon took the request in data frames (or at once in
+    // JSON ones, which every daemon reads): nothing of it is read for a daemon that
+    // refuses them. The thread ends with this process: it may wait on a terminal no one
+    // types into.
+    let mut input = Some(input);
+    let send_input = |input: &mut Option<Arc<Mutex<UnixStream>>>| {
+        if let Some(socket) = input.take() {
+            std::thread::spawn(move || send_stdin(&socket, frames));
+        }
+    };
+    if frames == Frames::Json {
+        send_input(&mut input);
+    }
+    let mut reader = FrameReader::new(stream);
     let response = loop {
-        match read_frame::<Incoming>(&mut reader, MAX_RESPONSE_BYTES) {
-            Ok(Some(Incoming::Output(frame))) => {
-                let (which, bytes) = match frame {
-                    OutputFrame::Stdout(b) => (Stream::Stdout, b.0),
-                    OutputFrame::Stderr(b) => (Stream::Stderr, b.0),
-                };
-                shown.write(which, &bytes).map_err(AppError::Output)?;
-            }
-            Ok(Some(Incoming::Done(response))) => break response,
+        let frame = match reader.next_frame(None, MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES) {
+            Ok(Some(frame)) => frame,
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 shown.finish().map_err(AppError::Output)?;
                 drop(raw);
@@ -179,12 +195,54 @@ fn through_daemon(
                 ));
             }
             Err(e) => return Err(failed(e.to_string())),
-        }
+        };
+        let (which, bytes) = match frame {
+            Frame::Data { channel, bytes } => match Stream::of_fd(channel) {
+                Some(which) => (which, bytes),
+                None => {
+                    return Err(failed(format!(
+                        "it sent data on channel {channel}, which a run's output does not have"
+                    )));
+                }
+            },
+            Frame::Control(json) => match serde_json::from_slice(&json) {
+                Ok(Incoming::Accepted(Accepted::Streaming { frames: taken }))
+                    if taken == frames =>
+                {
+                    send_input(&mut input);
+                    continue;
+                }
+                Ok(Incoming::Accepted(Accepted::Streaming { frames: taken })) => {
+                    return Err(failed(format!(
+                        "it took the run with {taken:?} data frames, where {frames:?} were asked"
+                    )));
+                }
+                Ok(Incoming::Done(response)) => break response,
+                Ok(Incoming::Output(frame)) => match frame.into_output() {
+                    Some(output) => output,
+                    None => {
+                        return Err(failed(
+                            "it sent standard input, which a run's output does not have".into(),
+                        ));
+                    }
+                },
+                Err(e) => return Err(failed(format!("malformed frame: {e}"))),
+            },
+        };
+        shown.write(which, &bytes).map_err(AppError::Output)?;
     };
     shown.finish().map_err(AppError::Output)?;
     drop(raw);
     match response {
-        Response::Error(e) if e.kind == Kind::Busy => Ok(None),
+        Response::Error(e) if e.kind == Kind::Busy => Ok(Streamed::Busy),
+        Response::Error(e)
+            if e.kind == Kind::Protocol
+                && frames == Frames::Binary
+                && input.is_some()
+                && e.message.contains("unknown field \"frames\"") =>
+        {
+            Ok(Streamed::Older)
+        }
         Response::Error(mut e)
             if e.kind == Kind::Protocol && e.message.contains("unknown field `stream`") =>
         {
@@ -207,24 +265,31 @@ fn through_daemon(
             );
             Err(AppError::Backend(e))
         }
-        response => output::print(&response, false, terminal, out, err).map(Some),
+        response => Ok(Streamed::Ended(response)),
     }
 }
 
-/// Sends this process's standard input as input frames, then its end, on `socket` (shared
+/// Sends this process's standard input in `frames`, then its end, on `socket` (shared
 /// with the terminal's size changes).
-fn send_stdin(socket: &Mutex<UnixStream>) {
+fn send_stdin(socket: &Mutex<UnixStream>, frames: Frames) {
     let lock = || socket.lock().unwrap_or_else(|p| p.into_inner());
     let _ = lock().set_write_timeout(None);
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let frame = match stdin.read(&mut buf) {
-            Ok(0) | Err(_) => InputFrame::StdinEnd,
-            Ok(n) => InputFrame::Stdin(FileContent(buf[..n].to_vec())),
+        let sent = match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = write_frame(&*lock(), &StreamFrame::StdinEnd, MAX_REQUEST_BYTES);
+                return;
+            }
+            Ok(n) if frames == Frames::Binary => write_data(&*lock(), STDIN_CHANNEL, &buf[..n]),
+            Ok(n) => write_frame(
+                &*lock(),
+                &StreamFrame::Stdin(FileContent(buf[..n].to_vec())),
+                MAX_REQUEST_BYTES,
+            ),
         };
-        let end = frame == InputFrame::StdinEnd;
-        if write_frame(&*lock(), &frame, MAX_REQUEST_BYTES).is_err() || end {
+        if sent.is_err() {
             return;
         }
     }
@@ -313,5 +378,76 @@ impl<'a> Shown<'a> {
     fn finish(self) -> std::io::Result<()> {
         self.out.finish()?;
         self.err.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+
+    use super::*;
+    use crate::config::state_dir::{Source, StateDir};
+    use crate::model::RunOutput;
+
+    /// Reads one request frame off `connection`, as JSON.
+    fn request_of(connection: &UnixStream) -> serde_json::Value {
+        let mut line = String::new();
+        BufReader::new(connection).read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// A daemon of before data frames refuses the `frames` field as it refuses any unknown
+    /// one; the command line asks again in JSON frames and the run streams.
+    #[test]
+    fn a_daemon_without_data_frames_is_asked_again_in_json_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StatePaths::new(StateDir {
+            path: dir.path().to_path_buf(),
+            source: Source::Flag,
+        })
+        .unwrap();
+        let listener = UnixListener::bind(paths.socket()).unwrap();
+        let older = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let asked = request_of(&first);
+            assert_eq!(asked["frames"], "binary", "{asked}");
+            let refusal = Response::protocol_error(
+                "the request frame has an unknown field \"frames\"; it takes `version` and \
+                 `request`",
+            );
+            write_frame(&first, &refusal, MAX_RESPONSE_BYTES).unwrap();
+            drop(first);
+            let (second, _) = listener.accept().unwrap();
+            let asked = request_of(&second);
+            assert_eq!(asked.get("frames"), None, "{asked}");
+            assert_eq!(asked["request"]["stream"], true, "{asked}");
+            let output = StreamFrame::output(Stream::Stdout, b"hi\n".to_vec());
+            write_frame(&second, &output, MAX_RESPONSE_BYTES).unwrap();
+            let ended = Response::Run(RunOutput {
+                exit_code: Some(3),
+                signal: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                truncated: false,
+            });
+            write_frame(&second, &ended, MAX_RESPONSE_BYTES).unwrap();
+        });
+        let request = Run {
+            name: "m".parse().unwrap(),
+            command: vec!["true".into()],
+            timeout: None,
+            raw: false,
+            stream: false,
+            terminal: false,
+            tty: None,
+            io: None,
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = run(&paths, None, request, Terminal::RAW, &mut out, &mut err).unwrap();
+        older.join().unwrap();
+        assert_eq!((code, out.as_slice()), (3, &b"hi\n"[..]), "{err:?}");
     }
 }

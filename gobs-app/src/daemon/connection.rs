@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use crate::config::DaemonConfig;
 use crate::daemon::hangup::HangupWatcher;
 use crate::daemon::protocol::{
-    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, Response, decode,
-    write_frame,
+    FrameError, FrameReader, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame,
+    Response, decode, write_frame,
 };
 use crate::model::{BackendError, Cancel};
 use crate::web::SharedBackend;
@@ -37,11 +37,13 @@ pub(crate) fn serve_connection(stream: &UnixStream, backend: &SharedBackend, lim
         let (response, keep_going) = match reader.next(deadline, MAX_REQUEST_BYTES) {
             Ok(None) => return,
             Ok(Some(frame)) => match decode(&frame) {
-                Ok(request) if request.streams() => {
-                    super::stream::serve(request, stream, reader, backend);
+                Ok(RequestFrame {
+                    request, frames, ..
+                }) if request.streams() => {
+                    super::stream::serve(request, frames, stream, reader, backend);
                     return;
                 }
-                decoded => match answer(decoded, stream, backend) {
+                decoded => match answer(decoded.map(|f| f.request), stream, backend) {
                     Some(response) => (response, true),
                     None => return,
                 },

@@ -18,12 +18,14 @@
 //!
 //! One concern a file: [`startup`] (taking the locks), [`server`] (the socket and the
 //! accept loop), [`connection`] (one client's requests), `hangup` (noticing a client that
-//! went away), [`protocol`] (the frames), [`stream`] (a streamed `run`), [`progress`] (the
-//! steps of a request that asks for them), [`lock`] (the lock files) and [`holder`] (who
+//! went away), [`frame`] (the frames), [`protocol`] (what they say), [`stream`] (a
+//! streamed request), [`progress`] (the steps of a request that asks for them), [`lock`]
+//! (the lock files) and [`holder`] (who
 //! holds one), and [`find`] (how a command finds the daemon, or takes the state itself).
 
 pub mod connection;
 pub mod find;
+pub mod frame;
 mod hangup;
 pub mod holder;
 pub mod lock;

@@ -1,31 +1,31 @@
 //! What travels over the daemon's control socket: [`RequestFrame`]s carrying a
 //! [`Request`], answered by [`Response`]s (both written out from the list of operations in
-//! [`crate::ops`]), and their framing.
+//! [`crate::ops`]), in the frames of [`super::frame`].
 //!
-//! Framing is newline-delimited JSON: each frame is one compact JSON object followed by `\n`
-//! (JSON escapes newlines inside strings, so a frame never contains a raw one). A request
-//! frame is at most [`MAX_REQUEST_BYTES`] long and a response at most
-//! [`MAX_RESPONSE_BYTES`]; the limits are checked while reading, before more is buffered.
-//! The daemon answers a frame with the wrong `version` by an [`ErrorKind::Protocol`]
-//! error, so an old client and a new daemon fail clearly.
+//! Each is one control frame (compact JSON and a newline). A request frame is at most
+//! [`MAX_REQUEST_BYTES`] long and a response at most [`MAX_RESPONSE_BYTES`]; the limits
+//! are checked while reading, before more is buffered. The daemon answers a frame with the
+//! wrong `version` by an [`ErrorKind::Protocol`] error, so an old client and a new daemon
+//! fail clearly.
 //!
 //! Adding an operation is a compatible change and keeps the version: every request an
 //! older client sends still means the same. An older daemon answers the new operation
 //! with a protocol error ("unknown variant"), which the client words as "restart the
-//! daemon with this build" ([`crate::cli::client`]).
+//! daemon with this build" ([`crate::cli::client`]). So is adding an optional field to
+//! the request frame that is left out at its default, as `frames` is (how a streamed
+//! request's data travels, [`Frames`]): an older daemon answers it with "unknown field",
+//! which the client can tell.
 //!
 //! ```text
 //! → {"version":2,"request":{"op":"create-machine","name":"web-1","provider":null}}
 //! ← {"type":"create-machine","data":{"name":"web-1","provider":"dummy","status":"running",...}}
+//! → {"version":2,"request":{"op":"run","name":"m","command":["cat"],"stream":true},"frames":"binary"}
 //! ```
 
-use crate::text::floor_char_boundary;
-use std::io::{self, BufRead, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::time::Instant;
-
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use super::frame::{FrameError, FrameReader, Frames, read_frame, write_frame};
+use crate::text::floor_char_boundary;
 
 use crate::files::MAX_FILE;
 use crate::model::{BackendError, ErrorKind, MAX_RUN_OUTPUT};
@@ -72,130 +72,18 @@ pub struct RequestFrame {
     pub version: u32,
     /// What it asks.
     pub request: Request,
+    /// How a streamed request's data travels; only [`Frames::Binary`] is written out.
+    #[serde(default, skip_serializing_if = "Frames::is_json")]
+    pub frames: Frames,
 }
 
-/// A frame could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    /// The connection failed.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// A frame is longer than allowed.
-    #[error("frame longer than {0} bytes")]
-    TooLarge(usize),
-    /// The peer closed the connection in the middle of a frame.
-    #[error("connection closed in the middle of a frame")]
-    Truncated,
-    /// The whole frame did not arrive in time.
-    #[error("the frame did not arrive in time")]
-    Deadline,
-    /// The frame is not the JSON expected.
-    #[error("malformed frame: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-/// Writes `value` as one frame of at most `max` bytes and flushes.
-pub fn write_frame(
-    mut writer: impl Write,
-    value: &impl Serialize,
-    max: usize,
-) -> Result<(), FrameError> {
-    let mut bytes = serde_json::to_vec(value)?;
-    if bytes.len() > max {
-        return Err(FrameError::TooLarge(max));
-    }
-    bytes.push(b'\n');
-    writer.write_all(&bytes)?;
-    writer.flush()?;
-    Ok(())
-}
-
-/// Reads one frame of at most `max` bytes; `Ok(None)` when the peer closed the connection
-/// between frames.
-pub fn read_frame<T: DeserializeOwned>(
-    mut reader: impl BufRead,
-    max: usize,
-) -> Result<Option<T>, FrameError> {
-    let mut line = Vec::new();
-    let limit = max as u64 + 1;
-    (&mut reader).take(limit).read_until(b'\n', &mut line)?;
-    match line.last() {
-        None => Ok(None),
-        Some(b'\n') => Ok(Some(serde_json::from_slice(&line[..line.len() - 1])?)),
-        Some(_) if line.len() as u64 >= limit => Err(FrameError::TooLarge(max)),
-        Some(_) => Err(FrameError::Truncated),
-    }
-}
-
-/// Reads request frames from a socket, each of which must arrive whole before a deadline:
-/// a client trickling bytes cannot hold a connection longer than that, and a frame cannot
-/// make the reader buffer more than its limit.
-#[derive(Debug)]
-pub struct FrameReader<'s> {
-    stream: &'s UnixStream,
-    pending: Vec<u8>,
-    /// How much of `pending` is known to hold no newline: each byte is looked at once,
-    /// not once per read (a streamed run's input frames are ~90 KiB each).
-    scanned: usize,
-    /// What one read takes, before it joins `pending`.
-    buf: Box<[u8]>,
-}
-
-/// Most bytes one read of a [`FrameReader`] takes: a streamed run's whole input frame in
-/// two reads.
-const READ_SIZE: usize = 64 * 1024;
-
-impl<'s> FrameReader<'s> {
-    /// A reader of `stream`.
-    pub fn new(stream: &'s UnixStream) -> FrameReader<'s> {
-        FrameReader {
-            stream,
-            pending: Vec::new(),
-            scanned: 0,
-            buf: vec![0; READ_SIZE].into_boxed_slice(),
-        }
-    }
-
-    /// The next frame's bytes (newline excluded), at most `max` of them, all arrived by
-    /// `deadline`; `Ok(None)` if the peer closed the connection between frames.
-    pub fn next(&mut self, deadline: Instant, max: usize) -> Result<Option<Vec<u8>>, FrameError> {
-        loop {
-            let unscanned = &self.pending[self.scanned..];
-            if let Some(end) = memchr::memchr(b'\n', unscanned) {
-                let rest = self.pending.split_off(self.scanned + end + 1);
-                self.scanned = 0;
-                let mut frame = std::mem::replace(&mut self.pending, rest);
-                frame.pop();
-                if frame.len() > max {
-                    return Err(FrameError::TooLarge(max));
-                }
-                return Ok(Some(frame));
-            }
-            self.scanned = self.pending.len();
-            if self.pending.len() > max {
-                return Err(FrameError::TooLarge(max));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(FrameError::Deadline);
-            }
-            self.stream.set_read_timeout(Some(left))?;
-            let room = (max + 1 - self.pending.len()).min(READ_SIZE);
-            match (&*self.stream).read(&mut self.buf[..room]) {
-                Ok(0) if self.pending.is_empty() => return Ok(None),
-                Ok(0) => return Err(FrameError::Truncated),
-                Ok(n) => self.pending.extend_from_slice(&self.buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(FrameError::Deadline);
-                }
-                Err(e) => return Err(e.into()),
-            }
+impl RequestFrame {
+    /// `request` at this [`PROTOCOL_VERSION`], its data (if it streams) in control frames.
+    pub fn new(request: Request) -> RequestFrame {
+        RequestFrame {
+            version: PROTOCOL_VERSION,
+            request,
+            frames: Frames::Json,
         }
     }
 }
@@ -204,7 +92,7 @@ impl<'s> FrameReader<'s> {
 /// first, so that a client of another version hears about the version.
 // The error is the answer frame itself, sent at once: boxing it would buy nothing.
 #[allow(clippy::result_large_err)]
-pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
+pub(crate) fn decode(frame: &[u8]) -> Result<RequestFrame, Response> {
     let value: serde_json::Value = serde_json::from_slice(frame)
         .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
     let Some(object) = value.as_object() else {
@@ -214,10 +102,11 @@ pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
     };
     if let Some(key) = object
         .keys()
-        .find(|k| !matches!(k.as_str(), "version" | "request"))
+        .find(|k| !matches!(k.as_str(), "version" | "request" | "frames"))
     {
         return Err(Response::protocol_error(format!(
-            "the request frame has an unknown field {}; it takes `version` and `request`",
+            "the request frame has an unknown field {}; it takes `version`, `request` and \
+             `frames`",
             crate::model::shown(key)
         )));
     }
@@ -247,8 +136,21 @@ pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
             "malformed request: no `request` field",
         ));
     };
-    serde_json::from_value::<Request>(request.clone())
-        .map_err(|e| Response::protocol_error(format!("malformed request: {e}")))
+    let request = serde_json::from_value::<Request>(request.clone())
+        .map_err(|e| Response::protocol_error(format!("malformed request: {e}")))?;
+    let frames = match object.get("frames") {
+        None => Frames::Json,
+        Some(frames) => serde_json::from_value(frames.clone()).map_err(|e| {
+            Response::protocol_error(format!(
+                "malformed request frame: `frames` is \"json\" or \"binary\": {e}"
+            ))
+        })?,
+    };
+    Ok(RequestFrame {
+        version: PROTOCOL_VERSION,
+        request,
+        frames,
+    })
 }
 
 fn json_type(value: &serde_json::Value) -> &'static str {
@@ -265,6 +167,8 @@ fn json_type(value: &serde_json::Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde::de::DeserializeOwned;
 
     use super::*;
     use crate::model::{MachineInfo, MachineStatus, ProviderInfo, RunOutput};
@@ -344,10 +248,7 @@ mod tests {
             }),
         ];
         for request in requests {
-            let frame = RequestFrame {
-                version: PROTOCOL_VERSION,
-                request,
-            };
+            let frame = RequestFrame::new(request);
             assert_eq!(roundtrip(&frame), frame);
         }
     }
@@ -402,12 +303,9 @@ mod tests {
 
     #[test]
     fn wire_format_is_readable() {
-        let json = serde_json::to_string(&RequestFrame {
-            version: 2,
-            request: Request::Machine {
-                name: "a".parse().unwrap(),
-            },
-        })
+        let json = serde_json::to_string(&RequestFrame::new(Request::Machine {
+            name: "a".parse().unwrap(),
+        }))
         .unwrap();
         assert_eq!(
             json,
@@ -451,19 +349,16 @@ mod tests {
     #[test]
     fn the_largest_file_fits_in_a_request_and_a_response() {
         let content = crate::files::FileContent(vec![0xff; MAX_FILE]);
-        let frame = RequestFrame {
-            version: PROTOCOL_VERSION,
-            request: Request::PutFile(crate::ops::PutFile {
-                name: "a".parse().unwrap(),
-                path: format!("/{}", "p".repeat(crate::files::MAX_REMOTE_PATH - 1)),
-                mode: Some(crate::files::FileMode(0o7777)),
-                content: content.clone(),
-                local: Default::default(),
-                recursive: false,
-                stream: false,
-                io: None,
-            }),
-        };
+        let frame = RequestFrame::new(Request::PutFile(crate::ops::PutFile {
+            name: "a".parse().unwrap(),
+            path: format!("/{}", "p".repeat(crate::files::MAX_REMOTE_PATH - 1)),
+            mode: Some(crate::files::FileMode(0o7777)),
+            content: content.clone(),
+            local: Default::default(),
+            recursive: false,
+            stream: false,
+            io: None,
+        }));
         let mut bytes = Vec::new();
         write_frame(&mut bytes, &frame, MAX_REQUEST_BYTES).unwrap();
         let back: RequestFrame = read_frame(&bytes[..], MAX_REQUEST_BYTES).unwrap().unwrap();
@@ -516,29 +411,5 @@ mod tests {
         let cut = Response::protocol_error(huge);
         let Response::Error(e) = cut else { panic!() };
         assert!(e.message.len() <= MAX_ERROR_MESSAGE + 16);
-    }
-
-    #[test]
-    fn the_frame_reader_splits_frames_across_and_within_reads() {
-        let (client, server) = UnixStream::pair().unwrap();
-        let big: Vec<u8> = (0..3 * READ_SIZE + 7)
-            .map(|i| b'a' + (i % 26) as u8)
-            .collect();
-        let mut sent = big.clone();
-        sent.extend_from_slice(b"\nsmall\n\nlast\n");
-        sent.extend_from_slice(&[b'x'; 20]);
-        let writer = std::thread::spawn(move || {
-            (&client).write_all(&sent).unwrap();
-            client
-        });
-        let mut reader = FrameReader::new(&server);
-        let deadline = Instant::now() + std::time::Duration::from_secs(60);
-        let mut next = |max| reader.next(deadline, max);
-        assert_eq!(next(big.len()).unwrap(), Some(big));
-        assert_eq!(next(10).unwrap(), Some(b"small".to_vec()));
-        assert_eq!(next(10).unwrap(), Some(vec![]));
-        assert_eq!(next(10).unwrap(), Some(b"last".to_vec()));
-        assert!(matches!(next(10), Err(FrameError::TooLarge(10))));
-        drop(writer.join().unwrap());
     }
 }

@@ -93,23 +93,25 @@ struct Sink(Arc<Shared>);
 
 impl LocalObject for Sink {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (method, args) = wire::method(args)?;
+        let (method, mut args) = wire::method(args)?;
         let mut state = self.0.lock();
         if state.over {
             return Err(wire::text("this run is over"));
         }
         // Settled by the boss, which needs no resolver object.
         let p = cx.core().new_promise();
-        let fault = match (method.as_str(), args.as_slice()) {
+        let fault = match (method.as_str(), args.as_mut_slice()) {
             ("out", [stream, bytes]) => {
                 let stream = match wire::as_string(stream).as_deref() {
                     Some("stdout") => Some(Stream::Stdout),
                     Some("stderr") => Some(Stream::Stderr),
                     _ => None,
                 };
-                let bytes = bytes
-                    .to_value()
-                    .and_then(|v| v.as_bytes().map(<[u8]>::to_vec));
+                // Moved out of the message, not copied (twice, through a plain value).
+                let bytes = match bytes {
+                    Term::Data(Value::Bytes(bytes)) => Some(std::mem::take(bytes)),
+                    _ => None,
+                };
                 match (stream, bytes) {
                     (Some(_), Some(b)) if b.len() > CHUNK => Some(format!(
                         "it sent a chunk of {} bytes (at most {CHUNK})",

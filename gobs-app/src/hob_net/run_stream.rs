@@ -269,19 +269,16 @@ impl InputSource for FromBoss {
         while self.asked.len() + 1 < STDIN_WINDOW {
             self.asked.push_back(ask_next());
         }
-        let got = answered(oldest)?;
-        match got
-            .to_value()
-            .and_then(|v| v.as_bytes().map(<[u8]>::to_vec))
-        {
-            Some(bytes) if bytes.is_empty() => {
+        // The bytes are moved out of the answer, not copied (twice, through a plain value).
+        match answered(oldest)? {
+            Term::Data(Value::Bytes(bytes)) if bytes.is_empty() => {
                 // The asks past the end are answered empty too; none is waited for.
                 self.ended = true;
                 self.asked.clear();
                 Ok(None)
             }
-            Some(bytes) => Ok(Some(bytes)),
-            None => Err("the boss answered `stdin` with something not bytes".to_string()),
+            Term::Data(Value::Bytes(bytes)) => Ok(Some(bytes)),
+            _ => Err("the boss answered `stdin` with something not bytes".to_string()),
         }
     }
 }

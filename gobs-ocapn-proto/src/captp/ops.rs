@@ -167,6 +167,29 @@ fn list<'a>(v: &'a Value, what: &str) -> Result<&'a [Value], CaptpError> {
 }
 
 impl Op {
+    /// Parses one frame it owns: a delivery's arguments are moved into the op, not copied
+    /// (a message carrying a run's chunk of 64 KiB copied it once more on every hop).
+    pub fn parse_owned(mut frame: Value) -> Result<Op, CaptpError> {
+        let moved = match &mut frame {
+            Value::Record(label, args)
+                if matches!(label.as_symbol(), Some("op:deliver" | "op:deliver-only")) =>
+            {
+                match args.get_mut(1) {
+                    Some(Value::List(list)) => Some(std::mem::take(list)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let mut op = Op::parse(&frame)?;
+        if let (Some(moved), Op::Deliver { args, .. } | Op::DeliverOnly { args, .. }) =
+            (moved, &mut op)
+        {
+            *args = moved;
+        }
+        Ok(op)
+    }
+
     /// Parses one frame.
     pub fn parse(frame: &Value) -> Result<Op, CaptpError> {
         let (label, args) = frame.as_record().ok_or_else(|| {
@@ -329,5 +352,45 @@ pub(crate) fn gc_answer_label(l: Labels) -> &'static str {
     match l {
         Labels::Suite => "op:gc-answer",
         Labels::Current => "op:gc-answers",
+    }
+}
+
+#[cfg(test)]
+mod owned_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_frame_parsed_owned_gives_the_op_parsed_borrowed_its_arguments_moved() {
+        let chunk = Value::Bytes(vec![7; 64 * 1024]);
+        let args = Value::List(vec![Value::symbol("out"), chunk]);
+        let frames = [
+            Value::record(
+                "op:deliver",
+                vec![
+                    Value::record("desc:export", vec![Value::from(3)]),
+                    args.clone(),
+                    Value::from(5),
+                    Value::Bool(false),
+                ],
+            ),
+            Value::record(
+                "op:deliver-only",
+                vec![Value::record("desc:export", vec![Value::from(3)]), args],
+            ),
+            Value::record("op:abort", vec![Value::String("bye".into())]),
+            Value::record("op:deliver", vec![Value::from(1)]),
+        ];
+        for (i, frame) in frames.into_iter().enumerate() {
+            let parsed = Op::parse(&frame).map(|op| format!("{op:?}"));
+            assert_eq!(parsed.is_ok(), i < 3, "{frame:?}: {parsed:?}");
+            let owned = Op::parse_owned(frame.clone()).map(|op| format!("{op:?}"));
+            assert_eq!(
+                owned.map_err(|e| e.to_string()),
+                parsed.map_err(|e| e.to_string()),
+                "{frame:?}"
+            );
+        }
     }
 }

@@ -252,7 +252,7 @@ impl Session {
                 continue;
             }
             self.inpos += used;
-            if let Err(e) = self.handle_frame(&frame) {
+            if let Err(e) = self.handle_frame(frame) {
                 self.abort(&e.to_string());
             }
         }

@@ -25,8 +25,7 @@ use crate::config::DaemonConfig;
 use crate::config::state_dir::{Source, StateDir, StatePaths};
 use crate::daemon::lock::{Role, StateLock};
 use crate::daemon::protocol::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame, Response,
-    read_frame, write_frame,
+    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, read_frame, write_frame,
 };
 use crate::daemon::server::{Daemon, Stopper, recover_stale_socket};
 use crate::daemon::startup::{LOCK_WAIT, lock_state};
@@ -208,15 +207,7 @@ fn special() -> (Special, SpecialHandles) {
 
 fn ask(socket: &Path, request: Request) -> Response {
     let stream = UnixStream::connect(socket).unwrap();
-    write_frame(
-        &stream,
-        &RequestFrame {
-            version: PROTOCOL_VERSION,
-            request,
-        },
-        MAX_REQUEST_BYTES,
-    )
-    .unwrap();
+    write_frame(&stream, &RequestFrame::new(request), MAX_REQUEST_BYTES).unwrap();
     read_frame(BufReader::new(&stream), MAX_RESPONSE_BYTES)
         .unwrap()
         .unwrap()

@@ -99,15 +99,12 @@ fn many_requests_on_one_connection_and_concurrent_clients() {
                 let stream = UnixStream::connect(&socket).unwrap();
                 let mut reader = BufReader::new(&stream);
                 for j in 0..5 {
-                    let frame = RequestFrame {
-                        version: PROTOCOL_VERSION,
-                        request: Request::CreateMachine {
-                            name: format!("m{i}-{j}").parse().unwrap(),
-                            provider: None,
-                            host: None,
-                            progress: Default::default(),
-                        },
-                    };
+                    let frame = RequestFrame::new(Request::CreateMachine {
+                        name: format!("m{i}-{j}").parse().unwrap(),
+                        provider: None,
+                        host: None,
+                        progress: Default::default(),
+                    });
                     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
                     let r: Response = read_frame(&mut reader, MAX_RESPONSE_BYTES)
                         .unwrap()
@@ -189,19 +186,16 @@ fn a_run_whose_client_went_away_is_cancelled() {
     let (backend, handles) = special();
     let (stopper, server) = start_with(&paths, Box::new(backend), DaemonConfig::default());
     let stream = UnixStream::connect(paths.socket()).unwrap();
-    let frame = RequestFrame {
-        version: PROTOCOL_VERSION,
-        request: Request::Run(crate::ops::Run {
-            name: "a".parse().unwrap(),
-            command: vec!["sleep".into(), "3600".into()],
-            timeout: None,
-            raw: false,
-            stream: false,
-            terminal: false,
-            tty: None,
-            io: None,
-        }),
-    };
+    let frame = RequestFrame::new(Request::Run(crate::ops::Run {
+        name: "a".parse().unwrap(),
+        command: vec!["sleep".into(), "3600".into()],
+        timeout: None,
+        raw: false,
+        stream: false,
+        terminal: false,
+        tty: None,
+        io: None,
+    }));
     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(handles.began.recv_timeout(HANG), Ok("run"));

@@ -9,11 +9,13 @@ use crate::locator::PeerLocator;
 use crate::syrup::Value;
 
 impl Session {
-    pub(super) fn handle_frame(&mut self, frame: &Value) -> Result<(), CaptpError> {
-        let op = Op::parse(frame)?;
-        if self.config.dialect == Dialect::Learn
-            && let Some(labels) = ops::labels_of(frame)
-        {
+    pub(super) fn handle_frame(&mut self, frame: Value) -> Result<(), CaptpError> {
+        let learnt = match self.config.dialect {
+            Dialect::Learn => ops::labels_of(&frame),
+            _ => None,
+        };
+        let op = Op::parse_owned(frame)?;
+        if let Some(labels) = learnt {
             self.labels = labels;
         }
         match (&self.state, op) {
