@@ -72,12 +72,10 @@ impl VatCore {
         })
     }
 
-    /// The slot of actor `id` of this vat, checked to hold a `T`.
+    /// The slot of actor `id` of this vat. Whether it holds a `T` is checked once, by the
+    /// downcast of its actor: a second check here cost every near call a comparison.
     fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
-        match self.find(id)? {
-            Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
-            _ => Err(self.missing::<T>(id)),
-        }
+        self.find(id)?.ok_or_else(|| self.missing::<T>(id))
     }
 
     /// Calls `f` on the actor with shared access (no snapshot: it cannot change).
