@@ -24,8 +24,9 @@
 //     references; `codec/portraits.rs`: a persistent vat's save and restore contexts). It
 //     imports data types from below only, nothing that encodes or decodes.
 //  4. The per-thread context: `vat/context.rs` holds the crate's one `thread_local!` (the
-//     vat this thread runs, the codec in force, the event loop it drives) and is the only
-//     code that touches it; `vat/{runner,api,handle,local}` stand on it.
+//     vat this thread runs, the codec in force, the event loop it drives, the local workers
+//     it polls: `pool::DrivenHere`) and is the only code that touches it;
+//     `vat/{runner,api,handle,local}` stand on it.
 //  5. What references do: `reference/calls.rs` (near calls, sends, calls by name) and
 //     `reference/encoding.rs` (`Ref`/`AnyRef` serde: a match on the codec in force).
 //  6. Users: `promise/`, `task`, `carry`, `far`, `value`, `persist/` (its `context.rs` is

@@ -16,13 +16,12 @@
 //! `GOBS_WORKERS` workers when that variable is set (1 to 1024). Slow work goes off the
 //! pool through [`spawn_blocking`](crate::spawn_blocking), which keeps a thread of its own.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::thread::ThreadId;
@@ -75,6 +74,10 @@ pub(crate) enum Activation {
 struct Worker {
     queue: Mutex<Ready>,
     wake: Condvar,
+    /// A local worker's: while its driver runs [`run_ready_after`]'s closure, vats made
+    /// ready on it by that thread wait for the closure's end instead of waking its task.
+    /// Only the driver sets it and reads it (in [`queue`]).
+    holding_wakes: AtomicBool,
 }
 
 #[derive(Default)]
@@ -93,6 +96,7 @@ impl Worker {
         Arc::new(Worker {
             queue: Mutex::new(Ready::default()),
             wake: Condvar::new(),
+            holding_wakes: AtomicBool::new(false),
         })
     }
 }
@@ -205,7 +209,8 @@ pub(crate) fn submit(worker: usize, activation: Activation) {
 fn queue(w: &Worker, activation: Activation) {
     let mut ready = lock(&w.queue);
     ready.vats.push_back(activation);
-    if HOLDING_WAKES.get() && ready.driver == Some(std::thread::current().id()) {
+    if w.holding_wakes.load(Ordering::Relaxed) && ready.driver == Some(std::thread::current().id())
+    {
         // `run_ready_after` runs it on this thread as soon as its closure returns.
         return;
     }
@@ -268,28 +273,60 @@ pub(crate) fn local_worker() -> (usize, LocalRun) {
 
 /// Runs the vats of a local worker while it is polled, one batch of one vat per poll
 /// (then, if more are ready, it yields, so the runtime's other tasks, its I/O, take their
-/// turn). Never finishes; dropped, it stops the vats still on it.
+/// turn). Dropped, it stops the vats still on it.
 pub(crate) struct LocalRun {
     worker: Arc<Worker>,
-    /// Shared with the thread's [`DRIVEN_HERE`] list, for [`run_ready_after`].
+    /// Shared with the thread's [`DrivenHere`] list, for [`run_ready_after`].
     cores: Rc<RefCell<Cores>>,
-    /// Whether this thread's [`DRIVEN_HERE`] lists it yet (on its first poll).
+    /// Whether this thread's [`DrivenHere`] lists it yet (on its first poll).
     registered: bool,
 }
 
 type Cores = HashMap<u64, Box<dyn Runnable>>;
 
 /// A local worker polled on this thread, and its vats (gone once its future is).
-type DrivenHere = (Arc<Worker>, Weak<RefCell<Cores>>);
+type Driven = (Arc<Worker>, Weak<RefCell<Cores>>);
 
-thread_local! {
-    /// The local workers this thread polls, with their vats: what [`run_ready_after`]
-    /// runs.
-    static DRIVEN_HERE: RefCell<Vec<DrivenHere>> =
-        const { RefCell::new(Vec::new()) };
-    /// While [`run_ready_after`] runs its closure: vats made ready on a local worker this
-    /// thread polls wait for the closure's end instead of waking the worker's task.
-    static HOLDING_WAKES: Cell<bool> = const { Cell::new(false) };
+/// The local workers a thread polls, with their vats: what [`run_ready_after`] runs. It
+/// lives in the thread's one context (`vat/context.rs`), which hands it in here.
+pub(crate) struct DrivenHere {
+    /// Not dropped with the thread, so that the context needs no destructor (with one,
+    /// every access to it, each near call's, would check whether the thread is ending).
+    /// Nothing is lost: the list frees its buffer when its last worker is forgotten,
+    /// and an entry outlives the thread only beside a [`LocalRun`] that was leaked.
+    list: RefCell<ManuallyDrop<Vec<Driven>>>,
+}
+
+impl DrivenHere {
+    pub(crate) const fn new() -> DrivenHere {
+        DrivenHere {
+            list: RefCell::new(ManuallyDrop::new(Vec::new())),
+        }
+    }
+
+    /// Entry `i`, taken out under a short borrow: a vat run meanwhile may start or drop
+    /// a local worker.
+    fn get(&self, i: usize) -> Option<Driven> {
+        self.list.borrow().get(i).cloned()
+    }
+
+    /// Lists `run`'s worker as polled on this thread (on its first poll).
+    fn register(&self, run: &mut LocalRun) {
+        if !run.registered {
+            run.registered = true;
+            let entry = (run.worker.clone(), Rc::downgrade(&run.cores));
+            self.list.borrow_mut().push(entry);
+        }
+    }
+
+    /// Takes `run`'s worker off the list (its future is being dropped).
+    pub(crate) fn forget(&self, run: &LocalRun) {
+        let mut list = self.list.borrow_mut();
+        list.retain(|(w, _)| !Arc::ptr_eq(w, &run.worker));
+        if list.is_empty() {
+            **list = Vec::new();
+        }
+    }
 }
 
 /// The most vat batches [`run_ready_after`] runs at once; what is left waits for the
@@ -297,23 +334,24 @@ thread_local! {
 const READY_AT_ONCE: usize = 16;
 
 /// Runs `f`, then at once the vats it made ready on a [`LocalWorker`](crate::LocalWorker)
-/// this thread polls, instead of waking the worker's task: a runtime task that hands a
-/// message to such a vat (an OCapN connection's reader) gets it handled, and the answer
-/// out, in the same wake-up — a current-thread tokio runtime would first poll its I/O
-/// driver once more (an `epoll_wait`) before the task of a `LocalSet` runs. Elsewhere
+/// this thread polls (`driven`), instead of waking the worker's task: a runtime task that
+/// hands a message to such a vat (an OCapN connection's reader) gets it handled, and the
+/// answer out, in the same wake-up — a current-thread tokio runtime would first poll its
+/// I/O driver once more (an `epoll_wait`) before the task of a `LocalSet` runs. Elsewhere
 /// (a thread polling no local worker, or nested in another call) it only runs `f`.
-pub(crate) fn run_ready_after<R>(f: impl FnOnce() -> R) -> R {
-    if HOLDING_WAKES.get() {
+pub(crate) fn run_ready_after<R>(driven: &DrivenHere, f: impl FnOnce() -> R) -> R {
+    let nested = driven
+        .get(0)
+        .is_none_or(|(w, _)| w.holding_wakes.load(Ordering::Relaxed));
+    if nested {
         return f();
     }
-    HOLDING_WAKES.set(true);
+    hold_wakes(driven, true);
     let r = catch_unwind(AssertUnwindSafe(f));
-    HOLDING_WAKES.set(false);
+    hold_wakes(driven, false);
     let r = r.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-    // By index, each entry taken out under a short borrow: a vat run here may start or
-    // drop a local worker.
     for i in 0.. {
-        let Some((worker, cores)) = DRIVEN_HERE.with_borrow(|d| d.get(i).cloned()) else {
+        let Some((worker, cores)) = driven.get(i) else {
             break;
         };
         if let Some(cores) = cores.upgrade() {
@@ -321,6 +359,13 @@ pub(crate) fn run_ready_after<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     r
+}
+
+/// Sets or clears the holding of wakes on every local worker this thread polls.
+fn hold_wakes(driven: &DrivenHere, hold: bool) {
+    for (worker, _) in driven.list.borrow().iter() {
+        worker.holding_wakes.store(hold, Ordering::Relaxed);
+    }
 }
 
 /// Runs up to [`READY_AT_ONCE`] ready batches of `worker`'s vats on this thread; wakes
@@ -347,16 +392,12 @@ fn run_ready_here(worker: &Worker, cores: &RefCell<Cores>) {
     }
 }
 
-impl Future for LocalRun {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        if !this.registered {
-            this.registered = true;
-            let entry = (this.worker.clone(), Rc::downgrade(&this.cores));
-            DRIVEN_HERE.with_borrow_mut(|d| d.push(entry));
-        }
+impl LocalRun {
+    /// Polls the local worker on the thread whose list of driven workers is `driven`.
+    /// Never finishes.
+    pub(crate) fn poll_here(&mut self, driven: &DrivenHere, cx: &mut Context<'_>) -> Poll<()> {
+        driven.register(self);
+        let this = self;
         let next = {
             let mut ready = lock(&this.worker.queue);
             ready.driver = Some(std::thread::current().id());
@@ -407,11 +448,6 @@ impl Drop for LocalRun {
                 retire(core);
             }
         }
-        // Not at all if the thread is ending (its list is gone already).
-        let _ = DRIVEN_HERE.try_with(|d| {
-            d.borrow_mut()
-                .retain(|(w, _)| !Arc::ptr_eq(w, &self.worker))
-        });
         for (_, core) in self.cores.borrow_mut().drain() {
             core.abandon(WHY);
             retire(core);

@@ -5,9 +5,11 @@
 //!
 //! # How actors are freed
 //!
-//! Actors are freed by counting references, not by tracing. Every `Ref` and `AnyRef` of an
-//! actor shares one [`Hold`] (clones share it; a reference made from an id, by a restore
-//! or `self_ref`, finds the live one through the vat's table of holds). A message in flight
+//! Actors are freed by counting references, not by tracing. The `Ref`s and `AnyRef`s of an
+//! actor share a [`Hold`] (clones share it), at most two at once: the one its vat's thread
+//! made (at spawn, or `self_ref`), which the actor's slot keeps, and the one other threads
+//! made from an id (restoring a reference, say), listed in the vat's map of holds, where
+//! they find it again. A message in flight
 //! carries a clone of its target's reference, so an actor is held while anything can still
 //! reach it: a reference in a variable, in another actor's field (of this vat or another),
 //! in a snapshot a turn may roll back to, or in a message not handled yet.

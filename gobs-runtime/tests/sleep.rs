@@ -341,6 +341,35 @@ fn a_sleeping_actor_no_root_reaches_lives_on_while_referenced() {
     registry.shutdown();
 }
 
+/// As above, for a reference made by the spawn itself (not decoded from a portrait): its
+/// hold, which the actor's slot kept, must stay seen once the actor sleeps.
+#[test]
+fn a_sleeping_actor_held_by_its_spawned_reference_lives_on() {
+    let registry = Registry::in_memory(env());
+    registry.set_sleep("index", Sleep::Always).unwrap();
+    let (spawned, first) = std::sync::mpsc::channel();
+    let (vat, index) = registry
+        .start_vat("index", move || {
+            let counters: Vec<_> = (0..COUNTERS).map(|n| spawn(Counter { n })).collect();
+            spawned.send(counters[0].clone()).unwrap();
+            let fragile = spawn(Fragile {
+                n: 0,
+                guard: Guard(7),
+            });
+            spawn(Index { counters, fragile })
+        })
+        .unwrap();
+    let c0 = first.recv().unwrap();
+    assert_eq!(c0.send().incr().wait().unwrap(), 1);
+    assert_eq!(stats(&vat).actors, 0, "all asleep");
+    index.send().drop_counter(0).wait().unwrap();
+    assert_eq!(c0.send().incr().wait().unwrap(), 2);
+    drop(c0);
+    let s = stats(&vat);
+    assert_eq!(s.actors + s.asleep, COUNTERS as usize + 1, "{s:?}");
+    registry.shutdown();
+}
+
 #[test]
 fn a_lone_persistent_vat_can_sleep_too() {
     let store = MemoryStore::new();

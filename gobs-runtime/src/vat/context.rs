@@ -1,12 +1,13 @@
 //! What this thread is doing for gobs: the vat it runs, the codec its references are
-//! encoded in, and the event loop it drives. All of it lives in one thread-local; the vat
-//! and the codec are set through [`Scoped`] cells (for the length of a closure, put back by
-//! a guard when it returns or unwinds).
+//! encoded in, the event loop it drives and the local workers it polls. All of it lives in
+//! the crate's one thread-local; the vat and the codec are set through [`Scoped`] cells
+//! (for the length of a closure, put back by a guard when it returns or unwinds).
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::codec::Codec;
+use crate::pool::DrivenHere;
 use crate::vat::core::VatCore;
 use crate::vat::scoped::Scoped;
 use crate::vat::shared::VatShared;
@@ -18,6 +19,8 @@ struct Context {
     codec: Scoped<RefCell<Codec>>,
     /// The event loop this thread drives, if any (see [`crate::promise`]'s `wait`).
     driver: Cell<Option<DriverCheck>>,
+    /// The local workers this thread polls (see [`crate::pool`]'s `run_ready_after`).
+    driven: DrivenHere,
 }
 
 /// Says whether this thread still drives an event loop that settles promises, and names
@@ -25,14 +28,24 @@ struct Context {
 /// longer does.
 pub type DriverCheck = fn() -> Option<&'static str>;
 
+// No destructor: with one, every access would first check whether the thread is ending,
+// and an access from another thread-local's destructor could fail.
+const _: () = assert!(!std::mem::needs_drop::<Context>());
+
 thread_local! {
     static CONTEXT: Context = const {
         Context {
             core: Scoped::new(),
             codec: Scoped::new(),
             driver: Cell::new(None),
+            driven: DrivenHere::new(),
         }
     };
+}
+
+/// Runs `f` with the list of local workers this thread polls.
+pub(crate) fn with_driven<R>(f: impl FnOnce(&DrivenHere) -> R) -> R {
+    CONTEXT.with(|c| f(&c.driven))
 }
 
 /// Runs `f` with `core` as this thread's vat.

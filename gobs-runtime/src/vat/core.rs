@@ -244,65 +244,13 @@ impl VatCore {
         self.tasks.borrow().is_empty()
     }
 
-    /// Frees the actors whose last reference was dropped, unless a new one was taken
-    /// since, or persistence still needs them (roots, saved actors). Runs between turns.
-    #[inline]
-    fn collect(&self) {
-        if !self.releases.borrow().is_empty() {
-            self.collect_released();
-        }
-    }
-
-    #[inline(never)]
-    fn collect_released(&self) {
-        let ids = std::mem::take(&mut *self.releases.borrow_mut());
-        let mut freed = Vec::new();
-        {
-            let mut holds = lock(&self.shared.holds);
-            for id in ids {
-                let unheld = holds.get(&id).is_some_and(|w| w.strong_count() == 0);
-                if !unheld {
-                    continue;
-                }
-                holds.remove(&id);
-                let keep = self
-                    .hook
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|hook| !hook.may_free(id));
-                if !keep {
-                    freed.push(id);
-                }
-            }
-            if holds.capacity() > 64 && holds.len() < holds.capacity() / 4 {
-                holds.shrink_to_fit();
-            }
-        }
-        let dropped: Vec<Rc<Slot>> = {
-            let mut slots = self.slots.borrow_mut();
-            let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
-            if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
-                slots.shrink_to_fit();
-            }
-            dropped
-        };
-        // Dropping the actors may drop their references to others: those come back as
-        // releases, collected next time round.
-        drop(dropped);
-        if self.sleepy.get() {
-            for id in freed {
-                self.forget_saved(id);
-            }
-        }
-    }
-
     /// Counts for [`Vat::stats`].
     pub(crate) fn stats(&self) -> VatStats {
         let slots = self.slots.borrow();
         VatStats {
             actors: slots.len(),
             slots: slots.capacity(),
-            referenced: lock(&self.shared.holds).len(),
+            referenced: self.referenced(&slots),
             asleep: self.asleep_count(),
         }
     }

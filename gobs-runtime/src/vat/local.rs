@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use crate::error::Error;
 use crate::pool::{self, LocalRun};
 use crate::promise::mark_driver_thread;
+use crate::vat::context::with_driven;
 use crate::vat::handle::Vat;
 use crate::vat::runner::start;
 use crate::vat::shared::VatShared;
@@ -70,7 +71,7 @@ impl LocalWorker {
     /// few batches run here; the rest wait for the worker's own poll. On a thread that
     /// polls no local worker, it only runs `f`.
     pub fn run_ready_after<R>(f: impl FnOnce() -> R) -> R {
-        pool::run_ready_after(f)
+        with_driven(|driven| pool::run_ready_after(driven, f))
     }
 }
 
@@ -79,7 +80,13 @@ impl Future for LocalWorkerRun {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         mark_driver_thread(still_driving);
-        Pin::new(&mut self.run).poll(cx)
+        with_driven(|driven| self.run.poll_here(driven, cx))
+    }
+}
+
+impl Drop for LocalWorkerRun {
+    fn drop(&mut self) {
+        with_driven(|driven| driven.forget(&self.run));
     }
 }
 

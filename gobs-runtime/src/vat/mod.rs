@@ -18,7 +18,8 @@
 //! The files, one question each: [`handle`] (the [`Vat`] handle), [`shared`] (its inbox,
 //! shared with every handle and reference), [`runner`] (how the worker pool runs it),
 //! [`local`] (a vat on the caller's own thread instead), [`core`] (its actors and loop, on
-//! its worker), [`table`] (calls into its actors), [`journal`] (what a turn did),
+//! its worker), [`table`] (calls into its actors), [`collect`] (freeing the actors no
+//! reference holds), [`journal`] (what a turn did),
 //! [`outbox`] (its committed sends to other vats), [`restore`] (room for a restore),
 //! [`sleep`], [`dormancy`] and [`kept`] (sleepy actors: saved actors dropped from memory
 //! until their next message, what a sleepy vat keeps, and the portraits they wake from),
@@ -26,6 +27,7 @@
 //! a turn calls).
 
 mod api;
+mod collect;
 pub(crate) mod context;
 mod core;
 mod dormancy;

@@ -21,7 +21,9 @@ pub(crate) struct VatShared {
     pub(crate) keepers: AtomicUsize,
     /// Stop when `keepers` falls to zero (plain vats; a registry keeps its vats itself).
     auto_stop: AtomicBool,
-    /// The live reference holds of each referenced actor (see [`crate::reference`]).
+    /// The live reference holds of referenced actors that other threads made, or that
+    /// outlived their slot (see [`crate::reference`]; a hold the vat's own thread made is
+    /// kept by the actor's slot instead).
     pub(crate) holds: Mutex<crate::id_hash::IdMap<Weak<Hold>>>,
     /// Signalled when the vat has fully stopped (for `join`).
     pub(crate) finished: Condvar,
@@ -89,7 +91,16 @@ pub(crate) struct Hold {
 }
 
 impl Hold {
-    /// The live hold of actor `id` of `vat`, or a new one.
+    /// A new hold of actor `id` of `vat`, listed nowhere: its owner keeps track of it.
+    pub(crate) fn unlisted(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
+        Arc::new(Hold {
+            keep: Keep::new(vat),
+            id,
+        })
+    }
+
+    /// The live hold of actor `id` of `vat` in the vat's map of holds, or a new one listed
+    /// there. An actor may also have one that its slot keeps (see `Slot::hold`).
     pub(crate) fn of(vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
         let mut holds = lock(&vat.holds);
         // One lookup: a spawn (the common caller) finds the entry vacant.
@@ -97,10 +108,7 @@ impl Hold {
         if let Some(hold) = entry.upgrade() {
             return hold;
         }
-        let hold = Arc::new(Hold {
-            keep: Keep::new(vat),
-            id,
-        });
+        let hold = Hold::unlisted(vat, id);
         *entry = Arc::downgrade(&hold);
         hold
     }

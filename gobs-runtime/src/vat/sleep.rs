@@ -270,6 +270,15 @@ impl VatCore {
         if !idle {
             return None;
         }
+        // Its slot's hold goes to the map, where releases and lookups still find it. The
+        // map has room for one live hold: with another there, it stays awake.
+        if let Some(hold) = slots.get(&id.0).and_then(|s| s.live_hold()) {
+            let mut holds = lock(&self.shared.holds);
+            if holds.get(&id).is_some_and(|w| w.strong_count() > 0) {
+                return None;
+            }
+            holds.insert(id, hold);
+        }
         d.kept.set_asleep(id, true);
         slots.remove(&id.0)
     }

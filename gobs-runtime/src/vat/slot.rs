@@ -5,11 +5,14 @@ use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use crate::actor::Actor;
 use crate::entry::AnyActor;
 use crate::error::Error;
+use crate::portrait::ActorId;
+use crate::vat::shared::{Hold, VatShared};
 
 /// Generic only so that a spawn or a restore allocates once: an `Rc<Slot<T>>` made for the
 /// actor, then unsized to the `Rc<Slot>` the table holds.
@@ -17,6 +20,11 @@ pub(crate) struct Slot<A: ?Sized = dyn AnyActor> {
     pub(crate) type_id: TypeId,
     /// The epoch (turn or savepoint) in which this actor was last snapshotted or spawned.
     pub(crate) touched: Cell<u64>,
+    /// The hold its vat's own thread made (at spawn, by `self_ref`), kept here rather than
+    /// in the vat's shared map of holds: a spawn takes no lock and fills one map, not two.
+    /// Other threads, which cannot see it, list theirs in that map; the actor is unheld
+    /// only when neither has a live one (see [`Slot::is_held`]).
+    hold: Cell<Option<Weak<Hold>>>,
     pub(crate) actor: RefCell<A>,
 }
 
@@ -24,11 +32,51 @@ impl Slot {
     /// A slot for an actor (spawned, or restored by its entry), in one allocation, last
     /// touched in epoch `touched`.
     pub(crate) fn new<T: Actor>(actor: T, touched: u64) -> Rc<Slot> {
+        Slot::keeping(actor, touched, None)
+    }
+
+    /// [`new`](Self::new) for a spawned actor, keeping the hold of its first reference.
+    pub(crate) fn spawned<T: Actor>(actor: T, touched: u64, hold: &Arc<Hold>) -> Rc<Slot> {
+        Slot::keeping(actor, touched, Some(Arc::downgrade(hold)))
+    }
+
+    fn keeping<T: Actor>(actor: T, touched: u64, hold: Option<Weak<Hold>>) -> Rc<Slot> {
         Rc::new(Slot {
             type_id: TypeId::of::<T>(),
             touched: Cell::new(touched),
+            hold: Cell::new(hold),
             actor: RefCell::new(actor),
         })
+    }
+
+    /// The live hold this slot keeps for actor `id` of `vat`, or a new one it keeps from
+    /// now on. Only the vat's own thread calls it (the slot is not shared).
+    pub(crate) fn hold(&self, vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
+        let kept = self.hold.take();
+        if let Some(hold) = kept.as_ref().and_then(Weak::upgrade) {
+            self.hold.set(kept);
+            return hold;
+        }
+        let hold = Hold::unlisted(vat, id);
+        self.hold.set(Some(Arc::downgrade(&hold)));
+        hold
+    }
+
+    /// Whether the hold this slot keeps is alive (holds in the vat's map are not seen).
+    pub(crate) fn is_held(&self) -> bool {
+        let kept = self.hold.take();
+        let held = kept.as_ref().is_some_and(|w| w.strong_count() > 0);
+        self.hold.set(kept);
+        held
+    }
+
+    /// The hold this slot keeps, if it is alive (to list it in the vat's map when the
+    /// slot leaves the table to sleep).
+    pub(crate) fn live_hold(&self) -> Option<Weak<Hold>> {
+        let kept = self.hold.take();
+        let live = kept.clone().filter(|w| w.strong_count() > 0);
+        self.hold.set(kept);
+        live
     }
 
     /// The actor in this slot as a `T` (borrowed from the slot's cell).
@@ -56,4 +104,51 @@ pub(crate) trait AnyTask {
     fn step(&mut self) -> Poll<Result<(), Error>>;
     /// The vat stopped with the task still waiting: break its promise.
     fn abandon(self: Box<Self>, error: Error);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use crate::actor_lib::Cell;
+    use crate::reference::Ref;
+    use crate::{Value, Vat};
+
+    /// A spawned actor's first hold (kept by its slot) and one made on another thread
+    /// (listed in the vat's map): two holds of one actor.
+    fn held_twice(vat: &Vat) -> (Ref<Cell>, Ref<Cell>) {
+        let spawned = vat.spawn_actor(Cell::new(Value::Int(7))).unwrap();
+        let listed = Ref::<Cell>::new(spawned.vat.clone(), spawned.id);
+        assert!(
+            !Arc::ptr_eq(&spawned.hold, &listed.hold),
+            "the test needs two holds"
+        );
+        (spawned, listed)
+    }
+
+    fn actors(vat: &Vat) -> (usize, usize) {
+        let stats = vat.stats().unwrap();
+        (stats.actors, stats.referenced)
+    }
+
+    #[test]
+    fn an_actor_held_by_its_slot_and_by_the_map_lives_until_both_let_go() {
+        let vat = Vat::spawn("slot-hold-first").unwrap();
+        let (spawned, listed) = held_twice(&vat);
+        assert_eq!(actors(&vat), (1, 1));
+        drop(spawned);
+        assert_eq!(actors(&vat), (1, 1), "freed while the listed hold lives");
+        assert_eq!(listed.send().get().wait().unwrap(), Value::Int(7));
+        drop(listed);
+        assert_eq!(actors(&vat), (0, 0));
+
+        let (spawned, listed) = held_twice(&vat);
+        drop(listed);
+        assert_eq!(actors(&vat), (1, 1), "freed while its slot's hold lives");
+        assert_eq!(spawned.send().get().wait().unwrap(), Value::Int(7));
+        drop(spawned);
+        assert_eq!(actors(&vat), (0, 0));
+        vat.shutdown();
+    }
 }

@@ -15,7 +15,7 @@ use crate::portrait::ActorId;
 use crate::reference::Ref;
 use crate::vat::core::{ChurnHook, VatCore};
 use crate::vat::journal::Effect;
-use crate::vat::shared::VatShared;
+use crate::vat::shared::{Hold, VatShared};
 use crate::vat::slot::{AnyTask, Slot};
 
 impl VatCore {
@@ -29,9 +29,10 @@ impl VatCore {
         }
         let id = ActorId(self.next_id.get());
         self.next_id.set(id.0 + 1);
-        self.insert(id, Slot::new(actor, self.journal.epoch()));
+        let hold = Hold::unlisted(&self.shared, id);
+        self.insert(id, Slot::spawned(actor, self.journal.epoch(), &hold));
         self.journal.spawned(id, site);
-        Ok(Ref::new(self.shared.clone(), id))
+        Ok(Ref::with_hold(self.shared.clone(), id, hold))
     }
 
     /// Checks that `target` lives in this vat.
@@ -71,12 +72,10 @@ impl VatCore {
         })
     }
 
-    /// The slot of actor `id` of this vat, checked to hold a `T`.
+    /// The slot of actor `id` of this vat. Whether it holds a `T` is checked once, by the
+    /// downcast of its actor: a second check here cost every near call a comparison.
     fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
-        match self.find(id)? {
-            Some(slot) if slot.type_id == TypeId::of::<T>() => Ok(slot),
-            _ => Err(self.missing::<T>(id)),
-        }
+        self.find(id)?.ok_or_else(|| self.missing::<T>(id))
     }
 
     /// Calls `f` on the actor with shared access (no snapshot: it cannot change).
@@ -286,6 +285,7 @@ impl VatCore {
     pub(crate) fn self_ref<T: Actor>(&self) -> Option<Ref<T>> {
         let id = self.current_actor.get()?;
         let slot = self.slot(id)?;
-        (slot.type_id == TypeId::of::<T>()).then(|| Ref::new(self.shared.clone(), id))
+        (slot.type_id == TypeId::of::<T>())
+            .then(|| Ref::with_hold(self.shared.clone(), id, slot.hold(&self.shared, id)))
     }
 }
