@@ -555,11 +555,17 @@ mod seeds {
                 mode: Some(gobs_app::files::FileMode(0o644)),
                 content: gobs_app::files::FileContent((0..=255u8).collect()),
                 local: Default::default(),
+                recursive: false,
+                stream: false,
+                io: None,
             }),
             Request::GetFile(gobs_app::ops::GetFile {
                 name: "a".parse().unwrap(),
                 path: "/etc/hostname".into(),
                 local: None,
+                recursive: false,
+                stream: false,
+                io: None,
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
@@ -613,6 +619,8 @@ mod seeds {
                     path: "/etc/motd".into(),
                     size: 256,
                     mode: gobs_app::files::FileMode(0o644),
+                    files: 1,
+                    sha256: None,
                 }),
             ),
             (
@@ -621,6 +629,8 @@ mod seeds {
                     machine: "a".into(),
                     path: "/etc/hostname".into(),
                     content: gobs_app::files::FileContent(b"a\n".to_vec()),
+                    size: 2,
+                    files: 1,
                 }),
             ),
             (
