@@ -136,7 +136,7 @@ pub fn ip_in(pid: Option<i32>, args: &[&str]) -> Result<String, String> {
 }
 
 /// Whether interface `name` exists in this process's network namespace (asked of the
-/// kernel through a socket, not `/sys/class/net`: see [`bridge_ports`]).
+/// kernel through a socket, not `/sys/class/net`, as `bridge_ports` explains).
 pub fn exists(name: &str) -> bool {
     use rustix::net::{AddressFamily, SocketType, netdevice, socket};
     socket(AddressFamily::INET, SocketType::DGRAM, None)
