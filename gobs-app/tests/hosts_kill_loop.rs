@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::fleet::Agent;
-use common::rng::Rng;
+use common::rng::{Rng, kill_instant};
 use common::{Daemon, HANG, gobs, listed, ok, state, text, wait_for};
 use tempfile::TempDir;
 
@@ -274,18 +274,8 @@ fn boss_and_agents_killed_at_random_during_creates_and_destroys() {
                 thread::spawn(move || client(c, round, &boss, &acks, &stop, &sent))
             })
             .collect();
-        // The kill comes at a random instant once the clients are at work: after 1 to 6 of
-        // their commands went out, then 0 to 100 ms more.
-        let wait_sent = 1 + rng.below(6);
-        let started = Instant::now();
-        while sent.load(Ordering::SeqCst) < wait_sent {
-            assert!(
-                started.elapsed() < HANG,
-                "the clients sent nothing in {HANG:?}"
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
-        thread::sleep(Duration::from_micros(rng.below(100_000)));
+        // The kill comes at a random instant once the clients are at work.
+        kill_instant(&mut rng, &sent, Duration::from_millis(100), HANG);
         // The boss, then each agent, in turn.
         let which = (round as usize % (HOSTS + 1)).checked_sub(1);
         fleet.kill(which);

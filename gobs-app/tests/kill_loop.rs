@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 #[path = "common/rng.rs"]
 mod rng;
 
-use rng::Rng;
+use rng::{Rng, kill_instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");
 
@@ -279,18 +279,8 @@ fn daemon_killed_at_random_during_creates_and_destroys_from_two_clients() {
                 })
             })
             .collect();
-        // The kill comes at a random instant once the clients are at work: after a random
-        // number of their commands (1 to 6) have gone out, then 0 to 50 ms more.
-        let wait_sent = 1 + rng.below(6);
-        let started = Instant::now();
-        while sent.load(Ordering::SeqCst) < wait_sent {
-            assert!(
-                started.elapsed() < HANG,
-                "the clients sent nothing in {HANG:?}"
-            );
-            thread::sleep(Duration::from_millis(1));
-        }
-        thread::sleep(Duration::from_micros(rng.below(50_000)));
+        // The kill comes at a random instant once the clients are at work.
+        kill_instant(&mut rng, &sent, Duration::from_millis(50), HANG);
         daemon.kill();
         kills += 1;
         stop.store(true, Ordering::SeqCst);
