@@ -14,17 +14,26 @@
 use gobs_runtime::carry;
 use serde::{Deserialize, Serialize};
 
+use crate::captp::ConnId;
 use crate::locator::PeerLocator;
 
 /// The calling session's peer, as the node believes it (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    session: Option<ConnId>,
     location: Option<PeerLocator>,
 }
 
 impl Caller {
-    pub(crate) fn new(location: Option<PeerLocator>) -> Caller {
-        Caller { location }
+    pub(crate) fn new(session: Option<ConnId>, location: Option<PeerLocator>) -> Caller {
+        Caller { session, location }
+    }
+
+    /// The session the call came in on; `None` for a call made on this node. A reference
+    /// the caller passed as its own ([`RemoteObject::target`](super::RemoteObject::target))
+    /// is an import of this session.
+    pub fn session(&self) -> Option<ConnId> {
+        self.session
     }
 
     /// The location the caller's session proved: a session this node dialed, or one whose

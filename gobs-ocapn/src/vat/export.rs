@@ -18,7 +18,7 @@ use super::peer_error;
 use super::sturdyref_asks::with_sturdyrefs;
 use super::terms::{args_in, term_out};
 use crate::captp::{LocalRef, Term};
-use crate::node::{Core, Cx, LocalObject, Node, NodeStopped};
+use crate::node::{Core, Cx, LocalObject, Node, NodeStopped, WeakNode};
 
 /// How an actor is exported (see [`export_actor_with`]). The default is what
 /// [`export_actor`] does.
@@ -43,10 +43,11 @@ pub enum PeerErrors {
     Text,
 }
 
-/// The node object that forwards a peer's messages to an actor.
+/// The node object that forwards a peer's messages to an actor. It holds its node weakly:
+/// the node holds it.
 struct ActorObject {
     actor: AnyRef,
-    node: Node,
+    node: WeakNode,
     options: ExportOptions,
 }
 
@@ -60,18 +61,25 @@ impl LocalObject for ActorObject {
         let method = method.as_symbol().ok_or_else(|| {
             Term::str("a gobs actor is called with a method name (a symbol) first")
         })?;
+        let node = self
+            .node
+            .upgrade()
+            .ok_or_else(|| Term::str("the node is stopping"))?;
         let me = cx.me();
-        let caller = self.options.caller.then(|| Caller::new(cx.caller()));
+        let caller = self
+            .options
+            .caller
+            .then(|| Caller::new(cx.caller_session(), cx.caller()));
         let (bytes, refs) = args_in(
             cx.core(),
-            &self.node,
+            &node,
             Some((me, &self.actor)),
             caller.map(Carried::foreign),
             rest,
         )
         .map_err(|e| Term::str(&format!("bad arguments for `{method}`: {e}")))?;
         let p = cx.core().new_promise();
-        let (actor, node, method) = (self.actor.clone(), self.node.clone(), method.to_owned());
+        let (actor, method) = (self.actor.clone(), method.to_owned());
         let errors = self.options.errors;
         let call = move |_: &mut Core, refs: Vec<Carried>| {
             // A by-name call runs as a turn of the actor's vat (rolled back if it fails); a
@@ -123,7 +131,7 @@ fn export_as(node: &Node, core: &mut Core, actor: AnyRef, options: ExportOptions
     }
     let obj = ActorObject {
         actor: actor.clone(),
-        node: node.clone(),
+        node: node.downgrade(),
         options,
     };
     let r = core.spawn(Box::new(obj));
