@@ -8,10 +8,10 @@ mod common;
 use std::future::IntoFuture;
 use std::sync::Arc;
 
-use common::within;
+use common::{Impostor, tls_node, within};
 use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn::netlayer::{Accepted, BoxFuture, Netlayer, Stream, TcpTls, TlsIdentity};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::syrup::Value;
 use gobs_ocapn::vat::{Caller, ExportOptions, PeerErrors, RemoteObject, export_actor_with};
@@ -60,17 +60,6 @@ impl Lobby {
     }
 }
 
-async fn tls_node(identity: &TlsIdentity) -> Node {
-    let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), identity, None)
-        .await
-        .unwrap();
-    Node::start(
-        vec![Arc::new(n) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
-}
-
 /// `door` on `node` under `swiss`, exported as `options` say; its sturdyref.
 async fn publish(
     node: &Node,
@@ -115,30 +104,6 @@ async fn send(node: &Node, to: &RemoteObject, method: &str, args: Vec<Term>) -> 
     within(node.settled(p)).await.unwrap()
 }
 
-/// A tcp-tls netlayer that names its node with someone else's locator.
-struct Impostor {
-    inner: TcpTls,
-    claims: PeerLocator,
-}
-
-impl Netlayer for Impostor {
-    fn transport(&self) -> &str {
-        self.inner.transport()
-    }
-    fn locator(&self) -> PeerLocator {
-        self.claims.clone()
-    }
-    fn can_accept(&self) -> bool {
-        false
-    }
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
-        self.inner.accept()
-    }
-    fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>> {
-        self.inner.connect(peer)
-    }
-}
-
 fn text(t: &Term) -> String {
     match t.to_value() {
         Some(Value::String(s)) => s,
@@ -148,7 +113,7 @@ fn text(t: &Term) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_method_learns_the_location_its_caller_proved_and_nothing_a_peer_claims() {
-    let host = tls_node(&TlsIdentity::generate().unwrap()).await;
+    let host = tls_node(&TlsIdentity::generate().unwrap(), SessionConfig::default()).await;
     let vat = Vat::spawn("doors").unwrap();
     let door = vat.spawn_actor(Door { opened: 0 }).unwrap();
     let with_caller = ExportOptions {
@@ -158,7 +123,7 @@ async fn a_method_learns_the_location_its_caller_proved_and_nothing_a_peer_claim
     let sturdyref = publish(&host, door.clone(), b"door", with_caller).await;
 
     // A peer with a certificate of its own: its own location, proved.
-    let owner = tls_node(&TlsIdentity::generate().unwrap()).await;
+    let owner = tls_node(&TlsIdentity::generate().unwrap(), SessionConfig::default()).await;
     let at_owner = within(RemoteObject::enliven(&owner, &sturdyref))
         .await
         .unwrap();
@@ -190,7 +155,7 @@ async fn a_method_learns_the_location_its_caller_proved_and_nothing_a_peer_claim
 
     // An impostor claims the location of a node that never called, with a certificate
     // of its own: its session proves another location, so the method learns of none.
-    let absent = tls_node(&TlsIdentity::generate().unwrap()).await;
+    let absent = tls_node(&TlsIdentity::generate().unwrap(), SessionConfig::default()).await;
     let impostor = Node::start(
         vec![Arc::new(Impostor {
             inner: TcpTls::bind(
@@ -222,7 +187,7 @@ async fn a_method_learns_the_location_its_caller_proved_and_nothing_a_peer_claim
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_answers_failures_as_a_record_or_as_plain_text_as_chosen() {
-    let host = tls_node(&TlsIdentity::generate().unwrap()).await;
+    let host = tls_node(&TlsIdentity::generate().unwrap(), SessionConfig::default()).await;
     let vat = Vat::spawn("doors").unwrap();
     let as_text = ExportOptions {
         caller: true,
@@ -247,7 +212,7 @@ async fn an_export_answers_failures_as_a_record_or_as_plain_text_as_chosen() {
     )
     .await;
 
-    let peer = tls_node(&TlsIdentity::generate().unwrap()).await;
+    let peer = tls_node(&TlsIdentity::generate().unwrap(), SessionConfig::default()).await;
     let me = Term::str(&peer.locator().to_uri());
     let nobody = Term::str("ocapn://nobody.tcp-tls");
     let plain = within(RemoteObject::enliven(&peer, &plain)).await.unwrap();
