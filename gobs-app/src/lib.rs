@@ -16,10 +16,12 @@
 //! - [`state`]: operating the store itself (`gobs-app state …`): salvage, inspection,
 //!   upgrade checks.
 //! - [`hob_net`]: hob over OCapN: the boss's gateway and `gobs-app hob-client`.
+//! - [`hosts`]: machines on other hosts: `gobs-app agent`, enrolment, the boss's fleet.
 //! - [`events`]: the event log (machines' state changes, operators' commands).
 //! - [`metrics`]: Prometheus metrics; [`web`]: the daemon's HTTP side (metrics, dashboard).
 //! - [`error`]: the command line's errors ([`error::AppError`]).
 //! - [`child_fds`]: what a child process must not keep of ours (the state locks).
+//! - [`tty`]: the terminal a `run -t` asks for on the machine, and its size's changes.
 
 pub mod actors;
 pub mod backend;
@@ -34,13 +36,16 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hob_net;
+pub mod hosts;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod progress;
 pub mod providers;
 pub mod run_io;
 pub mod state;
 mod text;
+pub mod tty;
 pub mod web;
 
 pub use error::AppError;

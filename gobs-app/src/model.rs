@@ -158,6 +158,9 @@ pub struct MachineInfo {
     pub bindings: Vec<String>,
     /// The last problem the machine had, if any.
     pub error: Option<String>,
+    /// The host it is on, if not the boss's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Where a machine is in its life.

@@ -43,7 +43,9 @@ use std::sync::Arc;
 
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
+use crate::progress::{Progress, Step, Watch};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
 pub use machine::{Listed, MachineCall, MachineOp};
@@ -148,6 +150,7 @@ macro_rules! operations {
                         | Request::Providers { .. }
                         | Request::Events { .. }
                         | Request::Web { .. }
+                        | Request::Hosts { .. }
                 )
             }
 
@@ -159,10 +162,28 @@ macro_rules! operations {
                 }
             }
 
+            /// Where its steps go, if it is an operation whose steps its client may watch
+            /// (making or taking down a machine).
+            pub fn progress_mut(&mut self) -> Option<&mut Watch> {
+                match self {
+                    Request::CreateMachine { progress, .. }
+                    | Request::DestroyMachine { progress, .. } => Some(progress),
+                    _ => None,
+                }
+            }
+
             /// The machine operation it asks for, if it is one.
             pub fn machine_call(&self) -> Option<&dyn MachineCall> {
                 match self {
                     $(Request::$mop(op) => Some(op),)*
+                    _ => None,
+                }
+            }
+
+            /// The machine operation it asks for, owned, if it is one.
+            pub fn into_machine_call(self) -> Option<Arc<dyn MachineCall>> {
+                match self {
+                    $(Request::$mop(op) => Some(Arc::new(op)),)*
                     _ => None,
                 }
             }
@@ -197,6 +218,10 @@ macro_rules! operations {
                 fn response(answer: <$mty as MachineOp>::Answer) -> Response {
                     Response::$mop(answer)
                 }
+
+                fn request(&self) -> Request {
+                    Request::$mop(self.clone())
+                }
             }
         )*
 
@@ -224,6 +249,16 @@ operations! {
         /// config file, $GOBS_DEFAULT_PROVIDER, else the most real one this host allows]
         #[arg(long, value_name = "P")]
         provider: Option<String>,
+        /// Host to create it on [default: local, the boss's own]; `gobs-app hosts` lists
+        /// them
+        #[arg(long, value_name = "HOST")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        /// Whether the client watches the steps (the command line asks on a terminal; the
+        /// daemon then sends them as progress frames first, [`crate::daemon::progress`])
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List all machines
@@ -239,6 +274,10 @@ operations! {
     DestroyMachine => fn destroy_machine(
         /// The machine's name
         name: MachineName,
+        /// Whether the client watches the steps (as `create-machine`'s)
+        #[arg(skip)]
+        #[serde(default, skip_serializing_if = "Watch::is_unasked")]
+        progress: Watch,
     ) -> MachineInfo;
 
     /// List the enabled providers
@@ -268,6 +307,16 @@ operations! {
     /// Show where the daemon serves its metrics and dashboard, with the dashboard's access
     /// token (enable them in the config's metrics and dashboard tables)
     Web => fn web() -> WebAccess;
+
+    /// List the hosts machines are made on (the boss's own, "local", and each agent's),
+    /// with their state and machine count
+    Hosts => fn hosts() -> Vec<HostInfo>;
+
+    /// Add a host (prints the one-time URI its agent joins with) or remove one
+    Host => fn host(
+        #[command(subcommand)]
+        action: HostAction,
+    ) -> HostAnswer;
     }
 
     machine {
@@ -282,8 +331,33 @@ operations! {
     }
 }
 
+impl Request {
+    /// Does the request with `execute` on a thread of its own, its steps (if it is an
+    /// operation that has some) going to `on_step` on this thread as they come, until
+    /// `on_step` answers false ([`crate::progress::watched`]).
+    pub fn execute_watched(
+        mut self,
+        execute: impl FnOnce(Request) -> Response + Send,
+        on_step: impl FnMut(Step) -> bool,
+    ) -> Response {
+        let work = |progress: Progress| {
+            if let Some(watch) = self.progress_mut() {
+                watch.report_to(progress);
+            }
+            execute(self)
+        };
+        crate::progress::watched(work, on_step).unwrap_or_else(|_| {
+            Response::Error(BackendError::internal(
+                "the thread that ran the request failed",
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     /// A machine operation's name is its binding, its method on the wire and (kebab-cased
@@ -311,5 +385,24 @@ mod tests {
             assert_ne!(*name, "status", "`status` is every machine's own binding");
         }
         assert_eq!(MACHINE_BINDINGS.len(), MACHINE_VARIANTS.len() + 1);
+    }
+
+    /// `create-machine --host` is new: an older client's request (no `host`) still reads,
+    /// and a request for the boss's own host is written as before, so an older daemon
+    /// (which refuses unknown fields) still takes it.
+    #[test]
+    fn create_machine_without_a_host_is_the_older_request() {
+        let old = r#"{"op":"create-machine","name":"web-1","provider":null}"#;
+        let request: Request = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            request,
+            Request::CreateMachine {
+                name: "web-1".parse().unwrap(),
+                provider: None,
+                host: None,
+                progress: Default::default(),
+            }
+        );
+        assert_eq!(serde_json::to_string(&request).unwrap(), old);
     }
 }

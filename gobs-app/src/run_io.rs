@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::model::RunOutput;
+use crate::tty::Resizes;
 
 /// Largest chunk of output or input, in bytes.
 pub const CHUNK: usize = 64 * 1024;
@@ -55,6 +56,8 @@ pub enum Piece {
 pub struct RunIo {
     out: SyncSender<Piece>,
     stdin: Arc<Mutex<Option<Receiver<Vec<u8>>>>>,
+    /// The terminal's size changes, for a run with a terminal.
+    pub resizes: Resizes,
 }
 
 /// The reader's end: output to show, and where standard input goes (dropping it is end of
@@ -64,6 +67,8 @@ pub struct RunEnds {
     pub output: Receiver<Piece>,
     /// Standard input; dropped, it is end of file.
     pub stdin: SyncSender<Vec<u8>>,
+    /// Where the terminal's size changes go, for a run with a terminal.
+    pub resizes: Resizes,
 }
 
 impl RunIo {
@@ -71,11 +76,18 @@ impl RunIo {
     pub fn pair() -> (RunIo, RunEnds) {
         let (out, output) = sync_channel(OUTPUT_WINDOW);
         let (stdin, stdin_rx) = sync_channel(STDIN_WINDOW);
+        let resizes = Resizes::default();
         let io = RunIo {
             out,
             stdin: Arc::new(Mutex::new(Some(stdin_rx))),
+            resizes: resizes.clone(),
         };
-        (io, RunEnds { output, stdin })
+        let ends = RunEnds {
+            output,
+            stdin,
+            resizes,
+        };
+        (io, ends)
     }
 
     /// Passes on `chunk` of `stream`, blocking while the reader is [`OUTPUT_WINDOW`] chunks
@@ -87,8 +99,9 @@ impl RunIo {
     }
 
     /// Tells the reader the run is over (output a process left behind may still try to
-    /// come after it, and is not read).
+    /// come after it, and is not read), and whoever waits for the terminal's size changes.
     pub fn end(&self) {
+        self.resizes.close();
         let _ = self.out.send(Piece::End);
     }
 

@@ -14,6 +14,7 @@ use gobs_app::model::{
     BackendError, Cancel, ErrorKind, MachineInfo, MachineName, MachineStatus, ProviderInfo,
     RunOutput,
 };
+use gobs_app::progress::Progress;
 use gobs_app::providers::dummy::DummyProvider;
 use gobs_app::providers::local::MACHINES_DIR;
 use gobs_runtime::{Promise, Vat, spawn};
@@ -52,7 +53,8 @@ fn n(name: &str) -> MachineName {
 }
 
 fn create(b: &BossBackend, name: &str, provider: &str) -> Result<MachineInfo, BackendError> {
-    b.create_machine(&Cancel::new(), n(name), Some(provider.to_string()))
+    let (cancel, provider) = (Cancel::new(), Some(provider.to_string()));
+    b.create_machine(&cancel, n(name), provider, None, Default::default())
 }
 
 fn list_all(b: &BossBackend) -> Result<Vec<MachineInfo>, BackendError> {
@@ -70,6 +72,8 @@ fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, Bac
         timeout: None,
         raw: false,
         stream: false,
+        terminal: false,
+        tty: None,
         io: None,
     };
     match b.on_machine(&Cancel::new(), std::sync::Arc::new(run))? {
@@ -79,7 +83,7 @@ fn run(b: &BossBackend, name: &str, command: &[String]) -> Result<RunOutput, Bac
 }
 
 fn destroy(b: &BossBackend, name: &str) -> Result<MachineInfo, BackendError> {
-    b.destroy_machine(&Cancel::new(), n(name))
+    b.destroy_machine(&Cancel::new(), n(name), Default::default())
 }
 
 fn providers(b: &BossBackend) -> Result<Vec<ProviderInfo>, BackendError> {
@@ -158,7 +162,9 @@ fn create_list_show_run_destroy() {
 fn the_boss_and_each_machine_have_vats_of_their_own() {
     let (_dir, b) = default_backend();
     let boss = b.boss().clone();
-    let created = boss.send().create_machine("m".into(), "dummy".into());
+    let created = boss
+        .send()
+        .create_machine("m".into(), "dummy".into(), Progress::none());
     assert_eq!(created.wait().unwrap().status, MachineStatus::Running);
     let record = boss.send().record("m".into()).wait().unwrap().unwrap();
     let client = record.client.unwrap();
@@ -403,7 +409,9 @@ fn destroying_a_machine_revokes_its_registration_capability() {
     let b = start(dir.path(), "slow", &dummy("slow", 3_000));
     let boss = b.boss().clone();
     let hob = boss.send().hob().wait().unwrap();
-    let creating: Promise<MachineInfo> = boss.send().create_machine("m".into(), "slow".into());
+    let creating: Promise<MachineInfo> =
+        boss.send()
+            .create_machine("m".into(), "slow".into(), Progress::none());
     // While the provider works, the capability it was handed is open.
     let registration = hob
         .send()
@@ -416,7 +424,7 @@ fn destroying_a_machine_revokes_its_registration_capability() {
         RegistrationState::Open
     );
     // Destroyed while still being created: the capability is revoked.
-    let destroyed = boss.send().destroy_machine("m".into());
+    let destroyed = boss.send().destroy_machine("m".into(), Progress::none());
     assert_eq!(
         destroyed.wait().unwrap().unwrap().status,
         MachineStatus::Creating
@@ -554,7 +562,7 @@ fn twenty_machines() {
         .map(|i| {
             let provider = if i % 2 == 0 { "dummy" } else { "local" };
             boss.send()
-                .create_machine(format!("m{i:02}"), provider.into())
+                .create_machine(format!("m{i:02}"), provider.into(), Progress::none())
         })
         .collect();
     for created in creating {

@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::needs::CONTAINER as NEEDS;
-use common::{bare, fails, gobs, machine_names, ok, text, wait_for};
+use common::{
+    bare, fails, gobs, machine_names, ok, on_a_terminal, shows_in_order, step_lines, text, wait_for,
+};
 use gobs_app::hob_net::client_state;
 use gobs_app::providers::container::cgroup::Cgroup;
 use setup::Setup;
@@ -621,6 +623,47 @@ fn init_then_create_machine_with_the_container_provider_needs_no_editing() {
     assert!(created.contains("running"), "{created}");
     assert_eq!(ok(&s, &["run", "fresh", "--", "hostname"]), "fresh\n");
     ok(&s, &["destroy-machine", "fresh"]);
+    assert_eq!(host_leftovers(&setup), Vec::<String>::new());
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_terminal_shows_a_containers_steps_as_it_is_made_and_taken_down() {
+    gobs_testkit::need(NEEDS);
+    let mut setup = Setup::containers("");
+    setup.start_daemon();
+    let s = setup.s().to_path_buf();
+    let created = on_a_terminal(&s, &["create-machine", "steps-1"])
+        .output()
+        .unwrap();
+    let shown = text(&created.stdout);
+    assert!(created.status.success(), "{shown}");
+    let steps = [
+        "provisioning with container provider container",
+        "checking the host and the boss's listener",
+        "building the container's root filesystem",
+        "starting the container's init in new namespaces",
+        "plugging the container into the provider's bridge",
+        "waiting for the container's hob-client to register with the boss (at most",
+        "booting: starting the machine's vat",
+    ];
+    shows_in_order(&step_lines(&shown), &steps, &shown);
+    assert!(shown.contains("created machine steps-1"), "{shown}");
+    let destroyed = on_a_terminal(&s, &["destroy-machine", "steps-1"])
+        .output()
+        .unwrap();
+    let shown = text(&destroyed.stdout);
+    assert!(destroyed.status.success(), "{shown}");
+    let steps = [
+        "stopping the machine's vat",
+        "stopping the container",
+        "removing the container's cgroup and network link",
+        "removing the container's directory",
+    ];
+    shows_in_order(&step_lines(&shown), &steps, &shown);
     assert_eq!(host_leftovers(&setup), Vec::<String>::new());
 }
 

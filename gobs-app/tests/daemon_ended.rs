@@ -9,7 +9,7 @@ use common::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -65,13 +65,18 @@ fn wait_for_line(log: &mpsc::Receiver<String>, words: &[&str]) {
 /// provider, and kills the daemon with SIGKILL once its provider started making machine
 /// `name`: in the middle of the creation. Answers what the command printed.
 fn create_while_the_daemon_is_killed(s: &Path, args: &[&str], name: &str) -> Output {
+    let mut client = bare();
+    client.arg("--state-dir").arg(s).args(args);
+    kill_the_daemon_while(s, client, name)
+}
+
+/// Starts `client` (a `create-machine NAME`) against a daemon with the [`SLOW`] provider,
+/// and kills the daemon once it began making machine `name`.
+fn kill_the_daemon_while(s: &Path, mut client: Command, name: &str) -> Output {
     std::fs::write(s.join("config.toml"), SLOW).unwrap();
     let (mut daemon, log) = daemon(s);
     wait_for_line(&log, &["serving"]);
-    let client = bare()
-        .arg("--state-dir")
-        .arg(s)
-        .args(args)
+    let client = client
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -120,4 +125,22 @@ fn the_outcome_is_in_the_json_error_too() {
     assert_eq!(err["error"]["kind"], "daemon-ended", "{err}");
     let message = err["error"]["message"].as_str().unwrap();
     assert!(message.contains("creation"), "{message}");
+}
+
+#[test]
+fn a_creation_watched_on_a_terminal_says_what_became_of_the_machine_too() {
+    let dir = state();
+    let s = dir.path();
+    let client = on_a_terminal(s, &["create-machine", "w"]);
+    let out = kill_the_daemon_while(s, client, "w");
+    let shown = text(&out.stdout);
+    assert!(!out.status.success(), "{shown}");
+    // Killed while provisioning, so the state opened after it (by this command) shows the
+    // creation failed.
+    assert!(shown.contains("ended before answering"), "{shown}");
+    assert!(
+        shown.contains("the creation did not complete: machine w exists but failed")
+            && shown.contains("`gobs-app destroy-machine w`"),
+        "{shown}"
+    );
 }

@@ -3,7 +3,7 @@
 //! speaking the real protocol with the machine's identity and attach sturdyref, that answers
 //! `run` with a megabyte of each stream, with terminal escape sequences, with a megabyte
 //! of error, with output past the stream's window or a chunk past its size, with standard
-//! input asked past its window, or never. Each is bounded by the boss itself: output cut
+//! input or a terminal's size asked past its window, or never. Each is bounded by the boss itself: output cut
 //! with a note, escapes shown escaped on a terminal (and passed unchanged to a pipe or with
 //! `--raw`), the error cut, a stream past its bounds ended naming the machine, and a call
 //! that is never answered failed at its deadline (short here, through the config or
@@ -68,7 +68,7 @@ impl LocalObject for Hostile {
         };
         match name.as_str() {
             // The output comes whole in the answer instead of through the run's stream.
-            "run-stream" => {
+            "run-stream" | "run-terminal" => {
                 let (argv, _) = Run::read_args(&args[..2]).map_err(|e| wire::text(&e))?;
                 let sink = match args.get(2) {
                     Some(Term::Ref(sink)) => sink.clone(),
@@ -91,6 +91,13 @@ impl LocalObject for Hostile {
                     "flood-stdin" => {
                         for _ in 0..1000 {
                             cx.send(&sink, vec![Term::sym("stdin")]);
+                        }
+                        Ok(Term::local(cx.promise().0))
+                    }
+                    // The terminal's size asked again before the first ask's answer.
+                    "flood-size" => {
+                        for _ in 0..2 {
+                            cx.send(&sink, vec![Term::sym("size")]);
                         }
                         Ok(Term::local(cx.promise().0))
                     }
@@ -195,7 +202,7 @@ fn on_terminal(s: &Path, args: &[&str]) -> (Vec<u8>, String) {
 
 #[test]
 fn a_hostile_machine_is_bounded_by_the_boss() {
-    let (dir, _daemon, real) = host::with_machine(CONFIG, "h1", &[]);
+    let (dir, daemon, real) = host::with_machine(CONFIG, "h1", &[]);
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
@@ -316,6 +323,14 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
              more than {MAX_STDIN_ASKS} times without waiting for the answers"
         )),
         "{message}"
+    );
+    let answer = common::run_in_terminal(&daemon.socket, "h1", &["flood-size"]);
+    assert!(
+        answer.contains(
+            "machine h1 broke the protocol of `run`'s stream: it asked for the terminal's \
+             size again without waiting for the answer"
+        ),
+        "{answer}"
     );
     let local = s.join("local.txt");
     fs::write(&local, b"hi").unwrap();

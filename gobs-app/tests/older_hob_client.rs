@@ -1,8 +1,9 @@
 //! A machine whose hob-client predates streamed runs (a container made before an upgrade
 //! keeps its binary): the boss asks `run-stream`, is told the machine has no such binding,
 //! and runs the command the older way (`run`, the whole answer at the end), through the
-//! daemon, black-box. The older client is played by the test, with the machine's identity
-//! and attach sturdyref, answering as that release's hob-client did.
+//! daemon, black-box; asked for a terminal (`run-terminal`), the command fails telling the
+//! user to recreate the machine. The older client is played by the test, with the machine's
+//! identity and attach sturdyref, answering as that release's hob-client did.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -70,7 +71,7 @@ fn status(s: &Path) -> String {
 
 #[test]
 fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
-    let (dir, _daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
+    let (dir, daemon, real) = host::with_machine(host::CONFIG, "h1", &[]);
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s) == "unreachable");
@@ -86,4 +87,10 @@ fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["stdout"], "older ran echo hi\n");
     assert_eq!(json["exit_code"], 3);
+
+    // `run -t` (on the control socket: the command line would want a terminal).
+    let answer = common::run_in_terminal(&daemon.socket, "h1", &["sh"]);
+    assert!(answer.contains("\"type\":\"error\""), "{answer}");
+    assert!(answer.contains("predates terminals"), "{answer}");
+    assert!(answer.contains("recreate the machine"), "{answer}");
 }

@@ -25,10 +25,24 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![".{0,24}", "[\"\\\\\n\r\t\u{0}\u{7f}\u{2028}é😀]{0,12}"]
 }
 
+/// Whether a client watches the steps: all that travels of it.
+fn watch() -> impl Strategy<Value = gobs_app::progress::Watch> {
+    any::<bool>().prop_map(|asked| match asked {
+        true => gobs_app::progress::Watch::asked(),
+        false => gobs_app::progress::Watch::default(),
+    })
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        (name(), proptest::option::of(text()))
-            .prop_map(|(name, provider)| Request::CreateMachine { name, provider }),
+        (name(), proptest::option::of(text()), watch()).prop_map(|(name, provider, progress)| {
+            Request::CreateMachine {
+                name,
+                provider,
+                host: None,
+                progress,
+            }
+        }),
         Just(Request::ListMachines {}),
         name().prop_map(|name| Request::Machine { name }),
         (name(), proptest::collection::vec(text(), 1..5)).prop_map(|(name, command)| {
@@ -38,10 +52,12 @@ fn request() -> impl Strategy<Value = Request> {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
                 io: None,
             })
         }),
-        name().prop_map(|name| Request::DestroyMachine { name }),
+        (name(), watch()).prop_map(|(name, progress)| Request::DestroyMachine { name, progress }),
         Just(Request::Providers {}),
         (name(), text(), proptest::option::of(mode()), content()).prop_map(
             |(name, path, mode, content)| Request::PutFile(gobs_app::ops::PutFile {
@@ -96,6 +112,7 @@ fn machine() -> impl Strategy<Value = MachineInfo> {
                 created_at,
                 bindings,
                 error,
+                host: None,
             },
         )
 }

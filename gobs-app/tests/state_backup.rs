@@ -61,6 +61,8 @@ fn every_one_runs(dir: &Path, names: &[String]) {
                         timeout: None,
                         raw: false,
                         stream: false,
+                        terminal: false,
+                        tty: None,
                         io: None,
                     });
                     match ask(&dir, request) {
@@ -107,6 +109,8 @@ fn a_backup_taken_during_a_thousand_concurrent_creates_restores_to_machines_that
                     let request = Request::CreateMachine {
                         name: format!("m{i:04}").parse().unwrap(),
                         provider: None,
+                        host: None,
+                        progress: Default::default(),
                     };
                     match ask(&live, request) {
                         Response::CreateMachine(_) => {}

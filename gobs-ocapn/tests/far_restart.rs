@@ -5,18 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::IntoFuture;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 mod common;
 
+use common::child::{ChildTest, live_until_parent_lets_go, tls_node, tls_node_on};
 use common::within;
-use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
-use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::NodeState;
 use gobs_ocapn::vat::{RemoteObject, export_actor};
 use gobs_runtime::{ErrorKind, Promise, Ref, Resolver, Vat, define_actor};
@@ -61,15 +58,7 @@ fn child_bank() {
         .unwrap();
     rt.block_on(async move {
         let mut st = NodeState::open(Path::new(&state)).unwrap();
-        let tls = TcpTls::bind(format!("127.0.0.1:{port}").parse().unwrap(), &st.tls, None)
-            .await
-            .unwrap();
-        let port = tls.local_addr().unwrap().port();
-        let node = Node::start(
-            vec![Arc::new(tls) as Arc<dyn Netlayer>],
-            SessionConfig::default(),
-        )
-        .unwrap();
+        let (node, port) = tls_node_on(port, &st.tls).await;
         let vat = Vat::spawn("teller").unwrap();
         let teller = vat.spawn_actor(Teller { served: 0 }).unwrap();
         let Term::Ref(CapRef::Local(obj)) = export_actor(&node, teller).await.unwrap() else {
@@ -86,13 +75,13 @@ fn child_bank() {
         };
         println!("PORT {port}");
         println!("TELLER {}", s.to_uri());
-        let _ = tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin())).await;
+        live_until_parent_lets_go().await;
     });
 }
 
 /// The child bank; killed when dropped.
 struct ChildBank {
-    child: Child,
+    process: ChildTest,
     port: u16,
     teller: Sturdyref,
 }
@@ -100,62 +89,22 @@ struct ChildBank {
 impl ChildBank {
     /// Starts it and waits for the lines that say it is listening.
     fn start(state: &Path, port: u16) -> ChildBank {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_bank", "--nocapture", "--test-threads=1"])
-            .env(STATE, state)
-            .env(PORT, port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut port, mut teller) = (0, None);
-        while teller.is_none() {
-            let line = lines
-                .next()
-                .expect("the child ended before it listened")
-                .unwrap();
-            // libtest may have written "test child_bank ... " on the same line.
-            if let Some((_, p)) = line.split_once("PORT ") {
-                port = p.trim().parse().unwrap();
-            } else if let Some((_, t)) = line.split_once("TELLER ") {
-                teller = Some(Sturdyref::parse(t.trim()).unwrap());
-            }
-        }
+        let env = [
+            (STATE, state.display().to_string()),
+            (PORT, port.to_string()),
+        ];
+        let process = ChildTest::start("child_bank", &env, &["PORT", "TELLER"]);
         ChildBank {
-            child,
-            port,
-            teller: teller.unwrap(),
+            port: process.said("PORT").parse().unwrap(),
+            teller: Sturdyref::parse(process.said("TELLER")).unwrap(),
+            process,
         }
     }
 
     /// SIGKILL, and waits until the process is gone.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
-}
-
-impl Drop for ChildBank {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn client() -> Node {
-    let tls = TcpTls::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        &TlsIdentity::generate().unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    Node::start(
-        vec![Arc::new(tls) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +112,7 @@ async fn a_sturdy_far_reference_is_live_again_on_the_first_send_after_its_peer_r
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
-    let node = client().await;
+    let node = tls_node().await;
     let teller: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     assert_eq!(
         within(teller.send().serve().into_future()).await.unwrap(),
@@ -205,7 +154,7 @@ async fn a_peer_that_stays_down_is_unreachable_after_the_bounded_retries() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("bank.state");
     let mut bank = ChildBank::start(&state, 0);
-    let node = client().await;
+    let node = tls_node().await;
     let teller: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let watcher: Ref<Teller> = RemoteObject::enliven_as(&node, &bank.teller).await.unwrap();
     let out = watcher.send().pending();

@@ -7,18 +7,15 @@
 //! drops, and its state lives in a fresh temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 
 mod common;
 
+use common::child::{ChildTest, live_until_parent_lets_go, tls_node, tls_node_on};
 use common::within;
-use gobs_ocapn::captp::{CapRef, SessionConfig, Term};
+use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::fixtures;
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
-use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::persist::NodeState;
 use gobs_ocapn::syrup::Value;
@@ -44,15 +41,7 @@ fn child_node() {
         .unwrap();
     rt.block_on(async move {
         let mut st = NodeState::open(Path::new(&state)).unwrap();
-        let tls = TcpTls::bind(format!("127.0.0.1:{port}").parse().unwrap(), &st.tls, None)
-            .await
-            .unwrap();
-        let port = tls.local_addr().unwrap().port();
-        let node = Node::start(
-            vec![Arc::new(tls) as Arc<dyn Netlayer>],
-            SessionConfig::default(),
-        )
-        .unwrap();
+        let (node, port) = tls_node_on(port, &st.tls).await;
         node.with_core(fixtures::install).await.unwrap();
         let swiss = st.swiss_for("echo").unwrap();
         let s2 = swiss.clone();
@@ -71,13 +60,13 @@ fn child_node() {
         println!("PORT {port}");
         println!("NODE {}", node.locator().to_uri());
         println!("ECHO {}", echo.to_uri());
-        // Live until the parent closes our stdin (or kills us).
-        let _ = tokio::task::spawn_blocking(|| std::io::read_to_string(std::io::stdin())).await;
+        live_until_parent_lets_go().await;
     });
 }
 
+/// A child node; killed when dropped.
 struct ChildNode {
-    child: Child,
+    process: ChildTest,
     port: u16,
     node: PeerLocator,
     echo: Sturdyref,
@@ -85,36 +74,16 @@ struct ChildNode {
 
 impl ChildNode {
     fn start(state: &Path, port: u16) -> ChildNode {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_node", "--nocapture", "--test-threads=1"])
-            .env(STATE, state)
-            .env(PORT, port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut port, mut node, mut echo) = (0, None, None);
-        while echo.is_none() {
-            let line = lines
-                .next()
-                .expect("child ended before printing its URIs")
-                .unwrap();
-            // libtest may have written "test child_node ... " on the same line.
-            if let Some((_, p)) = line.split_once("PORT ") {
-                port = p.trim().parse().unwrap();
-            } else if let Some((_, n)) = line.split_once("NODE ") {
-                node = Some(PeerLocator::parse(n.trim()).unwrap());
-            } else if let Some((_, e)) = line.split_once("ECHO ") {
-                echo = Some(Sturdyref::parse(e.trim()).unwrap());
-            }
-        }
+        let env = [
+            (STATE, state.display().to_string()),
+            (PORT, port.to_string()),
+        ];
+        let process = ChildTest::start("child_node", &env, &["PORT", "NODE", "ECHO"]);
         ChildNode {
-            child,
-            port,
-            node: node.unwrap(),
-            echo: echo.unwrap(),
+            port: process.said("PORT").parse().unwrap(),
+            node: PeerLocator::parse(process.said("NODE")).unwrap(),
+            echo: Sturdyref::parse(process.said("ECHO")).unwrap(),
+            process,
         }
     }
 
@@ -126,30 +95,8 @@ impl ChildNode {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
-}
-
-impl Drop for ChildNode {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn parent() -> Node {
-    let tls = TcpTls::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        &TlsIdentity::generate().unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    Node::start(
-        vec![Arc::new(tls) as Arc<dyn Netlayer>],
-        SessionConfig::default(),
-    )
-    .unwrap()
 }
 
 async fn enliven(node: &Node, s: &Sturdyref) -> Result<CapRef, Term> {
@@ -174,10 +121,10 @@ fn msg(t: &Term) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_deliver_pipeline_listen_gc_abort() {
+async fn twoprocesses_deliver_pipeline_listen_gc_abort() {
     let dir = tempfile::tempdir().unwrap();
     let b = ChildNode::start(&dir.path().join("b.state"), 0);
-    let a = parent().await;
+    let a = tls_node().await;
 
     // Deliver.
     let echo = enliven(&a, &b.echo).await.unwrap();
@@ -261,7 +208,7 @@ async fn two_processes_deliver_pipeline_listen_gc_abort() {
 async fn a_lost_connection_breaks_promises_naming_the_peer() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = ChildNode::start(&dir.path().join("b.state"), 0);
-    let a = parent().await;
+    let a = tls_node().await;
     let resolver_fixture = enliven(&a, &b.fixture(fixtures::PROMISE_RESOLVER))
         .await
         .unwrap();
@@ -289,7 +236,7 @@ async fn a_sturdyref_survives_a_restart_of_the_exporting_node() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("b.state");
     let mut b = ChildNode::start(&state, 0);
-    let a = parent().await;
+    let a = tls_node().await;
     let uri = b.echo.to_uri();
     let echo = enliven(&a, &b.echo).await.unwrap();
     assert_eq!(
@@ -315,7 +262,7 @@ async fn three_node_handoff() {
     let dir = tempfile::tempdir().unwrap();
     let b = ChildNode::start(&dir.path().join("b.state"), 0);
     let c = ChildNode::start(&dir.path().join("c.state"), 0);
-    let a = parent().await;
+    let a = tls_node().await;
     let resolver_fixture = enliven(&a, &b.fixture(fixtures::PROMISE_RESOLVER))
         .await
         .unwrap();

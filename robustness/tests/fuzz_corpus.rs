@@ -305,6 +305,8 @@ mod seeds {
             let r = gobs_app::ops::Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
+                progress: Default::default(),
             }
             .execute(&backend, &cancel);
             assert!(!matches!(r, gobs_app::ops::Response::Error(_)), "{r:?}");
@@ -532,6 +534,8 @@ mod seeds {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
+                progress: Default::default(),
             },
             Request::ListMachines {},
             Request::Machine {
@@ -543,6 +547,8 @@ mod seeds {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
                 io: None,
             }),
             Request::PutFile(gobs_app::ops::PutFile {
@@ -559,6 +565,7 @@ mod seeds {
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
+                progress: Default::default(),
             },
             Request::Providers {},
         ];
@@ -596,6 +603,7 @@ mod seeds {
             created_at: 1_700_000_000,
             bindings: vec!["shell".into()],
             error: None,
+            host: None,
         };
         let responses = [
             ("create", Response::CreateMachine(machine.clone())),

@@ -27,49 +27,18 @@ use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
 use crate::hob_net::boss_gateway::{BossGateway, HOB_DIR};
 use crate::hob_net::gateway::ReachChange;
+use crate::hosts::link::FleetLink;
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
+use crate::progress::Watch;
 use crate::providers;
 
-/// How long the backend waits for each kind of answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Answers the boss gives from what it knows (lists, records, refusals).
-    pub answer: Duration,
-    /// Creating a machine (providers may take minutes).
-    pub create: Duration,
-    /// Destroying a machine.
-    pub destroy: Duration,
-    /// A machine operation with a time limit of its own (a command run on a machine): a
-    /// backstop, as the machine enforces the limit and the boss puts a deadline on it.
-    pub run: Duration,
-    /// Any other machine operation (copying a file onto or off a machine): a backstop too,
-    /// the boss's deadline on the machine comes sooner.
-    pub files: Duration,
-    /// How long `events` waits for a new event before it answers an empty page (the
-    /// follower asks again at once); short, so a daemon stopping is not held up long.
-    pub follow: Duration,
-}
-
-/// How much longer than an operation's own time limit (`run --timeout`) the backend waits
-/// before it gives up on it (the machine's reconnection, and the answer's way back).
-const RUN_MARGIN: Duration = Duration::from_secs(60);
+use super::timeouts::RUN_MARGIN;
+pub use super::timeouts::Timeouts;
 
 /// How often a waiting `events` looks whether its client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            answer: Duration::from_secs(60),
-            create: Duration::from_secs(15 * 60),
-            destroy: Duration::from_secs(15 * 60),
-            run: Duration::from_secs(60 * 60 + 60),
-            files: Duration::from_secs(5 * 60),
-            follow: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Which store each vat gets, from the config.
 pub fn store_kind(store: &StoreConfig) -> StoreKind {
@@ -84,6 +53,8 @@ pub struct BossBackend {
     events: Ref<EventLog>,
     /// The boss's hob gateway, passed to its providers, its machines and the observer.
     gateway: BossGateway,
+    /// Its hosts' agents.
+    fleet: FleetLink,
     web: crate::web::access::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
@@ -128,12 +99,24 @@ impl BossBackend {
         config: &Config,
         read_only: bool,
     ) -> Result<BossBackend, BackendError> {
-        match Self::start_in(&vats, config, read_only) {
-            Ok((boss, events, gateway)) => Ok(BossBackend {
+        let started = Self::start_in(&vats, config, read_only).and_then(|(b, e, g)| {
+            let fleet = FleetLink::open(
+                vats.registry(),
+                vats.dir(),
+                b.clone(),
+                &config.hosts,
+                read_only,
+            )
+            .inspect_err(|_| g.stop())?;
+            Ok((b, e, g, fleet))
+        });
+        match started {
+            Ok((boss, events, gateway, fleet)) => Ok(BossBackend {
                 vats,
                 boss,
                 events,
                 gateway,
+                fleet,
                 web: crate::web::access::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
@@ -274,6 +257,11 @@ impl BossBackend {
         )
     }
 
+    /// Whether machine `name` is on another host than the boss's own.
+    fn on_host(&self, name: &MachineName) -> Result<bool, BackendError> {
+        self.fleet.has_machine(name.as_str(), &self.timeouts)
+    }
+
     /// Waits for an answer the boss gives straight away.
     fn answer<T: Send + 'static>(
         &self,
@@ -288,6 +276,7 @@ impl BossBackend {
             return Ok(());
         }
         self.closed = true;
+        self.fleet.stop();
         self.gateway.stop();
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
@@ -348,13 +337,27 @@ impl Backend for BossBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        match host.filter(|h| h != LOCAL_HOST) {
+            Some(h) => {
+                return self
+                    .fleet
+                    .create_machine(name.as_str(), provider, &h, &self.timeouts);
+            }
+            None if self.on_host(&name)? => {
+                return Err(BackendError::machine_exists(name.as_str(), []));
+            }
+            None => {}
+        }
         let provider = provider.unwrap_or_else(|| self.default_provider.clone());
         // A message answering with a promise: the send gives the creation's own answer.
-        let creating = self
-            .boss
-            .send()
-            .create_machine(name.to_string(), provider.clone());
+        let creating = self.boss.send().create_machine(
+            name.to_string(),
+            provider.clone(),
+            progress.reporter(),
+        );
         let info = match creating.wait_timeout(self.timeouts.create) {
             Ok(info) => info?,
             Err(_still_creating) => {
@@ -378,12 +381,17 @@ impl Backend for BossBackend {
     }
 
     fn list_machines(&self, _cancel: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
-        self.answer(self.boss.send().list_machines(), || {
+        let mut all = self.answer(self.boss.send().list_machines(), || {
             "listing the machines and asking them for their bindings".to_string()
-        })
+        })?;
+        all.extend(self.fleet.machines(&self.timeouts)?);
+        Ok(all)
     }
 
     fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
+        if self.on_host(&name)? {
+            return self.fleet.machine(name.as_str(), &self.timeouts);
+        }
         self.answer(self.boss.send().machine(name.to_string()), || {
             format!("looking up machine {name} and asking it for its bindings")
         })
@@ -394,6 +402,9 @@ impl Backend for BossBackend {
         cancel: &Cancel,
         call: Arc<dyn MachineCall>,
     ) -> Result<Response, BackendError> {
+        if self.on_host(call.machine())? {
+            return self.fleet.on_machine(&call, &self.timeouts);
+        }
         // A backstop only: the machine, and the boss's deadline on it, end the call first.
         // Work with a time limit of its own (`run`) may take as long as its limit.
         let backstop = if call.call(Duration::ZERO).work.is_none() {
@@ -427,8 +438,15 @@ impl Backend for BossBackend {
         &self,
         _cancel: &Cancel,
         name: MachineName,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
-        let destroying = self.boss.send().destroy_machine(name.to_string());
+        if self.on_host(&name)? {
+            return self.fleet.destroy_machine(name.as_str(), &self.timeouts);
+        }
+        let destroying = self
+            .boss
+            .send()
+            .destroy_machine(name.to_string(), progress.reporter());
         match destroying.wait_timeout(self.timeouts.destroy) {
             Ok(destroyed) => destroyed?,
             Err(_still_destroying) => Err(BackendError::provider(format!(
@@ -495,6 +513,14 @@ impl Backend for BossBackend {
         })
     }
 
+    fn hosts(&self, _cancel: &Cancel) -> Result<Vec<HostInfo>, BackendError> {
+        self.fleet.hosts(&self.timeouts)
+    }
+
+    fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        self.fleet.host(action, &self.timeouts)
+    }
+
     fn record(&self, machine: Option<String>, what: What) -> Result<(), BackendError> {
         self.answer(self.events.send().append(machine, what), || {
             "adding to the event log".to_string()
@@ -533,6 +559,8 @@ mod tests {
         let Response::CreateMachine(m) = (Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: None,
+            host: None,
+            progress: Default::default(),
         })
         .execute(&*backend, &cancel) else {
             panic!("expected a machine");
@@ -557,6 +585,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         })
         .execute(&*backend, &cancel) else {
@@ -573,7 +603,11 @@ mod tests {
         let err = b
             .boss()
             .send()
-            .create_machine("../escape".into(), "local".into())
+            .create_machine(
+                "../escape".into(),
+                "local".into(),
+                crate::progress::Progress::none(),
+            )
             .wait()
             .unwrap_err();
         let err = BackendError::from(err);

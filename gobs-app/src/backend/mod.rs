@@ -9,5 +9,6 @@
 pub mod boss;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod timeouts;
 
 pub use crate::ops::Backend;

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
+use crate::hosts::model::{HostAction, HostAnswer, HostInfo, HostState, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
+use crate::progress::Watch;
 
 /// Machines in a map; providers `dummy` and `local`; machine operations answered as a
 /// pretending machine answers them (`run` echoes its argv).
@@ -19,6 +21,10 @@ pub struct FakeState {
     pub machines: BTreeMap<String, MachineInfo>,
     pub providers: Vec<String>,
     pub closed: bool,
+    /// Steps a creation reports after its first, each about 200 bytes.
+    pub chatter: usize,
+    /// Told each machine's name once its creation is done.
+    pub made: Option<std::sync::mpsc::Sender<String>>,
 }
 
 impl Default for FakeState {
@@ -27,11 +33,24 @@ impl Default for FakeState {
             machines: BTreeMap::new(),
             providers: vec!["dummy".into(), "local".into()],
             closed: false,
+            chatter: 0,
+            made: None,
         }
     }
 }
 
 impl FakeBackend {
+    /// A backend whose creations report `chatter` more steps, and say on `made` when done.
+    pub fn chatty(chatter: usize, made: std::sync::mpsc::Sender<String>) -> FakeBackend {
+        let backend = FakeBackend::default();
+        {
+            let mut st = backend.state();
+            st.chatter = chatter;
+            st.made = Some(made);
+        }
+        backend
+    }
+
     fn state(&self) -> MutexGuard<'_, FakeState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -51,7 +70,18 @@ impl Backend for FakeBackend {
         _cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        if let Some(host) = host.filter(|h| h != LOCAL_HOST) {
+            return Err(no_hosts(&host));
+        }
+        let reporter = progress.reporter();
+        reporter.step("pretending to make the machine");
+        let chatter = self.state().chatter;
+        for i in 0..chatter {
+            reporter.step(format!("step {i} {}", "x".repeat(180)));
+        }
         let (name, provider) = (name.as_str(), provider.as_deref().unwrap_or("dummy"));
         let mut st = self.state();
         if st.machines.contains_key(name) {
@@ -73,8 +103,12 @@ impl Backend for FakeBackend {
             created_at: 0,
             bindings: Vec::new(),
             error: None,
+            host: None,
         };
         st.machines.insert(name.to_string(), info.clone());
+        if let Some(made) = &st.made {
+            let _ = made.send(name.to_string());
+        }
         Ok(info)
     }
 
@@ -101,11 +135,29 @@ impl Backend for FakeBackend {
             .map_err(|e| BackendError::provider(format!("{}: {e}", call.failed())))
     }
 
+    fn hosts(&self, _cancel: &Cancel) -> Result<Vec<HostInfo>, BackendError> {
+        Ok(vec![HostInfo {
+            name: LOCAL_HOST.to_string(),
+            state: HostState::Reachable,
+            since: None,
+            machines: self.state().machines.len(),
+        }])
+    }
+
+    fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        let (HostAction::Add { name } | HostAction::Remove { name, .. }) = action;
+        Err(no_hosts(&name))
+    }
+
     fn destroy_machine(
         &self,
         _cancel: &Cancel,
         name: MachineName,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        progress
+            .reporter()
+            .step("pretending to take the machine down");
         let mut st = self.state();
         let info = st.get(name.as_str())?.clone();
         st.machines.remove(name.as_str());
@@ -146,4 +198,11 @@ impl Backend for FakeBackend {
         self.state().closed = true;
         Ok(())
     }
+}
+
+/// The fake has the boss's own host only.
+fn no_hosts(host: &str) -> BackendError {
+    BackendError::invalid(format!(
+        "the test backend has no host {host:?}, only {LOCAL_HOST:?}"
+    ))
 }

@@ -7,9 +7,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::progress::StepLines;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{Cli, Command};
-use crate::cli::{client, files, output, run_stream};
+use crate::cli::{client, files, output, raw_terminal, run_stream};
 use crate::config::state_dir::{self, StatePaths};
 use crate::config::{DEFAULT_CONFIG_TOML, default_provider};
 use crate::daemon;
@@ -86,6 +87,19 @@ pub fn run(
             crate::hob_net::client::run(&options)?;
             return Ok(0);
         }
+        Command::Agent {
+            join,
+            listen,
+            public_host,
+        } => {
+            let options = crate::hosts::agent::AgentOptions {
+                join: join.clone(),
+                listen: listen.clone(),
+                public_host: public_host.clone(),
+            };
+            crate::hosts::agent::run(&state_paths()?, explicit_config.as_deref(), options)?;
+            return Ok(0);
+        }
         Command::ContainerInit { dir } => {
             crate::providers::container::init::run(dir).map_err(AppError::ContainerInit)?;
             return Ok(0);
@@ -121,14 +135,19 @@ pub fn run(
                 out,
             );
         }
+        Command::Shell { name, timeout } => Request::Run(Run::login_shell(name.clone(), *timeout)),
         Command::Op(request) => request.clone(),
     };
     // A put-file's local file is read (and refused if it cannot be sent) before anything
     // else: no state opened, no daemon asked.
     let request = files::prepare(request)?;
+    let request = match request {
+        Request::Run(run) if run.terminal => Request::Run(with_terminal(run, cli.json, &env)?),
+        request => request,
+    };
     let destination = files::destination(&request);
     let terminal = match &request {
-        Request::Run(Run { raw: true, .. }) => Terminal::RAW,
+        Request::Run(Run { raw: true, .. } | Run { tty: Some(_), .. }) => Terminal::RAW,
         _ => terminal,
     };
     let paths = state_paths()?;
@@ -141,7 +160,21 @@ pub fn run(
         let config = explicit_config.as_deref();
         return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
-    let response = client::execute(&paths, explicit_config.as_deref(), request)?;
+    // Long work shows its steps, on a terminal only: piped, or with --json, the answer
+    // comes alone.
+    let mut request = request;
+    let response = match request.progress_mut() {
+        Some(_) if terminal.stderr && !cli.json => {
+            let mut lines = StepLines::new(err);
+            client::execute_watched(
+                &paths,
+                explicit_config.as_deref(),
+                request,
+                Some(&mut lines),
+            )?
+        }
+        _ => client::execute(&paths, explicit_config.as_deref(), request)?,
+    };
     match (&response, destination) {
         (crate::ops::Response::GetFile(file), Some(local)) => {
             files::write_local(&local, &file.content.0)?;
@@ -150,6 +183,26 @@ pub fn run(
         }
         _ => output::print(&response, cli.json, terminal, out, err),
     }
+}
+
+/// `run` given the terminal `-t` asks for: this one's type (`$TERM`, read by `env`) and
+/// size; refused with `--json` (a terminal's screen is no JSON) or without a terminal.
+fn with_terminal(
+    mut run: Run,
+    json: bool,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Run, AppError> {
+    let refused = |message: String| AppError::Backend(crate::model::BackendError::invalid(message));
+    if json {
+        return Err(refused(
+            "run -t (and shell) draws the machine's terminal here, which has no --json form; \
+             drop --json, or drop -t to get the whole output as JSON"
+                .into(),
+        ));
+    }
+    let term = env("TERM").and_then(|t| t.into_string().ok());
+    run.tty = Some(raw_terminal::local_tty(term).map_err(refused)?);
+    Ok(run)
 }
 
 /// Says (on `err`) why a machine about to be made with the built-in default provider is a
@@ -241,6 +294,8 @@ mod tests {
         let create = |provider: Option<&str>| Request::CreateMachine {
             name: "web-1".parse().unwrap(),
             provider: provider.map(str::to_string),
+            host: None,
+            progress: Default::default(),
         };
         let chosen = |provider: &str| {
             let provider = provider.to_string();

@@ -17,15 +17,20 @@ use std::time::{Duration, Instant};
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
 use crate::cli::outcome;
+use crate::cli::progress::StepLines;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
+use crate::daemon::progress::ProgressFrame;
 use crate::daemon::protocol::{
     FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, PROTOCOL_VERSION, Request, RequestFrame,
     Response, read_frame, write_frame,
 };
 use crate::error::AppError;
 use crate::model::{Cancel, ErrorKind as Kind, MachineInfo, MachineName};
+use crate::ops::GetFile;
+use crate::progress::Watch;
+use serde::Deserialize;
 
 /// How long sending a request may block.
 pub const REQUEST_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +49,24 @@ pub fn execute(
     explicit_config: Option<&Path>,
     request: Request,
 ) -> Result<Response, AppError> {
+    execute_watched(paths, explicit_config, request, None)
+}
+
+/// [`execute`], showing on `steps` the steps of a request whose client may watch them
+/// (making or taking down a machine): the daemon is asked to send them
+/// ([`crate::daemon::progress`]; an older daemon, which refuses, is asked again without,
+/// and `steps` says so), or, embedded, they come from this process.
+pub fn execute_watched(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    mut request: Request,
+    mut steps: Option<&mut StepLines<'_>>,
+) -> Result<Response, AppError> {
+    if steps.is_some()
+        && let Some(watch) = request.progress_mut()
+    {
+        *watch = Watch::asked();
+    }
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
     let mut lost_reads = 0;
@@ -58,7 +81,13 @@ pub fn execute(
                     );
                 }
                 let op = request.op();
-                let response = match ask_daemon(&stream, &paths.socket(), request.clone())? {
+                let asked = ask_daemon_watched(
+                    &stream,
+                    &paths.socket(),
+                    request.clone(),
+                    steps.as_deref_mut(),
+                )?;
+                let response = match asked {
                     Asked::Answered(response) => response,
                     // A daemon that is going down may still accept a connection for a
                     // moment; a question that changes nothing is asked again.
@@ -72,11 +101,25 @@ pub fn execute(
                         continue;
                     }
                     Asked::Lost(reason) => {
-                        let look_up = |name: &MachineName| look_up(paths, explicit_config, name);
-                        return Err(outcome::lost_answer(paths, &request, reason, &look_up));
+                        let now = AskAgain {
+                            paths,
+                            explicit_config,
+                        };
+                        return Err(outcome::lost_answer(paths, &request, reason, &now));
                     }
                 };
                 match response {
+                    Response::Error(e)
+                        if e.kind == Kind::Protocol
+                            && e.message.contains("unknown field `progress`")
+                            && stop_watching(&mut request) =>
+                    {
+                        // Refused as it was read: nothing was done; ask again without.
+                        tracing::debug!("the daemon cannot send progress: {}", e.message);
+                        if let Some(lines) = steps.as_deref_mut() {
+                            lines.older_daemon(&paths.dir);
+                        }
+                    }
                     Response::Error(mut e)
                         if e.kind == Kind::Protocol && e.message.contains("unknown variant") =>
                     {
@@ -102,8 +145,17 @@ pub fn execute(
                 let read_only = request.only_reads();
                 let mut backend = BossBackend::open_for(&paths.dir, &config, read_only)?;
                 let operator = crate::events::audit::Operator::this_process();
-                let response =
-                    crate::events::audit::execute(request, &backend, &Cancel::new(), &operator);
+                let execute = |request: Request| {
+                    crate::events::audit::execute(request, &backend, &Cancel::new(), &operator)
+                };
+                let watched = request.progress_mut().is_some_and(|w| w.is_asked());
+                let response = match steps.as_deref_mut() {
+                    Some(lines) if watched => request.execute_watched(execute, |step| {
+                        lines.show(&step);
+                        true
+                    }),
+                    _ => execute(request),
+                };
                 let closed = backend.close();
                 drop(backend);
                 drop(lock);
@@ -118,21 +170,59 @@ pub fn execute(
     }
 }
 
-/// Machine `name` as the state now shows it: `None` if there is no such machine.
-pub(crate) fn look_up(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
-    name: &MachineName,
-) -> Result<Option<MachineInfo>, AppError> {
-    let request = Request::Machine { name: name.clone() };
-    match execute(paths, explicit_config, request) {
-        Ok(Response::Machine(info)) => Ok(Some(info)),
-        Ok(_) => Err(AppError::Protocol(
-            "the answer to `machine` was not a machine".to_string(),
-        )),
-        Err(AppError::Backend(e)) if e.kind == Kind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// The state as it is now, asked with new requests (of a restarted daemon, or embedded).
+pub(crate) struct AskAgain<'a> {
+    /// The state directory.
+    pub paths: &'a StatePaths,
+    /// The config the command was given.
+    pub explicit_config: Option<&'a Path>,
+}
+
+impl outcome::StateNow for AskAgain<'_> {
+    fn machine(&self, name: &MachineName) -> Result<Option<MachineInfo>, AppError> {
+        let request = Request::Machine { name: name.clone() };
+        match execute(self.paths, self.explicit_config, request) {
+            Ok(Response::Machine(info)) => Ok(Some(info)),
+            Ok(_) => Err(AppError::Protocol(
+                "the answer to `machine` was not a machine".to_string(),
+            )),
+            Err(AppError::Backend(e)) if e.kind == Kind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
+
+    fn file(&self, name: &MachineName, path: &str) -> Result<Vec<u8>, AppError> {
+        let request = Request::GetFile(GetFile {
+            name: name.clone(),
+            path: path.to_string(),
+            local: None,
+        });
+        match execute(self.paths, self.explicit_config, request)? {
+            Response::GetFile(file) => Ok(file.content.0),
+            _ => Err(AppError::Protocol(
+                "the answer to `get-file` was not a file".to_string(),
+            )),
+        }
+    }
+}
+
+/// Stops asking for `request`'s steps; false if it did not ask.
+fn stop_watching(request: &mut Request) -> bool {
+    match request.progress_mut() {
+        Some(watch) if watch.is_asked() => {
+            *watch = Watch::default();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// What the daemon sends for a request: its steps, if it asked for them, then the answer.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Incoming {
+    Step(ProgressFrame),
+    Done(Response),
 }
 
 /// What asking the daemon gave.
@@ -150,6 +240,16 @@ pub enum Asked {
 /// all the same. A request that was not sent whole was not acted on, and fails as
 /// [`AppError::Daemon`].
 pub fn ask_daemon(stream: &UnixStream, socket: &Path, request: Request) -> Result<Asked, AppError> {
+    ask_daemon_watched(stream, socket, request, None)
+}
+
+/// [`ask_daemon`], showing on `steps` the steps the daemon sends before its answer.
+fn ask_daemon_watched(
+    stream: &UnixStream,
+    socket: &Path,
+    request: Request,
+    mut steps: Option<&mut StepLines<'_>>,
+) -> Result<Asked, AppError> {
     let failed = |message: String| AppError::Daemon {
         socket: socket.to_path_buf(),
         message,
@@ -162,7 +262,19 @@ pub fn ask_daemon(stream: &UnixStream, socket: &Path, request: Request) -> Resul
     let written = write_frame(stream, &frame, MAX_REQUEST_BYTES);
     // One request per command: tell the daemon so it can drop the connection at once.
     let _ = stream.shutdown(Shutdown::Write);
-    let read = read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES);
+    let mut reader = BufReader::new(stream);
+    let read = loop {
+        match read_frame::<Incoming>(&mut reader, MAX_RESPONSE_BYTES) {
+            Ok(Some(Incoming::Step(ProgressFrame::Progress(step)))) => {
+                if let Some(lines) = steps.as_deref_mut() {
+                    lines.show(&step);
+                }
+            }
+            Ok(Some(Incoming::Done(response))) => break Ok(Some(response)),
+            Ok(None) => break Ok(None),
+            Err(e) => break Err(e),
+        }
+    };
     match (read, written) {
         (Ok(Some(response)), _) => Ok(Asked::Answered(response)),
         (_, Err(e)) => Err(failed(format!("cannot send the request: {e}"))),

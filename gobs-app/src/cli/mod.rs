@@ -1,6 +1,6 @@
 //! The command line (clap derive types only; [`app`] acts on them). The operations'
-//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `hob-client`,
-//! `state …` and the hidden `container-init` are not requests.
+//! subcommands come from the list in [`crate::ops`]; `init`, `daemon`, `agent`,
+//! `hob-client`, `state …` and the hidden `container-init` are not requests.
 
 pub mod app;
 pub mod client;
@@ -8,6 +8,8 @@ pub mod events;
 pub mod files;
 pub mod outcome;
 pub mod output;
+pub mod progress;
+pub mod raw_terminal;
 pub mod run_stream;
 pub mod state;
 pub mod terminal;
@@ -73,12 +75,38 @@ pub enum Command {
         registration: Option<String>,
     },
 
+    /// Run a host agent in the foreground (a daemon of this host's machines that a boss
+    /// reaches over OCapN) until SIGINT or SIGTERM
+    Agent {
+        /// The one-time enrolment URI `gobs-app host add NAME` printed on the boss (only
+        /// needed until the agent joined)
+        #[arg(long, value_name = "URI")]
+        join: Option<String>,
+        /// Where to listen for the boss, ADDR:PORT (port 0 picks one); kept, so only
+        /// needed on the first start
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// The host the boss dials, if not the address listened on
+        #[arg(long, value_name = "HOST")]
+        public_host: Option<String>,
+    },
+
     /// The first process of a `container` machine (started by the container provider)
     #[command(hide = true)]
     ContainerInit {
         /// The machine's directory on the host (its spec comes on standard input)
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+    },
+
+    /// Open a login shell on a machine in a terminal (the machine's $SHELL, else /bin/sh):
+    /// `run -t NAME -- <login shell>`; exits with the shell's exit code
+    Shell {
+        /// The machine's name
+        name: crate::model::MachineName,
+        /// End the shell after this long, e.g. "8h" [default: its provider's run_timeout]
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<crate::config::human::HumanDuration>,
     },
 
     /// Work on the state directory's store itself: salvage a damaged one (stop the daemon
@@ -136,6 +164,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // `-t` asks for a terminal; `shell` is a login shell in one.
+        let cli = Cli::try_parse_from(["gobs-app", "run", "-t", "m", "--", "top"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Op(Request::Run(Run { terminal: true, .. }))
+        ));
+        let cli = Cli::try_parse_from(["gobs-app", "shell", "m", "--timeout", "8h"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Shell {
+                timeout: Some(_),
+                ..
+            }
+        ));
         let cli = Cli::try_parse_from(["gobs-app", "list-machines", "--json"]).unwrap();
         assert!(cli.json);
     }

@@ -1,30 +1,38 @@
 //! What became of a request whose daemon ended (killed, crashed) after taking it and before
 //! answering. The command asks the state as it is now — a restarted daemon, or the store
 //! opened by the command itself when none serves it — and says whether the change happened,
-//! or that it cannot know, and what to run next.
+//! or that it cannot know, and what to run next: a creation or a destruction by the
+//! machine's record, a copy onto a machine by the file it left there; a command run on a
+//! machine cannot be known.
 
 use crate::config::state_dir::StatePaths;
 use crate::error::AppError;
 use crate::model::{MachineInfo, MachineName, MachineStatus};
-use crate::ops::Request;
+use crate::ops::{MachineOp, PutFile, Request};
 
-/// What the state now shows of machine `name`: `None` if there is no such machine.
-pub type LookUp<'a> = &'a dyn Fn(&MachineName) -> Result<Option<MachineInfo>, AppError>;
+/// The state as it is now, asked after an answer was lost.
+pub trait StateNow {
+    /// Machine `name`'s record: `None` if there is no such machine.
+    fn machine(&self, name: &MachineName) -> Result<Option<MachineInfo>, AppError>;
+    /// The bytes of file `path` on machine `name`.
+    fn file(&self, name: &MachineName, path: &str) -> Result<Vec<u8>, AppError>;
+}
 
 /// The error for `request`, whose answer was lost for `reason`, with what the state now
-/// shows about it (asked with `look_up`).
+/// shows about it (asked of `now`).
 pub fn lost_answer(
     paths: &StatePaths,
     request: &Request,
     reason: String,
-    look_up: LookUp<'_>,
+    now: &dyn StateNow,
 ) -> AppError {
     let outcome = match request {
         request if safe_to_repeat(request) => {
             "the command only reads, so nothing changed; run it again".to_string()
         }
-        Request::CreateMachine { name, .. } => created(name, look_up(name)),
-        Request::DestroyMachine { name } => destroyed(name, look_up(name)),
+        Request::CreateMachine { name, .. } => created(name, now.machine(name)),
+        Request::DestroyMachine { name, .. } => destroyed(name, now.machine(name)),
+        Request::PutFile(put) => copied(put, now.file(&put.name, &put.path)),
         other => match other.machine_call() {
             Some(call) => call.when_lost(),
             // Operations of the boss added later: say nothing false about them.
@@ -92,6 +100,26 @@ fn destroyed(name: &MachineName, now: Result<Option<MachineInfo>, AppError>) -> 
     }
 }
 
+/// A file is written whole or not at all, so what is there says whether the copy happened.
+fn copied(put: &PutFile, now: Result<Vec<u8>, AppError>) -> String {
+    let (name, path, sent) = (&put.name, &put.path, &put.content.0);
+    match now {
+        Ok(there) if there == *sent => format!(
+            "the copy took place: {path} on machine {name} holds the {} bytes sent",
+            sent.len()
+        ),
+        Ok(there) => format!(
+            "the copy did not take place: {path} on machine {name} holds {} bytes, not the {} \
+             sent (a copy is written whole or not at all); run `gobs-app put-file {name} {} \
+             {path}` again",
+            there.len(),
+            sent.len(),
+            put.local.display()
+        ),
+        Err(e) => format!("{} (reading it back failed: {e})", put.when_lost()),
+    }
+}
+
 fn cannot_know(done: &str, name: &MachineName, asking: &AppError) -> String {
     format!(
         "gobs-app cannot know whether machine {name} was {done}: asking the state failed \
@@ -105,6 +133,39 @@ mod tests {
 
     use super::*;
 
+    fn put(content: &[u8]) -> PutFile {
+        PutFile {
+            name: "m".parse().unwrap(),
+            path: "/etc/app.conf".into(),
+            mode: None,
+            content: crate::files::FileContent(content.to_vec()),
+            local: "app.conf".into(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_known_by_what_the_file_holds_now() {
+        let sent = put(b"new");
+        let took = copied(&sent, Ok(b"new".to_vec()));
+        assert!(took.contains("the copy took place"), "{took}");
+        assert!(took.contains("holds the 3 bytes sent"), "{took}");
+        let not = copied(&sent, Ok(b"older".to_vec()));
+        assert!(not.contains("did not take place"), "{not}");
+        assert!(
+            not.contains("`gobs-app put-file m app.conf /etc/app.conf` again"),
+            "{not}"
+        );
+        let unknown = copied(
+            &sent,
+            Err(AppError::Protocol("machine m is unreachable".into())),
+        );
+        assert!(
+            unknown.contains("cannot know whether /etc/app.conf was written"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("machine m is unreachable"), "{unknown}");
+    }
+
     fn machine(status: MachineStatus) -> Result<Option<MachineInfo>, AppError> {
         Ok(Some(MachineInfo {
             name: "m".into(),
@@ -113,6 +174,7 @@ mod tests {
             created_at: 0,
             bindings: vec![],
             error: (status == MachineStatus::Failed).then(|| "it broke".to_string()),
+            host: None,
         }))
     }
 
@@ -174,6 +236,8 @@ mod tests {
         let create = Request::CreateMachine {
             name: "m".parse().unwrap(),
             provider: None,
+            host: None,
+            progress: Default::default(),
         };
         assert!(!safe_to_repeat(&create));
         let run = Request::Run(Run {
@@ -182,6 +246,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         });
         assert!(!safe_to_repeat(&run));

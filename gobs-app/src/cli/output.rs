@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::error::AppError;
 use crate::files::{FileCopied, RemoteFile};
+use crate::hosts::model::{HostAnswer, HostInfo, LOCAL_HOST};
 use crate::model::{MachineInfo, ProviderInfo, RunOutput};
 use crate::ops::Response;
 
@@ -59,6 +60,8 @@ fn print_plain(
                 .and_then(|()| writeln!(out, "dashboard: {}", shown(&web.dashboard)))
         }
         Response::Events(page) => page.events.iter().try_for_each(|e| writeln!(out, "{e}")),
+        Response::Hosts(list) => out.write_all(host_table(list).as_bytes()),
+        Response::Host(answer) => out.write_all(host_text(answer).as_bytes()),
         // A machine operation added later prints as JSON until it gets words of its own.
         #[allow(unreachable_patterns)]
         other => print_json(other, out),
@@ -147,13 +150,16 @@ pub fn run_exit_code(run: &RunOutput) -> u8 {
 }
 
 fn machine_details(m: &MachineInfo) -> String {
-    let mut rows = vec![
-        ("name", m.name.clone()),
+    let mut rows = vec![("name", m.name.clone())];
+    if let Some(host) = &m.host {
+        rows.push(("host", host.clone()));
+    }
+    rows.extend([
         ("provider", m.provider.clone()),
         ("status", m.status.to_string()),
         ("created", rfc3339(m.created_at)),
         ("bindings", list_or_dash(&m.bindings)),
-    ];
+    ]);
     if let Some(error) = &m.error {
         rows.push(("error", error.clone()));
     }
@@ -166,20 +172,57 @@ fn machine_table(list: &[MachineInfo]) -> String {
     if list.is_empty() {
         return "no machines; create one with `gobs-app create-machine NAME`\n".to_string();
     }
+    // A HOST column once machines are on more hosts than the boss's own.
+    let hosts = list.iter().any(|m| m.host.is_some());
     let rows = list.iter().map(|m| {
-        vec![
-            m.name.clone(),
+        let mut row = vec![m.name.clone()];
+        if hosts {
+            row.push(m.host.clone().unwrap_or_else(|| LOCAL_HOST.into()));
+        }
+        row.extend([
             m.provider.clone(),
             m.status.to_string(),
             rfc3339(m.created_at),
             list_or_dash(&m.bindings),
             m.error.clone().unwrap_or_default(),
+        ]);
+        row
+    });
+    let mut header = vec!["NAME"];
+    if hosts {
+        header.push("HOST");
+    }
+    header.extend(["PROVIDER", "STATUS", "CREATED", "BINDINGS", "ERROR"]);
+    table(&header, rows)
+}
+
+fn host_table(list: &[HostInfo]) -> String {
+    let rows = list.iter().map(|h| {
+        let since = h.since.map(rfc3339).unwrap_or_else(|| "-".into());
+        vec![
+            h.name.clone(),
+            h.state.to_string(),
+            since,
+            h.machines.to_string(),
         ]
     });
-    table(
-        &["NAME", "PROVIDER", "STATUS", "CREATED", "BINDINGS", "ERROR"],
-        rows,
-    )
+    table(&["NAME", "STATE", "SINCE", "MACHINES"], rows)
+}
+
+fn host_text(answer: &HostAnswer) -> String {
+    match &answer.enrolment {
+        Some(uri) => format!(
+            "added host {}; on it, run (this URI works once, keep it secret):\n  gobs-app agent \
+             --listen ADDR:PORT --join '{uri}'\n",
+            answer.name
+        ),
+        None if answer.destroyed.is_empty() => format!("removed host {}\n", answer.name),
+        None => format!(
+            "destroyed machines {} and removed host {}\n",
+            answer.destroyed.join(", "),
+            answer.name
+        ),
+    }
 }
 
 fn provider_table(list: &[ProviderInfo]) -> String {
@@ -275,6 +318,7 @@ mod tests {
             created_at: 86_400 * 365,
             bindings: vec![],
             error: None,
+            host: None,
         }
     }
 
@@ -300,6 +344,22 @@ mod tests {
             "NAME   PROVIDER  STATUS   CREATED               BINDINGS  ERROR\n\
              web-1  dummy     running  1971-01-01T00:00:00Z  -\n\
              db     dummy     running  1971-01-01T00:00:00Z  -\n"
+        );
+    }
+
+    #[test]
+    fn machines_of_other_hosts_add_a_host_column() {
+        let mut remote = machine("web-2");
+        remote.host = Some("h1".into());
+        let (out, _, _) = printed(
+            Response::ListMachines(vec![machine("web-1"), remote]),
+            false,
+        );
+        assert_eq!(
+            out,
+            "NAME   HOST   PROVIDER  STATUS   CREATED               BINDINGS  ERROR\n\
+             web-1  local  dummy     running  1971-01-01T00:00:00Z  -\n\
+             web-2  h1     dummy     running  1971-01-01T00:00:00Z  -\n"
         );
     }
 

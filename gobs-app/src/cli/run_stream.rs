@@ -7,17 +7,23 @@
 //!
 //! When this process ends (Ctrl-C included) the daemon sees its connection close and kills
 //! the command; `--json` asks for the whole answer instead ([`super::client::execute`]).
+//!
+//! With a terminal (`run -t`, the run's `tty` set) this terminal is raw for the run's
+//! length ([`super::raw_terminal`]), its size changes go to the run, and the output is
+//! written unchanged: the machine's terminal draws on this one, as ssh's does.
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::backend::Backend;
 use crate::backend::boss::BossBackend;
-use crate::cli::client::{BUSY_WAIT, look_up};
+use crate::cli::client::{AskAgain, BUSY_WAIT};
+use crate::cli::raw_terminal::RawMode;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::cli::{outcome, output};
 use crate::config::load_effective;
@@ -30,7 +36,7 @@ use crate::daemon::protocol::{
 use crate::daemon::stream::{InputFrame, OutputFrame};
 use crate::error::AppError;
 use crate::files::FileContent;
-use crate::model::{Cancel, ErrorKind as Kind, MachineName};
+use crate::model::{Cancel, ErrorKind as Kind};
 use crate::ops::Run;
 use crate::run_io::{CHUNK, Piece, RunIo, Stream};
 
@@ -89,6 +95,11 @@ pub fn run(
     }
 }
 
+/// An error of this process's own terminal.
+fn refused(message: String) -> AppError {
+    AppError::Backend(crate::model::BackendError::invalid(message))
+}
+
 /// What the daemon sends on a streamed run.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -126,6 +137,18 @@ fn through_daemon(
     let input = stream
         .try_clone()
         .map_err(|e| failed(format!("cannot share the connection: {e}")))?;
+    let input = Arc::new(Mutex::new(input));
+    let raw = match run.tty {
+        Some(_) => {
+            let input = input.clone();
+            let resized = move |size| {
+                let input = input.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = write_frame(&*input, &InputFrame::Resize(size), MAX_REQUEST_BYTES);
+            };
+            Some(RawMode::enter(resized).map_err(refused)?)
+        }
+        None => None,
+    };
     // Ends with this process: it may wait on a terminal no one types into.
     std::thread::spawn(move || send_stdin(&input));
     let mut reader = BufReader::new(stream);
@@ -142,19 +165,24 @@ fn through_daemon(
             Ok(Some(Incoming::Done(response))) => break response,
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 shown.finish().map_err(AppError::Output)?;
-                let look = |name: &MachineName| look_up(paths, explicit_config, name);
+                drop(raw);
+                let now = AskAgain {
+                    paths,
+                    explicit_config,
+                };
                 let reason = "it closed the connection before the command's end".to_string();
                 return Err(outcome::lost_answer(
                     paths,
                     &Request::Run(run),
                     reason,
-                    &look,
+                    &now,
                 ));
             }
             Err(e) => return Err(failed(e.to_string())),
         }
     };
     shown.finish().map_err(AppError::Output)?;
+    drop(raw);
     match response {
         Response::Error(e) if e.kind == Kind::Busy => Ok(None),
         Response::Error(mut e)
@@ -168,13 +196,26 @@ fn through_daemon(
             );
             Err(AppError::Backend(e))
         }
+        Response::Error(mut e)
+            if e.kind == Kind::Protocol && e.message.contains("unknown field `tty`") =>
+        {
+            e.message = format!(
+                "{}; the daemon serving {} cannot give a command a terminal: it is an older \
+                 gobs-app than this command; restart it with this build",
+                e.message,
+                paths.dir.display()
+            );
+            Err(AppError::Backend(e))
+        }
         response => output::print(&response, false, terminal, out, err).map(Some),
     }
 }
 
-/// Sends this process's standard input as input frames, then its end.
-fn send_stdin(socket: &UnixStream) {
-    let _ = socket.set_write_timeout(None);
+/// Sends this process's standard input as input frames, then its end, on `socket` (shared
+/// with the terminal's size changes).
+fn send_stdin(socket: &Mutex<UnixStream>) {
+    let lock = || socket.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = lock().set_write_timeout(None);
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -183,7 +224,7 @@ fn send_stdin(socket: &UnixStream) {
             Ok(n) => InputFrame::Stdin(FileContent(buf[..n].to_vec())),
         };
         let end = frame == InputFrame::StdinEnd;
-        if write_frame(socket, &frame, MAX_REQUEST_BYTES).is_err() || end {
+        if write_frame(&*lock(), &frame, MAX_REQUEST_BYTES).is_err() || end {
             return;
         }
     }
@@ -199,6 +240,14 @@ fn embedded(
 ) -> Result<u8, AppError> {
     let (io, ends) = RunIo::pair();
     run.io = Some(io.clone());
+    let raw = match run.tty {
+        Some(_) => {
+            let resizes = ends.resizes.clone();
+            let raw = RawMode::enter(move |size| resizes.set(size));
+            Some(raw.map_err(refused)?)
+        }
+        None => None,
+    };
     let stdin = ends.stdin;
     std::thread::spawn(move || {
         let mut from = std::io::stdin().lock();
@@ -234,6 +283,7 @@ fn embedded(
             .map_err(AppError::Output)?;
         response.map_err(|_| AppError::Protocol("the command's thread failed".to_string()))
     })?;
+    drop(raw);
     output::print(&response, false, terminal, out, err)
 }
 

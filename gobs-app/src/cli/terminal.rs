@@ -5,7 +5,8 @@
 //! control characters are shown escaped (`\x1b`, `\r`, `\u009b`) and newlines and tabs kept
 //! (`--json` output stays valid JSON: it has no raw control characters but DEL, C1 and
 //! bidirectional ones, and those become JSON escapes)
-//! ([`neutralise`], [`Neutral`]); `run --raw` passes them through. When it is not a terminal
+//! ([`neutralise`], [`Neutral`]); `run --raw` passes them through, and so does `run -t`,
+//! where the machine's terminal draws on this one ([`super::raw_terminal`]). When it is not a terminal
 //! (a pipe, a file), bytes pass unchanged: `gobs-app run m -- cat f > f` stays a copy.
 
 use std::io::{self, IsTerminal, Write};

@@ -7,6 +7,7 @@
 //! default provider, which is the most real one the host allows ([`default_provider`]).
 
 pub mod default_provider;
+pub mod hosts;
 pub mod human;
 pub mod machines;
 pub mod observe;
@@ -55,6 +56,8 @@ pub struct Config {
     pub metrics: ListenerConfig,
     /// The dashboard's listener.
     pub dashboard: ListenerConfig,
+    /// Where the boss listens for host agents.
+    pub hosts: hosts::HostsConfig,
 }
 
 /// `[store]`: where and how durably the boss keeps its state.
@@ -135,6 +138,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             metrics: ListenerConfig::metrics_default(),
             dashboard: ListenerConfig::dashboard_default(),
+            hosts: hosts::HostsConfig::default(),
         }
     }
 }

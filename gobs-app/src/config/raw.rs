@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     metrics: observe::RawListener,
     #[serde(default)]
     dashboard: observe::RawListener,
+    #[serde(default)]
+    hosts: super::hosts::RawHosts,
     providers: Option<Spanned<BTreeMap<Spanned<String>, RawProvider>>>,
 }
 
@@ -199,6 +201,7 @@ impl RawConfig {
             dashboard: self
                 .dashboard
                 .into_config("dashboard", ListenerConfig::dashboard_default())?,
+            hosts: self.hosts.into_config()?,
         })
     }
 }

@@ -40,7 +40,10 @@ pub(crate) fn serve_connection(stream: &UnixStream, backend: &SharedBackend, lim
                     super::stream::serve(run, stream, reader, backend);
                     return;
                 }
-                decoded => (answer(decoded, stream, backend), true),
+                decoded => match answer(decoded, stream, backend) {
+                    Some(response) => (response, true),
+                    None => return,
+                },
             },
             Err(FrameError::Deadline) => {
                 tracing::debug!(
@@ -72,7 +75,8 @@ fn send(stream: &UnixStream, response: &Response) -> bool {
         Err(FrameError::TooLarge(max)) => {
             tracing::error!("an answer was longer than {max} bytes; sending an error instead");
             let error = Response::Error(BackendError::internal(format!(
-                "the answer was longer than the protocol's {max} bytes, so the daemon could                  not send it (a bug: command output is cut well below that)"
+                "the answer was longer than the protocol's {max} bytes, so the daemon could \
+                 not send it (a bug: command output is cut well below that)"
             )));
             write_frame(stream, &error, MAX_RESPONSE_BYTES).is_ok()
         }
@@ -84,19 +88,20 @@ fn send(stream: &UnixStream, response: &Response) -> bool {
 }
 
 /// Runs one decoded request (or answers why it could not be decoded), cancelling it if the
-/// client goes away meanwhile.
+/// client goes away meanwhile; a request that asks for its steps gets them first
+/// ([`super::progress`]). `None`: the client could not be written to.
 fn answer(
     decoded: Result<Request, Response>,
     stream: &UnixStream,
     backend: &SharedBackend,
-) -> Response {
-    let request = match decoded {
+) -> Option<Response> {
+    let mut request = match decoded {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return Some(response),
     };
     let cancel = Cancel::new();
     let watcher = HangupWatcher::start(stream, &cancel);
-    let response = match backend.read() {
+    let execute = |request: Request| match backend.read() {
         Ok(backend) => {
             tracing::debug!(op = request.op(), "handling request");
             let operator = crate::events::audit::Operator::peer_of(stream);
@@ -105,6 +110,10 @@ fn answer(
         Err(_) => Response::Error(BackendError::internal(
             "the daemon's backend crashed on an earlier request; restart the daemon",
         )),
+    };
+    let response = match super::progress::asks_for_steps(&mut request) {
+        true => super::progress::answer_watched(request, stream, execute),
+        false => Some(execute(request)),
     };
     drop(watcher);
     response

@@ -18,7 +18,8 @@
 //!
 //! One concern a file: [`startup`] (taking the locks), [`server`] (the socket and the
 //! accept loop), [`connection`] (one client's requests), `hangup` (noticing a client that
-//! went away), [`protocol`] (the frames), [`lock`] (the lock files) and [`holder`] (who
+//! went away), [`protocol`] (the frames), [`stream`] (a streamed `run`), [`progress`] (the
+//! steps of a request that asks for them), [`lock`] (the lock files) and [`holder`] (who
 //! holds one), and [`find`] (how a command finds the daemon, or takes the state itself).
 
 pub mod connection;
@@ -26,6 +27,7 @@ pub mod find;
 mod hangup;
 pub mod holder;
 pub mod lock;
+pub mod progress;
 pub mod protocol;
 pub mod server;
 pub mod startup;
@@ -50,6 +52,19 @@ use crate::web::{SharedBackend, WebServer};
 
 /// Runs the daemon in the foreground until SIGINT or SIGTERM.
 pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), AppError> {
+    run_with(paths, explicit_config, |_, _| Ok(Box::new(())))
+}
+
+/// What a daemon serves beside its socket (a host agent's node), kept until it stops.
+pub type Beside = Box<dyn std::any::Any>;
+
+/// [`run`], with `beside` started once the backend is open (before the socket is bound)
+/// and kept until the daemon stops.
+pub fn run_with(
+    paths: &StatePaths,
+    explicit_config: Option<&Path>,
+    beside: impl FnOnce(&BossBackend, &crate::config::Config) -> Result<Beside, AppError>,
+) -> Result<(), AppError> {
     let stopper = Stopper::new(paths.socket());
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(AppError::Signals)?;
     let handle = signals.handle();
@@ -73,6 +88,7 @@ pub fn run(paths: &StatePaths, explicit_config: Option<&Path>) -> Result<(), App
         let locks = lock_state(paths, || stopper.is_stopped())?;
         let config = load_effective(explicit_config, &paths.default_config())?;
         let backend = BossBackend::open(&paths.dir, &config)?;
+        let _beside = beside(&backend, &config)?;
         let (observer, access) = (backend.observer(), backend.web_access());
         let mut daemon = Daemon::bind(paths, locks, stopper.clone(), config.daemon)?;
         let backend: SharedBackend = Arc::new(RwLock::new(Box::new(backend)));

@@ -202,6 +202,8 @@ impl<'s> FrameReader<'s> {
 
 /// The request in `frame`, or the protocol error to answer instead. The version is checked
 /// first, so that a client of another version hears about the version.
+// The error is the answer frame itself, sent at once: boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn decode(frame: &[u8]) -> Result<Request, Response> {
     let value: serde_json::Value = serde_json::from_slice(frame)
         .map_err(|e| Response::protocol_error(format!("the request is not JSON: {e}")))?;
@@ -284,6 +286,8 @@ mod tests {
             Request::CreateMachine {
                 name: "web-1".parse().unwrap(),
                 provider: Some("dummy".into()),
+                host: None,
+                progress: Default::default(),
             },
             Request::ListMachines {},
             Request::Machine {
@@ -295,10 +299,29 @@ mod tests {
                 timeout: None,
                 raw: false,
                 stream: false,
+                terminal: false,
+                tty: None,
+                io: None,
+            }),
+            Request::Run(crate::ops::Run {
+                name: "a".parse().unwrap(),
+                command: vec!["top".into()],
+                timeout: None,
+                raw: false,
+                stream: true,
+                terminal: false,
+                tty: Some(crate::tty::Tty {
+                    term: "xterm-256color".into(),
+                    size: crate::tty::WinSize {
+                        rows: 40,
+                        cols: 120,
+                    },
+                }),
                 io: None,
             }),
             Request::DestroyMachine {
                 name: "a".parse().unwrap(),
+                progress: Default::default(),
             },
             Request::Providers {},
             Request::PutFile(crate::ops::PutFile {
@@ -332,6 +355,7 @@ mod tests {
             created_at: 1_700_000_000,
             bindings: vec!["shell".into()],
             error: None,
+            host: None,
         };
         let responses = [
             Response::CreateMachine(machine.clone()),

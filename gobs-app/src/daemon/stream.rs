@@ -7,6 +7,7 @@
 //! → {"version":2,"request":{"op":"run","name":"m","command":["cat"],"stream":true}}
 //! → {"type":"stdin","data":"aGVsbG8K"}
 //! → {"type":"stdin-end"}
+//! → {"type":"resize","data":{"rows":40,"cols":120}}
 //! ← {"type":"stdout","data":"aGVsbG8K"}
 //! ← {"type":"run","data":{"exit_code":0,"signal":null,"stdout":"","stderr":"","truncated":false}}
 //! ```
@@ -18,8 +19,12 @@
 //! [`crate::run_io::STDIN_WINDOW`] chunks, so a fast writer waits in its socket. A client
 //! that closes the connection (or dies) cancels the run: the command is killed.
 //!
-//! An older daemon refuses the `stream` field as unknown ("restart the daemon"); an older
-//! client never sends it and gets the whole answer, as before.
+//! A run with a terminal (`run -t`) carries its `tty` in the request and sends `resize`
+//! frames when the client's terminal changes size; its output comes as `stdout` frames only
+//! (the terminal is one stream).
+//!
+//! An older daemon refuses the `stream` or `tty` field as unknown ("restart the daemon");
+//! an older client never sends them and gets the whole answer, as before.
 
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -37,6 +42,7 @@ use crate::files::FileContent;
 use crate::model::{BackendError, Cancel};
 use crate::ops::{Request, Run};
 use crate::run_io::{Piece, RunIo, Stream};
+use crate::tty::{Resizes, WinSize};
 use crate::web::SharedBackend;
 
 /// A frame of a command's output, daemon to client.
@@ -67,6 +73,8 @@ pub enum InputFrame {
     Stdin(FileContent),
     /// Standard input ended.
     StdinEnd,
+    /// The client's terminal has a new size (a run with a terminal, [`crate::tty`]).
+    Resize(WinSize),
 }
 
 /// How long the reader of input frames waits for one before looking again (an idle
@@ -91,7 +99,8 @@ pub(crate) fn serve(
     let operator = Operator::peer_of(stream);
     std::thread::scope(|scope| {
         let input_cancel = cancel.clone();
-        scope.spawn(move || read_input(reader, ends.stdin, &input_cancel));
+        let resizes = ends.resizes;
+        scope.spawn(move || read_input(reader, ends.stdin, &resizes, &input_cancel));
         let (done_tx, done) = std::sync::mpsc::channel();
         let runner_cancel = cancel.clone();
         scope.spawn(move || {
@@ -132,8 +141,13 @@ pub(crate) fn serve(
 }
 
 /// Passes the client's input frames on to the command's standard input until its end (or
-/// the connection's: then the run is cancelled).
-fn read_input(mut reader: FrameReader<'_>, stdin: SyncSender<Vec<u8>>, cancel: &Cancel) {
+/// the connection's: then the run is cancelled), and its terminal's sizes to `resizes`.
+fn read_input(
+    mut reader: FrameReader<'_>,
+    stdin: SyncSender<Vec<u8>>,
+    resizes: &Resizes,
+    cancel: &Cancel,
+) {
     let mut stdin = Some(stdin);
     loop {
         let frame = match reader.next(Instant::now() + INPUT_PATIENCE, MAX_REQUEST_BYTES) {
@@ -155,11 +169,30 @@ fn read_input(mut reader: FrameReader<'_>, stdin: SyncSender<Vec<u8>>, cancel: &
                 }
             }
             Ok(InputFrame::StdinEnd) => stdin = None,
+            Ok(InputFrame::Resize(size)) => resizes.set(size),
             Err(e) => {
                 tracing::debug!("a streamed run's client sent a frame that is not input: {e}");
                 cancel.cancel();
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_resize_frame_is_written_as_documented() {
+        let frame = InputFrame::Resize(WinSize {
+            rows: 40,
+            cols: 120,
+        });
+        let json = r#"{"type":"resize","data":{"rows":40,"cols":120}}"#;
+        assert_eq!(serde_json::to_string(&frame).unwrap(), json);
+        assert_eq!(serde_json::from_str::<InputFrame>(json).unwrap(), frame);
     }
 }

@@ -70,7 +70,7 @@ fn user_name(uid: u32) -> Option<String> {
 /// recorded: a follower would otherwise fill the log with its own reads.
 pub fn recorded_machine(request: &Request) -> Option<String> {
     match request {
-        Request::CreateMachine { name, .. } | Request::DestroyMachine { name } => {
+        Request::CreateMachine { name, .. } | Request::DestroyMachine { name, .. } => {
             Some(name.to_string())
         }
         Request::ListMachines {}

@@ -2,7 +2,7 @@
 //! boss. Given a one-time registration sturdyref it connects to the boss over OCapN
 //! (tcp-tls), registers, and exposes its **bindings** (see [`super::wire`]): `status`,
 //! `run-stream` (output and standard input streamed through a capability of the boss,
-//! `hob_net::run_stream`), `run` (for older bosses: output captured, at most
+//! `hob_net::run_stream`), `run-terminal` (the same, in a pseudo-terminal), `run` (for older bosses: output captured, at most
 //! [`wire::MAX_REMOTE_OUTPUT`] bytes of each stream, with a note past it), `put-file` and
 //! `get-file` (at most [`wire::MAX_FILE`] bytes).
 //!

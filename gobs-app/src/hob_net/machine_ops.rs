@@ -41,7 +41,8 @@ pub(super) fn answer(
             });
             Ok(Term::local(p))
         }
-        super::run_sink::RUN_STREAM => super::run_stream::answer(cx, node, args),
+        super::run_sink::RUN_STREAM => super::run_stream::answer(cx, node, args, false),
+        super::run_sink::RUN_TERMINAL => super::run_stream::answer(cx, node, args, true),
         PutFile::NAME => {
             let (path, bytes, mode) = PutFile::read_args(args).map_err(|e| wire::text(&e))?;
             reply::<PutFile>(write_file_atomically(Path::new(&path), &bytes, mode))

@@ -14,11 +14,19 @@
 //!   the machine may ask again before an answer (a window of asks of its own choosing), and
 //!   the asks are answered in the order they came, so the chunks stay in order;
 //! - `watch`, answered `#f` when the run ended as it should and broken when the boss gave
-//!   up on it (the client went away): the machine then kills the command.
+//!   up on it (the client went away): the machine then kills the command;
+//! - `size` (a run with a terminal), answered `[ROWS COLS]` when the user's terminal next
+//!   changes size: the machine asks again after each answer.
+//!
+//! A run with a terminal (`run -t`) is `run-terminal ARGV TIMEOUT SINK TERM ROWS COLS`: the
+//! command runs in a pseudo-terminal of type TERM and that size, and its output (the
+//! terminal's, one stream) comes as `out "stdout" BYTES`. A hob-client of a release before
+//! terminals answers it "no binding `run-terminal`", which the boss words as "recreate the
+//! machine".
 //!
 //! The machine is not trusted to keep its window: the sink holds at most [`MAX_QUEUED`]
-//! chunks not yet passed on and [`MAX_STDIN_ASKS`] `stdin` asks not yet answered; a machine
-//! that sends more,
+//! chunks not yet passed on, [`MAX_STDIN_ASKS`] `stdin` asks and one `size` ask not yet
+//! answered; a machine that sends more,
 //! a larger chunk, or anything else, ends the run with an error naming it, and one that
 //! stalls or never ends is cut at the call's deadline ([`Call::deadline`]).
 
@@ -37,6 +45,7 @@ use super::wire;
 use crate::model::{Cancel, RunOutput};
 use crate::ops::{MachineOp, Run};
 use crate::run_io::{CHUNK, RunIo, Stream};
+use crate::tty::{Resized, Resizes};
 
 /// Chunks of output the sink holds not yet passed on; past it the machine is cut off.
 pub const MAX_QUEUED: usize = 16;
@@ -63,6 +72,8 @@ struct State {
     pulls: VecDeque<LocalRef>,
     /// The machine's `watch`.
     watch: Option<LocalRef>,
+    /// The machine's `size` ask not answered.
+    size: Option<LocalRef>,
     /// What the machine did against the protocol.
     fault: Option<String>,
     /// The machine's answer to `run-stream`.
@@ -127,8 +138,15 @@ impl LocalObject for Sink {
                 state.watch = Some(p);
                 None
             }
+            ("size", []) if state.size.is_none() => {
+                state.size = Some(p);
+                None
+            }
+            ("size", []) => {
+                Some("it asked for the terminal's size again without waiting for the answer".into())
+            }
             (other, _) => Some(format!(
-                "it sent `{}` to the run's stream, which takes out, stdin and watch (once)",
+                "it sent `{}` to the run's stream, which takes out, stdin, size and watch (once)",
                 crate::model::shown(other)
             )),
         };
@@ -166,6 +184,16 @@ impl Gateway {
         let mut message = crate::ops::MachineCall::message(run, default_limit);
         message[0] = Term::sym(RUN_STREAM);
         message.push(Term::local(sink));
+        if let Some(tty) = &run.tty {
+            message[0] = Term::sym(RUN_TERMINAL);
+            message.extend([
+                wire::text(&tty.term),
+                Term::Data(Value::from(i64::from(tty.size.rows))),
+                Term::Data(Value::from(i64::from(tty.size.cols))),
+            ]);
+            let feeder = (shared.clone(), node.clone(), io.resizes.clone());
+            std::thread::spawn(move || feed_sizes(&feeder.0, &feeder.1, &feeder.2));
+        }
         // Named `run` in errors: what the user asked for.
         let call: Call = run.call(default_limit);
         let limit = call.deadline(answer);
@@ -202,6 +230,7 @@ impl Gateway {
         settle.extend(state.watch.take().map(|w| (w, watch)));
         let over = || Err(wire::text(why.as_deref().unwrap_or("the run ended")));
         settle.extend(state.pulls.drain(..).map(|p| (p, over())));
+        settle.extend(state.size.take().map(|p| (p, over())));
         settle.extend(state.queue.drain(..).map(|(_, _, p)| (p, over())));
         drop(state);
         shared.changed.notify_all();
@@ -229,6 +258,9 @@ impl Gateway {
 
 /// The method a streamed run is on the hob wire.
 pub const RUN_STREAM: &str = "run-stream";
+
+/// The method a streamed run with a terminal is on the hob wire.
+pub const RUN_TERMINAL: &str = "run-terminal";
 
 /// Why a streamed run ended without the machine's answer.
 #[derive(Debug, Clone)]
@@ -311,22 +343,52 @@ fn feed_stdin(shared: &Shared, node: &Node, stdin: Receiver<Vec<u8>>) {
             }
         };
         ended = chunk.is_empty();
-        let mut state = shared.lock();
-        let pull = loop {
-            if state.over {
-                return;
-            }
-            if let Some(p) = state.pulls.pop_front() {
-                break p;
-            }
-            state = shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+        let Some(pull) = next_ask(shared, |state| state.pulls.pop_front()) else {
+            return;
         };
-        drop(state);
         // Posted in the order taken, so the asks are settled in the order they came.
         node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
+    }
+}
+
+/// Answers the machine's `size` asks with the user's terminal's sizes as they change, the
+/// latest one each; stops when the run is over.
+fn feed_sizes(shared: &Shared, node: &Node, resizes: &Resizes) {
+    let mut seen = 0;
+    loop {
+        let size = match resizes.next_after(seen, CANCEL_CHECK) {
+            Resized::To(count, size) => {
+                seen = count;
+                size
+            }
+            Resized::Unchanged if !shared.lock().over => continue,
+            Resized::Unchanged | Resized::Closed => return,
+        };
+        let Some(ask) = next_ask(shared, |state| state.size.take()) else {
+            return;
+        };
+        let answer = Term::List(vec![
+            Term::Data(Value::from(i64::from(size.rows))),
+            Term::Data(Value::from(i64::from(size.cols))),
+        ]);
+        node.post(move |core| settle_once(core, ask, Ok(answer)));
+    }
+}
+
+/// Waits for the machine's next ask that `take` takes; `None` once the run is over.
+fn next_ask(shared: &Shared, take: impl Fn(&mut State) -> Option<LocalRef>) -> Option<LocalRef> {
+    let mut state = shared.lock();
+    loop {
+        if state.over {
+            return None;
+        }
+        if let Some(p) = take(&mut state) {
+            return Some(p);
+        }
+        state = shared
+            .changed
+            .wait(state)
+            .unwrap_or_else(|p| p.into_inner());
     }
 }
 

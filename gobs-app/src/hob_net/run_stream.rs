@@ -5,6 +5,11 @@
 //! [`STDIN_WINDOW`] asks ahead of the command, so a round trip is not paid per chunk and
 //! what waits here for the command is bounded too; the command is killed when the sink's
 //! `watch` is broken (the boss gave up on the run, or the session was lost).
+//!
+//! `run-terminal ARGV TIMEOUT SINK TERM ROWS COLS` runs the command in a pseudo-terminal
+//! ([`crate::providers::local::pty`]): its output goes out as `stdout`, what comes in is
+//! typed into the terminal, and the sink's `size` is asked, one ask at a time, for the
+//! terminal's size changes.
 
 use std::collections::VecDeque;
 use std::process::Command;
@@ -19,8 +24,10 @@ use gobs_ocapn::syrup::Value;
 use super::wire;
 use crate::model::Cancel;
 use crate::ops::{MachineOp, Run};
+use crate::providers::local::pty::{SizeSource, TerminalStreams, stream_in_terminal};
 use crate::providers::local::pump::{InputSource, OutputSink, Streams};
 use crate::providers::local::run::stream_command;
+use crate::tty::{Tty, WinSize};
 
 /// Chunks of one output stream sent to the boss and not yet answered.
 pub const WINDOW: usize = 4;
@@ -29,16 +36,30 @@ pub const WINDOW: usize = 4;
 /// [`super::run_sink::MAX_STDIN_ASKS`]).
 pub const STDIN_WINDOW: usize = 4;
 
-/// Answers `run-stream ARGV TIMEOUT SINK`: a promise settled once the command ended and
-/// its output was taken.
+/// Answers `run-stream ARGV TIMEOUT SINK`, or with `terminal` `run-terminal ARGV TIMEOUT
+/// SINK TERM ROWS COLS`: a promise settled once the command ended and its output was taken.
 pub(super) fn answer(
     cx: &mut Cx<'_>,
     node: &Arc<OnceLock<Node>>,
     args: &[Term],
+    terminal: bool,
 ) -> Result<Term, Term> {
-    let refused = || wire::text("run-stream takes the command, a time limit and a sink");
-    let [argv, timeout, Term::Ref(sink)] = args else {
-        return Err(refused());
+    let (argv, timeout, sink, tty) = match (terminal, args) {
+        (false, [argv, timeout, Term::Ref(sink)]) => (argv, timeout, sink, None),
+        (true, [argv, timeout, Term::Ref(sink), term, rows, cols]) => {
+            let tty = read_tty(term, rows, cols).map_err(|e| wire::text(&e))?;
+            (argv, timeout, sink, Some(tty))
+        }
+        (false, _) => {
+            return Err(wire::text(
+                "run-stream takes the command, a time limit and a sink",
+            ));
+        }
+        (true, _) => {
+            return Err(wire::text(
+                "run-terminal takes the command, a time limit, a sink, TERM, rows and columns",
+            ));
+        }
     };
     let (argv, timeout) =
         Run::read_args(&[argv.clone(), timeout.clone()]).map_err(|e| wire::text(&e))?;
@@ -49,7 +70,7 @@ pub(super) fn answer(
     let sink = sink.clone();
     let (p, _resolver) = cx.promise();
     std::thread::spawn(move || {
-        let outcome = run(&node, &sink, &argv, timeout)
+        let outcome = run(&node, &sink, &argv, timeout, tty.as_ref())
             .map(|out| Run::reply_term(&out))
             .map_err(|e| wire::text(&e));
         node.post(move |core| core.settle_promise(p, outcome));
@@ -57,11 +78,35 @@ pub(super) fn answer(
     Ok(Term::local(p))
 }
 
+/// The terminal `run-terminal` asks for.
+fn read_tty(term: &Term, rows: &Term, cols: &Term) -> Result<Tty, String> {
+    let cells = |t: &Term| {
+        t.to_value()
+            .and_then(|v| v.as_int())
+            .and_then(|i| u16::try_from(i).ok())
+    };
+    let (Some(term), Some(rows), Some(cols)) = (wire::as_string(term), cells(rows), cells(cols))
+    else {
+        return Err(
+            "run-terminal's terminal is TERM (a string), rows and columns (numbers \
+                    up to 65535)"
+                .into(),
+        );
+    };
+    let tty = Tty {
+        term,
+        size: WinSize { rows, cols },
+    };
+    tty.check()?;
+    Ok(tty)
+}
+
 fn run(
     node: &Node,
     sink: &CapRef,
     argv: &[String],
     timeout: u64,
+    tty: Option<&Tty>,
 ) -> Result<crate::model::RunOutput, String> {
     let (first, rest) = argv
         .split_first()
@@ -85,18 +130,55 @@ fn run(
             unanswered: VecDeque::new(),
         }) as Box<dyn OutputSink>
     };
+    let stdin = Box::new(FromBoss {
+        node: node.clone(),
+        sink: sink.clone(),
+        asked: VecDeque::new(),
+        ended: false,
+    });
+    let limit = Duration::from_secs(timeout.max(1));
+    let place = "this machine";
+    if let Some(tty) = tty {
+        let streams = TerminalStreams {
+            output: out("stdout"),
+            input: stdin,
+            sizes: Box::new(SizesFromBoss {
+                node: node.clone(),
+                sink: sink.clone(),
+            }),
+        };
+        return stream_in_terminal(cmd, tty, None, (first, place), limit, streams, &cancel);
+    }
     let streams = Streams {
         stdout: out("stdout"),
         stderr: out("stderr"),
-        stdin: Box::new(FromBoss {
-            node: node.clone(),
-            sink: sink.clone(),
-            asked: VecDeque::new(),
-            ended: false,
-        }),
+        stdin,
     };
-    let limit = Duration::from_secs(timeout.max(1));
-    stream_command(cmd, first, "this machine", limit, streams, &cancel)
+    stream_command(cmd, first, place, limit, streams, &cancel)
+}
+
+/// The terminal's size changes, asked of the boss's sink one at a time.
+struct SizesFromBoss {
+    node: Node,
+    sink: CapRef,
+}
+
+impl SizeSource for SizesFromBoss {
+    fn next(&mut self) -> Option<WinSize> {
+        // Broken when the run is over (or the session lost): no more changes.
+        let got = answered(ask(&self.node, &self.sink, vec![Term::sym("size")])).ok()?;
+        let Some(Value::List(cells)) = got.to_value() else {
+            return None;
+        };
+        let cell = |v: &Value| v.as_int().and_then(|i| u16::try_from(i).ok());
+        match cells.as_slice() {
+            [rows, cols] => Some(WinSize {
+                rows: cell(rows)?,
+                cols: cell(cols)?,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Sends `args` to `to`; the answer comes on the receiver.

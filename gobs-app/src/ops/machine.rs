@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gobs_ocapn::captp::Term;
 
-use super::Response;
+use super::{Request, Response};
 use crate::hob_net::answers::Call;
 use crate::hob_net::wire;
 use crate::model::{BackendError, MachineName};
@@ -114,6 +114,8 @@ pub trait MachineOp: fmt::Debug + Send + Sync + 'static {
 pub trait Listed: MachineOp {
     /// `answer` as the operation's response.
     fn response(answer: Self::Answer) -> Response;
+    /// The request asking for it (what a boss passes on to a host's agent).
+    fn request(&self) -> Request;
 }
 
 /// A machine operation, its type forgotten: what every layer between the command line and
@@ -150,6 +152,8 @@ pub trait MachineCall: fmt::Debug + Send + Sync {
     fn shown(&self) -> Vec<String>;
     /// The operation, for a machine that does it itself to find its type.
     fn as_any(&self) -> &dyn Any;
+    /// [`Listed::request`].
+    fn request(&self) -> Request;
 }
 
 impl<O: Listed> MachineCall for O {
@@ -205,5 +209,8 @@ impl<O: Listed> MachineCall for O {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn request(&self) -> Request {
+        Listed::request(self)
     }
 }

@@ -26,6 +26,7 @@ use crate::hob_net::answers::{self, Call, Work};
 use crate::hob_net::wire::{as_string, text};
 use crate::model::{BackendError, MachineName, RunOutput};
 use crate::run_io::RunIo;
+use crate::tty::Tty;
 
 /// Longest `run --timeout`.
 pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -57,6 +58,17 @@ pub struct Run {
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Give the command a terminal on the machine, as `ssh -t` does: this terminal is put
+    /// in raw mode (Ctrl-C goes to the command), its size and size changes follow, and
+    /// output passes unescaped. Needs standard input and output to be a terminal
+    #[arg(short = 't', long = "tty")]
+    #[serde(skip)]
+    pub terminal: bool,
+    /// The terminal the command gets on the machine ([`crate::tty`]); the command line sets
+    /// it from `-t`. Only streamed runs carry one.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<Tty>,
     /// The run's streams inside this process, when its output is shown as it comes
     /// ([`crate::run_io`]); set by whoever shows it, never sent.
     #[arg(skip)]
@@ -64,7 +76,24 @@ pub struct Run {
     pub io: Option<RunIo>,
 }
 
+/// What `shell` runs: the machine's login shell, `$SHELL` there or else `/bin/sh`.
+pub const LOGIN_SHELL: [&str; 3] = ["/bin/sh", "-c", "exec \"${SHELL:-/bin/sh}\" -l"];
+
 impl Run {
+    /// `shell NAME`: [`LOGIN_SHELL`] on machine `name` in a terminal, for at most `timeout`.
+    pub fn login_shell(name: MachineName, timeout: Option<HumanDuration>) -> Run {
+        Run {
+            name,
+            command: LOGIN_SHELL.iter().map(|w| w.to_string()).collect(),
+            timeout,
+            raw: false,
+            stream: false,
+            terminal: true,
+            tty: None,
+            io: None,
+        }
+    }
+
     /// The command's time limit in whole seconds (at least one): the request's, else
     /// `default`.
     fn limit_secs(&self, default: Duration) -> u64 {
@@ -87,6 +116,9 @@ impl MachineOp for Run {
             return Err(BackendError::invalid(
                 "no command to run; write it after `--`: gobs-app run NAME -- CMD [ARGS...]",
             ));
+        }
+        if let Some(tty) = &self.tty {
+            tty.check().map_err(BackendError::invalid)?;
         }
         if let Some(t) = self
             .time_limit()
@@ -200,9 +232,13 @@ impl MachineOp for Run {
     }
 
     fn when_lost(&self) -> String {
+        let output = match self.stream {
+            true => "the output shown is all that came back, and its exit status is lost",
+            false => "its output is lost",
+        };
         format!(
             "gobs-app cannot know whether the command ran on machine {}, or how far it got \
-             (its output is lost); check on the machine before running it again",
+             ({output}); check on the machine before running it again",
             self.name
         )
     }
@@ -239,6 +275,8 @@ mod tests {
             timeout: timeout.map(HumanDuration),
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         }
     }

@@ -163,6 +163,8 @@ mod tests {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         });
         let (text, table) = vat

@@ -31,7 +31,9 @@ use crate::config::human::HumanDuration;
 use crate::model::Cancel;
 use crate::ops::MachineCall;
 use crate::ops::machine::Reply;
-use crate::providers::lifecycle::{MachineBook, ProviderCore};
+use crate::progress::Progress;
+use crate::providers::lifecycle::ProviderCore;
+use crate::providers::MachineBook;
 use crate::providers::{MachineActor, Provider, ProviderError};
 
 /// Commands a dummy machine remembers (the oldest are forgotten first).
@@ -159,6 +161,7 @@ impl Provider for DummyProvider {
     fn provision(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let settings = &self.core.settings;
         let delay = Duration::from_millis(settings.create_delay_ms);
@@ -171,6 +174,10 @@ impl Provider for DummyProvider {
         });
         move || {
             if !delay.is_zero() {
+                progress.step(format!(
+                    "pretending to provision: waiting out create_delay ({})",
+                    humantime::format_duration(delay)
+                ));
                 std::thread::sleep(delay);
             }
             failure.map_or(Ok(()), |f| Err(ProviderError(f)))
@@ -189,6 +196,7 @@ impl Provider for DummyProvider {
     fn teardown(
         &mut self,
         _machine: &str,
+        _progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         || Ok(())
     }

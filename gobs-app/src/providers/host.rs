@@ -43,7 +43,8 @@ use crate::providers::anchor::{
 };
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::lifecycle::Reconnect;
-use crate::providers::{Provider, ProviderCore, ProviderError};
+use crate::progress::Progress;
+use crate::providers::{Provider, ProviderCore, ProviderError, waiting_for_registration};
 
 /// Directory of the host machines, inside the state directory.
 pub const MACHINES_DIR: &str = "hosts";
@@ -148,13 +149,14 @@ impl Provider for HostProvider {
     fn provision(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| provision(&settings, &g, &machine))
+                .and_then(|g| provision(&settings, &g, &machine, &progress))
                 .map_err(ProviderError)
         }
     }
@@ -174,20 +176,26 @@ impl Provider for HostProvider {
     fn teardown(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| teardown(&settings, &g, &machine))
+                .and_then(|g| teardown(&settings, &g, &machine, &progress))
                 .map_err(ProviderError)
         }
     }
 }
 
 /// Starts machine `machine`'s hob-client and waits until it registered.
-fn provision(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
+fn provision(
+    settings: &HostSettings,
+    gateway: &BossGateway,
+    machine: &str,
+    progress: &Progress,
+) -> Result<(), String> {
     let started = Instant::now();
     let gateway = gateway.start(settings.hob_listen)?;
     let dir = settings.machine_dir(machine);
@@ -214,6 +222,7 @@ fn provision(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> R
     let log2 = log
         .try_clone()
         .map_err(|e| format!("cannot open {}: {e}", console.display()))?;
+    progress.step("starting the machine's hob-client on this host");
     // By /proc/self/exe: a daemon whose binary was replaced still starts its own build.
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("hob-client")
@@ -243,6 +252,7 @@ fn provision(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> R
     drop(child);
     write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
     let limit = Duration::from_secs(settings.register_timeout_secs);
+    waiting_for_registration(progress, "its", limit);
     gateway
         .wait_up(machine, limit, || {
             (!alive(pid)).then(|| {
@@ -264,9 +274,15 @@ fn provision(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> R
     Ok(())
 }
 
-fn teardown(settings: &HostSettings, gateway: &BossGateway, machine: &str) -> Result<(), String> {
+fn teardown(
+    settings: &HostSettings,
+    gateway: &BossGateway,
+    machine: &str,
+    progress: &Progress,
+) -> Result<(), String> {
     let dir = settings.machine_dir(machine);
     gateway.revoke(machine)?;
+    progress.step("stopping the hob-client and what it started");
     kill_session(&dir)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),

@@ -25,13 +25,17 @@
 //! or destroying twice, cleans up rather than errs. Destroying a machine that is still being
 //! created cancels it: the creation takes down what it made when it reaches that point.
 //!
+//! **Progress.** Whoever asked may watch the steps ([`crate::progress`]): the lifecycle
+//! reports its own (provisioning, booting, registering, taking down) to the [`Progress`]
+//! it is given, and hands it to the provider's hooks, which report the steps a user waits
+//! through (building a root filesystem, booting a VM, waiting for the registration).
+//!
 //! The boss keeps the machine's state (creating, running, failed, destroying) from these
 //! promises; see [`crate::actors::boss`]. The boss holds a provider of any kind as a
 //! [`ProviderRef`](super::ProviderRef), which reaches these functions through the table in
 //! [`super`].
 
-use std::collections::{BTreeMap, BTreeSet};
-
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use gobs_runtime::{Actor, AnyRef, Error, Promise, Ref, Vat, self_ref, spawn, spawn_blocking};
@@ -42,6 +46,8 @@ use crate::actors::hob::{HobClientPresence, Registration};
 use crate::actors::reason::reason;
 use crate::actors::vats::{self, VatRemover};
 use crate::hob_net::boss_gateway::BossGateway;
+use crate::progress::Progress;
+use crate::providers::book::MachineBook;
 use crate::providers::machine::MachineActor;
 
 /// Why a provider could not make or take down a machine, for people.
@@ -138,10 +144,13 @@ pub trait Provider: Actor {
         None
     }
 
-    /// The slow, failable work of making machine `machine`, to run off the vat.
+    /// The slow, failable work of making machine `machine`, to run off the vat; it reports
+    /// its steps (those a user waits through: booting, waiting for the registration) to
+    /// `progress`.
     fn provision(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<Self::Provisioned, ProviderError> + Send + 'static;
 
     /// Builds machine `machine` in a turn of its new vat, given its hob client (`None` for
@@ -154,11 +163,13 @@ pub trait Provider: Actor {
         provisioned: Self::Provisioned,
     ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<Self::Machine> + Send + 'static;
 
-    /// Takes down what provisioning made for `machine`, off the vat, after its vat stopped.
-    /// Must succeed when there is nothing (left) to take down.
+    /// Takes down what provisioning made for `machine`, off the vat, after its vat stopped,
+    /// reporting its steps to `progress`. Must succeed when there is nothing (left) to take
+    /// down.
     fn teardown(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static;
 }
 
@@ -252,7 +263,8 @@ impl<M: Actor, S> ProviderCore<M, S> {
     pub fn gateway(&self) -> Result<BossGateway, String> {
         self.gateway.get().cloned().ok_or_else(|| {
             format!(
-                "provider {} was not given the boss's hob gateway (a bug: the backend gives                  it when it starts the provider)",
+                "provider {} was not given the boss's hob gateway (a bug: the backend gives \
+                 it when it starts the provider)",
                 self.name
             )
         })
@@ -278,117 +290,19 @@ impl<M: Actor, S> ProviderCore<M, S> {
     }
 }
 
-/// A provider's machines: the saved part of its state that the lifecycle keeps.
-pub struct MachineBook<M> {
-    /// Machines that are up, by name.
-    machines: BTreeMap<String, Ref<M>>,
-    /// Machines being made.
-    creating: BTreeSet<String>,
-    /// Machines being made that were destroyed meanwhile.
-    cancelled: BTreeSet<String>,
-}
-
-impl<M: Actor> MachineBook<M> {
-    /// An empty book.
-    pub fn new() -> Self {
-        MachineBook {
-            machines: BTreeMap::new(),
-            creating: BTreeSet::new(),
-            cancelled: BTreeSet::new(),
-        }
-    }
-
-    /// Machine `name`, if it is up.
-    pub fn get(&self, name: &str) -> Option<&Ref<M>> {
-        self.machines.get(name)
-    }
-
-    /// Names of the machines that are up, sorted.
-    pub fn names(&self) -> Vec<String> {
-        self.machines.keys().cloned().collect()
-    }
-
-    /// Whether machine `name` is being made.
-    pub fn is_creating(&self, name: &str) -> bool {
-        self.creating.contains(name)
-    }
-
-    /// After a restart: creations that were in flight are gone (their promises did not
-    /// survive); the boss marks their machines failed, and destroying them cleans up.
-    pub fn forget_in_flight(&mut self) {
-        self.creating.clear();
-        self.cancelled.clear();
-    }
-}
-
-impl<M: Actor> Default for MachineBook<M> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-// By hand: derives would ask `M: Clone`/`M: Debug`/`M: Serialize`, which actors are not;
-// only `Ref<M>` needs to be.
-impl<M> Clone for MachineBook<M> {
-    fn clone(&self) -> Self {
-        MachineBook {
-            machines: self.machines.clone(),
-            creating: self.creating.clone(),
-            cancelled: self.cancelled.clone(),
-        }
-    }
-}
-
-impl<M: Actor> std::fmt::Debug for MachineBook<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MachineBook")
-            .field("machines", &self.machines)
-            .field("creating", &self.creating)
-            .field("cancelled", &self.cancelled)
-            .finish()
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "M: Actor", deserialize = "M: Actor"))]
-struct BookRepr<M> {
-    machines: BTreeMap<String, Ref<M>>,
-    creating: BTreeSet<String>,
-    cancelled: BTreeSet<String>,
-}
-
-impl<M: Actor> Serialize for MachineBook<M> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        BookRepr {
-            machines: self.machines.clone(),
-            creating: self.creating.clone(),
-            cancelled: self.cancelled.clone(),
-        }
-        .serialize(serializer)
-    }
-}
-
-impl<'de, M: Actor> Deserialize<'de> for MachineBook<M> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = BookRepr::<M>::deserialize(deserializer)?;
-        Ok(MachineBook {
-            machines: repr.machines,
-            creating: repr.creating,
-            cancelled: repr.cancelled,
-        })
-    }
-}
-
 /// Starts making machine `machine`; the provider side of [`ProviderRef::create_machine`](super::ProviderRef::create_machine).
 /// Runs in a turn of the provider's vat and returns at once; the promise resolves when the
 /// machine is up and registered with the boss, or with the reason it is not (after taking
 /// down what was made). `registration` is the one-time capability an in-process machine's
 /// client registers through (a network machine registered with the gateway and needs none).
+/// The steps go to `progress`: the lifecycle's own (provisioning, booting, registering)
+/// and, between them, the provider's.
 pub fn create<P: Provider>(
     provider: &mut P,
     machine: String,
     registration: Option<Ref<Registration>>,
     bind: Binder,
+    progress: Progress,
 ) -> Promise<Created> {
     let busy = provider.book().get(&machine).is_some()
         || provider.book().is_creating(&machine)
@@ -406,8 +320,13 @@ pub fn create<P: Provider>(
     };
     provider.book_mut().creating.insert(machine.clone());
     tracing::debug!(provider = provider.name(), machine, "provisioning");
-    let provisioned = spawn_blocking(provider.provision(&machine));
-    let (me2, machine2) = (me.clone(), machine.clone());
+    progress.step(format!(
+        "provisioning with {} provider {}",
+        P::KIND,
+        provider.name()
+    ));
+    let provisioned = spawn_blocking(provider.provision(&machine, progress.clone()));
+    let (me2, machine2, progress2) = (me.clone(), machine.clone(), progress.clone());
     let booted = provisioned
         .then(move |provisioned| {
             let provisioned = match provisioned {
@@ -420,17 +339,20 @@ pub fn create<P: Provider>(
                     )));
                 }
             };
-            me.call_mut_with(move |p| start_machine(p, machine, provisioned, registration, bind))
-                .unwrap_or_else(|e| {
-                    Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
-                })
+            progress.step("booting: starting the machine's vat");
+            me.call_mut_with(move |p| {
+                start_machine(p, machine, provisioned, registration, bind, progress)
+            })
+            .unwrap_or_else(|e| {
+                Promise::fulfilled(Err(ProviderError::runtime("cannot boot the machine", &e)))
+            })
         })
         .flatten();
     booted
         .then(move |booted| {
             let booted = booted
                 .unwrap_or_else(|e| Err(ProviderError::runtime("booting the machine stopped", &e)));
-            me2.call_mut_with(move |p| finish_creation(p, machine2, booted))
+            me2.call_mut_with(move |p| finish_creation(p, machine2, booted, progress2))
                 .unwrap_or_else(|e| {
                     Promise::fulfilled(Err(ProviderError::runtime(
                         "cannot finish the creation",
@@ -449,6 +371,7 @@ fn start_machine<P: Provider>(
     provisioned: P::Provisioned,
     registration: Option<Ref<Registration>>,
     bind: Binder,
+    progress: Progress,
 ) -> Promise<Result<Ref<P::Machine>, ProviderError>> {
     if provider.book().cancelled.contains(&machine) {
         // Destroyed while provisioning: do not boot; `finish_creation` tears down.
@@ -495,6 +418,7 @@ fn start_machine<P: Provider>(
                     )));
                 }
             };
+            progress.step("registering the machine with the boss");
             client
                 .send()
                 .register(registration)
@@ -537,6 +461,7 @@ fn finish_creation<P: Provider>(
     provider: &mut P,
     machine: String,
     booted: Result<Ref<P::Machine>, ProviderError>,
+    progress: Progress,
 ) -> Promise<Created> {
     let provider_name = provider.name().to_string();
     let book = provider.book_mut();
@@ -555,7 +480,8 @@ fn finish_creation<P: Provider>(
         }
         Err(e) => e.0,
     };
-    take_down(provider, &machine).then(move |cleaned| match cleaned {
+    progress.step("the machine was not made: taking down what was");
+    take_down(provider, &machine, progress).then(move |cleaned| match cleaned {
         Ok(Ok(())) => Err(ProviderError(failure)),
         Ok(Err(e)) => Err(ProviderError(format!(
             "{failure}; cleaning up also failed: {e}"
@@ -569,24 +495,31 @@ fn finish_creation<P: Provider>(
 
 /// Destroys machine `machine`; the provider side of [`ProviderRef::destroy_machine`](super::ProviderRef::destroy_machine).
 /// Runs in a turn of the provider's vat. A machine the provider does not know is taken down
-/// all the same (teardown finds nothing), so retrying a failed destroy cleans up.
-pub fn destroy<P: Provider>(provider: &mut P, machine: String) -> Promise<Outcome> {
+/// all the same (teardown finds nothing), so retrying a failed destroy cleans up. The steps
+/// go to `progress`.
+pub fn destroy<P: Provider>(
+    provider: &mut P,
+    machine: String,
+    progress: Progress,
+) -> Promise<Outcome> {
     if provider.book().is_creating(&machine) {
+        progress.step("cancelling the creation (it takes down what it made)");
         provider.book_mut().cancelled.insert(machine);
         return Promise::fulfilled(Ok(()));
     }
     provider.book_mut().machines.remove(&machine);
-    take_down(provider, &machine)
+    take_down(provider, &machine, progress)
 }
 
 /// Stops machine `machine`'s vat and runs the provider's teardown, off the vat.
-fn take_down<P: Provider>(provider: &mut P, machine: &str) -> Promise<Outcome> {
+fn take_down<P: Provider>(provider: &mut P, machine: &str, progress: Progress) -> Promise<Outcome> {
     let vat = provider.vats_mut().remove(machine);
-    let teardown = provider.teardown(machine);
+    let teardown = provider.teardown(machine, progress.clone());
     let remover = VatRemover::current();
     let machine = machine.to_string();
     spawn_blocking(move || {
         if let Some(vat) = vat {
+            progress.step("stopping the machine's vat");
             remover.remove(&vat).map_err(|e| {
                 ProviderError(format!("cannot stop machine {machine:?}'s vat: {e}"))
             })?;

@@ -13,6 +13,7 @@
 //! actor (implementing [`MachineActor`]) adds its row to [`capabilities`]' table too.
 
 pub mod anchor;
+pub mod book;
 pub mod capabilities;
 pub mod lifecycle;
 pub mod machine;
@@ -27,13 +28,15 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::DeTable;
 
-pub use lifecycle::{Created, MachineBook, Outcome, Provider, ProviderCore, ProviderError};
+pub use book::MachineBook;
+pub use lifecycle::{Created, Outcome, Provider, ProviderCore, ProviderError};
 pub use machine::MachineActor;
 
 use crate::actors::hob::Registration;
 use crate::actors::vats::{self, AppVats};
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::model::BackendError;
+use crate::progress::Progress;
 use capabilities::bind_standard;
 
 /// Declares each provider's module and writes [`KINDS`], one row per provider.
@@ -98,15 +101,23 @@ pub trait Kind: Sync {
         gateway: &BossGateway,
         limit: Duration,
     ) -> Result<ProviderRef, BackendError>;
-    /// Asks `provider` (if it is of this kind) to make machine `machine`.
+    /// Asks `provider` (if it is of this kind) to make machine `machine`, reporting the
+    /// steps to `progress`.
     fn create(
         &self,
         provider: &AnyRef,
         machine: String,
         registration: Option<Ref<Registration>>,
+        progress: Progress,
     ) -> Option<Promise<Created>>;
-    /// Asks `provider` (if it is of this kind) to take machine `machine` down.
-    fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>>;
+    /// Asks `provider` (if it is of this kind) to take machine `machine` down, reporting
+    /// the steps to `progress`.
+    fn destroy(
+        &self,
+        provider: &AnyRef,
+        machine: String,
+        progress: Progress,
+    ) -> Option<Promise<Outcome>>;
     /// Whether this kind's machines copy files ([`MachineActor::FILES`]).
     fn copies_files(&self) -> bool;
     /// Whether this kind's machines register with the boss's hob gateway themselves
@@ -211,20 +222,28 @@ where
         provider: &AnyRef,
         machine: String,
         registration: Option<Ref<Registration>>,
+        progress: Progress,
     ) -> Option<Promise<Created>> {
         let provider = provider.downcast::<P>()?;
         Some(
             provider
-                .send_mut_with(move |p| lifecycle::create(p, machine, registration, bind_standard))
+                .send_mut_with(move |p| {
+                    lifecycle::create(p, machine, registration, bind_standard, progress)
+                })
                 .flatten(),
         )
     }
 
-    fn destroy(&self, provider: &AnyRef, machine: String) -> Option<Promise<Outcome>> {
+    fn destroy(
+        &self,
+        provider: &AnyRef,
+        machine: String,
+        progress: Progress,
+    ) -> Option<Promise<Outcome>> {
         let provider = provider.downcast::<P>()?;
         Some(
             provider
-                .send_mut_with(move |p| lifecycle::destroy(p, machine))
+                .send_mut_with(move |p| lifecycle::destroy(p, machine, progress))
                 .flatten(),
         )
     }
@@ -294,24 +313,36 @@ impl ProviderRef {
     }
 
     /// Asks the provider to make machine `machine`, an in-process one registering through
-    /// `registration` (see [`lifecycle::create`]). Call inside a turn.
+    /// `registration`, reporting the steps to `progress` (see [`lifecycle::create`]). Call
+    /// inside a turn.
     pub fn create_machine(
         &self,
         machine: String,
         registration: Option<Ref<Registration>>,
+        progress: Progress,
     ) -> Promise<Created> {
         kind(&self.kind)
-            .and_then(|k| k.create(&self.actor, machine, registration))
+            .and_then(|k| k.create(&self.actor, machine, registration, progress))
             .unwrap_or_else(|| Promise::fulfilled(Err(self.unknown())))
     }
 
-    /// Asks the provider to take machine `machine` down (see [`lifecycle::destroy`]). Call
-    /// inside a turn.
-    pub fn destroy_machine(&self, machine: String) -> Promise<Outcome> {
+    /// Asks the provider to take machine `machine` down, reporting the steps to `progress`
+    /// (see [`lifecycle::destroy`]). Call inside a turn.
+    pub fn destroy_machine(&self, machine: String, progress: Progress) -> Promise<Outcome> {
         kind(&self.kind)
-            .and_then(|k| k.destroy(&self.actor, machine))
+            .and_then(|k| k.destroy(&self.actor, machine, progress))
             .unwrap_or_else(|| Promise::fulfilled(Err(self.unknown())))
     }
+}
+
+/// Reports that provisioning now waits for the registration of the machine's hob-client
+/// (`whose`: "the container's"), for at most `limit`: the step a network machine spends
+/// longest in.
+pub(crate) fn waiting_for_registration(progress: &Progress, whose: &str, limit: Duration) {
+    progress.step(format!(
+        "waiting for {whose} hob-client to register with the boss (at most {})",
+        humantime::format_duration(limit)
+    ));
 }
 
 /// Whether machines of provider kind `kind` copy files.

@@ -139,6 +139,12 @@ impl MachineActor for RemoteMachine {
                 let waits = (RECONNECT_WAIT, answer);
                 return run_io::collect(run.io.clone(), MAX_RUN_OUTPUT, |io| {
                     match g.run_stream(&name, run, &io, default_limit, waits, &cancel) {
+                        Err(e) if e.contains(NO_RUN_TERMINAL) => Err(format!(
+                            "machine {name}'s hob-client predates terminals, so it cannot give \
+                             the command one: recreate the machine (destroy-machine, then \
+                             create-machine) to use run -t and shell on it, or run the command \
+                             without -t"
+                        )),
                         Err(e) if e.contains(NO_RUN_STREAM) => {
                             run_whole(&g, &name, run, &io, default_limit, waits, &cancel)
                         }
@@ -164,6 +170,10 @@ impl MachineActor for RemoteMachine {
 
 /// What a hob-client of a release before streamed runs answers `run-stream` with.
 const NO_RUN_STREAM: &str = "no binding `run-stream`";
+
+/// What a hob-client of a release before terminals answers `run-terminal` with (a release
+/// before streamed runs too says "no binding `run-terminal`").
+const NO_RUN_TERMINAL: &str = "no binding `run-terminal`";
 
 /// `run` on a machine whose hob-client predates streamed runs (a container made before an
 /// upgrade keeps its binary): the whole answer, as that release gave it (no standard
@@ -229,6 +239,8 @@ pub fn run_through(
         timeout: Some(HumanDuration(Duration::from_secs(timeout_secs))),
         raw: false,
         stream: false,
+        terminal: false,
+        tty: None,
         io: None,
     };
     let waits = (wait, answers::DEFAULT_ANSWER_TIMEOUT);

@@ -215,7 +215,16 @@ async fn create(State(d): State<Dashboard>, headers: HeaderMap, body: String) ->
         Err(e) => return failed(&e),
     };
     let provider = form.provider.filter(|p| !p.is_empty());
-    act(&d, Request::CreateMachine { name, provider }).await
+    act(
+        &d,
+        Request::CreateMachine {
+            name,
+            provider,
+            host: None,
+            progress: Default::default(),
+        },
+    )
+    .await
 }
 
 async fn destroy(
@@ -227,7 +236,10 @@ async fn destroy(
         return refused.into_response();
     }
     match MachineName::new(name) {
-        Ok(name) => act(&d, Request::DestroyMachine { name }).await,
+        Ok(name) => {
+            let progress = Default::default();
+            act(&d, Request::DestroyMachine { name, progress }).await
+        }
         Err(e) => failed(&e),
     }
 }

@@ -168,6 +168,7 @@ mod tests {
             created_at: 0,
             bindings: vec![],
             error: Some("<script>alert(1)</script>".into()),
+            host: None,
         };
         let page = index(&[m], &[], &[], "c\"srf");
         assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");

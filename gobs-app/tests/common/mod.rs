@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod fleet;
 pub mod needs;
 pub mod nft;
 pub mod proc_net;
@@ -90,10 +91,7 @@ pub fn fails(state: &Path, args: &[&str]) -> String {
 
 /// The machine names `list-machines --json` reports, from a new process.
 pub fn machine_names(state: &Path) -> Vec<String> {
-    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
-        .expect("list-machines --json prints JSON");
-    json.as_array()
-        .unwrap()
+    listed(state)
         .iter()
         .map(|m| m["name"].as_str().unwrap().to_string())
         .collect()
@@ -113,6 +111,43 @@ pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         );
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Keeps `child`'s standard error (a thread drains the pipe, so the child never blocks),
+/// and waits until a line `announces` it serves: whether one did (else the pipe closed,
+/// the child exited), the stderr so far, and the draining thread.
+pub fn drain_until(
+    child: &mut Child,
+    announces: impl Fn(&str) -> bool + Send + 'static,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    bool,
+    thread::JoinHandle<()>,
+) {
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (serving, announced) = std::sync::mpsc::channel();
+    let pipe = child.stderr.take().unwrap();
+    let kept = stderr.clone();
+    let drain = thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if announces(&line) {
+                let _ = serving.send(());
+            }
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    let served = announced.recv_timeout(HANG).is_ok();
+    (stderr, served, drain)
+}
+
+/// `list-machines --json` of state directory `state`, from a new process.
+pub fn listed(state: &Path) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(&ok(state, &["list-machines", "--json"]))
+        .expect("list-machines --json prints JSON");
+    json.as_array().unwrap().clone()
 }
 
 /// A `gobs-app daemon` child; killed if a test fails before stopping it.
@@ -144,23 +179,9 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (serving, announced) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let (kept, pid) = (stderr.clone(), child.id());
-        let drain = thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.contains(&format!("daemon (pid {pid}) serving")) {
-                    let _ = serving.send(());
-                }
-                let mut kept = kept.lock().unwrap();
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        });
-        // Announced, or the pipe closed (the daemon exited): either ends the wait.
-        let served = announced.recv_timeout(HANG).is_ok();
+        let pid = child.id();
+        let serving = format!("daemon (pid {pid}) serving");
+        let (stderr, served, drain) = drain_until(&mut child, move |line| line.contains(&serving));
         let mut daemon = Daemon {
             child: Some(child),
             socket: state.join("daemon.sock"),
@@ -224,10 +245,71 @@ impl Drop for Daemon {
     }
 }
 
+/// `gobs-app --state-dir STATE ARGS...` run with a pseudo-terminal for its standard input,
+/// output and error (by `script`, util-linux): its output is what the terminal showed.
+pub fn on_a_terminal(state: &Path, args: &[&str]) -> Command {
+    let mut words = vec![bin(), "--state-dir".into(), state.display().to_string()];
+    words.extend(args.iter().map(|a| a.to_string()));
+    let line = shlex::try_join(words.iter().map(String::as_str)).unwrap();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    // The same clean environment as `bare()` gives the binary.
+    for (key, value) in bare().get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// The step lines in `shown`: those that begin with a time in seconds (`   0.2s  ...`).
+pub fn step_lines(shown: &str) -> Vec<String> {
+    shown
+        .lines()
+        .map(|l| l.trim_end_matches('\r').trim_start())
+        .filter(|l| {
+            l.split_once("s  ")
+                .is_some_and(|(time, _)| time.parse::<f64>().is_ok())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks that `lines` hold the steps `steps` in that order, each after its time.
+pub fn shows_in_order(lines: &[String], steps: &[&str], whole: &str) {
+    let mut at = 0;
+    for step in steps {
+        let found = lines[at..].iter().position(|l| l.contains(step));
+        let Some(found) = found else {
+            panic!("no step {step:?} after line {at} in:\n{whole}");
+        };
+        at += found + 1;
+    }
+}
+
 /// A fresh state directory, private as gobs-app makes them.
 pub fn state() -> TempDir {
     tempfile::Builder::new()
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .unwrap()
+}
+
+/// Asks the daemon on `socket` to run `argv` on `machine` in a terminal (as `run -t` does,
+/// which wants a terminal of its own); its last frame, as sent.
+pub fn run_in_terminal(socket: &Path, machine: &str, argv: &[&str]) -> String {
+    use std::io::{BufRead, Write};
+    let request = serde_json::json!({"version": 2, "request": {
+        "op": "run", "name": machine, "command": argv, "stream": true,
+        "tty": {"term": "xterm", "size": {"rows": 24, "cols": 80}},
+    }});
+    let mut conn = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    writeln!(conn, "{request}").unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(conn)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    lines.last().cloned().unwrap_or_default()
 }

@@ -149,7 +149,8 @@ fn serve() {
     });
 }
 
-/// The server process, killed (by its own handle) when dropped.
+/// The server process: asked to end (its stdin closed) when dropped, so that a profiler
+/// running it writes its output; killed if it has not ended within 10 s.
 struct Server {
     child: Child,
     pid: u32,
@@ -162,6 +163,11 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -42,6 +42,7 @@ use crate::hob_net::boss_gateway::BossGateway;
 use crate::model::check_machine_name;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
+use crate::progress::Progress;
 use crate::providers::capabilities::call_capability;
 use crate::providers::{Created, ProviderError, ProviderRef};
 use calls::{reach_checked, settled, with_bindings};
@@ -223,12 +224,14 @@ impl Boss {
     /// the provider is not enabled.
     ///
     /// The promise resolves once creating is over, with the record: `running`, or `failed`
-    /// with the reason (it is also `failed` if the machine was destroyed meanwhile).
+    /// with the reason (it is also `failed` if the machine was destroyed meanwhile). The
+    /// provider reports the steps it goes through to `progress`.
     #[actor(local)]
     pub fn create_machine(
         &mut self,
         name: String,
         provider: String,
+        progress: Progress,
     ) -> Result<Promise<MachineInfo>, BackendError> {
         // Names become directory and vat names: the boss checks them too, whoever calls.
         check_machine_name(&name)?;
@@ -260,7 +263,7 @@ impl Boss {
         self.log_state(&name, &provider, MachineState::Creating, None);
         self.machines.insert(name.clone(), record);
         tracing::info!(machine = name, provider, "creating machine");
-        let created = provider_ref.create_machine(name, registration);
+        let created = provider_ref.create_machine(name, registration, progress);
         Ok(created
             .then(move |outcome| {
                 let outcome = outcome.unwrap_or_else(|e| {
@@ -356,11 +359,13 @@ impl Boss {
     /// Starts destroying machine `name`: its registration capability is revoked, its record
     /// says `destroying`, and its provider takes it down. The promise resolves with the
     /// machine's last state once the record is gone, or with the provider's error (the
-    /// record is then kept as `failed`, and destroying again retries).
+    /// record is then kept as `failed`, and destroying again retries). The provider reports
+    /// the steps it goes through to `progress`.
     #[actor(local)]
     pub fn destroy_machine(
         &mut self,
         name: String,
+        progress: Progress,
     ) -> Result<Promise<Result<MachineInfo, BackendError>>, BackendError> {
         let record = self.get(&name)?;
         if record.status == MachineStatus::Destroying {
@@ -392,7 +397,7 @@ impl Boss {
         }
         self.log_state(&name, &last.provider, MachineState::Destroying, None);
         tracing::info!(machine = name, "destroying machine");
-        let done = provider.destroy_machine(name.clone());
+        let done = provider.destroy_machine(name.clone(), progress);
         Ok(done.then_try(move |outcome| {
             let failure = match outcome {
                 Ok(Ok(())) => None,

@@ -59,6 +59,7 @@ impl MachineRecord {
             created_at: self.created_at,
             bindings: Vec::new(),
             error: self.error.clone(),
+            host: None,
         }
     }
 }

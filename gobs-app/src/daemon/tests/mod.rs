@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod frames;
+mod progress;
 mod serving;
 mod startup;
 
@@ -31,6 +32,7 @@ use crate::daemon::server::{Daemon, Stopper, recover_stale_socket};
 use crate::daemon::startup::{LOCK_WAIT, lock_state};
 use crate::error::AppError;
 use crate::model::{BackendError, Cancel, ErrorKind, MachineInfo, MachineName, ProviderInfo};
+use crate::progress::Watch;
 
 fn paths(dir: &Path) -> StatePaths {
     StatePaths::new(StateDir {
@@ -86,10 +88,13 @@ impl Backend for Special {
         cancel: &Cancel,
         name: MachineName,
         provider: Option<String>,
+        host: Option<String>,
+        progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
         let _ = self.began.lock().unwrap().send("create");
         let _ = self.gate.lock().unwrap().recv_timeout(HANG);
-        self.inner.create_machine(cancel, name, provider)
+        self.inner
+            .create_machine(cancel, name, provider, host, progress)
     }
     fn list_machines(&self, _: &Cancel) -> Result<Vec<MachineInfo>, BackendError> {
         let huge = MachineInfo {
@@ -99,6 +104,7 @@ impl Backend for Special {
             created_at: 0,
             bindings: vec![],
             error: None,
+            host: None,
         };
         Ok(vec![huge])
     }
@@ -114,8 +120,13 @@ impl Backend for Special {
         let _ = self.cancelled.send(c.is_cancelled());
         Err(BackendError::provider("cancelled"))
     }
-    fn destroy_machine(&self, c: &Cancel, n: MachineName) -> Result<MachineInfo, BackendError> {
-        self.inner.destroy_machine(c, n)
+    fn destroy_machine(
+        &self,
+        c: &Cancel,
+        n: MachineName,
+        progress: Watch,
+    ) -> Result<MachineInfo, BackendError> {
+        self.inner.destroy_machine(c, n, progress)
     }
     fn providers(&self, c: &Cancel) -> Result<Vec<ProviderInfo>, BackendError> {
         self.inner.providers(c)
@@ -131,6 +142,16 @@ impl Backend for Special {
     }
     fn web(&self, c: &Cancel) -> Result<crate::web::access::WebAccess, BackendError> {
         self.inner.web(c)
+    }
+    fn hosts(&self, c: &Cancel) -> Result<Vec<crate::hosts::model::HostInfo>, BackendError> {
+        self.inner.hosts(c)
+    }
+    fn host(
+        &self,
+        c: &Cancel,
+        action: crate::hosts::model::HostAction,
+    ) -> Result<crate::hosts::model::HostAnswer, BackendError> {
+        self.inner.host(c, action)
     }
 }
 

@@ -29,6 +29,8 @@ fn a_slow_creation_does_not_hold_up_other_requests() {
             Request::CreateMachine {
                 name: "slow".parse().unwrap(),
                 provider: None,
+                host: None,
+                progress: Default::default(),
             },
         )
     });
@@ -62,6 +64,8 @@ fn serves_requests_and_cleans_up_when_stopped() {
         Request::CreateMachine {
             name: "a".parse().unwrap(),
             provider: None,
+            host: None,
+            progress: Default::default(),
         },
     );
     assert!(matches!(created, Response::CreateMachine(_)), "{created:?}");
@@ -100,6 +104,8 @@ fn many_requests_on_one_connection_and_concurrent_clients() {
                         request: Request::CreateMachine {
                             name: format!("m{i}-{j}").parse().unwrap(),
                             provider: None,
+                            host: None,
+                            progress: Default::default(),
                         },
                     };
                     write_frame(&stream, &frame, MAX_REQUEST_BYTES).unwrap();
@@ -191,6 +197,8 @@ fn a_run_whose_client_went_away_is_cancelled() {
             timeout: None,
             raw: false,
             stream: false,
+            terminal: false,
+            tty: None,
             io: None,
         }),
     };

@@ -242,6 +242,27 @@ fn pid1(spec: &Spec, ask: i32, done: i32) -> Result<(), String> {
         let source = Path::new("/dev").join(node);
         rustix::mount::mount_bind(&source, &target).map_err(errno("bind", &source))?;
     }
+    // A devpts of the container's own, for `run -t`: its terminals are not the host's.
+    let pts = dev.join("pts");
+    let devpts = std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&pts)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            let options = c"newinstance,ptmxmode=0666,mode=0620";
+            let flags = MountFlags::NOSUID | MountFlags::NOEXEC;
+            rustix::mount::mount("devpts", &pts, "devpts", flags, Some(options))
+                .map_err(|e| e.to_string())
+        });
+    match devpts {
+        Ok(()) => {
+            let _ = std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"));
+        }
+        Err(e) => eprintln!(
+            "container init: no devpts at {} ({e}); run -t will not work in this machine",
+            pts.display()
+        ),
+    }
     for (link, to) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),

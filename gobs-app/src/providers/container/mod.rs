@@ -85,6 +85,7 @@ use gobs_runtime::{Ref, define_actor};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::hob::HobClientPresence;
+use crate::progress::Progress;
 use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
@@ -230,6 +231,7 @@ impl Provider for ContainerProvider {
     fn provision(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
@@ -237,7 +239,8 @@ impl Provider for ContainerProvider {
         let machine = machine.to_string();
         move || {
             let (slot, gateway) = (slot.map_err(ProviderError)?, gateway.map_err(ProviderError)?);
-            provision::provision(&settings, &gateway, &machine, &slot).map_err(ProviderError)
+            provision::provision(&settings, &gateway, &machine, &slot, &progress)
+                .map_err(ProviderError)
         }
     }
 
@@ -258,6 +261,7 @@ impl Provider for ContainerProvider {
     fn teardown(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let slot = self.slots.remove(machine);
         let last = self.slots.is_empty();
@@ -266,7 +270,7 @@ impl Provider for ContainerProvider {
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| provision::teardown(&settings, &g, &machine, slot, last))
+                .and_then(|g| provision::teardown(&settings, &g, &machine, slot, last, &progress))
                 .map_err(ProviderError)
         }
     }

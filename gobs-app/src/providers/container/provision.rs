@@ -14,6 +14,8 @@ use super::{ContainerSettings, KILL_LIMIT, SELF_EXE, Slot, firewall, init, net, 
 use crate::hob_net::Place;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::Gateway;
+use crate::progress::Progress;
+use crate::providers::waiting_for_registration;
 use crate::providers::anchor::{
     Unrecorded, alive, anchor_record, console_tail, kill_anchor, kill_recorded,
 };
@@ -81,8 +83,10 @@ pub(super) fn provision(
     gateway: &BossGateway,
     machine: &str,
     slot: &Slot,
+    progress: &Progress,
 ) -> Result<String, String> {
     let started = Instant::now();
+    progress.step("checking the host and the boss's listener");
     let mode = check_host(settings)?;
     let gateway = match mode {
         Mode::Root => net::bring_up(settings, gateway)?,
@@ -101,6 +105,7 @@ pub(super) fn provision(
     dirs.create(&dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let root = dir.join("root");
+    progress.step("building the container's root filesystem");
     rootfs::build(&root, &settings.busybox, machine)?;
     let ids = match mode {
         // Root inside is gobs-app's own user, in a user namespace nested in the one that
@@ -163,6 +168,10 @@ pub(super) fn provision(
         ids,
     };
     let console = dir.join("console.log");
+    progress.step(match mode {
+        Mode::Root => "starting the container's init in new namespaces",
+        Mode::Rootless => "starting the container's init in new namespaces (rootless)",
+    });
     let (pid, mut go) = launch(&dir, &spec, &console, mode)?;
     let anchor = Unrecorded::new(anchor_record(pid), KILL_LIMIT);
     if let Some(group) = &group {
@@ -173,6 +182,10 @@ pub(super) fn provision(
         Mode::Root => Ipv4Addr::new(a, b, c, slot.octet),
         Mode::Rootless => Ipv4Addr::LOCALHOST,
     };
+    progress.step(match mode {
+        Mode::Root => "plugging the container into the provider's bridge",
+        Mode::Rootless => "forwarding the boss's port into the container (pasta)",
+    });
     match mode {
         Mode::Root => net::plug(
             pid,
@@ -189,6 +202,7 @@ pub(super) fn provision(
         .map_err(|e| format!("cannot start the container: {e}{}", console_tail(&console)))?;
     drop(go);
     let limit = Duration::from_secs(settings.register_timeout_secs);
+    waiting_for_registration(progress, "the container's", limit);
     gateway
         .wait_up(machine, limit, || {
             (!alive(pid)).then(|| {
@@ -318,9 +332,11 @@ pub(super) fn teardown(
     machine: &str,
     slot: Option<Slot>,
     last: bool,
+    progress: &Progress,
 ) -> Result<(), String> {
     let dir = machine_dir(settings, machine);
     gateway.revoke(machine)?;
+    progress.step("stopping the container");
     // Earlier releases recorded the anchor and the tag in files only.
     match slot.as_ref().and_then(|s| s.anchor.as_deref()) {
         Some(anchor) => kill_recorded(anchor, KILL_LIMIT)?,
@@ -332,6 +348,7 @@ pub(super) fn teardown(
         .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())
         .map(|t| t.trim().to_string());
     if let Some(tag) = &tag {
+        progress.step("removing the container's cgroup and network link");
         if let Ok(group) = Cgroup::plan(tag, settings.memory, settings.pids) {
             group.remove(KILL_LIMIT)?;
         }
@@ -342,6 +359,7 @@ pub(super) fn teardown(
     if last && Mode::here() == Mode::Root {
         net::take_down(settings, gateway)?;
     }
+    progress.step("removing the container's directory");
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

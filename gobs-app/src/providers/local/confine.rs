@@ -10,7 +10,8 @@
 //!    with `no_new_privs`, so a set-uid program cannot give privileges back, and so it can
 //!    neither undo the mounts nor reach other processes' views through `/proc/PID/root`;
 //! 5. runs with a **clean environment** (`HOME`, `PATH`, `USER`, `LOGNAME`, `LANG`,
-//!    `GOBS_MACHINE` only) and in a **process group of its own**, and is killed if the
+//!    `GOBS_MACHINE` only, and `TERM` in a terminal) and in a **process group of its own**
+//!    (its runner makes it, or a session of its own in a terminal), and is killed if the
 //!    gobs-app thread waiting for it ends (the parent-death signal).
 //!
 //! What this guarantees, with gobs-app running as root: the command cannot open the state
@@ -113,8 +114,7 @@ impl Jail {
             .env("USER", &self.machine)
             .env("LOGNAME", &self.machine)
             .env("LANG", "C.UTF-8")
-            .env("GOBS_MACHINE", &self.machine)
-            .process_group(0);
+            .env("GOBS_MACHINE", &self.machine);
         crate::child_fds::exclude(cmd);
         // SAFETY: the closure only makes system calls (unshare, mount, mkdir, chdir,
         // setgroups/setresgid/setresuid, prctl) on data prepared before `fork`; it does not

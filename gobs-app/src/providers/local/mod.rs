@@ -23,6 +23,7 @@
 //! machine fails with a message that says so.
 
 pub mod confine;
+pub mod pty;
 pub mod pump;
 pub mod run;
 
@@ -43,6 +44,7 @@ use crate::config::human::HumanDuration;
 use crate::model::Cancel;
 use crate::ops::machine::Reply;
 use crate::ops::{MachineCall, MachineOp, Run};
+use crate::progress::Progress;
 use crate::providers::machine::refused;
 use crate::providers::{MachineActor, MachineBook, Provider, ProviderCore, ProviderError};
 use confine::Jail;
@@ -225,13 +227,16 @@ impl Provider for LocalProvider {
     fn provision(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(PathBuf, u32), ProviderError> + Send + 'static {
         let dir = self.dir_of(machine);
         let root = self.core.settings.root.clone();
         let candidates = self.uid_candidates(machine);
         let provider = self.core.name.clone();
         move || {
+            progress.step("checking that this host can confine commands");
             confine::check_host().map_err(ProviderError)?;
+            progress.step("picking a free uid for the machine");
             let uid = candidates
                 .into_iter()
                 .find(|uid| confine::live_processes(*uid) == 0)
@@ -262,6 +267,7 @@ impl Provider for LocalProvider {
                     ))
                 })?;
             }
+            progress.step(format!("making the machine's directory, owned by uid {uid}"));
             fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&dir)
@@ -308,13 +314,16 @@ impl Provider for LocalProvider {
     fn teardown(
         &mut self,
         machine: &str,
+        progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         let dir = self.dir_of(machine);
         let uid = self.uids.remove(machine);
         move || {
             if let Some(uid) = uid {
+                progress.step(format!("ending every process of uid {uid}"));
                 confine::kill_all(uid, KILL_LIMIT).map_err(ProviderError)?;
             }
+            progress.step("removing the machine's directory");
             match fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),
                 // Nothing there, or nothing can be there (a parent is not a directory).
@@ -405,13 +414,18 @@ impl MachineActor for LocalMachine {
         };
         let shell = self.shell.clone();
         let command = ask.command.clone();
+        let tty = ask.tty.clone();
         let io = ask.io.clone();
         let limits = run::Limits {
             timeout: MachineOp::time_limit(ask)
                 .unwrap_or(Duration::from_secs(self.run_timeout_secs)),
             ..run::Limits::default()
         };
-        spawn_blocking(move || run::run(&jail, shell.as_deref(), &command, limits, io, &cancel)).then(
+        spawn_blocking(move || {
+            let how = (shell.as_deref(), tty.as_ref());
+            run::run(&jail, how, &command, limits, io, &cancel)
+        })
+        .then(
             |ran| match ran {
                 Ok(ran) => ran.map(|out| Box::new(out) as Reply),
                 Err(e) => Err(format!("the command's thread failed: {}", reason(&e))),

@@ -125,6 +125,18 @@ pub fn pump(
             Err(_) => break,
         }
     }
+    ended(status, stopped, failed, timeout)
+}
+
+/// How a command that ended (`status`, stopped for `stopped`) is answered: an error if its
+/// client went away or a stream failed (`failed` says how), else its exit status with a note
+/// if it ran past `timeout`.
+pub(super) fn ended(
+    status: ExitStatus,
+    stopped: Option<Stopped>,
+    failed: Option<String>,
+    timeout: Duration,
+) -> Result<RunOutput, String> {
     match stopped {
         Some(Stopped::Cancelled) => {
             return Err("the client went away, so the command was killed".to_string());
@@ -155,7 +167,7 @@ pub fn pump(
 
 /// Why a command was stopped before it ended by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stopped {
+pub(super) enum Stopped {
     TimedOut,
     Cancelled,
     GaveUp,
@@ -164,7 +176,7 @@ enum Stopped {
 /// Waits for `child` to end, killing its process group on the first reason to stop it.
 /// The wait is a thread's, so the end is seen at once; the reasons are looked at every
 /// [`CANCEL_CHECK`].
-fn wait(
+pub(super) fn wait(
     mut child: Child,
     timeout: Duration,
     cancel: &Cancel,
@@ -226,10 +238,8 @@ fn pump_out(mut pipe: Box<dyn Read + Send>, mut sink: Box<dyn OutputSink>) -> Re
     }
 }
 
-fn pump_in(
-    mut source: Box<dyn InputSource>,
-    mut stdin: std::process::ChildStdin,
-) -> Result<(), String> {
+/// Writes what `source` gives to the command's standard input `stdin` until its end.
+pub(super) fn pump_in(mut source: Box<dyn InputSource>, mut stdin: impl Write) -> Result<(), String> {
     while let Some(chunk) = source.next()? {
         if stdin.write_all(&chunk).is_err() {
             // The command closed its standard input: what is left is not for it.

@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use super::confine::Jail;
 use super::pump::{self, Streams};
+use super::pty;
 use crate::model::{Cancel, MAX_RUN_OUTPUT, RunOutput};
 use crate::run_io::{self, RunIo};
+use crate::tty::Tty;
 
 /// What a run may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +37,14 @@ impl Default for Limits {
 }
 
 /// Runs `argv` confined by `jail`; with `shell` (e.g. `/bin/sh`) it runs
-/// `shell -c "ARGV..."` instead. Its streams are `io`'s, or without one its output is kept
+/// `shell -c "ARGV..."` instead; with `tty`, in a pseudo-terminal of its own
+/// ([`pty::stream_in_terminal`]). Its streams are `io`'s, or without one its output is kept
 /// ([`run_io::collect`], at most `limits.max_output` bytes a stream) and its standard input
 /// is empty. An `Err` means the command could not be started or was cancelled; a command
 /// that ran and failed is an `Ok` with its exit code.
 pub fn run(
     jail: &Jail,
-    shell: Option<&str>,
+    (shell, tty): (Option<&str>, Option<&Tty>),
     argv: &[String],
     limits: Limits,
     io: Option<RunIo>,
@@ -68,8 +71,19 @@ pub fn run(
     jail.apply(&mut cmd)?;
     let what = shell.unwrap_or_else(|| argv.first().map_or("", String::as_str));
     let place = format!("machine {machine}");
-    run_io::collect(io, limits.max_output, |io| {
-        stream_command(cmd, what, &place, limits.timeout, pump::io_streams(&io), cancel)
+    run_io::collect(io, limits.max_output, |io| match tty {
+        Some(tty) => {
+            let streams = pump::io_streams(&io);
+            let streams = pty::TerminalStreams {
+                output: streams.stdout,
+                input: streams.stdin,
+                sizes: Box::new(pty::FromResizes::new(io.resizes.clone())),
+            };
+            let (what, place) = (what, place.as_str());
+            let owner = Some(jail.uid);
+            pty::stream_in_terminal(cmd, tty, owner, (what, place), limits.timeout, streams, cancel)
+        }
+        None => stream_command(cmd, what, &place, limits.timeout, pump::io_streams(&io), cancel),
     })
 }
 

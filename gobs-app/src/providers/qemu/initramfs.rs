@@ -79,6 +79,8 @@ pub fn init_script(hostname: &str, modules: &[String]) -> String {
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          mount -t devtmpfs devtmpfs /dev\n\
+         mkdir -p /dev/pts\n\
+         mount -t devpts devpts /dev/pts\n\
          mount -t tmpfs tmpfs /tmp\n\
          echo \"{INIT_MARK}\"\n\
          {loads}\

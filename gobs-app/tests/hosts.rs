@@ -1,0 +1,212 @@
+//! Machines on other hosts: `gobs-app host add` enrols a host agent with a one-time URI,
+//! machines are made and used there through the boss, and the link comes back by itself
+//! after an agent restart, a boss restart and a partition. Hosts are `gobs-app agent`
+//! processes: on loopback, or each in a network namespace of its own on a test bridge.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::fleet::{Agent, Net};
+use common::{Daemon, fails, listed, ok, state, wait_for};
+
+/// `hosts --json`, by name: (state, machines).
+fn hosts(boss: &Path) -> Vec<(String, String, u64)> {
+    let json: serde_json::Value = serde_json::from_str(&ok(boss, &["hosts", "--json"])).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().unwrap().to_string(),
+                h["state"].as_str().unwrap().to_string(),
+                h["machines"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn host_state(boss: &Path, host: &str) -> String {
+    hosts(boss)
+        .into_iter()
+        .find(|(name, _, _)| name == host)
+        .map(|(_, state, _)| state)
+        .unwrap_or_else(|| panic!("no host {host} in {:?}", hosts(boss)))
+}
+
+fn wait_state(boss: &Path, host: &str, state: &str) {
+    wait_for(&format!("host {host} to be {state}"), || {
+        host_state(boss, host) == state
+    });
+}
+
+/// `host add NAME --json`: the enrolment URI.
+fn enrol(boss: &Path, host: &str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(boss, &["host", "add", host, "--json"])).unwrap();
+    let uri = json["enrolment"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("ocapn://"), "{uri}");
+    uri
+}
+
+/// `list-machines --json` of `state`: (name, host, status).
+fn machines(state: &Path) -> Vec<(String, String, String)> {
+    listed(state)
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["host"].as_str().unwrap_or("local").to_string(),
+                m["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn run_on(boss: &Path, machine: &str) {
+    let out = ok(boss, &["run", machine, "--", "echo", machine]);
+    assert!(out.contains(&format!("echo {machine}")), "{out}");
+}
+
+#[test]
+fn an_enrolment_works_once_and_a_host_keeps_its_machines_until_told() {
+    let (boss, a1, a2, a3) = (state(), state(), state(), state());
+    let _daemon = Daemon::start(boss.path());
+    let uri = enrol(boss.path(), "h1");
+    assert_eq!(host_state(boss.path(), "h1"), "waiting-to-join");
+    let listen = ["--listen", "127.0.0.1:0", "--join", uri.as_str()];
+    let _agent = Agent::start(a1.path(), None, &listen).unwrap();
+    wait_state(boss.path(), "h1", "reachable");
+
+    // The URI works once: a second agent is refused, with the reason.
+    let refused = Agent::start(a2.path(), None, &listen).err().unwrap();
+    assert!(refused.contains("was used already"), "{refused}");
+    // A removed host's enrolment is refused as revoked.
+    let revoked = enrol(boss.path(), "h2");
+    ok(boss.path(), &["host", "remove", "h2"]);
+    let join = ["--listen", "127.0.0.1:0", "--join", revoked.as_str()];
+    let refused = Agent::start(a3.path(), None, &join).err().unwrap();
+    assert!(refused.contains("was revoked"), "{refused}");
+
+    // A machine of the host is the agent's, shown and used through the boss.
+    ok(boss.path(), &["create-machine", "m1", "--host", "h1"]);
+    let err = fails(boss.path(), &["create-machine", "m1"]);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        machines(boss.path()),
+        [("m1".into(), "h1".into(), "running".into())]
+    );
+    assert_eq!(machines(a1.path()).len(), 1);
+    run_on(boss.path(), "m1");
+
+    let err = fails(boss.path(), &["host", "remove", "h1"]);
+    assert!(err.contains("still has machines (m1)"), "{err}");
+    ok(boss.path(), &["host", "remove", "h1", "--destroy-machines"]);
+    assert!(machines(boss.path()).is_empty());
+    assert!(machines(a1.path()).is_empty());
+    assert_eq!(hosts(boss.path()).len(), 1, "only local is left");
+}
+
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root and iproute2 (network namespaces): GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn hosts_in_namespaces_come_back_after_restarts_and_a_partition() {
+    gobs_testkit::need(&[
+        gobs_testkit::Need::Root,
+        gobs_testkit::Need::Command("ip", "iproute2"),
+    ]);
+    let net = Net::new(2);
+    let boss = state();
+    std::fs::write(
+        boss.path().join("config.toml"),
+        format!(
+            "default_provider = \"dummy\"\n[hosts]\nlisten = \"{}:0\"\n",
+            net.boss_ip()
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(boss.path());
+    let dirs = [state(), state()];
+    let mut uris = Vec::new();
+    let mut agents = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let uri = enrol(boss.path(), &format!("h{i}"));
+        assert!(uri.contains(&net.boss_ip().to_string()), "{uri}");
+        let listen = format!("{}:0", net.host_ip(i));
+        let args = ["--listen", listen.as_str(), "--join", uri.as_str()];
+        agents.push(Some(
+            Agent::start(dir.path(), Some(&net.netns(i)), &args).unwrap(),
+        ));
+        uris.push(uri);
+    }
+    for i in 0..2 {
+        wait_state(boss.path(), &format!("h{i}"), "reachable");
+    }
+
+    // Two machines on each host, listed with their hosts, and used.
+    let names = ["m0a", "m0b", "m1a", "m1b"];
+    for name in names {
+        let host = format!("h{}", &name[1..2]);
+        ok(boss.path(), &["create-machine", name, "--host", &host]);
+    }
+    let listed = machines(boss.path());
+    for name in names {
+        let host = format!("h{}", &name[1..2]);
+        assert!(
+            listed.contains(&(name.into(), host, "running".into())),
+            "{listed:?}"
+        );
+        run_on(boss.path(), name);
+    }
+    assert_eq!(machines(dirs[0].path()).len(), 2);
+
+    // An agent killed and started again (no flags: it kept what it was told).
+    agents[0].take().unwrap().kill();
+    wait_state(boss.path(), "h0", "unreachable");
+    let err = fails(boss.path(), &["run", "m0a", "--", "true"]);
+    assert!(err.contains("unreachable"), "{err}");
+    agents[0] = Some(Agent::start(dirs[0].path(), Some(&net.netns(0)), &[]).unwrap());
+    wait_state(boss.path(), "h0", "reachable");
+    run_on(boss.path(), "m0a");
+
+    // The boss killed and started again: it reaches its agents by itself, and still
+    // refuses a spent enrolment.
+    drop(daemon);
+    daemon = Daemon::start(boss.path());
+    for i in 0..2 {
+        wait_state(boss.path(), &format!("h{i}"), "reachable");
+    }
+    run_on(boss.path(), "m1b");
+    let spare = state();
+    let listen = format!("{}:0", net.host_ip(1));
+    let replay = ["--listen", listen.as_str(), "--join", uris[1].as_str()];
+    let refused = Agent::start(spare.path(), Some(&net.netns(1)), &replay)
+        .err()
+        .unwrap();
+    assert!(refused.contains("was used already"), "{refused}");
+
+    // A partition: the host and its machines are unreachable, and come back.
+    net.link(1, false);
+    wait_state(boss.path(), "h1", "unreachable");
+    let listed = machines(boss.path());
+    assert!(
+        listed.contains(&("m1a".into(), "h1".into(), "unreachable".into())),
+        "{listed:?}"
+    );
+    net.link(1, true);
+    wait_state(boss.path(), "h1", "reachable");
+    run_on(boss.path(), "m1a");
+
+    // Destroying every machine leaves nothing on either host.
+    for name in names {
+        ok(boss.path(), &["destroy-machine", name]);
+    }
+    assert!(machines(boss.path()).is_empty());
+    for dir in &dirs {
+        assert!(machines(dir.path()).is_empty());
+    }
+    drop(daemon);
+}
