@@ -30,9 +30,8 @@ use gobs_app::hob_net::wire;
 use gobs_app::model::RunOutput;
 use gobs_app::ops::{MachineOp, Run};
 use gobs_ocapn::captp::Term;
-use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject};
-use machine_node::{MachineNode, identity_in, saved_state};
+use machine_node::attach_as;
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -117,22 +116,6 @@ fn out(len: usize) -> Vec<Term> {
     vec![Term::sym("out"), wire::text("stdout"), bytes]
 }
 
-/// A hostile hob-client attached as machine `client` (its state directory) names, with its
-/// identity and credential; stops when dropped.
-fn attach_hostile(client: &Path) -> MachineNode {
-    let state = saved_state(client).expect("the machine's client stored its state");
-    let boss = Sturdyref::parse(&state.boss).unwrap();
-    let credential = state.credential;
-    let (node, answer) = MachineNode::send(identity_in(client), boss, Hostile, move |bindings| {
-        wire::attach_args(bindings, credential.as_deref())
-    });
-    let attached = answer
-        .map_err(|e| wire::failure(&e))
-        .and_then(|t| wire::parse_attached(&t));
-    assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
-    node
-}
-
 fn status(s: &Path, machine: &str) -> String {
     let json: serde_json::Value =
         serde_json::from_str(&ok(s, &["machine", machine, "--json"])).unwrap();
@@ -206,7 +189,7 @@ fn a_hostile_machine_is_bounded_by_the_boss() {
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let _impostor = attach_hostile(&s.join("hosts/h1/client"));
+    let _impostor = attach_as(&s.join("hosts/h1/client"), "h1", Hostile);
     wait_for("the hostile client to be h1", || {
         status(s, "h1") == "running"
     });
