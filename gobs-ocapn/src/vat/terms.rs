@@ -100,6 +100,40 @@ pub(crate) fn term_out(
 ) -> Result<Term, BridgeError> {
     let value = rmpv::decode::read_value(&mut &bytes[..])
         .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
+    value_out(node, core, value, refs, export)
+}
+
+/// A carrying send's arguments (a MessagePack array) → their terms. Trailing `None`s are
+/// left out: CapTP has no nil (it would arrive as an empty list, which no `Option` reads),
+/// and a by-name call reads left-out trailing `Option` parameters as `None`.
+pub(crate) fn args_out(
+    node: &Node,
+    core: &mut Core,
+    bytes: &[u8],
+    refs: Vec<Carried>,
+    export: ExportActor,
+) -> Result<Vec<Term>, BridgeError> {
+    let mut value = rmpv::decode::read_value(&mut &bytes[..])
+        .map_err(|e| BridgeError(format!("the arguments are not MessagePack: {e}")))?;
+    if let rmpv::Value::Array(args) = &mut value {
+        while matches!(args.last(), Some(rmpv::Value::Nil)) {
+            args.pop();
+        }
+    }
+    Ok(match value_out(node, core, value, refs, export)? {
+        Term::List(args) => args,
+        other => vec![other],
+    })
+}
+
+/// [`term_out`] of a value already read.
+fn value_out(
+    node: &Node,
+    core: &mut Core,
+    value: rmpv::Value,
+    refs: Vec<Carried>,
+    export: ExportActor,
+) -> Result<Term, BridgeError> {
     let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
     let me = core.locator().clone();
     let mut place = |index: u32| {
