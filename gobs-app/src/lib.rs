@@ -43,6 +43,7 @@ pub mod ops;
 pub mod progress;
 pub mod providers;
 pub mod run_io;
+pub mod shares;
 pub mod state;
 mod text;
 pub mod tty;

@@ -12,12 +12,31 @@ fn main() -> ExitCode {
     // owner alone; the code sets tighter modes where it matters, and this covers the rest
     // (the runtime's store files among them).
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if gobs_app::cli::connect::asked(&args) {
+        return connect(&args);
+    }
+    let cli = Cli::parse_from(args);
     init_logging(cli.verbose);
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let terminal = Terminal::detect();
     let env = |key: &str| std::env::var_os(key);
     match gobs_app::cli::app::run(&cli, env, terminal, &mut out, &mut err) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            gobs_app::cli::output::print_error(&error, cli.json, terminal, &mut err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gobs-app --connect URI …`: a machine shared with the user, reached with the URI alone.
+fn connect(args: &[std::ffi::OsString]) -> ExitCode {
+    let cli = gobs_app::cli::connect::ConnectCli::parse_from(args);
+    init_logging(cli.verbose);
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let terminal = Terminal::detect();
+    match gobs_app::cli::connect::run(&cli, terminal, &mut out, &mut err) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             gobs_app::cli::output::print_error(&error, cli.json, terminal, &mut err);

@@ -41,11 +41,13 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
+use crate::config::human::HumanDuration;
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
 use crate::hosts::model::{HostAction, HostAnswer, HostInfo};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
 use crate::progress::{Progress, Step, Watch};
+use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
 pub use machine::{Listed, MachineCall, MachineOp};
@@ -151,6 +153,7 @@ macro_rules! operations {
                         | Request::Events { .. }
                         | Request::Web { .. }
                         | Request::Hosts { .. }
+                        | Request::Shares { .. }
                 )
             }
 
@@ -317,6 +320,39 @@ operations! {
         #[command(subcommand)]
         action: HostAction,
     ) -> HostAnswer;
+
+    /// Share a machine: print a URI (ocapn://) with which anyone who holds it does only what
+    /// --allow says on that machine (`gobs-app --connect URI run -- CMD`), until it expires
+    /// or `gobs-app revoke` cuts it off. Hand it over as a secret
+    Share => fn share(
+        /// The machine to share
+        name: MachineName,
+        /// What the URI allows, comma-separated: run, get-file, put-file, status
+        #[arg(long, value_name = "RIGHTS", value_delimiter = ',', required = true)]
+        allow: Vec<Right>,
+        /// Refuse it after this long, e.g. "8h" or "30d" [default: until revoked]
+        #[arg(long, value_name = "DURATION")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<HumanDuration>,
+        /// A note `gobs-app shares` shows (whom it is for, why)
+        #[arg(long, value_name = "TEXT")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    ) -> ShareAnswer;
+
+    /// List the shares made (id, machine, rights, note, expiry, last use)
+    Shares => fn shares(
+        /// Show the recorded uses instead (which share, what, when, refused or not)
+        #[arg(long)]
+        #[serde(default)]
+        log: bool,
+    ) -> ShareList;
+
+    /// Revoke a share: its URI is refused from now on, and its calls in flight end
+    Revoke => fn revoke(
+        /// The share's id (`gobs-app shares` lists them)
+        id: String,
+    ) -> ShareInfo;
     }
 
     machine {

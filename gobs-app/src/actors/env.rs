@@ -28,7 +28,8 @@ pub fn app_env() -> Result<Env, Error> {
         .add::<HobClientPresence>()
         .add::<StatusFacet>()
         .add::<EventLog>();
-    crate::providers::add_actors(crate::hosts::add_actors(crate::hob_net::add_actors(env)?)).build()
+    let env = crate::hosts::add_actors(crate::hob_net::add_actors(env)?);
+    crate::providers::add_actors(crate::shares::add_actors(env)).build()
 }
 
 #[cfg(test)]

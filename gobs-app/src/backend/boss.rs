@@ -22,6 +22,8 @@ use crate::actors::boss::Boss;
 use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
+use crate::backend::route::MachineRoute;
+use crate::config::human::HumanDuration;
 use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
@@ -33,8 +35,10 @@ use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus
 use crate::ops::{MachineCall, Response};
 use crate::progress::Watch;
 use crate::providers;
+use crate::shares::book::Route;
+use crate::shares::link::SharesLink;
+use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
 
-use super::timeouts::RUN_MARGIN;
 pub use super::timeouts::Timeouts;
 
 /// How often a waiting `events` looks whether its client went away.
@@ -55,6 +59,10 @@ pub struct BossBackend {
     gateway: BossGateway,
     /// Its hosts' agents.
     fleet: FleetLink,
+    /// Its path to machines, its own or its hosts'.
+    route: MachineRoute,
+    /// The machines' shares.
+    shares: SharesLink,
     web: crate::web::access::AccessCell,
     default_provider: String,
     timeouts: Timeouts,
@@ -108,15 +116,30 @@ impl BossBackend {
                 read_only,
             )
             .inspect_err(|_| g.stop())?;
-            Ok((b, e, g, fleet))
+            let route = MachineRoute {
+                boss: b.clone(),
+                fleet: fleet.clone(),
+                gateway: g.clone(),
+                timeouts: Timeouts::default(),
+            };
+            // Only a process that may write serves its grants.
+            let serving = (!read_only).then(|| Arc::new(route.clone()) as Arc<dyn Route>);
+            let shares = SharesLink::open(vats.registry(), serving, Timeouts::default().answer)
+                .inspect_err(|_| {
+                    fleet.stop();
+                    g.stop();
+                })?;
+            Ok((b, e, g, fleet, route, shares))
         });
         match started {
-            Ok((boss, events, gateway, fleet)) => Ok(BossBackend {
+            Ok((boss, events, gateway, fleet, route, shares)) => Ok(BossBackend {
                 vats,
                 boss,
                 events,
                 gateway,
                 fleet,
+                route,
+                shares,
                 web: crate::web::access::AccessCell::default(),
                 default_provider: config.default_provider.clone(),
                 timeouts: Timeouts::default(),
@@ -222,6 +245,7 @@ impl BossBackend {
     /// The same backend, waiting at most `timeouts`.
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> BossBackend {
         self.timeouts = timeouts;
+        self.route.timeouts = timeouts;
         self
     }
 
@@ -259,7 +283,7 @@ impl BossBackend {
 
     /// Whether machine `name` is on another host than the boss's own.
     fn on_host(&self, name: &MachineName) -> Result<bool, BackendError> {
-        self.fleet.has_machine(name.as_str(), &self.timeouts)
+        self.route.on_host(name)
     }
 
     /// Waits for an answer the boss gives straight away.
@@ -389,12 +413,7 @@ impl Backend for BossBackend {
     }
 
     fn machine(&self, _cancel: &Cancel, name: MachineName) -> Result<MachineInfo, BackendError> {
-        if self.on_host(&name)? {
-            return self.fleet.machine(name.as_str(), &self.timeouts);
-        }
-        self.answer(self.boss.send().machine(name.to_string()), || {
-            format!("looking up machine {name} and asking it for its bindings")
-        })
+        self.route.machine(&name)
     }
 
     fn on_machine(
@@ -402,36 +421,7 @@ impl Backend for BossBackend {
         cancel: &Cancel,
         call: Arc<dyn MachineCall>,
     ) -> Result<Response, BackendError> {
-        if self.on_host(call.machine())? {
-            return self.fleet.on_machine(&call, &self.timeouts);
-        }
-        // A backstop only: the machine, and the boss's deadline on it, end the call first.
-        // Work with a time limit of its own (`run`) may take as long as its limit.
-        let backstop = if call.call(Duration::ZERO).work.is_none() {
-            self.timeouts.files
-        } else {
-            call.time_limit().map_or(self.timeouts.run, |limit| {
-                let margin = self.gateway.answer_timeout() + RUN_MARGIN;
-                self.timeouts.run.max(limit + margin)
-            })
-        };
-        let asked = self.boss.send().on_machine(call.clone(), cancel.clone());
-        match asked.wait_timeout(backstop) {
-            Ok(answered) => answered?,
-            Err(_still_waiting) => {
-                cancel.cancel();
-                let raise = call
-                    .call(backstop)
-                    .work
-                    .map(|w| format!("; {}", w.raise))
-                    .unwrap_or_default();
-                Err(BackendError::provider(format!(
-                    "{}: gobs-app stopped waiting after {} and cancelled it{raise}",
-                    call.failed(),
-                    humantime::format_duration(backstop)
-                )))
-            }
-        }
+        self.route.on_machine(cancel, call)
     }
 
     fn destroy_machine(
@@ -440,6 +430,8 @@ impl Backend for BossBackend {
         name: MachineName,
         progress: Watch,
     ) -> Result<MachineInfo, BackendError> {
+        // No share reaches a machine being destroyed, nor a later one of its name.
+        self.shares.revoke_machine(name.as_str())?;
         if self.on_host(&name)? {
             return self.fleet.destroy_machine(name.as_str(), &self.timeouts);
         }
@@ -518,7 +510,38 @@ impl Backend for BossBackend {
     }
 
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
+        if let HostAction::Remove {
+            name,
+            destroy_machines: true,
+        } = &action
+        {
+            // As `destroy-machine` does, before any is destroyed.
+            for machine in self.fleet.machines(&self.timeouts)? {
+                if machine.host.as_ref() == Some(name) {
+                    self.shares.revoke_machine(&machine.name)?;
+                }
+            }
+        }
         self.fleet.host(action, &self.timeouts)
+    }
+
+    fn share(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        allow: Vec<Right>,
+        expires: Option<HumanDuration>,
+        note: Option<String>,
+    ) -> Result<ShareAnswer, BackendError> {
+        self.shares.share(&self.fleet, &name, allow, expires, note)
+    }
+
+    fn shares(&self, _cancel: &Cancel, log: bool) -> Result<ShareList, BackendError> {
+        self.shares.shares(log)
+    }
+
+    fn revoke(&self, _cancel: &Cancel, id: String) -> Result<ShareInfo, BackendError> {
+        self.shares.revoke(&id)
     }
 
     fn record(&self, machine: Option<String>, what: What) -> Result<(), BackendError> {

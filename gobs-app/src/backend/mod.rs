@@ -7,6 +7,7 @@
 //! [`Request::execute`](crate::ops::Request::execute), so both modes answer alike.
 
 pub mod boss;
+pub mod route;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod timeouts;

@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::Backend;
+use crate::config::human::HumanDuration;
 use crate::hosts::model::{HostAction, HostAnswer, HostInfo, HostState, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
 use crate::progress::Watch;
+use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
 
 /// Machines in a map; providers `dummy` and `local`; machine operations answered as a
 /// pretending machine answers them (`run` echoes its argv).
@@ -147,6 +149,33 @@ impl Backend for FakeBackend {
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
         let (HostAction::Add { name } | HostAction::Remove { name, .. }) = action;
         Err(no_hosts(&name))
+    }
+
+    fn share(
+        &self,
+        _cancel: &Cancel,
+        name: MachineName,
+        _allow: Vec<Right>,
+        _expires: Option<HumanDuration>,
+        _note: Option<String>,
+    ) -> Result<ShareAnswer, BackendError> {
+        Err(BackendError::invalid(format!(
+            "the fake backend shares nothing (asked for machine {name})"
+        )))
+    }
+
+    fn shares(&self, _cancel: &Cancel, log: bool) -> Result<ShareList, BackendError> {
+        Ok(ShareList {
+            grants: Vec::new(),
+            uses: log.then(Vec::new),
+        })
+    }
+
+    fn revoke(&self, _cancel: &Cancel, id: String) -> Result<ShareInfo, BackendError> {
+        Err(BackendError::new(
+            crate::model::ErrorKind::NotFound,
+            format!("no share with id {id:?}: no shares were made"),
+        ))
     }
 
     fn destroy_machine(

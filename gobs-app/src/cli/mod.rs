@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod client;
+pub mod connect;
 pub mod events;
 pub mod files;
 pub mod outcome;
@@ -11,6 +12,7 @@ pub mod output;
 pub mod progress;
 pub mod raw_terminal;
 pub mod run_stream;
+pub mod share_text;
 pub mod state;
 pub mod terminal;
 
@@ -25,6 +27,9 @@ use crate::ops::Request;
 ///
 /// Commands talk to `gobs-app daemon` when one serves the state directory, and otherwise
 /// open the state themselves; the results are the same.
+///
+/// A machine shared with you (`gobs-app share`) is used with its URI alone: `gobs-app
+/// --connect URI run|put-file|get-file|status …` (see `gobs-app --connect URI --help`).
 #[derive(Debug, Parser)]
 #[command(name = "gobs-app", version, propagate_version = true)]
 pub struct Cli {

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use std::path::Path;
 
+use crate::cli::share_text;
 use crate::cli::terminal::{Neutral, Terminal};
 use crate::error::AppError;
 use crate::files::{FileCopied, RemoteFile};
@@ -62,6 +63,9 @@ fn print_plain(
         Response::Events(page) => page.events.iter().try_for_each(|e| writeln!(out, "{e}")),
         Response::Hosts(list) => out.write_all(host_table(list).as_bytes()),
         Response::Host(answer) => out.write_all(host_text(answer).as_bytes()),
+        Response::Share(answer) => out.write_all(share_text::shared(answer).as_bytes()),
+        Response::Shares(list) => out.write_all(share_text::list(list).as_bytes()),
+        Response::Revoke(share) => out.write_all(share_text::revoked(share).as_bytes()),
         // A machine operation added later prints as JSON until it gets words of its own.
         #[allow(unreachable_patterns)]
         other => print_json(other, out),
@@ -249,7 +253,7 @@ fn list_or_dash(items: &[String]) -> String {
 }
 
 /// Left-aligned columns two spaces apart; trailing blanks trimmed.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+pub(crate) fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut all: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     all.extend(rows);
     let mut widths = vec![0; header.len()];

@@ -70,9 +70,10 @@ fn user_name(uid: u32) -> Option<String> {
 /// recorded: a follower would otherwise fill the log with its own reads.
 pub fn recorded_machine(request: &Request) -> Option<String> {
     match request {
-        Request::CreateMachine { name, .. } | Request::DestroyMachine { name, .. } => {
-            Some(name.to_string())
-        }
+        // Sharing a machine hands out access to it: on the machine's record too.
+        Request::CreateMachine { name, .. }
+        | Request::DestroyMachine { name, .. }
+        | Request::Share { name, .. } => Some(name.to_string()),
         Request::ListMachines {}
         | Request::Machine { .. }
         | Request::Providers {}

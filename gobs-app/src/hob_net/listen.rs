@@ -85,7 +85,8 @@ pub fn parse_listen(setting: Option<String>, place: Place) -> Result<SocketAddr,
         // configs written then still say it. Taken as the place, port kept, with a warning.
         let here = SocketAddr::new(place.default_listen().ip(), addr.port());
         tracing::warn!(
-            "hob_listen {text:?} would listen on every address of the host; {}, so the boss              listens at {here} instead: write {:?}, or leave hob_listen unset",
+            "hob_listen {text:?} would listen on every address of the host; {}, so the boss \
+            listens at {here} instead: write {:?}, or leave hob_listen unset",
             place.explain(),
             here.to_string()
         );

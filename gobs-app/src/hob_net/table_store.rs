@@ -235,7 +235,8 @@ pub(super) fn open_table(
     if earlier_vat {
         registry.destroy_vat(EARLIER_VAT).wait().map_err(|e| {
             format!(
-                "the hob gateway's table moved into actors, but vat {EARLIER_VAT:?} that                  held its rows cannot be removed ({e}); it is tried again at the next open"
+                "the hob gateway's table moved into actors, but vat {EARLIER_VAT:?} that \
+                held its rows cannot be removed ({e}); it is tried again at the next open"
             )
         })?;
         tracing::info!(

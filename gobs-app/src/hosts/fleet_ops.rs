@@ -75,7 +75,8 @@ impl FleetLink {
         let info = made?;
         if info.status == MachineStatus::Failed {
             return Err(BackendError::provider(format!(
-                "creating machine {name} on host {host} failed: {}. Its record is kept with                  status failed; remove it with `gobs-app destroy-machine {name}`",
+                "creating machine {name} on host {host} failed: {}. Its record is kept with \
+                status failed; remove it with `gobs-app destroy-machine {name}`",
                 info.error.as_deref().unwrap_or("no reason given")
             )));
         }

@@ -207,20 +207,35 @@ impl FleetLink {
         host: &str,
         enrolment: &Ref<Enrolment>,
     ) -> Result<String, BackendError> {
+        self.publish_as(
+            &format!("enrolment/{host}"),
+            enrolment,
+            &format!("host {host}'s enrolment"),
+        )
+    }
+
+    /// Publishes `actor` on the boss's node (started if it is not yet) under a new name
+    /// beginning with `name`: its URI. `what` names it for errors.
+    pub(crate) fn publish_as<T: gobs_runtime::Actor>(
+        &self,
+        name: &str,
+        actor: &Ref<T>,
+        what: &str,
+    ) -> Result<String, BackendError> {
+        self.started()?;
         let state = self.lock();
         let State::Running(running) = &*state else {
-            return Err(BackendError::internal(
-                "the fleet's node is not running (a command that only reads cannot add hosts)",
-            ));
+            return Err(BackendError::internal(format!(
+                "the boss's node is not running (a command that only reads cannot publish \
+                 {what})"
+            )));
         };
-        let name = format!("enrolment/{host}/{}", unique_suffix());
+        let name = format!("{name}/{}", unique_suffix());
         let published = running
             .runtime
             .handle
-            .block_on(running.node.publish(&name, enrolment))
-            .map_err(|e| {
-                BackendError::storage(format!("cannot publish host {host}'s enrolment: {e}"))
-            })?;
+            .block_on(running.node.publish(&name, actor))
+            .map_err(|e| BackendError::storage(format!("cannot publish {what}: {e}")))?;
         Ok(published.to_uri())
     }
 
@@ -312,15 +327,15 @@ impl FleetLink {
 }
 
 /// A current-thread tokio runtime, driven by a thread of its own until stopped.
-pub(super) struct Driven {
-    pub(super) handle: tokio::runtime::Handle,
+pub(crate) struct Driven {
+    pub(crate) handle: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Driven {
     /// Starts the runtime and its thread.
-    pub(super) fn start() -> Result<Driven, String> {
+    pub(crate) fn start() -> Result<Driven, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

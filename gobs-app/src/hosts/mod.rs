@@ -36,8 +36,8 @@
 //! (the agent listens on a kept address and port): after either side restarts, the
 //! watcher's next ping reaches the agent again, and the host shows `reachable`.
 //!
-//! Delegation (handing out attenuated machine capabilities) is for later: it will hang
-//! facets off the fleet's records, reached through the same node.
+//! Delegation (handing out attenuated machine capabilities) is [`crate::shares`]: its
+//! grants are published on the same node.
 
 pub mod agent;
 pub mod fleet;

@@ -96,12 +96,12 @@ pub fn check_host_name(name: &str) -> Result<(), BackendError> {
 }
 
 /// A time (seconds since the Unix epoch) as people read it.
-pub(super) fn shown_time(at: u64) -> String {
+pub(crate) fn shown_time(at: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at)).to_string()
 }
 
 /// Now, in seconds since the Unix epoch.
-pub(super) fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

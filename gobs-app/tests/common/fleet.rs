@@ -22,9 +22,13 @@ impl Agent {
     /// its stderr once it exited.
     pub fn start(state: &Path, netns: Option<&str>, args: &[&str]) -> Result<Agent, String> {
         let mut cmd = match netns {
+            // nsenter enters the network namespace only: `ip netns exec` would also mount
+            // a sysfs of its own, hiding /sys/fs/cgroup from the agent's containers.
             Some(ns) => {
-                let mut cmd = Command::new("ip");
-                cmd.args(["netns", "exec", ns]).arg(super::bin());
+                let mut cmd = Command::new("nsenter");
+                cmd.arg(format!("--net=/run/netns/{ns}"))
+                    .arg("--")
+                    .arg(super::bin());
                 for (key, value) in bare().get_envs() {
                     match value {
                         Some(v) => cmd.env(key, v),

@@ -100,7 +100,8 @@ pub(crate) fn convert_whole_graph_file(path: &Path, options: LogOptions) -> Resu
         return Err(StoreError::Corrupt {
             path: path.to_path_buf(),
             offset: 0,
-            detail: "it is a one-vat whole-graph file (GOBSFILE), which the log store converts                      when it opens it: open it once for writing (not read-only) to convert it"
+            detail: "it is a one-vat whole-graph file (GOBSFILE), which the log store converts \
+            when it opens it: open it once for writing (not read-only) to convert it"
                 .to_string(),
         });
     }

@@ -153,6 +153,30 @@ impl Backend for Special {
     ) -> Result<crate::hosts::model::HostAnswer, BackendError> {
         self.inner.host(c, action)
     }
+    fn share(
+        &self,
+        c: &Cancel,
+        name: MachineName,
+        allow: Vec<crate::shares::model::Right>,
+        expires: Option<crate::config::human::HumanDuration>,
+        note: Option<String>,
+    ) -> Result<crate::shares::model::ShareAnswer, BackendError> {
+        self.inner.share(c, name, allow, expires, note)
+    }
+    fn shares(
+        &self,
+        c: &Cancel,
+        log: bool,
+    ) -> Result<crate::shares::model::ShareList, BackendError> {
+        self.inner.shares(c, log)
+    }
+    fn revoke(
+        &self,
+        c: &Cancel,
+        id: String,
+    ) -> Result<crate::shares::model::ShareInfo, BackendError> {
+        self.inner.revoke(c, id)
+    }
 }
 
 /// The backend, how to release its creation, what began, and what its run saw.

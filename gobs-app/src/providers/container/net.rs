@@ -32,10 +32,8 @@ pub fn bring_up_again(
     gateway: &BossGateway,
 ) -> Result<Gateway, String> {
     let gateway = bring_up(settings, gateway)?;
-    for port in bridge_ports(&settings.bridge) {
-        let path = format!("/sys/class/net/{port}/brport/isolated");
-        let now = std::fs::read_to_string(&path).map(|s| s.trim() == "1");
-        if now.is_ok_and(|on| on != settings.isolated) {
+    for (port, isolated) in bridge_ports(&settings.bridge) {
+        if isolated != settings.isolated {
             match isolate_port(&port, settings.isolated) {
                 // Its machine was destroyed meanwhile.
                 Err(_) if !exists(&port) => {}
@@ -74,15 +72,22 @@ pub fn take_down(settings: &ContainerSettings, gateway: &BossGateway) -> Result<
     remove_bridge(&settings.bridge)
 }
 
-/// The interfaces plugged into bridge `bridge`.
-fn bridge_ports(bridge: &str) -> Vec<String> {
-    std::fs::read_dir(format!("/sys/class/net/{bridge}/brif"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
+/// The interfaces plugged into bridge `bridge`, each with whether it is isolated (none if
+/// there is no such bridge). Asked of `ip`, as [`exists`] asks the kernel: `/sys/class/net`
+/// lists the network namespace that mounted `/sys`, not always this process's own (an agent
+/// started with `nsenter --net` keeps the host's).
+fn bridge_ports(bridge: &str) -> Vec<(String, bool)> {
+    let Ok(listed) = ip(&["-o", "-d", "link", "show", "master", bridge]) else {
+        return Vec::new();
+    };
+    listed
+        .lines()
+        .filter_map(|line| {
+            // `4: ghX@if3: <…> … bridge_slave … isolated on …`
+            let name = line.split(": ").nth(1)?.split('@').next()?;
+            Some((name.to_string(), line.contains(" isolated on ")))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Makes bridge port `port` isolated (`on`) or not: the bridge forwards nothing between
@@ -130,9 +135,13 @@ pub fn ip_in(pid: Option<i32>, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Whether interface `name` exists on the host.
+/// Whether interface `name` exists in this process's network namespace (asked of the
+/// kernel through a socket, not `/sys/class/net`: see [`bridge_ports`]).
 pub fn exists(name: &str) -> bool {
-    std::path::Path::new("/sys/class/net").join(name).exists()
+    use rustix::net::{AddressFamily, SocketType, netdevice, socket};
+    socket(AddressFamily::INET, SocketType::DGRAM, None)
+        .and_then(|probe| netdevice::name_to_index(&probe, name))
+        .is_ok()
 }
 
 /// Makes bridge `bridge` with address `gateway`/24 if it is not there, and brings it up.

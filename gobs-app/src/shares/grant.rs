@@ -1,0 +1,361 @@
+//! [`Grant`]: an attenuated facet of one machine, in the boss's [`ShareBook`] vat and
+//! published on the boss's node as the sturdyref `gobs-app share` prints. Whoever holds
+//! the URI reaches only its methods: `run`, `put-file`, `get-file` (each a machine
+//! operation as the control socket carries it, JSON; the machine it names is replaced by
+//! the grant's) and `status`. Each checks, in this order, that the grant is not revoked,
+//! not expired and allows the operation; each use, allowed or refused, is recorded with
+//! the grant's id, the operation and the time. An allowed call goes through the book's
+//! route, the command line's own path to machines.
+//!
+//! **Revocation is immediate.** The grant keeps the calls it has in flight (not saved: a
+//! restart ends them anyway); revoking cancels each, as when a command line client goes
+//! away mid-call (the boss stops waiting for the machine, and a `local` machine's command
+//! is killed), and answers its caller at once with the refusal, so a live session learns
+//! of it mid-command. Refusals are answers, not broken promises: a refused
+//! turn must commit, or its use would not be recorded.
+
+use std::sync::{Arc, Mutex};
+
+use gobs_runtime::{Promise, Ref, Resolver, define_actor};
+use serde::{Deserialize, Serialize};
+
+use super::book::{ShareBook, now};
+use super::model::{Right, ShareInfo, ShareUse, rights_text};
+use crate::daemon::protocol::MAX_REQUEST_BYTES;
+use crate::hosts::model::shown_time;
+use crate::model::{BackendError, Cancel, ErrorKind, MachineName};
+use crate::ops::{MachineCall, Request, Response};
+
+/// A call in flight through a grant: how to cancel it, and its caller's answer (taken
+/// by whichever comes first: the machine's answer or the revocation).
+struct Live {
+    cancel: Cancel,
+    answer: Arc<Mutex<Option<Resolver<String>>>>,
+}
+
+/// The calls in flight through a grant.
+#[derive(Default)]
+pub struct LiveCalls(Mutex<Vec<Live>>);
+
+impl std::fmt::Debug for LiveCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |l| l.len());
+        write!(f, "LiveCalls({n})")
+    }
+}
+
+/// What a grant was made for: fixed when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    /// The machine it reaches.
+    pub machine: String,
+    /// What it allows there.
+    pub rights: Vec<Right>,
+    /// Its note.
+    pub note: String,
+    /// When it was made.
+    pub created_at: u64,
+    /// When it stops working, if it does by itself.
+    pub expires_at: Option<u64>,
+}
+
+/// One machine's facet for whoever holds its URI (see the module docs).
+#[define_actor]
+#[derive(Debug)]
+pub struct Grant {
+    id: String,
+    terms: Terms,
+    revoked_at: Option<u64>,
+    last_use: Option<u64>,
+    uses: u64,
+    book: Ref<ShareBook>,
+    #[actor(transient)]
+    live: LiveCalls,
+}
+
+impl Grant {
+    /// A new grant `id` of `rights` on `machine`.
+    pub fn made(
+        id: String,
+        machine: String,
+        rights: Vec<Right>,
+        note: String,
+        expires_at: Option<u64>,
+        book: Ref<ShareBook>,
+    ) -> Grant {
+        Grant {
+            id,
+            terms: Terms {
+                machine,
+                rights,
+                note,
+                created_at: now(),
+                expires_at,
+            },
+            revoked_at: None,
+            last_use: None,
+            uses: 0,
+            book,
+            live: LiveCalls::default(),
+        }
+    }
+
+    /// Why operation `right` is refused now, if it is.
+    fn refusal(&self, right: Right, at: u64) -> Option<BackendError> {
+        let id = &self.id;
+        if let Some(revoked) = self.revoked_at {
+            return Some(revoked_error(id, revoked));
+        }
+        if let Some(expiry) = self.terms.expires_at.filter(|e| at >= *e) {
+            return Some(BackendError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "share {id} expired at {}; ask the machine's operator for a new one",
+                    shown_time(expiry)
+                ),
+            ));
+        }
+        if !self.terms.rights.contains(&right) {
+            return Some(BackendError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "share {id} does not allow `{right}` (it allows {}); ask the machine's \
+                     operator for a share that does",
+                    rights_text(&self.terms.rights)
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Records a use of `right` (refused with `refused`, or allowed).
+    fn record(&mut self, right: Right, at: u64, refused: Option<&BackendError>) {
+        self.last_use = Some(at);
+        if refused.is_none() {
+            self.uses += 1;
+        }
+        let used = ShareUse {
+            grant: self.id.clone(),
+            machine: self.terms.machine.clone(),
+            op: right.name().to_string(),
+            at,
+            refused: refused.map(|e| e.message.clone()),
+        };
+        if let Err(e) = self.book.call().note_use(used) {
+            tracing::warn!(share = self.id, "cannot record a use of the share: {e}");
+        }
+    }
+
+    /// The machine operation `request` asks for, on this grant's machine.
+    fn machine_call(
+        &self,
+        right: Right,
+        request: &str,
+    ) -> Result<Arc<dyn MachineCall>, BackendError> {
+        if request.len() > MAX_REQUEST_BYTES {
+            return Err(BackendError::invalid(format!(
+                "a request of {} bytes is over the limit of {MAX_REQUEST_BYTES}",
+                request.len()
+            )));
+        }
+        let request: Request = serde_json::from_str(request)
+            .map_err(|e| BackendError::invalid(format!("not a request gobs-app reads: {e}")))?;
+        let machine: MachineName = self
+            .terms
+            .machine
+            .parse()
+            .map_err(|_| BackendError::internal("a share names a machine that is no name"))?;
+        let request = match (right, request) {
+            (Right::Run, Request::Run(mut run)) => {
+                run.name = machine;
+                // A share's run answers whole: no streams, no terminal.
+                run.stream = false;
+                run.tty = None;
+                Request::Run(run)
+            }
+            (Right::PutFile, Request::PutFile(mut put)) => {
+                put.name = machine;
+                Request::PutFile(put)
+            }
+            (Right::GetFile, Request::GetFile(mut get)) => {
+                get.name = machine;
+                Request::GetFile(get)
+            }
+            (_, other) => {
+                return Err(BackendError::invalid(format!(
+                    "method `{right}` of a share was called with a `{}` request",
+                    other.op()
+                )));
+            }
+        };
+        request
+            .into_machine_call()
+            .ok_or_else(|| BackendError::internal("a machine request is no machine operation"))
+    }
+
+    /// Does `right` with `request`: the answer, as the control socket writes it.
+    fn machine_op(&mut self, right: Right, request: String) -> Promise<String> {
+        let at = now();
+        let call = match self.refusal(right, at) {
+            Some(refused) => Err(refused),
+            None => self.machine_call(right, &request),
+        };
+        let call = match call {
+            Ok(call) => call,
+            Err(refused) => {
+                self.record(right, at, Some(&refused));
+                return answered(&Response::Error(refused));
+            }
+        };
+        self.record(right, at, None);
+        let cancel = Cancel::new();
+        let forwarded = self
+            .book
+            .call()
+            .forward(call, cancel.clone())
+            .map_err(BackendError::from);
+        let forwarded = match forwarded {
+            Ok(promise) => promise,
+            Err(e) => return answered(&Response::Error(e)),
+        };
+        self.live(forwarded, cancel)
+    }
+
+    /// The caller's answer to `forwarded`, kept until it comes or the grant is revoked.
+    fn live(
+        &self,
+        forwarded: Promise<Result<Response, BackendError>>,
+        cancel: Cancel,
+    ) -> Promise<String> {
+        let (promise, resolver) = Promise::pair();
+        let answer = Arc::new(Mutex::new(Some(resolver)));
+        let filled = answer.clone();
+        let _ = forwarded.then(move |outcome| {
+            let response = match outcome {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => Response::Error(e),
+                Err(e) => Response::Error(BackendError::from(e)),
+            };
+            if let Some(resolver) = take(&filled) {
+                resolver.fulfill(json(&response));
+            }
+        });
+        let mut live = self.live.0.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|l| l.answer.lock().is_ok_and(|a| a.is_some()));
+        live.push(Live { cancel, answer });
+        promise
+    }
+}
+
+#[define_actor]
+impl Grant {
+    /// Runs a command on the grant's machine: `request` is a `run` request (JSON); answers
+    /// its response (JSON), a refusal included.
+    pub fn run(&mut self, request: String) -> Promise<String> {
+        self.machine_op(Right::Run, request)
+    }
+
+    /// Copies a file onto the grant's machine: `request` is a `put-file` request (JSON).
+    pub fn put_file(&mut self, request: String) -> Promise<String> {
+        self.machine_op(Right::PutFile, request)
+    }
+
+    /// Copies a file off the grant's machine: `request` is a `get-file` request (JSON).
+    pub fn get_file(&mut self, request: String) -> Promise<String> {
+        self.machine_op(Right::GetFile, request)
+    }
+
+    /// The machine's record (JSON), as `gobs-app machine NAME` answers it.
+    pub fn status(&mut self) -> Promise<String> {
+        let at = now();
+        if let Some(refused) = self.refusal(Right::Status, at) {
+            self.record(Right::Status, at, Some(&refused));
+            return answered(&Response::Error(refused));
+        }
+        self.record(Right::Status, at, None);
+        let machine: MachineName = match self.terms.machine.parse() {
+            Ok(m) => m,
+            Err(_) => return answered(&Response::Error(BackendError::internal("no name"))),
+        };
+        let asked = self
+            .book
+            .call()
+            .machine(machine)
+            .map_err(BackendError::from);
+        match asked {
+            Ok(promise) => {
+                let answer = promise.then(|a| match a {
+                    Ok(Ok(info)) => Ok(Response::Machine(info)),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(BackendError::from(e)),
+                });
+                self.live(answer, Cancel::new())
+            }
+            Err(e) => answered(&Response::Error(e)),
+        }
+    }
+
+    /// Its row, for `gobs-app shares`.
+    #[actor(local)]
+    pub fn info(&self) -> ShareInfo {
+        ShareInfo {
+            id: self.id.clone(),
+            machine: self.terms.machine.clone(),
+            rights: self.terms.rights.clone(),
+            note: self.terms.note.clone(),
+            created_at: self.terms.created_at,
+            expires_at: self.terms.expires_at,
+            revoked_at: self.revoked_at,
+            last_use: self.last_use,
+            uses: self.uses,
+        }
+    }
+
+    /// Refuses every use from now on, and ends the calls in flight with the refusal.
+    #[actor(local)]
+    pub fn revoke(&mut self) -> ShareInfo {
+        let at = *self.revoked_at.get_or_insert_with(now);
+        let live = std::mem::take(&mut *self.live.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let refused = json(&Response::Error(revoked_error(&self.id, at)));
+        for call in live {
+            call.cancel.cancel();
+            if let Some(resolver) = take(&call.answer) {
+                resolver.fulfill(refused.clone());
+            }
+        }
+        tracing::info!(
+            share = self.id,
+            machine = self.terms.machine,
+            "share revoked"
+        );
+        self.info()
+    }
+}
+
+fn revoked_error(id: &str, at: u64) -> BackendError {
+    BackendError::new(
+        ErrorKind::InvalidRequest,
+        format!(
+            "share {id} was revoked (at {}; by `gobs-app revoke`, or its machine was \
+             destroyed): it no longer works",
+            shown_time(at)
+        ),
+    )
+}
+
+fn take(answer: &Mutex<Option<Resolver<String>>>) -> Option<Resolver<String>> {
+    answer.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// `response` as the control socket writes it.
+fn json(response: &Response) -> String {
+    serde_json::to_string(response).unwrap_or_else(|e| {
+        format!(
+            r#"{{"type":"error","data":{{"kind":"internal","message":"cannot write the answer: {e}"}}}}"#
+        )
+    })
+}
+
+fn answered(response: &Response) -> Promise<String> {
+    Promise::fulfilled(json(response))
+}
