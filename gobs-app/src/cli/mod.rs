@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod client;
+pub mod columns;
 pub mod connect;
 pub mod copy;
 pub mod copy_progress;

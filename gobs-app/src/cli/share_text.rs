@@ -1,7 +1,7 @@
 //! The words `share`, `shares` and `revoke` answer with, for people (`--json` prints the
 //! answers as they are).
 
-use crate::cli::output::{rfc3339, table};
+use crate::cli::columns::{rfc3339, table};
 use crate::shares::model::{ShareAnswer, ShareInfo, ShareList, rights_text};
 
 /// `share`'s answer: the URI, and how to use and revoke it.
