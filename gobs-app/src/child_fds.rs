@@ -68,6 +68,19 @@ pub fn exclude(cmd: &mut Command) {
     }
 }
 
+/// [`exclude`], then gives `cmd`'s child a session of its own (setsid): it outlives the
+/// daemon, and teardown finds its processes by that session.
+pub fn in_own_session(cmd: &mut Command) {
+    exclude(cmd);
+    // SAFETY: the closure makes one system call (setsid) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()?;
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -26,7 +26,6 @@
 //! ```
 
 use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -235,15 +234,7 @@ fn provision(
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
-    crate::child_fds::exclude(&mut cmd);
-    // SAFETY: the closure makes one system call (setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            // Its own session: it outlives the daemon, and teardown finds its processes.
-            rustix::process::setsid()?;
-            Ok(())
-        });
-    }
+    crate::child_fds::in_own_session(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start machine {machine:?}'s hob-client: {e}"))?;

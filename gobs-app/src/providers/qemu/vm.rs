@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -248,14 +247,7 @@ fn launch(
     } else {
         cmd.args(["-cpu", "host"]);
     }
-    crate::child_fds::exclude(&mut cmd);
-    // SAFETY: setsid only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()?;
-            Ok(())
-        });
-    }
+    crate::child_fds::in_own_session(&mut cmd);
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
