@@ -11,9 +11,9 @@ use std::path::Path;
 
 /// The machine's hob-client's pid, as the host provider recorded it (`PID STARTTIME`).
 fn hob_client(state: &Path, machine: &str) -> u32 {
-    let record = std::fs::read_to_string(state.join("hosts").join(machine).join("anchor.pid"))
+    let pid = common::procs::provider_anchor(state, "host", machine)
         .expect("the host provider recorded the hob-client");
-    record.split_whitespace().next().unwrap().parse().unwrap()
+    u32::try_from(pid).unwrap()
 }
 
 /// Whether process `pid` runs (a zombie does not).

@@ -26,8 +26,7 @@ struct HostMachines(PathBuf);
 
 impl HostMachines {
     fn hob_client_pid(&self, machine: &str) -> Option<i32> {
-        let record = fs::read_to_string(self.0.join("hosts").join(machine).join("anchor.pid"));
-        record.ok()?.split_whitespace().next()?.parse().ok()
+        common::procs::host_hob_client(&self.0.join("hosts").join(machine))
     }
 }
 

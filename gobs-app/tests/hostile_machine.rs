@@ -33,9 +33,8 @@ use gobs_app::hob_net::wire;
 use gobs_app::model::RunOutput;
 use gobs_app::ops::{MachineOp, Run};
 use gobs_ocapn::captp::Term;
-use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject};
-use machine_node::{MachineNode, identity_in, saved_state};
+use machine_node::{MachineNode, attach_as};
 
 /// Short deadlines, so that a machine that never answers fails in seconds.
 const CONFIG: &str = "default_provider = \"host\"\n\
@@ -186,22 +185,6 @@ fn out(len: usize) -> Vec<Term> {
     vec![Term::sym("out"), wire::text("stdout"), bytes]
 }
 
-/// A hostile hob-client attached as machine `client` (its state directory) names, with its
-/// identity and credential; stops when dropped.
-fn attach_hostile(client: &Path) -> MachineNode {
-    let state = saved_state(client).expect("the machine's client stored its state");
-    let boss = Sturdyref::parse(&state.boss).unwrap();
-    let credential = state.credential;
-    let (node, answer) = MachineNode::send(identity_in(client), boss, Hostile, move |bindings| {
-        wire::attach_args(bindings, credential.as_deref())
-    });
-    let attached = answer
-        .map_err(|e| wire::failure(&e))
-        .and_then(|t| wire::parse_attached(&t));
-    assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
-    node
-}
-
 /// A daemon whose host machine h1 is played by the hostile client: its state directory,
 /// the daemon, the impostor (all stopped when dropped).
 fn hostile_h1() -> (tempfile::TempDir, common::Daemon, MachineNode) {
@@ -209,7 +192,7 @@ fn hostile_h1() -> (tempfile::TempDir, common::Daemon, MachineNode) {
     let s = dir.path();
     real.kill();
     wait_for("h1 to be unreachable", || status(s, "h1") == "unreachable");
-    let impostor = attach_hostile(&s.join("hosts/h1/client"));
+    let impostor = attach_as(&s.join("hosts/h1/client"), "h1", Hostile);
     wait_for("the hostile client to be h1", || {
         status(s, "h1") == "running"
     });

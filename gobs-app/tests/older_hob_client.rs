@@ -28,9 +28,8 @@ use gobs_app::model::RunOutput;
 use gobs_app::ops::get_file::Got;
 use gobs_app::ops::{GetFile, MachineOp, PutFile, Run};
 use gobs_ocapn::captp::Term;
-use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject};
-use machine_node::{MachineNode, identity_in, saved_state};
+use machine_node::attach_as;
 
 /// The bindings of a hob-client of the release before streamed runs: its files, by path.
 struct Older(Files);
@@ -74,21 +73,6 @@ impl LocalObject for Older {
     }
 }
 
-fn attach_older(client: &Path, files: Files) -> MachineNode {
-    let state = saved_state(client).expect("the machine's client stored its state");
-    let boss = Sturdyref::parse(&state.boss).unwrap();
-    let credential = state.credential;
-    let (node, answer) =
-        MachineNode::send(identity_in(client), boss, Older(files), move |bindings| {
-            wire::attach_args(bindings, credential.as_deref())
-        });
-    let attached = answer
-        .map_err(|e| wire::failure(&e))
-        .and_then(|t| wire::parse_attached(&t));
-    assert_eq!(attached.map(|(machine, _)| machine), Ok("h1".into()));
-    node
-}
-
 fn status(s: &Path) -> String {
     let json: serde_json::Value =
         serde_json::from_str(&ok(s, &["machine", "h1", "--json"])).unwrap();
@@ -102,7 +86,7 @@ fn run_on_a_machine_whose_hob_client_cannot_stream_gives_the_whole_answer() {
     real.kill();
     wait_for("h1 to be unreachable", || status(s) == "unreachable");
     let files = Arc::default();
-    let _older = attach_older(&s.join("hosts/h1/client"), Arc::clone(&files));
+    let _older = attach_as(&s.join("hosts/h1/client"), "h1", Older(Arc::clone(&files)));
     wait_for("the older client to be h1", || status(s) == "running");
 
     let out = gobs(s, &["run", "h1", "--", "echo", "hi"]);

@@ -15,10 +15,10 @@ use common::{gobs, machine_names, ok};
 use setup::Setup;
 
 impl Setup {
-    fn qemu_pid(&self, machine: &str) -> i32 {
-        let record =
-            std::fs::read_to_string(self.s().join("vms").join(machine).join("anchor.pid")).unwrap();
-        record.split_whitespace().next().unwrap().parse().unwrap()
+    /// The pid of machine `machine`'s qemu, as provider `provider` recorded it.
+    fn qemu_pid(&self, provider: &str, machine: &str) -> i32 {
+        common::procs::provider_anchor(self.s(), provider, machine)
+            .expect("the qemu provider recorded the VM")
     }
 }
 
@@ -69,7 +69,7 @@ fn a_tcg_vm_registers_runs_on_its_own_kernel_and_leaves_nothing() {
     // A VM's root is the initramfs, not the host's: the state directory is not there.
     let listed = gobs(&s, &["run", "guest1", "--", "ls", &s.display().to_string()]);
     assert!(!listed.status.success());
-    let pid = setup.qemu_pid("guest1");
+    let pid = setup.qemu_pid("vm", "guest1");
     assert!(is_qemu(pid));
 
     // The VM outlives a killed daemon, and its hob-client attaches to the next one.
@@ -105,7 +105,7 @@ fn init_then_create_machine_with_the_qemu_provider_needs_no_editing() {
     setup.start_daemon();
     let created = ok(&s, &["create-machine", "fresh", "--provider", "qemu"]);
     assert!(created.contains("running"), "{created}");
-    let pid = setup.qemu_pid("fresh");
+    let pid = setup.qemu_pid("qemu", "fresh");
     assert_eq!(ok(&s, &["run", "fresh", "--", "hostname"]), "fresh\n");
     ok(&s, &["destroy-machine", "fresh"]);
     assert!(

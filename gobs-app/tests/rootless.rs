@@ -78,14 +78,13 @@ impl RootlessState {
         text(&out.stdout)
     }
 
-    fn machine_dir(&self, machine: &str) -> PathBuf {
-        self.dir.join("containers").join(machine)
-    }
-
-    /// The pid recorded in the machine directory's `file` (`pasta.pid`).
-    fn recorded(&self, machine: &str, file: &str) -> i32 {
-        let record = std::fs::read_to_string(self.machine_dir(machine).join(file)).unwrap();
-        record.split_whitespace().next().unwrap().parse().unwrap()
+    /// The pid of the machine's pasta, as the provider recorded it in its store.
+    fn pasta(&self, machine: &str) -> i32 {
+        let slot = setup::recorded_slots(&self.dir)
+            .get(machine)
+            .cloned()
+            .unwrap_or_default();
+        common::procs::pid_of(&slot[3]).expect("the provider recorded pasta")
     }
 
     /// The pid of the machine's anchor, as the provider recorded it in its store.
@@ -107,12 +106,13 @@ impl Drop for RootlessState {
             .flatten()
             .flatten()
         {
-            for file in ["anchor.pid", "pasta.pid"] {
-                if let Ok(record) = std::fs::read_to_string(e.path().join(file))
-                    && let Some(pid) = record.split_whitespace().next()
-                {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
+            let pasta = e.path().join("pasta.pid");
+            let started = [("--dir", e.path()), ("-P", pasta)];
+            for pid in started
+                .iter()
+                .flat_map(|(f, v)| common::procs::started_with(f, v))
+            {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -171,7 +171,7 @@ fn an_unprivileged_user_makes_uses_and_destroys_a_container_leaving_nothing() {
     assert_eq!(state.ok(&["run", "box-1", "--", "hostname"]), "box-1\n");
     assert_eq!(state.ok(&["run", "box-1", "--", "id", "-u"]), "0\n");
     let anchor = state.anchor("box-1");
-    let pasta = state.recorded("box-1", "pasta.pid");
+    let pasta = state.pasta("box-1");
     let nobody_uid = text(
         &Command::new("id")
             .args(["-u", USER])

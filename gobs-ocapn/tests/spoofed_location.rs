@@ -9,10 +9,10 @@ use std::future::IntoFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use common::{publish, within};
+use common::{Impostor, publish, tls_node, within};
 use gobs_ocapn::captp::{DuplicateSession, SessionConfig};
 use gobs_ocapn::locator::PeerLocator;
-use gobs_ocapn::netlayer::{Accepted, BoxFuture, Netlayer, Stream, TcpTls, TlsIdentity};
+use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::Node;
 use gobs_ocapn::vat::RemoteObject;
 use gobs_runtime::{Ref, Vat, define_actor};
@@ -27,38 +27,6 @@ impl Adder {
     pub fn add(&self, x: u64) -> u64 {
         self.base + x
     }
-}
-
-/// A tcp-tls netlayer that names its node with someone else's locator: the node then
-/// claims that location in every session it opens.
-struct Impostor {
-    inner: TcpTls,
-    claims: PeerLocator,
-}
-
-impl Netlayer for Impostor {
-    fn transport(&self) -> &str {
-        self.inner.transport()
-    }
-    fn locator(&self) -> PeerLocator {
-        self.claims.clone()
-    }
-    fn can_accept(&self) -> bool {
-        false
-    }
-    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
-        self.inner.accept()
-    }
-    fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>> {
-        self.inner.connect(peer)
-    }
-}
-
-async fn tls_node(identity: &TlsIdentity, config: SessionConfig) -> Node {
-    let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), identity, None)
-        .await
-        .unwrap();
-    Node::start(vec![Arc::new(n) as Arc<dyn Netlayer>], config).unwrap()
 }
 
 /// Whether `node` believes its session with `location` is with `location`.

@@ -121,6 +121,16 @@ impl Greeter {
     pub fn greet(&self, who: String) -> String {
         format!("hello, {who}")
     }
+
+    /// Trailing `Option`s: a `None` crosses as a left-out argument (CapTP has no nil).
+    pub fn greet_in(&self, who: String, lang: Option<String>, times: Option<u8>) -> String {
+        let word = match lang.as_deref() {
+            Some("fr") => "bonjour",
+            Some(other) => other,
+            None => "hello",
+        };
+        vec![format!("{word}, {who}"); usize::from(times.unwrap_or(1))].join(" ")
+    }
 }
 
 /// Pipelines to a remote counter from inside its turns.
@@ -437,5 +447,28 @@ async fn typed_pipelining_sends_to_an_answer_before_it_exists() {
     assert!(err.contains("failed on purpose"), "{err}");
     assert_eq!(piper.send().make_and_add(0).await.unwrap(), 1013);
     here.shutdown();
+    vat.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_none_arguments_cross_as_left_out_ones() {
+    let (server, client) = (tcp_node().await, tcp_node().await);
+    let vat = Vat::spawn("server").unwrap();
+    let local = vat.spawn_actor(Greeter {}).unwrap();
+    let s = publish(&server, local, b"greeter").await;
+    let remote: Ref<Greeter> = RemoteObject::enliven_as(&client, &s).await.unwrap();
+
+    let greet = |lang: Option<&str>, times| {
+        remote
+            .send()
+            .greet_in("ann".into(), lang.map(str::to_owned), times)
+    };
+    assert_eq!(greet(None, None).await.unwrap(), "hello, ann");
+    assert_eq!(greet(Some("fr"), None).await.unwrap(), "bonjour, ann");
+    assert_eq!(greet(Some("hi"), Some(2)).await.unwrap(), "hi, ann hi, ann");
+    // A `None` before a `Some` is not trailing: it crosses as an empty list, which no
+    // `Option<String>` reads, and the error says which argument.
+    let err = greet(None, Some(2)).await.unwrap_err().to_string();
+    assert!(err.contains("greet_in"), "{err}");
     vat.shutdown();
 }

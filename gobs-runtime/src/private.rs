@@ -358,6 +358,12 @@ pub trait ByNameArg: Sized {
 
 impl<T: DeserializeOwned> ByNameArg for T {
     fn read_arg(reader: &mut ArgReader<'_>) -> Result<Self, DispatchError> {
+        if reader.read == reader.given {
+            // Left out by the caller: as nil, which only an `Option` (or `()`) takes.
+            return T::deserialize(&mut rmp_serde::Deserializer::new(&[0xc0u8][..]))
+                .map_err(|_| reader.bad(reader.count_error()));
+        }
+        reader.read += 1;
         let mut de = rmp_serde::Deserializer::new(&mut reader.input);
         T::deserialize(&mut de).map_err(|e| reader.bad(e.to_string()))
     }
@@ -419,10 +425,17 @@ pub fn reply_later<T: ByNameResult + Send + 'static>(
 }
 
 /// Reads a by-name call's arguments: a MessagePack array, one element per parameter.
+/// Trailing `Option` parameters may be left out (they read as `None`), so a method can
+/// take a new last argument and still answer callers written before it.
 pub struct ArgReader<'a> {
     method: &'static str,
     expected: &'static str,
     input: &'a [u8],
+    /// How many arguments the caller gave, and how many were read.
+    given: u32,
+    read: u32,
+    /// How many the method takes.
+    count: u32,
 }
 
 impl<'a> ArgReader<'a> {
@@ -436,6 +449,9 @@ impl<'a> ArgReader<'a> {
             method,
             expected,
             input: args,
+            given: 0,
+            read: 0,
+            count,
         };
         // No bytes, or MessagePack nil (what `rmp_serde::to_vec(&())` writes), is the
         // empty argument list.
@@ -446,10 +462,23 @@ impl<'a> ArgReader<'a> {
             rmp::decode::read_array_len(&mut reader.input)
                 .map_err(|e| reader.bad(format!("arguments are not a list: {e}")))?
         };
-        if n != count {
-            return Err(reader.bad(format!("got {n} arguments, expected {count}")));
+        reader.given = n;
+        if n > count {
+            return Err(reader.bad(reader.count_error()));
         }
         Ok(reader)
+    }
+
+    fn count_error(&self) -> String {
+        let (n, count) = (self.given, self.count);
+        if n < count {
+            format!(
+                "got {n} arguments, expected {count} (only trailing `Option` parameters may \
+                 be left out)"
+            )
+        } else {
+            format!("got {n} arguments, expected {count}")
+        }
     }
 
     /// Checks every argument was read.

@@ -180,6 +180,16 @@ impl Account {
         (format!("{prefix}{}", self.balance), lines)
     }
 
+    /// A trailing `Option` parameter, which callers may leave out.
+    pub fn lines(&self, prefix: String, max: Option<u32>) -> Vec<String> {
+        let max = max.map_or(usize::MAX, |m| m as usize);
+        self.log
+            .iter()
+            .take(max)
+            .map(|l| format!("{prefix}{l}"))
+            .collect()
+    }
+
     /// A boxed error.
     pub fn require(&self, at_least: u64) -> Result<(), BoxError> {
         if self.balance < at_least {
@@ -506,7 +516,7 @@ fn by_name_unknown_method_lists_the_methods() {
     assert_eq!(
         names,
         [
-            "balance", "deposit", "withdraw", "check", "summary", "require", "total"
+            "balance", "deposit", "withdraw", "check", "summary", "lines", "require", "total"
         ]
     );
     // An actor without messages says so.
@@ -554,6 +564,28 @@ fn by_name_bad_arguments_say_what_was_expected() {
     assert!(msg.contains("got 1 arguments, expected 0"), "{msg}");
     // None of it reached the actor.
     assert_eq!(balance(&acc), 3);
+    vat.shutdown();
+}
+
+#[test]
+fn by_name_trailing_options_may_be_left_out_and_nothing_else() {
+    let vat = Vat::spawn("optional-args").unwrap();
+    let acc = account(&vat, 3);
+    for memo in ["a", "b"] {
+        acc.invoke("deposit", args(&(1u64, memo))).wait().unwrap();
+    }
+    let all: Vec<String> = decode(&acc.invoke("lines", args(&("-",))).wait().unwrap());
+    assert_eq!(all, ["-a", "-b"]);
+    let one: Vec<String> = decode(&acc.invoke("lines", args(&("-", 1u32))).wait().unwrap());
+    assert_eq!(one, ["-a"]);
+    // A parameter that is not an `Option` cannot be left out.
+    let msg = acc
+        .invoke("lines", args(&()))
+        .wait()
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("got 0 arguments, expected 2"), "{msg}");
+    assert!(msg.contains("only trailing `Option` parameters"), "{msg}");
     vat.shutdown();
 }
 

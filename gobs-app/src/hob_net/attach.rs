@@ -1,29 +1,57 @@
-//! What a machine's hob-client attaches through after a lost session: the [`Attach`] actor
-//! ([`super::hob_actors`], the machine's credential in its portrait) and the node object
-//! bound to its swiss number (with the registration's, for each machine of the gateway's
-//! table), and what the gateway does with each attach: the identity and credential checks
-//! of [`super::credential`], the rotation saved before it is answered, the conflicts shown
-//! on the machine.
+//! How the gateway serves each machine's registration and attach actors
+//! ([`super::hob_actors`]): exported on its node under their swiss numbers, each given the
+//! caller's proven location and answering refusals as text; and what it does when they
+//! tell it (a [`Watcher`]): the machine's session is up, or an attach was refused as a
+//! conflict, shown on the machine.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use data_encoding::BASE64URL_NOPAD;
-use gobs_ocapn::captp::Term;
+use gobs_ocapn::captp::{CapRef, ConnId};
 use gobs_ocapn::locator::PeerLocator;
-use gobs_ocapn::node::{Cx, LocalObject};
-use gobs_ocapn::syrup::Value;
+use gobs_ocapn::vat::{ExportOptions, PeerErrors, export_actor_in};
 
-use gobs_runtime::{Promise, Ref};
-
-use super::credential::{self, CONFLICT, Conflict, ConflictKind, Keeper};
-use super::gateway::{Gateway, Inner, Reach, ReachChange, bindings_arg};
-use super::hob_actors::Attach;
-use super::registration::RegistrationObject;
-use super::table::destroyed;
+use super::credential::{self, Conflict, ConflictKind};
+use super::gateway::{Gateway, Inner, Reach, ReachChange};
+use super::hob_actors::{Registration, Watcher};
 use super::table_store::Bound;
-use super::wire;
+
+/// How the registration and attach actors are exported (see [`super::hob_actors`]).
+const EXPORTED: ExportOptions = ExportOptions {
+    caller: true,
+    errors: PeerErrors::Text,
+};
+
+/// The gateway as its actors' [`Watcher`]; it does nothing once the gateway is gone.
+struct Watch(Weak<Inner>);
+
+impl Watcher for Watch {
+    fn up(&self, machine: &str, bindings: (CapRef, ConnId), again: bool) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        let (g, machine) = (Gateway { inner }, machine.to_string());
+        // Run at the turn's commit, inside the vat: the boss is told from the gateway's
+        // runtime, as the watcher tells it of sessions that end.
+        g.inner.runtime.clone().spawn(async move {
+            if again {
+                tracing::info!(machine, "machine attached again");
+            } else {
+                tracing::info!(machine, "machine registered over OCapN");
+            }
+            g.set_live(&machine, Reach::Up(SystemTime::now()), Some(bindings));
+        });
+    }
+
+    fn conflict(&self, machine: &str, kind: ConflictKind, from: Option<&PeerLocator>) -> String {
+        match self.0.upgrade() {
+            Some(inner) => Gateway { inner }.refuse_conflict(machine, kind, from),
+            None => "the boss is shutting down; try again".into(),
+        }
+    }
+}
 
 impl Gateway {
     /// Binds a machine's registration and attach objects under their swiss numbers; a
@@ -43,20 +71,17 @@ impl Gateway {
             );
             return;
         };
-        let reg_obj = RegistrationObject {
-            gateway: Arc::downgrade(&self.inner),
-            machine: b.machine.clone(),
-            registration: b.registration.clone(),
-        };
-        let attach_obj = AttachObject {
-            gateway: Arc::downgrade(&self.inner),
-            machine: b.machine.clone(),
-            attach: attach.clone(),
-        };
+        // Linked before they are bound, so a machine's first call finds the gateway.
+        let watch: Arc<dyn Watcher> = Arc::new(Watch(Arc::downgrade(&self.inner)));
+        let _ = b
+            .registration
+            .send_with(move |r: &Registration| r.link(watch));
+        let (registration, attach) = (b.registration.clone(), attach.clone());
+        let node = self.inner.node.clone();
         self.inner.node.post(move |core| {
-            let r = core.spawn(Box::new(reg_obj));
+            let r = export_actor_in(&node, core, registration, EXPORTED);
             core.bind_swiss(&reg, r);
-            let a = core.spawn(Box::new(attach_obj));
+            let a = export_actor_in(&node, core, attach, EXPORTED);
             core.bind_swiss(&att, a);
         });
     }
@@ -77,13 +102,14 @@ impl Gateway {
     }
 
     /// Records a refused attach to machine `machine` (logged at most once a period per
-    /// source) and answers the refusal for its client.
+    /// source) and answers the refusal for its client. Called in the attach actor's turn,
+    /// which fails: the boss is told from the gateway's runtime, outside it.
     fn refuse_conflict(
         &self,
         machine: &str,
         kind: ConflictKind,
         from: Option<&PeerLocator>,
-    ) -> Term {
+    ) -> String {
         let from = from.map_or_else(
             || "a peer that proved no location".to_string(),
             credential::place,
@@ -99,114 +125,11 @@ impl Gateway {
         };
         if log {
             tracing::warn!(machine, "{shown}");
-            self.tell_reach(machine, ReachChange::Conflict(shown));
+            let (g, machine) = (self.clone(), machine.to_string());
+            self.inner
+                .runtime
+                .spawn(async move { g.tell_reach(&machine, ReachChange::Conflict(shown)) });
         }
-        wire::text(&refusal)
+        refusal
     }
-}
-
-/// The node object a machine re-attaches its bindings through after a lost session, bound
-/// to its [`Attach`] actor's swiss number.
-pub(super) struct AttachObject {
-    gateway: Weak<Inner>,
-    machine: String,
-    attach: Ref<Attach>,
-}
-
-impl LocalObject for AttachObject {
-    fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
-        let (name, args) = wire::method(args)?;
-        let g = Gateway::upgrade(&self.gateway)?;
-        if !g.registered(&self.machine) {
-            return Err(wire::text(&destroyed(&self.machine)));
-        }
-        match name.as_str() {
-            "ping" => Ok(Term::sym("pong")),
-            "attach" => self.attach(cx, &g, &args),
-            "confirm" => self.confirm(cx, &g, &args),
-            other => Err(wire::text(&format!(
-                "a machine's attach capability answers `attach`, `confirm` and `ping`, not \
-                 `{other}`"
-            ))),
-        }
-    }
-}
-
-impl AttachObject {
-    /// Machine `machine`'s credential keeper, changed by `change` in a turn of its attach
-    /// actor (see [`Attach::update`]).
-    fn update_credential<T: Send + 'static>(
-        &self,
-        change: impl FnOnce(&Keeper) -> Result<(Option<Keeper>, T), Term> + Send + 'static,
-    ) -> Promise<Result<T, Term>> {
-        self.attach.send_mut_with(move |a| a.update(change))
-    }
-
-    /// Attaches the bindings of a client that proves the machine's identity and holds its
-    /// credential (see [`super::credential`]), answering the next credential once the
-    /// table holds it.
-    fn attach(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
-        let (bindings, presented) = wire::parse_attach_args(args).map_err(|e| wire::text(&e))?;
-        let bindings = bindings_arg(&[bindings])?;
-        let from = cx.core().believed_location(bindings.1);
-        let seen = from.clone();
-        let judged = self.update_credential(move |keeper| {
-            if let Err(kind) = keeper.judge(presented.as_deref(), seen.as_ref()) {
-                return Ok((None, Err(kind)));
-            }
-            let Some(seen) = &seen else {
-                return Err(wire::text("the session proves no location"));
-            };
-            let (next, credential) = keeper
-                .rotated(presented.as_deref(), seen)
-                .map_err(|e| wire::text(&e))?;
-            Ok((Some(next), Ok(credential)))
-        });
-        let machine = self.machine.clone();
-        Ok(g.answer_when(cx, judged, move |g, judged| {
-            let credential = match saved(&machine, judged)? {
-                Ok(credential) => credential,
-                Err(kind) => return Err(g.refuse_conflict(&machine, kind, from.as_ref())),
-            };
-            tracing::info!(machine, "machine attached again");
-            g.set_live(&machine, Reach::Up(SystemTime::now()), Some(bindings));
-            Ok(wire::attached(&machine, credential))
-        }))
-    }
-
-    /// The client stored the credential `attach` answered: the one before is stale now.
-    fn confirm(&self, cx: &mut Cx<'_>, g: &Gateway, args: &[Term]) -> Result<Term, Term> {
-        let [credential] = args else {
-            return Err(wire::text("confirm takes the credential the client stored"));
-        };
-        let credential = match credential.to_value() {
-            Some(Value::Bytes(c)) => c,
-            _ => return Err(wire::text("confirm takes the credential (bytes)")),
-        };
-        let machine = self.machine.clone();
-        let confirmed = self.update_credential(move |keeper| match keeper.confirmed(&credential) {
-            Ok(changed) => Ok((changed, Term::Data(Value::Bool(true)))),
-            Err(_) => Err(wire::text(&format!(
-                "{CONFLICT}: that is not machine {machine:?}'s attach credential (it was \
-                     replaced); refused"
-            ))),
-        });
-        let machine = self.machine.clone();
-        Ok(g.answer_when(cx, confirmed, move |_, confirmed| {
-            saved(&machine, confirmed)
-        }))
-    }
-}
-
-/// What a change of machine `machine`'s credential answers, or why it was not saved.
-fn saved<T>(
-    machine: &str,
-    outcome: Result<Result<T, Term>, gobs_runtime::Error>,
-) -> Result<T, Term> {
-    outcome.unwrap_or_else(|e| {
-        tracing::error!("cannot save machine {machine}'s attach credential: {e}");
-        Err(wire::text(&format!(
-            "the boss cannot save the attach credential ({e}); try again"
-        )))
-    })
 }

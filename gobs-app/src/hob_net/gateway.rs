@@ -25,7 +25,7 @@
 //! and an attach actor per machine) are kept in the boss's registry, so its designator, and
 //! every sturdyref handed out, survive restarts, and each registration, revocation and
 //! credential rotation is a turn of those actors that commits with the rest of the boss
-//! before it is answered (`Gateway::answer_when`). The port is chosen
+//! before it is answered (the registry's output gate). The port is chosen
 //! at the first start (when the config says 0) and kept, since the sturdyrefs name it.
 //!
 //! The gateway carries calls ([`Gateway::ask`]) and knows none of them: each operation's
@@ -37,9 +37,9 @@
 //! its own thread, which ends when the boss stops it or the last handle is dropped. Its
 //! blocking methods must not be called from a vat's turn.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use data_encoding::BASE64URL_NOPAD;
@@ -47,7 +47,7 @@ use gobs_ocapn::captp::{CapRef, ConnId, DuplicateSession, SessionConfig, Term};
 use gobs_ocapn::locator::{PeerLocator, Sturdyref};
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{Cx, Node};
-use gobs_runtime::{Promise, Ref};
+use gobs_runtime::Ref;
 
 use super::credential::Conflict;
 use super::listen::{cannot_listen, port_conflict};
@@ -92,9 +92,6 @@ pub(super) struct Inner {
     adding_place: Mutex<()>,
     /// Its table, in the boss's registry.
     table: Ref<Registrations>,
-    /// The machines registered and not revoked since (what the table says, once it
-    /// committed): checked before the table is asked.
-    registered: Mutex<BTreeSet<String>>,
     /// Told when a machine's session goes down or comes back, or an attach is refused.
     reach_listener: Option<ReachListener>,
     /// Its thread, and the sender that ends it (dropped with the last handle, or by
@@ -214,13 +211,6 @@ impl Gateway {
             port: chosen,
             adding_place: Mutex::new(()),
             table,
-            registered: Mutex::new(
-                bound
-                    .iter()
-                    .filter(|b| registered(b))
-                    .map(|b| b.machine.clone())
-                    .collect(),
-            ),
             reach_listener,
             thread: Mutex::new(Some((stop, thread))),
             live: Mutex::new(BTreeMap::new()),
@@ -240,14 +230,6 @@ impl Gateway {
         g.watch();
         tracing::info!(locator = %g.inner.locator.to_uri(), "hob gateway listening");
         Ok(g)
-    }
-
-    /// The gateway behind `weak`, for an object bound on its node; refused (the boss is
-    /// shutting down) once it is gone.
-    pub(super) fn upgrade(weak: &Weak<Inner>) -> Result<Gateway, Term> {
-        weak.upgrade()
-            .map(|inner| Gateway { inner })
-            .ok_or_else(|| wire::text("the boss is shutting down; try again"))
     }
 
     /// Tells the boss's reach listener, if it has one, of `change` to machine `machine`.
@@ -274,41 +256,6 @@ impl Gateway {
                 tracing::error!("the hob gateway's thread panicked while it stopped");
             }
         }
-    }
-
-    /// Answers a machine's message with a promise settled by `finish` once `promise` (a
-    /// change of the table, say) has: so nothing is answered before the registry holds it.
-    /// Called on the node's thread, in a delivery.
-    pub(super) fn answer_when<T: Send + 'static>(
-        &self,
-        cx: &mut Cx<'_>,
-        promise: Promise<T>,
-        finish: impl FnOnce(&Gateway, Result<T, gobs_runtime::Error>) -> Result<Term, Term>
-        + Send
-        + 'static,
-    ) -> Term {
-        let p = cx.core().new_promise();
-        let g = self.clone();
-        self.inner.runtime.spawn(async move {
-            let answer = finish(&g, promise.await);
-            g.inner.node.post(move |core| {
-                core.settle_promise(p, answer);
-                core.release(p);
-            });
-        });
-        Term::local(p)
-    }
-
-    /// Machine `machine` registered: the table committed it.
-    pub(super) fn mark_registered(&self, machine: &str) {
-        self.lock_registered().insert(machine.to_string());
-    }
-
-    fn lock_registered(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.inner
-            .registered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The port the gateway listens on.
@@ -398,7 +345,6 @@ impl Gateway {
     /// The table revoked machine `machine`'s registration `spent` (if it had one): it is
     /// refused with the reason from now on, and the machine's session forgotten.
     fn revoked(&self, machine: &str, spent: Option<Bound>) {
-        self.lock_registered().remove(machine);
         if let Some(spent) = spent {
             // The attach object stays bound but refuses a machine no longer registered.
             self.bind_refusal(&spent.registration_swiss, machine, spent.state);
@@ -433,11 +379,6 @@ impl Gateway {
             core.bind_swiss(&swiss, obj);
         });
     }
-
-    /// Whether machine `machine` registered and was not destroyed since.
-    pub(super) fn registered(&self, machine: &str) -> bool {
-        self.lock_registered().contains(machine)
-    }
 }
 
 /// Whether `b` is a machine that registered and was not revoked since.
@@ -449,15 +390,4 @@ fn random_swiss() -> Result<Vec<u8>, String> {
     let mut s = vec![0u8; 32];
     getrandom::fill(&mut s).map_err(|e| format!("cannot draw a swiss number: {e}"))?;
     Ok(s)
-}
-
-/// The bindings reference a `register`/`attach` message carries, with its session.
-pub(super) fn bindings_arg(args: &[Term]) -> Result<(CapRef, ConnId), Term> {
-    match args {
-        [Term::Ref(r @ CapRef::Remote(remote))] => Ok((r.clone(), remote.conn())),
-        _ => Err(wire::text(
-            "register and attach take one argument: the hob-client's bindings object (a \
-             reference from the machine's own session)",
-        )),
-    }
 }

@@ -9,9 +9,10 @@
 //!   how the boss reaches a machine's bindings and sees its session go down and come back.
 //! - `table_store`: the gateway's table in the boss's registry: per machine, its
 //!   registration actor; the spent ones, kept to refuse them with their reason.
-//! - `hob_actors`: each machine's registration and attach, as actors in the registry.
-//! - `registration`: the node object a machine registers through.
-//! - `attach`: the node object a hob-client attaches through, and the gateway's checks.
+//! - `hob_actors`: each machine's registration and attach, as actors in the registry,
+//!   exported on the gateway's node: the machine calls their methods by name.
+//! - `attach`: how the gateway exports them, and what it does when they tell it (a
+//!   session up, a conflict).
 //! - `table`: the table as rows, as earlier releases kept it (moved into actors once).
 //! - `reach`: how each machine's session stands, and the calls carried to it.
 //! - [`credential`]: how an attach proves it is the machine's own hob-client, and how its
@@ -25,13 +26,12 @@
 //! `#[define_actor]` registration and attach actor, each holding its own state in its
 //! portrait (the machine, its swiss number, used or revoked, the machine's identity and
 //! attach credential). Each is bound on the gateway's node to the swiss number the machine
-//! was given, so after a restart the same sturdyrefs reach the same actors. What is bound
-//! there is a node object in front of the actor rather than the actor exported by name
-//! (`gobs_ocapn::vat::export_actor`): an actor's method does not learn which location the
-//! caller's session proved, which is what the credential is judged by, and the hob-client
-//! reads a refusal as a plain string, not as the `<gobs:error>` record a failing method
-//! sends. The node object reads the session, has the actor's turn decide, and answers once
-//! that turn committed.
+//! was given, so after a restart the same sturdyrefs reach the same actors. They are
+//! exported directly (`gobs_ocapn::vat::export_actor_in`), each method given the location
+//! the caller's session proved (`gobs_ocapn::vat::Caller`: what the credential is judged
+//! by) and answering a refusal as the plain string hob-clients of every release read
+//! (`PeerErrors::Text`); an answer leaves once the turn committed (the registry's output
+//! gate).
 //!
 //! This is the one registration of a network machine: the boss's record of it holds the
 //! machine actor its provider booted ([`crate::providers::remote_machine`]), which reaches
@@ -55,7 +55,6 @@ mod hob_actors;
 pub mod listen;
 mod machine_ops;
 mod reach;
-mod registration;
 pub mod run_sink;
 mod run_stream;
 mod table;

@@ -106,16 +106,17 @@ fn a_revoked_machines_attach_actor_refuses_and_its_registration_is_spent() {
     assert!(before.is_none());
     let (attach, swiss) = issued.attach.clone().unwrap();
     assert_eq!(swiss, "YXR0");
-    let credential = issued
+    let (attach_swiss, credential) = issued
         .registration
-        .send_mut_with(|r| r.register(&home()))
+        .send_mut_with(|r| r.admit(&home()))
         .wait()
         .unwrap()
         .unwrap();
     assert!(!credential.is_empty());
+    assert_eq!(data_encoding::BASE64URL_NOPAD.encode(&attach_swiss), "YXR0");
     // Registered: the attach actor judges by its keeper.
     let ok = attach
-        .send_mut_with(|a| a.update(|k| Ok((None, k.is_home(&home())))))
+        .send_with(|a| a.still_registered().map(|()| a.keeper().is_home(&home())))
         .wait()
         .unwrap()
         .unwrap();
@@ -124,7 +125,7 @@ fn a_revoked_machines_attach_actor_refuses_and_its_registration_is_spent() {
     let elsewhere = PeerLocator::new("tcp-tls", "other");
     let again = issued
         .registration
-        .send_mut_with(move |r| r.register(&elsewhere))
+        .send_mut_with(move |r| r.admit(&elsewhere))
         .wait()
         .unwrap()
         .unwrap_err();
@@ -139,14 +140,44 @@ fn a_revoked_machines_attach_actor_refuses_and_its_registration_is_spent() {
     assert_eq!(revoked.state, RegState::Used);
     assert!(revoked.attach.is_none());
     let refused = attach
-        .send_mut_with(|a| a.update(|_| Ok((None, ()))))
+        .send_with(|a| a.still_registered())
         .wait()
         .unwrap()
         .unwrap_err();
-    assert!(
-        crate::hob_net::wire::failure(&refused).starts_with(crate::hob_net::gateway::DESTROYED)
-    );
+    assert!(refused.starts_with(crate::hob_net::gateway::DESTROYED));
     let rows = table.send_with(|t| t.table()).wait().unwrap().unwrap();
     assert!(rows.machines.is_empty());
     assert_eq!(rows.spent[0].machine, "m");
+}
+
+#[test]
+fn a_registration_admitted_stays_registered_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let vats = open(dir.path());
+        let table = open_table(vats.registry(), &dir.path().join("hob"), false).unwrap();
+        let (issued, _) = table
+            .send_mut_with(|t| t.issue("m", "cmVn".into(), "YXR0".into()))
+            .wait()
+            .unwrap()
+            .unwrap();
+        issued
+            .registration
+            .send_mut_with(|r| r.admit(&home()))
+            .wait()
+            .unwrap()
+            .unwrap();
+        vats.shutdown();
+    }
+    let vats = open(dir.path());
+    let table = open_table(vats.registry(), &dir.path().join("hob"), false).unwrap();
+    let bound = table.send_with(|t| t.bound()).wait().unwrap().unwrap();
+    let (attach, _) = bound[0].attach.clone().unwrap();
+    let home_kept = attach
+        .send_with(|a| a.still_registered().map(|()| a.keeper().is_home(&home())))
+        .wait()
+        .unwrap()
+        .unwrap();
+    assert!(home_kept);
+    assert_eq!(bound[0].state, RegState::Used);
 }

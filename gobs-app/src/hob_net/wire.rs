@@ -73,17 +73,41 @@ pub fn attach_args(bindings: Term, credential: Option<&[u8]>) -> Vec<Term> {
     call("attach", vec![bindings, Term::Data(credential)])
 }
 
-/// Reads `attach`'s arguments back: the bindings and the credential, if one was given.
-pub fn parse_attach_args(args: &[Term]) -> Result<(Term, Option<Vec<u8>>), String> {
-    let usage = "attach takes the hob-client's bindings and its attach credential";
-    match args {
-        [bindings] => Ok((bindings.clone(), None)),
-        [bindings, credential] => match credential.to_value() {
-            Some(Value::Bytes(c)) => Ok((bindings.clone(), Some(c))),
-            Some(Value::Bool(false)) => Ok((bindings.clone(), None)),
-            _ => Err(usage.into()),
-        },
-        _ => Err(usage.into()),
+/// The credential an `attach` presents: the bytes, or `false` from a client whose state
+/// is from before rotation (a client older still leaves it out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented(pub Option<Vec<u8>>);
+
+impl serde::Serialize for Presented {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(c) => s.serialize_bytes(c),
+            None => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Presented {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Presented, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Presented;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the hob-client's attach credential (bytes, or false for none)")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Presented, E> {
+                Ok(Presented(Some(v.to_vec())))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Presented, E> {
+                if v {
+                    return Err(E::custom(
+                        "the attach credential is bytes, or false for none",
+                    ));
+                }
+                Ok(Presented(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -54,9 +54,7 @@ impl FleetLink {
         self.lock_creating().insert(name.to_string());
         let whom = format!("host {host}'s agent");
         let made = wait(
-            agent
-                .send()
-                .create_machine(name.to_string(), provider.unwrap_or_default()),
+            agent.send().create_machine(name.to_string(), provider),
             limit,
             &whom,
         )

@@ -52,13 +52,10 @@ impl HostAgent {
         super::model::now_unix()
     }
 
-    /// Makes machine `name` with provider `provider` (the agent's default if empty):
-    /// answers its record.
-    pub fn create_machine(&self, name: String, provider: String) -> Promise<String> {
-        let provider = match provider.is_empty() {
-            true => self.default_provider.clone(),
-            false => provider,
-        };
+    /// Makes machine `name` with provider `provider` (the agent's default if `None`, which
+    /// a boss sends by leaving it out): answers its record.
+    pub fn create_machine(&self, name: String, provider: Option<String>) -> Promise<String> {
+        let provider = provider.unwrap_or_else(|| self.default_provider.clone());
         // A remote creation's steps are not carried back to the boss yet.
         as_json(
             self.boss

@@ -1,12 +1,16 @@
 //! A machine's anchor: the process whose life is the machine's (a container's init, a VM's
 //! qemu, a host machine's hob-client session), recorded by pid and start time
-//! (`anchor_record`: in the container provider's record of the machine; in the machine
-//! directory's `anchor.pid` for qemu and host machines, and for containers made by earlier
-//! releases), so that teardown kills it and never a later process that reused its pid; and
-//! the small file helpers the providers that run one share.
+//! (`anchor_record`) in the provider's record of the machine, in its registry, so that
+//! teardown kills it and never a later process that reused its pid; and the small file
+//! helper the providers that run one share.
+//!
+//! A creation starts its anchor before the record can name it. If it fails, [`Unrecorded`]
+//! kills it; if the daemon ends first, nothing names it but its command line, which names
+//! a path in the machine's directory: teardown's backstop ([`kill_unrecorded`]) ends
+//! whatever it names.
+//! Machines made by earlier releases have their anchor in an `anchor.pid` file in the
+//! machine directory ([`kill_anchor`]).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -49,20 +53,8 @@ pub(crate) fn console_tail(console: &Path) -> String {
     }
 }
 
-/// Writes `bytes` to `path`, readable by the owner only.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Kills the anchor recorded in `dir/anchor.pid` (if it is still that process) and waits
-/// until it is gone.
+/// Kills the anchor an earlier release recorded in `dir/anchor.pid` (if it is still that
+/// process) and waits until it is gone.
 pub(crate) fn kill_anchor(dir: &Path, limit: Duration) -> Result<(), String> {
     match std::fs::read_to_string(dir.join("anchor.pid")) {
         Ok(record) => kill_recorded(&record, limit),
@@ -139,4 +131,40 @@ impl Drop for Unrecorded {
             tracing::warn!("a machine whose creation failed: {e}");
         }
     }
+}
+
+/// The processes (other than this one) whose command line holds `flag` followed by `value`:
+/// what a creation started for a machine with a path of the machine's own directory (qemu's
+/// `-initrd`, pasta's `-P`, the init's or hob-client's `--dir`), whether or not a record
+/// names them. Zombies are left out.
+pub(crate) fn started_with(flag: &str, value: &Path) -> Vec<i32> {
+    let (flag, value) = (flag.as_bytes(), value.as_os_str().as_encoded_bytes());
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me && alive(pid))
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2)
+                .any(|pair| pair[0] == flag && pair[1] == value)
+        })
+        .collect()
+}
+
+/// Teardown's backstop: kills every process [`started_with`] finds (each told apart from a
+/// later process by its start time, read now) and waits until they are gone.
+pub(crate) fn kill_unrecorded(flag: &str, value: &Path, limit: Duration) -> Result<(), String> {
+    for pid in started_with(flag, value) {
+        tracing::info!(
+            pid,
+            "ending a process no record named, started with {flag} {}",
+            value.display()
+        );
+        kill_recorded(&anchor_record(pid), limit)?;
+    }
+    Ok(())
 }

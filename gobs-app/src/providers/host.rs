@@ -10,9 +10,11 @@
 //! daemon, and a Ctrl-C in the daemon's terminal does not reach it), its state in
 //! `<state dir>/hosts/M/client`, its working directory `<state dir>/hosts/M`, its log in
 //! `<state dir>/hosts/M/console.log`; creating waits until it registered, at most
-//! `register_timeout`. Destroying revokes its registration, kills every process of its
-//! session (the hob-client and whatever its commands left running) and removes the
-//! directory.
+//! `register_timeout`; the hob-client (pid and start time: it leads the session) goes
+//! into the provider's record of the machine. Destroying revokes its registration, kills
+//! every process of its session (the hob-client and whatever its commands left running)
+//! and removes the directory. A hob-client no record names (a daemon that ended while
+//! creating it) is found by the `--dir` it was started with.
 //!
 //! In the config (not in `gobs-app init`'s: it must be asked for):
 //!
@@ -38,7 +40,7 @@ use crate::config::human::HumanDuration;
 use crate::hob_net::client::REGISTRATION_ENV;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::providers::anchor::{
-    alive, anchor_record, console_tail, kill_anchor, start_time, write_private,
+    Unrecorded, alive, anchor_record, console_tail, kill_recorded, start_time, started_with,
 };
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::lifecycle::Reconnect;
@@ -49,6 +51,9 @@ use crate::providers::{Provider, ProviderCore, ProviderError, waiting_for_regist
 pub const MACHINES_DIR: &str = "hosts";
 /// How long teardown waits for a machine's processes to end.
 pub const KILL_LIMIT: Duration = Duration::from_secs(10);
+/// The hob-client's flag naming its state directory, and that directory in the machine's.
+const CLIENT_FLAG: &str = "--dir";
+const CLIENT_DIR: &str = "client";
 
 /// The keys of a host provider's `[providers.NAME]` table.
 #[derive(Debug, Default, Deserialize)]
@@ -104,7 +109,8 @@ impl HostProvider {
 
 impl Provider for HostProvider {
     type Machine = RemoteMachine;
-    type Provisioned = ();
+    /// The hob-client's record (`anchor_record`).
+    type Provisioned = String;
     type Config = HostConfig;
     type Settings = HostSettings;
     const KIND: &'static str = "host";
@@ -149,7 +155,7 @@ impl Provider for HostProvider {
         &mut self,
         machine: &str,
         progress: Progress,
-    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
         let machine = machine.to_string();
@@ -163,8 +169,10 @@ impl Provider for HostProvider {
     fn boot(
         &mut self,
         machine: &str,
-        (): (),
+        anchor: String,
     ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
+        // Its hob-client, which leads its session.
+        self.core.anchors.insert(machine.to_string(), anchor);
         let name = machine.to_string();
         let run_timeout_secs = self.core.settings.run_timeout_secs;
         // Provisioning needed it, so it is there.
@@ -177,12 +185,13 @@ impl Provider for HostProvider {
         machine: &str,
         progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+        let anchor = self.core.anchors.remove(machine);
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| teardown(&settings, &g, &machine, &progress))
+                .and_then(|g| teardown(&settings, &g, &machine, anchor, &progress))
                 .map_err(ProviderError)
         }
     }
@@ -194,13 +203,13 @@ fn provision(
     gateway: &BossGateway,
     machine: &str,
     progress: &Progress,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let started = Instant::now();
     let gateway = gateway.start(settings.hob_listen)?;
     let dir = settings.machine_dir(machine);
     if dir.exists() {
         tracing::info!("removing leftover host machine directory {}", dir.display());
-        kill_session(&dir)?;
+        stop(&dir, None)?;
         std::fs::remove_dir_all(&dir).map_err(|e| {
             format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
         })?;
@@ -225,8 +234,8 @@ fn provision(
     // By /proc/self/exe: a daemon whose binary was replaced still starts its own build.
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg("hob-client")
-        .arg("--dir")
-        .arg(dir.join("client"))
+        .arg(CLIENT_FLAG)
+        .arg(dir.join(CLIENT_DIR))
         .env(REGISTRATION_ENV, registration.to_uri())
         .env_remove("GOBS_STATE_DIR")
         .env_remove("GOBS_CONFIG")
@@ -241,7 +250,8 @@ fn provision(
     let pid = child.id() as i32;
     // Reaped by teardown (waitpid); after a daemon restart it is init's.
     drop(child);
-    write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
+    // Killed unless the provider's record takes it (when this answers).
+    let anchor = Unrecorded::new(anchor_record(pid), KILL_LIMIT);
     let limit = Duration::from_secs(settings.register_timeout_secs);
     waiting_for_registration(progress, "its", limit);
     gateway
@@ -262,19 +272,20 @@ fn provision(
             }
         })?;
     tracing::info!(machine, elapsed = ?started.elapsed(), "host machine registered");
-    Ok(())
+    Ok(anchor.recorded())
 }
 
 fn teardown(
     settings: &HostSettings,
     gateway: &BossGateway,
     machine: &str,
+    anchor: Option<String>,
     progress: &Progress,
 ) -> Result<(), String> {
     let dir = settings.machine_dir(machine);
     gateway.revoke(machine)?;
     progress.step("stopping the hob-client and what it started");
-    kill_session(&dir)?;
+    stop(&dir, anchor)?;
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -282,13 +293,25 @@ fn teardown(
     }
 }
 
-/// Kills every process of the session the hob-client recorded in `dir/anchor.pid` leads
-/// (if it is still that process): the commands it left running first, then the hob-client,
-/// waiting until it is gone.
-fn kill_session(dir: &Path) -> Result<(), String> {
-    let Ok(record) = std::fs::read_to_string(dir.join("anchor.pid")) else {
-        return Ok(());
-    };
+/// Ends the machine of `dir`: the session of the hob-client `anchor` names (an earlier
+/// release's `anchor.pid` without one), then, as a backstop, that of any hob-client
+/// started for `dir` that no record names.
+fn stop(dir: &Path, anchor: Option<String>) -> Result<(), String> {
+    let earlier = || std::fs::read_to_string(dir.join("anchor.pid")).ok();
+    if let Some(record) = anchor.or_else(earlier) {
+        kill_session(&record)?;
+    }
+    for pid in started_with(CLIENT_FLAG, &dir.join(CLIENT_DIR)) {
+        tracing::info!(pid, "ending a hob-client no record named, of {}", dir.display());
+        kill_session(&anchor_record(pid))?;
+    }
+    Ok(())
+}
+
+/// Kills every process of the session the hob-client `record` names leads (if it is still
+/// that process): the commands it left running first, then the hob-client, waiting until
+/// it is gone.
+fn kill_session(record: &str) -> Result<(), String> {
     let mut words = record.split_whitespace();
     let (Some(sid), Some(start)) = (words.next().and_then(|p| p.parse::<i32>().ok()), words.next())
     else {
@@ -319,7 +342,7 @@ fn kill_session(dir: &Path) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill_anchor(dir, KILL_LIMIT)
+    kill_recorded(record, KILL_LIMIT)
 }
 
 /// The live processes whose session is `sid`.

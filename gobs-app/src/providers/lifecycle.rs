@@ -184,7 +184,8 @@ pub trait GatewayUser: Actor {
 }
 
 /// What every provider keeps (saved as one field of the provider actor): its name, its
-/// settings, its machines and the vat of each.
+/// settings, its machines, the vat of each and, for providers that run one, each
+/// machine's anchor process.
 #[derive(Serialize, Deserialize)]
 #[serde(bound(
     serialize = "M: Actor, S: Serialize",
@@ -199,6 +200,11 @@ pub struct ProviderCore<M, S> {
     pub book: MachineBook<M>,
     /// The vat of each machine (saved: it comes back on restore).
     pub vats: BTreeMap<String, Vat>,
+    /// Each made machine's anchor, where the provider runs one per machine
+    /// (`anchor_record`: pid and start time; see [`super::anchor`]). Records of earlier
+    /// releases have none: their machine directories' `anchor.pid` files name it.
+    #[serde(default)]
+    pub anchors: BTreeMap<String, String>,
     /// The boss's hob gateway, given on every start ([`Provider::gateway_given`]).
     #[serde(skip)]
     gateway: std::sync::OnceLock<BossGateway>,
@@ -212,6 +218,7 @@ impl<M, S: Clone> Clone for ProviderCore<M, S> {
             settings: self.settings.clone(),
             book: self.book.clone(),
             vats: self.vats.clone(),
+            anchors: self.anchors.clone(),
             gateway: self.gateway.clone(),
         }
     }
@@ -224,6 +231,7 @@ impl<M: Actor, S: std::fmt::Debug> std::fmt::Debug for ProviderCore<M, S> {
             .field("settings", &self.settings)
             .field("book", &self.book)
             .field("vats", &self.vats)
+            .field("anchors", &self.anchors)
             .finish()
     }
 }
@@ -236,6 +244,7 @@ impl<M: Actor, S> ProviderCore<M, S> {
             settings,
             book: MachineBook::new(),
             vats: BTreeMap::new(),
+            anchors: BTreeMap::new(),
             gateway: std::sync::OnceLock::new(),
         }
     }

@@ -22,8 +22,7 @@ pub struct RealClient(pub PathBuf);
 
 impl RealClient {
     pub fn pid(&self) -> Option<rustix::process::Pid> {
-        let record = fs::read_to_string(self.0.join("anchor.pid")).ok()?;
-        rustix::process::Pid::from_raw(record.split_whitespace().next()?.parse().ok()?)
+        rustix::process::Pid::from_raw(crate::common::procs::host_hob_client(&self.0)?)
     }
 
     pub fn kill(&self) {

@@ -15,7 +15,7 @@ use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
 use gobs_ocapn::node::{LocalObject, Node};
 
-use gobs_app::hob_net::client_state;
+use gobs_app::hob_net::{client_state, wire};
 
 use crate::common::HANG;
 
@@ -77,6 +77,23 @@ impl MachineNode {
         };
         (node, answer)
     }
+}
+
+/// A stand-in attached as the machine whose hob-client's state directory is `client`,
+/// with that client's identity and credential, serving `bindings`; the attach must name
+/// machine `machine`. Stops when dropped.
+pub fn attach_as(client: &Path, machine: &str, bindings: impl LocalObject) -> MachineNode {
+    let state = saved_state(client).expect("the machine's client stored its state");
+    let boss = Sturdyref::parse(&state.boss).unwrap();
+    let credential = state.credential;
+    let (node, answer) = MachineNode::send(identity_in(client), boss, bindings, move |b| {
+        wire::attach_args(b, credential.as_deref())
+    });
+    let attached = answer
+        .map_err(|e| wire::failure(&e))
+        .and_then(|t| wire::parse_attached(&t));
+    assert_eq!(attached.map(|(m, _)| m), Ok(machine.to_string()));
+    node
 }
 
 /// The identity of the hob-client whose state directory is `dir`.

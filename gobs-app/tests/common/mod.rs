@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod needs;
 pub mod nft;
 pub mod proc_net;
+pub mod procs;
 pub mod rng;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gobs-app");

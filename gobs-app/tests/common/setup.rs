@@ -159,23 +159,9 @@ impl Drop for Setup {
 /// The container provider's record of each machine (`[tag, octet, anchor]`), read from
 /// the store of state directory `s`; empty if it cannot be read.
 pub fn recorded_slots(s: &Path) -> serde_json::Map<String, serde_json::Value> {
-    let read = |args: &[&str]| -> Option<serde_json::Value> {
-        let out = gobs(s, args);
-        out.status
-            .success()
-            .then(|| serde_json::from_slice(&out.stdout).ok())
-            .flatten()
-    };
-    let vat = "provider-container";
-    let root = read(&["state", "actors", "--vat", vat, "--json"]).and_then(|actors| {
-        actors
-            .as_array()?
-            .iter()
-            .find(|a| a["root"] == true)
-            .map(|a| a["id"].to_string())
-    });
-    root.and_then(|id| read(&["state", "portrait", vat, &id]))
-        .and_then(|p| p["args"][1].as_object().cloned())
+    crate::common::procs::provider_field(s, "container", 1)
+        .as_object()
+        .cloned()
         .unwrap_or_default()
 }
 

@@ -100,6 +100,8 @@ enum Listener {
 struct Queued {
     args: Vec<Term>,
     result: Option<ObjId>,
+    /// The session the message came in on (see [`Cx::caller`]).
+    from: Option<ConnId>,
 }
 
 #[derive(Default)]
@@ -123,6 +125,8 @@ enum Work {
         to: CapRef,
         args: Vec<Term>,
         result: Option<ObjId>,
+        /// The session the message came in on; `None` for one sent on this node.
+        from: Option<ConnId>,
         /// The node's objects in `args`, held until the delivery has run.
         held: Vec<ObjId>,
     },

@@ -20,5 +20,5 @@ pub use gobs_ocapn_proto::node::{
     SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };
 pub use open::NodeBuilder;
-pub(crate) use shell::run_inline;
 pub use shell::{Node, NodeStopped};
+pub(crate) use shell::{WeakNode, run_inline};

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::export::export;
 use super::remote::{RemoteObject, broken};
 use super::sturdyref_asks::with_sturdyrefs;
-use super::terms::{answer_in, term_out};
+use super::terms::{answer_in, args_out};
 use super::{far_error, peer_error, retry};
 use crate::captp::Term;
 use crate::locator::Sturdyref;
@@ -336,10 +336,7 @@ fn message_in(
     bytes: &[u8],
     refs: Vec<Carried>,
 ) -> Result<Vec<Term>, String> {
-    let args = match term_out(node, core, bytes, refs, export).map_err(|e| e.to_string())? {
-        Term::List(args) => args,
-        other => vec![other],
-    };
+    let args = args_out(node, core, bytes, refs, export).map_err(|e| e.to_string())?;
     let mut all = vec![Term::sym(method)];
     all.extend(args);
     Ok(all)

@@ -5,6 +5,9 @@
 //!   method name (the first argument, a symbol), the other arguments go to the method
 //!   and the result comes back. The call runs as a turn of the actor's vat, so a failing
 //!   method breaks the peer's promise and leaves no trace.
+//!   [`export_actor_with`] exports it as [`ExportOptions`] say: each method given the
+//!   [`Caller`] (the location the calling session proved), failures answered as plain
+//!   text ([`PeerErrors`]) for peers that expect that.
 //! - [`RemoteObject`] is a far reference to an object on a peer: [`RemoteObject::send`]
 //!   (CapTP terms) and [`RemoteObject::call`] (by method name, serde-typed) return a gobs
 //!   [`Promise`]; there is no near call.
@@ -43,9 +46,10 @@
 //! Arguments and results are MessagePack on the gobs side ([`bridge`]): symbols arrive as
 //! strings, records and sets are refused, and a method returning `()` answers `[]`.
 
-// Each file names only those below it: bridge, syrup_types, peer_error, default_node →
+// Each file names only those below it: bridge, syrup_types, peer_error, caller, default_node →
 // remote → far_error, retry, sturdy, typed, terms → sturdyref_asks → export → messages.
 pub mod bridge;
+mod caller;
 mod default_node;
 mod export;
 mod far_error;
@@ -60,8 +64,9 @@ mod terms;
 mod typed;
 
 pub use bridge::{BridgeError, from_msgpack, to_msgpack};
+pub use caller::Caller;
 pub(crate) use export::export as export_object;
-pub use export::export_actor;
+pub use export::{ExportOptions, PeerErrors, export_actor, export_actor_in, export_actor_with};
 pub use peer_error::ERROR_LABEL;
 pub use remote::{RemoteError, RemoteObject};
 pub use sturdy::{SturdyRemote, set_default_node};

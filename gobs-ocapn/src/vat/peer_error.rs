@@ -41,6 +41,17 @@ pub(crate) fn to_peer(method: &str, e: &Error, detail: bool) -> Term {
     }
 }
 
+/// The plain string a peer gets when a call to an actor exported with
+/// [`PeerErrors::Text`](super::PeerErrors::Text) fails with `e`: the record's message
+/// alone (all of `e` with `detail`).
+pub(crate) fn to_peer_text(method: &str, e: &Error, detail: bool) -> Term {
+    Term::str(&if detail {
+        e.to_string()
+    } else {
+        safe(method, e).1
+    })
+}
+
 /// The error's kind and a message that names nothing of the node's insides.
 fn safe(method: &str, e: &Error) -> (String, String) {
     match e {
@@ -157,6 +168,17 @@ mod tests {
         let (kind, message) = fields(&to_peer("greet", &stopped, false));
         assert_eq!(kind, "unavailable");
         assert!(!message.contains("app"), "{message}");
+    }
+
+    #[test]
+    fn as_text_a_method_error_is_its_message_alone() {
+        let e = Error::actor("Tank#3 in vat \"garage\"", OutOfFuel(0));
+        assert_eq!(
+            to_peer_text("drive", &e, false).to_value(),
+            Some(Value::String("the tank holds 0 litres".into()))
+        );
+        let full = text(&to_peer_text("drive", &e, true));
+        assert!(full.contains("Tank#3 in vat \"garage\""), "{full}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use gobs_runtime::AnyRef;
-use gobs_runtime::carry::Carried;
+use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
 use super::bridge::{BridgeError, encode, term_from_msgpack, term_to_msgpack};
 use super::peer_error;
@@ -23,21 +23,26 @@ pub(crate) type ExportActor = fn(&Node, &mut Core, AnyRef) -> LocalRef;
 /// takes. A reference to one of this node's exported actors is carried as that actor
 /// (and as a [`RemoteObject`] too); any other as a [`RemoteObject`] through `node`.
 /// `me` is the object handling the message, which the core cannot look up while it
-/// runs.
+/// runs. `first`, if given, is carried as the first argument, before the peer's (the
+/// node's own entry, which nothing a peer sends becomes).
 pub(crate) fn args_in(
     core: &Core,
     node: &Node,
     me: Option<(LocalRef, &AnyRef)>,
+    first: Option<Carried>,
     args: &[Term],
 ) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
     let mut refs = Vec::new();
+    let mut values = Vec::with_capacity(args.len() + 1);
+    if let Some(first) = first {
+        refs.push(first);
+        values.push(rmpv::Value::Ext(CARRIED_EXT, 0u32.to_be_bytes().to_vec()));
+    }
     let mut carry = carrier(core, node, me);
-    let array = rmpv::Value::Array(
-        args.iter()
-            .map(|a| term_to_msgpack(a, &mut carry, &mut refs))
-            .collect::<Result<_, _>>()?,
-    );
-    Ok((encode(&array)?, refs))
+    for a in args {
+        values.push(term_to_msgpack(a, &mut carry, &mut refs)?);
+    }
+    Ok((encode(&rmpv::Value::Array(values))?, refs))
 }
 
 /// A peer's answer → one MessagePack value and its carried references, as
@@ -95,6 +100,40 @@ pub(crate) fn term_out(
 ) -> Result<Term, BridgeError> {
     let value = rmpv::decode::read_value(&mut &bytes[..])
         .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
+    value_out(node, core, value, refs, export)
+}
+
+/// A carrying send's arguments (a MessagePack array) → their terms. Trailing `None`s are
+/// left out: CapTP has no nil (it would arrive as an empty list, which no `Option` reads),
+/// and a by-name call reads left-out trailing `Option` parameters as `None`.
+pub(crate) fn args_out(
+    node: &Node,
+    core: &mut Core,
+    bytes: &[u8],
+    refs: Vec<Carried>,
+    export: ExportActor,
+) -> Result<Vec<Term>, BridgeError> {
+    let mut value = rmpv::decode::read_value(&mut &bytes[..])
+        .map_err(|e| BridgeError(format!("the arguments are not MessagePack: {e}")))?;
+    if let rmpv::Value::Array(args) = &mut value {
+        while matches!(args.last(), Some(rmpv::Value::Nil)) {
+            args.pop();
+        }
+    }
+    Ok(match value_out(node, core, value, refs, export)? {
+        Term::List(args) => args,
+        other => vec![other],
+    })
+}
+
+/// [`term_out`] of a value already read.
+fn value_out(
+    node: &Node,
+    core: &mut Core,
+    value: rmpv::Value,
+    refs: Vec<Carried>,
+    export: ExportActor,
+) -> Result<Term, BridgeError> {
     let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
     let me = core.locator().clone();
     let mut place = |index: u32| {

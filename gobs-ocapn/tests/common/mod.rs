@@ -17,7 +17,9 @@ use std::time::Duration;
 use gobs_ocapn::captp::SessionConfig;
 use gobs_ocapn::fixtures;
 use gobs_ocapn::locator::PeerLocator;
-use gobs_ocapn::netlayer::{Netlayer, TcpTestingOnly};
+use gobs_ocapn::netlayer::{
+    Accepted, BoxFuture, Netlayer, Stream, TcpTestingOnly, TcpTls, TlsIdentity,
+};
 use gobs_ocapn::node::Node;
 pub use gobs_ocapn_proto::testing::{
     Wire, WireRead, answer, export, import_object, import_promise, int, my_location, position, rec,
@@ -180,4 +182,37 @@ impl TcpPeer for Peer {
         self.wire().0.shutdown(Shutdown::Write).unwrap();
         while self.recv().is_some() {}
     }
+}
+
+/// A tcp-tls netlayer that names its node with someone else's locator: the node then
+/// claims that location in every session it opens.
+pub struct Impostor {
+    pub inner: TcpTls,
+    pub claims: PeerLocator,
+}
+
+impl Netlayer for Impostor {
+    fn transport(&self) -> &str {
+        self.inner.transport()
+    }
+    fn locator(&self) -> PeerLocator {
+        self.claims.clone()
+    }
+    fn can_accept(&self) -> bool {
+        false
+    }
+    fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>> {
+        self.inner.accept()
+    }
+    fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>> {
+        self.inner.connect(peer)
+    }
+}
+
+/// A node on tcp-tls at 127.0.0.1 (any free port) with `identity`.
+pub async fn tls_node(identity: &TlsIdentity, config: SessionConfig) -> Node {
+    let n = TcpTls::bind("127.0.0.1:0".parse().unwrap(), identity, None)
+        .await
+        .unwrap();
+    Node::start(vec![Arc::new(n) as Arc<dyn Netlayer>], config).unwrap()
 }

@@ -221,7 +221,9 @@ impl<T: Actor> Ref<T> {
 
 impl AnyRef {
     /// Sends a call by method name; `args` is a MessagePack array of the arguments, the
-    /// answer the MessagePack-encoded result. Unknown methods and arguments that do not
+    /// answer the MessagePack-encoded result. Trailing `Option` parameters may be left out
+    /// of the array (they are `None`), so a method can gain a last argument and still
+    /// answer callers written before it. Unknown methods and arguments that do not
     /// decode break the promise with [`Error::Dispatch`].
     pub fn invoke(&self, method: &str, args: Vec<u8>) -> Promise<Vec<u8>> {
         if let Some(far) = &self.far {

@@ -16,7 +16,8 @@
 //!    reason (and the end of the container's console log).
 //! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN; the
 //!    container's anchor (its init, by pid and start time) goes into the provider's record
-//!    of the machine ([`Slot`]), beside its tag (which names its veth and cgroup).
+//!    of the machine ([`Slot`]), beside its tag (which names its veth and cgroup) and, for
+//!    a rootless one, its `pasta`.
 //! 3. **teardown** (destroy, or a failed creation): revokes the registration, kills the
 //!    container's anchor (which takes its PID namespace, so every process, with it) and
 //!    whatever is left in its cgroup, removes the veth, the cgroup, the machine directory
@@ -26,9 +27,9 @@
 //!    the cgroup, or waiting for its go on a pipe that closed: either way it ends.
 //!
 //! What the provider's record names is all there is of a machine on the host: its slot
-//! (tag, address, anchor) and its directory `<state dir>/containers/M`. Containers made by
-//! earlier releases also have `tag`, `spec.json` and `anchor.pid` files there: teardown
-//! reads `tag` and `anchor.pid` when the record lacks what they hold.
+//! (tag, address, anchor, pasta) and its directory `<state dir>/containers/M`. Containers
+//! made by earlier releases also have `tag`, `spec.json`, `anchor.pid` and `pasta.pid`
+//! files there: teardown reads them when the record lacks what they hold.
 //!
 //! In the config:
 //!
@@ -110,6 +111,19 @@ pub struct Slot {
     /// before, and in records of earlier releases (their `anchor.pid` names it).
     #[serde(default)]
     pub anchor: Option<String>,
+    /// A rootless container's `pasta` (`anchor_record`) once it was created; `None` as
+    /// root, before, and in records of earlier releases (their `pasta.pid` names it).
+    #[serde(default)]
+    pub pasta: Option<String>,
+}
+
+/// What provisioning a container started, for its [`Slot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Its anchor (`anchor_record`).
+    pub anchor: String,
+    /// Its `pasta` (rootless only).
+    pub pasta: Option<String>,
 }
 
 /// A provider of container machines.
@@ -173,6 +187,7 @@ impl ContainerProvider {
             tag: HEXLOWER.encode(&tag),
             octet,
             anchor: None,
+            pasta: None,
         };
         self.slots.insert(machine.to_string(), slot.clone());
         Ok(slot)
@@ -181,8 +196,8 @@ impl ContainerProvider {
 
 impl Provider for ContainerProvider {
     type Machine = RemoteMachine;
-    /// The container's anchor (`anchor_record`: pid and start time).
-    type Provisioned = String;
+    /// The container's anchor and pasta (`anchor_record`: pid and start time).
+    type Provisioned = Started;
     type Config = ContainerConfig;
     type Settings = ContainerSettings;
     const KIND: &'static str = "container";
@@ -232,7 +247,7 @@ impl Provider for ContainerProvider {
         &mut self,
         machine: &str,
         progress: Progress,
-    ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<Started, ProviderError> + Send + 'static {
         let slot = self.slot_for(machine);
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
@@ -247,10 +262,11 @@ impl Provider for ContainerProvider {
     fn boot(
         &mut self,
         machine: &str,
-        anchor: String,
+        started: Started,
     ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
         if let Some(slot) = self.slots.get_mut(machine) {
-            slot.anchor = Some(anchor);
+            slot.anchor = Some(started.anchor);
+            slot.pasta = started.pasta;
         }
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::cgroup::Cgroup;
-use super::{ContainerSettings, KILL_LIMIT, SELF_EXE, Slot, firewall, init, net, rootfs, rootless};
+use super::{
+    ContainerSettings, KILL_LIMIT, SELF_EXE, Slot, Started, firewall, init, net, rootfs, rootless,
+};
 use crate::hob_net::Place;
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::hob_net::gateway::Gateway;
@@ -84,7 +86,7 @@ pub(super) fn provision(
     machine: &str,
     slot: &Slot,
     progress: &Progress,
-) -> Result<String, String> {
+) -> Result<Started, String> {
     let started = Instant::now();
     progress.step("checking the host and the boss's listener");
     let mode = check_host(settings)?;
@@ -186,18 +188,21 @@ pub(super) fn provision(
         Mode::Root => "plugging the container into the provider's bridge",
         Mode::Rootless => "forwarding the boss's port into the container (pasta)",
     });
-    match mode {
-        Mode::Root => net::plug(
-            pid,
-            &settings.bridge,
-            &host_veth(&slot.tag),
-            &format!("gc{}", slot.tag),
-            address,
-            gw_ip,
-            settings.isolated,
-        )?,
-        Mode::Rootless => rootless::connect(pid, gateway.port(), &dir)?,
-    }
+    let pasta = match mode {
+        Mode::Root => {
+            net::plug(
+                pid,
+                &settings.bridge,
+                &host_veth(&slot.tag),
+                &format!("gc{}", slot.tag),
+                address,
+                gw_ip,
+                settings.isolated,
+            )?;
+            None
+        }
+        Mode::Rootless => Some(rootless::connect(pid, gateway.port(), &dir)?),
+    };
     go.write_all(b"g")
         .map_err(|e| format!("cannot start the container: {e}{}", console_tail(&console)))?;
     drop(go);
@@ -222,7 +227,10 @@ pub(super) fn provision(
         elapsed = ?started.elapsed(),
         "container machine registered"
     );
-    Ok(anchor.recorded())
+    Ok(Started {
+        anchor: anchor.recorded(),
+        pasta: pasta.map(|p| p.recorded()),
+    })
 }
 
 /// The path of this process's binary, if that path still holds it (the same inode).
@@ -342,7 +350,8 @@ pub(super) fn teardown(
         Some(anchor) => kill_recorded(anchor, KILL_LIMIT)?,
         None => kill_anchor(&dir, KILL_LIMIT)?,
     }
-    rootless::disconnect(&dir, KILL_LIMIT)?;
+    let pasta = slot.as_ref().and_then(|s| s.pasta.as_deref());
+    rootless::disconnect(pasta, &dir, KILL_LIMIT)?;
     let tag = slot
         .map(|s| s.tag)
         .or_else(|| std::fs::read_to_string(dir.join("tag")).ok())

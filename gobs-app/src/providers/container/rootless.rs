@@ -17,21 +17,26 @@
 //!   machine runs without memory and process limits, with a warning.
 //!
 //! `pasta` runs as a process of its own (it outlives a restarted daemon, as the container
-//! does), recorded in the machine directory's `pasta.pid` and killed at teardown.
+//! does), recorded (pid and start time) in the provider's record of the machine, beside
+//! the container's anchor, and killed at teardown. It tells its pid through a file in the
+//! machine directory, `pasta.pid`, removed once read; a pasta no record names (a daemon
+//! ended while creating the machine) is found by that file's path on its command line.
+//! Machines of earlier releases kept the record in that file.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::KILL_LIMIT;
 use super::cgroup::Cgroup;
-use crate::providers::anchor::{anchor_record, kill_recorded, write_private};
+use crate::providers::anchor::{Unrecorded, anchor_record, kill_recorded, kill_unrecorded};
 
 /// The user-mode network program, and the Debian package it comes in.
 pub const PASTA: &str = "pasta";
 /// The Debian package [`PASTA`] comes in.
 pub const PASTA_PACKAGE: &str = "passt";
-/// The file in the machine directory that records pasta's pid.
+/// The file in the machine directory pasta writes its pid to (`-P`).
 const PASTA_RECORD: &str = "pasta.pid";
 
 /// Whether the host lets an unprivileged process make user namespaces; the error says which
@@ -122,8 +127,9 @@ fn write_own(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Gives the container of process `pid` its one way out: `pasta` forwarding port `port` of
-/// its loopback to the boss's listener on the host's loopback, and nothing else.
-pub fn connect(pid: i32, port: u16, dir: &Path) -> Result<(), String> {
+/// its loopback to the boss's listener on the host's loopback, and nothing else. Answers
+/// pasta, killed unless recorded.
+pub(crate) fn connect(pid: i32, port: u16, dir: &Path) -> Result<Unrecorded, String> {
     let record = dir.join(PASTA_RECORD);
     let port = port.to_string();
     let mut cmd = Command::new(PASTA);
@@ -145,7 +151,7 @@ pub fn connect(pid: i32, port: u16, dir: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    // pasta wrote its pid; kept with its start time, so teardown never kills a later
+    // pasta wrote its pid; recorded with its start time, so teardown never kills a later
     // process that reused it.
     let written = std::fs::read_to_string(&record)
         .map_err(|e| format!("cannot read {}: {e}", record.display()))?;
@@ -153,16 +159,21 @@ pub fn connect(pid: i32, port: u16, dir: &Path) -> Result<(), String> {
         .trim()
         .parse()
         .map_err(|_| format!("{} holds no pid: {written:?}", record.display()))?;
-    write_private(&record, anchor_record(pasta).as_bytes())
+    let recorded = Unrecorded::new(anchor_record(pasta), KILL_LIMIT);
+    std::fs::remove_file(&record)
+        .map_err(|e| format!("cannot remove {}: {e}", record.display()))?;
+    Ok(recorded)
 }
 
-/// Ends the container's `pasta`, if one was started.
-pub fn disconnect(dir: &Path, limit: Duration) -> Result<(), String> {
-    match std::fs::read_to_string(dir.join(PASTA_RECORD)) {
-        Ok(record) => kill_recorded(&record, limit)
-            .map_err(|e| format!("{e} (the container's {PASTA})")),
-        Err(_) => Ok(()),
+/// Ends the container's `pasta`: the one `recorded` names (an earlier release's
+/// `pasta.pid` without one), then, as a backstop, any started for `dir`.
+pub fn disconnect(recorded: Option<&str>, dir: &Path, limit: Duration) -> Result<(), String> {
+    let file = dir.join(PASTA_RECORD);
+    let earlier = || std::fs::read_to_string(&file).ok();
+    if let Some(record) = recorded.map(str::to_owned).or_else(earlier) {
+        kill_recorded(&record, limit).map_err(|e| format!("{e} (the container's {PASTA})"))?;
     }
+    kill_unrecorded("-P", &file, limit).map_err(|e| format!("{e} (the container's {PASTA})"))
 }
 
 /// The container's cgroup, where the host lets this user make one; `None` (with a warning

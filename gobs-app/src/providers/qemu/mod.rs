@@ -13,9 +13,13 @@
 //!    kills that VM, warns, and boots with TCG (and this daemon goes on with TCG).
 //!    Provisioning waits for the registration, at most `register_timeout`; past it, or if
 //!    qemu exits, creating fails with the reason and the end of the VM's console.
-//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN.
-//! 3. **teardown**: revokes the registration, kills the qemu process and waits for it to
-//!    end, removes the machine's directory (initramfs, console log).
+//! 2. **boot**: the machine actor, whose `run` goes to the hob-client over OCapN; the
+//!    VM's anchor (its qemu, by pid and start time) goes into the provider's record of the
+//!    machine.
+//! 3. **teardown**: revokes the registration, kills the qemu process the record names (or,
+//!    with none recorded, the one started with the machine's initramfs: a daemon ended
+//!    before it recorded it) and waits for it to end, removes the machine's directory
+//!    (initramfs, console log).
 //!
 //! In the config:
 //!
@@ -178,7 +182,8 @@ impl QemuProvider {
 
 impl Provider for QemuProvider {
     type Machine = RemoteMachine;
-    type Provisioned = ();
+    /// The VM's anchor (`anchor_record`: its qemu's pid and start time).
+    type Provisioned = String;
     type Config = QemuConfig;
     type Settings = QemuSettings;
     const KIND: &'static str = "qemu";
@@ -247,7 +252,7 @@ impl Provider for QemuProvider {
         &mut self,
         machine: &str,
         progress: Progress,
-    ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
+    ) -> impl FnOnce() -> Result<String, ProviderError> + Send + 'static {
         self.made.insert(machine.to_string());
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
@@ -262,8 +267,10 @@ impl Provider for QemuProvider {
     fn boot(
         &mut self,
         machine: &str,
-        (): (),
+        anchor: String,
     ) -> impl FnOnce(Option<Ref<HobClientPresence>>) -> Ref<RemoteMachine> + Send + 'static {
+        // Its qemu, by pid and start time.
+        self.core.anchors.insert(machine.to_string(), anchor);
         let (name, run_timeout_secs) = (machine.to_string(), self.core.settings.run_timeout_secs);
         // Provisioning needed it, so it is there.
         let gateway = self.core.gateway().ok();
@@ -276,12 +283,13 @@ impl Provider for QemuProvider {
         progress: Progress,
     ) -> impl FnOnce() -> Result<(), ProviderError> + Send + 'static {
         self.made.remove(machine);
+        let anchor = self.core.anchors.remove(machine);
         let settings = self.core.settings.clone();
         let gateway = self.core.gateway();
         let machine = machine.to_string();
         move || {
             gateway
-                .and_then(|g| vm::teardown(&settings, &g, &machine, &progress))
+                .and_then(|g| vm::teardown(&settings, &g, &machine, anchor, &progress))
                 .map_err(ProviderError)
         }
     }

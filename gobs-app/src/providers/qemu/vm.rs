@@ -12,9 +12,15 @@ use std::time::{Duration, Instant};
 use super::{Accel, KVM_PROBE, MACHINES_DIR, QemuSettings, find_kernel, initramfs, net, release_of};
 use crate::hob_net::boss_gateway::BossGateway;
 use crate::progress::Progress;
-use crate::providers::anchor::{alive, anchor_record, console_tail, kill_anchor, write_private};
+use crate::providers::anchor::{
+    Unrecorded, alive, anchor_record, console_tail, kill_anchor, kill_recorded, kill_unrecorded,
+};
 use crate::providers::container::{self, KILL_LIMIT};
 use crate::providers::waiting_for_registration;
+
+/// The machine's initramfs, in its directory (qemu's `-initrd`, by which teardown finds a
+/// VM no record names).
+const INITRD: &str = "initramfs.cpio";
 
 /// Whether KVM worked in this process: 0 untried, 1 works, 2 hangs or fails.
 static KVM: AtomicU8 = AtomicU8::new(0);
@@ -35,7 +41,7 @@ pub(super) fn provision(
     gateway: &BossGateway,
     machine: &str,
     progress: &Progress,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let started = Instant::now();
     progress.step("finding qemu, the kernel and busybox");
     let qemu = find_on_path(&settings.qemu).ok_or_else(|| {
@@ -69,7 +75,7 @@ pub(super) fn provision(
     let mut dirs = std::fs::DirBuilder::new();
     dirs.recursive(true).mode(0o700);
     if dir.exists() {
-        kill_anchor(&dir, KILL_LIMIT)?;
+        stop_leftover(&dir, None)?;
         std::fs::remove_dir_all(&dir).map_err(|e| {
             format!("cannot clear leftover {}: {e}; remove it by hand", dir.display())
         })?;
@@ -82,7 +88,7 @@ pub(super) fn provision(
     let registration = gateway.issue(machine, net::BOSS_FROM_GUEST)?.to_uri();
     let boss = SocketAddr::new(settings.hob_listen.ip(), gateway.port());
     let hob_binary = stripped_copy(&exe, &dir);
-    let initrd = dir.join("initramfs.cpio");
+    let initrd = dir.join(INITRD);
     initramfs::write(
         &initrd,
         &initramfs::Contents {
@@ -110,22 +116,22 @@ pub(super) fn provision(
         ));
     }
     let console = dir.join("console.log");
-    let boot = |accel: Accel| -> Result<i32, String> {
+    // Killed unless the provider's record takes it (when this answers).
+    let boot = |accel: Accel| -> Result<(i32, Unrecorded), String> {
         progress.step(match accel {
             Accel::Kvm => "booting the VM with KVM",
             _ => "booting the VM with TCG (emulation: slower)",
         });
         let _ = std::fs::remove_file(&console);
         let pid = launch(&qemu, settings, boss, &kernel, &initrd, &console, accel)?;
-        write_private(&dir.join("anchor.pid"), anchor_record(pid).as_bytes())?;
-        Ok(pid)
+        Ok((pid, Unrecorded::new(anchor_record(pid), KILL_LIMIT)))
     };
     let use_kvm = match settings.accel {
         Accel::Tcg => false,
         Accel::Kvm => true,
         Accel::Auto => KVM.load(Ordering::SeqCst) != 2 && Path::new("/dev/kvm").exists(),
     };
-    let mut pid = boot(if use_kvm { Accel::Kvm } else { Accel::Tcg })?;
+    let (mut pid, mut anchor) = boot(if use_kvm { Accel::Kvm } else { Accel::Tcg })?;
     if use_kvm && settings.accel == Accel::Auto && KVM.load(Ordering::SeqCst) == 0 {
         let deadline = Instant::now() + KVM_PROBE;
         let failed = loop {
@@ -152,8 +158,8 @@ pub(super) fn provision(
                 "{why}; booting with TCG (emulation, much slower) from now on; set accel = \
                  \"tcg\" in the qemu provider's config to skip this probe"
             );
-            kill_anchor(&dir, KILL_LIMIT)?;
-            pid = boot(Accel::Tcg)?;
+            kill_recorded(&anchor.recorded(), KILL_LIMIT)?;
+            (pid, anchor) = boot(Accel::Tcg)?;
         } else {
             KVM.store(1, Ordering::SeqCst);
         }
@@ -179,7 +185,18 @@ pub(super) fn provision(
             if e.contains(&tail) { e } else { format!("{e}{tail}") }
         })?;
     tracing::info!(machine, kernel = release, elapsed = ?started.elapsed(), "qemu machine registered");
-    Ok(())
+    Ok(anchor.recorded())
+}
+
+/// Ends machine `dir`'s VM: the one `anchor` names, or an earlier release's `anchor.pid`;
+/// then, as a backstop, any qemu started with the machine's initramfs (a creation whose
+/// daemon ended before it recorded its anchor).
+fn stop_leftover(dir: &Path, anchor: Option<String>) -> Result<(), String> {
+    match anchor {
+        Some(anchor) => kill_recorded(&anchor, KILL_LIMIT)?,
+        None => kill_anchor(dir, KILL_LIMIT)?,
+    }
+    kill_unrecorded("-initrd", &dir.join(INITRD), KILL_LIMIT)
 }
 
 /// A copy of `exe` without its debug sections in `dir`, when `strip` (Debian package
@@ -252,7 +269,7 @@ fn launch(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
     let pid = child.id() as i32;
-    // Reaped by teardown (kill_anchor), or by init after a daemon restart.
+    // Reaped by teardown (kill_recorded), or by init after a daemon restart.
     drop(child);
     Ok(pid)
 }
@@ -261,12 +278,13 @@ pub(super) fn teardown(
     settings: &QemuSettings,
     gateway: &BossGateway,
     machine: &str,
+    anchor: Option<String>,
     progress: &Progress,
 ) -> Result<(), String> {
     let dir = settings.machine_dir(machine);
     gateway.revoke(machine)?;
     progress.step("stopping the VM");
-    kill_anchor(&dir, KILL_LIMIT)?;
+    stop_leftover(&dir, anchor)?;
     progress.step("removing the machine's directory");
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}

@@ -15,11 +15,19 @@ impl Core {
     /// many sends in one closure leave in one write.
     pub fn send(&mut self, to: CapRef, args: Vec<Term>) -> LocalRef {
         let p = self.new_promise();
-        self.enqueue_deliver(to, args, Some(p.id));
+        self.enqueue_deliver(to, args, Some(p.id), None);
         p
     }
 
-    pub(crate) fn enqueue_deliver(&mut self, to: CapRef, args: Vec<Term>, result: Option<ObjId>) {
+    /// Queues `args` for `to`; `from` is the session the message came in on (`None` for
+    /// one sent on this node), which the receiving object learns ([`Cx::caller`]).
+    pub(crate) fn enqueue_deliver(
+        &mut self,
+        to: CapRef,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+        from: Option<ConnId>,
+    ) {
         let held = objects_in(&args);
         for &obj in &held {
             self.hold(obj);
@@ -28,6 +36,7 @@ impl Core {
             to,
             args,
             result,
+            from,
             held,
         });
     }
@@ -40,9 +49,10 @@ impl Core {
                     to,
                     args,
                     result,
+                    from,
                     held,
                 } => {
-                    self.deliver(to, args, result);
+                    self.deliver(to, args, result, from);
                     // Delivered: exported, kept by the object, or held by its answer.
                     for obj in held {
                         self.unhold(obj);
@@ -55,10 +65,16 @@ impl Core {
         self.flush();
     }
 
-    pub(super) fn deliver(&mut self, to: CapRef, args: Vec<Term>, result: Option<ObjId>) {
+    pub(super) fn deliver(
+        &mut self,
+        to: CapRef,
+        args: Vec<Term>,
+        result: Option<ObjId>,
+        from: Option<ConnId>,
+    ) {
         match to {
             CapRef::Remote(r) => self.send_remote(r.conn(), OutTarget::of(&r), args, result),
-            CapRef::Local(target) => self.deliver_local(target, args, result),
+            CapRef::Local(target) => self.deliver_local(target, args, result, from),
         }
     }
 
@@ -138,6 +154,7 @@ impl Core {
         target: LocalRef,
         args: Vec<Term>,
         result: Option<ObjId>,
+        from: Option<ConnId>,
     ) {
         let slot = match self.objects.get_mut(&target.id) {
             Some(s) => s,
@@ -157,6 +174,7 @@ impl Core {
                     let mut cx = Cx {
                         core: self,
                         me: target,
+                        from,
                     };
                     obj.deliver(&mut cx, args)
                 };
@@ -173,7 +191,7 @@ impl Core {
             Slot::Promise(ps) => match &ps.settled {
                 Some(outcome) => {
                     let outcome = outcome.clone();
-                    self.deliver_to_outcome(&outcome, args, result);
+                    self.deliver_to_outcome(&outcome, args, result, from);
                 }
                 None => match ps.forward {
                     // A question the peer has not read yet may be asked again on another
@@ -184,7 +202,8 @@ impl Core {
                         self.send_remote(conn, OutTarget::Answer(answer), args, result)
                     }
                     _ => {
-                        ps.queued.push(Queued::hold(&mut self.held, args, result));
+                        ps.queued
+                            .push(Queued::hold(&mut self.held, args, result, from));
                     }
                 },
             },
@@ -240,9 +259,10 @@ impl Core {
         outcome: &Result<Term, Term>,
         args: Vec<Term>,
         result: Option<ObjId>,
+        from: Option<ConnId>,
     ) {
         match outcome {
-            Ok(Term::Ref(r)) => self.enqueue_deliver(r.clone(), args, result),
+            Ok(Term::Ref(r)) => self.enqueue_deliver(r.clone(), args, result, from),
             Ok(other) => {
                 if let Some(res) = result {
                     self.settle(

@@ -58,7 +58,7 @@ impl Core {
                     .into_iter()
                     .map(|a| self.redeem_handoffs(conn, a))
                     .collect();
-                self.enqueue_deliver(CapRef::Local(target), args, result);
+                self.enqueue_deliver(CapRef::Local(target), args, result, Some(conn));
             }
             Event::Listen {
                 target,
@@ -77,6 +77,7 @@ impl Core {
                     self.enqueue_deliver(
                         CapRef::Remote(resolver),
                         vec![Term::sym("fulfill"), Term::local(target)],
+                        None,
                         None,
                     );
                 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::{Core, PromiseSlot, Queued, Slot, err_term, outcome_of};
-use crate::captp::{CapRef, LocalRef, ObjId, Term};
+use crate::captp::{CapRef, ConnId, LocalRef, ObjId, Term};
 
 impl Queued {
     /// A message waiting on a promise; the node's objects in it are held meanwhile (a
@@ -13,11 +13,12 @@ impl Queued {
         held: &mut HashMap<ObjId, usize>,
         args: Vec<Term>,
         result: Option<ObjId>,
+        from: Option<ConnId>,
     ) -> Queued {
         for obj in objects_in(&args) {
             *held.entry(obj).or_default() += 1;
         }
-        Queued { args, result }
+        Queued { args, result, from }
     }
 
     /// The objects [`Queued::hold`] held.

@@ -6,8 +6,8 @@
 //! send to local or remote references, enliven sturdyrefs — goes through `Cx`.
 
 use super::Core;
-use crate::captp::{CapRef, LocalRef, Term};
-use crate::locator::Sturdyref;
+use crate::captp::{CapRef, ConnId, LocalRef, Term};
+use crate::locator::{PeerLocator, Sturdyref};
 
 /// An object hosted by a node.
 pub trait LocalObject: Send + 'static {
@@ -42,6 +42,8 @@ where
 pub struct Cx<'a> {
     pub(crate) core: &'a mut Core,
     pub(crate) me: LocalRef,
+    /// The session the message came in on; `None` for one sent on this node.
+    pub(crate) from: Option<ConnId>,
 }
 
 impl std::fmt::Debug for Cx<'_> {
@@ -54,6 +56,21 @@ impl Cx<'_> {
     /// The object handling the message.
     pub fn me(&self) -> LocalRef {
         self.me
+    }
+
+    /// The session the message came in on (also when it waited on a promise of this node
+    /// first); `None` for a message sent on this node, by its host or one of its objects.
+    pub fn caller_session(&self) -> Option<ConnId> {
+        self.from
+    }
+
+    /// The location of the peer that sent the message, if the node believes it: a
+    /// session it dialed, or one whose netlayer proved that location (over tcp-tls, the
+    /// peer's certificate). What an object may trust a caller for; `None` for a message
+    /// sent on this node, or from a peer whose location is only claimed, or whose session
+    /// has ended since.
+    pub fn caller(&self) -> Option<PeerLocator> {
+        self.core.believed_location(self.from?)
     }
 
     /// The node's core, for a host whose objects need more than this context offers (the
@@ -83,13 +100,14 @@ impl Cx<'_> {
     /// Sends `args` to `to` (local or remote) and returns a promise for the answer.
     pub fn send(&mut self, to: &CapRef, args: Vec<Term>) -> LocalRef {
         let p = self.core.new_promise();
-        self.core.enqueue_deliver(to.clone(), args, Some(p.id));
+        self.core
+            .enqueue_deliver(to.clone(), args, Some(p.id), None);
         p
     }
 
     /// Sends `args` to `to` without wanting an answer.
     pub fn send_only(&mut self, to: &CapRef, args: Vec<Term>) {
-        self.core.enqueue_deliver(to.clone(), args, None);
+        self.core.enqueue_deliver(to.clone(), args, None, None);
     }
 
     /// Connects to the sturdyref's node (reusing a session to it if there is one) and

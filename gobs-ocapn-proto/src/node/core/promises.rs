@@ -93,7 +93,7 @@ impl Core {
                     }
                     Err(e) => vec![Term::sym("break"), e],
                 };
-                self.enqueue_deliver(r, args, None);
+                self.enqueue_deliver(r, args, None, None);
             }
         }
     }
@@ -126,6 +126,7 @@ impl Core {
                     }),
                     m.args,
                     m.result,
+                    m.from,
                 );
                 self.unhold_all(held);
             }
@@ -189,7 +190,7 @@ impl Core {
         }
         for m in queued {
             let held = m.held_objects();
-            self.deliver_to_outcome(&outcome, m.args, m.result);
+            self.deliver_to_outcome(&outcome, m.args, m.result, m.from);
             self.unhold_all(held);
         }
     }

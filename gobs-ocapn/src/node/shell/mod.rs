@@ -47,6 +47,34 @@ pub struct Node {
     pub(super) store: Option<crate::persist::NodeStore>,
 }
 
+/// A node handle that does not keep the node running: what the node's own objects hold,
+/// so that a node whose every outside handle is gone stops (and frees its port) even
+/// while it exports actors.
+#[derive(Clone)]
+pub(crate) struct WeakNode {
+    shared: std::sync::Weak<Shared>,
+    locator: Arc<PeerLocator>,
+    actors: Arc<Mutex<ActorTable>>,
+    store: Option<crate::persist::NodeStore>,
+}
+
+impl WeakNode {
+    /// The node, while it runs.
+    pub(crate) fn upgrade(&self) -> Option<Node> {
+        Some(Node {
+            shared: self.shared.upgrade()?,
+            locator: self.locator.clone(),
+            actors: self.actors.clone(),
+            store: self.store.clone(),
+        })
+    }
+
+    /// Its table of exported actors.
+    pub(crate) fn actors(&self) -> MutexGuard<'_, ActorTable> {
+        self.actors.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Node({})", self.locator.to_uri())
@@ -338,6 +366,16 @@ impl Node {
     }
 
     /// The gobs actors this node exports (see [`crate::vat::export_actor`]).
+    /// A handle that does not keep the node running (see [`WeakNode`]).
+    pub(crate) fn downgrade(&self) -> WeakNode {
+        WeakNode {
+            shared: Arc::downgrade(&self.shared),
+            locator: self.locator.clone(),
+            actors: self.actors.clone(),
+            store: self.store.clone(),
+        }
+    }
+
     pub(crate) fn actors(&self) -> MutexGuard<'_, ActorTable> {
         self.actors.lock().unwrap_or_else(PoisonError::into_inner)
     }
