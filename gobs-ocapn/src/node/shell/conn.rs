@@ -198,6 +198,15 @@ impl Conn {
         !pending && out.done
     }
 
+    /// The node halted: nothing more goes out and the reader stops at once, so the socket
+    /// closes as soon as the reader lets go of its half (at once if the runtime dropped it).
+    pub(super) fn cut(&self) {
+        self.abandon();
+        let mut out = lock(&self.out);
+        out.close_by = Some(Instant::now());
+        self.closing.notify_one();
+    }
+
     /// The grace is over: what the peer did not take is dropped with the socket.
     fn abandon(&self) {
         let mut out = lock(&self.out);

@@ -85,6 +85,16 @@ impl Host {
         self.conns.insert(conn, c);
     }
 
+    /// Its connections, taken out (the node halts).
+    pub(super) fn take_conns(&mut self) -> HashMap<ConnId, Arc<Conn>> {
+        std::mem::take(&mut self.conns)
+    }
+
+    /// The dials under way, forgotten (the node halts).
+    pub(super) fn take_dials(&mut self) -> Vec<ConnId> {
+        self.unconnected.drain().map(|(conn, _)| conn).collect()
+    }
+
     /// The connection's stream ended (or broke).
     pub(super) fn lost(&mut self, conn: ConnId, why: &str) {
         tracing::debug!(conn = conn.0, why, "connection lost");

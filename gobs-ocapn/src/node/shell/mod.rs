@@ -8,6 +8,7 @@
 //! writes that would block wait for the connection's writer task instead).
 
 mod conn;
+mod halt;
 mod host;
 mod inline;
 
@@ -23,6 +24,7 @@ use super::{ActorTable, Core, driver};
 use crate::captp::{ConnId, LocalRef, SessionConfig, Term};
 use crate::locator::PeerLocator;
 use crate::netlayer::{AcceptBackoff, Netlayer};
+use halt::RuntimeWatch;
 use host::Host;
 pub(crate) use inline::run_inline;
 
@@ -124,7 +126,7 @@ impl Shared {
         }
         match self.host.lock() {
             Ok(mut host) => self.section(&mut host, f),
-            Err(_) => return self.stop(),
+            Err(_) => return self.halt(halt::CORE_PANICKED),
         }
         self.run_queued();
     }
@@ -161,7 +163,7 @@ impl Shared {
                 Ok(mut host) => self.section(&mut host, |_, _| {}),
                 // The holder runs the queue before it lets go, then looks again.
                 Err(TryLockError::WouldBlock) => return,
-                Err(TryLockError::Poisoned(_)) => return self.stop(),
+                Err(TryLockError::Poisoned(_)) => return self.halt(halt::CORE_PANICKED),
             }
         }
     }
@@ -181,7 +183,9 @@ impl Shared {
         }));
         if ran.is_err() {
             tracing::error!("the OCapN node stopped: its core panicked");
-            self.stop();
+            let old = self.halt_held(host, halt::CORE_PANICKED);
+            // Dropped under the lock: its drops find the node stopped, and post nothing.
+            drop(old);
         }
     }
 
@@ -268,6 +272,13 @@ async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
 /// While it runs, `alive` marks the thread of a current-thread runtime running this node
 /// (see [`driver`]): the task ends with the node or with its runtime, whichever goes first.
 async fn timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
+    // Dropped unfinished, this task's runtime shut down: the node halts with it.
+    let watch = RuntimeWatch::new(shared.clone());
+    run_timer(shared, wake, alive).await;
+    watch.disarm();
+}
+
+async fn run_timer(shared: Weak<Shared>, wake: Arc<Notify>, alive: driver::Alive) {
     // The runtime's own thread drives the node (the start may have run on a blocking one).
     driver::mark(&alive);
     // When the work queued by `Shared::post_later` gets its section at the latest.

@@ -1,0 +1,163 @@
+//! A node that stops for good while handles to it live on — its runtime shut down, or its
+//! core panicked — closes its connections: a peer's call is answered with the end of its
+//! session, never left waiting on a socket nobody reads; and its own handles are answered
+//! `NodeStopped`.
+//!
+//! What kept such a node's sockets open: an object of the node holding the node (as a
+//! hob-client's bindings do), or a call to an exported actor waiting in the core for the
+//! caller's answer (the sturdyref of a reference it passed). A boss's gateway stopping
+//! its runtime while a hob-client's attach waited that way left the client asking on the
+//! old session for ever.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::{tcp_node, within};
+use gobs_ocapn::captp::{CapRef, Term};
+use gobs_ocapn::locator::Sturdyref;
+use gobs_ocapn::node::{Cx, LocalObject, Node};
+
+/// An object that holds its own node, as a hob-client's bindings do; `ping` answers
+/// `pong`, `panic` panics.
+struct HoldsItsNode(Arc<OnceLock<Node>>);
+
+impl LocalObject for HoldsItsNode {
+    fn deliver(&mut self, _cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
+        assert!(self.0.get().is_some(), "it holds its node");
+        match args.first().and_then(Term::as_symbol) {
+            Some("panic") => panic!("asked to"),
+            _ => Ok(Term::sym("pong")),
+        }
+    }
+}
+
+/// Node A on a current-thread runtime run by a thread of its own (as a boss's hob gateway
+/// runs its node), hosting a [`HoldsItsNode`] under a sturdyref; the sender that stops
+/// that runtime, and the thread.
+struct Served {
+    node: Node,
+    sturdyref: Sturdyref,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn serve() -> Served {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = rt.block_on(async {
+        let node = tcp_node().await;
+        let cell = Arc::new(OnceLock::new());
+        let _ = cell.set(node.clone());
+        node.with_core(move |core| {
+            let obj = core.spawn(Box::new(HoldsItsNode(cell)));
+            core.bind_swiss(b"holder", obj);
+        })
+        .await
+        .unwrap();
+        node
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let _ = rt.block_on(stopped);
+        // Drops the node's tasks: its connections' readers among them.
+        drop(rt);
+    });
+    Served {
+        sturdyref: Sturdyref {
+            peer: node.locator().clone(),
+            swiss: b"holder".to_vec(),
+        },
+        node,
+        stop,
+        thread,
+    }
+}
+
+/// `to`'s answer to `method`, as seen from `node`.
+async fn ask(node: &Node, to: CapRef, method: &str) -> Result<Term, Term> {
+    let args = vec![Term::sym(method)];
+    let p = node
+        .with_core(move |core| core.send(to, args))
+        .await
+        .unwrap();
+    within(node.settled(p)).await.unwrap()
+}
+
+/// A live reference to `sturdyref` from `node`, the session with it up.
+async fn enliven(node: &Node, sturdyref: &Sturdyref) -> CapRef {
+    let s = sturdyref.clone();
+    let p = node.with_core(move |core| core.enliven(&s)).await.unwrap();
+    let Ok(Term::Ref(r)) = within(node.settled(p)).await.unwrap() else {
+        panic!("the sturdyref names no object");
+    };
+    assert_eq!(ask(node, r.clone(), "ping").await, Ok(Term::sym("pong")));
+    r
+}
+
+/// What the peer's call ended with: its session with the node at `sturdyref` lost or
+/// ended before the call left (whichever the peer saw first), or that node no longer
+/// reachable.
+fn assert_session_ended(answer: Result<Term, Term>, sturdyref: &Sturdyref) {
+    let err = answer.expect_err("the call is answered with an error");
+    let text = format!("{err:?}");
+    assert!(
+        text.contains(&sturdyref.peer.designator)
+            && ["lost", "had ended", "cannot reach"]
+                .iter()
+                .any(|end| text.contains(end)),
+        "the error names the node and the end of its session: {text}"
+    );
+}
+
+#[test]
+fn a_node_whose_runtime_shut_down_closes_its_sessions_though_handles_to_it_live() {
+    let Served {
+        node,
+        sturdyref,
+        stop,
+        thread,
+    } = serve();
+    let client_rt = tokio::runtime::Runtime::new().unwrap();
+    let client = client_rt.block_on(tcp_node());
+    let holder = client_rt.block_on(enliven(&client, &sturdyref));
+
+    // Its runtime goes; the node's own object, and this test, still hold the node.
+    drop(stop);
+    thread.join().unwrap();
+
+    let answer = client_rt.block_on(ask(&client, holder, "ping"));
+    assert_session_ended(answer, &sturdyref);
+    let asked = client_rt.block_on(node.with_core(|core| core.object_count()));
+    assert!(
+        asked.is_err(),
+        "its handle is answered NodeStopped: {asked:?}"
+    );
+}
+
+#[test]
+fn a_node_whose_core_panicked_closes_its_sessions() {
+    let Served {
+        node,
+        sturdyref,
+        stop,
+        thread,
+    } = serve();
+    let client_rt = tokio::runtime::Runtime::new().unwrap();
+    let client = client_rt.block_on(tcp_node());
+    let holder = client_rt.block_on(enliven(&client, &sturdyref));
+
+    // The call panics the node's core: the node stops, and its peer learns it.
+    let answer = client_rt.block_on(ask(&client, holder, "panic"));
+    assert_session_ended(answer, &sturdyref);
+    let asked = client_rt.block_on(node.with_core(|core| core.object_count()));
+    assert!(
+        asked.is_err(),
+        "its handle is answered NodeStopped: {asked:?}"
+    );
+    drop(stop);
+    thread.join().unwrap();
+}
