@@ -92,12 +92,14 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     let dir = dir.path();
     let client = Client::start_with(dir, Some(&uri));
     g.wait_up("m1", HANG, || None).unwrap();
-    // Registered; the client writes its state once it has the answer.
+    // Registered; the client writes its state once it has the answer, then attaches at
+    // once, which rotates the credential. What it holds is read once it is killed: read
+    // before, it may be the registration's, replaced by the time of the kill.
     wait_for("the client to store its state", || {
         saved_state(dir).is_some()
     });
-    let first = saved(dir);
     kill(client, &g);
+    let first = saved(dir);
 
     // Answered, crashed before storing: the client still has `first`, and gets in with it.
     attach_and_crash(dir, &first).unwrap();
@@ -106,8 +108,8 @@ fn a_client_that_crashed_on_either_side_of_storing_the_next_credential_gets_in()
     wait_for("the client to store its next credential", || {
         saved(dir) != first
     });
-    let second = saved(dir);
     kill(client, &g);
+    let second = saved(dir);
 
     // Answered and stored, crashed before confirming: the new one gets in, and the one
     // before is stale from then on.
