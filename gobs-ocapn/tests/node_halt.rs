@@ -14,10 +14,12 @@ mod common;
 
 use std::sync::{Arc, OnceLock};
 
-use common::{tcp_node, within};
+use common::{Peer, TcpPeer, export, import_object, my_location, publish, sym, tcp_node, within};
 use gobs_ocapn::captp::{CapRef, Term};
 use gobs_ocapn::locator::Sturdyref;
 use gobs_ocapn::node::{Cx, LocalObject, Node};
+use gobs_ocapn::vat::RemoteObject;
+use gobs_runtime::{Vat, define_actor};
 
 /// An object that holds its own node, as a hob-client's bindings do; `ping` answers
 /// `pong`, `panic` panics.
@@ -30,6 +32,17 @@ impl LocalObject for HoldsItsNode {
             Some("panic") => panic!("asked to"),
             _ => Ok(Term::sym("pong")),
         }
+    }
+}
+
+/// An actor a peer passes a reference of its own to.
+#[define_actor]
+pub struct Taker;
+
+#[define_actor]
+impl Taker {
+    pub fn take(&self, _given: RemoteObject) -> bool {
+        true
     }
 }
 
@@ -160,4 +173,39 @@ fn a_node_whose_core_panicked_closes_its_sessions() {
     );
     drop(stop);
     thread.join().unwrap();
+}
+
+/// What kept a boss's gateway open after it stopped: a peer's call to an exported actor,
+/// passing a reference of the peer's own, waits in the node's core for the peer to tell
+/// that reference's sturdyref (`gobs:sturdyref`), and what waits holds the node. The peer
+/// (a raw one here) never tells it; the node's runtime shuts down meanwhile.
+#[test]
+fn a_node_whose_runtime_shut_down_while_a_call_waited_on_its_caller_closes_the_session() {
+    let Served {
+        node, stop, thread, ..
+    } = serve();
+    let vat = Vat::spawn("taker").unwrap();
+    let taker = vat.spawn_actor(Taker).unwrap();
+    let client_rt = tokio::runtime::Runtime::new().unwrap();
+    client_rt.block_on(publish(&node, taker, b"taker"));
+    let addr = format!(
+        "{}:{}",
+        node.locator().hint("host").unwrap(),
+        node.locator().hint("port").unwrap()
+    );
+    drop(node);
+    let mut peer = Peer::connect(addr.parse().unwrap(), my_location("raw", 1));
+    peer.setup();
+    let taker = peer.fetch(b"taker");
+    let ours = peer.next_import();
+    peer.deliver(taker, vec![sym("take"), import_object(ours)], None);
+    // The node asks us for our object's sturdyref before the call goes on; we never answer.
+    let (_, asked) = peer.expect_to(&export(0));
+    assert_eq!(asked[0], sym("gobs:sturdyref"), "{asked:?}");
+
+    drop(stop);
+    thread.join().unwrap();
+    // The node closes the session: the peer reads to its end rather than waiting on it.
+    while peer.recv().is_some() {}
+    vat.shutdown();
 }
