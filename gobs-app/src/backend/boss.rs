@@ -35,9 +35,9 @@ use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus
 use crate::ops::{MachineCall, Response};
 use crate::progress::Watch;
 use crate::providers;
-use crate::shares::book::Route;
 use crate::shares::link::SharesLink;
 use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
+use crate::shares::route::Route;
 
 pub use super::timeouts::Timeouts;
 
