@@ -305,10 +305,12 @@ impl Backend for BossBackend {
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
         if let HostAction::Remove {
             name,
-            destroy_machines: true,
+            destroy_machines,
+            forget_machines,
         } = &action
+            && (*destroy_machines || *forget_machines)
         {
-            // As `destroy-machine` does, before any is destroyed.
+            // As `destroy-machine` does, before any is destroyed (or forgotten).
             for machine in self.fleet.machines(&self.timeouts)? {
                 if machine.host.as_ref() == Some(name) {
                     self.shares.revoke_machine(&machine.name)?;
