@@ -2,10 +2,11 @@
 //! state directory a daemon serves and on one it opens itself (embedded), in the same run.
 //! Rows: `list-machines`; creating then destroying a `dummy` machine; and, where this host
 //! makes containers (root), `run c1 -- true` on a container machine, beside `ip netns exec`
-//! into that container's network namespace, and `run c1 -- cat` of [`SIZE`] bytes through
-//! the container's hob beside a plain pipe. After criterion's timings the bench prints
-//! each row's medians and the ratios (the goals: daemon / embedded at most 2, and at least
-//! 100 MB/s through `cat`).
+//! into that container's network namespace, `run c1 -- cat` of [`SIZE`] bytes through
+//! the container's hob beside a plain pipe, and `put-file` then `get-file` of a file of
+//! [`SIZE`] bytes into and out of the container, through the daemon. After criterion's
+//! timings the bench prints each row's medians and the ratios (the goals: daemon /
+//! embedded at most 2, and at least 100 MB/s through `cat`), and the copies in MB/s.
 //!
 //! `cargo bench -p gobs-app --bench daemon -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +25,9 @@ use criterion::{Criterion, Throughput};
 
 /// Bytes sent through `cat` per iteration of the throughput row.
 const SIZE: usize = 64 * 1024 * 1024;
+
+/// The row of the copies into and out of the container.
+const COPY_ROW: &str = "copy c1";
 
 /// Times per (row, mode), in milliseconds per command.
 static SAMPLES: Mutex<BTreeMap<(&str, &str), Vec<f64>>> = Mutex::new(BTreeMap::new());
@@ -234,6 +238,35 @@ fn main() {
         });
         group.finish();
         throughput = Some(row);
+
+        let copied = private_dir();
+        let (here, back) = (copied.path().join("here"), copied.path().join("back"));
+        std::fs::write(&here, data).unwrap();
+        let (here, back) = (here.to_str().unwrap(), back.to_str().unwrap());
+        let there = "/tmp/gobs-bench-copy";
+        let mut group = c.benchmark_group(COPY_ROW);
+        group.throughput(Throughput::Bytes(SIZE as u64));
+        group.sample_size(10);
+        group.bench_function("put-file, daemon", |b| {
+            b.iter_custom(|iters| {
+                timed(COPY_ROW, "put-file", iters, || {
+                    gobs(served.path(), &["put-file", "c1", here, there]);
+                })
+            });
+        });
+        group.bench_function("get-file, daemon", |b| {
+            b.iter_custom(|iters| {
+                timed(COPY_ROW, "get-file", iters, || {
+                    gobs(served.path(), &["get-file", "c1", there, back]);
+                })
+            });
+        });
+        group.finish();
+        assert_eq!(
+            std::fs::read(back).unwrap(),
+            data,
+            "the copy came back whole"
+        );
     }
 
     println!("\n| command | embedded (ms) | daemon (ms) | daemon / embedded |");
@@ -263,6 +296,16 @@ fn main() {
              ({:.1}x slower)",
             SIZE >> 20,
             p / d
+        );
+    }
+    if throughput.is_some() {
+        let mb_per_s = |ms: f64| SIZE as f64 / 1e6 / (ms / 1000.0);
+        println!(
+            "copies of {} MiB through the daemon: put-file into c1 {:.1} MB/s, get-file out of \
+             c1 {:.1} MB/s",
+            SIZE >> 20,
+            mb_per_s(median(COPY_ROW, "put-file")),
+            mb_per_s(median(COPY_ROW, "get-file")),
         );
     }
     drop(daemon);

@@ -10,7 +10,7 @@
 //! end, its streams cut at a bound ([`collect`]): a thin layer on the stream.
 
 use std::fmt;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use crate::model::RunOutput;
@@ -18,10 +18,12 @@ use crate::tty::Resizes;
 
 /// Largest chunk of output or input, in bytes.
 pub const CHUNK: usize = 64 * 1024;
-/// Chunks of output a runner may have sent and not yet seen taken.
-pub const OUTPUT_WINDOW: usize = 8;
-/// Chunks of standard input buffered between the writer and the runner.
-pub const STDIN_WINDOW: usize = 4;
+/// Chunks of output a runner may have sent and not yet seen taken (1 MiB): enough that a
+/// reader that keeps up seldom finds the channel empty, nor the runner full, so neither
+/// sleeps per chunk.
+pub const OUTPUT_WINDOW: usize = 16;
+/// Chunks of standard input buffered between the writer and the runner (512 KiB).
+pub const STDIN_WINDOW: usize = 8;
 
 /// Which output stream a chunk is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,18 @@ impl RunIo {
         self.out
             .send(Piece::Out(stream, chunk))
             .map_err(|_| "the command's output has no reader any more".to_string())
+    }
+
+    /// Passes on `chunk` of `stream` if the reader has room for it now, without waiting;
+    /// gives it back if not (or if the reader is gone: [`RunIo::send`] then says so).
+    pub fn try_send(&self, stream: Stream, chunk: Vec<u8>) -> Result<(), Vec<u8>> {
+        match self.out.try_send(Piece::Out(stream, chunk)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(piece) | TrySendError::Disconnected(piece)) => match piece {
+                Piece::Out(_, chunk) => Err(chunk),
+                Piece::End => Err(Vec::new()),
+            },
+        }
     }
 
     /// Tells the reader the run is over (output a process left behind may still try to

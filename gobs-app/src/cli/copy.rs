@@ -2,8 +2,10 @@
 //! ([`crate::files::archive`]). `put-file` walks the local file or tree and sends the stream
 //! as the request's standard input; `get-file` takes the stream from the request's output
 //! and writes it here, all or nothing, checking each file's sha256. Through the daemon the
-//! stream travels as frames ([`crate::daemon::stream`]); embedded, as the in-process
-//! streams of [`crate::run_io`]. Either way this process holds a few chunks at a time.
+//! stream travels as frames ([`crate::daemon::stream`]), its bytes in binary data frames as
+//! `run`'s do, or in JSON ones (base64) if the daemon is older and refuses data frames;
+//! embedded, as the in-process streams of [`crate::run_io`]. Either way this process holds
+//! a few chunks at a time.
 //! Progress goes to standard error when it is a terminal ([`super::copy_progress`]).
 
 use std::io::{BufReader, Write};
@@ -23,11 +25,12 @@ use crate::cli::outcome;
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
+use crate::daemon::frame::{Accepted, Frame, FrameReader, Frames, write_data};
 use crate::daemon::protocol::{
     FrameError, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, Request, RequestFrame, Response, read_frame,
     write_frame,
 };
-use crate::daemon::stream::StreamFrame;
+use crate::daemon::stream::{STDIN_CHANNEL, StreamFrame};
 use crate::error::AppError;
 use crate::files::chunks::{SinkWriter, SourceReader};
 use crate::files::unpack::{Unpacked, unpack, unpack_to};
@@ -188,12 +191,21 @@ fn empty() -> Receiver<Vec<u8>> {
     sync_channel(1).1
 }
 
-/// What the daemon sends on a streamed request.
+/// A control frame the daemon sends on a streamed request.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Incoming {
+    Accepted(Accepted),
     Output(StreamFrame),
     Done(Response),
+}
+
+/// How one attempt through the daemon ended.
+enum Attempt {
+    /// With this answer.
+    Done(Response),
+    /// The daemon does not know data frames (it is older): ask again in JSON frames.
+    Older,
 }
 
 /// Has `request` (streamed) done, through the daemon or embedded: its standard input the
@@ -209,10 +221,19 @@ fn exchange(
 ) -> Result<Response, AppError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
+    let mut frames = Frames::Binary;
     loop {
         let response = match connect(paths)? {
             Target::Daemon(stream) => {
-                through_daemon(paths, explicit_config, &stream, request, feed, output)?
+                let asked = (request, frames);
+                match through_daemon(paths, explicit_config, &stream, asked, feed, output)? {
+                    Attempt::Done(response) => response,
+                    Attempt::Older => {
+                        tracing::debug!("the daemon takes no data frames; asking again in JSON");
+                        frames = Frames::Json;
+                        continue;
+                    }
+                }
             }
             Target::Embedded(lock) => {
                 let config = load_effective(explicit_config, &paths.default_config())?;
@@ -246,21 +267,22 @@ fn exchange(
     }
 }
 
+/// Has `request` done through the daemon on `stream`, its data in `frames` (see
+/// [`exchange`]).
 fn through_daemon(
     paths: &StatePaths,
     explicit_config: Option<&Path>,
     stream: &UnixStream,
-    request: &Request,
+    (request, frames): (&Request, Frames),
     feed: &dyn Fn() -> Receiver<Vec<u8>>,
     output: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
-) -> Result<Response, AppError> {
+) -> Result<Attempt, AppError> {
     let failed = |message: String| AppError::Daemon {
         socket: paths.socket(),
         message,
     };
-    // Control frames (JSON): every daemon that streams copies reads them. Data frames
-    // ([`crate::daemon::frame`]) would spare the base64, as `run` does.
-    let frame = RequestFrame::new(request.clone());
+    let mut frame = RequestFrame::new(request.clone());
+    frame.frames = frames;
     if let Err(e) = write_frame(stream, &frame, MAX_REQUEST_BYTES) {
         // A busy daemon answers and closes before reading the request.
         return match read_frame::<Response>(BufReader::new(stream), MAX_RESPONSE_BYTES) {
@@ -268,28 +290,67 @@ fn through_daemon(
                 busy @ Response::Error(BackendError {
                     kind: Kind::Busy, ..
                 }),
-            )) => Ok(busy),
+            )) => Ok(Attempt::Done(busy)),
             _ => Err(failed(format!("cannot send the request: {e}"))),
         };
     }
     let input = stream
         .try_clone()
         .map_err(|e| failed(format!("cannot share the connection: {e}")))?;
-    let chunks = feed();
-    std::thread::spawn(move || send_input(&input, chunks));
-    let mut reader = BufReader::new(stream);
+    // The stream goes once the daemon took the request in data frames (or at once in JSON
+    // ones, which every daemon that streams copies reads): nothing of it is sent to a
+    // daemon that refuses them, so the next attempt starts it whole.
+    let mut input = Some(input);
+    let send = |input: &mut Option<UnixStream>| {
+        if let Some(socket) = input.take() {
+            let chunks = feed();
+            std::thread::spawn(move || send_input(&socket, chunks, frames));
+        }
+    };
+    if frames == Frames::Json {
+        send(&mut input);
+    }
+    let mut reader = FrameReader::new(stream);
     loop {
-        match read_frame::<Incoming>(&mut reader, MAX_RESPONSE_BYTES) {
-            Ok(Some(Incoming::Output(StreamFrame::Stdout(bytes)))) => {
-                if let Err(why) = output(bytes.0) {
-                    // Closing the connection cancels the copy on the daemon's side.
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    return Err(failed(why));
+        let read = reader.next_frame(None, MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES);
+        let bytes = match read {
+            Ok(Some(Frame::Data { channel, bytes })) => match Stream::of_fd(channel) {
+                Some(Stream::Stdout) => bytes,
+                // Its standard error carries nothing for a copy.
+                Some(Stream::Stderr) => continue,
+                None => {
+                    return Err(failed(format!(
+                        "it sent data on channel {channel}, which a copy's stream does not have"
+                    )));
                 }
-            }
-            // Its standard error carries nothing for a copy; input frames never come back.
-            Ok(Some(Incoming::Output(_))) => {}
-            Ok(Some(Incoming::Done(response))) => return Ok(response),
+            },
+            Ok(Some(Frame::Control(json))) => match serde_json::from_slice(&json) {
+                Ok(Incoming::Accepted(Accepted::Streaming { frames: taken }))
+                    if taken == frames =>
+                {
+                    send(&mut input);
+                    continue;
+                }
+                Ok(Incoming::Accepted(Accepted::Streaming { frames: taken })) => {
+                    return Err(failed(format!(
+                        "it took the copy with {taken:?} data frames, where {frames:?} were asked"
+                    )));
+                }
+                Ok(Incoming::Output(StreamFrame::Stdout(bytes))) => bytes.0,
+                // Its standard error carries nothing for a copy; input frames never come
+                // back.
+                Ok(Incoming::Output(_)) => continue,
+                Ok(Incoming::Done(Response::Error(e)))
+                    if e.kind == Kind::Protocol
+                        && frames == Frames::Binary
+                        && input.is_some()
+                        && e.message.contains("unknown field \"frames\"") =>
+                {
+                    return Ok(Attempt::Older);
+                }
+                Ok(Incoming::Done(response)) => return Ok(Attempt::Done(response)),
+                Err(e) => return Err(failed(format!("malformed frame: {e}"))),
+            },
             Ok(None) | Err(FrameError::Truncated) | Err(FrameError::Io(_)) => {
                 let now = ReadBack(AskAgain {
                     paths,
@@ -299,16 +360,28 @@ fn through_daemon(
                 return Err(outcome::lost_answer(paths, request, reason, &now));
             }
             Err(e) => return Err(failed(e.to_string())),
+        };
+        if let Err(why) = output(bytes) {
+            // Closing the connection cancels the copy on the daemon's side.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return Err(failed(why));
         }
     }
 }
 
-/// Sends `chunks` as input frames, then their end.
-fn send_input(socket: &UnixStream, chunks: Receiver<Vec<u8>>) {
+/// Sends `chunks` as input frames of the kind `frames`, then their end (a control frame).
+fn send_input(socket: &UnixStream, chunks: Receiver<Vec<u8>>, frames: Frames) {
     let _ = socket.set_write_timeout(None);
     for chunk in chunks {
-        let frame = StreamFrame::Stdin(FileContent(chunk));
-        if write_frame(socket, &frame, MAX_REQUEST_BYTES).is_err() {
+        let sent = match frames {
+            Frames::Binary => write_data(socket, STDIN_CHANNEL, &chunk),
+            Frames::Json => write_frame(
+                socket,
+                &StreamFrame::Stdin(FileContent(chunk)),
+                MAX_REQUEST_BYTES,
+            ),
+        };
+        if sent.is_err() {
             return;
         }
     }
@@ -381,5 +454,97 @@ struct FromChannel(Receiver<Vec<u8>>);
 impl InputSource for FromChannel {
     fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
         Ok(self.0.recv().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+
+    use data_encoding::BASE64;
+
+    use super::*;
+    use crate::config::state_dir::{Source, StateDir};
+    use crate::files::{FileCopied, FileMode};
+
+    /// Reads one JSON frame off `connection`.
+    fn json_of(connection: &mut impl BufRead) -> serde_json::Value {
+        let mut line = String::new();
+        connection.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// A daemon of before data frames refuses the `frames` field as it refuses any unknown
+    /// one; `put-file` asks again in JSON frames, and the whole stream goes there (none of
+    /// it went to the refusing attempt).
+    #[test]
+    fn a_daemon_without_data_frames_is_sent_the_copy_in_json_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = StatePaths::new(StateDir {
+            path: dir.path().to_path_buf(),
+            source: Source::Flag,
+        })
+        .unwrap();
+        let local = dir.path().join("hello.txt");
+        std::fs::write(&local, b"hello, older daemon\n").unwrap();
+        let listener = UnixListener::bind(paths.socket()).unwrap();
+        let older = std::thread::spawn(move || {
+            let (first, _) = listener.accept().unwrap();
+            let asked = json_of(&mut BufReader::new(&first));
+            assert_eq!(asked["frames"], "binary", "{asked}");
+            let refusal = Response::protocol_error(
+                "the request frame has an unknown field \"frames\"; it takes `version` and \
+                 `request`",
+            );
+            write_frame(&first, &refusal, MAX_RESPONSE_BYTES).unwrap();
+            drop(first);
+            let (second, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(&second);
+            let asked = json_of(&mut reader);
+            assert_eq!(asked.get("frames"), None, "{asked}");
+            assert_eq!(asked["request"]["op"], "put-file", "{asked}");
+            let mut stream = Vec::new();
+            loop {
+                let frame = json_of(&mut reader);
+                match frame["type"].as_str() {
+                    Some("stdin") => {
+                        let data = frame["data"].as_str().unwrap().as_bytes();
+                        stream.extend(BASE64.decode(data).unwrap());
+                    }
+                    Some("stdin-end") => break,
+                    _ => panic!("not a frame of the copy's stream: {frame}"),
+                }
+            }
+            let copied = Response::PutFile(FileCopied {
+                machine: "m".into(),
+                path: "/tmp/hello.txt".into(),
+                size: 20,
+                mode: FileMode(0o644),
+                files: 1,
+                sha256: None,
+            });
+            write_frame(&second, &copied, MAX_RESPONSE_BYTES).unwrap();
+            stream
+        });
+        let request = PutFile {
+            name: "m".parse().unwrap(),
+            path: "/tmp/hello.txt".into(),
+            mode: None,
+            recursive: false,
+            content: FileContent::default(),
+            local,
+            stream: false,
+            io: None,
+        };
+        let response = put(&paths, None, request, false).unwrap();
+        let stream = older.join().unwrap();
+        assert!(matches!(response, Response::PutFile(_)), "{response:?}");
+        assert!(
+            stream.windows(20).any(|w| w == b"hello, older daemon\n"),
+            "the file's bytes went in the JSON frames"
+        );
     }
 }

@@ -9,10 +9,13 @@
 //!
 //! - `out STREAM BYTES` (`"stdout"` or `"stderr"`, at most [`CHUNK`] bytes), answered `#t`
 //!   once the chunk was passed on: the machine's flow control (it keeps a window of
-//!   unanswered chunks of its own choosing, `run_stream`'s in the hob-client);
+//!   unanswered chunks of its own choosing, `run_stream`'s in the hob-client). A chunk the
+//!   run's reader has room for, with nothing before it waiting, is passed on and answered
+//!   in the same turn; the others wait in the sink for the loop that passes them on;
 //! - `stdin`, answered with the next bytes of standard input, empty at its end and after;
 //!   the machine may ask again before an answer (a window of asks of its own choosing), and
-//!   the asks are answered in the order they came, so the chunks stay in order;
+//!   each ask gets the chunk after its elder's, so the chunks stay in order (an ask with
+//!   none waiting before it, whose chunk is here, is answered in the turn it arrives);
 //! - `watch`, answered `#f` when the run ended as it should and broken when the boss gave
 //!   up on it (the client went away): the machine then kills the command;
 //! - `size` (a run with a terminal), answered `[ROWS COLS]` when the user's terminal next
@@ -26,9 +29,9 @@
 //!
 //! The machine is not trusted to keep its window: the sink holds at most [`MAX_QUEUED`]
 //! chunks not yet passed on, [`MAX_STDIN_ASKS`] `stdin` asks and one `size` ask not yet
-//! answered; a machine that sends more,
-//! a larger chunk, or anything else, ends the run with an error naming it, and one that
-//! stalls or never ends is cut at the call's deadline ([`Call::deadline`]).
+//! answered, and answers as many `stdin` asks past the input's end; a machine that sends
+//! more, a larger chunk, or anything else, ends the run with an error naming it, and one
+//! that stalls or never ends is cut at the call's deadline ([`Call::deadline`]).
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver};
@@ -51,8 +54,9 @@ use crate::tty::{Resized, Resizes, Tty};
 pub const MAX_QUEUED: usize = 16;
 
 /// `stdin` asks the sink holds not yet answered (twice the hob-client's window, its
-/// `run_stream::STDIN_WINDOW`); past it the machine is cut off.
-pub const MAX_STDIN_ASKS: usize = 8;
+/// `run_stream::STDIN_WINDOW`; 8 in releases before it was 8); past it the machine is cut
+/// off.
+pub const MAX_STDIN_ASKS: usize = 16;
 
 /// How often the loop looks whether the run's client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
@@ -68,8 +72,14 @@ struct Shared {
 struct State {
     /// Output received and not yet passed on, with the promise that answers each.
     queue: VecDeque<(Stream, Vec<u8>, LocalRef)>,
+    /// The loop took a chunk off `queue` and is passing it on: a later one must wait.
+    passing: bool,
     /// The machine's `stdin` asks not answered, oldest first.
     pulls: VecDeque<LocalRef>,
+    /// The run's standard input, for whoever answers the asks.
+    input: Input,
+    /// `stdin` asks answered at once with its end.
+    past_end: usize,
     /// The machine's `watch`.
     watch: Option<LocalRef>,
     /// The machine's `size` ask not answered.
@@ -88,80 +98,174 @@ impl Shared {
     }
 }
 
+/// A run's standard input, as the sink holds it.
+#[derive(Default)]
+enum Input {
+    /// Not taken from the run's streams yet (it is, at the first ask).
+    #[default]
+    Untaken,
+    /// Here, for an ask that comes with none waiting before it.
+    Idle(Receiver<Vec<u8>>),
+    /// The loop that answers the asks has it, for an ask that waited.
+    Busy,
+    /// Ended (or there is none): every ask is answered empty.
+    Gone,
+}
+
 /// The capability a machine sends a run's output to and asks its input from.
-struct Sink(Arc<Shared>);
+struct Sink {
+    shared: Arc<Shared>,
+    /// Where the output goes, for the chunks passed on at once.
+    io: RunIo,
+}
+
+/// How the sink answers one message.
+enum Answer {
+    /// Later: by this promise (settled by the boss, which needs no resolver object), kept
+    /// with what it waits for.
+    Later(LocalRef),
+    /// Now, with this.
+    Now(Term),
+    /// With an error: the machine broke the protocol, as said.
+    Fault(String),
+}
 
 impl LocalObject for Sink {
     fn deliver(&mut self, cx: &mut Cx<'_>, args: Vec<Term>) -> Result<Term, Term> {
         let (method, mut args) = wire::method(args)?;
-        let mut state = self.0.lock();
+        let mut state = self.shared.lock();
         if state.over {
             return Err(wire::text("this run is over"));
         }
-        // Settled by the boss, which needs no resolver object.
-        let p = cx.core().new_promise();
-        let fault = match (method.as_str(), args.as_mut_slice()) {
-            ("out", [stream, bytes]) => {
-                let stream = match wire::as_string(stream).as_deref() {
-                    Some("stdout") => Some(Stream::Stdout),
-                    Some("stderr") => Some(Stream::Stderr),
-                    _ => None,
-                };
-                // Moved out of the message, not copied (twice, through a plain value).
-                let bytes = match bytes {
-                    Term::Data(Value::Bytes(bytes)) => Some(std::mem::take(bytes)),
-                    _ => None,
-                };
-                match (stream, bytes) {
-                    (Some(_), Some(b)) if b.len() > CHUNK => Some(format!(
-                        "it sent a chunk of {} bytes (at most {CHUNK})",
-                        b.len()
-                    )),
-                    _ if state.queue.len() >= MAX_QUEUED => Some(format!(
-                        "it sent more than {MAX_QUEUED} chunks of output without waiting for \
-                         them to be taken"
-                    )),
-                    (Some(s), Some(b)) => {
-                        state.queue.push_back((s, b, p));
-                        None
-                    }
-                    _ => Some("it sent `out` without a stream name and bytes".to_string()),
-                }
-            }
-            ("stdin", []) if state.pulls.len() >= MAX_STDIN_ASKS => Some(format!(
+        let mut promise = || cx.core().new_promise();
+        let answer = match (method.as_str(), args.as_mut_slice()) {
+            ("out", [stream, bytes]) => self.out(&mut state, stream, bytes, &mut promise),
+            ("stdin", []) if state.pulls.len() >= MAX_STDIN_ASKS => Answer::Fault(format!(
                 "it asked for standard input more than {MAX_STDIN_ASKS} times without waiting \
                  for the answers"
             )),
-            ("stdin", []) => {
-                state.pulls.push_back(p);
-                None
-            }
+            ("stdin", []) => match self.stdin_now(&mut state) {
+                // The machine's window may ask past the end, but not without bound.
+                Some(bytes) if bytes.is_empty() && state.past_end >= MAX_STDIN_ASKS => {
+                    Answer::Fault(format!(
+                        "it asked for standard input more than {MAX_STDIN_ASKS} times after \
+                         its end"
+                    ))
+                }
+                Some(bytes) => {
+                    state.past_end += usize::from(bytes.is_empty());
+                    Answer::Now(Term::Data(Value::Bytes(bytes)))
+                }
+                None => {
+                    let p = promise();
+                    state.pulls.push_back(p);
+                    Answer::Later(p)
+                }
+            },
             ("watch", []) if state.watch.is_none() => {
+                let p = promise();
                 state.watch = Some(p);
-                None
+                Answer::Later(p)
             }
             ("size", []) if state.size.is_none() => {
+                let p = promise();
                 state.size = Some(p);
-                None
+                Answer::Later(p)
             }
-            ("size", []) => {
-                Some("it asked for the terminal's size again without waiting for the answer".into())
-            }
-            (other, _) => Some(format!(
+            ("size", []) => Answer::Fault(
+                "it asked for the terminal's size again without waiting for the answer".into(),
+            ),
+            (other, _) => Answer::Fault(format!(
                 "it sent `{}` to the run's stream, which takes out, stdin, size and watch (once)",
                 crate::model::shown(other)
             )),
         };
-        self.0.changed.notify_all();
-        match fault {
-            None => Ok(Term::local(p)),
-            Some(why) => {
+        match answer {
+            Answer::Later(p) => {
+                self.shared.changed.notify_all();
+                Ok(Term::local(p))
+            }
+            Answer::Now(term) => Ok(term),
+            Answer::Fault(why) => {
                 let said = wire::text(&why);
                 state.fault.get_or_insert(why);
+                self.shared.changed.notify_all();
                 Err(said)
             }
         }
     }
+}
+
+impl Sink {
+    /// The answer to a `stdin` ask that can be answered now: no ask waits before it and
+    /// the next chunk (or the end) is here.
+    fn stdin_now(&self, state: &mut State) -> Option<Vec<u8>> {
+        if !state.pulls.is_empty() {
+            return None;
+        }
+        if let Input::Untaken = state.input {
+            state.input = self.io.take_stdin().map_or(Input::Gone, Input::Idle);
+        }
+        match &state.input {
+            Input::Gone => Some(Vec::new()),
+            Input::Idle(rx) => match rx.try_recv() {
+                Ok(chunk) if !chunk.is_empty() => Some(chunk),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    state.input = Input::Gone;
+                    Some(Vec::new())
+                }
+                // An empty chunk is no end: it is skipped, as the loop skips it.
+                Ok(_) | Err(mpsc::TryRecvError::Empty) => None,
+            },
+            Input::Untaken | Input::Busy => None,
+        }
+    }
+
+    /// `out STREAM BYTES`; `promise` makes the promise of an answer that waits.
+    fn out(
+        &self,
+        state: &mut State,
+        stream: &Term,
+        bytes: &mut Term,
+        promise: &mut dyn FnMut() -> LocalRef,
+    ) -> Answer {
+        let stream = match wire::as_string(stream).as_deref() {
+            Some("stdout") => Some(Stream::Stdout),
+            Some("stderr") => Some(Stream::Stderr),
+            _ => None,
+        };
+        // Moved out of the message, not copied (twice, through a plain value).
+        let bytes = match bytes {
+            Term::Data(Value::Bytes(bytes)) => Some(std::mem::take(bytes)),
+            _ => None,
+        };
+        match (stream, bytes) {
+            (Some(_), Some(b)) if b.len() > CHUNK => Answer::Fault(format!(
+                "it sent a chunk of {} bytes (at most {CHUNK})",
+                b.len()
+            )),
+            _ if state.queue.len() >= MAX_QUEUED => Answer::Fault(format!(
+                "it sent more than {MAX_QUEUED} chunks of output without waiting for them to \
+                 be taken"
+            )),
+            // Nothing waits before it: passed on now if the reader has room, without
+            // waking the loop.
+            (Some(s), Some(b)) if state.queue.is_empty() && !state.passing => {
+                match self.io.try_send(s, b) {
+                    Ok(()) => Answer::Now(Term::Data(Value::Bool(true))),
+                    Err(b) => Answer::Later(queue(state, s, b, promise())),
+                }
+            }
+            (Some(s), Some(b)) => Answer::Later(queue(state, s, b, promise())),
+            _ => Answer::Fault("it sent `out` without a stream name and bytes".to_string()),
+        }
+    }
+}
+
+/// Queues chunk `b` of `s`, answered by `p` once passed on; `p`.
+fn queue(state: &mut State, s: Stream, b: Vec<u8>, p: LocalRef) -> LocalRef {
+    state.queue.push_back((s, b, p));
+    p
 }
 
 impl Gateway {
@@ -210,7 +314,11 @@ impl Gateway {
     ) -> Result<Term, String> {
         let node = self.inner.node.clone();
         let shared = Arc::new(Shared::default());
-        let sink = spawn(&node, Sink(shared.clone()))?;
+        let sink = Sink {
+            shared: shared.clone(),
+            io: io.clone(),
+        };
+        let sink = spawn(&node, sink)?;
         message.push(Term::local(sink));
         if let Some(tty) = tty {
             message.extend([
@@ -245,6 +353,8 @@ impl Gateway {
         let ended = pass_output(&shared, &node, io, Instant::now() + limit, cancel);
         let mut state = shared.lock();
         state.over = true;
+        // Let go of: a writer of standard input waiting for room sees the end.
+        state.input = Input::Gone;
         let (why, watch) = match &ended {
             Ok(_) => (None, Ok(Term::Data(Value::Bool(false)))),
             Err(e) => (Some(e.to_string()), Err(wire::text(&e.to_string()))),
@@ -320,12 +430,14 @@ fn pass_output(
             return Err(Ended::Fault(why));
         }
         if let Some((stream, bytes, p)) = state.queue.pop_front() {
+            state.passing = true;
             drop(state);
             if io.send(stream, bytes).is_err() {
                 return Err(Ended::Cancelled);
             }
             node.post(move |core| settle_once(core, p, Ok(Term::Data(Value::Bool(true)))));
             state = shared.lock();
+            state.passing = false;
             continue;
         }
         match state.answer.take() {
@@ -352,15 +464,23 @@ fn pass_output(
 /// (taken at the first ask), one chunk each, then empty bytes at its end and to every ask
 /// after it (the machine's window may have asked past the end); stops when the run is over.
 fn feed_stdin(shared: &Shared, node: &Node, io: &RunIo) {
-    let mut stdin: Option<Option<Receiver<Vec<u8>>>> = None;
-    let mut ended = false;
     loop {
-        let Some(pull) = next_ask(shared, |state| state.pulls.pop_front()) else {
+        // The ask and the input are taken together: an ask that comes meanwhile finds the
+        // input busy and waits its turn, so each ask gets the chunk after its elder's.
+        let taken = next_ask(shared, |state| {
+            let pull = state.pulls.pop_front()?;
+            Some((pull, std::mem::replace(&mut state.input, Input::Busy)))
+        });
+        let Some((pull, input)) = taken else {
             return;
         };
-        let source = stdin.get_or_insert_with(|| io.take_stdin());
+        let source = match input {
+            Input::Untaken => io.take_stdin(),
+            Input::Idle(rx) => Some(rx),
+            Input::Busy | Input::Gone => None,
+        };
         let chunk = loop {
-            let Some(rx) = source.as_ref().filter(|_| !ended) else {
+            let Some(rx) = &source else {
                 break Vec::new();
             };
             match rx.recv_timeout(CANCEL_CHECK) {
@@ -371,9 +491,17 @@ fn feed_stdin(shared: &Shared, node: &Node, io: &RunIo) {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         };
-        ended = chunk.is_empty();
-        // Posted in the order taken, so the asks are settled in the order they came.
+        let ended = chunk.is_empty();
+        // Posted before the input is let go of, so the asks are settled in the order they
+        // came.
         node.post(move |core| settle_once(core, pull, Ok(Term::Data(Value::Bytes(chunk)))));
+        let mut state = shared.lock();
+        if !state.over {
+            state.input = match source {
+                Some(rx) if !ended => Input::Idle(rx),
+                _ => Input::Gone,
+            };
+        }
     }
 }
 
@@ -402,7 +530,7 @@ fn feed_sizes(shared: &Shared, node: &Node, resizes: &Resizes) {
 }
 
 /// Waits for the machine's next ask that `take` takes; `None` once the run is over.
-fn next_ask(shared: &Shared, take: impl Fn(&mut State) -> Option<LocalRef>) -> Option<LocalRef> {
+fn next_ask<T>(shared: &Shared, mut take: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
     let mut state = shared.lock();
     loop {
         if state.over {

@@ -29,12 +29,14 @@ use crate::providers::local::pump::{InputSource, OutputSink, Streams};
 use crate::providers::local::run::stream_command;
 use crate::tty::{Tty, WinSize};
 
-/// Chunks of one output stream sent to the boss and not yet answered.
-pub const WINDOW: usize = 4;
+/// Chunks of one output stream sent to the boss and not yet answered (half the boss's
+/// [`super::run_sink::MAX_QUEUED`]; a boss whose run's reader keeps up answers each in the
+/// turn it arrives).
+pub const WINDOW: usize = 8;
 
-/// `stdin` asks sent to the boss and not yet taken by the command (at most the boss's
-/// [`super::run_sink::MAX_STDIN_ASKS`]).
-pub const STDIN_WINDOW: usize = 4;
+/// `stdin` asks sent to the boss and not yet taken by the command (at most the
+/// [`super::run_sink::MAX_STDIN_ASKS`] of a boss of any release: 8).
+pub const STDIN_WINDOW: usize = 8;
 
 /// Answers `run-stream ARGV TIMEOUT SINK`, or with `terminal` `run-terminal ARGV TIMEOUT
 /// SINK TERM ROWS COLS`: a promise settled once the command ended and its output was taken.

@@ -27,9 +27,18 @@ use crate::netlayer::{SourcePermit, Stream};
 /// costs bounded memory and never holds up the others.
 pub(super) const MAX_UNSENT: usize = 64 * 1024 * 1024;
 
-/// 16 KiB: a frame larger than this arrives in several reads; a small buffer keeps an idle
-/// session cheap (ten thousand of them are a benchmark case).
+/// 16 KiB: what a connection's reader starts with; a small buffer keeps an idle session
+/// cheap (ten thousand of them are a benchmark case).
 const READ_BUFFER: usize = 16 * 1024;
+
+/// The most a busy connection's reader grows to: a read that fills its buffer doubles it,
+/// so a stream of large messages (a `run`'s output, 64 KiB a chunk) is taken in a few
+/// reads, each handed to the core at once; [`SHRINK_AFTER`] reads in a row that would
+/// have fitted [`READ_BUFFER`] bring it back.
+const MAX_READ_BUFFER: usize = 256 * 1024;
+
+/// Small reads in a row after which a grown read buffer goes back to [`READ_BUFFER`].
+const SHRINK_AFTER: u32 = 64;
 
 /// The most write buffer an idle connection keeps after a backlog drains.
 const KEPT_BUFFER: usize = 64 * 1024;
@@ -319,6 +328,7 @@ async fn writer(conn: Arc<Conn>) {
 /// ends.
 async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: Weak<Shared>) {
     let mut buf = vec![0u8; READ_BUFFER];
+    let mut small_reads = 0;
     // Once the connection is closing: when the reader stops waiting for the peer's end.
     let mut drain_until: Option<Instant> = None;
     let why = loop {
@@ -357,6 +367,7 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
                 gobs_runtime::LocalWorker::run_ready_after(|| {
                     shared.with_host(|host, _| host.core.bytes(conn, bytes));
                 });
+                fit_read_buffer(&mut buf, n, &mut small_reads);
             }
             Err(e) => break e.to_string(),
         }
@@ -367,6 +378,24 @@ async fn reader(conn: ConnId, c: Arc<Conn>, mut half: ReadHalf<Stream>, shared: 
         shared.with_host(|host, _| host.lost(conn, &why));
     }
     c.close();
+}
+
+/// Grows `buf` after a read of `n` bytes that filled it (up to [`MAX_READ_BUFFER`]), and
+/// shrinks it back to [`READ_BUFFER`] after [`SHRINK_AFTER`] reads in a row that fitted
+/// that (`small_reads` counts them).
+fn fit_read_buffer(buf: &mut Vec<u8>, n: usize, small_reads: &mut u32) {
+    if n == buf.len() && buf.len() < MAX_READ_BUFFER {
+        buf.resize(buf.len() * 2, 0);
+    }
+    if n > READ_BUFFER || buf.len() == READ_BUFFER {
+        *small_reads = 0;
+        return;
+    }
+    *small_reads += 1;
+    if *small_reads >= SHRINK_AFTER {
+        *buf = vec![0u8; READ_BUFFER];
+        *small_reads = 0;
+    }
 }
 
 #[cfg(test)]
@@ -414,6 +443,42 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.len(), 64 * 1024);
+    }
+
+    #[test]
+    fn the_read_buffer_grows_on_full_reads_and_shrinks_after_small_ones() {
+        let (mut buf, mut small) = (vec![0u8; READ_BUFFER], 0);
+        fit_read_buffer(&mut buf, 100, &mut small);
+        assert_eq!(
+            (buf.len(), small),
+            (READ_BUFFER, 0),
+            "a small read of a small buffer"
+        );
+        let mut sizes = vec![];
+        for _ in 0..6 {
+            let full = buf.len();
+            fit_read_buffer(&mut buf, full, &mut small);
+            sizes.push(buf.len() / 1024);
+        }
+        assert_eq!(
+            sizes,
+            [32, 64, 128, 256, 256, 256],
+            "KiB after each full read"
+        );
+        for _ in 1..SHRINK_AFTER {
+            fit_read_buffer(&mut buf, 100, &mut small);
+        }
+        assert_eq!(
+            buf.len(),
+            MAX_READ_BUFFER,
+            "one small read short of shrinking"
+        );
+        fit_read_buffer(&mut buf, READ_BUFFER + 1, &mut small);
+        assert_eq!(small, 0, "a larger read starts the count again");
+        for _ in 0..SHRINK_AFTER {
+            fit_read_buffer(&mut buf, 100, &mut small);
+        }
+        assert_eq!(buf.len(), READ_BUFFER);
     }
 
     #[tokio::test]
