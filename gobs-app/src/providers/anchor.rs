@@ -4,12 +4,12 @@
 //! teardown kills it and never a later process that reused its pid; and the small file
 //! helper the providers that run one share.
 //!
-//! A creation starts its anchor before the record can name it. If it fails, [`Unrecorded`]
+//! A creation starts its anchor before the record can name it. If it fails, `Unrecorded`
 //! kills it; if the daemon ends first, nothing names it but its command line, which names
-//! a path in the machine's directory: teardown's backstop ([`kill_unrecorded`]) ends
+//! a path in the machine's directory: teardown's backstop (`kill_unrecorded`) ends
 //! whatever it names.
 //! Machines made by earlier releases have their anchor in an `anchor.pid` file in the
-//! machine directory ([`kill_anchor`]).
+//! machine directory (`kill_anchor`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
