@@ -231,6 +231,95 @@ fn a_run_only_share_used_from_another_network_namespace() {
     a_run_only_share(boss.path(), Some(&net.netns(0)));
 }
 
+/// A share streams as the command line does: a run's output comes as it is made (a line
+/// is read before the command ends), standard input reaches the command, the exit code
+/// comes back; files and trees of any size go both ways, checked, modes kept.
+#[test]
+fn a_share_streams_runs_and_copies_of_any_size() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let boss = state();
+    let b = boss.path();
+    configure(b, "127.0.0.1:0");
+    let _daemon = Daemon::start(b);
+    ok(b, &["create-machine", "m1"]);
+    let _destroys = DestroysM1(b);
+    let rights = "run,put-file,get-file";
+    let (_, uri) = share(b, &["m1", "--allow", rights]);
+
+    // A line before the command ends: it waits for its standard input to close.
+    let mut running = connect_command(None, &uri, &["run", "--", "sh", "-c", "echo first; cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(running.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    let mut stdin = running.stdin.take().unwrap();
+    stdin.write_all(b"second\n").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "second");
+    drop(stdin);
+    assert!(lines.next().is_none());
+    assert!(running.wait().unwrap().success());
+    let exit = connect(None, &uri, &["run", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(exit.status.code(), Some(7));
+
+    // 3 MiB through standard input and back, and as files both ways.
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let local = dir.path().join("big");
+    std::fs::write(&local, &big).unwrap();
+    let mut cat = connect_command(None, &uri, &["run", "--", "cat"])
+        .stdin(std::fs::File::open(&local).unwrap())
+        .output()
+        .unwrap();
+    assert!(cat.status.success(), "{}", text(&cat.stderr));
+    assert!(
+        std::mem::take(&mut cat.stdout) == big,
+        "cat gave back other bytes"
+    );
+    let remote = dir.path().join("on-m1");
+    let remote = remote.to_str().unwrap();
+    let put = connect(None, &uri, &["put-file", local.to_str().unwrap(), remote]);
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    let back = dir.path().join("back");
+    let got = connect(None, &uri, &["get-file", remote, back.to_str().unwrap()]);
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert!(
+        std::fs::read(&back).unwrap() == big,
+        "the copy came back changed"
+    );
+
+    // A tree, its modes kept.
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub/run.sh"), b"#!/bin/sh\n").unwrap();
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    std::fs::set_permissions(
+        tree.join("sub/run.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o751),
+    )
+    .unwrap();
+    let (tree_s, remote_tree) = (tree.to_str().unwrap(), format!("{remote}-tree"));
+    let put = connect(None, &uri, &["put-file", "-r", tree_s, &remote_tree]);
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    let tree_back = dir.path().join("tree-back");
+    let got = connect(
+        None,
+        &uri,
+        &["get-file", "-r", &remote_tree, tree_back.to_str().unwrap()],
+    );
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    assert_eq!(
+        std::fs::read(tree_back.join("sub/run.sh")).unwrap(),
+        b"#!/bin/sh\n"
+    );
+    assert_eq!(mode(&tree_back.join("sub/run.sh")), 0o751);
+}
+
 #[test]
 fn sharing_refuses_what_it_cannot_do() {
     let boss = state();

@@ -142,7 +142,6 @@ pub fn run(
         Request::Run(run) if run.terminal => Request::Run(with_terminal(run, cli.json, &env)?),
         request => request,
     };
-    let destination = copy::destination(&request);
     let terminal = match &request {
         Request::Run(Run { raw: true, .. } | Run { tty: Some(_), .. }) => Terminal::RAW,
         _ => terminal,
@@ -158,31 +157,13 @@ pub fn run(
         return run_stream::run(&paths, config, run.clone(), terminal, out, err);
     }
     // Copies stream, but for `get-file --json` to standard output (the bytes in the JSON).
-    let progress = terminal.stderr && !cli.json;
     let config = explicit_config.as_deref();
-    match &request {
-        Request::PutFile(put) => {
-            let response = copy::put(&paths, config, put.clone(), progress)?;
-            return output::print(&response, cli.json, terminal, out, err);
-        }
-        Request::GetFile(get) if destination.is_some() || !cli.json => {
-            let mut shown = Neutral::new(out, terminal.stdout && destination.is_none());
-            let (response, written) = copy::get(
-                &paths,
-                config,
-                get.clone(),
-                destination.clone(),
-                &mut shown,
-                progress,
-            )?;
-            shown.finish().map_err(AppError::Output)?;
-            if let (crate::ops::Response::GetFile(file), Some(local)) = (&response, &destination) {
-                output::print_saved(file, local, &written, cli.json, out)
-                    .map_err(AppError::Output)?;
-            }
-            return Ok(0);
-        }
-        _ => {}
+    let via = copy::Via::State {
+        paths: &paths,
+        explicit_config: config,
+    };
+    if let Some(code) = copy::copy_and_print(&via, &request, cli.json, terminal, out, err)? {
+        return Ok(code);
     }
     // Long work shows its steps, on a terminal only: piped, or with --json, the answer
     // comes alone.

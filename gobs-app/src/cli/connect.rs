@@ -8,31 +8,23 @@
 //! commands take no machine name. [`asked`] tells `main` which one to parse.
 
 use std::ffi::OsString;
-use std::future::IntoFuture;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use clap::{ArgAction, Parser, Subcommand};
-use gobs_ocapn::captp::SessionConfig;
-use gobs_ocapn::netlayer::{Netlayer, TcpTls};
-use gobs_ocapn::node::Node;
-use gobs_runtime::{Promise, Ref};
 
 use crate::backend::timeouts::Timeouts;
+use crate::cli::run_stream::Shown;
+use crate::cli::share_stream::ShareLink;
 use crate::cli::terminal::Terminal;
-use crate::cli::{copy, output, whole_copy};
+use crate::cli::{copy, output};
 use crate::config::human::HumanDuration;
 use crate::error::AppError;
 use crate::files::{FileContent, FileMode};
-use crate::hosts::link::Driven;
 use crate::model::{BackendError, ErrorKind, MachineName};
 use crate::ops::{GetFile, PutFile, Request, Response, Run};
-use crate::shares::saved::Grant;
-
-/// How long reaching the share may take.
-pub const CONNECT_LIMIT: Duration = Duration::from_secs(60);
+use crate::run_io::CHUNK;
 
 /// Use a machine shared with you (`gobs-app share` on its boss printed the URI): needs no
 /// daemon and no state directory.
@@ -71,7 +63,7 @@ pub enum Shared {
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
-    /// Copy a local file onto the shared machine (at most 512 KiB)
+    /// Copy a local file (or, with -r, a tree) onto the shared machine
     PutFile {
         /// The file to copy
         #[arg(value_name = "LOCAL_PATH")]
@@ -82,8 +74,12 @@ pub enum Shared {
         /// Its permission bits, in octal [default: the local file's]
         #[arg(long, value_name = "OCTAL")]
         mode: Option<FileMode>,
+        /// Copy a directory and everything in it
+        #[arg(short, long)]
+        recursive: bool,
     },
-    /// Copy a file off the shared machine to a local file, or to standard output
+    /// Copy a file (or, with -r, a tree) off the shared machine to a local path, or a
+    /// file to standard output
     GetFile {
         /// The file on the machine (an absolute path)
         #[arg(value_name = "REMOTE_PATH")]
@@ -91,6 +87,9 @@ pub enum Shared {
         /// Where to write it; `-` or nothing: standard output
         #[arg(value_name = "LOCAL_PATH")]
         local: Option<PathBuf>,
+        /// Copy a directory and everything in it
+        #[arg(short, long)]
+        recursive: bool,
     },
     /// Show the shared machine's record
     Status,
@@ -113,31 +112,74 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, AppError> {
-    let request = request(&cli.command)?;
-    let destination = request.as_ref().and_then(copy::destination);
+    let link = ShareLink::dial(&cli.connect)?;
+    let Some(request) = request(&cli.command)? else {
+        let answer = link.answer(link.grant().send().status(), Timeouts::default().answer)?;
+        return output::print(&read(&answer)?, cli.json, terminal, out, err);
+    };
+    let via = copy::Via::Share(&link);
+    if let Some(code) = copy::copy_and_print(&via, &request, cli.json, terminal, out, err)? {
+        return Ok(code);
+    }
     let terminal = match &cli.command {
         Shared::Run { raw: true, .. } => Terminal::RAW,
         _ => terminal,
     };
-    let answer = call(&cli.connect, request)?;
-    let response: Response = serde_json::from_str(&answer).map_err(|e| {
+    let response = match &request {
+        Request::Run(_) => {
+            let mut shown = Shown::new(&mut *out, &mut *err, terminal);
+            let response = link.exchange(&request, stdin_chunks(), &mut |which, bytes| {
+                shown
+                    .write(which, &bytes)
+                    .map_err(|e| format!("cannot write the command's output here: {e}"))
+            })?;
+            shown.finish().map_err(AppError::Output)?;
+            response
+        }
+        // `get-file --json` to standard output: whole, its bytes in the JSON.
+        _ => {
+            let json = serde_json::to_string(&request).map_err(|e| {
+                backend(
+                    ErrorKind::Internal,
+                    format!("cannot write the request: {e}"),
+                )
+            })?;
+            let asked = link.grant().send().get_file(json);
+            read(&link.answer(asked, Timeouts::default().files)?)?
+        }
+    };
+    output::print(&response, cli.json, terminal, out, err)
+}
+
+/// An answer of the share (JSON).
+fn read(answer: &str) -> Result<Response, AppError> {
+    serde_json::from_str(answer).map_err(|e| {
         backend(
             ErrorKind::Provider,
             format!("the share answered what this gobs-app cannot read ({e})"),
         )
-    })?;
-    match (&response, destination) {
-        (Response::GetFile(file), Some(local)) => {
-            whole_copy::write_local(&local, &file.content.0)?;
-            let mode = std::fs::metadata(&local).map_or(0, |m| {
-                std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
-            });
-            let written = whole_copy::written(&file.content.0, mode);
-            output::print_saved(file, &local, &written, cli.json, out).map_err(AppError::Output)?;
-            Ok(0)
+    })
+}
+
+/// This process's standard input, in chunks, on a thread of its own (it ends with it).
+fn stdin_chunks() -> Receiver<Vec<u8>> {
+    let (tx, rx) = sync_channel(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut chunk = vec![0; CHUNK];
+            match stdin.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    if tx.send(chunk).is_err() {
+                        return;
+                    }
+                }
+            }
         }
-        _ => output::print(&response, cli.json, terminal, out, err),
-    }
+    });
+    rx
 }
 
 /// The request `command` sends (`None`: `status`, which takes none). The machine named in
@@ -157,95 +199,40 @@ fn request(command: &Shared) -> Result<Option<Request>, AppError> {
             command: command.clone(),
             timeout: *timeout,
             raw: false,
-            stream: false,
+            stream: true,
             terminal: false,
             tty: None,
             io: None,
         }),
-        Shared::PutFile { local, path, mode } => whole_copy::prepare(Request::PutFile(PutFile {
+        Shared::PutFile {
+            local,
+            path,
+            mode,
+            recursive,
+        } => Request::PutFile(PutFile {
             name,
             path: path.clone(),
             mode: *mode,
-            recursive: false,
+            recursive: *recursive,
             content: FileContent::default(),
             local: local.clone(),
-            stream: false,
+            stream: true,
             io: None,
-        }))?,
-        Shared::GetFile { path, local } => Request::GetFile(GetFile {
+        }),
+        Shared::GetFile {
+            path,
+            local,
+            recursive,
+        } => Request::GetFile(GetFile {
             name,
             path: path.clone(),
             local: local.clone(),
-            recursive: false,
-            stream: false,
+            recursive: *recursive,
+            stream: true,
             io: None,
         }),
         Shared::Status => return Ok(None),
     }))
-}
-
-/// Dials `uri` and asks its share for `request` (`status` if `None`): the answer (JSON).
-fn call(uri: &str, request: Option<Request>) -> Result<String, AppError> {
-    let limit = match &request {
-        Some(Request::Run(run)) => run
-            .timeout
-            .map_or(Timeouts::default().run, |t| t.0 + Duration::from_secs(120)),
-        _ => Timeouts::default().files,
-    };
-    let json = request
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| {
-            backend(
-                ErrorKind::Internal,
-                format!("cannot write the request: {e}"),
-            )
-        })?;
-    let runtime = Driven::start().map_err(|e| backend(ErrorKind::Internal, e))?;
-    let asking = async move {
-        let layers = vec![Arc::new(TcpTls::dial_only()) as Arc<dyn Netlayer>];
-        let node = Node::start(layers, SessionConfig::default())
-            .map_err(|e| format!("cannot start a node to dial it: {e}"))?;
-        let grant: Ref<Grant> = tokio::time::timeout(CONNECT_LIMIT, node.enliven(uri))
-            .await
-            .map_err(|_| {
-                format!(
-                    "nothing answered within {}",
-                    humantime::format_duration(CONNECT_LIMIT)
-                )
-            })?
-            .map_err(|e| e.to_string())?;
-        let asked: Promise<String> = match (&request, json) {
-            (Some(Request::Run(_)), Some(json)) => grant.send().run(json),
-            (Some(Request::PutFile(_)), Some(json)) => grant.send().put_file(json),
-            (Some(Request::GetFile(_)), Some(json)) => grant.send().get_file(json),
-            _ => grant.send().status(),
-        };
-        let answered = tokio::time::timeout(limit, asked.into_future()).await;
-        Ok::<_, String>((node, answered))
-    };
-    let reached = runtime.handle.block_on(asking);
-    let (_node, answered) = reached.map_err(|e| {
-        backend(
-            ErrorKind::Provider,
-            format!("cannot reach the share at {uri}: {e}"),
-        )
-    })?;
-    match answered {
-        Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(e)) => Err(backend(
-            ErrorKind::Provider,
-            format!("the share did not answer: {e}; the boss may have stopped, or be unreachable"),
-        )),
-        Err(_) => Err(backend(
-            ErrorKind::Provider,
-            format!(
-                "the share did not answer within {}",
-                humantime::format_duration(limit)
-            ),
-        )),
-    }
 }
 
 fn backend(kind: ErrorKind, message: String) -> AppError {

@@ -22,6 +22,9 @@ use crate::backend::boss::BossBackend;
 use crate::cli::client::{AskAgain, BUSY_WAIT};
 use crate::cli::copy_progress::CopyProgress;
 use crate::cli::outcome;
+use crate::cli::output;
+use crate::cli::share_stream::ShareLink;
+use crate::cli::terminal::{Neutral, Terminal};
 use crate::config::load_effective;
 use crate::config::state_dir::StatePaths;
 use crate::daemon::find::{Target, connect};
@@ -61,13 +64,56 @@ pub fn destination(request: &Request) -> Option<PathBuf> {
     }
 }
 
+/// Where a copy goes: through this state's daemon (or embedded), or through a share.
+pub enum Via<'a> {
+    /// The state at `paths` (its config `explicit_config`, if given).
+    State {
+        paths: &'a StatePaths,
+        explicit_config: Option<&'a Path>,
+    },
+    /// A share, dialled.
+    Share(&'a ShareLink),
+}
+
+/// Does `request` if it is a copy that streams (`put-file`; `get-file` but to standard
+/// output with `--json`, whose bytes go in the JSON), printing what the command line
+/// prints: its exit code. `None`: `request` is no such copy.
+pub fn copy_and_print(
+    via: &Via<'_>,
+    request: &Request,
+    json: bool,
+    terminal: Terminal,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Option<u8>, AppError> {
+    let destination = destination(request);
+    let progress = terminal.stderr && !json;
+    match request {
+        Request::PutFile(asked) => {
+            let response = put(via, asked.clone(), progress)?;
+            output::print(&response, json, terminal, out, err).map(Some)
+        }
+        Request::GetFile(asked) if destination.is_some() || !json => {
+            let mut shown = Neutral::new(out, terminal.stdout && destination.is_none());
+            let (response, written) = get(
+                via,
+                asked.clone(),
+                destination.clone(),
+                &mut shown,
+                progress,
+            )?;
+            shown.finish().map_err(AppError::Output)?;
+            if let (Response::GetFile(file), Some(local)) = (&response, &destination) {
+                output::print_saved(file, local, &written, json, out).map_err(AppError::Output)?;
+            }
+            Ok(Some(0))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Copies `put`'s local file or tree onto its machine; answers the response.
-pub fn put(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
-    mut put: PutFile,
-    progress: bool,
-) -> Result<Response, AppError> {
+pub fn put(via: &Via<'_>, mut put: PutFile, progress: bool) -> Result<Response, AppError> {
     let local = put.local.clone();
     let plan = pack::plan(&local, put.recursive, "here").map_err(|m| local_error(&local, m))?;
     let plan = Arc::new(plan);
@@ -90,13 +136,7 @@ pub fn put(
         });
         rx
     };
-    let response = exchange(
-        paths,
-        explicit_config,
-        &Request::PutFile(put),
-        &feed,
-        &mut |_| Ok(()),
-    );
+    let response = exchange(via, &Request::PutFile(put), &feed, &mut |_| Ok(()));
     progress.finish();
     if let Some(why) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // What went wrong here explains what the machine saw (a stream cut short).
@@ -111,8 +151,7 @@ pub fn put(
 /// Copies `get`'s path off its machine to `local` (a file or tree, replaced whole), or to
 /// `out` (a file; `None`); answers the response and what was written.
 pub fn get(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
+    via: &Via<'_>,
     mut get: GetFile,
     local: Option<PathBuf>,
     out: &mut dyn Write,
@@ -125,16 +164,10 @@ pub fn get(
     let (response, written) = std::thread::scope(|scope| {
         let asked = scope.spawn(|| {
             let tx = tx;
-            exchange(
-                paths,
-                explicit_config,
-                &request,
-                &|| empty(),
-                &mut |chunk| {
-                    tx.send(chunk)
-                        .map_err(|_| "the copy was refused here".to_string())
-                },
-            )
+            exchange(via, &request, &|| empty(), &mut |chunk| {
+                tx.send(chunk)
+                    .map_err(|_| "the copy was refused here".to_string())
+            })
         });
         let input = SourceReader::new(Box::new(FromChannel(rx)));
         let mut counted = |n| progress.add(n);
@@ -178,7 +211,11 @@ impl outcome::StateNow for ReadBack<'_> {
             io: None,
         };
         let (paths, config) = (self.0.paths, self.0.explicit_config);
-        let (_, got) = get(paths, config, asked, None, &mut std::io::sink(), false)?;
+        let via = Via::State {
+            paths,
+            explicit_config: config,
+        };
+        let (_, got) = get(&via, asked, None, &mut std::io::sink(), false)?;
         Ok(outcome::Held {
             bytes: got.bytes,
             sha256: got.sha256.unwrap_or_default(),
@@ -213,12 +250,25 @@ enum Attempt {
 /// (an error there abandons the request). A daemon that stays busy, one that goes away, and
 /// one too old to stream, are errors that say so.
 fn exchange(
-    paths: &StatePaths,
-    explicit_config: Option<&Path>,
+    via: &Via<'_>,
     request: &Request,
     feed: &dyn Fn() -> Receiver<Vec<u8>>,
     output: &mut dyn FnMut(Vec<u8>) -> Result<(), String>,
 ) -> Result<Response, AppError> {
+    let (paths, explicit_config) = match via {
+        Via::State {
+            paths,
+            explicit_config,
+        } => (*paths, *explicit_config),
+        Via::Share(link) => {
+            // A copy's data is its standard output; its standard error carries nothing.
+            let stdout = &mut |which, bytes| match which {
+                Stream::Stdout => output(bytes),
+                Stream::Stderr => Ok(()),
+            };
+            return link.exchange(request, feed(), stdout);
+        }
+    };
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
     let mut frames = Frames::Binary;
@@ -539,7 +589,11 @@ mod tests {
             stream: false,
             io: None,
         };
-        let response = put(&paths, None, request, false).unwrap();
+        let via = Via::State {
+            paths: &paths,
+            explicit_config: None,
+        };
+        let response = put(&via, request, false).unwrap();
         let stream = older.join().unwrap();
         assert!(matches!(response, Response::PutFile(_)), "{response:?}");
         assert!(

@@ -14,10 +14,10 @@ pub mod output;
 pub mod progress;
 pub mod raw_terminal;
 pub mod run_stream;
+pub mod share_stream;
 pub mod share_text;
 pub mod state;
 pub mod terminal;
-pub mod whole_copy;
 
 use std::path::PathBuf;
 

@@ -353,20 +353,24 @@ fn embedded(
 }
 
 /// The two outputs a run's chunks are written to, neutralised on a terminal.
-struct Shown<'a> {
+pub(crate) struct Shown<'a> {
     out: Neutral<'a>,
     err: Neutral<'a>,
 }
 
 impl<'a> Shown<'a> {
-    fn new(out: &'a mut dyn Write, err: &'a mut dyn Write, terminal: Terminal) -> Shown<'a> {
+    pub(crate) fn new(
+        out: &'a mut dyn Write,
+        err: &'a mut dyn Write,
+        terminal: Terminal,
+    ) -> Shown<'a> {
         Shown {
             out: Neutral::new(out, terminal.stdout),
             err: Neutral::new(err, terminal.stderr),
         }
     }
 
-    fn write(&mut self, which: Stream, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, which: Stream, bytes: &[u8]) -> std::io::Result<()> {
         let to = match which {
             Stream::Stdout => &mut self.out,
             Stream::Stderr => &mut self.err,
@@ -375,7 +379,7 @@ impl<'a> Shown<'a> {
         to.flush()
     }
 
-    fn finish(self) -> std::io::Result<()> {
+    pub(crate) fn finish(self) -> std::io::Result<()> {
         self.out.finish()?;
         self.err.finish()
     }

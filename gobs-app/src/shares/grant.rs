@@ -18,12 +18,16 @@ use std::sync::{Arc, Mutex};
 
 use gobs_runtime::{Promise, Ref, Resolver, define_actor};
 
+use serde_bytes::ByteBuf;
+
 use super::model::{Right, ShareInfo, ShareUse, now, rights_text};
 use super::saved::{Grant, GrantCall, GrantSend, Live, LiveCalls, ShareBook, Terms};
+use super::stream::{Batch, MAX_STREAMS, Streams};
 use crate::daemon::protocol::MAX_REQUEST_BYTES;
 use crate::hosts::model::shown_time;
 use crate::model::{BackendError, Cancel, ErrorKind, MachineName};
 use crate::ops::{MachineCall, Request, Response};
+use crate::run_io::RunIo;
 
 impl Grant {
     /// A new grant `id` of `rights` on `machine`.
@@ -49,6 +53,7 @@ impl Grant {
             uses: 0,
             book,
             live: LiveCalls::default(),
+            streams: Streams::default(),
         }
     }
 
@@ -98,41 +103,22 @@ impl Grant {
         }
     }
 
-    /// The machine operation `request` asks for, on this grant's machine.
+    /// The machine operation `request` asks for, on this grant's machine: answered whole
+    /// (`io` none), or streamed through `io`.
     fn machine_call(
         &self,
         right: Right,
         request: &str,
+        io: Option<RunIo>,
     ) -> Result<Arc<dyn MachineCall>, BackendError> {
-        if request.len() > MAX_REQUEST_BYTES {
-            return Err(BackendError::invalid(format!(
-                "a request of {} bytes is over the limit of {MAX_REQUEST_BYTES}",
-                request.len()
-            )));
-        }
-        let request: Request = serde_json::from_str(request)
-            .map_err(|e| BackendError::invalid(format!("not a request gobs-app reads: {e}")))?;
-        let machine: MachineName = self
-            .terms
-            .machine
-            .parse()
-            .map_err(|_| BackendError::internal("a share names a machine that is no name"))?;
-        let request = match (right, request) {
+        let mut request = match (right, read_request(request)?) {
             (Right::Run, Request::Run(mut run)) => {
-                run.name = machine;
-                // A share's run answers whole: no streams, no terminal.
-                run.stream = false;
+                // A share's run has no terminal.
                 run.tty = None;
                 Request::Run(run)
             }
-            (Right::PutFile, Request::PutFile(mut put)) => {
-                put.name = machine;
-                Request::PutFile(put)
-            }
-            (Right::GetFile, Request::GetFile(mut get)) => {
-                get.name = machine;
-                Request::GetFile(get)
-            }
+            (Right::PutFile, Request::PutFile(put)) => Request::PutFile(put),
+            (Right::GetFile, Request::GetFile(get)) => Request::GetFile(get),
             (_, other) => {
                 return Err(BackendError::invalid(format!(
                     "method `{right}` of a share was called with a `{}` request",
@@ -140,9 +126,36 @@ impl Grant {
                 )));
             }
         };
+        let machine: MachineName = self
+            .terms
+            .machine
+            .parse()
+            .map_err(|_| BackendError::internal("a share names a machine that is no name"))?;
+        let streamed = io.is_some();
+        match &mut request {
+            Request::Run(run) => (run.name, run.stream) = (machine, streamed),
+            Request::PutFile(put) => (put.name, put.stream) = (machine, streamed),
+            Request::GetFile(get) => (get.name, get.stream) = (machine, streamed),
+            _ => {}
+        }
+        if let Some(slot) = request.stream_io() {
+            *slot = io;
+        }
         request
             .into_machine_call()
             .ok_or_else(|| BackendError::internal("a machine request is no machine operation"))
+    }
+
+    /// Has `call` done through the book's route; `cancel` stops it.
+    fn forward(
+        &self,
+        call: Arc<dyn MachineCall>,
+        cancel: Cancel,
+    ) -> Result<Promise<Result<Response, BackendError>>, BackendError> {
+        self.book
+            .call()
+            .forward(call, cancel)
+            .map_err(BackendError::from)
     }
 
     /// Does `right` with `request`: the answer, as the control socket writes it.
@@ -150,7 +163,7 @@ impl Grant {
         let at = now();
         let call = match self.refusal(right, at) {
             Some(refused) => Err(refused),
-            None => self.machine_call(right, &request),
+            None => self.machine_call(right, &request, None),
         };
         let call = match call {
             Ok(call) => call,
@@ -161,12 +174,7 @@ impl Grant {
         };
         self.record(right, at, None);
         let cancel = Cancel::new();
-        let forwarded = self
-            .book
-            .call()
-            .forward(call, cancel.clone())
-            .map_err(BackendError::from);
-        let forwarded = match forwarded {
+        let forwarded = match self.forward(call, cancel.clone()) {
             Ok(promise) => promise,
             Err(e) => return answered(&Response::Error(e)),
         };
@@ -247,6 +255,69 @@ impl Grant {
         }
     }
 
+    /// Opens a stream (see [`super::stream`]) for `request`, a streamed `run`, `put-file`
+    /// or `get-file` request (JSON): its number. A refusal is the stream's answer.
+    pub fn open(&mut self, request: String) -> u64 {
+        let at = now();
+        let (io, ends) = RunIo::pair();
+        let asked = read_request(&request).and_then(|r| {
+            right_of(&r).ok_or_else(|| {
+                BackendError::invalid(format!("a share does not stream `{}`", r.op()))
+            })
+        });
+        let call = asked.and_then(|right| {
+            let call = match self.refusal(right, at) {
+                Some(refused) => Err(refused),
+                None if !self.streams.has_room() => Err(BackendError::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "share {} has {MAX_STREAMS} streams open; finish one first",
+                        self.id
+                    ),
+                )),
+                None => self.machine_call(right, &request, Some(io.clone())),
+            };
+            self.record(right, at, call.as_ref().err());
+            call
+        });
+        let cancel = Cancel::new();
+        let answer = match call.and_then(|call| self.forward(call, cancel.clone())) {
+            Ok(forwarded) => forwarded.then(move |outcome| {
+                io.end();
+                json(&match outcome {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(e)) => Response::Error(e),
+                    Err(e) => Response::Error(BackendError::from(e)),
+                })
+            }),
+            Err(refused) => {
+                io.end();
+                answered(&Response::Error(refused))
+            }
+        };
+        self.streams.add(ends, cancel, answer)
+    }
+
+    /// Passes `bytes` to stream `stream`'s standard input: answers whether it was taken.
+    pub fn input(&self, stream: u64, bytes: ByteBuf) -> Result<Promise<bool>, String> {
+        self.streams.input(stream, bytes.into_vec())
+    }
+
+    /// Ends stream `stream`'s standard input.
+    pub fn input_end(&self, stream: u64) -> Result<(), String> {
+        self.streams.input_end(stream)
+    }
+
+    /// Stream `stream`'s output since the last call (one call at a time).
+    pub fn output(&self, stream: u64) -> Result<Promise<Batch>, String> {
+        self.streams.output(stream)
+    }
+
+    /// Stream `stream`'s answer (JSON, as the control socket writes it); closes it.
+    pub fn finish(&self, stream: u64) -> Result<Promise<String>, String> {
+        self.streams.finish(stream)
+    }
+
     /// Its row, for `gobs-app shares`.
     #[actor(local)]
     pub fn info(&self) -> ShareInfo {
@@ -269,6 +340,7 @@ impl Grant {
         let at = *self.revoked_at.get_or_insert_with(now);
         let live = std::mem::take(&mut *self.live.0.lock().unwrap_or_else(|e| e.into_inner()));
         let refused = json(&Response::Error(revoked_error(&self.id, at)));
+        self.streams.cancel_all(&refused);
         for call in live {
             call.cancel.cancel();
             if let Some(resolver) = take(&call.answer) {
@@ -310,4 +382,26 @@ fn json(response: &Response) -> String {
 
 fn answered(response: &Response) -> Promise<String> {
     Promise::fulfilled(json(response))
+}
+
+/// `request` (JSON, as the control socket takes it), bounded.
+fn read_request(request: &str) -> Result<Request, BackendError> {
+    if request.len() > MAX_REQUEST_BYTES {
+        return Err(BackendError::invalid(format!(
+            "a request of {} bytes is over the limit of {MAX_REQUEST_BYTES}",
+            request.len()
+        )));
+    }
+    serde_json::from_str(request)
+        .map_err(|e| BackendError::invalid(format!("not a request gobs-app reads: {e}")))
+}
+
+/// The right a request needs, if it is one a share can allow.
+fn right_of(request: &Request) -> Option<Right> {
+    match request {
+        Request::Run(_) => Some(Right::Run),
+        Request::PutFile(_) => Some(Right::PutFile),
+        Request::GetFile(_) => Some(Right::GetFile),
+        _ => None,
+    }
 }

@@ -19,9 +19,11 @@
 //!
 //! **Security.** The URI is a bearer capability: whoever holds it has exactly its rights
 //! until it expires or is revoked; hand it over as a secret. A holder reaches the grant's
-//! four methods and nothing else of the boss: the machine a request names is replaced by
-//! the grant's, and a `run` through a share never gets a terminal or streams. Answers
-//! carry the machine's output, bounded as the command line's are.
+//! methods and nothing else of the boss: the machine a request names is replaced by the
+//! grant's, and a `run` through a share never gets a terminal. Whole answers carry the
+//! machine's output, bounded as the command line's are; streams
+//! ([`stream`]: a `run` streamed both ways, copies of any size) hold at most a run's
+//! windows each, and [`stream::MAX_STREAMS`] per grant.
 
 pub mod book;
 pub mod grant;
@@ -29,6 +31,7 @@ pub mod link;
 pub mod model;
 pub mod route;
 pub mod saved;
+pub mod stream;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Right, ShareUse};
 use super::route::RouteCell;
+use super::stream::Streams;
 use crate::model::Cancel;
 
 /// The grants, by id, and the uses recorded (see the module docs).
@@ -88,4 +89,6 @@ pub struct Grant {
     pub(super) book: Ref<ShareBook>,
     #[actor(transient)]
     pub(super) live: LiveCalls,
+    #[actor(transient)]
+    pub(super) streams: Streams,
 }
