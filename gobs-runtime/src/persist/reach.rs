@@ -81,7 +81,7 @@ impl TypePrint {
 
 /// [`fingerprint`] of a portrait of type `ty` with arguments `args`.
 pub(crate) fn fingerprint_typed(ty: &TypePrint, args: &[u8]) -> u128 {
-    let mut h = ty.0.clone();
+    let mut h = ty.0;
     args.hash(&mut h);
     // Never 0, which stands for "not known".
     h.finish128().as_u128().max(1)
