@@ -124,6 +124,55 @@ fn an_enrolment_works_once_and_a_host_keeps_its_machines_until_told() {
     assert_eq!(hosts(boss.path()).len(), 1, "only local is left");
 }
 
+/// A host that is gone for good: its machines cannot be destroyed (the refusal says what
+/// to do), nor the host removed, until `host remove --forget-machines` forgets them (and
+/// revokes their shares) without reaching the agent.
+#[test]
+fn a_host_gone_for_good_is_removed_with_its_machines_forgotten() {
+    let (boss, a1) = (state(), state());
+    let _daemon = Daemon::start(boss.path());
+    let b = boss.path();
+    let uri = enrol(b, "h1");
+    let listen = ["--listen", "127.0.0.1:0", "--join", uri.as_str()];
+    let agent = Agent::start(a1.path(), None, &listen).unwrap();
+    wait_state(b, "h1", "reachable");
+    ok(b, &["create-machine", "m1", "--host", "h1"]);
+    ok(b, &["create-machine", "m2", "--host", "h1"]);
+    ok(b, &["share", "m1", "--allow", "run"]);
+    agent.kill();
+    wait_state(b, "h1", "unreachable");
+
+    let err = fails(b, &["destroy-machine", "m1"]);
+    assert!(err.contains("which has been unreachable since"), "{err}");
+    assert!(
+        err.contains("`gobs-app host remove h1 --forget-machines`"),
+        "{err}"
+    );
+    let err = fails(b, &["host", "remove", "h1"]);
+    assert!(err.contains("still has machines (m1, m2)"), "{err}");
+    assert!(err.contains("--forget-machines"), "{err}");
+    let both = [
+        "host",
+        "remove",
+        "h1",
+        "--forget-machines",
+        "--destroy-machines",
+    ];
+    let out = common::gobs(b, &both);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    let out = ok(b, &["host", "remove", "h1", "--forget-machines"]);
+    assert!(out.starts_with("forgot machines m1, m2 "), "{out}");
+    assert!(machines(b).is_empty());
+    assert_eq!(hosts(b).len(), 1, "only local is left");
+    let shares = ok(b, &["shares"]);
+    assert!(shares.contains("revoked"), "{shares}");
+    // A machine of the same name can be made again, here.
+    ok(b, &["create-machine", "m1"]);
+}
+
 #[test]
 #[cfg_attr(
     not(gobs_require_all),

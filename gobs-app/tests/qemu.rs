@@ -1,9 +1,10 @@
 //! Black-box tests of the `qemu` provider on the built binary, as root: a VM booted with
 //! TCG registers within 60 s, runs commands on its own kernel, survives a killed daemon,
 //! and leaves no qemu process or file when destroyed; `init` then `create-machine
-//! --provider qemu` works with no editing. Each test needs root, qemu, a kernel in /boot
-//! and busybox ([`NEEDS`]): reported as ignored without `GOBS_REQUIRE_PRIVILEGED` (or
-//! `CI`), failing by name with it when the machine lacks one.
+//! --provider qemu` works with no editing; a VM on a host agent is made, used and
+//! destroyed through the boss. Each test needs root, qemu, a kernel in /boot and busybox
+//! ([`NEEDS`]): reported as ignored without `GOBS_REQUIRE_PRIVILEGED` (or `CI`), failing
+//! by name with it when the machine lacks one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -112,4 +113,78 @@ fn init_then_create_machine_with_the_qemu_provider_needs_no_editing() {
         !is_qemu(pid),
         "qemu pid {pid} is still running after destroy"
     );
+}
+
+/// The pids of the qemu processes whose command line names a path under `dir`.
+fn qemus_under(dir: &std::path::Path) -> Vec<i32> {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            is_qemu(*pid) && cmdline.contains(&dir)
+        })
+        .collect()
+}
+
+/// A VM made on a host agent (on loopback): the boss creates it through the agent, runs
+/// commands on it, and destroys it, leaving no qemu process nor VM directory on the host.
+#[test]
+#[cfg_attr(
+    not(gobs_require_all),
+    ignore = "needs root, qemu-system-x86, a kernel in /boot and busybox-static: GOBS_REQUIRE_PRIVILEGED=1 runs it"
+)]
+fn a_vm_on_a_host_agent_is_made_used_and_destroyed_through_the_boss() {
+    gobs_testkit::need(NEEDS);
+    let boss = common::state();
+    std::fs::write(
+        boss.path().join("config.toml"),
+        "[hosts]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let b = boss.path();
+    let _daemon = common::Daemon::start(b);
+    // Declared before the host's state, so the agent still serves when that state is
+    // dropped (a failed test too): its machines are destroyed through it.
+    let agent;
+    let host = Setup::with_config(
+        "default_provider = \"vm\"\n[providers.vm]\nkind = \"qemu\"\naccel = \"tcg\"\n\
+         register_timeout = \"600s\"\nmemory = \"512MiB\"\n",
+        None,
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(b, &["host", "add", "h1", "--json"])).unwrap();
+    let uri = json["enrolment"].as_str().unwrap();
+    let args = ["--listen", "127.0.0.1:0", "--join", uri];
+    agent = common::fleet::Agent::start(host.s(), None, &args).unwrap();
+    common::wait_for("host h1 to be reachable", || {
+        ok(b, &["hosts"])
+            .lines()
+            .any(|l| l.starts_with("h1 ") && l.contains("reachable") && !l.contains("unreachable"))
+    });
+
+    let created = ok(b, &["create-machine", "guest1", "--host", "h1"]);
+    assert!(created.contains("running"), "{created}");
+    let listed = ok(b, &["list-machines"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("guest1 ") && l.contains(" h1 ") && l.contains(" vm ")),
+        "{listed}"
+    );
+    assert_eq!(ok(b, &["run", "guest1", "--", "hostname"]), "guest1\n");
+    assert_eq!(
+        qemus_under(host.s()).len(),
+        1,
+        "one qemu for the VM on the host"
+    );
+
+    ok(b, &["destroy-machine", "guest1"]);
+    assert_eq!(qemus_under(host.s()), Vec::<i32>::new());
+    assert!(!host.s().join("vms").join("guest1").exists());
+    assert_eq!(machine_names(b), Vec::<String>::new());
+    drop(host);
+    drop(agent);
 }

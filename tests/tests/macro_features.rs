@@ -1,6 +1,6 @@
 //! `#[define_actor]` features beyond the basics, at run time: `#[cfg]` on fields and
 //! messages, generated proxies that raise no clippy lint, a rollback through a cfg-gated
-//! snapshot. (The compile-time side is in `ui/pass/cfg_*.rs`.)
+//! snapshot, an actor whose struct and methods stand in two modules. (The compile-time side is in `ui/pass/cfg_*.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gobs_runtime::{Actor, Error, Vat, define_actor};
@@ -109,5 +109,68 @@ fn proxies_of_lint_prone_messages_work() {
     l.send().new(4).wait().unwrap();
     assert_eq!(l.send().len().wait().unwrap(), 1);
     assert_eq!(l.send().iter().wait().unwrap(), vec![4]);
+    vat.shutdown();
+}
+
+/// Two actors that hold references to each other keep their saved forms in one module
+/// and their methods in a module each (as gobs-app's shares do), so that the modules
+/// import no circle.
+mod saved {
+    use gobs_runtime::{Ref, define_actor};
+
+    #[define_actor]
+    #[derive(Debug, Default)]
+    pub struct Ledger {
+        pub(crate) notes: Vec<String>,
+    }
+
+    #[define_actor]
+    #[derive(Debug)]
+    pub struct Clerk {
+        pub(crate) ledger: Ref<Ledger>,
+    }
+}
+
+mod ledger {
+    use super::saved::{Ledger, LedgerCall, LedgerSend};
+    use gobs_runtime::define_actor;
+
+    #[define_actor]
+    impl Ledger {
+        pub fn note(&mut self, what: String) -> usize {
+            self.notes.push(what);
+            self.notes.len()
+        }
+
+        pub fn notes(&self) -> Vec<String> {
+            self.notes.clone()
+        }
+    }
+}
+
+mod clerk {
+    use super::saved::{Clerk, ClerkCall, ClerkSend};
+    use gobs_runtime::define_actor;
+
+    #[define_actor]
+    impl Clerk {
+        pub fn file(&mut self, what: String) -> usize {
+            self.ledger.call().note(what).unwrap()
+        }
+    }
+}
+
+#[test]
+fn an_actors_methods_may_stand_in_another_module_than_its_struct() {
+    let vat = Vat::spawn("split").unwrap();
+    let ledger = vat.spawn_actor(saved::Ledger::default()).unwrap();
+    let clerk = vat
+        .spawn_actor(saved::Clerk {
+            ledger: ledger.clone(),
+        })
+        .unwrap();
+    assert_eq!(clerk.send().file("one".into()).wait().unwrap(), 1);
+    assert_eq!(clerk.send().file("two".into()).wait().unwrap(), 2);
+    assert_eq!(ledger.send().notes().wait().unwrap(), ["one", "two"]);
     vat.shutdown();
 }

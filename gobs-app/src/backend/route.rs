@@ -14,7 +14,7 @@ use crate::hob_net::boss_gateway::BossGateway;
 use crate::hosts::link::FleetLink;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName};
 use crate::ops::{MachineCall, Response};
-use crate::shares::book::Route;
+use crate::shares::route::Route;
 
 /// The backend's path to its machines (see the module docs). Cloning gives another handle.
 #[derive(Debug, Clone)]

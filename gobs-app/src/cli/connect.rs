@@ -29,7 +29,7 @@ use crate::files::{FileContent, FileMode};
 use crate::hosts::link::Driven;
 use crate::model::{BackendError, ErrorKind, MachineName};
 use crate::ops::{GetFile, PutFile, Request, Response, Run};
-use crate::shares::grant::Grant;
+use crate::shares::saved::Grant;
 
 /// How long reaching the share may take.
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(60);

@@ -240,12 +240,18 @@ fn host_text(answer: &HostAnswer) -> String {
              --listen ADDR:PORT --join '{uri}'\n",
             answer.name
         ),
-        None if answer.destroyed.is_empty() => format!("removed host {}\n", answer.name),
-        None => format!(
+        None if !answer.destroyed.is_empty() => format!(
             "destroyed machines {} and removed host {}\n",
             answer.destroyed.join(", "),
             answer.name
         ),
+        None if !answer.forgotten.is_empty() => format!(
+            "forgot machines {} (whatever runs of them on the host is left as it is) and \
+             removed host {}\n",
+            answer.forgotten.join(", "),
+            answer.name
+        ),
+        None => format!("removed host {}\n", answer.name),
     }
 }
 

@@ -93,7 +93,8 @@ impl Fleet {
             let names: Vec<&str> = entry.machines.keys().map(String::as_str).collect();
             return Err(BackendError::invalid(format!(
                 "host {name} still has machines ({}); destroy them first, or run `gobs-app \
-                 host remove {name} --destroy-machines`",
+                 host remove {name} --destroy-machines` (or `--forget-machines` if the host \
+                 is gone for good)",
                 names.join(", ")
             )));
         }

@@ -292,11 +292,13 @@ impl FleetLink {
                     name,
                     enrolment: Some(uri),
                     destroyed: Vec::new(),
+                    forgotten: Vec::new(),
                 })
             }
             HostAction::Remove {
                 name,
                 destroy_machines,
+                forget_machines,
             } => {
                 let fleet = self.fleet().ok_or_else(|| no_hosts(&name))?;
                 let hosts = wait(fleet.send().hosts(), answer, "the fleet")?;
@@ -304,11 +306,15 @@ impl FleetLink {
                     .get(&name)
                     .map(|h| h.machines.keys().cloned().collect())
                     .unwrap_or_default();
-                let mut destroyed = Vec::new();
-                if destroy_machines {
-                    for machine in machines {
+                let (mut destroyed, mut forgotten) = (Vec::new(), Vec::new());
+                for machine in machines {
+                    if destroy_machines {
                         self.destroy_machine(&machine, t)?;
                         destroyed.push(machine);
+                    } else if forget_machines {
+                        let (h, m) = (name.clone(), machine.clone());
+                        wait(fleet.send().forget_machine(h, m), answer, "the fleet")?;
+                        forgotten.push(machine);
                     }
                 }
                 wait(fleet.send().remove_host(name.clone()), answer, "the fleet")?;
@@ -317,6 +323,7 @@ impl FleetLink {
                     name,
                     enrolment: None,
                     destroyed,
+                    forgotten,
                 })
             }
         }
@@ -345,7 +352,8 @@ impl FleetLink {
         if let Some(reach) = self.reach(&host).filter(|r| !r.up) {
             return Err(BackendError::provider(format!(
                 "machine {name} is on host {host}, which has been unreachable since {}; try \
-                 again once `gobs-app hosts` shows it reachable",
+                 again once `gobs-app hosts` shows it reachable (if the host is gone for good, \
+                 `gobs-app host remove {host} --forget-machines` forgets its machines)",
                 super::model::shown_time(reach.since)
             )));
         }

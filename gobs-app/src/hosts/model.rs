@@ -60,7 +60,8 @@ pub enum HostAction {
         /// The host's name (letters, digits, '.', '-', '_'; not "local")
         name: String,
     },
-    /// Remove a host: refused while it has machines, unless --destroy-machines
+    /// Remove a host: refused while it has machines, unless --destroy-machines (or
+    /// --forget-machines, for a host that is gone for good)
     Remove {
         /// The host's name
         name: String,
@@ -68,6 +69,11 @@ pub enum HostAction {
         #[arg(long)]
         #[serde(default)]
         destroy_machines: bool,
+        /// Forget its machines without reaching its agent, for a host that is gone for
+        /// good: whatever still runs there is left as it is, and their shares are revoked
+        #[arg(long, conflicts_with = "destroy_machines")]
+        #[serde(default)]
+        forget_machines: bool,
     },
 }
 
@@ -82,6 +88,9 @@ pub struct HostAnswer {
     /// `remove`: the machines destroyed with it.
     #[serde(default)]
     pub destroyed: Vec<String>,
+    /// `remove --forget-machines`: the machines forgotten with it (not destroyed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forgotten: Vec<String>,
 }
 
 /// Checks a host's name: a machine name's rules, and not the boss's own host's.

@@ -3,14 +3,13 @@
 //! [`Route`] their calls go through ([`ShareBook::use_route`]): the same path the command
 //! line's `run`, `put-file` and `get-file` take ([`crate::backend::route::MachineRoute`]).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use gobs_runtime::{Promise, Ref, define_actor, self_ref, spawn, spawn_blocking};
 
-use super::grant::Grant;
 use super::model::{Right, ShareInfo, ShareUse};
-use crate::hosts::model::now_unix;
+use super::route::Route;
+use super::saved::{Grant, ShareBook, ShareBookCall, ShareBookSend};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName};
 use crate::ops::{MachineCall, Response};
 
@@ -20,70 +19,18 @@ pub const SHARES_VAT: &str = "shares";
 /// How many uses the book keeps: the oldest are dropped first.
 pub const MAX_USES: usize = 1000;
 
-/// How a grant's calls reach its machine: blocking (it runs on a thread of its own, off
-/// the vat).
-pub trait Route: Send + Sync {
-    /// Has the machine `call` names do it (what `Backend::on_machine` does).
-    fn on_machine(
-        &self,
-        cancel: &Cancel,
-        call: Arc<dyn MachineCall>,
-    ) -> Result<Response, BackendError>;
-    /// Machine `name`'s record (what `Backend::machine` does).
-    fn machine(&self, name: &MachineName) -> Result<MachineInfo, BackendError>;
-}
-
-/// The route a book was given, if any.
-#[derive(Default, Clone)]
-pub struct RouteCell(Arc<OnceLock<Arc<dyn Route>>>);
-
-impl std::fmt::Debug for RouteCell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let given = self.0.get().is_some();
-        write!(f, "RouteCell(given: {given})")
-    }
-}
-
-/// The grants, by id, and the uses recorded (see the module docs).
-#[define_actor]
-#[derive(Debug)]
-pub struct ShareBook {
-    grants: BTreeMap<String, Ref<Grant>>,
-    uses: VecDeque<ShareUse>,
-    next_id: u64,
-    /// Given by the process that serves the grants; none in one that only reads.
-    #[actor(transient)]
-    route: RouteCell,
-}
-
 impl ShareBook {
-    /// A book of no grants.
-    pub fn empty() -> ShareBook {
-        ShareBook {
-            grants: BTreeMap::new(),
-            uses: VecDeque::new(),
-            next_id: 1,
-            route: RouteCell::default(),
-        }
-    }
-
     /// Takes the route its grants' calls go through (given once, right after opening).
     pub fn use_route(&self, route: Arc<dyn Route>) {
-        let _ = self.route.0.set(route);
+        self.route.set(route);
     }
 
     fn route(&self) -> Result<Arc<dyn Route>, BackendError> {
-        self.route.0.get().cloned().ok_or_else(|| {
+        self.route.get().ok_or_else(|| {
             BackendError::internal(
                 "this process does not serve shares; `gobs-app daemon` does, on the boss",
             )
         })
-    }
-}
-
-impl Default for ShareBook {
-    fn default() -> Self {
-        ShareBook::empty()
     }
 }
 
@@ -189,9 +136,4 @@ impl ShareBook {
         let route = self.route()?;
         Ok(spawn_blocking(move || route.machine(&name)))
     }
-}
-
-/// Now, for the grants (seconds since the Unix epoch).
-pub(super) fn now() -> u64 {
-    now_unix()
 }

@@ -17,61 +17,13 @@
 use std::sync::{Arc, Mutex};
 
 use gobs_runtime::{Promise, Ref, Resolver, define_actor};
-use serde::{Deserialize, Serialize};
 
-use super::book::{ShareBook, now};
-use super::model::{Right, ShareInfo, ShareUse, rights_text};
+use super::model::{Right, ShareInfo, ShareUse, now, rights_text};
+use super::saved::{Grant, GrantCall, GrantSend, Live, LiveCalls, ShareBook, Terms};
 use crate::daemon::protocol::MAX_REQUEST_BYTES;
 use crate::hosts::model::shown_time;
 use crate::model::{BackendError, Cancel, ErrorKind, MachineName};
 use crate::ops::{MachineCall, Request, Response};
-
-/// A call in flight through a grant: how to cancel it, and its caller's answer (taken
-/// by whichever comes first: the machine's answer or the revocation).
-struct Live {
-    cancel: Cancel,
-    answer: Arc<Mutex<Option<Resolver<String>>>>,
-}
-
-/// The calls in flight through a grant.
-#[derive(Default)]
-pub struct LiveCalls(Mutex<Vec<Live>>);
-
-impl std::fmt::Debug for LiveCalls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map_or(0, |l| l.len());
-        write!(f, "LiveCalls({n})")
-    }
-}
-
-/// What a grant was made for: fixed when it is made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Terms {
-    /// The machine it reaches.
-    pub machine: String,
-    /// What it allows there.
-    pub rights: Vec<Right>,
-    /// Its note.
-    pub note: String,
-    /// When it was made.
-    pub created_at: u64,
-    /// When it stops working, if it does by itself.
-    pub expires_at: Option<u64>,
-}
-
-/// One machine's facet for whoever holds its URI (see the module docs).
-#[define_actor]
-#[derive(Debug)]
-pub struct Grant {
-    id: String,
-    terms: Terms,
-    revoked_at: Option<u64>,
-    last_use: Option<u64>,
-    uses: u64,
-    book: Ref<ShareBook>,
-    #[actor(transient)]
-    live: LiveCalls,
-}
 
 impl Grant {
     /// A new grant `id` of `rights` on `machine`.

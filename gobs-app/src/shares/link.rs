@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use gobs_runtime::{Promise, Ref, Registry, spawn};
 
-use super::book::{Route, SHARES_VAT, ShareBook, now};
+use super::book::SHARES_VAT;
+use super::model::now;
 use super::model::{Right, ShareAnswer, ShareInfo, ShareList, normalised};
+use super::route::Route;
+use super::saved::ShareBook;
 use crate::config::human::HumanDuration;
 use crate::hosts::link::FleetLink;
 use crate::model::{BackendError, MachineName};

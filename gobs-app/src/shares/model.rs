@@ -116,6 +116,11 @@ pub struct ShareList {
     pub uses: Option<Vec<ShareUse>>,
 }
 
+/// Now, for the grants (seconds since the Unix epoch).
+pub fn now() -> u64 {
+    crate::hosts::model::now_unix()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use gobs_runtime::{Ref, Vat, spawn};
 
-use super::book::{Route, ShareBook};
-use super::grant::Grant;
 use super::model::Right;
+use super::route::Route;
+use super::saved::Grant;
+use super::saved::ShareBook;
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, RunOutput};
 use crate::ops::{MachineCall, Request, Response, Run};
 

@@ -177,7 +177,8 @@ fn send_ident(actor: &Ident) -> Ident {
 }
 
 /// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
-/// the impl block's expansion gives them one method per message.
+/// the impl block's expansion gives them one method per message. Their field is the
+/// crate's, so that impl block may stand in another module than the struct.
 fn proxies(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStream {
     let (call, send) = (call_ident(ident), send_ident(ident));
     let call_doc =
@@ -188,11 +189,11 @@ fn proxies(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStream
     quote! {
         #[doc = #call_doc]
         #[derive(Clone, Copy)]
-        #vis struct #call<'r>(&'r #p::Ref<#ident>);
+        #vis struct #call<'r>(#[doc(hidden)] pub(crate) &'r #p::Ref<#ident>);
 
         #[doc = #send_doc]
         #[derive(Clone, Copy)]
-        #vis struct #send<'r>(#p::SendTarget<'r, #ident>);
+        #vis struct #send<'r>(#[doc(hidden)] pub(crate) #p::SendTarget<'r, #ident>);
 
         #[automatically_derived]
         impl<'r> ::core::convert::From<&'r #p::Ref<#ident>> for #call<'r> {

@@ -4,42 +4,38 @@
 //! vats, in the CLI or the daemon, so it may block). Refusals come back as the boss made
 //! them (see `From<gobs_runtime::Error> for BackendError`).
 //!
-//! Starting changes nothing that is already as the config says: a provider that exists with
-//! the same settings, and the same set of enabled providers, are left untouched, so a
-//! read-only command writes nothing to the stores.
+//! Opening it is in `open.rs`.
 //!
 //! Every wait has a limit ([`Timeouts`]); going past one is an error that says what is still
 //! going on: the actors keep working, so a slow creation finishes (or fails) later and
 //! `gobs-app machine NAME` shows it.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gobs_runtime::{Promise, Ref, StoreKind, spawn};
+use gobs_runtime::{Promise, Ref, StoreKind};
 
 use crate::actors::boss::Boss;
-use crate::actors::env::app_env;
 use crate::actors::vats::{self, AppVats};
 use crate::backend::Backend;
 use crate::backend::route::MachineRoute;
+use crate::config::StoreConfig;
 use crate::config::human::HumanDuration;
-use crate::config::{Config, StoreConfig};
 use crate::events::log::EventLog;
 use crate::events::{EventPage, EventQuery, What};
-use crate::hob_net::boss_gateway::{BossGateway, HOB_DIR};
-use crate::hob_net::gateway::ReachChange;
+use crate::hob_net::boss_gateway::BossGateway;
 use crate::hosts::link::FleetLink;
 use crate::hosts::model::{HostAction, HostAnswer, HostInfo, LOCAL_HOST};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, MachineStatus, ProviderInfo};
 use crate::ops::{MachineCall, Response};
 use crate::progress::Watch;
-use crate::providers;
-use crate::shares::book::Route;
 use crate::shares::link::SharesLink;
 use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
+use crate::shares::route::Route;
 
 pub use super::timeouts::Timeouts;
+
+mod open;
 
 /// How often a waiting `events` looks whether its client went away.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
@@ -70,178 +66,6 @@ pub struct BossBackend {
 }
 
 impl BossBackend {
-    /// Starts the boss for state directory `state_dir` with the providers of `config`.
-    ///
-    /// A restart finds the boss and the providers it had (the stores are in
-    /// `<state_dir>/vats/`); the config's providers are added if missing, follow the
-    /// config's settings, and exactly the enabled ones are enabled.
-    pub fn open(state_dir: &Path, config: &Config) -> Result<BossBackend, BackendError> {
-        BossBackend::open_for(state_dir, config, false)
-    }
-
-    /// [`BossBackend::open`]; with `read_only`, a log store is opened as a dry run: what
-    /// the boss changes (a restart failing what was in flight, say) stays in memory and
-    /// the store's file is never written.
-    pub fn open_for(
-        state_dir: &Path,
-        config: &Config,
-        read_only: bool,
-    ) -> Result<BossBackend, BackendError> {
-        let storage = |e: gobs_runtime::Error| {
-            let hint = crate::state::damage_hint(state_dir, &e);
-            BackendError::storage(format!("cannot open the actors' state: {e}{hint}"))
-        };
-        let env = app_env().map_err(storage)?;
-        let mut kind = store_kind(&config.store);
-        if let StoreKind::Log(options) = &mut kind {
-            options.read_only = read_only;
-        }
-        let vats = AppVats::open(state_dir, env, kind).map_err(storage)?;
-        BossBackend::start_with(vats, config, read_only)
-    }
-
-    /// Starts the boss in `vats` with the providers of `config`; `read_only`: for a
-    /// command that only reads (its hob gateway never starts).
-    pub fn start_with(
-        vats: AppVats,
-        config: &Config,
-        read_only: bool,
-    ) -> Result<BossBackend, BackendError> {
-        let started = Self::start_in(&vats, config, read_only).and_then(|(b, e, g)| {
-            let fleet = FleetLink::open(
-                vats.registry(),
-                vats.dir(),
-                b.clone(),
-                &config.hosts,
-                read_only,
-            )
-            .inspect_err(|_| g.stop())?;
-            let route = MachineRoute {
-                boss: b.clone(),
-                fleet: fleet.clone(),
-                gateway: g.clone(),
-                timeouts: Timeouts::default(),
-            };
-            // Only a process that may write serves its grants.
-            let serving = (!read_only).then(|| Arc::new(route.clone()) as Arc<dyn Route>);
-            let shares = SharesLink::open(vats.registry(), serving, Timeouts::default().answer)
-                .inspect_err(|_| {
-                    fleet.stop();
-                    g.stop();
-                })?;
-            Ok((b, e, g, fleet, route, shares))
-        });
-        match started {
-            Ok((boss, events, gateway, fleet, route, shares)) => Ok(BossBackend {
-                vats,
-                boss,
-                events,
-                gateway,
-                fleet,
-                route,
-                shares,
-                web: crate::web::access::AccessCell::default(),
-                default_provider: config.default_provider.clone(),
-                timeouts: Timeouts::default(),
-                closed: false,
-            }),
-            Err(e) => {
-                vats.shutdown();
-                Err(e)
-            }
-        }
-    }
-
-    fn start_in(
-        vats: &AppVats,
-        config: &Config,
-        read_only: bool,
-    ) -> Result<(Ref<Boss>, Ref<EventLog>, BossGateway), BackendError> {
-        let (_, boss) = vats.start_vat(vats::BOSS_VAT, || spawn(Boss::new()))?;
-        let limit = Timeouts::default().answer;
-        let gateway = BossGateway::new(
-            vats.registry().clone(),
-            vats.dir().join(HOB_DIR),
-            read_only,
-            Some(reach_listener(&boss)),
-        );
-        // Started on its first use; stopped with the backend (or now, if starting fails).
-        let stop_on_error = StopOnError(Some(gateway.clone()));
-        let given = gateway.clone();
-        wait(boss.send_with(move |b| b.use_gateway(given)), limit, || {
-            "giving the boss its hob gateway".to_string()
-        })?;
-        let known = wait(boss.send().provider_entries(), limit, || {
-            "reading the boss's providers".to_string()
-        })?;
-        let mut enabled = Vec::new();
-        for (name, p) in &config.providers {
-            let Some(kind) = providers::kind(p.kind) else {
-                continue;
-            };
-            if !p.enabled {
-                continue;
-            }
-            enabled.push(name.clone());
-            let has = known
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, e)| &e.provider);
-            let provider = kind.start(vats, name, &p.settings, vats.dir(), &gateway, limit)?;
-            if has != Some(&provider) {
-                wait(
-                    boss.send().add_provider(name.clone(), provider),
-                    limit,
-                    || format!("adding provider {name}"),
-                )?;
-            }
-        }
-        let now: Vec<String> = known
-            .iter()
-            .filter(|(_, e)| e.enabled)
-            .map(|(n, _)| n.clone())
-            .collect();
-        if now != enabled {
-            wait(boss.send().enable_only(enabled), limit, || {
-                "enabling the providers".to_string()
-            })?;
-        }
-        gateway.set_answer_timeout(config.machines.answer_timeout);
-        let found = wait(boss.send().event_log(), limit, || {
-            "finding the event log".to_string()
-        })?;
-        // Only a boss without a log yet is written to (once).
-        let events = match found {
-            Some(events) => events,
-            None => wait(boss.send().make_event_log(), limit, || {
-                "making the event log".to_string()
-            })?,
-        };
-        // Only a changed retention is written, so a read-only command writes nothing.
-        let retain = config.events.retain;
-        if wait(events.send().retention(), limit, || {
-            "reading the event log".into()
-        })? != retain
-        {
-            wait(events.send().set_retention(retain), limit, || {
-                "setting the event log's retention".to_string()
-            })?;
-        }
-        // Creations and destructions cut short by the last stop fail now, each with its
-        // event, before anything else is asked of the boss (only if there are any, so a
-        // read-only command writes nothing).
-        let in_flight = wait(boss.send().in_flight(), limit, || {
-            "reading the machines in flight".to_string()
-        })?;
-        if !in_flight.is_empty() {
-            wait(boss.send().settle_after_restart(), limit, || {
-                format!("failing the machines in flight ({})", in_flight.join(", "))
-            })?;
-        }
-        stop_on_error.disarm();
-        Ok((boss, events, gateway))
-    }
-
     /// The same backend, waiting at most `timeouts`.
     pub fn with_timeouts(mut self, timeouts: Timeouts) -> BossBackend {
         self.timeouts = timeouts;
@@ -305,37 +129,6 @@ impl BossBackend {
         // Every vat finishes its queue and flushes its store.
         self.vats.shutdown();
         Ok(())
-    }
-}
-
-/// How the boss's hob gateway tells the boss when a machine's session drops, comes back,
-/// or an attach to it is refused as a conflict.
-fn reach_listener(boss: &Ref<Boss>) -> crate::hob_net::gateway::ReachListener {
-    let told = boss.clone();
-    std::sync::Arc::new(move |machine: &str, change: ReachChange| {
-        let machine = machine.to_string();
-        let _ = match change {
-            ReachChange::Up => told.send().reach_changed(machine, true),
-            ReachChange::Down => told.send().reach_changed(machine, false),
-            ReachChange::Conflict(detail) => told.send().credential_conflict(machine, detail),
-        };
-    })
-}
-
-/// Stops a gateway when a boss fails to start, unless disarmed.
-struct StopOnError(Option<BossGateway>);
-
-impl StopOnError {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for StopOnError {
-    fn drop(&mut self) {
-        if let Some(g) = self.0.take() {
-            g.stop();
-        }
     }
 }
 
@@ -512,10 +305,12 @@ impl Backend for BossBackend {
     fn host(&self, _cancel: &Cancel, action: HostAction) -> Result<HostAnswer, BackendError> {
         if let HostAction::Remove {
             name,
-            destroy_machines: true,
+            destroy_machines,
+            forget_machines,
         } = &action
+            && (*destroy_machines || *forget_machines)
         {
-            // As `destroy-machine` does, before any is destroyed.
+            // As `destroy-machine` does, before any is destroyed (or forgotten).
             for machine in self.fleet.machines(&self.timeouts)? {
                 if machine.host.as_ref() == Some(name) {
                     self.shares.revoke_machine(&machine.name)?;
@@ -565,76 +360,4 @@ impl Drop for BossBackend {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use super::*;
-    use crate::model::ErrorKind;
-    use crate::ops::Request;
-
-    #[test]
-    fn answers_requests_like_any_backend_and_marks_the_default_provider() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::default();
-        let mut backend: Box<dyn Backend + Send + Sync> =
-            Box::new(BossBackend::open(dir.path(), &config).unwrap());
-        let cancel = Cancel::new();
-        let Response::CreateMachine(m) = (Request::CreateMachine {
-            name: "web-1".parse().unwrap(),
-            provider: None,
-            host: None,
-            progress: Default::default(),
-        })
-        .execute(&*backend, &cancel) else {
-            panic!("expected a machine");
-        };
-        assert_eq!(
-            (m.provider.as_str(), m.status),
-            ("dummy", MachineStatus::Running)
-        );
-        let Response::Providers(providers) = (Request::Providers {}).execute(&*backend, &cancel)
-        else {
-            panic!("expected providers");
-        };
-        let defaults: Vec<_> = providers
-            .iter()
-            .filter(|p| p.default)
-            .map(|p| &p.name)
-            .collect();
-        assert_eq!(defaults, ["dummy"]);
-        let Response::Error(e) = Request::Run(crate::ops::Run {
-            name: "web-1".parse().unwrap(),
-            command: vec![],
-            timeout: None,
-            raw: false,
-            stream: false,
-            terminal: false,
-            tty: None,
-            io: None,
-        })
-        .execute(&*backend, &cancel) else {
-            panic!("an empty command is refused");
-        };
-        assert_eq!(e.kind, ErrorKind::InvalidRequest);
-        backend.close().unwrap();
-    }
-
-    #[test]
-    fn the_boss_checks_machine_names_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = BossBackend::open(dir.path(), &Config::default()).unwrap();
-        let err = b
-            .boss()
-            .send()
-            .create_machine(
-                "../escape".into(),
-                "local".into(),
-                crate::progress::Progress::none(),
-            )
-            .wait()
-            .unwrap_err();
-        let err = BackendError::from(err);
-        assert_eq!(err.kind, ErrorKind::InvalidRequest, "{err}");
-        assert!(!dir.path().join("escape").exists());
-    }
-}
+mod tests;
