@@ -25,14 +25,20 @@ impl Drop for Counter {
     }
 }
 
-/// Waits until `n` more counters than `before` were freed (a minute at most), then hands
-/// the freed memory back (see [`settle_heap`]).
-pub fn wait_counters_freed(before: u64, n: u64) {
+/// Waits until `n` more counters than `before` were freed and no more than `running` vats
+/// run (a minute at most), then hands the freed memory back (see [`settle_heap`]). Both:
+/// a stopped vat's counters are freed before the rest of it (its other actors, its tables,
+/// its reachability bookkeeping), and a vat counts as running until its worker has dropped
+/// it whole.
+pub fn wait_freed(before: u64, n: u64, running: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while COUNTERS_FREED.load(std::sync::atomic::Ordering::Relaxed) < before + n {
+    let freed = || COUNTERS_FREED.load(std::sync::atomic::Ordering::Relaxed) >= before + n;
+    let stopped = || gobs_runtime::pool::running_vats() <= running;
+    while !(freed() && stopped()) {
         assert!(
             Instant::now() < deadline,
-            "a shut-down vat's {n} counters were not freed within a minute"
+            "a shut-down vat's {n} counters were not freed, or the vat not dropped, within a \
+             minute"
         );
         std::thread::yield_now();
     }

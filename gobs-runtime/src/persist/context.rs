@@ -23,8 +23,8 @@ use crate::entry::ActorEntry;
 use crate::far::{FarObject, Revived};
 use crate::persist::names::NameTable;
 use crate::portrait::ActorId;
-use crate::vat::VatShared;
-use crate::vat::context::{with_codec, with_current_codec};
+use crate::vat::context::{with_codec, with_core_and_codec, with_current_codec};
+use crate::vat::{Hold, VatShared};
 
 /// Runs `f` with `ctx` in force for encoding references; returns the context back.
 pub(crate) fn with_save<R>(ctx: SaveContext, f: impl FnOnce() -> R) -> (R, SaveContext) {
@@ -129,8 +129,9 @@ impl Form {
 
 /// A reference read back from a portrait.
 pub(crate) enum Decoded {
-    /// An actor of this process.
-    Near(Arc<VatShared>, ActorId),
+    /// An actor of this process, with the hold its restored slot keeps when the vat
+    /// restoring it already placed it (else the reference takes one from the vat's map).
+    Near(Arc<VatShared>, ActorId, Option<Arc<Hold>>),
     /// An object on another node, live again through the registry's node.
     Far(Arc<dyn FarObject>),
 }
@@ -212,7 +213,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
         }
     }
     let repr = deserializer.deserialize_seq(V)?;
-    with_current_codec(|c| {
+    with_core_and_codec(|core, c| {
         let Some(Codec::Restore(ctx)) = c else {
             return Err(D::Error::custom(
                 "references are only decoded while a persistent vat restores its portraits",
@@ -222,7 +223,10 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
             Repr::Local(id) => {
                 let id = ActorId(id);
                 ctx.expected.push((id, expect));
-                Ok(Decoded::Near(ctx.vat.clone(), id))
+                // Most references point back to actors restored before them (spawned
+                // earlier): their slot's hold serves, with no lock and no map entry.
+                let hold = core.and_then(|core| core.restored_hold(&ctx.vat, id));
+                Ok(Decoded::Near(ctx.vat.clone(), id, hold))
             }
             // A sturdyref carries no type: the peer checks each message.
             Repr::Sturdy(uri) => {
@@ -238,7 +242,7 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
                     ))
                 })?;
                 let vat = directory.find(&name).map_err(D::Error::custom)?;
-                Ok(Decoded::Near(vat, ActorId(id)))
+                Ok(Decoded::Near(vat, ActorId(id), None))
             }
         }
     })

@@ -61,9 +61,27 @@ pub(crate) fn name_print(name: &str) -> u128 {
 
 /// [`fingerprint`], from the fingerprint of the portrait's name.
 pub(crate) fn fingerprint_named(name: u128, version: u32, args: &[u8]) -> u128 {
-    let mut h = hasher();
-    name.hash(&mut h);
-    version.hash(&mut h);
+    fingerprint_typed(&TypePrint::new(name, version), args)
+}
+
+/// A fingerprint's hash state once it took a portrait's type (its name's fingerprint and
+/// its version): a restore makes one per run of actors of one type, then [`fingerprint_typed`]
+/// hashes each actor's arguments alone, with the same result as [`fingerprint_named`].
+#[derive(Clone)]
+pub(crate) struct TypePrint(SipHasher13);
+
+impl TypePrint {
+    pub(crate) fn new(name: u128, version: u32) -> TypePrint {
+        let mut h = hasher();
+        name.hash(&mut h);
+        version.hash(&mut h);
+        TypePrint(h)
+    }
+}
+
+/// [`fingerprint`] of a portrait of type `ty` with arguments `args`.
+pub(crate) fn fingerprint_typed(ty: &TypePrint, args: &[u8]) -> u128 {
+    let mut h = ty.0;
     args.hash(&mut h);
     // Never 0, which stands for "not known".
     h.finish128().as_u128().max(1)

@@ -239,19 +239,21 @@ impl Persistence {
         }
         // What the store holds, so that writing it again unchanged is skipped: fingerprinted
         // as the bookkeeping takes it in, not gathered in a list first. Portraits of one
-        // type come in runs: its name is hashed once per run.
-        let mut name_print: Option<(&str, u128)> = None;
+        // type come in runs: its type is hashed once per run.
+        let mut type_print: Option<(&str, u32, reach::TypePrint)> = None;
         let stored = graph.portraits().map(|portrait| {
-            let name = match name_print {
-                Some((name, print)) if name == portrait.name => print,
-                _ => {
-                    let print = reach::name_print(portrait.name);
-                    name_print = Some((portrait.name, print));
-                    print
-                }
-            };
-            let print = reach::fingerprint_named(name, portrait.version, portrait.args);
-            (portrait.id, print)
+            let (name, version) = (portrait.name, portrait.version);
+            if !matches!(&type_print, Some((n, v, _)) if *n == name && *v == version) {
+                type_print = None;
+            }
+            let (_, _, ty) = type_print.get_or_insert_with(|| {
+                (
+                    name,
+                    version,
+                    reach::TypePrint::new(reach::name_print(name), version),
+                )
+            });
+            (portrait.id, reach::fingerprint_typed(ty, portrait.args))
         });
         let (reach, garbage) = Reach::restored(graph.roots().to_vec(), stored, edges, entries_of);
         self.reach = reach;

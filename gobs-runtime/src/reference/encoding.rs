@@ -45,7 +45,8 @@ impl<'de, T: Actor> Deserialize<'de> for Ref<T> {
             return carry::typed::<T>(any).map_err(D::Error::custom);
         }
         match decode_ref(deserializer, T::entry())? {
-            Decoded::Near(vat, id) => Ok(Ref::new(vat, id)),
+            Decoded::Near(vat, id, None) => Ok(Ref::new(vat, id)),
+            Decoded::Near(vat, id, Some(hold)) => Ok(Ref::with_hold(vat, id, hold)),
             Decoded::Far(far) => Ok(Ref::from_far(far)),
         }
     }
@@ -130,8 +131,8 @@ impl<'de> Deserialize<'de> for AnyRef {
             }
         }
         match deserializer.deserialize_tuple(2, V)? {
-            Saved(Decoded::Near(vat, id), entry) => {
-                let hold = Hold::of(&vat, id);
+            Saved(Decoded::Near(vat, id, hold), entry) => {
+                let hold = hold.unwrap_or_else(|| Hold::of(&vat, id));
                 Ok(AnyRef {
                     vat,
                     id,

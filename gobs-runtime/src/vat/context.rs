@@ -82,6 +82,22 @@ pub(crate) fn with_current_codec<R>(f: impl FnOnce(Option<&mut Codec>) -> R) -> 
     })
 }
 
+/// Runs `f` with the vat running on this thread and the codec in force, if any, in one
+/// visit of the thread's context (a restore decodes a reference per edge). `f` must not
+/// encode or decode references (the codec is borrowed mutably while it runs).
+pub(crate) fn with_core_and_codec<R>(
+    f: impl FnOnce(Option<&VatCore>, Option<&mut Codec>) -> R,
+) -> R {
+    CONTEXT.with(|c| {
+        c.core.with(|core| {
+            c.codec.with(|cell| match cell {
+                Some(cell) => f(core, Some(&mut cell.borrow_mut())),
+                None => f(core, None),
+            })
+        })
+    })
+}
+
 /// Whether references are being carried on this thread.
 pub(crate) fn carrying() -> bool {
     with_current_codec(|c| matches!(c, Some(Codec::Carry(_))))
