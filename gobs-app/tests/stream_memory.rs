@@ -73,7 +73,7 @@ fn a_long_stream_leaves_the_daemon_and_the_command_line_bounded() {
         total += n as u64;
         reads += 1;
         // The command line's resident set, now and then while it streams.
-        if reads % 64 == 0 {
+        if reads.is_multiple_of(64) {
             cli_peak = cli_peak.max(status_kib(cli_pid, "VmRSS:").unwrap_or(0));
         }
     }
