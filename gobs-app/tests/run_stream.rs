@@ -6,8 +6,8 @@
 //! real hob-client over OCapN on loopback, no root needed) and on `local` machines (root:
 //! reported as ignored without `GOBS_REQUIRE_PRIVILEGED` or `CI`).
 //!
-//! The bytes piped through `cat` are [`piped_mb`] MB (8 by default: a debug build moves a
-//! few MB a second on a loaded machine; `GOBS_STREAM_TEST_MB=100` for the full size).
+//! The bytes piped through `cat` are [`piped_mb`] MB: 100 by default, the size
+//! (about 8 s a pass in a debug build here); `GOBS_STREAM_TEST_MB` changes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -25,7 +25,7 @@ fn piped_mb() -> usize {
     std::env::var("GOBS_STREAM_TEST_MB")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
+        .unwrap_or(100)
 }
 
 /// `gobs-app run MACHINE -- ARGV...` started with its three streams piped.
