@@ -40,6 +40,17 @@
 //!
 //! The hob-client keeps its state (node identity included) in a registry of its own on
 //! the machine ([`client_state`]).
+//!
+//! **Why the boss saves no far reference to a machine's bindings.** A saved far
+//! reference comes back to life by dialling its sturdyref, and the boss cannot dial a
+//! machine: machines reach only the boss (a container's bridge rules; qemu's user network,
+//! where the host cannot reach the guest at all), and a listener on each machine would be
+//! one more door into it. So reconnecting is the machine's move: it keeps the boss's attach
+//! sturdyref in its registry and, whenever its session (re)starts, attaches with its
+//! bindings, proving itself with its credential. The boss's portraits keep what makes that
+//! safe (the machine's identity and credential, in its attach actor); the bindings live as
+//! long as the session, and a machine that does not come back shows `unreachable`, as a
+//! far reference that cannot be enlivened would.
 
 pub mod answers;
 mod attach;
