@@ -14,6 +14,7 @@
 //! of it mid-command. Refusals are answers, not broken promises: a refused
 //! turn must commit, or its use would not be recorded.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gobs_runtime::{Promise, Ref, Resolver, define_actor};
@@ -281,8 +282,12 @@ impl Grant {
             call
         });
         let cancel = Cancel::new();
+        let over = Arc::new(AtomicBool::new(false));
+        let ended = over.clone();
         let answer = match call.and_then(|call| self.forward(call, cancel.clone())) {
+            // Over before its output ends, so a holder that saw the end finds it over.
             Ok(forwarded) => forwarded.then(move |outcome| {
+                ended.store(true, Ordering::Release);
                 io.end();
                 json(&match outcome {
                     Ok(Ok(response)) => response,
@@ -291,11 +296,12 @@ impl Grant {
                 })
             }),
             Err(refused) => {
+                ended.store(true, Ordering::Release);
                 io.end();
                 answered(&Response::Error(refused))
             }
         };
-        self.streams.add(ends, cancel, answer)
+        self.streams.add(ends, cancel, answer, over)
     }
 
     /// Passes `bytes` to stream `stream`'s standard input: answers whether it was taken.

@@ -7,10 +7,12 @@
 //! answers what was made since, up to [`BATCH`]), pushes input (`input`, answered once the
 //! machine's side took it: a slow command slows its sender), ends it (`input_end`) and
 //! takes the answer (`finish`). Memory stays bounded on the boss: a run's own windows
-//! ([`crate::run_io`]) and at most [`MAX_STREAMS`] streams per grant. Revoking the grant
-//! cancels its streams.
+//! ([`crate::run_io`]) and at most [`MAX_STREAMS`] streams per grant, where a stream whose
+//! request is over gives way to a new one even if its holder never finished it (a holder
+//! that went away). Revoking the grant cancels its streams.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +46,8 @@ struct Session {
     answer: Mutex<Option<Promise<String>>>,
     /// The answer instead, once the grant was revoked (JSON).
     refused: Mutex<Option<String>>,
+    /// Whether its request is over (its answer is there).
+    over: Arc<AtomicBool>,
 }
 
 /// A grant's open streams, by number (not saved: a restart ends them).
@@ -61,13 +65,25 @@ impl std::fmt::Debug for Streams {
 }
 
 impl Streams {
-    /// Whether another stream may open.
+    /// Whether another stream may open: when all are taken, those whose request is over
+    /// are let go first.
     pub fn has_room(&self) -> bool {
-        self.lock().len() < MAX_STREAMS
+        let mut open = self.lock();
+        if open.len() >= MAX_STREAMS {
+            open.retain(|_, s| !s.over.load(Ordering::Acquire));
+        }
+        open.len() < MAX_STREAMS
     }
 
-    /// Keeps a stream of `ends` (their runner's answer is `answer`): its number.
-    pub fn add(&self, ends: RunEnds, cancel: Cancel, answer: Promise<String>) -> u64 {
+    /// Keeps a stream of `ends` (their runner's answer is `answer`; `over` is set once it
+    /// is there): its number.
+    pub fn add(
+        &self,
+        ends: RunEnds,
+        cancel: Cancel,
+        answer: Promise<String>,
+        over: Arc<AtomicBool>,
+    ) -> u64 {
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         *next += 1;
         let session = Session {
@@ -76,6 +92,7 @@ impl Streams {
             output: Arc::new(Mutex::new(ends.output)),
             answer: Mutex::new(Some(answer)),
             refused: Mutex::new(None),
+            over,
         };
         self.lock().insert(*next, Arc::new(session));
         *next

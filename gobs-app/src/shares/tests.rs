@@ -223,3 +223,63 @@ fn the_use_log_keeps_its_last_entries() {
     assert_eq!(uses.len(), super::book::MAX_USES);
     drop(s.vat);
 }
+
+/// A grant's streams: at most `MAX_STREAMS` whose requests run, and the ones that are over
+/// give way to new ones even when their holder never finished them (it went away); the
+/// answer of a stream is its request's.
+#[test]
+fn streams_are_bounded_and_the_ones_that_are_over_give_way() {
+    use super::stream::MAX_STREAMS;
+
+    let s = setup(vec![Right::Run], None);
+    // Twice as many as the bound, each left unfinished once over.
+    for _ in 0..2 * MAX_STREAMS {
+        let id = s
+            .grant
+            .send()
+            .open(run_request("m1", &["id"]))
+            .wait()
+            .unwrap();
+        let (_, over) = s.grant.send().output(id).wait().unwrap();
+        assert!(over, "a stream whose request ended is over");
+    }
+    let id = s
+        .grant
+        .send()
+        .open(run_request("m1", &["id"]))
+        .wait()
+        .unwrap();
+    match answer(s.grant.send().finish(id).wait().unwrap()) {
+        Response::Run(out) => assert_eq!(out.stdout, "id"),
+        other => panic!("not a run's answer: {other:?}"),
+    }
+
+    // Requests still running hold their places: one more is refused, saying why.
+    let hanging: Vec<u64> = (0..MAX_STREAMS)
+        .map(|_| {
+            let id = s
+                .grant
+                .send()
+                .open(run_request("m1", &["hang"]))
+                .wait()
+                .unwrap();
+            s.seen.recv_timeout(HANG).unwrap();
+            id
+        })
+        .collect();
+    let id = s
+        .grant
+        .send()
+        .open(run_request("m1", &["id"]))
+        .wait()
+        .unwrap();
+    let refused = refusal(answer(s.grant.send().finish(id).wait().unwrap()));
+    assert!(
+        refused.contains(&format!("has {MAX_STREAMS} streams open")),
+        "{refused}"
+    );
+    for _ in hanging {
+        s.release.send(()).unwrap();
+    }
+    drop(s.vat);
+}
