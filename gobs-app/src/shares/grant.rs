@@ -272,7 +272,8 @@ impl Grant {
                 None if !self.streams.has_room() => Err(BackendError::new(
                     ErrorKind::Busy,
                     format!(
-                        "share {} has {MAX_STREAMS} streams open; finish one first",
+                        "share {} has {MAX_STREAMS} streams running (its limit); try again once one \
+                         has ended",
                         self.id
                     ),
                 )),

@@ -275,7 +275,7 @@ fn streams_are_bounded_and_the_ones_that_are_over_give_way() {
         .unwrap();
     let refused = refusal(answer(s.grant.send().finish(id).wait().unwrap()));
     assert!(
-        refused.contains(&format!("has {MAX_STREAMS} streams open")),
+        refused.contains(&format!("has {MAX_STREAMS} streams running")),
         "{refused}"
     );
     for _ in hanging {
