@@ -55,7 +55,7 @@ impl VatCore {
             }
         }
         let dropped: Vec<Rc<Slot>> = {
-            let mut slots = self.slots.borrow_mut();
+            let mut slots = self.slots_mut();
             let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
             if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
                 slots.shrink_to_fit();

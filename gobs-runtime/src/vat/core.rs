@@ -6,7 +6,7 @@
 //! vat) or rolls it back (see [`journal`](super::journal)).
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
@@ -49,8 +49,13 @@ pub struct VatStats {
 /// The vat's state, owned by its thread.
 pub(crate) struct VatCore {
     pub(crate) shared: Arc<VatShared>,
-    /// The actors, by id.
+    /// The actors, by id. Changed only through [`slots_mut`](Self::slots_mut), which
+    /// keeps `recent` true.
     pub(crate) slots: RefCell<SlotMap>,
+    /// The slot the last lookup found, by id: a run of calls and messages to one actor
+    /// looks it up once. Always a slot that `slots` holds under that id: forgotten
+    /// whenever the table changes (see [`slots_mut`](Self::slots_mut)).
+    recent: RefCell<Option<(ActorId, Rc<Slot>)>>,
     pub(crate) next_id: Cell<u64>,
     /// Ids at or above the turn's start that saving it handed out (see `reserved_to`): a
     /// rollback of the turn does not hand them out again.
@@ -102,6 +107,7 @@ impl VatCore {
         VatCore {
             shared,
             slots: RefCell::new(SlotMap::default()),
+            recent: RefCell::new(None),
             next_id: Cell::new(0),
             id_floor: Cell::new(0),
             journal: Journal::default(),
@@ -495,7 +501,7 @@ impl VatCore {
 
     /// Undoes everything since `sp`: state changes, spawns and effects.
     pub(crate) fn rollback_to(&self, sp: Savepoint) {
-        self.journal.undo(&sp, &self.slots);
+        self.journal.undo(&sp, || self.slots_mut());
         self.next_id.set(sp.next_id);
     }
 
@@ -503,7 +509,17 @@ impl VatCore {
 
     /// Places actor `id`'s slot in the table.
     pub(crate) fn insert(&self, id: ActorId, slot: Rc<Slot>) {
-        self.slots.borrow_mut().insert(id.0, slot);
+        self.slots_mut().insert(id.0, slot);
+    }
+
+    /// The actor table, to change: every path that removes or replaces a slot (a drop, a
+    /// rollback, sleep, a restore) takes it here, which first forgets the slot of the
+    /// last lookup, so that a lookup never finds a slot the table no longer holds (and a
+    /// slot's count of holders is the table's and its users', as sleep expects).
+    pub(crate) fn slots_mut(&self) -> RefMut<'_, SlotMap> {
+        // Not the last holder: the table still holds the slot, so no actor drops here.
+        drop(self.recent.take());
+        self.slots.borrow_mut()
     }
 
     /// The slot of actor `id`, woken first if it sleeps (`None` if waking it fails).
@@ -514,9 +530,18 @@ impl VatCore {
     /// The slot of actor `id`, woken first if it sleeps; `Err` if waking it failed.
     #[inline]
     pub(crate) fn find(&self, id: ActorId) -> Result<Option<Rc<Slot>>, Box<Error>> {
-        if let Some(slot) = self.slots.borrow().get(&id.0) {
+        if let Some((recent, slot)) = &*self.recent.borrow()
+            && *recent == id
+        {
             self.note_use(id);
             return Ok(Some(slot.clone()));
+        }
+        let found = self.slots.borrow().get(&id.0).cloned();
+        if let Some(slot) = found {
+            self.note_use(id);
+            // The one replaced is still in the table: no actor drops here.
+            *self.recent.borrow_mut() = Some((id, slot.clone()));
+            return Ok(Some(slot));
         }
         if self.sleepy.get() {
             self.wake(id)

@@ -6,11 +6,14 @@
 //! rollback puts the snapshots back, removes the spawned actors and drops the effects.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
+use std::mem::MaybeUninit;
 use std::panic::Location;
+use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::actor::Actor;
 use crate::entry::AnyActor;
 use crate::job::Envelope;
 use crate::portrait::ActorId;
@@ -37,9 +40,48 @@ const _: () = assert!(size_of::<Effect>() <= 4 * size_of::<usize>());
 struct Snapshot {
     id: ActorId,
     slot: Rc<Slot>,
-    state: Box<dyn Any>,
+    state: State,
     /// `slot.touched` before this snapshot was taken.
     prev: u64,
+}
+
+/// What a snapshot keeps of the actor's state.
+enum State {
+    /// Behind type erasure, in a box (emptied and kept for the next snapshot once its
+    /// turn commits).
+    Boxed(Box<dyn Any>),
+    /// A snapshot that fits [`Room`] and owns nothing to drop (most actors' snapshots: a
+    /// few numbers), in place: no box to fill, empty and keep on every message.
+    Inline {
+        room: Room,
+        /// Puts the snapshot in `room` back into the slot's actor: made for the actor's
+        /// type by [`Journal::touch_typed`], the only place that fills `room`.
+        undo: unsafe fn(&Slot, &Room),
+    },
+}
+
+/// Room for a snapshot in place.
+type Room = MaybeUninit<[usize; 2]>;
+
+/// Whether a snapshot of type `S` is kept in place: it fits, and it needs no drop, so a
+/// copy of it that is never read back (the turn committed) leaks nothing.
+pub(super) const fn inline<S>() -> bool {
+    !std::mem::needs_drop::<S>()
+        && size_of::<S>() <= size_of::<Room>()
+        && align_of::<S>() <= align_of::<Room>()
+}
+
+/// Puts back the `T::Snapshot` in `room` into the `T` in `slot`.
+///
+/// # Safety
+/// `room` holds a `T::Snapshot` written by [`Journal::touch_typed::<T>`] for this
+/// `slot`, and is read at most once (a `State` is consumed by its undo).
+unsafe fn undo_inline<T: Actor>(slot: &Slot, room: &Room) {
+    // SAFETY: the caller's promise: a `T::Snapshot` is in `room`, read this once.
+    let snapshot = unsafe { ptr::read(room.as_ptr().cast::<T::Snapshot>()) };
+    if let Some(typed) = slot.typed::<T>() {
+        typed.actor.borrow_mut().rollback(snapshot);
+    }
 }
 
 /// A point inside a turn to roll back to: a fallible near call runs under one, so its
@@ -131,11 +173,37 @@ impl Journal {
         }
     }
 
+    /// [`touch`](Self::touch) for an actor whose type is known: a snapshot that fits is
+    /// taken in place (see [`State::Inline`]).
+    #[inline]
+    pub(crate) fn touch_typed<T: Actor>(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut T) {
+        if slot.touched.get() == self.epoch.get() {
+            return;
+        }
+        if !inline::<T::Snapshot>() {
+            return self.snapshot(id, slot, actor);
+        }
+        let prev = slot.touched.replace(self.epoch.get());
+        let mut room = Room::uninit();
+        // SAFETY: `room` is large and aligned enough for a `T::Snapshot` (`inline`), and
+        // empty. `undo_inline::<T>` is the function made for what is written here.
+        unsafe { ptr::write(room.as_mut_ptr().cast::<T::Snapshot>(), actor.snapshot()) };
+        self.log.borrow_mut().snapshots.push(Snapshot {
+            id,
+            slot: slot.clone(),
+            state: State::Inline {
+                room,
+                undo: undo_inline::<T>,
+            },
+            prev,
+        });
+    }
+
     #[cold]
     fn snapshot(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
         let prev = slot.touched.replace(self.epoch.get());
         let spare = self.spare_states.borrow_mut().pop();
-        let state = actor.snapshot_any(spare);
+        let state = State::Boxed(actor.snapshot_any(spare));
         self.log.borrow_mut().snapshots.push(Snapshot {
             id,
             slot: slot.clone(),
@@ -199,7 +267,7 @@ impl Journal {
 
     /// Undoes state changes, spawns and effects since `sp`; the vat's next id goes back
     /// to `sp.next_id` (the caller sets it).
-    pub(crate) fn undo(&self, sp: &Savepoint, slots: &RefCell<SlotMap>) {
+    pub(crate) fn undo<'t>(&self, sp: &Savepoint, slots: impl FnOnce() -> RefMut<'t, SlotMap>) {
         let mut log = self.log.borrow_mut();
         let snapshots: Vec<Snapshot> = log.snapshots.drain(sp.snapshots..).collect();
         let spawned: Vec<(ActorId, &'static Location<'static>)> =
@@ -209,11 +277,16 @@ impl Journal {
         log.sending_to = None;
         drop(log);
         for s in snapshots.into_iter().rev() {
-            s.slot.actor.borrow_mut().rollback_any(s.state);
+            match s.state {
+                State::Boxed(state) => s.slot.actor.borrow_mut().rollback_any(state),
+                // SAFETY: `undo` was made with `room` for this slot's actor's type (see
+                // `touch_typed`), and `s` is consumed here: `room` is read this once.
+                State::Inline { room, undo } => unsafe { undo(&s.slot, &room) },
+            }
             s.slot.touched.set(s.prev);
         }
         let removed: Vec<Rc<Slot>> = {
-            let mut slots = slots.borrow_mut();
+            let mut slots = slots();
             spawned
                 .iter()
                 .filter_map(|(id, _)| slots.remove(&id.0))
@@ -267,9 +340,15 @@ impl Journal {
         if !log.snapshots.is_empty() {
             let mut spares = self.spare_states.borrow_mut();
             while let Some(s) = log.snapshots.pop() {
+                // A snapshot in place has nothing to drop or keep.
                 let Snapshot {
-                    slot, mut state, ..
-                } = s;
+                    slot,
+                    state: State::Boxed(mut state),
+                    ..
+                } = s
+                else {
+                    continue;
+                };
                 if spares.len() < SPARE_STATES
                     && let Ok(actor) = slot.actor.try_borrow()
                 {

@@ -31,6 +31,8 @@ mod collect;
 pub(crate) mod context;
 mod core;
 mod dormancy;
+#[cfg(test)]
+mod fast_tests;
 mod handle;
 mod journal;
 mod kept;

@@ -16,7 +16,7 @@ impl VatCore {
         if self.is_sleepy() {
             return;
         }
-        self.slots.borrow_mut().reserve(actors);
+        self.slots_mut().reserve(actors);
     }
 
     /// The hold that the slot of actor `id`, already restored into this vat, keeps (made

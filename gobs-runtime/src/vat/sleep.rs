@@ -248,7 +248,7 @@ impl VatCore {
             // Dropped here, with nothing borrowed: the actor's own drop may run code.
             drop(self.put_to_sleep(id));
         }
-        let mut slots = self.slots.borrow_mut();
+        let mut slots = self.slots_mut();
         if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {
             slots.shrink_to_fit();
         }
@@ -262,7 +262,7 @@ impl VatCore {
         if !matches!(d.kept.get(id), Some((_, false))) {
             return None;
         }
-        let mut slots = self.slots.borrow_mut();
+        let mut slots = self.slots_mut();
         // Held elsewhere (a near call in progress): it stays awake, tried again later.
         let idle = slots
             .get(&id.0)

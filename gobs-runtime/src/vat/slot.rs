@@ -1,7 +1,7 @@
 //! What a vat's tables hold: one actor's place ([`Slot`]), and a waiting task behind
 //! type erasure ([`AnyTask`], implemented in [`crate::task`]).
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -17,7 +17,9 @@ use crate::vat::shared::{Hold, VatShared};
 /// Generic only so that a spawn or a restore allocates once: an `Rc<Slot<T>>` made for the
 /// actor, then unsized to the `Rc<Slot>` the table holds.
 pub(crate) struct Slot<A: ?Sized = dyn AnyActor> {
-    pub(crate) type_id: TypeId,
+    /// The type of the actor in `actor`: written once, by [`Slot::keeping`], which made the
+    /// slot as a `Slot<T>` of that very type (what [`Slot::typed`] relies on).
+    type_id: TypeId,
     /// The epoch (turn or savepoint) in which this actor was last snapshotted or spawned.
     pub(crate) touched: Cell<u64>,
     /// The hold its vat's own thread made (at spawn, by `self_ref`), kept here rather than
@@ -79,17 +81,27 @@ impl Slot {
         live
     }
 
-    /// The actor in this slot as a `T` (borrowed from the slot's cell).
-    pub(crate) fn downcast_ref<'a, T: Actor>(&self, actor: &'a dyn AnyActor) -> Option<&'a T> {
-        (actor as &dyn Any).downcast_ref::<T>()
+    /// The type of the actor in this slot.
+    pub(crate) fn type_id(&self) -> TypeId {
+        self.type_id
     }
 
-    /// [`downcast_ref`](Self::downcast_ref), for exclusive access.
-    pub(crate) fn downcast_mut<'a, T: Actor>(
-        &self,
-        actor: &'a mut dyn AnyActor,
-    ) -> Option<&'a mut T> {
-        (actor as &mut dyn Any).downcast_mut::<T>()
+    /// This slot as the `Slot<T>` it was made as, if its actor is a `T`: one comparison
+    /// of a stored id, where a downcast of the actor called through its vtable, and the
+    /// actor's cell then sits at an offset known when compiling (every near call and
+    /// message goes through here).
+    #[inline]
+    pub(crate) fn typed<T: Actor>(&self) -> Option<&Slot<T>> {
+        if self.type_id != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: every slot is made by `Slot::keeping` as an `Rc<Slot<T>>` for its
+        // actor's type `T`, whose `TypeId` it records in the private `type_id`, never
+        // written again; the `Rc<Slot>` the tables hold is that `Rc` unsized, which keeps
+        // the value where and as it was. So the data part of `self` points at a live
+        // `Slot<T>`, for this very `T` (checked just above), and the reference returned
+        // borrows from `self`, so it cannot outlive it.
+        Some(unsafe { &*(std::ptr::from_ref(self) as *const Slot<T>) })
     }
 }
 

@@ -72,8 +72,8 @@ impl VatCore {
         })
     }
 
-    /// The slot of actor `id` of this vat. Whether it holds a `T` is checked once, by the
-    /// downcast of its actor: a second check here cost every near call a comparison.
+    /// The slot of actor `id` of this vat. Whether it holds a `T` is checked by the caller,
+    /// once (see [`Slot::typed`]).
     fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
         self.find(id)?.ok_or_else(|| self.missing::<T>(id))
     }
@@ -105,12 +105,10 @@ impl VatCore {
         f: impl FnOnce(&T) -> R,
     ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let guard = slot.actor.try_borrow().map_err(|_| self.busy::<T>(id))?;
-        let actor = slot
-            .downcast_ref::<T>(&*guard)
-            .ok_or_else(|| self.missing::<T>(id))?;
+        let typed = slot.typed::<T>().ok_or_else(|| self.missing::<T>(id))?;
+        let guard = typed.actor.try_borrow().map_err(|_| self.busy::<T>(id))?;
         let outer = self.current_actor.replace(Some(id));
-        let r = f(actor);
+        let r = f(&*guard);
         self.current_actor.set(outer);
         Ok(r)
     }
@@ -122,16 +120,14 @@ impl VatCore {
         f: impl FnOnce(&mut T) -> R,
     ) -> Result<R, Box<Error>> {
         let slot = self.slot_of::<T>(id)?;
-        let mut guard = slot
+        let typed = slot.typed::<T>().ok_or_else(|| self.missing::<T>(id))?;
+        let mut guard = typed
             .actor
             .try_borrow_mut()
             .map_err(|_| self.busy::<T>(id))?;
-        self.journal.touch(id, &slot, &mut *guard);
-        let actor = slot
-            .downcast_mut::<T>(&mut *guard)
-            .ok_or_else(|| self.missing::<T>(id))?;
+        self.journal.touch_typed(id, &slot, &mut *guard);
         let outer = self.current_actor.replace(Some(id));
-        let r = f(actor);
+        let r = f(&mut *guard);
         self.current_actor.set(outer);
         Ok(r)
     }
@@ -236,7 +232,7 @@ impl VatCore {
     /// The type of actor `id`, if it exists.
     pub(crate) fn type_of(&self, id: ActorId) -> Option<TypeId> {
         // Looked at, not woken.
-        let awake = self.slots.borrow().get(&id.0).map(|s| s.type_id);
+        let awake = self.slots.borrow().get(&id.0).map(|s| s.type_id());
         awake.or_else(|| self.asleep_entry(id).map(ActorEntry::type_id))
     }
 
@@ -285,7 +281,7 @@ impl VatCore {
     pub(crate) fn self_ref<T: Actor>(&self) -> Option<Ref<T>> {
         let id = self.current_actor.get()?;
         let slot = self.slot(id)?;
-        (slot.type_id == TypeId::of::<T>())
+        (slot.type_id() == TypeId::of::<T>())
             .then(|| Ref::with_hold(self.shared.clone(), id, slot.hold(&self.shared, id)))
     }
 }
