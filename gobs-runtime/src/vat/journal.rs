@@ -176,14 +176,22 @@ impl Journal {
     /// [`touch`](Self::touch) for an actor whose type is known: a snapshot that fits is
     /// taken in place (see [`State::Inline`]).
     #[inline]
-    pub(crate) fn touch_typed<T: Actor>(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut T) {
-        if slot.touched.get() == self.epoch.get() {
+    /// `typed` is `slot` seen as its actor's type: its fields at offsets known when
+    /// compiling.
+    pub(crate) fn touch_typed<T: Actor>(
+        &self,
+        id: ActorId,
+        slot: &Rc<Slot>,
+        typed: &Slot<T>,
+        actor: &mut T,
+    ) {
+        if typed.touched.get() == self.epoch.get() {
             return;
         }
         if !inline::<T::Snapshot>() {
             return self.snapshot(id, slot, actor);
         }
-        let prev = slot.touched.replace(self.epoch.get());
+        let prev = typed.touched.replace(self.epoch.get());
         let mut room = Room::uninit();
         // SAFETY: `room` is large and aligned enough for a `T::Snapshot` (`inline`), and
         // empty. `undo_inline::<T>` is the function made for what is written here.

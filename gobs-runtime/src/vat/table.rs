@@ -125,7 +125,7 @@ impl VatCore {
             .actor
             .try_borrow_mut()
             .map_err(|_| self.busy::<T>(id))?;
-        self.journal.touch_typed(id, &slot, &mut *guard);
+        self.journal.touch_typed(id, &slot, typed, &mut *guard);
         let outer = self.current_actor.replace(Some(id));
         let r = f(&mut *guard);
         self.current_actor.set(outer);
