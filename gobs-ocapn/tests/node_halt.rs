@@ -209,3 +209,34 @@ fn a_node_whose_runtime_shut_down_while_a_call_waited_on_its_caller_closes_the_s
     while peer.recv().is_some() {}
     vat.shutdown();
 }
+
+/// A halted node stops its netlayers listening: a tcp-tls listener would otherwise go on
+/// taking handshakes, and keep up to its queue's worth of connections nobody reads.
+#[test]
+fn a_halted_node_listens_no_more() {
+    use gobs_ocapn::captp::SessionConfig;
+    use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tls = Arc::new(
+        rt.block_on(TcpTls::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            &TlsIdentity::generate().unwrap(),
+            None,
+        ))
+        .unwrap(),
+    );
+    let _enter = rt.enter();
+    let node = Node::start(
+        vec![tls.clone() as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(tls.listening_at().len(), 1);
+    // Its core panics: the node halts, on a runtime that goes on.
+    let panicked = rt.block_on(node.with_core(|_| -> () { panic!("asked to") }));
+    assert!(panicked.is_err(), "{panicked:?}");
+    assert!(tls.listening_at().is_empty(), "it listens no more");
+    let err = rt.block_on(within(tls.accept())).unwrap_err();
+    assert!(err.to_string().contains("listener stopped"), "{err}");
+}

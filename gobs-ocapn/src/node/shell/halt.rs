@@ -7,7 +7,8 @@
 //! stopped. Its runtime shutting down is: no task reads its connections any more. Left
 //! open, a connection would take whatever its peer sends and never answer, and the peer
 //! would wait for ever on a session it believes open. So the node halts: it closes every
-//! connection (its peer sees the session end and asks elsewhere), tells its core each
+//! connection (its peer sees the session end and asks elsewhere), stops its netlayers
+//! listening (closing what they accepted that the node had not taken), tells its core each
 //! session is lost (what waited on one breaks with the reason), and lets go of what the
 //! core held (whatever waits on the node is answered [`super::NodeStopped`]).
 
@@ -73,6 +74,10 @@ impl Shared {
     /// caller to drop once it let go of the lock.
     pub(super) fn halt_held(&self, host: &mut Host, why: &str) -> Core {
         self.stop();
+        // A stopped node holds no door open: nothing would take what comes through.
+        for netlayer in &self.netlayers {
+            netlayer.stop_accepting();
+        }
         host.halt(why)
     }
 }
