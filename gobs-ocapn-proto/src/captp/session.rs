@@ -20,6 +20,8 @@ mod exports;
 mod imports;
 mod incoming;
 mod outgoing;
+#[cfg(test)]
+mod wire_tests;
 
 pub use config::{DuplicateSession, SessionConfig};
 pub use event::Event;
@@ -259,9 +261,15 @@ impl Session {
     }
 
     fn write(&mut self, v: &Value) {
+        self.write_with(|out| syrup::encode_into(v, out));
+    }
+
+    /// Writes a message whose bytes `encode` appends (a hot one, written without building
+    /// its value first).
+    fn write_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         // Answers let go of earlier leave first, with this message.
         self.flush_gc_answers();
-        syrup::encode_into(v, &mut self.out);
+        encode(&mut self.out);
     }
 
     /// Ends the session: sends `op:abort` with `reason` and emits [`Event::Aborted`].
