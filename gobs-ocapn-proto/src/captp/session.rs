@@ -83,6 +83,10 @@ pub struct Session {
     deferred_gc: Vec<u64>,
 }
 
+/// The room a session's output starts with once taken: a far call and the answers it lets
+/// go of (about 100 bytes) fit.
+const OUTPUT_START: usize = 256;
+
 impl Session {
     /// A new session on connection `conn`; queues our `op:start-session` at once.
     pub fn new(
@@ -267,6 +271,11 @@ impl Session {
     /// Writes a message whose bytes `encode` appends (a hot one, written without building
     /// its value first).
     fn write_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.out.capacity() == 0 {
+            // The output was taken (it leaves as it is): room for a usual message at once,
+            // not a growth from a few bytes per push.
+            self.out.reserve(OUTPUT_START);
+        }
         // Answers let go of earlier leave first, with this message.
         self.flush_gc_answers();
         encode(&mut self.out);
