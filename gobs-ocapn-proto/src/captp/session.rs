@@ -32,6 +32,7 @@ use super::keys::{KeyPair, PublicKey};
 use super::ops::CAPTP_VERSION;
 use super::term::{ConnId, DropSink, LocalRef, ObjId};
 use super::{Dialect, Labels};
+use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
 use exports::ExportEntry;
@@ -68,8 +69,9 @@ pub struct Session {
     inpos: usize,
     out: Vec<u8>,
     events: VecDeque<Event>,
-    exports: HashMap<u64, ExportEntry>,
-    export_of: HashMap<ObjId, u64>,
+    /// Keyed by our own positions and ids (a peer chooses neither).
+    exports: IdMap<u64, ExportEntry>,
+    export_of: IdMap<ObjId, u64>,
     next_export: u64,
     imports: HashMap<u64, ImportEntry>,
     answers: HashMap<u64, LocalRef>,
@@ -113,8 +115,8 @@ impl Session {
             inpos: 0,
             out: Vec::new(),
             events: VecDeque::new(),
-            exports: HashMap::new(),
-            export_of: HashMap::new(),
+            exports: IdMap::default(),
+            export_of: IdMap::default(),
             next_export: 1,
             imports: HashMap::new(),
             answers: HashMap::new(),

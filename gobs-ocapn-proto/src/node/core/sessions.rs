@@ -261,7 +261,7 @@ impl Core {
     /// Sends every `op:gc-answer` still waiting (those that left with a later message are
     /// gone already), so a session that went quiet lets its peer free the answers.
     pub fn flush_deferred_gc(&mut self) {
-        for conn in std::mem::take(&mut self.deferred_gc) {
+        while let Some(conn) = self.deferred_gc.pop_first() {
             if let Some(slot) = self.sessions.get_mut(&conn) {
                 slot.session.flush_gc_answers();
                 self.dirty.insert(conn);
@@ -281,7 +281,7 @@ impl Core {
             }
         }
         let mut closing = Vec::new();
-        for conn in std::mem::take(&mut self.dirty) {
+        while let Some(conn) = self.dirty.pop_first() {
             let Some(slot) = self.sessions.get_mut(&conn) else {
                 continue;
             };
