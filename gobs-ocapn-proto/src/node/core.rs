@@ -209,7 +209,9 @@ pub struct Core {
     next_obj: u64,
     next_conn: u64,
     objects: IdMap<ObjId, Slot>,
-    sessions: BTreeMap<ConnId, SessionSlot>,
+    /// Boxed: a send takes its session out of the map and puts it back (the message may
+    /// carry references to other sessions), which then moves a pointer, not the session.
+    sessions: BTreeMap<ConnId, Box<SessionSlot>>,
     peers: HashMap<PeerLocator, ConnId>,
     /// What dials refused unread asked, by peer, until a session with it carries it.
     refused: HashMap<PeerLocator, Refused>,

@@ -11,7 +11,7 @@ impl Core {
     /// A session to act on; marks it for the next flush.
     pub(super) fn sess(&mut self, conn: ConnId) -> Option<&mut SessionSlot> {
         self.dirty.insert(conn);
-        self.sessions.get_mut(&conn)
+        self.sessions.get_mut(&conn).map(|s| &mut **s)
     }
 
     /// Whether connection `conn` still has a session (open or opening).
@@ -48,7 +48,7 @@ impl Core {
         self.peers
             .get(peer)
             .and_then(|c| self.sessions.get(c))
-            .is_some_and(SessionSlot::is_believed)
+            .is_some_and(|s| s.is_believed())
     }
 
     /// The location of connection `conn`'s peer, if its session is open and the node
@@ -109,7 +109,7 @@ impl Core {
         self.dirty.insert(conn);
         self.sessions.insert(
             conn,
-            SessionSlot {
+            Box::new(SessionSlot {
                 session,
                 dialed,
                 proof,
@@ -120,7 +120,7 @@ impl Core {
                 gobs_peer: false,
                 heard: false,
                 quiet_sweeps: 0,
-            },
+            }),
         );
     }
 
@@ -214,7 +214,7 @@ impl Core {
     /// new one, dialed.
     pub(super) fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
         if let Some(c) = self.peers.get(peer)
-            && self.sessions.get(c).is_some_and(SessionSlot::is_believed)
+            && self.sessions.get(c).is_some_and(|s| s.is_believed())
         {
             return *c;
         }
