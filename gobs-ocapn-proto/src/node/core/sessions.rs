@@ -1,8 +1,6 @@
 //! The node's CapTP sessions, one a connection: opening them (accepted or dialed), feeding
 //! them bytes, flushing their output as [`Action`]s, and what ends when a connection does.
 
-use std::collections::BTreeMap;
-
 use super::{Action, Core, OnOpen, PeerProof, SessionSlot, Slot, Work, error_record, kinds};
 use crate::captp::{ConnId, KeyPair, LocalRef, ObjId, Session};
 use crate::locator::PeerLocator;
@@ -271,12 +269,13 @@ impl Core {
     }
 
     pub(super) fn flush(&mut self) {
-        let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
-        for (conn, pos) in self.drops.drain() {
-            dropped.entry(conn).or_default().push(pos);
-        }
-        for (conn, positions) in dropped {
-            if let Some(slot) = self.sess(conn) {
+        // The imports let go of, by connection in order (each in the order dropped): a
+        // stable sort of the one vector, where a map allocated a node with every message.
+        let mut dropped = self.drops.drain();
+        dropped.sort_by_key(|&(conn, _)| conn);
+        for group in dropped.chunk_by(|a, b| a.0 == b.0) {
+            let positions: Vec<u64> = group.iter().map(|&(_, pos)| pos).collect();
+            if let Some(slot) = self.sess(group[0].0) {
                 slot.session.release_dropped(&positions);
             }
         }
