@@ -13,8 +13,9 @@ use crate::persist::context::{
     Directory, EntrySource, RestoreContext, current_restore, with_restore,
 };
 use crate::persist::entries::{self, ENTRY_NAME};
-use crate::persist::reach::{self, IdMap, Reach};
+use crate::persist::reach::{IdMap, Reach};
 use crate::persist::roots::SavedRoot;
+use crate::persist::stored::{self, Stored, StoredImage};
 use crate::portrait::ActorId;
 use crate::store::VatImage;
 use crate::vat::VatCore;
@@ -237,25 +238,31 @@ impl Persistence {
                  they are removed"
             );
         }
-        // What the store holds, so that writing it again unchanged is skipped: fingerprinted
-        // as the bookkeeping takes it in, not gathered in a list first. Portraits of one
-        // type come in runs: its type is hashed once per run.
-        let mut type_print: Option<(&str, u32, reach::TypePrint)> = None;
-        let stored = graph.portraits().map(|portrait| {
-            let (name, version) = (portrait.name, portrait.version);
-            if !matches!(&type_print, Some((n, v, _)) if *n == name && *v == version) {
-                type_print = None;
-            }
-            let (_, _, ty) = type_print.get_or_insert_with(|| {
-                (
-                    name,
-                    version,
-                    reach::TypePrint::new(reach::name_print(name), version),
-                )
+        // What the store holds, so that writing it again unchanged is skipped: where each
+        // portrait lies in the image (compared if it is ever written again), or, for
+        // arguments elsewhere, their fingerprint. Portraits of one type come in runs: its
+        // type is hashed once per run, and only if one of them needs it.
+        let mut type_print: Option<(u32, stored::TypePrint)> = None;
+        let all = graph.placed().map(|(portrait, ty, at)| {
+            let stored = at.and_then(|at| Stored::read(ty, at)).unwrap_or_else(|| {
+                let print = match &type_print {
+                    Some((t, print)) if *t == ty => print,
+                    _ => {
+                        let name = stored::name_print(portrait.name);
+                        let print = stored::TypePrint::new(name, portrait.version);
+                        &type_print.insert((ty, print)).1
+                    }
+                };
+                Stored::typed(print, portrait.args)
             });
-            (portrait.id, reach::fingerprint_typed(ty, portrait.args))
+            (portrait.id, stored)
         });
-        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), stored, edges, entries_of);
+        let image = StoredImage {
+            bytes: graph.bytes().clone(),
+            types: graph.types().to_vec(),
+        };
+        let (reach, garbage) =
+            Reach::restored(graph.roots().to_vec(), all, edges, entries_of, Some(image));
         self.reach = reach;
         Ok((roots, garbage))
     }

@@ -5,6 +5,7 @@
 //! reads every actor where it lies.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::encoded::{Args, PortraitRef};
@@ -55,6 +56,30 @@ impl VatImage {
                 args: a.args.bytes(&self.file),
             }
         })
+    }
+
+    /// Every saved actor, in id order, with its type's index in [`VatImage::types`] and,
+    /// when its arguments lie in [`VatImage::bytes`], where.
+    pub(crate) fn placed(
+        &self,
+    ) -> impl Iterator<Item = (PortraitRef<'_>, u32, Option<Range<usize>>)> {
+        self.portraits().zip(&self.actors).map(|(p, a)| {
+            let at = match &a.args {
+                Args::Loaded(range) => Some(range.clone()),
+                Args::Own(_) => None,
+            };
+            (p, a.ty, at)
+        })
+    }
+
+    /// The distinct types (name, version) of the vat's actors.
+    pub(crate) fn types(&self) -> &[(String, u32)] {
+        &self.types
+    }
+
+    /// The bytes the image's arguments lie in (a log file's, or the image's own).
+    pub(crate) fn bytes(&self) -> &Arc<Vec<u8>> {
+        &self.file
     }
 
     /// The image as an owned graph (what [`Store::load`](super::Store::load) returns).
