@@ -39,9 +39,11 @@ pub(crate) fn value_len(input: &[u8]) -> Option<usize> {
         at += 1;
         // Bytes that follow the marker (beyond a length field), and elements it opens.
         let (skip, elements): (usize, u64) = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
+            // Most markers of a portrait stand alone (small ints, nil, booleans), or open
+            // a small array (a reference, a tuple): no bytes to skip.
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => continue,
             0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
             0xa0..=0xbf => (usize::from(marker & 0x1f), 0),
             0xc1 => return None,
             // bin 8/16/32, str 8/16/32.
@@ -69,15 +71,19 @@ pub(crate) fn value_len(input: &[u8]) -> Option<usize> {
             0xde => (0, 2 * read_len(input, &mut at, 2)? as u64),
             0xdf => (0, 2 * read_len(input, &mut at, 4)? as u64),
         };
-        at = at.checked_add(skip)?;
-        if at > input.len() {
-            return None;
+        if skip > 0 {
+            at = at.checked_add(skip)?;
+            if at > input.len() {
+                return None;
+            }
         }
-        pending += elements;
-        // Each element takes a byte at least: a count beyond the bytes left is cut short
-        // (and cannot make `pending` overflow).
-        if pending > (input.len() - at) as u64 {
-            return None;
+        if elements > 0 {
+            pending += elements;
+            // Each element takes a byte at least: a count beyond the bytes left is cut
+            // short (and cannot make `pending` overflow).
+            if pending > (input.len() - at) as u64 {
+                return None;
+            }
         }
     }
     Some(at)
