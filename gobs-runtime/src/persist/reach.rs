@@ -79,9 +79,16 @@ impl Reach {
             match nodes.entry(id) {
                 Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
                 Entry::Vacant(new) => {
-                    let out = edges.remove(&id).unwrap_or_default();
+                    // Most actors are leaves and own no entries: the maps are small or
+                    // empty, and looked in only while they hold something.
+                    let out = if edges.is_empty() {
+                        Vec::new()
+                    } else {
+                        edges.remove(&id).unwrap_or_default()
+                    };
                     stack.extend(out.iter().copied());
-                    let owned = entries.remove(&id).map(|ids| {
+                    let owned = (!entries.is_empty()).then(|| entries.remove(&id)).flatten();
+                    let owned = owned.map(|ids| {
                         stack.extend(ids.iter().copied());
                         Box::new(ids.into_iter().collect::<IdSet>())
                     });

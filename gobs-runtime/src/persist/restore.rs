@@ -41,8 +41,11 @@ impl Persistence {
         };
         // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        // Portraits of one type come in runs: look the entry up once per run.
-        let mut last: Option<(&str, &'static ActorEntry)> = None;
+        // Portraits of one type come in runs: look the entry up once per run (by the
+        // type's index in the image: no name compared per actor).
+        let mut last: Option<(u32, &'static ActorEntry)> = None;
+        let is_entry: Vec<bool> = graph.types().iter().map(|(n, _)| n == ENTRY_NAME).collect();
+        let entry_type = |ty: u32| is_entry.get(ty as usize).copied().unwrap_or(false);
         let mut max_id = 0;
         let corrupt = |detail: String| Error::Store {
             vat: core.shared.name.clone(),
@@ -62,7 +65,7 @@ impl Persistence {
         // Map entries saved as portraits of their own go to their owners (by field).
         // (Only their arguments are copied: the other actors are read where they lie.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
-        for portrait in graph.portraits() {
+        for (portrait, ty, _) in graph.placed() {
             let id = portrait.id;
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
@@ -71,7 +74,7 @@ impl Persistence {
                 )));
             }
             max_id = max_id.max(id.get() + 1);
-            if portrait.name != ENTRY_NAME {
+            if !entry_type(ty) {
                 continue;
             }
             let (owner, part) = entries::owner_of(portrait.args).ok_or_else(|| {
@@ -104,22 +107,27 @@ impl Persistence {
         };
         // Who holds each span of `expected` (actors without references have none).
         let mut spans: Vec<(ActorId, Range<usize>)> = Vec::new();
-        let actors = graph.portraits().filter(|p| p.name != ENTRY_NAME);
+        let actors = graph.placed().filter(|(_, ty, _)| !entry_type(*ty));
         // Actors placed asleep so far (a sleepy vat lets go of their holds now and then).
         let mut placed_asleep: usize = 0;
         let (placed, ctx) = with_restore(ctx, || -> Result<(), Error> {
-            for portrait in actors {
+            for (portrait, ty, _) in actors {
                 let id = portrait.id;
                 let entry = match last {
-                    Some((n, e)) if n == portrait.name => e,
+                    Some((t, e)) if t == ty => e,
                     _ => {
                         let e =
                             self.lookup(portrait.name, portrait.version, id, &core.shared.name)?;
-                        last = Some((portrait.name, e));
+                        last = Some((ty, e));
                         e
                     }
                 };
-                let source = owned.remove(&id);
+                // Most vats own no map entries: no lookup per actor then.
+                let source = if owned.is_empty() {
+                    None
+                } else {
+                    owned.remove(&id)
+                };
                 let has_entries = source.is_some();
                 let start = current_restore(|ctx| {
                     ctx.entries = Some(source.unwrap_or_default());
@@ -204,6 +212,8 @@ impl Persistence {
         }
         for (from, span) in spans {
             for (target, expect) in &ctx.expected[span] {
+                // Checked as it was decoded.
+                let Some(expect) = expect else { continue };
                 let (target, type_name) = (*target, expect.type_name);
                 match core.type_of(target) {
                     Some(t) if t == expect.type_id() => {}
