@@ -300,7 +300,7 @@ fn a_machine_whose_session_drops_is_logged_unreachable_then_running_again() {
     ok(s, &["destroy-machine", "h1"]);
     wait_for(
         "the hob-client to end once its machine is destroyed",
-        || again.0.try_wait().unwrap().is_some(),
+        || again.child.try_wait().unwrap().is_some(),
     );
     drop(follower);
     daemon.stop("TERM");

@@ -174,8 +174,8 @@ fn hob_clients_register_once_serve_their_bindings_and_come_back() {
     g.revoke("m3").unwrap();
 
     // A killed hob-client: unreachable, then back from its saved state, no sturdyref needed.
-    client.0.kill().unwrap();
-    client.0.wait().unwrap();
+    client.child.kill().unwrap();
+    client.child.wait().unwrap();
     wait_for("m1 to be down", || {
         matches!(g.reach("m1"), Some(Reach::Down(_)))
     });
@@ -246,7 +246,7 @@ fn a_restarted_boss_keeps_each_registration_and_attach_as_it_was() {
     assert!(err.contains("was revoked"), "{err}");
     g.wait_up("m1", HANG, || {
         client
-            .0
+            .child
             .try_wait()
             .unwrap()
             .map(|s| format!("m1's hob-client ended: {s}"))

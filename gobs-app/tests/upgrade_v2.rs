@@ -141,7 +141,7 @@ fn the_release_before_one_machine_actor_opens_and_its_machines_keep_working() {
         ok(s, &["destroy-machine", machine]);
     }
     wait_for("h1's hob-client to end once h1 is destroyed", || {
-        client.0.try_wait().unwrap().is_some()
+        client.child.try_wait().unwrap().is_some()
     });
     assert_eq!(machine_names(s), ["c1"]);
     let (status, log) = daemon.stop("TERM");

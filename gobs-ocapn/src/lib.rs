@@ -84,6 +84,14 @@
 //! it. `examples/bank.rs` is a whole program of two processes (a bank, and an auditor
 //! keeping accounts in its portrait), which a test kills with `kill -9` in turn.
 //!
+//! ## Stopping
+//!
+//! [`Node::stop`] stops a node for good, and so does the tokio runtime that runs it
+//! shutting down: its connections close (each peer sees its session end and can ask
+//! elsewhere), it stops listening, and whatever waits on it is answered
+//! [`node::NodeStopped`]. Handles to a node (its objects, far references given to vats)
+//! do not keep it running.
+//!
 //! ## Blocking or async
 //!
 //! Open registries, start vats and call `wait()` outside async code; inside it, `.await`

@@ -199,6 +199,51 @@ const CHILD: &str = "GOBS_LISTENER_FD_CHILD";
 /// the fix, retries with backoff rather than logging every attempt, and says when it
 /// accepts again. The node runs in a child process whose descriptor limit is lowered, so
 /// this process (and the other tests) keep theirs.
+/// A tcp-tls listener told to stop (as its node does when it halts) closes the
+/// connections it handshook that nobody took, answers `accept` with an error, and gives
+/// its port back; without that, a halted node's peers would wait on those connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_tcp_tls_listener_closes_what_it_queued_and_listens_no_more() {
+    let tls = TcpTls::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        &TlsIdentity::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let addr = tls.local_addr().unwrap();
+    let dialer = TcpTls::dial_only();
+    // Handshaken, and taken by no `accept`: they wait in the listener's queue.
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        waiting.push(within(dialer.connect(&tls.locator())).await.unwrap());
+    }
+    tls.stop_accepting();
+    for stream in &mut waiting {
+        let mut byte = [0u8; 1];
+        let read = within(stream.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "a queued connection is closed: {read:?}"
+        );
+    }
+    let err = within(tls.accept()).await.unwrap_err();
+    assert!(err.to_string().contains("listener stopped"), "{err}");
+    assert!(tls.listening_at().is_empty());
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            start.elapsed() < HANG,
+            "{addr} still listens after {HANG:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        within(dialer.connect(&tls.locator())).await.is_err(),
+        "no handshake after the stop"
+    );
+}
+
 #[test]
 fn a_shortage_of_descriptors_is_logged_once_per_burst() {
     use std::io::{BufRead, BufReader};

@@ -22,7 +22,7 @@ use gobs_ocapn::vat::RemoteObject;
 use gobs_runtime::{Vat, define_actor};
 
 /// An object that holds its own node, as a hob-client's bindings do; `ping` answers
-/// `pong`, `panic` panics.
+/// `pong`, `panic` panics, `stop` stops the node.
 struct HoldsItsNode(Arc<OnceLock<Node>>);
 
 impl LocalObject for HoldsItsNode {
@@ -30,6 +30,10 @@ impl LocalObject for HoldsItsNode {
         assert!(self.0.get().is_some(), "it holds its node");
         match args.first().and_then(Term::as_symbol) {
             Some("panic") => panic!("asked to"),
+            Some("stop") => {
+                self.0.get().unwrap().stop();
+                Ok(Term::sym("stopping"))
+            }
             _ => Ok(Term::sym("pong")),
         }
     }
@@ -208,4 +212,68 @@ fn a_node_whose_runtime_shut_down_while_a_call_waited_on_its_caller_closes_the_s
     // The node closes the session: the peer reads to its end rather than waiting on it.
     while peer.recv().is_some() {}
     vat.shutdown();
+}
+
+/// A halted node stops its netlayers listening: a tcp-tls listener would otherwise go on
+/// taking handshakes, and keep up to its queue's worth of connections nobody reads.
+#[test]
+fn a_halted_node_listens_no_more() {
+    use gobs_ocapn::captp::SessionConfig;
+    use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tls = Arc::new(
+        rt.block_on(TcpTls::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            &TlsIdentity::generate().unwrap(),
+            None,
+        ))
+        .unwrap(),
+    );
+    let _enter = rt.enter();
+    let node = Node::start(
+        vec![tls.clone() as Arc<dyn Netlayer>],
+        SessionConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(tls.listening_at().len(), 1);
+    // Its core panics: the node halts, on a runtime that goes on.
+    let panicked = rt.block_on(node.with_core(|_| -> () { panic!("asked to") }));
+    assert!(panicked.is_err(), "{panicked:?}");
+    assert!(tls.listening_at().is_empty(), "it listens no more");
+    let err = rt.block_on(within(tls.accept())).unwrap_err();
+    assert!(err.to_string().contains("listener stopped"), "{err}");
+}
+
+/// A node its owner stops ([`Node::stop`]) ends its sessions and answers its handles
+/// `NodeStopped`; so does one an object of its own stops, from inside its core.
+#[test]
+fn a_node_stopped_by_its_owner_or_its_own_object_ends_its_sessions() {
+    for from_inside in [false, true] {
+        let Served {
+            node,
+            sturdyref,
+            stop,
+            thread,
+        } = serve();
+        let client_rt = tokio::runtime::Runtime::new().unwrap();
+        let client = client_rt.block_on(tcp_node());
+        let holder = client_rt.block_on(enliven(&client, &sturdyref));
+
+        if from_inside {
+            // Its answer may or may not leave before the connection closes.
+            let _ = client_rt.block_on(ask(&client, holder.clone(), "stop"));
+        } else {
+            node.stop();
+        }
+        let answer = client_rt.block_on(ask(&client, holder, "ping"));
+        assert_session_ended(answer, &sturdyref);
+        let asked = client_rt.block_on(node.with_core(|core| core.object_count()));
+        assert!(
+            asked.is_err(),
+            "its handle is answered NodeStopped: {asked:?}"
+        );
+        drop(stop);
+        thread.join().unwrap();
+    }
 }

@@ -9,6 +9,8 @@ pub mod connect;
 pub mod copy;
 pub mod copy_progress;
 pub mod events;
+#[cfg(test)]
+mod older_daemon;
 pub mod outcome;
 pub mod output;
 pub mod progress;

@@ -389,47 +389,20 @@ impl<'a> Shown<'a> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::io::BufRead;
-    use std::os::unix::net::UnixListener;
-
     use super::*;
-    use crate::config::state_dir::{Source, StateDir};
+    use crate::cli::older_daemon::{older_daemon, paths_in};
     use crate::model::RunOutput;
-
-    /// Reads one request frame off `connection`, as JSON.
-    fn request_of(connection: &UnixStream) -> serde_json::Value {
-        let mut line = String::new();
-        BufReader::new(connection).read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
-    }
 
     /// A daemon of before data frames refuses the `frames` field as it refuses any unknown
     /// one; the command line asks again in JSON frames and the run streams.
     #[test]
     fn a_daemon_without_data_frames_is_asked_again_in_json_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = StatePaths::new(StateDir {
-            path: dir.path().to_path_buf(),
-            source: Source::Flag,
-        })
-        .unwrap();
-        let listener = UnixListener::bind(paths.socket()).unwrap();
-        let older = std::thread::spawn(move || {
-            let (first, _) = listener.accept().unwrap();
-            let asked = request_of(&first);
-            assert_eq!(asked["frames"], "binary", "{asked}");
-            let refusal = Response::protocol_error(
-                "the request frame has an unknown field \"frames\"; it takes `version` and \
-                 `request`",
-            );
-            write_frame(&first, &refusal, MAX_RESPONSE_BYTES).unwrap();
-            drop(first);
-            let (second, _) = listener.accept().unwrap();
-            let asked = request_of(&second);
-            assert_eq!(asked.get("frames"), None, "{asked}");
+        let paths = paths_in(dir.path());
+        let older = older_daemon(&paths, |second, _, asked| {
             assert_eq!(asked["request"]["stream"], true, "{asked}");
             let output = StreamFrame::output(Stream::Stdout, b"hi\n".to_vec());
-            write_frame(&second, &output, MAX_RESPONSE_BYTES).unwrap();
+            write_frame(second, &output, MAX_RESPONSE_BYTES).unwrap();
             let ended = Response::Run(RunOutput {
                 exit_code: Some(3),
                 signal: None,
@@ -437,7 +410,7 @@ mod tests {
                 stderr: String::new(),
                 truncated: false,
             });
-            write_frame(&second, &ended, MAX_RESPONSE_BYTES).unwrap();
+            write_frame(second, &ended, MAX_RESPONSE_BYTES).unwrap();
         });
         let request = Run {
             name: "m".parse().unwrap(),

@@ -52,7 +52,12 @@ impl Drop for RealClient {
 }
 
 /// A `gobs-app hob-client` the test started on a state directory; killed when dropped.
-pub struct Client(pub Child);
+/// Its standard error is read as it comes (a full pipe would stop a chatty client), and
+/// kept for [`Client::exited`].
+pub struct Client {
+    pub child: Child,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
 
 impl Client {
     /// Starts a hob-client on the state directory `dir` (already registered).
@@ -68,34 +73,42 @@ impl Client {
         if let Some(uri) = registration {
             cmd.args(["--registration", uri]);
         }
-        let child = cmd
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        Client(child)
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut err = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut pipe, &mut err);
+            err
+        });
+        Client {
+            child,
+            stderr: Some(stderr),
+        }
     }
 
     pub fn pid(&self) -> u32 {
-        self.0.id()
+        self.child.id()
     }
 
     /// Waits until it exits by itself; answers its exit code and standard error.
     pub fn exited(mut self) -> (Option<i32>, String) {
         wait_for("the hob-client to exit", || {
-            self.0.try_wait().unwrap().is_some()
+            self.child.try_wait().unwrap().is_some()
         });
-        let status = self.0.wait().unwrap();
-        let mut err = Vec::new();
-        std::io::Read::read_to_end(self.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        let status = self.child.wait().unwrap();
+        let err = self.stderr.take().unwrap().join().unwrap();
         (status.code(), text(&err))
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

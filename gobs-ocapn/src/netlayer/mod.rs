@@ -113,6 +113,12 @@ pub trait Netlayer: Send + Sync + 'static {
     fn accept(&self) -> BoxFuture<'_, std::io::Result<Accepted>>;
     /// Opens a connection to `peer`.
     fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>>;
+    /// Stops listening for good, closing the connections accepted but not yet taken by
+    /// [`Netlayer::accept`], which answers an error from then on. A node calls it when it
+    /// halts, so a stopped node holds no door open and no peer waits on it. Dialling
+    /// still works. The default does nothing: for a netlayer whose unaccepted connections
+    /// wait only in the kernel's backlog.
+    fn stop_accepting(&self) {}
 }
 
 pub(crate) fn random_designator() -> std::io::Result<String> {

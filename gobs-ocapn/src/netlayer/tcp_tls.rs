@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use data_encoding::BASE32_NOPAD;
@@ -31,7 +32,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, Notify, mpsc};
 
 use super::tls_verify::{AnyClientCert, Pinned};
 use super::{
@@ -111,6 +112,9 @@ pub struct TcpTls {
     listening: Option<Arc<Listening>>,
     /// The accept loop of each address it listens on.
     listeners: std::sync::Mutex<BTreeMap<SocketAddr, tokio::task::JoinHandle<()>>>,
+    /// [`Netlayer::stop_accepting`] was called; `accept` is woken to close the queue.
+    stopped: AtomicBool,
+    stopping: Notify,
 }
 
 impl Drop for TcpTls {
@@ -243,6 +247,8 @@ impl TcpTls {
             client_cert: Some(Arc::new(ours)),
             listening: Some(listening),
             listeners: std::sync::Mutex::new(BTreeMap::from([(local, first)])),
+            stopped: AtomicBool::new(false),
+            stopping: Notify::new(),
         })
     }
 
@@ -255,6 +261,9 @@ impl TcpTls {
             .listening
             .as_ref()
             .ok_or_else(|| invalid("this tcp-tls netlayer only dials".into()))?;
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(stopped());
+        }
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let task = listening.spawn(listener);
@@ -294,6 +303,8 @@ impl TcpTls {
             client_cert: None,
             listening: None,
             listeners: std::sync::Mutex::default(),
+            stopped: AtomicBool::new(false),
+            stopping: Notify::new(),
         }
     }
 
@@ -301,6 +312,17 @@ impl TcpTls {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("the tcp-tls listener stopped")
+}
+
+/// Closes the queue of accepted connections and closes those in it; handshakes still under
+/// way find it closed and close theirs.
+fn close_queue(queue: &mut mpsc::Receiver<Accepted>) {
+    queue.close();
+    while queue.try_recv().is_ok() {}
 }
 
 async fn server_handshake(
@@ -408,13 +430,35 @@ impl Netlayer for TcpTls {
                 .incoming
                 .as_ref()
                 .ok_or_else(|| invalid("this tcp-tls netlayer only dials".into()))?;
-            incoming
-                .lock()
-                .await
-                .recv()
-                .await
-                .ok_or_else(|| std::io::Error::other("the tcp-tls listener stopped"))
+            let mut queue = incoming.lock().await;
+            // Registered before the flag is read, so a stop in between still wakes it.
+            let stopping = self.stopping.notified();
+            tokio::pin!(stopping);
+            stopping.as_mut().enable();
+            if self.stopped.load(Ordering::Acquire) {
+                close_queue(&mut queue);
+                return Err(stopped());
+            }
+            tokio::select! {
+                next = queue.recv() => next.ok_or_else(stopped),
+                () = stopping => {
+                    close_queue(&mut queue);
+                    Err(stopped())
+                }
+            }
         })
+    }
+
+    fn stop_accepting(&self) {
+        self.stopped.store(true, Ordering::Release);
+        for (_, task) in std::mem::take(&mut *self.lock_listeners()) {
+            task.abort();
+        }
+        // An `accept` waiting holds the queue: it closes it once woken.
+        if let Some(mut queue) = self.incoming.as_ref().and_then(|q| q.try_lock().ok()) {
+            close_queue(&mut queue);
+        }
+        self.stopping.notify_waiters();
     }
 
     fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>> {

@@ -1,20 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::BufRead;
-use std::os::unix::net::UnixListener;
-
 use data_encoding::BASE64;
 
 use super::*;
-use crate::config::state_dir::{Source, StateDir};
+use crate::cli::older_daemon::{json_of, older_daemon, paths_in};
 use crate::files::{FileCopied, FileMode};
-
-/// Reads one JSON frame off `connection`.
-fn json_of(connection: &mut impl BufRead) -> serde_json::Value {
-    let mut line = String::new();
-    connection.read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap()
-}
 
 /// A daemon of before data frames refuses the `frames` field as it refuses any unknown
 /// one; `put-file` asks again in JSON frames, and the whole stream goes there (none of
@@ -22,28 +12,10 @@ fn json_of(connection: &mut impl BufRead) -> serde_json::Value {
 #[test]
 fn a_daemon_without_data_frames_is_sent_the_copy_in_json_frames() {
     let dir = tempfile::tempdir().unwrap();
-    let paths = StatePaths::new(StateDir {
-        path: dir.path().to_path_buf(),
-        source: Source::Flag,
-    })
-    .unwrap();
+    let paths = paths_in(dir.path());
     let local = dir.path().join("hello.txt");
     std::fs::write(&local, b"hello, older daemon\n").unwrap();
-    let listener = UnixListener::bind(paths.socket()).unwrap();
-    let older = std::thread::spawn(move || {
-        let (first, _) = listener.accept().unwrap();
-        let asked = json_of(&mut BufReader::new(&first));
-        assert_eq!(asked["frames"], "binary", "{asked}");
-        let refusal = Response::protocol_error(
-            "the request frame has an unknown field \"frames\"; it takes `version` and \
-             `request`",
-        );
-        write_frame(&first, &refusal, MAX_RESPONSE_BYTES).unwrap();
-        drop(first);
-        let (second, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(&second);
-        let asked = json_of(&mut reader);
-        assert_eq!(asked.get("frames"), None, "{asked}");
+    let older = older_daemon(&paths, |second, mut reader, asked| {
         assert_eq!(asked["request"]["op"], "put-file", "{asked}");
         let mut stream = Vec::new();
         loop {
@@ -65,7 +37,7 @@ fn a_daemon_without_data_frames_is_sent_the_copy_in_json_frames() {
             files: 1,
             sha256: None,
         });
-        write_frame(&second, &copied, MAX_RESPONSE_BYTES).unwrap();
+        write_frame(second, &copied, MAX_RESPONSE_BYTES).unwrap();
         stream
     });
     let request = PutFile {

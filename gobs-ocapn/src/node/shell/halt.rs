@@ -1,5 +1,6 @@
-//! How a node stops for good while handles to it may still live: when the tokio runtime
-//! that ran its tasks shuts down, or when its core panicked.
+//! How a node stops for good while handles to it may still live: when its owner stops it
+//! ([`Node::stop`]), when the tokio runtime that ran its tasks shuts down, or when its
+//! core panicked.
 //!
 //! Handles outlive a node's runtime easily: an object of its own may hold one (a
 //! hob-client's bindings do), a far reference passed to a vat does, a message waiting in
@@ -7,15 +8,17 @@
 //! stopped. Its runtime shutting down is: no task reads its connections any more. Left
 //! open, a connection would take whatever its peer sends and never answer, and the peer
 //! would wait for ever on a session it believes open. So the node halts: it closes every
-//! connection (its peer sees the session end and asks elsewhere), tells its core each
+//! connection (its peer sees the session end and asks elsewhere), stops its netlayers
+//! listening (closing what they accepted that the node had not taken), tells its core each
 //! session is lost (what waited on one breaks with the reason), and lets go of what the
 //! core held (whatever waits on the node is answered [`super::NodeStopped`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
 use std::sync::{PoisonError, Weak};
 
-use super::Shared;
 use super::host::Host;
+use super::{Node, Shared};
 use crate::captp::{ConnId, SessionConfig};
 use crate::node::Core;
 
@@ -24,6 +27,22 @@ pub(super) const RUNTIME_GONE: &str = "the node stopped: the tokio runtime that 
 
 /// Why a node whose core panicked stopped.
 pub(super) const CORE_PANICKED: &str = "the node stopped: its core panicked";
+
+/// Why a node its owner stopped stopped.
+pub(super) const STOPPED: &str = "the node was stopped by its owner";
+
+impl Node {
+    /// Stops the node for good, as when the tokio runtime that runs it shuts down: it
+    /// closes its connections (each peer sees its session end), stops listening, breaks
+    /// whatever waits on a session, and answers its handles [`NodeStopped`](super::NodeStopped) from then
+    /// on. From anywhere, the node's own objects included: a thread running the node's
+    /// core at that moment halts it at the end of what it runs.
+    pub fn stop(&self) {
+        self.shared.stop_asked.store(true, Ordering::Release);
+        // A section halts it: this one if the core is free, else the holder's.
+        self.shared.post(Box::new(|_| {}));
+    }
+}
 
 /// Halts the node ([`Shared::halt`]) when the task holding it is dropped unfinished: what
 /// happens to a node's tasks when its runtime shuts down.
@@ -73,6 +92,10 @@ impl Shared {
     /// caller to drop once it let go of the lock.
     pub(super) fn halt_held(&self, host: &mut Host, why: &str) -> Core {
         self.stop();
+        // A stopped node holds no door open: nothing would take what comes through.
+        for netlayer in &self.netlayers {
+            netlayer.stop_accepting();
+        }
         host.halt(why)
     }
 }

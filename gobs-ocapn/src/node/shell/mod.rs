@@ -96,6 +96,8 @@ struct Shared {
     queue: Mutex<VecDeque<CoreFn>>,
     /// Something run on the core panicked: the node has stopped.
     stopped: AtomicBool,
+    /// Its owner asked it to stop ([`Node::stop`]): the section under way halts it.
+    stop_asked: AtomicBool,
     runtime: Handle,
     netlayers: Vec<Arc<dyn Netlayer>>,
     /// Wakes the timer task for an earlier deadline (or to end).
@@ -181,12 +183,17 @@ impl Shared {
                 }
             }
         }));
-        if ran.is_err() {
+        let why = if ran.is_err() {
             tracing::error!("the OCapN node stopped: its core panicked");
-            let old = self.halt_held(host, halt::CORE_PANICKED);
-            // Dropped under the lock: its drops find the node stopped, and post nothing.
-            drop(old);
-        }
+            halt::CORE_PANICKED
+        } else if self.stop_asked.load(Ordering::Acquire) {
+            halt::STOPPED
+        } else {
+            return;
+        };
+        let old = self.halt_held(host, why);
+        // Dropped under the lock: its drops find the node stopped, and post nothing.
+        drop(old);
     }
 
     fn drain(&self, host: &mut Host) {
@@ -254,6 +261,9 @@ async fn accept(netlayer: Arc<dyn Netlayer>, shared: Weak<Shared>) {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
+                if shared.stopped.load(Ordering::Acquire) {
+                    return;
+                }
                 shared.with_host(|host, shared| host.accepted(accepted, shared));
             }
             Err(e) => {
@@ -351,6 +361,7 @@ impl Node {
             host: Mutex::new(Host::new(Core::new(locator.clone(), config))),
             queue: Mutex::default(),
             stopped: AtomicBool::new(false),
+            stop_asked: AtomicBool::new(false),
             runtime: runtime.clone(),
             netlayers: netlayers.clone(),
             timer: timer_wake.clone(),
