@@ -40,14 +40,7 @@ fn fixture_port() -> MutexGuard<'static, ()> {
 /// runs); the guard removes the bridge and its firewall table when the test ends, passed
 /// or not (a daemon brings them up again for the container machine the fixture holds).
 fn copy_fixture(to: &Path) -> Bridge {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v2");
-    let copied = std::process::Command::new("cp")
-        .arg("-rT")
-        .arg(&fixture)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_fixture("state-v2", to);
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let (pid, n) = (std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
     let bridge = format!("gv2{:x}x{n}", pid & 0xff_ffff);

@@ -19,14 +19,7 @@ use common::{Daemon, bare, ok, state, text};
 
 /// The fixture, copied into `to` (a fresh state directory): its URIs, s1 then s2.
 fn copy_fixture(to: &Path) -> (String, String) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/state-v3");
-    let copied = std::process::Command::new("cp")
-        .arg("-rT")
-        .arg(&fixture)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy_fixture("state-v3", to);
     let uris: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(to.join("uris.json")).unwrap()).unwrap();
     let uri = |id: &str| uris[id].as_str().unwrap().to_string();

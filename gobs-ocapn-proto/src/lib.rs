@@ -73,6 +73,7 @@ pub mod fixtures;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod id_hash;
 pub mod locator;
 pub mod node;
 pub mod syrup;

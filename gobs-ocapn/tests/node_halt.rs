@@ -215,11 +215,12 @@ fn a_node_whose_runtime_shut_down_while_a_call_waited_on_its_caller_closes_the_s
 }
 
 /// A halted node stops its netlayers listening: a tcp-tls listener would otherwise go on
-/// taking handshakes, and keep up to its queue's worth of connections nobody reads.
+/// taking handshakes, and keep up to its queue's worth of connections nobody reads; a unix
+/// socket's path goes, so no peer finds it.
 #[test]
 fn a_halted_node_listens_no_more() {
     use gobs_ocapn::captp::SessionConfig;
-    use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity};
+    use gobs_ocapn::netlayer::{Netlayer, TcpTls, TlsIdentity, UnixSocket};
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let tls = Arc::new(
@@ -230,9 +231,12 @@ fn a_halted_node_listens_no_more() {
         ))
         .unwrap(),
     );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.sock");
     let _enter = rt.enter();
+    let unix = Arc::new(UnixSocket::bind(&path).unwrap());
     let node = Node::start(
-        vec![tls.clone() as Arc<dyn Netlayer>],
+        vec![tls.clone() as Arc<dyn Netlayer>, unix as Arc<dyn Netlayer>],
         SessionConfig::default(),
     )
     .unwrap();
@@ -243,6 +247,7 @@ fn a_halted_node_listens_no_more() {
     assert!(tls.listening_at().is_empty(), "it listens no more");
     let err = rt.block_on(within(tls.accept())).unwrap_err();
     assert!(err.to_string().contains("listener stopped"), "{err}");
+    assert!(!path.exists(), "the unix socket's path is gone");
 }
 
 /// A node its owner stops ([`Node::stop`]) ends its sessions and answers its handles

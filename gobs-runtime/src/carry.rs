@@ -301,11 +301,13 @@ impl AnyRef {
         if let Some(far) = &self.far {
             return far.send_by_name(method, args, refs);
         }
-        let (id, describe) = (self.id, self.describe());
+        let (id, type_name) = (self.id, self.entry.type_name);
         let method = method.to_string();
         let sink: Sink = Arc::default();
         let for_job = sink.clone();
         let job = move |core: &VatCore| {
+            // Named only if it fails: a network call comes through here every time.
+            let describe = || core.describe_named(type_name, id);
             with_context(refs, for_job, || {
                 core.invoke_by_name(id, &describe, &method, &args)
             })

@@ -299,6 +299,26 @@ pub fn state() -> TempDir {
         .unwrap()
 }
 
+/// Copies the state directory `tests/fixtures/NAME` (one an earlier release wrote) into
+/// `to`, for an upgrade test to open.
+pub fn copy_fixture(name: &str, to: &Path) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let copied = Command::new("cp")
+        .arg("-rT")
+        .arg(&fixture)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        copied.success(),
+        "cp -rT {} {}",
+        fixture.display(),
+        to.display()
+    );
+}
+
 /// Asks the daemon on `socket` to run `argv` on `machine` in a terminal (as `run -t` does,
 /// which wants a terminal of its own); its last frame, as sent.
 pub fn run_in_terminal(socket: &Path, machine: &str, argv: &[&str]) -> String {

@@ -20,6 +20,8 @@ mod exports;
 mod imports;
 mod incoming;
 mod outgoing;
+#[cfg(test)]
+mod wire_tests;
 
 pub use config::{DuplicateSession, SessionConfig};
 pub use event::Event;
@@ -30,6 +32,7 @@ use super::keys::{KeyPair, PublicKey};
 use super::ops::CAPTP_VERSION;
 use super::term::{ConnId, DropSink, LocalRef, ObjId};
 use super::{Dialect, Labels};
+use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
 use exports::ExportEntry;
@@ -66,8 +69,9 @@ pub struct Session {
     inpos: usize,
     out: Vec<u8>,
     events: VecDeque<Event>,
-    exports: HashMap<u64, ExportEntry>,
-    export_of: HashMap<ObjId, u64>,
+    /// Keyed by our own positions and ids (a peer chooses neither).
+    exports: IdMap<u64, ExportEntry>,
+    export_of: IdMap<ObjId, u64>,
     next_export: u64,
     imports: HashMap<u64, ImportEntry>,
     answers: HashMap<u64, LocalRef>,
@@ -80,6 +84,10 @@ pub struct Session {
     /// [`SessionConfig::defer_gc_answers`]).
     deferred_gc: Vec<u64>,
 }
+
+/// The room a session's output starts with once taken: a far call and the answers it lets
+/// go of (about 100 bytes) fit.
+const OUTPUT_START: usize = 256;
 
 impl Session {
     /// A new session on connection `conn`; queues our `op:start-session` at once.
@@ -107,8 +115,8 @@ impl Session {
             inpos: 0,
             out: Vec::new(),
             events: VecDeque::new(),
-            exports: HashMap::new(),
-            export_of: HashMap::new(),
+            exports: IdMap::default(),
+            export_of: IdMap::default(),
             next_export: 1,
             imports: HashMap::new(),
             answers: HashMap::new(),
@@ -259,9 +267,20 @@ impl Session {
     }
 
     fn write(&mut self, v: &Value) {
+        self.write_with(|out| syrup::encode_into(v, out));
+    }
+
+    /// Writes a message whose bytes `encode` appends (a hot one, written without building
+    /// its value first).
+    fn write_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+        if self.out.capacity() == 0 {
+            // The output was taken (it leaves as it is): room for a usual message at once,
+            // not a growth from a few bytes per push.
+            self.out.reserve(OUTPUT_START);
+        }
         // Answers let go of earlier leave first, with this message.
         self.flush_gc_answers();
-        syrup::encode_into(v, &mut self.out);
+        encode(&mut self.out);
     }
 
     /// Ends the session: sends `op:abort` with `reason` and emits [`Event::Aborted`].

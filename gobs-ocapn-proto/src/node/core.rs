@@ -11,12 +11,13 @@
 //! (write bytes, dial a peer, close a connection). Everything here is deterministic and
 //! runs on one thread.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
 
 mod bootstrap;
 mod caretaker;
+mod conn_set;
 mod delivery;
 mod events;
 mod gc;
@@ -43,6 +44,7 @@ pub use timers::{HELLO_TIMEOUT, IDLE_TIMEOUT};
 use crate::captp::{
     CapRef, ConnId, DropSink, LocalRef, ObjId, Selector, Session, SessionConfig, Term,
 };
+use crate::id_hash::{IdMap, IdSet};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
 
@@ -206,8 +208,10 @@ pub struct Core {
     locator: PeerLocator,
     next_obj: u64,
     next_conn: u64,
-    objects: HashMap<ObjId, Slot>,
-    sessions: BTreeMap<ConnId, SessionSlot>,
+    objects: IdMap<ObjId, Slot>,
+    /// Boxed: a send takes its session out of the map and puts it back (the message may
+    /// carry references to other sessions), which then moves a pointer, not the session.
+    sessions: BTreeMap<ConnId, Box<SessionSlot>>,
     peers: HashMap<PeerLocator, ConnId>,
     /// What dials refused unread asked, by peer, until a session with it carries it.
     refused: HashMap<PeerLocator, Refused>,
@@ -219,31 +223,31 @@ pub struct Core {
     /// Every session's dropped imports.
     drops: DropSink,
     /// Sessions touched since the last flush (only they can have output or have ended).
-    dirty: BTreeSet<ConnId>,
+    dirty: conn_set::ConnSet,
     /// Sessions that may hold `op:gc-answer`s waiting for their next message
     /// ([`Core::flush_deferred_gc`]).
-    deferred_gc: BTreeSet<ConnId>,
+    deferred_gc: conn_set::ConnSet,
     /// Swiss numbers minted for objects on a peer's request (`gobs:sturdyref`), by object,
     /// so asking twice gives the same sturdyref.
-    minted: HashMap<ObjId, Vec<u8>>,
+    minted: IdMap<ObjId, Vec<u8>>,
     /// Told of every swiss number minted, so a host can make it durable.
     on_mint: Option<MintHook>,
     /// Sturdyrefs peers told before their answers ([`told`]).
     told: told::Told,
     /// Objects the host keeps however many peers hold them ([`Core::pin`]).
-    pinned: HashSet<ObjId>,
+    pinned: IdSet<ObjId>,
     /// How many swiss numbers name each object: those are kept too, until the last of
     /// their swiss numbers is revoked.
-    bound: HashMap<ObjId, usize>,
+    bound: IdMap<ObjId, usize>,
     /// Swiss numbers revoked lately (their SHA-256), so a fetch of one says so.
     revoked: revoke::RevokedSwiss,
     /// Told of every swiss number revoked, so a host can forget it durably.
     on_revoke: Option<RevokeHook>,
     /// How many settled promises hold each local object (their values refer to it).
-    held: HashMap<ObjId, usize>,
+    held: IdMap<ObjId, usize>,
     /// Objects every peer let go of while a promise still held them: collected when the
     /// last such promise goes.
-    released_while_held: HashSet<ObjId>,
+    released_while_held: IdSet<ObjId>,
     /// Caretakers bound to swiss numbers ([`Core::bind_revocable`]).
     caretakers: caretaker::Caretakers,
     /// When peers must have said hello by ([`Core::connected`]).
@@ -287,7 +291,7 @@ impl Core {
             locator,
             next_obj: 1,
             next_conn: 1,
-            objects: HashMap::new(),
+            objects: IdMap::default(),
             sessions: BTreeMap::new(),
             peers: HashMap::new(),
             refused: HashMap::new(),
@@ -297,16 +301,16 @@ impl Core {
             queue: VecDeque::new(),
             actions: Vec::new(),
             drops: DropSink::new(),
-            dirty: BTreeSet::new(),
-            deferred_gc: BTreeSet::new(),
+            dirty: conn_set::ConnSet::default(),
+            deferred_gc: conn_set::ConnSet::default(),
             caretakers: caretaker::Caretakers::default(),
-            pinned: HashSet::new(),
-            bound: HashMap::new(),
+            pinned: IdSet::default(),
+            bound: IdMap::default(),
             revoked: revoke::RevokedSwiss::default(),
             on_revoke: None,
-            held: HashMap::new(),
-            released_while_held: HashSet::new(),
-            minted: HashMap::new(),
+            held: IdMap::default(),
+            released_while_held: IdSet::default(),
+            minted: IdMap::default(),
             on_mint: None,
             told: told::Told::default(),
             hello_deadlines: timers::HelloDeadlines::default(),

@@ -77,9 +77,48 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Opens a record labelled `label` (a symbol): the same bytes as the start of an encoded
+/// [`Value::Record`], for a hot message written without building its value first. Its
+/// fields follow, each encoded in turn, then [`close_record`].
+pub(crate) fn open_record(label: &str, out: &mut Vec<u8>) {
+    out.push(b'<');
+    netstring(label.as_bytes(), b'\'', out);
+}
+
+/// Closes a record opened with [`open_record`].
+pub(crate) fn close_record(out: &mut Vec<u8>) {
+    out.push(b'>');
+}
+
+/// A non-negative integer, as [`Value::Int`] encodes it.
+pub(crate) fn encode_uint(n: u64, out: &mut Vec<u8>) {
+    write_decimal(u128::from(n), out);
+    out.push(b'+');
+}
+
 /// Writes `n` in decimal without allocating.
-pub(crate) fn write_decimal(mut n: u128, out: &mut Vec<u8>) {
+pub(crate) fn write_decimal(n: u128, out: &mut Vec<u8>) {
+    // Almost every integer on the wire (positions, counts, lengths) fits 64 bits, whose
+    // digits cost fewer instructions than 128-bit ones.
+    if let Ok(n) = u64::try_from(n) {
+        return write_decimal_u64(n, out);
+    }
+    let mut n = n;
     let mut digits = [0u8; 39];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn write_decimal_u64(mut n: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
         i -= 1;

@@ -12,6 +12,7 @@ mod value;
 
 pub use de::{from_bytes, from_value};
 pub use decode::{Limits, decode, decode_prefix, decode_with};
+pub(crate) use encode::{close_record, encode_uint, open_record};
 pub use encode::{encode, encode_into};
 pub use error::SyrupError;
 pub use ser::{MapBuilder, SeqBuilder, ValueSerializer, to_bytes, to_value};

@@ -61,6 +61,11 @@ impl Netlayer for UnixSocket {
         })
     }
 
+    /// Removes the socket's path: no peer finds it from then on.
+    fn stop_accepting(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+
     fn connect(&self, peer: &PeerLocator) -> BoxFuture<'static, std::io::Result<Stream>> {
         let path = peer.hint("path").map(PathBuf::from);
         let uri = peer.to_uri();

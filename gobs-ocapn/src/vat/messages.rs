@@ -337,7 +337,8 @@ fn message_in(
     refs: Vec<Carried>,
 ) -> Result<Vec<Term>, String> {
     let args = args_out(node, core, bytes, refs, export).map_err(|e| e.to_string())?;
-    let mut all = vec![Term::sym(method)];
+    let mut all = Vec::with_capacity(1 + args.len());
+    all.push(Term::sym(method));
     all.extend(args);
     Ok(all)
 }

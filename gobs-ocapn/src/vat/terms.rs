@@ -135,7 +135,6 @@ fn value_out(
     export: ExportActor,
 ) -> Result<Term, BridgeError> {
     let mut refs: Vec<Option<Carried>> = refs.into_iter().map(Some).collect();
-    let me = core.locator().clone();
     let mut place = |index: u32| {
         let entry = refs
             .get_mut(index as usize)
@@ -160,12 +159,12 @@ fn value_out(
         };
         if let Some(remote) = remote {
             if let Some(node) = remote.node()
-                && node.locator() != &me
+                && node.locator() != core.locator()
             {
                 return Err(BridgeError(format!(
                     "a reference reached through node {} cannot be passed through node {}",
                     node.locator().to_uri(),
-                    me.to_uri()
+                    core.locator().to_uri()
                 )));
             }
             // A dormant one (restored from a portrait) goes as the promise of enlivening it.

@@ -193,8 +193,13 @@ impl<T: Actor> PromisedRef<T> {
         }
         let method = method.to_string();
         self.queue(move |r| {
-            let (id, describe) = (r.id, r.describe());
-            move || vat::near(|core| core.invoke_by_name(id, &describe, &method, &args))
+            let id = r.id;
+            move || {
+                vat::near(|core| {
+                    let describe = || core.describe::<T>(id);
+                    core.invoke_by_name(id, &describe, &method, &args)
+                })
+            }
         })
         .map_direct(crate::methods::Reply::into_promise)
         .flatten()

@@ -229,11 +229,12 @@ impl AnyRef {
         if let Some(far) = &self.far {
             return by_name_on_far(far.as_ref(), method, args);
         }
-        let (id, describe) = (self.id, self.describe());
+        let (id, type_name) = (self.id, self.entry.type_name);
         let method = method.to_string();
         // The message holds its target: it is not freed while the message is on its way.
         let hold = self.hold.clone();
         let job = move |core: &VatCore| {
+            let describe = || core.describe_named(type_name, id);
             let r = core.invoke_by_name(id, &describe, &method, &args);
             drop(hold);
             r

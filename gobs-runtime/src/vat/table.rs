@@ -55,7 +55,13 @@ impl VatCore {
 
     /// `Counter#3 in vat "main"` for an actor of this vat.
     pub(crate) fn describe<T: Actor>(&self, id: ActorId) -> String {
-        format!("{}{} in vat \"{}\"", T::type_name(), id, self.shared.name)
+        self.describe_named(T::type_name(), id)
+    }
+
+    /// How errors name actor `id` of this vat, a `type_name` (what a near reference's
+    /// `describe` says), made only when an error needs it.
+    pub(crate) fn describe_named(&self, type_name: &str, id: ActorId) -> String {
+        format!("{}{} in vat \"{}\"", type_name, id, self.shared.name)
     }
 
     #[cold]
@@ -140,20 +146,16 @@ impl VatCore {
     pub(crate) fn invoke_by_name(
         &self,
         id: ActorId,
-        describe: &str,
+        describe: &dyn Fn() -> String,
         method: &str,
         args: &[u8],
     ) -> Result<crate::methods::Reply, Error> {
-        let missing = || Error::NoSuchActor {
-            actor: describe.to_string(),
-        };
-        let busy = || Error::Reentrant {
-            actor: describe.to_string(),
-        };
+        let missing = || Error::NoSuchActor { actor: describe() };
+        let busy = || Error::Reentrant { actor: describe() };
         let slot = self.find(id).map_err(|e| *e)?.ok_or_else(missing)?;
         let methods = slot.actor.try_borrow().map_err(|_| busy())?.methods_any();
         let kind = methods::method_kind(methods, method)
-            .ok_or_else(|| methods::unknown_method(describe, method, methods))?;
+            .ok_or_else(|| methods::unknown_method(&describe(), method, methods))?;
         let outer = self.current_actor.replace(Some(id));
         let result = match kind {
             MethodKind::Read => {
@@ -168,25 +170,25 @@ impl VatCore {
         };
         self.current_actor.set(outer);
         result.map_err(|e| match e {
-            DispatchError::UnknownMethod(m) => methods::unknown_method(describe, &m, methods),
+            DispatchError::UnknownMethod(m) => methods::unknown_method(&describe(), &m, methods),
             DispatchError::BadArguments {
                 method,
                 expected,
                 detail,
             } => Error::Dispatch {
-                actor: describe.to_string(),
+                actor: describe(),
                 detail: format!("bad arguments for `{method}({expected})`: {detail}"),
             },
             DispatchError::BadResult(detail) => Error::Dispatch {
-                actor: describe.to_string(),
+                actor: describe(),
                 detail: format!("the result of `{method}` cannot be encoded: {detail}"),
             },
             DispatchError::RefInResult { reference } => Error::RefByName {
-                actor: describe.to_string(),
+                actor: describe(),
                 method: method.to_string(),
                 reference,
             },
-            DispatchError::Failed(e) => Error::actor(describe, e),
+            DispatchError::Failed(e) => Error::actor(describe(), e),
         })
     }
 

@@ -5,7 +5,7 @@ use super::exports::ThirdParty;
 use super::{Session, State};
 use crate::captp::ops;
 use crate::captp::{CaptpError, Labels, LocalRef, RemoteRef, Term};
-use crate::syrup::Value;
+use crate::syrup::{self, Value};
 
 /// The most `op:gc-answer`s a session keeps waiting for its next message: past it they
 /// go out at once, so a quiet session holds at most this many answers on its peer.
@@ -27,10 +27,23 @@ impl OutTarget {
     }
 
     fn to_value(self) -> Value {
+        let (label, p) = self.parts();
+        Value::record(label, vec![p.into()])
+    }
+
+    fn parts(self) -> (&'static str, u64) {
         match self {
-            OutTarget::Export(p) => Value::record("desc:export", vec![p.into()]),
-            OutTarget::Answer(p) => Value::record("desc:answer", vec![p.into()]),
+            OutTarget::Export(p) => ("desc:export", p),
+            OutTarget::Answer(p) => ("desc:answer", p),
         }
+    }
+
+    /// The bytes of [`OutTarget::to_value`], written without building it.
+    fn encode_into(self, out: &mut Vec<u8>) {
+        let (label, p) = self.parts();
+        syrup::open_record(label, out);
+        syrup::encode_uint(p, out);
+        syrup::close_record(out);
     }
 }
 
@@ -64,16 +77,19 @@ impl Session {
             Some(r) => self.export_term(&Term::local(r), tp)?,
             None => Value::Bool(false),
         };
-        let op = Value::record(
-            "op:deliver",
-            vec![
-                to.to_value(),
-                args,
-                answer.map(Value::from).unwrap_or(Value::Bool(false)),
-                resolve_me,
-            ],
-        );
-        self.write(&op);
+        // Every far call is one: its envelope is written straight to the output, the
+        // bytes `<op:deliver to args answer resolve-me>` would encode to.
+        self.write_with(|out| {
+            syrup::open_record("op:deliver", out);
+            to.encode_into(out);
+            syrup::encode_into(&args, out);
+            match answer {
+                Some(p) => syrup::encode_uint(p, out),
+                None => syrup::encode_into(&Value::Bool(false), out),
+            }
+            syrup::encode_into(&resolve_me, out);
+            syrup::close_record(out);
+        });
         Ok(answer)
     }
 
@@ -87,14 +103,26 @@ impl Session {
     ) -> Result<(), CaptpError> {
         self.check_open()?;
         let args = self.export_args(args, tp)?;
-        let op = match self.labels {
-            Labels::Suite => Value::record("op:deliver-only", vec![to.to_value(), args]),
-            Labels::Current => Value::record(
-                "op:deliver",
-                vec![to.to_value(), args, Value::Bool(false), Value::Bool(false)],
-            ),
-        };
-        self.write(&op);
+        // Every answer to a far call is one: written straight to the output, as for
+        // `send_deliver`.
+        let suite = self.labels == Labels::Suite;
+        self.write_with(|out| {
+            syrup::open_record(
+                if suite {
+                    "op:deliver-only"
+                } else {
+                    "op:deliver"
+                },
+                out,
+            );
+            to.encode_into(out);
+            syrup::encode_into(&args, out);
+            if !suite {
+                syrup::encode_into(&Value::Bool(false), out);
+                syrup::encode_into(&Value::Bool(false), out);
+            }
+            syrup::close_record(out);
+        });
         Ok(())
     }
 
@@ -118,7 +146,8 @@ impl Session {
     /// Tells the peer we no longer need the answer at `pos`.
     pub fn send_gc_answer(&mut self, pos: u64) -> Result<(), CaptpError> {
         self.check_open()?;
-        self.write(&self.gc_answer_op(pos));
+        let label = ops::gc_answer_label(self.labels);
+        self.write_with(|out| gc_answer_into(label, pos, out));
         Ok(())
     }
 
@@ -140,14 +169,22 @@ impl Session {
 
     /// Writes the `op:gc-answer`s that wait, if any.
     pub fn flush_gc_answers(&mut self) {
+        if self.deferred_gc.is_empty() {
+            return;
+        }
+        let label = ops::gc_answer_label(self.labels);
         for pos in std::mem::take(&mut self.deferred_gc) {
-            let op = self.gc_answer_op(pos);
-            crate::syrup::encode_into(&op, &mut self.out);
+            gc_answer_into(label, pos, &mut self.out);
         }
     }
+}
 
-    fn gc_answer_op(&self, pos: u64) -> Value {
-        let label = ops::gc_answer_label(self.labels);
-        Value::record(label, vec![Value::List(vec![pos.into()])])
-    }
+/// `<label [pos]>`: one `op:gc-answer` (a caller that calls again sends one with every
+/// call), written without building its value.
+fn gc_answer_into(label: &str, pos: u64, out: &mut Vec<u8>) {
+    syrup::open_record(label, out);
+    out.push(b'[');
+    syrup::encode_uint(pos, out);
+    out.push(b']');
+    syrup::close_record(out);
 }

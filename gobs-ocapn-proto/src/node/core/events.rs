@@ -131,7 +131,7 @@ impl Core {
         let existing = self.peers.get(&location).copied().filter(|c| *c != conn);
         let existing_believed = existing
             .and_then(|other| self.sessions.get(&other))
-            .map(super::SessionSlot::is_believed);
+            .map(|s| s.is_believed());
         match (existing_believed, believed) {
             (Some(true), false) => {
                 tracing::info!(

@@ -1,16 +1,15 @@
 //! Garbage: what holds the node's objects (peers, settled promises, queued messages, pins
 //! and swiss numbers), and letting them and settled promises go once nothing does.
 
-use std::collections::HashMap;
-
 use super::{Core, PromiseSlot, Queued, Slot, err_term, outcome_of};
 use crate::captp::{CapRef, ConnId, LocalRef, ObjId, Term};
+use crate::id_hash::IdMap;
 
 impl Queued {
     /// A message waiting on a promise; the node's objects in it are held meanwhile (a
     /// peer letting go of one must not free it before the message is delivered).
     pub(super) fn hold(
-        held: &mut HashMap<ObjId, usize>,
+        held: &mut IdMap<ObjId, usize>,
         args: Vec<Term>,
         result: Option<ObjId>,
         from: Option<ConnId>,

@@ -238,7 +238,7 @@ impl Core {
 /// Gifter role: `r` belongs to another session (the exporter's) than the receiver's; deposit
 /// it there as a gift and write a signed handoff-give in its place.
 pub(super) fn gift_for(
-    sessions: &mut BTreeMap<ConnId, SessionSlot>,
+    sessions: &mut BTreeMap<ConnId, Box<SessionSlot>>,
     receiver_key: Option<PublicKey>,
     r: &RemoteRef,
 ) -> Result<Value, CaptpError> {

@@ -1,8 +1,6 @@
 //! The node's CapTP sessions, one a connection: opening them (accepted or dialed), feeding
 //! them bytes, flushing their output as [`Action`]s, and what ends when a connection does.
 
-use std::collections::BTreeMap;
-
 use super::{Action, Core, OnOpen, PeerProof, SessionSlot, Slot, Work, error_record, kinds};
 use crate::captp::{ConnId, KeyPair, LocalRef, ObjId, Session};
 use crate::locator::PeerLocator;
@@ -11,7 +9,7 @@ impl Core {
     /// A session to act on; marks it for the next flush.
     pub(super) fn sess(&mut self, conn: ConnId) -> Option<&mut SessionSlot> {
         self.dirty.insert(conn);
-        self.sessions.get_mut(&conn)
+        self.sessions.get_mut(&conn).map(|s| &mut **s)
     }
 
     /// Whether connection `conn` still has a session (open or opening).
@@ -48,7 +46,7 @@ impl Core {
         self.peers
             .get(peer)
             .and_then(|c| self.sessions.get(c))
-            .is_some_and(SessionSlot::is_believed)
+            .is_some_and(|s| s.is_believed())
     }
 
     /// The location of connection `conn`'s peer, if its session is open and the node
@@ -109,7 +107,7 @@ impl Core {
         self.dirty.insert(conn);
         self.sessions.insert(
             conn,
-            SessionSlot {
+            Box::new(SessionSlot {
                 session,
                 dialed,
                 proof,
@@ -120,7 +118,7 @@ impl Core {
                 gobs_peer: false,
                 heard: false,
                 quiet_sweeps: 0,
-            },
+            }),
         );
     }
 
@@ -214,7 +212,7 @@ impl Core {
     /// new one, dialed.
     pub(super) fn session_to(&mut self, peer: &PeerLocator) -> ConnId {
         if let Some(c) = self.peers.get(peer)
-            && self.sessions.get(c).is_some_and(SessionSlot::is_believed)
+            && self.sessions.get(c).is_some_and(|s| s.is_believed())
         {
             return *c;
         }
@@ -261,7 +259,7 @@ impl Core {
     /// Sends every `op:gc-answer` still waiting (those that left with a later message are
     /// gone already), so a session that went quiet lets its peer free the answers.
     pub fn flush_deferred_gc(&mut self) {
-        for conn in std::mem::take(&mut self.deferred_gc) {
+        while let Some(conn) = self.deferred_gc.pop_first() {
             if let Some(slot) = self.sessions.get_mut(&conn) {
                 slot.session.flush_gc_answers();
                 self.dirty.insert(conn);
@@ -271,17 +269,18 @@ impl Core {
     }
 
     pub(super) fn flush(&mut self) {
-        let mut dropped: BTreeMap<ConnId, Vec<u64>> = BTreeMap::new();
-        for (conn, pos) in self.drops.drain() {
-            dropped.entry(conn).or_default().push(pos);
-        }
-        for (conn, positions) in dropped {
-            if let Some(slot) = self.sess(conn) {
+        // The imports let go of, by connection in order (each in the order dropped): a
+        // stable sort of the one vector, where a map allocated a node with every message.
+        let mut dropped = self.drops.drain();
+        dropped.sort_by_key(|&(conn, _)| conn);
+        for group in dropped.chunk_by(|a, b| a.0 == b.0) {
+            let positions: Vec<u64> = group.iter().map(|&(_, pos)| pos).collect();
+            if let Some(slot) = self.sess(group[0].0) {
                 slot.session.release_dropped(&positions);
             }
         }
         let mut closing = Vec::new();
-        for conn in std::mem::take(&mut self.dirty) {
+        while let Some(conn) = self.dirty.pop_first() {
             let Some(slot) = self.sessions.get_mut(&conn) else {
                 continue;
             };
