@@ -59,6 +59,7 @@ mod id_hash;
 pub mod inspect;
 mod job;
 mod methods;
+mod msgpack;
 pub mod persist;
 pub mod pool;
 #[doc(hidden)]

@@ -56,8 +56,7 @@ impl<T: Serialize + DeserializeOwned + Clone> SavedField for T {
     }
 
     fn decode_field(input: &mut &[u8], entry: &ActorEntry) -> Result<Self, Error> {
-        let mut de = rmp_serde::Deserializer::new(&mut *input);
-        T::deserialize(&mut de).map_err(|e| {
+        crate::msgpack::decode_one(input).map_err(|e| {
             portrait(
                 entry,
                 format!(

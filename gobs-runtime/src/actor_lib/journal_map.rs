@@ -464,9 +464,8 @@ where
         };
         let Some(count) = entries::read_marker(input) else {
             // Inline, as a `BTreeMap` field writes it: the next save writes its entries.
-            let mut de = rmp_serde::Deserializer::new(&mut *input);
             let map: BTreeMap<K, V> =
-                serde::Deserialize::deserialize(&mut de).map_err(|e| fail(e.to_string()))?;
+                crate::msgpack::decode_one(input).map_err(|e| fail(e.to_string()))?;
             let out: JournalMap<K, V> = map.into();
             out.all_dirty.set(true);
             return Ok(out);

@@ -55,8 +55,9 @@ pub(crate) struct RestoreContext {
     /// Where to look up actor names held by type-erased references.
     pub env: Option<Env>,
     /// Local references decoded, with the entry of the type each expects, checked once
-    /// all are back (the entry, not its type's name: naming a type costs a search).
-    pub expected: Vec<(ActorId, &'static ActorEntry)>,
+    /// all are back (the entry, not its type's name: naming a type costs a search);
+    /// `None` for one whose target was already restored, and checked as it was decoded.
+    pub expected: Vec<(ActorId, Option<&'static ActorEntry>)>,
     /// The entry portraits saved for the actor being restored.
     pub entries: Option<EntrySource>,
 }

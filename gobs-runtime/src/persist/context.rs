@@ -222,10 +222,16 @@ pub(crate) fn decode_ref<'de, D: serde::Deserializer<'de>>(
         match repr {
             Repr::Local(id) => {
                 let id = ActorId(id);
-                ctx.expected.push((id, expect));
                 // Most references point back to actors restored before them (spawned
-                // earlier): their slot's hold serves, with no lock and no map entry.
-                let hold = core.and_then(|core| core.restored_hold(&ctx.vat, id));
+                // earlier): their slot's hold serves, with no lock and no map entry, and
+                // their type is checked now.
+                let placed = core.and_then(|core| core.restored_hold(&ctx.vat, id));
+                let (hold, unchecked) = match placed {
+                    Some((hold, ty)) if ty == expect.type_id() => (Some(hold), None),
+                    Some((hold, _)) => (Some(hold), Some(expect)),
+                    None => (None, Some(expect)),
+                };
+                ctx.expected.push((id, unchecked));
                 Ok(Decoded::Near(ctx.vat.clone(), id, hold))
             }
             // A sturdyref carries no type: the peer checks each message.

@@ -213,9 +213,10 @@ pub(crate) fn read_entry<K: DeserializeOwned, V: DeserializeOwned>(
     }
     let expected_len = || with_restore(|ctx| ctx.map_or(0, |c| c.expected.len()));
     let start = expected_len();
-    let mut de = rmp_serde::Deserializer::new(&mut input);
-    let key = K::deserialize(&mut de).map_err(|e| format!("the key of entry {id}: {e}"))?;
-    let value = V::deserialize(&mut de).map_err(|e| format!("the value of entry {id}: {e}"))?;
+    let key: K = crate::msgpack::decode_one(&mut input)
+        .map_err(|e| format!("the key of entry {id}: {e}"))?;
+    let value: V = crate::msgpack::decode_one(&mut input)
+        .map_err(|e| format!("the value of entry {id}: {e}"))?;
     if !input.is_empty() {
         return Err(format!(
             "entry {id}: {} bytes follow its value",

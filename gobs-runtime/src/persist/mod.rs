@@ -74,6 +74,7 @@ pub(crate) mod registry;
 mod restore;
 pub(crate) mod roots;
 mod store_kind;
+pub(crate) mod stored;
 mod wake;
 
 pub use persistent::{PersistentVat, PersistentVatBuilder};

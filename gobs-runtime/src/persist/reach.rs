@@ -13,12 +13,9 @@
 //! rather than listing every entry again.
 
 use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, Hash};
-use std::sync::OnceLock;
-
-use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::persist::context::EntryWrites;
+use crate::persist::stored::{Stored, StoredImage};
 use crate::portrait::{ActorId, Delta, Portrait};
 
 pub(crate) use crate::id_hash::{IdMap, IdSet};
@@ -27,6 +24,9 @@ pub(crate) use crate::id_hash::{IdMap, IdSet};
 pub(crate) struct Reach {
     roots: Vec<ActorId>,
     nodes: IdMap<Node>,
+    /// The image the vat was restored from, which nodes the restore read point into
+    /// (until a full snapshot writes everything again).
+    image: Option<StoredImage>,
 }
 
 #[derive(Default)]
@@ -38,63 +38,9 @@ struct Node {
     encoded: bool,
     /// The entry portraits this actor owns (each pinned by it), if any.
     entries: Option<Box<IdSet>>,
-    /// The fingerprint of the portrait the store holds (0: not known), so that a churn
-    /// that leaves an actor's portrait as it was writes nothing for it.
-    stored: u128,
-}
-
-/// A fingerprint of a portrait: a 128-bit SipHash-1-3 under a key drawn once per
-/// process, over the fingerprint of its name ([`name_print`]), its version and its
-/// arguments. Equal portraits match; two different ones collide with odds of about
-/// 2^-128, and an outsider who does not know the key cannot make them collide.
-pub(crate) fn fingerprint(portrait: &Portrait) -> u128 {
-    fingerprint_named(name_print(&portrait.name), portrait.version, &portrait.args)
-}
-
-/// The fingerprint of an actor name, which [`fingerprint_named`] takes: a restore hashes
-/// each type's name once, not once per actor (a name is often longer than the arguments).
-pub(crate) fn name_print(name: &str) -> u128 {
-    let mut h = hasher();
-    name.hash(&mut h);
-    h.finish128().as_u128()
-}
-
-/// [`fingerprint`], from the fingerprint of the portrait's name.
-pub(crate) fn fingerprint_named(name: u128, version: u32, args: &[u8]) -> u128 {
-    fingerprint_typed(&TypePrint::new(name, version), args)
-}
-
-/// A fingerprint's hash state once it took a portrait's type (its name's fingerprint and
-/// its version): a restore makes one per run of actors of one type, then [`fingerprint_typed`]
-/// hashes each actor's arguments alone, with the same result as [`fingerprint_named`].
-#[derive(Clone)]
-pub(crate) struct TypePrint(SipHasher13);
-
-impl TypePrint {
-    pub(crate) fn new(name: u128, version: u32) -> TypePrint {
-        let mut h = hasher();
-        name.hash(&mut h);
-        version.hash(&mut h);
-        TypePrint(h)
-    }
-}
-
-/// [`fingerprint`] of a portrait of type `ty` with arguments `args`.
-pub(crate) fn fingerprint_typed(ty: &TypePrint, args: &[u8]) -> u128 {
-    let mut h = ty.0;
-    args.hash(&mut h);
-    // Never 0, which stands for "not known".
-    h.finish128().as_u128().max(1)
-}
-
-fn hasher() -> SipHasher13 {
-    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
-    let &(k0, k1) = KEY.get_or_init(|| {
-        // Each RandomState is keyed at random; what it hashes nothing to is as random.
-        let random = || std::collections::hash_map::RandomState::new().hash_one(());
-        (random(), random())
-    });
-    SipHasher13::new_with_keys(k0, k1)
+    /// What the store holds of this actor, so that a churn that leaves its portrait as
+    /// it was writes nothing for it.
+    stored: Stored,
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry
@@ -111,13 +57,15 @@ pub(crate) type Encode<'a, E> = dyn FnMut(ActorId, bool) -> Result<Option<Encode
 
 impl Reach {
     /// Rebuilds the bookkeeping of a restored graph, `all` being every actor the store
-    /// holds with the fingerprint of what it holds (so that writing it again unchanged is
-    /// skipped). Returns the stored actors that no root reaches (to remove from the store).
+    /// holds with what it holds (so that writing it again unchanged is skipped), read
+    /// from `image`. Returns the stored actors that no root reaches (to remove from the
+    /// store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
-        all: impl IntoIterator<Item = (ActorId, u128)>,
+        all: impl IntoIterator<Item = (ActorId, Stored)>,
         mut edges: IdMap<Vec<ActorId>>,
         mut entries: IdMap<Vec<ActorId>>,
+        image: Option<StoredImage>,
     ) -> (Reach, Vec<ActorId>) {
         let mut nodes: IdMap<Node> = IdMap::default();
         let all = all.into_iter();
@@ -131,9 +79,16 @@ impl Reach {
             match nodes.entry(id) {
                 Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
                 Entry::Vacant(new) => {
-                    let out = edges.remove(&id).unwrap_or_default();
+                    // Most actors are leaves and own no entries: the maps are small or
+                    // empty, and looked in only while they hold something.
+                    let out = if edges.is_empty() {
+                        Vec::new()
+                    } else {
+                        edges.remove(&id).unwrap_or_default()
+                    };
                     stack.extend(out.iter().copied());
-                    let owned = entries.remove(&id).map(|ids| {
+                    let owned = (!entries.is_empty()).then(|| entries.remove(&id)).flatten();
+                    let owned = owned.map(|ids| {
                         stack.extend(ids.iter().copied());
                         Box::new(ids.into_iter().collect::<IdSet>())
                     });
@@ -142,20 +97,27 @@ impl Reach {
                         refs: 1,
                         encoded: true,
                         entries: owned,
-                        stored: 0,
+                        stored: Stored::Unknown,
                     });
                 }
             }
         }
         // One lookup per actor: note what the store holds, or that no root reaches it.
         let mut garbage = Vec::new();
-        for (id, print) in all {
+        for (id, stored) in all {
             match nodes.get_mut(&id) {
-                Some(node) => node.stored = print,
+                Some(node) => node.stored = stored,
                 None => garbage.push(id),
             }
         }
-        (Reach { roots, nodes }, garbage)
+        (
+            Reach {
+                roots,
+                nodes,
+                image,
+            },
+            garbage,
+        )
     }
 
     pub(crate) fn roots(&self) -> &[ActorId] {
@@ -178,10 +140,9 @@ impl Reach {
 
     /// Keeps `portrait` as a write of actor `id`, unless the store holds it already.
     fn write(&mut self, id: ActorId, portrait: Portrait, upserts: &mut Vec<(ActorId, Portrait)>) {
-        let print = fingerprint(&portrait);
         let node = self.nodes.entry(id).or_default();
-        if node.stored != print {
-            node.stored = print;
+        if let Some(now) = node.stored.check(&portrait, self.image.as_ref()) {
+            node.stored = now;
             upserts.push((id, portrait));
         }
     }
@@ -365,8 +326,8 @@ impl Reach {
                 out.push((id, encoded.portrait));
             }
         }
-        let stored = out.iter().map(|(id, p)| (*id, fingerprint(p)));
-        (*self, _) = Reach::restored(self.roots.clone(), stored, edges_of, entries_of);
+        let stored = out.iter().map(|(id, p)| (*id, Stored::written(p)));
+        (*self, _) = Reach::restored(self.roots.clone(), stored, edges_of, entries_of, None);
         Ok(out)
     }
 }
@@ -494,9 +455,14 @@ mod tests {
                 .collect();
         let (reach, garbage) = Reach::restored(
             vec![id(0)],
-            [(id(0), 0), (id(1), 0), (id(7), 0)],
+            [
+                (id(0), Stored::Unknown),
+                (id(1), Stored::Unknown),
+                (id(7), Stored::Unknown),
+            ],
             edges,
             IdMap::default(),
+            None,
         );
         assert_eq!(garbage, vec![id(7)]);
         assert!(reach.is_saved(id(1)));
@@ -511,8 +477,8 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let all = [(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 0)];
-        let (mut reach, garbage) = Reach::restored(vec![id(0)], all, edges, IdMap::default());
+        let all = [0, 1, 2, 3].map(|n| (id(n), Stored::Unknown));
+        let (mut reach, garbage) = Reach::restored(vec![id(0)], all, edges, IdMap::default(), None);
         assert!(garbage.is_empty());
         let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);
         let d = run(&mut reach, &g, &[1]);

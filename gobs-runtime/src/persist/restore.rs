@@ -13,8 +13,9 @@ use crate::persist::context::{
     Directory, EntrySource, RestoreContext, current_restore, with_restore,
 };
 use crate::persist::entries::{self, ENTRY_NAME};
-use crate::persist::reach::{self, IdMap, Reach};
+use crate::persist::reach::{IdMap, Reach};
 use crate::persist::roots::SavedRoot;
+use crate::persist::stored::{self, Stored, StoredImage};
 use crate::portrait::ActorId;
 use crate::store::VatImage;
 use crate::vat::VatCore;
@@ -40,8 +41,11 @@ impl Persistence {
         };
         // Only actors that refer to others have edges (most are leaves).
         let mut edges: IdMap<Vec<ActorId>> = IdMap::default();
-        // Portraits of one type come in runs: look the entry up once per run.
-        let mut last: Option<(&str, &'static ActorEntry)> = None;
+        // Portraits of one type come in runs: look the entry up once per run (by the
+        // type's index in the image: no name compared per actor).
+        let mut last: Option<(u32, &'static ActorEntry)> = None;
+        let is_entry: Vec<bool> = graph.types().iter().map(|(n, _)| n == ENTRY_NAME).collect();
+        let entry_type = |ty: u32| is_entry.get(ty as usize).copied().unwrap_or(false);
         let mut max_id = 0;
         let corrupt = |detail: String| Error::Store {
             vat: core.shared.name.clone(),
@@ -61,7 +65,7 @@ impl Persistence {
         // Map entries saved as portraits of their own go to their owners (by field).
         // (Only their arguments are copied: the other actors are read where they lie.)
         let mut owned: IdMap<EntrySource> = IdMap::default();
-        for portrait in graph.portraits() {
+        for (portrait, ty, _) in graph.placed() {
             let id = portrait.id;
             if id.get() >= MAX_PLAUSIBLE_ID {
                 return Err(corrupt(format!(
@@ -70,7 +74,7 @@ impl Persistence {
                 )));
             }
             max_id = max_id.max(id.get() + 1);
-            if portrait.name != ENTRY_NAME {
+            if !entry_type(ty) {
                 continue;
             }
             let (owner, part) = entries::owner_of(portrait.args).ok_or_else(|| {
@@ -103,22 +107,27 @@ impl Persistence {
         };
         // Who holds each span of `expected` (actors without references have none).
         let mut spans: Vec<(ActorId, Range<usize>)> = Vec::new();
-        let actors = graph.portraits().filter(|p| p.name != ENTRY_NAME);
+        let actors = graph.placed().filter(|(_, ty, _)| !entry_type(*ty));
         // Actors placed asleep so far (a sleepy vat lets go of their holds now and then).
         let mut placed_asleep: usize = 0;
         let (placed, ctx) = with_restore(ctx, || -> Result<(), Error> {
-            for portrait in actors {
+            for (portrait, ty, _) in actors {
                 let id = portrait.id;
                 let entry = match last {
-                    Some((n, e)) if n == portrait.name => e,
+                    Some((t, e)) if t == ty => e,
                     _ => {
                         let e =
                             self.lookup(portrait.name, portrait.version, id, &core.shared.name)?;
-                        last = Some((portrait.name, e));
+                        last = Some((ty, e));
                         e
                     }
                 };
-                let source = owned.remove(&id);
+                // Most vats own no map entries: no lookup per actor then.
+                let source = if owned.is_empty() {
+                    None
+                } else {
+                    owned.remove(&id)
+                };
                 let has_entries = source.is_some();
                 let start = current_restore(|ctx| {
                     ctx.entries = Some(source.unwrap_or_default());
@@ -203,6 +212,8 @@ impl Persistence {
         }
         for (from, span) in spans {
             for (target, expect) in &ctx.expected[span] {
+                // Checked as it was decoded.
+                let Some(expect) = expect else { continue };
                 let (target, type_name) = (*target, expect.type_name);
                 match core.type_of(target) {
                     Some(t) if t == expect.type_id() => {}
@@ -237,25 +248,31 @@ impl Persistence {
                  they are removed"
             );
         }
-        // What the store holds, so that writing it again unchanged is skipped: fingerprinted
-        // as the bookkeeping takes it in, not gathered in a list first. Portraits of one
-        // type come in runs: its type is hashed once per run.
-        let mut type_print: Option<(&str, u32, reach::TypePrint)> = None;
-        let stored = graph.portraits().map(|portrait| {
-            let (name, version) = (portrait.name, portrait.version);
-            if !matches!(&type_print, Some((n, v, _)) if *n == name && *v == version) {
-                type_print = None;
-            }
-            let (_, _, ty) = type_print.get_or_insert_with(|| {
-                (
-                    name,
-                    version,
-                    reach::TypePrint::new(reach::name_print(name), version),
-                )
+        // What the store holds, so that writing it again unchanged is skipped: where each
+        // portrait lies in the image (compared if it is ever written again), or, for
+        // arguments elsewhere, their fingerprint. Portraits of one type come in runs: its
+        // type is hashed once per run, and only if one of them needs it.
+        let mut type_print: Option<(u32, stored::TypePrint)> = None;
+        let all = graph.placed().map(|(portrait, ty, at)| {
+            let stored = at.and_then(|at| Stored::read(ty, at)).unwrap_or_else(|| {
+                let print = match &type_print {
+                    Some((t, print)) if *t == ty => print,
+                    _ => {
+                        let name = stored::name_print(portrait.name);
+                        let print = stored::TypePrint::new(name, portrait.version);
+                        &type_print.insert((ty, print)).1
+                    }
+                };
+                Stored::typed(print, portrait.args)
             });
-            (portrait.id, reach::fingerprint_typed(ty, portrait.args))
+            (portrait.id, stored)
         });
-        let (reach, garbage) = Reach::restored(graph.roots().to_vec(), stored, edges, entries_of);
+        let image = StoredImage {
+            bytes: graph.bytes().clone(),
+            types: graph.types().to_vec(),
+        };
+        let (reach, garbage) =
+            Reach::restored(graph.roots().to_vec(), all, edges, entries_of, Some(image));
         self.reach = reach;
         Ok((roots, garbage))
     }

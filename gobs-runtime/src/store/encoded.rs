@@ -251,17 +251,22 @@ impl EncodedGraph {
         }
     }
 
-    /// Every actor, in id order, borrowed (no decoding: names are decoded per type).
-    pub(crate) fn portraits(&self) -> impl Iterator<Item = PortraitRef<'_>> + Clone {
-        self.actors.iter().map(|(id, e)| {
-            let t = &self.types.list[e.ty as usize];
-            PortraitRef {
-                id: *id,
-                name: &t.name,
-                version: t.version,
-                args: self.args(e),
-            }
-        })
+    /// Every actor, in id order, as the graph holds it: its type (an index for
+    /// [`EncodedGraph::type_at`]) and where its arguments are (in [`EncodedGraph::file`]
+    /// when loaded).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (ActorId, u32, &Args)> {
+        self.actors.iter().map(|(id, e)| (*id, e.ty, &e.args))
+    }
+
+    /// The name and version of type `ty`.
+    pub(crate) fn type_at(&self, ty: u32) -> Option<(&str, u32)> {
+        let t = self.types.list.get(ty as usize)?;
+        Some((&t.name, t.version))
+    }
+
+    /// How many distinct types the graph's actors have.
+    pub(crate) fn type_count(&self) -> usize {
+        self.types.list.len()
     }
 
     /// Whether the graph has roots or has handed out ids: the graph of a lone vat, not a

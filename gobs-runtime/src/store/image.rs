@@ -5,6 +5,7 @@
 //! reads every actor where it lies.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::encoded::{Args, PortraitRef};
@@ -55,6 +56,30 @@ impl VatImage {
                 args: a.args.bytes(&self.file),
             }
         })
+    }
+
+    /// Every saved actor, in id order, with its type's index in [`VatImage::types`] and,
+    /// when its arguments lie in [`VatImage::bytes`], where.
+    pub(crate) fn placed(
+        &self,
+    ) -> impl Iterator<Item = (PortraitRef<'_>, u32, Option<Range<usize>>)> {
+        self.portraits().zip(&self.actors).map(|(p, a)| {
+            let at = match &a.args {
+                Args::Loaded(range) => Some(range.clone()),
+                Args::Own(_) => None,
+            };
+            (p, a.ty, at)
+        })
+    }
+
+    /// The distinct types (name, version) of the vat's actors.
+    pub(crate) fn types(&self) -> &[(String, u32)] {
+        &self.types
+    }
+
+    /// The bytes the image's arguments lie in (a log file's, or the image's own).
+    pub(crate) fn bytes(&self) -> &Arc<Vec<u8>> {
+        &self.file
     }
 
     /// The image as an owned graph (what [`Store::load`](super::Store::load) returns).
@@ -110,6 +135,9 @@ pub(crate) struct ImageBuilder {
     actors: Vec<Actor>,
     /// The arguments appended, one buffer for the whole vat.
     bytes: Vec<u8>,
+    /// The image's type of each graph type met by [`ImageBuilder::push_entry`] (`u32::MAX`:
+    /// not met yet).
+    by_graph_type: Vec<u32>,
 }
 
 impl ImageBuilder {
@@ -142,25 +170,34 @@ impl ImageBuilder {
         ty
     }
 
-    /// Adds actor `id`, its arguments `args` kept where they are when they lie in `file`
-    /// (else copied).
-    pub(crate) fn push(
+    /// Adds actor `id` of a graph's type `graph_ty`, named `name` at `version` (looked at
+    /// only the first time the type comes), its arguments where the graph has them (the
+    /// image is finished over the graph's file bytes).
+    pub(crate) fn push_entry(
         &mut self,
         id: ActorId,
+        graph_ty: u32,
         name: &str,
         version: u32,
-        args: &[u8],
-        file: &Arc<Vec<u8>>,
+        args: &Args,
     ) {
-        let ty = self.type_of(name, version);
-        let (base, start) = (file.as_ptr().addr(), args.as_ptr().addr());
-        let args = if !args.is_empty() && start >= base && start + args.len() <= base + file.len() {
-            let at = start - base;
-            Args::Loaded(at..at + args.len())
-        } else {
-            Args::own(args)
+        let at = graph_ty as usize;
+        let ty = match self.by_graph_type.get(at) {
+            Some(&ty) if ty != u32::MAX => ty,
+            _ => {
+                let ty = self.type_of(name, version);
+                if self.by_graph_type.len() <= at {
+                    self.by_graph_type.resize(at + 1, u32::MAX);
+                }
+                self.by_graph_type[at] = ty;
+                ty
+            }
         };
-        self.actors.push(Actor { id, ty, args });
+        self.actors.push(Actor {
+            id,
+            ty,
+            args: args.clone(),
+        });
     }
 
     /// Adds actor `id`, its arguments copied to the end of the image's own bytes.
@@ -200,14 +237,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arguments_in_the_file_stay_there_and_others_are_copied() {
+    fn arguments_stay_where_the_graph_has_them_and_types_are_named_once() {
         let file = Arc::new((0u8..64).collect::<Vec<u8>>());
-        let elsewhere = vec![7u8; 5];
+        let own = Args::own(&[7u8; 5]);
         let mut image = ImageBuilder::default();
-        image.push(ActorId(1), "a", 1, &file[3..9], &file);
-        image.push(ActorId(2), "a", 1, &elsewhere, &file);
-        image.push(ActorId(5), "b", 2, &file[60..], &file);
-        image.push(ActorId(6), "a", 1, &[], &file);
+        image.push_entry(ActorId(1), 3, "a", 1, &Args::Loaded(3..9));
+        image.push_entry(ActorId(2), 3, "ignored: type 3 is named", 9, &own);
+        image.push_entry(ActorId(5), 0, "b", 2, &Args::Loaded(60..64));
+        image.push_entry(ActorId(6), 3, "a", 1, &Args::Loaded(9..9));
         let image = image.finish(vec![ActorId(1)], 9, file.clone());
         let at: Vec<_> = image.actors.iter().map(|a| a.args.clone()).collect();
         assert!(matches!(&at[0], Args::Loaded(r) if *r == (3..9)));
@@ -223,11 +260,15 @@ mod tests {
             read,
             vec![
                 (ActorId(1), "a".to_string(), 1, file[3..9].to_vec()),
-                (ActorId(2), "a".to_string(), 1, elsewhere.clone()),
+                (ActorId(2), "a".to_string(), 1, vec![7u8; 5]),
                 (ActorId(5), "b".to_string(), 2, file[60..].to_vec()),
                 (ActorId(6), "a".to_string(), 1, Vec::new()),
             ]
         );
+        let placed: Vec<_> = image.placed().map(|(p, ty, at)| (p.id, ty, at)).collect();
+        assert_eq!(placed[0], (ActorId(1), 0, Some(3..9)));
+        assert_eq!(placed[1], (ActorId(2), 0, None));
+        assert_eq!(placed[2], (ActorId(5), 1, Some(60..64)));
         assert_eq!(
             (image.roots(), image.next_id(), image.len()),
             (&[ActorId(1)][..], 9, 4)

@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-pub(crate) use super::encoded::PortraitRef;
+use super::encoded::EncodedGraph;
 use super::image::ImageBuilder;
 use super::{StoreError, VatImage, VatRecord};
 use crate::portrait::{ActorId, Delta, Graph, Portrait};
@@ -125,70 +124,54 @@ pub(crate) fn corrupt(path: &Path, detail: String) -> StoreError {
 
 /// Splits the graph of the registry log at `path` into vats (see [`super::RegistryLogStore`]).
 pub(crate) fn split(graph: &Graph, path: &Path) -> Result<Split, StoreError> {
-    let portraits = graph.actors.iter().map(|(id, p)| PortraitRef {
-        id: *id,
-        name: &p.name,
-        version: p.version,
-        args: &p.args,
-    });
-    split_portraits(portraits, &Arc::default(), path)
+    split_encoded(&EncodedGraph::from_graph(graph), path)
 }
 
-/// Splits the portraits of the registry log at `path`, in key order, into vats. Each
-/// vat's image keeps the arguments that lie in `file` (the log's bytes) where they are.
-pub(crate) fn split_portraits<'a>(
-    portraits: impl Iterator<Item = PortraitRef<'a>> + Clone,
-    file: &Arc<Vec<u8>>,
-    path: &Path,
-) -> Result<Split, StoreError> {
+/// Splits the encoded graph of the registry log at `path` into vats, in one pass over its
+/// actors in key order. Each vat's image keeps the arguments that lie in the graph's file
+/// bytes where they are; a type's name (written by number or in full) is resolved once.
+pub(crate) fn split_encoded(graph: &EncodedGraph, path: &Path) -> Result<Split, StoreError> {
+    let file = graph.file();
     let mut by_id: HashMap<u32, String> = HashMap::new();
     let mut vats: HashMap<String, Meta> = HashMap::new();
     let mut next_index = 1;
     // Keys come sorted, so each vat's actors come in one run: built as they come, with
     // no lookup per actor, each image allocated once at its run's length (counted first:
     // a pass over the keys costs less than growing a vat's image by copies).
-    let mut runs = run_lengths(portraits.clone()).into_iter();
+    let mut runs = run_lengths(graph.entries().map(|(k, _, _)| k)).into_iter();
     let mut images: BTreeMap<u64, ImageBuilder> = BTreeMap::new();
     let mut run: Option<(u64, ImageBuilder)> = None;
     let mut damaged: HashMap<u64, String> = HashMap::new();
-    // The last name written by number, and the name it stands for: actors of one type
-    // come in runs, so the table is searched once per run.
-    let mut numbered: Option<(&str, String)> = None;
-    for saved in portraits {
-        let k = saved.id;
+    // Each graph type's full name, once resolved: `Err(number)` for a name written by a
+    // number the name table lacks. The table (vat index 0) comes before every vat.
+    let mut names: Vec<Option<Result<String, String>>> = vec![None; graph.type_count()];
+    for (k, ty, args) in graph.entries() {
         let (index, id) = (k.0 >> ID_BITS, k.0 & ID_MASK);
+        let (name, version) = graph.type_at(ty).unwrap_or_default();
         if index == 0 {
             let number = u32::try_from(id).unwrap_or(u32::MAX);
-            by_id.insert(number, saved.name.to_string());
+            by_id.insert(number, name.to_string());
             continue;
         }
-        let mut name = saved.name;
-        if let Some(number) = saved.name.strip_prefix(NUMBERED) {
-            let known = match &numbered {
-                Some((raw, _)) if *raw == saved.name => true,
-                _ => match number.parse::<u32>().ok().and_then(|n| by_id.get(&n)) {
-                    Some(full) => {
-                        numbered = Some((saved.name, full.clone()));
-                        true
-                    }
-                    None => false,
-                },
-            };
-            match &numbered {
-                Some((_, full)) if known => name = full,
-                _ => {
-                    damaged.entry(index).or_insert_with(|| {
-                        format!(
-                            "actor #{id} names its type by number {number}, which the \
-                             log's name table lacks"
-                        )
-                    });
-                    continue;
-                }
+        let full = match names.get_mut(ty as usize) {
+            Some(Some(resolved)) => resolved,
+            Some(slot) => slot.insert(resolve(name, &by_id)),
+            None => continue,
+        };
+        let full = match full {
+            Ok(full) => full.as_str(),
+            Err(number) => {
+                damaged.entry(index).or_insert_with(|| {
+                    format!(
+                        "actor #{id} names its type by number {number}, which the log's name \
+                         table lacks"
+                    )
+                });
+                continue;
             }
-        }
+        };
         if id == META {
-            let mut meta: Meta = super::from_slice_limited(saved.args).map_err(|e| {
+            let mut meta: Meta = super::from_slice_limited(args.bytes(file)).map_err(|e| {
                 corrupt(
                     path,
                     format!("the catalog entry of vat index {index} does not decode: {e}"),
@@ -213,7 +196,7 @@ pub(crate) fn split_portraits<'a>(
                 &mut run.insert((index, image)).1
             }
         };
-        image.push(ActorId(id), name, saved.version, saved.args, file);
+        image.push_entry(ActorId(id), ty, full, version, args);
     }
     if let Some((i, image)) = run {
         images.insert(i, image);
@@ -244,11 +227,21 @@ pub(crate) fn split_portraits<'a>(
     })
 }
 
-/// The vat index of each run of `portraits` (in key order), with its length.
-fn run_lengths<'a>(portraits: impl Iterator<Item = PortraitRef<'a>>) -> Vec<(u64, usize)> {
+/// A type's full name: `name` itself, or the name its number stands for in the name
+/// table `by_id`; `Err(number)` when the table lacks it.
+fn resolve(name: &str, by_id: &HashMap<u32, String>) -> Result<String, String> {
+    let Some(number) = name.strip_prefix(NUMBERED) else {
+        return Ok(name.to_string());
+    };
+    let full = number.parse::<u32>().ok().and_then(|n| by_id.get(&n));
+    full.cloned().ok_or_else(|| number.to_string())
+}
+
+/// The vat index of each run of `keys` (in key order), with its length.
+fn run_lengths(keys: impl Iterator<Item = ActorId>) -> Vec<(u64, usize)> {
     let mut runs: Vec<(u64, usize)> = Vec::new();
-    for p in portraits {
-        let index = p.id.0 >> ID_BITS;
+    for k in keys {
+        let index = k.0 >> ID_BITS;
         match runs.last_mut() {
             Some((i, n)) if *i == index => *n += 1,
             _ => runs.push((index, 1)),

@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::log_layout::{
-    ID_MASK, META, Meta, NUMBERED, Split, key, meta_portrait, range, split, split_portraits,
-    too_many,
+    ID_MASK, META, Meta, NUMBERED, Split, key, meta_portrait, range, split, split_encoded, too_many,
 };
 use super::shared::{LostTail, RegistryCommit, Store, VatRecord, VatWrite};
 use super::{LogOptions, LogStore, StoreError, SyncTicket, VatImage};
@@ -91,8 +90,7 @@ impl RegistryLogStore {
 
     /// The log's graph, split into vats.
     fn split(&self) -> Result<Split, StoreError> {
-        let graph = self.log.encoded();
-        split_portraits(graph.portraits(), graph.file(), self.log.path())
+        split_encoded(self.log.encoded(), self.log.path())
     }
 
     /// Takes over the catalog and name table of the log's graph split into vats.

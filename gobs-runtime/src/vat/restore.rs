@@ -1,6 +1,7 @@
 //! Room for a restore: a persistent vat about to place its saved actors reserves its
 //! tables once, rather than growing them (rehashing every entry) as the actors come.
 
+use std::any::TypeId;
 use std::sync::Arc;
 
 use crate::portrait::ActorId;
@@ -20,15 +21,20 @@ impl VatCore {
     }
 
     /// The hold that the slot of actor `id`, already restored into this vat, keeps (made
-    /// now if it keeps none): what a reference decoded during the restore holds, as a
-    /// spawn's first reference does. `None` when `vat` is another vat or `id` is not
-    /// placed yet (a reference to an actor restored later, or asleep): the reference then
-    /// takes its hold from the vat's map.
-    pub(crate) fn restored_hold(&self, vat: &Arc<VatShared>, id: ActorId) -> Option<Arc<Hold>> {
+    /// now if it keeps none), with the actor's type: what a reference decoded during the
+    /// restore holds, as a spawn's first reference does. `None` when `vat` is another vat
+    /// or `id` is not placed yet (a reference to an actor restored later, or asleep): the
+    /// reference then takes its hold from the vat's map.
+    pub(crate) fn restored_hold(
+        &self,
+        vat: &Arc<VatShared>,
+        id: ActorId,
+    ) -> Option<(Arc<Hold>, TypeId)> {
         if self.shared.id != vat.id {
             return None;
         }
         let slots = self.slots.borrow();
-        Some(slots.get(&id.0)?.hold(vat, id))
+        let slot = slots.get(&id.0)?;
+        Some((slot.hold(vat, id), slot.type_id))
     }
 }
