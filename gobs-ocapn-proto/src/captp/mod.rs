@@ -14,7 +14,8 @@ pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
 pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
 pub use session::{
-    DuplicateSession, Event, MAX_DEFERRED_GC_ANSWERS, OutTarget, Session, SessionConfig, ThirdParty,
+    DuplicateSession, Event, HELLO_TIMEOUT, IDLE_TIMEOUT, MAX_DEFERRED_GC_ANSWERS, OutTarget,
+    Session, SessionConfig, ThirdParty,
 };
 pub use term::{CapRef, ConnId, DropSink, LocalRef, ObjId, RemoteRef, Term};
 

@@ -23,7 +23,7 @@ mod outgoing;
 #[cfg(test)]
 mod wire_tests;
 
-pub use config::{DuplicateSession, SessionConfig};
+pub use config::{DuplicateSession, HELLO_TIMEOUT, IDLE_TIMEOUT, SessionConfig};
 pub use event::Event;
 pub use exports::ThirdParty;
 pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};

@@ -32,6 +32,7 @@ mod sessions;
 mod timers;
 mod told;
 
+pub use crate::captp::{HELLO_TIMEOUT, IDLE_TIMEOUT};
 pub use caretaker::CARETAKER_REVOKED;
 pub use object::{Cx, LocalObject};
 pub use proof::PeerProof;
@@ -39,7 +40,6 @@ pub use reasons::{
     ERROR_LABEL, OBJECT_RELEASED, SWISS_REVOKED, SWISS_UNKNOWN, error_record, is_kind, kinds,
 };
 pub use revoke::{REVOKED_KEPT, RevokeHook};
-pub use timers::{HELLO_TIMEOUT, IDLE_TIMEOUT};
 
 use crate::captp::{
     CapRef, ConnId, DropSink, LocalRef, ObjId, Selector, Session, SessionConfig, Term,

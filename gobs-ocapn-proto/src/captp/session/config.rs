@@ -5,6 +5,14 @@ use std::time::Duration;
 use crate::captp::Dialect;
 use crate::syrup::Limits;
 
+/// How long a peer has to send its `op:start-session` once its connection is up, unless
+/// [`SessionConfig::hello_timeout`] says otherwise.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a session with nothing in it may stay open, unless
+/// [`SessionConfig::idle_timeout`] says otherwise.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Settings of a session.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -63,8 +71,8 @@ impl Default for SessionConfig {
             max_frame: 4 << 20,
             duplicate_session: DuplicateSession::RefuseNew,
             peer_error_detail: false,
-            hello_timeout: crate::node::HELLO_TIMEOUT,
-            idle_timeout: Some(crate::node::IDLE_TIMEOUT),
+            hello_timeout: HELLO_TIMEOUT,
+            idle_timeout: Some(IDLE_TIMEOUT),
             defer_gc_answers: false,
         }
     }

@@ -10,18 +10,10 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Core;
 use crate::captp::ConnId;
-
-/// How long a peer has to send its `op:start-session` once its connection is up, unless
-/// [`SessionConfig::hello_timeout`](crate::captp::SessionConfig::hello_timeout) says otherwise.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a session with nothing in it may stay open, unless
-/// [`SessionConfig::idle_timeout`](crate::captp::SessionConfig::idle_timeout) says otherwise.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Hello deadlines, earliest first. A session that opened (or ended) before its
 /// deadline leaves its entry behind until [`Core::poll_timeout`] passes it by.
@@ -30,7 +22,7 @@ pub(super) struct HelloDeadlines(BinaryHeap<Reverse<(Instant, ConnId)>>);
 
 impl Core {
     /// Connection `conn` (accepted, or a dial that connected) is up at `now`: its peer
-    /// has until `now` + the configured hello timeout (by default [`HELLO_TIMEOUT`]) to say
+    /// has until `now` + the configured hello timeout (by default [`HELLO_TIMEOUT`](crate::node::HELLO_TIMEOUT)) to say
     /// hello, or the session is aborted.
     pub fn connected(&mut self, conn: ConnId, now: Instant) {
         let deadline = now + self.config.hello_timeout;
