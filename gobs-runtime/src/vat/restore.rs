@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
 use crate::vat::shared::{Hold, VatShared};
+use crate::vat::slot::Slot;
 
 impl VatCore {
     /// Reserves room for `actors` restored actors. (The references restored actors hold
@@ -35,6 +36,6 @@ impl VatCore {
         }
         let slots = self.slots.borrow();
         let slot = slots.get(&id.0)?;
-        Some((slot.hold(vat, id), slot.type_id))
+        Some((slot.hold(vat, id), Slot::type_id(slot)))
     }
 }
