@@ -100,39 +100,39 @@ pub(crate) fn encode_uint(n: u64, out: &mut Vec<u8>) {
 pub(crate) fn write_decimal(n: u128, out: &mut Vec<u8>) {
     // Almost every integer on the wire (positions, counts, lengths) fits 64 bits, whose
     // digits cost fewer instructions than 128-bit ones.
-    if let Ok(n) = u64::try_from(n) {
-        return write_decimal_u64(n, out);
-    }
-    let mut n = n;
-    let mut digits = [0u8; 39];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-fn write_decimal_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    let mut digits = itoa::Buffer::new();
+    let text = match u64::try_from(n) {
+        Ok(n) => digits.format(n),
+        Err(_) => digits.format(n),
+    };
+    out.extend_from_slice(text.as_bytes());
 }
 
 pub(crate) fn netstring(bytes: &[u8], joiner: u8, out: &mut Vec<u8>) {
     write_decimal(bytes.len() as u128, out);
     out.push(joiner);
     out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_decimal;
+
+    #[test]
+    fn decimals_are_written_as_rust_formats_them_on_both_sides_of_64_bits() {
+        let edges = [
+            0,
+            9,
+            10,
+            u128::from(u64::MAX) - 1,
+            u128::from(u64::MAX),
+            u128::from(u64::MAX) + 1,
+            u128::MAX,
+        ];
+        for n in edges {
+            let mut out = b"x".to_vec();
+            write_decimal(n, &mut out);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 }
