@@ -13,6 +13,7 @@
 //!   An older [`NodeState`] file is migrated on first open.
 //! - [`NodeState`] is the older form: one file of its own, replaced atomically.
 
+mod attach;
 mod file;
 mod record;
 mod registry;
