@@ -115,6 +115,14 @@ async fn enliven(node: &Node, sturdyref: &Sturdyref) -> CapRef {
     r
 }
 
+/// A client node on a runtime of its own, with a live reference to `sturdyref`.
+fn client_of(sturdyref: &Sturdyref) -> (tokio::runtime::Runtime, Node, CapRef) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(tcp_node());
+    let holder = rt.block_on(enliven(&client, sturdyref));
+    (rt, client, holder)
+}
+
 /// What the peer's call ended with: its session with the node at `sturdyref` lost or
 /// ended before the call left (whichever the peer saw first), or that node no longer
 /// reachable.
@@ -138,9 +146,7 @@ fn a_node_whose_runtime_shut_down_closes_its_sessions_though_handles_to_it_live(
         stop,
         thread,
     } = serve();
-    let client_rt = tokio::runtime::Runtime::new().unwrap();
-    let client = client_rt.block_on(tcp_node());
-    let holder = client_rt.block_on(enliven(&client, &sturdyref));
+    let (client_rt, client, holder) = client_of(&sturdyref);
 
     // Its runtime goes; the node's own object, and this test, still hold the node.
     drop(stop);
@@ -163,9 +169,7 @@ fn a_node_whose_core_panicked_closes_its_sessions() {
         stop,
         thread,
     } = serve();
-    let client_rt = tokio::runtime::Runtime::new().unwrap();
-    let client = client_rt.block_on(tcp_node());
-    let holder = client_rt.block_on(enliven(&client, &sturdyref));
+    let (client_rt, client, holder) = client_of(&sturdyref);
 
     // The call panics the node's core: the node stops, and its peer learns it.
     let answer = client_rt.block_on(ask(&client, holder, "panic"));
@@ -261,9 +265,7 @@ fn a_node_stopped_by_its_owner_or_its_own_object_ends_its_sessions() {
             stop,
             thread,
         } = serve();
-        let client_rt = tokio::runtime::Runtime::new().unwrap();
-        let client = client_rt.block_on(tcp_node());
-        let holder = client_rt.block_on(enliven(&client, &sturdyref));
+        let (client_rt, client, holder) = client_of(&sturdyref);
 
         if from_inside {
             // Its answer may or may not leave before the connection closes.
