@@ -24,6 +24,11 @@ pub(crate) use crate::id_hash::{IdMap, IdSet};
 pub(crate) struct Reach {
     roots: Vec<ActorId>,
     nodes: IdMap<Node>,
+    /// The edges of the actors that have any (most are leaves), apart from their nodes,
+    /// which stay three words: a restore keeps one node per saved actor.
+    edges: IdMap<Vec<ActorId>>,
+    /// The entry portraits an actor owns (each pinned by it), for those that own any.
+    entries: IdMap<IdSet>,
     /// The image the vat was restored from, which nodes the restore read point into
     /// (until a full snapshot writes everything again).
     image: Option<StoredImage>,
@@ -31,16 +36,24 @@ pub(crate) struct Reach {
 
 #[derive(Default)]
 struct Node {
-    edges: Vec<ActorId>,
-    /// Saved portraits (and root pins) that refer to this actor.
-    refs: u32,
+    /// What the store holds of this actor, so that a churn that leaves its portrait as
+    /// it was writes nothing for it: a [`Stored`], packed (see [`Node::stored`]).
+    stored: [u32; 4],
+    stored_kind: u8,
     /// Encoded at least once (a node can exist, referred to, before its first encode).
     encoded: bool,
-    /// The entry portraits this actor owns (each pinned by it), if any.
-    entries: Option<Box<IdSet>>,
-    /// What the store holds of this actor, so that a churn that leaves its portrait as
-    /// it was writes nothing for it.
-    stored: Stored,
+    /// Saved portraits (and root pins) that refer to this actor.
+    refs: u32,
+}
+
+impl Node {
+    fn stored(&self) -> Stored {
+        Stored::unpack(self.stored_kind, self.stored)
+    }
+
+    fn set_stored(&mut self, stored: Stored) {
+        (self.stored_kind, self.stored) = stored.pack();
+    }
 }
 
 /// One actor encoded: its portrait, the local actors it refers to, and the entry
@@ -64,41 +77,43 @@ impl Reach {
         roots: Vec<ActorId>,
         all: impl IntoIterator<Item = (ActorId, Stored)>,
         mut edges: IdMap<Vec<ActorId>>,
-        mut entries: IdMap<Vec<ActorId>>,
+        entries: IdMap<Vec<ActorId>>,
         image: Option<StoredImage>,
     ) -> (Reach, Vec<ActorId>) {
         let mut nodes: IdMap<Node> = IdMap::default();
         let all = all.into_iter();
         nodes.reserve(all.size_hint().0);
-        // Mark from the roots, moving each reached actor's edges (if any) into its node.
-        // An id is pushed once per root pin, edge or owned entry that refers to it (a
-        // reached actor's edges are pushed when it is first reached), so counting its
-        // pops counts its references.
+        edges.retain(|_, out| !out.is_empty());
+        let mut entries: IdMap<IdSet> = entries
+            .into_iter()
+            .filter(|(_, owned)| !owned.is_empty())
+            .map(|(owner, owned)| (owner, owned.into_iter().collect()))
+            .collect();
+        // Mark from the roots. An id is pushed once per root pin, edge or owned entry
+        // that refers to it (a reached actor's edges are pushed when it is first
+        // reached), so counting its pops counts its references.
         let mut stack = roots.clone();
         while let Some(id) = stack.pop() {
             match nodes.entry(id) {
                 Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
                 Entry::Vacant(new) => {
-                    // Most actors are leaves and own no entries: the maps are small or
-                    // empty, and looked in only while they hold something.
-                    let out = if edges.is_empty() {
-                        Vec::new()
-                    } else {
-                        edges.remove(&id).unwrap_or_default()
-                    };
-                    stack.extend(out.iter().copied());
-                    let owned = (!entries.is_empty()).then(|| entries.remove(&id)).flatten();
-                    let owned = owned.map(|ids| {
-                        stack.extend(ids.iter().copied());
-                        Box::new(ids.into_iter().collect::<IdSet>())
-                    });
                     new.insert(Node {
-                        edges: out,
                         refs: 1,
                         encoded: true,
-                        entries: owned,
-                        stored: Stored::Unknown,
+                        ..Node::default()
                     });
+                    // Most actors are leaves and own no entries: the maps are small or
+                    // empty, and looked in only while they hold something.
+                    if !edges.is_empty()
+                        && let Some(out) = edges.get(&id)
+                    {
+                        stack.extend(out.iter().copied());
+                    }
+                    if !entries.is_empty()
+                        && let Some(owned) = entries.get(&id)
+                    {
+                        stack.extend(owned.iter().copied());
+                    }
                 }
             }
         }
@@ -106,14 +121,19 @@ impl Reach {
         let mut garbage = Vec::new();
         for (id, stored) in all {
             match nodes.get_mut(&id) {
-                Some(node) => node.stored = stored,
+                Some(node) => node.set_stored(stored),
                 None => garbage.push(id),
             }
         }
+        // What no root reaches keeps no edges.
+        edges.retain(|id, _| nodes.contains_key(id));
+        entries.retain(|id, _| nodes.contains_key(id));
         (
             Reach {
                 roots,
                 nodes,
+                edges,
+                entries,
                 image,
             },
             garbage,
@@ -130,7 +150,7 @@ impl Reach {
 
     /// Whether actor `id` keeps map entries as portraits of their own.
     pub(crate) fn owns_entries(&self, id: ActorId) -> bool {
-        self.nodes.get(&id).is_some_and(|n| n.entries.is_some())
+        self.entries.contains_key(&id)
     }
 
     #[cfg(test)]
@@ -141,8 +161,8 @@ impl Reach {
     /// Keeps `portrait` as a write of actor `id`, unless the store holds it already.
     fn write(&mut self, id: ActorId, portrait: Portrait, upserts: &mut Vec<(ActorId, Portrait)>) {
         let node = self.nodes.entry(id).or_default();
-        if let Some(now) = node.stored.check(&portrait, self.image.as_ref()) {
-            node.stored = now;
+        if let Some(now) = node.stored().check(&portrait, self.image.as_ref()) {
+            node.set_stored(now);
             upserts.push((id, portrait));
         }
     }
@@ -199,8 +219,9 @@ impl Reach {
                 if node.encoded {
                     removes.push(id);
                 }
-                let owned = node.entries.into_iter().flat_map(|e| e.into_iter());
-                let targets: Vec<ActorId> = node.edges.into_iter().chain(owned).collect();
+                let owned = self.entries.remove(&id).into_iter().flatten();
+                let out = self.edges.remove(&id).unwrap_or_default();
+                let targets: Vec<ActorId> = out.into_iter().chain(owned).collect();
                 self.unref(targets, &mut maybe_dead);
             }
         }
@@ -232,10 +253,13 @@ impl Reach {
                 work.push(*target);
             }
         }
-        let node = self.nodes.entry(id).or_default();
-        node.encoded = true;
-        let old = std::mem::replace(&mut node.edges, edges);
-        self.unref(old, maybe_dead);
+        self.nodes.entry(id).or_default().encoded = true;
+        let old = if edges.is_empty() {
+            self.edges.remove(&id)
+        } else {
+            self.edges.insert(id, edges)
+        };
+        self.unref(old.unwrap_or_default(), maybe_dead);
     }
 
     /// Drops one reference to each of `targets`.
@@ -259,15 +283,11 @@ impl Reach {
         writes: &EntryWrites,
         maybe_dead: &mut Vec<ActorId>,
     ) {
-        let has = self.nodes.get(&owner).is_some_and(|n| n.entries.is_some());
+        let has = self.entries.contains_key(&owner);
         if !has && writes.upserts.is_empty() {
             return;
         }
-        let mut owned = self
-            .nodes
-            .get_mut(&owner)
-            .and_then(|n| n.entries.take())
-            .unwrap_or_default();
+        let mut owned = self.entries.remove(&owner).unwrap_or_default();
         let mut dropped = Vec::new();
         if full {
             let now: IdSet = writes.upserts.iter().map(|(id, _, _)| *id).collect();
@@ -275,7 +295,7 @@ impl Reach {
             for id in now.iter().filter(|id| !owned.contains(id)) {
                 self.nodes.entry(*id).or_default().refs += 1;
             }
-            *owned = now;
+            owned = now;
         } else {
             for (id, _, _) in &writes.upserts {
                 if owned.insert(*id) {
@@ -288,8 +308,8 @@ impl Reach {
                 }
             }
         }
-        if let Some(node) = self.nodes.get_mut(&owner) {
-            node.entries = (!owned.is_empty()).then_some(owned);
+        if !owned.is_empty() && self.nodes.contains_key(&owner) {
+            self.entries.insert(owner, owned);
         }
         self.unref(dropped, maybe_dead);
     }
@@ -445,6 +465,12 @@ mod tests {
         let all = reach.full(&mut encode).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(reach.len(), 1);
+    }
+
+    #[test]
+    fn a_node_takes_three_words() {
+        // A restore keeps one per saved actor: a million of them at 1M actors.
+        assert!(size_of::<Node>() <= 24, "{}", size_of::<Node>());
     }
 
     #[test]

@@ -62,6 +62,32 @@ impl Stored {
         Stored::print(fingerprint_typed(ty, args))
     }
 
+    /// This in four words and a kind, so that the bookkeeping's node can pack it with
+    /// its own fields (an enum of two-word payloads takes three words; a restore keeps
+    /// one node per actor). [`Stored::unpack`] gives it back.
+    pub(crate) fn pack(self) -> (u8, [u32; 4]) {
+        let split = |a: u64, b: u64| [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
+        match self {
+            Stored::Unknown => (0, [0; 4]),
+            Stored::Print([a, b]) => (1, split(a, b)),
+            Stored::Read { ty, len, at } => (2, [ty, len, at as u32, (at >> 32) as u32]),
+        }
+    }
+
+    /// What [`Stored::pack`] packed.
+    pub(crate) fn unpack(kind: u8, w: [u32; 4]) -> Stored {
+        let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+        match kind {
+            1 => Stored::Print([join(w[0], w[1]), join(w[2], w[3])]),
+            2 => Stored::Read {
+                ty: w[0],
+                len: w[1],
+                at: join(w[2], w[3]),
+            },
+            _ => Stored::Unknown,
+        }
+    }
+
     /// `None` when the store holds `portrait` already; else what it holds once
     /// `portrait` is written.
     pub(crate) fn check(&self, portrait: &Portrait, image: Option<&StoredImage>) -> Option<Stored> {
@@ -155,6 +181,24 @@ mod tests {
         StoredImage {
             bytes: Arc::new(b"..abc..xyz".to_vec()),
             types: vec![("a".into(), 1), ("b".into(), 2)],
+        }
+    }
+
+    #[test]
+    fn packing_gives_back_every_kind_whole() {
+        let all = [
+            Stored::Unknown,
+            Stored::Print([0x0123_4567_89ab_cdef, u64::MAX - 5]),
+            Stored::Read {
+                ty: 7,
+                len: u32::MAX,
+                at: (5 << 32) | 9,
+            },
+            Stored::written(&portrait("a", 1, b"x")),
+        ];
+        for stored in all {
+            let (kind, words) = stored.pack();
+            assert_eq!(Stored::unpack(kind, words), stored);
         }
     }
 
