@@ -67,6 +67,7 @@ pub(crate) mod entries;
 mod gone;
 pub mod migrate;
 pub(crate) mod names;
+mod nodes;
 mod open;
 pub(crate) mod persistent;
 pub(crate) mod reach;

@@ -12,9 +12,8 @@
 //! edges of its key and value, and a churn that writes a few entries patches that set
 //! rather than listing every entry again.
 
-use std::collections::hash_map::Entry;
-
 use crate::persist::context::EntryWrites;
+use crate::persist::nodes::Nodes;
 use crate::persist::stored::{Stored, StoredImage};
 use crate::portrait::{ActorId, Delta, Portrait};
 
@@ -23,7 +22,7 @@ pub(crate) use crate::id_hash::{IdMap, IdSet};
 #[derive(Default)]
 pub(crate) struct Reach {
     roots: Vec<ActorId>,
-    nodes: IdMap<Node>,
+    nodes: Nodes<Node>,
     /// The edges of the actors that have any (most are leaves), apart from their nodes,
     /// which stay three words: a restore keeps one node per saved actor.
     edges: IdMap<Vec<ActorId>>,
@@ -71,18 +70,18 @@ pub(crate) type Encode<'a, E> = dyn FnMut(ActorId, bool) -> Result<Option<Encode
 impl Reach {
     /// Rebuilds the bookkeeping of a restored graph, `all` being every actor the store
     /// holds with what it holds (so that writing it again unchanged is skipped), read
-    /// from `image`. Returns the stored actors that no root reaches (to remove from the
-    /// store).
+    /// from `image`; every id is below `id_bound`. Returns the stored actors that no root
+    /// reaches (to remove from the store).
     pub(crate) fn restored(
         roots: Vec<ActorId>,
         all: impl IntoIterator<Item = (ActorId, Stored)>,
+        id_bound: u64,
         mut edges: IdMap<Vec<ActorId>>,
         entries: IdMap<Vec<ActorId>>,
         image: Option<StoredImage>,
     ) -> (Reach, Vec<ActorId>) {
-        let mut nodes: IdMap<Node> = IdMap::default();
         let all = all.into_iter();
-        nodes.reserve(all.size_hint().0);
+        let mut nodes: Nodes<Node> = Nodes::for_ids(all.size_hint().0, id_bound);
         edges.retain(|_, out| !out.is_empty());
         let mut entries: IdMap<IdSet> = entries
             .into_iter()
@@ -94,14 +93,14 @@ impl Reach {
         // reached), so counting its pops counts its references.
         let mut stack = roots.clone();
         while let Some(id) = stack.pop() {
-            match nodes.entry(id) {
-                Entry::Occupied(mut reached) => reached.get_mut().refs += 1,
-                Entry::Vacant(new) => {
-                    new.insert(Node {
+            match nodes.get_mut(id) {
+                Some(reached) => reached.refs += 1,
+                None => {
+                    *nodes.or_default(id) = Node {
                         refs: 1,
                         encoded: true,
                         ..Node::default()
-                    });
+                    };
                     // Most actors are leaves and own no entries: the maps are small or
                     // empty, and looked in only while they hold something.
                     if !edges.is_empty()
@@ -120,14 +119,14 @@ impl Reach {
         // One lookup per actor: note what the store holds, or that no root reaches it.
         let mut garbage = Vec::new();
         for (id, stored) in all {
-            match nodes.get_mut(&id) {
+            match nodes.get_mut(id) {
                 Some(node) => node.set_stored(stored),
                 None => garbage.push(id),
             }
         }
         // What no root reaches keeps no edges.
-        edges.retain(|id, _| nodes.contains_key(id));
-        entries.retain(|id, _| nodes.contains_key(id));
+        edges.retain(|id, _| nodes.contains(*id));
+        entries.retain(|id, _| nodes.contains(*id));
         (
             Reach {
                 roots,
@@ -145,7 +144,7 @@ impl Reach {
     }
 
     pub(crate) fn is_saved(&self, id: ActorId) -> bool {
-        self.nodes.get(&id).is_some_and(|n| n.encoded)
+        self.nodes.get(id).is_some_and(|n| n.encoded)
     }
 
     /// Whether actor `id` keeps map entries as portraits of their own.
@@ -160,7 +159,7 @@ impl Reach {
 
     /// Keeps `portrait` as a write of actor `id`, unless the store holds it already.
     fn write(&mut self, id: ActorId, portrait: Portrait, upserts: &mut Vec<(ActorId, Portrait)>) {
-        let node = self.nodes.entry(id).or_default();
+        let node = self.nodes.or_default(id);
         if let Some(now) = node.stored().check(&portrait, self.image.as_ref()) {
             node.set_stored(now);
             upserts.push((id, portrait));
@@ -170,7 +169,7 @@ impl Reach {
     /// Sets the roots (first start). They are saved by the next churn.
     pub(crate) fn set_roots(&mut self, roots: Vec<ActorId>) {
         for id in &roots {
-            self.nodes.entry(*id).or_default().refs += 1;
+            self.nodes.or_default(*id).refs += 1;
         }
         self.roots = roots;
     }
@@ -185,7 +184,7 @@ impl Reach {
     ) -> Result<Delta, E> {
         let mut work: Vec<ActorId> = changed
             .into_iter()
-            .filter(|id| self.nodes.contains_key(id))
+            .filter(|id| self.nodes.contains(*id))
             .collect();
         // Roots not yet encoded (first churn).
         work.extend(self.roots.iter().filter(|id| !self.is_saved(**id)));
@@ -211,11 +210,11 @@ impl Reach {
         }
         let mut removes = Vec::new();
         while let Some(id) = maybe_dead.pop() {
-            let dead = self.nodes.get(&id).is_some_and(|n| n.refs == 0);
+            let dead = self.nodes.get(id).is_some_and(|n| n.refs == 0);
             if !dead {
                 continue;
             }
-            if let Some(node) = self.nodes.remove(&id) {
+            if let Some(node) = self.nodes.remove(id) {
                 if node.encoded {
                     removes.push(id);
                 }
@@ -247,13 +246,13 @@ impl Reach {
         maybe_dead: &mut Vec<ActorId>,
     ) {
         for target in &edges {
-            let node = self.nodes.entry(*target).or_default();
+            let node = self.nodes.or_default(*target);
             node.refs += 1;
             if !node.encoded {
                 work.push(*target);
             }
         }
-        self.nodes.entry(id).or_default().encoded = true;
+        self.nodes.or_default(id).encoded = true;
         let old = if edges.is_empty() {
             self.edges.remove(&id)
         } else {
@@ -265,7 +264,7 @@ impl Reach {
     /// Drops one reference to each of `targets`.
     fn unref(&mut self, targets: Vec<ActorId>, maybe_dead: &mut Vec<ActorId>) {
         for target in targets {
-            if let Some(n) = self.nodes.get_mut(&target) {
+            if let Some(n) = self.nodes.get_mut(target) {
                 n.refs = n.refs.saturating_sub(1);
                 if n.refs == 0 {
                     maybe_dead.push(target);
@@ -293,13 +292,13 @@ impl Reach {
             let now: IdSet = writes.upserts.iter().map(|(id, _, _)| *id).collect();
             dropped.extend(owned.iter().filter(|id| !now.contains(id)).copied());
             for id in now.iter().filter(|id| !owned.contains(id)) {
-                self.nodes.entry(*id).or_default().refs += 1;
+                self.nodes.or_default(*id).refs += 1;
             }
             owned = now;
         } else {
             for (id, _, _) in &writes.upserts {
                 if owned.insert(*id) {
-                    self.nodes.entry(*id).or_default().refs += 1;
+                    self.nodes.or_default(*id).refs += 1;
                 }
             }
             for id in &writes.removes {
@@ -308,7 +307,7 @@ impl Reach {
                 }
             }
         }
-        if !owned.is_empty() && self.nodes.contains_key(&owner) {
+        if !owned.is_empty() && self.nodes.contains(owner) {
             self.entries.insert(owner, owned);
         }
         self.unref(dropped, maybe_dead);
@@ -347,7 +346,15 @@ impl Reach {
             }
         }
         let stored = out.iter().map(|(id, p)| (*id, Stored::written(p)));
-        (*self, _) = Reach::restored(self.roots.clone(), stored, edges_of, entries_of, None);
+        let bound = out.iter().map(|(id, _)| id.get() + 1).max().unwrap_or(0);
+        (*self, _) = Reach::restored(
+            self.roots.clone(),
+            stored,
+            bound,
+            edges_of,
+            entries_of,
+            None,
+        );
         Ok(out)
     }
 }
@@ -486,6 +493,7 @@ mod tests {
                 (id(1), Stored::Unknown),
                 (id(7), Stored::Unknown),
             ],
+            8,
             edges,
             IdMap::default(),
             None,
@@ -504,7 +512,8 @@ mod tests {
         .into_iter()
         .collect();
         let all = [0, 1, 2, 3].map(|n| (id(n), Stored::Unknown));
-        let (mut reach, garbage) = Reach::restored(vec![id(0)], all, edges, IdMap::default(), None);
+        let (mut reach, garbage) =
+            Reach::restored(vec![id(0)], all, 4, edges, IdMap::default(), None);
         assert!(garbage.is_empty());
         let mut g = HashMap::from([(0, vec![1, 2]), (1, vec![]), (2, vec![3]), (3, vec![])]);
         let d = run(&mut reach, &g, &[1]);

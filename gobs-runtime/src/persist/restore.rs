@@ -129,13 +129,25 @@ impl Persistence {
                     owned.remove(&id)
                 };
                 let has_entries = source.is_some();
+                // One empty source serves every actor that owns no entries (only its count
+                // of map fields restarts): no source made and dropped per actor.
                 let start = current_restore(|ctx| {
-                    ctx.entries = Some(source.unwrap_or_default());
+                    let entries = ctx.entries.get_or_insert_default();
+                    match source {
+                        Some(source) => *entries = source,
+                        None => entries.next_part = 0,
+                    }
                     ctx.expected.len()
                 });
                 let restored = entry.restore(portrait.version, portrait.args);
+                // Taken only if the actor restored entries or left some unclaimed.
                 let (end, source) = current_restore(|ctx| {
-                    (ctx.expected.len(), ctx.entries.take().unwrap_or_default())
+                    let source = ctx
+                        .entries
+                        .as_mut()
+                        .filter(|e| !e.parts.is_empty() || !e.restored.is_empty())
+                        .map(std::mem::take);
+                    (ctx.expected.len(), source)
                 });
                 let restored = restored.map_err(|e| {
                     let hint = if has_entries && portrait.version < entry.version {
@@ -160,7 +172,7 @@ impl Persistence {
                 } else {
                     core.insert_restored(id, restored);
                 }
-                for (part, left) in &source.parts {
+                for (part, left) in source.iter().flat_map(|s| &s.parts) {
                     tracing::warn!(
                         vat = %core.shared.name,
                         actor = %id,
@@ -169,20 +181,21 @@ impl Persistence {
                         left.len()
                     );
                 }
-                if start == end && source.restored.is_empty() {
+                let owned_entries = source.as_ref().map_or(&[][..], |s| &s.restored[..]);
+                if start == end && owned_entries.is_empty() {
                     continue;
                 }
                 spans.push((id, start..end));
                 let targets = |span: Range<usize>| {
                     current_restore(|ctx| ctx.expected[span].iter().map(|(t, _)| *t).collect())
                 };
-                if source.restored.is_empty() {
+                if owned_entries.is_empty() {
                     edges.insert(id, targets(start..end));
                     continue;
                 }
                 // The references an entry holds are its own edges, not its owner's.
                 let mut mine = vec![true; end - start];
-                for (entry_id, span) in &source.restored {
+                for (entry_id, span) in owned_entries {
                     let entry_targets: Vec<ActorId> = targets(span.clone());
                     mine[span.start - start..span.end - start]
                         .iter_mut()
@@ -202,7 +215,7 @@ impl Persistence {
                 if !own.is_empty() {
                     edges.insert(id, own);
                 }
-                entries_of.insert(id, source.restored.iter().map(|(e, _)| *e).collect());
+                entries_of.insert(id, owned_entries.iter().map(|(e, _)| *e).collect());
             }
             Ok(())
         });
@@ -271,8 +284,14 @@ impl Persistence {
             bytes: graph.bytes().clone(),
             types: graph.types().to_vec(),
         };
-        let (reach, garbage) =
-            Reach::restored(graph.roots().to_vec(), all, edges, entries_of, Some(image));
+        let (reach, garbage) = Reach::restored(
+            graph.roots().to_vec(),
+            all,
+            max_id,
+            edges,
+            entries_of,
+            Some(image),
+        );
         self.reach = reach;
         Ok((roots, garbage))
     }
