@@ -29,6 +29,18 @@ pub(crate) fn decode_one<T: DeserializeOwned>(
 /// The length in bytes of the MessagePack value at the front of `input`; `None` when the
 /// bytes end before it does, or hold a marker MessagePack never uses.
 pub(crate) fn value_len(input: &[u8]) -> Option<usize> {
+    // Most fields are scalars, whose length their marker (and the byte after) gives.
+    let whole = |len: usize| (len <= input.len()).then_some(len);
+    match *input.first()? {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => return Some(1),
+        marker @ 0xa0..=0xbf => return whole(1 + usize::from(marker & 0x1f)),
+        0xcc | 0xd0 => return whole(2),
+        0xcd | 0xd1 => return whole(3),
+        0xca | 0xce | 0xd2 => return whole(5),
+        0xcb | 0xcf | 0xd3 => return whole(9),
+        0xd9 => return whole(2 + usize::from(*input.get(1)?)),
+        _ => {}
+    }
     let mut at = 0usize;
     // Values still to walk over: a container's elements are counted in as its marker is
     // read, so nesting needs no stack.
