@@ -19,14 +19,64 @@ pub struct VatImage {
     types: Vec<(String, u32)>,
     /// In id order.
     actors: Vec<Actor>,
+    /// The arguments of actors whose [`Actor::len`] is [`ELSEWHERE`].
+    elsewhere: Vec<Args>,
     /// The bytes [`Args::Loaded`] ranges point into (a log file's, read at open).
     file: Arc<Vec<u8>>,
 }
 
+/// One actor of an image, in 24 bytes (an `Args` alone takes 24): at a million actors
+/// the image is one of a restore's largest tables.
 struct Actor {
     id: ActorId,
+    /// Its arguments are `file[at..at + len]`; or, with `len` [`ELSEWHERE`], `elsewhere[at]`
+    /// (arguments of their own, written since the file was read, or too long for `len`).
+    at: u64,
+    len: u32,
     ty: u32,
-    args: Args,
+}
+
+/// See [`Actor::len`].
+const ELSEWHERE: u32 = u32::MAX;
+
+impl Actor {
+    fn new(id: ActorId, ty: u32, args: &Args, elsewhere: &mut Vec<Args>) -> Actor {
+        if let Args::Loaded(range) = args
+            && let (Ok(at), Ok(len)) = (u64::try_from(range.start), u32::try_from(range.len()))
+            && len != ELSEWHERE
+        {
+            return Actor { id, at, len, ty };
+        }
+        elsewhere.push(args.clone());
+        Actor {
+            id,
+            at: (elsewhere.len() - 1) as u64,
+            len: ELSEWHERE,
+            ty,
+        }
+    }
+
+    /// Where its arguments lie in the file's bytes, if they do.
+    fn range(&self, elsewhere: &[Args]) -> Option<Range<usize>> {
+        if self.len != ELSEWHERE {
+            let at = usize::try_from(self.at).ok()?;
+            return Some(at..at.checked_add(self.len as usize)?);
+        }
+        match elsewhere.get(usize::try_from(self.at).ok()?)? {
+            Args::Loaded(range) => Some(range.clone()),
+            Args::Own(_) => None,
+        }
+    }
+
+    fn args<'a>(&self, elsewhere: &'a [Args], file: &'a [u8]) -> &'a [u8] {
+        if self.len == ELSEWHERE {
+            let args = usize::try_from(self.at).ok().and_then(|i| elsewhere.get(i));
+            return args.map_or(&[], |a| a.bytes(file));
+        }
+        self.range(elsewhere)
+            .and_then(|range| file.get(range))
+            .unwrap_or_default()
+    }
 }
 
 impl VatImage {
@@ -53,7 +103,7 @@ impl VatImage {
                 id: a.id,
                 name,
                 version: *version,
-                args: a.args.bytes(&self.file),
+                args: a.args(&self.elsewhere, &self.file),
             }
         })
     }
@@ -63,13 +113,9 @@ impl VatImage {
     pub(crate) fn placed(
         &self,
     ) -> impl Iterator<Item = (PortraitRef<'_>, u32, Option<Range<usize>>)> {
-        self.portraits().zip(&self.actors).map(|(p, a)| {
-            let at = match &a.args {
-                Args::Loaded(range) => Some(range.clone()),
-                Args::Own(_) => None,
-            };
-            (p, a.ty, at)
-        })
+        self.portraits()
+            .zip(&self.actors)
+            .map(|(p, a)| (p, a.ty, a.range(&self.elsewhere)))
     }
 
     /// The distinct types (name, version) of the vat's actors.
@@ -133,6 +179,7 @@ pub(crate) struct ImageBuilder {
     /// The type of the last actor pushed: actors of one type come in runs.
     last: Option<u32>,
     actors: Vec<Actor>,
+    elsewhere: Vec<Args>,
     /// The arguments appended, one buffer for the whole vat.
     bytes: Vec<u8>,
     /// The image's type of each graph type met by [`ImageBuilder::push_entry`] (`u32::MAX`:
@@ -193,11 +240,8 @@ impl ImageBuilder {
                 ty
             }
         };
-        self.actors.push(Actor {
-            id,
-            ty,
-            args: args.clone(),
-        });
+        self.actors
+            .push(Actor::new(id, ty, args, &mut self.elsewhere));
     }
 
     /// Adds actor `id`, its arguments copied to the end of the image's own bytes.
@@ -206,7 +250,8 @@ impl ImageBuilder {
         let at = self.bytes.len();
         self.bytes.extend_from_slice(args);
         let args = Args::Loaded(at..self.bytes.len());
-        self.actors.push(Actor { id, ty, args });
+        self.actors
+            .push(Actor::new(id, ty, &args, &mut self.elsewhere));
     }
 
     /// The image of the actors appended.
@@ -226,6 +271,7 @@ impl ImageBuilder {
             next_id,
             types: self.types,
             actors: self.actors,
+            elsewhere: self.elsewhere,
             file,
         }
     }
@@ -246,10 +292,13 @@ mod tests {
         image.push_entry(ActorId(5), 0, "b", 2, &Args::Loaded(60..64));
         image.push_entry(ActorId(6), 3, "a", 1, &Args::Loaded(9..9));
         let image = image.finish(vec![ActorId(1)], 9, file.clone());
-        let at: Vec<_> = image.actors.iter().map(|a| a.args.clone()).collect();
-        assert!(matches!(&at[0], Args::Loaded(r) if *r == (3..9)));
-        assert!(matches!(&at[1], Args::Own(b) if **b == [7u8; 5]));
-        assert!(matches!(&at[2], Args::Loaded(r) if *r == (60..64)));
+        let at: Vec<_> = image
+            .actors
+            .iter()
+            .map(|a| a.range(&image.elsewhere))
+            .collect();
+        assert_eq!(at[..3], [Some(3..9), None, Some(60..64)]);
+        assert_eq!(image.elsewhere.len(), 1, "only the arguments of their own");
         // Two distinct types, each named once.
         assert_eq!(image.types.len(), 2);
         let read: Vec<_> = image
@@ -273,6 +322,18 @@ mod tests {
             (image.roots(), image.next_id(), image.len()),
             (&[ActorId(1)][..], 9, 4)
         );
+    }
+
+    #[test]
+    fn an_actor_takes_three_words_and_arguments_too_long_for_it_are_kept_whole() {
+        assert!(size_of::<Actor>() <= 24, "{}", size_of::<Actor>());
+        let mut elsewhere = Vec::new();
+        let long = 10..10 + u32::MAX as usize;
+        let far = Actor::new(ActorId(1), 0, &Args::Loaded(long.clone()), &mut elsewhere);
+        assert_eq!(far.range(&elsewhere), Some(long));
+        let near = Actor::new(ActorId(2), 0, &Args::Loaded(4..6), &mut elsewhere);
+        assert_eq!(near.args(&elsewhere, &[0, 1, 2, 3, 4, 5, 6]), &[4, 5]);
+        assert_eq!(elsewhere.len(), 1);
     }
 
     #[test]
