@@ -8,8 +8,9 @@
 //! `GOBS_REQUIRE_PRIVILEGED` (or `CI`), failing by name with it when the machine lacks one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
 mod common;
-#[path = "common/setup.rs"]
+#[path = "../common/setup.rs"]
 mod setup;
 
 use std::net::Ipv4Addr;
@@ -25,6 +26,8 @@ use gobs_app::hob_net::client_state;
 use gobs_app::providers::container::cgroup::Cgroup;
 use setup::Setup;
 
+mod kill_loop;
+mod operator;
 /// The cgroup of the container tagged `tag`, on the hierarchy the provider uses on this
 /// host (the provider's own plan: v2 where it has the controllers, else v1).
 fn cgroup_of(tag: &str) -> Cgroup {
@@ -453,6 +456,20 @@ fn a_machine_that_cannot_register_fails_with_the_reason_and_leaves_nothing() {
     ok(&s, &["destroy-machine", "lost"]);
 }
 
+/// The points of a container's creation a kill is aimed at, each seen on the host as it
+/// happens: the create just sent, its directory made, its root filesystem built, its init
+/// started, its veth plugged (the hob-client registers after that).
+const STAGES: [&str; 5] = ["sent", "dir", "root", "init", "veth"];
+
+/// Removes a network interface on drop.
+struct Link(String);
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
 /// Everything of the container provider on the host for state directory `setup`: the
 /// anchors, the veths, the cgroups and the bridge.
 fn host_leftovers(setup: &Setup) -> Vec<String> {
@@ -468,361 +485,4 @@ fn host_leftovers(setup: &Setup) -> Vec<String> {
         left.push(format!("bridge {}", setup.bridge_name()));
     }
     left
-}
-
-/// The points of a container's creation a kill is aimed at, each seen on the host as it
-/// happens: the create just sent, its directory made, its root filesystem built, its init
-/// started, its veth plugged (the hob-client registers after that).
-const STAGES: [&str; 5] = ["sent", "dir", "root", "init", "veth"];
-
-/// The pids of the `container-init` processes (anchor and PID 1) of the machine whose
-/// directory is `dir`.
-fn inits_of(dir: &Path) -> Vec<i32> {
-    let arg = format!("--dir\0{}\0", dir.display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|p| p.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.contains("container-init") && c.contains(&arg))
-        })
-        .collect()
-}
-
-/// The tag of the container whose directory is `dir`, from its init's cgroup, once it
-/// is in one.
-fn tag_of_init(dir: &Path) -> Option<String> {
-    inits_of(dir).into_iter().find_map(|pid| {
-        let groups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        groups
-            .lines()
-            .find_map(|l| l.rsplit_once("/gobs-").map(|(_, tag)| tag.to_string()))
-    })
-}
-
-/// Whether creation of `machine` has reached `stage` (see [`STAGES`]).
-fn reached(setup: &Setup, machine: &str, stage: &str) -> bool {
-    let dir = setup.container_dir(machine);
-    match stage {
-        "sent" => true,
-        "dir" => dir.exists(),
-        "root" => dir.join("root/etc").exists(),
-        "init" => !inits_of(&dir).is_empty(),
-        "veth" => tag_of_init(&dir)
-            .is_some_and(|tag| Path::new(&format!("/sys/class/net/gh{tag}")).exists()),
-        other => panic!("no stage {other}"),
-    }
-}
-
-#[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
-fn killing_the_daemon_at_random_instants_of_creating_leaks_nothing() {
-    gobs_testkit::need(NEEDS);
-    let mut setup = Setup::containers("");
-    let s = setup.s().to_path_buf();
-    let seed = u64::from(std::process::id()) * 7919 + 1;
-    eprintln!("seed {seed}");
-    let mut tags = Vec::new();
-    let mut mid_create = 0;
-    let rounds = 3 * STAGES.len();
-    for round in 0..rounds {
-        setup.start_daemon();
-        let name = format!("k{round}");
-        let mut create = bare()
-            .arg("--state-dir")
-            .arg(&s)
-            .args(["create-machine", &name])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Each stage in turn, then a further 0 to 20 ms: the kill lands anywhere from
-        // before the machine is recorded to its registration.
-        let stage = STAGES[round % STAGES.len()];
-        wait_for(&format!("{name} to reach {stage} or end"), || {
-            reached(&setup, &name, stage) || create.try_wait().unwrap().is_some()
-        });
-        let extra = (seed.wrapping_mul(round as u64 + 1) >> 7) % 20_000;
-        std::thread::sleep(Duration::from_micros(extra));
-        let still_creating = create.try_wait().unwrap().is_none();
-        let started = setup.container_dir(&name).exists();
-        setup.kill_daemon();
-        // The tag, from the provider's record (once it chose one) or from the init's
-        // cgroup: a kill before the record committed leaves neither, and nothing tagged.
-        let recorded = setup.slot(&name)[0].as_str().map(str::to_owned);
-        if let Some(tag) = recorded.or_else(|| tag_of_init(&setup.container_dir(&name))) {
-            tags.push(tag);
-        }
-        let _ = create.wait();
-        let landed = if still_creating && started {
-            mid_create += 1;
-            "mid-create"
-        } else if still_creating {
-            "before the container was begun"
-        } else {
-            "after the create ended"
-        };
-        setup.start_daemon();
-        // Whatever the kill left, the machine is running, failed, or gone; destroying it
-        // (when it is there) takes everything down.
-        if machine_names(&s).contains(&name) {
-            eprintln!(
-                "round {round}: killed at {stage} + {extra} µs, {landed}, then {}",
-                status_of(&s, &name)
-            );
-            ok(&s, &["destroy-machine", &name]);
-        } else {
-            eprintln!("round {round}: killed at {stage} + {extra} µs, {landed}, not recorded");
-        }
-        assert!(machine_names(&s).is_empty());
-        assert_eq!(
-            host_leftovers(&setup),
-            Vec::<String>::new(),
-            "round {round}, kill at {stage}"
-        );
-        for tag in &tags {
-            assert!(
-                !Path::new(&format!("/sys/class/net/gh{tag}")).exists(),
-                "veth gh{tag}"
-            );
-            assert_no_cgroup(tag);
-        }
-        assert!(!setup.container_dir(&name).exists());
-        setup.kill_daemon();
-    }
-    // The stages from the tag on are seen while the create runs: most kills land inside.
-    eprintln!("{mid_create} of {rounds} kills landed mid-create");
-    assert!(
-        mid_create >= rounds / 2,
-        "only {mid_create} of {rounds} kills landed while a container was being created"
-    );
-}
-
-#[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
-fn init_then_create_machine_with_the_container_provider_needs_no_editing() {
-    gobs_testkit::need(NEEDS);
-    // The guard: tears down whatever the test made, even when it fails.
-    let mut setup = Setup::without_config();
-    let defaults = gobs_app::providers::container::ContainerSettings::defaults(setup.s());
-    let [a, b, c] = defaults.subnet;
-    setup.bridge = Some((defaults.bridge, Ipv4Addr::new(a, b, c, 1)));
-    let s = setup.s().to_path_buf();
-    ok(&s, &["init"]);
-    let config = std::fs::read_to_string(s.join("config.toml")).unwrap();
-    assert!(config.contains("[providers.container]"), "{config}");
-    setup.start_daemon();
-    let created = ok(&s, &["create-machine", "fresh", "--provider", "container"]);
-    assert!(created.contains("running"), "{created}");
-    assert_eq!(ok(&s, &["run", "fresh", "--", "hostname"]), "fresh\n");
-    ok(&s, &["destroy-machine", "fresh"]);
-    assert_eq!(host_leftovers(&setup), Vec::<String>::new());
-}
-
-#[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
-fn a_terminal_shows_a_containers_steps_as_it_is_made_and_taken_down() {
-    gobs_testkit::need(NEEDS);
-    let mut setup = Setup::containers("");
-    setup.start_daemon();
-    let s = setup.s().to_path_buf();
-    let created = on_a_terminal(&s, &["create-machine", "steps-1"])
-        .output()
-        .unwrap();
-    let shown = text(&created.stdout);
-    assert!(created.status.success(), "{shown}");
-    let steps = [
-        "provisioning with container provider container",
-        "checking the host and the boss's listener",
-        "building the container's root filesystem",
-        "starting the container's init in new namespaces",
-        "plugging the container into the provider's bridge",
-        "waiting for the container's hob-client to register with the boss (at most",
-        "booting: starting the machine's vat",
-    ];
-    shows_in_order(&step_lines(&shown), &steps, &shown);
-    assert!(shown.contains("created machine steps-1"), "{shown}");
-    let destroyed = on_a_terminal(&s, &["destroy-machine", "steps-1"])
-        .output()
-        .unwrap();
-    let shown = text(&destroyed.stdout);
-    assert!(destroyed.status.success(), "{shown}");
-    let steps = [
-        "stopping the machine's vat",
-        "stopping the container",
-        "removing the container's cgroup and network link",
-        "removing the container's directory",
-    ];
-    shows_in_order(&step_lines(&shown), &steps, &shown);
-    assert_eq!(host_leftovers(&setup), Vec::<String>::new());
-}
-
-/// Removes a network interface on drop.
-struct Link(String);
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
-    }
-}
-
-#[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
-fn a_subnet_the_host_already_routes_is_refused_naming_the_setting() {
-    gobs_testkit::need(NEEDS);
-    let mut setup = Setup::containers("register_timeout = \"5s\"\n");
-    let config = std::fs::read_to_string(setup.s().join("config.toml")).unwrap();
-    let subnet = config
-        .lines()
-        .find_map(|l| l.strip_prefix("subnet = \""))
-        .unwrap()
-        .trim_end_matches('"')
-        .to_string();
-    let taken = Link(format!("gd{:x}", std::process::id() & 0xff_ffff));
-    assert!(
-        Command::new("ip")
-            .args(["link", "add", &taken.0, "type", "bridge"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let addr = subnet.replace(".0/24", ".9/24");
-    assert!(
-        Command::new("ip")
-            .args(["addr", "add", &addr, "dev", &taken.0])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        Command::new("ip")
-            .args(["link", "set", &taken.0, "up"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    setup.start_daemon();
-    let s = setup.s().to_path_buf();
-    let err = fails(&s, &["create-machine", "clash"]);
-    assert!(err.contains("already in use on this host"), "{err}");
-    assert!(err.contains("set `subnet`"), "{err}");
-    assert!(!setup.container_dir("clash").exists());
-    ok(&s, &["destroy-machine", "clash"]);
-}
-
-#[test]
-#[cfg_attr(
-    not(gobs_require_all),
-    ignore = "needs root, namespaces, a cgroup, busybox-static and iproute2: GOBS_REQUIRE_PRIVILEGED=1 runs it"
-)]
-fn files_go_into_a_container_and_stay_there() {
-    gobs_testkit::need(NEEDS);
-    let mut setup = Setup::containers("");
-    setup.start_daemon();
-    let s = setup.s().to_path_buf();
-    ok(&s, &["create-machine", "files-1"]);
-    let work = tempfile::tempdir().unwrap();
-    let local = work.path().join("all.bin");
-    let bytes: Vec<u8> = (0..=255u8).cycle().take(4096 + 17).collect();
-    std::fs::write(&local, &bytes).unwrap();
-    let remote = format!("/tmp/gobs-files-test-{}", std::process::id());
-    let said = ok(
-        &s,
-        &[
-            "put-file",
-            "files-1",
-            local.to_str().unwrap(),
-            &remote,
-            "--mode",
-            "0640",
-        ],
-    );
-    assert!(
-        said.contains("on machine files-1 (mode 0640, sha256 "),
-        "{said}"
-    );
-    assert!(
-        !Path::new(&remote).exists(),
-        "the file reached the host's /tmp"
-    );
-    assert_eq!(
-        ok(
-            &s,
-            &["run", "files-1", "--", "stat", "-c", "%a %s", &remote]
-        ),
-        format!("640 {}\n", bytes.len())
-    );
-    let out = gobs(&s, &["get-file", "files-1", &remote]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(out.stdout, bytes);
-    let err = fails(&s, &["get-file", "files-1", "/no/such/file"]);
-    assert!(
-        err.contains("no file /no/such/file") && err.contains("files-1"),
-        "{err}"
-    );
-
-    // Past the old 512 KiB, and a tree with -r, both ways through the container.
-    let tree = work.path().join("tree");
-    std::fs::create_dir_all(tree.join("sub/empty")).unwrap();
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-    std::fs::write(tree.join("sub/big"), &big).unwrap();
-    std::os::unix::fs::symlink("sub/big", tree.join("link")).unwrap();
-    let remote_tree = format!("{remote}-tree");
-    ok(
-        &s,
-        &[
-            "put-file",
-            "-r",
-            "files-1",
-            tree.to_str().unwrap(),
-            &remote_tree,
-        ],
-    );
-    assert_eq!(
-        ok(
-            &s,
-            &[
-                "run",
-                "files-1",
-                "--",
-                "sh",
-                "-c",
-                &format!(
-                    "cd {remote_tree} && readlink link && wc -c < sub/big && test -d sub/empty && echo ok"
-                )
-            ]
-        ),
-        format!("sub/big\n{}\nok\n", big.len())
-    );
-    let back = work.path().join("back");
-    ok(
-        &s,
-        &[
-            "get-file",
-            "-r",
-            "files-1",
-            &remote_tree,
-            back.to_str().unwrap(),
-        ],
-    );
-    assert!(std::fs::read(back.join("sub/big")).unwrap() == big);
-    assert!(back.join("sub/empty").is_dir());
-    assert_eq!(
-        std::fs::read_link(back.join("link")).unwrap(),
-        Path::new("sub/big")
-    );
-    ok(&s, &["destroy-machine", "files-1"]);
 }
