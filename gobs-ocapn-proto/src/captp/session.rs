@@ -31,7 +31,7 @@ pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};
 use super::keys::{KeyPair, PublicKey};
 use super::ops::CAPTP_VERSION;
 use super::term::{ConnId, DropSink, LocalRef, ObjId};
-use super::{Dialect, Labels};
+use super::{Dialect, Labels, hot};
 use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
@@ -235,6 +235,21 @@ impl Session {
                 return None;
             }
             let pending = &self.inbuf[self.inpos..];
+            // A far call's ops are read straight from the bytes; any other frame (or one
+            // not all there yet) goes the general way.
+            if matches!(self.state, State::Open(_))
+                && let Some((op, used, learnt)) = hot::read(pending, &self.config.limits)
+                && used <= self.config.max_frame
+            {
+                self.inpos += used;
+                if let (Dialect::Learn, Some(labels)) = (self.config.dialect, learnt) {
+                    self.labels = labels;
+                }
+                if let Err(e) = self.handle_hot(op) {
+                    self.abort(&e.to_string());
+                }
+                continue;
+            }
             let (frame, used) = match syrup::decode_prefix(pending, &self.config.limits) {
                 Ok(x) => x,
                 Err(SyrupError::Incomplete) => {
