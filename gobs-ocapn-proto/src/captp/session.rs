@@ -83,6 +83,9 @@ pub struct Session {
     /// Answers let go of whose `op:gc-answer` waits for the next message (see
     /// [`SessionConfig::defer_gc_answers`]).
     deferred_gc: Vec<u64>,
+    /// Where a message's arguments are written before the message goes out (kept, so
+    /// that a call allocates nothing for them).
+    scratch: Vec<u8>,
 }
 
 /// The room a session's output starts with once taken: a far call and the answers it lets
@@ -124,6 +127,7 @@ impl Session {
             handoff_counts_seen: HashSet::new(),
             next_handoff_count: 0,
             deferred_gc: Vec::new(),
+            scratch: Vec::new(),
         };
         let sig = s
             .keys
