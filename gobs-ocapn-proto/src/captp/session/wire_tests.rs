@@ -171,3 +171,43 @@ fn arguments_written_straight_are_the_bytes_of_their_exported_values() {
         assert_eq!(frames(&a.take_output()), [expected]);
     }
 }
+
+#[test]
+fn imports_let_go_of_are_their_values_bytes() {
+    for (dialect, label) in [
+        (Dialect::Suite, "op:gc-export"),
+        (Dialect::Spec, "op:gc-exports"),
+    ] {
+        let (mut a, mut b) = open_pair(dialect);
+        let object = |id, promise| {
+            Term::local(LocalRef {
+                id: ObjId(id),
+                promise,
+            })
+        };
+        // The peer passes two of its objects, one of them twice: `a` imports them.
+        let args = [object(5, false), object(6, true), object(5, false)];
+        b.send_deliver(OutTarget::Export(0), &args, false, None, &mut no_tp)
+            .expect("open");
+        a.receive(&b.take_output());
+        let Some(crate::captp::Event::Deliver { args, .. }) = a.poll_event() else {
+            panic!("a delivery")
+        };
+        let mut positions: Vec<u64> = args
+            .iter()
+            .filter_map(|t| match t {
+                Term::Ref(crate::captp::CapRef::Remote(r)) => Some(r.position()),
+                _ => None,
+            })
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        drop(args);
+        assert_eq!(a.release_dropped(&positions), 2);
+        let lists = vec![
+            Value::List(positions.iter().map(|&p| p.into()).collect()),
+            Value::List(vec![2u8.into(), 1u8.into()]),
+        ];
+        assert_eq!(frames(&a.take_output()), [rec(label, lists)]);
+    }
+}
