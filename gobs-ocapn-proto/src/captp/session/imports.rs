@@ -132,13 +132,21 @@ impl Session {
     /// Releases the imports at `dropped` whose last [`RemoteRef`] is gone (a position
     /// imported again since is kept) with one `op:gc-export`. Returns how many.
     pub fn release_dropped(&mut self, dropped: &[u64]) -> usize {
-        if dropped.is_empty() || !self.is_open() {
+        self.release_dropped_of(dropped.iter().copied())
+    }
+
+    /// [`Session::release_dropped`] of positions as they come.
+    pub(crate) fn release_dropped_of(
+        &mut self,
+        dropped: impl ExactSizeIterator<Item = u64>,
+    ) -> usize {
+        if dropped.len() == 0 || !self.is_open() {
             return 0;
         }
         // Every far call's resolver is one: `<op:gc-export [positions] [deltas]>` is
         // written straight to the output, without building its value.
         let mut released = Vec::with_capacity(dropped.len());
-        for &pos in dropped {
+        for pos in dropped {
             let dead = self
                 .imports
                 .get(&pos)
