@@ -267,6 +267,45 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Hot frames changed at random (a byte replaced by one that means something in
+        /// Syrup, a byte inserted, the end cut): whatever the reader still takes, the
+        /// general path takes as the same op.
+        #[test]
+        fn changed_frames_are_read_only_as_the_general_path_reads_them(
+            which in 0usize..4,
+            edits in proptest::collection::vec((0usize..200, 0usize..24, 0u8..3), 1..4),
+            cut in 0usize..200,
+        ) {
+            const BYTES: &[u8] = b"<>[]{}#$'\":+-ft0123456789";
+            let frames: [&[u8]; 4] = [
+                b"<10'op:deliver<11'desc:export3+>[4'echo42+]77+<19'desc:import-promise5+>>",
+                b"<15'op:deliver-only<11'desc:export24+>[7'fulfill42+]>",
+                b"<12'op:gc-answer[23+]>",
+                b"<12'op:gc-export[24+][1+]>",
+            ];
+            let mut bytes = frames[which].to_vec();
+            for (at, byte, how) in edits {
+                let at = at % (bytes.len() + 1);
+                let byte = BYTES[byte % BYTES.len()];
+                match how {
+                    0 if at < bytes.len() => bytes[at] = byte,
+                    _ => bytes.insert(at, byte),
+                }
+            }
+            bytes.truncate(cut.max(1));
+            for limits in [Limits::default(), Limits { max_depth: 3, max_count: 5, max_len: 64 }] {
+                if let Some((hot, used, labels)) = read(&bytes, &limits) {
+                    let (frame, general_used) = decode_prefix(&bytes, &limits).unwrap();
+                    proptest::prop_assert_eq!(used, general_used);
+                    proptest::prop_assert_eq!(labels, labels_of(&frame));
+                    let general = Op::parse(&frame).map(|op| format!("{op:?}"));
+                    proptest::prop_assert_eq!(Ok(format!("{:?}", hot.into_op())), general.map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn frames_of_other_shapes_are_left_to_the_general_path() {
         let limits = Limits::default();
