@@ -40,18 +40,26 @@ pub mod run;
 
 use serde::{Deserialize, Serialize};
 
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
+
+use gobs_ocapn::captp::Term;
 
 use crate::config::human::HumanDuration;
 use crate::events::EventPage;
 use crate::files::{FileCopied, RemoteFile};
+use crate::hob_net::answers::Call;
+use crate::hob_net::wire;
 use crate::hosts::model::{HostAction, HostAnswer, HostInfo};
 use crate::model::{BackendError, Cancel, MachineInfo, MachineName, ProviderInfo, RunOutput};
 use crate::progress::{Progress, Step, Watch};
 use crate::shares::model::{Right, ShareAnswer, ShareInfo, ShareList};
 use crate::web::access::WebAccess;
 pub use get_file::GetFile;
-pub use machine::{Listed, MachineCall, MachineOp};
+pub use machine::MachineOp;
+use machine::Reply;
 pub use put_file::PutFile;
 pub use run::Run;
 
@@ -368,6 +376,112 @@ operations! {
     /// Copy a file (or with -r a directory) of any size off a machine to a local path,
     /// written whole or not at all and checked by sha256, or a file to standard output
     GetFile(GetFile) -> RemoteFile;
+    }
+}
+
+/// Where a [`MachineOp`] is listed in [`crate::ops`]: how its answer becomes a
+/// [`Response`]. Written by the list, never by hand.
+pub trait Listed: MachineOp {
+    /// `answer` as the operation's response.
+    fn response(answer: Self::Answer) -> Response;
+    /// The request asking for it (what a boss passes on to a host's agent).
+    fn request(&self) -> Request;
+}
+
+/// A machine operation, its type forgotten: what every layer between the command line and
+/// the machine carries. Implemented for every listed [`MachineOp`].
+pub trait MachineCall: fmt::Debug + Send + Sync {
+    /// [`MachineOp::NAME`].
+    fn name(&self) -> &'static str;
+    /// [`MachineOp::ON_FILES`].
+    fn on_files(&self) -> bool;
+    /// [`MachineOp::machine`].
+    fn machine(&self) -> &MachineName;
+    /// [`MachineOp::check`].
+    fn check(&self) -> Result<(), BackendError>;
+    /// [`MachineOp::time_limit`].
+    fn time_limit(&self) -> Option<Duration>;
+    /// [`MachineOp::call`].
+    fn call(&self, default_limit: Duration) -> Call;
+    /// The whole message on the hob wire: the method symbol, then [`MachineOp::args`].
+    fn message(&self, default_limit: Duration) -> Vec<Term>;
+    /// [`MachineOp::read_reply`].
+    fn read_reply(&self, answer: &Term) -> Result<Reply, String>;
+    /// The response for `reply` ([`MachineOp::answer`]); an error if `reply` is not this
+    /// operation's.
+    fn respond(&self, reply: Reply) -> Result<Response, String>;
+    /// [`MachineOp::failed`].
+    fn failed(&self) -> String;
+    /// [`MachineOp::ONLY_READS`].
+    fn only_reads(&self) -> bool;
+    /// [`MachineOp::when_lost`].
+    fn when_lost(&self) -> String;
+    /// [`MachineOp::pretend`].
+    fn pretend(&self) -> Result<Reply, String>;
+    /// [`MachineOp::shown`].
+    fn shown(&self) -> Vec<String>;
+    /// The operation, for a machine that does it itself to find its type.
+    fn as_any(&self) -> &dyn Any;
+    /// [`Listed::request`].
+    fn request(&self) -> Request;
+}
+
+impl<O: Listed> MachineCall for O {
+    fn name(&self) -> &'static str {
+        O::NAME
+    }
+    fn on_files(&self) -> bool {
+        O::ON_FILES
+    }
+    fn machine(&self) -> &MachineName {
+        MachineOp::machine(self)
+    }
+    fn check(&self) -> Result<(), BackendError> {
+        MachineOp::check(self)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        MachineOp::time_limit(self)
+    }
+    fn call(&self, default_limit: Duration) -> Call {
+        MachineOp::call(self, default_limit)
+    }
+    fn message(&self, default_limit: Duration) -> Vec<Term> {
+        wire::call(O::NAME, self.args(default_limit))
+    }
+    fn read_reply(&self, answer: &Term) -> Result<Reply, String> {
+        O::read_reply(answer).map(|r| Box::new(r) as Reply)
+    }
+    fn respond(&self, reply: Reply) -> Result<Response, String> {
+        let reply = reply.downcast::<O::Reply>().map_err(|_| {
+            format!(
+                "machine {} answered `{}` with another operation's reply (a fault of its kind \
+                 of machine in gobs-app)",
+                MachineOp::machine(self),
+                O::NAME
+            )
+        })?;
+        Ok(O::response(self.answer(*reply)))
+    }
+    fn failed(&self) -> String {
+        MachineOp::failed(self)
+    }
+    fn only_reads(&self) -> bool {
+        O::ONLY_READS
+    }
+    fn when_lost(&self) -> String {
+        MachineOp::when_lost(self)
+    }
+    fn pretend(&self) -> Result<Reply, String> {
+        MachineOp::pretend(self).map(|r| Box::new(r) as Reply)
+    }
+    fn shown(&self) -> Vec<String> {
+        MachineOp::shown(self)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn request(&self) -> Request {
+        Listed::request(self)
     }
 }
 

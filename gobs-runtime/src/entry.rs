@@ -8,6 +8,7 @@
 //! [`crate::actor`]; nothing here names the `Actor` trait.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::error::Error;
@@ -36,7 +37,7 @@ pub struct ActorEntry {
 /// vat's table will hold, so that a restored actor costs one allocation, as a spawned one
 /// does.
 pub struct Restored {
-    pub(crate) slot: Rc<Slot>,
+    pub(crate) slot: Rc<ActorSlot>,
 }
 
 impl ActorEntry {
@@ -87,6 +88,13 @@ pub(crate) trait AnyActor: Any + Send {
     fn dispatch_write_any(&mut self, method: &str, args: &[u8]) -> Result<Reply, DispatchError>;
     fn methods_any(&self) -> &'static [MethodInfo];
 }
+
+/// An actor in its vat's table: its [`Slot`], the actor behind type erasure.
+pub(crate) type ActorSlot = Slot<dyn AnyActor>;
+
+/// The actor table, keyed by id with the cheap id hash. A map, not a vector indexed by
+/// id: its size follows the actors alive, not the largest id ever handed out.
+pub(crate) type SlotMap = HashMap<u64, Rc<ActorSlot>, crate::id_hash::BuildIdHasher>;
 
 /// A link-time registration (through `inventory`), emitted by `#[define_actor]`.
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use crate::store::StoreError;
 
 mod far_types;
 mod kind;
+mod matching;
 #[doc(hidden)]
 pub use far_types::FarErrorType;
 pub use far_types::{decode_far_error, encode_far_error};

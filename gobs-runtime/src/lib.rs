@@ -5,39 +5,38 @@
 //! Actors in the same vat call each other synchronously ([`Ref::call`]); any actor can
 //! send to any other asynchronously ([`Ref::send`]) and get a [`Promise`].
 
-// LAYERS: which module may import which, bottom up. A module imports from its own layer
-// or the layers below, never from above (but for the two ties at the end); keep it so,
-// or the import circles come back.
+// LAYERS: no file imports from a file above it, so the crate has no import circle
+// (`scripts/import-circles gobs-runtime/src` checks it, following re-exports to the file
+// that defines each name). Keep it so. Bottom up:
 //
-//  0. Ground: `portrait`, `id_hash`, `error`, `store/`, `persist/names.rs`.
-//  1. Actor types: `methods` (calls by name), `entry` (an actor type and an actor behind
-//     type erasure; it never names the `Actor` trait), `actor` (the `Actor` trait, and
-//     the glue that erases one into an entry), `env`.
-//  2. The engine, and what a reference is: `answer`, `job`, `pool` (`pool::Runnable` is
-//     what a vat core implements; `pool` imports nothing of `vat`),
-//     `vat/{scoped,slot,shared,journal,kept,dormancy,core,table,sleep}` (`vat/slot.rs`
-//     declares `AnyTask`, which `task` implements; `vat/dormancy.rs` declares `Revive`,
-//     which `persist/wake.rs` implements), `reference.rs` (`Ref`, `AnyRef`: data,
-//     identity, holds; `reference/far_object.rs`: `FarObject` and `Carried`, which name
-//     each other).
-//  3. Codecs: `codec` says what each codec holds (`codec/tables.rs`: the tables of carried
-//     references; `codec/portraits.rs`: a persistent vat's save and restore contexts). It
-//     imports data types from below only, nothing that encodes or decodes.
-//  4. The per-thread context: `vat/context.rs` holds the crate's one `thread_local!` (the
-//     vat this thread runs, the codec in force, the event loop it drives, the local workers
-//     it polls: `pool::DrivenHere`) and is the only code that touches it;
-//     `vat/{runner,api,handle,local}` stand on it.
-//  5. What references do: `reference/calls.rs` (near calls, sends, calls by name) and
-//     `reference/encoding.rs` (`Ref`/`AnyRef` serde: a match on the codec in force).
-//  6. Users: `promise/`, `task`, `carry`, `far`, `value`, `persist/` (its `context.rs` is
-//     what references do in portraits), `inspect/`, `actor_lib/`, `private` (generated
-//     code's entry points), `fuzzing`.
-//
-// Ties that still run upward, through the crate root's re-exports: the `Actor` trait's
-// `Caller`/`Sender` are built from `Ref` and `SendTarget` (a typed handle and its trait
-// name each other); a `FarObject` answers with a `Promise` (a promise keeps its far
-// answer as `Any`, so `promise` names no far type); and a message's answer is a `Promise` (`methods::Reply`, `vat/api`,
-// `vat/handle`) while `promise` queues its callbacks through `vat/api`.
+//  0. Ground: `portrait`, `id_hash`, `msgpack`, `error/`, `store/`, `persist/names.rs`.
+//  1. Cells and messages: `answer` (a promise's cell), `pool` (`pool::Runnable` is what a
+//     vat core implements), `job/` (a message and its envelope), `promise.rs` (`Promise`
+//     and `Resolver` as values: made, settled now, blocked on, awaited; nothing that
+//     needs a vat).
+//  2. Actors and references as data: `methods` (calls by name; a `Reply` may be a
+//     `Promise`), `vat/shared.rs` (inbox, holds), `vat/slot.rs` (a `Slot<A>` that knows
+//     no actor), `entry` (`ActorEntry`, `AnyActor`, `ActorSlot`: they name each other),
+//     `reference.rs` (`Ref`: identity, holds), `reference/erased.rs` (`AnyRef`,
+//     `FarObject`, `Carried`: they name each other), `promise/pipeline.rs` (`PromisedRef`,
+//     `SendTarget`), `far/link.rs`.
+//  3. `actor`: the `Actor` trait (its `Caller`/`Sender` are built from `Ref` and
+//     `SendTarget`, which is why those are data below it), and the glue that erases an
+//     actor into an entry. Then what is bound by `T: Actor`: `reference/typed.rs`, `env`,
+//     `value`.
+//  4. The vat core, `vat/{journal,kept,dormancy,core,table,collect,restore,sleep}`, and
+//     `codec` (what each codec holds; `codec/portraits.rs`: a persistent vat's save and
+//     restore contexts), which imports nothing that encodes or decodes.
+//  5. The per-thread context: `vat/context.rs` holds the crate's one `thread_local!` (the
+//     vat this thread runs, the codec in force, the event loop it drives, the local
+//     workers it polls) and is the only code that touches it.
+//  6. What stands on it: `vat/{api,runner,handle,local}`, `promise/wait.rs` (where a
+//     blocking wait would deadlock), `promise/turns.rs` (callbacks and answers at commit),
+//     `promise/pipeline/sends.rs`, `reference/calls.rs` (near calls, sends, calls by
+//     name), `reference/encoding.rs` (`Ref`/`AnyRef` serde: a match on the codec in
+//     force), `task`, `carry`, `far`, `persist/` (its `context.rs` is what references do
+//     in portraits), `inspect/`, `actor_lib/`, `private` (generated code's entry points),
+//     `fuzzing`.
 
 // Generated code names `::gobs_runtime::...`; this makes those paths work in here too.
 #[allow(unused_extern_crates)]

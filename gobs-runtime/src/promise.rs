@@ -15,11 +15,10 @@ use std::task::{Context, Poll};
 pub(crate) use crate::answer::{Answer, Source};
 use crate::answer::{Listener, State, lock};
 use crate::error::Error;
-use crate::job;
-use crate::vat;
 
 mod combinators;
 mod pipeline;
+mod turns;
 mod wait;
 pub use combinators::{Join, join};
 pub use pipeline::{PromisedRef, SendTarget};
@@ -148,19 +147,6 @@ impl<T: Send + 'static> Promise<T> {
         self.inner.answer()
     }
 
-    /// Blocks this thread until the promise settles.
-    ///
-    /// For `main`, tests and other threads that run nothing else (see
-    /// [blocking or async](Promise#blocking-or-async-one-rule)). Inside a turn this returns
-    /// [`Error::WouldBlock`] (use [`then`](Promise::then)); on a thread that drives an
-    /// OCapN node, [`Error::WouldDeadlock`] (`.await` it).
-    pub fn wait(self) -> Result<T, Error> {
-        if let Some(refused) = wait::refusal("Promise::wait") {
-            return Err(refused);
-        }
-        self.block()
-    }
-
     /// [`wait`](Promise::wait) for an answer only a vat's own thread produces (a turn
     /// posted from outside vats): safe on a thread that drives a node, since no turn
     /// waits for one. The caller has checked that it is outside any turn.
@@ -191,97 +177,6 @@ impl<T: Send + 'static> Promise<T> {
                 }
             }
         }
-    }
-
-    /// Like [`wait`](Promise::wait), giving up after `timeout` (the promise comes back).
-    pub fn wait_timeout(self, timeout: std::time::Duration) -> Result<Result<T, Error>, Self> {
-        if let Some(refused) = wait::refusal("Promise::wait_timeout") {
-            return Ok(Err(refused));
-        }
-        let deadline = std::time::Instant::now() + timeout;
-        let mut state = lock(&self.answer().state);
-        loop {
-            if let State::Done(_) = &*state
-                && let State::Done(r) = std::mem::replace(&mut *state, State::Taken)
-            {
-                return Ok(r.map_err(|e| *e));
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                drop(state);
-                return Err(self);
-            }
-            if let State::Pending { listener, .. } = &mut *state {
-                *listener = Listener::Thread;
-            }
-            state = self
-                .answer()
-                .ready
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// Runs `callback` with the answer, later, in a turn of its own in the current vat.
-    ///
-    /// Returns a promise for what the callback returns; if the callback panics, that
-    /// promise is broken and the callback's turn is rolled back. Must be called inside a
-    /// turn; elsewhere the returned promise is broken with [`Error::NotInTurn`].
-    /// The callback is registered only if the current turn commits.
-    pub fn then<U, F>(self, callback: F) -> Promise<U>
-    where
-        U: Send + 'static,
-        F: FnOnce(Result<T, Error>) -> U + Send + 'static,
-    {
-        self.then_try(move |r| Ok::<U, std::convert::Infallible>(callback(r)))
-    }
-
-    /// Like [`then`](Promise::then), for a callback that can fail: an `Err` rolls the
-    /// callback's turn back and breaks the returned promise with it.
-    pub fn then_try<U, E, F>(self, callback: F) -> Promise<U>
-    where
-        U: Send + 'static,
-        E: Into<crate::error::BoxError>,
-        F: FnOnce(Result<T, Error>) -> Result<U, E> + Send + 'static,
-    {
-        self.then_turn("Promise::then", move |result, vat_name| {
-            callback(result)
-                .map_err(|e| Error::actor(format!("promise callback in vat \"{vat_name}\""), e))
-        })
-    }
-
-    /// Runs `callback` in a turn of its own in the current vat once this settles; its
-    /// `Err` rolls that turn back and breaks the returned promise with the error as it is.
-    /// The callback also gets the vat's name, for errors. Registered when the current
-    /// turn commits; outside a turn the returned promise is broken with `NotInTurn`.
-    pub(crate) fn then_turn<U, F>(self, what: &'static str, callback: F) -> Promise<U>
-    where
-        U: Send + 'static,
-        F: FnOnce(Result<T, Error>, &str) -> Result<U, Error> + Send + 'static,
-    {
-        let Some(vat) = vat::current_vat_shared() else {
-            return Promise::broken(Error::NotInTurn {
-                what,
-                fix: "register callbacks from inside an actor method or `Vat::run`; \
-                      outside vats use `wait()` or `.await`",
-            });
-        };
-        let vat_name = vat.name.clone();
-        let (env_slot, answer) = job::pending::<U>();
-        // A callback waiting to run keeps its vat running.
-        let keep = vat::Keep::new(&vat);
-        let callback = Box::new(move |result| {
-            let env = env_slot.fill(move || {
-                let r = callback(result, &vat_name);
-                drop(keep);
-                r
-            });
-            vat::deliver(&vat, env);
-        });
-        let inner = self.inner;
-        vat::defer(Box::new(move || inner.answer().listen(callback)));
-        Promise::from_source(answer)
     }
 }
 
@@ -336,41 +231,10 @@ impl<T: Send + 'static> std::fmt::Debug for Promise<T> {
 }
 
 impl<T: Send + 'static> Resolver<T> {
-    /// Fulfils the promise. Inside a turn, the answer is published when the turn commits.
-    pub fn fulfill(mut self, value: T) {
-        if let Some(inner) = self.inner.take() {
-            settle_in_turn(inner, Ok(value));
-        }
-    }
-
-    /// Breaks the promise with `error`. Inside a turn, when the turn commits.
-    pub fn break_with(mut self, error: Error) {
-        if let Some(inner) = self.inner.take() {
-            settle_in_turn(inner, Err(error));
-        }
-    }
-
-    /// Fulfils or breaks the promise with `result`: passes another promise's answer on.
-    /// Inside a turn, when the turn commits.
-    pub fn settle(self, result: Result<T, Error>) {
-        match result {
-            Ok(value) => self.fulfill(value),
-            Err(error) => self.break_with(error),
-        }
-    }
-
     fn settle_now(mut self, result: Result<T, Error>) {
         if let Some(inner) = self.inner.take() {
             inner.settle(result);
         }
-    }
-}
-
-fn settle_in_turn<T: Send + 'static>(inner: Arc<Answer<T>>, result: Result<T, Error>) {
-    if vat::in_turn() {
-        vat::defer(Box::new(move || inner.settle(result)));
-    } else {
-        inner.settle(result);
     }
 }
 

@@ -27,22 +27,23 @@
 //!
 //! A reference may also be far (an actor on another node): see [`Ref`].
 //!
-//! This file says what a reference is; [`calls`] how it reaches its actor (near calls,
-//! sends, calls by name) and [`encoding`] how it is encoded under each codec.
+//! This file says what a `Ref` is; [`erased`] what an `AnyRef` is (and the far objects
+//! and carried entries it names), [`typed`] what either does with its actor's type,
+//! [`calls`] how a reference reaches its actor (near calls, sends, calls by name) and
+//! [`encoding`] how it is encoded under each codec.
 
-use std::any::TypeId;
 use std::marker::PhantomData;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use crate::actor::Actor;
-use crate::entry::ActorEntry;
 use crate::portrait::ActorId;
 use crate::vat::{Hold, VatShared};
 
 mod calls;
-mod far_object;
+mod erased;
+mod typed;
 pub(crate) use calls::by_name_on_far;
-pub use far_object::{Carried, CarriedReply, FarObject};
+pub use erased::{AnyRef, Carried, CarriedReply, FarObject};
+use erased::{elsewhere, hash_far, same_far};
 pub(crate) mod encoding;
 
 /// A reference to an actor of type `T`: in this process (near) or on another node (far).
@@ -75,34 +76,7 @@ pub struct Ref<T> {
     _type: PhantomData<fn() -> T>,
 }
 
-/// The vat a far reference names, that never runs, with the one hold every far reference
-/// shares (kept here, so it is never released).
-fn elsewhere() -> &'static (Arc<VatShared>, Arc<Hold>) {
-    static ELSEWHERE: OnceLock<(Arc<VatShared>, Arc<Hold>)> = OnceLock::new();
-    ELSEWHERE.get_or_init(|| {
-        let vat = VatShared::stopped("(none: a far reference is on another node)".into());
-        let hold = Hold::of(&vat, ActorId(0));
-        (vat, hold)
-    })
-}
-
-/// Whether two far objects are the same one.
-fn same_far(a: &Option<Arc<dyn FarObject>>, b: &Option<Arc<dyn FarObject>>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
-        (None, None) => true,
-        _ => false,
-    }
-}
-
-/// Hashes a far object by identity, as [`same_far`] compares it.
-fn hash_far<H: std::hash::Hasher>(far: &Option<Arc<dyn FarObject>>, state: &mut H) {
-    if let Some(far) = far {
-        std::hash::Hash::hash(&Arc::as_ptr(far).cast::<()>(), state);
-    }
-}
-
-impl<T: Actor> Ref<T> {
+impl<T> Ref<T> {
     pub(crate) fn new(vat: Arc<VatShared>, id: ActorId) -> Self {
         let hold = Hold::of(&vat, id);
         Ref::with_hold(vat, id, hold)
@@ -114,20 +88,6 @@ impl<T: Actor> Ref<T> {
             id,
             hold,
             far: None,
-            _type: PhantomData,
-        }
-    }
-
-    /// A far reference to a `T`: `object`, on another node, taken to be one. Nothing is
-    /// checked here (a sturdyref carries no type); a method the object lacks breaks its
-    /// promise with the peer's error.
-    pub fn from_far(object: Arc<dyn FarObject>) -> Self {
-        let (vat, hold) = elsewhere().clone();
-        Ref {
-            vat,
-            id: ActorId(0),
-            hold,
-            far: Some(object),
             _type: PhantomData,
         }
     }
@@ -145,15 +105,6 @@ impl<T: Actor> Ref<T> {
     /// The object elsewhere a far reference sends through (`None` for a near one).
     pub fn far_object(&self) -> Option<&Arc<dyn FarObject>> {
         self.far.as_ref()
-    }
-
-    /// `Counter#3 in vat "main"` (or `Counter at remote object ocapn://…` for a far
-    /// reference): how errors name this actor.
-    pub fn describe(&self) -> String {
-        match &self.far {
-            Some(far) => format!("{} at {}", T::type_name(), far.describe()),
-            None => format!("{}{} in vat \"{}\"", T::type_name(), self.id, self.vat.name),
-        }
     }
 }
 
@@ -184,117 +135,5 @@ impl<T> std::hash::Hash for Ref<T> {
         self.vat.id.hash(state);
         self.id.hash(state);
         hash_far(&self.far, state);
-    }
-}
-
-impl<T: Actor> std::fmt::Debug for Ref<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ref({})", self.describe())
-    }
-}
-
-/// A reference whose actor type is known only at run time: what a capability table holds.
-///
-/// Get the typed [`Ref`] back with [`downcast`](AnyRef::downcast), or call its methods by
-/// name with [`invoke`](AnyRef::invoke).
-///
-/// ```
-/// use gobs_runtime::{AnyRef, Vat, Value, actor_lib::{Cell, GHash}};
-/// let vat = Vat::spawn("doc").unwrap();
-/// let cell = vat.spawn_actor(Cell::new(Value::Int(7))).unwrap();
-/// let any = AnyRef::from(cell);
-/// assert!(any.downcast::<GHash>().is_none());
-/// assert_eq!(any.entry().name, "gobs_runtime::actor_lib::Cell");
-/// let answer = any.invoke("get", Vec::new()).wait().unwrap();
-/// assert_eq!(rmp_serde::from_slice::<Value>(&answer).unwrap(), Value::Int(7));
-/// ```
-#[derive(Clone)]
-pub struct AnyRef {
-    pub(crate) vat: Arc<VatShared>,
-    pub(crate) id: ActorId,
-    pub(crate) entry: &'static ActorEntry,
-    /// Keeps the actor from being freed (see [`crate::reference`]).
-    pub(crate) hold: Arc<Hold>,
-    /// For a far reference: the object elsewhere; `entry` is then the type claimed.
-    pub(crate) far: Option<Arc<dyn FarObject>>,
-}
-
-/// A far `Ref<T>` becomes a far `AnyRef` whose entry is `T`'s, the type it was claimed
-/// to be: [`downcast`](AnyRef::downcast) gives it back as a `Ref<T>` only.
-impl<T: Actor> From<Ref<T>> for AnyRef {
-    fn from(r: Ref<T>) -> Self {
-        AnyRef {
-            vat: r.vat,
-            id: r.id,
-            entry: T::entry(),
-            hold: r.hold,
-            far: r.far,
-        }
-    }
-}
-
-impl AnyRef {
-    /// A far reference to `object`, claimed to be an actor of `entry`'s type.
-    pub(crate) fn far(object: Arc<dyn FarObject>, entry: &'static ActorEntry) -> AnyRef {
-        let (vat, hold) = elsewhere().clone();
-        AnyRef {
-            vat,
-            id: ActorId(0),
-            entry,
-            hold,
-            far: Some(object),
-        }
-    }
-
-    /// The typed reference, if the actor is a `T` (for a far reference: if it was
-    /// claimed to be one).
-    pub fn downcast<T: Actor>(&self) -> Option<Ref<T>> {
-        (self.entry.type_id() == TypeId::of::<T>()).then(|| match &self.far {
-            Some(far) => Ref::from_far(far.clone()),
-            None => Ref::with_hold(self.vat.clone(), self.id, self.hold.clone()),
-        })
-    }
-
-    /// Whether it is a far reference (to an actor on another node).
-    pub fn is_far(&self) -> bool {
-        self.far.is_some()
-    }
-
-    /// The actor type's registry entry.
-    pub fn entry(&self) -> &'static ActorEntry {
-        self.entry
-    }
-
-    /// `Counter#3 in vat "main"`.
-    pub fn describe(&self) -> String {
-        match &self.far {
-            Some(far) => format!("{} at {}", self.entry.type_name, far.describe()),
-            None => format!(
-                "{}{} in vat \"{}\"",
-                self.entry.type_name, self.id, self.vat.name
-            ),
-        }
-    }
-}
-
-impl PartialEq for AnyRef {
-    fn eq(&self, other: &Self) -> bool {
-        self.vat.id == other.vat.id && self.id == other.id && same_far(&self.far, &other.far)
-    }
-}
-
-impl Eq for AnyRef {}
-
-impl std::hash::Hash for AnyRef {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.vat.id.hash(state);
-        self.id.hash(state);
-        hash_far(&self.far, state);
-    }
-}
-
-impl std::fmt::Debug for AnyRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AnyRef({})", self.describe())
     }
 }

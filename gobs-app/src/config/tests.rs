@@ -2,6 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
+use gobs_runtime::StoreKind;
+use gobs_runtime::store::Durability;
+
 use super::*;
 
 fn parse_err(text: &str) -> (usize, usize, String) {

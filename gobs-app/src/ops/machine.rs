@@ -1,8 +1,9 @@
 //! What a machine operation is: a typed value ([`MachineOp`]) that carries everything the
 //! layers between the command line and the machine need to know of it — its name, its
 //! checks, its time limit, its form on the hob wire, the bounds on its answer, and the words
-//! of its errors — and the same, its type forgotten ([`MachineCall`]), which is what those
-//! layers pass along: the daemon, the backend, the boss, the capability call, the machine
+//! of its errors. Those layers pass it along with its type forgotten, as a
+//! [`MachineCall`](super::MachineCall) (in [`crate::ops`], beside the list that makes
+//! requests of it): the daemon, the backend, the boss, the capability call, the machine
 //! actor and the gateway are written once for every operation.
 //!
 //! A machine does an operation in one place: the hob-client in
@@ -15,9 +16,7 @@ use std::time::Duration;
 
 use gobs_ocapn::captp::Term;
 
-use super::{Request, Response};
 use crate::hob_net::answers::Call;
-use crate::hob_net::wire;
 use crate::model::{BackendError, MachineName};
 
 /// A machine's reply to an operation, its type forgotten ([`MachineOp::Reply`] inside).
@@ -106,111 +105,5 @@ pub trait MachineOp: fmt::Debug + Send + Sync + 'static {
     /// The request in words, for a pretending machine's history (a command: its words).
     fn shown(&self) -> Vec<String> {
         vec![Self::NAME.to_string()]
-    }
-}
-
-/// Where a [`MachineOp`] is listed in [`crate::ops`]: how its answer becomes a
-/// [`Response`]. Written by the list, never by hand.
-pub trait Listed: MachineOp {
-    /// `answer` as the operation's response.
-    fn response(answer: Self::Answer) -> Response;
-    /// The request asking for it (what a boss passes on to a host's agent).
-    fn request(&self) -> Request;
-}
-
-/// A machine operation, its type forgotten: what every layer between the command line and
-/// the machine carries. Implemented for every listed [`MachineOp`].
-pub trait MachineCall: fmt::Debug + Send + Sync {
-    /// [`MachineOp::NAME`].
-    fn name(&self) -> &'static str;
-    /// [`MachineOp::ON_FILES`].
-    fn on_files(&self) -> bool;
-    /// [`MachineOp::machine`].
-    fn machine(&self) -> &MachineName;
-    /// [`MachineOp::check`].
-    fn check(&self) -> Result<(), BackendError>;
-    /// [`MachineOp::time_limit`].
-    fn time_limit(&self) -> Option<Duration>;
-    /// [`MachineOp::call`].
-    fn call(&self, default_limit: Duration) -> Call;
-    /// The whole message on the hob wire: the method symbol, then [`MachineOp::args`].
-    fn message(&self, default_limit: Duration) -> Vec<Term>;
-    /// [`MachineOp::read_reply`].
-    fn read_reply(&self, answer: &Term) -> Result<Reply, String>;
-    /// The response for `reply` ([`MachineOp::answer`]); an error if `reply` is not this
-    /// operation's.
-    fn respond(&self, reply: Reply) -> Result<Response, String>;
-    /// [`MachineOp::failed`].
-    fn failed(&self) -> String;
-    /// [`MachineOp::ONLY_READS`].
-    fn only_reads(&self) -> bool;
-    /// [`MachineOp::when_lost`].
-    fn when_lost(&self) -> String;
-    /// [`MachineOp::pretend`].
-    fn pretend(&self) -> Result<Reply, String>;
-    /// [`MachineOp::shown`].
-    fn shown(&self) -> Vec<String>;
-    /// The operation, for a machine that does it itself to find its type.
-    fn as_any(&self) -> &dyn Any;
-    /// [`Listed::request`].
-    fn request(&self) -> Request;
-}
-
-impl<O: Listed> MachineCall for O {
-    fn name(&self) -> &'static str {
-        O::NAME
-    }
-    fn on_files(&self) -> bool {
-        O::ON_FILES
-    }
-    fn machine(&self) -> &MachineName {
-        MachineOp::machine(self)
-    }
-    fn check(&self) -> Result<(), BackendError> {
-        MachineOp::check(self)
-    }
-    fn time_limit(&self) -> Option<Duration> {
-        MachineOp::time_limit(self)
-    }
-    fn call(&self, default_limit: Duration) -> Call {
-        MachineOp::call(self, default_limit)
-    }
-    fn message(&self, default_limit: Duration) -> Vec<Term> {
-        wire::call(O::NAME, self.args(default_limit))
-    }
-    fn read_reply(&self, answer: &Term) -> Result<Reply, String> {
-        O::read_reply(answer).map(|r| Box::new(r) as Reply)
-    }
-    fn respond(&self, reply: Reply) -> Result<Response, String> {
-        let reply = reply.downcast::<O::Reply>().map_err(|_| {
-            format!(
-                "machine {} answered `{}` with another operation's reply (a fault of its kind \
-                 of machine in gobs-app)",
-                MachineOp::machine(self),
-                O::NAME
-            )
-        })?;
-        Ok(O::response(self.answer(*reply)))
-    }
-    fn failed(&self) -> String {
-        MachineOp::failed(self)
-    }
-    fn only_reads(&self) -> bool {
-        O::ONLY_READS
-    }
-    fn when_lost(&self) -> String {
-        MachineOp::when_lost(self)
-    }
-    fn pretend(&self) -> Result<Reply, String> {
-        MachineOp::pretend(self).map(|r| Box::new(r) as Reply)
-    }
-    fn shown(&self) -> Vec<String> {
-        MachineOp::shown(self)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn request(&self) -> Request {
-        Listed::request(self)
     }
 }

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::{call_ident, send_ident};
+use super::proxies::{call_ident, send_ident};
 use crate::ast::{ActorImpl, Method, Receiver, Ret};
 
 /// The impl block and, for `methods`, the generated proxies and by-name table.

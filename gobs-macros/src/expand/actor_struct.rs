@@ -6,7 +6,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::{call_ident, proxies, respan, send_ident};
+use super::proxies::{call_ident, proxies, send_ident};
 use crate::ast::{ActorField, ActorStruct};
 
 pub(super) fn expand_struct(s: &ActorStruct, p: &TokenStream) -> TokenStream {
@@ -299,4 +299,21 @@ fn constructor(s: &ActorStruct, p: &TokenStream) -> TokenStream {
             #function
         }
     }
+}
+
+/// `tokens` with every span set to `span`.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }

@@ -4,7 +4,7 @@
 //! type is reported on that field.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::visit_mut::VisitMut;
 use syn::{Ident, Type};
 
@@ -14,9 +14,11 @@ use crate::ctxt::Ctxt;
 
 mod actor_impl;
 mod actor_struct;
+mod proxies;
 
 use actor_impl::expand_impl;
 use actor_struct::expand_struct;
+use proxies::{call_ident, proxies, send_ident};
 
 pub fn define_actor(args: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::default();
@@ -166,64 +168,4 @@ fn fallback_impl(i: &ActorImpl, methods_ok: &[bool], p: &TokenStream) -> TokenSt
         #[automatically_derived]
         impl #impl_generics #p::Methods for #self_ty #where_clause {}
     }
-}
-
-fn call_ident(actor: &Ident) -> Ident {
-    format_ident!("{}Call", actor, span = actor.span())
-}
-
-fn send_ident(actor: &Ident) -> Ident {
-    format_ident!("{}Send", actor, span = actor.span())
-}
-
-/// `CounterCall<'r>` and `CounterSend<'r>`: what `Ref::call()` and `Ref::send()` return;
-/// the impl block's expansion gives them one method per message. Their field is the
-/// crate's, so that impl block may stand in another module than the struct.
-fn proxies(ident: &Ident, vis: &syn::Visibility, p: &TokenStream) -> TokenStream {
-    let (call, send) = (call_ident(ident), send_ident(ident));
-    let call_doc =
-        format!("Synchronous calls to a [`{ident}`] in the same vat: `actor.call().method(..)`.");
-    let send_doc = format!(
-        "Asynchronous sends to a [`{ident}`]: `actor.send().method(..)` returns a promise."
-    );
-    quote! {
-        #[doc = #call_doc]
-        #[derive(Clone, Copy)]
-        #vis struct #call<'r>(#[doc(hidden)] pub(crate) &'r #p::Ref<#ident>);
-
-        #[doc = #send_doc]
-        #[derive(Clone, Copy)]
-        #vis struct #send<'r>(#[doc(hidden)] pub(crate) #p::SendTarget<'r, #ident>);
-
-        #[automatically_derived]
-        impl<'r> ::core::convert::From<&'r #p::Ref<#ident>> for #call<'r> {
-            fn from(r: &'r #p::Ref<#ident>) -> Self {
-                #call(r)
-            }
-        }
-
-        #[automatically_derived]
-        impl<'r> ::core::convert::From<#p::SendTarget<'r, #ident>> for #send<'r> {
-            fn from(target: #p::SendTarget<'r, #ident>) -> Self {
-                #send(target)
-            }
-        }
-    }
-}
-
-/// `tokens` with every span set to `span`.
-fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut tree| {
-            if let proc_macro2::TokenTree::Group(g) = &tree {
-                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
-                group.set_span(span);
-                tree = proc_macro2::TokenTree::Group(group);
-            } else {
-                tree.set_span(span);
-            }
-            tree
-        })
-        .collect()
 }

@@ -1,10 +1,8 @@
-//! What kind of failure an [`Error`] is, for a program to match on; and the failures of a
+//! What kind of failure an [`Error`](super::Error) is, for a program to match on; and the failures of a
 //! message to an object on a network peer, which only a network layer produces.
 
-use super::Error;
-
-/// What kind of failure an [`Error`] is: what a program can do about it, whatever its
-/// text says. From [`Error::kind`].
+/// What kind of failure an [`Error`](super::Error) is: what a program can do about it, whatever its
+/// text says. From [`Error::kind`](super::Error::kind).
 ///
 /// The first five are the ways a message to an object can fail, near or far:
 ///
@@ -44,7 +42,8 @@ pub enum ErrorKind {
 }
 
 /// A message to an object on a network peer that failed outside the object's own code:
-/// see [`Error::Far`]. (The object's own errors are [`Error::Actor`], as near.)
+/// see [`Error::Far`](super::Error::Far). (The object's own errors are
+/// [`Error::Actor`](super::Error::Actor), as near.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{target}: {message}")]
 pub struct FarFailure {
@@ -54,68 +53,4 @@ pub struct FarFailure {
     pub target: String,
     /// What happened and what to do.
     pub message: String,
-}
-
-impl Error {
-    /// What kind of failure this is (see [`ErrorKind`]).
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::Far(far) => far.kind,
-            Error::NoSuchActor { .. } => ErrorKind::NotFound,
-            Error::Dispatch { .. } | Error::RefByName { .. } | Error::NotByName { .. } => {
-                ErrorKind::Refused
-            }
-            Error::Actor { .. } | Error::Panicked { .. } | Error::Unanswered { .. } => {
-                ErrorKind::Broken
-            }
-            Error::VatStopped { .. } | Error::VatFailed { .. } | Error::VatBroken { .. } => {
-                ErrorKind::Stopped
-            }
-            Error::FarCall { .. }
-            | Error::NotInTurn { .. }
-            | Error::WouldBlock { .. }
-            | Error::WouldDeadlock { .. }
-            | Error::Reentrant { .. }
-            | Error::DuplicateName { .. }
-            | Error::NotInEnv { .. }
-            | Error::BadVatName { .. }
-            | Error::Builder { .. }
-            | Error::VatExists { .. }
-            | Error::NotPersistent { .. }
-            | Error::RootMismatch { .. }
-            | Error::WrongType { .. } => ErrorKind::Misuse,
-            Error::Store { .. }
-            | Error::Save { .. }
-            | Error::Restore { .. }
-            | Error::Portrait { .. }
-            | Error::PortraitNewer { .. }
-            | Error::MissingUpgrade { .. }
-            | Error::NothingSaved { .. }
-            | Error::StoreMissing { .. } => ErrorKind::Storage,
-            Error::NoneFulfilled { errors } => errors.first().map_or(ErrorKind::Other, Error::kind),
-            Error::Start { .. } => ErrorKind::Other,
-        }
-    }
-
-    /// The error an actor's method returned, as type `E`: the `Overdraft` of a method
-    /// returning `Result<u64, Overdraft>`, whether the call was near or far (far, when
-    /// both programs list the type with [`far_error!`](crate::far_error)).
-    pub fn actor_error<E: std::error::Error + 'static>(&self) -> Option<&E> {
-        match self {
-            Error::Actor {
-                source: Some(source),
-                ..
-            } => source.downcast_ref::<E>(),
-            _ => None,
-        }
-    }
-
-    /// A far failure: `target` (an `ocapn://` URI) could not take a message, for `kind`.
-    pub fn far(kind: ErrorKind, target: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Far(Box::new(FarFailure {
-            kind,
-            target: target.into(),
-            message: message.into(),
-        }))
-    }
 }

@@ -5,10 +5,10 @@
 
 use std::rc::Rc;
 
+use crate::entry::{ActorSlot, SlotMap};
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
 use crate::vat::shared::lock;
-use crate::vat::slot::{Slot, SlotMap};
 
 impl VatCore {
     /// Frees the actors whose last reference was dropped, unless a new one was taken
@@ -54,7 +54,7 @@ impl VatCore {
                 holds.shrink_to_fit();
             }
         }
-        let dropped: Vec<Rc<Slot>> = {
+        let dropped: Vec<Rc<ActorSlot>> = {
             let mut slots = self.slots_mut();
             let dropped = freed.iter().filter_map(|id| slots.remove(&id.0)).collect();
             if slots.capacity() > 64 && slots.len() < slots.capacity() / 4 {

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::entry::ActorEntry;
+use crate::entry::{ActorEntry, ActorSlot, SlotMap};
 use crate::error::Error;
 use crate::job::Envelope;
 use crate::pool::After;
@@ -22,7 +22,7 @@ use crate::vat::dormancy::DormancyCell;
 use crate::vat::journal::{Churn, Effect, Journal, Savepoint};
 use crate::vat::outbox::Outbox;
 use crate::vat::shared::{Sched, VatShared, lock};
-use crate::vat::slot::{AnyTask, Slot, SlotMap};
+use crate::vat::slot::AnyTask;
 
 /// A busy vat looks at its inbox at least this often (in turns).
 const POLL_EVERY: u32 = 64;
@@ -55,7 +55,7 @@ pub(crate) struct VatCore {
     /// The slot the last lookup found, by id: a run of calls and messages to one actor
     /// looks it up once. Always a slot that `slots` holds under that id: forgotten
     /// whenever the table changes (see [`slots_mut`](Self::slots_mut)).
-    recent: RefCell<Option<(ActorId, Rc<Slot>)>>,
+    recent: RefCell<Option<(ActorId, Rc<ActorSlot>)>>,
     pub(crate) next_id: Cell<u64>,
     /// Ids at or above the turn's start that saving it handed out (see `reserved_to`): a
     /// rollback of the turn does not hand them out again.
@@ -508,7 +508,7 @@ impl VatCore {
     // --- actors -------------------------------------------------------------------------
 
     /// Places actor `id`'s slot in the table.
-    pub(crate) fn insert(&self, id: ActorId, slot: Rc<Slot>) {
+    pub(crate) fn insert(&self, id: ActorId, slot: Rc<ActorSlot>) {
         self.slots_mut().insert(id.0, slot);
     }
 
@@ -523,13 +523,13 @@ impl VatCore {
     }
 
     /// The slot of actor `id`, woken first if it sleeps (`None` if waking it fails).
-    pub(crate) fn slot(&self, id: ActorId) -> Option<Rc<Slot>> {
+    pub(crate) fn slot(&self, id: ActorId) -> Option<Rc<ActorSlot>> {
         self.find(id).ok().flatten()
     }
 
     /// The slot of actor `id`, woken first if it sleeps; `Err` if waking it failed.
     #[inline]
-    pub(crate) fn find(&self, id: ActorId) -> Result<Option<Rc<Slot>>, Box<Error>> {
+    pub(crate) fn find(&self, id: ActorId) -> Result<Option<Rc<ActorSlot>>, Box<Error>> {
         if let Some((recent, slot)) = &*self.recent.borrow()
             && *recent == id
         {

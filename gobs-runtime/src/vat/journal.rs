@@ -14,11 +14,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::actor::Actor;
-use crate::entry::AnyActor;
+use crate::entry::{ActorSlot, AnyActor, SlotMap};
 use crate::job::Envelope;
 use crate::portrait::ActorId;
 use crate::vat::shared::VatShared;
-use crate::vat::slot::{Slot, SlotMap};
+use crate::vat::slot::Slot;
 
 /// Effects of a turn that wait for its commit.
 pub(crate) enum Effect {
@@ -39,7 +39,7 @@ const _: () = assert!(size_of::<Effect>() <= 4 * size_of::<usize>());
 /// An actor's state from before its first mutable touch at some level of the turn.
 struct Snapshot {
     id: ActorId,
-    slot: Rc<Slot>,
+    slot: Rc<ActorSlot>,
     state: State,
     /// `slot.touched` before this snapshot was taken.
     prev: u64,
@@ -56,7 +56,7 @@ enum State {
         room: Room,
         /// Puts the snapshot in `room` back into the slot's actor: made for the actor's
         /// type by [`Journal::touch_typed`], the only place that fills `room`.
-        undo: unsafe fn(&Slot, &Room),
+        undo: unsafe fn(&ActorSlot, &Room),
     },
 }
 
@@ -76,7 +76,7 @@ pub(super) const fn inline<S>() -> bool {
 /// # Safety
 /// `room` holds a `T::Snapshot` written by [`Journal::touch_typed::<T>`] for this
 /// `slot`, and is read at most once (a `State` is consumed by its undo).
-unsafe fn undo_inline<T: Actor>(slot: &Slot, room: &Room) {
+unsafe fn undo_inline<T: Actor>(slot: &ActorSlot, room: &Room) {
     // SAFETY: the caller's promise: a `T::Snapshot` is in `room`, read this once.
     let snapshot = unsafe { ptr::read(room.as_ptr().cast::<T::Snapshot>()) };
     if let Some(typed) = slot.typed::<T>() {
@@ -166,7 +166,7 @@ impl Journal {
 
     /// Snapshots an actor the first time this turn (or savepoint) touches it mutably.
     #[inline]
-    pub(crate) fn touch(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
+    pub(crate) fn touch(&self, id: ActorId, slot: &Rc<ActorSlot>, actor: &mut dyn AnyActor) {
         // Inlined: on every mutable near call, and true only for the first in an epoch.
         if slot.touched.get() != self.epoch.get() {
             self.snapshot(id, slot, actor);
@@ -181,7 +181,7 @@ impl Journal {
     pub(crate) fn touch_typed<T: Actor>(
         &self,
         id: ActorId,
-        slot: &Rc<Slot>,
+        slot: &Rc<ActorSlot>,
         typed: &Slot<T>,
         actor: &mut T,
     ) {
@@ -208,7 +208,7 @@ impl Journal {
     }
 
     #[cold]
-    fn snapshot(&self, id: ActorId, slot: &Rc<Slot>, actor: &mut dyn AnyActor) {
+    fn snapshot(&self, id: ActorId, slot: &Rc<ActorSlot>, actor: &mut dyn AnyActor) {
         let prev = slot.touched.replace(self.epoch.get());
         let spare = self.spare_states.borrow_mut().pop();
         let state = State::Boxed(actor.snapshot_any(spare));
@@ -293,7 +293,7 @@ impl Journal {
             }
             s.slot.touched.set(s.prev);
         }
-        let removed: Vec<Rc<Slot>> = {
+        let removed: Vec<Rc<ActorSlot>> = {
             let mut slots = slots();
             spawned
                 .iter()

@@ -4,10 +4,10 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
+use crate::entry::ActorSlot;
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
 use crate::vat::shared::{Hold, VatShared};
-use crate::vat::slot::Slot;
 
 impl VatCore {
     /// Reserves room for `actors` restored actors. (The references restored actors hold
@@ -36,6 +36,6 @@ impl VatCore {
         }
         let slots = self.slots.borrow();
         let slot = slots.get(&id.0)?;
-        Some((slot.hold(vat, id), Slot::type_id(slot)))
+        Some((slot.hold(vat, id), ActorSlot::type_id(slot)))
     }
 }

@@ -17,13 +17,12 @@
 
 use std::rc::Rc;
 
-use crate::entry::ActorEntry;
+use crate::entry::{ActorEntry, ActorSlot};
 use crate::error::Error;
 use crate::portrait::ActorId;
 use crate::vat::core::VatCore;
 use crate::vat::dormancy::{Dormancy, Revive, Sleep};
 use crate::vat::shared::lock;
-use crate::vat::slot::Slot;
 
 impl VatCore {
     /// Makes this vat sleepy (before it restores anything); `Never` leaves it as it is.
@@ -177,7 +176,7 @@ impl VatCore {
     /// if it does not sleep. A portrait that does not rebuild is an error naming the vat
     /// and the actor; the portrait stays kept (and stored), so nothing is lost.
     #[cold]
-    pub(crate) fn wake(&self, id: ActorId) -> Result<Option<Rc<Slot>>, Box<Error>> {
+    pub(crate) fn wake(&self, id: ActorId) -> Result<Option<Rc<ActorSlot>>, Box<Error>> {
         let (revive, entry, version, args) = {
             let d = self.dormancy.borrow();
             let Some(d) = d.as_ref() else {
@@ -256,7 +255,7 @@ impl VatCore {
 
     /// Takes awake actor `id` out of the table if it may sleep (saved and idle), and
     /// hands its slot back to be dropped.
-    fn put_to_sleep(&self, id: ActorId) -> Option<Rc<Slot>> {
+    fn put_to_sleep(&self, id: ActorId) -> Option<Rc<ActorSlot>> {
         let mut cell = self.dormancy.borrow_mut();
         let d = cell.as_mut()?;
         if !matches!(d.kept.get(id), Some((_, false))) {

@@ -3,20 +3,18 @@
 
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 
-use crate::actor::Actor;
-use crate::entry::AnyActor;
 use crate::error::Error;
 use crate::portrait::ActorId;
 use crate::vat::shared::{Hold, VatShared};
 
-/// Generic only so that a spawn or a restore allocates once: an `Rc<Slot<T>>` made for the
-/// actor, then unsized to the `Rc<Slot>` the table holds.
-pub(crate) struct Slot<A: ?Sized = dyn AnyActor> {
+/// Generic so that a spawn or a restore allocates once: an `Rc<Slot<T>>` made for the
+/// actor, then unsized to the [`ActorSlot`](crate::entry::ActorSlot) the table holds.
+/// Nothing here needs to know what an actor is.
+pub(crate) struct Slot<A: ?Sized> {
     /// The type of the actor in `actor`: written once, by [`Slot::keeping`], which made the
     /// slot as a `Slot<T>` of that very type (what [`Slot::typed`] relies on).
     type_id: TypeId,
@@ -30,19 +28,19 @@ pub(crate) struct Slot<A: ?Sized = dyn AnyActor> {
     pub(crate) actor: RefCell<A>,
 }
 
-impl Slot {
+impl<T: 'static> Slot<T> {
     /// A slot for an actor (spawned, or restored by its entry), in one allocation, last
     /// touched in epoch `touched`.
-    pub(crate) fn new<T: Actor>(actor: T, touched: u64) -> Rc<Slot> {
+    pub(crate) fn new(actor: T, touched: u64) -> Rc<Slot<T>> {
         Slot::keeping(actor, touched, None)
     }
 
     /// [`new`](Self::new) for a spawned actor, keeping the hold of its first reference.
-    pub(crate) fn spawned<T: Actor>(actor: T, touched: u64, hold: &Arc<Hold>) -> Rc<Slot> {
+    pub(crate) fn spawned(actor: T, touched: u64, hold: &Arc<Hold>) -> Rc<Slot<T>> {
         Slot::keeping(actor, touched, Some(Arc::downgrade(hold)))
     }
 
-    fn keeping<T: Actor>(actor: T, touched: u64, hold: Option<Weak<Hold>>) -> Rc<Slot> {
+    fn keeping(actor: T, touched: u64, hold: Option<Weak<Hold>>) -> Rc<Slot<T>> {
         Rc::new(Slot {
             type_id: TypeId::of::<T>(),
             touched: Cell::new(touched),
@@ -50,7 +48,9 @@ impl Slot {
             actor: RefCell::new(actor),
         })
     }
+}
 
+impl<A: ?Sized> Slot<A> {
     /// The live hold this slot keeps for actor `id` of `vat`, or a new one it keeps from
     /// now on. Only the vat's own thread calls it (the slot is not shared).
     pub(crate) fn hold(&self, vat: &Arc<VatShared>, id: ActorId) -> Arc<Hold> {
@@ -91,23 +91,19 @@ impl Slot {
     /// actor's cell then sits at an offset known when compiling (every near call and
     /// message goes through here).
     #[inline]
-    pub(crate) fn typed<T: Actor>(&self) -> Option<&Slot<T>> {
+    pub(crate) fn typed<T: 'static>(&self) -> Option<&Slot<T>> {
         if self.type_id != TypeId::of::<T>() {
             return None;
         }
         // SAFETY: every slot is made by `Slot::keeping` as an `Rc<Slot<T>>` for its
         // actor's type `T`, whose `TypeId` it records in the private `type_id`, never
-        // written again; the `Rc<Slot>` the tables hold is that `Rc` unsized, which keeps
-        // the value where and as it was. So the data part of `self` points at a live
-        // `Slot<T>`, for this very `T` (checked just above), and the reference returned
-        // borrows from `self`, so it cannot outlive it.
+        // written again; a `Slot<A>` seen here is that value, or that `Rc` unsized (the
+        // `ActorSlot` the tables hold), which keeps the value where and as it was. So the
+        // data part of `self` points at a live `Slot<T>`, for this very `T` (checked just
+        // above), and the reference returned borrows from `self`, so it cannot outlive it.
         Some(unsafe { &*(std::ptr::from_ref(self) as *const Slot<T>) })
     }
 }
-
-/// The actor table, keyed by id with the cheap id hash. A map, not a vector indexed by
-/// id: its size follows the actors alive, not the largest id ever handed out.
-pub(crate) type SlotMap = HashMap<u64, Rc<Slot>, crate::id_hash::BuildIdHasher>;
 
 /// What the vat keeps of a waiting task.
 pub(crate) trait AnyTask {

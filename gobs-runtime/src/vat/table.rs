@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::actor::Actor;
-use crate::entry::{ActorEntry, Restored};
+use crate::entry::{ActorEntry, ActorSlot, Restored};
 use crate::error::Error;
 use crate::job::Envelope;
 use crate::methods::{self, DispatchError, MethodKind};
@@ -80,7 +80,7 @@ impl VatCore {
 
     /// The slot of actor `id` of this vat. Whether it holds a `T` is checked by the caller,
     /// once (see [`Slot::typed`]).
-    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<Slot>, Box<Error>> {
+    fn slot_of<T: Actor>(&self, id: ActorId) -> Result<Rc<ActorSlot>, Box<Error>> {
         self.find(id)?.ok_or_else(|| self.missing::<T>(id))
     }
 

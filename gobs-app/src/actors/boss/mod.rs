@@ -24,6 +24,7 @@
 
 mod calls;
 mod records;
+mod status;
 mod versions;
 
 pub use records::{MachineRecord, ProviderEntry, Reached};
@@ -45,7 +46,7 @@ use crate::ops::{MachineCall, Response};
 use crate::progress::Progress;
 use crate::providers::capabilities::call_capability;
 use crate::providers::{Created, ProviderError, ProviderRef};
-use calls::{reach_checked, settled, with_bindings};
+use status::{reach_checked, settled, with_bindings};
 
 /// The boss. Build it with `Boss::new()` inside a turn (it spawns its hob server).
 #[define_actor(

@@ -74,7 +74,7 @@ mod settings;
 pub use provision::{Mode, uid_base_of};
 
 pub(crate) use settings::parse_size;
-pub use settings::{ContainerConfig, ContainerSettings};
+pub use settings::{ContainerConfig, ContainerSettings, MACHINES_DIR};
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -91,8 +91,6 @@ use crate::providers::lifecycle::Reconnect;
 use crate::providers::remote_machine::RemoteMachine;
 use crate::providers::{Provider, ProviderCore, ProviderError};
 
-/// Directory of the container machines, inside the state directory.
-pub const MACHINES_DIR: &str = "containers";
 /// This process's own binary.
 const SELF_EXE: &str = "/proc/self/exe";
 /// How long teardown waits for a container's processes to end.

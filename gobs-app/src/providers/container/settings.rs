@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{MACHINES_DIR, rootfs};
+use super::rootfs;
 use crate::config::human::HumanDuration;
 use crate::hob_net::{Place, parse_listen};
+
+/// Directory of the container machines, inside the state directory.
+pub const MACHINES_DIR: &str = "containers";
 
 /// The keys of a container provider's `[providers.NAME]` table.
 #[derive(Debug, Default, Deserialize)]
