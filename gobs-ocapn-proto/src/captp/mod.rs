@@ -1,6 +1,7 @@
 //! CapTP, sans-I/O: keys and identifiers, operations, passable terms, and the session
 //! state machine.
 
+pub(crate) mod hot;
 mod keys;
 mod ops;
 mod records;

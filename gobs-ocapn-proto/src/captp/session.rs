@@ -31,7 +31,7 @@ pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};
 use super::keys::{KeyPair, PublicKey};
 use super::ops::CAPTP_VERSION;
 use super::term::{ConnId, DropSink, LocalRef, ObjId};
-use super::{Dialect, Labels};
+use super::{Dialect, Labels, hot};
 use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
@@ -83,6 +83,9 @@ pub struct Session {
     /// Answers let go of whose `op:gc-answer` waits for the next message (see
     /// [`SessionConfig::defer_gc_answers`]).
     deferred_gc: Vec<u64>,
+    /// Where a message's arguments are written before the message goes out (kept, so
+    /// that a call allocates nothing for them).
+    scratch: Vec<u8>,
 }
 
 /// The room a session's output starts with once taken: a far call and the answers it lets
@@ -124,6 +127,7 @@ impl Session {
             handoff_counts_seen: HashSet::new(),
             next_handoff_count: 0,
             deferred_gc: Vec::new(),
+            scratch: Vec::new(),
         };
         let sig = s
             .keys
@@ -235,6 +239,21 @@ impl Session {
                 return None;
             }
             let pending = &self.inbuf[self.inpos..];
+            // A far call's ops are read straight from the bytes; any other frame (or one
+            // not all there yet) goes the general way.
+            if matches!(self.state, State::Open(_))
+                && let Some((op, used, learnt)) = hot::read(pending, &self.config.limits)
+                && used <= self.config.max_frame
+            {
+                self.inpos += used;
+                if let (Dialect::Learn, Some(labels)) = (self.config.dialect, learnt) {
+                    self.labels = labels;
+                }
+                if let Err(e) = self.handle_hot(op) {
+                    self.abort(&e.to_string());
+                }
+                continue;
+            }
             let (frame, used) = match syrup::decode_prefix(pending, &self.config.limits) {
                 Ok(x) => x,
                 Err(SyrupError::Incomplete) => {

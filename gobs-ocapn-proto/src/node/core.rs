@@ -222,6 +222,8 @@ pub struct Core {
     actions: Vec<Action>,
     /// Every session's dropped imports.
     drops: DropSink,
+    /// What the last flush took from `drops`, emptied: swapped in for the next.
+    dropped: Vec<(ConnId, u64)>,
     /// Sessions touched since the last flush (only they can have output or have ended).
     dirty: conn_set::ConnSet,
     /// Sessions that may hold `op:gc-answer`s waiting for their next message
@@ -301,6 +303,7 @@ impl Core {
             queue: VecDeque::new(),
             actions: Vec::new(),
             drops: DropSink::new(),
+            dropped: Vec::new(),
             dirty: conn_set::ConnSet::default(),
             deferred_gc: conn_set::ConnSet::default(),
             caretakers: caretaker::Caretakers::default(),
