@@ -13,6 +13,7 @@
 //! reason, sends `op:abort`, and leaves every other session alone.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Weak;
 
 mod config;
 mod event;
@@ -28,15 +29,27 @@ pub use event::Event;
 pub use exports::ThirdParty;
 pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};
 
+use super::CAPTP_VERSION;
 use super::keys::{KeyPair, PublicKey};
-use super::ops::CAPTP_VERSION;
-use super::term::{ConnId, DropSink, LocalRef, ObjId};
+use super::term::{ConnId, DropSink, ImportInner, LocalRef, ObjId};
 use super::{Dialect, Labels, hot};
 use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
-use exports::ExportEntry;
-use imports::ImportEntry;
+
+/// One of our objects the peer holds: its export count (what `op:gc-export` lets go of).
+#[derive(Debug)]
+struct ExportEntry {
+    obj: LocalRef,
+    count: u64,
+}
+
+/// One of the peer's objects we hold: its count on the wire and our handle to it.
+#[derive(Debug)]
+struct ImportEntry {
+    wire_count: u64,
+    handle: Weak<ImportInner>,
+}
 
 /// What an open session knows of its peer.
 #[derive(Debug)]

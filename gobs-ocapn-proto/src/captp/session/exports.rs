@@ -1,19 +1,13 @@
 //! This node's objects the peer holds: terms written as descriptors, exports counted as
 //! they leave, and the answers kept for the peer's questions.
 
-use super::Session;
+use super::{ExportEntry, Session};
 use crate::captp::{CapRef, CaptpError, LocalRef, ObjId, RemoteRef, Term, records};
 use crate::syrup::{self, Value};
 
 /// How the host writes a reference that belongs to another session (a third-party
 /// handoff): given the reference, the Syrup to put in its place.
 pub type ThirdParty<'a> = &'a mut dyn FnMut(&RemoteRef) -> Result<Value, CaptpError>;
-
-#[derive(Debug)]
-pub(super) struct ExportEntry {
-    obj: LocalRef,
-    count: u64,
-}
 
 impl Session {
     /// The object exported at `pos`.

@@ -3,17 +3,11 @@
 
 use std::sync::{Arc, Weak};
 
-use super::Session;
+use super::{ImportEntry, Session};
 use crate::captp::ops::{self, Target};
 use crate::captp::term::ImportInner;
 use crate::captp::{CapRef, CaptpError, DropSink, RemoteRef, Term, records};
 use crate::syrup::{self, Value};
-
-#[derive(Debug)]
-pub(super) struct ImportEntry {
-    wire_count: u64,
-    handle: Weak<ImportInner>,
-}
 
 impl Session {
     /// A reference to the peer's object at `pos`. Every arrival counts: the count goes

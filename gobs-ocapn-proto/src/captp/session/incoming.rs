@@ -2,9 +2,10 @@
 //! session's tables and turned into an [`Event`].
 
 use super::{Event, OpenState, Session, State};
+use crate::captp::CAPTP_VERSION;
 use crate::captp::hot::Hot;
 use crate::captp::keys::{PublicKey, session_id};
-use crate::captp::ops::{self, CAPTP_VERSION, Op, Target};
+use crate::captp::ops::{self, Op, Target};
 use crate::captp::{CapRef, CaptpError, Dialect, Labels, LocalRef, RemoteRef, Term};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
