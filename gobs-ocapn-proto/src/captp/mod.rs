@@ -1,6 +1,7 @@
 //! CapTP, sans-I/O: keys and identifiers, operations, passable terms, and the session
 //! state machine.
 
+pub(crate) mod hot;
 mod keys;
 mod ops;
 mod records;
@@ -12,7 +13,7 @@ mod labels_tests;
 
 pub use keys::{KeyPair, PublicKey, session_id};
 pub(crate) use ops::position as position_of;
-pub use ops::{CAPTP_VERSION, Op, Selector, Target, labels_of};
+pub use ops::{Op, Selector, Target, labels_of};
 pub use session::{
     DuplicateSession, Event, HELLO_TIMEOUT, IDLE_TIMEOUT, MAX_DEFERRED_GC_ANSWERS, OutTarget,
     Session, SessionConfig, ThirdParty,
@@ -20,6 +21,9 @@ pub use session::{
 pub use term::{CapRef, ConnId, DropSink, LocalRef, ObjId, RemoteRef, Term};
 
 use thiserror::Error;
+
+/// The CapTP version this implementation speaks.
+pub const CAPTP_VERSION: &str = "1.0";
 
 /// Which labels to write where the peers that exist disagree. Every form is read.
 ///

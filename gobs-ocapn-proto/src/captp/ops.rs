@@ -7,9 +7,6 @@
 use super::{CaptpError, Labels};
 use crate::syrup::Value;
 
-/// The CapTP version this implementation speaks.
-pub const CAPTP_VERSION: &str = "1.0";
-
 /// What a `to-desc` names on the receiving side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {

@@ -13,6 +13,7 @@
 //! reason, sends `op:abort`, and leaves every other session alone.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Weak;
 
 mod config;
 mod event;
@@ -28,15 +29,27 @@ pub use event::Event;
 pub use exports::ThirdParty;
 pub use outgoing::{MAX_DEFERRED_GC_ANSWERS, OutTarget};
 
+use super::CAPTP_VERSION;
 use super::keys::{KeyPair, PublicKey};
-use super::ops::CAPTP_VERSION;
-use super::term::{ConnId, DropSink, LocalRef, ObjId};
-use super::{Dialect, Labels};
+use super::term::{ConnId, DropSink, ImportInner, LocalRef, ObjId};
+use super::{Dialect, Labels, hot};
 use crate::id_hash::IdMap;
 use crate::locator::PeerLocator;
 use crate::syrup::{self, SyrupError, Value};
-use exports::ExportEntry;
-use imports::ImportEntry;
+
+/// One of our objects the peer holds: its export count (what `op:gc-export` lets go of).
+#[derive(Debug)]
+struct ExportEntry {
+    obj: LocalRef,
+    count: u64,
+}
+
+/// One of the peer's objects we hold: its count on the wire and our handle to it.
+#[derive(Debug)]
+struct ImportEntry {
+    wire_count: u64,
+    handle: Weak<ImportInner>,
+}
 
 /// What an open session knows of its peer.
 #[derive(Debug)]
@@ -83,6 +96,9 @@ pub struct Session {
     /// Answers let go of whose `op:gc-answer` waits for the next message (see
     /// [`SessionConfig::defer_gc_answers`]).
     deferred_gc: Vec<u64>,
+    /// Where a message's arguments are written before the message goes out (kept, so
+    /// that a call allocates nothing for them).
+    scratch: Vec<u8>,
 }
 
 /// The room a session's output starts with once taken: a far call and the answers it lets
@@ -124,6 +140,7 @@ impl Session {
             handoff_counts_seen: HashSet::new(),
             next_handoff_count: 0,
             deferred_gc: Vec::new(),
+            scratch: Vec::new(),
         };
         let sig = s
             .keys
@@ -235,6 +252,21 @@ impl Session {
                 return None;
             }
             let pending = &self.inbuf[self.inpos..];
+            // A far call's ops are read straight from the bytes; any other frame (or one
+            // not all there yet) goes the general way.
+            if matches!(self.state, State::Open(_))
+                && let Some((op, used, learnt)) = hot::read(pending, &self.config.limits)
+                && used <= self.config.max_frame
+            {
+                self.inpos += used;
+                if let (Dialect::Learn, Some(labels)) = (self.config.dialect, learnt) {
+                    self.labels = labels;
+                }
+                if let Err(e) = self.handle_hot(op) {
+                    self.abort(&e.to_string());
+                }
+                continue;
+            }
             let (frame, used) = match syrup::decode_prefix(pending, &self.config.limits) {
                 Ok(x) => x,
                 Err(SyrupError::Incomplete) => {

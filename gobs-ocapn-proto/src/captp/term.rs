@@ -42,6 +42,14 @@ impl DropSink {
         DropSink::default()
     }
 
+    /// Swaps what was recorded into `into` (which should be empty), leaving the sink
+    /// `into`'s room: a host draining it on every message allocates nothing for it.
+    pub(crate) fn drain_into(&self, into: &mut Vec<(ConnId, u64)>) {
+        if let Ok(mut q) = self.0.lock() {
+            std::mem::swap(&mut *q, into);
+        }
+    }
+
     /// Takes what was recorded: (connection, import position) pairs.
     pub fn drain(&self) -> Vec<(ConnId, u64)> {
         match self.0.lock() {

@@ -75,6 +75,73 @@ struct Decoder<'a, 'l> {
     limits: &'l Limits,
 }
 
+/// A reader of one frame's bytes for a parser that knows the frame's shape (CapTP's hot
+/// ops): it matches the fixed parts byte for byte and decodes the free parts with the
+/// decoder itself, under the same limits. Every method answers `None` where the bytes
+/// are not exactly what it looks for; the caller then leaves the frame to
+/// [`decode_prefix`], which accepts or refuses it with its reason.
+pub(crate) struct Cursor<'a, 'l>(Decoder<'a, 'l>);
+
+impl<'a, 'l> Cursor<'a, 'l> {
+    pub(crate) fn new(input: &'a [u8], limits: &'l Limits) -> Self {
+        Cursor(Decoder {
+            input,
+            pos: 0,
+            limits,
+        })
+    }
+
+    /// The bytes taken so far.
+    pub(crate) fn used(&self) -> usize {
+        self.0.pos
+    }
+
+    /// Takes `bytes` if the input goes on with them.
+    pub(crate) fn eat(&mut self, bytes: &[u8]) -> bool {
+        let d = &mut self.0;
+        if d.input[d.pos..].starts_with(bytes) {
+            d.pos += bytes.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A non-negative integer in canonical form (`0+`, `42+`) that fits a u64.
+    pub(crate) fn uint(&mut self) -> Option<u64> {
+        let d = &mut self.0;
+        let rest = &d.input[d.pos..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 20 || (digits > 1 && rest[0] == b'0') {
+            return None;
+        }
+        if rest.get(digits) != Some(&b'+') {
+            return None;
+        }
+        let n = rest[..digits].iter().try_fold(0u64, |n, b| {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })?;
+        d.pos += digits + 1;
+        Some(n)
+    }
+
+    /// The items of a list whose `[` was just taken, the list at nesting `depth` (the
+    /// frame's record is at 0): each decoded as [`decode_prefix`] would, under the same
+    /// limits of depth, count and length.
+    pub(crate) fn list_items(&mut self, depth: usize) -> Option<Vec<Value>> {
+        if depth >= self.0.limits.max_depth {
+            return None;
+        }
+        let start = self.0.pos - 1;
+        self.0.items(b']', depth, start, false).ok()
+    }
+
+    /// The limits it decodes under.
+    pub(crate) fn limits(&self) -> &Limits {
+        self.0.limits
+    }
+}
+
 /// Digits of the longest integer that fits an i128 (39 for 170141183460469231731687303715884105727).
 const MAX_INT_DIGITS: usize = 39;
 

@@ -98,8 +98,19 @@ pub(crate) fn encode_uint(n: u64, out: &mut Vec<u8>) {
 
 /// Writes `n` in decimal without allocating.
 pub(crate) fn write_decimal(n: u128, out: &mut Vec<u8>) {
-    // Almost every integer on the wire (positions, counts, lengths) fits 64 bits, whose
-    // digits cost fewer instructions than 128-bit ones.
+    // Most on the wire are under 100 (labels' lengths, positions, counts): their one or
+    // two digits at once.
+    if n < 100 {
+        // Both below 10.
+        let (tens, ones) = ((n / 10) as u8, (n % 10) as u8);
+        if tens > 0 {
+            out.push(b'0' + tens);
+        }
+        out.push(b'0' + ones);
+        return;
+    }
+    // Almost every other integer fits 64 bits, whose digits cost fewer instructions than
+    // 128-bit ones.
     let mut digits = itoa::Buffer::new();
     let text = match u64::try_from(n) {
         Ok(n) => digits.format(n),
@@ -124,6 +135,10 @@ mod tests {
             0,
             9,
             10,
+            42,
+            99,
+            100,
+            101,
             u128::from(u64::MAX) - 1,
             u128::from(u64::MAX),
             u128::from(u64::MAX) + 1,

@@ -11,6 +11,7 @@ mod ser_bytes;
 mod value;
 
 pub use de::{from_bytes, from_value};
+pub(crate) use decode::Cursor;
 pub use decode::{Limits, decode, decode_prefix, decode_with};
 pub(crate) use encode::{close_record, encode_uint, open_record};
 pub use encode::{encode, encode_into};

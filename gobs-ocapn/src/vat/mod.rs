@@ -55,6 +55,7 @@ mod export;
 mod far_error;
 mod messages;
 mod peer_error;
+mod plain;
 mod remote;
 mod retry;
 mod sturdy;

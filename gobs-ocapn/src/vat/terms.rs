@@ -9,8 +9,8 @@ use gobs_runtime::AnyRef;
 use gobs_runtime::carry::{CARRIED_EXT, Carried};
 
 use super::bridge::{BridgeError, encode, term_from_msgpack, term_to_msgpack};
-use super::peer_error;
 use super::remote::RemoteObject;
+use super::{peer_error, plain};
 use crate::captp::{CapRef, LocalRef, RemoteRef, Term};
 use crate::locator::{PeerLocator, Sturdyref};
 use crate::node::{Core, Node};
@@ -32,6 +32,11 @@ pub(crate) fn args_in(
     first: Option<Carried>,
     args: &[Term],
 ) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
+    if first.is_none()
+        && let Some(bytes) = plain::array_to_msgpack(args)
+    {
+        return Ok((bytes, Vec::new()));
+    }
     let mut refs = Vec::new();
     let mut values = Vec::with_capacity(args.len() + 1);
     if let Some(first) = first {
@@ -52,6 +57,9 @@ pub(crate) fn answer_in(
     node: &Node,
     answer: &Term,
 ) -> Result<(Vec<u8>, Vec<Carried>), BridgeError> {
+    if let Some(bytes) = plain::to_msgpack(answer) {
+        return Ok((bytes, Vec::new()));
+    }
     let mut refs = Vec::new();
     let value = term_to_msgpack(answer, &mut carrier(core, node, None), &mut refs)?;
     Ok((encode(&value)?, refs))
@@ -98,6 +106,9 @@ pub(crate) fn term_out(
     refs: Vec<Carried>,
     export: ExportActor,
 ) -> Result<Term, BridgeError> {
+    if let Some(term) = plain::from_msgpack(bytes) {
+        return Ok(term);
+    }
     let value = rmpv::decode::read_value(&mut &bytes[..])
         .map_err(|e| BridgeError(format!("the result is not MessagePack: {e}")))?;
     value_out(node, core, value, refs, export)
@@ -113,6 +124,9 @@ pub(crate) fn args_out(
     refs: Vec<Carried>,
     export: ExportActor,
 ) -> Result<Vec<Term>, BridgeError> {
+    if let Some(args) = plain::args_from_msgpack(bytes) {
+        return Ok(args);
+    }
     let mut value = rmpv::decode::read_value(&mut &bytes[..])
         .map_err(|e| BridgeError(format!("the arguments are not MessagePack: {e}")))?;
     if let rmpv::Value::Array(args) = &mut value {

@@ -1,19 +1,13 @@
 //! This node's objects the peer holds: terms written as descriptors, exports counted as
 //! they leave, and the answers kept for the peer's questions.
 
-use super::Session;
+use super::{ExportEntry, Session};
 use crate::captp::{CapRef, CaptpError, LocalRef, ObjId, RemoteRef, Term, records};
-use crate::syrup::Value;
+use crate::syrup::{self, Value};
 
 /// How the host writes a reference that belongs to another session (a third-party
 /// handoff): given the reference, the Syrup to put in its place.
 pub type ThirdParty<'a> = &'a mut dyn FnMut(&RemoteRef) -> Result<Value, CaptpError>;
-
-#[derive(Debug)]
-pub(super) struct ExportEntry {
-    obj: LocalRef,
-    count: u64,
-}
 
 impl Session {
     /// The object exported at `pos`.
@@ -126,16 +120,40 @@ impl Session {
         })
     }
 
-    pub(super) fn export_args(
+    /// Appends the bytes of [`Session::export_term`]'s value to `out`, building no value
+    /// for the parts a far call has (data, lists, references to this node's objects or to
+    /// the peer's); the others are built and encoded. On an error `out` holds part of
+    /// the term: write to a buffer of its own.
+    pub(super) fn export_term_into(
         &mut self,
-        args: &[Term],
-        tp: ThirdParty<'_>,
-    ) -> Result<Value, CaptpError> {
-        Ok(Value::List(
-            args.iter()
-                .map(|t| self.export_term(t, tp))
-                .collect::<Result<_, _>>()?,
-        ))
+        term: &Term,
+        third_party: ThirdParty<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CaptpError> {
+        match term {
+            Term::Data(v) => syrup::encode_into(v, out),
+            Term::List(l) => {
+                out.push(b'[');
+                for t in l {
+                    self.export_term_into(t, third_party, out)?;
+                }
+                out.push(b']');
+            }
+            Term::Ref(CapRef::Local(r)) => {
+                let pos = self.export(*r);
+                let label = if r.promise {
+                    "desc:import-promise"
+                } else {
+                    "desc:import-object"
+                };
+                desc_into(label, pos, out);
+            }
+            Term::Ref(CapRef::Remote(r)) if r.conn() == self.conn => {
+                desc_into("desc:export", r.position(), out);
+            }
+            other => syrup::encode_into(&self.export_term(other, third_party)?, out),
+        }
+        Ok(())
     }
 
     /// Whether this session currently exports `obj`.
@@ -167,4 +185,11 @@ impl Session {
     pub fn holds_nothing(&self) -> bool {
         self.exports.is_empty() && self.imports.is_empty() && self.answers.is_empty()
     }
+}
+
+/// `<label pos>`: a descriptor, as its value encodes.
+fn desc_into(label: &str, pos: u64, out: &mut Vec<u8>) {
+    syrup::open_record(label, out);
+    syrup::encode_uint(pos, out);
+    syrup::close_record(out);
 }

@@ -3,17 +3,11 @@
 
 use std::sync::{Arc, Weak};
 
-use super::Session;
+use super::{ImportEntry, Session};
 use crate::captp::ops::{self, Target};
 use crate::captp::term::ImportInner;
 use crate::captp::{CapRef, CaptpError, DropSink, RemoteRef, Term, records};
-use crate::syrup::Value;
-
-#[derive(Debug)]
-pub(super) struct ImportEntry {
-    wire_count: u64,
-    handle: Weak<ImportInner>,
-}
+use crate::syrup::{self, Value};
 
 impl Session {
     /// A reference to the peer's object at `pos`. Every arrival counts: the count goes
@@ -132,30 +126,46 @@ impl Session {
     /// Releases the imports at `dropped` whose last [`RemoteRef`] is gone (a position
     /// imported again since is kept) with one `op:gc-export`. Returns how many.
     pub fn release_dropped(&mut self, dropped: &[u64]) -> usize {
-        if dropped.is_empty() || !self.is_open() {
+        self.release_dropped_of(dropped.iter().copied())
+    }
+
+    /// [`Session::release_dropped`] of positions as they come.
+    pub(crate) fn release_dropped_of(
+        &mut self,
+        dropped: impl ExactSizeIterator<Item = u64>,
+    ) -> usize {
+        if dropped.len() == 0 || !self.is_open() {
             return 0;
         }
-        let mut positions = Vec::new();
-        let mut deltas = Vec::new();
-        for &pos in dropped {
+        // Every far call's resolver is one: `<op:gc-export [positions] [deltas]>` is
+        // written straight to the output, without building its value.
+        let mut released = Vec::with_capacity(dropped.len());
+        for pos in dropped {
             let dead = self
                 .imports
                 .get(&pos)
                 .is_some_and(|e| e.handle.strong_count() == 0);
             if dead && let Some(e) = self.imports.remove(&pos) {
-                positions.push(Value::from(pos));
-                deltas.push(Value::from(e.wire_count));
+                released.push((pos, e.wire_count));
             }
         }
-        let n = positions.len();
-        if n > 0 {
+        if !released.is_empty() {
             let label = ops::gc_export_label(self.labels);
-            self.write(&Value::record(
-                label,
-                vec![Value::List(positions), Value::List(deltas)],
-            ));
+            self.write_with(|out| {
+                syrup::open_record(label, out);
+                out.push(b'[');
+                for &(pos, _) in &released {
+                    syrup::encode_uint(pos, out);
+                }
+                out.extend_from_slice(b"][");
+                for &(_, count) in &released {
+                    syrup::encode_uint(count, out);
+                }
+                out.push(b']');
+                syrup::close_record(out);
+            });
         }
-        n
+        released.len()
     }
 
     /// How many imports this session currently holds.

@@ -2,8 +2,10 @@
 //! session's tables and turned into an [`Event`].
 
 use super::{Event, OpenState, Session, State};
+use crate::captp::CAPTP_VERSION;
+use crate::captp::hot::Hot;
 use crate::captp::keys::{PublicKey, session_id};
-use crate::captp::ops::{self, CAPTP_VERSION, Op, Target};
+use crate::captp::ops::{self, Op, Target};
 use crate::captp::{CapRef, CaptpError, Dialect, Labels, LocalRef, RemoteRef, Term};
 use crate::locator::PeerLocator;
 use crate::syrup::Value;
@@ -98,48 +100,92 @@ impl Session {
         }
     }
 
+    /// A hot op, read straight from the bytes (see `captp::hot`), as
+    /// [`Session::handle_op`] handles the same op parsed.
+    pub(super) fn handle_hot(&mut self, op: Hot) -> Result<(), CaptpError> {
+        match op {
+            Hot::Deliver {
+                to,
+                args,
+                answer_pos,
+                resolve_me,
+            } => self.deliver(to, args, answer_pos, |s| {
+                Ok(resolve_me.map(|(p, promise)| s.import(p, promise)))
+            }),
+            Hot::GcAnswers(list) => self.gc_answers(list),
+            Hot::GcExports(list) => self.gc_exports(list),
+        }
+    }
+
+    /// `op:deliver` (or `op:deliver-only`, with neither an answer position nor a
+    /// resolver): checked, its resolver (from `resolve_me`) and arguments imported.
+    fn deliver(
+        &mut self,
+        to: Target,
+        args: Vec<Value>,
+        answer_pos: Option<u64>,
+        resolve_me: impl FnOnce(&mut Self) -> Result<Option<RemoteRef>, CaptpError>,
+    ) -> Result<(), CaptpError> {
+        let target = self.local_target(to)?;
+        if let Some(p) = answer_pos
+            && self.answers.contains_key(&p)
+        {
+            return Err(CaptpError::Protocol(format!(
+                "answer position {p} is already in use"
+            )));
+        }
+        let resolve_me = resolve_me(self)?;
+        let args = self.import_terms(args)?;
+        self.events.push_back(Event::Deliver {
+            target,
+            args,
+            answer_pos,
+            resolve_me,
+        });
+        Ok(())
+    }
+
+    fn gc_exports(&mut self, list: Vec<(u64, u64)>) -> Result<(), CaptpError> {
+        for (pos, delta) in list {
+            if pos == 0 {
+                continue;
+            }
+            if let Some(obj) = self.release_export(pos, delta)? {
+                self.events.push_back(Event::ExportReleased(obj));
+            }
+        }
+        Ok(())
+    }
+
+    fn gc_answers(&mut self, list: Vec<u64>) -> Result<(), CaptpError> {
+        for pos in list {
+            let obj = self
+                .answers
+                .remove(&pos)
+                .ok_or(CaptpError::Position("op:gc-answer position", pos))?;
+            self.events.push_back(Event::AnswerReleased(obj));
+        }
+        Ok(())
+    }
+
     pub(super) fn handle_op(&mut self, op: Op) -> Result<(), CaptpError> {
         match op {
-            Op::DeliverOnly { to, args } => {
-                let target = self.local_target(to)?;
-                let args = self.import_terms(args)?;
-                self.events.push_back(Event::Deliver {
-                    target,
-                    args,
-                    answer_pos: None,
-                    resolve_me: None,
-                });
-            }
+            Op::DeliverOnly { to, args } => self.deliver(to, args, None, |_| Ok(None))?,
             Op::Deliver {
                 to,
                 args,
                 answer_pos,
                 resolve_me,
-            } => {
-                let target = self.local_target(to)?;
-                if let Some(p) = answer_pos
-                    && self.answers.contains_key(&p)
-                {
-                    return Err(CaptpError::Protocol(format!(
-                        "answer position {p} is already in use"
-                    )));
-                }
-                let resolve_me = resolve_me.map(|v| self.import_resolver(&v)).transpose()?;
-                let args = self.import_terms(args)?;
-                self.events.push_back(Event::Deliver {
-                    target,
-                    args,
-                    answer_pos,
-                    resolve_me,
-                });
-            }
+            } => self.deliver(to, args, answer_pos, |s| {
+                resolve_me.map(|v| s.import_resolver(v)).transpose()
+            })?,
             Op::Listen {
                 to,
                 resolve_me,
                 wants_partial,
             } => {
                 let target = self.local_target(to)?;
-                let resolver = self.import_resolver(&resolve_me)?;
+                let resolver = self.import_resolver(resolve_me)?;
                 self.events.push_back(Event::Listen {
                     target,
                     resolver,
@@ -163,25 +209,8 @@ impl Session {
                     answer_pos,
                 });
             }
-            Op::GcExports(list) => {
-                for (pos, delta) in list {
-                    if pos == 0 {
-                        continue;
-                    }
-                    if let Some(obj) = self.release_export(pos, delta)? {
-                        self.events.push_back(Event::ExportReleased(obj));
-                    }
-                }
-            }
-            Op::GcAnswers(list) => {
-                for pos in list {
-                    let obj = self
-                        .answers
-                        .remove(&pos)
-                        .ok_or(CaptpError::Position("op:gc-answer position", pos))?;
-                    self.events.push_back(Event::AnswerReleased(obj));
-                }
-            }
+            Op::GcExports(list) => self.gc_exports(list)?,
+            Op::GcAnswers(list) => self.gc_answers(list)?,
             Op::Abort(_) | Op::StartSession { .. } => {}
         }
         Ok(())
@@ -192,11 +221,11 @@ impl Session {
         self.answers.insert(pos, promise);
     }
 
-    pub(super) fn import_resolver(&mut self, v: &Value) -> Result<RemoteRef, CaptpError> {
-        match self.import_term(v.clone())? {
+    pub(super) fn import_resolver(&mut self, v: Value) -> Result<RemoteRef, CaptpError> {
+        match self.import_term(v)? {
             Term::Ref(CapRef::Remote(r)) => Ok(r),
-            _ => Err(CaptpError::Malformed(format!(
-                "resolve-me is not a desc:import-object or desc:import-promise: {v:?}"
+            other => Err(CaptpError::Malformed(format!(
+                "resolve-me is not a desc:import-object or desc:import-promise: {other:?}"
             ))),
         }
     }

@@ -67,30 +67,59 @@ impl Session {
         tp: ThirdParty<'_>,
     ) -> Result<Option<u64>, CaptpError> {
         self.check_open()?;
-        let args = self.export_args(args, tp)?;
+        // Every far call is one: it is written straight to the output, the bytes
+        // `<op:deliver to args answer resolve-me>` would encode to; its arguments and
+        // resolver go first to a buffer of their own, so that what cannot be written
+        // leaves nothing half-written.
+        let mut parts = std::mem::take(&mut self.scratch);
+        parts.clear();
+        let written = self.args_into(args, tp, &mut parts).and_then(|args_end| {
+            match resolve_me {
+                Some(r) => self.export_term_into(&Term::local(r), tp, &mut parts)?,
+                None => parts.push(b'f'),
+            }
+            Ok(args_end)
+        });
+        let args_end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                self.scratch = parts;
+                return Err(e);
+            }
+        };
         let answer = want_answer.then(|| {
             let p = self.next_question;
             self.next_question += 1;
             p
         });
-        let resolve_me = match resolve_me {
-            Some(r) => self.export_term(&Term::local(r), tp)?,
-            None => Value::Bool(false),
-        };
-        // Every far call is one: its envelope is written straight to the output, the
-        // bytes `<op:deliver to args answer resolve-me>` would encode to.
         self.write_with(|out| {
             syrup::open_record("op:deliver", out);
             to.encode_into(out);
-            syrup::encode_into(&args, out);
+            out.extend_from_slice(&parts[..args_end]);
             match answer {
                 Some(p) => syrup::encode_uint(p, out),
-                None => syrup::encode_into(&Value::Bool(false), out),
+                None => out.push(b'f'),
             }
-            syrup::encode_into(&resolve_me, out);
+            out.extend_from_slice(&parts[args_end..]);
             syrup::close_record(out);
         });
+        self.scratch = parts;
         Ok(answer)
+    }
+
+    /// Writes `args` as the list of a message's arguments to `out`; returns where it ends.
+    fn args_into(
+        &mut self,
+        args: &[Term],
+        tp: ThirdParty<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, CaptpError> {
+        out.push(b'[');
+        for t in args {
+            self.export_term_into(t, tp, out)?;
+        }
+        out.push(b']');
+        Ok(out.len())
     }
 
     /// Sends a message that wants no answer (`op:deliver-only` to a peer speaking the
@@ -102,9 +131,14 @@ impl Session {
         tp: ThirdParty<'_>,
     ) -> Result<(), CaptpError> {
         self.check_open()?;
-        let args = self.export_args(args, tp)?;
         // Every answer to a far call is one: written straight to the output, as for
         // `send_deliver`.
+        let mut parts = std::mem::take(&mut self.scratch);
+        parts.clear();
+        if let Err(e) = self.args_into(args, tp, &mut parts) {
+            self.scratch = parts;
+            return Err(e);
+        }
         let suite = self.labels == Labels::Suite;
         self.write_with(|out| {
             syrup::open_record(
@@ -116,13 +150,13 @@ impl Session {
                 out,
             );
             to.encode_into(out);
-            syrup::encode_into(&args, out);
+            out.extend_from_slice(&parts);
             if !suite {
-                syrup::encode_into(&Value::Bool(false), out);
-                syrup::encode_into(&Value::Bool(false), out);
+                out.extend_from_slice(b"ff");
             }
             syrup::close_record(out);
         });
+        self.scratch = parts;
         Ok(())
     }
 

@@ -126,3 +126,88 @@ fn a_deliver_only_and_a_deliver_without_answer_are_their_values_bytes() {
         assert_eq!(frames(&a.take_output()), [only, plain]);
     }
 }
+
+#[test]
+fn arguments_written_straight_are_the_bytes_of_their_exported_values() {
+    let local = |id, promise| {
+        Term::local(LocalRef {
+            id: ObjId(id),
+            promise,
+        })
+    };
+    // Every kind of term: the ones a far call has are written without building a value
+    // (data, lists, this node's objects and promises), the others are built and encoded.
+    let args = [
+        Term::sym("call"),
+        Term::List(vec![Term::Data(Value::from(-3)), local(4, false)]),
+        local(5, true),
+        local(4, false),
+        Term::Record(
+            Box::new(Term::sym("point")),
+            vec![Term::Data(1u8.into()), local(6, false)],
+        ),
+        Term::Dict(vec![
+            (Term::str("b"), local(7, true)),
+            (Term::str("a"), Term::str("x")),
+        ]),
+    ];
+    for dialect in [Dialect::Suite, Dialect::Spec] {
+        let (mut a, _) = open_pair(dialect);
+        // A twin in the same state exports the same objects at the same positions.
+        let (mut twin, _) = open_pair(dialect);
+        a.send_deliver_only(OutTarget::Answer(12), &args, &mut no_tp)
+            .expect("open");
+        let list = Value::List(
+            args.iter()
+                .map(|t| twin.export_term(t, &mut no_tp).expect("exported"))
+                .collect(),
+        );
+        let to = rec("desc:answer", vec![12u8.into()]);
+        let no = Value::Bool(false);
+        let expected = match dialect {
+            Dialect::Suite => rec("op:deliver-only", vec![to, list]),
+            _ => rec("op:deliver", vec![to, list, no.clone(), no]),
+        };
+        assert_eq!(frames(&a.take_output()), [expected]);
+    }
+}
+
+#[test]
+fn imports_let_go_of_are_their_values_bytes() {
+    for (dialect, label) in [
+        (Dialect::Suite, "op:gc-export"),
+        (Dialect::Spec, "op:gc-exports"),
+    ] {
+        let (mut a, mut b) = open_pair(dialect);
+        let object = |id, promise| {
+            Term::local(LocalRef {
+                id: ObjId(id),
+                promise,
+            })
+        };
+        // The peer passes two of its objects, one of them twice: `a` imports them.
+        let args = [object(5, false), object(6, true), object(5, false)];
+        b.send_deliver(OutTarget::Export(0), &args, false, None, &mut no_tp)
+            .expect("open");
+        a.receive(&b.take_output());
+        let Some(crate::captp::Event::Deliver { args, .. }) = a.poll_event() else {
+            panic!("a delivery")
+        };
+        let mut positions: Vec<u64> = args
+            .iter()
+            .filter_map(|t| match t {
+                Term::Ref(crate::captp::CapRef::Remote(r)) => Some(r.position()),
+                _ => None,
+            })
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        drop(args);
+        assert_eq!(a.release_dropped(&positions), 2);
+        let lists = vec![
+            Value::List(positions.iter().map(|&p| p.into()).collect()),
+            Value::List(vec![2u8.into(), 1u8.into()]),
+        ];
+        assert_eq!(frames(&a.take_output()), [rec(label, lists)]);
+    }
+}

@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::object::{Cx, LocalObject};
 use super::{Core, swiss_key};
+use super::{Cx, LocalObject};
 use crate::captp::{CapRef, LocalRef, ObjId, Term};
 use crate::syrup::Value;
 

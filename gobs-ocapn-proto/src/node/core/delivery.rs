@@ -1,9 +1,9 @@
 //! Running messages: the queue of work, delivery to a local object, a promise or a
 //! resolver, and sending to a peer.
 
+use super::Cx;
 use super::gc::objects_in;
 use super::handoff::gift_for;
-use super::object::Cx;
 use super::{Core, Queued, Slot, Work, err_term, error_record, kinds};
 use crate::captp::{CapRef, ConnId, LocalRef, ObjId, OutTarget, RemoteRef, Term};
 use crate::syrup::Value;

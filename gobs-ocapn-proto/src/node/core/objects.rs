@@ -3,7 +3,7 @@
 
 use subtle::ConstantTimeEq;
 
-use super::object::LocalObject;
+use super::LocalObject;
 use super::{Core, PromiseSlot, Slot, Work, swiss_key};
 use crate::captp::{CapRef, LocalRef, ObjId, Term};
 

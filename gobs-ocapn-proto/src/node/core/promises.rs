@@ -199,6 +199,16 @@ impl Core {
     /// resolutions are told now, and that concludes their listen.
     pub(super) fn tell_partial(&mut self, p: ObjId, outcome: &Result<Term, Term>) {
         let partial = match self.objects.get_mut(&p) {
+            // Almost always: nobody asked (every settle comes here), and the listeners
+            // stay where they are.
+            Some(Slot::Promise(ps))
+                if !ps
+                    .listeners
+                    .iter()
+                    .any(|l| matches!(l, Listener::Notify { partial: true, .. })) =>
+            {
+                return;
+            }
             Some(Slot::Promise(ps)) => {
                 let (partial, rest): (Vec<Listener>, Vec<Listener>) =
                     std::mem::take(&mut ps.listeners)

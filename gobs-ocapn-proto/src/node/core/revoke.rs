@@ -7,16 +7,13 @@ use std::collections::{HashSet, VecDeque};
 
 use subtle::ConstantTimeEq;
 
-use super::{Core, Work, err_term, swiss_key};
+use super::{Core, RevokeHook, Work, err_term, swiss_key};
 use crate::captp::{LocalRef, ObjId, Term};
 
 /// How many revoked swiss numbers a node remembers (their SHA-256, 32 bytes each), so a
 /// fetch of one is refused as revoked rather than as unknown. Older ones, and every one
 /// revoked before a restart, are refused as unknown: either way they name no object.
 pub const REVOKED_KEPT: usize = 4096;
-
-/// Told of every swiss number revoked (see [`Core::on_revoke`]).
-pub type RevokeHook = Box<dyn FnMut(&[u8]) + Send>;
 
 /// The SHA-256 of the swiss numbers revoked lately, at most [`REVOKED_KEPT`] of them.
 #[derive(Default)]

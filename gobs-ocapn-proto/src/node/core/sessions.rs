@@ -271,14 +271,18 @@ impl Core {
     pub(super) fn flush(&mut self) {
         // The imports let go of, by connection in order (each in the order dropped): a
         // stable sort of the one vector, where a map allocated a node with every message.
-        let mut dropped = self.drops.drain();
+        // Its room goes back and forth between the sink and the core.
+        let mut dropped = std::mem::take(&mut self.dropped);
+        self.drops.drain_into(&mut dropped);
         dropped.sort_by_key(|&(conn, _)| conn);
         for group in dropped.chunk_by(|a, b| a.0 == b.0) {
-            let positions: Vec<u64> = group.iter().map(|&(_, pos)| pos).collect();
             if let Some(slot) = self.sess(group[0].0) {
-                slot.session.release_dropped(&positions);
+                slot.session
+                    .release_dropped_of(group.iter().map(|&(_, pos)| pos));
             }
         }
+        dropped.clear();
+        self.dropped = dropped;
         let mut closing = Vec::new();
         while let Some(conn) = self.dirty.pop_first() {
             let Some(slot) = self.sessions.get_mut(&conn) else {
